@@ -1,0 +1,165 @@
+//! The one error type of lake-api: a kind to match on, a message naming what failed
+//! (bucket, offset, column, file), and an optional source.
+
+use std::fmt;
+
+/// What went wrong, coarse enough to match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller asked for something invalid (unknown column, bad filter string, bad option).
+    InvalidArgument,
+    /// Stored data is corrupt or inconsistent (bad split bytes, CRC mismatch, truncated file).
+    Corrupt,
+    /// Data does not match the table schema (missing key column, wrong types).
+    SchemaMismatch,
+    /// Log offsets are not what the reader expected (backwards, gaps, past the end).
+    Offsets,
+    /// A split or serialized envelope has a version or kind this build does not know.
+    UnsupportedVersion,
+    /// A table, snapshot, bucket or file does not exist.
+    NotFound,
+    /// The operation is not supported by this backend.
+    Unsupported,
+    /// I/O failed (spill files, local files, object stores).
+    Io,
+    /// An Arrow kernel failed.
+    Arrow,
+    /// A backend or log client failed in a way not covered above.
+    External,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            ErrorKind::InvalidArgument => "invalid argument",
+            ErrorKind::Corrupt => "corrupt data",
+            ErrorKind::SchemaMismatch => "schema mismatch",
+            ErrorKind::Offsets => "offset error",
+            ErrorKind::UnsupportedVersion => "unsupported version",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Io => "i/o error",
+            ErrorKind::Arrow => "arrow error",
+            ErrorKind::External => "external error",
+        };
+        f.write_str(s)
+    }
+}
+
+/// The error of lake-api. Backends define their own and convert into this one.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Prefixes the message with context (which bucket, split or file was being read).
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, without the kind or the source.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Corrupt, message)
+    }
+
+    pub(crate) fn schema(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::SchemaMismatch, message)
+    }
+
+    pub(crate) fn offsets(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Offsets, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<arrow_schema::ArrowError> for Error {
+    fn from(e: arrow_schema::ArrowError) -> Self {
+        match e {
+            arrow_schema::ArrowError::IoError(msg, io) => {
+                Error::new(ErrorKind::Io, msg).with_source(io)
+            }
+            other => Error::new(ErrorKind::Arrow, "arrow kernel failed").with_source(other),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io, "i/o failed").with_source(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_includes_kind_context_and_source() {
+        let io = std::io::Error::other("disk full");
+        let e = Error::new(ErrorKind::Io, "writing spill run")
+            .with_source(io)
+            .context("bucket 3");
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert_eq!(
+            e.to_string(),
+            "i/o error: bucket 3: writing spill run: disk full"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

@@ -1,0 +1,177 @@
+//! The lake side: storages, sources, planners, splits, readers and writers.
+//!
+//! The shape follows the Fluss lake-source proposal, made async and Arrow-native: a
+//! [`LakeStorage`] opens a [`LakeSource`] per table; the source takes projection, filters
+//! and a limit, plans a snapshot into [`LakeSplit`]s and creates a [`RecordReader`] per split.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use futures::Stream;
+
+use crate::error::Result;
+use crate::log::LogBatch;
+use crate::predicate::{FilterPushDown, Predicate};
+use crate::table::{TableBucket, TableInfo, TablePath};
+
+/// The snapshot property Fluss writes the tiered offsets into.
+pub const FLUSS_OFFSETS_PROPERTY: &str = "fluss-offsets";
+
+/// A stream of record batches that knows its schema.
+pub struct RecordBatchStream {
+    schema: SchemaRef,
+    inner: Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>,
+}
+
+impl RecordBatchStream {
+    /// Wraps a stream whose batches all have `schema`.
+    pub fn new(
+        schema: SchemaRef,
+        inner: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
+    ) -> Self {
+        Self {
+            schema,
+            inner: Box::pin(inner),
+        }
+    }
+
+    /// A stream over batches already in memory.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        Self::new(schema, futures::stream::iter(batches.into_iter().map(Ok)))
+    }
+
+    /// The schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl Stream for RecordBatchStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl Debug for RecordBatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordBatchStream")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One lake snapshot and its properties (where Fluss keeps `fluss-offsets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeSnapshot {
+    /// The format's snapshot id (Paimon snapshot id, Iceberg snapshot id, Lance version).
+    pub id: i64,
+    /// Commit time, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// Snapshot properties / summary / transaction properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A unit of lake work: part of one bucket (or, for bucket-unaware lakes, of a partition).
+pub trait LakeSplit: Send + Sync + Debug {
+    /// The bucket the split's rows belong to; `None` when the lake is not bucket-aware.
+    fn bucket(&self) -> Option<u32>;
+    /// The partition values, rendered as Fluss renders partition names; empty when the
+    /// table is not partitioned.
+    fn partition(&self) -> &[String];
+    /// For downcasting in the backend's reader.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Turns splits into versioned bytes and back, so that planners and readers may run on
+/// different machines.
+pub trait SplitSerializer: Send + Sync {
+    /// The version [`serialize`](Self::serialize) writes.
+    fn version(&self) -> u32;
+    /// The bytes of a split.
+    fn serialize(&self, split: &dyn LakeSplit) -> Result<Vec<u8>>;
+    /// A split from bytes written by `version` (older versions should still be read).
+    fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<Arc<dyn LakeSplit>>;
+}
+
+/// Plans one snapshot of a table into splits.
+#[async_trait]
+pub trait Planner: Send {
+    /// The splits of the snapshot, after the source's filters and projection.
+    async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>>;
+}
+
+/// Reads one split.
+#[async_trait]
+pub trait RecordReader: Send {
+    /// The schema of the batches `read` yields (the source's projection).
+    fn schema(&self) -> SchemaRef;
+    /// The reader as a [`SortedRecordReader`], when it emits rows in primary-key order.
+    fn as_sorted(&self) -> Option<&dyn SortedRecordReader> {
+        None
+    }
+    /// The rows of the split.
+    async fn read(self: Box<Self>) -> Result<RecordBatchStream>;
+}
+
+/// A reader whose rows come in ascending primary-key order (Paimon's merge-on-read).
+pub trait SortedRecordReader: RecordReader {
+    /// The columns the rows are ordered by, ascending, nulls first.
+    fn key_order(&self) -> &[String];
+}
+
+/// A table in a lake format, configured for one scan.
+#[async_trait]
+pub trait LakeSource: Send + Sync {
+    /// Projects to nested index paths: `[2]` is top-level column 2, `[3, 0]` is the first
+    /// child of struct column 3 (kept inside its struct). The output keeps path order by
+    /// first top-level appearance.
+    fn with_project(&mut self, paths: &[Vec<usize>]) -> Result<()>;
+    /// Offers conjunctive filters; the source says which it applies exactly (`accepted`)
+    /// and which the caller must still apply (`remaining`).
+    fn with_filters(&mut self, filters: Vec<Predicate>) -> FilterPushDown;
+    /// At most `limit` rows are needed (only passed when no filters remain).
+    fn with_limit(&mut self, limit: usize);
+    /// A planner for one snapshot.
+    async fn create_planner(&self, snapshot_id: i64) -> Result<Box<dyn Planner>>;
+    /// A reader for one split.
+    async fn create_reader(&self, split: Arc<dyn LakeSplit>) -> Result<Box<dyn RecordReader>>;
+    /// The serializer of this source's splits.
+    fn split_serializer(&self) -> Arc<dyn SplitSerializer>;
+}
+
+/// Writes log changes into the lake and commits them as one snapshot (driven by the
+/// tiering service).
+#[async_trait]
+pub trait LakeWriter: Send {
+    /// Writes one log batch of a bucket; primary-key tables apply its changes where the
+    /// format can.
+    async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()>;
+    /// Commits everything written as one snapshot carrying `properties`.
+    async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot>;
+}
+
+/// A lake format's catalog: tables, their snapshots, sources and writers.
+#[async_trait]
+pub trait LakeStorage: Send + Sync {
+    /// The table's metadata as the lake stores it.
+    async fn table_info(&self, path: &TablePath) -> Result<TableInfo>;
+    /// Every snapshot of the table, oldest first.
+    async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>>;
+    /// The newest snapshot, if the table has one.
+    async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
+        Ok(self.list_snapshots(path).await?.pop())
+    }
+    /// A source for one scan of the table.
+    async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>>;
+    /// A writer that tiers log changes into the table, creating it from `info` when absent.
+    async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>>;
+}

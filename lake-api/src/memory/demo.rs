@@ -1,0 +1,102 @@
+//! The embedded demo table: a partitioned primary-key table with two buckets, half tiered
+//! into the lake, with updates and deletes waiting in the log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+
+use super::{MemoryLake, MemoryLog, tier};
+use crate::error::Result;
+use crate::lake::LakeStorage;
+use crate::log::{ChangeType, LogSource};
+use crate::table::{TableBucket, TableInfo, TablePath};
+
+/// The demo table's path.
+pub const DEMO_TABLE: &str = "demo.orders";
+
+/// The demo table: `orders(id, region, customer, amount)`, primary key `(id, region)`,
+/// partitioned by `region`, two buckets by `id`.
+pub fn demo_info() -> TableInfo {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("region", DataType::Utf8, false),
+        Field::new("customer", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+    ]));
+    let mut info = TableInfo::primary_key_table(
+        TablePath::new("demo", "orders"),
+        schema,
+        vec!["id".into(), "region".into()],
+        2,
+    )
+    .with_partition_keys(vec!["region".into()]);
+    info.bucket_key = vec!["id".into()];
+    info
+}
+
+fn region(id: i64) -> &'static str {
+    if id % 3 == 0 { "eu" } else { "us" }
+}
+
+fn bucket_of(id: i64) -> TableBucket {
+    TableBucket::partitioned(vec![region(id).to_string()], (id % 2) as u32)
+}
+
+fn append(log: &MemoryLog, rows: &[(ChangeType, i64, &str, f64)]) -> Result<()> {
+    // one batch per bucket, in the order given
+    let mut by_bucket: BTreeMap<TableBucket, Vec<(ChangeType, i64, &str, f64)>> = BTreeMap::new();
+    for r in rows {
+        by_bucket.entry(bucket_of(r.1)).or_default().push(*r);
+    }
+    let schema = demo_info().schema;
+    for (bucket, rows) in by_bucket {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| region(r.1)),
+            )),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.3))),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        log.append(&bucket, batch, rows.iter().map(|r| r.0).collect())?;
+    }
+    Ok(())
+}
+
+/// Builds the demo table: eight orders written to the log and tiered into the lake, then
+/// two updates, a delete and two new orders left in the log.
+pub async fn demo_table() -> Result<(Arc<dyn LogSource>, Arc<dyn LakeStorage>)> {
+    use ChangeType::*;
+    let log = MemoryLog::new(demo_info())?;
+    let lake = MemoryLake::new();
+    append(
+        &log,
+        &[
+            (Insert, 1, "ada", 12.5),
+            (Insert, 2, "grace", 80.0),
+            (Insert, 3, "alan", 7.25),
+            (Insert, 4, "edsger", 19.0),
+            (Insert, 5, "barbara", 45.5),
+            (Insert, 6, "donald", 3.0),
+            (Insert, 7, "ken", 64.0),
+            (Insert, 8, "dennis", 27.75),
+        ],
+    )?;
+    tier(&log, &lake, None).await?;
+    append(
+        &log,
+        &[
+            (UpdateBefore, 2, "grace", 80.0),
+            (UpdateAfter, 2, "grace", 95.0),
+            (Delete, 3, "alan", 7.25),
+            (Insert, 9, "margaret", 120.0),
+            (UpdateBefore, 5, "barbara", 45.5),
+            (UpdateAfter, 5, "barbara", 50.0),
+            (Insert, 10, "linus", 8.5),
+        ],
+    )?;
+    Ok((Arc::new(log), Arc::new(lake)))
+}

@@ -1,0 +1,186 @@
+//! Builds output batches from `(batch, row)` picks of a merge.
+//!
+//! Picks are gathered with `interleave`; a run of picks that is one contiguous slice of
+//! one input batch (what a merge of key-disjoint inputs produces) is returned as a
+//! zero-copy slice instead.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch};
+use arrow_schema::SchemaRef;
+use arrow_select::interleave::interleave;
+
+use crate::error::Result;
+
+/// Output rows picked from retained input batches.
+#[derive(Debug)]
+pub(crate) struct BatchBuilder {
+    /// The output schema: the data columns, plus the change column when `kinds` is kept.
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    picks: Vec<(usize, usize)>,
+    /// One change byte per pick, when the output carries a `__change_type` column.
+    kinds: Option<Vec<i8>>,
+}
+
+impl BatchBuilder {
+    /// A builder for `schema`; with `with_kinds`, the last field of `schema` is the change
+    /// column filled from [`push`](Self::push)'s `kind`.
+    pub(crate) fn new(schema: SchemaRef, with_kinds: bool) -> Self {
+        Self {
+            schema,
+            batches: Vec::new(),
+            picks: Vec::new(),
+            kinds: with_kinds.then(Vec::new),
+        }
+    }
+
+    /// Retains an input batch; returns its slot.
+    pub(crate) fn add_batch(&mut self, batch: RecordBatch) -> usize {
+        self.batches.push(batch);
+        self.batches.len() - 1
+    }
+
+    /// Picks row `row` of slot `slot`.
+    #[inline]
+    pub(crate) fn push(&mut self, slot: usize, row: usize, kind: i8) {
+        self.picks.push((slot, row));
+        if let Some(kinds) = &mut self.kinds {
+            kinds.push(kind);
+        }
+    }
+
+    /// The number of picks not yet built.
+    pub(crate) fn len(&self) -> usize {
+        self.picks.len()
+    }
+
+    /// The number of retained input batches.
+    pub(crate) fn retained(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Builds the picked rows into one batch (`None` when nothing was picked).
+    pub(crate) fn build(&mut self) -> Result<Option<RecordBatch>> {
+        if self.picks.is_empty() {
+            return Ok(None);
+        }
+        let mut columns: Vec<ArrayRef> = match self.contiguous_slice() {
+            Some((slot, start, len)) => self.batches[slot].slice(start, len).columns().to_vec(),
+            None => {
+                let n = self.batches.first().map_or(0, |b| b.num_columns());
+                let mut out = Vec::with_capacity(n + 1);
+                let mut arrays: Vec<&dyn Array> = Vec::with_capacity(self.batches.len());
+                for c in 0..n {
+                    arrays.clear();
+                    arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
+                    out.push(interleave(&arrays, &self.picks)?);
+                }
+                out
+            }
+        };
+        if let Some(kinds) = &mut self.kinds {
+            columns.push(Arc::new(Int8Array::from(std::mem::take(kinds))));
+        }
+        self.picks.clear();
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+
+    fn contiguous_slice(&self) -> Option<(usize, usize, usize)> {
+        let &(slot, start) = self.picks.first()?;
+        let contiguous = self
+            .picks
+            .iter()
+            .enumerate()
+            .all(|(i, &(s, r))| s == slot && r == start + i);
+        contiguous.then_some((slot, start, self.picks.len()))
+    }
+
+    /// Drops every retained batch whose slot is not in `live`, renumbering `live` in
+    /// place. Call only when no picks are pending.
+    pub(crate) fn compact<'a>(&mut self, live: impl Iterator<Item = &'a mut usize>) {
+        debug_assert!(self.picks.is_empty());
+        let old = std::mem::take(&mut self.batches);
+        let mut renumbered: Vec<Option<usize>> = vec![None; old.len()];
+        let mut live: Vec<&mut usize> = live.collect();
+        live.sort_by_key(|s| **s);
+        for slot in live {
+            let new = match renumbered.get(*slot).copied().flatten() {
+                Some(n) => n,
+                None => {
+                    self.batches.push(old[*slot].clone());
+                    let n = self.batches.len() - 1;
+                    renumbered[*slot] = Some(n);
+                    n
+                }
+            };
+            *slot = new;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(values: Vec<i64>) -> RecordBatch {
+        RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(values)) as ArrayRef)]).unwrap()
+    }
+
+    fn values(b: &RecordBatch) -> Vec<i64> {
+        b.column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    }
+
+    #[test]
+    fn interleaves_and_slices() {
+        let schema = batch(vec![]).schema();
+        let mut b = BatchBuilder::new(schema, false);
+        let s0 = b.add_batch(batch(vec![1, 2, 3]));
+        let s1 = b.add_batch(batch(vec![10, 20]));
+        b.push(s0, 0, 1);
+        b.push(s1, 1, 1);
+        b.push(s0, 2, 1);
+        assert_eq!(values(&b.build().unwrap().unwrap()), vec![1, 20, 3]);
+        // a contiguous run is a zero-copy slice of the input
+        b.push(s0, 1, 1);
+        b.push(s0, 2, 1);
+        let out = b.build().unwrap().unwrap();
+        assert_eq!(values(&out), vec![2, 3]);
+        let input = b.batches[s0].column(0).to_data();
+        // the same allocation, one i64 in: a slice, not a copy
+        let start = input.buffers()[0]
+            .as_ptr()
+            .wrapping_add(std::mem::size_of::<i64>());
+        assert_eq!(out.column(0).to_data().buffers()[0].as_ptr(), start);
+        assert!(b.build().unwrap().is_none());
+    }
+
+    #[test]
+    fn kinds_column_and_compaction() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, true),
+            Field::new("__change_type", DataType::Int8, false),
+        ]));
+        let mut b = BatchBuilder::new(schema, true);
+        let s0 = b.add_batch(batch(vec![1]));
+        let s1 = b.add_batch(batch(vec![2]));
+        let s2 = b.add_batch(batch(vec![3]));
+        b.push(s1, 0, 4);
+        let out = b.build().unwrap().unwrap();
+        assert_eq!(out.num_columns(), 2);
+        let mut live = [s2, s0];
+        b.compact(live.iter_mut());
+        assert_eq!(b.retained(), 2);
+        b.push(live[0], 0, 1);
+        b.push(live[1], 0, 1);
+        assert_eq!(values(&b.build().unwrap().unwrap()), vec![3, 1]);
+    }
+}

@@ -1,0 +1,248 @@
+//! Folding the rows of one key into its final state, per merge engine.
+//!
+//! One rule serves both merge strategies: the sort-merge folds a key's lake rows and then
+//! its log changes (offset order) in one pass; the key filter first folds the log changes
+//! alone into a per-key summary, which applies to a lake row exactly like the changes it
+//! stands for (deduplicate: the last change decides; first-row: the first insert, if the
+//! key has no lake row; versioned: the largest version is an associative choice).
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use arrow_array::{Array, RecordBatch};
+use futures::Stream;
+
+use super::kway::{Cursor, KWayMerge};
+use crate::error::Result;
+use crate::log::ChangeType;
+use crate::table::MergeEngine;
+
+/// The change byte of an upsert (lake rows, `+I`, `+U`, `+A`) in summaries.
+pub(crate) const UPSERT: i8 = ChangeType::Insert as i8;
+/// The change byte of a deletion in summaries.
+pub(crate) const DELETE: i8 = ChangeType::Delete as i8;
+
+#[inline]
+pub(crate) fn is_retraction(byte: i8) -> bool {
+    byte == ChangeType::UpdateBefore as i8 || byte == ChangeType::Delete as i8
+}
+
+/// A merge engine resolved against the read schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FoldRule {
+    Deduplicate,
+    FirstRow,
+    /// Versioned on the read-schema column at this index.
+    Versioned(usize),
+}
+
+impl FoldRule {
+    pub(crate) fn new(engine: &MergeEngine, version_column: Option<usize>) -> Self {
+        match (engine, version_column) {
+            (MergeEngine::FirstRow, _) => FoldRule::FirstRow,
+            (MergeEngine::Versioned { .. }, Some(c)) => FoldRule::Versioned(c),
+            _ => FoldRule::Deduplicate,
+        }
+    }
+}
+
+/// The state a key has reached: the row that stands for it and whether it is deleted.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyState {
+    pub slot: usize,
+    pub row: usize,
+    pub kind: i8,
+    version_null: bool,
+    version: Vec<u8>,
+}
+
+impl FoldRule {
+    /// Applies one row (`change` byte; lake rows are upserts) of cursor `c` to `state`.
+    #[inline]
+    pub(crate) fn apply(&self, state: &mut Option<KeyState>, c: &Cursor, change: i8) {
+        match self {
+            FoldRule::Deduplicate => {
+                let kind = if is_retraction(change) {
+                    DELETE
+                } else {
+                    UPSERT
+                };
+                match state {
+                    Some(s) => {
+                        s.slot = c.slot;
+                        s.row = c.row;
+                        s.kind = kind;
+                    }
+                    None => *state = Some(Self::state_of(c, kind, false, &[])),
+                }
+            }
+            FoldRule::FirstRow => {
+                if !is_retraction(change) && state.is_none() {
+                    *state = Some(Self::state_of(c, UPSERT, false, &[]));
+                }
+            }
+            FoldRule::Versioned(column) => {
+                if is_retraction(change) {
+                    return;
+                }
+                let null = c.keyed.batch.column(*column).is_null(c.row);
+                let version = c
+                    .keyed
+                    .versions
+                    .as_ref()
+                    .map_or(&[][..], |v| v.row(c.row).data());
+                let replace = match state {
+                    None => true,
+                    Some(s) => !null && (s.version_null || version >= s.version.as_slice()),
+                };
+                if replace {
+                    *state = Some(Self::state_of(c, UPSERT, null, version));
+                }
+            }
+        }
+    }
+
+    fn state_of(c: &Cursor, kind: i8, version_null: bool, version: &[u8]) -> KeyState {
+        KeyState {
+            slot: c.slot,
+            row: c.row,
+            kind,
+            version_null,
+            version: version.to_vec(),
+        }
+    }
+
+    /// Whether a summarized log state (`summary_null`, `summary_version`) replaces a lake
+    /// row with `lake_null` / `lake_version` (versioned engine).
+    pub(crate) fn versioned_replaces(
+        summary_null: bool,
+        summary_version: &[u8],
+        lake_null: bool,
+        lake_version: &[u8],
+    ) -> bool {
+        !summary_null && (lake_null || summary_version >= lake_version)
+    }
+}
+
+/// What a fold emits for each key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FoldOutput {
+    /// The surviving row of every key that has one (the merged table).
+    Rows,
+    /// Every key's final state with a change column: upserts and, for deduplicate,
+    /// deletions (the log summary the key filter uses).
+    Summary,
+}
+
+/// Groups a k-way merge's rows by key and emits each key's final state, in key order.
+pub(crate) struct GroupFold {
+    merge: KWayMerge,
+    rule: FoldRule,
+    output: FoldOutput,
+    batch_size: usize,
+    /// Retained input batches past which pending picks are flushed early, so that inputs
+    /// whose rows are all dropped are not held forever.
+    max_retained: usize,
+    group_key: Vec<u8>,
+    state: Option<KeyState>,
+    in_group: bool,
+    done: bool,
+}
+
+impl GroupFold {
+    pub(crate) fn new(
+        merge: KWayMerge,
+        rule: FoldRule,
+        output: FoldOutput,
+        batch_size: usize,
+    ) -> Self {
+        let max_retained = 2 * merge.num_inputs() + 32;
+        Self {
+            merge,
+            rule,
+            output,
+            batch_size: batch_size.max(1),
+            max_retained,
+            group_key: Vec::new(),
+            state: None,
+            in_group: false,
+            done: false,
+        }
+    }
+
+    fn finish_group(&mut self) {
+        if let Some(s) = self.state.take() {
+            if s.kind == UPSERT || self.output == FoldOutput::Summary {
+                self.merge.push(s.slot, s.row, s.kind);
+            }
+        }
+        self.in_group = false;
+    }
+
+    fn change_of(c: &Cursor) -> i8 {
+        c.keyed
+            .changes
+            .as_ref()
+            .map_or(UPSERT, |ch| ch.value(c.row))
+    }
+}
+
+impl Stream for GroupFold {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let winner = match ready!(this.merge.poll_next_winner(cx)) {
+                Ok(w) => w,
+                Err(e) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            };
+            let Some(w) = winner else {
+                this.finish_group();
+                this.done = true;
+                return Poll::Ready(this.merge.flush().transpose());
+            };
+            let same = this.in_group
+                && this
+                    .merge
+                    .cursor(w)
+                    .is_some_and(|c| c.key() == this.group_key.as_slice());
+            let mut ready_batch = None;
+            if !same {
+                if this.in_group {
+                    this.finish_group();
+                }
+                if this.merge.pending() >= this.batch_size
+                    || this.merge.retained() > this.max_retained
+                {
+                    match this.merge.flush() {
+                        Ok(b) => ready_batch = b,
+                        Err(e) => {
+                            this.done = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                }
+                // the group starts after any flush: the flush renumbers cursor slots
+                if let Some(c) = this.merge.cursor(w) {
+                    this.group_key.clear();
+                    this.group_key.extend_from_slice(c.key());
+                    this.in_group = true;
+                }
+            }
+            if let Some(c) = this.merge.cursor(w) {
+                let change = Self::change_of(c);
+                this.rule.apply(&mut this.state, c, change);
+            }
+            if let Some(b) = ready_batch {
+                return Poll::Ready(Some(Ok(b)));
+            }
+        }
+    }
+}

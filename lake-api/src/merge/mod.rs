@@ -1,0 +1,15 @@
+//! Merge kernels: row-format keys, the loser tree, k-way merging, per-key folding by
+//! merge engine, external sorting with IPC spills, and the key-filter strategy.
+//!
+//! Modelled on DataFusion's `physical-plan/src/sorts/`: cursors over keyed batches, a
+//! tournament tree of losers, and a builder that interleaves the picks.
+
+pub(crate) mod apply;
+pub(crate) mod builder;
+pub(crate) mod fold;
+pub(crate) mod key_filter;
+pub(crate) mod keys;
+pub(crate) mod kway;
+pub(crate) mod loser_tree;
+pub(crate) mod sort;
+pub(crate) mod spill;

@@ -1,0 +1,284 @@
+//! External sort within a memory budget: buffer batches, sort and spill a run when the
+//! budget is reached, and merge the runs back with the k-way merge.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::SchemaRef;
+use arrow_select::interleave::interleave;
+use futures::{Stream, StreamExt};
+
+use super::keys::KeyEncoder;
+use super::kway::{KWayMerge, KeyedBatch, KeyedStream};
+use super::spill::{SpillDir, SpillRun};
+use crate::error::Result;
+use crate::lake::RecordBatchStream;
+
+/// Sorts batches of one schema by some of their columns (stable), spilling sorted runs to
+/// IPC files whenever the buffered batches exceed the budget.
+pub(crate) struct ExternalSorter {
+    schema: SchemaRef,
+    keys: KeyEncoder,
+    budget: usize,
+    batch_size: usize,
+    spill: Arc<SpillDir>,
+    buffered: Vec<RecordBatch>,
+    buffered_bytes: usize,
+    runs: Vec<SpillRun>,
+}
+
+impl ExternalSorter {
+    /// A sorter of `schema` batches by the `keys` columns.
+    pub(crate) fn new(
+        schema: SchemaRef,
+        keys: KeyEncoder,
+        budget: usize,
+        batch_size: usize,
+        spill: Arc<SpillDir>,
+    ) -> Self {
+        Self {
+            schema,
+            keys,
+            budget,
+            batch_size: batch_size.max(1),
+            spill,
+            buffered: Vec::new(),
+            buffered_bytes: 0,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Adds a batch, spilling first if it would overflow the budget.
+    pub(crate) fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let bytes = batch.get_array_memory_size();
+        // sorting needs the keys and an index per row on top of the rows themselves
+        let overhead = batch.num_rows() * 24;
+        if !self.buffered.is_empty() && self.buffered_bytes + bytes + overhead > self.budget {
+            self.spill_buffered()?;
+        }
+        self.buffered_bytes += bytes + overhead;
+        self.buffered.push(batch);
+        Ok(())
+    }
+
+    /// The number of runs spilled so far.
+    #[cfg(test)]
+    pub(crate) fn spilled_runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn spill_buffered(&mut self) -> Result<()> {
+        let batches = std::mem::take(&mut self.buffered);
+        self.buffered_bytes = 0;
+        let sorted = SortedChunks::new(batches, &self.keys, self.batch_size)?;
+        let run = self.spill.write_run(&self.schema, sorted)?;
+        self.runs.push(run);
+        Ok(())
+    }
+
+    /// All pushed rows in sorted order.
+    pub(crate) fn finish(mut self) -> Result<RecordBatchStream> {
+        if self.runs.is_empty() {
+            let batches = std::mem::take(&mut self.buffered);
+            let sorted: Vec<RecordBatch> =
+                SortedChunks::new(batches, &self.keys, self.batch_size)?.collect::<Result<_>>()?;
+            return Ok(RecordBatchStream::from_batches(self.schema, sorted));
+        }
+        if !self.buffered.is_empty() {
+            self.spill_buffered()?;
+        }
+        let mut inputs = Vec::with_capacity(self.runs.len());
+        for run in &self.runs {
+            inputs.push(keyed(run.read()?, self.keys.clone()));
+        }
+        let merge = KWayMerge::new(inputs, self.schema.clone(), false);
+        let stream = MergeStream {
+            merge,
+            batch_size: self.batch_size,
+            done: false,
+            _spill: self.spill.clone(),
+        };
+        Ok(RecordBatchStream::new(self.schema, stream))
+    }
+}
+
+/// Wraps a sorted batch stream as a keyed stream (keys only).
+pub(crate) fn keyed(stream: RecordBatchStream, keys: KeyEncoder) -> KeyedStream {
+    Box::pin(stream.map(move |b| {
+        let batch = b?;
+        let keys = keys.encode(&batch)?;
+        Ok(KeyedBatch {
+            batch,
+            keys,
+            changes: None,
+            versions: None,
+        })
+    }))
+}
+
+/// Sorted chunks of some batches, built lazily so that a run is written while it is built.
+struct SortedChunks {
+    batches: Vec<RecordBatch>,
+    order: Vec<(usize, usize)>,
+    next: usize,
+    batch_size: usize,
+}
+
+impl SortedChunks {
+    fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
+        let rows = batches
+            .iter()
+            .map(|b| keys.encode(b))
+            .collect::<Result<Vec<_>>>()?;
+        let mut order: Vec<(usize, usize)> = batches
+            .iter()
+            .enumerate()
+            .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
+            .collect();
+        order.sort_by(|&(ba, ra), &(bb, rb)| rows[ba].row(ra).cmp(&rows[bb].row(rb)));
+        Ok(Self {
+            batches,
+            order,
+            next: 0,
+            batch_size,
+        })
+    }
+}
+
+impl Iterator for SortedChunks {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let end = (self.next + self.batch_size).min(self.order.len());
+        let picks = &self.order[self.next..end];
+        self.next = end;
+        let schema = self.batches[0].schema();
+        let build = || -> Result<RecordBatch> {
+            let mut columns = Vec::with_capacity(schema.fields().len());
+            let mut arrays: Vec<&dyn Array> = Vec::with_capacity(self.batches.len());
+            for c in 0..schema.fields().len() {
+                arrays.clear();
+                arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
+                columns.push(interleave(&arrays, picks)?);
+            }
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        };
+        Some(build())
+    }
+}
+
+/// A plain k-way merge of sorted inputs (no folding), used to merge spilled runs.
+pub(crate) struct MergeStream {
+    merge: KWayMerge,
+    batch_size: usize,
+    done: bool,
+    /// Keeps the runs' directory alive while they are read.
+    _spill: Arc<SpillDir>,
+}
+
+impl Stream for MergeStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match ready!(this.merge.poll_next_winner(cx)) {
+                Err(e) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Ok(None) => {
+                    this.done = true;
+                    return Poll::Ready(this.merge.flush().transpose());
+                }
+                Ok(Some(w)) => {
+                    if let Some(c) = this.merge.cursor(w) {
+                        let (slot, row) = (c.slot, c.row);
+                        this.merge.push(slot, row, 0);
+                    }
+                    if this.merge.pending() >= this.batch_size {
+                        return Poll::Ready(this.merge.flush().transpose());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, false),
+        ]))
+    }
+
+    fn batch(keys: &[i64]) -> RecordBatch {
+        let s: Vec<String> = keys.iter().map(|k| format!("v{k}")).collect();
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(Int64Array::from(keys.to_vec())),
+                Arc::new(StringArray::from(s)),
+            ],
+        )
+        .unwrap()
+    }
+
+    async fn sort_all(budget: usize, input: Vec<Vec<i64>>) -> (Vec<i64>, usize) {
+        let root = tempfile::tempdir().unwrap();
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let keys = KeyEncoder::new(&schema(), &["k".to_string()]).unwrap();
+        let mut sorter = ExternalSorter::new(schema(), keys, budget, 7, spill);
+        for keys in input {
+            sorter.push(batch(&keys)).unwrap();
+        }
+        let runs = sorter.spilled_runs();
+        let out: Vec<RecordBatch> = sorter.finish().unwrap().try_collect().await.unwrap();
+        let mut got = Vec::new();
+        for b in &out {
+            let k = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let s = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+            for i in 0..b.num_rows() {
+                assert_eq!(s.value(i), format!("v{}", k.value(i)), "rows stay whole");
+                got.push(k.value(i));
+            }
+        }
+        (got, runs)
+    }
+
+    #[tokio::test]
+    async fn sorts_in_memory_and_with_spills() {
+        let input: Vec<Vec<i64>> = (0..20)
+            .map(|b| (0..13).map(|i| (i * 7919 + b * 104_729) % 1000).collect())
+            .collect();
+        let mut expected: Vec<i64> = input.iter().flatten().copied().collect();
+        expected.sort();
+        let (in_memory, runs) = sort_all(usize::MAX, input.clone()).await;
+        assert_eq!((in_memory.as_slice(), runs), (expected.as_slice(), 0));
+        let (spilled, runs) = sort_all(1, input).await;
+        assert_eq!(spilled, expected);
+        assert_eq!(
+            runs, 19,
+            "a run per batch past the first when the budget is tiny"
+        );
+    }
+}

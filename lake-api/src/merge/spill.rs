@@ -1,0 +1,253 @@
+//! Sorted runs spilled to Arrow IPC files.
+//!
+//! Every run of one reader lives in one temporary directory that is removed when the
+//! reader is dropped, finished or failed; a run is written under a `.partial` name and
+//! renamed only once complete, so a reader never sees half a run.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::FileReader;
+use arrow_ipc::writer::FileWriter;
+use arrow_schema::SchemaRef;
+use futures::StreamExt;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::lake::RecordBatchStream;
+
+/// The spill directory of one reader, created on first use.
+#[derive(Debug)]
+pub(crate) struct SpillDir {
+    root: Option<PathBuf>,
+    dir: OnceLock<tempfile::TempDir>,
+    next: AtomicUsize,
+}
+
+impl SpillDir {
+    /// Spills under `root` (the system temp directory when `None`).
+    pub(crate) fn new(root: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self {
+            root,
+            dir: OnceLock::new(),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn dir(&self) -> Result<&std::path::Path> {
+        if let Some(d) = self.dir.get() {
+            return Ok(d.path());
+        }
+        let builder = {
+            let mut b = tempfile::Builder::new();
+            b.prefix("lakeunion-spill-");
+            b
+        };
+        let created = match &self.root {
+            Some(root) => builder.tempdir_in(root),
+            None => builder.tempdir(),
+        }
+        .map_err(|e| {
+            Error::new(ErrorKind::Io, "cannot create the spill directory").with_source(e)
+        })?;
+        // a racing initializer wins; ours is dropped (and removed)
+        let _ = self.dir.set(created);
+        self.dir
+            .get()
+            .map(|d| d.path())
+            .ok_or_else(|| Error::new(ErrorKind::Io, "spill directory vanished"))
+    }
+
+    /// The directory, if anything was spilled.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> Option<&std::path::Path> {
+        self.dir.get().map(|d| d.path())
+    }
+
+    /// Writes `batches` as one run.
+    pub(crate) fn write_run(
+        &self,
+        schema: &SchemaRef,
+        batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    ) -> Result<SpillRun> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let dir = self.dir()?;
+        let path = dir.join(format!("run-{n:06}.arrow"));
+        let partial = dir.join(format!("run-{n:06}.arrow.partial"));
+        let write = || -> Result<()> {
+            let file = File::create(&partial)?;
+            let mut writer = FileWriter::try_new(BufWriter::new(file), schema)?;
+            for batch in batches {
+                writer.write(&batch?)?;
+            }
+            writer.finish()?;
+            Ok(())
+        };
+        match write() {
+            Ok(()) => {
+                std::fs::rename(&partial, &path)?;
+                Ok(SpillRun {
+                    path,
+                    schema: schema.clone(),
+                })
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(e.context(format!("spilling run {}", path.display())))
+            }
+        }
+    }
+}
+
+/// One spilled, sorted run.
+#[derive(Debug, Clone)]
+pub(crate) struct SpillRun {
+    pub path: PathBuf,
+    pub schema: SchemaRef,
+}
+
+impl SpillRun {
+    /// Reads the run back, one batch at a time.
+    ///
+    /// Reads are synchronous: runs are local files read sequentially in large blocks,
+    /// the same trade-off DataFusion makes for its spill readers.
+    pub(crate) fn read(&self) -> Result<RecordBatchStream> {
+        let file = File::open(&self.path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("spill run {} is gone", self.path.display()),
+            )
+            .with_source(e)
+        })?;
+        let reader = FileReader::try_new(BufReader::new(file), None)?;
+        let path = self.path.clone();
+        let batches = reader.map(move |b| {
+            b.map_err(|e| Error::from(e).context(format!("reading spill run {}", path.display())))
+        });
+        Ok(RecordBatchStream::new(
+            self.schema.clone(),
+            futures::stream::iter(batches),
+        ))
+    }
+}
+
+/// Batches kept in memory up to a budget and spilled, in order, to one run past it.
+pub(crate) struct BatchBuffer {
+    spill: Arc<SpillDir>,
+    budget: usize,
+    bytes: usize,
+    memory: Vec<RecordBatch>,
+    file: Option<(FileWriter<BufWriter<File>>, PathBuf, SchemaRef)>,
+}
+
+impl BatchBuffer {
+    pub(crate) fn new(spill: Arc<SpillDir>, budget: usize) -> Self {
+        Self {
+            spill,
+            budget,
+            bytes: 0,
+            memory: Vec::new(),
+            file: None,
+        }
+    }
+
+    /// Appends a batch.
+    pub(crate) fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if let Some((writer, _, _)) = &mut self.file {
+            writer.write(&batch)?;
+            return Ok(());
+        }
+        self.bytes += batch.get_array_memory_size();
+        self.memory.push(batch);
+        if self.bytes > self.budget {
+            let schema = self.memory[0].schema();
+            let n = self.spill.next.fetch_add(1, Ordering::Relaxed);
+            let path = self.spill.dir()?.join(format!("buffer-{n:06}.arrow"));
+            let mut writer = FileWriter::try_new(BufWriter::new(File::create(&path)?), &schema)?;
+            for b in self.memory.drain(..) {
+                writer.write(&b)?;
+            }
+            self.bytes = 0;
+            self.file = Some((writer, path, schema));
+        }
+        Ok(())
+    }
+
+    /// Everything pushed, in order.
+    pub(crate) fn finish(self) -> Result<RecordBatchStream> {
+        match self.file {
+            None => {
+                let schema = match self.memory.first() {
+                    Some(b) => b.schema(),
+                    None => Arc::new(arrow_schema::Schema::empty()),
+                };
+                Ok(RecordBatchStream::from_batches(schema, self.memory))
+            }
+            Some((mut writer, path, schema)) => {
+                writer.finish()?;
+                let run = SpillRun { path, schema };
+                let spill = self.spill;
+                let stream = run.read()?;
+                // the directory must outlive the reader
+                Ok(RecordBatchStream::new(
+                    run.schema.clone(),
+                    stream.map(move |b| {
+                        let _keep = &spill;
+                        b
+                    }),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::Int64Array;
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    fn batch(v: Vec<i64>) -> RecordBatch {
+        RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(v)) as _)]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn runs_round_trip_and_directory_is_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        assert!(
+            spill.path().is_none(),
+            "nothing is created before the first spill"
+        );
+        let b = batch(vec![1, 2, 3]);
+        let run = spill
+            .write_run(&b.schema(), vec![Ok(b.clone()), Ok(b.clone())])
+            .unwrap();
+        let back: Vec<RecordBatch> = run.read().unwrap().try_collect().await.unwrap();
+        assert_eq!(back, vec![b.clone(), b]);
+        let dir = spill.path().unwrap().to_path_buf();
+        assert!(dir.exists());
+        drop(spill);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_failed_run_leaves_no_file() {
+        let root = tempfile::tempdir().unwrap();
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let b = batch(vec![1]);
+        let err = spill
+            .write_run(
+                &b.schema(),
+                vec![Ok(b.clone()), Err(Error::corrupt("boom"))],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("boom"));
+        let left: Vec<_> = std::fs::read_dir(spill.path().unwrap()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

@@ -1,0 +1,750 @@
+//! Evaluation of [`Predicate`]s on Arrow record batches with Arrow's compute kernels,
+//! and the schema checks that share its literal-casting rules.
+
+use std::sync::Arc;
+
+use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar,
+    StringArray,
+};
+use arrow_cast::{CastOptions, can_cast_types, cast, cast_with_options};
+use arrow_ord::cmp;
+use arrow_schema::{ArrowError, DataType, Field, Schema};
+use arrow_select::filter::{filter_record_batch, prep_null_mask_filter};
+use arrow_string::like::starts_with;
+
+use super::{CompareOp, Literal, Predicate};
+use crate::error::{Error, Result};
+
+/// Keeps the rows of `batch` for which every predicate is TRUE (NULL counts as not
+/// selected).
+///
+/// Returns the input batch itself (zero-copy, same buffers) when every row passes or
+/// there are no predicates, and an empty slice of it when no row passes.
+///
+/// Errors as [`Predicate::evaluate`].
+pub fn filter_batch(batch: &RecordBatch, predicates: &[Predicate]) -> Result<RecordBatch> {
+    let mut mask: Option<BooleanArray> = None;
+    for p in predicates {
+        let r = evaluate(p, batch)?;
+        mask = Some(match mask {
+            None => r,
+            Some(m) => and_kleene(&m, &r)?,
+        });
+    }
+    let Some(mask) = mask else {
+        return Ok(batch.clone());
+    };
+    let selected = mask.true_count();
+    if selected == batch.num_rows() {
+        return Ok(batch.clone());
+    }
+    if selected == 0 {
+        return Ok(batch.slice(0, 0));
+    }
+    let mask = if mask.null_count() > 0 {
+        prep_null_mask_filter(&mask)
+    } else {
+        mask
+    };
+    Ok(filter_record_batch(batch, &mask)?)
+}
+
+/// See [`Predicate::evaluate`].
+pub(super) fn evaluate(p: &Predicate, batch: &RecordBatch) -> Result<BooleanArray> {
+    match p {
+        Predicate::Compare { column, op, value } => {
+            compare(column, column_of(batch, column)?, *op, value)
+        }
+        Predicate::IsNull(column) => Ok(is_null(column_of(batch, column)?.as_ref())?),
+        Predicate::IsNotNull(column) => Ok(is_not_null(column_of(batch, column)?.as_ref())?),
+        Predicate::In {
+            column,
+            values,
+            negated,
+        } => {
+            let found = in_list(column, column_of(batch, column)?, values)?;
+            if *negated {
+                Ok(not(&found)?)
+            } else {
+                Ok(found)
+            }
+        }
+        Predicate::StartsWith { column, prefix } => {
+            let array = column_of(batch, column)?;
+            let scalar = prefix_scalar(column, array.data_type(), prefix)?;
+            Ok(starts_with(array, &scalar)?)
+        }
+        Predicate::And(a, b) => Ok(and_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?)?),
+        Predicate::Or(a, b) => Ok(or_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?)?),
+        Predicate::Not(inner) => Ok(not(&evaluate(inner, batch)?)?),
+    }
+}
+
+/// See [`Predicate::validate`].
+pub(super) fn validate(p: &Predicate, schema: &Schema) -> Result<()> {
+    match p {
+        Predicate::Compare { column, value, .. } => {
+            let field = field_of(schema, column)?;
+            if !value.is_null() {
+                operand(column, field.data_type(), value)?;
+            }
+            Ok(())
+        }
+        Predicate::IsNull(column) | Predicate::IsNotNull(column) => {
+            field_of(schema, column).map(|_| ())
+        }
+        Predicate::In { column, values, .. } => {
+            let field = field_of(schema, column)?;
+            for value in values.iter().filter(|v| !v.is_null()) {
+                operand(column, field.data_type(), value)?;
+            }
+            Ok(())
+        }
+        Predicate::StartsWith { column, prefix } => {
+            let field = field_of(schema, column)?;
+            prefix_scalar(column, field.data_type(), prefix).map(|_| ())
+        }
+        Predicate::And(a, b) | Predicate::Or(a, b) => {
+            validate(a, schema)?;
+            validate(b, schema)
+        }
+        Predicate::Not(inner) => validate(inner, schema),
+    }
+}
+
+fn missing_column<'a>(column: &str, available: impl Iterator<Item = &'a String>) -> Error {
+    let names: Vec<&str> = available.map(String::as_str).collect();
+    Error::schema(format!(
+        "column '{column}' not found; available columns: {}",
+        names.join(", ")
+    ))
+}
+
+fn field_of<'a>(schema: &'a Schema, column: &str) -> Result<&'a Field> {
+    schema
+        .fields()
+        .iter()
+        .find(|f| f.name() == column)
+        .map(|f| f.as_ref())
+        .ok_or_else(|| missing_column(column, schema.fields().iter().map(|f| f.name())))
+}
+
+fn column_of<'a>(batch: &'a RecordBatch, column: &str) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(column)
+        .ok_or_else(|| missing_column(column, batch.schema_ref().fields().iter().map(|f| f.name())))
+}
+
+/// The right-hand side of a comparison, ready for the `arrow_ord::cmp` kernels.
+struct Operand {
+    /// The type the column must be cast to first, when it is not compared as is
+    /// (an integer column against a float literal is widened to Float64).
+    column_cast: Option<DataType>,
+    /// The literal as a one-element array of the (possibly cast) column's type.
+    scalar: Scalar<ArrayRef>,
+}
+
+/// The type values are compared as: a dictionary's value type, else the type itself.
+fn value_type(dt: &DataType) -> &DataType {
+    match dt {
+        DataType::Dictionary(_, v) => v.as_ref(),
+        other => other,
+    }
+}
+
+fn is_string(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+fn is_binary(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::FixedSizeBinary(_)
+    )
+}
+
+fn literal_array(lit: &Literal) -> ArrayRef {
+    match lit {
+        Literal::Null => arrow_array::new_null_array(&DataType::Null, 1),
+        Literal::Boolean(v) => Arc::new(BooleanArray::from(vec![*v])),
+        Literal::Int(v) => Arc::new(Int64Array::from(vec![*v])),
+        Literal::Float(v) => Arc::new(Float64Array::from(vec![*v])),
+        Literal::String(v) => Arc::new(StringArray::from(vec![v.as_str()])),
+        Literal::Binary(v) => Arc::new(BinaryArray::from_vec(vec![v.as_slice()])),
+    }
+}
+
+/// Casts a one-element literal array, failing (instead of yielding NULL) when the value
+/// does not fit or does not parse.
+fn strict_cast(array: &ArrayRef, to: &DataType) -> std::result::Result<ArrayRef, ArrowError> {
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let out = cast_with_options(array, to, &options)?;
+    if out.null_count() > 0 {
+        return Err(ArrowError::CastError(format!("value is not a valid {to}")));
+    }
+    Ok(out)
+}
+
+/// Whether a literal of this kind may be compared with a column of type `dt` at all
+/// (the value itself may still fail to cast).
+fn compatible(lit: &Literal, dt: &DataType) -> bool {
+    match lit {
+        Literal::Null => true,
+        Literal::Boolean(_) => matches!(dt, DataType::Boolean),
+        Literal::Int(_) | Literal::Float(_) => dt.is_numeric() || dt.is_temporal(),
+        Literal::String(_) => {
+            is_string(dt)
+                || ((dt.is_numeric()
+                    || dt.is_temporal()
+                    || is_binary(dt)
+                    || matches!(dt, DataType::Boolean))
+                    && can_cast_types(&DataType::Utf8, dt))
+        }
+        Literal::Binary(_) => is_binary(dt),
+    }
+}
+
+/// Prepares `column op lit` for a column of type `dt`; `lit` must not be NULL.
+fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
+    let target = value_type(dt);
+    if !compatible(lit, target) {
+        return Err(Error::invalid(format!(
+            "cannot compare column '{column}' of type {dt} with literal {lit}"
+        )));
+    }
+    let cast_error = |e: ArrowError| {
+        Error::invalid(format!(
+            "literal {lit} cannot be cast to type {target} of column '{column}'"
+        ))
+        .with_source(e)
+    };
+    let array = literal_array(lit);
+    let widened = |to: DataType| -> Result<Operand> {
+        let scalar = strict_cast(&array, &to).map_err(cast_error)?;
+        Ok(Operand {
+            column_cast: Some(to),
+            scalar: Scalar::new(scalar),
+        })
+    };
+    match lit {
+        // Compare in Float64 rather than truncate the literal: `5 < 5.5` holds.
+        Literal::Float(_) if target.is_numeric() && *target != DataType::Float64 => {
+            widened(DataType::Float64)
+        }
+        Literal::Int(_) if target.is_integer() || matches!(target, DataType::Decimal128(..)) => {
+            match strict_cast(&array, target) {
+                Ok(scalar) => Ok(Operand {
+                    column_cast: None,
+                    scalar: Scalar::new(scalar),
+                }),
+                // The literal is out of the column type's range: compare in a type
+                // that holds both exactly (or Float64 for decimals).
+                Err(_) => widened(match target {
+                    DataType::UInt64 => DataType::Decimal128(20, 0),
+                    t if t.is_integer() => DataType::Int64,
+                    _ => DataType::Float64,
+                }),
+            }
+        }
+        _ => {
+            let scalar = strict_cast(&array, target).map_err(cast_error)?;
+            Ok(Operand {
+                column_cast: None,
+                scalar: Scalar::new(scalar),
+            })
+        }
+    }
+}
+
+fn apply(op: CompareOp, lhs: &ArrayRef, rhs: &Scalar<ArrayRef>) -> Result<BooleanArray> {
+    let kernel = match op {
+        CompareOp::Eq => cmp::eq,
+        CompareOp::NotEq => cmp::neq,
+        CompareOp::Lt => cmp::lt,
+        CompareOp::LtEq => cmp::lt_eq,
+        CompareOp::Gt => cmp::gt,
+        CompareOp::GtEq => cmp::gt_eq,
+    };
+    Ok(kernel(lhs, rhs)?)
+}
+
+fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Result<BooleanArray> {
+    if lit.is_null() {
+        return Ok(BooleanArray::new_null(array.len()));
+    }
+    let operand = operand(column, array.data_type(), lit)?;
+    match &operand.column_cast {
+        None => apply(op, array, &operand.scalar),
+        Some(to) => apply(op, &cast(array, to)?, &operand.scalar),
+    }
+}
+
+/// `column IN (values)` as an OR of equalities (Kleene): TRUE on a match, else NULL
+/// when the column value or any listed value is NULL, else FALSE.
+fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<BooleanArray> {
+    let mut found: Option<BooleanArray> = None;
+    let mut has_null = false;
+    // Widened copies of the column, made once per target type.
+    let mut widened: Vec<(DataType, ArrayRef)> = Vec::new();
+    for value in values {
+        if value.is_null() {
+            has_null = true;
+            continue;
+        }
+        let operand = operand(column, array.data_type(), value)?;
+        let lhs = match operand.column_cast {
+            None => Arc::clone(array),
+            Some(to) => match widened.iter().find(|(t, _)| *t == to) {
+                Some((_, a)) => Arc::clone(a),
+                None => {
+                    let a = cast(array, &to)?;
+                    widened.push((to, Arc::clone(&a)));
+                    a
+                }
+            },
+        };
+        let eq = apply(CompareOp::Eq, &lhs, &operand.scalar)?;
+        found = Some(match found {
+            None => eq,
+            Some(f) => or_kleene(&f, &eq)?,
+        });
+    }
+    let found = match found {
+        Some(f) => f,
+        None => BooleanArray::from(vec![false; array.len()]),
+    };
+    if has_null {
+        Ok(or_kleene(&found, &BooleanArray::new_null(array.len()))?)
+    } else {
+        Ok(found)
+    }
+}
+
+/// The prefix as a scalar of the string column's type.
+fn prefix_scalar(column: &str, dt: &DataType, prefix: &str) -> Result<Scalar<ArrayRef>> {
+    let target = value_type(dt);
+    if !is_string(target) {
+        return Err(Error::invalid(format!(
+            "starts_with needs a string column, but column '{column}' has type {dt}"
+        )));
+    }
+    let array: ArrayRef = Arc::new(StringArray::from(vec![prefix]));
+    let array = if *target == DataType::Utf8 {
+        array
+    } else {
+        cast(&array, target)?
+    };
+    Ok(Scalar::new(array))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::predicate::col;
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        Date32Array, Decimal128Array, DictionaryArray, FixedSizeBinaryArray, Int8Array, Int32Array,
+        LargeStringArray, StringViewArray, TimestampMicrosecondArray, UInt64Array,
+    };
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    const JAN_1_2024_DAYS: i32 = 19723;
+    const JAN_1_2024_MICROS: i64 = 1_704_067_200_000_000;
+
+    fn batch() -> RecordBatch {
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "i64",
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    None,
+                    Some(3),
+                    Some(4),
+                    Some(5),
+                ])),
+            ),
+            ("i32", Arc::new(Int32Array::from(vec![10, 20, 30, 40, 50]))),
+            (
+                "f64",
+                Arc::new(Float64Array::from(vec![1.5, 2.5, 3.5, -1.0, 0.0])),
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![
+                    Some("apple"),
+                    None,
+                    Some("banana"),
+                    Some("avocado"),
+                    Some("cherry"),
+                ])),
+            ),
+            (
+                "ls",
+                Arc::new(LargeStringArray::from(vec!["a", "b", "c", "ab", "e"])),
+            ),
+            (
+                "b",
+                Arc::new(BooleanArray::from(vec![
+                    Some(true),
+                    Some(false),
+                    None,
+                    Some(true),
+                    Some(false),
+                ])),
+            ),
+            (
+                "d",
+                Arc::new(Date32Array::from(vec![
+                    0,
+                    1,
+                    JAN_1_2024_DAYS - 1,
+                    JAN_1_2024_DAYS,
+                    JAN_1_2024_DAYS + 1,
+                ])),
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    0,
+                    1_000_000,
+                    JAN_1_2024_MICROS - 1,
+                    JAN_1_2024_MICROS,
+                    JAN_1_2024_MICROS + 1,
+                ])),
+            ),
+            (
+                "bin",
+                Arc::new(BinaryArray::from(vec![
+                    Some(&b"\x00"[..]),
+                    Some(&b"\x0a\xff"[..]),
+                    Some(&b""[..]),
+                    Some(&b"abc"[..]),
+                    None,
+                ])),
+            ),
+        ];
+        match RecordBatch::try_from_iter(columns) {
+            Ok(b) => b,
+            Err(e) => panic!("test batch: {e}"),
+        }
+    }
+
+    fn eval(p: &Predicate) -> Vec<Option<bool>> {
+        match p.evaluate(&batch()) {
+            Ok(r) => r.iter().collect(),
+            Err(e) => panic!("evaluating {p}: {e}"),
+        }
+    }
+
+    fn eval_err(p: &Predicate) -> Error {
+        match p.evaluate(&batch()) {
+            Ok(r) => panic!("evaluating {p} should fail, got {r:?}"),
+            Err(e) => e,
+        }
+    }
+
+    const T: Option<bool> = Some(true);
+    const F: Option<bool> = Some(false);
+    const N: Option<bool> = None;
+
+    #[test]
+    fn int64_comparisons_with_nulls() {
+        assert_eq!(eval(&col("i64").eq(3)), vec![F, N, T, F, F]);
+        assert_eq!(eval(&col("i64").not_eq(3)), vec![T, N, F, T, T]);
+        assert_eq!(eval(&col("i64").lt(3)), vec![T, N, F, F, F]);
+        assert_eq!(eval(&col("i64").lt_eq(3)), vec![T, N, T, F, F]);
+        assert_eq!(eval(&col("i64").gt(3)), vec![F, N, F, T, T]);
+        assert_eq!(eval(&col("i64").gt_eq(3)), vec![F, N, T, T, T]);
+    }
+
+    #[test]
+    fn compare_with_null_literal_is_null() {
+        for op in [CompareOp::Eq, CompareOp::NotEq, CompareOp::Lt] {
+            assert_eq!(eval(&col("i64").compare(op, Literal::Null)), vec![N; 5]);
+            assert_eq!(eval(&col("s").compare(op, Literal::Null)), vec![N; 5]);
+        }
+    }
+
+    #[test]
+    fn int32_and_out_of_range_literals() {
+        assert_eq!(eval(&col("i32").gt_eq(30)), vec![F, F, T, T, T]);
+        assert_eq!(eval(&col("i32").lt(10_000_000_000i64)), vec![T; 5]);
+        assert_eq!(eval(&col("i32").gt(-10_000_000_000i64)), vec![T; 5]);
+        assert_eq!(eval(&col("i32").eq(10_000_000_000i64)), vec![F; 5]);
+    }
+
+    #[test]
+    fn float_literal_against_integer_column_widens_the_column() {
+        assert_eq!(eval(&col("i64").lt(5.5)), vec![T, N, T, T, T]);
+        assert_eq!(eval(&col("i64").gt(4.5)), vec![F, N, F, F, T]);
+        assert_eq!(eval(&col("i64").eq(3.0)), vec![F, N, T, F, F]);
+        assert_eq!(eval(&col("i32").lt_eq(20.1)), vec![T, T, F, F, F]);
+    }
+
+    #[test]
+    fn float_column() {
+        assert_eq!(eval(&col("f64").gt(2)), vec![F, T, T, F, F]);
+        assert_eq!(eval(&col("f64").lt_eq(1.5)), vec![T, F, F, T, T]);
+    }
+
+    #[test]
+    fn string_columns() {
+        assert_eq!(eval(&col("s").eq("apple")), vec![T, N, F, F, F]);
+        assert_eq!(eval(&col("s").not_eq("apple")), vec![F, N, T, T, T]);
+        assert_eq!(eval(&col("s").gt_eq("b")), vec![F, N, T, F, T]);
+        assert_eq!(eval(&col("ls").eq("c")), vec![F, F, T, F, F]);
+        assert_eq!(eval(&col("ls").lt("b")), vec![T, F, F, T, F]);
+    }
+
+    #[test]
+    fn starts_with_on_string_columns() {
+        assert_eq!(eval(&col("s").starts_with("a")), vec![T, N, F, T, F]);
+        assert_eq!(eval(&col("s").starts_with("")), vec![T, N, T, T, T]);
+        assert_eq!(eval(&col("ls").starts_with("a")), vec![T, F, F, T, F]);
+        let e = eval_err(&col("i64").starts_with("1"));
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("'i64'"), "{e}");
+    }
+
+    #[test]
+    fn boolean_column() {
+        assert_eq!(eval(&col("b").eq(true)), vec![T, F, N, T, F]);
+        assert_eq!(eval(&col("b").not_eq(true)), vec![F, T, N, F, T]);
+        assert_eq!(eval(&col("b").eq("false")), vec![F, T, N, F, T]);
+    }
+
+    #[test]
+    fn date_and_timestamp_columns() {
+        assert_eq!(eval(&col("d").gt_eq("2024-01-01")), vec![F, F, F, T, T]);
+        assert_eq!(eval(&col("d").eq(JAN_1_2024_DAYS)), vec![F, F, F, T, F]);
+        assert_eq!(eval(&col("d").lt(1)), vec![T, F, F, F, F]);
+        assert_eq!(
+            eval(&col("ts").gt_eq("2024-01-01T00:00:00")),
+            vec![F, F, F, T, T]
+        );
+        assert_eq!(eval(&col("ts").eq(1_000_000i64)), vec![F, T, F, F, F]);
+        let e = eval_err(&col("d").eq("not a date"));
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn binary_column() {
+        assert_eq!(
+            eval(&col("bin").eq(vec![0x0a_u8, 0xff])),
+            vec![F, T, F, F, N]
+        );
+        assert_eq!(eval(&col("bin").lt(&b"a"[..])), vec![T, T, T, F, N]);
+        assert_eq!(eval(&col("bin").eq("abc")), vec![F, F, F, T, N]);
+    }
+
+    #[test]
+    fn incompatible_literals_are_invalid_arguments() {
+        let cases = [
+            (col("s").eq(5), "'s'", "5"),
+            (col("i64").eq("abc"), "'i64'", "'abc'"),
+            (col("b").lt(1), "'b'", "1"),
+            (col("i64").eq(true), "'i64'", "TRUE"),
+            (col("s").in_list([1.5]), "'s'", "1.5"),
+            (col("i64").eq(vec![1u8]), "'i64'", "X'01'"),
+        ];
+        for (p, column, lit) in cases {
+            let e = eval_err(&p);
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{p}: {e}");
+            assert!(e.message().contains(column), "{e}");
+            assert!(e.message().contains(lit), "{e}");
+            assert_eq!(
+                p.validate(&batch().schema()).map_err(|e| e.kind()),
+                Err(ErrorKind::InvalidArgument)
+            );
+        }
+    }
+
+    #[test]
+    fn null_checks() {
+        assert_eq!(eval(&col("i64").is_null()), vec![F, T, F, F, F]);
+        assert_eq!(eval(&col("s").is_not_null()), vec![T, F, T, T, T]);
+        assert_eq!(eval(&col("i32").is_null()), vec![F; 5]);
+    }
+
+    #[test]
+    fn in_and_not_in_with_sql_null_semantics() {
+        assert_eq!(eval(&col("i64").in_list([1, 3])), vec![T, N, T, F, F]);
+        assert_eq!(eval(&col("i64").not_in_list([1, 3])), vec![F, N, F, T, T]);
+        let with_null = [Literal::Int(1), Literal::Null];
+        assert_eq!(
+            eval(&col("i64").in_list(with_null.clone())),
+            vec![T, N, N, N, N]
+        );
+        assert_eq!(
+            eval(&col("i64").not_in_list(with_null)),
+            vec![F, N, N, N, N]
+        );
+        assert_eq!(eval(&col("i64").in_list(Vec::<Literal>::new())), vec![F; 5]);
+        assert_eq!(
+            eval(&col("i64").not_in_list(Vec::<Literal>::new())),
+            vec![T; 5]
+        );
+        assert_eq!(eval(&col("i64").in_list([Literal::Null])), vec![N; 5]);
+        // Mixed literal kinds: 4.0 widens the column, 5 does not.
+        assert_eq!(
+            eval(&col("i64").in_list([Literal::Float(4.0), Literal::Int(5)])),
+            vec![F, N, F, T, T]
+        );
+        assert_eq!(
+            eval(&col("s").in_list(["apple", "cherry"])),
+            vec![T, N, F, F, T]
+        );
+        let long: Vec<i64> = (100..140).chain([4]).collect();
+        assert_eq!(eval(&col("i64").in_list(long)), vec![F, N, F, T, F]);
+    }
+
+    #[test]
+    fn kleene_logic() {
+        let gt3 = col("i64").gt(3);
+        assert_eq!(eval(&gt3.clone().negate()), vec![T, N, T, F, F]);
+        assert_eq!(
+            eval(&gt3.clone().or(col("s").is_null())),
+            vec![F, T, F, T, T]
+        );
+        // NULL OR TRUE = TRUE, NULL AND FALSE = FALSE, NULL AND TRUE = NULL.
+        assert_eq!(eval(&gt3.clone().or(col("i32").gt(0))), vec![T; 5]);
+        assert_eq!(eval(&gt3.clone().and(col("i32").lt(0))), vec![F; 5]);
+        assert_eq!(eval(&gt3.and(col("i32").gt(0))), vec![F, N, F, T, T]);
+    }
+
+    #[test]
+    fn missing_column_is_a_schema_mismatch() {
+        for p in [
+            col("nope").eq(1),
+            col("nope").is_null(),
+            col("i64").eq(1).and(col("nope").in_list([1])),
+            col("nope").starts_with("x").negate(),
+        ] {
+            let e = eval_err(&p);
+            assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
+            assert!(e.message().contains("'nope'"), "{e}");
+            let e = match p.validate(&batch().schema()) {
+                Ok(()) => panic!("{p} should not validate"),
+                Err(e) => e,
+            };
+            assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
+            assert!(e.message().contains("'nope'"), "{e}");
+        }
+    }
+
+    #[test]
+    fn validate_accepts_good_predicates() -> TestResult {
+        let schema = batch().schema();
+        for p in [
+            col("i64").gt(5.5).and(col("s").starts_with("a")),
+            col("d").eq("2024-01-01").or(col("ts").lt(0)),
+            col("bin").in_list([Literal::Null, Literal::Binary(vec![1])]),
+            col("b").eq(Literal::Null).negate(),
+            col("ls").is_not_null(),
+        ] {
+            p.validate(&schema)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn other_column_types() -> TestResult {
+        let dict: DictionaryArray<Int32Type> = vec![Some("x"), Some("xy"), None, Some("y")]
+            .into_iter()
+            .collect();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "view",
+                Arc::new(StringViewArray::from(vec!["ab", "b", "abc", "c"])) as ArrayRef,
+            ),
+            ("dict", Arc::new(dict) as ArrayRef),
+            (
+                "dec",
+                Arc::new(
+                    Decimal128Array::from(vec![150, 250, 350, 450])
+                        .with_precision_and_scale(10, 2)?,
+                ) as ArrayRef,
+            ),
+            (
+                "u64",
+                Arc::new(UInt64Array::from(vec![0, 1, u64::MAX, 7])) as ArrayRef,
+            ),
+            (
+                "i8",
+                Arc::new(Int8Array::from(vec![-128, 0, 5, 127])) as ArrayRef,
+            ),
+            (
+                "fsb",
+                Arc::new(FixedSizeBinaryArray::try_from_iter(
+                    [b"ab", b"cd", b"ef", b"ab"].into_iter(),
+                )?) as ArrayRef,
+            ),
+        ])?;
+        let run = |p: Predicate| -> Result<Vec<Option<bool>>> {
+            Ok(p.evaluate(&batch)?.iter().collect())
+        };
+        assert_eq!(run(col("view").starts_with("ab"))?, vec![T, F, T, F]);
+        assert_eq!(run(col("view").eq("b"))?, vec![F, T, F, F]);
+        assert_eq!(run(col("dict").eq("xy"))?, vec![F, T, N, F]);
+        assert_eq!(run(col("dict").starts_with("x"))?, vec![T, T, N, F]);
+        assert_eq!(run(col("dec").gt(2))?, vec![F, T, T, T]);
+        assert_eq!(run(col("dec").lt(2.6))?, vec![T, T, F, F]);
+        assert_eq!(run(col("dec").eq("3.50"))?, vec![F, F, T, F]);
+        assert_eq!(run(col("u64").gt(-1))?, vec![T; 4]);
+        assert_eq!(run(col("u64").gt(5))?, vec![F, F, T, T]);
+        assert_eq!(run(col("i8").lt(1000))?, vec![T; 4]);
+        assert_eq!(run(col("i8").gt(-1000))?, vec![T; 4]);
+        assert_eq!(run(col("i8").eq(127))?, vec![F, F, F, T]);
+        assert_eq!(run(col("fsb").eq(b"ab".to_vec()))?, vec![T, F, F, T]);
+        Ok(())
+    }
+
+    fn first_buffer_ptr(batch: &RecordBatch, column: usize) -> *const u8 {
+        batch.column(column).to_data().buffers()[0].as_ptr()
+    }
+
+    #[test]
+    fn filter_batch_is_zero_copy_when_all_rows_pass() -> TestResult {
+        let input = batch();
+        let out = filter_batch(&input, &[col("i32").gt(0), col("f64").lt(100)])?;
+        assert_eq!(out.num_rows(), input.num_rows());
+        for i in 0..input.num_columns() {
+            assert_eq!(first_buffer_ptr(&out, i), first_buffer_ptr(&input, i));
+        }
+        let out = filter_batch(&input, &[])?;
+        assert_eq!(first_buffer_ptr(&out, 0), first_buffer_ptr(&input, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn filter_batch_empty_and_partial() -> TestResult {
+        let input = batch();
+        let none = filter_batch(&input, &[col("i32").gt(1000)])?;
+        assert_eq!(none.num_rows(), 0);
+        assert_eq!(none.schema(), input.schema());
+        // NULL counts as not selected: `i64 > 0` is NULL on row 1.
+        let some = filter_batch(&input, &[col("i64").gt(0), col("i32").lt(50)])?;
+        assert_eq!(some.num_rows(), 3);
+        let ids = some.column(1).as_any().downcast_ref::<Int32Array>();
+        assert_eq!(ids.map(|a| a.values().to_vec()), Some(vec![10, 30, 40]));
+        // All rows NULL: nothing selected.
+        let nulls = filter_batch(&input, &[col("i32").eq(Literal::Null)])?;
+        assert_eq!(nulls.num_rows(), 0);
+        let e = filter_batch(&input, &[col("missing").eq(1)]).map_err(|e| e.kind());
+        assert_eq!(e.err(), Some(ErrorKind::SchemaMismatch));
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! Table identity and metadata: paths, buckets, partitions, primary key and merge engine.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use arrow_schema::SchemaRef;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// `database.table`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TablePath {
+    /// The database (namespace).
+    pub database: String,
+    /// The table name.
+    pub table: String,
+}
+
+impl TablePath {
+    /// A path from its two parts.
+    pub fn new(database: impl Into<String>, table: impl Into<String>) -> Self {
+        Self {
+            database: database.into(),
+            table: table.into(),
+        }
+    }
+
+    /// Parses `db.table`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.split_once('.') {
+            Some((db, t)) if !db.is_empty() && !t.is_empty() && !t.contains('.') => {
+                Ok(Self::new(db, t))
+            }
+            _ => Err(Error::invalid(format!(
+                "table path '{s}' is not of the form database.table"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for TablePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+/// The separator Fluss puts between the values of a multi-key partition name.
+pub const PARTITION_SEPARATOR: &str = "$";
+
+/// Renders partition values the way Fluss names partitions (`2024$us`).
+pub fn partition_name(values: &[String]) -> String {
+    values.join(PARTITION_SEPARATOR)
+}
+
+/// One bucket of a table: the partition values (empty when the table is not partitioned)
+/// and the bucket id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TableBucket {
+    /// Partition values in partition-key order; empty for a non-partitioned table.
+    pub partition: Vec<String>,
+    /// The bucket id, `0..bucket_count`.
+    pub bucket: u32,
+}
+
+impl TableBucket {
+    /// A bucket of a non-partitioned table.
+    pub fn new(bucket: u32) -> Self {
+        Self {
+            partition: Vec::new(),
+            bucket,
+        }
+    }
+
+    /// A bucket of one partition.
+    pub fn partitioned(partition: Vec<String>, bucket: u32) -> Self {
+        Self { partition, bucket }
+    }
+}
+
+impl fmt::Display for TableBucket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.partition.is_empty() {
+            write!(f, "bucket {}", self.bucket)
+        } else {
+            write!(
+                f,
+                "partition {} bucket {}",
+                partition_name(&self.partition),
+                self.bucket
+            )
+        }
+    }
+}
+
+/// How rows with the same primary key merge (Fluss `table.merge-engine`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum MergeEngine {
+    /// The last change wins; `-D` and a lone `-U` remove the row.
+    #[default]
+    Deduplicate,
+    /// The first row wins; later changes, retractions included, are ignored.
+    FirstRow,
+    /// The row with the largest version wins (ties: the later one); a null version never
+    /// replaces a row; retractions are ignored.
+    Versioned {
+        /// The version column.
+        column: String,
+    },
+}
+
+impl fmt::Display for MergeEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MergeEngine::Deduplicate => f.write_str("deduplicate"),
+            MergeEngine::FirstRow => f.write_str("first_row"),
+            MergeEngine::Versioned { column } => write!(f, "versioned({column})"),
+        }
+    }
+}
+
+/// Everything the union reader needs to know about a table.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// The table's path.
+    pub path: TablePath,
+    /// The full row schema (log and lake rows both have it, before projection).
+    pub schema: SchemaRef,
+    /// Primary-key column names; empty for a log table.
+    pub primary_key: Vec<String>,
+    /// The number of buckets per partition.
+    pub bucket_count: u32,
+    /// The columns rows are bucketed by (defaults to the primary key).
+    pub bucket_key: Vec<String>,
+    /// Partition column names; empty when not partitioned.
+    pub partition_keys: Vec<String>,
+    /// The merge engine of a primary-key table.
+    pub merge_engine: MergeEngine,
+    /// Free-form table properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl TableInfo {
+    /// A log table (no primary key) with `bucket_count` buckets.
+    pub fn log_table(path: TablePath, schema: SchemaRef, bucket_count: u32) -> Self {
+        Self {
+            path,
+            schema,
+            primary_key: Vec::new(),
+            bucket_count,
+            bucket_key: Vec::new(),
+            partition_keys: Vec::new(),
+            merge_engine: MergeEngine::Deduplicate,
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// A primary-key table bucketed by its key.
+    pub fn primary_key_table(
+        path: TablePath,
+        schema: SchemaRef,
+        primary_key: Vec<String>,
+        bucket_count: u32,
+    ) -> Self {
+        Self {
+            path,
+            schema,
+            bucket_key: primary_key.clone(),
+            primary_key,
+            bucket_count,
+            partition_keys: Vec::new(),
+            merge_engine: MergeEngine::Deduplicate,
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the partition keys.
+    pub fn with_partition_keys(mut self, keys: Vec<String>) -> Self {
+        self.partition_keys = keys;
+        self
+    }
+
+    /// Sets the merge engine.
+    pub fn with_merge_engine(mut self, engine: MergeEngine) -> Self {
+        self.merge_engine = engine;
+        self
+    }
+
+    /// Whether the table has a primary key.
+    pub fn has_primary_key(&self) -> bool {
+        !self.primary_key.is_empty()
+    }
+
+    /// The index of a column in the full schema.
+    pub fn column_index(&self, name: &str) -> Result<usize> {
+        self.schema
+            .index_of(name)
+            .map_err(|_| Error::schema(format!("table {} has no column '{name}'", self.path)))
+    }
+
+    /// Checks that the key, bucket, partition and version columns exist and the bucket
+    /// count is positive.
+    pub fn validate(&self) -> Result<()> {
+        if self.bucket_count == 0 {
+            return Err(Error::invalid(format!(
+                "table {} has a bucket count of 0",
+                self.path
+            )));
+        }
+        for c in self
+            .primary_key
+            .iter()
+            .chain(&self.bucket_key)
+            .chain(&self.partition_keys)
+        {
+            self.column_index(c)?;
+        }
+        if let MergeEngine::Versioned { column } = &self.merge_engine {
+            self.column_index(column)?;
+        }
+        if !self.has_primary_key() && self.merge_engine != MergeEngine::Deduplicate {
+            return Err(Error::invalid(format!(
+                "log table {} cannot have merge engine {}",
+                self.path, self.merge_engine
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_path_parses() {
+        assert_eq!(TablePath::parse("db.t").unwrap(), TablePath::new("db", "t"));
+        assert!(TablePath::parse("nodot").is_err());
+        assert!(TablePath::parse("a.b.c").is_err());
+        assert!(TablePath::parse(".t").is_err());
+    }
+
+    #[test]
+    fn buckets_render_like_fluss() {
+        let b = TableBucket::partitioned(vec!["2024".into(), "us".into()], 3);
+        assert_eq!(b.to_string(), "partition 2024$us bucket 3");
+        assert_eq!(TableBucket::new(1).to_string(), "bucket 1");
+    }
+}

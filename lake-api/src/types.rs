@@ -1,0 +1,139 @@
+//! Logical types that plain Arrow cannot name: BLOB, BLOB reference and VECTOR.
+//!
+//! They are ordinary Arrow fields marked with the Arrow extension-type metadata key
+//! (`ARROW:extension:name`), so that any Arrow consumer can still read them, and every
+//! crate of the workspace agrees on one spelling (DESIGN.md, "Multimodal columns").
+//!
+//! ```
+//! use arrow_schema::DataType;
+//! use lake_api::types::{blob_field, vector_field, LogicalType};
+//!
+//! let image = blob_field("image", true);
+//! assert_eq!(LogicalType::of(&image), LogicalType::Blob);
+//!
+//! let embedding = vector_field("embedding", DataType::Float32, 768, true);
+//! assert_eq!(
+//!     LogicalType::of(&embedding),
+//!     LogicalType::Vector { element: DataType::Float32, dimension: 768 }
+//! );
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Fields};
+
+/// The Arrow metadata key that carries an extension type's name.
+pub const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
+/// Extension name of a BLOB column (payload bytes inline).
+pub const BLOB_EXTENSION: &str = "lakeunion.blob";
+/// Extension name of a BLOB reference column (`Struct{uri, offset, length}`).
+pub const BLOB_REF_EXTENSION: &str = "lakeunion.blob_ref";
+
+/// The logical type of a field, where it differs from its Arrow type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogicalType {
+    /// Anything without a lakeunion extension: the Arrow type says it all.
+    Plain,
+    /// Binary payloads (`LargeBinary`), possibly large; read as references by default.
+    Blob,
+    /// A pointer to a BLOB payload: `Struct{uri: Utf8, offset: UInt64, length: UInt64}`.
+    BlobRef,
+    /// A fixed-dimension vector of a primitive element type.
+    Vector {
+        /// The element type (non-null in the Arrow list).
+        element: DataType,
+        /// The number of elements.
+        dimension: i32,
+    },
+}
+
+impl LogicalType {
+    /// The logical type of an Arrow field.
+    pub fn of(field: &Field) -> Self {
+        match field.metadata().get(EXTENSION_NAME_KEY).map(String::as_str) {
+            Some(BLOB_EXTENSION) => return LogicalType::Blob,
+            Some(BLOB_REF_EXTENSION) => return LogicalType::BlobRef,
+            _ => {}
+        }
+        match field.data_type() {
+            DataType::FixedSizeList(item, n) if !item.is_nullable() => LogicalType::Vector {
+                element: item.data_type().clone(),
+                dimension: *n,
+            },
+            _ => LogicalType::Plain,
+        }
+    }
+}
+
+fn with_extension(field: Field, name: &str) -> Field {
+    let mut metadata: HashMap<String, String> = field.metadata().clone();
+    metadata.insert(EXTENSION_NAME_KEY.to_string(), name.to_string());
+    field.with_metadata(metadata)
+}
+
+/// A BLOB column: `LargeBinary` marked `lakeunion.blob`.
+pub fn blob_field(name: impl Into<String>, nullable: bool) -> Field {
+    with_extension(
+        Field::new(name, DataType::LargeBinary, nullable),
+        BLOB_EXTENSION,
+    )
+}
+
+/// The Arrow type of a BLOB reference.
+pub fn blob_ref_type() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("uri", DataType::Utf8, false),
+        Field::new("offset", DataType::UInt64, false),
+        Field::new("length", DataType::UInt64, false),
+    ]))
+}
+
+/// A BLOB reference column: `Struct{uri, offset, length}` marked `lakeunion.blob_ref`.
+pub fn blob_ref_field(name: impl Into<String>, nullable: bool) -> Field {
+    with_extension(
+        Field::new(name, blob_ref_type(), nullable),
+        BLOB_REF_EXTENSION,
+    )
+}
+
+/// A VECTOR<T, N> column: `FixedSizeList<T (non-null), N>`.
+pub fn vector_field(
+    name: impl Into<String>,
+    element: DataType,
+    dimension: i32,
+    nullable: bool,
+) -> Field {
+    Field::new(
+        name,
+        DataType::FixedSizeList(Arc::new(Field::new("item", element, false)), dimension),
+        nullable,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_fields_are_plain() {
+        assert_eq!(
+            LogicalType::of(&Field::new("a", DataType::Int64, true)),
+            LogicalType::Plain
+        );
+        // a nullable-element fixed-size list is a plain list, not a VECTOR
+        let f = Field::new(
+            "l",
+            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), 3),
+            true,
+        );
+        assert_eq!(LogicalType::of(&f), LogicalType::Plain);
+    }
+
+    #[test]
+    fn blob_ref_keeps_extension() {
+        let f = blob_ref_field("img", true);
+        assert_eq!(LogicalType::of(&f), LogicalType::BlobRef);
+        assert!(matches!(f.data_type(), DataType::Struct(fields) if fields.len() == 3));
+    }
+}

@@ -1,0 +1,181 @@
+//! Reading one bucket's log range `[start, stop)`: every batch is checked (schema, change
+//! types, offsets that only move forward without gaps) and trimmed to the range.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int8Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::{Stream, StreamExt};
+
+use crate::error::{Error, Result};
+use crate::log::{LogBatch, LogBatchStream, LogSource};
+
+use super::split::LogRange;
+
+/// The offset column the engine adds to log rows it sorts.
+pub(crate) const OFFSET_COLUMN: &str = "__lakeunion_offset";
+/// The change-type column the engine adds to log rows it sorts.
+pub(crate) const CHANGE_COLUMN: &str = "__lakeunion_change";
+
+struct RangeState {
+    log: Arc<dyn LogSource>,
+    range: LogRange,
+    table_schema: SchemaRef,
+    stream: Option<LogBatchStream>,
+    /// The next offset a batch must start at (`None` before the first batch).
+    expected: Option<i64>,
+    /// The offset the rows returned so far reach.
+    reached: i64,
+    done: bool,
+}
+
+/// The batches of `range`, validated against `table_schema` and trimmed to the range.
+pub(crate) fn read_range(
+    log: Arc<dyn LogSource>,
+    range: LogRange,
+    table_schema: SchemaRef,
+) -> impl Stream<Item = Result<LogBatch>> + Send {
+    let state = RangeState {
+        reached: range.start,
+        log,
+        range,
+        table_schema,
+        stream: None,
+        expected: None,
+        done: false,
+    };
+    futures::stream::try_unfold(state, |mut st| async move {
+        if st.done || st.range.is_empty() {
+            return Ok(None);
+        }
+        let bucket = st.range.bucket.clone();
+        if st.stream.is_none() {
+            let s = st
+                .log
+                .read(&bucket, st.range.start, Some(st.range.stop))
+                .await
+                .map_err(|e| {
+                    e.context(format!(
+                        "reading the log of {bucket} from offset {}",
+                        st.range.start
+                    ))
+                })?;
+            st.stream = Some(s);
+        }
+        loop {
+            let next = match st.stream.as_mut() {
+                Some(s) => s.next().await,
+                None => None,
+            };
+            let batch = match next {
+                None => {
+                    return Err(Error::offsets(format!(
+                        "the log of {bucket} ended at offset {} before the requested stop {}",
+                        st.reached, st.range.stop
+                    )));
+                }
+                Some(Err(e)) => {
+                    return Err(e.context(format!("log of {bucket} near offset {}", st.reached)));
+                }
+                Some(Ok(b)) => b,
+            };
+            check_batch(&batch, &st.table_schema, &bucket)?;
+            match st.expected {
+                Some(expected) if batch.base_offset < expected => {
+                    return Err(Error::offsets(format!(
+                        "log offsets of {bucket} go backwards: a batch at offset {} follows one ending at {expected}",
+                        batch.base_offset
+                    )));
+                }
+                Some(expected) if batch.base_offset > expected => {
+                    return Err(Error::offsets(format!(
+                        "log of {bucket} has a gap: offsets [{expected}, {}) are missing",
+                        batch.base_offset
+                    )));
+                }
+                None if batch.base_offset > st.range.start => {
+                    return Err(Error::offsets(format!(
+                        "log of {bucket} starts at offset {}, after the requested start {}",
+                        batch.base_offset, st.range.start
+                    )));
+                }
+                _ => {}
+            }
+            st.expected = Some(batch.next_offset);
+            if batch.next_offset <= st.range.start {
+                continue;
+            }
+            let trimmed = batch.slice_offsets(st.range.start, st.range.stop);
+            st.reached = trimmed.next_offset.max(st.reached);
+            if batch.next_offset >= st.range.stop {
+                st.done = true;
+            }
+            if trimmed.num_rows() == 0 {
+                if st.done {
+                    return Ok(None);
+                }
+                continue;
+            }
+            return Ok(Some((trimmed, st)));
+        }
+    })
+}
+
+fn check_batch(
+    batch: &LogBatch,
+    schema: &SchemaRef,
+    bucket: &crate::table::TableBucket,
+) -> Result<()> {
+    batch
+        .validate()
+        .map_err(|e| e.context(format!("log of {bucket}")))?;
+    let have = batch.batch.schema_ref();
+    let same = have.fields().len() == schema.fields().len()
+        && have
+            .fields()
+            .iter()
+            .zip(schema.fields())
+            .all(|(a, b)| a.data_type() == b.data_type());
+    if !same {
+        let show = |s: &Schema| {
+            s.fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::schema(format!(
+            "log batch at offset {} of {bucket} has columns ({}) but the table has ({})",
+            batch.base_offset,
+            show(have),
+            show(schema)
+        )));
+    }
+    Ok(())
+}
+
+/// The schema of log rows prepared for sorting: the read columns, then offset and change.
+pub(crate) fn with_change_columns(read: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Arc<Field>> = read.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(OFFSET_COLUMN, DataType::Int64, false)));
+    fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Int8, false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Projects a log batch to the read columns and appends its offsets and change types.
+pub(crate) fn to_change_batch(
+    batch: &LogBatch,
+    read_columns: &[usize],
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let data = batch.batch.project(read_columns)?;
+    let n = data.num_rows() as i64;
+    let mut columns: Vec<ArrayRef> = data.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from_iter_values(
+        batch.base_offset..batch.base_offset + n,
+    )));
+    columns.push(Arc::new(Int8Array::from_iter_values(
+        batch.change_types.iter().map(|c| *c as i8),
+    )));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}

@@ -1,0 +1,17 @@
+//! The union-read engine: planning a table's lake snapshot and log tail into splits and
+//! reading them back as exact, Arrow-native streams.
+
+mod log_reader;
+mod options;
+mod planner;
+mod readers;
+mod scan;
+mod split;
+
+pub(crate) use log_reader::read_range;
+pub(crate) use log_reader::{
+    to_change_batch as change_batch, with_change_columns as change_schema,
+};
+pub use options::{MergeStrategy, ReadMode, ScanOptions};
+pub use scan::{UnionScan, UnionScanBuilder, UnionTable};
+pub use split::{LogRange, SerializedLakeSplit, UNION_SPLIT_VERSION, UnionSplit, UnionSplitKind};

@@ -1,0 +1,107 @@
+//! Knobs of a union scan: merge strategy, memory budget, spill location, batch size.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How a primary-key split merges lake rows with the log tail (DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MergeStrategy {
+    /// Let the planner choose per split: key filter while the log tail is small
+    /// (see [`ScanOptions::key_filter_max_log_rows`]), sort-merge otherwise.
+    #[default]
+    Auto,
+    /// K-way merge of key-sorted lake splits with the sorted log tail; output in key order.
+    SortMerge,
+    /// Index the log tail's keys, stream the lake past it, then emit the log states.
+    KeyFilter,
+}
+
+impl MergeStrategy {
+    pub(crate) fn byte(self) -> u8 {
+        match self {
+            MergeStrategy::Auto => 0,
+            MergeStrategy::SortMerge => 1,
+            MergeStrategy::KeyFilter => 2,
+        }
+    }
+
+    pub(crate) fn from_byte(b: u8) -> Result<Self> {
+        Ok(match b {
+            0 => MergeStrategy::Auto,
+            1 => MergeStrategy::SortMerge,
+            2 => MergeStrategy::KeyFilter,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedVersion,
+                    format!("unknown merge strategy {other}"),
+                ));
+            }
+        })
+    }
+
+    /// Parses `auto`, `sort-merge` or `key-filter`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(MergeStrategy::Auto),
+            "sort-merge" | "sort_merge" => Ok(MergeStrategy::SortMerge),
+            "key-filter" | "key_filter" => Ok(MergeStrategy::KeyFilter),
+            other => Err(Error::invalid(format!(
+                "unknown merge strategy '{other}' (expected auto, sort-merge or key-filter)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for MergeStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MergeStrategy::Auto => "auto",
+            MergeStrategy::SortMerge => "sort-merge",
+            MergeStrategy::KeyFilter => "key-filter",
+        })
+    }
+}
+
+/// Which side(s) of the table a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// Lake snapshot plus the log after it: the exact table.
+    #[default]
+    Union,
+    /// The lake snapshot alone (stale by the log tail).
+    LakeOnly,
+    /// The log alone, from each bucket's earliest offset.
+    LogOnly,
+}
+
+/// Execution options of a union scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// The merge strategy (default [`MergeStrategy::Auto`]).
+    pub strategy: MergeStrategy,
+    /// Bytes a split's reader may buffer (log tail, per-split sorts) before spilling.
+    pub memory_budget: usize,
+    /// Where spill files go (the system temp directory by default).
+    pub spill_dir: Option<PathBuf>,
+    /// Rows per output batch.
+    pub batch_size: usize,
+    /// Splits read at once by [`UnionScan::to_stream`](super::UnionScan::to_stream).
+    pub concurrency: usize,
+    /// Under `Auto`, splits whose log tail has at most this many offsets use the key filter.
+    pub key_filter_max_log_rows: i64,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            strategy: MergeStrategy::Auto,
+            memory_budget: 256 * 1024 * 1024,
+            spill_dir: None,
+            batch_size: 8192,
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            key_filter_max_log_rows: 4_000_000,
+        }
+    }
+}

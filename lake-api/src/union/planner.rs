@@ -1,0 +1,208 @@
+//! Planning: lake splits and log ranges grouped into union splits (DESIGN.md,
+//! "Union-read semantics").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{Error, Result};
+use crate::lake::LakeSnapshot;
+use crate::table::TableBucket;
+
+use super::options::{MergeStrategy, ReadMode};
+use super::scan::ScanContext;
+use super::split::{LogRange, SerializedLakeSplit, UnionSplit, UnionSplitKind};
+
+/// A lake split ready for the envelope, with where it belongs.
+struct PlannedLakeSplit {
+    partition: Vec<String>,
+    bucket: Option<u32>,
+    serialized: SerializedLakeSplit,
+}
+
+pub(crate) async fn plan(
+    ctx: &ScanContext,
+    snapshot: Option<&LakeSnapshot>,
+    as_of: Option<&BTreeMap<TableBucket, i64>>,
+    mode: ReadMode,
+) -> Result<Vec<UnionSplit>> {
+    let info = &ctx.info;
+    let offsets = ctx.log.offset_ranges().await?;
+    let tiered = match snapshot {
+        Some(s) if mode != ReadMode::LogOnly => ctx.log.tiered_offsets(s).await?,
+        _ => BTreeMap::new(),
+    };
+
+    let mut lake_splits = Vec::new();
+    if let (Some(source), Some(snapshot)) = (&ctx.lake, snapshot) {
+        if mode != ReadMode::LogOnly {
+            let serializer = source.split_serializer();
+            let mut planner = source.create_planner(snapshot.id).await?;
+            for split in planner.plan().await? {
+                if let Some(b) = split.bucket() {
+                    if b >= info.bucket_count {
+                        return Err(Error::corrupt(format!(
+                            "lake split {split:?} names bucket {b} but table {} has {} buckets",
+                            info.path, info.bucket_count
+                        )));
+                    }
+                }
+                check_partition(ctx, split.partition())?;
+                lake_splits.push(PlannedLakeSplit {
+                    partition: split.partition().to_vec(),
+                    bucket: split.bucket(),
+                    serialized: SerializedLakeSplit {
+                        version: serializer.version(),
+                        bytes: serializer.serialize(split.as_ref())?,
+                    },
+                });
+            }
+        }
+    }
+    let bucket_aware = lake_splits.iter().all(|s| s.bucket.is_some());
+
+    // every bucket anyone knows of: the log's, the snapshot's, and the lake's
+    let mut buckets: BTreeSet<TableBucket> = offsets.keys().cloned().collect();
+    buckets.extend(tiered.keys().cloned());
+    buckets.extend(lake_splits.iter().filter_map(|s| {
+        s.bucket
+            .map(|b| TableBucket::partitioned(s.partition.clone(), b))
+    }));
+
+    let mut ranges = BTreeMap::new();
+    for bucket in buckets {
+        let known = offsets.get(&bucket);
+        let start = match mode {
+            ReadMode::LogOnly => known.map_or(0, |o| o.earliest),
+            _ => match tiered.get(&bucket) {
+                Some(&t) => t,
+                None => known.map_or(0, |o| o.earliest),
+            },
+        };
+        let stop = match mode {
+            ReadMode::LakeOnly => start,
+            _ => match as_of.and_then(|m| m.get(&bucket)) {
+                Some(&stop) => stop,
+                None => known.map_or(start, |o| o.end),
+            },
+        };
+        if stop < start {
+            return Err(Error::offsets(format!(
+                "{bucket}: the stop offset {stop} is before the lake's tiered offset {start}"
+            )));
+        }
+        if let Some(o) = known {
+            if stop > start && start < o.earliest {
+                return Err(Error::offsets(format!(
+                    "{bucket}: the lake covers offsets below {start} but the log starts at {}; offsets [{start}, {}) are lost",
+                    o.earliest, o.earliest
+                )));
+            }
+            if stop > o.end {
+                return Err(Error::offsets(format!(
+                    "{bucket}: the stop offset {stop} is beyond the log's end offset {}",
+                    o.end
+                )));
+            }
+        }
+        ranges.insert(
+            bucket.clone(),
+            LogRange {
+                bucket,
+                start,
+                stop,
+            },
+        );
+    }
+
+    let strategy_for = |log_len: i64| match ctx.options.strategy {
+        MergeStrategy::Auto if log_len <= ctx.options.key_filter_max_log_rows => {
+            MergeStrategy::KeyFilter
+        }
+        MergeStrategy::Auto => MergeStrategy::SortMerge,
+        forced => forced,
+    };
+    let snapshot_id = snapshot.map(|s| s.id);
+    let mut splits = Vec::new();
+
+    if !info.has_primary_key() {
+        for s in lake_splits {
+            splits.push(UnionSplit {
+                kind: UnionSplitKind::LakeOnly,
+                strategy: MergeStrategy::Auto,
+                partition: s.partition,
+                bucket: s.bucket,
+                snapshot_id,
+                lake_splits: vec![s.serialized],
+                log_ranges: Vec::new(),
+            });
+        }
+        for (bucket, range) in ranges {
+            if range.is_empty() {
+                continue;
+            }
+            splits.push(UnionSplit {
+                kind: UnionSplitKind::LogOnly,
+                strategy: MergeStrategy::Auto,
+                partition: bucket.partition.clone(),
+                bucket: Some(bucket.bucket),
+                snapshot_id,
+                lake_splits: Vec::new(),
+                log_ranges: vec![range],
+            });
+        }
+        return Ok(splits);
+    }
+
+    // primary-key tables: one split per bucket, or per partition when the lake does not
+    // know buckets (keys of a partition may then sit in any lake split)
+    let group_of = |partition: &[String], bucket: Option<u32>| -> (Vec<String>, Option<u32>) {
+        (partition.to_vec(), if bucket_aware { bucket } else { None })
+    };
+    let mut groups: BTreeMap<
+        (Vec<String>, Option<u32>),
+        (Vec<SerializedLakeSplit>, Vec<LogRange>),
+    > = BTreeMap::new();
+    for s in lake_splits {
+        groups
+            .entry(group_of(&s.partition, s.bucket))
+            .or_default()
+            .0
+            .push(s.serialized);
+    }
+    for (bucket, range) in ranges {
+        let entry = groups
+            .entry(group_of(&bucket.partition, Some(bucket.bucket)))
+            .or_default();
+        if !range.is_empty() {
+            entry.1.push(range);
+        }
+    }
+    for ((partition, bucket), (lake, log_ranges)) in groups {
+        if lake.is_empty() && log_ranges.is_empty() {
+            continue;
+        }
+        let log_len = log_ranges.iter().map(LogRange::len).sum();
+        splits.push(UnionSplit {
+            kind: UnionSplitKind::LakeAndLog,
+            strategy: strategy_for(log_len),
+            partition,
+            bucket,
+            snapshot_id,
+            lake_splits: lake,
+            log_ranges,
+        });
+    }
+    Ok(splits)
+}
+
+/// Partition values must match the table's partition keys in number.
+pub(crate) fn check_partition(ctx: &ScanContext, partition: &[String]) -> Result<()> {
+    if partition.len() != ctx.info.partition_keys.len() {
+        return Err(Error::corrupt(format!(
+            "a split names {} partition value(s) but table {} has {} partition key(s)",
+            partition.len(),
+            ctx.info.path,
+            ctx.info.partition_keys.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! Reading one union split: lake-only and log-only splits of log tables, and the merged
+//! lake-and-log splits of primary-key tables.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::{Error, Result};
+use crate::lake::{LakeSplit, RecordBatchStream};
+use crate::merge::fold::{FoldOutput, FoldRule, GroupFold};
+use crate::merge::key_filter::KeyFilterMerge;
+use crate::merge::keys::{KeyEncoder, conform};
+use crate::merge::kway::{KWayMerge, KeyedBatch, KeyedStream};
+use crate::merge::sort::ExternalSorter;
+use crate::merge::spill::SpillDir;
+use crate::predicate::{Predicate, filter_batch};
+use crate::table::MergeEngine;
+
+use super::log_reader::{
+    CHANGE_COLUMN, OFFSET_COLUMN, read_range, to_change_batch, with_change_columns,
+};
+use super::options::MergeStrategy;
+use super::planner::check_partition;
+use super::scan::ScanContext;
+use super::split::{SerializedLakeSplit, UnionSplit};
+
+/// Applies `filters`, then keeps the output columns.
+fn finish(
+    ctx: &Arc<ScanContext>,
+    stream: impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static,
+    filters: Vec<Predicate>,
+) -> RecordBatchStream {
+    let projection = ctx.output_projection.clone();
+    let identity = projection.len() == ctx.read_schema.fields().len();
+    let out = stream
+        .map(move |batch| {
+            let batch = batch?;
+            let batch = if filters.is_empty() {
+                batch
+            } else {
+                filter_batch(&batch, &filters)?
+            };
+            if identity {
+                Ok(batch)
+            } else {
+                Ok(batch.project(&projection)?)
+            }
+        })
+        .try_filter(|b| futures::future::ready(b.num_rows() > 0));
+    RecordBatchStream::new(ctx.output_schema.clone(), out)
+}
+
+/// Stops after `limit` rows, slicing the last batch.
+pub(crate) fn limit(stream: RecordBatchStream, limit: Option<usize>) -> RecordBatchStream {
+    let Some(limit) = limit else { return stream };
+    let schema = stream.schema();
+    let limited = futures::stream::unfold((stream, limit), |(mut stream, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        match stream.next().await? {
+            Ok(batch) if batch.num_rows() >= left => Some((Ok(batch.slice(0, left)), (stream, 0))),
+            Ok(batch) => {
+                let n = batch.num_rows();
+                Some((Ok(batch), (stream, left - n)))
+            }
+            Err(e) => Some((Err(e), (stream, 0))),
+        }
+    });
+    RecordBatchStream::new(schema, limited)
+}
+
+fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
+    check_partition(ctx, &split.partition)?;
+    for r in &split.log_ranges {
+        check_partition(ctx, &r.bucket.partition)?;
+        if r.bucket.bucket >= ctx.info.bucket_count || r.bucket.partition != split.partition {
+            return Err(Error::corrupt(format!(
+                "split for partition {:?} names log {} of table {} ({} buckets)",
+                split.partition, r.bucket, ctx.info.path, ctx.info.bucket_count
+            )));
+        }
+    }
+    if !split.lake_splits.is_empty() && ctx.lake.is_none() {
+        return Err(Error::invalid(
+            "split has lake splits but the scan has no lake source (was it built with the same lake?)",
+        ));
+    }
+    Ok(())
+}
+
+/// Opens one lake split's rows, conformed to the read schema.
+async fn open_lake_split(
+    ctx: &Arc<ScanContext>,
+    s: &SerializedLakeSplit,
+) -> Result<(RecordBatchStream, Option<Vec<String>>)> {
+    let source = ctx
+        .lake
+        .as_ref()
+        .ok_or_else(|| Error::invalid("no lake source for a lake split"))?;
+    let split: Arc<dyn LakeSplit> = source.split_serializer().deserialize(s.version, &s.bytes)?;
+    let what = format!("{split:?}");
+    let reader = source.create_reader(split).await?;
+    let key_order = reader.as_sorted().map(|r| r.key_order().to_vec());
+    let stream = reader.read().await?;
+    let schema = ctx.read_schema.clone();
+    let conformed = stream.map(move |b| {
+        let what = what.clone();
+        conform(b?, &schema, &move || format!("lake split {what}"))
+    });
+    Ok((
+        RecordBatchStream::new(ctx.read_schema.clone(), conformed),
+        key_order,
+    ))
+}
+
+pub(crate) async fn read_lake_only(
+    ctx: &Arc<ScanContext>,
+    split: &UnionSplit,
+) -> Result<RecordBatchStream> {
+    check_split(ctx, split)?;
+    let [lake] = split.lake_splits.as_slice() else {
+        return Err(Error::corrupt(format!(
+            "a lake-only split holds {} lake splits, not one",
+            split.lake_splits.len()
+        )));
+    };
+    let (stream, _) = open_lake_split(ctx, lake).await?;
+    Ok(finish(ctx, stream, ctx.lake_remaining.clone()))
+}
+
+pub(crate) fn read_log_only(
+    ctx: &Arc<ScanContext>,
+    split: &UnionSplit,
+) -> Result<RecordBatchStream> {
+    check_split(ctx, split)?;
+    let table_schema = ctx.info.schema.clone();
+    let columns = ctx.read_columns.clone();
+    let schema = ctx.read_schema.clone();
+    let log = ctx.log.clone();
+    let ranges = split.log_ranges.clone();
+    let batches = futures::stream::iter(ranges)
+        .flat_map(move |r| read_range(log.clone(), r, table_schema.clone()))
+        .map(move |b| {
+            let b = b?;
+            let data = b.batch.project(&columns)?;
+            Ok(RecordBatch::try_new(
+                schema.clone(),
+                data.columns().to_vec(),
+            )?)
+        });
+    // a log table's log rows merge with nothing: every filter applies to them
+    Ok(finish(ctx, batches, ctx.filters.clone()))
+}
+
+/// Key-sorted log changes of the split's ranges, as a keyed stream with change bytes.
+async fn sorted_log(
+    ctx: &Arc<ScanContext>,
+    split: &UnionSplit,
+    keys: &KeyEncoder,
+    versions: Option<&KeyEncoder>,
+    spill: &Arc<SpillDir>,
+    budget: usize,
+) -> Result<KeyedStream> {
+    let change_schema = with_change_columns(&ctx.read_schema);
+    let mut sort_names = ctx.info.primary_key.clone();
+    sort_names.push(OFFSET_COLUMN.to_string());
+    let sort_keys = KeyEncoder::new(&change_schema, &sort_names)?;
+    let mut sorter = ExternalSorter::new(
+        change_schema.clone(),
+        sort_keys,
+        budget,
+        ctx.options.batch_size,
+        spill.clone(),
+    );
+    for range in &split.log_ranges {
+        let mut batches = std::pin::pin!(read_range(
+            ctx.log.clone(),
+            range.clone(),
+            ctx.info.schema.clone()
+        ));
+        while let Some(b) = batches.try_next().await? {
+            sorter.push(to_change_batch(&b, &ctx.read_columns, &change_schema)?)?;
+        }
+    }
+    let sorted = sorter.finish()?;
+    let n = ctx.read_schema.fields().len();
+    let data_columns: Vec<usize> = (0..n).collect();
+    let keys = keys.clone();
+    let versions = versions.cloned();
+    let read_schema = ctx.read_schema.clone();
+    Ok(Box::pin(sorted.map(move |b| {
+        let b = b?;
+        let changes = b
+            .column(n + 1)
+            .as_any()
+            .downcast_ref::<arrow_array::Int8Array>()
+            .cloned()
+            .ok_or_else(|| Error::schema(format!("sorted log lacks {CHANGE_COLUMN}")))?;
+        let data = RecordBatch::try_new(
+            read_schema.clone(),
+            b.project(&data_columns)?.columns().to_vec(),
+        )?;
+        keyed_batch(data, &keys, versions.as_ref(), Some(changes))
+    })))
+}
+
+fn keyed_batch(
+    batch: RecordBatch,
+    keys: &KeyEncoder,
+    versions: Option<&KeyEncoder>,
+    changes: Option<arrow_array::Int8Array>,
+) -> Result<KeyedBatch> {
+    Ok(KeyedBatch {
+        keys: keys.encode(&batch)?,
+        versions: versions.map(|v| v.encode(&batch)).transpose()?,
+        changes,
+        batch,
+    })
+}
+
+pub(crate) async fn read_lake_and_log(
+    ctx: &Arc<ScanContext>,
+    split: &UnionSplit,
+) -> Result<RecordBatchStream> {
+    check_split(ctx, split)?;
+    let info = &ctx.info;
+    let keys = KeyEncoder::new(&ctx.read_schema, &info.primary_key)?;
+    let (versions, version_column) = match &info.merge_engine {
+        MergeEngine::Versioned { column } => (
+            Some(KeyEncoder::new(
+                &ctx.read_schema,
+                std::slice::from_ref(column),
+            )?),
+            Some(ctx.read_schema.index_of(column)?),
+        ),
+        _ => (None, None),
+    };
+    let rule = FoldRule::new(&info.merge_engine, version_column);
+    let spill = SpillDir::new(ctx.options.spill_dir.clone());
+    let strategy = match split.strategy {
+        MergeStrategy::Auto if split.log_len() <= ctx.options.key_filter_max_log_rows => {
+            MergeStrategy::KeyFilter
+        }
+        MergeStrategy::Auto => MergeStrategy::SortMerge,
+        s => s,
+    };
+    // the log tail and every per-split sort share the budget
+    let sorters = 1 + split.lake_splits.len();
+    let budget = (ctx.options.memory_budget / sorters).max(1);
+    let log = sorted_log(ctx, split, &keys, versions.as_ref(), &spill, budget).await?;
+    let batch_size = ctx.options.batch_size;
+
+    let merged: RecordBatchStream = match strategy {
+        MergeStrategy::KeyFilter | MergeStrategy::Auto => {
+            let summary_schema = with_summary_column(&ctx.read_schema);
+            let fold = GroupFold::new(
+                KWayMerge::new(vec![log], summary_schema.clone(), true),
+                rule.clone(),
+                FoldOutput::Summary,
+                batch_size,
+            );
+            let summary = RecordBatchStream::new(summary_schema, fold);
+            let mut lake = Vec::with_capacity(split.lake_splits.len());
+            for s in &split.lake_splits {
+                lake.push(open_lake_split(ctx, s).await?.0);
+            }
+            KeyFilterMerge {
+                schema: ctx.read_schema.clone(),
+                keys,
+                versions,
+                rule,
+                budget,
+                spill,
+            }
+            .run(summary, lake)
+            .await?
+        }
+        MergeStrategy::SortMerge => {
+            let mut inputs: Vec<KeyedStream> = Vec::with_capacity(split.lake_splits.len() + 1);
+            for s in &split.lake_splits {
+                let (stream, order) = open_lake_split(ctx, s).await?;
+                let sorted = if order.as_deref() == Some(info.primary_key.as_slice()) {
+                    stream
+                } else {
+                    sort_lazily(ctx, stream, keys.clone(), budget, spill.clone())
+                };
+                let (k, v) = (keys.clone(), versions.clone());
+                inputs.push(Box::pin(
+                    sorted.map(move |b| keyed_batch(b?, &k, v.as_ref(), None)),
+                ));
+            }
+            inputs.push(log);
+            let fold = GroupFold::new(
+                KWayMerge::new(inputs, ctx.read_schema.clone(), false),
+                rule,
+                FoldOutput::Rows,
+                batch_size,
+            );
+            RecordBatchStream::new(ctx.read_schema.clone(), fold)
+        }
+    };
+    // the spill directory lives as long as the streams that read its runs hold it
+    Ok(finish(ctx, merged, ctx.filters.clone()))
+}
+
+/// Sorts an unsorted lake split on first poll (so that splits sort one after another).
+fn sort_lazily(
+    ctx: &Arc<ScanContext>,
+    stream: RecordBatchStream,
+    keys: KeyEncoder,
+    budget: usize,
+    spill: Arc<SpillDir>,
+) -> RecordBatchStream {
+    let schema = ctx.read_schema.clone();
+    let batch_size = ctx.options.batch_size;
+    let sorted = futures::stream::once(async move {
+        let mut sorter = ExternalSorter::new(schema, keys, budget, batch_size, spill);
+        let mut stream = stream;
+        while let Some(b) = stream.try_next().await? {
+            sorter.push(b)?;
+        }
+        sorter.finish()
+    })
+    .try_flatten();
+    RecordBatchStream::new(ctx.read_schema.clone(), sorted)
+}
+
+fn with_summary_column(read: &arrow_schema::SchemaRef) -> arrow_schema::SchemaRef {
+    let mut fields: Vec<_> = read.fields().iter().cloned().collect();
+    fields.push(Arc::new(arrow_schema::Field::new(
+        CHANGE_COLUMN,
+        arrow_schema::DataType::Int8,
+        false,
+    )));
+    Arc::new(arrow_schema::Schema::new(fields))
+}

@@ -1,0 +1,438 @@
+//! [`UnionTable`], its scan builder and [`UnionScan`]: builder → plan → splits → streams.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream};
+use crate::log::LogSource;
+use crate::predicate::{Predicate, parse};
+use crate::table::{MergeEngine, TableBucket, TableInfo};
+
+use super::options::{MergeStrategy, ReadMode, ScanOptions};
+use super::planner;
+use super::readers;
+use super::split::{UnionSplit, UnionSplitKind};
+
+/// A table read as the union of its lake snapshot and its log.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use lake_api::memory::demo_table;
+/// # use lake_api::UnionTable;
+/// # use futures::TryStreamExt;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (log, lake) = demo_table().await.unwrap();
+/// let table = UnionTable::open(log, Some(lake)).await.unwrap();
+/// let scan = table
+///     .scan()
+///     .project(["id", "customer"])
+///     .filter_str("id >= 2")
+///     .unwrap()
+///     .build()
+///     .await
+///     .unwrap();
+/// let batches: Vec<_> = scan.to_stream().await.unwrap().try_collect().await.unwrap();
+/// assert!(batches.iter().map(|b| b.num_rows()).sum::<usize>() > 0);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct UnionTable {
+    info: TableInfo,
+    log: Arc<dyn LogSource>,
+    lake: Option<Arc<dyn LakeStorage>>,
+}
+
+impl std::fmt::Debug for UnionTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnionTable")
+            .field("info", &self.info)
+            .field("has_lake", &self.lake.is_some())
+            .finish()
+    }
+}
+
+impl UnionTable {
+    /// Opens a table; the log is the authority on its metadata.
+    pub async fn open(log: Arc<dyn LogSource>, lake: Option<Arc<dyn LakeStorage>>) -> Result<Self> {
+        let info = log.table_info().await?;
+        Self::new(info, log, lake)
+    }
+
+    /// A table from known metadata.
+    pub fn new(
+        info: TableInfo,
+        log: Arc<dyn LogSource>,
+        lake: Option<Arc<dyn LakeStorage>>,
+    ) -> Result<Self> {
+        info.validate()?;
+        Ok(Self { info, log, lake })
+    }
+
+    /// The table's metadata.
+    pub fn info(&self) -> &TableInfo {
+        &self.info
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Arc<dyn LogSource> {
+        &self.log
+    }
+
+    /// The lake storage, if any.
+    pub fn lake(&self) -> Option<&Arc<dyn LakeStorage>> {
+        self.lake.as_ref()
+    }
+
+    /// Starts a scan.
+    pub fn scan(&self) -> UnionScanBuilder {
+        UnionScanBuilder {
+            table: self.clone(),
+            columns: None,
+            filters: Vec::new(),
+            limit: None,
+            options: ScanOptions::default(),
+            snapshot_id: None,
+            as_of: None,
+            mode: ReadMode::Union,
+        }
+    }
+}
+
+/// Configures a [`UnionScan`].
+#[derive(Debug, Clone)]
+pub struct UnionScanBuilder {
+    table: UnionTable,
+    columns: Option<Vec<String>>,
+    filters: Vec<Predicate>,
+    limit: Option<usize>,
+    options: ScanOptions,
+    snapshot_id: Option<i64>,
+    as_of: Option<BTreeMap<TableBucket, i64>>,
+    mode: ReadMode,
+}
+
+impl UnionScanBuilder {
+    /// Reads only these columns, in this order.
+    pub fn project<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.columns = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Keeps only rows for which `predicate` is true (ANDed with earlier filters).
+    pub fn filter(mut self, predicate: Predicate) -> Self {
+        self.filters.push(predicate);
+        self
+    }
+
+    /// Parses a SQL-like filter (`"id > 5 AND name = 'x'"`) and adds it.
+    pub fn filter_str(self, text: &str) -> Result<Self> {
+        Ok(self.filter(parse(text)?))
+    }
+
+    /// Returns at most `n` rows.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Forces a merge strategy for primary-key splits.
+    pub fn strategy(mut self, strategy: MergeStrategy) -> Self {
+        self.options.strategy = strategy;
+        self
+    }
+
+    /// Bytes a split reader may buffer before spilling.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.options.memory_budget = bytes.max(1);
+        self
+    }
+
+    /// Where spill files go.
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.options.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Rows per output batch.
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.options.batch_size = rows.max(1);
+        self
+    }
+
+    /// Splits read at once by [`UnionScan::to_stream`].
+    pub fn concurrency(mut self, splits: usize) -> Self {
+        self.options.concurrency = splits.max(1);
+        self
+    }
+
+    /// All execution options at once.
+    pub fn options(mut self, options: ScanOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Reads this lake snapshot instead of the latest.
+    pub fn snapshot(mut self, id: i64) -> Self {
+        self.snapshot_id = Some(id);
+        self
+    }
+
+    /// Stops each bucket's log at these offsets instead of its current end.
+    pub fn as_of_offsets(mut self, offsets: BTreeMap<TableBucket, i64>) -> Self {
+        self.as_of = Some(offsets);
+        self
+    }
+
+    /// Reads the lake only, the log only, or both (the default).
+    pub fn mode(mut self, mode: ReadMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Checks the request, picks the lake snapshot and configures the lake source.
+    pub async fn build(self) -> Result<UnionScan> {
+        let info = self.table.info.clone();
+        let schema = info.schema.clone();
+        let output_names: Vec<String> = match &self.columns {
+            Some(c) => c.clone(),
+            None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+        };
+        for name in &output_names {
+            info.column_index(name)?;
+        }
+        for f in &self.filters {
+            f.validate(&schema)?;
+        }
+        // the columns read: output, then what merging and re-checking filters need
+        let mut read_names = output_names.clone();
+        let mut need = |name: &String| {
+            if !read_names.contains(name) {
+                read_names.push(name.clone());
+            }
+        };
+        info.primary_key.iter().for_each(&mut need);
+        if let MergeEngine::Versioned { column } = &info.merge_engine {
+            need(column);
+        }
+        for f in &self.filters {
+            for c in f.columns() {
+                need(&c.to_string());
+            }
+        }
+        let read_columns = read_names
+            .iter()
+            .map(|n| info.column_index(n))
+            .collect::<Result<Vec<_>>>()?;
+        let read_schema = Arc::new(schema.project(&read_columns)?);
+        let output_projection: Vec<usize> = (0..output_names.len()).collect();
+        let output_schema = Arc::new(read_schema.project(&output_projection)?);
+
+        let (snapshot, lake_source, remaining) = self.open_lake(&info, &read_columns).await?;
+        let ctx = ScanContext {
+            info,
+            log: self.table.log.clone(),
+            lake: lake_source,
+            read_columns,
+            read_schema,
+            output_projection,
+            output_schema,
+            filters: self.filters,
+            lake_remaining: remaining,
+            limit: self.limit,
+            options: self.options,
+        };
+        Ok(UnionScan {
+            ctx: Arc::new(ctx),
+            snapshot,
+            as_of: self.as_of,
+            mode: self.mode,
+        })
+    }
+
+    async fn open_lake(
+        &self,
+        info: &TableInfo,
+        read_columns: &[usize],
+    ) -> Result<(
+        Option<LakeSnapshot>,
+        Option<Arc<dyn LakeSource>>,
+        Vec<Predicate>,
+    )> {
+        let all = self.filters.clone();
+        let Some(lake) = &self.table.lake else {
+            return Ok((None, None, all));
+        };
+        if self.mode == ReadMode::LogOnly {
+            return Ok((None, None, all));
+        }
+        let snapshots = match lake.list_snapshots(&info.path).await {
+            Ok(s) => s,
+            // a table that was never tiered has no lake side yet
+            Err(e) if e.kind() == ErrorKind::NotFound && self.snapshot_id.is_none() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let snapshot = match self.snapshot_id {
+            Some(id) => Some(snapshots.into_iter().find(|s| s.id == id).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("table {} has no lake snapshot {id}", info.path),
+                )
+            })?),
+            None => snapshots.into_iter().last(),
+        };
+        let Some(snapshot) = snapshot else {
+            return Ok((None, None, all));
+        };
+        let mut source = lake.create_lake_source(&info.path).await?;
+        source.with_project(&read_columns.iter().map(|&c| vec![c]).collect::<Vec<_>>())?;
+        // a lake row filtered out early must not let a first-row or versioned log row win
+        // in its place, so those engines push only key filters down
+        let (offered, kept): (Vec<Predicate>, Vec<Predicate>) = all.into_iter().partition(|p| {
+            !info.has_primary_key()
+                || info.merge_engine == MergeEngine::Deduplicate
+                || p.references_only(&info.primary_key)
+        });
+        let pushed = if offered.is_empty() {
+            Default::default()
+        } else {
+            source.with_filters(offered)
+        };
+        let mut remaining = pushed.remaining;
+        remaining.extend(kept);
+        if let Some(limit) = self.limit {
+            if !info.has_primary_key() && remaining.is_empty() {
+                source.with_limit(limit);
+            }
+        }
+        Ok((Some(snapshot), Some(Arc::from(source)), remaining))
+    }
+}
+
+/// What every reader of one scan shares.
+pub(crate) struct ScanContext {
+    pub info: TableInfo,
+    pub log: Arc<dyn LogSource>,
+    pub lake: Option<Arc<dyn LakeSource>>,
+    /// Indices of the read columns in the table schema.
+    pub read_columns: Vec<usize>,
+    pub read_schema: SchemaRef,
+    /// Indices of the output columns in the read schema.
+    pub output_projection: Vec<usize>,
+    pub output_schema: SchemaRef,
+    /// Every filter of the scan.
+    pub filters: Vec<Predicate>,
+    /// The filters the lake did not apply exactly.
+    pub lake_remaining: Vec<Predicate>,
+    pub limit: Option<usize>,
+    pub options: ScanOptions,
+}
+
+/// A configured union read: plan it into splits, read splits, or read everything.
+#[derive(Clone)]
+pub struct UnionScan {
+    ctx: Arc<ScanContext>,
+    snapshot: Option<LakeSnapshot>,
+    as_of: Option<BTreeMap<TableBucket, i64>>,
+    mode: ReadMode,
+}
+
+impl std::fmt::Debug for UnionScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnionScan")
+            .field("table", &self.ctx.info.path)
+            .field("snapshot", &self.snapshot.as_ref().map(|s| s.id))
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnionScan {
+    /// The schema of the rows the scan returns.
+    pub fn schema(&self) -> SchemaRef {
+        self.ctx.output_schema.clone()
+    }
+
+    /// The lake snapshot the scan reads, if any.
+    pub fn snapshot(&self) -> Option<&LakeSnapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// The filters the lake did not take over (re-checked by the engine).
+    pub fn remaining_lake_filters(&self) -> &[Predicate] {
+        &self.ctx.lake_remaining
+    }
+
+    /// Splits the scan into independent units of work.
+    pub async fn plan(&self) -> Result<Vec<UnionSplit>> {
+        planner::plan(
+            &self.ctx,
+            self.snapshot.as_ref(),
+            self.as_of.as_ref(),
+            self.mode,
+        )
+        .await
+    }
+
+    /// Reads one split (planned by this scan or by an identically configured one elsewhere).
+    pub async fn read(&self, split: &UnionSplit) -> Result<RecordBatchStream> {
+        let stream = match split.kind {
+            UnionSplitKind::LakeOnly => readers::read_lake_only(&self.ctx, split).await?,
+            UnionSplitKind::LogOnly => readers::read_log_only(&self.ctx, split)?,
+            UnionSplitKind::LakeAndLog => readers::read_lake_and_log(&self.ctx, split).await?,
+        };
+        Ok(readers::limit(stream, self.ctx.limit))
+    }
+
+    /// Plans and reads every split, `options.concurrency` at a time, in split order.
+    /// Needs a Tokio runtime: each split is read on its own task.
+    pub async fn to_stream(&self) -> Result<RecordBatchStream> {
+        let splits = self.plan().await?;
+        let scan = self.clone();
+        let concurrency = self.ctx.options.concurrency.max(1);
+        let per_split = futures::stream::iter(splits).map(move |split| {
+            let scan = scan.clone();
+            async move {
+                let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow_array::RecordBatch>>(2);
+                tokio::spawn(async move {
+                    let mut stream = match scan.read(&split).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.context(format!("split {split}")))).await;
+                            return;
+                        }
+                    };
+                    while let Some(item) = stream.next().await {
+                        let failed = item.is_err();
+                        if tx.send(item).await.is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                futures::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+                )
+            }
+        });
+        let merged = per_split.buffered(concurrency).flatten();
+        let schema = self.schema();
+        Ok(readers::limit(
+            RecordBatchStream::new(schema, merged),
+            self.ctx.limit,
+        ))
+    }
+
+    /// Reads everything into memory.
+    pub async fn collect(&self) -> Result<Vec<arrow_array::RecordBatch>> {
+        self.to_stream().await?.try_collect().await
+    }
+}
