@@ -27,6 +27,8 @@
 //! # });
 //! ```
 
+#[doc(hidden)]
+pub mod bench;
 pub mod error;
 pub mod lake;
 pub mod log;

@@ -97,12 +97,8 @@ impl ExternalSorter {
             inputs.push(keyed(run.read()?, self.keys.clone()));
         }
         let merge = KWayMerge::new(inputs, self.schema.clone(), false);
-        let stream = MergeStream {
-            merge,
-            batch_size: self.batch_size,
-            done: false,
-            _spill: self.spill.clone(),
-        };
+        let mut stream = MergeStream::new(merge, self.batch_size);
+        stream._spill = Some(self.spill.clone());
         Ok(RecordBatchStream::new(self.schema, stream))
     }
 }
@@ -181,7 +177,19 @@ pub(crate) struct MergeStream {
     batch_size: usize,
     done: bool,
     /// Keeps the runs' directory alive while they are read.
-    _spill: Arc<SpillDir>,
+    _spill: Option<Arc<SpillDir>>,
+}
+
+impl MergeStream {
+    /// A merge of in-memory or otherwise owned inputs.
+    pub(crate) fn new(merge: KWayMerge, batch_size: usize) -> Self {
+        Self {
+            merge,
+            batch_size: batch_size.max(1),
+            done: false,
+            _spill: None,
+        }
+    }
 }
 
 impl Stream for MergeStream {

@@ -1,0 +1,182 @@
+//! Table builders: turn a workload into a log plus a lake snapshot tiered at random
+//! points, with the lake laid out in random files (sorted or not, key ranges overlapping).
+//!
+//! The lake's content comes from the oracle at the tiering offsets, not from the engine,
+//! so the union read is checked against an independent truth.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lake_api::memory::{MemoryFile, MemoryLake, MemoryLakeOptions, MemoryLog};
+use lake_api::{LakeSnapshot, Result, TableBucket, TableInfo};
+
+use crate::oracle::{rows_of_bucket, table_at};
+use crate::rng::Rng;
+use crate::workload::{Row, Workload, rows_to_batch};
+
+/// How a workload was laid out.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The tiered offset of each bucket in the snapshot (absent: no snapshot).
+    pub tiered: Option<BTreeMap<TableBucket, i64>>,
+    /// Buckets whose log was truncated (retention) below their tiered offset.
+    pub earliest: BTreeMap<TableBucket, i64>,
+    /// The lake's options.
+    pub lake_options: MemoryLakeOptions,
+}
+
+/// A built table: its log, its lake and the snapshot to read.
+#[derive(Debug, Clone)]
+pub struct BuiltTable {
+    pub info: TableInfo,
+    pub log: MemoryLog,
+    pub lake: MemoryLake,
+    pub snapshot: Option<LakeSnapshot>,
+    pub layout: Layout,
+}
+
+/// Appends a workload's changes to a new memory log in random batch sizes.
+pub fn build_log(rng: &mut Rng, workload: &Workload) -> Result<MemoryLog> {
+    let info = workload.shape.info();
+    let log = MemoryLog::new(info)?;
+    for (bucket, changes) in &workload.changes {
+        log.ensure_bucket(bucket)?;
+        let mut i = 0;
+        while i < changes.len() {
+            let n = (rng.range(1, 9) as usize).min(changes.len() - i);
+            let chunk = &changes[i..i + n];
+            let rows: Vec<Row> = chunk.iter().map(|(_, r)| r.clone()).collect();
+            let kinds = chunk.iter().map(|(c, _)| *c).collect();
+            log.append(bucket, rows_to_batch(&workload.shape, &rows), kinds)?;
+            i += n;
+        }
+    }
+    Ok(log)
+}
+
+/// Splits rows into 1..=4 files (rows assigned at random, so key ranges overlap), each
+/// sorted by key or shuffled, in batches of 1..=7 rows.
+fn lay_out_files(
+    rng: &mut Rng,
+    workload: &Workload,
+    rows: Vec<&Row>,
+    partition: &[String],
+    bucket: Option<u32>,
+) -> Vec<MemoryFile> {
+    let shape = &workload.shape;
+    let n_files = rng.range(1, 5) as usize;
+    let mut files: Vec<Vec<Row>> = vec![Vec::new(); n_files];
+    if shape.primary_key {
+        for r in rows {
+            files[rng.index(n_files)].push(r.clone());
+        }
+    } else {
+        // log tables keep offset order inside a file: split into consecutive chunks
+        let per = rows.len().div_ceil(n_files).max(1);
+        for (i, r) in rows.into_iter().enumerate() {
+            files[i / per].push(r.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for mut rows in files.into_iter().filter(|f| !f.is_empty()) {
+        let sorted = shape.primary_key && rng.chance(0.6);
+        if sorted {
+            rows.sort_by_key(|r| r.key());
+        } else if shape.primary_key {
+            for i in (1..rows.len()).rev() {
+                rows.swap(i, rng.index(i + 1));
+            }
+        }
+        let mut batches = Vec::new();
+        let mut i = 0;
+        while i < rows.len() {
+            let n = (rng.range(1, 8) as usize).min(rows.len() - i);
+            batches.push(rows_to_batch(shape, &rows[i..i + n]));
+            i += n;
+        }
+        out.push(MemoryFile {
+            partition: partition.to_vec(),
+            bucket,
+            batches,
+            sorted,
+        });
+    }
+    out
+}
+
+/// Builds a workload's log and (usually) a lake snapshot tiered at random offsets, with
+/// random retention below them.
+pub fn build(rng: &mut Rng, workload: &Workload) -> Result<BuiltTable> {
+    let info = workload.shape.info();
+    let log = build_log(rng, workload)?;
+    let lake_options = MemoryLakeOptions {
+        accept_filters: rng.chance(0.5),
+        bucket_aware: rng.chance(0.7),
+    };
+    let lake = MemoryLake::with_options(lake_options);
+    lake.create_table(&info)?;
+    let mut layout = Layout {
+        tiered: None,
+        earliest: BTreeMap::new(),
+        lake_options,
+    };
+    let mut snapshot = None;
+    if rng.chance(0.85) {
+        let tiered: BTreeMap<TableBucket, i64> = workload
+            .changes
+            .iter()
+            .map(|(b, c)| {
+                let end = c.len() as i64;
+                let t = match rng.index(4) {
+                    0 => 0,
+                    1 => end,
+                    _ => rng.range(0, end + 1),
+                };
+                (b.clone(), t)
+            })
+            .collect();
+        let lake_rows = table_at(workload, &tiered);
+        let mut files = Vec::new();
+        for bucket in tiered.keys() {
+            let rows: Vec<&Row> = rows_of_bucket(workload, &lake_rows, bucket).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let b = lake_options.bucket_aware.then_some(bucket.bucket);
+            files.extend(lay_out_files(rng, workload, rows, &bucket.partition, b));
+        }
+        // files of a snapshot come in no particular order
+        for i in (1..files.len()).rev() {
+            files.swap(i, rng.index(i + 1));
+        }
+        let s = lake.commit_files(&info.path, files, BTreeMap::new())?;
+        log.record_tiered_offsets(s.id, tiered.clone())?;
+        if rng.chance(0.3) {
+            for (bucket, &t) in &tiered {
+                let e = rng.range(0, t + 1);
+                log.truncate_before(bucket, e)?;
+                layout.earliest.insert(bucket.clone(), e);
+            }
+        }
+        layout.tiered = Some(tiered);
+        snapshot = Some(s);
+    }
+    Ok(BuiltTable {
+        info,
+        log,
+        lake,
+        snapshot,
+        layout,
+    })
+}
+
+impl BuiltTable {
+    /// The union table over this log and lake.
+    pub fn union_table(&self) -> Result<lake_api::UnionTable> {
+        lake_api::UnionTable::new(
+            self.info.clone(),
+            Arc::new(self.log.clone()),
+            Some(Arc::new(self.lake.clone())),
+        )
+    }
+}

@@ -1,0 +1,315 @@
+//! Random queries (projection, filters, limit, strategy, budget, as-of offsets, split
+//! serialization) and their comparison with the oracle, row for row.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::TryStreamExt;
+use lake_api::predicate::{Predicate, col, filter_batch};
+use lake_api::{MergeStrategy, ReadMode, TableBucket, UnionSplit};
+
+use crate::build::BuiltTable;
+use crate::oracle::table_at;
+use crate::rng::Rng;
+use crate::workload::{TableShape, Workload, rows_to_batch};
+
+/// One union read to check.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub columns: Vec<String>,
+    pub filters: Vec<Predicate>,
+    pub limit: Option<usize>,
+    pub strategy: MergeStrategy,
+    pub memory_budget: usize,
+    pub batch_size: usize,
+    pub as_of: Option<BTreeMap<TableBucket, i64>>,
+    pub mode: ReadMode,
+    /// Read through serialized splits on a second scan instead of `to_stream`.
+    pub via_serialized_splits: bool,
+}
+
+fn random_leaf(rng: &mut Rng, shape: &TableShape) -> Predicate {
+    let x = rng.range(-30, 30);
+    let mut leaves = vec![
+        col("v").gt(x),
+        col("v").lt_eq(x),
+        col("v").eq(x),
+        col("s").is_null(),
+        col("s").is_not_null(),
+        col("s").starts_with(rng.pick(&["a", "ab", "z"]).to_string()),
+        col("k").in_list([rng.range(-10, 10), rng.range(-10, 10), rng.range(-10, 10)]),
+        col("k").not_in_list([rng.range(-10, 10)]),
+        col("k").lt(rng.range(-20, 20)),
+        col("ver").gt_eq(rng.range(0, 8)),
+    ];
+    if shape.composite_key {
+        leaves.push(col("k2").eq("x"));
+    }
+    if shape.partitioned {
+        leaves.push(col("p").not_eq(rng.pick(&["a", "b", "c"]).to_string()));
+    }
+    leaves.swap_remove(rng.index(leaves.len()))
+}
+
+fn random_filter(rng: &mut Rng, shape: &TableShape) -> Predicate {
+    match rng.index(20) {
+        0..12 => random_leaf(rng, shape),
+        12..16 => random_leaf(rng, shape).and(random_leaf(rng, shape)),
+        16..19 => random_leaf(rng, shape).or(random_leaf(rng, shape)),
+        _ => random_leaf(rng, shape).negate(),
+    }
+}
+
+impl Query {
+    /// A random query of `strategy` against a built table.
+    pub fn random(
+        rng: &mut Rng,
+        workload: &Workload,
+        built: &BuiltTable,
+        strategy: MergeStrategy,
+    ) -> Self {
+        let shape = &workload.shape;
+        let names = shape.column_names();
+        let columns = if rng.chance(0.4) {
+            names
+        } else {
+            let mut cols: Vec<String> = names.into_iter().filter(|_| rng.chance(0.5)).collect();
+            if cols.is_empty() {
+                cols.push("v".into());
+            }
+            for i in (1..cols.len()).rev() {
+                cols.swap(i, rng.index(i + 1));
+            }
+            cols
+        };
+        let filters = (0..rng.index(3))
+            .map(|_| random_filter(rng, shape))
+            .collect();
+        let limit = rng.chance(0.2).then(|| rng.index(12));
+        let tiered = built.layout.tiered.clone().unwrap_or_default();
+        let as_of = rng.chance(0.2).then(|| {
+            workload
+                .end_offsets()
+                .into_iter()
+                .map(|(b, end)| {
+                    let t = tiered.get(&b).copied().unwrap_or(0);
+                    let start = t.max(built.layout.earliest.get(&b).copied().unwrap_or(0));
+                    (b, rng.range(start, end + 1))
+                })
+                .collect()
+        });
+        let retention = built.layout.earliest.values().any(|&e| e > 0);
+        let mode = match rng.index(20) {
+            0 => ReadMode::LakeOnly,
+            1 if !retention => ReadMode::LogOnly,
+            _ => ReadMode::Union,
+        };
+        Self {
+            columns,
+            filters,
+            limit,
+            strategy,
+            memory_budget: if rng.chance(0.3) {
+                rng.range(1, 4096) as usize
+            } else {
+                64 << 20
+            },
+            batch_size: rng.range(1, 64) as usize,
+            as_of: if mode == ReadMode::Union { as_of } else { None },
+            mode,
+            via_serialized_splits: rng.chance(0.3),
+        }
+    }
+}
+
+/// Each row of some batches as one string per cell (`NULL` for nulls), in batch order.
+pub fn format_rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for b in batches {
+        let formatters: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formattable column"))
+            .collect();
+        for i in 0..b.num_rows() {
+            rows.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
+        }
+    }
+    rows
+}
+
+/// The rows the oracle says the query returns (before the limit).
+pub fn expected_rows(workload: &Workload, built: &BuiltTable, query: &Query) -> Vec<Vec<String>> {
+    let ends = workload.end_offsets();
+    let stop: BTreeMap<TableBucket, i64> = match query.mode {
+        ReadMode::LakeOnly => {
+            let tiered = built.layout.tiered.clone().unwrap_or_default();
+            ends.keys()
+                .map(|b| (b.clone(), tiered.get(b).copied().unwrap_or(0)))
+                .collect()
+        }
+        ReadMode::LogOnly | ReadMode::Union => match (&query.as_of, query.mode) {
+            (Some(as_of), ReadMode::Union) => as_of.clone(),
+            _ => ends,
+        },
+    };
+    let rows = table_at(workload, &stop);
+    let batch = rows_to_batch(&workload.shape, &rows);
+    let batch = filter_batch(&batch, &query.filters).expect("oracle filter");
+    let schema = batch.schema();
+    let idx: Vec<usize> = query
+        .columns
+        .iter()
+        .map(|c| schema.index_of(c).expect("projected column"))
+        .collect();
+    format_rows(&[batch.project(&idx).expect("oracle projection")])
+}
+
+/// Runs a query on a built table and compares it with the oracle; the error says how
+/// they differ.
+pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Result<(), String> {
+    let table = built.union_table().map_err(|e| e.to_string())?;
+    let builder = |table: &lake_api::UnionTable| {
+        let mut b = table
+            .scan()
+            .project(query.columns.clone())
+            .strategy(query.strategy)
+            .memory_budget(query.memory_budget)
+            .batch_size(query.batch_size)
+            .mode(query.mode)
+            .concurrency(2);
+        for f in &query.filters {
+            b = b.filter(f.clone());
+        }
+        if let Some(l) = query.limit {
+            b = b.limit(l);
+        }
+        if let Some(a) = &query.as_of {
+            b = b.as_of_offsets(a.clone());
+        }
+        b
+    };
+    let scan = builder(&table)
+        .build()
+        .await
+        .map_err(|e| format!("build: {e}"))?;
+    let batches: Vec<RecordBatch> = if query.via_serialized_splits {
+        // a second scan built from the same configuration reads the bytes, as a worker would
+        let bytes: Vec<Vec<u8>> = scan
+            .plan()
+            .await
+            .map_err(|e| format!("plan: {e}"))?
+            .iter()
+            .map(UnionSplit::to_bytes)
+            .collect();
+        let worker = builder(&built.union_table().map_err(|e| e.to_string())?)
+            .build()
+            .await
+            .map_err(|e| format!("worker build: {e}"))?;
+        let mut out = Vec::new();
+        let mut left = query.limit;
+        for b in bytes {
+            let split = UnionSplit::from_bytes(&b).map_err(|e| format!("split bytes: {e}"))?;
+            let got: Vec<RecordBatch> = worker
+                .read(&split)
+                .await
+                .map_err(|e| format!("read {split}: {e}"))?
+                .try_collect()
+                .await
+                .map_err(|e| format!("read {split}: {e}"))?;
+            for g in got {
+                match &mut left {
+                    Some(0) => break,
+                    Some(l) if g.num_rows() > *l => {
+                        out.push(g.slice(0, *l));
+                        *l = 0;
+                    }
+                    Some(l) => {
+                        *l -= g.num_rows();
+                        out.push(g);
+                    }
+                    None => out.push(g),
+                }
+            }
+        }
+        out
+    } else {
+        scan.to_stream()
+            .await
+            .map_err(|e| format!("to_stream: {e}"))?
+            .try_collect()
+            .await
+            .map_err(|e| format!("read: {e}"))?
+    };
+    for b in &batches {
+        if b.schema() != scan.schema() {
+            return Err(format!(
+                "batch schema {:?} is not the scan's {:?}",
+                b.schema(),
+                scan.schema()
+            ));
+        }
+    }
+    let mut actual = format_rows(&batches);
+    let mut expected = expected_rows(workload, built, query);
+    actual.sort();
+    expected.sort();
+    match query.limit {
+        None => {
+            if actual != expected {
+                return Err(diff(&expected, &actual));
+            }
+        }
+        Some(limit) => {
+            if actual.len() != limit.min(expected.len()) {
+                return Err(format!(
+                    "limit {limit}: got {} rows, expected {}\n{}",
+                    actual.len(),
+                    limit.min(expected.len()),
+                    diff(&expected, &actual)
+                ));
+            }
+            let mut pool = expected.clone();
+            for row in &actual {
+                match pool.iter().position(|r| r == row) {
+                    Some(i) => {
+                        pool.swap_remove(i);
+                    }
+                    None => {
+                        return Err(format!(
+                            "limit {limit}: row {row:?} is not in the table\n{}",
+                            diff(&expected, &actual)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn diff(expected: &[Vec<String>], actual: &[Vec<String>]) -> String {
+    let missing: Vec<_> = expected.iter().filter(|r| !actual.contains(r)).collect();
+    let extra: Vec<_> = actual.iter().filter(|r| !expected.contains(r)).collect();
+    format!(
+        "expected {} rows, got {}\nmissing: {missing:?}\nunexpected: {extra:?}",
+        expected.len(),
+        actual.len()
+    )
+}
+
+/// Generates, builds, queries and checks one case from a seed.
+pub async fn run_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let workload = Workload::random(&mut rng, ops);
+    let built = crate::build::build(&mut rng, &workload).map_err(|e| format!("build: {e}"))?;
+    let query = Query::random(&mut rng, &workload, &built, strategy);
+    check(&workload, &built, &query).await.map_err(|e| {
+        format!(
+            "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
+            workload.shape, built.layout
+        )
+    })
+}

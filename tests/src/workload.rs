@@ -1,0 +1,217 @@
+//! Random workloads: a table shape and a changelog per bucket.
+//!
+//! Tables have the columns `k: Int64` (key), optionally `k2: Utf8` (composite key) and
+//! `p: Utf8` (partition), then `v: Int64`, `s: Utf8` and `ver: Int64` (the version column
+//! of versioned tables), all three nullable. Keys come from a small space so that changes
+//! hit the same keys again; change types are arbitrary (a `-U` with no `+U`, a delete of
+//! a missing key), because the union read must apply any changelog exactly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use lake_api::{ChangeType, MergeEngine, TableBucket, TableInfo, TablePath};
+
+use crate::rng::Rng;
+
+/// The shape of a generated table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableShape {
+    /// Primary-key table (else a log table).
+    pub primary_key: bool,
+    /// A second key column `k2`.
+    pub composite_key: bool,
+    /// Partitioned by `p`.
+    pub partitioned: bool,
+    /// Buckets per partition.
+    pub buckets: u32,
+    /// The merge engine (primary-key tables).
+    pub engine: MergeEngine,
+}
+
+impl TableShape {
+    /// A random shape.
+    pub fn random(rng: &mut Rng) -> Self {
+        let primary_key = rng.chance(0.8);
+        let engine = if !primary_key {
+            MergeEngine::Deduplicate
+        } else {
+            match rng.index(4) {
+                0 | 1 => MergeEngine::Deduplicate,
+                2 => MergeEngine::FirstRow,
+                _ => MergeEngine::Versioned {
+                    column: "ver".into(),
+                },
+            }
+        };
+        Self {
+            primary_key,
+            composite_key: rng.chance(0.3),
+            partitioned: rng.chance(0.4),
+            buckets: rng.range(1, 5) as u32,
+            engine,
+        }
+    }
+
+    /// The Arrow schema.
+    pub fn schema(&self) -> SchemaRef {
+        let mut fields = vec![Field::new("k", DataType::Int64, false)];
+        if self.composite_key {
+            fields.push(Field::new("k2", DataType::Utf8, false));
+        }
+        if self.partitioned {
+            fields.push(Field::new("p", DataType::Utf8, false));
+        }
+        fields.push(Field::new("v", DataType::Int64, true));
+        fields.push(Field::new("s", DataType::Utf8, true));
+        fields.push(Field::new("ver", DataType::Int64, true));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The table metadata.
+    pub fn info(&self) -> TableInfo {
+        let path = TablePath::new("harness", "t");
+        let mut info = if self.primary_key {
+            let mut key = vec!["k".to_string()];
+            if self.composite_key {
+                key.push("k2".into());
+            }
+            if self.partitioned {
+                key.push("p".into());
+            }
+            let mut info = TableInfo::primary_key_table(path, self.schema(), key, self.buckets);
+            info.bucket_key = vec!["k".into()];
+            info.with_merge_engine(self.engine.clone())
+        } else {
+            TableInfo::log_table(path, self.schema(), self.buckets)
+        };
+        if self.partitioned {
+            info = info.with_partition_keys(vec!["p".into()]);
+        }
+        info
+    }
+
+    /// The bucket a row belongs to (`k` modulo the bucket count, within its partition).
+    pub fn bucket_of(&self, row: &Row) -> TableBucket {
+        let partition = if self.partitioned {
+            vec![row.p.clone()]
+        } else {
+            Vec::new()
+        };
+        TableBucket::partitioned(partition, row.k.rem_euclid(self.buckets as i64) as u32)
+    }
+
+    /// The names of the columns, in schema order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+}
+
+/// One row of a generated table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Row {
+    pub k: i64,
+    pub k2: String,
+    pub p: String,
+    pub v: Option<i64>,
+    pub s: Option<String>,
+    pub ver: Option<i64>,
+}
+
+impl Row {
+    /// The primary key (all key columns; unused ones are empty).
+    pub fn key(&self) -> (i64, String, String) {
+        (self.k, self.k2.clone(), self.p.clone())
+    }
+}
+
+/// Rows as a batch of `shape`'s schema.
+pub fn rows_to_batch(shape: &TableShape, rows: &[Row]) -> RecordBatch {
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
+        rows.iter().map(|r| r.k),
+    ))];
+    if shape.composite_key {
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.k2.as_str()),
+        )));
+    }
+    if shape.partitioned {
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.p.as_str()),
+        )));
+    }
+    columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.v))));
+    columns.push(Arc::new(StringArray::from_iter(
+        rows.iter().map(|r| r.s.as_deref()),
+    )));
+    columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.ver))));
+    RecordBatch::try_new(shape.schema(), columns).expect("generated rows match the schema")
+}
+
+/// A table shape and its changelog, per bucket in offset order.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub shape: TableShape,
+    pub changes: BTreeMap<TableBucket, Vec<(ChangeType, Row)>>,
+}
+
+impl Workload {
+    /// `ops` random changes on a random table.
+    pub fn random(rng: &mut Rng, ops: usize) -> Self {
+        let shape = TableShape::random(rng);
+        Self::random_for(rng, shape, ops)
+    }
+
+    /// `ops` random changes on a given table.
+    pub fn random_for(rng: &mut Rng, shape: TableShape, ops: usize) -> Self {
+        let key_space = (ops as i64 / 3).max(2);
+        let mut changes: BTreeMap<TableBucket, Vec<(ChangeType, Row)>> = BTreeMap::new();
+        for _ in 0..ops {
+            let row = Row {
+                k: rng.range(-key_space / 2, key_space - key_space / 2),
+                k2: if shape.composite_key {
+                    rng.pick(&["x", "y"]).to_string()
+                } else {
+                    String::new()
+                },
+                p: if shape.partitioned {
+                    rng.pick(&["a", "b", "c"]).to_string()
+                } else {
+                    String::new()
+                },
+                v: (!rng.chance(0.1)).then(|| rng.range(-50, 50)),
+                s: (!rng.chance(0.1))
+                    .then(|| format!("{}{}", rng.pick(&["a", "b", "ab", "z"]), rng.range(0, 100))),
+                ver: (!rng.chance(0.1)).then(|| rng.range(0, 8)),
+            };
+            let change = if shape.primary_key {
+                match rng.index(20) {
+                    0..8 => ChangeType::Insert,
+                    8..13 => ChangeType::UpdateAfter,
+                    13..16 => ChangeType::UpdateBefore,
+                    _ => ChangeType::Delete,
+                }
+            } else {
+                ChangeType::AppendOnly
+            };
+            changes
+                .entry(shape.bucket_of(&row))
+                .or_default()
+                .push((change, row));
+        }
+        Self { shape, changes }
+    }
+
+    /// The end offset of every bucket.
+    pub fn end_offsets(&self) -> BTreeMap<TableBucket, i64> {
+        self.changes
+            .iter()
+            .map(|(b, c)| (b.clone(), c.len() as i64))
+            .collect()
+    }
+}

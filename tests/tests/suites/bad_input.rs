@@ -1,0 +1,1 @@
+//! Bad input gets a typed error naming what is wrong, and loses nothing.

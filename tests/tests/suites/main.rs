@@ -1,0 +1,5 @@
+//! The integration suites (one binary: each test binary links the whole tree).
+
+mod bad_input;
+mod oracle_props;
+mod scenarios;

@@ -1,0 +1,47 @@
+//! Property tests: random workloads, random tiering, random queries, against the oracle,
+//! for both merge strategies (and the planner's choice) and every merge engine.
+//!
+//! `LAKEUNION_PROPTEST_CASES` sets the number of cases per strategy (default 2000).
+
+use lake_api::MergeStrategy;
+use lakeunion_tests::check::run_case;
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    std::env::var("LAKEUNION_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+fn run(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    rt.block_on(run_case(seed, ops, strategy))
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run(seed, ops, MergeStrategy::SortMerge)?;
+    }
+
+    #[test]
+    fn key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run(seed, ops, MergeStrategy::KeyFilter)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 4, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn planner_choice_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run(seed, ops, MergeStrategy::Auto)?;
+    }
+}

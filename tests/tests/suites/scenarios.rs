@@ -1,0 +1,1 @@
+//! Hand-written scenarios: the demo table, lake-only partitions, spills, concurrency.
