@@ -71,13 +71,7 @@ pub fn merge_sorted(
     batch_size: usize,
 ) -> Result<RecordBatchStream> {
     let encoder = KeyEncoder::new(&schema, keys)?;
-    let inputs = inputs
-        .into_iter()
-        .map(|s| keyed(s, encoder.clone()))
-        .collect();
-    let stream = crate::merge::sort::MergeStream::new(
-        KWayMerge::new(inputs, schema.clone(), false),
-        batch_size,
-    );
+    let inputs = inputs.into_iter().map(|s| keyed(s, encoder.clone())).collect();
+    let stream = crate::merge::sort::MergeStream::new(KWayMerge::new(inputs, schema.clone(), false), batch_size);
     Ok(RecordBatchStream::new(schema, stream))
 }

@@ -69,10 +69,7 @@ impl Error {
     }
 
     /// Attaches the underlying cause.
-    pub fn with_source(
-        mut self,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    ) -> Self {
+    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
         self.source = Some(source.into());
         self
     }
@@ -131,9 +128,7 @@ impl std::error::Error for Error {
 impl From<arrow_schema::ArrowError> for Error {
     fn from(e: arrow_schema::ArrowError) -> Self {
         match e {
-            arrow_schema::ArrowError::IoError(msg, io) => {
-                Error::new(ErrorKind::Io, msg).with_source(io)
-            }
+            arrow_schema::ArrowError::IoError(msg, io) => Error::new(ErrorKind::Io, msg).with_source(io),
             other => Error::new(ErrorKind::Arrow, "arrow kernel failed").with_source(other),
         }
     }
@@ -156,10 +151,7 @@ mod tests {
             .with_source(io)
             .context("bucket 3");
         assert_eq!(e.kind(), ErrorKind::Io);
-        assert_eq!(
-            e.to_string(),
-            "i/o error: bucket 3: writing spill run: disk full"
-        );
+        assert_eq!(e.to_string(), "i/o error: bucket 3: writing spill run: disk full");
         assert!(std::error::Error::source(&e).is_some());
     }
 }

@@ -32,10 +32,7 @@ pub struct RecordBatchStream {
 
 impl RecordBatchStream {
     /// Wraps a stream whose batches all have `schema`.
-    pub fn new(
-        schema: SchemaRef,
-        inner: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
-    ) -> Self {
+    pub fn new(schema: SchemaRef, inner: impl Stream<Item = Result<RecordBatch>> + Send + 'static) -> Self {
         Self {
             schema,
             inner: Box::pin(inner),

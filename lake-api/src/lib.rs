@@ -42,13 +42,17 @@ pub mod union;
 
 pub use error::{Error, ErrorKind, Result};
 pub use lake::{
-    FLUSS_OFFSETS_PROPERTY, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner,
-    RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
+    FLUSS_OFFSETS_PROPERTY, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream,
+    RecordReader, SortedRecordReader, SplitSerializer,
 };
 pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange};
 pub use predicate::{FilterPushDown, Predicate};
 pub use table::{MergeEngine, TableBucket, TableInfo, TablePath};
 pub use union::{
-    LogRange, MergeStrategy, ReadMode, ScanOptions, UnionScan, UnionScanBuilder, UnionSplit,
-    UnionSplitKind, UnionTable,
+    LogRange, MergeStrategy, ReadMode, ScanOptions, UnionScan, UnionScanBuilder, UnionSplit, UnionSplitKind, UnionTable,
 };
+
+/// The README's examples compile as doc tests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

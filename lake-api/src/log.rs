@@ -178,12 +178,7 @@ pub trait LogSource: Send + Sync {
     /// The batches of a bucket from `start`, up to `stop` (exclusive), or forever when
     /// `stop` is `None`. Batches may begin before `start` or run past `stop`: the reader
     /// trims them. A `start` beyond the bucket's end offset is an error.
-    async fn read(
-        &self,
-        bucket: &TableBucket,
-        start: i64,
-        stop: Option<i64>,
-    ) -> Result<LogBatchStream>;
+    async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> Result<LogBatchStream>;
 }
 
 #[cfg(test)]
@@ -195,8 +190,7 @@ mod tests {
     use super::*;
 
     fn batch(n: i64) -> RecordBatch {
-        RecordBatch::try_from_iter([("a", Arc::new(Int64Array::from_iter_values(0..n)) as _)])
-            .unwrap()
+        RecordBatch::try_from_iter([("a", Arc::new(Int64Array::from_iter_values(0..n)) as _)]).unwrap()
     }
 
     #[test]
@@ -213,10 +207,7 @@ mod tests {
         let s = lb.slice_offsets(103, 107);
         assert_eq!((s.base_offset, s.next_offset, s.num_rows()), (103, 107, 4));
         let all = lb.slice_offsets(0, 1000);
-        assert_eq!(
-            (all.base_offset, all.next_offset, all.num_rows()),
-            (100, 110, 10)
-        );
+        assert_eq!((all.base_offset, all.next_offset, all.num_rows()), (100, 110, 10));
         let none = lb.slice_offsets(200, 300);
         assert_eq!(none.num_rows(), 0);
     }

@@ -88,8 +88,7 @@ fn project_field(field: &FieldRef, sel: &Option<Selection>, path: &str) -> Resul
     };
     let fields = project_fields(children, sel, path)?;
     Ok(Arc::new(
-        Field::new(field.name(), DataType::Struct(fields), field.is_nullable())
-            .with_metadata(field.metadata().clone()),
+        Field::new(field.name(), DataType::Struct(fields), field.is_nullable()).with_metadata(field.metadata().clone()),
     ))
 }
 
@@ -122,24 +121,16 @@ fn project_array(array: &ArrayRef, field: &FieldRef, sel: &Option<Selection>) ->
     let s = array
         .as_any()
         .downcast_ref::<StructArray>()
-        .ok_or_else(|| {
-            Error::invalid(format!("column '{}' is not a struct array", field.name()))
-        })?;
+        .ok_or_else(|| Error::invalid(format!("column '{}' is not a struct array", field.name())))?;
     let DataType::Struct(child_fields) = field.data_type() else {
-        return Err(Error::invalid(format!(
-            "field '{}' is not a struct",
-            field.name()
-        )));
+        return Err(Error::invalid(format!("field '{}' is not a struct", field.name())));
     };
     let mut fields = Vec::with_capacity(sel.children.len());
     let mut arrays = Vec::with_capacity(sel.children.len());
     for (i, sub) in &sel.children {
-        let f = child_fields.get(*i).ok_or_else(|| {
-            Error::invalid(format!(
-                "projection index {i} out of range in '{}'",
-                field.name()
-            ))
-        })?;
+        let f = child_fields
+            .get(*i)
+            .ok_or_else(|| Error::invalid(format!("projection index {i} out of range in '{}'", field.name())))?;
         let projected = project_array(s.column(*i), f, sub)?;
         fields.push(project_field(f, sub, f.name())?);
         arrays.push(projected);
@@ -204,19 +195,13 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].name(), "b");
         assert_eq!(out.num_rows(), 2);
-        assert_eq!(
-            project_schema(&batch().schema(), &[vec![1, 1]]).unwrap(),
-            *out.schema()
-        );
+        assert_eq!(project_schema(&batch().schema(), &[vec![1, 1]]).unwrap(), *out.schema());
     }
 
     #[test]
     fn whole_field_wins_and_bad_paths_fail() {
         let out = project_batch(&batch(), &[vec![1, 0], vec![1]]).unwrap();
-        assert_eq!(
-            out.schema().field(0).data_type(),
-            batch().schema().field(1).data_type()
-        );
+        assert_eq!(out.schema().field(0).data_type(), batch().schema().field(1).data_type());
         assert!(project_batch(&batch(), &[vec![5]]).is_err());
         assert!(project_batch(&batch(), &[vec![0, 1]]).is_err());
         assert!(project_batch(&batch(), &[vec![]]).is_err());

@@ -29,9 +29,7 @@ impl TablePath {
     /// Parses `db.table`.
     pub fn parse(s: &str) -> Result<Self> {
         match s.split_once('.') {
-            Some((db, t)) if !db.is_empty() && !t.is_empty() && !t.contains('.') => {
-                Ok(Self::new(db, t))
-            }
+            Some((db, t)) if !db.is_empty() && !t.is_empty() && !t.contains('.') => Ok(Self::new(db, t)),
             _ => Err(Error::invalid(format!(
                 "table path '{s}' is not of the form database.table"
             ))),
@@ -156,12 +154,7 @@ impl TableInfo {
     }
 
     /// A primary-key table bucketed by its key.
-    pub fn primary_key_table(
-        path: TablePath,
-        schema: SchemaRef,
-        primary_key: Vec<String>,
-        bucket_count: u32,
-    ) -> Self {
+    pub fn primary_key_table(path: TablePath, schema: SchemaRef, primary_key: Vec<String>, bucket_count: u32) -> Self {
         Self {
             path,
             schema,
@@ -202,10 +195,7 @@ impl TableInfo {
     /// count is positive.
     pub fn validate(&self) -> Result<()> {
         if self.bucket_count == 0 {
-            return Err(Error::invalid(format!(
-                "table {} has a bucket count of 0",
-                self.path
-            )));
+            return Err(Error::invalid(format!("table {} has a bucket count of 0", self.path)));
         }
         for c in self
             .primary_key

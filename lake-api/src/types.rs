@@ -74,10 +74,7 @@ fn with_extension(field: Field, name: &str) -> Field {
 
 /// A BLOB column: `LargeBinary` marked `lakeunion.blob`.
 pub fn blob_field(name: impl Into<String>, nullable: bool) -> Field {
-    with_extension(
-        Field::new(name, DataType::LargeBinary, nullable),
-        BLOB_EXTENSION,
-    )
+    with_extension(Field::new(name, DataType::LargeBinary, nullable), BLOB_EXTENSION)
 }
 
 /// The Arrow type of a BLOB reference.
@@ -91,19 +88,11 @@ pub fn blob_ref_type() -> DataType {
 
 /// A BLOB reference column: `Struct{uri, offset, length}` marked `lakeunion.blob_ref`.
 pub fn blob_ref_field(name: impl Into<String>, nullable: bool) -> Field {
-    with_extension(
-        Field::new(name, blob_ref_type(), nullable),
-        BLOB_REF_EXTENSION,
-    )
+    with_extension(Field::new(name, blob_ref_type(), nullable), BLOB_REF_EXTENSION)
 }
 
 /// A VECTOR<T, N> column: `FixedSizeList<T (non-null), N>`.
-pub fn vector_field(
-    name: impl Into<String>,
-    element: DataType,
-    dimension: i32,
-    nullable: bool,
-) -> Field {
+pub fn vector_field(name: impl Into<String>, element: DataType, dimension: i32, nullable: bool) -> Field {
     Field::new(
         name,
         DataType::FixedSizeList(Arc::new(Field::new("item", element, false)), dimension),

@@ -63,12 +63,7 @@ fn random_filter(rng: &mut Rng, shape: &TableShape) -> Predicate {
 
 impl Query {
     /// A random query of `strategy` against a built table.
-    pub fn random(
-        rng: &mut Rng,
-        workload: &Workload,
-        built: &BuiltTable,
-        strategy: MergeStrategy,
-    ) -> Self {
+    pub fn random(rng: &mut Rng, workload: &Workload, built: &BuiltTable, strategy: MergeStrategy) -> Self {
         let shape = &workload.shape;
         let names = shape.column_names();
         let columns = if rng.chance(0.4) {
@@ -83,9 +78,7 @@ impl Query {
             }
             cols
         };
-        let filters = (0..rng.index(3))
-            .map(|_| random_filter(rng, shape))
-            .collect();
+        let filters = (0..rng.index(3)).map(|_| random_filter(rng, shape)).collect();
         let limit = rng.chance(0.2).then(|| rng.index(12));
         let tiered = built.layout.tiered.clone().unwrap_or_default();
         let as_of = rng.chance(0.2).then(|| {
@@ -191,10 +184,7 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
         }
         b
     };
-    let scan = builder(&table)
-        .build()
-        .await
-        .map_err(|e| format!("build: {e}"))?;
+    let scan = builder(&table).build().await.map_err(|e| format!("build: {e}"))?;
     let batches: Vec<RecordBatch> = if query.via_serialized_splits {
         // a second scan built from the same configuration reads the bytes, as a worker would
         let bytes: Vec<Vec<u8>> = scan

@@ -46,18 +46,14 @@ pub fn table_at(workload: &Workload, stop: &BTreeMap<TableBucket, i64>) -> Vec<R
     if !workload.shape.primary_key {
         let mut rows = Vec::new();
         for (bucket, changes) in &workload.changes {
-            let n = stop
-                .get(bucket)
-                .map_or(changes.len(), |&s| s.max(0) as usize);
+            let n = stop.get(bucket).map_or(changes.len(), |&s| s.max(0) as usize);
             rows.extend(changes.iter().take(n).map(|(_, r)| r.clone()));
         }
         return rows;
     }
     let mut state: BTreeMap<(i64, String, String), Option<Row>> = BTreeMap::new();
     for (bucket, changes) in &workload.changes {
-        let n = stop
-            .get(bucket)
-            .map_or(changes.len(), |&s| s.max(0) as usize);
+        let n = stop.get(bucket).map_or(changes.len(), |&s| s.max(0) as usize);
         for (change, row) in changes.iter().take(n) {
             apply(engine, state.entry(row.key()).or_default(), *change, row);
         }
@@ -71,8 +67,7 @@ pub fn rows_of_bucket<'a>(
     rows: &'a [Row],
     bucket: &'a TableBucket,
 ) -> impl Iterator<Item = &'a Row> {
-    rows.iter()
-        .filter(move |r| &workload.shape.bucket_of(r) == bucket)
+    rows.iter().filter(move |r| &workload.shape.bucket_of(r) == bucket)
 }
 
 #[cfg(test)]
@@ -109,9 +104,7 @@ mod tests {
         apply(&first, &mut s, Insert, &row(1, Some(2)));
         assert_eq!(s, Some(row(1, Some(1))), "first wins, retractions ignored");
 
-        let versioned = MergeEngine::Versioned {
-            column: "ver".into(),
-        };
+        let versioned = MergeEngine::Versioned { column: "ver".into() };
         let mut s = None;
         apply(&versioned, &mut s, Insert, &row(1, None));
         apply(&versioned, &mut s, Insert, &row(1, None));

@@ -40,9 +40,7 @@ impl TableShape {
             match rng.index(4) {
                 0 | 1 => MergeEngine::Deduplicate,
                 2 => MergeEngine::FirstRow,
-                _ => MergeEngine::Versioned {
-                    column: "ver".into(),
-                },
+                _ => MergeEngine::Versioned { column: "ver".into() },
             }
         };
         Self {
@@ -104,11 +102,7 @@ impl TableShape {
 
     /// The names of the columns, in schema order.
     pub fn column_names(&self) -> Vec<String> {
-        self.schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect()
+        self.schema().fields().iter().map(|f| f.name().clone()).collect()
     }
 }
 
@@ -132,9 +126,7 @@ impl Row {
 
 /// Rows as a batch of `shape`'s schema.
 pub fn rows_to_batch(shape: &TableShape, rows: &[Row]) -> RecordBatch {
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
-        rows.iter().map(|r| r.k),
-    ))];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.k)))];
     if shape.composite_key {
         columns.push(Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.k2.as_str()),
@@ -146,9 +138,7 @@ pub fn rows_to_batch(shape: &TableShape, rows: &[Row]) -> RecordBatch {
         )));
     }
     columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.v))));
-    columns.push(Arc::new(StringArray::from_iter(
-        rows.iter().map(|r| r.s.as_deref()),
-    )));
+    columns.push(Arc::new(StringArray::from_iter(rows.iter().map(|r| r.s.as_deref()))));
     columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.ver))));
     RecordBatch::try_new(shape.schema(), columns).expect("generated rows match the schema")
 }
@@ -185,8 +175,7 @@ impl Workload {
                     String::new()
                 },
                 v: (!rng.chance(0.1)).then(|| rng.range(-50, 50)),
-                s: (!rng.chance(0.1))
-                    .then(|| format!("{}{}", rng.pick(&["a", "b", "ab", "z"]), rng.range(0, 100))),
+                s: (!rng.chance(0.1)).then(|| format!("{}{}", rng.pick(&["a", "b", "ab", "z"]), rng.range(0, 100))),
                 ver: (!rng.chance(0.1)).then(|| rng.range(0, 8)),
             };
             let change = if shape.primary_key {
@@ -199,19 +188,13 @@ impl Workload {
             } else {
                 ChangeType::AppendOnly
             };
-            changes
-                .entry(shape.bucket_of(&row))
-                .or_default()
-                .push((change, row));
+            changes.entry(shape.bucket_of(&row)).or_default().push((change, row));
         }
         Self { shape, changes }
     }
 
     /// The end offset of every bucket.
     pub fn end_offsets(&self) -> BTreeMap<TableBucket, i64> {
-        self.changes
-            .iter()
-            .map(|(b, c)| (b.clone(), c.len() as i64))
-            .collect()
+        self.changes.iter().map(|(b, c)| (b.clone(), c.len() as i64)).collect()
     }
 }

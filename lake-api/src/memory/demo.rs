@@ -54,9 +54,7 @@ fn append(log: &MemoryLog, rows: &[(ChangeType, i64, &str, f64)]) -> Result<()> 
     for (bucket, rows) in by_bucket {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| region(r.1)),
-            )),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| region(r.1)))),
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.3))),
         ];

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::lake::{
-    LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream,
-    RecordReader, SortedRecordReader, SplitSerializer,
+    LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream, RecordReader,
+    SortedRecordReader, SplitSerializer,
 };
 use crate::log::LogBatch;
 use crate::merge::apply::apply_changes;
@@ -227,8 +227,7 @@ impl SplitSerializer for MemorySplitSerializer {
             .as_any()
             .downcast_ref::<MemorySplit>()
             .ok_or_else(|| Error::invalid(format!("{split:?} is not a memory split")))?;
-        serde_json::to_vec(split)
-            .map_err(|e| Error::invalid("cannot serialize a memory split").with_source(e))
+        serde_json::to_vec(split).map_err(|e| Error::invalid("cannot serialize a memory split").with_source(e))
     }
 
     fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<Arc<dyn LakeSplit>> {
@@ -238,8 +237,8 @@ impl SplitSerializer for MemorySplitSerializer {
                 format!("memory split version {version} (this build reads 1)"),
             ));
         }
-        let split: MemorySplit = serde_json::from_slice(bytes)
-            .map_err(|e| Error::corrupt("malformed memory split").with_source(e))?;
+        let split: MemorySplit =
+            serde_json::from_slice(bytes).map_err(|e| Error::corrupt("malformed memory split").with_source(e))?;
         Ok(Arc::new(split))
     }
 }
@@ -267,14 +266,10 @@ impl LakeSource for MemorySource {
                 remaining: filters,
             };
         }
-        let (accepted, remaining): (Vec<_>, Vec<_>) = filters
-            .into_iter()
-            .partition(|f| f.validate(&self.info.schema).is_ok());
+        let (accepted, remaining): (Vec<_>, Vec<_>) =
+            filters.into_iter().partition(|f| f.validate(&self.info.schema).is_ok());
         self.filters = accepted.clone();
-        FilterPushDown {
-            accepted,
-            remaining,
-        }
+        FilterPushDown { accepted, remaining }
     }
 
     fn with_limit(&mut self, limit: usize) {
@@ -296,9 +291,7 @@ impl LakeSource for MemorySource {
                 }) as Arc<dyn LakeSplit>
             })
             .collect();
-        Ok(Box::new(MemoryPlanner {
-            splits: Some(splits),
-        }))
+        Ok(Box::new(MemoryPlanner { splits: Some(splits) }))
     }
 
     async fn create_reader(&self, split: Arc<dyn LakeSplit>) -> Result<Box<dyn RecordReader>> {
@@ -326,8 +319,7 @@ impl LakeSource for MemorySource {
             Some(p) => Arc::new(project_schema(&self.info.schema, p)?),
             None => self.info.schema.clone(),
         };
-        let key_order =
-            (file.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone());
+        let key_order = (file.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone());
         Ok(Box::new(MemoryReader {
             batches: file.batches.clone(),
             schema,
@@ -370,9 +362,7 @@ impl RecordReader for MemoryReader {
     }
 
     fn as_sorted(&self) -> Option<&dyn SortedRecordReader> {
-        self.key_order
-            .as_ref()
-            .map(|_| self as &dyn SortedRecordReader)
+        self.key_order.as_ref().map(|_| self as &dyn SortedRecordReader)
     }
 
     async fn read(self: Box<Self>) -> Result<RecordBatchStream> {
@@ -388,11 +378,7 @@ impl RecordReader for MemoryReader {
                 Some(p) => project_batch(&b, p)?,
                 None => b,
             };
-            let b = if b.num_rows() > left {
-                b.slice(0, left)
-            } else {
-                b
-            };
+            let b = if b.num_rows() > left { b.slice(0, left) } else { b };
             left -= b.num_rows();
             out.push(b);
         }
@@ -416,16 +402,10 @@ struct MemoryWriter {
 impl LakeWriter for MemoryWriter {
     async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()> {
         if bucket.bucket >= self.info.bucket_count {
-            return Err(Error::invalid(format!(
-                "table {} has no {bucket}",
-                self.info.path
-            )));
+            return Err(Error::invalid(format!("table {} has no {bucket}", self.info.path)));
         }
         batch.validate()?;
-        self.written
-            .entry(bucket.clone())
-            .or_default()
-            .push(batch.clone());
+        self.written.entry(bucket.clone()).or_default().push(batch.clone());
         Ok(())
     }
 

@@ -62,19 +62,10 @@ impl MemoryLog {
     }
 
     /// Appends rows with their change types; returns the offsets `[base, next)` they got.
-    pub fn append(
-        &self,
-        bucket: &TableBucket,
-        batch: RecordBatch,
-        changes: Vec<ChangeType>,
-    ) -> Result<(i64, i64)> {
+    pub fn append(&self, bucket: &TableBucket, batch: RecordBatch, changes: Vec<ChangeType>) -> Result<(i64, i64)> {
         let info = &self.inner.info;
-        if bucket.bucket >= info.bucket_count || bucket.partition.len() != info.partition_keys.len()
-        {
-            return Err(Error::invalid(format!(
-                "table {} has no {bucket}",
-                info.path
-            )));
+        if bucket.bucket >= info.bucket_count || bucket.partition.len() != info.partition_keys.len() {
+            return Err(Error::invalid(format!("table {} has no {bucket}", info.path)));
         }
         if batch.schema().fields() != info.schema.fields() {
             return Err(Error::schema(format!(
@@ -125,11 +116,7 @@ impl MemoryLog {
     }
 
     /// Records the tiered offsets of a lake snapshot.
-    pub fn record_tiered_offsets(
-        &self,
-        snapshot_id: i64,
-        offsets: BTreeMap<TableBucket, i64>,
-    ) -> Result<()> {
+    pub fn record_tiered_offsets(&self, snapshot_id: i64, offsets: BTreeMap<TableBucket, i64>) -> Result<()> {
         self.state()?.tiered.insert(snapshot_id, offsets);
         Ok(())
     }
@@ -159,27 +146,18 @@ impl LogSource for MemoryLog {
     }
 
     async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
-        self.state()?
-            .tiered
-            .get(&snapshot.id)
-            .cloned()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "no tiered offsets recorded for lake snapshot {} of {}",
-                        snapshot.id, self.inner.info.path
-                    ),
-                )
-            })
+        self.state()?.tiered.get(&snapshot.id).cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no tiered offsets recorded for lake snapshot {} of {}",
+                    snapshot.id, self.inner.info.path
+                ),
+            )
+        })
     }
 
-    async fn read(
-        &self,
-        bucket: &TableBucket,
-        start: i64,
-        stop: Option<i64>,
-    ) -> Result<LogBatchStream> {
+    async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> Result<LogBatchStream> {
         {
             let state = self.state()?;
             let log = state.buckets.get(bucket).ok_or_else(|| {
@@ -204,49 +182,48 @@ impl LogSource for MemoryLog {
         let this = self.clone();
         let bucket = bucket.clone();
         // position: index of the next batch to look at
-        let stream =
-            futures::stream::unfold((this, 0usize, false), move |(this, mut next, done)| {
-                let bucket = bucket.clone();
-                async move {
-                    if done {
-                        return None;
-                    }
-                    loop {
-                        // register interest before looking, so an append in between wakes us
-                        let inner = this.inner.clone();
-                        let notified = inner.appended.notified();
-                        let found = {
-                            let state = match this.state() {
-                                Ok(s) => s,
-                                Err(e) => return Some((Err(e), (this.clone(), next, true))),
-                            };
-                            let Some(log) = state.buckets.get(&bucket) else {
-                                return None;
-                            };
-                            let mut found = None;
-                            while next < log.batches.len() {
-                                let b = &log.batches[next];
-                                next += 1;
-                                if b.next_offset > start && stop.is_none_or(|s| b.base_offset < s) {
-                                    found = Some(b.clone());
-                                    break;
-                                }
-                                if stop.is_some_and(|s| b.base_offset >= s) {
-                                    return None;
-                                }
-                            }
-                            if found.is_none() && stop.is_some() {
-                                return None;
-                            }
-                            found
+        let stream = futures::stream::unfold((this, 0usize, false), move |(this, mut next, done)| {
+            let bucket = bucket.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    // register interest before looking, so an append in between wakes us
+                    let inner = this.inner.clone();
+                    let notified = inner.appended.notified();
+                    let found = {
+                        let state = match this.state() {
+                            Ok(s) => s,
+                            Err(e) => return Some((Err(e), (this.clone(), next, true))),
                         };
-                        match found {
-                            Some(b) => return Some((Ok(b), (this, next, false))),
-                            None => notified.await,
+                        let Some(log) = state.buckets.get(&bucket) else {
+                            return None;
+                        };
+                        let mut found = None;
+                        while next < log.batches.len() {
+                            let b = &log.batches[next];
+                            next += 1;
+                            if b.next_offset > start && stop.is_none_or(|s| b.base_offset < s) {
+                                found = Some(b.clone());
+                                break;
+                            }
+                            if stop.is_some_and(|s| b.base_offset >= s) {
+                                return None;
+                            }
                         }
+                        if found.is_none() && stop.is_some() {
+                            return None;
+                        }
+                        found
+                    };
+                    match found {
+                        Some(b) => return Some((Ok(b), (this, next, false))),
+                        None => notified.await,
                     }
                 }
-            });
+            }
+        });
         Ok(Box::pin(stream))
     }
 }

@@ -35,13 +35,7 @@ pub(crate) async fn apply_changes(
     let spill = SpillDir::new(None);
     let batch_size = 8192;
 
-    let mut lake_sorter = ExternalSorter::new(
-        schema.clone(),
-        keys.clone(),
-        usize::MAX,
-        batch_size,
-        spill.clone(),
-    );
+    let mut lake_sorter = ExternalSorter::new(schema.clone(), keys.clone(), usize::MAX, batch_size, spill.clone());
     for b in lake {
         lake_sorter.push(b)?;
     }
@@ -86,10 +80,7 @@ pub(crate) async fn apply_changes(
             })
         }))
     };
-    let inputs = vec![
-        keyed(lake_sorter.finish()?, false),
-        keyed(log_sorter.finish()?, true),
-    ];
+    let inputs = vec![keyed(lake_sorter.finish()?, false), keyed(log_sorter.finish()?, true)];
     let fold = GroupFold::new(
         KWayMerge::new(inputs, schema.clone(), false),
         FoldRule::new(&info.merge_engine, version_column),

@@ -156,9 +156,7 @@ mod tests {
         assert_eq!(values(&out), vec![2, 3]);
         let input = b.batches[s0].column(0).to_data();
         // the same allocation, one i64 in: a slice, not a copy
-        let start = input.buffers()[0]
-            .as_ptr()
-            .wrapping_add(std::mem::size_of::<i64>());
+        let start = input.buffers()[0].as_ptr().wrapping_add(std::mem::size_of::<i64>());
         assert_eq!(out.column(0).to_data().buffers()[0].as_ptr(), start);
         assert!(b.build().unwrap().is_none());
     }

@@ -62,11 +62,7 @@ impl FoldRule {
     pub(crate) fn apply(&self, state: &mut Option<KeyState>, c: &Cursor, change: i8) {
         match self {
             FoldRule::Deduplicate => {
-                let kind = if is_retraction(change) {
-                    DELETE
-                } else {
-                    UPSERT
-                };
+                let kind = if is_retraction(change) { DELETE } else { UPSERT };
                 match state {
                     Some(s) => {
                         s.slot = c.slot;
@@ -86,11 +82,7 @@ impl FoldRule {
                     return;
                 }
                 let null = c.keyed.batch.column(*column).is_null(c.row);
-                let version = c
-                    .keyed
-                    .versions
-                    .as_ref()
-                    .map_or(&[][..], |v| v.row(c.row).data());
+                let version = c.keyed.versions.as_ref().map_or(&[][..], |v| v.row(c.row).data());
                 let replace = match state {
                     None => true,
                     Some(s) => !null && (s.version_null || version >= s.version.as_slice()),
@@ -150,12 +142,7 @@ pub(crate) struct GroupFold {
 }
 
 impl GroupFold {
-    pub(crate) fn new(
-        merge: KWayMerge,
-        rule: FoldRule,
-        output: FoldOutput,
-        batch_size: usize,
-    ) -> Self {
+    pub(crate) fn new(merge: KWayMerge, rule: FoldRule, output: FoldOutput, batch_size: usize) -> Self {
         let max_retained = 2 * merge.num_inputs() + 32;
         Self {
             merge,
@@ -180,10 +167,7 @@ impl GroupFold {
     }
 
     fn change_of(c: &Cursor) -> i8 {
-        c.keyed
-            .changes
-            .as_ref()
-            .map_or(UPSERT, |ch| ch.value(c.row))
+        c.keyed.changes.as_ref().map_or(UPSERT, |ch| ch.value(c.row))
     }
 }
 
@@ -218,9 +202,7 @@ impl Stream for GroupFold {
                 if this.in_group {
                     this.finish_group();
                 }
-                if this.merge.pending() >= this.batch_size
-                    || this.merge.retained() > this.max_retained
-                {
+                if this.merge.pending() >= this.batch_size || this.merge.retained() > this.max_retained {
                     match this.merge.flush() {
                         Ok(b) => ready_batch = b,
                         Err(e) => {

@@ -35,11 +35,7 @@ struct Entry {
 #[derive(Debug)]
 enum KeyIndex {
     /// A single non-null integer key, probed without encoding (the common case).
-    Int {
-        map: HashMap<i64, u32>,
-        min: i64,
-        max: i64,
-    },
+    Int { map: HashMap<i64, u32>, min: i64, max: i64 },
     /// Any other key, probed by its row-format bytes.
     Rows(HashMap<Box<[u8]>, u32>),
 }
@@ -59,8 +55,7 @@ fn int_key(schema: &SchemaRef, keys: &KeyEncoder) -> Option<usize> {
     match keys.columns() {
         [c] => {
             let f = schema.field(*c);
-            (!f.is_nullable() && matches!(f.data_type(), DataType::Int64 | DataType::Int32))
-                .then_some(*c)
+            (!f.is_nullable() && matches!(f.data_type(), DataType::Int64 | DataType::Int32)).then_some(*c)
         }
         _ => None,
     }
@@ -154,12 +149,7 @@ impl KeyFilterMerge {
         Ok(RecordBatchStream::new(schema, out))
     }
 
-    fn index_batch(
-        &self,
-        batch: &RecordBatch,
-        int_col: Option<usize>,
-        index: &mut Index,
-    ) -> Result<()> {
+    fn index_batch(&self, batch: &RecordBatch, int_col: Option<usize>, index: &mut Index) -> Result<()> {
         let change_col = self.schema.fields().len();
         let kinds = batch
             .column(change_col)
@@ -178,9 +168,7 @@ impl KeyFilterMerge {
             index.entries.push(Entry {
                 kind: kinds.value(i),
                 version_null: version_nulls.as_ref().is_some_and(|v| v.is_null(i)),
-                version: versions
-                    .as_ref()
-                    .map_or(Box::default(), |v| v.row(i).data().into()),
+                version: versions.as_ref().map_or(Box::default(), |v| v.row(i).data().into()),
                 suppressed: false,
             });
         }
@@ -206,13 +194,7 @@ impl KeyFilterMerge {
     }
 
     /// Decides one lake row whose key has log entry `e`: `true` keeps the lake row.
-    fn decide(
-        &self,
-        e: &mut Entry,
-        lake: &RecordBatch,
-        row: usize,
-        lake_versions: &mut LazyVersions,
-    ) -> Result<bool> {
+    fn decide(&self, e: &mut Entry, lake: &RecordBatch, row: usize, lake_versions: &mut LazyVersions) -> Result<bool> {
         match self.rule {
             FoldRule::Deduplicate => Ok(false),
             FoldRule::FirstRow => {
@@ -222,12 +204,7 @@ impl KeyFilterMerge {
             FoldRule::Versioned(c) => {
                 let lake_null = lake.column(c).is_null(row);
                 let lake_version = lake_versions.get(self, lake)?.row(row);
-                if FoldRule::versioned_replaces(
-                    e.version_null,
-                    &e.version,
-                    lake_null,
-                    lake_version.data(),
-                ) {
+                if FoldRule::versioned_replaces(e.version_null, &e.version, lake_null, lake_version.data()) {
                     Ok(false)
                 } else {
                     e.suppressed = true;
@@ -237,12 +214,7 @@ impl KeyFilterMerge {
         }
     }
 
-    fn filter_lake(
-        &self,
-        batch: RecordBatch,
-        int_col: Option<usize>,
-        index: &mut Index,
-    ) -> Result<RecordBatch> {
+    fn filter_lake(&self, batch: RecordBatch, int_col: Option<usize>, index: &mut Index) -> Result<RecordBatch> {
         let n = batch.num_rows();
         let mut keep: Option<BooleanBufferBuilder> = None;
         let mut versions = LazyVersions(None);
@@ -272,24 +244,14 @@ impl KeyFilterMerge {
                 let mut hits = Vec::new();
                 match values.data_type() {
                     DataType::Int64 => {
-                        for (i, &v) in values
-                            .as_primitive::<Int64Type>()
-                            .values()
-                            .iter()
-                            .enumerate()
-                        {
+                        for (i, &v) in values.as_primitive::<Int64Type>().values().iter().enumerate() {
                             if let Some(e) = probe(v) {
                                 hits.push((i, e));
                             }
                         }
                     }
                     _ => {
-                        for (i, &v) in values
-                            .as_primitive::<Int32Type>()
-                            .values()
-                            .iter()
-                            .enumerate()
-                        {
+                        for (i, &v) in values.as_primitive::<Int32Type>().values().iter().enumerate() {
                             if let Some(e) = probe(v as i64) {
                                 hits.push((i, e));
                             }
@@ -318,10 +280,7 @@ impl KeyFilterMerge {
         }
         match keep {
             None => Ok(batch),
-            Some(mut k) => Ok(filter_record_batch(
-                &batch,
-                &BooleanArray::new(k.finish(), None),
-            )?),
+            Some(mut k) => Ok(filter_record_batch(&batch, &BooleanArray::new(k.finish(), None))?),
         }
     }
 }
@@ -338,8 +297,6 @@ impl LazyVersions {
                 .ok_or_else(|| Error::schema("versioned merge without a version encoder"))?;
             self.0 = Some(enc.encode(batch)?);
         }
-        self.0
-            .as_ref()
-            .ok_or_else(|| Error::schema("version rows missing"))
+        self.0.as_ref().ok_or_else(|| Error::schema("version rows missing"))
     }
 }

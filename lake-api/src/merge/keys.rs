@@ -24,9 +24,9 @@ impl KeyEncoder {
         let mut columns = Vec::with_capacity(names.len());
         let mut fields = Vec::with_capacity(names.len());
         for name in names {
-            let idx = schema.index_of(name).map_err(|_| {
-                Error::schema(format!("key column '{name}' is not in the read schema"))
-            })?;
+            let idx = schema
+                .index_of(name)
+                .map_err(|_| Error::schema(format!("key column '{name}' is not in the read schema")))?;
             columns.push(idx);
             fields.push(SortField::new(schema.field(idx).data_type().clone()));
         }
@@ -39,11 +39,7 @@ impl KeyEncoder {
 
     /// The encoded keys of every row of `batch`.
     pub(crate) fn encode(&self, batch: &RecordBatch) -> Result<Rows> {
-        let arrays: Vec<_> = self
-            .columns
-            .iter()
-            .map(|&i| batch.column(i).clone())
-            .collect();
+        let arrays: Vec<_> = self.columns.iter().map(|&i| batch.column(i).clone()).collect();
         Ok(self.converter.convert_columns(&arrays)?)
     }
 
@@ -56,11 +52,7 @@ impl KeyEncoder {
 /// Checks that `batch` has exactly the columns of `schema` (by name, in order, with the
 /// same types) and rebuilds it with `schema`, so that batches from different sources can
 /// be interleaved. `what` names the source in errors.
-pub(crate) fn conform(
-    batch: RecordBatch,
-    schema: &SchemaRef,
-    what: &dyn Fn() -> String,
-) -> Result<RecordBatch> {
+pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef, what: &dyn Fn() -> String) -> Result<RecordBatch> {
     if batch.schema_ref() == schema {
         return Ok(batch);
     }
@@ -84,8 +76,7 @@ pub(crate) fn conform(
         }
         columns.push(batch.column(idx).clone());
     }
-    RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| Error::schema(format!("{}: {e}", what())))
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::schema(format!("{}: {e}", what())))
 }
 
 #[cfg(test)]
@@ -105,12 +96,7 @@ mod tests {
             schema.clone(),
             vec![
                 Arc::new(Int32Array::from(vec![2, 1, 1, -5])),
-                Arc::new(StringArray::from(vec![
-                    Some("a"),
-                    Some("z"),
-                    None,
-                    Some("q"),
-                ])),
+                Arc::new(StringArray::from(vec![Some("a"), Some("z"), None, Some("q")])),
             ],
         )
         .unwrap();
@@ -124,15 +110,10 @@ mod tests {
     #[test]
     fn conform_names_missing_and_mistyped_columns() {
         let want = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
-        let b =
-            RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1])) as _)]).unwrap();
+        let b = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1])) as _)]).unwrap();
         let e = conform(b, &want, &|| "bucket 1".into()).unwrap_err();
-        assert!(
-            e.to_string().contains("bucket 1: column 'k' is missing"),
-            "{e}"
-        );
-        let b =
-            RecordBatch::try_from_iter([("k", Arc::new(Int32Array::from(vec![1])) as _)]).unwrap();
+        assert!(e.to_string().contains("bucket 1: column 'k' is missing"), "{e}");
+        let b = RecordBatch::try_from_iter([("k", Arc::new(Int32Array::from(vec![1])) as _)]).unwrap();
         let e = conform(b, &want, &|| "split 0".into()).unwrap_err();
         assert!(e.to_string().contains("has type Int32"), "{e}");
     }

@@ -113,11 +113,7 @@ impl KWayMerge {
                         Some(Ok(keyed)) if keyed.batch.num_rows() == 0 => continue,
                         Some(Ok(keyed)) => {
                             let slot = self.builder.add_batch(keyed.batch.clone());
-                            self.cursors[i] = Some(Cursor {
-                                keyed,
-                                row: 0,
-                                slot,
-                            });
+                            self.cursors[i] = Some(Cursor { keyed, row: 0, slot });
                             self.needs_batch[i] = false;
                             self.waiting -= 1;
                         }

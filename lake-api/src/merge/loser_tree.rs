@@ -103,20 +103,14 @@ mod tests {
         let out = merge(vec![vec![1, 4, 4, 9], vec![2, 4], vec![], vec![0, 10]]);
         let values: Vec<i32> = out.iter().map(|(v, _)| *v).collect();
         assert_eq!(values, vec![0, 1, 2, 4, 4, 4, 9, 10]);
-        let fours: Vec<usize> = out
-            .iter()
-            .filter(|(v, _)| *v == 4)
-            .map(|(_, i)| *i)
-            .collect();
+        let fours: Vec<usize> = out.iter().filter(|(v, _)| *v == 4).map(|(_, i)| *i).collect();
         assert_eq!(fours, vec![0, 0, 1]);
     }
 
     #[test]
     fn single_and_many_inputs() {
         assert_eq!(merge(vec![vec![3, 5]]), vec![(3, 0), (5, 0)]);
-        let inputs: Vec<Vec<i32>> = (0..13)
-            .map(|i| (0..5).map(|j| j * 13 + i).collect())
-            .collect();
+        let inputs: Vec<Vec<i32>> = (0..13).map(|i| (0..5).map(|j| j * 13 + i).collect()).collect();
         let values: Vec<i32> = merge(inputs).into_iter().map(|(v, _)| v).collect();
         assert_eq!(values, (0..65).collect::<Vec<_>>());
     }

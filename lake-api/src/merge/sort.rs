@@ -127,10 +127,7 @@ struct SortedChunks {
 
 impl SortedChunks {
     fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
-        let rows = batches
-            .iter()
-            .map(|b| keys.encode(b))
-            .collect::<Result<Vec<_>>>()?;
+        let rows = batches.iter().map(|b| keys.encode(b)).collect::<Result<Vec<_>>>()?;
         let mut order: Vec<(usize, usize)> = batches
             .iter()
             .enumerate()
@@ -284,9 +281,6 @@ mod tests {
         assert_eq!((in_memory.as_slice(), runs), (expected.as_slice(), 0));
         let (spilled, runs) = sort_all(1, input).await;
         assert_eq!(spilled, expected);
-        assert_eq!(
-            runs, 19,
-            "a run per batch past the first when the budget is tiny"
-        );
+        assert_eq!(runs, 19, "a run per batch past the first when the budget is tiny");
     }
 }

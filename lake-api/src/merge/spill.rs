@@ -50,9 +50,7 @@ impl SpillDir {
             Some(root) => builder.tempdir_in(root),
             None => builder.tempdir(),
         }
-        .map_err(|e| {
-            Error::new(ErrorKind::Io, "cannot create the spill directory").with_source(e)
-        })?;
+        .map_err(|e| Error::new(ErrorKind::Io, "cannot create the spill directory").with_source(e))?;
         // a racing initializer wins; ours is dropped (and removed)
         let _ = self.dir.set(created);
         self.dir
@@ -116,17 +114,12 @@ impl SpillRun {
     /// the same trade-off DataFusion makes for its spill readers.
     pub(crate) fn read(&self) -> Result<RecordBatchStream> {
         let file = File::open(&self.path).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("spill run {} is gone", self.path.display()),
-            )
-            .with_source(e)
+            Error::new(ErrorKind::Io, format!("spill run {} is gone", self.path.display())).with_source(e)
         })?;
         let reader = FileReader::try_new(BufReader::new(file), None)?;
         let path = self.path.clone();
-        let batches = reader.map(move |b| {
-            b.map_err(|e| Error::from(e).context(format!("reading spill run {}", path.display())))
-        });
+        let batches =
+            reader.map(move |b| b.map_err(|e| Error::from(e).context(format!("reading spill run {}", path.display()))));
         Ok(RecordBatchStream::new(
             self.schema.clone(),
             futures::stream::iter(batches),
@@ -219,10 +212,7 @@ mod tests {
     async fn runs_round_trip_and_directory_is_removed() {
         let root = tempfile::tempdir().unwrap();
         let spill = SpillDir::new(Some(root.path().to_path_buf()));
-        assert!(
-            spill.path().is_none(),
-            "nothing is created before the first spill"
-        );
+        assert!(spill.path().is_none(), "nothing is created before the first spill");
         let b = batch(vec![1, 2, 3]);
         let run = spill
             .write_run(&b.schema(), vec![Ok(b.clone()), Ok(b.clone())])
@@ -241,10 +231,7 @@ mod tests {
         let spill = SpillDir::new(Some(root.path().to_path_buf()));
         let b = batch(vec![1]);
         let err = spill
-            .write_run(
-                &b.schema(),
-                vec![Ok(b.clone()), Err(Error::corrupt("boom"))],
-            )
+            .write_run(&b.schema(), vec![Ok(b.clone()), Err(Error::corrupt("boom"))])
             .unwrap_err();
         assert!(err.to_string().contains("boom"));
         let left: Vec<_> = std::fs::read_dir(spill.path().unwrap()).unwrap().collect();

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar,
-    StringArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar, StringArray,
 };
 use arrow_cast::{CastOptions, can_cast_types, cast, cast_with_options};
 use arrow_ord::cmp;
@@ -54,9 +53,7 @@ pub fn filter_batch(batch: &RecordBatch, predicates: &[Predicate]) -> Result<Rec
 /// See [`Predicate::evaluate`].
 pub(super) fn evaluate(p: &Predicate, batch: &RecordBatch) -> Result<BooleanArray> {
     match p {
-        Predicate::Compare { column, op, value } => {
-            compare(column, column_of(batch, column)?, *op, value)
-        }
+        Predicate::Compare { column, op, value } => compare(column, column_of(batch, column)?, *op, value),
         Predicate::IsNull(column) => Ok(is_null(column_of(batch, column)?.as_ref())?),
         Predicate::IsNotNull(column) => Ok(is_not_null(column_of(batch, column)?.as_ref())?),
         Predicate::In {
@@ -65,11 +62,7 @@ pub(super) fn evaluate(p: &Predicate, batch: &RecordBatch) -> Result<BooleanArra
             negated,
         } => {
             let found = in_list(column, column_of(batch, column)?, values)?;
-            if *negated {
-                Ok(not(&found)?)
-            } else {
-                Ok(found)
-            }
+            if *negated { Ok(not(&found)?) } else { Ok(found) }
         }
         Predicate::StartsWith { column, prefix } => {
             let array = column_of(batch, column)?;
@@ -92,9 +85,7 @@ pub(super) fn validate(p: &Predicate, schema: &Schema) -> Result<()> {
             }
             Ok(())
         }
-        Predicate::IsNull(column) | Predicate::IsNotNull(column) => {
-            field_of(schema, column).map(|_| ())
-        }
+        Predicate::IsNull(column) | Predicate::IsNotNull(column) => field_of(schema, column).map(|_| ()),
         Predicate::In { column, values, .. } => {
             let field = field_of(schema, column)?;
             for value in values.iter().filter(|v| !v.is_null()) {
@@ -155,19 +146,13 @@ fn value_type(dt: &DataType) -> &DataType {
 }
 
 fn is_string(dt: &DataType) -> bool {
-    matches!(
-        dt,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    )
+    matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
 fn is_binary(dt: &DataType) -> bool {
     matches!(
         dt,
-        DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::FixedSizeBinary(_)
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)
     )
 }
 
@@ -205,10 +190,7 @@ fn compatible(lit: &Literal, dt: &DataType) -> bool {
         Literal::Int(_) | Literal::Float(_) => dt.is_numeric() || dt.is_temporal(),
         Literal::String(_) => {
             is_string(dt)
-                || ((dt.is_numeric()
-                    || dt.is_temporal()
-                    || is_binary(dt)
-                    || matches!(dt, DataType::Boolean))
+                || ((dt.is_numeric() || dt.is_temporal() || is_binary(dt) || matches!(dt, DataType::Boolean))
                     && can_cast_types(&DataType::Utf8, dt))
         }
         Literal::Binary(_) => is_binary(dt),
@@ -239,9 +221,7 @@ fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
     };
     match lit {
         // Compare in Float64 rather than truncate the literal: `5 < 5.5` holds.
-        Literal::Float(_) if target.is_numeric() && *target != DataType::Float64 => {
-            widened(DataType::Float64)
-        }
+        Literal::Float(_) if target.is_numeric() && *target != DataType::Float64 => widened(DataType::Float64),
         Literal::Int(_) if target.is_integer() || matches!(target, DataType::Decimal128(..)) => {
             match strict_cast(&array, target) {
                 Ok(scalar) => Ok(Operand {
@@ -355,8 +335,8 @@ mod tests {
     use crate::predicate::col;
     use arrow_array::types::Int32Type;
     use arrow_array::{
-        Date32Array, Decimal128Array, DictionaryArray, FixedSizeBinaryArray, Int8Array, Int32Array,
-        LargeStringArray, StringViewArray, TimestampMicrosecondArray, UInt64Array,
+        Date32Array, Decimal128Array, DictionaryArray, FixedSizeBinaryArray, Int8Array, Int32Array, LargeStringArray,
+        StringViewArray, TimestampMicrosecondArray, UInt64Array,
     };
 
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -368,19 +348,10 @@ mod tests {
         let columns: Vec<(&str, ArrayRef)> = vec![
             (
                 "i64",
-                Arc::new(Int64Array::from(vec![
-                    Some(1),
-                    None,
-                    Some(3),
-                    Some(4),
-                    Some(5),
-                ])),
+                Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4), Some(5)])),
             ),
             ("i32", Arc::new(Int32Array::from(vec![10, 20, 30, 40, 50]))),
-            (
-                "f64",
-                Arc::new(Float64Array::from(vec![1.5, 2.5, 3.5, -1.0, 0.0])),
-            ),
+            ("f64", Arc::new(Float64Array::from(vec![1.5, 2.5, 3.5, -1.0, 0.0]))),
             (
                 "s",
                 Arc::new(StringArray::from(vec![
@@ -391,10 +362,7 @@ mod tests {
                     Some("cherry"),
                 ])),
             ),
-            (
-                "ls",
-                Arc::new(LargeStringArray::from(vec!["a", "b", "c", "ab", "e"])),
-            ),
+            ("ls", Arc::new(LargeStringArray::from(vec!["a", "b", "c", "ab", "e"]))),
             (
                 "b",
                 Arc::new(BooleanArray::from(vec![
@@ -531,10 +499,7 @@ mod tests {
         assert_eq!(eval(&col("d").gt_eq("2024-01-01")), vec![F, F, F, T, T]);
         assert_eq!(eval(&col("d").eq(JAN_1_2024_DAYS)), vec![F, F, F, T, F]);
         assert_eq!(eval(&col("d").lt(1)), vec![T, F, F, F, F]);
-        assert_eq!(
-            eval(&col("ts").gt_eq("2024-01-01T00:00:00")),
-            vec![F, F, F, T, T]
-        );
+        assert_eq!(eval(&col("ts").gt_eq("2024-01-01T00:00:00")), vec![F, F, F, T, T]);
         assert_eq!(eval(&col("ts").eq(1_000_000i64)), vec![F, T, F, F, F]);
         let e = eval_err(&col("d").eq("not a date"));
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
@@ -542,10 +507,7 @@ mod tests {
 
     #[test]
     fn binary_column() {
-        assert_eq!(
-            eval(&col("bin").eq(vec![0x0a_u8, 0xff])),
-            vec![F, T, F, F, N]
-        );
+        assert_eq!(eval(&col("bin").eq(vec![0x0a_u8, 0xff])), vec![F, T, F, F, N]);
         assert_eq!(eval(&col("bin").lt(&b"a"[..])), vec![T, T, T, F, N]);
         assert_eq!(eval(&col("bin").eq("abc")), vec![F, F, F, T, N]);
     }
@@ -584,29 +546,17 @@ mod tests {
         assert_eq!(eval(&col("i64").in_list([1, 3])), vec![T, N, T, F, F]);
         assert_eq!(eval(&col("i64").not_in_list([1, 3])), vec![F, N, F, T, T]);
         let with_null = [Literal::Int(1), Literal::Null];
-        assert_eq!(
-            eval(&col("i64").in_list(with_null.clone())),
-            vec![T, N, N, N, N]
-        );
-        assert_eq!(
-            eval(&col("i64").not_in_list(with_null)),
-            vec![F, N, N, N, N]
-        );
+        assert_eq!(eval(&col("i64").in_list(with_null.clone())), vec![T, N, N, N, N]);
+        assert_eq!(eval(&col("i64").not_in_list(with_null)), vec![F, N, N, N, N]);
         assert_eq!(eval(&col("i64").in_list(Vec::<Literal>::new())), vec![F; 5]);
-        assert_eq!(
-            eval(&col("i64").not_in_list(Vec::<Literal>::new())),
-            vec![T; 5]
-        );
+        assert_eq!(eval(&col("i64").not_in_list(Vec::<Literal>::new())), vec![T; 5]);
         assert_eq!(eval(&col("i64").in_list([Literal::Null])), vec![N; 5]);
         // Mixed literal kinds: 4.0 widens the column, 5 does not.
         assert_eq!(
             eval(&col("i64").in_list([Literal::Float(4.0), Literal::Int(5)])),
             vec![F, N, F, T, T]
         );
-        assert_eq!(
-            eval(&col("s").in_list(["apple", "cherry"])),
-            vec![T, N, F, F, T]
-        );
+        assert_eq!(eval(&col("s").in_list(["apple", "cherry"])), vec![T, N, F, F, T]);
         let long: Vec<i64> = (100..140).chain([4]).collect();
         assert_eq!(eval(&col("i64").in_list(long)), vec![F, N, F, T, F]);
     }
@@ -615,10 +565,7 @@ mod tests {
     fn kleene_logic() {
         let gt3 = col("i64").gt(3);
         assert_eq!(eval(&gt3.clone().negate()), vec![T, N, T, F, F]);
-        assert_eq!(
-            eval(&gt3.clone().or(col("s").is_null())),
-            vec![F, T, F, T, T]
-        );
+        assert_eq!(eval(&gt3.clone().or(col("s").is_null())), vec![F, T, F, T, T]);
         // NULL OR TRUE = TRUE, NULL AND FALSE = FALSE, NULL AND TRUE = NULL.
         assert_eq!(eval(&gt3.clone().or(col("i32").gt(0))), vec![T; 5]);
         assert_eq!(eval(&gt3.clone().and(col("i32").lt(0))), vec![F; 5]);
@@ -662,9 +609,7 @@ mod tests {
 
     #[test]
     fn other_column_types() -> TestResult {
-        let dict: DictionaryArray<Int32Type> = vec![Some("x"), Some("xy"), None, Some("y")]
-            .into_iter()
-            .collect();
+        let dict: DictionaryArray<Int32Type> = vec![Some("x"), Some("xy"), None, Some("y")].into_iter().collect();
         let batch = RecordBatch::try_from_iter([
             (
                 "view",
@@ -673,19 +618,10 @@ mod tests {
             ("dict", Arc::new(dict) as ArrayRef),
             (
                 "dec",
-                Arc::new(
-                    Decimal128Array::from(vec![150, 250, 350, 450])
-                        .with_precision_and_scale(10, 2)?,
-                ) as ArrayRef,
+                Arc::new(Decimal128Array::from(vec![150, 250, 350, 450]).with_precision_and_scale(10, 2)?) as ArrayRef,
             ),
-            (
-                "u64",
-                Arc::new(UInt64Array::from(vec![0, 1, u64::MAX, 7])) as ArrayRef,
-            ),
-            (
-                "i8",
-                Arc::new(Int8Array::from(vec![-128, 0, 5, 127])) as ArrayRef,
-            ),
+            ("u64", Arc::new(UInt64Array::from(vec![0, 1, u64::MAX, 7])) as ArrayRef),
+            ("i8", Arc::new(Int8Array::from(vec![-128, 0, 5, 127])) as ArrayRef),
             (
                 "fsb",
                 Arc::new(FixedSizeBinaryArray::try_from_iter(
@@ -693,9 +629,7 @@ mod tests {
                 )?) as ArrayRef,
             ),
         ])?;
-        let run = |p: Predicate| -> Result<Vec<Option<bool>>> {
-            Ok(p.evaluate(&batch)?.iter().collect())
-        };
+        let run = |p: Predicate| -> Result<Vec<Option<bool>>> { Ok(p.evaluate(&batch)?.iter().collect()) };
         assert_eq!(run(col("view").starts_with("ab"))?, vec![T, F, T, F]);
         assert_eq!(run(col("view").eq("b"))?, vec![F, T, F, F]);
         assert_eq!(run(col("dict").eq("xy"))?, vec![F, T, N, F]);

@@ -376,9 +376,7 @@ impl Predicate {
 
     /// Whether every column the predicate references is one of `columns`.
     pub fn references_only(&self, columns: &[String]) -> bool {
-        self.columns()
-            .into_iter()
-            .all(|c| columns.iter().any(|k| k == c))
+        self.columns().into_iter().all(|c| columns.iter().any(|k| k == c))
     }
 
     /// Checks the predicate against a schema: every column exists (top-level names),
@@ -458,9 +456,7 @@ pub(crate) fn is_reserved(word: &str) -> bool {
 /// identifier that is not a keyword.
 fn write_ident(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
     let mut chars = name.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let plain = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !is_reserved(name);
     if plain {
@@ -552,24 +548,14 @@ impl fmt::Display for Predicate {
 
 /// Writes `a OP b` with the fewest parentheses that parse back to the same tree
 /// (the parser groups `a AND b AND c` as `(a AND b) AND c`).
-fn write_binary(
-    f: &mut fmt::Formatter<'_>,
-    parent: &Predicate,
-    a: &Predicate,
-    op: &str,
-    b: &Predicate,
-) -> fmt::Result {
+fn write_binary(f: &mut fmt::Formatter<'_>, parent: &Predicate, a: &Predicate, op: &str, b: &Predicate) -> fmt::Result {
     write_child(f, a, a.precedence() < parent.precedence())?;
     write!(f, " {op} ")?;
     write_child(f, b, b.precedence() <= parent.precedence())
 }
 
 fn write_child(f: &mut fmt::Formatter<'_>, p: &Predicate, parens: bool) -> fmt::Result {
-    if parens {
-        write!(f, "({p})")
-    } else {
-        write!(f, "{p}")
-    }
+    if parens { write!(f, "({p})") } else { write!(f, "{p}") }
 }
 
 #[cfg(test)]
@@ -615,10 +601,7 @@ mod tests {
                 prefix: "ab".into()
             }
         );
-        assert_eq!(
-            col("a").eq(1).negate(),
-            Predicate::Not(Box::new(col("a").eq(1)))
-        );
+        assert_eq!(col("a").eq(1).negate(), Predicate::Not(Box::new(col("a").eq(1))));
     }
 
     #[test]
@@ -647,10 +630,7 @@ mod tests {
         assert_eq!(split_conjunction(d.clone()), vec![d.clone()]);
         assert_eq!(conjunction(Vec::new()), None);
         assert_eq!(conjunction([a.clone()]), Some(a.clone()));
-        assert_eq!(
-            conjunction([a.clone(), b.clone(), c.clone()]),
-            Some(a.and(b).and(c))
-        );
+        assert_eq!(conjunction([a.clone(), b.clone(), c.clone()]), Some(a.and(b).and(c)));
     }
 
     #[test]
@@ -683,10 +663,7 @@ mod tests {
                 col("a").eq(1).and(col("b").eq(2).and(col("c").eq(3))),
                 "a = 1 AND (b = 2 AND c = 3)",
             ),
-            (
-                col("a").eq(1).and(col("b").eq(2)).negate(),
-                "NOT (a = 1 AND b = 2)",
-            ),
+            (col("a").eq(1).and(col("b").eq(2)).negate(), "NOT (a = 1 AND b = 2)"),
             (col("a").is_null().negate().negate(), "NOT NOT a IS NULL"),
         ];
         for (p, text) in cases {

@@ -7,9 +7,7 @@ use crate::error::{Error, Result};
 const MAX_DEPTH: usize = 256;
 
 /// Keywords that cannot be used as bare column names (quote them instead).
-const KEYWORDS: &[&str] = &[
-    "AND", "OR", "NOT", "IS", "NULL", "IN", "LIKE", "TRUE", "FALSE",
-];
+const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "IS", "NULL", "IN", "LIKE", "TRUE", "FALSE"];
 
 /// Parses filter text such as `id > 5 AND name LIKE 'ab%'` into a [`Predicate`].
 ///
@@ -124,19 +122,12 @@ fn lex(text: &str) -> Result<Vec<Token>> {
                 Tok::Minus
             }
             b'=' => {
-                i += if bytes.get(i + 1) == Some(&b'=') {
-                    2
-                } else {
-                    1
-                };
+                i += if bytes.get(i + 1) == Some(&b'=') { 2 } else { 1 };
                 Tok::Op(CompareOp::Eq)
             }
             b'!' => {
                 if bytes.get(i + 1) != Some(&b'=') {
-                    return Err(lex_error(format!(
-                        "expected '=' after '!' at position {}",
-                        i + 1
-                    )));
+                    return Err(lex_error(format!("expected '=' after '!' at position {}", i + 1)));
                 }
                 i += 2;
                 Tok::Op(CompareOp::NotEq)
@@ -198,9 +189,7 @@ fn lex(text: &str) -> Result<Vec<Token>> {
             }
             _ => {
                 let ch = text[i..].chars().next().unwrap_or('?');
-                return Err(lex_error(format!(
-                    "unexpected character '{ch}' at position {i}"
-                )));
+                return Err(lex_error(format!("unexpected character '{ch}' at position {i}")));
             }
         };
         tokens.push(Token { tok, start, end: i });
@@ -409,19 +398,11 @@ impl Parser<'_> {
                 self.depth -= 1;
                 Ok(inner)
             }
-            Tok::Word(w)
-                if w.eq_ignore_ascii_case("starts_with") && *self.peek2() == Tok::LParen =>
-            {
+            Tok::Word(w) if w.eq_ignore_ascii_case("starts_with") && *self.peek2() == Tok::LParen => {
                 self.starts_with_call()
             }
-            Tok::Int(_) | Tok::Float(_) | Tok::Str(_) | Tok::Hex(_) | Tok::Minus => {
-                self.reversed_comparison()
-            }
-            Tok::Word(w)
-                if ["TRUE", "FALSE", "NULL"]
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(w)) =>
-            {
+            Tok::Int(_) | Tok::Float(_) | Tok::Str(_) | Tok::Hex(_) | Tok::Minus => self.reversed_comparison(),
+            Tok::Word(w) if ["TRUE", "FALSE", "NULL"].iter().any(|k| k.eq_ignore_ascii_case(w)) => {
                 self.reversed_comparison()
             }
             _ => {
@@ -458,9 +439,7 @@ impl Parser<'_> {
         }
         self.bump();
         let Tok::Str(prefix) = self.peek().tok.clone() else {
-            return Err(
-                self.expected("expected a quoted prefix as the second argument of starts_with")
-            );
+            return Err(self.expected("expected a quoted prefix as the second argument of starts_with"));
         };
         self.bump();
         if self.peek().tok != Tok::RParen {
@@ -474,9 +453,7 @@ impl Parser<'_> {
     fn reversed_comparison(&mut self) -> Result<Predicate> {
         let value = self.value("expected a value")?;
         let Tok::Op(op) = self.peek().tok else {
-            return Err(self.expected(&format!(
-                "expected a comparison operator after the value {value}"
-            )));
+            return Err(self.expected(&format!("expected a comparison operator after the value {value}")));
         };
         let op_text = self.op_text();
         self.bump();
@@ -592,9 +569,7 @@ impl Parser<'_> {
                 let value = match &next.tok {
                     Tok::Int(s) => int(&format!("-{s}"), token.start)?,
                     Tok::Float(s) => float(&format!("-{s}"), token.start)?,
-                    Tok::Word(w)
-                        if w.eq_ignore_ascii_case("inf") || w.eq_ignore_ascii_case("infinity") =>
-                    {
+                    Tok::Word(w) if w.eq_ignore_ascii_case("inf") || w.eq_ignore_ascii_case("infinity") => {
                         Literal::Float(f64::NEG_INFINITY)
                     }
                     _ => return Err(self.expected("expected a number after '-'")),
@@ -618,11 +593,9 @@ impl Parser<'_> {
 }
 
 fn int(text: &str, pos: usize) -> Result<Literal> {
-    text.parse::<i64>().map(Literal::Int).map_err(|_| {
-        Error::invalid(format!(
-            "integer {text} at position {pos} does not fit in 64 bits"
-        ))
-    })
+    text.parse::<i64>()
+        .map(Literal::Int)
+        .map_err(|_| Error::invalid(format!("integer {text} at position {pos} does not fit in 64 bits")))
 }
 
 fn float(text: &str, pos: usize) -> Result<Literal> {
@@ -688,15 +661,9 @@ mod tests {
             ("a IN ()", col("a").in_list(Vec::<Literal>::new())),
             ("name LIKE 'ab%'", col("name").starts_with("ab")),
             ("name like '%'", col("name").starts_with("")),
-            (
-                "name NOT LIKE 'ab%'",
-                col("name").starts_with("ab").negate(),
-            ),
+            ("name NOT LIKE 'ab%'", col("name").starts_with("ab").negate()),
             ("starts_with(name, 'a%_')", col("name").starts_with("a%_")),
-            (
-                "STARTS_WITH(\"my col\", 'x')",
-                col("my col").starts_with("x"),
-            ),
+            ("STARTS_WITH(\"my col\", 'x')", col("my col").starts_with("x")),
             ("starts_with = 1", col("starts_with").eq(1)),
             ("5 < id", col("id").gt(5)),
             ("5 <= id", col("id").gt_eq(5)),
@@ -723,22 +690,10 @@ mod tests {
     #[test]
     fn precedence_and_parentheses() {
         let (a, b, c) = (col("a").eq(1), col("b").eq(2), col("c").eq(3));
-        assert_eq!(
-            ok("a = 1 OR b = 2 AND c = 3"),
-            a.clone().or(b.clone().and(c.clone()))
-        );
-        assert_eq!(
-            ok("a = 1 AND b = 2 OR c = 3"),
-            a.clone().and(b.clone()).or(c.clone())
-        );
-        assert_eq!(
-            ok("(a = 1 OR b = 2) AND c = 3"),
-            a.clone().or(b.clone()).and(c.clone())
-        );
-        assert_eq!(
-            ok("a = 1 AND b = 2 AND c = 3"),
-            a.clone().and(b.clone()).and(c.clone())
-        );
+        assert_eq!(ok("a = 1 OR b = 2 AND c = 3"), a.clone().or(b.clone().and(c.clone())));
+        assert_eq!(ok("a = 1 AND b = 2 OR c = 3"), a.clone().and(b.clone()).or(c.clone()));
+        assert_eq!(ok("(a = 1 OR b = 2) AND c = 3"), a.clone().or(b.clone()).and(c.clone()));
+        assert_eq!(ok("a = 1 AND b = 2 AND c = 3"), a.clone().and(b.clone()).and(c.clone()));
         assert_eq!(
             ok("a = 1 AND (b = 2 AND c = 3)"),
             a.clone().and(b.clone().and(c.clone()))
@@ -752,26 +707,14 @@ mod tests {
     #[test]
     fn errors_name_the_position_and_what_was_expected() {
         let cases = [
-            (
-                "id >",
-                "expected a value after '>' at position 4, found end of input",
-            ),
-            (
-                "price >= AND",
-                "expected a value after '>=' at position 9, found 'AND'",
-            ),
-            (
-                "id = 'unterminated",
-                "unterminated string starting at position 5",
-            ),
+            ("id >", "expected a value after '>' at position 4, found end of input"),
+            ("price >= AND", "expected a value after '>=' at position 9, found 'AND'"),
+            ("id = 'unterminated", "unterminated string starting at position 5"),
             (
                 "(a = 1",
                 "expected ')' at position 6 to close the '(' at position 0, found end of input",
             ),
-            (
-                "a LIKE '%x'",
-                "only prefix patterns like 'abc%' are supported by LIKE",
-            ),
+            ("a LIKE '%x'", "only prefix patterns like 'abc%' are supported by LIKE"),
             ("a LIKE 'a_b%'", "found 'a_b%' at position 7"),
             ("a LIKE 'abc'", "only prefix patterns"),
             ("", "expected a filter at position 0, found end of input"),
@@ -783,10 +726,7 @@ mod tests {
                 "a",
                 "expected a comparison operator, IS, IN or LIKE after the column name at position 1",
             ),
-            (
-                "= 1",
-                "expected a column name, '(' or NOT at position 0, found '='",
-            ),
+            ("= 1", "expected a column name, '(' or NOT at position 0, found '='"),
             (
                 "AND = 1",
                 "expected a column name, '(' or NOT at position 0, found 'AND'",
@@ -799,27 +739,12 @@ mod tests {
                 "a IN (1 2)",
                 "expected ',' or ')' in the IN list at position 8, found '2'",
             ),
-            (
-                "a IN (1,)",
-                "expected a value in the IN list at position 8, found ')'",
-            ),
-            (
-                "a = b",
-                "expected a value after '=' at position 4, found 'b'",
-            ),
-            (
-                "5 < 6",
-                "expected a column name after '<' at position 4, found '6'",
-            ),
-            (
-                "5 a",
-                "expected a comparison operator after the value 5 at position 2",
-            ),
+            ("a IN (1,)", "expected a value in the IN list at position 8, found ')'"),
+            ("a = b", "expected a value after '=' at position 4, found 'b'"),
+            ("5 < 6", "expected a column name after '<' at position 4, found '6'"),
+            ("5 a", "expected a comparison operator after the value 5 at position 2"),
             ("a = 99999999999999999999", "does not fit in 64 bits"),
-            (
-                "a = 12abc",
-                "unexpected character 'a' in the number at position 6",
-            ),
+            ("a = 12abc", "unexpected character 'a' in the number at position 6"),
             ("a = X'abc'", "even number of hex digits"),
             (
                 "a = X'zz'",
@@ -827,10 +752,7 @@ mod tests {
             ),
             ("a ! 1", "expected '=' after '!' at position 3"),
             ("a = 1 ; drop", "unexpected character ';' at position 6"),
-            (
-                "\"a = 1",
-                "unterminated quoted identifier starting at position 0",
-            ),
+            ("\"a = 1", "unterminated quoted identifier starting at position 0"),
             ("a = -'x'", "expected a number after '-' at position 5"),
             (
                 "starts_with(a 'x')",
@@ -908,17 +830,10 @@ mod tests {
             col("a").eq(1).negate(),
             col("a").eq(1).negate().negate(),
             col("a").eq(1).and(col("b").eq(2)).negate(),
-            col("a")
-                .eq(1)
-                .or(col("b").eq(2))
-                .negate()
-                .and(col("c").is_null()),
+            col("a").eq(1).or(col("b").eq(2)).negate().and(col("c").is_null()),
             col("a").in_list([1]).negate(),
             col("a").not_in_list([1]).negate(),
-            col("a")
-                .starts_with("x")
-                .negate()
-                .or(col("b").is_null().negate()),
+            col("a").starts_with("x").negate().or(col("b").is_null().negate()),
         ];
         for p in predicates {
             let text = p.to_string();

@@ -54,12 +54,7 @@ pub(crate) fn read_range(
                 .log
                 .read(&bucket, st.range.start, Some(st.range.stop))
                 .await
-                .map_err(|e| {
-                    e.context(format!(
-                        "reading the log of {bucket} from offset {}",
-                        st.range.start
-                    ))
-                })?;
+                .map_err(|e| e.context(format!("reading the log of {bucket} from offset {}", st.range.start)))?;
             st.stream = Some(s);
         }
         loop {
@@ -121,14 +116,8 @@ pub(crate) fn read_range(
     })
 }
 
-fn check_batch(
-    batch: &LogBatch,
-    schema: &SchemaRef,
-    bucket: &crate::table::TableBucket,
-) -> Result<()> {
-    batch
-        .validate()
-        .map_err(|e| e.context(format!("log of {bucket}")))?;
+fn check_batch(batch: &LogBatch, schema: &SchemaRef, bucket: &crate::table::TableBucket) -> Result<()> {
+    batch.validate().map_err(|e| e.context(format!("log of {bucket}")))?;
     let have = batch.batch.schema_ref();
     let same = have.fields().len() == schema.fields().len()
         && have
@@ -163,11 +152,7 @@ pub(crate) fn with_change_columns(read: &SchemaRef) -> SchemaRef {
 }
 
 /// Projects a log batch to the read columns and appends its offsets and change types.
-pub(crate) fn to_change_batch(
-    batch: &LogBatch,
-    read_columns: &[usize],
-    schema: &SchemaRef,
-) -> Result<RecordBatch> {
+pub(crate) fn to_change_batch(batch: &LogBatch, read_columns: &[usize], schema: &SchemaRef) -> Result<RecordBatch> {
     let data = batch.batch.project(read_columns)?;
     let n = data.num_rows() as i64;
     let mut columns: Vec<ArrayRef> = data.columns().to_vec();

@@ -62,10 +62,11 @@ pub(crate) async fn plan(
     // every bucket anyone knows of: the log's, the snapshot's, and the lake's
     let mut buckets: BTreeSet<TableBucket> = offsets.keys().cloned().collect();
     buckets.extend(tiered.keys().cloned());
-    buckets.extend(lake_splits.iter().filter_map(|s| {
-        s.bucket
-            .map(|b| TableBucket::partitioned(s.partition.clone(), b))
-    }));
+    buckets.extend(
+        lake_splits
+            .iter()
+            .filter_map(|s| s.bucket.map(|b| TableBucket::partitioned(s.partition.clone(), b))),
+    );
 
     let mut ranges = BTreeMap::new();
     for bucket in buckets {
@@ -103,20 +104,11 @@ pub(crate) async fn plan(
                 )));
             }
         }
-        ranges.insert(
-            bucket.clone(),
-            LogRange {
-                bucket,
-                start,
-                stop,
-            },
-        );
+        ranges.insert(bucket.clone(), LogRange { bucket, start, stop });
     }
 
     let strategy_for = |log_len: i64| match ctx.options.strategy {
-        MergeStrategy::Auto if log_len <= ctx.options.key_filter_max_log_rows => {
-            MergeStrategy::KeyFilter
-        }
+        MergeStrategy::Auto if log_len <= ctx.options.key_filter_max_log_rows => MergeStrategy::KeyFilter,
         MergeStrategy::Auto => MergeStrategy::SortMerge,
         forced => forced,
     };
@@ -157,10 +149,7 @@ pub(crate) async fn plan(
     let group_of = |partition: &[String], bucket: Option<u32>| -> (Vec<String>, Option<u32>) {
         (partition.to_vec(), if bucket_aware { bucket } else { None })
     };
-    let mut groups: BTreeMap<
-        (Vec<String>, Option<u32>),
-        (Vec<SerializedLakeSplit>, Vec<LogRange>),
-    > = BTreeMap::new();
+    let mut groups: BTreeMap<(Vec<String>, Option<u32>), (Vec<SerializedLakeSplit>, Vec<LogRange>)> = BTreeMap::new();
     for s in lake_splits {
         groups
             .entry(group_of(&s.partition, s.bucket))

@@ -17,9 +17,7 @@ use crate::merge::spill::SpillDir;
 use crate::predicate::{Predicate, filter_batch};
 use crate::table::MergeEngine;
 
-use super::log_reader::{
-    CHANGE_COLUMN, OFFSET_COLUMN, read_range, to_change_batch, with_change_columns,
-};
+use super::log_reader::{CHANGE_COLUMN, OFFSET_COLUMN, read_range, to_change_batch, with_change_columns};
 use super::options::MergeStrategy;
 use super::planner::check_partition;
 use super::scan::ScanContext;
@@ -109,16 +107,10 @@ async fn open_lake_split(
         let what = what.clone();
         conform(b?, &schema, &move || format!("lake split {what}"))
     });
-    Ok((
-        RecordBatchStream::new(ctx.read_schema.clone(), conformed),
-        key_order,
-    ))
+    Ok((RecordBatchStream::new(ctx.read_schema.clone(), conformed), key_order))
 }
 
-pub(crate) async fn read_lake_only(
-    ctx: &Arc<ScanContext>,
-    split: &UnionSplit,
-) -> Result<RecordBatchStream> {
+pub(crate) async fn read_lake_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
     check_split(ctx, split)?;
     let [lake] = split.lake_splits.as_slice() else {
         return Err(Error::corrupt(format!(
@@ -130,10 +122,7 @@ pub(crate) async fn read_lake_only(
     Ok(finish(ctx, stream, ctx.lake_remaining.clone()))
 }
 
-pub(crate) fn read_log_only(
-    ctx: &Arc<ScanContext>,
-    split: &UnionSplit,
-) -> Result<RecordBatchStream> {
+pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
     check_split(ctx, split)?;
     let table_schema = ctx.info.schema.clone();
     let columns = ctx.read_columns.clone();
@@ -145,10 +134,7 @@ pub(crate) fn read_log_only(
         .map(move |b| {
             let b = b?;
             let data = b.batch.project(&columns)?;
-            Ok(RecordBatch::try_new(
-                schema.clone(),
-                data.columns().to_vec(),
-            )?)
+            Ok(RecordBatch::try_new(schema.clone(), data.columns().to_vec())?)
         });
     // a log table's log rows merge with nothing: every filter applies to them
     Ok(finish(ctx, batches, ctx.filters.clone()))
@@ -175,11 +161,7 @@ async fn sorted_log(
         spill.clone(),
     );
     for range in &split.log_ranges {
-        let mut batches = std::pin::pin!(read_range(
-            ctx.log.clone(),
-            range.clone(),
-            ctx.info.schema.clone()
-        ));
+        let mut batches = std::pin::pin!(read_range(ctx.log.clone(), range.clone(), ctx.info.schema.clone()));
         while let Some(b) = batches.try_next().await? {
             sorter.push(to_change_batch(&b, &ctx.read_columns, &change_schema)?)?;
         }
@@ -198,10 +180,7 @@ async fn sorted_log(
             .downcast_ref::<arrow_array::Int8Array>()
             .cloned()
             .ok_or_else(|| Error::schema(format!("sorted log lacks {CHANGE_COLUMN}")))?;
-        let data = RecordBatch::try_new(
-            read_schema.clone(),
-            b.project(&data_columns)?.columns().to_vec(),
-        )?;
+        let data = RecordBatch::try_new(read_schema.clone(), b.project(&data_columns)?.columns().to_vec())?;
         keyed_batch(data, &keys, versions.as_ref(), Some(changes))
     })))
 }
@@ -220,19 +199,13 @@ fn keyed_batch(
     })
 }
 
-pub(crate) async fn read_lake_and_log(
-    ctx: &Arc<ScanContext>,
-    split: &UnionSplit,
-) -> Result<RecordBatchStream> {
+pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
     check_split(ctx, split)?;
     let info = &ctx.info;
     let keys = KeyEncoder::new(&ctx.read_schema, &info.primary_key)?;
     let (versions, version_column) = match &info.merge_engine {
         MergeEngine::Versioned { column } => (
-            Some(KeyEncoder::new(
-                &ctx.read_schema,
-                std::slice::from_ref(column),
-            )?),
+            Some(KeyEncoder::new(&ctx.read_schema, std::slice::from_ref(column))?),
             Some(ctx.read_schema.index_of(column)?),
         ),
         _ => (None, None),
@@ -240,9 +213,7 @@ pub(crate) async fn read_lake_and_log(
     let rule = FoldRule::new(&info.merge_engine, version_column);
     let spill = SpillDir::new(ctx.options.spill_dir.clone());
     let strategy = match split.strategy {
-        MergeStrategy::Auto if split.log_len() <= ctx.options.key_filter_max_log_rows => {
-            MergeStrategy::KeyFilter
-        }
+        MergeStrategy::Auto if split.log_len() <= ctx.options.key_filter_max_log_rows => MergeStrategy::KeyFilter,
         MergeStrategy::Auto => MergeStrategy::SortMerge,
         s => s,
     };
@@ -287,9 +258,7 @@ pub(crate) async fn read_lake_and_log(
                     sort_lazily(ctx, stream, keys.clone(), budget, spill.clone())
                 };
                 let (k, v) = (keys.clone(), versions.clone());
-                inputs.push(Box::pin(
-                    sorted.map(move |b| keyed_batch(b?, &k, v.as_ref(), None)),
-                ));
+                inputs.push(Box::pin(sorted.map(move |b| keyed_batch(b?, &k, v.as_ref(), None))));
             }
             inputs.push(log);
             let fold = GroupFold::new(

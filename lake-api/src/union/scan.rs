@@ -64,11 +64,7 @@ impl UnionTable {
     }
 
     /// A table from known metadata.
-    pub fn new(
-        info: TableInfo,
-        log: Arc<dyn LogSource>,
-        lake: Option<Arc<dyn LakeStorage>>,
-    ) -> Result<Self> {
+    pub fn new(info: TableInfo, log: Arc<dyn LogSource>, lake: Option<Arc<dyn LakeStorage>>) -> Result<Self> {
         info.validate()?;
         Ok(Self { info, log, lake })
     }
@@ -262,11 +258,7 @@ impl UnionScanBuilder {
         &self,
         info: &TableInfo,
         read_columns: &[usize],
-    ) -> Result<(
-        Option<LakeSnapshot>,
-        Option<Arc<dyn LakeSource>>,
-        Vec<Predicate>,
-    )> {
+    ) -> Result<(Option<LakeSnapshot>, Option<Arc<dyn LakeSource>>, Vec<Predicate>)> {
         let all = self.filters.clone();
         let Some(lake) = &self.table.lake else {
             return Ok((None, None, all));
@@ -373,13 +365,7 @@ impl UnionScan {
 
     /// Splits the scan into independent units of work.
     pub async fn plan(&self) -> Result<Vec<UnionSplit>> {
-        planner::plan(
-            &self.ctx,
-            self.snapshot.as_ref(),
-            self.as_of.as_ref(),
-            self.mode,
-        )
-        .await
+        planner::plan(&self.ctx, self.snapshot.as_ref(), self.as_of.as_ref(), self.mode).await
     }
 
     /// Reads one split (planned by this scan or by an identically configured one elsewhere).
@@ -417,18 +403,12 @@ impl UnionScan {
                         }
                     }
                 });
-                futures::stream::unfold(
-                    rx,
-                    |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
-                )
+                futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
             }
         });
         let merged = per_split.buffered(concurrency).flatten();
         let schema = self.schema();
-        Ok(readers::limit(
-            RecordBatchStream::new(schema, merged),
-            self.ctx.limit,
-        ))
+        Ok(readers::limit(RecordBatchStream::new(schema, merged), self.ctx.limit))
     }
 
     /// Reads everything into memory.

@@ -121,11 +121,7 @@ impl fmt::Display for UnionSplit {
         }
         write!(f, ": {} lake split(s)", self.lake_splits.len())?;
         for r in &self.log_ranges {
-            write!(
-                f,
-                ", log [{}, {}) of bucket {}",
-                r.start, r.stop, r.bucket.bucket
-            )?;
+            write!(f, ", log [{}, {}) of bucket {}", r.start, r.stop, r.bucket.bucket)?;
         }
         if self.kind == UnionSplitKind::LakeAndLog {
             write!(f, ", {}", self.strategy)?;
@@ -325,9 +321,7 @@ impl<'a> Reader<'a> {
         match self.u8()? {
             0 => Ok(None),
             1 => read(self).map(Some),
-            other => Err(Error::corrupt(format!(
-                "bad option tag {other} in union split"
-            ))),
+            other => Err(Error::corrupt(format!("bad option tag {other} in union split"))),
         }
     }
     fn opt_u32(&mut self) -> Result<Option<u32>> {
@@ -345,8 +339,7 @@ impl<'a> Reader<'a> {
         (0..n)
             .map(|_| {
                 let b = self.bytes()?;
-                String::from_utf8(b.to_vec())
-                    .map_err(|_| Error::corrupt("union split has a non-UTF-8 partition value"))
+                String::from_utf8(b.to_vec()).map_err(|_| Error::corrupt("union split has a non-UTF-8 partition value"))
             })
             .collect()
     }
@@ -417,10 +410,7 @@ mod tests {
         // a partition count of 2^32-1 must not allocate
         let mut bytes = sample().to_bytes();
         bytes[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(
-            UnionSplit::from_bytes(&bytes).unwrap_err().kind(),
-            ErrorKind::Corrupt
-        );
+        assert_eq!(UnionSplit::from_bytes(&bytes).unwrap_err().kind(), ErrorKind::Corrupt);
         let mut bytes = sample().to_bytes();
         bytes.push(0);
         assert!(

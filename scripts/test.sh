@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command of the README: prepares a fresh machine, then runs every test of the
+# workspace (unit, integration suites with the oracle property tests, doc tests).
+# Extra arguments go to `cargo test`; LAKEUNION_PROPTEST_CASES sets the property-test
+# case count per strategy (default 2000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo test --workspace --locked "$@"
