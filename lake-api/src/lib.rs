@@ -49,7 +49,8 @@ pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange};
 pub use predicate::{FilterPushDown, Predicate};
 pub use table::{MergeEngine, TableBucket, TableInfo, TablePath};
 pub use union::{
-    LogRange, MergeStrategy, ReadMode, ScanOptions, UnionScan, UnionScanBuilder, UnionSplit, UnionSplitKind, UnionTable,
+    LogRange, MergeStrategy, ReadMode, ScanOptions, SerializedLakeSplit, UnionScan, UnionScanBuilder, UnionSplit,
+    UnionSplitKind, UnionTable,
 };
 
 /// The README's examples compile as doc tests, so they stay true.

@@ -1,1 +1,349 @@
-//! Bad input gets a typed error naming what is wrong, and loses nothing.
+//! Bad input gets a typed error naming what is wrong (bucket, offset, column), never a
+//! panic, and leaves nothing behind in the spill directory.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use lake_api::memory::{MemoryFile, MemoryLake, MemoryLog};
+use lake_api::{
+    ChangeType, ErrorKind, LogBatch, MergeStrategy, SerializedLakeSplit, TableBucket, TableInfo, TablePath, UnionScan,
+    UnionSplit, UnionSplitKind, UnionTable,
+};
+
+fn info() -> TableInfo {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ]));
+    TableInfo::primary_key_table(TablePath::new("bad", "t"), schema, vec!["k".into()], 2)
+}
+
+fn batch(keys: std::ops::Range<i64>) -> RecordBatch {
+    let n = keys.end - keys.start;
+    RecordBatch::try_new(
+        info().schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(keys.clone())),
+            Arc::new(StringArray::from_iter_values(keys.map(|k| format!("v{k}")))),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("batch of {n}: {e}"))
+}
+
+fn inserts(n: usize) -> Vec<ChangeType> {
+    vec![ChangeType::Insert; n]
+}
+
+/// A log with ten inserts in bucket 0 and a lake snapshot that tiered the first four.
+async fn table() -> (MemoryLog, MemoryLake, UnionTable) {
+    let info = info();
+    let log = MemoryLog::new(info.clone()).unwrap();
+    let b0 = TableBucket::new(0);
+    log.append(&b0, batch(0..4), inserts(4)).unwrap();
+    log.append(&b0, batch(4..10), inserts(6)).unwrap();
+    log.ensure_bucket(&TableBucket::new(1)).unwrap();
+    let lake = MemoryLake::new();
+    lake_api::memory::tier(&log, &lake, Some(&BTreeMap::from([(b0.clone(), 4)])))
+        .await
+        .unwrap();
+    let table = UnionTable::new(info, Arc::new(log.clone()), Some(Arc::new(lake.clone()))).unwrap();
+    (log, lake, table)
+}
+
+async fn read_all(scan: &UnionScan) -> lake_api::Result<Vec<RecordBatch>> {
+    scan.to_stream().await?.try_collect().await
+}
+
+async fn scan(table: &UnionTable, strategy: MergeStrategy) -> UnionScan {
+    table.scan().strategy(strategy).build().await.unwrap()
+}
+
+#[tokio::test]
+async fn log_batch_with_the_wrong_schema_names_bucket_and_offset() {
+    let (log, _, table) = table().await;
+    let other = RecordBatch::try_from_iter([("k", Arc::new(StringArray::from(vec!["x"])) as _)]).unwrap();
+    log.append_raw(&TableBucket::new(0), LogBatch::new(other, inserts(1), 10))
+        .unwrap();
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let e = read_all(&scan(&table, strategy).await).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("offset 10") && msg.contains("bucket 0"), "{msg}");
+    }
+}
+
+#[tokio::test]
+async fn offsets_that_go_backwards_are_refused() {
+    let (log, _, table) = table().await;
+    // offsets [8, 12) after a batch that ended at 10
+    log.append_raw(&TableBucket::new(0), LogBatch::new(batch(20..24), inserts(4), 8))
+        .unwrap();
+    let e = read_all(&scan(&table, MergeStrategy::SortMerge).await)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+    assert!(e.to_string().contains("go backwards"), "{e}");
+}
+
+#[tokio::test]
+async fn a_gap_inside_the_log_is_refused() {
+    let (log, _, table) = table().await;
+    log.append_raw(&TableBucket::new(0), LogBatch::new(batch(20..22), inserts(2), 15))
+        .unwrap();
+    let e = read_all(&scan(&table, MergeStrategy::KeyFilter).await)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+    assert!(e.to_string().contains("[10, 15) are missing"), "{e}");
+}
+
+#[tokio::test]
+async fn a_stop_beyond_the_log_end_is_refused_at_planning() {
+    let (_, _, table) = table().await;
+    let scan = table
+        .scan()
+        .as_of_offsets(BTreeMap::from([(TableBucket::new(0), 99)]))
+        .build()
+        .await
+        .unwrap();
+    let e = scan.plan().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+    assert!(e.to_string().contains("beyond the log's end offset 10"), "{e}");
+}
+
+#[tokio::test]
+async fn a_snapshot_ahead_of_the_log_is_refused() {
+    let (log, lake, _) = table().await;
+    // the lake claims offsets the log never had
+    let s = lake.commit_files(&info().path, Vec::new(), BTreeMap::new()).unwrap();
+    log.record_tiered_offsets(s.id, BTreeMap::from([(TableBucket::new(0), 50)]))
+        .unwrap();
+    let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake))).unwrap();
+    let e = scan(&table, MergeStrategy::Auto).await.plan().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+    assert!(e.to_string().contains("before the lake's tiered offset 50"), "{e}");
+}
+
+#[tokio::test]
+async fn a_log_ending_early_is_refused() {
+    let (_, _, table) = table().await;
+    let scan = scan(&table, MergeStrategy::SortMerge).await;
+    let mut split = scan
+        .plan()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| !s.log_ranges.is_empty())
+        .unwrap();
+    // a hand-made split asking for offsets the log never wrote
+    split.log_ranges[0].stop = 30;
+    // the log tail is read before the stream is returned, so the error may come from either
+    let e = match scan.read(&split).await {
+        Err(e) => e,
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.unwrap_err(),
+    };
+    assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+    assert!(
+        e.to_string()
+            .contains("ended at offset 10 before the requested stop 30"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn retention_past_the_tiered_offset_is_data_loss() {
+    let (log, _, table) = table().await;
+    log.truncate_before(&TableBucket::new(0), 6).unwrap();
+    let e = scan(&table, MergeStrategy::Auto).await.plan().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+    assert!(e.to_string().contains("[4, 6) are lost"), "{e}");
+}
+
+#[tokio::test]
+async fn a_key_column_missing_from_lake_batches_is_named() {
+    let (log, _, _) = table().await;
+    // the lake's copy of the table calls the key column "id"
+    let renamed = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ]));
+    let mut lake_info = info();
+    lake_info.schema = renamed.clone();
+    lake_info.primary_key = vec!["id".into()];
+    lake_info.bucket_key = vec!["id".into()];
+    let lake = MemoryLake::new();
+    lake.create_table(&lake_info).unwrap();
+    let rows = RecordBatch::try_new(renamed, batch(0..4).columns().to_vec()).unwrap();
+    let s = lake
+        .commit_files(
+            &lake_info.path,
+            vec![MemoryFile {
+                partition: vec![],
+                bucket: Some(0),
+                batches: vec![rows],
+                sorted: true,
+            }],
+            BTreeMap::new(),
+        )
+        .unwrap();
+    log.record_tiered_offsets(s.id, BTreeMap::from([(TableBucket::new(0), 4)]))
+        .unwrap();
+    let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake))).unwrap();
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let e = read_all(&scan(&table, strategy).await).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+        assert!(e.to_string().contains("column 'k' is missing"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn hostile_splits_are_refused() {
+    let (_, _, table) = table().await;
+    let scan = scan(&table, MergeStrategy::SortMerge).await;
+    let good = scan.plan().await.unwrap().remove(0);
+
+    let mut wrong_bucket = good.clone();
+    wrong_bucket.log_ranges = vec![lake_api::LogRange {
+        bucket: TableBucket::new(7),
+        start: 0,
+        stop: 1,
+    }];
+    let e = scan.read(&wrong_bucket).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("bucket 7"), "{e}");
+
+    let mut wrong_partition = good.clone();
+    wrong_partition.partition = vec!["nope".into()];
+    assert_eq!(
+        scan.read(&wrong_partition).await.unwrap_err().kind(),
+        ErrorKind::Corrupt
+    );
+
+    let mut garbage = good.clone();
+    garbage.lake_splits = vec![SerializedLakeSplit {
+        version: 1,
+        bytes: b"{not json".to_vec(),
+    }];
+    assert_eq!(scan.read(&garbage).await.unwrap_err().kind(), ErrorKind::Corrupt);
+
+    let mut future = good.clone();
+    future.lake_splits[0].version = 99;
+    assert_eq!(
+        scan.read(&future).await.unwrap_err().kind(),
+        ErrorKind::UnsupportedVersion
+    );
+
+    // a split of another table, or a file the snapshot does not have
+    let other = br#"{"table":{"database":"x","table":"y"},"snapshot_id":1,"file":0,"partition":[],"bucket":0}"#;
+    let mut foreign = good.clone();
+    foreign.lake_splits = vec![SerializedLakeSplit {
+        version: 1,
+        bytes: other.to_vec(),
+    }];
+    let e = scan.read(&foreign).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("x.y"), "{e}");
+    let missing = br#"{"table":{"database":"bad","table":"t"},"snapshot_id":1,"file":9,"partition":[],"bucket":0}"#;
+    let mut gone = good.clone();
+    gone.lake_splits = vec![SerializedLakeSplit {
+        version: 1,
+        bytes: missing.to_vec(),
+    }];
+    let e = scan.read(&gone).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("no file 9"), "{e}");
+
+    // a lake-only split carrying two lake splits
+    let mut two = good.clone();
+    two.kind = UnionSplitKind::LakeOnly;
+    two.lake_splits.push(two.lake_splits[0].clone());
+    assert_eq!(scan.read(&two).await.unwrap_err().kind(), ErrorKind::Corrupt);
+
+    // and every truncation of the envelope
+    let bytes = good.to_bytes();
+    for n in 0..bytes.len() {
+        assert_eq!(
+            UnionSplit::from_bytes(&bytes[..n]).unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_are_invalid_arguments() {
+    let (_, _, table) = table().await;
+    let e = table.scan().project(["nope"]).build().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
+    assert!(e.to_string().contains("'nope'"), "{e}");
+    let e = table.scan().filter_str("k >").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = table.scan().filter_str("zz = 1").unwrap().build().await.unwrap_err();
+    assert!(e.to_string().contains("zz"), "{e}");
+    let e = table.scan().snapshot(77).build().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("snapshot 77"), "{e}");
+}
+
+/// Counts the files left under a directory, recursively.
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        files_under(&e.path()) + 1
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn spill_directory_is_left_empty_after_success_and_failure() {
+    let (log, _, table) = table().await;
+    let b0 = TableBucket::new(0);
+    for i in 0..50 {
+        log.append(&b0, batch(100 + i * 20..120 + i * 20), inserts(20)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let scan = table
+            .scan()
+            .strategy(strategy)
+            .memory_budget(1024)
+            .spill_dir(dir.path())
+            .build()
+            .await
+            .unwrap();
+        let rows: usize = read_all(&scan).await.unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 1010);
+        assert_eq!(files_under(dir.path()), 0, "{strategy} left spill files behind");
+    }
+    // now break the log after the spilled part: the read fails and still cleans up
+    log.append_raw(&b0, LogBatch::new(batch(5000..5001), inserts(1), 5000))
+        .unwrap();
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let scan = table
+            .scan()
+            .strategy(strategy)
+            .memory_budget(1024)
+            .spill_dir(dir.path())
+            .build()
+            .await
+            .unwrap();
+        let e = read_all(&scan).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+        assert_eq!(
+            files_under(dir.path()),
+            0,
+            "{strategy} left spill files behind after an error"
+        );
+    }
+}

@@ -1,1 +1,205 @@
-//! Hand-written scenarios: the demo table, lake-only partitions, spills, concurrency.
+//! Hand-written scenarios: the demo table, partitions only in the lake, spills,
+//! concurrency, key order and limits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, RecordBatch};
+use futures::TryStreamExt;
+use lake_api::memory::{MemoryFile, MemoryLake, demo_table, tier};
+use lake_api::{ChangeType, MergeStrategy, ReadMode, TableBucket, UnionScan, UnionTable};
+use lakeunion_tests::build::build_log;
+use lakeunion_tests::check::format_rows;
+use lakeunion_tests::rng::Rng;
+use lakeunion_tests::workload::{Row, TableShape, Workload, rows_to_batch};
+
+async fn rows(scan: &UnionScan) -> Vec<Vec<String>> {
+    let batches: Vec<RecordBatch> = scan.to_stream().await.unwrap().try_collect().await.unwrap();
+    let mut rows = format_rows(&batches);
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn demo_table_reads_the_same_with_both_strategies() {
+    let (log, lake) = demo_table().await.unwrap();
+    let table = UnionTable::open(log, Some(lake)).await.unwrap();
+    let expected: Vec<Vec<String>> = [
+        ("1", "us", "ada", "12.5"),
+        ("10", "us", "linus", "8.5"),
+        ("2", "us", "grace", "95.0"),
+        ("4", "us", "edsger", "19.0"),
+        ("5", "us", "barbara", "50.0"),
+        ("6", "eu", "donald", "3.0"),
+        ("7", "us", "ken", "64.0"),
+        ("8", "us", "dennis", "27.75"),
+        ("9", "eu", "margaret", "120.0"),
+    ]
+    .iter()
+    .map(|(a, b, c, d)| vec![a.to_string(), b.to_string(), c.to_string(), d.to_string()])
+    .collect();
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter, MergeStrategy::Auto] {
+        let scan = table.scan().strategy(strategy).build().await.unwrap();
+        assert_eq!(rows(&scan).await, expected, "{strategy}");
+    }
+    // the lake alone is one tiering behind: alan is still there, the new orders are not
+    let lake_only = table.scan().mode(ReadMode::LakeOnly).build().await.unwrap();
+    let names: Vec<String> = rows(&lake_only).await.into_iter().map(|r| r[2].clone()).collect();
+    assert!(names.contains(&"alan".to_string()) && !names.contains(&"linus".to_string()));
+}
+
+fn shape(primary_key: bool) -> TableShape {
+    TableShape {
+        primary_key,
+        composite_key: false,
+        partitioned: true,
+        buckets: 2,
+        engine: lake_api::MergeEngine::Deduplicate,
+    }
+}
+
+fn row(k: i64, p: &str, v: i64) -> Row {
+    Row {
+        k,
+        k2: String::new(),
+        p: p.into(),
+        v: Some(v),
+        s: None,
+        ver: None,
+    }
+}
+
+#[tokio::test]
+async fn a_partition_only_in_the_lake_is_still_read() {
+    for primary_key in [true, false] {
+        let shape = shape(primary_key);
+        let info = shape.info();
+        // the log knows partition "a" only; partition "old" exists in the lake alone
+        let change = if primary_key {
+            ChangeType::Insert
+        } else {
+            ChangeType::AppendOnly
+        };
+        let workload = Workload {
+            changes: BTreeMap::from([(
+                TableBucket::partitioned(vec!["a".into()], 1),
+                vec![(change, row(1, "a", 10)), (change, row(3, "a", 30))],
+            )]),
+            shape: shape.clone(),
+        };
+        let log = build_log(&mut Rng::new(1), &workload).unwrap();
+        let lake = MemoryLake::new();
+        lake.create_table(&info).unwrap();
+        let old = MemoryFile {
+            partition: vec!["old".into()],
+            bucket: Some(0),
+            batches: vec![rows_to_batch(&shape, &[row(2, "old", 20), row(4, "old", 40)])],
+            sorted: true,
+        };
+        let s = lake.commit_files(&info.path, vec![old], BTreeMap::new()).unwrap();
+        log.record_tiered_offsets(
+            s.id,
+            BTreeMap::from([(TableBucket::partitioned(vec!["old".into()], 0), 7)]),
+        )
+        .unwrap();
+        let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake))).unwrap();
+        let scan = table.scan().project(["k"]).build().await.unwrap();
+        let keys: Vec<String> = rows(&scan).await.into_iter().map(|r| r[0].clone()).collect();
+        assert_eq!(keys, vec!["1", "2", "3", "4"], "primary key: {primary_key}");
+    }
+}
+
+/// A primary-key table with a large log tail over a tiered lake.
+async fn big_table(seed: u64) -> UnionTable {
+    let mut rng = Rng::new(seed);
+    let shape = TableShape {
+        primary_key: true,
+        composite_key: false,
+        partitioned: false,
+        buckets: 3,
+        engine: lake_api::MergeEngine::Deduplicate,
+    };
+    let workload = Workload::random_for(&mut rng, shape, 6000);
+    let log = build_log(&mut rng, &workload).unwrap();
+    let lake = MemoryLake::new();
+    let half: BTreeMap<TableBucket, i64> = workload.end_offsets().into_iter().map(|(b, e)| (b, e / 3)).collect();
+    tier(&log, &lake, Some(&half)).await.unwrap();
+    UnionTable::new(workload.shape.info(), Arc::new(log), Some(Arc::new(lake))).unwrap()
+}
+
+#[tokio::test]
+async fn spilling_changes_nothing_but_memory() {
+    let table = big_table(11).await;
+    let dir = tempfile::tempdir().unwrap();
+    let in_memory = rows(&table.scan().strategy(MergeStrategy::SortMerge).build().await.unwrap()).await;
+    assert!(in_memory.len() > 500, "{} rows", in_memory.len());
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let spilled = table
+            .scan()
+            .strategy(strategy)
+            .memory_budget(4096)
+            .batch_size(100)
+            .spill_dir(dir.path())
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(rows(&spilled).await, in_memory, "{strategy}");
+    }
+}
+
+#[tokio::test]
+async fn concurrency_does_not_change_the_result() {
+    let table = big_table(12).await;
+    let one = rows(&table.scan().concurrency(1).build().await.unwrap()).await;
+    let many = rows(&table.scan().concurrency(8).build().await.unwrap()).await;
+    assert_eq!(one, many);
+}
+
+#[tokio::test]
+async fn sort_merge_emits_each_split_in_key_order() {
+    let table = big_table(13).await;
+    let scan = table
+        .scan()
+        .strategy(MergeStrategy::SortMerge)
+        .batch_size(97)
+        .build()
+        .await
+        .unwrap();
+    for split in scan.plan().await.unwrap() {
+        let batches: Vec<RecordBatch> = scan.read(&split).await.unwrap().try_collect().await.unwrap();
+        let keys: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                let k = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                (0..k.len()).map(|i| k.value(i)).collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "{split}: keys out of order or repeated"
+        );
+    }
+}
+
+#[tokio::test]
+async fn limits_are_exact_and_stop_log_tables_early() {
+    let shape = TableShape {
+        primary_key: false,
+        composite_key: false,
+        partitioned: false,
+        buckets: 2,
+        engine: lake_api::MergeEngine::Deduplicate,
+    };
+    let mut rng = Rng::new(5);
+    let workload = Workload::random_for(&mut rng, shape, 3000);
+    let log = build_log(&mut rng, &workload).unwrap();
+    let table = UnionTable::new(workload.shape.info(), Arc::new(log), None).unwrap();
+    for limit in [0, 1, 7, 2999, 3000, 5000] {
+        let scan = table.scan().limit(limit).batch_size(64).build().await.unwrap();
+        assert_eq!(rows(&scan).await.len(), limit.min(3000), "limit {limit}");
+    }
+    let pk = big_table(14).await;
+    let all = rows(&pk.scan().build().await.unwrap()).await.len();
+    let scan = pk.scan().limit(10).filter_str("v > 0").unwrap().build().await.unwrap();
+    assert_eq!(rows(&scan).await.len(), 10.min(all));
+}
