@@ -197,9 +197,7 @@ impl LogSource for MemoryLog {
                             Ok(s) => s,
                             Err(e) => return Some((Err(e), (this.clone(), next, true))),
                         };
-                        let Some(log) = state.buckets.get(&bucket) else {
-                            return None;
-                        };
+                        let log = state.buckets.get(&bucket)?;
                         let mut found = None;
                         while next < log.batches.len() {
                             let b = &log.batches[next];

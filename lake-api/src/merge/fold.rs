@@ -158,10 +158,10 @@ impl GroupFold {
     }
 
     fn finish_group(&mut self) {
-        if let Some(s) = self.state.take() {
-            if s.kind == UPSERT || self.output == FoldOutput::Summary {
-                self.merge.push(s.slot, s.row, s.kind);
-            }
+        if let Some(s) = self.state.take()
+            && (s.kind == UPSERT || self.output == FoldOutput::Summary)
+        {
+            self.merge.push(s.slot, s.row, s.kind);
         }
         self.in_group = false;
     }

@@ -270,10 +270,10 @@ impl KeyFilterMerge {
                 }
                 let rows = self.keys.encode(&batch)?;
                 for i in 0..n {
-                    if let Some(&e) = map.get(rows.row(i).data()) {
-                        if !self.decide(&mut entries[e as usize], &batch, i, &mut versions)? {
-                            drop_row(i, &mut keep);
-                        }
+                    if let Some(&e) = map.get(rows.row(i).data())
+                        && !self.decide(&mut entries[e as usize], &batch, i, &mut versions)?
+                    {
+                        drop_row(i, &mut keep);
                     }
                 }
             }

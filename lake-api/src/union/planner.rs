@@ -11,6 +11,10 @@ use super::options::{MergeStrategy, ReadMode};
 use super::scan::ScanContext;
 use super::split::{LogRange, SerializedLakeSplit, UnionSplit, UnionSplitKind};
 
+/// What one primary-key split covers: a partition, and a bucket unless the lake is
+/// bucket-unaware.
+type SplitGroup = (Vec<String>, Option<u32>);
+
 /// A lake split ready for the envelope, with where it belongs.
 struct PlannedLakeSplit {
     partition: Vec<String>,
@@ -32,18 +36,20 @@ pub(crate) async fn plan(
     };
 
     let mut lake_splits = Vec::new();
-    if let (Some(source), Some(snapshot)) = (&ctx.lake, snapshot) {
-        if mode != ReadMode::LogOnly {
+    if let (Some(source), Some(snapshot)) = (&ctx.lake, snapshot)
+        && mode != ReadMode::LogOnly
+    {
+        {
             let serializer = source.split_serializer();
             let mut planner = source.create_planner(snapshot.id).await?;
             for split in planner.plan().await? {
-                if let Some(b) = split.bucket() {
-                    if b >= info.bucket_count {
-                        return Err(Error::corrupt(format!(
-                            "lake split {split:?} names bucket {b} but table {} has {} buckets",
-                            info.path, info.bucket_count
-                        )));
-                    }
+                if let Some(b) = split.bucket()
+                    && b >= info.bucket_count
+                {
+                    return Err(Error::corrupt(format!(
+                        "lake split {split:?} names bucket {b} but table {} has {} buckets",
+                        info.path, info.bucket_count
+                    )));
                 }
                 check_partition(ctx, split.partition())?;
                 lake_splits.push(PlannedLakeSplit {
@@ -149,7 +155,7 @@ pub(crate) async fn plan(
     let group_of = |partition: &[String], bucket: Option<u32>| -> (Vec<String>, Option<u32>) {
         (partition.to_vec(), if bucket_aware { bucket } else { None })
     };
-    let mut groups: BTreeMap<(Vec<String>, Option<u32>), (Vec<SerializedLakeSplit>, Vec<LogRange>)> = BTreeMap::new();
+    let mut groups: BTreeMap<SplitGroup, (Vec<SerializedLakeSplit>, Vec<LogRange>)> = BTreeMap::new();
     for s in lake_splits {
         groups
             .entry(group_of(&s.partition, s.bucket))

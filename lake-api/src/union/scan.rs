@@ -300,10 +300,11 @@ impl UnionScanBuilder {
         };
         let mut remaining = pushed.remaining;
         remaining.extend(kept);
-        if let Some(limit) = self.limit {
-            if !info.has_primary_key() && remaining.is_empty() {
-                source.with_limit(limit);
-            }
+        if let Some(limit) = self.limit
+            && !info.has_primary_key()
+            && remaining.is_empty()
+        {
+            source.with_limit(limit);
         }
         Ok((Some(snapshot), Some(Arc::from(source)), remaining))
     }
