@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod convert;
 mod eval;
 mod parse;
 
@@ -44,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+pub use convert::{ConvertPredicate, convert, push_down};
 pub use eval::filter_batch;
 pub use parse::parse;
 
