@@ -8,8 +8,7 @@ use arrow_array::RecordBatch;
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
 use crate::merge::keys::KeyEncoder;
-use crate::merge::kway::{KWayMerge, KeyedStream};
-use crate::merge::sort::keyed;
+use crate::merge::kway::{KWayMerge, KeyedBatch, KeyedStream, keyed_stream};
 
 /// Sorted runs with their keys encoded, ready for [`run_kway_kernel`].
 pub struct KernelInput {
@@ -31,15 +30,7 @@ pub fn prepare_kway_kernel(runs: Vec<Vec<RecordBatch>>, keys: &[String]) -> Resu
         // encode now, so that the kernel run measures merging alone
         let encoded: Vec<_> = run
             .into_iter()
-            .map(|b| {
-                let keys = encoder.encode(&b)?;
-                Ok(crate::merge::kway::KeyedBatch {
-                    batch: b,
-                    keys,
-                    changes: None,
-                    versions: None,
-                })
-            })
+            .map(|b| KeyedBatch::new(b, &encoder, None, None))
             .collect::<Result<_>>()?;
         inputs.push(Box::pin(futures::stream::iter(encoded.into_iter().map(Ok))) as KeyedStream);
     }
@@ -71,7 +62,10 @@ pub fn merge_sorted(
     batch_size: usize,
 ) -> Result<RecordBatchStream> {
     let encoder = KeyEncoder::new(&schema, keys)?;
-    let inputs = inputs.into_iter().map(|s| keyed(s, encoder.clone())).collect();
+    let inputs = inputs
+        .into_iter()
+        .map(|s| keyed_stream(s, schema.clone(), encoder.clone(), None, false))
+        .collect();
     let stream = crate::merge::sort::MergeStream::new(KWayMerge::new(inputs, schema.clone(), false), batch_size);
     Ok(RecordBatchStream::new(schema, stream))
 }

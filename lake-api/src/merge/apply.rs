@@ -1,20 +1,19 @@
 //! Applying log changes to lake rows in one go: what a lake writer of a primary-key table
 //! does when it tiers, built from the same sort and fold as the union read.
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 
 use arrow_array::RecordBatch;
 
 use super::fold::{FoldOutput, FoldRule, GroupFold};
 use super::keys::KeyEncoder;
-use super::kway::{KWayMerge, KeyedBatch, KeyedStream};
+use super::kway::{KWayMerge, keyed_stream};
 use super::sort::ExternalSorter;
 use super::spill::SpillDir;
-use crate::error::{Error, Result};
-use crate::lake::RecordBatchStream;
+use crate::error::Result;
 use crate::log::LogBatch;
 use crate::table::{MergeEngine, TableInfo};
-use crate::union::{change_batch, change_schema};
+use crate::union::{change_batch, change_sorter};
 
 /// The rows of `lake` (any order, full table schema, one row per key) after applying the
 /// changes of `log` (offset order) by the table's merge engine, in key order.
@@ -39,48 +38,22 @@ pub(crate) async fn apply_changes(
     for b in lake {
         lake_sorter.push(b)?;
     }
-    let changes = change_schema(&schema);
-    let mut sort_names = info.primary_key.clone();
-    sort_names.push(changes.field(schema.fields().len()).name().clone());
-    let mut log_sorter = ExternalSorter::new(
-        changes.clone(),
-        KeyEncoder::new(&changes, &sort_names)?,
-        usize::MAX,
-        batch_size,
-        spill,
-    );
+    let (mut log_sorter, changes) = change_sorter(&schema, &info.primary_key, usize::MAX, batch_size, spill)?;
     let all: Vec<usize> = (0..schema.fields().len()).collect();
     for b in &log {
         b.validate()?;
         log_sorter.push(change_batch(b, &all, &changes)?)?;
     }
-
-    let keyed = |stream: RecordBatchStream, with_changes: bool| -> KeyedStream {
-        let (keys, versions, schema) = (keys.clone(), versions.clone(), schema.clone());
-        let n = schema.fields().len();
-        Box::pin(stream.map(move |b| {
-            let b = b?;
-            let changes = if with_changes {
-                Some(
-                    b.column(n + 1)
-                        .as_any()
-                        .downcast_ref::<arrow_array::Int8Array>()
-                        .cloned()
-                        .ok_or_else(|| Error::schema("change column missing"))?,
-                )
-            } else {
-                None
-            };
-            let batch = RecordBatch::try_new(schema.clone(), b.columns()[..n].to_vec())?;
-            Ok(KeyedBatch {
-                keys: keys.encode(&batch)?,
-                versions: versions.as_ref().map(|v| v.encode(&batch)).transpose()?,
-                changes,
-                batch,
-            })
-        }))
-    };
-    let inputs = vec![keyed(lake_sorter.finish()?, false), keyed(log_sorter.finish()?, true)];
+    let inputs = vec![
+        keyed_stream(
+            lake_sorter.finish()?,
+            schema.clone(),
+            keys.clone(),
+            versions.clone(),
+            false,
+        ),
+        keyed_stream(log_sorter.finish()?, schema.clone(), keys, versions, true),
+    ];
     let fold = GroupFold::new(
         KWayMerge::new(inputs, schema.clone(), false),
         FoldRule::new(&info.merge_engine, version_column),

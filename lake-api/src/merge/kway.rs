@@ -14,8 +14,10 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt};
 
 use super::builder::BatchBuilder;
+use super::keys::KeyEncoder;
 use super::loser_tree::LoserTree;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::lake::RecordBatchStream;
 
 /// A batch with its encoded keys, ready to merge.
 #[derive(Debug)]
@@ -32,6 +34,50 @@ pub(crate) struct KeyedBatch {
 
 /// A stream of keyed batches in ascending key order.
 pub(crate) type KeyedStream = Pin<Box<dyn Stream<Item = Result<KeyedBatch>> + Send>>;
+
+impl KeyedBatch {
+    /// Encodes the keys (and versions) of a batch.
+    pub(crate) fn new(
+        batch: RecordBatch,
+        keys: &KeyEncoder,
+        versions: Option<&KeyEncoder>,
+        changes: Option<Int8Array>,
+    ) -> Result<Self> {
+        Ok(Self {
+            keys: keys.encode(&batch)?,
+            versions: versions.map(|v| v.encode(&batch)).transpose()?,
+            changes,
+            batch,
+        })
+    }
+}
+
+/// Keys the batches of a sorted stream. Batches of `data_schema` are lake rows (upserts);
+/// with `with_changes`, batches carry the offset and change columns after the data
+/// columns (see `union::change_schema`), which are split off into the change bytes.
+pub(crate) fn keyed_stream(
+    stream: RecordBatchStream,
+    data_schema: SchemaRef,
+    keys: KeyEncoder,
+    versions: Option<KeyEncoder>,
+    with_changes: bool,
+) -> KeyedStream {
+    let n = data_schema.fields().len();
+    Box::pin(stream.map(move |b| {
+        let b = b?;
+        if !with_changes {
+            return KeyedBatch::new(b, &keys, versions.as_ref(), None);
+        }
+        let changes = b
+            .columns()
+            .get(n + 1)
+            .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
+            .cloned()
+            .ok_or_else(|| Error::schema("sorted log changes lack their change column"))?;
+        let data = RecordBatch::try_new(data_schema.clone(), b.columns()[..n].to_vec())?;
+        KeyedBatch::new(data, &keys, versions.as_ref(), Some(changes))
+    }))
+}
 
 /// A position in one keyed batch.
 #[derive(Debug)]

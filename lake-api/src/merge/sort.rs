@@ -8,10 +8,10 @@ use std::task::{Context, Poll, ready};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use super::keys::KeyEncoder;
-use super::kway::{KWayMerge, KeyedBatch, KeyedStream};
+use super::kway::{KWayMerge, keyed_stream};
 use super::spill::{SpillDir, SpillRun};
 use crate::error::Result;
 use crate::lake::RecordBatchStream;
@@ -94,27 +94,19 @@ impl ExternalSorter {
         }
         let mut inputs = Vec::with_capacity(self.runs.len());
         for run in &self.runs {
-            inputs.push(keyed(run.read()?, self.keys.clone()));
+            inputs.push(keyed_stream(
+                run.read()?,
+                self.schema.clone(),
+                self.keys.clone(),
+                None,
+                false,
+            ));
         }
         let merge = KWayMerge::new(inputs, self.schema.clone(), false);
         let mut stream = MergeStream::new(merge, self.batch_size);
         stream._spill = Some(self.spill.clone());
         Ok(RecordBatchStream::new(self.schema, stream))
     }
-}
-
-/// Wraps a sorted batch stream as a keyed stream (keys only).
-pub(crate) fn keyed(stream: RecordBatchStream, keys: KeyEncoder) -> KeyedStream {
-    Box::pin(stream.map(move |b| {
-        let batch = b?;
-        let keys = keys.encode(&batch)?;
-        Ok(KeyedBatch {
-            batch,
-            keys,
-            changes: None,
-            versions: None,
-        })
-    }))
 }
 
 /// Sorted chunks of some batches, built lazily so that a run is written while it is built.

@@ -9,6 +9,9 @@ use futures::{Stream, StreamExt};
 
 use crate::error::{Error, Result};
 use crate::log::{LogBatch, LogBatchStream, LogSource};
+use crate::merge::keys::KeyEncoder;
+use crate::merge::sort::ExternalSorter;
+use crate::merge::spill::SpillDir;
 
 use super::split::LogRange;
 
@@ -149,6 +152,25 @@ pub(crate) fn with_change_columns(read: &SchemaRef) -> SchemaRef {
     fields.push(Arc::new(Field::new(OFFSET_COLUMN, DataType::Int64, false)));
     fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Int8, false)));
     Arc::new(Schema::new(fields))
+}
+
+/// A sorter that orders log changes (batches of [`with_change_columns`]) by primary key,
+/// then offset: per key, changes come out in the order they happened.
+pub(crate) fn change_sorter(
+    read_schema: &SchemaRef,
+    primary_key: &[String],
+    budget: usize,
+    batch_size: usize,
+    spill: Arc<SpillDir>,
+) -> Result<(ExternalSorter, SchemaRef)> {
+    let schema = with_change_columns(read_schema);
+    let mut sort_names = primary_key.to_vec();
+    sort_names.push(OFFSET_COLUMN.to_string());
+    let keys = KeyEncoder::new(&schema, &sort_names)?;
+    Ok((
+        ExternalSorter::new(schema.clone(), keys, budget, batch_size, spill),
+        schema,
+    ))
 }
 
 /// Projects a log batch to the read columns and appends its offsets and change types.

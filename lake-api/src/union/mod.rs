@@ -9,7 +9,7 @@ mod scan;
 mod split;
 
 pub(crate) use log_reader::read_range;
-pub(crate) use log_reader::{to_change_batch as change_batch, with_change_columns as change_schema};
+pub(crate) use log_reader::{change_sorter, to_change_batch as change_batch};
 pub use options::{MergeStrategy, ReadMode, ScanOptions};
 pub use scan::{UnionScan, UnionScanBuilder, UnionTable};
 pub use split::{LogRange, SerializedLakeSplit, UNION_SPLIT_VERSION, UnionSplit, UnionSplitKind};

@@ -11,13 +11,13 @@ use crate::lake::{LakeSplit, RecordBatchStream};
 use crate::merge::fold::{FoldOutput, FoldRule, GroupFold};
 use crate::merge::key_filter::KeyFilterMerge;
 use crate::merge::keys::{KeyEncoder, conform};
-use crate::merge::kway::{KWayMerge, KeyedBatch, KeyedStream};
+use crate::merge::kway::{KWayMerge, KeyedStream, keyed_stream};
 use crate::merge::sort::ExternalSorter;
 use crate::merge::spill::SpillDir;
 use crate::predicate::{Predicate, filter_batch};
 use crate::table::MergeEngine;
 
-use super::log_reader::{CHANGE_COLUMN, OFFSET_COLUMN, read_range, to_change_batch, with_change_columns};
+use super::log_reader::{CHANGE_COLUMN, change_sorter, read_range, to_change_batch};
 use super::options::MergeStrategy;
 use super::planner::check_partition;
 use super::scan::ScanContext;
@@ -149,54 +149,26 @@ async fn sorted_log(
     spill: &Arc<SpillDir>,
     budget: usize,
 ) -> Result<KeyedStream> {
-    let change_schema = with_change_columns(&ctx.read_schema);
-    let mut sort_names = ctx.info.primary_key.clone();
-    sort_names.push(OFFSET_COLUMN.to_string());
-    let sort_keys = KeyEncoder::new(&change_schema, &sort_names)?;
-    let mut sorter = ExternalSorter::new(
-        change_schema.clone(),
-        sort_keys,
+    let (mut sorter, schema) = change_sorter(
+        &ctx.read_schema,
+        &ctx.info.primary_key,
         budget,
         ctx.options.batch_size,
         spill.clone(),
-    );
+    )?;
     for range in &split.log_ranges {
         let mut batches = std::pin::pin!(read_range(ctx.log.clone(), range.clone(), ctx.info.schema.clone()));
         while let Some(b) = batches.try_next().await? {
-            sorter.push(to_change_batch(&b, &ctx.read_columns, &change_schema)?)?;
+            sorter.push(to_change_batch(&b, &ctx.read_columns, &schema)?)?;
         }
     }
-    let sorted = sorter.finish()?;
-    let n = ctx.read_schema.fields().len();
-    let data_columns: Vec<usize> = (0..n).collect();
-    let keys = keys.clone();
-    let versions = versions.cloned();
-    let read_schema = ctx.read_schema.clone();
-    Ok(Box::pin(sorted.map(move |b| {
-        let b = b?;
-        let changes = b
-            .column(n + 1)
-            .as_any()
-            .downcast_ref::<arrow_array::Int8Array>()
-            .cloned()
-            .ok_or_else(|| Error::schema(format!("sorted log lacks {CHANGE_COLUMN}")))?;
-        let data = RecordBatch::try_new(read_schema.clone(), b.project(&data_columns)?.columns().to_vec())?;
-        keyed_batch(data, &keys, versions.as_ref(), Some(changes))
-    })))
-}
-
-fn keyed_batch(
-    batch: RecordBatch,
-    keys: &KeyEncoder,
-    versions: Option<&KeyEncoder>,
-    changes: Option<arrow_array::Int8Array>,
-) -> Result<KeyedBatch> {
-    Ok(KeyedBatch {
-        keys: keys.encode(&batch)?,
-        versions: versions.map(|v| v.encode(&batch)).transpose()?,
-        changes,
-        batch,
-    })
+    Ok(keyed_stream(
+        sorter.finish()?,
+        ctx.read_schema.clone(),
+        keys.clone(),
+        versions.cloned(),
+        true,
+    ))
 }
 
 pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
@@ -257,8 +229,13 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
                 } else {
                     sort_lazily(ctx, stream, keys.clone(), budget, spill.clone())
                 };
-                let (k, v) = (keys.clone(), versions.clone());
-                inputs.push(Box::pin(sorted.map(move |b| keyed_batch(b?, &k, v.as_ref(), None))));
+                inputs.push(keyed_stream(
+                    sorted,
+                    ctx.read_schema.clone(),
+                    keys.clone(),
+                    versions.clone(),
+                    false,
+                ));
             }
             inputs.push(log);
             let fold = GroupFold::new(
