@@ -16,14 +16,11 @@ use arrow_string::like::starts_with;
 use super::{CompareOp, Literal, Predicate};
 use crate::error::{Error, Result};
 
-/// Keeps the rows of `batch` for which every predicate is TRUE (NULL counts as not
-/// selected).
-///
-/// Returns the input batch itself (zero-copy, same buffers) when every row passes or
-/// there are no predicates, and an empty slice of it when no row passes.
+/// The rows of `batch` every predicate selects, as a mask without nulls (NULL counts as
+/// not selected); `None` when there are no predicates.
 ///
 /// Errors as [`Predicate::evaluate`].
-pub fn filter_batch(batch: &RecordBatch, predicates: &[Predicate]) -> Result<RecordBatch> {
+pub fn selection_mask(batch: &RecordBatch, predicates: &[Predicate]) -> Result<Option<BooleanArray>> {
     let mut mask: Option<BooleanArray> = None;
     for p in predicates {
         let r = evaluate(p, batch)?;
@@ -32,7 +29,25 @@ pub fn filter_batch(batch: &RecordBatch, predicates: &[Predicate]) -> Result<Rec
             Some(m) => and_kleene(&m, &r)?,
         });
     }
-    let Some(mask) = mask else {
+    // prep_null_mask_filter expects a null buffer; a mask without nulls is ready as it is
+    Ok(mask.map(|m| {
+        if m.null_count() > 0 {
+            prep_null_mask_filter(&m)
+        } else {
+            m
+        }
+    }))
+}
+
+/// Keeps the rows of `batch` for which every predicate is TRUE (NULL counts as not
+/// selected).
+///
+/// Returns the input batch itself (zero-copy, same buffers) when every row passes or
+/// there are no predicates, and an empty slice of it when no row passes.
+///
+/// Errors as [`Predicate::evaluate`].
+pub fn filter_batch(batch: &RecordBatch, predicates: &[Predicate]) -> Result<RecordBatch> {
+    let Some(mask) = selection_mask(batch, predicates)? else {
         return Ok(batch.clone());
     };
     let selected = mask.true_count();
@@ -42,11 +57,6 @@ pub fn filter_batch(batch: &RecordBatch, predicates: &[Predicate]) -> Result<Rec
     if selected == 0 {
         return Ok(batch.slice(0, 0));
     }
-    let mask = if mask.null_count() > 0 {
-        prep_null_mask_filter(&mask)
-    } else {
-        mask
-    };
     Ok(filter_record_batch(batch, &mask)?)
 }
 

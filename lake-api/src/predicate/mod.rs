@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 
 pub use convert::{ConvertPredicate, convert, push_down};
-pub use eval::filter_batch;
+pub use eval::{filter_batch, selection_mask};
 pub use parse::parse;
 
 /// A constant a column is compared with.

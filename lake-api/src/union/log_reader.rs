@@ -12,6 +12,7 @@ use crate::log::{LogBatch, LogBatchStream, LogSource};
 use crate::merge::keys::KeyEncoder;
 use crate::merge::sort::ExternalSorter;
 use crate::merge::spill::SpillDir;
+use crate::table::TableBucket;
 
 use super::split::LogRange;
 
@@ -22,7 +23,10 @@ pub(crate) const CHANGE_COLUMN: &str = "__lakeunion_change";
 
 struct RangeState {
     log: Arc<dyn LogSource>,
-    range: LogRange,
+    bucket: TableBucket,
+    start: i64,
+    /// `None` tails the log forever.
+    stop: Option<i64>,
     table_schema: SchemaRef,
     stream: Option<LogBatchStream>,
     /// The next offset a batch must start at (`None` before the first batch).
@@ -38,43 +42,59 @@ pub(crate) fn read_range(
     range: LogRange,
     table_schema: SchemaRef,
 ) -> impl Stream<Item = Result<LogBatch>> + Send {
+    read_log(log, range.bucket, range.start, Some(range.stop), table_schema)
+}
+
+/// The batches of a bucket from `start`, up to `stop` or forever, validated against
+/// `table_schema` (schema, change types, offsets that only move forward without gaps) and
+/// trimmed to the range. A bounded read that ends before `stop` is an error.
+pub(crate) fn read_log(
+    log: Arc<dyn LogSource>,
+    bucket: TableBucket,
+    start: i64,
+    stop: Option<i64>,
+    table_schema: SchemaRef,
+) -> impl Stream<Item = Result<LogBatch>> + Send {
     let state = RangeState {
-        reached: range.start,
+        reached: start,
         log,
-        range,
+        bucket,
+        start,
+        stop,
         table_schema,
         stream: None,
         expected: None,
         done: false,
     };
     futures::stream::try_unfold(state, |mut st| async move {
-        if st.done || st.range.is_empty() {
+        // an empty bounded range reads nothing, not even the bucket's existence
+        if st.done || st.stop.is_some_and(|stop| stop <= st.start) {
             return Ok(None);
         }
-        let bucket = st.range.bucket.clone();
+        let bucket = st.bucket.clone();
         if st.stream.is_none() {
             let s = st
                 .log
-                .read(&bucket, st.range.start, Some(st.range.stop))
+                .read(&bucket, st.start, st.stop)
                 .await
-                .map_err(|e| e.context(format!("reading the log of {bucket} from offset {}", st.range.start)))?;
+                .map_err(|e| e.context(format!("reading the log of {bucket} from offset {}", st.start)))?;
             st.stream = Some(s);
         }
+        let stop = st.stop.unwrap_or(i64::MAX);
         loop {
             let next = match st.stream.as_mut() {
                 Some(s) => s.next().await,
                 None => None,
             };
             let batch = match next {
+                None if st.stop.is_none() => return Ok(None),
                 None => {
                     return Err(Error::offsets(format!(
-                        "the log of {bucket} ended at offset {} before the requested stop {}",
-                        st.reached, st.range.stop
+                        "the log of {bucket} ended at offset {} before the requested stop {stop}",
+                        st.reached
                     )));
                 }
-                Some(Err(e)) => {
-                    return Err(e.context(format!("log of {bucket} near offset {}", st.reached)));
-                }
+                Some(Err(e)) => return Err(e.context(format!("log of {bucket} near offset {}", st.reached))),
                 Some(Ok(b)) => b,
             };
             check_batch(&batch, &st.table_schema, &bucket)?;
@@ -91,21 +111,21 @@ pub(crate) fn read_range(
                         batch.base_offset
                     )));
                 }
-                None if batch.base_offset > st.range.start => {
+                None if batch.base_offset > st.start => {
                     return Err(Error::offsets(format!(
                         "log of {bucket} starts at offset {}, after the requested start {}",
-                        batch.base_offset, st.range.start
+                        batch.base_offset, st.start
                     )));
                 }
                 _ => {}
             }
             st.expected = Some(batch.next_offset);
-            if batch.next_offset <= st.range.start {
+            if batch.next_offset <= st.start {
                 continue;
             }
-            let trimmed = batch.slice_offsets(st.range.start, st.range.stop);
+            let trimmed = batch.slice_offsets(st.start, stop);
             st.reached = trimmed.next_offset.max(st.reached);
-            if batch.next_offset >= st.range.stop {
+            if batch.next_offset >= stop {
                 st.done = true;
             }
             if trimmed.num_rows() == 0 {
@@ -119,7 +139,7 @@ pub(crate) fn read_range(
     })
 }
 
-fn check_batch(batch: &LogBatch, schema: &SchemaRef, bucket: &crate::table::TableBucket) -> Result<()> {
+fn check_batch(batch: &LogBatch, schema: &SchemaRef, bucket: &TableBucket) -> Result<()> {
     batch.validate().map_err(|e| e.context(format!("log of {bucket}")))?;
     let have = batch.batch.schema_ref();
     let same = have.fields().len() == schema.fields().len()

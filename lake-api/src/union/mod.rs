@@ -1,6 +1,7 @@
 //! The union-read engine: planning a table's lake snapshot and log tail into splits and
 //! reading them back as exact, Arrow-native streams.
 
+mod follow;
 mod log_reader;
 mod options;
 mod planner;
@@ -8,6 +9,7 @@ mod readers;
 mod scan;
 mod split;
 
+pub use follow::CHANGE_TYPE_COLUMN;
 pub(crate) use log_reader::read_range;
 pub(crate) use log_reader::{change_sorter, to_change_batch as change_batch};
 pub use options::{MergeStrategy, ReadMode, ScanOptions};

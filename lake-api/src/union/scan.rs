@@ -412,6 +412,28 @@ impl UnionScan {
         Ok(readers::limit(RecordBatchStream::new(schema, merged), self.ctx.limit))
     }
 
+    /// Reads the table exactly as of now, then keeps tailing every bucket's log from
+    /// there, forever: a changelog whose batches carry the output columns plus
+    /// [`CHANGE_TYPE_COLUMN`](super::CHANGE_TYPE_COLUMN) (`+I` for the rows of the bounded
+    /// read of a primary-key table, `+A` for a log table's, then each log change as
+    /// recorded). Filters apply to each change on its own. Buckets that appear after the
+    /// call (new partitions) are not followed. Needs a Tokio runtime.
+    pub async fn follow(&self) -> Result<RecordBatchStream> {
+        // pin the end offsets once, so that the bounded read and the tails meet exactly
+        let ends: BTreeMap<TableBucket, i64> = self
+            .ctx
+            .log
+            .offset_ranges()
+            .await?
+            .into_iter()
+            .map(|(b, r)| (b, r.end))
+            .collect();
+        let mut bounded = self.clone();
+        bounded.as_of = Some(ends.clone());
+        let stream = bounded.to_stream().await?;
+        super::follow::follow(&self.ctx, self.mode, stream, ends.into_iter().collect())
+    }
+
     /// Reads everything into memory.
     pub async fn collect(&self) -> Result<Vec<arrow_array::RecordBatch>> {
         self.to_stream().await?.try_collect().await

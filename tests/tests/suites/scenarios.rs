@@ -203,3 +203,77 @@ async fn limits_are_exact_and_stop_log_tables_early() {
     let scan = pk.scan().limit(10).filter_str("v > 0").unwrap().build().await.unwrap();
     assert_eq!(rows(&scan).await.len(), 10.min(all));
 }
+
+#[tokio::test]
+async fn follow_reads_the_table_then_tails_the_log() {
+    let shape = TableShape {
+        primary_key: true,
+        composite_key: false,
+        partitioned: false,
+        buckets: 2,
+        engine: lake_api::MergeEngine::Deduplicate,
+    };
+    let mut rng = Rng::new(21);
+    let workload = Workload::random_for(&mut rng, shape.clone(), 80);
+    let log = build_log(&mut rng, &workload).unwrap();
+    let lake = MemoryLake::new();
+    let half: BTreeMap<TableBucket, i64> = workload.end_offsets().into_iter().map(|(b, e)| (b, e / 2)).collect();
+    tier(&log, &lake, Some(&half)).await.unwrap();
+    let table = UnionTable::new(shape.info(), Arc::new(log.clone()), Some(Arc::new(lake))).unwrap();
+
+    let scan = table
+        .scan()
+        .project(["k", "v"])
+        .filter_str("v > -1000")
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let snapshot = rows(&scan).await;
+    let mut stream = scan.follow().await.unwrap();
+    assert_eq!(stream.schema().field(2).name(), lake_api::union::CHANGE_TYPE_COLUMN);
+    let mut seen = Vec::new();
+    while seen.len() < snapshot.len() {
+        seen.extend(format_rows(&[next_batch(&mut stream).await]));
+    }
+    seen.sort();
+    let expected: Vec<Vec<String>> = snapshot
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.push("+I".into());
+            r
+        })
+        .collect();
+    assert_eq!(seen, expected, "the bounded part is the exact table, as inserts");
+
+    // changes land while the scanner waits: an update, and a delete the filter drops
+    let bucket = shape.bucket_of(&row(4, "", 0));
+    let mut up = row(4, "", 444);
+    up.p = String::new();
+    let mut gone = row(4, "", -5000);
+    gone.p = String::new();
+    log.append(
+        &bucket,
+        rows_to_batch(&shape, &[up, gone]),
+        vec![ChangeType::UpdateAfter, ChangeType::Delete],
+    )
+    .unwrap();
+    let changes = format_rows(&[next_batch(&mut stream).await]);
+    assert_eq!(
+        changes,
+        vec![vec!["4".to_string(), "444".to_string(), "+U".to_string()]]
+    );
+
+    let e = table.scan().limit(3).build().await.unwrap().follow().await.unwrap_err();
+    assert_eq!(e.kind(), lake_api::ErrorKind::InvalidArgument);
+}
+
+async fn next_batch(stream: &mut lake_api::RecordBatchStream) -> RecordBatch {
+    use futures::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .expect("no batch within 10 s")
+        .expect("stream ended")
+        .unwrap()
+}

@@ -1,0 +1,103 @@
+//! Following a table: the exact bounded union read, then every bucket's log tailed from
+//! where that read stopped, as a changelog.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_select::filter::filter_record_batch;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::{Error, Result};
+use crate::lake::RecordBatchStream;
+use crate::log::ChangeType;
+use crate::predicate::selection_mask;
+
+use super::log_reader::read_log;
+use super::options::ReadMode;
+use super::scan::ScanContext;
+
+/// The column [`UnionScan::follow`](super::UnionScan::follow) adds: `+I`, `-U`, `+U`,
+/// `-D` or `+A` per row.
+pub const CHANGE_TYPE_COLUMN: &str = "_change_type";
+
+/// The output schema plus the change-type column.
+pub(crate) fn changelog_schema(output: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Arc<Field>> = output.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(CHANGE_TYPE_COLUMN, DataType::Utf8, false)));
+    Arc::new(Schema::new_with_metadata(fields, output.metadata().clone()))
+}
+
+fn with_changes(
+    schema: &SchemaRef,
+    batch: RecordBatch,
+    changes: impl Iterator<Item = ChangeType>,
+) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from_iter_values(
+        changes.map(ChangeType::short_string),
+    )));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `bounded` (the union read up to `ends`) as inserts, then the log from `ends` on.
+pub(crate) fn follow(
+    ctx: &Arc<ScanContext>,
+    mode: ReadMode,
+    bounded: RecordBatchStream,
+    ends: Vec<(crate::table::TableBucket, i64)>,
+) -> Result<RecordBatchStream> {
+    if ctx.limit.is_some() {
+        return Err(Error::invalid("a followed scan has no end, so it cannot take a limit"));
+    }
+    if mode == ReadMode::LakeOnly {
+        return Err(Error::invalid("a lake-only scan cannot follow the log"));
+    }
+    let schema = changelog_schema(&ctx.output_schema);
+    let snapshot_change = if ctx.info.has_primary_key() {
+        ChangeType::Insert
+    } else {
+        ChangeType::AppendOnly
+    };
+    let snapshot = {
+        let schema = schema.clone();
+        bounded.map(move |b| {
+            let b = b?;
+            let n = b.num_rows();
+            with_changes(&schema, b, std::iter::repeat_n(snapshot_change, n))
+        })
+    };
+    let tails = ends.into_iter().map(|(bucket, end)| {
+        let ctx = ctx.clone();
+        let schema = schema.clone();
+        read_log(ctx.log.clone(), bucket, end, None, ctx.info.schema.clone())
+            .map(move |lb| {
+                let lb = lb?;
+                let data = RecordBatch::try_new(
+                    ctx.read_schema.clone(),
+                    lb.batch.project(&ctx.read_columns)?.columns().to_vec(),
+                )?;
+                // filters apply to each change on its own, as on any changelog stream
+                let (data, changes) = match selection_mask(&data, &ctx.filters)? {
+                    None => (data, lb.change_types),
+                    Some(mask) => {
+                        let changes = lb
+                            .change_types
+                            .iter()
+                            .zip(mask.values().iter())
+                            .filter_map(|(c, keep)| keep.then_some(*c))
+                            .collect();
+                        (filter_record_batch(&data, &mask)?, changes)
+                    }
+                };
+                let out = data.project(&ctx.output_projection)?;
+                with_changes(&schema, out, changes.into_iter())
+            })
+            .boxed()
+    });
+    let tail = futures::stream::select_all(tails);
+    let out = snapshot
+        .chain(tail)
+        .try_filter(|b| futures::future::ready(b.num_rows() > 0));
+    Ok(RecordBatchStream::new(schema, out))
+}
