@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lake_api::memory::{MemoryFile, MemoryLake, MemoryLakeOptions, MemoryLog};
-use lake_api::{LakeSnapshot, Result, TableBucket, TableInfo};
+use lake_api::{LakeSnapshot, LogSource, Result, TableBucket, TableInfo};
 
 use crate::oracle::{rows_of_bucket, table_at};
 use crate::rng::Rng;
@@ -26,10 +26,10 @@ pub struct Layout {
 }
 
 /// A built table: its log, its lake and the snapshot to read.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuiltTable {
     pub info: TableInfo,
-    pub log: MemoryLog,
+    pub log: Arc<dyn LogSource>,
     pub lake: MemoryLake,
     pub snapshot: Option<LakeSnapshot>,
     pub layout: Layout,
@@ -163,7 +163,7 @@ pub fn build(rng: &mut Rng, workload: &Workload) -> Result<BuiltTable> {
     }
     Ok(BuiltTable {
         info,
-        log,
+        log: Arc::new(log),
         lake,
         snapshot,
         layout,
@@ -173,10 +173,6 @@ pub fn build(rng: &mut Rng, workload: &Workload) -> Result<BuiltTable> {
 impl BuiltTable {
     /// The union table over this log and lake.
     pub fn union_table(&self) -> Result<lake_api::UnionTable> {
-        lake_api::UnionTable::new(
-            self.info.clone(),
-            Arc::new(self.log.clone()),
-            Some(Arc::new(self.lake.clone())),
-        )
+        lake_api::UnionTable::new(self.info.clone(), self.log.clone(), Some(Arc::new(self.lake.clone())))
     }
 }

@@ -290,6 +290,24 @@ fn diff(expected: &[Vec<String>], actual: &[Vec<String>]) -> String {
     )
 }
 
+/// Generates a workload in a [`LocalLog`](fluss_client::local::LocalLog), tiers it, queries
+/// and checks one case from a seed.
+pub async fn run_local_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let workload = Workload::random(&mut rng, ops);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let built = crate::local::build_local(&mut rng, &workload, dir.path())
+        .await
+        .map_err(|e| format!("build: {e}"))?;
+    let query = Query::random(&mut rng, &workload, &built, strategy);
+    check(&workload, &built, &query).await.map_err(|e| {
+        format!(
+            "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
+            workload.shape, built.layout
+        )
+    })
+}
+
 /// Generates, builds, queries and checks one case from a seed.
 pub async fn run_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
     let mut rng = Rng::new(seed);

@@ -3,7 +3,8 @@
 //! - [`workload`]: random tables and changelogs;
 //! - [`oracle`]: the plain model every union read is compared with;
 //! - [`build`]: turning a workload into a log and a lake tiered at random points;
-//! - [`check`]: random queries and their comparison with the oracle.
+//! - [`check`]: random queries and their comparison with the oracle;
+//! - [`local`]: the same over the embedded `LocalLog` and the tiering service.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -14,6 +15,7 @@
 
 pub mod build;
 pub mod check;
+pub mod local;
 pub mod oracle;
 pub mod rng;
 pub mod workload;

@@ -12,7 +12,7 @@ use std::task::{Context, Poll, ready};
 use arrow_array::{Array, RecordBatch};
 use futures::Stream;
 
-use super::kway::{Cursor, KWayMerge};
+use super::kway::{Cursor, KWayMerge, needs_full_key};
 use crate::error::Result;
 use crate::log::ChangeType;
 use crate::table::MergeEngine;
@@ -135,6 +135,9 @@ pub(crate) struct GroupFold {
     /// Retained input batches past which pending picks are flushed early, so that inputs
     /// whose rows are all dropped are not held forever.
     max_retained: usize,
+    /// The current group's key prefix, and its full key only when the prefix does not
+    /// decide equality.
+    group_prefix: u128,
     group_key: Vec<u8>,
     state: Option<KeyState>,
     in_group: bool,
@@ -150,6 +153,7 @@ impl GroupFold {
             output,
             batch_size: batch_size.max(1),
             max_retained,
+            group_prefix: 0,
             group_key: Vec::new(),
             state: None,
             in_group: false,
@@ -196,7 +200,7 @@ impl Stream for GroupFold {
                 && this
                     .merge
                     .cursor(w)
-                    .is_some_and(|c| c.key() == this.group_key.as_slice());
+                    .is_some_and(|c| c.key_equals(this.group_prefix, &this.group_key));
             let mut ready_batch = None;
             if !same {
                 if this.in_group {
@@ -213,8 +217,11 @@ impl Stream for GroupFold {
                 }
                 // the group starts after any flush: the flush renumbers cursor slots
                 if let Some(c) = this.merge.cursor(w) {
+                    this.group_prefix = c.prefix();
                     this.group_key.clear();
-                    this.group_key.extend_from_slice(c.key());
+                    if needs_full_key(this.group_prefix) {
+                        this.group_key.extend_from_slice(c.key());
+                    }
                     this.in_group = true;
                 }
             }

@@ -34,10 +34,40 @@ struct Entry {
 /// Where a key's entry lives.
 #[derive(Debug)]
 enum KeyIndex {
-    /// A single non-null integer key, probed without encoding (the common case).
-    Int { map: HashMap<i64, u32>, min: i64, max: i64 },
+    /// A single non-null integer key, probed without encoding (the common case). `bits`
+    /// is a one-hash Bloom filter of the keys (see [`KeyIndex::seal`]) that turns most
+    /// misses away before the map is probed.
+    Int {
+        map: HashMap<i64, u32>,
+        min: i64,
+        max: i64,
+        bits: Vec<u64>,
+        shift: u32,
+    },
     /// Any other key, probed by its row-format bytes.
     Rows(HashMap<Box<[u8]>, u32>),
+}
+
+/// The Bloom filter bit of integer key `v` (a multiplicative hash: the top bits).
+#[inline(always)]
+fn bloom_bit(v: i64, shift: u32) -> usize {
+    ((v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
+}
+
+impl KeyIndex {
+    /// Builds the Bloom filter of an integer index once every key is in: about 8 bits
+    /// per key, so that about one miss in eight reaches the map.
+    fn seal(&mut self) {
+        if let KeyIndex::Int { map, bits, shift, .. } = self {
+            let n = (map.len() * 8).next_power_of_two().max(64);
+            *shift = 64 - n.trailing_zeros();
+            *bits = vec![0; n / 64];
+            for &k in map.keys() {
+                let b = bloom_bit(k, *shift);
+                bits[b / 64] |= 1 << (b % 64);
+            }
+        }
+    }
 }
 
 /// The inputs of a key-filter merge of one bucket (or partition).
@@ -96,6 +126,8 @@ impl KeyFilterMerge {
                     map: HashMap::new(),
                     min: i64::MAX,
                     max: i64::MIN,
+                    bits: Vec::new(),
+                    shift: 63,
                 },
                 None => KeyIndex::Rows(HashMap::new()),
             },
@@ -107,6 +139,7 @@ impl KeyFilterMerge {
             self.index_batch(&batch, int_col, &mut index)?;
             buffer.push(batch)?;
         }
+        index.keys.seal();
         let this = Arc::new(self);
         let index = Arc::new(std::sync::Mutex::new(index));
         let schema = this.schema.clone();
@@ -173,7 +206,7 @@ impl KeyFilterMerge {
             });
         }
         match &mut index.keys {
-            KeyIndex::Int { map, min, max } => {
+            KeyIndex::Int { map, min, max, .. } => {
                 let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
                 let values = int_values(batch.column(col).as_ref())
                     .ok_or_else(|| Error::schema("key column is not an integer column"))?;
@@ -228,14 +261,22 @@ impl KeyFilterMerge {
         };
         let Index { keys, entries } = index;
         match keys {
-            KeyIndex::Int { map, min, max } => {
+            KeyIndex::Int {
+                map,
+                min,
+                max,
+                bits,
+                shift,
+            } => {
                 if map.is_empty() {
                     return Ok(batch);
                 }
                 let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
                 let values = batch.column(col);
                 let probe = |v: i64| {
-                    if v < *min || v > *max {
+                    let b = bloom_bit(v, *shift);
+                    // a clear bit is a sure miss (no bits yet: ask the map)
+                    if v < *min || v > *max || bits.get(b / 64).is_some_and(|w| w & (1 << (b % 64)) == 0) {
                         None
                     } else {
                         map.get(&v).copied()

@@ -59,10 +59,11 @@ impl LoserTree {
         let mut node = self.leaf(winner);
         while node != 0 {
             let challenger = self.nodes[node];
-            if greater(winner, challenger) {
-                self.nodes[node] = winner;
-                winner = challenger;
-            }
+            // selects, not a branch: which input wins is data the branch predictor cannot
+            // learn when inputs interleave
+            let swap = greater(winner, challenger);
+            self.nodes[node] = if swap { winner } else { challenger };
+            winner = if swap { challenger } else { winner };
             node /= 2;
         }
         self.nodes[0] = winner;

@@ -1,6 +1,7 @@
 //! External sort within a memory budget: buffer batches, sort and spill a run when the
 //! budget is reached, and merge the runs back with the k-way merge.
 
+use std::cmp::Ordering;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -11,7 +12,7 @@ use arrow_select::interleave::interleave;
 use futures::Stream;
 
 use super::keys::KeyEncoder;
-use super::kway::{KWayMerge, keyed_stream};
+use super::kway::{KWayMerge, key_prefix, keyed_stream, needs_full_key};
 use super::spill::{SpillDir, SpillRun};
 use crate::error::Result;
 use crate::lake::RecordBatchStream;
@@ -112,7 +113,8 @@ impl ExternalSorter {
 /// Sorted chunks of some batches, built lazily so that a run is written while it is built.
 struct SortedChunks {
     batches: Vec<RecordBatch>,
-    order: Vec<(usize, usize)>,
+    /// `(key prefix, batch, row)` in sorted order.
+    order: Vec<(u128, usize, usize)>,
     next: usize,
     batch_size: usize,
 }
@@ -120,12 +122,24 @@ struct SortedChunks {
 impl SortedChunks {
     fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
         let rows = batches.iter().map(|b| keys.encode(b)).collect::<Result<Vec<_>>>()?;
-        let mut order: Vec<(usize, usize)> = batches
+        let mut order: Vec<(u128, usize, usize)> = rows
             .iter()
             .enumerate()
-            .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
+            .flat_map(|(b, keys)| keys.iter().enumerate().map(move |(r, k)| (key_prefix(k.data()), b, r)))
             .collect();
-        order.sort_by(|&(ba, ra), &(bb, rb)| rows[ba].row(ra).cmp(&rows[bb].row(rb)));
+        // integer prefixes decide almost every comparison; the input position breaks
+        // ties, which makes the unstable sort stable
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    if needs_full_key(a.0) {
+                        rows[a.1].row(a.2).cmp(&rows[b.1].row(b.2))
+                    } else {
+                        Ordering::Equal
+                    }
+                })
+                .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
+        });
         Ok(Self {
             batches,
             order,
@@ -143,7 +157,7 @@ impl Iterator for SortedChunks {
             return None;
         }
         let end = (self.next + self.batch_size).min(self.order.len());
-        let picks = &self.order[self.next..end];
+        let picks: Vec<(usize, usize)> = self.order[self.next..end].iter().map(|&(_, b, r)| (b, r)).collect();
         self.next = end;
         let schema = self.batches[0].schema();
         let build = || -> Result<RecordBatch> {
@@ -152,7 +166,7 @@ impl Iterator for SortedChunks {
             for c in 0..schema.fields().len() {
                 arrays.clear();
                 arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
-                columns.push(interleave(&arrays, picks)?);
+                columns.push(interleave(&arrays, &picks)?);
             }
             Ok(RecordBatch::try_new(schema.clone(), columns)?)
         };

@@ -45,3 +45,27 @@ proptest! {
         run(seed, ops, MergeStrategy::Auto)?;
     }
 }
+
+fn run_local(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    rt.block_on(lakeunion_tests::check::run_local_case(seed, ops, strategy))
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+}
+
+proptest! {
+    // each case writes segment files and tiers them: a tenth of the in-memory count
+    #![proptest_config(ProptestConfig { cases: cases() / 10, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn local_log_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_local(seed, ops, MergeStrategy::SortMerge)?;
+    }
+
+    #[test]
+    fn local_log_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_local(seed, ops, MergeStrategy::KeyFilter)?;
+    }
+}

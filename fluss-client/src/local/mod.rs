@@ -1,0 +1,471 @@
+//! [`LocalLog`]: the embedded default log. Each bucket's records are Fluss log record
+//! batches in append-only segment files, the same bytes Fluss keeps in its remote log
+//! tier, beside a small table descriptor.
+//!
+//! Layout under a root directory:
+//!
+//! ```text
+//! {root}/{database}/{table}/table.json                      descriptor (schema, key, buckets, id)
+//! {root}/{database}/{table}/log/bucket-{b}/{offset:020}.log  segments of a non-partitioned table
+//! {root}/{database}/{table}/log/{name}-p{id}/bucket-{b}/...  segments of partition `name` (id `id`)
+//! {root}/{database}/{table}/offsets/{snapshot}.offsets       tiered offsets files written by tiering
+//! ```
+//!
+//! One process appends to a table at a time; any number may read and tail it.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use arrow_array::{Int64Array, RecordBatch};
+//! use fluss_client::local::{LocalLog, LocalLogOptions};
+//! use lake_api::{ChangeType, LogSource, TableBucket, TableInfo, TablePath};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let batch = RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(vec![1, 2])) as _)]).unwrap();
+//! let info = TableInfo::primary_key_table(TablePath::new("db", "t"), batch.schema(), vec!["k".into()], 1);
+//! let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).unwrap();
+//! log.append(&TableBucket::new(0), batch, vec![ChangeType::Insert; 2]).unwrap();
+//!
+//! let reopened = LocalLog::open(dir.path(), &info.path, LocalLogOptions::default()).unwrap();
+//! let ranges = reopened.offset_ranges().await.unwrap();
+//! assert_eq!(ranges[&TableBucket::new(0)].end, 2);
+//! # });
+//! ```
+
+mod descriptor;
+mod segment;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use lake_api::{
+    ChangeType, LakeSnapshot, LogBatch, LogBatchStream, LogSource, OffsetRange, TableBucket, TableInfo, TablePath,
+};
+use tokio::sync::Notify;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::offsets::{TableBucketOffsets, read_snapshot_offsets, to_table_buckets};
+use crate::record::{Compression, EncodeOptions, decode_batch, encode_batch};
+
+use descriptor::{TableDescriptor, bucket_dir, check_partition_values, discover, table_dir};
+use segment::{BucketLog, IndexEntry, read_entry};
+
+/// How a [`LocalLog`] writes.
+#[derive(Debug, Clone)]
+pub struct LocalLogOptions {
+    /// A segment is closed, and the next one started, past this many bytes.
+    pub segment_bytes: u64,
+    /// Arrow IPC body compression of new batches.
+    pub compression: Compression,
+    /// `fsync` every append before it returns.
+    pub sync: bool,
+    /// How often a tailing reader looks for batches appended by another process.
+    pub poll_interval: Duration,
+}
+
+impl Default for LocalLogOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 64 << 20,
+            compression: Compression::None,
+            sync: false,
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+struct Inner {
+    dir: PathBuf,
+    descriptor: TableDescriptor,
+    info: TableInfo,
+    options: LocalLogOptions,
+    /// Partition values → id, and every bucket's log.
+    state: Mutex<State>,
+    appended: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    partitions: BTreeMap<Vec<String>, i64>,
+    buckets: BTreeMap<TableBucket, BucketLog>,
+}
+
+/// A table's log on the local file system. Cloning shares it.
+#[derive(Clone)]
+pub struct LocalLog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LocalLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalLog")
+            .field("dir", &self.inner.dir)
+            .field("table", &self.inner.info.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_table_id() -> i64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    (nanos % (i64::MAX as u128)) as i64
+}
+
+impl LocalLog {
+    /// Creates a table's log under `root`; an existing table is an error.
+    pub fn create(root: &Path, info: &TableInfo, options: LocalLogOptions) -> Result<Self> {
+        info.validate()?;
+        let dir = table_dir(root, &info.path);
+        if dir.join(descriptor::DESCRIPTOR_FILE).exists() {
+            return Err(Error::invalid(format!(
+                "table {} already exists at {}",
+                info.path,
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir.join("log"))?;
+        let descriptor = TableDescriptor::new(info, new_table_id());
+        descriptor.write(&dir)?;
+        Self::open_dir(dir, descriptor, options, true)
+    }
+
+    /// Opens a table's log under `root` for appending, cutting off a torn tail left by a
+    /// crash.
+    pub fn open(root: &Path, path: &TablePath, options: LocalLogOptions) -> Result<Self> {
+        let dir = table_dir(root, path);
+        let descriptor = TableDescriptor::read(&dir)?;
+        Self::open_dir(dir, descriptor, options, true)
+    }
+
+    /// Opens a table's log for reading only: a tail still being written is left alone.
+    pub fn open_read_only(root: &Path, path: &TablePath, options: LocalLogOptions) -> Result<Self> {
+        let dir = table_dir(root, path);
+        let descriptor = TableDescriptor::read(&dir)?;
+        Self::open_dir(dir, descriptor, options, false)
+    }
+
+    /// Opens the table if it exists, else creates it.
+    pub fn open_or_create(root: &Path, info: &TableInfo, options: LocalLogOptions) -> Result<Self> {
+        if table_dir(root, &info.path).join(descriptor::DESCRIPTOR_FILE).exists() {
+            Self::open(root, &info.path, options)
+        } else {
+            Self::create(root, info, options)
+        }
+    }
+
+    fn open_dir(dir: PathBuf, descriptor: TableDescriptor, options: LocalLogOptions, recover: bool) -> Result<Self> {
+        let info = descriptor.info();
+        let found = discover(&dir, !info.partition_keys.is_empty())?;
+        let mut state = State {
+            partitions: found.partitions,
+            buckets: BTreeMap::new(),
+        };
+        for bucket in found.buckets {
+            let path = Self::bucket_path(&dir, &state.partitions, &bucket)?;
+            state.buckets.insert(bucket, BucketLog::open(path, recover)?);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir,
+                descriptor,
+                info,
+                options,
+                state: Mutex::new(state),
+                appended: Notify::new(),
+            }),
+        })
+    }
+
+    fn bucket_path(dir: &Path, partitions: &BTreeMap<Vec<String>, i64>, bucket: &TableBucket) -> Result<PathBuf> {
+        if bucket.partition.is_empty() {
+            return Ok(bucket_dir(dir, None, bucket.bucket));
+        }
+        let id = partitions
+            .get(&bucket.partition)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no partition for {bucket}")))?;
+        Ok(bucket_dir(dir, Some((&bucket.partition, *id)), bucket.bucket))
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>> {
+        self.inner
+            .state
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "local log state poisoned by a panic"))
+    }
+
+    /// The table.
+    pub fn info(&self) -> &TableInfo {
+        &self.inner.info
+    }
+
+    /// The table's id (used in tiered-offsets files).
+    pub fn table_id(&self) -> i64 {
+        self.inner.descriptor.table_id
+    }
+
+    /// The table's directory.
+    pub fn table_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Partition id → partition values.
+    pub fn partition_ids(&self) -> Result<HashMap<i64, Vec<String>>> {
+        Ok(self
+            .state()?
+            .partitions
+            .iter()
+            .map(|(v, id)| (*id, v.clone()))
+            .collect())
+    }
+
+    /// Appends rows to a bucket as one batch; returns the offsets `[base, next)` they got.
+    /// Rows must have the table schema and one change type each.
+    pub fn append(&self, bucket: &TableBucket, batch: RecordBatch, changes: Vec<ChangeType>) -> Result<(i64, i64)> {
+        let info = &self.inner.info;
+        if bucket.bucket >= info.bucket_count {
+            return Err(Error::invalid(format!(
+                "table {} has {} buckets, not {bucket}",
+                info.path, info.bucket_count
+            )));
+        }
+        check_partition_values(&bucket.partition, &info.partition_keys)?;
+        if batch.schema().fields() != info.schema.fields() {
+            return Err(Error::new(
+                ErrorKind::SchemaMismatch,
+                format!(
+                    "batch appended to {bucket} of {} does not have the table schema",
+                    info.path
+                ),
+            ));
+        }
+        if changes.len() != batch.num_rows() {
+            return Err(Error::invalid(format!(
+                "{} rows but {} change types",
+                batch.num_rows(),
+                changes.len()
+            )));
+        }
+        let append_only = changes.iter().all(|c| *c == ChangeType::AppendOnly);
+        if info.has_primary_key() == append_only && batch.num_rows() > 0 {
+            return Err(Error::invalid(format!(
+                "{} table {} takes {} changes",
+                if info.has_primary_key() { "primary-key" } else { "log" },
+                info.path,
+                if info.has_primary_key() {
+                    "+I/-U/+U/-D"
+                } else {
+                    "only +A"
+                }
+            )));
+        }
+        let options = EncodeOptions {
+            compression: self.inner.options.compression,
+            commit_timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            ..EncodeOptions::default()
+        };
+        let mut state = self.state()?;
+        if !state.buckets.contains_key(bucket) {
+            if !bucket.partition.is_empty() && !state.partitions.contains_key(&bucket.partition) {
+                let id = state.partitions.values().max().map_or(0, |m| m + 1);
+                state.partitions.insert(bucket.partition.clone(), id);
+            }
+            let path = Self::bucket_path(&self.inner.dir, &state.partitions, bucket)?;
+            state.buckets.insert(bucket.clone(), BucketLog::create(path)?);
+        }
+        let log = state
+            .buckets
+            .get_mut(bucket)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no {bucket}")))?;
+        let base = log.end;
+        let bytes = encode_batch(&batch, (!append_only).then_some(changes.as_slice()), base, &options)?;
+        let next = base + (batch.num_rows() as i64).max(1);
+        log.append(&bytes, next, self.inner.options.segment_bytes, self.inner.options.sync)
+            .map_err(|e| e.context(format!("{bucket} of {}", info.path)))?;
+        drop(state);
+        self.inner.appended.notify_waiters();
+        Ok((base, next))
+    }
+
+    /// Looks for buckets, partitions and batches other processes added.
+    fn refresh(&self) -> Result<()> {
+        let found = discover(&self.inner.dir, !self.inner.info.partition_keys.is_empty())?;
+        let mut state = self.state()?;
+        for (values, id) in found.partitions {
+            state.partitions.entry(values).or_insert(id);
+        }
+        for bucket in found.buckets {
+            if !state.buckets.contains_key(&bucket) {
+                let path = Self::bucket_path(&self.inner.dir, &state.partitions, &bucket)?;
+                state.buckets.insert(bucket.clone(), BucketLog::open(path, false)?);
+            }
+        }
+        for (bucket, log) in state.buckets.iter_mut() {
+            log.refresh().map_err(|e| e.context(format!("{bucket}")))?;
+        }
+        Ok(())
+    }
+
+    /// The offsets a lake snapshot covers, from its `fluss-offsets` property.
+    pub fn snapshot_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
+        let offsets: TableBucketOffsets = read_snapshot_offsets(snapshot, self.table_id())?;
+        let info = &self.inner.info;
+        offsets
+            .validate_against(
+                Some(self.table_id()),
+                info.bucket_count,
+                !info.partition_keys.is_empty(),
+            )
+            .map_err(|e| e.context(format!("lake snapshot {} of {}", snapshot.id, info.path)))?;
+        to_table_buckets(&offsets, &self.partition_ids()?)
+    }
+
+    /// The next batch of `bucket` holding offsets at or after `offset`, with its segment.
+    fn next_entry(&self, bucket: &TableBucket, offset: i64) -> Result<Option<(IndexEntry, PathBuf)>> {
+        let state = self.state()?;
+        let Some(log) = state.buckets.get(bucket) else {
+            return Ok(None);
+        };
+        Ok(log
+            .entry_after(offset)
+            .and_then(|e| Some((e, log.segment_path(e.segment)?.to_path_buf()))))
+    }
+}
+
+/// A reader's position in one bucket.
+struct ReadState {
+    log: LocalLog,
+    bucket: TableBucket,
+    next: i64,
+    stop: Option<i64>,
+    file: Option<(PathBuf, File)>,
+}
+
+impl ReadState {
+    async fn next_batch(&mut self) -> Result<Option<LogBatch>> {
+        loop {
+            if self.stop.is_some_and(|s| self.next >= s) {
+                return Ok(None);
+            }
+            let notified = self.log.inner.appended.notified();
+            if let Some((entry, path)) = self.log.next_entry(&self.bucket, self.next)? {
+                let file = match &mut self.file {
+                    Some((p, f)) if *p == path => f,
+                    _ => {
+                        let f = File::open(&path).map_err(|e| {
+                            Error::new(
+                                ErrorKind::NotFound,
+                                format!(
+                                    "segment {} holding offset {} of {} is gone",
+                                    path.display(),
+                                    entry.base,
+                                    self.bucket
+                                ),
+                            )
+                            .with_source(e)
+                        })?;
+                        &mut self.file.insert((path.clone(), f)).1
+                    }
+                };
+                let bytes = read_entry(file, &path, &entry)?;
+                let (batch, _) = decode_batch(&bytes, &self.log.inner.info.schema).map_err(|e| {
+                    e.context(format!(
+                        "segment {} at byte {} ({})",
+                        path.display(),
+                        entry.pos,
+                        self.bucket
+                    ))
+                })?;
+                self.next = entry.next;
+                return Ok(Some(batch));
+            }
+            if self.stop.is_some() {
+                // bounded reads see what is there; the engine reports a short log
+                return Ok(None);
+            }
+            // tailing: wake on an append here, or poll for appends by other processes
+            let _ = tokio::time::timeout(self.log.inner.options.poll_interval, notified).await;
+            self.log.refresh()?;
+        }
+    }
+}
+
+#[async_trait]
+impl LogSource for LocalLog {
+    async fn table_info(&self) -> lake_api::Result<TableInfo> {
+        Ok(self.inner.info.clone())
+    }
+
+    async fn offset_ranges(&self) -> lake_api::Result<BTreeMap<TableBucket, OffsetRange>> {
+        self.refresh()?;
+        let state = self.state()?;
+        Ok(state
+            .buckets
+            .iter()
+            .map(|(b, log)| {
+                (
+                    b.clone(),
+                    OffsetRange {
+                        earliest: log.earliest(),
+                        end: log.end,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {
+        Ok(self.snapshot_offsets(snapshot)?)
+    }
+
+    async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> lake_api::Result<LogBatchStream> {
+        {
+            let state = self.state()?;
+            let Some(log) = state.buckets.get(bucket) else {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("table {} has no {bucket} in its log", self.inner.info.path),
+                )
+                .into());
+            };
+            if start > log.end && stop.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Offsets,
+                    format!("start offset {start} is beyond the end offset {} of {bucket}", log.end),
+                )
+                .into());
+            }
+            if start < log.earliest() {
+                return Err(Error::new(
+                    ErrorKind::Offsets,
+                    format!(
+                        "start offset {start} of {bucket} is below the earliest offset {}",
+                        log.earliest()
+                    ),
+                )
+                .into());
+            }
+        }
+        let state = ReadState {
+            log: self.clone(),
+            bucket: bucket.clone(),
+            next: start,
+            stop,
+            file: None,
+        };
+        let stream = futures::stream::try_unfold(state, |mut st| async move {
+            Ok::<_, lake_api::Error>(st.next_batch().await?.map(|b| (b, st)))
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,332 @@
+//! One bucket's log on disk: append-only segment files of Fluss log batches, rolled by
+//! size and named by their first offset, with an in-memory index from offset to file
+//! position.
+//!
+//! An append writes one whole encoded batch. A crash mid-append leaves a torn tail: a last
+//! batch that is shorter than its length field says, or whose CRC fails. The writer cuts
+//! it off when it opens the log; a torn or bad batch anywhere else is corruption and an
+//! error, never silently dropped. Readers in other processes stop before an incomplete
+//! tail (it may still be being written) and pick up new batches with [`BucketLog::refresh`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::record::read_header;
+
+/// The bytes before a batch's length is known: base offset (8) and length (4).
+const LOG_OVERHEAD: usize = 12;
+
+/// A segment file.
+#[derive(Debug, Clone)]
+pub(crate) struct Segment {
+    pub base_offset: i64,
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+/// Where one batch is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    pub base: i64,
+    pub next: i64,
+    pub segment: usize,
+    pub pos: u64,
+    pub len: u32,
+}
+
+/// One bucket's segments and index.
+#[derive(Debug)]
+pub(crate) struct BucketLog {
+    dir: PathBuf,
+    pub segments: Vec<Segment>,
+    pub index: Vec<IndexEntry>,
+    /// The offset the next batch gets.
+    pub end: i64,
+    writer: Option<File>,
+}
+
+fn segment_name(base: i64) -> String {
+    format!("{base:020}.log")
+}
+
+fn io(e: std::io::Error, what: impl std::fmt::Display) -> Error {
+    let kind = if e.kind() == std::io::ErrorKind::NotFound {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::Io
+    };
+    Error::new(kind, what.to_string()).with_source(e)
+}
+
+/// What scanning a segment from some position found.
+enum Scan {
+    /// Every byte is a complete, valid batch.
+    Clean,
+    /// The bytes from this position on are not a complete valid batch; `last` says whether
+    /// the bad batch reaches the end of the file (a torn tail) rather than sitting in the middle.
+    Bad { pos: u64, last: bool, error: Error },
+}
+
+impl BucketLog {
+    /// A new, empty bucket directory.
+    pub(crate) fn create(dir: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&dir).map_err(|e| io(e, format!("cannot create {}", dir.display())))?;
+        Ok(Self {
+            dir,
+            segments: Vec::new(),
+            index: Vec::new(),
+            end: 0,
+            writer: None,
+        })
+    }
+
+    /// Opens a bucket directory. `recover` (the writer) cuts a torn tail off the last
+    /// segment; readers stop before it instead.
+    pub(crate) fn open(dir: PathBuf, recover: bool) -> Result<Self> {
+        let mut log = Self {
+            dir,
+            segments: Vec::new(),
+            index: Vec::new(),
+            end: 0,
+            writer: None,
+        };
+        let mut names: Vec<(i64, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(&log.dir).map_err(|e| io(e, format!("cannot list {}", log.dir.display())))? {
+            let path = entry?.path();
+            let base = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".log"))
+                .and_then(|n| n.parse::<i64>().ok());
+            if let Some(base) = base {
+                names.push((base, path));
+            }
+        }
+        names.sort();
+        let n = names.len();
+        for (i, (base, path)) in names.into_iter().enumerate() {
+            if i == 0 {
+                log.end = base;
+            } else if base != log.end {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "segment {} starts at offset {base} but the previous segment ends at {}",
+                        path.display(),
+                        log.end
+                    ),
+                ));
+            }
+            log.segments.push(Segment {
+                base_offset: base,
+                path,
+                len: 0,
+            });
+            match log.scan_segment(i, 0)? {
+                Scan::Clean => {}
+                Scan::Bad { pos, last, error } => {
+                    let is_last_segment = i + 1 == n;
+                    if !(is_last_segment && last) {
+                        return Err(error);
+                    }
+                    if recover {
+                        let seg = &mut log.segments[i];
+                        let f = OpenOptions::new()
+                            .write(true)
+                            .open(&seg.path)
+                            .map_err(|e| io(e, format!("cannot open {}", seg.path.display())))?;
+                        f.set_len(pos)
+                            .map_err(|e| io(e, format!("cannot cut the torn tail of {}", seg.path.display())))?;
+                        f.sync_all()?;
+                        seg.len = pos;
+                    }
+                }
+            }
+        }
+        Ok(log)
+    }
+
+    /// Indexes the batches of segment `i` from byte `from`.
+    fn scan_segment(&mut self, i: usize, from: u64) -> Result<Scan> {
+        let path = self.segments[i].path.clone();
+        let mut file = File::open(&path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
+        let file_len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(from))?;
+        let mut pos = from;
+        let mut buf = Vec::new();
+        while pos < file_len {
+            let bad = |what: String, last: bool| Scan::Bad {
+                pos,
+                last,
+                error: Error::corrupt(format!("segment {} at byte {pos}: {what}", path.display())),
+            };
+            if file_len - pos < LOG_OVERHEAD as u64 {
+                return Ok(bad("truncated batch header".into(), true));
+            }
+            buf.resize(LOG_OVERHEAD, 0);
+            file.read_exact(&mut buf)?;
+            let length = i32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]);
+            if length < 0 {
+                return Ok(bad(format!("negative batch length {length}"), false));
+            }
+            let total = LOG_OVERHEAD as u64 + length as u64;
+            if pos + total > file_len {
+                return Ok(bad(
+                    format!("truncated batch: {total} bytes claimed, {} left", file_len - pos),
+                    true,
+                ));
+            }
+            buf.resize(total as usize, 0);
+            file.read_exact(&mut buf[LOG_OVERHEAD..])?;
+            let header = match read_header(&buf) {
+                Ok(h) => h,
+                Err(e) => {
+                    return Ok(Scan::Bad {
+                        pos,
+                        last: pos + total == file_len,
+                        error: e.context(format!("segment {} at byte {pos}", path.display())),
+                    });
+                }
+            };
+            if header.base_offset != self.end {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "segment {} at byte {pos}: batch at offset {} where offset {} was expected",
+                        path.display(),
+                        header.base_offset,
+                        self.end
+                    ),
+                ));
+            }
+            self.index.push(IndexEntry {
+                base: header.base_offset,
+                next: header.next_offset(),
+                segment: i,
+                pos,
+                len: total as u32,
+            });
+            self.end = header.next_offset();
+            pos += total;
+            self.segments[i].len = pos;
+        }
+        Ok(Scan::Clean)
+    }
+
+    /// Picks up batches another process appended since this one looked (whole batches
+    /// only; an incomplete tail is left for later).
+    pub(crate) fn refresh(&mut self) -> Result<()> {
+        if let Some(last) = self.segments.len().checked_sub(1) {
+            let from = self.segments[last].len;
+            if let Scan::Bad { last: false, error, .. } = self.scan_segment(last, from)? {
+                return Err(error);
+            }
+            // a new segment starts where the last one ends, once it is complete
+            if self.segments[last].len > 0 {
+                let next = self.dir.join(segment_name(self.end));
+                if next.exists() {
+                    self.segments.push(Segment {
+                        base_offset: self.end,
+                        path: next,
+                        len: 0,
+                    });
+                    let i = self.segments.len() - 1;
+                    if let Scan::Bad { last: false, error, .. } = self.scan_segment(i, 0)? {
+                        return Err(error);
+                    }
+                }
+            }
+        } else {
+            let fresh = Self::open(self.dir.clone(), false)?;
+            *self = fresh;
+        }
+        Ok(())
+    }
+
+    /// Appends one encoded batch covering offsets `[self.end, next)`.
+    pub(crate) fn append(&mut self, bytes: &[u8], next: i64, segment_bytes: u64, sync: bool) -> Result<()> {
+        let roll = self.segments.last().is_none_or(|s| s.len >= segment_bytes);
+        if roll {
+            let path = self.dir.join(segment_name(self.end));
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io(e, format!("cannot create segment {}", path.display())))?;
+            self.segments.push(Segment {
+                base_offset: self.end,
+                path,
+                len: 0,
+            });
+            self.writer = Some(file);
+        }
+        let i = self.segments.len() - 1;
+        if self.writer.is_none() {
+            let path = &self.segments[i].path;
+            let file = OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
+            self.writer = Some(file);
+        }
+        let seg = &mut self.segments[i];
+        let Some(file) = self.writer.as_mut() else {
+            return Err(Error::new(ErrorKind::Io, "no segment open for appending"));
+        };
+        let written = file
+            .write_all(bytes)
+            .and_then(|_| if sync { file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            // leave no partial batch behind
+            let _ = file.set_len(seg.len);
+            return Err(io(e, format!("cannot append to segment {}", seg.path.display())));
+        }
+        self.index.push(IndexEntry {
+            base: self.end,
+            next,
+            segment: i,
+            pos: seg.len,
+            len: bytes.len() as u32,
+        });
+        seg.len += bytes.len() as u64;
+        self.end = next;
+        Ok(())
+    }
+
+    /// The first offset still in the log.
+    pub(crate) fn earliest(&self) -> i64 {
+        self.segments.first().map_or(self.end, |s| s.base_offset)
+    }
+
+    /// The first index entry whose batch holds offsets at or after `offset`.
+    pub(crate) fn entry_after(&self, offset: i64) -> Option<IndexEntry> {
+        let i = self.index.partition_point(|e| e.next <= offset);
+        self.index.get(i).copied()
+    }
+
+    /// The path of a segment.
+    pub(crate) fn segment_path(&self, segment: usize) -> Option<&Path> {
+        self.segments.get(segment).map(|s| s.path.as_path())
+    }
+}
+
+/// Reads one indexed batch's bytes from an open segment file.
+pub(crate) fn read_entry(file: &mut File, path: &Path, entry: &IndexEntry) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; entry.len as usize];
+    file.seek(SeekFrom::Start(entry.pos))
+        .and_then(|_| file.read_exact(&mut buf))
+        .map_err(|e| {
+            io(
+                e,
+                format!(
+                    "cannot read the batch at offset {} from segment {} (byte {})",
+                    entry.base,
+                    path.display(),
+                    entry.pos
+                ),
+            )
+        })?;
+    Ok(buf)
+}

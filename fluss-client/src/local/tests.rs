@@ -1,0 +1,291 @@
+//! Tests of the local log: appends, reopening, rolling, torn tails, corruption, tailing.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use futures::{StreamExt, TryStreamExt};
+use lake_api::{ChangeType, LogBatch, LogSource, TableBucket, TableInfo, TablePath};
+
+use super::{LocalLog, LocalLogOptions};
+use crate::error::ErrorKind;
+use crate::record::Compression;
+
+fn info(partitioned: bool) -> TableInfo {
+    let mut fields = vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ];
+    if partitioned {
+        fields.push(Field::new("p", DataType::Utf8, false));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let mut key = vec!["k".to_string()];
+    if partitioned {
+        key.push("p".into());
+    }
+    let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema, key, 2);
+    if partitioned {
+        info.with_partition_keys(vec!["p".into()])
+    } else {
+        info
+    }
+}
+
+fn batch(keys: std::ops::Range<i64>, partition: Option<&str>) -> RecordBatch {
+    let n = (keys.end - keys.start) as usize;
+    let mut columns: Vec<Arc<dyn arrow_array::Array>> = vec![
+        Arc::new(Int64Array::from_iter_values(keys.clone())),
+        Arc::new(StringArray::from_iter_values(keys.map(|k| format!("value {k}")))),
+    ];
+    if let Some(p) = partition {
+        columns.push(Arc::new(StringArray::from(vec![p; n])));
+    }
+    RecordBatch::try_new(info(partition.is_some()).schema, columns).unwrap()
+}
+
+fn options(segment_bytes: u64) -> LocalLogOptions {
+    LocalLogOptions {
+        segment_bytes,
+        poll_interval: Duration::from_millis(20),
+        ..LocalLogOptions::default()
+    }
+}
+
+async fn read_all(log: &LocalLog, bucket: &TableBucket, start: i64, stop: i64) -> Vec<LogBatch> {
+    log.read(bucket, start, Some(stop))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+fn keys(batches: &[LogBatch]) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let k = b.batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            k.values().to_vec()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn appends_survive_reopening_and_roll_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    for compression in [Compression::None, Compression::Lz4Frame, Compression::Zstd] {
+        let dir = dir.path().join(format!("{compression:?}"));
+        let opts = LocalLogOptions {
+            compression,
+            ..options(600)
+        };
+        let log = LocalLog::create(&dir, &info(false), opts.clone()).unwrap();
+        for i in 0..20 {
+            let (base, next) = log
+                .append(&b0, batch(i * 5..i * 5 + 5, None), vec![ChangeType::Insert; 5])
+                .unwrap();
+            assert_eq!((base, next), (i * 5, i * 5 + 5));
+        }
+        let segments = std::fs::read_dir(log.table_dir().join("log/bucket-0")).unwrap().count();
+        assert!(segments > 3, "{segments} segments: rolling by size did not happen");
+        let reopened = LocalLog::open(&dir, &info(false).path, opts).unwrap();
+        let all = read_all(&reopened, &b0, 0, 100).await;
+        assert_eq!(keys(&all), (0..100).collect::<Vec<_>>());
+        // a read from the middle starts at the batch holding the offset
+        let mid = read_all(&reopened, &b0, 42, 57).await;
+        assert_eq!(mid.first().unwrap().base_offset, 40);
+        let ranges = reopened.offset_ranges().await.unwrap();
+        assert_eq!((ranges[&b0].earliest, ranges[&b0].end), (0, 100));
+    }
+}
+
+#[tokio::test]
+async fn partitions_get_ids_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LocalLog::create(dir.path(), &info(true), options(1 << 20)).unwrap();
+    let us = TableBucket::partitioned(vec!["us".into()], 1);
+    let eu = TableBucket::partitioned(vec!["eu".into()], 0);
+    log.append(&us, batch(0..3, Some("us")), vec![ChangeType::Insert; 3])
+        .unwrap();
+    log.append(&eu, batch(3..4, Some("eu")), vec![ChangeType::Insert])
+        .unwrap();
+    assert!(log.table_dir().join("log/us-p0/bucket-1").is_dir());
+    assert!(log.table_dir().join("log/eu-p1/bucket-0").is_dir());
+    let reopened = LocalLog::open(dir.path(), &info(true).path, options(1 << 20)).unwrap();
+    let ids = reopened.partition_ids().unwrap();
+    assert_eq!(ids[&0], vec!["us".to_string()]);
+    assert_eq!(ids[&1], vec!["eu".to_string()]);
+    assert_eq!(keys(&read_all(&reopened, &us, 0, 3).await), vec![0, 1, 2]);
+    let e = log
+        .append(
+            &TableBucket::partitioned(vec!["a$b".into()], 0),
+            batch(0..1, Some("x")),
+            vec![ChangeType::Insert],
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+}
+
+fn last_segment(log: &LocalLog) -> std::path::PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(log.table_dir().join("log/bucket-0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.pop().unwrap()
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_cut_off_on_open_and_never_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
+    log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4]).unwrap();
+    log.append(&b0, batch(4..8, None), vec![ChangeType::Insert; 4]).unwrap();
+    let segment = last_segment(&log);
+    let good_len = std::fs::metadata(&segment).unwrap().len();
+    // a crash in the middle of the third append: half a batch
+    let third = crate::record::encode_batch(
+        &batch(8..12, None),
+        Some(&[ChangeType::Insert; 4]),
+        8,
+        &Default::default(),
+    )
+    .unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap()
+        .write_all(&third[..third.len() / 2])
+        .unwrap();
+    drop(log);
+
+    // a reader leaves the tail alone and does not see it
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20)).unwrap();
+    assert_eq!(reader.offset_ranges().await.unwrap()[&b0].end, 8);
+    assert!(std::fs::metadata(&segment).unwrap().len() > good_len);
+
+    // the writer cuts it off and carries on from offset 8
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20)).unwrap();
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), good_len);
+    assert_eq!(
+        log.append(&b0, batch(8..10, None), vec![ChangeType::Insert; 2])
+            .unwrap(),
+        (8, 10)
+    );
+    assert_eq!(keys(&read_all(&log, &b0, 0, 10).await), (0..10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn corruption_before_the_tail_is_an_error_and_nothing_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
+    log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4]).unwrap();
+    log.append(&b0, batch(4..8, None), vec![ChangeType::Insert; 4]).unwrap();
+    let segment = last_segment(&log);
+    drop(log);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let len = bytes.len();
+    bytes[60] ^= 0xff; // inside the first batch's body
+    std::fs::write(&segment, &bytes).unwrap();
+    let e = LocalLog::open(dir.path(), &info(false).path, options(1 << 20)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("CRC") && msg.contains("byte 0") && msg.contains(&segment.display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::metadata(&segment).unwrap().len() as usize,
+        len,
+        "nothing was truncated"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_segment_is_a_typed_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
+    log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4]).unwrap();
+    let segment = last_segment(&log);
+    std::fs::remove_file(&segment).unwrap();
+    let e = log
+        .read(&b0, 0, Some(4))
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), lake_api::ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains(&segment.display().to_string()), "{e}");
+}
+
+#[tokio::test]
+async fn tailing_sees_appends_of_this_and_other_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    let writer = LocalLog::create(dir.path(), &info(false), options(300)).unwrap();
+    writer
+        .append(&b0, batch(0..2, None), vec![ChangeType::Insert; 2])
+        .unwrap();
+    // another instance, as another process would have
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(300)).unwrap();
+    let mut same = writer.read(&b0, 0, None).await.unwrap();
+    let mut other = reader.read(&b0, 0, None).await.unwrap();
+    assert_eq!(next_batch(&mut same).await.base_offset, 0);
+    assert_eq!(next_batch(&mut other).await.base_offset, 0);
+    for i in 1..6 {
+        writer
+            .append(&b0, batch(i * 2..i * 2 + 2, None), vec![ChangeType::UpdateAfter; 2])
+            .unwrap();
+        assert_eq!(next_batch(&mut same).await.base_offset, i * 2);
+        assert_eq!(next_batch(&mut other).await.base_offset, i * 2, "across segments too");
+    }
+}
+
+#[tokio::test]
+async fn bad_appends_and_reads_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
+    let b0 = TableBucket::new(0);
+    let e = log
+        .append(&TableBucket::new(5), batch(0..1, None), vec![ChangeType::Insert])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = log
+        .append(&b0, batch(0..2, Some("x")), vec![ChangeType::Insert; 2])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+    let e = log
+        .append(&b0, batch(0..2, None), vec![ChangeType::Insert])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = log
+        .append(&b0, batch(0..2, None), vec![ChangeType::AppendOnly; 2])
+        .unwrap_err();
+    assert!(e.to_string().contains("primary-key table"), "{e}");
+    log.append(&b0, batch(0..2, None), vec![ChangeType::Insert; 2]).unwrap();
+    let e = log.read(&b0, 7, Some(9)).await.err().unwrap();
+    assert_eq!(e.kind(), lake_api::ErrorKind::Offsets);
+    assert!(log.read(&TableBucket::new(1), 0, Some(1)).await.is_err());
+    assert!(
+        LocalLog::create(dir.path(), &info(false), options(1 << 20)).is_err(),
+        "exists already"
+    );
+    let e = LocalLog::open(dir.path(), &TablePath::new("db", "nope"), options(1)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+async fn next_batch(s: &mut lake_api::LogBatchStream) -> LogBatch {
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .expect("no batch in 5 s")
+        .unwrap()
+        .unwrap()
+}

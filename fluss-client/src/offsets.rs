@@ -1,0 +1,462 @@
+//! Tiered offsets: what a lake snapshot covers of each log bucket, as Fluss records it.
+//!
+//! Fluss puts the property `fluss-offsets` on every lake snapshot it tiers. Its value has
+//! had three forms (docs/fluss-formats.md, section 3):
+//!
+//! - 0.8: an inline JSON array `[{"bucket":0,"offset":100,"partition_id":3,"partition_name":"k=v"}]`;
+//! - inline offsets JSON `{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}` (or
+//!   `"partition_offsets":[{"partition_id":1,"bucket_offsets":[..]}]`);
+//! - 0.9 and later: a path to a file holding that JSON.
+//!
+//! Offsets are exclusive ends: the lake holds every record below them. One parser serves
+//! all three, whether the offsets come from a snapshot property or from a coordinator.
+//!
+//! ```
+//! use fluss_client::offsets::TableBucketOffsets;
+//!
+//! let o = TableBucketOffsets::from_json(r#"{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}"#).unwrap();
+//! assert_eq!(o.get(None, 2), Some(300));
+//! assert_eq!(o.get(None, 1), None);
+//! assert_eq!(o.to_json(), r#"{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}"#);
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use lake_api::{LakeSnapshot, TableBucket};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The snapshot property holding the tiered offsets.
+pub const FLUSS_OFFSETS_PROPERTY: &str = lake_api::FLUSS_OFFSETS_PROPERTY;
+/// The property naming who committed a snapshot (Iceberg summary, Lance transaction).
+pub const COMMIT_USER_PROPERTY: &str = "commit-user";
+/// The commit user of Fluss's tiering service.
+pub const FLUSS_COMMIT_USER: &str = "__fluss_lake_tiering";
+/// The offsets JSON version this build reads and writes.
+pub const OFFSETS_JSON_VERSION: i64 = 1;
+
+/// The tiered offset of every bucket of one table, partitions by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableBucketOffsets {
+    /// The Fluss table id.
+    pub table_id: i64,
+    /// `(partition id, bucket) → offset`; the partition id is `None` when not partitioned.
+    pub offsets: BTreeMap<(Option<i64>, u32), i64>,
+}
+
+/// The offsets JSON, fields in Fluss's order.
+#[derive(Serialize)]
+struct OffsetsJson {
+    version: i64,
+    table_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket_offsets: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition_offsets: Option<Vec<PartitionOffsetsJson>>,
+}
+
+#[derive(Serialize)]
+struct PartitionOffsetsJson {
+    partition_id: i64,
+    bucket_offsets: Vec<i64>,
+}
+
+fn corrupt(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Corrupt, message)
+}
+
+/// Bucket offsets as Fluss writes them: index = bucket, `-1` = no offset.
+fn dense(offsets: impl Iterator<Item = (u32, i64)>) -> Vec<i64> {
+    let mut out = Vec::new();
+    for (bucket, offset) in offsets {
+        let b = bucket as usize;
+        if out.len() <= b {
+            out.resize(b + 1, -1);
+        }
+        out[b] = offset;
+    }
+    out
+}
+
+fn sparse(values: &[Value], what: &str) -> Result<Vec<(u32, i64)>> {
+    let mut out = Vec::new();
+    for (bucket, v) in values.iter().enumerate() {
+        let offset = v
+            .as_i64()
+            .ok_or_else(|| corrupt(format!("{what}: bucket {bucket} has a non-integer offset {v}")))?;
+        match offset {
+            -1 => {}
+            o if o < 0 => return Err(corrupt(format!("{what}: bucket {bucket} has a negative offset {o}"))),
+            o => out.push((
+                u32::try_from(bucket).map_err(|_| corrupt(format!("{what}: too many buckets")))?,
+                o,
+            )),
+        }
+    }
+    Ok(out)
+}
+
+impl TableBucketOffsets {
+    /// The offset of a bucket.
+    pub fn get(&self, partition_id: Option<i64>, bucket: u32) -> Option<i64> {
+        self.offsets.get(&(partition_id, bucket)).copied()
+    }
+
+    /// Whether the offsets are partitioned.
+    pub fn is_partitioned(&self) -> bool {
+        self.offsets.keys().any(|(p, _)| p.is_some())
+    }
+
+    /// The offsets JSON, exactly as Fluss's serde writes it.
+    pub fn to_json(&self) -> String {
+        let mut json = OffsetsJson {
+            version: OFFSETS_JSON_VERSION,
+            table_id: self.table_id,
+            bucket_offsets: None,
+            partition_offsets: None,
+        };
+        if self.is_partitioned() {
+            let mut by_partition: BTreeMap<i64, Vec<(u32, i64)>> = BTreeMap::new();
+            for (&(p, b), &o) in &self.offsets {
+                // a mixed map cannot be written; non-partitioned entries are dropped here and
+                // refused by `validate_against`
+                if let Some(p) = p {
+                    by_partition.entry(p).or_default().push((b, o));
+                }
+            }
+            json.partition_offsets = Some(
+                by_partition
+                    .into_iter()
+                    .map(|(partition_id, offsets)| PartitionOffsetsJson {
+                        partition_id,
+                        bucket_offsets: dense(offsets.into_iter()),
+                    })
+                    .collect(),
+            );
+        } else if !self.offsets.is_empty() {
+            json.bucket_offsets = Some(dense(self.offsets.iter().map(|(&(_, b), &o)| (b, o))));
+        }
+        // plain integers and vectors: serializing cannot fail
+        serde_json::to_string(&json).unwrap_or_default()
+    }
+
+    /// Parses the offsets JSON (strictly: version 1, at most one of `bucket_offsets` and
+    /// `partition_offsets`, `-1` for gaps and no other negative offset).
+    pub fn from_json(text: &str) -> Result<Self> {
+        let root: Value =
+            serde_json::from_str(text).map_err(|e| corrupt("tiered offsets are not valid JSON").with_source(e))?;
+        let obj = root
+            .as_object()
+            .ok_or_else(|| corrupt("tiered offsets JSON is not an object"))?;
+        match obj.get("version").and_then(Value::as_i64) {
+            Some(OFFSETS_JSON_VERSION) => {}
+            Some(v) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("tiered offsets JSON version {v} (this build reads {OFFSETS_JSON_VERSION})"),
+                ));
+            }
+            None => return Err(corrupt("tiered offsets JSON has no version")),
+        }
+        let table_id = obj
+            .get("table_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| corrupt("tiered offsets JSON has no table_id"))?;
+        let mut offsets = BTreeMap::new();
+        match (obj.get("bucket_offsets"), obj.get("partition_offsets")) {
+            (Some(_), Some(_)) => {
+                return Err(corrupt(
+                    "tiered offsets JSON has both bucket_offsets and partition_offsets",
+                ));
+            }
+            (Some(b), None) => {
+                let list = b.as_array().ok_or_else(|| corrupt("bucket_offsets is not an array"))?;
+                for (bucket, o) in sparse(list, "bucket_offsets")? {
+                    offsets.insert((None, bucket), o);
+                }
+            }
+            (None, Some(p)) => {
+                let list = p
+                    .as_array()
+                    .ok_or_else(|| corrupt("partition_offsets is not an array"))?;
+                for entry in list {
+                    let id = entry
+                        .get("partition_id")
+                        .and_then(Value::as_i64)
+                        .ok_or_else(|| corrupt(format!("partition offsets entry {entry} has no partition_id")))?;
+                    let buckets = entry
+                        .get("bucket_offsets")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| corrupt(format!("partition {id} has no bucket_offsets array")))?;
+                    for (bucket, o) in sparse(buckets, &format!("partition {id}"))? {
+                        offsets.insert((Some(id), bucket), o);
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        Ok(Self { table_id, offsets })
+    }
+
+    /// Parses the 0.8 inline form: `[{"bucket":0,"offset":100,"partition_id":3,...}]`.
+    pub fn from_v08_array(text: &str, table_id: i64) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Entry {
+            bucket: u32,
+            offset: i64,
+            partition_id: Option<i64>,
+        }
+        let entries: Vec<Entry> = serde_json::from_str(text)
+            .map_err(|e| corrupt("0.8 inline tiered offsets are malformed").with_source(e))?;
+        let mut offsets = BTreeMap::new();
+        for e in entries {
+            if e.offset < 0 {
+                return Err(corrupt(format!(
+                    "bucket {} has a negative offset {}",
+                    e.bucket, e.offset
+                )));
+            }
+            offsets.insert((e.partition_id, e.bucket), e.offset);
+        }
+        Ok(Self { table_id, offsets })
+    }
+
+    /// Checks the offsets against a table: the same table id (when known), partitioned
+    /// exactly when the table is, and buckets below its bucket count.
+    pub fn validate_against(&self, table_id: Option<i64>, bucket_count: u32, partitioned: bool) -> Result<()> {
+        if let Some(id) = table_id
+            && id != self.table_id
+        {
+            return Err(corrupt(format!(
+                "tiered offsets belong to table id {} but the table's id is {id}",
+                self.table_id
+            )));
+        }
+        for &(p, b) in self.offsets.keys() {
+            if p.is_some() != partitioned {
+                return Err(corrupt(format!(
+                    "tiered offsets name bucket {b} {} but the table is {}partitioned",
+                    p.map_or("without a partition".to_string(), |p| format!("of partition id {p}")),
+                    if partitioned { "" } else { "not " }
+                )));
+            }
+            if b >= bucket_count {
+                return Err(corrupt(format!(
+                    "tiered offsets name bucket {b} but the table has {bucket_count} buckets"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a snapshot's `fluss-offsets` value points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OffsetsProperty {
+    /// The offsets themselves (0.8 array or inline offsets JSON).
+    Inline(String),
+    /// A path to an offsets file (0.9+).
+    Path(String),
+}
+
+impl OffsetsProperty {
+    /// Classifies a property value the way Fluss does: anything with a `{` is JSON.
+    pub fn parse(value: &str) -> Self {
+        if value.contains('{') {
+            OffsetsProperty::Inline(value.trim().to_string())
+        } else {
+            OffsetsProperty::Path(value.trim().to_string())
+        }
+    }
+}
+
+/// Reads the offsets of a snapshot from its `fluss-offsets` property: inline, or from the
+/// file the property names (a local path or a `file://` URI).
+pub fn read_snapshot_offsets(snapshot: &LakeSnapshot, table_id: i64) -> Result<TableBucketOffsets> {
+    let value = snapshot.properties.get(FLUSS_OFFSETS_PROPERTY).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "lake snapshot {} has no '{FLUSS_OFFSETS_PROPERTY}' property",
+                snapshot.id
+            ),
+        )
+    })?;
+    let context = |e: Error| e.context(format!("'{FLUSS_OFFSETS_PROPERTY}' of lake snapshot {}", snapshot.id));
+    match OffsetsProperty::parse(value) {
+        OffsetsProperty::Inline(json) if json.starts_with('[') => {
+            TableBucketOffsets::from_v08_array(&json, table_id).map_err(context)
+        }
+        OffsetsProperty::Inline(json) => TableBucketOffsets::from_json(&json).map_err(context),
+        OffsetsProperty::Path(path) => {
+            read_offsets_file(Path::new(path.strip_prefix("file://").unwrap_or(&path))).map_err(context)
+        }
+    }
+}
+
+/// Reads an offsets file.
+pub fn read_offsets_file(path: &Path) -> Result<TableBucketOffsets> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::NotFound
+        } else {
+            ErrorKind::Io
+        };
+        Error::new(kind, format!("cannot read offsets file {}", path.display())).with_source(e)
+    })?;
+    TableBucketOffsets::from_json(&text).map_err(|e| e.context(format!("offsets file {}", path.display())))
+}
+
+/// Turns offsets keyed by partition id into lake-api buckets keyed by partition values.
+pub fn to_table_buckets(
+    offsets: &TableBucketOffsets,
+    partitions: &HashMap<i64, Vec<String>>,
+) -> Result<BTreeMap<TableBucket, i64>> {
+    offsets
+        .offsets
+        .iter()
+        .map(|(&(p, bucket), &o)| {
+            let partition = match p {
+                None => Vec::new(),
+                Some(id) => partitions.get(&id).cloned().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!("tiered offsets name partition id {id}, which the table does not have"),
+                    )
+                })?,
+            };
+            Ok((TableBucket { partition, bucket }, o))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fluss_examples_round_trip() {
+        for text in [
+            r#"{"version":1,"table_id":4,"bucket_offsets":[100,200,300]}"#,
+            r#"{"version":1,"table_id":5,"bucket_offsets":[100,-1,300,-1,500]}"#,
+            r#"{"version":1,"table_id":6,"partition_offsets":[{"partition_id":1,"bucket_offsets":[100,200]},{"partition_id":2,"bucket_offsets":[300,400]}]}"#,
+            r#"{"version":1,"table_id":7}"#,
+        ] {
+            let o = TableBucketOffsets::from_json(text).unwrap();
+            assert_eq!(o.to_json(), text);
+        }
+        let o = TableBucketOffsets::from_json(
+            r#"{"version":1,"table_id":6,"partition_offsets":[{"partition_id":2,"bucket_offsets":[-1,7]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(o.get(Some(2), 1), Some(7));
+        assert_eq!(o.get(Some(2), 0), None);
+    }
+
+    #[test]
+    fn malformed_json_is_a_typed_error() {
+        for (text, needle) in [
+            ("not json", "not valid JSON"),
+            ("[]", "not an object"),
+            (r#"{"table_id":1}"#, "no version"),
+            (r#"{"version":1}"#, "no table_id"),
+            (
+                r#"{"version":1,"table_id":1,"bucket_offsets":[1],"partition_offsets":[]}"#,
+                "both",
+            ),
+            (
+                r#"{"version":1,"table_id":1,"bucket_offsets":[1,-5]}"#,
+                "negative offset -5",
+            ),
+            (r#"{"version":1,"table_id":1,"bucket_offsets":["x"]}"#, "non-integer"),
+            (
+                r#"{"version":1,"table_id":1,"partition_offsets":[{"bucket_offsets":[1]}]}"#,
+                "no partition_id",
+            ),
+        ] {
+            let e = TableBucketOffsets::from_json(text).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{text}");
+            assert!(e.to_string().contains(needle), "{text}: {e}");
+        }
+        let e = TableBucketOffsets::from_json(r#"{"version":2,"table_id":1}"#).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn validation_names_buckets_the_table_lacks() {
+        let o = TableBucketOffsets::from_json(r#"{"version":1,"table_id":4,"bucket_offsets":[1,2,3]}"#).unwrap();
+        assert!(o.validate_against(Some(4), 3, false).is_ok());
+        let e = o.validate_against(Some(4), 2, false).unwrap_err();
+        assert!(e.to_string().contains("bucket 2 but the table has 2 buckets"), "{e}");
+        assert!(
+            o.validate_against(Some(5), 3, false)
+                .unwrap_err()
+                .to_string()
+                .contains("table id 4")
+        );
+        assert!(o.validate_against(None, 3, true).is_err());
+    }
+
+    #[test]
+    fn snapshot_property_in_every_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("abc.offsets");
+        std::fs::write(&file, r#"{"version":1,"table_id":3,"bucket_offsets":[5,6]}"#).unwrap();
+        let snapshot = |value: String| LakeSnapshot {
+            id: 9,
+            timestamp_ms: 0,
+            properties: BTreeMap::from([(FLUSS_OFFSETS_PROPERTY.to_string(), value)]),
+        };
+        let want = TableBucketOffsets {
+            table_id: 3,
+            offsets: BTreeMap::from([((None, 0), 5), ((None, 1), 6)]),
+        };
+        assert_eq!(
+            read_snapshot_offsets(&snapshot(file.display().to_string()), 3).unwrap(),
+            want
+        );
+        assert_eq!(
+            read_snapshot_offsets(&snapshot(format!("file://{}", file.display())), 3).unwrap(),
+            want
+        );
+        assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()), 3).unwrap(), want);
+        let v08 = r#"[{"bucket":1,"offset":6},{"bucket":0,"offset":5}]"#.to_string();
+        assert_eq!(read_snapshot_offsets(&snapshot(v08), 3).unwrap(), want);
+
+        let e = read_snapshot_offsets(&snapshot("/no/such/file.offsets".into()), 3).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(
+            e.to_string().contains("lake snapshot 9") && e.to_string().contains("/no/such/file.offsets"),
+            "{e}"
+        );
+        let e = read_snapshot_offsets(&snapshot("{broken".into()), 3).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        let none = LakeSnapshot {
+            id: 1,
+            timestamp_ms: 0,
+            properties: BTreeMap::new(),
+        };
+        assert_eq!(read_snapshot_offsets(&none, 3).unwrap_err().kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn partition_ids_map_to_values() {
+        let o = TableBucketOffsets::from_json(
+            r#"{"version":1,"table_id":6,"partition_offsets":[{"partition_id":1,"bucket_offsets":[10]}]}"#,
+        )
+        .unwrap();
+        let ids = HashMap::from([(1, vec!["2024".to_string(), "us".to_string()])]);
+        let b = to_table_buckets(&o, &ids).unwrap();
+        assert_eq!(
+            b.get(&TableBucket::partitioned(vec!["2024".into(), "us".into()], 0)),
+            Some(&10)
+        );
+        assert_eq!(
+            to_table_buckets(&o, &HashMap::new()).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+}

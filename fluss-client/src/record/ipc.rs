@@ -1,0 +1,530 @@
+//! The Arrow part of a batch: one encapsulated Arrow IPC RecordBatch message
+//! (`0xFFFFFFFF`, metadata length, flatbuffer `Message`, body) with no schema message,
+//! optionally with Arrow IPC body compression. See `docs/fluss-formats.md` §1.3.
+
+use std::collections::HashMap;
+
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_ipc::writer::{CompressionContext, DictionaryTracker, IpcDataGenerator, IpcWriteOptions, write_message};
+use arrow_ipc::{CompressionType, MessageHeader, MetadataVersion};
+use arrow_schema::{DataType, SchemaRef};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The continuation marker that starts an encapsulated IPC message.
+const CONTINUATION: u32 = 0xFFFF_FFFF;
+/// The continuation marker and the metadata length.
+const PREFIX_LEN: usize = 8;
+/// Buffer alignment of what we write (Fluss's Java writer aligns to 8 as well).
+const ALIGNMENT: usize = 8;
+/// The largest uncompressed buffer a compressed body may declare. Java's Arrow caps a
+/// buffer at `Integer.MAX_VALUE`; the check keeps a damaged length from asking for an
+/// absurd allocation.
+const MAX_UNCOMPRESSED_BUFFER: i64 = i32::MAX as i64;
+
+/// Appends `batch` as one IPC RecordBatch message (no schema message) to `out`.
+pub(crate) fn write_arrow_part(
+    batch: &RecordBatch,
+    compression: Option<CompressionType>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let options = IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)
+        .and_then(|o| o.try_with_compression(compression))
+        .map_err(|e| Error::new(ErrorKind::Arrow, "cannot set up the Arrow IPC writer").with_source(e))?;
+    let (dictionaries, message) = IpcDataGenerator::default()
+        .encode(
+            batch,
+            &mut DictionaryTracker::new(false),
+            &options,
+            &mut CompressionContext::default(),
+        )
+        .map_err(|e| Error::new(ErrorKind::Arrow, "cannot encode the batch as Arrow IPC").with_source(e))?;
+    if !dictionaries.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "dictionary-encoded columns cannot be written to a Fluss log batch (it carries no dictionary messages)",
+        ));
+    }
+    write_message(&mut *out, message, &options)
+        .map_err(|e| Error::new(ErrorKind::Arrow, "cannot write the Arrow IPC message").with_source(e))?;
+    Ok(())
+}
+
+/// Decodes the Arrow part of a batch against the table schema. `what` names the batch in
+/// messages. An empty part is an empty batch, allowed only when `record_count` is 0.
+pub(crate) fn read_arrow_part(part: &[u8], schema: &SchemaRef, record_count: i32, what: &str) -> Result<RecordBatch> {
+    if part.is_empty() {
+        if record_count == 0 {
+            return Ok(RecordBatch::new_empty(schema.clone()));
+        }
+        return Err(Error::corrupt(format!(
+            "{what}: record count {record_count} but no Arrow data"
+        )));
+    }
+    if part.len() < PREFIX_LEN {
+        return Err(Error::corrupt(format!(
+            "{what}: the Arrow part is {} bytes, shorter than the {PREFIX_LEN}-byte IPC message prefix",
+            part.len()
+        )));
+    }
+    let marker = u32::from_le_bytes([part[0], part[1], part[2], part[3]]);
+    if marker != CONTINUATION {
+        return Err(Error::corrupt(format!(
+            "{what}: the Arrow part starts with {marker:#010x}, not the IPC continuation marker 0xffffffff"
+        )));
+    }
+    let meta_len = i32::from_le_bytes([part[4], part[5], part[6], part[7]]);
+    if meta_len < 0 || PREFIX_LEN + meta_len as usize > part.len() {
+        return Err(Error::corrupt(format!(
+            "{what}: IPC metadata length {meta_len} does not fit in the {}-byte Arrow part",
+            part.len()
+        )));
+    }
+    let meta_end = PREFIX_LEN + meta_len as usize;
+    let message = arrow_ipc::root_as_message(&part[PREFIX_LEN..meta_end]).map_err(|e| {
+        Error::corrupt(format!(
+            "{what}: the IPC message metadata is not a valid flatbuffer: {e}"
+        ))
+    })?;
+    let version = message.version();
+    if version != MetadataVersion::V4 && version != MetadataVersion::V5 {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{what}: Arrow IPC metadata version {version:?} (only V4 and V5 are read)"),
+        ));
+    }
+    match message.header_type() {
+        MessageHeader::RecordBatch => {}
+        MessageHeader::Schema => {
+            return Err(Error::new(
+                ErrorKind::SchemaMismatch,
+                format!("{what}: found an Arrow Schema message where a RecordBatch message belongs"),
+            ));
+        }
+        other => {
+            return Err(Error::corrupt(format!(
+                "{what}: found an Arrow {other:?} message where a RecordBatch message belongs"
+            )));
+        }
+    }
+    let ipc_batch = message
+        .header_as_record_batch()
+        .ok_or_else(|| Error::corrupt(format!("{what}: the RecordBatch message has no header")))?;
+    let body = &part[meta_end..];
+    let body_len = message.bodyLength();
+    if body_len < 0 || body_len as u64 != body.len() as u64 {
+        return Err(Error::corrupt(format!(
+            "{what}: the IPC message declares a {body_len}-byte body but {} bytes follow its metadata",
+            body.len()
+        )));
+    }
+    if ipc_batch.length() != i64::from(record_count) {
+        return Err(Error::corrupt(format!(
+            "{what}: record count {record_count} but the Arrow body has {} rows",
+            ipc_batch.length()
+        )));
+    }
+    check_shape(&ipc_batch, body, schema, what)?;
+
+    let data = Buffer::from_slice_ref(body);
+    let decode =
+        || arrow_ipc::reader::read_record_batch(&data, ipc_batch, schema.clone(), &HashMap::new(), None, &version);
+    // arrow-ipc/arrow-data assert (panic) on some malformed bodies. `check_shape` rules out
+    // the ones it can see before decompression, but a compressed buffer may decompress to
+    // another size than it declares; whatever is left is a corrupt body, not a bug here.
+    let batch = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)) {
+        Ok(Ok(batch)) => batch,
+        Ok(Err(e)) => {
+            return Err(Error::corrupt(format!(
+                "{what}: the Arrow body does not decode against the table schema ({})",
+                describe(schema)
+            ))
+            .with_source(e));
+        }
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            return Err(Error::corrupt(format!(
+                "{what}: the Arrow body is malformed (the Arrow decoder gave up: {reason})"
+            )));
+        }
+    };
+    if batch.num_rows() as u64 != record_count as u64 {
+        return Err(Error::corrupt(format!(
+            "{what}: record count {record_count} but the Arrow body decoded to {} rows",
+            batch.num_rows()
+        )));
+    }
+    Ok(batch)
+}
+
+/// Checks, before arrow-ipc reads it, that the message's field nodes and buffers fit the
+/// schema and the body: arrow-ipc neither notices leftover nodes (a batch with more columns
+/// than the schema) nor bounds-checks buffer ranges.
+fn check_shape(ipc_batch: &arrow_ipc::RecordBatch<'_>, body: &[u8], schema: &SchemaRef, what: &str) -> Result<()> {
+    let nodes = ipc_batch
+        .nodes()
+        .ok_or_else(|| Error::corrupt(format!("{what}: the RecordBatch message has no field nodes")))?;
+    let buffers = ipc_batch
+        .buffers()
+        .ok_or_else(|| Error::corrupt(format!("{what}: the RecordBatch message has no buffers")))?;
+
+    let fields = schema.fields().iter().map(|f| f.data_type());
+    let expected_nodes: Option<usize> = fields.clone().map(node_count).sum();
+    if let Some(expected) = expected_nodes
+        && expected != nodes.len()
+    {
+        return Err(Error::new(
+            ErrorKind::SchemaMismatch,
+            format!(
+                "{what}: the Arrow body has {} field nodes but the table schema ({}) has {expected}",
+                nodes.len(),
+                describe(schema)
+            ),
+        ));
+    }
+    let expected_buffers: Option<usize> = fields.map(buffer_count).sum();
+    if let Some(expected) = expected_buffers
+        && expected != buffers.len()
+    {
+        return Err(Error::new(
+            ErrorKind::SchemaMismatch,
+            format!(
+                "{what}: the Arrow body has {} buffers but the table schema ({}) needs {expected}",
+                buffers.len(),
+                describe(schema)
+            ),
+        ));
+    }
+
+    for (i, node) in nodes.iter().enumerate() {
+        if node.length() < 0 || node.null_count() < 0 || node.null_count() > node.length() {
+            return Err(Error::corrupt(format!(
+                "{what}: Arrow field node {i} has length {} and null count {}",
+                node.length(),
+                node.null_count()
+            )));
+        }
+    }
+    // the size of each buffer once decompressed (as declared, for compressed buffers)
+    let compressed = ipc_batch.compression().is_some();
+    let mut sizes = Vec::with_capacity(buffers.len());
+    for (i, buffer) in buffers.iter().enumerate() {
+        let (offset, length) = (buffer.offset(), buffer.length());
+        let end = offset.checked_add(length);
+        if offset < 0 || length < 0 || end.is_none_or(|end| end as u64 > body.len() as u64) {
+            return Err(Error::corrupt(format!(
+                "{what}: Arrow buffer {i} at {offset}+{length} lies outside the {}-byte body",
+                body.len()
+            )));
+        }
+        if !compressed || length == 0 {
+            sizes.push(length as u64);
+            continue;
+        }
+        let start = offset as usize;
+        let declared = (length >= 8)
+            .then(|| &body[start..start + 8])
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
+        match declared {
+            Some(-1) => sizes.push(length as u64 - 8),
+            Some(n) if (0..=MAX_UNCOMPRESSED_BUFFER).contains(&n) => sizes.push(n as u64),
+            Some(n) => {
+                return Err(Error::corrupt(format!(
+                    "{what}: compressed Arrow buffer {i} declares an uncompressed length of {n}"
+                )));
+            }
+            None => {
+                return Err(Error::corrupt(format!(
+                    "{what}: compressed Arrow buffer {i} is {length} bytes, too short for its length prefix"
+                )));
+            }
+        }
+    }
+
+    // arrow-ipc and arrow-data assert (panic) where these do not hold
+    if expected_nodes.is_some() && expected_buffers.is_some() {
+        if ipc_batch.variadicBufferCounts().is_some_and(|v| !v.is_empty()) {
+            return Err(Error::corrupt(format!(
+                "{what}: the RecordBatch message has variadic buffer counts but the schema has no view types"
+            )));
+        }
+        let mut walk = Walk {
+            nodes: nodes.iter().map(|n| (n.length() as u64, n.null_count())).collect(),
+            sizes,
+            node: 0,
+            buffer: 0,
+        };
+        for field in schema.fields() {
+            walk.field(field.data_type())
+                .map_err(|e| Error::corrupt(format!("{what}: column {}: {e}", field.name())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Follows the nodes and buffers in the order arrow-ipc reads them (a column's node, its
+/// own buffers, then its children), checking each validity bitmap covers its array.
+struct Walk {
+    nodes: Vec<(u64, i64)>,
+    sizes: Vec<u64>,
+    node: usize,
+    buffer: usize,
+}
+
+impl Walk {
+    fn field(&mut self, dt: &DataType) -> std::result::Result<(), String> {
+        let Some(&(length, null_count)) = self.nodes.get(self.node) else {
+            return Err("too few field nodes".into());
+        };
+        self.node += 1;
+        let own_buffers = match dt {
+            DataType::Null => 0,
+            DataType::List(_) | DataType::LargeList(_) | DataType::Map(_, _) => 2,
+            DataType::FixedSizeList(_, _) | DataType::Struct(_) => 1,
+            _ => flat_buffer_count(dt).ok_or_else(|| format!("unexpected type {dt}"))?,
+        };
+        if own_buffers > 0 && null_count > 0 {
+            let validity = self.sizes.get(self.buffer).copied().unwrap_or(0);
+            if validity.saturating_mul(8) < length {
+                return Err(format!(
+                    "a {validity}-byte validity bitmap for {length} values of type {dt}"
+                ));
+            }
+        }
+        let offset_width = match dt {
+            DataType::Utf8 | DataType::Binary | DataType::List(_) | DataType::Map(_, _) => 4,
+            DataType::LargeUtf8 | DataType::LargeBinary | DataType::LargeList(_) => 8,
+            _ => 0,
+        };
+        if offset_width > 0 {
+            let offsets = self.sizes.get(self.buffer + 1).copied().unwrap_or(0);
+            if offsets % offset_width != 0 {
+                return Err(format!("a {offsets}-byte offsets buffer of type {dt}"));
+            }
+        }
+        self.buffer += own_buffers;
+        match dt {
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => {
+                self.field(f.data_type())
+            }
+            DataType::Struct(fs) => fs.iter().try_for_each(|f| self.field(f.data_type())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The IPC field nodes a column of `dt` takes, where this module knows the layout.
+fn node_count(dt: &DataType) -> Option<usize> {
+    match dt {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => {
+            Some(1 + node_count(f.data_type())?)
+        }
+        DataType::Struct(fs) => fs
+            .iter()
+            .map(|f| node_count(f.data_type()))
+            .sum::<Option<usize>>()
+            .map(|n| n + 1),
+        _ if flat_buffer_count(dt).is_some() => Some(1),
+        _ => None,
+    }
+}
+
+/// The IPC buffers a column of `dt` takes, where this module knows the layout.
+fn buffer_count(dt: &DataType) -> Option<usize> {
+    match dt {
+        // validity + offsets, then the child
+        DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => Some(2 + buffer_count(f.data_type())?),
+        // validity, then the child
+        DataType::FixedSizeList(f, _) => Some(1 + buffer_count(f.data_type())?),
+        DataType::Struct(fs) => fs
+            .iter()
+            .map(|f| buffer_count(f.data_type()))
+            .sum::<Option<usize>>()
+            .map(|n| n + 1),
+        _ => flat_buffer_count(dt),
+    }
+}
+
+/// The buffers of a column without children.
+fn flat_buffer_count(dt: &DataType) -> Option<usize> {
+    match dt {
+        DataType::Null => Some(0),
+        DataType::Boolean | DataType::FixedSizeBinary(_) => Some(2),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary => Some(3),
+        _ if dt.is_primitive() => Some(2),
+        _ => None,
+    }
+}
+
+/// `name: type, ...` of a schema, for messages.
+fn describe(schema: &SchemaRef) -> String {
+    let fields: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect();
+    format!("{} columns: {}", fields.len(), fields.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int32Array, StringArray};
+    use arrow_schema::{Field, Fields, Schema};
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        RecordBatch::try_from_iter([
+            ("a", Arc::new(Int32Array::from(vec![Some(1), None, Some(3)])) as _),
+            ("b", Arc::new(StringArray::from(vec![Some("x"), Some("yy"), None])) as _),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn message_layout_and_round_trip() {
+        for compression in [None, Some(CompressionType::LZ4_FRAME), Some(CompressionType::ZSTD)] {
+            let b = batch();
+            let mut out = vec![];
+            write_arrow_part(&b, compression, &mut out).unwrap();
+            assert_eq!(&out[..4], &[0xff; 4]);
+            let meta_len = i32::from_le_bytes(out[4..8].try_into().unwrap()) as usize;
+            assert_eq!((8 + meta_len) % ALIGNMENT, 0);
+            let message = arrow_ipc::root_as_message(&out[8..8 + meta_len]).unwrap();
+            assert_eq!(message.header_type(), MessageHeader::RecordBatch);
+            assert_eq!(message.version(), MetadataVersion::V5);
+            assert_eq!(message.bodyLength() as usize, out.len() - 8 - meta_len);
+            let rb = message.header_as_record_batch().unwrap();
+            assert_eq!(rb.compression().map(|c| c.codec()), compression);
+            let back = read_arrow_part(&out, &b.schema(), 3, "test").unwrap();
+            assert_eq!(back, b);
+        }
+    }
+
+    #[test]
+    fn node_and_buffer_counts() {
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+        let st = DataType::Struct(Fields::from(vec![
+            Field::new("a", DataType::Int32, true),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        assert_eq!(
+            (node_count(&DataType::Int64), buffer_count(&DataType::Int64)),
+            (Some(1), Some(2))
+        );
+        assert_eq!(
+            (node_count(&DataType::Utf8), buffer_count(&DataType::Utf8)),
+            (Some(1), Some(3))
+        );
+        assert_eq!((node_count(&list), buffer_count(&list)), (Some(2), Some(4)));
+        assert_eq!((node_count(&st), buffer_count(&st)), (Some(3), Some(6)));
+        assert_eq!(node_count(&DataType::Utf8View), None);
+    }
+
+    #[test]
+    fn leftover_columns_are_a_schema_mismatch() {
+        let b = batch();
+        let mut out = vec![];
+        write_arrow_part(&b, None, &mut out).unwrap();
+        let narrow = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true)]));
+        let e = read_arrow_part(&out, &narrow, 3, "test").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
+        assert!(e.message().contains("field nodes"), "{e}");
+    }
+
+    #[test]
+    fn a_schema_message_is_rejected() {
+        let b = batch();
+        let options = IpcWriteOptions::default();
+        let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+            &b.schema(),
+            &mut DictionaryTracker::new(false),
+            &options,
+        );
+        let mut out = vec![];
+        write_message(&mut out, encoded, &options).unwrap();
+        let e = read_arrow_part(&out, &b.schema(), 3, "test").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
+        assert!(e.message().contains("Schema message"), "{e}");
+    }
+
+    #[test]
+    fn empty_part() {
+        let schema = batch().schema();
+        assert_eq!(read_arrow_part(&[], &schema, 0, "test").unwrap().num_rows(), 0);
+        let e = read_arrow_part(&[], &schema, 2, "test").unwrap_err();
+        assert!(e.message().contains("no Arrow data"), "{e}");
+    }
+
+    #[test]
+    fn damaged_prefix_and_body() {
+        let b = batch();
+        let mut out = vec![];
+        write_arrow_part(&b, None, &mut out).unwrap();
+        let schema = b.schema();
+
+        let mut bad = out.clone();
+        bad[0] = 0;
+        assert!(
+            read_arrow_part(&bad, &schema, 3, "t")
+                .unwrap_err()
+                .message()
+                .contains("continuation")
+        );
+
+        let mut bad = out.clone();
+        bad[4..8].copy_from_slice(&(-3i32).to_le_bytes());
+        assert!(
+            read_arrow_part(&bad, &schema, 3, "t")
+                .unwrap_err()
+                .message()
+                .contains("metadata length")
+        );
+
+        let mut bad = out.clone();
+        bad.extend_from_slice(&[0; 8]);
+        assert!(
+            read_arrow_part(&bad, &schema, 3, "t")
+                .unwrap_err()
+                .message()
+                .contains("body")
+        );
+
+        let bad = &out[..out.len() - 8];
+        assert!(
+            read_arrow_part(bad, &schema, 3, "t")
+                .unwrap_err()
+                .message()
+                .contains("body")
+        );
+
+        assert!(
+            read_arrow_part(&out, &schema, 4, "t")
+                .unwrap_err()
+                .message()
+                .contains("4")
+        );
+    }
+
+    #[test]
+    fn absurd_uncompressed_length_is_rejected() {
+        let b = batch();
+        let mut out = vec![];
+        write_arrow_part(&b, Some(CompressionType::ZSTD), &mut out).unwrap();
+        let meta_len = i32::from_le_bytes(out[4..8].try_into().unwrap()) as usize;
+        let message = arrow_ipc::root_as_message(&out[8..8 + meta_len]).unwrap();
+        let rb = message.header_as_record_batch().unwrap();
+        let first = rb.buffers().unwrap().iter().find(|b| b.length() > 0).unwrap();
+        let at = 8 + meta_len + first.offset() as usize;
+        out[at..at + 8].copy_from_slice(&(1i64 << 60).to_le_bytes());
+        let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
+        assert!(e.message().contains("uncompressed length"), "{e}");
+    }
+}

@@ -1,0 +1,151 @@
+//! Tiering: moving a log's records into a lake snapshot that records how far it got, as
+//! Fluss's tiering service does.
+//!
+//! Per bucket, the records `[o_b, e_b)` go to the lake writer, where `o_b` is the offset the
+//! latest lake snapshot covers and `e_b` the log's end (or a chosen stop). The commit
+//! carries `fluss-offsets` (inline offsets JSON, or the path of an offsets file beside the
+//! log) and `commit-user = __fluss_lake_tiering`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use lake_api::{LakeSnapshot, LakeStorage, LogSource, TableBucket};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::local::LocalLog;
+use crate::offsets::{COMMIT_USER_PROPERTY, FLUSS_COMMIT_USER, FLUSS_OFFSETS_PROPERTY, TableBucketOffsets};
+
+/// How the tiered offsets travel in the snapshot property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetsStorage {
+    /// A path to an offsets file in the log's table directory (what Fluss 0.9+ writes).
+    #[default]
+    File,
+    /// The offsets JSON itself.
+    Inline,
+}
+
+/// What one tiering run does.
+#[derive(Debug, Clone, Default)]
+pub struct TierOptions {
+    /// Tier each bucket only up to this offset (default: the log's end).
+    pub up_to: Option<BTreeMap<TableBucket, i64>>,
+    /// How the offsets are recorded.
+    pub offsets: OffsetsStorage,
+}
+
+/// Tiers a [`LocalLog`] into a lake.
+#[derive(Clone)]
+pub struct Tierer {
+    log: LocalLog,
+    lake: Arc<dyn LakeStorage>,
+}
+
+impl std::fmt::Debug for Tierer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tierer").field("log", &self.log).finish_non_exhaustive()
+    }
+}
+
+impl Tierer {
+    /// A tierer from a log to a lake.
+    pub fn new(log: LocalLog, lake: Arc<dyn LakeStorage>) -> Self {
+        Self { log, lake }
+    }
+
+    /// The offsets the latest lake snapshot covers (empty when the lake has none).
+    pub async fn tiered_offsets(&self) -> Result<BTreeMap<TableBucket, i64>> {
+        let path = &self.log.info().path;
+        let latest = match self.lake.latest_snapshot(path).await {
+            Ok(s) => s,
+            Err(e) if e.kind() == lake_api::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        match latest {
+            Some(s) => self.log.snapshot_offsets(&s),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Moves every bucket's untiered records into one new lake snapshot.
+    pub async fn tier(&self, options: &TierOptions) -> Result<LakeSnapshot> {
+        let info = self.log.info().clone();
+        let from = self.tiered_offsets().await?;
+        let ranges = self.log.offset_ranges().await?;
+        let mut writer = self.lake.create_lake_writer(&info).await?;
+        let mut tiered = from.clone();
+        for (bucket, range) in ranges {
+            let start = from.get(&bucket).copied().unwrap_or(range.earliest);
+            if start < range.earliest {
+                return Err(Error::new(
+                    ErrorKind::Offsets,
+                    format!(
+                        "{bucket}: the lake covers offsets below {start} but the log starts at {}",
+                        range.earliest
+                    ),
+                ));
+            }
+            let stop = options
+                .up_to
+                .as_ref()
+                .and_then(|m| m.get(&bucket).copied())
+                .unwrap_or(range.end)
+                .clamp(start, range.end.max(start));
+            if stop > start {
+                let mut batches = self.log.read(&bucket, start, Some(stop)).await?;
+                while let Some(batch) = batches.try_next().await? {
+                    let batch = batch.slice_offsets(start, stop);
+                    if batch.num_rows() > 0 {
+                        writer.write(&bucket, &batch).await?;
+                    }
+                }
+            }
+            tiered.insert(bucket, stop);
+        }
+        let offsets = self.to_offsets(&tiered)?;
+        let value = match options.offsets {
+            OffsetsStorage::Inline => offsets.to_json(),
+            OffsetsStorage::File => self.write_offsets_file(&offsets)?,
+        };
+        let properties = BTreeMap::from([
+            (FLUSS_OFFSETS_PROPERTY.to_string(), value),
+            (COMMIT_USER_PROPERTY.to_string(), FLUSS_COMMIT_USER.to_string()),
+        ]);
+        Ok(writer.commit(properties).await?)
+    }
+
+    fn to_offsets(&self, tiered: &BTreeMap<TableBucket, i64>) -> Result<TableBucketOffsets> {
+        let ids: BTreeMap<Vec<String>, i64> = self.log.partition_ids()?.into_iter().map(|(id, v)| (v, id)).collect();
+        let mut offsets = BTreeMap::new();
+        for (bucket, &o) in tiered {
+            let partition = if bucket.partition.is_empty() {
+                None
+            } else {
+                Some(
+                    *ids.get(&bucket.partition)
+                        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no partition id for {bucket}")))?,
+                )
+            };
+            offsets.insert((partition, bucket.bucket), o);
+        }
+        Ok(TableBucketOffsets {
+            table_id: self.log.table_id(),
+            offsets,
+        })
+    }
+
+    /// Writes an offsets file under the table directory; returns its path.
+    fn write_offsets_file(&self, offsets: &TableBucketOffsets) -> Result<String> {
+        let dir = self.log.table_dir().join("offsets");
+        std::fs::create_dir_all(&dir)?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = dir.join(format!("{stamp:032}.offsets"));
+        let tmp = path.with_extension("offsets.tmp");
+        std::fs::write(&tmp, offsets.to_json())?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path.display().to_string())
+    }
+}
