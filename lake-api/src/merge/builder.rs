@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch};
 use arrow_schema::SchemaRef;
+use arrow_select::concat::concat;
 use arrow_select::interleave::interleave;
 
 use crate::error::Result;
@@ -65,9 +66,24 @@ impl BatchBuilder {
         if self.picks.is_empty() {
             return Ok(None);
         }
-        let mut columns: Vec<ArrayRef> = match self.contiguous_slice() {
-            Some((slot, start, len)) => self.batches[slot].slice(start, len).columns().to_vec(),
-            None => {
+        let runs = self.runs();
+        let mut columns: Vec<ArrayRef> = match runs.as_slice() {
+            [(slot, start, len)] => self.batches[*slot].slice(*start, *len).columns().to_vec(),
+            // long runs copy faster as whole slices than row by row
+            _ if self.picks.len() >= runs.len() * 16 => {
+                let n = self.batches.first().map_or(0, |b| b.num_columns());
+                let mut out = Vec::with_capacity(n + 1);
+                for c in 0..n {
+                    let parts: Vec<ArrayRef> = runs
+                        .iter()
+                        .map(|&(slot, start, len)| self.batches[slot].column(c).slice(start, len))
+                        .collect();
+                    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+                    out.push(concat(&refs)?);
+                }
+                out
+            }
+            _ => {
                 let n = self.batches.first().map_or(0, |b| b.num_columns());
                 let mut out = Vec::with_capacity(n + 1);
                 let mut arrays: Vec<&dyn Array> = Vec::with_capacity(self.batches.len());
@@ -86,14 +102,16 @@ impl BatchBuilder {
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }
 
-    fn contiguous_slice(&self) -> Option<(usize, usize, usize)> {
-        let &(slot, start) = self.picks.first()?;
-        let contiguous = self
-            .picks
-            .iter()
-            .enumerate()
-            .all(|(i, &(s, r))| s == slot && r == start + i);
-        contiguous.then_some((slot, start, self.picks.len()))
+    /// The picks as maximal runs `(slot, first row, rows)` of consecutive rows of one batch.
+    fn runs(&self) -> Vec<(usize, usize, usize)> {
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        for &(slot, row) in &self.picks {
+            match runs.last_mut() {
+                Some((s, start, len)) if *s == slot && *start + *len == row => *len += 1,
+                _ => runs.push((slot, row, 1)),
+            }
+        }
+        runs
     }
 
     /// Drops every retained batch whose slot is not in `live`, renumbering `live` in
@@ -159,6 +177,22 @@ mod tests {
         let start = input.buffers()[0].as_ptr().wrapping_add(std::mem::size_of::<i64>());
         assert_eq!(out.column(0).to_data().buffers()[0].as_ptr(), start);
         assert!(b.build().unwrap().is_none());
+    }
+
+    #[test]
+    fn long_runs_are_concatenated_slices() {
+        let schema = batch(vec![]).schema();
+        let mut b = BatchBuilder::new(schema, false);
+        let s0 = b.add_batch(batch((0..40).collect()));
+        let s1 = b.add_batch(batch((100..140).collect()));
+        for r in 5..25 {
+            b.push(s1, r, 1);
+        }
+        for r in 0..20 {
+            b.push(s0, r, 1);
+        }
+        let expected: Vec<i64> = (105..125).chain(0..20).collect();
+        assert_eq!(values(&b.build().unwrap().unwrap()), expected);
     }
 
     #[test]

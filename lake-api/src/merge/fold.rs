@@ -116,6 +116,12 @@ impl FoldRule {
     }
 }
 
+/// Runs shorter than this go through the tree row by row (finding them costs more than
+/// they save).
+const MIN_RUN: usize = 4;
+/// After `n` misses in a row the next `2^n - 1` groups skip the run search (up to 2^6).
+const MAX_RUN_BACKOFF_SHIFT: u32 = 6;
+
 /// What a fold emits for each key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FoldOutput {
@@ -142,6 +148,9 @@ pub(crate) struct GroupFold {
     state: Option<KeyState>,
     in_group: bool,
     done: bool,
+    /// Consecutive run searches that found none, and groups left to skip searching.
+    run_misses: u32,
+    run_backoff: u32,
 }
 
 impl GroupFold {
@@ -158,6 +167,8 @@ impl GroupFold {
             state: None,
             in_group: false,
             done: false,
+            run_misses: 0,
+            run_backoff: 0,
         }
     }
 
@@ -213,6 +224,27 @@ impl Stream for GroupFold {
                             this.done = true;
                             return Poll::Ready(Some(Err(e)));
                         }
+                    }
+                }
+                // a lake run that sorts before every other input is keys of their own: it
+                // goes out as it is, without a fold or a tree replay per row
+                if this.output == FoldOutput::Rows && this.merge.cursor(w).is_some_and(|c| c.keyed.changes.is_none()) {
+                    if this.run_backoff > 0 {
+                        this.run_backoff -= 1;
+                    } else {
+                        let room = this.batch_size.saturating_sub(this.merge.pending());
+                        let run = this.merge.run_len(w, MIN_RUN, room);
+                        if run >= MIN_RUN {
+                            this.run_misses = 0;
+                            this.merge.take_run(w, run, UPSERT);
+                            if let Some(b) = ready_batch {
+                                return Poll::Ready(Some(Ok(b)));
+                            }
+                            continue;
+                        }
+                        // inputs that interleave row by row stop paying for the search
+                        this.run_misses = (this.run_misses + 1).min(MAX_RUN_BACKOFF_SHIFT);
+                        this.run_backoff = (1 << this.run_misses) - 1;
                     }
                 }
                 // the group starts after any flush: the flush renumbers cursor slots

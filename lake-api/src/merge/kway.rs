@@ -288,6 +288,62 @@ impl KWayMerge {
         Poll::Ready(Ok(Some(w)))
     }
 
+    /// How many rows of the winner `w`, from its current row on, form a run that can be
+    /// emitted without the tree: each sorts before every other input's current row and
+    /// strictly before the next row of its own batch (so each is a key of its own). At
+    /// most `max`; the batch's last row is never included (its successor is unknown).
+    pub(crate) fn run_len(&self, w: usize, min: usize, max: usize) -> usize {
+        let Some(c) = &self.cursors[w] else { return 0 };
+        let (heads, cursors) = (&self.heads, &self.cursors);
+        let bound = self.tree.runner_up(|a, b| Self::greater(heads, cursors, a, b));
+        let bound_prefix = bound.map_or(EXHAUSTED, |b| heads[b]);
+        // the rows are sorted: if the min-th one does not sort before the bound, no run
+        // of `min` rows does (a cheap test for inputs that interleave)
+        match c.prefixes.get(c.row + min) {
+            Some(&p) if min > 0 && max >= min && p < bound_prefix => {}
+            _ => return 0,
+        }
+        let bound_key = bound.and_then(|b| cursors[b].as_ref()).map(Cursor::key);
+        let keys = &c.keyed.keys;
+        let n = c.keyed.batch.num_rows();
+        let mut i = c.row;
+        while i - c.row < max && i + 1 < n {
+            let p = c.prefixes[i];
+            let before_bound = if p != bound_prefix {
+                p < bound_prefix
+            } else {
+                needs_full_key(p) && bound_key.is_some_and(|k| keys.row(i).data() < k)
+            };
+            let q = c.prefixes[i + 1];
+            let before_next = if p != q {
+                p < q
+            } else {
+                needs_full_key(p) && keys.row(i).data() < keys.row(i + 1).data()
+            };
+            if !(before_bound && before_next) {
+                break;
+            }
+            i += 1;
+        }
+        i - c.row
+    }
+
+    /// Picks the winner's next `len` rows (see [`run_len`](Self::run_len)) as they are;
+    /// the merge then continues after them.
+    pub(crate) fn take_run(&mut self, w: usize, len: usize, kind: i8) {
+        if len == 0 {
+            return;
+        }
+        if let Some(c) = &mut self.cursors[w] {
+            for row in c.row..c.row + len {
+                self.builder.push(c.slot, row, kind);
+            }
+            // the advance already due moves past the run's last row
+            c.row += len - 1;
+            self.heads[w] = c.prefixes[c.row];
+        }
+    }
+
     /// The current cursor of an input (valid for the winner just handed out).
     #[inline]
     pub(crate) fn cursor(&self, input: usize) -> Option<&Cursor> {

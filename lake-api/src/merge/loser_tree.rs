@@ -52,6 +52,24 @@ impl LoserTree {
         self.nodes[0]
     }
 
+    /// The input that sorts second (`None` with a single input): it lost to the winner
+    /// directly, so it is the best of the losers on the winner's path.
+    pub(crate) fn runner_up(&self, mut greater: impl FnMut(usize, usize) -> bool) -> Option<usize> {
+        let mut node = self.leaf(self.nodes[0]);
+        let mut best: Option<usize> = None;
+        while node != 0 {
+            let c = self.nodes[node];
+            if c != EMPTY {
+                best = match best {
+                    Some(b) if !greater(b, c) => Some(b),
+                    _ => Some(c),
+                };
+            }
+            node /= 2;
+        }
+        best
+    }
+
     /// Replays the winner's path after its value changed (advanced or exhausted).
     #[inline]
     pub(crate) fn replay(&mut self, mut greater: impl FnMut(usize, usize) -> bool) {
