@@ -17,6 +17,9 @@ use super::spill::{SpillDir, SpillRun};
 use crate::error::Result;
 use crate::lake::RecordBatchStream;
 
+/// Runs merged at once; past this many, runs are first merged into fewer, longer ones.
+const MAX_FAN_IN: usize = 16;
+
 /// Sorts batches of one schema by some of their columns (stable), spilling sorted runs to
 /// IPC files whenever the buffered batches exceed the budget.
 pub(crate) struct ExternalSorter {
@@ -93,8 +96,15 @@ impl ExternalSorter {
         if !self.buffered.is_empty() {
             self.spill_buffered()?;
         }
-        let mut inputs = Vec::with_capacity(self.runs.len());
-        for run in &self.runs {
+        self.cascade()?;
+        let stream = self.merge_runs(&self.runs)?;
+        Ok(RecordBatchStream::new(self.schema, stream))
+    }
+
+    /// A merge of some runs (ties go to the earlier run).
+    fn merge_runs(&self, runs: &[SpillRun]) -> Result<MergeStream> {
+        let mut inputs = Vec::with_capacity(runs.len());
+        for run in runs {
             inputs.push(keyed_stream(
                 run.read()?,
                 self.schema.clone(),
@@ -103,10 +113,32 @@ impl ExternalSorter {
                 false,
             ));
         }
-        let merge = KWayMerge::new(inputs, self.schema.clone(), false);
-        let mut stream = MergeStream::new(merge, self.batch_size);
+        let mut stream = MergeStream::new(KWayMerge::new(inputs, self.schema.clone(), false), self.batch_size);
         stream._spill = Some(self.spill.clone());
-        Ok(RecordBatchStream::new(self.schema, stream))
+        Ok(stream)
+    }
+
+    /// Merges consecutive groups of runs into longer runs until at most [`MAX_FAN_IN`]
+    /// are left, so the final merge holds a bounded number of batches whatever the
+    /// budget. Groups keep their place, so earlier data stays in earlier runs.
+    fn cascade(&mut self) -> Result<()> {
+        while self.runs.len() > MAX_FAN_IN {
+            let runs = std::mem::take(&mut self.runs);
+            for group in runs.chunks(MAX_FAN_IN) {
+                if let [single] = group {
+                    self.runs.push(single.clone());
+                    continue;
+                }
+                // run readers are local files: the merge never waits, so it runs here
+                let merged = futures::executor::block_on_stream(self.merge_runs(group)?);
+                let run = self.spill.write_run(&self.schema, merged)?;
+                for old in group {
+                    let _ = std::fs::remove_file(&old.path);
+                }
+                self.runs.push(run);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -288,5 +320,38 @@ mod tests {
         let (spilled, runs) = sort_all(1, input).await;
         assert_eq!(spilled, expected);
         assert_eq!(runs, 19, "a run per batch past the first when the budget is tiny");
+    }
+
+    #[tokio::test]
+    async fn cascaded_merges_keep_equal_keys_in_arrival_order() {
+        // 50 single-batch runs (more than three fan-ins), keys 0..5 repeating; the string
+        // column records arrival order, which equal keys must keep
+        let root = tempfile::tempdir().unwrap();
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let keys = KeyEncoder::new(&schema(), &["k".to_string()]).unwrap();
+        let mut sorter = ExternalSorter::new(schema(), keys, 1, 7, spill);
+        let mut seq = 0;
+        for _ in 0..50 {
+            let k: Vec<i64> = (0..4).map(|i| (seq + i) % 5).collect();
+            let s: Vec<String> = (0..4).map(|i| format!("{:04}", seq + i)).collect();
+            seq += 4;
+            let b = RecordBatch::try_new(
+                schema(),
+                vec![Arc::new(Int64Array::from(k)), Arc::new(StringArray::from(s))],
+            )
+            .unwrap();
+            sorter.push(b).unwrap();
+        }
+        let out: Vec<RecordBatch> = sorter.finish().unwrap().try_collect().await.unwrap();
+        let mut rows = Vec::new();
+        for b in &out {
+            let k = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let s = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+            rows.extend((0..b.num_rows()).map(|i| (k.value(i), s.value(i).to_string())));
+        }
+        assert_eq!(rows.len(), 200);
+        let mut expected = rows.clone();
+        expected.sort(); // by key, then arrival (the zero-padded sequence)
+        assert_eq!(rows, expected);
     }
 }
