@@ -32,11 +32,21 @@ fn keyed_rows(batches: &[RecordBatch], key: &[String]) -> Result<BTreeMap<Vec<St
     Ok(out)
 }
 
+/// Builds the demo table, reads it, and prints what the demo shows.
 pub async fn run(strategy: MergeStrategy) -> Result<()> {
+    print!("{}", render(strategy).await?);
+    Ok(())
+}
+
+/// What the demo shows, as text.
+pub async fn render(strategy: MergeStrategy) -> Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
     let (log, lake) = demo_table().await?;
     let table = UnionTable::open(log, Some(lake)).await?;
     let info = table.info().clone();
-    println!(
+    let _ = writeln!(
+        out,
         "table {} (primary key {}; partitioned by {}; {} buckets; merge engine {}), embedded in-memory lake and log",
         info.path,
         info.primary_key.join(", "),
@@ -47,15 +57,15 @@ pub async fn run(strategy: MergeStrategy) -> Result<()> {
 
     let scan = table.scan().strategy(strategy).build().await?;
     let splits = scan.plan().await?;
-    println!("\nplan:");
+    let _ = writeln!(out, "\nplan:");
     for split in &splits {
-        println!("  {split}");
+        let _ = writeln!(out, "  {split}");
     }
     let union = scan.collect().await?;
     let lake_only = table.scan().mode(ReadMode::LakeOnly).build().await?.collect().await?;
     let log_changes: i64 = splits.iter().map(|s| s.log_len()).sum();
 
-    println!("\n{}", pretty_format_batches(&union)?);
+    let _ = writeln!(out, "\n{}", pretty_format_batches(&union)?);
 
     let before = keyed_rows(&lake_only, &info.primary_key)?;
     let after = keyed_rows(&union, &info.primary_key)?;
@@ -65,7 +75,8 @@ pub async fn run(strategy: MergeStrategy) -> Result<()> {
         .iter()
         .filter(|(k, v)| before.get(*k).is_some_and(|old| old != *v))
         .count();
-    println!(
+    let _ = writeln!(
+        out,
         "{} rows: {} from lake snapshot {} with {} log changes after it applied ({} updated, {} deleted, {} inserted)",
         after.len(),
         before.len(),
@@ -75,5 +86,23 @@ pub async fn run(strategy: MergeStrategy) -> Result<()> {
         deleted,
         inserted
     );
-    Ok(())
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn demo_explains_what_came_from_where_for_every_strategy() {
+        for strategy in [MergeStrategy::Auto, MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+            let text = render(strategy).await.unwrap();
+            assert!(
+                text.contains("9 rows: 8 from lake snapshot 1 with 7 log changes after it applied (2 updated, 1 deleted, 2 inserted)"),
+                "{strategy}:\n{text}"
+            );
+            assert!(text.contains("| 9  | eu     | margaret | 120.0  |"), "{text}");
+            assert!(!text.contains("alan"), "the deleted order is gone: {text}");
+        }
+    }
 }
