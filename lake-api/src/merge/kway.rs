@@ -189,6 +189,8 @@ pub(crate) struct KWayMerge {
     started: bool,
     /// The winner handed out last, advanced on the next call.
     advance: Option<usize>,
+    /// The winner was advanced and the tree has not been replayed since.
+    replay: bool,
     builder: BatchBuilder,
 }
 
@@ -205,6 +207,7 @@ impl KWayMerge {
             tree: LoserTree::new(k),
             started: false,
             advance: None,
+            replay: false,
             builder: BatchBuilder::new(schema, with_kinds),
             inputs,
         }
@@ -233,7 +236,6 @@ impl KWayMerge {
     /// The input holding the next row in key order, or `None` when every input is spent.
     /// The row stays current (see [`cursor`](Self::cursor)) until the next call.
     pub(crate) fn poll_next_winner(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<usize>>> {
-        let mut replay = false;
         if let Some(w) = self.advance.take() {
             if let Some(c) = &mut self.cursors[w] {
                 c.row += 1;
@@ -246,7 +248,8 @@ impl KWayMerge {
                     self.waiting += 1;
                 }
             }
-            replay = true;
+            // owed until it happens: the refill below may return Pending first
+            self.replay = true;
         }
         if self.waiting > 0 {
             for i in 0..self.inputs.len() {
@@ -277,9 +280,10 @@ impl KWayMerge {
         if !self.started {
             self.tree.init(|a, b| Self::greater(heads, cursors, a, b));
             self.started = true;
-        } else if replay {
+        } else if self.replay {
             self.tree.replay(|a, b| Self::greater(heads, cursors, a, b));
         }
+        self.replay = false;
         let w = self.tree.winner();
         if self.heads.get(w).is_none_or(|&h| h == EXHAUSTED) {
             return Poll::Ready(Ok(None));
@@ -382,7 +386,74 @@ impl KWayMerge {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+
     use super::*;
+    use crate::merge::sort::MergeStream;
+
+    /// Yields its batches, but is not ready once before the batch at `pend_at`.
+    struct PendingOnce {
+        batches: VecDeque<KeyedBatch>,
+        pend_at: usize,
+        yielded: usize,
+        pended: bool,
+    }
+
+    impl Stream for PendingOnce {
+        type Item = Result<KeyedBatch>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            if self.yielded == self.pend_at && !self.pended {
+                self.pended = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.yielded += 1;
+            Poll::Ready(self.batches.pop_front().map(Ok))
+        }
+    }
+
+    fn keyed_input(batches: &[&[i64]], pend_at: usize) -> KeyedStream {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let enc = KeyEncoder::new(&schema, &["k".to_string()]).unwrap();
+        let batches = batches
+            .iter()
+            .map(|keys| {
+                let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(keys.to_vec()))]).unwrap();
+                KeyedBatch::new(b, &enc, None, None).unwrap()
+            })
+            .collect();
+        Box::pin(PendingOnce {
+            batches,
+            pend_at,
+            yielded: 0,
+            pended: false,
+        })
+    }
+
+    #[test]
+    fn an_input_that_is_not_ready_after_advancing_still_gets_replayed() {
+        // regression: the replay owed for an advanced winner was lost when its next batch
+        // was not ready yet, so the stale winner came out before smaller keys
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let inputs = vec![keyed_input(&[&[1, 2], &[10, 11]], 1), keyed_input(&[&[3, 4, 5]], 9)];
+        let merged = MergeStream::new(KWayMerge::new(inputs, schema, false), 100);
+        let keys: Vec<i64> = futures::executor::block_on_stream(merged)
+            .flat_map(|b| {
+                let b = b.unwrap();
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(keys, vec![1, 2, 3, 4, 5, 10, 11]);
+    }
 
     #[test]
     fn key_prefixes_order_like_bytes() {
