@@ -10,9 +10,13 @@
 //!   segment files per bucket, with tailing reads; a `lake_api::LogSource`.
 //! - [`tiering`]: the [`Tierer`](tiering::Tierer), moving log records into any
 //!   `lake_api::LakeWriter` and committing the tiered offsets.
+//! - [`bucketing`]: which bucket a row belongs to, as Fluss assigns it for each lake format
+//!   (Fluss compacted, Paimon BinaryRow and Iceberg key bytes; Fluss/Flink murmur and
+//!   MurmurHash3 bucketing functions).
 //!
 //! Formats are documented, with their sources in apache/fluss, in `docs/fluss-formats.md`.
 
+pub mod bucketing;
 pub mod error;
 pub mod local;
 pub mod offsets;

@@ -119,7 +119,8 @@ impl LogBatch {
                 self.change_types.len()
             )));
         }
-        if self.base_offset < 0 || self.next_offset < self.base_offset + self.num_rows() as i64 {
+        let covered = self.base_offset.checked_add(self.num_rows() as i64);
+        if self.base_offset < 0 || covered.is_none_or(|end| self.next_offset < end) {
             return Err(Error::offsets(format!(
                 "log batch at offset {} with {} rows claims next offset {}",
                 self.base_offset,

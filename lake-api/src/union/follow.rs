@@ -53,6 +53,17 @@ pub(crate) fn follow(
     if mode == ReadMode::LakeOnly {
         return Err(Error::invalid("a lake-only scan cannot follow the log"));
     }
+    // the log of a first-row or versioned table may hold changes its engine ignores;
+    // passing them on would make the changelog drift from the table
+    if ctx.info.has_primary_key() && ctx.info.merge_engine != crate::table::MergeEngine::Deduplicate {
+        return Err(Error::new(
+            crate::error::ErrorKind::Unsupported,
+            format!(
+                "following table {} with merge engine {} is not supported yet (only deduplicate tables and log tables)",
+                ctx.info.path, ctx.info.merge_engine
+            ),
+        ));
+    }
     let schema = changelog_schema(&ctx.output_schema);
     let snapshot_change = if ctx.info.has_primary_key() {
         ChangeType::Insert

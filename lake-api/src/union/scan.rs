@@ -419,6 +419,11 @@ impl UnionScan {
     /// recorded). Filters apply to each change on its own. Buckets that appear after the
     /// call (new partitions) are not followed. Needs a Tokio runtime.
     pub async fn follow(&self) -> Result<RecordBatchStream> {
+        if self.as_of.is_some() {
+            return Err(Error::invalid(
+                "a followed scan reads to the log's end: it cannot take as-of offsets",
+            ));
+        }
         // pin the end offsets once, so that the bounded read and the tails meet exactly
         let ends: BTreeMap<TableBucket, i64> = self
             .ctx

@@ -76,7 +76,7 @@ pub struct LogRange {
 impl LogRange {
     /// The number of offsets covered.
     pub fn len(&self) -> i64 {
-        (self.stop - self.start).max(0)
+        self.stop.saturating_sub(self.start).max(0)
     }
 
     /// Whether the range covers nothing.
@@ -133,7 +133,8 @@ impl fmt::Display for UnionSplit {
 impl UnionSplit {
     /// The number of log offsets the split reads.
     pub fn log_len(&self) -> i64 {
-        self.log_ranges.iter().map(LogRange::len).sum()
+        // saturating: a hostile split's ranges must not overflow
+        self.log_ranges.iter().fold(0i64, |n, r| n.saturating_add(r.len()))
     }
 
     /// The envelope bytes.
