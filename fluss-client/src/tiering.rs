@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use lake_api::{LakeSnapshot, LakeStorage, LogSource, TableBucket};
+use lake_api::{LakeSnapshot, LakeStorage, LogSource, TableBucket, latest_tiered_offsets};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::local::LocalLog;
@@ -54,17 +54,25 @@ impl Tierer {
         Self { log, lake }
     }
 
-    /// The offsets the latest lake snapshot covers (empty when the lake has none).
+    /// The offsets the lake covers: those of its newest snapshot that records any
+    /// (maintenance commits record none); empty when the lake has no snapshot.
     pub async fn tiered_offsets(&self) -> Result<BTreeMap<TableBucket, i64>> {
         let path = &self.log.info().path;
-        let latest = match self.lake.latest_snapshot(path).await {
+        let snapshots = match self.lake.list_snapshots(path).await {
             Ok(s) => s,
-            Err(e) if e.kind() == lake_api::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == lake_api::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        match latest {
-            Some(s) => self.log.snapshot_offsets(&s),
-            None => Ok(BTreeMap::new()),
+        match latest_tiered_offsets(&self.log, &snapshots).await? {
+            Some((_, offsets)) => Ok(offsets),
+            None if snapshots.is_empty() => Ok(BTreeMap::new()),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "the lake has {} snapshot(s) of {path} but none records '{FLUSS_OFFSETS_PROPERTY}': refusing to tier from a guess",
+                    snapshots.len()
+                ),
+            )),
         }
     }
 

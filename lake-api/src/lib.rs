@@ -45,7 +45,7 @@ pub use lake::{
     FLUSS_OFFSETS_PROPERTY, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream,
     RecordReader, SortedRecordReader, SplitSerializer,
 };
-pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange};
+pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange, latest_tiered_offsets};
 pub use predicate::{FilterPushDown, Predicate};
 pub use table::{MergeEngine, TableBucket, TableInfo, TablePath};
 pub use union::{

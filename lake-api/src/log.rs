@@ -182,6 +182,26 @@ pub trait LogSource: Send + Sync {
     async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> Result<LogBatchStream>;
 }
 
+/// The tiered offsets of the newest of `snapshots` (oldest first, as
+/// [`LakeStorage::list_snapshots`](crate::LakeStorage::list_snapshots) lists them) that
+/// records any, with that snapshot. Lake maintenance (compaction, expiry) commits
+/// snapshots that record none, and the data of such a snapshot is what the one before it
+/// tiered. `None` when no snapshot records offsets; errors other than
+/// [`NotFound`](crate::ErrorKind::NotFound) (a malformed `fluss-offsets`) stop the search.
+pub async fn latest_tiered_offsets<'a>(
+    log: &dyn LogSource,
+    snapshots: &'a [LakeSnapshot],
+) -> Result<Option<(&'a LakeSnapshot, BTreeMap<TableBucket, i64>)>> {
+    for snapshot in snapshots.iter().rev() {
+        match log.tiered_offsets(snapshot).await {
+            Ok(offsets) => return Ok(Some((snapshot, offsets))),
+            Err(e) if e.kind() == crate::error::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -28,7 +28,7 @@ pub use log::MemoryLog;
 
 use crate::error::{ErrorKind, Result};
 use crate::lake::{LakeSnapshot, LakeStorage};
-use crate::log::LogSource;
+use crate::log::{LogSource, latest_tiered_offsets};
 use crate::table::TableBucket;
 use crate::union::{LogRange, read_range};
 
@@ -41,14 +41,23 @@ pub async fn tier(
     up_to: Option<&BTreeMap<TableBucket, i64>>,
 ) -> Result<LakeSnapshot> {
     let info = log.table_info().await?;
-    let latest = match lake.latest_snapshot(&info.path).await {
+    let snapshots = match lake.list_snapshots(&info.path).await {
         Ok(s) => s,
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
-    let from = match &latest {
-        Some(s) => log.tiered_offsets(s).await?,
-        None => BTreeMap::new(),
+    let from = match latest_tiered_offsets(log, &snapshots).await? {
+        Some((_, offsets)) => offsets,
+        None if snapshots.is_empty() => BTreeMap::new(),
+        None => {
+            return Err(crate::error::Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "the lake has snapshots of {} but none records tiered offsets",
+                    info.path
+                ),
+            ));
+        }
     };
     let mut writer = lake.create_lake_writer(&info).await?;
     let mut tiered = from.clone();

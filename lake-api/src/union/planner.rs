@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::lake::LakeSnapshot;
+use crate::log::latest_tiered_offsets;
 use crate::table::TableBucket;
 
 use super::options::{MergeStrategy, ReadMode};
@@ -24,14 +25,26 @@ struct PlannedLakeSplit {
 
 pub(crate) async fn plan(
     ctx: &ScanContext,
-    snapshot: Option<&LakeSnapshot>,
+    history: &[LakeSnapshot],
     as_of: Option<&BTreeMap<TableBucket, i64>>,
     mode: ReadMode,
 ) -> Result<Vec<UnionSplit>> {
     let info = &ctx.info;
+    let snapshot = history.last();
     let offsets = ctx.log.offset_ranges().await?;
     let tiered = match snapshot {
-        Some(s) if mode != ReadMode::LogOnly => ctx.log.tiered_offsets(s).await?,
+        Some(s) if mode != ReadMode::LogOnly => match latest_tiered_offsets(ctx.log.as_ref(), history).await? {
+            Some((_, offsets)) => offsets,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no lake snapshot of {} up to {} records tiered offsets (is the lake tiered from this log?)",
+                        info.path, s.id
+                    ),
+                ));
+            }
+        },
         _ => BTreeMap::new(),
     };
 

@@ -232,7 +232,7 @@ impl UnionScanBuilder {
         let output_projection: Vec<usize> = (0..output_names.len()).collect();
         let output_schema = Arc::new(read_schema.project(&output_projection)?);
 
-        let (snapshot, lake_source, remaining) = self.open_lake(&info, &read_columns).await?;
+        let (history, lake_source, remaining) = self.open_lake(&info, &read_columns).await?;
         let ctx = ScanContext {
             info,
             log: self.table.log.clone(),
@@ -248,7 +248,7 @@ impl UnionScanBuilder {
         };
         Ok(UnionScan {
             ctx: Arc::new(ctx),
-            snapshot,
+            history,
             as_of: self.as_of,
             mode: self.mode,
         })
@@ -258,13 +258,13 @@ impl UnionScanBuilder {
         &self,
         info: &TableInfo,
         read_columns: &[usize],
-    ) -> Result<(Option<LakeSnapshot>, Option<Arc<dyn LakeSource>>, Vec<Predicate>)> {
+    ) -> Result<(Vec<LakeSnapshot>, Option<Arc<dyn LakeSource>>, Vec<Predicate>)> {
         let all = self.filters.clone();
         let Some(lake) = &self.table.lake else {
-            return Ok((None, None, all));
+            return Ok((Vec::new(), None, all));
         };
         if self.mode == ReadMode::LogOnly {
-            return Ok((None, None, all));
+            return Ok((Vec::new(), None, all));
         }
         let snapshots = match lake.list_snapshots(&info.path).await {
             Ok(s) => s,
@@ -272,18 +272,22 @@ impl UnionScanBuilder {
             Err(e) if e.kind() == ErrorKind::NotFound && self.snapshot_id.is_none() => Vec::new(),
             Err(e) => return Err(e),
         };
-        let snapshot = match self.snapshot_id {
-            Some(id) => Some(snapshots.into_iter().find(|s| s.id == id).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("table {} has no lake snapshot {id}", info.path),
-                )
-            })?),
-            None => snapshots.into_iter().last(),
+        // the chosen snapshot and every older one (offsets may come from an older one)
+        let history: Vec<LakeSnapshot> = match self.snapshot_id {
+            Some(id) => {
+                let pos = snapshots.iter().position(|s| s.id == id).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!("table {} has no lake snapshot {id}", info.path),
+                    )
+                })?;
+                snapshots[..=pos].to_vec()
+            }
+            None => snapshots,
         };
-        let Some(snapshot) = snapshot else {
-            return Ok((None, None, all));
-        };
+        if history.is_empty() {
+            return Ok((Vec::new(), None, all));
+        }
         let mut source = lake.create_lake_source(&info.path).await?;
         source.with_project(&read_columns.iter().map(|&c| vec![c]).collect::<Vec<_>>())?;
         // a lake row filtered out early must not let a first-row or versioned log row win
@@ -306,7 +310,7 @@ impl UnionScanBuilder {
         {
             source.with_limit(limit);
         }
-        Ok((Some(snapshot), Some(Arc::from(source)), remaining))
+        Ok((history, Some(Arc::from(source)), remaining))
     }
 }
 
@@ -333,7 +337,8 @@ pub(crate) struct ScanContext {
 #[derive(Clone)]
 pub struct UnionScan {
     ctx: Arc<ScanContext>,
-    snapshot: Option<LakeSnapshot>,
+    /// The snapshot read (last) and the older ones, oldest first.
+    history: Vec<LakeSnapshot>,
     as_of: Option<BTreeMap<TableBucket, i64>>,
     mode: ReadMode,
 }
@@ -342,7 +347,7 @@ impl std::fmt::Debug for UnionScan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnionScan")
             .field("table", &self.ctx.info.path)
-            .field("snapshot", &self.snapshot.as_ref().map(|s| s.id))
+            .field("snapshot", &self.snapshot().map(|s| s.id))
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
@@ -356,7 +361,7 @@ impl UnionScan {
 
     /// The lake snapshot the scan reads, if any.
     pub fn snapshot(&self) -> Option<&LakeSnapshot> {
-        self.snapshot.as_ref()
+        self.history.last()
     }
 
     /// The filters the lake did not take over (re-checked by the engine).
@@ -366,7 +371,7 @@ impl UnionScan {
 
     /// Splits the scan into independent units of work.
     pub async fn plan(&self) -> Result<Vec<UnionSplit>> {
-        planner::plan(&self.ctx, self.snapshot.as_ref(), self.as_of.as_ref(), self.mode).await
+        planner::plan(&self.ctx, &self.history, self.as_of.as_ref(), self.mode).await
     }
 
     /// Reads one split (planned by this scan or by an identically configured one elsewhere).
