@@ -93,6 +93,30 @@ pub struct ScanOptions {
     pub key_filter_max_log_rows: i64,
 }
 
+/// What the key filter's index costs per changed key, at most (key bytes, hash-map slot,
+/// per-key state): `Auto` uses the key filter only while the index fits the budget.
+const KEY_INDEX_BYTES_PER_KEY: i64 = 128;
+
+impl ScanOptions {
+    /// The strategy a split with `log_len` log offsets is read with: `requested`, or under
+    /// [`MergeStrategy::Auto`] the key filter while the log tail is small and its key index
+    /// fits the memory budget, the sort-merge otherwise.
+    pub fn resolve(&self, requested: MergeStrategy, log_len: i64) -> MergeStrategy {
+        match requested {
+            MergeStrategy::Auto => {
+                let index_fits = log_len.saturating_mul(KEY_INDEX_BYTES_PER_KEY)
+                    <= i64::try_from(self.memory_budget).unwrap_or(i64::MAX);
+                if log_len <= self.key_filter_max_log_rows && index_fits {
+                    MergeStrategy::KeyFilter
+                } else {
+                    MergeStrategy::SortMerge
+                }
+            }
+            forced => forced,
+        }
+    }
+}
+
 impl Default for ScanOptions {
     fn default() -> Self {
         Self {
@@ -103,5 +127,27 @@ impl Default for ScanOptions {
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             key_filter_max_log_rows: 4_000_000,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_picks_the_key_filter_only_while_its_index_fits() {
+        let options = ScanOptions {
+            memory_budget: 128 * 1000,
+            ..ScanOptions::default()
+        };
+        assert_eq!(options.resolve(MergeStrategy::Auto, 1000), MergeStrategy::KeyFilter);
+        assert_eq!(options.resolve(MergeStrategy::Auto, 1001), MergeStrategy::SortMerge);
+        assert_eq!(options.resolve(MergeStrategy::Auto, i64::MAX), MergeStrategy::SortMerge);
+        assert_eq!(options.resolve(MergeStrategy::KeyFilter, i64::MAX), MergeStrategy::KeyFilter);
+        let few_rows = ScanOptions {
+            key_filter_max_log_rows: 10,
+            ..ScanOptions::default()
+        };
+        assert_eq!(few_rows.resolve(MergeStrategy::Auto, 11), MergeStrategy::SortMerge);
     }
 }

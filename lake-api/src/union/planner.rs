@@ -126,11 +126,6 @@ pub(crate) async fn plan(
         ranges.insert(bucket.clone(), LogRange { bucket, start, stop });
     }
 
-    let strategy_for = |log_len: i64| match ctx.options.strategy {
-        MergeStrategy::Auto if log_len <= ctx.options.key_filter_max_log_rows => MergeStrategy::KeyFilter,
-        MergeStrategy::Auto => MergeStrategy::SortMerge,
-        forced => forced,
-    };
     let snapshot_id = snapshot.map(|s| s.id);
     let mut splits = Vec::new();
 
@@ -191,7 +186,7 @@ pub(crate) async fn plan(
         let log_len = log_ranges.iter().map(LogRange::len).sum();
         splits.push(UnionSplit {
             kind: UnionSplitKind::LakeAndLog,
-            strategy: strategy_for(log_len),
+            strategy: ctx.options.resolve(ctx.options.strategy, log_len),
             partition,
             bucket,
             snapshot_id,

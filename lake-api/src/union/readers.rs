@@ -184,14 +184,9 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     };
     let rule = FoldRule::new(&info.merge_engine, version_column);
     let spill = SpillDir::new(ctx.options.spill_dir.clone());
-    let strategy = match split.strategy {
-        MergeStrategy::Auto if split.log_len() <= ctx.options.key_filter_max_log_rows => MergeStrategy::KeyFilter,
-        MergeStrategy::Auto => MergeStrategy::SortMerge,
-        s => s,
-    };
-    // the log tail and every per-split sort share the budget
-    let sorters = 1 + split.lake_splits.len();
-    let budget = (ctx.options.memory_budget / sorters).max(1);
+    let strategy = ctx.options.resolve(split.strategy, split.log_len());
+    // the log tail and the sort of the unsorted lake splits share the budget
+    let budget = (ctx.options.memory_budget / 2).max(1);
     let log = sorted_log(ctx, split, &keys, versions.as_ref(), &spill, budget).await?;
     let batch_size = ctx.options.batch_size;
 
@@ -221,21 +216,22 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
             .await?
         }
         MergeStrategy::SortMerge => {
-            let mut inputs: Vec<KeyedStream> = Vec::with_capacity(split.lake_splits.len() + 1);
+            let keyed = |stream| keyed_stream(stream, ctx.read_schema.clone(), keys.clone(), versions.clone(), false);
+            let mut inputs: Vec<KeyedStream> = Vec::with_capacity(split.lake_splits.len() + 2);
+            // unsorted splits share one sort: one budget and one set of spill files, not
+            // one per split
+            let mut unsorted = Vec::new();
             for s in &split.lake_splits {
                 let (stream, order) = open_lake_split(ctx, s).await?;
-                let sorted = if order.as_deref() == Some(info.primary_key.as_slice()) {
-                    stream
+                if order.as_deref() == Some(info.primary_key.as_slice()) {
+                    inputs.push(keyed(stream));
                 } else {
-                    sort_lazily(ctx, stream, keys.clone(), budget, spill.clone())
-                };
-                inputs.push(keyed_stream(
-                    sorted,
-                    ctx.read_schema.clone(),
-                    keys.clone(),
-                    versions.clone(),
-                    false,
-                ));
+                    unsorted.push(stream);
+                }
+            }
+            if !unsorted.is_empty() {
+                let all = RecordBatchStream::new(ctx.read_schema.clone(), futures::stream::iter(unsorted).flatten());
+                inputs.push(keyed(sort_lazily(ctx, all, keys.clone(), budget, spill.clone())));
             }
             inputs.push(log);
             let fold = GroupFold::new(
