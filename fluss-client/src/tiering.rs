@@ -150,10 +150,9 @@ impl Tierer {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let path = dir.join(format!("{stamp:032}.offsets"));
-        let tmp = path.with_extension("offsets.tmp");
-        std::fs::write(&tmp, offsets.to_json())?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(path.display().to_string())
+        let name = format!("{stamp:032}.offsets");
+        // the lake commit will point at this file: it must be whole and on disk first
+        crate::local::write_durably(&dir, &name, offsets.to_json().as_bytes())?;
+        Ok(dir.join(name).display().to_string())
     }
 }

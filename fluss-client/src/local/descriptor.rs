@@ -100,11 +100,20 @@ impl TableDescriptor {
     pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::invalid("cannot serialize the table descriptor").with_source(e))?;
-        let tmp = dir.join(format!("{DESCRIPTOR_FILE}.tmp"));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, dir.join(DESCRIPTOR_FILE))?;
-        Ok(())
+        write_durably(dir, DESCRIPTOR_FILE, text.as_bytes())
     }
+}
+
+/// Writes a small file atomically and durably: a temporary file, fsync, rename, fsync of
+/// the directory.
+pub(crate) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    super::segment::sync_dir(dir)
 }
 
 /// The directory of a table under a log root: `{root}/{database}/{table}`.
@@ -187,11 +196,9 @@ pub(crate) fn discover(table_dir: &Path, partitioned: bool) -> Result<Discovered
             let parsed = name
                 .rsplit_once("-p")
                 .and_then(|(values, id)| Some((values.to_string(), id.parse::<i64>().ok()?)));
-            let Some((values, id)) = parsed else {
-                return Err(Error::corrupt(format!(
-                    "{} is not a partition directory ({{name}}-p{{id}})",
-                    entry.path().display()
-                )));
+            // anything else (editor or file-manager droppings) is not ours
+            let Some((values, id)) = parsed.filter(|_| entry.path().is_dir()) else {
+                continue;
             };
             let values: Vec<String> = values
                 .split(lake_api::table::PARTITION_SEPARATOR)

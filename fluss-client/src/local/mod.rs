@@ -26,7 +26,8 @@
 //! let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).unwrap();
 //! log.append(&TableBucket::new(0), batch, vec![ChangeType::Insert; 2]).unwrap();
 //!
-//! let reopened = LocalLog::open(dir.path(), &info.path, LocalLogOptions::default()).unwrap();
+//! // one appender at a time; readers (in this process or others) open read-only
+//! let reopened = LocalLog::open_read_only(dir.path(), &info.path, LocalLogOptions::default()).unwrap();
 //! let ranges = reopened.offset_ranges().await.unwrap();
 //! assert_eq!(ranges[&TableBucket::new(0)].end, 2);
 //! # });
@@ -52,6 +53,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::offsets::{TableBucketOffsets, read_snapshot_offsets, to_table_buckets};
 use crate::record::{Compression, EncodeOptions, decode_batch, encode_batch};
 
+pub(crate) use descriptor::write_durably;
 use descriptor::{TableDescriptor, bucket_dir, check_partition_values, discover, table_dir};
 use segment::{BucketLog, IndexEntry, read_entry};
 
@@ -81,6 +83,9 @@ impl Default for LocalLogOptions {
 
 struct Inner {
     dir: PathBuf,
+    /// Held by the one appender of the table (an exclusive lock on `LOCK`); `None` when
+    /// opened read-only.
+    writer_lock: Option<File>,
     descriptor: TableDescriptor,
     info: TableInfo,
     options: LocalLogOptions,
@@ -160,6 +165,8 @@ impl LocalLog {
     }
 
     fn open_dir(dir: PathBuf, descriptor: TableDescriptor, options: LocalLogOptions, recover: bool) -> Result<Self> {
+        // the appender takes the lock before it touches (recovers) any segment
+        let writer_lock = if recover { Some(Self::lock_writer(&dir)?) } else { None };
         let info = descriptor.info();
         let found = discover(&dir, !info.partition_keys.is_empty())?;
         let mut state = State {
@@ -173,6 +180,7 @@ impl LocalLog {
         Ok(Self {
             inner: Arc::new(Inner {
                 dir,
+                writer_lock,
                 descriptor,
                 info,
                 options,
@@ -180,6 +188,28 @@ impl LocalLog {
                 appended: Notify::new(),
             }),
         })
+    }
+
+    /// Takes the table's appender lock (advisory, released when the log is dropped).
+    fn lock_writer(dir: &Path) -> Result<File> {
+        let path = dir.join("LOCK");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot open {}", path.display())).with_source(e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid(format!(
+                "table at {} is open for appending by another LocalLog (lock {}); open it read-only to read",
+                dir.display(),
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::new(ErrorKind::Io, format!("cannot lock {}", path.display())).with_source(e))
+            }
+        }
     }
 
     fn bucket_path(dir: &Path, partitions: &BTreeMap<Vec<String>, i64>, bucket: &TableBucket) -> Result<PathBuf> {
@@ -228,6 +258,12 @@ impl LocalLog {
     /// Rows must have the table schema and one change type each.
     pub fn append(&self, bucket: &TableBucket, batch: RecordBatch, changes: Vec<ChangeType>) -> Result<(i64, i64)> {
         let info = &self.inner.info;
+        if self.inner.writer_lock.is_none() {
+            return Err(Error::invalid(format!(
+                "table {} was opened read-only: it cannot be appended to",
+                info.path
+            )));
+        }
         if bucket.bucket >= info.bucket_count {
             return Err(Error::invalid(format!(
                 "table {} has {} buckets, not {bucket}",
@@ -246,7 +282,8 @@ impl LocalLog {
         }
         if changes.len() != batch.num_rows() {
             return Err(Error::invalid(format!(
-                "{} rows but {} change types",
+                "a batch appended to {bucket} of {} has {} rows but {} change types",
+                info.path,
                 batch.num_rows(),
                 changes.len()
             )));
@@ -308,6 +345,15 @@ impl LocalLog {
             }
         }
         for (bucket, log) in state.buckets.iter_mut() {
+            log.refresh().map_err(|e| e.context(format!("{bucket}")))?;
+        }
+        Ok(())
+    }
+
+    /// Looks for batches other processes appended to one bucket.
+    fn refresh_bucket(&self, bucket: &TableBucket) -> Result<()> {
+        let mut state = self.state()?;
+        if let Some(log) = state.buckets.get_mut(bucket) {
             log.refresh().map_err(|e| e.context(format!("{bucket}")))?;
         }
         Ok(())
@@ -390,9 +436,14 @@ impl ReadState {
                 // bounded reads see what is there; the engine reports a short log
                 return Ok(None);
             }
-            // tailing: wake on an append here, or poll for appends by other processes
-            let _ = tokio::time::timeout(self.log.inner.options.poll_interval, notified).await;
-            self.log.refresh()?;
+            // tailing: an append here updates the index and wakes us; without one, look
+            // for appends by other processes, in this bucket only
+            if tokio::time::timeout(self.log.inner.options.poll_interval, notified)
+                .await
+                .is_err()
+            {
+                self.log.refresh_bucket(&self.bucket)?;
+            }
         }
     }
 }

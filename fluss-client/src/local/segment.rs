@@ -150,6 +150,27 @@ impl BucketLog {
 
     /// Indexes the batches of segment `i` from byte `from`.
     fn scan_segment(&mut self, i: usize, from: u64) -> Result<Scan> {
+        let scan = self.scan_segment_batches(i, from)?;
+        // zeros from the bad batch to the end of the file are what a crash leaves when the
+        // file grew before its data landed: a torn tail as well
+        if let Scan::Bad {
+            pos,
+            last: false,
+            error,
+        } = scan
+        {
+            let path = &self.segments[i].path;
+            let mut rest = Vec::new();
+            let mut f = File::open(path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
+            f.seek(SeekFrom::Start(pos))?;
+            f.read_to_end(&mut rest)?;
+            let last = rest.iter().all(|&b| b == 0);
+            return Ok(Scan::Bad { pos, last, error });
+        }
+        Ok(scan)
+    }
+
+    fn scan_segment_batches(&mut self, i: usize, from: u64) -> Result<Scan> {
         let path = self.segments[i].path.clone();
         let mut file = File::open(&path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
         let file_len = file.metadata()?.len();
@@ -223,19 +244,23 @@ impl BucketLog {
             if let Scan::Bad { last: false, error, .. } = self.scan_segment(last, from)? {
                 return Err(error);
             }
-            // a new segment starts where the last one ends, once it is complete
-            if self.segments[last].len > 0 {
+            // new segments start where the last one ends; several may have rolled since
+            loop {
+                let i = self.segments.len() - 1;
+                if self.segments[i].len == 0 {
+                    break;
+                }
                 let next = self.dir.join(segment_name(self.end));
-                if next.exists() {
-                    self.segments.push(Segment {
-                        base_offset: self.end,
-                        path: next,
-                        len: 0,
-                    });
-                    let i = self.segments.len() - 1;
-                    if let Scan::Bad { last: false, error, .. } = self.scan_segment(i, 0)? {
-                        return Err(error);
-                    }
+                if !next.exists() {
+                    break;
+                }
+                self.segments.push(Segment {
+                    base_offset: self.end,
+                    path: next,
+                    len: 0,
+                });
+                if let Scan::Bad { last: false, error, .. } = self.scan_segment(i + 1, 0)? {
+                    return Err(error);
                 }
             }
         } else {
@@ -255,6 +280,10 @@ impl BucketLog {
                 .append(true)
                 .open(&path)
                 .map_err(|e| io(e, format!("cannot create segment {}", path.display())))?;
+            if sync {
+                // the new file's name must survive a crash too
+                sync_dir(&self.dir)?;
+            }
             self.segments.push(Segment {
                 base_offset: self.end,
                 path,
@@ -310,6 +339,13 @@ impl BucketLog {
     pub(crate) fn segment_path(&self, segment: usize) -> Option<&Path> {
         self.segments.get(segment).map(|s| s.path.as_path())
     }
+}
+
+/// Makes a directory's entries durable (file creations and renames in it).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(e, format!("cannot sync directory {}", dir.display())))
 }
 
 /// Reads one indexed batch's bytes from an open segment file.

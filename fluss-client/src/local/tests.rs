@@ -92,7 +92,7 @@ async fn appends_survive_reopening_and_roll_segments() {
         }
         let segments = std::fs::read_dir(log.table_dir().join("log/bucket-0")).unwrap().count();
         assert!(segments > 3, "{segments} segments: rolling by size did not happen");
-        let reopened = LocalLog::open(&dir, &info(false).path, opts).unwrap();
+        let reopened = LocalLog::open_read_only(&dir, &info(false).path, opts).unwrap();
         let all = read_all(&reopened, &b0, 0, 100).await;
         assert_eq!(keys(&all), (0..100).collect::<Vec<_>>());
         // a read from the middle starts at the batch holding the offset
@@ -115,7 +115,7 @@ async fn partitions_get_ids_and_directories() {
         .unwrap();
     assert!(log.table_dir().join("log/us-p0/bucket-1").is_dir());
     assert!(log.table_dir().join("log/eu-p1/bucket-0").is_dir());
-    let reopened = LocalLog::open(dir.path(), &info(true).path, options(1 << 20)).unwrap();
+    let reopened = LocalLog::open_read_only(dir.path(), &info(true).path, options(1 << 20)).unwrap();
     let ids = reopened.partition_ids().unwrap();
     assert_eq!(ids[&0], vec!["us".to_string()]);
     assert_eq!(ids[&1], vec!["eu".to_string()]);
@@ -288,4 +288,71 @@ async fn next_batch(s: &mut lake_api::LogBatchStream) -> LogBatch {
         .expect("no batch in 5 s")
         .unwrap()
         .unwrap()
+}
+
+#[tokio::test]
+async fn one_appender_at_a_time_and_readers_cannot_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
+    let e = LocalLog::open(dir.path(), &info(false).path, options(1 << 20)).unwrap_err();
+    assert!(e.to_string().contains("open for appending"), "{e}");
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20)).unwrap();
+    let e = reader
+        .append(&TableBucket::new(0), batch(0..1, None), vec![ChangeType::Insert])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    drop(writer);
+    LocalLog::open(dir.path(), &info(false).path, options(1 << 20)).unwrap();
+}
+
+#[tokio::test]
+async fn a_zero_filled_tail_is_torn_too() {
+    // regression: a crash after the file system extended the file but before the data
+    // landed leaves zeros, which read as a batch of length 0 and made the log unopenable
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
+    log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4]).unwrap();
+    let segment = last_segment(&log);
+    let good_len = std::fs::metadata(&segment).unwrap().len();
+    drop(log);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap()
+        .write_all(&[0u8; 4096])
+        .unwrap();
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20)).unwrap();
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), good_len);
+    assert_eq!(
+        log.append(&b0, batch(4..6, None), vec![ChangeType::Insert; 2]).unwrap(),
+        (4, 6)
+    );
+}
+
+#[tokio::test]
+async fn readers_follow_several_new_segments_and_ignore_stray_files() {
+    // regression: a refresh picked up one new segment at most, so a reader in another
+    // process under-reported the end after two rolls
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    let writer = LocalLog::create(dir.path(), &info(true), options(200)).unwrap();
+    let us = TableBucket::partitioned(vec!["us".into()], 0);
+    writer
+        .append(&us, batch(0..2, Some("us")), vec![ChangeType::Insert; 2])
+        .unwrap();
+    std::fs::write(writer.table_dir().join("log/.DS_Store"), b"junk").unwrap();
+    let reader = LocalLog::open_read_only(dir.path(), &info(true).path, options(200)).unwrap();
+    for i in 1..8 {
+        writer
+            .append(&us, batch(i * 2..i * 2 + 2, Some("us")), vec![ChangeType::Insert; 2])
+            .unwrap();
+    }
+    let segments = std::fs::read_dir(writer.table_dir().join("log/us-p0/bucket-0"))
+        .unwrap()
+        .count();
+    assert!(segments >= 4, "{segments}");
+    assert_eq!(reader.offset_ranges().await.unwrap()[&us].end, 16);
+    assert_eq!(keys(&read_all(&reader, &us, 0, 16).await), (0..16).collect::<Vec<_>>());
+    let _ = b0;
 }

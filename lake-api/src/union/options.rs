@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(options.resolve(MergeStrategy::Auto, 1000), MergeStrategy::KeyFilter);
         assert_eq!(options.resolve(MergeStrategy::Auto, 1001), MergeStrategy::SortMerge);
         assert_eq!(options.resolve(MergeStrategy::Auto, i64::MAX), MergeStrategy::SortMerge);
-        assert_eq!(options.resolve(MergeStrategy::KeyFilter, i64::MAX), MergeStrategy::KeyFilter);
+        assert_eq!(
+            options.resolve(MergeStrategy::KeyFilter, i64::MAX),
+            MergeStrategy::KeyFilter
+        );
         let few_rows = ScanOptions {
             key_filter_max_log_rows: 10,
             ..ScanOptions::default()
