@@ -51,7 +51,7 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::offsets::{TableBucketOffsets, read_snapshot_offsets, to_table_buckets};
-use crate::record::{Compression, EncodeOptions, decode_batch, encode_batch};
+use crate::record::{Compression, EncodeOptions, decode_batch_buffer, encode_batch};
 
 pub(crate) use descriptor::write_durably;
 use descriptor::{TableDescriptor, bucket_dir, check_partition_values, discover, table_dir};
@@ -420,8 +420,8 @@ impl ReadState {
                         &mut self.file.insert((path.clone(), f)).1
                     }
                 };
-                let bytes = read_entry(file, &path, &entry)?;
-                let (batch, _) = decode_batch(&bytes, &self.log.inner.info.schema).map_err(|e| {
+                let bytes = arrow_buffer::Buffer::from_vec(read_entry(file, &path, &entry)?);
+                let (batch, _) = decode_batch_buffer(&bytes, &self.log.inner.info.schema).map_err(|e| {
                     e.context(format!(
                         "segment {} at byte {} ({})",
                         path.display(),

@@ -3,9 +3,11 @@
 //! position.
 //!
 //! An append writes one whole encoded batch. A crash mid-append leaves a torn tail: a last
-//! batch that is shorter than its length field says, or whose CRC fails. The writer cuts
-//! it off when it opens the log; a torn or bad batch anywhere else is corruption and an
-//! error, never silently dropped. Readers in other processes stop before an incomplete
+//! batch that is shorter than its length field says, whose CRC fails, or zeros. The writer
+//! cuts it off when it opens the log. Opening reads only the headers of the other batches
+//! (a full pass over the data would cost as much as reading it); their CRCs are checked
+//! when they are read, and a bad one is then a typed error naming the segment and byte,
+//! never silently dropped or cut. Readers in other processes stop before an incomplete
 //! tail (it may still be being written) and pick up new batches with [`BucketLog::refresh`].
 
 use std::fs::{File, OpenOptions};
@@ -13,10 +15,12 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::read_header;
+use crate::record::{peek_header, read_header};
 
 /// The bytes before a batch's length is known: base offset (8) and length (4).
 const LOG_OVERHEAD: usize = 12;
+/// The longest fixed header (V2).
+const MAX_HEADER_LEN: usize = 56;
 
 /// A segment file.
 #[derive(Debug, Clone)]
@@ -199,14 +203,31 @@ impl BucketLog {
                     true,
                 ));
             }
-            buf.resize(total as usize, 0);
+            // only the file's last batch, where a crash leaves a torn write, is read and
+            // checked in full here; the others are indexed from their headers and checked
+            // (CRC included) when they are read
+            let last_in_file = pos + total == file_len;
+            let want = if last_in_file {
+                total as usize
+            } else {
+                (total as usize).min(MAX_HEADER_LEN)
+            };
+            buf.resize(want, 0);
             file.read_exact(&mut buf[LOG_OVERHEAD..])?;
-            let header = match read_header(&buf) {
+            if !last_in_file {
+                file.seek(SeekFrom::Start(pos + total))?;
+            }
+            let checked = if last_in_file {
+                read_header(&buf)
+            } else {
+                peek_header(&buf)
+            };
+            let header = match checked {
                 Ok(h) => h,
                 Err(e) => {
                     return Ok(Scan::Bad {
                         pos,
-                        last: pos + total == file_len,
+                        last: last_in_file,
                         error: e.context(format!("segment {} at byte {pos}", path.display())),
                     });
                 }
@@ -350,9 +371,20 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Reads one indexed batch's bytes from an open segment file.
 pub(crate) fn read_entry(file: &mut File, path: &Path, entry: &IndexEntry) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; entry.len as usize];
+    // no zero-filling: the read fills exactly `len` bytes or fails
+    let mut buf = Vec::with_capacity(entry.len as usize);
     file.seek(SeekFrom::Start(entry.pos))
-        .and_then(|_| file.read_exact(&mut buf))
+        .and_then(|_| Read::by_ref(file).take(u64::from(entry.len)).read_to_end(&mut buf))
+        .and_then(|n| {
+            if n == entry.len as usize {
+                Ok(())
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("read {n} of {} bytes", entry.len),
+                ))
+            }
+        })
         .map_err(|e| {
             io(
                 e,

@@ -6,6 +6,7 @@
 //! padding between them.
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_ipc::CompressionType;
 use arrow_schema::SchemaRef;
 use lake_api::{ChangeType, LogBatch};
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use super::format::{APPEND_ONLY_FLAG, LOG_OVERHEAD, MAGIC_V0, NO_BATCH_SEQUENCE, NO_LEADER_EPOCH, NO_WRITER_ID};
 use super::format::{MAGIC_V2, layout_for_write};
 use super::header::{BatchHeader, read_header, store_crc};
-use super::ipc::{read_arrow_part, write_arrow_part};
+use super::ipc::{read_arrow_buffer, write_arrow_part};
 
 /// Arrow IPC body compression of the Arrow part (`table.log.arrow.compression.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,13 +185,23 @@ fn encode_with_delta(
 pub fn decode_batch(bytes: &[u8], schema: &SchemaRef) -> Result<(LogBatch, usize)> {
     let header = read_header(bytes)?;
     let size = header.size_in_bytes();
-    let batch = decode_checked(&header, &bytes[..size], schema)?;
+    let batch = decode_checked(&header, &Buffer::from_slice_ref(&bytes[..size]), schema)?;
+    Ok((batch, size))
+}
+
+/// [`decode_batch`] over bytes already in an Arrow buffer (a segment read, a fetch
+/// response): the batch's columns are zero-copy slices of `bytes`.
+pub fn decode_batch_buffer(bytes: &Buffer, schema: &SchemaRef) -> Result<(LogBatch, usize)> {
+    let header = read_header(bytes.as_slice())?;
+    let size = header.size_in_bytes();
+    let batch = decode_checked(&header, &bytes.slice_with_length(0, size), schema)?;
     Ok((batch, size))
 }
 
 /// Decodes the records of one batch whose header `read_header` has already checked;
 /// `bytes` is exactly that batch.
-pub(crate) fn decode_checked(header: &BatchHeader, bytes: &[u8], schema: &SchemaRef) -> Result<LogBatch> {
+pub(crate) fn decode_checked(header: &BatchHeader, buffer: &Buffer, schema: &SchemaRef) -> Result<LogBatch> {
+    let bytes = buffer.as_slice();
     let what = format!("log batch at base offset {}", header.base_offset);
     let count = header.record_count.max(0) as usize;
     let mut at = header.records_start();
@@ -210,10 +221,12 @@ pub(crate) fn decode_checked(header: &BatchHeader, bytes: &[u8], schema: &Schema
             })
             .collect::<Result<Vec<_>>>()?
     };
-    let part = bytes
-        .get(at..)
-        .ok_or_else(|| Error::corrupt(format!("{what}: the records start past the end of the batch")))?;
-    let batch = read_arrow_part(part, schema, header.record_count, &what)?;
+    if at > bytes.len() {
+        return Err(Error::corrupt(format!(
+            "{what}: the records start past the end of the batch"
+        )));
+    }
+    let batch = read_arrow_buffer(&buffer.slice(at), schema, header.record_count, &what)?;
     Ok(LogBatch {
         batch,
         change_types,

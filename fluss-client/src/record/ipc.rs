@@ -53,7 +53,20 @@ pub(crate) fn write_arrow_part(
 
 /// Decodes the Arrow part of a batch against the table schema. `what` names the batch in
 /// messages. An empty part is an empty batch, allowed only when `record_count` is 0.
+#[cfg(test)]
 pub(crate) fn read_arrow_part(part: &[u8], schema: &SchemaRef, record_count: i32, what: &str) -> Result<RecordBatch> {
+    read_arrow_buffer(&Buffer::from_slice_ref(part), schema, record_count, what)
+}
+
+/// [`read_arrow_part`] over bytes already in an Arrow buffer: the columns are zero-copy
+/// slices of it.
+pub(crate) fn read_arrow_buffer(
+    buffer: &Buffer,
+    schema: &SchemaRef,
+    record_count: i32,
+    what: &str,
+) -> Result<RecordBatch> {
+    let part = buffer.as_slice();
     if part.is_empty() {
         if record_count == 0 {
             return Ok(RecordBatch::new_empty(schema.clone()));
@@ -127,7 +140,7 @@ pub(crate) fn read_arrow_part(part: &[u8], schema: &SchemaRef, record_count: i32
     }
     check_shape(&ipc_batch, body, schema, what)?;
 
-    let data = Buffer::from_slice_ref(body);
+    let data = buffer.slice(meta_end);
     let decode =
         || arrow_ipc::reader::read_record_batch(&data, ipc_batch, schema.clone(), &HashMap::new(), None, &version);
     // arrow-ipc/arrow-data assert (panic) on some malformed bodies. `check_shape` rules out
