@@ -23,12 +23,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build a small table with a log tail in the embedded in-memory lake and log,
+    /// Build a small table with a log tail (an embedded LocalLog tiered into a lake),
     /// union-read it and print it.
     Demo {
         /// How lake rows and log changes merge: auto, sort-merge or key-filter.
         #[arg(long, default_value = "auto", value_parser = parse_strategy)]
         strategy: MergeStrategy,
+        /// Where the table's log is written (a fresh temporary directory by default).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -48,7 +51,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Demo { strategy } => demo::run(strategy).await,
+            Command::Demo { strategy, dir } => demo::run(strategy, dir).await,
         }
     });
     match result {

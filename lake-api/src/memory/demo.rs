@@ -44,13 +44,17 @@ fn bucket_of(id: i64) -> TableBucket {
     TableBucket::partitioned(vec![region(id).to_string()], (id % 2) as u32)
 }
 
-fn append(log: &MemoryLog, rows: &[(ChangeType, i64, &str, f64)]) -> Result<()> {
+/// A round of demo changes: per bucket, one batch and its change types.
+pub type DemoRound = Vec<(TableBucket, RecordBatch, Vec<ChangeType>)>;
+
+fn round(rows: &[(ChangeType, i64, &str, f64)]) -> Result<DemoRound> {
     // one batch per bucket, in the order given
     let mut by_bucket: BTreeMap<TableBucket, Vec<(ChangeType, i64, &str, f64)>> = BTreeMap::new();
     for r in rows {
         by_bucket.entry(bucket_of(r.1)).or_default().push(*r);
     }
     let schema = demo_info().schema;
+    let mut out = Vec::new();
     for (bucket, rows) in by_bucket {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
@@ -59,42 +63,49 @@ fn append(log: &MemoryLog, rows: &[(ChangeType, i64, &str, f64)]) -> Result<()> 
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.3))),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        log.append(&bucket, batch, rows.iter().map(|r| r.0).collect())?;
+        out.push((bucket, batch, rows.iter().map(|r| r.0).collect()));
     }
-    Ok(())
+    Ok(out)
 }
 
-/// Builds the demo table: eight orders written to the log and tiered into the lake, then
-/// two updates, a delete and two new orders left in the log.
-pub async fn demo_table() -> Result<(Arc<dyn LogSource>, Arc<dyn LakeStorage>)> {
+/// The demo's changes in two rounds: eight orders (tiered into the lake), then two
+/// updates, a delete and two new orders (left in the log).
+pub fn demo_rounds() -> Result<(DemoRound, DemoRound)> {
     use ChangeType::*;
+    let tiered = round(&[
+        (Insert, 1, "ada", 12.5),
+        (Insert, 2, "grace", 80.0),
+        (Insert, 3, "alan", 7.25),
+        (Insert, 4, "edsger", 19.0),
+        (Insert, 5, "barbara", 45.5),
+        (Insert, 6, "donald", 3.0),
+        (Insert, 7, "ken", 64.0),
+        (Insert, 8, "dennis", 27.75),
+    ])?;
+    let tail = round(&[
+        (UpdateBefore, 2, "grace", 80.0),
+        (UpdateAfter, 2, "grace", 95.0),
+        (Delete, 3, "alan", 7.25),
+        (Insert, 9, "margaret", 120.0),
+        (UpdateBefore, 5, "barbara", 45.5),
+        (UpdateAfter, 5, "barbara", 50.0),
+        (Insert, 10, "linus", 8.5),
+    ])?;
+    Ok((tiered, tail))
+}
+
+/// Builds the demo table in memory: the first round written to the log and tiered into
+/// the lake, the second left in the log.
+pub async fn demo_table() -> Result<(Arc<dyn LogSource>, Arc<dyn LakeStorage>)> {
     let log = MemoryLog::new(demo_info())?;
     let lake = MemoryLake::new();
-    append(
-        &log,
-        &[
-            (Insert, 1, "ada", 12.5),
-            (Insert, 2, "grace", 80.0),
-            (Insert, 3, "alan", 7.25),
-            (Insert, 4, "edsger", 19.0),
-            (Insert, 5, "barbara", 45.5),
-            (Insert, 6, "donald", 3.0),
-            (Insert, 7, "ken", 64.0),
-            (Insert, 8, "dennis", 27.75),
-        ],
-    )?;
+    let (tiered, tail) = demo_rounds()?;
+    for (bucket, batch, changes) in tiered {
+        log.append(&bucket, batch, changes)?;
+    }
     tier(&log, &lake, None).await?;
-    append(
-        &log,
-        &[
-            (UpdateBefore, 2, "grace", 80.0),
-            (UpdateAfter, 2, "grace", 95.0),
-            (Delete, 3, "alan", 7.25),
-            (Insert, 9, "margaret", 120.0),
-            (UpdateBefore, 5, "barbara", 45.5),
-            (UpdateAfter, 5, "barbara", 50.0),
-            (Insert, 10, "linus", 8.5),
-        ],
-    )?;
+    for (bucket, batch, changes) in tail {
+        log.append(&bucket, batch, changes)?;
+    }
     Ok((Arc::new(log), Arc::new(lake)))
 }
