@@ -29,6 +29,7 @@
 
 #[doc(hidden)]
 pub mod bench;
+pub mod blob;
 pub mod error;
 pub mod lake;
 pub mod log;
@@ -40,6 +41,7 @@ pub mod table;
 pub mod types;
 pub mod union;
 
+pub use blob::{BlobRef, BlobResolver};
 pub use error::{Error, ErrorKind, Result};
 pub use lake::{
     FLUSS_OFFSETS_PROPERTY, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream,

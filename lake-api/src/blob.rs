@@ -1,0 +1,438 @@
+//! BLOB references and the resolver that fetches their payloads.
+//!
+//! Reading a BLOB column returns references by default (`lakeunion.blob_ref`, a
+//! `Struct{uri: Utf8, offset: UInt64, length: UInt64}`, see [`crate::types`]). A
+//! [`BlobResolver`] fetches one payload; backends plug in their own readers (an object
+//! store, a Lance blob file, ...). [`resolve_column`] fetches a whole column of references
+//! concurrently, bounded by both the number of fetches and the bytes in flight, and keeps
+//! every row's outcome separate so that one bad reference does not fail the others.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use async_trait::async_trait;
+//! use lake_api::blob::{resolve_column, BlobRef, BlobResolver};
+//!
+//! /// Serves every reference as `length` copies of the byte `offset`.
+//! struct Repeat;
+//!
+//! #[async_trait]
+//! impl BlobResolver for Repeat {
+//!     async fn fetch(&self, blob: &BlobRef) -> lake_api::Result<Vec<u8>> {
+//!         Ok(vec![blob.offset as u8; blob.length as usize])
+//!     }
+//! }
+//!
+//! let refs = vec![Some(BlobRef::new("mem://a", 7, 3)), None];
+//! let out = resolve_column(&Repeat, &refs, 1 << 20, 8).await;
+//! assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap(), &vec![7u8; 3]);
+//! assert!(out[1].is_none());
+//! # });
+//! ```
+
+use std::fmt;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::{Array, RecordBatch, StructArray};
+use arrow_schema::DataType;
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A pointer to a BLOB payload: `length` bytes at `offset` of the object at `uri`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobRef {
+    /// Where the payload lives (a file path or an object-store URI; the resolver decides).
+    pub uri: String,
+    /// Byte offset of the payload inside the object.
+    pub offset: u64,
+    /// Length of the payload in bytes.
+    pub length: u64,
+}
+
+impl BlobRef {
+    /// A reference to `length` bytes at `offset` of `uri`.
+    pub fn new(uri: impl Into<String>, offset: u64, length: u64) -> Self {
+        Self {
+            uri: uri.into(),
+            offset,
+            length,
+        }
+    }
+
+    /// The byte range `offset..offset + length`, or an `InvalidArgument` error if it
+    /// overflows `u64`.
+    pub fn range(&self) -> Result<std::ops::Range<u64>> {
+        let end = self
+            .offset
+            .checked_add(self.length)
+            .ok_or_else(|| Error::invalid(format!("blob reference {self}: offset + length overflows u64")))?;
+        Ok(self.offset..end)
+    }
+}
+
+impl fmt::Display for BlobRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}+{}]", self.uri, self.offset, self.length)
+    }
+}
+
+/// Fetches the payload of one BLOB reference.
+///
+/// Implementations must be cheap to call concurrently: [`resolve_column`] keeps several
+/// fetches in flight on one task.
+#[async_trait]
+pub trait BlobResolver: Send + Sync {
+    /// The `blob.length` bytes at `blob.offset` of `blob.uri`.
+    async fn fetch(&self, blob: &BlobRef) -> Result<Vec<u8>>;
+}
+
+/// Reads the BLOB reference column `column` of `batch` (see [`blob_refs_from_array`]).
+///
+/// Errors: `InvalidArgument` if the batch has no such column, `SchemaMismatch` if it is
+/// not a `Struct{uri: Utf8, offset: UInt64, length: UInt64}`.
+pub fn blob_refs(batch: &RecordBatch, column: &str) -> Result<Vec<Option<BlobRef>>> {
+    let array = batch
+        .column_by_name(column)
+        .ok_or_else(|| Error::invalid(format!("no column {column:?} in batch")))?;
+    blob_refs_from_array(array.as_ref()).map_err(|e| e.context(format!("column {column:?}")))
+}
+
+/// Checks that `data_type` is the BLOB reference struct
+/// (`Struct{uri: Utf8, offset: UInt64, length: UInt64}`, children found by name).
+pub fn check_blob_ref_type(data_type: &DataType) -> Result<()> {
+    let DataType::Struct(fields) = data_type else {
+        return Err(Error::schema(format!(
+            "expected a blob reference struct, found {data_type}"
+        )));
+    };
+    for (name, expected) in [
+        ("uri", DataType::Utf8),
+        ("offset", DataType::UInt64),
+        ("length", DataType::UInt64),
+    ] {
+        match fields.find(name) {
+            Some((_, f)) if f.data_type() == &expected => {}
+            Some((_, f)) => {
+                return Err(Error::schema(format!(
+                    "blob reference child {name:?} is {}, expected {expected}",
+                    f.data_type()
+                )));
+            }
+            None => {
+                return Err(Error::schema(format!("blob reference struct has no child {name:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads an array of BLOB references; null rows stay `None`.
+///
+/// Errors: `SchemaMismatch` if the array is not the BLOB reference struct, `Corrupt` if a
+/// non-null row has a null `uri`, `offset` or `length`.
+pub fn blob_refs_from_array(array: &dyn Array) -> Result<Vec<Option<BlobRef>>> {
+    check_blob_ref_type(array.data_type())?;
+    let structs: &StructArray = array
+        .as_struct_opt()
+        .ok_or_else(|| Error::schema("blob reference column is not a StructArray"))?;
+    let child = |name: &str| {
+        structs
+            .column_by_name(name)
+            .ok_or_else(|| Error::schema(format!("blob reference struct has no child {name:?}")))
+    };
+    let uri_col = child("uri")?;
+    let offset_col = child("offset")?;
+    let length_col = child("length")?;
+    let uris = uri_col
+        .as_string_opt::<i32>()
+        .ok_or_else(|| Error::schema("blob reference uri is not Utf8"))?;
+    let offsets = offset_col
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(|| Error::schema("blob reference offset is not UInt64"))?;
+    let lengths = length_col
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(|| Error::schema("blob reference length is not UInt64"))?;
+
+    let mut out = Vec::with_capacity(structs.len());
+    for row in 0..structs.len() {
+        if structs.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        if uris.is_null(row) || offsets.is_null(row) || lengths.is_null(row) {
+            return Err(Error::corrupt(format!(
+                "blob reference at row {row} has a null uri, offset or length"
+            )));
+        }
+        out.push(Some(BlobRef {
+            uri: uris.value(row).to_string(),
+            offset: offsets.value(row),
+            length: lengths.value(row),
+        }));
+    }
+    Ok(out)
+}
+
+/// Fetches every reference of `refs` through `resolver`, concurrently.
+///
+/// At most `concurrency` fetches are in flight (at least one), and the lengths of the
+/// fetches in flight add up to at most `max_bytes_in_flight` — except that a reference
+/// longer than `max_bytes_in_flight` on its own is still fetched, alone. Fetches start in
+/// row order.
+///
+/// The result has one entry per row, in row order: `None` for a null reference, else that
+/// row's outcome. Errors are per row: one failed fetch does not stop the others. A payload
+/// whose size differs from the reference's `length` is a `Corrupt` row error.
+pub async fn resolve_column(
+    resolver: &dyn BlobResolver,
+    refs: &[Option<BlobRef>],
+    max_bytes_in_flight: usize,
+    concurrency: usize,
+) -> Vec<Option<Result<Vec<u8>>>> {
+    let concurrency = concurrency.max(1);
+    let budget = u64::try_from(max_bytes_in_flight).unwrap_or(u64::MAX);
+    let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(refs.len());
+    results.resize_with(refs.len(), || None);
+
+    let mut in_flight = FuturesUnordered::new();
+    let mut bytes_in_flight: u64 = 0;
+    let mut next = 0usize;
+
+    loop {
+        // Admit as many fetches as the bounds allow, in row order.
+        while next < refs.len() && in_flight.len() < concurrency {
+            let Some(blob) = &refs[next] else {
+                next += 1;
+                continue;
+            };
+            let fits = bytes_in_flight.saturating_add(blob.length) <= budget;
+            if !fits && !in_flight.is_empty() {
+                break;
+            }
+            bytes_in_flight = bytes_in_flight.saturating_add(blob.length);
+            let row = next;
+            in_flight.push(async move {
+                let outcome = resolver.fetch(blob).await.and_then(|bytes| {
+                    if bytes.len() as u64 == blob.length {
+                        Ok(bytes)
+                    } else {
+                        Err(Error::new(
+                            ErrorKind::Corrupt,
+                            format!("blob {blob}: resolver returned {} bytes", bytes.len()),
+                        ))
+                    }
+                });
+                (row, blob.length, outcome)
+            });
+            next += 1;
+        }
+        match in_flight.next().await {
+            Some((row, length, outcome)) => {
+                bytes_in_flight = bytes_in_flight.saturating_sub(length);
+                results[row] = Some(outcome);
+            }
+            None => break,
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use arrow_array::{ArrayRef, Int32Array, StringArray, UInt64Array};
+    use arrow_buffer::NullBuffer;
+    use arrow_schema::{Field, Fields, Schema};
+
+    use super::*;
+    use crate::types::{blob_ref_field, blob_ref_type};
+
+    /// An in-memory resolver that records the bytes and fetches in flight.
+    #[derive(Default)]
+    struct MemResolver {
+        objects: HashMap<String, Vec<u8>>,
+        bytes_now: AtomicU64,
+        bytes_max: AtomicU64,
+        count_now: AtomicUsize,
+        count_max: AtomicUsize,
+    }
+
+    impl MemResolver {
+        fn with(objects: &[(&str, &[u8])]) -> Self {
+            Self {
+                objects: objects.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect(),
+                ..Default::default()
+            }
+        }
+    }
+
+    #[async_trait]
+    impl BlobResolver for MemResolver {
+        async fn fetch(&self, blob: &BlobRef) -> Result<Vec<u8>> {
+            let now = self.bytes_now.fetch_add(blob.length, Ordering::SeqCst) + blob.length;
+            self.bytes_max.fetch_max(now, Ordering::SeqCst);
+            let count = self.count_now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.count_max.fetch_max(count, Ordering::SeqCst);
+            // Later rows finish first, so completion order differs from row order.
+            tokio::time::sleep(Duration::from_millis(20u64.saturating_sub(blob.offset))).await;
+            let out = match self.objects.get(&blob.uri) {
+                None => Err(Error::new(ErrorKind::NotFound, format!("no object {}", blob.uri))),
+                Some(data) => blob.range().and_then(|range| {
+                    data.get(range.start as usize..range.end as usize)
+                        .map(<[u8]>::to_vec)
+                        .ok_or_else(|| Error::invalid(format!("{blob} past the end")))
+                }),
+            };
+            self.bytes_now.fetch_sub(blob.length, Ordering::SeqCst);
+            self.count_now.fetch_sub(1, Ordering::SeqCst);
+            out
+        }
+    }
+
+    fn payload(r: &Option<Result<Vec<u8>>>) -> Option<&[u8]> {
+        r.as_ref().and_then(|r| r.as_ref().ok()).map(Vec::as_slice)
+    }
+
+    #[tokio::test]
+    async fn results_are_in_row_order_under_concurrency() {
+        let data: Vec<u8> = (0..=255).collect();
+        let resolver = MemResolver::with(&[("a", &data)]);
+        let refs: Vec<Option<BlobRef>> = (0..20).map(|i| Some(BlobRef::new("a", i, 3))).collect();
+        let out = resolve_column(&resolver, &refs, 1 << 20, 8).await;
+        assert_eq!(out.len(), 20);
+        for (i, r) in out.iter().enumerate() {
+            let i = i as u8;
+            assert_eq!(payload(r), Some(&[i, i + 1, i + 2][..]));
+        }
+        assert_eq!(resolver.count_max.load(Ordering::SeqCst), 8);
+    }
+
+    #[tokio::test]
+    async fn bounds_on_bytes_and_count_are_respected() {
+        let data = vec![1u8; 1000];
+        let resolver = MemResolver::with(&[("a", &data)]);
+        let refs: Vec<Option<BlobRef>> = (0..30).map(|i| Some(BlobRef::new("a", i % 10, 10 + i))).collect();
+        let out = resolve_column(&resolver, &refs, 100, 4).await;
+        assert!(out.iter().all(|r| payload(r).is_some()));
+        assert!(resolver.bytes_max.load(Ordering::SeqCst) <= 100);
+        assert!(resolver.count_max.load(Ordering::SeqCst) <= 4);
+        assert!(
+            resolver.count_max.load(Ordering::SeqCst) >= 2,
+            "fetches ran concurrently"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_reference_is_fetched_alone() {
+        let data = vec![9u8; 500];
+        let resolver = MemResolver::with(&[("a", &data)]);
+        let refs = vec![
+            Some(BlobRef::new("a", 0, 10)),
+            Some(BlobRef::new("a", 0, 400)),
+            Some(BlobRef::new("a", 0, 10)),
+        ];
+        let out = resolve_column(&resolver, &refs, 50, 8).await;
+        assert_eq!(payload(&out[1]).map(<[u8]>::len), Some(400));
+        assert_eq!(resolver.bytes_max.load(Ordering::SeqCst), 400);
+        assert!(out.iter().all(|r| payload(r).is_some()));
+    }
+
+    #[tokio::test]
+    async fn errors_are_per_row_and_nulls_stay_none() {
+        let resolver = MemResolver::with(&[("a", b"hello world")]);
+        let refs = vec![
+            Some(BlobRef::new("a", 0, 5)),
+            None,
+            Some(BlobRef::new("missing", 0, 1)),
+            Some(BlobRef::new("a", 6, 50)),
+            Some(BlobRef::new("a", 6, 5)),
+            Some(BlobRef::new("a", u64::MAX, 2)),
+        ];
+        let out = resolve_column(&resolver, &refs, 1 << 20, 3).await;
+        assert_eq!(payload(&out[0]), Some(&b"hello"[..]));
+        assert!(out[1].is_none());
+        assert!(matches!(&out[2], Some(Err(e)) if e.kind() == ErrorKind::NotFound));
+        assert!(matches!(&out[3], Some(Err(e)) if e.kind() == ErrorKind::InvalidArgument));
+        assert_eq!(payload(&out[4]), Some(&b"world"[..]));
+        assert!(matches!(&out[5], Some(Err(e)) if e.kind() == ErrorKind::InvalidArgument));
+    }
+
+    #[tokio::test]
+    async fn wrong_payload_size_is_corrupt() {
+        struct Short;
+        #[async_trait]
+        impl BlobResolver for Short {
+            async fn fetch(&self, _blob: &BlobRef) -> Result<Vec<u8>> {
+                Ok(vec![0; 1])
+            }
+        }
+        let out = resolve_column(&Short, &[Some(BlobRef::new("x", 0, 4))], 10, 1).await;
+        assert!(matches!(&out[0], Some(Err(e)) if e.kind() == ErrorKind::Corrupt));
+    }
+
+    fn ref_array(rows: &[Option<(&str, u64, u64)>]) -> ArrayRef {
+        let uris: StringArray = rows.iter().map(|r| Some(r.map_or("", |r| r.0))).collect();
+        let offsets: UInt64Array = rows.iter().map(|r| Some(r.map_or(0, |r| r.1))).collect();
+        let lengths: UInt64Array = rows.iter().map(|r| Some(r.map_or(0, |r| r.2))).collect();
+        let DataType::Struct(fields) = blob_ref_type() else {
+            unreachable!()
+        };
+        let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<_>>());
+        Arc::new(StructArray::new(
+            fields,
+            vec![Arc::new(uris), Arc::new(offsets), Arc::new(lengths)],
+            Some(nulls),
+        ))
+    }
+
+    #[test]
+    fn reads_a_blob_ref_column() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            blob_ref_field("img", true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2, 3])),
+                ref_array(&[Some(("a", 1, 2)), None, Some(("b", 0, 9))]),
+            ],
+        )
+        .unwrap();
+        let refs = blob_refs(&batch, "img").unwrap();
+        assert_eq!(
+            refs,
+            vec![Some(BlobRef::new("a", 1, 2)), None, Some(BlobRef::new("b", 0, 9))]
+        );
+        let e = blob_refs(&batch, "id").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
+        let e = blob_refs(&batch, "nope").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn rejects_structs_of_the_wrong_shape() {
+        let wrong = DataType::Struct(Fields::from(vec![
+            Field::new("uri", DataType::Utf8, false),
+            Field::new("offset", DataType::Int64, false),
+            Field::new("length", DataType::UInt64, false),
+        ]));
+        assert_eq!(
+            check_blob_ref_type(&wrong).unwrap_err().kind(),
+            ErrorKind::SchemaMismatch
+        );
+        let missing = DataType::Struct(Fields::from(vec![Field::new("uri", DataType::Utf8, false)]));
+        assert_eq!(
+            check_blob_ref_type(&missing).unwrap_err().kind(),
+            ErrorKind::SchemaMismatch
+        );
+        assert!(check_blob_ref_type(&blob_ref_type()).is_ok());
+    }
+}

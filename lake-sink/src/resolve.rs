@@ -1,0 +1,563 @@
+//! Resolving BLOB references: an [`ObjectStoreBlobResolver`] (ranged reads from any
+//! `object_store`, local files included) and [`resolve_blobs`], which turns the BLOB
+//! reference columns of a stream into BLOB payload columns.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use futures::TryStreamExt;
+//! use arrow_array::{RecordBatch, StringArray, StructArray, UInt64Array};
+//! use arrow_array::cast::AsArray;
+//! use arrow_schema::{DataType, Schema};
+//! use lake_api::types::{blob_ref_field, blob_ref_type};
+//! use lake_api::RecordBatchStream;
+//! use lake_sink::{resolve_blobs, ObjectStoreBlobResolver, ResolveOptions};
+//!
+//! let dir = std::env::temp_dir().join(format!("lake-sink-resolve-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let file = dir.join("images.bin");
+//! std::fs::write(&file, b"headerPAYLOAD").unwrap();
+//!
+//! // One reference: 7 bytes at offset 6 of images.bin.
+//! let DataType::Struct(fields) = blob_ref_type() else { unreachable!() };
+//! let refs = StructArray::new(fields, vec![
+//!     Arc::new(StringArray::from(vec![file.to_str().unwrap()])),
+//!     Arc::new(UInt64Array::from(vec![6])),
+//!     Arc::new(UInt64Array::from(vec![7])),
+//! ], None);
+//! let schema = Arc::new(Schema::new(vec![blob_ref_field("image", true)]));
+//! let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(refs)]).unwrap();
+//! let input = RecordBatchStream::from_batches(schema, vec![batch]);
+//!
+//! let resolver = ObjectStoreBlobResolver::local().allow_root(dir.to_str().unwrap()).unwrap();
+//! let (output, errors) = resolve_blobs(input, Arc::new(resolver), &["image"], ResolveOptions::default()).unwrap();
+//! let batches: Vec<RecordBatch> = output.try_collect().await.unwrap();
+//! assert_eq!(batches[0].column(0).as_binary::<i64>().value(0), b"PAYLOAD");
+//! assert!(errors.take().is_empty());
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # });
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use arrow_array::builder::LargeBinaryBuilder;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use futures::StreamExt;
+use lake_api::blob::{BlobRef, BlobResolver, blob_refs_from_array, check_blob_ref_type, resolve_column};
+use lake_api::types::{BLOB_EXTENSION, EXTENSION_NAME_KEY, blob_field};
+use lake_api::{ErrorKind as ApiKind, RecordBatchStream};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::{Error, Result, RowError};
+
+/// Fetches BLOB payloads with ranged reads from an [`ObjectStore`].
+///
+/// A reference's `uri` must start with the resolver's URI prefix (for [`Self::local`]:
+/// `file://`, or a bare absolute path); the rest is the object's path in the store. Only
+/// objects under an allowed root are read: a new resolver allows nothing, so every root
+/// must be configured with [`Self::allow_root`]. Paths with `.` or `..` segments are
+/// refused.
+///
+/// Row errors (`lake_api::Error`): `InvalidArgument` for a URI this resolver does not
+/// serve or outside the allowed roots, `NotFound` for a missing object, `Corrupt` for a
+/// range past the end of the object, `Io` for other store failures.
+///
+/// ```
+/// use lake_sink::ObjectStoreBlobResolver;
+///
+/// let resolver = ObjectStoreBlobResolver::local().allow_root("/data/images").unwrap();
+/// assert!(resolver.object_path("file:///data/images/cat.jpg").is_ok());
+/// assert!(resolver.object_path("/data/other/cat.jpg").is_err());
+/// assert!(resolver.object_path("/data/images/../secrets").is_err());
+/// ```
+pub struct ObjectStoreBlobResolver {
+    store: Arc<dyn ObjectStore>,
+    uri_prefix: String,
+    bare_absolute_paths: bool,
+    allowed_roots: Vec<Path>,
+}
+
+impl std::fmt::Debug for ObjectStoreBlobResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStoreBlobResolver")
+            .field("store", &self.store.to_string())
+            .field("uri_prefix", &self.uri_prefix)
+            .field("allowed_roots", &self.allowed_roots)
+            .finish()
+    }
+}
+
+fn api_error(kind: ApiKind, message: impl Into<String>) -> lake_api::Error {
+    lake_api::Error::new(kind, message)
+}
+
+impl ObjectStoreBlobResolver {
+    /// A resolver over `store`, for URIs that start with `uri_prefix` (e.g.
+    /// `"s3://bucket/"`; `""` takes every URI as a path in the store). Allows no root yet.
+    pub fn new(store: Arc<dyn ObjectStore>, uri_prefix: impl Into<String>) -> Self {
+        Self {
+            store,
+            uri_prefix: uri_prefix.into(),
+            bare_absolute_paths: false,
+            allowed_roots: Vec::new(),
+        }
+    }
+
+    /// A resolver over the local file system, for `file:///abs/path` URIs and bare
+    /// absolute paths. Allows no root yet. Symbolic links inside an allowed root are
+    /// followed.
+    pub fn local() -> Self {
+        Self {
+            bare_absolute_paths: true,
+            ..Self::new(Arc::new(LocalFileSystem::new()), "file://")
+        }
+    }
+
+    /// Allows reading objects under `root` (a URI or path in the same form as the
+    /// references; matched segment by segment, so `/data/a` does not allow `/data/ab`).
+    pub fn allow_root(mut self, root: &str) -> Result<Self> {
+        let path = self.map_uri(root).map_err(Error::from)?;
+        self.allowed_roots.push(path);
+        Ok(self)
+    }
+
+    /// The allowed roots, as store paths.
+    pub fn allowed_roots(&self) -> &[Path] {
+        &self.allowed_roots
+    }
+
+    fn map_uri(&self, uri: &str) -> lake_api::Result<Path> {
+        let rest = if let Some(rest) = uri.strip_prefix(self.uri_prefix.as_str()) {
+            rest
+        } else if self.bare_absolute_paths && uri.starts_with('/') {
+            uri
+        } else {
+            return Err(api_error(
+                ApiKind::InvalidArgument,
+                format!(
+                    "blob uri {uri:?} is not served by this resolver (prefix {:?})",
+                    self.uri_prefix
+                ),
+            ));
+        };
+        if self.bare_absolute_paths && !rest.starts_with('/') {
+            return Err(api_error(
+                ApiKind::InvalidArgument,
+                format!("blob uri {uri:?} is not an absolute path"),
+            ));
+        }
+        Path::parse(rest).map_err(|e| {
+            api_error(
+                ApiKind::InvalidArgument,
+                format!("blob uri {uri:?} is not a valid path"),
+            )
+            .with_source(e)
+        })
+    }
+
+    /// The store path of `uri`, if this resolver serves it and it is under an allowed root.
+    pub fn object_path(&self, uri: &str) -> lake_api::Result<Path> {
+        let path = self.map_uri(uri)?;
+        if self.allowed_roots.iter().any(|root| path.prefix_matches(root)) {
+            Ok(path)
+        } else {
+            Err(api_error(
+                ApiKind::InvalidArgument,
+                format!("blob uri {uri:?} is outside the allowed roots"),
+            ))
+        }
+    }
+
+    fn past_end(blob: &BlobRef, size: u64) -> lake_api::Error {
+        api_error(
+            ApiKind::Corrupt,
+            format!("blob {blob} reaches past the end of the object ({size} bytes)"),
+        )
+    }
+
+    fn store_error(blob: &BlobRef, e: object_store::Error) -> lake_api::Error {
+        let kind = match e {
+            object_store::Error::NotFound { .. } => ApiKind::NotFound,
+            _ => ApiKind::Io,
+        };
+        api_error(kind, format!("reading blob {blob}")).with_source(e)
+    }
+}
+
+#[async_trait]
+impl BlobResolver for ObjectStoreBlobResolver {
+    async fn fetch(&self, blob: &BlobRef) -> lake_api::Result<Vec<u8>> {
+        let path = self.object_path(&blob.uri)?;
+        let range = blob.range()?;
+        if range.is_empty() {
+            let meta = self.store.head(&path).await.map_err(|e| Self::store_error(blob, e))?;
+            return if range.start > meta.size {
+                Err(Self::past_end(blob, meta.size))
+            } else {
+                Ok(Vec::new())
+            };
+        }
+        match self.store.get_range(&path, range.clone()).await {
+            Ok(bytes) if bytes.len() as u64 == blob.length => Ok(bytes.to_vec()),
+            Ok(bytes) => Err(Self::past_end(blob, range.start + bytes.len() as u64)),
+            Err(e @ object_store::Error::NotFound { .. }) => Err(Self::store_error(blob, e)),
+            Err(e) => match self.store.head(&path).await {
+                Ok(meta) if meta.size < range.end => Err(Self::past_end(blob, meta.size)),
+                _ => Err(Self::store_error(blob, e)),
+            },
+        }
+    }
+}
+
+/// Bounds of [`resolve_blobs`]: fetches in flight per column of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolveOptions {
+    /// The most payload bytes in flight (a larger single payload is fetched alone).
+    pub max_bytes_in_flight: usize,
+    /// The most fetches in flight.
+    pub concurrency: usize,
+}
+
+impl Default for ResolveOptions {
+    /// 64 MiB and 16 fetches in flight.
+    fn default() -> Self {
+        Self {
+            max_bytes_in_flight: 64 << 20,
+            concurrency: 16,
+        }
+    }
+}
+
+/// The row errors of a [`resolve_blobs`] stream, filled in as the stream is read; read
+/// them once the stream has ended. Clones share the list.
+#[derive(Debug, Clone, Default)]
+pub struct RowErrors(Arc<Mutex<Vec<RowError>>>);
+
+impl RowErrors {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RowError>> {
+        // A panic while pushing cannot leave the Vec inconsistent; ignore poisoning.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the errors recorded so far (in row order per column), leaving none.
+    pub fn take(&self) -> Vec<RowError> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// How many errors are recorded.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no error is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn extend(&self, errors: Vec<RowError>) {
+        if !errors.is_empty() {
+            self.lock().extend(errors);
+        }
+    }
+}
+
+/// Replaces the BLOB reference columns `columns` of `stream` by BLOB columns
+/// (`LargeBinary` marked `lakeunion.blob`, nullable) holding the fetched payloads.
+///
+/// Payloads are fetched through `resolver`, concurrently within a batch (bounded by
+/// `options`), batches in order. A row whose fetch fails becomes null and its error goes
+/// to the returned [`RowErrors`]; the stream goes on. Stream errors pass through.
+///
+/// Errors (before any read): `InvalidArgument` for an unknown or repeated column,
+/// `SchemaMismatch` for a column that is not a BLOB reference struct.
+pub fn resolve_blobs(
+    stream: RecordBatchStream,
+    resolver: Arc<dyn BlobResolver>,
+    columns: &[&str],
+    options: ResolveOptions,
+) -> Result<(RecordBatchStream, RowErrors)> {
+    let input_schema = stream.schema();
+    let mut targets: Vec<(usize, String)> = Vec::with_capacity(columns.len());
+    let mut fields: Vec<Field> = input_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for &name in columns {
+        let (index, field) = input_schema
+            .column_with_name(name)
+            .ok_or_else(|| Error::invalid(format!("no column {name:?} to resolve")))?;
+        if targets.iter().any(|(i, _)| *i == index) {
+            return Err(Error::invalid(format!("column {name:?} named twice")));
+        }
+        check_blob_ref_type(field.data_type()).map_err(|e| Error::from(e).context(format!("column {name:?}")))?;
+        let mut metadata = field.metadata().clone();
+        metadata.insert(EXTENSION_NAME_KEY.to_string(), BLOB_EXTENSION.to_string());
+        fields[index] = blob_field(name, true).with_metadata(metadata);
+        targets.push((index, name.to_string()));
+    }
+    let output_schema: SchemaRef = Arc::new(Schema::new_with_metadata(fields, input_schema.metadata().clone()));
+    let targets = Arc::new(targets);
+    let errors = RowErrors::default();
+
+    let mut next_row: u64 = 0;
+    let out_schema = output_schema.clone();
+    let sink_errors = errors.clone();
+    let resolved = stream.then(move |item| {
+        let base = next_row;
+        if let Ok(batch) = &item {
+            next_row += batch.num_rows() as u64;
+        }
+        let resolver = resolver.clone();
+        let targets = targets.clone();
+        let schema = out_schema.clone();
+        let errors = sink_errors.clone();
+        async move {
+            let batch = item?;
+            let (batch, row_errors) = resolve_batch(&batch, resolver.as_ref(), &targets, schema, base, options).await?;
+            errors.extend(row_errors);
+            Ok(batch)
+        }
+    });
+    Ok((RecordBatchStream::new(output_schema, resolved), errors))
+}
+
+async fn resolve_batch(
+    batch: &RecordBatch,
+    resolver: &dyn BlobResolver,
+    targets: &[(usize, String)],
+    schema: SchemaRef,
+    base: u64,
+    options: ResolveOptions,
+) -> lake_api::Result<(RecordBatch, Vec<RowError>)> {
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    let mut row_errors = Vec::new();
+    for (index, name) in targets {
+        let array = batch
+            .columns()
+            .get(*index)
+            .ok_or_else(|| api_error(ApiKind::SchemaMismatch, format!("batch has no column {name:?}")))?;
+        let refs = blob_refs_from_array(array.as_ref()).map_err(|e| e.context(format!("column {name:?}")))?;
+        let fetched = resolve_column(resolver, &refs, options.max_bytes_in_flight, options.concurrency).await;
+        let capacity: usize = fetched
+            .iter()
+            .map(|r| r.as_ref().and_then(|r| r.as_ref().ok()).map_or(0, Vec::len))
+            .sum();
+        let mut builder = LargeBinaryBuilder::with_capacity(fetched.len(), capacity);
+        for (row, outcome) in fetched.into_iter().enumerate() {
+            match outcome {
+                None => builder.append_null(),
+                Some(Ok(bytes)) => builder.append_value(bytes),
+                Some(Err(error)) => {
+                    builder.append_null();
+                    row_errors.push(RowError {
+                        row: base + row as u64,
+                        column: Some(name.clone()),
+                        error: error.into(),
+                    });
+                }
+            }
+        }
+        columns[*index] = Arc::new(builder.finish());
+    }
+    let out = RecordBatch::try_new(schema, columns)?;
+    Ok((out, row_errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{Int64Array, StringArray, StructArray, UInt64Array};
+    use arrow_buffer::NullBuffer;
+    use arrow_schema::DataType;
+    use futures::TryStreamExt;
+    use lake_api::types::{LogicalType, blob_ref_field, blob_ref_type};
+
+    use super::*;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        other: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let other = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("a.bin"), b"0123456789").unwrap();
+            std::fs::create_dir(dir.path().join("sub")).unwrap();
+            std::fs::write(dir.path().join("sub/b.bin"), b"abcdef").unwrap();
+            std::fs::write(other.path().join("secret.bin"), b"secret").unwrap();
+            Self { dir, other }
+        }
+
+        fn uri(&self, name: &str) -> String {
+            self.dir.path().join(name).to_str().unwrap().to_string()
+        }
+
+        fn resolver(&self) -> ObjectStoreBlobResolver {
+            ObjectStoreBlobResolver::local()
+                .allow_root(self.dir.path().to_str().unwrap())
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn fetches_ranges_of_local_files() {
+        let f = Fixture::new();
+        let r = f.resolver();
+        assert_eq!(r.fetch(&BlobRef::new(f.uri("a.bin"), 2, 3)).await.unwrap(), b"234");
+        let file_uri = format!("file://{}", f.uri("sub/b.bin"));
+        assert_eq!(r.fetch(&BlobRef::new(file_uri, 0, 6)).await.unwrap(), b"abcdef");
+        assert_eq!(r.fetch(&BlobRef::new(f.uri("a.bin"), 10, 0)).await.unwrap(), b"");
+    }
+
+    #[tokio::test]
+    async fn refuses_uris_outside_the_allowed_roots() {
+        let f = Fixture::new();
+        let secret = f.other.path().join("secret.bin").to_str().unwrap().to_string();
+        let e = f.resolver().fetch(&BlobRef::new(&secret, 0, 3)).await.unwrap_err();
+        assert_eq!(e.kind(), ApiKind::InvalidArgument);
+        assert!(e.message().contains("outside the allowed roots"), "{e}");
+
+        // `..` cannot climb out of a root.
+        let climb = format!("{}/../{}", f.dir.path().display(), secret);
+        let e = f.resolver().fetch(&BlobRef::new(climb, 0, 3)).await.unwrap_err();
+        assert_eq!(e.kind(), ApiKind::InvalidArgument);
+
+        // A root matches whole segments only.
+        let sibling = format!("{}x/a.bin", f.dir.path().display());
+        assert!(f.resolver().object_path(&sibling).is_err());
+
+        // Relative paths and foreign schemes are refused.
+        assert!(f.resolver().object_path("a.bin").is_err());
+        assert!(f.resolver().object_path("s3://bucket/a.bin").is_err());
+
+        // Nothing is allowed until configured.
+        let e = ObjectStoreBlobResolver::local()
+            .fetch(&BlobRef::new(f.uri("a.bin"), 0, 1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ApiKind::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn past_the_end_and_missing_files_are_typed() {
+        let f = Fixture::new();
+        let r = f.resolver();
+        for blob in [
+            BlobRef::new(f.uri("a.bin"), 8, 5),
+            BlobRef::new(f.uri("a.bin"), 20, 1),
+            BlobRef::new(f.uri("a.bin"), 11, 0),
+        ] {
+            let e = r.fetch(&blob).await.unwrap_err();
+            assert_eq!(e.kind(), ApiKind::Corrupt, "{blob}: {e}");
+            assert!(e.message().contains("past the end"), "{e}");
+        }
+        let e = r.fetch(&BlobRef::new(f.uri("nope.bin"), 0, 1)).await.unwrap_err();
+        assert_eq!(e.kind(), ApiKind::NotFound, "{e}");
+        let e = r.fetch(&BlobRef::new(f.uri("a.bin"), u64::MAX, 2)).await.unwrap_err();
+        assert_eq!(e.kind(), ApiKind::InvalidArgument, "{e}");
+    }
+
+    fn ref_batch(schema: &SchemaRef, ids: &[i64], rows: &[Option<(String, u64, u64)>]) -> RecordBatch {
+        let DataType::Struct(fields) = blob_ref_type() else {
+            unreachable!()
+        };
+        let uris: StringArray = rows
+            .iter()
+            .map(|r| Some(r.as_ref().map_or("", |r| r.0.as_str())))
+            .collect();
+        let offsets: UInt64Array = rows.iter().map(|r| Some(r.as_ref().map_or(0, |r| r.1))).collect();
+        let lengths: UInt64Array = rows.iter().map(|r| Some(r.as_ref().map_or(0, |r| r.2))).collect();
+        let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<_>>());
+        let refs = StructArray::new(
+            fields,
+            vec![Arc::new(uris), Arc::new(offsets), Arc::new(lengths)],
+            Some(nulls),
+        );
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(ids.to_vec())), Arc::new(refs)],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn stream_replaces_refs_with_payloads_and_collects_row_errors() {
+        let f = Fixture::new();
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            blob_ref_field("img", true),
+        ]));
+        let secret = f.other.path().join("secret.bin").to_str().unwrap().to_string();
+        let b1 = ref_batch(
+            &schema,
+            &[0, 1, 2],
+            &[Some((f.uri("a.bin"), 0, 4)), None, Some((f.uri("missing.bin"), 0, 1))],
+        );
+        let b2 = ref_batch(
+            &schema,
+            &[3, 4, 5],
+            &[
+                Some((f.uri("sub/b.bin"), 1, 2)),
+                Some((f.uri("a.bin"), 9, 2)),
+                Some((secret, 0, 1)),
+            ],
+        );
+        let input = RecordBatchStream::from_batches(schema.clone(), vec![b1, b2]);
+        let options = ResolveOptions {
+            max_bytes_in_flight: 3,
+            concurrency: 2,
+        };
+        let (output, errors) = resolve_blobs(input, Arc::new(f.resolver()), &["img"], options).unwrap();
+        let out_schema = output.schema();
+        assert_eq!(LogicalType::of(out_schema.field(1)), LogicalType::Blob);
+        assert_eq!(out_schema.field(1).data_type(), &DataType::LargeBinary);
+        let batches: Vec<RecordBatch> = output.try_collect().await.unwrap();
+        assert_eq!(batches.len(), 2);
+        let values: Vec<Option<Vec<u8>>> = batches
+            .iter()
+            .flat_map(|b| {
+                assert_eq!(b.schema(), out_schema);
+                b.column(1)
+                    .as_binary::<i64>()
+                    .iter()
+                    .map(|v| v.map(<[u8]>::to_vec))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            values,
+            vec![Some(b"0123".to_vec()), None, None, Some(b"bc".to_vec()), None, None]
+        );
+        let errors = errors.take();
+        use crate::error::ErrorKind;
+        let summary: Vec<(u64, ErrorKind)> = errors.iter().map(|e| (e.row, e.error.kind())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (2, ErrorKind::NotFound),
+                (4, ErrorKind::Corrupt),
+                (5, ErrorKind::InvalidArgument)
+            ]
+        );
+        assert!(errors.iter().all(|e| e.column.as_deref() == Some("img")));
+    }
+
+    #[test]
+    fn rejects_columns_that_are_not_blob_refs() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            blob_ref_field("img", true),
+        ]));
+        let resolver: Arc<dyn BlobResolver> = Arc::new(ObjectStoreBlobResolver::local());
+        let stream = || RecordBatchStream::from_batches(schema.clone(), vec![]);
+        let e = resolve_blobs(stream(), resolver.clone(), &["id"], ResolveOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::SchemaMismatch);
+        let e = resolve_blobs(stream(), resolver.clone(), &["nope"], ResolveOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument);
+        let e = resolve_blobs(stream(), resolver, &["img", "img"], ResolveOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument);
+    }
+}

@@ -1,0 +1,392 @@
+//! The [`Sink`] trait, [`drain`], and the temp-file-then-rename machinery that the file
+//! sinks share.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use arrow_array::{Int64Array, RecordBatch};
+//! use arrow_schema::{DataType, Field, Schema};
+//! use lake_api::RecordBatchStream;
+//! use lake_sink::{drain, IpcFileSink};
+//!
+//! let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+//! let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2, 3]))]).unwrap();
+//! let stream = RecordBatchStream::from_batches(schema.clone(), vec![batch]);
+//!
+//! let dir = std::env::temp_dir().join(format!("lake-sink-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let sink = IpcFileSink::create(dir.join("out.arrow"), schema).unwrap();
+//! let summary = drain(stream, Box::new(sink)).await.unwrap();
+//! assert_eq!(summary.rows, 3);
+//! assert_eq!(summary.path.as_deref(), Some(dir.join("out.arrow").as_path()));
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # });
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use futures::StreamExt;
+use lake_api::RecordBatchStream;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// What a sink wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes written (the size of the finished file, for file sinks).
+    pub bytes: u64,
+    /// The file written, for file sinks.
+    pub path: Option<PathBuf>,
+}
+
+/// Consumes record batches.
+///
+/// A sink that is dropped without [`Sink::finish`] leaves nothing behind (file sinks
+/// remove their temp file), so a failed run never leaves a half-written output.
+#[async_trait]
+pub trait Sink: Send {
+    /// Writes one batch. Its schema must be the sink's schema.
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+
+    /// Completes the output (footer, flush, rename into place) and says what was written.
+    async fn finish(self: Box<Self>) -> Result<SinkSummary>;
+}
+
+/// Writes every batch of `stream` into `sink`, then finishes it.
+///
+/// On the first error (from the stream or the sink) the sink is dropped unfinished, so
+/// file sinks leave no output, and the error is returned.
+pub async fn drain(mut stream: RecordBatchStream, mut sink: Box<dyn Sink>) -> Result<SinkSummary> {
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| Error::from(e).context("reading the input stream"))?;
+        sink.write(&batch).await?;
+    }
+    sink.finish().await
+}
+
+/// A file in the making: `.{name}.{pid}-{n}.tmp` next to its destination, removed on drop
+/// unless [`TempPath::commit`] renamed it into place.
+#[derive(Debug)]
+pub(crate) struct TempPath {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TempPath {
+    /// Creates the temp file for `dest` (which must not be a directory).
+    pub(crate) fn create(dest: impl Into<PathBuf>) -> Result<(Self, File)> {
+        let dest = dest.into();
+        let name = dest
+            .file_name()
+            .ok_or_else(|| Error::invalid(format!("output path {} has no file name", dest.display())))?
+            .to_string_lossy()
+            .into_owned();
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dest.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::from(e).context(format!("creating {}", tmp.display())))?;
+        Ok((
+            Self {
+                tmp,
+                dest,
+                committed: false,
+            },
+            file,
+        ))
+    }
+
+    /// Renames the temp file to its destination; returns the destination and its size.
+    pub(crate) fn commit(mut self) -> Result<(PathBuf, u64)> {
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| {
+            Error::from(e).context(format!("renaming {} to {}", self.tmp.display(), self.dest.display()))
+        })?;
+        self.committed = true;
+        let size = std::fs::metadata(&self.dest)
+            .map_err(|e| Error::from(e).context(format!("reading the size of {}", self.dest.display())))?
+            .len();
+        Ok((self.dest.clone(), size))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: the temp file may never have been written.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A synchronous file-format writer, run on the blocking thread pool.
+pub(crate) trait FormatWriter: Send + 'static {
+    /// Appends one batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Writes the footer, flushes and syncs the file.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// The body of the file sinks: schema check, row count, writes on the blocking pool,
+/// temp file + rename.
+pub(crate) struct FileSink {
+    schema: SchemaRef,
+    // Dropped before `temp`, so the file is closed before it is removed.
+    writer: Option<Box<dyn FormatWriter>>,
+    temp: TempPath,
+    rows: u64,
+    what: &'static str,
+}
+
+impl FileSink {
+    pub(crate) fn new(schema: SchemaRef, temp: TempPath, writer: Box<dyn FormatWriter>, what: &'static str) -> Self {
+        Self {
+            schema,
+            writer: Some(writer),
+            temp,
+            rows: 0,
+            what,
+        }
+    }
+
+    pub(crate) fn destination(&self) -> &Path {
+        &self.temp.dest
+    }
+
+    pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(Error::schema(format!(
+                "{} sink {}: batch schema {:?} differs from the sink schema {:?}",
+                self.what,
+                self.temp.dest.display(),
+                batch.schema().fields(),
+                self.schema.fields()
+            )));
+        }
+        let mut writer = self.writer.take().ok_or_else(|| {
+            Error::invalid(format!(
+                "{} sink {}: an earlier write failed",
+                self.what,
+                self.temp.dest.display()
+            ))
+        })?;
+        let owned = batch.clone();
+        let (writer, outcome) = tokio::task::spawn_blocking(move || {
+            let outcome = writer.write(&owned);
+            (writer, outcome)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::External, "sink writer task failed").with_source(e))?;
+        outcome.map_err(|e| e.context(format!("{} sink {}", self.what, self.temp.dest.display())))?;
+        self.writer = Some(writer);
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    pub(crate) async fn finish(mut self) -> Result<SinkSummary> {
+        let writer = self.writer.take().ok_or_else(|| {
+            Error::invalid(format!(
+                "{} sink {}: an earlier write failed",
+                self.what,
+                self.temp.dest.display()
+            ))
+        })?;
+        let rows = self.rows;
+        let what = self.what;
+        let temp = self.temp;
+        let (path, bytes) = tokio::task::spawn_blocking(move || {
+            let context = format!("{what} sink {}", temp.dest.display());
+            writer.finish().map_err(|e| e.context(&context))?;
+            temp.commit()
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::External, "sink writer task failed").with_source(e))??;
+        Ok(SinkSummary {
+            rows,
+            bytes,
+            path: Some(path),
+        })
+    }
+}
+
+/// Flushes a `BufWriter<File>` and syncs the file to disk.
+pub(crate) fn sync_buffered(writer: std::io::BufWriter<File>) -> Result<()> {
+    let file = writer.into_inner().map_err(|e| Error::from(e.into_error()))?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::sync::Arc;
+
+    use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, LargeBinaryArray, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use lake_api::types::{LogicalType, blob_field, vector_field};
+
+    use super::*;
+    use crate::{IpcFileSink, ParquetFileSink};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            blob_field("image", true),
+            vector_field("embedding", DataType::Float32, 4, true),
+        ]))
+    }
+
+    fn batch(schema: &SchemaRef, start: i64) -> RecordBatch {
+        let ids: Vec<i64> = (start..start + 3).collect();
+        let names = StringArray::from(vec![Some("a"), None, Some("c")]);
+        let images = LargeBinaryArray::from_opt_vec(vec![Some(b"\x89PNG\r\n".as_slice()), None, Some(b"\xff\xd8\xff")]);
+        let DataType::FixedSizeList(item, _) = schema.field(3).data_type() else {
+            unreachable!()
+        };
+        let values = Float32Array::from((0..12).map(|i| i as f32 + start as f32).collect::<Vec<_>>());
+        let vectors = FixedSizeListArray::new(item.clone(), 4, Arc::new(values), None);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(names),
+            Arc::new(images),
+            Arc::new(vectors),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap()
+    }
+
+    fn assert_logical_types(schema: &Schema) {
+        assert_eq!(LogicalType::of(schema.field(0)), LogicalType::Plain);
+        assert_eq!(LogicalType::of(schema.field(2)), LogicalType::Blob);
+        assert_eq!(
+            LogicalType::of(schema.field(3)),
+            LogicalType::Vector {
+                element: DataType::Float32,
+                dimension: 4
+            }
+        );
+    }
+
+    fn only_file(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn ipc_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.arrow");
+        let schema = schema();
+        let input = vec![batch(&schema, 0), batch(&schema, 10)];
+        let stream = RecordBatchStream::from_batches(schema.clone(), input.clone());
+        let sink = IpcFileSink::create(&path, schema.clone()).unwrap();
+        let summary = drain(stream, Box::new(sink)).await.unwrap();
+        assert_eq!(summary.rows, 6);
+        assert_eq!(summary.path.as_deref(), Some(path.as_path()));
+        assert_eq!(summary.bytes, fs::metadata(&path).unwrap().len());
+        assert_eq!(only_file(dir.path()), vec!["out.arrow".to_string()]);
+
+        let reader = arrow_ipc::reader::FileReader::try_new(fs::File::open(&path).unwrap(), None).unwrap();
+        assert_logical_types(&reader.schema());
+        assert_eq!(reader.schema(), schema);
+        let read: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(read, input);
+    }
+
+    #[tokio::test]
+    async fn parquet_round_trip_keeps_blob_and_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.parquet");
+        let schema = schema();
+        let input = vec![batch(&schema, 0), batch(&schema, 10)];
+        let stream = RecordBatchStream::from_batches(schema.clone(), input.clone());
+        let sink = ParquetFileSink::create(&path, schema.clone()).unwrap();
+        let summary = drain(stream, Box::new(sink)).await.unwrap();
+        assert_eq!(summary.rows, 6);
+        assert_eq!(summary.path.as_deref(), Some(path.as_path()));
+        assert_eq!(summary.bytes, fs::metadata(&path).unwrap().len());
+        assert_eq!(only_file(dir.path()), vec!["out.parquet".to_string()]);
+
+        let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
+        let read_schema = builder.schema().clone();
+        assert_logical_types(&read_schema);
+        assert_eq!(read_schema.fields(), schema.fields());
+        let read: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+        let read = arrow_select::concat::concat_batches(&read_schema, &read).unwrap();
+        let expected = arrow_select::concat::concat_batches(&schema, &input).unwrap();
+        assert_eq!(read.columns(), expected.columns());
+    }
+
+    #[tokio::test]
+    async fn parquet_flushes_row_groups_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small-groups.parquet");
+        let schema = schema();
+        let props = ::parquet::file::properties::WriterProperties::default();
+        let mut sink = ParquetFileSink::create_with_properties(&path, schema.clone(), props, 1).unwrap();
+        for start in [0, 10, 20] {
+            sink.write(&batch(&schema, start)).await.unwrap();
+        }
+        let summary = Box::new(sink).finish().await.unwrap();
+        assert_eq!(summary.rows, 9);
+        let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(builder.metadata().num_row_groups(), 3);
+        assert_logical_types(builder.schema());
+    }
+
+    #[tokio::test]
+    async fn failed_runs_leave_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = schema();
+        let failing = futures::stream::iter(vec![
+            Ok(batch(&schema, 0)),
+            Err(lake_api::Error::new(lake_api::ErrorKind::Io, "log went away")),
+        ]);
+        let ipc = IpcFileSink::create(dir.path().join("a.arrow"), schema.clone()).unwrap();
+        let e = drain(RecordBatchStream::new(schema.clone(), failing), Box::new(ipc))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io);
+
+        let failing = futures::stream::iter(vec![
+            Ok(batch(&schema, 0)),
+            Err(lake_api::Error::new(lake_api::ErrorKind::Corrupt, "bad batch")),
+        ]);
+        let pq = ParquetFileSink::create(dir.path().join("a.parquet"), schema.clone()).unwrap();
+        let e = drain(RecordBatchStream::new(schema.clone(), failing), Box::new(pq))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+
+        // A batch of another schema is refused, and the sink then stays failed.
+        let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let wrong = RecordBatch::try_new(other, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        let mut sink = IpcFileSink::create(dir.path().join("b.arrow"), schema.clone()).unwrap();
+        assert_eq!(sink.write(&wrong).await.unwrap_err().kind(), ErrorKind::SchemaMismatch);
+        drop(sink);
+
+        assert!(only_file(dir.path()).is_empty(), "{:?}", only_file(dir.path()));
+
+        // A missing directory is a typed error at creation.
+        let e = ParquetFileSink::create(dir.path().join("no/such/dir.parquet"), schema)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+}

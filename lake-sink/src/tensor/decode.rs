@@ -1,0 +1,649 @@
+//! CPU decoding of one image or a batch of images into fixed-size RGB tensors.
+
+use std::fmt;
+use std::io::Cursor;
+
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use rayon::prelude::*;
+
+use super::options::{DType, Layout, Resize, TensorOptions};
+use crate::error::{Error, Result, RowError};
+
+/// The smallest allocation budget handed to the decoder, whatever `max_pixels` says.
+const MIN_ALLOC_BUDGET: u64 = 512 * 1024 * 1024;
+/// Worst-case decoded bytes per pixel (16-bit RGBA) used to size the decoder's allocation budget.
+const MAX_BYTES_PER_PIXEL: u64 = 8;
+
+/// The image formats the CPU decoder accepts, recognized by their magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageFormatKind {
+    /// JPEG (`FF D8 FF`).
+    Jpeg,
+    /// PNG (`89 50 4E 47 0D 0A 1A 0A`).
+    Png,
+}
+
+impl ImageFormatKind {
+    fn image_format(self) -> ImageFormat {
+        match self {
+            ImageFormatKind::Jpeg => ImageFormat::Jpeg,
+            ImageFormatKind::Png => ImageFormat::Png,
+        }
+    }
+}
+
+impl fmt::Display for ImageFormatKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ImageFormatKind::Jpeg => "JPEG",
+            ImageFormatKind::Png => "PNG",
+        })
+    }
+}
+
+/// Recognizes JPEG and PNG by their magic bytes; `None` for anything else.
+pub fn detect_format(bytes: &[u8]) -> Option<ImageFormatKind> {
+    const PNG: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageFormatKind::Jpeg)
+    } else if bytes.starts_with(&PNG) {
+        Some(ImageFormatKind::Png)
+    } else {
+        None
+    }
+}
+
+/// The elements of one tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// Raw 8-bit values.
+    U8(Vec<u8>),
+    /// Normalized 32-bit floats.
+    F32(Vec<f32>),
+}
+
+impl TensorData {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::U8(v) => v.len(),
+            TensorData::F32(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One decoded image: a dense, row-major tensor of shape `[3, H, W]` ([`Layout::Chw`]) or
+/// `[H, W, 3]` ([`Layout::Hwc`]), channels in RGB order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    shape: [usize; 3],
+    layout: Layout,
+    data: TensorData,
+}
+
+impl Tensor {
+    /// The shape, in the order of [`Tensor::layout`].
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// The channel placement.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        match self.layout {
+            Layout::Chw => self.shape[1],
+            Layout::Hwc => self.shape[0],
+        }
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        match self.layout {
+            Layout::Chw => self.shape[2],
+            Layout::Hwc => self.shape[1],
+        }
+    }
+
+    /// The elements, row-major in the order of [`Tensor::shape`].
+    pub fn data(&self) -> &TensorData {
+        &self.data
+    }
+
+    /// Takes the elements.
+    pub fn into_data(self) -> TensorData {
+        self.data
+    }
+
+    /// The flat index of channel `c` at row `y`, column `x`, whatever the layout.
+    pub fn index(&self, c: usize, y: usize, x: usize) -> Option<usize> {
+        let (h, w) = (self.height(), self.width());
+        if c >= TensorOptions::CHANNELS || y >= h || x >= w {
+            return None;
+        }
+        Some(match self.layout {
+            Layout::Chw => (c * h + y) * w + x,
+            Layout::Hwc => (y * w + x) * TensorOptions::CHANNELS + c,
+        })
+    }
+
+    /// The `u8` value of channel `c` at (`y`, `x`); `None` when out of range or not `u8`.
+    pub fn get_u8(&self, c: usize, y: usize, x: usize) -> Option<u8> {
+        let i = self.index(c, y, x)?;
+        match &self.data {
+            TensorData::U8(v) => v.get(i).copied(),
+            TensorData::F32(_) => None,
+        }
+    }
+
+    /// The `f32` value of channel `c` at (`y`, `x`); `None` when out of range or not `f32`.
+    pub fn get_f32(&self, c: usize, y: usize, x: usize) -> Option<f32> {
+        let i = self.index(c, y, x)?;
+        match &self.data {
+            TensorData::F32(v) => v.get(i).copied(),
+            TensorData::U8(_) => None,
+        }
+    }
+}
+
+/// Why one image failed, before it becomes an [`Error`] (kept `Send` for rayon).
+pub(super) struct Failure(String);
+
+impl Failure {
+    pub(super) fn into_error(self, row: Option<u64>) -> Error {
+        match row {
+            Some(row) => Error::decode(format!("row {row}: {}", self.0)),
+            None => Error::decode(self.0),
+        }
+    }
+}
+
+/// Decodes one JPEG or PNG image into a `height x width` RGB tensor as `opts` says.
+///
+/// Grayscale is expanded to RGB, alpha is dropped (not composited), 16-bit samples are scaled
+/// to 8 bits. Images whose header declares more than `opts.max_pixels` pixels are refused
+/// before decoding. Errors: invalid options; empty input, unknown format, corrupt or truncated
+/// data, zero or too large dimensions.
+pub fn decode_image(bytes: &[u8], opts: &TensorOptions) -> Result<Tensor> {
+    opts.validate()?;
+    decode_valid(bytes, opts).map_err(|f| f.into_error(None))
+}
+
+/// Decodes many images in parallel (rayon). Returns one output per input, in order: `None`
+/// for a null input (not an error) and for a row that failed, and the failed rows' errors
+/// with their index in `images`, in row order. Only invalid options fail the whole call.
+pub fn decode_batch(images: &[Option<&[u8]>], opts: &TensorOptions) -> Result<(Vec<Option<Tensor>>, Vec<RowError>)> {
+    decode_batch_from(images, opts, 0)
+}
+
+/// [`decode_batch`] where `images[0]` has row id `first_row`.
+pub(super) fn decode_batch_from(
+    images: &[Option<&[u8]>],
+    opts: &TensorOptions,
+    first_row: u64,
+) -> Result<(Vec<Option<Tensor>>, Vec<RowError>)> {
+    opts.validate()?;
+    let results: Vec<std::result::Result<Option<Tensor>, Failure>> = images
+        .par_iter()
+        .map(|image| image.map(|bytes| decode_valid(bytes, opts)).transpose())
+        .collect();
+    let mut tensors = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for (row, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(tensor) => tensors.push(tensor),
+            Err(failure) => {
+                let row = first_row + row as u64;
+                tensors.push(None);
+                errors.push(RowError {
+                    row,
+                    column: None,
+                    error: failure.into_error(Some(row)),
+                });
+            }
+        }
+    }
+    Ok((tensors, errors))
+}
+
+/// [`decode_image`] with options already validated.
+pub(super) fn decode_valid(bytes: &[u8], opts: &TensorOptions) -> std::result::Result<Tensor, Failure> {
+    let rgb = decode_rgb(bytes, opts.max_pixels)?;
+    Ok(to_tensor(fit(rgb, opts), opts))
+}
+
+/// Header check against the pixel limit, then full decode to 8-bit RGB.
+fn decode_rgb(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Failure> {
+    if bytes.is_empty() {
+        return Err(Failure("empty (zero-byte) image".to_string()));
+    }
+    let Some(format) = detect_format(bytes) else {
+        let head = &bytes[..bytes.len().min(8)];
+        return Err(Failure(format!(
+            "unrecognized image format (not JPEG or PNG), first bytes {head:02x?}"
+        )));
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL).max(MIN_ALLOC_BUDGET));
+    reader.limits(limits);
+    // Reads the header only: dimensions are known before any pixel is decoded.
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| Failure(format!("cannot read {format} header: {e}")))?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels == 0 {
+        return Err(Failure(format!("{format} image has zero dimensions {width}x{height}")));
+    }
+    if pixels > max_pixels {
+        return Err(Failure(format!(
+            "{format} image declares {width}x{height} = {pixels} pixels, above the limit of {max_pixels} \
+             (max_pixels); refused before decoding"
+        )));
+    }
+    let image = DynamicImage::from_decoder(decoder)
+        .map_err(|e| Failure(format!("cannot decode {format} image ({width}x{height}): {e}")))?;
+    Ok(match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    })
+}
+
+/// Brings an image to exactly `opts.width x opts.height` with a bilinear (triangle) filter.
+fn fit(image: RgbImage, opts: &TensorOptions) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let (tw, th) = (opts.width, opts.height);
+    if (w, h) == (tw, th) {
+        return image;
+    }
+    match opts.resize {
+        Resize::Stretch => imageops::resize(&image, tw, th, FilterType::Triangle),
+        Resize::ShorterSideThenCenterCrop => {
+            // Scaling by max(tw / w, th / h) and cropping the centered tw x th window is the same
+            // as cropping the centered window of aspect ratio tw : th from the source and scaling
+            // that to tw x th, which touches fewer pixels.
+            let (w64, h64, tw64, th64) = (u64::from(w), u64::from(h), u64::from(tw), u64::from(th));
+            let (cw, ch) = if w64 * th64 > tw64 * h64 {
+                // Source is wider than the target: keep the full height.
+                let cw = (h64 * tw64 + th64 / 2) / th64;
+                (clamp_dim(cw, w), h)
+            } else {
+                let ch = (w64 * th64 + tw64 / 2) / tw64;
+                (w, clamp_dim(ch, h))
+            };
+            let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
+            if (cw, ch) == (w, h) {
+                imageops::resize(&image, tw, th, FilterType::Triangle)
+            } else {
+                let window = imageops::crop_imm(&image, x0, y0, cw, ch);
+                if (cw, ch) == (tw, th) {
+                    window.to_image()
+                } else {
+                    imageops::resize(&*window, tw, th, FilterType::Triangle)
+                }
+            }
+        }
+    }
+}
+
+/// Clamps a computed crop size to `1..=limit`.
+fn clamp_dim(value: u64, limit: u32) -> u32 {
+    u32::try_from(value).unwrap_or(limit).clamp(1, limit.max(1))
+}
+
+/// Lays out an exactly sized RGB image as the tensor `opts` asks for.
+fn to_tensor(image: RgbImage, opts: &TensorOptions) -> Tensor {
+    const C: usize = TensorOptions::CHANNELS;
+    if let (DType::U8, Layout::Hwc) = (opts.dtype, opts.layout) {
+        // The decoder's interleaved buffer is already the tensor: no copy.
+        return Tensor {
+            shape: opts.shape(),
+            layout: opts.layout,
+            data: TensorData::U8(image.into_raw()),
+        };
+    }
+    let raw: &[u8] = image.as_raw();
+    let hw = raw.len() / C;
+    let shape = opts.shape();
+    let data = match opts.dtype {
+        DType::U8 => match opts.layout {
+            Layout::Hwc => TensorData::U8(raw.to_vec()), // handled above
+            Layout::Chw => {
+                let mut out = vec![0u8; raw.len()];
+                for (i, px) in raw.chunks_exact(C).enumerate() {
+                    for (c, v) in px.iter().enumerate() {
+                        out[c * hw + i] = *v;
+                    }
+                }
+                TensorData::U8(out)
+            }
+        },
+        DType::F32 { mean, std } => {
+            let lut = normalization_table(mean, std);
+            match opts.layout {
+                Layout::Hwc => TensorData::F32(
+                    raw.chunks_exact(C)
+                        .flat_map(|px| (0..C).map(move |c| (c, px[c])))
+                        .map(|(c, v)| lut[c][usize::from(v)])
+                        .collect(),
+                ),
+                Layout::Chw => {
+                    let mut out = vec![0f32; raw.len()];
+                    for (i, px) in raw.chunks_exact(C).enumerate() {
+                        for (c, v) in px.iter().enumerate() {
+                            out[c * hw + i] = lut[c][usize::from(*v)];
+                        }
+                    }
+                    TensorData::F32(out)
+                }
+            }
+        }
+    };
+    Tensor {
+        shape,
+        layout: opts.layout,
+        data,
+    }
+}
+
+/// `(v / 255 - mean[c]) / std[c]` for every channel `c` and byte `v`.
+fn normalization_table(mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
+    let mut lut = [[0f32; 256]; 3];
+    for (c, table) in lut.iter_mut().enumerate() {
+        for (v, out) in table.iter_mut().enumerate() {
+            *out = (v as f32 / 255.0 - mean[c]) / std[c];
+        }
+    }
+    lut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+    use image::{GrayImage, Luma, Rgb, Rgba, RgbaImage};
+
+    const RED: [u8; 3] = [220, 30, 40];
+    const BLUE: [u8; 3] = [20, 40, 230];
+
+    fn assert_close(actual: u8, expected: u8, tol: u8, what: &str) {
+        assert!(
+            actual.abs_diff(expected) <= tol,
+            "{what}: got {actual}, expected {expected} +- {tol}"
+        );
+    }
+
+    /// Every pixel of a u8 tensor is `color` within `tol`.
+    fn assert_solid(t: &Tensor, color: [u8; 3], tol: u8) {
+        for y in 0..t.height() {
+            for x in 0..t.width() {
+                for (c, &want) in color.iter().enumerate() {
+                    let got = t.get_u8(c, y, x).unwrap_or_default();
+                    assert_close(got, want, tol, &format!("c={c} y={y} x={x}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tensor_detect_format_by_magic() {
+        assert_eq!(
+            detect_format(&jpeg_rgb(&solid(4, 4, RED), 90)),
+            Some(ImageFormatKind::Jpeg)
+        );
+        assert_eq!(
+            detect_format(&png(&DynamicImage::ImageRgb8(solid(4, 4, RED)))),
+            Some(ImageFormatKind::Png)
+        );
+        assert_eq!(detect_format(b"GIF89a"), None);
+        assert_eq!(detect_format(&[]), None);
+    }
+
+    #[test]
+    fn tensor_baseline_jpeg_q90_solid_color() {
+        // The `image` 0.25 JPEG encoder writes baseline JPEG only, always 4:4:4 (every component
+        // sampled 1x1, whatever its doc comment says): it cannot write progressive JPEG nor
+        // 4:2:0, so those variants are not generated here (zune-jpeg decodes both; covering them
+        // needs checked-in fixtures or another encoder as a dev-dependency).
+        let bytes = jpeg_rgb(&solid(64, 48, RED), 90);
+        let t = decode_image(&bytes, &TensorOptions::new(16, 16)).unwrap();
+        assert_eq!(t.shape(), [3, 16, 16]);
+        assert_solid(&t, RED, 3);
+    }
+
+    #[test]
+    fn tensor_grayscale_jpeg_expands_to_rgb() {
+        let gray = GrayImage::from_pixel(32, 32, Luma([77]));
+        let bytes = encode_jpeg(&DynamicImage::ImageLuma8(gray), 90);
+        let t = decode_image(&bytes, &TensorOptions::new(8, 8)).unwrap();
+        assert_solid(&t, [77, 77, 77], 3);
+    }
+
+    #[test]
+    fn tensor_png_rgb_exact_and_alpha_dropped() {
+        let bytes = png(&DynamicImage::ImageRgb8(solid(10, 10, BLUE)));
+        let t = decode_image(&bytes, &TensorOptions::new(10, 10)).unwrap();
+        assert_solid(&t, BLUE, 0);
+
+        // Alpha is dropped, not composited: a half-transparent pixel keeps its RGB values.
+        let rgba = RgbaImage::from_pixel(12, 12, Rgba([200, 100, 50, 128]));
+        let bytes = png(&DynamicImage::ImageRgba8(rgba));
+        let t = decode_image(&bytes, &TensorOptions::new(6, 6)).unwrap();
+        assert_solid(&t, [200, 100, 50], 0);
+    }
+
+    #[test]
+    fn tensor_png_16bit_scaled_to_8bit() {
+        let img = image::ImageBuffer::<Rgb<u16>, Vec<u16>>::from_pixel(4, 4, Rgb([65535, 0, 32896]));
+        let bytes = png(&DynamicImage::ImageRgb16(img));
+        let t = decode_image(&bytes, &TensorOptions::new(4, 4)).unwrap();
+        assert_solid(&t, [255, 0, 128], 0);
+    }
+
+    #[test]
+    fn tensor_two_color_split_survives_resize_and_crop() {
+        // 80x40, left half red, right half blue; target 10x10 keeps the centered 40x40 window,
+        // whose left half is red and right half blue.
+        let img = split(80, 40, RED, BLUE);
+        for bytes in [png(&DynamicImage::ImageRgb8(img.clone())), jpeg_rgb(&img, 95)] {
+            let tol = if detect_format(&bytes) == Some(ImageFormatKind::Png) {
+                0
+            } else {
+                4
+            };
+            for layout in [Layout::Chw, Layout::Hwc] {
+                let opts = TensorOptions::new(10, 10).with_layout(layout);
+                let t = decode_image(&bytes, &opts).unwrap();
+                for y in 0..10 {
+                    for x in [0, 1, 2, 3] {
+                        for c in 0..3 {
+                            assert_close(t.get_u8(c, y, x).unwrap_or_default(), RED[c], tol, "left");
+                            assert_close(t.get_u8(c, y, 9 - x).unwrap_or_default(), BLUE[c], tol, "right");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tensor_center_crop_cuts_the_sides() {
+        // 90x30 in three vertical bands red | blue | red: a square center crop sees only blue.
+        let mut img = solid(90, 30, RED);
+        for y in 0..30 {
+            for x in 30..60 {
+                img.put_pixel(x, y, Rgb(BLUE));
+            }
+        }
+        let bytes = png(&DynamicImage::ImageRgb8(img.clone()));
+        let t = decode_image(&bytes, &TensorOptions::new(15, 15)).unwrap();
+        assert_solid(&t, BLUE, 0);
+        // Stretch keeps all three bands.
+        let opts = TensorOptions::new(15, 15).with_resize(Resize::Stretch);
+        let t = decode_image(&bytes, &opts).unwrap();
+        assert_eq!(t.get_u8(0, 7, 0), Some(RED[0]));
+        assert_eq!(t.get_u8(2, 7, 7), Some(BLUE[2]));
+        assert_eq!(t.get_u8(0, 7, 14), Some(RED[0]));
+    }
+
+    #[test]
+    fn tensor_tall_image_crops_top_and_bottom_and_upscales() {
+        // 6x18 tall: top band red, middle blue, bottom red; square crop keeps the middle, upscaled.
+        let mut img = solid(6, 18, RED);
+        for y in 6..12 {
+            for x in 0..6 {
+                img.put_pixel(x, y, Rgb(BLUE));
+            }
+        }
+        let t = decode_image(&png(&DynamicImage::ImageRgb8(img)), &TensorOptions::new(12, 12)).unwrap();
+        assert_eq!(t.shape(), [3, 12, 12]);
+        assert_solid(&t, BLUE, 0);
+    }
+
+    #[test]
+    fn tensor_chw_and_hwc_index_correctly() {
+        // 2x2 image with distinct pixels, decoded at its own size (no resampling).
+        let mut img = RgbImage::new(2, 2);
+        img.put_pixel(0, 0, Rgb([1, 2, 3]));
+        img.put_pixel(1, 0, Rgb([4, 5, 6]));
+        img.put_pixel(0, 1, Rgb([7, 8, 9]));
+        img.put_pixel(1, 1, Rgb([10, 11, 12]));
+        let bytes = png(&DynamicImage::ImageRgb8(img));
+        let chw = decode_image(&bytes, &TensorOptions::new(2, 2)).unwrap();
+        assert_eq!(chw.data(), &TensorData::U8(vec![1, 4, 7, 10, 2, 5, 8, 11, 3, 6, 9, 12]));
+        let hwc = decode_image(&bytes, &TensorOptions::new(2, 2).with_layout(Layout::Hwc)).unwrap();
+        assert_eq!(hwc.shape(), [2, 2, 3]);
+        assert_eq!(hwc.data(), &TensorData::U8((1..=12).collect()));
+        for (c, y, x) in [(0, 0, 1), (2, 1, 0), (1, 1, 1)] {
+            assert_eq!(chw.get_u8(c, y, x), hwc.get_u8(c, y, x));
+        }
+        assert_eq!(chw.get_u8(3, 0, 0), None);
+        assert_eq!(chw.get_f32(0, 0, 0), None);
+    }
+
+    #[test]
+    fn tensor_f32_normalization_math() {
+        let bytes = png(&DynamicImage::ImageRgb8(solid(3, 3, [0, 128, 255])));
+        let opts = TensorOptions::new(3, 3).with_dtype(DType::IMAGENET);
+        let t = decode_image(&bytes, &opts).unwrap();
+        let expect = [
+            (0.0 - 0.485) / 0.229,
+            (128.0 / 255.0 - 0.456) / 0.224,
+            (1.0 - 0.406) / 0.225,
+        ];
+        for layout in [Layout::Chw, Layout::Hwc] {
+            let t2 = decode_image(&bytes, &opts.with_layout(layout)).unwrap();
+            for (c, want) in expect.iter().enumerate() {
+                let got = t2.get_f32(c, 2, 1).unwrap_or(f32::NAN);
+                assert!((got - want).abs() < 1e-5, "{layout:?} c={c}: {got} vs {want}");
+            }
+        }
+        assert!(matches!(t.data(), TensorData::F32(v) if v.len() == 27));
+        let unit = decode_image(&bytes, &TensorOptions::new(3, 3).with_dtype(DType::F32_UNIT)).unwrap();
+        assert_eq!(unit.get_f32(2, 0, 0), Some(1.0));
+        assert_eq!(unit.get_f32(0, 0, 0), Some(0.0));
+    }
+
+    #[test]
+    fn tensor_bad_inputs_are_errors_not_panics() {
+        let opts = TensorOptions::new(8, 8);
+        let good = jpeg_rgb(&solid(32, 32, RED), 90);
+
+        let err = decode_image(&[], &opts).unwrap_err();
+        assert!(err.to_string().contains("zero-byte"), "{err}");
+        assert_eq!(err.kind(), crate::error::ErrorKind::Decode);
+        assert_eq!(
+            decode_image(&good, &TensorOptions::new(0, 8)).unwrap_err().kind(),
+            crate::error::ErrorKind::InvalidArgument
+        );
+
+        let err = decode_image(b"definitely not an image", &opts).unwrap_err();
+        assert!(err.to_string().contains("unrecognized image format"), "{err}");
+
+        // Truncated JPEG: header intact, scan data cut.
+        let truncated = &good[..good.len() / 2];
+        assert!(decode_image(truncated, &opts).is_err());
+        // Truncated inside the header.
+        assert!(decode_image(&good[..20], &opts).is_err());
+
+        // Corrupt PNG: valid signature and IHDR, garbage afterwards (bad CRC / zlib).
+        let mut corrupt = png(&DynamicImage::ImageRgb8(solid(16, 16, RED)));
+        let n = corrupt.len();
+        for b in &mut corrupt[40..n - 12] {
+            *b ^= 0x5A;
+        }
+        assert!(decode_image(&corrupt, &opts).is_err());
+
+        // Corrupt JPEG: magic only, then noise.
+        let mut noise = vec![0xFF, 0xD8, 0xFF];
+        noise.extend((0..500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        assert!(decode_image(&noise, &opts).is_err());
+    }
+
+    #[test]
+    fn tensor_decompression_bomb_refused_from_header() {
+        // A PNG whose IHDR claims 100000 x 100000 (10^10 pixels) with a tiny IDAT: refused from
+        // the header alone. Decoding it would need 30 GB.
+        let bomb = png_with_header_only(100_000, 100_000);
+        let opts = TensorOptions::new(8, 8);
+        let err = decode_image(&bomb, &opts).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("100000x100000") && msg.contains("max_pixels"), "{msg}");
+
+        // The limit is configurable, and applies to real images too.
+        let small = png(&DynamicImage::ImageRgb8(solid(20, 20, RED)));
+        assert!(decode_image(&small, &opts.with_max_pixels(400)).is_ok());
+        let err = decode_image(&small, &opts.with_max_pixels(399)).unwrap_err();
+        assert!(err.to_string().contains("20x20"), "{err}");
+
+        // In a batch, the error names the row.
+        let (tensors, errors) = decode_batch(&[Some(&small), Some(&bomb)], &opts).unwrap();
+        assert!(tensors[0].is_some() && tensors[1].is_none());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].row, 1);
+        assert!(errors[0].error.to_string().contains("row 1"), "{}", errors[0]);
+        assert!(errors[0].to_string().contains("max_pixels"));
+    }
+
+    #[test]
+    fn tensor_bomb_jpeg_header_refused() {
+        // A JPEG SOF0 header claiming 60000 x 60000 with no scan data.
+        let bomb = jpeg_header_only(60_000, 60_000);
+        let err = decode_image(&bomb, &TensorOptions::new(8, 8)).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("60000x60000") && msg.contains("max_pixels"), "{msg}");
+    }
+
+    #[test]
+    fn tensor_decode_batch_in_order_with_nulls_and_errors() {
+        let opts = TensorOptions::new(4, 4).with_layout(Layout::Hwc);
+        let a = png(&DynamicImage::ImageRgb8(solid(8, 8, RED)));
+        let b = jpeg_rgb(&solid(8, 8, BLUE), 90);
+        let mut images: Vec<Option<&[u8]>> = vec![Some(&a), None, Some(b"junk"), Some(&b), Some(&[])];
+        for _ in 0..40 {
+            images.push(Some(&a));
+        }
+        let (tensors, errors) = decode_batch(&images, &opts).unwrap();
+        assert_eq!(tensors.len(), images.len());
+        assert!(tensors[0].is_some() && tensors[1].is_none() && tensors[2].is_none());
+        assert!(tensors[3].is_some() && tensors[4].is_none());
+        assert!(tensors[5..].iter().all(Option::is_some));
+        let rows: Vec<u64> = errors.iter().map(|e| e.row).collect();
+        assert_eq!(rows, vec![2, 4]);
+        if let Some(t) = &tensors[3] {
+            assert_solid(t, BLUE, 3);
+        }
+        // Invalid options fail the whole call.
+        assert!(decode_batch(&images, &TensorOptions::new(0, 4)).is_err());
+    }
+}

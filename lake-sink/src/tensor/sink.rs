@@ -1,0 +1,207 @@
+//! The sink over a union-read stream: a BLOB column in, tensor batches and row errors out.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, BinaryArray, LargeBinaryArray, RecordBatch};
+use arrow_schema::DataType;
+use futures::{Stream, StreamExt};
+use lake_api::RecordBatchStream;
+
+use super::batch::TensorBatch;
+use super::decode::decode_batch_from;
+use super::options::TensorOptions;
+use crate::error::{Error, ErrorKind, Result, RowError};
+
+/// What one input batch decoded into.
+#[derive(Debug)]
+pub struct TensorOutput {
+    /// The decoded rows, dense, with their row ids.
+    pub tensors: TensorBatch,
+    /// The rows that could not be decoded, with their row ids, in row order.
+    pub errors: Vec<RowError>,
+    /// The rows whose BLOB was null (neither a tensor nor an error).
+    pub null_rows: Vec<u64>,
+}
+
+/// Decodes a named BLOB column of a record-batch stream into tensor batches.
+///
+/// Row ids count the rows of the input stream from 0 (the first row of the first batch);
+/// every input row ends up in exactly one of [`TensorOutput::tensors`],
+/// [`TensorOutput::errors`] and [`TensorOutput::null_rows`]. The column must hold inline BLOB
+/// payloads (`LargeBinary`, as `lakeunion.blob`, or `Binary`); resolve BLOB references first.
+#[derive(Debug, Clone)]
+pub struct TensorSink {
+    column: String,
+    options: TensorOptions,
+}
+
+impl TensorSink {
+    /// A sink decoding `column` with `options`; fails on invalid options.
+    pub fn new(column: impl Into<String>, options: TensorOptions) -> Result<Self> {
+        options.validate()?;
+        Ok(Self {
+            column: column.into(),
+            options,
+        })
+    }
+
+    /// The BLOB column decoded.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+
+    /// The decode options.
+    pub fn options(&self) -> &TensorOptions {
+        &self.options
+    }
+
+    /// Decodes one record batch whose first row has row id `first_row` (CPU-bound, parallel
+    /// with rayon; blocks the calling thread). Fails only when the column is missing or not
+    /// binary; undecodable rows are reported in [`TensorOutput::errors`].
+    pub fn decode_record_batch(&self, batch: &RecordBatch, first_row: u64) -> Result<TensorOutput> {
+        let Some(column) = batch.column_by_name(&self.column) else {
+            return Err(Error::invalid(format!(
+                "no column {:?} in the input batch",
+                self.column
+            )));
+        };
+        let images: Vec<Option<&[u8]>> = match column.data_type() {
+            DataType::LargeBinary => column
+                .as_any()
+                .downcast_ref::<LargeBinaryArray>()
+                .map(|a| a.iter().collect()),
+            DataType::Binary => column
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .map(|a| a.iter().collect()),
+            other => {
+                return Err(Error::schema(format!(
+                    "column {:?} is {other}, not a BLOB (LargeBinary); resolve BLOB references before the tensor sink",
+                    self.column
+                )));
+            }
+        }
+        .ok_or_else(|| Error::schema(format!("column {:?} does not match its binary type", self.column)))?;
+        let (tensors, errors) = decode_batch_from(&images, &self.options, first_row)?;
+        let null_rows = images
+            .iter()
+            .enumerate()
+            .filter(|(_, image)| image.is_none())
+            .map(|(i, _)| first_row + i as u64)
+            .collect();
+        let rows = tensors
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (first_row + i as u64, t)));
+        let tensors = TensorBatch::from_tensors(&self.options, rows)?;
+        Ok(TensorOutput {
+            tensors,
+            errors,
+            null_rows,
+        })
+    }
+
+    /// Decodes every batch of `input`, one [`TensorOutput`] per input batch, in order. Decoding
+    /// runs on Tokio's blocking pool (so the stream must be polled inside a Tokio runtime);
+    /// an input error is passed through as an error item.
+    pub fn stream(self, input: RecordBatchStream) -> impl Stream<Item = Result<TensorOutput>> + Send + 'static {
+        let sink = Arc::new(self);
+        futures::stream::unfold((input, 0u64, sink), |(mut input, next_row, sink)| async move {
+            let batch = match input.next().await? {
+                Ok(batch) => batch,
+                Err(e) => return Some((Err(Error::from(e)), (input, next_row, sink))),
+            };
+            let rows = batch.num_rows() as u64;
+            let worker = Arc::clone(&sink);
+            let output = tokio::task::spawn_blocking(move || worker.decode_record_batch(&batch, next_row))
+                .await
+                .unwrap_or_else(|e| Err(Error::new(ErrorKind::External, "tensor decode task failed").with_source(e)));
+            Some((output, (input, next_row + rows, sink)))
+        })
+    }
+
+    /// Decodes the whole stream: all outputs in order, or the first error.
+    pub async fn collect(self, input: RecordBatchStream) -> Result<Vec<TensorOutput>> {
+        let mut stream = std::pin::pin!(self.stream(input));
+        let mut outputs = Vec::new();
+        while let Some(output) = stream.next().await {
+            outputs.push(output?);
+        }
+        Ok(outputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+    use arrow_schema::{Field, Schema};
+    use image::DynamicImage;
+    use lake_api::types::blob_field;
+
+    fn blob_batch(schema: &Arc<Schema>, images: Vec<Option<Vec<u8>>>) -> RecordBatch {
+        let ids = arrow_array::Int64Array::from_iter_values(0..images.len() as i64);
+        let blobs = LargeBinaryArray::from_iter(images);
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(blobs)]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn tensor_sink_stream_rows_errors_nulls() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            blob_field("image", true),
+        ]));
+        let red = png(&DynamicImage::ImageRgb8(solid(16, 8, [255, 0, 0])));
+        let blue = jpeg_rgb(&solid(8, 16, [0, 0, 255]), 90);
+        let bomb = png_with_header_only(100_000, 100_000);
+        let b1 = blob_batch(&schema, vec![Some(red.clone()), None, Some(b"junk".to_vec())]);
+        let b2 = blob_batch(&schema, vec![Some(blue), Some(bomb), Some(vec![]), Some(red)]);
+        let input = RecordBatchStream::from_batches(schema, vec![b1, b2]);
+        let sink = TensorSink::new("image", TensorOptions::new(4, 4)).unwrap();
+        let outputs = sink.collect(input).await.unwrap();
+        assert_eq!(outputs.len(), 2);
+        assert_eq!(outputs[0].tensors.row_ids(), &[0]);
+        assert_eq!(outputs[0].null_rows, vec![1]);
+        assert_eq!(outputs[0].errors.iter().map(|e| e.row).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(outputs[1].tensors.row_ids(), &[3, 6]);
+        assert!(outputs[1].null_rows.is_empty());
+        assert_eq!(outputs[1].errors.iter().map(|e| e.row).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(outputs[1].errors[0].error.kind(), ErrorKind::Decode);
+        let bomb_error = outputs[1].errors[0].error.to_string();
+        assert!(
+            bomb_error.contains("row 4") && bomb_error.contains("max_pixels"),
+            "{bomb_error}"
+        );
+        let rb = outputs[1].tensors.to_record_batch().unwrap();
+        assert_eq!(rb.num_rows(), 2);
+        let dl = outputs[1].tensors.to_dlpack().unwrap();
+        assert_eq!(dl.validate().unwrap().shape(), &[2, 3, 4, 4]);
+    }
+
+    #[test]
+    fn tensor_sink_rejects_bad_columns_and_options() {
+        assert!(TensorSink::new("image", TensorOptions::new(0, 4)).is_err());
+        let schema = Arc::new(Schema::new(vec![Field::new("image", DataType::Utf8, true)]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(arrow_array::StringArray::from(vec![Some("x")]))]).unwrap();
+        let sink = TensorSink::new("image", TensorOptions::new(4, 4)).unwrap();
+        let err = sink.decode_record_batch(&batch, 0).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SchemaMismatch);
+        let sink = TensorSink::new("missing", TensorOptions::new(4, 4)).unwrap();
+        let err = sink.decode_record_batch(&batch, 0).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn tensor_sink_binary_column_with_offset() {
+        let schema = Arc::new(Schema::new(vec![Field::new("img", DataType::Binary, true)]));
+        let red = png(&DynamicImage::ImageRgb8(solid(4, 4, [255, 0, 0])));
+        let blobs = BinaryArray::from_iter(vec![Some(red.as_slice()), Some(b"x".as_slice())]);
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(blobs)]).unwrap();
+        let sink = TensorSink::new("img", TensorOptions::new(2, 2)).unwrap();
+        let out = sink.decode_record_batch(&batch, 100).unwrap();
+        assert_eq!(out.tensors.row_ids(), &[100]);
+        assert_eq!(out.errors[0].row, 101);
+        assert!(out.errors[0].error.to_string().contains("row 101"));
+    }
+}
