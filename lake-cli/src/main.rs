@@ -1,14 +1,25 @@
 //! `lakescan`: the lakeunion table scanner.
 //!
-//! This first cut has the embedded demo only; the scanner subcommands (`scan`, `schema`,
-//! `snapshots`, `explain`, `stats`) arrive with the lake backends.
+//! Tables are addressed as a LocalLog (`--log DIR [--table db.name]`); the lake backends
+//! are not built yet, so `--lake` / `--warehouse` are refused with a clear error.
+//!
+//! Exit codes: 0 success, 1 runtime error, 2 usage error.
 
 mod demo;
+mod failure;
+mod info;
+mod render;
+mod scan;
+mod table;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lake_api::MergeStrategy;
+
+use crate::failure::Failure;
+use crate::scan::{ReadArgs, ScanArgs, parse_strategy};
+use crate::table::TableArgs;
 
 /// Union-read tables that live half in a data lake and half in a live log.
 #[derive(Debug, Parser)]
@@ -19,10 +30,35 @@ struct Cli {
     /// Print the whole cause chain of errors.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Print nothing but the data (no row counts or notes on stderr).
+    #[arg(short, long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Union-read a table: lake snapshot plus the log after it, merged.
+    Scan(Box<ScanArgs>),
+    /// Show a table's columns (BLOB and VECTOR as such), key, buckets, partitions and
+    /// merge engine.
+    Schema {
+        #[command(flatten)]
+        table: TableArgs,
+    },
+    /// Show the plan of a scan: per split the lake splits, log ranges, merge strategy and
+    /// why.
+    #[command(visible_alias = "splits")]
+    Explain {
+        #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Show row count and per-bucket log offsets (earliest, end, tail length).
+    Stats {
+        #[command(flatten)]
+        table: TableArgs,
+    },
     /// Build a small table with a log tail (an embedded LocalLog tiered into a lake),
     /// union-read it and print it.
     Demo {
@@ -35,10 +71,6 @@ enum Command {
     },
 }
 
-fn parse_strategy(s: &str) -> Result<MergeStrategy, String> {
-    MergeStrategy::parse(s).map_err(|e| e.message().to_string())
-}
-
 fn main() -> ExitCode {
     // clap exits with 2 on usage errors
     let cli = Cli::parse();
@@ -49,22 +81,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let quiet = cli.quiet;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Demo { strategy, dir } => demo::run(strategy, dir).await,
+            Command::Scan(args) => scan::run(*args, quiet).await,
+            Command::Schema { table } => info::schema(&table).await,
+            Command::Explain { table, read } => info::explain(&table, &read).await,
+            Command::Stats { table } => info::stats(&table).await,
+            Command::Demo { strategy, dir } => demo::run(strategy, dir).await.map_err(Failure::from),
         }
     });
+    // a followed scan's tails may still be running: do not wait for them
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e @ Failure::Usage(_)) => {
+            e.report(cli.verbose);
+            ExitCode::from(2)
+        }
         Err(e) => {
-            eprintln!("lakescan: {e}");
-            if cli.verbose {
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    eprintln!("  caused by: {s}");
-                    source = s.source();
-                }
-            }
+            e.report(cli.verbose);
             ExitCode::FAILURE
         }
     }

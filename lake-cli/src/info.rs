@@ -1,0 +1,205 @@
+//! `schema`, `explain` (alias `splits`) and `stats`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use futures::StreamExt;
+use lake_api::{MergeStrategy, ScanOptions, TableInfo, UnionSplit, UnionSplitKind};
+
+use crate::failure::CliResult;
+use crate::render;
+use crate::scan::{ReadArgs, build_scan};
+use crate::table::{self, TableArgs};
+
+const NO_LAKE: &str = "none (no lake backend is built yet)";
+
+fn print(text: &str) -> CliResult<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn list_or(items: &[String], none: &str) -> String {
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// The schema and table metadata as text.
+pub fn describe(info: &TableInfo, dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "table {}", info.path);
+    let fields = info.schema.fields();
+    let width = fields.iter().map(|f| f.name().chars().count()).max().unwrap_or(0);
+    for f in fields {
+        let null = if f.is_nullable() { "" } else { " NOT NULL" };
+        let _ = writeln!(
+            out,
+            "  {:width$}  {}{null}",
+            f.name(),
+            render::field_type_name(f),
+            width = width
+        );
+    }
+    let _ = writeln!(out, "primary key: {}", list_or(&info.primary_key, "none (log table)"));
+    let _ = writeln!(out, "bucket key: {}", list_or(&info.bucket_key, "none (round-robin)"));
+    let _ = writeln!(out, "buckets: {}", info.bucket_count);
+    let _ = writeln!(
+        out,
+        "partition keys: {}",
+        list_or(&info.partition_keys, "none (not partitioned)")
+    );
+    if info.has_primary_key() {
+        let _ = writeln!(out, "merge engine: {}", info.merge_engine);
+    }
+    for (k, v) in &info.properties {
+        let _ = writeln!(out, "property {k} = {v}");
+    }
+    let _ = writeln!(out, "log: LocalLog at {}", dir.display());
+    let _ = writeln!(out, "lake: {NO_LAKE}");
+    out
+}
+
+/// `schema`.
+pub async fn schema(args: &TableArgs) -> CliResult<()> {
+    let opened = table::open(args).await?;
+    print(&describe(opened.table.info(), &opened.dir))
+}
+
+/// Why a split reads the way it does.
+fn why(split: &UnionSplit, info: &TableInfo, requested: MergeStrategy, options: &ScanOptions) -> String {
+    if split.kind == UnionSplitKind::LakeAndLog && split.lake_splits.is_empty() {
+        let how = why(
+            &UnionSplit {
+                kind: UnionSplitKind::LogOnly,
+                ..split.clone()
+            },
+            info,
+            requested,
+            options,
+        );
+        return format!("no lake rows (no lake snapshot): {how}");
+    }
+    match split.kind {
+        UnionSplitKind::LakeOnly => "lake rows only: the log holds nothing after the snapshot".into(),
+        UnionSplitKind::LogOnly if info.has_primary_key() => format!(
+            "no lake rows to merge with: the log's changes are folded per key under merge engine {}",
+            info.merge_engine
+        ),
+        UnionSplitKind::LogOnly => "log table: the log's rows in offset order, nothing to merge".into(),
+        UnionSplitKind::LakeAndLog if !info.has_primary_key() => {
+            "log table: the lake's rows, then the log's after the tiered offset (no merge)".into()
+        }
+        UnionSplitKind::LakeAndLog => match requested {
+            MergeStrategy::Auto => {
+                let n = split.log_len();
+                match options.resolve(MergeStrategy::Auto, n) {
+                    MergeStrategy::KeyFilter => format!(
+                        "auto chose key-filter: the log tail has {n} offset(s), at most {}, and its key index fits the memory budget",
+                        options.key_filter_max_log_rows
+                    ),
+                    _ => format!(
+                        "auto chose sort-merge: the log tail has {n} offset(s), more than the key filter takes (at most {} and within the memory budget)",
+                        options.key_filter_max_log_rows
+                    ),
+                }
+            }
+            forced => format!("{forced}, as --strategy asks"),
+        },
+    }
+}
+
+/// `explain` / `splits`.
+pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
+    let opened = table::open(args).await?;
+    let info = opened.table.info().clone();
+    let scan = build_scan(&opened.table, read).await?;
+    let splits = scan.plan().await?;
+    let mut out = String::new();
+    let mode = if read.log_only {
+        "log-only"
+    } else if read.lake_only {
+        "lake-only"
+    } else {
+        "union"
+    };
+    let columns: Vec<String> = scan.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let _ = writeln!(out, "scan of table {} ({mode} read)", info.path);
+    let _ = writeln!(out, "columns: {}", columns.join(", "));
+    let _ = writeln!(out, "filter: {}", read.filter.as_deref().unwrap_or("none"));
+    let _ = writeln!(
+        out,
+        "limit: {}",
+        read.limit.map_or("none".to_string(), |l| l.to_string())
+    );
+    let _ = writeln!(out, "strategy: {}", read.strategy);
+    match scan.snapshot() {
+        Some(s) => {
+            let _ = writeln!(out, "lake snapshot: {}", s.id);
+        }
+        None => {
+            let _ = writeln!(out, "lake: {NO_LAKE}; every split reads the log alone");
+        }
+    }
+    let options = ScanOptions::default();
+    let _ = writeln!(out, "{} split(s):", splits.len());
+    for split in &splits {
+        let _ = writeln!(out, "  {split}");
+        let _ = writeln!(out, "    {}", why(split, &info, read.strategy, &options));
+    }
+    print(&out)
+}
+
+/// `stats`.
+pub async fn stats(args: &TableArgs) -> CliResult<()> {
+    let opened = table::open(args).await?;
+    let info = opened.table.info().clone();
+    // count rows reading as few columns as the merge needs
+    let first = info
+        .primary_key
+        .first()
+        .cloned()
+        .or_else(|| info.schema.fields().first().map(|f| f.name().clone()));
+    let mut builder = opened.table.scan();
+    if let Some(c) = first {
+        builder = builder.project([c]);
+    }
+    let mut stream = builder.build().await?.to_stream().await?;
+    let mut rows = 0usize;
+    while let Some(b) = stream.next().await {
+        rows += b?.num_rows();
+    }
+    let ranges = opened.table.log().offset_ranges().await?;
+    let mut out = String::new();
+    let _ = writeln!(out, "table {}", info.path);
+    let _ = writeln!(out, "rows: {rows}");
+    let _ = writeln!(out, "lake: {NO_LAKE}; lake rows: none; lake snapshot: none");
+    let total: i64 = ranges.values().map(|r| r.end - r.earliest).sum();
+    let _ = writeln!(
+        out,
+        "log: LocalLog at {}, {} bucket(s), {total} offset(s)",
+        opened.dir.display(),
+        ranges.len()
+    );
+    let names: Vec<String> = ranges.keys().map(ToString::to_string).collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0).max("bucket".len());
+    let _ = writeln!(
+        out,
+        "  {:width$}  {:>10}  {:>10}  {:>10}",
+        "bucket", "earliest", "end", "tail"
+    );
+    for (name, range) in names.iter().zip(ranges.values()) {
+        // with no lake, the whole log is the tail
+        let _ = writeln!(
+            out,
+            "  {name:width$}  {:>10}  {:>10}  {:>10}",
+            range.earliest,
+            range.end,
+            range.end - range.earliest
+        );
+    }
+    print(&out)
+}

@@ -1,0 +1,387 @@
+//! Human-readable rendering: type names (`BLOB`, `VECTOR<FLOAT, 768>`), cells (BLOBs as
+//! `<blob 53 KB image/jpeg>`, VECTORs shortened) and text tables that fit the terminal.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, FixedSizeListArray, LargeBinaryArray, RecordBatch, StringArray, StructArray,
+    UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use lake_api::types::LogicalType;
+
+/// Vectors longer than this show their first [`VECTOR_HEAD`] elements and their dimension.
+const VECTOR_SHOWN: usize = 4;
+const VECTOR_HEAD: usize = 3;
+
+/// A SQL-like name of an Arrow type.
+pub fn type_name(dt: &DataType) -> String {
+    match dt {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::UInt8 => "TINYINT UNSIGNED".into(),
+        DataType::UInt16 => "SMALLINT UNSIGNED".into(),
+        DataType::UInt32 => "INT UNSIGNED".into(),
+        DataType::UInt64 => "BIGINT UNSIGNED".into(),
+        DataType::Float16 => "HALF".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTES".into(),
+        DataType::FixedSizeBinary(n) => format!("BINARY({n})"),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
+        DataType::Timestamp(unit, tz) => {
+            let p = match unit {
+                arrow::datatypes::TimeUnit::Second => 0,
+                arrow::datatypes::TimeUnit::Millisecond => 3,
+                arrow::datatypes::TimeUnit::Microsecond => 6,
+                arrow::datatypes::TimeUnit::Nanosecond => 9,
+            };
+            match tz {
+                Some(_) => format!("TIMESTAMP_LTZ({p})"),
+                None => format!("TIMESTAMP({p})"),
+            }
+        }
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::List(f) | DataType::LargeList(f) => format!("ARRAY<{}>", type_name(f.data_type())),
+        DataType::FixedSizeList(f, n) => format!("ARRAY<{}, {n}>", type_name(f.data_type())),
+        DataType::Struct(fields) => format!(
+            "ROW<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{} {}", f.name(), field_type_name(f)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        DataType::Map(_, _) => "MAP".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The logical type name of a field: `BLOB`, `BLOB_REF`, `VECTOR<FLOAT, 768>`, or the
+/// SQL-like name of its Arrow type.
+pub fn field_type_name(field: &Field) -> String {
+    match LogicalType::of(field) {
+        LogicalType::Blob => "BLOB".into(),
+        LogicalType::BlobRef => "BLOB_REF".into(),
+        LogicalType::Vector { element, dimension } => format!("VECTOR<{}, {dimension}>", type_name(&element)),
+        LogicalType::Plain => type_name(field.data_type()),
+    }
+}
+
+/// `53 KB`, `1.2 MB`, `17 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value >= 10.0 {
+        format!("{} {}", value.round() as u64, UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The media type of a payload, from its magic bytes.
+pub fn sniff_mime(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        "image/gif"
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        "image/webp"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// `<blob 53 KB image/jpeg>`.
+pub fn blob_cell(bytes: &[u8]) -> String {
+    format!("<blob {} {}>", human_bytes(bytes.len() as u64), sniff_mime(bytes))
+}
+
+fn blob_cells(array: &dyn Array) -> Option<Vec<Option<String>>> {
+    if let Some(a) = array.as_any().downcast_ref::<LargeBinaryArray>() {
+        return Some(a.iter().map(|v| v.map(blob_cell)).collect());
+    }
+    if let Some(a) = array.as_any().downcast_ref::<BinaryArray>() {
+        return Some(a.iter().map(|v| v.map(blob_cell)).collect());
+    }
+    None
+}
+
+fn blob_ref_cells(array: &dyn Array) -> Option<Vec<Option<String>>> {
+    let s = array.as_any().downcast_ref::<StructArray>()?;
+    let uri = s.column_by_name("uri")?.as_any().downcast_ref::<StringArray>()?;
+    let offset = s.column_by_name("offset")?.as_any().downcast_ref::<UInt64Array>()?;
+    let length = s.column_by_name("length")?.as_any().downcast_ref::<UInt64Array>()?;
+    Some(
+        (0..s.len())
+            .map(|i| {
+                s.is_valid(i).then(|| {
+                    format!(
+                        "<blob ref {} @{} {}>",
+                        uri.value(i),
+                        offset.value(i),
+                        human_bytes(length.value(i))
+                    )
+                })
+            })
+            .collect(),
+    )
+}
+
+fn vector_cells(array: &dyn Array, options: &FormatOptions) -> Result<Option<Vec<Option<String>>>, ArrowError> {
+    let Some(list) = array.as_any().downcast_ref::<FixedSizeListArray>() else {
+        return Ok(None);
+    };
+    let dim = usize::try_from(list.value_length()).unwrap_or(0);
+    let values = list.values();
+    let formatter = ArrayFormatter::try_new(values.as_ref(), options)?;
+    let mut out = Vec::with_capacity(list.len());
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        // value_offset counts the slice offset of a sliced (limited) batch
+        let start = usize::try_from(list.value_offset(row)).unwrap_or(0);
+        let shown = if dim > VECTOR_SHOWN { VECTOR_HEAD } else { dim };
+        let shown = shown.min(values.len().saturating_sub(start));
+        let mut s = String::from("[");
+        for i in 0..shown {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{}", formatter.value(start + i));
+        }
+        if dim > VECTOR_SHOWN {
+            let _ = write!(s, ", … {dim} dims");
+        }
+        s.push(']');
+        out.push(Some(s));
+    }
+    Ok(Some(out))
+}
+
+/// The cells of a column as display text (`NULL` for nulls).
+pub fn column_cells(array: &ArrayRef, field: &Field) -> Result<Vec<String>, ArrowError> {
+    let options = FormatOptions::default().with_null("NULL");
+    let special = match LogicalType::of(field) {
+        LogicalType::Blob => blob_cells(array.as_ref()),
+        LogicalType::BlobRef => blob_ref_cells(array.as_ref()),
+        LogicalType::Vector { .. } => vector_cells(array.as_ref(), &options)?,
+        LogicalType::Plain => None,
+    };
+    if let Some(cells) = special {
+        return Ok(cells.into_iter().map(|c| c.unwrap_or_else(|| "NULL".into())).collect());
+    }
+    let formatter = ArrayFormatter::try_new(array.as_ref(), &options)?;
+    Ok((0..array.len()).map(|i| formatter.value(i).to_string()).collect())
+}
+
+/// Shortens `s` to `max` characters with a trailing `…`, and flattens line breaks.
+pub fn truncate(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+        .collect();
+    if max == 0 || flat.chars().count() <= max {
+        return flat;
+    }
+    let mut out: String = flat.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// How a text table is laid out.
+#[derive(Debug, Clone, Copy)]
+pub struct TableLayout {
+    /// The widest a cell may be (0: no limit).
+    pub max_cell_width: usize,
+    /// The widest the table may be, when known (a terminal's width).
+    pub max_table_width: Option<usize>,
+}
+
+/// The narrowest a column is squeezed to when the table is wider than the terminal.
+const MIN_COLUMN_WIDTH: usize = 6;
+
+/// Renders batches as one bordered text table.
+pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLayout) -> Result<String, ArrowError> {
+    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(batch.schema().fields().iter())
+            .map(|(c, f)| column_cells(c, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in 0..batch.num_rows() {
+            rows.push(columns.iter().map(|c| c[r].clone()).collect());
+        }
+    }
+    let n = headers.len();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(truncate(c, layout.max_cell_width).chars().count());
+        }
+    }
+    if layout.max_cell_width > 0 {
+        for w in widths.iter_mut() {
+            *w = (*w).min(layout.max_cell_width.max(1));
+        }
+    }
+    // squeeze the widest columns until the table fits the terminal
+    if let Some(max) = layout.max_table_width {
+        let total = |w: &[usize]| w.iter().map(|x| x + 3).sum::<usize>() + 1;
+        while total(&widths) > max {
+            let Some((i, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
+                break;
+            };
+            if w <= MIN_COLUMN_WIDTH {
+                break;
+            }
+            widths[i] = w - 1;
+        }
+    }
+    let border = {
+        let mut s = String::from("+");
+        for w in &widths {
+            s.push_str(&"-".repeat(w + 2));
+            s.push('+');
+        }
+        s
+    };
+    let line = |cells: &[String]| {
+        let mut s = String::from("|");
+        for (i, w) in widths.iter().enumerate().take(n) {
+            let cell = truncate(cells.get(i).map_or("", String::as_str), *w);
+            let pad = w.saturating_sub(cell.chars().count());
+            let _ = write!(s, " {cell}{} |", " ".repeat(pad));
+        }
+        s
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{border}");
+    let _ = writeln!(out, "{}", line(&headers));
+    let _ = writeln!(out, "{border}");
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+    let _ = writeln!(out, "{border}");
+    Ok(out)
+}
+
+/// Replaces the nested columns (VECTORs, lists, structs) that CSV cannot hold by their
+/// text form, and BLOBs by their description.
+pub fn flatten_for_csv(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let options = FormatOptions::default().with_null("");
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if column.data_type().is_nested() {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            let text: StringArray = (0..column.len())
+                .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+/// Rows of all batches (for summaries).
+pub fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float32Array, Int64Array};
+    use lake_api::types::{blob_field, vector_field};
+
+    #[test]
+    fn blobs_show_size_and_sniffed_type() {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        jpeg.resize(53 * 1024, 0);
+        assert_eq!(blob_cell(&jpeg), "<blob 53 KB image/jpeg>");
+        assert_eq!(blob_cell(b"\x89PNG\r\n\x1a\nxxxx"), "<blob 12 B image/png>");
+        assert_eq!(blob_cell(b"hello"), "<blob 5 B application/octet-stream>");
+        assert_eq!(human_bytes(1536 * 1024), "1.5 MB");
+    }
+
+    #[test]
+    fn vectors_are_shortened_and_named() {
+        let field = vector_field("embedding", DataType::Float32, 768, true);
+        assert_eq!(field_type_name(&field), "VECTOR<FLOAT, 768>");
+        assert_eq!(field_type_name(&blob_field("image", true)), "BLOB");
+        let values = Float32Array::from_iter_values((0..768).map(|i| i as f32 / 4.0));
+        let list = FixedSizeListArray::try_new(
+            Arc::new(Field::new("item", DataType::Float32, false)),
+            768,
+            Arc::new(values),
+            None,
+        )
+        .unwrap();
+        let cells = column_cells(&(Arc::new(list) as ArrayRef), &field).unwrap();
+        assert_eq!(cells, vec!["[0.0, 0.25, 0.5, … 768 dims]"]);
+        // a sliced (limited) vector column starts at its slice's offset
+        let small = FixedSizeListArray::try_new(
+            Arc::new(Field::new("item", DataType::Float32, false)),
+            2,
+            Arc::new(Float32Array::from(vec![1.0, 2.0, 3.0, 4.0])),
+            None,
+        )
+        .unwrap();
+        let small_field = vector_field("v", DataType::Float32, 2, true);
+        let cells = column_cells(&(Arc::new(small.slice(1, 1)) as ArrayRef), &small_field).unwrap();
+        assert_eq!(cells, vec!["[3.0, 4.0]"]);
+    }
+
+    #[test]
+    fn tables_truncate_long_cells() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("text", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(StringArray::from(vec!["x".repeat(100)])),
+            ],
+        )
+        .unwrap();
+        let text = render_table(
+            &schema,
+            &[batch],
+            TableLayout {
+                max_cell_width: 10,
+                max_table_width: None,
+            },
+        )
+        .unwrap();
+        assert!(text.contains("| xxxxxxxxx… |"), "{text}");
+    }
+}

@@ -1,0 +1,286 @@
+//! `lakescan scan`: the union read, written as a table, JSON, JSON lines, CSV, Parquet or
+//! Arrow IPC; `--follow` keeps tailing the log as a changelog.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use clap::{Args, ValueEnum};
+use futures::StreamExt;
+use lake_api::{MergeStrategy, ReadMode, RecordBatchStream, UnionScan, UnionTable};
+use lake_sink::{IpcFileSink, ParquetFileSink, Sink, drain};
+
+use crate::failure::{CliResult, Failure};
+use crate::render::{self, TableLayout};
+use crate::table::{self, TableArgs};
+
+/// Parses `auto`, `sort-merge` or `key-filter`.
+pub fn parse_strategy(s: &str) -> Result<MergeStrategy, String> {
+    MergeStrategy::parse(s).map_err(|e| e.message().to_string())
+}
+
+/// What to read: columns, filter, limit, strategy and sides.
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// Only these columns, in this order (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub columns: Option<Vec<String>>,
+    /// Keep rows matching a SQL-like predicate, e.g. "amount > 10 AND customer LIKE 'g%'".
+    #[arg(long, value_name = "PREDICATE")]
+    pub filter: Option<String>,
+    /// Return at most N rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// How lake rows and log changes merge: auto, sort-merge or key-filter.
+    #[arg(long, default_value = "auto", value_parser = parse_strategy)]
+    pub strategy: MergeStrategy,
+    /// Read the lake snapshot alone (stale by the log tail).
+    #[arg(long, conflicts_with = "log_only")]
+    pub lake_only: bool,
+    /// Read the log alone, from each bucket's earliest offset.
+    #[arg(long)]
+    pub log_only: bool,
+}
+
+impl ReadArgs {
+    fn mode(&self) -> ReadMode {
+        if self.lake_only {
+            ReadMode::LakeOnly
+        } else if self.log_only {
+            ReadMode::LogOnly
+        } else {
+            ReadMode::Union
+        }
+    }
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A bordered text table (BLOBs described, VECTORs shortened, long cells cut).
+    Table,
+    /// One JSON array of row objects.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header (VECTORs as text).
+    Csv,
+    /// A Parquet file (BLOB / VECTOR types kept).
+    Parquet,
+    /// An Arrow IPC file (BLOB / VECTOR types kept).
+    Arrow,
+}
+
+/// `scan`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub table: TableArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// After the exact read, keep tailing the log and print each change as it arrives,
+    /// with its change type (+I, -U, +U, -D, +A) in a `_change_type` column.
+    #[arg(long, conflicts_with_all = ["limit", "lake_only"])]
+    pub follow: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The widest a cell of `--format table` may be, in characters (0: no limit).
+    #[arg(long, default_value_t = 40, value_name = "CHARS")]
+    pub max_width: usize,
+}
+
+/// Builds the scan the read arguments describe.
+pub async fn build_scan(table: &UnionTable, args: &ReadArgs) -> CliResult<UnionScan> {
+    if args.lake_only && table.lake().is_none() {
+        return Err(Failure::msg(format!(
+            "--lake-only reads the lake snapshot, and table {} has no lake (no lake backend is built yet)",
+            table.info().path
+        )));
+    }
+    let mut builder = table.scan().strategy(args.strategy).mode(args.mode());
+    if let Some(columns) = &args.columns {
+        builder = builder.project(columns.iter().map(|c| c.trim().to_string()));
+    }
+    if let Some(text) = &args.filter {
+        let predicate = lake_api::predicate::parse(text)
+            .map_err(|e| Failure::usage(format!("bad --filter '{text}': {}", e.message())))?;
+        builder = builder.filter(predicate);
+    }
+    if let Some(limit) = args.limit {
+        builder = builder.limit(limit);
+    }
+    Ok(builder.build().await?)
+}
+
+fn create_file(path: &Path) -> CliResult<File> {
+    File::create(path).map_err(|e| Failure::msg(format!("cannot create {}: {e}", path.display())))
+}
+
+/// Runs `scan`.
+pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
+    let binary = matches!(args.format, Format::Parquet | Format::Arrow);
+    if args.follow && matches!(args.format, Format::Json | Format::Parquet | Format::Arrow) {
+        return Err(Failure::usage(
+            "--follow never ends, so it writes a stream: use --format table, jsonl or csv",
+        ));
+    }
+    if binary && args.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(Failure::usage(
+            "parquet and arrow output is binary: give --output FILE or redirect stdout",
+        ));
+    }
+    let opened = table::open(&args.table).await?;
+    let scan = build_scan(&opened.table, &args.read).await?;
+    let stream = if args.follow {
+        scan.follow().await?
+    } else {
+        scan.to_stream().await?
+    };
+    if binary {
+        return write_binary(stream, args.format, args.output.as_deref(), quiet).await;
+    }
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(BufWriter::new(create_file(p)?)),
+        None => Box::new(BufWriter::new(std::io::stdout())),
+    };
+    let layout = TableLayout {
+        max_cell_width: args.max_width,
+        max_table_width: terminal_width(args.output.is_none()),
+    };
+    let rows = write_text(stream, args.format, args.follow, layout, &mut out).await?;
+    out.flush()?;
+    if !quiet && !args.follow {
+        eprintln!("{rows} row{}", if rows == 1 { "" } else { "s" });
+    }
+    Ok(())
+}
+
+/// The terminal's width, when writing to a terminal that says (`COLUMNS`).
+fn terminal_width(to_stdout: bool) -> Option<usize> {
+    if !to_stdout || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .or(Some(120))
+}
+
+/// Writes a text format; returns the rows written.
+async fn write_text(
+    mut stream: RecordBatchStream,
+    format: Format,
+    follow: bool,
+    layout: TableLayout,
+    out: &mut Box<dyn Write>,
+) -> CliResult<usize> {
+    let schema = stream.schema();
+    let mut rows = 0usize;
+    match format {
+        Format::Table if !follow => {
+            let mut batches: Vec<RecordBatch> = Vec::new();
+            while let Some(b) = stream.next().await {
+                batches.push(b?);
+            }
+            rows = render::row_count(&batches);
+            out.write_all(render::render_table(&schema, &batches, layout)?.as_bytes())?;
+        }
+        Format::Json => {
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(&mut *out);
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows();
+                writer.write(&b)?;
+            }
+            writer.finish()?;
+            drop(writer);
+            out.write_all(b"\n")?;
+        }
+        _ => {
+            let mut header = true;
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows();
+                match format {
+                    Format::Jsonl => {
+                        let mut writer = arrow::json::WriterBuilder::new()
+                            .with_explicit_nulls(true)
+                            .build::<_, arrow::json::writer::LineDelimited>(&mut *out);
+                        writer.write(&b)?;
+                        writer.finish()?;
+                    }
+                    Format::Csv => {
+                        let flat = render::flatten_for_csv(&b)?;
+                        let mut writer = arrow::csv::WriterBuilder::new().with_header(header).build(&mut *out);
+                        writer.write(&flat)?;
+                    }
+                    _ => {
+                        // a followed table: each batch of changes as it arrives
+                        out.write_all(render::render_table(&schema, std::slice::from_ref(&b), layout)?.as_bytes())?;
+                    }
+                }
+                header = false;
+                if follow {
+                    out.flush()?;
+                }
+            }
+            if header && format == Format::Csv {
+                // no rows: still a header
+                let empty = RecordBatch::new_empty(schema.clone());
+                let flat = render::flatten_for_csv(&empty)?;
+                let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+                writer.write(&flat)?;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes Parquet or Arrow IPC through lake-sink's file sinks: to `output`, or to a temp
+/// file copied to stdout.
+async fn write_binary(stream: RecordBatchStream, format: Format, output: Option<&Path>, quiet: bool) -> CliResult<()> {
+    let schema = stream.schema();
+    let temp;
+    let path = match output {
+        Some(p) => p.to_path_buf(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().join(if format == Format::Parquet {
+                "out.parquet"
+            } else {
+                "out.arrow"
+            })
+        }
+    };
+    let sink: Box<dyn Sink> = match format {
+        Format::Parquet => Box::new(ParquetFileSink::create(&path, schema)?),
+        _ => Box::new(IpcFileSink::create(&path, schema)?),
+    };
+    let summary = drain(stream, sink).await?;
+    match output {
+        Some(p) => {
+            if !quiet {
+                eprintln!(
+                    "wrote {} rows ({}) to {}",
+                    summary.rows,
+                    render::human_bytes(summary.bytes),
+                    p.display()
+                );
+            }
+        }
+        None => {
+            let mut file = File::open(&path)?;
+            let mut stdout = std::io::stdout().lock();
+            std::io::copy(&mut file, &mut stdout)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,530 @@
+//! Drives the built `lakescan` binary against LocalLog tables built in temp directories.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    ArrayRef, AsArray, FixedSizeListArray, Float32Array, Float64Array, Int64Array, LargeBinaryArray, RecordBatch,
+    StringArray,
+};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, Schema};
+use fluss_client::local::{LocalLog, LocalLogOptions};
+use lake_api::memory::{demo_info, demo_rounds};
+use lake_api::types::{LogicalType, blob_field, vector_field};
+use lake_api::{ChangeType, TableBucket, TableInfo, TablePath};
+use serde_json::Value;
+
+fn lakescan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lakescan"))
+        .args(args)
+        .output()
+        .expect("run lakescan")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = lakescan(args);
+    assert!(o.status.success(), "lakescan {args:?} failed: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// The demo table (both rounds of changes, updates and deletes included) in a LocalLog
+/// under `root`, with no lake.
+fn demo_log(root: &Path) {
+    let log = LocalLog::create(root, &demo_info(), LocalLogOptions::default()).unwrap();
+    let (first, tail) = demo_rounds().unwrap();
+    for (bucket, batch, changes) in first.into_iter().chain(tail) {
+        log.append(&bucket, batch, changes).unwrap();
+    }
+}
+
+/// The demo table's rows by id, by applying its changes in order: (region, customer, amount).
+fn demo_expected() -> BTreeMap<i64, (String, String, f64)> {
+    let (first, tail) = demo_rounds().unwrap();
+    let mut rows = BTreeMap::new();
+    for (_, batch, changes) in first.into_iter().chain(tail) {
+        let id = batch.column(0).as_primitive::<Int64Type>();
+        let region = batch.column(1).as_string::<i32>();
+        let customer = batch.column(2).as_string::<i32>();
+        let amount = batch.column(3).as_primitive::<Float64Type>();
+        for (i, change) in changes.iter().enumerate() {
+            match change {
+                ChangeType::Insert | ChangeType::UpdateAfter | ChangeType::AppendOnly => {
+                    rows.insert(
+                        id.value(i),
+                        (
+                            region.value(i).to_string(),
+                            customer.value(i).to_string(),
+                            amount.value(i),
+                        ),
+                    );
+                }
+                ChangeType::UpdateBefore | ChangeType::Delete => {
+                    rows.remove(&id.value(i));
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn json_rows(v: &[Value]) -> BTreeMap<i64, (String, String, f64)> {
+    v.iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                (
+                    r["region"].as_str().unwrap().to_string(),
+                    r["customer"].as_str().unwrap().to_string(),
+                    r["amount"].as_f64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn dir_arg(dir: &tempfile::TempDir) -> String {
+    dir.path().to_string_lossy().into_owned()
+}
+
+#[test]
+fn json_scan_equals_applying_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    for strategy in ["auto", "sort-merge", "key-filter"] {
+        let out = ok(&[
+            "scan",
+            "--log",
+            &root,
+            "--table",
+            "demo.orders",
+            "--format",
+            "json",
+            "--strategy",
+            strategy,
+        ]);
+        let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(rows.len(), 9, "{out}");
+        assert_eq!(json_rows(&rows), demo_expected(), "{strategy}");
+    }
+    // the table directory itself, and a root with one table, address it too
+    let table_dir = dir.path().join("demo/orders");
+    let out = ok(&["scan", "--log", table_dir.to_str().unwrap(), "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(json_rows(&rows), demo_expected());
+    let out = ok(&["scan", "--log", &root, "--format", "json", "-q"]);
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 9);
+}
+
+#[test]
+fn filter_columns_and_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "json",
+        "--columns",
+        "id,customer",
+        "--filter",
+        "amount > 10 AND region = 'us'",
+    ]);
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let mut got: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r.as_object().unwrap().len(), 2, "only the projected columns: {r}");
+            (r["id"].as_i64().unwrap(), r["customer"].as_str().unwrap().to_string())
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(i64, String)> = demo_expected()
+        .into_iter()
+        .filter(|(_, (region, _, amount))| *amount > 10.0 && region == "us")
+        .map(|(id, (_, customer, _))| (id, customer))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    let out = ok(&["scan", "--log", &root, "--format", "jsonl", "--limit", "4"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    let expected = demo_expected();
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_i64().unwrap();
+        assert_eq!(expected[&id].1, v["customer"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn csv_and_jsonl_content() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "csv",
+        "--columns",
+        "id,customer,amount",
+        "--filter",
+        "id <= 3",
+    ]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.remove(0), "id,customer,amount");
+    lines.sort();
+    // 3 (alan) was deleted, 2 (grace) updated to 95
+    assert_eq!(lines, vec!["1,ada,12.5", "2,grace,95.0"]);
+
+    let out = ok(&["scan", "--log", &root, "--format", "jsonl"]);
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(json_rows(&rows), demo_expected());
+
+    // an empty result still has a CSV header
+    let out = ok(&["scan", "--log", &root, "--format", "csv", "--filter", "id > 1000"]);
+    assert_eq!(out, "id,region,customer,amount\n");
+}
+
+#[test]
+fn parquet_and_arrow_files_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    let out_dir = tempfile::tempdir().unwrap();
+    let pq = out_dir.path().join("f.parquet");
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "parquet",
+        "--output",
+        pq.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote 9 rows"), "{}", stderr(&o));
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let mut got = BTreeMap::new();
+    for b in &batches {
+        let id = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        let customer = b.column_by_name("customer").unwrap().as_string::<i32>();
+        for i in 0..b.num_rows() {
+            got.insert(id.value(i), customer.value(i).to_string());
+        }
+    }
+    let want: BTreeMap<i64, String> = demo_expected().into_iter().map(|(k, v)| (k, v.1)).collect();
+    assert_eq!(got, want);
+
+    let ipc = out_dir.path().join("f.arrow");
+    ok(&["scan", "--log", &root, "--format", "arrow", "-o", ipc.to_str().unwrap()]);
+    let reader = arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&ipc).unwrap(), None).unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 9);
+
+    // binary to a pipe (not a terminal) is allowed
+    let o = lakescan(&["scan", "--log", &root, "--format", "parquet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.starts_with(b"PAR1"));
+}
+
+/// `media.items`: id, a BLOB and a VECTOR<FLOAT, 768>, one bucket.
+fn media_log(root: &Path) -> TableInfo {
+    let schema = Arc::new(Schema::new(vec![
+        arrow::datatypes::Field::new("id", DataType::Int64, false),
+        blob_field("image", true),
+        vector_field("embedding", DataType::Float32, 768, true),
+    ]));
+    let info = TableInfo::primary_key_table(TablePath::new("media", "items"), schema.clone(), vec!["id".into()], 1);
+    let log = LocalLog::create(root, &info, LocalLogOptions::default()).unwrap();
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.resize(53 * 1024, 7);
+    let png = b"\x89PNG\r\n\x1a\n0123456789".to_vec();
+    let images = LargeBinaryArray::from_opt_vec(vec![Some(jpeg.as_slice()), Some(png.as_slice()), None]);
+    let values = Float32Array::from_iter_values((0..3 * 768).map(|i| (i % 768) as f32 * 0.5));
+    let vectors = FixedSizeListArray::try_new(
+        Arc::new(arrow::datatypes::Field::new("item", DataType::Float32, false)),
+        768,
+        Arc::new(values),
+        None,
+    )
+    .unwrap();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef,
+            Arc::new(images),
+            Arc::new(vectors),
+        ],
+    )
+    .unwrap();
+    log.append(&TableBucket::new(0), batch, vec![ChangeType::Insert; 3])
+        .unwrap();
+    info
+}
+
+#[test]
+fn schema_and_table_show_blob_and_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    media_log(dir.path());
+    let root = dir_arg(&dir);
+    let out = ok(&["schema", "--log", &root, "--table", "media.items"]);
+    assert!(out.contains("image      BLOB"), "{out}");
+    assert!(out.contains("embedding  VECTOR<FLOAT, 768>"), "{out}");
+    assert!(out.contains("primary key: id"), "{out}");
+    assert!(out.contains("buckets: 1"), "{out}");
+    assert!(out.contains("merge engine: deduplicate"), "{out}");
+
+    let out = ok(&["scan", "--log", &root]);
+    assert!(out.contains("<blob 53 KB image/jpeg>"), "{out}");
+    assert!(out.contains("<blob 18 B image/png>"), "{out}");
+    assert!(out.contains("[0.0, 0.5, 1.0, … 768 dims]"), "{out}");
+    assert!(out.contains("NULL"), "{out}");
+    assert!(out.lines().all(|l| l.chars().count() < 120), "{out}");
+
+    // parquet keeps the BLOB and VECTOR types
+    let pq = dir.path().join("media.parquet");
+    ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "parquet",
+        "-o",
+        pq.to_str().unwrap(),
+    ]);
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap())
+            .unwrap();
+    let schema = builder.schema().clone();
+    assert_eq!(
+        LogicalType::of(schema.field_with_name("image").unwrap()),
+        LogicalType::Blob
+    );
+    assert!(matches!(
+        LogicalType::of(schema.field_with_name("embedding").unwrap()),
+        LogicalType::Vector { dimension: 768, .. }
+    ));
+    let rows: usize = builder.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 3);
+
+    // CSV holds vectors as text
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "csv",
+        "--columns",
+        "id,embedding",
+        "--filter",
+        "id = 1",
+    ]);
+    assert!(out.starts_with("id,embedding\n1,\"[0.0, 0.5, 1.0"), "{out}");
+}
+
+#[test]
+fn explain_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    for cmd in ["explain", "splits"] {
+        let out = ok(&[cmd, "--log", &root, "--strategy", "key-filter"]);
+        assert!(out.contains("4 split(s)"), "{out}");
+        assert!(out.contains("partition us bucket 0"), "{out}");
+        assert!(out.contains("log [0, 6) of bucket 0"), "{out}");
+        assert!(out.contains("key-filter"), "{out}");
+        assert!(out.contains("lake: none"), "{out}");
+    }
+    let out = ok(&["stats", "--log", &root]);
+    assert!(out.contains("rows: 9"), "{out}");
+    assert!(out.contains("15 offset(s)"), "{out}");
+    assert!(out.contains("lake rows: none"), "{out}");
+    let us0 = out.lines().find(|l| l.contains("partition us bucket 0")).unwrap();
+    let figures: Vec<&str> = us0.split_whitespace().rev().take(3).collect();
+    assert_eq!(figures, vec!["6", "6", "0"], "tail, end, earliest: {us0}");
+}
+
+#[test]
+fn bad_input_exits_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    for args in [
+        vec!["scan", "--log", root.as_str(), "--bogus"],
+        vec!["scan", "--log", root.as_str(), "--strategy", "fastest"],
+        vec!["scan", "--log", root.as_str(), "--format", "xml"],
+        vec!["scan", "--log", root.as_str(), "--follow", "--limit", "3"],
+        vec!["scan", "--log", root.as_str(), "--lake-only", "--log-only"],
+        vec!["scan", "--log", root.as_str(), "--filter", "amount >"],
+        vec!["scan", "--log", root.as_str(), "--table", "nodot"],
+        vec!["scan", "--log", root.as_str(), "--follow", "--format", "json"],
+        vec!["nonsense"],
+    ] {
+        let o = lakescan(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+
+    let missing = dir.path().join("no-such-dir");
+    let o = lakescan(&["scan", "--log", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(missing.to_str().unwrap()), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+
+    let o = lakescan(&["schema", "--log", &root, "--table", "demo.missing"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("demo/missing"), "{}", stderr(&o));
+    let o = lakescan(&["-v", "schema", "--log", &root, "--table", "demo.missing"]);
+    assert!(stderr(&o).contains("caused by"), "{}", stderr(&o));
+
+    for args in [
+        vec!["scan", "--log", root.as_str(), "--lake", "paimon://x"],
+        vec!["scan", "--log", root.as_str(), "--lake-only"],
+        vec!["scan", "--log", root.as_str(), "--columns", "nope"],
+        vec!["scan", "--log", root.as_str(), "--filter", "nope = 1"],
+    ] {
+        let o = lakescan(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("lakescan: "), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let o = lakescan(&["scan", "--log", &root, "--lake", "paimon://x"]);
+    assert!(stderr(&o).contains("no lake backend"), "{}", stderr(&o));
+
+    // two tables under one root: --table picks one
+    media_log(dir.path());
+    let o = lakescan(&["scan", "--log", &root]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("demo.orders, media.items"), "{}", stderr(&o));
+    ok(&["scan", "--log", &root, "--table", "media.items"]);
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn recv_until(rx: &mpsc::Receiver<String>, deadline: Instant, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let stop = done(&line);
+                got.push(line);
+                if stop {
+                    return got;
+                }
+            }
+            Err(_) => panic!("timed out; got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn follow_prints_changes_as_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_lakescan"))
+            .args(["scan", "--follow", "--format", "jsonl", "--log", &root])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut count = 0;
+    let initial = recv_until(&rx, deadline, |_| {
+        count += 1;
+        count == 9
+    });
+    let rows: Vec<Value> = initial.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.iter().all(|r| r["_change_type"] == "+I"), "{initial:?}");
+    assert_eq!(json_rows(&rows), demo_expected());
+
+    // the scanner reads read-only, so the test can be the appender
+    let log = LocalLog::open(
+        dir.path(),
+        &TablePath::new("demo", "orders"),
+        LocalLogOptions::default(),
+    )
+    .unwrap();
+    let info = demo_info();
+    let row = |id: i64, region: &str, customer: &str, amount: f64| {
+        RecordBatch::try_new(
+            info.schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![id])) as ArrayRef,
+                Arc::new(StringArray::from(vec![region])),
+                Arc::new(StringArray::from(vec![customer])),
+                Arc::new(Float64Array::from(vec![amount])),
+            ],
+        )
+        .unwrap()
+    };
+    log.append(
+        &TableBucket::partitioned(vec!["us".into()], 1),
+        row(11, "us", "barbara l", 42.0),
+        vec![ChangeType::Insert],
+    )
+    .unwrap();
+    let got = recv_until(&rx, deadline, |l| l.contains("\"id\":11"));
+    let v: Value = serde_json::from_str(got.last().unwrap()).unwrap();
+    assert_eq!(v["_change_type"], "+I");
+    assert_eq!(v["customer"], "barbara l");
+
+    log.append(
+        &TableBucket::partitioned(vec!["us".into()], 0),
+        row(2, "us", "grace", 95.0),
+        vec![ChangeType::Delete],
+    )
+    .unwrap();
+    let got = recv_until(&rx, deadline, |l| l.contains("-D"));
+    let v: Value = serde_json::from_str(got.last().unwrap()).unwrap();
+    assert_eq!(v["id"], 2);
+    assert_eq!(v["_change_type"], "-D");
+    // still running: it follows until killed
+    assert!(child.0.try_wait().unwrap().is_none());
+}

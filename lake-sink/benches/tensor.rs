@@ -1,0 +1,183 @@
+//! Image BLOBs to tensors, end to end (issue 8).
+//!
+//! `cargo bench -p lake-sink --bench tensor`
+//!
+//! 2,000 generated 500x375 JPEGs (quality 90) in a primary-key table with a BLOB column:
+//! half tiered into the in-memory lake, half left in the log. A union read streams them into
+//! the tensor sink (224x224, CHW, u8), which decodes with rayon across cores. Reported:
+//! - the CPU decoder alone on one thread (the per-core figure; target >= 300 images/s);
+//! - end to end (union read + decode) on every core of the machine.
+//!
+//! Settings: `BENCH_IMAGES` (default 2000), `BENCH_ITERS` (default 3).
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, Int64Array, LargeBinaryArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use futures::StreamExt;
+use image::codecs::jpeg::JpegEncoder;
+use image::{ExtendedColorType, ImageEncoder};
+use lake_api::memory::{MemoryLake, MemoryLog, tier};
+use lake_api::types::blob_field;
+use lake_api::{ChangeType, TableBucket, TableInfo, TablePath, UnionTable};
+use lake_sink::tensor::{TensorOptions, TensorSink, decode_batch};
+
+type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const WIDTH: u32 = 500;
+const HEIGHT: u32 = 375;
+const TARGET_PER_CORE: f64 = 300.0;
+
+/// A photo-like test card: gradients, a few shapes and noise, so that JPEG sizes are
+/// realistic (about 30-60 KB at quality 90).
+fn jpeg(seed: u64) -> BoxResult<Vec<u8>> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut noise = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 24) as i32 - 12
+    };
+    let mut pixels = Vec::with_capacity((WIDTH * HEIGHT * 3) as usize);
+    let (cx, cy, r) = (
+        (seed % 400) as i32 + 50,
+        (seed % 275) as i32 + 50,
+        40 + (seed % 60) as i32,
+    );
+    for y in 0..HEIGHT as i32 {
+        for x in 0..WIDTH as i32 {
+            let inside = (x - cx).pow(2) + (y - cy).pow(2) < r * r;
+            let base = [
+                x * 255 / WIDTH as i32,
+                y * 255 / HEIGHT as i32,
+                if inside {
+                    220
+                } else {
+                    ((x + y) / 4 + seed as i32 * 7) % 256
+                },
+            ];
+            for c in base {
+                pixels.push((c + noise()).clamp(0, 255) as u8);
+            }
+        }
+    }
+    let mut out = Cursor::new(Vec::new());
+    JpegEncoder::new_with_quality(&mut out, 90).write_image(&pixels, WIDTH, HEIGHT, ExtendedColorType::Rgb8)?;
+    Ok(out.into_inner())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> BoxResult<()> {
+    let n: usize = std::env::var("BENCH_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let iters: usize = std::env::var("BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    eprintln!("encoding {n} {WIDTH}x{HEIGHT} JPEGs ...");
+    let images: Vec<Vec<u8>> = (0..n as u64).map(jpeg).collect::<BoxResult<_>>()?;
+    let bytes: usize = images.iter().map(Vec::len).sum();
+    let options = TensorOptions::new(224, 224);
+
+    // the decoder alone, one thread: the per-core figure
+    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let mut decode_secs = Vec::new();
+    for _ in 0..iters {
+        let refs: Vec<Option<&[u8]>> = images.iter().map(|i| Some(i.as_slice())).collect();
+        let t = Instant::now();
+        let (tensors, errors) = single.install(|| decode_batch(&refs, &options))?;
+        decode_secs.push(t.elapsed().as_secs_f64());
+        if !errors.is_empty() || tensors.iter().any(Option::is_none) {
+            return Err(format!("{} images failed to decode", errors.len()).into());
+        }
+    }
+
+    // end to end: a table whose images are half in the lake, half in the log
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        blob_field("image", true),
+    ]));
+    let info = TableInfo::primary_key_table(TablePath::new("bench", "images"), schema.clone(), vec!["id".into()], 2);
+    let log = MemoryLog::new(info.clone())?;
+    let lake = MemoryLake::new();
+    let append = |range: std::ops::Range<usize>| -> BoxResult<()> {
+        let mut by_bucket: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for i in range {
+            by_bucket.entry((i % 2) as u32).or_default().push(i);
+        }
+        for (bucket, rows) in by_bucket {
+            for chunk in rows.chunks(64) {
+                let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(chunk.iter().map(|&i| i as i64)));
+                let blobs: ArrayRef = Arc::new(LargeBinaryArray::from_iter_values(
+                    chunk.iter().map(|&i| images[i].as_slice()),
+                ));
+                let batch = RecordBatch::try_new(schema.clone(), vec![ids, blobs])?;
+                log.append(&TableBucket::new(bucket), batch, vec![ChangeType::Insert; chunk.len()])?;
+            }
+        }
+        Ok(())
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    append(0..n / 2)?;
+    runtime.block_on(tier(&log, &lake, None))?;
+    append(n / 2..n)?;
+    let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake)))?;
+    let mut e2e_secs = Vec::new();
+    for _ in 0..iters {
+        let t = Instant::now();
+        let decoded = runtime.block_on(async {
+            let stream = table.scan().build().await?.to_stream().await?;
+            let mut outputs = std::pin::pin!(TensorSink::new("image", options)?.stream(stream));
+            let mut decoded = 0usize;
+            while let Some(out) = outputs.next().await {
+                let out = out?;
+                if !out.errors.is_empty() {
+                    return Err(format!("{} rows failed", out.errors.len()).into());
+                }
+                decoded += out.tensors.len();
+            }
+            Ok::<_, Box<dyn std::error::Error>>(decoded)
+        })?;
+        e2e_secs.push(t.elapsed().as_secs_f64());
+        if decoded != n {
+            return Err(format!("decoded {decoded} of {n} images").into());
+        }
+    }
+
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let mb = bytes as f64 / (1 << 20) as f64;
+    let (d, e) = (median(decode_secs), median(e2e_secs));
+    let per_core = n as f64 / d;
+    println!();
+    println!(
+        "{n} JPEGs {WIDTH}x{HEIGHT} q90 ({:.1} MiB, {:.0} KiB each) to 224x224 CHW u8 tensors, median of {iters}",
+        mb,
+        bytes as f64 / n as f64 / 1024.0
+    );
+    println!();
+    println!("| measurement | threads | images/s | MB/s | target | result |");
+    println!("|---|---:|---:|---:|---|---|");
+    println!(
+        "| CPU decoder alone | 1 | {per_core:.0} | {:.1} | >= {TARGET_PER_CORE:.0} images/s per core | {} |",
+        mb / d,
+        if per_core >= TARGET_PER_CORE { "PASS" } else { "FAIL" }
+    );
+    println!(
+        "| union read + tensor sink, end to end | {cores} | {:.0} | {:.1} | - | - |",
+        n as f64 / e,
+        mb / e
+    );
+    println!();
+    println!("GPU decoder: not built (no GPU machine was lent to this task).");
+    Ok(())
+}
