@@ -59,6 +59,19 @@ pub enum LakeFormat {
 }
 
 impl LakeFormat {
+    /// The format named by a `table.datalake.format` value (`None` when unset).
+    pub fn from_property(value: Option<&str>) -> Result<Self> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") => Ok(Self::None),
+            Some("paimon") => Ok(Self::Paimon),
+            Some("iceberg") => Ok(Self::Iceberg),
+            Some("lance") => Ok(Self::Lance),
+            Some(other) => Err(Error::invalid(format!(
+                "unknown lake format '{other}' (expected paimon, iceberg or lance)"
+            ))),
+        }
+    }
+
     /// The encoding of the bucket-key bytes this format hashes.
     pub fn key_encoding(self) -> KeyEncoding {
         match self {

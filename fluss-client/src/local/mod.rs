@@ -49,6 +49,7 @@ use lake_api::{
 };
 use tokio::sync::Notify;
 
+use crate::bucketing::{BucketAssigner, LakeFormat};
 use crate::error::{Error, ErrorKind, Result};
 use crate::offsets::{TableBucketOffsets, read_snapshot_offsets, to_table_buckets};
 use crate::record::{Compression, EncodeOptions, decode_batch_buffer, encode_batch};
@@ -56,6 +57,10 @@ use crate::record::{Compression, EncodeOptions, decode_batch_buffer, encode_batc
 pub(crate) use descriptor::write_durably;
 use descriptor::{TableDescriptor, bucket_dir, check_partition_values, discover, table_dir};
 use segment::{BucketLog, IndexEntry, read_entry};
+
+/// The table property naming the lake format, whose bucketing [`LocalLog::append_rows`]
+/// uses so that log buckets and lake buckets agree (as Fluss picks it).
+pub const DATALAKE_FORMAT_PROPERTY: &str = "table.datalake.format";
 
 /// How a [`LocalLog`] writes.
 #[derive(Debug, Clone)]
@@ -91,6 +96,8 @@ struct Inner {
     options: LocalLogOptions,
     /// Partition values → id, and every bucket's log.
     state: Mutex<State>,
+    /// The bucket the next batch of a log table without a bucket key goes to.
+    next_bucket: std::sync::atomic::AtomicU32,
     appended: Notify,
 }
 
@@ -185,6 +192,7 @@ impl LocalLog {
                 info,
                 options,
                 state: Mutex::new(state),
+                next_bucket: std::sync::atomic::AtomicU32::new(0),
                 appended: Notify::new(),
             }),
         })
@@ -331,6 +339,56 @@ impl LocalLog {
         Ok((base, next))
     }
 
+    /// Appends rows to the partitions and buckets they belong to, as Fluss's writer routes
+    /// them: partition values rendered from the partition columns, buckets by hashing the
+    /// bucket key with the bucketing of the table's lake format
+    /// ([`DATALAKE_FORMAT_PROPERTY`]). A log table without a bucket key sends the whole
+    /// batch to one bucket, rotating per call. Rows keep their order within a bucket.
+    /// Returns where each part went and the offsets it got.
+    pub fn append_rows(&self, batch: RecordBatch, changes: Vec<ChangeType>) -> Result<Vec<(TableBucket, i64, i64)>> {
+        let info = &self.inner.info;
+        if changes.len() != batch.num_rows() {
+            return Err(Error::invalid(format!(
+                "rows appended to {} have {} rows but {} change types",
+                info.path,
+                batch.num_rows(),
+                changes.len()
+            )));
+        }
+        let partitions = partition_values(info, &batch)?;
+        let buckets = match bucket_key(info) {
+            Some(key) => {
+                let format =
+                    LakeFormat::from_property(info.properties.get(DATALAKE_FORMAT_PROPERTY).map(String::as_str))?;
+                BucketAssigner::new(format, &info.schema, &key, info.bucket_count)?.assign(&batch)?
+            }
+            None => {
+                let b = self
+                    .inner
+                    .next_bucket
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    % info.bucket_count;
+                vec![b; batch.num_rows()]
+            }
+        };
+        let mut groups: BTreeMap<TableBucket, Vec<u32>> = BTreeMap::new();
+        for (row, bucket) in buckets.into_iter().enumerate() {
+            let partition = partitions.get(row).cloned().unwrap_or_default();
+            groups
+                .entry(TableBucket::partitioned(partition, bucket))
+                .or_default()
+                .push(row as u32);
+        }
+        let mut written = Vec::with_capacity(groups.len());
+        for (bucket, rows) in groups {
+            let part = arrow_select::take::take_record_batch(&batch, &arrow_array::UInt32Array::from(rows.clone()))?;
+            let part_changes = rows.iter().map(|&r| changes[r as usize]).collect();
+            let (base, next) = self.append(&bucket, part, part_changes)?;
+            written.push((bucket, base, next));
+        }
+        Ok(written)
+    }
+
     /// Looks for buckets, partitions and batches other processes added.
     fn refresh(&self) -> Result<()> {
         let found = discover(&self.inner.dir, !self.inner.info.partition_keys.is_empty())?;
@@ -383,6 +441,73 @@ impl LocalLog {
             .entry_after(offset)
             .and_then(|e| Some((e, log.segment_path(e.segment)?.to_path_buf()))))
     }
+}
+
+/// The columns rows are bucketed by: the bucket key, or for a primary-key table its key
+/// without the partition columns (Fluss's default); `None` for a log table without one.
+fn bucket_key(info: &TableInfo) -> Option<Vec<String>> {
+    if !info.bucket_key.is_empty() {
+        return Some(info.bucket_key.clone());
+    }
+    let key: Vec<String> = info
+        .primary_key
+        .iter()
+        .filter(|k| !info.partition_keys.contains(k))
+        .cloned()
+        .collect();
+    (!key.is_empty()).then_some(key)
+}
+
+/// Each row's partition values, rendered as Fluss names partitions (strings as they are,
+/// integers and booleans in decimal/`true`, dates as `yyyy-MM-dd`); empty when the table
+/// is not partitioned. Null or other-typed partition values are errors naming the column.
+fn partition_values(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
+    use arrow_array::Array;
+    use arrow_schema::DataType;
+    if info.partition_keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = vec![Vec::with_capacity(info.partition_keys.len()); batch.num_rows()];
+    let options = arrow_cast::display::FormatOptions::default();
+    for key in &info.partition_keys {
+        let column = batch.column_by_name(key).ok_or_else(|| {
+            Error::new(
+                ErrorKind::SchemaMismatch,
+                format!("partition column '{key}' is missing from the batch"),
+            )
+        })?;
+        let renderable = matches!(
+            column.data_type(),
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Boolean
+                | DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::Date32
+        );
+        if !renderable {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "partition column '{key}' of type {} cannot be rendered as a partition name",
+                    column.data_type()
+                ),
+            ));
+        }
+        let formatter = arrow_cast::display::ArrayFormatter::try_new(column.as_ref(), &options)?;
+        for (row, values) in rows.iter_mut().enumerate() {
+            if column.is_null(row) {
+                return Err(Error::invalid(format!(
+                    "row {row} has a null partition value in '{key}'"
+                )));
+            }
+            values.push(formatter.value(row).to_string());
+        }
+    }
+    Ok(rows)
 }
 
 /// A reader's position in one bucket.

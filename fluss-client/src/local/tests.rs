@@ -366,3 +366,68 @@ async fn readers_follow_several_new_segments_and_ignore_stray_files() {
     assert_eq!(keys(&read_all(&reader, &us, 0, 16).await), (0..16).collect::<Vec<_>>());
     let _ = b0;
 }
+
+#[tokio::test]
+async fn append_rows_routes_rows_to_their_partitions_and_buckets() {
+    use crate::bucketing::{BucketAssigner, LakeFormat};
+    let dir = tempfile::tempdir().unwrap();
+    for (i, format) in [None, Some("paimon"), Some("iceberg")].into_iter().enumerate() {
+        let mut table = info(true);
+        table.bucket_key = vec!["k".into()];
+        table.path = TablePath::new("db", format!("t{i}"));
+        if let Some(f) = format {
+            table
+                .properties
+                .insert(super::DATALAKE_FORMAT_PROPERTY.into(), f.into());
+        }
+        let log = LocalLog::create(dir.path(), &table, options(1 << 20)).unwrap();
+        let rows = 40;
+        let p: Vec<&str> = (0..rows).map(|k| if k % 3 == 0 { "eu" } else { "us" }).collect();
+        let batch = RecordBatch::try_new(
+            table.schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows as i64)),
+                Arc::new(StringArray::from_iter_values((0..rows).map(|k| format!("value {k}")))),
+                Arc::new(StringArray::from(p.clone())),
+            ],
+        )
+        .unwrap();
+        let written = log.append_rows(batch.clone(), vec![ChangeType::Insert; rows]).unwrap();
+        let total: i64 = written.iter().map(|(_, base, next)| next - base).sum();
+        assert_eq!(total, rows as i64);
+        // each row is where the lake's bucketing puts it
+        let lake = LakeFormat::from_property(format).unwrap();
+        let expected = BucketAssigner::new(lake, &table.schema, &["k".to_string()], 2)
+            .unwrap()
+            .assign(&batch)
+            .unwrap();
+        for (bucket, base, next) in &written {
+            let got = read_all(&log, bucket, *base, *next).await;
+            for k in keys(&got) {
+                assert_eq!(bucket.bucket, expected[k as usize], "{format:?}: key {k}");
+                assert_eq!(bucket.partition, vec![p[k as usize].to_string()], "key {k}");
+            }
+        }
+    }
+    // a null partition value is refused
+    let mut table = info(true);
+    table.path = TablePath::new("db", "nulls");
+    let log = LocalLog::create(dir.path(), &table, options(1 << 20)).unwrap();
+    let schema = table.schema.clone();
+    let bad = RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        )),
+        vec![
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["x"])),
+            Arc::new(StringArray::from(vec![None::<&str>])),
+        ],
+    )
+    .unwrap();
+    assert!(log.append_rows(bad, vec![ChangeType::Insert]).is_err());
+}
