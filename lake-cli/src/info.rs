@@ -7,6 +7,7 @@ use futures::StreamExt;
 use lake_api::{MergeStrategy, ScanOptions, TableInfo, UnionSplit, UnionSplitKind};
 
 use crate::failure::CliResult;
+use crate::progress::{self, Progress};
 use crate::render;
 use crate::scan::{ReadArgs, build_scan};
 use crate::table::{self, TableArgs};
@@ -136,6 +137,9 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
         read.limit.map_or("none".to_string(), |l| l.to_string())
     );
     let _ = writeln!(out, "strategy: {}", read.strategy);
+    if let Some(as_of) = &read.as_of_offsets {
+        let _ = writeln!(out, "as of offsets: {as_of} (other buckets to their end)");
+    }
     match scan.snapshot() {
         Some(s) => {
             let _ = writeln!(out, "lake snapshot: {}", s.id);
@@ -154,7 +158,7 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
 }
 
 /// `stats`.
-pub async fn stats(args: &TableArgs) -> CliResult<()> {
+pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     let opened = table::open(args).await?;
     let info = opened.table.info().clone();
     // count rows reading as few columns as the merge needs
@@ -167,11 +171,19 @@ pub async fn stats(args: &TableArgs) -> CliResult<()> {
     if let Some(c) = first {
         builder = builder.project([c]);
     }
-    let mut stream = builder.build().await?.to_stream().await?;
+    let scan = builder.build().await?;
+    let bar = Progress::start(progress::wanted(quiet));
     let mut rows = 0usize;
-    while let Some(b) = stream.next().await {
-        rows += b?.num_rows();
+    let counted: CliResult<()> = async {
+        let mut stream = progress::stream(&scan, None, &bar).await?;
+        while let Some(b) = stream.next().await {
+            rows += b?.num_rows();
+        }
+        Ok(())
     }
+    .await;
+    bar.finish();
+    counted?;
     let ranges = opened.table.log().offset_ranges().await?;
     let mut out = String::new();
     let _ = writeln!(out, "table {}", info.path);

@@ -1,15 +1,22 @@
 //! `lakescan`: the lakeunion table scanner.
 //!
-//! Tables are addressed as a LocalLog (`--log DIR [--table db.name]`); the lake backends
-//! are not built yet, so `--lake` / `--warehouse` are refused with a clear error.
+//! Tables are addressed as a LocalLog (`--log DIR [--table db.name]`), on the command line
+//! or in a `lakescan.toml` profile; the lake backends and the remote log are not built
+//! yet, so `--lake` / `--warehouse` / `--catalog-uri` / `--fluss` are refused with a clear
+//! error.
 //!
 //! Exit codes: 0 success, 1 runtime error, 2 usage error.
 
+mod blob;
 mod demo;
 mod failure;
 mod info;
+mod offsets;
+mod profile;
+mod progress;
 mod render;
 mod scan;
+mod snapshots;
 mod table;
 
 use std::process::ExitCode;
@@ -30,7 +37,7 @@ struct Cli {
     /// Print the whole cause chain of errors.
     #[arg(short, long, global = true)]
     verbose: bool,
-    /// Print nothing but the data (no row counts or notes on stderr).
+    /// Print nothing but the data (no row counts, notes or progress bars on stderr).
     #[arg(short, long, global = true)]
     quiet: bool,
 }
@@ -56,6 +63,17 @@ enum Command {
     },
     /// Show row count and per-bucket log offsets (earliest, end, tail length).
     Stats {
+        #[command(flatten)]
+        table: TableArgs,
+    },
+    /// Read BLOB cells.
+    Blob {
+        #[command(subcommand)]
+        command: blob::BlobCommand,
+    },
+    /// List the table's lake snapshots, oldest first, with the log offsets each tiered up
+    /// to (needs a lake: none is built yet).
+    Snapshots {
         #[command(flatten)]
         table: TableArgs,
     },
@@ -87,7 +105,11 @@ fn main() -> ExitCode {
             Command::Scan(args) => scan::run(*args, quiet).await,
             Command::Schema { table } => info::schema(&table).await,
             Command::Explain { table, read } => info::explain(&table, &read).await,
-            Command::Stats { table } => info::stats(&table).await,
+            Command::Stats { table } => info::stats(&table, quiet).await,
+            Command::Blob {
+                command: blob::BlobCommand::Get(args),
+            } => blob::get(&args, quiet).await,
+            Command::Snapshots { table } => snapshots::run(&table).await,
             Command::Demo { strategy, dir } => demo::run(strategy, dir).await.map_err(Failure::from),
         }
     });

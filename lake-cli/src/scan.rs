@@ -12,6 +12,8 @@ use lake_api::{MergeStrategy, ReadMode, RecordBatchStream, UnionScan, UnionTable
 use lake_sink::{IpcFileSink, ParquetFileSink, Sink, drain};
 
 use crate::failure::{CliResult, Failure};
+use crate::offsets::{AsOfOffsets, parse_as_of};
+use crate::progress::{self, Progress};
 use crate::render::{self, TableLayout};
 use crate::table::{self, TableArgs};
 
@@ -41,6 +43,10 @@ pub struct ReadArgs {
     /// Read the log alone, from each bucket's earliest offset.
     #[arg(long)]
     pub log_only: bool,
+    /// Read the table as of these log offsets: each listed bucket's log stops before its
+    /// offset (the others read to their end), e.g. "0=5,1=3" or "us/0=4,eu/1=2".
+    #[arg(long, value_name = "BUCKET=OFFSET,...", value_parser = parse_as_of)]
+    pub as_of_offsets: Option<AsOfOffsets>,
 }
 
 impl ReadArgs {
@@ -81,7 +87,7 @@ pub struct ScanArgs {
     pub read: ReadArgs,
     /// After the exact read, keep tailing the log and print each change as it arrives,
     /// with its change type (+I, -U, +U, -D, +A) in a `_change_type` column.
-    #[arg(long, conflicts_with_all = ["limit", "lake_only"])]
+    #[arg(long, conflicts_with_all = ["limit", "lake_only", "as_of_offsets"])]
     pub follow: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -114,10 +120,31 @@ pub async fn build_scan(table: &UnionTable, args: &ReadArgs) -> CliResult<UnionS
     if let Some(limit) = args.limit {
         builder = builder.limit(limit);
     }
+    if let Some(as_of) = &args.as_of_offsets {
+        as_of.check(table.info()).map_err(Failure::usage)?;
+        if !table.info().partition_keys.is_empty() {
+            let ranges = table.log().offset_ranges().await?;
+            let known: std::collections::BTreeSet<&Vec<String>> = ranges.keys().map(|b| &b.partition).collect();
+            if let Some(b) = as_of.0.keys().find(|b| !known.contains(&b.partition)) {
+                let names: Vec<String> = known.iter().map(|p| lake_api::table::partition_name(p)).collect();
+                return Err(Failure::msg(format!(
+                    "--as-of-offsets names {b}, but the log of table {} has no partition {} (it has {})",
+                    table.info().path,
+                    lake_api::table::partition_name(&b.partition),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )));
+            }
+        }
+        builder = builder.as_of_offsets(as_of.0.clone());
+    }
     Ok(builder.build().await?)
 }
 
-fn create_file(path: &Path) -> CliResult<File> {
+pub(crate) fn create_file(path: &Path) -> CliResult<File> {
     File::create(path).map_err(|e| Failure::msg(format!("cannot create {}: {e}", path.display())))
 }
 
@@ -136,13 +163,24 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     }
     let opened = table::open(&args.table).await?;
     let scan = build_scan(&opened.table, &args.read).await?;
+    // rows streamed to a terminal show progress themselves: no bar beside them
+    let streams_to_terminal = args.output.is_none() && args.format != Format::Table && std::io::stdout().is_terminal();
+    let bar = Progress::start(progress::wanted(quiet) && !args.follow && !streams_to_terminal);
+    let result = write(&args, &scan, quiet, &bar).await;
+    bar.finish();
+    result
+}
+
+/// Reads the scan and writes it as `args` ask.
+async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -> CliResult<()> {
+    let binary = matches!(args.format, Format::Parquet | Format::Arrow);
     let stream = if args.follow {
         scan.follow().await?
     } else {
-        scan.to_stream().await?
+        progress::stream(scan, args.read.limit, bar).await?
     };
     if binary {
-        return write_binary(stream, args.format, args.output.as_deref(), quiet).await;
+        return write_binary(stream, args.format, args.output.as_deref(), quiet, bar).await;
     }
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(BufWriter::new(create_file(p)?)),
@@ -152,8 +190,9 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
         max_cell_width: args.max_width,
         max_table_width: terminal_width(args.output.is_none()),
     };
-    let rows = write_text(stream, args.format, args.follow, layout, &mut out).await?;
+    let rows = write_text(stream, args.format, args.follow, layout, &mut out, bar).await?;
     out.flush()?;
+    bar.finish();
     if !quiet && !args.follow {
         eprintln!("{rows} row{}", if rows == 1 { "" } else { "s" });
     }
@@ -178,6 +217,7 @@ async fn write_text(
     follow: bool,
     layout: TableLayout,
     out: &mut Box<dyn Write>,
+    bar: &Progress,
 ) -> CliResult<usize> {
     let schema = stream.schema();
     let mut rows = 0usize;
@@ -188,6 +228,7 @@ async fn write_text(
                 batches.push(b?);
             }
             rows = render::row_count(&batches);
+            bar.finish();
             out.write_all(render::render_table(&schema, &batches, layout)?.as_bytes())?;
         }
         Format::Json => {
@@ -245,7 +286,13 @@ async fn write_text(
 
 /// Writes Parquet or Arrow IPC through lake-sink's file sinks: to `output`, or to a temp
 /// file copied to stdout.
-async fn write_binary(stream: RecordBatchStream, format: Format, output: Option<&Path>, quiet: bool) -> CliResult<()> {
+async fn write_binary(
+    stream: RecordBatchStream,
+    format: Format,
+    output: Option<&Path>,
+    quiet: bool,
+    bar: &Progress,
+) -> CliResult<()> {
     let schema = stream.schema();
     let temp;
     let path = match output {
@@ -264,6 +311,7 @@ async fn write_binary(stream: RecordBatchStream, format: Format, output: Option<
         _ => Box::new(IpcFileSink::create(&path, schema)?),
     };
     let summary = drain(stream, sink).await?;
+    bar.finish();
     match output {
         Some(p) => {
             if !quiet {

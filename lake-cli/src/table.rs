@@ -1,5 +1,6 @@
-//! Table addressing: `--log DIR` (a LocalLog) and `--table db.name`; `--lake` and
-//! `--warehouse` are accepted and refused until a lake backend is built.
+//! Table addressing: `--log DIR` (a LocalLog) and `--table db.name`, from the command line
+//! or a `lakescan.toml` profile; `--lake`, `--warehouse`, `--catalog-uri` and `--fluss` are
+//! accepted and refused until a lake backend / the remote log is built.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use fluss_client::local::{LocalLog, LocalLogOptions};
 use lake_api::{TablePath, UnionTable};
 
 use crate::failure::{CliResult, Failure};
+use crate::profile;
 
 /// Where the table lives.
 #[derive(Debug, Clone, Args)]
@@ -25,6 +27,34 @@ pub struct TableArgs {
     /// The lake warehouse: no lake backend is built yet.
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<String>,
+    /// The lake catalog's URI: no lake backend is built yet.
+    #[arg(long, value_name = "URI")]
+    pub catalog_uri: Option<String>,
+    /// The Fluss cluster (bootstrap address): the remote log is not built yet.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub fluss: Option<String>,
+    /// Read the addressing flags from this TOML file (default: ./lakescan.toml if present);
+    /// flags given on the command line override it.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+impl TableArgs {
+    /// The arguments with the profile's values filling in what the command line leaves out.
+    pub fn with_profile(&self) -> CliResult<TableArgs> {
+        let Some(p) = profile::load(self.profile.as_deref())? else {
+            return Ok(self.clone());
+        };
+        Ok(TableArgs {
+            log: self.log.clone().or(p.log),
+            table: self.table.clone().or(p.table),
+            lake: self.lake.clone().or(p.lake),
+            warehouse: self.warehouse.clone().or(p.warehouse),
+            catalog_uri: self.catalog_uri.clone().or(p.catalog_uri),
+            fluss: self.fluss.clone().or(p.fluss),
+            profile: self.profile.clone(),
+        })
+    }
 }
 
 /// An opened table.
@@ -64,15 +94,26 @@ fn tables_under(root: &Path) -> Vec<TablePath> {
 
 /// Resolves the LocalLog root and table path from the arguments.
 fn locate(args: &TableArgs) -> CliResult<(PathBuf, TablePath)> {
-    if let Some(lake) = args.lake.as_ref().or(args.warehouse.as_ref()) {
+    if let Some(lake) = args
+        .lake
+        .as_ref()
+        .or(args.warehouse.as_ref())
+        .or(args.catalog_uri.as_ref())
+    {
         return Err(Failure::msg(format!(
             "no lake backend is built yet (Paimon, Iceberg and Lance are to come), so lake '{lake}' cannot be read; \
              read the log alone with --log DIR --table db.name"
         )));
     }
+    if let Some(fluss) = &args.fluss {
+        return Err(Failure::msg(format!(
+            "the remote Fluss log is not built yet, so fluss '{fluss}' cannot be read; \
+             read a LocalLog with --log DIR --table db.name"
+        )));
+    }
     let Some(dir) = &args.log else {
         return Err(Failure::usage(
-            "no table given: use --log DIR [--table db.name] (the remote Fluss log is not built yet)",
+            "no table given: use --log DIR [--table db.name], or a lakescan.toml profile (the remote Fluss log is not built yet)",
         ));
     };
     let table = match &args.table {
@@ -129,7 +170,8 @@ fn locate(args: &TableArgs) -> CliResult<(PathBuf, TablePath)> {
 
 /// Opens the table read-only (another process may be appending).
 pub async fn open(args: &TableArgs) -> CliResult<Opened> {
-    let (root, path) = locate(args)?;
+    let args = args.with_profile()?;
+    let (root, path) = locate(&args)?;
     let log = LocalLog::open_read_only(&root, &path, LocalLogOptions::default())
         .map_err(|e| Failure::Runtime(Box::new(lake_api::Error::from(e))))?;
     let dir = log.table_dir().to_path_buf();

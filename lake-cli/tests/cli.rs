@@ -53,8 +53,15 @@ fn demo_log(root: &Path) {
 /// The demo table's rows by id, by applying its changes in order: (region, customer, amount).
 fn demo_expected() -> BTreeMap<i64, (String, String, f64)> {
     let (first, tail) = demo_rounds().unwrap();
+    apply(first.into_iter().chain(tail))
+}
+
+/// The rows by id after applying changes in order.
+fn apply(
+    rounds: impl Iterator<Item = (TableBucket, RecordBatch, Vec<ChangeType>)>,
+) -> BTreeMap<i64, (String, String, f64)> {
     let mut rows = BTreeMap::new();
-    for (_, batch, changes) in first.into_iter().chain(tail) {
+    for (_, batch, changes) in rounds {
         let id = batch.column(0).as_primitive::<Int64Type>();
         let region = batch.column(1).as_string::<i32>();
         let customer = batch.column(2).as_string::<i32>();
@@ -252,6 +259,15 @@ fn parquet_and_arrow_files_read_back() {
     assert!(o.stdout.starts_with(b"PAR1"));
 }
 
+/// The BLOBs of `media.items`' rows 1 and 2 (row 3's is NULL).
+fn media_images() -> (Vec<u8>, Vec<u8>) {
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.resize(53 * 1024, 7);
+    jpeg[100] = 42;
+    let png = b"\x89PNG\r\n\x1a\n0123456789".to_vec();
+    (jpeg, png)
+}
+
 /// `media.items`: id, a BLOB and a VECTOR<FLOAT, 768>, one bucket.
 fn media_log(root: &Path) -> TableInfo {
     let schema = Arc::new(Schema::new(vec![
@@ -261,9 +277,7 @@ fn media_log(root: &Path) -> TableInfo {
     ]));
     let info = TableInfo::primary_key_table(TablePath::new("media", "items"), schema.clone(), vec!["id".into()], 1);
     let log = LocalLog::create(root, &info, LocalLogOptions::default()).unwrap();
-    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    jpeg.resize(53 * 1024, 7);
-    let png = b"\x89PNG\r\n\x1a\n0123456789".to_vec();
+    let (jpeg, png) = media_images();
     let images = LargeBinaryArray::from_opt_vec(vec![Some(jpeg.as_slice()), Some(png.as_slice()), None]);
     let values = Float32Array::from_iter_values((0..3 * 768).map(|i| (i % 768) as f32 * 0.5));
     let vectors = FixedSizeListArray::try_new(
@@ -527,4 +541,300 @@ fn follow_prints_changes_as_they_arrive() {
     assert_eq!(v["_change_type"], "-D");
     // still running: it follows until killed
     assert!(child.0.try_wait().unwrap().is_none());
+}
+
+fn lakescan_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lakescan"))
+        .current_dir(cwd)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lakescan")
+}
+
+#[test]
+fn as_of_offsets_read_the_older_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir_arg(&dir);
+    let log = LocalLog::create(dir.path(), &demo_info(), LocalLogOptions::default()).unwrap();
+    let (first, tail) = demo_rounds().unwrap();
+    // each bucket's end offset after the first round
+    let mut ends: BTreeMap<TableBucket, i64> = BTreeMap::new();
+    for (bucket, batch, changes) in first.clone() {
+        let (_, next) = log.append(&bucket, batch, changes).unwrap();
+        ends.insert(bucket, next);
+    }
+    for (bucket, batch, changes) in tail.clone() {
+        log.append(&bucket, batch, changes).unwrap();
+    }
+    drop(log);
+    let as_of: Vec<String> = ends
+        .iter()
+        .map(|(b, o)| format!("{}/{}={o}", b.partition.join("$"), b.bucket))
+        .collect();
+    let as_of = as_of.join(",");
+    let older = apply(first.clone().into_iter());
+    assert_ne!(older, demo_expected(), "the tail changes something");
+    for strategy in ["sort-merge", "key-filter"] {
+        let out = ok(&[
+            "scan",
+            "--log",
+            &root,
+            "--format",
+            "json",
+            "--strategy",
+            strategy,
+            "--as-of-offsets",
+            &as_of,
+        ]);
+        let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(json_rows(&rows), older, "{strategy} as of {as_of}");
+    }
+    // offsets at the end read today's state; an offset of 0 reads nothing of that bucket
+    let today: Vec<String> = ends
+        .keys()
+        .map(|b| format!("{}/{}=0", b.partition.join("$"), b.bucket))
+        .collect();
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "json",
+        "--as-of-offsets",
+        &today.join(","),
+    ]);
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&out).unwrap(), Vec::<Value>::new());
+    // partial: only the listed bucket stops early
+    let (first_bucket, first_end) = ends.iter().next().unwrap();
+    let one = format!(
+        "{}/{}={first_end}",
+        first_bucket.partition.join("$"),
+        first_bucket.bucket
+    );
+    let expected = apply(
+        first
+            .clone()
+            .into_iter()
+            .chain(tail.into_iter().filter(|(b, _, _)| b != first_bucket)),
+    );
+    let out = ok(&["scan", "--log", &root, "--format", "json", "--as-of-offsets", &one]);
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(json_rows(&rows), expected, "as of {one}");
+
+    let out = ok(&["explain", "--log", &root, "--as-of-offsets", &one]);
+    assert!(
+        out.contains(&format!("as of offsets: {first_bucket} before offset {first_end}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{first_bucket}: 0 lake split(s), log [0, {first_end}) of bucket {}",
+            first_bucket.bucket
+        )),
+        "{out}"
+    );
+
+    for bad in ["0", "us/x=1", "us/0=-1", "us/0=1,us/0=2", "", "0=1", "us/7=1"] {
+        let o = lakescan(&["scan", "--log", &root, "--as-of-offsets", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("as-of-offsets") || stderr(&o).contains(bad),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = lakescan(&["scan", "--log", &root, "--follow", "--as-of-offsets", &one]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // past the log's end: a runtime error naming the bucket
+    let o = lakescan(&["scan", "--log", &root, "--as-of-offsets", "us/0=999"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("999"), "{}", stderr(&o));
+    let o = lakescan(&["scan", "--log", &root, "--as-of-offsets", "nope/0=1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no partition nope (it has eu, us)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_profile_file_addresses_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    media_log(dir.path());
+    let root = dir_arg(&dir);
+    let work = tempfile::tempdir().unwrap();
+    let json_ids = |o: &Output| -> Vec<i64> {
+        assert!(o.status.success(), "{}", stderr(o));
+        let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+        rows.iter().map(|r| r["id"].as_i64().unwrap()).collect()
+    };
+
+    // ./lakescan.toml, with a log relative to it
+    std::fs::write(
+        work.path().join("lakescan.toml"),
+        format!("# where the shop lives\nlog = {:?}\ntable = \"demo.orders\"\n", root),
+    )
+    .unwrap();
+    let o = lakescan_in(work.path(), &["scan", "--format", "json"], &[]);
+    assert_eq!(json_ids(&o).len(), 9);
+    // a flag overrides the file
+    let o = lakescan_in(
+        work.path(),
+        &["scan", "--format", "json", "--table", "media.items"],
+        &[],
+    );
+    assert_eq!(json_ids(&o), vec![1, 2, 3]);
+    let out = String::from_utf8(lakescan_in(work.path(), &["schema"], &[]).stdout).unwrap();
+    assert!(out.starts_with("table demo.orders"), "{out}");
+
+    // --profile FILE elsewhere, relative log
+    let sub = work.path().join("conf");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::create_dir(sub.join("logs")).unwrap();
+    let media = tempfile::tempdir_in(sub.join("logs")).unwrap();
+    media_log(media.path());
+    let name = media.path().file_name().unwrap().to_str().unwrap();
+    std::fs::write(sub.join("media.toml"), format!("log = \"logs/{name}\"\n")).unwrap();
+    let o = lakescan(&[
+        "scan",
+        "--format",
+        "json",
+        "--profile",
+        sub.join("media.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(json_ids(&o), vec![1, 2, 3]);
+    // the explicit profile wins over ./lakescan.toml, and --log over both
+    let o = lakescan_in(
+        work.path(),
+        &["scan", "--format", "json", "--profile", "conf/media.toml"],
+        &[],
+    );
+    assert_eq!(json_ids(&o), vec![1, 2, 3]);
+    let demo_only = tempfile::tempdir().unwrap();
+    demo_log(demo_only.path());
+    let o = lakescan_in(
+        work.path(),
+        &["scan", "--format", "json", "--log", &dir_arg(&demo_only)],
+        &[],
+    );
+    assert_eq!(json_ids(&o).len(), 9);
+    // a lake in the profile is refused like --lake
+    std::fs::write(sub.join("lake.toml"), "lake = \"paimon://x\"\n").unwrap();
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--profile",
+        sub.join("lake.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no lake backend"), "{}", stderr(&o));
+
+    // broken files: exit 2, naming the file and the problem, one line
+    for (text, problem) in [
+        ("log = ", "line 1"),
+        ("log = \"x\"\nwarehous = \"y\"\n", "warehous"),
+        ("table = 3\n", "table = 3"),
+        ("table = \"nodot\"\n", "table"),
+    ] {
+        std::fs::write(work.path().join("lakescan.toml"), text).unwrap();
+        let o = lakescan_in(work.path(), &["scan"], &[]);
+        assert_eq!(o.status.code(), Some(2), "{text}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("lakescan.toml"), "{err}");
+        assert!(err.contains(problem), "{text}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let o = lakescan(&["scan", "--profile", work.path().join("missing.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn blob_get_writes_the_bytes_of_a_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    media_log(dir.path());
+    let root = dir_arg(&dir);
+    let (jpeg, png) = media_images();
+    let o = lakescan(&["blob", "get", "0", "image", "--log", &root]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, jpeg);
+    let file = dir.path().join("out.png");
+    let o = lakescan(&[
+        "blob",
+        "get",
+        "1",
+        "image",
+        "--log",
+        &root,
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert_eq!(std::fs::read(&file).unwrap(), png);
+    assert!(stderr(&o).contains("image/png"), "{}", stderr(&o));
+    // rows in scan order after the filter
+    let o = lakescan(&["blob", "get", "0", "image", "--log", &root, "--filter", "id >= 2"]);
+    assert_eq!(o.stdout, png, "{}", stderr(&o));
+
+    for (args, message) in [
+        (vec!["blob", "get", "0", "id"], "not BLOB"),
+        (vec!["blob", "get", "0", "embedding"], "VECTOR<FLOAT, 768>"),
+        (vec!["blob", "get", "2", "image"], "NULL"),
+        (vec!["blob", "get", "3", "image"], "3 row(s)"),
+        (vec!["blob", "get", "1", "image", "--limit", "1"], "--limit 1"),
+        (vec!["blob", "get", "0", "nope"], "nope"),
+    ] {
+        let mut args = args;
+        args.extend(["--log", root.as_str()]);
+        let o = lakescan(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+    for args in [
+        vec!["blob", "get", "-1", "image"],
+        vec!["blob", "get", "0"],
+        vec!["blob", "get", "0", "image", "--columns", "id"],
+    ] {
+        let mut args = args;
+        args.extend(["--log", root.as_str()]);
+        let o = lakescan(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn progress_never_reaches_a_piped_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    media_log(dir.path());
+    let root = dir_arg(&dir);
+    // the bar would show at once, were stderr a terminal
+    let now = [("LAKESCAN_PROGRESS_AFTER_MS", "0")];
+    let o = lakescan_in(dir.path(), &["scan", "--log", &root, "--table", "demo.orders"], &now);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "9 rows\n");
+    let plain = lakescan(&["scan", "--log", &root, "--table", "demo.orders"]);
+    assert_eq!(o.stdout, plain.stdout, "stdout is the same with or without the bar");
+    for args in [
+        vec!["scan", "--format", "jsonl", "-q"],
+        vec!["stats"],
+        vec!["blob", "get", "0", "image", "--table", "media.items"],
+    ] {
+        let mut args = args;
+        args.extend(["--log", root.as_str()]);
+        if !args.contains(&"--table") {
+            args.extend(["--table", "demo.orders"]);
+        }
+        let o = lakescan_in(dir.path(), &args, &now);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("splits done"));
+    }
 }
