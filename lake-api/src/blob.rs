@@ -134,6 +134,13 @@ pub fn check_blob_ref_type(data_type: &DataType) -> Result<()> {
 /// Errors: `SchemaMismatch` if the array is not the BLOB reference struct, `Corrupt` if a
 /// non-null row has a null `uri`, `offset` or `length`.
 pub fn blob_refs_from_array(array: &dyn Array) -> Result<Vec<Option<BlobRef>>> {
+    blob_refs_per_row(array)?.into_iter().map(|r| r.transpose()).collect()
+}
+
+/// [`blob_refs_from_array`] with a result per row: a non-null row with a null `uri`,
+/// `offset` or `length` is that row's `Corrupt` error, so callers can fail the row and go
+/// on. Only an array that is not the BLOB reference struct fails as a whole.
+pub fn blob_refs_per_row(array: &dyn Array) -> Result<Vec<Option<Result<BlobRef>>>> {
     check_blob_ref_type(array.data_type())?;
     let structs: &StructArray = array
         .as_struct_opt()
@@ -163,15 +170,16 @@ pub fn blob_refs_from_array(array: &dyn Array) -> Result<Vec<Option<BlobRef>>> {
             continue;
         }
         if uris.is_null(row) || offsets.is_null(row) || lengths.is_null(row) {
-            return Err(Error::corrupt(format!(
+            out.push(Some(Err(Error::corrupt(format!(
                 "blob reference at row {row} has a null uri, offset or length"
-            )));
+            )))));
+            continue;
         }
-        out.push(Some(BlobRef {
+        out.push(Some(Ok(BlobRef {
             uri: uris.value(row).to_string(),
             offset: offsets.value(row),
             length: lengths.value(row),
-        }));
+        })));
     }
     Ok(out)
 }

@@ -295,6 +295,14 @@ pub fn flatten_for_csv(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        // a BLOB cell is its description, not megabytes of hex
+        if lake_api::types::LogicalType::of(field) == lake_api::types::LogicalType::Blob
+            && let Some(cells) = blob_cells(column.as_ref())
+        {
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(StringArray::from(cells)));
+            continue;
+        }
         if column.data_type().is_nested() {
             let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
             let text: StringArray = (0..column.len())

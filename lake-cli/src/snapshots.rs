@@ -67,7 +67,12 @@ pub async fn render(lake: &dyn LakeStorage, log: &dyn LogSource, path: &TablePat
     if !ranges.is_empty() {
         let _ = writeln!(out, "log after the newest tiered offsets:");
         for (bucket, range) in &ranges {
-            let tiered = latest.as_ref().and_then(|l| l.get(bucket)).copied().unwrap_or(0);
+            // a bucket the lake never saw starts at the log's earliest offset, not at 0
+            let tiered = latest
+                .as_ref()
+                .and_then(|l| l.get(bucket))
+                .copied()
+                .unwrap_or(range.earliest);
             let _ = writeln!(
                 out,
                 "  {bucket}: end offset {}, {} offset(s) not tiered",

@@ -126,6 +126,10 @@ fn locate(args: &TableArgs) -> CliResult<(PathBuf, TablePath)> {
     if !dir.is_dir() {
         return Err(Failure::msg(format!("log path {} is not a directory", dir.display())));
     }
+    // `.` and `..` have no file name: work from the real path
+    let canonical = std::fs::canonicalize(dir)
+        .map_err(|e| Failure::msg(format!("cannot resolve log directory {}: {e}", dir.display())))?;
+    let dir = &canonical;
     // DIR is the table directory itself: {root}/{db}/{name}
     if is_table_dir(dir) {
         let name = dir.file_name().map(|n| n.to_string_lossy().to_string());

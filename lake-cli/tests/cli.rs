@@ -359,6 +359,32 @@ fn schema_and_table_show_blob_and_vector() {
         "id = 1",
     ]);
     assert!(out.starts_with("id,embedding\n1,\"[0.0, 0.5, 1.0"), "{out}");
+
+    // regression: CSV held BLOB payloads as hex; a cell is its description
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "csv",
+        "--columns",
+        "id,image",
+        "--filter",
+        "id = 1",
+    ]);
+    let line = out.lines().nth(1).unwrap_or_default();
+    assert!(line.starts_with("1,<blob ") && line.contains("B"), "{out}");
+}
+
+#[test]
+fn log_dot_from_inside_the_table_directory() {
+    // regression: `--log .` has no file name, so the table directory was not recognised
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let table_dir = dir.path().join("demo").join("orders");
+    let out = lakescan_in(&table_dir, &["scan", "--log", ".", "--format", "jsonl"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 9);
 }
 
 #[test]

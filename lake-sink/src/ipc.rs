@@ -28,7 +28,7 @@ use arrow_ipc::writer::FileWriter;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, TempPath, sync_buffered};
 
 /// Writes batches into an Arrow IPC file.
@@ -56,8 +56,11 @@ impl FormatWriter for IpcWriter {
 impl IpcFileSink {
     /// Starts an Arrow IPC file at `path` for batches of `schema`. The directory must exist.
     pub fn create(path: impl Into<PathBuf>, schema: SchemaRef) -> Result<Self> {
+        let path = path.into();
+        let shown = path.display().to_string();
         let (temp, file) = TempPath::create(path)?;
-        let writer = FileWriter::try_new(BufWriter::new(file), &schema)?;
+        let writer = FileWriter::try_new(BufWriter::new(file), &schema)
+            .map_err(|e| Error::from(e).context(format!("starting Arrow IPC file {shown}")))?;
         Ok(Self {
             inner: FileSink::new(schema, temp, Box::new(IpcWriter(writer)), "arrow ipc"),
         })

@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, TempPath, sync_buffered};
 
 /// Buffered row-group bytes after which the writer flushes a row group (BLOB columns make
@@ -84,8 +84,11 @@ impl ParquetFileSink {
         properties: WriterProperties,
         max_row_group_bytes: usize,
     ) -> Result<Self> {
+        let path = path.into();
+        let shown = path.display().to_string();
         let (temp, file) = TempPath::create(path)?;
-        let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(properties))?;
+        let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(properties))
+            .map_err(|e| Error::from(e).context(format!("starting Parquet file {shown}")))?;
         Ok(Self {
             inner: FileSink::new(
                 schema,

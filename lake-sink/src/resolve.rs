@@ -45,7 +45,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::StreamExt;
-use lake_api::blob::{BlobRef, BlobResolver, blob_refs_from_array, check_blob_ref_type, resolve_column};
+use lake_api::blob::{BlobRef, BlobResolver, blob_refs_per_row, check_blob_ref_type, resolve_column};
 use lake_api::types::{BLOB_EXTENSION, EXTENSION_NAME_KEY, blob_field};
 use lake_api::{ErrorKind as ApiKind, RecordBatchStream};
 use object_store::local::LocalFileSystem;
@@ -337,8 +337,27 @@ async fn resolve_batch(
             .columns()
             .get(*index)
             .ok_or_else(|| api_error(ApiKind::SchemaMismatch, format!("batch has no column {name:?}")))?;
-        let refs = blob_refs_from_array(array.as_ref()).map_err(|e| e.context(format!("column {name:?}")))?;
-        let fetched = resolve_column(resolver, &refs, options.max_bytes_in_flight, options.concurrency).await;
+        // a malformed reference fails its row, not the stream
+        let per_row = blob_refs_per_row(array.as_ref()).map_err(|e| e.context(format!("column {name:?}")))?;
+        let mut malformed = std::collections::HashMap::new();
+        let refs: Vec<Option<BlobRef>> = per_row
+            .into_iter()
+            .enumerate()
+            .map(|(row, r)| match r {
+                Some(Ok(r)) => Some(r),
+                Some(Err(e)) => {
+                    malformed.insert(row, e);
+                    None
+                }
+                None => None,
+            })
+            .collect();
+        let mut fetched = resolve_column(resolver, &refs, options.max_bytes_in_flight, options.concurrency).await;
+        for (row, e) in malformed {
+            if let Some(slot) = fetched.get_mut(row) {
+                *slot = Some(Err(e));
+            }
+        }
         let capacity: usize = fetched
             .iter()
             .map(|r| r.as_ref().and_then(|r| r.as_ref().ok()).map_or(0, Vec::len))
@@ -481,6 +500,52 @@ mod tests {
             vec![Arc::new(Int64Array::from(ids.to_vec())), Arc::new(refs)],
         )
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_malformed_reference_fails_its_row_not_the_stream() {
+        // regression: a valid reference row with a null length failed the whole stream
+        let f = Fixture::new();
+        let fields = arrow_schema::Fields::from(vec![
+            Field::new("uri", DataType::Utf8, true),
+            Field::new("offset", DataType::UInt64, true),
+            Field::new("length", DataType::UInt64, true),
+        ]);
+        let refs = StructArray::try_new(
+            fields.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![f.uri("a.bin"), f.uri("a.bin")])),
+                Arc::new(UInt64Array::from(vec![0, 0])),
+                Arc::new(UInt64Array::from(vec![Some(4), None])),
+            ],
+            None,
+        )
+        .unwrap();
+        let field = Field::new("img", DataType::Struct(fields), true).with_metadata(
+            [(
+                lake_api::types::EXTENSION_NAME_KEY.to_string(),
+                lake_api::types::BLOB_REF_EXTENSION.to_string(),
+            )]
+            .into(),
+        );
+        let schema: SchemaRef = Arc::new(Schema::new(vec![field]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(refs)]).unwrap();
+        let input = RecordBatchStream::from_batches(schema, vec![batch.clone(), batch]);
+        let (output, errors) =
+            resolve_blobs(input, Arc::new(f.resolver()), &["img"], ResolveOptions::default()).unwrap();
+        let batches: Vec<RecordBatch> = output.try_collect().await.unwrap();
+        assert_eq!(batches.len(), 2, "the stream went on");
+        let col = batches[1].column(0).as_binary::<i64>();
+        assert_eq!(col.value(0), b"0123");
+        assert!(arrow_array::Array::is_null(col, 1));
+        let errors = errors.take();
+        use crate::error::ErrorKind;
+        let rows: Vec<(u64, ErrorKind)> = errors.iter().map(|e| (e.row, e.error.kind())).collect();
+        assert_eq!(
+            rows,
+            vec![(1, ErrorKind::Corrupt), (3, ErrorKind::Corrupt)],
+            "stream row numbers"
+        );
     }
 
     #[tokio::test]

@@ -371,13 +371,41 @@ impl LocalLog {
                 vec![b; batch.num_rows()]
             }
         };
+        // everything is checked before anything is written: a call fails whole or
+        // appends whole (up to I/O errors)
+        if batch.schema().fields() != info.schema.fields() {
+            return Err(Error::new(
+                ErrorKind::SchemaMismatch,
+                format!("rows appended to {} do not have the table schema", info.path),
+            ));
+        }
+        let append_only = changes.iter().all(|c| *c == ChangeType::AppendOnly);
+        if info.has_primary_key() == append_only && batch.num_rows() > 0 {
+            return Err(Error::invalid(format!(
+                "{} table {} takes {} changes",
+                if info.has_primary_key() { "primary-key" } else { "log" },
+                info.path,
+                if info.has_primary_key() {
+                    "+I/-U/+U/-D"
+                } else {
+                    "only +A"
+                }
+            )));
+        }
         let mut groups: BTreeMap<TableBucket, Vec<u32>> = BTreeMap::new();
         for (row, bucket) in buckets.into_iter().enumerate() {
             let partition = partitions.get(row).cloned().unwrap_or_default();
-            groups
-                .entry(TableBucket::partitioned(partition, bucket))
-                .or_default()
-                .push(row as u32);
+            let bucket = TableBucket::partitioned(partition, bucket);
+            if !groups.contains_key(&bucket) {
+                check_partition_values(&bucket.partition, &info.partition_keys).map_err(|e| {
+                    e.context(format!(
+                        "row {row} of the rows appended to {} (partition columns {})",
+                        info.path,
+                        info.partition_keys.join(", ")
+                    ))
+                })?;
+            }
+            groups.entry(bucket).or_default().push(row as u32);
         }
         let mut written = Vec::with_capacity(groups.len());
         for (bucket, rows) in groups {

@@ -431,3 +431,29 @@ async fn append_rows_routes_rows_to_their_partitions_and_buckets() {
     .unwrap();
     assert!(log.append_rows(bad, vec![ChangeType::Insert]).is_err());
 }
+
+#[tokio::test]
+async fn append_rows_writes_nothing_when_any_row_is_bad() {
+    // regression: groups were written one by one and checked as they went, so a bad
+    // partition value in a later group left the earlier groups written
+    let dir = tempfile::tempdir().unwrap();
+    let mut table = info(true);
+    table.bucket_key = vec!["k".into()];
+    let log = LocalLog::create(dir.path(), &table, options(1 << 20)).unwrap();
+    let batch = RecordBatch::try_new(
+        table.schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(StringArray::from(vec!["a", "b", "c"])),
+            Arc::new(StringArray::from(vec!["us", "us", "not.valid"])),
+        ],
+    )
+    .unwrap();
+    let e = log.append_rows(batch, vec![ChangeType::Insert; 3]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(
+        e.to_string().contains("row 2") && e.to_string().contains("not.valid"),
+        "{e}"
+    );
+    assert!(log.offset_ranges().await.unwrap().is_empty(), "nothing was written");
+}

@@ -269,9 +269,10 @@ fn fit(image: RgbImage, opts: &TensorOptions) -> RgbImage {
     match opts.resize {
         Resize::Stretch => imageops::resize(&image, tw, th, FilterType::Triangle),
         Resize::ShorterSideThenCenterCrop => {
-            // Scaling by max(tw / w, th / h) and cropping the centered tw x th window is the same
-            // as cropping the centered window of aspect ratio tw : th from the source and scaling
-            // that to tw x th, which touches fewer pixels.
+            // Cropping the centered window of aspect ratio tw : th from the source and scaling it to
+            // tw x th gives the picture of scaling by max(tw / w, th / h) and cropping the centered
+            // tw x th window while touching fewer pixels; it is not pixel-identical to that (nor to
+            // torchvision: the crop offset rounds down and the edge samples differ slightly).
             let (w64, h64, tw64, th64) = (u64::from(w), u64::from(h), u64::from(tw), u64::from(th));
             let (cw, ch) = if w64 * th64 > tw64 * h64 {
                 // Source is wider than the target: keep the full height.

@@ -39,7 +39,12 @@ impl TensorBatch {
             DType::U8 => DLDataType::U8,
             DType::F32 { .. } => DLDataType::F32,
         };
-        let data = buffer.as_ptr() as *mut c_void;
+        // DLPack asks for a null data pointer when the tensor has no elements
+        let data = if buffer.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            buffer.as_ptr() as *mut c_void
+        };
         let mut initialized = Fixed::new(shape, strides)
             .initialize(Box::new(buffer))
             .map_err(|e| Error::new(ErrorKind::External, format!("cannot build the DLPack tensor: {e}")))?;
@@ -117,6 +122,9 @@ mod tests {
         let opts = TensorOptions::new(4, 6);
         let b = TensorBatch::empty(&opts).unwrap();
         let dl = b.to_dlpack().unwrap();
-        assert_eq!(dl.validate().unwrap().shape(), &[0, 3, 4, 6]);
+        let t = dl.validate().unwrap();
+        assert_eq!(t.shape(), &[0, 3, 4, 6]);
+        // DLPack asks for a null data pointer when there are no elements
+        assert!(t.data_ptr().is_null());
     }
 }
