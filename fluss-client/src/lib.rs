@@ -8,6 +8,7 @@
 //!   (`fluss-offsets`), inline or as a path to an offsets file.
 //! - [`local`]: [`LocalLog`](local::LocalLog), the embedded default log: those batches in
 //!   segment files per bucket, with tailing reads; a `lake_api::LogSource`.
+//! - [`arrow_bridge`]: Arrow 59 (fluss-rs) ⇄ Arrow 58, zero-copy through the C Data Interface.
 //! - [`tiering`]: the [`Tierer`](tiering::Tierer), moving log records into any
 //!   `lake_api::LakeWriter` and committing the tiered offsets.
 //! - [`bucketing`]: which bucket a row belongs to, as Fluss assigns it for each lake format
@@ -16,6 +17,7 @@
 //!
 //! Formats are documented, with their sources in apache/fluss, in `docs/fluss-formats.md`.
 
+pub mod arrow_bridge;
 pub mod bucketing;
 pub mod error;
 pub mod local;
