@@ -318,11 +318,6 @@ pub fn flatten_for_csv(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
-/// Rows of all batches (for summaries).
-pub fn row_count(batches: &[RecordBatch]) -> usize {
-    batches.iter().map(RecordBatch::num_rows).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,6 +98,10 @@ pub struct ScanArgs {
     /// The widest a cell of `--format table` may be, in characters (0: no limit).
     #[arg(long, default_value_t = 40, value_name = "CHARS")]
     pub max_width: usize,
+    /// The most rows `--format table` prints (it holds them to lay the table out); the rest
+    /// are counted. 0: no limit. Other formats stream every row.
+    #[arg(long, default_value_t = 1000, value_name = "ROWS")]
+    pub max_rows: usize,
 }
 
 /// Builds the scan the read arguments describe.
@@ -190,7 +194,7 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
         max_cell_width: args.max_width,
         max_table_width: terminal_width(args.output.is_none()),
     };
-    let rows = write_text(stream, args.format, args.follow, layout, &mut out, bar).await?;
+    let rows = write_text(stream, args.format, args.follow, layout, args.max_rows, &mut out, bar).await?;
     out.flush()?;
     bar.finish();
     if !quiet && !args.follow {
@@ -216,6 +220,7 @@ async fn write_text(
     format: Format,
     follow: bool,
     layout: TableLayout,
+    max_rows: usize,
     out: &mut Box<dyn Write>,
     bar: &Progress,
 ) -> CliResult<usize> {
@@ -223,13 +228,31 @@ async fn write_text(
     let mut rows = 0usize;
     match format {
         Format::Table if !follow => {
+            // the table is laid out over the rows it shows, so only those are held
             let mut batches: Vec<RecordBatch> = Vec::new();
+            let mut shown = 0usize;
             while let Some(b) = stream.next().await {
-                batches.push(b?);
+                let b = b?;
+                rows += b.num_rows();
+                let room = if max_rows == 0 {
+                    usize::MAX
+                } else {
+                    max_rows.saturating_sub(shown)
+                };
+                if room > 0 {
+                    let keep = b.num_rows().min(room);
+                    shown += keep;
+                    batches.push(if keep == b.num_rows() { b } else { b.slice(0, keep) });
+                }
             }
-            rows = render::row_count(&batches);
             bar.finish();
             out.write_all(render::render_table(&schema, &batches, layout)?.as_bytes())?;
+            if shown < rows {
+                writeln!(
+                    out,
+                    "({shown} of {rows} rows shown: raise --max-rows, or use --format jsonl/csv/parquet for all of them)"
+                )?;
+            }
         }
         Format::Json => {
             let mut writer = arrow::json::WriterBuilder::new()

@@ -377,6 +377,24 @@ fn schema_and_table_show_blob_and_vector() {
 }
 
 #[test]
+fn the_table_format_holds_at_most_max_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    let out = ok(&["scan", "--log", &root, "--max-rows", "3"]);
+    assert!(out.contains("(3 of 9 rows shown"), "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("| ") && !l.contains(" id "))
+            .count(),
+        3,
+        "{out}"
+    );
+    let all = ok(&["scan", "--log", &root, "--max-rows", "0"]);
+    assert!(!all.contains("rows shown"), "{all}");
+}
+
+#[test]
 fn log_dot_from_inside_the_table_directory() {
     // regression: `--log .` has no file name, so the table directory was not recognised
     let dir = tempfile::tempdir().unwrap();
