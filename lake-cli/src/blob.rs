@@ -11,7 +11,7 @@ use lake_api::types::LogicalType;
 use crate::failure::{CliResult, Failure};
 use crate::progress::{self, Progress};
 use crate::render;
-use crate::scan::{ReadArgs, build_scan, create_file};
+use crate::scan::{PendingFile, ReadArgs, build_scan};
 use crate::table::{self, TableArgs};
 
 /// `blob`'s subcommands.
@@ -116,9 +116,11 @@ pub async fn get(args: &GetArgs, quiet: bool) -> CliResult<()> {
     };
     match &args.output {
         Some(path) => {
-            let mut file = create_file(path)?;
+            let (pending, mut file) = PendingFile::create(path)?;
             file.write_all(bytes)
                 .map_err(|e| Failure::msg(format!("cannot write {}: {e}", path.display())))?;
+            drop(file);
+            pending.commit()?;
             if !quiet {
                 eprintln!(
                     "wrote {} ({}) to {}",

@@ -100,21 +100,37 @@ fn main() -> ExitCode {
         }
     };
     let quiet = cli.quiet;
+    let mut interrupted = false;
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Scan(args) => scan::run(*args, quiet).await,
-            Command::Schema { table } => info::schema(&table).await,
-            Command::Explain { table, read } => info::explain(&table, &read).await,
-            Command::Stats { table } => info::stats(&table, quiet).await,
-            Command::Blob {
-                command: blob::BlobCommand::Get(args),
-            } => blob::get(&args, quiet).await,
-            Command::Snapshots { table } => snapshots::run(&table).await,
-            Command::Demo { strategy, dir } => demo::run(strategy, dir).await.map_err(Failure::from),
+        let command = async {
+            match cli.command {
+                Command::Scan(args) => scan::run(*args, quiet).await,
+                Command::Schema { table } => info::schema(&table).await,
+                Command::Explain { table, read } => info::explain(&table, &read).await,
+                Command::Stats { table } => info::stats(&table, quiet).await,
+                Command::Blob {
+                    command: blob::BlobCommand::Get(args),
+                } => blob::get(&args, quiet).await,
+                Command::Snapshots { table } => snapshots::run(&table).await,
+                Command::Demo { strategy, dir } => demo::run(strategy, dir).await.map_err(Failure::from),
+            }
+        };
+        // Ctrl-C drops the command's future, so its temporary files and directories are
+        // removed by their destructors instead of left behind
+        tokio::select! {
+            result = command => result,
+            _ = tokio::signal::ctrl_c() => {
+                interrupted = true;
+                Ok(())
+            }
         }
     });
     // a followed scan's tails may still be running: do not wait for them
     runtime.shutdown_background();
+    if interrupted {
+        // the conventional exit status of a process ended by SIGINT
+        return ExitCode::from(130);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,

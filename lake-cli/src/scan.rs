@@ -152,6 +152,54 @@ pub(crate) fn create_file(path: &Path) -> CliResult<File> {
     File::create(path).map_err(|e| Failure::msg(format!("cannot create {}: {e}", path.display())))
 }
 
+/// An output file written under a temporary name beside its destination and renamed into
+/// place once complete: a failed run leaves neither a truncated output nor the temporary
+/// file (it is removed when dropped uncommitted).
+pub(crate) struct PendingFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl PendingFile {
+    /// Creates the temporary file for `dest`.
+    pub(crate) fn create(dest: &Path) -> CliResult<(Self, File)> {
+        let name = dest
+            .file_name()
+            .ok_or_else(|| Failure::usage(format!("output path {} has no file name", dest.display())))?;
+        let tmp = dest.with_file_name(format!(
+            ".{}.lakescan-{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = create_file(&tmp)?;
+        Ok((
+            Self {
+                tmp,
+                dest: dest.to_path_buf(),
+                committed: false,
+            },
+            file,
+        ))
+    }
+
+    /// Moves the complete file into place.
+    pub(crate) fn commit(mut self) -> CliResult<()> {
+        std::fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| Failure::msg(format!("cannot move the output into {}: {e}", self.dest.display())))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Runs `scan`.
 pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     let binary = matches!(args.format, Format::Parquet | Format::Arrow);
@@ -186,8 +234,16 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     if binary {
         return write_binary(stream, args.format, args.output.as_deref(), quiet, bar).await;
     }
+    // a followed scan never completes: it writes in place; anything else is renamed into
+    // place once whole
+    let mut pending = None;
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(create_file(p)?)),
+        Some(p) if args.follow => Box::new(BufWriter::new(create_file(p)?)),
+        Some(p) => {
+            let (file, handle) = PendingFile::create(p)?;
+            pending = Some(file);
+            Box::new(BufWriter::new(handle))
+        }
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
     let layout = TableLayout {
@@ -196,6 +252,10 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     };
     let rows = write_text(stream, args.format, args.follow, layout, args.max_rows, &mut out, bar).await?;
     out.flush()?;
+    drop(out);
+    if let Some(file) = pending {
+        file.commit()?;
+    }
     bar.finish();
     if !quiet && !args.follow {
         eprintln!("{rows} row{}", if rows == 1 { "" } else { "s" });

@@ -395,6 +395,46 @@ fn the_table_format_holds_at_most_max_rows() {
 }
 
 #[test]
+fn a_failed_scan_leaves_no_output_file() {
+    // regression: text --output was written in place, so a scan failing midway left a
+    // truncated file
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    // corrupt the first of a bucket's two batches: reading it fails after output began
+    let log_dir = dir.path().join("demo").join("orders").join("log");
+    let partition = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("us-p"))
+        .unwrap();
+    let segment = std::fs::read_dir(partition.join("bucket-0"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[60] ^= 0xff;
+    std::fs::write(&segment, bytes).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("rows.csv");
+    let root = dir_arg(&dir);
+    let out = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "csv",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CRC"), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing is left behind: {left:?}");
+}
+
+#[test]
 fn log_dot_from_inside_the_table_directory() {
     // regression: `--log .` has no file name, so the table directory was not recognised
     let dir = tempfile::tempdir().unwrap();
@@ -583,8 +623,22 @@ fn follow_prints_changes_as_they_arrive() {
     let v: Value = serde_json::from_str(got.last().unwrap()).unwrap();
     assert_eq!(v["id"], 2);
     assert_eq!(v["_change_type"], "-D");
-    // still running: it follows until killed
+    // still running: it follows until interrupted, and Ctrl-C (SIGINT) ends it cleanly
     assert!(child.0.try_wait().unwrap().is_none());
+    let sent = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "no exit after SIGINT");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "the interrupt handler ran");
 }
 
 fn lakescan_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
