@@ -635,7 +635,10 @@ fn follow_prints_changes_as_they_arrive() {
         if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(30), "no exit after SIGINT");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no exit after SIGINT"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(130), "the interrupt handler ran");

@@ -154,7 +154,19 @@ impl BucketLog {
 
     /// Indexes the batches of segment `i` from byte `from`.
     fn scan_segment(&mut self, i: usize, from: u64) -> Result<Scan> {
+        let expected = self.end;
         let scan = self.scan_segment_batches(i, from)?;
+        // a torn write has nothing whole after it: a valid later batch means the bad one was
+        // corrupted in place, and cutting it would lose that batch and everything after it
+        if let Scan::Bad { pos, last: true, error } = scan {
+            let path = &self.segments[i].path;
+            let mut rest = Vec::new();
+            let mut f = File::open(path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
+            f.seek(SeekFrom::Start(pos))?;
+            f.read_to_end(&mut rest)?;
+            let last = !has_valid_batch_after(&rest, expected);
+            return Ok(Scan::Bad { pos, last, error });
+        }
         // zeros from the bad batch to the end of the file are what a crash leaves when the
         // file grew before its data landed: a torn tail as well
         if let Scan::Bad {
@@ -360,6 +372,19 @@ impl BucketLog {
     pub(crate) fn segment_path(&self, segment: usize) -> Option<&Path> {
         self.segments.get(segment).map(|s| s.path.as_path())
     }
+}
+
+/// Whether `bytes` (from a bad batch on) hold a whole, CRC-valid batch at a later offset than
+/// `expected`: proof that the bad batch is not a torn tail. Only runs on the error path.
+fn has_valid_batch_after(bytes: &[u8], expected: i64) -> bool {
+    (1..bytes.len().saturating_sub(LOG_OVERHEAD)).any(|q| {
+        let base = i64::from_le_bytes(bytes[q..q + 8].try_into().unwrap_or([0; 8]));
+        let length = i32::from_le_bytes(bytes[q + 8..q + 12].try_into().unwrap_or([0; 4]));
+        base > expected
+            && length >= 0
+            && q + LOG_OVERHEAD + length as usize <= bytes.len()
+            && read_header(&bytes[q..q + LOG_OVERHEAD + length as usize]).is_ok()
+    })
 }
 
 /// Makes a directory's entries durable (file creations and renames in it).

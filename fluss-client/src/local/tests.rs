@@ -457,3 +457,30 @@ async fn append_rows_writes_nothing_when_any_row_is_bad() {
     );
     assert!(log.offset_ranges().await.unwrap().is_empty(), "nothing was written");
 }
+
+#[tokio::test]
+async fn a_bad_length_before_valid_batches_is_corruption_not_a_torn_tail() {
+    // regression: a corrupted length field claiming bytes past the end looked like a torn
+    // tail, and opening cut every valid batch after it
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
+    for i in 0..3 {
+        log.append(&b0, batch(i * 4..i * 4 + 4, None), vec![ChangeType::Insert; 4])
+            .unwrap();
+    }
+    let segment = last_segment(&log);
+    drop(log);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let len = bytes.len();
+    // the first batch's length (bytes 8..12) now claims far past the end of the file
+    bytes[8..12].copy_from_slice(&(len as i32 * 4).to_le_bytes());
+    std::fs::write(&segment, &bytes).unwrap();
+    let e = LocalLog::open(dir.path(), &info(false).path, options(1 << 20)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert_eq!(
+        std::fs::metadata(&segment).unwrap().len() as usize,
+        len,
+        "nothing was cut"
+    );
+}
