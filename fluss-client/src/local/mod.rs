@@ -279,36 +279,13 @@ impl LocalLog {
             )));
         }
         check_partition_values(&bucket.partition, &info.partition_keys)?;
-        if batch.schema().fields() != info.schema.fields() {
-            return Err(Error::new(
-                ErrorKind::SchemaMismatch,
-                format!(
-                    "batch appended to {bucket} of {} does not have the table schema",
-                    info.path
-                ),
-            ));
-        }
-        if changes.len() != batch.num_rows() {
-            return Err(Error::invalid(format!(
-                "a batch appended to {bucket} of {} has {} rows but {} change types",
-                info.path,
-                batch.num_rows(),
-                changes.len()
-            )));
-        }
+        check_rows(
+            info,
+            &batch,
+            &changes,
+            &format!("a batch appended to {bucket} of {}", info.path),
+        )?;
         let append_only = changes.iter().all(|c| *c == ChangeType::AppendOnly);
-        if info.has_primary_key() == append_only && batch.num_rows() > 0 {
-            return Err(Error::invalid(format!(
-                "{} table {} takes {} changes",
-                if info.has_primary_key() { "primary-key" } else { "log" },
-                info.path,
-                if info.has_primary_key() {
-                    "+I/-U/+U/-D"
-                } else {
-                    "only +A"
-                }
-            )));
-        }
         let options = EncodeOptions {
             compression: self.inner.options.compression,
             commit_timestamp: std::time::SystemTime::now()
@@ -347,14 +324,9 @@ impl LocalLog {
     /// Returns where each part went and the offsets it got.
     pub fn append_rows(&self, batch: RecordBatch, changes: Vec<ChangeType>) -> Result<Vec<(TableBucket, i64, i64)>> {
         let info = &self.inner.info;
-        if changes.len() != batch.num_rows() {
-            return Err(Error::invalid(format!(
-                "rows appended to {} have {} rows but {} change types",
-                info.path,
-                batch.num_rows(),
-                changes.len()
-            )));
-        }
+        // everything is checked before anything is written: a call fails whole or
+        // appends whole (up to I/O errors)
+        check_rows(info, &batch, &changes, &format!("rows appended to {}", info.path))?;
         let partitions = partition_values(info, &batch)?;
         let buckets = match bucket_key(info) {
             Some(key) => {
@@ -371,27 +343,6 @@ impl LocalLog {
                 vec![b; batch.num_rows()]
             }
         };
-        // everything is checked before anything is written: a call fails whole or
-        // appends whole (up to I/O errors)
-        if batch.schema().fields() != info.schema.fields() {
-            return Err(Error::new(
-                ErrorKind::SchemaMismatch,
-                format!("rows appended to {} do not have the table schema", info.path),
-            ));
-        }
-        let append_only = changes.iter().all(|c| *c == ChangeType::AppendOnly);
-        if info.has_primary_key() == append_only && batch.num_rows() > 0 {
-            return Err(Error::invalid(format!(
-                "{} table {} takes {} changes",
-                if info.has_primary_key() { "primary-key" } else { "log" },
-                info.path,
-                if info.has_primary_key() {
-                    "+I/-U/+U/-D"
-                } else {
-                    "only +A"
-                }
-            )));
-        }
         let mut groups: BTreeMap<TableBucket, Vec<u32>> = BTreeMap::new();
         for (row, bucket) in buckets.into_iter().enumerate() {
             let partition = partitions.get(row).cloned().unwrap_or_default();
@@ -469,6 +420,38 @@ impl LocalLog {
             .entry_after(offset)
             .and_then(|e| Some((e, log.segment_path(e.segment)?.to_path_buf()))))
     }
+}
+
+/// Checks rows before they are appended: the table schema, one change type per row, and
+/// change types that fit the table (`+A` for a log table, `+I/-U/+U/-D` for a primary-key
+/// table). `what` names the rows in errors.
+fn check_rows(info: &TableInfo, batch: &RecordBatch, changes: &[ChangeType], what: &str) -> Result<()> {
+    if batch.schema().fields() != info.schema.fields() {
+        return Err(Error::new(
+            ErrorKind::SchemaMismatch,
+            format!("{what}: the columns are not the table schema"),
+        ));
+    }
+    if changes.len() != batch.num_rows() {
+        return Err(Error::invalid(format!(
+            "{what}: {} rows but {} change types",
+            batch.num_rows(),
+            changes.len()
+        )));
+    }
+    let append_only = changes.iter().all(|c| *c == ChangeType::AppendOnly);
+    if info.has_primary_key() == append_only && batch.num_rows() > 0 {
+        let (kind, takes) = if info.has_primary_key() {
+            ("primary-key", "+I/-U/+U/-D")
+        } else {
+            ("log", "only +A")
+        };
+        return Err(Error::invalid(format!(
+            "{what}: {kind} table {} takes {takes} changes",
+            info.path
+        )));
+    }
+    Ok(())
 }
 
 /// The columns rows are bucketed by: the bucket key, or for a primary-key table its key
