@@ -84,7 +84,7 @@ pub async fn get(args: &GetArgs, quiet: bool) -> CliResult<()> {
     read.limit = Some(args.read.limit.map_or(wanted, |l| l.min(wanted)));
     let scan = build_scan(&opened.table, &read).await?;
     let bar = Progress::start(progress::wanted(quiet));
-    let found = find(&scan, read.limit, args.row, &bar).await;
+    let found = find(&scan, args.row, &bar).await;
     bar.finish();
     let (batch_column, index) = match found? {
         Ok(found) => found,
@@ -140,13 +140,8 @@ pub async fn get(args: &GetArgs, quiet: bool) -> CliResult<()> {
 }
 
 /// The column and index in it of row `row` of the scan, or how many rows the scan has.
-async fn find(
-    scan: &lake_api::UnionScan,
-    limit: Option<usize>,
-    row: usize,
-    bar: &Progress,
-) -> CliResult<Result<(ArrayRef, usize), usize>> {
-    let mut stream = progress::stream(scan, limit, bar).await?;
+async fn find(scan: &lake_api::UnionScan, row: usize, bar: &Progress) -> CliResult<Result<(ArrayRef, usize), usize>> {
+    let mut stream = progress::stream(scan, bar).await?;
     let mut seen = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch?;

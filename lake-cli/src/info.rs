@@ -175,7 +175,7 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     let bar = Progress::start(progress::wanted(quiet));
     let mut rows = 0usize;
     let counted: CliResult<()> = async {
-        let mut stream = progress::stream(&scan, None, &bar).await?;
+        let mut stream = progress::stream(&scan, &bar).await?;
         while let Some(b) = stream.next().await {
             rows += b?.num_rows();
         }

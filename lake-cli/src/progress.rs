@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lake_api::{RecordBatchStream, ScanOptions, UnionScan};
+use lake_api::{RecordBatchStream, UnionScan};
 
 use crate::failure::CliResult;
 
@@ -119,74 +119,28 @@ impl Progress {
     }
 }
 
-/// The scan's rows: like [`UnionScan::to_stream`] (splits read concurrently, in split order,
-/// at most `limit` rows), counting rows and finished splits on `progress` when it is active.
-pub async fn stream(scan: &UnionScan, limit: Option<usize>, progress: &Progress) -> CliResult<RecordBatchStream> {
+/// The scan's rows, as [`UnionScan::to_stream`] reads them (its limit included), counting
+/// rows and finished splits on `progress` when it is active.
+pub async fn stream(scan: &UnionScan, progress: &Progress) -> CliResult<RecordBatchStream> {
     if !progress.is_active() {
         return Ok(scan.to_stream().await?);
     }
-    Ok(counted_stream(scan, limit, progress).await?)
+    Ok(counted_stream(scan, progress).await?)
 }
 
-async fn counted_stream(
-    scan: &UnionScan,
-    limit: Option<usize>,
-    progress: &Progress,
-) -> lake_api::Result<RecordBatchStream> {
+async fn counted_stream(scan: &UnionScan, progress: &Progress) -> lake_api::Result<RecordBatchStream> {
     let splits = scan.plan().await?;
     progress.set_splits(splits.len());
-    let concurrency = ScanOptions::default().concurrency.max(1);
-    let reader = scan.clone();
     let counter = progress.clone();
-    let per_split = futures::stream::iter(splits).map(move |split| {
-        let scan = reader.clone();
-        let counter = counter.clone();
-        async move {
-            let (tx, rx) = tokio::sync::mpsc::channel::<lake_api::Result<arrow::array::RecordBatch>>(2);
-            tokio::spawn(async move {
-                let mut stream = match scan.read(&split).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.context(format!("split {split}")))).await;
-                        return;
-                    }
-                };
-                while let Some(item) = stream.next().await {
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        return;
-                    }
-                }
-                counter.split_done();
-            });
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+    let stream = scan.stream_splits(splits, Arc::new(move || counter.split_done()));
+    let rows = progress.clone();
+    let schema = stream.schema();
+    let counted = stream.inspect(move |item| {
+        if let Ok(b) = item {
+            rows.add_rows(b.num_rows());
         }
     });
-    let rows = progress.clone();
-    let limited = per_split
-        .buffered(concurrency)
-        .flatten()
-        .scan(limit, |left, item| {
-            let out = match item {
-                Ok(b) => match left {
-                    Some(0) => None,
-                    Some(n) => {
-                        let take = b.num_rows().min(*n);
-                        *n -= take;
-                        Some(Ok(b.slice(0, take)))
-                    }
-                    None => Some(Ok(b)),
-                },
-                Err(e) => Some(Err(e)),
-            };
-            futures::future::ready(out)
-        })
-        .inspect(move |item| {
-            if let Ok(b) = item {
-                rows.add_rows(b.num_rows());
-            }
-        });
-    Ok(RecordBatchStream::new(scan.schema(), limited))
+    Ok(RecordBatchStream::new(schema, counted))
 }
 
 #[cfg(test)]
@@ -222,12 +176,7 @@ mod tests {
                     finished: Mutex::new(false),
                 })),
             };
-            let got: Vec<_> = stream(&scan, limit, &progress)
-                .await
-                .unwrap()
-                .try_collect()
-                .await
-                .unwrap();
+            let got: Vec<_> = stream(&scan, &progress).await.unwrap().try_collect().await.unwrap();
             let rows = |b: &[arrow::array::RecordBatch]| b.iter().map(|b| b.num_rows()).sum::<usize>();
             assert_eq!(rows(&got), rows(&want), "{limit:?}");
             let text =

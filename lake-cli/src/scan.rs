@@ -229,7 +229,7 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     let stream = if args.follow {
         scan.follow().await?
     } else {
-        progress::stream(scan, args.read.limit, bar).await?
+        progress::stream(scan, bar).await?
     };
     if binary {
         return write_binary(stream, args.format, args.output.as_deref(), quiet, bar).await;

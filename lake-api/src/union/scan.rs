@@ -388,10 +388,22 @@ impl UnionScan {
     /// Needs a Tokio runtime: each split is read on its own task.
     pub async fn to_stream(&self) -> Result<RecordBatchStream> {
         let splits = self.plan().await?;
+        Ok(self.stream_splits(splits, Arc::new(|| {})))
+    }
+
+    /// Reads `splits` like [`to_stream`](Self::to_stream) does (concurrently, in split
+    /// order, at most the scan's limit), calling `on_split_done` each time a split has been
+    /// read whole: what a progress display needs. Needs a Tokio runtime.
+    pub fn stream_splits(
+        &self,
+        splits: Vec<UnionSplit>,
+        on_split_done: Arc<dyn Fn() + Send + Sync>,
+    ) -> RecordBatchStream {
         let scan = self.clone();
         let concurrency = self.ctx.options.concurrency.max(1);
         let per_split = futures::stream::iter(splits).map(move |split| {
             let scan = scan.clone();
+            let on_split_done = on_split_done.clone();
             async move {
                 let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow_array::RecordBatch>>(2);
                 tokio::spawn(async move {
@@ -408,13 +420,13 @@ impl UnionScan {
                             return;
                         }
                     }
+                    on_split_done();
                 });
                 futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
             }
         });
         let merged = per_split.buffered(concurrency).flatten();
-        let schema = self.schema();
-        Ok(readers::limit(RecordBatchStream::new(schema, merged), self.ctx.limit))
+        readers::limit(RecordBatchStream::new(self.schema(), merged), self.ctx.limit)
     }
 
     /// Reads the table exactly as of now, then keeps tailing every bucket's log from
