@@ -90,19 +90,23 @@ impl Error {
         &self.message
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    /// An [`ErrorKind::InvalidArgument`] error.
+    pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
     }
 
-    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+    /// An [`ErrorKind::Corrupt`] error.
+    pub fn corrupt(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Corrupt, message)
     }
 
-    pub(crate) fn schema(message: impl Into<String>) -> Self {
+    /// An [`ErrorKind::SchemaMismatch`] error.
+    pub fn schema(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::SchemaMismatch, message)
     }
 
-    pub(crate) fn offsets(message: impl Into<String>) -> Self {
+    /// An [`ErrorKind::Offsets`] error.
+    pub fn offsets(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Offsets, message)
     }
 }

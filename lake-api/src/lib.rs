@@ -48,6 +48,7 @@ pub use lake::{
     RecordReader, SortedRecordReader, SplitSerializer,
 };
 pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange, latest_tiered_offsets};
+pub use merge::apply::apply_changes;
 pub use predicate::{FilterPushDown, Predicate};
 pub use table::{MergeEngine, TableBucket, TableInfo, TablePath};
 pub use union::{

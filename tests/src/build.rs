@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lake_api::memory::{MemoryFile, MemoryLake, MemoryLakeOptions, MemoryLog};
-use lake_api::{LakeSnapshot, LogSource, Result, TableBucket, TableInfo};
+use lake_api::{LakeSnapshot, LakeStorage, LogSource, Result, TableBucket, TableInfo};
 
 use crate::oracle::{rows_of_bucket, table_at};
 use crate::rng::Rng;
@@ -21,8 +21,8 @@ pub struct Layout {
     pub tiered: Option<BTreeMap<TableBucket, i64>>,
     /// Buckets whose log was truncated (retention) below their tiered offset.
     pub earliest: BTreeMap<TableBucket, i64>,
-    /// The lake's options.
-    pub lake_options: MemoryLakeOptions,
+    /// The memory lake's options (`None`: another lake format).
+    pub lake_options: Option<MemoryLakeOptions>,
 }
 
 /// A built table: its log, its lake and the snapshot to read.
@@ -30,7 +30,10 @@ pub struct Layout {
 pub struct BuiltTable {
     pub info: TableInfo,
     pub log: Arc<dyn LogSource>,
-    pub lake: MemoryLake,
+    pub lake: Arc<dyn LakeStorage>,
+    /// The lake as a remote worker opens it, from configuration alone (for a memory lake,
+    /// the same one).
+    pub worker_lake: Arc<dyn LakeStorage>,
     pub snapshot: Option<LakeSnapshot>,
     pub layout: Layout,
 }
@@ -118,7 +121,7 @@ pub fn build(rng: &mut Rng, workload: &Workload) -> Result<BuiltTable> {
     let mut layout = Layout {
         tiered: None,
         earliest: BTreeMap::new(),
-        lake_options,
+        lake_options: Some(lake_options),
     };
     let mut snapshot = None;
     if rng.chance(0.85) {
@@ -164,7 +167,8 @@ pub fn build(rng: &mut Rng, workload: &Workload) -> Result<BuiltTable> {
     Ok(BuiltTable {
         info,
         log: Arc::new(log),
-        lake,
+        lake: Arc::new(lake.clone()),
+        worker_lake: Arc::new(lake),
         snapshot,
         layout,
     })
@@ -173,6 +177,11 @@ pub fn build(rng: &mut Rng, workload: &Workload) -> Result<BuiltTable> {
 impl BuiltTable {
     /// The union table over this log and lake.
     pub fn union_table(&self) -> Result<lake_api::UnionTable> {
-        lake_api::UnionTable::new(self.info.clone(), self.log.clone(), Some(Arc::new(self.lake.clone())))
+        lake_api::UnionTable::new(self.info.clone(), self.log.clone(), Some(self.lake.clone()))
+    }
+
+    /// The union table a worker builds from configuration: the same log, the worker's lake.
+    pub fn worker_table(&self) -> Result<lake_api::UnionTable> {
+        lake_api::UnionTable::new(self.info.clone(), self.log.clone(), Some(self.worker_lake.clone()))
     }
 }

@@ -194,7 +194,7 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
             .iter()
             .map(UnionSplit::to_bytes)
             .collect();
-        let worker = builder(&built.union_table().map_err(|e| e.to_string())?)
+        let worker = builder(&built.worker_table().map_err(|e| e.to_string())?)
             .build()
             .await
             .map_err(|e| format!("worker build: {e}"))?;

@@ -4,7 +4,8 @@
 //! - [`oracle`]: the plain model every union read is compared with;
 //! - [`build`]: turning a workload into a log and a lake tiered at random points;
 //! - [`check`]: random queries and their comparison with the oracle;
-//! - [`local`]: the same over the embedded `LocalLog` and the tiering service.
+//! - [`local`]: the same over the embedded `LocalLog` and the tiering service;
+//! - [`iceberg`]: the same tiered into the Iceberg backend.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -15,6 +16,7 @@
 
 pub mod build;
 pub mod check;
+pub mod iceberg;
 pub mod local;
 pub mod oracle;
 pub mod rng;

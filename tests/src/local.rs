@@ -45,16 +45,32 @@ pub fn build_local_log(rng: &mut Rng, workload: &Workload, root: &Path) -> fluss
 /// memory lake by the [`Tierer`]. The lake's rows come from the lake writer here, not
 /// from the oracle: this checks the whole tiering path as well as the union read.
 pub async fn build_local(rng: &mut Rng, workload: &Workload, root: &Path) -> fluss_client::Result<BuiltTable> {
-    let log = build_local_log(rng, workload, root)?;
     let lake_options = MemoryLakeOptions {
         accept_filters: rng.chance(0.5),
         bucket_aware: rng.chance(0.7),
     };
     let lake = MemoryLake::with_options(lake_options);
-    let tierer = Tierer::new(log.clone(), Arc::new(lake.clone()));
+    let lake = Arc::new(lake);
+    let mut built = build_tiered(rng, workload, root, lake.clone(), lake, 0..=2).await?;
+    built.layout.lake_options = Some(lake_options);
+    Ok(built)
+}
+
+/// A workload in a [`LocalLog`] under `root`, tiered by the [`Tierer`] into `lake` (any
+/// format) at random offsets, in a random number of `rounds`.
+pub async fn build_tiered(
+    rng: &mut Rng,
+    workload: &Workload,
+    root: &Path,
+    lake: Arc<dyn LakeStorage>,
+    worker_lake: Arc<dyn LakeStorage>,
+    rounds: std::ops::RangeInclusive<usize>,
+) -> fluss_client::Result<BuiltTable> {
+    let log = build_local_log(rng, workload, root)?;
+    let tierer = Tierer::new(log.clone(), lake.clone());
     let ends = workload.end_offsets();
     let mut tiered: Option<BTreeMap<TableBucket, i64>> = None;
-    let rounds = rng.index(3);
+    let rounds = *rounds.start() + rng.index(rounds.end() - rounds.start() + 1);
     for _ in 0..rounds {
         let up_to: BTreeMap<TableBucket, i64> = ends
             .iter()
@@ -75,11 +91,12 @@ pub async fn build_local(rng: &mut Rng, workload: &Workload, root: &Path) -> flu
         info: workload.shape.info(),
         log: Arc::new(log),
         lake,
+        worker_lake,
         snapshot,
         layout: Layout {
             tiered,
             earliest: BTreeMap::new(),
-            lake_options,
+            lake_options: None,
         },
     })
 }

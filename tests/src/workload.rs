@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use fluss_client::bucketing::{LakeFormat, bucket_of_bytes};
 use lake_api::{ChangeType, MergeEngine, TableBucket, TableInfo, TablePath};
 
 use crate::rng::Rng;
@@ -28,6 +29,19 @@ pub struct TableShape {
     pub buckets: u32,
     /// The merge engine (primary-key tables).
     pub engine: MergeEngine,
+    /// How keys map to buckets.
+    pub bucketing: Bucketing,
+}
+
+/// How a generated table assigns rows to buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bucketing {
+    /// `k` modulo the bucket count: any mapping will do for lakes that do not re-derive it.
+    #[default]
+    Modulo,
+    /// Iceberg's `bucket[N](k)`, as Fluss buckets tables tiered into Iceberg: the lake
+    /// prunes partitions by that transform, so log and lake must agree on it.
+    Iceberg,
 }
 
 impl TableShape {
@@ -49,6 +63,7 @@ impl TableShape {
             partitioned: rng.chance(0.4),
             buckets: rng.range(1, 5) as u32,
             engine,
+            bucketing: Bucketing::Modulo,
         }
     }
 
@@ -90,14 +105,18 @@ impl TableShape {
         info
     }
 
-    /// The bucket a row belongs to (`k` modulo the bucket count, within its partition).
+    /// The bucket a row belongs to, within its partition.
     pub fn bucket_of(&self, row: &Row) -> TableBucket {
         let partition = if self.partitioned {
             vec![row.p.clone()]
         } else {
             Vec::new()
         };
-        TableBucket::partitioned(partition, row.k.rem_euclid(self.buckets as i64) as u32)
+        let bucket = match self.bucketing {
+            Bucketing::Modulo => row.k.rem_euclid(self.buckets as i64) as u32,
+            Bucketing::Iceberg => bucket_of_bytes(LakeFormat::Iceberg, &row.k.to_le_bytes(), self.buckets),
+        };
+        TableBucket::partitioned(partition, bucket)
     }
 
     /// The names of the columns, in schema order.

@@ -17,11 +17,10 @@ use crate::union::{change_batch, change_sorter};
 
 /// The rows of `lake` (any order, full table schema, one row per key) after applying the
 /// changes of `log` (offset order) by the table's merge engine, in key order.
-pub(crate) async fn apply_changes(
-    info: &TableInfo,
-    lake: Vec<RecordBatch>,
-    log: Vec<LogBatch>,
-) -> Result<Vec<RecordBatch>> {
+///
+/// Lake writers of primary-key tables use it to turn a bucket's tiered changes into the
+/// rows its new snapshot holds; it sorts with the engine's spilling sorter.
+pub async fn apply_changes(info: &TableInfo, lake: Vec<RecordBatch>, log: Vec<LogBatch>) -> Result<Vec<RecordBatch>> {
     let schema = info.schema.clone();
     let keys = KeyEncoder::new(&schema, &info.primary_key)?;
     let (versions, version_column) = match &info.merge_engine {

@@ -69,3 +69,35 @@ proptest! {
         run_local(seed, ops, MergeStrategy::KeyFilter)?;
     }
 }
+
+fn iceberg_cases() -> u32 {
+    std::env::var("LAKEUNION_ICEBERG_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
+fn run_iceberg(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    rt.block_on(lakeunion_tests::iceberg::run_iceberg_case(seed, ops, strategy))
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+}
+
+proptest! {
+    // each case tiers into a SQLite-cataloged Iceberg warehouse of Parquet files
+    #![proptest_config(ProptestConfig { cases: iceberg_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn iceberg_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_iceberg(seed, ops, MergeStrategy::SortMerge)?;
+    }
+
+    #[test]
+    fn iceberg_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_iceberg(seed, ops, MergeStrategy::KeyFilter)?;
+    }
+}

@@ -55,6 +55,7 @@ fn shape(primary_key: bool) -> TableShape {
         partitioned: true,
         buckets: 2,
         engine: lake_api::MergeEngine::Deduplicate,
+        bucketing: Default::default(),
     }
 }
 
@@ -118,6 +119,7 @@ async fn big_table(seed: u64) -> UnionTable {
         partitioned: false,
         buckets: 3,
         engine: lake_api::MergeEngine::Deduplicate,
+        bucketing: Default::default(),
     };
     let workload = Workload::random_for(&mut rng, shape, 6000);
     let log = build_log(&mut rng, &workload).unwrap();
@@ -189,6 +191,7 @@ async fn limits_are_exact_and_stop_log_tables_early() {
         partitioned: false,
         buckets: 2,
         engine: lake_api::MergeEngine::Deduplicate,
+        bucketing: Default::default(),
     };
     let mut rng = Rng::new(5);
     let workload = Workload::random_for(&mut rng, shape, 3000);
@@ -212,6 +215,7 @@ async fn follow_reads_the_table_then_tails_the_log() {
         partitioned: false,
         buckets: 2,
         engine: lake_api::MergeEngine::Deduplicate,
+        bucketing: Default::default(),
     };
     let mut rng = Rng::new(21);
     let workload = Workload::random_for(&mut rng, shape.clone(), 80);
@@ -289,6 +293,7 @@ async fn a_newer_snapshot_without_offsets_falls_back_to_the_last_tiered_one() {
         partitioned: false,
         buckets: 3,
         engine: lake_api::MergeEngine::Deduplicate,
+        bucketing: Default::default(),
     };
     let workload = Workload::random_for(&mut rng, shape.clone(), 600);
     let log = build_log(&mut rng, &workload).unwrap();

@@ -1,0 +1,508 @@
+//! Table metadata both ways: a lakeunion [`TableInfo`] as an Iceberg schema, partition spec
+//! and properties, and back; and batches cast between the two type systems.
+//!
+//! The layout follows Fluss's Iceberg tables: partition keys are `identity` fields, and the
+//! last partition field is the bucket, either `bucket[N](key)` (tables with a bucket key)
+//! or `identity(__bucket)` (tables without one, which also carry the `__offset` and
+//! `__timestamp` system columns). System columns never reach a reader.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::{DataType, Field, FieldRef, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use iceberg::arrow::{arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema};
+use iceberg::spec::{
+    Literal, PartitionSpec, PrimitiveLiteral, Schema, Struct, TableMetadata, Transform, UnboundPartitionSpec,
+};
+use lake_api::types::{LogicalType, blob_field, vector_field};
+use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
+
+use crate::error::iceberg_err;
+
+/// The bucket system column of tables without a bucket key.
+pub const BUCKET_COLUMN: &str = "__bucket";
+/// The log offset system column.
+pub const OFFSET_COLUMN: &str = "__offset";
+/// The commit timestamp system column.
+pub const TIMESTAMP_COLUMN: &str = "__timestamp";
+const SYSTEM_COLUMNS: [&str; 3] = [BUCKET_COLUMN, OFFSET_COLUMN, TIMESTAMP_COLUMN];
+
+/// Table property: the merge engine (`first_row`, `versioned`; absent: deduplicate).
+pub const MERGE_ENGINE_PROPERTY: &str = "fluss.table.merge-engine";
+/// Table property: the version column of a `versioned` table.
+pub const VERSION_COLUMN_PROPERTY: &str = "fluss.table.merge-engine.versioned.ver-column";
+/// Table property: the bucket count of a table bucketed by `identity(__bucket)`.
+pub const BUCKET_COUNT_PROPERTY: &str = "fluss.bucket.num";
+/// Table property: the bucket key columns (comma-separated) where the spec cannot say.
+pub const BUCKET_KEY_PROPERTY: &str = "fluss.bucket.key";
+
+/// The table property holding a VECTOR column's dimension (Iceberg stores a `list`).
+pub fn vector_dimension_property(column: &str) -> String {
+    format!("lakeunion.vector.{column}.dimension")
+}
+
+/// The table property marking a `binary` column as a BLOB.
+pub fn blob_property(column: &str) -> String {
+    format!("lakeunion.blob.{column}")
+}
+
+/// Is this a Fluss system column?
+pub fn is_system_column(name: &str) -> bool {
+    SYSTEM_COLUMNS.contains(&name)
+}
+
+/// Where a table keeps its Fluss bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BucketField {
+    /// `bucket[N](column)` at this partition-field position.
+    Transform { position: usize, buckets: u32 },
+    /// `identity(__bucket)` at this partition-field position.
+    Column { position: usize },
+    /// Neither: the table is not bucket-aware.
+    None,
+}
+
+/// How partition values of a data file map to a Fluss partition and bucket.
+#[derive(Debug, Clone)]
+pub(crate) struct TableLayout {
+    /// Positions of the identity partition fields of partition keys, with the key names.
+    partitions: Vec<(usize, String)>,
+    pub bucket: BucketField,
+    pub bucket_key: Vec<String>,
+}
+
+impl TableLayout {
+    pub fn of(spec: &PartitionSpec, schema: &Schema) -> Result<Self> {
+        let fields = spec.fields();
+        let mut bucket = BucketField::None;
+        let mut bucket_key = Vec::new();
+        if let Some(last) = fields.last() {
+            let source = schema.name_by_field_id(last.source_id).unwrap_or_default();
+            match last.transform {
+                Transform::Bucket(n) => {
+                    bucket = BucketField::Transform {
+                        position: fields.len() - 1,
+                        buckets: n,
+                    };
+                    bucket_key.push(source.to_string());
+                }
+                Transform::Identity if source == BUCKET_COLUMN => {
+                    bucket = BucketField::Column {
+                        position: fields.len() - 1,
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut partitions = Vec::new();
+        for (i, f) in fields.iter().enumerate() {
+            let is_bucket = match bucket {
+                BucketField::Transform { position, .. } | BucketField::Column { position } => position == i,
+                BucketField::None => false,
+            };
+            if is_bucket || f.transform != Transform::Identity {
+                continue;
+            }
+            let name = schema.name_by_field_id(f.source_id).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!("partition field {} names no column (id {})", f.name, f.source_id),
+                )
+            })?;
+            partitions.push((i, name.to_string()));
+        }
+        Ok(Self {
+            partitions,
+            bucket,
+            bucket_key,
+        })
+    }
+
+    pub fn partition_keys(&self) -> Vec<String> {
+        self.partitions.iter().map(|(_, n)| n.clone()).collect()
+    }
+
+    /// The Fluss partition (rendered values) and bucket of a data file's partition data.
+    pub fn locate(&self, data: &Struct) -> Result<(Vec<String>, Option<u32>)> {
+        let value = |i: usize| data.fields().get(i).cloned().flatten();
+        let mut partition = Vec::with_capacity(self.partitions.len());
+        for (i, name) in &self.partitions {
+            let rendered = match value(*i) {
+                Some(Literal::Primitive(p)) => render(&p),
+                None => None,
+                Some(_) => None,
+            }
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!("a data file's partition value of '{name}' is null or not a primitive"),
+                )
+            })?;
+            partition.push(rendered);
+        }
+        let bucket = match self.bucket {
+            BucketField::Transform { position, .. } | BucketField::Column { position } => match value(position) {
+                Some(Literal::Primitive(PrimitiveLiteral::Int(b))) if b >= 0 => Some(b as u32),
+                Some(Literal::Primitive(PrimitiveLiteral::Long(b))) if b >= 0 => Some(b as u32),
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!("a data file's bucket partition value is {other:?}, not a bucket number"),
+                    ));
+                }
+            },
+            BucketField::None => None,
+        };
+        Ok((partition, bucket))
+    }
+
+    /// The partition data of a Fluss partition and bucket.
+    pub fn partition_data(&self, partition: &[String], bucket: u32) -> Result<Struct> {
+        let n = self.partitions.len()
+            + match self.bucket {
+                BucketField::None => 0,
+                _ => 1,
+            };
+        let mut values: Vec<Option<Literal>> = vec![None; n];
+        if partition.len() != self.partitions.len() {
+            return Err(Error::invalid(format!(
+                "partition {partition:?} has {} values, the table {} keys",
+                partition.len(),
+                self.partitions.len()
+            )));
+        }
+        for ((i, _), v) in self.partitions.iter().zip(partition) {
+            values[*i] = Some(Literal::string(v.clone()));
+        }
+        match self.bucket {
+            BucketField::Transform { position, .. } | BucketField::Column { position } => {
+                values[position] = Some(Literal::int(bucket as i32));
+            }
+            BucketField::None => {}
+        }
+        Ok(Struct::from_iter(values))
+    }
+}
+
+fn render(p: &PrimitiveLiteral) -> Option<String> {
+    Some(match p {
+        PrimitiveLiteral::String(s) => s.clone(),
+        PrimitiveLiteral::Int(v) => v.to_string(),
+        PrimitiveLiteral::Long(v) => v.to_string(),
+        PrimitiveLiteral::Boolean(v) => v.to_string(),
+        _ => return None,
+    })
+}
+
+/// The lakeunion table metadata of an Iceberg table.
+pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<TableInfo> {
+    let schema = metadata.current_schema();
+    let properties = metadata.properties();
+    let arrow = schema_to_arrow_schema(schema).map_err(iceberg_err(format!("table {path}: schema")))?;
+    let mut fields = Vec::new();
+    for f in arrow.fields() {
+        if is_system_column(f.name()) {
+            continue;
+        }
+        fields.push(logical_field(f, properties)?);
+    }
+    let arrow = Arc::new(ArrowSchema::new(fields));
+    let layout = TableLayout::of(metadata.default_partition_spec(), schema)?;
+    // identifier fields are a set: keep the key in column order
+    let identifier: Vec<i32> = schema.identifier_field_ids().collect();
+    let primary_key: Vec<String> = schema
+        .as_struct()
+        .fields()
+        .iter()
+        .filter(|f| identifier.contains(&f.id))
+        .map(|f| f.name.clone())
+        .collect();
+    let bucket_count = match layout.bucket {
+        BucketField::Transform { buckets, .. } => buckets,
+        _ => properties
+            .get(BUCKET_COUNT_PROPERTY)
+            .map(|v| {
+                v.parse::<u32>().map_err(|_| {
+                    Error::new(
+                        ErrorKind::Corrupt,
+                        format!("table {path}: property {BUCKET_COUNT_PROPERTY}='{v}' is not a bucket count"),
+                    )
+                })
+            })
+            .transpose()?
+            .unwrap_or(1),
+    };
+    let bucket_key = if layout.bucket_key.is_empty() {
+        properties
+            .get(BUCKET_KEY_PROPERTY)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        layout.bucket_key.clone()
+    };
+    let merge_engine = match properties.get(MERGE_ENGINE_PROPERTY).map(|s| s.to_ascii_lowercase()) {
+        None => MergeEngine::Deduplicate,
+        Some(e) if e == "deduplicate" => MergeEngine::Deduplicate,
+        Some(e) if e == "first_row" => MergeEngine::FirstRow,
+        Some(e) if e == "versioned" => MergeEngine::Versioned {
+            column: properties.get(VERSION_COLUMN_PROPERTY).cloned().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!("table {path}: a versioned table without {VERSION_COLUMN_PROPERTY}"),
+                )
+            })?,
+        },
+        Some(e) => {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("table {path}: merge engine '{e}' is not supported"),
+            ));
+        }
+    };
+    let mut info = if primary_key.is_empty() {
+        TableInfo::log_table(path.clone(), arrow, bucket_count)
+    } else {
+        TableInfo::primary_key_table(path.clone(), arrow, primary_key, bucket_count)
+    };
+    info.bucket_key = bucket_key;
+    info = info
+        .with_partition_keys(layout.partition_keys())
+        .with_merge_engine(merge_engine);
+    info.properties = properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(info)
+}
+
+/// An Iceberg column as lakeunion sees it: BLOB and VECTOR restored from table
+/// properties, field ids dropped.
+fn logical_field(field: &Field, properties: &HashMap<String, String>) -> Result<Field> {
+    let name = field.name();
+    if let Some(dim) = properties.get(&vector_dimension_property(name)) {
+        let dimension: i32 = dim.parse().map_err(|_| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "property {}='{dim}' is not a dimension",
+                    vector_dimension_property(name)
+                ),
+            )
+        })?;
+        let element = match field.data_type() {
+            DataType::List(item) | DataType::LargeList(item) => item.data_type().clone(),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::SchemaMismatch,
+                    format!("column {name} has a vector dimension but is {other}, not a list"),
+                ));
+            }
+        };
+        return Ok(vector_field(name.clone(), element, dimension, field.is_nullable()));
+    }
+    if properties.get(&blob_property(name)).map(String::as_str) == Some("true") {
+        return Ok(blob_field(name.clone(), field.is_nullable()));
+    }
+    Ok(strip_field_ids(field))
+}
+
+fn strip_field_ids(field: &Field) -> Field {
+    let data_type = match field.data_type() {
+        DataType::List(item) => DataType::List(Arc::new(strip_field_ids(item))),
+        DataType::LargeList(item) => DataType::LargeList(Arc::new(strip_field_ids(item))),
+        DataType::Struct(children) => DataType::Struct(
+            children
+                .iter()
+                .map(|c| Arc::new(strip_field_ids(c)))
+                .collect::<Vec<FieldRef>>()
+                .into(),
+        ),
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(strip_field_ids(entries)), *sorted),
+        // Iceberg binary comes back as LargeBinary; a plain BYTES column is Binary
+        DataType::LargeBinary => DataType::Binary,
+        other => other.clone(),
+    };
+    let mut metadata = field.metadata().clone();
+    metadata.remove(parquet::arrow::PARQUET_FIELD_ID_META_KEY);
+    Field::new(field.name(), data_type, field.is_nullable()).with_metadata(metadata)
+}
+
+/// What a new Iceberg table for a lakeunion table looks like.
+pub(crate) struct TableDefinition {
+    pub schema: Schema,
+    pub spec: UnboundPartitionSpec,
+    pub properties: HashMap<String, String>,
+}
+
+/// The Iceberg schema, partition spec and properties of a new table, Fluss's layout.
+pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
+    let path = &info.path;
+    let mut properties: HashMap<String, String> = HashMap::new();
+    let mut fields: Vec<Field> = Vec::new();
+    for f in info.schema.fields() {
+        if is_system_column(f.name()) {
+            return Err(Error::invalid(format!(
+                "table {path}: column {} is reserved for Fluss system columns",
+                f.name()
+            )));
+        }
+        let physical = match LogicalType::of(f) {
+            LogicalType::Blob => {
+                properties.insert(blob_property(f.name()), "true".into());
+                Field::new(f.name(), DataType::LargeBinary, f.is_nullable())
+            }
+            LogicalType::Vector { element, dimension } => {
+                properties.insert(vector_dimension_property(f.name()), dimension.to_string());
+                Field::new(
+                    f.name(),
+                    DataType::List(Arc::new(Field::new("element", element, false))),
+                    f.is_nullable(),
+                )
+            }
+            LogicalType::BlobRef | LogicalType::Plain => f.as_ref().clone(),
+        };
+        fields.push(physical);
+    }
+    // a primary-key table without a bucket key buckets by its key less the partition keys
+    let bucket_key: Vec<String> = if info.bucket_key.is_empty() && info.has_primary_key() {
+        info.primary_key
+            .iter()
+            .filter(|k| !info.partition_keys.contains(k))
+            .cloned()
+            .collect()
+    } else {
+        info.bucket_key.clone()
+    };
+    let bucket_column = match bucket_key.len() {
+        0 => true,
+        1 => false,
+        _ => {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "table {path}: Iceberg tables take one bucket key column, not {:?}",
+                    bucket_key
+                ),
+            ));
+        }
+    };
+    if bucket_column {
+        fields.push(Field::new(BUCKET_COLUMN, DataType::Int32, false));
+        fields.push(Field::new(OFFSET_COLUMN, DataType::Int64, false));
+        fields.push(Field::new(
+            TIMESTAMP_COLUMN,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            false,
+        ));
+        properties.insert(BUCKET_COUNT_PROPERTY.into(), info.bucket_count.to_string());
+    }
+    let schema = arrow_schema_to_schema_auto_assign_ids(&ArrowSchema::new(fields))
+        .map_err(iceberg_err(format!("table {path}: converting the schema")))?;
+    let id_of = |name: &str| {
+        schema
+            .field_id_by_name(name)
+            .ok_or_else(|| Error::invalid(format!("table {path}: no column {name}")))
+    };
+    let identifier: Vec<i32> = info.primary_key.iter().map(|k| id_of(k)).collect::<Result<_>>()?;
+    let bucket_source = if bucket_column {
+        id_of(BUCKET_COLUMN)?
+    } else {
+        id_of(&bucket_key[0])?
+    };
+    let partition_sources: Vec<i32> = info.partition_keys.iter().map(|k| id_of(k)).collect::<Result<_>>()?;
+    let schema = schema
+        .into_builder()
+        .with_identifier_field_ids(identifier)
+        .build()
+        .map_err(iceberg_err(format!("table {path}: primary key")))?;
+    let mut spec = UnboundPartitionSpec::builder();
+    for (i, key) in info.partition_keys.iter().enumerate() {
+        let field = info
+            .schema
+            .field_with_name(key)
+            .map_err(|_| Error::invalid(format!("table {path}: partition key {key} is not a column")))?;
+        if field.data_type() != &DataType::Utf8 {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("table {path}: partition key {key} must be a string, as Fluss requires for Iceberg"),
+            ));
+        }
+        spec = spec
+            .add_partition_field(partition_sources[i], key.clone(), Transform::Identity)
+            .map_err(iceberg_err(format!("table {path}: partition spec")))?;
+    }
+    spec = if bucket_column {
+        spec.add_partition_field(bucket_source, BUCKET_COLUMN, Transform::Identity)
+    } else {
+        let key = &bucket_key[0];
+        spec.add_partition_field(
+            bucket_source,
+            format!("{key}_bucket"),
+            Transform::Bucket(info.bucket_count),
+        )
+    }
+    .map_err(iceberg_err(format!("table {path}: partition spec")))?;
+    match &info.merge_engine {
+        MergeEngine::Deduplicate => {}
+        MergeEngine::FirstRow => {
+            properties.insert(MERGE_ENGINE_PROPERTY.into(), "first_row".into());
+        }
+        MergeEngine::Versioned { column } => {
+            properties.insert(MERGE_ENGINE_PROPERTY.into(), "versioned".into());
+            properties.insert(VERSION_COLUMN_PROPERTY.into(), column.clone());
+        }
+    }
+    for (k, v) in &info.properties {
+        properties.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    Ok(TableDefinition {
+        schema,
+        spec: spec.build(),
+        properties,
+    })
+}
+
+/// Casts a batch to `target`, taking columns by name (nested types by position), so that
+/// Iceberg's physical types (LargeBinary, `list`) and lakeunion's logical ones (Binary,
+/// BLOB, VECTOR as FixedSizeList) meet. `context` names the file or table in errors.
+pub(crate) fn conform(batch: &RecordBatch, target: &SchemaRef, context: &dyn std::fmt::Display) -> Result<RecordBatch> {
+    let source = batch.schema();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+    for field in target.fields() {
+        let (i, _) = source.column_with_name(field.name()).ok_or_else(|| {
+            Error::new(
+                ErrorKind::SchemaMismatch,
+                format!("{context}: column {} is missing", field.name()),
+            )
+        })?;
+        let column = batch.column(i);
+        let column = if column.data_type() == field.data_type() {
+            column.clone()
+        } else {
+            arrow_cast::cast(column, field.data_type()).map_err(|e| {
+                Error::new(
+                    ErrorKind::SchemaMismatch,
+                    format!(
+                        "{context}: column {} is {}, the table wants {}: {e}",
+                        field.name(),
+                        column.data_type(),
+                        field.data_type()
+                    ),
+                )
+            })?
+        };
+        columns.push(column);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(target.clone(), columns, &options)
+        .map_err(|e| Error::new(ErrorKind::SchemaMismatch, format!("{context}: {e}")))
+}
+
+/// Table properties as a sorted map (for display and tests).
+#[allow(dead_code)]
+pub(crate) fn sorted(properties: &HashMap<String, String>) -> BTreeMap<String, String> {
+    properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}

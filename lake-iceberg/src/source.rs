@@ -1,0 +1,305 @@
+//! Reading: a configured scan of one table ([`IcebergSource`]), its planner (file scan
+//! tasks of one snapshot, as [`IcebergSplit`]s) and the reader of one split.
+
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use iceberg::expr::Predicate as IcebergPredicate;
+use iceberg::scan::FileScanTask;
+use iceberg::spec::{DEFAULT_SCHEMA_NAME_MAPPING, NameMapping};
+use iceberg::table::Table;
+use lake_api::lake::{LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SplitSerializer};
+use lake_api::predicate::{FilterPushDown, Predicate, push_down};
+use lake_api::project::{project_batch, project_schema};
+use lake_api::{Error, ErrorKind, Result, TableInfo};
+
+use crate::error::iceberg_err;
+use crate::predicate::IcebergFilters;
+use crate::schema::{TableLayout, conform};
+use crate::split::{IcebergSplit, IcebergSplitSerializer, check_inside};
+
+/// The default number of rows per batch read.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// One scan of an Iceberg table: projection, filters and limit, then planning and reading.
+#[derive(Debug, Clone)]
+pub struct IcebergSource {
+    table: Table,
+    info: TableInfo,
+    projection: Option<Vec<Vec<usize>>>,
+    filters: Vec<IcebergPredicate>,
+    limit: Option<usize>,
+    batch_size: usize,
+}
+
+impl IcebergSource {
+    pub(crate) fn new(table: Table, info: TableInfo) -> Self {
+        Self {
+            table,
+            info,
+            projection: None,
+            filters: Vec::new(),
+            limit: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// Sets the number of rows per batch.
+    pub fn with_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// The table's lakeunion metadata.
+    pub fn info(&self) -> &TableInfo {
+        &self.info
+    }
+
+    /// The top-level columns to read, in schema order.
+    fn top_level_columns(&self) -> Vec<usize> {
+        match &self.projection {
+            None => (0..self.info.schema.fields().len()).collect(),
+            Some(paths) => {
+                let mut top: Vec<usize> = paths.iter().filter_map(|p| p.first().copied()).collect();
+                top.sort_unstable();
+                top.dedup();
+                top
+            }
+        }
+    }
+
+    /// The schema of the batches readers yield.
+    pub fn output_schema(&self) -> Result<SchemaRef> {
+        Ok(match &self.projection {
+            None => self.info.schema.clone(),
+            Some(paths) => Arc::new(project_schema(&self.info.schema, paths)?),
+        })
+    }
+
+    fn context(&self, snapshot_id: i64) -> String {
+        format!("table {} snapshot {snapshot_id}", self.info.path)
+    }
+}
+
+#[async_trait]
+impl LakeSource for IcebergSource {
+    fn with_project(&mut self, paths: &[Vec<usize>]) -> Result<()> {
+        project_schema(&self.info.schema, paths)?;
+        self.projection = Some(paths.to_vec());
+        Ok(())
+    }
+
+    fn with_filters(&mut self, filters: Vec<Predicate>) -> FilterPushDown {
+        let converter = IcebergFilters {
+            schema: &self.info.schema,
+        };
+        let (converted, report) = push_down(&converter, filters);
+        self.filters = converted;
+        report
+    }
+
+    fn with_limit(&mut self, limit: usize) {
+        self.limit = Some(limit);
+    }
+
+    async fn create_planner(&self, snapshot_id: i64) -> Result<Box<dyn Planner>> {
+        if self.table.metadata().snapshot_by_id(snapshot_id).is_none() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("table {}: no snapshot {snapshot_id}", self.info.path),
+            ));
+        }
+        Ok(Box::new(IcebergPlanner {
+            source: self.clone(),
+            snapshot_id,
+        }))
+    }
+
+    async fn create_reader(&self, split: Arc<dyn LakeSplit>) -> Result<Box<dyn RecordReader>> {
+        let split = split
+            .as_any()
+            .downcast_ref::<IcebergSplit>()
+            .ok_or_else(|| Error::invalid(format!("not an Iceberg split: {split:?}")))?;
+        let location = self.table.metadata().location();
+        check_inside(location, &split.task.data_file_path, "data file")?;
+        for d in &split.task.deletes {
+            check_inside(location, &d.file_path, "delete file")?;
+        }
+        let mut task = split.task.clone();
+        task.name_mapping = name_mapping(&self.table)?;
+        let top = self.top_level_columns();
+        let read_schema = Arc::new(
+            self.info
+                .schema
+                .project(&top)
+                .map_err(|e| Error::invalid(e.to_string()))?,
+        );
+        // the caller's paths, re-pointed at the columns actually read
+        let paths = self.projection.as_ref().map(|paths| {
+            paths
+                .iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    if let Some(first) = p.first_mut() {
+                        *first = top.binary_search(first).unwrap_or_default();
+                    }
+                    p
+                })
+                .collect::<Vec<_>>()
+        });
+        Ok(Box::new(IcebergReader {
+            table: self.table.clone(),
+            context: format!("{} file {}", self.context(split.snapshot_id), task.data_file_path),
+            task,
+            read_schema,
+            output_schema: self.output_schema()?,
+            paths,
+            limit: self.limit,
+            batch_size: self.batch_size,
+        }))
+    }
+
+    fn split_serializer(&self) -> Arc<dyn SplitSerializer> {
+        Arc::new(IcebergSplitSerializer)
+    }
+}
+
+fn name_mapping(table: &Table) -> Result<Option<Arc<NameMapping>>> {
+    match table.metadata().properties().get(DEFAULT_SCHEMA_NAME_MAPPING) {
+        None => Ok(None),
+        Some(json) => serde_json::from_str(json).map(|m| Some(Arc::new(m))).map_err(|e| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "table {}: property {DEFAULT_SCHEMA_NAME_MAPPING} is not a name mapping: {e}",
+                    table.identifier()
+                ),
+            )
+        }),
+    }
+}
+
+struct IcebergPlanner {
+    source: IcebergSource,
+    snapshot_id: i64,
+}
+
+#[async_trait]
+impl Planner for IcebergPlanner {
+    async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
+        let source = &self.source;
+        let context = source.context(self.snapshot_id);
+        let names: Vec<String> = source
+            .top_level_columns()
+            .into_iter()
+            .map(|i| source.info.schema.field(i).name().clone())
+            .collect();
+        let mut scan = source.table.scan().snapshot_id(self.snapshot_id).select(names);
+        if let Some(filter) = source.filters.iter().cloned().reduce(|a, b| a.and(b)) {
+            scan = scan.with_filter(filter);
+        }
+        let scan = scan.build().map_err(iceberg_err(&context))?;
+        let tasks: Vec<FileScanTask> = scan
+            .plan_files()
+            .await
+            .map_err(iceberg_err(&context))?
+            .try_collect()
+            .await
+            .map_err(iceberg_err(&context))?;
+        let metadata = source.table.metadata();
+        let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
+        let mut planned_rows: u64 = 0;
+        for task in tasks {
+            if let Some(limit) = source.limit
+                && source.filters.is_empty()
+                && planned_rows >= limit as u64
+            {
+                break;
+            }
+            let spec_id = task_spec_id(&task, metadata);
+            let spec = metadata
+                .partition_spec_by_id(spec_id)
+                .ok_or_else(|| Error::new(ErrorKind::Corrupt, format!("{context}: no partition spec {spec_id}")))?;
+            let layout = TableLayout::of(spec, metadata.current_schema())?;
+            let (partition, bucket) = match &task.partition {
+                Some(data) => layout
+                    .locate(data)
+                    .map_err(|e| e.context(format!("{context} file {}", task.data_file_path)))?,
+                None => (Vec::new(), None),
+            };
+            // only whole files without deletes count towards the limit
+            if task.deletes.is_empty() {
+                planned_rows += task.record_count.unwrap_or(0);
+            }
+            splits.push(Arc::new(IcebergSplit {
+                snapshot_id: self.snapshot_id,
+                bucket,
+                partition,
+                task,
+            }));
+        }
+        Ok(splits)
+    }
+}
+
+/// The partition spec a task's file was written with: iceberg 0.10's tasks do not carry
+/// it, and every writer here uses the default spec; a table whose spec evolved is read
+/// with the spec its delete files name, else the default one.
+fn task_spec_id(task: &FileScanTask, metadata: &iceberg::spec::TableMetadata) -> i32 {
+    task.deletes
+        .first()
+        .map(|d| d.partition_spec_id)
+        .unwrap_or_else(|| metadata.default_partition_spec_id())
+}
+
+struct IcebergReader {
+    table: Table,
+    task: FileScanTask,
+    context: String,
+    read_schema: SchemaRef,
+    output_schema: SchemaRef,
+    paths: Option<Vec<Vec<usize>>>,
+    limit: Option<usize>,
+    batch_size: usize,
+}
+
+#[async_trait]
+impl RecordReader for IcebergReader {
+    fn schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    async fn read(self: Box<Self>) -> Result<RecordBatchStream> {
+        let this = *self;
+        let reader = this
+            .table
+            .reader_builder()
+            .with_batch_size(this.batch_size)
+            .with_data_file_concurrency_limit(1)
+            .build();
+        let tasks = futures::stream::iter([Ok(this.task)]).boxed();
+        let context = Arc::new(this.context);
+        let stream = reader.read(tasks).map_err(iceberg_err(context.as_ref()))?.stream();
+        let read_schema = this.read_schema;
+        let paths = this.paths;
+        let mut left = this.limit;
+        let stream = stream
+            .map(move |batch| {
+                let batch = batch.map_err(iceberg_err(context.as_ref()))?;
+                let batch = conform(&batch, &read_schema, context.as_ref())?;
+                match &paths {
+                    Some(p) => project_batch(&batch, p),
+                    None => Ok(batch),
+                }
+            })
+            .try_take_while(move |batch| {
+                let keep = left != Some(0);
+                if let Some(l) = &mut left {
+                    *l = l.saturating_sub(batch.num_rows());
+                }
+                futures::future::ready(Ok(keep))
+            });
+        Ok(RecordBatchStream::new(this.output_schema, stream))
+    }
+}

@@ -1,0 +1,250 @@
+//! Tiering into Iceberg: log batches become Parquet data files per Fluss partition and
+//! bucket, committed with one `fast_append` that carries the snapshot properties
+//! (`fluss-offsets`).
+//!
+//! iceberg 0.10 can commit data files only (no delete files, no overwrite), so a
+//! primary-key bucket can be tiered while the lake holds no rows of it: its changes are
+//! folded into rows first. Changing rows already in the lake would need delete files; that
+//! fails with [`ErrorKind::Unsupported`] and commits nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use iceberg::arrow::schema_to_arrow_schema;
+use iceberg::spec::{DataFile, DataFileFormat, PartitionKey};
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{DefaultFileNameGenerator, DefaultLocationGenerator};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::{IcebergWriter as _, IcebergWriterBuilder as _};
+use iceberg::{Catalog, TableIdent};
+use lake_api::lake::{LakeSnapshot, LakeWriter};
+use lake_api::{ChangeType, Error, ErrorKind, LogBatch, Result, TableBucket, TableInfo, apply_changes};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::iceberg_err;
+use crate::schema::{BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, conform};
+use crate::storage::snapshot_of;
+
+/// Writes one tiering round into an Iceberg table.
+pub(crate) struct IcebergLakeWriter {
+    pub catalog: Arc<dyn Catalog>,
+    pub ident: TableIdent,
+    pub info: TableInfo,
+    pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
+}
+
+#[async_trait]
+impl LakeWriter for IcebergLakeWriter {
+    async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()> {
+        if bucket.bucket >= self.info.bucket_count {
+            return Err(Error::invalid(format!("table {} has no {bucket}", self.info.path)));
+        }
+        if bucket.partition.len() != self.info.partition_keys.len() {
+            return Err(Error::invalid(format!(
+                "table {} is partitioned by {:?}: {bucket} does not name a partition",
+                self.info.path, self.info.partition_keys
+            )));
+        }
+        batch.validate()?;
+        self.written.entry(bucket.clone()).or_default().push(batch.clone());
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot> {
+        let path = self.info.path.clone();
+        let table = self
+            .catalog
+            .load_table(&self.ident)
+            .await
+            .map_err(iceberg_err(format!("table {path}")))?;
+        let metadata = table.metadata();
+        let layout = TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?;
+        if self.info.has_primary_key() {
+            refuse_rows_in_lake(&table, &layout, &self.info, &self.written).await?;
+        }
+        let file_schema =
+            Arc::new(schema_to_arrow_schema(metadata.current_schema()).map_err(iceberg_err(format!("table {path}")))?);
+        let mut files: Vec<DataFile> = Vec::new();
+        for (bucket, batches) in self.written {
+            let rows = if self.info.has_primary_key() {
+                apply_changes(&self.info, Vec::new(), batches).await?
+            } else {
+                batches
+                    .iter()
+                    .map(|b| with_system_columns(b, &bucket, &layout))
+                    .collect::<Result<_>>()?
+            };
+            let context = format!("table {path} {bucket}");
+            let rows: Vec<RecordBatch> = rows
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| conform(b, &file_schema, &context))
+                .collect::<Result<_>>()?;
+            if rows.is_empty() {
+                continue;
+            }
+            files.extend(write_files(&table, &layout, &bucket, rows, &context).await?);
+        }
+        let tx = Transaction::new(&table);
+        let tx = tx
+            .fast_append()
+            .with_check_duplicate(false)
+            .add_data_files(files)
+            .set_snapshot_properties(properties.into_iter().collect::<HashMap<_, _>>())
+            .apply(tx)
+            .map_err(iceberg_err(format!("table {path}: commit")))?;
+        let table = tx
+            .commit(self.catalog.as_ref())
+            .await
+            .map_err(iceberg_err(format!("table {path}: commit")))?;
+        let snapshot = table.metadata().current_snapshot().ok_or_else(|| {
+            Error::new(
+                ErrorKind::External,
+                format!("table {path}: the commit left no snapshot"),
+            )
+        })?;
+        Ok(snapshot_of(snapshot))
+    }
+}
+
+/// Fails when a written primary-key bucket already has rows in the lake: changing them
+/// needs delete files, which iceberg 0.10 cannot commit.
+async fn refuse_rows_in_lake(
+    table: &Table,
+    layout: &TableLayout,
+    info: &TableInfo,
+    written: &BTreeMap<TableBucket, Vec<LogBatch>>,
+) -> Result<()> {
+    let path = &info.path;
+    if table.metadata().current_snapshot().is_none() {
+        return Ok(());
+    }
+    let tasks: Vec<_> = table
+        .scan()
+        .select_empty()
+        .build()
+        .map_err(iceberg_err(format!("table {path}")))?
+        .plan_files()
+        .await
+        .map_err(iceberg_err(format!("table {path}")))?
+        .try_collect()
+        .await
+        .map_err(iceberg_err(format!("table {path}")))?;
+    let mut in_lake: BTreeSet<(Vec<String>, Option<u32>)> = BTreeSet::new();
+    for task in &tasks {
+        if task.record_count == Some(0) {
+            continue;
+        }
+        if let Some(data) = &task.partition {
+            in_lake.insert(layout.locate(data)?);
+        }
+    }
+    for (bucket, batches) in written {
+        let group = (
+            bucket.partition.clone(),
+            (layout.bucket != BucketField::None).then_some(bucket.bucket),
+        );
+        // every change of a primary-key table is an upsert or a delete of its key
+        if in_lake.contains(&group) && batches.iter().any(|b| b.batch.num_rows() > 0) {
+            let kinds: BTreeSet<ChangeType> = batches.iter().flat_map(|b| b.change_types.iter().copied()).collect();
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "table {path}: {bucket} already has rows in the Iceberg lake and its changes ({kinds:?}) \
+                     would update them; iceberg 0.10 cannot commit the delete files that needs"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A log table's batch with the system columns its table carries (`identity(__bucket)`
+/// layout), or as it is.
+fn with_system_columns(batch: &LogBatch, bucket: &TableBucket, layout: &TableLayout) -> Result<RecordBatch> {
+    if !matches!(layout.bucket, BucketField::Column { .. }) {
+        return Ok(batch.batch.clone());
+    }
+    let n = batch.batch.num_rows();
+    let mut fields = batch.batch.schema().fields().to_vec();
+    let mut columns: Vec<ArrayRef> = batch.batch.columns().to_vec();
+    fields.push(Arc::new(arrow_schema::Field::new(
+        BUCKET_COLUMN,
+        arrow_schema::DataType::Int32,
+        false,
+    )));
+    columns.push(Arc::new(Int32Array::from(vec![bucket.bucket as i32; n])));
+    fields.push(Arc::new(arrow_schema::Field::new(
+        OFFSET_COLUMN,
+        arrow_schema::DataType::Int64,
+        false,
+    )));
+    columns.push(Arc::new(Int64Array::from_iter_values(
+        (0..n as i64).map(|i| batch.base_offset + i),
+    )));
+    let ts =
+        TimestampMicrosecondArray::from(vec![batch.commit_timestamp.saturating_mul(1000); n]).with_timezone("+00:00");
+    fields.push(Arc::new(arrow_schema::Field::new(
+        TIMESTAMP_COLUMN,
+        arrow_array::Array::data_type(&ts).clone(),
+        false,
+    )));
+    columns.push(Arc::new(ts));
+    let schema: SchemaRef = Arc::new(arrow_schema::Schema::new(fields));
+    RecordBatch::try_new(schema, columns).map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
+}
+
+/// Writes the rows of one bucket as Parquet data files of its partition.
+async fn write_files(
+    table: &Table,
+    layout: &TableLayout,
+    bucket: &TableBucket,
+    rows: Vec<RecordBatch>,
+    context: &str,
+) -> Result<Vec<DataFile>> {
+    let metadata = table.metadata();
+    let schema = metadata.current_schema().clone();
+    let spec = metadata.default_partition_spec().as_ref().clone();
+    let partition_key = if spec.is_unpartitioned() {
+        None
+    } else {
+        Some(PartitionKey::new(
+            spec,
+            schema.clone(),
+            layout.partition_data(&bucket.partition, bucket.bucket)?,
+        ))
+    };
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let location = DefaultLocationGenerator::new(metadata).map_err(iceberg_err(context))?;
+    // a fresh name per writer: the local file IO overwrites silently
+    let names = DefaultFileNameGenerator::new(
+        format!("lakeunion-{}", uuid::Uuid::new_v4()),
+        None,
+        DataFileFormat::Parquet,
+    );
+    let rolling = RollingFileWriterBuilder::new(
+        ParquetWriterBuilder::new(props, schema),
+        256 << 20,
+        table.file_io().clone(),
+        location,
+        names,
+    );
+    let mut writer = DataFileWriterBuilder::new(rolling)
+        .build(partition_key)
+        .await
+        .map_err(iceberg_err(context))?;
+    for batch in rows {
+        writer.write(batch).await.map_err(iceberg_err(context))?;
+    }
+    writer.close().await.map_err(iceberg_err(context))
+}
