@@ -1,5 +1,6 @@
 //! The integration suites (one binary: each test binary links the whole tree).
 
 mod bad_input;
+mod iceberg;
 mod oracle_props;
 mod scenarios;

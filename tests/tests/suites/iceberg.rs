@@ -1,0 +1,541 @@
+//! The Iceberg backend against tables pyiceberg wrote (`tests/fixtures/iceberg`), and
+//! against bad input: missing and corrupt data files, unknown snapshots, hostile splits,
+//! malformed offsets, a table that no longer matches its log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
+use base64::Engine as _;
+use futures::TryStreamExt;
+use lake_api::lake::LakeSplit;
+use lake_api::types::LogicalType;
+use lake_api::{ErrorKind, LakeStorage, TablePath};
+use lake_iceberg::{IcebergConfig, IcebergSplit, IcebergStorage};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+/// Where pyiceberg wrote the fixture: its metadata names absolute paths under it.
+const WRITE_ROOT: &str = "/tmp/lakeunion-fixtures/iceberg";
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/iceberg")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixture_dir().join("expected.json")).expect("expected.json");
+    serde_json::from_str(&text).expect("expected.json is JSON")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The fixture warehouse at the path its metadata names (copied once per process).
+async fn fixture_config() -> IcebergConfig {
+    static COPIED: OnceCell<()> = OnceCell::const_new();
+    COPIED
+        .get_or_init(|| async {
+            let root = Path::new(WRITE_ROOT);
+            let _ = std::fs::remove_dir_all(root);
+            copy_dir(&fixture_dir().join("warehouse"), &root.join("warehouse"));
+        })
+        .await;
+    IcebergConfig::sqlite(format!("{WRITE_ROOT}/warehouse")).with_catalog_name("fixtures")
+}
+
+/// Every row of a snapshot, read split by split through the LakeStorage traits; the
+/// splits go through their serializer and are read on `reader` (a worker's storage).
+async fn read_snapshot(
+    planner_side: &dyn LakeStorage,
+    reader: &dyn LakeStorage,
+    path: &TablePath,
+    snapshot: i64,
+) -> lake_api::Result<(Vec<RecordBatch>, Vec<Arc<dyn LakeSplit>>)> {
+    let source = planner_side.create_lake_source(path).await?;
+    let splits = source.create_planner(snapshot).await?.plan().await?;
+    let worker = reader.create_lake_source(path).await?;
+    let serializer = source.split_serializer();
+    let mut batches = Vec::new();
+    for split in &splits {
+        let bytes = serializer.serialize(split.as_ref())?;
+        let copy = worker.split_serializer().deserialize(serializer.version(), &bytes)?;
+        assert_eq!(copy.bucket(), split.bucket());
+        assert_eq!(copy.partition(), split.partition());
+        let got: Vec<RecordBatch> = worker.create_reader(copy).await?.read().await?.try_collect().await?;
+        batches.extend(got);
+    }
+    Ok((batches, splits))
+}
+
+fn ids(batches: &[RecordBatch]) -> Vec<i64> {
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("id")
+                .expect("id column")
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The rows as JSON values shaped like expected.json's (BLOB as base64, VECTOR as lists).
+fn rows_as_json(batches: &[RecordBatch]) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for b in batches {
+        for i in 0..b.num_rows() {
+            let mut row = serde_json::Map::new();
+            for (field, column) in b.schema().fields().iter().zip(b.columns()) {
+                let v = if column.is_null(i) {
+                    Value::Null
+                } else {
+                    match column.data_type() {
+                        DataType::Int64 => Value::from(column.as_primitive::<Int64Type>().value(i)),
+                        DataType::Float64 => Value::from(column.as_primitive::<Float64Type>().value(i)),
+                        DataType::Utf8 => Value::from(column.as_string::<i32>().value(i)),
+                        DataType::Binary => Value::from(
+                            base64::engine::general_purpose::STANDARD.encode(column.as_binary::<i32>().value(i)),
+                        ),
+                        DataType::FixedSizeList(_, _) => {
+                            let values = column.as_fixed_size_list().value(i);
+                            Value::from(
+                                values
+                                    .as_primitive::<Float32Type>()
+                                    .values()
+                                    .iter()
+                                    .map(|f| f64::from(*f))
+                                    .collect::<Vec<_>>(),
+                            )
+                        }
+                        other => panic!("unexpected column type {other}"),
+                    }
+                };
+                row.insert(field.name().clone(), v);
+            }
+            rows.push(Value::Object(row));
+        }
+    }
+    rows.sort_by_key(|r| r["id"].as_i64());
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_the_pyiceberg_fixture() {
+    let expected = expected();
+    let config = fixture_config().await;
+    let lake = IcebergStorage::connect(config.clone()).await.expect("catalog");
+    let worker = IcebergStorage::connect(config).await.expect("worker catalog");
+    for name in ["events", "orders"] {
+        let table = &expected["tables"][name];
+        let path = TablePath::new("fixtures", name);
+
+        let info = lake.table_info(&path).await.expect("table info");
+        assert_eq!(info.partition_keys, vec!["dt".to_string()], "{name}");
+        assert_eq!(info.bucket_count, 2, "{name}");
+        assert_eq!(info.bucket_key, vec!["id".to_string()], "{name}");
+
+        let snapshots = lake.list_snapshots(&path).await.expect("snapshots");
+        let commits: Vec<i64> = table["commits"]
+            .as_array()
+            .expect("commits")
+            .iter()
+            .map(|c| c["snapshot_id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(snapshots.iter().map(|s| s.id).collect::<Vec<_>>(), commits, "{name}");
+        let current = table["current_snapshot_id"].as_i64().expect("current");
+        let latest = lake.latest_snapshot(&path).await.expect("latest").expect("a snapshot");
+        assert_eq!(latest.id, current);
+        assert_eq!(
+            latest.properties.get("fluss-offsets").map(String::as_str),
+            expected["fluss_offsets_property"]["value"].as_str(),
+            "{name}"
+        );
+
+        let (batches, splits) = read_snapshot(&lake, &worker, &path, current).await.expect("read");
+        assert_eq!(
+            rows_as_json(&batches),
+            table["rows"].as_array().expect("rows").clone(),
+            "{name}"
+        );
+
+        // splits carry the partition and bucket pyiceberg wrote each row to
+        if name == "orders" {
+            let mut by_partition: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            let source = lake.create_lake_source(&path).await.expect("source");
+            for split in &splits {
+                let key = format!(
+                    "dt={}/id_bucket={}",
+                    split.partition().join(","),
+                    split.bucket().expect("bucket-aware")
+                );
+                let got: Vec<RecordBatch> = source
+                    .create_reader(split.clone())
+                    .await
+                    .expect("reader")
+                    .read()
+                    .await
+                    .expect("read")
+                    .try_collect()
+                    .await
+                    .expect("batches");
+                by_partition.entry(key).or_default().extend(ids(&got));
+            }
+            for v in by_partition.values_mut() {
+                v.sort_unstable();
+            }
+            let want: BTreeMap<String, Vec<i64>> = serde_json::from_value(table["partition_ids"].clone()).expect("ids");
+            assert_eq!(by_partition, want);
+
+            let embedding = info.schema.field_with_name("embedding").expect("embedding");
+            assert_eq!(
+                LogicalType::of(embedding),
+                LogicalType::Vector {
+                    element: DataType::Float32,
+                    dimension: 4
+                }
+            );
+            assert_eq!(info.primary_key, vec!["id".to_string()]);
+
+            // the snapshot before the update round still holds the original rows
+            let before = table["snapshot_before_update_round"].as_i64().expect("before");
+            let (batches, _) = read_snapshot(&lake, &worker, &path, before).await.expect("read before");
+            assert_eq!(
+                rows_as_json(&batches),
+                table["initial_rows"].as_array().expect("initial rows").clone()
+            );
+        }
+
+        // the same table straight from its metadata file, without a catalog
+        let location = table["metadata_location"].as_str().expect("metadata location");
+        let static_lake = IcebergStorage::connect(IcebergConfig::metadata_file(location))
+            .await
+            .expect("metadata file");
+        let (batches, _) = read_snapshot(&static_lake, &static_lake, &path, current)
+            .await
+            .expect("read from the metadata file");
+        assert_eq!(
+            rows_as_json(&batches),
+            table["rows"].as_array().expect("rows").clone(),
+            "{name}"
+        );
+        let err = static_lake
+            .create_lake_writer(&info)
+            .await
+            .err()
+            .expect("a metadata-file table is read-only");
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_projection_and_limit_push_down_to_the_fixture() {
+    let config = fixture_config().await;
+    let lake = IcebergStorage::connect(config).await.expect("catalog");
+    let path = TablePath::new("fixtures", "orders");
+    let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
+    let mut source = lake.create_lake_source(&path).await.expect("source");
+    let pushed = source.with_filters(vec![
+        lake_api::predicate::col("id").gt(6),
+        lake_api::predicate::col("embedding").is_null(),
+    ]);
+    assert_eq!(pushed.accepted, vec![lake_api::predicate::col("id").gt(6)]);
+    assert_eq!(pushed.remaining, vec![lake_api::predicate::col("embedding").is_null()]);
+    source.with_project(&[vec![2], vec![0]]).expect("projection");
+    let splits = source
+        .create_planner(snapshot)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    let mut batches = Vec::new();
+    for split in splits {
+        let reader = source.create_reader(split).await.expect("reader");
+        assert_eq!(reader.schema().fields().len(), 2);
+        batches.extend(
+            reader
+                .read()
+                .await
+                .expect("read")
+                .try_collect::<Vec<_>>()
+                .await
+                .expect("rows"),
+        );
+    }
+    assert!(batches.iter().all(|b| b.schema().field(0).name() == "amount"));
+    assert_eq!(ids(&batches), vec![7, 8, 9, 10, 11, 12, 13, 14]);
+
+    // a limit without filters prunes whole files from the plan
+    let mut limited = lake.create_lake_source(&path).await.expect("source");
+    limited.with_limit(1);
+    let few = limited
+        .create_planner(snapshot)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    let all = lake
+        .create_lake_source(&path)
+        .await
+        .expect("source")
+        .create_planner(snapshot)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    assert!(few.len() < all.len(), "{} of {}", few.len(), all.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_and_unknown_input_is_refused() {
+    let config = fixture_config().await;
+    let lake = IcebergStorage::connect(config).await.expect("catalog");
+    let path = TablePath::new("fixtures", "orders");
+    let source = lake.create_lake_source(&path).await.expect("source");
+
+    let err = source.create_planner(42).await.err().expect("unknown snapshot");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string().contains("fixtures.orders") && err.to_string().contains("42"),
+        "{err}"
+    );
+
+    let err = lake.table_info(&TablePath::new("fixtures", "nope")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+
+    // a split naming a file outside the table
+    let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
+    let split = source
+        .create_planner(snapshot)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan")[0]
+        .clone();
+    let serializer = source.split_serializer();
+    let bytes = serializer.serialize(split.as_ref()).expect("bytes");
+    let text = String::from_utf8(bytes).expect("json");
+    let file = split
+        .as_any()
+        .downcast_ref::<IcebergSplit>()
+        .expect("iceberg split")
+        .data_file()
+        .to_string();
+    let hostile = text.replace(&file, "file:///etc/passwd");
+    let hostile = serializer
+        .deserialize(serializer.version(), hostile.as_bytes())
+        .expect("parses");
+    let err = source.create_reader(hostile).await.err().expect("outside the table");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("/etc/passwd"), "{err}");
+
+    let err = serializer.deserialize(99, text.as_bytes()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedVersion);
+    let err = serializer
+        .deserialize(serializer.version(), &text.as_bytes()[..20])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
+}
+
+mod bad_input {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use fluss_client::local::{LocalLog, LocalLogOptions};
+    use lake_api::{ChangeType, LogBatch, TableBucket, TableInfo, UnionTable};
+
+    fn info() -> TableInfo {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        TableInfo::primary_key_table(TablePath::new("bad", "t"), schema, vec!["k".into()], 1)
+    }
+
+    fn rows(keys: std::ops::Range<i64>) -> RecordBatch {
+        RecordBatch::try_new(
+            info().schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(keys.clone())),
+                Arc::new(StringArray::from_iter_values(keys.map(|k| format!("v{k}")))),
+            ],
+        )
+        .expect("batch")
+    }
+
+    /// An Iceberg table with one snapshot of keys 0..10 committed with `offsets`.
+    async fn table(root: &Path, offsets: &str) -> (IcebergStorage, i64) {
+        let lake = IcebergStorage::connect(IcebergConfig::sqlite(root.join("lake")))
+            .await
+            .expect("lake");
+        let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
+        let batch = LogBatch::new(rows(0..10), vec![ChangeType::Insert; 10], 0);
+        writer.write(&TableBucket::new(0), &batch).await.expect("write");
+        let snapshot = writer
+            .commit(BTreeMap::from([("fluss-offsets".to_string(), offsets.to_string())]))
+            .await
+            .expect("commit");
+        (lake, snapshot.id)
+    }
+
+    fn data_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                out.extend(data_files(&p));
+            } else if p.extension().is_some_and(|e| e == "parquet") {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    async fn read_all(lake: &IcebergStorage, snapshot: i64) -> lake_api::Result<Vec<RecordBatch>> {
+        read_snapshot(lake, lake, &info().path, snapshot).await.map(|(b, _)| b)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_data_file_names_table_snapshot_and_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (lake, snapshot) = table(dir.path(), "{}").await;
+        assert_eq!(
+            ids_k(&read_all(&lake, snapshot).await.expect("read")),
+            (0..10).collect::<Vec<_>>()
+        );
+        let file = data_files(dir.path()).pop().expect("a data file");
+        std::fs::remove_file(&file).expect("remove");
+        let err = read_all(&lake, snapshot).await.unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{text}");
+        assert!(text.contains("bad.t") && text.contains(&snapshot.to_string()), "{text}");
+        assert!(
+            text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_corrupt_parquet_footer_is_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (lake, snapshot) = table(dir.path(), "{}").await;
+        let file = data_files(dir.path()).pop().expect("a data file");
+        let mut bytes = std::fs::read(&file).expect("read");
+        let n = bytes.len();
+        bytes[n - 6..n - 4].copy_from_slice(&[0xff, 0x7f]);
+        std::fs::write(&file, bytes).expect("write");
+        let err = read_all(&lake, snapshot).await.unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{text}");
+        assert!(text.contains("bad.t") && text.contains(&snapshot.to_string()), "{text}");
+        assert!(
+            text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_log_that_no_longer_matches_the_lake_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut retyped = info();
+        retyped.schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let log = LocalLog::create(&dir.path().join("log"), &retyped, LocalLogOptions::default()).expect("log");
+        let offsets = format!(r#"{{"version":1,"table_id":{},"bucket_offsets":[10]}}"#, log.table_id());
+        let (lake, _) = table(dir.path(), &offsets).await;
+        let mut changed = info();
+        let mut fields = changed.schema.fields().to_vec();
+        fields.push(Arc::new(Field::new("extra", DataType::Int64, true)));
+        changed.schema = Arc::new(Schema::new(fields));
+        let err = lake.create_lake_writer(&changed).await.err().expect("mismatch");
+        assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+        assert!(err.to_string().contains("extra"), "{err}");
+
+        // the lake's `v` is a string; a log that says it is a number cannot union-read it
+        let table = UnionTable::new(retyped, Arc::new(log), Some(Arc::new(lake))).expect("table");
+        let result = async {
+            table
+                .scan()
+                .build()
+                .await?
+                .to_stream()
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        }
+        .await;
+        let err = result.expect_err("a type mismatch");
+        assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn malformed_offsets_name_the_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (lake, snapshot) = table(dir.path(), "{\"version\":1,\"bucket_offsets\":[oops").await;
+        let log = LocalLog::create(&dir.path().join("log"), &info(), LocalLogOptions::default()).expect("log");
+        log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
+            .expect("append");
+        let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake))).expect("table");
+        let result = async {
+            table
+                .scan()
+                .build()
+                .await?
+                .to_stream()
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        }
+        .await;
+        let err = result.expect_err("malformed offsets");
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        assert!(err.to_string().contains(&snapshot.to_string()), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn updating_rows_already_in_the_lake_is_unsupported_and_commits_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (lake, snapshot) = table(dir.path(), "{}").await;
+        let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
+        let batch = LogBatch::new(rows(3..4), vec![ChangeType::UpdateAfter], 10);
+        writer.write(&TableBucket::new(0), &batch).await.expect("write");
+        let err = writer.commit(BTreeMap::new()).await.expect_err("needs delete files");
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("delete files"), "{err}");
+        let latest = lake
+            .latest_snapshot(&info().path)
+            .await
+            .expect("latest")
+            .expect("snapshot");
+        assert_eq!(latest.id, snapshot);
+    }
+
+    fn ids_k(batches: &[RecordBatch]) -> Vec<i64> {
+        let mut ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
