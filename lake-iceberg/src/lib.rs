@@ -39,7 +39,7 @@ mod writer;
 pub use config::{CatalogConfig, IcebergConfig};
 pub use schema::{
     BUCKET_COLUMN, BUCKET_COUNT_PROPERTY, BUCKET_KEY_PROPERTY, MERGE_ENGINE_PROPERTY, OFFSET_COLUMN, TIMESTAMP_COLUMN,
-    VERSION_COLUMN_PROPERTY, blob_property, is_system_column, vector_dimension_property,
+    VERSION_COLUMN_PROPERTY, blob_property, blob_ref_property, is_system_column, vector_dimension_property,
 };
 pub use source::{DEFAULT_BATCH_SIZE, IcebergSource};
 pub use split::{IcebergSplit, IcebergSplitSerializer};

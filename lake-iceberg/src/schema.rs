@@ -9,13 +9,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_array::builder::BooleanBufferBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, ListArray, RecordBatch, RecordBatchOptions};
+use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, FieldRef, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use iceberg::arrow::{arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema};
 use iceberg::spec::{
     Literal, PartitionSpec, PrimitiveLiteral, Schema, Struct, TableMetadata, Transform, UnboundPartitionSpec,
 };
-use lake_api::types::{LogicalType, blob_field, vector_field};
+use lake_api::types::{LogicalType, blob_field, blob_ref_field, vector_field};
 use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
 
 use crate::error::iceberg_err;
@@ -45,6 +48,11 @@ pub fn vector_dimension_property(column: &str) -> String {
 /// The table property marking a `binary` column as a BLOB.
 pub fn blob_property(column: &str) -> String {
     format!("lakeunion.blob.{column}")
+}
+
+/// The table property marking a `struct` column as BLOB references.
+pub fn blob_ref_property(column: &str) -> String {
+    format!("lakeunion.blob-ref.{column}")
 }
 
 /// Is this a Fluss system column?
@@ -306,6 +314,9 @@ fn logical_field(field: &Field, properties: &HashMap<String, String>) -> Result<
     if properties.get(&blob_property(name)).map(String::as_str) == Some("true") {
         return Ok(blob_field(name.clone(), field.is_nullable()));
     }
+    if properties.get(&blob_ref_property(name)).map(String::as_str) == Some("true") {
+        return Ok(blob_ref_field(name.clone(), field.is_nullable()));
+    }
     Ok(strip_field_ids(field))
 }
 
@@ -362,7 +373,17 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
                     f.is_nullable(),
                 )
             }
-            LogicalType::BlobRef | LogicalType::Plain => f.as_ref().clone(),
+            LogicalType::BlobRef => {
+                // Iceberg has no unsigned integers: offsets and lengths are stored as long
+                properties.insert(blob_ref_property(f.name()), "true".into());
+                let fields = vec![
+                    Field::new("uri", DataType::Utf8, false),
+                    Field::new("offset", DataType::Int64, false),
+                    Field::new("length", DataType::Int64, false),
+                ];
+                Field::new(f.name(), DataType::Struct(fields.into()), f.is_nullable())
+            }
+            LogicalType::Plain => f.as_ref().clone(),
         };
         fields.push(physical);
     }
@@ -481,6 +502,9 @@ pub(crate) fn conform(batch: &RecordBatch, target: &SchemaRef, context: &dyn std
         let column = batch.column(i);
         let column = if column.data_type() == field.data_type() {
             column.clone()
+        } else if let (DataType::FixedSizeList(..), DataType::List(item)) = (column.data_type(), field.data_type()) {
+            vector_to_list(column.as_fixed_size_list(), item.clone())
+                .map_err(|e| Error::new(ErrorKind::Arrow, format!("{context}: column {}: {e}", field.name())))?
         } else {
             arrow_cast::cast(column, field.data_type()).map_err(|e| {
                 Error::new(
@@ -494,11 +518,56 @@ pub(crate) fn conform(batch: &RecordBatch, target: &SchemaRef, context: &dyn std
                 )
             })?
         };
-        columns.push(column);
+        columns.push(retype(column, field.data_type()).map_err(|e| {
+            Error::new(
+                ErrorKind::SchemaMismatch,
+                format!("{context}: column {}: {e}", field.name()),
+            )
+        })?);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     RecordBatch::try_new_with_options(target.clone(), columns, &options)
         .map_err(|e| Error::new(ErrorKind::SchemaMismatch, format!("{context}: {e}")))
+}
+
+/// A VECTOR column as an Iceberg `list`: null vectors become empty lists, so that the
+/// list's non-null items hold no nulls (a cast would keep the slots under null rows).
+fn vector_to_list(
+    vectors: &FixedSizeListArray,
+    item: FieldRef,
+) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    let n = vectors.value_length().max(0) as usize;
+    let mut keep = BooleanBufferBuilder::new(vectors.len() * n);
+    let mut offsets = Vec::with_capacity(vectors.len() + 1);
+    let mut end = 0usize;
+    offsets.push(0i32);
+    for i in 0..vectors.len() {
+        let valid = vectors.is_valid(i);
+        keep.append_n(n, valid);
+        if valid {
+            end += n;
+        }
+        offsets
+            .push(i32::try_from(end).map_err(|_| arrow_schema::ArrowError::ComputeError("vectors too large".into()))?);
+    }
+    let values = vectors.values().slice(vectors.offset() * n, vectors.len() * n);
+    let values = arrow_select::filter::filter(&values, &BooleanArray::new(keep.finish(), None))?;
+    Ok(Arc::new(ListArray::try_new(
+        item,
+        OffsetBuffer::new(offsets.into()),
+        values,
+        vectors.nulls().cloned(),
+    )?))
+}
+
+/// The array under `target` when the two types differ only in nested field names or
+/// metadata (a list's `item` vs Iceberg's `element` with its field id): same buffers.
+fn retype(array: ArrayRef, target: &DataType) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    if array.data_type() == target || !array.data_type().equals_datatype(target) {
+        return Ok(array);
+    }
+    let data = array.to_data().into_builder().data_type(target.clone()).build()?;
+    Ok(arrow_array::make_array(data))
 }
 
 /// Table properties as a sorted map (for display and tests).

@@ -125,6 +125,7 @@ impl LakeSource for IcebergSource {
         check_inside(location, &split.task.data_file_path, "data file")?;
         for d in &split.task.deletes {
             check_inside(location, &d.file_path, "delete file")?;
+            refuse_deletion_vector(&self.info, split, &d.file_path)?;
         }
         let mut task = split.task.clone();
         task.name_mapping = name_mapping(&self.table)?;
@@ -163,6 +164,22 @@ impl LakeSource for IcebergSource {
     fn split_serializer(&self) -> Arc<dyn SplitSerializer> {
         Arc::new(IcebergSplitSerializer)
     }
+}
+
+/// iceberg 0.10 would read a v3 deletion vector (a Puffin blob) as a Parquet position
+/// delete file and fail obscurely, or worse: refuse it up front.
+fn refuse_deletion_vector(info: &TableInfo, split: &IcebergSplit, delete_file: &str) -> Result<()> {
+    if delete_file.ends_with(".puffin") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "table {} snapshot {} file {}: its deletes are a v3 deletion vector ({delete_file}), \
+                 which the iceberg crate 0.10 cannot apply",
+                info.path, split.snapshot_id, split.task.data_file_path
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn name_mapping(table: &Table) -> Result<Option<Arc<NameMapping>>> {
@@ -232,12 +249,16 @@ impl Planner for IcebergPlanner {
             if task.deletes.is_empty() {
                 planned_rows += task.record_count.unwrap_or(0);
             }
-            splits.push(Arc::new(IcebergSplit {
+            let split = IcebergSplit {
                 snapshot_id: self.snapshot_id,
                 bucket,
                 partition,
                 task,
-            }));
+            };
+            for d in &split.task.deletes {
+                refuse_deletion_vector(&source.info, &split, &d.file_path)?;
+            }
+            splits.push(Arc::new(split));
         }
         Ok(splits)
     }

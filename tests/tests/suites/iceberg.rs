@@ -347,6 +347,22 @@ async fn hostile_and_unknown_input_is_refused() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.to_string().contains("/etc/passwd"), "{err}");
 
+    // a v3 deletion vector: the crate cannot apply it, so it must not be skipped silently
+    let with_dv = text.replace(
+        "\"deletes\":[]",
+        &format!(
+            "\"deletes\":[{{\"file_path\":\"{}\",\"file_size_in_bytes\":10,\"file_type\":\"PositionDeletes\",\"partition_spec_id\":0,\"equality_ids\":null}}]",
+            file.replace("data/", "data/dv-").replace(".parquet", ".puffin")
+        ),
+    );
+    assert_ne!(with_dv, text, "the split record has a deletes list");
+    let with_dv = serializer
+        .deserialize(serializer.version(), with_dv.as_bytes())
+        .expect("parses");
+    let err = source.create_reader(with_dv).await.err().expect("deletion vector");
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("deletion vector"), "{err}");
+
     let err = serializer.deserialize(99, text.as_bytes()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsupportedVersion);
     let err = serializer
@@ -537,5 +553,84 @@ mod bad_input {
             .collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_vector_and_blob_ref_columns_round_trip() {
+    use arrow::array::{FixedSizeListArray, LargeBinaryArray, StructArray, UInt64Array};
+    use arrow::datatypes::{Field, Float32Type, Schema};
+    use lake_api::types::{blob_field, blob_ref_field, vector_field};
+    use lake_api::{ChangeType, LogBatch, TableBucket, TableInfo};
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        blob_field("image", true),
+        vector_field("embedding", DataType::Float32, 3, true),
+        blob_ref_field("source", true),
+    ]));
+    let info = TableInfo::log_table(TablePath::new("mm", "media"), schema.clone(), 2);
+    let refs = StructArray::from(vec![
+        (
+            Arc::new(Field::new("uri", DataType::Utf8, false)),
+            Arc::new(arrow::array::StringArray::from(vec!["file:///a", "file:///b"])) as _,
+        ),
+        (
+            Arc::new(Field::new("offset", DataType::UInt64, false)),
+            Arc::new(UInt64Array::from(vec![0, 7])) as _,
+        ),
+        (
+            Arc::new(Field::new("length", DataType::UInt64, false)),
+            Arc::new(UInt64Array::from(vec![7, 9])) as _,
+        ),
+    ]);
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(arrow::array::Int64Array::from(vec![1, 2])),
+            Arc::new(LargeBinaryArray::from(vec![Some(&b"\x89PNG"[..]), None])),
+            Arc::new(
+                FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+                    vec![Some(vec![Some(1.0), Some(2.0), Some(3.0)]), None],
+                    3,
+                )
+                .with_field_nullability(schema.field(2)),
+            ),
+            Arc::new(refs),
+        ],
+    )
+    .expect("batch");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
+        .await
+        .expect("lake");
+    let mut writer = lake.create_lake_writer(&info).await.expect("writer");
+    let log = LogBatch::new(batch.clone(), vec![ChangeType::AppendOnly; 2], 0);
+    writer.write(&TableBucket::new(1), &log).await.expect("write");
+    let snapshot = writer.commit(BTreeMap::new()).await.expect("commit");
+
+    let read_info = lake.table_info(&info.path).await.expect("info");
+    assert_eq!(read_info.schema, schema, "the logical types come back");
+    let (batches, splits) = read_snapshot(&lake, &lake, &info.path, snapshot.id)
+        .await
+        .expect("read");
+    assert_eq!(splits.len(), 1);
+    assert_eq!(splits[0].bucket(), Some(1));
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0], batch);
+}
+
+trait WithFieldNullability {
+    fn with_field_nullability(self, field: &arrow::datatypes::Field) -> arrow::array::FixedSizeListArray;
+}
+
+impl WithFieldNullability for arrow::array::FixedSizeListArray {
+    /// The same values under the element field a VECTOR column declares (non-null items).
+    fn with_field_nullability(self, field: &arrow::datatypes::Field) -> arrow::array::FixedSizeListArray {
+        let DataType::FixedSizeList(item, n) = field.data_type() else {
+            panic!("not a vector field: {field}")
+        };
+        let (_, _, values, nulls) = self.into_parts();
+        arrow::array::FixedSizeListArray::new(item.clone(), *n, values, nulls)
     }
 }
