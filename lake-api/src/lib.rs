@@ -30,6 +30,7 @@
 #[doc(hidden)]
 pub mod bench;
 pub mod blob;
+pub mod conform;
 pub mod error;
 pub mod lake;
 pub mod log;
@@ -55,8 +56,3 @@ pub use union::{
     LogRange, MergeStrategy, ReadMode, ScanOptions, SerializedLakeSplit, UnionScan, UnionScanBuilder, UnionSplit,
     UnionSplitKind, UnionTable,
 };
-
-/// The README's examples compile as doc tests, so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -191,6 +191,46 @@ impl TableInfo {
             .map_err(|_| Error::schema(format!("table {} has no column '{name}'", self.path)))
     }
 
+    /// Fails with [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch) unless a
+    /// lake's view of this table agrees on what a union read relies on: column names and
+    /// nullability in order, the primary key (as a set: lakes may not keep its order), the
+    /// partition keys and the bucket count.
+    pub fn ensure_compatible(&self, lake: &TableInfo) -> Result<()> {
+        let columns = |i: &TableInfo| -> Vec<(String, bool)> {
+            i.schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.is_nullable()))
+                .collect()
+        };
+        let sorted = |names: &[String]| -> Vec<String> {
+            let mut v = names.to_vec();
+            v.sort();
+            v
+        };
+        let mismatch = if columns(self) != columns(lake) {
+            Some(format!("columns {:?} vs the lake's {:?}", columns(self), columns(lake)))
+        } else if sorted(&self.primary_key) != sorted(&lake.primary_key) {
+            Some(format!("primary key {:?} vs {:?}", self.primary_key, lake.primary_key))
+        } else if self.partition_keys != lake.partition_keys {
+            Some(format!(
+                "partition keys {:?} vs {:?}",
+                self.partition_keys, lake.partition_keys
+            ))
+        } else if self.bucket_count != lake.bucket_count {
+            Some(format!("{} buckets vs {}", self.bucket_count, lake.bucket_count))
+        } else {
+            None
+        };
+        match mismatch {
+            Some(m) => Err(Error::schema(format!(
+                "table {}: the lake table no longer matches the log: {m}",
+                self.path
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Checks that the key, bucket, partition and version columns exist and the bucket
     /// count is positive.
     pub fn validate(&self) -> Result<()> {

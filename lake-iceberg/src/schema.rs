@@ -6,13 +6,10 @@
 //! or `identity(__bucket)` (tables without one, which also carry the `__offset` and
 //! `__timestamp` system columns). System columns never reach a reader.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::builder::BooleanBufferBuilder;
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, ListArray, RecordBatch, RecordBatchOptions};
-use arrow_buffer::OffsetBuffer;
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, FieldRef, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use iceberg::arrow::{arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema};
 use iceberg::spec::{
@@ -341,6 +338,20 @@ fn strip_field_ids(field: &Field) -> Field {
     Field::new(field.name(), data_type, field.is_nullable()).with_metadata(metadata)
 }
 
+/// The columns a table buckets by: its bucket key, or for a primary-key table without one,
+/// its key less the partition keys (as Fluss defaults it).
+pub(crate) fn bucket_key(info: &TableInfo) -> Vec<String> {
+    if info.bucket_key.is_empty() && info.has_primary_key() {
+        info.primary_key
+            .iter()
+            .filter(|k| !info.partition_keys.contains(k))
+            .cloned()
+            .collect()
+    } else {
+        info.bucket_key.clone()
+    }
+}
+
 /// What a new Iceberg table for a lakeunion table looks like.
 pub(crate) struct TableDefinition {
     pub schema: Schema,
@@ -387,16 +398,7 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
         };
         fields.push(physical);
     }
-    // a primary-key table without a bucket key buckets by its key less the partition keys
-    let bucket_key: Vec<String> = if info.bucket_key.is_empty() && info.has_primary_key() {
-        info.primary_key
-            .iter()
-            .filter(|k| !info.partition_keys.contains(k))
-            .cloned()
-            .collect()
-    } else {
-        info.bucket_key.clone()
-    };
+    let bucket_key = bucket_key(info);
     let bucket_column = match bucket_key.len() {
         0 => true,
         1 => false,
@@ -486,92 +488,8 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
     })
 }
 
-/// Casts a batch to `target`, taking columns by name (nested types by position), so that
-/// Iceberg's physical types (LargeBinary, `list`) and lakeunion's logical ones (Binary,
-/// BLOB, VECTOR as FixedSizeList) meet. `context` names the file or table in errors.
+/// Casts a batch to `target` (lake-api's kernel), naming `context` (the file or table) in
+/// errors.
 pub(crate) fn conform(batch: &RecordBatch, target: &SchemaRef, context: &dyn std::fmt::Display) -> Result<RecordBatch> {
-    let source = batch.schema();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
-    for field in target.fields() {
-        let (i, _) = source.column_with_name(field.name()).ok_or_else(|| {
-            Error::new(
-                ErrorKind::SchemaMismatch,
-                format!("{context}: column {} is missing", field.name()),
-            )
-        })?;
-        let column = batch.column(i);
-        let column = if column.data_type() == field.data_type() {
-            column.clone()
-        } else if let (DataType::FixedSizeList(..), DataType::List(item)) = (column.data_type(), field.data_type()) {
-            vector_to_list(column.as_fixed_size_list(), item.clone())
-                .map_err(|e| Error::new(ErrorKind::Arrow, format!("{context}: column {}: {e}", field.name())))?
-        } else {
-            arrow_cast::cast(column, field.data_type()).map_err(|e| {
-                Error::new(
-                    ErrorKind::SchemaMismatch,
-                    format!(
-                        "{context}: column {} is {}, the table wants {}: {e}",
-                        field.name(),
-                        column.data_type(),
-                        field.data_type()
-                    ),
-                )
-            })?
-        };
-        columns.push(retype(column, field.data_type()).map_err(|e| {
-            Error::new(
-                ErrorKind::SchemaMismatch,
-                format!("{context}: column {}: {e}", field.name()),
-            )
-        })?);
-    }
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(target.clone(), columns, &options)
-        .map_err(|e| Error::new(ErrorKind::SchemaMismatch, format!("{context}: {e}")))
-}
-
-/// A VECTOR column as an Iceberg `list`: null vectors become empty lists, so that the
-/// list's non-null items hold no nulls (a cast would keep the slots under null rows).
-fn vector_to_list(
-    vectors: &FixedSizeListArray,
-    item: FieldRef,
-) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
-    let n = vectors.value_length().max(0) as usize;
-    let mut keep = BooleanBufferBuilder::new(vectors.len() * n);
-    let mut offsets = Vec::with_capacity(vectors.len() + 1);
-    let mut end = 0usize;
-    offsets.push(0i32);
-    for i in 0..vectors.len() {
-        let valid = vectors.is_valid(i);
-        keep.append_n(n, valid);
-        if valid {
-            end += n;
-        }
-        offsets
-            .push(i32::try_from(end).map_err(|_| arrow_schema::ArrowError::ComputeError("vectors too large".into()))?);
-    }
-    let values = vectors.values().slice(vectors.offset() * n, vectors.len() * n);
-    let values = arrow_select::filter::filter(&values, &BooleanArray::new(keep.finish(), None))?;
-    Ok(Arc::new(ListArray::try_new(
-        item,
-        OffsetBuffer::new(offsets.into()),
-        values,
-        vectors.nulls().cloned(),
-    )?))
-}
-
-/// The array under `target` when the two types differ only in nested field names or
-/// metadata (a list's `item` vs Iceberg's `element` with its field id): same buffers.
-fn retype(array: ArrayRef, target: &DataType) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
-    if array.data_type() == target || !array.data_type().equals_datatype(target) {
-        return Ok(array);
-    }
-    let data = array.to_data().into_builder().data_type(target.clone()).build()?;
-    Ok(arrow_array::make_array(data))
-}
-
-/// Table properties as a sorted map (for display and tests).
-#[allow(dead_code)]
-pub(crate) fn sorted(properties: &HashMap<String, String>) -> BTreeMap<String, String> {
-    properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    lake_api::conform::conform_batch(batch, target).map_err(|e| e.context(context))
 }

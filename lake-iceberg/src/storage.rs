@@ -173,50 +173,12 @@ impl LakeStorage for IcebergStorage {
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {
         let table = self.create_table(info).await?;
         let lake_info = table_info(&info.path, table.metadata())?;
-        check_compatible(info, &lake_info)?;
+        info.ensure_compatible(&lake_info)?;
         Ok(Box::new(IcebergLakeWriter {
             catalog: self.catalog(&format!("tiering into {}", info.path))?.clone(),
             ident: Self::ident(&info.path)?,
             info: info.clone(),
             written: BTreeMap::new(),
         }))
-    }
-}
-
-fn sorted(names: &[String]) -> Vec<&String> {
-    let mut v: Vec<&String> = names.iter().collect();
-    v.sort();
-    v
-}
-
-/// The log's table and the lake's must agree on what the union read relies on.
-fn check_compatible(log: &TableInfo, lake: &TableInfo) -> Result<()> {
-    let names = |i: &TableInfo| -> Vec<(String, bool)> {
-        i.schema
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.is_nullable()))
-            .collect()
-    };
-    let mismatch = if names(log) != names(lake) {
-        Some(format!("columns {:?} vs the lake's {:?}", names(log), names(lake)))
-    } else if sorted(&log.primary_key) != sorted(&lake.primary_key) {
-        Some(format!("primary key {:?} vs {:?}", log.primary_key, lake.primary_key))
-    } else if log.partition_keys != lake.partition_keys {
-        Some(format!(
-            "partition keys {:?} vs {:?}",
-            log.partition_keys, lake.partition_keys
-        ))
-    } else if log.bucket_count != lake.bucket_count {
-        Some(format!("{} buckets vs {}", log.bucket_count, lake.bucket_count))
-    } else {
-        None
-    };
-    match mismatch {
-        Some(m) => Err(Error::new(
-            ErrorKind::SchemaMismatch,
-            format!("table {}: the Iceberg table no longer matches the log: {m}", log.path),
-        )),
-        None => Ok(()),
     }
 }

@@ -10,14 +10,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use iceberg::arrow::schema_to_arrow_schema;
-use iceberg::spec::{DataFile, DataFileFormat, PartitionKey};
+use iceberg::spec::{DataFile, DataFileFormat, PartitionKey, Transform};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::transform::create_transform_function;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
 use iceberg::writer::file_writer::location_generator::{DefaultFileNameGenerator, DefaultLocationGenerator};
@@ -30,7 +32,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::iceberg_err;
-use crate::schema::{BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, conform};
+use crate::schema::{BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, bucket_key, conform};
 use crate::storage::snapshot_of;
 
 /// Writes one tiering round into an Iceberg table.
@@ -54,6 +56,7 @@ impl LakeWriter for IcebergLakeWriter {
             )));
         }
         batch.validate()?;
+        check_bucketing(&self.info, bucket, &batch.batch)?;
         self.written.entry(bucket.clone()).or_default().push(batch.clone());
         Ok(())
     }
@@ -112,6 +115,45 @@ impl LakeWriter for IcebergLakeWriter {
             )
         })?;
         Ok(snapshot_of(snapshot))
+    }
+}
+
+/// Fails unless every row of `batch` hashes to `bucket` under Iceberg's `bucket[N](key)`.
+/// Iceberg prunes files by that transform when a scan filters on the key, so data files
+/// whose bucket partition disagrees with it would silently lose rows; Fluss buckets tables
+/// tiered into Iceberg with the same function (`table.datalake.format = iceberg`).
+fn check_bucketing(info: &TableInfo, bucket: &TableBucket, batch: &RecordBatch) -> Result<()> {
+    let Some(key) = bucket_column(info) else {
+        return Ok(());
+    };
+    let column = batch
+        .column_by_name(&key)
+        .ok_or_else(|| Error::schema(format!("table {}: {bucket} has no bucket key column {key}", info.path)))?;
+    let buckets = create_transform_function(&Transform::Bucket(info.bucket_count))
+        .and_then(|f| f.transform(column.clone()))
+        .map_err(iceberg_err(format!("table {}: bucketing {key}", info.path)))?;
+    let buckets = buckets
+        .as_primitive_opt::<arrow_array::types::Int32Type>()
+        .ok_or_else(|| Error::new(ErrorKind::External, "Iceberg's bucket transform did not return int"))?;
+    if let Some((row, b)) = buckets
+        .iter()
+        .enumerate()
+        .find(|(_, b)| *b != Some(bucket.bucket as i32))
+    {
+        return Err(Error::invalid(format!(
+            "table {}: row {row} of a batch for {bucket} belongs to bucket {b:?} under Iceberg's bucket[{}]({key}); \
+             tier a log bucketed for Iceberg (Fluss: table.datalake.format = iceberg)",
+            info.path, info.bucket_count
+        )));
+    }
+    Ok(())
+}
+
+/// The single bucket-key column Iceberg buckets by, if the table has one.
+fn bucket_column(info: &TableInfo) -> Option<String> {
+    match bucket_key(info).as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
     }
 }
 

@@ -1,0 +1,164 @@
+//! Batches cast to a table's schema: the kernel lake backends use where a format's
+//! physical types (`LargeBinary`, Iceberg's `list`, Lance's nullable vector items) and
+//! lakeunion's logical ones (Binary, BLOB, VECTOR as `FixedSizeList`) meet.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow_array::{LargeStringArray, RecordBatch};
+//! use arrow_schema::{DataType, Field, Schema};
+//! use lake_api::conform::conform_batch;
+//!
+//! let stored = RecordBatch::try_from_iter([("name", Arc::new(LargeStringArray::from(vec!["a"])) as _)]).unwrap();
+//! let table = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, true)]));
+//! let batch = conform_batch(&stored, &table).unwrap();
+//! assert_eq!(batch.schema(), table);
+//! ```
+
+use std::sync::Arc;
+
+use arrow_array::builder::BooleanBufferBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, ListArray, RecordBatch, RecordBatchOptions};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::{ArrowError, DataType, FieldRef, SchemaRef};
+
+use crate::error::{Error, Result};
+
+/// `batch` under `target`: columns taken by name (extra columns dropped), each cast to the
+/// target type where it differs (nested fields by position). Fails with
+/// [`ErrorKind::SchemaMismatch`] naming the column when one is missing or cannot be cast.
+pub fn conform_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let source = batch.schema();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+    for field in target.fields() {
+        let (i, _) = source
+            .column_with_name(field.name())
+            .ok_or_else(|| Error::schema(format!("column {} is missing", field.name())))?;
+        let column = conform_array(batch.column(i), field.data_type()).map_err(|e| {
+            Error::schema(format!(
+                "column {} is {}, the table wants {}: {e}",
+                field.name(),
+                batch.column(i).data_type(),
+                field.data_type()
+            ))
+        })?;
+        columns.push(column);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(target.clone(), columns, &options).map_err(|e| Error::schema(e.to_string()))
+}
+
+/// One array as `target`.
+pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result<ArrayRef, ArrowError> {
+    if array.data_type() == target {
+        return Ok(array.clone());
+    }
+    let cast = match (array.data_type(), target) {
+        (DataType::FixedSizeList(..), DataType::List(item)) => {
+            vector_to_list(array.as_fixed_size_list(), item.clone())?
+        }
+        _ => arrow_cast::cast(array, target)?,
+    };
+    retype(cast, target)
+}
+
+/// Vectors as a `list`: null vectors become empty lists, so that non-null list items hold
+/// no nulls (a cast keeps the slots under null rows).
+fn vector_to_list(vectors: &FixedSizeListArray, item: FieldRef) -> std::result::Result<ArrayRef, ArrowError> {
+    let n = vectors.value_length().max(0) as usize;
+    let mut keep = BooleanBufferBuilder::new(vectors.len() * n);
+    let mut offsets = Vec::with_capacity(vectors.len() + 1);
+    let mut end = 0usize;
+    offsets.push(0i32);
+    for i in 0..vectors.len() {
+        let valid = vectors.is_valid(i);
+        keep.append_n(n, valid);
+        if valid {
+            end += n;
+        }
+        offsets.push(i32::try_from(end).map_err(|_| ArrowError::ComputeError("vectors too large for a list".into()))?);
+    }
+    let values = vectors.values().slice(vectors.offset() * n, vectors.len() * n);
+    let values = arrow_select::filter::filter(&values, &BooleanArray::new(keep.finish(), None))?;
+    Ok(Arc::new(ListArray::try_new(
+        item,
+        OffsetBuffer::new(offsets.into()),
+        values,
+        vectors.nulls().cloned(),
+    )?))
+}
+
+/// The array under `target` when the two types differ only in nested field names,
+/// nullability of children already free of nulls, or metadata: the same buffers.
+fn retype(array: ArrayRef, target: &DataType) -> std::result::Result<ArrayRef, ArrowError> {
+    if array.data_type() == target || !array.data_type().equals_datatype(target) {
+        return Ok(array);
+    }
+    let data = array.to_data().into_builder().data_type(target.clone()).build()?;
+    Ok(arrow_array::make_array(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::types::Float32Type;
+    use arrow_array::{Int64Array, LargeBinaryArray};
+    use arrow_schema::{Field, Schema};
+
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::types::{blob_field, vector_field};
+
+    #[test]
+    fn vectors_round_trip_through_lists_with_nulls() {
+        let table = Arc::new(Schema::new(vec![
+            vector_field("e", DataType::Float32, 2, true),
+            blob_field("b", true),
+        ]));
+        let vectors = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+            vec![Some(vec![Some(1.0), Some(2.0)]), None, Some(vec![Some(3.0), Some(4.0)])],
+            2,
+        );
+        let (_, _, values, nulls) = vectors.into_parts();
+        let DataType::FixedSizeList(item, _) = table.field(0).data_type() else {
+            unreachable!()
+        };
+        let vectors = FixedSizeListArray::new(item.clone(), 2, values, nulls);
+        let batch = RecordBatch::try_new(
+            table.clone(),
+            vec![
+                Arc::new(vectors),
+                Arc::new(LargeBinaryArray::from(vec![Some(&b"x"[..]), None, Some(b"")])),
+            ],
+        )
+        .unwrap();
+        let stored = Arc::new(Schema::new(vec![
+            Field::new(
+                "e",
+                DataType::List(Arc::new(Field::new("element", DataType::Float32, false))),
+                true,
+            ),
+            Field::new("b", DataType::Binary, true),
+        ]));
+        let as_stored = conform_batch(&batch, &stored).unwrap();
+        assert_eq!(as_stored.column(0).as_list::<i32>().value_offsets(), &[0, 2, 2, 4]);
+        assert_eq!(conform_batch(&as_stored, &table).unwrap(), batch);
+    }
+
+    #[test]
+    fn a_missing_or_uncastable_column_is_a_schema_mismatch() {
+        let batch = RecordBatch::try_from_iter([("a", Arc::new(Int64Array::from(vec![1])) as _)]).unwrap();
+        let target = Arc::new(Schema::new(vec![Field::new("b", DataType::Int64, true)]));
+        let err = conform_batch(&batch, &target).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SchemaMismatch);
+        assert!(err.to_string().contains("column b"), "{err}");
+        let target = Arc::new(Schema::new(vec![Field::new(
+            "a",
+            DataType::Struct(vec![Field::new("x", DataType::Int64, true)].into()),
+            true,
+        )]));
+        assert_eq!(
+            conform_batch(&batch, &target).unwrap_err().kind(),
+            ErrorKind::SchemaMismatch
+        );
+    }
+}
