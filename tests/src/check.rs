@@ -321,3 +321,27 @@ pub async fn run_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<
         )
     })
 }
+
+/// Generates a workload, builds it with `build` in a temporary directory (a log tiered
+/// into some lake), queries and checks one case from a seed.
+pub async fn run_tiered_case(
+    seed: u64,
+    ops: usize,
+    strategy: MergeStrategy,
+    workload: impl FnOnce(&mut Rng, usize) -> Workload,
+    build: impl AsyncFnOnce(&mut Rng, &Workload, &std::path::Path) -> Result<BuiltTable, String>,
+) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let workload = workload(&mut rng, ops);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let built = build(&mut rng, &workload, dir.path())
+        .await
+        .map_err(|e| format!("build: {e}\nshape: {:?}", workload.shape))?;
+    let query = Query::random(&mut rng, &workload, &built, strategy);
+    check(&workload, &built, &query).await.map_err(|e| {
+        format!(
+            "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
+            workload.shape, built.layout
+        )
+    })
+}

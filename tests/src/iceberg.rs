@@ -9,7 +9,7 @@ use lake_api::MergeStrategy;
 use lake_iceberg::{IcebergConfig, IcebergStorage};
 
 use crate::build::BuiltTable;
-use crate::check::{Query, check};
+use crate::check::run_tiered_case;
 use crate::local::build_tiered;
 use crate::rng::Rng;
 use crate::workload::{Bucketing, TableShape, Workload};
@@ -48,17 +48,8 @@ pub async fn build_iceberg(rng: &mut Rng, workload: &Workload, root: &Path) -> R
 
 /// Generates, tiers into Iceberg, queries and checks one case from a seed.
 pub async fn run_iceberg_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
-    let mut rng = Rng::new(seed);
-    let workload = iceberg_workload(&mut rng, ops);
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let built = build_iceberg(&mut rng, &workload, dir.path())
-        .await
-        .map_err(|e| format!("build: {e}\nshape: {:?}", workload.shape))?;
-    let query = Query::random(&mut rng, &workload, &built, strategy);
-    check(&workload, &built, &query).await.map_err(|e| {
-        format!(
-            "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
-            workload.shape, built.layout
-        )
+    run_tiered_case(seed, ops, strategy, iceberg_workload, async |rng, workload, root| {
+        build_iceberg(rng, workload, root).await
     })
+    .await
 }

@@ -5,7 +5,8 @@
 //! - [`build`]: turning a workload into a log and a lake tiered at random points;
 //! - [`check`]: random queries and their comparison with the oracle;
 //! - [`local`]: the same over the embedded `LocalLog` and the tiering service;
-//! - [`iceberg`]: the same tiered into the Iceberg backend.
+//! - [`iceberg`], [`lance`]: the same tiered into the Iceberg and Lance backends;
+//! - [`fixtures`]: reading the cross-implementation fixtures back.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -16,8 +17,16 @@
 
 pub mod build;
 pub mod check;
+pub mod fixtures;
 pub mod iceberg;
+pub mod lance;
 pub mod local;
 pub mod oracle;
 pub mod rng;
 pub mod workload;
+
+/// The README's examples compile as doc tests here, the crate that sees the core and every
+/// backend, so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

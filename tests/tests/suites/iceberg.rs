@@ -6,41 +6,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
-use base64::Engine as _;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type};
 use futures::TryStreamExt;
-use lake_api::lake::LakeSplit;
 use lake_api::types::LogicalType;
 use lake_api::{ErrorKind, LakeStorage, TablePath};
 use lake_iceberg::{IcebergConfig, IcebergSplit, IcebergStorage};
+use lakeunion_tests::fixtures::{copy_dir, expected, fixture_dir, ids, read_snapshot, rows_as_json};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 /// Where pyiceberg wrote the fixture: its metadata names absolute paths under it.
 const WRITE_ROOT: &str = "/tmp/lakeunion-fixtures/iceberg";
-
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/iceberg")
-}
-
-fn expected() -> Value {
-    let text = std::fs::read_to_string(fixture_dir().join("expected.json")).expect("expected.json");
-    serde_json::from_str(&text).expect("expected.json is JSON")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 /// The fixture warehouse at the path its metadata names (copied once per process).
 async fn fixture_config() -> IcebergConfig {
@@ -49,94 +26,15 @@ async fn fixture_config() -> IcebergConfig {
         .get_or_init(|| async {
             let root = Path::new(WRITE_ROOT);
             let _ = std::fs::remove_dir_all(root);
-            copy_dir(&fixture_dir().join("warehouse"), &root.join("warehouse"));
+            copy_dir(&fixture_dir("iceberg").join("warehouse"), &root.join("warehouse"));
         })
         .await;
     IcebergConfig::sqlite(format!("{WRITE_ROOT}/warehouse")).with_catalog_name("fixtures")
 }
 
-/// Every row of a snapshot, read split by split through the LakeStorage traits; the
-/// splits go through their serializer and are read on `reader` (a worker's storage).
-async fn read_snapshot(
-    planner_side: &dyn LakeStorage,
-    reader: &dyn LakeStorage,
-    path: &TablePath,
-    snapshot: i64,
-) -> lake_api::Result<(Vec<RecordBatch>, Vec<Arc<dyn LakeSplit>>)> {
-    let source = planner_side.create_lake_source(path).await?;
-    let splits = source.create_planner(snapshot).await?.plan().await?;
-    let worker = reader.create_lake_source(path).await?;
-    let serializer = source.split_serializer();
-    let mut batches = Vec::new();
-    for split in &splits {
-        let bytes = serializer.serialize(split.as_ref())?;
-        let copy = worker.split_serializer().deserialize(serializer.version(), &bytes)?;
-        assert_eq!(copy.bucket(), split.bucket());
-        assert_eq!(copy.partition(), split.partition());
-        let got: Vec<RecordBatch> = worker.create_reader(copy).await?.read().await?.try_collect().await?;
-        batches.extend(got);
-    }
-    Ok((batches, splits))
-}
-
-fn ids(batches: &[RecordBatch]) -> Vec<i64> {
-    let mut ids: Vec<i64> = batches
-        .iter()
-        .flat_map(|b| {
-            b.column_by_name("id")
-                .expect("id column")
-                .as_primitive::<Int64Type>()
-                .values()
-                .to_vec()
-        })
-        .collect();
-    ids.sort_unstable();
-    ids
-}
-
-/// The rows as JSON values shaped like expected.json's (BLOB as base64, VECTOR as lists).
-fn rows_as_json(batches: &[RecordBatch]) -> Vec<Value> {
-    let mut rows = Vec::new();
-    for b in batches {
-        for i in 0..b.num_rows() {
-            let mut row = serde_json::Map::new();
-            for (field, column) in b.schema().fields().iter().zip(b.columns()) {
-                let v = if column.is_null(i) {
-                    Value::Null
-                } else {
-                    match column.data_type() {
-                        DataType::Int64 => Value::from(column.as_primitive::<Int64Type>().value(i)),
-                        DataType::Float64 => Value::from(column.as_primitive::<Float64Type>().value(i)),
-                        DataType::Utf8 => Value::from(column.as_string::<i32>().value(i)),
-                        DataType::Binary => Value::from(
-                            base64::engine::general_purpose::STANDARD.encode(column.as_binary::<i32>().value(i)),
-                        ),
-                        DataType::FixedSizeList(_, _) => {
-                            let values = column.as_fixed_size_list().value(i);
-                            Value::from(
-                                values
-                                    .as_primitive::<Float32Type>()
-                                    .values()
-                                    .iter()
-                                    .map(|f| f64::from(*f))
-                                    .collect::<Vec<_>>(),
-                            )
-                        }
-                        other => panic!("unexpected column type {other}"),
-                    }
-                };
-                row.insert(field.name().clone(), v);
-            }
-            rows.push(Value::Object(row));
-        }
-    }
-    rows.sort_by_key(|r| r["id"].as_i64());
-    rows
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_the_pyiceberg_fixture() {
-    let expected = expected();
+    let expected = expected("iceberg");
     let config = fixture_config().await;
     let lake = IcebergStorage::connect(config.clone()).await.expect("catalog");
     let worker = IcebergStorage::connect(config).await.expect("worker catalog");
@@ -686,7 +584,7 @@ async fn serve_fixture_rest_catalog(tables: BTreeMap<String, (String, Value)>) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_the_fixture_through_a_rest_catalog() {
-    let expected = expected();
+    let expected = expected("iceberg");
     fixture_config().await;
     let mut tables = BTreeMap::new();
     for name in ["events", "orders"] {
@@ -718,4 +616,131 @@ async fn reads_the_fixture_through_a_rest_catalog() {
     }
     let err = lake.table_info(&TablePath::new("fixtures", "nope")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// Position and equality delete files listed in a split are applied by the reader. (The
+/// iceberg crate cannot commit delete files, so the test lists them in the split itself,
+/// as a planner of a merge-on-read table would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn position_and_equality_deletes_are_applied() {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use lake_api::{ChangeType, LogBatch, TableBucket, TableInfo};
+
+    fn with_id(field: Field, id: i32) -> Field {
+        field.with_metadata(std::collections::HashMap::from([(
+            "PARQUET:field_id".to_string(),
+            id.to_string(),
+        )]))
+    }
+    fn write_parquet(path: &Path, batch: &RecordBatch) {
+        let file = std::fs::File::create(path).expect("create");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(batch).expect("write");
+        writer.close().expect("close");
+    }
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ]));
+    let info = TableInfo::log_table(TablePath::new("del", "t"), schema.clone(), 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
+        .await
+        .expect("lake");
+    let mut writer = lake.create_lake_writer(&info).await.expect("writer");
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..6)),
+            Arc::new(StringArray::from_iter_values((0..6).map(|k| format!("v{k}")))),
+        ],
+    )
+    .expect("batch");
+    writer
+        .write(
+            &TableBucket::new(0),
+            &LogBatch::new(batch, vec![ChangeType::AppendOnly; 6], 0),
+        )
+        .await
+        .expect("write");
+    let snapshot = writer.commit(BTreeMap::new()).await.expect("commit");
+    let source = lake.create_lake_source(&info.path).await.expect("source");
+    let split = source
+        .create_planner(snapshot.id)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan")[0]
+        .clone();
+    let data_file = split
+        .as_any()
+        .downcast_ref::<IcebergSplit>()
+        .expect("split")
+        .data_file()
+        .to_string();
+    let table_dir = dir.path().join("del/t");
+
+    // rows 1 and 4 by position
+    let positions = table_dir.join("data/pos-deletes.parquet");
+    let deletes = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            with_id(Field::new("file_path", DataType::Utf8, false), i32::MAX - 101),
+            with_id(Field::new("pos", DataType::Int64, false), i32::MAX - 102),
+        ])),
+        vec![
+            Arc::new(StringArray::from(vec![data_file.clone(), data_file.clone()])),
+            Arc::new(Int64Array::from(vec![1, 4])),
+        ],
+    )
+    .expect("position deletes");
+    write_parquet(&positions, &deletes);
+    // k = 2 by equality (field id 1: the table's first column)
+    let equality = table_dir.join("data/eq-deletes.parquet");
+    let deletes = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![with_id(Field::new("k", DataType::Int64, false), 1)])),
+        vec![Arc::new(Int64Array::from(vec![2]))],
+    )
+    .expect("equality deletes");
+    write_parquet(&equality, &deletes);
+
+    let serializer = source.split_serializer();
+    let text = String::from_utf8(serializer.serialize(split.as_ref()).expect("bytes")).expect("json");
+    let delete_entry = |path: &Path, kind: &str, ids: &str| {
+        format!(
+            "{{\"file_path\":\"{}\",\"file_size_in_bytes\":{},\"file_type\":\"{kind}\",\"partition_spec_id\":0,\"equality_ids\":{ids}}}",
+            path.display(),
+            std::fs::metadata(path).expect("size").len()
+        )
+    };
+    let with_deletes = text.replace(
+        "\"deletes\":[]",
+        &format!(
+            "\"deletes\":[{},{}]",
+            delete_entry(&positions, "PositionDeletes", "null"),
+            delete_entry(&equality, "EqualityDeletes", "[1]")
+        ),
+    );
+    assert_ne!(with_deletes, text);
+    let split = serializer
+        .deserialize(serializer.version(), with_deletes.as_bytes())
+        .expect("split with deletes");
+    let got: Vec<RecordBatch> = source
+        .create_reader(split)
+        .await
+        .expect("reader")
+        .read()
+        .await
+        .expect("read")
+        .try_collect()
+        .await
+        .expect("rows");
+    let mut keys: Vec<i64> = got
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, vec![0, 3, 5]);
 }

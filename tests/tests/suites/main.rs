@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod iceberg;
+mod lance;
 mod oracle_props;
 mod scenarios;

@@ -101,3 +101,35 @@ proptest! {
         run_iceberg(seed, ops, MergeStrategy::KeyFilter)?;
     }
 }
+
+fn run_lance(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    rt.block_on(lakeunion_tests::lance::run_lance_case(seed, ops, strategy))
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+}
+
+fn lance_cases() -> u32 {
+    std::env::var("LAKEUNION_LANCE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
+proptest! {
+    // each case tiers into Lance datasets: appends, deletes and merge-inserts
+    #![proptest_config(ProptestConfig { cases: lance_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn lance_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_lance(seed, ops, MergeStrategy::SortMerge)?;
+    }
+
+    #[test]
+    fn lance_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_lance(seed, ops, MergeStrategy::KeyFilter)?;
+    }
+}

@@ -1,0 +1,39 @@
+//! lakeunion's Lance backend: [`LanceStorage`] implements lake-api's
+//! [`LakeStorage`](lake_api::LakeStorage) over the `lance` crate (14).
+//!
+//! Table `db.t` is the dataset `<root>/db/t.lance`; its schema metadata carries the Fluss
+//! table (primary key, buckets, partition keys, merge engine). Snapshots are dataset
+//! versions and their properties the versions' transaction properties, where the tiering
+//! writer records `fluss-offsets`.
+//!
+//! Lance has neither buckets nor partitions: splits are fragments, bucket-unaware, and for
+//! a partitioned table one per (fragment, partition) with the partition as a filter. Rows
+//! come in no key order, so primary-key union reads sort (spilling past the memory
+//! budget) or use the key filter. BLOB columns are blob v2 columns, read as payloads;
+//! VECTOR columns are `FixedSizeList`.
+//!
+//! ```no_run
+//! # async fn example() -> lake_api::Result<()> {
+//! use lake_api::{LakeStorage, TablePath};
+//! use lake_lance::{LanceConfig, LanceStorage};
+//!
+//! let lake = LanceStorage::new(LanceConfig::new("/data/lance"));
+//! let snapshots = lake.list_snapshots(&TablePath::new("fluss", "logs")).await?;
+//! # let _ = snapshots; Ok(())
+//! # }
+//! ```
+
+mod error;
+mod predicate;
+mod schema;
+mod source;
+mod split;
+mod storage;
+mod writer;
+
+pub use schema::{
+    BUCKET_COUNT_KEY, BUCKET_KEY_KEY, MERGE_ENGINE_KEY, PARTITION_KEYS_KEY, PRIMARY_KEY_KEY, VERSION_COLUMN_KEY,
+};
+pub use source::{DEFAULT_BATCH_SIZE, LanceSource};
+pub use split::{LanceSplit, LanceSplitSerializer};
+pub use storage::{LanceConfig, LanceStorage};

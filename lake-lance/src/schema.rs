@@ -1,0 +1,183 @@
+//! Table metadata in a Lance dataset's schema metadata, and batches between lakeunion's
+//! logical types and Lance's physical ones (BLOB as a blob v2 column, VECTOR as a
+//! `FixedSizeList` whose items Lance reads back as nullable `item`s).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use lake_api::conform::{conform_array, conform_batch};
+use lake_api::types::{EXTENSION_NAME_KEY, LogicalType, blob_field, vector_field};
+use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
+
+/// Schema metadata: the primary key columns, comma-separated.
+pub const PRIMARY_KEY_KEY: &str = "fluss.primary-key";
+/// Schema metadata: the bucket count of the Fluss table.
+pub const BUCKET_COUNT_KEY: &str = "fluss.bucket.num";
+/// Schema metadata: the bucket key columns, comma-separated.
+pub const BUCKET_KEY_KEY: &str = "fluss.bucket.key";
+/// Schema metadata: the partition keys, comma-separated.
+pub const PARTITION_KEYS_KEY: &str = "fluss.partition-keys";
+/// Schema metadata: the merge engine (`first_row`, `versioned`; absent: deduplicate).
+pub const MERGE_ENGINE_KEY: &str = "fluss.table.merge-engine";
+/// Schema metadata: the version column of a `versioned` table.
+pub const VERSION_COLUMN_KEY: &str = "fluss.table.merge-engine.versioned.ver-column";
+
+const LANCE_BLOB_EXTENSION: &str = "lance.blob.v2";
+
+fn list(value: Option<&String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The lakeunion table of a dataset's Arrow schema (its metadata carries the Fluss table's
+/// key, buckets, partitions and merge engine; a dataset without it is a one-bucket log table).
+pub(crate) fn table_info(path: &TablePath, schema: &Schema) -> Result<TableInfo> {
+    let meta = schema.metadata();
+    let fields: Vec<Field> = schema.fields().iter().map(|f| logical_field(f)).collect();
+    let logical = Arc::new(Schema::new(fields));
+    let primary_key = list(meta.get(PRIMARY_KEY_KEY));
+    let bucket_count = match meta.get(BUCKET_COUNT_KEY) {
+        None => 1,
+        Some(v) => v.parse::<u32>().map_err(|_| {
+            Error::corrupt(format!(
+                "table {path}: schema metadata {BUCKET_COUNT_KEY}='{v}' is not a bucket count"
+            ))
+        })?,
+    };
+    let merge_engine = match meta.get(MERGE_ENGINE_KEY).map(|s| s.to_ascii_lowercase()) {
+        None => MergeEngine::Deduplicate,
+        Some(e) if e == "deduplicate" => MergeEngine::Deduplicate,
+        Some(e) if e == "first_row" => MergeEngine::FirstRow,
+        Some(e) if e == "versioned" => MergeEngine::Versioned {
+            column: meta.get(VERSION_COLUMN_KEY).cloned().ok_or_else(|| {
+                Error::corrupt(format!("table {path}: a versioned table without {VERSION_COLUMN_KEY}"))
+            })?,
+        },
+        Some(e) => {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("table {path}: merge engine '{e}' is not supported"),
+            ));
+        }
+    };
+    let mut info = if primary_key.is_empty() {
+        TableInfo::log_table(path.clone(), logical, bucket_count)
+    } else {
+        TableInfo::primary_key_table(path.clone(), logical, primary_key, bucket_count)
+    };
+    info.bucket_key = list(meta.get(BUCKET_KEY_KEY));
+    info = info
+        .with_partition_keys(list(meta.get(PARTITION_KEYS_KEY)))
+        .with_merge_engine(merge_engine);
+    info.validate()?;
+    Ok(info)
+}
+
+/// A Lance column as lakeunion sees it.
+fn logical_field(field: &Field) -> Field {
+    let extension = field.metadata().get(EXTENSION_NAME_KEY).map(String::as_str);
+    if extension == Some(LANCE_BLOB_EXTENSION) {
+        return blob_field(field.name().clone(), field.is_nullable());
+    }
+    match field.data_type() {
+        DataType::FixedSizeList(item, n) if item.data_type().is_primitive() => {
+            vector_field(field.name().clone(), item.data_type().clone(), *n, field.is_nullable())
+        }
+        DataType::LargeBinary if extension == Some(lake_api::types::BLOB_EXTENSION) => {
+            blob_field(field.name().clone(), field.is_nullable())
+        }
+        other => Field::new(field.name(), other.clone(), field.is_nullable()),
+    }
+}
+
+/// The Lance schema of a new dataset for `info`, its table metadata in the schema metadata.
+pub(crate) fn lance_schema(info: &TableInfo) -> Result<SchemaRef> {
+    let mut fields = Vec::with_capacity(info.schema.fields().len());
+    for f in info.schema.fields() {
+        fields.push(match LogicalType::of(f) {
+            LogicalType::Blob => lance::blob::blob_field(f.name(), f.is_nullable()),
+            LogicalType::Vector { element, dimension } => Field::new(
+                f.name(),
+                DataType::new_fixed_size_list(element, dimension, true),
+                f.is_nullable(),
+            ),
+            LogicalType::BlobRef | LogicalType::Plain => f.as_ref().clone(),
+        });
+    }
+    let mut meta: HashMap<String, String> = HashMap::new();
+    if info.has_primary_key() {
+        meta.insert(PRIMARY_KEY_KEY.into(), info.primary_key.join(","));
+    }
+    meta.insert(BUCKET_COUNT_KEY.into(), info.bucket_count.to_string());
+    if !info.bucket_key.is_empty() {
+        meta.insert(BUCKET_KEY_KEY.into(), info.bucket_key.join(","));
+    }
+    if !info.partition_keys.is_empty() {
+        meta.insert(PARTITION_KEYS_KEY.into(), info.partition_keys.join(","));
+    }
+    match &info.merge_engine {
+        MergeEngine::Deduplicate => {}
+        MergeEngine::FirstRow => {
+            meta.insert(MERGE_ENGINE_KEY.into(), "first_row".into());
+        }
+        MergeEngine::Versioned { column } => {
+            meta.insert(MERGE_ENGINE_KEY.into(), "versioned".into());
+            meta.insert(VERSION_COLUMN_KEY.into(), column.clone());
+        }
+    }
+    Ok(Arc::new(Schema::new_with_metadata(fields, meta)))
+}
+
+/// Rows of the table as Lance stores them: BLOB payloads as blob v2 values, vectors with
+/// nullable items.
+pub(crate) fn to_lance(batch: &RecordBatch, lance: &SchemaRef) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(lance.fields().len());
+    for field in lance.fields() {
+        let column = batch
+            .column_by_name(field.name())
+            .ok_or_else(|| Error::schema(format!("column {} is missing", field.name())))?;
+        let is_blob = field.metadata().get(EXTENSION_NAME_KEY).map(String::as_str) == Some(LANCE_BLOB_EXTENSION);
+        let column = if is_blob {
+            blob_values(column)?
+        } else {
+            conform_array(column, field.data_type())
+                .map_err(|e| Error::schema(format!("column {}: {e}", field.name())))?
+        };
+        columns.push(column);
+    }
+    RecordBatch::try_new(lance.clone(), columns).map_err(|e| Error::schema(e.to_string()))
+}
+
+fn blob_values(column: &ArrayRef) -> Result<ArrayRef> {
+    let binary = arrow_cast_large_binary(column)?;
+    let binary = binary.as_binary::<i64>();
+    let mut builder = lance::blob::BlobArrayBuilder::new(binary.len());
+    let blob_err = |e: lance::Error| Error::new(ErrorKind::External, format!("building a blob column: {e}"));
+    for i in 0..binary.len() {
+        if binary.is_null(i) {
+            builder.push_null().map_err(blob_err)?;
+        } else {
+            builder.push_bytes(binary.value(i)).map_err(blob_err)?;
+        }
+    }
+    builder.finish().map_err(blob_err)
+}
+
+fn arrow_cast_large_binary(column: &ArrayRef) -> Result<ArrayRef> {
+    conform_array(column, &DataType::LargeBinary)
+        .map_err(|e| Error::schema(format!("a BLOB column is {}: {e}", column.data_type())))
+}
+
+/// Rows as the table wants them (after a scan that returned BLOB payloads as binary).
+pub(crate) fn from_lance(batch: &RecordBatch, table: &SchemaRef) -> Result<RecordBatch> {
+    conform_batch(batch, table)
+}

@@ -1,0 +1,349 @@
+//! Reading: a configured scan of one dataset ([`LanceSource`]), its planner (fragments of
+//! one version, per partition for partitioned tables) and the reader of one split.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use lake_api::lake::{LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SplitSerializer};
+use lake_api::predicate::{FilterPushDown, Predicate, push_down};
+use lake_api::project::{project_batch, project_schema};
+use lake_api::{Error, ErrorKind, Result, TableInfo};
+use lance::Dataset;
+use lance::datatypes::BlobHandling;
+use lance::table::format::Fragment;
+
+use crate::error::lance_err;
+use crate::predicate::{LanceFilters, ident, quote};
+use crate::schema::from_lance;
+use crate::split::{LanceSplit, LanceSplitSerializer, check_inside};
+
+/// The default number of rows per batch read.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// One scan of a Lance dataset: projection, filters and limit, then planning and reading.
+#[derive(Clone)]
+pub struct LanceSource {
+    uri: String,
+    info: TableInfo,
+    latest: Arc<Dataset>,
+    versions: Arc<Mutex<HashMap<u64, Arc<Dataset>>>>,
+    projection: Option<Vec<Vec<usize>>>,
+    filter: Option<String>,
+    limit: Option<usize>,
+    batch_size: usize,
+}
+
+impl std::fmt::Debug for LanceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LanceSource")
+            .field("uri", &self.uri)
+            .field("projection", &self.projection)
+            .field("filter", &self.filter)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LanceSource {
+    pub(crate) fn new(uri: String, info: TableInfo, latest: Arc<Dataset>) -> Self {
+        Self {
+            uri,
+            info,
+            latest,
+            versions: Arc::default(),
+            projection: None,
+            filter: None,
+            limit: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// Sets the number of rows per batch.
+    pub fn with_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// The table's lakeunion metadata.
+    pub fn info(&self) -> &TableInfo {
+        &self.info
+    }
+
+    fn context(&self, version: u64) -> String {
+        format!("table {} version {version} ({})", self.info.path, self.uri)
+    }
+
+    /// The dataset at `version` (opened once per source).
+    async fn at_version(&self, version: u64) -> Result<Arc<Dataset>> {
+        if self.latest.version_id() == version {
+            return Ok(self.latest.clone());
+        }
+        if let Some(ds) = self
+            .versions
+            .lock()
+            .map_err(|_| Error::invalid("poisoned cache"))?
+            .get(&version)
+        {
+            return Ok(ds.clone());
+        }
+        let ds = Arc::new(
+            self.latest
+                .checkout_version(version)
+                .await
+                .map_err(lance_err(self.context(version)))?,
+        );
+        self.versions
+            .lock()
+            .map_err(|_| Error::invalid("poisoned cache"))?
+            .insert(version, ds.clone());
+        Ok(ds)
+    }
+
+    fn top_level_columns(&self) -> Vec<usize> {
+        match &self.projection {
+            None => (0..self.info.schema.fields().len()).collect(),
+            Some(paths) => {
+                let mut top: Vec<usize> = paths.iter().filter_map(|p| p.first().copied()).collect();
+                top.sort_unstable();
+                top.dedup();
+                top
+            }
+        }
+    }
+
+    fn output_schema(&self) -> Result<SchemaRef> {
+        Ok(match &self.projection {
+            None => self.info.schema.clone(),
+            Some(paths) => Arc::new(project_schema(&self.info.schema, paths)?),
+        })
+    }
+}
+
+#[async_trait]
+impl LakeSource for LanceSource {
+    fn with_project(&mut self, paths: &[Vec<usize>]) -> Result<()> {
+        project_schema(&self.info.schema, paths)?;
+        self.projection = Some(paths.to_vec());
+        Ok(())
+    }
+
+    fn with_filters(&mut self, filters: Vec<Predicate>) -> FilterPushDown {
+        let converter = LanceFilters {
+            schema: &self.info.schema,
+        };
+        let (sql, report) = push_down(&converter, filters);
+        self.filter = sql.into_iter().reduce(|a, b| format!("({a}) AND ({b})"));
+        report
+    }
+
+    fn with_limit(&mut self, limit: usize) {
+        self.limit = Some(limit);
+    }
+
+    async fn create_planner(&self, snapshot_id: i64) -> Result<Box<dyn Planner>> {
+        let version = u64::try_from(snapshot_id).map_err(|_| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("table {}: no version {snapshot_id}", self.info.path),
+            )
+        })?;
+        let dataset = self.at_version(version).await?;
+        Ok(Box::new(LancePlanner {
+            source: self.clone(),
+            dataset,
+        }))
+    }
+
+    async fn create_reader(&self, split: Arc<dyn LakeSplit>) -> Result<Box<dyn RecordReader>> {
+        let split = split
+            .as_any()
+            .downcast_ref::<LanceSplit>()
+            .ok_or_else(|| Error::invalid(format!("not a Lance split: {split:?}")))?
+            .clone();
+        check_inside(&split, &self.uri)?;
+        let dataset = self.at_version(split.version).await?;
+        let top = self.top_level_columns();
+        let read_schema = Arc::new(
+            self.info
+                .schema
+                .project(&top)
+                .map_err(|e| Error::invalid(e.to_string()))?,
+        );
+        let paths = self.projection.as_ref().map(|paths| {
+            paths
+                .iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    if let Some(first) = p.first_mut() {
+                        *first = top.binary_search(first).unwrap_or_default();
+                    }
+                    p
+                })
+                .collect::<Vec<_>>()
+        });
+        let filter = match (&self.filter, &split.partition_filter) {
+            (Some(a), Some(b)) => Some(format!("({a}) AND ({b})")),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        Ok(Box::new(LanceReader {
+            context: self.context(split.version),
+            dataset,
+            fragments: split.fragments,
+            filter,
+            read_schema,
+            output_schema: self.output_schema()?,
+            paths,
+            limit: self.limit,
+            batch_size: self.batch_size,
+        }))
+    }
+
+    fn split_serializer(&self) -> Arc<dyn SplitSerializer> {
+        Arc::new(LanceSplitSerializer)
+    }
+}
+
+struct LancePlanner {
+    source: LanceSource,
+    dataset: Arc<Dataset>,
+}
+
+#[async_trait]
+impl Planner for LancePlanner {
+    async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
+        let version = self.dataset.version_id();
+        let fragments: Vec<Fragment> = self.dataset.fragments().as_ref().clone();
+        let keys = &self.source.info.partition_keys;
+        let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::new();
+        if keys.is_empty() {
+            for fragment in fragments {
+                splits.push(Arc::new(LanceSplit {
+                    version,
+                    fragments: vec![fragment],
+                    partition: Vec::new(),
+                    partition_filter: None,
+                }));
+            }
+            return Ok(splits);
+        }
+        // Lance has no partitions: find the ones each fragment holds from its partition
+        // columns, and read the fragment once per partition
+        let context = self.source.context(version);
+        for fragment in fragments {
+            let mut scanner = self.dataset.scan();
+            scanner.with_fragments(vec![fragment.clone()]);
+            scanner.project(keys).map_err(lance_err(&context))?;
+            let batches: Vec<RecordBatch> = scanner
+                .try_into_stream()
+                .await
+                .map_err(lance_err(&context))?
+                .try_collect()
+                .await
+                .map_err(lance_err(&context))?;
+            let mut partitions: BTreeSet<Vec<String>> = BTreeSet::new();
+            for batch in &batches {
+                let columns = keys
+                    .iter()
+                    .map(|k| {
+                        let column = batch
+                            .column_by_name(k)
+                            .ok_or_else(|| Error::schema(format!("{context}: partition column {k} is missing")))?;
+                        arrow_cast_utf8(column)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for row in 0..batch.num_rows() {
+                    let values = columns
+                        .iter()
+                        .map(|c| {
+                            use arrow_array::Array;
+                            if c.is_null(row) {
+                                Err(Error::corrupt(format!("{context}: a null partition value")))
+                            } else {
+                                Ok(c.value(row).to_string())
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    partitions.insert(values);
+                }
+            }
+            for values in partitions {
+                let filter = keys
+                    .iter()
+                    .zip(&values)
+                    .map(|(k, v)| {
+                        let column = ident(k).ok_or_else(|| Error::invalid(format!("partition key {k}")))?;
+                        Ok(format!("{column} = {}", quote(v)))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+                    .join(" AND ");
+                splits.push(Arc::new(LanceSplit {
+                    version,
+                    fragments: vec![fragment.clone()],
+                    partition: values,
+                    partition_filter: Some(filter),
+                }));
+            }
+        }
+        Ok(splits)
+    }
+}
+
+fn arrow_cast_utf8(column: &arrow_array::ArrayRef) -> Result<arrow_array::StringArray> {
+    use arrow_array::cast::AsArray;
+    let utf8 = lake_api::conform::conform_array(column, &arrow_schema::DataType::Utf8)
+        .map_err(|e| Error::schema(format!("a partition column of type {}: {e}", column.data_type())))?;
+    Ok(utf8.as_string::<i32>().clone())
+}
+
+struct LanceReader {
+    context: String,
+    dataset: Arc<Dataset>,
+    fragments: Vec<Fragment>,
+    filter: Option<String>,
+    read_schema: SchemaRef,
+    output_schema: SchemaRef,
+    paths: Option<Vec<Vec<usize>>>,
+    limit: Option<usize>,
+    batch_size: usize,
+}
+
+#[async_trait]
+impl RecordReader for LanceReader {
+    fn schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    async fn read(self: Box<Self>) -> Result<RecordBatchStream> {
+        let this = *self;
+        let context = Arc::new(this.context);
+        let mut scanner = this.dataset.scan();
+        scanner.with_fragments(this.fragments);
+        let columns: Vec<&str> = this.read_schema.fields().iter().map(|f| f.name().as_str()).collect();
+        scanner.project(&columns).map_err(lance_err(context.as_ref()))?;
+        if let Some(filter) = &this.filter {
+            scanner.filter(filter).map_err(lance_err(context.as_ref()))?;
+        }
+        if let Some(limit) = this.limit {
+            scanner
+                .limit(Some(limit as i64), None)
+                .map_err(lance_err(context.as_ref()))?;
+        }
+        scanner.blob_handling(BlobHandling::AllBinary);
+        scanner.batch_size(this.batch_size);
+        let stream = scanner.try_into_stream().await.map_err(lance_err(context.as_ref()))?;
+        let read_schema = this.read_schema;
+        let paths = this.paths;
+        let stream = stream.map(move |batch| {
+            let batch = batch.map_err(lance_err(context.as_ref()))?;
+            let batch = from_lance(&batch, &read_schema).map_err(|e| e.context(context.as_ref()))?;
+            match &paths {
+                Some(p) => project_batch(&batch, p),
+                None => Ok(batch),
+            }
+        });
+        Ok(RecordBatchStream::new(this.output_schema, stream))
+    }
+}

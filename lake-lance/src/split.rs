@@ -1,0 +1,110 @@
+//! Lance splits: fragments of one dataset version (and, for a partitioned table, the
+//! partition they are read for), serialized as our own versioned record.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use lake_api::lake::{LakeSplit, SplitSerializer};
+use lake_api::{Error, ErrorKind, Result};
+use lance::table::format::Fragment;
+use serde::{Deserialize, Serialize};
+
+/// Fragments of one version, read whole or for one partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LanceSplit {
+    pub(crate) version: u64,
+    pub(crate) fragments: Vec<Fragment>,
+    pub(crate) partition: Vec<String>,
+    /// The SQL filter selecting the partition's rows (partitioned tables only).
+    pub(crate) partition_filter: Option<String>,
+}
+
+impl LanceSplit {
+    /// The dataset version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The fragments read.
+    pub fn fragments(&self) -> &[Fragment] {
+        &self.fragments
+    }
+}
+
+impl LakeSplit for LanceSplit {
+    fn bucket(&self) -> Option<u32> {
+        None
+    }
+
+    fn partition(&self) -> &[String] {
+        &self.partition
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The serializer of [`LanceSplit`]s (version 1: a JSON record of the fragments).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LanceSplitSerializer;
+
+impl LanceSplitSerializer {
+    /// The version this build writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl SplitSerializer for LanceSplitSerializer {
+    fn version(&self) -> u32 {
+        Self::VERSION
+    }
+
+    fn serialize(&self, split: &dyn LakeSplit) -> Result<Vec<u8>> {
+        let split = split
+            .as_any()
+            .downcast_ref::<LanceSplit>()
+            .ok_or_else(|| Error::invalid(format!("not a Lance split: {split:?}")))?;
+        serde_json::to_vec(split)
+            .map_err(|e| Error::new(ErrorKind::External, format!("serializing a Lance split: {e}")))
+    }
+
+    fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<Arc<dyn LakeSplit>> {
+        if version != Self::VERSION {
+            return Err(Error::new(
+                ErrorKind::UnsupportedVersion,
+                format!(
+                    "Lance split version {version} is not known (this build reads {})",
+                    Self::VERSION
+                ),
+            ));
+        }
+        let split: LanceSplit = serde_json::from_slice(bytes)
+            .map_err(|e| Error::corrupt(format!("Lance split bytes are not a split: {e}")))?;
+        Ok(Arc::new(split))
+    }
+}
+
+/// Fails unless every file of the split lies in the dataset's own data directory: data
+/// file paths are bare names there; another base or a path that climbs out is refused.
+pub(crate) fn check_inside(split: &LanceSplit, dataset: &str) -> Result<()> {
+    for fragment in &split.fragments {
+        let files = fragment
+            .files
+            .iter()
+            .chain(fragment.overlays.iter().map(|o| &o.data_file));
+        for file in files {
+            let bare = !file.path.is_empty()
+                && !file.path.contains('/')
+                && !file.path.contains('\\')
+                && file.path != ".."
+                && file.path != ".";
+            if file.base_id.is_some() || !bare {
+                return Err(Error::invalid(format!(
+                    "the split's fragment {} names data file {} outside dataset {dataset}",
+                    fragment.id, file.path
+                )));
+            }
+        }
+    }
+    Ok(())
+}

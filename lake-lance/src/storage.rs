@@ -1,0 +1,162 @@
+//! [`LanceStorage`]: Lance datasets under a root directory as a [`LakeStorage`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_schema::Schema;
+use async_trait::async_trait;
+use lake_api::lake::{LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
+use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
+use lance::Dataset;
+use lance::dataset::builder::DatasetBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::error::lance_err;
+use crate::schema::table_info;
+use crate::source::LanceSource;
+use crate::writer::LanceLakeWriter;
+
+/// Where the datasets are: table `db.t` is the dataset `<root>/db/t.lance`.
+///
+/// ```
+/// use lake_api::TablePath;
+/// use lake_lance::LanceConfig;
+///
+/// let config = LanceConfig::new("/data/lance");
+/// assert_eq!(config.table_uri(&TablePath::new("fluss", "logs")), "/data/lance/fluss/logs.lance");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanceConfig {
+    /// A directory or an object-store URI.
+    pub root: String,
+}
+
+impl LanceConfig {
+    /// Datasets under `root`.
+    pub fn new(root: impl AsRef<str>) -> Self {
+        Self {
+            root: root.as_ref().trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The dataset URI of a table.
+    pub fn table_uri(&self, path: &TablePath) -> String {
+        format!("{}/{}/{}.lance", self.root, path.database, path.table)
+    }
+}
+
+/// Lance datasets as a lake. Snapshots are dataset versions, their properties the
+/// version's transaction properties (where Fluss writes `fluss-offsets`).
+#[derive(Debug, Clone)]
+pub struct LanceStorage {
+    config: LanceConfig,
+}
+
+impl LanceStorage {
+    /// A storage over `config`'s root (nothing is opened until a table is).
+    pub fn new(config: LanceConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration, for workers that open the same storage.
+    pub fn config(&self) -> &LanceConfig {
+        &self.config
+    }
+
+    async fn open(&self, path: &TablePath) -> Result<Dataset> {
+        let uri = self.config.table_uri(path);
+        open_dataset(&uri, None)
+            .await
+            .map_err(|e| e.context(format!("table {path}")))
+    }
+}
+
+/// Opens a dataset (at a version); a missing one is [`ErrorKind::NotFound`].
+pub(crate) async fn open_dataset(uri: &str, version: Option<u64>) -> Result<Dataset> {
+    let mut builder = DatasetBuilder::from_uri(uri);
+    if let Some(v) = version {
+        builder = builder.with_version(v);
+    }
+    builder.load().await.map_err(lance_err(format!("dataset {uri}")))
+}
+
+/// The lake snapshot of one version of a dataset.
+pub(crate) async fn snapshot_of(dataset: &Dataset, version: u64) -> Result<LakeSnapshot> {
+    let context = format!("dataset {} version {version}", dataset.uri());
+    let transaction = dataset
+        .read_transaction_by_version(version)
+        .await
+        .map_err(lance_err(&context))?;
+    let mut properties: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(t) = &transaction {
+        if let Some(p) = &t.transaction_properties {
+            properties.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        properties.insert("operation".into(), t.operation.to_string());
+    }
+    let timestamp_ms = if dataset.version_id() == version {
+        dataset.version().timestamp.timestamp_millis()
+    } else {
+        0
+    };
+    Ok(LakeSnapshot {
+        id: i64::try_from(version).map_err(|_| Error::corrupt(format!("{context}: version out of range")))?,
+        timestamp_ms,
+        properties,
+    })
+}
+
+#[async_trait]
+impl LakeStorage for LanceStorage {
+    async fn table_info(&self, path: &TablePath) -> Result<TableInfo> {
+        let dataset = self.open(path).await?;
+        table_info(path, &Schema::from(dataset.schema()))
+    }
+
+    async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>> {
+        let dataset = self.open(path).await?;
+        let versions = dataset
+            .versions()
+            .await
+            .map_err(lance_err(format!("table {path}: versions")))?;
+        let mut out = Vec::with_capacity(versions.len());
+        for v in versions {
+            let mut snapshot = snapshot_of(&dataset, v.version).await?;
+            snapshot.timestamp_ms = v.timestamp.timestamp_millis();
+            out.push(snapshot);
+        }
+        Ok(out)
+    }
+
+    async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
+        let dataset = self.open(path).await?;
+        Ok(Some(snapshot_of(&dataset, dataset.version_id()).await?))
+    }
+
+    async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {
+        let dataset = self.open(path).await?;
+        let info = table_info(path, &Schema::from(dataset.schema()))?;
+        Ok(Box::new(LanceSource::new(
+            self.config.table_uri(path),
+            info,
+            Arc::new(dataset),
+        )))
+    }
+
+    async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {
+        info.validate()?;
+        match self.open(&info.path).await {
+            Ok(dataset) => {
+                let lake = table_info(&info.path, &Schema::from(dataset.schema()))?;
+                info.ensure_compatible(&lake)?;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Box::new(LanceLakeWriter {
+            uri: self.config.table_uri(&info.path),
+            info: info.clone(),
+            written: BTreeMap::new(),
+        }))
+    }
+}

@@ -1,0 +1,280 @@
+//! Tiering into Lance: log tables append; primary-key tables apply each round's changes to
+//! the rows of the keys they touch (lake-api's fold, so every merge engine agrees with the
+//! union read) and commit them as a `delete` of the keys that end absent and one
+//! `merge_insert` of the rest. The last commit of a round carries its properties
+//! (`fluss-offsets`); an intermediate one carries none, and a reader meeting it replays
+//! the round from the log, which yields the same rows.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use lake_api::lake::{LakeSnapshot, LakeWriter};
+use lake_api::{Error, ErrorKind, LogBatch, Result, TableBucket, TableInfo, apply_changes};
+use lance::Dataset;
+use lance::dataset::transaction::{Operation, TransactionBuilder};
+use lance::dataset::{
+    CommitBuilder, DeleteBuilder, MergeInsertBuilder, WhenMatched, WhenNotMatched, WriteMode, WriteParams,
+};
+use lance::datatypes::BlobHandling;
+
+use crate::error::lance_err;
+use crate::predicate::{ident, quote};
+use crate::schema::{from_lance, lance_schema, to_lance};
+use crate::storage::{open_dataset, snapshot_of};
+
+/// Keys per SQL filter when reading or deleting the rows of touched keys.
+const KEYS_PER_FILTER: usize = 2048;
+
+/// Writes one tiering round into a Lance dataset.
+pub(crate) struct LanceLakeWriter {
+    pub uri: String,
+    pub info: TableInfo,
+    pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
+}
+
+#[async_trait]
+impl LakeWriter for LanceLakeWriter {
+    async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()> {
+        if bucket.bucket >= self.info.bucket_count {
+            return Err(Error::invalid(format!("table {} has no {bucket}", self.info.path)));
+        }
+        batch.validate()?;
+        self.written.entry(bucket.clone()).or_default().push(batch.clone());
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot> {
+        let context = format!("table {} ({})", self.info.path, self.uri);
+        let properties: HashMap<String, String> = properties.into_iter().collect();
+        let schema = lance_schema(&self.info)?;
+        let dataset = match open_dataset(&self.uri, None).await {
+            Ok(ds) => ds,
+            Err(e) if e.kind() == ErrorKind::NotFound => create_empty(&self.uri, &schema, &context).await?,
+            Err(e) => return Err(e),
+        };
+        let dataset = Arc::new(dataset);
+        let batches: Vec<LogBatch> = self.written.into_values().flatten().collect();
+        let done = if self.info.has_primary_key() {
+            apply_round(&self.info, &schema, dataset, batches, properties, &context).await?
+        } else {
+            let rows: Vec<RecordBatch> = batches
+                .iter()
+                .filter(|b| b.batch.num_rows() > 0)
+                .map(|b| to_lance(&b.batch, &schema))
+                .collect::<Result<_>>()?;
+            if rows.is_empty() {
+                commit_properties(dataset, properties, &context).await?
+            } else {
+                let params = WriteParams {
+                    mode: WriteMode::Append,
+                    transaction_properties: Some(Arc::new(properties)),
+                    ..WriteParams::default()
+                };
+                let reader = RecordBatchIterator::new(rows.into_iter().map(Ok::<_, ArrowError>), schema.clone());
+                Dataset::write(reader, dataset, Some(params))
+                    .await
+                    .map_err(lance_err(&context))?
+            }
+        };
+        snapshot_of(&done, done.version_id()).await
+    }
+}
+
+async fn create_empty(uri: &str, schema: &SchemaRef, context: &str) -> Result<Dataset> {
+    let params = WriteParams {
+        mode: WriteMode::Create,
+        ..WriteParams::default()
+    };
+    let empty = RecordBatchIterator::new(
+        std::iter::empty::<std::result::Result<RecordBatch, ArrowError>>(),
+        schema.clone(),
+    );
+    Dataset::write(empty, uri, Some(params))
+        .await
+        .map_err(lance_err(format!("{context}: creating the dataset")))
+}
+
+/// A commit that changes no rows, to carry a round's properties.
+async fn commit_properties(
+    dataset: Arc<Dataset>,
+    properties: HashMap<String, String>,
+    context: &str,
+) -> Result<Dataset> {
+    let operation = Operation::UpdateConfig {
+        config_updates: None,
+        table_metadata_updates: None,
+        schema_metadata_updates: None,
+        field_metadata_updates: HashMap::new(),
+    };
+    let transaction = TransactionBuilder::new(dataset.version_id(), operation)
+        .transaction_properties(Some(Arc::new(properties)))
+        .build();
+    CommitBuilder::new(dataset)
+        .execute(transaction)
+        .await
+        .map_err(lance_err(format!("{context}: committing the tiered offsets")))
+}
+
+/// One SQL conjunction per key: the rows of the touched keys.
+fn key_filters(info: &TableInfo, keys: &BTreeSet<Vec<String>>) -> Vec<String> {
+    let columns: Vec<String> = info.primary_key.iter().filter_map(|k| ident(k)).collect();
+    let keys: Vec<&Vec<String>> = keys.iter().collect();
+    keys.chunks(KEYS_PER_FILTER)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|values| {
+                    let parts: Vec<String> = columns
+                        .iter()
+                        .zip(values.iter())
+                        .map(|(c, v)| format!("{c} = {v}"))
+                        .collect();
+                    format!("({})", parts.join(" AND "))
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        })
+        .collect()
+}
+
+/// The key of each row as SQL literals.
+fn sql_keys(info: &TableInfo, batch: &RecordBatch, out: &mut BTreeSet<Vec<String>>) -> Result<()> {
+    let mut columns: Vec<(ArrayRef, bool)> = Vec::new();
+    for k in &info.primary_key {
+        let column = batch
+            .column_by_name(k)
+            .ok_or_else(|| Error::schema(format!("key column {k} is missing")))?;
+        let is_string = match column.data_type() {
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => false,
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => false,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("table {}: tiering a primary key of type {other} into Lance", info.path),
+                ));
+            }
+        };
+        let as_text = lake_api::conform::conform_array(column, &DataType::Utf8)
+            .map_err(|e| Error::schema(format!("key column {k}: {e}")))?;
+        columns.push((as_text, is_string));
+    }
+    for row in 0..batch.num_rows() {
+        let key = columns
+            .iter()
+            .map(|(c, is_string)| {
+                let c = c.as_string::<i32>();
+                if c.is_null(row) {
+                    Err(Error::schema(format!("table {}: a null primary key", info.path)))
+                } else if *is_string {
+                    Ok(quote(c.value(row)))
+                } else {
+                    Ok(c.value(row).to_string())
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.insert(key);
+    }
+    Ok(())
+}
+
+async fn apply_round(
+    info: &TableInfo,
+    schema: &SchemaRef,
+    dataset: Arc<Dataset>,
+    batches: Vec<LogBatch>,
+    properties: HashMap<String, String>,
+    context: &str,
+) -> Result<Dataset> {
+    let mut touched = BTreeSet::new();
+    for b in &batches {
+        sql_keys(info, &b.batch, &mut touched)?;
+    }
+    if touched.is_empty() {
+        return commit_properties(dataset, properties, context).await;
+    }
+    // the lake rows of the touched keys, in the table's schema
+    let mut lake = Vec::new();
+    for filter in key_filters(info, &touched) {
+        let mut scanner = dataset.scan();
+        scanner.filter(&filter).map_err(lance_err(context))?;
+        scanner.blob_handling(BlobHandling::AllBinary);
+        let got: Vec<RecordBatch> = scanner
+            .try_into_stream()
+            .await
+            .map_err(lance_err(context))?
+            .try_collect()
+            .await
+            .map_err(lance_err(context))?;
+        for g in got {
+            lake.push(from_lance(&g, &info.schema)?);
+        }
+    }
+    let rows = apply_changes(info, lake, batches).await?;
+    let mut present = BTreeSet::new();
+    for r in &rows {
+        sql_keys(info, r, &mut present)?;
+    }
+    let absent: BTreeSet<Vec<String>> = touched.difference(&present).cloned().collect();
+    let upserts: Vec<RecordBatch> = rows
+        .iter()
+        .filter(|r| r.num_rows() > 0)
+        .map(|r| to_lance(r, schema))
+        .collect::<Result<_>>()?;
+
+    let mut dataset = dataset;
+    let mut properties = Some(properties);
+    let filters = key_filters(info, &absent);
+    let deletes = filters.len();
+    for (i, filter) in filters.into_iter().enumerate() {
+        let staged = DeleteBuilder::new(dataset.clone(), filter)
+            .execute_uncommitted()
+            .await
+            .map_err(lance_err(format!("{context}: deleting rows")))?;
+        let mut transaction = staged.transaction;
+        if upserts.is_empty() && i + 1 == deletes {
+            transaction.transaction_properties = properties.take().map(Arc::new);
+        }
+        let mut commit = CommitBuilder::new(dataset.clone());
+        if let Some(rows) = staged.affected_rows {
+            commit = commit.with_affected_rows(rows);
+        }
+        dataset = Arc::new(
+            commit
+                .execute(transaction)
+                .await
+                .map_err(lance_err(format!("{context}: deleting rows")))?,
+        );
+    }
+    if upserts.is_empty() {
+        return match properties {
+            Some(p) => commit_properties(dataset, p, context).await,
+            None => Ok(dataset.as_ref().clone()),
+        };
+    }
+    let mut builder =
+        MergeInsertBuilder::try_new(dataset.clone(), info.primary_key.clone()).map_err(lance_err(context))?;
+    builder
+        .when_matched(WhenMatched::UpdateAll)
+        .when_not_matched(WhenNotMatched::InsertAll);
+    let job = builder.try_build().map_err(lance_err(context))?;
+    let staged = job
+        .execute_uncommitted_batches(upserts)
+        .await
+        .map_err(lance_err(format!("{context}: merging rows")))?;
+    let mut transaction = staged.transaction;
+    transaction.transaction_properties = properties.map(Arc::new);
+    let mut commit = CommitBuilder::new(dataset);
+    if let Some(rows) = staged.affected_rows {
+        commit = commit.with_affected_rows(rows);
+    }
+    commit
+        .execute(transaction)
+        .await
+        .map_err(lance_err(format!("{context}: merging rows")))
+}

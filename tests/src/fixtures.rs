@@ -1,0 +1,124 @@
+//! Helpers for the cross-implementation fixtures and the backend suites: copying a
+//! fixture, reading a snapshot split by split through serialized splits, and rows as the
+//! JSON the fixture scripts record.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
+use base64::Engine as _;
+use futures::TryStreamExt;
+use lake_api::lake::LakeSplit;
+use lake_api::{LakeStorage, TablePath};
+use serde_json::Value;
+
+/// The fixture directory of a format (`tests/fixtures/<format>`).
+pub fn fixture_dir(format: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(format)
+}
+
+/// The values a fixture's script recorded (`expected.json`).
+pub fn expected(format: &str) -> Value {
+    let path = fixture_dir(format).join("expected.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every row of a snapshot, read split by split through the LakeStorage traits: the
+/// splits go through their serializer and are read on `reader` (a worker's storage).
+pub async fn read_snapshot(
+    planner_side: &dyn LakeStorage,
+    reader: &dyn LakeStorage,
+    path: &TablePath,
+    snapshot: i64,
+) -> lake_api::Result<(Vec<RecordBatch>, Vec<Arc<dyn LakeSplit>>)> {
+    let source = planner_side.create_lake_source(path).await?;
+    let splits = source.create_planner(snapshot).await?.plan().await?;
+    let worker = reader.create_lake_source(path).await?;
+    let serializer = source.split_serializer();
+    let mut batches = Vec::new();
+    for split in &splits {
+        let bytes = serializer.serialize(split.as_ref())?;
+        let copy = worker.split_serializer().deserialize(serializer.version(), &bytes)?;
+        assert_eq!(copy.bucket(), split.bucket());
+        assert_eq!(copy.partition(), split.partition());
+        let got: Vec<RecordBatch> = worker.create_reader(copy).await?.read().await?.try_collect().await?;
+        batches.extend(got);
+    }
+    Ok((batches, splits))
+}
+
+/// The sorted values of the `id` column.
+pub fn ids(batches: &[RecordBatch]) -> Vec<i64> {
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("id")
+                .expect("id column")
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The rows as JSON values shaped like a fixture's expected.json (BLOB as base64, VECTOR
+/// as lists), sorted by `id`.
+pub fn rows_as_json(batches: &[RecordBatch]) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for b in batches {
+        for i in 0..b.num_rows() {
+            let mut row = serde_json::Map::new();
+            for (field, column) in b.schema().fields().iter().zip(b.columns()) {
+                let v = if column.is_null(i) {
+                    Value::Null
+                } else {
+                    match column.data_type() {
+                        DataType::Int64 => Value::from(column.as_primitive::<Int64Type>().value(i)),
+                        DataType::Float64 => Value::from(column.as_primitive::<Float64Type>().value(i)),
+                        DataType::Utf8 => Value::from(column.as_string::<i32>().value(i)),
+                        DataType::Binary => Value::from(
+                            base64::engine::general_purpose::STANDARD.encode(column.as_binary::<i32>().value(i)),
+                        ),
+                        DataType::LargeBinary => Value::from(
+                            base64::engine::general_purpose::STANDARD.encode(column.as_binary::<i64>().value(i)),
+                        ),
+                        DataType::FixedSizeList(_, _) => {
+                            let values = column.as_fixed_size_list().value(i);
+                            Value::from(
+                                values
+                                    .as_primitive::<Float32Type>()
+                                    .values()
+                                    .iter()
+                                    .map(|f| f64::from(*f))
+                                    .collect::<Vec<_>>(),
+                            )
+                        }
+                        other => panic!("unexpected column type {other}"),
+                    }
+                };
+                row.insert(field.name().clone(), v);
+            }
+            rows.push(Value::Object(row));
+        }
+    }
+    rows.sort_by_key(|r| r["id"].as_i64());
+    rows
+}

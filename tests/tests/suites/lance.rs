@@ -1,0 +1,397 @@
+//! The Lance backend against datasets pylance wrote (`tests/fixtures/lance`), and against
+//! bad input: missing and corrupt data files, unknown versions, hostile splits, malformed
+//! offsets, a log that no longer matches its lake.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{FixedSizeListArray, Int64Array, LargeBinaryArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float32Type, Schema};
+use futures::TryStreamExt;
+use lake_api::types::{LogicalType, blob_field, vector_field};
+use lake_api::{ChangeType, ErrorKind, LakeStorage, LogBatch, TableBucket, TableInfo, TablePath, UnionTable};
+use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
+use lakeunion_tests::fixtures::{expected, fixture_dir, ids, read_snapshot, rows_as_json};
+use serde_json::Value;
+
+fn fixture_lake() -> LanceStorage {
+    LanceStorage::new(LanceConfig::new(fixture_dir("lance").to_string_lossy()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_the_pylance_fixture() {
+    let expected = expected("lance");
+    let lake = fixture_lake();
+    let worker = fixture_lake();
+    for name in ["events", "orders"] {
+        let table = &expected["tables"][name];
+        let path = TablePath::new("warehouse", name);
+        let snapshots = lake.list_snapshots(&path).await.expect("versions");
+        let versions: Vec<i64> = table["commits"]
+            .as_array()
+            .expect("commits")
+            .iter()
+            .map(|c| c["version"].as_i64().expect("version"))
+            .collect();
+        assert_eq!(snapshots.iter().map(|s| s.id).collect::<Vec<_>>(), versions, "{name}");
+        let latest = lake.latest_snapshot(&path).await.expect("latest").expect("a version");
+        assert_eq!(latest.id, table["latest_version"].as_i64().expect("latest"));
+        assert_eq!(
+            latest.properties.get("fluss-offsets").map(String::as_str),
+            expected["fluss_offsets_property"]["value"].as_str(),
+            "{name}"
+        );
+        let (batches, splits) = read_snapshot(&lake, &worker, &path, latest.id).await.expect("read");
+        assert!(splits.iter().all(|s| s.bucket().is_none() && s.partition().is_empty()));
+        assert_eq!(
+            rows_as_json(&batches),
+            table["rows"].as_array().expect("rows").clone(),
+            "{name}"
+        );
+    }
+    let orders = &expected["tables"]["orders"];
+    let path = TablePath::new("warehouse", "orders");
+    let info = lake.table_info(&path).await.expect("info");
+    assert_eq!(
+        LogicalType::of(info.schema.field_with_name("image").expect("image")),
+        LogicalType::Blob
+    );
+    assert_eq!(
+        LogicalType::of(info.schema.field_with_name("embedding").expect("embedding")),
+        LogicalType::Vector {
+            element: DataType::Float32,
+            dimension: 4
+        }
+    );
+    let before = orders["version_before_update_round"].as_i64().expect("before");
+    let (batches, _) = read_snapshot(&lake, &worker, &path, before).await.expect("read before");
+    assert_eq!(
+        rows_as_json(&batches),
+        orders["initial_rows"].as_array().expect("initial").clone()
+    );
+    let after_delete = orders["version_after_delete"].as_i64().expect("after delete");
+    let (batches, _) = read_snapshot(&lake, &worker, &path, after_delete)
+        .await
+        .expect("read after delete");
+    let mut want: Vec<i64> = orders["initial_rows"]
+        .as_array()
+        .expect("initial")
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .filter(|&id| id != 5)
+        .collect();
+    want.sort_unstable();
+    assert_eq!(ids(&batches), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_projection_and_limit_push_down_to_the_fixture() {
+    let lake = fixture_lake();
+    let path = TablePath::new("warehouse", "orders");
+    let version = lake.latest_snapshot(&path).await.expect("latest").expect("version").id;
+    let mut source = lake.create_lake_source(&path).await.expect("source");
+    let pushed = source.with_filters(vec![
+        lake_api::predicate::col("id").gt(6),
+        lake_api::predicate::col("embedding").is_null(),
+    ]);
+    assert_eq!(pushed.accepted, vec![lake_api::predicate::col("id").gt(6)]);
+    source.with_project(&[vec![2], vec![0]]).expect("projection");
+    let splits = source
+        .create_planner(version)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    let mut batches = Vec::new();
+    for split in splits {
+        let reader = source.create_reader(split).await.expect("reader");
+        batches.extend(
+            reader
+                .read()
+                .await
+                .expect("read")
+                .try_collect::<Vec<_>>()
+                .await
+                .expect("rows"),
+        );
+    }
+    assert!(batches.iter().all(|b| b.schema().field(0).name() == "amount"));
+    assert_eq!(ids(&batches), vec![7, 8, 9, 10, 11, 12, 13, 14]);
+
+    let err = source.create_planner(99).await.err().expect("unknown version");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("warehouse.orders"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_splits_are_refused() {
+    let lake = fixture_lake();
+    let path = TablePath::new("warehouse", "events");
+    let source = lake.create_lake_source(&path).await.expect("source");
+    let version = lake.latest_snapshot(&path).await.expect("latest").expect("version").id;
+    let split = source
+        .create_planner(version)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan")[0]
+        .clone();
+    let serializer = source.split_serializer();
+    let text = String::from_utf8(serializer.serialize(split.as_ref()).expect("bytes")).expect("json");
+    let file = split
+        .as_any()
+        .downcast_ref::<LanceSplit>()
+        .expect("lance split")
+        .fragments()[0]
+        .files[0]
+        .path
+        .clone();
+    let hostile = text.replace(&file, "../../orders.lance/data/x.lance");
+    assert_ne!(hostile, text);
+    let hostile = serializer
+        .deserialize(serializer.version(), hostile.as_bytes())
+        .expect("parses");
+    let err = source.create_reader(hostile).await.err().expect("outside the dataset");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(
+        serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
+        ErrorKind::UnsupportedVersion
+    );
+    assert_eq!(
+        serializer
+            .deserialize(serializer.version(), &text.as_bytes()[..10])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Corrupt
+    );
+}
+
+fn info() -> TableInfo {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ]));
+    TableInfo::primary_key_table(TablePath::new("bad", "t"), schema, vec!["k".into()], 1)
+}
+
+fn rows(keys: std::ops::Range<i64>) -> RecordBatch {
+    RecordBatch::try_new(
+        info().schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(keys.clone())),
+            Arc::new(StringArray::from_iter_values(keys.map(|k| format!("v{k}")))),
+        ],
+    )
+    .expect("batch")
+}
+
+/// A dataset with keys 0..10 committed with `offsets`.
+async fn table(root: &Path, offsets: &str) -> (LanceStorage, i64) {
+    let lake = LanceStorage::new(LanceConfig::new(root.join("lake").to_string_lossy()));
+    let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
+    let batch = LogBatch::new(rows(0..10), vec![ChangeType::Insert; 10], 0);
+    writer.write(&TableBucket::new(0), &batch).await.expect("write");
+    let snapshot = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), offsets.to_string())]))
+        .await
+        .expect("commit");
+    (lake, snapshot.id)
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(data_files(&p));
+        } else if p.extension().is_some_and(|e| e == "lance") && p.parent().is_some_and(|d| d.ends_with("data")) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+async fn read_all(lake: &LanceStorage, version: i64) -> lake_api::Result<Vec<RecordBatch>> {
+    read_snapshot(lake, lake, &info().path, version).await.map(|(b, _)| b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_data_file_names_table_and_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, version) = table(dir.path(), "{}").await;
+    let got = read_all(&lake, version).await.expect("read");
+    assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
+    let file = data_files(dir.path()).pop().expect("a data file");
+    std::fs::remove_file(&file).expect("remove");
+    let err = read_all(&lake, version).await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{text}");
+    assert!(
+        text.contains("bad.t") && text.contains(&format!("version {version}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_lance_file_is_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, version) = table(dir.path(), "{}").await;
+    let file = data_files(dir.path()).pop().expect("a data file");
+    let mut bytes = std::fs::read(&file).expect("read");
+    let n = bytes.len();
+    for b in &mut bytes[n - 4..] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&file, bytes).expect("write");
+    let err = read_all(&lake, version).await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{text}");
+    assert!(
+        text.contains("bad.t") && text.contains(&format!("version {version}")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_offsets_and_a_changed_log_are_refused() {
+    use fluss_client::local::{LocalLog, LocalLogOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, version) = table(dir.path(), "{\"version\":1,\"bucket_offsets\":[oops").await;
+    let log = LocalLog::create(&dir.path().join("log"), &info(), LocalLogOptions::default()).expect("log");
+    log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
+        .expect("append");
+    let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake.clone()))).expect("table");
+    let result = async {
+        table
+            .scan()
+            .build()
+            .await?
+            .to_stream()
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    }
+    .await;
+    let err = result.expect_err("malformed offsets");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains(&version.to_string()), "{err}");
+
+    let mut changed = info();
+    let mut fields = changed.schema.fields().to_vec();
+    fields.push(Arc::new(Field::new("extra", DataType::Int64, true)));
+    changed.schema = Arc::new(Schema::new(fields));
+    let err = lake.create_lake_writer(&changed).await.err().expect("mismatch");
+    assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_and_deletes_are_tiered_with_their_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, first) = table(dir.path(), "{}").await;
+    let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
+    let mut update = rows(3..4);
+    update = RecordBatch::try_new(
+        update.schema(),
+        vec![update.column(0).clone(), Arc::new(StringArray::from(vec!["new"]))],
+    )
+    .expect("batch");
+    let changes = [
+        LogBatch::new(rows(3..4), vec![ChangeType::UpdateBefore], 10),
+        LogBatch::new(update, vec![ChangeType::UpdateAfter], 11),
+        LogBatch::new(rows(5..6), vec![ChangeType::Delete], 12),
+        LogBatch::new(rows(20..21), vec![ChangeType::Insert], 13),
+    ];
+    for c in &changes {
+        writer.write(&TableBucket::new(0), c).await.expect("write");
+    }
+    let snapshot = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), "round 2".to_string())]))
+        .await
+        .expect("commit");
+    assert!(snapshot.id > first);
+    assert_eq!(
+        snapshot.properties.get("fluss-offsets").map(String::as_str),
+        Some("round 2")
+    );
+    let got = read_all(&lake, snapshot.id).await.expect("read");
+    let keys: Vec<i64> = {
+        let mut k: Vec<i64> = got
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("k")
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        k.sort_unstable();
+        k
+    };
+    assert_eq!(keys, vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 20]);
+    let values: Vec<String> = got
+        .iter()
+        .flat_map(|b| {
+            let k = b.column(0).as_any().downcast_ref::<Int64Array>().expect("k").clone();
+            let v = b.column(1).as_any().downcast_ref::<StringArray>().expect("v").clone();
+            (0..b.num_rows())
+                .filter(move |&i| k.value(i) == 3)
+                .map(move |i| v.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(values, vec!["new".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_and_vector_columns_round_trip() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        blob_field("image", true),
+        vector_field("embedding", DataType::Float32, 3, true),
+    ]));
+    let info = TableInfo::log_table(TablePath::new("mm", "media"), schema.clone(), 1);
+    let DataType::FixedSizeList(item, _) = schema.field(2).data_type() else {
+        panic!("a vector field")
+    };
+    let (_, _, values, nulls) = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+        vec![Some(vec![Some(1.0), Some(2.0), Some(3.0)]), None],
+        3,
+    )
+    .into_parts();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(LargeBinaryArray::from(vec![Some(&b"\x89PNG"[..]), None])),
+            Arc::new(FixedSizeListArray::new(item.clone(), 3, values, nulls)),
+        ],
+    )
+    .expect("batch");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    let mut writer = lake.create_lake_writer(&info).await.expect("writer");
+    let log = LogBatch::new(batch.clone(), vec![ChangeType::AppendOnly; 2], 0);
+    writer.write(&TableBucket::new(0), &log).await.expect("write");
+    let snapshot = writer.commit(BTreeMap::new()).await.expect("commit");
+    let read_info = lake.table_info(&info.path).await.expect("info");
+    assert_eq!(
+        read_info.schema.fields(),
+        schema.fields(),
+        "the logical types come back"
+    );
+    let (batches, _) = read_snapshot(&lake, &lake, &info.path, snapshot.id)
+        .await
+        .expect("read");
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].columns(), batch.columns());
+    let _: Value = Value::Null;
+}
