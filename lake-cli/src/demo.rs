@@ -9,10 +9,11 @@ use arrow::util::pretty::pretty_format_batches;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fluss_client::local::{LocalLog, LocalLogOptions};
+use fluss_client::local::{DATALAKE_FORMAT_PROPERTY, LocalLog, LocalLogOptions};
 use fluss_client::tiering::{TierOptions, Tierer};
 use lake_api::memory::{MemoryLake, demo_info, demo_rounds};
-use lake_api::{FLUSS_OFFSETS_PROPERTY, MergeStrategy, ReadMode, Result, UnionTable};
+use lake_api::{FLUSS_OFFSETS_PROPERTY, LakeStorage, MergeStrategy, ReadMode, Result, UnionTable};
+use lake_iceberg::{IcebergConfig, IcebergStorage};
 
 /// Rows keyed by their primary-key cells, every cell rendered as text.
 fn keyed_rows(batches: &[RecordBatch], key: &[String]) -> Result<BTreeMap<Vec<String>, Vec<String>>> {
@@ -37,33 +38,59 @@ fn keyed_rows(batches: &[RecordBatch], key: &[String]) -> Result<BTreeMap<Vec<St
     Ok(out)
 }
 
+/// Which lake the demo tiers into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoLake {
+    /// An Apache Iceberg warehouse (SQLite catalog, Parquet files) beside the log.
+    Iceberg,
+    /// The in-memory reference lake.
+    Memory,
+}
+
 /// Builds the demo table, reads it, and prints what the demo shows.
-pub async fn run(strategy: MergeStrategy, dir: Option<PathBuf>) -> Result<()> {
-    print!("{}", render(strategy, dir.as_deref()).await?);
+pub async fn run(strategy: MergeStrategy, lake: DemoLake, dir: Option<PathBuf>) -> Result<()> {
+    print!("{}", render(strategy, lake, dir.as_deref()).await?);
     Ok(())
 }
 
-/// Builds the demo table in a LocalLog under `root` and tiers its first round into a lake:
-/// the second round of changes stays in the log.
-async fn build(root: &Path) -> Result<(LocalLog, Arc<MemoryLake>)> {
-    let log = LocalLog::create(root, &demo_info(), LocalLogOptions::default())?;
-    let lake = Arc::new(MemoryLake::new());
+/// Builds the demo table in a LocalLog under `root` (rows routed to buckets as Fluss
+/// routes them for the lake format) and tiers its first round into the lake: the second
+/// round of changes stays in the log.
+async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeStorage>, String)> {
+    let mut info = demo_info();
+    let (lake, described): (Arc<dyn LakeStorage>, String) = match kind {
+        DemoLake::Iceberg => {
+            info.properties
+                .insert(DATALAKE_FORMAT_PROPERTY.into(), "iceberg".into());
+            let warehouse = root.join("lake");
+            let lake = IcebergStorage::connect(IcebergConfig::sqlite(&warehouse)).await?;
+            (
+                Arc::new(lake),
+                format!(
+                    "an Iceberg warehouse at {} (SQLite catalog, Parquet files)",
+                    warehouse.display()
+                ),
+            )
+        }
+        DemoLake::Memory => (Arc::new(MemoryLake::new()), "in memory".to_string()),
+    };
+    let log = LocalLog::create(root, &info, LocalLogOptions::default())?;
     let (tiered, tail) = demo_rounds()?;
-    for (bucket, batch, changes) in tiered {
-        log.append(&bucket, batch, changes)?;
+    for (_, batch, changes) in tiered {
+        log.append_rows(batch, changes)?;
     }
     Tierer::new(log.clone(), lake.clone())
         .tier(&TierOptions::default())
         .await?;
-    for (bucket, batch, changes) in tail {
-        log.append(&bucket, batch, changes)?;
+    for (_, batch, changes) in tail {
+        log.append_rows(batch, changes)?;
     }
-    Ok((log, lake))
+    Ok((log, lake, described))
 }
 
 /// What the demo shows, as text. The log lives under `dir` (a fresh temporary directory
 /// when `None`).
-pub async fn render(strategy: MergeStrategy, dir: Option<&Path>) -> Result<String> {
+pub async fn render(strategy: MergeStrategy, kind: DemoLake, dir: Option<&Path>) -> Result<String> {
     use std::fmt::Write;
     let mut out = String::new();
     let temp;
@@ -74,7 +101,7 @@ pub async fn render(strategy: MergeStrategy, dir: Option<&Path>) -> Result<Strin
             temp.path().to_path_buf()
         }
     };
-    let (log, lake) = build(&root).await?;
+    let (log, lake, described) = build(&root, kind).await?;
     let log_dir = log.table_dir().to_path_buf();
     let table = UnionTable::open(Arc::new(log), Some(lake)).await?;
     let info = table.info().clone();
@@ -89,7 +116,7 @@ pub async fn render(strategy: MergeStrategy, dir: Option<&Path>) -> Result<Strin
     );
     let _ = writeln!(
         out,
-        "log: Fluss log batches in a LocalLog at {}; lake: in memory (the Paimon, Iceberg and Lance backends are not built yet)",
+        "log: Fluss log batches in a LocalLog at {}; lake: {described}",
         log_dir.display()
     );
 
@@ -136,10 +163,16 @@ mod tests {
 
     #[tokio::test]
     async fn demo_explains_what_came_from_where_for_every_strategy() {
-        for strategy in [MergeStrategy::Auto, MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
-            let text = render(strategy, None).await.unwrap();
+        for (strategy, lake) in [
+            (MergeStrategy::Auto, DemoLake::Iceberg),
+            (MergeStrategy::SortMerge, DemoLake::Iceberg),
+            (MergeStrategy::KeyFilter, DemoLake::Iceberg),
+            (MergeStrategy::SortMerge, DemoLake::Memory),
+        ] {
+            let text = render(strategy, lake, None).await.unwrap();
             assert!(
-                text.contains("9 rows: 8 from lake snapshot 1 with 7 log changes after it applied (2 updated, 1 deleted, 2 inserted)"),
+                text.contains("9 rows: 8 from lake snapshot ")
+                    && text.contains(" with 7 log changes after it applied (2 updated, 1 deleted, 2 inserted)"),
                 "{strategy}:\n{text}"
             );
             assert!(text.contains("| 9  | eu     | margaret | 120.0  |"), "{text}");
@@ -151,9 +184,14 @@ mod tests {
     #[tokio::test]
     async fn a_dir_keeps_the_log_and_refuses_to_build_twice() {
         let dir = tempfile::tempdir().unwrap();
-        render(MergeStrategy::Auto, Some(dir.path())).await.unwrap();
+        render(MergeStrategy::Auto, DemoLake::Iceberg, Some(dir.path()))
+            .await
+            .unwrap();
         assert!(dir.path().join("demo/orders/table.json").exists());
-        let e = render(MergeStrategy::Auto, Some(dir.path())).await.unwrap_err();
+        assert!(dir.path().join("lake/catalog.db").exists());
+        let e = render(MergeStrategy::Auto, DemoLake::Iceberg, Some(dir.path()))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
     }
 }

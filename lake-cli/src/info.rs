@@ -12,7 +12,7 @@ use crate::render;
 use crate::scan::{ReadArgs, build_scan};
 use crate::table::{self, TableArgs};
 
-const NO_LAKE: &str = "none (no lake backend is built yet)";
+const NO_LAKE: &str = "none (give --lake iceberg --warehouse DIR to read one)";
 
 fn print(text: &str) -> CliResult<()> {
     let mut out = std::io::stdout().lock();
@@ -30,7 +30,7 @@ fn list_or(items: &[String], none: &str) -> String {
 }
 
 /// The schema and table metadata as text.
-pub fn describe(info: &TableInfo, dir: &std::path::Path) -> String {
+pub fn describe(info: &TableInfo, dir: &std::path::Path, lake: Option<&str>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "table {}", info.path);
     let fields = info.schema.fields();
@@ -60,14 +60,14 @@ pub fn describe(info: &TableInfo, dir: &std::path::Path) -> String {
         let _ = writeln!(out, "property {k} = {v}");
     }
     let _ = writeln!(out, "log: LocalLog at {}", dir.display());
-    let _ = writeln!(out, "lake: {NO_LAKE}");
+    let _ = writeln!(out, "lake: {}", lake.unwrap_or(NO_LAKE));
     out
 }
 
 /// `schema`.
 pub async fn schema(args: &TableArgs) -> CliResult<()> {
     let opened = table::open(args).await?;
-    print(&describe(opened.table.info(), &opened.dir))
+    print(&describe(opened.table.info(), &opened.dir, opened.lake.as_deref()))
 }
 
 /// Why a split reads the way it does.
@@ -145,7 +145,8 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
             let _ = writeln!(out, "lake snapshot: {}", s.id);
         }
         None => {
-            let _ = writeln!(out, "lake: {NO_LAKE}; every split reads the log alone");
+            let lake = opened.lake.as_deref().unwrap_or(NO_LAKE);
+            let _ = writeln!(out, "lake: {lake}, no snapshot; every split reads the log alone");
         }
     }
     let options = ScanOptions::default();
@@ -188,7 +189,17 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     let mut out = String::new();
     let _ = writeln!(out, "table {}", info.path);
     let _ = writeln!(out, "rows: {rows}");
-    let _ = writeln!(out, "lake: {NO_LAKE}; lake rows: none; lake snapshot: none");
+    match (&opened.lake, scan.snapshot()) {
+        (Some(lake), Some(snapshot)) => {
+            let _ = writeln!(out, "lake: {lake}; lake snapshot: {}", snapshot.id);
+        }
+        (Some(lake), None) => {
+            let _ = writeln!(out, "lake: {lake}; lake snapshot: none");
+        }
+        (None, _) => {
+            let _ = writeln!(out, "lake: {NO_LAKE}; lake snapshot: none");
+        }
+    }
     let total: i64 = ranges.values().map(|r| r.end - r.earliest).sum();
     let _ = writeln!(
         out,

@@ -83,7 +83,11 @@ enum Command {
         /// How lake rows and log changes merge: auto, sort-merge or key-filter.
         #[arg(long, default_value = "auto", value_parser = parse_strategy)]
         strategy: MergeStrategy,
-        /// Where the table's log is written (a fresh temporary directory by default).
+        /// The lake the first round is tiered into.
+        #[arg(long, value_enum, default_value = "iceberg")]
+        lake: demo::DemoLake,
+        /// Where the table's log (and Iceberg warehouse, under `lake/`) is written (a fresh
+        /// temporary directory by default).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
@@ -112,7 +116,7 @@ fn main() -> ExitCode {
                     command: blob::BlobCommand::Get(args),
                 } => blob::get(&args, quiet).await,
                 Command::Snapshots { table } => snapshots::run(&table).await,
-                Command::Demo { strategy, dir } => demo::run(strategy, dir).await.map_err(Failure::from),
+                Command::Demo { strategy, lake, dir } => demo::run(strategy, lake, dir).await.map_err(Failure::from),
             }
         };
         // Ctrl-C drops the command's future, so its temporary files and directories are

@@ -90,8 +90,8 @@ pub async fn run(args: &TableArgs) -> CliResult<()> {
     let info = opened.table.info();
     let Some(lake) = opened.table.lake() else {
         return Err(Failure::msg(format!(
-            "table {} has no lake: no lake backend is built yet (Paimon, Iceberg and Lance are to come), \
-             so there are no lake snapshots to list",
+            "no lake given for table {}: name it with --lake iceberg --warehouse DIR (or --catalog-uri URI), \
+             so that its snapshots can be listed",
             info.path
         )));
     };

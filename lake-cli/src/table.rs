@@ -1,13 +1,16 @@
-//! Table addressing: `--log DIR` (a LocalLog) and `--table db.name`, from the command line
-//! or a `lakescan.toml` profile; `--lake`, `--warehouse`, `--catalog-uri` and `--fluss` are
-//! accepted and refused until a lake backend / the remote log is built.
+//! Table addressing: `--log DIR` (a LocalLog) and `--table db.name`, plus the lake the log
+//! is tiered into (`--lake iceberg` with `--warehouse DIR` for the SQLite catalog or
+//! `--catalog-uri URI` for a REST catalog, or `--lake FILE.metadata.json`), from the
+//! command line or a `lakescan.toml` profile. `--fluss` is refused until the remote log is
+//! built.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 use fluss_client::local::{LocalLog, LocalLogOptions};
-use lake_api::{TablePath, UnionTable};
+use lake_api::{LakeStorage, TablePath, UnionTable};
+use lake_iceberg::{CatalogConfig, IcebergConfig, IcebergStorage};
 
 use crate::failure::{CliResult, Failure};
 use crate::profile;
@@ -21,13 +24,15 @@ pub struct TableArgs {
     /// The table, `database.name` (optional when DIR holds exactly one table).
     #[arg(long, value_name = "DB.NAME")]
     pub table: Option<String>,
-    /// The lake catalog (Paimon, Iceberg or Lance): no lake backend is built yet.
-    #[arg(long, value_name = "URI")]
+    /// The lake format (`iceberg`; Paimon and Lance are not built yet), or an Iceberg
+    /// table's metadata JSON file (read-only). Implied as `iceberg` by --warehouse or
+    /// --catalog-uri.
+    #[arg(long, value_name = "FORMAT|FILE")]
     pub lake: Option<String>,
-    /// The lake warehouse: no lake backend is built yet.
+    /// The lake warehouse directory (Iceberg: its SQLite catalog is DIR/catalog.db).
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<String>,
-    /// The lake catalog's URI: no lake backend is built yet.
+    /// The lake's REST catalog URI (Iceberg).
     #[arg(long, value_name = "URI")]
     pub catalog_uri: Option<String>,
     /// The Fluss cluster (bootstrap address): the remote log is not built yet.
@@ -59,10 +64,62 @@ impl TableArgs {
 
 /// An opened table.
 pub struct Opened {
-    /// The union table (log only: no lake backend yet).
+    /// The union table.
     pub table: UnionTable,
-    /// The table's directory.
+    /// The table's log directory.
     pub dir: PathBuf,
+    /// What the lake is, in words (`None`: no lake given).
+    pub lake: Option<String>,
+}
+
+/// The lake the arguments name, opened, with a description.
+async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, String)>> {
+    let format = match (&args.lake, &args.warehouse, &args.catalog_uri) {
+        (None, None, None) => return Ok(None),
+        (Some(lake), _, _) => lake.clone(),
+        (None, _, _) => "iceberg".to_string(),
+    };
+    let config = if format.ends_with(".metadata.json") {
+        IcebergConfig::metadata_file(format.clone())
+    } else {
+        let name = format.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        match name.as_str() {
+            "iceberg" => match (&args.warehouse, &args.catalog_uri) {
+                (_, Some(uri)) => IcebergConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
+                (Some(dir), None) => IcebergConfig::sqlite(dir),
+                (None, None) => {
+                    return Err(Failure::usage(
+                        "--lake iceberg needs --warehouse DIR (SQLite catalog) or --catalog-uri URI (REST catalog)",
+                    ));
+                }
+            },
+            "paimon" | "lance" => {
+                return Err(Failure::msg(format!(
+                    "the {name} backend is not built yet, so lake '{format}' cannot be read; lakescan reads Iceberg lakes (--lake iceberg)"
+                )));
+            }
+            _ => {
+                return Err(Failure::usage(format!(
+                    "unknown lake '{format}': give --lake iceberg (with --warehouse or --catalog-uri) or an Iceberg metadata JSON file"
+                )));
+            }
+        }
+    };
+    let described = match &config.catalog {
+        CatalogConfig::Sql { .. } => format!("Iceberg warehouse {} (SQLite catalog)", config.warehouse),
+        CatalogConfig::Rest { uri } => format!("Iceberg REST catalog {uri}"),
+        CatalogConfig::MetadataFile { location } => format!("Iceberg table from {location} (read-only)"),
+    };
+    if let CatalogConfig::Sql { .. } = &config.catalog
+        && !Path::new(&config.warehouse).is_dir()
+    {
+        return Err(Failure::msg(format!(
+            "lake warehouse {} does not exist",
+            config.warehouse
+        )));
+    }
+    let lake = IcebergStorage::connect(config).await?;
+    Ok(Some((Arc::new(lake), described)))
 }
 
 fn is_table_dir(dir: &Path) -> bool {
@@ -94,17 +151,6 @@ fn tables_under(root: &Path) -> Vec<TablePath> {
 
 /// Resolves the LocalLog root and table path from the arguments.
 fn locate(args: &TableArgs) -> CliResult<(PathBuf, TablePath)> {
-    if let Some(lake) = args
-        .lake
-        .as_ref()
-        .or(args.warehouse.as_ref())
-        .or(args.catalog_uri.as_ref())
-    {
-        return Err(Failure::msg(format!(
-            "no lake backend is built yet (Paimon, Iceberg and Lance are to come), so lake '{lake}' cannot be read; \
-             read the log alone with --log DIR --table db.name"
-        )));
-    }
     if let Some(fluss) = &args.fluss {
         return Err(Failure::msg(format!(
             "the remote Fluss log is not built yet, so fluss '{fluss}' cannot be read; \
@@ -179,6 +225,15 @@ pub async fn open(args: &TableArgs) -> CliResult<Opened> {
     let log = LocalLog::open_read_only(&root, &path, LocalLogOptions::default())
         .map_err(|e| Failure::Runtime(Box::new(lake_api::Error::from(e))))?;
     let dir = log.table_dir().to_path_buf();
-    let table = UnionTable::open(Arc::new(log), None).await?;
-    Ok(Opened { table, dir })
+    let lake = open_lake(&args).await?;
+    let (storage, described) = match lake {
+        Some((storage, described)) => (Some(storage), Some(described)),
+        None => (None, None),
+    };
+    let table = UnionTable::open(Arc::new(log), storage).await?;
+    Ok(Opened {
+        table,
+        dir,
+        lake: described,
+    })
 }

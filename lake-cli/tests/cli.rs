@@ -461,10 +461,79 @@ fn explain_and_stats() {
     let out = ok(&["stats", "--log", &root]);
     assert!(out.contains("rows: 9"), "{out}");
     assert!(out.contains("15 offset(s)"), "{out}");
-    assert!(out.contains("lake rows: none"), "{out}");
+    assert!(out.contains("lake snapshot: none"), "{out}");
     let us0 = out.lines().find(|l| l.contains("partition us bucket 0")).unwrap();
     let figures: Vec<&str> = us0.split_whitespace().rev().take(3).collect();
     assert_eq!(figures, vec!["6", "6", "0"], "tail, end, earliest: {us0}");
+}
+
+#[test]
+fn the_demo_tiers_into_iceberg_and_every_command_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir_arg(&dir);
+    let out = ok(&["demo", "--dir", &root]);
+    assert!(out.contains("lake: an Iceberg warehouse at"), "{out}");
+    let warehouse = dir.path().join("lake");
+    let warehouse = warehouse.to_str().unwrap();
+    for strategy in ["sort-merge", "key-filter"] {
+        let out = ok(&[
+            "scan",
+            "--log",
+            &root,
+            "--warehouse",
+            warehouse,
+            "--format",
+            "json",
+            "--strategy",
+            strategy,
+        ]);
+        let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(json_rows(&rows), demo_expected(), "{strategy}");
+    }
+    // the lake alone holds the first round: eight orders
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "iceberg",
+        "--warehouse",
+        warehouse,
+        "--lake-only",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(out.lines().count(), 8, "{out}");
+    // a key filter prunes Iceberg files by bucket[2](id): the log is bucketed to match
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--warehouse",
+        warehouse,
+        "--filter",
+        "id = 2",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("95"), "the update from the log wins: {out}");
+    let out = ok(&["snapshots", "--log", &root, "--warehouse", warehouse]);
+    assert!(out.contains("fluss-offsets") || out.contains("offsets"), "{out}");
+    let out = ok(&["stats", "--log", &root, "--warehouse", warehouse]);
+    assert!(out.contains("rows: 9"), "{out}");
+    assert!(out.contains("Iceberg warehouse"), "{out}");
+    let out = ok(&["explain", "--log", &root, "--warehouse", warehouse]);
+    assert!(out.contains("lake snapshot:"), "{out}");
+    let out = ok(&["schema", "--log", &root, "--warehouse", warehouse]);
+    assert!(out.contains("lake: Iceberg warehouse"), "{out}");
+
+    let o = lakescan(&["scan", "--log", &root, "--lake", "iceberg"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let missing = dir.path().join("nowhere");
+    let o = lakescan(&["scan", "--log", &root, "--warehouse", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
 }
 
 #[test]
@@ -512,7 +581,7 @@ fn bad_input_exits_with_a_clear_message() {
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
     let o = lakescan(&["scan", "--log", &root, "--lake", "paimon://x"]);
-    assert!(stderr(&o).contains("no lake backend"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not built yet"), "{}", stderr(&o));
 
     // two tables under one root: --table picks one
     media_log(dir.path());
@@ -829,11 +898,13 @@ fn a_profile_file_addresses_the_table() {
         "scan",
         "--log",
         &root,
+        "--table",
+        "demo.orders",
         "--profile",
         sub.join("lake.toml").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no lake backend"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not built yet"), "{}", stderr(&o));
 
     // broken files: exit 2, naming the file and the problem, one line
     for (text, problem) in [
