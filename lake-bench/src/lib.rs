@@ -1,0 +1,238 @@
+//! Shared pieces of the backend benchmarks: the generated table (i64 key and four value
+//! columns including a string, in buckets, with a 1% log tail of updates, deletes and
+//! inserts), timing and peak-memory probes, and the DataFusion query a user would write
+//! instead of a union read (`--features datafusion`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Float64Array, Int32Array, Int64Array, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use fluss_client::bucketing::{LakeFormat, bucket_of_bytes};
+use lake_api::{ChangeType, TableInfo, TablePath};
+
+#[cfg(feature = "datafusion")]
+pub mod dedup_sql;
+
+/// Rows per generated batch.
+pub const BATCH: usize = 8192;
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// splitmix64.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0)
+    }
+
+    /// Uniform in `[0, n)`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// The benchmark table's schema: `k` (key), `v1`, `v2`, `v3`, `s`.
+pub fn table_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v1", DataType::Int64, true),
+        Field::new("v2", DataType::Float64, true),
+        Field::new("v3", DataType::Int32, true),
+        Field::new("s", DataType::Utf8, true),
+    ]))
+}
+
+/// The benchmark table: primary key `k`, `buckets` buckets.
+pub fn table_info(buckets: u32) -> TableInfo {
+    TableInfo::primary_key_table(TablePath::new("bench", "t"), table_schema(), vec!["k".into()], buckets)
+}
+
+const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz012345";
+
+/// A batch of rows `(key, version)`: values are a pure function of both; strings have
+/// 12 to 20 characters.
+pub fn make_batch(rows: &[(i64, u32)]) -> RecordBatch {
+    let n = rows.len();
+    let (mut k, mut v1, mut v2, mut v3) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut s = StringBuilder::with_capacity(n, n * 16);
+    let mut buf = [0u8; 20];
+    for &(key, version) in rows {
+        let h = mix(key as u64 ^ u64::from(version).wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        k.push(key);
+        v1.push((h >> 1) as i64);
+        v2.push((h >> 11) as f64 / (1u64 << 53) as f64 * 1000.0);
+        v3.push((h >> 20) as i32);
+        let len = 12 + (h % 9) as usize;
+        let mut x = mix(h);
+        for c in buf[..len].iter_mut() {
+            *c = ALPHABET[(x & 31) as usize];
+            x = x.rotate_right(5) ^ h;
+        }
+        s.append_value(std::str::from_utf8(&buf[..len]).unwrap_or(""));
+    }
+    RecordBatch::try_new(
+        table_schema(),
+        vec![
+            Arc::new(Int64Array::from(k)),
+            Arc::new(Int64Array::from(v1)),
+            Arc::new(Float64Array::from(v2)),
+            Arc::new(Int32Array::from(v3)),
+            Arc::new(s.finish()),
+        ],
+    )
+    .expect("generated batch matches the schema")
+}
+
+/// One bucket of the generated table.
+pub struct BucketData {
+    /// The lake's rows, in batches (keys ascending).
+    pub lake: Vec<RecordBatch>,
+    /// The log tail: batches with their change types.
+    pub log: Vec<(RecordBatch, Vec<ChangeType>)>,
+    /// Rows a union read returns for this bucket.
+    pub expected_rows: usize,
+}
+
+/// The first `per_bucket` keys (ascending) of each of `buckets` buckets under a lake
+/// format's bucketing, as Fluss routes rows for that format.
+pub fn bucket_keys(format: LakeFormat, buckets: u32, per_bucket: usize) -> Vec<Vec<i64>> {
+    let mut out: Vec<Vec<i64>> = (0..buckets).map(|_| Vec::with_capacity(per_bucket)).collect();
+    let mut k = 0i64;
+    while out.iter().any(|b| b.len() < per_bucket) {
+        let b = bucket_of_bytes(format, &k.to_le_bytes(), buckets) as usize;
+        if out[b].len() < per_bucket {
+            out[b].push(k);
+        }
+        k += 1;
+    }
+    out
+}
+
+/// Generates a bucket of `rows` lake rows and `rows / 100` log changes (~80% updates as
+/// -U/+U pairs, ~10% deletes, ~10% inserts of new keys) over `keys` (at least `2 * rows`,
+/// ascending: even slots start in the lake, odd ones may be inserted by the log).
+pub fn generate_bucket(seed: u64, b: u32, rows: usize, keys: &[i64]) -> BucketData {
+    assert!(keys.len() >= 2 * rows, "{} keys for {rows} rows", keys.len());
+    let mut rng = Rng(seed ^ u64::from(b).wrapping_mul(0x9E37_79B9));
+    let key = |slot: usize| keys[slot];
+    // slot 2i is lake key i, slot 2i+1 a key the log may insert; version 0 = absent
+    let mut state = vec![0u32; 2 * rows];
+    let lake_rows: Vec<(i64, u32)> = (0..rows)
+        .map(|i| {
+            state[2 * i] = 1;
+            (key(2 * i), 1)
+        })
+        .collect();
+    let lake = lake_rows.chunks(BATCH).map(make_batch).collect();
+    drop(lake_rows);
+    let mut changes: Vec<(i64, u32, ChangeType)> = Vec::new();
+    let mut expected = rows;
+    for _ in 0..rows / 100 {
+        let r = rng.below(10);
+        let find = |rng: &mut Rng, state: &[u32], odd: bool, present: bool| -> Option<usize> {
+            for _ in 0..64 {
+                let slot = 2 * rng.below(rows as u64) as usize + usize::from(odd);
+                if (state[slot] > 0) == present {
+                    return Some(slot);
+                }
+            }
+            None
+        };
+        if r < 8 {
+            let odd = rng.below(2) == 1;
+            if let Some(slot) = find(&mut rng, &state, odd, true) {
+                let v = state[slot];
+                changes.push((key(slot), v, ChangeType::UpdateBefore));
+                changes.push((key(slot), v + 1, ChangeType::UpdateAfter));
+                state[slot] = v + 1;
+            }
+        } else if r == 8 {
+            if let Some(slot) = find(&mut rng, &state, false, true) {
+                changes.push((key(slot), state[slot], ChangeType::Delete));
+                state[slot] = 0;
+                expected -= 1;
+            }
+        } else if let Some(slot) = find(&mut rng, &state, true, false) {
+            changes.push((key(slot), 1, ChangeType::Insert));
+            state[slot] = 1;
+            expected += 1;
+        }
+    }
+    let log = changes
+        .chunks(BATCH)
+        .map(|c| {
+            let rows: Vec<(i64, u32)> = c.iter().map(|&(k, v, _)| (k, v)).collect();
+            (make_batch(&rows), c.iter().map(|&(_, _, t)| t).collect())
+        })
+        .collect();
+    BucketData {
+        lake,
+        log,
+        expected_rows: expected,
+    }
+}
+
+/// The median of some samples.
+pub fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// An environment knob with a default (`_` separators allowed).
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn proc_status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+}
+
+/// Measures one run: seconds and the growth of the peak RSS over the RSS at the start
+/// (the kernel's high-water mark is reset first, where Linux allows it).
+pub async fn measure<F, Fut, T>(f: F) -> Result<(T, f64, u64), Box<dyn std::error::Error>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Box<dyn std::error::Error>>>,
+{
+    // "5" resets VmHWM to the current RSS (Linux 4.0+); elsewhere the peak is the process's
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = proc_status_bytes("VmRSS:").unwrap_or(0);
+    let start = Instant::now();
+    let out = f().await?;
+    let secs = start.elapsed().as_secs_f64();
+    let peak = proc_status_bytes("VmHWM:").unwrap_or(0);
+    Ok((out, secs, peak.saturating_sub(before)))
+}
+
+/// Bytes as MiB.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
