@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use arrow::util::pretty::pretty_format_batches;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,6 +13,8 @@ use fluss_client::tiering::{TierOptions, Tierer};
 use lake_api::memory::{MemoryLake, demo_info, demo_rounds};
 use lake_api::{FLUSS_OFFSETS_PROPERTY, LakeStorage, MergeStrategy, ReadMode, Result, UnionTable};
 use lake_iceberg::{IcebergConfig, IcebergStorage};
+
+use crate::render::{TableLayout, render_table};
 
 /// Rows keyed by their primary-key cells, every cell rendered as text.
 fn keyed_rows(batches: &[RecordBatch], key: &[String]) -> Result<BTreeMap<Vec<String>, Vec<String>>> {
@@ -133,7 +134,11 @@ pub async fn render(strategy: MergeStrategy, kind: DemoLake, dir: Option<&Path>)
     let lake_only = table.scan().mode(ReadMode::LakeOnly).build().await?.collect().await?;
     let log_changes: i64 = splits.iter().map(|s| s.log_len()).sum();
 
-    let _ = writeln!(out, "\n{}", pretty_format_batches(&union)?);
+    let layout = TableLayout {
+        max_cell_width: 40,
+        max_table_width: None,
+    };
+    let _ = writeln!(out, "\n{}", render_table(&scan.schema(), &union, layout)?);
 
     let before = keyed_rows(&lake_only, &info.primary_key)?;
     let after = keyed_rows(&union, &info.primary_key)?;
@@ -175,7 +180,10 @@ mod tests {
                     && text.contains(" with 7 log changes after it applied (2 updated, 1 deleted, 2 inserted)"),
                 "{strategy}:\n{text}"
             );
-            assert!(text.contains("| 9  | eu     | margaret | 120.0  |"), "{text}");
+            let margaret = text.lines().find(|l| l.contains("margaret")).unwrap_or_default();
+            assert!(margaret.contains("120.0"), "{text}");
+            assert!(margaret.contains("<blob 74 B image/png>"), "{text}");
+            assert!(margaret.contains("[0.9, 1.2, 1.0]"), "{text}");
             assert!(!text.contains("alan"), "the deleted order is gone: {text}");
             assert!(text.contains(".offsets"), "tiered offsets are in a file: {text}");
         }

@@ -209,7 +209,7 @@ fn csv_and_jsonl_content() {
 
     // an empty result still has a CSV header
     let out = ok(&["scan", "--log", &root, "--format", "csv", "--filter", "id > 1000"]);
-    assert_eq!(out, "id,region,customer,amount\n");
+    assert_eq!(out, "id,region,customer,amount,photo,embedding\n");
 }
 
 #[test]
@@ -667,6 +667,8 @@ fn follow_prints_changes_as_they_arrive() {
                 Arc::new(StringArray::from(vec![region])),
                 Arc::new(StringArray::from(vec![customer])),
                 Arc::new(Float64Array::from(vec![amount])),
+                Arc::new(LargeBinaryArray::from(vec![None::<&[u8]>])),
+                arrow::array::new_null_array(info.schema.field(5).data_type(), 1),
             ],
         )
         .unwrap()

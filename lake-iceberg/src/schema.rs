@@ -13,7 +13,8 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, FieldRef, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use iceberg::arrow::{arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema};
 use iceberg::spec::{
-    Literal, PartitionSpec, PrimitiveLiteral, Schema, Struct, TableMetadata, Transform, UnboundPartitionSpec,
+    Literal, NullOrder, PartitionSpec, PrimitiveLiteral, Schema, SortDirection, SortField, SortOrder, Struct,
+    TableMetadata, Transform, UnboundPartitionSpec,
 };
 use lake_api::types::{LogicalType, blob_field, blob_ref_field, vector_field};
 use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
@@ -357,6 +358,29 @@ pub(crate) struct TableDefinition {
     pub schema: Schema,
     pub spec: UnboundPartitionSpec,
     pub properties: HashMap<String, String>,
+    /// Primary-key tables: the key ascending, nulls first (the files the tiering writer
+    /// writes are in this order and say so, so that sort-merge reads need not sort them).
+    pub sort_order: Option<SortOrder>,
+}
+
+/// The columns (in order) a sort order sorts by when it is the primary key's order:
+/// identity transforms, ascending, nulls first. `None` for any other order.
+pub(crate) fn key_sort_columns(order: &SortOrder, schema: &Schema) -> Option<Vec<String>> {
+    if order.fields.is_empty() {
+        return None;
+    }
+    order
+        .fields
+        .iter()
+        .map(|f| {
+            let plain = f.transform == Transform::Identity
+                && f.direction == SortDirection::Ascending
+                && f.null_order == NullOrder::First;
+            plain
+                .then(|| schema.name_by_field_id(f.source_id).map(str::to_string))
+                .flatten()
+        })
+        .collect()
 }
 
 /// The Iceberg schema, partition spec and properties of a new table, Fluss's layout.
@@ -430,6 +454,7 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
             .ok_or_else(|| Error::invalid(format!("table {path}: no column {name}")))
     };
     let identifier: Vec<i32> = info.primary_key.iter().map(|k| id_of(k)).collect::<Result<_>>()?;
+    let identifier_set = identifier.clone();
     let bucket_source = if bucket_column {
         id_of(BUCKET_COLUMN)?
     } else {
@@ -438,7 +463,7 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
     let partition_sources: Vec<i32> = info.partition_keys.iter().map(|k| id_of(k)).collect::<Result<_>>()?;
     let schema = schema
         .into_builder()
-        .with_identifier_field_ids(identifier)
+        .with_identifier_field_ids(identifier_set)
         .build()
         .map_err(iceberg_err(format!("table {path}: primary key")))?;
     let mut spec = UnboundPartitionSpec::builder();
@@ -481,10 +506,30 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
     for (k, v) in &info.properties {
         properties.entry(k.clone()).or_insert_with(|| v.clone());
     }
+    let sort_order = if info.has_primary_key() {
+        let mut order = SortOrder::builder();
+        for id in &identifier {
+            order.with_sort_field(SortField {
+                source_id: *id,
+                transform: Transform::Identity,
+                direction: SortDirection::Ascending,
+                null_order: NullOrder::First,
+            });
+        }
+        Some(
+            order
+                .with_order_id(1)
+                .build_unbound()
+                .map_err(iceberg_err(format!("table {path}: sort order")))?,
+        )
+    } else {
+        None
+    };
     Ok(TableDefinition {
         schema,
         spec: spec.build(),
         properties,
+        sort_order,
     })
 }
 

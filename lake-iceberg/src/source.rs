@@ -1,6 +1,7 @@
 //! Reading: a configured scan of one table ([`IcebergSource`]), its planner (file scan
 //! tasks of one snapshot, as [`IcebergSplit`]s) and the reader of one split.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
@@ -10,14 +11,16 @@ use iceberg::expr::Predicate as IcebergPredicate;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{DEFAULT_SCHEMA_NAME_MAPPING, NameMapping};
 use iceberg::table::Table;
-use lake_api::lake::{LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SplitSerializer};
+use lake_api::lake::{
+    LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
+};
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 
 use crate::error::iceberg_err;
 use crate::predicate::IcebergFilters;
-use crate::schema::{TableLayout, conform};
+use crate::schema::{TableLayout, conform, key_sort_columns};
 use crate::split::{IcebergSplit, IcebergSplitSerializer, check_inside};
 
 /// The default number of rows per batch read.
@@ -150,6 +153,7 @@ impl LakeSource for IcebergSource {
                 .collect::<Vec<_>>()
         });
         Ok(Box::new(IcebergReader {
+            key_order: split.sorted.then(|| self.info.primary_key.clone()),
             table: self.table.clone(),
             context: format!("{} file {}", self.context(split.snapshot_id), task.data_file_path),
             task,
@@ -225,6 +229,7 @@ impl Planner for IcebergPlanner {
             .await
             .map_err(iceberg_err(&context))?;
         let metadata = source.table.metadata();
+        let sorted = key_sorted_files(&source.table, &source.info, self.snapshot_id, &context).await?;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
         let mut planned_rows: u64 = 0;
         for task in tasks {
@@ -253,6 +258,7 @@ impl Planner for IcebergPlanner {
                 snapshot_id: self.snapshot_id,
                 bucket,
                 partition,
+                sorted: sorted.contains(&task.data_file_path),
                 task,
             };
             for d in &split.task.deletes {
@@ -262,6 +268,42 @@ impl Planner for IcebergPlanner {
         }
         Ok(splits)
     }
+}
+
+/// The data files of a snapshot whose sort order is the primary key's (from the manifests:
+/// iceberg 0.10's scan tasks do not carry the sort order id).
+async fn key_sorted_files(table: &Table, info: &TableInfo, snapshot_id: i64, context: &str) -> Result<HashSet<String>> {
+    let mut sorted = HashSet::new();
+    let metadata = table.metadata();
+    let key_orders: HashSet<i64> = metadata
+        .sort_orders_iter()
+        .filter(|o| key_sort_columns(o, metadata.current_schema()).as_deref() == Some(info.primary_key.as_slice()))
+        .map(|o| o.order_id)
+        .collect();
+    if !info.has_primary_key() || key_orders.is_empty() {
+        return Ok(sorted);
+    }
+    let Some(snapshot) = metadata.snapshot_by_id(snapshot_id) else {
+        return Ok(sorted);
+    };
+    let list = table
+        .manifest_list_reader(snapshot)
+        .load()
+        .await
+        .map_err(iceberg_err(context))?;
+    for manifest in list.entries() {
+        let manifest = manifest
+            .load_manifest(table.file_io())
+            .await
+            .map_err(iceberg_err(context))?;
+        for entry in manifest.entries() {
+            let order = entry.data_file().sort_order_id();
+            if entry.is_alive() && order.is_some_and(|o| key_orders.contains(&i64::from(o))) {
+                sorted.insert(entry.file_path().to_string());
+            }
+        }
+    }
+    Ok(sorted)
 }
 
 /// The partition spec a task's file was written with: iceberg 0.10's tasks do not carry
@@ -275,6 +317,8 @@ fn task_spec_id(task: &FileScanTask, metadata: &iceberg::spec::TableMetadata) ->
 }
 
 struct IcebergReader {
+    /// The primary key, when the file's rows come in its order.
+    key_order: Option<Vec<String>>,
     table: Table,
     task: FileScanTask,
     context: String,
@@ -289,6 +333,10 @@ struct IcebergReader {
 impl RecordReader for IcebergReader {
     fn schema(&self) -> SchemaRef {
         self.output_schema.clone()
+    }
+
+    fn as_sorted(&self) -> Option<&dyn SortedRecordReader> {
+        self.key_order.as_ref().map(|_| self as &dyn SortedRecordReader)
     }
 
     async fn read(self: Box<Self>) -> Result<RecordBatchStream> {
@@ -322,5 +370,11 @@ impl RecordReader for IcebergReader {
                 futures::future::ready(Ok(keep))
             });
         Ok(RecordBatchStream::new(this.output_schema, stream))
+    }
+}
+
+impl SortedRecordReader for IcebergReader {
+    fn key_order(&self) -> &[String] {
+        self.key_order.as_deref().unwrap_or(&[])
     }
 }

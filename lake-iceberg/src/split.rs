@@ -21,6 +21,8 @@ pub struct IcebergSplit {
     pub(crate) bucket: Option<u32>,
     pub(crate) partition: Vec<String>,
     pub(crate) task: FileScanTask,
+    /// The file's rows are in primary-key order (its sort order is the key's).
+    pub(crate) sorted: bool,
 }
 
 impl IcebergSplit {
@@ -37,6 +39,12 @@ impl IcebergSplit {
     /// The number of rows in the data file (before deletes and filters), when known.
     pub fn record_count(&self) -> Option<u64> {
         self.task.record_count
+    }
+
+    /// Whether the file's rows come in primary-key order (its sort order is the key's), so
+    /// that a sort-merge read need not sort it.
+    pub fn key_sorted(&self) -> bool {
+        self.sorted
     }
 
     /// The delete files applied to the data file.
@@ -65,6 +73,8 @@ struct SplitRecord {
     bucket: Option<u32>,
     partition: Vec<String>,
     task: FileScanTask,
+    #[serde(default)]
+    sorted: bool,
 }
 
 /// The serializer of [`IcebergSplit`]s (version 1: a JSON record).
@@ -95,6 +105,7 @@ impl SplitSerializer for IcebergSplitSerializer {
             bucket: split.bucket,
             partition: split.partition.clone(),
             task,
+            sorted: split.sorted,
         };
         serde_json::to_vec(&record).map_err(|e| {
             Error::new(
@@ -121,6 +132,7 @@ impl SplitSerializer for IcebergSplitSerializer {
             bucket: record.bucket,
             partition: record.partition,
             task: record.task,
+            sorted: record.sorted,
         }))
     }
 }

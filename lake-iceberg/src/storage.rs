@@ -121,6 +121,7 @@ impl IcebergStorage {
             .schema(definition.schema)
             .partition_spec(definition.spec)
             .properties(definition.properties)
+            .sort_order_opt(definition.sort_order)
             .build();
         catalog
             .create_table(&namespace, creation)

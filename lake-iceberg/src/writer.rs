@@ -16,7 +16,7 @@ use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use iceberg::arrow::schema_to_arrow_schema;
-use iceberg::spec::{DataFile, DataFileFormat, PartitionKey, Transform};
+use iceberg::spec::{DataFile, DataFileBuilder, DataFileFormat, PartitionKey, Transform};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::transform::create_transform_function;
@@ -32,7 +32,9 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::iceberg_err;
-use crate::schema::{BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, bucket_key, conform};
+use crate::schema::{
+    BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, bucket_key, conform, key_sort_columns,
+};
 use crate::storage::snapshot_of;
 
 /// Writes one tiering round into an Iceberg table.
@@ -94,7 +96,17 @@ impl LakeWriter for IcebergLakeWriter {
             if rows.is_empty() {
                 continue;
             }
-            files.extend(write_files(&table, &layout, &bucket, rows, &context).await?);
+            let written = write_files(&table, &layout, &bucket, rows, &context).await?;
+            // folded rows come out in key order: say so where the table's order is the key's
+            match key_order_id(&table, &self.info) {
+                Some(order) => {
+                    for file in written {
+                        let spec_id = table.metadata().default_partition_spec_id();
+                        files.push(with_sort_order(file, order, spec_id, &context)?);
+                    }
+                }
+                None => files.extend(written),
+            }
         }
         let tx = Transaction::new(&table);
         let tx = tx
@@ -116,6 +128,55 @@ impl LakeWriter for IcebergLakeWriter {
         })?;
         Ok(snapshot_of(snapshot))
     }
+}
+
+/// The id of the table's default sort order when it is the primary key's order (the
+/// order folded rows come out in).
+fn key_order_id(table: &Table, info: &TableInfo) -> Option<i32> {
+    if !info.has_primary_key() {
+        return None;
+    }
+    let metadata = table.metadata();
+    let order = metadata.default_sort_order();
+    let columns = key_sort_columns(order, metadata.current_schema())?;
+    (columns == info.primary_key)
+        .then(|| i32::try_from(order.order_id).ok())
+        .flatten()
+}
+
+/// The data file marked as sorted by `order` (iceberg 0.10's writer leaves it unset and
+/// keeps the fields crate-private, so the file is rebuilt from its accessors; it was
+/// written with the default spec, `spec_id`).
+fn with_sort_order(file: DataFile, order: i32, spec_id: i32, context: &str) -> Result<DataFile> {
+    DataFileBuilder::default()
+        .content(file.content_type())
+        .file_path(file.file_path().to_string())
+        .file_format(file.file_format())
+        .partition(file.partition().clone())
+        .record_count(file.record_count())
+        .file_size_in_bytes(file.file_size_in_bytes())
+        .column_sizes(file.column_sizes().clone())
+        .value_counts(file.value_counts().clone())
+        .null_value_counts(file.null_value_counts().clone())
+        .nan_value_counts(file.nan_value_counts().clone())
+        .lower_bounds(file.lower_bounds().clone())
+        .upper_bounds(file.upper_bounds().clone())
+        .key_metadata(file.key_metadata().map(<[u8]>::to_vec))
+        .split_offsets(file.split_offsets().map(<[i64]>::to_vec))
+        .equality_ids(file.equality_ids())
+        .sort_order_id(order)
+        .first_row_id(file.first_row_id())
+        .partition_spec_id(spec_id)
+        .referenced_data_file(file.referenced_data_file())
+        .content_offset(file.content_offset())
+        .content_size_in_bytes(file.content_size_in_bytes())
+        .build()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::External,
+                format!("{context}: marking a data file sorted: {e}"),
+            )
+        })
 }
 
 /// Fails unless every row of `batch` hashes to `bucket` under Iceberg's `bucket[N](key)`.

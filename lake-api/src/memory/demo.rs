@@ -1,10 +1,12 @@
-//! The embedded demo table: a partitioned primary-key table with two buckets, half tiered
-//! into the lake, with updates and deletes waiting in the log.
+//! The embedded demo table: a partitioned primary-key table with two buckets, a BLOB (a
+//! small PNG photo) and a VECTOR column, half tiered into the lake, with updates and
+//! deletes waiting in the log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::types::Float32Type;
+use arrow_array::{ArrayRef, FixedSizeListArray, Float64Array, Int64Array, LargeBinaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::{MemoryLake, MemoryLog, tier};
@@ -12,18 +14,32 @@ use crate::error::Result;
 use crate::lake::LakeStorage;
 use crate::log::{ChangeType, LogSource};
 use crate::table::{TableBucket, TableInfo, TablePath};
+use crate::types::{blob_field, vector_field};
+
+/// The demo photos: 8x8 one-colour PNGs.
+const PHOTOS: [&[u8]; 3] = [
+    include_bytes!("demo/red.png"),
+    include_bytes!("demo/green.png"),
+    include_bytes!("demo/blue.png"),
+];
+
+/// The embedding dimension of the demo table.
+const DIMENSION: i32 = 3;
 
 /// The demo table's path.
 pub const DEMO_TABLE: &str = "demo.orders";
 
-/// The demo table: `orders(id, region, customer, amount)`, primary key `(id, region)`,
-/// partitioned by `region`, two buckets by `id`.
+/// The demo table: `orders(id, region, customer, amount, photo BLOB, embedding
+/// VECTOR<FLOAT, 3>)`, primary key `(id, region)`, partitioned by `region`, two buckets by
+/// `id`.
 pub fn demo_info() -> TableInfo {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("region", DataType::Utf8, false),
         Field::new("customer", DataType::Utf8, true),
         Field::new("amount", DataType::Float64, true),
+        blob_field("photo", true),
+        vector_field("embedding", DataType::Float32, DIMENSION, true),
     ]));
     let mut info = TableInfo::primary_key_table(
         TablePath::new("demo", "orders"),
@@ -44,6 +60,25 @@ fn bucket_of(id: i64) -> TableBucket {
     TableBucket::partitioned(vec![region(id).to_string()], (id % 2) as u32)
 }
 
+/// A deterministic embedding per order: `[id / 10, amount / 100, region]`.
+fn embeddings(rows: impl Iterator<Item = (i64, f64)>, field: &Field) -> Result<FixedSizeListArray> {
+    let DataType::FixedSizeList(item, n) = field.data_type() else {
+        return Err(crate::Error::schema(format!("{} is not a vector column", field.name())));
+    };
+    let values: Vec<Option<Vec<Option<f32>>>> = rows
+        .map(|(id, amount)| {
+            let region = if region(id) == "eu" { 1.0 } else { 0.0 };
+            Some(vec![
+                Some(id as f32 / 10.0),
+                Some((amount / 100.0) as f32),
+                Some(region),
+            ])
+        })
+        .collect();
+    let (_, _, values, nulls) = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(values, *n).into_parts();
+    Ok(FixedSizeListArray::try_new(item.clone(), *n, values, nulls)?)
+}
+
 /// A round of demo changes: per bucket, one batch and its change types.
 pub type DemoRound = Vec<(TableBucket, RecordBatch, Vec<ChangeType>)>;
 
@@ -61,6 +96,11 @@ fn round(rows: &[(ChangeType, i64, &str, f64)]) -> Result<DemoRound> {
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| region(r.1)))),
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.3))),
+            Arc::new(LargeBinaryArray::from_iter_values(
+                rows.iter()
+                    .map(|r| PHOTOS[r.1.rem_euclid(PHOTOS.len() as i64) as usize]),
+            )),
+            Arc::new(embeddings(rows.iter().map(|r| (r.1, r.3)), schema.field(5))?),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         out.push((bucket, batch, rows.iter().map(|r| r.0).collect()));

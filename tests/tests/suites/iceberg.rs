@@ -430,6 +430,25 @@ mod bad_input {
     async fn updating_rows_already_in_the_lake_is_unsupported_and_commits_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (lake, snapshot) = table(dir.path(), "{}").await;
+        // the folded rows were written in key order, and the file says so
+        let source = lake.create_lake_source(&info().path).await.expect("source");
+        let splits = source
+            .create_planner(snapshot)
+            .await
+            .expect("planner")
+            .plan()
+            .await
+            .expect("plan");
+        assert!(!splits.is_empty());
+        for split in &splits {
+            assert!(
+                split
+                    .as_any()
+                    .downcast_ref::<IcebergSplit>()
+                    .expect("split")
+                    .key_sorted()
+            );
+        }
         let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
         let batch = LogBatch::new(rows(3..4), vec![ChangeType::UpdateAfter], 10);
         writer.write(&TableBucket::new(0), &batch).await.expect("write");
