@@ -183,6 +183,56 @@ fn sql_keys(info: &TableInfo, batch: &RecordBatch, out: &mut BTreeSet<Vec<String
     Ok(())
 }
 
+/// The lake rows of the touched keys, in the table's schema: nothing for an empty
+/// dataset, one full scan kept to the touched keys for a large round, else a filtered scan
+/// per chunk of keys.
+async fn touched_rows(
+    info: &TableInfo,
+    dataset: &Arc<Dataset>,
+    touched: &BTreeSet<Vec<String>>,
+    context: &str,
+) -> Result<Vec<RecordBatch>> {
+    if dataset.fragments().is_empty() {
+        return Ok(Vec::new());
+    }
+    let full_scan = touched.len() > 8 * KEYS_PER_FILTER;
+    let filters = if full_scan {
+        vec![None]
+    } else {
+        key_filters(info, touched).into_iter().map(Some).collect()
+    };
+    let mut lake = Vec::new();
+    for filter in filters {
+        let mut scanner = dataset.scan();
+        if let Some(filter) = &filter {
+            scanner.filter(filter).map_err(lance_err(context))?;
+        }
+        scanner.blob_handling(BlobHandling::AllBinary);
+        let mut stream = scanner.try_into_stream().await.map_err(lance_err(context))?;
+        while let Some(batch) = stream.try_next().await.map_err(lance_err(context))? {
+            let batch = from_lance(&batch, &info.schema)?;
+            if full_scan {
+                let mut keys = BTreeSet::new();
+                let mut keep = Vec::with_capacity(batch.num_rows());
+                for row in 0..batch.num_rows() {
+                    keys.clear();
+                    sql_keys(info, &batch.slice(row, 1), &mut keys)?;
+                    keep.push(keys.iter().next().is_some_and(|k| touched.contains(k)));
+                }
+                let mask = arrow_array::BooleanArray::from(keep);
+                lake.push(arrow_select_filter(&batch, &mask)?);
+            } else {
+                lake.push(batch);
+            }
+        }
+    }
+    Ok(lake)
+}
+
+fn arrow_select_filter(batch: &RecordBatch, mask: &arrow_array::BooleanArray) -> Result<RecordBatch> {
+    arrow_select::filter::filter_record_batch(batch, mask).map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
+}
+
 async fn apply_round(
     info: &TableInfo,
     schema: &SchemaRef,
@@ -198,23 +248,7 @@ async fn apply_round(
     if touched.is_empty() {
         return commit_properties(dataset, properties, context).await;
     }
-    // the lake rows of the touched keys, in the table's schema
-    let mut lake = Vec::new();
-    for filter in key_filters(info, &touched) {
-        let mut scanner = dataset.scan();
-        scanner.filter(&filter).map_err(lance_err(context))?;
-        scanner.blob_handling(BlobHandling::AllBinary);
-        let got: Vec<RecordBatch> = scanner
-            .try_into_stream()
-            .await
-            .map_err(lance_err(context))?
-            .try_collect()
-            .await
-            .map_err(lance_err(context))?;
-        for g in got {
-            lake.push(from_lance(&g, &info.schema)?);
-        }
-    }
+    let lake = touched_rows(info, &dataset, &touched, context).await?;
     let rows = apply_changes(info, lake, batches).await?;
     let mut present = BTreeSet::new();
     for r in &rows {
@@ -256,6 +290,18 @@ async fn apply_round(
             Some(p) => commit_properties(dataset, p, context).await,
             None => Ok(dataset.as_ref().clone()),
         };
+    }
+    if dataset.fragments().is_empty() {
+        // nothing to match: a plain append writes the same rows faster
+        let params = WriteParams {
+            mode: WriteMode::Append,
+            transaction_properties: properties.map(Arc::new),
+            ..WriteParams::default()
+        };
+        let reader = RecordBatchIterator::new(upserts.into_iter().map(Ok::<_, ArrowError>), schema.clone());
+        return Dataset::write(reader, dataset, Some(params))
+            .await
+            .map_err(lance_err(format!("{context}: appending rows")));
     }
     let mut builder =
         MergeInsertBuilder::try_new(dataset.clone(), info.primary_key.clone()).map_err(lance_err(context))?;
