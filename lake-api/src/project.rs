@@ -107,6 +107,39 @@ fn project_fields(fields: &Fields, sel: &Selection, path: &str) -> Result<Fields
         .collect()
 }
 
+/// A projection read as whole top-level columns, as lake formats that cannot read parts of
+/// a struct do: the distinct top-level columns the paths touch (ascending; all `columns`
+/// when there is no projection), and the paths re-pointed at positions among them, to
+/// finish the projection with [`project_batch`].
+///
+/// ```
+/// use lake_api::project::top_level_projection;
+///
+/// let (read, paths) = top_level_projection(5, Some(&[vec![3, 0], vec![1]]));
+/// assert_eq!(read, vec![1, 3]);
+/// assert_eq!(paths, Some(vec![vec![1, 0], vec![0]]));
+/// assert_eq!(top_level_projection(2, None), (vec![0, 1], None));
+/// ```
+pub fn top_level_projection(columns: usize, paths: Option<&[Vec<usize>]>) -> (Vec<usize>, Option<Vec<Vec<usize>>>) {
+    let Some(paths) = paths else {
+        return ((0..columns).collect(), None);
+    };
+    let mut top: Vec<usize> = paths.iter().filter_map(|p| p.first().copied()).collect();
+    top.sort_unstable();
+    top.dedup();
+    let remapped = paths
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(first) = p.first_mut() {
+                *first = top.binary_search(first).unwrap_or_default();
+            }
+            p
+        })
+        .collect();
+    (top, Some(remapped))
+}
+
 /// The schema a projection produces.
 pub fn project_schema(schema: &Schema, paths: &[Vec<usize>]) -> Result<Schema> {
     let sel = build_selection(paths)?;

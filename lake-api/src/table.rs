@@ -107,6 +107,39 @@ pub enum MergeEngine {
     },
 }
 
+impl MergeEngine {
+    /// The engine Fluss's `table.merge-engine` option names (`deduplicate`, `first_row`,
+    /// `versioned`; absent: deduplicate), with the version column of a versioned table.
+    /// Lakes keep these in table properties; `table` names the table in errors.
+    pub fn from_option(engine: Option<&str>, version_column: Option<&str>, table: &TablePath) -> Result<Self> {
+        match engine.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("deduplicate") => Ok(MergeEngine::Deduplicate),
+            Some("first_row") => Ok(MergeEngine::FirstRow),
+            Some("versioned") => Ok(MergeEngine::Versioned {
+                column: version_column
+                    .ok_or_else(|| {
+                        Error::corrupt(format!("table {table}: a versioned table without its version column"))
+                    })?
+                    .to_string(),
+            }),
+            Some(other) => Err(Error::new(
+                crate::ErrorKind::Unsupported,
+                format!("table {table}: merge engine '{other}' is not supported"),
+            )),
+        }
+    }
+
+    /// The `table.merge-engine` option value and, for a versioned table, the version
+    /// column: what [`MergeEngine::from_option`] reads back (`None` for the default).
+    pub fn to_option(&self) -> Option<(&'static str, Option<&str>)> {
+        match self {
+            MergeEngine::Deduplicate => None,
+            MergeEngine::FirstRow => Some(("first_row", None)),
+            MergeEngine::Versioned { column } => Some(("versioned", Some(column.as_str()))),
+        }
+    }
+}
+
 impl fmt::Display for MergeEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

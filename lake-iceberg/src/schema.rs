@@ -252,25 +252,11 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
     } else {
         layout.bucket_key.clone()
     };
-    let merge_engine = match properties.get(MERGE_ENGINE_PROPERTY).map(|s| s.to_ascii_lowercase()) {
-        None => MergeEngine::Deduplicate,
-        Some(e) if e == "deduplicate" => MergeEngine::Deduplicate,
-        Some(e) if e == "first_row" => MergeEngine::FirstRow,
-        Some(e) if e == "versioned" => MergeEngine::Versioned {
-            column: properties.get(VERSION_COLUMN_PROPERTY).cloned().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Corrupt,
-                    format!("table {path}: a versioned table without {VERSION_COLUMN_PROPERTY}"),
-                )
-            })?,
-        },
-        Some(e) => {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("table {path}: merge engine '{e}' is not supported"),
-            ));
-        }
-    };
+    let merge_engine = MergeEngine::from_option(
+        properties.get(MERGE_ENGINE_PROPERTY).map(String::as_str),
+        properties.get(VERSION_COLUMN_PROPERTY).map(String::as_str),
+        path,
+    )?;
     let mut info = if primary_key.is_empty() {
         TableInfo::log_table(path.clone(), arrow, bucket_count)
     } else {
@@ -493,14 +479,10 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
         )
     }
     .map_err(iceberg_err(format!("table {path}: partition spec")))?;
-    match &info.merge_engine {
-        MergeEngine::Deduplicate => {}
-        MergeEngine::FirstRow => {
-            properties.insert(MERGE_ENGINE_PROPERTY.into(), "first_row".into());
-        }
-        MergeEngine::Versioned { column } => {
-            properties.insert(MERGE_ENGINE_PROPERTY.into(), "versioned".into());
-            properties.insert(VERSION_COLUMN_PROPERTY.into(), column.clone());
+    if let Some((engine, column)) = info.merge_engine.to_option() {
+        properties.insert(MERGE_ENGINE_PROPERTY.into(), engine.into());
+        if let Some(column) = column {
+            properties.insert(VERSION_COLUMN_PROPERTY.into(), column.into());
         }
     }
     for (k, v) in &info.properties {

@@ -15,7 +15,7 @@ use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
-use lake_api::project::{project_batch, project_schema};
+use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 
 use crate::error::iceberg_err;
@@ -61,15 +61,7 @@ impl IcebergSource {
 
     /// The top-level columns to read, in schema order.
     fn top_level_columns(&self) -> Vec<usize> {
-        match &self.projection {
-            None => (0..self.info.schema.fields().len()).collect(),
-            Some(paths) => {
-                let mut top: Vec<usize> = paths.iter().filter_map(|p| p.first().copied()).collect();
-                top.sort_unstable();
-                top.dedup();
-                top
-            }
-        }
+        top_level_projection(self.info.schema.fields().len(), self.projection.as_deref()).0
     }
 
     /// The schema of the batches readers yield.
@@ -132,26 +124,13 @@ impl LakeSource for IcebergSource {
         }
         let mut task = split.task.clone();
         task.name_mapping = name_mapping(&self.table)?;
-        let top = self.top_level_columns();
+        let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info
                 .schema
                 .project(&top)
                 .map_err(|e| Error::invalid(e.to_string()))?,
         );
-        // the caller's paths, re-pointed at the columns actually read
-        let paths = self.projection.as_ref().map(|paths| {
-            paths
-                .iter()
-                .map(|p| {
-                    let mut p = p.clone();
-                    if let Some(first) = p.first_mut() {
-                        *first = top.binary_search(first).unwrap_or_default();
-                    }
-                    p
-                })
-                .collect::<Vec<_>>()
-        });
         Ok(Box::new(IcebergReader {
             key_order: split.sorted.then(|| self.info.primary_key.clone()),
             table: self.table.clone(),

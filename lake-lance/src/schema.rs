@@ -53,22 +53,11 @@ pub(crate) fn table_info(path: &TablePath, schema: &Schema) -> Result<TableInfo>
             ))
         })?,
     };
-    let merge_engine = match meta.get(MERGE_ENGINE_KEY).map(|s| s.to_ascii_lowercase()) {
-        None => MergeEngine::Deduplicate,
-        Some(e) if e == "deduplicate" => MergeEngine::Deduplicate,
-        Some(e) if e == "first_row" => MergeEngine::FirstRow,
-        Some(e) if e == "versioned" => MergeEngine::Versioned {
-            column: meta.get(VERSION_COLUMN_KEY).cloned().ok_or_else(|| {
-                Error::corrupt(format!("table {path}: a versioned table without {VERSION_COLUMN_KEY}"))
-            })?,
-        },
-        Some(e) => {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("table {path}: merge engine '{e}' is not supported"),
-            ));
-        }
-    };
+    let merge_engine = MergeEngine::from_option(
+        meta.get(MERGE_ENGINE_KEY).map(String::as_str),
+        meta.get(VERSION_COLUMN_KEY).map(String::as_str),
+        path,
+    )?;
     let mut info = if primary_key.is_empty() {
         TableInfo::log_table(path.clone(), logical, bucket_count)
     } else {
@@ -124,14 +113,10 @@ pub(crate) fn lance_schema(info: &TableInfo) -> Result<SchemaRef> {
     if !info.partition_keys.is_empty() {
         meta.insert(PARTITION_KEYS_KEY.into(), info.partition_keys.join(","));
     }
-    match &info.merge_engine {
-        MergeEngine::Deduplicate => {}
-        MergeEngine::FirstRow => {
-            meta.insert(MERGE_ENGINE_KEY.into(), "first_row".into());
-        }
-        MergeEngine::Versioned { column } => {
-            meta.insert(MERGE_ENGINE_KEY.into(), "versioned".into());
-            meta.insert(VERSION_COLUMN_KEY.into(), column.clone());
+    if let Some((engine, column)) = info.merge_engine.to_option() {
+        meta.insert(MERGE_ENGINE_KEY.into(), engine.into());
+        if let Some(column) = column {
+            meta.insert(VERSION_COLUMN_KEY.into(), column.into());
         }
     }
     Ok(Arc::new(Schema::new_with_metadata(fields, meta)))

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use lake_api::lake::{LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SplitSerializer};
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
-use lake_api::project::{project_batch, project_schema};
+use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use lance::Dataset;
 use lance::datatypes::BlobHandling;
@@ -102,18 +102,6 @@ impl LanceSource {
         Ok(ds)
     }
 
-    fn top_level_columns(&self) -> Vec<usize> {
-        match &self.projection {
-            None => (0..self.info.schema.fields().len()).collect(),
-            Some(paths) => {
-                let mut top: Vec<usize> = paths.iter().filter_map(|p| p.first().copied()).collect();
-                top.sort_unstable();
-                top.dedup();
-                top
-            }
-        }
-    }
-
     fn output_schema(&self) -> Result<SchemaRef> {
         Ok(match &self.projection {
             None => self.info.schema.clone(),
@@ -165,25 +153,13 @@ impl LakeSource for LanceSource {
             .clone();
         check_inside(&split, &self.uri)?;
         let dataset = self.at_version(split.version).await?;
-        let top = self.top_level_columns();
+        let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info
                 .schema
                 .project(&top)
                 .map_err(|e| Error::invalid(e.to_string()))?,
         );
-        let paths = self.projection.as_ref().map(|paths| {
-            paths
-                .iter()
-                .map(|p| {
-                    let mut p = p.clone();
-                    if let Some(first) = p.first_mut() {
-                        *first = top.binary_search(first).unwrap_or_default();
-                    }
-                    p
-                })
-                .collect::<Vec<_>>()
-        });
         let filter = match (&self.filter, &split.partition_filter) {
             (Some(a), Some(b)) => Some(format!("({a}) AND ({b})")),
             (a, b) => a.clone().or_else(|| b.clone()),
