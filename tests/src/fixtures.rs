@@ -122,3 +122,58 @@ pub fn rows_as_json(batches: &[RecordBatch]) -> Vec<Value> {
     rows.sort_by_key(|r| r["id"].as_i64());
     rows
 }
+
+/// A small primary-key table `bad.t(k BIGINT, v STRING)` in one bucket, for bad-input tests.
+pub fn small_table() -> lake_api::TableInfo {
+    use arrow::datatypes::{Field, Schema};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ]));
+    lake_api::TableInfo::primary_key_table(TablePath::new("bad", "t"), schema, vec!["k".into()], 1)
+}
+
+/// Rows of [`small_table`] for `keys`, `v` = `v<key>`.
+pub fn small_rows(keys: std::ops::Range<i64>) -> RecordBatch {
+    use arrow::array::{Int64Array, StringArray};
+    RecordBatch::try_new(
+        small_table().schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(keys.clone())),
+            Arc::new(StringArray::from_iter_values(keys.map(|k| format!("v{k}")))),
+        ],
+    )
+    .expect("batch")
+}
+
+/// Tiers keys 0..10 of [`small_table`] into `lake` as one snapshot committed with
+/// `offsets` as its `fluss-offsets`; returns the snapshot id.
+pub async fn tier_small_table(lake: &dyn LakeStorage, offsets: &str) -> i64 {
+    use lake_api::{ChangeType, LogBatch, TableBucket};
+    let mut writer = lake.create_lake_writer(&small_table()).await.expect("writer");
+    let batch = LogBatch::new(small_rows(0..10), vec![ChangeType::Insert; 10], 0);
+    writer.write(&TableBucket::new(0), &batch).await.expect("write");
+    writer
+        .commit(std::collections::BTreeMap::from([(
+            "fluss-offsets".to_string(),
+            offsets.to_string(),
+        )]))
+        .await
+        .expect("commit")
+        .id
+}
+
+/// The files under `dir` (recursively) whose name ends with `.<extension>`.
+pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(files_with_extension(&p, extension));
+        } else if p.extension().is_some_and(|e| e == extension) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}

@@ -271,56 +271,22 @@ async fn hostile_and_unknown_input_is_refused() {
 
 mod bad_input {
     use super::*;
-    use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema};
     use fluss_client::local::{LocalLog, LocalLogOptions};
-    use lake_api::{ChangeType, LogBatch, TableBucket, TableInfo, UnionTable};
-
-    fn info() -> TableInfo {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("v", DataType::Utf8, true),
-        ]));
-        TableInfo::primary_key_table(TablePath::new("bad", "t"), schema, vec!["k".into()], 1)
-    }
-
-    fn rows(keys: std::ops::Range<i64>) -> RecordBatch {
-        RecordBatch::try_new(
-            info().schema,
-            vec![
-                Arc::new(Int64Array::from_iter_values(keys.clone())),
-                Arc::new(StringArray::from_iter_values(keys.map(|k| format!("v{k}")))),
-            ],
-        )
-        .expect("batch")
-    }
+    use lake_api::{ChangeType, LogBatch, TableBucket, UnionTable};
+    use lakeunion_tests::fixtures::{files_with_extension, small_rows as rows, small_table as info, tier_small_table};
 
     /// An Iceberg table with one snapshot of keys 0..10 committed with `offsets`.
     async fn table(root: &Path, offsets: &str) -> (IcebergStorage, i64) {
         let lake = IcebergStorage::connect(IcebergConfig::sqlite(root.join("lake")))
             .await
             .expect("lake");
-        let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
-        let batch = LogBatch::new(rows(0..10), vec![ChangeType::Insert; 10], 0);
-        writer.write(&TableBucket::new(0), &batch).await.expect("write");
-        let snapshot = writer
-            .commit(BTreeMap::from([("fluss-offsets".to_string(), offsets.to_string())]))
-            .await
-            .expect("commit");
-        (lake, snapshot.id)
+        let snapshot = tier_small_table(&lake, offsets).await;
+        (lake, snapshot)
     }
 
     fn data_files(dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).expect("dir").flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                out.extend(data_files(&p));
-            } else if p.extension().is_some_and(|e| e == "parquet") {
-                out.push(p);
-            }
-        }
-        out
+        files_with_extension(dir, "parquet")
     }
 
     async fn read_all(lake: &IcebergStorage, snapshot: i64) -> lake_api::Result<Vec<RecordBatch>> {

@@ -12,7 +12,25 @@ use futures::TryStreamExt;
 use lake_api::types::{LogicalType, blob_field, vector_field};
 use lake_api::{ChangeType, ErrorKind, LakeStorage, LogBatch, TableBucket, TableInfo, TablePath, UnionTable};
 use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
-use lakeunion_tests::fixtures::{expected, fixture_dir, ids, read_snapshot, rows_as_json};
+use lakeunion_tests::fixtures::{
+    expected, files_with_extension, fixture_dir, ids, read_snapshot, rows_as_json, small_rows as rows,
+    small_table as info, tier_small_table,
+};
+
+/// A dataset with keys 0..10 committed with `offsets`.
+async fn table(root: &Path, offsets: &str) -> (LanceStorage, i64) {
+    let lake = LanceStorage::new(LanceConfig::new(root.join("lake").to_string_lossy()));
+    let version = tier_small_table(&lake, offsets).await;
+    (lake, version)
+}
+
+/// The dataset's data files (not its manifests or transactions).
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    files_with_extension(dir, "lance")
+        .into_iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("data")))
+        .collect()
+}
 use serde_json::Value;
 
 fn fixture_lake() -> LanceStorage {
@@ -167,51 +185,6 @@ async fn hostile_splits_are_refused() {
             .kind(),
         ErrorKind::Corrupt
     );
-}
-
-fn info() -> TableInfo {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, false),
-        Field::new("v", DataType::Utf8, true),
-    ]));
-    TableInfo::primary_key_table(TablePath::new("bad", "t"), schema, vec!["k".into()], 1)
-}
-
-fn rows(keys: std::ops::Range<i64>) -> RecordBatch {
-    RecordBatch::try_new(
-        info().schema,
-        vec![
-            Arc::new(Int64Array::from_iter_values(keys.clone())),
-            Arc::new(StringArray::from_iter_values(keys.map(|k| format!("v{k}")))),
-        ],
-    )
-    .expect("batch")
-}
-
-/// A dataset with keys 0..10 committed with `offsets`.
-async fn table(root: &Path, offsets: &str) -> (LanceStorage, i64) {
-    let lake = LanceStorage::new(LanceConfig::new(root.join("lake").to_string_lossy()));
-    let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
-    let batch = LogBatch::new(rows(0..10), vec![ChangeType::Insert; 10], 0);
-    writer.write(&TableBucket::new(0), &batch).await.expect("write");
-    let snapshot = writer
-        .commit(BTreeMap::from([("fluss-offsets".to_string(), offsets.to_string())]))
-        .await
-        .expect("commit");
-    (lake, snapshot.id)
-}
-
-fn data_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(data_files(&p));
-        } else if p.extension().is_some_and(|e| e == "lance") && p.parent().is_some_and(|d| d.ends_with("data")) {
-            out.push(p);
-        }
-    }
-    out
 }
 
 async fn read_all(lake: &LanceStorage, version: i64) -> lake_api::Result<Vec<RecordBatch>> {
