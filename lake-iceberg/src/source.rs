@@ -211,6 +211,8 @@ impl Planner for IcebergPlanner {
         let sorted = key_sorted_files(&source.table, &source.info, self.snapshot_id, &context).await?;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
         let mut planned_rows: u64 = 0;
+        // one layout per partition spec, not per file
+        let mut layouts: std::collections::HashMap<i32, TableLayout> = std::collections::HashMap::new();
         for task in tasks {
             if let Some(limit) = source.limit
                 && source.filters.is_empty()
@@ -219,10 +221,15 @@ impl Planner for IcebergPlanner {
                 break;
             }
             let spec_id = task_spec_id(&task, metadata);
-            let spec = metadata
-                .partition_spec_by_id(spec_id)
-                .ok_or_else(|| Error::new(ErrorKind::Corrupt, format!("{context}: no partition spec {spec_id}")))?;
-            let layout = TableLayout::of(spec, metadata.current_schema())?;
+            let layout = match layouts.entry(spec_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
+                        Error::new(ErrorKind::Corrupt, format!("{context}: no partition spec {spec_id}"))
+                    })?;
+                    e.insert(TableLayout::of(spec, metadata.current_schema())?)
+                }
+            };
             let (partition, bucket) = match &task.partition {
                 Some(data) => layout
                     .locate(data)

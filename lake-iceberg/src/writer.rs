@@ -78,6 +78,8 @@ impl LakeWriter for IcebergLakeWriter {
         let file_schema =
             Arc::new(schema_to_arrow_schema(metadata.current_schema()).map_err(iceberg_err(format!("table {path}")))?);
         let mut files: Vec<DataFile> = Vec::new();
+        let sort_order = key_order_id(&table, &self.info);
+        let spec_id = metadata.default_partition_spec_id();
         for (bucket, batches) in self.written {
             let rows = if self.info.has_primary_key() {
                 apply_changes(&self.info, Vec::new(), batches).await?
@@ -98,10 +100,9 @@ impl LakeWriter for IcebergLakeWriter {
             }
             let written = write_files(&table, &layout, &bucket, rows, &context).await?;
             // folded rows come out in key order: say so where the table's order is the key's
-            match key_order_id(&table, &self.info) {
+            match sort_order {
                 Some(order) => {
                     for file in written {
-                        let spec_id = table.metadata().default_partition_spec_id();
                         files.push(with_sort_order(file, order, spec_id, &context)?);
                     }
                 }

@@ -142,8 +142,8 @@ fn key_filters(info: &TableInfo, keys: &BTreeSet<Vec<String>>) -> Vec<String> {
         .collect()
 }
 
-/// The key of each row as SQL literals.
-fn sql_keys(info: &TableInfo, batch: &RecordBatch, out: &mut BTreeSet<Vec<String>>) -> Result<()> {
+/// The key of each row of `batch`, as SQL literals.
+fn sql_keys(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
     let mut columns: Vec<(ArrayRef, bool)> = Vec::new();
     for k in &info.primary_key {
         let column = batch
@@ -164,23 +164,23 @@ fn sql_keys(info: &TableInfo, batch: &RecordBatch, out: &mut BTreeSet<Vec<String
             .map_err(|e| Error::schema(format!("key column {k}: {e}")))?;
         columns.push((as_text, is_string));
     }
-    for row in 0..batch.num_rows() {
-        let key = columns
-            .iter()
-            .map(|(c, is_string)| {
-                let c = c.as_string::<i32>();
-                if c.is_null(row) {
-                    Err(Error::schema(format!("table {}: a null primary key", info.path)))
-                } else if *is_string {
-                    Ok(quote(c.value(row)))
-                } else {
-                    Ok(c.value(row).to_string())
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.insert(key);
-    }
-    Ok(())
+    (0..batch.num_rows())
+        .map(|row| {
+            columns
+                .iter()
+                .map(|(c, is_string)| {
+                    let c = c.as_string::<i32>();
+                    if c.is_null(row) {
+                        Err(Error::schema(format!("table {}: a null primary key", info.path)))
+                    } else if *is_string {
+                        Ok(quote(c.value(row)))
+                    } else {
+                        Ok(c.value(row).to_string())
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The lake rows of the touched keys, in the table's schema: nothing for an empty
@@ -212,13 +212,7 @@ async fn touched_rows(
         while let Some(batch) = stream.try_next().await.map_err(lance_err(context))? {
             let batch = from_lance(&batch, &info.schema)?;
             if full_scan {
-                let mut keys = BTreeSet::new();
-                let mut keep = Vec::with_capacity(batch.num_rows());
-                for row in 0..batch.num_rows() {
-                    keys.clear();
-                    sql_keys(info, &batch.slice(row, 1), &mut keys)?;
-                    keep.push(keys.iter().next().is_some_and(|k| touched.contains(k)));
-                }
+                let keep: Vec<bool> = sql_keys(info, &batch)?.iter().map(|k| touched.contains(k)).collect();
                 let mask = arrow_array::BooleanArray::from(keep);
                 lake.push(arrow_select_filter(&batch, &mask)?);
             } else {
@@ -243,7 +237,7 @@ async fn apply_round(
 ) -> Result<Dataset> {
     let mut touched = BTreeSet::new();
     for b in &batches {
-        sql_keys(info, &b.batch, &mut touched)?;
+        touched.extend(sql_keys(info, &b.batch)?);
     }
     if touched.is_empty() {
         return commit_properties(dataset, properties, context).await;
@@ -252,7 +246,7 @@ async fn apply_round(
     let rows = apply_changes(info, lake, batches).await?;
     let mut present = BTreeSet::new();
     for r in &rows {
-        sql_keys(info, r, &mut present)?;
+        present.extend(sql_keys(info, r)?);
     }
     let absent: BTreeSet<Vec<String>> = touched.difference(&present).cloned().collect();
     let upserts: Vec<RecordBatch> = rows
