@@ -33,6 +33,7 @@ pub mod blob;
 pub mod conform;
 pub mod error;
 pub mod lake;
+pub mod location;
 pub mod log;
 pub mod memory;
 pub(crate) mod merge;

@@ -14,6 +14,7 @@ use iceberg::table::Table;
 use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
 };
+use lake_api::location::check_inside;
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
@@ -21,7 +22,7 @@ use lake_api::{Error, ErrorKind, Result, TableInfo};
 use crate::error::iceberg_err;
 use crate::predicate::IcebergFilters;
 use crate::schema::{TableLayout, conform, key_sort_columns};
-use crate::split::{IcebergSplit, IcebergSplitSerializer, check_inside};
+use crate::split::{IcebergSplit, IcebergSplitSerializer};
 
 /// The default number of rows per batch read.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;

@@ -22,6 +22,7 @@ pub mod iceberg;
 pub mod lance;
 pub mod local;
 pub mod oracle;
+pub mod paimon;
 pub mod rng;
 pub mod workload;
 

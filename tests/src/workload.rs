@@ -42,6 +42,9 @@ pub enum Bucketing {
     /// Iceberg's `bucket[N](k)`, as Fluss buckets tables tiered into Iceberg: the lake
     /// prunes partitions by that transform, so log and lake must agree on it.
     Iceberg,
+    /// Paimon's fixed bucket of `k` (Fluss's Paimon bucketing): the lake prunes buckets by
+    /// key filters with it, so log and lake must agree on it.
+    Paimon,
 }
 
 impl TableShape {
@@ -115,6 +118,7 @@ impl TableShape {
         let bucket = match self.bucketing {
             Bucketing::Modulo => row.k.rem_euclid(self.buckets as i64) as u32,
             Bucketing::Iceberg => bucket_of_bytes(LakeFormat::Iceberg, &row.k.to_le_bytes(), self.buckets),
+            Bucketing::Paimon => bucket_of_bytes(LakeFormat::Paimon, &paimon_key(row.k), self.buckets),
         };
         TableBucket::partitioned(partition, bucket)
     }
@@ -123,6 +127,14 @@ impl TableShape {
     pub fn column_names(&self) -> Vec<String> {
         self.schema().fields().iter().map(|f| f.name().clone()).collect()
     }
+}
+
+/// The Paimon `BinaryRow` of a one-column BIGINT key: an 8-byte header (row kind and
+/// null bits, all zero) and the value, little-endian.
+pub fn paimon_key(k: i64) -> Vec<u8> {
+    let mut bytes = vec![0u8; 8];
+    bytes.extend_from_slice(&k.to_le_bytes());
+    bytes
 }
 
 /// One row of a generated table.

@@ -4,4 +4,5 @@ mod bad_input;
 mod iceberg;
 mod lance;
 mod oracle_props;
+mod paimon;
 mod scenarios;

@@ -133,3 +133,35 @@ proptest! {
         run_lance(seed, ops, MergeStrategy::KeyFilter)?;
     }
 }
+
+fn run_paimon(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    rt.block_on(lakeunion_tests::paimon::run_paimon_case(seed, ops, strategy))
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+}
+
+fn paimon_cases() -> u32 {
+    std::env::var("LAKEUNION_PAIMON_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
+proptest! {
+    // each case tiers into a Paimon warehouse: fixed buckets, +U/-D rows merged on read
+    #![proptest_config(ProptestConfig { cases: paimon_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn paimon_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_paimon(seed, ops, MergeStrategy::SortMerge)?;
+    }
+
+    #[test]
+    fn paimon_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_paimon(seed, ops, MergeStrategy::KeyFilter)?;
+    }
+}

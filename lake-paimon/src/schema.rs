@@ -1,0 +1,345 @@
+//! Table metadata between lakeunion and Paimon: a Paimon `TableSchema` as a [`TableInfo`]
+//! and back, and batches between lakeunion's logical types and the exact Arrow types the
+//! paimon writer takes.
+//!
+//! Fluss's Paimon layout: the Paimon primary key is the Fluss one (partition columns
+//! included), `bucket` / `bucket-key` are the Fluss buckets, and Fluss's `__bucket`,
+//! `__offset` and `__timestamp` system columns, where a table has them, are hidden. What
+//! Paimon cannot say natively lives in `fluss.*` options: the Fluss bucket count of a
+//! bucket-unaware table and the merge engine lakeunion folds with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use lake_api::conform::conform_batch;
+use lake_api::types::{LogicalType, blob_field, vector_field};
+use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
+use paimon::spec::{DataType as PaimonType, TableSchema};
+
+use crate::error::paimon_err;
+
+/// Fluss's system columns in lake tables, hidden from readers.
+pub const SYSTEM_COLUMNS: [&str; 3] = ["__bucket", "__offset", "__timestamp"];
+/// Table option: the Fluss merge engine (`first_row`, `versioned`; absent: from Paimon's own
+/// `merge-engine` and `sequence.field`).
+pub const MERGE_ENGINE_OPTION: &str = "fluss.table.merge-engine";
+/// Table option: the version column of a `versioned` table.
+pub const VERSION_COLUMN_OPTION: &str = "fluss.table.merge-engine.versioned.ver-column";
+/// Table option: the Fluss bucket count where Paimon's `bucket` is not it (bucket-unaware
+/// log tables).
+pub const BUCKET_COUNT_OPTION: &str = "fluss.bucket.num";
+/// Paimon's bucket count option.
+pub const BUCKET_OPTION: &str = "bucket";
+/// Paimon's bucket key option.
+pub const BUCKET_KEY_OPTION: &str = "bucket-key";
+/// Paimon's merge engine option.
+pub const PAIMON_MERGE_ENGINE_OPTION: &str = "merge-engine";
+
+/// Table option marking a `BYTES` column as a lakeunion BLOB: `lakeunion.blob.<column>`.
+pub fn blob_option(column: &str) -> String {
+    format!("lakeunion.blob.{column}")
+}
+
+/// Whether `name` is one of Fluss's system columns.
+pub fn is_system_column(name: &str) -> bool {
+    SYSTEM_COLUMNS.contains(&name)
+}
+
+fn list(value: Option<&String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The lakeunion metadata of a Paimon table.
+pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<TableInfo> {
+    let options = schema.options();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        if is_system_column(f.name()) {
+            continue;
+        }
+        fields.push(logical_field(path, f.name(), f.data_type(), options)?);
+    }
+    let arrow = Arc::new(Schema::new(fields));
+    let paimon_buckets: i64 = match options.get(BUCKET_OPTION) {
+        None => -1,
+        Some(v) => v.trim().parse().map_err(|_| {
+            Error::corrupt(format!(
+                "table {path}: option {BUCKET_OPTION}='{v}' is not a bucket count"
+            ))
+        })?,
+    };
+    let bucket_count = match options.get(BUCKET_COUNT_OPTION) {
+        Some(v) => v.trim().parse::<u32>().map_err(|_| {
+            Error::corrupt(format!(
+                "table {path}: option {BUCKET_COUNT_OPTION}='{v}' is not a bucket count"
+            ))
+        })?,
+        None if paimon_buckets > 0 => u32::try_from(paimon_buckets)
+            .map_err(|_| Error::corrupt(format!("table {path}: {paimon_buckets} buckets")))?,
+        None => 1,
+    };
+    let primary_key: Vec<String> = schema.primary_keys().to_vec();
+    let merge_engine = merge_engine(path, options)?;
+    let mut info = if primary_key.is_empty() {
+        TableInfo::log_table(path.clone(), arrow, bucket_count)
+    } else {
+        TableInfo::primary_key_table(path.clone(), arrow, primary_key, bucket_count)
+    };
+    info.bucket_key = if paimon_buckets > 0 || info.has_primary_key() {
+        schema.bucket_keys()
+    } else {
+        Vec::new()
+    };
+    info.properties = options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    info = info
+        .with_partition_keys(schema.partition_keys().to_vec())
+        .with_merge_engine(merge_engine);
+    info.validate()?;
+    Ok(info)
+}
+
+/// The merge engine: lakeunion's option where the table has it, else Paimon's own
+/// (`deduplicate`, with `sequence.field` as `versioned`; `first-row`).
+fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
+    if let Some(engine) = options.get(MERGE_ENGINE_OPTION) {
+        return MergeEngine::from_option(
+            Some(engine.as_str()),
+            options.get(VERSION_COLUMN_OPTION).map(String::as_str),
+            path,
+        );
+    }
+    let sequence = list(options.get("sequence.field"));
+    match options
+        .get(PAIMON_MERGE_ENGINE_OPTION)
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("deduplicate") => match sequence.as_slice() {
+            [] => Ok(MergeEngine::Deduplicate),
+            [column] => Ok(MergeEngine::Versioned { column: column.clone() }),
+            more => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("table {path}: a sequence over several fields ({more:?}) has no Fluss merge engine"),
+            )),
+        },
+        Some("first-row") => Ok(MergeEngine::FirstRow),
+        Some(other) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "table {path}: Paimon merge engine '{other}' has no Fluss counterpart, so log changes \
+                 cannot be merged into it (union reads support deduplicate, first-row and a sequence field)"
+            ),
+        )),
+    }
+}
+
+/// A Paimon column as lakeunion sees it.
+fn logical_field(path: &TablePath, name: &str, ty: &PaimonType, options: &HashMap<String, String>) -> Result<Field> {
+    let nullable = ty.is_nullable();
+    Ok(match ty {
+        PaimonType::Blob(_) => blob_field(name, nullable),
+        PaimonType::VarBinary(_) | PaimonType::Binary(_)
+            if options.get(&blob_option(name)).is_some_and(|v| v == "true") =>
+        {
+            blob_field(name, nullable)
+        }
+        PaimonType::Vector(v) => {
+            let element = paimon::arrow::paimon_type_to_arrow(v.element_type())
+                .map_err(paimon_err(format!("table {path} column {name}")))?;
+            let dimension = i32::try_from(v.length())
+                .map_err(|_| Error::corrupt(format!("table {path} column {name}: vector of {}", v.length())))?;
+            vector_field(name, element, dimension, nullable)
+        }
+        other => {
+            let arrow = paimon::arrow::paimon_type_to_arrow(other)
+                .map_err(paimon_err(format!("table {path} column {name}")))?;
+            Field::new(name, arrow, nullable)
+        }
+    })
+}
+
+/// The Paimon schema of a new table for `info`.
+///
+/// Primary-key tables get fixed buckets on the Fluss bucket key; log tables too where they
+/// have a bucket key, else they are bucket-unaware (`bucket = -1`, the Fluss bucket count in
+/// an option). The Paimon merge engine is always `deduplicate`: the tiering writer folds
+/// each round with the Fluss engine and writes the winners, which every Paimon reader then
+/// sees as they are.
+pub(crate) fn paimon_schema(info: &TableInfo) -> Result<paimon::spec::Schema> {
+    let context = format!("table {}", info.path);
+    let mut builder = paimon::spec::Schema::builder();
+    for f in info.schema.fields() {
+        let ty = match LogicalType::of(f) {
+            LogicalType::Blob => {
+                builder = builder.option(blob_option(f.name()), "true");
+                paimon::arrow::arrow_to_paimon_type(&DataType::Binary, f.is_nullable())
+            }
+            LogicalType::Vector { element, dimension } => paimon::arrow::arrow_to_paimon_type(
+                &DataType::new_fixed_size_list(element, dimension, true),
+                f.is_nullable(),
+            ),
+            LogicalType::BlobRef => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{context}: column {} holds BLOB references, not a storable type",
+                        f.name()
+                    ),
+                ));
+            }
+            LogicalType::Plain => paimon::arrow::arrow_to_paimon_type(f.data_type(), f.is_nullable()),
+        }
+        .map_err(paimon_err(format!("{context} column {}", f.name())))?;
+        builder = builder.column(f.name().clone(), ty);
+    }
+    let fixed = info.has_primary_key() || !info.bucket_key.is_empty();
+    builder = builder
+        .partition_keys(info.partition_keys.clone())
+        .option("file.format", "parquet")
+        .option(BUCKET_COUNT_OPTION, info.bucket_count.to_string());
+    if fixed {
+        // Paimon (like Fluss) buckets within a partition: partition columns never hash
+        let key: Vec<String> = if info.bucket_key.is_empty() {
+            &info.primary_key
+        } else {
+            &info.bucket_key
+        }
+        .iter()
+        .filter(|c| !info.partition_keys.contains(c))
+        .cloned()
+        .collect();
+        if key.is_empty() {
+            return Err(Error::invalid(format!(
+                "{context}: its bucket key has no column outside the partition keys"
+            )));
+        }
+        builder = builder
+            .option(BUCKET_OPTION, info.bucket_count.to_string())
+            .option(BUCKET_KEY_OPTION, key.join(","));
+    } else {
+        builder = builder.option(BUCKET_OPTION, "-1");
+    }
+    if info.has_primary_key() {
+        builder = builder
+            .primary_key(info.primary_key.clone())
+            .option(PAIMON_MERGE_ENGINE_OPTION, "deduplicate");
+        if let Some((engine, column)) = info.merge_engine.to_option() {
+            builder = builder.option(MERGE_ENGINE_OPTION, engine);
+            if let Some(column) = column {
+                builder = builder.option(VERSION_COLUMN_OPTION, column);
+            }
+        }
+    }
+    builder.build().map_err(paimon_err(context))
+}
+
+/// Rows in the exact Arrow types the paimon writer takes for `target`.
+pub(crate) fn to_paimon(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    conform_batch(batch, target)
+}
+
+/// A schema JSON written by pypaimon or Java with keys the paimon crate's stricter parser
+/// rejects (a `nullable` inside a `VECTOR` type: nullability is already in its `type`
+/// string), made readable.
+pub(crate) fn sanitize_schema_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let is_vector = map
+                .get("type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.trim_start().to_ascii_uppercase().starts_with("VECTOR"));
+            if is_vector {
+                map.remove("nullable");
+            }
+            for v in map.values_mut() {
+                sanitize_schema_json(v);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(sanitize_schema_json),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_schema::DataType;
+
+    fn info(primary_key: bool) -> TableInfo {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("p", DataType::Utf8, false),
+            Field::new("v", DataType::Float64, true),
+            blob_field("img", true),
+            vector_field("e", DataType::Float32, 3, true),
+        ]));
+        let path = TablePath::new("db", "t");
+        let info = if primary_key {
+            TableInfo::primary_key_table(path, schema, vec!["k".into(), "p".into()], 3)
+                .with_merge_engine(MergeEngine::Versioned { column: "v".into() })
+        } else {
+            TableInfo::log_table(path, schema, 3)
+        };
+        info.with_partition_keys(vec!["p".into()])
+    }
+
+    #[test]
+    fn schema_round_trips_through_paimon() {
+        for pk in [true, false] {
+            let original = info(pk);
+            let schema = paimon_schema(&original).unwrap();
+            let table = TableSchema::new(0, &schema);
+            let back = table_info(&original.path, &table).unwrap();
+            original.ensure_compatible(&back).unwrap();
+            assert_eq!(back.schema.fields().len(), 5);
+            assert_eq!(LogicalType::of(back.schema.field(3)), LogicalType::Blob);
+            assert_eq!(
+                LogicalType::of(back.schema.field(4)),
+                LogicalType::Vector {
+                    element: DataType::Float32,
+                    dimension: 3
+                }
+            );
+            assert_eq!(back.merge_engine, original.merge_engine);
+            assert_eq!(back.bucket_count, 3);
+        }
+    }
+
+    #[test]
+    fn native_merge_engines_map_to_fluss_ones() {
+        let path = TablePath::new("db", "t");
+        let opts = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(merge_engine(&path, &opts(&[])).unwrap(), MergeEngine::Deduplicate);
+        assert_eq!(
+            merge_engine(&path, &opts(&[("merge-engine", "first-row")])).unwrap(),
+            MergeEngine::FirstRow
+        );
+        assert_eq!(
+            merge_engine(&path, &opts(&[("sequence.field", "ts")])).unwrap(),
+            MergeEngine::Versioned { column: "ts".into() }
+        );
+        let e = merge_engine(&path, &opts(&[("merge-engine", "partial-update")])).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn vector_nullable_keys_are_dropped() {
+        let mut v = serde_json::json!({"fields": [{"type": {"type": "VECTOR", "element": "FLOAT", "length": 4, "nullable": true}}]});
+        sanitize_schema_json(&mut v);
+        assert_eq!(
+            v["fields"][0]["type"],
+            serde_json::json!({"type": "VECTOR", "element": "FLOAT", "length": 4})
+        );
+    }
+}

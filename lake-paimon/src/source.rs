@@ -1,0 +1,325 @@
+//! Reading: a configured scan of one table ([`PaimonSource`]), its planner (the data splits
+//! of one snapshot, as [`PaimonSplit`]s) and the reader of one split.
+//!
+//! Paimon merges a primary-key split on read and yields it in key order; a raw-convertible
+//! split (already merged files, read as they are) is in key order only when it is one file.
+//! Each split is read on its own (`to_arrow(&[split])`), never several interleaved, so the
+//! engine's k-way merge sees every sorted split as one sorted input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use lake_api::conform::conform_batch;
+use lake_api::lake::{
+    LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
+};
+use lake_api::predicate::{FilterPushDown, Predicate, push_down};
+use lake_api::project::{project_batch, project_schema, top_level_projection};
+use lake_api::{Error, ErrorKind, Result, TableInfo};
+use paimon::DataSplit;
+use paimon::spec::{DataType as PaimonType, Datum, Predicate as PaimonPredicate};
+use paimon::table::Table;
+
+use crate::error::paimon_err;
+use crate::predicate::PaimonFilters;
+use crate::schema::BUCKET_OPTION;
+use crate::split::{PaimonSplit, PaimonSplitSerializer};
+
+/// One scan of a Paimon table: projection, filters and limit, then planning and reading.
+#[derive(Debug, Clone)]
+pub struct PaimonSource {
+    table: Table,
+    info: TableInfo,
+    projection: Option<Vec<Vec<usize>>>,
+    filters: Vec<PaimonPredicate>,
+    limit: Option<usize>,
+}
+
+impl PaimonSource {
+    pub(crate) fn new(table: Table, info: TableInfo) -> Self {
+        Self {
+            table,
+            info,
+            projection: None,
+            filters: Vec::new(),
+            limit: None,
+        }
+    }
+
+    /// The table's lakeunion metadata.
+    pub fn info(&self) -> &TableInfo {
+        &self.info
+    }
+
+    /// The names of the top-level columns to read, in schema order.
+    fn column_names(&self) -> Vec<String> {
+        top_level_projection(self.info.schema.fields().len(), self.projection.as_deref())
+            .0
+            .into_iter()
+            .map(|i| self.info.schema.field(i).name().clone())
+            .collect()
+    }
+
+    /// The schema of the batches readers yield.
+    pub fn output_schema(&self) -> Result<SchemaRef> {
+        Ok(match &self.projection {
+            None => self.info.schema.clone(),
+            Some(paths) => Arc::new(project_schema(&self.info.schema, paths)?),
+        })
+    }
+
+    fn context(&self, snapshot_id: i64) -> String {
+        format!("table {} snapshot {snapshot_id}", self.info.path)
+    }
+
+    /// Whether Paimon's buckets are the Fluss buckets (fixed-bucket tables), rather than
+    /// bucket-unaware or dynamic ones.
+    fn fixed_buckets(&self) -> bool {
+        self.table
+            .schema()
+            .options()
+            .get(BUCKET_OPTION)
+            .and_then(|b| b.trim().parse::<i64>().ok())
+            .is_some_and(|b| b > 0)
+    }
+
+    /// A read builder's configuration: the projection and the filter.
+    fn configure<'a>(&self, builder: &mut paimon::ReadBuilder<'a>, context: &str) -> Result<()> {
+        let names = self.column_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        builder.with_projection(&names).map_err(paimon_err(context))?;
+        if !self.filters.is_empty() {
+            builder.with_filter(PaimonPredicate::and(self.filters.clone()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LakeSource for PaimonSource {
+    fn with_project(&mut self, paths: &[Vec<usize>]) -> Result<()> {
+        project_schema(&self.info.schema, paths)?;
+        self.projection = Some(paths.to_vec());
+        Ok(())
+    }
+
+    fn with_filters(&mut self, filters: Vec<Predicate>) -> FilterPushDown {
+        let converter = PaimonFilters::new(&self.info.schema, self.table.schema().fields());
+        let (converted, report) = push_down(&converter, filters);
+        self.filters = converted;
+        report
+    }
+
+    fn with_limit(&mut self, limit: usize) {
+        self.limit = Some(limit);
+    }
+
+    async fn create_planner(&self, snapshot_id: i64) -> Result<Box<dyn Planner>> {
+        self.table
+            .snapshot_manager()
+            .get_snapshot(snapshot_id)
+            .await
+            .map_err(paimon_err(format!("table {}", self.info.path)))?;
+        Ok(Box::new(PaimonPlanner {
+            source: self.clone(),
+            snapshot_id,
+        }))
+    }
+
+    async fn create_reader(&self, split: Arc<dyn LakeSplit>) -> Result<Box<dyn RecordReader>> {
+        let split = split
+            .as_any()
+            .downcast_ref::<PaimonSplit>()
+            .ok_or_else(|| Error::invalid(format!("not a Paimon split: {split:?}")))?;
+        split.check_inside(self.table.location())?;
+        let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
+        let read_schema = Arc::new(
+            self.info
+                .schema
+                .project(&top)
+                .map_err(|e| Error::invalid(e.to_string()))?,
+        );
+        let files = split.data_files().join(", ");
+        Ok(Box::new(PaimonReader {
+            key_order: (split.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone()),
+            source: self.clone(),
+            context: format!(
+                "{} bucket {} files [{files}]",
+                self.context(split.snapshot_id),
+                split.split.bucket()
+            ),
+            split: split.split.clone(),
+            read_schema,
+            output_schema: self.output_schema()?,
+            paths,
+        }))
+    }
+
+    fn split_serializer(&self) -> Arc<dyn SplitSerializer> {
+        Arc::new(PaimonSplitSerializer)
+    }
+}
+
+struct PaimonPlanner {
+    source: PaimonSource,
+    snapshot_id: i64,
+}
+
+#[async_trait]
+impl Planner for PaimonPlanner {
+    async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
+        let source = &self.source;
+        let context = source.context(self.snapshot_id);
+        let table = source.table.copy_with_options(HashMap::from([(
+            "scan.snapshot-id".to_string(),
+            self.snapshot_id.to_string(),
+        )]));
+        let mut builder = table.new_read_builder();
+        source.configure(&mut builder, &context)?;
+        let pk = source.info.has_primary_key();
+        if let Some(limit) = source.limit
+            && !pk
+        {
+            builder.with_limit(limit);
+        }
+        let plan = builder.new_scan().plan().await.map_err(paimon_err(&context))?;
+        let partition_types: Vec<PaimonType> = table
+            .schema()
+            .partition_fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let fixed = source.fixed_buckets();
+        let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(plan.splits().len());
+        let mut planned_rows: i64 = 0;
+        for split in plan.splits() {
+            if let Some(limit) = source.limit
+                && !pk
+                && source.filters.is_empty()
+                && planned_rows >= limit as i64
+            {
+                break;
+            }
+            let partition = render_partition(split, &partition_types)
+                .map_err(|e| e.context(format!("{context} bucket {}", split.bucket_path())))?;
+            let bucket = if fixed {
+                let b = u32::try_from(split.bucket())
+                    .ok()
+                    .filter(|b| *b < source.info.bucket_count)
+                    .ok_or_else(|| {
+                        Error::corrupt(format!(
+                            "{context}: split {} is bucket {} of a table with {} buckets",
+                            split.bucket_path(),
+                            split.bucket(),
+                            source.info.bucket_count
+                        ))
+                    })?;
+                Some(b)
+            } else {
+                None
+            };
+            if split.raw_convertible() {
+                planned_rows += split.merged_row_count().unwrap_or(0);
+            }
+            let sorted = pk && (!split.raw_convertible() || split.data_files().len() <= 1);
+            splits.push(Arc::new(PaimonSplit {
+                snapshot_id: self.snapshot_id,
+                bucket,
+                partition,
+                sorted,
+                split: split.clone(),
+            }));
+        }
+        Ok(splits)
+    }
+}
+
+/// The split's partition values, rendered as Fluss renders partition names.
+fn render_partition(split: &DataSplit, types: &[PaimonType]) -> Result<Vec<String>> {
+    let row = split.partition();
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| {
+            let datum = row
+                .get_datum(i, ty)
+                .map_err(|e| Error::corrupt(format!("partition value {i}: {e}")))?;
+            match datum {
+                Some(Datum::String(s)) => Ok(s),
+                Some(Datum::Int(v)) => Ok(v.to_string()),
+                Some(Datum::Long(v)) => Ok(v.to_string()),
+                Some(Datum::SmallInt(v)) => Ok(v.to_string()),
+                Some(Datum::TinyInt(v)) => Ok(v.to_string()),
+                Some(Datum::Bool(v)) => Ok(v.to_string()),
+                None => Err(Error::corrupt(format!("partition value {i} is null"))),
+                Some(other) => Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("partition value {i} ({other:?}) has no Fluss partition name"),
+                )),
+            }
+        })
+        .collect()
+}
+
+struct PaimonReader {
+    /// The primary key, when the split's rows come in its order.
+    key_order: Option<Vec<String>>,
+    source: PaimonSource,
+    split: DataSplit,
+    context: String,
+    read_schema: SchemaRef,
+    output_schema: SchemaRef,
+    paths: Option<Vec<Vec<usize>>>,
+}
+
+#[async_trait]
+impl RecordReader for PaimonReader {
+    fn schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    fn as_sorted(&self) -> Option<&dyn SortedRecordReader> {
+        self.key_order.as_ref().map(|_| self as &dyn SortedRecordReader)
+    }
+
+    async fn read(self: Box<Self>) -> Result<RecordBatchStream> {
+        let this = *self;
+        let context = Arc::new(this.context);
+        let stream = {
+            let mut builder = this.source.table.new_read_builder();
+            this.source.configure(&mut builder, &context)?;
+            let read = builder.new_read().map_err(paimon_err(context.as_ref()))?;
+            read.to_arrow(std::slice::from_ref(&this.split))
+                .map_err(paimon_err(context.as_ref()))?
+        };
+        let read_schema = this.read_schema;
+        let paths = this.paths;
+        let mut left = this.source.limit.filter(|_| !this.source.info.has_primary_key());
+        let stream = stream
+            .map(move |batch| {
+                let batch = batch.map_err(paimon_err(context.as_ref()))?;
+                let batch = conform_batch(&batch, &read_schema).map_err(|e| e.context(context.as_ref()))?;
+                match &paths {
+                    Some(p) => project_batch(&batch, p),
+                    None => Ok(batch),
+                }
+            })
+            .try_take_while(move |batch| {
+                let keep = left != Some(0);
+                if let Some(l) = &mut left {
+                    *l = l.saturating_sub(batch.num_rows());
+                }
+                futures::future::ready(Ok(keep))
+            });
+        Ok(RecordBatchStream::new(this.output_schema, stream))
+    }
+}
+
+impl SortedRecordReader for PaimonReader {
+    fn key_order(&self) -> &[String] {
+        self.key_order.as_deref().unwrap_or(&[])
+    }
+}

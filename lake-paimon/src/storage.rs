@@ -1,0 +1,209 @@
+//! [`PaimonStorage`]: the catalog side of the backend (tables, snapshots, sources and
+//! writers).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lake_api::lake::{LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
+use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
+use paimon::catalog::Identifier;
+use paimon::io::FileIO;
+use paimon::spec::{Snapshot, TableSchema};
+use paimon::table::{SchemaManager, Table};
+use paimon::{Catalog, CatalogFactory};
+
+use crate::config::{PaimonCatalog, PaimonConfig};
+use crate::error::paimon_err;
+use crate::schema::{paimon_schema, sanitize_schema_json, table_info};
+use crate::source::PaimonSource;
+use crate::writer::PaimonLakeWriter;
+
+/// Apache Paimon tables behind a catalog, as a [`LakeStorage`].
+///
+/// Table `db.t` is Paimon table `t` of database `db`. Snapshots are Paimon snapshots and
+/// their properties the snapshot's `properties` (where Fluss writes `fluss-offsets`).
+///
+/// ```no_run
+/// # async fn example() -> lake_api::Result<()> {
+/// use lake_api::{LakeStorage, TablePath};
+/// use lake_paimon::{PaimonConfig, PaimonStorage};
+///
+/// let lake = PaimonStorage::connect(PaimonConfig::filesystem("/data/lake")).await?;
+/// let snapshots = lake.list_snapshots(&TablePath::new("fluss", "orders")).await?;
+/// println!("{} snapshots", snapshots.len());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PaimonStorage {
+    config: PaimonConfig,
+    catalog: Arc<dyn Catalog>,
+}
+
+impl std::fmt::Debug for PaimonStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaimonStorage")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PaimonStorage {
+    /// Connects to the configured catalog (a filesystem warehouse needs no server and is
+    /// created on first write).
+    pub async fn connect(config: PaimonConfig) -> Result<Self> {
+        let catalog = CatalogFactory::create(config.options())
+            .await
+            .map_err(paimon_err(format!(
+                "connecting to the Paimon catalog of {}",
+                config.warehouse
+            )))?;
+        Ok(Self { config, catalog })
+    }
+
+    /// The configuration, for workers that open the same storage.
+    pub fn config(&self) -> &PaimonConfig {
+        &self.config
+    }
+
+    fn ident(path: &TablePath) -> Identifier {
+        Identifier::new(path.database.clone(), path.table.clone())
+    }
+
+    /// Loads the Paimon table: through the REST catalog, or straight from its location in a
+    /// filesystem warehouse (what a worker does, with no catalog round trip).
+    pub async fn load_table(&self, path: &TablePath) -> Result<Table> {
+        match &self.config.catalog {
+            PaimonCatalog::Rest { .. } => self
+                .catalog
+                .get_table(&Self::ident(path))
+                .await
+                .map_err(paimon_err(format!("table {path}"))),
+            PaimonCatalog::Filesystem => {
+                let location = self.config.table_location(&path.database, &path.table);
+                open_location(path, &location).await
+            }
+        }
+    }
+
+    /// Creates the table (and its database) for `info`, or loads it when it exists.
+    pub async fn create_table(&self, info: &TableInfo) -> Result<Table> {
+        let path = &info.path;
+        match self.load_table(path).await {
+            Ok(table) => return Ok(table),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        info.validate()?;
+        let schema = paimon_schema(info)?;
+        self.catalog
+            .create_database(&path.database, true, HashMap::new())
+            .await
+            .map_err(paimon_err(format!("database {}", path.database)))?;
+        self.catalog
+            .create_table(&Self::ident(path), schema, true)
+            .await
+            .map_err(paimon_err(format!("creating table {path}")))?;
+        self.load_table(path).await
+    }
+}
+
+/// Opens a table from its location: the latest schema file, read leniently (see
+/// [`sanitize_schema_json`]), and no catalog.
+pub async fn open_location(path: &TablePath, location: &str) -> Result<Table> {
+    let context = format!("table {path} at {location}");
+    let io: FileIO = FileIO::from_path(location)
+        .and_then(|b| b.build())
+        .map_err(paimon_err(&context))?;
+    let schemas = SchemaManager::new(io.clone(), location.to_string());
+    let ids = match schemas.list_all_ids().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            let e = crate::error::from_paimon(e, &context);
+            if e.kind() == ErrorKind::NotFound {
+                Vec::new()
+            } else {
+                return Err(e);
+            }
+        }
+    };
+    let Some(latest) = ids.into_iter().max() else {
+        return Err(Error::new(ErrorKind::NotFound, format!("{context}: no such table")));
+    };
+    let schema_path = schemas.schema_path(latest);
+    let bytes = io
+        .new_input(&schema_path)
+        .map_err(paimon_err(&context))?
+        .read()
+        .await
+        .map_err(paimon_err(format!("{context}: schema {schema_path}")))?;
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(format!("{context}: schema {schema_path} is not JSON: {e}")))?;
+    sanitize_schema_json(&mut json);
+    let schema: TableSchema = serde_json::from_value(json)
+        .map_err(|e| Error::corrupt(format!("{context}: schema {schema_path} is not a Paimon schema: {e}")))?;
+    Ok(Table::new(
+        io,
+        PaimonStorage::ident(path),
+        location.to_string(),
+        schema,
+        None,
+    ))
+}
+
+/// A lake snapshot from a Paimon snapshot.
+pub(crate) fn snapshot_of(snapshot: &Snapshot) -> LakeSnapshot {
+    let mut properties: BTreeMap<String, String> = snapshot
+        .properties()
+        .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    properties.insert("paimon.commit-kind".into(), format!("{:?}", snapshot.commit_kind()));
+    LakeSnapshot {
+        id: snapshot.id(),
+        timestamp_ms: i64::try_from(snapshot.time_millis()).unwrap_or(i64::MAX),
+        properties,
+    }
+}
+
+#[async_trait]
+impl LakeStorage for PaimonStorage {
+    async fn table_info(&self, path: &TablePath) -> Result<TableInfo> {
+        let table = self.load_table(path).await?;
+        table_info(path, table.schema())
+    }
+
+    async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>> {
+        let table = self.load_table(path).await?;
+        let mut snapshots = table
+            .snapshot_manager()
+            .list_all()
+            .await
+            .map_err(paimon_err(format!("table {path}: listing snapshots")))?;
+        snapshots.sort_by_key(|s| s.id());
+        Ok(snapshots.iter().map(snapshot_of).collect())
+    }
+
+    async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
+        let table = self.load_table(path).await?;
+        let latest = table
+            .snapshot_manager()
+            .get_latest_snapshot()
+            .await
+            .map_err(paimon_err(format!("table {path}: the latest snapshot")))?;
+        Ok(latest.as_ref().map(snapshot_of))
+    }
+
+    async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {
+        let table = self.load_table(path).await?;
+        let info = table_info(path, table.schema())?;
+        Ok(Box::new(PaimonSource::new(table, info)))
+    }
+
+    async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {
+        let table = self.create_table(info).await?;
+        let lake_info = table_info(&info.path, table.schema())?;
+        info.ensure_compatible(&lake_info)?;
+        PaimonLakeWriter::new(table, info.clone()).map(|w| Box::new(w) as Box<dyn LakeWriter>)
+    }
+}

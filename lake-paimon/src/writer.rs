@@ -1,0 +1,350 @@
+//! Tiering into Paimon. Log tables append each bucket's rows into that bucket (the Fluss
+//! bucket, as Fluss's own Paimon writer does). Primary-key tables fold each bucket's round
+//! with lake-api's `apply_changes` (so every merge engine agrees with the union read) and
+//! write the result as `+U` rows for the keys that end present and `-D` rows for those that
+//! end absent: Paimon's deduplicate merge then yields exactly the folded rows. Only
+//! first-row and versioned tables need the bucket's lake rows for the fold; a deduplicate
+//! fold depends on the changes alone.
+//!
+//! The paimon crate's commit cannot set snapshot properties, so the round's properties
+//! (`fluss-offsets`) are written into the snapshot file right after the commit, through
+//! the crate's own file IO: the snapshot is read as JSON, given its `properties`, and
+//! replaced atomically by a rename. A crash between the two steps leaves a snapshot
+//! without offsets, which a reader treats as carrying none (it replays from an older
+//! snapshot's offsets, reading the same rows from the log again: the round's changes are
+//! idempotent under the fold).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, Int8Array, RecordBatch};
+use arrow_row::{OwnedRow, RowConverter, SortField};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use lake_api::lake::{LakeSnapshot, LakeSource, LakeWriter};
+use lake_api::{Error, ErrorKind, LogBatch, MergeEngine, Result, TableBucket, TableInfo, apply_changes};
+use paimon::spec::VALUE_KIND_FIELD_NAME;
+use paimon::table::Table;
+
+use crate::error::paimon_err;
+use crate::schema::{BUCKET_OPTION, PAIMON_MERGE_ENGINE_OPTION, is_system_column, table_info, to_paimon};
+use crate::source::PaimonSource;
+use crate::storage::snapshot_of;
+
+/// Paimon's `RowKind` byte of an upsert (`+U`).
+const UPDATE_AFTER: i8 = 2;
+/// Paimon's `RowKind` byte of a deletion (`-D`).
+const DELETE: i8 = 3;
+
+/// Writes one tiering round into a Paimon table.
+pub(crate) struct PaimonLakeWriter {
+    table: Table,
+    info: TableInfo,
+    /// Paimon's buckets are the Fluss buckets (else the table is bucket-unaware).
+    fixed: bool,
+    written: BTreeMap<TableBucket, Vec<LogBatch>>,
+}
+
+impl PaimonLakeWriter {
+    /// A writer, or a clear refusal for tables whose layout this writer cannot keep exact.
+    pub(crate) fn new(table: Table, info: TableInfo) -> Result<Self> {
+        let options = table.schema().options();
+        let refuse = |why: String| {
+            Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("tiering into Paimon table {}: {why}", info.path),
+            ))
+        };
+        let flag = |key: &str| options.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if flag("deletion-vectors.enabled") && !flag("deletion-vectors.merge-on-read") {
+            // readers skip level-0 files of such tables until a compaction, and the paimon
+            // crate writes level 0 only and cannot compact
+            return refuse(
+                "deletion-vector tables hide new files until a compaction, which the paimon crate cannot run".into(),
+            );
+        }
+        if info.has_primary_key()
+            && options
+                .get(PAIMON_MERGE_ENGINE_OPTION)
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("first-row"))
+        {
+            return refuse(
+                "Paimon's first-row engine hides new files until a compaction, which the paimon crate cannot run"
+                    .into(),
+            );
+        }
+        if options.contains_key("rowkind.field") {
+            return refuse("the table takes row kinds from a `rowkind.field` column".into());
+        }
+        if let Some(f) = table.schema().fields().iter().find(|f| is_system_column(f.name())) {
+            return refuse(format!("the table has Fluss's system column {}", f.name()));
+        }
+        let buckets: i64 = options
+            .get(BUCKET_OPTION)
+            .and_then(|b| b.trim().parse().ok())
+            .unwrap_or(-1);
+        if info.has_primary_key() && buckets <= 0 {
+            return refuse(format!(
+                "a primary-key table needs fixed buckets, not bucket = {buckets}"
+            ));
+        }
+        Ok(Self {
+            fixed: buckets > 0,
+            table,
+            info,
+            written: BTreeMap::new(),
+        })
+    }
+
+    fn context(&self) -> String {
+        format!("table {} ({})", self.info.path, self.table.location())
+    }
+}
+
+#[async_trait]
+impl LakeWriter for PaimonLakeWriter {
+    async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()> {
+        if bucket.bucket >= self.info.bucket_count {
+            return Err(Error::invalid(format!("table {} has no {bucket}", self.info.path)));
+        }
+        batch.validate()?;
+        self.written.entry(bucket.clone()).or_default().push(batch.clone());
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot> {
+        let context = self.context();
+        let target =
+            paimon::arrow::build_target_arrow_schema(self.table.schema().fields()).map_err(paimon_err(&context))?;
+        let user = format!("lakeunion-{}", uuid::Uuid::new_v4());
+        let builder = self
+            .table
+            .new_write_builder()
+            .with_commit_user(user.clone())
+            .map_err(paimon_err(&context))?;
+        let mut write = builder.new_write().map_err(paimon_err(&context))?;
+        for (bucket, batches) in &self.written {
+            let rows = if self.info.has_primary_key() {
+                folded_rows(&self.table, &self.info, bucket, batches, &target).await?
+            } else {
+                batches
+                    .iter()
+                    .filter(|b| b.batch.num_rows() > 0)
+                    .map(|b| to_paimon(&b.batch, &target))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            if rows.is_empty() {
+                continue;
+            }
+            let precomputed = self.fixed.then_some(bucket.bucket as i32);
+            let written = write.write_arrow(&rows, precomputed).await;
+            if let Err(e) = written {
+                write.close().await;
+                return Err(crate::error::from_paimon(e, format!("{context} {bucket}")));
+            }
+        }
+        let messages = write.prepare_commit().await.map_err(paimon_err(&context))?;
+        let commit = builder.new_commit().with_ignore_empty_commit(false);
+        commit
+            .commit_with_identifier(messages, 0)
+            .await
+            .map_err(paimon_err(format!("{context}: committing")))?;
+        let snapshot = set_properties(&self.table, &user, properties, &context).await?;
+        Ok(snapshot_of(&snapshot))
+    }
+}
+
+/// The rows a bucket's round leaves in the lake, as Paimon rows with their row kind: the
+/// fold of the bucket's lake rows (first-row and versioned only) and its changes.
+async fn folded_rows(
+    table: &Table,
+    info: &TableInfo,
+    bucket: &TableBucket,
+    batches: &[LogBatch],
+    target: &SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    let keys = KeyRows::new(info)?;
+    let mut touched: HashSet<OwnedRow> = HashSet::new();
+    for b in batches {
+        touched.extend(keys.rows(&b.batch)?.iter().map(|r| r.owned()));
+    }
+    if touched.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lake = match info.merge_engine {
+        MergeEngine::Deduplicate => Vec::new(),
+        MergeEngine::FirstRow | MergeEngine::Versioned { .. } => bucket_rows(table, info, bucket).await?,
+    };
+    let folded = apply_changes(info, lake, batches.to_vec()).await?;
+    let mut out = Vec::with_capacity(folded.len() + 1);
+    let mut present: HashSet<OwnedRow> = HashSet::new();
+    for batch in folded {
+        let rows = keys.rows(&batch)?;
+        // the fold returns the bucket's untouched lake rows too: they need no rewrite
+        let keep: BooleanArray = rows.iter().map(|r| Some(touched.contains(&r.owned()))).collect();
+        for r in rows.iter() {
+            present.insert(r.owned());
+        }
+        let batch = arrow_select::filter::filter_record_batch(&batch, &keep)
+            .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))?;
+        if batch.num_rows() > 0 {
+            out.push(with_kind(&to_paimon(&batch, target)?, UPDATE_AFTER)?);
+        }
+    }
+    // one change row per key that ends absent stands for its deletion
+    let mut deleted: HashSet<OwnedRow> = HashSet::new();
+    for b in batches {
+        let rows = keys.rows(&b.batch)?;
+        let take: BooleanArray = rows
+            .iter()
+            .map(|r| {
+                let r = r.owned();
+                Some(!present.contains(&r) && deleted.insert(r))
+            })
+            .collect();
+        let batch = arrow_select::filter::filter_record_batch(&b.batch, &take)
+            .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))?;
+        if batch.num_rows() > 0 {
+            out.push(with_kind(&to_paimon(&batch, target)?, DELETE)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of one bucket in the latest snapshot, in the table's schema.
+async fn bucket_rows(table: &Table, info: &TableInfo, bucket: &TableBucket) -> Result<Vec<RecordBatch>> {
+    let latest = table
+        .snapshot_manager()
+        .get_latest_snapshot_id()
+        .await
+        .map_err(paimon_err(format!("table {}", info.path)))?;
+    let Some(snapshot_id) = latest else {
+        return Ok(Vec::new());
+    };
+    let lake_info = table_info(&info.path, table.schema())?;
+    let source = PaimonSource::new(table.clone(), lake_info);
+    let mut rows = Vec::new();
+    for split in source.create_planner(snapshot_id).await?.plan().await? {
+        if split.bucket() != Some(bucket.bucket) || split.partition() != bucket.partition.as_slice() {
+            continue;
+        }
+        let stream = source.create_reader(split).await?.read().await?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        for b in batches {
+            rows.push(lake_api::conform::conform_batch(&b, &info.schema)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// `batch` with Paimon's trailing `_VALUE_KIND` column set to `kind` on every row.
+fn with_kind(batch: &RecordBatch, kind: i8) -> Result<RecordBatch> {
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(VALUE_KIND_FIELD_NAME, DataType::Int8, false)));
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(Int8Array::from(vec![kind; batch.num_rows()])));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
+}
+
+/// Primary keys as comparable byte rows.
+struct KeyRows {
+    columns: Vec<String>,
+    converter: RowConverter,
+}
+
+impl KeyRows {
+    fn new(info: &TableInfo) -> Result<Self> {
+        let mut fields = Vec::with_capacity(info.primary_key.len());
+        for k in &info.primary_key {
+            let i = info.column_index(k)?;
+            fields.push(SortField::new(info.schema.field(i).data_type().clone()));
+        }
+        let converter = RowConverter::new(fields).map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))?;
+        Ok(Self {
+            columns: info.primary_key.clone(),
+            converter,
+        })
+    }
+
+    fn rows(&self, batch: &RecordBatch) -> Result<arrow_row::Rows> {
+        let columns: Vec<ArrayRef> = self
+            .columns
+            .iter()
+            .map(|c| {
+                batch
+                    .column_by_name(c)
+                    .cloned()
+                    .ok_or_else(|| Error::schema(format!("key column {c} is missing")))
+            })
+            .collect::<Result<_>>()?;
+        self.converter
+            .convert_columns(&columns)
+            .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
+    }
+}
+
+/// Gives the snapshot the commit of `user` just made its `properties`, and returns it.
+async fn set_properties(
+    table: &Table,
+    user: &str,
+    properties: BTreeMap<String, String>,
+    context: &str,
+) -> Result<paimon::spec::Snapshot> {
+    let snapshots = table.snapshot_manager();
+    let latest = snapshots
+        .get_latest_snapshot()
+        .await
+        .map_err(paimon_err(context))?
+        .ok_or_else(|| Error::new(ErrorKind::External, format!("{context}: the commit made no snapshot")))?;
+    if latest.commit_user() != user {
+        return Err(Error::new(
+            ErrorKind::External,
+            format!(
+                "{context}: snapshot {} is another writer's ({}), not this round's commit",
+                latest.id(),
+                latest.commit_user()
+            ),
+        ));
+    }
+    if properties.is_empty() {
+        return Ok(latest);
+    }
+    let path = snapshots.snapshot_path(latest.id());
+    let io = table.file_io();
+    let bytes = io
+        .new_input(&path)
+        .map_err(paimon_err(context))?
+        .read()
+        .await
+        .map_err(paimon_err(format!("{context}: reading {path}")))?;
+    // patch the JSON, not a re-serialized Snapshot: fields this crate does not model stay
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(format!("{context}: snapshot {path} is not JSON: {e}")))?;
+    let object = json
+        .as_object_mut()
+        .ok_or_else(|| Error::corrupt(format!("{context}: snapshot {path} is not a JSON object")))?;
+    let mut merged: serde_json::Map<String, serde_json::Value> = object
+        .get("properties")
+        .and_then(|p| p.as_object().cloned())
+        .unwrap_or_default();
+    for (k, v) in properties {
+        merged.insert(k, serde_json::Value::String(v));
+    }
+    object.insert("properties".into(), serde_json::Value::Object(merged));
+    let text = serde_json::to_vec(&json).map_err(|e| Error::new(ErrorKind::External, e.to_string()))?;
+    let tmp = format!("{path}.{}.tmp", uuid::Uuid::new_v4());
+    io.new_output(&tmp)
+        .map_err(paimon_err(context))?
+        .write(bytes::Bytes::from(text))
+        .await
+        .map_err(paimon_err(format!("{context}: writing {tmp}")))?;
+    io.rename(&tmp, &path)
+        .await
+        .map_err(paimon_err(format!("{context}: replacing {path}")))?;
+    snapshots
+        .get_snapshot(latest.id())
+        .await
+        .map_err(paimon_err(format!("{context}: re-reading {path}")))
+}

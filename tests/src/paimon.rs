@@ -1,0 +1,51 @@
+//! The harness over the Paimon backend: a workload in a `LocalLog`, tiered by the `Tierer`
+//! into a Paimon warehouse (filesystem catalog, Parquet files, several rounds), read back
+//! by a second `PaimonStorage` built from the same configuration for serialized splits.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lake_api::MergeStrategy;
+use lake_paimon::{PaimonConfig, PaimonStorage};
+
+use crate::build::BuiltTable;
+use crate::check::run_tiered_case;
+use crate::local::build_tiered;
+use crate::rng::Rng;
+use crate::workload::{Bucketing, TableShape, Workload};
+
+/// A random workload bucketed as Fluss buckets Paimon tables.
+pub fn paimon_workload(rng: &mut Rng, ops: usize) -> Workload {
+    let shape = TableShape {
+        bucketing: Bucketing::Paimon,
+        ..TableShape::random(rng)
+    };
+    Workload::random_for(rng, shape, ops)
+}
+
+/// Tiers a workload into a new Paimon warehouse under `root`, in up to two rounds.
+pub async fn build_paimon(rng: &mut Rng, workload: &Workload, root: &Path) -> Result<BuiltTable, String> {
+    let config = PaimonConfig::filesystem(root.join("lake"));
+    let lake = PaimonStorage::connect(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let worker = PaimonStorage::connect(config).await.map_err(|e| e.to_string())?;
+    build_tiered(
+        rng,
+        workload,
+        &root.join("log"),
+        Arc::new(lake),
+        Arc::new(worker),
+        0..=2,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Generates, tiers into Paimon, queries and checks one case from a seed.
+pub async fn run_paimon_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
+    run_tiered_case(seed, ops, strategy, paimon_workload, async |rng, workload, root| {
+        build_paimon(rng, workload, root).await
+    })
+    .await
+}
