@@ -1,3 +1,509 @@
 //! The Paimon backend against tables pypaimon wrote (`tests/fixtures/paimon`), and against
 //! bad input: missing and corrupt data files, unknown snapshots, hostile splits, malformed
 //! offsets, a log that no longer matches its lake.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{FixedSizeListArray, Int64Array, LargeBinaryArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float32Type, Schema};
+use fluss_client::bucketing::{BucketAssigner, LakeFormat};
+use futures::TryStreamExt;
+use lake_api::types::{LogicalType, blob_field, vector_field};
+use lake_api::{
+    ChangeType, ErrorKind, LakeStorage, LogBatch, MergeEngine, TableBucket, TableInfo, TablePath, UnionTable,
+};
+use lake_paimon::{PaimonConfig, PaimonSplit, PaimonStorage};
+use lakeunion_tests::fixtures::{
+    expected, files_with_extension, fixture_dir, ids, read_snapshot, rows_as_json, small_rows as rows,
+    small_table as info, tier_small_table,
+};
+use lakeunion_tests::workload::paimon_key;
+
+async fn fixture_lake() -> PaimonStorage {
+    PaimonStorage::connect(PaimonConfig::filesystem(fixture_dir("paimon").join("warehouse")))
+        .await
+        .expect("fixture warehouse")
+}
+
+/// A table with keys 0..10 committed with `offsets`.
+async fn table(root: &Path, offsets: &str) -> (PaimonStorage, i64) {
+    let lake = PaimonStorage::connect(PaimonConfig::filesystem(root.join("lake")))
+        .await
+        .expect("warehouse");
+    let snapshot = tier_small_table(&lake, offsets).await;
+    (lake, snapshot)
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    files_with_extension(dir, "parquet")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_the_pypaimon_fixture() {
+    let expected = expected("paimon");
+    let lake = fixture_lake().await;
+    let worker = fixture_lake().await;
+    for name in ["events", "orders", "media"] {
+        let table = &expected["tables"][name];
+        let path = TablePath::new("fixtures", name);
+        let info = lake.table_info(&path).await.expect("table info");
+        assert_eq!(info.partition_keys, vec!["dt".to_string()], "{name}");
+
+        let snapshots = lake.list_snapshots(&path).await.expect("snapshots");
+        let commits: Vec<i64> = table["commits"]
+            .as_array()
+            .expect("commits")
+            .iter()
+            .map(|c| c["snapshot_id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(snapshots.iter().map(|s| s.id).collect::<Vec<_>>(), commits, "{name}");
+        let latest = lake.latest_snapshot(&path).await.expect("latest").expect("a snapshot");
+        assert_eq!(
+            latest.properties.get("fluss-offsets").map(String::as_str),
+            expected["fluss_offsets_property"]["value"].as_str(),
+            "{name}"
+        );
+
+        let (batches, splits) = read_snapshot(&lake, &worker, &path, latest.id).await.expect("read");
+        assert_eq!(
+            rows_as_json(&batches),
+            table["rows"].as_array().expect("rows").clone(),
+            "{name}"
+        );
+
+        if name == "media" {
+            // bucket-unaware: no Fluss bucket, one bucket per partition
+            assert!(splits.iter().all(|s| s.bucket().is_none()), "{name}");
+            assert_eq!(info.bucket_count, 1);
+            assert_eq!(
+                LogicalType::of(info.schema.field_with_name("image").expect("image")),
+                LogicalType::Blob
+            );
+        } else {
+            assert_eq!(info.bucket_count, 2, "{name}");
+            assert_eq!(info.bucket_key, vec!["id".to_string()], "{name}");
+            // splits carry the bucket pypaimon wrote each row to
+            let source = lake.create_lake_source(&path).await.expect("source");
+            let mut by_bucket: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            for split in &splits {
+                let got: Vec<RecordBatch> = source
+                    .create_reader(split.clone())
+                    .await
+                    .expect("reader")
+                    .read()
+                    .await
+                    .expect("read")
+                    .try_collect()
+                    .await
+                    .expect("batches");
+                by_bucket
+                    .entry(split.bucket().expect("fixed buckets").to_string())
+                    .or_default()
+                    .extend(ids(&got));
+            }
+            for v in by_bucket.values_mut() {
+                v.sort_unstable();
+            }
+            let want: BTreeMap<String, Vec<i64>> =
+                serde_json::from_value(table["bucket_ids"].clone()).expect("bucket ids");
+            assert_eq!(by_bucket, want, "{name}");
+            // and Fluss's Paimon bucketing agrees with pypaimon's
+            let rows = RecordBatch::try_from_iter([(
+                "id",
+                Arc::new(Int64Array::from(ids(&batches))) as arrow::array::ArrayRef,
+            )])
+            .expect("ids");
+            let assigner =
+                BucketAssigner::new(LakeFormat::Paimon, rows.schema_ref(), &["id".into()], 2).expect("assigner");
+            let buckets = assigner.assign(&rows).expect("buckets");
+            for (id, b) in ids(&batches).into_iter().zip(buckets) {
+                assert!(want[&b.to_string()].contains(&id), "{name}: id {id} in bucket {b}");
+            }
+        }
+        if name == "orders" {
+            assert_eq!(info.primary_key, vec!["dt".to_string(), "id".to_string()]);
+            assert_eq!(info.merge_engine, MergeEngine::Deduplicate);
+            assert_eq!(
+                LogicalType::of(info.schema.field_with_name("embedding").expect("embedding")),
+                LogicalType::Vector {
+                    element: DataType::Float32,
+                    dimension: 4
+                }
+            );
+            // every merged split is in key order
+            assert!(splits.iter().all(|s| {
+                s.as_any()
+                    .downcast_ref::<PaimonSplit>()
+                    .expect("paimon split")
+                    .key_sorted()
+            }));
+            // the snapshot before the update round still holds the original rows
+            let (before, _) = read_snapshot(&lake, &worker, &path, commits[0])
+                .await
+                .expect("read before");
+            assert_eq!(
+                rows_as_json(&before),
+                table["initial_rows"].as_array().expect("initial rows").clone()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_projection_and_limit_push_down_to_the_fixture() {
+    let lake = fixture_lake().await;
+    let path = TablePath::new("fixtures", "orders");
+    let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
+    let mut source = lake.create_lake_source(&path).await.expect("source");
+    let pushed = source.with_filters(vec![
+        lake_api::predicate::col("id").gt(6),
+        lake_api::predicate::col("embedding").is_null(),
+        lake_api::predicate::col("id").eq(3).negate(),
+    ]);
+    assert_eq!(pushed.accepted, vec![lake_api::predicate::col("id").gt(6)]);
+    assert_eq!(pushed.remaining.len(), 2);
+    source.with_project(&[vec![2], vec![0]]).expect("projection");
+    let splits = source
+        .create_planner(snapshot)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    let mut batches = Vec::new();
+    for split in splits {
+        let reader = source.create_reader(split).await.expect("reader");
+        assert_eq!(reader.schema().fields().len(), 2);
+        batches.extend(
+            reader
+                .read()
+                .await
+                .expect("read")
+                .try_collect::<Vec<_>>()
+                .await
+                .expect("rows"),
+        );
+    }
+    assert!(batches.iter().all(|b| b.schema().field(0).name() == "amount"));
+    assert_eq!(ids(&batches), vec![7, 8, 9, 10, 11, 12, 13, 14]);
+
+    // a limit on a log table stops every reader early
+    let path = TablePath::new("fixtures", "events");
+    let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
+    let mut limited = lake.create_lake_source(&path).await.expect("source");
+    limited.with_limit(1);
+    for split in limited
+        .create_planner(snapshot)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan")
+    {
+        let got: Vec<RecordBatch> = limited
+            .create_reader(split)
+            .await
+            .expect("reader")
+            .read()
+            .await
+            .expect("read")
+            .try_collect()
+            .await
+            .expect("rows");
+        assert!(got.len() <= 1);
+    }
+
+    let err = source.create_planner(99).await.err().expect("unknown snapshot");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("fixtures.orders"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_splits_are_refused() {
+    let lake = fixture_lake().await;
+    let path = TablePath::new("fixtures", "events");
+    let source = lake.create_lake_source(&path).await.expect("source");
+    let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
+    let split = source
+        .create_planner(snapshot)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan")[0]
+        .clone();
+    let serializer = source.split_serializer();
+    let text = String::from_utf8(serializer.serialize(split.as_ref()).expect("bytes")).expect("json");
+    let bucket_path = split
+        .as_any()
+        .downcast_ref::<PaimonSplit>()
+        .expect("paimon split")
+        .data_split()
+        .bucket_path()
+        .to_string();
+    for outside in ["/etc", &format!("{bucket_path}/../../../orders/dt=2024-01-01/bucket-0")] {
+        let hostile = text.replace(&format!("\"{bucket_path}\""), &format!("\"{outside}\""));
+        assert_ne!(hostile, text);
+        let hostile = serializer
+            .deserialize(serializer.version(), hostile.as_bytes())
+            .expect("parses");
+        let err = source.create_reader(hostile).await.err().expect("outside the table");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    }
+    assert_eq!(
+        serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
+        ErrorKind::UnsupportedVersion
+    );
+    assert_eq!(
+        serializer
+            .deserialize(serializer.version(), &text.as_bytes()[..10])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Corrupt
+    );
+}
+
+async fn read_all(lake: &PaimonStorage, snapshot: i64) -> lake_api::Result<Vec<RecordBatch>> {
+    read_snapshot(lake, lake, &info().path, snapshot).await.map(|(b, _)| b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_data_file_names_table_snapshot_and_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, snapshot) = table(dir.path(), "{}").await;
+    let got = read_all(&lake, snapshot).await.expect("read");
+    assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
+    let file = data_files(dir.path()).pop().expect("a data file");
+    std::fs::remove_file(&file).expect("remove");
+    let err = read_all(&lake, snapshot).await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{text}");
+    assert!(
+        text.contains("bad.t") && text.contains(&format!("snapshot {snapshot}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_parquet_footer_is_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, snapshot) = table(dir.path(), "{}").await;
+    let file = data_files(dir.path()).pop().expect("a data file");
+    let mut bytes = std::fs::read(&file).expect("read");
+    let n = bytes.len();
+    for b in &mut bytes[n - 8..n - 4] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&file, bytes).expect("write");
+    let err = read_all(&lake, snapshot).await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{text}");
+    assert!(
+        text.contains("bad.t") && text.contains(&format!("snapshot {snapshot}")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_offsets_and_a_changed_log_are_refused() {
+    use fluss_client::local::{LocalLog, LocalLogOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, snapshot) = table(dir.path(), "{\"version\":1,\"bucket_offsets\":[oops").await;
+    let log = LocalLog::create(&dir.path().join("log"), &info(), LocalLogOptions::default()).expect("log");
+    log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
+        .expect("append");
+    let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake.clone()))).expect("table");
+    let result = async {
+        table
+            .scan()
+            .build()
+            .await?
+            .to_stream()
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    }
+    .await;
+    let err = result.expect_err("malformed offsets");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains(&snapshot.to_string()), "{err}");
+
+    let mut changed = info();
+    let mut fields = changed.schema.fields().to_vec();
+    fields.push(Arc::new(Field::new("extra", DataType::Int64, true)));
+    changed.schema = Arc::new(Schema::new(fields));
+    let err = lake.create_lake_writer(&changed).await.err().expect("mismatch");
+    assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+
+    // a schema file that is not a schema names the table and the file
+    let schema_file = dir.path().join("lake/bad.db/t/schema/schema-0");
+    std::fs::write(&schema_file, b"{\"id\": 0, \"fields\": 7}").expect("overwrite");
+    let err = lake.table_info(&info().path).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("schema-0"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_and_deletes_are_tiered_with_their_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, first) = table(dir.path(), "{}").await;
+    let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
+    let update = RecordBatch::try_new(
+        info().schema,
+        vec![
+            Arc::new(Int64Array::from(vec![3])),
+            Arc::new(StringArray::from(vec!["new"])),
+        ],
+    )
+    .expect("batch");
+    let changes = [
+        LogBatch::new(rows(3..4), vec![ChangeType::UpdateBefore], 10),
+        LogBatch::new(update, vec![ChangeType::UpdateAfter], 11),
+        LogBatch::new(rows(5..6), vec![ChangeType::Delete], 12),
+        LogBatch::new(rows(20..21), vec![ChangeType::Insert], 13),
+    ];
+    for c in &changes {
+        writer.write(&TableBucket::new(0), c).await.expect("write");
+    }
+    let snapshot = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), "round 2".to_string())]))
+        .await
+        .expect("commit");
+    assert!(snapshot.id > first);
+    assert_eq!(
+        snapshot.properties.get("fluss-offsets").map(String::as_str),
+        Some("round 2")
+    );
+    // a round with no rows still commits its offsets
+    let writer = lake.create_lake_writer(&info()).await.expect("writer");
+    let empty = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), "round 3".to_string())]))
+        .await
+        .expect("empty commit");
+    assert_eq!(empty.id, snapshot.id + 1);
+    let listed = lake.list_snapshots(&info().path).await.expect("snapshots");
+    assert_eq!(
+        listed
+            .last()
+            .and_then(|s| s.properties.get("fluss-offsets"))
+            .map(String::as_str),
+        Some("round 3")
+    );
+
+    let got = read_all(&lake, snapshot.id).await.expect("read");
+    assert_eq!(ids_k(&got), vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 20]);
+    let values: Vec<String> = got
+        .iter()
+        .flat_map(|b| {
+            let k = b.column(0).as_any().downcast_ref::<Int64Array>().expect("k").clone();
+            let v = b.column(1).as_any().downcast_ref::<StringArray>().expect("v").clone();
+            (0..b.num_rows())
+                .filter(move |&i| k.value(i) == 3)
+                .map(move |i| v.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(values, vec!["new".to_string()]);
+    // the first snapshot is untouched
+    assert_eq!(
+        ids_k(&read_all(&lake, first).await.expect("read")),
+        (0..10).collect::<Vec<_>>()
+    );
+}
+
+fn ids_k(batches: &[RecordBatch]) -> Vec<i64> {
+    let mut k: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("k")
+                .values()
+                .to_vec()
+        })
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_paimon_cannot_keep_exact_are_refused() {
+    let lake = fixture_lake().await;
+    // pypaimon's orders take their row kinds from a `rowkind` column
+    let info = lake
+        .table_info(&TablePath::new("fixtures", "orders"))
+        .await
+        .expect("info");
+    let err = lake.create_lake_writer(&info).await.err().expect("refused");
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("rowkind"), "{err}");
+}
+
+#[test]
+fn fluss_paimon_bucketing_matches_the_harness_key_bytes() {
+    let keys: Vec<i64> = (-50..50).collect();
+    let batch = RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(keys.clone())) as arrow::array::ArrayRef)])
+        .expect("batch");
+    let assigner = BucketAssigner::new(LakeFormat::Paimon, batch.schema_ref(), &["k".into()], 5).expect("assigner");
+    let buckets = assigner.assign(&batch).expect("assign");
+    for (k, b) in keys.into_iter().zip(buckets) {
+        assert_eq!(
+            fluss_client::bucketing::bucket_of_bytes(LakeFormat::Paimon, &paimon_key(k), 5),
+            b,
+            "key {k}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_and_vector_columns_round_trip() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        blob_field("image", true),
+        vector_field("embedding", DataType::Float32, 3, true),
+    ]));
+    let info = TableInfo::primary_key_table(TablePath::new("mm", "media"), schema.clone(), vec!["id".into()], 2);
+    let DataType::FixedSizeList(item, _) = schema.field(2).data_type() else {
+        panic!("a vector field")
+    };
+    let (_, _, values, nulls) = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+        vec![Some(vec![Some(1.0), Some(2.0), Some(3.0)]), None],
+        3,
+    )
+    .into_parts();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(LargeBinaryArray::from(vec![Some(&b"\x89PNG"[..]), None])),
+            Arc::new(FixedSizeListArray::new(item.clone(), 3, values, nulls)),
+        ],
+    )
+    .expect("batch");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path()))
+        .await
+        .expect("warehouse");
+    let mut writer = lake.create_lake_writer(&info).await.expect("writer");
+    let log = LogBatch::new(batch.clone(), vec![ChangeType::Insert; 2], 0);
+    writer.write(&TableBucket::new(0), &log).await.expect("write");
+    let snapshot = writer.commit(BTreeMap::new()).await.expect("commit");
+    let read_info = lake.table_info(&info.path).await.expect("info");
+    assert_eq!(
+        read_info.schema.fields(),
+        schema.fields(),
+        "the logical types come back"
+    );
+    let (batches, _) = read_snapshot(&lake, &lake, &info.path, snapshot.id)
+        .await
+        .expect("read");
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].columns(), batch.columns());
+}
