@@ -13,6 +13,7 @@ use fluss_client::tiering::{TierOptions, Tierer};
 use lake_api::memory::{MemoryLake, demo_info, demo_rounds};
 use lake_api::{FLUSS_OFFSETS_PROPERTY, LakeStorage, MergeStrategy, ReadMode, Result, UnionTable};
 use lake_iceberg::{IcebergConfig, IcebergStorage};
+use lake_paimon::{PaimonConfig, PaimonStorage};
 
 use crate::render::{TableLayout, render_table};
 
@@ -44,6 +45,8 @@ fn keyed_rows(batches: &[RecordBatch], key: &[String]) -> Result<BTreeMap<Vec<St
 pub enum DemoLake {
     /// An Apache Iceberg warehouse (SQLite catalog, Parquet files) beside the log.
     Iceberg,
+    /// An Apache Paimon warehouse (filesystem catalog, Parquet files) beside the log.
+    Paimon,
     /// The in-memory reference lake.
     Memory,
 }
@@ -69,6 +72,18 @@ async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeSto
                 Arc::new(lake),
                 format!(
                     "an Iceberg warehouse at {} (SQLite catalog, Parquet files)",
+                    warehouse.display()
+                ),
+            )
+        }
+        DemoLake::Paimon => {
+            info.properties.insert(DATALAKE_FORMAT_PROPERTY.into(), "paimon".into());
+            let warehouse = root.join("lake");
+            let lake = PaimonStorage::connect(PaimonConfig::filesystem(&warehouse)).await?;
+            (
+                Arc::new(lake),
+                format!(
+                    "a Paimon warehouse at {} (filesystem catalog, Parquet files)",
                     warehouse.display()
                 ),
             )
@@ -173,6 +188,8 @@ mod tests {
             (MergeStrategy::SortMerge, DemoLake::Iceberg),
             (MergeStrategy::KeyFilter, DemoLake::Iceberg),
             (MergeStrategy::SortMerge, DemoLake::Memory),
+            (MergeStrategy::SortMerge, DemoLake::Paimon),
+            (MergeStrategy::KeyFilter, DemoLake::Paimon),
         ] {
             let text = render(strategy, lake, None).await.unwrap();
             assert!(

@@ -72,7 +72,7 @@ enum Command {
         command: blob::BlobCommand,
     },
     /// List the table's lake snapshots, oldest first, with the log offsets each tiered up
-    /// to (needs a lake: none is built yet).
+    /// to (needs a lake).
     Snapshots {
         #[command(flatten)]
         table: TableArgs,
@@ -86,8 +86,8 @@ enum Command {
         /// The lake the first round is tiered into.
         #[arg(long, value_enum, default_value = "iceberg")]
         lake: demo::DemoLake,
-        /// Where the table's log (and Iceberg warehouse, under `lake/`) is written (a fresh
-        /// temporary directory by default).
+        /// Where the table's log (and the lake's warehouse, under `lake/`) is written (a
+        /// fresh temporary directory by default).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },

@@ -1,6 +1,7 @@
 //! Table addressing: `--log DIR` (a LocalLog) and `--table db.name`, plus the lake the log
-//! is tiered into (`--lake iceberg` with `--warehouse DIR` for the SQLite catalog or
-//! `--catalog-uri URI` for a REST catalog, or `--lake FILE.metadata.json`), from the
+//! is tiered into (`--lake iceberg|paimon` with `--warehouse DIR` for the SQLite or
+//! filesystem catalog or `--catalog-uri URI` for a REST catalog, or
+//! `--lake FILE.metadata.json`), from the
 //! command line or a `lakescan.toml` profile. `--fluss` is refused until the remote log is
 //! built.
 
@@ -11,6 +12,7 @@ use clap::Args;
 use fluss_client::local::{LocalLog, LocalLogOptions};
 use lake_api::{LakeStorage, TablePath, UnionTable};
 use lake_iceberg::{CatalogConfig, IcebergConfig, IcebergStorage};
+use lake_paimon::{PaimonCatalog, PaimonConfig, PaimonStorage};
 
 use crate::failure::{CliResult, Failure};
 use crate::profile;
@@ -24,15 +26,16 @@ pub struct TableArgs {
     /// The table, `database.name` (optional when DIR holds exactly one table).
     #[arg(long, value_name = "DB.NAME")]
     pub table: Option<String>,
-    /// The lake format (`iceberg`; Paimon and Lance are not built yet), or an Iceberg
-    /// table's metadata JSON file (read-only). Implied as `iceberg` by --warehouse or
-    /// --catalog-uri.
+    /// The lake format (`iceberg` or `paimon`; lakescan is built without Lance), or an
+    /// Iceberg table's metadata JSON file (read-only). Implied as `iceberg` by --warehouse
+    /// or --catalog-uri.
     #[arg(long, value_name = "FORMAT|FILE")]
     pub lake: Option<String>,
-    /// The lake warehouse directory (Iceberg: its SQLite catalog is DIR/catalog.db).
+    /// The lake warehouse directory (Iceberg: its SQLite catalog is DIR/catalog.db;
+    /// Paimon: the filesystem catalog's root).
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<String>,
-    /// The lake's REST catalog URI (Iceberg).
+    /// The lake's REST catalog URI (Iceberg or Paimon).
     #[arg(long, value_name = "URI")]
     pub catalog_uri: Option<String>,
     /// The Fluss cluster (bootstrap address): the remote log is not built yet.
@@ -79,12 +82,13 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
         (Some(lake), _, _) => lake.clone(),
         (None, _, _) => "iceberg".to_string(),
     };
-    let config = if format.ends_with(".metadata.json") {
-        IcebergConfig::metadata_file(format.clone())
-    } else {
-        let name = format.split(':').next().unwrap_or_default().to_ascii_lowercase();
-        match name.as_str() {
-            "iceberg" => match (&args.warehouse, &args.catalog_uri) {
+    if format.ends_with(".metadata.json") {
+        return open_iceberg(IcebergConfig::metadata_file(format.clone())).await;
+    }
+    let name = format.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    match name.as_str() {
+        "iceberg" => {
+            let config = match (&args.warehouse, &args.catalog_uri) {
                 (_, Some(uri)) => IcebergConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
                 (Some(dir), None) => IcebergConfig::sqlite(dir),
                 (None, None) => {
@@ -92,19 +96,44 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
                         "--lake iceberg needs --warehouse DIR (SQLite catalog) or --catalog-uri URI (REST catalog)",
                     ));
                 }
-            },
-            "paimon" | "lance" => {
-                return Err(Failure::msg(format!(
-                    "the {name} backend is not built yet, so lake '{format}' cannot be read; lakescan reads Iceberg lakes (--lake iceberg)"
-                )));
-            }
-            _ => {
-                return Err(Failure::usage(format!(
-                    "unknown lake '{format}': give --lake iceberg (with --warehouse or --catalog-uri) or an Iceberg metadata JSON file"
-                )));
-            }
+            };
+            open_iceberg(config).await
         }
-    };
+        "paimon" => {
+            let config = match (&args.warehouse, &args.catalog_uri) {
+                (_, Some(uri)) => PaimonConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
+                (Some(dir), None) => {
+                    if !Path::new(dir).is_dir() {
+                        return Err(Failure::msg(format!("lake warehouse {dir} does not exist")));
+                    }
+                    PaimonConfig::filesystem(dir)
+                }
+                (None, None) => {
+                    return Err(Failure::usage(
+                        "--lake paimon needs --warehouse DIR (filesystem catalog) or --catalog-uri URI (REST catalog)",
+                    ));
+                }
+            };
+            let described = match &config.catalog {
+                PaimonCatalog::Filesystem => format!("Paimon warehouse {} (filesystem catalog)", config.warehouse),
+                PaimonCatalog::Rest { uri, .. } => format!("Paimon REST catalog {uri}"),
+            };
+            let lake = PaimonStorage::connect(config).await?;
+            Ok(Some((Arc::new(lake), described)))
+        }
+        "lance" => Err(Failure::msg(format!(
+            "lakescan is built without the Lance backend (its build needs protoc), so lake '{format}' \
+             cannot be read here; read Lance lakes through the lake-lance crate"
+        ))),
+        _ => Err(Failure::usage(format!(
+            "unknown lake '{format}': give --lake iceberg or --lake paimon (with --warehouse or --catalog-uri) \
+             or an Iceberg metadata JSON file"
+        ))),
+    }
+}
+
+/// An Iceberg lake, opened, with a description.
+async fn open_iceberg(config: IcebergConfig) -> CliResult<Option<(Arc<dyn LakeStorage>, String)>> {
     let described = match &config.catalog {
         CatalogConfig::Sql { .. } => format!("Iceberg warehouse {} (SQLite catalog)", config.warehouse),
         CatalogConfig::Rest { uri } => format!("Iceberg REST catalog {uri}"),
