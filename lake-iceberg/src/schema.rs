@@ -404,7 +404,17 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
                 ];
                 Field::new(f.name(), DataType::Struct(fields.into()), f.is_nullable())
             }
-            LogicalType::Plain => f.as_ref().clone(),
+            // Iceberg's `time` and `timestamp[tz]` are microseconds (or nanoseconds): second
+            // and millisecond ones widen to microseconds
+            LogicalType::Plain => match f.data_type() {
+                DataType::Time32(_) => Field::new(f.name(), DataType::Time64(TimeUnit::Microsecond), f.is_nullable()),
+                DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, tz) => Field::new(
+                    f.name(),
+                    DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+                    f.is_nullable(),
+                ),
+                _ => f.as_ref().clone(),
+            },
         };
         fields.push(physical);
     }

@@ -177,3 +177,92 @@ pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<std::path::PathB
     out.sort();
     out
 }
+
+/// One row of every Fluss type a lake holds and one of nulls: `id BIGINT NOT NULL`, then
+/// TINYINT, SMALLINT, INT, FLOAT, DOUBLE, BOOLEAN, DATE, TIME(3), TIMESTAMP(6),
+/// TIMESTAMP_LTZ(3), DECIMAL(10, 2), BYTES and STRING columns, all nullable.
+pub fn every_type_batch() -> RecordBatch {
+    use arrow::array::{
+        BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int8Array, Int16Array,
+        Int32Array, Int64Array, StringArray, Time32MillisecondArray, TimestampMicrosecondArray,
+        TimestampMillisecondArray,
+    };
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("tiny", DataType::Int8, true),
+        Field::new("small", DataType::Int16, true),
+        Field::new("int", DataType::Int32, true),
+        Field::new("float", DataType::Float32, true),
+        Field::new("double", DataType::Float64, true),
+        Field::new("flag", DataType::Boolean, true),
+        Field::new("day", DataType::Date32, true),
+        Field::new("time", DataType::Time32(TimeUnit::Millisecond), true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new(
+            "ltz",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("price", DataType::Decimal128(10, 2), true),
+        Field::new("bytes", DataType::Binary, true),
+        Field::new("text", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(Int8Array::from(vec![Some(-8), None])),
+            Arc::new(Int16Array::from(vec![Some(300), None])),
+            Arc::new(Int32Array::from(vec![Some(-70_000), None])),
+            Arc::new(Float32Array::from(vec![Some(1.5), None])),
+            Arc::new(Float64Array::from(vec![Some(-2.25), None])),
+            Arc::new(BooleanArray::from(vec![Some(true), None])),
+            Arc::new(Date32Array::from(vec![Some(19_723), None])),
+            Arc::new(Time32MillisecondArray::from(vec![Some(3_600_123), None])),
+            Arc::new(TimestampMicrosecondArray::from(vec![Some(1_700_000_000_123_456), None])),
+            Arc::new(TimestampMillisecondArray::from(vec![Some(1_700_000_000_123), None]).with_timezone("UTC")),
+            Arc::new(
+                Decimal128Array::from(vec![Some(12_345), None])
+                    .with_precision_and_scale(10, 2)
+                    .expect("decimal"),
+            ),
+            Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01"[..]), None])),
+            Arc::new(StringArray::from(vec![Some("héllo"), None])),
+        ],
+    )
+    .expect("batch")
+}
+
+/// Tiers [`every_type_batch`] into `lake` as table `types.all` (a primary-key table on `id`
+/// when `primary_key`, else a log table; one bucket) and reads the snapshot back, conformed
+/// to the batch's schema; returns the lake's view of the table too.
+pub async fn every_type_round_trip(
+    lake: &dyn LakeStorage,
+    primary_key: bool,
+) -> (lake_api::TableInfo, RecordBatch, Vec<RecordBatch>) {
+    use lake_api::{ChangeType, LogBatch, TableBucket, TableInfo};
+    let batch = every_type_batch();
+    let path = TablePath::new("types", "all");
+    let (info, change) = if primary_key {
+        (
+            TableInfo::primary_key_table(path, batch.schema(), vec!["id".into()], 1),
+            ChangeType::Insert,
+        )
+    } else {
+        (TableInfo::log_table(path, batch.schema(), 1), ChangeType::AppendOnly)
+    };
+    let mut writer = lake.create_lake_writer(&info).await.expect("writer");
+    let log = LogBatch::new(batch.clone(), vec![change; batch.num_rows()], 0);
+    writer.write(&TableBucket::new(0), &log).await.expect("write");
+    let snapshot = writer.commit(std::collections::BTreeMap::new()).await.expect("commit");
+    let lake_info = lake.table_info(&info.path).await.expect("info");
+    info.ensure_compatible(&lake_info)
+        .expect("the lake table matches the log's");
+    let (batches, _) = read_snapshot(lake, lake, &info.path, snapshot.id).await.expect("read");
+    let back = batches
+        .iter()
+        .map(|b| lake_api::conform::conform_batch(b, &batch.schema()).expect("conform to the log's schema"))
+        .collect();
+    (lake_info, batch, back)
+}

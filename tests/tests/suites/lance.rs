@@ -368,3 +368,19 @@ async fn blob_and_vector_columns_round_trip() {
     assert_eq!(batches[0].columns(), batch.columns());
     let _: Value = Value::Null;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fluss_type_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    for primary_key in [false, true] {
+        let (lake_info, batch, back) = lakeunion_tests::fixtures::every_type_round_trip(&lake, primary_key).await;
+        assert_eq!(
+            lake_info.schema.fields(),
+            batch.schema().fields(),
+            "Lance holds every type as it is"
+        );
+        assert_eq!(back, vec![batch]);
+        let _ = std::fs::remove_dir_all(dir.path().join("types"));
+    }
+}

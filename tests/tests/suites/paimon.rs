@@ -510,74 +510,11 @@ async fn blob_and_vector_columns_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fluss_type_round_trips() {
-    use arrow::array::{
-        BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int8Array, Int16Array,
-        Int32Array, Time32MillisecondArray, TimestampMicrosecondArray, TimestampMillisecondArray,
-    };
-    use arrow::datatypes::TimeUnit;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("tiny", DataType::Int8, true),
-        Field::new("small", DataType::Int16, true),
-        Field::new("int", DataType::Int32, true),
-        Field::new("float", DataType::Float32, true),
-        Field::new("double", DataType::Float64, true),
-        Field::new("flag", DataType::Boolean, true),
-        Field::new("day", DataType::Date32, true),
-        Field::new("time", DataType::Time32(arrow::datatypes::TimeUnit::Millisecond), true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-        Field::new(
-            "ltz",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            true,
-        ),
-        Field::new("price", DataType::Decimal128(10, 2), true),
-        Field::new("bytes", DataType::Binary, true),
-        Field::new("text", DataType::Utf8, true),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(Int64Array::from(vec![1, 2])),
-            Arc::new(Int8Array::from(vec![Some(-8), None])),
-            Arc::new(Int16Array::from(vec![Some(300), None])),
-            Arc::new(Int32Array::from(vec![Some(-70_000), None])),
-            Arc::new(Float32Array::from(vec![Some(1.5), None])),
-            Arc::new(Float64Array::from(vec![Some(-2.25), None])),
-            Arc::new(BooleanArray::from(vec![Some(true), None])),
-            Arc::new(Date32Array::from(vec![Some(19_723), None])),
-            Arc::new(Time32MillisecondArray::from(vec![Some(3_600_123), None])),
-            Arc::new(TimestampMicrosecondArray::from(vec![Some(1_700_000_000_123_456), None])),
-            Arc::new(TimestampMillisecondArray::from(vec![Some(1_700_000_000_123), None]).with_timezone("UTC")),
-            Arc::new(
-                Decimal128Array::from(vec![Some(12_345), None])
-                    .with_precision_and_scale(10, 2)
-                    .expect("decimal"),
-            ),
-            Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01"[..]), None])),
-            Arc::new(StringArray::from(vec![Some("héllo"), None])),
-        ],
-    )
-    .expect("batch");
-    let info = TableInfo::primary_key_table(TablePath::new("types", "all"), schema.clone(), vec!["id".into()], 1);
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path()))
         .await
         .expect("warehouse");
-    let mut writer = lake.create_lake_writer(&info).await.expect("writer");
-    writer
-        .write(
-            &TableBucket::new(0),
-            &LogBatch::new(batch.clone(), vec![ChangeType::Insert; 2], 0),
-        )
-        .await
-        .expect("write");
-    let snapshot = writer.commit(BTreeMap::new()).await.expect("commit");
-    let read_info = lake.table_info(&info.path).await.expect("info");
-    assert_eq!(read_info.schema.fields(), schema.fields(), "the types come back");
-    let (batches, _) = read_snapshot(&lake, &lake, &info.path, snapshot.id)
-        .await
-        .expect("read");
-    assert_eq!(batches.len(), 1);
-    assert_eq!(batches[0], batch);
+    let (lake_info, batch, back) = lakeunion_tests::fixtures::every_type_round_trip(&lake, true).await;
+    assert_eq!(lake_info.schema, batch.schema(), "Paimon holds every type as it is");
+    assert_eq!(back, vec![batch]);
 }
