@@ -7,3 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace --locked "$@"
+# lakescan's Lance backend is a cargo feature (the README's run command stays protoc-free):
+# its CLI tests run again with it
+cargo test --locked -p lake-cli --features lance --test cli "$@"

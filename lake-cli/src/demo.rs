@@ -47,6 +47,9 @@ pub enum DemoLake {
     Iceberg,
     /// An Apache Paimon warehouse (filesystem catalog, Parquet files) beside the log.
     Paimon,
+    /// Lance datasets beside the log (lakescan built with the `lance` feature).
+    #[cfg(feature = "lance")]
+    Lance,
     /// The in-memory reference lake.
     Memory,
 }
@@ -87,6 +90,13 @@ async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeSto
                     warehouse.display()
                 ),
             )
+        }
+        #[cfg(feature = "lance")]
+        DemoLake::Lance => {
+            info.properties.insert(DATALAKE_FORMAT_PROPERTY.into(), "lance".into());
+            let warehouse = root.join("lake");
+            let lake = lake_lance::LanceStorage::new(lake_lance::LanceConfig::new(warehouse.to_string_lossy()));
+            (Arc::new(lake), format!("Lance datasets under {}", warehouse.display()))
         }
         DemoLake::Memory => (Arc::new(MemoryLake::new()), "in memory".to_string()),
     };

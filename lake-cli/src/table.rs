@@ -26,13 +26,13 @@ pub struct TableArgs {
     /// The table, `database.name` (optional when DIR holds exactly one table).
     #[arg(long, value_name = "DB.NAME")]
     pub table: Option<String>,
-    /// The lake format (`iceberg` or `paimon`; lakescan is built without Lance), or an
-    /// Iceberg table's metadata JSON file (read-only). Implied as `iceberg` by --warehouse
-    /// or --catalog-uri.
+    /// The lake format (`iceberg`, `paimon`, or `lance` where lakescan is built with the
+    /// `lance` feature), or an Iceberg table's metadata JSON file (read-only). Implied as
+    /// `iceberg` by --warehouse or --catalog-uri.
     #[arg(long, value_name = "FORMAT|FILE")]
     pub lake: Option<String>,
     /// The lake warehouse directory (Iceberg: its SQLite catalog is DIR/catalog.db;
-    /// Paimon: the filesystem catalog's root).
+    /// Paimon: the filesystem catalog's root; Lance: the root of `<db>/<table>.lance`).
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<String>,
     /// The lake's REST catalog URI (Iceberg or Paimon).
@@ -121,9 +121,23 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
             let lake = PaimonStorage::connect(config).await?;
             Ok(Some((Arc::new(lake), described)))
         }
+        #[cfg(feature = "lance")]
+        "lance" => {
+            let Some(dir) = &args.warehouse else {
+                return Err(Failure::usage(
+                    "--lake lance needs --warehouse DIR (the root holding <db>/<table>.lance)",
+                ));
+            };
+            if !Path::new(dir).is_dir() {
+                return Err(Failure::msg(format!("lake warehouse {dir} does not exist")));
+            }
+            let lake = lake_lance::LanceStorage::new(lake_lance::LanceConfig::new(dir.clone()));
+            Ok(Some((Arc::new(lake), format!("Lance datasets under {dir}"))))
+        }
+        #[cfg(not(feature = "lance"))]
         "lance" => Err(Failure::msg(format!(
             "lakescan is built without the Lance backend (its build needs protoc), so lake '{format}' \
-             cannot be read here; read Lance lakes through the lake-lance crate"
+             cannot be read here; build it with `--features lance`"
         ))),
         _ => Err(Failure::usage(format!(
             "unknown lake '{format}': give --lake iceberg or --lake paimon (with --warehouse or --catalog-uri) \

@@ -538,10 +538,23 @@ fn the_demo_tiers_into_iceberg_and_every_command_reads_it_back() {
 
 #[test]
 fn the_demo_tiers_into_paimon_and_scans_read_it_back() {
+    demo_reads_back("paimon", "lake: a Paimon warehouse at", "Paimon warehouse");
+}
+
+/// Built with `--features lance` (scripts/test.sh runs the CLI tests so too).
+#[cfg(feature = "lance")]
+#[test]
+fn the_demo_tiers_into_lance_and_scans_read_it_back() {
+    demo_reads_back("lance", "lake: Lance datasets under", "Lance datasets under");
+}
+
+/// `demo --lake FORMAT`, then scans of the lake and log with both strategies, a key filter
+/// and the lake alone, and `stats`.
+fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir_arg(&dir);
-    let out = ok(&["demo", "--lake", "paimon", "--dir", &root]);
-    assert!(out.contains("lake: a Paimon warehouse at"), "{out}");
+    let out = ok(&["demo", "--lake", format, "--dir", &root]);
+    assert!(out.contains(demo_says), "{out}");
     let warehouse = dir.path().join("lake");
     let warehouse = warehouse.to_str().unwrap();
     for strategy in ["sort-merge", "key-filter"] {
@@ -550,7 +563,7 @@ fn the_demo_tiers_into_paimon_and_scans_read_it_back() {
             "--log",
             &root,
             "--lake",
-            "paimon",
+            format,
             "--warehouse",
             warehouse,
             "--format",
@@ -561,13 +574,13 @@ fn the_demo_tiers_into_paimon_and_scans_read_it_back() {
         let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
         assert_eq!(json_rows(&rows), demo_expected(), "{strategy}");
     }
-    // a key filter may prune Paimon buckets: the log is bucketed as Paimon buckets
+    // a key filter may prune lake buckets: the log is bucketed as the lake buckets
     let out = ok(&[
         "scan",
         "--log",
         &root,
         "--lake",
-        "paimon",
+        format,
         "--warehouse",
         warehouse,
         "--filter",
@@ -582,7 +595,7 @@ fn the_demo_tiers_into_paimon_and_scans_read_it_back() {
         "--log",
         &root,
         "--lake",
-        "paimon",
+        format,
         "--warehouse",
         warehouse,
         "--lake-only",
@@ -590,9 +603,9 @@ fn the_demo_tiers_into_paimon_and_scans_read_it_back() {
         "jsonl",
     ]);
     assert_eq!(out.lines().count(), 8, "{out}");
-    let out = ok(&["stats", "--log", &root, "--lake", "paimon", "--warehouse", warehouse]);
-    assert!(out.contains("Paimon warehouse"), "{out}");
-    let o = lakescan(&["scan", "--log", &root, "--lake", "paimon"]);
+    let out = ok(&["stats", "--log", &root, "--lake", format, "--warehouse", warehouse]);
+    assert!(out.contains(stats_say), "{out}");
+    let o = lakescan(&["scan", "--log", &root, "--lake", format]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
@@ -630,7 +643,15 @@ fn bad_input_exits_with_a_clear_message() {
     assert!(stderr(&o).contains("caused by"), "{}", stderr(&o));
 
     for args in [
-        vec!["scan", "--log", root.as_str(), "--lake", "lance"],
+        vec![
+            "scan",
+            "--log",
+            root.as_str(),
+            "--lake",
+            "lance",
+            "--warehouse",
+            "/nonexistent-lakeunion",
+        ],
         vec!["scan", "--log", root.as_str(), "--lake-only"],
         vec!["scan", "--log", root.as_str(), "--columns", "nope"],
         vec!["scan", "--log", root.as_str(), "--filter", "nope = 1"],
@@ -640,8 +661,21 @@ fn bad_input_exits_with_a_clear_message() {
         assert!(stderr(&o).starts_with("lakescan: "), "{}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
-    let o = lakescan(&["scan", "--log", &root, "--lake", "lance"]);
-    assert!(stderr(&o).contains("without the Lance backend"), "{}", stderr(&o));
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "lance",
+        "--warehouse",
+        "/nonexistent-lakeunion",
+    ]);
+    let lance_refusal = if cfg!(feature = "lance") {
+        "does not exist"
+    } else {
+        "without the Lance backend"
+    };
+    assert!(stderr(&o).contains(lance_refusal), "{}", stderr(&o));
 
     // two tables under one root: --table picks one
     media_log(dir.path());
@@ -955,7 +989,11 @@ fn a_profile_file_addresses_the_table() {
     );
     assert_eq!(json_ids(&o).len(), 9);
     // a lake in the profile is refused like --lake
-    std::fs::write(sub.join("lake.toml"), "lake = \"lance\"\n").unwrap();
+    std::fs::write(
+        sub.join("lake.toml"),
+        "lake = \"lance\"\nwarehouse = \"/nonexistent-lakeunion\"\n",
+    )
+    .unwrap();
     let o = lakescan(&[
         "scan",
         "--log",
@@ -966,7 +1004,12 @@ fn a_profile_file_addresses_the_table() {
         sub.join("lake.toml").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("without the Lance backend"), "{}", stderr(&o));
+    let lance_refusal = if cfg!(feature = "lance") {
+        "does not exist"
+    } else {
+        "without the Lance backend"
+    };
+    assert!(stderr(&o).contains(lance_refusal), "{}", stderr(&o));
 
     // broken files: exit 2, naming the file and the problem, one line
     for (text, problem) in [
