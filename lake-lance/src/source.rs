@@ -8,7 +8,9 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use lake_api::lake::{LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SplitSerializer};
+use lake_api::lake::{
+    LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
+};
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
@@ -18,7 +20,7 @@ use lance::table::format::Fragment;
 
 use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
-use crate::schema::from_lance;
+use crate::schema::{from_lance, sorted_fragments};
 use crate::split::{LanceSplit, LanceSplitSerializer, check_inside};
 
 /// The default number of rows per batch read.
@@ -165,6 +167,7 @@ impl LakeSource for LanceSource {
             (a, b) => a.clone().or_else(|| b.clone()),
         };
         Ok(Box::new(LanceReader {
+            key_order: (split.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone()),
             context: self.context(split.version),
             dataset,
             fragments: split.fragments,
@@ -192,12 +195,18 @@ impl Planner for LancePlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
         let version = self.dataset.version_id();
         let fragments: Vec<Fragment> = self.dataset.fragments().as_ref().clone();
+        let sorted_ids = if self.source.info.has_primary_key() {
+            sorted_fragments(self.dataset.metadata())
+        } else {
+            Default::default()
+        };
         let keys = &self.source.info.partition_keys;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::new();
         if keys.is_empty() {
             for fragment in fragments {
                 splits.push(Arc::new(LanceSplit {
                     version,
+                    sorted: sorted_ids.contains(&fragment.id),
                     fragments: vec![fragment],
                     partition: Vec::new(),
                     partition_filter: None,
@@ -257,6 +266,7 @@ impl Planner for LancePlanner {
                     .join(" AND ");
                 splits.push(Arc::new(LanceSplit {
                     version,
+                    sorted: sorted_ids.contains(&fragment.id),
                     fragments: vec![fragment.clone()],
                     partition: values,
                     partition_filter: Some(filter),
@@ -275,6 +285,8 @@ fn arrow_cast_utf8(column: &arrow_array::ArrayRef) -> Result<arrow_array::String
 }
 
 struct LanceReader {
+    /// The primary key, when the fragment's rows come in its order.
+    key_order: Option<Vec<String>>,
     context: String,
     dataset: Arc<Dataset>,
     fragments: Vec<Fragment>,
@@ -292,11 +304,17 @@ impl RecordReader for LanceReader {
         self.output_schema.clone()
     }
 
+    fn as_sorted(&self) -> Option<&dyn SortedRecordReader> {
+        self.key_order.as_ref().map(|_| self as &dyn SortedRecordReader)
+    }
+
     async fn read(self: Box<Self>) -> Result<RecordBatchStream> {
         let this = *self;
         let context = Arc::new(this.context);
         let mut scanner = this.dataset.scan();
         scanner.with_fragments(this.fragments);
+        // a sorted fragment is only worth its order if it is read in it
+        scanner.scan_in_order(true);
         let columns: Vec<&str> = this.read_schema.fields().iter().map(|f| f.name().as_str()).collect();
         scanner.project(&columns).map_err(lance_err(context.as_ref()))?;
         if let Some(filter) = &this.filter {
@@ -321,5 +339,11 @@ impl RecordReader for LanceReader {
             }
         });
         Ok(RecordBatchStream::new(this.output_schema, stream))
+    }
+}
+
+impl SortedRecordReader for LanceReader {
+    fn key_order(&self) -> &[String] {
+        self.key_order.as_deref().unwrap_or(&[])
     }
 }

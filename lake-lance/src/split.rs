@@ -17,6 +17,9 @@ pub struct LanceSplit {
     pub(crate) partition: Vec<String>,
     /// The SQL filter selecting the partition's rows (partitioned tables only).
     pub(crate) partition_filter: Option<String>,
+    /// The fragments' rows are in primary-key order (the tiering writer wrote them so).
+    #[serde(default)]
+    pub(crate) sorted: bool,
 }
 
 impl LanceSplit {
@@ -28,6 +31,12 @@ impl LanceSplit {
     /// The fragments read.
     pub fn fragments(&self) -> &[Fragment] {
         &self.fragments
+    }
+
+    /// Whether the split's rows come in primary-key order, so that a sort-merge read need
+    /// not sort it.
+    pub fn key_sorted(&self) -> bool {
+        self.sorted
     }
 }
 

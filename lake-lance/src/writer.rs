@@ -1,9 +1,11 @@
 //! Tiering into Lance: log tables append; primary-key tables apply each round's changes to
 //! the rows of the keys they touch (lake-api's fold, so every merge engine agrees with the
 //! union read) and commit them as a `delete` of the keys that end absent and one
-//! `merge_insert` of the rest. The last commit of a round carries its properties
-//! (`fluss-offsets`); an intermediate one carries none, and a reader meeting it replays
-//! the round from the log, which yields the same rows.
+//! `merge_insert` of the rest (a plain append, in key order, while the dataset is empty).
+//! The last commit of a round carries its properties (`fluss-offsets`) and the list of
+//! key-sorted fragments (see [`SORTED_FRAGMENTS_KEY`]), which lets sort-merge reads skip
+//! sorting them; an intermediate commit carries none, and a reader meeting it replays the
+//! round from the log, which yields the same rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use futures::TryStreamExt;
 use lake_api::lake::{LakeSnapshot, LakeWriter};
 use lake_api::{Error, ErrorKind, LogBatch, Result, TableBucket, TableInfo, apply_changes};
 use lance::Dataset;
-use lance::dataset::transaction::{Operation, TransactionBuilder};
+use lance::dataset::transaction::{Operation, TransactionBuilder, UpdateMap, UpdateMapEntry};
 use lance::dataset::{
     CommitBuilder, DeleteBuilder, MergeInsertBuilder, WhenMatched, WhenNotMatched, WriteMode, WriteParams,
 };
@@ -24,7 +26,7 @@ use lance::datatypes::BlobHandling;
 
 use crate::error::lance_err;
 use crate::predicate::{ident, quote};
-use crate::schema::{from_lance, lance_schema, to_lance};
+use crate::schema::{SORTED_FRAGMENTS_KEY, from_lance, lance_schema, sorted_fragments, to_lance};
 use crate::storage::{open_dataset, snapshot_of};
 
 /// Keys per SQL filter when reading or deleting the rows of touched keys.
@@ -68,7 +70,7 @@ impl LakeWriter for LanceLakeWriter {
                 .map(|b| to_lance(&b.batch, &schema))
                 .collect::<Result<_>>()?;
             if rows.is_empty() {
-                commit_properties(dataset, properties, &context).await?
+                commit_properties(dataset, properties, None, &context).await?
             } else {
                 let params = WriteParams {
                     mode: WriteMode::Append,
@@ -99,15 +101,29 @@ async fn create_empty(uri: &str, schema: &SchemaRef, context: &str) -> Result<Da
         .map_err(lance_err(format!("{context}: creating the dataset")))
 }
 
-/// A commit that changes no rows, to carry a round's properties.
+/// A commit that changes no rows, to carry a round's properties and, for a primary-key
+/// table, which of its fragments are key-sorted (`sorted`, kept to the fragments that still
+/// exist).
 async fn commit_properties(
     dataset: Arc<Dataset>,
     properties: HashMap<String, String>,
+    sorted: Option<BTreeSet<u64>>,
     context: &str,
 ) -> Result<Dataset> {
+    let table_metadata_updates = sorted.map(|sorted| {
+        let alive: BTreeSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
+        let ids: Vec<String> = sorted.intersection(&alive).map(u64::to_string).collect();
+        UpdateMap {
+            update_entries: vec![UpdateMapEntry {
+                key: SORTED_FRAGMENTS_KEY.to_string(),
+                value: Some(ids.join(",")),
+            }],
+            replace: false,
+        }
+    });
     let operation = Operation::UpdateConfig {
         config_updates: None,
-        table_metadata_updates: None,
+        table_metadata_updates,
         schema_metadata_updates: None,
         field_metadata_updates: HashMap::new(),
     };
@@ -235,12 +251,14 @@ async fn apply_round(
     properties: HashMap<String, String>,
     context: &str,
 ) -> Result<Dataset> {
+    // the fragments already known sorted stay so: deletions keep the order of what is left
+    let mut sorted = sorted_fragments(dataset.metadata());
     let mut touched = BTreeSet::new();
     for b in &batches {
         touched.extend(sql_keys(info, &b.batch)?);
     }
     if touched.is_empty() {
-        return commit_properties(dataset, properties, context).await;
+        return commit_properties(dataset, properties, Some(sorted), context).await;
     }
     let lake = touched_rows(info, &dataset, &touched, context).await?;
     let rows = apply_changes(info, lake, batches).await?;
@@ -256,65 +274,67 @@ async fn apply_round(
         .collect::<Result<_>>()?;
 
     let mut dataset = dataset;
-    let mut properties = Some(properties);
-    let filters = key_filters(info, &absent);
-    let deletes = filters.len();
-    for (i, filter) in filters.into_iter().enumerate() {
+    for filter in key_filters(info, &absent) {
         let staged = DeleteBuilder::new(dataset.clone(), filter)
             .execute_uncommitted()
             .await
             .map_err(lance_err(format!("{context}: deleting rows")))?;
-        let mut transaction = staged.transaction;
-        if upserts.is_empty() && i + 1 == deletes {
-            transaction.transaction_properties = properties.take().map(Arc::new);
-        }
         let mut commit = CommitBuilder::new(dataset.clone());
         if let Some(rows) = staged.affected_rows {
             commit = commit.with_affected_rows(rows);
         }
         dataset = Arc::new(
             commit
-                .execute(transaction)
+                .execute(staged.transaction)
                 .await
                 .map_err(lance_err(format!("{context}: deleting rows")))?,
         );
     }
-    if upserts.is_empty() {
-        return match properties {
-            Some(p) => commit_properties(dataset, p, context).await,
-            None => Ok(dataset.as_ref().clone()),
-        };
-    }
-    if dataset.fragments().is_empty() {
-        // nothing to match: a plain append writes the same rows faster
+    if !upserts.is_empty() && dataset.fragments().is_empty() {
+        // nothing to match: a plain append writes the same rows faster, and in key order
+        // (the fold's), so every fragment it writes is key-sorted
+        let before: BTreeSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
         let params = WriteParams {
             mode: WriteMode::Append,
-            transaction_properties: properties.map(Arc::new),
             ..WriteParams::default()
         };
         let reader = RecordBatchIterator::new(upserts.into_iter().map(Ok::<_, ArrowError>), schema.clone());
-        return Dataset::write(reader, dataset, Some(params))
+        dataset = Arc::new(
+            Dataset::write(reader, dataset, Some(params))
+                .await
+                .map_err(lance_err(format!("{context}: appending rows")))?,
+        );
+        sorted.extend(
+            dataset
+                .fragments()
+                .iter()
+                .map(|f| f.id)
+                .filter(|id| !before.contains(id)),
+        );
+    } else if !upserts.is_empty() {
+        // merge-insert writes the rows it inserts in no particular order: its new fragments
+        // are not listed as sorted
+        let mut builder =
+            MergeInsertBuilder::try_new(dataset.clone(), info.primary_key.clone()).map_err(lance_err(context))?;
+        builder
+            .when_matched(WhenMatched::UpdateAll)
+            .when_not_matched(WhenNotMatched::InsertAll);
+        let job = builder.try_build().map_err(lance_err(context))?;
+        let staged = job
+            .execute_uncommitted_batches(upserts)
             .await
-            .map_err(lance_err(format!("{context}: appending rows")));
+            .map_err(lance_err(format!("{context}: merging rows")))?;
+        let mut commit = CommitBuilder::new(dataset.clone());
+        if let Some(rows) = staged.affected_rows {
+            commit = commit.with_affected_rows(rows);
+        }
+        dataset = Arc::new(
+            commit
+                .execute(staged.transaction)
+                .await
+                .map_err(lance_err(format!("{context}: merging rows")))?,
+        );
     }
-    let mut builder =
-        MergeInsertBuilder::try_new(dataset.clone(), info.primary_key.clone()).map_err(lance_err(context))?;
-    builder
-        .when_matched(WhenMatched::UpdateAll)
-        .when_not_matched(WhenNotMatched::InsertAll);
-    let job = builder.try_build().map_err(lance_err(context))?;
-    let staged = job
-        .execute_uncommitted_batches(upserts)
-        .await
-        .map_err(lance_err(format!("{context}: merging rows")))?;
-    let mut transaction = staged.transaction;
-    transaction.transaction_properties = properties.map(Arc::new);
-    let mut commit = CommitBuilder::new(dataset);
-    if let Some(rows) = staged.affected_rows {
-        commit = commit.with_affected_rows(rows);
-    }
-    commit
-        .execute(transaction)
-        .await
-        .map_err(lance_err(format!("{context}: merging rows")))
+    // the last commit carries the round's offsets and the sorted fragments
+    commit_properties(dataset, properties, Some(sorted), context).await
 }

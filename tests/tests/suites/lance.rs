@@ -293,6 +293,25 @@ async fn updates_and_deletes_are_tiered_with_their_offsets() {
         snapshot.properties.get("fluss-offsets").map(String::as_str),
         Some("round 2")
     );
+    // the first round's append is in key order; the merge-insert's new fragment is not
+    // known to be, while the first fragment stays sorted after its deletions
+    let sorted = |version: i64| {
+        let lake = lake.clone();
+        async move {
+            let (_, splits) = read_snapshot(&lake, &lake, &info().path, version).await.expect("read");
+            splits
+                .iter()
+                .map(|s| {
+                    s.as_any()
+                        .downcast_ref::<LanceSplit>()
+                        .expect("lance split")
+                        .key_sorted()
+                })
+                .collect::<Vec<bool>>()
+        }
+    };
+    assert_eq!(sorted(first).await, vec![true]);
+    assert_eq!(sorted(snapshot.id).await, vec![true, false]);
     let got = read_all(&lake, snapshot.id).await.expect("read");
     let keys: Vec<i64> = {
         let mut k: Vec<i64> = got
