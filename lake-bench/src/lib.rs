@@ -112,13 +112,23 @@ pub struct BucketData {
     pub expected_rows: usize,
 }
 
+/// The bytes Fluss hashes for an `i64` key under a lake format's bucketing: the value
+/// (little-endian) for Iceberg, a one-field `BinaryRow` (8-byte header, then the value) for
+/// Paimon.
+fn key_bytes(format: LakeFormat, k: i64) -> Vec<u8> {
+    match format {
+        LakeFormat::Paimon => [[0u8; 8], k.to_le_bytes()].concat(),
+        _ => k.to_le_bytes().to_vec(),
+    }
+}
+
 /// The first `per_bucket` keys (ascending) of each of `buckets` buckets under a lake
 /// format's bucketing, as Fluss routes rows for that format.
 pub fn bucket_keys(format: LakeFormat, buckets: u32, per_bucket: usize) -> Vec<Vec<i64>> {
     let mut out: Vec<Vec<i64>> = (0..buckets).map(|_| Vec::with_capacity(per_bucket)).collect();
     let mut k = 0i64;
     while out.iter().any(|b| b.len() < per_bucket) {
-        let b = bucket_of_bytes(format, &k.to_le_bytes(), buckets) as usize;
+        let b = bucket_of_bytes(format, &key_bytes(format, k), buckets) as usize;
         if out[b].len() < per_bucket {
             out[b].push(k);
         }
@@ -264,7 +274,7 @@ pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report:
     let mut lake_batches_in_memory = Vec::new();
     let mut log_in_memory = Vec::new();
     let (mut log_rows, mut expected_rows) = (0usize, 0usize);
-    // keys routed as Fluss routes them for Iceberg, so that bucket[4](k) agrees
+    // keys routed as Fluss routes them for the format, so that the lake's own bucketing agrees
     let keys = bucket_keys(format, BUCKETS, 2 * (rows / BUCKETS as usize + 1));
     for b in 0..BUCKETS {
         let n = rows / BUCKETS as usize + usize::from((b as usize) < rows % BUCKETS as usize);
