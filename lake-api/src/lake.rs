@@ -48,6 +48,37 @@ impl RecordBatchStream {
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
+
+    /// Stops once `limit` rows have come out (the batch that reaches it is kept whole: a
+    /// lake reader's limit is a bound on the work, and the engine cuts the exact limit).
+    /// `None` leaves the stream as it is.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use arrow_array::{Int32Array, RecordBatch};
+    /// use futures::TryStreamExt;
+    /// use lake_api::lake::RecordBatchStream;
+    ///
+    /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from(vec![1, 2, 3])) as _)]).unwrap();
+    /// let stream = RecordBatchStream::from_batches(batch.schema(), vec![batch.clone(), batch.clone(), batch]);
+    /// let got: Vec<RecordBatch> = stream.with_row_limit(Some(4)).try_collect().await.unwrap();
+    /// assert_eq!(got.len(), 2);
+    /// # });
+    /// ```
+    pub fn with_row_limit(self, limit: Option<usize>) -> Self {
+        let Some(limit) = limit else {
+            return self;
+        };
+        let schema = self.schema.clone();
+        let mut left = limit;
+        let limited = futures::TryStreamExt::try_take_while(self, move |batch| {
+            let keep = left > 0;
+            left = left.saturating_sub(batch.num_rows());
+            futures::future::ready(Ok(keep))
+        });
+        Self::new(schema, limited)
+    }
 }
 
 impl Stream for RecordBatchStream {

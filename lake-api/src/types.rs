@@ -66,6 +66,16 @@ impl LogicalType {
     }
 }
 
+/// The Arrow type of column `name` of `schema` when it is a plain column (no BLOB, BLOB
+/// reference or VECTOR): what a backend can compare with a literal in a pushed filter.
+pub fn plain_column_type<'a>(schema: &'a arrow_schema::Schema, name: &str) -> Option<&'a DataType> {
+    let field = schema.field_with_name(name).ok()?;
+    match LogicalType::of(field) {
+        LogicalType::Plain => Some(field.data_type()),
+        _ => None,
+    }
+}
+
 fn with_extension(field: Field, name: &str) -> Field {
     let mut metadata: HashMap<String, String> = field.metadata().clone();
     metadata.insert(EXTENSION_NAME_KEY.to_string(), name.to_string());

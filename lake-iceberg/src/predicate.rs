@@ -6,7 +6,7 @@ use arrow_schema::{DataType, Schema};
 use iceberg::expr::{Predicate as IcebergPredicate, Reference};
 use iceberg::spec::Datum;
 use lake_api::predicate::{CompareOp, ConvertPredicate, Literal, Predicate};
-use lake_api::types::LogicalType;
+use lake_api::types::plain_column_type;
 
 /// Converts predicates over the columns of a table's (lakeunion) Arrow schema.
 pub(crate) struct IcebergFilters<'a> {
@@ -16,11 +16,7 @@ pub(crate) struct IcebergFilters<'a> {
 impl IcebergFilters<'_> {
     /// The column's type, if the column is one Iceberg can filter on.
     fn column_type(&self, name: &str) -> Option<&DataType> {
-        let field = self.schema.field_with_name(name).ok()?;
-        match LogicalType::of(field) {
-            LogicalType::Plain => Some(field.data_type()),
-            _ => None,
-        }
+        plain_column_type(self.schema, name)
     }
 
     fn datum(&self, column: &str, value: &Literal) -> Option<Datum> {

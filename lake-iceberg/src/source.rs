@@ -339,24 +339,15 @@ impl RecordReader for IcebergReader {
         let stream = reader.read(tasks).map_err(iceberg_err(context.as_ref()))?.stream();
         let read_schema = this.read_schema;
         let paths = this.paths;
-        let mut left = this.limit;
-        let stream = stream
-            .map(move |batch| {
-                let batch = batch.map_err(iceberg_err(context.as_ref()))?;
-                let batch = conform(&batch, &read_schema, context.as_ref())?;
-                match &paths {
-                    Some(p) => project_batch(&batch, p),
-                    None => Ok(batch),
-                }
-            })
-            .try_take_while(move |batch| {
-                let keep = left != Some(0);
-                if let Some(l) = &mut left {
-                    *l = l.saturating_sub(batch.num_rows());
-                }
-                futures::future::ready(Ok(keep))
-            });
-        Ok(RecordBatchStream::new(this.output_schema, stream))
+        let stream = stream.map(move |batch| {
+            let batch = batch.map_err(iceberg_err(context.as_ref()))?;
+            let batch = conform(&batch, &read_schema, context.as_ref())?;
+            match &paths {
+                Some(p) => project_batch(&batch, p),
+                None => Ok(batch),
+            }
+        });
+        Ok(RecordBatchStream::new(this.output_schema, stream).with_row_limit(this.limit))
     }
 }
 

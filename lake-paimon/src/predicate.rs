@@ -5,7 +5,7 @@
 
 use arrow_schema::{DataType, Schema};
 use lake_api::predicate::{CompareOp, ConvertPredicate, Literal, Predicate};
-use lake_api::types::LogicalType;
+use lake_api::types::plain_column_type;
 use paimon::spec::{DataField, Datum, Predicate as PaimonPredicate, PredicateBuilder};
 
 /// Converts predicates over the columns of a table's (lakeunion) Arrow schema.
@@ -24,11 +24,7 @@ impl<'a> PaimonFilters<'a> {
 
     /// The column's type, if the column is one Paimon can filter on.
     fn column_type(&self, name: &str) -> Option<&DataType> {
-        let field = self.schema.field_with_name(name).ok()?;
-        match LogicalType::of(field) {
-            LogicalType::Plain => Some(field.data_type()),
-            _ => None,
-        }
+        plain_column_type(self.schema, name)
     }
 
     fn datum(&self, column: &str, value: &Literal) -> Option<Datum> {

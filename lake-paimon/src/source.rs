@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use lake_api::conform::conform_batch;
 use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
@@ -297,24 +297,16 @@ impl RecordReader for PaimonReader {
         };
         let read_schema = this.read_schema;
         let paths = this.paths;
-        let mut left = this.source.limit.filter(|_| !this.source.info.has_primary_key());
-        let stream = stream
-            .map(move |batch| {
-                let batch = batch.map_err(paimon_err(context.as_ref()))?;
-                let batch = conform_batch(&batch, &read_schema).map_err(|e| e.context(context.as_ref()))?;
-                match &paths {
-                    Some(p) => project_batch(&batch, p),
-                    None => Ok(batch),
-                }
-            })
-            .try_take_while(move |batch| {
-                let keep = left != Some(0);
-                if let Some(l) = &mut left {
-                    *l = l.saturating_sub(batch.num_rows());
-                }
-                futures::future::ready(Ok(keep))
-            });
-        Ok(RecordBatchStream::new(this.output_schema, stream))
+        let limit = this.source.limit.filter(|_| !this.source.info.has_primary_key());
+        let stream = stream.map(move |batch| {
+            let batch = batch.map_err(paimon_err(context.as_ref()))?;
+            let batch = conform_batch(&batch, &read_schema).map_err(|e| e.context(context.as_ref()))?;
+            match &paths {
+                Some(p) => project_batch(&batch, p),
+                None => Ok(batch),
+            }
+        });
+        Ok(RecordBatchStream::new(this.output_schema, stream).with_row_limit(limit))
     }
 }
 
