@@ -38,6 +38,6 @@ pub use config::{PaimonCatalog, PaimonConfig};
 pub use schema::{
     BUCKET_COUNT_OPTION, MERGE_ENGINE_OPTION, SYSTEM_COLUMNS, VERSION_COLUMN_OPTION, blob_option, is_system_column,
 };
-pub use source::PaimonSource;
+pub use source::{DEFAULT_BATCH_SIZE, PaimonSource};
 pub use split::{PaimonSplit, PaimonSplitSerializer};
 pub use storage::{PaimonStorage, open_location};
