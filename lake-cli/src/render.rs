@@ -246,9 +246,19 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLa
             *w = (*w).min(layout.max_cell_width.max(1));
         }
     }
-    // squeeze the widest columns until the table fits the terminal
-    if let Some(max) = layout.max_table_width {
-        let total = |w: &[usize]| w.iter().map(|x| x + 3).sum::<usize>() + 1;
+    // squeeze the widest columns until the table fits the terminal, where squeezing can
+    // make it fit; else it prints in column groups of readable widths
+    let total = |w: &[usize]| w.iter().map(|x| x + 3).sum::<usize>() + 1;
+    let squeezed: Vec<usize> = widths.iter().map(|w| (*w).min(MIN_COLUMN_WIDTH)).collect();
+    if let Some(max) = layout.max_table_width
+        && total(&squeezed) > max
+    {
+        // one column alone never runs past the terminal
+        let widest = max.saturating_sub(4).max(MIN_COLUMN_WIDTH);
+        for w in widths.iter_mut() {
+            *w = (*w).min(widest);
+        }
+    } else if let Some(max) = layout.max_table_width {
         while total(&widths) > max {
             let Some((i, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
                 break;
@@ -259,9 +269,56 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLa
             widths[i] = w - 1;
         }
     }
+    let groups = match layout.max_table_width {
+        Some(max) => column_groups(&widths, max),
+        None => vec![0..n],
+    };
+    let mut out = String::new();
+    for (g, group) in groups.iter().enumerate() {
+        if groups.len() > 1 {
+            if g > 0 {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "columns {}-{} of {n}:", group.start + 1, group.end);
+        }
+        render_group(&mut out, &headers, &rows, &widths, group.clone());
+    }
+    Ok(out)
+}
+
+/// Splits the columns, in order, into runs whose bordered table fits `max` characters
+/// (a column wider than that alone gets a run of its own): a table too wide for the
+/// terminal even with every column squeezed is printed as several narrower ones, one after
+/// another, rather than as lines the terminal wraps into noise.
+fn column_groups(widths: &[usize], max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut used = 1;
+    for (i, w) in widths.iter().enumerate() {
+        if i > start && used + w + 3 > max {
+            groups.push(start..i);
+            start = i;
+            used = 1;
+        }
+        used += w + 3;
+    }
+    if start < widths.len() || groups.is_empty() {
+        groups.push(start..widths.len());
+    }
+    groups
+}
+
+/// Writes the columns `group` of the table as one bordered text table.
+fn render_group(
+    out: &mut String,
+    headers: &[String],
+    rows: &[Vec<String>],
+    widths: &[usize],
+    group: std::ops::Range<usize>,
+) {
     let border = {
         let mut s = String::from("+");
-        for w in &widths {
+        for w in &widths[group.clone()] {
             s.push_str(&"-".repeat(w + 2));
             s.push('+');
         }
@@ -269,22 +326,21 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLa
     };
     let line = |cells: &[String]| {
         let mut s = String::from("|");
-        for (i, w) in widths.iter().enumerate().take(n) {
-            let cell = truncate(cells.get(i).map_or("", String::as_str), *w);
+        for i in group.clone() {
+            let w = widths[i];
+            let cell = truncate(cells.get(i).map_or("", String::as_str), w);
             let pad = w.saturating_sub(cell.chars().count());
             let _ = write!(s, " {cell}{} |", " ".repeat(pad));
         }
         s
     };
-    let mut out = String::new();
     let _ = writeln!(out, "{border}");
-    let _ = writeln!(out, "{}", line(&headers));
+    let _ = writeln!(out, "{}", line(headers));
     let _ = writeln!(out, "{border}");
-    for row in &rows {
+    for row in rows {
         let _ = writeln!(out, "{}", line(row));
     }
     let _ = writeln!(out, "{border}");
-    Ok(out)
 }
 
 /// Replaces the nested columns (VECTORs, lists, structs) that CSV cannot hold by their
@@ -386,5 +442,43 @@ mod tests {
         )
         .unwrap();
         assert!(text.contains("| xxxxxxxxx… |"), "{text}");
+    }
+
+    #[test]
+    fn tables_wider_than_the_terminal_print_in_column_groups() {
+        let fields: Vec<Field> = (0..30)
+            .map(|i| Field::new(format!("column_{i}"), DataType::Int64, false))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let columns: Vec<ArrayRef> = (0..30)
+            .map(|i| Arc::new(Int64Array::from(vec![i as i64 * 1_000_000, 7])) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let text = render_table(
+            &schema,
+            &[batch],
+            TableLayout {
+                max_cell_width: 40,
+                max_table_width: Some(80),
+            },
+        )
+        .unwrap();
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        for i in 0..30 {
+            assert!(text.contains(&format!("column_{i}")), "column {i} is missing:\n{text}");
+        }
+        assert!(text.contains("columns 1-"), "{text}");
+        assert!(text.contains(" of 30:"), "{text}");
+        // every group holds both rows
+        assert_eq!(text.matches("| 7 ").count(), 30, "{text}");
+    }
+
+    #[test]
+    fn column_groups_cover_every_column_once() {
+        assert_eq!(column_groups(&[5, 5, 5], 100), vec![0..3]);
+        assert_eq!(column_groups(&[10, 10, 10], 27), vec![0..2, 2..3]);
+        // a column wider than the terminal stands alone
+        assert_eq!(column_groups(&[200, 3], 50), vec![0..1, 1..2]);
+        assert_eq!(column_groups(&[], 50), vec![0..0]);
     }
 }
