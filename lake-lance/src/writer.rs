@@ -292,8 +292,7 @@ async fn apply_round(
     }
     if !upserts.is_empty() && dataset.fragments().is_empty() {
         // nothing to match: a plain append writes the same rows faster, and in key order
-        // (the fold's), so every fragment it writes is key-sorted
-        let before: BTreeSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
+        // (the fold's), so every fragment it writes (all there are) is key-sorted
         let params = WriteParams {
             mode: WriteMode::Append,
             ..WriteParams::default()
@@ -304,13 +303,7 @@ async fn apply_round(
                 .await
                 .map_err(lance_err(format!("{context}: appending rows")))?,
         );
-        sorted.extend(
-            dataset
-                .fragments()
-                .iter()
-                .map(|f| f.id)
-                .filter(|id| !before.contains(id)),
-        );
+        sorted.extend(dataset.fragments().iter().map(|f| f.id));
     } else if !upserts.is_empty() {
         // merge-insert writes the rows it inserts in no particular order: its new fragments
         // are not listed as sorted
