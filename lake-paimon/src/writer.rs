@@ -22,7 +22,7 @@ use arrow_row::{OwnedRow, RowConverter, SortField};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use lake_api::lake::{LakeSnapshot, LakeSource, LakeWriter};
+use lake_api::lake::{LakeSnapshot, LakeSource, LakeSplit, LakeWriter};
 use lake_api::{Error, ErrorKind, LogBatch, MergeEngine, Result, TableBucket, TableInfo, apply_changes};
 use paimon::spec::VALUE_KIND_FIELD_NAME;
 use paimon::table::Table;
@@ -124,9 +124,20 @@ impl LakeWriter for PaimonLakeWriter {
             .with_commit_user(user.clone())
             .map_err(paimon_err(&context))?;
         let mut write = builder.new_write().map_err(paimon_err(&context))?;
+        // first-row and versioned folds start from the lake rows: plan the snapshot once
+        let lake = match self.info.merge_engine {
+            MergeEngine::FirstRow | MergeEngine::Versioned { .. } if self.info.has_primary_key() => {
+                Some(LakeBuckets::plan(&self.table, &self.info).await?)
+            }
+            _ => None,
+        };
         for (bucket, batches) in &self.written {
             let rows = if self.info.has_primary_key() {
-                folded_rows(&self.table, &self.info, bucket, batches, &target).await?
+                let lake_rows = match &lake {
+                    Some(lake) => lake.rows(bucket).await?,
+                    None => Vec::new(),
+                };
+                folded_rows(&self.info, lake_rows, batches, &target).await?
             } else {
                 batches
                     .iter()
@@ -156,11 +167,11 @@ impl LakeWriter for PaimonLakeWriter {
 }
 
 /// The rows a bucket's round leaves in the lake, as Paimon rows with their row kind: the
-/// fold of the bucket's lake rows (first-row and versioned only) and its changes.
+/// fold of the bucket's `lake` rows (first-row and versioned only; a deduplicate fold
+/// needs none) and its changes.
 async fn folded_rows(
-    table: &Table,
     info: &TableInfo,
-    bucket: &TableBucket,
+    lake: Vec<RecordBatch>,
     batches: &[LogBatch],
     target: &SchemaRef,
 ) -> Result<Vec<RecordBatch>> {
@@ -172,10 +183,6 @@ async fn folded_rows(
     if touched.is_empty() {
         return Ok(Vec::new());
     }
-    let lake = match info.merge_engine {
-        MergeEngine::Deduplicate => Vec::new(),
-        MergeEngine::FirstRow | MergeEngine::Versioned { .. } => bucket_rows(table, info, bucket).await?,
-    };
     let folded = apply_changes(info, lake, batches.to_vec()).await?;
     let mut out = Vec::with_capacity(folded.len() + 1);
     let mut present: HashSet<OwnedRow> = HashSet::new();
@@ -212,30 +219,48 @@ async fn folded_rows(
     Ok(out)
 }
 
-/// The rows of one bucket in the latest snapshot, in the table's schema.
-async fn bucket_rows(table: &Table, info: &TableInfo, bucket: &TableBucket) -> Result<Vec<RecordBatch>> {
-    let latest = table
-        .snapshot_manager()
-        .get_latest_snapshot_id()
-        .await
-        .map_err(paimon_err(format!("table {}", info.path)))?;
-    let Some(snapshot_id) = latest else {
-        return Ok(Vec::new());
-    };
-    let lake_info = table_info(&info.path, table.schema())?;
-    let source = PaimonSource::new(table.clone(), lake_info);
-    let mut rows = Vec::new();
-    for split in source.create_planner(snapshot_id).await?.plan().await? {
-        if split.bucket() != Some(bucket.bucket) || split.partition() != bucket.partition.as_slice() {
-            continue;
-        }
-        let stream = source.create_reader(split).await?.read().await?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
-        for b in batches {
-            rows.push(lake_api::conform::conform_batch(&b, &info.schema)?);
-        }
+/// The latest snapshot's splits by Fluss bucket, to read one bucket's rows from.
+struct LakeBuckets {
+    source: PaimonSource,
+    info: TableInfo,
+    splits: Vec<Arc<dyn LakeSplit>>,
+}
+
+impl LakeBuckets {
+    async fn plan(table: &Table, info: &TableInfo) -> Result<Self> {
+        let lake_info = table_info(&info.path, table.schema())?;
+        let source = PaimonSource::new(table.clone(), lake_info);
+        let latest = table
+            .snapshot_manager()
+            .get_latest_snapshot_id()
+            .await
+            .map_err(paimon_err(format!("table {}", info.path)))?;
+        let splits = match latest {
+            Some(id) => source.create_planner(id).await?.plan().await?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            source,
+            info: info.clone(),
+            splits,
+        })
     }
-    Ok(rows)
+
+    /// The rows of `bucket`, in the table's schema.
+    async fn rows(&self, bucket: &TableBucket) -> Result<Vec<RecordBatch>> {
+        let mut rows = Vec::new();
+        for split in &self.splits {
+            if split.bucket() != Some(bucket.bucket) || split.partition() != bucket.partition.as_slice() {
+                continue;
+            }
+            let stream = self.source.create_reader(split.clone()).await?.read().await?;
+            let batches: Vec<RecordBatch> = stream.try_collect().await?;
+            for b in batches {
+                rows.push(lake_api::conform::conform_batch(&b, &self.info.schema)?);
+            }
+        }
+        Ok(rows)
+    }
 }
 
 /// `batch` with Paimon's trailing `_VALUE_KIND` column set to `kind` on every row.
