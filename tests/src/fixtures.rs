@@ -57,10 +57,17 @@ pub async fn read_snapshot(
         let copy = worker.split_serializer().deserialize(serializer.version(), &bytes)?;
         assert_eq!(copy.bucket(), split.bucket());
         assert_eq!(copy.partition(), split.partition());
-        let got: Vec<RecordBatch> = worker.create_reader(copy).await?.read().await?.try_collect().await?;
-        batches.extend(got);
+        batches.extend(read_split(worker.as_ref(), copy).await?);
     }
     Ok((batches, splits))
+}
+
+/// All rows of one split, read through `source`.
+pub async fn read_split(
+    source: &dyn lake_api::LakeSource,
+    split: Arc<dyn LakeSplit>,
+) -> lake_api::Result<Vec<RecordBatch>> {
+    source.create_reader(split).await?.read().await?.try_collect().await
 }
 
 /// The sorted values of the `id` column.

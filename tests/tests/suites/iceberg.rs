@@ -12,7 +12,7 @@ use futures::TryStreamExt;
 use lake_api::types::LogicalType;
 use lake_api::{ErrorKind, LakeStorage, TablePath};
 use lake_iceberg::{IcebergConfig, IcebergSplit, IcebergStorage};
-use lakeunion_tests::fixtures::{copy_dir, expected, fixture_dir, ids, read_snapshot, rows_as_json};
+use lakeunion_tests::fixtures::{copy_dir, expected, fixture_dir, ids, read_snapshot, read_split, rows_as_json};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -81,16 +81,7 @@ async fn reads_the_pyiceberg_fixture() {
                     split.partition().join(","),
                     split.bucket().expect("bucket-aware")
                 );
-                let got: Vec<RecordBatch> = source
-                    .create_reader(split.clone())
-                    .await
-                    .expect("reader")
-                    .read()
-                    .await
-                    .expect("read")
-                    .try_collect()
-                    .await
-                    .expect("batches");
+                let got = read_split(source.as_ref(), split.clone()).await.expect("batches");
                 by_partition.entry(key).or_default().extend(ids(&got));
             }
             for v in by_partition.values_mut() {
@@ -712,16 +703,7 @@ async fn position_and_equality_deletes_are_applied() {
     let split = serializer
         .deserialize(serializer.version(), with_deletes.as_bytes())
         .expect("split with deletes");
-    let got: Vec<RecordBatch> = source
-        .create_reader(split)
-        .await
-        .expect("reader")
-        .read()
-        .await
-        .expect("read")
-        .try_collect()
-        .await
-        .expect("rows");
+    let got = read_split(source.as_ref(), split).await.expect("rows");
     let mut keys: Vec<i64> = got
         .iter()
         .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())

@@ -16,7 +16,7 @@ use lake_api::{
 };
 use lake_paimon::{PaimonConfig, PaimonSplit, PaimonStorage};
 use lakeunion_tests::fixtures::{
-    expected, files_with_extension, fixture_dir, ids, read_snapshot, rows_as_json, small_rows as rows,
+    expected, files_with_extension, fixture_dir, ids, read_snapshot, read_split, rows_as_json, small_rows as rows,
     small_table as info, tier_small_table,
 };
 use lakeunion_tests::workload::paimon_key;
@@ -88,16 +88,7 @@ async fn reads_the_pypaimon_fixture() {
             let source = lake.create_lake_source(&path).await.expect("source");
             let mut by_bucket: BTreeMap<String, Vec<i64>> = BTreeMap::new();
             for split in &splits {
-                let got: Vec<RecordBatch> = source
-                    .create_reader(split.clone())
-                    .await
-                    .expect("reader")
-                    .read()
-                    .await
-                    .expect("read")
-                    .try_collect()
-                    .await
-                    .expect("batches");
+                let got = read_split(source.as_ref(), split.clone()).await.expect("batches");
                 by_bucket
                     .entry(split.bucket().expect("fixed buckets").to_string())
                     .or_default()
@@ -202,16 +193,7 @@ async fn filters_projection_and_limit_push_down_to_the_fixture() {
         .await
         .expect("plan")
     {
-        let got: Vec<RecordBatch> = limited
-            .create_reader(split)
-            .await
-            .expect("reader")
-            .read()
-            .await
-            .expect("read")
-            .try_collect()
-            .await
-            .expect("rows");
+        let got = read_split(limited.as_ref(), split).await.expect("rows");
         assert!(got.len() <= 1);
     }
 
