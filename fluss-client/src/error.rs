@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Io,
     /// An Arrow kernel or the IPC codec failed.
     Arrow,
+    /// A Fluss cluster failed or refused a request, or could not be reached.
+    Remote,
 }
 
 /// The error of fluss-client.
@@ -89,6 +91,7 @@ impl fmt::Display for Error {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Io => "i/o error",
             ErrorKind::Arrow => "arrow error",
+            ErrorKind::Remote => "fluss cluster error",
         };
         write!(f, "{kind}: {}", self.message)?;
         if let Some(s) = &self.source {
@@ -128,6 +131,7 @@ impl From<lake_api::Error> for Error {
             lake_api::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
             lake_api::ErrorKind::Unsupported | lake_api::ErrorKind::UnsupportedVersion => ErrorKind::Unsupported,
             lake_api::ErrorKind::Io => ErrorKind::Io,
+            lake_api::ErrorKind::External => ErrorKind::Remote,
             _ => ErrorKind::Arrow,
         };
         Error::new(kind, e.message().to_string()).with_source(e)
@@ -145,6 +149,7 @@ impl From<Error> for lake_api::Error {
             ErrorKind::Unsupported => lake_api::ErrorKind::Unsupported,
             ErrorKind::Io => lake_api::ErrorKind::Io,
             ErrorKind::Arrow => lake_api::ErrorKind::Arrow,
+            ErrorKind::Remote => lake_api::ErrorKind::External,
         };
         let message = e.message.clone();
         lake_api::Error::new(kind, message).with_source(e)

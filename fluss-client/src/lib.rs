@@ -9,6 +9,8 @@
 //! - [`local`]: [`LocalLog`](local::LocalLog), the embedded default log: those batches in
 //!   segment files per bucket, with tailing reads; a `lake_api::LogSource`.
 //! - [`arrow_bridge`]: Arrow 59 (fluss-rs) ⇄ Arrow 58, zero-copy through the C Data Interface.
+//! - [`remote`]: [`FlussLog`](remote::FlussLog), the log of a table on a Fluss cluster over
+//!   the `fluss-rs` 1.0 client; a `lake_api::LogSource`.
 //! - [`tiering`]: the [`Tierer`](tiering::Tierer), moving log records into any
 //!   `lake_api::LakeWriter` and committing the tiered offsets.
 //! - [`bucketing`]: which bucket a row belongs to, as Fluss assigns it for each lake format
@@ -23,6 +25,7 @@ pub mod error;
 pub mod local;
 pub mod offsets;
 pub mod record;
+pub mod remote;
 pub mod tiering;
 
 pub use error::{Error, ErrorKind, Result};

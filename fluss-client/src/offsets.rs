@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use lake_api::{LakeSnapshot, TableBucket};
+use lake_api::{LakeSnapshot, TableBucket, TableInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -295,6 +295,23 @@ pub fn read_snapshot_offsets(snapshot: &LakeSnapshot, table_id: i64) -> Result<T
             read_offsets_file(Path::new(path.strip_prefix("file://").unwrap_or(&path))).map_err(context)
         }
     }
+}
+
+/// The tiered offsets a lake snapshot records, as lake-api buckets: read from its
+/// `fluss-offsets` property (inline or a file), checked against the table (its id, bucket
+/// count and partitioning) and keyed by partition values through `partitions` (id →
+/// values).
+pub fn resolve_snapshot_offsets(
+    snapshot: &LakeSnapshot,
+    table_id: i64,
+    info: &TableInfo,
+    partitions: &HashMap<i64, Vec<String>>,
+) -> Result<BTreeMap<TableBucket, i64>> {
+    let offsets = read_snapshot_offsets(snapshot, table_id)?;
+    offsets
+        .validate_against(Some(table_id), info.bucket_count, !info.partition_keys.is_empty())
+        .map_err(|e| e.context(format!("lake snapshot {} of {}", snapshot.id, info.path)))?;
+    to_table_buckets(&offsets, partitions)
 }
 
 /// Reads an offsets file.

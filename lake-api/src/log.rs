@@ -180,6 +180,14 @@ pub trait LogSource: Send + Sync {
     /// `stop` is `None`. Batches may begin before `start` or run past `stop`: the reader
     /// trims them. A `start` beyond the bucket's end offset is an error.
     async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> Result<LogBatchStream>;
+
+    /// The newest lake snapshot readers may use, where the log decides it: a Fluss
+    /// coordinator names a *readable* snapshot, which can be older than the lake's latest
+    /// (a lake commit whose data is not yet complete for readers). `None`, the default,
+    /// leaves the choice to the lake: its latest snapshot.
+    async fn readable_snapshot(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
 }
 
 /// The tiered offsets of the newest of `snapshots` (oldest first, as

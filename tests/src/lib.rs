@@ -18,11 +18,13 @@
 pub mod build;
 pub mod check;
 pub mod fixtures;
+pub mod fluss_server;
 pub mod iceberg;
 pub mod lance;
 pub mod local;
 pub mod oracle;
 pub mod paimon;
+pub mod remote;
 pub mod rng;
 pub mod workload;
 

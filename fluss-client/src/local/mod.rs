@@ -51,7 +51,7 @@ use tokio::sync::Notify;
 
 use crate::bucketing::{BucketAssigner, LakeFormat};
 use crate::error::{Error, ErrorKind, Result};
-use crate::offsets::{TableBucketOffsets, read_snapshot_offsets, to_table_buckets};
+use crate::offsets::resolve_snapshot_offsets;
 use crate::record::{Compression, EncodeOptions, decode_batch_buffer, encode_batch};
 
 pub(crate) use descriptor::write_durably;
@@ -398,16 +398,7 @@ impl LocalLog {
 
     /// The offsets a lake snapshot covers, from its `fluss-offsets` property.
     pub fn snapshot_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
-        let offsets: TableBucketOffsets = read_snapshot_offsets(snapshot, self.table_id())?;
-        let info = &self.inner.info;
-        offsets
-            .validate_against(
-                Some(self.table_id()),
-                info.bucket_count,
-                !info.partition_keys.is_empty(),
-            )
-            .map_err(|e| e.context(format!("lake snapshot {} of {}", snapshot.id, info.path)))?;
-        to_table_buckets(&offsets, &self.partition_ids()?)
+        resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &self.partition_ids()?)
     }
 
     /// The next batch of `bucket` holding offsets at or after `offset`, with its segment.

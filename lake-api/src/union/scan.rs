@@ -272,8 +272,13 @@ impl UnionScanBuilder {
             Err(e) if e.kind() == ErrorKind::NotFound && self.snapshot_id.is_none() => Vec::new(),
             Err(e) => return Err(e),
         };
-        // the chosen snapshot and every older one (offsets may come from an older one)
-        let history: Vec<LakeSnapshot> = match self.snapshot_id {
+        // the chosen snapshot (the caller's, else the log's readable one, else the latest)
+        // and every older one (offsets may come from an older one)
+        let chosen = match self.snapshot_id {
+            Some(id) => Some(id),
+            None => self.table.log.readable_snapshot().await?,
+        };
+        let history: Vec<LakeSnapshot> = match chosen {
             Some(id) => {
                 let pos = snapshots.iter().position(|s| s.id == id).ok_or_else(|| {
                     Error::new(

@@ -1,7 +1,8 @@
 //! Property tests: random workloads, random tiering, random queries, against the oracle,
 //! for both merge strategies (and the planner's choice) and every merge engine.
 //!
-//! `LAKEUNION_PROPTEST_CASES` sets the number of cases per strategy (default 2000).
+//! `LAKEUNION_PROPTEST_CASES` sets the number of cases per strategy (default 2000); the backend
+//! and remote-log suites have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,FLUSS}_CASES`).
 
 use lake_api::MergeStrategy;
 use lakeunion_tests::check::run_case;
@@ -163,5 +164,37 @@ proptest! {
     #[test]
     fn paimon_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
         run_paimon(seed, ops, MergeStrategy::KeyFilter)?;
+    }
+}
+
+fn run_remote(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    rt.block_on(lakeunion_tests::remote::run_remote_case(seed, ops, strategy))
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+}
+
+fn remote_cases() -> u32 {
+    std::env::var("LAKEUNION_FLUSS_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
+
+proptest! {
+    // each case serves its log over loopback TCP and reads it with the fluss-rs client
+    #![proptest_config(ProptestConfig { cases: remote_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fluss_log_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_remote(seed, ops, MergeStrategy::SortMerge)?;
+    }
+
+    #[test]
+    fn fluss_log_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_remote(seed, ops, MergeStrategy::KeyFilter)?;
     }
 }

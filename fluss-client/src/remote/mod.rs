@@ -1,0 +1,348 @@
+//! [`FlussLog`]: the log of a table on a Fluss cluster, over the `fluss-rs` 1.0 client.
+//!
+//! - Table info comes from the coordinator (`get_table_info`) and its schema crosses into
+//!   Arrow 58 through [`crate::arrow_bridge`].
+//! - Offset ranges are `list_offsets` earliest and latest (the high watermark: what readers
+//!   may see).
+//! - Tiered offsets come from the coordinator's record of the lake snapshot
+//!   (`get_lake_snapshot`), else from the snapshot's own `fluss-offsets` property; both
+//!   name the same offsets, and the coordinator is asked first because it also knows
+//!   snapshots whose property is a path this process cannot read.
+//! - Reads of log tables use the record-batch scanner (zero-copy Arrow batches); reads of
+//!   primary-key changelogs use the row scanner, whose rows are grouped back into slices
+//!   of the Arrow batches they were decoded from ([`read`]).
+//!
+//! ```no_run
+//! # async fn demo() -> fluss_client::Result<()> {
+//! use fluss_client::remote::FlussLog;
+//! use lake_api::{LogSource, TablePath};
+//!
+//! let log = FlussLog::connect("127.0.0.1:9123", &TablePath::new("fluss", "orders")).await?;
+//! let ranges = log.offset_ranges().await?;
+//! # Ok(()) }
+//! ```
+
+mod convert;
+mod read;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fluss::client::{FlussAdmin, FlussConnection};
+use fluss::config::Config;
+use fluss::metadata::{TableInfo as FlussTableInfo, TablePath as FlussTablePath};
+use fluss::rpc::message::OffsetSpec;
+use lake_api::{LakeSnapshot, LogBatchStream, LogSource, OffsetRange, TableBucket, TableInfo, TablePath};
+
+pub use convert::{MERGE_ENGINE_OPTION, VERSION_COLUMN_OPTION};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::offsets::resolve_snapshot_offsets;
+use convert::remote;
+
+/// How a [`FlussLog`] polls and retries.
+#[derive(Debug, Clone)]
+pub struct FlussLogOptions {
+    /// How long one poll of a scanner waits for records.
+    pub poll_timeout: Duration,
+    /// For bounded reads of primary-key changelogs: after this many polls in a row return
+    /// nothing while the high watermark is at or past the stop offset, the offsets left
+    /// below it hold no records (batches whose records were all compacted away). The row
+    /// scanner does not say where it is, so this is how such reads end.
+    pub idle_polls: u32,
+    /// Transient errors (a leader moving, a connection dropping) retried per read before
+    /// the read fails.
+    pub retries: u32,
+    /// The pause before each retry.
+    pub retry_backoff: Duration,
+}
+
+impl Default for FlussLogOptions {
+    fn default() -> Self {
+        Self {
+            poll_timeout: Duration::from_millis(500),
+            idle_polls: 3,
+            retries: 5,
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The log of one table on a Fluss cluster: a [`LogSource`].
+///
+/// Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct FlussLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: FlussConnection,
+    admin: Arc<FlussAdmin>,
+    path: FlussTablePath,
+    fluss_info: FlussTableInfo,
+    info: TableInfo,
+    options: FlussLogOptions,
+    /// Partition values → partition id, refreshed when a partition is not in it.
+    partitions: Mutex<HashMap<Vec<String>, i64>>,
+}
+
+impl std::fmt::Debug for FlussLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlussLog")
+            .field("table", &self.inner.info.path)
+            .field("table_id", &self.inner.fluss_info.table_id)
+            .field("bootstrap", &self.inner.connection.config().bootstrap_servers)
+            .finish()
+    }
+}
+
+impl FlussLog {
+    /// Connects to the cluster at `bootstrap_servers` (`host:port[,host:port]`) with the
+    /// client's default configuration, and loads `table`.
+    pub async fn connect(bootstrap_servers: &str, table: &TablePath) -> Result<Self> {
+        let config = Config {
+            bootstrap_servers: bootstrap_servers.to_string(),
+            ..Config::default()
+        };
+        Self::connect_with(config, table, FlussLogOptions::default()).await
+    }
+
+    /// Connects with a full client configuration and our polling options.
+    pub async fn connect_with(config: Config, table: &TablePath, options: FlussLogOptions) -> Result<Self> {
+        let bootstrap = config.bootstrap_servers.clone();
+        let connection = FlussConnection::new(config)
+            .await
+            .map_err(|e| remote(e, format!("cannot connect to the Fluss cluster at {bootstrap}")))?;
+        let admin = connection
+            .get_admin()
+            .map_err(|e| remote(e, format!("cannot open the admin client of {bootstrap}")))?;
+        let path = FlussTablePath::new(table.database.as_str(), table.table.as_str());
+        let fluss_info = admin
+            .get_table_info(&path)
+            .await
+            .map_err(|e| remote(e, format!("cannot load table {table} from {bootstrap}")))?;
+        let info = convert::table_info(&fluss_info)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                connection,
+                admin,
+                path,
+                fluss_info,
+                info,
+                options,
+                partitions: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The table as the cluster describes it.
+    pub fn info(&self) -> &TableInfo {
+        &self.inner.info
+    }
+
+    /// The table's id on the cluster.
+    pub fn table_id(&self) -> i64 {
+        self.inner.fluss_info.table_id
+    }
+
+    /// Partition ids by partition values, reloaded from the coordinator.
+    async fn refresh_partitions(&self) -> Result<HashMap<Vec<String>, i64>> {
+        let infos = self
+            .inner
+            .admin
+            .list_partition_infos(&self.inner.path)
+            .await
+            .map_err(|e| remote(e, format!("cannot list the partitions of {}", self.inner.info.path)))?;
+        let map: HashMap<Vec<String>, i64> = infos
+            .iter()
+            .map(|p| {
+                (
+                    p.get_resolved_partition_spec().get_partition_values().to_vec(),
+                    p.get_partition_id(),
+                )
+            })
+            .collect();
+        *self.lock_partitions()? = map.clone();
+        Ok(map)
+    }
+
+    fn lock_partitions(&self) -> Result<std::sync::MutexGuard<'_, HashMap<Vec<String>, i64>>> {
+        self.inner
+            .partitions
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Remote, "the partition cache was poisoned by a panic"))
+    }
+
+    /// The id of a partition, or `None` for a non-partitioned table.
+    async fn partition_id(&self, values: &[String]) -> Result<Option<i64>> {
+        if self.inner.info.partition_keys.is_empty() {
+            return Ok(None);
+        }
+        if let Some(id) = self.lock_partitions()?.get(values) {
+            return Ok(Some(*id));
+        }
+        self.refresh_partitions()
+            .await?
+            .get(values)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("table {} has no partition {}", self.inner.info.path, values.join("$")),
+                )
+            })
+    }
+
+    /// Ids → values of every partition (for keying offsets the cluster reports by id).
+    async fn partition_values(&self) -> Result<HashMap<i64, Vec<String>>> {
+        if self.inner.info.partition_keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .refresh_partitions()
+            .await?
+            .into_iter()
+            .map(|(v, id)| (id, v))
+            .collect())
+    }
+
+    /// One offset per bucket of every partition, as `spec` asks.
+    async fn list_offsets(&self, spec: OffsetSpec) -> Result<BTreeMap<TableBucket, i64>> {
+        let admin = &self.inner.admin;
+        let buckets: Vec<i32> = (0..self.inner.info.bucket_count as i32).collect();
+        let what = |e| remote(e, format!("cannot list the offsets of {}", self.inner.info.path));
+        let mut out = BTreeMap::new();
+        if self.inner.info.partition_keys.is_empty() {
+            for (b, o) in admin
+                .list_offsets(&self.inner.path, &buckets, spec)
+                .await
+                .map_err(what)?
+            {
+                out.insert(TableBucket::new(bucket_id(b)?), o);
+            }
+            return Ok(out);
+        }
+        for (values, _) in self.refresh_partitions().await? {
+            let name = values.join("$");
+            let offsets = admin
+                .list_partition_offsets(&self.inner.path, &name, &buckets, spec.clone())
+                .await
+                .map_err(what)?;
+            for (b, o) in offsets {
+                out.insert(
+                    TableBucket {
+                        partition: values.clone(),
+                        bucket: bucket_id(b)?,
+                    },
+                    o,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// A lake snapshot as the coordinator records it (`snapshot` or the latest, readable
+    /// or not); `None` when it has none.
+    async fn lake_snapshot(
+        &self,
+        snapshot: Option<i64>,
+        readable: bool,
+    ) -> Result<Option<(i64, BTreeMap<TableBucket, i64>)>> {
+        use fluss::error::FlussError as Code;
+        let found = self
+            .inner
+            .admin
+            .get_lake_snapshot(&self.inner.path, snapshot, Some(readable))
+            .await;
+        let info = match found {
+            Ok(info) => info,
+            Err(e) if matches!(e.api_error(), Some(Code::LakeSnapshotNotExist)) => return Ok(None),
+            Err(e) => {
+                return Err(remote(
+                    e,
+                    format!(
+                        "cannot get the lake snapshot of {} from the coordinator",
+                        self.inner.info.path
+                    ),
+                ));
+            }
+        };
+        let partitions = self.partition_values().await?;
+        let mut offsets = BTreeMap::new();
+        for b in &info.bucket_snapshots {
+            let Some(offset) = b.log_offset else { continue };
+            let partition = match b.partition_id {
+                None => Vec::new(),
+                Some(id) => partitions.get(&id).cloned().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "lake snapshot {} names partition id {id}, which the table does not have",
+                            info.snapshot_id
+                        ),
+                    )
+                })?,
+            };
+            let bucket = bucket_id(b.bucket_id)?;
+            if bucket >= self.inner.info.bucket_count {
+                return Err(Error::new(
+                    ErrorKind::Offsets,
+                    format!(
+                        "lake snapshot {} names bucket {bucket} but table {} has {} buckets",
+                        info.snapshot_id, self.inner.info.path, self.inner.info.bucket_count
+                    ),
+                ));
+            }
+            offsets.insert(TableBucket { partition, bucket }, offset);
+        }
+        Ok(Some((info.snapshot_id, offsets)))
+    }
+}
+
+fn bucket_id(b: i32) -> Result<u32> {
+    u32::try_from(b).map_err(|_| Error::corrupt(format!("the cluster reports bucket {b}")))
+}
+
+#[async_trait]
+impl LogSource for FlussLog {
+    async fn table_info(&self) -> lake_api::Result<TableInfo> {
+        Ok(self.inner.info.clone())
+    }
+
+    async fn offset_ranges(&self) -> lake_api::Result<BTreeMap<TableBucket, OffsetRange>> {
+        let earliest = self.list_offsets(OffsetSpec::Earliest).await?;
+        let latest = self.list_offsets(OffsetSpec::Latest).await?;
+        Ok(latest
+            .into_iter()
+            .map(|(b, end)| {
+                let earliest = earliest.get(&b).copied().unwrap_or(0).min(end);
+                (b, OffsetRange { earliest, end })
+            })
+            .collect())
+    }
+
+    async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {
+        if let Some((_, offsets)) = self.lake_snapshot(Some(snapshot.id), false).await? {
+            return Ok(offsets);
+        }
+        let partitions = self.partition_values().await?;
+        Ok(resolve_snapshot_offsets(
+            snapshot,
+            self.table_id(),
+            &self.inner.info,
+            &partitions,
+        )?)
+    }
+
+    async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> lake_api::Result<LogBatchStream> {
+        Ok(read::open(self.clone(), bucket.clone(), start, stop).await?)
+    }
+
+    async fn readable_snapshot(&self) -> lake_api::Result<Option<i64>> {
+        Ok(self.lake_snapshot(None, true).await?.map(|(id, _)| id))
+    }
+}

@@ -1,0 +1,348 @@
+//! Bounded and tailing reads of one bucket of a [`FlussLog`](super::FlussLog).
+//!
+//! Log tables go through `fluss-rs`'s record-batch scanner: each fetched batch crosses into
+//! Arrow 58 as is, with `+A` change types. Primary-key changelogs need change types, which
+//! only the row scanner keeps; its rows are views into the Arrow batch they were decoded
+//! from, so consecutive rows of one batch become one zero-copy slice of it again.
+//!
+//! Neither scanner tells us everything we need to end a bounded read, so the high
+//! watermark guards both:
+//!
+//! - A bounded read stops at `min(stop, high watermark when the read opened)`, as a bounded
+//!   [`LocalLog`](crate::local::LocalLog) read sees what is there.
+//! - The record-batch scanner reports its fetch position, which moves past batches whose
+//!   records were all compacted away; the row scanner does not, so a changelog read that
+//!   polls [`idle_polls`](super::FlussLogOptions::idle_polls) times in a row without a
+//!   record, while the high watermark is at or past its stop, ends there.
+//! - The record-batch scanner swallows `LOG_OFFSET_OUT_OF_RANGE` (it just returns nothing),
+//!   so each empty poll compares the position with the bucket's earliest offset: a
+//!   position that aged out of retention is a typed [`ErrorKind::Offsets`] error, never a
+//!   hang or a silent gap.
+
+use std::collections::VecDeque;
+
+use arrow_array_59 as a59;
+use fluss::client::{LogScanner, RecordBatchLogScanner};
+use fluss::record::ScanRecord;
+use fluss::rpc::message::OffsetSpec;
+use lake_api::{ChangeType, LogBatch, LogBatchStream, TableBucket};
+
+use super::FlussLog;
+use super::convert::{is_out_of_range, remote};
+use crate::arrow_bridge::batch_from_arrow59;
+use crate::error::{Error, ErrorKind, Result};
+
+enum Scanner {
+    /// Log tables: Arrow batches with their base offsets.
+    Batches(RecordBatchLogScanner),
+    /// Primary-key changelogs: rows with offsets and change types.
+    Records(LogScanner),
+}
+
+struct BucketRead {
+    log: FlussLog,
+    bucket: TableBucket,
+    partition_id: Option<i64>,
+    scanner: Scanner,
+    cursor: Cursor,
+    idle: u32,
+    failures: u32,
+}
+
+/// Where a read is and what it has fetched but not yet returned.
+struct Cursor {
+    /// The offset of the next record we have not returned.
+    next: i64,
+    /// Where a bounded read ends (already capped at the high watermark).
+    stop: Option<i64>,
+    pending: VecDeque<LogBatch>,
+}
+
+impl Cursor {
+    fn done(&self) -> bool {
+        self.stop.is_some_and(|stop| self.next >= stop)
+    }
+
+    /// Queues the part of `batch` at or after `next` and before `stop`.
+    fn queue(&mut self, batch: LogBatch) {
+        if batch.next_offset <= self.next {
+            return;
+        }
+        let batch = batch.slice_offsets(self.next, self.stop.unwrap_or(i64::MAX));
+        self.next = batch.next_offset.max(self.next);
+        if batch.num_rows() > 0 {
+            self.pending.push_back(batch);
+        }
+    }
+}
+
+/// Opens a read of `bucket` from `start` to `stop` (or forever).
+pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: Option<i64>) -> Result<LogBatchStream> {
+    let info = &log.inner.info;
+    if bucket.bucket >= info.bucket_count {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("table {} has no {bucket} ({} buckets)", info.path, info.bucket_count),
+        ));
+    }
+    let partition_id = log.partition_id(&bucket.partition).await?;
+    let (earliest, end) = bucket_offsets(&log, &bucket).await?;
+    if start < earliest {
+        return Err(aged_out(&log, &bucket, start, earliest));
+    }
+    if stop.is_some() && start > end {
+        return Err(Error::new(
+            ErrorKind::Offsets,
+            format!("start offset {start} is beyond the end offset {end} of {bucket}"),
+        ));
+    }
+    let scanner = subscribe(&log, partition_id, bucket.bucket as i32, start).await?;
+    let read = BucketRead {
+        log,
+        bucket,
+        partition_id,
+        scanner,
+        cursor: Cursor {
+            next: start,
+            stop: stop.map(|s| s.min(end)),
+            pending: VecDeque::new(),
+        },
+        idle: 0,
+        failures: 0,
+    };
+    let stream = futures::stream::try_unfold(read, |mut read| async move {
+        Ok::<_, lake_api::Error>(read.next_batch().await?.map(|b| (b, read)))
+    });
+    Ok(Box::pin(stream))
+}
+
+/// The earliest and end (high watermark) offsets of one bucket.
+async fn bucket_offsets(log: &FlussLog, bucket: &TableBucket) -> Result<(i64, i64)> {
+    let admin = &log.inner.admin;
+    let path = &log.inner.path;
+    let ids = [bucket.bucket as i32];
+    let mut found = [0i64; 2];
+    for (slot, spec) in [OffsetSpec::Earliest, OffsetSpec::Latest].into_iter().enumerate() {
+        let offsets = if bucket.partition.is_empty() {
+            admin.list_offsets(path, &ids, spec).await
+        } else {
+            admin
+                .list_partition_offsets(path, &bucket.partition.join("$"), &ids, spec)
+                .await
+        }
+        .map_err(|e| {
+            remote(
+                e,
+                format!("cannot list the offsets of {bucket} of {}", log.inner.info.path),
+            )
+        })?;
+        found[slot] = *offsets.get(&ids[0]).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Remote,
+                format!("the cluster listed no offset for {bucket} of {}", log.inner.info.path),
+            )
+        })?;
+    }
+    Ok((found[0], found[1]))
+}
+
+fn aged_out(log: &FlussLog, bucket: &TableBucket, offset: i64, earliest: i64) -> Error {
+    Error::new(
+        ErrorKind::Offsets,
+        format!(
+            "offset {offset} of {bucket} of {} is no longer in the log (it starts at {earliest}: aged out of retention)",
+            log.inner.info.path
+        ),
+    )
+}
+
+async fn subscribe(log: &FlussLog, partition_id: Option<i64>, bucket: i32, offset: i64) -> Result<Scanner> {
+    let path = &log.inner.info.path;
+    let what = |e| remote(e, format!("cannot scan the log of {path}"));
+    let table = log.inner.connection.get_table(&log.inner.path).await.map_err(what)?;
+    let scan = table.new_scan();
+    let scanner = if log.inner.info.primary_key.is_empty() {
+        Scanner::Batches(scan.create_record_batch_log_scanner().map_err(what)?)
+    } else {
+        Scanner::Records(scan.create_log_scanner().map_err(what)?)
+    };
+    resubscribe(&scanner, partition_id, bucket, offset)
+        .await
+        .map_err(what)?;
+    Ok(scanner)
+}
+
+async fn resubscribe(
+    scanner: &Scanner,
+    partition_id: Option<i64>,
+    bucket: i32,
+    offset: i64,
+) -> fluss::error::Result<()> {
+    match (scanner, partition_id) {
+        (Scanner::Batches(s), None) => s.subscribe(bucket, offset).await,
+        (Scanner::Batches(s), Some(p)) => s.subscribe_partition(p, bucket, offset).await,
+        (Scanner::Records(s), None) => s.subscribe(bucket, offset).await,
+        (Scanner::Records(s), Some(p)) => s.subscribe_partition(p, bucket, offset).await,
+    }
+}
+
+impl BucketRead {
+    async fn next_batch(&mut self) -> Result<Option<LogBatch>> {
+        loop {
+            if let Some(batch) = self.cursor.pending.pop_front() {
+                return Ok(Some(batch));
+            }
+            if self.cursor.done() {
+                return Ok(None);
+            }
+            let polled = match self.poll().await {
+                Ok(polled) => polled,
+                Err(e) => {
+                    self.recover(e).await?;
+                    continue;
+                }
+            };
+            self.failures = 0;
+            if polled {
+                self.idle = 0;
+                continue;
+            }
+            self.idle += 1;
+            self.check_progress().await?;
+        }
+    }
+
+    /// Polls once, queueing what arrived (trimmed at `stop`); whether the read moved.
+    async fn poll(&mut self) -> fluss::error::Result<bool> {
+        let timeout = self.log.inner.options.poll_timeout;
+        let ours = |b: &fluss::metadata::TableBucket| {
+            b.bucket_id() == self.bucket.bucket as i32 && b.partition_id() == self.partition_id
+        };
+        let cursor = &mut self.cursor;
+        let before = cursor.next;
+        match &self.scanner {
+            Scanner::Batches(s) => {
+                for scanned in s.poll(timeout).await? {
+                    if ours(scanned.bucket()) {
+                        let rows = batch_from_arrow59(scanned.batch()).map_err(to_fluss)?;
+                        cursor.queue(LogBatch::append_only(rows, scanned.base_offset()));
+                    }
+                }
+                // the fetch position also moves over batches with no records left
+                let position = s.get_subscribed_buckets().into_iter().find(|(b, _)| ours(b));
+                if let Some((_, p)) = position
+                    && p > cursor.next
+                {
+                    cursor.next = cursor.stop.map_or(p, |stop| p.min(stop));
+                }
+            }
+            Scanner::Records(s) => {
+                for (b, rows) in s.poll(timeout).await?.into_records_by_buckets() {
+                    if ours(&b) {
+                        for batch in group_records(&rows).map_err(to_fluss)? {
+                            cursor.queue(batch);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(cursor.next > before)
+    }
+
+    /// After an empty poll: fails on a position that aged out of the log, and ends a
+    /// changelog read whose remaining offsets below `stop` hold no records.
+    async fn check_progress(&mut self) -> Result<()> {
+        let (earliest, end) = bucket_offsets(&self.log, &self.bucket).await?;
+        if self.cursor.next < earliest {
+            return Err(aged_out(&self.log, &self.bucket, self.cursor.next, earliest));
+        }
+        if let Some(stop) = self.cursor.stop
+            && matches!(self.scanner, Scanner::Records(_))
+            && end >= stop
+            && self.idle >= self.log.inner.options.idle_polls
+        {
+            self.cursor.next = stop;
+        }
+        Ok(())
+    }
+
+    /// Handles a failed poll: an offset out of range is retention (typed error) or a
+    /// transient state of the leader (resubscribe); other transient errors are retried a
+    /// few times.
+    async fn recover(&mut self, e: fluss::error::Error) -> Result<()> {
+        let options = &self.log.inner.options;
+        let path = &self.log.inner.info.path;
+        if is_out_of_range(&e) {
+            let (earliest, _) = bucket_offsets(&self.log, &self.bucket).await?;
+            if self.cursor.next < earliest {
+                return Err(aged_out(&self.log, &self.bucket, self.cursor.next, earliest));
+            }
+        } else if !e.is_retriable() {
+            return Err(remote(e, format!("cannot read {} of {path}", self.bucket)));
+        }
+        self.failures += 1;
+        if self.failures > options.retries {
+            return Err(remote(
+                e,
+                format!(
+                    "cannot read {} of {path} after {} retries",
+                    self.bucket, options.retries
+                ),
+            ));
+        }
+        tokio::time::sleep(options.retry_backoff).await;
+        resubscribe(
+            &self.scanner,
+            self.partition_id,
+            self.bucket.bucket as i32,
+            self.cursor.next,
+        )
+        .await
+        .map_err(|e| remote(e, format!("cannot resubscribe to {} of {path}", self.bucket)))
+    }
+}
+
+fn to_fluss(e: Error) -> fluss::error::Error {
+    fluss::error::Error::UnexpectedError {
+        message: e.to_string(),
+        source: Some(Box::new(e)),
+    }
+}
+
+/// Rows of one bucket as log batches: each run of rows that are consecutive rows of one
+/// decoded Arrow batch becomes a zero-copy slice of it.
+fn group_records(records: &[ScanRecord]) -> Result<Vec<LogBatch>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < records.len() {
+        let row = records[i].row();
+        let Some(source) = row.get_record_batch() else {
+            return Err(Error::new(
+                ErrorKind::Remote,
+                "a scanned row is not backed by a record batch",
+            ));
+        };
+        let first = row.get_row_id();
+        let mut j = i + 1;
+        while j < records.len()
+            && records[j].offset() == records[j - 1].offset() + 1
+            && records[j].row().get_row_id() == first + (j - i)
+            && records[j]
+                .row()
+                .get_record_batch()
+                .is_some_and(|b| std::ptr::eq(b, source))
+        {
+            j += 1;
+        }
+        let slice: a59::RecordBatch = source.slice(first, j - i);
+        let changes = records[i..j]
+            .iter()
+            .map(|r| ChangeType::from_byte(r.change_type().to_byte_value()))
+            .collect::<lake_api::Result<Vec<_>>>()?;
+        let mut batch = LogBatch::new(batch_from_arrow59(&slice)?, changes, records[i].offset());
+        batch.commit_timestamp = records[i].timestamp();
+        out.push(batch);
+        i = j;
+    }
+    Ok(out)
+}

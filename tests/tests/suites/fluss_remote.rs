@@ -1,0 +1,372 @@
+//! `FlussLog` end to end: the real `fluss-rs` 1.0 client against the in-process Fluss
+//! server (loopback TCP), backed by a `LocalLog`. Bounded, tailing and changelog reads;
+//! both codecs crossed (our encoder → the crate's scanner, the crate's writer → our
+//! decoder) for every mapped type; the readable lake snapshot; typed errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{
+    Array, ArrayRef, FixedSizeBinaryArray, Int32Array, Int32Builder, Int64Array, ListBuilder, MapBuilder,
+    MapFieldNames, StringArray, StringBuilder, StructArray,
+};
+use arrow::datatypes::{DataType, Field, Fields, Schema};
+use arrow::record_batch::RecordBatch;
+use fluss_client::ErrorKind;
+use fluss_client::arrow_bridge::batch_to_arrow59;
+use fluss_client::local::{LocalLog, LocalLogOptions};
+use fluss_client::remote::FlussLog;
+use fluss_client::tiering::{TierOptions, Tierer};
+use futures::{StreamExt, TryStreamExt};
+use lake_api::memory::MemoryLake;
+use lake_api::{ChangeType, LakeStorage, LogBatch, LogSource, TableBucket, TableInfo, TablePath, UnionTable};
+use lakeunion_tests::fixtures::{every_type_batch, small_rows, small_table};
+use lakeunion_tests::remote::{ServedLog, serve};
+
+async fn collect(log: &dyn LogSource, bucket: &TableBucket, start: i64, stop: Option<i64>) -> Vec<LogBatch> {
+    log.read(bucket, start, stop)
+        .await
+        .expect("open read")
+        .try_collect()
+        .await
+        .expect("read")
+}
+
+/// Rows, change types and offsets of batches in `[start, stop)`, for comparing two reads
+/// (a log may return whole batches that begin before `start`).
+fn trimmed(batches: &[LogBatch], start: i64, stop: i64) -> (Vec<RecordBatch>, Vec<ChangeType>, Vec<i64>) {
+    let batches: Vec<LogBatch> = batches.iter().map(|b| b.slice_offsets(start, stop)).collect();
+    flatten(&batches)
+}
+
+/// Rows, change types and offsets of batches, for comparing two reads.
+fn flatten(batches: &[LogBatch]) -> (Vec<RecordBatch>, Vec<ChangeType>, Vec<i64>) {
+    let rows = batches.iter().map(|b| b.batch.clone()).collect();
+    let changes = batches.iter().flat_map(|b| b.change_types.clone()).collect();
+    let offsets = batches
+        .iter()
+        .flat_map(|b| b.base_offset..b.base_offset + b.num_rows() as i64)
+        .collect();
+    (rows, changes, offsets)
+}
+
+/// All rows in one batch; `None` for no batches.
+fn concat(batches: &[RecordBatch]) -> Option<RecordBatch> {
+    let first = batches.first()?;
+    Some(arrow::compute::concat_batches(&first.schema(), batches).expect("concat"))
+}
+
+fn log_table(name: &str, buckets: u32) -> TableInfo {
+    let mut info = small_table();
+    info.path = TablePath::new("remote", name);
+    info.primary_key.clear();
+    info.bucket_key.clear();
+    info.bucket_count = buckets;
+    info
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_table_reads_equal_the_local_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = log_table("events", 2);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    for (bucket, keys) in [(0, 0..5), (1, 5..7), (0, 7..20), (1, 20..21)] {
+        let rows = small_rows(keys);
+        let n = rows.num_rows();
+        log.append(&TableBucket::new(bucket), rows, vec![ChangeType::AppendOnly; n])
+            .expect("append");
+    }
+    let served = serve(vec![log.clone()]).await.expect("serve");
+
+    let remote_info = served.log.info();
+    assert_eq!(remote_info.schema.fields(), info.schema.fields());
+    assert_eq!((remote_info.bucket_count, remote_info.primary_key.len()), (2, 0));
+    assert_eq!(
+        served.offset_ranges().await.expect("ranges"),
+        log.offset_ranges().await.expect("ranges")
+    );
+
+    for bucket in [TableBucket::new(0), TableBucket::new(1)] {
+        for start in [0, 1, 3] {
+            let local = trimmed(&collect(&log, &bucket, start, Some(18)).await, start, 18);
+            let remote = flatten(&collect(&served, &bucket, start, Some(18)).await);
+            assert_eq!(concat(&remote.0), concat(&local.0), "{bucket} from {start}");
+            assert_eq!((remote.1, remote.2), (local.1, local.2), "{bucket} from {start}");
+        }
+    }
+    // a bounded read sees what is there: a stop past the end ends at the end
+    let all = flatten(&collect(&served, &TableBucket::new(1), 0, Some(1_000)).await);
+    assert_eq!(all.2, vec![0, 1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changelog_reads_keep_change_types_offsets_and_timestamps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut info = small_table();
+    info.path = TablePath::new("remote", "orders");
+    info.bucket_count = 2;
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    use ChangeType::*;
+    let changes = [
+        vec![Insert, Insert, Insert],
+        vec![UpdateBefore, UpdateAfter],
+        vec![Delete],
+        vec![Insert, UpdateBefore, UpdateAfter, Delete],
+    ];
+    let mut key = 0;
+    for c in &changes {
+        let n = c.len() as i64;
+        log.append(&TableBucket::new(1), small_rows(key..key + n), c.clone())
+            .expect("append");
+        key += n;
+    }
+    let served = serve(vec![log.clone()]).await.expect("serve");
+    assert_eq!(served.log.info().primary_key, vec!["k".to_string()]);
+
+    let bucket = TableBucket::new(1);
+    for (start, stop) in [(0, 10), (2, 7), (4, 5)] {
+        let local = collect(&log, &bucket, start, Some(stop)).await;
+        let remote = collect(&served, &bucket, start, Some(stop)).await;
+        let (l, r) = (trimmed(&local, start, stop), flatten(&remote));
+        assert_eq!(concat(&r.0), concat(&l.0), "[{start}, {stop})");
+        assert_eq!((&r.1, &r.2), (&l.1, &l.2), "[{start}, {stop})");
+        assert!(remote.iter().all(|b| b.commit_timestamp > 0), "commit timestamps cross");
+    }
+    // an empty bucket ends at once
+    assert!(collect(&served, &TableBucket::new(0), 0, Some(5)).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tailing_reads_see_batches_appended_after_they_started() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = log_table("tail", 1);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    log.append(&TableBucket::new(0), small_rows(0..3), vec![ChangeType::AppendOnly; 3])
+        .expect("append");
+    let served = serve(vec![log.clone()]).await.expect("serve");
+    let mut tail = served.read(&TableBucket::new(0), 2, None).await.expect("tail");
+    let first = tail.next().await.expect("a batch").expect("read");
+    assert_eq!((first.base_offset, first.num_rows()), (2, 1));
+
+    let writer = log.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        writer
+            .append(&TableBucket::new(0), small_rows(3..7), vec![ChangeType::AppendOnly; 4])
+            .expect("append");
+    });
+    let next = tokio::time::timeout(Duration::from_secs(20), tail.next())
+        .await
+        .expect("the tail wakes up")
+        .expect("a batch")
+        .expect("read");
+    assert_eq!((next.base_offset, next.num_rows()), (3, 4));
+}
+
+/// [`every_type_batch`] plus the nested types and fixed-size binary.
+fn every_mapped_type() -> RecordBatch {
+    let scalars = every_type_batch();
+    let mut fields: Vec<Field> = scalars.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns: Vec<ArrayRef> = scalars.columns().to_vec();
+
+    let mut list = ListBuilder::new(Int32Builder::new());
+    list.append_value([Some(1), None, Some(3)]);
+    list.append_null();
+    let list = list.finish();
+    fields.push(Field::new("list", list.data_type().clone(), true));
+    columns.push(Arc::new(list));
+
+    let inner = Fields::from(vec![
+        Field::new("a", DataType::Int32, true),
+        Field::new("b", DataType::Utf8, true),
+    ]);
+    let row = StructArray::new(
+        inner.clone(),
+        vec![
+            Arc::new(Int32Array::from(vec![Some(7), None])),
+            Arc::new(StringArray::from(vec![Some("x"), Some("y")])),
+        ],
+        None,
+    );
+    fields.push(Field::new("row", DataType::Struct(inner), true));
+    columns.push(Arc::new(row));
+
+    let names = MapFieldNames {
+        entry: "entries".into(),
+        key: "key".into(),
+        value: "value".into(),
+    };
+    let mut map = MapBuilder::new(Some(names), StringBuilder::new(), Int64Array::builder(2));
+    map.keys().append_value("a");
+    map.values().append_value(1);
+    map.keys().append_value("b");
+    map.values().append_null();
+    map.append(true).expect("map row");
+    map.append(false).expect("null map");
+    let map = map.finish();
+    fields.push(Field::new("map", map.data_type().clone(), true));
+    columns.push(Arc::new(map));
+
+    let fixed = FixedSizeBinaryArray::try_from_sparse_iter_with_size([Some(b"abcd".to_vec()), None].into_iter(), 4)
+        .expect("fixed");
+    fields.push(Field::new("fixed", DataType::FixedSizeBinary(4), true));
+    columns.push(Arc::new(fixed));
+
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mapped_type_crosses_both_codecs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = every_mapped_type();
+    let info = TableInfo::log_table(TablePath::new("remote", "types"), rows.schema(), 1);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    // our encoder, read by the crate's scanner
+    log.append(&TableBucket::new(0), rows.clone(), vec![ChangeType::AppendOnly; 2])
+        .expect("append");
+    let served = serve(vec![log.clone()]).await.expect("serve");
+    assert_eq!(served.log.info().schema.fields(), rows.schema().fields());
+    let read = collect(&served, &TableBucket::new(0), 0, Some(2)).await;
+    assert_eq!(concat(&flatten(&read).0), Some(rows.clone()));
+
+    // the crate's writer (ZSTD-compressed Arrow, its own CRC), decoded by ours
+    let connection = fluss::client::FlussConnection::new(fluss::config::Config {
+        bootstrap_servers: served.server.bootstrap(),
+        ..fluss::config::Config::default()
+    })
+    .await
+    .expect("connect");
+    let table = connection
+        .get_table(&fluss::metadata::TablePath::new("remote", "types"))
+        .await
+        .expect("table");
+    let writer = table.new_append().expect("append").create_writer().expect("writer");
+    writer
+        .append_arrow_batch(batch_to_arrow59(&rows).expect("to arrow 59"))
+        .expect("queue");
+    writer.flush().await.expect("flush");
+    let written = trimmed(&collect(&log, &TableBucket::new(0), 2, Some(4)).await, 2, 4);
+    assert_eq!(
+        concat(&written.0),
+        Some(rows),
+        "what fluss-rs wrote decodes to the batch"
+    );
+    assert_eq!(written.2, vec![2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_out_of_the_log_are_typed_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = log_table("retention", 1);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    log.append(
+        &TableBucket::new(0),
+        small_rows(0..10),
+        vec![ChangeType::AppendOnly; 10],
+    )
+    .expect("append");
+    let served = serve(vec![log]).await.expect("serve");
+    let bucket = TableBucket::new(0);
+    let kind = |e: lake_api::Error| e.kind();
+
+    // beyond the end (bounded), a bucket the table lacks
+    let err = served.read(&bucket, 11, Some(12)).await.err().expect("beyond the end");
+    assert_eq!(kind(err), lake_api::ErrorKind::Offsets);
+    let err = served
+        .read(&TableBucket::new(3), 0, None)
+        .await
+        .err()
+        .expect("no bucket 3");
+    assert_eq!(kind(err), lake_api::ErrorKind::NotFound);
+
+    // a read that opened fine, then saw its offsets age out: an error, not a hang
+    let mut stream = served.read(&bucket, 0, Some(10)).await.expect("open");
+    served
+        .server
+        .set_log_start(&served.log.info().path, bucket.clone(), 5)
+        .expect("retention");
+    let err = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .expect("no hang")
+        .expect("an item")
+        .expect_err("aged out");
+    assert_eq!(err.kind(), lake_api::ErrorKind::Offsets);
+    assert!(err.to_string().contains("retention"), "{err}");
+    // and one that starts below the log start fails at once
+    let err = served.read(&bucket, 2, Some(10)).await.err().expect("below the start");
+    assert_eq!(kind(err), lake_api::ErrorKind::Offsets);
+
+    // a table the cluster does not have
+    let missing = FlussLog::connect(&served.server.bootstrap(), &TablePath::new("remote", "nope")).await;
+    assert_eq!(missing.expect_err("no such table").kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn union_reads_use_the_coordinators_readable_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut info = small_table();
+    info.path = TablePath::new("remote", "readable");
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    let bucket = TableBucket::new(0);
+    log.append(&bucket, small_rows(0..6), vec![ChangeType::Insert; 6])
+        .expect("append");
+    let lake = Arc::new(MemoryLake::new());
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    let first = tierer.tier(&TierOptions::default()).await.expect("tier");
+    log.append(&bucket, small_rows(6..9), vec![ChangeType::Insert; 3])
+        .expect("append");
+    let second = tierer.tier(&TierOptions::default()).await.expect("tier");
+    log.append(&bucket, small_rows(9..10), vec![ChangeType::Insert; 1])
+        .expect("append");
+
+    let served = Arc::new(serve(vec![log]).await.expect("serve"));
+    for s in [&first, &second] {
+        served.server.publish_lake_snapshot(&info.path, s).expect("publish");
+    }
+    let table = |log: Arc<ServedLog>| UnionTable::new(info.clone(), log, Some(lake.clone() as Arc<dyn LakeStorage>));
+    let keys = |batches: Vec<RecordBatch>| {
+        let mut keys: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                let k = b.column(0).as_any().downcast_ref::<Int64Array>().expect("k");
+                k.values().to_vec()
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+
+    let scan = table(served.clone())
+        .expect("table")
+        .scan()
+        .build()
+        .await
+        .expect("scan");
+    assert_eq!(
+        scan.snapshot().map(|s| s.id),
+        Some(second.id),
+        "newest published is readable"
+    );
+    assert_eq!(keys(scan.collect().await.expect("read")), (0..10).collect::<Vec<_>>());
+
+    served
+        .server
+        .set_readable_snapshot(&info.path, Some(first.id))
+        .expect("readable");
+    let scan = table(served.clone())
+        .expect("table")
+        .scan()
+        .build()
+        .await
+        .expect("scan");
+    assert_eq!(
+        scan.snapshot().map(|s| s.id),
+        Some(first.id),
+        "the coordinator's choice"
+    );
+    assert_eq!(keys(scan.collect().await.expect("read")), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        served.tiered_offsets(&first).await.expect("offsets"),
+        [(bucket, 6)].into_iter().collect()
+    );
+}
