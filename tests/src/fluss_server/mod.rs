@@ -64,11 +64,12 @@ mod api {
 }
 
 /// Fluss error codes the server answers with (apache/fluss `Errors`).
-mod code {
+pub mod code {
     pub const UNKNOWN_SERVER_ERROR: i32 = -1;
     pub const UNSUPPORTED_VERSION: i32 = 2;
     pub const CORRUPT_MESSAGE: i32 = 3;
     pub const TABLE_NOT_EXIST: i32 = 7;
+    pub const NOT_LEADER_OR_FOLLOWER: i32 = 12;
     pub const LOG_OFFSET_OUT_OF_RANGE: i32 = 19;
     pub const UNKNOWN_TABLE_OR_BUCKET: i32 = 21;
     pub const PARTITION_NOT_EXISTS: i32 = 36;
@@ -118,6 +119,8 @@ struct LakeRecord {
     snapshots: BTreeMap<i64, BTreeMap<TableBucket, i64>>,
     readable: Option<i64>,
     log_start: HashMap<TableBucket, i64>,
+    /// Error codes the next fetches of any bucket answer with, one each.
+    fetch_faults: Vec<i32>,
 }
 
 impl FlussTestServer {
@@ -175,6 +178,18 @@ impl FlussTestServer {
     pub fn set_readable_snapshot(&self, path: &TablePath, id: Option<i64>) -> fluss_client::Result<()> {
         self.lake(path)?.readable = id;
         Ok(())
+    }
+
+    /// Makes the next fetches of `path` fail, one per code, the way a cluster in
+    /// transition answers (a leader moving, a log not yet caught up).
+    pub fn inject_fetch_faults(&self, path: &TablePath, codes: &[i32]) -> fluss_client::Result<()> {
+        self.lake(path)?.fetch_faults.extend_from_slice(codes);
+        Ok(())
+    }
+
+    /// How many injected faults have not been answered yet.
+    pub fn fetch_faults_left(&self, path: &TablePath) -> fluss_client::Result<usize> {
+        Ok(self.lake(path)?.fetch_faults.len())
     }
 
     /// Ages a bucket's log out of retention below `offset`.
@@ -631,6 +646,10 @@ impl ServedTable {
         projection: Option<&[usize]>,
     ) -> Result<(Vec<u8>, i64, i64), Refusal> {
         let bucket = self.bucket(request.partition_id, request.bucket_id)?;
+        let fault = self.lake.lock().unwrap_or_else(|e| e.into_inner()).fetch_faults.pop();
+        if let Some(code) = fault {
+            return Err(refuse(code, "injected fault"));
+        }
         let (earliest, end) = self.offsets(&bucket).await?;
         // -2 asks for the log start (fluss-rs's EARLIEST_OFFSET)
         let offset = if request.fetch_offset == -2 {

@@ -370,3 +370,37 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
         [(bucket, 6)].into_iter().collect()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_fetch_errors_are_retried() {
+    use lakeunion_tests::fluss_server::code;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pk = small_table();
+    pk.path = TablePath::new("remote", "flaky_pk");
+    for info in [log_table("flaky_log", 1), pk] {
+        let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+        let kind = if info.primary_key.is_empty() {
+            ChangeType::AppendOnly
+        } else {
+            ChangeType::Insert
+        };
+        log.append(&TableBucket::new(0), small_rows(0..8), vec![kind; 8])
+            .expect("append");
+        let served = serve(vec![log]).await.expect("serve");
+        // a moving leader, then a log that briefly says the offset is out of range
+        let faults = [
+            code::NOT_LEADER_OR_FOLLOWER,
+            code::LOG_OFFSET_OUT_OF_RANGE,
+            code::NOT_LEADER_OR_FOLLOWER,
+        ];
+        served.server.inject_fetch_faults(&info.path, &faults).expect("faults");
+        let read = tokio::time::timeout(
+            Duration::from_secs(30),
+            collect(&served, &TableBucket::new(0), 3, Some(8)),
+        )
+        .await
+        .expect("no hang");
+        assert_eq!(flatten(&read).2, vec![3, 4, 5, 6, 7], "{}", info.path);
+        assert_eq!(served.server.fetch_faults_left(&info.path).expect("faults"), 0);
+    }
+}
