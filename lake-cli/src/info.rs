@@ -29,8 +29,8 @@ fn list_or(items: &[String], none: &str) -> String {
     }
 }
 
-/// The schema and table metadata as text.
-pub fn describe(info: &TableInfo, dir: &std::path::Path, lake: Option<&str>) -> String {
+/// The schema and table metadata as text, with where the log (`log`) and the lake are.
+pub fn describe(info: &TableInfo, log: &str, lake: Option<&str>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "table {}", info.path);
     let fields = info.schema.fields();
@@ -59,7 +59,7 @@ pub fn describe(info: &TableInfo, dir: &std::path::Path, lake: Option<&str>) -> 
     for (k, v) in &info.properties {
         let _ = writeln!(out, "property {k} = {v}");
     }
-    let _ = writeln!(out, "log: LocalLog at {}", dir.display());
+    let _ = writeln!(out, "log: {log}");
     let _ = writeln!(out, "lake: {}", lake.unwrap_or(NO_LAKE));
     out
 }
@@ -67,7 +67,7 @@ pub fn describe(info: &TableInfo, dir: &std::path::Path, lake: Option<&str>) -> 
 /// `schema`.
 pub async fn schema(args: &TableArgs) -> CliResult<()> {
     let opened = table::open(args).await?;
-    print(&describe(opened.table.info(), &opened.dir, opened.lake.as_deref()))
+    print(&describe(opened.table.info(), &opened.log, opened.lake.as_deref()))
 }
 
 /// Why a split reads the way it does.
@@ -203,8 +203,8 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     let total: i64 = ranges.values().map(|r| r.end - r.earliest).sum();
     let _ = writeln!(
         out,
-        "log: LocalLog at {}, {} bucket(s), {total} offset(s)",
-        opened.dir.display(),
+        "log: {}, {} bucket(s), {total} offset(s)",
+        opened.log,
         ranges.len()
     );
     let names: Vec<String> = ranges.keys().map(ToString::to_string).collect();

@@ -1,9 +1,8 @@
 //! `lakescan`: the lakeunion table scanner.
 //!
-//! Tables are addressed as a LocalLog (`--log DIR [--table db.name]`), on the command line
-//! or in a `lakescan.toml` profile; the lake backends and the remote log are not built
-//! yet, so `--lake` / `--warehouse` / `--catalog-uri` / `--fluss` are refused with a clear
-//! error.
+//! Tables are addressed by their log, a LocalLog (`--log DIR [--table db.name]`) or a Fluss
+//! cluster (`--fluss HOST:PORT --table db.name`), and the lake it is tiered into (`--lake`,
+//! `--warehouse`, `--catalog-uri`), on the command line or in a `lakescan.toml` profile.
 //!
 //! Exit codes: 0 success, 1 runtime error, 2 usage error.
 

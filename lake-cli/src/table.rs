@@ -1,16 +1,16 @@
-//! Table addressing: `--log DIR` (a LocalLog) and `--table db.name`, plus the lake the log
-//! is tiered into (`--lake iceberg|paimon` with `--warehouse DIR` for the SQLite or
-//! filesystem catalog or `--catalog-uri URI` for a REST catalog, or
-//! `--lake FILE.metadata.json`), from the
-//! command line or a `lakescan.toml` profile. `--fluss` is refused until the remote log is
-//! built.
+//! Table addressing: the log, `--log DIR` (a LocalLog) or `--fluss HOST:PORT` (a Fluss
+//! cluster), and `--table db.name`, plus the lake the log is tiered into (`--lake
+//! iceberg|paimon` with `--warehouse DIR` for the SQLite or filesystem catalog or
+//! `--catalog-uri URI` for a REST catalog, or `--lake FILE.metadata.json`), from the
+//! command line or a `lakescan.toml` profile.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 use fluss_client::local::{LocalLog, LocalLogOptions};
-use lake_api::{LakeStorage, TablePath, UnionTable};
+use fluss_client::remote::FlussLog;
+use lake_api::{LakeStorage, LogSource, TablePath, UnionTable};
 use lake_iceberg::{CatalogConfig, IcebergConfig, IcebergStorage};
 use lake_paimon::{PaimonCatalog, PaimonConfig, PaimonStorage};
 
@@ -38,8 +38,9 @@ pub struct TableArgs {
     /// The lake's REST catalog URI (Iceberg or Paimon).
     #[arg(long, value_name = "URI")]
     pub catalog_uri: Option<String>,
-    /// The Fluss cluster (bootstrap address): the remote log is not built yet.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// The Fluss cluster to read the log from (its bootstrap address, `host:port[,..]`),
+    /// instead of a LocalLog; needs --table.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "log")]
     pub fluss: Option<String>,
     /// Read the addressing flags from this TOML file (default: ./lakescan.toml if present);
     /// flags given on the command line override it.
@@ -69,8 +70,8 @@ impl TableArgs {
 pub struct Opened {
     /// The union table.
     pub table: UnionTable,
-    /// The table's log directory.
-    pub dir: PathBuf,
+    /// Where the log is, in words (`LocalLog at DIR`, `Fluss cluster HOST:PORT`).
+    pub log: String,
     /// What the lake is, in words (`None`: no lake given).
     pub lake: Option<String>,
 }
@@ -192,17 +193,33 @@ fn tables_under(root: &Path) -> Vec<TablePath> {
     found
 }
 
-/// Resolves the LocalLog root and table path from the arguments.
-fn locate(args: &TableArgs) -> CliResult<(PathBuf, TablePath)> {
+/// Where the log of the table is.
+enum LogAddress {
+    /// A LocalLog: its root directory.
+    Local(PathBuf),
+    /// A Fluss cluster: its bootstrap address.
+    Fluss(String),
+}
+
+/// Resolves the log and the table path from the arguments.
+fn locate(args: &TableArgs) -> CliResult<(LogAddress, TablePath)> {
     if let Some(fluss) = &args.fluss {
-        return Err(Failure::msg(format!(
-            "the remote Fluss log is not built yet, so fluss '{fluss}' cannot be read; \
-             read a LocalLog with --log DIR --table db.name"
-        )));
+        if args.log.is_some() {
+            return Err(Failure::usage(
+                "give the log once: --log DIR or --fluss HOST:PORT, not both",
+            ));
+        }
+        let Some(table) = &args.table else {
+            return Err(Failure::usage(format!(
+                "--fluss {fluss} needs the table: --table db.name"
+            )));
+        };
+        let path = TablePath::parse(table).map_err(|e| Failure::usage(e.message().to_string()))?;
+        return Ok((LogAddress::Fluss(fluss.clone()), path));
     }
     let Some(dir) = &args.log else {
         return Err(Failure::usage(
-            "no table given: use --log DIR [--table db.name], or a lakescan.toml profile (the remote Fluss log is not built yet)",
+            "no table given: use --log DIR [--table db.name] or --fluss HOST:PORT --table db.name, or a lakescan.toml profile",
         ));
     };
     let table = match &args.table {
@@ -237,15 +254,15 @@ fn locate(args: &TableArgs) -> CliResult<(PathBuf, TablePath)> {
                     dir.display()
                 )));
             }
-            return Ok((root.to_path_buf(), own));
+            return Ok((LogAddress::Local(root.to_path_buf()), own));
         }
     }
     match table {
-        Some(t) => Ok((dir.clone(), t)),
+        Some(t) => Ok((LogAddress::Local(dir.clone()), t)),
         None => {
             let found = tables_under(dir);
             match found.as_slice() {
-                [one] => Ok((dir.clone(), one.clone())),
+                [one] => Ok((LogAddress::Local(dir.clone()), one.clone())),
                 [] => Err(Failure::msg(format!(
                     "no local table under {} (expected DIR/db/name/table.json)",
                     dir.display()
@@ -264,19 +281,28 @@ fn locate(args: &TableArgs) -> CliResult<(PathBuf, TablePath)> {
 /// Opens the table read-only (another process may be appending).
 pub async fn open(args: &TableArgs) -> CliResult<Opened> {
     let args = args.with_profile()?;
-    let (root, path) = locate(&args)?;
-    let log = LocalLog::open_read_only(&root, &path, LocalLogOptions::default())
-        .map_err(|e| Failure::Runtime(Box::new(lake_api::Error::from(e))))?;
-    let dir = log.table_dir().to_path_buf();
+    let (address, path) = locate(&args)?;
+    let runtime = |e: fluss_client::Error| Failure::Runtime(Box::new(lake_api::Error::from(e)));
+    let (log, described_log): (Arc<dyn LogSource>, String) = match address {
+        LogAddress::Local(root) => {
+            let log = LocalLog::open_read_only(&root, &path, LocalLogOptions::default()).map_err(runtime)?;
+            let described = format!("LocalLog at {}", log.table_dir().display());
+            (Arc::new(log), described)
+        }
+        LogAddress::Fluss(bootstrap) => {
+            let log = FlussLog::connect(&bootstrap, &path).await.map_err(runtime)?;
+            (Arc::new(log), format!("Fluss cluster {bootstrap}"))
+        }
+    };
     let lake = open_lake(&args).await?;
     let (storage, described) = match lake {
         Some((storage, described)) => (Some(storage), Some(described)),
         None => (None, None),
     };
-    let table = UnionTable::open(Arc::new(log), storage).await?;
+    let table = UnionTable::open(log, storage).await?;
     Ok(Opened {
         table,
-        dir,
+        log: described_log,
         lake: described,
     })
 }

@@ -1115,3 +1115,79 @@ fn progress_never_reaches_a_piped_stderr() {
         assert!(!String::from_utf8_lossy(&o.stdout).contains("splits done"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fluss_reads_the_log_from_a_fluss_cluster() {
+    use lakeunion_tests::fixtures::{small_rows, small_table};
+    use lakeunion_tests::fluss_server::FlussTestServer;
+    let dir = tempfile::tempdir().unwrap();
+    let mut info = small_table();
+    info.path = TablePath::new("shop", "stock");
+    info.bucket_count = 2;
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).unwrap();
+    use ChangeType::*;
+    log.append(&TableBucket::new(0), small_rows(0..4), vec![Insert; 4])
+        .unwrap();
+    log.append(&TableBucket::new(1), small_rows(4..6), vec![Insert; 2])
+        .unwrap();
+    log.append(&TableBucket::new(0), small_rows(1..3), vec![UpdateBefore, Delete])
+        .unwrap();
+    let server = FlussTestServer::start(vec![log]).await.unwrap();
+    let address = server.bootstrap();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            lakescan(&args)
+        })
+    };
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        a.extend(["--fluss".to_string(), address.clone()]);
+        a
+    };
+
+    let o = run(args(&["scan", "--table", "shop.stock", "--format", "json", "-q"]))
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    let mut keys: Vec<i64> = rows.iter().map(|r| r["k"].as_i64().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, vec![0, 3, 4, 5], "{rows:?}");
+
+    let o = run(args(&["schema", "--table", "shop.stock"])).await.unwrap();
+    assert!(
+        stdout(&o).contains(&format!("log: Fluss cluster {address}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(args(&["stats", "--table", "shop.stock"])).await.unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("rows: 4"), "{}", stdout(&o));
+
+    // usage: no table, or two logs; runtime: nothing listening, a table the cluster lacks
+    let o = run(args(&["scan"])).await.unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(args(&["scan", "--table", "shop.stock", "--log", "/tmp"]))
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(args(&["scan", "--table", "shop.none"])).await.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("shop.none"), "{}", stderr(&o));
+    let closed = vec![
+        "scan".to_string(),
+        "--table".into(),
+        "shop.stock".into(),
+        "--fluss".into(),
+        "127.0.0.1:1".into(),
+    ];
+    let o = run(closed).await.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("lakescan: ") && stderr(&o).contains("127.0.0.1:1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
