@@ -6,7 +6,10 @@
 //! - 0.8: an inline JSON array `[{"bucket":0,"offset":100,"partition_id":3,"partition_name":"k=v"}]`;
 //! - inline offsets JSON `{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}` (or
 //!   `"partition_offsets":[{"partition_id":1,"bucket_offsets":[..]}]`);
-//! - 0.9 and later: a path to a file holding that JSON.
+//! - 0.9 and later: a path to a file holding that JSON: a local path, or a URL of an
+//!   object store (`file://`, and `s3://`, `gs://`, `az://`/`abfss://` with this crate's
+//!   `s3`, `gcs`, `azure` features; credentials from the usual `AWS_*`, `GOOGLE_*`,
+//!   `AZURE_*` environment variables).
 //!
 //! Offsets are exclusive ends: the lake holds every record below them. One parser serves
 //! all three, whether the offsets come from a snapshot property or from a coordinator.
@@ -274,8 +277,8 @@ impl OffsetsProperty {
 }
 
 /// Reads the offsets of a snapshot from its `fluss-offsets` property: inline, or from the
-/// file the property names (a local path or a `file://` URI).
-pub fn read_snapshot_offsets(snapshot: &LakeSnapshot, table_id: i64) -> Result<TableBucketOffsets> {
+/// file the property names ([`read_offsets_at`]).
+pub async fn read_snapshot_offsets(snapshot: &LakeSnapshot, table_id: i64) -> Result<TableBucketOffsets> {
     let value = snapshot.properties.get(FLUSS_OFFSETS_PROPERTY).ok_or_else(|| {
         Error::new(
             ErrorKind::NotFound,
@@ -291,9 +294,7 @@ pub fn read_snapshot_offsets(snapshot: &LakeSnapshot, table_id: i64) -> Result<T
             TableBucketOffsets::from_v08_array(&json, table_id).map_err(context)
         }
         OffsetsProperty::Inline(json) => TableBucketOffsets::from_json(&json).map_err(context),
-        OffsetsProperty::Path(path) => {
-            read_offsets_file(Path::new(path.strip_prefix("file://").unwrap_or(&path))).map_err(context)
-        }
+        OffsetsProperty::Path(path) => read_offsets_at(&path).await.map_err(context),
     }
 }
 
@@ -301,30 +302,69 @@ pub fn read_snapshot_offsets(snapshot: &LakeSnapshot, table_id: i64) -> Result<T
 /// `fluss-offsets` property (inline or a file), checked against the table (its id, bucket
 /// count and partitioning) and keyed by partition values through `partitions` (id →
 /// values).
-pub fn resolve_snapshot_offsets(
+pub async fn resolve_snapshot_offsets(
     snapshot: &LakeSnapshot,
     table_id: i64,
     info: &TableInfo,
     partitions: &HashMap<i64, Vec<String>>,
 ) -> Result<BTreeMap<TableBucket, i64>> {
-    let offsets = read_snapshot_offsets(snapshot, table_id)?;
+    let offsets = read_snapshot_offsets(snapshot, table_id).await?;
     offsets
         .validate_against(Some(table_id), info.bucket_count, !info.partition_keys.is_empty())
         .map_err(|e| e.context(format!("lake snapshot {} of {}", snapshot.id, info.path)))?;
     to_table_buckets(&offsets, partitions)
 }
 
-/// Reads an offsets file.
+/// Reads an offsets file: a local path, or the URL of an object store (see the module
+/// docs for the schemes this build reads).
+pub async fn read_offsets_at(location: &str) -> Result<TableBucketOffsets> {
+    let text = match url::Url::parse(location) {
+        // a URL with a scheme of more than one letter (`C:\..` is a path)
+        Ok(url) if url.scheme().len() > 1 => read_object(&url).await?,
+        _ => read_local(Path::new(location))?,
+    };
+    TableBucketOffsets::from_json(&text).map_err(|e| e.context(format!("offsets file {location}")))
+}
+
+/// Reads a local offsets file.
 pub fn read_offsets_file(path: &Path) -> Result<TableBucketOffsets> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_local(path)?;
+    TableBucketOffsets::from_json(&text).map_err(|e| e.context(format!("offsets file {}", path.display())))
+}
+
+fn read_local(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
         let kind = if e.kind() == std::io::ErrorKind::NotFound {
             ErrorKind::NotFound
         } else {
             ErrorKind::Io
         };
         Error::new(kind, format!("cannot read offsets file {}", path.display())).with_source(e)
+    })
+}
+
+/// Reads an object through the object store its URL names, configured from the environment.
+async fn read_object(url: &url::Url) -> Result<String> {
+    let (store, path) = object_store::parse_url_opts(url, std::env::vars()).map_err(|e| {
+        Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "cannot read offsets file {url}: this build reads local paths and file:// URLs \
+                 (object stores: the fluss-client features s3, gcs, azure)"
+            ),
+        )
+        .with_source(e)
     })?;
-    TableBucketOffsets::from_json(&text).map_err(|e| e.context(format!("offsets file {}", path.display())))
+    use object_store::ObjectStoreExt;
+    let read = async { store.get(&path).await?.bytes().await };
+    let bytes = read.await.map_err(|e| {
+        let kind = match e {
+            object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+            _ => ErrorKind::Io,
+        };
+        Error::new(kind, format!("cannot read offsets file {url}")).with_source(e)
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|e| Error::corrupt(format!("offsets file {url} is not UTF-8: {e}")))
 }
 
 /// Turns offsets keyed by partition id into lake-api buckets keyed by partition values.
@@ -417,8 +457,8 @@ mod tests {
         assert!(o.validate_against(None, 3, true).is_err());
     }
 
-    #[test]
-    fn snapshot_property_in_every_form() {
+    #[tokio::test]
+    async fn snapshot_property_in_every_form() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("abc.offsets");
         std::fs::write(&file, r#"{"version":1,"table_id":3,"bucket_offsets":[5,6]}"#).unwrap();
@@ -432,31 +472,65 @@ mod tests {
             offsets: BTreeMap::from([((None, 0), 5), ((None, 1), 6)]),
         };
         assert_eq!(
-            read_snapshot_offsets(&snapshot(file.display().to_string()), 3).unwrap(),
+            read_snapshot_offsets(&snapshot(file.display().to_string()), 3)
+                .await
+                .unwrap(),
             want
         );
         assert_eq!(
-            read_snapshot_offsets(&snapshot(format!("file://{}", file.display())), 3).unwrap(),
+            read_snapshot_offsets(&snapshot(format!("file://{}", file.display())), 3)
+                .await
+                .unwrap(),
             want
         );
-        assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()), 3).unwrap(), want);
+        assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()), 3).await.unwrap(), want);
         let v08 = r#"[{"bucket":1,"offset":6},{"bucket":0,"offset":5}]"#.to_string();
-        assert_eq!(read_snapshot_offsets(&snapshot(v08), 3).unwrap(), want);
+        assert_eq!(read_snapshot_offsets(&snapshot(v08), 3).await.unwrap(), want);
 
-        let e = read_snapshot_offsets(&snapshot("/no/such/file.offsets".into()), 3).unwrap_err();
+        let e = read_snapshot_offsets(&snapshot("/no/such/file.offsets".into()), 3)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(
             e.to_string().contains("lake snapshot 9") && e.to_string().contains("/no/such/file.offsets"),
             "{e}"
         );
-        let e = read_snapshot_offsets(&snapshot("{broken".into()), 3).unwrap_err();
+        let e = read_snapshot_offsets(&snapshot("{broken".into()), 3).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt);
         let none = LakeSnapshot {
             id: 1,
             timestamp_ms: 0,
             properties: BTreeMap::new(),
         };
-        assert_eq!(read_snapshot_offsets(&none, 3).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            read_snapshot_offsets(&none, 3).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn object_store_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.offsets");
+        std::fs::write(&file, r#"{"version":1,"table_id":3,"bucket_offsets":[7]}"#).unwrap();
+        let url = format!("file://{}", file.display());
+        assert_eq!(read_offsets_at(&url).await.unwrap().get(None, 0), Some(7));
+
+        let e = read_offsets_at(&format!("file://{}/missing.offsets", dir.path().display()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        // a store this build has no client for: a typed refusal naming the features
+        if !cfg!(feature = "s3") {
+            let e = read_offsets_at("s3://bucket/remote/abc.offsets").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+            assert!(
+                e.to_string().contains("s3://bucket/remote/abc.offsets") && e.to_string().contains("s3"),
+                "{e}"
+            );
+        }
+        let e = read_offsets_at("hdfs://nn:8020/remote/abc.offsets").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     }
 
     #[test]

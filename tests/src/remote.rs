@@ -96,6 +96,7 @@ pub async fn build_remote(rng: &mut Rng, workload: &Workload, root: &Path) -> Re
             served
                 .server
                 .publish_lake_snapshot(path, snapshot)
+                .await
                 .map_err(|e| e.to_string())?;
         }
     }

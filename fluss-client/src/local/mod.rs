@@ -397,8 +397,9 @@ impl LocalLog {
     }
 
     /// The offsets a lake snapshot covers, from its `fluss-offsets` property.
-    pub fn snapshot_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
-        resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &self.partition_ids()?)
+    pub async fn snapshot_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
+        let partitions = self.partition_ids()?;
+        resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &partitions).await
     }
 
     /// The next batch of `bucket` holding offsets at or after `offset`, with its segment.
@@ -600,7 +601,7 @@ impl LogSource for LocalLog {
     }
 
     async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {
-        Ok(self.snapshot_offsets(snapshot)?)
+        Ok(self.snapshot_offsets(snapshot).await?)
     }
 
     async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> lake_api::Result<LogBatchStream> {

@@ -330,12 +330,7 @@ impl LogSource for FlussLog {
             return Ok(offsets);
         }
         let partitions = self.partition_values().await?;
-        Ok(resolve_snapshot_offsets(
-            snapshot,
-            self.table_id(),
-            &self.inner.info,
-            &partitions,
-        )?)
+        Ok(resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &partitions).await?)
     }
 
     async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> lake_api::Result<LogBatchStream> {

@@ -168,8 +168,8 @@ impl FlussTestServer {
 
     /// Records a lake snapshot of `path` the way the Fluss coordinator does when a tiering
     /// round commits: with the offsets its `fluss-offsets` property names.
-    pub fn publish_lake_snapshot(&self, path: &TablePath, snapshot: &LakeSnapshot) -> fluss_client::Result<()> {
-        let offsets = self.table(path)?.log.snapshot_offsets(snapshot)?;
+    pub async fn publish_lake_snapshot(&self, path: &TablePath, snapshot: &LakeSnapshot) -> fluss_client::Result<()> {
+        let offsets = self.table(path)?.log.snapshot_offsets(snapshot).await?;
         self.lake(path)?.snapshots.insert(snapshot.id, offsets);
         Ok(())
     }

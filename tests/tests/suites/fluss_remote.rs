@@ -321,7 +321,11 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
 
     let served = Arc::new(serve(vec![log]).await.expect("serve"));
     for s in [&first, &second] {
-        served.server.publish_lake_snapshot(&info.path, s).expect("publish");
+        served
+            .server
+            .publish_lake_snapshot(&info.path, s)
+            .await
+            .expect("publish");
     }
     let table = |log: Arc<ServedLog>| UnionTable::new(info.clone(), log, Some(lake.clone() as Arc<dyn LakeStorage>));
     let keys = |batches: Vec<RecordBatch>| {
