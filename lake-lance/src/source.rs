@@ -78,6 +78,27 @@ impl LanceSource {
         format!("table {} version {version} ({})", self.info.path, self.uri)
     }
 
+    /// The dataset at a split's version from the manifest the split carries, checked to be
+    /// that version and to hold exactly the split's fragments (a split is input: a forged
+    /// manifest must not widen what it reads).
+    async fn open_split_manifest(&self, split: &LanceSplit, manifest: &[u8]) -> Result<Arc<Dataset>> {
+        let context = self.context(split.version);
+        let dataset = lance::dataset::builder::DatasetBuilder::from_uri(&self.uri)
+            .with_serialized_manifest(manifest)
+            .map_err(|e| Error::corrupt(format!("{context}: the split's manifest: {e}")))?
+            .load()
+            .await
+            .map_err(lance_err(&context))?;
+        if dataset.version_id() != split.version || dataset.fragments().as_slice() != split.fragments.as_slice() {
+            return Err(Error::corrupt(format!(
+                "{context}: the split's manifest is of version {} with fragments {:?}, not the split's",
+                dataset.version_id(),
+                dataset.fragments().iter().map(|f| f.id).collect::<Vec<_>>()
+            )));
+        }
+        Ok(Arc::new(dataset))
+    }
+
     /// The dataset at `version` (opened once per source).
     async fn at_version(&self, version: u64) -> Result<Arc<Dataset>> {
         if self.latest.version_id() == version {
@@ -154,7 +175,10 @@ impl LakeSource for LanceSource {
             .ok_or_else(|| Error::invalid(format!("not a Lance split: {split:?}")))?
             .clone();
         check_inside(&split, &self.uri)?;
-        let dataset = self.at_version(split.version).await?;
+        let dataset = match &split.manifest {
+            Some(manifest) if split.version != self.latest.version_id() => self.open_split_manifest(&split, manifest).await?,
+            _ => self.at_version(split.version).await?,
+        };
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info
@@ -190,6 +214,17 @@ struct LancePlanner {
     dataset: Arc<Dataset>,
 }
 
+impl LancePlanner {
+    /// The version's manifest holding only `fragment`, as protobuf bytes: what a worker
+    /// needs to open the version for this split.
+    fn pruned_manifest(&self, fragment: &Fragment) -> Vec<u8> {
+        use prost::Message;
+        let mut manifest = self.dataset.manifest().clone();
+        manifest.fragments = Arc::new(vec![fragment.clone()]);
+        lance::table::format::pb::Manifest::from(&manifest).encode_to_vec()
+    }
+}
+
 #[async_trait]
 impl Planner for LancePlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
@@ -207,6 +242,7 @@ impl Planner for LancePlanner {
                 splits.push(Arc::new(LanceSplit {
                     version,
                     sorted: sorted_ids.contains(&fragment.id),
+                    manifest: Some(self.pruned_manifest(&fragment)),
                     fragments: vec![fragment],
                     partition: Vec::new(),
                     partition_filter: None,
@@ -267,6 +303,7 @@ impl Planner for LancePlanner {
                 splits.push(Arc::new(LanceSplit {
                     version,
                     sorted: sorted_ids.contains(&fragment.id),
+                    manifest: Some(self.pruned_manifest(&fragment)),
                     fragments: vec![fragment.clone()],
                     partition: values,
                     partition_filter: Some(filter),

@@ -1,5 +1,11 @@
 //! Lance splits: fragments of one dataset version (and, for a partitioned table, the
 //! partition they are read for), serialized as our own versioned record.
+//!
+//! A split carries the version's manifest pruned to its own fragments (Lance's protobuf
+//! `Manifest`, base64 in the record), so that a worker opens the dataset at that version
+//! without reading the manifest again, and without listing or reading anything of the
+//! fragments other splits read. Splits written before the manifest travelled (no
+//! `manifest` field) still read: the worker checks the version out instead.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -20,6 +26,29 @@ pub struct LanceSplit {
     /// The fragments' rows are in primary-key order (the tiering writer wrote them so).
     #[serde(default)]
     pub(crate) sorted: bool,
+    /// The version's manifest holding only `fragments` (protobuf bytes).
+    #[serde(default, with = "base64_bytes", skip_serializing_if = "Option::is_none")]
+    pub(crate) manifest: Option<Vec<u8>>,
+}
+
+/// Optional bytes as a base64 string in the JSON record.
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| STANDARD.decode(text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 impl LanceSplit {

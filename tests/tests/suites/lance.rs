@@ -403,3 +403,97 @@ async fn every_fluss_type_round_trips() {
         let _ = std::fs::remove_dir_all(dir.path().join("types"));
     }
 }
+
+/// The splits of `version`, serialized.
+async fn planned(lake: &LanceStorage, version: i64) -> Vec<(u32, Vec<u8>)> {
+    let source = lake.create_lake_source(&info().path).await.expect("source");
+    let serializer = source.split_serializer();
+    let splits = source
+        .create_planner(version)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    splits
+        .iter()
+        .map(|s| (serializer.version(), serializer.serialize(s.as_ref()).expect("bytes")))
+        .collect()
+}
+
+/// Reads serialized splits the way a worker does: a new storage from the configuration.
+async fn read_on_worker(config: &LanceConfig, splits: &[(u32, Vec<u8>)]) -> lake_api::Result<Vec<RecordBatch>> {
+    let worker = LanceStorage::new(config.clone());
+    let source = worker.create_lake_source(&info().path).await?;
+    let serializer = source.split_serializer();
+    let mut out = Vec::new();
+    for (version, bytes) in splits {
+        let split = serializer.deserialize(*version, bytes)?;
+        let batches: Vec<RecordBatch> = source.create_reader(split).await?.read().await?.try_collect().await?;
+        out.extend(batches);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_open_a_version_from_the_manifest_its_splits_carry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, first) = table(dir.path(), "{}").await;
+    let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
+    let batch = LogBatch::new(rows(10..15), vec![ChangeType::Insert; 5], 10);
+    writer.write(&TableBucket::new(0), &batch).await.expect("write");
+    let second = writer.commit(BTreeMap::new()).await.expect("commit").id;
+    let old = planned(&lake, first).await;
+    let new = planned(&lake, second).await;
+
+    // the older version's manifest file goes away (cleanup racing a distributed read):
+    // workers still open the version from the manifest in the split
+    let versions = dir.path().join("lake/bad/t.lance/_versions");
+    let manifests = files_with_extension(&versions, "manifest");
+    let v = first as u64;
+    let gone: Vec<_> = manifests
+        .iter()
+        .filter(|p| {
+            let name = p.file_stem().and_then(|n| n.to_str()).unwrap_or_default();
+            name.parse::<u64>().is_ok_and(|n| n == v || n == u64::MAX - v)
+        })
+        .collect();
+    assert_eq!(gone.len(), 1, "the manifest of version {first} among {manifests:?}");
+    std::fs::remove_file(gone[0]).expect("remove");
+    let got = read_on_worker(lake.config(), &old)
+        .await
+        .expect("read from the split's manifest");
+    let mut keys: Vec<i64> = got
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("k")
+                .values()
+                .to_vec()
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(keys, (0..10).collect::<Vec<_>>());
+
+    // a split without its manifest (as written before it travelled) checks the version out,
+    // which now fails: the file is gone
+    let bare: Vec<(u32, Vec<u8>)> = old
+        .iter()
+        .map(|(version, bytes)| {
+            let mut record: Value = serde_json::from_slice(bytes).expect("json");
+            record.as_object_mut().expect("object").remove("manifest");
+            (*version, serde_json::to_vec(&record).expect("bytes"))
+        })
+        .collect();
+    assert!(read_on_worker(lake.config(), &bare).await.is_err());
+
+    // a manifest swapped in from another version is refused, not read
+    let manifest_of = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).expect("json")["manifest"].clone();
+    let mut forged: Value = serde_json::from_slice(&old[0].1).expect("json");
+    forged["manifest"] = manifest_of(&new.last().expect("a split").1);
+    let forged = vec![(old[0].0, serde_json::to_vec(&forged).expect("bytes"))];
+    let err = read_on_worker(lake.config(), &forged).await.expect_err("forged");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+}
