@@ -117,6 +117,39 @@ pub trait LakeSplit: Send + Sync + Debug {
     fn partition(&self) -> &[String];
     /// For downcasting in the backend's reader.
     fn as_any(&self) -> &dyn Any;
+    /// What the split reads, as the lake's metadata tells it without reading the files;
+    /// `None` (the default) when the backend cannot tell.
+    fn stats(&self) -> Option<SplitStats> {
+        None
+    }
+}
+
+/// The files a split reads, from the lake's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SplitStats {
+    /// Files read: data files, and the delete files or deletion vectors applied to them.
+    pub files: usize,
+    /// Their size on storage, when every size is known.
+    pub bytes: Option<u64>,
+    /// Rows stored in the data files (before deletes, merges and filters), when known.
+    pub rows: Option<u64>,
+    /// What identifies the files, when several splits may read the same ones (a Lance
+    /// fragment read once per partition): totals count each `shared` value once.
+    pub shared: Option<String>,
+}
+
+/// The sum of two splits' figures; an unknown figure stays unknown.
+impl std::ops::Add for SplitStats {
+    type Output = SplitStats;
+
+    fn add(self, other: SplitStats) -> SplitStats {
+        SplitStats {
+            files: self.files + other.files,
+            bytes: self.bytes.zip(other.bytes).map(|(a, b)| a + b),
+            rows: self.rows.zip(other.rows).map(|(a, b)| a + b),
+            shared: None,
+        }
+    }
 }
 
 /// Turns splits into versioned bytes and back, so that planners and readers may run on

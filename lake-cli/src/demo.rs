@@ -162,6 +162,7 @@ pub async fn render(strategy: MergeStrategy, kind: DemoLake, dir: Option<&Path>)
     let layout = TableLayout {
         max_cell_width: 40,
         max_table_width: None,
+        blob_bytes: false,
     };
     let _ = writeln!(out, "\n{}", render_table(&scan.schema(), &union, layout)?);
 

@@ -4,7 +4,12 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use futures::StreamExt;
-use lake_api::{MergeStrategy, ScanOptions, TableInfo, UnionSplit, UnionSplitKind};
+use std::collections::BTreeMap;
+
+use lake_api::{
+    LakeStorage, LogSource, MergeStrategy, ScanOptions, SplitStats, TableBucket, TableInfo, UnionSplit, UnionSplitKind,
+    latest_tiered_offsets,
+};
 
 use crate::failure::CliResult;
 use crate::progress::{self, Progress};
@@ -13,6 +18,68 @@ use crate::scan::{ReadArgs, build_scan};
 use crate::table::{self, TableArgs};
 
 const NO_LAKE: &str = "none (give --lake iceberg --warehouse DIR to read one)";
+
+/// The lake side of `stats`: each split's figures and where it belongs, and the offsets
+/// the snapshot tiered.
+struct LakeSide {
+    /// Partition, bucket and figures (`None`: the backend reports none) of each split.
+    per_split: Vec<(Vec<String>, Option<u32>, Option<SplitStats>)>,
+    tiered: BTreeMap<TableBucket, i64>,
+}
+
+impl LakeSide {
+    /// Rows stored for a bucket, when every split of it says (and the lake keeps buckets).
+    fn rows_of(&self, bucket: &TableBucket) -> Option<u64> {
+        if self.per_split.iter().any(|s| s.1.is_none()) {
+            return None;
+        }
+        self.per_split
+            .iter()
+            .filter(|(p, b, _)| *p == bucket.partition && *b == Some(bucket.bucket))
+            .map(|(_, _, s)| s.as_ref().and_then(|s| s.rows))
+            .sum::<Option<u64>>()
+    }
+
+    /// The figures of every split, files that several splits read counted once.
+    fn total(&self) -> SplitStats {
+        let mut seen = std::collections::BTreeSet::new();
+        let start = SplitStats {
+            files: 0,
+            bytes: Some(0),
+            rows: Some(0),
+            shared: None,
+        };
+        self.per_split
+            .iter()
+            .filter_map(|s| s.2.clone())
+            .filter(|s| s.shared.as_ref().is_none_or(|key| seen.insert(key.clone())))
+            .fold(start, |a, b| a + b)
+    }
+}
+
+async fn lake_side(
+    lake: &dyn LakeStorage,
+    log: &dyn LogSource,
+    info: &TableInfo,
+    snapshot: i64,
+) -> CliResult<LakeSide> {
+    let source = lake.create_lake_source(&info.path).await?;
+    let splits = source.create_planner(snapshot).await?.plan().await?;
+    let per_split = splits
+        .iter()
+        .map(|s| (s.partition().to_vec(), s.bucket(), s.stats()))
+        .collect();
+    let history = lake.list_snapshots(&info.path).await?;
+    let upto = history
+        .iter()
+        .position(|s| s.id == snapshot)
+        .map_or(history.len(), |p| p + 1);
+    let tiered = latest_tiered_offsets(log, &history[..upto])
+        .await?
+        .map(|(_, offsets)| offsets)
+        .unwrap_or_default();
+    Ok(LakeSide { per_split, tiered })
+}
 
 fn print(text: &str) -> CliResult<()> {
     let mut out = std::io::stdout().lock();
@@ -186,18 +253,36 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     bar.finish();
     counted?;
     let ranges = opened.table.log().offset_ranges().await?;
+    let lake = match (opened.table.lake(), scan.snapshot()) {
+        (Some(lake), Some(snapshot)) => {
+            Some(lake_side(lake.as_ref(), opened.table.log().as_ref(), &info, snapshot.id).await?)
+        }
+        _ => None,
+    };
     let mut out = String::new();
     let _ = writeln!(out, "table {}", info.path);
     let _ = writeln!(out, "rows: {rows}");
-    match (&opened.lake, scan.snapshot()) {
-        (Some(lake), Some(snapshot)) => {
-            let _ = writeln!(out, "lake: {lake}; lake snapshot: {}", snapshot.id);
+    let described = opened.lake.as_deref().unwrap_or(NO_LAKE);
+    match (&lake, scan.snapshot()) {
+        (Some(side), Some(snapshot)) => {
+            let _ = writeln!(out, "lake: {described}; lake snapshot: {}", snapshot.id);
+            let total = side.total();
+            let known = side.per_split.iter().all(|s| s.2.is_some());
+            let _ = writeln!(
+                out,
+                "lake files: {}, {}, {} rows stored{}",
+                total.files,
+                total.bytes.map_or("size unknown".to_string(), render::human_bytes),
+                total.rows.map_or("?".to_string(), |r| r.to_string()),
+                if known {
+                    ""
+                } else {
+                    " (the backend reports no figures for some splits)"
+                }
+            );
         }
-        (Some(lake), None) => {
-            let _ = writeln!(out, "lake: {lake}; lake snapshot: none");
-        }
-        (None, _) => {
-            let _ = writeln!(out, "lake: {NO_LAKE}; lake snapshot: none");
+        _ => {
+            let _ = writeln!(out, "lake: {described}; lake snapshot: none");
         }
     }
     let total: i64 = ranges.values().map(|r| r.end - r.earliest).sum();
@@ -211,17 +296,33 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     let width = names.iter().map(String::len).max().unwrap_or(0).max("bucket".len());
     let _ = writeln!(
         out,
-        "  {:width$}  {:>10}  {:>10}  {:>10}",
-        "bucket", "earliest", "end", "tail"
+        "  {:width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}",
+        "bucket", "lake rows", "tiered", "earliest", "end", "tail"
     );
-    for (name, range) in names.iter().zip(ranges.values()) {
-        // with no lake, the whole log is the tail
+    for (name, (bucket, range)) in names.iter().zip(&ranges) {
+        let (lake_rows, tiered) = match &lake {
+            Some(side) => (side.rows_of(bucket), side.tiered.get(bucket).copied()),
+            None => (None, None),
+        };
+        // the tail is what the log holds past the lake (all of it, without a lake)
+        let from = tiered.unwrap_or(range.earliest).max(range.earliest);
         let _ = writeln!(
             out,
-            "  {name:width$}  {:>10}  {:>10}  {:>10}",
+            "  {name:width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}",
+            lake_rows.map_or("-".to_string(), |r| r.to_string()),
+            tiered.map_or("-".to_string(), |t| t.to_string()),
             range.earliest,
             range.end,
-            range.end - range.earliest
+            (range.end - from).max(0)
+        );
+    }
+    if lake
+        .as_ref()
+        .is_some_and(|side| side.per_split.iter().any(|s| s.1.is_none()))
+    {
+        let _ = writeln!(
+            out,
+            "(the lake is not bucket-aware: it keeps no row counts per bucket)"
         );
     }
     print(&out)

@@ -113,12 +113,23 @@ pub fn blob_cell(bytes: &[u8]) -> String {
     format!("<blob {} {}>", human_bytes(bytes.len() as u64), sniff_mime(bytes))
 }
 
-fn blob_cells(array: &dyn Array) -> Option<Vec<Option<String>>> {
+/// The bytes as lowercase hex, what `--blob-bytes` prints.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// BLOB cells as descriptions, or as hex when `bytes`.
+fn blob_cells(array: &dyn Array, bytes: bool) -> Option<Vec<Option<String>>> {
+    let cell = |v: &[u8]| if bytes { hex(v) } else { blob_cell(v) };
     if let Some(a) = array.as_any().downcast_ref::<LargeBinaryArray>() {
-        return Some(a.iter().map(|v| v.map(blob_cell)).collect());
+        return Some(a.iter().map(|v| v.map(cell)).collect());
     }
     if let Some(a) = array.as_any().downcast_ref::<BinaryArray>() {
-        return Some(a.iter().map(|v| v.map(blob_cell)).collect());
+        return Some(a.iter().map(|v| v.map(cell)).collect());
     }
     None
 }
@@ -177,11 +188,12 @@ fn vector_cells(array: &dyn Array, options: &FormatOptions) -> Result<Option<Vec
     Ok(Some(out))
 }
 
-/// The cells of a column as display text (`NULL` for nulls).
-pub fn column_cells(array: &ArrayRef, field: &Field) -> Result<Vec<String>, ArrowError> {
+/// The cells of a column as display text (`NULL` for nulls); BLOBs as their description,
+/// or their bytes in hex when `blob_bytes`.
+pub fn column_cells(array: &ArrayRef, field: &Field, blob_bytes: bool) -> Result<Vec<String>, ArrowError> {
     let options = FormatOptions::default().with_null("NULL");
     let special = match LogicalType::of(field) {
-        LogicalType::Blob => blob_cells(array.as_ref()),
+        LogicalType::Blob => blob_cells(array.as_ref(), blob_bytes),
         LogicalType::BlobRef => blob_ref_cells(array.as_ref()),
         LogicalType::Vector { .. } => vector_cells(array.as_ref(), &options)?,
         LogicalType::Plain => None,
@@ -214,6 +226,8 @@ pub struct TableLayout {
     pub max_cell_width: usize,
     /// The widest the table may be, when known (a terminal's width).
     pub max_table_width: Option<usize>,
+    /// BLOB cells as their bytes in hex rather than `<blob 53 KB image/jpeg>`.
+    pub blob_bytes: bool,
 }
 
 /// The narrowest a column is squeezed to when the table is wider than the terminal.
@@ -228,7 +242,7 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLa
             .columns()
             .iter()
             .zip(batch.schema().fields().iter())
-            .map(|(c, f)| column_cells(c, f))
+            .map(|(c, f)| column_cells(c, f, layout.blob_bytes))
             .collect::<Result<Vec<_>, _>>()?;
         for r in 0..batch.num_rows() {
             rows.push(columns.iter().map(|c| c[r].clone()).collect());
@@ -341,16 +355,16 @@ fn render_group(
 }
 
 /// Replaces the nested columns (VECTORs, lists, structs) that CSV cannot hold by their
-/// text form, and BLOBs by their description.
-pub fn flatten_for_csv(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+/// text form, and BLOBs by their description (their bytes in hex when `blob_bytes`).
+pub fn flatten_for_csv(batch: &RecordBatch, blob_bytes: bool) -> Result<RecordBatch, ArrowError> {
     let options = FormatOptions::default().with_null("");
     let schema = batch.schema();
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        // a BLOB cell is its description, not megabytes of hex
+        // a BLOB cell is its description, not megabytes of hex, unless hex is asked for
         if lake_api::types::LogicalType::of(field) == lake_api::types::LogicalType::Blob
-            && let Some(cells) = blob_cells(column.as_ref())
+            && let Some(cells) = blob_cells(column.as_ref(), blob_bytes)
         {
             fields.push(Field::new(field.name(), DataType::Utf8, true));
             columns.push(Arc::new(StringArray::from(cells)));
@@ -400,7 +414,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let cells = column_cells(&(Arc::new(list) as ArrayRef), &field).unwrap();
+        let cells = column_cells(&(Arc::new(list) as ArrayRef), &field, false).unwrap();
         assert_eq!(cells, vec!["[0.0, 0.25, 0.5, … 768 dims]"]);
         // a sliced (limited) vector column starts at its slice's offset
         let small = FixedSizeListArray::try_new(
@@ -411,7 +425,7 @@ mod tests {
         )
         .unwrap();
         let small_field = vector_field("v", DataType::Float32, 2, true);
-        let cells = column_cells(&(Arc::new(small.slice(1, 1)) as ArrayRef), &small_field).unwrap();
+        let cells = column_cells(&(Arc::new(small.slice(1, 1)) as ArrayRef), &small_field, false).unwrap();
         assert_eq!(cells, vec!["[3.0, 4.0]"]);
     }
 
@@ -435,6 +449,7 @@ mod tests {
             TableLayout {
                 max_cell_width: 10,
                 max_table_width: None,
+                blob_bytes: false,
             },
         )
         .unwrap();
@@ -457,6 +472,7 @@ mod tests {
             TableLayout {
                 max_cell_width: 40,
                 max_table_width: Some(80),
+                blob_bytes: false,
             },
         )
         .unwrap();

@@ -102,6 +102,10 @@ pub struct ScanArgs {
     /// are counted. 0: no limit. Other formats stream every row.
     #[arg(long, default_value_t = 1000, value_name = "ROWS")]
     pub max_rows: usize,
+    /// Print BLOB cells as their bytes in hex (`table` and `csv`; `json`/`jsonl` always
+    /// carry the bytes, hex-encoded) instead of `<blob 53 KB image/jpeg>`.
+    #[arg(long)]
+    pub blob_bytes: bool,
 }
 
 /// Builds the scan the read arguments describe.
@@ -249,6 +253,7 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     let layout = TableLayout {
         max_cell_width: args.max_width,
         max_table_width: terminal_width(args.output.is_none()),
+        blob_bytes: args.blob_bytes,
     };
     let rows = write_text(stream, args.format, args.follow, layout, args.max_rows, &mut out, bar).await?;
     out.flush()?;
@@ -341,7 +346,7 @@ async fn write_text(
                         writer.finish()?;
                     }
                     Format::Csv => {
-                        let flat = render::flatten_for_csv(&b)?;
+                        let flat = render::flatten_for_csv(&b, layout.blob_bytes)?;
                         let mut writer = arrow::csv::WriterBuilder::new().with_header(header).build(&mut *out);
                         writer.write(&flat)?;
                     }
@@ -358,7 +363,7 @@ async fn write_text(
             if header && format == Format::Csv {
                 // no rows: still a header
                 let empty = RecordBatch::new_empty(schema.clone());
-                let flat = render::flatten_for_csv(&empty)?;
+                let flat = render::flatten_for_csv(&empty, layout.blob_bytes)?;
                 let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
                 writer.write(&flat)?;
             }

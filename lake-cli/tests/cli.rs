@@ -374,6 +374,43 @@ fn schema_and_table_show_blob_and_vector() {
     ]);
     let line = out.lines().nth(1).unwrap_or_default();
     assert!(line.starts_with("1,<blob ") && line.contains("B"), "{out}");
+
+    // --blob-bytes: the bytes themselves, in hex
+    let (jpeg, png) = media_images();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "csv",
+        "--columns",
+        "id,image",
+        "--blob-bytes",
+    ]);
+    assert!(
+        out.contains(&format!("1,{}", hex(&jpeg))),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+    assert!(
+        out.contains(&format!("2,{}", hex(&png))),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+    let out = ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--columns",
+        "id,image",
+        "--filter",
+        "id = 2",
+        "--blob-bytes",
+        "--max-width",
+        "0",
+    ]);
+    assert!(out.contains(&hex(&png)), "{out}");
 }
 
 #[test]
@@ -605,6 +642,37 @@ fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
     assert_eq!(out.lines().count(), 8, "{out}");
     let out = ok(&["stats", "--log", &root, "--lake", format, "--warehouse", warehouse]);
     assert!(out.contains(stats_say), "{out}");
+    // files, bytes and stored rows from the lake's metadata; per bucket what was tiered
+    let files = out
+        .lines()
+        .find(|l| l.starts_with("lake files: "))
+        .expect("a lake files line");
+    assert!(
+        files.contains("8 rows stored") && (files.contains(" B,") || files.contains("KB,")),
+        "{out}"
+    );
+    let tiered: i64 = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("partition "))
+        .map(|l| {
+            l.split_whitespace()
+                .rev()
+                .nth(3)
+                .and_then(|t| t.parse::<i64>().ok())
+                .expect("tiered")
+        })
+        .sum();
+    let tails: i64 = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("partition "))
+        .map(|l| {
+            l.split_whitespace()
+                .last()
+                .and_then(|t| t.parse::<i64>().ok())
+                .expect("tail")
+        })
+        .sum();
+    assert_eq!(tiered + tails, 15, "tiered + tail = every offset: {out}");
     let o = lakescan(&["scan", "--log", &root, "--lake", format]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

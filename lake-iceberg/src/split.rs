@@ -10,7 +10,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use iceberg::scan::FileScanTask;
-use lake_api::lake::{LakeSplit, SplitSerializer};
+use lake_api::lake::{LakeSplit, SplitSerializer, SplitStats};
 use lake_api::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,16 @@ impl LakeSplit for IcebergSplit {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn stats(&self) -> Option<SplitStats> {
+        let deletes: u64 = self.task.deletes.iter().map(|d| d.file_size_in_bytes).sum();
+        Some(SplitStats {
+            files: 1 + self.task.deletes.len(),
+            bytes: Some(self.task.file_size_in_bytes + deletes),
+            rows: self.task.record_count,
+            shared: None,
+        })
     }
 }
 

@@ -176,7 +176,9 @@ impl LakeSource for LanceSource {
             .clone();
         check_inside(&split, &self.uri)?;
         let dataset = match &split.manifest {
-            Some(manifest) if split.version != self.latest.version_id() => self.open_split_manifest(&split, manifest).await?,
+            Some(manifest) if split.version != self.latest.version_id() => {
+                self.open_split_manifest(&split, manifest).await?
+            }
             _ => self.at_version(split.version).await?,
         };
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());

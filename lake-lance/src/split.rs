@@ -10,7 +10,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use lake_api::lake::{LakeSplit, SplitSerializer};
+use lake_api::lake::{LakeSplit, SplitSerializer, SplitStats};
 use lake_api::{Error, ErrorKind, Result};
 use lance::table::format::Fragment;
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,33 @@ impl LakeSplit for LanceSplit {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn stats(&self) -> Option<SplitStats> {
+        let mut stats = SplitStats {
+            files: 0,
+            bytes: Some(0),
+            rows: Some(0),
+            shared: None,
+        };
+        for fragment in &self.fragments {
+            let sizes = fragment
+                .files
+                .iter()
+                .map(|f| f.file_size_bytes.get().map(u64::from))
+                .sum::<Option<u64>>();
+            stats = stats
+                + SplitStats {
+                    files: fragment.files.len() + usize::from(fragment.deletion_file.is_some()),
+                    bytes: sizes,
+                    rows: fragment.physical_rows.map(|r| r as u64),
+                    shared: None,
+                };
+        }
+        // a partitioned table reads a fragment once per partition it holds
+        let ids: Vec<String> = self.fragments.iter().map(|f| f.id.to_string()).collect();
+        stats.shared = Some(format!("version {} fragments {}", self.version, ids.join(",")));
+        Some(stats)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use lake_api::lake::{LakeSplit, SplitSerializer};
+use lake_api::lake::{LakeSplit, SplitSerializer, SplitStats};
 use lake_api::location::check_inside;
 use lake_api::{Error, ErrorKind, Result};
 use paimon::DataSplit;
@@ -71,6 +71,28 @@ impl LakeSplit for PaimonSplit {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn stats(&self) -> Option<SplitStats> {
+        let files = self.split.data_files();
+        let deletion_files = self
+            .split
+            .data_deletion_files()
+            .map_or(0, |d| d.iter().filter(|f| f.is_some()).count());
+        let bytes = files
+            .iter()
+            .map(|f| u64::try_from(f.file_size).ok())
+            .sum::<Option<u64>>();
+        Some(SplitStats {
+            files: files.len() + deletion_files,
+            bytes,
+            rows: self
+                .split
+                .row_counts_known()
+                .then(|| u64::try_from(self.split.row_count()).ok())
+                .flatten(),
+            shared: None,
+        })
     }
 }
 
