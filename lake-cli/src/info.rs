@@ -320,10 +320,7 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
         .as_ref()
         .is_some_and(|side| side.per_split.iter().any(|s| s.1.is_none()))
     {
-        let _ = writeln!(
-            out,
-            "(the lake is not bucket-aware: it keeps no row counts per bucket)"
-        );
+        let _ = writeln!(out, "(the lake is not bucket-aware: it keeps no row counts per bucket)");
     }
     print(&out)
 }

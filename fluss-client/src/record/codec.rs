@@ -149,7 +149,15 @@ fn encode_with_delta(
         )));
     }
 
-    let mut out = vec![0u8; layout.header_len];
+    // one allocation for the whole batch: growing it while the IPC body is written would
+    // copy the body several times over, and touch fresh pages each time
+    let body = if rows > 0 {
+        batch.get_array_memory_size() + 1024
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(layout.header_len + changes.map_or(0, <[ChangeType]>::len) + body);
+    out.resize(layout.header_len, 0);
     if let Some(changes) = changes {
         out.extend(changes.iter().map(|c| *c as u8));
     }

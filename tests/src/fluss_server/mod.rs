@@ -1,14 +1,17 @@
 //! An in-process Fluss server for proving `FlussLog` without a cluster.
 //!
 //! It speaks, over real TCP, the subset of the Fluss RPC protocol the `fluss-rs` 1.0 client
-//! uses to read and append (ApiVersions, MetaData, GetTable, ListPartitionInfos,
-//! ListOffsets, GetLakeSnapshot, FetchLog, InitWriter, ProduceLog), and plays coordinator
+//! uses to read and write (ApiVersions, MetaData, GetTable, ListPartitionInfos,
+//! ListOffsets, GetLakeSnapshot, FetchLog, InitWriter, ProduceLog, PutKv), and plays coordinator
 //! and the one tablet server at one address. Each table is a [`LocalLog`]:
 //!
 //! - **FetchLog** re-encodes the log's batches with *our* encoder (so `fluss-rs`'s scanner
 //!   decodes our bytes), projected when the client pushes a projection down.
 //! - **ProduceLog** decodes what `fluss-rs`'s `AppendWriter` sends with *our* decoder (CRC
 //!   and all) and appends it to the log.
+//! - **PutKv** applies what the `UpsertWriter` sends to a per-bucket KV state and appends
+//!   the changelog that makes (`+I`, `-U`/`+U`, `-D`) to the log, as a tablet server does
+//!   ([`kv`]). The state starts empty: upserts go to tables whose log the server wrote.
 //! - **GetLakeSnapshot** answers from lake snapshots the test publishes, the newest
 //!   published one being the readable one unless the test names another.
 //!
@@ -18,6 +21,7 @@
 //! are answered concurrently (a FetchLog long-poll must not hold up a ProduceLog), their
 //! responses matched by request id.
 
+mod kv;
 mod proto;
 mod table_json;
 
@@ -47,16 +51,18 @@ mod api {
     pub const METADATA: i16 = 1012;
     pub const PRODUCE_LOG: i16 = 1014;
     pub const FETCH_LOG: i16 = 1015;
+    pub const PUT_KV: i16 = 1016;
     pub const LIST_OFFSETS: i16 = 1021;
     pub const INIT_WRITER: i16 = 1026;
     pub const GET_LAKE_SNAPSHOT: i16 = 1032;
-    pub const SERVED: [i16; 9] = [
+    pub const SERVED: [i16; 10] = [
         API_VERSIONS,
         GET_TABLE,
         LIST_PARTITION_INFOS,
         METADATA,
         PRODUCE_LOG,
         FETCH_LOG,
+        PUT_KV,
         LIST_OFFSETS,
         INIT_WRITER,
         GET_LAKE_SNAPSHOT,
@@ -71,6 +77,7 @@ pub mod code {
     pub const TABLE_NOT_EXIST: i32 = 7;
     pub const NOT_LEADER_OR_FOLLOWER: i32 = 12;
     pub const LOG_OFFSET_OUT_OF_RANGE: i32 = 19;
+    pub const NON_PRIMARY_KEY_TABLE: i32 = 20;
     pub const UNKNOWN_TABLE_OR_BUCKET: i32 = 21;
     pub const PARTITION_NOT_EXISTS: i32 = 36;
     pub const LAKE_SNAPSHOT_NOT_EXIST: i32 = 53;
@@ -111,6 +118,8 @@ struct ServedTable {
     log: LocalLog,
     json: Vec<u8>,
     lake: Mutex<LakeRecord>,
+    /// Per bucket, the rows of a primary-key table by encoded key (PutKv's state).
+    kv: Mutex<HashMap<TableBucket, HashMap<Vec<u8>, RecordBatch>>>,
 }
 
 /// What the coordinator knows of the lake, and the retention the tablet server applies.
@@ -136,6 +145,7 @@ impl FlussTestServer {
                     json: table_json(log.info())?,
                     log,
                     lake: Mutex::new(LakeRecord::default()),
+                    kv: Mutex::new(HashMap::new()),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -321,6 +331,7 @@ async fn handle(state: &State, api_key: i16, body: &[u8]) -> Result<Vec<u8>, Ref
         api::FETCH_LOG => state.fetch(decode(body)?).await?.encode_to_vec(),
         api::INIT_WRITER => InitWriterResponse { writer_id: 1 }.encode_to_vec(),
         api::PRODUCE_LOG => state.produce(decode(body)?)?.encode_to_vec(),
+        api::PUT_KV => state.put_kv(decode(body)?).await?.encode_to_vec(),
         other => return Err(refuse(code::UNSUPPORTED_VERSION, format!("api {other} is not served"))),
     })
 }
@@ -520,7 +531,71 @@ impl State {
     }
 }
 
+impl State {
+    async fn put_kv(&self, request: PutKvRequest) -> Result<PutKvResponse, Refusal> {
+        let table = self.table_by_id(request.table_id)?;
+        let mut buckets_resp = Vec::new();
+        for b in &request.buckets_req {
+            let applied = if request.target_columns.is_empty() {
+                match table.bucket(b.partition_id, b.bucket_id) {
+                    Ok(bucket) => table.put_kv(&bucket, &b.records).await,
+                    Err(r) => Err(r),
+                }
+            } else {
+                Err(refuse(code::UNKNOWN_SERVER_ERROR, "partial updates are not served"))
+            };
+            buckets_resp.push(match applied {
+                Ok(end) => PbPutKvRespForBucket {
+                    partition_id: b.partition_id,
+                    bucket_id: b.bucket_id,
+                    log_end_offset: Some(end),
+                    ..Default::default()
+                },
+                Err(r) => PbPutKvRespForBucket {
+                    partition_id: b.partition_id,
+                    bucket_id: b.bucket_id,
+                    error_code: Some(r.code),
+                    error_message: Some(r.message),
+                    log_end_offset: None,
+                },
+            });
+        }
+        Ok(PutKvResponse { buckets_resp })
+    }
+}
+
 impl ServedTable {
+    /// Applies one KV batch to a bucket's state and appends its changelog; the bucket's
+    /// log end offset after it.
+    async fn put_kv(&self, bucket: &TableBucket, records: &[u8]) -> Result<i64, Refusal> {
+        let info = self.log.info();
+        if info.primary_key.is_empty() {
+            return Err(refuse(
+                code::NON_PRIMARY_KEY_TABLE,
+                format!("table {} has no primary key", self.path),
+            ));
+        }
+        let records = kv::parse_kv_batch(records).map_err(|e| refuse(code::CORRUPT_MESSAGE, e))?;
+        let appended = {
+            let mut kv = self.kv.lock().unwrap_or_else(|e| e.into_inner());
+            let state = kv.entry(bucket.clone()).or_default();
+            // apply to a copy: a record that does not decode leaves the state as it was
+            let mut next = state.clone();
+            let changelog =
+                kv::apply(&mut next, records, &info.schema).map_err(|e| refuse(code::CORRUPT_MESSAGE, e))?;
+            let appended = match changelog {
+                Some((rows, changes)) => Some(self.log.append(bucket, rows, changes).map_err(internal)?.1),
+                None => None,
+            };
+            *state = next;
+            appended
+        };
+        match appended {
+            Some(end) => Ok(end),
+            None => Ok(self.offsets(bucket).await?.1),
+        }
+    }
+
     fn partitions(&self) -> Result<HashMap<i64, Vec<String>>, Refusal> {
         self.log.partition_ids().map_err(internal)
     }

@@ -376,3 +376,48 @@ pub struct InitWriterResponse {
     #[prost(int64, required, tag = "1")]
     pub writer_id: i64,
 }
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbPutKvReqForBucket {
+    #[prost(int64, optional, tag = "1")]
+    pub partition_id: Option<i64>,
+    #[prost(int32, required, tag = "2")]
+    pub bucket_id: i32,
+    #[prost(bytes = "vec", required, tag = "3")]
+    pub records: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PutKvRequest {
+    #[prost(int32, required, tag = "1")]
+    pub acks: i32,
+    #[prost(int64, required, tag = "2")]
+    pub table_id: i64,
+    #[prost(int32, required, tag = "3")]
+    pub timeout_ms: i32,
+    /// Empty: whole rows; else the columns of a partial update.
+    #[prost(int32, repeated, tag = "4")]
+    pub target_columns: Vec<i32>,
+    #[prost(message, repeated, tag = "5")]
+    pub buckets_req: Vec<PbPutKvReqForBucket>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbPutKvRespForBucket {
+    #[prost(int64, optional, tag = "1")]
+    pub partition_id: Option<i64>,
+    #[prost(int32, required, tag = "2")]
+    pub bucket_id: i32,
+    #[prost(int32, optional, tag = "3")]
+    pub error_code: Option<i32>,
+    #[prost(string, optional, tag = "4")]
+    pub error_message: Option<String>,
+    #[prost(int64, optional, tag = "5")]
+    pub log_end_offset: Option<i64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PutKvResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub buckets_resp: Vec<PbPutKvRespForBucket>,
+}

@@ -408,3 +408,93 @@ async fn transient_fetch_errors_are_retried() {
         assert_eq!(served.server.fetch_faults_left(&info.path).expect("faults"), 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upserts_through_fluss_rs_become_a_changelog_flusslog_reads_back() {
+    use fluss::row::GenericRow;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut info = small_table();
+    info.path = TablePath::new("remote", "upserts");
+    info.bucket_count = 2;
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    let served = serve(vec![log.clone()]).await.expect("serve");
+
+    let connection = fluss::client::FlussConnection::new(fluss::config::Config {
+        bootstrap_servers: served.server.bootstrap(),
+        ..fluss::config::Config::default()
+    })
+    .await
+    .expect("connect");
+    let table = connection
+        .get_table(&fluss::metadata::TablePath::new("remote", "upserts"))
+        .await
+        .expect("table");
+    let writer = table.new_upsert().expect("upsert").create_writer().expect("writer");
+    fn row(k: i64, v: Option<&str>) -> GenericRow<'_> {
+        let mut row = GenericRow::new(2);
+        row.set_field(0, k);
+        if let Some(v) = v {
+            row.set_field(1, v);
+        }
+        row
+    }
+    for k in 0..6 {
+        writer.upsert(&row(k, Some(&format!("v{k}")))).expect("upsert");
+    }
+    writer.flush().await.expect("flush");
+    writer.upsert(&row(1, Some("new"))).expect("update");
+    writer.delete(&row(2, None)).expect("delete");
+    writer.delete(&row(99, None)).expect("delete of an absent key");
+    writer.flush().await.expect("flush");
+
+    // the changelog the server made, read back through FlussLog: every key once as +I,
+    // then -U/+U for key 1 and -D for key 2, with the old rows
+    let mut inserts = 0;
+    let mut later = Vec::new();
+    for b in 0..2 {
+        let read = collect(&served, &TableBucket::new(b), 0, Some(100)).await;
+        for batch in &read {
+            let keys = batch.batch.column(0).as_any().downcast_ref::<Int64Array>().expect("k");
+            let values = batch.batch.column(1).as_any().downcast_ref::<StringArray>().expect("v");
+            for (i, change) in batch.change_types.iter().enumerate() {
+                match change {
+                    ChangeType::Insert => inserts += 1,
+                    other => later.push((*other, keys.value(i), values.value(i).to_string())),
+                }
+            }
+        }
+    }
+    later.sort_by_key(|(c, k, _)| (*k, *c as u8));
+    assert_eq!(inserts, 6);
+    assert_eq!(
+        later,
+        vec![
+            (ChangeType::UpdateBefore, 1, "v1".to_string()),
+            (ChangeType::UpdateAfter, 1, "new".to_string()),
+            (ChangeType::Delete, 2, "v2".to_string()),
+        ]
+    );
+    // and the union read of the log alone is the table's state
+    let union = UnionTable::new(info.clone(), Arc::new(served), None).expect("table");
+    let mut rows: Vec<(i64, String)> = union
+        .scan()
+        .build()
+        .await
+        .expect("scan")
+        .collect()
+        .await
+        .expect("read")
+        .iter()
+        .flat_map(|b| {
+            let k = b.column(0).as_any().downcast_ref::<Int64Array>().expect("k").clone();
+            let v = b.column(1).as_any().downcast_ref::<StringArray>().expect("v").clone();
+            (0..b.num_rows()).map(move |i| (k.value(i), v.value(i).to_string()))
+        })
+        .collect();
+    rows.sort();
+    let want: Vec<(i64, String)> = [(0, "v0"), (1, "new"), (3, "v3"), (4, "v4"), (5, "v5")]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+    assert_eq!(rows, want);
+}
