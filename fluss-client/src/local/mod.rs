@@ -519,7 +519,8 @@ struct ReadState {
     bucket: TableBucket,
     next: i64,
     stop: Option<i64>,
-    file: Option<(PathBuf, File)>,
+    /// The open segment, and where it is positioned when known.
+    file: Option<(PathBuf, File, Option<u64>)>,
 }
 
 impl ReadState {
@@ -530,8 +531,8 @@ impl ReadState {
             }
             let notified = self.log.inner.appended.notified();
             if let Some((entry, path)) = self.log.next_entry(&self.bucket, self.next)? {
-                let file = match &mut self.file {
-                    Some((p, f)) if *p == path => f,
+                let (file, position) = match &mut self.file {
+                    Some((p, f, at)) if *p == path => (f, at),
                     _ => {
                         let f = File::open(&path).map_err(|e| {
                             Error::new(
@@ -545,10 +546,11 @@ impl ReadState {
                             )
                             .with_source(e)
                         })?;
-                        &mut self.file.insert((path.clone(), f)).1
+                        let (_, f, at) = self.file.insert((path.clone(), f, Some(0)));
+                        (f, at)
                     }
                 };
-                let bytes = arrow_buffer::Buffer::from_vec(read_entry(file, &path, &entry)?);
+                let bytes = arrow_buffer::Buffer::from_vec(read_entry(file, &path, &entry, position)?);
                 let (batch, _) = decode_batch_buffer(&bytes, &self.log.inner.info.schema).map_err(|e| {
                     e.context(format!(
                         "segment {} at byte {} ({})",

@@ -190,7 +190,6 @@ impl BucketLog {
         let path = self.segments[i].path.clone();
         let mut file = File::open(&path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
         let file_len = file.metadata()?.len();
-        file.seek(SeekFrom::Start(from))?;
         let mut pos = from;
         let mut buf = Vec::new();
         while pos < file_len {
@@ -202,8 +201,10 @@ impl BucketLog {
             if file_len - pos < LOG_OVERHEAD as u64 {
                 return Ok(bad("truncated batch header".into(), true));
             }
-            buf.resize(LOG_OVERHEAD, 0);
-            file.read_exact(&mut buf)?;
+            // one read takes the length and, mostly, the whole header with it
+            let first = (MAX_HEADER_LEN as u64).min(file_len - pos) as usize;
+            buf.resize(first, 0);
+            read_exact_at(&mut file, &mut buf, pos)?;
             let length = i32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]);
             if length < 0 {
                 return Ok(bad(format!("negative batch length {length}"), false));
@@ -224,10 +225,12 @@ impl BucketLog {
             } else {
                 (total as usize).min(MAX_HEADER_LEN)
             };
-            buf.resize(want, 0);
-            file.read_exact(&mut buf[LOG_OVERHEAD..])?;
-            if !last_in_file {
-                file.seek(SeekFrom::Start(pos + total))?;
+            if want > buf.len() {
+                let have = buf.len();
+                buf.resize(want, 0);
+                read_exact_at(&mut file, &mut buf[have..], pos + have as u64)?;
+            } else {
+                buf.truncate(want);
             }
             let checked = if last_in_file {
                 read_header(&buf)
@@ -387,6 +390,20 @@ fn has_valid_batch_after(bytes: &[u8], expected: i64) -> bool {
     })
 }
 
+/// Fills `buf` from byte `pos` of `file`: one `pread` on Unix (no seek), else a seek and a
+/// read.
+fn read_exact_at(file: &mut File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, pos)
+    }
+    #[cfg(not(unix))]
+    {
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(buf)
+    }
+}
+
 /// Makes a directory's entries durable (file creations and renames in it).
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -395,11 +412,24 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Reads one indexed batch's bytes from an open segment file.
-pub(crate) fn read_entry(file: &mut File, path: &Path, entry: &IndexEntry) -> Result<Vec<u8>> {
+///
+/// `position` is where the file is positioned, when known: a read of the batch right after
+/// the last one (a sequential scan) needs no seek. It is updated, and forgotten on errors.
+pub(crate) fn read_entry(
+    file: &mut File,
+    path: &Path,
+    entry: &IndexEntry,
+    position: &mut Option<u64>,
+) -> Result<Vec<u8>> {
     // no zero-filling: the read fills exactly `len` bytes or fails
     let mut buf = Vec::with_capacity(entry.len as usize);
-    file.seek(SeekFrom::Start(entry.pos))
-        .and_then(|_| Read::by_ref(file).take(u64::from(entry.len)).read_to_end(&mut buf))
+    let at = position.take();
+    let seek = if at == Some(entry.pos) {
+        Ok(entry.pos)
+    } else {
+        file.seek(SeekFrom::Start(entry.pos))
+    };
+    seek.and_then(|_| Read::by_ref(file).take(u64::from(entry.len)).read_to_end(&mut buf))
         .and_then(|n| {
             if n == entry.len as usize {
                 Ok(())
@@ -421,5 +451,6 @@ pub(crate) fn read_entry(file: &mut File, path: &Path, entry: &IndexEntry) -> Re
                 ),
             )
         })?;
+    *position = Some(entry.pos + u64::from(entry.len));
     Ok(buf)
 }
