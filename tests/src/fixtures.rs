@@ -72,18 +72,23 @@ pub async fn read_split(
 
 /// The sorted values of the `id` column.
 pub fn ids(batches: &[RecordBatch]) -> Vec<i64> {
-    let mut ids: Vec<i64> = batches
+    sorted_column(batches, "id")
+}
+
+/// The sorted values of the `BIGINT` column `column` of every batch.
+pub fn sorted_column(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    let mut values: Vec<i64> = batches
         .iter()
         .flat_map(|b| {
-            b.column_by_name("id")
-                .expect("id column")
+            b.column_by_name(column)
+                .unwrap_or_else(|| panic!("no column {column}"))
                 .as_primitive::<Int64Type>()
                 .values()
                 .to_vec()
         })
         .collect();
-    ids.sort_unstable();
-    ids
+    values.sort_unstable();
+    values
 }
 
 /// The rows as JSON values shaped like a fixture's expected.json (BLOB as base64, VECTOR

@@ -328,17 +328,7 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
             .expect("publish");
     }
     let table = |log: Arc<ServedLog>| UnionTable::new(info.clone(), log, Some(lake.clone() as Arc<dyn LakeStorage>));
-    let keys = |batches: Vec<RecordBatch>| {
-        let mut keys: Vec<i64> = batches
-            .iter()
-            .flat_map(|b| {
-                let k = b.column(0).as_any().downcast_ref::<Int64Array>().expect("k");
-                k.values().to_vec()
-            })
-            .collect();
-        keys.sort();
-        keys
-    };
+    let keys = |batches: Vec<RecordBatch>| lakeunion_tests::fixtures::sorted_column(&batches, "k");
 
     let scan = table(served.clone())
         .expect("table")

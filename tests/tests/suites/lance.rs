@@ -14,7 +14,7 @@ use lake_api::{ChangeType, ErrorKind, LakeStorage, LogBatch, TableBucket, TableI
 use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
 use lakeunion_tests::fixtures::{
     expected, files_with_extension, fixture_dir, ids, read_snapshot, rows_as_json, small_rows as rows,
-    small_table as info, tier_small_table,
+    small_table as info, sorted_column, tier_small_table,
 };
 
 /// A dataset with keys 0..10 committed with `offsets`.
@@ -313,21 +313,7 @@ async fn updates_and_deletes_are_tiered_with_their_offsets() {
     assert_eq!(sorted(first).await, vec![true]);
     assert_eq!(sorted(snapshot.id).await, vec![true, false]);
     let got = read_all(&lake, snapshot.id).await.expect("read");
-    let keys: Vec<i64> = {
-        let mut k: Vec<i64> = got
-            .iter()
-            .flat_map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("k")
-                    .values()
-                    .to_vec()
-            })
-            .collect();
-        k.sort_unstable();
-        k
-    };
+    let keys: Vec<i64> = sorted_column(&got, "k");
     assert_eq!(keys, vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 20]);
     let values: Vec<String> = got
         .iter()
@@ -463,19 +449,7 @@ async fn workers_open_a_version_from_the_manifest_its_splits_carry() {
     let got = read_on_worker(lake.config(), &old)
         .await
         .expect("read from the split's manifest");
-    let mut keys: Vec<i64> = got
-        .iter()
-        .flat_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .expect("k")
-                .values()
-                .to_vec()
-        })
-        .collect();
-    keys.sort();
-    assert_eq!(keys, (0..10).collect::<Vec<_>>());
+    assert_eq!(sorted_column(&got, "k"), (0..10).collect::<Vec<_>>());
 
     // a split without its manifest (as written before it travelled) checks the version out,
     // which now fails: the file is gone

@@ -400,19 +400,7 @@ async fn updates_and_deletes_are_tiered_with_their_offsets() {
 }
 
 fn ids_k(batches: &[RecordBatch]) -> Vec<i64> {
-    let mut k: Vec<i64> = batches
-        .iter()
-        .flat_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .expect("k")
-                .values()
-                .to_vec()
-        })
-        .collect();
-    k.sort_unstable();
-    k
+    lakeunion_tests::fixtures::sorted_column(batches, "k")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
