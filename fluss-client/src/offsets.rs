@@ -332,10 +332,13 @@ pub fn read_offsets_file(path: &Path) -> Result<TableBucketOffsets> {
     TableBucketOffsets::from_json(&text).map_err(|e| e.context(format!("offsets file {}", path.display())))
 }
 
+/// A missing offsets file is [`ErrorKind::Offsets`], not `NotFound`: `NotFound` from a
+/// snapshot's offsets means "this snapshot records none" (a maintenance commit), and a reader
+/// would step back to an older snapshot's offsets while reading this one's data.
 fn read_local(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
         let kind = if e.kind() == std::io::ErrorKind::NotFound {
-            ErrorKind::NotFound
+            ErrorKind::Offsets
         } else {
             ErrorKind::Io
         };
@@ -345,7 +348,16 @@ fn read_local(path: &Path) -> Result<String> {
 
 /// Reads an object through the object store its URL names, configured from the environment.
 async fn read_object(url: &url::Url) -> Result<String> {
-    let (store, path) = object_store::parse_url_opts(url, std::env::vars()).map_err(|e| {
+    // only the stores' own variables: object_store also takes bare names (`TOKEN`,
+    // `REGION`) that other tools set
+    let options = std::env::vars_os().filter_map(|(k, v)| {
+        let (k, v) = (k.into_string().ok()?, v.into_string().ok()?);
+        ["AWS_", "GOOGLE_", "AZURE_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+            .then_some((k, v))
+    });
+    let (store, path) = object_store::parse_url_opts(url, options).map_err(|e| {
         Error::new(
             ErrorKind::Unsupported,
             format!(
@@ -359,7 +371,8 @@ async fn read_object(url: &url::Url) -> Result<String> {
     let read = async { store.get(&path).await?.bytes().await };
     let bytes = read.await.map_err(|e| {
         let kind = match e {
-            object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+            // as for a local file: missing is broken, not "no offsets recorded"
+            object_store::Error::NotFound { .. } => ErrorKind::Offsets,
             _ => ErrorKind::Io,
         };
         Error::new(kind, format!("cannot read offsets file {url}")).with_source(e)
@@ -378,9 +391,10 @@ pub fn to_table_buckets(
         .map(|(&(p, bucket), &o)| {
             let partition = match p {
                 None => Vec::new(),
+                // a mismatch, not "no offsets recorded" (see `read_local`)
                 Some(id) => partitions.get(&id).cloned().ok_or_else(|| {
                     Error::new(
-                        ErrorKind::NotFound,
+                        ErrorKind::Offsets,
                         format!("tiered offsets name partition id {id}, which the table does not have"),
                     )
                 })?,
@@ -490,7 +504,7 @@ mod tests {
         let e = read_snapshot_offsets(&snapshot("/no/such/file.offsets".into()), 3)
             .await
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.kind(), ErrorKind::Offsets);
         assert!(
             e.to_string().contains("lake snapshot 9") && e.to_string().contains("/no/such/file.offsets"),
             "{e}"
@@ -519,7 +533,7 @@ mod tests {
         let e = read_offsets_at(&format!("file://{}/missing.offsets", dir.path().display()))
             .await
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
         // a store this build has no client for: a typed refusal naming the features
         if !cfg!(feature = "s3") {
             let e = read_offsets_at("s3://bucket/remote/abc.offsets").await.unwrap_err();
@@ -547,7 +561,7 @@ mod tests {
         );
         assert_eq!(
             to_table_buckets(&o, &HashMap::new()).unwrap_err().kind(),
-            ErrorKind::NotFound
+            ErrorKind::Offsets
         );
     }
 }

@@ -49,7 +49,7 @@ pub use lake::{
     FLUSS_OFFSETS_PROPERTY, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream,
     RecordReader, SortedRecordReader, SplitSerializer, SplitStats,
 };
-pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange, latest_tiered_offsets};
+pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange, ReadableSnapshot, latest_tiered_offsets};
 pub use merge::apply::apply_changes;
 pub use predicate::{FilterPushDown, Predicate};
 pub use table::{MergeEngine, TableBucket, TableInfo, TablePath};

@@ -181,13 +181,24 @@ pub trait LogSource: Send + Sync {
     /// trims them. A `start` beyond the bucket's end offset is an error.
     async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> Result<LogBatchStream>;
 
-    /// The newest lake snapshot readers may use, where the log decides it: a Fluss
-    /// coordinator names a *readable* snapshot, which can be older than the lake's latest
-    /// (a lake commit whose data is not yet complete for readers). `None`, the default,
-    /// leaves the choice to the lake: its latest snapshot.
-    async fn readable_snapshot(&self) -> Result<Option<i64>> {
-        Ok(None)
+    /// Which lake snapshot readers may use, where the log decides it: a Fluss coordinator
+    /// names a *readable* snapshot, which can be older than the lake's latest (a lake
+    /// commit whose data is not yet complete for readers), or none at all. The default,
+    /// [`ReadableSnapshot::Lake`], leaves the choice to the lake: its latest snapshot.
+    async fn readable_snapshot(&self) -> Result<ReadableSnapshot> {
+        Ok(ReadableSnapshot::Lake)
     }
+}
+
+/// The log's say on which lake snapshot a union read uses ([`LogSource::readable_snapshot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadableSnapshot {
+    /// The log has no say: read the lake's latest snapshot.
+    Lake,
+    /// Read this snapshot (and take offsets from it or an older one).
+    Snapshot(i64),
+    /// No lake snapshot is readable yet: read the log alone.
+    None,
 }
 
 /// The tiered offsets of the newest of `snapshots` (oldest first, as

@@ -235,7 +235,13 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
         .first()
         .cloned()
         .or_else(|| info.schema.fields().first().map(|f| f.name().clone()));
-    let mut builder = opened.table.scan();
+    // the offsets first, and the count up to them: on a live log, rows, ends and tails
+    // then describe the same moment
+    let ranges = opened.table.log().offset_ranges().await?;
+    let mut builder = opened
+        .table
+        .scan()
+        .as_of_offsets(ranges.iter().map(|(b, r)| (b.clone(), r.end)).collect());
     if let Some(c) = first {
         builder = builder.project([c]);
     }
@@ -252,7 +258,6 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     .await;
     bar.finish();
     counted?;
-    let ranges = opened.table.log().offset_ranges().await?;
     let lake = match (opened.table.lake(), scan.snapshot()) {
         (Some(lake), Some(snapshot)) => {
             Some(lake_side(lake.as_ref(), opened.table.log().as_ref(), &info, snapshot.id).await?)

@@ -223,6 +223,9 @@ impl LancePlanner {
         use prost::Message;
         let mut manifest = self.dataset.manifest().clone();
         manifest.fragments = Arc::new(vec![fragment.clone()]);
+        // the list of every sorted fragment would make the plan grow with the square of the
+        // fragment count; the split carries its own `sorted`
+        manifest.table_metadata.remove(crate::schema::SORTED_FRAGMENTS_KEY);
         lance::table::format::pb::Manifest::from(&manifest).encode_to_vec()
     }
 }

@@ -44,7 +44,7 @@ impl LogSource for ServedLog {
         self.log.read(bucket, start, stop).await
     }
 
-    async fn readable_snapshot(&self) -> lake_api::Result<Option<i64>> {
+    async fn readable_snapshot(&self) -> lake_api::Result<lake_api::ReadableSnapshot> {
         self.log.readable_snapshot().await
     }
 }

@@ -32,9 +32,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fluss::client::{FlussAdmin, FlussConnection};
 use fluss::config::Config;
+use fluss::metadata::LakeSnapshotInfo;
 use fluss::metadata::{TableInfo as FlussTableInfo, TablePath as FlussTablePath};
 use fluss::rpc::message::OffsetSpec;
-use lake_api::{LakeSnapshot, LogBatchStream, LogSource, OffsetRange, TableBucket, TableInfo, TablePath};
+use lake_api::{
+    LakeSnapshot, LogBatchStream, LogSource, OffsetRange, ReadableSnapshot, TableBucket, TableInfo, TablePath,
+};
 
 pub use convert::{MERGE_ENGINE_OPTION, VERSION_COLUMN_OPTION};
 
@@ -47,11 +50,14 @@ use convert::remote;
 pub struct FlussLogOptions {
     /// How long one poll of a scanner waits for records.
     pub poll_timeout: Duration,
-    /// For bounded reads of primary-key changelogs: after this many polls in a row return
-    /// nothing while the high watermark is at or past the stop offset, the offsets left
-    /// below it hold no records (batches whose records were all compacted away). The row
-    /// scanner does not say where it is, so this is how such reads end.
-    pub idle_polls: u32,
+    /// How long a bounded read may go without progress while the log holds offsets below
+    /// where it stops. A log-table read then fails (its scanner says where it is, so no
+    /// progress is a stuck cluster). A changelog read then ends: the row scanner does not
+    /// say where it is, and offsets below the high watermark that yield no records for this
+    /// long are batches whose records were all dropped (Fluss writes empty batches to
+    /// advance offsets). Too short a value could end a changelog read early while a
+    /// cluster recovers; the default leaves ten seconds.
+    pub stall_timeout: Duration,
     /// Transient errors (a leader moving, a connection dropping) retried per read before
     /// the read fails.
     pub retries: u32,
@@ -63,7 +69,7 @@ impl Default for FlussLogOptions {
     fn default() -> Self {
         Self {
             poll_timeout: Duration::from_millis(500),
-            idle_polls: 3,
+            stall_timeout: Duration::from_secs(10),
             retries: 5,
             retry_backoff: Duration::from_millis(100),
         }
@@ -245,47 +251,48 @@ impl FlussLog {
         Ok(out)
     }
 
-    /// A lake snapshot as the coordinator records it (`snapshot` or the latest, readable
-    /// or not); `None` when it has none.
-    async fn lake_snapshot(
-        &self,
-        snapshot: Option<i64>,
-        readable: bool,
-    ) -> Result<Option<(i64, BTreeMap<TableBucket, i64>)>> {
+    /// What the coordinator answers when asked for a lake snapshot (`snapshot`, or the
+    /// latest readable one).
+    async fn ask_coordinator(&self, snapshot: Option<i64>, readable: bool) -> Result<Coordinator> {
         use fluss::error::FlussError as Code;
-        let found = self
+        let asked = self
             .inner
             .admin
-            .get_lake_snapshot(&self.inner.path, snapshot, Some(readable))
+            .get_lake_snapshot(&self.inner.path, snapshot, readable.then_some(true))
             .await;
-        let info = match found {
-            Ok(info) => info,
-            Err(e) if matches!(e.api_error(), Some(Code::LakeSnapshotNotExist)) => return Ok(None),
-            Err(e) => {
-                return Err(remote(
-                    e,
-                    format!(
-                        "cannot get the lake snapshot of {} from the coordinator",
-                        self.inner.info.path
-                    ),
-                ));
+        match asked {
+            Ok(info) => Ok(Coordinator::Snapshot(info)),
+            Err(e) if matches!(e.api_error(), Some(Code::LakeSnapshotNotExist)) => Ok(Coordinator::NoSnapshot),
+            // a cluster whose lake is not its to manage, or one that predates the API
+            Err(e)
+                if matches!(e.api_error(), Some(Code::LakeStorageNotConfiguredException))
+                    || matches!(e, fluss::error::Error::UnsupportedVersion { .. }) =>
+            {
+                Ok(Coordinator::NotManaged)
             }
-        };
+            Err(e) => Err(remote(
+                e,
+                format!(
+                    "cannot get the lake snapshot of {} from the coordinator",
+                    self.inner.info.path
+                ),
+            )),
+        }
+    }
+
+    /// The offsets a coordinator's snapshot record names, as lake-api buckets. Partitions
+    /// dropped since (expired: their log is gone too) are left out.
+    async fn coordinator_offsets(&self, info: &LakeSnapshotInfo) -> Result<BTreeMap<TableBucket, i64>> {
         let partitions = self.partition_values().await?;
         let mut offsets = BTreeMap::new();
         for b in &info.bucket_snapshots {
             let Some(offset) = b.log_offset else { continue };
             let partition = match b.partition_id {
                 None => Vec::new(),
-                Some(id) => partitions.get(&id).cloned().ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "lake snapshot {} names partition id {id}, which the table does not have",
-                            info.snapshot_id
-                        ),
-                    )
-                })?,
+                Some(id) => match partitions.get(&id) {
+                    Some(values) => values.clone(),
+                    None => continue,
+                },
             };
             let bucket = bucket_id(b.bucket_id)?;
             if bucket >= self.inner.info.bucket_count {
@@ -299,8 +306,18 @@ impl FlussLog {
             }
             offsets.insert(TableBucket { partition, bucket }, offset);
         }
-        Ok(Some((info.snapshot_id, offsets)))
+        Ok(offsets)
     }
+}
+
+/// A coordinator's answer about a lake snapshot.
+enum Coordinator {
+    /// Its record of the snapshot.
+    Snapshot(LakeSnapshotInfo),
+    /// It knows no such snapshot (or none readable).
+    NoSnapshot,
+    /// It does not manage the table's lake (no lake storage configured, or no such API).
+    NotManaged,
 }
 
 fn bucket_id(b: i32) -> Result<u32> {
@@ -326,9 +343,10 @@ impl LogSource for FlussLog {
     }
 
     async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {
-        if let Some((_, offsets)) = self.lake_snapshot(Some(snapshot.id), false).await? {
-            return Ok(offsets);
+        if let Coordinator::Snapshot(info) = self.ask_coordinator(Some(snapshot.id), false).await? {
+            return Ok(self.coordinator_offsets(&info).await?);
         }
+        // the snapshot's own record: the coordinator never heard of it, or keeps none
         let partitions = self.partition_values().await?;
         Ok(resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &partitions).await?)
     }
@@ -337,7 +355,11 @@ impl LogSource for FlussLog {
         Ok(read::open(self.clone(), bucket.clone(), start, stop).await?)
     }
 
-    async fn readable_snapshot(&self) -> lake_api::Result<Option<i64>> {
-        Ok(self.lake_snapshot(None, true).await?.map(|(id, _)| id))
+    async fn readable_snapshot(&self) -> lake_api::Result<ReadableSnapshot> {
+        Ok(match self.ask_coordinator(None, true).await? {
+            Coordinator::Snapshot(info) => ReadableSnapshot::Snapshot(info.snapshot_id),
+            Coordinator::NoSnapshot => ReadableSnapshot::None,
+            Coordinator::NotManaged => ReadableSnapshot::Lake,
+        })
     }
 }

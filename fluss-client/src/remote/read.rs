@@ -11,15 +11,19 @@
 //! - A bounded read stops at `min(stop, high watermark when the read opened)`, as a bounded
 //!   [`LocalLog`](crate::local::LocalLog) read sees what is there.
 //! - The record-batch scanner reports its fetch position, which moves past batches whose
-//!   records were all compacted away; the row scanner does not, so a changelog read that
-//!   polls [`idle_polls`](super::FlussLogOptions::idle_polls) times in a row without a
-//!   record, while the high watermark is at or past its stop, ends there.
-//! - The record-batch scanner swallows `LOG_OFFSET_OUT_OF_RANGE` (it just returns nothing),
-//!   so each empty poll compares the position with the bucket's earliest offset: a
-//!   position that aged out of retention is a typed [`ErrorKind::Offsets`] error, never a
-//!   hang or a silent gap.
+//!   records were all dropped; the row scanner does not. A bounded read that makes no
+//!   progress for [`stall_timeout`](super::FlussLogOptions::stall_timeout) while the log
+//!   holds offsets below its stop therefore fails for a log table (a stuck cluster) and
+//!   ends for a changelog (the offsets left hold no records).
+//! - The record-batch scanner swallows fetch errors, `LOG_OFFSET_OUT_OF_RANGE` included (it
+//!   just returns nothing), so empty polls compare the position with the bucket's earliest
+//!   offset (at most once a second): a position that aged out of retention is a typed
+//!   [`ErrorKind::Offsets`] error, never a hang or a silent gap.
+//! - Log-table batches carry no commit timestamp through that scanner: their
+//!   [`LogBatch::commit_timestamp`] is 0. Changelog batches carry their batch's.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use arrow_array_59 as a59;
 use fluss::client::{LogScanner, RecordBatchLogScanner};
@@ -45,9 +49,33 @@ struct BucketRead {
     partition_id: Option<i64>,
     scanner: Scanner,
     cursor: Cursor,
-    idle: u32,
+    /// Since when polls have brought nothing.
+    idle_since: Option<Instant>,
+    /// When the offsets were last checked during idle polls.
+    last_check: Option<Instant>,
     failures: u32,
 }
+
+/// A failed poll: the client's error (maybe transient), or ours on what it returned.
+enum PollError {
+    Client(fluss::error::Error),
+    Ours(Error),
+}
+
+impl From<fluss::error::Error> for PollError {
+    fn from(e: fluss::error::Error) -> Self {
+        PollError::Client(e)
+    }
+}
+
+impl From<Error> for PollError {
+    fn from(e: Error) -> Self {
+        PollError::Ours(e)
+    }
+}
+
+/// How often idle polls look at the bucket's offsets.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where a read is and what it has fetched but not yet returned.
 struct Cursor {
@@ -107,7 +135,8 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
             stop: stop.map(|s| s.min(end)),
             pending: VecDeque::new(),
         },
-        idle: 0,
+        idle_since: None,
+        last_check: None,
         failures: 0,
     };
     let stream = futures::stream::try_unfold(read, |mut read| async move {
@@ -195,25 +224,24 @@ impl BucketRead {
             if self.cursor.done() {
                 return Ok(None);
             }
-            let polled = match self.poll().await {
-                Ok(polled) => polled,
-                Err(e) => {
-                    self.recover(e).await?;
-                    continue;
+            match self.poll().await {
+                Ok(moved) => {
+                    self.failures = 0;
+                    if moved {
+                        self.idle_since = None;
+                    } else {
+                        let since = *self.idle_since.get_or_insert_with(Instant::now);
+                        self.check_progress(since).await?;
+                    }
                 }
-            };
-            self.failures = 0;
-            if polled {
-                self.idle = 0;
-                continue;
+                Err(PollError::Ours(e)) => return Err(e),
+                Err(PollError::Client(e)) => self.recover(e).await?,
             }
-            self.idle += 1;
-            self.check_progress().await?;
         }
     }
 
     /// Polls once, queueing what arrived (trimmed at `stop`); whether the read moved.
-    async fn poll(&mut self) -> fluss::error::Result<bool> {
+    async fn poll(&mut self) -> std::result::Result<bool, PollError> {
         let timeout = self.log.inner.options.poll_timeout;
         let ours = |b: &fluss::metadata::TableBucket| {
             b.bucket_id() == self.bucket.bucket as i32 && b.partition_id() == self.partition_id
@@ -224,7 +252,7 @@ impl BucketRead {
             Scanner::Batches(s) => {
                 for scanned in s.poll(timeout).await? {
                     if ours(scanned.bucket()) {
-                        let rows = batch_from_arrow59(scanned.batch()).map_err(to_fluss)?;
+                        let rows = batch_from_arrow59(scanned.batch())?;
                         cursor.queue(LogBatch::append_only(rows, scanned.base_offset()));
                     }
                 }
@@ -239,7 +267,7 @@ impl BucketRead {
             Scanner::Records(s) => {
                 for (b, rows) in s.poll(timeout).await?.into_records_by_buckets() {
                     if ours(&b) {
-                        for batch in group_records(&rows).map_err(to_fluss)? {
+                        for batch in group_records(&rows)? {
                             cursor.queue(batch);
                         }
                     }
@@ -249,19 +277,36 @@ impl BucketRead {
         Ok(cursor.next > before)
     }
 
-    /// After an empty poll: fails on a position that aged out of the log, and ends a
-    /// changelog read whose remaining offsets below `stop` hold no records.
-    async fn check_progress(&mut self) -> Result<()> {
+    /// After an empty poll (at most once a second): fails on a position that aged out of
+    /// the log, and settles a bounded read that has stalled for the stall timeout (see the
+    /// module docs).
+    async fn check_progress(&mut self, idle_since: Instant) -> Result<()> {
+        if self.last_check.is_some_and(|t| t.elapsed() < CHECK_INTERVAL) {
+            return Ok(());
+        }
+        self.last_check = Some(Instant::now());
         let (earliest, end) = bucket_offsets(&self.log, &self.bucket).await?;
         if self.cursor.next < earliest {
             return Err(aged_out(&self.log, &self.bucket, self.cursor.next, earliest));
         }
+        let stall = self.log.inner.options.stall_timeout;
         if let Some(stop) = self.cursor.stop
-            && matches!(self.scanner, Scanner::Records(_))
             && end >= stop
-            && self.idle >= self.log.inner.options.idle_polls
+            && idle_since.elapsed() >= stall
         {
-            self.cursor.next = stop;
+            match self.scanner {
+                // no records for offsets [next, stop): batches with none left
+                Scanner::Records(_) => self.cursor.next = stop,
+                Scanner::Batches(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Remote,
+                        format!(
+                            "reading {} of {}: no progress past offset {} for {stall:?} though the log holds offsets up to {end}",
+                            self.bucket, self.log.inner.info.path, self.cursor.next
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -299,13 +344,6 @@ impl BucketRead {
         )
         .await
         .map_err(|e| remote(e, format!("cannot resubscribe to {} of {path}", self.bucket)))
-    }
-}
-
-fn to_fluss(e: Error) -> fluss::error::Error {
-    fluss::error::Error::UnexpectedError {
-        message: e.to_string(),
-        source: Some(Box::new(e)),
     }
 }
 

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream};
-use crate::log::LogSource;
+use crate::log::{LogSource, ReadableSnapshot};
 use crate::predicate::{Predicate, parse};
 use crate::table::{MergeEngine, TableBucket, TableInfo};
 
@@ -276,7 +276,12 @@ impl UnionScanBuilder {
         // and every older one (offsets may come from an older one)
         let chosen = match self.snapshot_id {
             Some(id) => Some(id),
-            None => self.table.log.readable_snapshot().await?,
+            None => match self.table.log.readable_snapshot().await? {
+                ReadableSnapshot::Lake => None,
+                ReadableSnapshot::Snapshot(id) => Some(id),
+                // nothing in the lake is readable yet: the log alone
+                ReadableSnapshot::None => return Ok((Vec::new(), None, all)),
+            },
         };
         let history: Vec<LakeSnapshot> = match chosen {
             Some(id) => {

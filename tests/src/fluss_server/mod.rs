@@ -721,7 +721,10 @@ impl ServedTable {
         projection: Option<&[usize]>,
     ) -> Result<(Vec<u8>, i64, i64), Refusal> {
         let bucket = self.bucket(request.partition_id, request.bucket_id)?;
-        let fault = self.lake.lock().unwrap_or_else(|e| e.into_inner()).fetch_faults.pop();
+        let fault = {
+            let mut lake = self.lake.lock().unwrap_or_else(|e| e.into_inner());
+            (!lake.fetch_faults.is_empty()).then(|| lake.fetch_faults.remove(0))
+        };
         if let Some(code) = fault {
             return Err(refuse(code, "injected fault"));
         }

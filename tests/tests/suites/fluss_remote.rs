@@ -320,6 +320,19 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
         .expect("append");
 
     let served = Arc::new(serve(vec![log]).await.expect("serve"));
+    let table = |log: Arc<ServedLog>| UnionTable::new(info.clone(), log, Some(lake.clone() as Arc<dyn LakeStorage>));
+    let keys = |batches: Vec<RecordBatch>| lakeunion_tests::fixtures::sorted_column(&batches, "k");
+
+    // before the coordinator records any: nothing in the lake is readable, the log alone
+    let scan = table(served.clone())
+        .expect("table")
+        .scan()
+        .build()
+        .await
+        .expect("scan");
+    assert_eq!(scan.snapshot().map(|s| s.id), None, "no readable snapshot yet");
+    assert_eq!(keys(scan.collect().await.expect("read")), (0..10).collect::<Vec<_>>());
+
     for s in [&first, &second] {
         served
             .server
@@ -327,9 +340,6 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
             .await
             .expect("publish");
     }
-    let table = |log: Arc<ServedLog>| UnionTable::new(info.clone(), log, Some(lake.clone() as Arc<dyn LakeStorage>));
-    let keys = |batches: Vec<RecordBatch>| lakeunion_tests::fixtures::sorted_column(&batches, "k");
-
     let scan = table(served.clone())
         .expect("table")
         .scan()
