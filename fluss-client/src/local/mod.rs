@@ -56,7 +56,7 @@ use crate::record::{Compression, EncodeOptions, decode_batch_buffer, encode_batc
 
 pub(crate) use descriptor::write_durably;
 use descriptor::{TableDescriptor, bucket_dir, check_partition_values, discover, table_dir};
-use segment::{BucketLog, IndexEntry, read_entry};
+use segment::{BucketLog, IndexEntry, read_entries};
 
 /// The table property naming the lake format, whose bucketing [`LocalLog::append_rows`]
 /// uses so that log buckets and lake buckets agree (as Fluss picks it).
@@ -402,15 +402,20 @@ impl LocalLog {
         resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &partitions).await
     }
 
-    /// The next batch of `bucket` holding offsets at or after `offset`, with its segment.
-    fn next_entry(&self, bucket: &TableBucket, offset: i64) -> Result<Option<(IndexEntry, PathBuf)>> {
+    /// The next batches of `bucket` from the one holding `offset`, as one read fetches
+    /// them (see [`BucketLog::entries_after`]), with their segment; empty at the end.
+    fn next_entries(&self, bucket: &TableBucket, offset: i64, stop: Option<i64>) -> Result<(Vec<IndexEntry>, PathBuf)> {
         let state = self.state()?;
         let Some(log) = state.buckets.get(bucket) else {
-            return Ok(None);
+            return Ok((Vec::new(), PathBuf::new()));
         };
-        Ok(log
-            .entry_after(offset)
-            .and_then(|e| Some((e, log.segment_path(e.segment)?.to_path_buf()))))
+        let entries = log.entries_after(offset, stop, READ_CHUNK_BYTES);
+        let path = entries
+            .first()
+            .and_then(|e| log.segment_path(e.segment))
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok((entries, path))
     }
 }
 
@@ -514,11 +519,17 @@ fn partition_values(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<Str
 }
 
 /// A reader's position in one bucket.
+/// How many bytes of consecutive batches a read fetches at once. Batches of one read share
+/// its buffer (they are zero-copy slices of it), so a batch kept alive keeps up to this much.
+const READ_CHUNK_BYTES: u64 = 4 << 20;
+
 struct ReadState {
     log: LocalLog,
     bucket: TableBucket,
     next: i64,
     stop: Option<i64>,
+    /// Batches fetched by the last read and not yet decoded, with their bytes.
+    fetched: std::collections::VecDeque<(IndexEntry, arrow_buffer::Buffer, PathBuf)>,
     /// The open segment, and where it is positioned when known.
     file: Option<(PathBuf, File, Option<u64>)>,
 }
@@ -529,28 +540,7 @@ impl ReadState {
             if self.stop.is_some_and(|s| self.next >= s) {
                 return Ok(None);
             }
-            let notified = self.log.inner.appended.notified();
-            if let Some((entry, path)) = self.log.next_entry(&self.bucket, self.next)? {
-                let (file, position) = match &mut self.file {
-                    Some((p, f, at)) if *p == path => (f, at),
-                    _ => {
-                        let f = File::open(&path).map_err(|e| {
-                            Error::new(
-                                ErrorKind::NotFound,
-                                format!(
-                                    "segment {} holding offset {} of {} is gone",
-                                    path.display(),
-                                    entry.base,
-                                    self.bucket
-                                ),
-                            )
-                            .with_source(e)
-                        })?;
-                        let (_, f, at) = self.file.insert((path.clone(), f, Some(0)));
-                        (f, at)
-                    }
-                };
-                let bytes = arrow_buffer::Buffer::from_vec(read_entry(file, &path, &entry, position)?);
+            if let Some((entry, bytes, path)) = self.fetched.pop_front() {
                 let (batch, _) = decode_batch_buffer(&bytes, &self.log.inner.info.schema).map_err(|e| {
                     e.context(format!(
                         "segment {} at byte {} ({})",
@@ -561,6 +551,35 @@ impl ReadState {
                 })?;
                 self.next = entry.next;
                 return Ok(Some(batch));
+            }
+            let notified = self.log.inner.appended.notified();
+            let (entries, path) = self.log.next_entries(&self.bucket, self.next, self.stop)?;
+            if let Some(first) = entries.first() {
+                let (file, position) = match &mut self.file {
+                    Some((p, f, at)) if *p == path => (f, at),
+                    _ => {
+                        let f = File::open(&path).map_err(|e| {
+                            Error::new(
+                                ErrorKind::NotFound,
+                                format!(
+                                    "segment {} holding offset {} of {} is gone",
+                                    path.display(),
+                                    first.base,
+                                    self.bucket
+                                ),
+                            )
+                            .with_source(e)
+                        })?;
+                        let (_, f, at) = self.file.insert((path.clone(), f, Some(0)));
+                        (f, at)
+                    }
+                };
+                let chunk = arrow_buffer::Buffer::from_vec(read_entries(file, &path, &entries, position)?);
+                for e in &entries {
+                    let bytes = chunk.slice_with_length((e.pos - first.pos) as usize, e.len as usize);
+                    self.fetched.push_back((*e, bytes, path.clone()));
+                }
+                continue;
             }
             if self.stop.is_some() {
                 // bounded reads see what is there; the engine reports a short log
@@ -639,6 +658,7 @@ impl LogSource for LocalLog {
             bucket: bucket.clone(),
             next: start,
             stop,
+            fetched: Default::default(),
             file: None,
         };
         let stream = futures::stream::try_unfold(state, |mut st| async move {

@@ -365,10 +365,26 @@ impl BucketLog {
         self.segments.first().map_or(self.end, |s| s.base_offset)
     }
 
-    /// The first index entry whose batch holds offsets at or after `offset`.
-    pub(crate) fn entry_after(&self, offset: i64) -> Option<IndexEntry> {
-        let i = self.index.partition_point(|e| e.next <= offset);
-        self.index.get(i).copied()
+    /// The first index entry whose batch holds offsets at or after `offset`, and the entries
+    /// right behind it in the same segment, up to `max_bytes` in all (at least one) and to
+    /// the first batch that starts at or after `stop`: batches one read can fetch together.
+    pub(crate) fn entries_after(&self, offset: i64, stop: Option<i64>, max_bytes: u64) -> Vec<IndexEntry> {
+        let first = self.index.partition_point(|e| e.next <= offset);
+        let mut out: Vec<IndexEntry> = Vec::new();
+        let mut bytes = 0u64;
+        for e in &self.index[first.min(self.index.len())..] {
+            let contiguous = out
+                .last()
+                .is_none_or(|l| l.segment == e.segment && l.pos + u64::from(l.len) == e.pos);
+            let room = out.is_empty() || bytes + u64::from(e.len) <= max_bytes;
+            let wanted = out.is_empty() || stop.is_none_or(|s| e.base < s);
+            if !(contiguous && room && wanted) {
+                break;
+            }
+            bytes += u64::from(e.len);
+            out.push(*e);
+        }
+        out
     }
 
     /// The path of a segment.
@@ -411,32 +427,37 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| io(e, format!("cannot sync directory {}", dir.display())))
 }
 
-/// Reads one indexed batch's bytes from an open segment file.
+/// Reads the bytes of consecutive indexed batches (contiguous in one segment, as
+/// [`BucketLog::entries_after`] picks them) from an open segment file, in one read.
 ///
-/// `position` is where the file is positioned, when known: a read of the batch right after
-/// the last one (a sequential scan) needs no seek. It is updated, and forgotten on errors.
-pub(crate) fn read_entry(
+/// `position` is where the file is positioned, when known: a read right after the last one
+/// (a sequential scan) needs no seek. It is updated, and forgotten on errors.
+pub(crate) fn read_entries(
     file: &mut File,
     path: &Path,
-    entry: &IndexEntry,
+    entries: &[IndexEntry],
     position: &mut Option<u64>,
 ) -> Result<Vec<u8>> {
+    let (Some(entry), Some(last)) = (entries.first(), entries.last()) else {
+        return Ok(Vec::new());
+    };
+    let len = last.pos + u64::from(last.len) - entry.pos;
     // no zero-filling: the read fills exactly `len` bytes or fails
-    let mut buf = Vec::with_capacity(entry.len as usize);
+    let mut buf = Vec::with_capacity(len as usize);
     let at = position.take();
     let seek = if at == Some(entry.pos) {
         Ok(entry.pos)
     } else {
         file.seek(SeekFrom::Start(entry.pos))
     };
-    seek.and_then(|_| Read::by_ref(file).take(u64::from(entry.len)).read_to_end(&mut buf))
+    seek.and_then(|_| Read::by_ref(file).take(len).read_to_end(&mut buf))
         .and_then(|n| {
-            if n == entry.len as usize {
+            if n as u64 == len {
                 Ok(())
             } else {
                 Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
-                    format!("read {n} of {} bytes", entry.len),
+                    format!("read {n} of {len} bytes"),
                 ))
             }
         })
@@ -451,6 +472,6 @@ pub(crate) fn read_entry(
                 ),
             )
         })?;
-    *position = Some(entry.pos + u64::from(entry.len));
+    *position = Some(entry.pos + len);
     Ok(buf)
 }

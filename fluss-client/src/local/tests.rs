@@ -484,3 +484,33 @@ async fn a_bad_length_before_valid_batches_is_corruption_not_a_torn_tail() {
         "nothing was cut"
     );
 }
+
+#[tokio::test]
+async fn reads_fetch_consecutive_batches_together_and_stop_where_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let b0 = TableBucket::new(0);
+    // one large segment, then a small one: a fetch never spans two segments
+    let log = LocalLog::create(dir.path(), &info(false), options(u64::MAX)).unwrap();
+    for i in 0..40 {
+        log.append(&b0, batch(i * 5..i * 5 + 5, None), vec![ChangeType::Insert; 5])
+            .unwrap();
+    }
+    {
+        let state = log.state().unwrap();
+        let bucket = &state.buckets[&b0];
+        let all = bucket.entries_after(0, None, u64::MAX);
+        assert_eq!(all.len(), 40);
+        let one_batch = u64::from(all[0].len);
+        // by bytes: at least one, at most what fits
+        assert_eq!(bucket.entries_after(0, None, 0).len(), 1);
+        assert_eq!(bucket.entries_after(0, None, one_batch * 3).len(), 3);
+        // from the batch holding the offset, up to the batch before `stop`
+        let some = bucket.entries_after(42, Some(57), u64::MAX);
+        assert_eq!(some.iter().map(|e| e.base).collect::<Vec<_>>(), vec![40, 45, 50, 55]);
+        assert!(bucket.entries_after(200, None, u64::MAX).is_empty());
+    }
+    let mid = read_all(&log, &b0, 42, 57).await;
+    assert_eq!(mid.first().unwrap().base_offset, 40);
+    assert_eq!(mid.last().unwrap().base_offset, 55);
+    assert_eq!(keys(&read_all(&log, &b0, 0, 200).await), (0..200).collect::<Vec<_>>());
+}
