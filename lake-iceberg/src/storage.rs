@@ -13,7 +13,7 @@ use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
 
 use crate::config::{CatalogConfig, IcebergConfig};
 use crate::error::iceberg_err;
-use crate::schema::{table_definition, table_info};
+use crate::schema::{BucketField, TableLayout, table_definition, table_info};
 use crate::source::IcebergSource;
 use crate::writer::IcebergLakeWriter;
 
@@ -175,11 +175,126 @@ impl LakeStorage for IcebergStorage {
         let table = self.create_table(info).await?;
         let lake_info = table_info(&info.path, table.metadata())?;
         info.ensure_compatible(&lake_info)?;
+        let metadata = table.metadata();
+        let layout = TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?;
         Ok(Box::new(IcebergLakeWriter {
             catalog: self.catalog(&format!("tiering into {}", info.path))?.clone(),
             ident: Self::ident(&info.path)?,
             info: info.clone(),
+            bucket_transform: matches!(layout.bucket, BucketField::Transform { .. }),
             written: BTreeMap::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use iceberg::spec::UnboundPartitionSpec;
+    use lake_api::memory::MemoryLog;
+    use lake_api::{ChangeType, LogBatch, MergeStrategy, TableBucket, UnionTable};
+
+    use super::*;
+    use crate::schema::BUCKET_COUNT_PROPERTY;
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn rows(keys: &[i64], values: &[&str]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(keys.to_vec())),
+                Arc::new(StringArray::from(values.to_vec())),
+            ],
+        )
+        .expect("a batch of the test schema")
+    }
+
+    /// A primary-key table made by another tool: partitioned by nothing Fluss knows (no
+    /// bucket field), its bucket count in a property. Union reads group all buckets' log
+    /// tails per partition and must still be exact.
+    #[tokio::test]
+    async fn a_primary_key_table_without_a_bucket_field_union_reads_exactly() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let info =
+            TableInfo::primary_key_table(TablePath::new("ext", "t"), rows(&[], &[]).schema(), vec!["k".into()], 2);
+        let mut definition = table_definition(&info)?;
+        let fields = definition.spec.fields();
+        definition.spec = UnboundPartitionSpec::builder()
+            .add_partition_fields(fields[..fields.len() - 1].to_vec())?
+            .build();
+        definition.properties.insert(BUCKET_COUNT_PROPERTY.into(), "2".into());
+        let catalog = storage.catalog("test")?;
+        let namespace = NamespaceIdent::new("ext".into());
+        catalog.create_namespace(&namespace, Default::default()).await?;
+        let creation = TableCreation::builder()
+            .name("t".into())
+            .schema(definition.schema)
+            .partition_spec(definition.spec)
+            .properties(definition.properties)
+            .build();
+        catalog.create_table(&namespace, creation).await?;
+
+        // the lake: keys 0..4 from bucket 0 and 4..8 from bucket 1
+        let log = MemoryLog::new(info.clone())?;
+        let mut writer = storage.create_lake_writer(&info).await?;
+        let lake_rows = [(0, [0, 1, 2, 3]), (1, [4, 5, 6, 7])];
+        for (b, keys) in lake_rows {
+            let values: Vec<String> = keys.iter().map(|k| format!("v{k}")).collect();
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            let batch = rows(&keys, &values);
+            log.append(&TableBucket::new(b), batch.clone(), vec![ChangeType::Insert; 4])?;
+            let changes = LogBatch::new(batch, vec![ChangeType::Insert; 4], 0);
+            writer.write(&TableBucket::new(b), &changes).await?;
+        }
+        let snapshot = writer
+            .commit(BTreeMap::from([("fluss-offsets".to_string(), "{}".to_string())]))
+            .await?;
+        let tiered = BTreeMap::from([(TableBucket::new(0), 4), (TableBucket::new(1), 4)]);
+        log.record_tiered_offsets(snapshot.id, tiered)?;
+        // the tail: an update and a delete in bucket 0, an insert in bucket 1
+        use ChangeType::*;
+        log.append(
+            &TableBucket::new(0),
+            rows(&[1, 1, 2], &["v1", "new", "v2"]),
+            vec![UpdateBefore, UpdateAfter, Delete],
+        )?;
+        log.append(&TableBucket::new(1), rows(&[20], &["v20"]), vec![Insert])?;
+
+        let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(storage)))?;
+        for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+            let scan = table.scan().strategy(strategy).build().await?;
+            let splits = scan.plan().await?;
+            assert!(splits.iter().all(|s| s.bucket.is_none()), "bucket-unaware: {splits:?}");
+            let mut got: Vec<(i64, String)> = Vec::new();
+            for b in scan.collect().await? {
+                let k = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or("k is not BIGINT")?;
+                let v = b
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or("v is not STRING")?;
+                got.extend((0..b.num_rows()).map(|i| (k.value(i), v.value(i).to_string())));
+            }
+            got.sort();
+            let want: Vec<(i64, String)> = [0, 1, 3, 4, 5, 6, 7, 20]
+                .iter()
+                .map(|&k| (k, if k == 1 { "new".into() } else { format!("v{k}") }))
+                .collect();
+            assert_eq!(got, want, "{strategy}");
+        }
+        Ok(())
     }
 }

@@ -42,6 +42,9 @@ pub(crate) struct IcebergLakeWriter {
     pub catalog: Arc<dyn Catalog>,
     pub ident: TableIdent,
     pub info: TableInfo,
+    /// The table partitions by `bucket[N](key)`, so rows must hash to the bucket they are
+    /// written for (a table without that field keeps no buckets to disagree with).
+    pub bucket_transform: bool,
     pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
 }
 
@@ -58,7 +61,9 @@ impl LakeWriter for IcebergLakeWriter {
             )));
         }
         batch.validate()?;
-        check_bucketing(&self.info, bucket, &batch.batch)?;
+        if self.bucket_transform {
+            check_bucketing(&self.info, bucket, &batch.batch)?;
+        }
         self.written.entry(bucket.clone()).or_default().push(batch.clone());
         Ok(())
     }
