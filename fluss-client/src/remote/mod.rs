@@ -26,7 +26,7 @@ mod convert;
 mod read;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -91,8 +91,6 @@ struct Inner {
     fluss_info: FlussTableInfo,
     info: TableInfo,
     options: FlussLogOptions,
-    /// Partition values → partition id, refreshed when a partition is not in it.
-    partitions: Mutex<HashMap<Vec<String>, i64>>,
 }
 
 impl std::fmt::Debug for FlussLog {
@@ -139,7 +137,6 @@ impl FlussLog {
                 fluss_info,
                 info,
                 options,
-                partitions: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -154,8 +151,10 @@ impl FlussLog {
         self.inner.fluss_info.table_id
     }
 
-    /// Partition ids by partition values, reloaded from the coordinator.
-    async fn refresh_partitions(&self) -> Result<HashMap<Vec<String>, i64>> {
+    /// Partition ids by partition values, as the coordinator has them now. Not cached: a
+    /// partition dropped and created again gets a new id, and every caller is already
+    /// making other calls to the cluster.
+    async fn partitions(&self) -> Result<HashMap<Vec<String>, i64>> {
         let infos = self
             .inner
             .admin
@@ -171,15 +170,7 @@ impl FlussLog {
                 )
             })
             .collect();
-        *self.lock_partitions()? = map.clone();
         Ok(map)
-    }
-
-    fn lock_partitions(&self) -> Result<std::sync::MutexGuard<'_, HashMap<Vec<String>, i64>>> {
-        self.inner
-            .partitions
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Remote, "the partition cache was poisoned by a panic"))
     }
 
     /// The id of a partition, or `None` for a non-partitioned table.
@@ -187,20 +178,12 @@ impl FlussLog {
         if self.inner.info.partition_keys.is_empty() {
             return Ok(None);
         }
-        if let Some(id) = self.lock_partitions()?.get(values) {
-            return Ok(Some(*id));
-        }
-        self.refresh_partitions()
-            .await?
-            .get(values)
-            .copied()
-            .map(Some)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("table {} has no partition {}", self.inner.info.path, values.join("$")),
-                )
-            })
+        self.partitions().await?.get(values).copied().map(Some).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("table {} has no partition {}", self.inner.info.path, values.join("$")),
+            )
+        })
     }
 
     /// Ids → values of every partition (for keying offsets the cluster reports by id).
@@ -208,12 +191,7 @@ impl FlussLog {
         if self.inner.info.partition_keys.is_empty() {
             return Ok(HashMap::new());
         }
-        Ok(self
-            .refresh_partitions()
-            .await?
-            .into_iter()
-            .map(|(v, id)| (id, v))
-            .collect())
+        Ok(self.partitions().await?.into_iter().map(|(v, id)| (id, v)).collect())
     }
 
     /// One offset per bucket of every partition, as `spec` asks.
@@ -232,7 +210,7 @@ impl FlussLog {
             }
             return Ok(out);
         }
-        for (values, _) in self.refresh_partitions().await? {
+        for (values, _) in self.partitions().await? {
             let name = values.join("$");
             let offsets = admin
                 .list_partition_offsets(&self.inner.path, &name, &buckets, spec.clone())
