@@ -472,10 +472,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn snapshot_property_in_every_form() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn snapshot_property_in_every_form() -> Result<()> {
+        let dir = tempfile::tempdir()?;
         let file = dir.path().join("abc.offsets");
-        std::fs::write(&file, r#"{"version":1,"table_id":3,"bucket_offsets":[5,6]}"#).unwrap();
+        std::fs::write(&file, r#"{"version":1,"table_id":3,"bucket_offsets":[5,6]}"#)?;
         let snapshot = |value: String| LakeSnapshot {
             id: 9,
             timestamp_ms: 0,
@@ -486,20 +486,16 @@ mod tests {
             offsets: BTreeMap::from([((None, 0), 5), ((None, 1), 6)]),
         };
         assert_eq!(
-            read_snapshot_offsets(&snapshot(file.display().to_string()), 3)
-                .await
-                .unwrap(),
+            read_snapshot_offsets(&snapshot(file.display().to_string()), 3).await?,
             want
         );
         assert_eq!(
-            read_snapshot_offsets(&snapshot(format!("file://{}", file.display())), 3)
-                .await
-                .unwrap(),
+            read_snapshot_offsets(&snapshot(format!("file://{}", file.display())), 3).await?,
             want
         );
-        assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()), 3).await.unwrap(), want);
+        assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()), 3).await?, want);
         let v08 = r#"[{"bucket":1,"offset":6},{"bucket":0,"offset":5}]"#.to_string();
-        assert_eq!(read_snapshot_offsets(&snapshot(v08), 3).await.unwrap(), want);
+        assert_eq!(read_snapshot_offsets(&snapshot(v08), 3).await?, want);
 
         let e = read_snapshot_offsets(&snapshot("/no/such/file.offsets".into()), 3)
             .await
@@ -520,15 +516,16 @@ mod tests {
             read_snapshot_offsets(&none, 3).await.unwrap_err().kind(),
             ErrorKind::NotFound
         );
+        Ok(())
     }
 
     #[tokio::test]
-    async fn object_store_urls() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn object_store_urls() -> Result<()> {
+        let dir = tempfile::tempdir()?;
         let file = dir.path().join("b.offsets");
-        std::fs::write(&file, r#"{"version":1,"table_id":3,"bucket_offsets":[7]}"#).unwrap();
+        std::fs::write(&file, r#"{"version":1,"table_id":3,"bucket_offsets":[7]}"#)?;
         let url = format!("file://{}", file.display());
-        assert_eq!(read_offsets_at(&url).await.unwrap().get(None, 0), Some(7));
+        assert_eq!(read_offsets_at(&url).await?.get(None, 0), Some(7));
 
         let e = read_offsets_at(&format!("file://{}/missing.offsets", dir.path().display()))
             .await
@@ -545,6 +542,7 @@ mod tests {
         }
         let e = read_offsets_at("hdfs://nn:8020/remote/abc.offsets").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        Ok(())
     }
 
     #[test]

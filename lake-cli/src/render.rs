@@ -402,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn vectors_are_shortened_and_named() {
+    fn vectors_are_shortened_and_named() -> Result<(), ArrowError> {
         let field = vector_field("embedding", DataType::Float32, 768, true);
         assert_eq!(field_type_name(&field), "VECTOR<FLOAT, 768>");
         assert_eq!(field_type_name(&blob_field("image", true)), "BLOB");
@@ -412,9 +412,8 @@ mod tests {
             768,
             Arc::new(values),
             None,
-        )
-        .unwrap();
-        let cells = column_cells(&(Arc::new(list) as ArrayRef), &field, false).unwrap();
+        )?;
+        let cells = column_cells(&(Arc::new(list) as ArrayRef), &field, false)?;
         assert_eq!(cells, vec!["[0.0, 0.25, 0.5, … 768 dims]"]);
         // a sliced (limited) vector column starts at its slice's offset
         let small = FixedSizeListArray::try_new(
@@ -422,11 +421,11 @@ mod tests {
             2,
             Arc::new(Float32Array::from(vec![1.0, 2.0, 3.0, 4.0])),
             None,
-        )
-        .unwrap();
+        )?;
         let small_field = vector_field("v", DataType::Float32, 2, true);
-        let cells = column_cells(&(Arc::new(small.slice(1, 1)) as ArrayRef), &small_field, false).unwrap();
+        let cells = column_cells(&(Arc::new(small.slice(1, 1)) as ArrayRef), &small_field, false)?;
         assert_eq!(cells, vec!["[3.0, 4.0]"]);
+        Ok(())
     }
 
     #[test]
@@ -457,7 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn tables_wider_than_the_terminal_print_in_column_groups() {
+    fn tables_wider_than_the_terminal_print_in_column_groups() -> Result<(), ArrowError> {
         let fields: Vec<Field> = (0..30)
             .map(|i| Field::new(format!("column_{i}"), DataType::Int64, false))
             .collect();
@@ -465,7 +464,7 @@ mod tests {
         let columns: Vec<ArrayRef> = (0..30)
             .map(|i| Arc::new(Int64Array::from(vec![i as i64 * 1_000_000, 7])) as ArrayRef)
             .collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
         let text = render_table(
             &schema,
             &[batch],
@@ -474,8 +473,7 @@ mod tests {
                 max_table_width: Some(80),
                 blob_bytes: false,
             },
-        )
-        .unwrap();
+        )?;
         assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
         for i in 0..30 {
             assert!(text.contains(&format!("column_{i}")), "column {i} is missing:\n{text}");
@@ -484,6 +482,7 @@ mod tests {
         assert!(text.contains(" of 30:"), "{text}");
         // every group holds both rows
         assert_eq!(text.matches("| 7 ").count(), 30, "{text}");
+        Ok(())
     }
 
     #[test]

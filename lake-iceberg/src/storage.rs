@@ -202,7 +202,7 @@ mod tests {
 
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
-    fn rows(keys: &[i64], values: &[&str]) -> RecordBatch {
+    fn rows(keys: &[i64], values: &[&str]) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Int64, false),
             Field::new("v", DataType::Utf8, true),
@@ -214,7 +214,6 @@ mod tests {
                 Arc::new(StringArray::from(values.to_vec())),
             ],
         )
-        .expect("a batch of the test schema")
     }
 
     /// A primary-key table made by another tool: partitioned by nothing Fluss knows (no
@@ -224,8 +223,12 @@ mod tests {
     async fn a_primary_key_table_without_a_bucket_field_union_reads_exactly() -> TestResult {
         let dir = tempfile::tempdir()?;
         let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
-        let info =
-            TableInfo::primary_key_table(TablePath::new("ext", "t"), rows(&[], &[]).schema(), vec!["k".into()], 2);
+        let info = TableInfo::primary_key_table(
+            TablePath::new("ext", "t"),
+            rows(&[], &[])?.schema(),
+            vec!["k".into()],
+            2,
+        );
         let mut definition = table_definition(&info)?;
         let fields = definition.spec.fields();
         definition.spec = UnboundPartitionSpec::builder()
@@ -250,7 +253,7 @@ mod tests {
         for (b, keys) in lake_rows {
             let values: Vec<String> = keys.iter().map(|k| format!("v{k}")).collect();
             let values: Vec<&str> = values.iter().map(String::as_str).collect();
-            let batch = rows(&keys, &values);
+            let batch = rows(&keys, &values)?;
             log.append(&TableBucket::new(b), batch.clone(), vec![ChangeType::Insert; 4])?;
             let changes = LogBatch::new(batch, vec![ChangeType::Insert; 4], 0);
             writer.write(&TableBucket::new(b), &changes).await?;
@@ -264,10 +267,10 @@ mod tests {
         use ChangeType::*;
         log.append(
             &TableBucket::new(0),
-            rows(&[1, 1, 2], &["v1", "new", "v2"]),
+            rows(&[1, 1, 2], &["v1", "new", "v2"])?,
             vec![UpdateBefore, UpdateAfter, Delete],
         )?;
-        log.append(&TableBucket::new(1), rows(&[20], &["v20"]), vec![Insert])?;
+        log.append(&TableBucket::new(1), rows(&[20], &["v20"])?, vec![Insert])?;
 
         let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(storage)))?;
         for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {

@@ -11,6 +11,7 @@ use lake_api::{ChangeType, LogBatch, LogSource, TableBucket, TableInfo, TablePat
 
 use super::{LocalLog, LocalLogOptions};
 use crate::error::ErrorKind;
+use crate::error::{Error, Result};
 use crate::record::Compression;
 
 fn info(partitioned: bool) -> TableInfo {
@@ -486,17 +487,16 @@ async fn a_bad_length_before_valid_batches_is_corruption_not_a_torn_tail() {
 }
 
 #[tokio::test]
-async fn reads_fetch_consecutive_batches_together_and_stop_where_asked() {
-    let dir = tempfile::tempdir().unwrap();
+async fn reads_fetch_consecutive_batches_together_and_stop_where_asked() -> Result<()> {
+    let dir = tempfile::tempdir()?;
     let b0 = TableBucket::new(0);
     // one large segment, then a small one: a fetch never spans two segments
-    let log = LocalLog::create(dir.path(), &info(false), options(u64::MAX)).unwrap();
+    let log = LocalLog::create(dir.path(), &info(false), options(u64::MAX))?;
     for i in 0..40 {
-        log.append(&b0, batch(i * 5..i * 5 + 5, None), vec![ChangeType::Insert; 5])
-            .unwrap();
+        log.append(&b0, batch(i * 5..i * 5 + 5, None), vec![ChangeType::Insert; 5])?;
     }
     {
-        let state = log.state().unwrap();
+        let state = log.state()?;
         let bucket = &state.buckets[&b0];
         let all = bucket.entries_after(0, None, u64::MAX);
         assert_eq!(all.len(), 40);
@@ -510,7 +510,8 @@ async fn reads_fetch_consecutive_batches_together_and_stop_where_asked() {
         assert!(bucket.entries_after(200, None, u64::MAX).is_empty());
     }
     let mid = read_all(&log, &b0, 42, 57).await;
-    assert_eq!(mid.first().unwrap().base_offset, 40);
-    assert_eq!(mid.last().unwrap().base_offset, 55);
+    assert_eq!(mid.first().ok_or_else(|| Error::invalid("no batches"))?.base_offset, 40);
+    assert_eq!(mid.last().ok_or_else(|| Error::invalid("no batches"))?.base_offset, 55);
     assert_eq!(keys(&read_all(&log, &b0, 0, 200).await), (0..200).collect::<Vec<_>>());
+    Ok(())
 }

@@ -312,8 +312,8 @@ pub(crate) fn get_i64(bytes: &[u8], at: usize) -> i64 {
 mod tests {
 
     #[test]
-    fn crc_agrees_with_a_second_implementation() {
-        let layout = crate::record::format::layout_for_write(crate::record::MAGIC_V0).unwrap();
+    fn crc_agrees_with_a_second_implementation() -> Result<()> {
+        let layout = crate::record::format::layout_for_write(crate::record::MAGIC_V0)?;
         let bytes: Vec<u8> = (0..5000u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
             .collect();
@@ -335,6 +335,7 @@ mod tests {
                 "{len} bytes"
             );
         }
+        Ok(())
     }
     use super::*;
     use crate::error::ErrorKind;
