@@ -301,6 +301,14 @@ async fn offsets_out_of_the_log_are_typed_errors() {
     assert_eq!(missing.expect_err("no such table").kind(), ErrorKind::NotFound);
 }
 
+/// A union read of `table`: the lake snapshot it chose and its sorted keys.
+async fn snapshot_and_keys(table: UnionTable) -> (Option<i64>, Vec<i64>) {
+    let scan = table.scan().build().await.expect("scan");
+    let snapshot = scan.snapshot().map(|s| s.id);
+    let rows = scan.collect().await.expect("read");
+    (snapshot, lakeunion_tests::fixtures::sorted_column(&rows, "k"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn union_reads_use_the_coordinators_readable_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -321,17 +329,12 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
 
     let served = Arc::new(serve(vec![log]).await.expect("serve"));
     let table = |log: Arc<ServedLog>| UnionTable::new(info.clone(), log, Some(lake.clone() as Arc<dyn LakeStorage>));
-    let keys = |batches: Vec<RecordBatch>| lakeunion_tests::fixtures::sorted_column(&batches, "k");
+
+    let all: Vec<i64> = (0..10).collect();
 
     // before the coordinator records any: nothing in the lake is readable, the log alone
-    let scan = table(served.clone())
-        .expect("table")
-        .scan()
-        .build()
-        .await
-        .expect("scan");
-    assert_eq!(scan.snapshot().map(|s| s.id), None, "no readable snapshot yet");
-    assert_eq!(keys(scan.collect().await.expect("read")), (0..10).collect::<Vec<_>>());
+    let read = snapshot_and_keys(table(served.clone()).expect("table")).await;
+    assert_eq!(read, (None, all.clone()), "no readable snapshot yet");
 
     for s in [&first, &second] {
         served
@@ -340,35 +343,15 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
             .await
             .expect("publish");
     }
-    let scan = table(served.clone())
-        .expect("table")
-        .scan()
-        .build()
-        .await
-        .expect("scan");
-    assert_eq!(
-        scan.snapshot().map(|s| s.id),
-        Some(second.id),
-        "newest published is readable"
-    );
-    assert_eq!(keys(scan.collect().await.expect("read")), (0..10).collect::<Vec<_>>());
+    let read = snapshot_and_keys(table(served.clone()).expect("table")).await;
+    assert_eq!(read, (Some(second.id), all.clone()), "newest published is readable");
 
     served
         .server
         .set_readable_snapshot(&info.path, Some(first.id))
         .expect("readable");
-    let scan = table(served.clone())
-        .expect("table")
-        .scan()
-        .build()
-        .await
-        .expect("scan");
-    assert_eq!(
-        scan.snapshot().map(|s| s.id),
-        Some(first.id),
-        "the coordinator's choice"
-    );
-    assert_eq!(keys(scan.collect().await.expect("read")), (0..10).collect::<Vec<_>>());
+    let read = snapshot_and_keys(table(served.clone()).expect("table")).await;
+    assert_eq!(read, (Some(first.id), all), "the coordinator's choice");
     assert_eq!(
         served.tiered_offsets(&first).await.expect("offsets"),
         [(bucket, 6)].into_iter().collect()
