@@ -196,30 +196,18 @@ impl FlussLog {
 
     /// One offset per bucket of every partition, as `spec` asks.
     async fn list_offsets(&self, spec: OffsetSpec) -> Result<BTreeMap<TableBucket, i64>> {
-        let admin = &self.inner.admin;
         let buckets: Vec<i32> = (0..self.inner.info.bucket_count as i32).collect();
-        let what = |e| remote(e, format!("cannot list the offsets of {}", self.inner.info.path));
+        let partitions: Vec<Vec<String>> = if self.inner.info.partition_keys.is_empty() {
+            vec![Vec::new()]
+        } else {
+            self.partitions().await?.into_keys().collect()
+        };
         let mut out = BTreeMap::new();
-        if self.inner.info.partition_keys.is_empty() {
-            for (b, o) in admin
-                .list_offsets(&self.inner.path, &buckets, spec)
-                .await
-                .map_err(what)?
-            {
-                out.insert(TableBucket::new(bucket_id(b)?), o);
-            }
-            return Ok(out);
-        }
-        for (values, _) in self.partitions().await? {
-            let name = values.join("$");
-            let offsets = admin
-                .list_partition_offsets(&self.inner.path, &name, &buckets, spec.clone())
-                .await
-                .map_err(what)?;
-            for (b, o) in offsets {
+        for partition in partitions {
+            for (b, o) in self.offsets_in(&partition, &buckets, spec.clone()).await? {
                 out.insert(
                     TableBucket {
-                        partition: values.clone(),
+                        partition: partition.clone(),
                         bucket: bucket_id(b)?,
                     },
                     o,
@@ -227,6 +215,25 @@ impl FlussLog {
             }
         }
         Ok(out)
+    }
+
+    /// The offsets `spec` asks for of some buckets of one partition (empty: the table is
+    /// not partitioned), by bucket id.
+    pub(crate) async fn offsets_in(
+        &self,
+        partition: &[String],
+        buckets: &[i32],
+        spec: OffsetSpec,
+    ) -> Result<HashMap<i32, i64>> {
+        let (admin, path) = (&self.inner.admin, &self.inner.path);
+        if partition.is_empty() {
+            admin.list_offsets(path, buckets, spec).await
+        } else {
+            admin
+                .list_partition_offsets(path, &partition.join("$"), buckets, spec)
+                .await
+        }
+        .map_err(|e| remote(e, format!("cannot list the offsets of {}", self.inner.info.path)))
     }
 
     /// What the coordinator answers when asked for a lake snapshot (`snapshot`, or the

@@ -147,24 +147,13 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
 
 /// The earliest and end (high watermark) offsets of one bucket.
 async fn bucket_offsets(log: &FlussLog, bucket: &TableBucket) -> Result<(i64, i64)> {
-    let admin = &log.inner.admin;
-    let path = &log.inner.path;
     let ids = [bucket.bucket as i32];
     let mut found = [0i64; 2];
     for (slot, spec) in [OffsetSpec::Earliest, OffsetSpec::Latest].into_iter().enumerate() {
-        let offsets = if bucket.partition.is_empty() {
-            admin.list_offsets(path, &ids, spec).await
-        } else {
-            admin
-                .list_partition_offsets(path, &bucket.partition.join("$"), &ids, spec)
-                .await
-        }
-        .map_err(|e| {
-            remote(
-                e,
-                format!("cannot list the offsets of {bucket} of {}", log.inner.info.path),
-            )
-        })?;
+        let offsets = log
+            .offsets_in(&bucket.partition, &ids, spec)
+            .await
+            .map_err(|e| e.context(bucket))?;
         found[slot] = *offsets.get(&ids[0]).ok_or_else(|| {
             Error::new(
                 ErrorKind::Remote,
