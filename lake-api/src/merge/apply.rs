@@ -39,6 +39,9 @@ pub async fn apply_changes(info: &TableInfo, lake: Vec<RecordBatch>, log: Vec<Lo
     }
     let (mut log_sorter, changes) = change_sorter(&schema, &info.primary_key, usize::MAX, batch_size, spill)?;
     let all: Vec<usize> = (0..schema.fields().len()).collect();
+    // the change sorter keeps arrival order per key: arrive in offset order
+    let mut log = log;
+    log.sort_by_key(|b| b.base_offset);
     for b in &log {
         b.validate()?;
         log_sorter.push(change_batch(b, &all, &changes)?)?;

@@ -43,6 +43,9 @@ enum KeyIndex {
         max: i64,
         bits: Vec<u64>,
         shift: u32,
+        /// Every key with its entry, in key order: key-sorted lake batches find their
+        /// hits by binary search instead of probing every row.
+        sorted: Vec<(i64, u32)>,
     },
     /// Any other key, probed by its row-format bytes.
     Rows(HashMap<Box<[u8]>, u32>),
@@ -56,9 +59,18 @@ fn bloom_bit(v: i64, shift: u32) -> usize {
 
 impl KeyIndex {
     /// Builds the Bloom filter of an integer index once every key is in: about 8 bits
-    /// per key, so that about one miss in eight reaches the map.
+    /// per key, so that about one miss in eight reaches the map. Sorts the key list (the
+    /// summary arrives in key order, which the sort detects in one pass).
     fn seal(&mut self) {
-        if let KeyIndex::Int { map, bits, shift, .. } = self {
+        if let KeyIndex::Int {
+            map,
+            bits,
+            shift,
+            sorted,
+            ..
+        } = self
+        {
+            sorted.sort_unstable();
             let n = (map.len() * 8).next_power_of_two().max(64);
             *shift = 64 - n.trailing_zeros();
             *bits = vec![0; n / 64];
@@ -67,6 +79,78 @@ impl KeyIndex {
                 bits[b / 64] |= 1 << (b % 64);
             }
         }
+    }
+}
+
+impl KeyIndex {
+    /// Probes every key of an unsorted batch (integer index), collecting `(row, entry)`.
+    fn probe_all<T: Copy + Into<i64>>(&self, values: &[T], hits: &mut Vec<(usize, u32)>) {
+        let KeyIndex::Int {
+            map,
+            min,
+            max,
+            bits,
+            shift,
+            ..
+        } = self
+        else {
+            return;
+        };
+        for (i, &v) in values.iter().enumerate() {
+            let v: i64 = v.into();
+            let b = bloom_bit(v, *shift);
+            // a clear bit is a sure miss (no bits yet: ask the map)
+            if v < *min || v > *max || bits.get(b / 64).is_some_and(|w| w & (1 << (b % 64)) == 0) {
+                continue;
+            }
+            if let Some(&e) = map.get(&v) {
+                hits.push((i, e));
+            }
+        }
+    }
+}
+
+/// Whether `values` ascend (equal neighbours allowed). Compares in fixed-size chunks
+/// without an early exit inside a chunk, so that the compiler vectorizes it: a fraction of
+/// a nanosecond per row, against several for probing each row.
+fn ascending<T: Copy + PartialOrd>(values: &[T]) -> bool {
+    const CHUNK: usize = 256;
+    if values.len() < 2 {
+        return true;
+    }
+    let (a, b) = (&values[..values.len() - 1], &values[1..]);
+    a.chunks(CHUNK)
+        .zip(b.chunks(CHUNK))
+        .all(|(x, y)| x.iter().zip(y).fold(true, |ok, (p, q)| ok & (p <= q)))
+}
+
+/// The rows of an ascending batch whose key is in `sorted` (an index's keys in order),
+/// as `(row, entry)` in row order. Only the index keys between the batch's first and last
+/// key are looked at, each found from where the previous one was: whole blocks of rows
+/// are skipped by their last key, and the position inside a block is a branch-free count
+/// (vectorized), so a lookup costs a few steps however far apart the hits are.
+fn sorted_hits<T: Copy + Into<i64>>(values: &[T], sorted: &[(i64, u32)], hits: &mut Vec<(usize, u32)>) {
+    const BLOCK: usize = 16;
+    let (Some(&first), Some(&last)) = (values.first(), values.last()) else {
+        return;
+    };
+    let (first, last): (i64, i64) = (first.into(), last.into());
+    let lo = sorted.partition_point(|&(k, _)| k < first);
+    let hi = lo + sorted[lo..].partition_point(|&(k, _)| k <= last);
+    let mut from = 0;
+    for &(k, e) in &sorted[lo..hi] {
+        // every row before `from` is below k: skip the blocks that end below it too
+        while from + BLOCK <= values.len() && values[from + BLOCK - 1].into() < k {
+            from += BLOCK;
+        }
+        let block = &values[from..(from + BLOCK).min(values.len())];
+        let mut i = from + block.iter().map(|&v| usize::from(v.into() < k)).sum::<usize>();
+        // equal keys sit side by side in an ascending batch (and may cross a block)
+        while i < values.len() && values[i].into() == k {
+            hits.push((i, e));
+            i += 1;
+        }
+        from = i;
     }
 }
 
@@ -112,12 +196,13 @@ struct Index {
 }
 
 impl KeyFilterMerge {
-    /// Merges `lake` (unsorted streams of read-schema batches) with `summary` (the log tail
-    /// folded per key: read schema plus the change column, one row per key).
+    /// Merges `lake` (streams of read-schema batches, each with whether its reader
+    /// promises key order) with `summary` (the log tail folded per key: read schema plus
+    /// the change column, one row per key).
     pub(crate) async fn run(
         self,
         summary: RecordBatchStream,
-        lake: Vec<RecordBatchStream>,
+        lake: Vec<(RecordBatchStream, bool)>,
     ) -> Result<RecordBatchStream> {
         let int_col = int_key(&self.schema, &self.keys);
         let mut index = Index {
@@ -128,6 +213,7 @@ impl KeyFilterMerge {
                     max: i64::MIN,
                     bits: Vec::new(),
                     shift: 63,
+                    sorted: Vec::new(),
                 },
                 None => KeyIndex::Rows(HashMap::new()),
             },
@@ -148,13 +234,15 @@ impl KeyFilterMerge {
         let lake_part = {
             let this = this.clone();
             let index = index.clone();
-            futures::stream::iter(lake).flatten().map(move |batch| {
-                let batch = batch?;
-                let mut index = index
-                    .lock()
-                    .map_err(|_| Error::invalid("key index poisoned by an earlier panic"))?;
-                this.filter_lake(batch, int_col, &mut index)
-            })
+            futures::stream::iter(lake)
+                .flat_map(|(stream, key_sorted)| stream.map(move |batch| (batch, key_sorted)))
+                .map(move |(batch, key_sorted)| {
+                    let batch = batch?;
+                    let mut index = index
+                        .lock()
+                        .map_err(|_| Error::invalid("key index poisoned by an earlier panic"))?;
+                    this.filter_lake(batch, int_col, key_sorted, &mut index)
+                })
         };
         let log_part = {
             let schema = schema.clone();
@@ -206,12 +294,18 @@ impl KeyFilterMerge {
             });
         }
         match &mut index.keys {
-            KeyIndex::Int { map, min, max, .. } => {
+            KeyIndex::Int {
+                map, min, max, sorted, ..
+            } => {
                 let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
                 let values = int_values(batch.column(col).as_ref())
                     .ok_or_else(|| Error::schema("key column is not an integer column"))?;
                 for (i, v) in values.into_iter().enumerate() {
-                    map.insert(v, base + i as u32);
+                    // a summary holds each key once, so the list and the map agree
+                    if map.insert(v, base + i as u32).is_some() {
+                        return Err(Error::invalid(format!("log summary holds key {v} twice")));
+                    }
+                    sorted.push((v, base + i as u32));
                     *min = (*min).min(v);
                     *max = (*max).max(v);
                 }
@@ -247,7 +341,15 @@ impl KeyFilterMerge {
         }
     }
 
-    fn filter_lake(&self, batch: RecordBatch, int_col: Option<usize>, index: &mut Index) -> Result<RecordBatch> {
+    /// Drops the rows of a lake batch that the log replaced. `key_sorted`: the batch's
+    /// reader promises key order (other batches are checked, which is cheap).
+    fn filter_lake(
+        &self,
+        batch: RecordBatch,
+        int_col: Option<usize>,
+        key_sorted: bool,
+        index: &mut Index,
+    ) -> Result<RecordBatch> {
         let n = batch.num_rows();
         let mut keep: Option<BooleanBufferBuilder> = None;
         let mut versions = LazyVersions(None);
@@ -260,42 +362,29 @@ impl KeyFilterMerge {
             k.set_bit(i, false);
         };
         let Index { keys, entries } = index;
-        match keys {
-            KeyIndex::Int {
-                map,
-                min,
-                max,
-                bits,
-                shift,
-            } => {
+        match &*keys {
+            KeyIndex::Int { map, sorted, .. } => {
                 if map.is_empty() {
                     return Ok(batch);
                 }
                 let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
                 let values = batch.column(col);
-                let probe = |v: i64| {
-                    let b = bloom_bit(v, *shift);
-                    // a clear bit is a sure miss (no bits yet: ask the map)
-                    if v < *min || v > *max || bits.get(b / 64).is_some_and(|w| w & (1 << (b % 64)) == 0) {
-                        None
-                    } else {
-                        map.get(&v).copied()
-                    }
-                };
                 let mut hits = Vec::new();
                 match values.data_type() {
                     DataType::Int64 => {
-                        for (i, &v) in values.as_primitive::<Int64Type>().values().iter().enumerate() {
-                            if let Some(e) = probe(v) {
-                                hits.push((i, e));
-                            }
+                        let v = values.as_primitive::<Int64Type>().values();
+                        if key_sorted || ascending(v) {
+                            sorted_hits(v, sorted, &mut hits);
+                        } else {
+                            keys.probe_all(v, &mut hits);
                         }
                     }
                     _ => {
-                        for (i, &v) in values.as_primitive::<Int32Type>().values().iter().enumerate() {
-                            if let Some(e) = probe(v as i64) {
-                                hits.push((i, e));
-                            }
+                        let v = values.as_primitive::<Int32Type>().values();
+                        if key_sorted || ascending(v) {
+                            sorted_hits(v, sorted, &mut hits);
+                        } else {
+                            keys.probe_all(v, &mut hits);
                         }
                     }
                 }
@@ -339,5 +428,77 @@ impl LazyVersions {
             self.0 = Some(enc.encode(batch)?);
         }
         self.0.as_ref().ok_or_else(|| Error::schema("version rows missing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An integer index over `keys` (entry = position), sealed.
+    fn int_index(keys: &[i64]) -> KeyIndex {
+        let mut map = HashMap::new();
+        let mut sorted = Vec::new();
+        for (e, &k) in keys.iter().enumerate() {
+            map.insert(k, e as u32);
+            sorted.push((k, e as u32));
+        }
+        let mut index = KeyIndex::Int {
+            min: keys.iter().copied().min().unwrap_or(i64::MAX),
+            max: keys.iter().copied().max().unwrap_or(i64::MIN),
+            map,
+            bits: Vec::new(),
+            shift: 63,
+            sorted,
+        };
+        index.seal();
+        index
+    }
+
+    /// A splitmix64 step: deterministic pseudo-random values without a dependency.
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn sorted_hits_match_probing_every_row() {
+        let mut rng = 7u64;
+        // sparse and dense indexes (both search paths), batches with duplicate keys
+        for (index_keys, batch_len, span) in [(40usize, 2000usize, 4000u64), (900, 1000, 1500), (0, 50, 100)] {
+            let mut keys: Vec<i64> = (0..index_keys).map(|_| (next(&mut rng) % span) as i64).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let index = int_index(&keys);
+            let KeyIndex::Int { sorted, .. } = &index else {
+                panic!("an integer index")
+            };
+            let mut batch: Vec<i64> = (0..batch_len).map(|_| (next(&mut rng) % span) as i64).collect();
+            batch.sort_unstable();
+            assert!(ascending(&batch));
+            let (mut by_search, mut by_probe) = (Vec::new(), Vec::new());
+            sorted_hits(&batch, sorted, &mut by_search);
+            index.probe_all(&batch, &mut by_probe);
+            assert_eq!(by_search, by_probe, "{index_keys} keys, {batch_len} rows");
+            let narrow: Vec<i32> = batch.iter().map(|&v| v as i32).collect();
+            let mut narrow_hits = Vec::new();
+            sorted_hits(&narrow, sorted, &mut narrow_hits);
+            assert_eq!(narrow_hits, by_probe);
+        }
+    }
+
+    #[test]
+    fn ascending_sees_one_step_down_anywhere() {
+        let mut v: Vec<i64> = (0..1000).collect();
+        assert!(ascending(&v) && ascending(&v[..1]) && ascending::<i64>(&[]));
+        for at in [1, 255, 256, 257, 999] {
+            v.swap(at - 1, at);
+            assert!(!ascending(&v), "swap at {at}");
+            v.swap(at - 1, at);
+        }
+        assert!(ascending(&[3, 3, 3, 4]));
     }
 }

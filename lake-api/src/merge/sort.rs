@@ -154,24 +154,32 @@ struct SortedChunks {
 impl SortedChunks {
     fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
         let rows = batches.iter().map(|b| keys.encode(b)).collect::<Result<Vec<_>>>()?;
-        let mut order: Vec<(u128, usize, usize)> = rows
-            .iter()
-            .enumerate()
-            .flat_map(|(b, keys)| keys.iter().enumerate().map(move |(r, k)| (key_prefix(k.data()), b, r)))
-            .collect();
-        // integer prefixes decide almost every comparison; the input position breaks
-        // ties, which makes the unstable sort stable
-        order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| {
-                    if needs_full_key(a.0) {
-                        rows[a.1].row(a.2).cmp(&rows[b.1].row(b.2))
-                    } else {
-                        Ordering::Equal
-                    }
-                })
-                .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
-        });
+        let mut order: Vec<(u128, usize, usize)> = Vec::with_capacity(rows.iter().map(|r| r.num_rows()).sum());
+        let mut full_keys = false;
+        for (b, keys) in rows.iter().enumerate() {
+            for (r, k) in keys.iter().enumerate() {
+                let prefix = key_prefix(k.data());
+                full_keys |= needs_full_key(prefix);
+                order.push((prefix, b, r));
+            }
+        }
+        // the input position breaks ties, which makes the unstable sort stable
+        if full_keys {
+            order.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| {
+                        if needs_full_key(a.0) {
+                            rows[a.1].row(a.2).cmp(&rows[b.1].row(b.2))
+                        } else {
+                            Ordering::Equal
+                        }
+                    })
+                    .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
+            });
+        } else {
+            // every prefix holds its whole key: the tuple order is the order wanted
+            order.sort_unstable();
+        }
         Ok(Self {
             batches,
             order,

@@ -174,8 +174,10 @@ pub(crate) fn with_change_columns(read: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// A sorter that orders log changes (batches of [`with_change_columns`]) by primary key,
-/// then offset: per key, changes come out in the order they happened.
+/// A sorter that orders log changes (batches of [`with_change_columns`]) by primary key.
+/// The sort is stable, so per key the changes come out in the order they were pushed:
+/// callers push in offset order (a bucket's log is read forward), which keeps the offset
+/// out of the sort key and every comparison on the key's prefix alone.
 pub(crate) fn change_sorter(
     read_schema: &SchemaRef,
     primary_key: &[String],
@@ -184,9 +186,7 @@ pub(crate) fn change_sorter(
     spill: Arc<SpillDir>,
 ) -> Result<(ExternalSorter, SchemaRef)> {
     let schema = with_change_columns(read_schema);
-    let mut sort_names = primary_key.to_vec();
-    sort_names.push(OFFSET_COLUMN.to_string());
-    let keys = KeyEncoder::new(&schema, &sort_names)?;
+    let keys = KeyEncoder::new(&schema, primary_key)?;
     Ok((
         ExternalSorter::new(schema.clone(), keys, budget, batch_size, spill),
         schema,

@@ -202,7 +202,8 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
             let summary = RecordBatchStream::new(summary_schema, fold);
             let mut lake = Vec::with_capacity(split.lake_splits.len());
             for s in &split.lake_splits {
-                lake.push(open_lake_split(ctx, s).await?.0);
+                let (stream, order) = open_lake_split(ctx, s).await?;
+                lake.push((stream, order.as_deref() == Some(info.primary_key.as_slice())));
             }
             KeyFilterMerge {
                 schema: ctx.read_schema.clone(),
