@@ -4,7 +4,9 @@
 //! open tables straight from their location.
 //!
 //! Tables follow Fluss's Paimon layout: the Paimon primary key and fixed buckets
-//! (`bucket`, `bucket-key`) are the Fluss ones, and Fluss's system columns are hidden.
+//! (`bucket`, `bucket-key`) are the Fluss ones, and Fluss's system columns (`__bucket`,
+//! `__offset`, `__timestamp`), where a table has them, are hidden from readers and filled
+//! per row by the tiering writer.
 //! Paimon merges a primary-key split on read and yields it in key order, so sort-merge
 //! union reads need no sort for such splits; each split is read on its own. Splits are
 //! `DataSplit`s in our versioned envelope ([`PaimonSplitSerializer`]). VECTOR columns are
@@ -32,6 +34,7 @@ mod schema;
 mod source;
 mod split;
 mod storage;
+mod system_columns;
 mod writer;
 
 pub use config::{PaimonCatalog, PaimonConfig};

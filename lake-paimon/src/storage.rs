@@ -96,7 +96,12 @@ impl PaimonStorage {
             Err(e) => return Err(e),
         }
         info.validate()?;
-        let schema = paimon_schema(info)?;
+        self.create_paimon_table(path, paimon_schema(info)?).await
+    }
+
+    /// Creates a table (and its database) with a Paimon schema made elsewhere (tests make
+    /// the layouts other writers make), and loads it.
+    pub(crate) async fn create_paimon_table(&self, path: &TablePath, schema: paimon::spec::Schema) -> Result<Table> {
         self.catalog
             .create_database(&path.database, true, HashMap::new())
             .await

@@ -6,6 +6,11 @@
 //! first-row and versioned tables need the bucket's lake rows for the fold; a deduplicate
 //! fold depends on the changes alone.
 //!
+//! Tables that carry Fluss's system columns get them filled as Fluss's own tiering fills
+//! them: a log row's bucket, offset and commit timestamp; a primary-key row's bucket and its
+//! key's last change in the round (deduplicate tables only: the other engines can keep a
+//! lake row whose offset this writer does not know, so they are refused).
+//!
 //! The paimon crate's commit cannot set snapshot properties, so the round's properties
 //! (`fluss-offsets`) are written into the snapshot file right after the commit, through
 //! the crate's own file IO: the snapshot is read as JSON, given its `properties`, and
@@ -14,7 +19,7 @@
 //! snapshot's offsets, reading the same rows from the log again: the round's changes are
 //! idempotent under the fold).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Int8Array, RecordBatch};
@@ -28,9 +33,10 @@ use paimon::spec::VALUE_KIND_FIELD_NAME;
 use paimon::table::Table;
 
 use crate::error::paimon_err;
-use crate::schema::{BUCKET_OPTION, PAIMON_MERGE_ENGINE_OPTION, is_system_column, table_info, to_paimon};
+use crate::schema::{BUCKET_OPTION, PAIMON_MERGE_ENGINE_OPTION, table_info, to_paimon};
 use crate::source::PaimonSource;
 use crate::storage::snapshot_of;
+use crate::system_columns::{RowOrigins, SystemColumns};
 
 /// Paimon's `RowKind` byte of an upsert (`+U`).
 const UPDATE_AFTER: i8 = 2;
@@ -43,6 +49,8 @@ pub(crate) struct PaimonLakeWriter {
     info: TableInfo,
     /// Paimon's buckets are the Fluss buckets (else the table is bucket-unaware).
     fixed: bool,
+    /// Fluss's system columns, where the table has them: filled per row.
+    system: Option<SystemColumns>,
     written: BTreeMap<TableBucket, Vec<LogBatch>>,
 }
 
@@ -77,8 +85,15 @@ impl PaimonLakeWriter {
         if options.contains_key("rowkind.field") {
             return refuse("the table takes row kinds from a `rowkind.field` column".into());
         }
-        if let Some(f) = table.schema().fields().iter().find(|f| is_system_column(f.name())) {
-            return refuse(format!("the table has Fluss's system column {}", f.name()));
+        let context = format!("table {} ({})", info.path, table.location());
+        let target = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(paimon_err(&context))?;
+        let system = SystemColumns::of(&target, &context)?;
+        if system.is_some() && info.has_primary_key() && info.merge_engine != MergeEngine::Deduplicate {
+            // a key whose lake row wins is written again, and its offset is not known here
+            return refuse(format!(
+                "Fluss's system columns with the {:?} merge engine: a lake row that wins would lose its log offset",
+                info.merge_engine
+            ));
         }
         let buckets: i64 = options
             .get(BUCKET_OPTION)
@@ -91,6 +106,7 @@ impl PaimonLakeWriter {
         }
         Ok(Self {
             fixed: buckets > 0,
+            system,
             table,
             info,
             written: BTreeMap::new(),
@@ -137,12 +153,16 @@ impl LakeWriter for PaimonLakeWriter {
                     Some(lake) => lake.rows(bucket).await?,
                     None => Vec::new(),
                 };
-                folded_rows(&self.info, lake_rows, batches, &target).await?
+                let system = self.system.as_ref().map(|s| (s, bucket.bucket as i32));
+                folded_rows(&self.info, lake_rows, batches, &target, system).await?
             } else {
                 batches
                     .iter()
                     .filter(|b| b.batch.num_rows() > 0)
-                    .map(|b| to_paimon(&b.batch, &target))
+                    .map(|b| match &self.system {
+                        Some(system) => to_paimon(&logged(system, bucket.bucket as i32, b)?, &target),
+                        None => to_paimon(&b.batch, &target),
+                    })
                     .collect::<Result<Vec<_>>>()?
             };
             if rows.is_empty() {
@@ -166,20 +186,68 @@ impl LakeWriter for PaimonLakeWriter {
     }
 }
 
+/// A log table's batch with the system columns: every row's own offset, and the batch's
+/// commit timestamp.
+fn logged(system: &SystemColumns, bucket: i32, batch: &LogBatch) -> Result<RecordBatch> {
+    let n = batch.batch.num_rows();
+    let offsets: Vec<i64> = (0..n as i64).map(|i| batch.base_offset + i).collect();
+    system.append(
+        &batch.batch,
+        &RowOrigins {
+            bucket,
+            offsets: &offsets,
+            timestamps_ms: &vec![batch.commit_timestamp; n],
+        },
+    )
+}
+
 /// The rows a bucket's round leaves in the lake, as Paimon rows with their row kind: the
 /// fold of the bucket's `lake` rows (first-row and versioned only; a deduplicate fold
-/// needs none) and its changes.
+/// needs none) and its changes. With `system` (the table's system columns and the
+/// bucket), each row carries the offset and timestamp of its key's last change, the row
+/// Fluss's own tiering would have left last.
 async fn folded_rows(
     info: &TableInfo,
     lake: Vec<RecordBatch>,
     batches: &[LogBatch],
     target: &SchemaRef,
+    system: Option<(&SystemColumns, i32)>,
 ) -> Result<Vec<RecordBatch>> {
     let keys = KeyRows::new(info)?;
     let mut touched: HashSet<OwnedRow> = HashSet::new();
+    // each touched key's last change: (offset, timestamp)
+    let mut last: HashMap<OwnedRow, (i64, i64)> = HashMap::new();
     for b in batches {
-        touched.extend(keys.rows(&b.batch)?.iter().map(|r| r.owned()));
+        for (i, r) in keys.rows(&b.batch)?.iter().enumerate() {
+            if system.is_some() {
+                last.insert(r.owned(), (b.base_offset + i as i64, b.commit_timestamp));
+            }
+            touched.insert(r.owned());
+        }
     }
+    let with_system = |batch: RecordBatch| -> Result<RecordBatch> {
+        let Some((columns, bucket)) = system else {
+            return Ok(batch);
+        };
+        let mut offsets = Vec::with_capacity(batch.num_rows());
+        let mut timestamps_ms = Vec::with_capacity(batch.num_rows());
+        for r in keys.rows(&batch)?.iter() {
+            let (offset, ts) = last
+                .get(&r.owned())
+                .copied()
+                .ok_or_else(|| Error::invalid("a folded row's key has no change in the round"))?;
+            offsets.push(offset);
+            timestamps_ms.push(ts);
+        }
+        columns.append(
+            &batch,
+            &RowOrigins {
+                bucket,
+                offsets: &offsets,
+                timestamps_ms: &timestamps_ms,
+            },
+        )
+    };
     if touched.is_empty() {
         return Ok(Vec::new());
     }
@@ -196,7 +264,7 @@ async fn folded_rows(
         let batch = arrow_select::filter::filter_record_batch(&batch, &keep)
             .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))?;
         if batch.num_rows() > 0 {
-            out.push(with_kind(&to_paimon(&batch, target)?, UPDATE_AFTER)?);
+            out.push(with_kind(&to_paimon(&with_system(batch)?, target)?, UPDATE_AFTER)?);
         }
     }
     // one change row per key that ends absent stands for its deletion
@@ -213,7 +281,7 @@ async fn folded_rows(
         let batch = arrow_select::filter::filter_record_batch(&b.batch, &take)
             .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))?;
         if batch.num_rows() > 0 {
-            out.push(with_kind(&to_paimon(&batch, target)?, DELETE)?);
+            out.push(with_kind(&to_paimon(&with_system(batch)?, target)?, DELETE)?);
         }
     }
     Ok(out)
@@ -372,4 +440,229 @@ async fn set_properties(
         .get_snapshot(latest.id())
         .await
         .map_err(paimon_err(format!("{context}: re-reading {path}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::TimeUnit;
+    use lake_api::lake::LakeStorage;
+    use lake_api::{ChangeType, TablePath};
+
+    use super::*;
+    use crate::schema::{BUCKET_COUNT_OPTION, BUCKET_KEY_OPTION};
+    use crate::{PaimonConfig, PaimonStorage};
+
+    fn data_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]))
+    }
+
+    /// A Paimon table laid out as Fluss's tiering makes it: the columns, then `__bucket`,
+    /// `__offset` and `__timestamp`.
+    async fn fluss_made_table(lake: &PaimonStorage, info: &TableInfo) -> Result<Table> {
+        let ty = |t: &DataType, nullable: bool| {
+            paimon::arrow::arrow_to_paimon_type(t, nullable).map_err(paimon_err("system column type"))
+        };
+        let mut builder = paimon::spec::Schema::builder()
+            .column("k", ty(&DataType::Int64, false)?)
+            .column("v", ty(&DataType::Utf8, true)?)
+            .column("__bucket", ty(&DataType::Int32, false)?)
+            .column("__offset", ty(&DataType::Int64, false)?)
+            .column(
+                "__timestamp",
+                ty(&DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false)?,
+            )
+            .option("file.format", "parquet")
+            .option(BUCKET_COUNT_OPTION, info.bucket_count.to_string());
+        builder = if info.has_primary_key() {
+            builder
+                .primary_key(vec!["k".to_string()])
+                .option(BUCKET_OPTION, info.bucket_count.to_string())
+                .option(BUCKET_KEY_OPTION, "k")
+        } else {
+            builder.option(BUCKET_OPTION, "-1")
+        };
+        let schema = builder.build().map_err(paimon_err("schema"))?;
+        lake.create_paimon_table(&info.path, schema).await
+    }
+
+    fn rows(keys: &[i64], value: &str) -> Result<RecordBatch> {
+        RecordBatch::try_new(
+            data_schema(),
+            vec![
+                Arc::new(Int64Array::from(keys.to_vec())),
+                Arc::new(StringArray::from_iter_values(
+                    keys.iter().map(|k| format!("{value}{k}")),
+                )),
+            ],
+        )
+        .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
+    }
+
+    fn batch(keys: &[i64], value: &str, kind: ChangeType, offset: i64, ts: i64) -> Result<LogBatch> {
+        let mut b = LogBatch::new(rows(keys, value)?, vec![kind; keys.len()], offset);
+        b.commit_timestamp = ts;
+        Ok(b)
+    }
+
+    /// Every row of the latest snapshot with every column, system columns included, as
+    /// `(k, v, __bucket, __offset, __timestamp)` sorted by key.
+    async fn raw_rows(table: &Table) -> Result<Vec<(i64, String, i32, i64, i64)>> {
+        let builder = table.new_read_builder();
+        let plan = builder.new_scan().plan().await.map_err(paimon_err("plan"))?;
+        let read = builder.new_read().map_err(paimon_err("read"))?;
+        let batches: Vec<RecordBatch> = read
+            .to_arrow(plan.splits())
+            .map_err(paimon_err("read"))?
+            .try_collect()
+            .await
+            .map_err(paimon_err("read"))?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let col = |name: &str| {
+                b.column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| Error::schema(format!("no column {name}")))
+            };
+            let (k, v, bucket, offset, ts) = (
+                col("k")?,
+                col("v")?,
+                col("__bucket")?,
+                col("__offset")?,
+                col("__timestamp")?,
+            );
+            let v = v.as_string::<i32>();
+            for i in 0..b.num_rows() {
+                out.push((
+                    k.as_primitive::<Int64Type>().value(i),
+                    v.value(i).to_string(),
+                    bucket.as_primitive::<Int32Type>().value(i),
+                    offset.as_primitive::<Int64Type>().value(i),
+                    ts.as_primitive::<TimestampMillisecondType>().value(i),
+                ));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The rows a reader sees: the data columns only.
+    async fn visible(lake: &PaimonStorage, path: &TablePath) -> Result<(Vec<String>, usize)> {
+        let source = lake.create_lake_source(path).await?;
+        let snapshot = lake
+            .latest_snapshot(path)
+            .await?
+            .ok_or_else(|| Error::invalid("no snapshot"))?;
+        let mut names = Vec::new();
+        let mut count = 0;
+        for split in source.create_planner(snapshot.id).await?.plan().await? {
+            let batches: Vec<RecordBatch> = source.create_reader(split).await?.read().await?.try_collect().await?;
+            for b in batches {
+                names = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+                count += b.num_rows();
+            }
+        }
+        Ok((names, count))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_tables_get_each_rows_bucket_offset_and_timestamp() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let info = TableInfo::log_table(TablePath::new("fluss", "events"), data_schema(), 2);
+        fluss_made_table(&lake, &info).await?;
+        let mut writer = lake.create_lake_writer(&info).await?;
+        writer
+            .write(
+                &TableBucket::new(0),
+                &batch(&[1, 2], "a", ChangeType::AppendOnly, 0, 1_000)?,
+            )
+            .await?;
+        writer
+            .write(
+                &TableBucket::new(1),
+                &batch(&[3], "b", ChangeType::AppendOnly, 7, 2_000)?,
+            )
+            .await?;
+        writer
+            .write(
+                &TableBucket::new(0),
+                &batch(&[4], "c", ChangeType::AppendOnly, 2, 3_000)?,
+            )
+            .await?;
+        writer.commit(BTreeMap::new()).await?;
+        let table = lake.load_table(&info.path).await?;
+        assert_eq!(
+            raw_rows(&table).await?,
+            vec![
+                (1, "a1".into(), 0, 0, 1_000),
+                (2, "a2".into(), 0, 1, 1_000),
+                (3, "b3".into(), 1, 7, 2_000),
+                (4, "c4".into(), 0, 2, 3_000),
+            ]
+        );
+        assert_eq!(visible(&lake, &info.path).await?, (vec!["k".into(), "v".into()], 4));
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn primary_key_rows_carry_their_last_change() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let path = TablePath::new("fluss", "users");
+        let info = TableInfo::primary_key_table(path.clone(), data_schema(), vec!["k".into()], 1);
+        fluss_made_table(&lake, &info).await?;
+        let b0 = TableBucket::new(0);
+        let mut writer = lake.create_lake_writer(&info).await?;
+        writer
+            .write(&b0, &batch(&[1, 2, 3], "a", ChangeType::Insert, 0, 100)?)
+            .await?;
+        writer
+            .write(&b0, &batch(&[1], "a", ChangeType::UpdateBefore, 3, 200)?)
+            .await?;
+        writer
+            .write(&b0, &batch(&[1], "b", ChangeType::UpdateAfter, 4, 200)?)
+            .await?;
+        writer.commit(BTreeMap::new()).await?;
+        // a second round deletes a key and leaves the others as they were
+        let mut writer = lake.create_lake_writer(&info).await?;
+        writer
+            .write(&b0, &batch(&[2], "a", ChangeType::Delete, 5, 300)?)
+            .await?;
+        writer
+            .write(&b0, &batch(&[4], "c", ChangeType::Insert, 6, 400)?)
+            .await?;
+        writer.commit(BTreeMap::new()).await?;
+        let table = lake.load_table(&path).await?;
+        assert_eq!(
+            raw_rows(&table).await?,
+            vec![
+                (1, "b1".into(), 0, 4, 200),
+                (3, "a3".into(), 0, 2, 100),
+                (4, "c4".into(), 0, 6, 400),
+            ]
+        );
+        assert_eq!(visible(&lake, &path).await?, (vec!["k".into(), "v".into()], 3));
+
+        // a versioned table could rewrite a lake row whose offset it does not know
+        let versioned =
+            TableInfo::primary_key_table(TablePath::new("fluss", "versioned"), data_schema(), vec!["k".into()], 1)
+                .with_merge_engine(MergeEngine::Versioned { column: "k".into() });
+        fluss_made_table(&lake, &versioned).await?;
+        let err = lake
+            .create_lake_writer(&versioned)
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("a versioned table with system columns was accepted"))?;
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("system columns"), "{err}");
+        Ok(())
+    }
 }
