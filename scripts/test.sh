@@ -10,3 +10,5 @@ cargo test --workspace --locked "$@"
 # lakescan's Lance backend is a cargo feature (the README's run command stays protoc-free):
 # its CLI tests run again with it
 cargo test --locked -p lake-cli --features lance --test cli "$@"
+# the GPU decoder's tests: on a machine without an NVIDIA GPU they say so and skip
+cargo test --locked -p lake-sink --features cuda --lib "$@"

@@ -6,7 +6,10 @@
 //! half tiered into the in-memory lake, half left in the log. A union read streams them into
 //! the tensor sink (224x224, CHW, u8), which decodes with rayon across cores. Reported:
 //! - the CPU decoder alone on one thread (the per-core figure; target >= 300 images/s);
-//! - end to end (union read + decode) on every core of the machine.
+//! - end to end (union read + decode) on every core of the machine;
+//! - with `--features cuda` on a machine with an NVIDIA GPU, the GPU decoder alone (batches
+//!   of 128; target >= 5,000 images/s on one H100) and end to end through it. Without a
+//!   usable GPU the bench says why and reports the CPU rows only.
 //!
 //! Settings: `BENCH_IMAGES` (default 2000), `BENCH_ITERS` (default 3).
 
@@ -23,7 +26,7 @@ use image::{ExtendedColorType, ImageEncoder};
 use lake_api::memory::{MemoryLake, MemoryLog, tier};
 use lake_api::types::blob_field;
 use lake_api::{ChangeType, TableBucket, TableInfo, TablePath, UnionTable};
-use lake_sink::tensor::{TensorOptions, TensorSink, decode_batch};
+use lake_sink::tensor::{BatchDecoder, CpuDecoder, TensorOptions, TensorSink, decode_batch};
 
 type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -132,27 +135,7 @@ fn main() -> BoxResult<()> {
     runtime.block_on(tier(&log, &lake, None))?;
     append(n / 2..n)?;
     let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake)))?;
-    let mut e2e_secs = Vec::new();
-    for _ in 0..iters {
-        let t = Instant::now();
-        let decoded = runtime.block_on(async {
-            let stream = table.scan().build().await?.to_stream().await?;
-            let mut outputs = std::pin::pin!(TensorSink::new("image", options)?.stream(stream));
-            let mut decoded = 0usize;
-            while let Some(out) = outputs.next().await {
-                let out = out?;
-                if !out.errors.is_empty() {
-                    return Err(format!("{} rows failed", out.errors.len()).into());
-                }
-                decoded += out.tensors.len();
-            }
-            Ok::<_, Box<dyn std::error::Error>>(decoded)
-        })?;
-        e2e_secs.push(t.elapsed().as_secs_f64());
-        if decoded != n {
-            return Err(format!("decoded {decoded} of {n} images").into());
-        }
-    }
+    let e2e_secs = end_to_end(&runtime, &table, options, Arc::new(CpuDecoder), n, iters)?;
 
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let mb = bytes as f64 / (1 << 20) as f64;
@@ -177,7 +160,112 @@ fn main() -> BoxResult<()> {
         n as f64 / e,
         mb / e
     );
+    gpu_figures(&runtime, &table, &images, options, iters, mb)
+}
+
+/// Seconds per run of a union read of `table` through a tensor sink with `decoder`.
+fn end_to_end(
+    runtime: &tokio::runtime::Runtime,
+    table: &UnionTable,
+    options: TensorOptions,
+    decoder: Arc<dyn BatchDecoder>,
+    n: usize,
+    iters: usize,
+) -> BoxResult<Vec<f64>> {
+    let mut secs = Vec::new();
+    for _ in 0..iters {
+        let t = Instant::now();
+        let decoded = runtime.block_on(async {
+            let stream = table.scan().build().await?.to_stream().await?;
+            let sink = TensorSink::new("image", options)?.with_decoder(decoder.clone());
+            let mut outputs = std::pin::pin!(sink.stream(stream));
+            let mut decoded = 0usize;
+            while let Some(out) = outputs.next().await {
+                let out = out?;
+                if !out.errors.is_empty() {
+                    return Err(format!("{} rows failed", out.errors.len()).into());
+                }
+                decoded += out.tensors.len();
+            }
+            Ok::<_, Box<dyn std::error::Error>>(decoded)
+        })?;
+        secs.push(t.elapsed().as_secs_f64());
+        if decoded != n {
+            return Err(format!("decoded {decoded} of {n} images").into());
+        }
+    }
+    Ok(secs)
+}
+
+/// The GPU decoder's rows: alone (batches of 128) and end to end.
+#[cfg(feature = "cuda")]
+fn gpu_figures(
+    runtime: &tokio::runtime::Runtime,
+    table: &UnionTable,
+    images: &[Vec<u8>],
+    options: TensorOptions,
+    iters: usize,
+    mb: f64,
+) -> BoxResult<()> {
+    use lake_sink::tensor::gpu::{GpuDecoder, GpuOptions};
+    const GPU_TARGET: f64 = 5000.0;
     println!();
-    println!("GPU decoder: not built (no GPU machine was lent to this task).");
+    let gpu = match GpuDecoder::new(GpuOptions::default()) {
+        Ok(gpu) => Arc::new(gpu),
+        Err(e) => {
+            println!("GPU decoder: built, but it cannot run on this machine: {e}");
+            return Ok(());
+        }
+    };
+    let n = images.len();
+    let refs: Vec<Option<&[u8]>> = images.iter().map(|i| Some(i.as_slice())).collect();
+    // one warm-up pass: kernel compilation and buffer growth are not the steady state
+    gpu.decode_batch(&refs, &options, 0)?;
+    let mut secs = Vec::new();
+    for _ in 0..iters {
+        let t = Instant::now();
+        let (tensors, errors) = gpu.decode_batch(&refs, &options, 0)?;
+        secs.push(t.elapsed().as_secs_f64());
+        if !errors.is_empty() || tensors.iter().any(Option::is_none) {
+            return Err(format!("{} images failed on the GPU", errors.len()).into());
+        }
+    }
+    let e2e = median(end_to_end(runtime, table, options, gpu.clone(), n, iters)?);
+    let alone = median(secs);
+    let rate = n as f64 / alone;
+    println!(
+        "GPU: {} ({} rows fell back to the CPU)",
+        gpu.name(),
+        gpu.cpu_fallbacks()
+    );
+    println!();
+    println!("| measurement | batch | images/s | MB/s | target | result |");
+    println!("|---|---:|---:|---:|---|---|");
+    println!(
+        "| GPU decoder alone | 128 | {rate:.0} | {:.1} | >= {GPU_TARGET:.0} images/s | {} |",
+        mb / alone,
+        if rate >= GPU_TARGET { "PASS" } else { "FAIL" }
+    );
+    println!(
+        "| union read + tensor sink (GPU), end to end | 128 | {:.0} | {:.1} | - | - |",
+        n as f64 / e2e,
+        mb / e2e
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_figures(
+    _runtime: &tokio::runtime::Runtime,
+    _table: &UnionTable,
+    _images: &[Vec<u8>],
+    _options: TensorOptions,
+    _iters: usize,
+    _mb: f64,
+) -> BoxResult<()> {
+    println!();
+    println!(
+        "GPU decoder: not built (`cargo bench -p lake-sink --features cuda --bench tensor` on a machine with an NVIDIA GPU)."
+    );
     Ok(())
 }

@@ -88,6 +88,16 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// A tensor of `opts`' shape and layout holding `data` (what a decoder builds).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(super) fn with_data(opts: &TensorOptions, data: TensorData) -> Self {
+        Self {
+            shape: opts.shape(),
+            layout: opts.layout,
+            data,
+        }
+    }
+
     /// The shape, in the order of [`Tensor::layout`].
     pub fn shape(&self) -> [usize; 3] {
         self.shape
@@ -266,13 +276,32 @@ fn fit(image: RgbImage, opts: &TensorOptions) -> RgbImage {
     if (w, h) == (tw, th) {
         return image;
     }
+    let (x0, y0, cw, ch) = source_window(w, h, opts);
+    if (cw, ch) == (w, h) {
+        imageops::resize(&image, tw, th, FilterType::Triangle)
+    } else {
+        let window = imageops::crop_imm(&image, x0, y0, cw, ch);
+        if (cw, ch) == (tw, th) {
+            window.to_image()
+        } else {
+            imageops::resize(&*window, tw, th, FilterType::Triangle)
+        }
+    }
+}
+
+/// The window `(x0, y0, width, height)` of a `w x h` source that scales to the tensor: the
+/// whole image for [`Resize::Stretch`], else the centered window of the target's aspect
+/// ratio. Every decoder crops with this, so that they agree on the pixels.
+///
+/// Cropping the centered window of aspect ratio tw : th from the source and scaling it to
+/// tw x th gives the picture of scaling by max(tw / w, th / h) and cropping the centered
+/// tw x th window while touching fewer pixels; it is not pixel-identical to that (nor to
+/// torchvision: the crop offset rounds down and the edge samples differ slightly).
+pub(super) fn source_window(w: u32, h: u32, opts: &TensorOptions) -> (u32, u32, u32, u32) {
+    let (tw, th) = (opts.width, opts.height);
     match opts.resize {
-        Resize::Stretch => imageops::resize(&image, tw, th, FilterType::Triangle),
+        Resize::Stretch => (0, 0, w, h),
         Resize::ShorterSideThenCenterCrop => {
-            // Cropping the centered window of aspect ratio tw : th from the source and scaling it to
-            // tw x th gives the picture of scaling by max(tw / w, th / h) and cropping the centered
-            // tw x th window while touching fewer pixels; it is not pixel-identical to that (nor to
-            // torchvision: the crop offset rounds down and the edge samples differ slightly).
             let (w64, h64, tw64, th64) = (u64::from(w), u64::from(h), u64::from(tw), u64::from(th));
             let (cw, ch) = if w64 * th64 > tw64 * h64 {
                 // Source is wider than the target: keep the full height.
@@ -282,17 +311,7 @@ fn fit(image: RgbImage, opts: &TensorOptions) -> RgbImage {
                 let ch = (w64 * th64 + tw64 / 2) / tw64;
                 (w, clamp_dim(ch, h))
             };
-            let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
-            if (cw, ch) == (w, h) {
-                imageops::resize(&image, tw, th, FilterType::Triangle)
-            } else {
-                let window = imageops::crop_imm(&image, x0, y0, cw, ch);
-                if (cw, ch) == (tw, th) {
-                    window.to_image()
-                } else {
-                    imageops::resize(&*window, tw, th, FilterType::Triangle)
-                }
-            }
+            ((w - cw) / 2, (h - ch) / 2, cw, ch)
         }
     }
 }
@@ -413,13 +432,50 @@ mod tests {
     #[test]
     fn tensor_baseline_jpeg_q90_solid_color() {
         // The `image` 0.25 JPEG encoder writes baseline JPEG only, always 4:4:4 (every component
-        // sampled 1x1, whatever its doc comment says): it cannot write progressive JPEG nor
-        // 4:2:0, so those variants are not generated here (zune-jpeg decodes both; covering them
-        // needs checked-in fixtures or another encoder as a dev-dependency).
+        // sampled 1x1, whatever its doc comment says); the subsampled and progressive variants
+        // come from the `jpeg-encoder` dev-dependency (see the test after the grayscale one).
         let bytes = jpeg_rgb(&solid(64, 48, RED), 90);
         let t = decode_image(&bytes, &TensorOptions::new(16, 16)).unwrap();
         assert_eq!(t.shape(), [3, 16, 16]);
         assert_solid(&t, RED, 3);
+    }
+
+    #[test]
+    fn tensor_subsampled_and_progressive_jpegs_decode() -> Result<()> {
+        use jpeg_encoder::SamplingFactor;
+        let variants = [
+            (SamplingFactor::R_4_2_0, false),
+            (SamplingFactor::R_4_2_2, false),
+            (SamplingFactor::R_4_2_0, true),
+            (SamplingFactor::R_4_4_4, true),
+        ];
+        let opts = TensorOptions::new(48, 64);
+        for (sampling, progressive) in variants {
+            let solid_jpeg = jpeg_with(&solid(80, 60, BLUE), 92, sampling, progressive)?;
+            assert_solid(&decode_image(&solid_jpeg, &opts)?, BLUE, 4);
+        }
+        // a busy picture decodes to the same tensor whatever the scan mode, and close to
+        // its 4:4:4 baseline whatever the chroma subsampling
+        let card = test_card(200, 150, 4);
+        let reference = decode_image(&jpeg_with(&card, 95, SamplingFactor::R_4_4_4, false)?, &opts)?;
+        let baseline_420 = decode_image(&jpeg_with(&card, 95, SamplingFactor::R_4_2_0, false)?, &opts)?;
+        let progressive_420 = decode_image(&jpeg_with(&card, 95, SamplingFactor::R_4_2_0, true)?, &opts)?;
+        let mean_diff = |a: &Tensor, b: &Tensor| -> f64 {
+            let (TensorData::U8(a), TensorData::U8(b)) = (a.data(), b.data()) else {
+                return f64::INFINITY;
+            };
+            a.iter().zip(b).map(|(p, q)| f64::from(p.abs_diff(*q))).sum::<f64>() / a.len() as f64
+        };
+        assert!(
+            mean_diff(&baseline_420, &progressive_420) < 0.5,
+            "scan mode changed the picture"
+        );
+        let chroma = mean_diff(&reference, &baseline_420);
+        assert!(
+            chroma < 4.0,
+            "4:2:0 is {chroma} levels off its 4:4:4 baseline on average"
+        );
+        Ok(())
     }
 
     #[test]

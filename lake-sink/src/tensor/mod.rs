@@ -32,7 +32,10 @@
 
 mod batch;
 mod decode;
+mod decoder;
 mod dlpack;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 mod options;
 mod sink;
 #[cfg(test)]
@@ -40,5 +43,6 @@ mod testutil;
 
 pub use batch::{FIXED_SHAPE_TENSOR_EXTENSION, TensorBatch, tensor_field};
 pub use decode::{ImageFormatKind, Tensor, TensorData, decode_batch, decode_image, detect_format};
+pub use decoder::{BatchDecoder, CpuDecoder};
 pub use options::{DEFAULT_MAX_PIXELS, DType, Layout, Resize, TensorOptions};
 pub use sink::{TensorOutput, TensorSink};

@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 use lake_api::RecordBatchStream;
 
 use super::batch::TensorBatch;
-use super::decode::decode_batch_from;
+use super::decoder::{BatchDecoder, CpuDecoder};
 use super::options::TensorOptions;
 use crate::error::{Error, ErrorKind, Result, RowError};
 
@@ -29,10 +29,13 @@ pub struct TensorOutput {
 /// every input row ends up in exactly one of [`TensorOutput::tensors`],
 /// [`TensorOutput::errors`] and [`TensorOutput::null_rows`]. The column must hold inline BLOB
 /// payloads (`LargeBinary`, as `lakeunion.blob`, or `Binary`); resolve BLOB references first.
+/// Images decode on the CPU unless [`TensorSink::with_decoder`] gives another decoder (the
+/// GPU one of the `cuda` feature).
 #[derive(Debug, Clone)]
 pub struct TensorSink {
     column: String,
     options: TensorOptions,
+    decoder: Arc<dyn BatchDecoder>,
 }
 
 impl TensorSink {
@@ -42,7 +45,19 @@ impl TensorSink {
         Ok(Self {
             column: column.into(),
             options,
+            decoder: Arc::new(CpuDecoder),
         })
+    }
+
+    /// With another decoder (for example the GPU one of the `cuda` feature).
+    pub fn with_decoder(mut self, decoder: Arc<dyn BatchDecoder>) -> Self {
+        self.decoder = decoder;
+        self
+    }
+
+    /// The decoder that runs.
+    pub fn decoder(&self) -> &Arc<dyn BatchDecoder> {
+        &self.decoder
     }
 
     /// The BLOB column decoded.
@@ -55,8 +70,8 @@ impl TensorSink {
         &self.options
     }
 
-    /// Decodes one record batch whose first row has row id `first_row` (CPU-bound, parallel
-    /// with rayon; blocks the calling thread). Fails only when the column is missing or not
+    /// Decodes one record batch whose first row has row id `first_row` with the sink's
+    /// decoder (blocks the calling thread). Fails only when the column is missing or not
     /// binary; undecodable rows are reported in [`TensorOutput::errors`].
     pub fn decode_record_batch(&self, batch: &RecordBatch, first_row: u64) -> Result<TensorOutput> {
         let Some(column) = batch.column_by_name(&self.column) else {
@@ -82,7 +97,7 @@ impl TensorSink {
             }
         }
         .ok_or_else(|| Error::schema(format!("column {:?} does not match its binary type", self.column)))?;
-        let (tensors, errors) = decode_batch_from(&images, &self.options, first_row)?;
+        let (tensors, errors) = self.decoder.decode_batch(&images, &self.options, first_row)?;
         let null_rows = images
             .iter()
             .enumerate()

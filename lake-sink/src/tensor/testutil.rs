@@ -94,3 +94,123 @@ pub fn jpeg_header_only(w: u16, h: u16) -> Vec<u8> {
     out[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
     out
 }
+
+/// A photo-like `w x h` test card: gradients, a disc and pixel noise (so that resizing and
+/// JPEG coding have real work), different for each `seed`.
+pub fn test_card(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 24) as i32 - 12
+    };
+    let (cx, cy, r) = ((w / 3) as i32, (h / 2) as i32, (w.min(h) / 4) as i32);
+    RgbImage::from_fn(w, h, |x, y| {
+        let (x, y) = (x as i32, y as i32);
+        let inside = (x - cx).pow(2) + (y - cy).pow(2) < r * r;
+        let base = [
+            x * 255 / w as i32,
+            y * 255 / h as i32,
+            if inside {
+                220
+            } else {
+                ((x + y) / 4 + seed as i32 * 7) % 256
+            },
+        ];
+        Rgb(base.map(|c| (c + noise()).clamp(0, 255) as u8))
+    })
+}
+
+/// A JPEG with the chroma `sampling` and scan mode asked for (the `jpeg-encoder` crate: the
+/// `image` encoder writes baseline 4:4:4 only).
+pub fn jpeg_with(
+    image: &RgbImage,
+    quality: u8,
+    sampling: jpeg_encoder::SamplingFactor,
+    progressive: bool,
+) -> crate::error::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(sampling);
+    encoder.set_progressive(progressive);
+    let (w, h) = image.dimensions();
+    let too_big = |_| crate::error::Error::invalid("test image too large for JPEG");
+    encoder
+        .encode(
+            image.as_raw(),
+            u16::try_from(w).map_err(too_big)?,
+            u16::try_from(h).map_err(too_big)?,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .map_err(|e| crate::error::Error::invalid(format!("jpeg-encoder: {e}")))?;
+    Ok(out)
+}
+
+/// The inputs the GPU decoder is compared with the CPU decoder on: JPEGs of every layout
+/// the GPU takes (4:4:4, 4:2:0, 4:2:2; landscape, portrait, already at size) and rows it
+/// hands to the CPU (progressive, grayscale, PNG, a header without its image, not an image,
+/// empty, null).
+#[cfg(feature = "cuda")]
+pub fn gpu_comparison_set() -> crate::error::Result<Vec<Option<Vec<u8>>>> {
+    use jpeg_encoder::SamplingFactor;
+    let card = test_card(500, 375, 1);
+    let tall = test_card(320, 480, 2);
+    let square = test_card(224, 224, 3);
+    let gray = image::GrayImage::from_fn(200, 150, |x, y| image::Luma([((x + 2 * y) % 256) as u8]));
+    Ok(vec![
+        Some(jpeg_rgb(&card, 90)),
+        Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, false)?),
+        Some(jpeg_with(&tall, 85, SamplingFactor::R_4_2_2, false)?),
+        Some(jpeg_with(&square, 95, SamplingFactor::R_4_4_4, false)?),
+        Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, true)?),
+        Some(encode_jpeg(&DynamicImage::ImageLuma8(gray), 90)),
+        Some(png(&DynamicImage::ImageRgb8(tall.clone()))),
+        Some(jpeg_header_only(640, 480)),
+        Some(b"not an image at all".to_vec()),
+        Some(Vec::new()),
+        None,
+    ])
+}
+
+/// Tensor options the comparison runs with: both layouts, both element types, both resize
+/// policies, a size that upscales.
+#[cfg(feature = "cuda")]
+pub fn gpu_comparison_options() -> Vec<super::TensorOptions> {
+    use super::{DType, Layout, Resize, TensorOptions};
+    vec![
+        TensorOptions::new(224, 224),
+        TensorOptions::new(224, 224)
+            .with_layout(Layout::Hwc)
+            .with_dtype(DType::IMAGENET),
+        TensorOptions::new(96, 160).with_resize(Resize::Stretch),
+        TensorOptions::new(600, 512).with_dtype(DType::F32_UNIT),
+    ]
+}
+
+/// The largest difference between two tensors of `opts`, in 8-bit levels (an `f32`
+/// difference is scaled back through its channel's normalization).
+#[cfg(feature = "cuda")]
+pub fn max_abs_diff_levels(a: &super::Tensor, b: &super::Tensor, opts: &super::TensorOptions) -> f32 {
+    use super::DType;
+    let (h, w) = (opts.height as usize, opts.width as usize);
+    let mut worst = 0f32;
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                let diff = match opts.dtype {
+                    DType::U8 => match (a.get_u8(c, y, x), b.get_u8(c, y, x)) {
+                        (Some(p), Some(q)) => f32::from(p.abs_diff(q)),
+                        _ => f32::INFINITY,
+                    },
+                    DType::F32 { std, .. } => match (a.get_f32(c, y, x), b.get_f32(c, y, x)) {
+                        (Some(p), Some(q)) => (p - q).abs() * 255.0 * std[c],
+                        _ => f32::INFINITY,
+                    },
+                };
+                worst = worst.max(diff);
+            }
+        }
+    }
+    worst
+}

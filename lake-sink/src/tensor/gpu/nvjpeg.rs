@@ -1,0 +1,303 @@
+//! The slice of nvJPEG the GPU decoder uses, loaded at run time with `libloading`: no CUDA
+//! toolkit is needed to build, and a machine without `libnvjpeg` gets a clear error.
+//!
+//! Declarations follow `nvjpeg.h` (CUDA 12): opaque handles, `nvjpegImage_t` with four
+//! channel pointers and pitches, the backend and output-format enums as `int`.
+
+use std::ffi::{c_int, c_uint, c_void};
+use std::sync::Arc;
+
+use cudarc::driver::sys::CUstream;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Library names tried in order.
+const LIBRARY_NAMES: [&str; 4] = ["libnvjpeg.so.12", "libnvjpeg.so.13", "libnvjpeg.so", "libnvjpeg.so.11"];
+
+/// `NVJPEG_MAX_COMPONENT`.
+pub(super) const MAX_COMPONENT: usize = 4;
+
+/// `nvjpegBackend_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub(super) enum Backend {
+    /// `NVJPEG_BACKEND_DEFAULT`: the library picks (GPU-hybrid for batches).
+    Default = 0,
+    /// `NVJPEG_BACKEND_HARDWARE`: the GPU's JPEG engines (A100, H100), baseline JPEG only.
+    Hardware = 3,
+}
+
+/// `NVJPEG_OUTPUT_RGBI`: interleaved RGB, one plane.
+const OUTPUT_RGBI: c_int = 5;
+
+/// `nvjpegImage_t`: where a decoded image goes (device pointers).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Image {
+    pub channel: [*mut u8; MAX_COMPONENT],
+    pub pitch: [usize; MAX_COMPONENT],
+}
+
+type Status = c_int;
+type Handle = *mut c_void;
+type State = *mut c_void;
+
+type CreateEx = unsafe extern "C" fn(c_int, *mut c_void, *mut c_void, c_uint, *mut Handle) -> Status;
+type Destroy = unsafe extern "C" fn(Handle) -> Status;
+type StateCreate = unsafe extern "C" fn(Handle, *mut State) -> Status;
+type StateDestroy = unsafe extern "C" fn(State) -> Status;
+type GetImageInfo =
+    unsafe extern "C" fn(Handle, *const u8, usize, *mut c_int, *mut c_int, *mut c_int, *mut c_int) -> Status;
+type BatchedInitialize = unsafe extern "C" fn(Handle, State, c_int, c_int, c_int) -> Status;
+type DecodeBatched =
+    unsafe extern "C" fn(Handle, State, *const *const u8, *const usize, *mut Image, CUstream) -> Status;
+
+/// The loaded library's entry points.
+struct Api {
+    create_ex: CreateEx,
+    destroy: Destroy,
+    state_create: StateCreate,
+    state_destroy: StateDestroy,
+    get_image_info: GetImageInfo,
+    batched_initialize: BatchedInitialize,
+    decode_batched: DecodeBatched,
+    /// Keeps the entry points valid.
+    _library: libloading::Library,
+}
+
+/// What an nvJPEG status code means (`nvjpegStatus_t`).
+fn status_name(status: Status) -> &'static str {
+    match status {
+        1 => "NOT_INITIALIZED",
+        2 => "INVALID_PARAMETER",
+        3 => "BAD_JPEG",
+        4 => "JPEG_NOT_SUPPORTED",
+        5 => "ALLOCATOR_FAILURE",
+        6 => "EXECUTION_FAILED",
+        7 => "ARCH_MISMATCH",
+        8 => "INTERNAL_ERROR",
+        9 => "IMPLEMENTATION_NOT_SUPPORTED",
+        10 => "INCOMPLETE_BITSTREAM",
+        _ => "unknown status",
+    }
+}
+
+fn check(status: Status, what: &str) -> Result<()> {
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::External,
+            format!("nvJPEG {what} failed: {} ({status})", status_name(status)),
+        ))
+    }
+}
+
+/// An nvJPEG library handle with one backend.
+pub(super) struct Library {
+    api: Api,
+    handle: Handle,
+    backend: Backend,
+}
+
+// SAFETY: an nvJPEG handle may be used from any thread (the library documents handles as
+// thread-safe; decoder states are not, and `DecoderState` is used under the decoder's lock).
+unsafe impl Send for Library {}
+unsafe impl Sync for Library {}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("nvjpeg::Library")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Library {
+    /// Loads libnvjpeg and creates a handle: the hardware backend where `hardware` asks for
+    /// it and the GPU has JPEG engines, else the default one.
+    pub(super) fn open(hardware: bool) -> Result<Arc<Self>> {
+        let api = load()?;
+        let mut tried = Vec::new();
+        let backends: &[Backend] = if hardware {
+            &[Backend::Hardware, Backend::Default]
+        } else {
+            &[Backend::Default]
+        };
+        for &backend in backends {
+            let mut handle: Handle = std::ptr::null_mut();
+            // SAFETY: null allocators select nvJPEG's own; `handle` is an out pointer.
+            let status = unsafe {
+                (api.create_ex)(
+                    backend as c_int,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                    &mut handle,
+                )
+            };
+            if status == 0 && !handle.is_null() {
+                return Ok(Arc::new(Self { api, handle, backend }));
+            }
+            tried.push(format!("{backend:?}: {}", status_name(status)));
+        }
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("nvJPEG could not create a handle ({})", tried.join(", ")),
+        ))
+    }
+
+    /// The backend the handle decodes with.
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Components, width and height of a JPEG, from its header.
+    pub(super) fn image_info(&self, data: &[u8]) -> Result<(u32, u32, u32)> {
+        let mut components: c_int = 0;
+        let mut subsampling: c_int = 0;
+        let mut widths = [0 as c_int; MAX_COMPONENT];
+        let mut heights = [0 as c_int; MAX_COMPONENT];
+        // SAFETY: `data` is valid for its length; the arrays hold MAX_COMPONENT entries.
+        let status = unsafe {
+            (self.api.get_image_info)(
+                self.handle,
+                data.as_ptr(),
+                data.len(),
+                &mut components,
+                &mut subsampling,
+                widths.as_mut_ptr(),
+                heights.as_mut_ptr(),
+            )
+        };
+        check(status, "reading a header")?;
+        let dim = |v: c_int| u32::try_from(v).unwrap_or(0);
+        Ok((dim(components), dim(widths[0]), dim(heights[0])))
+    }
+
+    /// A decoder state (one per stream: states are not shared between concurrent decodes).
+    pub(super) fn new_state(self: &Arc<Self>) -> Result<DecoderState> {
+        let mut state: State = std::ptr::null_mut();
+        // SAFETY: `state` is an out pointer for a handle that lives as long as `self`.
+        check(
+            unsafe { (self.api.state_create)(self.handle, &mut state) },
+            "creating a state",
+        )?;
+        Ok(DecoderState {
+            library: self.clone(),
+            state,
+        })
+    }
+}
+
+impl Drop for Library {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from nvjpegCreateEx and every state holding it is gone
+        // (each keeps the library alive).
+        unsafe { (self.api.destroy)(self.handle) };
+    }
+}
+
+/// One decoder state: decodes a batch at a time on one stream.
+pub(super) struct DecoderState {
+    library: Arc<Library>,
+    state: State,
+}
+
+// SAFETY: a state is used by one thread at a time (the decoder's lock).
+unsafe impl Send for DecoderState {}
+
+impl DecoderState {
+    /// Decodes `data[i]` (host bitstreams) into `images[i]` (device buffers of width * 3 by
+    /// height bytes, pitch width * 3) as interleaved RGB, on `stream`. The host side of the
+    /// decode runs in this call; the device side is queued on the stream.
+    ///
+    /// # Safety
+    ///
+    /// Every `images[i].channel[0]` must point to device memory of `pitch[0] * height` bytes
+    /// that stays allocated until the stream has run the decode; `data` must stay valid
+    /// until this call returns.
+    pub(super) unsafe fn decode_batched(
+        &mut self,
+        data: &[&[u8]],
+        images: &mut [Image],
+        stream: CUstream,
+    ) -> Result<()> {
+        if data.len() != images.len() {
+            return Err(Error::invalid(format!(
+                "{} bitstreams for {} output images",
+                data.len(),
+                images.len()
+            )));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let n = c_int::try_from(data.len()).map_err(|_| Error::invalid("batch too large for nvJPEG"))?;
+        let api = &self.library.api;
+        let handle = self.library.handle;
+        // SAFETY: handle and state are live; one host thread decodes.
+        check(
+            unsafe { (api.batched_initialize)(handle, self.state, n, 1, OUTPUT_RGBI) },
+            "initializing a batch",
+        )?;
+        let pointers: Vec<*const u8> = data.iter().map(|d| d.as_ptr()).collect();
+        let lengths: Vec<usize> = data.iter().map(|d| d.len()).collect();
+        // SAFETY: the pointer and length arrays hold `n` entries that outlive the call; the
+        // caller guarantees the device buffers.
+        check(
+            unsafe {
+                (api.decode_batched)(
+                    handle,
+                    self.state,
+                    pointers.as_ptr(),
+                    lengths.as_ptr(),
+                    images.as_mut_ptr(),
+                    stream,
+                )
+            },
+            "decoding a batch",
+        )
+    }
+}
+
+impl Drop for DecoderState {
+    fn drop(&mut self) {
+        // SAFETY: the state came from nvjpegJpegStateCreate and its handle is still alive.
+        unsafe { (self.library.api.state_destroy)(self.state) };
+    }
+}
+
+fn load() -> Result<Api> {
+    let mut failures = Vec::new();
+    for name in LIBRARY_NAMES {
+        // SAFETY: loading libnvjpeg runs its initializers, which have no preconditions.
+        match unsafe { libloading::Library::new(name) } {
+            Ok(library) => return entry_points(library, name),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        format!("the nvJPEG library is not installed ({})", failures.join("; ")),
+    ))
+}
+
+fn entry_points(library: libloading::Library, name: &str) -> Result<Api> {
+    fn symbol<T: Copy>(library: &libloading::Library, library_name: &str, symbol: &str) -> Result<T> {
+        // SAFETY: the type `T` is the C signature `nvjpeg.h` declares for `symbol`.
+        unsafe { library.get::<T>(symbol.as_bytes()) }
+            .map(|s| *s)
+            .map_err(|e| Error::new(ErrorKind::Unsupported, format!("{library_name} lacks {symbol}: {e}")))
+    }
+    Ok(Api {
+        create_ex: symbol(&library, name, "nvjpegCreateEx")?,
+        destroy: symbol(&library, name, "nvjpegDestroy")?,
+        state_create: symbol(&library, name, "nvjpegJpegStateCreate")?,
+        state_destroy: symbol(&library, name, "nvjpegJpegStateDestroy")?,
+        get_image_info: symbol(&library, name, "nvjpegGetImageInfo")?,
+        batched_initialize: symbol(&library, name, "nvjpegDecodeBatchedInitialize")?,
+        decode_batched: symbol(&library, name, "nvjpegDecodeBatched")?,
+        _library: library,
+    })
+}

@@ -1,0 +1,279 @@
+//! Batches of JPEGs through the GPU: bitstreams staged in pinned host memory, nvJPEG's
+//! batched decode, the resize kernels, and the tensors copied back into pinned memory.
+//!
+//! Two slots, each with its own CUDA stream, decoder state and buffers, take batches in
+//! turn: while one slot's batch runs on the GPU, the host stages and decodes (nvJPEG's host
+//! part) the next batch into the other. A slot's buffers are reused only after its previous
+//! batch has been collected.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtrMut, DriverError, PinnedHostSlice};
+
+use super::kernels::{JOB_WORDS, Job, Kernels};
+use super::nvjpeg::{DecoderState, Image, Library, MAX_COMPONENT};
+use crate::error::{Error, ErrorKind, Result};
+use crate::tensor::decode::{Tensor, TensorData, source_window};
+use crate::tensor::options::{DType, TensorOptions};
+
+/// Decoded images start on this byte boundary in the decode buffer.
+const IMAGE_ALIGN: u64 = 256;
+
+/// One JPEG the GPU decodes: its row in the caller's batch, its bytes and its size.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GpuJpeg<'a> {
+    pub row: usize,
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A row's outcome: its tensor, or why the GPU could not make it (the caller decodes such
+/// rows on the CPU, which also words any real decoding error).
+pub(super) type RowOutcome = (usize, std::result::Result<Tensor, String>);
+
+fn driver(what: &'static str) -> impl Fn(DriverError) -> Error {
+    move |e| Error::new(ErrorKind::External, format!("CUDA {what}: {e}"))
+}
+
+/// One stream's state and buffers (grown on demand, never shrunk).
+struct Slot {
+    stream: Arc<CudaStream>,
+    state: DecoderState,
+    staging: Option<PinnedHostSlice<u8>>,
+    decoded: Option<CudaSlice<u8>>,
+    tmp: Option<CudaSlice<f32>>,
+    jobs: Option<CudaSlice<i64>>,
+    out: Option<CudaSlice<u8>>,
+    host_out: Option<PinnedHostSlice<u8>>,
+    /// The rows of the batch in flight, in the order of its tensors.
+    in_flight: Vec<usize>,
+}
+
+/// The device, the library, the kernels and two slots.
+pub(super) struct Pipeline {
+    ctx: Arc<CudaContext>,
+    kernels: Kernels,
+    slots: [Slot; 2],
+}
+
+/// A device buffer of at least `len` elements (a bigger one replaces a smaller).
+fn device_buffer<'a, T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    buffer: &'a mut Option<CudaSlice<T>>,
+    stream: &Arc<CudaStream>,
+    len: usize,
+) -> Result<&'a mut CudaSlice<T>> {
+    if buffer.as_ref().is_none_or(|b| b.len() < len) {
+        *buffer = None;
+        *buffer = Some(
+            stream
+                .alloc_zeros::<T>(len.max(1))
+                .map_err(driver("allocating device memory"))?,
+        );
+    }
+    buffer
+        .as_mut()
+        .ok_or_else(|| Error::new(ErrorKind::External, "device buffer vanished"))
+}
+
+/// A pinned host buffer of at least `len` bytes, readable by the CPU at full speed (not
+/// write-combined).
+fn pinned_buffer<'a>(
+    buffer: &'a mut Option<PinnedHostSlice<u8>>,
+    ctx: &Arc<CudaContext>,
+    len: usize,
+) -> Result<&'a mut PinnedHostSlice<u8>> {
+    if buffer.as_ref().is_none_or(|b| b.len() < len) {
+        *buffer = None;
+        // SAFETY: the memory is written (bitstreams, copies from the device) before it is read.
+        let fresh =
+            unsafe { ctx.alloc_pinned_with_flags::<u8>(len.max(1), 0) }.map_err(driver("allocating pinned memory"))?;
+        *buffer = Some(fresh);
+    }
+    buffer
+        .as_mut()
+        .ok_or_else(|| Error::new(ErrorKind::External, "pinned buffer vanished"))
+}
+
+impl Pipeline {
+    pub(super) fn new(ctx: Arc<CudaContext>, library: &Arc<Library>) -> Result<Self> {
+        let kernels = Kernels::compile(&ctx)?;
+        let slot = || -> Result<Slot> {
+            Ok(Slot {
+                stream: ctx.new_stream().map_err(driver("creating a stream"))?,
+                state: library.new_state()?,
+                staging: None,
+                decoded: None,
+                tmp: None,
+                jobs: None,
+                out: None,
+                host_out: None,
+                in_flight: Vec::new(),
+            })
+        };
+        let slots = [slot()?, slot()?];
+        Ok(Self { ctx, kernels, slots })
+    }
+
+    /// Decodes `jpegs` in batches of `batch_size`; one outcome per JPEG, in no set order.
+    pub(super) fn run(&mut self, jpegs: &[GpuJpeg<'_>], opts: &TensorOptions, batch_size: usize) -> Vec<RowOutcome> {
+        let mut outcomes = Vec::with_capacity(jpegs.len());
+        if let Err(e) = self.ctx.bind_to_thread() {
+            let why = format!("CUDA context: {e}");
+            outcomes.extend(jpegs.iter().map(|j| (j.row, Err(why.clone()))));
+            return outcomes;
+        }
+        let Pipeline { ctx, kernels, slots } = self;
+        for (turn, batch) in jpegs.chunks(batch_size.max(1)).enumerate() {
+            let slot = &mut slots[turn % 2];
+            collect(slot, opts, &mut outcomes);
+            if let Err(e) = enqueue(ctx, kernels, slot, batch, opts) {
+                slot.in_flight.clear();
+                let why = e.to_string();
+                outcomes.extend(batch.iter().map(|j| (j.row, Err(why.clone()))));
+            }
+        }
+        for slot in slots.iter_mut() {
+            collect(slot, opts, &mut outcomes);
+        }
+        outcomes
+    }
+}
+
+/// Stages, decodes and resizes one batch on `slot`'s stream, and queues the copy back.
+fn enqueue(
+    ctx: &Arc<CudaContext>,
+    kernels: &Kernels,
+    slot: &mut Slot,
+    batch: &[GpuJpeg<'_>],
+    opts: &TensorOptions,
+) -> Result<()> {
+    let n = batch.len();
+    let tensor_bytes = opts.tensor_len() * opts.dtype.element_size();
+    let stream = slot.stream.clone();
+
+    // the bitstreams, back to back in pinned memory
+    let total: usize = batch.iter().map(|j| j.data.len()).sum();
+    let staging = pinned_buffer(&mut slot.staging, ctx, total)?;
+    {
+        let host = staging.as_mut_slice().map_err(driver("mapping pinned memory"))?;
+        let mut at = 0;
+        for j in batch {
+            host[at..at + j.data.len()].copy_from_slice(j.data);
+            at += j.data.len();
+        }
+    }
+
+    // where each image decodes to, and which window of it scales
+    let mut jobs = Vec::with_capacity(n);
+    let (mut decoded_len, mut tmp_len, mut widest) = (0u64, 0u64, 0u32);
+    for j in batch {
+        let (x0, y0, width, height) = source_window(j.width, j.height, opts);
+        let job = Job {
+            decoded_offset: decoded_len,
+            pitch: j.width * 3,
+            x0,
+            y0,
+            width,
+            height,
+            tmp_offset: tmp_len,
+        };
+        decoded_len += (u64::from(j.width) * u64::from(j.height) * 3).next_multiple_of(IMAGE_ALIGN);
+        tmp_len += u64::from(width) * u64::from(opts.height) * 3;
+        widest = widest.max(width);
+        jobs.push(job);
+    }
+    let too_big = |_| Error::invalid("batch too large for this platform");
+    let decoded = device_buffer(
+        &mut slot.decoded,
+        &stream,
+        usize::try_from(decoded_len).map_err(too_big)?,
+    )?;
+    {
+        // nvJPEG writes the decoded pixels here, on this stream
+        let (base, _written) = decoded.device_ptr_mut(&stream);
+        let mut images: Vec<Image> = jobs
+            .iter()
+            .map(|job| {
+                let mut image = Image {
+                    channel: [std::ptr::null_mut(); MAX_COMPONENT],
+                    pitch: [0; MAX_COMPONENT],
+                };
+                image.channel[0] = (base + job.decoded_offset) as *mut u8;
+                image.pitch[0] = job.pitch as usize;
+                image
+            })
+            .collect();
+        let host = staging.as_slice().map_err(driver("mapping pinned memory"))?;
+        let mut data = Vec::with_capacity(n);
+        let mut at = 0;
+        for j in batch {
+            data.push(&host[at..at + j.data.len()]);
+            at += j.data.len();
+        }
+        // SAFETY: every image points inside `decoded`, sized from the same jobs, which the
+        // slot keeps until the batch is collected; `data` lives through the call.
+        unsafe { slot.state.decode_batched(&data, &mut images, stream.cu_stream())? };
+    }
+
+    let words: Vec<i64> = jobs.iter().flat_map(|j| j.words()).collect();
+    let job_table = device_buffer(&mut slot.jobs, &stream, n * JOB_WORDS)?;
+    stream
+        .memcpy_htod(words.as_slice(), job_table)
+        .map_err(driver("copying the job table"))?;
+    let tmp = device_buffer(&mut slot.tmp, &stream, usize::try_from(tmp_len).map_err(too_big)?)?;
+    let out = device_buffer(&mut slot.out, &stream, n * tensor_bytes)?;
+    let images = u32::try_from(n).map_err(too_big)?;
+    let (decoded, job_table) = match (slot.decoded.as_ref(), slot.jobs.as_ref()) {
+        (Some(d), Some(j)) => (d, j),
+        _ => return Err(Error::new(ErrorKind::External, "device buffers vanished")),
+    };
+    kernels.launch(&stream, opts, images, widest, decoded, job_table, tmp, out)?;
+
+    let host_out = pinned_buffer(&mut slot.host_out, ctx, n * tensor_bytes)?;
+    let out = slot
+        .out
+        .as_ref()
+        .ok_or_else(|| Error::new(ErrorKind::External, "device buffer vanished"))?;
+    stream
+        .memcpy_dtoh(&out.slice(0..n * tensor_bytes), host_out)
+        .map_err(driver("copying tensors back"))?;
+    slot.in_flight = batch.iter().map(|j| j.row).collect();
+    Ok(())
+}
+
+/// Waits for `slot`'s batch in flight, if any, and turns its bytes into tensors.
+fn collect(slot: &mut Slot, opts: &TensorOptions, outcomes: &mut Vec<RowOutcome>) {
+    let rows = std::mem::take(&mut slot.in_flight);
+    if rows.is_empty() {
+        return;
+    }
+    let fail = |outcomes: &mut Vec<RowOutcome>, why: String| {
+        outcomes.extend(rows.iter().map(|&r| (r, Err(why.clone()))));
+    };
+    if let Err(e) = slot.stream.synchronize() {
+        // an asynchronous failure (a bad bitstream found on the device, a fault) spoils
+        // the whole batch: its rows go to the CPU
+        return fail(outcomes, format!("CUDA batch failed: {e}"));
+    }
+    let Some(host) = slot.host_out.as_ref() else {
+        return fail(outcomes, "pinned buffer vanished".into());
+    };
+    let bytes = match host.as_slice() {
+        Ok(b) => b,
+        Err(e) => return fail(outcomes, format!("CUDA pinned memory: {e}")),
+    };
+    let tensor_bytes = opts.tensor_len() * opts.dtype.element_size();
+    for (i, &row) in rows.iter().enumerate() {
+        let raw = &bytes[i * tensor_bytes..(i + 1) * tensor_bytes];
+        let data = match opts.dtype {
+            DType::U8 => TensorData::U8(raw.to_vec()),
+            DType::F32 { .. } => TensorData::F32(
+                raw.chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+        };
+        outcomes.push((row, Ok(Tensor::with_data(opts, data))));
+    }
+}
