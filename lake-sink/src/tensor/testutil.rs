@@ -147,29 +147,28 @@ pub fn jpeg_with(
     Ok(out)
 }
 
-/// The inputs the GPU decoder is compared with the CPU decoder on: JPEGs of every layout
-/// the GPU takes (4:4:4, 4:2:0, 4:2:2; landscape, portrait, already at size) and rows it
-/// hands to the CPU (progressive, grayscale, PNG, a header without its image, not an image,
-/// empty, null).
+/// The inputs the GPU decoder is compared with the CPU decoder on, each with whether its
+/// chroma is subsampled: JPEGs of every layout the GPU takes (4:4:4, 4:2:0, 4:2:2;
+/// landscape, portrait, already at size) and rows it hands to the CPU (progressive on the
+/// hardware backend, grayscale, PNG, not an image, empty, null).
 #[cfg(feature = "cuda")]
-pub fn gpu_comparison_set() -> crate::error::Result<Vec<Option<Vec<u8>>>> {
+pub fn gpu_comparison_set() -> crate::error::Result<Vec<(Option<Vec<u8>>, bool)>> {
     use jpeg_encoder::SamplingFactor;
     let card = test_card(500, 375, 1);
     let tall = test_card(320, 480, 2);
     let square = test_card(224, 224, 3);
     let gray = image::GrayImage::from_fn(200, 150, |x, y| image::Luma([((x + 2 * y) % 256) as u8]));
     Ok(vec![
-        Some(jpeg_rgb(&card, 90)),
-        Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, false)?),
-        Some(jpeg_with(&tall, 85, SamplingFactor::R_4_2_2, false)?),
-        Some(jpeg_with(&square, 95, SamplingFactor::R_4_4_4, false)?),
-        Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, true)?),
-        Some(encode_jpeg(&DynamicImage::ImageLuma8(gray), 90)),
-        Some(png(&DynamicImage::ImageRgb8(tall.clone()))),
-        Some(jpeg_header_only(640, 480)),
-        Some(b"not an image at all".to_vec()),
-        Some(Vec::new()),
-        None,
+        (Some(jpeg_rgb(&card, 90)), false),
+        (Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, false)?), true),
+        (Some(jpeg_with(&tall, 85, SamplingFactor::R_4_2_2, false)?), true),
+        (Some(jpeg_with(&square, 95, SamplingFactor::R_4_4_4, false)?), false),
+        (Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, true)?), true),
+        (Some(encode_jpeg(&DynamicImage::ImageLuma8(gray), 90)), false),
+        (Some(png(&DynamicImage::ImageRgb8(tall.clone()))), false),
+        (Some(b"not an image at all".to_vec()), false),
+        (Some(Vec::new()), false),
+        (None, false),
     ])
 }
 
@@ -188,13 +187,13 @@ pub fn gpu_comparison_options() -> Vec<super::TensorOptions> {
     ]
 }
 
-/// The largest difference between two tensors of `opts`, in 8-bit levels (an `f32`
-/// difference is scaled back through its channel's normalization).
+/// The largest and the mean difference between two tensors of `opts`, in 8-bit levels
+/// (an `f32` difference is scaled back through its channel's normalization).
 #[cfg(feature = "cuda")]
-pub fn max_abs_diff_levels(a: &super::Tensor, b: &super::Tensor, opts: &super::TensorOptions) -> f32 {
+pub fn diff_levels(a: &super::Tensor, b: &super::Tensor, opts: &super::TensorOptions) -> (f32, f32) {
     use super::DType;
     let (h, w) = (opts.height as usize, opts.width as usize);
-    let mut worst = 0f32;
+    let (mut worst, mut total) = (0f32, 0f64);
     for c in 0..3 {
         for y in 0..h {
             for x in 0..w {
@@ -209,8 +208,9 @@ pub fn max_abs_diff_levels(a: &super::Tensor, b: &super::Tensor, opts: &super::T
                     },
                 };
                 worst = worst.max(diff);
+                total += f64::from(diff);
             }
         }
     }
-    worst
+    (worst, (total / (3 * h * w).max(1) as f64) as f32)
 }

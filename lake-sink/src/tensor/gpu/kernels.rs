@@ -6,6 +6,10 @@
 //! `f32`, then horizontal, clamped to `0..=255` and rounded half away from zero; `f32`
 //! tensors are `(v / 255 - mean) / std` of the rounded byte. Multiply-adds are not fused, so
 //! the arithmetic is the CPU's, operation for operation.
+//!
+//! NVRTC emits PTX, which the driver compiles on load: a driver older than the NVRTC
+//! library cannot load it, and [`Kernels::compile`] then fails with the driver's error
+//! (the decoder is not made; nothing decodes wrongly).
 
 use std::sync::Arc;
 

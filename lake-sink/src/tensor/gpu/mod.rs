@@ -6,12 +6,16 @@
 //! without a device, gets an [`ErrorKind::Unsupported`] error naming what is missing.
 //!
 //! nvJPEG's hardware backend (the JPEG engines of A100 and H100) is used where the GPU has
-//! one, its GPU-hybrid backend otherwise. Rows the GPU does not take decode on the CPU
-//! decoder, so the output is always complete and errors are worded the same way: PNG,
-//! anything not JPEG, JPEGs whose header nvJPEG cannot read, JPEGs without three components
-//! (grayscale, CMYK), progressive JPEGs on the hardware backend (it decodes baseline only),
-//! images above the pixel limit (the CPU decoder refuses them from the header), and every
-//! row of a batch the GPU failed on. [`GpuDecoder::cpu_fallbacks`] counts the last kind.
+//! one, its default backend otherwise. Rows the GPU does not take decode on the CPU
+//! decoder, so the output is always complete and errors are worded the same way:
+//! - PNG, anything not JPEG, and JPEGs whose header nvJPEG cannot read;
+//! - JPEGs that are not 8-bit Huffman-coded (12-bit, arithmetic-coded, lossless), not
+//!   baseline on the hardware backend (it decodes baseline only), coded as RGB rather than
+//!   YCbCr, without three components (grayscale, CMYK) or subsampled 4:1:1 or 4:1:0;
+//! - images above the pixel limit (the CPU decoder refuses them from the header);
+//! - rows the GPU failed on: a failed batch is retried in halves down to single images
+//!   first, so one bad image does not send its neighbours to the CPU.
+//!   [`GpuDecoder::cpu_fallbacks`] counts these.
 //!
 //! The resize matches the CPU decoder's arithmetic (see `kernels`); the decoded pixels
 //! themselves come from a different JPEG decoder, so tensors differ from the CPU's by a few
@@ -27,6 +31,7 @@
 //! # Ok::<(), lake_sink::error::Error>(())
 //! ```
 
+mod jpeg_header;
 mod kernels;
 mod nvjpeg;
 mod pipeline;
@@ -38,8 +43,9 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::CudaContext;
 use rayon::prelude::*;
 
-use self::nvjpeg::{Backend, Library};
-use self::pipeline::{GpuJpeg, Pipeline};
+use self::jpeg_header::frame_info;
+use self::nvjpeg::{Backend, GPU_SUBSAMPLINGS, Library};
+use self::pipeline::{Batching, GpuJpeg, Pipeline};
 use super::decode::{ImageFormatKind, Tensor, decode_valid, detect_format};
 use super::decoder::BatchDecoder;
 use super::options::TensorOptions;
@@ -50,8 +56,11 @@ use crate::error::{Error, ErrorKind, Result, RowError};
 pub struct GpuOptions {
     /// The CUDA device ordinal.
     pub device: usize,
-    /// Images per nvJPEG batch (128 by default).
+    /// Images per nvJPEG batch (128 by default; at most 65,535, a kernel grid's limit).
     pub batch_size: usize,
+    /// Decoded bytes (width x height x 3 per image) per batch: a batch ends early rather
+    /// than pass it, so that device memory follows the images' size (1 GiB by default).
+    pub max_batch_bytes: u64,
     /// Use the GPU's JPEG engines where it has them (the default).
     pub hardware: bool,
 }
@@ -61,10 +70,17 @@ impl Default for GpuOptions {
         Self {
             device: 0,
             batch_size: 128,
+            max_batch_bytes: 1 << 30,
             hardware: true,
         }
     }
 }
+
+/// The rows the GPU decoded, with their tensors, and the rows it could not.
+type GpuOutcome = (Vec<(usize, Tensor)>, Vec<usize>);
+
+/// The largest batch: images are the `y` dimension of the kernels' grids.
+const MAX_BATCH_SIZE: usize = 65_535;
 
 /// Decodes image BLOBs on an NVIDIA GPU (see the [module docs](self)).
 pub struct GpuDecoder {
@@ -94,8 +110,11 @@ impl GpuDecoder {
     /// [`ErrorKind::Unsupported`] when the machine has no CUDA driver, NVRTC, nvJPEG or
     /// device `options.device`.
     pub fn new(options: GpuOptions) -> Result<Self> {
-        if options.batch_size == 0 {
-            return Err(Error::invalid("the GPU batch size must be positive"));
+        if options.batch_size == 0 || options.batch_size > MAX_BATCH_SIZE {
+            return Err(Error::invalid(format!(
+                "the GPU batch size must be 1 to {MAX_BATCH_SIZE}, not {}",
+                options.batch_size
+            )));
         }
         // SAFETY: these only try to load the libraries; nothing else runs without them
         // (cudarc panics on first use of a missing library, so this comes first).
@@ -117,10 +136,7 @@ impl GpuDecoder {
         }
         let ctx = CudaContext::new(options.device)
             .map_err(|e| unsupported(format!("CUDA device {}: {e}", options.device)))?;
-        // nvJPEG works in the context current on the calling thread
-        ctx.bind_to_thread()
-            .map_err(|e| unsupported(format!("CUDA device {}: {e}", options.device)))?;
-        let library = Library::open(options.hardware)?;
+        let library = Library::open(&ctx, options.hardware)?;
         let device_name = ctx.name().unwrap_or_else(|_| "unnamed device".into());
         let pipeline = Pipeline::new(ctx, &library)?;
         Ok(Self {
@@ -148,12 +164,53 @@ impl GpuDecoder {
         if detect_format(bytes) != Some(ImageFormatKind::Jpeg) {
             return None;
         }
-        if self.library.backend() == Backend::Hardware && is_progressive(bytes) {
+        let frame = frame_info(bytes)?;
+        let coded = match self.library.backend() {
+            Backend::Hardware => frame.is_baseline(),
+            Backend::Default => frame.is_huffman_dct(),
+        };
+        if !coded || frame.precision != 8 || frame.rgb_coded {
             return None;
         }
-        let (components, width, height) = self.library.image_info(bytes).ok()?;
-        let pixels = u64::from(width) * u64::from(height);
-        (components == 3 && pixels > 0 && pixels <= opts.max_pixels).then_some((width, height))
+        let info = self.library.image_info(bytes).ok()?;
+        let pixels = u64::from(info.width) * u64::from(info.height);
+        let takes = info.components == 3
+            && GPU_SUBSAMPLINGS.contains(&info.subsampling)
+            && pixels > 0
+            && pixels <= opts.max_pixels;
+        takes.then_some((info.width, info.height))
+    }
+
+    /// Decodes `jpegs` on the GPU; a batch that fails is tried again in halves, down to
+    /// single images. Returns the tensors made and the rows the GPU could not make.
+    fn decode_on_gpu(&self, jpegs: Vec<GpuJpeg<'_>>, opts: &TensorOptions) -> Result<GpuOutcome> {
+        let mut pipeline = self
+            .pipeline
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::External, "the GPU decoder panicked in an earlier call"))?;
+        let mut batching = Batching {
+            images: self.options.batch_size,
+            bytes: self.options.max_batch_bytes,
+        };
+        let (mut done, mut pending) = (Vec::with_capacity(jpegs.len()), jpegs);
+        loop {
+            let mut failed = Vec::new();
+            for (row, outcome) in pipeline.run(&pending, opts, batching) {
+                match outcome {
+                    Ok(tensor) => done.push((row, tensor)),
+                    Err(_) => failed.push(row),
+                }
+            }
+            if failed.is_empty() {
+                return Ok((done, Vec::new()));
+            }
+            if batching.images == 1 {
+                return Ok((done, failed));
+            }
+            batching.images = batching.images.div_ceil(2);
+            failed.sort_unstable();
+            pending.retain(|j| failed.binary_search(&j.row).is_ok());
+        }
     }
 }
 
@@ -185,20 +242,12 @@ impl BatchDecoder for GpuDecoder {
             }
         }
         if !on_gpu.is_empty() {
-            let outcomes = self
-                .pipeline
-                .lock()
-                .map_err(|_| Error::new(ErrorKind::External, "the GPU decoder panicked in an earlier call"))?
-                .run(&on_gpu, opts, self.options.batch_size);
-            for (row, outcome) in outcomes {
-                match outcome {
-                    Ok(tensor) => tensors[row] = Some(tensor),
-                    Err(_) => {
-                        self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                        on_cpu.push(row);
-                    }
-                }
+            let (tensors_made, failed) = self.decode_on_gpu(on_gpu, opts)?;
+            for (row, tensor) in tensors_made {
+                tensors[row] = Some(tensor);
             }
+            self.fallbacks.fetch_add(failed.len() as u64, Ordering::Relaxed);
+            on_cpu.extend(failed);
         }
         on_cpu.sort_unstable();
         let decoded: Vec<_> = on_cpu
@@ -223,53 +272,9 @@ impl BatchDecoder for GpuDecoder {
     }
 }
 
-/// Whether a JPEG is progressive (its frame header is SOF2, SOF6, SOF10 or SOF14), found by
-/// walking the marker segments up to the first frame header.
-fn is_progressive(bytes: &[u8]) -> bool {
-    let mut at = 2; // past SOI
-    while at + 4 <= bytes.len() {
-        if bytes[at] != 0xFF {
-            return false;
-        }
-        let marker = bytes[at + 1];
-        match marker {
-            // fill bytes before a marker
-            0xFF => at += 1,
-            // markers without a length
-            0x01 | 0xD0..=0xD7 => at += 2,
-            // start of scan before any frame header: not a valid JPEG, let the decoder say so
-            0xDA | 0xD9 => return false,
-            // frame headers (C4 DHT, C8 JPG and CC DAC share the range but are not frames)
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                return matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
-            }
-            _ => {
-                let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
-                at += 2 + len;
-            }
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn progressive_frames_are_found_by_their_marker() {
-        // SOI, APP0 (length 4), then a frame header
-        let frame = |sof: u8| vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, sof, 0x00, 0x08];
-        assert!(!is_progressive(&frame(0xC0)));
-        assert!(!is_progressive(&frame(0xC1)));
-        assert!(is_progressive(&frame(0xC2)));
-        // a DHT before the frame is skipped, not taken for one
-        let mut dht = vec![0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x02];
-        dht.extend([0xFF, 0xC2, 0x00, 0x08]);
-        assert!(is_progressive(&dht));
-        assert!(!is_progressive(&[0xFF, 0xD8]));
-        assert!(!is_progressive(&[0xFF, 0xD8, 0x12, 0x34, 0x56]));
-    }
 
     /// The GPU decoder, or the reason this machine cannot make one (printed, and the GPU
     /// tests skip).
@@ -297,10 +302,10 @@ mod tests {
     }
 
     #[test]
-    fn matches_the_cpu_decoder_within_three_levels() -> Result<()> {
+    fn matches_the_cpu_decoder() -> Result<()> {
         let Some(gpu) = device() else { return Ok(()) };
-        let images = super::super::testutil::gpu_comparison_set()?;
-        let rows: Vec<Option<&[u8]>> = images.iter().map(|i| i.as_deref()).collect();
+        let set = super::super::testutil::gpu_comparison_set()?;
+        let rows: Vec<Option<&[u8]>> = set.iter().map(|(image, _)| image.as_deref()).collect();
         for opts in super::super::testutil::gpu_comparison_options() {
             let (want, want_errors) = super::super::CpuDecoder.decode_batch(&rows, &opts, 5)?;
             let (got, got_errors) = gpu.decode_batch(&rows, &opts, 5)?;
@@ -311,14 +316,52 @@ mod tests {
                 match (g, w) {
                     (None, None) => {}
                     (Some(g), Some(w)) => {
-                        let diff = super::super::testutil::max_abs_diff_levels(g, w, &opts);
-                        assert!(diff <= 3.0, "row {row}, {opts:?}: differs by {diff} levels");
+                        let (max, mean) = super::super::testutil::diff_levels(g, w, &opts);
+                        if set[row].1 {
+                            // chroma upsampling is the decoder's choice (the standard leaves
+                            // it open): subsampled pictures agree on average, not pixel for pixel
+                            assert!(
+                                mean <= 1.0 && max <= 16.0,
+                                "row {row}, {opts:?}: max {max}, mean {mean}"
+                            );
+                        } else {
+                            assert!(max <= 3.0, "row {row}, {opts:?}: differs by {max} levels");
+                        }
                     }
                     _ => panic!("row {row}: the GPU and the CPU disagree on whether it decodes"),
                 }
             }
         }
-        eprintln!("{}: {} rows fell back to the CPU", gpu.name(), gpu.cpu_fallbacks());
+        assert_eq!(
+            gpu.cpu_fallbacks(),
+            0,
+            "{}: clean JPEGs fell back to the CPU",
+            gpu.name()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_image_costs_only_its_own_row() -> Result<()> {
+        let Some(gpu) = device() else { return Ok(()) };
+        let good = super::super::testutil::jpeg_rgb(&super::super::testutil::test_card(300, 200, 9), 90);
+        // a baseline JPEG whose scan data is cut off: its header is fine, its decode is not
+        let cut = good[..good.len() / 3].to_vec();
+        let rows: Vec<Option<&[u8]>> = (0..40)
+            .map(|i| Some(if i == 17 { &cut[..] } else { &good[..] }))
+            .collect();
+        let opts = TensorOptions::new(64, 64);
+        let (got, _) = gpu.decode_batch(&rows, &opts, 0)?;
+        let (want, _) = super::super::CpuDecoder.decode_batch(&rows, &opts, 0)?;
+        assert_eq!(
+            got.iter().filter(|t| t.is_some()).count(),
+            want.iter().filter(|t| t.is_some()).count()
+        );
+        assert!(
+            gpu.cpu_fallbacks() <= 1,
+            "{} rows fell back for one bad image",
+            gpu.cpu_fallbacks()
+        );
         Ok(())
     }
 }

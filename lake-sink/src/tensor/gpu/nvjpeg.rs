@@ -7,6 +7,7 @@
 use std::ffi::{c_int, c_uint, c_void};
 use std::sync::Arc;
 
+use cudarc::driver::CudaContext;
 use cudarc::driver::sys::CUstream;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -93,11 +94,28 @@ fn check(status: Status, what: &str) -> Result<()> {
     }
 }
 
-/// An nvJPEG library handle with one backend.
+/// `nvjpegChromaSubsampling_t` values the GPU takes: 4:4:4, 4:2:2, 4:2:0, 4:4:0 (the
+/// hardware backend refuses 4:1:1 and 4:1:0; grayscale and unknown go to the CPU).
+pub(super) const GPU_SUBSAMPLINGS: [i32; 4] = [0, 1, 2, 3];
+
+/// What a JPEG header says, as nvJPEG reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ImageInfo {
+    pub components: u32,
+    /// `nvjpegChromaSubsampling_t`.
+    pub subsampling: i32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// An nvJPEG library handle with one backend, made in (and destroyed in) one CUDA context.
 pub(super) struct Library {
     api: Api,
     handle: Handle,
     backend: Backend,
+    /// Handles and states belong to the context current when they were made: it is made
+    /// current again to destroy them.
+    ctx: Arc<CudaContext>,
 }
 
 // SAFETY: an nvJPEG handle may be used from any thread (the library documents handles as
@@ -114,9 +132,12 @@ impl std::fmt::Debug for Library {
 }
 
 impl Library {
-    /// Loads libnvjpeg and creates a handle: the hardware backend where `hardware` asks for
-    /// it and the GPU has JPEG engines, else the default one.
-    pub(super) fn open(hardware: bool) -> Result<Arc<Self>> {
+    /// Loads libnvjpeg and creates a handle in `ctx` (made current on this thread): the
+    /// hardware backend where `hardware` asks for it and the GPU has JPEG engines, else the
+    /// default one.
+    pub(super) fn open(ctx: &Arc<CudaContext>, hardware: bool) -> Result<Arc<Self>> {
+        ctx.bind_to_thread()
+            .map_err(|e| Error::new(ErrorKind::Unsupported, format!("CUDA context: {e}")))?;
         let api = load()?;
         let mut tried = Vec::new();
         let backends: &[Backend] = if hardware {
@@ -137,7 +158,12 @@ impl Library {
                 )
             };
             if status == 0 && !handle.is_null() {
-                return Ok(Arc::new(Self { api, handle, backend }));
+                return Ok(Arc::new(Self {
+                    api,
+                    handle,
+                    backend,
+                    ctx: ctx.clone(),
+                }));
             }
             tried.push(format!("{backend:?}: {}", status_name(status)));
         }
@@ -152,8 +178,8 @@ impl Library {
         self.backend
     }
 
-    /// Components, width and height of a JPEG, from its header.
-    pub(super) fn image_info(&self, data: &[u8]) -> Result<(u32, u32, u32)> {
+    /// Components, chroma subsampling and size of a JPEG, from its header.
+    pub(super) fn image_info(&self, data: &[u8]) -> Result<ImageInfo> {
         let mut components: c_int = 0;
         let mut subsampling: c_int = 0;
         let mut widths = [0 as c_int; MAX_COMPONENT];
@@ -172,7 +198,12 @@ impl Library {
         };
         check(status, "reading a header")?;
         let dim = |v: c_int| u32::try_from(v).unwrap_or(0);
-        Ok((dim(components), dim(widths[0]), dim(heights[0])))
+        Ok(ImageInfo {
+            components: dim(components),
+            subsampling,
+            width: dim(widths[0]),
+            height: dim(heights[0]),
+        })
     }
 
     /// A decoder state (one per stream: states are not shared between concurrent decodes).
@@ -192,6 +223,8 @@ impl Library {
 
 impl Drop for Library {
     fn drop(&mut self) {
+        // the handle belongs to its context (nothing to do about a failure in a destructor)
+        let _ = self.ctx.bind_to_thread();
         // SAFETY: the handle came from nvjpegCreateEx and every state holding it is gone
         // (each keeps the library alive).
         unsafe { (self.api.destroy)(self.handle) };
@@ -263,6 +296,7 @@ impl DecoderState {
 
 impl Drop for DecoderState {
     fn drop(&mut self) {
+        let _ = self.library.ctx.bind_to_thread();
         // SAFETY: the state came from nvjpegJpegStateCreate and its handle is still alive.
         unsafe { (self.library.api.state_destroy)(self.state) };
     }

@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtrMut, DriverError, PinnedHostSlice};
+use cudarc::driver::{
+    CudaContext, CudaSlice, CudaStream, DevicePtrMut, DeviceRepr, DriverError, PinnedHostSlice, ValidAsZeroBits,
+};
 
 use super::kernels::{JOB_WORDS, Job, Kernels};
 use super::nvjpeg::{DecoderState, Image, Library, MAX_COMPONENT};
@@ -32,6 +34,39 @@ pub(super) struct GpuJpeg<'a> {
 /// rows on the CPU, which also words any real decoding error).
 pub(super) type RowOutcome = (usize, std::result::Result<Tensor, String>);
 
+/// How JPEGs are grouped into batches: at most `images` per batch, and no more decoded
+/// bytes than `bytes` (a single larger image still makes a batch of its own).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Batching {
+    pub images: usize,
+    pub bytes: u64,
+}
+
+impl Batching {
+    /// The batches of `jpegs`, in order.
+    fn split<'a, 'b>(&self, jpegs: &'b [GpuJpeg<'a>]) -> Vec<&'b [GpuJpeg<'a>]> {
+        let mut batches = Vec::new();
+        let (mut start, mut bytes) = (0, 0u64);
+        for (i, j) in jpegs.iter().enumerate() {
+            let size = decoded_bytes(j);
+            if i > start && (i - start >= self.images.max(1) || bytes + size > self.bytes) {
+                batches.push(&jpegs[start..i]);
+                (start, bytes) = (i, 0);
+            }
+            bytes += size;
+        }
+        if start < jpegs.len() {
+            batches.push(&jpegs[start..]);
+        }
+        batches
+    }
+}
+
+/// The bytes a JPEG decodes to (interleaved RGB).
+fn decoded_bytes(j: &GpuJpeg<'_>) -> u64 {
+    u64::from(j.width) * u64::from(j.height) * 3
+}
+
 fn driver(what: &'static str) -> impl Fn(DriverError) -> Error {
     move |e| Error::new(ErrorKind::External, format!("CUDA {what}: {e}"))
 }
@@ -41,6 +76,8 @@ struct Slot {
     stream: Arc<CudaStream>,
     state: DecoderState,
     staging: Option<PinnedHostSlice<u8>>,
+    /// The job table, staged in pinned memory so that its upload does not wait.
+    job_words: Option<PinnedHostSlice<i64>>,
     decoded: Option<CudaSlice<u8>>,
     tmp: Option<CudaSlice<f32>>,
     jobs: Option<CudaSlice<i64>>,
@@ -57,37 +94,36 @@ pub(super) struct Pipeline {
     slots: [Slot; 2],
 }
 
-/// A device buffer of at least `len` elements (a bigger one replaces a smaller).
-fn device_buffer<'a, T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+/// A device buffer of at least `len` elements. A bigger one replaces a smaller only once
+/// it is allocated, so a failed allocation leaves the old buffer (and its size) in place.
+fn device_buffer<'a, T: DeviceRepr + ValidAsZeroBits>(
     buffer: &'a mut Option<CudaSlice<T>>,
     stream: &Arc<CudaStream>,
     len: usize,
 ) -> Result<&'a mut CudaSlice<T>> {
     if buffer.as_ref().is_none_or(|b| b.len() < len) {
-        *buffer = None;
-        *buffer = Some(
-            stream
-                .alloc_zeros::<T>(len.max(1))
-                .map_err(driver("allocating device memory"))?,
-        );
+        let fresh = stream
+            .alloc_zeros::<T>(len.max(1))
+            .map_err(driver("allocating device memory"))?;
+        *buffer = Some(fresh);
     }
     buffer
         .as_mut()
         .ok_or_else(|| Error::new(ErrorKind::External, "device buffer vanished"))
 }
 
-/// A pinned host buffer of at least `len` bytes, readable by the CPU at full speed (not
-/// write-combined).
-fn pinned_buffer<'a>(
-    buffer: &'a mut Option<PinnedHostSlice<u8>>,
+/// A pinned host buffer of at least `len` elements, readable by the CPU at full speed (not
+/// write-combined); replaced like [`device_buffer`].
+fn pinned_buffer<'a, T: DeviceRepr>(
+    buffer: &'a mut Option<PinnedHostSlice<T>>,
     ctx: &Arc<CudaContext>,
     len: usize,
-) -> Result<&'a mut PinnedHostSlice<u8>> {
+) -> Result<&'a mut PinnedHostSlice<T>> {
     if buffer.as_ref().is_none_or(|b| b.len() < len) {
-        *buffer = None;
-        // SAFETY: the memory is written (bitstreams, copies from the device) before it is read.
+        // SAFETY: the memory is written (bitstreams, job tables, copies from the device)
+        // before it is read.
         let fresh =
-            unsafe { ctx.alloc_pinned_with_flags::<u8>(len.max(1), 0) }.map_err(driver("allocating pinned memory"))?;
+            unsafe { ctx.alloc_pinned_with_flags::<T>(len.max(1), 0) }.map_err(driver("allocating pinned memory"))?;
         *buffer = Some(fresh);
     }
     buffer
@@ -103,6 +139,7 @@ impl Pipeline {
                 stream: ctx.new_stream().map_err(driver("creating a stream"))?,
                 state: library.new_state()?,
                 staging: None,
+                job_words: None,
                 decoded: None,
                 tmp: None,
                 jobs: None,
@@ -115,8 +152,8 @@ impl Pipeline {
         Ok(Self { ctx, kernels, slots })
     }
 
-    /// Decodes `jpegs` in batches of `batch_size`; one outcome per JPEG, in no set order.
-    pub(super) fn run(&mut self, jpegs: &[GpuJpeg<'_>], opts: &TensorOptions, batch_size: usize) -> Vec<RowOutcome> {
+    /// Decodes `jpegs` in batches; one outcome per JPEG, in no set order.
+    pub(super) fn run(&mut self, jpegs: &[GpuJpeg<'_>], opts: &TensorOptions, batching: Batching) -> Vec<RowOutcome> {
         let mut outcomes = Vec::with_capacity(jpegs.len());
         if let Err(e) = self.ctx.bind_to_thread() {
             let why = format!("CUDA context: {e}");
@@ -124,10 +161,13 @@ impl Pipeline {
             return outcomes;
         }
         let Pipeline { ctx, kernels, slots } = self;
-        for (turn, batch) in jpegs.chunks(batch_size.max(1)).enumerate() {
+        for (turn, batch) in batching.split(jpegs).into_iter().enumerate() {
             let slot = &mut slots[turn % 2];
             collect(slot, opts, &mut outcomes);
             if let Err(e) = enqueue(ctx, kernels, slot, batch, opts) {
+                // work queued before the failure may still read the slot's buffers: let it
+                // finish before the slot is used again (its own error, if any, is this one)
+                let _ = slot.stream.synchronize();
                 slot.in_flight.clear();
                 let why = e.to_string();
                 outcomes.extend(batch.iter().map(|j| (j.row, Err(why.clone()))));
@@ -178,7 +218,7 @@ fn enqueue(
             height,
             tmp_offset: tmp_len,
         };
-        decoded_len += (u64::from(j.width) * u64::from(j.height) * 3).next_multiple_of(IMAGE_ALIGN);
+        decoded_len += decoded_bytes(j).next_multiple_of(IMAGE_ALIGN);
         tmp_len += u64::from(width) * u64::from(opts.height) * 3;
         widest = widest.max(width);
         jobs.push(job);
@@ -216,10 +256,19 @@ fn enqueue(
         unsafe { slot.state.decode_batched(&data, &mut images, stream.cu_stream())? };
     }
 
-    let words: Vec<i64> = jobs.iter().flat_map(|j| j.words()).collect();
+    let words = pinned_buffer(&mut slot.job_words, ctx, n * JOB_WORDS)?;
+    {
+        let host = words.as_mut_slice().map_err(driver("mapping pinned memory"))?;
+        for (row, job) in host.chunks_exact_mut(JOB_WORDS).zip(&jobs) {
+            row.copy_from_slice(&job.words());
+        }
+    }
     let job_table = device_buffer(&mut slot.jobs, &stream, n * JOB_WORDS)?;
+    // exactly this batch's rows (the pinned buffer may be longer); the slot is not written
+    // again before the stream has run the copy (see `collect`)
+    let host = words.as_slice().map_err(driver("mapping pinned memory"))?;
     stream
-        .memcpy_htod(words.as_slice(), job_table)
+        .memcpy_htod(&host[..n * JOB_WORDS], job_table)
         .map_err(driver("copying the job table"))?;
     let tmp = device_buffer(&mut slot.tmp, &stream, usize::try_from(tmp_len).map_err(too_big)?)?;
     let out = device_buffer(&mut slot.out, &stream, n * tensor_bytes)?;
@@ -235,8 +284,11 @@ fn enqueue(
         .out
         .as_ref()
         .ok_or_else(|| Error::new(ErrorKind::External, "device buffer vanished"))?;
+    // a copy is as long as its destination: give it exactly this batch's tensors (read
+    // only after `collect` has synchronized the stream)
+    let host = host_out.as_mut_slice().map_err(driver("mapping pinned memory"))?;
     stream
-        .memcpy_dtoh(&out.slice(0..n * tensor_bytes), host_out)
+        .memcpy_dtoh(&out.slice(0..n * tensor_bytes), &mut host[..n * tensor_bytes])
         .map_err(driver("copying tensors back"))?;
     slot.in_flight = batch.iter().map(|j| j.row).collect();
     Ok(())
@@ -275,5 +327,42 @@ fn collect(slot: &mut Slot, opts: &TensorOptions, outcomes: &mut Vec<RowOutcome>
             ),
         };
         outcomes.push((row, Ok(Tensor::with_data(opts, data))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_end_at_the_image_count_or_the_byte_budget() {
+        let data = [0u8; 4];
+        // 100 x 100 images decode to 30,000 bytes each; the fourth one is 4x bigger
+        let jpegs: Vec<GpuJpeg<'_>> = (0..6)
+            .map(|row| GpuJpeg {
+                row,
+                data: &data,
+                width: if row == 3 { 200 } else { 100 },
+                height: if row == 3 { 200 } else { 100 },
+            })
+            .collect();
+        let sizes = |b: Batching| b.split(&jpegs).iter().map(|batch| batch.len()).collect::<Vec<_>>();
+        assert_eq!(
+            sizes(Batching {
+                images: 4,
+                bytes: u64::MAX
+            }),
+            vec![4, 2]
+        );
+        assert_eq!(
+            sizes(Batching {
+                images: 128,
+                bytes: 100_000
+            }),
+            vec![3, 1, 2],
+            "the big image starts a batch of its own"
+        );
+        assert_eq!(sizes(Batching { images: 1, bytes: 1 }), vec![1; 6]);
+        assert!(Batching { images: 8, bytes: 8 }.split(&[]).is_empty());
     }
 }

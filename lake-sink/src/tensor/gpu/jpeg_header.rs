@@ -1,0 +1,125 @@
+//! What a JPEG's marker segments say about how it is coded, read up to its frame header:
+//! enough to keep the GPU to the JPEGs nvJPEG decodes (8-bit Huffman frames, baseline only
+//! on the hardware backend, YCbCr-coded colour).
+
+/// The frame header and colour coding of a JPEG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FrameInfo {
+    /// The frame marker's second byte: `0xC0` baseline, `0xC1` extended sequential,
+    /// `0xC2` progressive, `0xC3` lossless, `0xC9..` arithmetic-coded, ...
+    pub marker: u8,
+    /// Bits per sample.
+    pub precision: u8,
+    /// The colour is coded as RGB rather than YCbCr (an Adobe APP14 segment with transform
+    /// 0, or components named `R`, `G`, `B`): decoders disagree on such files.
+    pub rgb_coded: bool,
+}
+
+impl FrameInfo {
+    /// Baseline sequential (`SOF0`).
+    pub(super) fn is_baseline(&self) -> bool {
+        self.marker == 0xC0
+    }
+
+    /// Huffman-coded sequential or progressive (`SOF0`, `SOF1`, `SOF2`).
+    pub(super) fn is_huffman_dct(&self) -> bool {
+        matches!(self.marker, 0xC0..=0xC2)
+    }
+}
+
+/// Walks the marker segments of a JPEG up to its frame header; `None` when the bytes end
+/// first or are not marker segments (the decoder that gets the row then says what is wrong).
+pub(super) fn frame_info(bytes: &[u8]) -> Option<FrameInfo> {
+    let mut adobe_rgb = false;
+    let mut at = 2; // past SOI
+    loop {
+        if *bytes.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *bytes.get(at + 1)?;
+        match marker {
+            // fill bytes before a marker
+            0xFF => at += 1,
+            // markers without a length
+            0x01 | 0xD0..=0xD7 => at += 2,
+            // a scan or the end before any frame header
+            0xDA | 0xD9 => return None,
+            _ => {
+                let len = usize::from(u16::from_be_bytes([*bytes.get(at + 2)?, *bytes.get(at + 3)?]));
+                let data = bytes.get(at + 4..at + 2 + len.max(2))?;
+                // frame headers (C4 DHT, C8 JPG and CC DAC share the range but are not frames)
+                if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                    let precision = *data.first()?;
+                    let components = usize::from(*data.get(5)?);
+                    let ids: Vec<u8> = (0..components).filter_map(|c| data.get(6 + 3 * c).copied()).collect();
+                    return Some(FrameInfo {
+                        marker,
+                        precision,
+                        rgb_coded: adobe_rgb || ids == b"RGB",
+                    });
+                }
+                // APP14 "Adobe": version (2), flags (2 + 2), then the colour transform
+                if marker == 0xEE && data.starts_with(b"Adobe") && data.get(11) == Some(&0) {
+                    adobe_rgb = true;
+                }
+                at += 2 + len;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SOI, an APP0 of length 4, then a frame header `sof` with three components `ids`.
+    fn jpeg(sof: u8, precision: u8, ids: [u8; 3]) -> Vec<u8> {
+        let mut out = vec![
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, sof, 0x00, 17, precision,
+        ];
+        out.extend([0, 16, 0, 16, 3]);
+        for id in ids {
+            out.extend([id, 0x11, 0]);
+        }
+        out
+    }
+
+    #[test]
+    fn frames_precision_and_colour_coding() {
+        let baseline = frame_info(&jpeg(0xC0, 8, [1, 2, 3]));
+        assert_eq!(
+            baseline,
+            Some(FrameInfo {
+                marker: 0xC0,
+                precision: 8,
+                rgb_coded: false
+            })
+        );
+        assert!(baseline.is_some_and(|f| f.is_baseline() && f.is_huffman_dct()));
+        let progressive = frame_info(&jpeg(0xC2, 8, [1, 2, 3]));
+        assert!(progressive.is_some_and(|f| !f.is_baseline() && f.is_huffman_dct()));
+        assert!(frame_info(&jpeg(0xC9, 8, [1, 2, 3])).is_some_and(|f| !f.is_huffman_dct()));
+        assert_eq!(frame_info(&jpeg(0xC1, 12, [1, 2, 3])).map(|f| f.precision), Some(12));
+        assert!(frame_info(&jpeg(0xC0, 8, *b"RGB")).is_some_and(|f| f.rgb_coded));
+        // a DHT before the frame is skipped, not taken for one
+        let mut dht = vec![0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x02];
+        dht.extend(&jpeg(0xC2, 8, [1, 2, 3])[8..]);
+        assert_eq!(frame_info(&dht).map(|f| f.marker), Some(0xC2));
+        // Adobe APP14 with transform 0 before the frame: RGB-coded
+        let mut adobe = vec![0xFF, 0xD8, 0xFF, 0xEE, 0x00, 14];
+        adobe.extend(b"Adobe");
+        adobe.extend([0, 100, 0, 0, 0, 0, 0]);
+        adobe.extend(&jpeg(0xC0, 8, [1, 2, 3])[8..]);
+        assert!(frame_info(&adobe).is_some_and(|f| f.rgb_coded));
+    }
+
+    #[test]
+    fn truncated_and_garbage_headers_are_none() {
+        let full = jpeg(0xC0, 8, [1, 2, 3]);
+        for cut in 0..full.len() - 1 {
+            assert_eq!(frame_info(&full[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(frame_info(&[0xFF, 0xD8, 0x12, 0x34, 0x56]), None);
+        assert_eq!(frame_info(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), None);
+    }
+}
