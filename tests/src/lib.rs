@@ -19,6 +19,7 @@ pub mod build;
 pub mod check;
 pub mod fixtures;
 pub mod fluss_server;
+pub mod http;
 pub mod iceberg;
 pub mod lance;
 pub mod local;

@@ -510,52 +510,25 @@ impl WithFieldNullability for arrow::array::FixedSizeListArray {
 }
 
 /// A REST catalog that knows the fixture's tables: enough of the protocol (config, load
-/// table) to read them, served over plain HTTP/1.1 on a local port.
+/// table) to read them.
 async fn serve_fixture_rest_catalog(tables: BTreeMap<String, (String, Value)>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    let tables = Arc::new(tables);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let tables = tables.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&request);
-                let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let (status, body) = match target.as_str() {
-                    "/v1/config" => ("200 OK", serde_json::json!({"defaults": {}, "overrides": {}})),
-                    t => match t
-                        .strip_prefix("/v1/namespaces/fixtures/tables/")
-                        .and_then(|n| tables.get(n))
-                    {
-                        Some((location, metadata)) => (
-                            "200 OK",
-                            serde_json::json!({"metadata-location": location, "metadata": metadata}),
-                        ),
-                        None => (
-                            "404 Not Found",
-                            serde_json::json!({"error": {"message": "no such table", "type": "NoSuchTableException", "code": 404}}),
-                        ),
-                    },
-                };
-                let body = body.to_string();
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
+    let handler: lakeunion_tests::http::Handler = Arc::new(move |_, target| match target {
+        "/v1/config" => (200, serde_json::json!({"defaults": {}, "overrides": {}})),
+        t => match t
+            .strip_prefix("/v1/namespaces/fixtures/tables/")
+            .and_then(|n| tables.get(n))
+        {
+            Some((location, metadata)) => (
+                200,
+                serde_json::json!({"metadata-location": location, "metadata": metadata}),
+            ),
+            None => (
+                404,
+                serde_json::json!({"error": {"message": "no such table", "type": "NoSuchTableException", "code": 404}}),
+            ),
+        },
     });
-    format!("http://{address}")
+    lakeunion_tests::http::serve_json(handler).await.expect("serve").0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
