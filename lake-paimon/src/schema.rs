@@ -132,11 +132,16 @@ fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<M
             )),
         },
         Some("first-row") => Ok(MergeEngine::FirstRow),
+        // Paimon merges the lake's rows of these tables on read; the log's changes of a
+        // primary-key table are full row images (Fluss's KV store applies partial updates
+        // and aggregations before it logs), so the latest change replaces the merged row
+        Some("partial-update" | "aggregation") => Ok(MergeEngine::Deduplicate),
         Some(other) => Err(Error::new(
             ErrorKind::Unsupported,
             format!(
                 "table {path}: Paimon merge engine '{other}' has no Fluss counterpart, so log changes \
-                 cannot be merged into it (union reads support deduplicate, first-row and a sequence field)"
+                 cannot be merged into it (union reads support deduplicate, first-row, a sequence field, partial-update \
+                 and aggregation)"
             ),
         )),
     }
@@ -329,7 +334,13 @@ mod tests {
             merge_engine(&path, &opts(&[("sequence.field", "ts")])).unwrap(),
             MergeEngine::Versioned { column: "ts".into() }
         );
-        let e = merge_engine(&path, &opts(&[("merge-engine", "partial-update")])).unwrap_err();
+        for merged_on_read in ["partial-update", "aggregation"] {
+            assert_eq!(
+                merge_engine(&path, &opts(&[("merge-engine", merged_on_read)])).unwrap(),
+                MergeEngine::Deduplicate
+            );
+        }
+        let e = merge_engine(&path, &opts(&[("merge-engine", "lookup-changelog")])).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
     }
 

@@ -82,6 +82,18 @@ impl PaimonLakeWriter {
                     .into(),
             );
         }
+        if info.has_primary_key()
+            && let Some(engine) = options
+                .get(PAIMON_MERGE_ENGINE_OPTION)
+                .map(|e| e.trim().to_ascii_lowercase())
+                .filter(|e| e == "partial-update" || e == "aggregation")
+        {
+            // the folded rows would be merged into the lake's again: a NULL never overwrites
+            // under partial-update, and an aggregation would count a change twice
+            return refuse(format!(
+                "Paimon's {engine} engine would merge the round's folded rows into the lake's again"
+            ));
+        }
         if options.contains_key("rowkind.field") {
             return refuse("the table takes row kinds from a `rowkind.field` column".into());
         }
@@ -663,6 +675,137 @@ mod tests {
             .ok_or_else(|| Error::invalid("a versioned table with system columns was accepted"))?;
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
         assert!(err.to_string().contains("system columns"), "{err}");
+        Ok(())
+    }
+
+    /// Commits `rows` (k, a, b) as `+I` rows of bucket 0 straight through the paimon crate,
+    /// as another Paimon writer would.
+    async fn commit_partial_rows(table: &Table, rows: RecordBatch) -> Result<()> {
+        let target = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(paimon_err("target"))?;
+        let builder = table
+            .new_write_builder()
+            .with_commit_user("another-writer".to_string())
+            .map_err(paimon_err("write builder"))?;
+        let mut write = builder.new_write().map_err(paimon_err("write"))?;
+        let rows = with_kind(&to_paimon(&rows, &target)?, 0)?;
+        write.write_arrow(&[rows], Some(0)).await.map_err(paimon_err("write"))?;
+        let messages = write.prepare_commit().await.map_err(paimon_err("prepare"))?;
+        builder
+            .new_commit()
+            .commit_with_identifier(messages, 0)
+            .await
+            .map_err(paimon_err("commit"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partial_update_tables_union_read_through_paimons_merge() -> Result<()> {
+        use arrow_array::Array;
+        use lake_api::memory::MemoryLog;
+        use lake_api::{MergeStrategy, UnionTable};
+
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let path = TablePath::new("fluss", "profiles");
+        let ty =
+            |t: &DataType, nullable: bool| paimon::arrow::arrow_to_paimon_type(t, nullable).map_err(paimon_err("type"));
+        let schema = paimon::spec::Schema::builder()
+            .column("k", ty(&DataType::Int64, false)?)
+            .column("a", ty(&DataType::Utf8, true)?)
+            .column("b", ty(&DataType::Utf8, true)?)
+            .primary_key(vec!["k".to_string()])
+            .option(BUCKET_OPTION, "1")
+            .option(BUCKET_KEY_OPTION, "k")
+            .option(PAIMON_MERGE_ENGINE_OPTION, "partial-update")
+            .option("file.format", "parquet")
+            .build()
+            .map_err(paimon_err("schema"))?;
+        let table = lake.create_paimon_table(&path, schema).await?;
+        let arrow = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        let rows = |k: Vec<i64>, a: Vec<Option<&str>>, b: Vec<Option<&str>>| {
+            RecordBatch::try_new(
+                arrow.clone(),
+                vec![
+                    Arc::new(Int64Array::from(k)),
+                    Arc::new(StringArray::from(a)),
+                    Arc::new(StringArray::from(b)),
+                ],
+            )
+            .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
+        };
+        // two partial writes of key 1: Paimon's merge joins them into one row
+        commit_partial_rows(
+            &table,
+            rows(vec![1, 2], vec![Some("a1"), Some("a2")], vec![None, None])?,
+        )
+        .await?;
+        commit_partial_rows(&table, rows(vec![1], vec![None], vec![Some("b1")])?).await?;
+
+        // the log carries full row images (Fluss's KV store applies partial updates before
+        // it logs), so the latest change replaces the merged lake row
+        let info = lake.table_info(&path).await?;
+        assert_eq!(info.merge_engine, MergeEngine::Deduplicate);
+        let snapshot = lake
+            .latest_snapshot(&path)
+            .await?
+            .ok_or_else(|| Error::invalid("no snapshot"))?;
+        let log = MemoryLog::new(info.clone())?;
+        let bucket = TableBucket::new(0);
+        log.record_tiered_offsets(snapshot.id, BTreeMap::from([(bucket.clone(), 0)]))?;
+        log.append(
+            &bucket,
+            rows(
+                vec![2, 2, 3],
+                vec![Some("a2"), Some("a2"), Some("a3")],
+                vec![None, Some("b2"), None],
+            )?,
+            vec![ChangeType::UpdateBefore, ChangeType::UpdateAfter, ChangeType::Insert],
+        )?;
+        let union = UnionTable::new(info.clone(), Arc::new(log), Some(Arc::new(lake.clone())))?;
+        for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+            let batches: Vec<RecordBatch> = union
+                .scan()
+                .strategy(strategy)
+                .build()
+                .await?
+                .to_stream()
+                .await?
+                .try_collect()
+                .await?;
+            let mut got = Vec::new();
+            for b in &batches {
+                let (k, a, bb) = (
+                    b.column(0).as_primitive::<Int64Type>(),
+                    b.column(1).as_string::<i32>(),
+                    b.column(2).as_string::<i32>(),
+                );
+                for i in 0..b.num_rows() {
+                    let text = |s: &arrow_array::StringArray| (!s.is_null(i)).then(|| s.value(i).to_string());
+                    got.push((k.value(i), text(a), text(bb)));
+                }
+            }
+            got.sort();
+            assert_eq!(
+                got,
+                vec![
+                    (1, Some("a1".to_string()), Some("b1".to_string())),
+                    (2, Some("a2".to_string()), Some("b2".to_string())),
+                    (3, Some("a3".to_string()), None),
+                ],
+                "{strategy:?}"
+            );
+        }
+        // tiering into it would merge the folded rows again (a NULL never overwrites): refused
+        let err = lake
+            .create_lake_writer(&info)
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("writer accepted"))?;
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("partial-update"), "{err}");
         Ok(())
     }
 }
