@@ -8,192 +8,19 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
-use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_array::{BooleanArray, RecordBatch};
 use arrow_buffer::BooleanBufferBuilder;
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::DataType;
 use arrow_select::filter::filter_record_batch;
 use futures::{StreamExt, TryStreamExt};
-use hashbrown::HashMap;
 
-use super::fold::{FoldRule, UPSERT};
-use super::keys::KeyEncoder;
-use super::spill::{BatchBuffer, SpillDir};
+use super::fold::UPSERT;
+use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, ascending, sorted_hits};
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
 
-/// The final log state of one key.
-#[derive(Debug)]
-struct Entry {
-    kind: i8,
-    version_null: bool,
-    version: Box<[u8]>,
-    /// A lake row won over this state (first-row, or a larger lake version).
-    suppressed: bool,
-}
-
-/// Where a key's entry lives.
-#[derive(Debug)]
-enum KeyIndex {
-    /// A single non-null integer key, probed without encoding (the common case). `bits`
-    /// is a one-hash Bloom filter of the keys (see [`KeyIndex::seal`]) that turns most
-    /// misses away before the map is probed.
-    Int {
-        map: HashMap<i64, u32>,
-        min: i64,
-        max: i64,
-        bits: Vec<u64>,
-        shift: u32,
-        /// Every key with its entry, in key order: key-sorted lake batches find their
-        /// hits by binary search instead of probing every row.
-        sorted: Vec<(i64, u32)>,
-    },
-    /// Any other key, probed by its row-format bytes.
-    Rows(HashMap<Box<[u8]>, u32>),
-}
-
-/// The Bloom filter bit of integer key `v` (a multiplicative hash: the top bits).
-#[inline(always)]
-fn bloom_bit(v: i64, shift: u32) -> usize {
-    ((v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
-}
-
-impl KeyIndex {
-    /// Builds the Bloom filter of an integer index once every key is in: about 8 bits
-    /// per key, so that about one miss in eight reaches the map. Sorts the key list (the
-    /// summary arrives in key order, which the sort detects in one pass).
-    fn seal(&mut self) {
-        if let KeyIndex::Int {
-            map,
-            bits,
-            shift,
-            sorted,
-            ..
-        } = self
-        {
-            sorted.sort_unstable();
-            let n = (map.len() * 8).next_power_of_two().max(64);
-            *shift = 64 - n.trailing_zeros();
-            *bits = vec![0; n / 64];
-            for &k in map.keys() {
-                let b = bloom_bit(k, *shift);
-                bits[b / 64] |= 1 << (b % 64);
-            }
-        }
-    }
-}
-
-impl KeyIndex {
-    /// Probes every key of an unsorted batch (integer index), collecting `(row, entry)`.
-    fn probe_all<T: Copy + Into<i64>>(&self, values: &[T], hits: &mut Vec<(usize, u32)>) {
-        let KeyIndex::Int {
-            map,
-            min,
-            max,
-            bits,
-            shift,
-            ..
-        } = self
-        else {
-            return;
-        };
-        for (i, &v) in values.iter().enumerate() {
-            let v: i64 = v.into();
-            let b = bloom_bit(v, *shift);
-            // a clear bit is a sure miss (no bits yet: ask the map)
-            if v < *min || v > *max || bits.get(b / 64).is_some_and(|w| w & (1 << (b % 64)) == 0) {
-                continue;
-            }
-            if let Some(&e) = map.get(&v) {
-                hits.push((i, e));
-            }
-        }
-    }
-}
-
-/// Whether `values` ascend (equal neighbours allowed). Compares in fixed-size chunks
-/// without an early exit inside a chunk, so that the compiler vectorizes it: a fraction of
-/// a nanosecond per row, against several for probing each row.
-fn ascending<T: Copy + PartialOrd>(values: &[T]) -> bool {
-    const CHUNK: usize = 256;
-    if values.len() < 2 {
-        return true;
-    }
-    let (a, b) = (&values[..values.len() - 1], &values[1..]);
-    a.chunks(CHUNK)
-        .zip(b.chunks(CHUNK))
-        .all(|(x, y)| x.iter().zip(y).fold(true, |ok, (p, q)| ok & (p <= q)))
-}
-
-/// The rows of an ascending batch whose key is in `sorted` (an index's keys in order),
-/// as `(row, entry)` in row order. Only the index keys between the batch's first and last
-/// key are looked at, each found from where the previous one was: whole blocks of rows
-/// are skipped by their last key, and the position inside a block is a branch-free count
-/// (vectorized), so a lookup costs a few steps however far apart the hits are.
-fn sorted_hits<T: Copy + Into<i64>>(values: &[T], sorted: &[(i64, u32)], hits: &mut Vec<(usize, u32)>) {
-    const BLOCK: usize = 16;
-    let (Some(&first), Some(&last)) = (values.first(), values.last()) else {
-        return;
-    };
-    let (first, last): (i64, i64) = (first.into(), last.into());
-    let lo = sorted.partition_point(|&(k, _)| k < first);
-    let hi = lo + sorted[lo..].partition_point(|&(k, _)| k <= last);
-    let mut from = 0;
-    for &(k, e) in &sorted[lo..hi] {
-        // every row before `from` is below k: skip the blocks that end below it too
-        while from + BLOCK <= values.len() && values[from + BLOCK - 1].into() < k {
-            from += BLOCK;
-        }
-        let block = &values[from..(from + BLOCK).min(values.len())];
-        let mut i = from + block.iter().map(|&v| usize::from(v.into() < k)).sum::<usize>();
-        // equal keys sit side by side in an ascending batch (and may cross a block)
-        while i < values.len() && values[i].into() == k {
-            hits.push((i, e));
-            i += 1;
-        }
-        from = i;
-    }
-}
-
-/// The inputs of a key-filter merge of one bucket (or partition).
-pub(crate) struct KeyFilterMerge {
-    /// The read schema (no change column).
-    pub schema: SchemaRef,
-    pub keys: KeyEncoder,
-    pub versions: Option<KeyEncoder>,
-    pub rule: FoldRule,
-    pub budget: usize,
-    pub spill: Arc<SpillDir>,
-}
-
-fn int_key(schema: &SchemaRef, keys: &KeyEncoder) -> Option<usize> {
-    match keys.columns() {
-        [c] => {
-            let f = schema.field(*c);
-            (!f.is_nullable() && matches!(f.data_type(), DataType::Int64 | DataType::Int32)).then_some(*c)
-        }
-        _ => None,
-    }
-}
-
-fn int_values(array: &dyn Array) -> Option<Vec<i64>> {
-    match array.data_type() {
-        DataType::Int64 => Some(array.as_primitive::<Int64Type>().values().to_vec()),
-        DataType::Int32 => Some(
-            array
-                .as_primitive::<Int32Type>()
-                .values()
-                .iter()
-                .map(|&v| v as i64)
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-struct Index {
-    keys: KeyIndex,
-    entries: Vec<Entry>,
-}
+/// The key-filter strategy over one bucket (or partition).
+pub(crate) struct KeyFilterMerge(pub LogMerge);
 
 impl KeyFilterMerge {
     /// Merges `lake` (streams of read-schema batches, each with whether its reader
@@ -204,31 +31,11 @@ impl KeyFilterMerge {
         summary: RecordBatchStream,
         lake: Vec<(RecordBatchStream, bool)>,
     ) -> Result<RecordBatchStream> {
-        let int_col = int_key(&self.schema, &self.keys);
-        let mut index = Index {
-            keys: match int_col {
-                Some(_) => KeyIndex::Int {
-                    map: HashMap::new(),
-                    min: i64::MAX,
-                    max: i64::MIN,
-                    bits: Vec::new(),
-                    shift: 63,
-                    sorted: Vec::new(),
-                },
-                None => KeyIndex::Rows(HashMap::new()),
-            },
-            entries: Vec::new(),
-        };
-        let mut buffer = BatchBuffer::new(self.spill.clone(), self.budget);
-        let mut summary = summary;
-        while let Some(batch) = summary.try_next().await? {
-            self.index_batch(&batch, int_col, &mut index)?;
-            buffer.push(batch)?;
-        }
-        index.keys.seal();
+        let int_col = self.0.int_key();
+        let (index, buffer) = self.0.index(summary).await?;
         let this = Arc::new(self);
         let index = Arc::new(std::sync::Mutex::new(index));
-        let schema = this.schema.clone();
+        let schema = this.0.schema.clone();
 
         // lake rows first (filtered against the index), then the surviving log states
         let lake_part = {
@@ -270,77 +77,6 @@ impl KeyFilterMerge {
         Ok(RecordBatchStream::new(schema, out))
     }
 
-    fn index_batch(&self, batch: &RecordBatch, int_col: Option<usize>, index: &mut Index) -> Result<()> {
-        let change_col = self.schema.fields().len();
-        let kinds = batch
-            .column(change_col)
-            .as_primitive_opt::<arrow_array::types::Int8Type>()
-            .ok_or_else(|| Error::schema("log summary lacks its change column"))?;
-        let versions = match (&self.rule, &self.versions) {
-            (FoldRule::Versioned(_), Some(enc)) => Some(enc.encode(batch)?),
-            _ => None,
-        };
-        let version_nulls = match self.rule {
-            FoldRule::Versioned(c) => Some(batch.column(c).clone()),
-            _ => None,
-        };
-        let base = index.entries.len() as u32;
-        for i in 0..batch.num_rows() {
-            index.entries.push(Entry {
-                kind: kinds.value(i),
-                version_null: version_nulls.as_ref().is_some_and(|v| v.is_null(i)),
-                version: versions.as_ref().map_or(Box::default(), |v| v.row(i).data().into()),
-                suppressed: false,
-            });
-        }
-        match &mut index.keys {
-            KeyIndex::Int {
-                map, min, max, sorted, ..
-            } => {
-                let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
-                let values = int_values(batch.column(col).as_ref())
-                    .ok_or_else(|| Error::schema("key column is not an integer column"))?;
-                for (i, v) in values.into_iter().enumerate() {
-                    // a summary holds each key once, so the list and the map agree
-                    if map.insert(v, base + i as u32).is_some() {
-                        return Err(Error::invalid(format!("log summary holds key {v} twice")));
-                    }
-                    sorted.push((v, base + i as u32));
-                    *min = (*min).min(v);
-                    *max = (*max).max(v);
-                }
-            }
-            KeyIndex::Rows(map) => {
-                let rows = self.keys.encode(batch)?;
-                for i in 0..batch.num_rows() {
-                    map.insert(rows.row(i).data().into(), base + i as u32);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Decides one lake row whose key has log entry `e`: `true` keeps the lake row.
-    fn decide(&self, e: &mut Entry, lake: &RecordBatch, row: usize, lake_versions: &mut LazyVersions) -> Result<bool> {
-        match self.rule {
-            FoldRule::Deduplicate => Ok(false),
-            FoldRule::FirstRow => {
-                e.suppressed = true;
-                Ok(true)
-            }
-            FoldRule::Versioned(c) => {
-                let lake_null = lake.column(c).is_null(row);
-                let lake_version = lake_versions.get(self, lake)?.row(row);
-                if FoldRule::versioned_replaces(e.version_null, &e.version, lake_null, lake_version.data()) {
-                    Ok(false)
-                } else {
-                    e.suppressed = true;
-                    Ok(true)
-                }
-            }
-        }
-    }
-
     /// Drops the rows of a lake batch that the log replaced. `key_sorted`: the batch's
     /// reader promises key order (other batches are checked, which is cheap).
     fn filter_lake(
@@ -348,11 +84,11 @@ impl KeyFilterMerge {
         batch: RecordBatch,
         int_col: Option<usize>,
         key_sorted: bool,
-        index: &mut Index,
+        index: &mut LogIndex,
     ) -> Result<RecordBatch> {
         let n = batch.num_rows();
         let mut keep: Option<BooleanBufferBuilder> = None;
-        let mut versions = LazyVersions(None);
+        let mut versions = LazyVersions::default();
         let drop_row = |i: usize, keep: &mut Option<BooleanBufferBuilder>| {
             let k = keep.get_or_insert_with(|| {
                 let mut b = BooleanBufferBuilder::new(n);
@@ -361,7 +97,7 @@ impl KeyFilterMerge {
             });
             k.set_bit(i, false);
         };
-        let Index { keys, entries } = index;
+        let LogIndex { keys, entries } = index;
         match &*keys {
             KeyIndex::Int { map, sorted, .. } => {
                 if map.is_empty() {
@@ -389,7 +125,7 @@ impl KeyFilterMerge {
                     }
                 }
                 for (i, e) in hits {
-                    if !self.decide(&mut entries[e as usize], &batch, i, &mut versions)? {
+                    if !self.0.decide(&mut entries[e as usize], &batch, i, &mut versions)? {
                         drop_row(i, &mut keep);
                     }
                 }
@@ -398,10 +134,10 @@ impl KeyFilterMerge {
                 if map.is_empty() {
                     return Ok(batch);
                 }
-                let rows = self.keys.encode(&batch)?;
+                let rows = self.0.keys.encode(&batch)?;
                 for i in 0..n {
                     if let Some(&e) = map.get(rows.row(i).data())
-                        && !self.decide(&mut entries[e as usize], &batch, i, &mut versions)?
+                        && !self.0.decide(&mut entries[e as usize], &batch, i, &mut versions)?
                     {
                         drop_row(i, &mut keep);
                     }
@@ -412,93 +148,5 @@ impl KeyFilterMerge {
             None => Ok(batch),
             Some(mut k) => Ok(filter_record_batch(&batch, &BooleanArray::new(k.finish(), None))?),
         }
-    }
-}
-
-/// The version rows of a lake batch, encoded on the first hit only.
-struct LazyVersions(Option<arrow_row::Rows>);
-
-impl LazyVersions {
-    fn get(&mut self, merge: &KeyFilterMerge, batch: &RecordBatch) -> Result<&arrow_row::Rows> {
-        if self.0.is_none() {
-            let enc = merge
-                .versions
-                .as_ref()
-                .ok_or_else(|| Error::schema("versioned merge without a version encoder"))?;
-            self.0 = Some(enc.encode(batch)?);
-        }
-        self.0.as_ref().ok_or_else(|| Error::schema("version rows missing"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An integer index over `keys` (entry = position), sealed.
-    fn int_index(keys: &[i64]) -> KeyIndex {
-        let mut map = HashMap::new();
-        let mut sorted = Vec::new();
-        for (e, &k) in keys.iter().enumerate() {
-            map.insert(k, e as u32);
-            sorted.push((k, e as u32));
-        }
-        let mut index = KeyIndex::Int {
-            min: keys.iter().copied().min().unwrap_or(i64::MAX),
-            max: keys.iter().copied().max().unwrap_or(i64::MIN),
-            map,
-            bits: Vec::new(),
-            shift: 63,
-            sorted,
-        };
-        index.seal();
-        index
-    }
-
-    /// A splitmix64 step: deterministic pseudo-random values without a dependency.
-    fn next(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    #[test]
-    fn sorted_hits_match_probing_every_row() {
-        let mut rng = 7u64;
-        // sparse and dense indexes (both search paths), batches with duplicate keys
-        for (index_keys, batch_len, span) in [(40usize, 2000usize, 4000u64), (900, 1000, 1500), (0, 50, 100)] {
-            let mut keys: Vec<i64> = (0..index_keys).map(|_| (next(&mut rng) % span) as i64).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let index = int_index(&keys);
-            let KeyIndex::Int { sorted, .. } = &index else {
-                panic!("an integer index")
-            };
-            let mut batch: Vec<i64> = (0..batch_len).map(|_| (next(&mut rng) % span) as i64).collect();
-            batch.sort_unstable();
-            assert!(ascending(&batch));
-            let (mut by_search, mut by_probe) = (Vec::new(), Vec::new());
-            sorted_hits(&batch, sorted, &mut by_search);
-            index.probe_all(&batch, &mut by_probe);
-            assert_eq!(by_search, by_probe, "{index_keys} keys, {batch_len} rows");
-            let narrow: Vec<i32> = batch.iter().map(|&v| v as i32).collect();
-            let mut narrow_hits = Vec::new();
-            sorted_hits(&narrow, sorted, &mut narrow_hits);
-            assert_eq!(narrow_hits, by_probe);
-        }
-    }
-
-    #[test]
-    fn ascending_sees_one_step_down_anywhere() {
-        let mut v: Vec<i64> = (0..1000).collect();
-        assert!(ascending(&v) && ascending(&v[..1]) && ascending::<i64>(&[]));
-        for at in [1, 255, 256, 257, 999] {
-            v.swap(at - 1, at);
-            assert!(!ascending(&v), "swap at {at}");
-            v.swap(at - 1, at);
-        }
-        assert!(ascending(&[3, 3, 3, 4]));
     }
 }

@@ -10,6 +10,8 @@ pub(crate) mod fold;
 pub(crate) mod key_filter;
 pub(crate) mod keys;
 pub(crate) mod kway;
+pub(crate) mod log_index;
 pub(crate) mod loser_tree;
 pub(crate) mod sort;
+pub(crate) mod sparse_merge;
 pub(crate) mod spill;

@@ -104,9 +104,7 @@ impl ScanOptions {
     pub fn resolve(&self, requested: MergeStrategy, log_len: i64) -> MergeStrategy {
         match requested {
             MergeStrategy::Auto => {
-                let index_fits = log_len.saturating_mul(KEY_INDEX_BYTES_PER_KEY)
-                    <= i64::try_from(self.memory_budget).unwrap_or(i64::MAX);
-                if log_len <= self.key_filter_max_log_rows && index_fits {
+                if self.key_index_fits(log_len) {
                     MergeStrategy::KeyFilter
                 } else {
                     MergeStrategy::SortMerge
@@ -114,6 +112,14 @@ impl ScanOptions {
             }
             forced => forced,
         }
+    }
+
+    /// Whether a key index of a log tail of `log_len` offsets is small enough to hold: at
+    /// most [`ScanOptions::key_filter_max_log_rows`] offsets, and within the memory budget.
+    pub(crate) fn key_index_fits(&self, log_len: i64) -> bool {
+        let index_fits =
+            log_len.saturating_mul(KEY_INDEX_BYTES_PER_KEY) <= i64::try_from(self.memory_budget).unwrap_or(i64::MAX);
+        log_len <= self.key_filter_max_log_rows && index_fits
     }
 }
 

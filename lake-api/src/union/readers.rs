@@ -12,7 +12,9 @@ use crate::merge::fold::{FoldOutput, FoldRule, GroupFold};
 use crate::merge::key_filter::KeyFilterMerge;
 use crate::merge::keys::{KeyEncoder, conform};
 use crate::merge::kway::{KWayMerge, KeyedStream, keyed_stream};
+use crate::merge::log_index::{LogMerge, int_key};
 use crate::merge::sort::ExternalSorter;
+use crate::merge::sparse_merge::SparseMerge;
 use crate::merge::spill::SpillDir;
 use crate::predicate::{Predicate, filter_batch};
 use crate::table::MergeEngine;
@@ -192,39 +194,55 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
 
     let merged: RecordBatchStream = match strategy {
         MergeStrategy::KeyFilter | MergeStrategy::Auto => {
-            let summary_schema = with_summary_column(&ctx.read_schema);
-            let fold = GroupFold::new(
-                KWayMerge::new(vec![log], summary_schema.clone(), true),
-                rule.clone(),
-                FoldOutput::Summary,
-                batch_size,
-            );
-            let summary = RecordBatchStream::new(summary_schema, fold);
+            let summary = log_summary(ctx, log, &rule);
             let mut lake = Vec::with_capacity(split.lake_splits.len());
             for s in &split.lake_splits {
                 let (stream, order) = open_lake_split(ctx, s).await?;
                 lake.push((stream, order.as_deref() == Some(info.primary_key.as_slice())));
             }
-            KeyFilterMerge {
+            KeyFilterMerge(LogMerge {
                 schema: ctx.read_schema.clone(),
                 keys,
                 versions,
                 rule,
                 budget,
                 spill,
-            }
+            })
             .run(summary, lake)
             .await?
         }
         MergeStrategy::SortMerge => {
+            let mut opened = Vec::with_capacity(split.lake_splits.len());
+            for s in &split.lake_splits {
+                let (stream, order) = open_lake_split(ctx, s).await?;
+                opened.push((stream, order.as_deref() == Some(info.primary_key.as_slice())));
+            }
+            // one sorted run, an integer key and a log tail whose index fits: the sparse
+            // merge gives the same rows in the same order without a decision per row
+            let sparse = int_key(&ctx.read_schema, &keys).is_some()
+                && ctx.options.key_index_fits(split.log_len())
+                && matches!(opened.as_slice(), [(_, true)]);
+            if sparse && let Some((lake, _)) = opened.pop() {
+                let summary = log_summary(ctx, log, &rule);
+                let merged = SparseMerge(LogMerge {
+                    schema: ctx.read_schema.clone(),
+                    keys,
+                    versions,
+                    rule,
+                    budget,
+                    spill,
+                })
+                .run(summary, lake)
+                .await?;
+                return Ok(finish(ctx, merged, ctx.filters.clone()));
+            }
             let keyed = |stream| keyed_stream(stream, ctx.read_schema.clone(), keys.clone(), versions.clone(), false);
             let mut inputs: Vec<KeyedStream> = Vec::with_capacity(split.lake_splits.len() + 2);
             // unsorted splits share one sort: one budget and one set of spill files, not
             // one per split
             let mut unsorted = Vec::new();
-            for s in &split.lake_splits {
-                let (stream, order) = open_lake_split(ctx, s).await?;
-                if order.as_deref() == Some(info.primary_key.as_slice()) {
+            for (stream, sorted) in opened {
+                if sorted {
                     inputs.push(keyed(stream));
                 } else {
                     unsorted.push(stream);
@@ -268,6 +286,18 @@ fn sort_lazily(
     })
     .try_flatten();
     RecordBatchStream::new(ctx.read_schema.clone(), sorted)
+}
+
+/// The sorted log changes folded per key: each key's final state with its change byte.
+fn log_summary(ctx: &Arc<ScanContext>, log: KeyedStream, rule: &FoldRule) -> RecordBatchStream {
+    let schema = with_summary_column(&ctx.read_schema);
+    let fold = GroupFold::new(
+        KWayMerge::new(vec![log], schema.clone(), true),
+        rule.clone(),
+        FoldOutput::Summary,
+        ctx.options.batch_size,
+    );
+    RecordBatchStream::new(schema, fold)
 }
 
 fn with_summary_column(read: &arrow_schema::SchemaRef) -> arrow_schema::SchemaRef {
