@@ -8,13 +8,13 @@
 //! - **baseline**: the same lake and log batches copied into 8192-row output batches with
 //!   `concat_batches` (every output is a fresh copy: what touching every byte once costs);
 //! - **sort-merge** and **key filter**: a full union read with that strategy;
-//! - **kernel**: the k-way merge kernel alone over the four runs of one bucket.
+//! - **kernel**: the k-way merge kernel alone over the runs of one bucket.
 //!
 //! Then, in a child process (so that its peak RSS is its own), a sort-merge read whose log
 //! tail is 10x the memory budget, generated on the fly, which must spill.
 //!
 //! Every figure is the median of `BENCH_ITERS` (default 5) runs. Environment knobs:
-//! `BENCH_ITERS`, `BENCH_ROWS` (default 8,000,000), `BENCH_SPILL_BUDGET_MB` (default 64),
+//! `BENCH_ITERS`, `BENCH_ROWS` (default 8,000,000), `BENCH_RUNS` (sorted runs per bucket, default 4), `BENCH_SPILL_BUDGET_MB` (default 64),
 //! `BENCH_SPILL_FACTOR` (tail bytes / budget, default 10), `BENCH_SKIP_SPILL=1`,
 //! `BENCH_STRICT=1` (exit non-zero when a target is missed). The JSON report goes to
 //! `$CARGO_TARGET_DIR/bench/union_read.json` (default: the workspace's `target/`).
@@ -42,7 +42,11 @@ type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// Rows per batch, lake and log, and per output batch of the baseline.
 const BATCH: usize = 8192;
 const BUCKETS: u32 = 4;
-const RUNS: usize = 4;
+/// Sorted runs per bucket: `BENCH_RUNS`, 4 by default. With 1, each bucket is one sorted
+/// file (what the tiering writers leave) and the sort-merge takes its sparse path.
+fn runs_per_bucket() -> usize {
+    env_usize("BENCH_RUNS", 4).max(1)
+}
 
 const SORT_MERGE_TARGET: f64 = 0.75;
 const KEY_FILTER_TARGET: f64 = 0.85;
@@ -171,13 +175,15 @@ impl Dataset {
             let key = |slot: usize| (slot * BUCKETS as usize + b) as i64;
             // version of each slot, 0 when the key is absent
             let mut state = vec![0u32; 2 * n];
-            let mut per_run: Vec<Vec<(i64, u32)>> = (0..RUNS).map(|_| Vec::with_capacity(n / RUNS + 1)).collect();
+            let run_count = runs_per_bucket();
+            let mut per_run: Vec<Vec<(i64, u32)>> =
+                (0..run_count).map(|_| Vec::with_capacity(n / run_count + 1)).collect();
             for i in 0..n {
                 state[2 * i] = 1;
                 let run = if ranges {
-                    i * RUNS / n
+                    i * run_count / n
                 } else {
-                    rng.below(RUNS as u64) as usize
+                    rng.below(run_count as u64) as usize
                 };
                 per_run[run].push((key(2 * i), 1));
             }
@@ -651,7 +657,7 @@ fn run_spill_child() -> BoxResult<Value> {
 // main
 
 struct Figure {
-    name: &'static str,
+    name: String,
     rows: usize,
     samples: Vec<f64>,
 }
@@ -682,7 +688,7 @@ fn main() -> BoxResult<()> {
         "generated in {:.1}s: {} lake rows in {} runs, {} log rows ({} changes); a union read must return {} rows",
         t.elapsed().as_secs_f64(),
         data.lake_rows,
-        BUCKETS as usize * RUNS,
+        BUCKETS as usize * runs_per_bucket(),
         data.log_rows,
         data.changes,
         data.expected_rows
@@ -708,22 +714,22 @@ fn main() -> BoxResult<()> {
     let kernel_rows: usize = data.runs[0].iter().flatten().map(|b| b.num_rows()).sum();
     let mut figures = [
         Figure {
-            name: "baseline (concat)",
+            name: "baseline (concat)".into(),
             rows: data.rows_in(),
             samples: vec![],
         },
         Figure {
-            name: "sort-merge",
+            name: "sort-merge".into(),
             rows: data.rows_in(),
             samples: vec![],
         },
         Figure {
-            name: "key filter",
+            name: "key filter".into(),
             rows: data.rows_in(),
             samples: vec![],
         },
         Figure {
-            name: "k-way kernel (1 bucket, 4 runs)",
+            name: format!("k-way kernel (1 bucket, {} runs)", runs_per_bucket()),
             rows: kernel_rows,
             samples: vec![],
         },
@@ -781,7 +787,7 @@ fn main() -> BoxResult<()> {
         "union read, {} lake rows ({} buckets x {} sorted runs, {}) + {} log rows ({} changes), one core, median of {iters}",
         data.lake_rows,
         BUCKETS,
-        RUNS,
+        runs_per_bucket(),
         if ranges {
             "one key range per run"
         } else {
@@ -885,7 +891,7 @@ fn main() -> BoxResult<()> {
         "log_rows": data.log_rows,
         "log_changes": data.changes,
         "buckets": BUCKETS,
-        "runs_per_bucket": RUNS,
+        "runs_per_bucket": runs_per_bucket(),
         "rows_out": data.expected_rows,
         "figures": rows_json,
         "spill": spill,

@@ -11,9 +11,10 @@ use std::collections::VecDeque;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, make_array};
+use arrow_data::ArrayData;
+use arrow_data::transform::{Capacities, MutableArrayData};
 use arrow_schema::DataType;
-use arrow_select::interleave::interleave;
 use futures::{StreamExt, TryStreamExt};
 
 use super::fold::UPSERT;
@@ -108,12 +109,12 @@ impl State {
             .pop_front()
             .ok_or_else(|| Error::invalid("log summary ended before its index"))?;
         let end = start + batch.num_rows();
-        let picks: Vec<(usize, usize)> = (self.next_entry..end)
-            .filter(|&e| self.emits(e))
-            .map(|e| (0, e - start))
-            .collect();
+        let mut ranges = Ranges::default();
+        for e in (self.next_entry..end).filter(|&e| self.emits(e)) {
+            ranges.push(0, e - start, e - start + 1);
+        }
         self.next_entry = end;
-        gather(&self.merge, &[&batch], &picks).map(Some)
+        gather(&self.merge, &[&batch], &ranges).map(Some)
     }
 
     /// Whether entry `e`'s state becomes an output row (an upsert no lake row won over).
@@ -180,14 +181,14 @@ impl State {
         let end = self.next_entry + before + positions.len();
         self.load_until(end).await?;
 
-        let mut picks: Vec<(usize, usize)> = Vec::with_capacity(n + before + positions.len());
+        let mut ranges = Ranges::default();
         for e in self.next_entry..self.next_entry + before {
-            self.pick_entry(e, &mut picks)?;
+            self.pick_entry(e, &mut ranges)?;
         }
         let mut versions = LazyVersions::default();
         let mut next_row = 0;
         for Position { row, entry, equal } in positions {
-            picks.extend((next_row..row).map(|r| (0, r)));
+            ranges.push(0, next_row, row);
             let e = entry as usize;
             let mut lake_kept = false;
             for r in row..row + equal {
@@ -197,33 +198,33 @@ impl State {
                     .get_mut(e)
                     .ok_or_else(|| Error::invalid("log index entry out of range"))?;
                 if self.merge.decide(state, &batch, r, &mut versions)? {
-                    picks.push((0, r));
+                    ranges.push(0, r, r + 1);
                     lake_kept = true;
                 }
             }
             if !lake_kept {
-                self.pick_entry(e, &mut picks)?;
+                self.pick_entry(e, &mut ranges)?;
             }
             next_row = row + equal;
         }
-        picks.extend((next_row..n).map(|r| (0, r)));
+        ranges.push(0, next_row, n);
         self.next_entry = end;
 
         let mut sources: Vec<&RecordBatch> = Vec::with_capacity(1 + self.loaded.len());
         sources.push(&batch);
         sources.extend(self.loaded.iter().map(|(_, b)| b));
-        gather(&self.merge, &sources, &picks)
+        gather(&self.merge, &sources, &ranges)
     }
 
-    /// Adds entry `e`'s row to `picks` when it is emitted; sources are the lake batch
+    /// Adds entry `e`'s row to `ranges` when it is emitted; sources are the lake batch
     /// (0) then the loaded summary batches.
-    fn pick_entry(&self, e: usize, picks: &mut Vec<(usize, usize)>) -> Result<()> {
+    fn pick_entry(&self, e: usize, ranges: &mut Ranges) -> Result<()> {
         if !self.emits(e) {
             return Ok(());
         }
         for (i, (start, b)) in self.loaded.iter().enumerate() {
             if e >= *start && e < start + b.num_rows() {
-                picks.push((1 + i, e - start));
+                ranges.push(1 + i, e - start, e - start + 1);
                 return Ok(());
             }
         }
@@ -231,16 +232,72 @@ impl State {
     }
 }
 
-/// One batch of the read schema gathered from `sources` by `picks`.
-fn gather(merge: &LogMerge, sources: &[&RecordBatch], picks: &[(usize, usize)]) -> Result<RecordBatch> {
+/// The rows of an output batch as ranges of its sources, in order: long runs of lake rows
+/// between single log rows, copied range by range (bulk copies, as a filter does).
+#[derive(Debug, Default)]
+struct Ranges {
+    /// `(source, start, end)`, adjacent ranges of one source joined.
+    ranges: Vec<(usize, usize, usize)>,
+    rows: usize,
+}
+
+impl Ranges {
+    fn push(&mut self, source: usize, start: usize, end: usize) {
+        if start >= end {
+            return;
+        }
+        self.rows += end - start;
+        match self.ranges.last_mut() {
+            Some((s, _, e)) if *s == source && *e == start => *e = end,
+            _ => self.ranges.push((source, start, end)),
+        }
+    }
+}
+
+/// One batch of the read schema gathered from `sources` by `ranges`.
+fn gather(merge: &LogMerge, sources: &[&RecordBatch], ranges: &Ranges) -> Result<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(merge.schema.fields().len());
-    let mut arrays: Vec<&dyn Array> = Vec::with_capacity(sources.len());
     for c in 0..merge.schema.fields().len() {
-        arrays.clear();
-        arrays.extend(sources.iter().map(|b| b.column(c).as_ref()));
-        columns.push(interleave(&arrays, picks)?);
+        let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
+        let capacities = capacities(&arrays, &ranges.ranges, ranges.rows);
+        let data: Vec<ArrayData> = arrays.iter().map(|a| a.to_data()).collect();
+        let mut out = MutableArrayData::with_capacities(data.iter().collect(), false, capacities);
+        for &(source, start, end) in &ranges.ranges {
+            out.extend(source, start, end);
+        }
+        columns.push(make_array(out.freeze()));
     }
     Ok(RecordBatch::try_new(merge.schema.clone(), columns)?)
+}
+
+/// The output's sizes, exactly where they are cheap to know: growing the value buffer of a
+/// string column batch after batch would fault in fresh pages every time.
+fn capacities(arrays: &[&dyn Array], ranges: &[(usize, usize, usize)], rows: usize) -> Capacities {
+    fn bytes<O: OffsetSizeTrait>(offsets: &[&[O]], ranges: &[(usize, usize, usize)]) -> usize {
+        ranges
+            .iter()
+            .map(|&(s, start, end)| (offsets[s][end] - offsets[s][start]).as_usize())
+            .sum()
+    }
+    match arrays.first().map(|a| a.data_type()) {
+        Some(DataType::Utf8) => {
+            let offsets: Vec<&[i32]> = arrays.iter().map(|a| &a.as_string::<i32>().offsets()[..]).collect();
+            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
+        }
+        Some(DataType::LargeUtf8) => {
+            let offsets: Vec<&[i64]> = arrays.iter().map(|a| &a.as_string::<i64>().offsets()[..]).collect();
+            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
+        }
+        Some(DataType::Binary) => {
+            let offsets: Vec<&[i32]> = arrays.iter().map(|a| &a.as_binary::<i32>().offsets()[..]).collect();
+            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
+        }
+        Some(DataType::LargeBinary) => {
+            let offsets: Vec<&[i64]> = arrays.iter().map(|a| &a.as_binary::<i64>().offsets()[..]).collect();
+            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
+        }
+        _ => Capacities::Array(rows),
+    }
 }
 
 #[cfg(test)]
