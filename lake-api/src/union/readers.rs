@@ -192,48 +192,34 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     let log = sorted_log(ctx, split, &keys, versions.as_ref(), &spill, budget).await?;
     let batch_size = ctx.options.batch_size;
 
+    let mut opened = Vec::with_capacity(split.lake_splits.len());
+    for s in &split.lake_splits {
+        let (stream, order) = open_lake_split(ctx, s).await?;
+        opened.push((stream, order.as_deref() == Some(info.primary_key.as_slice())));
+    }
+    let log_merge = LogMerge {
+        schema: ctx.read_schema.clone(),
+        keys: keys.clone(),
+        versions: versions.clone(),
+        rule: rule.clone(),
+        budget,
+        spill: spill.clone(),
+    };
+
     let merged: RecordBatchStream = match strategy {
         MergeStrategy::KeyFilter | MergeStrategy::Auto => {
-            let summary = log_summary(ctx, log, &rule);
-            let mut lake = Vec::with_capacity(split.lake_splits.len());
-            for s in &split.lake_splits {
-                let (stream, order) = open_lake_split(ctx, s).await?;
-                lake.push((stream, order.as_deref() == Some(info.primary_key.as_slice())));
-            }
-            KeyFilterMerge(LogMerge {
-                schema: ctx.read_schema.clone(),
-                keys,
-                versions,
-                rule,
-                budget,
-                spill,
-            })
-            .run(summary, lake)
-            .await?
+            KeyFilterMerge(log_merge)
+                .run(log_summary(ctx, log, &rule), opened)
+                .await?
         }
         MergeStrategy::SortMerge => {
-            let mut opened = Vec::with_capacity(split.lake_splits.len());
-            for s in &split.lake_splits {
-                let (stream, order) = open_lake_split(ctx, s).await?;
-                opened.push((stream, order.as_deref() == Some(info.primary_key.as_slice())));
-            }
             // one sorted run, an integer key and a log tail whose index fits: the sparse
             // merge gives the same rows in the same order without a decision per row
             let sparse = int_key(&ctx.read_schema, &keys).is_some()
                 && ctx.options.key_index_fits(split.log_len())
                 && matches!(opened.as_slice(), [(_, true)]);
             if sparse && let Some((lake, _)) = opened.pop() {
-                let summary = log_summary(ctx, log, &rule);
-                let merged = SparseMerge(LogMerge {
-                    schema: ctx.read_schema.clone(),
-                    keys,
-                    versions,
-                    rule,
-                    budget,
-                    spill,
-                })
-                .run(summary, lake)
-                .await?;
+                let merged = SparseMerge(log_merge).run(log_summary(ctx, log, &rule), lake).await?;
                 return Ok(finish(ctx, merged, ctx.filters.clone()));
             }
             let keyed = |stream| keyed_stream(stream, ctx.read_schema.clone(), keys.clone(), versions.clone(), false);
