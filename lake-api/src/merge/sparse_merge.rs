@@ -6,6 +6,10 @@
 //! log's final states in their places. A batch no log key falls in passes through untouched
 //! (zero-copy). This is the output of the k-way merge for the shape tiering writers leave,
 //! one sorted file per bucket and a small log tail, at about the cost of the key filter.
+//!
+//! Like the key filter, it takes the lake run to hold each primary key once, as a
+//! primary-key table's snapshot does: duplicate keys inside the run are not folded together
+//! (the k-way merge would keep one of them).
 
 use std::collections::VecDeque;
 
