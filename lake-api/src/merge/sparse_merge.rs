@@ -262,9 +262,8 @@ impl Ranges {
 fn gather(merge: &LogMerge, sources: &[&RecordBatch], ranges: &Ranges) -> Result<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(merge.schema.fields().len());
     for c in 0..merge.schema.fields().len() {
-        let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
-        let capacities = capacities(&arrays, &ranges.ranges, ranges.rows);
-        let data: Vec<ArrayData> = arrays.iter().map(|a| a.to_data()).collect();
+        let data: Vec<ArrayData> = sources.iter().map(|b| b.column(c).to_data()).collect();
+        let capacities = capacities(&data, &ranges.ranges, ranges.rows);
         let mut out = MutableArrayData::with_capacities(data.iter().collect(), false, capacities);
         for &(source, start, end) in &ranges.ranges {
             out.extend(source, start, end);
@@ -276,30 +275,20 @@ fn gather(merge: &LogMerge, sources: &[&RecordBatch], ranges: &Ranges) -> Result
 
 /// The output's sizes, exactly where they are cheap to know: growing the value buffer of a
 /// string column batch after batch would fault in fresh pages every time.
-fn capacities(arrays: &[&dyn Array], ranges: &[(usize, usize, usize)], rows: usize) -> Capacities {
-    fn bytes<O: OffsetSizeTrait>(offsets: &[&[O]], ranges: &[(usize, usize, usize)]) -> usize {
+fn capacities(data: &[ArrayData], ranges: &[(usize, usize, usize)], rows: usize) -> Capacities {
+    fn bytes<O: OffsetSizeTrait>(data: &[ArrayData], ranges: &[(usize, usize, usize)]) -> usize {
         ranges
             .iter()
-            .map(|&(s, start, end)| (offsets[s][end] - offsets[s][start]).as_usize())
+            .map(|&(s, start, end)| {
+                // the offsets buffer of a variable-size type, from the array's own offset on
+                let offsets = data[s].buffer::<O>(0);
+                (offsets[end] - offsets[start]).as_usize()
+            })
             .sum()
     }
-    match arrays.first().map(|a| a.data_type()) {
-        Some(DataType::Utf8) => {
-            let offsets: Vec<&[i32]> = arrays.iter().map(|a| &a.as_string::<i32>().offsets()[..]).collect();
-            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
-        }
-        Some(DataType::LargeUtf8) => {
-            let offsets: Vec<&[i64]> = arrays.iter().map(|a| &a.as_string::<i64>().offsets()[..]).collect();
-            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
-        }
-        Some(DataType::Binary) => {
-            let offsets: Vec<&[i32]> = arrays.iter().map(|a| &a.as_binary::<i32>().offsets()[..]).collect();
-            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
-        }
-        Some(DataType::LargeBinary) => {
-            let offsets: Vec<&[i64]> = arrays.iter().map(|a| &a.as_binary::<i64>().offsets()[..]).collect();
-            Capacities::Binary(rows, Some(bytes(&offsets, ranges)))
-        }
+    match data.first().map(|d| d.data_type()) {
+        Some(DataType::Utf8 | DataType::Binary) => Capacities::Binary(rows, Some(bytes::<i32>(data, ranges))),
+        Some(DataType::LargeUtf8 | DataType::LargeBinary) => Capacities::Binary(rows, Some(bytes::<i64>(data, ranges))),
         _ => Capacities::Array(rows),
     }
 }
