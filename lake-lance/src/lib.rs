@@ -9,7 +9,8 @@
 //! Lance has neither buckets nor partitions: splits are fragments, bucket-unaware, and for
 //! a partitioned table one per (fragment, partition) with the partition as a filter. Rows
 //! come in no key order, so primary-key union reads sort (spilling past the memory
-//! budget) or use the key filter. BLOB columns are blob v2 columns, read as payloads;
+//! budget) or use the key filter, except where the tiering writer recorded a key-sorted run
+//! of fragments ([`SORTED_RUNS_KEY`]): a run is read as one split, in its order. BLOB columns are blob v2 columns, read as payloads;
 //! VECTOR columns are `FixedSizeList`.
 //!
 //! ```no_run
@@ -26,6 +27,7 @@
 mod error;
 mod predicate;
 mod schema;
+mod sorted_runs;
 mod source;
 mod split;
 mod storage;
@@ -34,6 +36,7 @@ mod writer;
 pub use schema::{
     BUCKET_COUNT_KEY, BUCKET_KEY_KEY, MERGE_ENGINE_KEY, PARTITION_KEYS_KEY, PRIMARY_KEY_KEY, VERSION_COLUMN_KEY,
 };
+pub use sorted_runs::SORTED_RUNS_KEY;
 pub use source::{DEFAULT_BATCH_SIZE, LanceSource};
 pub use split::{LanceSplit, LanceSplitSerializer};
 pub use storage::{LanceConfig, LanceStorage};

@@ -25,21 +25,7 @@ pub const MERGE_ENGINE_KEY: &str = "fluss.table.merge-engine";
 /// Schema metadata: the version column of a `versioned` table.
 pub const VERSION_COLUMN_KEY: &str = "fluss.table.merge-engine.versioned.ver-column";
 
-/// Table metadata: the ids of the fragments whose rows are in primary-key order
-/// (comma-separated), kept by the tiering writer. Fragment ids are never reused, and a
-/// deletion keeps the order of the rows it leaves, so an id stays true until the fragment
-/// is gone; fragments other writers add are simply not listed.
-pub const SORTED_FRAGMENTS_KEY: &str = "lakeunion.sorted-fragments";
-
 const LANCE_BLOB_EXTENSION: &str = "lance.blob.v2";
-
-/// The fragments a dataset's metadata lists as key-sorted.
-pub(crate) fn sorted_fragments(metadata: &HashMap<String, String>) -> std::collections::BTreeSet<u64> {
-    metadata
-        .get(SORTED_FRAGMENTS_KEY)
-        .map(|v| v.split(',').filter_map(|id| id.trim().parse().ok()).collect())
-        .unwrap_or_default()
-}
 
 fn list(value: Option<&String>) -> Vec<String> {
     value

@@ -20,7 +20,8 @@ use lance::table::format::Fragment;
 
 use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
-use crate::schema::{from_lance, sorted_fragments};
+use crate::schema::from_lance;
+use crate::sorted_runs::{SORTED_RUNS_KEY, SortedRuns};
 use crate::split::{LanceSplit, LanceSplitSerializer, check_inside};
 
 /// The default number of rows per batch read.
@@ -217,102 +218,140 @@ struct LancePlanner {
 }
 
 impl LancePlanner {
-    /// The version's manifest holding only `fragment`, as protobuf bytes: what a worker
+    /// The version's manifest holding only `fragments`, as protobuf bytes: what a worker
     /// needs to open the version for this split.
-    fn pruned_manifest(&self, fragment: &Fragment) -> Vec<u8> {
+    fn pruned_manifest(&self, fragments: &[Fragment]) -> Vec<u8> {
         use prost::Message;
         let mut manifest = self.dataset.manifest().clone();
-        manifest.fragments = Arc::new(vec![fragment.clone()]);
-        // the list of every sorted fragment would make the plan grow with the square of the
+        manifest.fragments = Arc::new(fragments.to_vec());
+        // the runs of every sorted fragment would make the plan grow with the square of the
         // fragment count; the split carries its own `sorted`
-        manifest.table_metadata.remove(crate::schema::SORTED_FRAGMENTS_KEY);
+        manifest.table_metadata.remove(SORTED_RUNS_KEY);
         lance::table::format::pb::Manifest::from(&manifest).encode_to_vec()
     }
+
+    fn split(
+        &self,
+        fragments: Vec<Fragment>,
+        sorted: bool,
+        partition: Vec<String>,
+        filter: Option<String>,
+    ) -> Arc<dyn LakeSplit> {
+        Arc::new(LanceSplit {
+            version: self.dataset.version_id(),
+            sorted,
+            manifest: Some(self.pruned_manifest(&fragments)),
+            fragments,
+            partition,
+            partition_filter: filter,
+        })
+    }
+
+    /// The fragments as read units, with whether each is key-sorted: a primary-key table's
+    /// sorted runs whole, in key order, and every other fragment alone.
+    fn read_units(&self) -> Vec<(Vec<Fragment>, bool)> {
+        let fragments = self.dataset.fragments();
+        let mut left: HashMap<u64, Fragment> = fragments.iter().map(|f| (f.id, f.clone())).collect();
+        let runs = if self.source.info.has_primary_key() {
+            SortedRuns::from_metadata(self.dataset.metadata())
+        } else {
+            SortedRuns::default()
+        };
+        let mut units = Vec::new();
+        for run in runs.runs() {
+            let run: Vec<Fragment> = run.iter().filter_map(|id| left.remove(id)).collect();
+            if !run.is_empty() {
+                units.push((run, true));
+            }
+        }
+        units.extend(
+            fragments
+                .iter()
+                .filter_map(|f| left.remove(&f.id))
+                .map(|f| (vec![f], false)),
+        );
+        units
+    }
+
+    /// The partitions whose rows `fragment` holds, from its partition columns.
+    async fn partitions_of(&self, fragment: &Fragment) -> Result<BTreeSet<Vec<String>>> {
+        let keys = &self.source.info.partition_keys;
+        let context = self.source.context(self.dataset.version_id());
+        let mut scanner = self.dataset.scan();
+        scanner.with_fragments(vec![fragment.clone()]);
+        scanner.project(keys).map_err(lance_err(&context))?;
+        let batches: Vec<RecordBatch> = scanner
+            .try_into_stream()
+            .await
+            .map_err(lance_err(&context))?
+            .try_collect()
+            .await
+            .map_err(lance_err(&context))?;
+        let mut partitions: BTreeSet<Vec<String>> = BTreeSet::new();
+        for batch in &batches {
+            let columns = keys
+                .iter()
+                .map(|k| {
+                    let column = batch
+                        .column_by_name(k)
+                        .ok_or_else(|| Error::schema(format!("{context}: partition column {k} is missing")))?;
+                    arrow_cast_utf8(column)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for row in 0..batch.num_rows() {
+                let values = columns
+                    .iter()
+                    .map(|c| {
+                        use arrow_array::Array;
+                        if c.is_null(row) {
+                            Err(Error::corrupt(format!("{context}: a null partition value")))
+                        } else {
+                            Ok(c.value(row).to_string())
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                partitions.insert(values);
+            }
+        }
+        Ok(partitions)
+    }
+}
+
+/// The SQL filter selecting one partition's rows.
+fn partition_filter(keys: &[String], values: &[String]) -> Result<String> {
+    Ok(keys
+        .iter()
+        .zip(values)
+        .map(|(k, v)| {
+            let column = ident(k).ok_or_else(|| Error::invalid(format!("partition key {k}")))?;
+            Ok(format!("{column} = {}", quote(v)))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(" AND "))
 }
 
 #[async_trait]
 impl Planner for LancePlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
-        let version = self.dataset.version_id();
-        let fragments: Vec<Fragment> = self.dataset.fragments().as_ref().clone();
-        let sorted_ids = if self.source.info.has_primary_key() {
-            sorted_fragments(self.dataset.metadata())
-        } else {
-            Default::default()
-        };
-        let keys = &self.source.info.partition_keys;
-        let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::new();
+        let units = self.read_units();
+        let keys = self.source.info.partition_keys.clone();
         if keys.is_empty() {
-            for fragment in fragments {
-                splits.push(Arc::new(LanceSplit {
-                    version,
-                    sorted: sorted_ids.contains(&fragment.id),
-                    manifest: Some(self.pruned_manifest(&fragment)),
-                    fragments: vec![fragment],
-                    partition: Vec::new(),
-                    partition_filter: None,
-                }));
-            }
-            return Ok(splits);
+            return Ok(units
+                .into_iter()
+                .map(|(fragments, sorted)| self.split(fragments, sorted, Vec::new(), None))
+                .collect());
         }
-        // Lance has no partitions: find the ones each fragment holds from its partition
-        // columns, and read the fragment once per partition
-        let context = self.source.context(version);
-        for fragment in fragments {
-            let mut scanner = self.dataset.scan();
-            scanner.with_fragments(vec![fragment.clone()]);
-            scanner.project(keys).map_err(lance_err(&context))?;
-            let batches: Vec<RecordBatch> = scanner
-                .try_into_stream()
-                .await
-                .map_err(lance_err(&context))?
-                .try_collect()
-                .await
-                .map_err(lance_err(&context))?;
-            let mut partitions: BTreeSet<Vec<String>> = BTreeSet::new();
-            for batch in &batches {
-                let columns = keys
-                    .iter()
-                    .map(|k| {
-                        let column = batch
-                            .column_by_name(k)
-                            .ok_or_else(|| Error::schema(format!("{context}: partition column {k} is missing")))?;
-                        arrow_cast_utf8(column)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                for row in 0..batch.num_rows() {
-                    let values = columns
-                        .iter()
-                        .map(|c| {
-                            use arrow_array::Array;
-                            if c.is_null(row) {
-                                Err(Error::corrupt(format!("{context}: a null partition value")))
-                            } else {
-                                Ok(c.value(row).to_string())
-                            }
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    partitions.insert(values);
+        // Lance has no partitions: a fragment is read once per partition it holds, with the
+        // partition as a filter. A run is not chained here: its fragments may hold different
+        // partitions, and splits that share fragments would make their stats overlap (a
+        // fragment read alone is counted once however many partitions read it).
+        let mut splits = Vec::new();
+        for (run, sorted) in units {
+            for fragment in run {
+                for values in self.partitions_of(&fragment).await? {
+                    let filter = partition_filter(&keys, &values)?;
+                    splits.push(self.split(vec![fragment.clone()], sorted, values, Some(filter)));
                 }
-            }
-            for values in partitions {
-                let filter = keys
-                    .iter()
-                    .zip(&values)
-                    .map(|(k, v)| {
-                        let column = ident(k).ok_or_else(|| Error::invalid(format!("partition key {k}")))?;
-                        Ok(format!("{column} = {}", quote(v)))
-                    })
-                    .collect::<Result<Vec<_>>>()?
-                    .join(" AND ");
-                splits.push(Arc::new(LanceSplit {
-                    version,
-                    sorted: sorted_ids.contains(&fragment.id),
-                    manifest: Some(self.pruned_manifest(&fragment)),
-                    fragments: vec![fragment.clone()],
-                    partition: values,
-                    partition_filter: Some(filter),
-                }));
             }
         }
         Ok(splits)

@@ -23,7 +23,8 @@ pub struct LanceSplit {
     pub(crate) partition: Vec<String>,
     /// The SQL filter selecting the partition's rows (partitioned tables only).
     pub(crate) partition_filter: Option<String>,
-    /// The fragments' rows are in primary-key order (the tiering writer wrote them so).
+    /// The fragments, read in their order, are one run in primary-key order (the tiering
+    /// writer wrote them so; see [`SORTED_RUNS_KEY`](crate::SORTED_RUNS_KEY)).
     #[serde(default)]
     pub(crate) sorted: bool,
     /// The version's manifest holding only `fragments` (protobuf bytes).

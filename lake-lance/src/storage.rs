@@ -29,6 +29,10 @@ use crate::writer::LanceLakeWriter;
 pub struct LanceConfig {
     /// A directory or an object-store URI.
     pub root: String,
+    /// Rows per data file (fragment) the tiering writer writes; `None` (the default) keeps
+    /// Lance's own (about a million).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows_per_file: Option<usize>,
 }
 
 impl LanceConfig {
@@ -36,7 +40,21 @@ impl LanceConfig {
     pub fn new(root: impl AsRef<str>) -> Self {
         Self {
             root: root.as_ref().trim_end_matches('/').to_string(),
+            max_rows_per_file: None,
         }
+    }
+
+    /// Sets the rows per fragment the tiering writer writes (at least 1).
+    ///
+    /// ```
+    /// use lake_lance::LanceConfig;
+    ///
+    /// let config = LanceConfig::new("/data/lance").with_max_rows_per_file(100_000);
+    /// assert_eq!(config.max_rows_per_file, Some(100_000));
+    /// ```
+    pub fn with_max_rows_per_file(mut self, rows: usize) -> Self {
+        self.max_rows_per_file = Some(rows.max(1));
+        self
     }
 
     /// The dataset URI of a table.
@@ -157,6 +175,7 @@ impl LakeStorage for LanceStorage {
             uri: self.config.table_uri(&info.path),
             info: info.clone(),
             written: BTreeMap::new(),
+            max_rows_per_file: self.config.max_rows_per_file,
         }))
     }
 }

@@ -2,9 +2,9 @@
 //! the rows of the keys they touch (lake-api's fold, so every merge engine agrees with the
 //! union read) and commit them as a `delete` of the keys that end absent and one
 //! `merge_insert` of the rest (a plain append, in key order, while the dataset is empty).
-//! The last commit of a round carries its properties (`fluss-offsets`) and the list of
-//! key-sorted fragments (see [`SORTED_FRAGMENTS_KEY`]), which lets sort-merge reads skip
-//! sorting them; an intermediate commit carries none, and a reader meeting it replays the
+//! The last commit of a round carries its properties (`fluss-offsets`) and the key-sorted
+//! runs of fragments (see [`SORTED_RUNS_KEY`]), which let sort-merge reads skip sorting
+//! them; an intermediate commit carries none, and a reader meeting it replays the
 //! round from the log, which yields the same rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -26,7 +26,8 @@ use lance::datatypes::BlobHandling;
 
 use crate::error::lance_err;
 use crate::predicate::{ident, quote};
-use crate::schema::{SORTED_FRAGMENTS_KEY, from_lance, lance_schema, sorted_fragments, to_lance};
+use crate::schema::{from_lance, lance_schema, to_lance};
+use crate::sorted_runs::{SORTED_RUNS_KEY, SortedRuns};
 use crate::storage::{open_dataset, snapshot_of};
 
 /// Keys per SQL filter when reading or deleting the rows of touched keys.
@@ -37,6 +38,17 @@ pub(crate) struct LanceLakeWriter {
     pub uri: String,
     pub info: TableInfo,
     pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
+    /// Rows per data file (fragment) written; `None` leaves Lance's default.
+    pub max_rows_per_file: Option<usize>,
+}
+
+/// Lance's write parameters with the configured fragment size.
+fn write_params(max_rows_per_file: Option<usize>) -> WriteParams {
+    let default = WriteParams::default();
+    WriteParams {
+        max_rows_per_file: max_rows_per_file.map_or(default.max_rows_per_file, |n| n.max(1)),
+        ..default
+    }
 }
 
 #[async_trait]
@@ -62,7 +74,16 @@ impl LakeWriter for LanceLakeWriter {
         let dataset = Arc::new(dataset);
         let batches: Vec<LogBatch> = self.written.into_values().flatten().collect();
         let done = if self.info.has_primary_key() {
-            apply_round(&self.info, &schema, dataset, batches, properties, &context).await?
+            apply_round(
+                &self.info,
+                &schema,
+                dataset,
+                batches,
+                properties,
+                self.max_rows_per_file,
+                &context,
+            )
+            .await?
         } else {
             let rows: Vec<RecordBatch> = batches
                 .iter()
@@ -75,7 +96,7 @@ impl LakeWriter for LanceLakeWriter {
                 let params = WriteParams {
                     mode: WriteMode::Append,
                     transaction_properties: Some(Arc::new(properties)),
-                    ..WriteParams::default()
+                    ..write_params(self.max_rows_per_file)
                 };
                 let reader = RecordBatchIterator::new(rows.into_iter().map(Ok::<_, ArrowError>), schema.clone());
                 Dataset::write(reader, dataset, Some(params))
@@ -102,21 +123,20 @@ async fn create_empty(uri: &str, schema: &SchemaRef, context: &str) -> Result<Da
 }
 
 /// A commit that changes no rows, to carry a round's properties and, for a primary-key
-/// table, which of its fragments are key-sorted (`sorted`, kept to the fragments that still
+/// table, its key-sorted runs of fragments (`sorted`, kept to the fragments that still
 /// exist).
 async fn commit_properties(
     dataset: Arc<Dataset>,
     properties: HashMap<String, String>,
-    sorted: Option<BTreeSet<u64>>,
+    sorted: Option<SortedRuns>,
     context: &str,
 ) -> Result<Dataset> {
     let table_metadata_updates = sorted.map(|sorted| {
         let alive: BTreeSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
-        let ids: Vec<String> = sorted.intersection(&alive).map(u64::to_string).collect();
         UpdateMap {
             update_entries: vec![UpdateMapEntry {
-                key: SORTED_FRAGMENTS_KEY.to_string(),
-                value: Some(ids.join(",")),
+                key: SORTED_RUNS_KEY.to_string(),
+                value: Some(sorted.to_metadata(&alive)),
             }],
             replace: false,
         }
@@ -249,10 +269,11 @@ async fn apply_round(
     dataset: Arc<Dataset>,
     batches: Vec<LogBatch>,
     properties: HashMap<String, String>,
+    max_rows_per_file: Option<usize>,
     context: &str,
 ) -> Result<Dataset> {
-    // the fragments already known sorted stay so: deletions keep the order of what is left
-    let mut sorted = sorted_fragments(dataset.metadata());
+    // the runs already known sorted stay so: deletions keep the order of what is left
+    let mut sorted = SortedRuns::from_metadata(dataset.metadata());
     let mut touched = BTreeSet::new();
     for b in &batches {
         touched.extend(sql_keys(info, &b.batch)?);
@@ -292,10 +313,11 @@ async fn apply_round(
     }
     if !upserts.is_empty() && dataset.fragments().is_empty() {
         // nothing to match: a plain append writes the same rows faster, and in key order
-        // (the fold's), so every fragment it writes (all there are) is key-sorted
+        // (the fold's), one fragment after another: the fragments it writes (all there are),
+        // in the manifest's order, are one sorted run
         let params = WriteParams {
             mode: WriteMode::Append,
-            ..WriteParams::default()
+            ..write_params(max_rows_per_file)
         };
         let reader = RecordBatchIterator::new(upserts.into_iter().map(Ok::<_, ArrowError>), schema.clone());
         dataset = Arc::new(
@@ -303,7 +325,7 @@ async fn apply_round(
                 .await
                 .map_err(lance_err(format!("{context}: appending rows")))?,
         );
-        sorted.extend(dataset.fragments().iter().map(|f| f.id));
+        sorted.push(dataset.fragments().iter().map(|f| f.id).collect());
     } else if !upserts.is_empty() {
         // merge-insert writes the rows it inserts in no particular order: its new fragments
         // are not listed as sorted

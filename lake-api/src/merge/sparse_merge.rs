@@ -36,6 +36,9 @@ struct State {
     index: LogIndex,
     lake: RecordBatchStream,
     lake_done: bool,
+    /// The last key of the last lake batch: the run's order is checked where batches meet
+    /// (a run may chain several files, and a wrong order must fail, not lose rows).
+    lake_last: Option<i64>,
     /// The summary's rows, in entry order.
     rows: RecordBatchStream,
     /// Summary batches (data columns only) with the entry of their first row, covering
@@ -71,6 +74,7 @@ impl SparseMerge {
             index,
             lake,
             lake_done: false,
+            lake_last: None,
             rows: buffer.finish()?,
             loaded: VecDeque::new(),
             loaded_until: 0,
@@ -163,18 +167,26 @@ impl State {
         let (first, positions) = {
             let keys = &self.sorted_keys()?[self.next_entry..];
             let mut positions = Vec::new();
-            let first: i64 = match column.data_type() {
+            let (first, last): (i64, i64) = match column.data_type() {
                 DataType::Int64 => {
                     let v = column.as_primitive::<Int64Type>().values();
                     sorted_positions(v, keys, &mut positions);
-                    v[0]
+                    (v[0], v[n - 1])
                 }
                 _ => {
                     let v = column.as_primitive::<Int32Type>().values();
                     sorted_positions(v, keys, &mut positions);
-                    i64::from(v[0])
+                    (i64::from(v[0]), i64::from(v[n - 1]))
                 }
             };
+            if let Some(previous) = self.lake_last
+                && first < previous
+            {
+                return Err(Error::corrupt(format!(
+                    "the lake run is not in key order: a batch starts at key {first} after key {previous}"
+                )));
+            }
+            self.lake_last = Some(last);
             (first, positions)
         };
         // entries below the batch's first key have no lake row: they come first
@@ -403,6 +415,20 @@ mod tests {
         // an untouched batch passes through, an empty log leaves the lake as it is
         let got = merged(FoldRule::Deduplicate, lake, vec![summary(&[])?], usize::MAX).await?;
         assert_eq!(got, ["lake10", "lake20", "lake30", "lake40", "lake50", "lake60"]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_batches_go_back_in_key_order_fails() -> Result<()> {
+        // two files chained as one run in the wrong order: an error, not rows lost or misplaced
+        let lake = vec![rows(&[40, 50], "lake")?, rows(&[10, 20], "lake")?];
+        let log = vec![summary(&[(20, true)])?];
+        let err = match merged(FoldRule::Deduplicate, lake, log, usize::MAX).await {
+            Ok(got) => panic!("merged a run out of key order: {got:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), crate::error::ErrorKind::Corrupt, "{err}");
+        assert!(err.to_string().contains("not in key order"), "{err}");
         Ok(())
     }
 }

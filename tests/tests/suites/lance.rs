@@ -9,8 +9,11 @@ use std::sync::Arc;
 use arrow::array::{FixedSizeListArray, Int64Array, LargeBinaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use futures::TryStreamExt;
+use lake_api::memory::MemoryLog;
 use lake_api::types::{LogicalType, blob_field, vector_field};
-use lake_api::{ChangeType, ErrorKind, LakeStorage, LogBatch, TableBucket, TableInfo, TablePath, UnionTable};
+use lake_api::{
+    ChangeType, ErrorKind, LakeStorage, LogBatch, MergeStrategy, TableBucket, TableInfo, TablePath, UnionTable,
+};
 use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
 use lakeunion_tests::fixtures::{
     expected, files_with_extension, fixture_dir, ids, read_snapshot, rows_as_json, small_rows as rows,
@@ -327,6 +330,121 @@ async fn updates_and_deletes_are_tiered_with_their_offsets() {
         })
         .collect();
     assert_eq!(values, vec!["new".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_of_several_fragments_is_one_sorted_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LanceConfig::new(dir.path().join("lake").to_string_lossy()).with_max_rows_per_file(3);
+    let lake = LanceStorage::new(config.clone());
+    let version = tier_small_table(&lake, "{}").await;
+    // ten keys in fragments of three: four fragments, one split that reads them in order
+    let (got, splits) = read_snapshot(&lake, &LanceStorage::new(config), &info().path, version)
+        .await
+        .expect("read");
+    let split = splits[0].as_any().downcast_ref::<LanceSplit>().expect("lance split");
+    assert_eq!(splits.len(), 1);
+    assert_eq!(split.fragments().len(), 4);
+    assert!(split.key_sorted());
+    let keys: Vec<i64> = got
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("k")
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(keys, (0..10).collect::<Vec<_>>());
+
+    // a round of updates and deletes: the run keeps its fragments that still hold rows,
+    // the merge-insert's fragments come alone and unsorted
+    let mut writer = lake.create_lake_writer(&info()).await.expect("writer");
+    let changes = [
+        LogBatch::new(rows(0..3), vec![ChangeType::Delete; 3], 10),
+        LogBatch::new(rows(4..5), vec![ChangeType::UpdateAfter], 13),
+        LogBatch::new(rows(20..22), vec![ChangeType::Insert; 2], 14),
+    ];
+    for c in &changes {
+        writer.write(&TableBucket::new(0), c).await.expect("write");
+    }
+    let snapshot = writer.commit(BTreeMap::new()).await.expect("commit");
+    let (got, splits) = read_snapshot(&lake, &lake, &info().path, snapshot.id)
+        .await
+        .expect("read");
+    let shape: Vec<(usize, bool)> = splits
+        .iter()
+        .map(|s| {
+            let s = s.as_any().downcast_ref::<LanceSplit>().expect("lance split");
+            (s.fragments().len(), s.key_sorted())
+        })
+        .collect();
+    assert_eq!(shape.first(), Some(&(3, true)), "{shape:?}");
+    assert!(shape[1..].iter().all(|&(n, sorted)| n == 1 && !sorted), "{shape:?}");
+    assert_eq!(sorted_column(&got, "k"), vec![3, 4, 5, 6, 7, 8, 9, 20, 21]);
+
+    // union reads with a log tail that holds both rounds, then an insert of 30 and a delete
+    // of 5: at the first version the run is the only lake input (the sort-merge reads it
+    // with the sparse merge), at the second the run and the merge-insert's fragments meet
+    // in the k-way merge; the same rows either way, in key order for the sort-merge
+    let log = MemoryLog::new(info()).expect("log");
+    let bucket = TableBucket::new(0);
+    log.append(&bucket, rows(0..10), vec![ChangeType::Insert; 10])
+        .expect("append");
+    for c in &changes {
+        log.append(&bucket, c.batch.clone(), c.change_types.clone())
+            .expect("append");
+    }
+    log.append(&bucket, rows(30..31), vec![ChangeType::Insert])
+        .expect("append");
+    log.append(&bucket, rows(5..6), vec![ChangeType::Delete])
+        .expect("append");
+    log.record_tiered_offsets(version, BTreeMap::from([(bucket.clone(), 10)]))
+        .expect("offsets");
+    log.record_tiered_offsets(snapshot.id, BTreeMap::from([(bucket, 16)]))
+        .expect("offsets");
+    let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake.clone()))).expect("table");
+    for (at, strategy) in [version, snapshot.id]
+        .into_iter()
+        .flat_map(|v| [(v, MergeStrategy::SortMerge), (v, MergeStrategy::KeyFilter)])
+    {
+        let batches: Vec<RecordBatch> = async {
+            table
+                .scan()
+                .strategy(strategy)
+                .snapshot(at)
+                .build()
+                .await?
+                .to_stream()
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        }
+        .await
+        .expect("union read");
+        let keys: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("k")
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        let mut want = vec![3, 4, 6, 7, 8, 9, 20, 21, 30];
+        if strategy == MergeStrategy::KeyFilter {
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, want, "{strategy:?} at {at}");
+        } else {
+            want.sort_unstable();
+            assert_eq!(keys, want, "{strategy:?} at {at}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
