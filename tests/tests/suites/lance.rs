@@ -106,6 +106,110 @@ async fn reads_the_pylance_fixture() {
     assert_eq!(ids(&batches), want);
 }
 
+/// The fixture's `orders` rows (table schema) whose id is `id`, with `amount` and `id` replaced
+/// when given.
+fn order_row(rows: &RecordBatch, id: i64, new_id: Option<i64>, amount: Option<f64>) -> RecordBatch {
+    use arrow::array::{ArrayRef, BooleanArray, Float64Array};
+    let ids = rows
+        .column_by_name("id")
+        .expect("id")
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("ids");
+    let mask = BooleanArray::from_iter(ids.iter().map(|v| Some(v == Some(id))));
+    let row = arrow::compute::filter_record_batch(rows, &mask).expect("filter");
+    assert_eq!(row.num_rows(), 1, "id {id}");
+    let columns: Vec<ArrayRef> = row
+        .schema()
+        .fields()
+        .iter()
+        .zip(row.columns())
+        .map(|(f, c)| match (f.name().as_str(), new_id, amount) {
+            ("id", Some(n), _) => Arc::new(Int64Array::from(vec![n])) as ArrayRef,
+            ("amount", _, Some(a)) => Arc::new(Float64Array::from(vec![a])) as ArrayRef,
+            _ => c.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(row.schema(), columns).expect("row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_tail_merges_into_the_pylance_primary_key_table() {
+    let expected = expected("lance");
+    let lake = fixture_lake();
+    let path = TablePath::new("warehouse", "orders");
+    let info = lake.table_info(&path).await.expect("info");
+    assert_eq!(info.primary_key, vec!["id".to_string()]);
+    assert_eq!(info.bucket_count, 2);
+    let latest = lake.latest_snapshot(&path).await.expect("latest").expect("a version");
+    let (batches, _) = read_snapshot(&lake, &lake, &path, latest.id).await.expect("read");
+    let lake_rows = arrow::compute::concat_batches(&info.schema, &batches).expect("concat");
+
+    // the log: the records the snapshot's fluss-offsets ([10, 12], parsed as Fluss writes
+    // it) say the lake holds (never read), then a tail that updates 3, deletes 4 and
+    // inserts 20 (a copy of 14)
+    let offsets = fluss_client::offsets::read_snapshot_offsets(&latest, 1)
+        .await
+        .expect("fluss-offsets");
+    let log = MemoryLog::new(info.clone()).expect("log");
+    let (b0, b1) = (TableBucket::new(0), TableBucket::new(1));
+    let tiered: BTreeMap<TableBucket, i64> = [&b0, &b1]
+        .into_iter()
+        .map(|b| (b.clone(), offsets.get(None, b.bucket).expect("bucket offset")))
+        .collect();
+    assert_eq!(tiered.values().copied().collect::<Vec<_>>(), vec![10, 12]);
+    log.append(&b0, lake_rows.slice(0, 10), vec![ChangeType::Insert; 10])
+        .expect("append");
+    log.append(&b1, lake_rows.slice(0, 12), vec![ChangeType::Insert; 12])
+        .expect("append");
+    log.record_tiered_offsets(latest.id, tiered).expect("offsets");
+    log.append(
+        &b0,
+        order_row(&lake_rows, 3, None, None),
+        vec![ChangeType::UpdateBefore],
+    )
+    .expect("append");
+    log.append(
+        &b0,
+        order_row(&lake_rows, 3, None, Some(1.5)),
+        vec![ChangeType::UpdateAfter],
+    )
+    .expect("append");
+    log.append(&b1, order_row(&lake_rows, 4, None, None), vec![ChangeType::Delete])
+        .expect("append");
+    log.append(&b1, order_row(&lake_rows, 14, Some(20), None), vec![ChangeType::Insert])
+        .expect("append");
+
+    let mut want: Vec<Value> = expected["tables"]["orders"]["rows"].as_array().expect("rows").clone();
+    want.retain(|r| r["id"] != 4);
+    let mut inserted = want.iter().find(|r| r["id"] == 14).expect("row 14").clone();
+    inserted["id"] = Value::from(20);
+    want.push(inserted);
+    for r in &mut want {
+        if r["id"] == 3 {
+            r["amount"] = Value::from(1.5);
+        }
+    }
+
+    let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake))).expect("table");
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let got: Vec<RecordBatch> = async {
+            table
+                .scan()
+                .strategy(strategy)
+                .build()
+                .await?
+                .to_stream()
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        }
+        .await
+        .expect("union read");
+        assert_eq!(rows_as_json(&got), want, "{strategy:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_projection_and_limit_push_down_to_the_fixture() {
     let lake = fixture_lake();
