@@ -678,9 +678,9 @@ mod tests {
         Ok(())
     }
 
-    /// Commits `rows` (k, a, b) as `+I` rows of bucket 0 straight through the paimon crate,
-    /// as another Paimon writer would.
-    async fn commit_partial_rows(table: &Table, rows: RecordBatch) -> Result<()> {
+    /// Commits `rows` (k, a, b) as `+I` rows straight through the paimon crate, as another
+    /// Paimon writer would: into `bucket`, or where the table's own assigner puts them.
+    async fn commit_rows(table: &Table, rows: RecordBatch, bucket: Option<i32>) -> Result<()> {
         let target = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(paimon_err("target"))?;
         let builder = table
             .new_write_builder()
@@ -688,7 +688,7 @@ mod tests {
             .map_err(paimon_err("write builder"))?;
         let mut write = builder.new_write().map_err(paimon_err("write"))?;
         let rows = with_kind(&to_paimon(&rows, &target)?, 0)?;
-        write.write_arrow(&[rows], Some(0)).await.map_err(paimon_err("write"))?;
+        write.write_arrow(&[rows], bucket).await.map_err(paimon_err("write"))?;
         let messages = write.prepare_commit().await.map_err(paimon_err("prepare"))?;
         builder
             .new_commit()
@@ -697,52 +697,185 @@ mod tests {
             .map_err(paimon_err("commit"))
     }
 
+    /// A `(k BIGINT key, a STRING, b STRING)` primary-key table with `options`, created
+    /// straight through the paimon crate.
+    async fn kab_table(lake: &PaimonStorage, path: &TablePath, options: &[(&str, &str)]) -> Result<Table> {
+        let ty =
+            |t: &DataType, nullable: bool| paimon::arrow::arrow_to_paimon_type(t, nullable).map_err(paimon_err("type"));
+        let mut schema = paimon::spec::Schema::builder()
+            .column("k", ty(&DataType::Int64, false)?)
+            .column("a", ty(&DataType::Utf8, true)?)
+            .column("b", ty(&DataType::Utf8, true)?)
+            .primary_key(vec!["k".to_string()])
+            .option("file.format", "parquet");
+        for (key, value) in options {
+            schema = schema.option(*key, *value);
+        }
+        lake.create_paimon_table(path, schema.build().map_err(paimon_err("schema"))?)
+            .await
+    }
+
+    /// `(k, a, b)` rows of [`kab_table`].
+    fn kab_rows(k: Vec<i64>, a: Vec<Option<&str>>, b: Vec<Option<&str>>) -> Result<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(k)),
+                Arc::new(StringArray::from(a)),
+                Arc::new(StringArray::from(b)),
+            ],
+        )
+        .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
+    }
+
+    type KabRow = (i64, Option<String>, Option<String>);
+
+    /// The rows of a union read of a [`kab_table`], sorted.
+    async fn union_kab_rows(union: &lake_api::UnionTable, strategy: lake_api::MergeStrategy) -> Result<Vec<KabRow>> {
+        use arrow_array::Array;
+        let batches: Vec<RecordBatch> = union
+            .scan()
+            .strategy(strategy)
+            .build()
+            .await?
+            .to_stream()
+            .await?
+            .try_collect()
+            .await?;
+        let mut got = Vec::new();
+        for b in &batches {
+            let (k, a, bb) = (
+                b.column(0).as_primitive::<Int64Type>(),
+                b.column(1).as_string::<i32>(),
+                b.column(2).as_string::<i32>(),
+            );
+            for i in 0..b.num_rows() {
+                let text = |s: &arrow_array::StringArray| (!s.is_null(i)).then(|| s.value(i).to_string());
+                got.push((k.value(i), text(a), text(bb)));
+            }
+        }
+        got.sort();
+        Ok(got)
+    }
+
+    fn kab(k: i64, a: Option<&str>, b: Option<&str>) -> KabRow {
+        (k, a.map(str::to_string), b.map(str::to_string))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dynamic_bucket_primary_key_tables_union_read_bucket_unaware() -> Result<()> {
+        use lake_api::memory::MemoryLog;
+        use lake_api::{MergeStrategy, UnionTable};
+
+        // Paimon's dynamic buckets (bucket = -1) hold keys wherever its own index put them,
+        // not by the Fluss bucket: the lake is bucket-unaware, and every log bucket is
+        // merged with the whole lake
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let path = TablePath::new("fluss", "dynamic");
+        let options = [
+            (BUCKET_OPTION, "-1"),
+            ("dynamic-bucket.target-row-num", "2"),
+            (BUCKET_COUNT_OPTION, "2"),
+        ];
+        let table = kab_table(&lake, &path, &options).await?;
+        let a = |k: i64| format!("a{k}");
+        let names: Vec<String> = (1..=6).map(a).collect();
+        let name = |k: i64| Some(names[k as usize - 1].as_str());
+        commit_rows(
+            &table,
+            kab_rows(vec![1, 2, 3, 4, 5], (1..=5).map(name).collect(), vec![None; 5])?,
+            None,
+        )
+        .await?;
+        // a second commit updates 2 (in whichever bucket the index keeps it) and adds 6
+        commit_rows(
+            &table,
+            kab_rows(vec![2, 6], vec![name(2), name(6)], vec![Some("b2"), None])?,
+            None,
+        )
+        .await?;
+
+        let info = lake.table_info(&path).await?;
+        assert_eq!(info.bucket_count, 2);
+        let snapshot = lake
+            .latest_snapshot(&path)
+            .await?
+            .ok_or_else(|| Error::invalid("no snapshot"))?;
+        let splits = lake
+            .create_lake_source(&path)
+            .await?
+            .create_planner(snapshot.id)
+            .await?
+            .plan()
+            .await?;
+        assert!(splits.len() > 1, "{splits:?}");
+        assert!(splits.iter().all(|s| s.bucket().is_none()), "{splits:?}");
+
+        // the log's two buckets: each changes keys the lake holds in several of its buckets
+        let log = MemoryLog::new(info.clone())?;
+        let (b0, b1) = (TableBucket::new(0), TableBucket::new(1));
+        log.record_tiered_offsets(snapshot.id, BTreeMap::from([(b0.clone(), 0), (b1.clone(), 0)]))?;
+        log.append(
+            &b0,
+            kab_rows(
+                vec![1, 3, 3],
+                vec![name(1), name(3), name(3)],
+                vec![None, None, Some("b3")],
+            )?,
+            vec![ChangeType::Delete, ChangeType::UpdateBefore, ChangeType::UpdateAfter],
+        )?;
+        log.append(
+            &b1,
+            kab_rows(vec![6, 7], vec![name(6), Some("a7")], vec![Some("b6"), None])?,
+            vec![ChangeType::UpdateAfter, ChangeType::Insert],
+        )?;
+        let union = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake.clone())))?;
+        for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+            assert_eq!(
+                union_kab_rows(&union, strategy).await?,
+                vec![
+                    kab(2, Some("a2"), Some("b2")),
+                    kab(3, Some("a3"), Some("b3")),
+                    kab(4, Some("a4"), None),
+                    kab(5, Some("a5"), None),
+                    kab(6, Some("a6"), Some("b6")),
+                    kab(7, Some("a7"), None),
+                ],
+                "{strategy:?}"
+            );
+        }
+        Ok(())
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn partial_update_tables_union_read_through_paimons_merge() -> Result<()> {
-        use arrow_array::Array;
         use lake_api::memory::MemoryLog;
         use lake_api::{MergeStrategy, UnionTable};
 
         let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
         let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
         let path = TablePath::new("fluss", "profiles");
-        let ty =
-            |t: &DataType, nullable: bool| paimon::arrow::arrow_to_paimon_type(t, nullable).map_err(paimon_err("type"));
-        let schema = paimon::spec::Schema::builder()
-            .column("k", ty(&DataType::Int64, false)?)
-            .column("a", ty(&DataType::Utf8, true)?)
-            .column("b", ty(&DataType::Utf8, true)?)
-            .primary_key(vec!["k".to_string()])
-            .option(BUCKET_OPTION, "1")
-            .option(BUCKET_KEY_OPTION, "k")
-            .option(PAIMON_MERGE_ENGINE_OPTION, "partial-update")
-            .option("file.format", "parquet")
-            .build()
-            .map_err(paimon_err("schema"))?;
-        let table = lake.create_paimon_table(&path, schema).await?;
-        let arrow = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("a", DataType::Utf8, true),
-            Field::new("b", DataType::Utf8, true),
-        ]));
-        let rows = |k: Vec<i64>, a: Vec<Option<&str>>, b: Vec<Option<&str>>| {
-            RecordBatch::try_new(
-                arrow.clone(),
-                vec![
-                    Arc::new(Int64Array::from(k)),
-                    Arc::new(StringArray::from(a)),
-                    Arc::new(StringArray::from(b)),
-                ],
-            )
-            .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
-        };
+        let options = [
+            (BUCKET_OPTION, "1"),
+            (BUCKET_KEY_OPTION, "k"),
+            (PAIMON_MERGE_ENGINE_OPTION, "partial-update"),
+        ];
+        let table = kab_table(&lake, &path, &options).await?;
+        let rows = kab_rows;
         // two partial writes of key 1: Paimon's merge joins them into one row
-        commit_partial_rows(
+        commit_rows(
             &table,
             rows(vec![1, 2], vec![Some("a1"), Some("a2")], vec![None, None])?,
+            Some(0),
         )
         .await?;
-        commit_partial_rows(&table, rows(vec![1], vec![None], vec![Some("b1")])?).await?;
+        commit_rows(&table, rows(vec![1], vec![None], vec![Some("b1")])?, Some(0)).await?;
 
         // the log carries full row images (Fluss's KV store applies partial updates before
         // it logs), so the latest change replaces the merged lake row
@@ -766,34 +899,12 @@ mod tests {
         )?;
         let union = UnionTable::new(info.clone(), Arc::new(log), Some(Arc::new(lake.clone())))?;
         for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
-            let batches: Vec<RecordBatch> = union
-                .scan()
-                .strategy(strategy)
-                .build()
-                .await?
-                .to_stream()
-                .await?
-                .try_collect()
-                .await?;
-            let mut got = Vec::new();
-            for b in &batches {
-                let (k, a, bb) = (
-                    b.column(0).as_primitive::<Int64Type>(),
-                    b.column(1).as_string::<i32>(),
-                    b.column(2).as_string::<i32>(),
-                );
-                for i in 0..b.num_rows() {
-                    let text = |s: &arrow_array::StringArray| (!s.is_null(i)).then(|| s.value(i).to_string());
-                    got.push((k.value(i), text(a), text(bb)));
-                }
-            }
-            got.sort();
             assert_eq!(
-                got,
+                union_kab_rows(&union, strategy).await?,
                 vec![
-                    (1, Some("a1".to_string()), Some("b1".to_string())),
-                    (2, Some("a2".to_string()), Some("b2".to_string())),
-                    (3, Some("a3".to_string()), None),
+                    kab(1, Some("a1"), Some("b1")),
+                    kab(2, Some("a2"), Some("b2")),
+                    kab(3, Some("a3"), None),
                 ],
                 "{strategy:?}"
             );
