@@ -738,15 +738,7 @@ mod tests {
     /// The rows of a union read of a [`kab_table`], sorted.
     async fn union_kab_rows(union: &lake_api::UnionTable, strategy: lake_api::MergeStrategy) -> Result<Vec<KabRow>> {
         use arrow_array::Array;
-        let batches: Vec<RecordBatch> = union
-            .scan()
-            .strategy(strategy)
-            .build()
-            .await?
-            .to_stream()
-            .await?
-            .try_collect()
-            .await?;
+        let batches = union.scan().strategy(strategy).build().await?.collect().await?;
         let mut got = Vec::new();
         for b in &batches {
             let (k, a, bb) = (

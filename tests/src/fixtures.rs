@@ -75,9 +75,9 @@ pub fn ids(batches: &[RecordBatch]) -> Vec<i64> {
     sorted_column(batches, "id")
 }
 
-/// The sorted values of the `BIGINT` column `column` of every batch.
-pub fn sorted_column(batches: &[RecordBatch], column: &str) -> Vec<i64> {
-    let mut values: Vec<i64> = batches
+/// The values of the `BIGINT` column `column` of every batch, in read order.
+pub fn int_column(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    batches
         .iter()
         .flat_map(|b| {
             b.column_by_name(column)
@@ -86,9 +86,27 @@ pub fn sorted_column(batches: &[RecordBatch], column: &str) -> Vec<i64> {
                 .values()
                 .to_vec()
         })
-        .collect();
+        .collect()
+}
+
+/// The sorted values of the `BIGINT` column `column` of every batch.
+pub fn sorted_column(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    let mut values = int_column(batches, column);
     values.sort_unstable();
     values
+}
+
+/// A union read of `table` with `strategy`, at `snapshot` (the latest when `None`), drained.
+pub async fn union_read(
+    table: &lake_api::UnionTable,
+    strategy: lake_api::MergeStrategy,
+    snapshot: Option<i64>,
+) -> lake_api::Result<Vec<RecordBatch>> {
+    let mut scan = table.scan().strategy(strategy);
+    if let Some(id) = snapshot {
+        scan = scan.snapshot(id);
+    }
+    scan.build().await?.collect().await
 }
 
 /// The rows as JSON values shaped like a fixture's expected.json (BLOB as base64, VECTOR

@@ -12,7 +12,9 @@ use futures::TryStreamExt;
 use lake_api::types::LogicalType;
 use lake_api::{ErrorKind, LakeStorage, TablePath};
 use lake_iceberg::{IcebergConfig, IcebergSplit, IcebergStorage};
-use lakeunion_tests::fixtures::{copy_dir, expected, fixture_dir, ids, read_snapshot, read_split, rows_as_json};
+use lakeunion_tests::fixtures::{
+    copy_dir, expected, fixture_dir, ids, read_snapshot, read_split, rows_as_json, union_read,
+};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -264,7 +266,7 @@ mod bad_input {
     use super::*;
     use arrow::datatypes::{Field, Schema};
     use fluss_client::local::{LocalLog, LocalLogOptions};
-    use lake_api::{ChangeType, LogBatch, TableBucket, UnionTable};
+    use lake_api::{ChangeType, LogBatch, MergeStrategy, TableBucket, UnionTable};
     use lakeunion_tests::fixtures::{files_with_extension, small_rows as rows, small_table as info, tier_small_table};
 
     /// An Iceberg table with one snapshot of keys 0..10 committed with `offsets`.
@@ -344,17 +346,7 @@ mod bad_input {
 
         // the lake's `v` is a string; a log that says it is a number cannot union-read it
         let table = UnionTable::new(retyped, Arc::new(log), Some(Arc::new(lake))).expect("table");
-        let result = async {
-            table
-                .scan()
-                .build()
-                .await?
-                .to_stream()
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        }
-        .await;
+        let result = union_read(&table, MergeStrategy::Auto, None).await;
         let err = result.expect_err("a type mismatch");
         assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
     }
@@ -367,17 +359,7 @@ mod bad_input {
         log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
             .expect("append");
         let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake))).expect("table");
-        let result = async {
-            table
-                .scan()
-                .build()
-                .await?
-                .to_stream()
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        }
-        .await;
+        let result = union_read(&table, MergeStrategy::Auto, None).await;
         let err = result.expect_err("malformed offsets");
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
         assert!(err.to_string().contains(&snapshot.to_string()), "{err}");

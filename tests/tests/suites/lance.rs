@@ -16,8 +16,8 @@ use lake_api::{
 };
 use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
 use lakeunion_tests::fixtures::{
-    expected, files_with_extension, fixture_dir, ids, read_snapshot, rows_as_json, small_rows as rows,
-    small_table as info, sorted_column, tier_small_table,
+    expected, files_with_extension, fixture_dir, ids, int_column, read_snapshot, rows_as_json, small_rows as rows,
+    small_table as info, sorted_column, tier_small_table, union_read,
 };
 
 /// A dataset with keys 0..10 committed with `offsets`.
@@ -193,19 +193,7 @@ async fn a_log_tail_merges_into_the_pylance_primary_key_table() {
 
     let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake))).expect("table");
     for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
-        let got: Vec<RecordBatch> = async {
-            table
-                .scan()
-                .strategy(strategy)
-                .build()
-                .await?
-                .to_stream()
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        }
-        .await
-        .expect("union read");
+        let got = union_read(&table, strategy, None).await.expect("union read");
         assert_eq!(rows_as_json(&got), want, "{strategy:?}");
     }
 }
@@ -348,17 +336,7 @@ async fn malformed_offsets_and_a_changed_log_are_refused() {
     log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
         .expect("append");
     let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake.clone()))).expect("table");
-    let result = async {
-        table
-            .scan()
-            .build()
-            .await?
-            .to_stream()
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    }
-    .await;
+    let result = union_read(&table, MergeStrategy::Auto, None).await;
     let err = result.expect_err("malformed offsets");
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
     assert!(err.to_string().contains(&version.to_string()), "{err}");
@@ -450,18 +428,7 @@ async fn an_append_of_several_fragments_is_one_sorted_run() {
     assert_eq!(splits.len(), 1);
     assert_eq!(split.fragments().len(), 4);
     assert!(split.key_sorted());
-    let keys: Vec<i64> = got
-        .iter()
-        .flat_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .expect("k")
-                .values()
-                .to_vec()
-        })
-        .collect();
-    assert_eq!(keys, (0..10).collect::<Vec<_>>());
+    assert_eq!(int_column(&got, "k"), (0..10).collect::<Vec<_>>());
 
     // a round of updates and deletes: the run keeps its fragments that still hold rows,
     // the merge-insert's fragments come alone and unsorted
@@ -514,31 +481,8 @@ async fn an_append_of_several_fragments_is_one_sorted_run() {
         .into_iter()
         .flat_map(|v| [(v, MergeStrategy::SortMerge), (v, MergeStrategy::KeyFilter)])
     {
-        let batches: Vec<RecordBatch> = async {
-            table
-                .scan()
-                .strategy(strategy)
-                .snapshot(at)
-                .build()
-                .await?
-                .to_stream()
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        }
-        .await
-        .expect("union read");
-        let keys: Vec<i64> = batches
-            .iter()
-            .flat_map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("k")
-                    .values()
-                    .to_vec()
-            })
-            .collect();
+        let batches = union_read(&table, strategy, Some(at)).await.expect("union read");
+        let keys = int_column(&batches, "k");
         let mut want = vec![3, 4, 6, 7, 8, 9, 20, 21, 30];
         if strategy == MergeStrategy::KeyFilter {
             let mut sorted = keys.clone();

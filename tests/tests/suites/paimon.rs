@@ -12,12 +12,13 @@ use fluss_client::bucketing::{BucketAssigner, LakeFormat};
 use futures::TryStreamExt;
 use lake_api::types::{LogicalType, blob_field, vector_field};
 use lake_api::{
-    ChangeType, ErrorKind, LakeStorage, LogBatch, MergeEngine, TableBucket, TableInfo, TablePath, UnionTable,
+    ChangeType, ErrorKind, LakeStorage, LogBatch, MergeEngine, MergeStrategy, TableBucket, TableInfo, TablePath,
+    UnionTable,
 };
 use lake_paimon::{PaimonConfig, PaimonSplit, PaimonStorage};
 use lakeunion_tests::fixtures::{
     expected, files_with_extension, fixture_dir, ids, read_snapshot, read_split, rows_as_json, small_rows as rows,
-    small_table as info, tier_small_table,
+    small_table as info, tier_small_table, union_read,
 };
 use lakeunion_tests::workload::paimon_key;
 
@@ -301,17 +302,7 @@ async fn malformed_offsets_and_a_changed_log_are_refused() {
     log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
         .expect("append");
     let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake.clone()))).expect("table");
-    let result = async {
-        table
-            .scan()
-            .build()
-            .await?
-            .to_stream()
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    }
-    .await;
+    let result = union_read(&table, MergeStrategy::Auto, None).await;
     let err = result.expect_err("malformed offsets");
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
     assert!(err.to_string().contains(&snapshot.to_string()), "{err}");
