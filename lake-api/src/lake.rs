@@ -122,6 +122,36 @@ pub trait LakeSplit: Send + Sync + Debug {
     fn stats(&self) -> Option<SplitStats> {
         None
     }
+    /// Where the split sits in a key-sorted run of splits; `None` (the default) when it is
+    /// no part of one. See [`RunPosition`].
+    fn run_position(&self) -> Option<RunPosition> {
+        None
+    }
+}
+
+/// A split's place in a key-sorted *run*: splits whose readers emit rows in primary-key
+/// order and whose key ranges follow one another, so that read one after the other, by
+/// `index`, they are one sorted stream.
+///
+/// A lake that writes one sorted sequence into several files (Lance's fragments of one
+/// append) says so here: it keeps one split per file, for parallel plain scans, while a
+/// merge reads the run as one sorted input, not as several to k-way merge. The merge checks
+/// the order where the splits meet and fails rather than misplace rows.
+///
+/// ```
+/// use lake_api::lake::RunPosition;
+///
+/// let parts = [RunPosition { run: 7, index: 1 }, RunPosition { run: 7, index: 0 }];
+/// let mut ordered = parts.to_vec();
+/// ordered.sort();
+/// assert_eq!(ordered[0].index, 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct RunPosition {
+    /// Identifies the run among the splits of one snapshot.
+    pub run: u64,
+    /// The split's place in the run: parts are read in ascending `index` (gaps allowed).
+    pub index: u32,
 }
 
 /// The files a split reads, from the lake's metadata.

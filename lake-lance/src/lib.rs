@@ -10,7 +10,9 @@
 //! a partitioned table one per (fragment, partition) with the partition as a filter. Rows
 //! come in no key order, so primary-key union reads sort (spilling past the memory
 //! budget) or use the key filter, except where the tiering writer recorded a key-sorted run
-//! of fragments ([`SORTED_RUNS_KEY`]): a run is read as one split, in its order. BLOB columns are blob v2 columns, read as payloads;
+//! of fragments ([`SORTED_RUNS_KEY`]): each of its splits carries its place in the run
+//! ([`RunPosition`](lake_api::lake::RunPosition)), and a union read chains them into one
+//! sorted input. BLOB columns are blob v2 columns, read as payloads;
 //! VECTOR columns are `FixedSizeList`.
 //!
 //! ```no_run

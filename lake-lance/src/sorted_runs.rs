@@ -3,9 +3,11 @@
 //!
 //! Lance keeps no key order, and one append of a large round writes several fragments (one
 //! per `max_rows_per_file` rows). When the rows came in key order, those fragments read one
-//! after the other are a single sorted stream: a *run*. The planner reads a run as one split,
-//! which the union read merges with the log tail without sorting it and, when it is the only
-//! run, without the k-way merge.
+//! after the other are a single sorted stream: a *run*. The planner keeps one split per
+//! fragment (plain scans read them in parallel), each with its place in the run
+//! ([`RunPosition`](lake_api::lake::RunPosition)); the union read chains them back into one
+//! sorted input, merged with the log tail without a sort and, when it is the only run,
+//! without the k-way merge.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use lake_api::lake::{
-    LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
+    LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, RunPosition, SortedRecordReader, SplitSerializer,
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
@@ -218,38 +218,41 @@ struct LancePlanner {
 }
 
 impl LancePlanner {
-    /// The version's manifest holding only `fragments`, as protobuf bytes: what a worker
+    /// The version's manifest holding only `fragment`, as protobuf bytes: what a worker
     /// needs to open the version for this split.
-    fn pruned_manifest(&self, fragments: &[Fragment]) -> Vec<u8> {
+    fn pruned_manifest(&self, fragment: &Fragment) -> Vec<u8> {
         use prost::Message;
         let mut manifest = self.dataset.manifest().clone();
-        manifest.fragments = Arc::new(fragments.to_vec());
+        manifest.fragments = Arc::new(vec![fragment.clone()]);
         // the runs of every sorted fragment would make the plan grow with the square of the
-        // fragment count; the split carries its own `sorted`
+        // fragment count; the split carries its own place in its run
         manifest.table_metadata.remove(SORTED_RUNS_KEY);
         lance::table::format::pb::Manifest::from(&manifest).encode_to_vec()
     }
 
     fn split(
         &self,
-        fragments: Vec<Fragment>,
-        sorted: bool,
+        fragment: Fragment,
+        run: Option<RunPosition>,
         partition: Vec<String>,
         filter: Option<String>,
     ) -> Arc<dyn LakeSplit> {
         Arc::new(LanceSplit {
             version: self.dataset.version_id(),
-            sorted,
-            manifest: Some(self.pruned_manifest(&fragments)),
-            fragments,
+            sorted: run.is_some(),
+            run,
+            manifest: Some(self.pruned_manifest(&fragment)),
+            fragments: vec![fragment],
             partition,
             partition_filter: filter,
         })
     }
 
-    /// The fragments as read units, with whether each is key-sorted: a primary-key table's
-    /// sorted runs whole, in key order, and every other fragment alone.
-    fn read_units(&self) -> Vec<(Vec<Fragment>, bool)> {
+    /// The fragments, each with its place in a key-sorted run: a primary-key table's sorted
+    /// runs first, in key order, then every other fragment (`None`: not known sorted). A run
+    /// stays one split per fragment, so that plain scans read its fragments in parallel; a
+    /// union read chains them back into one sorted input.
+    fn fragments_in_runs(&self) -> Vec<(Fragment, Option<RunPosition>)> {
         let fragments = self.dataset.fragments();
         let mut left: HashMap<u64, Fragment> = fragments.iter().map(|f| (f.id, f.clone())).collect();
         let runs = if self.source.info.has_primary_key() {
@@ -257,20 +260,17 @@ impl LancePlanner {
         } else {
             SortedRuns::default()
         };
-        let mut units = Vec::new();
+        let mut out = Vec::with_capacity(fragments.len());
         for run in runs.runs() {
-            let run: Vec<Fragment> = run.iter().filter_map(|id| left.remove(id)).collect();
-            if !run.is_empty() {
-                units.push((run, true));
+            // a run is named by its first fragment: ids are unique, a fragment is in one run
+            let Some(&name) = run.first() else { continue };
+            let parts = run.iter().filter_map(|id| left.remove(id));
+            for (index, fragment) in (0u32..).zip(parts) {
+                out.push((fragment, Some(RunPosition { run: name, index })));
             }
         }
-        units.extend(
-            fragments
-                .iter()
-                .filter_map(|f| left.remove(&f.id))
-                .map(|f| (vec![f], false)),
-        );
-        units
+        out.extend(fragments.iter().filter_map(|f| left.remove(&f.id)).map(|f| (f, None)));
+        out
     }
 
     /// The partitions whose rows `fragment` holds, from its partition columns.
@@ -333,25 +333,21 @@ fn partition_filter(keys: &[String], values: &[String]) -> Result<String> {
 #[async_trait]
 impl Planner for LancePlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
-        let units = self.read_units();
+        let fragments = self.fragments_in_runs();
         let keys = self.source.info.partition_keys.clone();
         if keys.is_empty() {
-            return Ok(units
+            return Ok(fragments
                 .into_iter()
-                .map(|(fragments, sorted)| self.split(fragments, sorted, Vec::new(), None))
+                .map(|(fragment, run)| self.split(fragment, run, Vec::new(), None))
                 .collect());
         }
         // Lance has no partitions: a fragment is read once per partition it holds, with the
-        // partition as a filter. A run is not chained here: its fragments may hold different
-        // partitions, and splits that share fragments would make their stats overlap (a
-        // fragment read alone is counted once however many partitions read it).
+        // partition as a filter (a run's parts within one partition still follow each other)
         let mut splits = Vec::new();
-        for (run, sorted) in units {
-            for fragment in run {
-                for values in self.partitions_of(&fragment).await? {
-                    let filter = partition_filter(&keys, &values)?;
-                    splits.push(self.split(vec![fragment.clone()], sorted, values, Some(filter)));
-                }
+        for (fragment, run) in fragments {
+            for values in self.partitions_of(&fragment).await? {
+                let filter = partition_filter(&keys, &values)?;
+                splits.push(self.split(fragment.clone(), run, values, Some(filter)));
             }
         }
         Ok(splits)

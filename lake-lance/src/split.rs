@@ -10,7 +10,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use lake_api::lake::{LakeSplit, SplitSerializer, SplitStats};
+use lake_api::lake::{LakeSplit, RunPosition, SplitSerializer, SplitStats};
 use lake_api::{Error, ErrorKind, Result};
 use lance::table::format::Fragment;
 use serde::{Deserialize, Serialize};
@@ -23,10 +23,13 @@ pub struct LanceSplit {
     pub(crate) partition: Vec<String>,
     /// The SQL filter selecting the partition's rows (partitioned tables only).
     pub(crate) partition_filter: Option<String>,
-    /// The fragments, read in their order, are one run in primary-key order (the tiering
-    /// writer wrote them so; see [`SORTED_RUNS_KEY`](crate::SORTED_RUNS_KEY)).
+    /// The rows come in primary-key order (the tiering writer wrote them so).
     #[serde(default)]
     pub(crate) sorted: bool,
+    /// The split's place in a key-sorted run of fragments (see
+    /// [`SORTED_RUNS_KEY`](crate::SORTED_RUNS_KEY)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) run: Option<RunPosition>,
     /// The version's manifest holding only `fragments` (protobuf bytes).
     #[serde(default, with = "base64_bytes", skip_serializing_if = "Option::is_none")]
     pub(crate) manifest: Option<Vec<u8>>,
@@ -81,6 +84,10 @@ impl LakeSplit for LanceSplit {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn run_position(&self) -> Option<RunPosition> {
+        self.run.filter(|_| self.sorted)
     }
 
     fn stats(&self) -> Option<SplitStats> {

@@ -12,6 +12,7 @@ pub(crate) mod keys;
 pub(crate) mod kway;
 pub(crate) mod log_index;
 pub(crate) mod loser_tree;
+pub(crate) mod run_chain;
 pub(crate) mod sort;
 pub(crate) mod sparse_merge;
 pub(crate) mod spill;

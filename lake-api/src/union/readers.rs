@@ -13,6 +13,7 @@ use crate::merge::key_filter::KeyFilterMerge;
 use crate::merge::keys::{KeyEncoder, conform};
 use crate::merge::kway::{KWayMerge, KeyedStream, keyed_stream};
 use crate::merge::log_index::{LogMerge, int_key};
+use crate::merge::run_chain::{OpenedSplit, chain_runs};
 use crate::merge::sort::ExternalSorter;
 use crate::merge::sparse_merge::SparseMerge;
 use crate::merge::spill::SpillDir;
@@ -91,25 +92,29 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
 }
 
 /// Opens one lake split's rows, conformed to the read schema.
-async fn open_lake_split(
-    ctx: &Arc<ScanContext>,
-    s: &SerializedLakeSplit,
-) -> Result<(RecordBatchStream, Option<Vec<String>>)> {
+async fn open_lake_split(ctx: &Arc<ScanContext>, s: &SerializedLakeSplit) -> Result<OpenedSplit> {
     let source = ctx
         .lake
         .as_ref()
         .ok_or_else(|| Error::invalid("no lake source for a lake split"))?;
     let split: Arc<dyn LakeSplit> = source.split_serializer().deserialize(s.version, &s.bytes)?;
     let what = format!("{split:?}");
+    let run = split.run_position();
     let reader = source.create_reader(split).await?;
-    let key_order = reader.as_sorted().map(|r| r.key_order().to_vec());
+    let sorted = reader
+        .as_sorted()
+        .is_some_and(|r| r.key_order() == ctx.info.primary_key.as_slice());
     let stream = reader.read().await?;
     let schema = ctx.read_schema.clone();
     let conformed = stream.map(move |b| {
         let what = what.clone();
         conform(b?, &schema, &move || format!("lake split {what}"))
     });
-    Ok((RecordBatchStream::new(ctx.read_schema.clone(), conformed), key_order))
+    Ok(OpenedSplit {
+        stream: RecordBatchStream::new(ctx.read_schema.clone(), conformed),
+        sorted,
+        run,
+    })
 }
 
 pub(crate) async fn read_lake_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
@@ -120,8 +125,8 @@ pub(crate) async fn read_lake_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -
             split.lake_splits.len()
         )));
     };
-    let (stream, _) = open_lake_split(ctx, lake).await?;
-    Ok(finish(ctx, stream, ctx.lake_remaining.clone()))
+    let opened = open_lake_split(ctx, lake).await?;
+    Ok(finish(ctx, opened.stream, ctx.lake_remaining.clone()))
 }
 
 pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
@@ -194,9 +199,10 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
 
     let mut opened = Vec::with_capacity(split.lake_splits.len());
     for s in &split.lake_splits {
-        let (stream, order) = open_lake_split(ctx, s).await?;
-        opened.push((stream, order.as_deref() == Some(info.primary_key.as_slice())));
+        opened.push(open_lake_split(ctx, s).await?);
     }
+    // the parts of a sorted run are one sorted input
+    let mut opened = chain_runs(&ctx.read_schema, &keys, opened)?;
     let log_merge = LogMerge {
         schema: ctx.read_schema.clone(),
         keys: keys.clone(),

@@ -2,7 +2,7 @@
 //! bad input: missing and corrupt data files, unknown versions, hostile splits, malformed
 //! offsets, a log that no longer matches its lake.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -420,14 +420,15 @@ async fn an_append_of_several_fragments_is_one_sorted_run() {
     let config = LanceConfig::new(dir.path().join("lake").to_string_lossy()).with_max_rows_per_file(3);
     let lake = LanceStorage::new(config.clone());
     let version = tier_small_table(&lake, "{}").await;
-    // ten keys in fragments of three: four fragments, one split that reads them in order
+    // ten keys in fragments of three: four fragments, a split each, one sorted run in key
+    // order
     let (got, splits) = read_snapshot(&lake, &LanceStorage::new(config), &info().path, version)
         .await
         .expect("read");
-    let split = splits[0].as_any().downcast_ref::<LanceSplit>().expect("lance split");
-    assert_eq!(splits.len(), 1);
-    assert_eq!(split.fragments().len(), 4);
-    assert!(split.key_sorted());
+    let places: Vec<Option<u32>> = splits.iter().map(|s| s.run_position().map(|p| p.index)).collect();
+    assert_eq!(places, vec![Some(0), Some(1), Some(2), Some(3)]);
+    let runs: BTreeSet<Option<u64>> = splits.iter().map(|s| s.run_position().map(|p| p.run)).collect();
+    assert_eq!(runs.len(), 1);
     assert_eq!(int_column(&got, "k"), (0..10).collect::<Vec<_>>());
 
     // a round of updates and deletes: the run keeps its fragments that still hold rows,
@@ -445,15 +446,9 @@ async fn an_append_of_several_fragments_is_one_sorted_run() {
     let (got, splits) = read_snapshot(&lake, &lake, &info().path, snapshot.id)
         .await
         .expect("read");
-    let shape: Vec<(usize, bool)> = splits
-        .iter()
-        .map(|s| {
-            let s = s.as_any().downcast_ref::<LanceSplit>().expect("lance split");
-            (s.fragments().len(), s.key_sorted())
-        })
-        .collect();
-    assert_eq!(shape.first(), Some(&(3, true)), "{shape:?}");
-    assert!(shape[1..].iter().all(|&(n, sorted)| n == 1 && !sorted), "{shape:?}");
+    let places: Vec<Option<u32>> = splits.iter().map(|s| s.run_position().map(|p| p.index)).collect();
+    assert_eq!(places[..3], [Some(0), Some(1), Some(2)], "{places:?}");
+    assert!(places[3..].iter().all(Option::is_none), "{places:?}");
     assert_eq!(sorted_column(&got, "k"), vec![3, 4, 5, 6, 7, 8, 9, 20, 21]);
 
     // union reads with a log tail that holds both rounds, then an insert of 30 and a delete
