@@ -148,7 +148,9 @@ pub trait LakeSplit: Send + Sync + Debug {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct RunPosition {
-    /// Identifies the run among the splits of one snapshot.
+    /// Identifies the run among the lake splits one merge reads together (a bucket, or a
+    /// partition of a bucket-unaware lake): parts of one run that land in different
+    /// merges are chained within each.
     pub run: u64,
     /// The split's place in the run: parts are read in ascending `index` (gaps allowed).
     pub index: u32,

@@ -21,6 +21,11 @@ use std::collections::{BTreeSet, HashMap};
 /// fragments other writers add are simply not listed.
 pub const SORTED_RUNS_KEY: &str = "lakeunion.sorted-runs";
 
+/// What writers before the runs recorded: key-sorted fragments, comma-separated, each read
+/// as a run of its own. Read when [`SORTED_RUNS_KEY`] is absent; the next tiering commit
+/// replaces it.
+pub(crate) const LEGACY_SORTED_FRAGMENTS_KEY: &str = "lakeunion.sorted-fragments";
+
 /// The sorted runs of a dataset, each its fragment ids in key order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SortedRuns(Vec<Vec<u64>>);
@@ -32,8 +37,16 @@ impl SortedRuns {
     /// lies about the order is caught by the read, which checks it at batch boundaries).
     pub(crate) fn from_metadata(metadata: &HashMap<String, String>) -> Self {
         let Some(value) = metadata.get(SORTED_RUNS_KEY) else {
-            return Self::default();
+            let legacy = metadata.get(LEGACY_SORTED_FRAGMENTS_KEY).map(|v| v.replace(',', ";"));
+            return match legacy {
+                Some(value) => Self::parse(&value),
+                None => Self::default(),
+            };
         };
+        Self::parse(value)
+    }
+
+    fn parse(value: &str) -> Self {
         let mut seen = BTreeSet::new();
         let mut runs = Vec::new();
         for text in value.split(';') {
@@ -99,6 +112,18 @@ mod tests {
         let value = runs.to_metadata(&alive);
         assert_eq!(value, "3,4,5;9");
         assert_eq!(runs_of(&value), runs);
+    }
+
+    #[test]
+    fn the_legacy_key_lists_runs_of_one_fragment() {
+        let metadata = HashMap::from([(LEGACY_SORTED_FRAGMENTS_KEY.to_string(), "4,2,9".to_string())]);
+        assert_eq!(
+            SortedRuns::from_metadata(&metadata).runs(),
+            &[vec![4], vec![2], vec![9]]
+        );
+        let mut both = metadata;
+        both.insert(SORTED_RUNS_KEY.to_string(), "1,2".to_string());
+        assert_eq!(SortedRuns::from_metadata(&both).runs(), &[vec![1, 2]]);
     }
 
     #[test]

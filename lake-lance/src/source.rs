@@ -21,7 +21,7 @@ use lance::table::format::Fragment;
 use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
 use crate::schema::from_lance;
-use crate::sorted_runs::{SORTED_RUNS_KEY, SortedRuns};
+use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_RUNS_KEY, SortedRuns};
 use crate::split::{LanceSplit, LanceSplitSerializer, check_inside};
 
 /// The default number of rows per batch read.
@@ -227,6 +227,7 @@ impl LancePlanner {
         // the runs of every sorted fragment would make the plan grow with the square of the
         // fragment count; the split carries its own place in its run
         manifest.table_metadata.remove(SORTED_RUNS_KEY);
+        manifest.table_metadata.remove(LEGACY_SORTED_FRAGMENTS_KEY);
         lance::table::format::pb::Manifest::from(&manifest).encode_to_vec()
     }
 

@@ -20,14 +20,15 @@ use lake_api::{Error, ErrorKind, LogBatch, Result, TableBucket, TableInfo, apply
 use lance::Dataset;
 use lance::dataset::transaction::{Operation, TransactionBuilder, UpdateMap, UpdateMapEntry};
 use lance::dataset::{
-    CommitBuilder, DeleteBuilder, MergeInsertBuilder, WhenMatched, WhenNotMatched, WriteMode, WriteParams,
+    CommitBuilder, DeleteBuilder, InsertBuilder, MergeInsertBuilder, WhenMatched, WhenNotMatched, WriteMode,
+    WriteParams,
 };
 use lance::datatypes::BlobHandling;
 
 use crate::error::lance_err;
 use crate::predicate::{ident, quote};
 use crate::schema::{from_lance, lance_schema, to_lance};
-use crate::sorted_runs::{SORTED_RUNS_KEY, SortedRuns};
+use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_RUNS_KEY, SortedRuns};
 use crate::storage::{open_dataset, snapshot_of};
 
 /// Keys per SQL filter when reading or deleting the rows of touched keys.
@@ -46,7 +47,8 @@ pub(crate) struct LanceLakeWriter {
 fn write_params(max_rows_per_file: Option<usize>) -> WriteParams {
     let default = WriteParams::default();
     WriteParams {
-        max_rows_per_file: max_rows_per_file.map_or(default.max_rows_per_file, |n| n.max(1)),
+        // Lance counts a file's rows in a u32
+        max_rows_per_file: max_rows_per_file.map_or(default.max_rows_per_file, |n| n.clamp(1, u32::MAX as usize)),
         ..default
     }
 }
@@ -134,10 +136,17 @@ async fn commit_properties(
     let table_metadata_updates = sorted.map(|sorted| {
         let alive: BTreeSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
         UpdateMap {
-            update_entries: vec![UpdateMapEntry {
-                key: SORTED_RUNS_KEY.to_string(),
-                value: Some(sorted.to_metadata(&alive)),
-            }],
+            update_entries: vec![
+                UpdateMapEntry {
+                    key: SORTED_RUNS_KEY.to_string(),
+                    value: Some(sorted.to_metadata(&alive)),
+                },
+                // what older writers kept, now in the runs: removed
+                UpdateMapEntry {
+                    key: LEGACY_SORTED_FRAGMENTS_KEY.to_string(),
+                    value: None,
+                },
+            ],
             replace: false,
         }
     });
@@ -319,13 +328,34 @@ async fn apply_round(
             mode: WriteMode::Append,
             ..write_params(max_rows_per_file)
         };
-        let reader = RecordBatchIterator::new(upserts.into_iter().map(Ok::<_, ArrowError>), schema.clone());
+        let transaction = InsertBuilder::new(dataset.clone())
+            .with_params(&params)
+            .execute_uncommitted(upserts)
+            .await
+            .map_err(lance_err(format!("{context}: appending rows")))?;
+        // this append's own fragments, known by their data files (a concurrent writer's,
+        // rebased into the same version, are not part of the run)
+        let written: BTreeSet<String> = match &transaction.operation {
+            Operation::Append { fragments } => fragments
+                .iter()
+                .flat_map(|f| f.files.iter().map(|d| d.path.clone()))
+                .collect(),
+            _ => BTreeSet::new(),
+        };
         dataset = Arc::new(
-            Dataset::write(reader, dataset, Some(params))
+            CommitBuilder::new(dataset.clone())
+                .execute(transaction)
                 .await
                 .map_err(lance_err(format!("{context}: appending rows")))?,
         );
-        sorted.push(dataset.fragments().iter().map(|f| f.id).collect());
+        sorted.push(
+            dataset
+                .fragments()
+                .iter()
+                .filter(|f| !f.files.is_empty() && f.files.iter().all(|d| written.contains(&d.path)))
+                .map(|f| f.id)
+                .collect(),
+        );
     } else if !upserts.is_empty() {
         // merge-insert writes the rows it inserts in no particular order: its new fragments
         // are not listed as sorted

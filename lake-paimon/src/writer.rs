@@ -809,7 +809,7 @@ mod tests {
         assert!(splits.len() > 1, "{splits:?}");
         assert!(splits.iter().all(|s| s.bucket().is_none()), "{splits:?}");
 
-        // the log's two buckets: each changes keys the lake holds in several of its buckets
+        // the log's two buckets change keys wherever Paimon's own buckets keep them
         let log = MemoryLog::new(info.clone())?;
         let (b0, b1) = (TableBucket::new(0), TableBucket::new(1));
         log.record_tiered_offsets(snapshot.id, BTreeMap::from([(b0.clone(), 0), (b1.clone(), 0)]))?;

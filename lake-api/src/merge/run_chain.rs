@@ -3,9 +3,11 @@
 //! the only one, one k-way input otherwise.
 //!
 //! The order across parts is the lake's promise, not something the read can afford to
-//! verify row by row; it is checked where the parts meet (the first key of a part against
-//! the last key before it), so a run whose parts overlap or come in the wrong order fails
-//! with [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) instead of yielding misplaced rows.
+//! verify row by row; it is checked where the parts meet (the first key of a part must be
+//! above the last key before it: a primary-key run holds each key once), so a run whose
+//! parts overlap or come in the wrong order fails with
+//! [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) instead of yielding misplaced rows.
+//! Only the sort-merge chains runs: the key filter takes its inputs in any order.
 
 use std::collections::BTreeMap;
 
@@ -48,25 +50,26 @@ pub(crate) fn chain_runs(
             None => inputs.push((split.stream, split.sorted)),
         }
     }
-    for (_, parts) in runs {
-        let mut parts: Vec<RecordBatchStream> = parts.into_values().collect();
+    for (run, parts) in runs {
+        let mut parts: Vec<(u32, RecordBatchStream)> = parts.into_iter().collect();
         let stream = if parts.len() == 1 {
-            parts.remove(0)
+            parts.remove(0).1
         } else {
-            chained(schema.clone(), keys.clone(), parts)
+            chained(schema.clone(), keys.clone(), run, parts)
         };
         inputs.push((stream, true));
     }
     Ok(inputs)
 }
 
-/// The parts read one after the other, the key order checked where they meet.
-fn chained(schema: SchemaRef, keys: KeyEncoder, parts: Vec<RecordBatchStream>) -> RecordBatchStream {
-    let tagged = futures::stream::iter(parts.into_iter().enumerate())
-        .flat_map(|(part, stream)| stream.map(move |batch| batch.map(|b| (part, b))));
-    // the last key read, and the part it came from
-    let checked = tagged.scan(None::<(usize, OwnedRow)>, move |last, item| {
-        let checked = item.and_then(|(part, batch)| check_boundary(&keys, last, part, batch));
+/// Run `run`'s parts (by place) read one after the other, the key order checked where they
+/// meet.
+fn chained(schema: SchemaRef, keys: KeyEncoder, run: u64, parts: Vec<(u32, RecordBatchStream)>) -> RecordBatchStream {
+    let tagged =
+        futures::stream::iter(parts).flat_map(|(part, stream)| stream.map(move |batch| batch.map(|b| (part, b))));
+    // the last key read, and the place of the part it came from
+    let checked = tagged.scan(None::<(u32, OwnedRow)>, move |last, item| {
+        let checked = item.and_then(|(part, batch)| check_boundary(&keys, run, last, part, batch));
         futures::future::ready(Some(checked))
     });
     RecordBatchStream::new(schema, checked)
@@ -74,8 +77,9 @@ fn chained(schema: SchemaRef, keys: KeyEncoder, parts: Vec<RecordBatchStream>) -
 
 fn check_boundary(
     keys: &KeyEncoder,
-    last: &mut Option<(usize, OwnedRow)>,
-    part: usize,
+    run: u64,
+    last: &mut Option<(u32, OwnedRow)>,
+    part: u32,
     batch: RecordBatch,
 ) -> Result<RecordBatch> {
     let n = batch.num_rows();
@@ -86,9 +90,9 @@ fn check_boundary(
         && *previous_part != part
     {
         let first = keys.encode(&batch.slice(0, 1))?;
-        if first.row(0) < previous_key.row() {
+        if first.row(0) <= previous_key.row() {
             return Err(Error::corrupt(format!(
-                "the lake's sorted run is not in key order: part {part} starts below the last key of part {previous_part}"
+                "sorted run {run} of the lake is not in strict key order: its part {part} starts at or below the last key of part {previous_part}"
             )));
         }
     }
@@ -178,6 +182,12 @@ mod tests {
             Err(e) => e,
         };
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+
+        // a key repeated where parts meet
+        let opened = vec![part(&[&[1, 2]], at(1, 0), true)?, part(&[&[2, 3]], at(1, 1), true)?];
+        let mut inputs = chain_runs(&schema(), &keys, opened)?;
+        let (stream, _) = inputs.pop().ok_or_else(|| Error::invalid("no input"))?;
+        assert!(keys_of(stream).await.is_err(), "a repeated key");
 
         let opened = vec![part(&[&[1]], at(1, 0), true)?, part(&[&[2]], at(1, 0), true)?];
         let err = match chain_runs(&schema(), &keys, opened) {

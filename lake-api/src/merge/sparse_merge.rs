@@ -179,11 +179,13 @@ impl State {
                     (i64::from(v[0]), i64::from(v[n - 1]))
                 }
             };
+            // a primary-key run holds each key once: a key repeated where batches meet would
+            // find its log entry already spent, so it fails like a key out of order
             if let Some(previous) = self.lake_last
-                && first < previous
+                && first <= previous
             {
                 return Err(Error::corrupt(format!(
-                    "the lake run is not in key order: a batch starts at key {first} after key {previous}"
+                    "the lake run is not in strict key order: a batch starts at key {first} after key {previous}"
                 )));
             }
             self.lake_last = Some(last);
@@ -428,7 +430,15 @@ mod tests {
             Err(e) => e,
         };
         assert_eq!(err.kind(), crate::error::ErrorKind::Corrupt, "{err}");
-        assert!(err.to_string().contains("not in key order"), "{err}");
+        assert!(err.to_string().contains("not in strict key order"), "{err}");
+        // a key repeated where batches meet fails the same way (its log entry is spent)
+        let lake = vec![rows(&[10, 20], "lake")?, rows(&[20, 30], "lake")?];
+        let log = vec![summary(&[(20, false)])?];
+        let err = match merged(FoldRule::Deduplicate, lake, log, usize::MAX).await {
+            Ok(got) => panic!("merged a run with a repeated key: {got:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), crate::error::ErrorKind::Corrupt, "{err}");
         Ok(())
     }
 }

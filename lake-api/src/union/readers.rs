@@ -201,8 +201,6 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     for s in &split.lake_splits {
         opened.push(open_lake_split(ctx, s).await?);
     }
-    // the parts of a sorted run are one sorted input
-    let mut opened = chain_runs(&ctx.read_schema, &keys, opened)?;
     let log_merge = LogMerge {
         schema: ctx.read_schema.clone(),
         keys: keys.clone(),
@@ -214,11 +212,14 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
 
     let merged: RecordBatchStream = match strategy {
         MergeStrategy::KeyFilter | MergeStrategy::Auto => {
+            let opened = opened.into_iter().map(|o| (o.stream, o.sorted)).collect();
             KeyFilterMerge(log_merge)
                 .run(log_summary(ctx, log, &rule), opened)
                 .await?
         }
         MergeStrategy::SortMerge => {
+            // the parts of a sorted run are one sorted input
+            let mut opened = chain_runs(&ctx.read_schema, &keys, opened)?;
             // one sorted run, an integer key and a log tail whose index fits: the sparse
             // merge gives the same rows in the same order without a decision per row
             let sparse = int_key(&ctx.read_schema, &keys).is_some()
