@@ -153,6 +153,24 @@ pub fn rows_as_json(batches: &[RecordBatch]) -> Vec<Value> {
     rows
 }
 
+/// Asserts that `batches` hold the rows a fixture's `expected.json` records for `table`
+/// (its entry under `"tables"`), named `name` in the failure message.
+pub fn assert_fixture_rows(batches: &[RecordBatch], table: &Value, name: &str) {
+    let want = table["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: no rows in expected.json"));
+    assert_eq!(&rows_as_json(batches), want, "{name}");
+}
+
+/// Asserts that the table `fixtures.nope` does not exist in `lake`: `NotFound`, not another
+/// error.
+pub async fn assert_unknown_table_not_found(lake: &dyn lake_api::LakeStorage) {
+    match lake.table_info(&TablePath::new("fixtures", "nope")).await {
+        Ok(info) => panic!("found a table that does not exist: {info:?}"),
+        Err(e) => assert_eq!(e.kind(), lake_api::ErrorKind::NotFound, "{e}"),
+    }
+}
+
 /// A small primary-key table `bad.t(k BIGINT, v STRING)` in one bucket, for bad-input tests.
 pub fn small_table() -> lake_api::TableInfo {
     use arrow::datatypes::{Field, Schema};

@@ -13,7 +13,8 @@ use lake_api::types::LogicalType;
 use lake_api::{ErrorKind, LakeStorage, TablePath};
 use lake_iceberg::{IcebergConfig, IcebergSplit, IcebergStorage};
 use lakeunion_tests::fixtures::{
-    copy_dir, expected, fixture_dir, ids, read_snapshot, read_split, rows_as_json, union_read,
+    assert_fixture_rows, assert_unknown_table_not_found, copy_dir, expected, fixture_dir, ids, read_snapshot,
+    read_split, rows_as_json, union_read,
 };
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -67,11 +68,7 @@ async fn reads_the_pyiceberg_fixture() {
         );
 
         let (batches, splits) = read_snapshot(&lake, &worker, &path, current).await.expect("read");
-        assert_eq!(
-            rows_as_json(&batches),
-            table["rows"].as_array().expect("rows").clone(),
-            "{name}"
-        );
+        assert_fixture_rows(&batches, table, name);
 
         // splits carry the partition and bucket pyiceberg wrote each row to
         if name == "orders" {
@@ -119,11 +116,7 @@ async fn reads_the_pyiceberg_fixture() {
         let (batches, _) = read_snapshot(&static_lake, &static_lake, &path, current)
             .await
             .expect("read from the metadata file");
-        assert_eq!(
-            rows_as_json(&batches),
-            table["rows"].as_array().expect("rows").clone(),
-            "{name}"
-        );
+        assert_fixture_rows(&batches, table, name);
         let err = static_lake
             .create_lake_writer(&info)
             .await
@@ -208,8 +201,7 @@ async fn hostile_and_unknown_input_is_refused() {
         "{err}"
     );
 
-    let err = lake.table_info(&TablePath::new("fixtures", "nope")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_unknown_table_not_found(&lake).await;
 
     // a split naming a file outside the table
     let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
@@ -539,14 +531,9 @@ async fn reads_the_fixture_through_a_rest_catalog() {
         let (batches, _) = read_snapshot(&lake, &lake, &path, current)
             .await
             .expect("read over REST");
-        assert_eq!(
-            rows_as_json(&batches),
-            expected["tables"][name]["rows"].as_array().expect("rows").clone(),
-            "{name}"
-        );
+        assert_fixture_rows(&batches, &expected["tables"][name], name);
     }
-    let err = lake.table_info(&TablePath::new("fixtures", "nope")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_unknown_table_not_found(&lake).await;
 }
 
 /// Position and equality delete files listed in a split are applied by the reader. (The

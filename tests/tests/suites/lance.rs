@@ -16,8 +16,8 @@ use lake_api::{
 };
 use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
 use lakeunion_tests::fixtures::{
-    expected, files_with_extension, fixture_dir, ids, int_column, read_snapshot, rows_as_json, small_rows as rows,
-    small_table as info, sorted_column, tier_small_table, union_read,
+    assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids, int_column,
+    read_snapshot, rows_as_json, small_rows as rows, small_table as info, sorted_column, tier_small_table, union_read,
 };
 
 /// A dataset with keys 0..10 committed with `offsets`.
@@ -65,12 +65,9 @@ async fn reads_the_pylance_fixture() {
         );
         let (batches, splits) = read_snapshot(&lake, &worker, &path, latest.id).await.expect("read");
         assert!(splits.iter().all(|s| s.bucket().is_none() && s.partition().is_empty()));
-        assert_eq!(
-            rows_as_json(&batches),
-            table["rows"].as_array().expect("rows").clone(),
-            "{name}"
-        );
+        assert_fixture_rows(&batches, table, name);
     }
+    assert_unknown_table_not_found(&lake).await;
     let orders = &expected["tables"]["orders"];
     let path = TablePath::new("warehouse", "orders");
     let info = lake.table_info(&path).await.expect("info");

@@ -17,8 +17,8 @@ use lake_api::{
 };
 use lake_paimon::{PaimonConfig, PaimonSplit, PaimonStorage};
 use lakeunion_tests::fixtures::{
-    expected, files_with_extension, fixture_dir, ids, read_snapshot, read_split, rows_as_json, small_rows as rows,
-    small_table as info, tier_small_table, union_read,
+    assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids,
+    read_snapshot, read_split, rows_as_json, small_rows as rows, small_table as info, tier_small_table, union_read,
 };
 use lakeunion_tests::workload::paimon_key;
 
@@ -68,11 +68,7 @@ async fn reads_the_pypaimon_fixture() {
         );
 
         let (batches, splits) = read_snapshot(&lake, &worker, &path, latest.id).await.expect("read");
-        assert_eq!(
-            rows_as_json(&batches),
-            table["rows"].as_array().expect("rows").clone(),
-            "{name}"
-        );
+        assert_fixture_rows(&batches, table, name);
 
         if name == "media" {
             // bucket-unaware: no Fluss bucket, one bucket per partition
@@ -581,14 +577,9 @@ async fn reads_the_fixture_through_a_rest_catalog() {
         let (batches, _) = read_snapshot(&lake, &worker, &path, latest.id)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}; requests: {:?}", requests.lock().map(|r| r.clone())));
-        assert_eq!(
-            rows_as_json(&batches),
-            expected["tables"][name]["rows"].as_array().expect("rows").clone(),
-            "{name}"
-        );
+        assert_fixture_rows(&batches, &expected["tables"][name], name);
     }
-    let err = lake.table_info(&TablePath::new("fixtures", "nope")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_unknown_table_not_found(&lake).await;
     let seen = requests.lock().expect("requests").clone();
     assert!(
         seen.iter()
