@@ -134,11 +134,15 @@ pub(crate) struct Position {
 /// key, with where each falls in the batch. Each is found from where the previous one was:
 /// whole blocks of rows are skipped by their last key, and the place inside a block is a
 /// branch-free count (vectorized), so a lookup costs a few steps however far apart the keys
-/// are.
-pub(crate) fn sorted_positions<T: Copy + Into<i64>>(values: &[T], keys: &[(i64, u32)], out: &mut Vec<Position>) {
+/// are. Returns how many of `keys` lie below the batch's first key (0 for an empty batch).
+pub(crate) fn sorted_positions<T: Copy + Into<i64>>(
+    values: &[T],
+    keys: &[(i64, u32)],
+    out: &mut Vec<Position>,
+) -> usize {
     const BLOCK: usize = 16;
     let (Some(&first), Some(&last)) = (values.first(), values.last()) else {
-        return;
+        return 0;
     };
     let (first, last): (i64, i64) = (first.into(), last.into());
     let lo = keys.partition_point(|&(k, _)| k < first);
@@ -163,6 +167,7 @@ pub(crate) fn sorted_positions<T: Copy + Into<i64>>(values: &[T], keys: &[(i64, 
         });
         from = end;
     }
+    lo
 }
 
 /// The rows of an ascending batch whose key is in `keys` (an index's keys in order), as

@@ -164,19 +164,20 @@ impl State {
             return Ok(batch);
         }
         let column = batch.column(self.int_col).clone();
-        let (first, positions) = {
+        // `before`: the entries below the batch's first key, which have no lake row and
+        // come first
+        let (before, positions) = {
             let keys = &self.sorted_keys()?[self.next_entry..];
             let mut positions = Vec::new();
-            let (first, last): (i64, i64) = match column.data_type() {
+            let (before, first, last): (usize, i64, i64) = match column.data_type() {
                 DataType::Int64 => {
                     let v = column.as_primitive::<Int64Type>().values();
-                    sorted_positions(v, keys, &mut positions);
-                    (v[0], v[n - 1])
+                    (sorted_positions(v, keys, &mut positions), v[0], v[n - 1])
                 }
                 _ => {
                     let v = column.as_primitive::<Int32Type>().values();
-                    sorted_positions(v, keys, &mut positions);
-                    (i64::from(v[0]), i64::from(v[n - 1]))
+                    let before = sorted_positions(v, keys, &mut positions);
+                    (before, i64::from(v[0]), i64::from(v[n - 1]))
                 }
             };
             // a primary-key run holds each key once: a key repeated where batches meet would
@@ -189,10 +190,8 @@ impl State {
                 )));
             }
             self.lake_last = Some(last);
-            (first, positions)
+            (before, positions)
         };
-        // entries below the batch's first key have no lake row: they come first
-        let before = self.sorted_keys()?[self.next_entry..].partition_point(|&(k, _)| k < first);
         if before == 0 && positions.is_empty() {
             return Ok(batch);
         }
