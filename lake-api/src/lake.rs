@@ -16,7 +16,8 @@ use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::Stream;
 
-use crate::error::Result;
+use crate::blob::{BlobMode, BlobResolver};
+use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogBatch;
 use crate::predicate::{FilterPushDown, Predicate};
 use crate::table::{TableBucket, TableInfo, TablePath};
@@ -239,6 +240,24 @@ pub trait LakeSource: Send + Sync {
     async fn create_reader(&self, split: Arc<dyn LakeSplit>) -> Result<Box<dyn RecordReader>>;
     /// The serializer of this source's splits.
     fn split_serializer(&self) -> Arc<dyn SplitSerializer>;
+    /// How readers return BLOB columns: payloads (what a new source reads) or references
+    /// (`lakeunion.blob_ref` structs that [`blob_resolver`](Self::blob_resolver) fetches).
+    /// A source whose lake cannot point at its payloads fails `References` with
+    /// `Unsupported`, as the default does; [`LakeStorage::blob_references`] tells in advance.
+    fn with_blob_mode(&mut self, mode: BlobMode) -> Result<()> {
+        match mode {
+            BlobMode::Payloads => Ok(()),
+            BlobMode::References => Err(Error::new(
+                ErrorKind::Unsupported,
+                "this lake reads BLOB columns as payloads only",
+            )),
+        }
+    }
+    /// What fetches the payloads of the references this source's readers return; `None`
+    /// (the default) while they return payloads.
+    fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
+        None
+    }
 }
 
 /// Writes log changes into the lake and commits them as one snapshot (driven by the
@@ -267,4 +286,11 @@ pub trait LakeStorage: Send + Sync {
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>>;
     /// A writer that tiers log changes into the table, creating it from `info` when absent.
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>>;
+    /// Whether this lake's sources can read BLOB columns as references
+    /// ([`LakeSource::with_blob_mode`]); `false` by default. A union scan asks for
+    /// references only where the lake can give them, so that one table's scans always
+    /// return BLOB columns the same way, whether or not a snapshot exists yet.
+    fn blob_references(&self) -> bool {
+        false
+    }
 }

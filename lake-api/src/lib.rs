@@ -43,7 +43,7 @@ pub mod table;
 pub mod types;
 pub mod union;
 
-pub use blob::{BlobRef, BlobResolver};
+pub use blob::{BlobMode, BlobRef, BlobResolver};
 pub use error::{Error, ErrorKind, Result};
 pub use lake::{
     FLUSS_OFFSETS_PROPERTY, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream,

@@ -101,6 +101,35 @@ pub fn blob_ref_field(name: impl Into<String>, nullable: bool) -> Field {
     with_extension(Field::new(name, blob_ref_type(), nullable), BLOB_REF_EXTENSION)
 }
 
+/// `schema` with every BLOB column turned into a BLOB reference column (same name,
+/// nullability and position): what a read that returns references yields.
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Schema};
+/// use lake_api::types::{blob_field, with_blob_references, LogicalType};
+///
+/// let table = Schema::new(vec![Field::new("id", DataType::Int64, false), blob_field("img", true)]);
+/// let read = with_blob_references(&table);
+/// assert_eq!(LogicalType::of(read.field(1)), LogicalType::BlobRef);
+/// assert_eq!(read.field(0), table.field(0));
+/// ```
+pub fn with_blob_references(schema: &arrow_schema::Schema) -> arrow_schema::Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match LogicalType::of(f) {
+            LogicalType::Blob => blob_ref_field(f.name().clone(), f.is_nullable()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// Whether `schema` has a BLOB column (payloads, not references).
+pub fn has_blob_column(schema: &arrow_schema::Schema) -> bool {
+    schema.fields().iter().any(|f| LogicalType::of(f) == LogicalType::Blob)
+}
+
 /// A VECTOR<T, N> column: `FixedSizeList<T (non-null), N>`.
 pub fn vector_field(name: impl Into<String>, element: DataType, dimension: i32, nullable: bool) -> Field {
     Field::new(

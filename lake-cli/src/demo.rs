@@ -11,7 +11,7 @@ use std::sync::Arc;
 use fluss_client::local::{DATALAKE_FORMAT_PROPERTY, LocalLog, LocalLogOptions};
 use fluss_client::tiering::{TierOptions, Tierer};
 use lake_api::memory::{MemoryLake, demo_info, demo_rounds};
-use lake_api::{FLUSS_OFFSETS_PROPERTY, LakeStorage, MergeStrategy, ReadMode, Result, UnionTable};
+use lake_api::{BlobMode, FLUSS_OFFSETS_PROPERTY, LakeStorage, MergeStrategy, ReadMode, Result, UnionTable};
 use lake_iceberg::{IcebergConfig, IcebergStorage};
 use lake_paimon::{PaimonConfig, PaimonStorage};
 
@@ -146,7 +146,13 @@ pub async fn render(strategy: MergeStrategy, kind: DemoLake, dir: Option<&Path>)
         log_dir.display()
     );
 
-    let scan = table.scan().strategy(strategy).build().await?;
+    // the demo prints BLOB cells as what they hold, so it reads payloads
+    let scan = table
+        .scan()
+        .strategy(strategy)
+        .blobs(BlobMode::Payloads)
+        .build()
+        .await?;
     let splits = scan.plan().await?;
     if let Some(offsets) = scan.snapshot().and_then(|s| s.properties.get(FLUSS_OFFSETS_PROPERTY)) {
         let _ = writeln!(out, "lake snapshot tiered up to the offsets in {offsets}");
@@ -156,7 +162,14 @@ pub async fn render(strategy: MergeStrategy, kind: DemoLake, dir: Option<&Path>)
         let _ = writeln!(out, "  {split}");
     }
     let union = scan.collect().await?;
-    let lake_only = table.scan().mode(ReadMode::LakeOnly).build().await?.collect().await?;
+    let lake_only = table
+        .scan()
+        .mode(ReadMode::LakeOnly)
+        .blobs(BlobMode::Payloads)
+        .build()
+        .await?
+        .collect()
+        .await?;
     let log_changes: i64 = splits.iter().map(|s| s.log_len()).sum();
 
     let layout = TableLayout {

@@ -163,7 +163,8 @@ mod tests {
     async fn the_counted_read_returns_what_to_stream_does() {
         let table = demo_table().await;
         for limit in [None, Some(0), Some(1), Some(4), Some(100)] {
-            let mut builder = table.scan();
+            // as the scanner reads them (references would name a new memory chunk per read)
+            let mut builder = table.scan().blobs(lake_api::BlobMode::Payloads);
             if let Some(l) = limit {
                 builder = builder.limit(l);
             }

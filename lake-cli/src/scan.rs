@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
-use lake_api::{MergeStrategy, ReadMode, RecordBatchStream, UnionScan, UnionTable};
+use lake_api::{BlobMode, MergeStrategy, ReadMode, RecordBatchStream, UnionScan, UnionTable};
 use lake_sink::{IpcFileSink, ParquetFileSink, Sink, drain};
 
 use crate::failure::{CliResult, Failure};
@@ -116,7 +116,12 @@ pub async fn build_scan(table: &UnionTable, args: &ReadArgs) -> CliResult<UnionS
             table.info().path
         )));
     }
-    let mut builder = table.scan().strategy(args.strategy).mode(args.mode());
+    // the scanner shows and writes BLOB cells themselves, so it reads payloads
+    let mut builder = table
+        .scan()
+        .strategy(args.strategy)
+        .mode(args.mode())
+        .blobs(BlobMode::Payloads);
     if let Some(columns) = &args.columns {
         builder = builder.project(columns.iter().map(|c| c.trim().to_string()));
     }

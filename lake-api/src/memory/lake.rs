@@ -10,6 +10,7 @@ use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lake::{
     LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream, RecordReader,
@@ -20,6 +21,7 @@ use crate::merge::apply::apply_changes;
 use crate::predicate::{FilterPushDown, Predicate, filter_batch};
 use crate::project::{project_batch, project_schema};
 use crate::table::{TableBucket, TableInfo, TablePath};
+use crate::types::{LogicalType, with_blob_references};
 
 /// One data file of a memory snapshot.
 #[derive(Debug, Clone)]
@@ -62,10 +64,14 @@ struct MemoryTable {
 type Tables = Arc<Mutex<HashMap<TablePath, MemoryTable>>>;
 
 /// A lake in memory. Cloning shares it.
+///
+/// It reads BLOB columns as references too: its files' payload buffers are served by one
+/// [`MemoryBlobStore`] that lives as long as the lake.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLake {
     tables: Tables,
     options: MemoryLakeOptions,
+    blobs: Arc<MemoryBlobStore>,
 }
 
 fn lock(tables: &Tables) -> Result<MutexGuard<'_, HashMap<TablePath, MemoryTable>>> {
@@ -89,6 +95,7 @@ impl MemoryLake {
         Self {
             tables: Tables::default(),
             options,
+            blobs: Arc::default(),
         }
     }
 
@@ -173,7 +180,12 @@ impl LakeStorage for MemoryLake {
             filters: Vec::new(),
             limit: None,
             info,
+            blob_mode: BlobMode::Payloads,
         }))
+    }
+
+    fn blob_references(&self) -> bool {
+        true
     }
 
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {
@@ -249,10 +261,20 @@ struct MemorySource {
     projection: Option<Vec<Vec<usize>>>,
     filters: Vec<Predicate>,
     limit: Option<usize>,
+    blob_mode: BlobMode,
 }
 
 #[async_trait]
 impl LakeSource for MemorySource {
+    fn with_blob_mode(&mut self, mode: BlobMode) -> Result<()> {
+        self.blob_mode = mode;
+        Ok(())
+    }
+
+    fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
+        (self.blob_mode == BlobMode::References).then(|| self.lake.blobs.clone() as Arc<dyn BlobResolver>)
+    }
+
     fn with_project(&mut self, paths: &[Vec<usize>]) -> Result<()> {
         project_schema(&self.info.schema, paths)?;
         self.projection = Some(paths.to_vec());
@@ -316,8 +338,12 @@ impl LakeSource for MemorySource {
             )
         })?;
         let schema = match &self.projection {
-            Some(p) => Arc::new(project_schema(&self.info.schema, p)?),
-            None => self.info.schema.clone(),
+            Some(p) => project_schema(&self.info.schema, p)?,
+            None => self.info.schema.as_ref().clone(),
+        };
+        let (schema, blobs) = match self.blob_mode {
+            BlobMode::References => (Arc::new(with_blob_references(&schema)), Some(self.lake.blobs.clone())),
+            BlobMode::Payloads => (Arc::new(schema), None),
         };
         let key_order = (file.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone());
         Ok(Box::new(MemoryReader {
@@ -327,6 +353,7 @@ impl LakeSource for MemorySource {
             filters: self.filters.clone(),
             limit: self.limit,
             key_order,
+            blobs,
         }))
     }
 
@@ -353,6 +380,24 @@ struct MemoryReader {
     filters: Vec<Predicate>,
     limit: Option<usize>,
     key_order: Option<Vec<String>>,
+    /// Where BLOB payloads go when the reader returns references.
+    blobs: Option<Arc<MemoryBlobStore>>,
+}
+
+impl MemoryReader {
+    /// `batch` with its BLOB payload columns replaced by references into the lake's store.
+    fn with_references(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let Some(store) = &self.blobs else {
+            return Ok(batch);
+        };
+        let mut columns = batch.columns().to_vec();
+        for (field, column) in batch.schema().fields().iter().zip(columns.iter_mut()) {
+            if LogicalType::of(field) == LogicalType::Blob {
+                *column = store.references(column.as_ref())?;
+            }
+        }
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
 }
 
 #[async_trait]
@@ -380,7 +425,7 @@ impl RecordReader for MemoryReader {
             };
             let b = if b.num_rows() > left { b.slice(0, left) } else { b };
             left -= b.num_rows();
-            out.push(b);
+            out.push(self.with_references(b)?);
         }
         Ok(RecordBatchStream::from_batches(self.schema.clone(), out))
     }

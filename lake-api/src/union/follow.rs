@@ -84,10 +84,7 @@ pub(crate) fn follow(
         read_log(ctx.log.clone(), bucket, end, None, ctx.info.schema.clone())
             .map(move |lb| {
                 let lb = lb?;
-                let data = RecordBatch::try_new(
-                    ctx.read_schema.clone(),
-                    lb.batch.project(&ctx.read_columns)?.columns().to_vec(),
-                )?;
+                let data = ctx.log_rows(&lb.batch)?;
                 // filters apply to each change on its own, as on any changelog stream
                 let (data, changes) = match selection_mask(&data, &ctx.filters)? {
                     None => (data, lb.change_types),

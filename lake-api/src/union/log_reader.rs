@@ -195,7 +195,12 @@ pub(crate) fn change_sorter(
 
 /// Projects a log batch to the read columns and appends its offsets and change types.
 pub(crate) fn to_change_batch(batch: &LogBatch, read_columns: &[usize], schema: &SchemaRef) -> Result<RecordBatch> {
-    let data = batch.batch.project(read_columns)?;
+    change_batch_of(batch.batch.project(read_columns)?, batch, schema)
+}
+
+/// `data` (the rows of `batch`, already projected and converted) with `batch`'s offsets
+/// and change types appended.
+pub(crate) fn change_batch_of(data: RecordBatch, batch: &LogBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let n = data.num_rows() as i64;
     let mut columns: Vec<ArrayRef> = data.columns().to_vec();
     columns.push(Arc::new(Int64Array::from_iter_values(

@@ -1,6 +1,7 @@
 //! The union-read engine: planning a table's lake snapshot and log tail into splits and
 //! reading them back as exact, Arrow-native streams.
 
+mod blobs;
 mod follow;
 mod log_reader;
 mod options;

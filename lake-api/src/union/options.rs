@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::blob::BlobMode;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How a primary-key split merges lake rows with the log tail (DESIGN.md).
@@ -91,6 +92,9 @@ pub struct ScanOptions {
     pub concurrency: usize,
     /// Under `Auto`, splits whose log tail has at most this many offsets use the key filter.
     pub key_filter_max_log_rows: i64,
+    /// How BLOB columns are returned (default [`BlobMode::References`], where the lake can
+    /// point at its payloads).
+    pub blobs: BlobMode,
 }
 
 /// What the key filter's index costs per changed key, at most (key bytes, hash-map slot,
@@ -132,6 +136,7 @@ impl Default for ScanOptions {
             batch_size: 8192,
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             key_filter_max_log_rows: 4_000_000,
+            blobs: BlobMode::References,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::merge::spill::SpillDir;
 use crate::predicate::{Predicate, filter_batch};
 use crate::table::MergeEngine;
 
-use super::log_reader::{CHANGE_COLUMN, change_sorter, read_range, to_change_batch};
+use super::log_reader::{CHANGE_COLUMN, change_batch_of, change_sorter, read_range};
 use super::options::MergeStrategy;
 use super::planner::check_partition;
 use super::scan::ScanContext;
@@ -132,17 +132,12 @@ pub(crate) async fn read_lake_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -
 pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
     check_split(ctx, split)?;
     let table_schema = ctx.info.schema.clone();
-    let columns = ctx.read_columns.clone();
-    let schema = ctx.read_schema.clone();
     let log = ctx.log.clone();
     let ranges = split.log_ranges.clone();
+    let rows = ctx.clone();
     let batches = futures::stream::iter(ranges)
         .flat_map(move |r| read_range(log.clone(), r, table_schema.clone()))
-        .map(move |b| {
-            let b = b?;
-            let data = b.batch.project(&columns)?;
-            Ok(RecordBatch::try_new(schema.clone(), data.columns().to_vec())?)
-        });
+        .map(move |b| rows.log_rows(&b?.batch));
     // a log table's log rows merge with nothing: every filter applies to them
     Ok(finish(ctx, batches, ctx.filters.clone()))
 }
@@ -166,7 +161,7 @@ async fn sorted_log(
     for range in &split.log_ranges {
         let mut batches = std::pin::pin!(read_range(ctx.log.clone(), range.clone(), ctx.info.schema.clone()));
         while let Some(b) = batches.try_next().await? {
-            sorter.push(to_change_batch(&b, &ctx.read_columns, &schema)?)?;
+            sorter.push(change_batch_of(ctx.log_rows(&b.batch)?, &b, &schema)?)?;
         }
     }
     Ok(keyed_stream(

@@ -4,15 +4,19 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream};
 use crate::log::{LogSource, ReadableSnapshot};
 use crate::predicate::{Predicate, parse};
 use crate::table::{MergeEngine, TableBucket, TableInfo};
+use crate::types::with_blob_references;
 
+use super::blobs;
 use super::options::{MergeStrategy, ReadMode, ScanOptions};
 use super::planner;
 use super::readers;
@@ -188,6 +192,13 @@ impl UnionScanBuilder {
         self
     }
 
+    /// How BLOB columns come back: references (the default, where the table's lake can
+    /// point at its payloads; see [`UnionScan::blob_mode`]) or payloads.
+    pub fn blobs(mut self, mode: BlobMode) -> Self {
+        self.options.blobs = mode;
+        self
+    }
+
     /// Reads the lake only, the log only, or both (the default).
     pub fn mode(mut self, mode: ReadMode) -> Self {
         self.mode = mode;
@@ -228,11 +239,23 @@ impl UnionScanBuilder {
             .iter()
             .map(|n| info.column_index(n))
             .collect::<Result<Vec<_>>>()?;
-        let read_schema = Arc::new(schema.project(&read_columns)?);
+        let table_read_schema = schema.project(&read_columns)?;
+        let blob_mode = blobs::effective_mode(self.options.blobs, self.table.lake.as_ref(), &table_read_schema);
+        let read_schema = Arc::new(match blob_mode {
+            BlobMode::References => with_blob_references(&table_read_schema),
+            BlobMode::Payloads => table_read_schema,
+        });
+        // a filter must make sense of the column as the scan reads it (a reference is no
+        // longer comparable with a binary literal)
+        for f in &self.filters {
+            f.validate(&read_schema)
+                .map_err(|e| e.context("BLOB columns are read as references"))?;
+        }
         let output_projection: Vec<usize> = (0..output_names.len()).collect();
         let output_schema = Arc::new(read_schema.project(&output_projection)?);
 
-        let (history, lake_source, remaining) = self.open_lake(&info, &read_columns).await?;
+        let (history, lake_source, remaining) = self.open_lake(&info, &read_columns, blob_mode).await?;
+        let log_blobs = (blob_mode == BlobMode::References).then(|| Arc::new(MemoryBlobStore::new()));
         let ctx = ScanContext {
             info,
             log: self.table.log.clone(),
@@ -245,6 +268,8 @@ impl UnionScanBuilder {
             lake_remaining: remaining,
             limit: self.limit,
             options: self.options,
+            blob_mode,
+            log_blobs,
         };
         Ok(UnionScan {
             ctx: Arc::new(ctx),
@@ -258,6 +283,7 @@ impl UnionScanBuilder {
         &self,
         info: &TableInfo,
         read_columns: &[usize],
+        blob_mode: BlobMode,
     ) -> Result<(Vec<LakeSnapshot>, Option<Arc<dyn LakeSource>>, Vec<Predicate>)> {
         let all = self.filters.clone();
         let Some(lake) = &self.table.lake else {
@@ -300,6 +326,7 @@ impl UnionScanBuilder {
         }
         let mut source = lake.create_lake_source(&info.path).await?;
         source.with_project(&read_columns.iter().map(|&c| vec![c]).collect::<Vec<_>>())?;
+        source.with_blob_mode(blob_mode)?;
         // a lake row filtered out early must not let a first-row or versioned log row win
         // in its place, so those engines push only key filters down
         let (offered, kept): (Vec<Predicate>, Vec<Predicate>) = all.into_iter().partition(|p| {
@@ -341,6 +368,20 @@ pub(crate) struct ScanContext {
     pub lake_remaining: Vec<Predicate>,
     pub limit: Option<usize>,
     pub options: ScanOptions,
+    /// How BLOB columns are read (the read schema says so too).
+    pub blob_mode: BlobMode,
+    /// Where log rows' BLOB payloads are kept while they travel as references.
+    pub log_blobs: Option<Arc<MemoryBlobStore>>,
+}
+
+impl ScanContext {
+    /// A log batch's rows as the scan reads them: the read columns, BLOB payloads turned
+    /// into references where the scan reads references.
+    pub fn log_rows(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let columns = batch.project(&self.read_columns)?.columns().to_vec();
+        let columns = blobs::log_columns(self.log_blobs.as_deref(), &self.read_schema, columns)?;
+        Ok(RecordBatch::try_new(self.read_schema.clone(), columns)?)
+    }
 }
 
 /// A configured union read: plan it into splits, read splits, or read everything.
@@ -372,6 +413,43 @@ impl UnionScan {
     /// The lake snapshot the scan reads, if any.
     pub fn snapshot(&self) -> Option<&LakeSnapshot> {
         self.history.last()
+    }
+
+    /// How the scan returns BLOB columns: references where it was asked for them (the
+    /// default) and the table's lake can point at its payloads
+    /// ([`LakeStorage::blob_references`]), payloads otherwise. Scans that read no BLOB
+    /// column say `Payloads`.
+    pub fn blob_mode(&self) -> BlobMode {
+        self.ctx.blob_mode
+    }
+
+    /// What fetches the payloads of the BLOB references this scan returns (log rows' from
+    /// memory, lake rows' through the lake); `None` when it returns payloads. Resolve
+    /// references before the scan is dropped: log rows' payloads live as long as the scan
+    /// or a clone of it (or this resolver).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use lake_api::blob::{blob_refs, resolve_column};
+    /// use lake_api::{memory::demo_table, UnionTable};
+    ///
+    /// let (log, lake) = demo_table().await.unwrap();
+    /// let scan = UnionTable::open(log, Some(lake)).await.unwrap().scan().build().await.unwrap();
+    /// let resolver = scan.blob_resolver().unwrap();
+    /// for batch in scan.collect().await.unwrap() {
+    ///     let refs = blob_refs(&batch, "photo").unwrap();
+    ///     for payload in resolve_column(resolver.as_ref(), &refs, 1 << 20, 8).await {
+    ///         assert!(payload.map_or(true, |p| p.is_ok()));
+    ///     }
+    /// }
+    /// # });
+    /// ```
+    pub fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
+        let log = self.ctx.log_blobs.clone()?;
+        Some(Arc::new(blobs::UnionBlobResolver {
+            log,
+            lake: self.ctx.lake.as_ref().and_then(|l| l.blob_resolver()),
+        }))
     }
 
     /// The filters the lake did not take over (re-checked by the engine).
@@ -446,6 +524,12 @@ impl UnionScan {
     /// recorded). Filters apply to each change on its own. Buckets that appear after the
     /// call (new partitions) are not followed. Needs a Tokio runtime.
     pub async fn follow(&self) -> Result<RecordBatchStream> {
+        if self.ctx.blob_mode == BlobMode::References {
+            return Err(Error::invalid(
+                "a followed scan never ends, so it cannot keep its log rows' BLOB payloads for references: \
+                 build it with .blobs(BlobMode::Payloads)",
+            ));
+        }
         if self.as_of.is_some() {
             return Err(Error::invalid(
                 "a followed scan reads to the log's end: it cannot take as-of offsets",

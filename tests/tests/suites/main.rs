@@ -1,6 +1,7 @@
 //! The integration suites (one binary: each test binary links the whole tree).
 
 mod bad_input;
+mod blobs;
 mod fluss_remote;
 mod iceberg;
 mod lance;

@@ -6,6 +6,7 @@
 //! store, a Lance blob file, ...). [`resolve_column`] fetches a whole column of references
 //! concurrently, bounded by both the number of fetches and the bytes in flight, and keeps
 //! every row's outcome separate so that one bad reference does not fail the others.
+//! [`MemoryBlobStore`] serves payloads that are already in memory (log rows) as references.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -40,6 +41,37 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use crate::error::{Error, ErrorKind, Result};
+
+mod memory;
+
+pub use memory::{MEMORY_BLOB_SCHEME, MemoryBlobStore};
+
+/// How a read returns BLOB columns.
+///
+/// References keep payloads out of the merge (they are fetched after it, on demand);
+/// payloads are what a consumer that wants every byte now asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlobMode {
+    /// `lakeunion.blob_ref` structs (`Struct{uri, offset, length}`), resolved through a
+    /// [`BlobResolver`].
+    #[default]
+    References,
+    /// The payloads inline: `LargeBinary` marked `lakeunion.blob`.
+    Payloads,
+}
+
+impl BlobMode {
+    /// Parses `references` or `payloads`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "references" | "refs" => Ok(BlobMode::References),
+            "payloads" => Ok(BlobMode::Payloads),
+            other => Err(Error::invalid(format!(
+                "unknown BLOB mode {other:?} (expected references or payloads)"
+            ))),
+        }
+    }
+}
 
 /// A pointer to a BLOB payload: `length` bytes at `offset` of the object at `uri`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

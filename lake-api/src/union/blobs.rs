@@ -1,0 +1,84 @@
+//! How a union scan carries BLOB columns.
+//!
+//! By default BLOB payloads never move through the merge: lake rows come as the lake's own
+//! references (files it can read ranges of), and log rows, whose payloads travel inline in
+//! the log, as references into a [`MemoryBlobStore`] that keeps their buffers for the
+//! scan's life. After the merge, [`UnionScan::blob_resolver`](super::UnionScan::blob_resolver)
+//! fetches either kind.
+//!
+//! A lake that cannot point at its payloads ([`LakeStorage::blob_references`] is false)
+//! makes the whole table read payloads, so that one table's scans return BLOB columns the
+//! same way whether or not a lake snapshot exists yet.
+
+use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+use arrow_schema::{DataType, SchemaRef};
+use async_trait::async_trait;
+
+use crate::blob::{BlobMode, BlobRef, BlobResolver, MemoryBlobStore};
+use crate::error::{Error, Result};
+use crate::lake::LakeStorage;
+use crate::types::{LogicalType, has_blob_column};
+
+/// The mode a scan that asked for `requested` reads BLOB columns in, given the table's
+/// lake and the columns it reads.
+pub(crate) fn effective_mode(
+    requested: BlobMode,
+    lake: Option<&Arc<dyn LakeStorage>>,
+    read_schema: &arrow_schema::Schema,
+) -> BlobMode {
+    let lake_can = lake.is_none_or(|lake| lake.blob_references());
+    if requested == BlobMode::References && lake_can && has_blob_column(read_schema) {
+        BlobMode::References
+    } else {
+        BlobMode::Payloads
+    }
+}
+
+/// `columns` (log rows, in `target`'s order) with every BLOB payload column that `target`
+/// wants as references stored in `store` and replaced by its references.
+pub(crate) fn log_columns(
+    store: Option<&MemoryBlobStore>,
+    target: &SchemaRef,
+    mut columns: Vec<ArrayRef>,
+) -> Result<Vec<ArrayRef>> {
+    let Some(store) = store else {
+        return Ok(columns);
+    };
+    for (field, column) in target.fields().iter().zip(columns.iter_mut()) {
+        // a column the table itself stores as references is a struct already
+        let payloads = matches!(
+            column.data_type(),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        );
+        if payloads && LogicalType::of(field) == LogicalType::BlobRef {
+            *column = store
+                .references(column.as_ref())
+                .map_err(|e| e.context(format!("BLOB column {} of a log batch", field.name())))?;
+        }
+    }
+    Ok(columns)
+}
+
+/// Fetches what a union scan's references point at: log payloads from the scan's memory
+/// store, lake payloads through the lake's resolver.
+pub(crate) struct UnionBlobResolver {
+    pub log: Arc<MemoryBlobStore>,
+    pub lake: Option<Arc<dyn BlobResolver>>,
+}
+
+#[async_trait]
+impl BlobResolver for UnionBlobResolver {
+    async fn fetch(&self, blob: &BlobRef) -> Result<Vec<u8>> {
+        if self.log.serves(&blob.uri) {
+            return self.log.fetch(blob).await;
+        }
+        match &self.lake {
+            Some(lake) => lake.fetch(blob).await,
+            None => Err(Error::invalid(format!(
+                "blob {blob} belongs neither to this scan's log rows nor to a lake it reads"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! BLOB columns through the union read: references by default (lake rows pointing into the
+//! lake, log rows into the scan's memory store), payloads on demand, and the same bytes
+//! either way.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use lake_api::blob::{BlobMode, blob_refs, resolve_column};
+use lake_api::memory::demo_table;
+use lake_api::types::LogicalType;
+use lake_api::{ErrorKind, MergeStrategy, ReadMode, UnionScan, UnionSplit, UnionTable};
+
+type Photos = BTreeMap<i64, Option<Vec<u8>>>;
+
+async fn demo() -> UnionTable {
+    let (log, lake) = demo_table().await.unwrap();
+    UnionTable::open(log, Some(lake)).await.unwrap()
+}
+
+fn ids(batch: &RecordBatch) -> Vec<i64> {
+    batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
+}
+
+/// Every row's photo as payload bytes, from a scan that returns payloads.
+fn payloads(batches: &[RecordBatch]) -> Photos {
+    let mut out = Photos::new();
+    for b in batches {
+        let photos = b.column_by_name("photo").unwrap().as_binary::<i64>();
+        for (i, id) in ids(b).into_iter().enumerate() {
+            out.insert(id, (!photos.is_null(i)).then(|| photos.value(i).to_vec()));
+        }
+    }
+    out
+}
+
+/// Every row's photo resolved through `scan`'s resolver, and the URIs of the references.
+async fn resolved(scan: &UnionScan, batches: &[RecordBatch]) -> (Photos, BTreeSet<String>) {
+    let resolver = scan
+        .blob_resolver()
+        .expect("a scan that returns references has a resolver");
+    let mut out = Photos::new();
+    let mut uris = BTreeSet::new();
+    for b in batches {
+        let refs = blob_refs(b, "photo").unwrap();
+        uris.extend(refs.iter().flatten().map(|r| r.uri.clone()));
+        let fetched = resolve_column(resolver.as_ref(), &refs, 1 << 20, 4).await;
+        for (id, photo) in ids(b).into_iter().zip(fetched) {
+            out.insert(id, photo.map(|p| p.unwrap()));
+        }
+    }
+    (out, uris)
+}
+
+#[tokio::test]
+async fn blob_references_resolve_to_the_payloads_with_both_strategies() {
+    let table = demo().await;
+    let expected = payloads(
+        &table
+            .scan()
+            .blobs(BlobMode::Payloads)
+            .build()
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    assert!(expected.values().filter(|p| p.is_some()).count() >= 5);
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        // a one-byte budget spills the log tail: references survive the spill files
+        for budget in [1, 64 << 20] {
+            let scan = table
+                .scan()
+                .strategy(strategy)
+                .memory_budget(budget)
+                .build()
+                .await
+                .unwrap();
+            assert_eq!(scan.blob_mode(), BlobMode::References);
+            let field = scan.schema().field_with_name("photo").unwrap().clone();
+            assert_eq!(LogicalType::of(&field), LogicalType::BlobRef);
+            let batches = scan.collect().await.unwrap();
+            let (photos, uris) = resolved(&scan, &batches).await;
+            assert_eq!(photos, expected, "{strategy}, budget {budget}");
+            // lake rows point into the lake's store, log rows into the scan's own
+            let stores: BTreeSet<&str> = uris.iter().filter_map(|u| u.rsplit_once('/').map(|(s, _)| s)).collect();
+            assert_eq!(stores.len(), 2, "{strategy}: {uris:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_worker_resolves_the_references_of_the_splits_it_reads() {
+    let table = demo().await;
+    let planner = table.scan().build().await.unwrap();
+    let expected = payloads(
+        &table
+            .scan()
+            .blobs(BlobMode::Payloads)
+            .build()
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    let worker = table.scan().build().await.unwrap();
+    let mut batches = Vec::new();
+    for split in planner.plan().await.unwrap() {
+        let split = UnionSplit::from_bytes(&split.to_bytes()).unwrap();
+        let stream = worker.read(&split).await.unwrap();
+        batches.extend(futures::TryStreamExt::try_collect::<Vec<_>>(stream).await.unwrap());
+    }
+    assert_eq!(resolved(&worker, &batches).await.0, expected);
+    // the planner's resolver serves the shared lake's references but not the worker's
+    // log rows
+    let planner_resolver = planner.blob_resolver().unwrap();
+    let (mut served, mut refused) = (0, 0);
+    for r in batches.iter().flat_map(|b| blob_refs(b, "photo").unwrap()).flatten() {
+        match planner_resolver.fetch(&r).await {
+            Ok(_) => served += 1,
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(served > 0 && refused > 0, "served {served}, refused {refused}");
+}
+
+#[tokio::test]
+async fn modes_filters_projections_and_follow_under_references() {
+    let table = demo().await;
+    // payloads on demand
+    let scan = table.scan().blobs(BlobMode::Payloads).build().await.unwrap();
+    assert_eq!(scan.blob_mode(), BlobMode::Payloads);
+    assert!(scan.blob_resolver().is_none());
+    assert_eq!(
+        LogicalType::of(scan.schema().field_with_name("photo").unwrap()),
+        LogicalType::Blob
+    );
+    // a scan that reads no BLOB column has nothing to resolve
+    let scan = table.scan().project(["id", "customer"]).build().await.unwrap();
+    assert_eq!(scan.blob_mode(), BlobMode::Payloads);
+    // null tests see through references; the lake alone and the log alone read them too
+    let all = payloads(
+        &table
+            .scan()
+            .blobs(BlobMode::Payloads)
+            .build()
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    let scan = table
+        .scan()
+        .filter_str("photo IS NOT NULL")
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let (photos, _) = resolved(&scan, &scan.collect().await.unwrap()).await;
+    let with_photo: Photos = all
+        .iter()
+        .filter(|(_, p)| p.is_some())
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    assert_eq!(photos, with_photo);
+    for mode in [ReadMode::LakeOnly, ReadMode::LogOnly] {
+        let refs = table.scan().mode(mode).build().await.unwrap();
+        let want = payloads(
+            &table
+                .scan()
+                .mode(mode)
+                .blobs(BlobMode::Payloads)
+                .build()
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            resolved(&refs, &refs.collect().await.unwrap()).await.0,
+            want,
+            "{mode:?}"
+        );
+    }
+    // a followed scan never ends: it cannot hold its log payloads for references
+    let e = table.scan().build().await.unwrap().follow().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().contains("BlobMode::Payloads"), "{e}");
+    let follow = table
+        .scan()
+        .blobs(BlobMode::Payloads)
+        .build()
+        .await
+        .unwrap()
+        .follow()
+        .await;
+    assert!(follow.is_ok());
+}
