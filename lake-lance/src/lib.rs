@@ -12,7 +12,8 @@
 //! budget) or use the key filter, except where the tiering writer recorded a key-sorted run
 //! of fragments ([`SORTED_RUNS_KEY`]): each of its splits carries its place in the run
 //! ([`RunPosition`](lake_api::lake::RunPosition)), and a union read chains them into one
-//! sorted input. BLOB columns are blob v2 columns, read as payloads;
+//! sorted input. BLOB columns are blob v2 columns, read as payloads or as references to
+//! the ranges of the dataset's files that hold them ([`LanceBlobResolver`] fetches those);
 //! VECTOR columns are `FixedSizeList`.
 //!
 //! ```no_run
@@ -26,6 +27,7 @@
 //! # }
 //! ```
 
+mod blobs;
 mod error;
 mod predicate;
 mod schema;
@@ -35,6 +37,7 @@ mod split;
 mod storage;
 mod writer;
 
+pub use blobs::LanceBlobResolver;
 pub use schema::{
     BUCKET_COUNT_KEY, BUCKET_KEY_KEY, MERGE_ENGINE_KEY, PARTITION_KEYS_KEY, PRIMARY_KEY_KEY, VERSION_COLUMN_KEY,
 };

@@ -8,16 +8,19 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
+use lake_api::blob::{BlobMode, BlobResolver};
 use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, RunPosition, SortedRecordReader, SplitSerializer,
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
+use lake_api::types::{LogicalType, blob_ref_field, with_blob_references};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use lance::Dataset;
 use lance::datatypes::BlobHandling;
 use lance::table::format::Fragment;
 
+use crate::blobs::{LanceBlobResolver, blob_references};
 use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
 use crate::schema::from_lance;
@@ -38,6 +41,7 @@ pub struct LanceSource {
     filter: Option<String>,
     limit: Option<usize>,
     batch_size: usize,
+    blob_mode: BlobMode,
 }
 
 impl std::fmt::Debug for LanceSource {
@@ -62,6 +66,7 @@ impl LanceSource {
             filter: None,
             limit: None,
             batch_size: DEFAULT_BATCH_SIZE,
+            blob_mode: BlobMode::Payloads,
         }
     }
 
@@ -127,9 +132,13 @@ impl LanceSource {
     }
 
     fn output_schema(&self) -> Result<SchemaRef> {
-        Ok(match &self.projection {
+        let schema = match &self.projection {
             None => self.info.schema.clone(),
             Some(paths) => Arc::new(project_schema(&self.info.schema, paths)?),
+        };
+        Ok(match self.blob_mode {
+            BlobMode::References => Arc::new(with_blob_references(&schema)),
+            BlobMode::Payloads => schema,
         })
     }
 }
@@ -204,11 +213,22 @@ impl LakeSource for LanceSource {
             paths,
             limit: self.limit,
             batch_size: self.batch_size,
+            blob_mode: self.blob_mode,
         }))
     }
 
     fn split_serializer(&self) -> Arc<dyn SplitSerializer> {
         Arc::new(LanceSplitSerializer)
+    }
+
+    fn with_blob_mode(&mut self, mode: BlobMode) -> Result<()> {
+        self.blob_mode = mode;
+        Ok(())
+    }
+
+    fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
+        (self.blob_mode == BlobMode::References)
+            .then(|| Arc::new(LanceBlobResolver::new(self.latest.clone())) as Arc<dyn BlobResolver>)
     }
 }
 
@@ -374,6 +394,7 @@ struct LanceReader {
     paths: Option<Vec<Vec<usize>>>,
     limit: Option<usize>,
     batch_size: usize,
+    blob_mode: BlobMode,
 }
 
 #[async_trait]
@@ -393,8 +414,19 @@ impl RecordReader for LanceReader {
         scanner.with_fragments(this.fragments);
         // a sorted fragment is only worth its order if it is read in it
         scanner.scan_in_order(true);
-        let columns: Vec<&str> = this.read_schema.fields().iter().map(|f| f.name().as_str()).collect();
+        // BLOB columns read as references are located row by row after the scan, by address
+        let (blob_columns, columns): (Vec<(&str, bool)>, Vec<(&str, bool)>) = this
+            .read_schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), LogicalType::of(f) == LogicalType::Blob))
+            .partition(|(_, blob)| *blob && this.blob_mode == BlobMode::References);
+        let blob_columns: Vec<String> = blob_columns.into_iter().map(|(name, _)| name.to_string()).collect();
+        let columns: Vec<&str> = columns.into_iter().map(|(name, _)| name).collect();
         scanner.project(&columns).map_err(lance_err(context.as_ref()))?;
+        if !blob_columns.is_empty() {
+            scanner.with_row_address();
+        }
         if let Some(filter) = &this.filter {
             scanner.filter(filter).map_err(lance_err(context.as_ref()))?;
         }
@@ -406,18 +438,60 @@ impl RecordReader for LanceReader {
         scanner.blob_handling(BlobHandling::AllBinary);
         scanner.batch_size(this.batch_size);
         let stream = scanner.try_into_stream().await.map_err(lance_err(context.as_ref()))?;
-        let read_schema = this.read_schema;
-        let paths = this.paths;
-        let stream = stream.map(move |batch| {
-            let batch = batch.map_err(lance_err(context.as_ref()))?;
-            let batch = from_lance(&batch, &read_schema).map_err(|e| e.context(context.as_ref()))?;
-            match &paths {
-                Some(p) => project_batch(&batch, p),
-                None => Ok(batch),
+        let read_schema = match this.blob_mode {
+            BlobMode::References => Arc::new(with_blob_references(&this.read_schema)),
+            BlobMode::Payloads => this.read_schema,
+        };
+        let paths = Arc::new(this.paths);
+        let dataset = this.dataset;
+        let blob_columns = Arc::new(blob_columns);
+        let stream = stream.then(move |batch| {
+            let (context, read_schema, paths) = (context.clone(), read_schema.clone(), paths.clone());
+            let (dataset, blob_columns) = (dataset.clone(), blob_columns.clone());
+            async move {
+                let mut batch = batch.map_err(lance_err(context.as_ref()))?;
+                if !blob_columns.is_empty() {
+                    batch = with_blob_references_of(&dataset, batch, &blob_columns, &context).await?;
+                }
+                let batch = from_lance(&batch, &read_schema).map_err(|e| e.context(context.as_ref()))?;
+                match paths.as_ref() {
+                    Some(p) => project_batch(&batch, p),
+                    None => Ok(batch),
+                }
             }
         });
         Ok(RecordBatchStream::new(this.output_schema, stream))
     }
+}
+
+/// The meta column of row addresses a Lance scan adds on request (`lance_core::ROW_ADDR`,
+/// which `lance` does not re-export).
+const ROW_ADDR: &str = "_rowaddr";
+
+/// `batch` (a scan with row addresses) plus a reference column for each of `columns`.
+async fn with_blob_references_of(
+    dataset: &Arc<Dataset>,
+    batch: RecordBatch,
+    columns: &[String],
+    context: &str,
+) -> Result<RecordBatch> {
+    use arrow_array::cast::AsArray;
+    let addrs = batch
+        .column_by_name(ROW_ADDR)
+        .and_then(|a| a.as_primitive_opt::<arrow_array::types::UInt64Type>())
+        .ok_or_else(|| Error::corrupt(format!("{context}: the scan returned no row addresses")))?
+        .clone();
+    let mut fields: Vec<arrow_schema::FieldRef> = batch.schema().fields().iter().cloned().collect();
+    let mut arrays = batch.columns().to_vec();
+    for column in columns {
+        let refs = blob_references(dataset, &addrs, column, context).await?;
+        fields.push(Arc::new(blob_ref_field(column.clone(), true)));
+        arrays.push(refs);
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        arrays,
+    )?)
 }
 
 impl SortedRecordReader for LanceReader {

@@ -178,4 +178,9 @@ impl LakeStorage for LanceStorage {
             max_rows_per_file: self.config.max_rows_per_file,
         }))
     }
+
+    /// Blob v2 values lie in ranges of the dataset's files, which references can name.
+    fn blob_references(&self) -> bool {
+        true
+    }
 }

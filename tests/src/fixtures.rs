@@ -96,7 +96,11 @@ pub fn sorted_column(batches: &[RecordBatch], column: &str) -> Vec<i64> {
     values
 }
 
-/// A union read of `table` with `strategy`, at `snapshot` (the latest when `None`), drained.
+/// A union read of `table` with `strategy`, at `snapshot` (the latest when `None`), drained,
+/// with its BLOB columns as payloads: read as references (the default) where the table's
+/// lake can give them and resolved through the scan's resolver, so that every caller also
+/// checks that references lead to the right bytes. A reference that fails to resolve is an
+/// error.
 pub async fn union_read(
     table: &lake_api::UnionTable,
     strategy: lake_api::MergeStrategy,
@@ -106,7 +110,33 @@ pub async fn union_read(
     if let Some(id) = snapshot {
         scan = scan.snapshot(id);
     }
-    scan.build().await?.collect().await
+    let scan = scan.build().await?;
+    let Some(resolver) = scan.blob_resolver() else {
+        return scan.collect().await;
+    };
+    let schema = scan.schema();
+    let references: Vec<&str> = schema
+        .fields()
+        .iter()
+        .filter(|f| lake_api::types::LogicalType::of(f) == lake_api::types::LogicalType::BlobRef)
+        .map(|f| f.name().as_str())
+        .collect();
+    let (resolved, errors) = lake_sink::resolve_blobs(
+        scan.to_stream().await?,
+        resolver,
+        &references,
+        lake_sink::ResolveOptions::default(),
+    )
+    .map_err(|e| lake_api::Error::new(lake_api::ErrorKind::External, e.to_string()))?;
+    let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(resolved).await?;
+    let errors = errors.take();
+    if let Some(first) = errors.first() {
+        return Err(lake_api::Error::new(
+            lake_api::ErrorKind::Corrupt,
+            format!("{} BLOB references did not resolve, first: {first:?}", errors.len()),
+        ));
+    }
+    Ok(batches)
 }
 
 /// The rows as JSON values shaped like a fixture's expected.json (BLOB as base64, VECTOR

@@ -662,3 +662,128 @@ async fn workers_open_a_version_from_the_manifest_its_splits_carry() {
     let err = read_on_worker(lake.config(), &forged).await.expect_err("forged");
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
 }
+
+/// `(id, image)` rows: payloads of every size class Lance stores differently (empty, small
+/// inline ones, a large one) and nulls.
+fn photo_rows(schema: &Arc<Schema>, ids: std::ops::Range<i64>, seed: u8) -> RecordBatch {
+    let payload = |id: i64| -> Option<Vec<u8>> {
+        match id % 5 {
+            0 => None,
+            1 => Some(Vec::new()),
+            2 => Some(vec![seed ^ id as u8; 3 << 20]),
+            _ => Some((0..(id as usize * 37 + 11)).map(|i| (i as u8) ^ seed).collect()),
+        }
+    };
+    let images: Vec<Option<Vec<u8>>> = ids.clone().map(payload).collect();
+    RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids)),
+            Arc::new(LargeBinaryArray::from_iter(images)),
+        ],
+    )
+    .expect("photo rows")
+}
+
+/// Every row's image, by id, from batches whose image column holds payloads.
+fn images_by_id(batches: &[RecordBatch]) -> BTreeMap<i64, Option<Vec<u8>>> {
+    use arrow::array::{Array, AsArray};
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let images = b.column_by_name("image").expect("image").as_binary::<i64>();
+        for (i, id) in int_column(std::slice::from_ref(b), "id").into_iter().enumerate() {
+            out.insert(id, (!images.is_null(i)).then(|| images.value(i).to_vec()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_columns_read_as_references_to_ranges_of_the_dataset_files() {
+    use lake_api::blob::{BlobMode, BlobRef, blob_refs};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        blob_field("image", true),
+    ]));
+    let info = TableInfo::primary_key_table(TablePath::new("mm", "photos"), schema.clone(), vec!["id".into()], 1);
+    let bucket = TableBucket::new(0);
+    let log = MemoryLog::new(info.clone()).expect("log");
+    log.append(&bucket, photo_rows(&schema, 0..20, 1), vec![ChangeType::Insert; 20])
+        .expect("append");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LanceConfig::new(dir.path().to_string_lossy()).with_max_rows_per_file(7);
+    let lake = LanceStorage::new(config.clone());
+    lake_api::memory::tier(&log, &lake, None).await.expect("tier");
+    // a tail: new images for some keys, a delete, new keys
+    let mut changes = vec![ChangeType::UpdateAfter; 6];
+    changes[2] = ChangeType::Delete;
+    log.append(&bucket, photo_rows(&schema, 3..9, 9), changes)
+        .expect("tail");
+    log.append(&bucket, photo_rows(&schema, 20..24, 5), vec![ChangeType::Insert; 4])
+        .expect("new keys");
+    let table = UnionTable::new(info.clone(), Arc::new(log), Some(Arc::new(lake))).expect("table");
+
+    let payload_scan = table.scan().blobs(BlobMode::Payloads).build().await.expect("scan");
+    let expected = images_by_id(&payload_scan.collect().await.expect("payloads"));
+    assert_eq!(expected.len(), 23);
+    let dataset_uri = config.table_uri(&info.path);
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let scan = table.scan().strategy(strategy).build().await.expect("scan");
+        assert_eq!(scan.blob_mode(), BlobMode::References);
+        let batches = scan.collect().await.expect("references");
+        let lake_refs: Vec<BlobRef> = batches
+            .iter()
+            .flat_map(|b| blob_refs(b, "image").expect("refs"))
+            .flatten()
+            .filter(|r| r.uri.starts_with(&dataset_uri))
+            .collect();
+        assert!(lake_refs.len() >= 8, "{strategy}: {lake_refs:?}");
+        // resolved through the scan, every row has its bytes
+        let got = images_by_id(&union_read(&table, strategy, None).await.expect("resolved"));
+        assert_eq!(got, expected, "{strategy}");
+        // a lake reference is a plain range of a file below the dataset: any reader of
+        // local files serves it
+        let files = lake_sink::ObjectStoreBlobResolver::local()
+            .allow_root(&dir.path().to_string_lossy())
+            .expect("resolver");
+        let by_scan = scan.blob_resolver().expect("resolver");
+        for r in &lake_refs {
+            let plain = lake_api::BlobResolver::fetch(&files, r).await.expect("plain read");
+            assert_eq!(plain, by_scan.fetch(r).await.expect("scan read"), "{r}");
+            assert_eq!(plain.len() as u64, r.length);
+        }
+        // a forged reference out of the dataset is refused, not read
+        let forged = BlobRef::new(format!("{dataset_uri}/../../etc/passwd"), 0, 4);
+        let e = by_scan.fetch(&forged).await.expect_err("forged");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    }
+
+    // a worker that only has the configuration reads the planner's splits and resolves
+    // the references of what it read
+    let worker_lake = LanceStorage::new(config.clone());
+    let worker_log = table.log().clone();
+    let worker = UnionTable::new(info.clone(), worker_log, Some(Arc::new(worker_lake)))
+        .expect("worker table")
+        .scan()
+        .build()
+        .await
+        .expect("worker scan");
+    let planner = table.scan().build().await.expect("planner");
+    let mut batches = Vec::new();
+    for split in planner.plan().await.expect("plan") {
+        let split = lake_api::UnionSplit::from_bytes(&split.to_bytes()).expect("split");
+        let stream = worker.read(&split).await.expect("read");
+        batches.extend(stream.try_collect::<Vec<_>>().await.expect("batches"));
+    }
+    let resolver = worker.blob_resolver().expect("resolver");
+    let (stream, errors) = lake_sink::resolve_blobs(
+        lake_api::RecordBatchStream::from_batches(worker.schema(), batches),
+        resolver,
+        &["image"],
+        lake_sink::ResolveOptions::default(),
+    )
+    .expect("resolve");
+    let resolved: Vec<RecordBatch> = stream.try_collect().await.expect("resolved");
+    assert!(errors.take().is_empty());
+    assert_eq!(images_by_id(&resolved), expected);
+}
