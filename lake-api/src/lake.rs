@@ -286,11 +286,13 @@ pub trait LakeStorage: Send + Sync {
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>>;
     /// A writer that tiers log changes into the table, creating it from `info` when absent.
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>>;
-    /// Whether this lake's sources can read BLOB columns as references
+    /// Whether this lake's sources for table `path` can read its BLOB columns as references
     /// ([`LakeSource::with_blob_mode`]); `false` by default. A union scan asks for
-    /// references only where the lake can give them, so that one table's scans always
-    /// return BLOB columns the same way, whether or not a snapshot exists yet.
-    fn blob_references(&self) -> bool {
-        false
+    /// references only where the lake can give them. The answer must not depend on whether
+    /// the table has a snapshot yet, so that one table's scans return BLOB columns the same
+    /// way before and after its first tiering.
+    async fn blob_references(&self, path: &TablePath) -> Result<bool> {
+        let _ = path;
+        Ok(false)
     }
 }

@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod blobs;
 mod config;
 mod error;
 mod predicate;
@@ -37,6 +38,7 @@ mod storage;
 mod system_columns;
 mod writer;
 
+pub use blobs::PaimonBlobResolver;
 pub use config::{PaimonCatalog, PaimonConfig};
 pub use schema::{
     BUCKET_COUNT_OPTION, MERGE_ENGINE_OPTION, SYSTEM_COLUMNS, VERSION_COLUMN_OPTION, blob_option, is_system_column,

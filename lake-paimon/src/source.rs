@@ -12,17 +12,20 @@ use std::sync::Arc;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::StreamExt;
+use lake_api::blob::{BlobMode, BlobResolver};
 use lake_api::conform::conform_batch;
 use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
+use lake_api::types::{LogicalType, blob_ref_field, with_blob_references};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use paimon::DataSplit;
 use paimon::spec::{DataType as PaimonType, Datum, Predicate as PaimonPredicate};
 use paimon::table::Table;
 
+use crate::blobs::{BLOB_AS_DESCRIPTOR_OPTION, PaimonBlobResolver, can_reference, references_from_descriptors};
 use crate::error::paimon_err;
 use crate::predicate::PaimonFilters;
 use crate::schema::BUCKET_OPTION;
@@ -43,6 +46,7 @@ pub struct PaimonSource {
     projection: Option<Vec<Vec<usize>>>,
     filters: Vec<PaimonPredicate>,
     limit: Option<usize>,
+    blob_mode: BlobMode,
 }
 
 impl PaimonSource {
@@ -61,6 +65,7 @@ impl PaimonSource {
             projection: None,
             filters: Vec::new(),
             limit: None,
+            blob_mode: BlobMode::Payloads,
         }
     }
 
@@ -88,9 +93,13 @@ impl PaimonSource {
 
     /// The schema of the batches readers yield.
     pub fn output_schema(&self) -> Result<SchemaRef> {
-        Ok(match &self.projection {
+        let schema = match &self.projection {
             None => self.info.schema.clone(),
             Some(paths) => Arc::new(project_schema(&self.info.schema, paths)?),
+        };
+        Ok(match self.blob_mode {
+            BlobMode::References => Arc::new(with_blob_references(&schema)),
+            BlobMode::Payloads => schema,
         })
     }
 
@@ -183,6 +192,32 @@ impl LakeSource for PaimonSource {
 
     fn split_serializer(&self) -> Arc<dyn SplitSerializer> {
         Arc::new(PaimonSplitSerializer)
+    }
+
+    fn with_blob_mode(&mut self, mode: BlobMode) -> Result<()> {
+        if mode == BlobMode::References {
+            if !can_reference(&self.table, &self.info) {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "table {}: only Paimon BLOB columns of data-evolution tables read as references; \
+                         its BLOB columns are stored inline",
+                        self.info.path
+                    ),
+                ));
+            }
+            self.table = self.table.copy_with_options(HashMap::from([(
+                BLOB_AS_DESCRIPTOR_OPTION.to_string(),
+                "true".to_string(),
+            )]));
+        }
+        self.blob_mode = mode;
+        Ok(())
+    }
+
+    fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
+        (self.blob_mode == BlobMode::References)
+            .then(|| Arc::new(PaimonBlobResolver::new(&self.table)) as Arc<dyn BlobResolver>)
     }
 }
 
@@ -318,11 +353,28 @@ impl RecordReader for PaimonReader {
             read.to_arrow(std::slice::from_ref(&this.split))
                 .map_err(paimon_err(context.as_ref()))?
         };
-        let read_schema = this.read_schema;
+        // under references, Paimon reads each BLOB value as its serialized descriptor
+        let descriptors: Vec<String> = match this.source.blob_mode {
+            BlobMode::References => this
+                .read_schema
+                .fields()
+                .iter()
+                .filter(|f| LogicalType::of(f) == LogicalType::Blob)
+                .map(|f| f.name().clone())
+                .collect(),
+            BlobMode::Payloads => Vec::new(),
+        };
+        let read_schema = match this.source.blob_mode {
+            BlobMode::References => Arc::new(with_blob_references(&this.read_schema)),
+            BlobMode::Payloads => this.read_schema,
+        };
         let paths = this.paths;
         let limit = this.source.limit.filter(|_| !this.source.info.has_primary_key());
         let stream = stream.map(move |batch| {
-            let batch = batch.map_err(paimon_err(context.as_ref()))?;
+            let mut batch = batch.map_err(paimon_err(context.as_ref()))?;
+            if !descriptors.is_empty() {
+                batch = with_references(batch, &descriptors, &context)?;
+            }
             let batch = conform_batch(&batch, &read_schema).map_err(|e| e.context(context.as_ref()))?;
             match &paths {
                 Some(p) => project_batch(&batch, p),
@@ -331,6 +383,28 @@ impl RecordReader for PaimonReader {
         });
         Ok(RecordBatchStream::new(this.output_schema, stream).with_row_limit(limit))
     }
+}
+
+/// `batch` with each of the descriptor columns `columns` turned into BLOB references.
+fn with_references(
+    batch: arrow_array::RecordBatch,
+    columns: &[String],
+    context: &str,
+) -> Result<arrow_array::RecordBatch> {
+    let schema = batch.schema();
+    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
+    let mut arrays = batch.columns().to_vec();
+    for name in columns {
+        let (i, _) = schema
+            .column_with_name(name)
+            .ok_or_else(|| Error::schema(format!("{context}: Paimon returned no column {name}")))?;
+        arrays[i] = references_from_descriptors(arrays[i].as_ref(), &format!("{context} column {name}"))?;
+        fields[i] = Arc::new(blob_ref_field(name.clone(), true));
+    }
+    Ok(arrow_array::RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        arrays,
+    )?)
 }
 
 impl SortedRecordReader for PaimonReader {

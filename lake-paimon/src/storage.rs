@@ -211,4 +211,15 @@ impl LakeStorage for PaimonStorage {
         info.ensure_compatible(&lake_info)?;
         PaimonLakeWriter::new(table, info.clone()).map(|w| Box::new(w) as Box<dyn LakeWriter>)
     }
+
+    /// Only tables whose BLOB columns are all Paimon `BLOB`s (in `.blob` files, read
+    /// through the data-evolution reader) can; a table this backend would create holds
+    /// them inline as `BYTES`, so a table not created yet cannot either.
+    async fn blob_references(&self, path: &TablePath) -> Result<bool> {
+        match self.load_table(path).await {
+            Ok(table) => Ok(crate::blobs::can_reference(&table, &table_info(path, table.schema())?)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }

@@ -184,8 +184,8 @@ impl LakeStorage for MemoryLake {
         }))
     }
 
-    fn blob_references(&self) -> bool {
-        true
+    async fn blob_references(&self, _path: &TablePath) -> Result<bool> {
+        Ok(true)
     }
 
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {

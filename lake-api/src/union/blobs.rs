@@ -19,21 +19,29 @@ use async_trait::async_trait;
 use crate::blob::{BlobMode, BlobRef, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, Result};
 use crate::lake::LakeStorage;
+use crate::table::TablePath;
 use crate::types::{LogicalType, has_blob_column};
 
 /// The mode a scan that asked for `requested` reads BLOB columns in, given the table's
 /// lake and the columns it reads.
-pub(crate) fn effective_mode(
+pub(crate) async fn effective_mode(
     requested: BlobMode,
     lake: Option<&Arc<dyn LakeStorage>>,
+    path: &TablePath,
     read_schema: &arrow_schema::Schema,
-) -> BlobMode {
-    let lake_can = lake.is_none_or(|lake| lake.blob_references());
-    if requested == BlobMode::References && lake_can && has_blob_column(read_schema) {
+) -> Result<BlobMode> {
+    if requested == BlobMode::Payloads || !has_blob_column(read_schema) {
+        return Ok(BlobMode::Payloads);
+    }
+    let lake_can = match lake {
+        None => true,
+        Some(lake) => lake.blob_references(path).await?,
+    };
+    Ok(if lake_can {
         BlobMode::References
     } else {
         BlobMode::Payloads
-    }
+    })
 }
 
 /// `columns` (log rows, in `target`'s order) with every BLOB payload column that `target`

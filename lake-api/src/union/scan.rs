@@ -240,7 +240,13 @@ impl UnionScanBuilder {
             .map(|n| info.column_index(n))
             .collect::<Result<Vec<_>>>()?;
         let table_read_schema = schema.project(&read_columns)?;
-        let blob_mode = blobs::effective_mode(self.options.blobs, self.table.lake.as_ref(), &table_read_schema);
+        let blob_mode = blobs::effective_mode(
+            self.options.blobs,
+            self.table.lake.as_ref(),
+            &info.path,
+            &table_read_schema,
+        )
+        .await?;
         let read_schema = Arc::new(match blob_mode {
             BlobMode::References => with_blob_references(&table_read_schema),
             BlobMode::Payloads => table_read_schema,

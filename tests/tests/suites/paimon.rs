@@ -587,3 +587,89 @@ async fn reads_the_fixture_through_a_rest_catalog() {
         "{seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paimon_blob_columns_read_as_references_to_their_blob_files() {
+    use lake_api::blob::{BlobMode, BlobRef, blob_refs};
+    let lake = fixture_lake().await;
+    let media = TablePath::new("fixtures", "media");
+    let orders = TablePath::new("fixtures", "orders");
+    assert!(lake.blob_references(&media).await.expect("media"));
+    // orders keeps its BLOB column inline (BYTES), and a table not created yet would too
+    assert!(!lake.blob_references(&orders).await.expect("orders"));
+    assert!(
+        !lake
+            .blob_references(&TablePath::new("fixtures", "nope"))
+            .await
+            .expect("absent")
+    );
+    let mut inline = lake.create_lake_source(&orders).await.expect("source");
+    let e = inline.with_blob_mode(BlobMode::References).expect_err("inline BLOBs");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+
+    let latest = lake.latest_snapshot(&media).await.expect("latest").expect("a snapshot");
+    let (payload_batches, _) = read_snapshot(&lake, &lake, &media, latest.id).await.expect("payloads");
+    let payload = |batches: &[RecordBatch]| -> BTreeMap<i64, Option<Vec<u8>>> {
+        use arrow::array::{Array, AsArray};
+        let mut out = BTreeMap::new();
+        for b in batches {
+            let images = b.column_by_name("image").expect("image").as_binary::<i64>();
+            for (i, id) in lakeunion_tests::fixtures::int_column(std::slice::from_ref(b), "id")
+                .into_iter()
+                .enumerate()
+            {
+                out.insert(id, (!images.is_null(i)).then(|| images.value(i).to_vec()));
+            }
+        }
+        out
+    };
+    let expected = payload(&payload_batches);
+    assert!(expected.values().filter(|v| v.is_some()).count() >= 2, "{expected:?}");
+
+    let mut source = lake.create_lake_source(&media).await.expect("source");
+    source.with_blob_mode(BlobMode::References).expect("references");
+    let resolver = source.blob_resolver().expect("a resolver");
+    let splits = source
+        .create_planner(latest.id)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    let mut batches = Vec::new();
+    for split in splits {
+        batches.extend(read_split(source.as_ref(), split).await.expect("read"));
+    }
+    let location = fixture_dir("paimon")
+        .join("warehouse")
+        .join("fixtures.db")
+        .join("media");
+    let location = std::path::absolute(location).expect("absolute");
+    let mut got = BTreeMap::new();
+    for b in &batches {
+        let refs = blob_refs(b, "image").expect("refs");
+        let ids = lakeunion_tests::fixtures::int_column(std::slice::from_ref(b), "id");
+        for (id, r) in ids.into_iter().zip(refs) {
+            let bytes = match &r {
+                None => None,
+                Some(r) => {
+                    assert!(r.uri.ends_with(".blob"), "{r}");
+                    assert!(
+                        r.uri.contains(&*location.to_string_lossy()),
+                        "{r} in {}",
+                        location.display()
+                    );
+                    Some(resolver.fetch(r).await.expect("fetch"))
+                }
+            };
+            got.insert(id, bytes);
+        }
+    }
+    assert_eq!(got, expected);
+    // a forged reference out of the table is refused, not read
+    let forged = BlobRef::new(format!("{}/../orders/schema/schema-0", location.display()), 0, 4);
+    assert_eq!(
+        resolver.fetch(&forged).await.expect_err("forged").kind(),
+        ErrorKind::InvalidArgument
+    );
+}
