@@ -49,6 +49,10 @@ fn random_leaf(rng: &mut Rng, shape: &TableShape) -> Predicate {
     if shape.partitioned {
         leaves.push(col("p").not_eq(rng.pick(&["a", "b", "c"]).to_string()));
     }
+    if shape.blob {
+        leaves.push(col("b").is_null());
+        leaves.push(col("b").is_not_null());
+    }
     leaves.swap_remove(rng.index(leaves.len()))
 }
 
@@ -185,7 +189,7 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
         b
     };
     let scan = builder(&table).build().await.map_err(|e| format!("build: {e}"))?;
-    let batches: Vec<RecordBatch> = if query.via_serialized_splits {
+    let (batches, resolver): (Vec<RecordBatch>, _) = if query.via_serialized_splits {
         // a second scan built from the same configuration reads the bytes, as a worker would
         let bytes: Vec<Vec<u8>> = scan
             .plan()
@@ -224,14 +228,16 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
                 }
             }
         }
-        out
+        (out, worker.blob_resolver())
     } else {
-        scan.to_stream()
+        let batches = scan
+            .to_stream()
             .await
             .map_err(|e| format!("to_stream: {e}"))?
             .try_collect()
             .await
-            .map_err(|e| format!("read: {e}"))?
+            .map_err(|e| format!("read: {e}"))?;
+        (batches, scan.blob_resolver())
     };
     for b in &batches {
         if b.schema() != scan.schema() {
@@ -242,6 +248,11 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
             ));
         }
     }
+    // references (the default) compare by the bytes they lead to
+    let batches = match resolver {
+        Some(resolver) => payloads(batches, scan.schema(), resolver).await?,
+        None => batches,
+    };
     let mut actual = format_rows(&batches);
     let mut expected = expected_rows(workload, built, query);
     actual.sort();
@@ -278,6 +289,30 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
         }
     }
     Ok(())
+}
+
+/// `batches` with their BLOB reference columns resolved through `resolver`; a reference
+/// that does not resolve is a failure.
+pub async fn payloads(
+    batches: Vec<RecordBatch>,
+    schema: arrow::datatypes::SchemaRef,
+    resolver: std::sync::Arc<dyn lake_api::BlobResolver>,
+) -> Result<Vec<RecordBatch>, String> {
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter(|f| lake_api::types::LogicalType::of(f) == lake_api::types::LogicalType::BlobRef)
+        .map(|f| f.name().clone())
+        .collect();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let stream = lake_api::RecordBatchStream::from_batches(schema, batches);
+    let (resolved, errors) = lake_sink::resolve_blobs(stream, resolver, &columns, lake_sink::ResolveOptions::default())
+        .map_err(|e| format!("resolve: {e}"))?;
+    let batches: Vec<RecordBatch> = resolved.try_collect().await.map_err(|e| format!("resolve: {e}"))?;
+    match errors.take().first() {
+        Some(e) => Err(format!("a BLOB reference did not resolve: {e:?}")),
+        None => Ok(batches),
+    }
 }
 
 fn diff(expected: &[Vec<String>], actual: &[Vec<String>]) -> String {

@@ -111,32 +111,13 @@ pub async fn union_read(
         scan = scan.snapshot(id);
     }
     let scan = scan.build().await?;
-    let Some(resolver) = scan.blob_resolver() else {
-        return scan.collect().await;
-    };
-    let schema = scan.schema();
-    let references: Vec<&str> = schema
-        .fields()
-        .iter()
-        .filter(|f| lake_api::types::LogicalType::of(f) == lake_api::types::LogicalType::BlobRef)
-        .map(|f| f.name().as_str())
-        .collect();
-    let (resolved, errors) = lake_sink::resolve_blobs(
-        scan.to_stream().await?,
-        resolver,
-        &references,
-        lake_sink::ResolveOptions::default(),
-    )
-    .map_err(|e| lake_api::Error::new(lake_api::ErrorKind::External, e.to_string()))?;
-    let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(resolved).await?;
-    let errors = errors.take();
-    if let Some(first) = errors.first() {
-        return Err(lake_api::Error::new(
-            lake_api::ErrorKind::Corrupt,
-            format!("{} BLOB references did not resolve, first: {first:?}", errors.len()),
-        ));
+    let batches = scan.collect().await?;
+    match scan.blob_resolver() {
+        Some(resolver) => crate::check::payloads(batches, scan.schema(), resolver)
+            .await
+            .map_err(|e| lake_api::Error::new(lake_api::ErrorKind::Corrupt, e)),
+        None => Ok(batches),
     }
-    Ok(batches)
 }
 
 /// The rows as JSON values shaped like a fixture's expected.json (BLOB as base64, VECTOR

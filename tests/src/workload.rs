@@ -2,16 +2,18 @@
 //!
 //! Tables have the columns `k: Int64` (key), optionally `k2: Utf8` (composite key) and
 //! `p: Utf8` (partition), then `v: Int64`, `s: Utf8` and `ver: Int64` (the version column
-//! of versioned tables), all three nullable. Keys come from a small space so that changes
+//! of versioned tables), all three nullable, and optionally `b`, a BLOB whose payload is a
+//! function of the row (so the oracle needs no column of its own for it). Keys come from a small space so that changes
 //! hit the same keys again; change types are arbitrary (a `-U` with no `+U`, a delete of
 //! a missing key), because the union read must apply any changelog exactly.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, Int64Array, LargeBinaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use fluss_client::bucketing::{LakeFormat, bucket_of_bytes};
+use lake_api::types::blob_field;
 use lake_api::{ChangeType, MergeEngine, TableBucket, TableInfo, TablePath};
 
 use crate::rng::Rng;
@@ -31,6 +33,8 @@ pub struct TableShape {
     pub engine: MergeEngine,
     /// How keys map to buckets.
     pub bucketing: Bucketing,
+    /// A BLOB column `b` (payload: [`blob_payload`] of the row).
+    pub blob: bool,
 }
 
 /// How a generated table assigns rows to buckets.
@@ -67,6 +71,7 @@ impl TableShape {
             buckets: rng.range(1, 5) as u32,
             engine,
             bucketing: Bucketing::Modulo,
+            blob: rng.chance(0.4),
         }
     }
 
@@ -82,6 +87,9 @@ impl TableShape {
         fields.push(Field::new("v", DataType::Int64, true));
         fields.push(Field::new("s", DataType::Utf8, true));
         fields.push(Field::new("ver", DataType::Int64, true));
+        if self.blob {
+            fields.push(blob_field("b", true));
+        }
         Arc::new(Schema::new(fields))
     }
 
@@ -155,6 +163,14 @@ impl Row {
     }
 }
 
+/// The BLOB payload of a row of a table with a `b` column: null where `v` is, else the
+/// row's values repeated 0 to 3 times (so empty payloads occur too).
+pub fn blob_payload(row: &Row) -> Option<Vec<u8>> {
+    let v = row.v?;
+    let unit = format!("{}|{}|{v}|{:?};", row.k, row.k2, row.s);
+    Some(unit.repeat(v.rem_euclid(4) as usize).into_bytes())
+}
+
 /// Rows as a batch of `shape`'s schema.
 pub fn rows_to_batch(shape: &TableShape, rows: &[Row]) -> RecordBatch {
     let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.k)))];
@@ -171,6 +187,9 @@ pub fn rows_to_batch(shape: &TableShape, rows: &[Row]) -> RecordBatch {
     columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.v))));
     columns.push(Arc::new(StringArray::from_iter(rows.iter().map(|r| r.s.as_deref()))));
     columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.ver))));
+    if shape.blob {
+        columns.push(Arc::new(LargeBinaryArray::from_iter(rows.iter().map(blob_payload))));
+    }
     RecordBatch::try_new(shape.schema(), columns).expect("generated rows match the schema")
 }
 

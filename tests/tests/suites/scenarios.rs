@@ -62,6 +62,7 @@ fn shape(primary_key: bool) -> TableShape {
         buckets: 2,
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
+        blob: false,
     }
 }
 
@@ -126,6 +127,7 @@ async fn big_table(seed: u64) -> UnionTable {
         buckets: 3,
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
+        blob: false,
     };
     let workload = Workload::random_for(&mut rng, shape, 6000);
     let log = build_log(&mut rng, &workload).unwrap();
@@ -198,6 +200,7 @@ async fn limits_are_exact_and_stop_log_tables_early() {
         buckets: 2,
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
+        blob: false,
     };
     let mut rng = Rng::new(5);
     let workload = Workload::random_for(&mut rng, shape, 3000);
@@ -222,6 +225,7 @@ async fn follow_reads_the_table_then_tails_the_log() {
         buckets: 2,
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
+        blob: false,
     };
     let mut rng = Rng::new(21);
     let workload = Workload::random_for(&mut rng, shape.clone(), 80);
@@ -300,6 +304,7 @@ async fn a_newer_snapshot_without_offsets_falls_back_to_the_last_tiered_one() {
         buckets: 3,
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
+        blob: false,
     };
     let workload = Workload::random_for(&mut rng, shape.clone(), 600);
     let log = build_log(&mut rng, &workload).unwrap();
