@@ -5,16 +5,14 @@
 //! of their own. Lance's own `take_blobs_by_addresses` says which file and range (this
 //! crate does not read descriptors itself); a reference is that range of that file, named
 //! by the dataset's URI plus the file's path below it. External blobs keep the URI Lance
-//! recorded for them.
+//! recorded for them, which [`LanceBlobResolver`] does not serve (a resolver for their own
+//! store does).
 
 use std::sync::Arc;
 
-use arrow_array::builder::{StringBuilder, UInt64Builder};
-use arrow_array::{ArrayRef, StructArray, UInt64Array};
-use arrow_schema::DataType;
+use arrow_array::{ArrayRef, UInt64Array};
 use async_trait::async_trait;
-use lake_api::blob::{BlobRef, BlobResolver};
-use lake_api::types::blob_ref_type;
+use lake_api::blob::{BlobRef, BlobRefBuilder, BlobResolver};
 use lake_api::{Error, ErrorKind, Result};
 use lance::Dataset;
 use lance::dataset::BlobFile;
@@ -84,44 +82,16 @@ pub(crate) async fn blob_references(
         )));
     }
     let base = DatasetBase::of(dataset);
-    let n = files.len();
-    let mut uris = StringBuilder::with_capacity(n, n * (base.uri.len() + 48));
-    let mut offsets = UInt64Builder::with_capacity(n);
-    let mut lengths = UInt64Builder::with_capacity(n);
-    let mut valid = Vec::with_capacity(n);
+    let mut refs = BlobRefBuilder::with_capacity(files.len());
     for file in &files {
         match file {
-            None => {
-                uris.append_value("");
-                offsets.append_value(0);
-                lengths.append_value(0);
-                valid.push(false);
-            }
+            None => refs.append_null(),
             Some(file) => {
-                let blob = reference(&base, file).map_err(|e| e.context(format!("{context}: column {column}")))?;
-                uris.append_value(&blob.uri);
-                offsets.append_value(blob.offset);
-                lengths.append_value(blob.length);
-                valid.push(true);
+                refs.append(&reference(&base, file).map_err(|e| e.context(format!("{context}: column {column}")))?)
             }
         }
     }
-    let DataType::Struct(fields) = blob_ref_type() else {
-        return Err(Error::new(
-            ErrorKind::External,
-            "the BLOB reference type is not a struct",
-        ));
-    };
-    let refs = StructArray::try_new(
-        fields,
-        vec![
-            Arc::new(uris.finish()),
-            Arc::new(offsets.finish()),
-            Arc::new(lengths.finish()),
-        ],
-        Some(valid.into()),
-    )?;
-    Ok(Arc::new(refs))
+    refs.finish()
 }
 
 /// One located blob as a reference.
@@ -130,11 +100,12 @@ fn reference(base: &DatasetBase, file: &BlobFile) -> Result<BlobRef> {
         let uri = file
             .uri()
             .ok_or_else(|| Error::corrupt("an external blob without a URI"))?;
-        if file.size() == 0 && file.position() == 0 {
-            // Lance reads such a blob to the end of its object, whose length nothing here knows
+        // an external blob under a registered base has a URI relative to it, which no
+        // resolver outside Lance could place
+        if !uri.contains("://") && !uri.starts_with('/') {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("external blob {uri} has no recorded size: read the column as payloads"),
+                format!("external blob {uri} is relative to a Lance base: read the column as payloads"),
             ));
         }
         return Ok(BlobRef::new(uri, file.position(), file.size()));

@@ -71,6 +71,15 @@ pub(crate) fn table_info(path: &TablePath, schema: &Schema) -> Result<TableInfo>
     Ok(info)
 }
 
+/// Whether every BLOB column of a Lance schema is a blob v2 column (whose values Lance can
+/// locate in its files), rather than a plain `LargeBinary` marked as a BLOB.
+pub(crate) fn blobs_are_v2(schema: &Schema) -> bool {
+    schema.fields().iter().all(|f| {
+        let extension = f.metadata().get(EXTENSION_NAME_KEY).map(String::as_str);
+        LogicalType::of(&logical_field(f)) != LogicalType::Blob || extension == Some(LANCE_BLOB_EXTENSION)
+    })
+}
+
 /// A Lance column as lakeunion sees it.
 fn logical_field(field: &Field) -> Field {
     let extension = field.metadata().get(EXTENSION_NAME_KEY).map(String::as_str);

@@ -14,7 +14,7 @@ use lake_api::lake::{
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
-use lake_api::types::{LogicalType, blob_ref_field, with_blob_references};
+use lake_api::types::{LogicalType, blob_ref_field};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use lance::Dataset;
 use lance::datatypes::BlobHandling;
@@ -136,10 +136,7 @@ impl LanceSource {
             None => self.info.schema.clone(),
             Some(paths) => Arc::new(project_schema(&self.info.schema, paths)?),
         };
-        Ok(match self.blob_mode {
-            BlobMode::References => Arc::new(with_blob_references(&schema)),
-            BlobMode::Payloads => schema,
-        })
+        Ok(self.blob_mode.schema_of(&schema))
     }
 }
 
@@ -438,10 +435,7 @@ impl RecordReader for LanceReader {
         scanner.blob_handling(BlobHandling::AllBinary);
         scanner.batch_size(this.batch_size);
         let stream = scanner.try_into_stream().await.map_err(lance_err(context.as_ref()))?;
-        let read_schema = match this.blob_mode {
-            BlobMode::References => Arc::new(with_blob_references(&this.read_schema)),
-            BlobMode::Payloads => this.read_schema,
-        };
+        let read_schema = this.blob_mode.schema_of(&this.read_schema);
         let paths = Arc::new(this.paths);
         let dataset = this.dataset;
         let blob_columns = Arc::new(blob_columns);

@@ -12,7 +12,7 @@ use lance::dataset::builder::DatasetBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::error::lance_err;
-use crate::schema::table_info;
+use crate::schema::{blobs_are_v2, table_info};
 use crate::source::LanceSource;
 use crate::writer::LanceLakeWriter;
 
@@ -180,7 +180,12 @@ impl LakeStorage for LanceStorage {
     }
 
     /// Blob v2 values lie in ranges of the dataset's files, which references can name.
-    async fn blob_references(&self, _path: &TablePath) -> Result<bool> {
-        Ok(true)
+    async fn blob_references(&self, path: &TablePath) -> Result<bool> {
+        match self.open(path).await {
+            Ok(dataset) => Ok(blobs_are_v2(&Schema::from(dataset.schema()))),
+            // the writer creates blob v2 columns
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 }

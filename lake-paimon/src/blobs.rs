@@ -7,53 +7,54 @@
 //! data-evolution, bucket-unaware tables), stored inline in the data files, where nothing
 //! can point at a value: tables with such a column read payloads.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 
-use arrow_array::builder::{StringBuilder, UInt64Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, StructArray};
+use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 use async_trait::async_trait;
-use lake_api::blob::{BlobRef, BlobResolver};
+use lake_api::blob::{BlobRef, BlobRefBuilder, BlobResolver};
 use lake_api::location::check_inside;
-use lake_api::types::{LogicalType, blob_ref_type};
+use lake_api::types::LogicalType;
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use paimon::io::{FileIO, FileRead};
-use paimon::spec::{BlobDescriptor, DataType as PaimonType};
+use paimon::spec::{BlobDescriptor, CoreOptions, DataType as PaimonType};
 use paimon::table::Table;
 
 use crate::error::paimon_err;
 
 /// The table option that makes Paimon read `BLOB` values as serialized descriptors.
 pub(crate) const BLOB_AS_DESCRIPTOR_OPTION: &str = "blob-as-descriptor";
-/// The table option under which Paimon reads `BLOB` columns (with descriptors on request).
-const DATA_EVOLUTION_OPTION: &str = "data-evolution.enabled";
-
-/// Whether every BLOB column of the table is a Paimon `BLOB` that Paimon reads through its
-/// data-evolution reader, so that all of them can be read as descriptors.
+/// Whether every BLOB column of the table is a Paimon `BLOB` kept in `.blob` files and read
+/// through Paimon's data-evolution reader, so that all of them read as descriptors of
+/// ranges of the table's own files. Columns Paimon stores as user-supplied descriptors,
+/// blob views or video frames point elsewhere or are no plain ranges: tables with one read
+/// payloads.
 pub(crate) fn can_reference(table: &Table, info: &TableInfo) -> bool {
-    let evolution = table
-        .schema()
-        .options()
-        .get(DATA_EVOLUTION_OPTION)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let options = CoreOptions::new(table.schema().options());
+    let elsewhere: HashSet<String> = options
+        .blob_descriptor_fields()
+        .into_iter()
+        .chain(options.blob_view_fields())
+        .chain(options.video_frame_fields())
+        .collect();
     let mut blobs = info
         .schema
         .fields()
         .iter()
         .filter(|f| LogicalType::of(f) == LogicalType::Blob)
         .peekable();
-    if blobs.peek().is_none() {
+    if blobs.peek().is_none() || !options.data_evolution_enabled() {
         return false;
     }
-    evolution
-        && blobs.all(|f| {
-            table
+    blobs.all(|f| {
+        !elsewhere.contains(f.name())
+            && table
                 .schema()
                 .fields()
                 .iter()
                 .any(|p| p.name() == f.name() && matches!(p.data_type(), PaimonType::Blob(_)))
-        })
+    })
 }
 
 /// BLOB references from a column of serialized descriptors (what Paimon reads under
@@ -71,14 +72,10 @@ pub(crate) fn references_from_descriptors(descriptors: &dyn Array, context: &str
             )));
         }
     };
-    let mut uris = StringBuilder::with_capacity(rows.len(), rows.len() * 96);
-    let mut offsets = UInt64Builder::with_capacity(rows.len());
-    let mut lengths = UInt64Builder::with_capacity(rows.len());
+    let mut refs = BlobRefBuilder::with_capacity(rows.len());
     for (row, bytes) in rows.iter().enumerate() {
         let Some(bytes) = bytes else {
-            uris.append_value("");
-            offsets.append_value(0);
-            lengths.append_value(0);
+            refs.append_null();
             continue;
         };
         let descriptor = BlobDescriptor::deserialize(bytes)
@@ -91,26 +88,9 @@ pub(crate) fn references_from_descriptors(descriptors: &dyn Array, context: &str
                 format!("{context}: row {row}: {descriptor} has no recorded length: read the column as payloads"),
             )
         })?;
-        uris.append_value(descriptor.uri());
-        offsets.append_value(offset);
-        lengths.append_value(length);
+        refs.append_parts(descriptor.uri(), offset, length);
     }
-    let DataType::Struct(fields) = blob_ref_type() else {
-        return Err(Error::new(
-            ErrorKind::External,
-            "the BLOB reference type is not a struct",
-        ));
-    };
-    let refs = StructArray::try_new(
-        fields,
-        vec![
-            Arc::new(uris.finish()),
-            Arc::new(offsets.finish()),
-            Arc::new(lengths.finish()),
-        ],
-        descriptors.logical_nulls(),
-    )?;
-    Ok(Arc::new(refs))
+    refs.finish()
 }
 
 /// Fetches the references a Paimon table's readers return: ranged reads through the
@@ -145,7 +125,12 @@ impl PaimonBlobResolver {
 #[async_trait]
 impl BlobResolver for PaimonBlobResolver {
     async fn fetch(&self, blob: &BlobRef) -> Result<Vec<u8>> {
-        check_inside(&self.location, &blob.uri, "BLOB file")?;
+        check_inside(&self.location, &blob.uri, "BLOB file").map_err(|_| {
+            Error::invalid(format!(
+                "blob {blob} is not a file of the Paimon table at {}",
+                self.location
+            ))
+        })?;
         let range = blob.range()?;
         let context = format!("blob {blob}");
         let input = self.file_io.new_input(&blob.uri).map_err(paimon_err(&context))?;

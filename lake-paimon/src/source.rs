@@ -19,7 +19,7 @@ use lake_api::lake::{
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
-use lake_api::types::{LogicalType, blob_ref_field, with_blob_references};
+use lake_api::types::{LogicalType, blob_ref_field};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use paimon::DataSplit;
 use paimon::spec::{DataType as PaimonType, Datum, Predicate as PaimonPredicate};
@@ -51,14 +51,12 @@ pub struct PaimonSource {
 
 impl PaimonSource {
     pub(crate) fn new(table: Table, info: TableInfo) -> Self {
-        let table = if table.schema().options().contains_key(READ_BATCH_SIZE_OPTION) {
-            table
-        } else {
-            table.copy_with_options(HashMap::from([(
-                READ_BATCH_SIZE_OPTION.to_string(),
-                DEFAULT_BATCH_SIZE.to_string(),
-            )]))
-        };
+        // payloads until asked otherwise, whatever the table's own options say
+        let mut options = HashMap::from([(BLOB_AS_DESCRIPTOR_OPTION.to_string(), "false".to_string())]);
+        if !table.schema().options().contains_key(READ_BATCH_SIZE_OPTION) {
+            options.insert(READ_BATCH_SIZE_OPTION.to_string(), DEFAULT_BATCH_SIZE.to_string());
+        }
+        let table = table.copy_with_options(options);
         Self {
             table,
             info,
@@ -97,10 +95,7 @@ impl PaimonSource {
             None => self.info.schema.clone(),
             Some(paths) => Arc::new(project_schema(&self.info.schema, paths)?),
         };
-        Ok(match self.blob_mode {
-            BlobMode::References => Arc::new(with_blob_references(&schema)),
-            BlobMode::Payloads => schema,
-        })
+        Ok(self.blob_mode.schema_of(&schema))
     }
 
     fn context(&self, snapshot_id: i64) -> String {
@@ -195,22 +190,21 @@ impl LakeSource for PaimonSource {
     }
 
     fn with_blob_mode(&mut self, mode: BlobMode) -> Result<()> {
-        if mode == BlobMode::References {
-            if !can_reference(&self.table, &self.info) {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "table {}: only Paimon BLOB columns of data-evolution tables read as references; \
-                         its BLOB columns are stored inline",
-                        self.info.path
-                    ),
-                ));
-            }
-            self.table = self.table.copy_with_options(HashMap::from([(
-                BLOB_AS_DESCRIPTOR_OPTION.to_string(),
-                "true".to_string(),
-            )]));
+        if mode == BlobMode::References && !can_reference(&self.table, &self.info) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "table {}: only Paimon BLOB columns of data-evolution tables, stored in .blob files, \
+                     read as references; this table's are not",
+                    self.info.path
+                ),
+            ));
         }
+        let descriptors = mode == BlobMode::References;
+        self.table = self.table.copy_with_options(HashMap::from([(
+            BLOB_AS_DESCRIPTOR_OPTION.to_string(),
+            descriptors.to_string(),
+        )]));
         self.blob_mode = mode;
         Ok(())
     }
@@ -364,10 +358,7 @@ impl RecordReader for PaimonReader {
                 .collect(),
             BlobMode::Payloads => Vec::new(),
         };
-        let read_schema = match this.source.blob_mode {
-            BlobMode::References => Arc::new(with_blob_references(&this.read_schema)),
-            BlobMode::Payloads => this.read_schema,
-        };
+        let read_schema = this.source.blob_mode.schema_of(&this.read_schema);
         let paths = this.paths;
         let limit = this.source.limit.filter(|_| !this.source.info.has_primary_key());
         let stream = stream.map(move |batch| {

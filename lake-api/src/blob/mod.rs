@@ -35,15 +35,17 @@ use std::fmt;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use arrow_array::{Array, RecordBatch, StructArray};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, SchemaRef};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod builder;
 mod memory;
 
+pub use builder::BlobRefBuilder;
 pub use memory::{MEMORY_BLOB_SCHEME, MemoryBlobStore};
 
 /// How a read returns BLOB columns.
@@ -61,7 +63,17 @@ pub enum BlobMode {
 }
 
 impl BlobMode {
-    /// Parses `references` or `payloads`.
+    /// The schema a read in this mode returns for rows of `schema`: BLOB columns as
+    /// references under `References` (see [`crate::types::with_blob_references`]),
+    /// `schema` itself under `Payloads`.
+    pub fn schema_of(self, schema: &SchemaRef) -> SchemaRef {
+        match self {
+            BlobMode::References => std::sync::Arc::new(crate::types::with_blob_references(schema)),
+            BlobMode::Payloads => schema.clone(),
+        }
+    }
+
+    /// Parses `references` (or `refs`) or `payloads`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "references" | "refs" => Ok(BlobMode::References),

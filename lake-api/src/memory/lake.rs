@@ -21,7 +21,7 @@ use crate::merge::apply::apply_changes;
 use crate::predicate::{FilterPushDown, Predicate, filter_batch};
 use crate::project::{project_batch, project_schema};
 use crate::table::{TableBucket, TableInfo, TablePath};
-use crate::types::{LogicalType, with_blob_references};
+use crate::types::LogicalType;
 
 /// One data file of a memory snapshot.
 #[derive(Debug, Clone)]
@@ -65,13 +65,12 @@ type Tables = Arc<Mutex<HashMap<TablePath, MemoryTable>>>;
 
 /// A lake in memory. Cloning shares it.
 ///
-/// It reads BLOB columns as references too: its files' payload buffers are served by one
-/// [`MemoryBlobStore`] that lives as long as the lake.
+/// It reads BLOB columns as references too: each source (one scan) keeps the payloads it
+/// read in a [`MemoryBlobStore`] of its own, which its resolver serves.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLake {
     tables: Tables,
     options: MemoryLakeOptions,
-    blobs: Arc<MemoryBlobStore>,
 }
 
 fn lock(tables: &Tables) -> Result<MutexGuard<'_, HashMap<TablePath, MemoryTable>>> {
@@ -95,7 +94,6 @@ impl MemoryLake {
         Self {
             tables: Tables::default(),
             options,
-            blobs: Arc::default(),
         }
     }
 
@@ -181,6 +179,7 @@ impl LakeStorage for MemoryLake {
             limit: None,
             info,
             blob_mode: BlobMode::Payloads,
+            blobs: Arc::default(),
         }))
     }
 
@@ -262,6 +261,8 @@ struct MemorySource {
     filters: Vec<Predicate>,
     limit: Option<usize>,
     blob_mode: BlobMode,
+    /// The payloads this source's readers handed out references to.
+    blobs: Arc<MemoryBlobStore>,
 }
 
 #[async_trait]
@@ -272,7 +273,7 @@ impl LakeSource for MemorySource {
     }
 
     fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
-        (self.blob_mode == BlobMode::References).then(|| self.lake.blobs.clone() as Arc<dyn BlobResolver>)
+        (self.blob_mode == BlobMode::References).then(|| self.blobs.clone() as Arc<dyn BlobResolver>)
     }
 
     fn with_project(&mut self, paths: &[Vec<usize>]) -> Result<()> {
@@ -338,13 +339,11 @@ impl LakeSource for MemorySource {
             )
         })?;
         let schema = match &self.projection {
-            Some(p) => project_schema(&self.info.schema, p)?,
-            None => self.info.schema.as_ref().clone(),
+            Some(p) => Arc::new(project_schema(&self.info.schema, p)?),
+            None => self.info.schema.clone(),
         };
-        let (schema, blobs) = match self.blob_mode {
-            BlobMode::References => (Arc::new(with_blob_references(&schema)), Some(self.lake.blobs.clone())),
-            BlobMode::Payloads => (Arc::new(schema), None),
-        };
+        let schema = self.blob_mode.schema_of(&schema);
+        let blobs = (self.blob_mode == BlobMode::References).then(|| self.blobs.clone());
         let key_order = (file.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone());
         Ok(Box::new(MemoryReader {
             batches: file.batches.clone(),

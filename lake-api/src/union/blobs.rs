@@ -21,21 +21,30 @@ use crate::error::{Error, Result};
 use crate::lake::LakeStorage;
 use crate::table::TablePath;
 use crate::types::{LogicalType, has_blob_column};
+use crate::union::ReadMode;
 
 /// The mode a scan that asked for `requested` reads BLOB columns in, given the table's
 /// lake and the columns it reads.
+///
+/// A log-only scan reads no lake, so a lake that cannot answer does not fail it: it reads
+/// payloads then.
 pub(crate) async fn effective_mode(
     requested: BlobMode,
     lake: Option<&Arc<dyn LakeStorage>>,
     path: &TablePath,
     read_schema: &arrow_schema::Schema,
+    mode: ReadMode,
 ) -> Result<BlobMode> {
     if requested == BlobMode::Payloads || !has_blob_column(read_schema) {
         return Ok(BlobMode::Payloads);
     }
     let lake_can = match lake {
         None => true,
-        Some(lake) => lake.blob_references(path).await?,
+        Some(lake) => match lake.blob_references(path).await {
+            Ok(can) => can,
+            Err(_) if mode == ReadMode::LogOnly => false,
+            Err(e) => return Err(e),
+        },
     };
     Ok(if lake_can {
         BlobMode::References

@@ -82,7 +82,9 @@ pub enum ReadMode {
 pub struct ScanOptions {
     /// The merge strategy (default [`MergeStrategy::Auto`]).
     pub strategy: MergeStrategy,
-    /// Bytes a split's reader may buffer (log tail, per-split sorts) before spilling.
+    /// Bytes a split's reader may buffer (log tail, per-split sorts) before spilling; under
+    /// [`BlobMode::References`], also the bytes of log rows' BLOB payloads the scan keeps in
+    /// memory (for its whole life) before it writes further ones to a spill file.
     pub memory_budget: usize,
     /// Where spill files go (the system temp directory by default).
     pub spill_dir: Option<PathBuf>,

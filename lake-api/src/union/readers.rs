@@ -135,11 +135,20 @@ pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Resul
     let log = ctx.log.clone();
     let ranges = split.log_ranges.clone();
     let rows = ctx.clone();
+    // a log table's log rows merge with nothing: every filter applies to them, and before
+    // their BLOB payloads are kept for references, so that rows filtered out are not
     let batches = futures::stream::iter(ranges)
         .flat_map(move |r| read_range(log.clone(), r, table_schema.clone()))
-        .map(move |b| rows.log_rows(&b?.batch));
-    // a log table's log rows merge with nothing: every filter applies to them
-    Ok(finish(ctx, batches, ctx.filters.clone()))
+        .map(move |b| {
+            let batch = b?.batch;
+            let batch = if rows.filters.is_empty() {
+                batch
+            } else {
+                filter_batch(&batch, &rows.filters)?
+            };
+            rows.log_rows(&batch)
+        });
+    Ok(finish(ctx, batches, Vec::new()))
 }
 
 /// Key-sorted log changes of the split's ranges, as a keyed stream with change bytes.

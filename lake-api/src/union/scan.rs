@@ -14,7 +14,6 @@ use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream};
 use crate::log::{LogSource, ReadableSnapshot};
 use crate::predicate::{Predicate, parse};
 use crate::table::{MergeEngine, TableBucket, TableInfo};
-use crate::types::with_blob_references;
 
 use super::blobs;
 use super::options::{MergeStrategy, ReadMode, ScanOptions};
@@ -245,12 +244,10 @@ impl UnionScanBuilder {
             self.table.lake.as_ref(),
             &info.path,
             &table_read_schema,
+            self.mode,
         )
         .await?;
-        let read_schema = Arc::new(match blob_mode {
-            BlobMode::References => with_blob_references(&table_read_schema),
-            BlobMode::Payloads => table_read_schema,
-        });
+        let read_schema = blob_mode.schema_of(&Arc::new(table_read_schema));
         // a filter must make sense of the column as the scan reads it (a reference is no
         // longer comparable with a binary literal)
         for f in &self.filters {
@@ -261,7 +258,13 @@ impl UnionScanBuilder {
         let output_schema = Arc::new(read_schema.project(&output_projection)?);
 
         let (history, lake_source, remaining) = self.open_lake(&info, &read_columns, blob_mode).await?;
-        let log_blobs = (blob_mode == BlobMode::References).then(|| Arc::new(MemoryBlobStore::new()));
+        // log rows' payloads are part of the log tail: memory up to the budget, then a file
+        let log_blobs = (blob_mode == BlobMode::References).then(|| {
+            Arc::new(MemoryBlobStore::with_memory_limit(
+                self.options.memory_budget,
+                self.options.spill_dir.clone(),
+            ))
+        });
         let ctx = ScanContext {
             info,
             log: self.table.log.clone(),
@@ -442,12 +445,15 @@ impl UnionScan {
     /// let (log, lake) = demo_table().await.unwrap();
     /// let scan = UnionTable::open(log, Some(lake)).await.unwrap().scan().build().await.unwrap();
     /// let resolver = scan.blob_resolver().unwrap();
+    /// let mut photos = 0;
     /// for batch in scan.collect().await.unwrap() {
     ///     let refs = blob_refs(&batch, "photo").unwrap();
-    ///     for payload in resolve_column(resolver.as_ref(), &refs, 1 << 20, 8).await {
-    ///         assert!(payload.map_or(true, |p| p.is_ok()));
+    ///     for payload in resolve_column(resolver.as_ref(), &refs, 1 << 20, 8).await.into_iter().flatten() {
+    ///         assert!(payload.unwrap().starts_with(b"\x89PNG"));
+    ///         photos += 1;
     ///     }
     /// }
+    /// assert!(photos > 0);
     /// # });
     /// ```
     pub fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {

@@ -670,7 +670,9 @@ fn photo_rows(schema: &Arc<Schema>, ids: std::ops::Range<i64>, seed: u8) -> Reco
         match id % 5 {
             0 => None,
             1 => Some(Vec::new()),
-            2 => Some(vec![seed ^ id as u8; 3 << 20]),
+            // past Lance's 4 MiB threshold: a dedicated blob file
+            2 if id % 10 == 2 => Some(vec![seed ^ id as u8; 5 << 20]),
+            2 => Some(vec![seed ^ id as u8; 200 << 10]),
             _ => Some((0..(id as usize * 37 + 11)).map(|i| (i as u8) ^ seed).collect()),
         }
     };
