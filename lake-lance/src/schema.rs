@@ -27,6 +27,15 @@ pub const VERSION_COLUMN_KEY: &str = "fluss.table.merge-engine.versioned.ver-col
 
 const LANCE_BLOB_EXTENSION: &str = "lance.blob.v2";
 
+/// The column holding each row's Fluss bucket (Fluss's system-column name), where a
+/// dataset has one: it makes the dataset bucket-aware. It is no column of the table.
+pub const BUCKET_COLUMN: &str = "__bucket";
+
+/// Whether a dataset's schema has the [`BUCKET_COLUMN`].
+pub(crate) fn has_bucket_column(schema: &Schema) -> bool {
+    schema.field_with_name(BUCKET_COLUMN).is_ok()
+}
+
 fn list(value: Option<&String>) -> Vec<String> {
     value
         .map(|v| {
@@ -42,7 +51,12 @@ fn list(value: Option<&String>) -> Vec<String> {
 /// key, buckets, partitions and merge engine; a dataset without it is a one-bucket log table).
 pub(crate) fn table_info(path: &TablePath, schema: &Schema) -> Result<TableInfo> {
     let meta = schema.metadata();
-    let fields: Vec<Field> = schema.fields().iter().map(|f| logical_field(f)).collect();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != BUCKET_COLUMN)
+        .map(|f| logical_field(f))
+        .collect();
     let logical = Arc::new(Schema::new(fields));
     let primary_key = list(meta.get(PRIMARY_KEY_KEY));
     let bucket_count = match meta.get(BUCKET_COUNT_KEY) {
@@ -97,8 +111,15 @@ fn logical_field(field: &Field) -> Field {
     }
 }
 
-/// The Lance schema of a new dataset for `info`, its table metadata in the schema metadata.
-pub(crate) fn lance_schema(info: &TableInfo) -> Result<SchemaRef> {
+/// The Lance schema of a dataset for `info`, its table metadata in the schema metadata,
+/// with the [`BUCKET_COLUMN`] last where `bucket_column`.
+pub(crate) fn lance_schema(info: &TableInfo, bucket_column: bool) -> Result<SchemaRef> {
+    if info.schema.field_with_name(BUCKET_COLUMN).is_ok() {
+        return Err(Error::schema(format!(
+            "table {}: column {BUCKET_COLUMN} is the name Lance datasets keep the Fluss bucket under",
+            info.path
+        )));
+    }
     let mut fields = Vec::with_capacity(info.schema.fields().len());
     for f in info.schema.fields() {
         fields.push(match LogicalType::of(f) {
@@ -110,6 +131,9 @@ pub(crate) fn lance_schema(info: &TableInfo) -> Result<SchemaRef> {
             ),
             LogicalType::BlobRef | LogicalType::Plain => f.as_ref().clone(),
         });
+    }
+    if bucket_column {
+        fields.push(Field::new(BUCKET_COLUMN, DataType::Int32, false));
     }
     let mut meta: HashMap<String, String> = HashMap::new();
     if info.has_primary_key() {
@@ -132,10 +156,27 @@ pub(crate) fn lance_schema(info: &TableInfo) -> Result<SchemaRef> {
 }
 
 /// Rows of the table as Lance stores them: BLOB payloads as blob v2 values, vectors with
-/// nullable items.
-pub(crate) fn to_lance(batch: &RecordBatch, lance: &SchemaRef) -> Result<RecordBatch> {
+/// nullable items, and the rows' buckets (`buckets`, one per row) where the dataset keeps
+/// them.
+pub(crate) fn to_lance(batch: &RecordBatch, lance: &SchemaRef, buckets: Option<Vec<u32>>) -> Result<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(lance.fields().len());
+    let mut buckets = buckets;
     for field in lance.fields() {
+        if field.name() == BUCKET_COLUMN {
+            let values = buckets
+                .take()
+                .ok_or_else(|| Error::schema("the dataset keeps buckets but the rows come without"))?;
+            let values = values
+                .into_iter()
+                .map(i32::try_from)
+                .collect::<std::result::Result<Vec<i32>, _>>()
+                .map_err(|_| Error::invalid("a bucket number past i32"))?;
+            if values.len() != batch.num_rows() {
+                return Err(Error::invalid("one bucket per row"));
+            }
+            columns.push(Arc::new(arrow_array::Int32Array::from(values)));
+            continue;
+        }
         let column = batch
             .column_by_name(field.name())
             .ok_or_else(|| Error::schema(format!("column {} is missing", field.name())))?;

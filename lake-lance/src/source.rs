@@ -23,7 +23,7 @@ use lance::table::format::Fragment;
 use crate::blobs::{LanceBlobResolver, blob_references};
 use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
-use crate::schema::from_lance;
+use crate::schema::{BUCKET_COLUMN, from_lance, has_bucket_column};
 use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_RUNS_KEY, SortedRuns};
 use crate::split::{LanceSplit, LanceSplitSerializer, check_inside};
 
@@ -195,9 +195,16 @@ impl LakeSource for LanceSource {
                 .project(&top)
                 .map_err(|e| Error::invalid(e.to_string()))?,
         );
-        let filter = match (&self.filter, &split.partition_filter) {
-            (Some(a), Some(b)) => Some(format!("({a}) AND ({b})")),
-            (a, b) => a.clone().or_else(|| b.clone()),
+        // a bucket's split reads that bucket's rows whatever filter it came with
+        let bucket_filter = split.bucket.map(|b| format!("{BUCKET_COLUMN} = {b}"));
+        let filters: Vec<String> = [self.filter.clone(), split.partition_filter.clone(), bucket_filter]
+            .into_iter()
+            .flatten()
+            .collect();
+        let filter = match filters.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            all => Some(all.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" AND ")),
         };
         Ok(Box::new(LanceReader {
             key_order: (split.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone()),
@@ -254,6 +261,7 @@ impl LancePlanner {
         run: Option<RunPosition>,
         partition: Vec<String>,
         filter: Option<String>,
+        bucket: Option<u32>,
     ) -> Arc<dyn LakeSplit> {
         Arc::new(LanceSplit {
             version: self.dataset.version_id(),
@@ -263,6 +271,7 @@ impl LancePlanner {
             fragments: vec![fragment],
             partition,
             partition_filter: filter,
+            bucket,
         })
     }
 
@@ -291,13 +300,18 @@ impl LancePlanner {
         out
     }
 
-    /// The partitions whose rows `fragment` holds, from its partition columns.
-    async fn partitions_of(&self, fragment: &Fragment) -> Result<BTreeSet<Vec<String>>> {
+    /// The (partition, bucket) groups whose rows `fragment` holds, from its partition
+    /// columns and, where the dataset keeps buckets, its bucket column.
+    async fn groups_of(&self, fragment: &Fragment, buckets: bool) -> Result<BTreeSet<(Vec<String>, Option<u32>)>> {
         let keys = &self.source.info.partition_keys;
         let context = self.source.context(self.dataset.version_id());
+        let mut columns: Vec<&str> = keys.iter().map(String::as_str).collect();
+        if buckets {
+            columns.push(BUCKET_COLUMN);
+        }
         let mut scanner = self.dataset.scan();
         scanner.with_fragments(vec![fragment.clone()]);
-        scanner.project(keys).map_err(lance_err(&context))?;
+        scanner.project(&columns).map_err(lance_err(&context))?;
         let batches: Vec<RecordBatch> = scanner
             .try_into_stream()
             .await
@@ -305,22 +319,33 @@ impl LancePlanner {
             .try_collect()
             .await
             .map_err(lance_err(&context))?;
-        let mut partitions: BTreeSet<Vec<String>> = BTreeSet::new();
+        let bucket_count = self.source.info.bucket_count;
+        let mut groups = BTreeSet::new();
         for batch in &batches {
-            let columns = keys
+            use arrow_array::Array;
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| Error::schema(format!("{context}: column {name} is missing")))
+            };
+            let partitions = keys
                 .iter()
-                .map(|k| {
-                    let column = batch
-                        .column_by_name(k)
-                        .ok_or_else(|| Error::schema(format!("{context}: partition column {k} is missing")))?;
-                    arrow_cast_utf8(column)
-                })
+                .map(|k| arrow_cast_utf8(column(k)?))
                 .collect::<Result<Vec<_>>>()?;
+            let bucket_values = if buckets {
+                let values = column(BUCKET_COLUMN)?;
+                let values = values
+                    .as_any()
+                    .downcast_ref::<arrow_array::Int32Array>()
+                    .ok_or_else(|| Error::schema(format!("{context}: {BUCKET_COLUMN} is not Int32")))?;
+                Some(values.clone())
+            } else {
+                None
+            };
             for row in 0..batch.num_rows() {
-                let values = columns
+                let values = partitions
                     .iter()
                     .map(|c| {
-                        use arrow_array::Array;
                         if c.is_null(row) {
                             Err(Error::corrupt(format!("{context}: a null partition value")))
                         } else {
@@ -328,10 +353,26 @@ impl LancePlanner {
                         }
                     })
                     .collect::<Result<Vec<_>>>()?;
-                partitions.insert(values);
+                let bucket = match &bucket_values {
+                    None => None,
+                    Some(b) => Some(
+                        (!b.is_null(row))
+                            .then(|| b.value(row))
+                            .and_then(|v| u32::try_from(v).ok())
+                            .filter(|v| *v < bucket_count)
+                            .ok_or_else(|| {
+                                Error::corrupt(format!(
+                                    "{context}: fragment {} holds a row of bucket {:?}, not one of the table's {bucket_count}",
+                                    fragment.id,
+                                    (!b.is_null(row)).then(|| b.value(row))
+                                ))
+                            })?,
+                    ),
+                };
+                groups.insert((values, bucket));
             }
         }
-        Ok(partitions)
+        Ok(groups)
     }
 }
 
@@ -353,19 +394,23 @@ impl Planner for LancePlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
         let fragments = self.fragments_in_runs();
         let keys = self.source.info.partition_keys.clone();
-        if keys.is_empty() {
+        let buckets = has_bucket_column(&arrow_schema::Schema::from(self.dataset.schema()));
+        if keys.is_empty() && !buckets {
             return Ok(fragments
                 .into_iter()
-                .map(|(fragment, run)| self.split(fragment, run, Vec::new(), None))
+                .map(|(fragment, run)| self.split(fragment, run, Vec::new(), None, None))
                 .collect());
         }
-        // Lance has no partitions: a fragment is read once per partition it holds, with the
-        // partition as a filter (a run's parts within one partition still follow each other)
+        // Lance has no partitions or buckets: a fragment is read once per partition (and
+        // bucket) it holds, with them as a filter (a run's parts within one group still
+        // follow each other)
         let mut splits = Vec::new();
         for (fragment, run) in fragments {
-            for values in self.partitions_of(&fragment).await? {
-                let filter = partition_filter(&keys, &values)?;
-                splits.push(self.split(fragment.clone(), run, values, Some(filter)));
+            for (values, bucket) in self.groups_of(&fragment, buckets).await? {
+                let filter = (!keys.is_empty())
+                    .then(|| partition_filter(&keys, &values))
+                    .transpose()?;
+                splits.push(self.split(fragment.clone(), run, values, filter, bucket));
             }
         }
         Ok(splits)

@@ -1,5 +1,6 @@
 //! Lance splits: fragments of one dataset version (and, for a partitioned table, the
-//! partition they are read for), serialized as our own versioned record.
+//! partition they are read for; in a dataset that keeps buckets, the bucket), serialized
+//! as our own versioned record.
 //!
 //! A split carries the version's manifest pruned to its own fragments (Lance's protobuf
 //! `Manifest`, base64 in the record), so that a worker opens the dataset at that version
@@ -23,6 +24,10 @@ pub struct LanceSplit {
     pub(crate) partition: Vec<String>,
     /// The SQL filter selecting the partition's rows (partitioned tables only).
     pub(crate) partition_filter: Option<String>,
+    /// The Fluss bucket whose rows the split reads, in a dataset that keeps buckets (see
+    /// [`BUCKET_COLUMN`](crate::BUCKET_COLUMN)); `None`: every row, bucket-unaware.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bucket: Option<u32>,
     /// The rows come in primary-key order (the tiering writer wrote them so).
     #[serde(default)]
     pub(crate) sorted: bool,
@@ -75,7 +80,7 @@ impl LanceSplit {
 
 impl LakeSplit for LanceSplit {
     fn bucket(&self) -> Option<u32> {
-        None
+        self.bucket
     }
 
     fn partition(&self) -> &[String] {

@@ -33,6 +33,11 @@ pub struct LanceConfig {
     /// Lance's own (about a million).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows_per_file: Option<usize>,
+    /// Whether datasets the tiering writer creates keep each row's Fluss bucket in a
+    /// [`BUCKET_COLUMN`](crate::BUCKET_COLUMN), which makes them bucket-aware (default:
+    /// no, as Fluss's own Lance tiering writes none). Existing datasets keep their layout.
+    #[serde(default)]
+    pub bucket_column: bool,
 }
 
 impl LanceConfig {
@@ -41,7 +46,20 @@ impl LanceConfig {
         Self {
             root: root.as_ref().trim_end_matches('/').to_string(),
             max_rows_per_file: None,
+            bucket_column: false,
         }
+    }
+
+    /// Makes new datasets keep each row's bucket (see [`Self::bucket_column`]).
+    ///
+    /// ```
+    /// use lake_lance::LanceConfig;
+    ///
+    /// assert!(LanceConfig::new("/data/lance").with_bucket_column(true).bucket_column);
+    /// ```
+    pub fn with_bucket_column(mut self, bucket_column: bool) -> Self {
+        self.bucket_column = bucket_column;
+        self
     }
 
     /// Sets the rows per fragment the tiering writer writes (at least 1).
@@ -176,6 +194,7 @@ impl LakeStorage for LanceStorage {
             info: info.clone(),
             written: BTreeMap::new(),
             max_rows_per_file: self.config.max_rows_per_file,
+            bucket_column: self.config.bucket_column,
         }))
     }
 

@@ -27,7 +27,7 @@ use lance::datatypes::BlobHandling;
 
 use crate::error::lance_err;
 use crate::predicate::{ident, quote};
-use crate::schema::{from_lance, lance_schema, to_lance};
+use crate::schema::{from_lance, has_bucket_column, lance_schema, to_lance};
 use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_RUNS_KEY, SortedRuns};
 use crate::storage::{open_dataset, snapshot_of};
 
@@ -41,6 +41,8 @@ pub(crate) struct LanceLakeWriter {
     pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
     /// Rows per data file (fragment) written; `None` leaves Lance's default.
     pub max_rows_per_file: Option<usize>,
+    /// Whether a dataset this writer creates keeps each row's bucket.
+    pub bucket_column: bool,
 }
 
 /// Lance's write parameters with the configured fragment size.
@@ -67,30 +69,47 @@ impl LakeWriter for LanceLakeWriter {
     async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot> {
         let context = format!("table {} ({})", self.info.path, self.uri);
         let properties: HashMap<String, String> = properties.into_iter().collect();
-        let schema = lance_schema(&self.info)?;
         let dataset = match open_dataset(&self.uri, None).await {
             Ok(ds) => ds,
-            Err(e) if e.kind() == ErrorKind::NotFound => create_empty(&self.uri, &schema, &context).await?,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let schema = lance_schema(&self.info, self.bucket_column)?;
+                create_empty(&self.uri, &schema, &context).await?
+            }
             Err(e) => return Err(e),
         };
+        // an existing dataset keeps its layout, whatever this writer was configured with
+        let keeps_buckets = has_bucket_column(&arrow_schema::Schema::from(dataset.schema()));
+        let schema = lance_schema(&self.info, keeps_buckets)?;
         let dataset = Arc::new(dataset);
-        let batches: Vec<LogBatch> = self.written.into_values().flatten().collect();
         let done = if self.info.has_primary_key() {
-            apply_round(
-                &self.info,
-                &schema,
-                dataset,
-                batches,
-                properties,
-                self.max_rows_per_file,
-                &context,
-            )
-            .await?
+            // a key lives in one bucket: the buckets its changes came from say which
+            let mut key_buckets: HashMap<Vec<String>, u32> = HashMap::new();
+            if keeps_buckets {
+                for (bucket, batches) in &self.written {
+                    for b in batches {
+                        key_buckets.extend(sql_keys(&self.info, &b.batch)?.into_iter().map(|k| (k, bucket.bucket)));
+                    }
+                }
+            }
+            let batches: Vec<LogBatch> = self.written.into_values().flatten().collect();
+            let round = Round {
+                info: &self.info,
+                schema: &schema,
+                key_buckets: keeps_buckets.then_some(&key_buckets),
+                max_rows_per_file: self.max_rows_per_file,
+                context: &context,
+            };
+            apply_round(&round, dataset, batches, properties).await?
         } else {
-            let rows: Vec<RecordBatch> = batches
+            let rows: Vec<RecordBatch> = self
+                .written
                 .iter()
-                .filter(|b| b.batch.num_rows() > 0)
-                .map(|b| to_lance(&b.batch, &schema))
+                .flat_map(|(bucket, batches)| batches.iter().map(move |b| (bucket.bucket, b)))
+                .filter(|(_, b)| b.batch.num_rows() > 0)
+                .map(|(bucket, b)| {
+                    let buckets = keeps_buckets.then(|| vec![bucket; b.batch.num_rows()]);
+                    to_lance(&b.batch, &schema, buckets)
+                })
                 .collect::<Result<_>>()?;
             if rows.is_empty() {
                 commit_properties(dataset, properties, None, &context).await?
@@ -272,15 +291,47 @@ fn arrow_select_filter(batch: &RecordBatch, mask: &arrow_array::BooleanArray) ->
     arrow_select::filter::filter_record_batch(batch, mask).map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
 }
 
+/// What one primary-key round writes with.
+struct Round<'a> {
+    info: &'a TableInfo,
+    /// The dataset's Lance schema.
+    schema: &'a SchemaRef,
+    /// Each touched key's bucket, where the dataset keeps buckets.
+    key_buckets: Option<&'a HashMap<Vec<String>, u32>>,
+    max_rows_per_file: Option<usize>,
+    context: &'a str,
+}
+
+impl Round<'_> {
+    /// Folded rows as the dataset stores them.
+    fn to_lance(&self, rows: &RecordBatch) -> Result<RecordBatch> {
+        let buckets = match self.key_buckets {
+            None => None,
+            Some(map) => Some(
+                sql_keys(self.info, rows)?
+                    .iter()
+                    .map(|k| {
+                        map.get(k).copied().ok_or_else(|| {
+                            Error::new(
+                                ErrorKind::External,
+                                format!("{}: a folded key no change named", self.context),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<u32>>>()?,
+            ),
+        };
+        to_lance(rows, self.schema, buckets)
+    }
+}
+
 async fn apply_round(
-    info: &TableInfo,
-    schema: &SchemaRef,
+    round: &Round<'_>,
     dataset: Arc<Dataset>,
     batches: Vec<LogBatch>,
     properties: HashMap<String, String>,
-    max_rows_per_file: Option<usize>,
-    context: &str,
 ) -> Result<Dataset> {
+    let (info, max_rows_per_file, context) = (round.info, round.max_rows_per_file, round.context);
     // the runs already known sorted stay so: deletions keep the order of what is left
     let mut sorted = SortedRuns::from_metadata(dataset.metadata());
     let mut touched = BTreeSet::new();
@@ -300,7 +351,7 @@ async fn apply_round(
     let upserts: Vec<RecordBatch> = rows
         .iter()
         .filter(|r| r.num_rows() > 0)
-        .map(|r| to_lance(r, schema))
+        .map(|r| round.to_lance(r))
         .collect::<Result<_>>()?;
 
     let mut dataset = dataset;

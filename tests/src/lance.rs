@@ -16,12 +16,14 @@ use crate::workload::Workload;
 
 /// Tiers a workload into new Lance datasets under `root`, in up to two rounds. Half the
 /// cases write small fragments, so that a round's append is a run of several sorted
-/// fragments (read as one split) and merge-inserts leave several unsorted ones.
+/// fragments (read as one split) and merge-inserts leave several unsorted ones; half keep
+/// each row's bucket, so that the dataset is bucket-aware.
 pub async fn build_lance(rng: &mut Rng, workload: &Workload, root: &Path) -> Result<BuiltTable, String> {
     let mut config = LanceConfig::new(root.join("lake").to_string_lossy());
     if rng.chance(0.5) {
         config = config.with_max_rows_per_file(rng.range(1, 16) as usize);
     }
+    config = config.with_bucket_column(rng.chance(0.5));
     let lake = LanceStorage::new(config.clone());
     let worker = LanceStorage::new(config);
     build_tiered(

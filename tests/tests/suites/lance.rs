@@ -789,3 +789,110 @@ async fn blob_columns_read_as_references_to_ranges_of_the_dataset_files() {
     assert!(errors.take().is_empty());
     assert_eq!(images_by_id(&resolved), expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_that_keeps_buckets_is_read_bucket_aware() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LanceConfig::new(dir.path().to_string_lossy())
+        .with_bucket_column(true)
+        .with_max_rows_per_file(5);
+    let lake = LanceStorage::new(config.clone());
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let info = TableInfo::primary_key_table(TablePath::new("mm", "bucketed"), schema, vec!["id".into()], 3);
+    let log = MemoryLog::new(info.clone()).expect("log");
+    let schema = info.schema.clone();
+    // keys spread over the table's buckets, tiered, then a tail of updates and deletes
+    let keyed = |keys: std::ops::Range<i64>, tag: &str| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(keys.clone())),
+                Arc::new(StringArray::from_iter_values(keys.map(|k| format!("{tag}{k}")))),
+            ],
+        )
+        .expect("rows")
+    };
+    for bucket in 0..info.bucket_count {
+        let keys = (bucket as i64 * 100)..(bucket as i64 * 100 + 12);
+        log.append(
+            &TableBucket::new(bucket),
+            keyed(keys, "a"),
+            vec![ChangeType::Insert; 12],
+        )
+        .expect("append");
+    }
+    lake_api::memory::tier(&log, &lake, None).await.expect("tier");
+    let b1 = TableBucket::new(1);
+    log.append(&b1, keyed(100..103, "b"), vec![ChangeType::UpdateAfter; 3])
+        .expect("tail");
+    log.append(&b1, keyed(110..112, "b"), vec![ChangeType::Delete; 2])
+        .expect("deletes");
+
+    // the column is the dataset's, not the table's
+    let read_info = lake.table_info(&info.path).await.expect("info");
+    assert_eq!(read_info.schema.fields(), info.schema.fields());
+    // every split reads one bucket; fragments of several buckets are read once per bucket
+    let source = lake.create_lake_source(&info.path).await.expect("source");
+    let latest = lake
+        .latest_snapshot(&info.path)
+        .await
+        .expect("latest")
+        .expect("a version");
+    let splits = source
+        .create_planner(latest.id)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan");
+    let buckets: BTreeSet<Option<u32>> = splits.iter().map(|s| s.bucket()).collect();
+    let all: BTreeSet<Option<u32>> = (0..info.bucket_count).map(Some).collect();
+    assert_eq!(buckets, all);
+    let mut per_bucket: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for split in splits {
+        let bucket = split.bucket().expect("a bucket");
+        let rows = lakeunion_tests::fixtures::read_split(source.as_ref(), split)
+            .await
+            .expect("read");
+        per_bucket.entry(bucket).or_default().extend(int_column(&rows, "id"));
+    }
+    for (bucket, keys) in &per_bucket {
+        assert!(
+            keys.iter().all(|k| k / 100 == i64::from(*bucket)),
+            "bucket {bucket} read {keys:?}"
+        );
+    }
+
+    let table = UnionTable::new(info.clone(), Arc::new(log), Some(Arc::new(lake))).expect("table");
+    // the union read merges per bucket, not one partition-wide merge
+    let union_splits = table.scan().build().await.expect("scan").plan().await.expect("plan");
+    let union_buckets: BTreeSet<Option<u32>> = union_splits.iter().map(|s| s.bucket).collect();
+    assert_eq!(union_buckets, all);
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let got = union_read(&table, strategy, None).await.expect("union read");
+        let mut keys = int_column(&got, "id");
+        keys.sort_unstable();
+        let mut expected: Vec<i64> = (0..info.bucket_count as i64)
+            .flat_map(|b| (b * 100)..(b * 100 + 12))
+            .filter(|k| !(110..112).contains(k))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "{strategy}");
+        let names = got
+            .iter()
+            .flat_map(|b| {
+                let ids = int_column(std::slice::from_ref(b), "id");
+                let names = b.column_by_name("name").expect("name");
+                let names = arrow::array::AsArray::as_string::<i32>(names.as_ref());
+                ids.into_iter()
+                    .zip(names.iter().map(|n| n.unwrap_or_default().to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(k, _)| (100..103).contains(k))
+            .collect::<BTreeMap<_, _>>();
+        assert!(names.values().all(|n| n.starts_with('b')), "{strategy}: {names:?}");
+    }
+}
