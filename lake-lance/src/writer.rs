@@ -325,6 +325,24 @@ impl Round<'_> {
     }
 }
 
+/// `batches` (rows with a [`BUCKET_COLUMN`](crate::BUCKET_COLUMN)) as one batch ordered by
+/// bucket, rows of one bucket in their original order.
+fn group_by_bucket(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    if batches.is_empty() {
+        return Ok(batches);
+    }
+    let all = arrow_select::concat::concat_batches(schema, &batches)?;
+    let buckets = all
+        .column_by_name(crate::BUCKET_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<arrow_array::types::Int32Type>())
+        .ok_or_else(|| Error::schema("rows without their bucket"))?;
+    let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
+    // stable: a bucket's rows keep their key order
+    order.sort_by_key(|&i| buckets.value(i as usize));
+    let order = arrow_array::UInt32Array::from(order);
+    Ok(vec![arrow_select::take::take_record_batch(&all, &order)?])
+}
+
 async fn apply_round(
     round: &Round<'_>,
     dataset: Arc<Dataset>,
@@ -353,6 +371,14 @@ async fn apply_round(
         .filter(|r| r.num_rows() > 0)
         .map(|r| round.to_lance(r))
         .collect::<Result<_>>()?;
+    // a dataset that keeps buckets gets each bucket's rows together (still in key order
+    // within it), so that its fragments hold few buckets each and a bucket's split reads
+    // few fragments
+    let upserts = if round.key_buckets.is_some() {
+        group_by_bucket(round.schema, upserts)?
+    } else {
+        upserts
+    };
 
     let mut dataset = dataset;
     for filter in key_filters(info, &absent) {
