@@ -80,6 +80,62 @@ impl RecordBatchStream {
         });
         Self::new(schema, limited)
     }
+
+    /// Reads up to `batches` batches ahead on a task of its own, so that producing them
+    /// (decoding a file) overlaps consuming them (merging) on another core. Outside a
+    /// multi-threaded Tokio runtime the stream stays as it is. The task stops when the stream ends or fails, or
+    /// when the returned stream is dropped.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use arrow_array::{Int32Array, RecordBatch};
+    /// use futures::TryStreamExt;
+    /// use lake_api::lake::RecordBatchStream;
+    ///
+    /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from(vec![1, 2])) as _)]).unwrap();
+    /// let stream = RecordBatchStream::from_batches(batch.schema(), vec![batch.clone(), batch]);
+    /// let got: Vec<RecordBatch> = stream.read_ahead(1).try_collect().await.unwrap();
+    /// assert_eq!(got.len(), 2);
+    /// # });
+    /// ```
+    pub fn read_ahead(self, batches: usize) -> Self {
+        // on a single-threaded runtime there is no other core to overlap with
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => runtime,
+            _ => return self,
+        };
+        let schema = self.schema.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(batches.max(1));
+        let mut input = self;
+        let producer = runtime.spawn(async move {
+            use futures::StreamExt;
+            while let Some(item) = input.next().await {
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        // a producer that panicked closes the channel as if the stream had ended: say so
+        // instead of returning its rows cut short
+        let out = futures::stream::unfold((rx, Some(producer)), |(mut rx, producer)| async move {
+            if let Some(item) = rx.recv().await {
+                return Some((item, (rx, producer)));
+            }
+            match producer?.await {
+                Ok(()) => None,
+                Err(e) => Some((
+                    Err(Error::new(
+                        ErrorKind::External,
+                        format!("a lake reader task failed: {e}"),
+                    )),
+                    (rx, None),
+                )),
+            }
+        });
+        Self::new(schema, out)
+    }
 }
 
 impl Stream for RecordBatchStream {
@@ -294,5 +350,44 @@ pub trait LakeStorage: Send + Sync {
     async fn blob_references(&self, path: &TablePath) -> Result<bool> {
         let _ = path;
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::Int32Array;
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn batch(v: i32) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(Int32Array::from(vec![v])) as _,
+        )])?)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_ahead_keeps_order_and_reports_a_reader_that_panicked() -> Result<()> {
+        let batches = (0..20).map(batch).collect::<Result<Vec<_>>>()?;
+        let schema = batches[0].schema();
+        let got: Vec<RecordBatch> = futures::TryStreamExt::try_collect(
+            RecordBatchStream::from_batches(schema.clone(), batches.clone()).read_ahead(2),
+        )
+        .await?;
+        assert_eq!(got, batches);
+
+        let first = batches[0].clone();
+        let panicking = futures::stream::iter(0..3).map(move |i| {
+            if i == 2 {
+                panic!("a reader bug");
+            }
+            Ok(first.clone())
+        });
+        let items: Vec<Result<RecordBatch>> = RecordBatchStream::new(schema, panicking).read_ahead(1).collect().await;
+        assert_eq!(items.len(), 3);
+        assert!(items[..2].iter().all(Result::is_ok));
+        assert!(matches!(&items[2], Err(e) if e.kind() == ErrorKind::External));
+        Ok(())
     }
 }

@@ -6,6 +6,8 @@
 //! value columns including a string, 4 buckets) tiered into a Lance dataset, plus a 1% log
 //! tail in memory. See [`lake_bench::run_backend`] for what is measured: medians of
 //! `BENCH_ITERS` (default 3) runs, JSON in `$CARGO_TARGET_DIR/bench/lance_read.json`.
+//! `BENCH_LANCE_BUCKET_COLUMN=1` makes the dataset keep each row's bucket (bucket-aware
+//! splits and union reads; JSON in `lance_read_bucketed.json`).
 
 use std::sync::Arc;
 
@@ -19,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async {
         let dir = tempfile::tempdir()?;
-        let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
-        lake_bench::run_backend(Arc::new(lake), LakeFormat::Lance, "lance_read").await
+        let bucketed = std::env::var("BENCH_LANCE_BUCKET_COLUMN").is_ok_and(|v| v == "1");
+        let config = LanceConfig::new(dir.path().to_string_lossy()).with_bucket_column(bucketed);
+        let lake = LanceStorage::new(config);
+        let name = if bucketed { "lance_read_bucketed" } else { "lance_read" };
+        lake_bench::run_backend(Arc::new(lake), LakeFormat::Lance, name).await
     })
 }

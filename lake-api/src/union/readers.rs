@@ -91,6 +91,9 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
     Ok(())
 }
 
+/// Batches a lake split's reader decodes ahead of the merge.
+const LAKE_READ_AHEAD: usize = 2;
+
 /// Opens one lake split's rows, conformed to the read schema.
 async fn open_lake_split(ctx: &Arc<ScanContext>, s: &SerializedLakeSplit) -> Result<OpenedSplit> {
     let source = ctx
@@ -110,8 +113,10 @@ async fn open_lake_split(ctx: &Arc<ScanContext>, s: &SerializedLakeSplit) -> Res
         let what = what.clone();
         conform(b?, &schema, &move || format!("lake split {what}"))
     });
+    // the split decodes on its own task while the merge consumes it: a merge reads its
+    // inputs one batch at a time, so without this one core would do both in turn
     Ok(OpenedSplit {
-        stream: RecordBatchStream::new(ctx.read_schema.clone(), conformed),
+        stream: RecordBatchStream::new(ctx.read_schema.clone(), conformed).read_ahead(LAKE_READ_AHEAD),
         sorted,
         run,
     })
