@@ -48,7 +48,7 @@ pub async fn read_snapshot(
     snapshot: i64,
 ) -> lake_api::Result<(Vec<RecordBatch>, Vec<Arc<dyn LakeSplit>>)> {
     let source = planner_side.create_lake_source(path).await?;
-    let splits = source.create_planner(snapshot).await?.plan().await?;
+    let splits = plan(source.as_ref(), snapshot).await?;
     let worker = reader.create_lake_source(path).await?;
     let serializer = source.split_serializer();
     let mut batches = Vec::new();
@@ -60,6 +60,26 @@ pub async fn read_snapshot(
         batches.extend(read_split(worker.as_ref(), copy).await?);
     }
     Ok((batches, splits))
+}
+
+/// The splits `source` plans for `snapshot`.
+pub async fn plan(source: &dyn lake_api::LakeSource, snapshot: i64) -> lake_api::Result<Vec<Arc<dyn LakeSplit>>> {
+    source.create_planner(snapshot).await?.plan().await
+}
+
+/// Every row's payload in the BLOB column `column` (read as payloads), by the row's `id`.
+pub fn payloads_by_id(batches: &[RecordBatch], column: &str) -> std::collections::BTreeMap<i64, Option<Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for b in batches {
+        let payloads = b
+            .column_by_name(column)
+            .and_then(|c| c.as_binary_opt::<i64>())
+            .unwrap_or_else(|| panic!("no LargeBinary column {column}"));
+        for (i, id) in int_column(std::slice::from_ref(b), "id").into_iter().enumerate() {
+            out.insert(id, (!payloads.is_null(i)).then(|| payloads.value(i).to_vec()));
+        }
+    }
+    out
 }
 
 /// All rows of one split, read through `source`.

@@ -94,8 +94,9 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
 /// Batches a lake split's reader decodes ahead of the merge.
 const LAKE_READ_AHEAD: usize = 2;
 
-/// Opens one lake split's rows, conformed to the read schema.
-async fn open_lake_split(ctx: &Arc<ScanContext>, s: &SerializedLakeSplit) -> Result<OpenedSplit> {
+/// Opens one lake split's rows, conformed to the read schema; with `read_ahead`, the split
+/// decodes on a task of its own while its consumer runs.
+async fn open_lake_split(ctx: &Arc<ScanContext>, s: &SerializedLakeSplit, read_ahead: bool) -> Result<OpenedSplit> {
     let source = ctx
         .lake
         .as_ref()
@@ -113,10 +114,13 @@ async fn open_lake_split(ctx: &Arc<ScanContext>, s: &SerializedLakeSplit) -> Res
         let what = what.clone();
         conform(b?, &schema, &move || format!("lake split {what}"))
     });
-    // the split decodes on its own task while the merge consumes it: a merge reads its
-    // inputs one batch at a time, so without this one core would do both in turn
+    let stream = RecordBatchStream::new(ctx.read_schema.clone(), conformed);
     Ok(OpenedSplit {
-        stream: RecordBatchStream::new(ctx.read_schema.clone(), conformed).read_ahead(LAKE_READ_AHEAD),
+        stream: if read_ahead {
+            stream.read_ahead(LAKE_READ_AHEAD)
+        } else {
+            stream
+        },
         sorted,
         run,
     })
@@ -130,7 +134,7 @@ pub(crate) async fn read_lake_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -
             split.lake_splits.len()
         )));
     };
-    let opened = open_lake_split(ctx, lake).await?;
+    let opened = open_lake_split(ctx, lake, false).await?;
     Ok(finish(ctx, opened.stream, ctx.lake_remaining.clone()))
 }
 
@@ -206,9 +210,15 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     let log = sorted_log(ctx, split, &keys, versions.as_ref(), &spill, budget).await?;
     let batch_size = ctx.options.batch_size;
 
+    // A bucket-unaware lake's split merges a whole partition: often the whole table's
+    // work, with no other split to keep a second core busy, so its lake side decodes on
+    // tasks of their own while the merge runs. Bucket-aware splits run side by side
+    // already: with read-ahead there too, the Paimon and Iceberg benches got no faster and
+    // their key filters slower (BENCHMARKS.md, session 7).
+    let read_ahead = split.bucket.is_none();
     let mut opened = Vec::with_capacity(split.lake_splits.len());
     for s in &split.lake_splits {
-        opened.push(open_lake_split(ctx, s).await?);
+        opened.push(open_lake_split(ctx, s, read_ahead).await?);
     }
     let log_merge = LogMerge {
         schema: ctx.read_schema.clone(),

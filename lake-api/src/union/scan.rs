@@ -433,7 +433,7 @@ impl UnionScan {
     }
 
     /// What fetches the payloads of the BLOB references this scan returns (log rows' from
-    /// memory, lake rows' through the lake); `None` when it returns payloads. Resolve
+    /// the scan's own store, lake rows' through the lake); `None` when it returns payloads. Resolve
     /// references before the scan is dropped: log rows' payloads live as long as the scan
     /// or a clone of it (or this resolver).
     ///

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use lake_api::blob::{BlobMode, blob_refs, resolve_column};
 use lake_api::memory::demo_table;
@@ -29,14 +29,13 @@ fn ids(batch: &RecordBatch) -> Vec<i64> {
 
 /// Every row's photo as payload bytes, from a scan that returns payloads.
 fn payloads(batches: &[RecordBatch]) -> Photos {
-    let mut out = Photos::new();
-    for b in batches {
-        let photos = b.column_by_name("photo").unwrap().as_binary::<i64>();
-        for (i, id) in ids(b).into_iter().enumerate() {
-            out.insert(id, (!photos.is_null(i)).then(|| photos.value(i).to_vec()));
-        }
-    }
-    out
+    lakeunion_tests::fixtures::payloads_by_id(batches, "photo")
+}
+
+/// Every row's photo from a scan of `table` in `mode` that asks for payloads.
+async fn payload_photos(table: &UnionTable, mode: ReadMode) -> Photos {
+    let scan = table.scan().mode(mode).blobs(BlobMode::Payloads).build().await.unwrap();
+    payloads(&scan.collect().await.unwrap())
 }
 
 /// Every row's photo resolved through `scan`'s resolver, and the URIs of the references.
@@ -60,17 +59,7 @@ async fn resolved(scan: &UnionScan, batches: &[RecordBatch]) -> (Photos, BTreeSe
 #[tokio::test]
 async fn blob_references_resolve_to_the_payloads_with_both_strategies() {
     let table = demo().await;
-    let expected = payloads(
-        &table
-            .scan()
-            .blobs(BlobMode::Payloads)
-            .build()
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
+    let expected = payload_photos(&table, ReadMode::Union).await;
     assert!(expected.values().filter(|p| p.is_some()).count() >= 5);
     for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
         // a one-byte budget spills the log tail and its payloads: references survive both
@@ -99,17 +88,7 @@ async fn blob_references_resolve_to_the_payloads_with_both_strategies() {
 async fn a_worker_resolves_the_references_of_the_splits_it_reads() {
     let table = demo().await;
     let planner = table.scan().build().await.unwrap();
-    let expected = payloads(
-        &table
-            .scan()
-            .blobs(BlobMode::Payloads)
-            .build()
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
+    let expected = payload_photos(&table, ReadMode::Union).await;
     let worker = table.scan().build().await.unwrap();
     let mut batches = Vec::new();
     for split in planner.plan().await.unwrap() {
@@ -136,17 +115,7 @@ async fn a_worker_resolves_the_references_of_the_splits_it_reads() {
 #[tokio::test]
 async fn log_payloads_past_the_memory_budget_spill_and_resolve() {
     let table = demo().await;
-    let expected = payloads(
-        &table
-            .scan()
-            .blobs(BlobMode::Payloads)
-            .build()
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
+    let expected = payload_photos(&table, ReadMode::Union).await;
     let spill = tempfile::tempdir().unwrap();
     for mode in [ReadMode::Union, ReadMode::LogOnly] {
         let scan = table
@@ -181,17 +150,7 @@ async fn modes_filters_projections_and_follow_under_references() {
     let scan = table.scan().project(["id", "customer"]).build().await.unwrap();
     assert_eq!(scan.blob_mode(), BlobMode::Payloads);
     // null tests see through references; the lake alone and the log alone read them too
-    let all = payloads(
-        &table
-            .scan()
-            .blobs(BlobMode::Payloads)
-            .build()
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
+    let all = payload_photos(&table, ReadMode::Union).await;
     let scan = table
         .scan()
         .filter_str("photo IS NOT NULL")
@@ -208,18 +167,7 @@ async fn modes_filters_projections_and_follow_under_references() {
     assert_eq!(photos, with_photo);
     for mode in [ReadMode::LakeOnly, ReadMode::LogOnly] {
         let refs = table.scan().mode(mode).build().await.unwrap();
-        let want = payloads(
-            &table
-                .scan()
-                .mode(mode)
-                .blobs(BlobMode::Payloads)
-                .build()
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap(),
-        );
+        let want = payload_photos(&table, mode).await;
         assert_eq!(
             resolved(&refs, &refs.collect().await.unwrap()).await.0,
             want,

@@ -17,7 +17,8 @@ use lake_api::{
 use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
 use lakeunion_tests::fixtures::{
     assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids, int_column,
-    read_snapshot, rows_as_json, small_rows as rows, small_table as info, sorted_column, tier_small_table, union_read,
+    payloads_by_id, plan, read_snapshot, rows_as_json, small_rows as rows, small_table as info, sorted_column,
+    tier_small_table, union_read,
 };
 
 /// A dataset with keys 0..10 committed with `offsets`.
@@ -687,19 +688,6 @@ fn photo_rows(schema: &Arc<Schema>, ids: std::ops::Range<i64>, seed: u8) -> Reco
     .expect("photo rows")
 }
 
-/// Every row's image, by id, from batches whose image column holds payloads.
-fn images_by_id(batches: &[RecordBatch]) -> BTreeMap<i64, Option<Vec<u8>>> {
-    use arrow::array::{Array, AsArray};
-    let mut out = BTreeMap::new();
-    for b in batches {
-        let images = b.column_by_name("image").expect("image").as_binary::<i64>();
-        for (i, id) in int_column(std::slice::from_ref(b), "id").into_iter().enumerate() {
-            out.insert(id, (!images.is_null(i)).then(|| images.value(i).to_vec()));
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blob_columns_read_as_references_to_ranges_of_the_dataset_files() {
     use lake_api::blob::{BlobMode, BlobRef, blob_refs};
@@ -726,7 +714,7 @@ async fn blob_columns_read_as_references_to_ranges_of_the_dataset_files() {
     let table = UnionTable::new(info.clone(), Arc::new(log), Some(Arc::new(lake))).expect("table");
 
     let payload_scan = table.scan().blobs(BlobMode::Payloads).build().await.expect("scan");
-    let expected = images_by_id(&payload_scan.collect().await.expect("payloads"));
+    let expected = payloads_by_id(&payload_scan.collect().await.expect("payloads"), "image");
     assert_eq!(expected.len(), 23);
     let dataset_uri = config.table_uri(&info.path);
     for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
@@ -741,7 +729,7 @@ async fn blob_columns_read_as_references_to_ranges_of_the_dataset_files() {
             .collect();
         assert!(lake_refs.len() >= 8, "{strategy}: {lake_refs:?}");
         // resolved through the scan, every row has its bytes
-        let got = images_by_id(&union_read(&table, strategy, None).await.expect("resolved"));
+        let got = payloads_by_id(&union_read(&table, strategy, None).await.expect("resolved"), "image");
         assert_eq!(got, expected, "{strategy}");
         // a lake reference is a plain range of a file below the dataset: any reader of
         // local files serves it
@@ -787,7 +775,7 @@ async fn blob_columns_read_as_references_to_ranges_of_the_dataset_files() {
     .expect("resolve");
     let resolved: Vec<RecordBatch> = stream.try_collect().await.expect("resolved");
     assert!(errors.take().is_empty());
-    assert_eq!(images_by_id(&resolved), expected);
+    assert_eq!(payloads_by_id(&resolved, "image"), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -841,13 +829,7 @@ async fn a_dataset_that_keeps_buckets_is_read_bucket_aware() {
         .await
         .expect("latest")
         .expect("a version");
-    let splits = source
-        .create_planner(latest.id)
-        .await
-        .expect("planner")
-        .plan()
-        .await
-        .expect("plan");
+    let splits = plan(source.as_ref(), latest.id).await.expect("plan");
     let buckets: BTreeSet<Option<u32>> = splits.iter().map(|s| s.bucket()).collect();
     let all: BTreeSet<Option<u32>> = (0..info.bucket_count).map(Some).collect();
     assert_eq!(buckets, all);

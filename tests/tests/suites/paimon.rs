@@ -609,31 +609,13 @@ async fn paimon_blob_columns_read_as_references_to_their_blob_files() {
 
     let latest = lake.latest_snapshot(&media).await.expect("latest").expect("a snapshot");
     let (payload_batches, _) = read_snapshot(&lake, &lake, &media, latest.id).await.expect("payloads");
-    let payload = |batches: &[RecordBatch]| -> BTreeMap<i64, Option<Vec<u8>>> {
-        use arrow::array::{Array, AsArray};
-        let mut out = BTreeMap::new();
-        for b in batches {
-            let images = b.column_by_name("image").expect("image").as_binary::<i64>();
-            for (i, id) in lakeunion_tests::fixtures::int_column(std::slice::from_ref(b), "id")
-                .into_iter()
-                .enumerate()
-            {
-                out.insert(id, (!images.is_null(i)).then(|| images.value(i).to_vec()));
-            }
-        }
-        out
-    };
-    let expected = payload(&payload_batches);
+    let expected = lakeunion_tests::fixtures::payloads_by_id(&payload_batches, "image");
     assert!(expected.values().filter(|v| v.is_some()).count() >= 2, "{expected:?}");
 
     let mut source = lake.create_lake_source(&media).await.expect("source");
     source.with_blob_mode(BlobMode::References).expect("references");
     let resolver = source.blob_resolver().expect("a resolver");
-    let splits = source
-        .create_planner(latest.id)
-        .await
-        .expect("planner")
-        .plan()
+    let splits = lakeunion_tests::fixtures::plan(source.as_ref(), latest.id)
         .await
         .expect("plan");
     let mut batches = Vec::new();
