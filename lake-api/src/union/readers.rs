@@ -213,8 +213,8 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     // A bucket-unaware lake's split merges a whole partition: often the whole table's
     // work, with no other split to keep a second core busy, so its lake side decodes on
     // tasks of their own while the merge runs. Bucket-aware splits run side by side
-    // already: with read-ahead there too, the Paimon and Iceberg benches got no faster and
-    // their key filters slower (BENCHMARKS.md, session 7).
+    // already, and reading ahead there too showed no gain beyond the noise in the Paimon
+    // and Iceberg benches (BENCHMARKS.md, session 7), so they read as they did.
     let read_ahead = split.bucket.is_none();
     let mut opened = Vec::with_capacity(split.lake_splits.len());
     for s in &split.lake_splits {
