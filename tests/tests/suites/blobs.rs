@@ -174,6 +174,20 @@ async fn modes_filters_projections_and_follow_under_references() {
             "{mode:?}"
         );
     }
+    // a reference is no payload: comparing it with bytes is refused at build, not wrong
+    let bytes = lake_api::predicate::col("photo").eq(vec![0x89u8, b'P']);
+    let e = table.scan().filter(bytes.clone()).build().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("references"), "{e}");
+    assert!(
+        table
+            .scan()
+            .filter(bytes)
+            .blobs(BlobMode::Payloads)
+            .build()
+            .await
+            .is_ok()
+    );
     // a followed scan never ends: it cannot hold its log payloads for references
     let e = table.scan().build().await.unwrap().follow().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
