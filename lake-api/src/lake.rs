@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use crate::blob::{BlobMode, BlobResolver};
 use crate::error::{Error, ErrorKind, Result};
@@ -83,8 +83,9 @@ impl RecordBatchStream {
 
     /// Reads up to `batches` batches ahead on a task of its own, so that producing them
     /// (decoding a file) overlaps consuming them (merging) on another core. Outside a
-    /// multi-threaded Tokio runtime the stream stays as it is. The task stops when the stream ends or fails, or
-    /// when the returned stream is dropped.
+    /// multi-threaded Tokio runtime the stream stays as it is. The task starts on the first
+    /// poll and stops when the stream ends or fails, or is aborted when the returned stream
+    /// is dropped. A reader that panics ends the stream with an `External` error.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -106,35 +107,75 @@ impl RecordBatchStream {
             _ => return self,
         };
         let schema = self.schema.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(batches.max(1));
-        let mut input = self;
-        let producer = runtime.spawn(async move {
-            use futures::StreamExt;
-            while let Some(item) = input.next().await {
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
-        // a producer that panicked closes the channel as if the stream had ended: say so
-        // instead of returning its rows cut short
-        let out = futures::stream::unfold((rx, Some(producer)), |(mut rx, producer)| async move {
-            if let Some(item) = rx.recv().await {
-                return Some((item, (rx, producer)));
-            }
-            match producer?.await {
-                Ok(()) => None,
-                Err(e) => Some((
-                    Err(Error::new(
-                        ErrorKind::External,
-                        format!("a lake reader task failed: {e}"),
-                    )),
-                    (rx, None),
-                )),
-            }
-        });
-        Self::new(schema, out)
+        // the task starts on the first poll: a consumer that reads its inputs one after
+        // another (a chained run, the key filter) runs one reader ahead, not all of them
+        let input = self;
+        let lazy = futures::stream::once(async move {
+            task_stream(runtime, batches, "a lake reader task", move |tx| async move {
+                forward(input, tx).await;
+            })
+        })
+        .flatten();
+        Self::new(schema, lazy)
+    }
+}
+
+/// Sends every item of `input` to `tx`, up to and including its first error; stops early
+/// when the receiver is gone.
+pub(crate) async fn forward(mut input: impl Stream<Item = Result<RecordBatch>> + Unpin, tx: Sender) -> bool {
+    use futures::StreamExt;
+    while let Some(item) = input.next().await {
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return false;
+        }
+    }
+    true
+}
+
+/// The sending side of a [`task_stream`].
+pub(crate) type Sender = tokio::sync::mpsc::Sender<Result<RecordBatch>>;
+
+/// The items `produce` sends, produced on a task of its own with up to `capacity` waiting.
+///
+/// Dropping the stream aborts the task. A task that panics or is cancelled closes its
+/// channel as if it had ended: the stream says so with an `External` error naming `what`,
+/// rather than end with its rows cut short.
+pub(crate) fn task_stream<F, Fut>(
+    runtime: tokio::runtime::Handle,
+    capacity: usize,
+    what: &'static str,
+    produce: F,
+) -> impl Stream<Item = Result<RecordBatch>> + Send + 'static
+where
+    F: FnOnce(Sender) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(capacity.max(1));
+    let task = AbortOnDrop(Some(runtime.spawn(produce(tx))));
+    futures::stream::unfold((rx, task), move |(mut rx, mut task)| async move {
+        if let Some(item) = rx.recv().await {
+            return Some((item, (rx, task)));
+        }
+        match task.0.take()?.await {
+            Ok(()) => None,
+            Err(e) => Some((
+                Err(Error::new(ErrorKind::External, format!("{what} failed: {e}"))),
+                (rx, task),
+            )),
+        }
+    })
+}
+
+/// A task handle that aborts its task when dropped (a consumer that stops reading must
+/// not leave a reader decoding for nobody).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -384,10 +425,28 @@ mod tests {
             }
             Ok(first.clone())
         });
-        let items: Vec<Result<RecordBatch>> = RecordBatchStream::new(schema, panicking).read_ahead(1).collect().await;
+        let items: Vec<Result<RecordBatch>> = RecordBatchStream::new(schema.clone(), panicking)
+            .read_ahead(1)
+            .collect()
+            .await;
         assert_eq!(items.len(), 3);
         assert!(items[..2].iter().all(Result::is_ok));
         assert!(matches!(&items[2], Err(e) if e.kind() == ErrorKind::External));
+
+        // a consumer that stops early aborts the reader: an endless reader is no leak
+        let endless = futures::stream::repeat_with(move || batch(1));
+        let mut ahead = RecordBatchStream::new(schema, endless).read_ahead(1);
+        assert!(ahead.next().await.is_some());
+        drop(ahead);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn read_ahead_on_a_current_thread_runtime_reads_in_place() -> Result<()> {
+        let batches = (0..5).map(batch).collect::<Result<Vec<_>>>()?;
+        let stream = RecordBatchStream::from_batches(batches[0].schema(), batches.clone()).read_ahead(2);
+        let got: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await?;
+        assert_eq!(got, batches);
         Ok(())
     }
 }

@@ -42,7 +42,7 @@ pub use schema::{
     BUCKET_COLUMN, BUCKET_COUNT_KEY, BUCKET_KEY_KEY, MERGE_ENGINE_KEY, PARTITION_KEYS_KEY, PRIMARY_KEY_KEY,
     VERSION_COLUMN_KEY,
 };
-pub use sorted_runs::SORTED_RUNS_KEY;
+pub use sorted_runs::{SORTED_BUCKET_RUNS_KEY, SORTED_RUNS_KEY};
 pub use source::{DEFAULT_BATCH_SIZE, LanceSource};
 pub use split::{LanceSplit, LanceSplitSerializer};
 pub use storage::{LanceConfig, LanceStorage};

@@ -26,9 +26,38 @@ pub const SORTED_RUNS_KEY: &str = "lakeunion.sorted-runs";
 /// replaces it.
 pub(crate) const LEGACY_SORTED_FRAGMENTS_KEY: &str = "lakeunion.sorted-fragments";
 
+/// Table metadata of a dataset that keeps buckets (see [`BUCKET_COLUMN`](crate::BUCKET_COLUMN)):
+/// runs as in [`SORTED_RUNS_KEY`], but in key order *within each bucket* (a round writes
+/// each bucket's rows together), which only a bucket-aware read, one bucket per split, may
+/// take as sorted. Kept under its own key so that a reader that knows nothing of buckets
+/// never takes such a run for one key-sorted stream.
+pub const SORTED_BUCKET_RUNS_KEY: &str = "lakeunion.sorted-bucket-runs";
+
 /// The sorted runs of a dataset, each its fragment ids in key order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SortedRuns(Vec<Vec<u64>>);
+
+impl SortedRuns {
+    /// The metadata key a dataset's runs live under.
+    pub(crate) fn key(bucketed: bool) -> &'static str {
+        if bucketed {
+            SORTED_BUCKET_RUNS_KEY
+        } else {
+            SORTED_RUNS_KEY
+        }
+    }
+
+    /// The runs of a dataset that keeps buckets (`bucketed`) or not.
+    pub(crate) fn of_dataset(metadata: &HashMap<String, String>, bucketed: bool) -> Self {
+        if bucketed {
+            metadata
+                .get(SORTED_BUCKET_RUNS_KEY)
+                .map_or_else(Self::default, |v| Self::parse(v))
+        } else {
+            Self::from_metadata(metadata)
+        }
+    }
+}
 
 impl SortedRuns {
     /// The runs a dataset's table metadata lists. The value is input: an id that does not

@@ -24,7 +24,7 @@ use crate::blobs::{LanceBlobResolver, blob_references};
 use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
 use crate::schema::{BUCKET_COLUMN, from_lance, has_bucket_column};
-use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_RUNS_KEY, SortedRuns};
+use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_BUCKET_RUNS_KEY, SORTED_RUNS_KEY, SortedRuns};
 use crate::split::{LanceSplit, LanceSplitSerializer, check_inside};
 
 /// The default number of rows per batch read.
@@ -188,6 +188,13 @@ impl LakeSource for LanceSource {
             }
             _ => self.at_version(split.version).await?,
         };
+        // a split planned without buckets would merge every bucket's rows as one
+        if split.bucket.is_none() && has_bucket_column(&arrow_schema::Schema::from(dataset.schema())) {
+            return Err(Error::invalid(format!(
+                "{}: the split names no bucket, but the dataset keeps each row's bucket (was it planned by an older build?)",
+                self.context(split.version)
+            )));
+        }
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info
@@ -251,6 +258,7 @@ impl LancePlanner {
         // the runs of every sorted fragment would make the plan grow with the square of the
         // fragment count; the split carries its own place in its run
         manifest.table_metadata.remove(SORTED_RUNS_KEY);
+        manifest.table_metadata.remove(SORTED_BUCKET_RUNS_KEY);
         manifest.table_metadata.remove(LEGACY_SORTED_FRAGMENTS_KEY);
         lance::table::format::pb::Manifest::from(&manifest).encode_to_vec()
     }
@@ -283,7 +291,8 @@ impl LancePlanner {
         let fragments = self.dataset.fragments();
         let mut left: HashMap<u64, Fragment> = fragments.iter().map(|f| (f.id, f.clone())).collect();
         let runs = if self.source.info.has_primary_key() {
-            SortedRuns::from_metadata(self.dataset.metadata())
+            let bucketed = has_bucket_column(&arrow_schema::Schema::from(self.dataset.schema()));
+            SortedRuns::of_dataset(self.dataset.metadata(), bucketed)
         } else {
             SortedRuns::default()
         };

@@ -123,13 +123,15 @@ impl LakeSplit for LanceSplit {
     }
 }
 
-/// The serializer of [`LanceSplit`]s (version 1: a JSON record of the fragments).
+/// The serializer of [`LanceSplit`]s: a JSON record of the fragments. Version 2 may carry
+/// a bucket, which a version-1 reader would ignore and so read every bucket's rows: such a
+/// reader refuses version 2 instead. Version 1 records still read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LanceSplitSerializer;
 
 impl LanceSplitSerializer {
     /// The version this build writes.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 }
 
 impl SplitSerializer for LanceSplitSerializer {
@@ -147,7 +149,7 @@ impl SplitSerializer for LanceSplitSerializer {
     }
 
     fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<Arc<dyn LakeSplit>> {
-        if version != Self::VERSION {
+        if !(1..=Self::VERSION).contains(&version) {
             return Err(Error::new(
                 ErrorKind::UnsupportedVersion,
                 format!(

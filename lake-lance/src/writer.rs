@@ -28,7 +28,7 @@ use lance::datatypes::BlobHandling;
 use crate::error::lance_err;
 use crate::predicate::{ident, quote};
 use crate::schema::{from_lance, has_bucket_column, lance_schema, to_lance};
-use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_RUNS_KEY, SortedRuns};
+use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SortedRuns};
 use crate::storage::{open_dataset, snapshot_of};
 
 /// Keys per SQL filter when reading or deleting the rows of touched keys.
@@ -152,12 +152,13 @@ async fn commit_properties(
     sorted: Option<SortedRuns>,
     context: &str,
 ) -> Result<Dataset> {
+    let bucketed = has_bucket_column(&arrow_schema::Schema::from(dataset.schema()));
     let table_metadata_updates = sorted.map(|sorted| {
         let alive: BTreeSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
         UpdateMap {
             update_entries: vec![
                 UpdateMapEntry {
-                    key: SORTED_RUNS_KEY.to_string(),
+                    key: SortedRuns::key(bucketed).to_string(),
                     value: Some(sorted.to_metadata(&alive)),
                 },
                 // what older writers kept, now in the runs: removed
@@ -325,22 +326,36 @@ impl Round<'_> {
     }
 }
 
-/// `batches` (rows with a [`BUCKET_COLUMN`](crate::BUCKET_COLUMN)) as one batch ordered by
-/// bucket, rows of one bucket in their original order.
-fn group_by_bucket(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
-    if batches.is_empty() {
-        return Ok(batches);
+/// Rows per batch [`group_by_bucket`] writes (a bound on each batch's offsets, too).
+const GROUPED_BATCH_ROWS: usize = 65_536;
+
+/// `batches` (rows with a [`BUCKET_COLUMN`](crate::BUCKET_COLUMN)) ordered by bucket, rows
+/// of one bucket in their original order, in batches of at most [`GROUPED_BATCH_ROWS`].
+fn group_by_bucket(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    let mut order: Vec<(i32, usize, usize)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let buckets = batch
+            .column_by_name(crate::BUCKET_COLUMN)
+            .and_then(|c| c.as_primitive_opt::<arrow_array::types::Int32Type>())
+            .ok_or_else(|| Error::schema("rows without their bucket"))?;
+        order.extend(
+            buckets
+                .values()
+                .iter()
+                .enumerate()
+                .map(|(row, &bucket)| (bucket, b, row)),
+        );
     }
-    let all = arrow_select::concat::concat_batches(schema, &batches)?;
-    let buckets = all
-        .column_by_name(crate::BUCKET_COLUMN)
-        .and_then(|c| c.as_primitive_opt::<arrow_array::types::Int32Type>())
-        .ok_or_else(|| Error::schema("rows without their bucket"))?;
-    let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
     // stable: a bucket's rows keep their key order
-    order.sort_by_key(|&i| buckets.value(i as usize));
-    let order = arrow_array::UInt32Array::from(order);
-    Ok(vec![arrow_select::take::take_record_batch(&all, &order)?])
+    order.sort_by_key(|&(bucket, _, _)| bucket);
+    let inputs: Vec<&RecordBatch> = batches.iter().collect();
+    order
+        .chunks(GROUPED_BATCH_ROWS)
+        .map(|chunk| {
+            let indices: Vec<(usize, usize)> = chunk.iter().map(|&(_, b, row)| (b, row)).collect();
+            Ok(arrow_select::interleave::interleave_record_batch(&inputs, &indices)?)
+        })
+        .collect()
 }
 
 async fn apply_round(
@@ -351,7 +366,7 @@ async fn apply_round(
 ) -> Result<Dataset> {
     let (info, max_rows_per_file, context) = (round.info, round.max_rows_per_file, round.context);
     // the runs already known sorted stay so: deletions keep the order of what is left
-    let mut sorted = SortedRuns::from_metadata(dataset.metadata());
+    let mut sorted = SortedRuns::of_dataset(dataset.metadata(), round.key_buckets.is_some());
     let mut touched = BTreeSet::new();
     for b in &batches {
         touched.extend(sql_keys(info, &b.batch)?);
@@ -371,14 +386,6 @@ async fn apply_round(
         .filter(|r| r.num_rows() > 0)
         .map(|r| round.to_lance(r))
         .collect::<Result<_>>()?;
-    // a dataset that keeps buckets gets each bucket's rows together (still in key order
-    // within it), so that its fragments hold few buckets each and a bucket's split reads
-    // few fragments
-    let upserts = if round.key_buckets.is_some() {
-        group_by_bucket(round.schema, upserts)?
-    } else {
-        upserts
-    };
 
     let mut dataset = dataset;
     for filter in key_filters(info, &absent) {
@@ -404,6 +411,14 @@ async fn apply_round(
         let params = WriteParams {
             mode: WriteMode::Append,
             ..write_params(max_rows_per_file)
+        };
+        // a dataset that keeps buckets gets each bucket's rows together (still in key
+        // order within it), so that its fragments hold few buckets each and a bucket's
+        // split reads few fragments
+        let upserts = if round.key_buckets.is_some() {
+            group_by_bucket(upserts)?
+        } else {
+            upserts
         };
         let transaction = InsertBuilder::new(dataset.clone())
             .with_params(&params)

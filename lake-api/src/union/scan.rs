@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream};
+use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream, forward, task_stream};
 use crate::log::{LogSource, ReadableSnapshot};
 use crate::predicate::{Predicate, parse};
 use crate::table::{MergeEngine, TableBucket, TableInfo};
@@ -505,24 +505,24 @@ impl UnionScan {
             let scan = scan.clone();
             let on_split_done = on_split_done.clone();
             async move {
-                let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow_array::RecordBatch>>(2);
-                tokio::spawn(async move {
-                    let mut stream = match scan.read(&split).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = tx.send(Err(e.context(format!("split {split}")))).await;
-                            return;
+                // a split task that panics ends its stream with an error, never short
+                task_stream(
+                    tokio::runtime::Handle::current(),
+                    2,
+                    "a split task",
+                    move |tx| async move {
+                        let stream = match scan.read(&split).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let _ = tx.send(Err(e.context(format!("split {split}")))).await;
+                                return;
+                            }
+                        };
+                        if forward(stream, tx).await {
+                            on_split_done();
                         }
-                    };
-                    while let Some(item) = stream.next().await {
-                        let failed = item.is_err();
-                        if tx.send(item).await.is_err() || failed {
-                            return;
-                        }
-                    }
-                    on_split_done();
-                });
-                futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+                    },
+                )
             }
         });
         let merged = per_split.buffered(concurrency).flatten();

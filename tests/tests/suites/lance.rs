@@ -833,6 +833,17 @@ async fn a_dataset_that_keeps_buckets_is_read_bucket_aware() {
     let buckets: BTreeSet<Option<u32>> = splits.iter().map(|s| s.bucket()).collect();
     let all: BTreeSet<Option<u32>> = (0..info.bucket_count).map(Some).collect();
     assert_eq!(buckets, all);
+    // a split that names no bucket (an older planner's, or a forged one) would read every
+    // bucket's rows: refused
+    let serializer = source.split_serializer();
+    let mut record: Value =
+        serde_json::from_slice(&serializer.serialize(splits[0].as_ref()).expect("bytes")).expect("json");
+    assert!(record.as_object_mut().expect("a record").remove("bucket").is_some());
+    let unbucketed = serializer
+        .deserialize(1, &serde_json::to_vec(&record).expect("json"))
+        .expect("a version-1 record reads");
+    let e = source.create_reader(unbucketed).await.err().expect("refused");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     let mut per_bucket: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
     for split in splits {
         let bucket = split.bucket().expect("a bucket");
