@@ -96,13 +96,27 @@ const LAKE_READ_AHEAD: usize = 2;
 
 /// Opens one lake split's rows, conformed to the read schema; with `read_ahead`, the split
 /// decodes on a task of its own while its consumer runs.
-async fn open_lake_split(ctx: &Arc<ScanContext>, s: &SerializedLakeSplit, read_ahead: bool) -> Result<OpenedSplit> {
+async fn open_lake_split(
+    ctx: &Arc<ScanContext>,
+    union: &UnionSplit,
+    s: &SerializedLakeSplit,
+    read_ahead: bool,
+) -> Result<OpenedSplit> {
     let source = ctx
         .lake
         .as_ref()
         .ok_or_else(|| Error::invalid("no lake source for a lake split"))?;
     let split: Arc<dyn LakeSplit> = source.split_serializer().deserialize(s.version, &s.bytes)?;
     let what = format!("{split:?}");
+    // a lake split merged with another bucket's (or partition's) log would be silently wrong
+    let wrong_bucket = matches!((split.bucket(), union.bucket), (Some(a), Some(b)) if a != b);
+    if wrong_bucket || split.partition() != union.partition.as_slice() {
+        return Err(Error::corrupt(format!(
+            "union split {union} holds lake split {what} of partition {:?} bucket {:?}",
+            split.partition(),
+            split.bucket()
+        )));
+    }
     let run = split.run_position();
     let reader = source.create_reader(split).await?;
     let sorted = reader
@@ -134,7 +148,7 @@ pub(crate) async fn read_lake_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -
             split.lake_splits.len()
         )));
     };
-    let opened = open_lake_split(ctx, lake, false).await?;
+    let opened = open_lake_split(ctx, split, lake, false).await?;
     Ok(finish(ctx, opened.stream, ctx.lake_remaining.clone()))
 }
 
@@ -218,7 +232,7 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     let read_ahead = split.bucket.is_none();
     let mut opened = Vec::with_capacity(split.lake_splits.len());
     for s in &split.lake_splits {
-        opened.push(open_lake_split(ctx, s, read_ahead).await?);
+        opened.push(open_lake_split(ctx, split, s, read_ahead).await?);
     }
     let log_merge = LogMerge {
         schema: ctx.read_schema.clone(),

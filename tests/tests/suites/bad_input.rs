@@ -256,6 +256,15 @@ async fn hostile_splits_are_refused() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("no file 9"), "{e}");
 
+    // a lake split of another bucket than its union split's would merge with the wrong log
+    let mut record: serde_json::Value = serde_json::from_slice(&good.lake_splits[0].bytes).unwrap();
+    let other_bucket = good.bucket.map_or(1, |b| b + 1);
+    record["bucket"] = serde_json::Value::from(other_bucket);
+    let mut crossed = good.clone();
+    crossed.lake_splits[0].bytes = serde_json::to_vec(&record).unwrap();
+    let e = scan.read(&crossed).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+
     // a lake-only split carrying two lake splits
     let mut two = good.clone();
     two.kind = UnionSplitKind::LakeOnly;
