@@ -31,9 +31,10 @@ const LANCE_BLOB_EXTENSION: &str = "lance.blob.v2";
 /// dataset has one: it makes the dataset bucket-aware. It is no column of the table.
 pub const BUCKET_COLUMN: &str = "__bucket";
 
-/// Whether a dataset's schema has the [`BUCKET_COLUMN`].
-pub(crate) fn has_bucket_column(schema: &Schema) -> bool {
-    schema.field_with_name(BUCKET_COLUMN).is_ok()
+/// Whether a dataset has the [`BUCKET_COLUMN`] (asked of its Lance schema, with no Arrow
+/// conversion: readers ask once per split).
+pub(crate) fn has_bucket_column(dataset: &lance::Dataset) -> bool {
+    dataset.schema().field(BUCKET_COLUMN).is_some()
 }
 
 fn list(value: Option<&String>) -> Vec<String> {

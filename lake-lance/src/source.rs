@@ -189,7 +189,7 @@ impl LakeSource for LanceSource {
             _ => self.at_version(split.version).await?,
         };
         // a split planned without buckets would merge every bucket's rows as one
-        if split.bucket.is_none() && has_bucket_column(&arrow_schema::Schema::from(dataset.schema())) {
+        if split.bucket.is_none() && has_bucket_column(&dataset) {
             return Err(Error::invalid(format!(
                 "{}: the split names no bucket, but the dataset keeps each row's bucket (was it planned by an older build?)",
                 self.context(split.version)
@@ -291,7 +291,7 @@ impl LancePlanner {
         let fragments = self.dataset.fragments();
         let mut left: HashMap<u64, Fragment> = fragments.iter().map(|f| (f.id, f.clone())).collect();
         let runs = if self.source.info.has_primary_key() {
-            let bucketed = has_bucket_column(&arrow_schema::Schema::from(self.dataset.schema()));
+            let bucketed = has_bucket_column(&self.dataset);
             SortedRuns::of_dataset(self.dataset.metadata(), bucketed)
         } else {
             SortedRuns::default()
@@ -403,7 +403,7 @@ impl Planner for LancePlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
         let fragments = self.fragments_in_runs();
         let keys = self.source.info.partition_keys.clone();
-        let buckets = has_bucket_column(&arrow_schema::Schema::from(self.dataset.schema()));
+        let buckets = has_bucket_column(&self.dataset);
         if keys.is_empty() && !buckets {
             return Ok(fragments
                 .into_iter()

@@ -78,7 +78,7 @@ impl LakeWriter for LanceLakeWriter {
             Err(e) => return Err(e),
         };
         // an existing dataset keeps its layout, whatever this writer was configured with
-        let keeps_buckets = has_bucket_column(&arrow_schema::Schema::from(dataset.schema()));
+        let keeps_buckets = has_bucket_column(&dataset);
         let schema = lance_schema(&self.info, keeps_buckets)?;
         let dataset = Arc::new(dataset);
         let done = if self.info.has_primary_key() {
@@ -152,8 +152,8 @@ async fn commit_properties(
     sorted: Option<SortedRuns>,
     context: &str,
 ) -> Result<Dataset> {
-    let bucketed = has_bucket_column(&arrow_schema::Schema::from(dataset.schema()));
     let table_metadata_updates = sorted.map(|sorted| {
+        let bucketed = has_bucket_column(&dataset);
         let alive: BTreeSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
         UpdateMap {
             update_entries: vec![

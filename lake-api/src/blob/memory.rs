@@ -38,11 +38,12 @@ use std::sync::{Mutex, MutexGuard};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait};
 use arrow_buffer::Buffer;
-use arrow_schema::DataType;
+use arrow_schema::{DataType, SchemaRef};
 use async_trait::async_trait;
 
 use super::{BlobRef, BlobRefBuilder, BlobResolver};
 use crate::error::{Error, ErrorKind, Result};
+use crate::types::LogicalType;
 
 /// The URI scheme of references into a [`MemoryBlobStore`].
 pub const MEMORY_BLOB_SCHEME: &str = "lakeunion-mem://";
@@ -151,6 +152,25 @@ impl MemoryBlobStore {
             }
             other => Err(Error::schema(format!("BLOB payloads must be binary, found {other}"))),
         }
+    }
+
+    /// A batch's `columns` (in `target`'s order) as `target` wants them: every BLOB payload
+    /// column that `target` holds as a BLOB reference is kept here and replaced by its
+    /// references; every other column (a reference column the table itself stores included)
+    /// stays as it is.
+    pub fn references_in(&self, target: &SchemaRef, mut columns: Vec<ArrayRef>) -> Result<Vec<ArrayRef>> {
+        for (field, column) in target.fields().iter().zip(columns.iter_mut()) {
+            let payloads = matches!(
+                column.data_type(),
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            );
+            if payloads && LogicalType::of(field) == LogicalType::BlobRef {
+                *column = self
+                    .references(column.as_ref())
+                    .map_err(|e| e.context(format!("BLOB column {}", field.name())))?;
+            }
+        }
+        Ok(columns)
     }
 
     fn references_of<O: OffsetSizeTrait>(&self, payloads: &dyn Array) -> Result<ArrayRef> {

@@ -21,7 +21,6 @@ use crate::merge::apply::apply_changes;
 use crate::predicate::{FilterPushDown, Predicate, filter_batch};
 use crate::project::{project_batch, project_schema};
 use crate::table::{TableBucket, TableInfo, TablePath};
-use crate::types::LogicalType;
 
 /// One data file of a memory snapshot.
 #[derive(Debug, Clone)]
@@ -389,12 +388,7 @@ impl MemoryReader {
         let Some(store) = &self.blobs else {
             return Ok(batch);
         };
-        let mut columns = batch.columns().to_vec();
-        for (field, column) in batch.schema().fields().iter().zip(columns.iter_mut()) {
-            if LogicalType::of(field) == LogicalType::Blob {
-                *column = store.references(column.as_ref())?;
-            }
-        }
+        let columns = store.references_in(&self.schema, batch.columns().to_vec())?;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }

@@ -12,15 +12,13 @@
 
 use std::sync::Arc;
 
-use arrow_array::ArrayRef;
-use arrow_schema::{DataType, SchemaRef};
 use async_trait::async_trait;
 
 use crate::blob::{BlobMode, BlobRef, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, Result};
 use crate::lake::LakeStorage;
 use crate::table::TablePath;
-use crate::types::{LogicalType, has_blob_column};
+use crate::types::has_blob_column;
 use crate::union::ReadMode;
 
 /// The mode a scan that asked for `requested` reads BLOB columns in, given the table's
@@ -51,31 +49,6 @@ pub(crate) async fn effective_mode(
     } else {
         BlobMode::Payloads
     })
-}
-
-/// `columns` (log rows, in `target`'s order) with every BLOB payload column that `target`
-/// wants as references stored in `store` and replaced by its references.
-pub(crate) fn log_columns(
-    store: Option<&MemoryBlobStore>,
-    target: &SchemaRef,
-    mut columns: Vec<ArrayRef>,
-) -> Result<Vec<ArrayRef>> {
-    let Some(store) = store else {
-        return Ok(columns);
-    };
-    for (field, column) in target.fields().iter().zip(columns.iter_mut()) {
-        // a column the table itself stores as references is a struct already
-        let payloads = matches!(
-            column.data_type(),
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-        );
-        if payloads && LogicalType::of(field) == LogicalType::BlobRef {
-            *column = store
-                .references(column.as_ref())
-                .map_err(|e| e.context(format!("BLOB column {} of a log batch", field.name())))?;
-        }
-    }
-    Ok(columns)
 }
 
 /// Fetches what a union scan's references point at: log payloads from the scan's memory

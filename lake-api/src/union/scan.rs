@@ -388,7 +388,10 @@ impl ScanContext {
     /// into references where the scan reads references.
     pub fn log_rows(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let columns = batch.project(&self.read_columns)?.columns().to_vec();
-        let columns = blobs::log_columns(self.log_blobs.as_deref(), &self.read_schema, columns)?;
+        let columns = match &self.log_blobs {
+            Some(store) => store.references_in(&self.read_schema, columns)?,
+            None => columns,
+        };
         Ok(RecordBatch::try_new(self.read_schema.clone(), columns)?)
     }
 }

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::Int64Type;
+use arrow::array::RecordBatch;
 use lake_api::blob::{BlobMode, blob_refs, resolve_column};
 use lake_api::memory::demo_table;
 use lake_api::types::LogicalType;
@@ -16,15 +15,6 @@ type Photos = BTreeMap<i64, Option<Vec<u8>>>;
 async fn demo() -> UnionTable {
     let (log, lake) = demo_table().await.unwrap();
     UnionTable::open(log, Some(lake)).await.unwrap()
-}
-
-fn ids(batch: &RecordBatch) -> Vec<i64> {
-    batch
-        .column_by_name("id")
-        .unwrap()
-        .as_primitive::<Int64Type>()
-        .values()
-        .to_vec()
 }
 
 /// Every row's photo as payload bytes, from a scan that returns payloads.
@@ -49,7 +39,10 @@ async fn resolved(scan: &UnionScan, batches: &[RecordBatch]) -> (Photos, BTreeSe
         let refs = blob_refs(b, "photo").unwrap();
         uris.extend(refs.iter().flatten().map(|r| r.uri.clone()));
         let fetched = resolve_column(resolver.as_ref(), &refs, 1 << 20, 4).await;
-        for (id, photo) in ids(b).into_iter().zip(fetched) {
+        for (id, photo) in lakeunion_tests::fixtures::int_column(std::slice::from_ref(b), "id")
+            .into_iter()
+            .zip(fetched)
+        {
             out.insert(id, photo.map(|p| p.unwrap()));
         }
     }
