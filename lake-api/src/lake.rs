@@ -319,6 +319,31 @@ pub trait SortedRecordReader: RecordReader {
     fn key_order(&self) -> &[String];
 }
 
+/// Which rows of a lake snapshot a source's planners see.
+///
+/// Most lakes show their readers every row a snapshot commits, and both views are the
+/// same there. Paimon tables with deletion vectors, and Paimon `first-row` tables, hide
+/// their uncompacted (level-0) files from readers until a compaction: their readable rows
+/// lag behind the committed ones. A union read pairs the view with the offsets it takes
+/// from the log: a snapshot's tiered offsets cover its committed rows, while a Fluss
+/// coordinator's readable offsets cover only its readable rows.
+///
+/// ```
+/// use lake_api::SnapshotView;
+///
+/// assert_eq!(SnapshotView::default(), SnapshotView::Committed);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SnapshotView {
+    /// Every row the snapshot committed, merged on read where the lake's own readers would
+    /// skip it: what the snapshot's tiered offsets (`fluss-offsets`) stand for.
+    #[default]
+    Committed,
+    /// The rows the lake's own readers see: what a Fluss coordinator's readable offsets
+    /// stand for.
+    Readable,
+}
+
 /// A table in a lake format, configured for one scan.
 #[async_trait]
 pub trait LakeSource: Send + Sync {
@@ -354,6 +379,12 @@ pub trait LakeSource: Send + Sync {
     /// (the default) while they return payloads.
     fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
         None
+    }
+    /// Which rows of a snapshot the planners plan ([`SnapshotView`]); a new source plans
+    /// `Committed`. Lakes whose readers see every committed row (the default) ignore it.
+    fn with_view(&mut self, view: SnapshotView) -> Result<()> {
+        let _ = view;
+        Ok(())
     }
 }
 

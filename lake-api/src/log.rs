@@ -188,6 +188,19 @@ pub trait LogSource: Send + Sync {
     async fn readable_snapshot(&self) -> Result<ReadableSnapshot> {
         Ok(ReadableSnapshot::Lake)
     }
+
+    /// The readable offsets of `snapshot`, the log's [readable snapshot](Self::readable_snapshot),
+    /// where the log keeps them apart from its tiered offsets: each bucket's changes below
+    /// its offset are in the rows the lake's own readers see
+    /// ([`SnapshotView::Readable`](crate::SnapshotView::Readable)). A Fluss coordinator keeps
+    /// them for Paimon deletion-vector tables, whose uncompacted files readers skip. A union
+    /// read that gets them reads the snapshot's readable rows and the log from these
+    /// offsets; with `None` (the default) it reads every committed row and the log from the
+    /// [tiered offsets](Self::tiered_offsets).
+    async fn readable_offsets(&self, snapshot: &LakeSnapshot) -> Result<Option<BTreeMap<TableBucket, i64>>> {
+        let _ = snapshot;
+        Ok(None)
+    }
 }
 
 /// The log's say on which lake snapshot a union read uses ([`LogSource::readable_snapshot`]).

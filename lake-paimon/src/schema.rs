@@ -176,9 +176,12 @@ fn logical_field(path: &TablePath, name: &str, ty: &PaimonType, options: &HashMa
 ///
 /// Primary-key tables get fixed buckets on the Fluss bucket key; log tables too where they
 /// have a bucket key, else they are bucket-unaware (`bucket = -1`, the Fluss bucket count in
-/// an option). The Paimon merge engine is always `deduplicate`: the tiering writer folds
-/// each round with the Fluss engine and writes the winners, which every Paimon reader then
-/// sees as they are.
+/// an option). The Paimon merge engine is `deduplicate`: the tiering writer folds each
+/// round with the Fluss engine and writes the winners, which every Paimon reader then sees
+/// as they are. Properties under [`PAIMON_PROPERTY_PREFIX`] become further table options,
+/// as Fluss passes them (`paimon.deletion-vectors.enabled`, or `paimon.merge-engine` =
+/// `first-row` for a first-row table), as long as the table still merges as its merge
+/// engine says.
 pub(crate) fn paimon_schema(info: &TableInfo) -> Result<paimon::spec::Schema> {
     let context = format!("table {}", info.path);
     let mut builder = paimon::spec::Schema::builder();
@@ -233,18 +236,53 @@ pub(crate) fn paimon_schema(info: &TableInfo) -> Result<paimon::spec::Schema> {
     } else {
         builder = builder.option(BUCKET_OPTION, "-1");
     }
+    let mut options: HashMap<String, String> = HashMap::new();
     if info.has_primary_key() {
-        builder = builder
-            .primary_key(info.primary_key.clone())
-            .option(PAIMON_MERGE_ENGINE_OPTION, "deduplicate");
+        builder = builder.primary_key(info.primary_key.clone());
+        options.insert(PAIMON_MERGE_ENGINE_OPTION.into(), "deduplicate".into());
         if let Some((engine, column)) = info.merge_engine.to_option() {
-            builder = builder.option(MERGE_ENGINE_OPTION, engine);
+            options.insert(MERGE_ENGINE_OPTION.into(), engine.into());
             if let Some(column) = column {
-                builder = builder.option(VERSION_COLUMN_OPTION, column);
+                options.insert(VERSION_COLUMN_OPTION.into(), column.into());
             }
         }
     }
+    options.extend(paimon_properties(info)?);
+    // a Paimon option must not make the table merge otherwise than the log does
+    if info.has_primary_key() && merge_engine(&info.path, &options)? != info.merge_engine {
+        return Err(Error::invalid(format!(
+            "{context}: its Paimon options make it merge otherwise than its merge engine {:?}",
+            info.merge_engine
+        )));
+    }
+    for (key, value) in options {
+        builder = builder.option(key, value);
+    }
     builder.build().map_err(paimon_err(context))
+}
+
+/// The prefix of the table properties that Fluss passes to Paimon as table options
+/// (`paimon.deletion-vectors.enabled` becomes `deletion-vectors.enabled`).
+pub const PAIMON_PROPERTY_PREFIX: &str = "paimon.";
+
+/// The Paimon table options `info`'s properties ask for, as Fluss passes them: those under
+/// [`PAIMON_PROPERTY_PREFIX`], less the prefix. The bucket options come from the table's
+/// buckets, as with Fluss.
+fn paimon_properties(info: &TableInfo) -> Result<HashMap<String, String>> {
+    let mut options = HashMap::new();
+    for (key, value) in &info.properties {
+        let Some(option) = key.strip_prefix(PAIMON_PROPERTY_PREFIX) else {
+            continue;
+        };
+        if [BUCKET_OPTION, BUCKET_KEY_OPTION, "partition.legacy-name"].contains(&option) {
+            return Err(Error::invalid(format!(
+                "table {}: property {key} is set from the table's buckets and partitions, not by hand",
+                info.path
+            )));
+        }
+        options.insert(option.to_string(), value.clone());
+    }
+    Ok(options)
 }
 
 /// Rows in the exact Arrow types the paimon writer takes for `target`.

@@ -20,7 +20,7 @@ use lake_api::lake::{
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::types::{LogicalType, blob_ref_field};
-use lake_api::{Error, ErrorKind, Result, TableInfo};
+use lake_api::{Error, ErrorKind, Result, SnapshotView, TableInfo};
 use paimon::DataSplit;
 use paimon::spec::{DataType as PaimonType, Datum, Predicate as PaimonPredicate};
 use paimon::table::Table;
@@ -30,6 +30,7 @@ use crate::error::paimon_err;
 use crate::predicate::PaimonFilters;
 use crate::schema::BUCKET_OPTION;
 use crate::split::{PaimonSplit, PaimonSplitSerializer};
+use crate::view::PlanView;
 
 /// The default number of rows per batch read, where the table's `read.batch-size` does not
 /// say (paimon's own default, 1024, costs the merge engine five times the batches).
@@ -47,6 +48,7 @@ pub struct PaimonSource {
     filters: Vec<PaimonPredicate>,
     limit: Option<usize>,
     blob_mode: BlobMode,
+    view: SnapshotView,
 }
 
 impl PaimonSource {
@@ -64,6 +66,7 @@ impl PaimonSource {
             filters: Vec::new(),
             limit: None,
             blob_mode: BlobMode::Payloads,
+            view: SnapshotView::Committed,
         }
     }
 
@@ -213,6 +216,13 @@ impl LakeSource for PaimonSource {
         (self.blob_mode == BlobMode::References)
             .then(|| Arc::new(PaimonBlobResolver::new(&self.table)) as Arc<dyn BlobResolver>)
     }
+
+    /// Under `Committed` (the default), deletion-vector and `first-row` tables are planned
+    /// with their level-0 files merged in; under `Readable`, as Paimon's readers see them.
+    fn with_view(&mut self, view: SnapshotView) -> Result<()> {
+        self.view = view;
+        Ok(())
+    }
 }
 
 struct PaimonPlanner {
@@ -225,10 +235,10 @@ impl Planner for PaimonPlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
         let source = &self.source;
         let context = source.context(self.snapshot_id);
-        let table = source.table.copy_with_options(HashMap::from([(
-            "scan.snapshot-id".to_string(),
-            self.snapshot_id.to_string(),
-        )]));
+        let view = PlanView::of(&source.table, source.view);
+        let mut options = view.options;
+        options.insert("scan.snapshot-id".to_string(), self.snapshot_id.to_string());
+        let table = source.table.copy_with_options(options);
         let mut builder = table.new_read_builder();
         source.configure(&mut builder, &context)?;
         let pk = source.info.has_primary_key();
@@ -237,7 +247,11 @@ impl Planner for PaimonPlanner {
         {
             builder.with_limit(limit);
         }
-        let plan = builder.new_scan().plan().await.map_err(paimon_err(&context))?;
+        let mut scan = builder.new_scan();
+        if view.scan_all_files {
+            scan = scan.with_scan_all_files();
+        }
+        let plan = scan.plan().await.map_err(paimon_err(&context))?;
         let partition_types: Vec<PaimonType> = table
             .schema()
             .partition_fields()

@@ -64,24 +64,6 @@ impl PaimonLakeWriter {
                 format!("tiering into Paimon table {}: {why}", info.path),
             ))
         };
-        let flag = |key: &str| options.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        if flag("deletion-vectors.enabled") && !flag("deletion-vectors.merge-on-read") {
-            // readers skip level-0 files of such tables until a compaction, and the paimon
-            // crate writes level 0 only and cannot compact
-            return refuse(
-                "deletion-vector tables hide new files until a compaction, which the paimon crate cannot run".into(),
-            );
-        }
-        if info.has_primary_key()
-            && options
-                .get(PAIMON_MERGE_ENGINE_OPTION)
-                .is_some_and(|e| e.trim().eq_ignore_ascii_case("first-row"))
-        {
-            return refuse(
-                "Paimon's first-row engine hides new files until a compaction, which the paimon crate cannot run"
-                    .into(),
-            );
-        }
         if info.has_primary_key()
             && let Some(engine) = options
                 .get(PAIMON_MERGE_ENGINE_OPTION)
@@ -278,6 +260,11 @@ async fn folded_rows(
         if batch.num_rows() > 0 {
             out.push(with_kind(&to_paimon(&with_system(batch)?, target)?, UPDATE_AFTER)?);
         }
+    }
+    // first-row keys never leave once present: a key that ends absent never was, and
+    // Paimon's own first-row engine takes no deletions
+    if info.merge_engine == MergeEngine::FirstRow {
+        return Ok(out);
     }
     // one change row per key that ends absent stands for its deletion
     let mut deleted: HashSet<OwnedRow> = HashSet::new();

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lake_api::MergeStrategy;
+use lake_api::{MergeEngine, MergeStrategy};
 use lake_paimon::{PaimonConfig, PaimonStorage};
 
 use crate::build::BuiltTable;
@@ -14,12 +14,25 @@ use crate::local::build_tiered;
 use crate::rng::Rng;
 use crate::workload::{Bucketing, TableShape, Workload};
 
-/// A random workload bucketed as Fluss buckets Paimon tables.
+/// A random workload bucketed as Fluss buckets Paimon tables. A third of the primary-key
+/// tables keep deletion vectors and half the first-row ones are Paimon `first-row` tables:
+/// both hide their level-0 files from Paimon's readers.
 pub fn paimon_workload(rng: &mut Rng, ops: usize) -> Workload {
-    let shape = TableShape {
+    let mut shape = TableShape {
         bucketing: Bucketing::Paimon,
         ..TableShape::random(rng)
     };
+    if shape.primary_key {
+        // Paimon refuses deletion vectors on its own first-row tables
+        let option = match shape.engine {
+            MergeEngine::FirstRow if rng.chance(0.5) => Some(("paimon.merge-engine", "first-row")),
+            MergeEngine::FirstRow => None,
+            _ => rng.chance(0.33).then_some(("paimon.deletion-vectors.enabled", "true")),
+        };
+        shape
+            .properties
+            .extend(option.map(|(k, v)| (k.to_string(), v.to_string())));
+    }
     Workload::random_for(rng, shape, ops)
 }
 

@@ -47,6 +47,10 @@ impl LogSource for ServedLog {
     async fn readable_snapshot(&self) -> lake_api::Result<lake_api::ReadableSnapshot> {
         self.log.readable_snapshot().await
     }
+
+    async fn readable_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<Option<BTreeMap<TableBucket, i64>>> {
+        self.log.readable_offsets(snapshot).await
+    }
 }
 
 /// Polling tuned for a loopback server: short polls, so that tests wait little.
@@ -115,6 +119,7 @@ pub async fn run_remote_case(seed: u64, ops: usize, strategy: lake_api::MergeStr
 fn remote_workload(rng: &mut Rng, ops: usize) -> Workload {
     let shape = TableShape {
         blob: false,
+        properties: Default::default(),
         ..TableShape::random(rng)
     };
     Workload::random_for(rng, shape, ops)

@@ -35,6 +35,8 @@ pub struct TableShape {
     pub bucketing: Bucketing,
     /// A BLOB column `b` (payload: [`blob_payload`] of the row).
     pub blob: bool,
+    /// Table properties (lake options such as `paimon.deletion-vectors.enabled`).
+    pub properties: BTreeMap<String, String>,
 }
 
 /// How a generated table assigns rows to buckets.
@@ -72,6 +74,7 @@ impl TableShape {
             engine,
             bucketing: Bucketing::Modulo,
             blob: rng.chance(0.4),
+            properties: BTreeMap::new(),
         }
     }
 
@@ -113,6 +116,7 @@ impl TableShape {
         if self.partitioned {
             info = info.with_partition_keys(vec!["p".into()]);
         }
+        info.properties = self.properties.clone();
         info
     }
 

@@ -347,4 +347,23 @@ impl LogSource for FlussLog {
             Coordinator::NotManaged => ReadableSnapshot::Lake,
         })
     }
+
+    /// The coordinator's readable offsets, while `snapshot` is still its readable snapshot
+    /// and they differ from its tiered ones: for Paimon deletion-vector tables, the
+    /// coordinator records how far each bucket's compacted files reach. Equal offsets cover
+    /// every committed row, so they are left to the tiered path.
+    async fn readable_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<Option<BTreeMap<TableBucket, i64>>> {
+        let readable = match self.ask_coordinator(None, true).await? {
+            Coordinator::Snapshot(info) if info.snapshot_id == snapshot.id => self.coordinator_offsets(&info).await?,
+            // it moved on since (or never named this one): the snapshot's tiered offsets
+            _ => return Ok(None),
+        };
+        let tiered = match self.tiered_offsets(snapshot).await {
+            Ok(tiered) => Some(tiered),
+            // a compaction's snapshot may record no tiered offsets: only readable ones
+            Err(e) if e.kind() == lake_api::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok((tiered.as_ref() != Some(&readable)).then_some(readable))
+    }
 }

@@ -23,17 +23,21 @@ struct PlannedLakeSplit {
     serialized: SerializedLakeSplit,
 }
 
+/// Plans the splits of a scan of `history`'s last snapshot (older ones may record its
+/// tiered offsets), starting the log at `readable` where the log gave readable offsets.
 pub(crate) async fn plan(
     ctx: &ScanContext,
     history: &[LakeSnapshot],
+    readable: Option<&BTreeMap<TableBucket, i64>>,
     as_of: Option<&BTreeMap<TableBucket, i64>>,
     mode: ReadMode,
 ) -> Result<Vec<UnionSplit>> {
     let info = &ctx.info;
     let snapshot = history.last();
     let offsets = ctx.log.offset_ranges().await?;
-    let tiered = match snapshot {
-        Some(s) if mode != ReadMode::LogOnly => match latest_tiered_offsets(ctx.log.as_ref(), history).await? {
+    let tiered = match (snapshot, readable) {
+        (Some(_), Some(readable)) if mode != ReadMode::LogOnly => readable.clone(),
+        (Some(s), None) if mode != ReadMode::LogOnly => match latest_tiered_offsets(ctx.log.as_ref(), history).await? {
             Some((_, offsets)) => offsets,
             None => {
                 return Err(Error::new(

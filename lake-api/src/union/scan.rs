@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream, forward, task_stream};
+use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream, SnapshotView, forward, task_stream};
 use crate::log::{LogSource, ReadableSnapshot};
 use crate::predicate::{Predicate, parse};
 use crate::table::{MergeEngine, TableBucket, TableInfo};
@@ -257,7 +257,12 @@ impl UnionScanBuilder {
         let output_projection: Vec<usize> = (0..output_names.len()).collect();
         let output_schema = Arc::new(read_schema.project(&output_projection)?);
 
-        let (history, lake_source, remaining) = self.open_lake(&info, &read_columns, blob_mode).await?;
+        let OpenedLake {
+            history,
+            source: lake_source,
+            remaining,
+            readable_offsets,
+        } = self.open_lake(&info, &read_columns, blob_mode).await?;
         // log rows' payloads are part of the log tail: memory up to the budget, then a file
         let log_blobs = (blob_mode == BlobMode::References).then(|| {
             Arc::new(MemoryBlobStore::with_memory_limit(
@@ -283,23 +288,19 @@ impl UnionScanBuilder {
         Ok(UnionScan {
             ctx: Arc::new(ctx),
             history,
+            readable_offsets,
             as_of: self.as_of,
             mode: self.mode,
         })
     }
 
-    async fn open_lake(
-        &self,
-        info: &TableInfo,
-        read_columns: &[usize],
-        blob_mode: BlobMode,
-    ) -> Result<(Vec<LakeSnapshot>, Option<Arc<dyn LakeSource>>, Vec<Predicate>)> {
+    async fn open_lake(&self, info: &TableInfo, read_columns: &[usize], blob_mode: BlobMode) -> Result<OpenedLake> {
         let all = self.filters.clone();
         let Some(lake) = &self.table.lake else {
-            return Ok((Vec::new(), None, all));
+            return Ok(OpenedLake::log_only(all));
         };
         if self.mode == ReadMode::LogOnly {
-            return Ok((Vec::new(), None, all));
+            return Ok(OpenedLake::log_only(all));
         }
         let snapshots = match lake.list_snapshots(&info.path).await {
             Ok(s) => s,
@@ -309,13 +310,13 @@ impl UnionScanBuilder {
         };
         // the chosen snapshot (the caller's, else the log's readable one, else the latest)
         // and every older one (offsets may come from an older one)
-        let chosen = match self.snapshot_id {
-            Some(id) => Some(id),
+        let (chosen, from_log) = match self.snapshot_id {
+            Some(id) => (Some(id), false),
             None => match self.table.log.readable_snapshot().await? {
-                ReadableSnapshot::Lake => None,
-                ReadableSnapshot::Snapshot(id) => Some(id),
+                ReadableSnapshot::Lake => (None, false),
+                ReadableSnapshot::Snapshot(id) => (Some(id), true),
                 // nothing in the lake is readable yet: the log alone
-                ReadableSnapshot::None => return Ok((Vec::new(), None, all)),
+                ReadableSnapshot::None => return Ok(OpenedLake::log_only(all)),
             },
         };
         let history: Vec<LakeSnapshot> = match chosen {
@@ -330,12 +331,22 @@ impl UnionScanBuilder {
             }
             None => snapshots,
         };
-        if history.is_empty() {
-            return Ok((Vec::new(), None, all));
-        }
+        let Some(snapshot) = history.last() else {
+            return Ok(OpenedLake::log_only(all));
+        };
+        // the log's readable snapshot may come with readable offsets, which cover only the
+        // rows the lake's readers see; otherwise the snapshot's tiered offsets cover them all
+        let readable_offsets = match from_log {
+            true => self.table.log.readable_offsets(snapshot).await?,
+            false => None,
+        };
         let mut source = lake.create_lake_source(&info.path).await?;
         source.with_project(&read_columns.iter().map(|&c| vec![c]).collect::<Vec<_>>())?;
         source.with_blob_mode(blob_mode)?;
+        source.with_view(match readable_offsets {
+            Some(_) => SnapshotView::Readable,
+            None => SnapshotView::Committed,
+        })?;
         // a lake row filtered out early must not let a first-row or versioned log row win
         // in its place, so those engines push only key filters down
         let (offered, kept): (Vec<Predicate>, Vec<Predicate>) = all.into_iter().partition(|p| {
@@ -356,7 +367,36 @@ impl UnionScanBuilder {
         {
             source.with_limit(limit);
         }
-        Ok((history, Some(Arc::from(source)), remaining))
+        Ok(OpenedLake {
+            history,
+            source: Some(Arc::from(source)),
+            remaining,
+            readable_offsets,
+        })
+    }
+}
+
+/// The lake side of a scan being built.
+struct OpenedLake {
+    /// The snapshot read (last) and the older ones, oldest first; empty when the scan reads
+    /// no lake snapshot.
+    history: Vec<LakeSnapshot>,
+    source: Option<Arc<dyn LakeSource>>,
+    /// The filters the lake did not apply exactly.
+    remaining: Vec<Predicate>,
+    /// The log's readable offsets of the snapshot, which the lake is read to match.
+    readable_offsets: Option<BTreeMap<TableBucket, i64>>,
+}
+
+impl OpenedLake {
+    /// No lake snapshot: every filter stays with the engine.
+    fn log_only(filters: Vec<Predicate>) -> Self {
+        Self {
+            history: Vec::new(),
+            source: None,
+            remaining: filters,
+            readable_offsets: None,
+        }
     }
 }
 
@@ -402,6 +442,9 @@ pub struct UnionScan {
     ctx: Arc<ScanContext>,
     /// The snapshot read (last) and the older ones, oldest first.
     history: Vec<LakeSnapshot>,
+    /// Where the log starts when its readable offsets, not the snapshot's tiered ones, pair
+    /// with the snapshot ([`LogSource::readable_offsets`]).
+    readable_offsets: Option<BTreeMap<TableBucket, i64>>,
     as_of: Option<BTreeMap<TableBucket, i64>>,
     mode: ReadMode,
 }
@@ -474,7 +517,14 @@ impl UnionScan {
 
     /// Splits the scan into independent units of work.
     pub async fn plan(&self) -> Result<Vec<UnionSplit>> {
-        planner::plan(&self.ctx, &self.history, self.as_of.as_ref(), self.mode).await
+        planner::plan(
+            &self.ctx,
+            &self.history,
+            self.readable_offsets.as_ref(),
+            self.as_of.as_ref(),
+            self.mode,
+        )
+        .await
     }
 
     /// Reads one split (planned by this scan or by an identically configured one elsewhere).

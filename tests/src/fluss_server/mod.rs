@@ -126,6 +126,8 @@ struct ServedTable {
 #[derive(Default)]
 struct LakeRecord {
     snapshots: BTreeMap<i64, BTreeMap<TableBucket, i64>>,
+    /// Readable offsets kept apart from the tiered ones (Paimon deletion-vector tables).
+    readable_offsets: BTreeMap<i64, BTreeMap<TableBucket, i64>>,
     readable: Option<i64>,
     log_start: HashMap<TableBucket, i64>,
     /// Error codes the next fetches of any bucket answer with, one each.
@@ -187,6 +189,19 @@ impl FlussTestServer {
     /// Names the readable snapshot (`None`: the newest published).
     pub fn set_readable_snapshot(&self, path: &TablePath, id: Option<i64>) -> fluss_client::Result<()> {
         self.lake(path)?.readable = id;
+        Ok(())
+    }
+
+    /// Records readable offsets for snapshot `id` of `path`, apart from its tiered ones, as
+    /// the Fluss coordinator does for a Paimon deletion-vector table: a `readable` request
+    /// answers with them.
+    pub fn set_readable_offsets(
+        &self,
+        path: &TablePath,
+        id: i64,
+        offsets: BTreeMap<TableBucket, i64>,
+    ) -> fluss_client::Result<()> {
+        self.lake(path)?.readable_offsets.insert(id, offsets);
         Ok(())
     }
 
@@ -451,7 +466,12 @@ impl State {
             (None, Some(true)) => lake.readable.or_else(|| lake.snapshots.keys().last().copied()),
             (None, _) => lake.snapshots.keys().last().copied(),
         };
-        let Some((id, offsets)) = id.and_then(|id| lake.snapshots.get(&id).map(|o| (id, o))) else {
+        let readable = request.readable == Some(true);
+        let recorded = |id: i64| match lake.readable_offsets.get(&id) {
+            Some(o) if readable => Some(o),
+            _ => lake.snapshots.get(&id),
+        };
+        let Some((id, offsets)) = id.and_then(|id| recorded(id).map(|o| (id, o))) else {
             return Err(refuse(
                 code::LAKE_SNAPSHOT_NOT_EXIST,
                 format!("table {} has no such lake snapshot", table.path),

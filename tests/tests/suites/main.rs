@@ -7,4 +7,5 @@ mod iceberg;
 mod lance;
 mod oracle_props;
 mod paimon;
+mod paimon_levels;
 mod scenarios;

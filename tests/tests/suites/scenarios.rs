@@ -63,6 +63,7 @@ fn shape(primary_key: bool) -> TableShape {
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
         blob: false,
+        properties: Default::default(),
     }
 }
 
@@ -128,6 +129,7 @@ async fn big_table(seed: u64) -> UnionTable {
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
         blob: false,
+        properties: Default::default(),
     };
     let workload = Workload::random_for(&mut rng, shape, 6000);
     let log = build_log(&mut rng, &workload).unwrap();
@@ -201,6 +203,7 @@ async fn limits_are_exact_and_stop_log_tables_early() {
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
         blob: false,
+        properties: Default::default(),
     };
     let mut rng = Rng::new(5);
     let workload = Workload::random_for(&mut rng, shape, 3000);
@@ -226,6 +229,7 @@ async fn follow_reads_the_table_then_tails_the_log() {
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
         blob: false,
+        properties: Default::default(),
     };
     let mut rng = Rng::new(21);
     let workload = Workload::random_for(&mut rng, shape.clone(), 80);
@@ -305,6 +309,7 @@ async fn a_newer_snapshot_without_offsets_falls_back_to_the_last_tiered_one() {
         engine: lake_api::MergeEngine::Deduplicate,
         bucketing: Default::default(),
         blob: false,
+        properties: Default::default(),
     };
     let workload = Workload::random_for(&mut rng, shape.clone(), 600);
     let log = build_log(&mut rng, &workload).unwrap();

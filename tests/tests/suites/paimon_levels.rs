@@ -1,0 +1,311 @@
+//! Paimon tables whose readers skip level-0 files until a compaction (deletion vectors,
+//! Paimon's `first-row` engine). A union read pairs a snapshot's tiered offsets with every
+//! row it committed, level 0 included, and a coordinator's readable offsets with the rows
+//! Paimon's readers see.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use fluss_client::local::{LocalLog, LocalLogOptions};
+use fluss_client::tiering::{TierOptions, Tierer};
+use futures::TryStreamExt;
+use lake_api::{
+    ChangeType, LakeStorage, LogSource, MergeEngine, MergeStrategy, SnapshotView, TableBucket, TableInfo, TablePath,
+    UnionTable,
+};
+use lake_paimon::{PaimonConfig, PaimonStorage};
+use lakeunion_tests::fixtures::{small_table, sorted_column};
+use lakeunion_tests::remote::serve;
+
+use ChangeType::*;
+
+/// [`small_table`] as `levels.<name>`, with `properties`.
+fn table(name: &str, engine: MergeEngine, properties: &[(&str, &str)]) -> TableInfo {
+    let mut info = small_table().with_merge_engine(engine);
+    info.path = TablePath::new("levels", name);
+    info.properties = properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    info
+}
+
+/// Rows of [`small_table`]: `(k, v)`.
+fn rows(rows: &[(i64, &str)]) -> RecordBatch {
+    RecordBatch::try_new(
+        small_table().schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+        ],
+    )
+    .expect("batch")
+}
+
+/// Appends `changes` to bucket 0, one row each.
+fn append(log: &LocalLog, changes: &[(ChangeType, i64, &str)]) {
+    for (change, k, v) in changes {
+        log.append(&TableBucket::new(0), rows(&[(*k, v)]), vec![*change])
+            .expect("append");
+    }
+}
+
+/// A Paimon warehouse and a LocalLog of `info` under `root`.
+async fn lake_and_log(root: &Path, info: &TableInfo) -> (Arc<PaimonStorage>, LocalLog) {
+    let lake = PaimonStorage::connect(PaimonConfig::filesystem(root.join("lake")))
+        .await
+        .expect("lake");
+    let log = LocalLog::create(&root.join("log"), info, LocalLogOptions::default()).expect("log");
+    (Arc::new(lake), log)
+}
+
+/// The `(k, v)` rows of `batches`, sorted.
+fn pairs(batches: &[RecordBatch]) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for b in batches {
+        let k = b.column_by_name("k").expect("k");
+        let v = b.column_by_name("v").expect("v");
+        let k = k.as_any().downcast_ref::<Int64Array>().expect("BIGINT k");
+        let v = v.as_any().downcast_ref::<StringArray>().expect("STRING v");
+        out.extend((0..b.num_rows()).map(|i| (k.value(i), v.value(i).to_string())));
+    }
+    out.sort();
+    out
+}
+
+fn expect(rows: &[(i64, &str)]) -> Vec<(i64, String)> {
+    rows.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+/// The keys a source of the table planned under `view` reads from its latest snapshot.
+async fn lake_keys(lake: &PaimonStorage, path: &TablePath, view: SnapshotView) -> Vec<i64> {
+    let mut source = lake.create_lake_source(path).await.expect("source");
+    source.with_view(view).expect("view");
+    let snapshot = lake
+        .latest_snapshot(path)
+        .await
+        .expect("snapshots")
+        .expect("a snapshot");
+    let mut batches = Vec::new();
+    for split in source
+        .create_planner(snapshot.id)
+        .await
+        .expect("planner")
+        .plan()
+        .await
+        .expect("plan")
+    {
+        let read: Vec<RecordBatch> = source
+            .create_reader(split)
+            .await
+            .expect("reader")
+            .read()
+            .await
+            .expect("read")
+            .try_collect()
+            .await
+            .expect("rows");
+        batches.extend(read);
+    }
+    sorted_column(&batches, "k")
+}
+
+/// The rows of a union read with each strategy, which must agree.
+async fn union_rows(table: &UnionTable) -> Vec<(i64, String)> {
+    let mut seen = Vec::new();
+    for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+        let scan = table.scan().strategy(strategy).build().await.expect("scan");
+        seen.push(pairs(&scan.collect().await.expect("read")));
+    }
+    assert_eq!(seen[0], seen[1], "the strategies disagree");
+    seen.swap_remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_vector_tables_union_read_their_level_zero_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = table(
+        "dv",
+        MergeEngine::Deduplicate,
+        &[("paimon.deletion-vectors.enabled", "true")],
+    );
+    let (lake, log) = lake_and_log(dir.path(), &info).await;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    append(
+        &log,
+        &[(Insert, 0, "a"), (Insert, 1, "a"), (Insert, 2, "a"), (Insert, 3, "a")],
+    );
+    tierer.tier(&TierOptions::default()).await.expect("round 1");
+    append(
+        &log,
+        &[
+            (UpdateBefore, 1, "a"),
+            (UpdateAfter, 1, "b"),
+            (Delete, 2, "a"),
+            (Insert, 4, "b"),
+        ],
+    );
+    tierer.tier(&TierOptions::default()).await.expect("round 2");
+    append(
+        &log,
+        &[
+            (Delete, 0, "a"),
+            (UpdateBefore, 3, "a"),
+            (UpdateAfter, 3, "c"),
+            (Insert, 5, "c"),
+        ],
+    );
+
+    let options = lake.table_info(&info.path).await.expect("info").properties;
+    assert_eq!(
+        options.get("deletion-vectors.enabled").map(String::as_str),
+        Some("true")
+    );
+    // both rounds sit in level 0: Paimon's readers see none of them, the committed view all
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
+        vec![0, 1, 3, 4]
+    );
+
+    let union =
+        UnionTable::new(info.clone(), Arc::new(log), Some(lake.clone() as Arc<dyn LakeStorage>)).expect("table");
+    assert_eq!(
+        union_rows(&union).await,
+        expect(&[(1, "b"), (3, "c"), (4, "b"), (5, "c")])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paimon_first_row_tables_union_read_their_level_zero_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = table(
+        "first_row",
+        MergeEngine::FirstRow,
+        &[("paimon.merge-engine", "first-row")],
+    );
+    let (lake, log) = lake_and_log(dir.path(), &info).await;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    append(&log, &[(Insert, 0, "a"), (Insert, 1, "a")]);
+    tierer.tier(&TierOptions::default()).await.expect("round 1");
+    // a key's first row stays, retractions change nothing
+    append(
+        &log,
+        &[(Insert, 1, "b"), (Delete, 0, "a"), (Delete, 7, "b"), (Insert, 2, "b")],
+    );
+    tierer.tier(&TierOptions::default()).await.expect("round 2");
+    append(&log, &[(Insert, 2, "c"), (Insert, 3, "c")]);
+
+    let options = lake.table_info(&info.path).await.expect("info").properties;
+    assert_eq!(options.get("merge-engine").map(String::as_str), Some("first-row"));
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
+        vec![0, 1, 2]
+    );
+
+    let union =
+        UnionTable::new(info.clone(), Arc::new(log), Some(lake.clone() as Arc<dyn LakeStorage>)).expect("table");
+    assert_eq!(
+        union_rows(&union).await,
+        expect(&[(0, "a"), (1, "a"), (2, "b"), (3, "c")])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paimon_options_that_change_the_merge_or_the_buckets_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, engine, property) in [
+        (
+            "dedup_first_row",
+            MergeEngine::Deduplicate,
+            ("paimon.merge-engine", "first-row"),
+        ),
+        (
+            "dedup_sequence",
+            MergeEngine::Deduplicate,
+            ("paimon.sequence.field", "v"),
+        ),
+        ("buckets", MergeEngine::Deduplicate, ("paimon.bucket", "4")),
+    ] {
+        let info = table(name, engine, &[property]);
+        let (lake, _log) = lake_and_log(&dir.path().join(name), &info).await;
+        let err = lake.create_lake_writer(&info).await.err().expect("refused");
+        assert_eq!(err.kind(), lake_api::ErrorKind::InvalidArgument, "{name}: {err}");
+        assert!(err.to_string().contains(&info.path.to_string()), "{name}: {err}");
+    }
+}
+
+/// A coordinator that keeps readable offsets for a deletion-vector table (nothing compacted
+/// yet: nothing readable) makes the union read skip level 0 and take the log from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinators_readable_offsets_pair_with_the_readable_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = table(
+        "dv_remote",
+        MergeEngine::Deduplicate,
+        &[("paimon.deletion-vectors.enabled", "true")],
+    );
+    let (lake, log) = lake_and_log(dir.path(), &info).await;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    append(&log, &[(Insert, 0, "a"), (Insert, 1, "a"), (Insert, 2, "a")]);
+    let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
+    append(&log, &[(Delete, 1, "a"), (Insert, 3, "b")]);
+
+    let served = Arc::new(serve(vec![log]).await.expect("serve"));
+    served
+        .server
+        .publish_lake_snapshot(&info.path, &snapshot)
+        .await
+        .expect("publish");
+    let bucket = TableBucket::new(0);
+    let union =
+        |served| UnionTable::new(info.clone(), served, Some(lake.clone() as Arc<dyn LakeStorage>)).expect("table");
+    let expected = expect(&[(0, "a"), (2, "a"), (3, "b")]);
+
+    // readable offsets equal to the tiered ones: the committed rows, the log from offset 3
+    let tiered = union(served.clone());
+    assert_eq!(served.readable_offsets(&snapshot).await.expect("offsets"), None);
+    assert_eq!(log_starts(&tiered, None).await, vec![(1, 3)]);
+    assert_eq!(union_rows(&tiered).await, expected);
+
+    // readable offsets of 0 (nothing compacted): no lake rows, every change from the log
+    served
+        .server
+        .set_readable_offsets(&info.path, snapshot.id, BTreeMap::from([(bucket.clone(), 0)]))
+        .expect("readable");
+    let readable = union(served.clone());
+    assert_eq!(
+        served.readable_offsets(&snapshot).await.expect("offsets"),
+        Some(BTreeMap::from([(bucket.clone(), 0)]))
+    );
+    assert_eq!(log_starts(&readable, None).await, vec![(0, 0)]);
+    assert_eq!(union_rows(&readable).await, expected);
+    // a snapshot the caller names pairs with its tiered offsets, whatever is readable
+    assert_eq!(log_starts(&readable, Some(snapshot.id)).await, vec![(1, 3)]);
+}
+
+/// Each planned split's number of lake splits and where its log range starts.
+async fn log_starts(table: &UnionTable, snapshot: Option<i64>) -> Vec<(usize, i64)> {
+    let mut scan = table.scan();
+    if let Some(id) = snapshot {
+        scan = scan.snapshot(id);
+    }
+    let scan = scan.build().await.expect("scan");
+    scan.plan()
+        .await
+        .expect("plan")
+        .iter()
+        .map(|s| {
+            (
+                s.lake_splits.len(),
+                s.log_ranges.iter().map(|r| r.start).min().expect("a log range"),
+            )
+        })
+        .collect()
+}
