@@ -380,11 +380,14 @@ pub trait LakeSource: Send + Sync {
     fn blob_resolver(&self) -> Option<Arc<dyn BlobResolver>> {
         None
     }
-    /// Which rows of a snapshot the planners plan ([`SnapshotView`]); a new source plans
-    /// `Committed`. Lakes whose readers see every committed row (the default) ignore it.
-    fn with_view(&mut self, view: SnapshotView) -> Result<()> {
+    /// Asks the planners to plan `view` of a snapshot ([`SnapshotView`]; a new source plans
+    /// `Committed`) and returns the view they will plan. Where the table's readers see
+    /// every committed row, the two views are one, and the answer is `Committed` whatever
+    /// was asked (the default): a union read then pairs the snapshot with its tiered
+    /// offsets.
+    fn with_view(&mut self, view: SnapshotView) -> Result<SnapshotView> {
         let _ = view;
-        Ok(())
+        Ok(SnapshotView::Committed)
     }
 }
 

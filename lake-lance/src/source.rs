@@ -321,69 +321,86 @@ impl LancePlanner {
         let mut scanner = self.dataset.scan();
         scanner.with_fragments(vec![fragment.clone()]);
         scanner.project(&columns).map_err(lance_err(&context))?;
-        let batches: Vec<RecordBatch> = scanner
-            .try_into_stream()
-            .await
-            .map_err(lance_err(&context))?
-            .try_collect()
-            .await
-            .map_err(lance_err(&context))?;
-        let bucket_count = self.source.info.bucket_count;
+        let mut batches = scanner.try_into_stream().await.map_err(lance_err(&context))?;
         let mut groups = BTreeSet::new();
-        for batch in &batches {
-            use arrow_array::Array;
-            let column = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| Error::schema(format!("{context}: column {name} is missing")))
-            };
-            let partitions = keys
-                .iter()
-                .map(|k| arrow_cast_utf8(column(k)?))
-                .collect::<Result<Vec<_>>>()?;
-            let bucket_values = if buckets {
-                let values = column(BUCKET_COLUMN)?;
-                let values = values
+        while let Some(batch) = batches.try_next().await.map_err(lance_err(&context))? {
+            self.add_groups(&batch, fragment, buckets, &context, &mut groups)?;
+        }
+        Ok(groups)
+    }
+
+    /// Adds the (partition, bucket) groups of `batch`'s rows to `groups`. Rows of one group
+    /// mostly come together, so a row like the one before it costs no allocation.
+    fn add_groups(
+        &self,
+        batch: &RecordBatch,
+        fragment: &Fragment,
+        buckets: bool,
+        context: &str,
+        groups: &mut BTreeSet<(Vec<String>, Option<u32>)>,
+    ) -> Result<()> {
+        use arrow_array::Array;
+        let bucket_count = self.source.info.bucket_count;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::schema(format!("{context}: column {name} is missing")))
+        };
+        let partitions = self
+            .source
+            .info
+            .partition_keys
+            .iter()
+            .map(|k| arrow_cast_utf8(column(k)?))
+            .collect::<Result<Vec<_>>>()?;
+        let bucket_values = match buckets {
+            true => Some(
+                column(BUCKET_COLUMN)?
                     .as_any()
                     .downcast_ref::<arrow_array::Int32Array>()
-                    .ok_or_else(|| Error::schema(format!("{context}: {BUCKET_COLUMN} is not Int32")))?;
-                Some(values.clone())
-            } else {
-                None
-            };
-            for row in 0..batch.num_rows() {
-                let values = partitions
-                    .iter()
-                    .map(|c| {
-                        if c.is_null(row) {
-                            Err(Error::corrupt(format!("{context}: a null partition value")))
-                        } else {
-                            Ok(c.value(row).to_string())
-                        }
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let bucket = match &bucket_values {
-                    None => None,
-                    Some(b) => Some(
-                        (!b.is_null(row))
-                            .then(|| b.value(row))
+                    .ok_or_else(|| Error::schema(format!("{context}: {BUCKET_COLUMN} is not Int32")))?
+                    .clone(),
+            ),
+            false => None,
+        };
+        let mut last: Option<(Vec<String>, Option<u32>)> = None;
+        for row in 0..batch.num_rows() {
+            if partitions.iter().any(|c| c.is_null(row)) {
+                return Err(Error::corrupt(format!("{context}: a null partition value")));
+            }
+            let bucket = match &bucket_values {
+                None => None,
+                Some(b) => {
+                    let value = (!b.is_null(row)).then(|| b.value(row));
+                    Some(
+                        value
                             .and_then(|v| u32::try_from(v).ok())
                             .filter(|v| *v < bucket_count)
                             .ok_or_else(|| {
                                 Error::corrupt(format!(
-                                    "{context}: fragment {} holds a row of bucket {:?}, not one of the table's {bucket_count}",
+                                    "{context}: fragment {} holds a row of bucket {value:?}, not one of the table's {bucket_count}",
                                     fragment.id,
-                                    (!b.is_null(row)).then(|| b.value(row))
                                 ))
                             })?,
-                    ),
-                };
-                groups.insert((values, bucket));
+                    )
+                }
+            };
+            let same = last.as_ref().is_some_and(|(values, b)| {
+                *b == bucket && values.iter().zip(&partitions).all(|(v, c)| v == c.value(row))
+            });
+            if !same {
+                let values = partitions.iter().map(|c| c.value(row).to_string()).collect();
+                let group = (values, bucket);
+                groups.insert(group.clone());
+                last = Some(group);
             }
         }
-        Ok(groups)
+        Ok(())
     }
 }
+
+/// How many fragments a planner scans for their partitions and buckets at once.
+const GROUP_SCANS_AT_ONCE: usize = 8;
 
 /// The SQL filter selecting one partition's rows.
 fn partition_filter(keys: &[String], values: &[String]) -> Result<String> {
@@ -413,9 +430,19 @@ impl Planner for LancePlanner {
         // Lance has no partitions or buckets: a fragment is read once per partition (and
         // bucket) it holds, with them as a filter (a run's parts within one group still
         // follow each other)
+        // fragments are scanned a few at a time, and their splits kept in fragment order
+        let this = &*self;
+        let groups: Vec<_> = futures::stream::iter(fragments)
+            .map(|(fragment, run)| async move {
+                let groups = this.groups_of(&fragment, buckets).await?;
+                Ok::<_, Error>((fragment, run, groups))
+            })
+            .buffered(GROUP_SCANS_AT_ONCE)
+            .try_collect()
+            .await?;
         let mut splits = Vec::new();
-        for (fragment, run) in fragments {
-            for (values, bucket) in self.groups_of(&fragment, buckets).await? {
+        for (fragment, run, groups) in groups {
+            for (values, bucket) in groups {
                 let filter = (!keys.is_empty())
                     .then(|| partition_filter(&keys, &values))
                     .transpose()?;

@@ -42,8 +42,8 @@ mod writer;
 pub use blobs::PaimonBlobResolver;
 pub use config::{PaimonCatalog, PaimonConfig};
 pub use schema::{
-    BUCKET_COUNT_OPTION, MERGE_ENGINE_OPTION, PAIMON_PROPERTY_PREFIX, SYSTEM_COLUMNS, VERSION_COLUMN_OPTION,
-    blob_option, is_system_column,
+    BUCKET_COUNT_OPTION, MERGE_ENGINE_OPTION, PAIMON_PROPERTY_PREFIX, SYSTEM_COLUMNS, TAKEN_PAIMON_OPTIONS,
+    VERSION_COLUMN_OPTION, blob_option, is_system_column,
 };
 pub use source::{DEFAULT_BATCH_SIZE, PaimonSource};
 pub use split::{PaimonSplit, PaimonSplitSerializer};

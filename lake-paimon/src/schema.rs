@@ -180,8 +180,8 @@ fn logical_field(path: &TablePath, name: &str, ty: &PaimonType, options: &HashMa
 /// round with the Fluss engine and writes the winners, which every Paimon reader then sees
 /// as they are. Properties under [`PAIMON_PROPERTY_PREFIX`] become further table options,
 /// as Fluss passes them (`paimon.deletion-vectors.enabled`, or `paimon.merge-engine` =
-/// `first-row` for a first-row table), as long as the table still merges as its merge
-/// engine says.
+/// `first-row` for a first-row table), where they cannot undo the fold
+/// ([`TAKEN_PAIMON_OPTIONS`]).
 pub(crate) fn paimon_schema(info: &TableInfo) -> Result<paimon::spec::Schema> {
     let context = format!("table {}", info.path);
     let mut builder = paimon::spec::Schema::builder();
@@ -248,13 +248,6 @@ pub(crate) fn paimon_schema(info: &TableInfo) -> Result<paimon::spec::Schema> {
         }
     }
     options.extend(paimon_properties(info)?);
-    // a Paimon option must not make the table merge otherwise than the log does
-    if info.has_primary_key() && merge_engine(&info.path, &options)? != info.merge_engine {
-        return Err(Error::invalid(format!(
-            "{context}: its Paimon options make it merge otherwise than its merge engine {:?}",
-            info.merge_engine
-        )));
-    }
     for (key, value) in options {
         builder = builder.option(key, value);
     }
@@ -266,24 +259,59 @@ pub(crate) fn paimon_schema(info: &TableInfo) -> Result<paimon::spec::Schema> {
 pub const PAIMON_PROPERTY_PREFIX: &str = "paimon.";
 
 /// The Paimon table options `info`'s properties ask for, as Fluss passes them: those under
-/// [`PAIMON_PROPERTY_PREFIX`], less the prefix. The bucket options come from the table's
-/// buckets, as with Fluss.
+/// [`PAIMON_PROPERTY_PREFIX`], less the prefix.
+///
+/// Only options that leave the folded rows the tiering writer commits as they are, and
+/// the buckets as Fluss assigns them, are taken ([`TAKEN_PAIMON_OPTIONS`]); anything else
+/// (bucketing, sequence fields, ignored deletes, another merge engine) is refused by name.
+/// `merge-engine` may say `first-row` for a first-row table, or `deduplicate`.
 fn paimon_properties(info: &TableInfo) -> Result<HashMap<String, String>> {
     let mut options = HashMap::new();
     for (key, value) in &info.properties {
         let Some(option) = key.strip_prefix(PAIMON_PROPERTY_PREFIX) else {
             continue;
         };
-        if [BUCKET_OPTION, BUCKET_KEY_OPTION, "partition.legacy-name"].contains(&option) {
+        let engine = value.trim().to_ascii_lowercase();
+        let taken = if option == PAIMON_MERGE_ENGINE_OPTION {
+            engine == "deduplicate" || (engine == "first-row" && info.merge_engine == MergeEngine::FirstRow)
+        } else {
+            TAKEN_PAIMON_OPTIONS
+                .iter()
+                .any(|taken| option == *taken || (taken.ends_with('.') && option.starts_with(taken)))
+        };
+        if !taken {
             return Err(Error::invalid(format!(
-                "table {}: property {key} is set from the table's buckets and partitions, not by hand",
-                info.path
+                "table {}: property {key} = {value} is not taken: Paimon options that change bucketing or \
+                 merging would undo what the tiering writer folds (taken: {}, and merge-engine \
+                 first-row for first-row tables)",
+                info.path,
+                TAKEN_PAIMON_OPTIONS.join(", ")
             )));
         }
         options.insert(option.to_string(), value.clone());
     }
     Ok(options)
 }
+
+/// The Paimon options a `paimon.` property may set (a trailing `.` takes every option under
+/// it): storage, file and snapshot-keeping options, and deletion vectors.
+pub const TAKEN_PAIMON_OPTIONS: &[&str] = &[
+    "deletion-vectors.enabled",
+    "file.",
+    "parquet.",
+    "orc.",
+    "target-file-size",
+    "write-buffer-size",
+    "page-size",
+    "snapshot.",
+    "changelog-producer",
+    "manifest.",
+    "metadata.",
+    "tag.",
+    "partition.expiration-",
+    "write-only",
+    "commit.",
+];
 
 /// Rows in the exact Arrow types the paimon writer takes for `target`.
 pub(crate) fn to_paimon(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {

@@ -219,9 +219,13 @@ impl LakeSource for PaimonSource {
 
     /// Under `Committed` (the default), deletion-vector and `first-row` tables are planned
     /// with their level-0 files merged in; under `Readable`, as Paimon's readers see them.
-    fn with_view(&mut self, view: SnapshotView) -> Result<()> {
-        self.view = view;
-        Ok(())
+    /// Other tables have one view: `Committed`.
+    fn with_view(&mut self, view: SnapshotView) -> Result<SnapshotView> {
+        self.view = match PlanView::hides_level_zero(&self.table) {
+            true => view,
+            false => SnapshotView::Committed,
+        };
+        Ok(self.view)
     }
 }
 
@@ -236,6 +240,7 @@ impl Planner for PaimonPlanner {
         let source = &self.source;
         let context = source.context(self.snapshot_id);
         let view = PlanView::of(&source.table, source.view);
+        view.check(&source.table, &context)?;
         let mut options = view.options;
         options.insert("scan.snapshot-id".to_string(), self.snapshot_id.to_string());
         let table = source.table.copy_with_options(options);

@@ -10,9 +10,12 @@
 
 use std::collections::HashMap;
 
-use lake_api::SnapshotView;
+use lake_api::{Error, ErrorKind, Result, SnapshotView};
 use paimon::spec::MergeEngine as PaimonMergeEngine;
 use paimon::table::Table;
+
+/// Paimon's bucket number of tables whose rows wait for a bucket (`bucket = -2`).
+const POSTPONE_BUCKET: i32 = -2;
 
 /// Paimon's option that makes readers of a deletion-vector table merge level-0 files in.
 pub(crate) const DV_MERGE_ON_READ_OPTION: &str = "deletion-vectors.merge-on-read";
@@ -20,7 +23,8 @@ pub(crate) const DV_MERGE_ON_READ_OPTION: &str = "deletion-vectors.merge-on-read
 /// How a planner reaches the files a view of a table's snapshot holds.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct PlanView {
-    /// Table options for the plan (the reader needs none: a split says how it reads).
+    /// Table options for the plan only: a split says itself whether it is merged on read
+    /// (readers keep the table's own options, so a merge reads every level-0 file at once).
     pub options: HashMap<String, String>,
     /// Plan every file, level 0 included (`first-row` tables, which have no option for it).
     pub scan_all_files: bool,
@@ -48,5 +52,27 @@ impl PlanView {
             // a first-row table's level 0 is merged in, keeping each key's first row
             scan_all_files: matches!(core.merge_engine(), Ok(PaimonMergeEngine::FirstRow)),
         }
+    }
+
+    /// Refuses a plan that would read files it cannot merge: planning every file of a
+    /// postponed-bucket table (`bucket = -2`) takes the files no bucket holds yet, which
+    /// Paimon merges into their buckets only when it assigns them.
+    pub fn check(&self, table: &Table, context: &str) -> Result<()> {
+        if self.scan_all_files && table.schema().core_options().bucket() == POSTPONE_BUCKET {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{context}: the level-0 files of a first-row table with postponed buckets cannot be merged \
+                     into a union read (its offsets cover them); read it after a compaction assigns its buckets"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether Paimon's readers of `table` skip files a snapshot commits, so that its two
+    /// views differ.
+    pub fn hides_level_zero(table: &Table) -> bool {
+        Self::of(table, SnapshotView::Committed) != Self::default()
     }
 }

@@ -110,7 +110,7 @@ pub(crate) async fn plan(
         };
         if stop < start {
             return Err(Error::offsets(format!(
-                "{bucket}: the stop offset {stop} is before the lake's tiered offset {start}"
+                "{bucket}: the stop offset {stop} is before the offset {start} the lake covers"
             )));
         }
         if let Some(o) = known {

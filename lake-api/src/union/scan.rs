@@ -334,19 +334,19 @@ impl UnionScanBuilder {
         let Some(snapshot) = history.last() else {
             return Ok(OpenedLake::log_only(all));
         };
-        // the log's readable snapshot may come with readable offsets, which cover only the
-        // rows the lake's readers see; otherwise the snapshot's tiered offsets cover them all
-        let readable_offsets = match from_log {
-            true => self.table.log.readable_offsets(snapshot).await?,
-            false => None,
-        };
         let mut source = lake.create_lake_source(&info.path).await?;
         source.with_project(&read_columns.iter().map(|&c| vec![c]).collect::<Vec<_>>())?;
         source.with_blob_mode(blob_mode)?;
-        source.with_view(match readable_offsets {
-            Some(_) => SnapshotView::Readable,
-            None => SnapshotView::Committed,
-        })?;
+        // the log's readable snapshot may come with readable offsets, which cover only the
+        // rows the lake's readers see: they pair with that view where the lake has one
+        // apart; otherwise the snapshot's tiered offsets cover every committed row
+        let mut readable_offsets = match from_log {
+            true => self.table.log.readable_offsets(snapshot).await?,
+            false => None,
+        };
+        if readable_offsets.is_some() && source.with_view(SnapshotView::Readable)? != SnapshotView::Readable {
+            readable_offsets = None;
+        }
         // a lake row filtered out early must not let a first-row or versioned log row win
         // in its place, so those engines push only key filters down
         let (offered, kept): (Vec<Predicate>, Vec<Predicate>) = all.into_iter().partition(|p| {

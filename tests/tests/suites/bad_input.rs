@@ -124,7 +124,7 @@ async fn a_snapshot_ahead_of_the_log_is_refused() {
     let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake))).unwrap();
     let e = scan(&table, MergeStrategy::Auto).await.plan().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
-    assert!(e.to_string().contains("before the lake's tiered offset 50"), "{e}");
+    assert!(e.to_string().contains("is before the offset 50 the lake covers"), "{e}");
 }
 
 #[tokio::test]

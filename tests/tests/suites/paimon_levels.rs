@@ -12,12 +12,12 @@ use fluss_client::local::{LocalLog, LocalLogOptions};
 use fluss_client::tiering::{TierOptions, Tierer};
 use futures::TryStreamExt;
 use lake_api::{
-    ChangeType, LakeStorage, LogSource, MergeEngine, MergeStrategy, SnapshotView, TableBucket, TableInfo, TablePath,
-    UnionTable,
+    ChangeType, LakeSnapshot, LakeStorage, LogSource, MergeEngine, MergeStrategy, SnapshotView, TableBucket, TableInfo,
+    TablePath, UnionTable,
 };
 use lake_paimon::{PaimonConfig, PaimonStorage};
 use lakeunion_tests::fixtures::{small_table, sorted_column};
-use lakeunion_tests::remote::serve;
+use lakeunion_tests::remote::{ServedLog, serve};
 
 use ChangeType::*;
 
@@ -220,25 +220,91 @@ async fn paimon_first_row_tables_union_read_their_level_zero_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paimon_options_that_change_the_merge_or_the_buckets_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (name, engine, property) in [
+    let versioned = MergeEngine::Versioned { column: "k".into() };
+    let refused = [
         (
             "dedup_first_row",
             MergeEngine::Deduplicate,
-            ("paimon.merge-engine", "first-row"),
+            "paimon.merge-engine",
+            "first-row",
         ),
         (
-            "dedup_sequence",
-            MergeEngine::Deduplicate,
-            ("paimon.sequence.field", "v"),
+            "versioned_first_row",
+            versioned.clone(),
+            "paimon.merge-engine",
+            "first-row",
         ),
-        ("buckets", MergeEngine::Deduplicate, ("paimon.bucket", "4")),
-    ] {
-        let info = table(name, engine, &[property]);
+        (
+            "first_row_partial",
+            MergeEngine::FirstRow,
+            "paimon.merge-engine",
+            "partial-update",
+        ),
+        ("dedup_sequence", MergeEngine::Deduplicate, "paimon.sequence.field", "v"),
+        ("versioned_sequence", versioned, "paimon.sequence.field", "v"),
+        (
+            "ignore_delete",
+            MergeEngine::Deduplicate,
+            "paimon.ignore-delete",
+            "true",
+        ),
+        (
+            "dedup_ignore_delete",
+            MergeEngine::Deduplicate,
+            "paimon.deduplicate.ignore-delete",
+            "true",
+        ),
+        (
+            "merge_on_read",
+            MergeEngine::Deduplicate,
+            "paimon.deletion-vectors.merge-on-read",
+            "true",
+        ),
+        (
+            "bucket_function",
+            MergeEngine::Deduplicate,
+            "paimon.bucket-function.type",
+            "mod",
+        ),
+        ("buckets", MergeEngine::Deduplicate, "paimon.bucket", "4"),
+    ];
+    for (name, engine, key, value) in refused {
+        let info = table(name, engine, &[(key, value)]);
         let (lake, _log) = lake_and_log(&dir.path().join(name), &info).await;
         let err = lake.create_lake_writer(&info).await.err().expect("refused");
         assert_eq!(err.kind(), lake_api::ErrorKind::InvalidArgument, "{name}: {err}");
         assert!(err.to_string().contains(&info.path.to_string()), "{name}: {err}");
+        assert!(err.to_string().contains(key), "{name}: {err}");
     }
+    // storage options are taken
+    let info = table(
+        "taken",
+        MergeEngine::Deduplicate,
+        &[("paimon.file.compression", "zstd")],
+    );
+    let (lake, _log) = lake_and_log(&dir.path().join("taken"), &info).await;
+    lake.create_lake_writer(&info).await.expect("taken");
+    let options = lake.table_info(&info.path).await.expect("info").properties;
+    assert_eq!(options.get("file.compression").map(String::as_str), Some("zstd"));
+}
+
+/// Keys 0..3 of `info` tiered into a Paimon lake as one snapshot (bucket 0's offsets
+/// 0..3), a log tail deleting key 1 and inserting key 3, and the log served by a test
+/// coordinator that knows the snapshot.
+async fn served_after_one_round(root: &Path, info: &TableInfo) -> (UnionTable, Arc<ServedLog>, LakeSnapshot) {
+    let (lake, log) = lake_and_log(root, info).await;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    append(&log, &[(Insert, 0, "a"), (Insert, 1, "a"), (Insert, 2, "a")]);
+    let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
+    append(&log, &[(Delete, 1, "a"), (Insert, 3, "b")]);
+    let served = Arc::new(serve(vec![log]).await.expect("serve"));
+    served
+        .server
+        .publish_lake_snapshot(&info.path, &snapshot)
+        .await
+        .expect("publish");
+    let union = UnionTable::new(info.clone(), served.clone(), Some(lake as Arc<dyn LakeStorage>)).expect("table");
+    (union, served, snapshot)
 }
 
 /// A coordinator that keeps readable offsets for a deletion-vector table (nothing compacted
@@ -251,43 +317,45 @@ async fn a_coordinators_readable_offsets_pair_with_the_readable_rows() {
         MergeEngine::Deduplicate,
         &[("paimon.deletion-vectors.enabled", "true")],
     );
-    let (lake, log) = lake_and_log(dir.path(), &info).await;
-    let tierer = Tierer::new(log.clone(), lake.clone());
-    append(&log, &[(Insert, 0, "a"), (Insert, 1, "a"), (Insert, 2, "a")]);
-    let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
-    append(&log, &[(Delete, 1, "a"), (Insert, 3, "b")]);
-
-    let served = Arc::new(serve(vec![log]).await.expect("serve"));
-    served
-        .server
-        .publish_lake_snapshot(&info.path, &snapshot)
-        .await
-        .expect("publish");
+    let (union, served, snapshot) = served_after_one_round(dir.path(), &info).await;
     let bucket = TableBucket::new(0);
-    let union =
-        |served| UnionTable::new(info.clone(), served, Some(lake.clone() as Arc<dyn LakeStorage>)).expect("table");
     let expected = expect(&[(0, "a"), (2, "a"), (3, "b")]);
 
     // readable offsets equal to the tiered ones: the committed rows, the log from offset 3
-    let tiered = union(served.clone());
     assert_eq!(served.readable_offsets(&snapshot).await.expect("offsets"), None);
-    assert_eq!(log_starts(&tiered, None).await, vec![(1, 3)]);
-    assert_eq!(union_rows(&tiered).await, expected);
+    assert_eq!(log_starts(&union, None).await, vec![(1, 3)]);
+    assert_eq!(union_rows(&union).await, expected);
 
     // readable offsets of 0 (nothing compacted): no lake rows, every change from the log
+    let none_readable = BTreeMap::from([(bucket.clone(), 0)]);
     served
         .server
-        .set_readable_offsets(&info.path, snapshot.id, BTreeMap::from([(bucket.clone(), 0)]))
+        .set_readable_offsets(&info.path, snapshot.id, none_readable.clone())
         .expect("readable");
-    let readable = union(served.clone());
     assert_eq!(
         served.readable_offsets(&snapshot).await.expect("offsets"),
-        Some(BTreeMap::from([(bucket.clone(), 0)]))
+        Some(none_readable)
     );
-    assert_eq!(log_starts(&readable, None).await, vec![(0, 0)]);
-    assert_eq!(union_rows(&readable).await, expected);
+    assert_eq!(log_starts(&union, None).await, vec![(0, 0)]);
+    assert_eq!(union_rows(&union).await, expected);
     // a snapshot the caller names pairs with its tiered offsets, whatever is readable
-    assert_eq!(log_starts(&readable, Some(snapshot.id)).await, vec![(1, 3)]);
+    assert_eq!(log_starts(&union, Some(snapshot.id)).await, vec![(1, 3)]);
+}
+
+/// Readable offsets of a table whose readers see every committed row pair with nothing:
+/// the read takes the snapshot's tiered offsets (the rows below them are all in the lake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readable_offsets_of_a_table_with_one_view_are_not_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = table("plain_remote", MergeEngine::Deduplicate, &[]);
+    let (union, served, snapshot) = served_after_one_round(dir.path(), &info).await;
+    served
+        .server
+        .set_readable_offsets(&info.path, snapshot.id, BTreeMap::from([(TableBucket::new(0), 1)]))
+        .expect("readable");
+    assert!(served.readable_offsets(&snapshot).await.expect("offsets").is_some());
+    assert_eq!(log_starts(&union, None).await, vec![(1, 3)]);
+    assert_eq!(union_rows(&union).await, expect(&[(0, "a"), (2, "a"), (3, "b")]));
 }
 
 /// Each planned split's number of lake splits and where its log range starts.
