@@ -77,8 +77,18 @@ pub enum ReadMode {
     LogOnly,
 }
 
-/// Execution options of a union scan.
+/// Execution options of a union scan. Start from the default and set what differs (new
+/// options may come, so the struct cannot be written out whole outside this crate):
+///
+/// ```
+/// use lake_api::ScanOptions;
+///
+/// let mut options = ScanOptions::default();
+/// options.memory_budget = 64 << 20;
+/// assert_eq!(options.memory_budget, 64 << 20);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ScanOptions {
     /// The merge strategy (default [`MergeStrategy::Auto`]).
     pub strategy: MergeStrategy,
