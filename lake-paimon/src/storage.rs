@@ -189,14 +189,21 @@ impl LakeStorage for PaimonStorage {
         Ok(snapshots.iter().map(snapshot_of).collect())
     }
 
+    /// The catalog names the latest snapshot (a REST catalog from its own record), and the
+    /// snapshot file says what it holds: the tiering writer adds `fluss-offsets` to the
+    /// file after the commit, which a REST catalog's record of the commit does not carry.
     async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
         let table = self.load_table(path).await?;
-        let latest = table
-            .snapshot_manager()
-            .get_latest_snapshot()
+        let snapshots = table.snapshot_manager();
+        let context = format!("table {path}: the latest snapshot");
+        let Some(latest) = snapshots.get_latest_snapshot().await.map_err(paimon_err(&context))? else {
+            return Ok(None);
+        };
+        let file = snapshots
+            .get_snapshot(latest.id())
             .await
-            .map_err(paimon_err(format!("table {path}: the latest snapshot")))?;
-        Ok(latest.as_ref().map(snapshot_of))
+            .map_err(paimon_err(format!("{context} ({})", latest.id())))?;
+        Ok(Some(snapshot_of(&file)))
     }
 
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {

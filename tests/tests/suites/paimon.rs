@@ -516,12 +516,16 @@ async fn serve_fixture_paimon_catalog() -> (String, lakeunion_tests::http::Reque
         });
         tables.insert(format!("/v1/databases/fixtures/tables/{name}"), body);
         // the catalog tracks each table's latest snapshot (a server answers it from its
-        // own records; here, from the files)
+        // own records; here, from the files, less the properties a writer added to the
+        // file after its commit, which a server's record of the commit lacks)
         let latest = std::fs::read_to_string(location.join("snapshot/LATEST")).expect("LATEST");
-        let snapshot: serde_json::Value = serde_json::from_str(
+        let mut snapshot: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(location.join(format!("snapshot/snapshot-{}", latest.trim()))).expect("snapshot"),
         )
         .expect("snapshot json");
+        if let Some(record) = snapshot.as_object_mut() {
+            record.remove("properties");
+        }
         tables.insert(
             format!("/v1/databases/fixtures/tables/{name}/snapshot"),
             serde_json::json!({"snapshot": {"snapshot": snapshot}}),
