@@ -42,7 +42,7 @@ fn rows(rows: &[(i64, &str)]) -> RecordBatch {
 }
 
 /// Appends `changes` to bucket 0, one row each.
-fn append(log: &LocalLog, changes: &[(ChangeType, i64, &str)]) {
+fn append(log: &LocalLog, changes: &[Change<'_>]) {
     for (change, k, v) in changes {
         log.append(&TableBucket::new(0), rows(&[(*k, v)]), vec![*change])
             .expect("append");
@@ -120,101 +120,103 @@ async fn union_rows(table: &UnionTable) -> Vec<(i64, String)> {
     seen.swap_remove(0)
 }
 
+/// One change of one row: `(change, k, v)`.
+type Change<'a> = (ChangeType, i64, &'a str);
+
+/// `info`'s log with two tiered rounds of changes into a Paimon lake, then a log tail.
+async fn tiered_twice(
+    root: &Path,
+    info: &TableInfo,
+    rounds: [&[Change<'_>]; 2],
+    tail: &[Change<'_>],
+) -> (Arc<PaimonStorage>, LocalLog) {
+    let (lake, log) = lake_and_log(root, info).await;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    for round in rounds {
+        append(&log, round);
+        tierer.tier(&TierOptions::default()).await.expect("tier");
+    }
+    append(&log, tail);
+    (lake, log)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_vector_tables_union_read_their_level_zero_files() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let option = ("deletion-vectors.enabled", "true");
     let info = table(
         "dv",
         MergeEngine::Deduplicate,
-        &[("paimon.deletion-vectors.enabled", "true")],
+        &[("paimon.deletion-vectors.enabled", option.1)],
     );
-    let (lake, log) = lake_and_log(dir.path(), &info).await;
-    let tierer = Tierer::new(log.clone(), lake.clone());
-    append(
-        &log,
-        &[(Insert, 0, "a"), (Insert, 1, "a"), (Insert, 2, "a"), (Insert, 3, "a")],
-    );
-    tierer.tier(&TierOptions::default()).await.expect("round 1");
-    append(
-        &log,
-        &[
-            (UpdateBefore, 1, "a"),
-            (UpdateAfter, 1, "b"),
-            (Delete, 2, "a"),
-            (Insert, 4, "b"),
+    let (lake, log) = tiered_twice(
+        dir.path(),
+        &info,
+        [
+            &[(Insert, 0, "a"), (Insert, 1, "a"), (Insert, 2, "a"), (Insert, 3, "a")],
+            &[
+                (UpdateBefore, 1, "a"),
+                (UpdateAfter, 1, "b"),
+                (Delete, 2, "a"),
+                (Insert, 4, "b"),
+            ],
         ],
-    );
-    tierer.tier(&TierOptions::default()).await.expect("round 2");
-    append(
-        &log,
         &[
             (Delete, 0, "a"),
             (UpdateBefore, 3, "a"),
             (UpdateAfter, 3, "c"),
             (Insert, 5, "c"),
         ],
-    );
-
-    let options = lake.table_info(&info.path).await.expect("info").properties;
-    assert_eq!(
-        options.get("deletion-vectors.enabled").map(String::as_str),
-        Some("true")
-    );
-    // both rounds sit in level 0: Paimon's readers see none of them, the committed view all
-    assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
-        Vec::<i64>::new()
-    );
-    assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
-        vec![0, 1, 3, 4]
-    );
-
-    let union =
-        UnionTable::new(info.clone(), Arc::new(log), Some(lake.clone() as Arc<dyn LakeStorage>)).expect("table");
-    assert_eq!(
-        union_rows(&union).await,
-        expect(&[(1, "b"), (3, "c"), (4, "b"), (5, "c")])
-    );
+    )
+    .await;
+    let expected = expect(&[(1, "b"), (3, "c"), (4, "b"), (5, "c")]);
+    check_level_zero(&lake, log, &info, option, &[0, 1, 3, 4], expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paimon_first_row_tables_union_read_their_level_zero_files() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let info = table(
-        "first_row",
-        MergeEngine::FirstRow,
-        &[("paimon.merge-engine", "first-row")],
-    );
-    let (lake, log) = lake_and_log(dir.path(), &info).await;
-    let tierer = Tierer::new(log.clone(), lake.clone());
-    append(&log, &[(Insert, 0, "a"), (Insert, 1, "a")]);
-    tierer.tier(&TierOptions::default()).await.expect("round 1");
+    let option = ("merge-engine", "first-row");
+    let info = table("first_row", MergeEngine::FirstRow, &[("paimon.merge-engine", option.1)]);
     // a key's first row stays, retractions change nothing
-    append(
-        &log,
-        &[(Insert, 1, "b"), (Delete, 0, "a"), (Delete, 7, "b"), (Insert, 2, "b")],
-    );
-    tierer.tier(&TierOptions::default()).await.expect("round 2");
-    append(&log, &[(Insert, 2, "c"), (Insert, 3, "c")]);
+    let (lake, log) = tiered_twice(
+        dir.path(),
+        &info,
+        [
+            &[(Insert, 0, "a"), (Insert, 1, "a")],
+            &[(Insert, 1, "b"), (Delete, 0, "a"), (Delete, 7, "b"), (Insert, 2, "b")],
+        ],
+        &[(Insert, 2, "c"), (Insert, 3, "c")],
+    )
+    .await;
+    let expected = expect(&[(0, "a"), (1, "a"), (2, "b"), (3, "c")]);
+    check_level_zero(&lake, log, &info, option, &[0, 1, 2], expected).await;
+}
 
+/// Checks a table whose tiered rounds all sit in level 0: it has the Paimon `option`,
+/// Paimon's readers see none of its rows while the committed view sees `committed_keys`,
+/// and the union read with each strategy returns `expected`.
+async fn check_level_zero(
+    lake: &Arc<PaimonStorage>,
+    log: LocalLog,
+    info: &TableInfo,
+    option: (&str, &str),
+    committed_keys: &[i64],
+    expected: Vec<(i64, String)>,
+) {
     let options = lake.table_info(&info.path).await.expect("info").properties;
-    assert_eq!(options.get("merge-engine").map(String::as_str), Some("first-row"));
+    assert_eq!(options.get(option.0).map(String::as_str), Some(option.1));
     assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
+        lake_keys(lake, &info.path, SnapshotView::Readable).await,
         Vec::<i64>::new()
     );
     assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
-        vec![0, 1, 2]
+        lake_keys(lake, &info.path, SnapshotView::Committed).await,
+        committed_keys
     );
-
     let union =
         UnionTable::new(info.clone(), Arc::new(log), Some(lake.clone() as Arc<dyn LakeStorage>)).expect("table");
-    assert_eq!(
-        union_rows(&union).await,
-        expect(&[(0, "a"), (1, "a"), (2, "b"), (3, "c")])
-    );
+    assert_eq!(union_rows(&union).await, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
