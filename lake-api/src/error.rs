@@ -47,6 +47,38 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Whether an error chain says that a file or object is missing: an `io::Error` of kind
+/// `NotFound` in it, or, where a format crate re-wraps the cause as text, the words of the
+/// operating system (`No such file or directory`), of opendal (`NotFound (persistent)`) or
+/// of S3 (`NoSuchKey`). Backends use it to tell [`ErrorKind::NotFound`] from corruption.
+///
+/// ```
+/// use lake_api::error::is_missing_file;
+///
+/// let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+/// assert!(is_missing_file(&gone));
+/// let wrapped = std::io::Error::other("read failed: NotFound (persistent) at read => NoSuchKey");
+/// assert!(is_missing_file(&wrapped));
+/// assert!(!is_missing_file(&std::io::Error::other("invalid footer")));
+/// ```
+pub fn is_missing_file(error: &(dyn std::error::Error + 'static)) -> bool {
+    const WORDS: &[&str] = &["No such file or directory", "(os error 2)", "NotFound (", "NoSuchKey"];
+    let mut source = Some(error);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+        {
+            return true;
+        }
+        let text = s.to_string();
+        if WORDS.iter().any(|w| text.contains(w)) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// The error of lake-api. Backends define their own and convert into this one.
 #[derive(Debug)]
 pub struct Error {

@@ -51,7 +51,9 @@ pub enum CatalogConfig {
 pub struct IcebergConfig {
     /// The catalog.
     pub catalog: CatalogConfig,
-    /// Where new tables go (a local directory).
+    /// Where new tables go: a local directory, or an `s3://bucket/path` URI (the `s3`
+    /// feature, on by default; `s3.endpoint`, `s3.access-key-id`, `s3.secret-access-key`,
+    /// `s3.region` and `s3.path-style-access` in [`properties`](Self::properties)).
     pub warehouse: String,
     /// The catalog's name: every process sharing a SQL catalog must use the same one.
     #[serde(default = "default_catalog_name")]
@@ -69,11 +71,25 @@ impl IcebergConfig {
     /// A SQLite SQL catalog in `warehouse/catalog.db`, tables under `warehouse`.
     pub fn sqlite(warehouse: impl AsRef<Path>) -> Self {
         let warehouse = warehouse.as_ref().to_string_lossy().into_owned();
+        let uri = format!("sqlite:{}/catalog.db?mode=rwc", warehouse.trim_end_matches('/'));
+        Self::sql(uri, warehouse)
+    }
+
+    /// A SQL catalog at the sqlx URI `uri` with tables under `warehouse`: a warehouse in an
+    /// object store keeps its catalog apart.
+    ///
+    /// ```
+    /// use lake_iceberg::IcebergConfig;
+    ///
+    /// let config = IcebergConfig::sql("sqlite:/var/lib/lake/catalog.db?mode=rwc", "s3://lake/wh")
+    ///     .with_property("s3.endpoint", "http://127.0.0.1:9000")
+    ///     .with_property("s3.region", "us-east-1");
+    /// assert_eq!(config.warehouse, "s3://lake/wh");
+    /// ```
+    pub fn sql(uri: impl Into<String>, warehouse: impl Into<String>) -> Self {
         Self {
-            catalog: CatalogConfig::Sql {
-                uri: format!("sqlite:{}/catalog.db?mode=rwc", warehouse.trim_end_matches('/')),
-            },
-            warehouse,
+            catalog: CatalogConfig::Sql { uri: uri.into() },
+            warehouse: warehouse.into(),
             catalog_name: default_catalog_name(),
             properties: BTreeMap::new(),
         }
@@ -113,15 +129,26 @@ impl IcebergConfig {
         self
     }
 
-    pub(crate) fn storage_factory(&self) -> Arc<dyn StorageFactory> {
-        // local files only: object stores come with iceberg-storage-opendal, not linked yet
-        Arc::new(LocalFsStorageFactory)
+    /// Where the lake's files live: the metadata file of a metadata-file table, the
+    /// warehouse otherwise (a REST catalog's warehouse names its storage only where it is a
+    /// URI; a bare name means local files).
+    fn storage_root(&self) -> &str {
+        match &self.catalog {
+            CatalogConfig::MetadataFile { location } => location,
+            CatalogConfig::Sql { .. } | CatalogConfig::Rest { .. } => &self.warehouse,
+        }
     }
 
-    pub(crate) fn file_io(&self) -> FileIO {
-        FileIOBuilder::new(self.storage_factory())
+    /// The file IO's storage, by the scheme of [`Self::storage_root`]: local files for a
+    /// path or `file://`, S3 for `s3://` (and `s3a://`, `s3n://`) with the `s3` feature.
+    pub(crate) fn storage_factory(&self) -> Result<Arc<dyn StorageFactory>> {
+        storage_factory_for(self.storage_root())
+    }
+
+    pub(crate) fn file_io(&self) -> Result<FileIO> {
+        Ok(FileIOBuilder::new(self.storage_factory()?)
             .with_props(self.properties.clone())
-            .build()
+            .build())
     }
 
     /// Connects to the catalog (`None` for a metadata-file table, which needs none).
@@ -141,7 +168,7 @@ impl IcebergConfig {
                 props.insert(SQL_CATALOG_PROP_WAREHOUSE.into(), self.warehouse.clone());
                 props.insert(SQL_CATALOG_PROP_BIND_STYLE.into(), SqlBindStyle::QMark.to_string());
                 let catalog = SqlCatalogBuilder::default()
-                    .with_storage_factory(self.storage_factory())
+                    .with_storage_factory(self.storage_factory()?)
                     .load(&self.catalog_name, props)
                     .await
                     .map_err(iceberg_err(format!("opening the SQL catalog {uri}")))?;
@@ -156,7 +183,7 @@ impl IcebergConfig {
                     );
                 }
                 let catalog = iceberg_catalog_rest::RestCatalogBuilder::default()
-                    .with_storage_factory(self.storage_factory())
+                    .with_storage_factory(self.storage_factory()?)
                     .load(&self.catalog_name, props)
                     .await
                     .map_err(iceberg_err(format!("opening the REST catalog {uri}")))?;
@@ -165,6 +192,37 @@ impl IcebergConfig {
             CatalogConfig::MetadataFile { .. } => Ok(None),
         }
     }
+}
+
+/// The storage for files under `root`, chosen by its scheme.
+fn storage_factory_for(root: &str) -> Result<Arc<dyn StorageFactory>> {
+    match uri_scheme(root) {
+        None | Some("file") => Ok(Arc::new(LocalFsStorageFactory)),
+        #[cfg(feature = "s3")]
+        Some("s3" | "s3a" | "s3n") => Ok(Arc::new(iceberg_storage_opendal::OpenDalStorageFactory::S3 {
+            customized_credential_load: None,
+        })),
+        Some(scheme) => Err(Error::new(
+            lake_api::ErrorKind::Unsupported,
+            format!(
+                "{root}: this build of lake-iceberg stores files locally{} and not in '{scheme}://'",
+                if cfg!(feature = "s3") {
+                    " and in S3 (s3://)"
+                } else {
+                    " (S3 needs its `s3` feature)"
+                }
+            ),
+        )),
+    }
+}
+
+/// The scheme of a URI (`s3` of `s3://bucket/wh`); `None` for a plain path.
+fn uri_scheme(location: &str) -> Option<&str> {
+    let (scheme, _) = location.split_once("://")?;
+    let valid = scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then_some(scheme)
 }
 
 /// The directory of a file-backed SQLite URI, so that a new warehouse can be created.
@@ -189,5 +247,25 @@ mod tests {
         assert_eq!(sqlite_parent_dir("sqlite:/a/b/c.db?mode=rwc").as_deref(), Some("/a/b"));
         assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
         assert_eq!(sqlite_parent_dir("postgres://x"), None);
+    }
+
+    #[test]
+    fn storage_follows_the_warehouse_scheme() {
+        assert_eq!(uri_scheme("s3://bucket/wh"), Some("s3"));
+        assert_eq!(uri_scheme("file:///data/lake"), Some("file"));
+        assert_eq!(uri_scheme("/data/lake"), None);
+        assert_eq!(uri_scheme("C://x"), None);
+        assert!(storage_factory_for("/data/lake").is_ok());
+        assert!(
+            IcebergConfig::metadata_file("file:///t/metadata/v1.metadata.json")
+                .file_io()
+                .is_ok()
+        );
+        assert_eq!(storage_factory_for("s3://bucket/wh").is_ok(), cfg!(feature = "s3"));
+        let e = IcebergConfig::sqlite("hdfs://nn:8020/wh")
+            .file_io()
+            .err()
+            .map(|e| e.kind());
+        assert_eq!(e, Some(lake_api::ErrorKind::Unsupported));
     }
 }

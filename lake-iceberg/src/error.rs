@@ -6,7 +6,7 @@ use lake_api::{Error, ErrorKind};
 pub(crate) fn from_iceberg(error: iceberg::Error, context: impl std::fmt::Display) -> Error {
     use iceberg::ErrorKind as K;
     let kind = match error.kind() {
-        _ if looks_missing(&error) => ErrorKind::NotFound,
+        _ if lake_api::error::is_missing_file(&error) => ErrorKind::NotFound,
         K::TableNotFound | K::NamespaceNotFound => ErrorKind::NotFound,
         K::FeatureUnsupported => ErrorKind::Unsupported,
         K::DataInvalid => ErrorKind::Corrupt,
@@ -20,25 +20,6 @@ pub(crate) fn from_iceberg(error: iceberg::Error, context: impl std::fmt::Displa
 /// A closure for `map_err` that converts with context.
 pub(crate) fn iceberg_err<C: std::fmt::Display>(context: C) -> impl FnOnce(iceberg::Error) -> Error {
     move |e| from_iceberg(e, context)
-}
-
-// A missing file reaches us as an `io::Error` of kind `NotFound` in the source chain, or,
-// where iceberg's reader re-wraps it, only as the OS message inside a `DataInvalid` one.
-fn looks_missing(error: &iceberg::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::NotFound
-        {
-            return true;
-        }
-        let text = s.to_string();
-        if text.contains("No such file or directory") || text.contains("(os error 2)") {
-            return true;
-        }
-        source = s.source();
-    }
-    false
 }
 
 // A damaged Parquet file surfaces as a parquet error inside an `Unexpected` one.

@@ -73,7 +73,7 @@ impl IcebergStorage {
                 .await
                 .map_err(iceberg_err(format!("table {path}"))),
             (None, CatalogConfig::MetadataFile { location }) => {
-                let table = StaticTable::from_metadata_file(location, ident, self.config.file_io())
+                let table = StaticTable::from_metadata_file(location, ident, self.config.file_io()?)
                     .await
                     .map_err(iceberg_err(format!("table {path} from {location}")))?;
                 Ok(table.into_table())

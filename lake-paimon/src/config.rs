@@ -32,6 +32,14 @@ pub enum PaimonCatalog {
 /// let config = PaimonConfig::filesystem("/data/lake");
 /// let json = serde_json::to_string(&config).unwrap();
 /// assert_eq!(serde_json::from_str::<PaimonConfig>(&json).unwrap(), config);
+///
+/// // a warehouse in an S3-compatible store (the `s3` feature, on by default)
+/// let config = PaimonConfig::filesystem("s3://lake/warehouse")
+///     .with_option("s3.endpoint", "http://127.0.0.1:9000")
+///     .with_option("s3.access-key", "key")
+///     .with_option("s3.secret-key", "secret")
+///     .with_option("s3.path-style-access", "true");
+/// assert_eq!(config.options["s3.endpoint"], "http://127.0.0.1:9000");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaimonConfig {
@@ -39,6 +47,11 @@ pub struct PaimonConfig {
     pub warehouse: String,
     /// The catalog.
     pub catalog: PaimonCatalog,
+    /// Options of the catalog and of the file IO every table is read through: an object
+    /// store's endpoint and credentials (`s3.endpoint`, `s3.access-key`, `s3.secret-key`,
+    /// `s3.region`, `s3.path-style-access`, ...), as Paimon names them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
 }
 
 impl PaimonConfig {
@@ -48,6 +61,7 @@ impl PaimonConfig {
         Self {
             warehouse: absolute(warehouse.as_ref()),
             catalog: PaimonCatalog::Filesystem,
+            options: BTreeMap::new(),
         }
     }
 
@@ -59,12 +73,22 @@ impl PaimonConfig {
                 uri: uri.into(),
                 options: BTreeMap::new(),
             },
+            options: BTreeMap::new(),
         }
+    }
+
+    /// Adds a catalog and file IO option (see [`PaimonConfig::options`]).
+    pub fn with_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.insert(key.into(), value.into());
+        self
     }
 
     /// The paimon catalog options of this configuration.
     pub(crate) fn options(&self) -> paimon::Options {
         let mut options = paimon::Options::new();
+        for (k, v) in &self.options {
+            options.set(k.clone(), v.clone());
+        }
         options.set(paimon::CatalogOptions::WAREHOUSE, self.warehouse.clone());
         if let PaimonCatalog::Rest { uri, options: extra } = &self.catalog {
             options.set(paimon::CatalogOptions::METASTORE, "rest");

@@ -6,7 +6,7 @@ use lake_api::{Error, ErrorKind};
 pub(crate) fn from_paimon(error: paimon::Error, context: impl std::fmt::Display) -> Error {
     use paimon::Error as E;
     let kind = match &error {
-        _ if looks_missing(&error) => ErrorKind::NotFound,
+        _ if lake_api::error::is_missing_file(&error) => ErrorKind::NotFound,
         E::TableNotExist { .. }
         | E::DatabaseNotExist { .. }
         | E::SnapshotNotExist { .. }
@@ -31,23 +31,4 @@ pub(crate) fn from_paimon(error: paimon::Error, context: impl std::fmt::Display)
 /// A closure for `map_err` that converts with context.
 pub(crate) fn paimon_err<C: std::fmt::Display>(context: C) -> impl FnOnce(paimon::Error) -> Error {
     move |e| from_paimon(e, context)
-}
-
-// A missing data file reaches us as an opendal `NotFound` somewhere in the source chain,
-// or only as the OS message where a reader re-wraps it.
-fn looks_missing(error: &paimon::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::NotFound
-        {
-            return true;
-        }
-        let text = s.to_string();
-        if text.contains("NotFound") || text.contains("No such file or directory") || text.contains("(os error 2)") {
-            return true;
-        }
-        source = s.source();
-    }
-    false
 }

@@ -82,7 +82,7 @@ impl PaimonStorage {
                 .map_err(paimon_err(format!("table {path}"))),
             PaimonCatalog::Filesystem => {
                 let location = self.config.table_location(&path.database, &path.table);
-                open_location(path, &location).await
+                open_location(path, &location, &self.config.options).await
             }
         }
     }
@@ -115,11 +115,12 @@ impl PaimonStorage {
 }
 
 /// Opens a table from its location: the latest schema file, read leniently (see
-/// [`sanitize_schema_json`]), and no catalog.
-pub async fn open_location(path: &TablePath, location: &str) -> Result<Table> {
+/// [`sanitize_schema_json`]), and no catalog. `options` configure the file IO (an object
+/// store's endpoint and credentials, see [`PaimonConfig::options`]).
+pub async fn open_location(path: &TablePath, location: &str, options: &BTreeMap<String, String>) -> Result<Table> {
     let context = format!("table {path} at {location}");
     let io: FileIO = FileIO::from_path(location)
-        .and_then(|b| b.build())
+        .and_then(|b| b.with_props(options.iter()).build())
         .map_err(paimon_err(&context))?;
     let schemas = SchemaManager::new(io.clone(), location.to_string());
     let ids = match schemas.list_all_ids().await {

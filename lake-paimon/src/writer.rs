@@ -426,19 +426,37 @@ async fn set_properties(
     }
     object.insert("properties".into(), serde_json::Value::Object(merged));
     let text = serde_json::to_vec(&json).map_err(|e| Error::new(ErrorKind::External, e.to_string()))?;
-    let tmp = format!("{path}.{}.tmp", uuid::Uuid::new_v4());
-    io.new_output(&tmp)
-        .map_err(paimon_err(context))?
-        .write(bytes::Bytes::from(text))
-        .await
-        .map_err(paimon_err(format!("{context}: writing {tmp}")))?;
-    io.rename(&tmp, &path)
-        .await
-        .map_err(paimon_err(format!("{context}: replacing {path}")))?;
+    replace_file(io, &path, bytes::Bytes::from(text), context).await?;
     snapshots
         .get_snapshot(latest.id())
         .await
         .map_err(paimon_err(format!("{context}: re-reading {path}")))
+}
+
+/// Replaces the file at `path` whole, so that readers see the old contents or the new:
+/// object stores replace an object atomically on a write (and S3 cannot rename), local
+/// files are written aside and renamed over it.
+async fn replace_file(io: &paimon::io::FileIO, path: &str, contents: bytes::Bytes, context: &str) -> Result<()> {
+    let local = match path.split_once("://") {
+        None => true,
+        Some((scheme, _)) => scheme == "file",
+    };
+    let target = if local {
+        format!("{path}.{}.tmp", uuid::Uuid::new_v4())
+    } else {
+        path.to_string()
+    };
+    io.new_output(&target)
+        .map_err(paimon_err(context))?
+        .write(contents)
+        .await
+        .map_err(paimon_err(format!("{context}: writing {target}")))?;
+    if local {
+        io.rename(&target, path)
+            .await
+            .map_err(paimon_err(format!("{context}: replacing {path}")))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::build::BuiltTable;
 use crate::check::run_tiered_case;
 use crate::local::build_tiered;
 use crate::rng::Rng;
+use crate::s3::S3Server;
 use crate::workload::{Bucketing, TableShape, Workload};
 
 /// A random workload bucketed as Fluss buckets Iceberg tables.
@@ -28,7 +29,16 @@ pub fn iceberg_workload(rng: &mut Rng, ops: usize) -> Workload {
 /// Primary-key tables are tiered at most once: iceberg 0.10 cannot commit the delete files
 /// a second round's updates need (the writer refuses them; see lake-iceberg's docs).
 pub async fn build_iceberg(rng: &mut Rng, workload: &Workload, root: &Path) -> Result<BuiltTable, String> {
-    let config = IcebergConfig::sqlite(root.join("lake"));
+    build_iceberg_in(rng, workload, root, IcebergConfig::sqlite(root.join("lake"))).await
+}
+
+/// [`build_iceberg`] into the (new) warehouse of `config`, the log under `root`.
+pub async fn build_iceberg_in(
+    rng: &mut Rng,
+    workload: &Workload,
+    root: &Path,
+    config: IcebergConfig,
+) -> Result<BuiltTable, String> {
     let lake = IcebergStorage::connect(config.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -50,6 +60,24 @@ pub async fn build_iceberg(rng: &mut Rng, workload: &Workload, root: &Path) -> R
 pub async fn run_iceberg_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
     run_tiered_case(seed, ops, strategy, iceberg_workload, async |rng, workload, root| {
         build_iceberg(rng, workload, root).await
+    })
+    .await
+}
+
+/// [`run_iceberg_case`] with the warehouse in bucket `bucket` of an S3 server (the SQLite
+/// catalog stays on local disk).
+pub async fn run_iceberg_s3_case(
+    seed: u64,
+    ops: usize,
+    strategy: MergeStrategy,
+    server: &S3Server,
+    bucket: &str,
+) -> Result<(), String> {
+    run_tiered_case(seed, ops, strategy, iceberg_workload, async |rng, workload, root| {
+        let catalog = format!("sqlite:{}/catalog.db?mode=rwc", root.display());
+        let mut config = IcebergConfig::sql(catalog, format!("s3://{bucket}/iceberg-{seed}-{strategy:?}"));
+        config.properties = server.iceberg_properties();
+        build_iceberg_in(rng, workload, root, config).await
     })
     .await
 }

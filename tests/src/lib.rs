@@ -5,8 +5,9 @@
 //! - [`build`]: turning a workload into a log and a lake tiered at random points;
 //! - [`check`]: random queries and their comparison with the oracle;
 //! - [`local`]: the same over the embedded `LocalLog` and the tiering service;
-//! - [`iceberg`], [`lance`]: the same tiered into the Iceberg and Lance backends;
-//! - [`fixtures`]: reading the cross-implementation fixtures back.
+//! - [`iceberg`], [`lance`], [`paimon`]: the same tiered into the lake backends;
+//! - [`fixtures`]: reading the cross-implementation fixtures back;
+//! - [`s3`]: an S3 server on a local directory, for lakes in an object store.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -27,6 +28,7 @@ pub mod oracle;
 pub mod paimon;
 pub mod remote;
 pub mod rng;
+pub mod s3;
 pub mod workload;
 
 /// The README's examples compile as doc tests here, the crate that sees the core and every

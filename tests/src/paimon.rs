@@ -12,6 +12,7 @@ use crate::build::BuiltTable;
 use crate::check::run_tiered_case;
 use crate::local::build_tiered;
 use crate::rng::Rng;
+use crate::s3::S3Server;
 use crate::workload::{Bucketing, TableShape, Workload};
 
 /// A random workload bucketed as Fluss buckets Paimon tables. A third of the primary-key
@@ -38,7 +39,16 @@ pub fn paimon_workload(rng: &mut Rng, ops: usize) -> Workload {
 
 /// Tiers a workload into a new Paimon warehouse under `root`, in up to two rounds.
 pub async fn build_paimon(rng: &mut Rng, workload: &Workload, root: &Path) -> Result<BuiltTable, String> {
-    let config = PaimonConfig::filesystem(root.join("lake"));
+    build_paimon_in(rng, workload, root, PaimonConfig::filesystem(root.join("lake"))).await
+}
+
+/// Tiers a workload into the (new) Paimon warehouse of `config`, the log under `root`.
+pub async fn build_paimon_in(
+    rng: &mut Rng,
+    workload: &Workload,
+    root: &Path,
+    config: PaimonConfig,
+) -> Result<BuiltTable, String> {
     let lake = PaimonStorage::connect(config.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -59,6 +69,22 @@ pub async fn build_paimon(rng: &mut Rng, workload: &Workload, root: &Path) -> Re
 pub async fn run_paimon_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
     run_tiered_case(seed, ops, strategy, paimon_workload, async |rng, workload, root| {
         build_paimon(rng, workload, root).await
+    })
+    .await
+}
+
+/// [`run_paimon_case`] with the warehouse in bucket `bucket` of an S3 server.
+pub async fn run_paimon_s3_case(
+    seed: u64,
+    ops: usize,
+    strategy: MergeStrategy,
+    server: &S3Server,
+    bucket: &str,
+) -> Result<(), String> {
+    let mut config = PaimonConfig::filesystem(format!("s3://{bucket}/paimon-{seed}-{strategy:?}"));
+    config.options = server.paimon_options();
+    run_tiered_case(seed, ops, strategy, paimon_workload, async |rng, workload, root| {
+        build_paimon_in(rng, workload, root, config).await
     })
     .await
 }

@@ -5,6 +5,7 @@ mod blobs;
 mod fluss_remote;
 mod iceberg;
 mod lance;
+mod object_store;
 mod oracle_props;
 mod paimon;
 mod paimon_levels;
