@@ -6,6 +6,9 @@
 //! table = "demo.orders"
 //! # for the lake backends and the remote log, once built:
 //! # lake = "paimon://..."  warehouse = "..."  catalog_uri = "..."  fluss = "host:9123"
+//! # a warehouse in an object store, and how to reach it:
+//! # warehouse = "s3://lake/wh"
+//! # lake_options = { "s3.endpoint" = "http://127.0.0.1:9000", "s3.region" = "us-east-1" }
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,9 @@ pub struct Profile {
     pub warehouse: Option<String>,
     /// The lake catalog's URI.
     pub catalog_uri: Option<String>,
+    /// Options of the lake's catalog and file IO (`--lake-option`).
+    #[serde(default)]
+    pub lake_options: std::collections::BTreeMap<String, String>,
     /// The Fluss cluster's bootstrap address.
     pub fluss: Option<String>,
 }
@@ -101,13 +107,14 @@ mod tests {
     #[test]
     fn reads_every_key_and_resolves_relative_logs() {
         let p = parse(
-            "log = \"shop\"\ntable = \"demo.orders\"\nlake = \"l\"\nwarehouse = \"w\"\ncatalog_uri = \"c\"\nfluss = \"f\"\n",
+            "log = \"shop\"\ntable = \"demo.orders\"\nlake = \"l\"\nwarehouse = \"w\"\ncatalog_uri = \"c\"\nfluss = \"f\"\nlake_options = { \"s3.region\" = \"r\" }\n",
             Path::new("/etc/x/lakescan.toml"),
         )
         .unwrap();
         assert_eq!(p.log.as_deref(), Some(Path::new("/etc/x/shop")));
         assert_eq!(p.table.as_deref(), Some("demo.orders"));
         assert_eq!(p.fluss.as_deref(), Some("f"));
+        assert_eq!(p.lake_options.get("s3.region").map(String::as_str), Some("r"));
         let p = parse("log = \"/abs\"", Path::new("lakescan.toml")).unwrap();
         assert_eq!(p.log.as_deref(), Some(Path::new("/abs")));
     }

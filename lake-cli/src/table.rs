@@ -35,9 +35,15 @@ pub struct TableArgs {
     /// Paimon: the filesystem catalog's root; Lance: the root of `<db>/<table>.lance`).
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<String>,
-    /// The lake's REST catalog URI (Iceberg or Paimon).
+    /// The lake's REST catalog URI (Iceberg or Paimon), or an Iceberg SQLite catalog
+    /// (`sqlite:PATH`) for a warehouse in an object store.
     #[arg(long, value_name = "URI")]
     pub catalog_uri: Option<String>,
+    /// An option of the lake's catalog and file IO, `KEY=VALUE` (repeatable): an object
+    /// store's endpoint and credentials for a warehouse such as `s3://bucket/wh`, e.g.
+    /// `s3.endpoint=http://127.0.0.1:9000` (Paimon's and Iceberg's own option names).
+    #[arg(long = "lake-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub lake_options: Vec<(String, String)>,
     /// The Fluss cluster to read the log from (its bootstrap address, `host:port[,..]`),
     /// instead of a LocalLog; needs --table.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "log")]
@@ -60,10 +66,25 @@ impl TableArgs {
             lake: self.lake.clone().or(p.lake),
             warehouse: self.warehouse.clone().or(p.warehouse),
             catalog_uri: self.catalog_uri.clone().or(p.catalog_uri),
+            // the command line's options win over the profile's, key by key
+            lake_options: p.lake_options.into_iter().chain(self.lake_options.clone()).collect(),
             fluss: self.fluss.clone().or(p.fluss),
             profile: self.profile.clone(),
         })
     }
+}
+
+/// `KEY=VALUE` as a pair.
+fn parse_option(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
+}
+
+/// Whether a warehouse is a URI (`s3://bucket/wh`) rather than a local directory.
+fn is_uri(warehouse: &str) -> bool {
+    warehouse.contains("://")
 }
 
 /// An opened table.
@@ -89,22 +110,30 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
     let name = format.split(':').next().unwrap_or_default().to_ascii_lowercase();
     match name.as_str() {
         "iceberg" => {
-            let config = match (&args.warehouse, &args.catalog_uri) {
+            let mut config = match (&args.warehouse, &args.catalog_uri) {
+                (Some(warehouse), Some(uri)) if uri.starts_with("sqlite:") => IcebergConfig::sql(uri, warehouse),
                 (_, Some(uri)) => IcebergConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
+                (Some(warehouse), None) if is_uri(warehouse) => {
+                    return Err(Failure::usage(format!(
+                        "the Iceberg warehouse {warehouse} needs its catalog: --catalog-uri sqlite:PATH \
+                         (a SQLite catalog) or the REST catalog's URI"
+                    )));
+                }
                 (Some(dir), None) => IcebergConfig::sqlite(dir),
-                (None, None) => {
+                (None, _) => {
                     return Err(Failure::usage(
                         "--lake iceberg needs --warehouse DIR (SQLite catalog) or --catalog-uri URI (REST catalog)",
                     ));
                 }
             };
+            config.properties.extend(args.lake_options.iter().cloned());
             open_iceberg(config).await
         }
         "paimon" => {
             let config = match (&args.warehouse, &args.catalog_uri) {
                 (_, Some(uri)) => PaimonConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
                 (Some(dir), None) => {
-                    if !Path::new(dir).is_dir() {
+                    if !is_uri(dir) && !Path::new(dir).is_dir() {
                         return Err(Failure::msg(format!("lake warehouse {dir} does not exist")));
                     }
                     PaimonConfig::filesystem(dir)
@@ -115,6 +144,8 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
                     ));
                 }
             };
+            let mut config = config;
+            config.options.extend(args.lake_options.iter().cloned());
             let described = match &config.catalog {
                 PaimonCatalog::Filesystem => format!("Paimon warehouse {} (filesystem catalog)", config.warehouse),
                 PaimonCatalog::Rest { uri, .. } => format!("Paimon REST catalog {uri}"),
@@ -155,6 +186,7 @@ async fn open_iceberg(config: IcebergConfig) -> CliResult<Option<(Arc<dyn LakeSt
         CatalogConfig::MetadataFile { location } => format!("Iceberg table from {location} (read-only)"),
     };
     if let CatalogConfig::Sql { .. } = &config.catalog
+        && !is_uri(&config.warehouse)
         && !Path::new(&config.warehouse).is_dir()
     {
         return Err(Failure::msg(format!(

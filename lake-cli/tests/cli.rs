@@ -1259,3 +1259,79 @@ async fn fluss_reads_the_log_from_a_fluss_cluster() {
     );
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A Paimon warehouse in an S3 bucket (the demo's, uploaded), read with `--lake-option`s
+/// naming the store; an Iceberg warehouse in S3 without its catalog is a usage error.
+#[test]
+fn a_warehouse_in_s3_is_read_with_lake_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir_arg(&dir);
+    ok(&["demo", "--lake", "paimon", "--dir", &root]);
+    let server = lakeunion_tests::s3::S3Server::start().unwrap();
+    server.create_bucket("lake").unwrap();
+    // the S3 server keeps objects as files: uploading is copying into its bucket
+    copy_dir(&dir.path().join("lake"), &server.object_path("lake", "wh"));
+    let options: Vec<String> = server
+        .paimon_options()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for strategy in ["sort-merge", "key-filter"] {
+        let mut args = vec![
+            "scan",
+            "--log",
+            &root,
+            "--lake",
+            "paimon",
+            "--warehouse",
+            "s3://lake/wh",
+            "--format",
+            "json",
+            "--strategy",
+            strategy,
+        ];
+        for option in &options {
+            args.extend(["--lake-option", option.as_str()]);
+        }
+        let rows: Vec<Value> = serde_json::from_str(&ok(&args)).unwrap();
+        assert_eq!(json_rows(&rows), demo_expected(), "{strategy}");
+    }
+    // without the endpoint, S3 is not reached: an error, not an empty table
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "paimon",
+        "--warehouse",
+        "s3://lake/wh",
+        "--lake-option",
+        "s3.endpoint=http://127.0.0.1:1",
+    ]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "iceberg",
+        "--warehouse",
+        "s3://lake/wh",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--catalog-uri sqlite:"), "{}", stderr(&o));
+    let o = lakescan(&["scan", "--log", &root, "--lake-option", "novalue"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
