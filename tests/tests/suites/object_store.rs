@@ -2,7 +2,7 @@
 //! temporary directory, SigV4-authenticated, see `lakeunion_tests::s3`). Random workloads
 //! are tiered into a warehouse in a bucket, read back by a second storage built from the
 //! configuration alone (serialized splits), and compared with the oracle for both merge
-//! strategies. `LAKEUNION_S3_CASES` sets the case count per backend (default 12; each case
+//! strategies. `LAKEUNION_S3_CASES` sets the case count per backend (default 20; each case
 //! runs both strategies).
 
 use std::sync::Arc;
@@ -21,7 +21,7 @@ fn s3_cases() -> u32 {
     std::env::var("LAKEUNION_S3_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(12)
+        .unwrap_or(20)
 }
 
 /// Runs `case` for random seeds and both strategies against one server, then checks that
