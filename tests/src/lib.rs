@@ -7,7 +7,8 @@
 //! - [`local`]: the same over the embedded `LocalLog` and the tiering service;
 //! - [`iceberg`], [`lance`], [`paimon`]: the same tiered into the lake backends;
 //! - [`fixtures`]: reading the cross-implementation fixtures back;
-//! - [`s3`]: an S3 server on a local directory, for lakes in an object store.
+//! - [`s3`]: an S3 server on a local directory, for lakes in an object store;
+//! - [`http`], [`paimon_rest`]: catalog servers (a Paimon REST catalog that commits).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -26,6 +27,7 @@ pub mod lance;
 pub mod local;
 pub mod oracle;
 pub mod paimon;
+pub mod paimon_rest;
 pub mod remote;
 pub mod rng;
 pub mod s3;

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lake_api::{MergeEngine, MergeStrategy};
-use lake_paimon::{PaimonConfig, PaimonStorage};
+use lake_paimon::{PaimonCatalog, PaimonConfig, PaimonStorage};
 
 use crate::build::BuiltTable;
 use crate::check::run_tiered_case;
 use crate::local::build_tiered;
+use crate::paimon_rest::serve_paimon_rest;
 use crate::rng::Rng;
 use crate::s3::S3Server;
 use crate::workload::{Bucketing, TableShape, Workload};
@@ -84,6 +85,23 @@ pub async fn run_paimon_s3_case(
     let mut config = PaimonConfig::filesystem(format!("s3://{bucket}/paimon-{seed}-{strategy:?}"));
     config.options = server.paimon_options();
     run_tiered_case(seed, ops, strategy, paimon_workload, async |rng, workload, root| {
+        build_paimon_in(rng, workload, root, config).await
+    })
+    .await
+}
+
+/// [`run_paimon_case`] through a Paimon REST catalog served over a local warehouse
+/// ([`serve_paimon_rest`]): the tiering writer creates the table and commits through the
+/// catalog; readers find the latest snapshot through it.
+pub async fn run_paimon_rest_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
+    run_tiered_case(seed, ops, strategy, paimon_workload, async |rng, workload, root| {
+        let (uri, _) = serve_paimon_rest(root.join("lake")).await.map_err(|e| e.to_string())?;
+        let mut config = PaimonConfig::rest(uri, "warehouse");
+        if let PaimonCatalog::Rest { options, .. } = &mut config.catalog {
+            // the crate asks for an authentication provider: a bearer token
+            options.insert("token.provider".into(), "bear".into());
+            options.insert("token".into(), "test-token".into());
+        }
         build_paimon_in(rng, workload, root, config).await
     })
     .await

@@ -486,7 +486,7 @@ impl WithFieldNullability for arrow::array::FixedSizeListArray {
 /// A REST catalog that knows the fixture's tables: enough of the protocol (config, load
 /// table) to read them.
 async fn serve_fixture_rest_catalog(tables: BTreeMap<String, (String, Value)>) -> String {
-    let handler: lakeunion_tests::http::Handler = Arc::new(move |_, target| match target {
+    let handler: lakeunion_tests::http::Handler = Arc::new(move |_, target, _| match target {
         "/v1/config" => (200, serde_json::json!({"defaults": {}, "overrides": {}})),
         t => match t
             .strip_prefix("/v1/namespaces/fixtures/tables/")

@@ -2,7 +2,7 @@
 //! for both merge strategies (and the planner's choice) and every merge engine.
 //!
 //! `LAKEUNION_PROPTEST_CASES` sets the number of cases per strategy (default 2000); the backend
-//! and remote-log suites have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,FLUSS}_CASES`).
+//! and remote-log suites have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,PAIMON_REST,FLUSS}_CASES`).
 
 use lake_api::MergeStrategy;
 use lakeunion_tests::check::run_case;
@@ -136,12 +136,21 @@ proptest! {
 }
 
 fn run_paimon(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
+    run_paimon_with(seed, ops, strategy, lakeunion_tests::paimon::run_paimon_case)
+}
+
+fn run_paimon_with(
+    seed: u64,
+    ops: usize,
+    strategy: MergeStrategy,
+    case: impl AsyncFnOnce(u64, usize, MergeStrategy) -> Result<(), String>,
+) -> Result<(), TestCaseError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    rt.block_on(lakeunion_tests::paimon::run_paimon_case(seed, ops, strategy))
+    rt.block_on(case(seed, ops, strategy))
         .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
 }
 
@@ -164,6 +173,29 @@ proptest! {
     #[test]
     fn paimon_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
         run_paimon(seed, ops, MergeStrategy::KeyFilter)?;
+    }
+}
+
+fn paimon_rest_cases() -> u32 {
+    std::env::var("LAKEUNION_PAIMON_REST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+proptest! {
+    // each case tiers through a Paimon REST catalog (lakeunion_tests::paimon_rest), which
+    // commits the writer's snapshots; the writer adds the offsets to the committed file
+    #![proptest_config(ProptestConfig { cases: paimon_rest_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn paimon_rest_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_paimon_with(seed, ops, MergeStrategy::SortMerge, lakeunion_tests::paimon::run_paimon_rest_case)?;
+    }
+
+    #[test]
+    fn paimon_rest_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        run_paimon_with(seed, ops, MergeStrategy::KeyFilter, lakeunion_tests::paimon::run_paimon_rest_case)?;
     }
 }
 

@@ -531,7 +531,7 @@ async fn serve_fixture_paimon_catalog() -> (String, lakeunion_tests::http::Reque
             serde_json::json!({"snapshot": {"snapshot": snapshot}}),
         );
     }
-    let handler: lakeunion_tests::http::Handler = Arc::new(move |method, target| {
+    let handler: lakeunion_tests::http::Handler = Arc::new(move |method, target, _| {
         let path = target.split('?').next().unwrap_or(target);
         match (method, path) {
             ("GET", "/v1/config") => (200, serde_json::json!({"defaults": {}, "overrides": {}})),
@@ -658,4 +658,44 @@ async fn paimon_blob_columns_read_as_references_to_their_blob_files() {
         resolver.fetch(&forged).await.expect_err("forged").kind(),
         ErrorKind::InvalidArgument
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiering_commits_through_a_rest_catalog() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (uri, requests) = lakeunion_tests::paimon_rest::serve_paimon_rest(dir.path().join("wh"))
+        .await
+        .expect("serve");
+    let mut config = PaimonConfig::rest(uri, "warehouse");
+    if let lake_paimon::PaimonCatalog::Rest { options, .. } = &mut config.catalog {
+        options.insert("token.provider".into(), "bear".into());
+        options.insert("token".into(), "test-token".into());
+    }
+    let lake = PaimonStorage::connect(config.clone()).await.expect("rest catalog");
+    let offsets = r#"{"version":1,"table_id":7,"bucket_offsets":[{"bucket":0,"log_end_offset":10}]}"#;
+    let snapshot = tier_small_table(&lake, offsets).await;
+    let seen = requests.lock().expect("requests").clone();
+    for call in [
+        "POST /v1/databases",
+        "POST /v1/databases/bad/tables",
+        "POST /v1/databases/bad/tables/t/commit",
+    ] {
+        assert!(seen.iter().any(|r| r == call), "{call}: {seen:?}");
+    }
+    // the catalog's record of the commit has no offsets; the snapshot file does
+    let worker = PaimonStorage::connect(config).await.expect("worker");
+    let latest = worker
+        .latest_snapshot(&info().path)
+        .await
+        .expect("latest")
+        .expect("a snapshot");
+    assert_eq!(latest.id, snapshot);
+    assert_eq!(
+        latest.properties.get("fluss-offsets").map(String::as_str),
+        Some(offsets)
+    );
+    let (batches, _) = read_snapshot(&lake, &worker, &info().path, snapshot)
+        .await
+        .expect("read");
+    assert_eq!(ids_k(&batches), (0..10).collect::<Vec<i64>>());
 }
