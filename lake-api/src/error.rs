@@ -51,6 +51,7 @@ impl fmt::Display for ErrorKind {
 /// `NotFound` in it, or, where a format crate re-wraps the cause as text, the words of the
 /// operating system (`No such file or directory`), of opendal (`NotFound (persistent)`) or
 /// of S3 (`NoSuchKey`). Backends use it to tell [`ErrorKind::NotFound`] from corruption.
+/// The words are an approximation: a missing bucket reads as a missing object too.
 ///
 /// ```
 /// use lake_api::error::is_missing_file;
@@ -62,7 +63,15 @@ impl fmt::Display for ErrorKind {
 /// assert!(!is_missing_file(&std::io::Error::other("invalid footer")));
 /// ```
 pub fn is_missing_file(error: &(dyn std::error::Error + 'static)) -> bool {
-    const WORDS: &[&str] = &["No such file or directory", "(os error 2)", "NotFound (", "NoSuchKey"];
+    // `io::Error`s some crates print with `{:?}` instead of keeping them as sources
+    const WORDS: &[&str] = &[
+        "No such file or directory",
+        "(os error 2)",
+        "NotFound (",
+        "NoSuchKey",
+        "kind: NotFound",
+        "Kind(NotFound)",
+    ];
     let mut source = Some(error);
     while let Some(s) = source {
         if s.downcast_ref::<std::io::Error>()

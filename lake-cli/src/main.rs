@@ -2,7 +2,8 @@
 //!
 //! Tables are addressed by their log, a LocalLog (`--log DIR [--table db.name]`) or a Fluss
 //! cluster (`--fluss HOST:PORT --table db.name`), and the lake it is tiered into (`--lake`,
-//! `--warehouse`, `--catalog-uri`), on the command line or in a `lakescan.toml` profile.
+//! `--warehouse`, `--catalog-uri`, `--lake-option`), on the command line or in a
+//! `lakescan.toml` profile.
 //!
 //! Exit codes: 0 success, 1 runtime error, 2 usage error.
 

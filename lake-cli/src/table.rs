@@ -1,8 +1,8 @@
 //! Table addressing: the log, `--log DIR` (a LocalLog) or `--fluss HOST:PORT` (a Fluss
 //! cluster), and `--table db.name`, plus the lake the log is tiered into (`--lake
-//! iceberg|paimon` with `--warehouse DIR` for the SQLite or filesystem catalog or
-//! `--catalog-uri URI` for a REST catalog, or `--lake FILE.metadata.json`), from the
-//! command line or a `lakescan.toml` profile.
+//! iceberg|paimon` with `--warehouse DIR|URI` for the SQLite or filesystem catalog or
+//! `--catalog-uri URI` for a REST catalog, or `--lake FILE.metadata.json`; `--lake-option`s
+//! for an object store), from the command line or a `lakescan.toml` profile.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,9 +31,10 @@ pub struct TableArgs {
     /// `iceberg` by --warehouse or --catalog-uri.
     #[arg(long, value_name = "FORMAT|FILE")]
     pub lake: Option<String>,
-    /// The lake warehouse directory (Iceberg: its SQLite catalog is DIR/catalog.db;
-    /// Paimon: the filesystem catalog's root; Lance: the root of `<db>/<table>.lance`).
-    #[arg(long, value_name = "DIR")]
+    /// The lake warehouse: a directory (Iceberg: its SQLite catalog is DIR/catalog.db;
+    /// Paimon: the filesystem catalog's root; Lance: the root of `<db>/<table>.lance`), or
+    /// an object-store URI such as `s3://bucket/wh` (Paimon, Iceberg; see --lake-option).
+    #[arg(long, value_name = "DIR|URI")]
     pub warehouse: Option<String>,
     /// The lake's REST catalog URI (Iceberg or Paimon), or an Iceberg SQLite catalog
     /// (`sqlite:PATH`) for a warehouse in an object store.
@@ -105,13 +106,20 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
         (None, _, _) => "iceberg".to_string(),
     };
     if format.ends_with(".metadata.json") {
-        return open_iceberg(IcebergConfig::metadata_file(format.clone())).await;
+        let mut config = IcebergConfig::metadata_file(format.clone());
+        config.properties.extend(args.lake_options.iter().cloned());
+        return open_iceberg(config).await;
     }
     let name = format.split(':').next().unwrap_or_default().to_ascii_lowercase();
     match name.as_str() {
         "iceberg" => {
             let mut config = match (&args.warehouse, &args.catalog_uri) {
                 (Some(warehouse), Some(uri)) if uri.starts_with("sqlite:") => IcebergConfig::sql(uri, warehouse),
+                (None, Some(uri)) if uri.starts_with("sqlite:") => {
+                    return Err(Failure::usage(format!(
+                        "the SQLite catalog {uri} needs --warehouse (where its tables' files go)"
+                    )));
+                }
                 (_, Some(uri)) => IcebergConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
                 (Some(warehouse), None) if is_uri(warehouse) => {
                     return Err(Failure::usage(format!(

@@ -1332,6 +1332,17 @@ fn a_warehouse_in_s3_is_read_with_lake_options() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--catalog-uri sqlite:"), "{}", stderr(&o));
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "iceberg",
+        "--catalog-uri",
+        "sqlite:/tmp/c.db",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs --warehouse"), "{}", stderr(&o));
     let o = lakescan(&["scan", "--log", &root, "--lake-option", "novalue"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -68,7 +68,8 @@ fn default_catalog_name() -> String {
 }
 
 impl IcebergConfig {
-    /// A SQLite SQL catalog in `warehouse/catalog.db`, tables under `warehouse`.
+    /// A SQLite SQL catalog in `warehouse/catalog.db`, tables under `warehouse`: a local
+    /// warehouse (one in an object store takes [`IcebergConfig::sql`]).
     pub fn sqlite(warehouse: impl AsRef<Path>) -> Self {
         let warehouse = warehouse.as_ref().to_string_lossy().into_owned();
         let uri = format!("sqlite:{}/catalog.db?mode=rwc", warehouse.trim_end_matches('/'));
@@ -156,6 +157,12 @@ impl IcebergConfig {
         let mut props: HashMap<String, String> = self.properties.clone().into_iter().collect();
         match &self.catalog {
             CatalogConfig::Sql { uri } => {
+                if uri.starts_with("sqlite:") && uri.contains("://") {
+                    return Err(Error::invalid(format!(
+                        "the SQLite catalog {uri} names a URI, not a local file: a warehouse in an \
+                         object store keeps its catalog apart (IcebergConfig::sql)"
+                    )));
+                }
                 if let Some(dir) = sqlite_parent_dir(uri) {
                     std::fs::create_dir_all(&dir).map_err(|e| {
                         Error::new(
@@ -267,5 +274,12 @@ mod tests {
             .err()
             .map(|e| e.kind());
         assert_eq!(e, Some(lake_api::ErrorKind::Unsupported));
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_catalog_inside_an_object_store_is_refused() {
+        // sqlite() is for local warehouses: it would put the catalog at s3://.../catalog.db
+        let e = IcebergConfig::sqlite("s3://bucket/wh").connect().await.err();
+        assert_eq!(e.map(|e| e.kind()), Some(lake_api::ErrorKind::InvalidArgument));
     }
 }

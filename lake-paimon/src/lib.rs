@@ -1,7 +1,7 @@
 //! lakeunion's Apache Paimon backend: [`PaimonStorage`] implements lake-api's
 //! [`LakeStorage`](lake_api::LakeStorage) over the `paimon` crate (0.4), with the
-//! filesystem catalog (a warehouse on local disk, the default) or a REST catalog; workers
-//! open tables straight from their location.
+//! filesystem catalog (a warehouse on local disk, the default, or in S3 with the `s3`
+//! feature) or a REST catalog; workers open tables straight from their location.
 //!
 //! Tables follow Fluss's Paimon layout: the Paimon primary key and fixed buckets
 //! (`bucket`, `bucket-key`) are the Fluss ones, and Fluss's system columns (`__bucket`,

@@ -75,7 +75,7 @@ pub async fn run_iceberg_s3_case(
 ) -> Result<(), String> {
     run_tiered_case(seed, ops, strategy, iceberg_workload, async |rng, workload, root| {
         let catalog = format!("sqlite:{}/catalog.db?mode=rwc", root.display());
-        let mut config = IcebergConfig::sql(catalog, format!("s3://{bucket}/iceberg-{seed}-{strategy:?}"));
+        let mut config = IcebergConfig::sql(catalog, format!("s3://{bucket}/iceberg-{}", crate::s3::fresh_prefix()));
         config.properties = server.iceberg_properties();
         build_iceberg_in(rng, workload, root, config).await
     })

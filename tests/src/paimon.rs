@@ -82,7 +82,7 @@ pub async fn run_paimon_s3_case(
     server: &S3Server,
     bucket: &str,
 ) -> Result<(), String> {
-    let mut config = PaimonConfig::filesystem(format!("s3://{bucket}/paimon-{seed}-{strategy:?}"));
+    let mut config = PaimonConfig::filesystem(format!("s3://{bucket}/paimon-{}", crate::s3::fresh_prefix()));
     config.options = server.paimon_options();
     run_tiered_case(seed, ops, strategy, paimon_workload, async |rng, workload, root| {
         build_paimon_in(rng, workload, root, config).await

@@ -7,10 +7,12 @@
 //! as a bare directory, which its listings and `HEAD` do not show: [`Markers`] answers for
 //! them as S3 does, since catalogs test a database's existence through them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use hyper_util::rt::TokioIo;
@@ -19,6 +21,13 @@ use s3s::dto::*;
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use tokio::sync::oneshot;
+
+/// A warehouse prefix not used before in this process: a case shrunk by proptest reruns
+/// its seed, and must not find the tables of the run it shrinks.
+pub fn fresh_prefix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
 
 /// The key pair the server accepts.
 pub const ACCESS_KEY: &str = "lakeunion";
@@ -43,6 +52,7 @@ impl S3Server {
         let mut builder = S3ServiceBuilder::new(Markers {
             fs,
             root: root.path().to_path_buf(),
+            put: Mutex::default(),
         });
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
@@ -159,16 +169,38 @@ impl Drop for S3Server {
     }
 }
 
-/// s3s-fs with directory markers: an empty directory is the zero-byte object `dir/`.
+/// s3s-fs with directory markers: the zero-byte objects `dir/` a client PUT, which s3s-fs
+/// keeps as bare directories (and so would also answer for the directories that nested
+/// keys make, which S3 does not have).
 struct Markers {
     fs: s3s_fs::FileSystem,
     root: PathBuf,
+    /// The markers PUT and not deleted, as `(bucket, key)`.
+    put: Mutex<BTreeSet<(String, String)>>,
 }
 
 impl Markers {
-    /// Whether `key` of `bucket` is a marker: a key ending in `/` naming a directory.
+    /// Whether `key` of `bucket` is a marker a client PUT, still there.
     fn is_marker(&self, bucket: &str, key: &str) -> bool {
-        key.ends_with('/') && !key.contains("..") && self.root.join(bucket).join(key).is_dir()
+        let put = self
+            .put
+            .lock()
+            .is_ok_and(|put| put.contains(&(bucket.to_string(), key.to_string())));
+        put && self.root.join(bucket).join(key).is_dir()
+    }
+
+    fn record(&self, bucket: &str, key: &str, present: bool) {
+        if !key.ends_with('/') {
+            return;
+        }
+        if let Ok(mut put) = self.put.lock() {
+            let entry = (bucket.to_string(), key.to_string());
+            if present {
+                put.insert(entry);
+            } else {
+                put.remove(&entry);
+            }
+        }
     }
 }
 
@@ -195,16 +227,28 @@ impl S3 for Markers {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
-        put_object(PutObjectInput) -> PutObjectOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
         copy_object(CopyObjectInput) -> CopyObjectOutput;
-        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
         delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part(UploadPartInput) -> UploadPartOutput;
         complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let response = self.fs.put_object(req).await?;
+        self.record(&bucket, &key, true);
+        Ok(response)
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let response = self.fs.delete_object(req).await?;
+        self.record(&bucket, &key, false);
+        Ok(response)
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
