@@ -1,6 +1,30 @@
-//! Table locations: which files a split may name.
+//! Table locations: which store a location names, and which files a split may name.
 
 use crate::error::{Error, Result};
+
+/// The scheme of a location that is a URI (`s3` of `s3://bucket/wh`, `file` of
+/// `file:///data`); `None` for a plain path.
+///
+/// ```
+/// use lake_api::location::scheme;
+///
+/// assert_eq!(scheme("s3://bucket/wh"), Some("s3"));
+/// assert_eq!(scheme("/data/lake"), None);
+/// assert_eq!(scheme("C://x"), None); // a drive letter, not a scheme
+/// assert_eq!(scheme("file:///data/lake"), Some("file"));
+/// ```
+pub fn scheme(location: &str) -> Option<&str> {
+    let (scheme, _) = location.split_once("://")?;
+    let valid = scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then_some(scheme)
+}
+
+/// Whether a location is on local disk: a plain path or a `file://` URI.
+pub fn is_local(location: &str) -> bool {
+    scheme(location).is_none_or(|s| s == "file")
+}
 
 /// A local path or `file:` URI without its scheme, for comparing locations.
 fn strip_scheme(location: &str) -> &str {
@@ -30,8 +54,7 @@ pub fn check_inside(location: &str, file: &str, what: &str) -> Result<()> {
         .strip_prefix(root)
         .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|c| c == ".."));
     // the same store: both local, or both the same scheme
-    let same_scheme = location.split_once("://").map(|(s, _)| s).unwrap_or("file")
-        == file.split_once("://").map(|(s, _)| s).unwrap_or("file");
+    let same_scheme = scheme(location).unwrap_or("file") == scheme(file).unwrap_or("file");
     if inside && same_scheme {
         Ok(())
     } else {

@@ -85,7 +85,7 @@ fn parse_option(text: &str) -> Result<(String, String), String> {
 
 /// Whether a warehouse is a URI (`s3://bucket/wh`) rather than a local directory.
 fn is_uri(warehouse: &str) -> bool {
-    warehouse.contains("://")
+    lake_api::location::scheme(warehouse).is_some()
 }
 
 /// An opened table.

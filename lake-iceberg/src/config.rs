@@ -10,6 +10,7 @@ use iceberg::{Catalog, CatalogBuilder};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalogBuilder,
 };
+use lake_api::location::scheme;
 use lake_api::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -203,16 +204,16 @@ impl IcebergConfig {
 
 /// The storage for files under `root`, chosen by its scheme.
 fn storage_factory_for(root: &str) -> Result<Arc<dyn StorageFactory>> {
-    match uri_scheme(root) {
+    match scheme(root) {
         None | Some("file") => Ok(Arc::new(LocalFsStorageFactory)),
         #[cfg(feature = "s3")]
         Some("s3" | "s3a" | "s3n") => Ok(Arc::new(iceberg_storage_opendal::OpenDalStorageFactory::S3 {
             customized_credential_load: None,
         })),
-        Some(scheme) => Err(Error::new(
+        Some(other) => Err(Error::new(
             lake_api::ErrorKind::Unsupported,
             format!(
-                "{root}: this build of lake-iceberg stores files locally{} and not in '{scheme}://'",
+                "{root}: this build of lake-iceberg stores files locally{} and not in '{other}://'",
                 if cfg!(feature = "s3") {
                     " and in S3 (s3://)"
                 } else {
@@ -221,15 +222,6 @@ fn storage_factory_for(root: &str) -> Result<Arc<dyn StorageFactory>> {
             ),
         )),
     }
-}
-
-/// The scheme of a URI (`s3` of `s3://bucket/wh`); `None` for a plain path.
-fn uri_scheme(location: &str) -> Option<&str> {
-    let (scheme, _) = location.split_once("://")?;
-    let valid = scheme.len() > 1
-        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    valid.then_some(scheme)
 }
 
 /// The directory of a file-backed SQLite URI, so that a new warehouse can be created.
@@ -258,10 +250,6 @@ mod tests {
 
     #[test]
     fn storage_follows_the_warehouse_scheme() {
-        assert_eq!(uri_scheme("s3://bucket/wh"), Some("s3"));
-        assert_eq!(uri_scheme("file:///data/lake"), Some("file"));
-        assert_eq!(uri_scheme("/data/lake"), None);
-        assert_eq!(uri_scheme("C://x"), None);
         assert!(storage_factory_for("/data/lake").is_ok());
         assert!(
             IcebergConfig::metadata_file("file:///t/metadata/v1.metadata.json")

@@ -108,7 +108,7 @@ impl PaimonConfig {
 
 fn absolute(path: &Path) -> String {
     let text = path.to_string_lossy();
-    if text.contains("://") {
+    if lake_api::location::scheme(&text).is_some() {
         return text.into_owned();
     }
     std::path::absolute(path)

@@ -437,10 +437,7 @@ async fn set_properties(
 /// object stores replace an object atomically on a write (and S3 cannot rename), local
 /// files are written aside and renamed over it.
 async fn replace_file(io: &paimon::io::FileIO, path: &str, contents: bytes::Bytes, context: &str) -> Result<()> {
-    let local = match path.split_once("://") {
-        None => true,
-        Some((scheme, _)) => scheme == "file",
-    };
+    let local = lake_api::location::is_local(path);
     let target = if local {
         format!("{path}.{}.tmp", uuid::Uuid::new_v4())
     } else {
