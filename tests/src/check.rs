@@ -357,6 +357,12 @@ pub async fn run_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<
     })
 }
 
+/// A case count from the environment variable `var` (a suite's knob, such as
+/// `LAKEUNION_PAIMON_CASES`), else `default`.
+pub fn case_count(var: &str, default: u32) -> u32 {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// Generates a workload, builds it with `build` in a temporary directory (a log tiered
 /// into some lake), queries and checks one case from a seed.
 pub async fn run_tiered_case(

@@ -10,19 +10,13 @@ use std::sync::Arc;
 use lake_api::{ErrorKind, LakeStorage, MergeStrategy};
 use lake_iceberg::{IcebergConfig, IcebergStorage};
 use lake_paimon::{PaimonConfig, PaimonStorage};
+use lakeunion_tests::check::case_count;
 use lakeunion_tests::fixtures::{read_snapshot, small_table, tier_small_table};
 use lakeunion_tests::iceberg::run_iceberg_s3_case;
 use lakeunion_tests::paimon::run_paimon_s3_case;
 use lakeunion_tests::s3::S3Server;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-
-fn s3_cases() -> u32 {
-    std::env::var("LAKEUNION_S3_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
-}
 
 /// Runs `case` for random seeds and both strategies against one server, then checks that
 /// the lake's files are in the bucket.
@@ -38,7 +32,7 @@ where
         .build()
         .expect("runtime");
     let config = Config {
-        cases: s3_cases(),
+        cases: case_count("LAKEUNION_S3_CASES", 20),
         failure_persistence: None,
         ..Config::default()
     };

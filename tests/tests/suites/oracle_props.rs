@@ -5,23 +5,44 @@
 //! and remote-log suites have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,PAIMON_REST,FLUSS}_CASES`).
 
 use lake_api::MergeStrategy;
-use lakeunion_tests::check::run_case;
+use lakeunion_tests::check::{case_count, run_case, run_local_case};
+use lakeunion_tests::iceberg::run_iceberg_case;
+use lakeunion_tests::lance::run_lance_case;
+use lakeunion_tests::paimon::{run_paimon_case, run_paimon_rest_case};
+use lakeunion_tests::remote::run_remote_case;
 use proptest::prelude::*;
 
-fn cases() -> u32 {
-    std::env::var("LAKEUNION_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
+/// The runtime a case runs on: its own, so that cases share nothing.
+#[derive(Clone, Copy)]
+enum Runtime {
+    /// The in-memory and LocalLog cases.
+    CurrentThread,
+    /// The backends and the remote log, whose readers decode ahead on a second thread.
+    MultiThread,
 }
 
-fn run(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    rt.block_on(run_case(seed, ops, strategy))
+/// Runs one case on a new runtime of the given kind, as a proptest result naming the case.
+fn on_runtime(
+    runtime: Runtime,
+    seed: u64,
+    ops: usize,
+    strategy: MergeStrategy,
+    case: impl AsyncFnOnce(u64, usize, MergeStrategy) -> Result<(), String>,
+) -> Result<(), TestCaseError> {
+    let rt = match runtime {
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    rt.block_on(case(seed, ops, strategy))
         .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+}
+
+fn cases() -> u32 {
+    case_count("LAKEUNION_PROPTEST_CASES", 2000)
 }
 
 proptest! {
@@ -29,12 +50,12 @@ proptest! {
 
     #[test]
     fn sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run(seed, ops, MergeStrategy::SortMerge)?;
+        on_runtime(Runtime::CurrentThread, seed, ops, MergeStrategy::SortMerge, run_case)?;
     }
 
     #[test]
     fn key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run(seed, ops, MergeStrategy::KeyFilter)?;
+        on_runtime(Runtime::CurrentThread, seed, ops, MergeStrategy::KeyFilter, run_case)?;
     }
 }
 
@@ -43,17 +64,8 @@ proptest! {
 
     #[test]
     fn planner_choice_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run(seed, ops, MergeStrategy::Auto)?;
+        on_runtime(Runtime::CurrentThread, seed, ops, MergeStrategy::Auto, run_case)?;
     }
-}
-
-fn run_local(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    rt.block_on(lakeunion_tests::check::run_local_case(seed, ops, strategy))
-        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
 }
 
 proptest! {
@@ -62,30 +74,17 @@ proptest! {
 
     #[test]
     fn local_log_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_local(seed, ops, MergeStrategy::SortMerge)?;
+        on_runtime(Runtime::CurrentThread, seed, ops, MergeStrategy::SortMerge, run_local_case)?;
     }
 
     #[test]
     fn local_log_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_local(seed, ops, MergeStrategy::KeyFilter)?;
+        on_runtime(Runtime::CurrentThread, seed, ops, MergeStrategy::KeyFilter, run_local_case)?;
     }
 }
 
 fn iceberg_cases() -> u32 {
-    std::env::var("LAKEUNION_ICEBERG_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
-}
-
-fn run_iceberg(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    rt.block_on(lakeunion_tests::iceberg::run_iceberg_case(seed, ops, strategy))
-        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
+    case_count("LAKEUNION_ICEBERG_CASES", 200)
 }
 
 proptest! {
@@ -94,30 +93,17 @@ proptest! {
 
     #[test]
     fn iceberg_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_iceberg(seed, ops, MergeStrategy::SortMerge)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_iceberg_case)?;
     }
 
     #[test]
     fn iceberg_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_iceberg(seed, ops, MergeStrategy::KeyFilter)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_iceberg_case)?;
     }
 }
 
-fn run_lance(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    rt.block_on(lakeunion_tests::lance::run_lance_case(seed, ops, strategy))
-        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
-}
-
 fn lance_cases() -> u32 {
-    std::env::var("LAKEUNION_LANCE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
+    case_count("LAKEUNION_LANCE_CASES", 200)
 }
 
 proptest! {
@@ -126,39 +112,17 @@ proptest! {
 
     #[test]
     fn lance_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_lance(seed, ops, MergeStrategy::SortMerge)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_lance_case)?;
     }
 
     #[test]
     fn lance_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_lance(seed, ops, MergeStrategy::KeyFilter)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_lance_case)?;
     }
 }
 
-fn run_paimon(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
-    run_paimon_with(seed, ops, strategy, lakeunion_tests::paimon::run_paimon_case)
-}
-
-fn run_paimon_with(
-    seed: u64,
-    ops: usize,
-    strategy: MergeStrategy,
-    case: impl AsyncFnOnce(u64, usize, MergeStrategy) -> Result<(), String>,
-) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    rt.block_on(case(seed, ops, strategy))
-        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
-}
-
 fn paimon_cases() -> u32 {
-    std::env::var("LAKEUNION_PAIMON_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
+    case_count("LAKEUNION_PAIMON_CASES", 200)
 }
 
 proptest! {
@@ -167,20 +131,17 @@ proptest! {
 
     #[test]
     fn paimon_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_paimon(seed, ops, MergeStrategy::SortMerge)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_paimon_case)?;
     }
 
     #[test]
     fn paimon_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_paimon(seed, ops, MergeStrategy::KeyFilter)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_paimon_case)?;
     }
 }
 
 fn paimon_rest_cases() -> u32 {
-    std::env::var("LAKEUNION_PAIMON_REST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100)
+    case_count("LAKEUNION_PAIMON_REST_CASES", 100)
 }
 
 proptest! {
@@ -190,30 +151,17 @@ proptest! {
 
     #[test]
     fn paimon_rest_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_paimon_with(seed, ops, MergeStrategy::SortMerge, lakeunion_tests::paimon::run_paimon_rest_case)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_paimon_rest_case)?;
     }
 
     #[test]
     fn paimon_rest_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_paimon_with(seed, ops, MergeStrategy::KeyFilter, lakeunion_tests::paimon::run_paimon_rest_case)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_paimon_rest_case)?;
     }
 }
 
-fn run_remote(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    rt.block_on(lakeunion_tests::remote::run_remote_case(seed, ops, strategy))
-        .map_err(|e| TestCaseError::fail(format!("seed {seed}, ops {ops}, {strategy}: {e}")))
-}
-
 fn remote_cases() -> u32 {
-    std::env::var("LAKEUNION_FLUSS_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
+    case_count("LAKEUNION_FLUSS_CASES", 60)
 }
 
 proptest! {
@@ -222,11 +170,11 @@ proptest! {
 
     #[test]
     fn fluss_log_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_remote(seed, ops, MergeStrategy::SortMerge)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_remote_case)?;
     }
 
     #[test]
     fn fluss_log_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        run_remote(seed, ops, MergeStrategy::KeyFilter)?;
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_remote_case)?;
     }
 }
