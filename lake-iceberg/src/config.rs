@@ -158,7 +158,9 @@ impl IcebergConfig {
         let mut props: HashMap<String, String> = self.properties.clone().into_iter().collect();
         match &self.catalog {
             CatalogConfig::Sql { uri } => {
-                if uri.starts_with("sqlite:") && uri.contains("://") {
+                // `sqlite:s3://…` (what sqlite() makes of an object-store warehouse), but not
+                // sqlx's own `sqlite://path` forms
+                if uri.strip_prefix("sqlite:").and_then(scheme).is_some() {
                     return Err(Error::invalid(format!(
                         "the SQLite catalog {uri} names a URI, not a local file: a warehouse in an \
                          object store keeps its catalog apart (IcebergConfig::sql)"
@@ -269,5 +271,16 @@ mod tests {
         // sqlite() is for local warehouses: it would put the catalog at s3://.../catalog.db
         let e = IcebergConfig::sqlite("s3://bucket/wh").connect().await.err();
         assert_eq!(e.map(|e| e.kind()), Some(lake_api::ErrorKind::InvalidArgument));
+    }
+
+    #[tokio::test]
+    async fn sqlite_uris_with_slashes_name_local_files() -> Result<()> {
+        // sqlx's `sqlite:///abs/path` and `sqlite://rel` forms are local files, not URIs
+        let dir = std::env::temp_dir().join(format!("lakeunion-sqlite-{}", std::process::id()));
+        let uri = format!("sqlite://{}/catalog.db?mode=rwc", dir.display());
+        let connected = IcebergConfig::sql(uri, dir.to_string_lossy()).connect().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(connected?.is_some());
+        Ok(())
     }
 }
