@@ -138,7 +138,7 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
             open_iceberg(config).await
         }
         "paimon" => {
-            let config = match (&args.warehouse, &args.catalog_uri) {
+            let mut config = match (&args.warehouse, &args.catalog_uri) {
                 (_, Some(uri)) => PaimonConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
                 (Some(dir), None) => {
                     if !is_uri(dir) && !Path::new(dir).is_dir() {
@@ -152,7 +152,6 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
                     ));
                 }
             };
-            let mut config = config;
             config.options.extend(args.lake_options.iter().cloned());
             let described = match &config.catalog {
                 PaimonCatalog::Filesystem => format!("Paimon warehouse {} (filesystem catalog)", config.warehouse),

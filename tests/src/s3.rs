@@ -117,24 +117,21 @@ impl S3Server {
 
     /// The Paimon options (`PaimonConfig::options`) that reach this server.
     pub fn paimon_options(&self) -> BTreeMap<String, String> {
-        [
-            ("s3.endpoint", self.endpoint.as_str()),
-            ("s3.access-key", ACCESS_KEY),
-            ("s3.secret-key", SECRET_KEY),
-            ("s3.region", REGION),
-            ("s3.path-style-access", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        self.client_options(["s3.access-key", "s3.secret-key"])
     }
 
     /// The Iceberg file IO properties (`IcebergConfig::properties`) that reach this server.
     pub fn iceberg_properties(&self) -> BTreeMap<String, String> {
+        self.client_options(["s3.access-key-id", "s3.secret-access-key"])
+    }
+
+    /// Endpoint, region and path-style addressing, and the key pair under the names
+    /// `[key, secret]` a client's options give them.
+    fn client_options(&self, [key, secret]: [&str; 2]) -> BTreeMap<String, String> {
         [
             ("s3.endpoint", self.endpoint.as_str()),
-            ("s3.access-key-id", ACCESS_KEY),
-            ("s3.secret-access-key", SECRET_KEY),
+            (key, ACCESS_KEY),
+            (secret, SECRET_KEY),
             ("s3.region", REGION),
             ("s3.path-style-access", "true"),
         ]
