@@ -8,7 +8,8 @@
 //! - [`iceberg`], [`lance`], [`paimon`]: the same tiered into the lake backends;
 //! - [`fixtures`]: reading the cross-implementation fixtures back;
 //! - [`s3`]: an S3 server on a local directory, for lakes in an object store;
-//! - [`http`], [`paimon_rest`]: catalog servers (a Paimon REST catalog that commits).
+//! - [`http`], [`paimon_rest`]: catalog servers (a Paimon REST catalog that commits);
+//! - [`paimon_compact`]: compactions of Paimon deletion-vector tables, as Paimon's own leave them.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -27,6 +28,7 @@ pub mod lance;
 pub mod local;
 pub mod oracle;
 pub mod paimon;
+pub mod paimon_compact;
 pub mod paimon_rest;
 pub mod remote;
 pub mod rng;

@@ -56,6 +56,30 @@ pub async fn build_local(rng: &mut Rng, workload: &Workload, root: &Path) -> flu
     Ok(built)
 }
 
+/// One tiering round: each bucket of `ends` (its end offsets) up to a random offset at or
+/// past where the last round (`tiered`) stopped, the offsets inline or in a file. Returns
+/// where it stopped.
+pub async fn tier_random_round(
+    rng: &mut Rng,
+    tierer: &Tierer,
+    ends: &BTreeMap<TableBucket, i64>,
+    tiered: Option<&BTreeMap<TableBucket, i64>>,
+) -> fluss_client::Result<BTreeMap<TableBucket, i64>> {
+    let up_to: BTreeMap<TableBucket, i64> = ends
+        .iter()
+        .map(|(b, &end)| {
+            let at = tiered.and_then(|t| t.get(b).copied()).unwrap_or(0);
+            (b.clone(), rng.range(at, end + 1))
+        })
+        .collect();
+    let options = TierOptions {
+        up_to: Some(up_to.clone()),
+        offsets: *rng.pick(&[OffsetsStorage::File, OffsetsStorage::Inline]),
+    };
+    tierer.tier(&options).await?;
+    Ok(up_to)
+}
+
 /// A workload in a [`LocalLog`] under `root`, tiered by the [`Tierer`] into `lake` (any
 /// format) at random offsets, in a random number of `rounds`.
 pub async fn build_tiered(
@@ -72,19 +96,7 @@ pub async fn build_tiered(
     let mut tiered: Option<BTreeMap<TableBucket, i64>> = None;
     let rounds = *rounds.start() + rng.index(rounds.end() - rounds.start() + 1);
     for _ in 0..rounds {
-        let up_to: BTreeMap<TableBucket, i64> = ends
-            .iter()
-            .map(|(b, &end)| {
-                let at = tiered.as_ref().and_then(|t| t.get(b).copied()).unwrap_or(0);
-                (b.clone(), rng.range(at, end + 1))
-            })
-            .collect();
-        let options = TierOptions {
-            up_to: Some(up_to.clone()),
-            offsets: *rng.pick(&[OffsetsStorage::File, OffsetsStorage::Inline]),
-        };
-        tierer.tier(&options).await?;
-        tiered = Some(up_to);
+        tiered = Some(tier_random_round(rng, &tierer, &ends, tiered.as_ref()).await?);
     }
     let snapshot = lake.latest_snapshot(&workload.shape.info().path).await.ok().flatten();
     Ok(BuiltTable {

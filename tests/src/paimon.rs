@@ -2,15 +2,18 @@
 //! into a Paimon warehouse (filesystem catalog, Parquet files, several rounds), read back
 //! by a second `PaimonStorage` built from the same configuration for serialized splits.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lake_api::{MergeEngine, MergeStrategy};
+use fluss_client::tiering::Tierer;
+use lake_api::{LakeStorage, MergeEngine, MergeStrategy, TableBucket};
 use lake_paimon::{PaimonCatalog, PaimonConfig, PaimonStorage};
 
-use crate::build::BuiltTable;
-use crate::check::run_tiered_case;
-use crate::local::build_tiered;
+use crate::build::{BuiltTable, Layout};
+use crate::check::{Query, check, run_tiered_case};
+use crate::local::{build_local_log, build_tiered, tier_random_round};
+use crate::paimon_compact::{Compaction, DvCompactor, ReadableLog};
 use crate::paimon_rest::serve_paimon_rest;
 use crate::rng::Rng;
 use crate::s3::S3Server;
@@ -105,4 +108,103 @@ pub async fn run_paimon_rest_case(seed: u64, ops: usize, strategy: MergeStrategy
         build_paimon_in(rng, workload, root, config).await
     })
     .await
+}
+
+/// A random primary-key workload on a Paimon deletion-vector table.
+pub fn paimon_dv_workload(rng: &mut Rng, ops: usize) -> Workload {
+    let mut shape = TableShape {
+        bucketing: Bucketing::Paimon,
+        primary_key: true,
+        ..TableShape::random(rng)
+    };
+    if shape.engine == MergeEngine::Deduplicate && rng.chance(0.3) {
+        shape.engine = MergeEngine::Versioned { column: "ver".into() };
+    }
+    shape
+        .properties
+        .insert("paimon.deletion-vectors.enabled".into(), "true".into());
+    Workload::random_for(rng, shape, ops)
+}
+
+/// One case of a Paimon deletion-vector table that is compacted as it is tiered: up to
+/// four tiering rounds, most followed by a compaction ([`DvCompactor`], full or by deletion
+/// vectors), so that the snapshot holds runs above level 0 with deletion vectors and the
+/// level-0 files of the rounds after the last compaction. Two random queries are checked
+/// against the oracle: one pairing the snapshot's tiered offsets with every committed row,
+/// one pairing the last compaction's offsets with the rows Paimon's readers see (as a Fluss
+/// coordinator serves a deletion-vector table, [`ReadableLog`]).
+pub async fn run_paimon_dv_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let workload = paimon_dv_workload(&mut rng, ops);
+    let info = workload.shape.info();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config = PaimonConfig::filesystem(dir.path().join("lake"));
+    let lake = Arc::new(
+        PaimonStorage::connect(config.clone())
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let worker = Arc::new(PaimonStorage::connect(config).await.map_err(|e| e.to_string())?);
+    let log = build_local_log(&mut rng, &workload, &dir.path().join("log")).map_err(|e| e.to_string())?;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    let mut compactor = DvCompactor::new(lake.clone(), info.path.clone());
+    let ends = workload.end_offsets();
+    let mut tiered = None;
+    let mut readable: BTreeMap<TableBucket, i64> = ends.keys().map(|b| (b.clone(), 0)).collect();
+    let mut compactions = Vec::new();
+    for _ in 0..rng.range(1, 5) {
+        let up_to = tier_random_round(&mut rng, &tierer, &ends, tiered.as_ref())
+            .await
+            .map_err(|e| format!("tiering: {e}\nshape: {:?}", workload.shape))?;
+        let exists = lake.latest_snapshot(&info.path).await.map_err(|e| e.to_string())?;
+        if exists.is_some() && rng.chance(0.7) {
+            let how = *rng.pick(&[
+                Compaction::Full,
+                Compaction::DeletionVectors,
+                Compaction::DeletionVectors,
+            ]);
+            let done = compactor
+                .compact(how)
+                .await
+                .map_err(|e| format!("compacting: {e}\nshape: {:?}", workload.shape))?;
+            compactions.push((how, done));
+            readable = up_to.clone();
+        }
+        tiered = Some(up_to);
+    }
+    let snapshot = lake.latest_snapshot(&info.path).await.map_err(|e| e.to_string())?;
+    let committed = BuiltTable {
+        info: info.clone(),
+        log: Arc::new(log.clone()),
+        lake: lake.clone(),
+        worker_lake: worker,
+        snapshot,
+        layout: Layout {
+            tiered,
+            earliest: BTreeMap::new(),
+            lake_options: None,
+        },
+    };
+    let readable_view = BuiltTable {
+        log: Arc::new(ReadableLog {
+            inner: Arc::new(log),
+            lake,
+            readable: readable.clone(),
+        }),
+        layout: Layout {
+            tiered: Some(readable),
+            ..committed.layout.clone()
+        },
+        ..committed.clone()
+    };
+    for (view, built) in [("committed", committed), ("readable", readable_view)] {
+        let query = Query::random(&mut rng, &workload, &built, strategy);
+        check(&workload, &built, &query).await.map_err(|e| {
+            format!(
+                "{view} view: {e}\nshape: {:?}\nlayout: {:?}\ncompactions: {compactions:?}\nquery: {query:?}",
+                workload.shape, built.layout
+            )
+        })?;
+    }
+    Ok(())
 }

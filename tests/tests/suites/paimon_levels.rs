@@ -17,6 +17,7 @@ use lake_api::{
 };
 use lake_paimon::{PaimonConfig, PaimonStorage};
 use lakeunion_tests::fixtures::{small_table, sorted_column};
+use lakeunion_tests::paimon_compact::{Compacted, Compaction, DvCompactor, MAX_LEVEL, ReadableLog};
 use lakeunion_tests::remote::{ServedLog, serve};
 
 use ChangeType::*;
@@ -378,4 +379,154 @@ async fn log_starts(table: &UnionTable, snapshot: Option<i64>) -> Vec<(usize, i6
             )
         })
         .collect()
+}
+
+/// A deletion-vector table compacted as Paimon compacts it: a full compaction, then two
+/// by deletion vectors (each leaving a new run and marking the rows it replaces in the
+/// older runs), then a round left in level 0. Paimon's readers see the compacted rows
+/// only, with the deleted ones gone; a union read returns the same rows from either view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_deletion_vector_tables_union_read_in_both_views() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = table(
+        "dv_compacted",
+        MergeEngine::Deduplicate,
+        &[("paimon.deletion-vectors.enabled", "true")],
+    );
+    let (lake, log) = lake_and_log(dir.path(), &info).await;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    let mut compactor = DvCompactor::new(lake.clone(), info.path.clone());
+    let tier = async |changes: &[Change<'_>]| {
+        append(&log, changes);
+        let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
+        log.tiered_offsets(&snapshot).await.expect("offsets")
+    };
+
+    tier(&[
+        (Insert, 0, "a"),
+        (Insert, 1, "a"),
+        (Insert, 2, "a"),
+        (Insert, 3, "a"),
+        (Insert, 4, "a"),
+        (Insert, 5, "a"),
+    ])
+    .await;
+    let full = compactor.compact(Compaction::Full).await.expect("full");
+    assert_eq!(
+        full,
+        Compacted {
+            buckets: 1,
+            deleted_rows: 0
+        }
+    );
+    assert_eq!(levels(&lake, &info.path).await, vec![MAX_LEVEL]);
+
+    tier(&[
+        (UpdateBefore, 1, "a"),
+        (UpdateAfter, 1, "b"),
+        (Delete, 2, "a"),
+        (Insert, 7, "b"),
+    ])
+    .await;
+    let by_vectors = compactor.compact(Compaction::DeletionVectors).await.expect("dv");
+    // keys 1 and 2 of the top run
+    assert_eq!(
+        by_vectors,
+        Compacted {
+            buckets: 1,
+            deleted_rows: 2
+        }
+    );
+    assert_eq!(levels(&lake, &info.path).await, vec![MAX_LEVEL - 1, MAX_LEVEL]);
+
+    let readable = tier(&[
+        (UpdateBefore, 1, "b"),
+        (UpdateAfter, 1, "c"),
+        (Delete, 7, "b"),
+        (UpdateBefore, 3, "a"),
+        (UpdateAfter, 3, "c"),
+    ])
+    .await;
+    let again = compactor.compact(Compaction::DeletionVectors).await.expect("dv again");
+    // key 3 of the top run (key 1 was deleted there already), keys 1 and 7 of the next
+    assert_eq!(
+        again,
+        Compacted {
+            buckets: 1,
+            deleted_rows: 3
+        }
+    );
+    assert_eq!(
+        levels(&lake, &info.path).await,
+        vec![MAX_LEVEL - 2, MAX_LEVEL - 1, MAX_LEVEL]
+    );
+    assert_eq!(
+        readable_rows(&lake, &info.path).await,
+        expect(&[(0, "a"), (1, "c"), (3, "c"), (4, "a"), (5, "a")])
+    );
+
+    tier(&[(Delete, 4, "a"), (UpdateBefore, 5, "a"), (UpdateAfter, 5, "d")]).await;
+    append(&log, &[(UpdateBefore, 0, "a"), (UpdateAfter, 0, "e"), (Insert, 8, "e")]);
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
+        vec![0, 1, 3, 4, 5]
+    );
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
+        vec![0, 1, 3, 5]
+    );
+    let expected = expect(&[(0, "e"), (1, "c"), (3, "c"), (5, "d"), (8, "e")]);
+
+    let committed = UnionTable::new(
+        info.clone(),
+        Arc::new(log.clone()),
+        Some(lake.clone() as Arc<dyn LakeStorage>),
+    )
+    .expect("table");
+    assert_eq!(union_rows(&committed).await, expected);
+    let coordinator = ReadableLog {
+        inner: Arc::new(log),
+        lake: lake.clone(),
+        readable: readable.clone(),
+    };
+    let union = UnionTable::new(info, Arc::new(coordinator), Some(lake as Arc<dyn LakeStorage>)).expect("table");
+    assert_eq!(
+        log_starts(&union, None).await,
+        vec![(1, readable[&TableBucket::new(0)])]
+    );
+    assert_eq!(union_rows(&union).await, expected);
+}
+
+/// The levels of the data files the latest snapshot of a table holds, sorted.
+async fn levels(lake: &PaimonStorage, path: &TablePath) -> Vec<i32> {
+    let table = lake.load_table(path).await.expect("table");
+    let every_level = table.copy_with_options(std::collections::HashMap::from([(
+        "deletion-vectors.merge-on-read".to_string(),
+        "true".to_string(),
+    )]));
+    let plan = every_level.new_read_builder().new_scan().plan().await.expect("plan");
+    let mut levels: Vec<i32> = plan
+        .splits()
+        .iter()
+        .flat_map(|s| s.data_files().iter().map(|f| f.level))
+        .collect();
+    levels.sort();
+    levels
+}
+
+/// The `(k, v)` rows Paimon's own reader returns for the latest snapshot (level 0 skipped,
+/// deletion vectors applied).
+async fn readable_rows(lake: &PaimonStorage, path: &TablePath) -> Vec<(i64, String)> {
+    let table = lake.load_table(path).await.expect("table");
+    let read = table.new_read_builder();
+    let plan = read.new_scan().plan().await.expect("plan");
+    let batches: Vec<RecordBatch> = read
+        .new_read()
+        .expect("read")
+        .to_arrow(plan.splits())
+        .expect("stream")
+        .try_collect()
+        .await
+        .expect("rows");
+    pairs(&batches)
 }

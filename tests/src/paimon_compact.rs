@@ -1,0 +1,473 @@
+//! Compactions of Paimon deletion-vector tables, made through the paimon crate's own write
+//! and commit as Paimon's compaction leaves them: neither the paimon crate nor pypaimon
+//! compacts, and a union read must be checked against tables whose deletion vectors are
+//! real (files above level 0, rows in them deleted by bitmaps in the table's index files).
+//!
+//! - [`Compaction::Full`] rewrites each bucket that has level-0 files as one run at the top
+//!   level, holding the bucket's merged rows; its deletion vectors go with the old files.
+//! - [`Compaction::DeletionVectors`] merges only the level-0 files into a new run at a free
+//!   level, and marks the rows of the older runs whose keys that run (or a deletion) replaces
+//!   in a deletion vector, leaving those runs in place: Paimon's compaction of a
+//!   deletion-vector table with `dropDelete`, which every level above 0 has there.
+//!
+//! Either way each key has at most one visible row above level 0, so Paimon's readers read
+//! the compacted files raw (no merge), and the level-0 files left by later tiering rounds are
+//! what they skip. The compactor keeps each bucket's deletion vectors itself (it is the only
+//! writer of them) and writes them as Paimon's `BitmapDeletionVector` (v1) index files.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int8Array, RecordBatch};
+use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use indexmap::IndexMap;
+use lake_api::{
+    LakeSnapshot, LogBatchStream, LogSource, OffsetRange, ReadableSnapshot, Result as LakeResult, TableBucket,
+    TableInfo, TablePath,
+};
+use lake_paimon::PaimonStorage;
+use paimon::spec::{BinaryRow, DataFileMeta, DeletionVectorMeta, IndexFileMeta, VALUE_KIND_FIELD_NAME};
+use paimon::table::{CommitMessage, DataSplit, Table};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use roaring::RoaringBitmap;
+
+/// The highest level of Paimon's default LSM tree (`num-levels` = 6).
+pub const MAX_LEVEL: i32 = 5;
+/// Paimon's index type of deletion-vector index files.
+const DELETION_VECTORS: &str = "DELETION_VECTORS";
+/// The magic number of a v1 (`BitmapDeletionVector`) deletion vector.
+const BITMAP_MAGIC: u32 = 1_581_511_376;
+/// The version byte every deletion-vector index file starts with.
+const INDEX_FILE_VERSION: u8 = 1;
+/// The table option under which Paimon's readers merge level 0 into a deletion-vector read.
+const MERGE_ON_READ: &str = "deletion-vectors.merge-on-read";
+/// `_VALUE_KIND` of an insert (`+I`).
+const INSERT: i8 = 0;
+
+/// How a compaction treats a bucket's level-0 files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compaction {
+    /// Rewrite the whole bucket as one run at [`MAX_LEVEL`].
+    Full,
+    /// Merge the level-0 files into a new run and delete what they replace by deletion
+    /// vectors (a full compaction when no level is free).
+    DeletionVectors,
+}
+
+/// What a compaction did, for tests that want to see it happen.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Compacted {
+    /// Buckets compacted.
+    pub buckets: usize,
+    /// Rows newly marked deleted in a deletion vector.
+    pub deleted_rows: u64,
+}
+
+/// One bucket's place in the table: its partition (Paimon's serialized row) and number.
+type BucketKey = (Vec<u8>, i32);
+
+/// The deletion vectors of one bucket and the index file that holds them.
+#[derive(Debug, Clone)]
+struct BucketVectors {
+    index: IndexFileMeta,
+    deleted: BTreeMap<String, RoaringBitmap>,
+}
+
+/// The files of one bucket in a plan that reads every level.
+struct BucketFiles {
+    partition: BinaryRow,
+    bucket_path: String,
+    files: Vec<DataFileMeta>,
+    splits: Vec<DataSplit>,
+}
+
+/// Compacts one Paimon deletion-vector table again and again.
+pub struct DvCompactor {
+    lake: Arc<PaimonStorage>,
+    path: TablePath,
+    vectors: HashMap<BucketKey, BucketVectors>,
+}
+
+/// An error's text after `context`.
+fn ctx<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> String + '_ {
+    move |e| format!("{context}: {e}")
+}
+
+impl DvCompactor {
+    /// A compactor of the table at `path` in `lake` (a deletion-vector table).
+    pub fn new(lake: Arc<PaimonStorage>, path: TablePath) -> Self {
+        Self {
+            lake,
+            path,
+            vectors: HashMap::new(),
+        }
+    }
+
+    /// Compacts every bucket of the latest snapshot that has level-0 files, in one commit
+    /// (none when no bucket has any).
+    pub async fn compact(&mut self, how: Compaction) -> Result<Compacted, String> {
+        let table = self
+            .lake
+            .load_table(&self.path)
+            .await
+            .map_err(|e| format!("loading {}: {e}", self.path))?;
+        let every_level = table.copy_with_options(HashMap::from([(MERGE_ON_READ.to_string(), "true".to_string())]));
+        let plan = every_level
+            .new_read_builder()
+            .new_scan()
+            .plan()
+            .await
+            .map_err(ctx("planning every level"))?;
+        let mut buckets: BTreeMap<BucketKey, BucketFiles> = BTreeMap::new();
+        for split in plan.splits() {
+            let key = (split.partition().to_serialized_bytes(), split.bucket());
+            let entry = buckets.entry(key).or_insert_with(|| BucketFiles {
+                partition: split.partition().clone(),
+                bucket_path: split.bucket_path().to_string(),
+                files: Vec::new(),
+                splits: Vec::new(),
+            });
+            entry.files.extend(split.data_files().iter().cloned());
+            entry.splits.push(split.clone());
+        }
+        let key_columns = key_columns(&table);
+        let builder = table
+            .new_write_builder()
+            .with_commit_user(format!("compactor-{}", self.path))
+            .map_err(ctx("write builder"))?;
+        let mut write = builder.new_write().map_err(ctx("write"))?;
+        let mut done = Compacted::default();
+        // per bucket: the files it replaces, the level of its new run, its new vectors
+        let mut changes: BTreeMap<BucketKey, (Vec<DataFileMeta>, i32, Option<BucketVectors>)> = BTreeMap::new();
+        for (key, bucket) in &buckets {
+            if !bucket.files.iter().any(|f| f.level == 0) {
+                continue;
+            }
+            let state = read_rows(&every_level, &bucket.splits).await?;
+            let upper: Vec<&DataFileMeta> = bucket.files.iter().filter(|f| f.level > 0).collect();
+            let free_level = (1..MAX_LEVEL).rev().find(|l| upper.iter().all(|f| f.level != *l));
+            let (rows, replaced, level, vectors) = match (how, free_level) {
+                (Compaction::DeletionVectors, Some(level)) if !upper.is_empty() => {
+                    let level_zero: Vec<&DataFileMeta> = bucket.files.iter().filter(|f| f.level == 0).collect();
+                    let mut converter = KeyConverter::new(&state, &key_columns)?;
+                    let mut changed: HashSet<OwnedRow> = HashSet::new();
+                    for file in &level_zero {
+                        let keys = read_keys(&table, &bucket.bucket_path, file, &key_columns, &state).await?;
+                        changed.extend(converter.rows(&keys)?.iter().map(|r| r.owned()));
+                    }
+                    let mut vectors = self.vectors.get(key).map(|v| v.deleted.clone()).unwrap_or_default();
+                    for file in &upper {
+                        let keys = read_keys(&table, &bucket.bucket_path, file, &key_columns, &state).await?;
+                        let bitmap = vectors.entry(file.file_name.clone()).or_default();
+                        for (position, row) in converter.rows(&keys)?.iter().enumerate() {
+                            let position = u32::try_from(position).map_err(|e| e.to_string())?;
+                            if changed.contains(&row.owned()) && bitmap.insert(position) {
+                                done.deleted_rows += 1;
+                            }
+                        }
+                    }
+                    vectors.retain(|_, b| !b.is_empty());
+                    let keep: Vec<bool> = converter
+                        .rows(&state)?
+                        .iter()
+                        .map(|r| changed.contains(&r.owned()))
+                        .collect();
+                    let rows = filter_record_batch(&state, &keep.into()).map_err(|e| e.to_string())?;
+                    let replaced = level_zero.into_iter().cloned().collect();
+                    (rows, replaced, level, vectors)
+                }
+                _ => (state, bucket.files.clone(), MAX_LEVEL, BTreeMap::new()),
+            };
+            let vectors = if vectors.is_empty() {
+                None
+            } else {
+                Some(write_vectors(&table, vectors).await?)
+            };
+            if rows.num_rows() > 0 {
+                write
+                    .write_arrow(&[with_inserts(&table, &rows)?], Some(key.1))
+                    .await
+                    .map_err(ctx("writing the compacted run"))?;
+            }
+            changes.insert(key.clone(), (replaced, level, vectors));
+            done.buckets += 1;
+        }
+        if changes.is_empty() {
+            write.close().await;
+            return Ok(done);
+        }
+        let mut messages: BTreeMap<BucketKey, CommitMessage> = write
+            .prepare_commit()
+            .await
+            .map_err(ctx("preparing the compaction"))?
+            .into_iter()
+            .map(|m| ((m.partition.clone(), m.bucket), m))
+            .collect();
+        for (key, (replaced, level, vectors)) in changes {
+            let message = messages.entry(key.clone()).or_insert_with(|| {
+                CommitMessage::new(buckets[&key].partition.to_serialized_bytes(), key.1, Vec::new())
+            });
+            for file in &mut message.new_files {
+                file.level = level;
+            }
+            message.deleted_files = replaced;
+            if let Some(old) = self.vectors.remove(&key) {
+                message.deleted_index_files.push(old.index);
+            }
+            if let Some(vectors) = vectors {
+                message.new_index_files.push(vectors.index.clone());
+                self.vectors.insert(key, vectors);
+            }
+        }
+        builder
+            .new_commit()
+            .commit(messages.into_values().collect())
+            .await
+            .map_err(ctx("committing the compaction"))?;
+        Ok(done)
+    }
+}
+
+/// The table's primary-key columns that its data files hold (the partition columns are
+/// the bucket's, and equal within it).
+fn key_columns(table: &Table) -> Vec<String> {
+    let schema = table.schema();
+    schema
+        .primary_keys()
+        .iter()
+        .filter(|k| !schema.partition_keys().contains(k))
+        .cloned()
+        .collect()
+}
+
+/// Every row `splits` hold as Paimon's readers merge them, in one batch.
+async fn read_rows(table: &Table, splits: &[DataSplit]) -> Result<RecordBatch, String> {
+    let read = table.new_read_builder().new_read().map_err(ctx("reader"))?;
+    let batches: Vec<RecordBatch> = read
+        .to_arrow(splits)
+        .map_err(ctx("reading a bucket"))?
+        .try_collect()
+        .await
+        .map_err(ctx("reading a bucket"))?;
+    let schema = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(|e| e.to_string())?;
+    let batches = batches
+        .iter()
+        .map(|b| conform(b, &schema))
+        .collect::<Result<Vec<_>, _>>()?;
+    concat_batches(&schema, &batches).map_err(|e| e.to_string())
+}
+
+/// `batch` with `schema`'s field names and types (Paimon's readers may type a column as
+/// its writer does not, say a string view).
+fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch, String> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let column = batch
+                .column_by_name(f.name())
+                .ok_or_else(|| format!("a bucket's rows have no column {}", f.name()))?;
+            cast(column, f.data_type()).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<ArrayRef>, String>>()?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+}
+
+/// `rows` as Paimon's writer takes them: every row an insert.
+fn with_inserts(table: &Table, rows: &RecordBatch) -> Result<RecordBatch, String> {
+    let target = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(|e| e.to_string())?;
+    let rows = conform(rows, &target)?;
+    let mut fields: Vec<Arc<Field>> = target.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(VALUE_KIND_FIELD_NAME, DataType::Int8, false)));
+    let mut columns = rows.columns().to_vec();
+    columns.push(Arc::new(Int8Array::from(vec![INSERT; rows.num_rows()])));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+/// The key columns of a data file's rows, in file order (a row's position is its place in
+/// the file, as deletion vectors count it), typed as `like`'s.
+async fn read_keys(
+    table: &Table,
+    bucket_path: &str,
+    file: &DataFileMeta,
+    key_columns: &[String],
+    like: &RecordBatch,
+) -> Result<RecordBatch, String> {
+    let path = file.data_file_path(bucket_path);
+    let context = format!("data file {path}");
+    let bytes = table
+        .file_io()
+        .new_input(&path)
+        .map_err(ctx(&context))?
+        .read()
+        .await
+        .map_err(ctx(&context))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(ctx(&context))?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), key_columns.iter().map(String::as_str));
+    let batches = builder
+        .with_projection(mask)
+        .build()
+        .map_err(ctx(&context))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(ctx(&context))?;
+    let fields: Vec<Field> = key_columns
+        .iter()
+        .map(|k| like.schema().field_with_name(k).cloned().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let schema = Arc::new(Schema::new(fields));
+    let batches = batches
+        .iter()
+        .map(|b| conform(b, &schema))
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys = concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
+    if keys.num_rows() as i64 != file.row_count {
+        return Err(format!(
+            "{context}: {} rows read, the manifest says {}",
+            keys.num_rows(),
+            file.row_count
+        ));
+    }
+    Ok(keys)
+}
+
+/// Comparable rows of a table's key columns.
+struct KeyConverter {
+    columns: Vec<String>,
+    converter: RowConverter,
+}
+
+impl KeyConverter {
+    fn new(like: &RecordBatch, columns: &[String]) -> Result<Self, String> {
+        let fields = columns
+            .iter()
+            .map(|c| {
+                let field = like.schema().field_with_name(c).map_err(|e| e.to_string())?.clone();
+                Ok(SortField::new(field.data_type().clone()))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self {
+            columns: columns.to_vec(),
+            converter: RowConverter::new(fields).map_err(|e| e.to_string())?,
+        })
+    }
+
+    fn rows(&mut self, batch: &RecordBatch) -> Result<arrow::row::Rows, String> {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| {
+                batch
+                    .column_by_name(c)
+                    .cloned()
+                    .ok_or_else(|| format!("no key column {c}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        self.converter.convert_columns(&columns).map_err(|e| e.to_string())
+    }
+}
+
+/// Writes `deleted` (data file name to deleted positions) as one new index file of the
+/// table, as Paimon's v1 deletion-vector index files are laid out: a version byte, then per
+/// data file `i32 length | i32 magic | portable roaring bitmap | i32 CRC-32` (big-endian;
+/// the length and the CRC cover the magic and the bitmap).
+async fn write_vectors(table: &Table, deleted: BTreeMap<String, RoaringBitmap>) -> Result<BucketVectors, String> {
+    let mut bytes = vec![INDEX_FILE_VERSION];
+    let mut ranges = IndexMap::new();
+    for (file, bitmap) in &deleted {
+        let mut payload = BITMAP_MAGIC.to_be_bytes().to_vec();
+        bitmap.serialize_into(&mut payload).map_err(|e| e.to_string())?;
+        let length = i32::try_from(payload.len()).map_err(|e| e.to_string())?;
+        let offset = i32::try_from(bytes.len()).map_err(|e| e.to_string())?;
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.extend_from_slice(&payload);
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
+        ranges.insert(
+            file.clone(),
+            DeletionVectorMeta {
+                offset,
+                length,
+                cardinality: Some(bitmap.len() as i64),
+            },
+        );
+    }
+    let name = index_file_name();
+    let path = format!("{}/index/{name}", table.location().trim_end_matches('/'));
+    let size = bytes.len() as i64;
+    table
+        .file_io()
+        .new_output(&path)
+        .map_err(ctx(&path))?
+        .write(bytes.into())
+        .await
+        .map_err(ctx(&path))?;
+    Ok(BucketVectors {
+        index: IndexFileMeta {
+            index_type: DELETION_VECTORS.to_string(),
+            file_name: name,
+            file_size: size,
+            row_count: deleted.len() as i64,
+            deletion_vectors_ranges: Some(ranges),
+            external_path: None,
+            global_index_meta: None,
+        },
+        deleted,
+    })
+}
+
+/// A name no other index file of the process has, shaped as Paimon names them.
+fn index_file_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "index-{:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A log as a Fluss coordinator serves it for a Paimon deletion-vector table: the latest
+/// lake snapshot is the readable one, and its readable offsets are those of the last
+/// compaction (the rows Paimon's readers see), not its tiered ones.
+pub struct ReadableLog {
+    pub inner: Arc<dyn LogSource>,
+    pub lake: Arc<PaimonStorage>,
+    pub readable: BTreeMap<TableBucket, i64>,
+}
+
+#[async_trait]
+impl LogSource for ReadableLog {
+    async fn table_info(&self) -> LakeResult<TableInfo> {
+        self.inner.table_info().await
+    }
+
+    async fn offset_ranges(&self) -> LakeResult<BTreeMap<TableBucket, OffsetRange>> {
+        self.inner.offset_ranges().await
+    }
+
+    async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> LakeResult<BTreeMap<TableBucket, i64>> {
+        self.inner.tiered_offsets(snapshot).await
+    }
+
+    async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> LakeResult<LogBatchStream> {
+        self.inner.read(bucket, start, stop).await
+    }
+
+    async fn readable_snapshot(&self) -> LakeResult<ReadableSnapshot> {
+        let info = self.inner.table_info().await?;
+        Ok(
+            match lake_api::LakeStorage::latest_snapshot(self.lake.as_ref(), &info.path).await? {
+                Some(s) => ReadableSnapshot::Snapshot(s.id),
+                None => ReadableSnapshot::None,
+            },
+        )
+    }
+
+    async fn readable_offsets(&self, _snapshot: &LakeSnapshot) -> LakeResult<Option<BTreeMap<TableBucket, i64>>> {
+        Ok(Some(self.readable.clone()))
+    }
+}
