@@ -13,7 +13,7 @@ use lake_paimon::{PaimonCatalog, PaimonConfig, PaimonStorage};
 use crate::build::{BuiltTable, Layout};
 use crate::check::{Query, check, run_tiered_case};
 use crate::local::{build_local_log, build_tiered, tier_random_round};
-use crate::paimon_compact::{Compaction, DvCompactor, ReadableLog};
+use crate::paimon_compact::{Compaction, PaimonCompactor, ReadableLog};
 use crate::paimon_rest::serve_paimon_rest;
 use crate::rng::Rng;
 use crate::s3::S3Server;
@@ -110,32 +110,33 @@ pub async fn run_paimon_rest_case(seed: u64, ops: usize, strategy: MergeStrategy
     .await
 }
 
-/// A random primary-key workload on a Paimon deletion-vector table.
-pub fn paimon_dv_workload(rng: &mut Rng, ops: usize) -> Workload {
+/// A random primary-key workload on a Paimon table whose readers skip level 0: a Paimon
+/// `first-row` table for half the first-row workloads, a deletion-vector table otherwise.
+pub fn paimon_compacted_workload(rng: &mut Rng, ops: usize) -> Workload {
     let mut shape = TableShape {
         bucketing: Bucketing::Paimon,
         primary_key: true,
         ..TableShape::random(rng)
     };
-    if shape.engine == MergeEngine::Deduplicate && rng.chance(0.3) {
-        shape.engine = MergeEngine::Versioned { column: "ver".into() };
-    }
-    shape
-        .properties
-        .insert("paimon.deletion-vectors.enabled".into(), "true".into());
+    let option = match shape.engine {
+        MergeEngine::FirstRow if rng.chance(0.5) => ("paimon.merge-engine", "first-row"),
+        _ => ("paimon.deletion-vectors.enabled", "true"),
+    };
+    shape.properties.insert(option.0.into(), option.1.into());
     Workload::random_for(rng, shape, ops)
 }
 
-/// One case of a Paimon deletion-vector table that is compacted as it is tiered: up to
-/// four tiering rounds, most followed by a compaction ([`DvCompactor`], full or by deletion
-/// vectors), so that the snapshot holds runs above level 0 with deletion vectors and the
-/// level-0 files of the rounds after the last compaction. Two random queries are checked
+/// One case of a Paimon table whose readers skip level 0 ([`paimon_compacted_workload`]),
+/// compacted as it is tiered: up to four tiering rounds, most followed by a compaction
+/// ([`PaimonCompactor`], full or of level 0 alone), so that the snapshot holds runs above
+/// level 0 (with deletion vectors) and the level-0 files of the rounds after the last
+/// compaction. Two random queries are checked
 /// against the oracle: one pairing the snapshot's tiered offsets with every committed row,
 /// one pairing the last compaction's offsets with the rows Paimon's readers see (as a Fluss
-/// coordinator serves a deletion-vector table, [`ReadableLog`]).
-pub async fn run_paimon_dv_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
+/// coordinator serves such a table, [`ReadableLog`]).
+pub async fn run_paimon_compacted_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
     let mut rng = Rng::new(seed);
-    let workload = paimon_dv_workload(&mut rng, ops);
+    let workload = paimon_compacted_workload(&mut rng, ops);
     let info = workload.shape.info();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = PaimonConfig::filesystem(dir.path().join("lake"));
@@ -147,7 +148,7 @@ pub async fn run_paimon_dv_case(seed: u64, ops: usize, strategy: MergeStrategy) 
     let worker = Arc::new(PaimonStorage::connect(config).await.map_err(|e| e.to_string())?);
     let log = build_local_log(&mut rng, &workload, &dir.path().join("log")).map_err(|e| e.to_string())?;
     let tierer = Tierer::new(log.clone(), lake.clone());
-    let mut compactor = DvCompactor::new(lake.clone(), info.path.clone());
+    let mut compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
     let ends = workload.end_offsets();
     let mut tiered = None;
     let mut readable: BTreeMap<TableBucket, i64> = ends.keys().map(|b| (b.clone(), 0)).collect();
@@ -158,11 +159,7 @@ pub async fn run_paimon_dv_case(seed: u64, ops: usize, strategy: MergeStrategy) 
             .map_err(|e| format!("tiering: {e}\nshape: {:?}", workload.shape))?;
         let exists = lake.latest_snapshot(&info.path).await.map_err(|e| e.to_string())?;
         if exists.is_some() && rng.chance(0.7) {
-            let how = *rng.pick(&[
-                Compaction::Full,
-                Compaction::DeletionVectors,
-                Compaction::DeletionVectors,
-            ]);
+            let how = *rng.pick(&[Compaction::Full, Compaction::LevelZero, Compaction::LevelZero]);
             let done = compactor
                 .compact(how)
                 .await

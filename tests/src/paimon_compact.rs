@@ -1,14 +1,15 @@
-//! Compactions of Paimon deletion-vector tables, made through the paimon crate's own write
+//! Compactions of Paimon deletion-vector and `first-row` tables, made through the paimon crate's own write
 //! and commit as Paimon's compaction leaves them: neither the paimon crate nor pypaimon
 //! compacts, and a union read must be checked against tables whose deletion vectors are
 //! real (files above level 0, rows in them deleted by bitmaps in the table's index files).
 //!
 //! - [`Compaction::Full`] rewrites each bucket that has level-0 files as one run at the top
 //!   level, holding the bucket's merged rows; its deletion vectors go with the old files.
-//! - [`Compaction::DeletionVectors`] merges only the level-0 files into a new run at a free
-//!   level, and marks the rows of the older runs whose keys that run (or a deletion) replaces
-//!   in a deletion vector, leaving those runs in place: Paimon's compaction of a
-//!   deletion-vector table with `dropDelete`, which every level above 0 has there.
+//! - [`Compaction::LevelZero`] merges only the level-0 files into a new run at a free
+//!   level. In a deletion-vector table it marks the rows of the older runs whose keys that
+//!   run (or a deletion) replaces in a deletion vector, leaving those runs in place: Paimon's
+//!   compaction with `dropDelete`, which every level above 0 has there. In a `first-row`
+//!   table the older runs keep their rows and the new run holds only new keys.
 //!
 //! Either way each key has at most one visible row above level 0, so Paimon's readers read
 //! the compacted files raw (no merge), and the level-0 files left by later tiering rounds are
@@ -54,9 +55,10 @@ const INSERT: i8 = 0;
 pub enum Compaction {
     /// Rewrite the whole bucket as one run at [`MAX_LEVEL`].
     Full,
-    /// Merge the level-0 files into a new run and delete what they replace by deletion
-    /// vectors (a full compaction when no level is free).
-    DeletionVectors,
+    /// Merge the level-0 files into a new run at a free level (a full compaction when none
+    /// is): a deletion-vector table deletes the older rows it replaces by deletion vectors,
+    /// a `first-row` table keeps them and drops the new run's rows of their keys.
+    LevelZero,
 }
 
 /// What a compaction did, for tests that want to see it happen.
@@ -86,8 +88,8 @@ struct BucketFiles {
     splits: Vec<DataSplit>,
 }
 
-/// Compacts one Paimon deletion-vector table again and again.
-pub struct DvCompactor {
+/// Compacts one Paimon deletion-vector or `first-row` table again and again.
+pub struct PaimonCompactor {
     lake: Arc<PaimonStorage>,
     path: TablePath,
     vectors: HashMap<BucketKey, BucketVectors>,
@@ -98,8 +100,8 @@ fn ctx<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> String + '_ {
     move |e| format!("{context}: {e}")
 }
 
-impl DvCompactor {
-    /// A compactor of the table at `path` in `lake` (a deletion-vector table).
+impl PaimonCompactor {
+    /// A compactor of the table at `path` in `lake`.
     pub fn new(lake: Arc<PaimonStorage>, path: TablePath) -> Self {
         Self {
             lake,
@@ -116,13 +118,9 @@ impl DvCompactor {
             .load_table(&self.path)
             .await
             .map_err(|e| format!("loading {}: {e}", self.path))?;
-        let every_level = table.copy_with_options(HashMap::from([(MERGE_ON_READ.to_string(), "true".to_string())]));
-        let plan = every_level
-            .new_read_builder()
-            .new_scan()
-            .plan()
-            .await
-            .map_err(ctx("planning every level"))?;
+        let first_row = is_first_row(&table);
+        let every_level = every_level(&table);
+        let plan = plan_every_level(&every_level).await?;
         let mut buckets: BTreeMap<BucketKey, BucketFiles> = BTreeMap::new();
         for split in plan.splits() {
             let key = (split.partition().to_serialized_bytes(), split.bucket());
@@ -152,7 +150,7 @@ impl DvCompactor {
             let upper: Vec<&DataFileMeta> = bucket.files.iter().filter(|f| f.level > 0).collect();
             let free_level = (1..MAX_LEVEL).rev().find(|l| upper.iter().all(|f| f.level != *l));
             let (rows, replaced, level, vectors) = match (how, free_level) {
-                (Compaction::DeletionVectors, Some(level)) if !upper.is_empty() => {
+                (Compaction::LevelZero, Some(level)) if !upper.is_empty() => {
                     let level_zero: Vec<&DataFileMeta> = bucket.files.iter().filter(|f| f.level == 0).collect();
                     let mut converter = KeyConverter::new(&state, &key_columns)?;
                     let mut changed: HashSet<OwnedRow> = HashSet::new();
@@ -163,6 +161,13 @@ impl DvCompactor {
                     let mut vectors = self.vectors.get(key).map(|v| v.deleted.clone()).unwrap_or_default();
                     for file in &upper {
                         let keys = read_keys(&table, &bucket.bucket_path, file, &key_columns, &state).await?;
+                        if first_row {
+                            // a key's first row stays where it is; its later rows are dropped
+                            for row in converter.rows(&keys)?.iter() {
+                                changed.remove(&row.owned());
+                            }
+                            continue;
+                        }
                         let bitmap = vectors.entry(file.file_name.clone()).or_default();
                         for (position, row) in converter.rows(&keys)?.iter().enumerate() {
                             let position = u32::try_from(position).map_err(|e| e.to_string())?;
@@ -231,6 +236,31 @@ impl DvCompactor {
             .map_err(ctx("committing the compaction"))?;
         Ok(done)
     }
+}
+
+/// Whether `table` is a Paimon `first-row` table.
+fn is_first_row(table: &Table) -> bool {
+    matches!(
+        table.schema().core_options().merge_engine(),
+        Ok(paimon::spec::MergeEngine::FirstRow)
+    )
+}
+
+/// `table` as its readers read it with level 0 merged in, where an option says so
+/// (deletion-vector tables).
+pub fn every_level(table: &Table) -> Table {
+    table.copy_with_options(HashMap::from([(MERGE_ON_READ.to_string(), "true".to_string())]))
+}
+
+/// A plan of every file of the latest snapshot of an [`every_level`] table, level 0
+/// included (a `first-row` table has no option for it, but its scan has).
+pub async fn plan_every_level(table: &Table) -> Result<paimon::table::Plan, String> {
+    let builder = table.new_read_builder();
+    let mut scan = builder.new_scan();
+    if is_first_row(table) {
+        scan = scan.with_scan_all_files();
+    }
+    scan.plan().await.map_err(ctx("planning every level"))
 }
 
 /// The table's primary-key columns that its data files hold (the partition columns are

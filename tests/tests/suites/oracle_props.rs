@@ -2,13 +2,13 @@
 //! for both merge strategies (and the planner's choice) and every merge engine.
 //!
 //! `LAKEUNION_PROPTEST_CASES` sets the number of cases per strategy (default 2000); the backend
-//! and remote-log suites have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,PAIMON_REST,PAIMON_DV,FLUSS}_CASES`).
+//! and remote-log suites have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,PAIMON_REST,PAIMON_COMPACTED,FLUSS}_CASES`).
 
 use lake_api::MergeStrategy;
 use lakeunion_tests::check::{case_count, run_case, run_local_case};
 use lakeunion_tests::iceberg::run_iceberg_case;
 use lakeunion_tests::lance::run_lance_case;
-use lakeunion_tests::paimon::{run_paimon_case, run_paimon_dv_case, run_paimon_rest_case};
+use lakeunion_tests::paimon::{run_paimon_case, run_paimon_compacted_case, run_paimon_rest_case};
 use lakeunion_tests::remote::run_remote_case;
 use proptest::prelude::*;
 
@@ -160,23 +160,23 @@ proptest! {
     }
 }
 
-fn paimon_dv_cases() -> u32 {
-    case_count("LAKEUNION_PAIMON_DV_CASES", 100)
+fn paimon_compacted_cases() -> u32 {
+    case_count("LAKEUNION_PAIMON_COMPACTED_CASES", 100)
 }
 
 proptest! {
-    // each case compacts a Paimon deletion-vector table between tiering rounds
-    // (lakeunion_tests::paimon_compact) and reads both of its views
-    #![proptest_config(ProptestConfig { cases: paimon_dv_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+    // each case compacts a Paimon deletion-vector or first-row table between tiering
+    // rounds (lakeunion_tests::paimon_compact) and reads both of its views
+    #![proptest_config(ProptestConfig { cases: paimon_compacted_cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn paimon_dv_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_paimon_dv_case)?;
+    fn paimon_compacted_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_paimon_compacted_case)?;
     }
 
     #[test]
-    fn paimon_dv_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
-        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_paimon_dv_case)?;
+    fn paimon_compacted_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_paimon_compacted_case)?;
     }
 }
 

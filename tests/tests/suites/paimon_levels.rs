@@ -17,7 +17,9 @@ use lake_api::{
 };
 use lake_paimon::{PaimonConfig, PaimonStorage};
 use lakeunion_tests::fixtures::{small_table, sorted_column};
-use lakeunion_tests::paimon_compact::{Compacted, Compaction, DvCompactor, MAX_LEVEL, ReadableLog};
+use lakeunion_tests::paimon_compact::{
+    Compacted, Compaction, MAX_LEVEL, PaimonCompactor, ReadableLog, every_level, plan_every_level,
+};
 use lakeunion_tests::remote::{ServedLog, serve};
 
 use ChangeType::*;
@@ -395,7 +397,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
     );
     let (lake, log) = lake_and_log(dir.path(), &info).await;
     let tierer = Tierer::new(log.clone(), lake.clone());
-    let mut compactor = DvCompactor::new(lake.clone(), info.path.clone());
+    let mut compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
     let tier = async |changes: &[Change<'_>]| {
         append(&log, changes);
         let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
@@ -428,7 +430,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
         (Insert, 7, "b"),
     ])
     .await;
-    let by_vectors = compactor.compact(Compaction::DeletionVectors).await.expect("dv");
+    let by_vectors = compactor.compact(Compaction::LevelZero).await.expect("dv");
     // keys 1 and 2 of the top run
     assert_eq!(
         by_vectors,
@@ -447,7 +449,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
         (UpdateAfter, 3, "c"),
     ])
     .await;
-    let again = compactor.compact(Compaction::DeletionVectors).await.expect("dv again");
+    let again = compactor.compact(Compaction::LevelZero).await.expect("dv again");
     // key 3 of the top run (key 1 was deleted there already), keys 1 and 7 of the next
     assert_eq!(
         again,
@@ -500,11 +502,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
 /// The levels of the data files the latest snapshot of a table holds, sorted.
 async fn levels(lake: &PaimonStorage, path: &TablePath) -> Vec<i32> {
     let table = lake.load_table(path).await.expect("table");
-    let every_level = table.copy_with_options(std::collections::HashMap::from([(
-        "deletion-vectors.merge-on-read".to_string(),
-        "true".to_string(),
-    )]));
-    let plan = every_level.new_read_builder().new_scan().plan().await.expect("plan");
+    let plan = plan_every_level(&every_level(&table)).await.expect("plan");
     let mut levels: Vec<i32> = plan
         .splits()
         .iter()
@@ -529,4 +527,67 @@ async fn readable_rows(lake: &PaimonStorage, path: &TablePath) -> Vec<(i64, Stri
         .await
         .expect("rows");
     pairs(&batches)
+}
+
+/// A Paimon `first-row` table compacted as Paimon compacts it: the new run of a level-0
+/// compaction holds only keys the older run lacks, and Paimon's readers read the runs raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_first_row_tables_union_read_in_both_views() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = table(
+        "first_row_compacted",
+        MergeEngine::FirstRow,
+        &[("paimon.merge-engine", "first-row")],
+    );
+    let (lake, log) = lake_and_log(dir.path(), &info).await;
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    let mut compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
+    let tier = async |changes: &[Change<'_>]| {
+        append(&log, changes);
+        let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
+        log.tiered_offsets(&snapshot).await.expect("offsets")
+    };
+
+    tier(&[(Insert, 0, "a"), (Insert, 1, "a")]).await;
+    compactor.compact(Compaction::Full).await.expect("full");
+    let readable = tier(&[(Insert, 1, "b"), (Insert, 2, "b")]).await;
+    let level_zero = compactor.compact(Compaction::LevelZero).await.expect("level 0");
+    assert_eq!(
+        level_zero,
+        Compacted {
+            buckets: 1,
+            deleted_rows: 0
+        }
+    );
+    assert_eq!(levels(&lake, &info.path).await, vec![MAX_LEVEL - 1, MAX_LEVEL]);
+    assert_eq!(
+        readable_rows(&lake, &info.path).await,
+        expect(&[(0, "a"), (1, "a"), (2, "b")])
+    );
+
+    tier(&[(Insert, 3, "c"), (Insert, 0, "c")]).await;
+    append(&log, &[(Insert, 2, "d"), (Insert, 4, "d")]);
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
+        vec![0, 1, 2]
+    );
+    assert_eq!(
+        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
+        vec![0, 1, 2, 3]
+    );
+    let expected = expect(&[(0, "a"), (1, "a"), (2, "b"), (3, "c"), (4, "d")]);
+    let committed = UnionTable::new(
+        info.clone(),
+        Arc::new(log.clone()),
+        Some(lake.clone() as Arc<dyn LakeStorage>),
+    )
+    .expect("table");
+    assert_eq!(union_rows(&committed).await, expected);
+    let coordinator = ReadableLog {
+        inner: Arc::new(log),
+        lake: lake.clone(),
+        readable,
+    };
+    let union = UnionTable::new(info, Arc::new(coordinator), Some(lake as Arc<dyn LakeStorage>)).expect("table");
+    assert_eq!(union_rows(&union).await, expected);
 }
