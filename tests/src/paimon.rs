@@ -152,6 +152,7 @@ pub async fn run_paimon_compacted_case(seed: u64, ops: usize, strategy: MergeStr
     let ends = workload.end_offsets();
     let mut tiered = None;
     let mut readable: BTreeMap<TableBucket, i64> = ends.keys().map(|b| (b.clone(), 0)).collect();
+    let mut readable_snapshot = None;
     let mut compactions = Vec::new();
     for _ in 0..rng.range(1, 5) {
         let up_to = tier_random_round(&mut rng, &tierer, &ends, tiered.as_ref())
@@ -166,6 +167,11 @@ pub async fn run_paimon_compacted_case(seed: u64, ops: usize, strategy: MergeStr
                 .map_err(|e| format!("compacting: {e}\nshape: {:?}", workload.shape))?;
             compactions.push((how, done));
             readable = up_to.clone();
+            readable_snapshot = lake
+                .latest_snapshot(&info.path)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|s| s.id);
         }
         tiered = Some(up_to);
     }
@@ -185,7 +191,7 @@ pub async fn run_paimon_compacted_case(seed: u64, ops: usize, strategy: MergeStr
     let readable_view = BuiltTable {
         log: Arc::new(ReadableLog {
             inner: Arc::new(log),
-            lake,
+            snapshot: readable_snapshot,
             readable: readable.clone(),
         }),
         layout: Layout {

@@ -460,12 +460,14 @@ fn index_file_name() -> String {
     )
 }
 
-/// A log as a Fluss coordinator serves it for a Paimon deletion-vector table: the latest
-/// lake snapshot is the readable one, and its readable offsets are those of the last
-/// compaction (the rows Paimon's readers see), not its tiered ones.
+/// A log as a Fluss coordinator serves a Paimon table whose readers skip level 0 (Fluss's
+/// `DvTableReadableSnapshotRetriever`): the readable snapshot is the latest compaction's,
+/// and its readable offsets are where each bucket's compacted rows end, not the tiered
+/// offsets of a later snapshot.
 pub struct ReadableLog {
     pub inner: Arc<dyn LogSource>,
-    pub lake: Arc<PaimonStorage>,
+    /// The readable snapshot (`None`: nothing compacted yet, nothing readable).
+    pub snapshot: Option<i64>,
     pub readable: BTreeMap<TableBucket, i64>,
 }
 
@@ -488,16 +490,10 @@ impl LogSource for ReadableLog {
     }
 
     async fn readable_snapshot(&self) -> LakeResult<ReadableSnapshot> {
-        let info = self.inner.table_info().await?;
-        Ok(
-            match lake_api::LakeStorage::latest_snapshot(self.lake.as_ref(), &info.path).await? {
-                Some(s) => ReadableSnapshot::Snapshot(s.id),
-                None => ReadableSnapshot::None,
-            },
-        )
+        Ok(self.snapshot.map_or(ReadableSnapshot::None, ReadableSnapshot::Snapshot))
     }
 
-    async fn readable_offsets(&self, _snapshot: &LakeSnapshot) -> LakeResult<Option<BTreeMap<TableBucket, i64>>> {
-        Ok(Some(self.readable.clone()))
+    async fn readable_offsets(&self, snapshot: &LakeSnapshot) -> LakeResult<Option<BTreeMap<TableBucket, i64>>> {
+        Ok((Some(snapshot.id) == self.snapshot).then(|| self.readable.clone()))
     }
 }

@@ -450,6 +450,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
     ])
     .await;
     let again = compactor.compact(Compaction::LevelZero).await.expect("dv again");
+    let compacted = latest_id(&lake, &info.path).await;
     // key 3 of the top run (key 1 was deleted there already), keys 1 and 7 of the next
     assert_eq!(
         again,
@@ -488,7 +489,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
     assert_eq!(union_rows(&committed).await, expected);
     let coordinator = ReadableLog {
         inner: Arc::new(log),
-        lake: lake.clone(),
+        snapshot: Some(compacted),
         readable: readable.clone(),
     };
     let union = UnionTable::new(info, Arc::new(coordinator), Some(lake as Arc<dyn LakeStorage>)).expect("table");
@@ -552,6 +553,7 @@ async fn compacted_first_row_tables_union_read_in_both_views() {
     compactor.compact(Compaction::Full).await.expect("full");
     let readable = tier(&[(Insert, 1, "b"), (Insert, 2, "b")]).await;
     let level_zero = compactor.compact(Compaction::LevelZero).await.expect("level 0");
+    let compacted = latest_id(&lake, &info.path).await;
     assert_eq!(
         level_zero,
         Compacted {
@@ -585,9 +587,18 @@ async fn compacted_first_row_tables_union_read_in_both_views() {
     assert_eq!(union_rows(&committed).await, expected);
     let coordinator = ReadableLog {
         inner: Arc::new(log),
-        lake: lake.clone(),
+        snapshot: Some(compacted),
         readable,
     };
     let union = UnionTable::new(info, Arc::new(coordinator), Some(lake as Arc<dyn LakeStorage>)).expect("table");
     assert_eq!(union_rows(&union).await, expected);
+}
+
+/// The id of the latest snapshot of a table.
+async fn latest_id(lake: &PaimonStorage, path: &TablePath) -> i64 {
+    lake.latest_snapshot(path)
+        .await
+        .expect("snapshots")
+        .expect("a snapshot")
+        .id
 }
