@@ -470,34 +470,9 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
 
     tier(&[(Delete, 4, "a"), (UpdateBefore, 5, "a"), (UpdateAfter, 5, "d")]).await;
     append(&log, &[(UpdateBefore, 0, "a"), (UpdateAfter, 0, "e"), (Insert, 8, "e")]);
-    assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
-        vec![0, 1, 3, 4, 5]
-    );
-    assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
-        vec![0, 1, 3, 5]
-    );
     let expected = expect(&[(0, "e"), (1, "c"), (3, "c"), (5, "d"), (8, "e")]);
-
-    let committed = UnionTable::new(
-        info.clone(),
-        Arc::new(log.clone()),
-        Some(lake.clone() as Arc<dyn LakeStorage>),
-    )
-    .expect("table");
-    assert_eq!(union_rows(&committed).await, expected);
-    let coordinator = ReadableLog {
-        inner: Arc::new(log),
-        snapshot: Some(compacted),
-        readable: readable.clone(),
-    };
-    let union = UnionTable::new(info, Arc::new(coordinator), Some(lake as Arc<dyn LakeStorage>)).expect("table");
-    assert_eq!(
-        log_starts(&union, None).await,
-        vec![(1, readable[&TableBucket::new(0)])]
-    );
-    assert_eq!(union_rows(&union).await, expected);
+    let keys = ([0, 1, 3, 4, 5].as_slice(), [0, 1, 3, 5].as_slice());
+    check_compacted(&lake, log, &info, (compacted, readable), keys, expected).await;
 }
 
 /// The levels of the data files the latest snapshot of a table holds, sorted.
@@ -569,28 +544,36 @@ async fn compacted_first_row_tables_union_read_in_both_views() {
 
     tier(&[(Insert, 3, "c"), (Insert, 0, "c")]).await;
     append(&log, &[(Insert, 2, "d"), (Insert, 4, "d")]);
-    assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Readable).await,
-        vec![0, 1, 2]
-    );
-    assert_eq!(
-        lake_keys(&lake, &info.path, SnapshotView::Committed).await,
-        vec![0, 1, 2, 3]
-    );
     let expected = expect(&[(0, "a"), (1, "a"), (2, "b"), (3, "c"), (4, "d")]);
-    let committed = UnionTable::new(
-        info.clone(),
-        Arc::new(log.clone()),
-        Some(lake.clone() as Arc<dyn LakeStorage>),
-    )
-    .expect("table");
+    let keys = ([0, 1, 2].as_slice(), [0, 1, 2, 3].as_slice());
+    check_compacted(&lake, log, &info, (compacted, readable), keys, expected).await;
+}
+
+/// Checks a compacted table whose last compaction committed snapshot `readable.0`, with
+/// readable offsets `readable.1` (bucket 0's): Paimon's readers see `keys.0`, the committed
+/// rows are `keys.1`, and the union read returns `expected` through the snapshot's tiered
+/// offsets and through the coordinator's readable snapshot (the log from its offset).
+async fn check_compacted(
+    lake: &Arc<PaimonStorage>,
+    log: LocalLog,
+    info: &TableInfo,
+    readable: (i64, BTreeMap<TableBucket, i64>),
+    keys: (&[i64], &[i64]),
+    expected: Vec<(i64, String)>,
+) {
+    assert_eq!(lake_keys(lake, &info.path, SnapshotView::Readable).await, keys.0);
+    assert_eq!(lake_keys(lake, &info.path, SnapshotView::Committed).await, keys.1);
+    let lake = lake.clone() as Arc<dyn LakeStorage>;
+    let committed = UnionTable::new(info.clone(), Arc::new(log.clone()), Some(lake.clone())).expect("table");
     assert_eq!(union_rows(&committed).await, expected);
+    let start = readable.1[&TableBucket::new(0)];
     let coordinator = ReadableLog {
         inner: Arc::new(log),
-        snapshot: Some(compacted),
-        readable,
+        snapshot: Some(readable.0),
+        readable: readable.1,
     };
-    let union = UnionTable::new(info, Arc::new(coordinator), Some(lake as Arc<dyn LakeStorage>)).expect("table");
+    let union = UnionTable::new(info.clone(), Arc::new(coordinator), Some(lake)).expect("table");
+    assert_eq!(log_starts(&union, None).await, vec![(1, start)]);
     assert_eq!(union_rows(&union).await, expected);
 }
 
