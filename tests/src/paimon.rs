@@ -2,7 +2,7 @@
 //! into a Paimon warehouse (filesystem catalog, Parquet files, several rounds), read back
 //! by a second `PaimonStorage` built from the same configuration for serialized splits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -126,15 +126,30 @@ pub fn paimon_compacted_workload(rng: &mut Rng, ops: usize) -> Workload {
     Workload::random_for(rng, shape, ops)
 }
 
-/// One case of a Paimon table whose readers skip level 0 ([`paimon_compacted_workload`]),
-/// compacted as it is tiered: up to four tiering rounds, most followed by a compaction
-/// ([`PaimonCompactor`], full or of level 0 alone), so that the snapshot holds runs above
-/// level 0 (with deletion vectors) and the level-0 files of the rounds after the last
-/// compaction. Two random queries are checked
-/// against the oracle: one pairing the snapshot's tiered offsets with every committed row,
-/// one pairing the last compaction's offsets with the rows Paimon's readers see (as a Fluss
-/// coordinator serves such a table, [`ReadableLog`]).
+/// What one case of [`compacted_case`] reached, for the suite that checks its coverage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactedCase {
+    /// A compaction deleted rows by deletion vectors.
+    pub deletion_vectors: bool,
+    /// The readable offsets of some bucket stay below its tiered offset: the two views
+    /// read different rows.
+    pub readable_behind: bool,
+}
+
+/// [`compacted_case`], for the property suites.
 pub async fn run_paimon_compacted_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<(), String> {
+    compacted_case(seed, ops, strategy).await.map(|_| ())
+}
+
+/// One case of a Paimon table whose readers skip level 0 ([`paimon_compacted_workload`]),
+/// compacted as it is tiered. Two to five tiering rounds, most followed by a compaction
+/// ([`PaimonCompactor`], full or of level 0 alone) of a random subset of the buckets (the
+/// last round seldom), so that the snapshot holds runs above level 0, deletion vectors,
+/// and level-0 files. Two random queries are checked against the oracle: one pairing the
+/// snapshot's tiered offsets with every committed row, one pairing the last compaction's
+/// snapshot and each bucket's readable offset with the rows Paimon's readers see (as a
+/// Fluss coordinator serves such a table, [`ReadableLog`]).
+pub async fn compacted_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<CompactedCase, String> {
     let mut rng = Rng::new(seed);
     let workload = paimon_compacted_workload(&mut rng, ops);
     let info = workload.shape.info();
@@ -148,33 +163,54 @@ pub async fn run_paimon_compacted_case(seed: u64, ops: usize, strategy: MergeStr
     let worker = Arc::new(PaimonStorage::connect(config).await.map_err(|e| e.to_string())?);
     let log = build_local_log(&mut rng, &workload, &dir.path().join("log")).map_err(|e| e.to_string())?;
     let tierer = Tierer::new(log.clone(), lake.clone());
-    let mut compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
+    let compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
     let ends = workload.end_offsets();
-    let mut tiered = None;
+    let mut tiered: Option<BTreeMap<TableBucket, i64>> = None;
+    // each bucket's offset below which its rows are above level 0 in the readable snapshot
     let mut readable: BTreeMap<TableBucket, i64> = ends.keys().map(|b| (b.clone(), 0)).collect();
     let mut readable_snapshot = None;
     let mut compactions = Vec::new();
-    for _ in 0..rng.range(1, 5) {
+    let rounds = rng.range(2, 6);
+    for round in 1..=rounds {
         let up_to = tier_random_round(&mut rng, &tierer, &ends, tiered.as_ref())
             .await
             .map_err(|e| format!("tiering: {e}\nshape: {:?}", workload.shape))?;
         let exists = lake.latest_snapshot(&info.path).await.map_err(|e| e.to_string())?;
-        if exists.is_some() && rng.chance(0.7) {
-            let how = *rng.pick(&[Compaction::Full, Compaction::LevelZero, Compaction::LevelZero]);
+        // seldom after the last round, so that level 0 mostly lies over compacted runs
+        if exists.is_some() && rng.chance(if round == rounds { 0.25 } else { 0.85 }) {
+            // a bucket's first compaction is a full one whatever is asked
+            let how = if rng.chance(0.2) {
+                Compaction::Full
+            } else {
+                Compaction::LevelZero
+            };
+            let chosen: BTreeSet<TableBucket> = ends.keys().filter(|_| rng.chance(0.8)).cloned().collect();
             let done = compactor
-                .compact(how)
+                .compact(how, |b| chosen.contains(b))
                 .await
                 .map_err(|e| format!("compacting: {e}\nshape: {:?}", workload.shape))?;
-            compactions.push((how, done));
-            readable = up_to.clone();
-            readable_snapshot = lake
-                .latest_snapshot(&info.path)
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|s| s.id);
+            if done.buckets > 0 {
+                // a chosen bucket has no level-0 files left: all it holds is readable
+                for b in &chosen {
+                    readable.insert(b.clone(), up_to.get(b).copied().unwrap_or(0));
+                }
+                readable_snapshot = lake
+                    .latest_snapshot(&info.path)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(|s| s.id);
+            }
+            compactions.push((how, chosen, done));
         }
         tiered = Some(up_to);
     }
+    let reached = CompactedCase {
+        deletion_vectors: compactions.iter().any(|(_, _, done)| done.deleted_rows > 0),
+        readable_behind: readable_snapshot.is_some()
+            && readable
+                .iter()
+                .any(|(b, r)| tiered.as_ref().and_then(|t| t.get(b)).is_some_and(|t| t > r)),
+    };
     let snapshot = lake.latest_snapshot(&info.path).await.map_err(|e| e.to_string())?;
     let committed = BuiltTable {
         info: info.clone(),
@@ -209,5 +245,5 @@ pub async fn run_paimon_compacted_case(seed: u64, ops: usize, strategy: MergeStr
             )
         })?;
     }
-    Ok(())
+    Ok(reached)
 }

@@ -1,37 +1,48 @@
-//! Compactions of Paimon deletion-vector and `first-row` tables, made through the paimon crate's own write
-//! and commit as Paimon's compaction leaves them: neither the paimon crate nor pypaimon
-//! compacts, and a union read must be checked against tables whose deletion vectors are
-//! real (files above level 0, rows in them deleted by bitmaps in the table's index files).
+//! Compactions of Paimon deletion-vector and `first-row` tables, made through the paimon
+//! crate's own write and commit as Paimon's compaction leaves them: neither the paimon crate
+//! nor pypaimon compacts, and a union read must be checked against tables whose deletion
+//! vectors are real (files above level 0, rows in them deleted by bitmaps in the table's
+//! index files).
 //!
-//! - [`Compaction::Full`] rewrites each bucket that has level-0 files as one run at the top
+//! - [`Compaction::Full`] rewrites a bucket that has level-0 files as one run at the top
 //!   level, holding the bucket's merged rows; its deletion vectors go with the old files.
-//! - [`Compaction::LevelZero`] merges only the level-0 files into a new run at a free
-//!   level. In a deletion-vector table it marks the rows of the older runs whose keys that
-//!   run (or a deletion) replaces in a deletion vector, leaving those runs in place: Paimon's
-//!   compaction with `dropDelete`, which every level above 0 has there. In a `first-row`
-//!   table the older runs keep their rows and the new run holds only new keys.
+//! - [`Compaction::LevelZero`] merges only the level-0 files, into a new run just below the
+//!   lowest run above level 0. In a deletion-vector table it marks the rows of the older runs
+//!   whose keys that run (or a deletion) replaces in a deletion vector, leaving those runs in
+//!   place: Paimon's compaction with `dropDelete`, which every level above 0 has there. In a
+//!   `first-row` table the older runs keep their rows and the new run holds only new keys.
 //!
 //! Either way each key has at most one visible row above level 0, so Paimon's readers read
-//! the compacted files raw (no merge), and the level-0 files left by later tiering rounds are
-//! what they skip. The compactor keeps each bucket's deletion vectors itself (it is the only
-//! writer of them) and writes them as Paimon's `BitmapDeletionVector` (v1) index files.
+//! the compacted files raw (no merge), and the level-0 files left by later tiering rounds
+//! (or in buckets a compaction did not take) are what they skip. Deletion vectors are read
+//! back from the snapshot's index manifest and written as Paimon's `BitmapDeletionVector`
+//! (v1) index files.
+//!
+//! Departures from Paimon's own compaction, none of which a reader sees: the crate refuses
+//! Java's separate COMPACT increment, so a compaction commits its files as deleted and added
+//! ones (Paimon records the snapshot as an `OVERWRITE`, not a `COMPACT`); the new run's rows
+//! take new sequence numbers above every existing one (Paimon keeps theirs), which is
+//! exact because a compaction here replaces every level-0 file of its buckets at once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int8Array, RecordBatch};
-use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::array::{Int8Array, RecordBatch};
+use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use indexmap::IndexMap;
+use lake_api::conform::conform_batch;
 use lake_api::{
     LakeSnapshot, LogBatchStream, LogSource, OffsetRange, ReadableSnapshot, Result as LakeResult, TableBucket,
     TableInfo, TablePath,
 };
 use lake_paimon::PaimonStorage;
-use paimon::spec::{BinaryRow, DataFileMeta, DeletionVectorMeta, IndexFileMeta, VALUE_KIND_FIELD_NAME};
+use paimon::spec::{
+    BinaryRow, DataFileMeta, Datum, DeletionVectorMeta, FileKind, IndexFileMeta, IndexManifest, VALUE_KIND_FIELD_NAME,
+};
 use paimon::table::{CommitMessage, DataSplit, Table};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -55,9 +66,10 @@ const INSERT: i8 = 0;
 pub enum Compaction {
     /// Rewrite the whole bucket as one run at [`MAX_LEVEL`].
     Full,
-    /// Merge the level-0 files into a new run at a free level (a full compaction when none
-    /// is): a deletion-vector table deletes the older rows it replaces by deletion vectors,
-    /// a `first-row` table keeps them and drops the new run's rows of their keys.
+    /// Merge the level-0 files into a new run below the others (a full compaction when the
+    /// lowest is at level 1, or there is none): a deletion-vector table deletes the older
+    /// rows it replaces by deletion vectors, a `first-row` table keeps them and drops the new
+    /// run's rows of their keys.
     LevelZero,
 }
 
@@ -82,17 +94,32 @@ struct BucketVectors {
 
 /// The files of one bucket in a plan that reads every level.
 struct BucketFiles {
+    bucket: TableBucket,
     partition: BinaryRow,
     bucket_path: String,
     files: Vec<DataFileMeta>,
     splits: Vec<DataSplit>,
 }
 
-/// Compacts one Paimon deletion-vector or `first-row` table again and again.
+/// What compacting one bucket comes to.
+struct BucketCompaction {
+    /// The new run's rows.
+    rows: RecordBatch,
+    /// The files the new run replaces.
+    replaced: Vec<DataFileMeta>,
+    /// The new run's level.
+    level: i32,
+    /// Every deletion vector of the bucket afterwards (data file name to positions).
+    vectors: BTreeMap<String, RoaringBitmap>,
+    /// Rows newly marked deleted.
+    deleted_rows: u64,
+}
+
+/// Compacts one Paimon deletion-vector or `first-row` table. It keeps no state of its
+/// own: each compaction starts from the latest snapshot, its files and index files.
 pub struct PaimonCompactor {
     lake: Arc<PaimonStorage>,
     path: TablePath,
-    vectors: HashMap<BucketKey, BucketVectors>,
 }
 
 /// An error's text after `context`.
@@ -103,106 +130,57 @@ fn ctx<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> String + '_ {
 impl PaimonCompactor {
     /// A compactor of the table at `path` in `lake`.
     pub fn new(lake: Arc<PaimonStorage>, path: TablePath) -> Self {
-        Self {
-            lake,
-            path,
-            vectors: HashMap::new(),
-        }
+        Self { lake, path }
     }
 
-    /// Compacts every bucket of the latest snapshot that has level-0 files, in one commit
-    /// (none when no bucket has any).
-    pub async fn compact(&mut self, how: Compaction) -> Result<Compacted, String> {
+    /// Compacts every bucket of the latest snapshot that `select` takes and that has level-0
+    /// files, in one commit (none when no bucket is compacted).
+    pub async fn compact(&self, how: Compaction, select: impl Fn(&TableBucket) -> bool) -> Result<Compacted, String> {
         let table = self
             .lake
             .load_table(&self.path)
             .await
             .map_err(|e| format!("loading {}: {e}", self.path))?;
-        let first_row = is_first_row(&table);
         let every_level = every_level(&table);
-        let plan = plan_every_level(&every_level).await?;
-        let mut buckets: BTreeMap<BucketKey, BucketFiles> = BTreeMap::new();
-        for split in plan.splits() {
-            let key = (split.partition().to_serialized_bytes(), split.bucket());
-            let entry = buckets.entry(key).or_insert_with(|| BucketFiles {
-                partition: split.partition().clone(),
-                bucket_path: split.bucket_path().to_string(),
-                files: Vec::new(),
-                splits: Vec::new(),
-            });
-            entry.files.extend(split.data_files().iter().cloned());
-            entry.splits.push(split.clone());
-        }
-        let key_columns = key_columns(&table);
+        let buckets = bucket_files(&every_level).await?;
+        let mut vectors = current_vectors(&table).await?;
         let builder = table
             .new_write_builder()
             .with_commit_user(format!("compactor-{}", self.path))
             .map_err(ctx("write builder"))?;
         let mut write = builder.new_write().map_err(ctx("write"))?;
         let mut done = Compacted::default();
-        // per bucket: the files it replaces, the level of its new run, its new vectors
-        let mut changes: BTreeMap<BucketKey, (Vec<DataFileMeta>, i32, Option<BucketVectors>)> = BTreeMap::new();
+        let mut compacted: BTreeMap<BucketKey, BucketCompaction> = BTreeMap::new();
         for (key, bucket) in &buckets {
-            if !bucket.files.iter().any(|f| f.level == 0) {
+            if !select(&bucket.bucket) || !bucket.files.iter().any(|f| f.level == 0) {
                 continue;
             }
-            let state = read_rows(&every_level, &bucket.splits).await?;
-            let upper: Vec<&DataFileMeta> = bucket.files.iter().filter(|f| f.level > 0).collect();
-            let free_level = (1..MAX_LEVEL).rev().find(|l| upper.iter().all(|f| f.level != *l));
-            let (rows, replaced, level, vectors) = match (how, free_level) {
-                (Compaction::LevelZero, Some(level)) if !upper.is_empty() => {
-                    let level_zero: Vec<&DataFileMeta> = bucket.files.iter().filter(|f| f.level == 0).collect();
-                    let mut converter = KeyConverter::new(&state, &key_columns)?;
-                    let mut changed: HashSet<OwnedRow> = HashSet::new();
-                    for file in &level_zero {
-                        let keys = read_keys(&table, &bucket.bucket_path, file, &key_columns, &state).await?;
-                        changed.extend(converter.rows(&keys)?.iter().map(|r| r.owned()));
-                    }
-                    let mut vectors = self.vectors.get(key).map(|v| v.deleted.clone()).unwrap_or_default();
-                    for file in &upper {
-                        let keys = read_keys(&table, &bucket.bucket_path, file, &key_columns, &state).await?;
-                        if first_row {
-                            // a key's first row stays where it is; its later rows are dropped
-                            for row in converter.rows(&keys)?.iter() {
-                                changed.remove(&row.owned());
-                            }
-                            continue;
-                        }
-                        let bitmap = vectors.entry(file.file_name.clone()).or_default();
-                        for (position, row) in converter.rows(&keys)?.iter().enumerate() {
-                            let position = u32::try_from(position).map_err(|e| e.to_string())?;
-                            if changed.contains(&row.owned()) && bitmap.insert(position) {
-                                done.deleted_rows += 1;
-                            }
-                        }
-                    }
-                    vectors.retain(|_, b| !b.is_empty());
-                    let keep: Vec<bool> = converter
-                        .rows(&state)?
-                        .iter()
-                        .map(|r| changed.contains(&r.owned()))
-                        .collect();
-                    let rows = filter_record_batch(&state, &keep.into()).map_err(|e| e.to_string())?;
-                    let replaced = level_zero.into_iter().cloned().collect();
-                    (rows, replaced, level, vectors)
+            let old = vectors.get(key).map(|v| v.deleted.clone()).unwrap_or_default();
+            let written = async {
+                let compaction = compact_bucket(&table, &every_level, bucket, old, how).await?;
+                if compaction.rows.num_rows() > 0 {
+                    let rows = with_inserts(&table, &compaction.rows)?;
+                    write
+                        .write_arrow(&[rows], Some(key.1))
+                        .await
+                        .map_err(ctx("writing the compacted run"))?;
                 }
-                _ => (state, bucket.files.clone(), MAX_LEVEL, BTreeMap::new()),
-            };
-            let vectors = if vectors.is_empty() {
-                None
-            } else {
-                Some(write_vectors(&table, vectors).await?)
-            };
-            if rows.num_rows() > 0 {
-                write
-                    .write_arrow(&[with_inserts(&table, &rows)?], Some(key.1))
-                    .await
-                    .map_err(ctx("writing the compacted run"))?;
+                Ok::<_, String>(compaction)
             }
-            changes.insert(key.clone(), (replaced, level, vectors));
-            done.buckets += 1;
+            .await;
+            match written {
+                Ok(compaction) => {
+                    done.buckets += 1;
+                    done.deleted_rows += compaction.deleted_rows;
+                    compacted.insert(key.clone(), compaction);
+                }
+                Err(e) => {
+                    write.close().await;
+                    return Err(e);
+                }
+            }
         }
-        if changes.is_empty() {
+        if compacted.is_empty() {
             write.close().await;
             return Ok(done);
         }
@@ -213,20 +191,21 @@ impl PaimonCompactor {
             .into_iter()
             .map(|m| ((m.partition.clone(), m.bucket), m))
             .collect();
-        for (key, (replaced, level, vectors)) in changes {
-            let message = messages.entry(key.clone()).or_insert_with(|| {
-                CommitMessage::new(buckets[&key].partition.to_serialized_bytes(), key.1, Vec::new())
-            });
+        for (key, compaction) in compacted {
+            let bucket = buckets.get(&key).ok_or("a compacted bucket left the plan")?;
+            let message = messages
+                .entry(key.clone())
+                .or_insert_with(|| CommitMessage::new(bucket.partition.to_serialized_bytes(), key.1, Vec::new()));
             for file in &mut message.new_files {
-                file.level = level;
+                file.level = compaction.level;
             }
-            message.deleted_files = replaced;
-            if let Some(old) = self.vectors.remove(&key) {
+            message.deleted_files = compaction.replaced;
+            if let Some(old) = vectors.remove(&key) {
                 message.deleted_index_files.push(old.index);
             }
-            if let Some(vectors) = vectors {
-                message.new_index_files.push(vectors.index.clone());
-                self.vectors.insert(key, vectors);
+            if !compaction.vectors.is_empty() {
+                let index = write_vectors(&table, &compaction.vectors).await?;
+                message.new_index_files.push(index);
             }
         }
         builder
@@ -236,6 +215,177 @@ impl PaimonCompactor {
             .map_err(ctx("committing the compaction"))?;
         Ok(done)
     }
+}
+
+/// Compacts one bucket: the whole bucket into one run at [`MAX_LEVEL`], or its level-0
+/// files into a run just below the lowest run above level 0. `vectors` are the bucket's
+/// deletion vectors before.
+async fn compact_bucket(
+    table: &Table,
+    every_level: &Table,
+    bucket: &BucketFiles,
+    mut vectors: BTreeMap<String, RoaringBitmap>,
+    how: Compaction,
+) -> Result<BucketCompaction, String> {
+    let state = read_rows(every_level, &bucket.splits).await?;
+    let (level_zero, upper): (Vec<&DataFileMeta>, Vec<&DataFileMeta>) = bucket.files.iter().partition(|f| f.level == 0);
+    // Paimon puts a run of level-0 files just below the runs it does not rewrite
+    let below_upper = upper.iter().map(|f| f.level).min().map(|l| l - 1).filter(|l| *l >= 1);
+    let (Compaction::LevelZero, Some(level)) = (how, below_upper) else {
+        return Ok(BucketCompaction {
+            rows: state,
+            replaced: bucket.files.clone(),
+            level: MAX_LEVEL,
+            vectors: BTreeMap::new(),
+            deleted_rows: 0,
+        });
+    };
+    let key_columns = key_columns(table);
+    let mut converter = KeyConverter::new(&state, &key_columns)?;
+    let mut changed: HashSet<OwnedRow> = HashSet::new();
+    for file in &level_zero {
+        let keys = read_keys(table, &bucket.bucket_path, file, &key_columns, &state).await?;
+        changed.extend(converter.rows(&keys)?.iter().map(|r| r.owned()));
+    }
+    let first_row = is_first_row(table);
+    let mut deleted_rows = 0;
+    for file in &upper {
+        let keys = read_keys(table, &bucket.bucket_path, file, &key_columns, &state).await?;
+        if first_row {
+            // a key's first row stays where it is; its later rows are dropped
+            for row in converter.rows(&keys)?.iter() {
+                changed.remove(&row.owned());
+            }
+            continue;
+        }
+        let bitmap = vectors.entry(file.file_name.clone()).or_default();
+        for (position, row) in converter.rows(&keys)?.iter().enumerate() {
+            let position = u32::try_from(position).map_err(|e| e.to_string())?;
+            if changed.contains(&row.owned()) && bitmap.insert(position) {
+                deleted_rows += 1;
+            }
+        }
+    }
+    vectors.retain(|_, b| !b.is_empty());
+    let keep: Vec<bool> = converter
+        .rows(&state)?
+        .iter()
+        .map(|r| changed.contains(&r.owned()))
+        .collect();
+    Ok(BucketCompaction {
+        rows: filter_record_batch(&state, &keep.into()).map_err(|e| e.to_string())?,
+        replaced: level_zero.into_iter().cloned().collect(),
+        level,
+        vectors,
+        deleted_rows,
+    })
+}
+
+/// The files of each bucket of the latest snapshot of an [`every_level`] table.
+async fn bucket_files(every_level: &Table) -> Result<BTreeMap<BucketKey, BucketFiles>, String> {
+    let plan = plan_every_level(every_level).await?;
+    let schema = every_level.schema();
+    let partition_fields = schema.partition_fields();
+    let mut buckets: BTreeMap<BucketKey, BucketFiles> = BTreeMap::new();
+    for split in plan.splits() {
+        let key = (split.partition().to_serialized_bytes(), split.bucket());
+        if !buckets.contains_key(&key) {
+            let partition = partition_fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| match split.partition().get_datum(i, f.data_type()) {
+                    Ok(Some(Datum::String(s))) => Ok(s),
+                    Ok(Some(Datum::Int(v))) => Ok(v.to_string()),
+                    Ok(Some(Datum::Long(v))) => Ok(v.to_string()),
+                    other => Err(format!("partition value {i}: {other:?}")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let number = u32::try_from(split.bucket()).map_err(|e| format!("bucket {}: {e}", split.bucket()))?;
+            let bucket = BucketFiles {
+                bucket: TableBucket {
+                    partition,
+                    bucket: number,
+                },
+                partition: split.partition().clone(),
+                bucket_path: split.bucket_path().to_string(),
+                files: Vec::new(),
+                splits: Vec::new(),
+            };
+            buckets.insert(key.clone(), bucket);
+        }
+        let Some(bucket) = buckets.get_mut(&key) else {
+            continue;
+        };
+        bucket.files.extend(split.data_files().iter().cloned());
+        bucket.splits.push(split.clone());
+    }
+    Ok(buckets)
+}
+
+/// The deletion vectors of each bucket of the latest snapshot, read back from the
+/// table's index manifest and index files.
+async fn current_vectors(table: &Table) -> Result<HashMap<BucketKey, BucketVectors>, String> {
+    let snapshots = table.snapshot_manager();
+    let latest = snapshots
+        .get_latest_snapshot()
+        .await
+        .map_err(ctx("the latest snapshot"))?;
+    let Some(manifest) = latest.as_ref().and_then(|s| s.index_manifest()) else {
+        return Ok(HashMap::new());
+    };
+    let path = snapshots.manifest_path(manifest);
+    let entries = IndexManifest::read(table.file_io(), &path).await.map_err(ctx(&path))?;
+    let mut vectors = HashMap::new();
+    for entry in entries {
+        let key = (entry.partition.clone(), entry.bucket);
+        if entry.index_file.index_type != DELETION_VECTORS {
+            continue;
+        }
+        if entry.kind == FileKind::Delete {
+            vectors.remove(&key);
+            continue;
+        }
+        let path = index_file_path(table, &entry.index_file.file_name);
+        let bytes = table
+            .file_io()
+            .new_input(&path)
+            .map_err(ctx(&path))?
+            .read()
+            .await
+            .map_err(ctx(&path))?;
+        let mut deleted = BTreeMap::new();
+        for (file, range) in entry.index_file.deletion_vectors_ranges.iter().flatten() {
+            deleted.insert(file.clone(), read_vector(&bytes, range).map_err(ctx(&path))?);
+        }
+        vectors.insert(
+            key,
+            BucketVectors {
+                index: entry.index_file,
+                deleted,
+            },
+        );
+    }
+    Ok(vectors)
+}
+
+/// One v1 deletion vector of an index file (see [`write_vectors`]).
+fn read_vector(bytes: &[u8], range: &DeletionVectorMeta) -> Result<RoaringBitmap, String> {
+    let start = usize::try_from(range.offset).map_err(|e| e.to_string())?;
+    let length = usize::try_from(range.length).map_err(|e| e.to_string())?;
+    let entry = bytes
+        .get(start..start + 4 + length)
+        .ok_or_else(|| format!("vector at {start} ({length} bytes) runs past the file"))?;
+    let (declared, rest) = entry.split_at(4);
+    let (magic, bitmap) = rest.split_at(4);
+    if declared != range.length.to_be_bytes() || magic != BITMAP_MAGIC.to_be_bytes() {
+        return Err(format!("vector at {start} is not a v1 bitmap of {length} bytes"));
+    }
+    RoaringBitmap::deserialize_from(bitmap).map_err(|e| e.to_string())
+}
+
+/// Where the table keeps an index file (its `index/` directory, Paimon's default).
+fn index_file_path(table: &Table, name: &str) -> String {
+    format!("{}/index/{name}", table.location().trim_end_matches('/'))
 }
 
 /// Whether `table` is a Paimon `first-row` table.
@@ -287,31 +437,15 @@ async fn read_rows(table: &Table, splits: &[DataSplit]) -> Result<RecordBatch, S
     let schema = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(|e| e.to_string())?;
     let batches = batches
         .iter()
-        .map(|b| conform(b, &schema))
+        .map(|b| conform_batch(b, &schema).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     concat_batches(&schema, &batches).map_err(|e| e.to_string())
-}
-
-/// `batch` with `schema`'s field names and types (Paimon's readers may type a column as
-/// its writer does not, say a string view).
-fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch, String> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let column = batch
-                .column_by_name(f.name())
-                .ok_or_else(|| format!("a bucket's rows have no column {}", f.name()))?;
-            cast(column, f.data_type()).map_err(|e| e.to_string())
-        })
-        .collect::<Result<Vec<ArrayRef>, String>>()?;
-    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
 }
 
 /// `rows` as Paimon's writer takes them: every row an insert.
 fn with_inserts(table: &Table, rows: &RecordBatch) -> Result<RecordBatch, String> {
     let target = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(|e| e.to_string())?;
-    let rows = conform(rows, &target)?;
+    let rows = conform_batch(rows, &target).map_err(|e| e.to_string())?;
     let mut fields: Vec<Arc<Field>> = target.fields().iter().cloned().collect();
     fields.push(Arc::new(Field::new(VALUE_KIND_FIELD_NAME, DataType::Int8, false)));
     let mut columns = rows.columns().to_vec();
@@ -352,7 +486,7 @@ async fn read_keys(
     let schema = Arc::new(Schema::new(fields));
     let batches = batches
         .iter()
-        .map(|b| conform(b, &schema))
+        .map(|b| conform_batch(b, &schema).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let keys = concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
     if keys.num_rows() as i64 != file.row_count {
@@ -405,10 +539,10 @@ impl KeyConverter {
 /// table, as Paimon's v1 deletion-vector index files are laid out: a version byte, then per
 /// data file `i32 length | i32 magic | portable roaring bitmap | i32 CRC-32` (big-endian;
 /// the length and the CRC cover the magic and the bitmap).
-async fn write_vectors(table: &Table, deleted: BTreeMap<String, RoaringBitmap>) -> Result<BucketVectors, String> {
+async fn write_vectors(table: &Table, deleted: &BTreeMap<String, RoaringBitmap>) -> Result<IndexFileMeta, String> {
     let mut bytes = vec![INDEX_FILE_VERSION];
     let mut ranges = IndexMap::new();
-    for (file, bitmap) in &deleted {
+    for (file, bitmap) in deleted {
         let mut payload = BITMAP_MAGIC.to_be_bytes().to_vec();
         bitmap.serialize_into(&mut payload).map_err(|e| e.to_string())?;
         let length = i32::try_from(payload.len()).map_err(|e| e.to_string())?;
@@ -426,7 +560,7 @@ async fn write_vectors(table: &Table, deleted: BTreeMap<String, RoaringBitmap>) 
         );
     }
     let name = index_file_name();
-    let path = format!("{}/index/{name}", table.location().trim_end_matches('/'));
+    let path = index_file_path(table, &name);
     let size = bytes.len() as i64;
     table
         .file_io()
@@ -435,17 +569,14 @@ async fn write_vectors(table: &Table, deleted: BTreeMap<String, RoaringBitmap>) 
         .write(bytes.into())
         .await
         .map_err(ctx(&path))?;
-    Ok(BucketVectors {
-        index: IndexFileMeta {
-            index_type: DELETION_VECTORS.to_string(),
-            file_name: name,
-            file_size: size,
-            row_count: deleted.len() as i64,
-            deletion_vectors_ranges: Some(ranges),
-            external_path: None,
-            global_index_meta: None,
-        },
-        deleted,
+    Ok(IndexFileMeta {
+        index_type: DELETION_VECTORS.to_string(),
+        file_name: name,
+        file_size: size,
+        row_count: deleted.len() as i64,
+        deletion_vectors_ranges: Some(ranges),
+        external_path: None,
+        global_index_meta: None,
     })
 }
 
@@ -460,10 +591,12 @@ fn index_file_name() -> String {
     )
 }
 
-/// A log as a Fluss coordinator serves a Paimon table whose readers skip level 0 (Fluss's
-/// `DvTableReadableSnapshotRetriever`): the readable snapshot is the latest compaction's,
-/// and its readable offsets are where each bucket's compacted rows end, not the tiered
-/// offsets of a later snapshot.
+/// A log as a Fluss coordinator serves a Paimon deletion-vector table (Fluss's
+/// `DvTableReadableSnapshotRetriever`): the readable snapshot is a compaction's, and each
+/// bucket's readable offset is where the rows that compaction left above level 0 end, not
+/// the snapshot's tiered offset. (Fluss keeps none for `first-row` tables, whose union read
+/// then skips level 0 under tiered offsets that cover it; this log serves them as it
+/// serves deletion-vector tables, so that a read of their readable rows is exact too.)
 pub struct ReadableLog {
     pub inner: Arc<dyn LogSource>,
     /// The readable snapshot (`None`: nothing compacted yet, nothing readable).

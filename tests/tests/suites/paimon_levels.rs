@@ -17,6 +17,7 @@ use lake_api::{
 };
 use lake_paimon::{PaimonConfig, PaimonStorage};
 use lakeunion_tests::fixtures::{small_table, sorted_column};
+use lakeunion_tests::paimon::compacted_case;
 use lakeunion_tests::paimon_compact::{
     Compacted, Compaction, MAX_LEVEL, PaimonCompactor, ReadableLog, every_level, plan_every_level,
 };
@@ -397,7 +398,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
     );
     let (lake, log) = lake_and_log(dir.path(), &info).await;
     let tierer = Tierer::new(log.clone(), lake.clone());
-    let mut compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
+    let compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
     let tier = async |changes: &[Change<'_>]| {
         append(&log, changes);
         let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
@@ -413,7 +414,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
         (Insert, 5, "a"),
     ])
     .await;
-    let full = compactor.compact(Compaction::Full).await.expect("full");
+    let full = compactor.compact(Compaction::Full, |_| true).await.expect("full");
     assert_eq!(
         full,
         Compacted {
@@ -430,7 +431,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
         (Insert, 7, "b"),
     ])
     .await;
-    let by_vectors = compactor.compact(Compaction::LevelZero).await.expect("dv");
+    let by_vectors = compactor.compact(Compaction::LevelZero, |_| true).await.expect("dv");
     // keys 1 and 2 of the top run
     assert_eq!(
         by_vectors,
@@ -449,7 +450,10 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
         (UpdateAfter, 3, "c"),
     ])
     .await;
-    let again = compactor.compact(Compaction::LevelZero).await.expect("dv again");
+    let again = compactor
+        .compact(Compaction::LevelZero, |_| true)
+        .await
+        .expect("dv again");
     let compacted = latest_id(&lake, &info.path).await;
     // key 3 of the top run (key 1 was deleted there already), keys 1 and 7 of the next
     assert_eq!(
@@ -517,7 +521,7 @@ async fn compacted_first_row_tables_union_read_in_both_views() {
     );
     let (lake, log) = lake_and_log(dir.path(), &info).await;
     let tierer = Tierer::new(log.clone(), lake.clone());
-    let mut compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
+    let compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
     let tier = async |changes: &[Change<'_>]| {
         append(&log, changes);
         let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
@@ -525,9 +529,12 @@ async fn compacted_first_row_tables_union_read_in_both_views() {
     };
 
     tier(&[(Insert, 0, "a"), (Insert, 1, "a")]).await;
-    compactor.compact(Compaction::Full).await.expect("full");
+    compactor.compact(Compaction::Full, |_| true).await.expect("full");
     let readable = tier(&[(Insert, 1, "b"), (Insert, 2, "b")]).await;
-    let level_zero = compactor.compact(Compaction::LevelZero).await.expect("level 0");
+    let level_zero = compactor
+        .compact(Compaction::LevelZero, |_| true)
+        .await
+        .expect("level 0");
     let compacted = latest_id(&lake, &info.path).await;
     assert_eq!(
         level_zero,
@@ -584,4 +591,29 @@ async fn latest_id(lake: &PaimonStorage, path: &TablePath) -> i64 {
         .expect("snapshots")
         .expect("a snapshot")
         .id
+}
+
+/// The compacted property suites reach what they are for: deletion vectors, and readable
+/// rows that lag the committed ones (level 0 over compacted runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_cases_reach_deletion_vectors_and_level_zero() {
+    let cases = 40;
+    let mut reached = Vec::new();
+    for seed in 0..cases {
+        let case = compacted_case(seed, 30 + 2 * seed as usize, MergeStrategy::SortMerge)
+            .await
+            .expect("case");
+        reached.push(case);
+    }
+    let vectors = reached.iter().filter(|c| c.deletion_vectors).count();
+    let behind = reached.iter().filter(|c| c.readable_behind).count();
+    eprintln!("of {cases} cases: {vectors} deleted rows by deletion vectors, {behind} read readable rows behind");
+    assert!(
+        vectors * 4 >= cases as usize,
+        "{vectors} of {cases} cases reached deletion vectors"
+    );
+    assert!(
+        behind * 3 >= cases as usize,
+        "{behind} of {cases} cases read readable rows behind"
+    );
 }
