@@ -399,11 +399,7 @@ async fn compacted_deletion_vector_tables_union_read_in_both_views() {
     let (lake, log) = lake_and_log(dir.path(), &info).await;
     let tierer = Tierer::new(log.clone(), lake.clone());
     let compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
-    let tier = async |changes: &[Change<'_>]| {
-        append(&log, changes);
-        let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
-        log.tiered_offsets(&snapshot).await.expect("offsets")
-    };
+    let tier = async |changes: &[Change<'_>]| tier_changes(&log, &tierer, changes).await;
 
     tier(&[
         (Insert, 0, "a"),
@@ -522,11 +518,7 @@ async fn compacted_first_row_tables_union_read_in_both_views() {
     let (lake, log) = lake_and_log(dir.path(), &info).await;
     let tierer = Tierer::new(log.clone(), lake.clone());
     let compactor = PaimonCompactor::new(lake.clone(), info.path.clone());
-    let tier = async |changes: &[Change<'_>]| {
-        append(&log, changes);
-        let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
-        log.tiered_offsets(&snapshot).await.expect("offsets")
-    };
+    let tier = async |changes: &[Change<'_>]| tier_changes(&log, &tierer, changes).await;
 
     tier(&[(Insert, 0, "a"), (Insert, 1, "a")]).await;
     compactor.compact(Compaction::Full, |_| true).await.expect("full");
@@ -616,4 +608,11 @@ async fn compacted_cases_reach_deletion_vectors_and_level_zero() {
         behind * 3 >= cases as usize,
         "{behind} of {cases} cases read readable rows behind"
     );
+}
+
+/// Appends `changes` and tiers them: the snapshot's tiered offsets.
+async fn tier_changes(log: &LocalLog, tierer: &Tierer, changes: &[Change<'_>]) -> BTreeMap<TableBucket, i64> {
+    append(log, changes);
+    let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
+    log.tiered_offsets(&snapshot).await.expect("offsets")
 }
