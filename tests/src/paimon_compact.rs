@@ -24,6 +24,7 @@
 //! take new sequence numbers above every existing one (Paimon keeps theirs), which is
 //! exact because a compaction here replaces every level-0 file of its buckets at once.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -150,12 +151,16 @@ impl PaimonCompactor {
             .map_err(ctx("write builder"))?;
         let mut write = builder.new_write().map_err(ctx("write"))?;
         let mut done = Compacted::default();
-        let mut compacted: BTreeMap<BucketKey, BucketCompaction> = BTreeMap::new();
+        let mut compacted: BTreeMap<BucketKey, (BucketCompaction, Option<IndexFileMeta>)> = BTreeMap::new();
         for (key, bucket) in &buckets {
             if !select(&bucket.bucket) || !bucket.files.iter().any(|f| f.level == 0) {
                 continue;
             }
-            let old = vectors.get(key).map(|v| v.deleted.clone()).unwrap_or_default();
+            // the bucket's index file goes whatever the compaction leaves
+            let (old_index, old) = match vectors.remove(key) {
+                Some(v) => (Some(v.index), v.deleted),
+                None => (None, BTreeMap::new()),
+            };
             let written = async {
                 let compaction = compact_bucket(&table, &every_level, bucket, old, how).await?;
                 if compaction.rows.num_rows() > 0 {
@@ -172,7 +177,7 @@ impl PaimonCompactor {
                 Ok(compaction) => {
                     done.buckets += 1;
                     done.deleted_rows += compaction.deleted_rows;
-                    compacted.insert(key.clone(), compaction);
+                    compacted.insert(key.clone(), (compaction, old_index));
                 }
                 Err(e) => {
                     write.close().await;
@@ -191,7 +196,7 @@ impl PaimonCompactor {
             .into_iter()
             .map(|m| ((m.partition.clone(), m.bucket), m))
             .collect();
-        for (key, compaction) in compacted {
+        for (key, (compaction, old_index)) in compacted {
             let bucket = buckets.get(&key).ok_or("a compacted bucket left the plan")?;
             let message = messages
                 .entry(key.clone())
@@ -200,9 +205,7 @@ impl PaimonCompactor {
                 file.level = compaction.level;
             }
             message.deleted_files = compaction.replaced;
-            if let Some(old) = vectors.remove(&key) {
-                message.deleted_index_files.push(old.index);
-            }
+            message.deleted_index_files.extend(old_index);
             if !compaction.vectors.is_empty() {
                 let index = write_vectors(&table, &compaction.vectors).await?;
                 message.new_index_files.push(index);
@@ -289,32 +292,31 @@ async fn bucket_files(every_level: &Table) -> Result<BTreeMap<BucketKey, BucketF
     let mut buckets: BTreeMap<BucketKey, BucketFiles> = BTreeMap::new();
     for split in plan.splits() {
         let key = (split.partition().to_serialized_bytes(), split.bucket());
-        if !buckets.contains_key(&key) {
-            let partition = partition_fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| match split.partition().get_datum(i, f.data_type()) {
-                    Ok(Some(Datum::String(s))) => Ok(s),
-                    Ok(Some(Datum::Int(v))) => Ok(v.to_string()),
-                    Ok(Some(Datum::Long(v))) => Ok(v.to_string()),
-                    other => Err(format!("partition value {i}: {other:?}")),
+        let bucket = match buckets.entry(key) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let partition = partition_fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| match split.partition().get_datum(i, f.data_type()) {
+                        Ok(Some(Datum::String(s))) => Ok(s),
+                        Ok(Some(Datum::Int(v))) => Ok(v.to_string()),
+                        Ok(Some(Datum::Long(v))) => Ok(v.to_string()),
+                        other => Err(format!("partition value {i}: {other:?}")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let number = u32::try_from(split.bucket()).map_err(|e| format!("bucket {}: {e}", split.bucket()))?;
+                entry.insert(BucketFiles {
+                    bucket: TableBucket {
+                        partition,
+                        bucket: number,
+                    },
+                    partition: split.partition().clone(),
+                    bucket_path: split.bucket_path().to_string(),
+                    files: Vec::new(),
+                    splits: Vec::new(),
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            let number = u32::try_from(split.bucket()).map_err(|e| format!("bucket {}: {e}", split.bucket()))?;
-            let bucket = BucketFiles {
-                bucket: TableBucket {
-                    partition,
-                    bucket: number,
-                },
-                partition: split.partition().clone(),
-                bucket_path: split.bucket_path().to_string(),
-                files: Vec::new(),
-                splits: Vec::new(),
-            };
-            buckets.insert(key.clone(), bucket);
-        }
-        let Some(bucket) = buckets.get_mut(&key) else {
-            continue;
+            }
         };
         bucket.files.extend(split.data_files().iter().cloned());
         bucket.splits.push(split.clone());
