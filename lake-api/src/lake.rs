@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogBatch;
 use crate::predicate::{FilterPushDown, Predicate};
 use crate::table::{TableBucket, TableInfo, TablePath};
+use crate::task::{forward, task_stream};
 
 /// The snapshot property Fluss writes the tiered offsets into.
 pub const FLUSS_OFFSETS_PROPERTY: &str = "fluss-offsets";
@@ -117,65 +118,6 @@ impl RecordBatchStream {
         })
         .flatten();
         Self::new(schema, lazy)
-    }
-}
-
-/// Sends every item of `input` to `tx`, up to and including its first error; stops early
-/// when the receiver is gone.
-pub(crate) async fn forward(mut input: impl Stream<Item = Result<RecordBatch>> + Unpin, tx: Sender) -> bool {
-    use futures::StreamExt;
-    while let Some(item) = input.next().await {
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
-            return false;
-        }
-    }
-    true
-}
-
-/// The sending side of a [`task_stream`].
-pub(crate) type Sender = tokio::sync::mpsc::Sender<Result<RecordBatch>>;
-
-/// The items `produce` sends, produced on a task of its own with up to `capacity` waiting.
-///
-/// Dropping the stream aborts the task. A task that panics or is cancelled closes its
-/// channel as if it had ended: the stream says so with an `External` error naming `what`,
-/// rather than end with its rows cut short.
-pub(crate) fn task_stream<F, Fut>(
-    runtime: tokio::runtime::Handle,
-    capacity: usize,
-    what: &'static str,
-    produce: F,
-) -> impl Stream<Item = Result<RecordBatch>> + Send + 'static
-where
-    F: FnOnce(Sender) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(capacity.max(1));
-    let task = AbortOnDrop(Some(runtime.spawn(produce(tx))));
-    futures::stream::unfold((rx, task), move |(mut rx, mut task)| async move {
-        if let Some(item) = rx.recv().await {
-            return Some((item, (rx, task)));
-        }
-        match task.0.take()?.await {
-            Ok(()) => None,
-            Err(e) => Some((
-                Err(Error::new(ErrorKind::External, format!("{what} failed: {e}"))),
-                (rx, task),
-            )),
-        }
-    })
-}
-
-/// A task handle that aborts its task when dropped (a consumer that stops reading must
-/// not leave a reader decoding for nobody).
-struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = &self.0 {
-            task.abort();
-        }
     }
 }
 

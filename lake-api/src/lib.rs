@@ -40,6 +40,7 @@ pub(crate) mod merge;
 pub mod predicate;
 pub mod project;
 pub mod table;
+pub(crate) mod task;
 pub mod types;
 pub mod union;
 

@@ -230,9 +230,30 @@ fn proc_status_bytes(field: &str) -> Option<u64> {
         .map(|kib| kib * 1024)
 }
 
-/// Measures one run: seconds and the growth of the peak RSS over the RSS at the start
-/// (the kernel's high-water mark is reset first, where Linux allows it).
-pub async fn measure<F, Fut, T>(f: F) -> Result<(T, f64, u64), Box<dyn std::error::Error>>
+/// The process's CPU time so far (user and system, all threads), in seconds; `/proc`
+/// counts it in clock ticks (1/100 s on Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // the fields after the command name, which may hold spaces, start with the state (3rd)
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Wall-clock seconds.
+    pub secs: f64,
+    /// CPU seconds of the whole process over the run (0 where `/proc` is missing).
+    pub cpu_secs: f64,
+    /// Growth of the peak RSS over the RSS at the start, in bytes.
+    pub peak_growth: u64,
+}
+
+/// Measures one run: seconds, CPU seconds, and the growth of the peak RSS over the RSS at
+/// the start (the kernel's high-water mark is reset first, where Linux allows it).
+pub async fn measure<F, Fut, T>(f: F) -> Result<(T, Sample), Box<dyn std::error::Error>>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, Box<dyn std::error::Error>>>,
@@ -240,11 +261,23 @@ where
     // "5" resets VmHWM to the current RSS (Linux 4.0+); elsewhere the peak is the process's
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = proc_status_bytes("VmRSS:").unwrap_or(0);
+    let cpu_before = cpu_seconds();
     let start = Instant::now();
     let out = f().await?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu_secs = match (cpu_before, cpu_seconds()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
     let peak = proc_status_bytes("VmHWM:").unwrap_or(0);
-    Ok((out, secs, peak.saturating_sub(before)))
+    Ok((
+        out,
+        Sample {
+            secs,
+            cpu_secs,
+            peak_growth: peak.saturating_sub(before),
+        },
+    ))
 }
 
 /// Bytes as MiB.
@@ -263,9 +296,16 @@ const UNION_VS_SQL_TARGET: f64 = 3.0;
 /// `target/bench/<report>.json`) the figures: (a) the format's plain scan, (b) a union read
 /// with each strategy, (c) the DataFusion query (`--features datafusion`). `lake` must be
 /// empty; `format` picks the bucketing the generated keys follow.
+///
+/// Knobs: `BENCH_ROWS`, `BENCH_ITERS`, and `BENCH_READ_AHEAD_MB` (the union reads' split
+/// read-ahead, [`lake_api::ScanOptions::read_ahead`]; the scan's default when unset).
 pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report: &str) -> BoxResult<()> {
     let rows = env_usize("BENCH_ROWS", 5_000_000);
     let iters = env_usize("BENCH_ITERS", 3).max(1);
+    // the scan's own default unless BENCH_READ_AHEAD_MB says otherwise
+    let read_ahead = std::env::var("BENCH_READ_AHEAD_MB")
+        .is_ok()
+        .then(|| env_usize("BENCH_READ_AHEAD_MB", 0) << 20);
     let info = table_info(BUCKETS);
     let log = MemoryLog::new(info.clone())?;
 
@@ -303,50 +343,52 @@ pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report:
 
     let name = report;
     let mut json_report = serde_json::Map::new();
-    let mut record = |name: &str, secs: &[f64], peaks: &[u64], rows_out: usize| -> f64 {
-        let s = median(secs);
-        let peak = *peaks.iter().max().unwrap_or(&0);
+    let mut record = |name: &str, samples: &[Sample], rows_out: usize| -> f64 {
+        let secs: Vec<f64> = samples.iter().map(|x| x.secs).collect();
+        let cpu: Vec<f64> = samples.iter().map(|x| x.cpu_secs).collect();
+        let (s, cpu_s) = (median(&secs), median(&cpu));
+        let peak = samples.iter().map(|x| x.peak_growth).max().unwrap_or(0);
         let rate = rows_in / s;
         println!(
-            "{name:<28} {:>8.1} M rows/s  median {:>7.3} s  peak +{:>7.1} MiB  rows out {rows_out}",
+            "{name:<28} {:>8.1} M rows/s  median {:>7.3} s  cpu {:>6.2} s ({:.1} cores)  peak +{:>7.1} MiB  rows out {rows_out}",
             rate / 1e6,
             s,
+            cpu_s,
+            cpu_s / s,
             mib(peak)
         );
         json_report.insert(
             name.into(),
-            json!({"rows_per_s": rate, "median_s": s, "samples_s": secs, "peak_rss_growth_bytes": peak, "rows_out": rows_out}),
+            json!({"rows_per_s": rate, "median_s": s, "samples_s": secs, "median_cpu_s": cpu_s, "samples_cpu_s": cpu, "peak_rss_growth_bytes": peak, "rows_out": rows_out}),
         );
         rate
     };
 
     // (a) the format's plain scan
-    let (mut secs, mut peaks, mut out) = (Vec::new(), Vec::new(), 0);
+    let (mut samples, mut out) = (Vec::new(), 0);
     for _ in 0..iters {
-        let (n, s, p) = measure(|| plain_scan(lake.clone(), snapshot.id)).await?;
-        secs.push(s);
-        peaks.push(p);
+        let (n, sample) = measure(|| plain_scan(lake.clone(), snapshot.id)).await?;
+        samples.push(sample);
         out = n;
     }
-    let scan = record("(a) plain scan", &secs, &peaks, out);
+    let scan = record("(a) plain scan", &samples, out);
 
     // (b) union reads
     let mut union = BTreeMap::new();
     for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
-        let (mut secs, mut peaks, mut out) = (Vec::new(), Vec::new(), 0);
+        let (mut samples, mut out) = (Vec::new(), 0);
         for _ in 0..iters {
             let table = UnionTable::new(info.clone(), log.clone(), Some(lake.clone()))?;
-            let (n, s, p) = measure(|| union_read(table, strategy)).await?;
+            let (n, sample) = measure(|| union_read(table, strategy, read_ahead)).await?;
             if n != expected_rows {
                 return Err(format!("{strategy}: {n} rows, expected {expected_rows}").into());
             }
-            secs.push(s);
-            peaks.push(p);
+            samples.push(sample);
             out = n;
         }
         union.insert(
             strategy.to_string(),
-            record(&format!("(b) union read, {strategy}"), &secs, &peaks, out),
+            record(&format!("(b) union read, {strategy}"), &samples, out),
         );
     }
 
@@ -354,17 +396,16 @@ pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report:
     #[cfg(feature = "datafusion")]
     let sql = {
         let ctx = dedup_sql::session(THREADS, lake_batches_in_memory, &log_in_memory)?;
-        let (mut secs, mut peaks, mut out) = (Vec::new(), Vec::new(), 0);
+        let (mut samples, mut out) = (Vec::new(), 0);
         for _ in 0..iters {
-            let (n, s, p) = measure(|| dedup_sql::run(&ctx)).await?;
+            let (n, sample) = measure(|| dedup_sql::run(&ctx)).await?;
             if n != expected_rows {
                 return Err(format!("DataFusion: {n} rows, expected {expected_rows}").into());
             }
-            secs.push(s);
-            peaks.push(p);
+            samples.push(sample);
             out = n;
         }
-        Some(record("(c) DataFusion ROW_NUMBER", &secs, &peaks, out))
+        Some(record("(c) DataFusion ROW_NUMBER", &samples, out))
     };
     #[cfg(not(feature = "datafusion"))]
     let sql: Option<f64> = {
@@ -388,7 +429,7 @@ pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report:
     json_report.insert("verdicts".into(), json!(verdicts));
     json_report.insert(
         "config".into(),
-        json!({"rows": rows, "log_rows": log_rows, "buckets": BUCKETS, "iters": iters, "threads": THREADS}),
+        json!({"rows": rows, "log_rows": log_rows, "buckets": BUCKETS, "iters": iters, "threads": THREADS, "read_ahead_bytes": read_ahead}),
     );
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
@@ -425,15 +466,12 @@ async fn plain_scan(lake: Arc<dyn LakeStorage>, snapshot: i64) -> BoxResult<usiz
     Ok(counts.iter().sum())
 }
 
-async fn union_read(table: UnionTable, strategy: MergeStrategy) -> BoxResult<usize> {
-    let mut stream = table
-        .scan()
-        .strategy(strategy)
-        .concurrency(THREADS)
-        .build()
-        .await?
-        .to_stream()
-        .await?;
+async fn union_read(table: UnionTable, strategy: MergeStrategy, read_ahead: Option<usize>) -> BoxResult<usize> {
+    let mut scan = table.scan().strategy(strategy).concurrency(THREADS);
+    if let Some(bytes) = read_ahead {
+        scan = scan.read_ahead(bytes);
+    }
+    let mut stream = scan.build().await?.to_stream().await?;
     let mut n = 0;
     while let Some(b) = stream.try_next().await? {
         n += b.num_rows();

@@ -100,8 +100,15 @@ pub struct ScanOptions {
     pub spill_dir: Option<PathBuf>,
     /// Rows per output batch.
     pub batch_size: usize,
-    /// Splits read at once by [`UnionScan::to_stream`](super::UnionScan::to_stream).
+    /// Splits read at once by [`UnionScan::to_stream`](super::UnionScan::to_stream)
+    /// (default: the number of cores).
     pub concurrency: usize,
+    /// Bytes of output batches that the splits waiting their turn may hold, all together
+    /// (default 128 MiB). A stream returns its splits in order; the ones behind the split
+    /// being returned run ahead into this budget, so that up to
+    /// [`concurrency`](Self::concurrency) splits decode and merge at once. With 0 each
+    /// waiting split stops after about three batches.
+    pub read_ahead: usize,
     /// Under `Auto`, splits whose log tail has at most this many offsets use the key filter.
     pub key_filter_max_log_rows: i64,
     /// How BLOB columns are returned (default [`BlobMode::References`], where the lake can
@@ -147,6 +154,7 @@ impl Default for ScanOptions {
             spill_dir: None,
             batch_size: 8192,
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            read_ahead: 128 * 1024 * 1024,
             key_filter_max_log_rows: 4_000_000,
             blobs: BlobMode::References,
         }

@@ -10,10 +10,11 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream, SnapshotView, forward, task_stream};
+use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream, SnapshotView};
 use crate::log::{LogSource, ReadableSnapshot};
 use crate::predicate::{Predicate, parse};
 use crate::table::{MergeEngine, TableBucket, TableInfo};
+use crate::task::{ReadAheadBudget, forward_ahead, task_stream};
 
 use super::blobs;
 use super::options::{MergeStrategy, ReadMode, ScanOptions};
@@ -170,6 +171,13 @@ impl UnionScanBuilder {
     /// Splits read at once by [`UnionScan::to_stream`].
     pub fn concurrency(mut self, splits: usize) -> Self {
         self.options.concurrency = splits.max(1);
+        self
+    }
+
+    /// Bytes of output the splits waiting their turn may read ahead, all together (see
+    /// [`ScanOptions::read_ahead`]).
+    pub fn read_ahead(mut self, bytes: usize) -> Self {
+        self.options.read_ahead = bytes;
         self
     }
 
@@ -554,29 +562,34 @@ impl UnionScan {
     ) -> RecordBatchStream {
         let scan = self.clone();
         let concurrency = self.ctx.options.concurrency.max(1);
+        let budget = ReadAheadBudget::new(self.ctx.options.read_ahead);
         let per_split = futures::stream::iter(splits).map(move |split| {
             let scan = scan.clone();
             let on_split_done = on_split_done.clone();
-            async move {
-                // a split task that panics ends its stream with an error, never short
-                task_stream(
-                    tokio::runtime::Handle::current(),
-                    2,
-                    "a split task",
-                    move |tx| async move {
-                        let stream = match scan.read(&split).await {
-                            Ok(s) => s,
-                            Err(e) => {
-                                let _ = tx.send(Err(e.context(format!("split {split}")))).await;
-                                return;
-                            }
-                        };
-                        if forward(stream, tx).await {
-                            on_split_done();
+            let budget = budget.clone();
+            // The task is spawned here, as `buffered` takes the split in, not inside the
+            // future: `flatten` polls `buffered` only between splits, and `buffered` returns
+            // the head's stream before it polls the futures queued behind it, so a task
+            // spawned there would start only when its split's turn came, one at a time.
+            // A split task that panics ends its stream with an error, never short.
+            let task = task_stream(
+                tokio::runtime::Handle::current(),
+                2,
+                "a split task",
+                move |tx| async move {
+                    let stream = match scan.read(&split).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.context(format!("split {split}")))).await;
+                            return;
                         }
-                    },
-                )
-            }
+                    };
+                    if forward_ahead(stream, tx, budget).await {
+                        on_split_done();
+                    }
+                },
+            );
+            std::future::ready(task)
         });
         let merged = per_split.buffered(concurrency).flatten();
         readers::limit(RecordBatchStream::new(self.schema(), merged), self.ctx.limit)
@@ -618,5 +631,71 @@ impl UnionScan {
     /// Reads everything into memory.
     pub async fn collect(&self) -> Result<Vec<arrow_array::RecordBatch>> {
         self.to_stream().await?.try_collect().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::log::ChangeType;
+    use crate::memory::MemoryLog;
+    use crate::table::TablePath;
+
+    /// A log table of `buckets` buckets with `batches` one-row batches in each.
+    fn log_table(buckets: u32, batches: i64) -> Result<UnionTable> {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let info = TableInfo::log_table(TablePath::new("db", "t"), schema.clone(), buckets);
+        let log = MemoryLog::new(info.clone())?;
+        for b in 0..buckets {
+            for i in 0..batches {
+                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![i]))])?;
+                log.append(&TableBucket::new(b), batch, vec![ChangeType::AppendOnly])?;
+            }
+        }
+        UnionTable::new(info, Arc::new(log), None)
+    }
+
+    #[tokio::test]
+    async fn splits_behind_the_one_being_returned_are_read_at_the_same_time() -> Result<()> {
+        let scan = log_table(3, 2)?.scan().concurrency(3).build().await?;
+        let splits = scan.plan().await?;
+        assert_eq!(splits.len(), 3);
+        let done = Arc::new(AtomicUsize::new(0));
+        let counter = done.clone();
+        let mut stream = scan.stream_splits(splits, Arc::new(move || _ = counter.fetch_add(1, Ordering::SeqCst)));
+        assert!(stream.next().await.transpose()?.is_some());
+        // a current-thread runtime runs the split tasks only while this one waits
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        // each split (two batches) fits its channel: all three were read whole while the
+        // first was still being returned (before the fix, only the first had started)
+        assert_eq!(done.load(Ordering::SeqCst), 3);
+        let rest: Vec<RecordBatch> = stream.try_collect().await?;
+        assert_eq!(rest.iter().map(RecordBatch::num_rows).sum::<usize>(), 5);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn concurrency_bounds_the_splits_read_at_once() -> Result<()> {
+        let scan = log_table(4, 2)?.scan().concurrency(2).build().await?;
+        let splits = scan.plan().await?;
+        let done = Arc::new(AtomicUsize::new(0));
+        let counter = done.clone();
+        let mut stream = scan.stream_splits(splits, Arc::new(move || _ = counter.fetch_add(1, Ordering::SeqCst)));
+        assert!(stream.next().await.transpose()?.is_some());
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 2);
+        let rest: Vec<RecordBatch> = stream.try_collect().await?;
+        assert_eq!(rest.iter().map(RecordBatch::num_rows).sum::<usize>(), 7);
+        assert_eq!(done.load(Ordering::SeqCst), 4);
+        Ok(())
     }
 }
