@@ -68,8 +68,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Bytes of batches that producers waiting their turn may hold, shared by all of them: a
-/// semaphore counting KiB.
+/// Bytes of batches that producers may hold beyond their channels, shared by all of them:
+/// a semaphore counting KiB.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadAheadBudget(Arc<Semaphore>);
 
@@ -78,9 +78,10 @@ impl ReadAheadBudget {
         Self(Arc::new(Semaphore::new((bytes >> 10).min(Semaphore::MAX_PERMITS))))
     }
 
-    /// Takes the share a batch of `bytes` needs, if that much is free.
+    /// Takes the share a batch of `bytes` needs (at least 1 KiB, so that batches without
+    /// buffers are bounded too), if that much is free.
     fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).ok()?;
         self.0.clone().try_acquire_many_owned(kib).ok()
     }
 
@@ -91,36 +92,42 @@ impl ReadAheadBudget {
     }
 }
 
+/// Items read but not yet sent, each with its share of the budget (none for errors, and
+/// none for a batch read when the budget was out, which can only be the last).
+type Held = VecDeque<(Result<RecordBatch>, Option<OwnedSemaphorePermit>)>;
+
 /// Like [`forward`], but reads on while `tx` is full, holding what it read, as long as
 /// `budget` has room for it.
 ///
-/// A batch read when the budget is out is held anyway (so a producer overshoots by at most
-/// one batch) and reading pauses until everything held has been sent. A producer whose
+/// A batch read when the budget is out is held anyway, so a producer overshoots by at most
+/// one batch, and reading pauses until the budget has room for that batch. A producer whose
 /// consumer keeps up (the split being returned) therefore never waits for the budget, and
 /// one whose consumer is busy elsewhere (a split waiting its turn) runs ahead until the
-/// budget is spent: the budget bounds memory, never progress.
+/// budget is spent: the budget bounds memory, never progress. Besides the budget, each
+/// producer has its channel's batches and that one batch in flight.
 pub(crate) async fn forward_ahead(
     mut input: impl Stream<Item = Result<RecordBatch>> + Unpin,
     tx: Sender,
     budget: ReadAheadBudget,
 ) -> bool {
-    let mut held: VecDeque<(Result<RecordBatch>, Option<OwnedSemaphorePermit>)> = VecDeque::new();
-    // false once a held item has no share of the budget, or after an error or the end
+    let mut held = Held::new();
+    // false while the last held item has no share of the budget, or is an error; and
+    // once the input has ended
     let mut may_read = true;
     let mut ended = false;
     loop {
-        let Some((front, _)) = held.front() else {
+        if held.is_empty() {
             if ended {
                 return true;
             }
-            match input.next().await {
-                Some(item) => held.push_back(hold(item, &budget)),
-                None => return true,
-            }
-            may_read = held.back().is_some_and(|(item, share)| item.is_ok() && share.is_some());
+            let Some(item) = input.next().await else {
+                return true;
+            };
+            held.push_back((item, None));
+            may_read = claim_last(&mut held, &budget);
             continue;
-        };
-        let failed = front.is_err();
+        }
+        let failed = held.front().is_some_and(|(item, _)| item.is_err());
         tokio::select! {
             // both branches are cancel-safe: a lost race loses no item
             biased;
@@ -132,31 +139,41 @@ pub(crate) async fn forward_ahead(
                 if failed {
                     return false;
                 }
-                if held.is_empty() {
-                    may_read = !ended;
-                }
+                // the share just given back may be what the paused batch waits for
+                may_read = !ended && claim_last(&mut held, &budget);
             }
-            item = input.next(), if may_read => match item {
-                Some(item) => {
-                    held.push_back(hold(item, &budget));
-                    may_read = held.back().is_some_and(|(item, share)| item.is_ok() && share.is_some());
+            item = input.next(), if may_read => {
+                match item {
+                    Some(item) => {
+                        held.push_back((item, None));
+                        may_read = claim_last(&mut held, &budget);
+                    }
+                    None => {
+                        ended = true;
+                        may_read = false;
+                    }
                 }
-                None => {
-                    ended = true;
-                    may_read = false;
-                }
-            },
+                // an input that is always ready (decoding, merging in memory) must still
+                // let the other tasks on this worker run
+                tokio::task::coop::consume_budget().await;
+            }
         }
     }
 }
 
-/// An item and its share of the budget (none for errors, or when the budget is out).
-fn hold(item: Result<RecordBatch>, budget: &ReadAheadBudget) -> (Result<RecordBatch>, Option<OwnedSemaphorePermit>) {
-    let share = match &item {
-        Ok(batch) => budget.try_take(batch.get_array_memory_size()),
-        Err(_) => None,
-    };
-    (item, share)
+/// Gives the last held batch its share of the budget if it has none yet and the budget
+/// has room: whether the producer may read on.
+fn claim_last(held: &mut Held, budget: &ReadAheadBudget) -> bool {
+    match held.back_mut() {
+        None => true,
+        Some((Err(_), _)) => false,
+        Some((Ok(batch), share)) => {
+            if share.is_none() {
+                *share = budget.try_take(batch.get_array_memory_size());
+            }
+            share.is_some()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -183,8 +200,19 @@ mod tests {
         Arc<AtomicUsize>,
         impl Stream<Item = Result<RecordBatch>> + Send + 'static,
     )> {
+        counted_of(batch(1024)?, n, budget)
+    }
+
+    /// Like [`counted`], with copies of `template`.
+    fn counted_of(
+        template: RecordBatch,
+        n: usize,
+        budget: &ReadAheadBudget,
+    ) -> Result<(
+        Arc<AtomicUsize>,
+        impl Stream<Item = Result<RecordBatch>> + Send + 'static,
+    )> {
         let produced = Arc::new(AtomicUsize::new(0));
-        let template = batch(1024)?;
         let counter = produced.clone();
         let input = futures::stream::iter(0..n).map(move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
@@ -221,12 +249,17 @@ mod tests {
         // 10 in the budget, 2 in the channel, one held without a share of the budget
         assert_eq!(ahead, 13, "read ahead: {ahead}");
         assert_eq!(budget.free_kib(), 0);
+        // one batch read: one moves from the budget into the channel, and the paused one
+        // takes its share, so the producer reads exactly one more
+        assert!(stream.next().await.transpose()?.is_some());
+        settle().await;
+        assert_eq!(produced.load(Ordering::SeqCst), 14);
         // reading all of it gives every share back, in order and whole
         let mut rows = 0;
         while let Some(b) = stream.next().await {
             rows += b?.num_rows();
         }
-        assert_eq!(rows, 100 * 1024);
+        assert_eq!(rows, 99 * 1024);
         assert_eq!(produced.load(Ordering::SeqCst), 100);
         assert_eq!(budget.free_kib(), 10 * one.div_ceil(1024));
         Ok(())
@@ -240,6 +273,21 @@ mod tests {
         assert_eq!(produced.load(Ordering::SeqCst), 3);
         let got: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await?;
         assert_eq!(got.len(), 100);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn batches_without_buffers_take_a_share_too() -> Result<()> {
+        let empty = RecordBatch::try_new_with_options(
+            Arc::new(arrow_schema::Schema::empty()),
+            vec![],
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(5)),
+        )?;
+        assert_eq!(empty.get_array_memory_size(), 0);
+        let budget = ReadAheadBudget::new(10 << 10);
+        let (produced, _stream) = counted_of(empty, 100, &budget)?;
+        settle().await;
+        assert_eq!(produced.load(Ordering::SeqCst), 13);
         Ok(())
     }
 

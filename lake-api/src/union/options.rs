@@ -92,7 +92,9 @@ pub enum ReadMode {
 pub struct ScanOptions {
     /// The merge strategy (default [`MergeStrategy::Auto`]).
     pub strategy: MergeStrategy,
-    /// Bytes a split's reader may buffer (log tail, per-split sorts) before spilling; under
+    /// Bytes each split's reader may buffer (log tail, per-split sorts) before spilling, so
+    /// a scan may hold this much for each of the [`concurrency`](Self::concurrency) splits
+    /// it reads at once; under
     /// [`BlobMode::References`], also the bytes of log rows' BLOB payloads the scan keeps in
     /// memory (for its whole life) before it writes further ones to a spill file.
     pub memory_budget: usize,
@@ -100,14 +102,15 @@ pub struct ScanOptions {
     pub spill_dir: Option<PathBuf>,
     /// Rows per output batch.
     pub batch_size: usize,
-    /// Splits read at once by [`UnionScan::to_stream`](super::UnionScan::to_stream)
+    /// Splits read at once (at most) by [`UnionScan::to_stream`](super::UnionScan::to_stream)
     /// (default: the number of cores).
     pub concurrency: usize,
-    /// Bytes of output batches that the splits waiting their turn may hold, all together
-    /// (default 128 MiB). A stream returns its splits in order; the ones behind the split
-    /// being returned run ahead into this budget, so that up to
+    /// Bytes of output batches that the split tasks may hold beyond their channels (two
+    /// batches each, plus one batch read when the budget ran out), all together (default
+    /// 128 MiB). A stream returns its splits in order; the ones behind the split being
+    /// returned run ahead into this budget, so that up to
     /// [`concurrency`](Self::concurrency) splits decode and merge at once. With 0 each
-    /// waiting split stops after about three batches.
+    /// split runs at most three batches ahead of its consumer.
     pub read_ahead: usize,
     /// Under `Auto`, splits whose log tail has at most this many offsets use the key filter.
     pub key_filter_max_log_rows: i64,

@@ -56,18 +56,19 @@ fn finish(
 pub(crate) fn limit(stream: RecordBatchStream, limit: Option<usize>) -> RecordBatchStream {
     let Some(limit) = limit else { return stream };
     let schema = stream.schema();
-    let limited = futures::stream::unfold((stream, limit), |(mut stream, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        match stream.next().await? {
-            Ok(batch) if batch.num_rows() >= left => Some((Ok(batch.slice(0, left)), (stream, 0))),
+    let limited = futures::stream::unfold((Some(stream), limit), |(stream, left)| async move {
+        let mut stream = stream.filter(|_| left > 0)?;
+        let (item, left) = match stream.next().await? {
+            Ok(batch) if batch.num_rows() >= left => (Ok(batch.slice(0, left)), 0),
             Ok(batch) => {
                 let n = batch.num_rows();
-                Some((Ok(batch), (stream, left - n)))
+                (Ok(batch), left - n)
             }
-            Err(e) => Some((Err(e), (stream, 0))),
-        }
+            Err(e) => (Err(e), 0),
+        };
+        // the input goes as soon as the limit is reached, so that the split tasks reading
+        // ahead stop now rather than at the consumer's next poll
+        Some((item, ((left > 0).then_some(stream), left)))
     });
     RecordBatchStream::new(schema, limited)
 }
@@ -334,4 +335,42 @@ fn with_summary_column(read: &arrow_schema::SchemaRef) -> arrow_schema::SchemaRe
         false,
     )));
     Arc::new(arrow_schema::Schema::new(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use arrow_array::Int64Array;
+
+    use super::*;
+
+    /// Sets its flag when dropped.
+    struct DropFlag(Arc<AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_limit_lets_go_of_its_input_as_soon_as_it_is_reached() -> Result<()> {
+        let batch = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)])?;
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let template = batch.clone();
+        let endless = futures::stream::repeat_with(move || {
+            let _keep = &flag;
+            Ok(template.clone())
+        });
+        let mut limited = limit(RecordBatchStream::new(batch.schema(), endless), Some(5));
+        assert_eq!(limited.next().await.transpose()?.map(|b| b.num_rows()), Some(3));
+        assert!(!dropped.load(Ordering::SeqCst));
+        assert_eq!(limited.next().await.transpose()?.map(|b| b.num_rows()), Some(2));
+        // the input (and with it any split task reading ahead) is gone before the next poll
+        assert!(dropped.load(Ordering::SeqCst));
+        assert!(limited.next().await.is_none());
+        Ok(())
+    }
 }

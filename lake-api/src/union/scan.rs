@@ -150,7 +150,8 @@ impl UnionScanBuilder {
         self
     }
 
-    /// Bytes a split reader may buffer before spilling.
+    /// Bytes each split's reader may buffer before spilling (see
+    /// [`ScanOptions::memory_budget`]).
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.options.memory_budget = bytes.max(1);
         self
@@ -168,14 +169,14 @@ impl UnionScanBuilder {
         self
     }
 
-    /// Splits read at once by [`UnionScan::to_stream`].
+    /// Splits read at once by [`UnionScan::to_stream`], at most.
     pub fn concurrency(mut self, splits: usize) -> Self {
         self.options.concurrency = splits.max(1);
         self
     }
 
-    /// Bytes of output the splits waiting their turn may read ahead, all together (see
-    /// [`ScanOptions::read_ahead`]).
+    /// Bytes of output the splits behind the one being returned may read ahead, all
+    /// together (see [`ScanOptions::read_ahead`]).
     pub fn read_ahead(mut self, bytes: usize) -> Self {
         self.options.read_ahead = bytes;
         self
