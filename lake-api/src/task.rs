@@ -191,20 +191,9 @@ mod tests {
         )])?)
     }
 
-    /// A producer of `n` batches of 1,024 `i64`s that counts what it has produced, with its
+    /// A producer of `n` copies of `template` that counts what it has produced, with its
     /// stream (nobody reads it until the test does).
     fn counted(
-        n: usize,
-        budget: &ReadAheadBudget,
-    ) -> Result<(
-        Arc<AtomicUsize>,
-        impl Stream<Item = Result<RecordBatch>> + Send + 'static,
-    )> {
-        counted_of(batch(1024)?, n, budget)
-    }
-
-    /// Like [`counted`], with copies of `template`.
-    fn counted_of(
         template: RecordBatch,
         n: usize,
         budget: &ReadAheadBudget,
@@ -241,7 +230,7 @@ mod tests {
     async fn a_waiting_producer_runs_ahead_only_as_far_as_the_budget() -> Result<()> {
         let one = batch(1024)?.get_array_memory_size();
         let budget = ReadAheadBudget::new(10 * one.next_multiple_of(1024));
-        let (produced, stream) = counted(100, &budget)?;
+        let (produced, stream) = counted(batch(1024)?, 100, &budget)?;
         let mut stream = std::pin::pin!(stream);
         // the producer's task starts at once, read or not
         settle().await;
@@ -268,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_budget_a_waiting_producer_holds_three_batches() -> Result<()> {
         let budget = ReadAheadBudget::new(0);
-        let (produced, stream) = counted(100, &budget)?;
+        let (produced, stream) = counted(batch(1024)?, 100, &budget)?;
         settle().await;
         assert_eq!(produced.load(Ordering::SeqCst), 3);
         let got: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await?;
@@ -285,7 +274,7 @@ mod tests {
         )?;
         assert_eq!(empty.get_array_memory_size(), 0);
         let budget = ReadAheadBudget::new(10 << 10);
-        let (produced, _stream) = counted_of(empty, 100, &budget)?;
+        let (produced, _stream) = counted(empty, 100, &budget)?;
         settle().await;
         assert_eq!(produced.load(Ordering::SeqCst), 13);
         Ok(())
@@ -294,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn shares_come_back_when_the_consumer_stops_early() -> Result<()> {
         let budget = ReadAheadBudget::new(1 << 20);
-        let (produced, stream) = counted(usize::MAX, &budget)?;
+        let (produced, stream) = counted(batch(1024)?, usize::MAX, &budget)?;
         let mut stream = Box::pin(stream);
         assert!(stream.next().await.is_some());
         settle().await;

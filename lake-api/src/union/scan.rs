@@ -661,11 +661,13 @@ mod tests {
         UnionTable::new(info, Arc::new(log), None)
     }
 
-    #[tokio::test]
-    async fn splits_behind_the_one_being_returned_are_read_at_the_same_time() -> Result<()> {
-        let scan = log_table(3, 2)?.scan().concurrency(3).build().await?;
+    /// Reads a log table of `buckets` two-batch buckets with `concurrency`: how many splits
+    /// had been read whole once the first batch was out and the split tasks had run, the
+    /// rows after the first batch, and the splits read whole at the end.
+    async fn splits_done_behind_the_first(buckets: u32, concurrency: usize) -> Result<(usize, usize, usize)> {
+        let scan = log_table(buckets, 2)?.scan().concurrency(concurrency).build().await?;
         let splits = scan.plan().await?;
-        assert_eq!(splits.len(), 3);
+        assert_eq!(splits.len(), buckets as usize);
         let done = Arc::new(AtomicUsize::new(0));
         let counter = done.clone();
         let mut stream = scan.stream_splits(splits, Arc::new(move || _ = counter.fetch_add(1, Ordering::SeqCst)));
@@ -674,29 +676,23 @@ mod tests {
         for _ in 0..200 {
             tokio::task::yield_now().await;
         }
+        let behind = done.load(Ordering::SeqCst);
+        let rest: Vec<RecordBatch> = stream.try_collect().await?;
+        let rows = rest.iter().map(RecordBatch::num_rows).sum();
+        Ok((behind, rows, done.load(Ordering::SeqCst)))
+    }
+
+    #[tokio::test]
+    async fn splits_behind_the_one_being_returned_are_read_at_the_same_time() -> Result<()> {
         // each split (two batches) fits its channel: all three were read whole while the
         // first was still being returned (before the fix, only the first had started)
-        assert_eq!(done.load(Ordering::SeqCst), 3);
-        let rest: Vec<RecordBatch> = stream.try_collect().await?;
-        assert_eq!(rest.iter().map(RecordBatch::num_rows).sum::<usize>(), 5);
+        assert_eq!(splits_done_behind_the_first(3, 3).await?, (3, 5, 3));
         Ok(())
     }
 
     #[tokio::test]
     async fn concurrency_bounds_the_splits_read_at_once() -> Result<()> {
-        let scan = log_table(4, 2)?.scan().concurrency(2).build().await?;
-        let splits = scan.plan().await?;
-        let done = Arc::new(AtomicUsize::new(0));
-        let counter = done.clone();
-        let mut stream = scan.stream_splits(splits, Arc::new(move || _ = counter.fetch_add(1, Ordering::SeqCst)));
-        assert!(stream.next().await.transpose()?.is_some());
-        for _ in 0..200 {
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(done.load(Ordering::SeqCst), 2);
-        let rest: Vec<RecordBatch> = stream.try_collect().await?;
-        assert_eq!(rest.iter().map(RecordBatch::num_rows).sum::<usize>(), 7);
-        assert_eq!(done.load(Ordering::SeqCst), 4);
+        assert_eq!(splits_done_behind_the_first(4, 2).await?, (2, 7, 4));
         Ok(())
     }
 }
