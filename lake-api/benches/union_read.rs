@@ -16,7 +16,8 @@
 //! Every figure is the median of `BENCH_ITERS` (default 5) runs. Environment knobs:
 //! `BENCH_ITERS`, `BENCH_ROWS` (default 8,000,000), `BENCH_RUNS` (sorted runs per bucket, default 4), `BENCH_SPILL_BUDGET_MB` (default 64),
 //! `BENCH_SPILL_FACTOR` (tail bytes / budget, default 10), `BENCH_SKIP_SPILL=1`,
-//! `BENCH_STRICT=1` (exit non-zero when a target is missed). The JSON report goes to
+//! `BENCH_STRICT=1` (exit non-zero when a target is missed), `BENCH_READ_AHEAD_MB` (the
+//! scans' read-ahead budget; on this current-thread runtime the scan holds none anyway). The JSON report goes to
 //! `$CARGO_TARGET_DIR/bench/union_read.json` (default: the workspace's `target/`).
 
 use std::collections::BTreeMap;
@@ -344,6 +345,7 @@ async fn union_read(
         .scan()
         .strategy(strategy)
         .concurrency(1)
+        .read_ahead(env_usize("BENCH_READ_AHEAD_MB", 128) << 20)
         .build()
         .await?
         .to_stream()

@@ -78,6 +78,20 @@ impl ReadAheadBudget {
         Self(Arc::new(Semaphore::new((bytes >> 10).min(Semaphore::MAX_PERMITS))))
     }
 
+    /// `bytes` of budget where the current runtime has threads to read ahead on, none on a
+    /// current-thread runtime.
+    ///
+    /// There every batch read ahead is read while the consumer waits, so it gains nothing,
+    /// and holding it costs the cache: a single-core union read that held its 128 MiB took
+    /// twice as long (BENCHMARKS.md, session 12). Producers then hold their channel and one
+    /// batch, as with no budget.
+    pub fn for_current_runtime(bytes: usize) -> Self {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => Self::new(0),
+            _ => Self::new(bytes),
+        }
+    }
+
     /// Takes the share a batch of `bytes` needs (at least 1 KiB, so that batches without
     /// buffers are bounded too), if that much is free.
     fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
@@ -263,6 +277,16 @@ mod tests {
         let got: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await?;
         assert_eq!(got.len(), 100);
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_current_thread_runtime_gets_no_budget() {
+        assert_eq!(ReadAheadBudget::for_current_runtime(1 << 20).free_kib(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_multi_thread_runtime_gets_the_whole_budget() {
+        assert_eq!(ReadAheadBudget::for_current_runtime(1 << 20).free_kib(), 1024);
     }
 
     #[tokio::test]

@@ -110,7 +110,8 @@ pub struct ScanOptions {
     /// 128 MiB). A stream returns its splits in order; the ones behind the split being
     /// returned run ahead into this budget, so that up to
     /// [`concurrency`](Self::concurrency) splits decode and merge at once. With 0 each
-    /// split runs at most three batches ahead of its consumer.
+    /// split runs at most three batches ahead of its consumer, as every split does on a
+    /// current-thread runtime, which has no other thread to read ahead on.
     pub read_ahead: usize,
     /// Under `Auto`, splits whose log tail has at most this many offsets use the key filter.
     pub key_filter_max_log_rows: i64,

@@ -563,7 +563,7 @@ impl UnionScan {
     ) -> RecordBatchStream {
         let scan = self.clone();
         let concurrency = self.ctx.options.concurrency.max(1);
-        let budget = ReadAheadBudget::new(self.ctx.options.read_ahead);
+        let budget = ReadAheadBudget::for_current_runtime(self.ctx.options.read_ahead);
         let per_split = futures::stream::iter(splits).map(move |split| {
             let scan = scan.clone();
             let on_split_done = on_split_done.clone();
