@@ -57,8 +57,10 @@ pub fn build_log(rng: &mut Rng, workload: &Workload) -> Result<MemoryLog> {
     Ok(log)
 }
 
-/// Splits rows into 1..=4 files (rows assigned at random, so key ranges overlap), each
-/// sorted by key or shuffled, in batches of 1..=7 rows.
+/// Splits rows into 1..=4 files, each sorted by key or shuffled, in batches of 1..=7 rows.
+/// A primary-key table's rows go to files at random (key ranges overlap), or by key range
+/// (as a table whose keys grow with time leaves them), sometimes with a few rows swapped
+/// between neighbouring files so that the ranges meet somewhere in the middle.
 fn lay_out_files(
     rng: &mut Rng,
     workload: &Workload,
@@ -69,7 +71,25 @@ fn lay_out_files(
     let shape = &workload.shape;
     let n_files = rng.range(1, 5) as usize;
     let mut files: Vec<Vec<Row>> = vec![Vec::new(); n_files];
-    if shape.primary_key {
+    let by_range = shape.primary_key && rng.chance(0.4);
+    if by_range {
+        let mut rows = rows;
+        rows.sort_by_key(|r| r.key());
+        let per = rows.len().div_ceil(n_files).max(1);
+        for (i, r) in rows.into_iter().enumerate() {
+            files[i / per].push(r.clone());
+        }
+        if n_files > 1 && rng.chance(0.5) {
+            for _ in 0..rng.range(1, 3) {
+                let f = rng.index(n_files - 1);
+                if !files[f].is_empty() && !files[f + 1].is_empty() {
+                    let (i, j) = (rng.index(files[f].len()), rng.index(files[f + 1].len()));
+                    let (left, right) = files.split_at_mut(f + 1);
+                    std::mem::swap(&mut left[f][i], &mut right[0][j]);
+                }
+            }
+        }
+    } else if shape.primary_key {
         for r in rows {
             files[rng.index(n_files)].push(r.clone());
         }
@@ -82,7 +102,7 @@ fn lay_out_files(
     }
     let mut out = Vec::new();
     for mut rows in files.into_iter().filter(|f| !f.is_empty()) {
-        let sorted = shape.primary_key && rng.chance(0.6);
+        let sorted = shape.primary_key && rng.chance(if by_range { 0.85 } else { 0.6 });
         if sorted {
             rows.sort_by_key(|r| r.key());
         } else if shape.primary_key {

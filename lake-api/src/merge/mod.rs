@@ -6,6 +6,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod builder;
+pub(crate) mod disjoint_runs;
 pub(crate) mod fold;
 pub(crate) mod key_filter;
 pub(crate) mod keys;

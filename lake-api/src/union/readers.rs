@@ -8,6 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::lake::{LakeSplit, RecordBatchStream};
+use crate::merge::disjoint_runs::{DisjointRuns, MergeRest};
 use crate::merge::fold::{FoldOutput, FoldRule, GroupFold};
 use crate::merge::key_filter::KeyFilterMerge;
 use crate::merge::keys::{KeyEncoder, conform};
@@ -253,7 +254,19 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
         }
         MergeStrategy::SortMerge => {
             // the parts of a sorted run are one sorted input
-            let mut opened = chain_runs(&ctx.read_schema, &keys, opened)?;
+            let opened = chain_runs(&ctx.read_schema, &keys, opened)?;
+            // so are sorted inputs whose key ranges do not overlap
+            let mut opened = if opened.len() > 1 && opened.iter().all(|(_, sorted)| *sorted) {
+                let streams = opened.into_iter().map(|(stream, _)| stream).collect();
+                let runs = DisjointRuns::peek(ctx.read_schema.clone(), &keys, streams).await?;
+                if runs.overlap_at_start()? {
+                    runs.into_inputs().into_iter().map(|s| (s, true)).collect()
+                } else {
+                    vec![(runs.into_stream(lake_merge(ctx, &keys, versions.as_ref(), &rule)), true)]
+                }
+            } else {
+                opened
+            };
             // one sorted run, an integer key and a log tail whose index fits: the sparse
             // merge gives the same rows in the same order without a decision per row
             let sparse = int_key(&ctx.read_schema, &keys).is_some()
@@ -291,6 +304,30 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     };
     // the spill directory lives as long as the streams that read its runs hold it
     Ok(finish(ctx, merged, ctx.filters.clone()))
+}
+
+/// The k-way merge of sorted lake inputs alone, each key folded to its one row: the lake
+/// side of a merge that then applies the log to it (see
+/// [`DisjointRuns`](crate::merge::disjoint_runs::DisjointRuns)). Folding the lake rows
+/// first and the log after gives what folding them all at once does, as the lake rows of
+/// a key come before its log changes either way.
+fn lake_merge(ctx: &Arc<ScanContext>, keys: &KeyEncoder, versions: Option<&KeyEncoder>, rule: &FoldRule) -> MergeRest {
+    let schema = ctx.read_schema.clone();
+    let (keys, versions, rule) = (keys.clone(), versions.cloned(), rule.clone());
+    let batch_size = ctx.options.batch_size;
+    Box::new(move |inputs: Vec<RecordBatchStream>| {
+        let keyed = inputs
+            .into_iter()
+            .map(|s| keyed_stream(s, schema.clone(), keys.clone(), versions.clone(), false))
+            .collect();
+        let fold = GroupFold::new(
+            KWayMerge::new(keyed, schema.clone(), false),
+            rule,
+            FoldOutput::Rows,
+            batch_size,
+        );
+        RecordBatchStream::new(schema, fold)
+    })
 }
 
 /// Sorts an unsorted lake split on first poll (so that splits sort one after another).
