@@ -14,6 +14,9 @@ pub enum MergeStrategy {
     #[default]
     Auto,
     /// K-way merge of key-sorted lake splits with the sorted log tail; output in key order.
+    /// Sorted lake splits whose key ranges follow one another are read one after the other
+    /// instead (found while reading), and one sorted run with an integer key takes the
+    /// sparse merge, which copies the lake rows between the log's keys as ranges.
     SortMerge,
     /// Index the log tail's keys, stream the lake past it, then emit the log states.
     KeyFilter,
