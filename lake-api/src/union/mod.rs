@@ -3,6 +3,7 @@
 
 mod blobs;
 mod follow;
+mod in_order;
 mod log_reader;
 mod options;
 mod planner;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 
 use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
@@ -17,6 +17,7 @@ use crate::table::{MergeEngine, TableBucket, TableInfo};
 use crate::task::{ReadAheadBudget, forward_ahead, task_stream};
 
 use super::blobs;
+use super::in_order::InOrder;
 use super::options::{MergeStrategy, ReadMode, ScanOptions};
 use super::planner;
 use super::readers;
@@ -138,7 +139,9 @@ impl UnionScanBuilder {
         Ok(self.filter(parse(text)?))
     }
 
-    /// Returns at most `n` rows.
+    /// Returns at most `n` rows. Each split stops at `n` rows, and
+    /// [`UnionScan::to_stream`] starts one split at a time at first, doubling the splits
+    /// it reads at once (up to the concurrency) each time a split ends short of the limit.
     pub fn limit(mut self, n: usize) -> Self {
         self.limit = Some(n);
         self
@@ -564,14 +567,13 @@ impl UnionScan {
         let scan = self.clone();
         let concurrency = self.ctx.options.concurrency.max(1);
         let budget = ReadAheadBudget::for_current_runtime(self.ctx.options.read_ahead);
-        let per_split = futures::stream::iter(splits).map(move |split| {
+        let schema = self.schema();
+        // a limit usually needs few splits: start with one, and widen as splits end short
+        let window = if self.ctx.limit.is_some() { 1 } else { concurrency };
+        let merged = InOrder::new(splits, window, concurrency, move |split: UnionSplit| {
             let scan = scan.clone();
             let on_split_done = on_split_done.clone();
             let budget = budget.clone();
-            // The task is spawned here, as `buffered` takes the split in, not inside the
-            // future: `flatten` polls `buffered` only between splits, and `buffered` returns
-            // the head's stream before it polls the futures queued behind it, so a task
-            // spawned there would start only when its split's turn came, one at a time.
             // A split task that panics ends its stream with an error, never short.
             let task = task_stream(
                 tokio::runtime::Handle::current(),
@@ -590,9 +592,8 @@ impl UnionScan {
                     }
                 },
             );
-            std::future::ready(task)
+            RecordBatchStream::new(schema.clone(), task)
         });
-        let merged = per_split.buffered(concurrency).flatten();
         readers::limit(RecordBatchStream::new(self.schema(), merged), self.ctx.limit)
     }
 
@@ -641,6 +642,8 @@ mod tests {
 
     use arrow_array::Int64Array;
     use arrow_schema::{DataType, Field, Schema};
+
+    use futures::StreamExt;
 
     use super::*;
     use crate::log::ChangeType;
@@ -693,6 +696,45 @@ mod tests {
     #[tokio::test]
     async fn concurrency_bounds_the_splits_read_at_once() -> Result<()> {
         assert_eq!(splits_done_behind_the_first(4, 2).await?, (2, 7, 4));
+        Ok(())
+    }
+
+    /// Reads `limit` rows of a four-bucket log table (two one-row batches a bucket) with a
+    /// concurrency of 4: the rows, and how many splits were read whole.
+    async fn splits_done_for_a_limit(limit: usize) -> Result<(Vec<i64>, usize)> {
+        let scan = log_table(4, 2)?.scan().concurrency(4).limit(limit).build().await?;
+        let splits = scan.plan().await?;
+        let done = Arc::new(AtomicUsize::new(0));
+        let counter = done.clone();
+        let stream = scan.stream_splits(splits, Arc::new(move || _ = counter.fetch_add(1, Ordering::SeqCst)));
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        let rows = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .map(|a| a.values().to_vec())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok((rows, done.load(Ordering::SeqCst)))
+    }
+
+    #[tokio::test]
+    async fn a_limit_starts_one_split_and_widens_as_splits_end_short() -> Result<()> {
+        // one row: the first split holds it, and no other split is read (before, all four
+        // were read whole behind it)
+        let (rows, done) = splits_done_for_a_limit(1).await?;
+        assert_eq!(rows, vec![0]);
+        assert!(done <= 1, "{done} splits read for one row");
+        // five rows: the first split ends short, then two run, then the rest
+        let (rows, done) = splits_done_for_a_limit(5).await?;
+        assert_eq!(rows, vec![0, 1, 0, 1, 0]);
+        assert!((3..=4).contains(&done), "{done}");
         Ok(())
     }
 }
