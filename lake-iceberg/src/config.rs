@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use iceberg::io::{FileIO, FileIOBuilder, LocalFsStorageFactory, StorageFactory};
+use iceberg::io::{FileIO, FileIOBuilder, StorageFactory};
 use iceberg::{Catalog, CatalogBuilder};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalogBuilder,
@@ -15,6 +15,7 @@ use lake_api::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::iceberg_err;
+use crate::scheme_storage::SchemeStorageFactory;
 
 /// Which catalog holds the tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,8 +142,9 @@ impl IcebergConfig {
         }
     }
 
-    /// The file IO's storage, by the scheme of [`Self::storage_root`]: local files for a
-    /// path or `file://`, S3 for `s3://` (and `s3a://`, `s3n://`) with the `s3` feature.
+    /// The file IO's storage: each path by its own scheme, local files for a path or
+    /// `file://`, S3 for `s3://` (and `s3a://`, `s3n://`) with the `s3` feature. Fails
+    /// when [`Self::storage_root`] has a scheme this build does not reach.
     pub(crate) fn storage_factory(&self) -> Result<Arc<dyn StorageFactory>> {
         storage_factory_for(self.storage_root())
     }
@@ -204,14 +206,14 @@ impl IcebergConfig {
     }
 }
 
-/// The storage for files under `root`, chosen by its scheme.
+/// The storage for files under `root`: each path by its own scheme (see
+/// [`SchemeStorage`](crate::scheme_storage::SchemeStorage)), once `root`'s scheme is one
+/// this build reaches.
 fn storage_factory_for(root: &str) -> Result<Arc<dyn StorageFactory>> {
     match scheme(root) {
-        None | Some("file") => Ok(Arc::new(LocalFsStorageFactory)),
+        None | Some("file") => Ok(Arc::new(SchemeStorageFactory)),
         #[cfg(feature = "s3")]
-        Some("s3" | "s3a" | "s3n") => Ok(Arc::new(iceberg_storage_opendal::OpenDalStorageFactory::S3 {
-            customized_credential_load: None,
-        })),
+        Some("s3" | "s3a" | "s3n") => Ok(Arc::new(SchemeStorageFactory)),
         Some(other) => Err(Error::new(
             lake_api::ErrorKind::Unsupported,
             format!(

@@ -31,6 +31,7 @@ mod config;
 mod error;
 mod predicate;
 mod schema;
+mod scheme_storage;
 mod source;
 mod split;
 mod storage;

@@ -81,3 +81,27 @@ pub async fn run_iceberg_s3_case(
     })
     .await
 }
+
+/// A REST catalog serving `tables` (name -> metadata location and metadata JSON) in
+/// `namespace`: enough of the protocol (config, load table) to read them. Returns its URI.
+pub async fn serve_rest_catalog(
+    namespace: &str,
+    tables: std::collections::BTreeMap<String, (String, serde_json::Value)>,
+) -> std::io::Result<String> {
+    let prefix = format!("/v1/namespaces/{namespace}/tables/");
+    // (the config request names the warehouse in its query)
+    let handler: crate::http::Handler = Arc::new(move |_, target, _| match target.split('?').next().unwrap_or("") {
+        "/v1/config" => (200, serde_json::json!({"defaults": {}, "overrides": {}})),
+        t => match t.strip_prefix(prefix.as_str()).and_then(|n| tables.get(n)) {
+            Some((location, metadata)) => (
+                200,
+                serde_json::json!({"metadata-location": location, "metadata": metadata}),
+            ),
+            None => (
+                404,
+                serde_json::json!({"error": {"message": "no such table", "type": "NoSuchTableException", "code": 404}}),
+            ),
+        },
+    });
+    Ok(crate::http::serve_json(handler).await?.0)
+}

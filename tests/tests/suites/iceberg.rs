@@ -483,28 +483,6 @@ impl WithFieldNullability for arrow::array::FixedSizeListArray {
     }
 }
 
-/// A REST catalog that knows the fixture's tables: enough of the protocol (config, load
-/// table) to read them.
-async fn serve_fixture_rest_catalog(tables: BTreeMap<String, (String, Value)>) -> String {
-    let handler: lakeunion_tests::http::Handler = Arc::new(move |_, target, _| match target {
-        "/v1/config" => (200, serde_json::json!({"defaults": {}, "overrides": {}})),
-        t => match t
-            .strip_prefix("/v1/namespaces/fixtures/tables/")
-            .and_then(|n| tables.get(n))
-        {
-            Some((location, metadata)) => (
-                200,
-                serde_json::json!({"metadata-location": location, "metadata": metadata}),
-            ),
-            None => (
-                404,
-                serde_json::json!({"error": {"message": "no such table", "type": "NoSuchTableException", "code": 404}}),
-            ),
-        },
-    });
-    lakeunion_tests::http::serve_json(handler).await.expect("serve").0
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_the_fixture_through_a_rest_catalog() {
     let expected = expected("iceberg");
@@ -519,7 +497,9 @@ async fn reads_the_fixture_through_a_rest_catalog() {
         let metadata: Value = serde_json::from_str(&std::fs::read_to_string(file).expect("metadata")).expect("json");
         tables.insert(name.to_string(), (location, metadata));
     }
-    let uri = serve_fixture_rest_catalog(tables).await;
+    let uri = lakeunion_tests::iceberg::serve_rest_catalog("fixtures", tables)
+        .await
+        .expect("serve");
     let lake = IcebergStorage::connect(IcebergConfig::rest(uri, ""))
         .await
         .expect("rest catalog");
