@@ -280,6 +280,32 @@ where
     ))
 }
 
+/// `iters` measured runs of `run`, each returning its row count (checked against
+/// `expected` where given): the samples and the last run's rows.
+async fn repeat<F, Fut>(
+    iters: usize,
+    expected: Option<usize>,
+    what: &str,
+    mut run: F,
+) -> BoxResult<(Vec<Sample>, usize)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = BoxResult<usize>>,
+{
+    let (mut samples, mut out) = (Vec::with_capacity(iters), 0);
+    for _ in 0..iters {
+        let (n, sample) = measure(&mut run).await?;
+        if let Some(expected) = expected
+            && n != expected
+        {
+            return Err(format!("{what}: {n} rows, expected {expected}").into());
+        }
+        samples.push(sample);
+        out = n;
+    }
+    Ok((samples, out))
+}
+
 /// Bytes as MiB.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
@@ -365,27 +391,18 @@ pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report:
     };
 
     // (a) the format's plain scan
-    let (mut samples, mut out) = (Vec::new(), 0);
-    for _ in 0..iters {
-        let (n, sample) = measure(|| plain_scan(lake.clone(), snapshot.id)).await?;
-        samples.push(sample);
-        out = n;
-    }
+    let (samples, out) = repeat(iters, None, "plain scan", || plain_scan(lake.clone(), snapshot.id)).await?;
     let scan = record("(a) plain scan", &samples, out);
 
     // (b) union reads
     let mut union = BTreeMap::new();
     for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
-        let (mut samples, mut out) = (Vec::new(), 0);
-        for _ in 0..iters {
-            let table = UnionTable::new(info.clone(), log.clone(), Some(lake.clone()))?;
-            let (n, sample) = measure(|| union_read(table, strategy, read_ahead)).await?;
-            if n != expected_rows {
-                return Err(format!("{strategy}: {n} rows, expected {expected_rows}").into());
-            }
-            samples.push(sample);
-            out = n;
-        }
+        let what = strategy.to_string();
+        let (samples, out) = repeat(iters, Some(expected_rows), &what, || {
+            let table = UnionTable::new(info.clone(), log.clone(), Some(lake.clone()));
+            async move { union_read(table?, strategy, read_ahead).await }
+        })
+        .await?;
         union.insert(
             strategy.to_string(),
             record(&format!("(b) union read, {strategy}"), &samples, out),
@@ -396,15 +413,7 @@ pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report:
     #[cfg(feature = "datafusion")]
     let sql = {
         let ctx = dedup_sql::session(THREADS, lake_batches_in_memory, &log_in_memory)?;
-        let (mut samples, mut out) = (Vec::new(), 0);
-        for _ in 0..iters {
-            let (n, sample) = measure(|| dedup_sql::run(&ctx)).await?;
-            if n != expected_rows {
-                return Err(format!("DataFusion: {n} rows, expected {expected_rows}").into());
-            }
-            samples.push(sample);
-            out = n;
-        }
+        let (samples, out) = repeat(iters, Some(expected_rows), "DataFusion", || dedup_sql::run(&ctx)).await?;
         Some(record("(c) DataFusion ROW_NUMBER", &samples, out))
     };
     #[cfg(not(feature = "datafusion"))]
