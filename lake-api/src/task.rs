@@ -79,17 +79,17 @@ impl ReadAheadBudget {
     }
 
     /// `bytes` of budget where the current runtime has threads to read ahead on, none on a
-    /// current-thread runtime.
+    /// current-thread runtime or one with a single worker.
     ///
     /// There every batch read ahead is read while the consumer waits, so it gains nothing,
     /// and holding it costs the cache: a single-core union read that held its 128 MiB took
     /// twice as long (BENCHMARKS.md, session 12). Producers then hold their channel and one
     /// batch, as with no budget.
     pub fn for_current_runtime(bytes: usize) -> Self {
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => Self::new(0),
-            _ => Self::new(bytes),
-        }
+        let one_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread || h.metrics().num_workers() == 1
+        });
+        Self::new(if one_thread { 0 } else { bytes })
     }
 
     /// Takes the share a batch of `bytes` needs (at least 1 KiB, so that batches without
@@ -287,6 +287,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_multi_thread_runtime_gets_the_whole_budget() {
         assert_eq!(ReadAheadBudget::for_current_runtime(1 << 20).free_kib(), 1024);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_runtime_of_one_worker_gets_no_budget() {
+        assert_eq!(ReadAheadBudget::for_current_runtime(1 << 20).free_kib(), 0);
     }
 
     #[tokio::test]

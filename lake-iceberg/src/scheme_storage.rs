@@ -7,6 +7,14 @@
 //! (`prod`), not a URI, leaves nothing to choose by, while its tables live in S3: with
 //! one store picked from the warehouse, their files would be looked for on the local disk.
 //! Routing each path by its own scheme reads them wherever the table's metadata says.
+//!
+//! `iceberg-storage-opendal`'s `OpenDalResolvingStorage` routes the same way, but parses
+//! every path as a URL, so the plain paths of a local warehouse (`/data/lake/...`) fail;
+//! here they, and `file://` URLs, go to the iceberg crate's own local file system.
+//!
+//! Every file IO reaches both stores: metadata that names `s3://` files is read from S3
+//! (with the `s3.*` properties given, else OpenDAL's usual AWS credential chain), and a
+//! path without a scheme is a local file, whatever the warehouse.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

@@ -8,8 +8,14 @@
 //! batch is passed on untouched (zero-copy) while its last key is below the next input's
 //! first. The first batch that reaches into the next input's range ends the chaining: the
 //! rows of that batch below the boundary still go out as a slice, and what is left of every
-//! input goes to the k-way merge the caller supplies. Overlapping inputs therefore cost
-//! what they always did, and no row is misplaced whatever the inputs hold.
+//! input goes to the k-way merge the caller supplies. No row is misplaced whatever the
+//! inputs hold. Inputs that overlap from their first batches are left to the caller's
+//! one merge of everything ([`DisjointRuns::overlap_at_start`]); inputs that meet midway
+//! are merged from there on their own, and the log applied after.
+//!
+//! A key repeated *inside* one input is not folded by the chaining (a primary-key file
+//! holds each key once; the sparse merge that may follow checks the order where batches
+//! meet). A key shared by two inputs always is: it makes their ranges meet.
 //!
 //! Every row handed on is below every row left unread (each input is sorted, and the
 //! boundary is the smallest first key not yet reached), so the chained rows followed by

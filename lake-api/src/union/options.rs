@@ -15,8 +15,10 @@ pub enum MergeStrategy {
     Auto,
     /// K-way merge of key-sorted lake splits with the sorted log tail; output in key order.
     /// Sorted lake splits whose key ranges follow one another are read one after the other
-    /// instead (found while reading), and one sorted run with an integer key takes the
-    /// sparse merge, which copies the lake rows between the log's keys as ranges.
+    /// instead (found while reading). One sorted run with an integer key, and a log tail
+    /// whose key index fits the budget, takes the sparse merge, which copies the lake rows
+    /// between the log's keys as ranges (taking the run to hold each key once, as the key
+    /// filter does).
     SortMerge,
     /// Index the log tail's keys, stream the lake past it, then emit the log states.
     KeyFilter,

@@ -268,7 +268,8 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
                 opened
             };
             // one sorted run, an integer key and a log tail whose index fits: the sparse
-            // merge gives the same rows in the same order without a decision per row
+            // merge gives the same rows in the same order without a decision per row (for
+            // a run that holds each key once, as a primary-key table's does)
             let sparse = int_key(&ctx.read_schema, &keys).is_some()
                 && ctx.options.key_index_fits(split.log_len())
                 && matches!(opened.as_slice(), [(_, true)]);
