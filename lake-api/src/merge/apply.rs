@@ -7,7 +7,7 @@ use arrow_array::RecordBatch;
 
 use super::fold::{FoldOutput, FoldRule, GroupFold};
 use super::keys::KeyEncoder;
-use super::kway::{KWayMerge, keyed_stream};
+use super::kway::keyed_stream;
 use super::sort::ExternalSorter;
 use super::spill::SpillDir;
 use crate::error::Result;
@@ -57,7 +57,8 @@ pub async fn apply_changes(info: &TableInfo, lake: Vec<RecordBatch>, log: Vec<Lo
         keyed_stream(log_sorter.finish()?, schema.clone(), keys, versions, true),
     ];
     let fold = GroupFold::new(
-        KWayMerge::new(inputs, schema.clone(), false),
+        inputs,
+        schema.clone(),
         FoldRule::new(&info.merge_engine, version_column),
         FoldOutput::Rows,
         batch_size,

@@ -233,6 +233,18 @@ mod tests {
         Ok(RecordBatchStream::from_batches(schema(), batches))
     }
 
+    /// The `(key, place)` rows of `batches`.
+    fn pairs(batches: &[RecordBatch]) -> Vec<(i64, i64)> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let k = b.column(0).as_primitive::<Int64Type>().values().to_vec();
+                let v = b.column(1).as_primitive::<Int64Type>().values().to_vec();
+                k.into_iter().zip(v)
+            })
+            .collect()
+    }
+
     /// A stand-in for the k-way merge: it sorts the rows left (stable, so ties stay in
     /// input order), and counts its calls and the rows it got.
     fn sorting_merge(calls: Arc<AtomicUsize>, rows: Arc<AtomicUsize>) -> MergeRest {
@@ -241,11 +253,7 @@ mod tests {
             let sorted = futures::stream::once(async move {
                 let mut all: Vec<(i64, i64)> = Vec::new();
                 for stream in inputs {
-                    for b in stream.try_collect::<Vec<_>>().await? {
-                        let k = b.column(0).as_primitive::<Int64Type>();
-                        let v = b.column(1).as_primitive::<Int64Type>();
-                        all.extend(k.values().iter().copied().zip(v.values().iter().copied()));
-                    }
+                    all.extend(pairs(&stream.try_collect::<Vec<_>>().await?));
                 }
                 rows.fetch_add(all.len(), Ordering::SeqCst);
                 all.sort_by_key(|&(k, _)| k);
@@ -266,13 +274,7 @@ mod tests {
         let runs = DisjointRuns::peek(schema(), &keys, inputs).await?;
         let (calls, rows) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let stream = runs.into_stream(sorting_merge(calls.clone(), rows.clone()));
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
-        let mut got = Vec::new();
-        for b in batches {
-            let k = b.column(0).as_primitive::<Int64Type>();
-            let v = b.column(1).as_primitive::<Int64Type>();
-            got.extend(k.values().iter().copied().zip(v.values().iter().copied()));
-        }
+        let got = pairs(&stream.try_collect::<Vec<_>>().await?);
         Ok((got, calls.load(Ordering::SeqCst), rows.load(Ordering::SeqCst)))
     }
 

@@ -12,7 +12,9 @@ use std::task::{Context, Poll, ready};
 use arrow_array::{Array, RecordBatch};
 use futures::Stream;
 
-use super::kway::{Cursor, KWayMerge, needs_full_key};
+use arrow_schema::SchemaRef;
+
+use super::kway::{Cursor, KWayMerge, KeyedStream, needs_full_key};
 use crate::error::Result;
 use crate::log::ChangeType;
 use crate::table::MergeEngine;
@@ -154,7 +156,16 @@ pub(crate) struct GroupFold {
 }
 
 impl GroupFold {
-    pub(crate) fn new(merge: KWayMerge, rule: FoldRule, output: FoldOutput, batch_size: usize) -> Self {
+    /// The fold of the k-way merge of `inputs` (key-sorted, in precedence order) into
+    /// batches of `schema`, plus the change column for a [`FoldOutput::Summary`].
+    pub(crate) fn new(
+        inputs: Vec<KeyedStream>,
+        schema: SchemaRef,
+        rule: FoldRule,
+        output: FoldOutput,
+        batch_size: usize,
+    ) -> Self {
+        let merge = KWayMerge::new(inputs, schema, output == FoldOutput::Summary);
         let max_retained = 2 * merge.num_inputs() + 32;
         Self {
             merge,

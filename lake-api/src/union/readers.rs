@@ -12,7 +12,7 @@ use crate::merge::disjoint_runs::{DisjointRuns, MergeRest};
 use crate::merge::fold::{FoldOutput, FoldRule, GroupFold};
 use crate::merge::key_filter::KeyFilterMerge;
 use crate::merge::keys::{KeyEncoder, conform};
-use crate::merge::kway::{KWayMerge, KeyedStream, keyed_stream};
+use crate::merge::kway::{KeyedStream, keyed_stream};
 use crate::merge::log_index::{LogMerge, int_key};
 use crate::merge::run_chain::{OpenedSplit, chain_runs};
 use crate::merge::sort::ExternalSorter;
@@ -294,12 +294,7 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
                 inputs.push(keyed(sort_lazily(ctx, all, keys.clone(), budget, spill.clone())));
             }
             inputs.push(log);
-            let fold = GroupFold::new(
-                KWayMerge::new(inputs, ctx.read_schema.clone(), false),
-                rule,
-                FoldOutput::Rows,
-                batch_size,
-            );
+            let fold = GroupFold::new(inputs, ctx.read_schema.clone(), rule, FoldOutput::Rows, batch_size);
             RecordBatchStream::new(ctx.read_schema.clone(), fold)
         }
     };
@@ -321,12 +316,7 @@ fn lake_merge(ctx: &Arc<ScanContext>, keys: &KeyEncoder, versions: Option<&KeyEn
             .into_iter()
             .map(|s| keyed_stream(s, schema.clone(), keys.clone(), versions.clone(), false))
             .collect();
-        let fold = GroupFold::new(
-            KWayMerge::new(keyed, schema.clone(), false),
-            rule,
-            FoldOutput::Rows,
-            batch_size,
-        );
+        let fold = GroupFold::new(keyed, schema.clone(), rule, FoldOutput::Rows, batch_size);
         RecordBatchStream::new(schema, fold)
     })
 }
@@ -357,7 +347,8 @@ fn sort_lazily(
 fn log_summary(ctx: &Arc<ScanContext>, log: KeyedStream, rule: &FoldRule) -> RecordBatchStream {
     let schema = with_summary_column(&ctx.read_schema);
     let fold = GroupFold::new(
-        KWayMerge::new(vec![log], schema.clone(), true),
+        vec![log],
+        schema.clone(),
         rule.clone(),
         FoldOutput::Summary,
         ctx.options.batch_size,
