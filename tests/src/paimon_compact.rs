@@ -128,6 +128,12 @@ fn ctx<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> String + '_ {
     move |e| format!("{context}: {e}")
 }
 
+/// The bytes of the table's file at `path`; errors name `context`.
+async fn read_file(table: &Table, path: &str, context: &str) -> Result<bytes::Bytes, String> {
+    let input = table.file_io().new_input(path).map_err(ctx(context))?;
+    input.read().await.map_err(ctx(context))
+}
+
 impl PaimonCompactor {
     /// A compactor of the table at `path` in `lake`.
     pub fn new(lake: Arc<PaimonStorage>, path: TablePath) -> Self {
@@ -348,13 +354,7 @@ async fn current_vectors(table: &Table) -> Result<HashMap<BucketKey, BucketVecto
             continue;
         }
         let path = index_file_path(table, &entry.index_file.file_name);
-        let bytes = table
-            .file_io()
-            .new_input(&path)
-            .map_err(ctx(&path))?
-            .read()
-            .await
-            .map_err(ctx(&path))?;
+        let bytes = read_file(table, &path, &path).await?;
         let mut deleted = BTreeMap::new();
         for (file, range) in entry.index_file.deletion_vectors_ranges.iter().flatten() {
             deleted.insert(file.clone(), read_vector(&bytes, range).map_err(ctx(&path))?);
@@ -466,13 +466,7 @@ async fn read_keys(
 ) -> Result<RecordBatch, String> {
     let path = file.data_file_path(bucket_path);
     let context = format!("data file {path}");
-    let bytes = table
-        .file_io()
-        .new_input(&path)
-        .map_err(ctx(&context))?
-        .read()
-        .await
-        .map_err(ctx(&context))?;
+    let bytes = read_file(table, &path, &context).await?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(ctx(&context))?;
     let mask = ProjectionMask::columns(builder.parquet_schema(), key_columns.iter().map(String::as_str));
     let batches = builder
