@@ -33,8 +33,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use lake_api::memory::{MemoryFile, MemoryLake, MemoryLog};
 use lake_api::{
-    ChangeType, ErrorKind, LakeSnapshot, LogBatch, LogBatchStream, LogSource, MergeStrategy, OffsetRange, TableBucket,
-    TableInfo, TablePath, UnionTable,
+    ChangeType, ErrorKind, LakeSnapshot, LogBatch, LogBatchStream, LogSource, MergeStrategy, OffsetRange, ScanOptions,
+    TableBucket, TableInfo, TablePath, UnionTable,
 };
 use serde_json::{Value, json};
 
@@ -345,7 +345,7 @@ async fn union_read(
         .scan()
         .strategy(strategy)
         .concurrency(1)
-        .read_ahead(env_usize("BENCH_READ_AHEAD_MB", 128) << 20)
+        .read_ahead(env_usize("BENCH_READ_AHEAD_MB", ScanOptions::default().read_ahead >> 20) << 20)
         .build()
         .await?
         .to_stream()
