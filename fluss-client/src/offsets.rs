@@ -20,7 +20,7 @@
 //! let o = TableBucketOffsets::from_json(r#"{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}"#).unwrap();
 //! assert_eq!(o.get(None, 2), Some(300));
 //! assert_eq!(o.get(None, 1), None);
-//! assert_eq!(o.to_json(), r#"{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}"#);
+//! assert_eq!(o.to_json().unwrap(), r#"{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}"#);
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -113,19 +113,37 @@ impl TableBucketOffsets {
         self.offsets.keys().any(|(p, _)| p.is_some())
     }
 
-    /// The offsets JSON, exactly as Fluss's serde writes it.
-    pub fn to_json(&self) -> String {
+    /// The offsets JSON, exactly as Fluss's serde writes it. Fails with
+    /// [`ErrorKind::InvalidArgument`] where the JSON cannot say what the map holds: a map
+    /// that mixes partitioned and non-partitioned buckets, or a bucket past
+    /// [`lake_api::table::MAX_BUCKET_COUNT`] (the JSON lists every bucket up to the
+    /// highest, so its size follows the bucket number).
+    pub fn to_json(&self) -> Result<String> {
+        let partitioned = self.is_partitioned();
+        for &(p, b) in self.offsets.keys() {
+            if p.is_some() != partitioned {
+                return Err(Error::invalid(format!(
+                    "offsets of table id {} mix partitioned and non-partitioned buckets (bucket {b})",
+                    self.table_id
+                )));
+            }
+            if b >= lake_api::table::MAX_BUCKET_COUNT {
+                return Err(Error::invalid(format!(
+                    "offsets of table id {} name bucket {b}, past the {} buckets a table may have",
+                    self.table_id,
+                    lake_api::table::MAX_BUCKET_COUNT
+                )));
+            }
+        }
         let mut json = OffsetsJson {
             version: OFFSETS_JSON_VERSION,
             table_id: self.table_id,
             bucket_offsets: None,
             partition_offsets: None,
         };
-        if self.is_partitioned() {
+        if partitioned {
             let mut by_partition: BTreeMap<i64, Vec<(u32, i64)>> = BTreeMap::new();
             for (&(p, b), &o) in &self.offsets {
-                // a mixed map cannot be written; non-partitioned entries are dropped here and
-                // refused by `validate_against`
                 if let Some(p) = p {
                     by_partition.entry(p).or_default().push((b, o));
                 }
@@ -142,8 +160,8 @@ impl TableBucketOffsets {
         } else if !self.offsets.is_empty() {
             json.bucket_offsets = Some(dense(self.offsets.iter().map(|(&(_, b), &o)| (b, o))));
         }
-        // plain integers and vectors: serializing cannot fail
-        serde_json::to_string(&json).unwrap_or_default()
+        serde_json::to_string(&json)
+            .map_err(|e| Error::new(ErrorKind::Corrupt, "cannot write the offsets JSON").with_source(e))
     }
 
     /// Parses the offsets JSON (strictly: version 1, at most one of `bucket_offsets` and
@@ -216,6 +234,9 @@ impl TableBucketOffsets {
             .map_err(|e| corrupt("0.8 inline tiered offsets are malformed").with_source(e))?;
         let mut offsets = BTreeMap::new();
         for e in entries {
+            if i32::try_from(e.bucket).is_err() {
+                return Err(corrupt(format!("bucket {} is past Fluss's bucket ids", e.bucket)));
+            }
             if e.offset < 0 {
                 return Err(corrupt(format!(
                     "bucket {} has a negative offset {}",
@@ -409,6 +430,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn offsets_the_json_cannot_hold_are_refused() -> Result<()> {
+        let far = TableBucketOffsets {
+            table_id: 3,
+            offsets: BTreeMap::from([((None, u32::MAX), 5)]),
+        };
+        // the dense JSON would list four billion buckets
+        let e = far.to_json().err().ok_or_else(|| corrupt("written"))?;
+        assert!(e.message().contains("past the"), "{e}");
+        let mixed = TableBucketOffsets {
+            table_id: 3,
+            offsets: BTreeMap::from([((None, 0), 5), ((Some(1), 0), 6)]),
+        };
+        let e = mixed.to_json().err().ok_or_else(|| corrupt("written"))?;
+        assert!(e.message().contains("mix partitioned"), "{e}");
+        let e = TableBucketOffsets::from_v08_array(r#"[{"bucket":4294967295,"offset":1}]"#, 3)
+            .err()
+            .ok_or_else(|| corrupt("parsed"))?;
+        assert!(e.message().contains("bucket 4294967295"), "{e}");
+        Ok(())
+    }
+
+    #[test]
     fn fluss_examples_round_trip() {
         for text in [
             r#"{"version":1,"table_id":4,"bucket_offsets":[100,200,300]}"#,
@@ -417,7 +460,7 @@ mod tests {
             r#"{"version":1,"table_id":7}"#,
         ] {
             let o = TableBucketOffsets::from_json(text).unwrap();
-            assert_eq!(o.to_json(), text);
+            assert_eq!(o.to_json().unwrap(), text);
         }
         let o = TableBucketOffsets::from_json(
             r#"{"version":1,"table_id":6,"partition_offsets":[{"partition_id":2,"bucket_offsets":[-1,7]}]}"#,
@@ -493,7 +536,7 @@ mod tests {
             read_snapshot_offsets(&snapshot(format!("file://{}", file.display())), 3).await?,
             want
         );
-        assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()), 3).await?, want);
+        assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()?), 3).await?, want);
         let v08 = r#"[{"bucket":1,"offset":6},{"bucket":0,"offset":5}]"#.to_string();
         assert_eq!(read_snapshot_offsets(&snapshot(v08), 3).await?, want);
 

@@ -112,8 +112,14 @@ impl Tierer {
             tiered.insert(bucket, stop);
         }
         let offsets = self.to_offsets(&tiered)?;
+        let info = self.log.info();
+        offsets.validate_against(
+            Some(self.log.table_id()),
+            info.bucket_count,
+            !info.partition_keys.is_empty(),
+        )?;
         let value = match options.offsets {
-            OffsetsStorage::Inline => offsets.to_json(),
+            OffsetsStorage::Inline => offsets.to_json()?,
             OffsetsStorage::File => self.write_offsets_file(&offsets)?,
         };
         let properties = BTreeMap::from([
@@ -152,7 +158,7 @@ impl Tierer {
             .map_or(0, |d| d.as_nanos());
         let name = format!("{stamp:032}.offsets");
         // the lake commit will point at this file: it must be whole and on disk first
-        crate::local::write_durably(&dir, &name, offsets.to_json().as_bytes())?;
+        crate::local::write_durably(&dir, &name, offsets.to_json()?.as_bytes())?;
         Ok(dir.join(name).display().to_string())
     }
 }

@@ -85,9 +85,10 @@ pub struct LogBatch {
 
 impl LogBatch {
     /// A batch with consecutive offsets from `base_offset` and `next_offset` right after
-    /// its last row.
+    /// its last row. Offsets past `i64::MAX` stop there, which [`LogBatch::validate`]
+    /// refuses.
     pub fn new(batch: RecordBatch, change_types: Vec<ChangeType>, base_offset: i64) -> Self {
-        let next_offset = base_offset + batch.num_rows() as i64;
+        let next_offset = base_offset.saturating_add(batch.num_rows() as i64);
         Self {
             batch,
             change_types,

@@ -46,6 +46,12 @@ impl fmt::Display for TablePath {
 /// The separator Fluss puts between the values of a multi-key partition name.
 pub const PARTITION_SEPARATOR: &str = "$";
 
+/// The most buckets a table may have here: eight times Fluss's default cap
+/// (`max.bucket.num`, 128,000). A larger count is a damaged or hostile table description,
+/// and taking it at its word would size per-bucket vectors (offsets lists, the offsets
+/// JSON) by it.
+pub const MAX_BUCKET_COUNT: u32 = 1 << 20;
+
 /// Renders partition values the way Fluss names partitions (`2024$us`).
 pub fn partition_name(values: &[String]) -> String {
     values.join(PARTITION_SEPARATOR)
@@ -265,10 +271,13 @@ impl TableInfo {
     }
 
     /// Checks that the key, bucket, partition and version columns exist and the bucket
-    /// count is positive.
+    /// count is in `1..=`[`MAX_BUCKET_COUNT`].
     pub fn validate(&self) -> Result<()> {
-        if self.bucket_count == 0 {
-            return Err(Error::invalid(format!("table {} has a bucket count of 0", self.path)));
+        if self.bucket_count == 0 || self.bucket_count > MAX_BUCKET_COUNT {
+            return Err(Error::invalid(format!(
+                "table {} has a bucket count of {}, not 1 to {MAX_BUCKET_COUNT}",
+                self.path, self.bucket_count
+            )));
         }
         for c in self
             .primary_key
@@ -301,6 +310,26 @@ mod tests {
         assert!(TablePath::parse("nodot").is_err());
         assert!(TablePath::parse("a.b.c").is_err());
         assert!(TablePath::parse(".t").is_err());
+    }
+
+    #[test]
+    fn a_bucket_count_of_zero_or_past_the_cap_is_refused() -> Result<()> {
+        let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "a",
+            arrow_schema::DataType::Int32,
+            false,
+        )]));
+        let table = |buckets| TableInfo::log_table(TablePath::new("db", "t"), schema.clone(), buckets);
+        table(1).validate()?;
+        table(MAX_BUCKET_COUNT).validate()?;
+        for buckets in [0, MAX_BUCKET_COUNT + 1, u32::MAX] {
+            let e = table(buckets)
+                .validate()
+                .err()
+                .ok_or_else(|| Error::invalid("accepted"))?;
+            assert!(e.to_string().contains(&format!("bucket count of {buckets}")), "{e}");
+        }
+        Ok(())
     }
 
     #[test]

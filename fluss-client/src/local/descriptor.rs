@@ -167,18 +167,28 @@ pub(crate) struct Discovered {
     pub buckets: Vec<TableBucket>,
 }
 
-/// Every partition and bucket with a directory under `table_dir`.
-pub(crate) fn discover(table_dir: &Path, partitioned: bool) -> Result<Discovered> {
+/// Every partition and bucket with a directory under `table_dir`, of a table with
+/// `bucket_count` buckets: a bucket directory beyond the count, or a partition directory
+/// with a negative id, is a damaged table (it would be read, tiered and sized as if the
+/// table had that many buckets or partitions).
+pub(crate) fn discover(table_dir: &Path, partitioned: bool, bucket_count: u32) -> Result<Discovered> {
     let log = table_dir.join("log");
     let mut out = Discovered::default();
     let buckets_in = |dir: &Path, partition: Vec<String>, out: &mut Discovered| -> Result<()> {
         for entry in std::fs::read_dir(dir)? {
-            let name = entry?.file_name();
+            let entry = entry?;
+            let name = entry.file_name();
             if let Some(b) = name
                 .to_str()
                 .and_then(|n| n.strip_prefix("bucket-"))
-                .and_then(|b| b.parse().ok())
+                .and_then(|b| b.parse::<u32>().ok())
             {
+                if b >= bucket_count {
+                    return Err(Error::corrupt(format!(
+                        "{} is bucket {b} but the table has {bucket_count} buckets",
+                        entry.path().display()
+                    )));
+                }
                 out.buckets.push(TableBucket::partitioned(partition.clone(), b));
             }
         }
@@ -200,6 +210,12 @@ pub(crate) fn discover(table_dir: &Path, partitioned: bool) -> Result<Discovered
             let Some((values, id)) = parsed.filter(|_| entry.path().is_dir()) else {
                 continue;
             };
+            if id < 0 {
+                return Err(Error::corrupt(format!(
+                    "{} names partition id {id}; partition ids are not negative",
+                    entry.path().display()
+                )));
+            }
             let values: Vec<String> = values
                 .split(lake_api::table::PARTITION_SEPARATOR)
                 .map(str::to_string)

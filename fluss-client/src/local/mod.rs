@@ -175,7 +175,7 @@ impl LocalLog {
         // the appender takes the lock before it touches (recovers) any segment
         let writer_lock = if recover { Some(Self::lock_writer(&dir)?) } else { None };
         let info = descriptor.info();
-        let found = discover(&dir, !info.partition_keys.is_empty())?;
+        let found = discover(&dir, !info.partition_keys.is_empty(), info.bucket_count)?;
         let mut state = State {
             partitions: found.partitions,
             buckets: BTreeMap::new(),
@@ -296,7 +296,12 @@ impl LocalLog {
         let mut state = self.state()?;
         if !state.buckets.contains_key(bucket) {
             if !bucket.partition.is_empty() && !state.partitions.contains_key(&bucket.partition) {
-                let id = state.partitions.values().max().map_or(0, |m| m + 1);
+                let id = match state.partitions.values().max() {
+                    None => 0,
+                    Some(m) => m
+                        .checked_add(1)
+                        .ok_or_else(|| Error::corrupt(format!("no partition id is left after {m} for {bucket}")))?,
+                };
                 state.partitions.insert(bucket.partition.clone(), id);
             }
             let path = Self::bucket_path(&self.inner.dir, &state.partitions, bucket)?;
@@ -370,7 +375,8 @@ impl LocalLog {
 
     /// Looks for buckets, partitions and batches other processes added.
     fn refresh(&self) -> Result<()> {
-        let found = discover(&self.inner.dir, !self.inner.info.partition_keys.is_empty())?;
+        let info = &self.inner.info;
+        let found = discover(&self.inner.dir, !info.partition_keys.is_empty(), info.bucket_count)?;
         let mut state = self.state()?;
         for (values, id) in found.partitions {
             state.partitions.entry(values).or_insert(id);

@@ -131,6 +131,48 @@ async fn partitions_get_ids_and_directories() {
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 }
 
+#[tokio::test]
+async fn directories_naming_buckets_or_partitions_the_table_cannot_have_are_corrupt() -> Result<()> {
+    // a bucket past the table's two: tiering it would size the offsets JSON by its number
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    std::fs::create_dir_all(log.table_dir().join("log/bucket-4294967295"))?;
+    let e = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::corrupt("opened"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(
+        e.message().contains("bucket 4294967295 but the table has 2 buckets"),
+        "{e}"
+    );
+
+    // partition ids: a negative one is refused, and the last one leaves no next id
+    for (name, wanted) in [
+        ("x-p-3", "partition id -3"),
+        ("x-p9223372036854775807", "no partition id is left"),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let table_dir = LocalLog::create(dir.path(), &info(true), options(1 << 20))?
+            .table_dir()
+            .to_path_buf();
+        std::fs::create_dir_all(table_dir.join("log").join(name))?;
+        let e = match LocalLog::open(dir.path(), &info(true).path, options(1 << 20)) {
+            Err(e) => e,
+            Ok(log) => log
+                .append(
+                    &TableBucket::partitioned(vec!["y".into()], 0),
+                    batch(0..1, Some("y")),
+                    vec![ChangeType::Insert],
+                )
+                .err()
+                .ok_or_else(|| Error::corrupt("appended"))?,
+        };
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{name}: {e}");
+        assert!(e.message().contains(wanted), "{name}: {e}");
+    }
+    Ok(())
+}
+
 fn last_segment(log: &LocalLog) -> std::path::PathBuf {
     let mut files: Vec<_> = std::fs::read_dir(log.table_dir().join("log/bucket-0"))
         .unwrap()

@@ -214,20 +214,21 @@ pub(crate) fn decode_checked(header: &BatchHeader, buffer: &Buffer, schema: &Sch
     let count = header.record_count.max(0) as usize;
     let mut at = header.records_start();
     let change_types = if header.is_append_only() {
-        vec![ChangeType::AppendOnly; count]
+        None
     } else {
         let vector = bytes
             .get(at..at + count)
             .ok_or_else(|| Error::corrupt(format!("{what}: the change-type vector does not fit in the batch")))?;
         at += count;
-        vector
+        let types = vector
             .iter()
             .enumerate()
             .map(|(row, b)| {
                 ChangeType::from_byte(*b)
                     .map_err(|_| Error::corrupt(format!("{what}: row {row} has change type byte {b}, not 0..=4")))
             })
-            .collect::<Result<Vec<_>>>()?
+            .collect::<Result<Vec<_>>>()?;
+        Some(types)
     };
     if at > bytes.len() {
         return Err(Error::corrupt(format!(
@@ -235,6 +236,10 @@ pub(crate) fn decode_checked(header: &BatchHeader, buffer: &Buffer, schema: &Sch
         )));
     }
     let batch = read_arrow_buffer(&buffer.slice(at), schema, header.record_count, &what)?;
+    // An append-only batch's count is bounded by nothing but its Arrow body, so its change
+    // types are made only once the body has shown that many rows: a header alone must not
+    // make the reader allocate for two billion rows.
+    let change_types = change_types.unwrap_or_else(|| vec![ChangeType::AppendOnly; batch.num_rows()]);
     Ok(LogBatch {
         batch,
         change_types,
@@ -650,6 +655,22 @@ mod tests {
             // records but no Arrow part
             let mut bytes = encoded(magic, true, Compression::None)[..l.header_len].to_vec();
             put_i32(&mut bytes, 8, (l.header_len - 12) as i32);
+            recrc(&mut bytes);
+            let e = corrupt(&bytes);
+            assert!(e.message().contains("no Arrow data"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_header_claiming_two_billion_appended_rows_is_refused_before_any_row_is_made() {
+        // a header-only append-only batch: nothing bounds its record count but the Arrow
+        // body it lacks, so the decoder must not size anything by the count first
+        for magic in MAGICS {
+            let l = layout(magic).unwrap();
+            let mut bytes = encoded(magic, true, Compression::None)[..l.header_len].to_vec();
+            put_i32(&mut bytes, 8, (l.header_len - 12) as i32);
+            put_i32(&mut bytes, l.record_count, i32::MAX);
+            put_i32(&mut bytes, l.last_offset_delta, i32::MAX - 1);
             recrc(&mut bytes);
             let e = corrupt(&bytes);
             assert!(e.message().contains("no Arrow data"), "{e}");

@@ -23,6 +23,15 @@ const ALIGNMENT: usize = 8;
 /// absurd allocation.
 const MAX_UNCOMPRESSED_BUFFER: i64 = i32::MAX as i64;
 
+/// What a compressed body may declare in all, uncompressed: this many bytes, or
+/// [`MAX_INFLATION`] times its compressed size where that is more. The decoder allocates
+/// what the body declares before it inflates it, so a few kilobytes of zeros could
+/// otherwise ask for gigabytes. Fluss writes batches of a few MiB (`writer.batch-size`,
+/// 2 MiB by default), well inside both.
+const MIN_INFLATED_BODY: u64 = 512 << 20;
+/// See [`MIN_INFLATED_BODY`].
+const MAX_INFLATION: u64 = 128;
+
 /// Appends `batch` as one IPC RecordBatch message (no schema message) to `out`.
 pub(crate) fn write_arrow_part(
     batch: &RecordBatch,
@@ -236,7 +245,7 @@ fn check_shape(ipc_batch: &arrow_ipc::RecordBatch<'_>, body: &[u8], schema: &Sch
             )));
         }
         if !compressed || length == 0 {
-            sizes.push(length as u64);
+            sizes.push((length as u64, false));
             continue;
         }
         let start = offset as usize;
@@ -244,8 +253,8 @@ fn check_shape(ipc_batch: &arrow_ipc::RecordBatch<'_>, body: &[u8], schema: &Sch
             .then(|| &body[start..start + 8])
             .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
         match declared {
-            Some(-1) => sizes.push(length as u64 - 8),
-            Some(n) if (0..=MAX_UNCOMPRESSED_BUFFER).contains(&n) => sizes.push(n as u64),
+            Some(-1) => sizes.push((length as u64 - 8, false)),
+            Some(n) if (0..=MAX_UNCOMPRESSED_BUFFER).contains(&n) => sizes.push((n as u64, true)),
             Some(n) => {
                 return Err(Error::corrupt(format!(
                     "{what}: compressed Arrow buffer {i} declares an uncompressed length of {n}"
@@ -257,6 +266,15 @@ fn check_shape(ipc_batch: &arrow_ipc::RecordBatch<'_>, body: &[u8], schema: &Sch
                 )));
             }
         }
+    }
+
+    let inflated: u64 = sizes.iter().filter(|(_, declared)| *declared).map(|(n, _)| n).sum();
+    let allowed = MIN_INFLATED_BODY.max(MAX_INFLATION.saturating_mul(body.len() as u64));
+    if inflated > allowed {
+        return Err(Error::corrupt(format!(
+            "{what}: the {}-byte compressed body declares {inflated} bytes uncompressed, more than the {allowed} this reader inflates",
+            body.len()
+        )));
     }
 
     // arrow-ipc and arrow-data assert (panic) where these do not hold
@@ -281,10 +299,13 @@ fn check_shape(ipc_batch: &arrow_ipc::RecordBatch<'_>, body: &[u8], schema: &Sch
 }
 
 /// Follows the nodes and buffers in the order arrow-ipc reads them (a column's node, its
-/// own buffers, then its children), checking each validity bitmap covers its array.
+/// own buffers, then its children), checking each validity bitmap covers its array and
+/// each compressed buffer declares no more than its array needs.
 struct Walk {
     nodes: Vec<(u64, i64)>,
-    sizes: Vec<u64>,
+    /// Each buffer's size uncompressed, and whether that size is only declared (by a
+    /// compressed buffer's length prefix) rather than present in the body.
+    sizes: Vec<(u64, bool)>,
     node: usize,
     buffer: usize,
 }
@@ -301,8 +322,21 @@ impl Walk {
             DataType::FixedSizeList(_, _) | DataType::Struct(_) => 1,
             _ => flat_buffer_count(dt).ok_or_else(|| format!("unexpected type {dt}"))?,
         };
+        for i in 0..own_buffers {
+            let Some(&(size, true)) = self.sizes.get(self.buffer + i) else {
+                continue;
+            };
+            // arrow-ipc allocates a declared size before it inflates the buffer
+            if let Some(needed) = buffer_needs(dt, i, length)
+                && size > (needed | 63).saturating_add(65)
+            {
+                return Err(format!(
+                    "compressed buffer {i} declares {size} bytes where {length} values of type {dt} need {needed}"
+                ));
+            }
+        }
         if own_buffers > 0 && null_count > 0 {
-            let validity = self.sizes.get(self.buffer).copied().unwrap_or(0);
+            let validity = self.sizes.get(self.buffer).map_or(0, |(n, _)| *n);
             if validity.saturating_mul(8) < length {
                 return Err(format!(
                     "a {validity}-byte validity bitmap for {length} values of type {dt}"
@@ -315,8 +349,8 @@ impl Walk {
             _ => 0,
         };
         if offset_width > 0 {
-            let offsets = self.sizes.get(self.buffer + 1).copied().unwrap_or(0);
-            if offsets % offset_width != 0 {
+            let offsets = self.sizes.get(self.buffer + 1).map_or(0, |(n, _)| *n);
+            if !offsets.is_multiple_of(offset_width) {
                 return Err(format!("a {offsets}-byte offsets buffer of type {dt}"));
             }
         }
@@ -328,6 +362,23 @@ impl Walk {
             DataType::Struct(fs) => fs.iter().try_for_each(|f| self.field(f.data_type())),
             _ => Ok(()),
         }
+    }
+}
+
+/// The bytes buffer `i` of an array of `length` values of `dt` takes, where that follows
+/// from the length (validity, fixed-width values, offsets); `None` for variable-length
+/// values.
+fn buffer_needs(dt: &DataType, i: usize, length: u64) -> Option<u64> {
+    let bits = length.div_ceil(8);
+    let offsets = |width: u64| length.saturating_add(1).saturating_mul(width);
+    match (i, dt) {
+        (0, _) => Some(bits),
+        (1, DataType::Boolean) => Some(bits),
+        (1, DataType::FixedSizeBinary(n)) => Some(length.saturating_mul(u64::try_from(*n).unwrap_or(0))),
+        (1, DataType::Utf8 | DataType::Binary | DataType::List(_) | DataType::Map(_, _)) => Some(offsets(4)),
+        (1, DataType::LargeUtf8 | DataType::LargeBinary | DataType::LargeList(_)) => Some(offsets(8)),
+        (1, _) => dt.primitive_width().map(|w| length.saturating_mul(w as u64)),
+        _ => None,
     }
 }
 
@@ -539,5 +590,47 @@ mod tests {
         out[at..at + 8].copy_from_slice(&(1i64 << 60).to_le_bytes());
         let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
         assert!(e.message().contains("uncompressed length"), "{e}");
+    }
+
+    /// A ZSTD part of [`batch`] whose buffer `index` declares `declared` bytes
+    /// uncompressed (the prefix only: arrow-ipc would allocate that much first).
+    fn declaring(index: usize, declared: i64) -> (RecordBatch, Vec<u8>) {
+        let b = batch();
+        let mut out = vec![];
+        write_arrow_part(&b, Some(CompressionType::ZSTD), &mut out).unwrap();
+        let meta_len = i32::from_le_bytes(out[4..8].try_into().unwrap()) as usize;
+        let message = arrow_ipc::root_as_message(&out[8..8 + meta_len]).unwrap();
+        let buffer = message.header_as_record_batch().unwrap().buffers().unwrap().get(index);
+        assert!(buffer.length() >= 8, "buffer {index} is compressed");
+        let at = 8 + meta_len + buffer.offset() as usize;
+        out[at..at + 8].copy_from_slice(&declared.to_le_bytes());
+        (b, out)
+    }
+
+    #[test]
+    fn a_fixed_width_buffer_declaring_more_than_its_values_need_is_refused() {
+        // buffer 1: the three Int32 values of column a (12 bytes), declared as 1 MiB (less
+        // than the whole body may declare)
+        let (b, out) = declaring(1, 1 << 20);
+        let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(
+            e.message()
+                .contains("declares 1048576 bytes where 3 values of type Int32 need 12"),
+            "{e}"
+        );
+        // a few bytes of padding stay readable
+        let (b, out) = declaring(1, 64);
+        let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
+        assert!(!e.message().contains("where 3 values"), "{e}");
+    }
+
+    #[test]
+    fn a_body_declaring_far_more_than_it_could_inflate_to_is_refused() {
+        // buffer 4: the string values of column b, which nothing else bounds
+        let (b, out) = declaring(4, 1 << 30);
+        let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(e.message().contains("declares 1073741824 bytes uncompressed"), "{e}");
     }
 }

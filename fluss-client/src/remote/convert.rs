@@ -37,7 +37,7 @@ pub(crate) fn table_info(info: &FlussTableInfo) -> Result<TableInfo> {
     } else {
         info.bucket_keys.clone()
     };
-    Ok(TableInfo {
+    let table = TableInfo {
         path,
         schema,
         primary_key: info.primary_keys.clone(),
@@ -50,7 +50,12 @@ pub(crate) fn table_info(info: &FlussTableInfo) -> Result<TableInfo> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<BTreeMap<_, _>>(),
-    })
+    };
+    // what the cluster reports sizes per-bucket lists here (the offsets of every bucket)
+    table
+        .validate()
+        .map_err(|e| Error::corrupt(format!("the cluster describes table {}: {}", table.path, e.message())))?;
+    Ok(table)
 }
 
 /// A `fluss-rs` error as ours, with what we were doing. A missing table or partition is
@@ -72,5 +77,49 @@ pub(crate) fn is_out_of_range(e: &ClientError) -> bool {
     match e {
         ClientError::UnexpectedError { message, .. } => message.contains("is out of range"),
         other => matches!(other.api_error(), Some(Code::LogOffsetOutOfRangeException)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use fluss::metadata::{DataTypes, Schema, TablePath as FlussPath};
+
+    use super::*;
+
+    fn described(num_buckets: i32) -> Result<FlussTableInfo> {
+        let schema = Schema::builder()
+            .column("id", DataTypes::int())
+            .column("name", DataTypes::string())
+            .build()
+            .map_err(|e| remote(e, "schema"))?;
+        Ok(FlussTableInfo::new(
+            FlussPath::new("db", "t"),
+            7,
+            1,
+            schema,
+            Vec::new(),
+            Arc::from(Vec::<String>::new()),
+            num_buckets,
+            HashMap::new(),
+            HashMap::new(),
+            None,
+            0,
+            0,
+        ))
+    }
+
+    #[test]
+    fn a_cluster_reporting_an_absurd_bucket_count_is_refused() -> Result<()> {
+        assert_eq!(table_info(&described(3)?)?.bucket_count, 3);
+        for buckets in [0, -1, i32::MAX] {
+            let e = table_info(&described(buckets)?)
+                .err()
+                .ok_or_else(|| Error::corrupt("accepted"))?;
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{buckets}: {e}");
+        }
+        Ok(())
     }
 }

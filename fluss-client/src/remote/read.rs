@@ -242,7 +242,9 @@ impl BucketRead {
                 for scanned in s.poll(timeout).await? {
                     if ours(scanned.bucket()) {
                         let rows = batch_from_arrow59(scanned.batch())?;
-                        cursor.queue(LogBatch::append_only(rows, scanned.base_offset()));
+                        let batch = LogBatch::append_only(rows, scanned.base_offset());
+                        checked(&batch)?;
+                        cursor.queue(batch);
                     }
                 }
                 // the fetch position also moves over batches with no records left
@@ -336,6 +338,14 @@ impl BucketRead {
     }
 }
 
+/// A batch from the wire whose offsets hold together (not negative, not past `i64::MAX`):
+/// the cursor trims and skips batches by offset, so a wrapped one would be dropped unseen.
+fn checked(batch: &LogBatch) -> Result<()> {
+    batch
+        .validate()
+        .map_err(|e| Error::corrupt(format!("the cluster sent a {}", e.message())))
+}
+
 /// Rows of one bucket as log batches: each run of rows that are consecutive rows of one
 /// decoded Arrow batch becomes a zero-copy slice of it.
 fn group_records(records: &[ScanRecord]) -> Result<Vec<LogBatch>> {
@@ -352,7 +362,7 @@ fn group_records(records: &[ScanRecord]) -> Result<Vec<LogBatch>> {
         let first = row.get_row_id();
         let mut j = i + 1;
         while j < records.len()
-            && records[j].offset() == records[j - 1].offset() + 1
+            && records[j - 1].offset().checked_add(1) == Some(records[j].offset())
             && records[j].row().get_row_id() == first + (j - i)
             && records[j]
                 .row()
@@ -368,8 +378,32 @@ fn group_records(records: &[ScanRecord]) -> Result<Vec<LogBatch>> {
             .collect::<lake_api::Result<Vec<_>>>()?;
         let mut batch = LogBatch::new(batch_from_arrow59(&slice)?, changes, records[i].offset());
         batch.commit_timestamp = records[i].timestamp();
+        checked(&batch)?;
         out.push(batch);
         i = j;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int32Array, RecordBatch};
+
+    use super::*;
+
+    #[test]
+    fn batches_whose_offsets_wrap_or_go_negative_are_corrupt() -> Result<()> {
+        let rows = RecordBatch::try_from_iter([("a", Arc::new(Int32Array::from(vec![1, 2, 3])) as _)])?;
+        checked(&LogBatch::append_only(rows.clone(), 10))?;
+        for base in [i64::MAX - 1, -5] {
+            let e = checked(&LogBatch::append_only(rows.clone(), base))
+                .err()
+                .ok_or_else(|| Error::corrupt("accepted"))?;
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{base}: {e}");
+            assert!(e.message().contains(&format!("offset {base}")), "{e}");
+        }
+        Ok(())
+    }
 }
