@@ -60,8 +60,52 @@ pub fn filter_batch(batch: &RecordBatch, predicates: &[Predicate]) -> Result<Rec
     Ok(filter_record_batch(batch, &mask)?)
 }
 
-/// See [`Predicate::evaluate`].
+/// See [`Predicate::evaluate`]. Walks the tree with a stack of its own rather than by
+/// recursion: a filter deep enough (a long AND/OR chain) would otherwise overflow the
+/// stack of the task evaluating it, which aborts the process.
 pub(super) fn evaluate(p: &Predicate, batch: &RecordBatch) -> Result<BooleanArray> {
+    enum Step<'a> {
+        /// Evaluate this node and push its result.
+        Visit(&'a Predicate),
+        /// Combine the results its children left on top of the result stack.
+        Combine(&'a Predicate),
+    }
+    let mut steps = vec![Step::Visit(p)];
+    let mut results: Vec<BooleanArray> = Vec::new();
+    let pop = |results: &mut Vec<BooleanArray>| {
+        results
+            .pop()
+            .ok_or_else(|| Error::invalid("predicate evaluation lost an operand"))
+    };
+    while let Some(step) = steps.pop() {
+        match step {
+            Step::Visit(node @ (Predicate::And(a, b) | Predicate::Or(a, b))) => {
+                steps.extend([Step::Combine(node), Step::Visit(b), Step::Visit(a)]);
+            }
+            Step::Visit(node @ Predicate::Not(inner)) => steps.extend([Step::Combine(node), Step::Visit(inner)]),
+            Step::Visit(leaf) => results.push(evaluate_leaf(leaf, batch)?),
+            Step::Combine(node) => {
+                let combined = match node {
+                    Predicate::Not(_) => not(&pop(&mut results)?)?,
+                    _ => {
+                        let right = pop(&mut results)?;
+                        let left = pop(&mut results)?;
+                        if matches!(node, Predicate::And(..)) {
+                            and_kleene(&left, &right)?
+                        } else {
+                            or_kleene(&left, &right)?
+                        }
+                    }
+                };
+                results.push(combined);
+            }
+        }
+    }
+    pop(&mut results)
+}
+
+/// One leaf of [`evaluate`]'s walk.
+fn evaluate_leaf(p: &Predicate, batch: &RecordBatch) -> Result<BooleanArray> {
     match p {
         Predicate::Compare { column, op, value } => compare(column, column_of(batch, column)?, *op, value),
         Predicate::IsNull(column) => Ok(is_null(column_of(batch, column)?.as_ref())?),
@@ -79,14 +123,16 @@ pub(super) fn evaluate(p: &Predicate, batch: &RecordBatch) -> Result<BooleanArra
             let scalar = prefix_scalar(column, array.data_type(), prefix)?;
             Ok(starts_with(array, &scalar)?)
         }
-        Predicate::And(a, b) => Ok(and_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?)?),
-        Predicate::Or(a, b) => Ok(or_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?)?),
-        Predicate::Not(inner) => Ok(not(&evaluate(inner, batch)?)?),
+        Predicate::And(..) | Predicate::Or(..) | Predicate::Not(..) => evaluate(p, batch),
     }
 }
 
-/// See [`Predicate::validate`].
+/// See [`Predicate::validate`]: checks each leaf (the connectives need no check).
 pub(super) fn validate(p: &Predicate, schema: &Schema) -> Result<()> {
+    p.leaves().try_for_each(|leaf| validate_leaf(leaf, schema))
+}
+
+fn validate_leaf(p: &Predicate, schema: &Schema) -> Result<()> {
     match p {
         Predicate::Compare { column, value, .. } => {
             let field = field_of(schema, column)?;
@@ -107,11 +153,7 @@ pub(super) fn validate(p: &Predicate, schema: &Schema) -> Result<()> {
             let field = field_of(schema, column)?;
             prefix_scalar(column, field.data_type(), prefix).map(|_| ())
         }
-        Predicate::And(a, b) | Predicate::Or(a, b) => {
-            validate(a, schema)?;
-            validate(b, schema)
-        }
-        Predicate::Not(inner) => validate(inner, schema),
+        Predicate::And(..) | Predicate::Or(..) | Predicate::Not(..) => validate(p, schema),
     }
 }
 

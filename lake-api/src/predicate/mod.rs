@@ -43,11 +43,17 @@ use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::Schema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub use convert::{ConvertPredicate, convert, push_down};
 pub use eval::{filter_batch, selection_mask};
 pub use parse::parse;
+
+/// The deepest predicate tree a scan takes: evaluating, validating and converting a
+/// predicate recurse once per level, on the reading tasks' stacks (2 MiB on Tokio's
+/// workers), so a deeper tree could overflow them, which aborts the process rather than
+/// failing the scan. A parsed filter stays far inside it (see [`parse`]).
+pub const MAX_PREDICATE_DEPTH: usize = 1024;
 
 /// A constant a column is compared with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -350,18 +356,26 @@ impl Predicate {
     }
 
     fn collect_columns<'a>(&'a self, out: &mut BTreeSet<&'a str>) {
-        match self {
-            Predicate::And(a, b) | Predicate::Or(a, b) => {
-                a.collect_columns(out);
-                b.collect_columns(out);
-            }
-            Predicate::Not(p) => p.collect_columns(out),
-            leaf => {
-                if let Some(c) = leaf.leaf_column() {
-                    out.insert(c);
+        out.extend(self.leaves().filter_map(Predicate::leaf_column));
+    }
+
+    /// The leaf predicates, left to right, walked without recursion (a tree may be as
+    /// deep as its chains of AND and OR are long).
+    pub(crate) fn leaves(&self) -> impl Iterator<Item = &Predicate> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            while let Some(p) = stack.pop() {
+                match p {
+                    Predicate::And(a, b) | Predicate::Or(a, b) => {
+                        stack.push(b);
+                        stack.push(a);
+                    }
+                    Predicate::Not(inner) => stack.push(inner),
+                    leaf => return Some(leaf),
                 }
             }
-        }
+            None
+        })
     }
 
     /// The column of a leaf predicate; `None` for `And`, `Or` and `Not`.
@@ -381,14 +395,46 @@ impl Predicate {
         self.columns().into_iter().all(|c| columns.iter().any(|k| k == c))
     }
 
-    /// Checks the predicate against a schema: every column exists (top-level names),
-    /// every literal can be cast to its column's type, and `StartsWith` is only used
-    /// on string columns.
+    /// Checks the predicate against a schema: it nests at most [`MAX_PREDICATE_DEPTH`]
+    /// levels, every column exists (top-level names), every literal can be cast to its
+    /// column's type, and `StartsWith` is only used on string columns.
     ///
     /// Errors: `ErrorKind::SchemaMismatch` naming a missing column,
-    /// `ErrorKind::InvalidArgument` for type problems.
+    /// `ErrorKind::InvalidArgument` for type problems and for nesting too deep.
     pub fn validate(&self, schema: &Schema) -> Result<()> {
+        let depth = self.depth();
+        if depth > MAX_PREDICATE_DEPTH {
+            return Err(Error::invalid(format!(
+                "the filter nests {depth} levels deep, more than {MAX_PREDICATE_DEPTH}; \
+                 balance long AND/OR chains, or use IN for long lists of values"
+            )));
+        }
         eval::validate(self, schema)
+    }
+
+    /// The levels of the predicate's tree (1 for a leaf), counted without recursion.
+    ///
+    /// ```
+    /// use lake_api::predicate::col;
+    ///
+    /// assert_eq!(col("a").eq(1).depth(), 1);
+    /// assert_eq!(col("a").eq(1).or(col("a").eq(2)).and(col("b").is_null()).depth(), 3);
+    /// ```
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1)];
+        while let Some((p, level)) = stack.pop() {
+            deepest = deepest.max(level);
+            match p {
+                Predicate::And(a, b) | Predicate::Or(a, b) => {
+                    stack.push((a, level + 1));
+                    stack.push((b, level + 1));
+                }
+                Predicate::Not(inner) => stack.push((inner, level + 1)),
+                _ => {}
+            }
+        }
+        deepest
     }
 
     /// Evaluates the predicate on every row of `batch` with SQL three-valued logic.

@@ -6,6 +6,12 @@ use crate::error::{Error, Result};
 /// How deeply parentheses and `NOT`s may nest before the text is refused.
 const MAX_DEPTH: usize = 256;
 
+/// The most AND and OR operators one filter may have. Each adds a level to the tree
+/// (`a OR b OR c` is `(a OR b) OR c`), so with [`MAX_DEPTH`] of nesting a parsed filter
+/// stays inside [`MAX_PREDICATE_DEPTH`](super::MAX_PREDICATE_DEPTH). Long lists of values
+/// belong in `IN (...)`, which is one level whatever its length.
+const MAX_OPERATORS: usize = 512;
+
 /// Keywords that cannot be used as bare column names (quote them instead).
 const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "IS", "NULL", "IN", "LIKE", "TRUE", "FALSE"];
 
@@ -48,6 +54,7 @@ pub fn parse(text: &str) -> Result<Predicate> {
         },
         next: 0,
         depth: 0,
+        operators: 0,
     };
     if parser.peek().tok == Tok::Eof {
         return Err(parser.expected("expected a filter"));
@@ -293,6 +300,8 @@ struct Parser<'a> {
     eof: Token,
     next: usize,
     depth: usize,
+    /// AND and OR operators read so far.
+    operators: usize,
 }
 
 impl Parser<'_> {
@@ -355,20 +364,40 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// Counts an AND or OR just read (at `at`), refusing one too many.
+    fn operator(&mut self, at: usize) -> Result<()> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(Error::invalid(format!(
+                "filter has more than {MAX_OPERATORS} AND/OR operators (at position {at}); \
+                 use IN (...) for long lists of values"
+            )));
+        }
+        Ok(())
+    }
+
     fn or_expr(&mut self) -> Result<Predicate> {
         let mut left = self.and_expr()?;
-        while self.eat_keyword("OR") {
+        loop {
+            let at = self.peek().start;
+            if !self.eat_keyword("OR") {
+                return Ok(left);
+            }
+            self.operator(at)?;
             left = left.or(self.and_expr()?);
         }
-        Ok(left)
     }
 
     fn and_expr(&mut self) -> Result<Predicate> {
         let mut left = self.not_expr()?;
-        while self.eat_keyword("AND") {
+        loop {
+            let at = self.peek().start;
+            if !self.eat_keyword("AND") {
+                return Ok(left);
+            }
+            self.operator(at)?;
             left = left.and(self.not_expr()?);
         }
-        Ok(left)
     }
 
     fn not_expr(&mut self) -> Result<Predicate> {
@@ -780,6 +809,20 @@ mod tests {
         assert_eq!(err(&nots).kind(), ErrorKind::InvalidArgument);
         let fine = format!("{}a = 1{}", "(".repeat(100), ")".repeat(100));
         assert_eq!(ok(&fine), col("a").eq(1));
+    }
+
+    #[test]
+    fn long_and_or_chains_are_refused_past_the_operator_cap() {
+        // each operator is a level of the tree: an uncapped chain of terms overflowed the
+        // stack of whatever walked the tree (evaluation, validation, dropping)
+        let chain = |n: usize| format!("a = 1{}", " OR a = 1 AND b = 2".repeat(n));
+        let e = err(&chain(300));
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("more than 512 AND/OR operators"), "{e}");
+        let e = err(&chain(200_000));
+        assert!(e.message().contains("more than 512 AND/OR operators"), "{e}");
+        let p = ok(&chain(256));
+        assert!(p.depth() <= crate::predicate::MAX_PREDICATE_DEPTH);
     }
 
     #[test]

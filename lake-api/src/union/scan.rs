@@ -648,6 +648,7 @@ mod tests {
     use super::*;
     use crate::log::ChangeType;
     use crate::memory::MemoryLog;
+    use crate::predicate::{MAX_PREDICATE_DEPTH, col};
     use crate::table::TablePath;
 
     /// A log table of `buckets` buckets with `batches` one-row batches in each.
@@ -662,6 +663,35 @@ mod tests {
             }
         }
         UnionTable::new(info, Arc::new(log), None)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn filters_as_deep_as_the_cap_evaluate_on_the_workers_and_deeper_ones_are_refused() -> Result<()> {
+        let chain = |levels: usize| (1..levels).fold(col("x").eq(-1), |p, i| p.or(col("x").eq(i as i64)));
+        let deepest = chain(MAX_PREDICATE_DEPTH);
+        assert_eq!(deepest.depth(), MAX_PREDICATE_DEPTH);
+        // the split tasks evaluate it on Tokio's worker threads, whose stacks are 2 MiB
+        let rows: usize = log_table(2, 3)?
+            .scan()
+            .filter(deepest)
+            .build()
+            .await?
+            .collect()
+            .await?
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 4, "x in 1..=2 in each of 2 buckets");
+        let e = log_table(1, 1)?
+            .scan()
+            .filter(chain(MAX_PREDICATE_DEPTH + 1))
+            .build()
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("built"))?;
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{e}");
+        assert!(e.message().contains("1025 levels deep"), "{e}");
+        Ok(())
     }
 
     /// Reads a log table of `buckets` two-batch buckets with `concurrency`: how many splits
