@@ -57,9 +57,45 @@ pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result
         (DataType::FixedSizeList(..), DataType::List(item)) => {
             vector_to_list(array.as_fixed_size_list(), item.clone())?
         }
+        (DataType::List(_), DataType::FixedSizeList(_, dimension)) => {
+            check_vector_lengths(array.as_list::<i32>(), *dimension)?;
+            arrow_cast::cast(array, target)?
+        }
+        (DataType::LargeList(_), DataType::FixedSizeList(_, dimension)) => {
+            check_vector_lengths(array.as_list::<i64>(), *dimension)?;
+            arrow_cast::cast(array, target)?
+        }
         _ => arrow_cast::cast(array, target)?,
     };
     retype(cast, target)
+}
+
+/// Checks that every non-null list holds `dimension` items before lists become vectors:
+/// the cast would turn a list of another length into a null (losing it), and sizes its
+/// output by the dimension before it looks, so a damaged dimension could ask for terabytes.
+fn check_vector_lengths<O: arrow_array::OffsetSizeTrait>(
+    lists: &arrow_array::GenericListArray<O>,
+    dimension: i32,
+) -> std::result::Result<(), ArrowError> {
+    let wanted = usize::try_from(dimension)
+        .ok()
+        .filter(|d| (1..=crate::types::MAX_VECTOR_DIMENSION).contains(d))
+        .ok_or_else(|| {
+            ArrowError::InvalidArgumentError(format!(
+                "vectors of dimension {dimension} (not 1 to {})",
+                crate::types::MAX_VECTOR_DIMENSION
+            ))
+        })?;
+    let lengths = lists.offsets().lengths();
+    match lengths
+        .enumerate()
+        .find(|&(row, len)| len != wanted && lists.is_valid(row))
+    {
+        Some((row, len)) => Err(ArrowError::InvalidArgumentError(format!(
+            "row {row} holds {len} items where vectors have dimension {dimension}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Vectors as a `list`: null vectors become empty lists, so that non-null list items hold
@@ -142,6 +178,40 @@ mod tests {
         let as_stored = conform_batch(&batch, &stored).unwrap();
         assert_eq!(as_stored.column(0).as_list::<i32>().value_offsets(), &[0, 2, 2, 4]);
         assert_eq!(conform_batch(&as_stored, &table).unwrap(), batch);
+    }
+
+    #[test]
+    fn lists_of_another_length_than_the_dimension_are_refused_not_nulled() -> Result<()> {
+        let lists = arrow_array::ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
+            Some(vec![Some(1.0), Some(2.0)]),
+            None,
+            Some(vec![Some(3.0)]),
+        ]);
+        let stored = RecordBatch::try_from_iter([("e", Arc::new(lists) as ArrayRef)])?;
+        let table = |dimension| Arc::new(Schema::new(vec![vector_field("e", DataType::Float32, dimension, true)]));
+        // the cast alone would make row 2 a null vector
+        let e = conform_batch(&stored, &table(2))
+            .err()
+            .ok_or_else(|| Error::schema("conformed"))?;
+        assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
+        assert!(
+            e.message()
+                .contains("row 2 holds 1 items where vectors have dimension 2"),
+            "{e}"
+        );
+        // a damaged dimension is refused before anything is sized by it
+        for dimension in [-1, 0, i32::MAX] {
+            let e = conform_batch(&stored, &table(dimension))
+                .err()
+                .ok_or_else(|| Error::schema("conformed"))?;
+            assert!(
+                e.message().contains(&format!("vectors of dimension {dimension}")),
+                "{e}"
+            );
+        }
+        let one = conform_batch(&stored.slice(0, 2), &table(2))?;
+        assert_eq!((one.num_rows(), one.column(0).null_count()), (2, 1));
+        Ok(())
     }
 
     #[test]

@@ -210,15 +210,34 @@ pub struct SplitStats {
     pub shared: Option<String>,
 }
 
-/// The sum of two splits' figures; an unknown figure stays unknown.
+impl SplitStats {
+    /// The sum of some figures (file sizes, row counts): unknown when any is, and
+    /// stopping at `u64::MAX` rather than overflowing, since they come from file metadata.
+    ///
+    /// ```
+    /// use lake_api::SplitStats;
+    ///
+    /// assert_eq!(SplitStats::sum([Some(1), Some(2)]), Some(3));
+    /// assert_eq!(SplitStats::sum([Some(1), None]), None);
+    /// assert_eq!(SplitStats::sum([Some(u64::MAX), Some(2)]), Some(u64::MAX));
+    /// ```
+    pub fn sum(figures: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
+        figures
+            .into_iter()
+            .try_fold(0u64, |sum, figure| Some(sum.saturating_add(figure?)))
+    }
+}
+
+/// The sum of two splits' figures; an unknown figure stays unknown. The figures come from
+/// file metadata, so a sum that would overflow stops at the type's maximum.
 impl std::ops::Add for SplitStats {
     type Output = SplitStats;
 
     fn add(self, other: SplitStats) -> SplitStats {
         SplitStats {
-            files: self.files + other.files,
-            bytes: self.bytes.zip(other.bytes).map(|(a, b)| a + b),
-            rows: self.rows.zip(other.rows).map(|(a, b)| a + b),
+            files: self.files.saturating_add(other.files),
+            bytes: Self::sum([self.bytes, other.bytes]),
+            rows: Self::sum([self.rows, other.rows]),
             shared: None,
         }
     }

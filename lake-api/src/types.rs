@@ -130,6 +130,10 @@ pub fn has_blob_column(schema: &arrow_schema::Schema) -> bool {
     schema.fields().iter().any(|f| LogicalType::of(f) == LogicalType::Blob)
 }
 
+/// The largest vector dimension read: far above embedding models' (a few thousand),
+/// and low enough that a damaged dimension cannot size a batch's vectors into terabytes.
+pub const MAX_VECTOR_DIMENSION: usize = 1 << 16;
+
 /// A VECTOR<T, N> column: `FixedSizeList<T (non-null), N>`.
 pub fn vector_field(name: impl Into<String>, element: DataType, dimension: i32, nullable: bool) -> Field {
     Field::new(

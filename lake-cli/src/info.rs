@@ -33,11 +33,12 @@ impl LakeSide {
         if self.per_split.iter().any(|s| s.1.is_none()) {
             return None;
         }
-        self.per_split
+        let rows = self
+            .per_split
             .iter()
             .filter(|(p, b, _)| *p == bucket.partition && *b == Some(bucket.bucket))
-            .map(|(_, _, s)| s.as_ref().and_then(|s| s.rows))
-            .sum::<Option<u64>>()
+            .map(|(_, _, s)| s.as_ref().and_then(|s| s.rows));
+        SplitStats::sum(rows)
     }
 
     /// The figures of every split, files that several splits read counted once.

@@ -77,7 +77,7 @@ pub async fn render(lake: &dyn LakeStorage, log: &dyn LogSource, path: &TablePat
                 out,
                 "  {bucket}: end offset {}, {} offset(s) not tiered",
                 range.end,
-                (range.end - tiered).max(0)
+                range.end.saturating_sub(tiered).max(0)
             );
         }
     }

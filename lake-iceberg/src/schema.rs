@@ -16,7 +16,7 @@ use iceberg::spec::{
     Literal, NullOrder, PartitionSpec, PrimitiveLiteral, Schema, SortDirection, SortField, SortOrder, Struct,
     TableMetadata, Transform, UnboundPartitionSpec,
 };
-use lake_api::types::{LogicalType, blob_field, blob_ref_field, vector_field};
+use lake_api::types::{LogicalType, MAX_VECTOR_DIMENSION, blob_field, blob_ref_field, vector_field};
 use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
 
 use crate::error::iceberg_err;
@@ -74,6 +74,12 @@ pub(crate) enum BucketField {
 pub(crate) struct TableLayout {
     /// Positions of the identity partition fields of partition keys, with the key names.
     partitions: Vec<(usize, String)>,
+    /// The partition spec's fields, of every kind.
+    field_count: usize,
+    /// Fields that are neither a partition key nor the bucket, other than `void` ones
+    /// (which are always null): `day(ts)` and such, whose values a writer cannot derive
+    /// from a Fluss partition and bucket.
+    derived: Vec<String>,
     pub bucket: BucketField,
     pub bucket_key: Vec<String>,
 }
@@ -102,12 +108,17 @@ impl TableLayout {
             }
         }
         let mut partitions = Vec::new();
+        let mut derived = Vec::new();
         for (i, f) in fields.iter().enumerate() {
             let is_bucket = match bucket {
                 BucketField::Transform { position, .. } | BucketField::Column { position } => position == i,
                 BucketField::None => false,
             };
-            if is_bucket || f.transform != Transform::Identity {
+            if is_bucket || f.transform == Transform::Void {
+                continue;
+            }
+            if f.transform != Transform::Identity {
+                derived.push(format!("{} ({})", f.name, f.transform));
                 continue;
             }
             let name = schema.name_by_field_id(f.source_id).ok_or_else(|| {
@@ -120,6 +131,8 @@ impl TableLayout {
         }
         Ok(Self {
             partitions,
+            field_count: fields.len(),
+            derived,
             bucket,
             bucket_key,
         })
@@ -163,14 +176,26 @@ impl TableLayout {
         Ok((partition, bucket))
     }
 
-    /// The partition data of a Fluss partition and bucket.
+    /// Fails with [`ErrorKind::Unsupported`] where the spec has fields a writer cannot
+    /// fill from a Fluss partition and bucket (see [`TableLayout::partition_data`]).
+    pub fn check_writable(&self, table: &str) -> Result<()> {
+        if self.derived.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "lake table {table} is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
+                self.derived.join(", ")
+            ),
+        ))
+    }
+
+    /// The partition data of a Fluss partition and bucket: one value per field of the
+    /// spec, null for `void` fields. Fails as [`TableLayout::check_writable`] does.
     pub fn partition_data(&self, partition: &[String], bucket: u32) -> Result<Struct> {
-        let n = self.partitions.len()
-            + match self.bucket {
-                BucketField::None => 0,
-                _ => 1,
-            };
-        let mut values: Vec<Option<Literal>> = vec![None; n];
+        self.check_writable("")?;
+        let mut values: Vec<Option<Literal>> = vec![None; self.field_count];
         if partition.len() != self.partitions.len() {
             return Err(Error::invalid(format!(
                 "partition {partition:?} has {} values, the table {} keys",
@@ -267,6 +292,10 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
         .with_partition_keys(layout.partition_keys())
         .with_merge_engine(merge_engine);
     info.properties = properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // the properties are anyone's to set: a bucket count of 0, or a key column that is
+    // not there, is a table this crate cannot read
+    info.validate()
+        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("table {path}: {}", e.message())))?;
     Ok(info)
 }
 
@@ -275,15 +304,19 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
 fn logical_field(field: &Field, properties: &HashMap<String, String>) -> Result<Field> {
     let name = field.name();
     if let Some(dim) = properties.get(&vector_dimension_property(name)) {
-        let dimension: i32 = dim.parse().map_err(|_| {
-            Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "property {}='{dim}' is not a dimension",
-                    vector_dimension_property(name)
-                ),
-            )
-        })?;
+        let dimension: i32 = dim
+            .parse()
+            .ok()
+            .filter(|d| usize::try_from(*d).is_ok_and(|d| (1..=MAX_VECTOR_DIMENSION).contains(&d)))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "property {}='{dim}' is not a dimension from 1 to {MAX_VECTOR_DIMENSION}",
+                        vector_dimension_property(name)
+                    ),
+                )
+            })?;
         let element = match field.data_type() {
             DataType::List(item) | DataType::LargeList(item) => item.data_type().clone(),
             other => {
@@ -529,4 +562,75 @@ pub(crate) fn table_definition(info: &TableInfo) -> Result<TableDefinition> {
 /// errors.
 pub(crate) fn conform(batch: &RecordBatch, target: &SchemaRef, context: &dyn std::fmt::Display) -> Result<RecordBatch> {
     lake_api::conform::conform_batch(batch, target).map_err(|e| e.context(context))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use iceberg::spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Type};
+
+    use super::*;
+
+    fn schema() -> iceberg::Result<Schema> {
+        Schema::builder()
+            .with_fields([
+                Arc::new(NestedField::required(1, "id", Type::Primitive(PrimitiveType::Long))),
+                Arc::new(NestedField::required(2, "day", Type::Primitive(PrimitiveType::Date))),
+                Arc::new(NestedField::required(
+                    3,
+                    "region",
+                    Type::Primitive(PrimitiveType::String),
+                )),
+            ])
+            .build()
+    }
+
+    #[test]
+    fn a_spec_with_derived_fields_is_refused_for_writing_not_indexed_past() -> Result<()> {
+        let schema = Arc::new(schema().map_err(iceberg_err("schema"))?);
+        let spec = |fields: &[(&str, &str, Transform)]| {
+            fields
+                .iter()
+                .try_fold(PartitionSpec::builder(schema.clone()), |b, (source, name, t)| {
+                    b.add_partition_field(*source, *name, *t)
+                })
+                .and_then(|b| b.build())
+                .map_err(iceberg_err("spec"))
+        };
+        // day(day) then bucket: two fields, one of them derived
+        let layout = TableLayout::of(
+            &spec(&[
+                ("day", "day_day", Transform::Day),
+                ("id", "id_bucket", Transform::Bucket(4)),
+            ])?,
+            &schema,
+        )?;
+        let e = layout
+            .partition_data(&[], 1)
+            .err()
+            .ok_or_else(|| Error::invalid("written"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        let e = layout
+            .check_writable("db.t")
+            .err()
+            .ok_or_else(|| Error::invalid("writable"))?;
+        assert!(e.message().contains("partitioned by day_day (day)"), "{e}");
+
+        // a void field (a dropped partition field) is written as null
+        let layout = TableLayout::of(
+            &spec(&[
+                ("day", "dropped", Transform::Void),
+                ("region", "region", Transform::Identity),
+                ("id", "id_bucket", Transform::Bucket(4)),
+            ])?,
+            &schema,
+        )?;
+        let data = layout.partition_data(&["eu".to_string()], 3)?;
+        assert_eq!(
+            data.fields().to_vec(),
+            vec![None, Some(Literal::string("eu")), Some(Literal::int(3))]
+        );
+        Ok(())
+    }
 }

@@ -239,7 +239,7 @@ impl Planner for IcebergPlanner {
             };
             // only whole files without deletes count towards the limit
             if task.deletes.is_empty() {
-                planned_rows += task.record_count.unwrap_or(0);
+                planned_rows = planned_rows.saturating_add(task.record_count.unwrap_or(0));
             }
             let split = IcebergSplit {
                 snapshot_id: self.snapshot_id,

@@ -67,10 +67,10 @@ impl LakeSplit for IcebergSplit {
     }
 
     fn stats(&self) -> Option<SplitStats> {
-        let deletes: u64 = self.task.deletes.iter().map(|d| d.file_size_in_bytes).sum();
+        let sizes = self.task.deletes.iter().map(|d| Some(d.file_size_in_bytes));
         Some(SplitStats {
             files: 1 + self.task.deletes.len(),
-            bytes: Some(self.task.file_size_in_bytes + deletes),
+            bytes: SplitStats::sum(sizes.chain([Some(self.task.file_size_in_bytes)])),
             rows: self.task.record_count,
             shared: None,
         })

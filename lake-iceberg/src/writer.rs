@@ -77,6 +77,8 @@ impl LakeWriter for IcebergLakeWriter {
             .map_err(iceberg_err(format!("table {path}")))?;
         let metadata = table.metadata();
         let layout = TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?;
+        // the spec may have changed since the writer was made
+        layout.check_writable(&path.to_string())?;
         if self.info.has_primary_key() {
             refuse_rows_in_lake(&table, &layout, &self.info, &self.written).await?;
         }

@@ -177,6 +177,14 @@ impl BlobResolver for LanceBlobResolver {
             .object_store(None)
             .await
             .map_err(lance_err(format!("blob {blob}")))?;
+        // Lance's local reader allocates the whole range before it reads: a reference
+        // past the end of its file must fail here, not ask for its length in memory
+        let size = store.size(&path).await.map_err(lance_err(format!("blob {blob}")))?;
+        if range.end as u64 > size {
+            return Err(Error::corrupt(format!(
+                "blob {blob} ends past the end of its {size}-byte file"
+            )));
+        }
         let bytes = store
             .read_one_range(&path, range)
             .await

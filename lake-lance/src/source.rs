@@ -25,7 +25,7 @@ use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
 use crate::schema::{BUCKET_COLUMN, from_lance, has_bucket_column};
 use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_BUCKET_RUNS_KEY, SORTED_RUNS_KEY, SortedRuns};
-use crate::split::{LanceSplit, LanceSplitSerializer, check_inside};
+use crate::split::{LanceSplit, LanceSplitSerializer, check_fragments, check_inside};
 
 /// The default number of rows per batch read.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -188,6 +188,7 @@ impl LakeSource for LanceSource {
             }
             _ => self.at_version(split.version).await?,
         };
+        check_fragments(&split, &dataset, &self.context(split.version))?;
         // a split planned without buckets would merge every bucket's rows as one
         if split.bucket.is_none() && has_bucket_column(&dataset) {
             return Err(Error::invalid(format!(

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use lake_api::lake::{LakeSplit, RunPosition, SplitSerializer, SplitStats};
 use lake_api::{Error, ErrorKind, Result};
+use lance::dataset::Dataset;
 use lance::table::format::Fragment;
 use serde::{Deserialize, Serialize};
 
@@ -103,11 +104,7 @@ impl LakeSplit for LanceSplit {
             shared: None,
         };
         for fragment in &self.fragments {
-            let sizes = fragment
-                .files
-                .iter()
-                .map(|f| f.file_size_bytes.get().map(u64::from))
-                .sum::<Option<u64>>();
+            let sizes = SplitStats::sum(fragment.files.iter().map(|f| f.file_size_bytes.get().map(u64::from)));
             stats = stats
                 + SplitStats {
                     files: fragment.files.len() + usize::from(fragment.deletion_file.is_some()),
@@ -184,6 +181,23 @@ pub(crate) fn check_inside(split: &LanceSplit, dataset: &str) -> Result<()> {
                     fragment.id, file.path
                 )));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Fails with [`ErrorKind::Corrupt`](lake_api::ErrorKind::Corrupt) unless every fragment
+/// of the split is the dataset's fragment of that id at the split's version, as the
+/// dataset's own manifest has it: a split is input, and its row counts, deletion files
+/// and row-id metadata would otherwise reach Lance's reader unchecked.
+pub(crate) fn check_fragments(split: &LanceSplit, dataset: &Dataset, context: &str) -> Result<()> {
+    let known = dataset.fragments();
+    for fragment in &split.fragments {
+        if !known.iter().any(|f| f == fragment) {
+            return Err(Error::corrupt(format!(
+                "{context}: the split's fragment {} is not the dataset's fragment of that id",
+                fragment.id
+            )));
         }
     }
     Ok(())

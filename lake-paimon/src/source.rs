@@ -293,7 +293,7 @@ impl Planner for PaimonPlanner {
                 None
             };
             if split.raw_convertible() {
-                planned_rows += split.merged_row_count().unwrap_or(0);
+                planned_rows = planned_rows.saturating_add(split.merged_row_count().unwrap_or(0));
             }
             let sorted = pk && (!split.raw_convertible() || split.data_files().len() <= 1);
             splits.push(Arc::new(PaimonSplit {

@@ -79,10 +79,7 @@ impl LakeSplit for PaimonSplit {
             .split
             .data_deletion_files()
             .map_or(0, |d| d.iter().filter(|f| f.is_some()).count());
-        let bytes = files
-            .iter()
-            .map(|f| u64::try_from(f.file_size).ok())
-            .sum::<Option<u64>>();
+        let bytes = SplitStats::sum(files.iter().map(|f| u64::try_from(f.file_size).ok()));
         Some(SplitStats {
             files: files.len() + deletion_files,
             bytes,

@@ -60,11 +60,18 @@ impl KeyFilterMerge {
                 let index = index
                     .lock()
                     .map_err(|_| Error::invalid("key index poisoned by an earlier panic"))?;
-                let keep: BooleanArray = (0..batch.num_rows())
-                    .map(|i| {
-                        let e = &index.entries[first_row + i];
-                        Some(e.kind == UPSERT && !e.suppressed)
-                    })
+                let entries = index
+                    .entries
+                    .get(first_row..first_row + batch.num_rows())
+                    .ok_or_else(|| {
+                        Error::corrupt(format!(
+                            "the buffered log summary holds more than the {} rows indexed",
+                            index.entries.len()
+                        ))
+                    })?;
+                let keep: BooleanArray = entries
+                    .iter()
+                    .map(|e| Some(e.kind == UPSERT && !e.suppressed))
                     .collect();
                 first_row += batch.num_rows();
                 let data = batch.project(&(0..schema.fields().len()).collect::<Vec<_>>())?;

@@ -117,6 +117,20 @@ impl SpillRun {
             Error::new(ErrorKind::Io, format!("spill run {} is gone", self.path.display())).with_source(e)
         })?;
         let reader = FileReader::try_new(BufReader::new(file), None)?;
+        // a run replaced or damaged behind the reader's back must not reach the merge,
+        // which indexes its columns by position
+        let same =
+            |a: &arrow_schema::Field, b: &arrow_schema::Field| a.name() == b.name() && a.data_type() == b.data_type();
+        let found = reader.schema();
+        if found.fields().len() != self.schema.fields().len()
+            || !found.fields().iter().zip(self.schema.fields()).all(|(a, b)| same(a, b))
+        {
+            return Err(Error::corrupt(format!(
+                "spill run {} holds columns ({found}), not the ones written ({})",
+                self.path.display(),
+                self.schema
+            )));
+        }
         let path = self.path.clone();
         let batches =
             reader.map(move |b| b.map_err(|e| Error::from(e).context(format!("reading spill run {}", path.display()))));
@@ -223,6 +237,26 @@ mod tests {
         assert!(dir.exists());
         drop(spill);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_run_replaced_by_a_file_of_other_columns_is_corrupt() -> Result<()> {
+        let root = tempfile::tempdir()?;
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let b = batch(vec![1, 2, 3]);
+        let run = spill.write_run(&b.schema(), vec![Ok(b.clone())])?;
+        // another valid IPC file, with two columns, in its place
+        let other = RecordBatch::try_from_iter([
+            ("v", Arc::new(Int64Array::from(vec![1])) as _),
+            ("w", Arc::new(Int64Array::from(vec![2])) as _),
+        ])?;
+        let mut writer = FileWriter::try_new(File::create(&run.path)?, &other.schema())?;
+        writer.write(&other)?;
+        writer.finish()?;
+        let e = run.read().err().ok_or_else(|| Error::invalid("read"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.message().contains("not the ones written"), "{e}");
+        Ok(())
     }
 
     #[test]

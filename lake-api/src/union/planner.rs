@@ -187,7 +187,7 @@ pub(crate) async fn plan(
         if lake.is_empty() && log_ranges.is_empty() {
             continue;
         }
-        let log_len = log_ranges.iter().map(LogRange::len).sum();
+        let log_len = log_ranges.iter().map(LogRange::len).fold(0i64, i64::saturating_add);
         splits.push(UnionSplit {
             kind: UnionSplitKind::LakeAndLog,
             strategy: ctx.options.resolve(ctx.options.strategy, log_len),

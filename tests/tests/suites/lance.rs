@@ -267,6 +267,24 @@ async fn hostile_splits_are_refused() {
         .expect("parses");
     let err = source.create_reader(hostile).await.err().expect("outside the dataset");
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    // a fragment whose metadata differs from the dataset's (here its row count) is not
+    // handed to Lance's reader
+    let rows = split
+        .as_any()
+        .downcast_ref::<LanceSplit>()
+        .expect("lance split")
+        .fragments()[0]
+        .physical_rows
+        .expect("rows");
+    let counted = format!("\"physical_rows\":{rows}");
+    assert!(text.contains(&counted), "{text}");
+    let forged = text.replacen(&counted, &format!("\"physical_rows\":{}", rows + 1000), 1);
+    let forged = serializer
+        .deserialize(serializer.version(), forged.as_bytes())
+        .expect("parses");
+    let err = source.create_reader(forged).await.err().expect("forged fragment");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.message().contains("not the dataset's fragment"), "{err}");
     assert_eq!(
         serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
         ErrorKind::UnsupportedVersion
@@ -746,6 +764,12 @@ async fn blob_columns_read_as_references_to_ranges_of_the_dataset_files() {
         let forged = BlobRef::new(format!("{dataset_uri}/../../etc/passwd"), 0, 4);
         let e = by_scan.fetch(&forged).await.expect_err("forged");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        // one inside the dataset but past the end of its file is corrupt, and is not
+        // sized in memory first (Lance's local reader allocates the whole range)
+        let past_end = BlobRef::new(lake_refs[0].uri.clone(), 0, 1 << 40);
+        let e = by_scan.fetch(&past_end).await.expect_err("past the end");
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.message().contains("past the end"), "{e}");
     }
 
     // a worker that only has the configuration reads the planner's splits and resolves
