@@ -66,11 +66,21 @@ impl Selection {
     }
 }
 
+/// The longest projection path taken: far deeper than any schema nests, and short enough
+/// that building its selection (one level of recursion per step) cannot exhaust a stack.
+const MAX_PATH_LEN: usize = 256;
+
 fn build_selection(paths: &[Vec<usize>]) -> Result<Selection> {
     let mut sel = Selection::default();
     for p in paths {
         if p.is_empty() {
             return Err(Error::invalid("an empty projection path"));
+        }
+        if p.len() > MAX_PATH_LEN {
+            return Err(Error::invalid(format!(
+                "a projection path of {} steps (at most {MAX_PATH_LEN})",
+                p.len()
+            )));
         }
         sel.add(p);
     }
@@ -238,5 +248,15 @@ mod tests {
         assert!(project_batch(&batch(), &[vec![5]]).is_err());
         assert!(project_batch(&batch(), &[vec![0, 1]]).is_err());
         assert!(project_batch(&batch(), &[vec![]]).is_err());
+    }
+
+    #[test]
+    fn a_path_longer_than_any_schema_nests_is_refused_before_it_is_walked() -> Result<()> {
+        // building the selection recursed once per step: a million steps overflowed
+        let e = project_batch(&batch(), &[vec![1; 1_000_000]])
+            .err()
+            .ok_or_else(|| Error::invalid("projected"))?;
+        assert!(e.message().contains("a projection path of 1000000 steps"), "{e}");
+        Ok(())
     }
 }
