@@ -395,16 +395,32 @@ impl BucketLog {
 
 /// Whether `bytes` (from a bad batch on) hold a whole, CRC-valid batch at a later offset than
 /// `expected`: proof that the bad batch is not a torn tail. Only runs on the error path.
+///
+/// Every byte position is a candidate, and each plausible one costs a CRC over its claimed
+/// length, so a crafted tail could make the search quadratic. Past [`CRC_WORK_PER_BYTE`]
+/// bytes checked per byte of tail it answers yes: the tail is then kept and reported
+/// corrupt, never cut, which loses nothing.
 fn has_valid_batch_after(bytes: &[u8], expected: i64) -> bool {
+    valid_batch_within(bytes, expected, CRC_WORK_PER_BYTE)
+}
+
+/// [`has_valid_batch_after`] with `work_per_byte` as its budget.
+fn valid_batch_within(bytes: &[u8], expected: i64, work_per_byte: u64) -> bool {
+    let mut budget = (bytes.len() as u64).saturating_mul(work_per_byte);
     (1..bytes.len().saturating_sub(LOG_OVERHEAD)).any(|q| {
         let base = i64::from_le_bytes(bytes[q..q + 8].try_into().unwrap_or([0; 8]));
         let length = i32::from_le_bytes(bytes[q + 8..q + 12].try_into().unwrap_or([0; 4]));
-        base > expected
-            && length >= 0
-            && q + LOG_OVERHEAD + length as usize <= bytes.len()
-            && read_header(&bytes[q..q + LOG_OVERHEAD + length as usize]).is_ok()
+        let plausible = base > expected && length >= 0 && q + LOG_OVERHEAD + length as usize <= bytes.len();
+        if !plausible {
+            return false;
+        }
+        budget = budget.saturating_sub(length as u64);
+        budget == 0 || read_header(&bytes[q..q + LOG_OVERHEAD + length as usize]).is_ok()
     })
 }
+
+/// See [`has_valid_batch_after`]: a real torn tail is checked in a few passes at most.
+const CRC_WORK_PER_BYTE: u64 = 64;
 
 /// Fills `buf` from byte `pos` of `file`: one `pread` on Unix (no seek), else a seek and a
 /// read.
@@ -474,4 +490,32 @@ pub(crate) fn read_entries(
         })?;
     *position = Some(entry.pos + len);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` plausible-looking candidates (a later base offset and a length that fits)
+    /// of which none is a valid batch: garbage that costs a CRC per candidate.
+    fn plausible_garbage(count: usize, length: i32) -> Vec<u8> {
+        let mut bytes = vec![0u8; count * 12 + length as usize + LOG_OVERHEAD];
+        for c in 0..count {
+            let q = 1 + c * 12;
+            bytes[q..q + 8].copy_from_slice(&1000i64.to_le_bytes());
+            bytes[q + 8..q + 12].copy_from_slice(&length.to_le_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_tail_costing_more_crc_work_than_its_budget_is_kept_not_cut() {
+        let bytes = plausible_garbage(64, 4096);
+        // with room to check every candidate: no valid batch, so a torn tail
+        assert!(!valid_batch_within(&bytes, 10, 1 << 20));
+        // past the budget the answer is the one that loses nothing: not a torn tail
+        assert!(valid_batch_within(&bytes, 10, 1));
+        // the real budget covers a real tail's few candidates
+        assert!(!has_valid_batch_after(&plausible_garbage(4, 4096), 10));
+    }
 }
