@@ -73,6 +73,7 @@ pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result
 /// Checks that every non-null list holds `dimension` items before lists become vectors:
 /// the cast would turn a list of another length into a null (losing it), and sizes its
 /// output by the dimension before it looks, so a damaged dimension could ask for terabytes.
+/// VECTOR is a column type: vectors nested in structs or lists are cast unchecked.
 fn check_vector_lengths<O: arrow_array::OffsetSizeTrait>(
     lists: &arrow_array::GenericListArray<O>,
     dimension: i32,

@@ -89,21 +89,16 @@ impl TableLayout {
         let fields = spec.fields();
         let mut bucket = BucketField::None;
         let mut bucket_key = Vec::new();
-        if let Some(last) = fields.last() {
+        // the bucket is the last field, not counting void ones (fields a v1 table dropped)
+        if let Some(position) = fields.iter().rposition(|f| f.transform != Transform::Void) {
+            let last = &fields[position];
             let source = schema.name_by_field_id(last.source_id).unwrap_or_default();
             match last.transform {
                 Transform::Bucket(n) => {
-                    bucket = BucketField::Transform {
-                        position: fields.len() - 1,
-                        buckets: n,
-                    };
+                    bucket = BucketField::Transform { position, buckets: n };
                     bucket_key.push(source.to_string());
                 }
-                Transform::Identity if source == BUCKET_COLUMN => {
-                    bucket = BucketField::Column {
-                        position: fields.len() - 1,
-                    }
-                }
+                Transform::Identity if source == BUCKET_COLUMN => bucket = BucketField::Column { position },
                 _ => {}
             }
         }
@@ -185,7 +180,8 @@ impl TableLayout {
         Err(Error::new(
             ErrorKind::Unsupported,
             format!(
-                "lake table {table} is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
+                "lake table{}{table} is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
+                if table.is_empty() { "" } else { " " },
                 self.derived.join(", ")
             ),
         ))
@@ -630,6 +626,28 @@ mod tests {
         assert_eq!(
             data.fields().to_vec(),
             vec![None, Some(Literal::string("eu")), Some(Literal::int(3))]
+        );
+
+        // a v1 table whose dropped field comes last: the bucket is the last field not void
+        let layout = TableLayout::of(
+            &spec(&[
+                ("region", "region", Transform::Identity),
+                ("id", "id_bucket", Transform::Bucket(4)),
+                ("day", "dropped", Transform::Void),
+            ])?,
+            &schema,
+        )?;
+        assert_eq!(
+            layout.bucket,
+            BucketField::Transform {
+                position: 1,
+                buckets: 4
+            }
+        );
+        let data = layout.partition_data(&["eu".to_string()], 2)?;
+        assert_eq!(
+            data.fields().to_vec(),
+            vec![Some(Literal::string("eu")), Some(Literal::int(2)), None]
         );
         Ok(())
     }

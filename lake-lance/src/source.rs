@@ -25,10 +25,13 @@ use crate::error::lance_err;
 use crate::predicate::{LanceFilters, ident, quote};
 use crate::schema::{BUCKET_COLUMN, from_lance, has_bucket_column};
 use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SORTED_BUCKET_RUNS_KEY, SORTED_RUNS_KEY, SortedRuns};
-use crate::split::{LanceSplit, LanceSplitSerializer, check_fragments, check_inside};
+use crate::split::{LanceSplit, LanceSplitSerializer, check_inside, trusted_fragments};
 
 /// The default number of rows per batch read.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// One version's fragments by id.
+type FragmentsById = HashMap<u64, Fragment>;
 
 /// One scan of a Lance dataset: projection, filters and limit, then planning and reading.
 #[derive(Clone)]
@@ -37,6 +40,10 @@ pub struct LanceSource {
     info: TableInfo,
     latest: Arc<Dataset>,
     versions: Arc<Mutex<HashMap<u64, Arc<Dataset>>>>,
+    /// Each version's fragments by id, for reading splits with the dataset's own fragment
+    /// metadata rather than theirs (built once per version: a scan has a split per
+    /// fragment).
+    fragment_index: Arc<Mutex<HashMap<u64, Arc<FragmentsById>>>>,
     projection: Option<Vec<Vec<usize>>>,
     filter: Option<String>,
     limit: Option<usize>,
@@ -62,6 +69,7 @@ impl LanceSource {
             info,
             latest,
             versions: Arc::default(),
+            fragment_index: Arc::default(),
             projection: None,
             filter: None,
             limit: None,
@@ -131,6 +139,18 @@ impl LanceSource {
         Ok(ds)
     }
 
+    /// The fragments of `dataset` (at its version) by id, indexed once per version.
+    fn fragment_index(&self, dataset: &Dataset) -> Result<Arc<FragmentsById>> {
+        let mut cache = self
+            .fragment_index
+            .lock()
+            .map_err(|_| Error::invalid("poisoned cache"))?;
+        let index = cache
+            .entry(dataset.version_id())
+            .or_insert_with(|| Arc::new(dataset.fragments().iter().map(|f| (f.id, f.clone())).collect()));
+        Ok(index.clone())
+    }
+
     fn output_schema(&self) -> Result<SchemaRef> {
         let schema = match &self.projection {
             None => self.info.schema.clone(),
@@ -182,13 +202,21 @@ impl LakeSource for LanceSource {
             .ok_or_else(|| Error::invalid(format!("not a Lance split: {split:?}")))?
             .clone();
         check_inside(&split, &self.uri)?;
-        let dataset = match &split.manifest {
+        // A worker that never saw the version opens it from the manifest the split carries
+        // (no catalog round trip); that manifest is then what the split is checked against.
+        // Otherwise the split's fragments are replaced by the dataset's own.
+        let (dataset, fragments) = match &split.manifest {
             Some(manifest) if split.version != self.latest.version_id() => {
-                self.open_split_manifest(&split, manifest).await?
+                let dataset = self.open_split_manifest(&split, manifest).await?;
+                (dataset, split.fragments.clone())
             }
-            _ => self.at_version(split.version).await?,
+            _ => {
+                let dataset = self.at_version(split.version).await?;
+                let known = self.fragment_index(&dataset)?;
+                let fragments = trusted_fragments(&split, &known, &self.context(split.version))?;
+                (dataset, fragments)
+            }
         };
-        check_fragments(&split, &dataset, &self.context(split.version))?;
         // a split planned without buckets would merge every bucket's rows as one
         if split.bucket.is_none() && has_bucket_column(&dataset) {
             return Err(Error::invalid(format!(
@@ -218,7 +246,7 @@ impl LakeSource for LanceSource {
             key_order: (split.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone()),
             context: self.context(split.version),
             dataset,
-            fragments: split.fragments,
+            fragments,
             filter,
             read_schema,
             output_schema: self.output_schema()?,

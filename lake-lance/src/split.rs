@@ -9,11 +9,11 @@
 //! `manifest` field) still read: the worker checks the version out instead.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use lake_api::lake::{LakeSplit, RunPosition, SplitSerializer, SplitStats};
 use lake_api::{Error, ErrorKind, Result};
-use lance::dataset::Dataset;
 use lance::table::format::Fragment;
 use serde::{Deserialize, Serialize};
 
@@ -186,19 +186,25 @@ pub(crate) fn check_inside(split: &LanceSplit, dataset: &str) -> Result<()> {
     Ok(())
 }
 
-/// Fails with [`ErrorKind::Corrupt`](lake_api::ErrorKind::Corrupt) unless every fragment
-/// of the split is the dataset's fragment of that id at the split's version, as the
-/// dataset's own manifest has it: a split is input, and its row counts, deletion files
-/// and row-id metadata would otherwise reach Lance's reader unchecked.
-pub(crate) fn check_fragments(split: &LanceSplit, dataset: &Dataset, context: &str) -> Result<()> {
-    let known = dataset.fragments();
-    for fragment in &split.fragments {
-        if !known.iter().any(|f| f == fragment) {
-            return Err(Error::corrupt(format!(
-                "{context}: the split's fragment {} is not the dataset's fragment of that id",
-                fragment.id
-            )));
-        }
-    }
-    Ok(())
+/// The dataset's own metadata of the split's fragments, looked up by id in `known` (the
+/// dataset's fragments at the split's version): a split is input, and the row counts,
+/// deletion files and row-id metadata it carries must not reach Lance's reader. Fails with
+/// [`ErrorKind::Corrupt`](lake_api::ErrorKind::Corrupt) for an id the version lacks.
+pub(crate) fn trusted_fragments(
+    split: &LanceSplit,
+    known: &HashMap<u64, Fragment>,
+    context: &str,
+) -> Result<Vec<Fragment>> {
+    split
+        .fragments
+        .iter()
+        .map(|f| {
+            known.get(&f.id).cloned().ok_or_else(|| {
+                Error::corrupt(format!(
+                    "{context}: the split names fragment {}, which that version lacks",
+                    f.id
+                ))
+            })
+        })
+        .collect()
 }

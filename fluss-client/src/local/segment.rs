@@ -396,31 +396,35 @@ impl BucketLog {
 /// Whether `bytes` (from a bad batch on) hold a whole, CRC-valid batch at a later offset than
 /// `expected`: proof that the bad batch is not a torn tail. Only runs on the error path.
 ///
-/// Every byte position is a candidate, and each plausible one costs a CRC over its claimed
-/// length, so a crafted tail could make the search quadratic. Past [`CRC_WORK_PER_BYTE`]
-/// bytes checked per byte of tail it answers yes: the tail is then kept and reported
-/// corrupt, never cut, which loses nothing.
+/// Every byte position is a candidate. One whose header holds together (the cheap checks
+/// of [`peek_header`]) costs a CRC over its claimed length, so a crafted tail could make
+/// the search quadratic: past [`CRC_WORK_PER_BYTE`] bytes checked per byte of tail (and at
+/// least [`MIN_CRC_WORK`]) it answers yes. The tail is then kept, and the segment reported
+/// corrupt rather than cut.
 fn has_valid_batch_after(bytes: &[u8], expected: i64) -> bool {
-    valid_batch_within(bytes, expected, CRC_WORK_PER_BYTE)
+    let budget = (bytes.len() as u64).saturating_mul(CRC_WORK_PER_BYTE).max(MIN_CRC_WORK);
+    valid_batch_within(bytes, expected, budget)
 }
 
-/// [`has_valid_batch_after`] with `work_per_byte` as its budget.
-fn valid_batch_within(bytes: &[u8], expected: i64, work_per_byte: u64) -> bool {
-    let mut budget = (bytes.len() as u64).saturating_mul(work_per_byte);
+/// [`has_valid_batch_after`] with `budget` bytes of CRC work.
+fn valid_batch_within(bytes: &[u8], expected: i64, mut budget: u64) -> bool {
     (1..bytes.len().saturating_sub(LOG_OVERHEAD)).any(|q| {
-        let base = i64::from_le_bytes(bytes[q..q + 8].try_into().unwrap_or([0; 8]));
-        let length = i32::from_le_bytes(bytes[q + 8..q + 12].try_into().unwrap_or([0; 4]));
-        let plausible = base > expected && length >= 0 && q + LOG_OVERHEAD + length as usize <= bytes.len();
-        if !plausible {
+        let Ok(header) = peek_header(&bytes[q..]) else {
+            return false;
+        };
+        let size = header.size_in_bytes();
+        if header.base_offset <= expected || q + size > bytes.len() {
             return false;
         }
-        budget = budget.saturating_sub(length as u64);
-        budget == 0 || read_header(&bytes[q..q + LOG_OVERHEAD + length as usize]).is_ok()
+        budget = budget.saturating_sub(size as u64);
+        budget == 0 || read_header(&bytes[q..q + size]).is_ok()
     })
 }
 
-/// See [`has_valid_batch_after`]: a real torn tail is checked in a few passes at most.
+/// See [`has_valid_batch_after`]: a real torn tail costs a few passes at most.
 const CRC_WORK_PER_BYTE: u64 = 64;
+/// See [`has_valid_batch_after`]: about 25 ms of CRC work, whatever the tail's size.
+const MIN_CRC_WORK: u64 = 256 << 20;
 
 /// Fills `buf` from byte `pos` of `file`: one `pread` on Unix (no seek), else a seek and a
 /// read.
@@ -495,27 +499,42 @@ pub(crate) fn read_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::testdata::sample_batch;
+    use crate::record::{EncodeOptions, encode_batch};
 
-    /// `count` plausible-looking candidates (a later base offset and a length that fits)
-    /// of which none is a valid batch: garbage that costs a CRC per candidate.
-    fn plausible_garbage(count: usize, length: i32) -> Vec<u8> {
-        let mut bytes = vec![0u8; count * 12 + length as usize + LOG_OVERHEAD];
-        for c in 0..count {
-            let q = 1 + c * 12;
-            bytes[q..q + 8].copy_from_slice(&1000i64.to_le_bytes());
-            bytes[q + 8..q + 12].copy_from_slice(&length.to_le_bytes());
+    /// A byte, then `count` copies of a batch at offset 1000 whose last byte is damaged
+    /// (each a candidate whose header holds together, costing a CRC check), then the batch
+    /// whole when `valid_last`. Also returns one batch's size.
+    fn tail(count: usize, valid_last: bool) -> Result<(Vec<u8>, u64)> {
+        let batch = encode_batch(&sample_batch(), None, 1000, &EncodeOptions::default())?;
+        let mut damaged = batch.clone();
+        if let Some(last) = damaged.last_mut() {
+            *last ^= 0xff;
         }
-        bytes
+        let mut bytes = vec![0u8];
+        for _ in 0..count {
+            bytes.extend_from_slice(&damaged);
+        }
+        if valid_last {
+            bytes.extend_from_slice(&batch);
+        }
+        Ok((bytes, batch.len() as u64))
     }
 
     #[test]
-    fn a_tail_costing_more_crc_work_than_its_budget_is_kept_not_cut() {
-        let bytes = plausible_garbage(64, 4096);
-        // with room to check every candidate: no valid batch, so a torn tail
-        assert!(!valid_batch_within(&bytes, 10, 1 << 20));
-        // past the budget the answer is the one that loses nothing: not a torn tail
-        assert!(valid_batch_within(&bytes, 10, 1));
-        // the real budget covers a real tail's few candidates
-        assert!(!has_valid_batch_after(&plausible_garbage(4, 4096), 10));
+    fn a_tail_costing_more_crc_work_than_its_budget_is_kept_not_cut() -> Result<()> {
+        let (garbage, size) = tail(8, false)?;
+        // with room to check every candidate (positions inside a batch can pass the cheap
+        // header checks too): no valid batch, so a torn tail
+        assert!(!valid_batch_within(&garbage, 10, u64::MAX));
+        assert!(!has_valid_batch_after(&garbage, 10));
+        // a whole batch behind the damaged ones is found
+        let (proof, _) = tail(8, true)?;
+        assert!(valid_batch_within(&proof, 10, u64::MAX));
+        // at or below the expected offset it proves nothing
+        assert!(!valid_batch_within(&proof, 1000, u64::MAX));
+        // past the budget the answer is the one that cuts nothing
+        assert!(valid_batch_within(&garbage, 10, size));
+        Ok(())
     }
 }

@@ -290,7 +290,17 @@ fn check_shape(ipc_batch: &arrow_ipc::RecordBatch<'_>, body: &[u8], schema: &Sch
             node: 0,
             buffer: 0,
         };
+        let rows = ipc_batch.length().max(0) as u64;
         for field in schema.fields() {
+            // a column is as long as the batch: a longer node would size its buffers' bounds
+            if let Some(&(length, _)) = walk.nodes.get(walk.node)
+                && length != rows
+            {
+                return Err(Error::corrupt(format!(
+                    "{what}: column {} has {length} values in a batch of {rows} rows",
+                    field.name()
+                )));
+            }
             walk.field(field.data_type())
                 .map_err(|e| Error::corrupt(format!("{what}: column {}: {e}", field.name())))?;
         }
@@ -592,45 +602,84 @@ mod tests {
         assert!(e.message().contains("uncompressed length"), "{e}");
     }
 
-    /// A ZSTD part of [`batch`] whose buffer `index` declares `declared` bytes
-    /// uncompressed (the prefix only: arrow-ipc would allocate that much first).
-    fn declaring(index: usize, declared: i64) -> (RecordBatch, Vec<u8>) {
+    /// A ZSTD part of [`batch`] and where its IPC metadata lies in it.
+    fn zstd_part() -> Result<(RecordBatch, Vec<u8>, std::ops::Range<usize>)> {
         let b = batch();
         let mut out = vec![];
-        write_arrow_part(&b, Some(CompressionType::ZSTD), &mut out).unwrap();
-        let meta_len = i32::from_le_bytes(out[4..8].try_into().unwrap()) as usize;
-        let message = arrow_ipc::root_as_message(&out[8..8 + meta_len]).unwrap();
-        let buffer = message.header_as_record_batch().unwrap().buffers().unwrap().get(index);
+        write_arrow_part(&b, Some(CompressionType::ZSTD), &mut out)?;
+        let meta_len = i32::from_le_bytes([out[4], out[5], out[6], out[7]]) as usize;
+        Ok((b, out, 8..8 + meta_len))
+    }
+
+    /// A ZSTD part of [`batch`] whose buffer `index` declares `declared` bytes
+    /// uncompressed (the prefix only: arrow-ipc would allocate that much first).
+    fn declaring(index: usize, declared: i64) -> Result<(RecordBatch, Vec<u8>)> {
+        let (b, mut out, meta) = zstd_part()?;
+        let message = arrow_ipc::root_as_message(&out[meta.clone()]).map_err(|e| Error::corrupt(e.to_string()))?;
+        let buffer = message
+            .header_as_record_batch()
+            .and_then(|rb| rb.buffers())
+            .map(|buffers| buffers.get(index))
+            .ok_or_else(|| Error::corrupt("no buffers"))?;
         assert!(buffer.length() >= 8, "buffer {index} is compressed");
-        let at = 8 + meta_len + buffer.offset() as usize;
+        let at = meta.end + buffer.offset() as usize;
         out[at..at + 8].copy_from_slice(&declared.to_le_bytes());
-        (b, out)
+        Ok((b, out))
+    }
+
+    /// The error reading `part` of `b`'s rows gives.
+    fn refused(b: &RecordBatch, part: &[u8]) -> Result<Error> {
+        read_arrow_part(part, &b.schema(), 3, "t")
+            .err()
+            .ok_or_else(|| Error::corrupt("read"))
     }
 
     #[test]
-    fn a_fixed_width_buffer_declaring_more_than_its_values_need_is_refused() {
+    fn a_fixed_width_buffer_declaring_more_than_its_values_need_is_refused() -> Result<()> {
         // buffer 1: the three Int32 values of column a (12 bytes), declared as 1 MiB (less
         // than the whole body may declare)
-        let (b, out) = declaring(1, 1 << 20);
-        let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
+        let (b, out) = declaring(1, 1 << 20)?;
+        let e = refused(&b, &out)?;
         assert_eq!(e.kind(), ErrorKind::Corrupt);
         assert!(
             e.message()
                 .contains("declares 1048576 bytes where 3 values of type Int32 need 12"),
             "{e}"
         );
-        // a few bytes of padding stay readable
-        let (b, out) = declaring(1, 64);
-        let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
+        // padding up to the next 64 bytes and 64 more is within the bound (this body then
+        // fails to inflate to what it declares, which is another error)
+        let (b, out) = declaring(1, 128)?;
+        let e = refused(&b, &out)?;
         assert!(!e.message().contains("where 3 values"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn a_body_declaring_far_more_than_it_could_inflate_to_is_refused() {
+    fn a_column_longer_than_its_batch_is_refused() -> Result<()> {
+        let (b, mut out, meta) = zstd_part()?;
+        // column a's field node: length 3, null count 1 (two little-endian i64s)
+        let node: Vec<u8> = [3i64, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let at = (meta.start..meta.end - 16)
+            .find(|&i| out[i..i + 16] == node[..])
+            .ok_or_else(|| Error::corrupt("no node"))?;
+        out[at..at + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
+        let e = refused(&b, &out)?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(
+            e.message()
+                .contains("column a has 1099511627776 values in a batch of 3 rows"),
+            "{e}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_body_declaring_far_more_than_it_could_inflate_to_is_refused() -> Result<()> {
         // buffer 4: the string values of column b, which nothing else bounds
-        let (b, out) = declaring(4, 1 << 30);
-        let e = read_arrow_part(&out, &b.schema(), 3, "t").unwrap_err();
+        let (b, out) = declaring(4, 1 << 30)?;
+        let e = refused(&b, &out)?;
         assert_eq!(e.kind(), ErrorKind::Corrupt);
         assert!(e.message().contains("declares 1073741824 bytes uncompressed"), "{e}");
+        Ok(())
     }
 }

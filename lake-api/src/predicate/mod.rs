@@ -49,10 +49,10 @@ pub use convert::{ConvertPredicate, convert, push_down};
 pub use eval::{filter_batch, selection_mask};
 pub use parse::parse;
 
-/// The deepest predicate tree a scan takes: evaluating, validating and converting a
-/// predicate recurse once per level, on the reading tasks' stacks (2 MiB on Tokio's
-/// workers), so a deeper tree could overflow them, which aborts the process rather than
-/// failing the scan. A parsed filter stays far inside it (see [`parse`]).
+/// The deepest predicate tree a scan takes. Evaluation and validation walk a tree with
+/// stacks of their own, but converting it for a backend, printing, cloning and dropping it
+/// recurse once per level, and a stack overflow aborts the process rather than failing
+/// the scan. A parsed filter stays far inside it (see [`parse`]).
 pub const MAX_PREDICATE_DEPTH: usize = 1024;
 
 /// A constant a column is compared with.

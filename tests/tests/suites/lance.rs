@@ -267,24 +267,32 @@ async fn hostile_splits_are_refused() {
         .expect("parses");
     let err = source.create_reader(hostile).await.err().expect("outside the dataset");
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    // a fragment whose metadata differs from the dataset's (here its row count) is not
-    // handed to Lance's reader
-    let rows = split
-        .as_any()
-        .downcast_ref::<LanceSplit>()
-        .expect("lance split")
-        .fragments()[0]
-        .physical_rows
-        .expect("rows");
+    // a fragment's metadata (here its row count) is the dataset's, whatever the split says
+    let lance_split = split.as_any().downcast_ref::<LanceSplit>().expect("lance split");
+    let fragment = &lance_split.fragments()[0];
+    let rows = fragment.physical_rows.expect("rows");
     let counted = format!("\"physical_rows\":{rows}");
     assert!(text.contains(&counted), "{text}");
+    let read = |split| rows_read(source.as_ref(), split);
+    let honest = read(split.clone()).await.expect("honest read");
     let forged = text.replacen(&counted, &format!("\"physical_rows\":{}", rows + 1000), 1);
     let forged = serializer
         .deserialize(serializer.version(), forged.as_bytes())
         .expect("parses");
-    let err = source.create_reader(forged).await.err().expect("forged fragment");
+    assert_eq!(read(forged).await.expect("forged read"), honest);
+    // and a fragment id the version lacks is corrupt
+    let id = format!("\"id\":{},", fragment.id);
+    assert!(text.contains(&id), "{text}");
+    let unknown = text.replacen(&id, "\"id\":987654,", 1);
+    let unknown = serializer
+        .deserialize(serializer.version(), unknown.as_bytes())
+        .expect("parses");
+    let err = source.create_reader(unknown).await.err().expect("unknown fragment");
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-    assert!(err.message().contains("not the dataset's fragment"), "{err}");
+    assert!(
+        err.message().contains("fragment 987654, which that version lacks"),
+        "{err}"
+    );
     assert_eq!(
         serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
         ErrorKind::UnsupportedVersion
@@ -296,6 +304,13 @@ async fn hostile_splits_are_refused() {
             .kind(),
         ErrorKind::Corrupt
     );
+}
+
+/// The rows a lake source's reader returns for one split.
+async fn rows_read(source: &dyn lake_api::LakeSource, split: Arc<dyn lake_api::LakeSplit>) -> lake_api::Result<usize> {
+    let reader = source.create_reader(split).await?;
+    let batches: Vec<RecordBatch> = reader.read().await?.try_collect().await?;
+    Ok(batches.iter().map(RecordBatch::num_rows).sum())
 }
 
 async fn read_all(lake: &LanceStorage, version: i64) -> lake_api::Result<Vec<RecordBatch>> {
