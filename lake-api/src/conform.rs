@@ -78,15 +78,13 @@ fn check_vector_lengths<O: arrow_array::OffsetSizeTrait>(
     lists: &arrow_array::GenericListArray<O>,
     dimension: i32,
 ) -> std::result::Result<(), ArrowError> {
-    let wanted = usize::try_from(dimension)
-        .ok()
-        .filter(|d| (1..=crate::types::MAX_VECTOR_DIMENSION).contains(d))
-        .ok_or_else(|| {
-            ArrowError::InvalidArgumentError(format!(
-                "vectors of dimension {dimension} (not 1 to {})",
-                crate::types::MAX_VECTOR_DIMENSION
-            ))
-        })?;
+    if !crate::types::is_vector_dimension(dimension) {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "vectors of dimension {dimension} (not 1 to {})",
+            crate::types::MAX_VECTOR_DIMENSION
+        )));
+    }
+    let wanted = dimension as usize;
     let lengths = lists.offsets().lengths();
     match lengths
         .enumerate()

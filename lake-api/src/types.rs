@@ -134,6 +134,18 @@ pub fn has_blob_column(schema: &arrow_schema::Schema) -> bool {
 /// and low enough that a damaged dimension cannot size a batch's vectors into terabytes.
 pub const MAX_VECTOR_DIMENSION: usize = 1 << 16;
 
+/// Whether `dimension` is one a VECTOR column may have here: 1 to [`MAX_VECTOR_DIMENSION`].
+///
+/// ```
+/// use lake_api::types::is_vector_dimension;
+///
+/// assert!(is_vector_dimension(768));
+/// assert!(!is_vector_dimension(0) && !is_vector_dimension(-1) && !is_vector_dimension(i32::MAX));
+/// ```
+pub fn is_vector_dimension(dimension: i32) -> bool {
+    usize::try_from(dimension).is_ok_and(|d| (1..=MAX_VECTOR_DIMENSION).contains(&d))
+}
+
 /// A VECTOR<T, N> column: `FixedSizeList<T (non-null), N>`.
 pub fn vector_field(name: impl Into<String>, element: DataType, dimension: i32, nullable: bool) -> Field {
     Field::new(

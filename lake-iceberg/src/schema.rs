@@ -16,7 +16,9 @@ use iceberg::spec::{
     Literal, NullOrder, PartitionSpec, PrimitiveLiteral, Schema, SortDirection, SortField, SortOrder, Struct,
     TableMetadata, Transform, UnboundPartitionSpec,
 };
-use lake_api::types::{LogicalType, MAX_VECTOR_DIMENSION, blob_field, blob_ref_field, vector_field};
+use lake_api::types::{
+    LogicalType, MAX_VECTOR_DIMENSION, blob_field, blob_ref_field, is_vector_dimension, vector_field,
+};
 use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
 
 use crate::error::iceberg_err;
@@ -300,19 +302,15 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
 fn logical_field(field: &Field, properties: &HashMap<String, String>) -> Result<Field> {
     let name = field.name();
     if let Some(dim) = properties.get(&vector_dimension_property(name)) {
-        let dimension: i32 = dim
-            .parse()
-            .ok()
-            .filter(|d| usize::try_from(*d).is_ok_and(|d| (1..=MAX_VECTOR_DIMENSION).contains(&d)))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Corrupt,
-                    format!(
-                        "property {}='{dim}' is not a dimension from 1 to {MAX_VECTOR_DIMENSION}",
-                        vector_dimension_property(name)
-                    ),
-                )
-            })?;
+        let dimension: i32 = dim.parse().ok().filter(|d| is_vector_dimension(*d)).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "property {}='{dim}' is not a dimension from 1 to {MAX_VECTOR_DIMENSION}",
+                    vector_dimension_property(name)
+                ),
+            )
+        })?;
         let element = match field.data_type() {
             DataType::List(item) | DataType::LargeList(item) => item.data_type().clone(),
             other => {

@@ -30,8 +30,20 @@ use crate::split::{LanceSplit, LanceSplitSerializer, check_inside, trusted_fragm
 /// The default number of rows per batch read.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
 
-/// One version's fragments by id.
-type FragmentsById = HashMap<u64, Fragment>;
+/// A dataset version a source has opened, with its fragments by id: splits are read with
+/// the dataset's own fragment metadata rather than theirs, and a scan has a split per
+/// fragment, so the index is built once per version.
+struct OpenVersion {
+    dataset: Arc<Dataset>,
+    fragments: HashMap<u64, Fragment>,
+}
+
+impl OpenVersion {
+    fn new(dataset: Arc<Dataset>) -> Self {
+        let fragments = dataset.fragments().iter().map(|f| (f.id, f.clone())).collect();
+        Self { dataset, fragments }
+    }
+}
 
 /// One scan of a Lance dataset: projection, filters and limit, then planning and reading.
 #[derive(Clone)]
@@ -39,11 +51,7 @@ pub struct LanceSource {
     uri: String,
     info: TableInfo,
     latest: Arc<Dataset>,
-    versions: Arc<Mutex<HashMap<u64, Arc<Dataset>>>>,
-    /// Each version's fragments by id, for reading splits with the dataset's own fragment
-    /// metadata rather than theirs (built once per version: a scan has a split per
-    /// fragment).
-    fragment_index: Arc<Mutex<HashMap<u64, Arc<FragmentsById>>>>,
+    versions: Arc<Mutex<HashMap<u64, Arc<OpenVersion>>>>,
     projection: Option<Vec<Vec<usize>>>,
     filter: Option<String>,
     limit: Option<usize>,
@@ -69,7 +77,6 @@ impl LanceSource {
             info,
             latest,
             versions: Arc::default(),
-            fragment_index: Arc::default(),
             projection: None,
             filter: None,
             limit: None,
@@ -113,42 +120,25 @@ impl LanceSource {
         Ok(Arc::new(dataset))
     }
 
-    /// The dataset at `version` (opened once per source).
-    async fn at_version(&self, version: u64) -> Result<Arc<Dataset>> {
-        if self.latest.version_id() == version {
-            return Ok(self.latest.clone());
+    /// The dataset at `version`, opened (and its fragments indexed) once per source.
+    async fn at_version(&self, version: u64) -> Result<Arc<OpenVersion>> {
+        let cache = || self.versions.lock().map_err(|_| Error::invalid("poisoned cache"));
+        if let Some(open) = cache()?.get(&version) {
+            return Ok(open.clone());
         }
-        if let Some(ds) = self
-            .versions
-            .lock()
-            .map_err(|_| Error::invalid("poisoned cache"))?
-            .get(&version)
-        {
-            return Ok(ds.clone());
-        }
-        let ds = Arc::new(
-            self.latest
-                .checkout_version(version)
-                .await
-                .map_err(lance_err(self.context(version)))?,
-        );
-        self.versions
-            .lock()
-            .map_err(|_| Error::invalid("poisoned cache"))?
-            .insert(version, ds.clone());
-        Ok(ds)
-    }
-
-    /// The fragments of `dataset` (at its version) by id, indexed once per version.
-    fn fragment_index(&self, dataset: &Dataset) -> Result<Arc<FragmentsById>> {
-        let mut cache = self
-            .fragment_index
-            .lock()
-            .map_err(|_| Error::invalid("poisoned cache"))?;
-        let index = cache
-            .entry(dataset.version_id())
-            .or_insert_with(|| Arc::new(dataset.fragments().iter().map(|f| (f.id, f.clone())).collect()));
-        Ok(index.clone())
+        let dataset = if self.latest.version_id() == version {
+            self.latest.clone()
+        } else {
+            Arc::new(
+                self.latest
+                    .checkout_version(version)
+                    .await
+                    .map_err(lance_err(self.context(version)))?,
+            )
+        };
+        let open = Arc::new(OpenVersion::new(dataset));
+        cache()?.insert(version, open.clone());
+        Ok(open)
     }
 
     fn output_schema(&self) -> Result<SchemaRef> {
@@ -188,7 +178,7 @@ impl LakeSource for LanceSource {
                 format!("table {}: no version {snapshot_id}", self.info.path),
             )
         })?;
-        let dataset = self.at_version(version).await?;
+        let dataset = self.at_version(version).await?.dataset.clone();
         Ok(Box::new(LancePlanner {
             source: self.clone(),
             dataset,
@@ -211,10 +201,9 @@ impl LakeSource for LanceSource {
                 (dataset, split.fragments.clone())
             }
             _ => {
-                let dataset = self.at_version(split.version).await?;
-                let known = self.fragment_index(&dataset)?;
-                let fragments = trusted_fragments(&split, &known, &self.context(split.version))?;
-                (dataset, fragments)
+                let open = self.at_version(split.version).await?;
+                let fragments = trusted_fragments(&split, &open.fragments, &self.context(split.version))?;
+                (open.dataset.clone(), fragments)
             }
         };
         // a split planned without buckets would merge every bucket's rows as one

@@ -119,12 +119,9 @@ impl SpillRun {
         let reader = FileReader::try_new(BufReader::new(file), None)?;
         // a run replaced or damaged behind the reader's back must not reach the merge,
         // which indexes its columns by position
-        let same =
-            |a: &arrow_schema::Field, b: &arrow_schema::Field| a.name() == b.name() && a.data_type() == b.data_type();
+        // every run is written under the schema it keeps, and IPC reads fields back as written
         let found = reader.schema();
-        if found.fields().len() != self.schema.fields().len()
-            || !found.fields().iter().zip(self.schema.fields()).all(|(a, b)| same(a, b))
-        {
+        if found.fields() != self.schema.fields() {
             return Err(Error::corrupt(format!(
                 "spill run {} holds columns ({found}), not the ones written ({})",
                 self.path.display(),
