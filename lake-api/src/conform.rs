@@ -18,9 +18,12 @@ use std::sync::Arc;
 
 use arrow_array::builder::BooleanBufferBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, ListArray, RecordBatch, RecordBatchOptions};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, GenericListArray, ListArray, OffsetSizeTrait, RecordBatch,
+    RecordBatchOptions, StructArray,
+};
 use arrow_buffer::OffsetBuffer;
-use arrow_schema::{ArrowError, DataType, FieldRef, SchemaRef};
+use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef};
 
 use crate::error::{Error, Result};
 
@@ -58,22 +61,95 @@ pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result
             vector_to_list(array.as_fixed_size_list(), item.clone())?
         }
         (DataType::List(_), DataType::FixedSizeList(_, dimension)) => {
-            check_vector_lengths(array.as_list::<i32>(), *dimension)?;
-            arrow_cast::cast(array, target)?
+            lists_to_vectors(array.as_list::<i32>(), *dimension, target)?
         }
         (DataType::LargeList(_), DataType::FixedSizeList(_, dimension)) => {
-            check_vector_lengths(array.as_list::<i64>(), *dimension)?;
-            arrow_cast::cast(array, target)?
+            lists_to_vectors(array.as_list::<i64>(), *dimension, target)?
         }
+        // nested types are taken apart so that the vectors inside them are checked too
+        (DataType::Struct(from), DataType::Struct(to)) if from.len() == to.len() && !to.is_empty() => {
+            conform_struct(array.as_struct(), to)?
+        }
+        (DataType::List(_), DataType::List(item)) => conform_list(array.as_list::<i32>(), item)?,
+        (DataType::LargeList(_), DataType::LargeList(item)) => conform_list(array.as_list::<i64>(), item)?,
         _ => arrow_cast::cast(array, target)?,
     };
     retype(cast, target)
 }
 
+/// A struct under `fields`: each child conformed to the field in its position, so that a
+/// child's error names it.
+fn conform_struct(array: &StructArray, fields: &Fields) -> std::result::Result<ArrayRef, ArrowError> {
+    let children = array
+        .columns()
+        .iter()
+        .zip(fields.iter())
+        .map(|(child, field)| {
+            conform_array(child, field.data_type())
+                .map_err(|e| ArrowError::InvalidArgumentError(format!("field {}: {e}", field.name())))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Arc::new(StructArray::try_new(
+        fields.clone(),
+        children,
+        array.nulls().cloned(),
+    )?))
+}
+
+/// Lists whose items are conformed to `item`.
+fn conform_list<O: OffsetSizeTrait>(
+    lists: &GenericListArray<O>,
+    item: &FieldRef,
+) -> std::result::Result<ArrayRef, ArrowError> {
+    let (offsets, values) = held_items(lists);
+    let values = conform_array(&values, item.data_type())?;
+    Ok(Arc::new(GenericListArray::<O>::try_new(
+        item.clone(),
+        offsets,
+        values,
+        lists.nulls().cloned(),
+    )?))
+}
+
+/// Lists as vectors of `dimension` items (`target`), once every list is checked to hold that
+/// many.
+fn lists_to_vectors<O: OffsetSizeTrait>(
+    lists: &GenericListArray<O>,
+    dimension: i32,
+    target: &DataType,
+) -> std::result::Result<ArrayRef, ArrowError> {
+    check_vector_lengths(lists, dimension)?;
+    // arrow-cast 58 reads a sliced list's items from the start of its child array, not from
+    // its first offset, and so returns other rows' items (apache/arrow-rs#10975): the cast
+    // gets lists whose offsets start at 0
+    let (offsets, values) = held_items(lists);
+    let field = match lists.data_type() {
+        DataType::List(f) | DataType::LargeList(f) => f.clone(),
+        other => return Err(ArrowError::CastError(format!("{other} is not a list"))),
+    };
+    let rebased = GenericListArray::<O>::try_new(field, offsets, values, lists.nulls().cloned())?;
+    arrow_cast::cast(&rebased, target)
+}
+
+/// The offsets and items of `lists` rebased to hold only the items the lists name: a sliced
+/// array's child may hold others before and after them, which nothing should read (nor
+/// fail on).
+fn held_items<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> (OffsetBuffer<O>, ArrayRef) {
+    let offsets = lists.offsets();
+    let first = offsets.first().map_or(0, |o| o.as_usize());
+    let last = offsets.last().map_or(0, |o| o.as_usize());
+    let values = lists.values().slice(first, last - first);
+    if first == 0 {
+        return (offsets.clone(), values);
+    }
+    let base = offsets[0];
+    let rebased = offsets.iter().map(|&o| o - base).collect::<Vec<O>>();
+    (OffsetBuffer::new(rebased.into()), values)
+}
+
 /// Checks that every non-null list holds `dimension` items before lists become vectors:
 /// the cast would turn a list of another length into a null (losing it), and sizes its
 /// output by the dimension before it looks, so a damaged dimension could ask for terabytes.
-/// VECTOR is a column type: vectors nested in structs or lists are cast unchecked.
 fn check_vector_lengths<O: arrow_array::OffsetSizeTrait>(
     lists: &arrow_array::GenericListArray<O>,
     dimension: i32,
@@ -210,6 +286,83 @@ mod tests {
         }
         let one = conform_batch(&stored.slice(0, 2), &table(2))?;
         assert_eq!((one.num_rows(), one.column(0).null_count()), (2, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn a_sliced_list_column_becomes_its_own_vectors() -> Result<()> {
+        // arrow-cast 58 alone gives [[9, 1], [2, 3]]: the child array's start, not the slice's
+        let lists = float_lists(vec![Some(vec![9.0]), Some(vec![1.0, 2.0]), Some(vec![3.0, 4.0])]);
+        let table = Arc::new(Schema::new(vec![vector_field("e", DataType::Float32, 2, true)]));
+        let large = DataType::LargeList(Arc::new(Field::new("item", DataType::Float32, true)));
+        for lists in [lists.clone(), arrow_cast::cast(&lists, &large)?] {
+            let stored = RecordBatch::try_from_iter([("e", lists)])?.slice(1, 2);
+            let batch = conform_batch(&stored, &table)?;
+            let vectors = batch.column(0).as_fixed_size_list();
+            let values = vectors.values().as_primitive::<Float32Type>().values().to_vec();
+            assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0]);
+        }
+        Ok(())
+    }
+
+    /// `List<Float32>` lists of the given items.
+    fn float_lists(items: Vec<Option<Vec<f32>>>) -> ArrayRef {
+        Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(
+            items
+                .into_iter()
+                .map(|l| l.map(|l| l.into_iter().map(Some).collect::<Vec<_>>())),
+        ))
+    }
+
+    #[test]
+    fn vectors_nested_in_structs_and_lists_are_checked_too() -> Result<()> {
+        let DataType::FixedSizeList(item, _) = vector_field("v", DataType::Float32, 2, true).data_type().clone() else {
+            return Err(Error::schema("a vector field is a fixed-size list"));
+        };
+        let vector = DataType::FixedSizeList(item, 2);
+        let in_struct = DataType::Struct(vec![Field::new("v", vector.clone(), true)].into());
+        let stored_struct = |lists: ArrayRef| -> Result<ArrayRef> {
+            let fields = vec![Field::new("stored_v", lists.data_type().clone(), true)];
+            Ok(Arc::new(StructArray::try_new(fields.into(), vec![lists], None)?))
+        };
+
+        let good = stored_struct(float_lists(vec![Some(vec![1.0, 2.0]), None]))?;
+        let conformed = conform_array(&good, &in_struct)?;
+        assert_eq!(conformed.data_type(), &in_struct);
+        let vectors = conformed.as_struct().column(0).as_fixed_size_list().clone();
+        assert_eq!((vectors.len(), vectors.null_count()), (2, 1));
+
+        // a plain cast would null the second row's vector
+        let bad = stored_struct(float_lists(vec![Some(vec![1.0, 2.0]), Some(vec![3.0])]))?;
+        let e = conform_array(&bad, &in_struct)
+            .err()
+            .ok_or_else(|| Error::schema("conformed"))?;
+        assert!(e.to_string().contains("field v: "), "{e}");
+        assert!(e.to_string().contains("row 1 holds 1 items"), "{e}");
+
+        // lists of vectors: only the items a (sliced) array holds are looked at
+        let lists_of_vectors = DataType::List(Arc::new(Field::new("item", vector, true)));
+        let inner = float_lists(vec![Some(vec![9.0]), Some(vec![1.0, 2.0]), Some(vec![3.0, 4.0])]);
+        let outer: ArrayRef = Arc::new(ListArray::try_new(
+            Arc::new(Field::new("item", inner.data_type().clone(), true)),
+            OffsetBuffer::new(vec![0, 1, 3].into()),
+            inner,
+            None,
+        )?);
+        let e = conform_array(&outer, &lists_of_vectors)
+            .err()
+            .ok_or_else(|| Error::schema("conformed"))?;
+        assert!(e.to_string().contains("row 0 holds 1 items"), "{e}");
+        let conformed = conform_array(&outer.slice(1, 1), &lists_of_vectors)?;
+        assert_eq!(conformed.data_type(), &lists_of_vectors);
+        let vectors = conformed.as_list::<i32>().value(0);
+        let values = vectors
+            .as_fixed_size_list()
+            .values()
+            .as_primitive::<Float32Type>()
+            .values()
+            .to_vec();
+        assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0]);
         Ok(())
     }
 
