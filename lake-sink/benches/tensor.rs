@@ -11,7 +11,8 @@
 //!   of 128; target >= 5,000 images/s on one H100) and end to end through it. Without a
 //!   usable GPU the bench says why and reports the CPU rows only.
 //!
-//! Settings: `BENCH_IMAGES` (default 2000), `BENCH_ITERS` (default 3).
+//! Settings: `BENCH_IMAGES` (default 2000), `BENCH_ITERS` (default 3); `LAKEUNION_REQUIRE_GPU`
+//! makes a GPU decoder that cannot run an error instead of a note (`scripts/gpu-check.sh`).
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -218,6 +219,9 @@ fn gpu_figures(
     println!();
     let gpu = match GpuDecoder::new(GpuOptions::default()) {
         Ok(gpu) => Arc::new(gpu),
+        Err(e) if std::env::var_os("LAKEUNION_REQUIRE_GPU").is_some() => {
+            return Err(format!("LAKEUNION_REQUIRE_GPU is set, and the GPU decoder cannot run: {e}").into());
+        }
         Err(e) => {
             println!("GPU decoder: built, but it cannot run on this machine: {e}");
             return Ok(());

@@ -277,10 +277,15 @@ mod tests {
     use super::*;
 
     /// The GPU decoder, or the reason this machine cannot make one (printed, and the GPU
-    /// tests skip).
+    /// tests skip). With `LAKEUNION_REQUIRE_GPU` set (`scripts/gpu-check.sh run` sets it on
+    /// the GPU machine), a missing decoder fails the test instead: a skip there would hide
+    /// a library the machine lacks.
     fn device() -> Option<GpuDecoder> {
         match GpuDecoder::new(GpuOptions::default()) {
             Ok(gpu) => Some(gpu),
+            Err(e) if std::env::var_os("LAKEUNION_REQUIRE_GPU").is_some() => {
+                panic!("LAKEUNION_REQUIRE_GPU is set, and the GPU decoder cannot run: {e}")
+            }
             Err(e) => {
                 eprintln!("skipping the GPU decoder test: {e}");
                 None
