@@ -14,10 +14,15 @@ use arrow_schema::DataType;
 use arrow_select::filter::filter_record_batch;
 use futures::{StreamExt, TryStreamExt};
 
+use super::copy_ranges::{Ranges, copy_ranges};
 use super::fold::UPSERT;
 use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, ascending, sorted_hits};
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
+
+/// A lake batch whose replaced rows are more than one in this many is filtered by arrow's
+/// `filter` rather than copied as the ranges between those rows.
+const SHORT_RANGES: usize = 8;
 
 /// The key-filter strategy over one bucket (or partition).
 pub(crate) struct KeyFilterMerge(pub LogMerge);
@@ -94,16 +99,9 @@ impl KeyFilterMerge {
         index: &mut LogIndex,
     ) -> Result<RecordBatch> {
         let n = batch.num_rows();
-        let mut keep: Option<BooleanBufferBuilder> = None;
+        // the rows the log replaced, ascending
+        let mut dropped: Vec<usize> = Vec::new();
         let mut versions = LazyVersions::default();
-        let drop_row = |i: usize, keep: &mut Option<BooleanBufferBuilder>| {
-            let k = keep.get_or_insert_with(|| {
-                let mut b = BooleanBufferBuilder::new(n);
-                b.append_n(n, true);
-                b
-            });
-            k.set_bit(i, false);
-        };
         let LogIndex { keys, entries } = index;
         match &*keys {
             KeyIndex::Int { map, sorted, .. } => {
@@ -133,7 +131,7 @@ impl KeyFilterMerge {
                 }
                 for (i, e) in hits {
                     if !self.0.decide(&mut entries[e as usize], &batch, i, &mut versions)? {
-                        drop_row(i, &mut keep);
+                        dropped.push(i);
                     }
                 }
             }
@@ -146,14 +144,32 @@ impl KeyFilterMerge {
                     if let Some(&e) = map.get(rows.row(i).data())
                         && !self.0.decide(&mut entries[e as usize], &batch, i, &mut versions)?
                     {
-                        drop_row(i, &mut keep);
+                        dropped.push(i);
                     }
                 }
             }
         }
-        match keep {
-            None => Ok(batch),
-            Some(mut k) => Ok(filter_record_batch(&batch, &BooleanArray::new(k.finish(), None))?),
+        if dropped.is_empty() {
+            return Ok(batch);
         }
+        // the rows between the dropped ones are copied as ranges; where the log replaced so
+        // many rows that the ranges are short, arrow's filter (which then gathers by index)
+        // does better
+        if dropped.len() * SHORT_RANGES > n {
+            let mut keep = BooleanBufferBuilder::new(n);
+            keep.append_n(n, true);
+            for i in dropped {
+                keep.set_bit(i, false);
+            }
+            return Ok(filter_record_batch(&batch, &BooleanArray::new(keep.finish(), None))?);
+        }
+        let mut ranges = Ranges::default();
+        let mut from = 0;
+        for i in dropped {
+            ranges.push(0, from, i);
+            from = i + 1;
+        }
+        ranges.push(0, from, n);
+        copy_ranges(&batch.schema(), &[&batch], &ranges)
     }
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod builder;
+pub(crate) mod copy_ranges;
 pub(crate) mod disjoint_runs;
 pub(crate) mod fold;
 pub(crate) mod key_filter;

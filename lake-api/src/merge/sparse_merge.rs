@@ -2,8 +2,8 @@
 //! key order without a per-row decision.
 //!
 //! Each lake batch looks up where the log's keys fall in it ([`sorted_positions`]); the rows
-//! between them are kept as they are, and one gather (`interleave`) builds the batch with the
-//! log's final states in their places. A batch no log key falls in passes through untouched
+//! between them are kept as they are, and one copy of row ranges ([`copy_ranges`]) builds the
+//! batch with the log's final states in their places. A batch no log key falls in passes through untouched
 //! (zero-copy). This is the output of the k-way merge for the shape tiering writers leave,
 //! one sorted file per bucket and a small log tail, at about the cost of the key filter.
 //!
@@ -13,14 +13,13 @@
 
 use std::collections::VecDeque;
 
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
-use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, make_array};
-use arrow_data::ArrayData;
-use arrow_data::transform::{Capacities, MutableArrayData};
 use arrow_schema::DataType;
 use futures::{StreamExt, TryStreamExt};
 
+use super::copy_ranges::{Ranges, copy_ranges};
 use super::fold::UPSERT;
 use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, Position, sorted_positions};
 use crate::error::{Error, Result};
@@ -122,7 +121,7 @@ impl State {
             ranges.push(0, e - start, e - start + 1);
         }
         self.next_entry = end;
-        gather(&self.merge, &[&batch], &ranges).map(Some)
+        copy_ranges(&self.merge.schema, &[&batch], &ranges).map(Some)
     }
 
     /// Whether entry `e`'s state becomes an output row (an upsert no lake row won over).
@@ -230,7 +229,7 @@ impl State {
         let mut sources: Vec<&RecordBatch> = Vec::with_capacity(1 + self.loaded.len());
         sources.push(&batch);
         sources.extend(self.loaded.iter().map(|(_, b)| b));
-        gather(&self.merge, &sources, &ranges)
+        copy_ranges(&self.merge.schema, &sources, &ranges)
     }
 
     /// Adds entry `e`'s row to `ranges` when it is emitted; sources are the lake batch
@@ -246,63 +245,6 @@ impl State {
             }
         }
         Err(Error::invalid(format!("log summary row {e} is not loaded")))
-    }
-}
-
-/// The rows of an output batch as ranges of its sources, in order: long runs of lake rows
-/// between single log rows, copied range by range (bulk copies, as a filter does).
-#[derive(Debug, Default)]
-struct Ranges {
-    /// `(source, start, end)`, adjacent ranges of one source joined.
-    ranges: Vec<(usize, usize, usize)>,
-    rows: usize,
-}
-
-impl Ranges {
-    fn push(&mut self, source: usize, start: usize, end: usize) {
-        if start >= end {
-            return;
-        }
-        self.rows += end - start;
-        match self.ranges.last_mut() {
-            Some((s, _, e)) if *s == source && *e == start => *e = end,
-            _ => self.ranges.push((source, start, end)),
-        }
-    }
-}
-
-/// One batch of the read schema gathered from `sources` by `ranges`.
-fn gather(merge: &LogMerge, sources: &[&RecordBatch], ranges: &Ranges) -> Result<RecordBatch> {
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(merge.schema.fields().len());
-    for c in 0..merge.schema.fields().len() {
-        let data: Vec<ArrayData> = sources.iter().map(|b| b.column(c).to_data()).collect();
-        let capacities = capacities(&data, &ranges.ranges, ranges.rows);
-        let mut out = MutableArrayData::with_capacities(data.iter().collect(), false, capacities);
-        for &(source, start, end) in &ranges.ranges {
-            out.extend(source, start, end);
-        }
-        columns.push(make_array(out.freeze()));
-    }
-    Ok(RecordBatch::try_new(merge.schema.clone(), columns)?)
-}
-
-/// The output's sizes, exactly where they are cheap to know: growing the value buffer of a
-/// string column batch after batch would fault in fresh pages every time.
-fn capacities(data: &[ArrayData], ranges: &[(usize, usize, usize)], rows: usize) -> Capacities {
-    fn bytes<O: OffsetSizeTrait>(data: &[ArrayData], ranges: &[(usize, usize, usize)]) -> usize {
-        ranges
-            .iter()
-            .map(|&(s, start, end)| {
-                // the offsets buffer of a variable-size type, from the array's own offset on
-                let offsets = data[s].buffer::<O>(0);
-                (offsets[end] - offsets[start]).as_usize()
-            })
-            .sum()
-    }
-    match data.first().map(|d| d.data_type()) {
-        Some(DataType::Utf8 | DataType::Binary) => Capacities::Binary(rows, Some(bytes::<i32>(data, ranges))),
-        Some(DataType::LargeUtf8 | DataType::LargeBinary) => Capacities::Binary(rows, Some(bytes::<i64>(data, ranges))),
-        _ => Capacities::Array(rows),
     }
 }
 
