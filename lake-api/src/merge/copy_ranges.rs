@@ -123,10 +123,18 @@ fn copy_fixed_width(data_type: &DataType, width: usize, arrays: &[&ArrayRef], ra
 /// constant.
 fn copy_bytes<T: ByteArrayType>(arrays: &[&ArrayRef], ranges: &Ranges) -> Result<ArrayRef> {
     let typed: Vec<&GenericByteArray<T>> = arrays.iter().map(|a| a.as_bytes::<T>()).collect();
-    // room for all the sources' bytes: exact for one whole source, a little more where rows
+    // room for all the sources' rows: exact for one whole source, a little more where rows
     // are left out (the exact size would read each range's offsets ahead of the copy, from
     // memory not yet in cache, which costs more than the slack)
-    let capacity = typed.iter().map(|a| a.values().len()).sum();
+    let capacity = typed
+        .iter()
+        .map(|a| {
+            let o = a.value_offsets();
+            o.last()
+                .zip(o.first())
+                .map_or(0, |(&last, &first)| (last - first).as_usize())
+        })
+        .sum();
     let mut values = MutableBuffer::with_capacity(capacity);
     let mut offsets: Vec<T::Offset> = Vec::with_capacity(ranges.rows + 1);
     offsets.push(T::Offset::usize_as(0));

@@ -2,9 +2,9 @@
 //! key order without a per-row decision.
 //!
 //! Each lake batch looks up where the log's keys fall in it ([`sorted_positions`]); the rows
-//! between them are kept as they are, and one copy of row ranges ([`copy_ranges`]) builds the
-//! batch with the log's final states in their places. A batch no log key falls in passes through untouched
-//! (zero-copy). This is the output of the k-way merge for the shape tiering writers leave,
+//! between them are kept as they are, and one copy of row ranges ([`copy_ranges`]) builds
+//! the batch with the log's final states in their places. A batch no log key falls in
+//! passes through untouched (zero-copy). This is the output of the k-way merge for the shape tiering writers leave,
 //! one sorted file per bucket and a small log tail, at about the cost of the key filter.
 //!
 //! Like the key filter, it takes the lake run to hold each primary key once, as a
