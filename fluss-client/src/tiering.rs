@@ -112,7 +112,6 @@ impl Tierer {
             tiered.insert(bucket, stop);
         }
         let offsets = self.to_offsets(&tiered)?;
-        let info = self.log.info();
         offsets.validate_against(
             Some(self.log.table_id()),
             info.bucket_count,

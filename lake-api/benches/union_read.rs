@@ -16,8 +16,8 @@
 //! Every figure is the median of `BENCH_ITERS` (default 5) runs. Environment knobs:
 //! `BENCH_ITERS`, `BENCH_ROWS` (default 8,000,000), `BENCH_RUNS` (sorted runs per bucket, default 4), `BENCH_SPILL_BUDGET_MB` (default 64),
 //! `BENCH_SPILL_FACTOR` (tail bytes / budget, default 10), `BENCH_SKIP_SPILL=1`,
-//! `BENCH_STRICT=1` (exit non-zero when a target is missed), `BENCH_READ_AHEAD_MB` (the
-//! scans' read-ahead budget; on this current-thread runtime the scan holds none anyway). The JSON report goes to
+//! `BENCH_STRICT=1` (exit non-zero when a target is missed). The scans run on a
+//! current-thread runtime, where they read no batches ahead. The JSON report goes to
 //! `$CARGO_TARGET_DIR/bench/union_read.json` (default: the workspace's `target/`).
 
 use std::collections::BTreeMap;
@@ -33,8 +33,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use lake_api::memory::{MemoryFile, MemoryLake, MemoryLog};
 use lake_api::{
-    ChangeType, ErrorKind, LakeSnapshot, LogBatch, LogBatchStream, LogSource, MergeStrategy, OffsetRange, ScanOptions,
-    TableBucket, TableInfo, TablePath, UnionTable,
+    ChangeType, ErrorKind, LakeSnapshot, LogBatch, LogBatchStream, LogSource, MergeStrategy, OffsetRange, TableBucket,
+    TableInfo, TablePath, UnionTable,
 };
 use serde_json::{Value, json};
 
@@ -345,7 +345,6 @@ async fn union_read(
         .scan()
         .strategy(strategy)
         .concurrency(1)
-        .read_ahead(env_usize("BENCH_READ_AHEAD_MB", ScanOptions::default().read_ahead >> 20) << 20)
         .build()
         .await?
         .to_stream()

@@ -26,6 +26,7 @@ use arrow_buffer::OffsetBuffer;
 use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef};
 
 use crate::error::{Error, Result};
+use crate::types::{MAX_VECTOR_DIMENSION, is_vector_dimension};
 
 /// `batch` under `target`: columns taken by name (extra columns dropped), each cast to the
 /// target type where it differs (nested fields by position). Fails with
@@ -60,11 +61,11 @@ pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result
         (DataType::FixedSizeList(..), DataType::List(item)) => {
             vector_to_list(array.as_fixed_size_list(), item.clone())?
         }
-        (DataType::List(_), DataType::FixedSizeList(_, dimension)) => {
-            lists_to_vectors(array.as_list::<i32>(), *dimension, target)?
+        (DataType::List(item), DataType::FixedSizeList(_, dimension)) => {
+            lists_to_vectors(array.as_list::<i32>(), item, *dimension, target)?
         }
-        (DataType::LargeList(_), DataType::FixedSizeList(_, dimension)) => {
-            lists_to_vectors(array.as_list::<i64>(), *dimension, target)?
+        (DataType::LargeList(item), DataType::FixedSizeList(_, dimension)) => {
+            lists_to_vectors(array.as_list::<i64>(), item, *dimension, target)?
         }
         // nested types are taken apart so that the vectors inside them are checked too
         (DataType::Struct(from), DataType::Struct(to)) if from.len() == to.len() && !to.is_empty() => {
@@ -111,24 +112,19 @@ fn conform_list<O: OffsetSizeTrait>(
     )?))
 }
 
-/// Lists as vectors of `dimension` items (`target`), once every list is checked to hold that
-/// many.
+/// Lists (of `item`) as vectors of `dimension` items (`target`), once every list is checked
+/// to hold that many.
 fn lists_to_vectors<O: OffsetSizeTrait>(
     lists: &GenericListArray<O>,
+    item: &FieldRef,
     dimension: i32,
     target: &DataType,
 ) -> std::result::Result<ArrayRef, ArrowError> {
     check_vector_lengths(lists, dimension)?;
     // arrow-cast 58 reads a sliced list's items from the start of its child array, not from
     // its first offset, and so returns other rows' items (apache/arrow-rs#10975): the cast
-    // gets lists whose offsets start at 0
-    let (offsets, values) = held_items(lists);
-    let field = match lists.data_type() {
-        DataType::List(f) | DataType::LargeList(f) => f.clone(),
-        other => return Err(ArrowError::CastError(format!("{other} is not a list"))),
-    };
-    let rebased = GenericListArray::<O>::try_new(field, offsets, values, lists.nulls().cloned())?;
-    arrow_cast::cast(&rebased, target)
+    // gets the lists rebased to offsets that start at 0
+    arrow_cast::cast(&conform_list(lists, item)?, target)
 }
 
 /// The offsets and items of `lists` rebased to hold only the items the lists name: a sliced
@@ -142,7 +138,7 @@ fn held_items<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> (OffsetBuffer<
     if first == 0 {
         return (offsets.clone(), values);
     }
-    let base = offsets[0];
+    let base = O::usize_as(first);
     let rebased = offsets.iter().map(|&o| o - base).collect::<Vec<O>>();
     (OffsetBuffer::new(rebased.into()), values)
 }
@@ -150,14 +146,13 @@ fn held_items<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> (OffsetBuffer<
 /// Checks that every non-null list holds `dimension` items before lists become vectors:
 /// the cast would turn a list of another length into a null (losing it), and sizes its
 /// output by the dimension before it looks, so a damaged dimension could ask for terabytes.
-fn check_vector_lengths<O: arrow_array::OffsetSizeTrait>(
-    lists: &arrow_array::GenericListArray<O>,
+fn check_vector_lengths<O: OffsetSizeTrait>(
+    lists: &GenericListArray<O>,
     dimension: i32,
 ) -> std::result::Result<(), ArrowError> {
-    if !crate::types::is_vector_dimension(dimension) {
+    if !is_vector_dimension(dimension) {
         return Err(ArrowError::InvalidArgumentError(format!(
-            "vectors of dimension {dimension} (not 1 to {})",
-            crate::types::MAX_VECTOR_DIMENSION
+            "vectors of dimension {dimension} (not 1 to {MAX_VECTOR_DIMENSION})"
         )));
     }
     let wanted = dimension as usize;

@@ -86,9 +86,8 @@ impl ReadAheadBudget {
     /// twice as long (BENCHMARKS.md, session 12). Producers then hold their channel and one
     /// batch, as with no budget.
     pub fn for_current_runtime(bytes: usize) -> Self {
-        let one_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread || h.metrics().num_workers() == 1
-        });
+        // a current-thread runtime counts one worker too
+        let one_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().num_workers() == 1);
         Self::new(if one_thread { 0 } else { bytes })
     }
 

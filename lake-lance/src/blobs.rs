@@ -177,18 +177,23 @@ impl BlobResolver for LanceBlobResolver {
             .object_store(None)
             .await
             .map_err(lance_err(format!("blob {blob}")))?;
+        let reader = store.open(&path).await.map_err(lance_err(format!("blob {blob}")))?;
         // Lance's local reader allocates the whole range before it reads: a reference
-        // past the end of its file must fail here, not ask for its length in memory
-        let size = store.size(&path).await.map_err(lance_err(format!("blob {blob}")))?;
-        if range.end as u64 > size {
+        // past the end of its file must fail here, not ask for its length in memory (the
+        // reader learns its size once, from the file it holds open)
+        let size = reader
+            .size()
+            .await
+            .map_err(|e| lance_err(format!("blob {blob}"))(lance::Error::from(e)))?;
+        if range.end > size {
             return Err(Error::corrupt(format!(
                 "blob {blob} ends past the end of its {size}-byte file"
             )));
         }
-        let bytes = store
-            .read_one_range(&path, range)
+        let bytes = reader
+            .get_range(range)
             .await
-            .map_err(lance_err(format!("blob {blob}")))?;
+            .map_err(|e| lance_err(format!("blob {blob}"))(lance::Error::from(e)))?;
         Ok(bytes.to_vec())
     }
 }

@@ -2,7 +2,7 @@
 //! one version, per partition for partitioned tables) and the reader of one split.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -32,16 +32,24 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 
 /// A dataset version a source has opened, with its fragments by id: splits are read with
 /// the dataset's own fragment metadata rather than theirs, and a scan has a split per
-/// fragment, so the index is built once per version.
+/// fragment, so the index is built once per version, by the first reader (a planner needs
+/// none).
 struct OpenVersion {
     dataset: Arc<Dataset>,
-    fragments: HashMap<u64, Fragment>,
+    fragments: OnceLock<HashMap<u64, Fragment>>,
 }
 
 impl OpenVersion {
     fn new(dataset: Arc<Dataset>) -> Self {
-        let fragments = dataset.fragments().iter().map(|f| (f.id, f.clone())).collect();
-        Self { dataset, fragments }
+        Self {
+            dataset,
+            fragments: OnceLock::new(),
+        }
+    }
+
+    fn fragments(&self) -> &HashMap<u64, Fragment> {
+        self.fragments
+            .get_or_init(|| self.dataset.fragments().iter().map(|f| (f.id, f.clone())).collect())
     }
 }
 
@@ -202,7 +210,7 @@ impl LakeSource for LanceSource {
             }
             _ => {
                 let open = self.at_version(split.version).await?;
-                let fragments = trusted_fragments(&split, &open.fragments, &self.context(split.version))?;
+                let fragments = trusted_fragments(&split, open.fragments(), &self.context(split.version))?;
                 (open.dataset.clone(), fragments)
             }
         };

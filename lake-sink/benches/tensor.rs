@@ -219,7 +219,7 @@ fn gpu_figures(
     println!();
     let gpu = match GpuDecoder::new(GpuOptions::default()) {
         Ok(gpu) => Arc::new(gpu),
-        Err(e) if std::env::var_os("LAKEUNION_REQUIRE_GPU").is_some() => {
+        Err(e) if lake_sink::tensor::gpu::gpu_required() => {
             return Err(format!("LAKEUNION_REQUIRE_GPU is set, and the GPU decoder cannot run: {e}").into());
         }
         Err(e) => {

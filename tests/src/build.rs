@@ -72,14 +72,23 @@ fn lay_out_files(
     let n_files = rng.range(1, 5) as usize;
     let mut files: Vec<Vec<Row>> = vec![Vec::new(); n_files];
     let by_range = shape.primary_key && rng.chance(0.4);
-    if by_range {
+    if shape.primary_key && !by_range {
+        for r in rows {
+            files[rng.index(n_files)].push(r.clone());
+        }
+    } else {
+        // key ranges: the rows sorted, then cut into consecutive chunks (log tables keep
+        // offset order inside a file)
         let mut rows = rows;
-        rows.sort_by_key(|r| r.key());
+        if by_range {
+            rows.sort_by_key(|r| r.key());
+        }
         let per = rows.len().div_ceil(n_files).max(1);
         for (i, r) in rows.into_iter().enumerate() {
             files[i / per].push(r.clone());
         }
-        if n_files > 1 && rng.chance(0.5) {
+        // a few rows swapped across neighbouring ranges, so that some ranges meet
+        if by_range && n_files > 1 && rng.chance(0.5) {
             for _ in 0..rng.range(1, 3) {
                 let f = rng.index(n_files - 1);
                 if !files[f].is_empty() && !files[f + 1].is_empty() {
@@ -88,16 +97,6 @@ fn lay_out_files(
                     std::mem::swap(&mut left[f][i], &mut right[0][j]);
                 }
             }
-        }
-    } else if shape.primary_key {
-        for r in rows {
-            files[rng.index(n_files)].push(r.clone());
-        }
-    } else {
-        // log tables keep offset order inside a file: split into consecutive chunks
-        let per = rows.len().div_ceil(n_files).max(1);
-        for (i, r) in rows.into_iter().enumerate() {
-            files[i / per].push(r.clone());
         }
     }
     let mut out = Vec::new();

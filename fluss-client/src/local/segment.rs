@@ -396,8 +396,8 @@ impl BucketLog {
 /// Whether `bytes` (from a bad batch on) hold a whole, CRC-valid batch at a later offset than
 /// `expected`: proof that the bad batch is not a torn tail. Only runs on the error path.
 ///
-/// Every byte position is a candidate. One whose header holds together (the cheap checks
-/// of [`peek_header`]) costs a CRC over its claimed length, so a crafted tail could make
+/// Every byte position is a candidate. One whose header holds together (its offset and
+/// length, then [`peek_header`]) costs a CRC over its claimed length, so a crafted tail could make
 /// the search quadratic: past [`CRC_WORK_PER_BYTE`] bytes checked per byte of tail (and at
 /// least [`MIN_CRC_WORK`]) it answers yes. The tail is then kept, and the segment reported
 /// corrupt rather than cut.
@@ -409,6 +409,13 @@ fn has_valid_batch_after(bytes: &[u8], expected: i64) -> bool {
 /// [`has_valid_batch_after`] with `budget` bytes of CRC work.
 fn valid_batch_within(bytes: &[u8], expected: i64, mut budget: u64) -> bool {
     (1..bytes.len().saturating_sub(LOG_OVERHEAD)).any(|q| {
+        // most positions fail on their offset or length: turned away here without
+        // `peek_header`, whose errors are formatted strings
+        let base = i64::from_le_bytes(bytes[q..q + 8].try_into().unwrap_or([0; 8]));
+        let length = i32::from_le_bytes(bytes[q + 8..q + 12].try_into().unwrap_or([0; 4]));
+        if base <= expected || length < 0 || q + LOG_OVERHEAD + length as usize > bytes.len() {
+            return false;
+        }
         let Ok(header) = peek_header(&bytes[q..]) else {
             return false;
         };

@@ -91,16 +91,19 @@ impl Cursor {
         self.stop.is_some_and(|stop| self.next >= stop)
     }
 
-    /// Queues the part of `batch` at or after `next` and before `stop`.
-    fn queue(&mut self, batch: LogBatch) {
+    /// Queues the part of `batch` at or after `next` and before `stop`, once its offsets
+    /// are [`checked`].
+    fn queue(&mut self, batch: LogBatch) -> Result<()> {
+        checked(&batch)?;
         if batch.next_offset <= self.next {
-            return;
+            return Ok(());
         }
         let batch = batch.slice_offsets(self.next, self.stop.unwrap_or(i64::MAX));
         self.next = batch.next_offset.max(self.next);
         if batch.num_rows() > 0 {
             self.pending.push_back(batch);
         }
+        Ok(())
     }
 }
 
@@ -243,8 +246,7 @@ impl BucketRead {
                     if ours(scanned.bucket()) {
                         let rows = batch_from_arrow59(scanned.batch())?;
                         let batch = LogBatch::append_only(rows, scanned.base_offset());
-                        checked(&batch)?;
-                        cursor.queue(batch);
+                        cursor.queue(batch)?;
                     }
                 }
                 // the fetch position also moves over batches with no records left
@@ -259,7 +261,7 @@ impl BucketRead {
                 for (b, rows) in s.poll(timeout).await?.into_records_by_buckets() {
                     if ours(&b) {
                         for batch in group_records(&rows)? {
-                            cursor.queue(batch);
+                            cursor.queue(batch)?;
                         }
                     }
                 }
@@ -378,7 +380,6 @@ fn group_records(records: &[ScanRecord]) -> Result<Vec<LogBatch>> {
             .collect::<lake_api::Result<Vec<_>>>()?;
         let mut batch = LogBatch::new(batch_from_arrow59(&slice)?, changes, records[i].offset());
         batch.commit_timestamp = records[i].timestamp();
-        checked(&batch)?;
         out.push(batch);
         i = j;
     }

@@ -365,7 +365,13 @@ impl Parser<'_> {
     }
 
     /// Counts an AND or OR just read (at `at`), refusing one too many.
-    fn operator(&mut self, at: usize) -> Result<()> {
+    /// Eats the AND/OR keyword `kw` if it comes next, counting it against
+    /// [`MAX_OPERATORS`].
+    fn eat_operator(&mut self, kw: &str) -> Result<bool> {
+        let at = self.peek().start;
+        if !self.eat_keyword(kw) {
+            return Ok(false);
+        }
         self.operators += 1;
         if self.operators > MAX_OPERATORS {
             return Err(Error::invalid(format!(
@@ -373,31 +379,23 @@ impl Parser<'_> {
                  use IN (...) for long lists of values"
             )));
         }
-        Ok(())
+        Ok(true)
     }
 
     fn or_expr(&mut self) -> Result<Predicate> {
         let mut left = self.and_expr()?;
-        loop {
-            let at = self.peek().start;
-            if !self.eat_keyword("OR") {
-                return Ok(left);
-            }
-            self.operator(at)?;
+        while self.eat_operator("OR")? {
             left = left.or(self.and_expr()?);
         }
+        Ok(left)
     }
 
     fn and_expr(&mut self) -> Result<Predicate> {
         let mut left = self.not_expr()?;
-        loop {
-            let at = self.peek().start;
-            if !self.eat_keyword("AND") {
-                return Ok(left);
-            }
-            self.operator(at)?;
+        while self.eat_operator("AND")? {
             left = left.and(self.not_expr()?);
         }
+        Ok(left)
     }
 
     fn not_expr(&mut self) -> Result<Predicate> {

@@ -187,16 +187,17 @@ pub(crate) async fn plan(
         if lake.is_empty() && log_ranges.is_empty() {
             continue;
         }
-        let log_len = log_ranges.iter().map(LogRange::len).fold(0i64, i64::saturating_add);
-        splits.push(UnionSplit {
+        let mut split = UnionSplit {
             kind: UnionSplitKind::LakeAndLog,
-            strategy: ctx.options.resolve(ctx.options.strategy, log_len),
+            strategy: ctx.options.strategy,
             partition,
             bucket,
             snapshot_id,
             lake_splits: lake,
             log_ranges,
-        });
+        };
+        split.strategy = ctx.options.resolve(ctx.options.strategy, split.log_len());
+        splits.push(split);
     }
     Ok(splits)
 }

@@ -568,6 +568,7 @@ impl UnionScan {
         let concurrency = self.ctx.options.concurrency.max(1);
         let budget = ReadAheadBudget::for_current_runtime(self.ctx.options.read_ahead);
         let schema = self.schema();
+        let out_schema = schema.clone();
         // a limit usually needs few splits: start with one, and widen as splits end short
         let window = if self.ctx.limit.is_some() { 1 } else { concurrency };
         let merged = InOrder::new(splits, window, concurrency, move |split: UnionSplit| {
@@ -594,7 +595,7 @@ impl UnionScan {
             );
             RecordBatchStream::new(schema.clone(), task)
         });
-        readers::limit(RecordBatchStream::new(self.schema(), merged), self.ctx.limit)
+        readers::limit(RecordBatchStream::new(out_schema, merged), self.ctx.limit)
     }
 
     /// Reads the table exactly as of now, then keeps tailing every bucket's log from

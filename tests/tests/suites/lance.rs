@@ -308,8 +308,7 @@ async fn hostile_splits_are_refused() {
 
 /// The rows a lake source's reader returns for one split.
 async fn rows_read(source: &dyn lake_api::LakeSource, split: Arc<dyn lake_api::LakeSplit>) -> lake_api::Result<usize> {
-    let reader = source.create_reader(split).await?;
-    let batches: Vec<RecordBatch> = reader.read().await?.try_collect().await?;
+    let batches = lakeunion_tests::fixtures::read_split(source, split).await?;
     Ok(batches.iter().map(RecordBatch::num_rows).sum())
 }
 

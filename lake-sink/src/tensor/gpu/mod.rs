@@ -101,6 +101,13 @@ impl fmt::Debug for GpuDecoder {
     }
 }
 
+/// Whether `LAKEUNION_REQUIRE_GPU` is set: then a GPU decoder that cannot start is a
+/// failure of the GPU tests and the tensor bench rather than a note (`scripts/gpu-check.sh`
+/// sets it on the GPU machine, where a skip would hide a library the machine lacks).
+pub fn gpu_required() -> bool {
+    std::env::var_os("LAKEUNION_REQUIRE_GPU").is_some()
+}
+
 fn unsupported(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Unsupported, message)
 }
@@ -277,13 +284,11 @@ mod tests {
     use super::*;
 
     /// The GPU decoder, or the reason this machine cannot make one (printed, and the GPU
-    /// tests skip). With `LAKEUNION_REQUIRE_GPU` set (`scripts/gpu-check.sh run` sets it on
-    /// the GPU machine), a missing decoder fails the test instead: a skip there would hide
-    /// a library the machine lacks.
+    /// tests skip; they fail instead where [`gpu_required`]).
     fn device() -> Option<GpuDecoder> {
         match GpuDecoder::new(GpuOptions::default()) {
             Ok(gpu) => Some(gpu),
-            Err(e) if std::env::var_os("LAKEUNION_REQUIRE_GPU").is_some() => {
+            Err(e) if gpu_required() => {
                 panic!("LAKEUNION_REQUIRE_GPU is set, and the GPU decoder cannot run: {e}")
             }
             Err(e) => {
