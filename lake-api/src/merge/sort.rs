@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use arrow_array::{Array, RecordBatch};
+use arrow_row::Rows;
 use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
 use futures::Stream;
@@ -145,8 +146,8 @@ impl ExternalSorter {
 /// Sorted chunks of some batches, built lazily so that a run is written while it is built.
 struct SortedChunks {
     batches: Vec<RecordBatch>,
-    /// `(key prefix, batch, row)` in sorted order.
-    order: Vec<(u128, usize, usize)>,
+    /// `(batch, row)` of every row, in sorted order.
+    order: Vec<(usize, usize)>,
     next: usize,
     batch_size: usize,
 }
@@ -154,32 +155,10 @@ struct SortedChunks {
 impl SortedChunks {
     fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
         let rows = batches.iter().map(|b| keys.encode(b)).collect::<Result<Vec<_>>>()?;
-        let mut order: Vec<(u128, usize, usize)> = Vec::with_capacity(rows.iter().map(|r| r.num_rows()).sum());
-        let mut full_keys = false;
-        for (b, keys) in rows.iter().enumerate() {
-            for (r, k) in keys.iter().enumerate() {
-                let prefix = key_prefix(k.data());
-                full_keys |= needs_full_key(prefix);
-                order.push((prefix, b, r));
-            }
-        }
-        // the input position breaks ties, which makes the unstable sort stable
-        if full_keys {
-            order.sort_unstable_by(|a, b| {
-                a.0.cmp(&b.0)
-                    .then_with(|| {
-                        if needs_full_key(a.0) {
-                            rows[a.1].row(a.2).cmp(&rows[b.1].row(b.2))
-                        } else {
-                            Ordering::Equal
-                        }
-                    })
-                    .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
-            });
-        } else {
-            // every prefix holds its whole key: the tuple order is the order wanted
-            order.sort_unstable();
-        }
+        let order = match packed_order(&rows) {
+            Some(order) => order,
+            None => prefix_order(&rows),
+        };
         Ok(Self {
             batches,
             order,
@@ -187,6 +166,81 @@ impl SortedChunks {
             batch_size,
         })
     }
+}
+
+/// The longest row-format key [`packed_order`] takes: an 8-byte integer's (a null byte and
+/// eight value bytes). A [`key_prefix`] of a key this short has zeros in its bytes 9 to 14.
+const PACKED_KEY_BYTES: usize = 9;
+/// Bits of a packed sort integer that hold the row's position.
+const POSITION_BITS: u32 = 48;
+
+/// The stable sort order of short keys, sorting one 16-byte integer per row: the key's
+/// bytes, its length, then its position (batch and row) in the bits that the key leaves
+/// zero. The position breaks ties between equal keys, which makes the unstable sort stable.
+/// Half the bytes of [`prefix_order`]'s tuples, and plain integer comparisons, make this
+/// sort about twice as fast; the log tail of a table with an integer key takes this path.
+/// `None` when a key is longer or the positions need more than [`POSITION_BITS`].
+fn packed_order(rows: &[Rows]) -> Option<Vec<(usize, usize)>> {
+    let bits = |n: usize| usize::BITS - n.leading_zeros();
+    let row_bits = bits(rows.iter().map(|r| r.num_rows()).max()?);
+    if row_bits + bits(rows.len()) > POSITION_BITS {
+        return None;
+    }
+    let mut packed: Vec<u128> = Vec::with_capacity(rows.iter().map(|r| r.num_rows()).sum());
+    for (b, keys) in rows.iter().enumerate() {
+        for (r, k) in keys.iter().enumerate() {
+            let key = k.data();
+            if key.len() > PACKED_KEY_BYTES {
+                return None;
+            }
+            // the key's bytes stay in the top 9 bytes; its length moves up to byte 9
+            let prefix = key_prefix(key);
+            let key_bytes = prefix & !((1u128 << 56) - 1);
+            let len = prefix & 0xff;
+            packed.push(key_bytes | (len << POSITION_BITS) | ((b as u128) << row_bits) | r as u128);
+        }
+    }
+    packed.sort_unstable();
+    let rows_mask = (1u128 << row_bits) - 1;
+    let positions = (1u128 << POSITION_BITS) - 1;
+    Some(
+        packed
+            .into_iter()
+            .map(|p| (((p & positions) >> row_bits) as usize, (p & rows_mask) as usize))
+            .collect(),
+    )
+}
+
+/// The stable sort order of any keys, by [`key_prefix`], the full key where the prefixes
+/// tie and do not decide, then the input position.
+fn prefix_order(rows: &[Rows]) -> Vec<(usize, usize)> {
+    let mut order: Vec<(u128, usize, usize)> = Vec::with_capacity(rows.iter().map(|r| r.num_rows()).sum());
+    let mut full_keys = false;
+    for (b, keys) in rows.iter().enumerate() {
+        for (r, k) in keys.iter().enumerate() {
+            let prefix = key_prefix(k.data());
+            full_keys |= needs_full_key(prefix);
+            order.push((prefix, b, r));
+        }
+    }
+    // the input position breaks ties, which makes the unstable sort stable
+    if full_keys {
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    if needs_full_key(a.0) {
+                        rows[a.1].row(a.2).cmp(&rows[b.1].row(b.2))
+                    } else {
+                        Ordering::Equal
+                    }
+                })
+                .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
+        });
+    } else {
+        // every prefix holds its whole key: the tuple order is the order wanted
+        order.sort_unstable();
+    }
+    order.into_iter().map(|(_, b, r)| (b, r)).collect()
 }
 
 impl Iterator for SortedChunks {
@@ -197,7 +251,7 @@ impl Iterator for SortedChunks {
             return None;
         }
         let end = (self.next + self.batch_size).min(self.order.len());
-        let picks: Vec<(usize, usize)> = self.order[self.next..end].iter().map(|&(_, b, r)| (b, r)).collect();
+        let picks = &self.order[self.next..end];
         self.next = end;
         let schema = self.batches[0].schema();
         let build = || -> Result<RecordBatch> {
@@ -206,7 +260,7 @@ impl Iterator for SortedChunks {
             for c in 0..schema.fields().len() {
                 arrays.clear();
                 arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
-                columns.push(interleave(&arrays, &picks)?);
+                columns.push(interleave(&arrays, picks)?);
             }
             Ok(RecordBatch::try_new(schema.clone(), columns)?)
         };
@@ -269,8 +323,10 @@ impl Stream for MergeStream {
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::{Int64Array, StringArray};
+    use arrow_array::{ArrayRef, Int8Array, Int16Array, Int32Array, Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
+
+    use crate::error::Error;
     use futures::TryStreamExt;
 
     use super::*;
@@ -328,6 +384,57 @@ mod tests {
         let (spilled, runs) = sort_all(1, input).await;
         assert_eq!(spilled, expected);
         assert_eq!(runs, 19, "a run per batch past the first when the budget is tiny");
+    }
+
+    /// Row-format keys of some columns, in batches of `rows_per_batch`.
+    fn encoded(columns: Vec<ArrayRef>, rows_per_batch: usize) -> Result<Vec<Rows>> {
+        let fields: Vec<Field> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+            .collect();
+        let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let keys = KeyEncoder::new(&batch.schema(), &names)?;
+        let mut out = Vec::new();
+        for start in (0..batch.num_rows()).step_by(rows_per_batch) {
+            out.push(keys.encode(&batch.slice(start, rows_per_batch.min(batch.num_rows() - start)))?);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn packed_short_keys_sort_like_prefixes_and_stay_stable() -> Result<()> {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // few distinct values (many ties), both signs, nulls
+        let wide: Vec<Option<i64>> = (0..5000)
+            .map(|_| (next() % 10 != 0).then(|| (next() % 300) as i64 - 150))
+            .collect();
+        let narrow: Vec<i32> = (0..5000).map(|_| (next() % 50) as i32 - 25).collect();
+        let (small, tiny): (Vec<i16>, Vec<i8>) = (0..5000).map(|_| ((next() % 7) as i16, (next() % 3) as i8)).unzip();
+        let shapes: Vec<Vec<ArrayRef>> = vec![
+            vec![Arc::new(Int64Array::from(wide))],
+            vec![Arc::new(Int32Array::from(narrow))],
+            vec![Arc::new(Int16Array::from(small)), Arc::new(Int8Array::from(tiny))],
+        ];
+        for columns in shapes {
+            for rows_per_batch in [1, 7, 4096] {
+                let rows = encoded(columns.clone(), rows_per_batch)?;
+                let packed = packed_order(&rows).ok_or_else(|| Error::invalid("short keys not packed"))?;
+                assert_eq!(packed, prefix_order(&rows), "{rows_per_batch} rows per batch");
+            }
+        }
+        // a key longer than an integer's takes the general path
+        let long = encoded(vec![Arc::new(StringArray::from(vec!["a longer key", "b"]))], 2)?;
+        assert!(packed_order(&long).is_none());
+        assert_eq!(prefix_order(&long), vec![(0, 0), (0, 1)]);
+        Ok(())
     }
 
     #[tokio::test]
