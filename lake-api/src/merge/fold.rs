@@ -14,7 +14,8 @@ use futures::Stream;
 
 use arrow_schema::SchemaRef;
 
-use super::kway::{Cursor, KWayMerge, KeyedStream, needs_full_key};
+use super::keys::needs_full_key;
+use super::kway::{Cursor, KWayMerge, KeyedStream};
 use crate::error::Result;
 use crate::log::ChangeType;
 use crate::table::MergeEngine;

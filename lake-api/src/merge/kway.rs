@@ -14,7 +14,7 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt};
 
 use super::builder::BatchBuilder;
-use super::keys::KeyEncoder;
+use super::keys::{BatchKeys, KeyEncoder, needs_full_key};
 use super::loser_tree::LoserTree;
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
@@ -24,8 +24,8 @@ use crate::lake::RecordBatchStream;
 pub(crate) struct KeyedBatch {
     /// The rows, in the merge's schema.
     pub batch: RecordBatch,
-    /// Row-format primary keys, one per row.
-    pub keys: Rows,
+    /// The primary keys, one per row.
+    pub keys: BatchKeys,
     /// Fluss change-type bytes per row; `None` for lake rows (upserts).
     pub changes: Option<Int8Array>,
     /// Row-format versions (versioned merge engine only).
@@ -44,7 +44,7 @@ impl KeyedBatch {
         changes: Option<Int8Array>,
     ) -> Result<Self> {
         Ok(Self {
-            keys: keys.encode(&batch)?,
+            keys: keys.batch_keys(&batch)?,
             versions: versions.map(|v| v.encode(&batch)).transpose()?,
             changes,
             batch,
@@ -79,60 +79,9 @@ pub(crate) fn keyed_stream(
     }))
 }
 
-/// The length byte of a [`key_prefix`] whose key is longer than the prefix holds.
-const LONG_KEY: u128 = 16;
-
-/// A row-format key as one integer: its first 15 bytes, zero-padded, then its length
-/// capped at 16. Prefixes order like the keys' bytes do (a zero-padded key that equals
-/// another up to the padding is the shorter, and its length byte is smaller), and equal
-/// prefixes mean equal keys unless both keys are longer than 15 bytes (see
-/// [`needs_full_key`]). Comparing two integers instead of two byte slices is most of
-/// the merge's speed.
-#[inline]
-pub(crate) fn key_prefix(key: &[u8]) -> u128 {
-    let len = key.len();
-    // whole-word loads; the last word overlaps the first and is shifted into place
-    let bytes = if len >= 16 {
-        let mut w = [0u8; 16];
-        w.copy_from_slice(&key[..16]);
-        u128::from_be_bytes(w) & !0xff
-    } else if len >= 8 {
-        let (mut hi, mut lo) = ([0u8; 8], [0u8; 8]);
-        hi.copy_from_slice(&key[..8]);
-        lo.copy_from_slice(&key[len - 8..]);
-        let lo = if len > 8 {
-            u64::from_be_bytes(lo) << (8 * (16 - len))
-        } else {
-            0
-        };
-        (u128::from(u64::from_be_bytes(hi)) << 64) | u128::from(lo)
-    } else if len >= 4 {
-        let (mut hi, mut lo) = ([0u8; 4], [0u8; 4]);
-        hi.copy_from_slice(&key[..4]);
-        lo.copy_from_slice(&key[len - 4..]);
-        let lo = if len > 4 {
-            u32::from_be_bytes(lo) << (8 * (8 - len))
-        } else {
-            0
-        };
-        ((u128::from(u32::from_be_bytes(hi)) << 32) | u128::from(lo)) << 64
-    } else {
-        key.iter()
-            .enumerate()
-            .fold(0u128, |p, (i, &b)| p | (u128::from(b) << (8 * (15 - i))))
-    };
-    bytes | len.min(16) as u128
-}
-
-/// The head of an input with no current row: above every [`key_prefix`] (whose last
+/// The head of an input with no current row: above every [`key_prefix`](super::keys::key_prefix) (whose last
 /// byte is at most 16).
 const EXHAUSTED: u128 = u128::MAX;
-
-/// Whether keys with this prefix must be compared in full when prefixes tie.
-#[inline]
-pub(crate) fn needs_full_key(prefix: u128) -> bool {
-    prefix & 0xff == LONG_KEY
-}
 
 /// A position in one keyed batch.
 #[derive(Debug)]
@@ -141,13 +90,13 @@ pub(crate) struct Cursor {
     pub row: usize,
     /// The batch's slot in the merge's [`BatchBuilder`].
     pub slot: usize,
-    /// [`key_prefix`] of every row's key.
+    /// [`key_prefix`](super::keys::key_prefix) of every row's key.
     prefixes: Vec<u128>,
 }
 
 impl Cursor {
     fn new(keyed: KeyedBatch, slot: usize) -> Self {
-        let prefixes = keyed.keys.iter().map(|k| key_prefix(k.data())).collect();
+        let prefixes = keyed.keys.prefixes();
         Self {
             keyed,
             row: 0,
@@ -158,16 +107,16 @@ impl Cursor {
 
     #[inline]
     pub(crate) fn key(&self) -> &[u8] {
-        self.keyed.keys.row(self.row).data()
+        self.keyed.keys.full_key(self.row)
     }
 
-    /// The [`key_prefix`] of the current row.
+    /// The [`key_prefix`](super::keys::key_prefix) of the current row.
     #[inline]
     pub(crate) fn prefix(&self) -> u128 {
         self.prefixes[self.row]
     }
 
-    /// Whether the current key equals `key`, whose [`key_prefix`] is `prefix` (`key` may
+    /// Whether the current key equals `key`, whose [`key_prefix`](super::keys::key_prefix) is `prefix` (`key` may
     /// be left empty when `needs_full_key(prefix)` is false).
     #[inline]
     pub(crate) fn key_equals(&self, prefix: u128, key: &[u8]) -> bool {
@@ -179,7 +128,7 @@ impl Cursor {
 pub(crate) struct KWayMerge {
     inputs: Vec<KeyedStream>,
     cursors: Vec<Option<Cursor>>,
-    /// The current row's [`key_prefix`] of every input, [`EXHAUSTED`] when it has none:
+    /// The current row's [`key_prefix`](super::keys::key_prefix) of every input, [`EXHAUSTED`] when it has none:
     /// what the loser tree compares, kept in one small array.
     heads: Vec<u128>,
     /// Inputs whose cursor is spent and that must be polled for their next batch.
@@ -316,13 +265,13 @@ impl KWayMerge {
             let before_bound = if p != bound_prefix {
                 p < bound_prefix
             } else {
-                needs_full_key(p) && bound_key.is_some_and(|k| keys.row(i).data() < k)
+                needs_full_key(p) && bound_key.is_some_and(|k| keys.full_key(i) < k)
             };
             let q = c.prefixes[i + 1];
             let before_next = if p != q {
                 p < q
             } else {
-                needs_full_key(p) && keys.row(i).data() < keys.row(i + 1).data()
+                needs_full_key(p) && keys.full_key(i) < keys.full_key(i + 1)
             };
             if !(before_bound && before_next) {
                 break;
@@ -453,36 +402,5 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, vec![1, 2, 3, 4, 5, 10, 11]);
-    }
-
-    #[test]
-    fn key_prefixes_order_like_bytes() {
-        // every length around the word sizes, bytes from a small alphabet so that ties
-        // and zero bytes are common
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let keys: Vec<Vec<u8>> = (0..3000)
-            .map(|_| {
-                let len = (next() % 21) as usize;
-                (0..len).map(|_| [0u8, 1, 0x7f, 0xff][(next() % 4) as usize]).collect()
-            })
-            .collect();
-        for a in &keys {
-            let pa = key_prefix(a);
-            assert_eq!(pa & 0xff, a.len().min(16) as u128);
-            for b in keys.iter().take(300) {
-                let pb = key_prefix(b);
-                if pa != pb {
-                    assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} vs {b:?}");
-                } else if !needs_full_key(pa) {
-                    assert_eq!(a, b);
-                }
-            }
-        }
     }
 }

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use arrow_array::{Array, RecordBatch};
-use arrow_row::Rows;
 use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
 use futures::Stream;
 
-use super::keys::KeyEncoder;
-use super::kway::{KWayMerge, key_prefix, keyed_stream, needs_full_key};
+use super::keys::{BatchKeys, KeyEncoder, needs_full_key};
+use super::kway::{KWayMerge, keyed_stream};
 use super::spill::{SpillDir, SpillRun};
 use crate::error::Result;
 use crate::lake::RecordBatchStream;
@@ -154,10 +153,11 @@ struct SortedChunks {
 
 impl SortedChunks {
     fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
-        let rows = batches.iter().map(|b| keys.encode(b)).collect::<Result<Vec<_>>>()?;
-        let order = match packed_order(&rows) {
+        let keys = batches.iter().map(|b| keys.batch_keys(b)).collect::<Result<Vec<_>>>()?;
+        let prefixes: Vec<Vec<u128>> = keys.iter().map(BatchKeys::prefixes).collect();
+        let order = match packed_order(&prefixes) {
             Some(order) => order,
-            None => prefix_order(&rows),
+            None => prefix_order(&keys, &prefixes),
         };
         Ok(Self {
             batches,
@@ -168,35 +168,34 @@ impl SortedChunks {
     }
 }
 
-/// The longest row-format key [`packed_order`] takes: an 8-byte integer's (a null byte and
-/// eight value bytes). A [`key_prefix`] of a key this short has zeros in its bytes 9 to 14.
-const PACKED_KEY_BYTES: usize = 9;
+/// The longest row-format key [`packed_order`] takes: an 8-byte integer's (a valid byte and
+/// eight value bytes). A [`key_prefix`](super::keys::key_prefix) of a key this short has zeros in its bytes 9 to 14.
+const PACKED_KEY_BYTES: u128 = 9;
 /// Bits of a packed sort integer that hold the row's position.
 const POSITION_BITS: u32 = 48;
 
-/// The stable sort order of short keys, sorting one 16-byte integer per row: the key's
-/// bytes, its length, then its position (batch and row) in the bits that the key leaves
-/// zero. The position breaks ties between equal keys, which makes the unstable sort stable.
-/// Half the bytes of [`prefix_order`]'s tuples, and plain integer comparisons, make this
-/// sort about twice as fast; the log tail of a table with an integer key takes this path.
-/// `None` when a key is longer or the positions need more than [`POSITION_BITS`].
-fn packed_order(rows: &[Rows]) -> Option<Vec<(usize, usize)>> {
+/// The stable sort order of short keys (`prefixes` per batch), sorting one 16-byte integer
+/// per row: the key's bytes, its length, then its position (batch and row) in the bits that
+/// the key leaves zero. The position breaks ties between equal keys, which makes the
+/// unstable sort stable. Half the bytes of [`prefix_order`]'s tuples, and plain integer
+/// comparisons: the log tail of a table with an integer key sorts this way. `None` when a
+/// key is longer or the positions need more than [`POSITION_BITS`].
+fn packed_order(prefixes: &[Vec<u128>]) -> Option<Vec<(usize, usize)>> {
     let bits = |n: usize| usize::BITS - n.leading_zeros();
-    let row_bits = bits(rows.iter().map(|r| r.num_rows()).max()?);
-    if row_bits + bits(rows.len()) > POSITION_BITS {
+    let row_bits = bits(prefixes.iter().map(Vec::len).max()?);
+    if row_bits + bits(prefixes.len()) > POSITION_BITS {
         return None;
     }
-    let mut packed: Vec<u128> = Vec::with_capacity(rows.iter().map(|r| r.num_rows()).sum());
-    for (b, keys) in rows.iter().enumerate() {
-        for (r, k) in keys.iter().enumerate() {
-            let key = k.data();
-            if key.len() > PACKED_KEY_BYTES {
+    let mut packed: Vec<u128> = Vec::with_capacity(prefixes.iter().map(Vec::len).sum());
+    for (b, batch) in prefixes.iter().enumerate() {
+        for (r, &prefix) in batch.iter().enumerate() {
+            // a prefix's last byte is its key's length
+            let len = prefix & 0xff;
+            if len > PACKED_KEY_BYTES {
                 return None;
             }
             // the key's bytes stay in the top 9 bytes; its length moves up to byte 9
-            let prefix = key_prefix(key);
             let key_bytes = prefix & !((1u128 << 56) - 1);
-            let len = prefix & 0xff;
             packed.push(key_bytes | (len << POSITION_BITS) | ((b as u128) << row_bits) | r as u128);
         }
     }
@@ -211,14 +210,13 @@ fn packed_order(rows: &[Rows]) -> Option<Vec<(usize, usize)>> {
     )
 }
 
-/// The stable sort order of any keys, by [`key_prefix`], the full key where the prefixes
+/// The stable sort order of any keys, by their `prefixes`, the full key where the prefixes
 /// tie and do not decide, then the input position.
-fn prefix_order(rows: &[Rows]) -> Vec<(usize, usize)> {
-    let mut order: Vec<(u128, usize, usize)> = Vec::with_capacity(rows.iter().map(|r| r.num_rows()).sum());
+fn prefix_order(keys: &[BatchKeys], prefixes: &[Vec<u128>]) -> Vec<(usize, usize)> {
+    let mut order: Vec<(u128, usize, usize)> = Vec::with_capacity(prefixes.iter().map(Vec::len).sum());
     let mut full_keys = false;
-    for (b, keys) in rows.iter().enumerate() {
-        for (r, k) in keys.iter().enumerate() {
-            let prefix = key_prefix(k.data());
+    for (b, batch) in prefixes.iter().enumerate() {
+        for (r, &prefix) in batch.iter().enumerate() {
             full_keys |= needs_full_key(prefix);
             order.push((prefix, b, r));
         }
@@ -229,7 +227,7 @@ fn prefix_order(rows: &[Rows]) -> Vec<(usize, usize)> {
             a.0.cmp(&b.0)
                 .then_with(|| {
                     if needs_full_key(a.0) {
-                        rows[a.1].row(a.2).cmp(&rows[b.1].row(b.2))
+                        keys[a.1].full_key(a.2).cmp(keys[b.1].full_key(b.2))
                     } else {
                         Ordering::Equal
                     }
@@ -386,8 +384,9 @@ mod tests {
         assert_eq!(runs, 19, "a run per batch past the first when the budget is tiny");
     }
 
-    /// Row-format keys of some columns, in batches of `rows_per_batch`.
-    fn encoded(columns: Vec<ArrayRef>, rows_per_batch: usize) -> Result<Vec<Rows>> {
+    /// The keys of some columns (row format: integer keys are the packed path's main
+    /// customers, tested against their prefixes in `keys`), in batches of `rows_per_batch`.
+    fn encoded(columns: Vec<ArrayRef>, rows_per_batch: usize) -> Result<Vec<BatchKeys>> {
         let fields: Vec<Field> = columns
             .iter()
             .enumerate()
@@ -398,7 +397,8 @@ mod tests {
         let keys = KeyEncoder::new(&batch.schema(), &names)?;
         let mut out = Vec::new();
         for start in (0..batch.num_rows()).step_by(rows_per_batch) {
-            out.push(keys.encode(&batch.slice(start, rows_per_batch.min(batch.num_rows() - start)))?);
+            let slice = batch.slice(start, rows_per_batch.min(batch.num_rows() - start));
+            out.push(BatchKeys::Rows(keys.encode(&slice)?));
         }
         Ok(out)
     }
@@ -425,15 +425,21 @@ mod tests {
         ];
         for columns in shapes {
             for rows_per_batch in [1, 7, 4096] {
-                let rows = encoded(columns.clone(), rows_per_batch)?;
-                let packed = packed_order(&rows).ok_or_else(|| Error::invalid("short keys not packed"))?;
-                assert_eq!(packed, prefix_order(&rows), "{rows_per_batch} rows per batch");
+                let keys = encoded(columns.clone(), rows_per_batch)?;
+                let prefixes: Vec<Vec<u128>> = keys.iter().map(BatchKeys::prefixes).collect();
+                let packed = packed_order(&prefixes).ok_or_else(|| Error::invalid("short keys not packed"))?;
+                assert_eq!(
+                    packed,
+                    prefix_order(&keys, &prefixes),
+                    "{rows_per_batch} rows per batch"
+                );
             }
         }
         // a key longer than an integer's takes the general path
         let long = encoded(vec![Arc::new(StringArray::from(vec!["a longer key", "b"]))], 2)?;
-        assert!(packed_order(&long).is_none());
-        assert_eq!(prefix_order(&long), vec![(0, 0), (0, 1)]);
+        let prefixes: Vec<Vec<u128>> = long.iter().map(BatchKeys::prefixes).collect();
+        assert!(packed_order(&prefixes).is_none());
+        assert_eq!(prefix_order(&long, &prefixes), vec![(0, 0), (0, 1)]);
         Ok(())
     }
 
