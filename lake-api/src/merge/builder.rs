@@ -2,15 +2,16 @@
 //!
 //! Picks are gathered with `interleave`; a run of picks that is one contiguous slice of
 //! one input batch (what a merge of key-disjoint inputs produces) is returned as a
-//! zero-copy slice instead.
+//! zero-copy slice instead, and picks that form long runs are copied a run at a time
+//! ([`copy_ranges`]).
 
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch};
 use arrow_schema::SchemaRef;
-use arrow_select::concat::concat;
 use arrow_select::interleave::interleave;
 
+use super::copy_ranges::{Ranges, copy_ranges};
 use crate::error::Result;
 
 /// Output rows picked from retained input batches.
@@ -67,23 +68,15 @@ impl BatchBuilder {
             return Ok(None);
         }
         let runs = self.runs();
-        let mut columns: Vec<ArrayRef> = match runs.as_slice() {
-            [(slot, start, len)] => self.batches[*slot].slice(*start, *len).columns().to_vec(),
-            // long runs copy faster as whole slices than row by row
-            _ if self.picks.len() >= runs.len() * 16 => {
-                let n = self.batches.first().map_or(0, |b| b.num_columns());
-                let mut out = Vec::with_capacity(n + 1);
-                for c in 0..n {
-                    let parts: Vec<ArrayRef> = runs
-                        .iter()
-                        .map(|&(slot, start, len)| self.batches[slot].column(c).slice(start, len))
-                        .collect();
-                    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-                    out.push(concat(&refs)?);
-                }
-                out
+        let mut columns: Vec<ArrayRef> = match runs.only() {
+            Some((slot, start, end)) => self.batches[slot].slice(start, end - start).columns().to_vec(),
+            // long runs copy faster as whole ranges than row by row
+            None if self.picks.len() >= runs.len() * 16 => {
+                let sources: Vec<&RecordBatch> = self.batches.iter().collect();
+                let schema = self.batches[0].schema();
+                copy_ranges(&schema, &sources, &runs)?.columns().to_vec()
             }
-            _ => {
+            None => {
                 let n = self.batches.first().map_or(0, |b| b.num_columns());
                 let mut out = Vec::with_capacity(n + 1);
                 let mut arrays: Vec<&dyn Array> = Vec::with_capacity(self.batches.len());
@@ -102,14 +95,11 @@ impl BatchBuilder {
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }
 
-    /// The picks as maximal runs `(slot, first row, rows)` of consecutive rows of one batch.
-    fn runs(&self) -> Vec<(usize, usize, usize)> {
-        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    /// The picks as maximal ranges of consecutive rows of one batch.
+    fn runs(&self) -> Ranges {
+        let mut runs = Ranges::default();
         for &(slot, row) in &self.picks {
-            match runs.last_mut() {
-                Some((s, start, len)) if *s == slot && *start + *len == row => *len += 1,
-                _ => runs.push((slot, row, 1)),
-            }
+            runs.push(slot, row, row + 1);
         }
         runs
     }
@@ -180,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn long_runs_are_concatenated_slices() {
+    fn long_runs_are_copied_a_range_at_a_time() {
         let schema = batch(vec![]).schema();
         let mut b = BatchBuilder::new(schema, false);
         let s0 = b.add_batch(batch((0..40).collect()));

@@ -46,9 +46,16 @@ impl Ranges {
     }
 
     /// The number of ranges, after joining adjacent ones.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ranges.len()
+    }
+
+    /// The one range `(source, start, end)` when there is exactly one.
+    pub(crate) fn only(&self) -> Option<(usize, usize, usize)> {
+        match self.ranges.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
     }
 }
 
