@@ -103,11 +103,11 @@ impl KeyFilterMerge {
         let mut dropped: Vec<usize> = Vec::new();
         let mut versions = LazyVersions::default();
         let LogIndex { keys, entries } = index;
+        if keys.is_empty() {
+            return Ok(batch);
+        }
         match &*keys {
-            KeyIndex::Int { map, sorted, .. } => {
-                if map.is_empty() {
-                    return Ok(batch);
-                }
+            KeyIndex::Int { sorted, .. } => {
                 let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
                 let values = batch.column(col);
                 let mut hits = Vec::new();
@@ -136,9 +136,6 @@ impl KeyFilterMerge {
                 }
             }
             KeyIndex::Rows(map) => {
-                if map.is_empty() {
-                    return Ok(batch);
-                }
                 let rows = self.0.keys.encode(&batch)?;
                 for i in 0..n {
                     if let Some(&e) = map.get(rows.row(i).data())

@@ -2,7 +2,7 @@
 //! against a log summary (the key filter and the sorted sparse merge) look keys up in, and
 //! the rule that decides a lake row against its key's final log state.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
@@ -31,21 +31,48 @@ pub(crate) struct Entry {
 /// Where a key's entry lives.
 #[derive(Debug)]
 pub(crate) enum KeyIndex {
-    /// A single non-null integer key, probed without encoding (the common case). `bits`
-    /// is a one-hash Bloom filter of the keys (see [`KeyIndex::seal`]) that turns most
-    /// misses away before the map is probed.
+    /// A single non-null integer key, probed without encoding (the common case).
     Int {
-        map: HashMap<i64, u32>,
-        min: i64,
-        max: i64,
-        bits: Vec<u64>,
-        shift: u32,
         /// Every key with its entry, in key order: key-sorted lake batches find their
-        /// hits by binary search instead of probing every row.
+        /// hits by binary search, which is all most reads need.
         sorted: Vec<(i64, u32)>,
+        /// The hash map and Bloom filter that unsorted lake batches probe row by row,
+        /// built by the first such batch (see [`IntProbe`]).
+        probe: OnceLock<IntProbe>,
     },
     /// Any other key, probed by its row-format bytes.
     Rows(HashMap<Box<[u8]>, u32>),
+}
+
+/// What an unsorted lake batch probes an integer index with: the key range, a one-hash
+/// Bloom filter of the keys (about 8 bits per key, so that about one miss in eight reaches
+/// the map), and the map.
+#[derive(Debug)]
+pub(crate) struct IntProbe {
+    map: HashMap<i64, u32>,
+    min: i64,
+    max: i64,
+    bits: Vec<u64>,
+    shift: u32,
+}
+
+impl IntProbe {
+    fn new(sorted: &[(i64, u32)]) -> Self {
+        let n = (sorted.len() * 8).next_power_of_two().max(64);
+        let shift = 64 - n.trailing_zeros();
+        let mut bits = vec![0u64; n / 64];
+        for &(k, _) in sorted {
+            let b = bloom_bit(k, shift);
+            bits[b / 64] |= 1 << (b % 64);
+        }
+        Self {
+            map: sorted.iter().copied().collect(),
+            min: sorted.first().map_or(i64::MAX, |&(k, _)| k),
+            max: sorted.last().map_or(i64::MIN, |&(k, _)| k),
+            bits,
+            shift,
+        }
+    }
 }
 
 /// The Bloom filter bit of integer key `v` (a multiplicative hash: the top bits).
@@ -55,48 +82,43 @@ fn bloom_bit(v: i64, shift: u32) -> usize {
 }
 
 impl KeyIndex {
-    /// Builds the Bloom filter of an integer index once every key is in: about 8 bits
-    /// per key, so that about one miss in eight reaches the map. Sorts the key list (the
-    /// summary arrives in key order, which the sort detects in one pass).
-    fn seal(&mut self) {
-        if let KeyIndex::Int {
-            map,
-            bits,
-            shift,
-            sorted,
-            ..
-        } = self
-        {
+    /// Finishes an integer index once every key is in: sorts the key list (the summary
+    /// arrives in key order, which the sort detects in one pass) and refuses a key held
+    /// twice, which a summary never has.
+    fn seal(&mut self) -> Result<()> {
+        if let KeyIndex::Int { sorted, .. } = self {
             sorted.sort_unstable();
-            let n = (map.len() * 8).next_power_of_two().max(64);
-            *shift = 64 - n.trailing_zeros();
-            *bits = vec![0; n / 64];
-            for &k in map.keys() {
-                let b = bloom_bit(k, *shift);
-                bits[b / 64] |= 1 << (b % 64);
+            if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(Error::invalid(format!("log summary holds key {} twice", w[0].0)));
             }
         }
+        Ok(())
     }
-}
 
-impl KeyIndex {
+    /// Whether the index holds no key.
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            KeyIndex::Int { sorted, .. } => sorted.is_empty(),
+            KeyIndex::Rows(map) => map.is_empty(),
+        }
+    }
+
     /// Probes every key of an unsorted batch (integer index), collecting `(row, entry)`.
     pub(crate) fn probe_all<T: Copy + Into<i64>>(&self, values: &[T], hits: &mut Vec<(usize, u32)>) {
-        let KeyIndex::Int {
+        let KeyIndex::Int { sorted, probe } = self else {
+            return;
+        };
+        let IntProbe {
             map,
             min,
             max,
             bits,
             shift,
-            ..
-        } = self
-        else {
-            return;
-        };
+        } = probe.get_or_init(|| IntProbe::new(sorted));
         for (i, &v) in values.iter().enumerate() {
             let v: i64 = v.into();
             let b = bloom_bit(v, *shift);
-            // a clear bit is a sure miss (no bits yet: ask the map)
+            // a clear bit is a sure miss
             if v < *min || v > *max || bits.get(b / 64).is_some_and(|w| w & (1 << (b % 64)) == 0) {
                 continue;
             }
@@ -239,12 +261,8 @@ impl LogMerge {
         let mut index = LogIndex {
             keys: match int_col {
                 Some(_) => KeyIndex::Int {
-                    map: HashMap::new(),
-                    min: i64::MAX,
-                    max: i64::MIN,
-                    bits: Vec::new(),
-                    shift: 63,
                     sorted: Vec::new(),
+                    probe: OnceLock::new(),
                 },
                 None => KeyIndex::Rows(HashMap::new()),
             },
@@ -256,7 +274,7 @@ impl LogMerge {
             self.index_batch(&batch, int_col, &mut index)?;
             buffer.push(batch)?;
         }
-        index.keys.seal();
+        index.keys.seal()?;
         Ok((index, buffer))
     }
 
@@ -285,21 +303,11 @@ impl LogMerge {
             });
         }
         match &mut index.keys {
-            KeyIndex::Int {
-                map, min, max, sorted, ..
-            } => {
+            KeyIndex::Int { sorted, .. } => {
                 let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
                 let values = int_values(batch.column(col).as_ref())
                     .ok_or_else(|| Error::schema("key column is not an integer column"))?;
-                for (i, v) in values.into_iter().enumerate() {
-                    // a summary holds each key once, so the list and the map agree
-                    if map.insert(v, base + i as u32).is_some() {
-                        return Err(Error::invalid(format!("log summary holds key {v} twice")));
-                    }
-                    sorted.push((v, base + i as u32));
-                    *min = (*min).min(v);
-                    *max = (*max).max(v);
-                }
+                sorted.extend(values.into_iter().zip(base..));
             }
             KeyIndex::Rows(map) => {
                 let rows = self.keys.encode(batch)?;
@@ -361,23 +369,13 @@ mod tests {
     use super::*;
 
     /// An integer index over `keys` (entry = position), sealed.
-    fn int_index(keys: &[i64]) -> KeyIndex {
-        let mut map = HashMap::new();
-        let mut sorted = Vec::new();
-        for (e, &k) in keys.iter().enumerate() {
-            map.insert(k, e as u32);
-            sorted.push((k, e as u32));
-        }
+    fn int_index(keys: &[i64]) -> Result<KeyIndex> {
         let mut index = KeyIndex::Int {
-            min: keys.iter().copied().min().unwrap_or(i64::MAX),
-            max: keys.iter().copied().max().unwrap_or(i64::MIN),
-            map,
-            bits: Vec::new(),
-            shift: 63,
-            sorted,
+            sorted: keys.iter().copied().zip(0..).collect(),
+            probe: OnceLock::new(),
         };
-        index.seal();
-        index
+        index.seal()?;
+        Ok(index)
     }
 
     /// A splitmix64 step: deterministic pseudo-random values without a dependency.
@@ -390,14 +388,20 @@ mod tests {
     }
 
     #[test]
-    fn sorted_hits_match_probing_every_row() {
+    fn an_integer_index_refuses_a_key_held_twice() {
+        let e = int_index(&[3, 1, 3]).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("holds key 3 twice")));
+    }
+
+    #[test]
+    fn sorted_hits_match_probing_every_row() -> Result<()> {
         let mut rng = 7u64;
         // sparse and dense indexes (both search paths), batches with duplicate keys
         for (index_keys, batch_len, span) in [(40usize, 2000usize, 4000u64), (900, 1000, 1500), (0, 50, 100)] {
             let mut keys: Vec<i64> = (0..index_keys).map(|_| (next(&mut rng) % span) as i64).collect();
             keys.sort_unstable();
             keys.dedup();
-            let index = int_index(&keys);
+            let index = int_index(&keys)?;
             let KeyIndex::Int { sorted, .. } = &index else {
                 panic!("an integer index")
             };
@@ -413,6 +417,7 @@ mod tests {
             sorted_hits(&narrow, sorted, &mut narrow_hits);
             assert_eq!(narrow_hits, by_probe);
         }
+        Ok(())
     }
 
     #[test]
