@@ -15,7 +15,7 @@ use lake_api::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::iceberg_err;
-use crate::scheme_storage::SchemeStorageFactory;
+use crate::scheme_storage::{SchemeStorageFactory, store_for};
 
 /// Which catalog holds the tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,22 +210,9 @@ impl IcebergConfig {
 /// [`SchemeStorage`](crate::scheme_storage::SchemeStorage)), once `root`'s scheme is one
 /// this build reaches.
 fn storage_factory_for(root: &str) -> Result<Arc<dyn StorageFactory>> {
-    match scheme(root) {
-        None | Some("file") => Ok(Arc::new(SchemeStorageFactory)),
-        #[cfg(feature = "s3")]
-        Some("s3" | "s3a" | "s3n") => Ok(Arc::new(SchemeStorageFactory)),
-        Some(other) => Err(Error::new(
-            lake_api::ErrorKind::Unsupported,
-            format!(
-                "{root}: this build of lake-iceberg stores files locally{} and not in '{other}://'",
-                if cfg!(feature = "s3") {
-                    " and in S3 (s3://)"
-                } else {
-                    " (S3 needs its `s3` feature)"
-                }
-            ),
-        )),
-    }
+    store_for(root)
+        .map(|_| Arc::new(SchemeStorageFactory) as Arc<dyn StorageFactory>)
+        .map_err(|message| Error::new(lake_api::ErrorKind::Unsupported, message))
 }
 
 /// The directory of a file-backed SQLite URI, so that a new warehouse can be created.

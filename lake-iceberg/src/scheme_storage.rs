@@ -66,34 +66,47 @@ impl fmt::Debug for SchemeStorage {
     }
 }
 
-/// The schemes this build reaches, for error messages.
-fn reachable() -> &'static str {
-    if cfg!(feature = "s3") {
-        "local files and S3 (s3://)"
-    } else {
-        "local files (S3 needs the `s3` feature)"
+/// One of the stores this build reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Store {
+    /// Local files: bare paths and `file://`.
+    Local,
+    /// S3 (`s3://`, `s3a://`, `s3n://`), with the `s3` feature.
+    #[cfg(feature = "s3")]
+    S3,
+}
+
+/// The store that holds `path`, by its scheme; the error says which schemes this build
+/// reaches. The one list of reachable schemes, for the catalog's storage and each path.
+pub(crate) fn store_for(path: &str) -> std::result::Result<Store, String> {
+    match scheme(path) {
+        None | Some("file") => Ok(Store::Local),
+        #[cfg(feature = "s3")]
+        Some("s3" | "s3a" | "s3n") => Ok(Store::S3),
+        Some(other) => Err(format!(
+            "{path}: this build of lake-iceberg reaches {} and not '{other}://'",
+            if cfg!(feature = "s3") {
+                "local files and S3 (s3://)"
+            } else {
+                "local files (S3 needs the `s3` feature)"
+            }
+        )),
     }
 }
 
 impl SchemeStorage {
     /// The store for `path`.
     fn route(&self, path: &str) -> iceberg::Result<Arc<dyn Storage>> {
-        match scheme(path) {
-            None | Some("file") => get_or_build(&self.local, || LocalFsStorageFactory.build(&self.config)),
+        match store_for(path) {
+            Ok(Store::Local) => get_or_build(&self.local, || LocalFsStorageFactory.build(&self.config)),
             #[cfg(feature = "s3")]
-            Some("s3" | "s3a" | "s3n") => get_or_build(&self.s3, || {
+            Ok(Store::S3) => get_or_build(&self.s3, || {
                 iceberg_storage_opendal::OpenDalStorageFactory::S3 {
                     customized_credential_load: None,
                 }
                 .build(&self.config)
             }),
-            Some(other) => Err(iceberg::Error::new(
-                iceberg::ErrorKind::FeatureUnsupported,
-                format!(
-                    "{path}: this build of lake-iceberg reaches {} and not '{other}://'",
-                    reachable()
-                ),
-            )),
+            Err(message) => Err(iceberg::Error::new(iceberg::ErrorKind::FeatureUnsupported, message)),
         }
     }
 }
