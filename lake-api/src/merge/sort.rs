@@ -155,9 +155,11 @@ impl SortedChunks {
     fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
         let keys = batches.iter().map(|b| keys.batch_keys(b)).collect::<Result<Vec<_>>>()?;
         let prefixes: Vec<Vec<u128>> = keys.iter().map(BatchKeys::prefixes).collect();
-        let order = match packed_order(&prefixes) {
-            Some(order) => order,
-            None => prefix_order(&keys, &prefixes),
+        // each order takes the prefixes and lets go of them once copied into its sort
+        // entries, so the sort holds about two integers per row at a time, not three
+        let order = match packed_order(prefixes) {
+            Ok(order) => order,
+            Err(prefixes) => prefix_order(&keys, prefixes),
         };
         Ok(Self {
             batches,
@@ -178,13 +180,14 @@ const POSITION_BITS: u32 = 48;
 /// per row: the key's bytes, its length, then its position (batch and row) in the bits that
 /// the key leaves zero. The position breaks ties between equal keys, which makes the
 /// unstable sort stable. Half the bytes of [`prefix_order`]'s tuples, and plain integer
-/// comparisons: the log tail of a table with an integer key sorts this way. `None` when a
-/// key is longer or the positions need more than [`POSITION_BITS`].
-fn packed_order(prefixes: &[Vec<u128>]) -> Option<Vec<(usize, usize)>> {
+/// comparisons: the log tail of a table with an integer key sorts this way. The prefixes
+/// come back unused when a key is longer or the positions need more than
+/// [`POSITION_BITS`].
+fn packed_order(prefixes: Vec<Vec<u128>>) -> std::result::Result<Vec<(usize, usize)>, Vec<Vec<u128>>> {
     let bits = |n: usize| usize::BITS - n.leading_zeros();
-    let row_bits = bits(prefixes.iter().map(Vec::len).max()?);
+    let row_bits = bits(prefixes.iter().map(Vec::len).max().unwrap_or(0));
     if row_bits + bits(prefixes.len()) > POSITION_BITS {
-        return None;
+        return Err(prefixes);
     }
     let mut packed: Vec<u128> = Vec::with_capacity(prefixes.iter().map(Vec::len).sum());
     for (b, batch) in prefixes.iter().enumerate() {
@@ -192,31 +195,30 @@ fn packed_order(prefixes: &[Vec<u128>]) -> Option<Vec<(usize, usize)>> {
             // a prefix's last byte is its key's length
             let len = prefix & 0xff;
             if len > PACKED_KEY_BYTES {
-                return None;
+                return Err(prefixes);
             }
             // the key's bytes stay in the top 9 bytes; its length moves up to byte 9
             let key_bytes = prefix & !((1u128 << 56) - 1);
             packed.push(key_bytes | (len << POSITION_BITS) | ((b as u128) << row_bits) | r as u128);
         }
     }
+    drop(prefixes);
     packed.sort_unstable();
     let rows_mask = (1u128 << row_bits) - 1;
     let positions = (1u128 << POSITION_BITS) - 1;
-    Some(
-        packed
-            .into_iter()
-            .map(|p| (((p & positions) >> row_bits) as usize, (p & rows_mask) as usize))
-            .collect(),
-    )
+    Ok(packed
+        .into_iter()
+        .map(|p| (((p & positions) >> row_bits) as usize, (p & rows_mask) as usize))
+        .collect())
 }
 
 /// The stable sort order of any keys, by their `prefixes`, the full key where the prefixes
 /// tie and do not decide, then the input position.
-fn prefix_order(keys: &[BatchKeys], prefixes: &[Vec<u128>]) -> Vec<(usize, usize)> {
+fn prefix_order(keys: &[BatchKeys], prefixes: Vec<Vec<u128>>) -> Vec<(usize, usize)> {
     let mut order: Vec<(u128, usize, usize)> = Vec::with_capacity(prefixes.iter().map(Vec::len).sum());
     let mut full_keys = false;
-    for (b, batch) in prefixes.iter().enumerate() {
-        for (r, &prefix) in batch.iter().enumerate() {
+    for (b, batch) in prefixes.into_iter().enumerate() {
+        for (r, prefix) in batch.into_iter().enumerate() {
             full_keys |= needs_full_key(prefix);
             order.push((prefix, b, r));
         }
@@ -427,19 +429,15 @@ mod tests {
             for rows_per_batch in [1, 7, 4096] {
                 let keys = encoded(columns.clone(), rows_per_batch)?;
                 let prefixes: Vec<Vec<u128>> = keys.iter().map(BatchKeys::prefixes).collect();
-                let packed = packed_order(&prefixes).ok_or_else(|| Error::invalid("short keys not packed"))?;
-                assert_eq!(
-                    packed,
-                    prefix_order(&keys, &prefixes),
-                    "{rows_per_batch} rows per batch"
-                );
+                let packed = packed_order(prefixes.clone()).map_err(|_| Error::invalid("short keys not packed"))?;
+                assert_eq!(packed, prefix_order(&keys, prefixes), "{rows_per_batch} rows per batch");
             }
         }
         // a key longer than an integer's takes the general path
         let long = encoded(vec![Arc::new(StringArray::from(vec!["a longer key", "b"]))], 2)?;
         let prefixes: Vec<Vec<u128>> = long.iter().map(BatchKeys::prefixes).collect();
-        assert!(packed_order(&prefixes).is_none());
-        assert_eq!(prefix_order(&long, &prefixes), vec![(0, 0), (0, 1)]);
+        assert!(packed_order(prefixes.clone()).is_err());
+        assert_eq!(prefix_order(&long, prefixes), vec![(0, 0), (0, 1)]);
         Ok(())
     }
 
