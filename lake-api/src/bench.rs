@@ -64,7 +64,7 @@ pub fn merge_sorted(
     let encoder = KeyEncoder::new(&schema, keys)?;
     let inputs = inputs
         .into_iter()
-        .map(|s| keyed_stream(s, schema.clone(), encoder.clone(), None, false))
+        .map(|s| keyed_stream(s, schema.clone(), encoder.clone(), None, None))
         .collect();
     let stream = crate::merge::sort::MergeStream::new(KWayMerge::new(inputs, schema.clone(), false), batch_size);
     Ok(RecordBatchStream::new(schema, stream))

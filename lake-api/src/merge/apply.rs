@@ -54,9 +54,15 @@ pub async fn apply_changes(info: &TableInfo, lake: Vec<RecordBatch>, log: Vec<Lo
             schema.clone(),
             keys.clone(),
             versions.clone(),
-            false,
+            None,
         ),
-        keyed_stream(log_sorter.finish()?, schema.clone(), keys, versions, true),
+        keyed_stream(
+            log_sorter.finish()?,
+            schema.clone(),
+            keys,
+            versions,
+            Some(schema.fields().len() + 1),
+        ),
     ];
     let fold = GroupFold::new(
         inputs,

@@ -1,15 +1,18 @@
 //! Folding the rows of one key into its final state, per merge engine.
 //!
-//! One rule serves both merge strategies: the sort-merge folds a key's lake rows and then
-//! its log changes (offset order) in one pass; the key filter first folds the log changes
-//! alone into a per-key summary, which applies to a lake row exactly like the changes it
-//! stands for (deduplicate: the last change decides; first-row: the first insert, if the
-//! key has no lake row; versioned: the largest version is an associative choice).
+//! One rule serves every merge. The log changes of a key (offset order) are first folded
+//! alone into its summary row ([`log_summary`](super::log_summary)), which applies to the
+//! key's lake rows exactly like the changes it stands for (deduplicate: the last change
+//! decides; first-row: the first insert, if the key has no lake row; versioned: the largest
+//! version is an associative choice). The sort-merge then folds a key's lake rows and its
+//! summary row in one pass; the key filter and the sparse merge decide each lake row
+//! against the summary.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use arrow_array::{Array, RecordBatch};
+use arrow_row::Rows;
 use futures::Stream;
 
 use arrow_schema::SchemaRef;
@@ -49,6 +52,42 @@ impl FoldRule {
     }
 }
 
+/// One row as a fold sees it: where it is, its change byte (lake rows are upserts), and
+/// what the versioned engine reads of it.
+#[derive(Clone, Copy)]
+pub(crate) struct FoldRow<'a> {
+    /// The row's batch: a merge's builder slot, or an index into buffered batches.
+    pub slot: usize,
+    pub row: usize,
+    pub change: i8,
+    pub batch: &'a RecordBatch,
+    /// The batch's encoded version column (versioned engine only).
+    pub versions: Option<&'a Rows>,
+}
+
+impl<'a> FoldRow<'a> {
+    /// The row under cursor `c`.
+    pub(crate) fn at(c: &'a Cursor) -> Self {
+        Self {
+            slot: c.slot,
+            row: c.row,
+            change: c.keyed.changes.as_ref().map_or(UPSERT, |ch| ch.value(c.row)),
+            batch: &c.keyed.batch,
+            versions: c.keyed.versions.as_ref(),
+        }
+    }
+
+    fn state(&self, kind: i8, version_null: bool, version: &[u8]) -> KeyState {
+        KeyState {
+            slot: self.slot,
+            row: self.row,
+            kind,
+            version_null,
+            version: version.to_vec(),
+        }
+    }
+}
+
 /// The state a key has reached: the row that stands for it and whether it is deleted.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyState {
@@ -60,50 +99,40 @@ pub(crate) struct KeyState {
 }
 
 impl FoldRule {
-    /// Applies one row (`change` byte; lake rows are upserts) of cursor `c` to `state`.
+    /// Applies one row to the state its key has reached.
     #[inline]
-    pub(crate) fn apply(&self, state: &mut Option<KeyState>, c: &Cursor, change: i8) {
+    pub(crate) fn apply(&self, state: &mut Option<KeyState>, row: FoldRow<'_>) {
         match self {
             FoldRule::Deduplicate => {
-                let kind = if is_retraction(change) { DELETE } else { UPSERT };
+                let kind = if is_retraction(row.change) { DELETE } else { UPSERT };
                 match state {
                     Some(s) => {
-                        s.slot = c.slot;
-                        s.row = c.row;
+                        s.slot = row.slot;
+                        s.row = row.row;
                         s.kind = kind;
                     }
-                    None => *state = Some(Self::state_of(c, kind, false, &[])),
+                    None => *state = Some(row.state(kind, false, &[])),
                 }
             }
             FoldRule::FirstRow => {
-                if !is_retraction(change) && state.is_none() {
-                    *state = Some(Self::state_of(c, UPSERT, false, &[]));
+                if !is_retraction(row.change) && state.is_none() {
+                    *state = Some(row.state(UPSERT, false, &[]));
                 }
             }
             FoldRule::Versioned(column) => {
-                if is_retraction(change) {
+                if is_retraction(row.change) {
                     return;
                 }
-                let null = c.keyed.batch.column(*column).is_null(c.row);
-                let version = c.keyed.versions.as_ref().map_or(&[][..], |v| v.row(c.row).data());
+                let null = row.batch.column(*column).is_null(row.row);
+                let version = row.versions.map_or(&[][..], |v| v.row(row.row).data());
                 let replace = match state {
                     None => true,
                     Some(s) => !null && (s.version_null || version >= s.version.as_slice()),
                 };
                 if replace {
-                    *state = Some(Self::state_of(c, UPSERT, null, version));
+                    *state = Some(row.state(UPSERT, null, version));
                 }
             }
-        }
-    }
-
-    fn state_of(c: &Cursor, kind: i8, version_null: bool, version: &[u8]) -> KeyState {
-        KeyState {
-            slot: c.slot,
-            row: c.row,
-            kind,
-            version_null,
-            version: version.to_vec(),
         }
     }
 
@@ -192,10 +221,6 @@ impl GroupFold {
         }
         self.in_group = false;
     }
-
-    fn change_of(c: &Cursor) -> i8 {
-        c.keyed.changes.as_ref().map_or(UPSERT, |ch| ch.value(c.row))
-    }
 }
 
 impl Stream for GroupFold {
@@ -270,8 +295,7 @@ impl Stream for GroupFold {
                 }
             }
             if let Some(c) = this.merge.cursor(w) {
-                let change = Self::change_of(c);
-                this.rule.apply(&mut this.state, c, change);
+                this.rule.apply(&mut this.state, FoldRow::at(c));
             }
             if let Some(b) = ready_batch {
                 return Poll::Ready(Some(Ok(b)));

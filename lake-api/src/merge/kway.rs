@@ -53,24 +53,25 @@ impl KeyedBatch {
 }
 
 /// Keys the batches of a sorted stream. Batches of `data_schema` are lake rows (upserts);
-/// with `with_changes`, batches carry the offset and change columns after the data
-/// columns (see `union::change_schema`), which are split off into the change bytes.
+/// with a `change_column`, batches carry more columns after the data columns (a sorted
+/// log's offsets and change bytes, or a log summary's change bytes), of which that one is
+/// split off into the change bytes and the rest dropped.
 pub(crate) fn keyed_stream(
     stream: RecordBatchStream,
     data_schema: SchemaRef,
     keys: KeyEncoder,
     versions: Option<KeyEncoder>,
-    with_changes: bool,
+    change_column: Option<usize>,
 ) -> KeyedStream {
     let n = data_schema.fields().len();
     Box::pin(stream.map(move |b| {
         let b = b?;
-        if !with_changes {
+        let Some(change_column) = change_column else {
             return KeyedBatch::new(b, &keys, versions.as_ref(), None);
-        }
+        };
         let changes = b
             .columns()
-            .get(n + 1)
+            .get(change_column)
             .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
             .cloned()
             .ok_or_else(|| Error::schema("sorted log changes lack their change column"))?;

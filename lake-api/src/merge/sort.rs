@@ -1,24 +1,34 @@
 //! External sort within a memory budget: buffer batches, sort and spill a run when the
 //! budget is reached, and merge the runs back with the k-way merge.
 
-use std::cmp::Ordering;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use arrow_select::interleave::interleave;
 use futures::Stream;
 
-use super::keys::{BatchKeys, KeyEncoder, needs_full_key};
+use super::keys::KeyEncoder;
 use super::kway::{KWayMerge, keyed_stream};
+use super::sort_order::{Gather, SortOrder};
 use super::spill::{SpillDir, SpillRun};
 use crate::error::Result;
 use crate::lake::RecordBatchStream;
 
 /// Runs merged at once; past this many, runs are first merged into fewer, longer ones.
 const MAX_FAN_IN: usize = 16;
+
+/// What an [`ExternalSorter`] holds once every row is in.
+pub(crate) enum Sorted {
+    /// Every row fit the budget: the rows as pushed, and their key order.
+    InMemory {
+        batches: Vec<RecordBatch>,
+        order: SortOrder,
+    },
+    /// Rows were spilled: the merge of the sorted runs, in key order.
+    Spilled(RecordBatchStream),
+}
 
 /// Sorts batches of one schema by some of their columns (stable), spilling sorted runs to
 /// IPC files whenever the buffered batches exceed the budget.
@@ -79,26 +89,46 @@ impl ExternalSorter {
     fn spill_buffered(&mut self) -> Result<()> {
         let batches = std::mem::take(&mut self.buffered);
         self.buffered_bytes = 0;
-        let sorted = SortedChunks::new(batches, &self.keys, self.batch_size)?;
+        let sorted = self.gather(batches)?;
         let run = self.spill.write_run(&self.schema, sorted)?;
         self.runs.push(run);
         Ok(())
     }
 
+    /// The buffered `batches` gathered in key order.
+    fn gather(&self, batches: Vec<RecordBatch>) -> Result<Gather> {
+        let order = SortOrder::new(&batches, &self.keys)?;
+        Ok(Gather::new(self.schema.clone(), batches, order.rows, self.batch_size))
+    }
+
     /// All pushed rows in sorted order.
-    pub(crate) fn finish(mut self) -> Result<RecordBatchStream> {
+    pub(crate) fn finish(self) -> Result<RecordBatchStream> {
+        let (schema, batch_size) = (self.schema.clone(), self.batch_size);
+        match self.finish_sorted()? {
+            Sorted::InMemory { batches, order } => {
+                let sorted: Vec<RecordBatch> =
+                    Gather::new(schema.clone(), batches, order.rows, batch_size).collect::<Result<_>>()?;
+                Ok(RecordBatchStream::from_batches(schema, sorted))
+            }
+            Sorted::Spilled(stream) => Ok(stream),
+        }
+    }
+
+    /// All pushed rows: the buffered batches with their key order when nothing was
+    /// spilled (so that a caller may fold them without gathering them first), else the
+    /// merge of the spilled runs.
+    pub(crate) fn finish_sorted(mut self) -> Result<Sorted> {
         if self.runs.is_empty() {
             let batches = std::mem::take(&mut self.buffered);
-            let sorted: Vec<RecordBatch> =
-                SortedChunks::new(batches, &self.keys, self.batch_size)?.collect::<Result<_>>()?;
-            return Ok(RecordBatchStream::from_batches(self.schema, sorted));
+            let order = SortOrder::new(&batches, &self.keys)?;
+            return Ok(Sorted::InMemory { batches, order });
         }
         if !self.buffered.is_empty() {
             self.spill_buffered()?;
         }
         self.cascade()?;
         let stream = self.merge_runs(&self.runs)?;
-        Ok(RecordBatchStream::new(self.schema, stream))
+        Ok(Sorted::Spilled(RecordBatchStream::new(self.schema, stream)))
     }
 
     /// A merge of some runs (ties go to the earlier run).
@@ -110,7 +140,7 @@ impl ExternalSorter {
                 self.schema.clone(),
                 self.keys.clone(),
                 None,
-                false,
+                None,
             ));
         }
         let mut stream = MergeStream::new(KWayMerge::new(inputs, self.schema.clone(), false), self.batch_size);
@@ -139,132 +169,6 @@ impl ExternalSorter {
             }
         }
         Ok(())
-    }
-}
-
-/// Sorted chunks of some batches, built lazily so that a run is written while it is built.
-struct SortedChunks {
-    batches: Vec<RecordBatch>,
-    /// `(batch, row)` of every row, in sorted order.
-    order: Vec<(usize, usize)>,
-    next: usize,
-    batch_size: usize,
-}
-
-impl SortedChunks {
-    fn new(batches: Vec<RecordBatch>, keys: &KeyEncoder, batch_size: usize) -> Result<Self> {
-        let keys = batches.iter().map(|b| keys.batch_keys(b)).collect::<Result<Vec<_>>>()?;
-        let prefixes: Vec<Vec<u128>> = keys.iter().map(BatchKeys::prefixes).collect();
-        // each order takes the prefixes and lets go of them once copied into its sort
-        // entries, so the sort holds about two integers per row at a time, not three
-        let order = match packed_order(prefixes) {
-            Ok(order) => order,
-            Err(prefixes) => prefix_order(&keys, prefixes),
-        };
-        Ok(Self {
-            batches,
-            order,
-            next: 0,
-            batch_size,
-        })
-    }
-}
-
-/// The longest row-format key [`packed_order`] takes: an 8-byte integer's (a valid byte and
-/// eight value bytes). A [`key_prefix`](super::keys::key_prefix) of a key this short has zeros in its bytes 9 to 14.
-const PACKED_KEY_BYTES: u128 = 9;
-/// Bits of a packed sort integer that hold the row's position.
-const POSITION_BITS: u32 = 48;
-
-/// The stable sort order of short keys (`prefixes` per batch), sorting one 16-byte integer
-/// per row: the key's bytes, its length, then its position (batch and row) in the bits that
-/// the key leaves zero. The position breaks ties between equal keys, which makes the
-/// unstable sort stable. Half the bytes of [`prefix_order`]'s tuples, and plain integer
-/// comparisons: the log tail of a table with an integer key sorts this way. The prefixes
-/// come back unused when a key is longer or the positions need more than
-/// [`POSITION_BITS`].
-fn packed_order(prefixes: Vec<Vec<u128>>) -> std::result::Result<Vec<(usize, usize)>, Vec<Vec<u128>>> {
-    let bits = |n: usize| usize::BITS - n.leading_zeros();
-    let row_bits = bits(prefixes.iter().map(Vec::len).max().unwrap_or(0));
-    if row_bits + bits(prefixes.len()) > POSITION_BITS {
-        return Err(prefixes);
-    }
-    let mut packed: Vec<u128> = Vec::with_capacity(prefixes.iter().map(Vec::len).sum());
-    for (b, batch) in prefixes.iter().enumerate() {
-        for (r, &prefix) in batch.iter().enumerate() {
-            // a prefix's last byte is its key's length
-            let len = prefix & 0xff;
-            if len > PACKED_KEY_BYTES {
-                return Err(prefixes);
-            }
-            // the key's bytes stay in the top 9 bytes; its length moves up to byte 9
-            let key_bytes = prefix & !((1u128 << 56) - 1);
-            packed.push(key_bytes | (len << POSITION_BITS) | ((b as u128) << row_bits) | r as u128);
-        }
-    }
-    drop(prefixes);
-    packed.sort_unstable();
-    let rows_mask = (1u128 << row_bits) - 1;
-    let positions = (1u128 << POSITION_BITS) - 1;
-    Ok(packed
-        .into_iter()
-        .map(|p| (((p & positions) >> row_bits) as usize, (p & rows_mask) as usize))
-        .collect())
-}
-
-/// The stable sort order of any keys, by their `prefixes`, the full key where the prefixes
-/// tie and do not decide, then the input position.
-fn prefix_order(keys: &[BatchKeys], prefixes: Vec<Vec<u128>>) -> Vec<(usize, usize)> {
-    let mut order: Vec<(u128, usize, usize)> = Vec::with_capacity(prefixes.iter().map(Vec::len).sum());
-    let mut full_keys = false;
-    for (b, batch) in prefixes.into_iter().enumerate() {
-        for (r, prefix) in batch.into_iter().enumerate() {
-            full_keys |= needs_full_key(prefix);
-            order.push((prefix, b, r));
-        }
-    }
-    // the input position breaks ties, which makes the unstable sort stable
-    if full_keys {
-        order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| {
-                    if needs_full_key(a.0) {
-                        keys[a.1].full_key(a.2).cmp(keys[b.1].full_key(b.2))
-                    } else {
-                        Ordering::Equal
-                    }
-                })
-                .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
-        });
-    } else {
-        // every prefix holds its whole key: the tuple order is the order wanted
-        order.sort_unstable();
-    }
-    order.into_iter().map(|(_, b, r)| (b, r)).collect()
-}
-
-impl Iterator for SortedChunks {
-    type Item = Result<RecordBatch>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.order.len() {
-            return None;
-        }
-        let end = (self.next + self.batch_size).min(self.order.len());
-        let picks = &self.order[self.next..end];
-        self.next = end;
-        let schema = self.batches[0].schema();
-        let build = || -> Result<RecordBatch> {
-            let mut columns = Vec::with_capacity(schema.fields().len());
-            let mut arrays: Vec<&dyn Array> = Vec::with_capacity(self.batches.len());
-            for c in 0..schema.fields().len() {
-                arrays.clear();
-                arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
-                columns.push(interleave(&arrays, picks)?);
-            }
-            Ok(RecordBatch::try_new(schema.clone(), columns)?)
-        };
-        Some(build())
     }
 }
 
@@ -323,10 +227,9 @@ impl Stream for MergeStream {
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::{ArrayRef, Int8Array, Int16Array, Int32Array, Int64Array, StringArray};
+    use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
 
-    use crate::error::Error;
     use futures::TryStreamExt;
 
     use super::*;
@@ -384,61 +287,6 @@ mod tests {
         let (spilled, runs) = sort_all(1, input).await;
         assert_eq!(spilled, expected);
         assert_eq!(runs, 19, "a run per batch past the first when the budget is tiny");
-    }
-
-    /// The keys of some columns (row format: integer keys are the packed path's main
-    /// customers, tested against their prefixes in `keys`), in batches of `rows_per_batch`.
-    fn encoded(columns: Vec<ArrayRef>, rows_per_batch: usize) -> Result<Vec<BatchKeys>> {
-        let fields: Vec<Field> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
-            .collect();
-        let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        let keys = KeyEncoder::new(&batch.schema(), &names)?;
-        let mut out = Vec::new();
-        for start in (0..batch.num_rows()).step_by(rows_per_batch) {
-            let slice = batch.slice(start, rows_per_batch.min(batch.num_rows() - start));
-            out.push(BatchKeys::Rows(keys.encode(&slice)?));
-        }
-        Ok(out)
-    }
-
-    #[test]
-    fn packed_short_keys_sort_like_prefixes_and_stay_stable() -> Result<()> {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        // few distinct values (many ties), both signs, nulls
-        let wide: Vec<Option<i64>> = (0..5000)
-            .map(|_| (next() % 10 != 0).then(|| (next() % 300) as i64 - 150))
-            .collect();
-        let narrow: Vec<i32> = (0..5000).map(|_| (next() % 50) as i32 - 25).collect();
-        let (small, tiny): (Vec<i16>, Vec<i8>) = (0..5000).map(|_| ((next() % 7) as i16, (next() % 3) as i8)).unzip();
-        let shapes: Vec<Vec<ArrayRef>> = vec![
-            vec![Arc::new(Int64Array::from(wide))],
-            vec![Arc::new(Int32Array::from(narrow))],
-            vec![Arc::new(Int16Array::from(small)), Arc::new(Int8Array::from(tiny))],
-        ];
-        for columns in shapes {
-            for rows_per_batch in [1, 7, 4096] {
-                let keys = encoded(columns.clone(), rows_per_batch)?;
-                let prefixes: Vec<Vec<u128>> = keys.iter().map(BatchKeys::prefixes).collect();
-                let packed = packed_order(prefixes.clone()).map_err(|_| Error::invalid("short keys not packed"))?;
-                assert_eq!(packed, prefix_order(&keys, prefixes), "{rows_per_batch} rows per batch");
-            }
-        }
-        // a key longer than an integer's takes the general path
-        let long = encoded(vec![Arc::new(StringArray::from(vec!["a longer key", "b"]))], 2)?;
-        let prefixes: Vec<Vec<u128>> = long.iter().map(BatchKeys::prefixes).collect();
-        assert!(packed_order(prefixes.clone()).is_err());
-        assert_eq!(prefix_order(&long, prefixes), vec![(0, 0), (0, 1)]);
-        Ok(())
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ mod scan;
 mod split;
 
 pub use follow::CHANGE_TYPE_COLUMN;
-pub(crate) use log_reader::read_range;
+pub(crate) use log_reader::{CHANGE_COLUMN, read_range};
 pub(crate) use log_reader::{change_sorter, to_change_batch as change_batch};
 pub use options::{MergeStrategy, ReadMode, ScanOptions};
 pub use scan::{UnionScan, UnionScanBuilder, UnionTable};

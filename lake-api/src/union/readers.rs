@@ -14,6 +14,7 @@ use crate::merge::key_filter::KeyFilterMerge;
 use crate::merge::keys::{KeyEncoder, conform};
 use crate::merge::kway::{KeyedStream, keyed_stream};
 use crate::merge::log_index::{LogMerge, int_key};
+use crate::merge::log_summary::LogFold;
 use crate::merge::run_chain::{OpenedSplit, chain_runs};
 use crate::merge::sort::ExternalSorter;
 use crate::merge::sparse_merge::SparseMerge;
@@ -21,7 +22,7 @@ use crate::merge::spill::SpillDir;
 use crate::predicate::{Predicate, filter_batch};
 use crate::table::MergeEngine;
 
-use super::log_reader::{CHANGE_COLUMN, change_batch_of, change_sorter, read_range};
+use super::log_reader::{change_batch_of, change_sorter, read_range};
 use super::options::MergeStrategy;
 use super::planner::check_partition;
 use super::scan::ScanContext;
@@ -176,15 +177,15 @@ pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Resul
     Ok(finish(ctx, batches, Vec::new()))
 }
 
-/// Key-sorted log changes of the split's ranges, as a keyed stream with change bytes.
-async fn sorted_log(
+/// The log changes of the split's ranges folded per key: the log summary (see
+/// [`LogFold`]), in key order.
+async fn log_summary(
     ctx: &Arc<ScanContext>,
     split: &UnionSplit,
-    keys: &KeyEncoder,
-    versions: Option<&KeyEncoder>,
+    fold: &LogFold,
     spill: &Arc<SpillDir>,
     budget: usize,
-) -> Result<KeyedStream> {
+) -> Result<RecordBatchStream> {
     let (mut sorter, schema) = change_sorter(
         &ctx.read_schema,
         &ctx.info.primary_key,
@@ -198,13 +199,7 @@ async fn sorted_log(
             sorter.push(change_batch_of(ctx.log_rows(&b.batch)?, &b, &schema)?)?;
         }
     }
-    Ok(keyed_stream(
-        sorter.finish()?,
-        ctx.read_schema.clone(),
-        keys.clone(),
-        versions.cloned(),
-        true,
-    ))
+    fold.summarize(sorter)
 }
 
 pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
@@ -223,8 +218,15 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     let strategy = ctx.options.resolve(split.strategy, split.log_len());
     // the log tail and the sort of the unsorted lake splits share the budget
     let budget = (ctx.options.memory_budget / 2).max(1);
-    let log = sorted_log(ctx, split, &keys, versions.as_ref(), &spill, budget).await?;
     let batch_size = ctx.options.batch_size;
+    let fold = LogFold {
+        data_schema: ctx.read_schema.clone(),
+        keys: keys.clone(),
+        versions: versions.clone(),
+        rule: rule.clone(),
+        batch_size,
+    };
+    let log = log_summary(ctx, split, &fold, &spill, budget).await?;
 
     // A bucket-unaware lake's split merges a whole partition: often the whole table's
     // work, with no other split to keep a second core busy, so its lake side decodes on
@@ -248,9 +250,7 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     let merged: RecordBatchStream = match strategy {
         MergeStrategy::KeyFilter | MergeStrategy::Auto => {
             let opened = opened.into_iter().map(|o| (o.stream, o.sorted)).collect();
-            KeyFilterMerge(log_merge)
-                .run(log_summary(ctx, log, &rule), opened)
-                .await?
+            KeyFilterMerge(log_merge).run(log, opened).await?
         }
         MergeStrategy::SortMerge => {
             // the parts of a sorted run are one sorted input
@@ -274,10 +274,10 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
                 && ctx.options.key_index_fits(split.log_len())
                 && matches!(opened.as_slice(), [(_, true)]);
             if sparse && let Some((lake, _)) = opened.pop() {
-                let merged = SparseMerge(log_merge).run(log_summary(ctx, log, &rule), lake).await?;
+                let merged = SparseMerge(log_merge).run(log, lake).await?;
                 return Ok(finish(ctx, merged, ctx.filters.clone()));
             }
-            let keyed = |stream| keyed_stream(stream, ctx.read_schema.clone(), keys.clone(), versions.clone(), false);
+            let keyed = |stream| keyed_stream(stream, ctx.read_schema.clone(), keys.clone(), versions.clone(), None);
             let mut inputs: Vec<KeyedStream> = Vec::with_capacity(split.lake_splits.len() + 2);
             // unsorted splits share one sort: one budget and one set of spill files, not
             // one per split
@@ -293,7 +293,14 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
                 let all = RecordBatchStream::new(ctx.read_schema.clone(), futures::stream::iter(unsorted).flatten());
                 inputs.push(keyed(sort_lazily(ctx, all, keys.clone(), budget, spill.clone())));
             }
-            inputs.push(log);
+            let log_changes = ctx.read_schema.fields().len();
+            inputs.push(keyed_stream(
+                log,
+                ctx.read_schema.clone(),
+                keys.clone(),
+                versions.clone(),
+                Some(log_changes),
+            ));
             let fold = GroupFold::new(inputs, ctx.read_schema.clone(), rule, FoldOutput::Rows, batch_size);
             RecordBatchStream::new(ctx.read_schema.clone(), fold)
         }
@@ -314,7 +321,7 @@ fn lake_merge(ctx: &Arc<ScanContext>, keys: &KeyEncoder, versions: Option<&KeyEn
     Box::new(move |inputs: Vec<RecordBatchStream>| {
         let keyed = inputs
             .into_iter()
-            .map(|s| keyed_stream(s, schema.clone(), keys.clone(), versions.clone(), false))
+            .map(|s| keyed_stream(s, schema.clone(), keys.clone(), versions.clone(), None))
             .collect();
         let fold = GroupFold::new(keyed, schema.clone(), rule, FoldOutput::Rows, batch_size);
         RecordBatchStream::new(schema, fold)
@@ -341,29 +348,6 @@ fn sort_lazily(
     })
     .try_flatten();
     RecordBatchStream::new(ctx.read_schema.clone(), sorted)
-}
-
-/// The sorted log changes folded per key: each key's final state with its change byte.
-fn log_summary(ctx: &Arc<ScanContext>, log: KeyedStream, rule: &FoldRule) -> RecordBatchStream {
-    let schema = with_summary_column(&ctx.read_schema);
-    let fold = GroupFold::new(
-        vec![log],
-        schema.clone(),
-        rule.clone(),
-        FoldOutput::Summary,
-        ctx.options.batch_size,
-    );
-    RecordBatchStream::new(schema, fold)
-}
-
-fn with_summary_column(read: &arrow_schema::SchemaRef) -> arrow_schema::SchemaRef {
-    let mut fields: Vec<_> = read.fields().iter().cloned().collect();
-    fields.push(Arc::new(arrow_schema::Field::new(
-        CHANGE_COLUMN,
-        arrow_schema::DataType::Int8,
-        false,
-    )));
-    Arc::new(arrow_schema::Schema::new(fields))
 }
 
 #[cfg(test)]
