@@ -11,7 +11,7 @@ use futures::Stream;
 
 use super::keys::KeyEncoder;
 use super::kway::{KWayMerge, keyed_stream};
-use super::sort_order::{Gather, SortOrder};
+use super::sort_order::{Gather, SORT_BYTES_PER_ROW, SortOrder};
 use super::spill::{SpillDir, SpillRun};
 use crate::error::Result;
 use crate::lake::RecordBatchStream;
@@ -70,8 +70,8 @@ impl ExternalSorter {
             return Ok(());
         }
         let bytes = batch.get_array_memory_size();
-        // sorting needs the keys and an index per row on top of the rows themselves
-        let overhead = batch.num_rows() * 24;
+        // sorting needs the keys and the sort entries on top of the rows themselves
+        let overhead = batch.num_rows() * SORT_BYTES_PER_ROW + self.keys.row_key_bytes(&batch);
         if !self.buffered.is_empty() && self.buffered_bytes + bytes + overhead > self.budget {
             self.spill_buffered()?;
         }
@@ -233,6 +233,7 @@ mod tests {
     use futures::TryStreamExt;
 
     use super::*;
+    use crate::error::Result;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -287,6 +288,27 @@ mod tests {
         let (spilled, runs) = sort_all(1, input).await;
         assert_eq!(spilled, expected);
         assert_eq!(runs, 19, "a run per batch past the first when the budget is tiny");
+    }
+
+    #[test]
+    fn the_budget_counts_what_the_sort_holds_beside_the_rows() -> Result<()> {
+        let root = tempfile::tempdir()?;
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let keys = KeyEncoder::new(&schema(), &["k".to_string()])?;
+        let rows: Vec<i64> = (0..100).collect();
+        let one = batch(&rows);
+        let bytes = one.get_array_memory_size();
+        // two batches fit the budget, but not with the sort's 48 bytes per row
+        let budget = 2 * bytes + 100 * SORT_BYTES_PER_ROW;
+        let mut sorter = ExternalSorter::new(schema(), keys.clone(), budget, 64, spill.clone());
+        sorter.push(one.clone())?;
+        sorter.push(one.clone())?;
+        assert_eq!(sorter.spilled_runs(), 1);
+        // a string key is encoded into the row format too, which the budget counts
+        let by_string = KeyEncoder::new(&schema(), &["s".to_string()])?;
+        assert!(by_string.row_key_bytes(&one) > 100 * 8);
+        assert_eq!(keys.row_key_bytes(&one), 0, "an integer key needs no row format");
+        Ok(())
     }
 
     #[tokio::test]

@@ -47,6 +47,11 @@ impl SortOrder {
     }
 }
 
+/// The most bytes per row that [`SortOrder::new`] holds at once beside the rows and their
+/// row-format keys: the key prefixes (16) and the sort entries (16 packed, 32 otherwise),
+/// then the sort entries and the order they become (16).
+pub(crate) const SORT_BYTES_PER_ROW: usize = 48;
+
 /// The longest row-format key [`packed_order`] takes: an 8-byte integer's (a valid byte and
 /// eight value bytes). A [`key_prefix`](super::keys::key_prefix) of a key this short has
 /// zeros in its bytes 9 to 14.
