@@ -68,7 +68,7 @@ struct PartitionOffsetsJson {
 }
 
 fn corrupt(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Corrupt, message)
+    Error::corrupt(message)
 }
 
 /// Bucket offsets as Fluss writes them: index = bucket, `-1` = no offset.
@@ -160,8 +160,7 @@ impl TableBucketOffsets {
         } else if !self.offsets.is_empty() {
             json.bucket_offsets = Some(dense(self.offsets.iter().map(|(&(_, b), &o)| (b, o))));
         }
-        serde_json::to_string(&json)
-            .map_err(|e| Error::new(ErrorKind::Corrupt, "cannot write the offsets JSON").with_source(e))
+        serde_json::to_string(&json).map_err(|e| Error::corrupt("cannot write the offsets JSON").with_source(e))
     }
 
     /// Parses the offsets JSON (strictly: version 1, at most one of `bucket_offsets` and

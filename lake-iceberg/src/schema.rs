@@ -293,7 +293,7 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
     // the properties are anyone's to set: a bucket count of 0, or a key column that is
     // not there, is a table this crate cannot read
     info.validate()
-        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("table {path}: {}", e.message())))?;
+        .map_err(|e| Error::corrupt(format!("table {path}: {}", e.message())))?;
     Ok(info)
 }
 

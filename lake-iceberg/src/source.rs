@@ -225,9 +225,9 @@ impl Planner for IcebergPlanner {
             let layout = match layouts.entry(spec_id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| {
-                        Error::new(ErrorKind::Corrupt, format!("{context}: no partition spec {spec_id}"))
-                    })?;
+                    let spec = metadata
+                        .partition_spec_by_id(spec_id)
+                        .ok_or_else(|| Error::corrupt(format!("{context}: no partition spec {spec_id}")))?;
                     e.insert(TableLayout::of(spec, metadata.current_schema())?)
                 }
             };

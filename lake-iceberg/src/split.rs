@@ -136,7 +136,7 @@ impl SplitSerializer for IcebergSplitSerializer {
             ));
         }
         let record: SplitRecord = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new(ErrorKind::Corrupt, format!("Iceberg split bytes are not a split: {e}")))?;
+            .map_err(|e| Error::corrupt(format!("Iceberg split bytes are not a split: {e}")))?;
         Ok(Arc::new(IcebergSplit {
             snapshot_id: record.snapshot_id,
             bucket: record.bucket,

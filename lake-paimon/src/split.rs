@@ -148,7 +148,7 @@ impl SplitSerializer for PaimonSplitSerializer {
             ));
         }
         let record: SplitRecord = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new(ErrorKind::Corrupt, format!("Paimon split bytes are not a split: {e}")))?;
+            .map_err(|e| Error::corrupt(format!("Paimon split bytes are not a split: {e}")))?;
         Ok(Arc::new(PaimonSplit {
             snapshot_id: record.snapshot_id,
             bucket: record.bucket,
