@@ -29,7 +29,8 @@ use crate::error::{Error, Result};
 use crate::types::{MAX_VECTOR_DIMENSION, is_vector_dimension};
 
 /// `batch` under `target`: columns taken by name (extra columns dropped), each cast to the
-/// target type where it differs (nested fields by position). Fails with
+/// target type where it differs (struct fields by name, or by position where the names
+/// differ). Fails with
 /// [`ErrorKind::SchemaMismatch`] naming the column when one is missing or cannot be cast.
 pub fn conform_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
     let source = batch.schema();
@@ -78,14 +79,21 @@ pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result
     retype(cast, target)
 }
 
-/// A struct under `fields`: each child conformed to the field in its position, so that a
-/// child's error names it.
+/// A struct under `fields`, each child conformed to its field so that a child's error
+/// names it. Children are matched by name when the stored struct has every field's name
+/// (as arrow's cast matches them, so that reordered fields keep their values), else by
+/// position (renamed fields).
 fn conform_struct(array: &StructArray, fields: &Fields) -> std::result::Result<ArrayRef, ArrowError> {
-    let children = array
-        .columns()
+    let by_name = fields.iter().all(|f| array.column_by_name(f.name()).is_some());
+    let children = fields
         .iter()
-        .zip(fields.iter())
-        .map(|(child, field)| {
+        .zip(array.columns())
+        .map(|(field, at_position)| {
+            let child = if by_name {
+                array.column_by_name(field.name()).unwrap_or(at_position)
+            } else {
+                at_position
+            };
             conform_array(child, field.data_type())
                 .map_err(|e| ArrowError::InvalidArgumentError(format!("field {}: {e}", field.name())))
         })
@@ -206,8 +214,8 @@ fn retype(array: ArrayRef, target: &DataType) -> std::result::Result<ArrayRef, A
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::types::Float32Type;
-    use arrow_array::{Int64Array, LargeBinaryArray};
+    use arrow_array::types::{Float32Type, Int64Type};
+    use arrow_array::{Int32Array, Int64Array, LargeBinaryArray};
     use arrow_schema::{Field, Schema};
 
     use super::*;
@@ -307,6 +315,48 @@ mod tests {
                 .into_iter()
                 .map(|l| l.map(|l| l.into_iter().map(Some).collect::<Vec<_>>())),
         ))
+    }
+
+    #[test]
+    fn struct_fields_are_matched_by_name_when_every_name_is_there() -> Result<()> {
+        let stored: ArrayRef = Arc::new(StructArray::try_new(
+            vec![
+                Field::new("b", DataType::Int32, false),
+                Field::new("a", DataType::Int32, false),
+            ]
+            .into(),
+            vec![Arc::new(Int32Array::from(vec![2])), Arc::new(Int32Array::from(vec![1]))],
+            None,
+        )?);
+        let value_of = |target: &DataType, field: &str| -> Result<Option<i64>> {
+            let conformed = conform_array(&stored, target)?;
+            Ok(conformed
+                .as_struct()
+                .column_by_name(field)
+                .map(|c| c.as_primitive::<Int64Type>().value(0)))
+        };
+        // reordered fields keep their values, as arrow's cast keeps them
+        let reordered = DataType::Struct(
+            vec![
+                Field::new("a", DataType::Int64, false),
+                Field::new("b", DataType::Int64, false),
+            ]
+            .into(),
+        );
+        assert_eq!(
+            (value_of(&reordered, "a")?, value_of(&reordered, "b")?),
+            (Some(1), Some(2))
+        );
+        // renamed fields go by position
+        let renamed = DataType::Struct(
+            vec![
+                Field::new("x", DataType::Int64, false),
+                Field::new("y", DataType::Int64, false),
+            ]
+            .into(),
+        );
+        assert_eq!((value_of(&renamed, "x")?, value_of(&renamed, "y")?), (Some(2), Some(1)));
+        Ok(())
     }
 
     #[test]
