@@ -51,32 +51,31 @@ impl KeyEncoder {
     /// The keys of every row of `batch` as the merges compare them: the values of a single
     /// integer key column without nulls, else the row-format keys.
     pub(crate) fn batch_keys(&self, batch: &RecordBatch) -> Result<BatchKeys> {
-        if let Some(array) = self.integer_key(batch) {
-            match array.data_type() {
-                DataType::Int64 => return Ok(BatchKeys::Int64(array.as_primitive::<Int64Type>().values().clone())),
-                DataType::Int32 => return Ok(BatchKeys::Int32(array.as_primitive::<Int32Type>().values().clone())),
-                _ => {}
-            }
+        match self.integer_keys(batch) {
+            Some(keys) => Ok(keys),
+            None => Ok(BatchKeys::Rows(self.encode(batch)?)),
         }
-        Ok(BatchKeys::Rows(self.encode(batch)?))
     }
 
-    /// The key column of `batch` when its keys need no row format: one `Int64` or `Int32`
-    /// column without nulls.
-    fn integer_key<'a>(&self, batch: &'a RecordBatch) -> Option<&'a dyn Array> {
+    /// The keys of `batch` when they need no row format: one `Int64` or `Int32` column
+    /// without nulls (its values, shared, not copied).
+    fn integer_keys(&self, batch: &RecordBatch) -> Option<BatchKeys> {
         let [c] = *self.columns else {
             return None;
         };
-        let array = batch.columns().get(c)?;
-        (array.null_count() == 0 && matches!(array.data_type(), DataType::Int64 | DataType::Int32))
-            .then_some(array.as_ref())
+        let array = batch.columns().get(c).filter(|a| a.null_count() == 0)?;
+        match array.data_type() {
+            DataType::Int64 => Some(BatchKeys::Int64(array.as_primitive::<Int64Type>().values().clone())),
+            DataType::Int32 => Some(BatchKeys::Int32(array.as_primitive::<Int32Type>().values().clone())),
+            _ => None,
+        }
     }
 
     /// About how many bytes the row-format keys of `batch` take (0 when
     /// [`batch_keys`](Self::batch_keys) needs none): the key values, a byte per column and
     /// an offset per row.
     pub(crate) fn row_key_bytes(&self, batch: &RecordBatch) -> usize {
-        if self.integer_key(batch).is_some() {
+        if self.integer_keys(batch).is_some() {
             return 0;
         }
         let values: usize = self

@@ -210,8 +210,11 @@ pub(crate) struct LogMerge {
     pub keys: KeyEncoder,
     pub versions: Option<KeyEncoder>,
     pub rule: FoldRule,
+    /// The memory the log tail's sort, and then its summary, may hold.
     pub budget: usize,
     pub spill: Arc<SpillDir>,
+    /// Rows per batch of the summary.
+    pub batch_size: usize,
 }
 
 /// The key column when the key is one non-null `Int64` or `Int32` column (the integer

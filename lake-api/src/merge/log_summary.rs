@@ -14,8 +14,8 @@ use arrow_row::Rows;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::fold::{FoldOutput, FoldRow, FoldRule, GroupFold};
-use super::keys::KeyEncoder;
 use super::kway::keyed_stream;
+use super::log_index::LogMerge;
 use super::sort::{ExternalSorter, Sorted};
 use super::sort_order::{Gather, SortOrder};
 use crate::error::{Error, Result};
@@ -30,22 +30,12 @@ pub(crate) fn summary_schema(data: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// How to fold a sorted log tail.
-pub(crate) struct LogFold {
-    /// The data columns (the sorter's batches hold them, then the offset and change
-    /// columns).
-    pub data_schema: SchemaRef,
-    pub keys: KeyEncoder,
-    pub versions: Option<KeyEncoder>,
-    pub rule: FoldRule,
-    pub batch_size: usize,
-}
-
-impl LogFold {
-    /// The summary of every change pushed into `sorter`.
+impl LogMerge {
+    /// The summary of every change pushed into `sorter` (batches of the read schema's
+    /// columns, then the offset and change columns).
     pub(crate) fn summarize(&self, sorter: ExternalSorter) -> Result<RecordBatchStream> {
-        let schema = summary_schema(&self.data_schema);
-        let change_column = self.data_schema.fields().len() + 1;
+        let schema = summary_schema(&self.schema);
+        let change_column = self.schema.fields().len() + 1;
         match sorter.finish_sorted()? {
             Sorted::InMemory { batches, order } => {
                 let Survivors { picks, kinds } = self.fold_order(&batches, &order, change_column)?;
@@ -56,7 +46,7 @@ impl LogFold {
             Sorted::Spilled(sorted) => {
                 let log = keyed_stream(
                     sorted,
-                    self.data_schema.clone(),
+                    self.schema.clone(),
                     self.keys.clone(),
                     self.versions.clone(),
                     Some(change_column),
@@ -128,6 +118,7 @@ mod tests {
     use super::*;
     use crate::log::ChangeType;
     use crate::merge::fold::{DELETE, UPSERT};
+    use crate::merge::keys::KeyEncoder;
     use crate::merge::spill::SpillDir;
 
     fn data_schema() -> SchemaRef {
@@ -174,18 +165,20 @@ mod tests {
             FoldRule::Versioned(_) => Some(KeyEncoder::new(&schema, &["v".to_string()])?),
             _ => None,
         };
-        let mut sorter = ExternalSorter::new(schema, keys.clone(), budget, 2, spill);
+        let mut sorter = ExternalSorter::new(schema, keys.clone(), budget, 2, spill.clone());
         for b in batches {
             sorter.push(b.clone())?;
         }
-        let fold = LogFold {
-            data_schema: data_schema(),
+        let merge = LogMerge {
+            schema: data_schema(),
             keys,
             versions,
             rule,
+            budget,
+            spill,
             batch_size: 2,
         };
-        let out: Vec<RecordBatch> = fold.summarize(sorter)?.try_collect().await?;
+        let out: Vec<RecordBatch> = merge.summarize(sorter)?.try_collect().await?;
         let mut rows = Vec::new();
         for b in &out {
             let k = b.column(0).as_any().downcast_ref::<Int64Array>();

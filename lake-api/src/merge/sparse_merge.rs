@@ -4,8 +4,9 @@
 //! Each lake batch looks up where the log's keys fall in it ([`sorted_positions`]); the rows
 //! between them are kept as they are, and one copy of row ranges ([`copy_ranges`]) builds
 //! the batch with the log's final states in their places. A batch no log key falls in
-//! passes through untouched (zero-copy). This is the output of the k-way merge for the shape tiering writers leave,
-//! one sorted file per bucket and a small log tail, at about the cost of the key filter.
+//! passes through untouched (zero-copy). This is the output of the k-way merge for the
+//! shape tiering writers leave, one sorted file per bucket and a small log tail, at about
+//! the cost of the key filter.
 //!
 //! Like the key filter, it takes the lake run to hold each primary key once, as a
 //! primary-key table's snapshot does: duplicate keys inside the run are not folded together
@@ -305,6 +306,7 @@ mod tests {
             rule,
             budget,
             spill: SpillDir::new(Some(root.path().to_path_buf())),
+            batch_size: 8192,
         };
         let summary_schema = log[0].schema();
         let out = SparseMerge(merge)

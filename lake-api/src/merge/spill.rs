@@ -118,8 +118,8 @@ impl SpillRun {
         })?;
         let reader = FileReader::try_new(BufReader::new(file), None)?;
         // a run replaced or damaged behind the reader's back must not reach the merge,
-        // which indexes its columns by position
-        // every run is written under the schema it keeps, and IPC reads fields back as written
+        // which indexes its columns by position; every run is written under the schema it
+        // keeps, and IPC reads fields back as written
         let found = reader.schema();
         if found.fields() != self.schema.fields() {
             return Err(Error::corrupt(format!(

@@ -14,7 +14,6 @@ use crate::merge::key_filter::KeyFilterMerge;
 use crate::merge::keys::{KeyEncoder, conform};
 use crate::merge::kway::{KeyedStream, keyed_stream};
 use crate::merge::log_index::{LogMerge, int_key};
-use crate::merge::log_summary::LogFold;
 use crate::merge::run_chain::{OpenedSplit, chain_runs};
 use crate::merge::sort::ExternalSorter;
 use crate::merge::sparse_merge::SparseMerge;
@@ -178,20 +177,14 @@ pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Resul
 }
 
 /// The log changes of the split's ranges folded per key: the log summary (see
-/// [`LogFold`]), in key order.
-async fn log_summary(
-    ctx: &Arc<ScanContext>,
-    split: &UnionSplit,
-    fold: &LogFold,
-    spill: &Arc<SpillDir>,
-    budget: usize,
-) -> Result<RecordBatchStream> {
+/// [`LogMerge::summarize`]), in key order.
+async fn log_summary(ctx: &Arc<ScanContext>, split: &UnionSplit, merge: &LogMerge) -> Result<RecordBatchStream> {
     let (mut sorter, schema) = change_sorter(
         &ctx.read_schema,
         &ctx.info.primary_key,
-        budget,
-        ctx.options.batch_size,
-        spill.clone(),
+        merge.budget,
+        merge.batch_size,
+        merge.spill.clone(),
     )?;
     for range in &split.log_ranges {
         let mut batches = std::pin::pin!(read_range(ctx.log.clone(), range.clone(), ctx.info.schema.clone()));
@@ -199,7 +192,7 @@ async fn log_summary(
             sorter.push(change_batch_of(ctx.log_rows(&b.batch)?, &b, &schema)?)?;
         }
     }
-    fold.summarize(sorter)
+    merge.summarize(sorter)
 }
 
 pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
@@ -219,14 +212,16 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     // the log tail and the sort of the unsorted lake splits share the budget
     let budget = (ctx.options.memory_budget / 2).max(1);
     let batch_size = ctx.options.batch_size;
-    let fold = LogFold {
-        data_schema: ctx.read_schema.clone(),
+    let log_merge = LogMerge {
+        schema: ctx.read_schema.clone(),
         keys: keys.clone(),
         versions: versions.clone(),
         rule: rule.clone(),
+        budget,
+        spill: spill.clone(),
         batch_size,
     };
-    let log = log_summary(ctx, split, &fold, &spill, budget).await?;
+    let log = log_summary(ctx, split, &log_merge).await?;
 
     // A bucket-unaware lake's split merges a whole partition: often the whole table's
     // work, with no other split to keep a second core busy, so its lake side decodes on
@@ -238,15 +233,6 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     for s in &split.lake_splits {
         opened.push(open_lake_split(ctx, split, s, read_ahead).await?);
     }
-    let log_merge = LogMerge {
-        schema: ctx.read_schema.clone(),
-        keys: keys.clone(),
-        versions: versions.clone(),
-        rule: rule.clone(),
-        budget,
-        spill: spill.clone(),
-    };
-
     let merged: RecordBatchStream = match strategy {
         MergeStrategy::KeyFilter | MergeStrategy::Auto => {
             let opened = opened.into_iter().map(|o| (o.stream, o.sorted)).collect();
