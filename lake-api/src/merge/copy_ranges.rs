@@ -39,6 +39,12 @@ impl Ranges {
         }
     }
 
+    /// Forgets every range, keeping the room they took.
+    pub(crate) fn clear(&mut self) {
+        self.ranges.clear();
+        self.rows = 0;
+    }
+
     /// The rows of every range.
     #[cfg(test)]
     fn rows(&self) -> usize {

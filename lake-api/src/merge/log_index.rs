@@ -193,11 +193,16 @@ pub(crate) fn sorted_positions<T: Copy + Into<i64>>(
 }
 
 /// The rows of an ascending batch whose key is in `keys` (an index's keys in order), as
-/// `(row, entry)` in row order.
-pub(crate) fn sorted_hits<T: Copy + Into<i64>>(values: &[T], keys: &[(i64, u32)], hits: &mut Vec<(usize, u32)>) {
-    let mut positions = Vec::new();
-    sorted_positions(values, keys, &mut positions);
-    for p in positions {
+/// `(row, entry)` in row order, appended to `hits`. `positions` is scratch room.
+pub(crate) fn sorted_hits<T: Copy + Into<i64>>(
+    values: &[T],
+    keys: &[(i64, u32)],
+    positions: &mut Vec<Position>,
+    hits: &mut Vec<(usize, u32)>,
+) {
+    positions.clear();
+    sorted_positions(values, keys, positions);
+    for p in positions.iter() {
         hits.extend((p.row..p.row + p.equal).map(|row| (row, p.entry)));
     }
 }
@@ -412,12 +417,12 @@ mod tests {
             batch.sort_unstable();
             assert!(ascending(&batch));
             let (mut by_search, mut by_probe) = (Vec::new(), Vec::new());
-            sorted_hits(&batch, sorted, &mut by_search);
+            sorted_hits(&batch, sorted, &mut Vec::new(), &mut by_search);
             index.probe_all(&batch, &mut by_probe);
             assert_eq!(by_search, by_probe, "{index_keys} keys, {batch_len} rows");
             let narrow: Vec<i32> = batch.iter().map(|&v| v as i32).collect();
             let mut narrow_hits = Vec::new();
-            sorted_hits(&narrow, sorted, &mut narrow_hits);
+            sorted_hits(&narrow, sorted, &mut Vec::new(), &mut narrow_hits);
             assert_eq!(narrow_hits, by_probe);
         }
         Ok(())
