@@ -123,7 +123,8 @@ impl From<arrow_schema::ArrowError> for Error {
 
 impl From<lake_api::Error> for Error {
     fn from(e: lake_api::Error) -> Self {
-        let kind = match e.kind() {
+        let (kind, message, source) = e.into_parts();
+        let kind = match kind {
             lake_api::ErrorKind::Corrupt => ErrorKind::Corrupt,
             lake_api::ErrorKind::SchemaMismatch => ErrorKind::SchemaMismatch,
             lake_api::ErrorKind::Offsets => ErrorKind::Offsets,
@@ -134,7 +135,7 @@ impl From<lake_api::Error> for Error {
             lake_api::ErrorKind::External => ErrorKind::Remote,
             _ => ErrorKind::Arrow,
         };
-        Error::new(kind, e.message().to_string()).with_source(e)
+        Error { kind, message, source }
     }
 }
 
@@ -151,7 +152,44 @@ impl From<Error> for lake_api::Error {
             ErrorKind::Arrow => lake_api::ErrorKind::Arrow,
             ErrorKind::Remote => lake_api::ErrorKind::External,
         };
-        let message = e.message.clone();
-        lake_api::Error::new(kind, message).with_source(e)
+        let message = match e.kind {
+            // keep the finer kind visible once it is folded into a coarser one
+            ErrorKind::Remote => format!("fluss cluster error: {}", e.message),
+            _ => e.message,
+        };
+        let out = lake_api::Error::new(kind, message);
+        match e.source {
+            Some(source) => out.with_source(source),
+            None => out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_both_ways_saying_the_message_and_cause_once() {
+        let e = Error::corrupt("tiered offsets are not valid JSON")
+            .with_source(std::io::Error::other("line 1"))
+            .context("snapshot 3");
+        let text = "corrupt data: snapshot 3: tiered offsets are not valid JSON: line 1";
+        assert_eq!(e.to_string(), text);
+        let api: lake_api::Error = e.into();
+        assert_eq!(
+            (api.kind(), api.to_string()),
+            (lake_api::ErrorKind::Corrupt, text.to_string())
+        );
+        assert!(std::error::Error::source(&api).is_some());
+        let back: Error = api.into();
+        assert_eq!((back.kind(), back.to_string()), (ErrorKind::Corrupt, text.to_string()));
+        assert!(std::error::Error::source(&back).is_some());
+        let remote: lake_api::Error = Error::new(ErrorKind::Remote, "request refused").into();
+        assert_eq!(remote.kind(), lake_api::ErrorKind::External);
+        assert_eq!(
+            remote.to_string(),
+            "external error: fluss cluster error: request refused"
+        );
     }
 }

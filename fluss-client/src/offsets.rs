@@ -328,11 +328,12 @@ pub async fn resolve_snapshot_offsets(
     info: &TableInfo,
     partitions: &HashMap<i64, Vec<String>>,
 ) -> Result<BTreeMap<TableBucket, i64>> {
-    let offsets = read_snapshot_offsets(snapshot, table_id).await?;
+    let table = |e: Error| e.context(format!("table {}", info.path));
+    let offsets = read_snapshot_offsets(snapshot, table_id).await.map_err(table)?;
     offsets
         .validate_against(Some(table_id), info.bucket_count, !info.partition_keys.is_empty())
-        .map_err(|e| e.context(format!("lake snapshot {} of {}", snapshot.id, info.path)))?;
-    to_table_buckets(&offsets, partitions)
+        .map_err(|e| table(e.context(format!("lake snapshot {}", snapshot.id))))?;
+    to_table_buckets(&offsets, partitions).map_err(table)
 }
 
 /// Reads an offsets file: a local path, or the URL of an object store (see the module

@@ -131,6 +131,19 @@ impl Error {
         &self.message
     }
 
+    /// The kind, the message and the cause, for converting into another crate's error:
+    /// that error takes the message and this error's cause, not this error as its cause,
+    /// which would print the message twice.
+    pub fn into_parts(
+        self,
+    ) -> (
+        ErrorKind,
+        String,
+        Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) {
+        (self.kind, self.message, self.source)
+    }
+
     /// An [`ErrorKind::InvalidArgument`] error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)

@@ -167,7 +167,8 @@ impl From<Error> for lake_api::Error {
 impl From<lake_api::Error> for Error {
     fn from(e: lake_api::Error) -> Self {
         use lake_api::ErrorKind as K;
-        let kind = match e.kind() {
+        let (kind, message, source) = e.into_parts();
+        let kind = match kind {
             K::InvalidArgument => ErrorKind::InvalidArgument,
             K::SchemaMismatch => ErrorKind::SchemaMismatch,
             K::Corrupt => ErrorKind::Corrupt,
@@ -177,8 +178,7 @@ impl From<lake_api::Error> for Error {
             K::Arrow => ErrorKind::Arrow,
             _ => ErrorKind::External,
         };
-        let message = e.message().to_string();
-        Error::new(kind, message).with_source(e)
+        Error { kind, message, source }
     }
 }
 
@@ -236,6 +236,8 @@ mod tests {
         assert!(std::error::Error::source(&api).is_some());
         let back: Error = api.into();
         assert_eq!(back.kind(), ErrorKind::NotFound);
+        // the message and the cause once each, however often the error crossed over
+        assert_eq!(back.to_string(), "not found: row 4: blob a.jpg: gone");
 
         let d: lake_api::Error = Error::decode("bad png").into();
         assert_eq!(d.kind(), lake_api::ErrorKind::Corrupt);
