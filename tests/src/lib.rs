@@ -7,6 +7,8 @@
 //! - [`local`]: the same over the embedded `LocalLog` and the tiering service;
 //! - [`iceberg`], [`lance`], [`paimon`]: the same tiered into the lake backends;
 //! - [`fixtures`]: reading the cross-implementation fixtures back;
+//! - [`bad_lake`]: the bad-input checks every lake backend passes (missing and corrupt data
+//!   files, malformed offsets, a changed schema);
 //! - [`s3`]: an S3 server on a local directory, for lakes in an object store;
 //! - [`http`], [`paimon_rest`]: catalog servers (a Paimon REST catalog that commits);
 //! - [`paimon_compact`]: compactions of Paimon deletion-vector tables, as Paimon's own leave them.
@@ -18,6 +20,7 @@
 //! # });
 //! ```
 
+pub mod bad_lake;
 pub mod build;
 pub mod check;
 pub mod fixtures;

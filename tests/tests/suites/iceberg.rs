@@ -259,6 +259,7 @@ mod bad_input {
     use arrow::datatypes::{Field, Schema};
     use fluss_client::local::{LocalLog, LocalLogOptions};
     use lake_api::{ChangeType, LogBatch, MergeStrategy, TableBucket, UnionTable};
+    use lakeunion_tests::bad_lake;
     use lakeunion_tests::fixtures::{files_with_extension, small_rows as rows, small_table as info, tier_small_table};
 
     /// An Iceberg table with one snapshot of keys 0..10 committed with `offsets`.
@@ -274,28 +275,14 @@ mod bad_input {
         files_with_extension(dir, "parquet")
     }
 
-    async fn read_all(lake: &IcebergStorage, snapshot: i64) -> lake_api::Result<Vec<RecordBatch>> {
-        read_snapshot(lake, lake, &info().path, snapshot).await.map(|(b, _)| b)
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_missing_data_file_names_table_snapshot_and_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (lake, snapshot) = table(dir.path(), "{}").await;
-        assert_eq!(
-            ids_k(&read_all(&lake, snapshot).await.expect("read")),
-            (0..10).collect::<Vec<_>>()
-        );
         let file = data_files(dir.path()).pop().expect("a data file");
-        std::fs::remove_file(&file).expect("remove");
-        let err = read_all(&lake, snapshot).await.unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.kind(), ErrorKind::NotFound, "{text}");
-        assert!(text.contains("bad.t") && text.contains(&snapshot.to_string()), "{text}");
-        assert!(
-            text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
-            "{text}"
-        );
+        bad_lake::check_missing_data_file(&lake, snapshot, &file, &[&format!("snapshot {snapshot}")])
+            .await
+            .expect("a missing data file");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,18 +290,20 @@ mod bad_input {
         let dir = tempfile::tempdir().expect("tempdir");
         let (lake, snapshot) = table(dir.path(), "{}").await;
         let file = data_files(dir.path()).pop().expect("a data file");
-        let mut bytes = std::fs::read(&file).expect("read");
-        let n = bytes.len();
-        bytes[n - 6..n - 4].copy_from_slice(&[0xff, 0x7f]);
-        std::fs::write(&file, bytes).expect("write");
-        let err = read_all(&lake, snapshot).await.unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.kind(), ErrorKind::Corrupt, "{text}");
-        assert!(text.contains("bad.t") && text.contains(&snapshot.to_string()), "{text}");
-        assert!(
-            text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
-            "{text}"
-        );
+        let name = file.file_name().and_then(|n| n.to_str()).expect("name").to_string();
+        let huge_footer_length = |bytes: &mut [u8]| {
+            let n = bytes.len();
+            bytes[n - 6..n - 4].copy_from_slice(&[0xff, 0x7f]);
+        };
+        bad_lake::check_corrupt_data_file(
+            &lake,
+            snapshot,
+            &file,
+            huge_footer_length,
+            &[&format!("snapshot {snapshot}"), &name],
+        )
+        .await
+        .expect("a corrupt footer");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,13 +317,9 @@ mod bad_input {
         let log = LocalLog::create(&dir.path().join("log"), &retyped, LocalLogOptions::default()).expect("log");
         let offsets = format!(r#"{{"version":1,"table_id":{},"bucket_offsets":[10]}}"#, log.table_id());
         let (lake, _) = table(dir.path(), &offsets).await;
-        let mut changed = info();
-        let mut fields = changed.schema.fields().to_vec();
-        fields.push(Arc::new(Field::new("extra", DataType::Int64, true)));
-        changed.schema = Arc::new(Schema::new(fields));
-        let err = lake.create_lake_writer(&changed).await.err().expect("mismatch");
-        assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
-        assert!(err.to_string().contains("extra"), "{err}");
+        bad_lake::check_changed_schema_is_refused(&lake)
+            .await
+            .expect("a changed schema");
 
         // the lake's `v` is a string; a log that says it is a number cannot union-read it
         let table = UnionTable::new(retyped, Arc::new(log), Some(Arc::new(lake))).expect("table");
@@ -346,15 +331,10 @@ mod bad_input {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn malformed_offsets_name_the_snapshot() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (lake, snapshot) = table(dir.path(), "{\"version\":1,\"bucket_offsets\":[oops").await;
-        let log = LocalLog::create(&dir.path().join("log"), &info(), LocalLogOptions::default()).expect("log");
-        log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
-            .expect("append");
-        let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake))).expect("table");
-        let result = union_read(&table, MergeStrategy::Auto, None).await;
-        let err = result.expect_err("malformed offsets");
-        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-        assert!(err.to_string().contains(&snapshot.to_string()), "{err}");
+        let (lake, snapshot) = table(dir.path(), bad_lake::MALFORMED_OFFSETS).await;
+        bad_lake::check_malformed_offsets(Arc::new(lake), &dir.path().join("log"), snapshot)
+            .await
+            .expect("malformed offsets");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,15 +372,6 @@ mod bad_input {
             .expect("latest")
             .expect("snapshot");
         assert_eq!(latest.id, snapshot);
-    }
-
-    fn ids_k(batches: &[RecordBatch]) -> Vec<i64> {
-        let mut ids: Vec<i64> = batches
-            .iter()
-            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-            .collect();
-        ids.sort_unstable();
-        ids
     }
 }
 

@@ -15,6 +15,7 @@ use lake_api::{
     ChangeType, ErrorKind, LakeStorage, LogBatch, MergeStrategy, TableBucket, TableInfo, TablePath, UnionTable,
 };
 use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
+use lakeunion_tests::bad_lake;
 use lakeunion_tests::fixtures::{
     assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids, int_column,
     payloads_by_id, plan, read_snapshot, rows_as_json, small_rows as rows, small_table as info, sorted_column,
@@ -320,21 +321,10 @@ async fn read_all(lake: &LanceStorage, version: i64) -> lake_api::Result<Vec<Rec
 async fn a_missing_data_file_names_table_and_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lake, version) = table(dir.path(), "{}").await;
-    let got = read_all(&lake, version).await.expect("read");
-    assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
     let file = data_files(dir.path()).pop().expect("a data file");
-    std::fs::remove_file(&file).expect("remove");
-    let err = read_all(&lake, version).await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{text}");
-    assert!(
-        text.contains("bad.t") && text.contains(&format!("version {version}")),
-        "{text}"
-    );
-    assert!(
-        text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
-        "{text}"
-    );
+    bad_lake::check_missing_data_file(&lake, version, &file, &[&format!("version {version}")])
+        .await
+        .expect("a missing data file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,41 +332,25 @@ async fn a_corrupt_lance_file_is_corruption() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lake, version) = table(dir.path(), "{}").await;
     let file = data_files(dir.path()).pop().expect("a data file");
-    let mut bytes = std::fs::read(&file).expect("read");
-    let n = bytes.len();
-    for b in &mut bytes[n - 4..] {
-        *b ^= 0xff;
-    }
-    std::fs::write(&file, bytes).expect("write");
-    let err = read_all(&lake, version).await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::Corrupt, "{text}");
-    assert!(
-        text.contains("bad.t") && text.contains(&format!("version {version}")),
-        "{text}"
-    );
+    let flip_magic = |bytes: &mut [u8]| {
+        let n = bytes.len();
+        bytes[n - 4..].iter_mut().for_each(|b| *b ^= 0xff);
+    };
+    bad_lake::check_corrupt_data_file(&lake, version, &file, flip_magic, &[&format!("version {version}")])
+        .await
+        .expect("a corrupt file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_offsets_and_a_changed_log_are_refused() {
-    use fluss_client::local::{LocalLog, LocalLogOptions};
     let dir = tempfile::tempdir().expect("tempdir");
-    let (lake, version) = table(dir.path(), "{\"version\":1,\"bucket_offsets\":[oops").await;
-    let log = LocalLog::create(&dir.path().join("log"), &info(), LocalLogOptions::default()).expect("log");
-    log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
-        .expect("append");
-    let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake.clone()))).expect("table");
-    let result = union_read(&table, MergeStrategy::Auto, None).await;
-    let err = result.expect_err("malformed offsets");
-    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-    assert!(err.to_string().contains(&version.to_string()), "{err}");
-
-    let mut changed = info();
-    let mut fields = changed.schema.fields().to_vec();
-    fields.push(Arc::new(Field::new("extra", DataType::Int64, true)));
-    changed.schema = Arc::new(Schema::new(fields));
-    let err = lake.create_lake_writer(&changed).await.err().expect("mismatch");
-    assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+    let (lake, version) = table(dir.path(), bad_lake::MALFORMED_OFFSETS).await;
+    bad_lake::check_malformed_offsets(Arc::new(lake.clone()), &dir.path().join("log"), version)
+        .await
+        .expect("malformed offsets");
+    bad_lake::check_changed_schema_is_refused(&lake)
+        .await
+        .expect("a changed schema");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

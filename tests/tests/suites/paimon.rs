@@ -11,14 +11,12 @@ use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use fluss_client::bucketing::{BucketAssigner, LakeFormat};
 use futures::TryStreamExt;
 use lake_api::types::{LogicalType, blob_field, vector_field};
-use lake_api::{
-    ChangeType, ErrorKind, LakeStorage, LogBatch, MergeEngine, MergeStrategy, TableBucket, TableInfo, TablePath,
-    UnionTable,
-};
+use lake_api::{ChangeType, ErrorKind, LakeStorage, LogBatch, MergeEngine, TableBucket, TableInfo, TablePath};
 use lake_paimon::{PaimonConfig, PaimonSplit, PaimonStorage};
+use lakeunion_tests::bad_lake;
 use lakeunion_tests::fixtures::{
     assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids,
-    read_snapshot, read_split, rows_as_json, small_rows as rows, small_table as info, tier_small_table, union_read,
+    read_snapshot, read_split, rows_as_json, small_rows as rows, small_table as info, tier_small_table,
 };
 use lakeunion_tests::workload::paimon_key;
 
@@ -252,21 +250,10 @@ async fn read_all(lake: &PaimonStorage, snapshot: i64) -> lake_api::Result<Vec<R
 async fn a_missing_data_file_names_table_snapshot_and_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lake, snapshot) = table(dir.path(), "{}").await;
-    let got = read_all(&lake, snapshot).await.expect("read");
-    assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
     let file = data_files(dir.path()).pop().expect("a data file");
-    std::fs::remove_file(&file).expect("remove");
-    let err = read_all(&lake, snapshot).await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{text}");
-    assert!(
-        text.contains("bad.t") && text.contains(&format!("snapshot {snapshot}")),
-        "{text}"
-    );
-    assert!(
-        text.contains(file.file_name().and_then(|n| n.to_str()).expect("name")),
-        "{text}"
-    );
+    bad_lake::check_missing_data_file(&lake, snapshot, &file, &[&format!("snapshot {snapshot}")])
+        .await
+        .expect("a missing data file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,41 +261,31 @@ async fn a_corrupt_parquet_footer_is_corruption() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lake, snapshot) = table(dir.path(), "{}").await;
     let file = data_files(dir.path()).pop().expect("a data file");
-    let mut bytes = std::fs::read(&file).expect("read");
-    let n = bytes.len();
-    for b in &mut bytes[n - 8..n - 4] {
-        *b ^= 0xff;
-    }
-    std::fs::write(&file, bytes).expect("write");
-    let err = read_all(&lake, snapshot).await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::Corrupt, "{text}");
-    assert!(
-        text.contains("bad.t") && text.contains(&format!("snapshot {snapshot}")),
-        "{text}"
-    );
+    let flip_footer_length = |bytes: &mut [u8]| {
+        let n = bytes.len();
+        bytes[n - 8..n - 4].iter_mut().for_each(|b| *b ^= 0xff);
+    };
+    bad_lake::check_corrupt_data_file(
+        &lake,
+        snapshot,
+        &file,
+        flip_footer_length,
+        &[&format!("snapshot {snapshot}")],
+    )
+    .await
+    .expect("a corrupt footer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_offsets_and_a_changed_log_are_refused() {
-    use fluss_client::local::{LocalLog, LocalLogOptions};
     let dir = tempfile::tempdir().expect("tempdir");
-    let (lake, snapshot) = table(dir.path(), "{\"version\":1,\"bucket_offsets\":[oops").await;
-    let log = LocalLog::create(&dir.path().join("log"), &info(), LocalLogOptions::default()).expect("log");
-    log.append(&TableBucket::new(0), rows(0..10), vec![ChangeType::Insert; 10])
-        .expect("append");
-    let table = UnionTable::new(info(), Arc::new(log), Some(Arc::new(lake.clone()))).expect("table");
-    let result = union_read(&table, MergeStrategy::Auto, None).await;
-    let err = result.expect_err("malformed offsets");
-    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-    assert!(err.to_string().contains(&snapshot.to_string()), "{err}");
-
-    let mut changed = info();
-    let mut fields = changed.schema.fields().to_vec();
-    fields.push(Arc::new(Field::new("extra", DataType::Int64, true)));
-    changed.schema = Arc::new(Schema::new(fields));
-    let err = lake.create_lake_writer(&changed).await.err().expect("mismatch");
-    assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+    let (lake, snapshot) = table(dir.path(), bad_lake::MALFORMED_OFFSETS).await;
+    bad_lake::check_malformed_offsets(Arc::new(lake.clone()), &dir.path().join("log"), snapshot)
+        .await
+        .expect("malformed offsets");
+    bad_lake::check_changed_schema_is_refused(&lake)
+        .await
+        .expect("a changed schema");
 
     // a schema file that is not a schema names the table and the file
     let schema_file = dir.path().join("lake/bad.db/t/schema/schema-0");
