@@ -236,21 +236,21 @@ fn decode_rgb(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Fa
     if bytes.is_empty() {
         return Err(Failure("empty (zero-byte) image".to_string()));
     }
-    let Some(format) = detect_format(bytes) else {
-        let head = &bytes[..bytes.len().min(8)];
-        return Err(Failure(format!(
-            "unrecognized image format (not JPEG or PNG), first bytes {head:02x?}"
-        )));
-    };
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
-    let mut limits = Limits::no_limits();
-    limits.max_alloc = Some(max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL).max(MIN_ALLOC_BUDGET));
-    reader.limits(limits);
-    // Reads the header only: dimensions are known before any pixel is decoded.
-    let decoder = reader
-        .into_decoder()
-        .map_err(|e| Failure(format!("cannot read {format} header: {e}")))?;
-    let (width, height) = decoder.dimensions();
+    match detect_format(bytes) {
+        Some(ImageFormatKind::Jpeg) => decode_jpeg(bytes, max_pixels),
+        Some(format @ ImageFormatKind::Png) => decode_with_image(bytes, format, max_pixels),
+        None => {
+            let head = &bytes[..bytes.len().min(8)];
+            Err(Failure(format!(
+                "unrecognized image format (not JPEG or PNG), first bytes {head:02x?}"
+            )))
+        }
+    }
+}
+
+/// Fails unless a `width x height` image (as its header says) has pixels, and no more
+/// than `max_pixels`: checked before any pixel is decoded.
+fn check_size(format: ImageFormatKind, width: u32, height: u32, max_pixels: u64) -> std::result::Result<(), Failure> {
     let pixels = u64::from(width) * u64::from(height);
     if pixels == 0 {
         return Err(Failure(format!("{format} image has zero dimensions {width}x{height}")));
@@ -261,12 +261,75 @@ fn decode_rgb(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Fa
              (max_pixels); refused before decoding"
         )));
     }
+    Ok(())
+}
+
+/// A JPEG, decoded strictly: image data that ends early or does not decode is an error.
+///
+/// The `image` crate's JPEG decoder is lenient, as browsers are: it fills what it could not
+/// read with grey and reports success, which would put half-grey images in a training set
+/// with no row error to say so. Strictness also refuses the odd file that breaks the format
+/// in a harmless way (stray bytes between its headers); that is a row error too.
+fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Failure> {
+    use image::{GrayAlphaImage, GrayImage, RgbaImage};
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+
+    // the pixel limit is `max_pixels`, checked below, not zune's default width and height
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| Failure(format!("cannot read JPEG header: {e}")))?;
+    let (Some((width, height)), Some(stored)) = (decoder.dimensions(), decoder.input_colorspace()) else {
+        return Err(Failure("JPEG header without dimensions or colour space".to_string()));
+    };
+    // a JPEG's dimensions are 16-bit
+    let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
+        return Err(Failure(format!("JPEG dimensions {width}x{height} out of range")));
+    };
+    check_size(ImageFormatKind::Jpeg, width, height, max_pixels)?;
+    // what the `image` crate asks for: grey and RGB as stored, anything else as RGB
+    let out = match stored {
+        ColorSpace::RGB | ColorSpace::RGBA | ColorSpace::Luma | ColorSpace::LumaA => stored,
+        _ => ColorSpace::RGB,
+    };
+    decoder.set_options(decoder.options().jpeg_set_out_colorspace(out));
+    let pixels = decoder
+        .decode()
+        .map_err(|e| Failure(format!("cannot decode JPEG image ({width}x{height}): {e}")))?;
+    let image = match out {
+        ColorSpace::Luma => GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+        ColorSpace::LumaA => GrayAlphaImage::from_raw(width, height, pixels).map(DynamicImage::ImageLumaA8),
+        ColorSpace::RGBA => RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8),
+        _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
+    };
+    image.map(DynamicImage::into_rgb8).ok_or_else(|| {
+        Failure(format!(
+            "the JPEG decoder returned too few bytes for {width}x{height} {out:?}"
+        ))
+    })
+}
+
+/// An image decoded by the `image` crate (PNG).
+fn decode_with_image(bytes: &[u8], format: ImageFormatKind, max_pixels: u64) -> std::result::Result<RgbImage, Failure> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL).max(MIN_ALLOC_BUDGET));
+    reader.limits(limits);
+    // Reads the header only: dimensions are known before any pixel is decoded.
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| Failure(format!("cannot read {format} header: {e}")))?;
+    let (width, height) = decoder.dimensions();
+    check_size(format, width, height, max_pixels)?;
     let image = DynamicImage::from_decoder(decoder)
         .map_err(|e| Failure(format!("cannot decode {format} image ({width}x{height}): {e}")))?;
-    Ok(match image {
-        DynamicImage::ImageRgb8(rgb) => rgb,
-        other => other.to_rgb8(),
-    })
+    Ok(image.into_rgb8())
 }
 
 /// Brings an image to exactly `opts.width x opts.height` with a bilinear (triangle) filter.
@@ -645,6 +708,51 @@ mod tests {
         let mut noise = vec![0xFF, 0xD8, 0xFF];
         noise.extend((0..500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
         assert!(decode_image(&noise, &opts).is_err());
+    }
+
+    /// Where a JPEG's entropy-coded data starts: after the last start-of-scan header.
+    fn scan_start(jpeg: &[u8]) -> usize {
+        let sos = jpeg.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap_or(0);
+        let length = jpeg
+            .get(sos + 2..sos + 4)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        sos + 2 + usize::from(length)
+    }
+
+    #[test]
+    fn a_jpeg_cut_short_or_damaged_inside_its_image_data_is_an_error_not_grey() -> Result<()> {
+        // Lenient decoders (browsers, and the `image` crate's JPEG decoder) fill what they
+        // could not read with grey and report success: a training set would then hold
+        // half-grey images that no error list names.
+        let opts = TensorOptions::new(16, 16);
+        let card = test_card(300, 200, 9);
+        let baseline = jpeg_rgb(&card, 90);
+        let progressive = jpeg_with(&card, 90, jpeg_encoder::SamplingFactor::R_4_2_0, true)?;
+        for (name, jpeg) in [("baseline", &baseline), ("progressive", &progressive)] {
+            assert!(decode_image(jpeg, &opts).is_ok(), "{name}");
+            let start = if name == "baseline" {
+                scan_start(jpeg)
+            } else {
+                jpeg.len() / 3
+            };
+            assert!(start > 100 && start + 200 < jpeg.len(), "{name}: scan data at {start}");
+            // the image data cut short: a third of the file, a few bytes into the scan, or
+            // the last few bytes gone
+            for cut in [jpeg.len() / 3, start + 64, jpeg.len() - 40] {
+                let err = decode_image(&jpeg[..cut], &opts).err();
+                assert!(err.is_some(), "{name} cut at {cut} of {} decoded", jpeg.len());
+            }
+            // the image data overwritten in the middle: an invalid code (a run of 0xFF
+            // bytes, each stuffed with 0x00 as the format requires)
+            let mut damaged = jpeg.clone();
+            let middle = (start + jpeg.len()) / 2;
+            for pair in damaged[middle..middle + 64].chunks_mut(2) {
+                pair.copy_from_slice(&[0xFF, 0x00][..pair.len()]);
+            }
+            let err = decode_image(&damaged, &opts).err();
+            assert!(err.is_some(), "{name} with damaged image data decoded");
+        }
+        Ok(())
     }
 
     #[test]
