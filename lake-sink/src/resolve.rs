@@ -131,7 +131,12 @@ impl ObjectStoreBlobResolver {
     }
 
     fn map_uri(&self, uri: &str) -> lake_api::Result<Path> {
-        let rest = if let Some(rest) = uri.strip_prefix(self.uri_prefix.as_str()) {
+        let prefix = self.uri_prefix.as_str();
+        // the prefix ends where a path segment does: `s3://bucket` does not serve
+        // `s3://bucketdata/x`
+        let whole_segments =
+            |rest: &str| prefix.is_empty() || prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/');
+        let rest = if let Some(rest) = uri.strip_prefix(prefix).filter(|rest| whole_segments(rest)) {
             rest
         } else if self.bare_absolute_paths && uri.starts_with('/') {
             uri
@@ -451,6 +456,21 @@ mod tests {
         // Relative paths and foreign schemes are refused.
         assert!(f.resolver().object_path("a.bin").is_err());
         assert!(f.resolver().object_path("s3://bucket/a.bin").is_err());
+
+        // A prefix without a trailing `/` ends at a segment too: `s3://bucket` does not
+        // serve `s3://bucketdata/x` (which would read `data/x` of the other bucket).
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let bucket = ObjectStoreBlobResolver::new(store, "s3://bucket").allow_root("s3://bucket/data");
+        assert!(
+            bucket
+                .as_ref()
+                .is_ok_and(|r| r.object_path("s3://bucket/data/x").is_ok())
+        );
+        assert!(
+            bucket
+                .as_ref()
+                .is_ok_and(|r| r.object_path("s3://bucketdata/x").is_err())
+        );
 
         // Nothing is allowed until configured.
         let e = ObjectStoreBlobResolver::local()
