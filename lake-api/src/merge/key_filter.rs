@@ -43,13 +43,12 @@ struct Scratch {
 }
 
 impl KeyFilterMerge {
-    /// Merges `lake` (streams of read-schema batches, each with whether its reader
-    /// promises key order) with `summary` (the log tail folded per key: read schema plus
-    /// the change column, one row per key).
+    /// Merges `lake` (streams of read-schema batches) with `summary` (the log tail folded
+    /// per key: read schema plus the change column, one row per key).
     pub(crate) async fn run(
         self,
         summary: RecordBatchStream,
-        lake: Vec<(RecordBatchStream, bool)>,
+        lake: Vec<RecordBatchStream>,
     ) -> Result<RecordBatchStream> {
         let int_col = self.0.int_key();
         let (index, buffer) = self.0.index(summary).await?;
@@ -62,15 +61,13 @@ impl KeyFilterMerge {
             let this = this.clone();
             let index = index.clone();
             let mut scratch = Scratch::default();
-            futures::stream::iter(lake)
-                .flat_map(|(stream, key_sorted)| stream.map(move |batch| (batch, key_sorted)))
-                .map(move |(batch, key_sorted)| {
-                    let batch = batch?;
-                    let mut index = index
-                        .lock()
-                        .map_err(|_| Error::invalid("key index poisoned by an earlier panic"))?;
-                    this.filter_lake(batch, int_col, key_sorted, &mut index, &mut scratch)
-                })
+            futures::stream::iter(lake).flatten().map(move |batch| {
+                let batch = batch?;
+                let mut index = index
+                    .lock()
+                    .map_err(|_| Error::invalid("key index poisoned by an earlier panic"))?;
+                this.filter_lake(batch, int_col, &mut index, &mut scratch)
+            })
         };
         let log_part = {
             let schema = schema.clone();
@@ -105,13 +102,14 @@ impl KeyFilterMerge {
         Ok(RecordBatchStream::new(schema, out))
     }
 
-    /// Drops the rows of a lake batch that the log replaced. `key_sorted`: the batch's
-    /// reader promises key order (other batches are checked, which is cheap).
+    /// Drops the rows of a lake batch that the log replaced. A batch in key order finds
+    /// its rows by search, any other by probing each row. Whether it is in order is checked
+    /// here, not taken from its reader: a reader wrong about it would otherwise lose rows,
+    /// and the check is a vectorized pass over keys the search reads anyway.
     fn filter_lake(
         &self,
         batch: RecordBatch,
         int_col: Option<usize>,
-        key_sorted: bool,
         index: &mut LogIndex,
         scratch: &mut Scratch,
     ) -> Result<RecordBatch> {
@@ -136,7 +134,7 @@ impl KeyFilterMerge {
                 match values.data_type() {
                     DataType::Int64 => {
                         let v = values.as_primitive::<Int64Type>().values();
-                        if key_sorted || ascending(v) {
+                        if ascending(v) {
                             sorted_hits(v, sorted, positions, hits);
                         } else {
                             keys.probe_all(v, hits);
@@ -144,7 +142,7 @@ impl KeyFilterMerge {
                     }
                     _ => {
                         let v = values.as_primitive::<Int32Type>().values();
-                        if key_sorted || ascending(v) {
+                        if ascending(v) {
                             sorted_hits(v, sorted, positions, hits);
                         } else {
                             keys.probe_all(v, hits);
@@ -190,5 +188,45 @@ impl KeyFilterMerge {
         }
         ranges.push(0, from, n);
         copy_ranges(&batch.schema(), &[&batch], ranges)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt;
+
+    use super::*;
+    use crate::merge::fold::FoldRule;
+    use crate::merge::test_rows::{log_merge, rows, schema, summary, values};
+
+    async fn filtered(lake: Vec<RecordBatch>, log: Vec<RecordBatch>) -> Result<Vec<String>> {
+        let root = tempfile::tempdir()?;
+        let summary_schema = log[0].schema();
+        let out = KeyFilterMerge(log_merge(FoldRule::Deduplicate, usize::MAX, root.path())?)
+            .run(
+                RecordBatchStream::from_batches(summary_schema, log),
+                vec![RecordBatchStream::from_batches(schema(), lake)],
+            )
+            .await?;
+        let batches: Vec<RecordBatch> = out.try_collect().await?;
+        Ok(values(&batches))
+    }
+
+    #[tokio::test]
+    async fn batches_in_key_order_or_not_lose_the_rows_the_log_replaced() -> Result<()> {
+        // a batch in key order is searched; one out of order (whatever its reader said) is
+        // probed row by row: key 2 is replaced, key 3 deleted, key 9 new, in both
+        let log = vec![summary(&[(2, true), (3, false), (9, true)])?];
+        for keys in [[1, 2, 3, 4], [4, 3, 1, 2]] {
+            let got = filtered(vec![rows(&keys, "lake")?], log.clone()).await?;
+            let mut want: Vec<String> = keys
+                .iter()
+                .filter(|&&k| k != 2 && k != 3)
+                .map(|k| format!("lake{k}"))
+                .collect();
+            want.extend(["log2".to_string(), "log9".to_string()]);
+            assert_eq!(got, want, "lake keys {keys:?}");
+        }
+        Ok(())
     }
 }

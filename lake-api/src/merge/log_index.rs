@@ -301,7 +301,10 @@ impl LogMerge {
             FoldRule::Versioned(c) => Some(batch.column(c).clone()),
             _ => None,
         };
-        let base = index.entries.len() as u32;
+        // entries are numbered in 32 bits (about 4 billion keys, far past any memory budget)
+        let base = u32::try_from(index.entries.len() + batch.num_rows())
+            .map(|end| end - batch.num_rows() as u32)
+            .map_err(|_| Error::invalid("a log tail of more than 4 billion keys cannot be indexed"))?;
         for i in 0..batch.num_rows() {
             index.entries.push(Entry {
                 kind: kinds.value(i),

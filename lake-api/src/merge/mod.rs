@@ -20,3 +20,5 @@ pub(crate) mod sort;
 pub(crate) mod sort_order;
 pub(crate) mod sparse_merge;
 pub(crate) mod spill;
+#[cfg(test)]
+pub(crate) mod test_rows;

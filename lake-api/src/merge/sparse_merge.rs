@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::copy_ranges::{Ranges, copy_ranges};
 use super::fold::UPSERT;
-use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, Position, sorted_positions};
+use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, Position, ascending, sorted_positions};
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
 
@@ -170,15 +170,8 @@ impl State {
             let keys = &self.sorted_keys()?[self.next_entry..];
             let mut positions = Vec::new();
             let (before, first, last): (usize, i64, i64) = match column.data_type() {
-                DataType::Int64 => {
-                    let v = column.as_primitive::<Int64Type>().values();
-                    (sorted_positions(v, keys, &mut positions), v[0], v[n - 1])
-                }
-                _ => {
-                    let v = column.as_primitive::<Int32Type>().values();
-                    let before = sorted_positions(v, keys, &mut positions);
-                    (before, i64::from(v[0]), i64::from(v[n - 1]))
-                }
+                DataType::Int64 => locate(column.as_primitive::<Int64Type>().values(), keys, &mut positions)?,
+                _ => locate(column.as_primitive::<Int32Type>().values(), keys, &mut positions)?,
             };
             // a primary-key run holds each key once: a key repeated where batches meet would
             // find its log entry already spent, so it fails like a key out of order
@@ -249,48 +242,33 @@ impl State {
     }
 }
 
+/// Where `keys` fall in a lake batch (see [`sorted_positions`]), with the batch's first and
+/// last key. The batch's reader promised key order, and a binary search over keys out of
+/// order would miss some: a batch whose keys do not ascend fails rather than lose rows (a
+/// vectorized pass, a fraction of a nanosecond per row).
+fn locate<T: Copy + Into<i64> + PartialOrd>(
+    values: &[T],
+    keys: &[(i64, u32)],
+    positions: &mut Vec<Position>,
+) -> Result<(usize, i64, i64)> {
+    let (Some(&first), Some(&last)) = (values.first(), values.last()) else {
+        return Ok((0, i64::MIN, i64::MIN));
+    };
+    if !ascending(values) {
+        return Err(Error::corrupt(format!(
+            "the lake run is not in key order: a batch of keys {} to {} does not ascend",
+            first.into(),
+            last.into()
+        )));
+    }
+    Ok((sorted_positions(values, keys, positions), first.into(), last.into()))
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::{Int8Array, Int64Array, StringArray};
-    use arrow_schema::{Field, Schema, SchemaRef};
-
     use super::*;
-    use crate::merge::fold::{DELETE, FoldRule};
-    use crate::merge::keys::KeyEncoder;
-    use crate::merge::spill::SpillDir;
-
-    fn schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("v", DataType::Utf8, true),
-        ]))
-    }
-
-    fn rows(keys: &[i64], tag: &str) -> Result<RecordBatch> {
-        let values: Vec<String> = keys.iter().map(|k| format!("{tag}{k}")).collect();
-        Ok(RecordBatch::try_new(
-            schema(),
-            vec![
-                Arc::new(Int64Array::from(keys.to_vec())),
-                Arc::new(StringArray::from(values)),
-            ],
-        )?)
-    }
-
-    /// A summary batch: `(key, upsert?)` rows tagged `log`, with the change column.
-    fn summary(rows_: &[(i64, bool)]) -> Result<RecordBatch> {
-        let keys: Vec<i64> = rows_.iter().map(|r| r.0).collect();
-        let data = rows(&keys, "log")?;
-        let mut fields: Vec<_> = schema().fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new("change", DataType::Int8, false)));
-        let mut columns = data.columns().to_vec();
-        columns.push(Arc::new(Int8Array::from_iter_values(
-            rows_.iter().map(|r| if r.1 { UPSERT } else { DELETE }),
-        )));
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-    }
+    use crate::merge::fold::FoldRule;
+    use crate::merge::test_rows::{log_merge, rows, schema, summary, values};
 
     async fn merged(
         rule: FoldRule,
@@ -299,29 +277,15 @@ mod tests {
         budget: usize,
     ) -> Result<Vec<String>> {
         let root = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
-        let merge = LogMerge {
-            schema: schema(),
-            keys: KeyEncoder::new(&schema(), &["k".to_string()])?,
-            versions: None,
-            rule,
-            budget,
-            spill: SpillDir::new(Some(root.path().to_path_buf())),
-            batch_size: 8192,
-        };
         let summary_schema = log[0].schema();
-        let out = SparseMerge(merge)
+        let out = SparseMerge(log_merge(rule, budget, root.path())?)
             .run(
                 RecordBatchStream::from_batches(summary_schema, log),
                 RecordBatchStream::from_batches(schema(), lake),
             )
             .await?;
         let batches: Vec<RecordBatch> = out.try_collect().await?;
-        let mut got = Vec::new();
-        for b in &batches {
-            let v = b.column(1).as_string::<i32>();
-            got.extend((0..b.num_rows()).map(|i| v.value(i).to_string()));
-        }
-        Ok(got)
+        Ok(values(&batches))
     }
 
     #[tokio::test]
@@ -382,6 +346,16 @@ mod tests {
             Err(e) => e,
         };
         assert_eq!(err.kind(), crate::error::ErrorKind::Corrupt, "{err}");
+        // and keys out of order inside a batch, which a search for the log's keys would
+        // miss (here key 2's deletion)
+        let lake = vec![rows(&[1, 3, 2], "lake")?];
+        let log = vec![summary(&[(2, false)])?];
+        let err = match merged(FoldRule::Deduplicate, lake, log, usize::MAX).await {
+            Ok(got) => panic!("merged a batch out of key order: {got:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), crate::error::ErrorKind::Corrupt, "{err}");
+        assert!(err.to_string().contains("keys 1 to 2 does not ascend"), "{err}");
         Ok(())
     }
 }
