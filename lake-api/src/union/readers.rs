@@ -78,10 +78,12 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
     check_partition(ctx, &split.partition)?;
     for r in &split.log_ranges {
         check_partition(ctx, &r.bucket.partition)?;
-        if r.bucket.bucket >= ctx.info.bucket_count || r.bucket.partition != split.partition {
+        // another bucket's changes would find none of their keys in this bucket's lake rows
+        let other_bucket = split.bucket.is_some_and(|b| b != r.bucket.bucket);
+        if r.bucket.bucket >= ctx.info.bucket_count || r.bucket.partition != split.partition || other_bucket {
             return Err(Error::corrupt(format!(
-                "split for partition {:?} names log {} of table {} ({} buckets)",
-                split.partition, r.bucket, ctx.info.path, ctx.info.bucket_count
+                "split for partition {:?} bucket {:?} names log {} of table {} ({} buckets)",
+                split.partition, split.bucket, r.bucket, ctx.info.path, ctx.info.bucket_count
             )));
         }
     }
@@ -235,7 +237,7 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     }
     let merged: RecordBatchStream = match strategy {
         MergeStrategy::KeyFilter | MergeStrategy::Auto => {
-            let opened = opened.into_iter().map(|o| (o.stream, o.sorted)).collect();
+            let opened = opened.into_iter().map(|o| o.stream).collect();
             KeyFilterMerge(log_merge).run(log, opened).await?
         }
         MergeStrategy::SortMerge => {

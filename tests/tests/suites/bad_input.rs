@@ -215,6 +215,19 @@ async fn hostile_splits_are_refused() {
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.to_string().contains("bucket 7"), "{e}");
 
+    // bucket 1 exists, but the split is bucket 0's: its changes would pass through bucket
+    // 0's merge unmatched
+    assert_eq!(good.bucket, Some(0));
+    let mut other_bucket = good.clone();
+    other_bucket.log_ranges = vec![lake_api::LogRange {
+        bucket: TableBucket::new(1),
+        start: 0,
+        stop: 0,
+    }];
+    let e = scan.read(&other_bucket).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("bucket 1"), "{e}");
+
     let mut wrong_partition = good.clone();
     wrong_partition.partition = vec!["nope".into()];
     assert_eq!(
