@@ -212,7 +212,10 @@ impl TableBucketOffsets {
                         .and_then(Value::as_array)
                         .ok_or_else(|| corrupt(format!("partition {id} has no bucket_offsets array")))?;
                     for (bucket, o) in sparse(buckets, &format!("partition {id}"))? {
-                        offsets.insert((Some(id), bucket), o);
+                        // a second entry of a partition would silently win over the first
+                        if offsets.insert((Some(id), bucket), o).is_some() {
+                            return Err(corrupt(format!("partition {id} is in partition_offsets twice")));
+                        }
                     }
                 }
             }
@@ -242,7 +245,12 @@ impl TableBucketOffsets {
                     e.bucket, e.offset
                 )));
             }
-            offsets.insert((e.partition_id, e.bucket), e.offset);
+            if offsets.insert((e.partition_id, e.bucket), e.offset).is_some() {
+                return Err(corrupt(format!(
+                    "bucket {} of partition {:?} is in the offsets twice",
+                    e.bucket, e.partition_id
+                )));
+            }
         }
         Ok(Self { table_id, offsets })
     }
@@ -490,6 +498,11 @@ mod tests {
                 r#"{"version":1,"table_id":1,"partition_offsets":[{"bucket_offsets":[1]}]}"#,
                 "no partition_id",
             ),
+            (
+                r#"{"version":1,"table_id":1,"partition_offsets":[
+                    {"partition_id":3,"bucket_offsets":[10]},{"partition_id":3,"bucket_offsets":[5]}]}"#,
+                "partition 3 is in partition_offsets twice",
+            ),
         ] {
             let e = TableBucketOffsets::from_json(text).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Corrupt, "{text}");
@@ -497,6 +510,15 @@ mod tests {
         }
         let e = TableBucketOffsets::from_json(r#"{"version":2,"table_id":1}"#).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
+        // the 0.8 array form, a bucket twice
+        let twice = r#"[{"bucket":0,"offset":10},{"bucket":0,"offset":5}]"#;
+        let e = TableBucketOffsets::from_v08_array(twice, 1).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(
+            e.to_string()
+                .contains("bucket 0 of partition None is in the offsets twice"),
+            "{e}"
+        );
     }
 
     #[test]

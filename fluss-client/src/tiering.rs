@@ -94,12 +94,24 @@ impl Tierer {
                     ),
                 ));
             }
+            // a lake ahead of its log: the log lost its tail (say, to a crash before its
+            // segments reached the disk), or the lake was tiered from another log. Tiering on
+            // would skip the offsets in between once the log reaches them again.
+            if start > range.end {
+                return Err(Error::new(
+                    ErrorKind::Offsets,
+                    format!(
+                        "{bucket}: the lake covers offsets below {start} but the log ends at {}",
+                        range.end
+                    ),
+                ));
+            }
             let stop = options
                 .up_to
                 .as_ref()
                 .and_then(|m| m.get(&bucket).copied())
                 .unwrap_or(range.end)
-                .clamp(start, range.end.max(start));
+                .clamp(start, range.end);
             if stop > start {
                 let mut batches = self.log.read(&bucket, start, Some(stop)).await?;
                 while let Some(batch) = batches.try_next().await? {
@@ -159,5 +171,57 @@ impl Tierer {
         // the lake commit will point at this file: it must be whole and on disk first
         crate::local::write_durably(&dir, &name, offsets.to_json()?.as_bytes())?;
         Ok(dir.join(name).display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use lake_api::memory::MemoryLake;
+    use lake_api::{ChangeType, TableInfo, TablePath};
+
+    use super::*;
+    use crate::local::LocalLogOptions;
+
+    fn info() -> TableInfo {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        TableInfo::primary_key_table(TablePath::new("db", "t"), schema, vec!["k".into()], 1)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lake_ahead_of_the_log_is_refused_not_tiered_over() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let log = LocalLog::create(dir.path(), &info(), LocalLogOptions::default())?;
+        let bucket = TableBucket::new(0);
+        let keys = Arc::new(Int64Array::from_iter_values(0..5));
+        let batch = RecordBatch::try_new(info().schema, vec![keys])?;
+        log.append(&bucket, batch, vec![ChangeType::Insert; 5])?;
+        // a lake whose last snapshot covers offsets below 100 of a log that ends at 5 (a log
+        // that lost its tail): tiering from 100 would skip offsets 5..100 once the log
+        // reaches them, and union reads would take them for tiered
+        let lake = Arc::new(MemoryLake::new());
+        let offsets = format!(
+            r#"{{"version":1,"table_id":{},"bucket_offsets":[100]}}"#,
+            log.table_id()
+        );
+        let writer = lake.create_lake_writer(&info()).await?;
+        writer
+            .commit(BTreeMap::from([(FLUSS_OFFSETS_PROPERTY.to_string(), offsets)]))
+            .await?;
+        let tierer = Tierer::new(log, lake.clone());
+        let err = tierer
+            .tier(&TierOptions::default())
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("tiered a log behind its lake"))?;
+        assert_eq!(err.kind(), ErrorKind::Offsets, "{err}");
+        assert!(
+            err.to_string().contains("100") && err.to_string().contains("ends at 5"),
+            "{err}"
+        );
+        // nothing was committed
+        assert_eq!(lake.list_snapshots(&info().path).await?.len(), 1);
+        Ok(())
     }
 }
