@@ -15,6 +15,7 @@ use futures::{Stream, StreamExt};
 
 use super::builder::BatchBuilder;
 use super::keys::{BatchKeys, KeyEncoder, needs_full_key};
+use super::log_index::ascending;
 use super::loser_tree::LoserTree;
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
@@ -96,14 +97,31 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
-    fn new(keyed: KeyedBatch, slot: usize) -> Self {
+    /// A cursor at the first row of `keyed`, which must be in key order: its reader
+    /// promised so, and a merge that believed a wrong promise would emit rows out of order
+    /// and fold the rows of one key apart. Checking costs one branch-free pass over the
+    /// prefixes, plus a comparison of the full keys only where long keys share a prefix.
+    fn new(keyed: KeyedBatch, slot: usize) -> Result<Self> {
         let prefixes = keyed.keys.prefixes();
-        Self {
+        // an integer key's prefix is the whole key
+        let long_keys = matches!(keyed.keys, BatchKeys::Rows(_));
+        let in_order = ascending(&prefixes)
+            && (!long_keys
+                || prefixes.windows(2).enumerate().all(|(i, w)| {
+                    w[0] != w[1] || !needs_full_key(w[0]) || keyed.keys.full_key(i) <= keyed.keys.full_key(i + 1)
+                }));
+        if !in_order {
+            return Err(Error::corrupt(format!(
+                "a batch of {} rows that should be in key order is not",
+                prefixes.len()
+            )));
+        }
+        Ok(Self {
             keyed,
             row: 0,
             slot,
             prefixes,
-        }
+        })
     }
 
     #[inline]
@@ -208,7 +226,7 @@ impl KWayMerge {
                         Some(Ok(keyed)) if keyed.batch.num_rows() == 0 => continue,
                         Some(Ok(keyed)) => {
                             let slot = self.builder.add_batch(keyed.batch.clone());
-                            let cursor = Cursor::new(keyed, slot);
+                            let cursor = Cursor::new(keyed, slot)?;
                             self.heads[i] = cursor.prefix();
                             self.cursors[i] = Some(cursor);
                             self.needs_batch[i] = false;
@@ -403,5 +421,36 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, vec![1, 2, 3, 4, 5, 10, 11]);
+    }
+
+    /// The merge of one input of `column` batches (keyed by it) with an input of key 0.
+    fn merge_one(column: arrow_array::ArrayRef) -> Result<Vec<RecordBatch>> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", column.data_type().clone(), false)]));
+        let enc = KeyEncoder::new(&schema, &["k".to_string()])?;
+        let batch = RecordBatch::try_new(schema.clone(), vec![column])?;
+        let input: KeyedStream = Box::pin(futures::stream::iter([KeyedBatch::new(batch, &enc, None, None)]));
+        let merged = MergeStream::new(KWayMerge::new(vec![input], schema, false), 100);
+        futures::executor::block_on_stream(merged).collect()
+    }
+
+    #[test]
+    fn a_batch_out_of_key_order_fails_rather_than_merge_wrong() -> Result<()> {
+        let in_order: arrow_array::ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 2, 3]));
+        assert_eq!(merge_one(in_order)?.iter().map(|b| b.num_rows()).sum::<usize>(), 4);
+        let integers: arrow_array::ArrayRef = Arc::new(Int64Array::from(vec![1, 3, 2]));
+        // long keys that share their first 15 bytes: only the full keys tell the order
+        let long = "k".repeat(20);
+        let strings: arrow_array::ArrayRef = Arc::new(arrow_array::StringArray::from(vec![
+            format!("{long}b"),
+            format!("{long}a"),
+        ]));
+        for column in [integers, strings] {
+            let err = merge_one(column)
+                .err()
+                .ok_or_else(|| Error::invalid("merged keys out of order"))?;
+            assert_eq!(err.kind(), crate::error::ErrorKind::Corrupt, "{err}");
+            assert!(err.to_string().contains("should be in key order"), "{err}");
+        }
+        Ok(())
     }
 }
