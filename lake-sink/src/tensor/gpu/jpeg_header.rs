@@ -1,4 +1,4 @@
-//! What a JPEG's marker segments say about how it is coded, read up to its frame header:
+//! What a JPEG's marker segments say about how it is coded, read up to its first scan:
 //! enough to keep the GPU to the JPEGs nvJPEG decodes (8-bit Huffman frames, baseline only
 //! on the hardware backend, YCbCr-coded colour).
 
@@ -27,10 +27,12 @@ impl FrameInfo {
     }
 }
 
-/// Walks the marker segments of a JPEG up to its frame header; `None` when the bytes end
-/// first or are not marker segments (the decoder that gets the row then says what is wrong).
+/// Walks the marker segments of a JPEG up to its first scan (an Adobe segment may follow
+/// the frame header); `None` when the bytes end first, have no frame header or are not
+/// marker segments (the decoder that gets the row then says what is wrong).
 pub(super) fn frame_info(bytes: &[u8]) -> Option<FrameInfo> {
     let mut adobe_rgb = false;
+    let mut frame: Option<FrameInfo> = None;
     let mut at = 2; // past SOI
     loop {
         if *bytes.get(at)? != 0xFF {
@@ -42,8 +44,14 @@ pub(super) fn frame_info(bytes: &[u8]) -> Option<FrameInfo> {
             0xFF => at += 1,
             // markers without a length
             0x01 | 0xD0..=0xD7 => at += 2,
-            // a scan or the end before any frame header
-            0xDA | 0xD9 => return None,
+            // the first scan: the frame header came before it, or the file is broken
+            0xDA => {
+                return frame.map(|f| FrameInfo {
+                    rgb_coded: f.rgb_coded || adobe_rgb,
+                    ..f
+                });
+            }
+            0xD9 => return None,
             _ => {
                 let len = usize::from(u16::from_be_bytes([*bytes.get(at + 2)?, *bytes.get(at + 3)?]));
                 let data = bytes.get(at + 4..at + 2 + len.max(2))?;
@@ -52,10 +60,10 @@ pub(super) fn frame_info(bytes: &[u8]) -> Option<FrameInfo> {
                     let precision = *data.first()?;
                     let components = usize::from(*data.get(5)?);
                     let ids: Vec<u8> = (0..components).filter_map(|c| data.get(6 + 3 * c).copied()).collect();
-                    return Some(FrameInfo {
+                    frame = Some(FrameInfo {
                         marker,
                         precision,
-                        rgb_coded: adobe_rgb || ids == b"RGB",
+                        rgb_coded: ids == b"RGB",
                     });
                 }
                 // APP14 "Adobe": version (2), flags (2 + 2), then the colour transform
@@ -72,7 +80,8 @@ pub(super) fn frame_info(bytes: &[u8]) -> Option<FrameInfo> {
 mod tests {
     use super::*;
 
-    /// SOI, an APP0 of length 4, then a frame header `sof` with three components `ids`.
+    /// SOI, an APP0 of length 4, a frame header `sof` with three components `ids`, then
+    /// the first scan's marker.
     fn jpeg(sof: u8, precision: u8, ids: [u8; 3]) -> Vec<u8> {
         let mut out = vec![
             0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, sof, 0x00, 17, precision,
@@ -81,6 +90,15 @@ mod tests {
         for id in ids {
             out.extend([id, 0x11, 0]);
         }
+        out.extend([0xFF, 0xDA]);
+        out
+    }
+
+    /// An Adobe APP14 segment with colour transform 0 (RGB).
+    fn adobe_rgb() -> Vec<u8> {
+        let mut out = vec![0xFF, 0xEE, 0x00, 14];
+        out.extend(b"Adobe");
+        out.extend([0, 100, 0, 0, 0, 0, 0]);
         out
     }
 
@@ -105,12 +123,17 @@ mod tests {
         let mut dht = vec![0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x02];
         dht.extend(&jpeg(0xC2, 8, [1, 2, 3])[8..]);
         assert_eq!(frame_info(&dht).map(|f| f.marker), Some(0xC2));
-        // Adobe APP14 with transform 0 before the frame: RGB-coded
-        let mut adobe = vec![0xFF, 0xD8, 0xFF, 0xEE, 0x00, 14];
-        adobe.extend(b"Adobe");
-        adobe.extend([0, 100, 0, 0, 0, 0, 0]);
-        adobe.extend(&jpeg(0xC0, 8, [1, 2, 3])[8..]);
-        assert!(frame_info(&adobe).is_some_and(|f| f.rgb_coded));
+        // Adobe APP14 with transform 0 before the frame, or after it: RGB-coded
+        let plain = jpeg(0xC0, 8, [1, 2, 3]);
+        let mut before = vec![0xFF, 0xD8];
+        before.extend(adobe_rgb());
+        before.extend(&plain[8..]);
+        assert!(frame_info(&before).is_some_and(|f| f.rgb_coded));
+        let scan = plain.len() - 2;
+        let mut after = plain[..scan].to_vec();
+        after.extend(adobe_rgb());
+        after.extend(&plain[scan..]);
+        assert!(frame_info(&after).is_some_and(|f| f.rgb_coded && f.marker == 0xC0));
     }
 
     #[test]
@@ -121,5 +144,7 @@ mod tests {
         }
         assert_eq!(frame_info(&[0xFF, 0xD8, 0x12, 0x34, 0x56]), None);
         assert_eq!(frame_info(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), None);
+        // a frame header and no scan
+        assert_eq!(frame_info(&full[..full.len() - 2]), None);
     }
 }
