@@ -423,7 +423,7 @@ mod tests {
         assert_eq!(keys, vec![1, 2, 3, 4, 5, 10, 11]);
     }
 
-    /// The merge of one input of `column` batches (keyed by it) with an input of key 0.
+    /// The k-way merge of one input: one batch of `column`, keyed by it.
     fn merge_one(column: arrow_array::ArrayRef) -> Result<Vec<RecordBatch>> {
         let schema = Arc::new(Schema::new(vec![Field::new("k", column.data_type().clone(), false)]));
         let enc = KeyEncoder::new(&schema, &["k".to_string()])?;
