@@ -68,25 +68,22 @@ impl BatchBuilder {
             return Ok(None);
         }
         let runs = self.runs();
-        let mut columns: Vec<ArrayRef> = match runs.only() {
-            Some((slot, start, end)) => self.batches[slot].slice(start, end - start).columns().to_vec(),
-            // long runs copy faster as whole ranges than row by row
-            None if self.picks.len() >= runs.len() * 16 => {
-                let sources: Vec<&RecordBatch> = self.batches.iter().collect();
-                let schema = self.batches[0].schema();
-                copy_ranges(&schema, &sources, &runs)?.columns().to_vec()
+        // one run is a slice of its batch, and long runs copy faster as whole ranges than
+        // row by row
+        let mut columns: Vec<ArrayRef> = if runs.len() == 1 || self.picks.len() >= runs.len() * 16 {
+            let sources: Vec<&RecordBatch> = self.batches.iter().collect();
+            let schema = self.batches[0].schema();
+            copy_ranges(&schema, &sources, &runs)?.columns().to_vec()
+        } else {
+            let n = self.batches.first().map_or(0, |b| b.num_columns());
+            let mut out = Vec::with_capacity(n + 1);
+            let mut arrays: Vec<&dyn Array> = Vec::with_capacity(self.batches.len());
+            for c in 0..n {
+                arrays.clear();
+                arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
+                out.push(interleave(&arrays, &self.picks)?);
             }
-            None => {
-                let n = self.batches.first().map_or(0, |b| b.num_columns());
-                let mut out = Vec::with_capacity(n + 1);
-                let mut arrays: Vec<&dyn Array> = Vec::with_capacity(self.batches.len());
-                for c in 0..n {
-                    arrays.clear();
-                    arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
-                    out.push(interleave(&arrays, &self.picks)?);
-                }
-                out
-            }
+            out
         };
         if let Some(kinds) = &mut self.kinds {
             columns.push(Arc::new(Int8Array::from(std::mem::take(kinds))));

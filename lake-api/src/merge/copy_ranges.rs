@@ -77,6 +77,11 @@ pub(crate) fn copy_ranges(schema: &SchemaRef, sources: &[&RecordBatch], ranges: 
             )));
         }
     }
+    // one range is a slice of its source: no copy
+    if let Some((s, start, end)) = ranges.only() {
+        let slice = sources[s].slice(start, end - start);
+        return Ok(RecordBatch::try_new(schema.clone(), slice.columns().to_vec())?);
+    }
     let mut columns = Vec::with_capacity(schema.fields().len());
     for (c, field) in schema.fields().iter().enumerate() {
         let arrays = sources
@@ -136,9 +141,12 @@ fn copy_fixed_width(data_type: &DataType, width: usize, arrays: &[&ArrayRef], ra
 /// constant.
 fn copy_bytes<T: ByteArrayType>(arrays: &[&ArrayRef], ranges: &Ranges) -> Result<ArrayRef> {
     let typed: Vec<&GenericByteArray<T>> = arrays.iter().map(|a| a.as_bytes::<T>()).collect();
-    // room for all the sources' rows: exact for one whole source, a little more where rows
-    // are left out (the exact size would read each range's offsets ahead of the copy, from
-    // memory not yet in cache, which costs more than the slack)
+    // room for all the sources' values: exact for one whole source, a little more where
+    // rows are left out (the exact size would read each range's offsets ahead of the copy,
+    // from memory not yet in cache, which costs more than the slack). The k-way and sparse
+    // merges pass every batch they hold, so there this reserves more than they copy; the
+    // pages never written are never touched, and reserving only each source's span of
+    // copied rows measured about 3% slower in the sort-merge bench (session 17)
     let capacity = typed
         .iter()
         .map(|a| {

@@ -1,12 +1,13 @@
 //! Folding the rows of one key into its final state, per merge engine.
 //!
-//! One rule serves every merge. The log changes of a key (offset order) are first folded
-//! alone into its summary row ([`log_summary`](super::log_summary)), which applies to the
-//! key's lake rows exactly like the changes it stands for (deduplicate: the last change
+//! One rule serves every merge. A union read first folds the log changes of a key (offset
+//! order) alone into its summary row ([`log_summary`](super::log_summary)), which applies
+//! to the key's lake rows exactly like the changes it stands for (deduplicate: the last change
 //! decides; first-row: the first insert, if the key has no lake row; versioned: the largest
 //! version is an associative choice). The sort-merge then folds a key's lake rows and its
 //! summary row in one pass; the key filter and the sparse merge decide each lake row
-//! against the summary.
+//! against the summary. A lake writer that applies changes ([`apply`](super::apply)) folds
+//! the unsummarized changes with the lake rows, to the same rows.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};

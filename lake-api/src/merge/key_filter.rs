@@ -16,7 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::copy_ranges::{Ranges, copy_ranges};
 use super::fold::UPSERT;
-use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, Position, ascending, sorted_hits};
+use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, Position};
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
 
@@ -102,10 +102,8 @@ impl KeyFilterMerge {
         Ok(RecordBatchStream::new(schema, out))
     }
 
-    /// Drops the rows of a lake batch that the log replaced. A batch in key order finds
-    /// its rows by search, any other by probing each row. Whether it is in order is checked
-    /// here, not taken from its reader: a reader wrong about it would otherwise lose rows,
-    /// and the check is a vectorized pass over keys the search reads anyway.
+    /// Drops the rows of a lake batch that the log replaced, found by
+    /// [`KeyIndex::int_hits`] for an integer key and by row-format lookup for any other.
     fn filter_lake(
         &self,
         batch: RecordBatch,
@@ -127,27 +125,13 @@ impl KeyFilterMerge {
             return Ok(batch);
         }
         match &*keys {
-            KeyIndex::Int { sorted, .. } => {
+            KeyIndex::Int { .. } => {
                 let col = int_col.ok_or_else(|| Error::schema("integer key column vanished"))?;
                 let values = batch.column(col);
                 hits.clear();
                 match values.data_type() {
-                    DataType::Int64 => {
-                        let v = values.as_primitive::<Int64Type>().values();
-                        if ascending(v) {
-                            sorted_hits(v, sorted, positions, hits);
-                        } else {
-                            keys.probe_all(v, hits);
-                        }
-                    }
-                    _ => {
-                        let v = values.as_primitive::<Int32Type>().values();
-                        if ascending(v) {
-                            sorted_hits(v, sorted, positions, hits);
-                        } else {
-                            keys.probe_all(v, hits);
-                        }
-                    }
+                    DataType::Int64 => keys.int_hits(values.as_primitive::<Int64Type>().values(), positions, hits),
+                    _ => keys.int_hits(values.as_primitive::<Int32Type>().values(), positions, hits),
                 }
                 for &(i, e) in hits.iter() {
                     if !self.0.decide(&mut entries[e as usize], &batch, i, &mut versions)? {

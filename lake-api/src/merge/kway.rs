@@ -75,7 +75,7 @@ pub(crate) fn keyed_stream(
             .get(change_column)
             .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
             .cloned()
-            .ok_or_else(|| Error::schema("sorted log changes lack their change column"))?;
+            .ok_or_else(|| Error::schema("sorted log changes or a log summary lack their change column"))?;
         let data = RecordBatch::try_new(data_schema.clone(), b.columns()[..n].to_vec())?;
         KeyedBatch::new(data, &keys, versions.as_ref(), Some(changes))
     }))
@@ -99,17 +99,18 @@ pub(crate) struct Cursor {
 impl Cursor {
     /// A cursor at the first row of `keyed`, which must be in key order: its reader
     /// promised so, and a merge that believed a wrong promise would emit rows out of order
-    /// and fold the rows of one key apart. Checking costs one branch-free pass over the
-    /// prefixes, plus a comparison of the full keys only where long keys share a prefix.
+    /// and fold the rows of one key apart. Checking costs one pass over the prefixes
+    /// (branch-free for an integer key, whose prefix is the whole key), comparing full keys
+    /// only where long keys share a prefix.
     fn new(keyed: KeyedBatch, slot: usize) -> Result<Self> {
         let prefixes = keyed.keys.prefixes();
-        // an integer key's prefix is the whole key
-        let long_keys = matches!(keyed.keys, BatchKeys::Rows(_));
-        let in_order = ascending(&prefixes)
-            && (!long_keys
-                || prefixes.windows(2).enumerate().all(|(i, w)| {
-                    w[0] != w[1] || !needs_full_key(w[0]) || keyed.keys.full_key(i) <= keyed.keys.full_key(i + 1)
-                }));
+        let in_order = match &keyed.keys {
+            BatchKeys::Rows(_) => prefixes.windows(2).enumerate().all(|(i, w)| {
+                w[0] < w[1]
+                    || (w[0] == w[1] && (!needs_full_key(w[0]) || keyed.keys.full_key(i) <= keyed.keys.full_key(i + 1)))
+            }),
+            BatchKeys::Int64(_) | BatchKeys::Int32(_) => ascending(&prefixes),
+        };
         if !in_order {
             return Err(Error::corrupt(format!(
                 "a batch of {} rows that should be in key order is not",

@@ -103,6 +103,26 @@ impl KeyIndex {
         }
     }
 
+    /// The rows of an integer key column whose key the index holds, appended to `hits` as
+    /// `(row, entry)` in row order: found by search where the values ascend (checked here,
+    /// not taken from the batch's reader: a search over keys out of order misses some),
+    /// else by probing each row. `positions` is scratch room.
+    pub(crate) fn int_hits<T: Copy + Into<i64> + PartialOrd>(
+        &self,
+        values: &[T],
+        positions: &mut Vec<Position>,
+        hits: &mut Vec<(usize, u32)>,
+    ) {
+        let KeyIndex::Int { sorted, .. } = self else {
+            return;
+        };
+        if ascending(values) {
+            sorted_hits(values, sorted, positions, hits);
+        } else {
+            self.probe_all(values, hits);
+        }
+    }
+
     /// Probes every key of an unsorted batch (integer index), collecting `(row, entry)`.
     pub(crate) fn probe_all<T: Copy + Into<i64>>(&self, values: &[T], hits: &mut Vec<(usize, u32)>) {
         let KeyIndex::Int { sorted, probe } = self else {

@@ -233,7 +233,6 @@ mod tests {
     use futures::TryStreamExt;
 
     use super::*;
-    use crate::error::Result;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![

@@ -11,6 +11,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use super::fold::{DELETE, FoldRule, UPSERT};
 use super::keys::KeyEncoder;
 use super::log_index::LogMerge;
+use super::log_summary::summary_schema;
 use super::spill::SpillDir;
 use crate::error::Result;
 
@@ -38,13 +39,11 @@ pub(crate) fn rows(keys: &[i64], tag: &str) -> Result<RecordBatch> {
 pub(crate) fn summary(rows_: &[(i64, bool)]) -> Result<RecordBatch> {
     let keys: Vec<i64> = rows_.iter().map(|r| r.0).collect();
     let data = rows(&keys, "log")?;
-    let mut fields: Vec<_> = schema().fields().iter().cloned().collect();
-    fields.push(Arc::new(Field::new("change", DataType::Int8, false)));
     let mut columns = data.columns().to_vec();
     columns.push(Arc::new(Int8Array::from_iter_values(
         rows_.iter().map(|r| if r.1 { UPSERT } else { DELETE }),
     )));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(summary_schema(&schema()), columns)?)
 }
 
 /// The merge of [`schema`]'s rows by `rule`, spilling under `spill_root`.
