@@ -67,10 +67,6 @@ struct PartitionOffsetsJson {
     bucket_offsets: Vec<i64>,
 }
 
-fn corrupt(message: impl Into<String>) -> Error {
-    Error::corrupt(message)
-}
-
 /// Bucket offsets as Fluss writes them: index = bucket, `-1` = no offset.
 fn dense(offsets: impl Iterator<Item = (u32, i64)>) -> Vec<i64> {
     let mut out = Vec::new();
@@ -89,12 +85,16 @@ fn sparse(values: &[Value], what: &str) -> Result<Vec<(u32, i64)>> {
     for (bucket, v) in values.iter().enumerate() {
         let offset = v
             .as_i64()
-            .ok_or_else(|| corrupt(format!("{what}: bucket {bucket} has a non-integer offset {v}")))?;
+            .ok_or_else(|| Error::corrupt(format!("{what}: bucket {bucket} has a non-integer offset {v}")))?;
         match offset {
             -1 => {}
-            o if o < 0 => return Err(corrupt(format!("{what}: bucket {bucket} has a negative offset {o}"))),
+            o if o < 0 => {
+                return Err(Error::corrupt(format!(
+                    "{what}: bucket {bucket} has a negative offset {o}"
+                )));
+            }
             o => out.push((
-                u32::try_from(bucket).map_err(|_| corrupt(format!("{what}: too many buckets")))?,
+                u32::try_from(bucket).map_err(|_| Error::corrupt(format!("{what}: too many buckets")))?,
                 o,
             )),
         }
@@ -166,11 +166,11 @@ impl TableBucketOffsets {
     /// Parses the offsets JSON (strictly: version 1, at most one of `bucket_offsets` and
     /// `partition_offsets`, `-1` for gaps and no other negative offset).
     pub fn from_json(text: &str) -> Result<Self> {
-        let root: Value =
-            serde_json::from_str(text).map_err(|e| corrupt("tiered offsets are not valid JSON").with_source(e))?;
+        let root: Value = serde_json::from_str(text)
+            .map_err(|e| Error::corrupt("tiered offsets are not valid JSON").with_source(e))?;
         let obj = root
             .as_object()
-            .ok_or_else(|| corrupt("tiered offsets JSON is not an object"))?;
+            .ok_or_else(|| Error::corrupt("tiered offsets JSON is not an object"))?;
         match obj.get("version").and_then(Value::as_i64) {
             Some(OFFSETS_JSON_VERSION) => {}
             Some(v) => {
@@ -179,21 +179,23 @@ impl TableBucketOffsets {
                     format!("tiered offsets JSON version {v} (this build reads {OFFSETS_JSON_VERSION})"),
                 ));
             }
-            None => return Err(corrupt("tiered offsets JSON has no version")),
+            None => return Err(Error::corrupt("tiered offsets JSON has no version")),
         }
         let table_id = obj
             .get("table_id")
             .and_then(Value::as_i64)
-            .ok_or_else(|| corrupt("tiered offsets JSON has no table_id"))?;
+            .ok_or_else(|| Error::corrupt("tiered offsets JSON has no table_id"))?;
         let mut offsets = BTreeMap::new();
         match (obj.get("bucket_offsets"), obj.get("partition_offsets")) {
             (Some(_), Some(_)) => {
-                return Err(corrupt(
+                return Err(Error::corrupt(
                     "tiered offsets JSON has both bucket_offsets and partition_offsets",
                 ));
             }
             (Some(b), None) => {
-                let list = b.as_array().ok_or_else(|| corrupt("bucket_offsets is not an array"))?;
+                let list = b
+                    .as_array()
+                    .ok_or_else(|| Error::corrupt("bucket_offsets is not an array"))?;
                 for (bucket, o) in sparse(list, "bucket_offsets")? {
                     offsets.insert((None, bucket), o);
                 }
@@ -201,21 +203,22 @@ impl TableBucketOffsets {
             (None, Some(p)) => {
                 let list = p
                     .as_array()
-                    .ok_or_else(|| corrupt("partition_offsets is not an array"))?;
+                    .ok_or_else(|| Error::corrupt("partition_offsets is not an array"))?;
+                let mut seen = std::collections::BTreeSet::new();
                 for entry in list {
-                    let id = entry
-                        .get("partition_id")
-                        .and_then(Value::as_i64)
-                        .ok_or_else(|| corrupt(format!("partition offsets entry {entry} has no partition_id")))?;
+                    let id = entry.get("partition_id").and_then(Value::as_i64).ok_or_else(|| {
+                        Error::corrupt(format!("partition offsets entry {entry} has no partition_id"))
+                    })?;
+                    // a second entry of a partition would silently win over the first
+                    if !seen.insert(id) {
+                        return Err(Error::corrupt(format!("partition {id} is in partition_offsets twice")));
+                    }
                     let buckets = entry
                         .get("bucket_offsets")
                         .and_then(Value::as_array)
-                        .ok_or_else(|| corrupt(format!("partition {id} has no bucket_offsets array")))?;
+                        .ok_or_else(|| Error::corrupt(format!("partition {id} has no bucket_offsets array")))?;
                     for (bucket, o) in sparse(buckets, &format!("partition {id}"))? {
-                        // a second entry of a partition would silently win over the first
-                        if offsets.insert((Some(id), bucket), o).is_some() {
-                            return Err(corrupt(format!("partition {id} is in partition_offsets twice")));
-                        }
+                        offsets.insert((Some(id), bucket), o);
                     }
                 }
             }
@@ -233,20 +236,23 @@ impl TableBucketOffsets {
             partition_id: Option<i64>,
         }
         let entries: Vec<Entry> = serde_json::from_str(text)
-            .map_err(|e| corrupt("0.8 inline tiered offsets are malformed").with_source(e))?;
+            .map_err(|e| Error::corrupt("0.8 inline tiered offsets are malformed").with_source(e))?;
         let mut offsets = BTreeMap::new();
         for e in entries {
             if i32::try_from(e.bucket).is_err() {
-                return Err(corrupt(format!("bucket {} is past Fluss's bucket ids", e.bucket)));
+                return Err(Error::corrupt(format!(
+                    "bucket {} is past Fluss's bucket ids",
+                    e.bucket
+                )));
             }
             if e.offset < 0 {
-                return Err(corrupt(format!(
+                return Err(Error::corrupt(format!(
                     "bucket {} has a negative offset {}",
                     e.bucket, e.offset
                 )));
             }
             if offsets.insert((e.partition_id, e.bucket), e.offset).is_some() {
-                return Err(corrupt(format!(
+                return Err(Error::corrupt(format!(
                     "bucket {} of partition {:?} is in the offsets twice",
                     e.bucket, e.partition_id
                 )));
@@ -261,21 +267,21 @@ impl TableBucketOffsets {
         if let Some(id) = table_id
             && id != self.table_id
         {
-            return Err(corrupt(format!(
+            return Err(Error::corrupt(format!(
                 "tiered offsets belong to table id {} but the table's id is {id}",
                 self.table_id
             )));
         }
         for &(p, b) in self.offsets.keys() {
             if p.is_some() != partitioned {
-                return Err(corrupt(format!(
+                return Err(Error::corrupt(format!(
                     "tiered offsets name bucket {b} {} but the table is {}partitioned",
                     p.map_or("without a partition".to_string(), |p| format!("of partition id {p}")),
                     if partitioned { "" } else { "not " }
                 )));
             }
             if b >= bucket_count {
-                return Err(corrupt(format!(
+                return Err(Error::corrupt(format!(
                     "tiered offsets name bucket {b} but the table has {bucket_count} buckets"
                 )));
             }
@@ -444,17 +450,17 @@ mod tests {
             offsets: BTreeMap::from([((None, u32::MAX), 5)]),
         };
         // the dense JSON would list four billion buckets
-        let e = far.to_json().err().ok_or_else(|| corrupt("written"))?;
+        let e = far.to_json().err().ok_or_else(|| Error::corrupt("written"))?;
         assert!(e.message().contains("past the"), "{e}");
         let mixed = TableBucketOffsets {
             table_id: 3,
             offsets: BTreeMap::from([((None, 0), 5), ((Some(1), 0), 6)]),
         };
-        let e = mixed.to_json().err().ok_or_else(|| corrupt("written"))?;
+        let e = mixed.to_json().err().ok_or_else(|| Error::corrupt("written"))?;
         assert!(e.message().contains("mix partitioned"), "{e}");
         let e = TableBucketOffsets::from_v08_array(r#"[{"bucket":4294967295,"offset":1}]"#, 3)
             .err()
-            .ok_or_else(|| corrupt("parsed"))?;
+            .ok_or_else(|| Error::corrupt("parsed"))?;
         assert!(e.message().contains("bucket 4294967295"), "{e}");
         Ok(())
     }

@@ -130,9 +130,17 @@ fn lists_to_vectors<O: OffsetSizeTrait>(
 ) -> std::result::Result<ArrayRef, ArrowError> {
     check_vector_lengths(lists, dimension)?;
     // arrow-cast 58 reads a sliced list's items from the start of its child array, not from
-    // its first offset, and so returns other rows' items (apache/arrow-rs#10975): the cast
-    // gets the lists rebased to offsets that start at 0
-    arrow_cast::cast(&conform_list(lists, item)?, target)
+    // its first offset, and so returns other rows' items (apache/arrow-rs#10975): lists
+    // whose child holds more than the items they name are rebased for the cast
+    let offsets = lists.offsets();
+    let whole_child = offsets.first().is_none_or(|o| o.as_usize() == 0)
+        && offsets.last().is_none_or(|o| o.as_usize() == lists.values().len());
+    if whole_child {
+        return arrow_cast::cast(lists, target);
+    }
+    let (offsets, values) = held_items(lists);
+    let rebased = GenericListArray::<O>::try_new(item.clone(), offsets, values, lists.nulls().cloned())?;
+    arrow_cast::cast(&rebased, target)
 }
 
 /// The offsets and items of `lists` rebased to hold only the items the lists name: a sliced

@@ -144,6 +144,20 @@ impl Error {
         (self.kind, self.message, self.source)
     }
 
+    /// An error from its parts, as [`into_parts`](Self::into_parts) gives them: what another
+    /// crate's error converts into (its message, and its cause as the cause).
+    pub fn from_parts(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source,
+        }
+    }
+
     /// An [`ErrorKind::InvalidArgument`] error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)

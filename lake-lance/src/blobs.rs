@@ -172,14 +172,9 @@ impl BlobResolver for LanceBlobResolver {
             .zip(usize::try_from(range.end).ok())
             .map(|(start, end)| start..end)
             .ok_or_else(|| Error::invalid(format!("blob {blob}: the range does not fit in memory")))?;
-        let store = self
-            .dataset
-            .object_store(None)
-            .await
-            .map_err(lance_err(format!("blob {blob}")))?;
-        let reader = store.open(&path).await.map_err(lance_err(format!("blob {blob}")))?;
-        let past_the_end =
-            |size: usize| Error::corrupt(format!("blob {blob} ends past the end of its {size}-byte file"));
+        let context = format!("blob {blob}");
+        let store = self.dataset.object_store(None).await.map_err(lance_err(&context))?;
+        let reader = store.open(&path).await.map_err(lance_err(&context))?;
         // Lance's local reader allocates the whole range before it reads: a reference
         // past the end of its file must fail here, not ask for its length in memory (the
         // reader learns its size once, from the file it holds open). A remote reader
@@ -188,16 +183,18 @@ impl BlobResolver for LanceBlobResolver {
             let size = reader
                 .size()
                 .await
-                .map_err(|e| lance_err(format!("blob {blob}"))(lance::Error::from(e)))?;
+                .map_err(|e| lance_err(&context)(lance::Error::from(e)))?;
             if range.end > size {
-                return Err(past_the_end(size));
+                return Err(Error::corrupt(format!(
+                    "blob {blob} ends past the end of its {size}-byte file"
+                )));
             }
         }
         let wanted = range.len();
         let bytes = reader
-            .get_range(range.clone())
+            .get_range(range)
             .await
-            .map_err(|e| lance_err(format!("blob {blob}"))(lance::Error::from(e)))?;
+            .map_err(|e| lance_err(&context)(lance::Error::from(e)))?;
         if bytes.len() != wanted {
             return Err(Error::corrupt(format!(
                 "blob {blob}: {} of its {wanted} bytes could be read, it ends past the end of its file",

@@ -156,11 +156,7 @@ impl From<Error> for lake_api::Error {
             ErrorKind::Decode | ErrorKind::Parquet => format!("{}: {}", e.kind, e.message),
             _ => e.message,
         };
-        let out = lake_api::Error::new(kind, message);
-        match e.source {
-            Some(source) => out.with_source(source),
-            None => out,
-        }
+        lake_api::Error::from_parts(kind, message, e.source)
     }
 }
 

@@ -24,15 +24,6 @@ pub enum ImageFormatKind {
     Png,
 }
 
-impl ImageFormatKind {
-    fn image_format(self) -> ImageFormat {
-        match self {
-            ImageFormatKind::Jpeg => ImageFormat::Jpeg,
-            ImageFormatKind::Png => ImageFormat::Png,
-        }
-    }
-}
-
 impl fmt::Display for ImageFormatKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -238,7 +229,7 @@ fn decode_rgb(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Fa
     }
     match detect_format(bytes) {
         Some(ImageFormatKind::Jpeg) => decode_jpeg(bytes, max_pixels),
-        Some(format @ ImageFormatKind::Png) => decode_with_image(bytes, format, max_pixels),
+        Some(ImageFormatKind::Png) => decode_png(bytes, max_pixels),
         None => {
             let head = &bytes[..bytes.len().min(8)];
             Err(Failure(format!(
@@ -315,9 +306,10 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, F
     })
 }
 
-/// An image decoded by the `image` crate (PNG).
-fn decode_with_image(bytes: &[u8], format: ImageFormatKind, max_pixels: u64) -> std::result::Result<RgbImage, Failure> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+/// A PNG, decoded by the `image` crate.
+fn decode_png(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Failure> {
+    let format = ImageFormatKind::Png;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
     let mut limits = Limits::no_limits();
     limits.max_alloc = Some(max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL).max(MIN_ALLOC_BUDGET));
     reader.limits(limits);

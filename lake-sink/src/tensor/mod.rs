@@ -1,7 +1,7 @@
 //! The image-to-tensor sink: image BLOBs in, batched fixed-size tensors out.
 //!
-//! Each image BLOB (JPEG or PNG, recognized by its magic bytes) is decoded on the CPU with
-//! the `image` crate (zune-jpeg inside), converted to 3-channel RGB (grayscale expanded,
+//! Each image BLOB (JPEG or PNG, recognized by its magic bytes) is decoded on the CPU
+//! (JPEGs strictly by zune-jpeg, PNGs by the `image` crate), converted to 3-channel RGB (grayscale expanded,
 //! alpha dropped), resized with a bilinear (triangle) filter and center-cropped to
 //! `height x width`, then laid out channels-first ([`Layout::Chw`]) or channels-last
 //! ([`Layout::Hwc`]) as `u8` or normalized `f32` ([`DType`]). Batches decode in parallel
