@@ -8,25 +8,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema};
 use fluss_client::local::{LocalLog, LocalLogOptions};
 use lake_api::{ChangeType, Error, ErrorKind, LakeStorage, MergeStrategy, TableBucket, UnionTable};
 
-use crate::fixtures::{read_snapshot, small_rows, small_table, sorted_column, union_read};
+use crate::fixtures::{read_small_table, small_rows, small_table, sorted_column, union_read};
 
 /// What a check returns: the first thing that was not as expected.
 pub type CheckResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// `fluss-offsets` that are not JSON, for [`check_malformed_offsets`]'s table.
 pub const MALFORMED_OFFSETS: &str = "{\"version\":1,\"bucket_offsets\":[oops";
-
-/// Reads `snapshot` of the small table in `lake`, serialized split by split.
-async fn read_small_table(lake: &dyn LakeStorage, snapshot: i64) -> lake_api::Result<Vec<RecordBatch>> {
-    read_snapshot(lake, lake, &small_table().path, snapshot)
-        .await
-        .map(|(b, _)| b)
-}
 
 /// Fails unless `result` is an error of `kind` whose message names the table and each of
 /// `names`.
@@ -49,7 +41,7 @@ fn expect_error<T>(result: lake_api::Result<T>, kind: ErrorKind, names: &[&str])
 }
 
 /// The file name of `file`, which an error about it names.
-fn file_name(file: &Path) -> std::result::Result<&str, String> {
+pub fn file_name(file: &Path) -> std::result::Result<&str, String> {
     file.file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("{} has no file name", file.display()))

@@ -225,6 +225,13 @@ pub fn small_rows(keys: std::ops::Range<i64>) -> RecordBatch {
     .expect("batch")
 }
 
+/// Reads `snapshot` of [`small_table`] in `lake`, serialized split by split.
+pub async fn read_small_table(lake: &dyn LakeStorage, snapshot: i64) -> lake_api::Result<Vec<RecordBatch>> {
+    read_snapshot(lake, lake, &small_table().path, snapshot)
+        .await
+        .map(|(b, _)| b)
+}
+
 /// Tiers keys 0..10 of [`small_table`] into `lake` as one snapshot committed with
 /// `offsets` as its `fluss-offsets`; returns the snapshot id.
 pub async fn tier_small_table(lake: &dyn LakeStorage, offsets: &str) -> i64 {

@@ -290,7 +290,7 @@ mod bad_input {
         let dir = tempfile::tempdir().expect("tempdir");
         let (lake, snapshot) = table(dir.path(), "{}").await;
         let file = data_files(dir.path()).pop().expect("a data file");
-        let name = file.file_name().and_then(|n| n.to_str()).expect("name").to_string();
+        let name = bad_lake::file_name(&file).expect("name").to_string();
         let huge_footer_length = |bytes: &mut [u8]| {
             let n = bytes.len();
             bytes[n - 6..n - 4].copy_from_slice(&[0xff, 0x7f]);

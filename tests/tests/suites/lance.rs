@@ -18,8 +18,8 @@ use lake_lance::{LanceConfig, LanceSplit, LanceStorage};
 use lakeunion_tests::bad_lake;
 use lakeunion_tests::fixtures::{
     assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids, int_column,
-    payloads_by_id, plan, read_snapshot, rows_as_json, small_rows as rows, small_table as info, sorted_column,
-    tier_small_table, union_read,
+    payloads_by_id, plan, read_small_table, read_snapshot, rows_as_json, small_rows as rows, small_table as info,
+    sorted_column, tier_small_table, union_read,
 };
 
 /// A dataset with keys 0..10 committed with `offsets`.
@@ -313,10 +313,6 @@ async fn rows_read(source: &dyn lake_api::LakeSource, split: Arc<dyn lake_api::L
     Ok(batches.iter().map(RecordBatch::num_rows).sum())
 }
 
-async fn read_all(lake: &LanceStorage, version: i64) -> lake_api::Result<Vec<RecordBatch>> {
-    read_snapshot(lake, lake, &info().path, version).await.map(|(b, _)| b)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_data_file_names_table_and_version() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -401,7 +397,7 @@ async fn updates_and_deletes_are_tiered_with_their_offsets() {
     };
     assert_eq!(sorted(first).await, vec![true]);
     assert_eq!(sorted(snapshot.id).await, vec![true, false]);
-    let got = read_all(&lake, snapshot.id).await.expect("read");
+    let got = read_small_table(&lake, snapshot.id).await.expect("read");
     let keys: Vec<i64> = sorted_column(&got, "k");
     assert_eq!(keys, vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 20]);
     let values: Vec<String> = got

@@ -16,7 +16,8 @@ use lake_paimon::{PaimonConfig, PaimonSplit, PaimonStorage};
 use lakeunion_tests::bad_lake;
 use lakeunion_tests::fixtures::{
     assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids,
-    read_snapshot, read_split, rows_as_json, small_rows as rows, small_table as info, tier_small_table,
+    read_small_table, read_snapshot, read_split, rows_as_json, small_rows as rows, small_table as info,
+    tier_small_table,
 };
 use lakeunion_tests::workload::paimon_key;
 
@@ -242,10 +243,6 @@ async fn hostile_splits_are_refused() {
     );
 }
 
-async fn read_all(lake: &PaimonStorage, snapshot: i64) -> lake_api::Result<Vec<RecordBatch>> {
-    read_snapshot(lake, lake, &info().path, snapshot).await.map(|(b, _)| b)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_data_file_names_table_snapshot_and_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -342,7 +339,7 @@ async fn updates_and_deletes_are_tiered_with_their_offsets() {
         Some("round 3")
     );
 
-    let got = read_all(&lake, snapshot.id).await.expect("read");
+    let got = read_small_table(&lake, snapshot.id).await.expect("read");
     assert_eq!(ids_k(&got), vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 20]);
     let values: Vec<String> = got
         .iter()
@@ -358,7 +355,7 @@ async fn updates_and_deletes_are_tiered_with_their_offsets() {
     assert_eq!(values, vec!["new".to_string()]);
     // the first snapshot is untouched
     assert_eq!(
-        ids_k(&read_all(&lake, first).await.expect("read")),
+        ids_k(&read_small_table(&lake, first).await.expect("read")),
         (0..10).collect::<Vec<_>>()
     );
 }
