@@ -45,6 +45,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::StreamExt;
+/// The bounds of [`resolve_blobs`] (defined beside `resolve_column` in lake-api).
+pub use lake_api::blob::ResolveOptions;
 use lake_api::blob::{BlobRef, BlobResolver, blob_refs_per_row, check_blob_ref_type, resolve_column};
 use lake_api::types::{BLOB_EXTENSION, EXTENSION_NAME_KEY, blob_field};
 use lake_api::{ErrorKind as ApiKind, RecordBatchStream};
@@ -218,25 +220,6 @@ impl BlobResolver for ObjectStoreBlobResolver {
     }
 }
 
-/// Bounds of [`resolve_blobs`]: fetches in flight per column of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResolveOptions {
-    /// The most payload bytes in flight (a larger single payload is fetched alone).
-    pub max_bytes_in_flight: usize,
-    /// The most fetches in flight.
-    pub concurrency: usize,
-}
-
-impl Default for ResolveOptions {
-    /// 64 MiB and 16 fetches in flight.
-    fn default() -> Self {
-        Self {
-            max_bytes_in_flight: 64 << 20,
-            concurrency: 16,
-        }
-    }
-}
-
 /// The row errors of a [`resolve_blobs`] stream, filled in as the stream is read; read
 /// them once the stream has ended. Clones share the list.
 #[derive(Debug, Clone, Default)]
@@ -274,7 +257,8 @@ impl RowErrors {
 /// (`LargeBinary` marked `lakeunion.blob`, nullable) holding the fetched payloads.
 ///
 /// Payloads are fetched through `resolver`, concurrently within a batch (bounded by
-/// `options`), batches in order. A row whose fetch fails becomes null and its error goes
+/// `options`), batches in order; a reference longer than `options.max_blob_bytes` is a row
+/// error and is not fetched. A row whose fetch fails becomes null and its error goes
 /// to the returned [`RowErrors`]; the stream goes on. Stream errors pass through.
 ///
 /// Errors (before any read): `InvalidArgument` for an unknown or repeated column,
@@ -357,7 +341,7 @@ async fn resolve_batch(
                 None => None,
             })
             .collect();
-        let mut fetched = resolve_column(resolver, &refs, options.max_bytes_in_flight, options.concurrency).await;
+        let mut fetched = resolve_column(resolver, &refs, options).await;
         for (row, e) in malformed {
             if let Some(slot) = fetched.get_mut(row) {
                 *slot = Some(Err(e));
@@ -583,17 +567,20 @@ mod tests {
         );
         let b2 = ref_batch(
             &schema,
-            &[3, 4, 5],
+            &[3, 4, 5, 6],
             &[
                 Some((f.uri("sub/b.bin"), 1, 2)),
                 Some((f.uri("a.bin"), 9, 2)),
                 Some((secret, 0, 1)),
+                // readable, but longer than max_blob_bytes
+                Some((f.uri("a.bin"), 0, 6)),
             ],
         );
         let input = RecordBatchStream::from_batches(schema.clone(), vec![b1, b2]);
         let options = ResolveOptions {
             max_bytes_in_flight: 3,
             concurrency: 2,
+            max_blob_bytes: 5,
         };
         let (output, errors) = resolve_blobs(input, Arc::new(f.resolver()), &["img"], options).unwrap();
         let out_schema = output.schema();
@@ -614,7 +601,15 @@ mod tests {
             .collect();
         assert_eq!(
             values,
-            vec![Some(b"0123".to_vec()), None, None, Some(b"bc".to_vec()), None, None]
+            vec![
+                Some(b"0123".to_vec()),
+                None,
+                None,
+                Some(b"bc".to_vec()),
+                None,
+                None,
+                None
+            ]
         );
         let errors = errors.take();
         use crate::error::ErrorKind;
@@ -624,7 +619,8 @@ mod tests {
             vec![
                 (2, ErrorKind::NotFound),
                 (4, ErrorKind::Corrupt),
-                (5, ErrorKind::InvalidArgument)
+                (5, ErrorKind::InvalidArgument),
+                (6, ErrorKind::InvalidArgument)
             ]
         );
         assert!(errors.iter().all(|e| e.column.as_deref() == Some("img")));

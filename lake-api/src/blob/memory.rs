@@ -281,12 +281,12 @@ mod tests {
     use arrow_array::{BinaryArray, BinaryViewArray, Int32Array, LargeBinaryArray};
 
     use super::*;
-    use crate::blob::{blob_refs_from_array, resolve_column};
+    use crate::blob::{ResolveOptions, blob_refs_from_array, resolve_column};
 
     async fn round_trip(store: &MemoryBlobStore, payloads: &dyn Array) -> Result<Vec<Option<Vec<u8>>>> {
         let refs = store.references(payloads)?;
         let refs = blob_refs_from_array(refs.as_ref())?;
-        let fetched = resolve_column(store, &refs, 1 << 20, 4).await;
+        let fetched = resolve_column(store, &refs, ResolveOptions::default()).await;
         fetched.into_iter().map(|r| r.transpose()).collect()
     }
 

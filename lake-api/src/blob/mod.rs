@@ -4,14 +4,15 @@
 //! `Struct{uri: Utf8, offset: UInt64, length: UInt64}`, see [`crate::types`]). A
 //! [`BlobResolver`] fetches one payload; backends plug in their own readers (an object
 //! store, a Lance blob file, ...). [`resolve_column`] fetches a whole column of references
-//! concurrently, bounded by both the number of fetches and the bytes in flight, and keeps
-//! every row's outcome separate so that one bad reference does not fail the others.
+//! concurrently, bounded by both the number of fetches and the bytes in flight (see
+//! [`ResolveOptions`]), and keeps every row's outcome separate so that one bad reference
+//! does not fail the others.
 //! [`MemoryBlobStore`] serves payloads that are already in memory (log rows) as references.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use async_trait::async_trait;
-//! use lake_api::blob::{resolve_column, BlobRef, BlobResolver};
+//! use lake_api::blob::{resolve_column, BlobRef, BlobResolver, ResolveOptions};
 //!
 //! /// Serves every reference as `length` copies of the byte `offset`.
 //! struct Repeat;
@@ -24,7 +25,7 @@
 //! }
 //!
 //! let refs = vec![Some(BlobRef::new("mem://a", 7, 3)), None];
-//! let out = resolve_column(&Repeat, &refs, 1 << 20, 8).await;
+//! let out = resolve_column(&Repeat, &refs, ResolveOptions::default()).await;
 //! assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap(), &vec![7u8; 3]);
 //! assert!(out[1].is_none());
 //! # });
@@ -228,24 +229,59 @@ pub fn blob_refs_per_row(array: &dyn Array) -> Result<Vec<Option<Result<BlobRef>
     Ok(out)
 }
 
+/// Bounds on fetching a column of BLOB references ([`resolve_column`], and
+/// `lake_sink::resolve_blobs` per column of each batch).
+///
+/// ```
+/// use lake_api::blob::ResolveOptions;
+///
+/// // videos up to 4 GiB, 4 fetches at a time
+/// let options = ResolveOptions { max_blob_bytes: 4 << 30, concurrency: 4, ..ResolveOptions::default() };
+/// assert_eq!(options.max_bytes_in_flight, 64 << 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolveOptions {
+    /// The most payload bytes in flight (a larger single payload is fetched alone).
+    pub max_bytes_in_flight: usize,
+    /// The most fetches in flight (at least one is).
+    pub concurrency: usize,
+    /// The longest payload fetched. A longer reference is an `InvalidArgument` row error
+    /// and is never fetched: every fetched payload is held in memory until its column is
+    /// built, so one reference to a huge object (or a hostile `length`) must not be able
+    /// to take the process's memory.
+    pub max_blob_bytes: u64,
+}
+
+impl Default for ResolveOptions {
+    /// 64 MiB and 16 fetches in flight; payloads up to 256 MiB.
+    fn default() -> Self {
+        Self {
+            max_bytes_in_flight: 64 << 20,
+            concurrency: 16,
+            max_blob_bytes: 256 << 20,
+        }
+    }
+}
+
 /// Fetches every reference of `refs` through `resolver`, concurrently.
 ///
-/// At most `concurrency` fetches are in flight (at least one), and the lengths of the
-/// fetches in flight add up to at most `max_bytes_in_flight` — except that a reference
-/// longer than `max_bytes_in_flight` on its own is still fetched, alone. Fetches start in
-/// row order.
+/// At most `options.concurrency` fetches are in flight (at least one), and the lengths of
+/// the fetches in flight add up to at most `options.max_bytes_in_flight`, except that a
+/// reference longer than that on its own is still fetched, alone. Fetches start in row
+/// order.
 ///
 /// The result has one entry per row, in row order: `None` for a null reference, else that
-/// row's outcome. Errors are per row: one failed fetch does not stop the others. A payload
-/// whose size differs from the reference's `length` is a `Corrupt` row error.
+/// row's outcome. Errors are per row: one failed fetch does not stop the others. A
+/// reference longer than `options.max_blob_bytes` is an `InvalidArgument` row error,
+/// never fetched; a payload whose size differs from the reference's `length` is a
+/// `Corrupt` row error.
 pub async fn resolve_column(
     resolver: &dyn BlobResolver,
     refs: &[Option<BlobRef>],
-    max_bytes_in_flight: usize,
-    concurrency: usize,
+    options: ResolveOptions,
 ) -> Vec<Option<Result<Vec<u8>>>> {
-    let concurrency = concurrency.max(1);
-    let budget = u64::try_from(max_bytes_in_flight).unwrap_or(u64::MAX);
+    let concurrency = options.concurrency.max(1);
+    let budget = u64::try_from(options.max_bytes_in_flight).unwrap_or(u64::MAX);
     let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(refs.len());
     results.resize_with(refs.len(), || None);
 
@@ -260,6 +296,14 @@ pub async fn resolve_column(
                 next += 1;
                 continue;
             };
+            if blob.length > options.max_blob_bytes {
+                results[next] = Some(Err(Error::invalid(format!(
+                    "blob {blob} is longer than the {} bytes a payload may have (ResolveOptions::max_blob_bytes)",
+                    options.max_blob_bytes
+                ))));
+                next += 1;
+                continue;
+            }
             let fits = bytes_in_flight.saturating_add(blob.length) <= budget;
             if !fits && !in_flight.is_empty() {
                 break;
@@ -314,6 +358,8 @@ mod tests {
         bytes_max: AtomicU64,
         count_now: AtomicUsize,
         count_max: AtomicUsize,
+        /// Bytes asked for by every fetch so far.
+        bytes_asked: AtomicU64,
     }
 
     impl MemResolver {
@@ -328,6 +374,7 @@ mod tests {
     #[async_trait]
     impl BlobResolver for MemResolver {
         async fn fetch(&self, blob: &BlobRef) -> Result<Vec<u8>> {
+            self.bytes_asked.fetch_add(blob.length, Ordering::SeqCst);
             let now = self.bytes_now.fetch_add(blob.length, Ordering::SeqCst) + blob.length;
             self.bytes_max.fetch_max(now, Ordering::SeqCst);
             let count = self.count_now.fetch_add(1, Ordering::SeqCst) + 1;
@@ -348,6 +395,14 @@ mod tests {
         }
     }
 
+    fn options(max_bytes_in_flight: usize, concurrency: usize) -> ResolveOptions {
+        ResolveOptions {
+            max_bytes_in_flight,
+            concurrency,
+            ..ResolveOptions::default()
+        }
+    }
+
     fn payload(r: &Option<Result<Vec<u8>>>) -> Option<&[u8]> {
         r.as_ref().and_then(|r| r.as_ref().ok()).map(Vec::as_slice)
     }
@@ -357,7 +412,7 @@ mod tests {
         let data: Vec<u8> = (0..=255).collect();
         let resolver = MemResolver::with(&[("a", &data)]);
         let refs: Vec<Option<BlobRef>> = (0..20).map(|i| Some(BlobRef::new("a", i, 3))).collect();
-        let out = resolve_column(&resolver, &refs, 1 << 20, 8).await;
+        let out = resolve_column(&resolver, &refs, options(1 << 20, 8)).await;
         assert_eq!(out.len(), 20);
         for (i, r) in out.iter().enumerate() {
             let i = i as u8;
@@ -371,7 +426,7 @@ mod tests {
         let data = vec![1u8; 1000];
         let resolver = MemResolver::with(&[("a", &data)]);
         let refs: Vec<Option<BlobRef>> = (0..30).map(|i| Some(BlobRef::new("a", i % 10, 10 + i))).collect();
-        let out = resolve_column(&resolver, &refs, 100, 4).await;
+        let out = resolve_column(&resolver, &refs, options(100, 4)).await;
         assert!(out.iter().all(|r| payload(r).is_some()));
         assert!(resolver.bytes_max.load(Ordering::SeqCst) <= 100);
         assert!(resolver.count_max.load(Ordering::SeqCst) <= 4);
@@ -390,10 +445,38 @@ mod tests {
             Some(BlobRef::new("a", 0, 400)),
             Some(BlobRef::new("a", 0, 10)),
         ];
-        let out = resolve_column(&resolver, &refs, 50, 8).await;
+        let out = resolve_column(&resolver, &refs, options(50, 8)).await;
         assert_eq!(payload(&out[1]).map(<[u8]>::len), Some(400));
         assert_eq!(resolver.bytes_max.load(Ordering::SeqCst), 400);
         assert!(out.iter().all(|r| payload(r).is_some()));
+    }
+
+    #[tokio::test]
+    async fn a_reference_longer_than_the_payload_limit_is_a_row_error_and_never_fetched() {
+        let data = vec![5u8; 100];
+        let resolver = MemResolver::with(&[("a", &data)]);
+        let refs = vec![
+            Some(BlobRef::new("a", 0, 10)),
+            Some(BlobRef::new("a", 0, 11)),
+            Some(BlobRef::new("a", 0, u64::MAX)),
+            Some(BlobRef::new("a", 90, 10)),
+        ];
+        let limited = ResolveOptions {
+            max_blob_bytes: 10,
+            ..options(1 << 20, 8)
+        };
+        let out = resolve_column(&resolver, &refs, limited).await;
+        assert_eq!(payload(&out[0]), Some(&[5u8; 10][..]));
+        assert_eq!(payload(&out[3]), Some(&[5u8; 10][..]));
+        for refused in [&out[1], &out[2]] {
+            let Some(Err(e)) = refused else {
+                panic!("an oversized reference was fetched: {refused:?}");
+            };
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+            assert!(e.message().contains("max_blob_bytes"), "{e}");
+        }
+        // only the two short references reached the resolver
+        assert_eq!(resolver.bytes_asked.load(Ordering::SeqCst), 20);
     }
 
     #[tokio::test]
@@ -407,7 +490,7 @@ mod tests {
             Some(BlobRef::new("a", 6, 5)),
             Some(BlobRef::new("a", u64::MAX, 2)),
         ];
-        let out = resolve_column(&resolver, &refs, 1 << 20, 3).await;
+        let out = resolve_column(&resolver, &refs, options(1 << 20, 3)).await;
         assert_eq!(payload(&out[0]), Some(&b"hello"[..]));
         assert!(out[1].is_none());
         assert!(matches!(&out[2], Some(Err(e)) if e.kind() == ErrorKind::NotFound));
@@ -425,7 +508,7 @@ mod tests {
                 Ok(vec![0; 1])
             }
         }
-        let out = resolve_column(&Short, &[Some(BlobRef::new("x", 0, 4))], 10, 1).await;
+        let out = resolve_column(&Short, &[Some(BlobRef::new("x", 0, 4))], options(10, 1)).await;
         assert!(matches!(&out[0], Some(Err(e)) if e.kind() == ErrorKind::Corrupt));
     }
 

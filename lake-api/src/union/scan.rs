@@ -497,7 +497,7 @@ impl UnionScan {
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// use lake_api::blob::{blob_refs, resolve_column};
+    /// use lake_api::blob::{blob_refs, resolve_column, ResolveOptions};
     /// use lake_api::{memory::demo_table, UnionTable};
     ///
     /// let (log, lake) = demo_table().await.unwrap();
@@ -506,7 +506,7 @@ impl UnionScan {
     /// let mut photos = 0;
     /// for batch in scan.collect().await.unwrap() {
     ///     let refs = blob_refs(&batch, "photo").unwrap();
-    ///     for payload in resolve_column(resolver.as_ref(), &refs, 1 << 20, 8).await.into_iter().flatten() {
+    ///     for payload in resolve_column(resolver.as_ref(), &refs, ResolveOptions::default()).await.into_iter().flatten() {
     ///         assert!(payload.unwrap().starts_with(b"\x89PNG"));
     ///         photos += 1;
     ///     }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::RecordBatch;
-use lake_api::blob::{BlobMode, blob_refs, resolve_column};
+use lake_api::blob::{BlobMode, ResolveOptions, blob_refs, resolve_column};
 use lake_api::memory::demo_table;
 use lake_api::types::LogicalType;
 use lake_api::{ErrorKind, MergeStrategy, ReadMode, UnionScan, UnionSplit, UnionTable};
@@ -38,7 +38,7 @@ async fn resolved(scan: &UnionScan, batches: &[RecordBatch]) -> (Photos, BTreeSe
     for b in batches {
         let refs = blob_refs(b, "photo").unwrap();
         uris.extend(refs.iter().flatten().map(|r| r.uri.clone()));
-        let fetched = resolve_column(resolver.as_ref(), &refs, 1 << 20, 4).await;
+        let fetched = resolve_column(resolver.as_ref(), &refs, ResolveOptions::default()).await;
         for (id, photo) in lakeunion_tests::fixtures::int_column(std::slice::from_ref(b), "id")
             .into_iter()
             .zip(fetched)
