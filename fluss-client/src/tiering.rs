@@ -123,6 +123,9 @@ impl Tierer {
             }
             tiered.insert(bucket, stop);
         }
+        // the lake is about to cover these offsets: the log must keep them through a crash
+        // (else it comes back shorter than the lake, and tiering refuses to go on)
+        self.log.sync()?;
         let offsets = self.to_offsets(&tiered)?;
         offsets.validate_against(
             Some(self.log.table_id()),
@@ -187,6 +190,38 @@ mod tests {
     fn info() -> TableInfo {
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
         TableInfo::primary_key_table(TablePath::new("db", "t"), schema, vec!["k".into()], 1)
+    }
+
+    fn keys(range: std::ops::Range<i64>) -> Result<RecordBatch> {
+        let keys = Arc::new(Int64Array::from_iter_values(range));
+        Ok(RecordBatch::try_new(info().schema, vec![keys])?)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tiering_makes_the_log_it_covers_durable_first() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        // small segments, so that the tail spans segments the appender has rolled past
+        let options = LocalLogOptions {
+            segment_bytes: 256,
+            ..LocalLogOptions::default()
+        };
+        let log = LocalLog::create(dir.path(), &info(), options)?;
+        let bucket = TableBucket::new(0);
+        for i in 0..4 {
+            log.append(&bucket, keys(i * 10..i * 10 + 10)?, vec![ChangeType::Insert; 10])?;
+        }
+        assert_eq!(log.durable_offsets()?[&bucket], (0, 40), "appends without sync");
+        let tierer = Tierer::new(log.clone(), Arc::new(MemoryLake::new()));
+        let snapshot = tierer.tier(&TierOptions::default()).await?;
+        assert_eq!(log.durable_offsets()?[&bucket], (40, 40));
+        assert_eq!(log.snapshot_offsets(&snapshot).await?[&bucket], 40);
+
+        // the next run syncs what came since
+        log.append(&bucket, keys(40..45)?, vec![ChangeType::Insert; 5])?;
+        assert_eq!(log.durable_offsets()?[&bucket], (40, 45));
+        tierer.tier(&TierOptions::default()).await?;
+        assert_eq!(log.durable_offsets()?[&bucket], (45, 45));
+        Ok(())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

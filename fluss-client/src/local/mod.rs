@@ -69,7 +69,8 @@ pub struct LocalLogOptions {
     pub segment_bytes: u64,
     /// Arrow IPC body compression of new batches.
     pub compression: Compression,
-    /// `fsync` every append before it returns.
+    /// `fsync` every append before it returns. Without it, appends reach the disk when the
+    /// system writes them back, or at [`LocalLog::sync`] (which tiering calls).
     pub sync: bool,
     /// How often a tailing reader looks for batches appended by another process.
     pub poll_interval: Duration,
@@ -391,6 +392,30 @@ impl LocalLog {
             log.refresh().map_err(|e| e.context(format!("{bucket}")))?;
         }
         Ok(())
+    }
+
+    /// Makes every batch appended so far durable (fsync), whatever
+    /// [`LocalLogOptions::sync`] says: [`Tierer::tier`](crate::Tierer::tier) calls it before
+    /// it commits, so that a lake snapshot never covers offsets a crash could take from
+    /// the log. Each call syncs only what was appended since the last.
+    pub fn sync(&self) -> Result<()> {
+        let mut state = self.state()?;
+        for (bucket, log) in state.buckets.iter_mut() {
+            log.sync()
+                .map_err(|e| e.context(format!("{bucket} of {}", self.inner.info.path)))?;
+        }
+        Ok(())
+    }
+
+    /// The offsets below which each bucket's batches are known to be on disk.
+    #[cfg(test)]
+    pub(crate) fn durable_offsets(&self) -> Result<BTreeMap<TableBucket, (i64, i64)>> {
+        Ok(self
+            .state()?
+            .buckets
+            .iter()
+            .map(|(b, log)| (b.clone(), (log.durable, log.end)))
+            .collect())
     }
 
     /// Looks for batches other processes appended to one bucket.

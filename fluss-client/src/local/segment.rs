@@ -48,6 +48,9 @@ pub(crate) struct BucketLog {
     pub index: Vec<IndexEntry>,
     /// The offset the next batch gets.
     pub end: i64,
+    /// The batches below this offset are known to be on disk (fsynced by this log); those
+    /// from it to `end` may still sit in the page cache.
+    pub durable: i64,
     writer: Option<File>,
 }
 
@@ -75,13 +78,20 @@ enum Scan {
 
 impl BucketLog {
     /// A new, empty bucket directory.
+    /// Its name is made durable at once (in the table's log directory, or in a new
+    /// partition's): a crash must not lose a bucket whose batches were synced.
     pub(crate) fn create(dir: PathBuf) -> Result<Self> {
         std::fs::create_dir_all(&dir).map_err(|e| io(e, format!("cannot create {}", dir.display())))?;
+        // the bucket's parent, and the parent's parent for a partition directory just made
+        for parent in dir.ancestors().skip(1).take(2) {
+            sync_dir(parent)?;
+        }
         Ok(Self {
             dir,
             segments: Vec::new(),
             index: Vec::new(),
             end: 0,
+            durable: 0,
             writer: None,
         })
     }
@@ -94,6 +104,8 @@ impl BucketLog {
             segments: Vec::new(),
             index: Vec::new(),
             end: 0,
+            // what an earlier process wrote may not have reached the disk either
+            durable: 0,
             writer: None,
         };
         let mut names: Vec<(i64, PathBuf)> = Vec::new();
@@ -357,6 +369,35 @@ impl BucketLog {
         });
         seg.len += bytes.len() as u64;
         self.end = next;
+        if sync {
+            self.durable = next;
+        }
+        Ok(())
+    }
+
+    /// Makes every batch appended so far durable: fsyncs the segments that hold batches
+    /// from [`durable`](Self::durable) on, then the directory (for segment files created
+    /// since). Segments wholly below it are not touched again.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        if self.durable >= self.end {
+            return Ok(());
+        }
+        let durable = self.durable;
+        let last = self.segments.len().saturating_sub(1);
+        for (i, seg) in self.segments.iter().enumerate() {
+            // segment i holds the offsets below the next segment's base
+            let seg_end = self.segments.get(i + 1).map_or(self.end, |next| next.base_offset);
+            if seg_end <= durable {
+                continue;
+            }
+            let synced = match (&self.writer, i == last) {
+                (Some(file), true) => file.sync_data(),
+                _ => File::open(&seg.path).and_then(|f| f.sync_data()),
+            };
+            synced.map_err(|e| io(e, format!("cannot sync segment {}", seg.path.display())))?;
+        }
+        sync_dir(&self.dir)?;
+        self.durable = self.end;
         Ok(())
     }
 

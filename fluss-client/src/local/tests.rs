@@ -557,3 +557,38 @@ async fn reads_fetch_consecutive_batches_together_and_stop_where_asked() -> Resu
     assert_eq!(keys(&read_all(&log, &b0, 0, 200).await), (0..200).collect::<Vec<_>>());
     Ok(())
 }
+
+#[tokio::test]
+async fn sync_makes_appends_durable_once_and_sync_option_does_it_per_append() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let b0 = TableBucket::new(0);
+    let p = |b| TableBucket::partitioned(vec!["x".to_string()], b);
+    let log = LocalLog::create(dir.path(), &info(true), options(300))?;
+    for i in 0..5 {
+        log.append(&p(0), batch(i * 5..i * 5 + 5, Some("x")), vec![ChangeType::Insert; 5])?;
+    }
+    log.append(&p(1), batch(0..3, Some("x")), vec![ChangeType::Insert; 3])?;
+    let before = log.durable_offsets()?;
+    assert_eq!((before[&p(0)], before[&p(1)]), ((0, 25), (0, 3)));
+    log.sync()?;
+    let after = log.durable_offsets()?;
+    assert_eq!((after[&p(0)], after[&p(1)]), ((25, 25), (3, 3)));
+    drop(log);
+
+    // a reopened log knows nothing of what an earlier process synced
+    let log = LocalLog::open(dir.path(), &info(true).path, options(300))?;
+    assert_eq!(log.durable_offsets()?[&p(0)], (0, 25));
+    log.sync()?;
+    assert_eq!(log.durable_offsets()?[&p(0)], (25, 25));
+
+    let synced = LocalLogOptions {
+        sync: true,
+        ..options(300)
+    };
+    let log = LocalLog::create(&dir.path().join("synced"), &info(false), synced)?;
+    for i in 0..3 {
+        log.append(&b0, batch(i * 5..i * 5 + 5, None), vec![ChangeType::Insert; 5])?;
+        assert_eq!(log.durable_offsets()?[&b0], (i * 5 + 5, i * 5 + 5));
+    }
+    Ok(())
+}
