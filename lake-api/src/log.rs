@@ -163,6 +163,37 @@ pub struct OffsetRange {
     pub end: i64,
 }
 
+impl OffsetRange {
+    /// A bucket's range, checked as [`check`](Self::check) does.
+    ///
+    /// ```
+    /// use lake_api::{ErrorKind, OffsetRange};
+    ///
+    /// assert_eq!(OffsetRange::new(3, 10).unwrap(), OffsetRange { earliest: 3, end: 10 });
+    /// assert_eq!(OffsetRange::new(-1, 10).unwrap_err().kind(), ErrorKind::Offsets);
+    /// assert_eq!(OffsetRange::new(11, 10).unwrap_err().kind(), ErrorKind::Offsets);
+    /// ```
+    pub fn new(earliest: i64, end: i64) -> Result<Self> {
+        let range = Self { earliest, end };
+        range.check()?;
+        Ok(range)
+    }
+
+    /// Fails with [`ErrorKind::Offsets`](crate::ErrorKind::Offsets) unless
+    /// `0 <= earliest <= end`. A union read checks every range a [`LogSource`] reports:
+    /// a negative or inverted one would otherwise plan an empty read of the bucket, or a
+    /// read from an offset no log has.
+    pub fn check(&self) -> Result<()> {
+        if self.earliest < 0 || self.end < self.earliest {
+            return Err(crate::error::Error::offsets(format!(
+                "the log reports offsets [{}, {}): a bucket's earliest offset must be at least 0 and at most its end",
+                self.earliest, self.end
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The log of one table: where its buckets start and end, what a lake snapshot covers,
 /// and the changes themselves.
 #[async_trait]

@@ -318,13 +318,15 @@ impl LogSource for FlussLog {
     async fn offset_ranges(&self) -> lake_api::Result<BTreeMap<TableBucket, OffsetRange>> {
         let earliest = self.list_offsets(OffsetSpec::Earliest).await?;
         let latest = self.list_offsets(OffsetSpec::Latest).await?;
-        Ok(latest
+        // a negative or inverted pair off the wire is an error, not an empty bucket
+        latest
             .into_iter()
             .map(|(b, end)| {
-                let earliest = earliest.get(&b).copied().unwrap_or(0).min(end);
-                (b, OffsetRange { earliest, end })
+                let range = OffsetRange::new(earliest.get(&b).copied().unwrap_or(0), end)
+                    .map_err(|e| e.context(format!("{b} of {}", self.inner.info.path)))?;
+                Ok((b, range))
             })
-            .collect())
+            .collect()
     }
 
     async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {

@@ -29,7 +29,7 @@ use arrow_array_59 as a59;
 use fluss::client::{LogScanner, RecordBatchLogScanner};
 use fluss::record::ScanRecord;
 use fluss::rpc::message::OffsetSpec;
-use lake_api::{ChangeType, LogBatch, LogBatchStream, TableBucket};
+use lake_api::{ChangeType, LogBatch, LogBatchStream, OffsetRange, TableBucket};
 
 use super::FlussLog;
 use super::convert::{is_out_of_range, remote};
@@ -164,7 +164,8 @@ async fn bucket_offsets(log: &FlussLog, bucket: &TableBucket) -> Result<(i64, i6
             )
         })?;
     }
-    Ok((found[0], found[1]))
+    let range = OffsetRange::new(found[0], found[1]).map_err(|e| Error::from(e).context(bucket))?;
+    Ok((range.earliest, range.end))
 }
 
 fn aged_out(log: &FlussLog, bucket: &TableBucket, offset: i64, earliest: i64) -> Error {

@@ -94,6 +94,9 @@ pub(crate) async fn plan(
     let mut ranges = BTreeMap::new();
     for bucket in buckets {
         let known = offsets.get(&bucket);
+        if let Some(o) = known {
+            o.check().map_err(|e| e.context(&bucket))?;
+        }
         let start = match mode {
             ReadMode::LogOnly => known.map_or(0, |o| o.earliest),
             _ => match tiered.get(&bucket) {

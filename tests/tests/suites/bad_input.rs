@@ -9,8 +9,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use lake_api::memory::{MemoryFile, MemoryLake, MemoryLog};
 use lake_api::{
-    ChangeType, ErrorKind, LogBatch, MergeStrategy, SerializedLakeSplit, TableBucket, TableInfo, TablePath, UnionScan,
-    UnionSplit, UnionSplitKind, UnionTable,
+    ChangeType, ErrorKind, LogBatch, LogSource, MergeStrategy, OffsetRange, SerializedLakeSplit, TableBucket,
+    TableInfo, TablePath, UnionScan, UnionSplit, UnionSplitKind, UnionTable,
 };
 
 fn info() -> TableInfo {
@@ -160,6 +160,69 @@ async fn retention_past_the_tiered_offset_is_data_loss() {
     let e = scan(&table, MergeStrategy::Auto).await.plan().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
     assert!(e.to_string().contains("[4, 6) are lost"), "{e}");
+}
+
+/// A log that misreports bucket 0's offset range, and is otherwise `inner`.
+struct MisreportedRange {
+    inner: MemoryLog,
+    range: OffsetRange,
+}
+
+#[async_trait::async_trait]
+impl LogSource for MisreportedRange {
+    async fn table_info(&self) -> lake_api::Result<TableInfo> {
+        self.inner.table_info().await
+    }
+
+    async fn offset_ranges(&self) -> lake_api::Result<BTreeMap<TableBucket, OffsetRange>> {
+        let mut ranges = self.inner.offset_ranges().await?;
+        ranges.insert(TableBucket::new(0), self.range);
+        Ok(ranges)
+    }
+
+    async fn tiered_offsets(&self, snapshot: &lake_api::LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {
+        self.inner.tiered_offsets(snapshot).await
+    }
+
+    async fn read(
+        &self,
+        bucket: &TableBucket,
+        start: i64,
+        stop: Option<i64>,
+    ) -> lake_api::Result<lake_api::LogBatchStream> {
+        self.inner.read(bucket, start, stop).await
+    }
+}
+
+#[tokio::test]
+async fn a_negative_or_inverted_offset_range_from_the_log_is_refused() -> lake_api::Result<()> {
+    let (log, lake, _) = table().await;
+    // a negative end used to plan an empty read (the bucket's rows silently missing from a
+    // log-only read), an inverted range an empty one too, and a negative start a read from
+    // an offset no log has
+    for (earliest, end) in [(-1, 10), (0, -1), (11, 10)] {
+        let misreported = Arc::new(MisreportedRange {
+            inner: log.clone(),
+            range: OffsetRange { earliest, end },
+        });
+        for lake in [None, Some(Arc::new(lake.clone()) as Arc<dyn lake_api::LakeStorage>)] {
+            let table = UnionTable::new(info(), misreported.clone(), lake)?;
+            let e = table
+                .scan()
+                .build()
+                .await?
+                .plan()
+                .await
+                .err()
+                .ok_or_else(|| lake_api::Error::invalid(format!("planned over offsets [{earliest}, {end})")))?;
+            assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+            assert!(
+                e.to_string().contains("bucket 0") && e.to_string().contains(&format!("[{earliest}, {end})")),
+                "{e}"
+            );
+        }
+    }
+    Ok(())
 }
 
 #[tokio::test]
