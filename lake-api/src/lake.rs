@@ -363,6 +363,24 @@ pub trait LakeWriter: Send {
     async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot>;
 }
 
+/// What [`LakeStorage::open_scan`] returns.
+pub struct LakeScanStart {
+    /// Every snapshot of the table, oldest first.
+    pub snapshots: Vec<LakeSnapshot>,
+    /// A source for one scan; `None` when the table has no snapshot yet (a lake may
+    /// give one anyway).
+    pub source: Option<Box<dyn LakeSource>>,
+}
+
+impl std::fmt::Debug for LakeScanStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeScanStart")
+            .field("snapshots", &self.snapshots)
+            .field("source", &self.source.is_some())
+            .finish()
+    }
+}
+
 /// A lake format's catalog: tables, their snapshots, sources and writers.
 #[async_trait]
 pub trait LakeStorage: Send + Sync {
@@ -376,6 +394,20 @@ pub trait LakeStorage: Send + Sync {
     }
     /// A source for one scan of the table.
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>>;
+    /// Every snapshot of the table (oldest first) and, when it has any, a source for one
+    /// scan of it: what a union scan starts from, asked for at once so that a lake loads
+    /// the table's metadata once per scan (a catalog round trip, or a schema file and a
+    /// listing) and the snapshots and the source come from the same load. The default
+    /// calls [`list_snapshots`](Self::list_snapshots), then
+    /// [`create_lake_source`](Self::create_lake_source).
+    async fn open_scan(&self, path: &TablePath) -> Result<LakeScanStart> {
+        let snapshots = self.list_snapshots(path).await?;
+        let source = match snapshots.is_empty() {
+            true => None,
+            false => Some(self.create_lake_source(path).await?),
+        };
+        Ok(LakeScanStart { snapshots, source })
+    }
     /// A writer that tiers log changes into the table, creating it from `info` when absent.
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>>;
     /// Whether this lake's sources for table `path` can read its BLOB columns as references

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use iceberg::spec::SnapshotRef;
 use iceberg::table::{StaticTable, Table};
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
-use lake_api::lake::{LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
+use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
 use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
 
 use crate::config::{CatalogConfig, IcebergConfig};
@@ -146,6 +146,19 @@ pub(crate) fn snapshot_of(snapshot: &SnapshotRef) -> LakeSnapshot {
     }
 }
 
+/// Every snapshot of a loaded table, oldest first.
+fn snapshots_of(table: &Table) -> Vec<LakeSnapshot> {
+    let mut snapshots: Vec<&SnapshotRef> = table.metadata().snapshots().collect();
+    snapshots.sort_by_key(|s| (s.sequence_number(), s.timestamp_ms()));
+    snapshots.into_iter().map(snapshot_of).collect()
+}
+
+/// A source over a loaded table.
+fn source_of(path: &TablePath, table: Table) -> Result<Box<dyn LakeSource>> {
+    let info = table_info(path, table.metadata())?;
+    Ok(Box::new(IcebergSource::new(table, info)))
+}
+
 #[async_trait]
 impl LakeStorage for IcebergStorage {
     async fn table_info(&self, path: &TablePath) -> Result<TableInfo> {
@@ -154,10 +167,7 @@ impl LakeStorage for IcebergStorage {
     }
 
     async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>> {
-        let table = self.load_table(path).await?;
-        let mut snapshots: Vec<&SnapshotRef> = table.metadata().snapshots().collect();
-        snapshots.sort_by_key(|s| (s.sequence_number(), s.timestamp_ms()));
-        Ok(snapshots.into_iter().map(snapshot_of).collect())
+        Ok(snapshots_of(&self.load_table(path).await?))
     }
 
     async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
@@ -166,9 +176,16 @@ impl LakeStorage for IcebergStorage {
     }
 
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {
+        source_of(path, self.load_table(path).await?)
+    }
+
+    /// One load of the table (its metadata file, or a catalog round trip) for both.
+    async fn open_scan(&self, path: &TablePath) -> Result<LakeScanStart> {
         let table = self.load_table(path).await?;
-        let info = table_info(path, table.metadata())?;
-        Ok(Box::new(IcebergSource::new(table, info)))
+        Ok(LakeScanStart {
+            snapshots: snapshots_of(&table),
+            source: Some(source_of(path, table)?),
+        })
     }
 
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::Schema;
 use async_trait::async_trait;
-use lake_api::lake::{LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
+use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
 use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
 use lance::Dataset;
 use lance::dataset::builder::DatasetBuilder;
@@ -105,6 +105,16 @@ impl LanceStorage {
             .await
             .map_err(|e| e.context(format!("table {path}")))
     }
+
+    /// A source over an open dataset of table `path`.
+    fn source_of(&self, path: &TablePath, dataset: Dataset) -> Result<Box<dyn LakeSource>> {
+        let info = table_info(path, &Schema::from(dataset.schema()))?;
+        Ok(Box::new(LanceSource::new(
+            self.config.table_uri(path),
+            info,
+            Arc::new(dataset),
+        )))
+    }
 }
 
 /// Opens a dataset (at a version); a missing one is [`ErrorKind::NotFound`].
@@ -142,6 +152,21 @@ pub(crate) async fn snapshot_of(dataset: &Dataset, version: u64) -> Result<LakeS
     })
 }
 
+/// Every version of an open dataset as a snapshot, oldest first.
+async fn snapshots_of(path: &TablePath, dataset: &Dataset) -> Result<Vec<LakeSnapshot>> {
+    let versions = dataset
+        .versions()
+        .await
+        .map_err(lance_err(format!("table {path}: versions")))?;
+    let mut out = Vec::with_capacity(versions.len());
+    for v in versions {
+        let mut snapshot = snapshot_of(dataset, v.version).await?;
+        snapshot.timestamp_ms = v.timestamp.timestamp_millis();
+        out.push(snapshot);
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl LakeStorage for LanceStorage {
     async fn table_info(&self, path: &TablePath) -> Result<TableInfo> {
@@ -150,18 +175,7 @@ impl LakeStorage for LanceStorage {
     }
 
     async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>> {
-        let dataset = self.open(path).await?;
-        let versions = dataset
-            .versions()
-            .await
-            .map_err(lance_err(format!("table {path}: versions")))?;
-        let mut out = Vec::with_capacity(versions.len());
-        for v in versions {
-            let mut snapshot = snapshot_of(&dataset, v.version).await?;
-            snapshot.timestamp_ms = v.timestamp.timestamp_millis();
-            out.push(snapshot);
-        }
-        Ok(out)
+        snapshots_of(path, &self.open(path).await?).await
     }
 
     async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
@@ -170,13 +184,16 @@ impl LakeStorage for LanceStorage {
     }
 
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {
+        self.source_of(path, self.open(path).await?)
+    }
+
+    /// One open of the dataset (its latest manifest) for both.
+    async fn open_scan(&self, path: &TablePath) -> Result<LakeScanStart> {
         let dataset = self.open(path).await?;
-        let info = table_info(path, &Schema::from(dataset.schema()))?;
-        Ok(Box::new(LanceSource::new(
-            self.config.table_uri(path),
-            info,
-            Arc::new(dataset),
-        )))
+        Ok(LakeScanStart {
+            snapshots: snapshots_of(path, &dataset).await?,
+            source: Some(self.source_of(path, dataset)?),
+        })
     }
 
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {

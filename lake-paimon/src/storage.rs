@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lake_api::lake::{LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
+use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
 use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
 use paimon::catalog::Identifier;
 use paimon::io::FileIO;
@@ -172,6 +172,23 @@ pub(crate) fn snapshot_of(snapshot: &Snapshot) -> LakeSnapshot {
     }
 }
 
+/// Every snapshot of a loaded table, oldest first.
+async fn snapshots_of(path: &TablePath, table: &Table) -> Result<Vec<LakeSnapshot>> {
+    let mut snapshots = table
+        .snapshot_manager()
+        .list_all()
+        .await
+        .map_err(paimon_err(format!("table {path}: listing snapshots")))?;
+    snapshots.sort_by_key(|s| s.id());
+    Ok(snapshots.iter().map(snapshot_of).collect())
+}
+
+/// A source over a loaded table.
+fn source_of(path: &TablePath, table: Table) -> Result<Box<dyn LakeSource>> {
+    let info = table_info(path, table.schema())?;
+    Ok(Box::new(PaimonSource::new(table, info)))
+}
+
 #[async_trait]
 impl LakeStorage for PaimonStorage {
     async fn table_info(&self, path: &TablePath) -> Result<TableInfo> {
@@ -180,14 +197,7 @@ impl LakeStorage for PaimonStorage {
     }
 
     async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>> {
-        let table = self.load_table(path).await?;
-        let mut snapshots = table
-            .snapshot_manager()
-            .list_all()
-            .await
-            .map_err(paimon_err(format!("table {path}: listing snapshots")))?;
-        snapshots.sort_by_key(|s| s.id());
-        Ok(snapshots.iter().map(snapshot_of).collect())
+        snapshots_of(path, &self.load_table(path).await?).await
     }
 
     /// The catalog names the latest snapshot (a REST catalog from its own record), and the
@@ -208,9 +218,16 @@ impl LakeStorage for PaimonStorage {
     }
 
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {
+        source_of(path, self.load_table(path).await?)
+    }
+
+    /// One load of the table for both.
+    async fn open_scan(&self, path: &TablePath) -> Result<LakeScanStart> {
         let table = self.load_table(path).await?;
-        let info = table_info(path, table.schema())?;
-        Ok(Box::new(PaimonSource::new(table, info)))
+        Ok(LakeScanStart {
+            snapshots: snapshots_of(path, &table).await?,
+            source: Some(source_of(path, table)?),
+        })
     }
 
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {

@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 
 use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lake::{LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream, SnapshotView};
+use crate::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, RecordBatchStream, SnapshotView};
 use crate::log::{LogSource, ReadableSnapshot};
 use crate::predicate::{Predicate, parse};
 use crate::table::{MergeEngine, TableBucket, TableInfo};
@@ -314,14 +314,8 @@ impl UnionScanBuilder {
         if self.mode == ReadMode::LogOnly {
             return Ok(OpenedLake::log_only(all));
         }
-        let snapshots = match lake.list_snapshots(&info.path).await {
-            Ok(s) => s,
-            // a table that was never tiered has no lake side yet
-            Err(e) if e.kind() == ErrorKind::NotFound && self.snapshot_id.is_none() => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        // the chosen snapshot (the caller's, else the log's readable one, else the latest)
-        // and every older one (offsets may come from an older one)
+        // the chosen snapshot (the caller's, else the log's readable one, else the latest),
+        // asked of the log before the lake is listed, so that the listing holds it
         let (chosen, from_log) = match self.snapshot_id {
             Some(id) => (Some(id), false),
             None => match self.table.log.readable_snapshot().await? {
@@ -331,6 +325,16 @@ impl UnionScanBuilder {
                 ReadableSnapshot::None => return Ok(OpenedLake::log_only(all)),
             },
         };
+        let LakeScanStart { snapshots, source } = match lake.open_scan(&info.path).await {
+            Ok(start) => start,
+            // a table that was never tiered has no lake side yet (unless a snapshot of it was
+            // asked for, by the caller or the log)
+            Err(e) if e.kind() == ErrorKind::NotFound && chosen.is_none() => {
+                return Ok(OpenedLake::log_only(all));
+            }
+            Err(e) => return Err(e),
+        };
+        // the chosen snapshot and every older one (offsets may come from an older one)
         let history: Vec<LakeSnapshot> = match chosen {
             Some(id) => {
                 let pos = snapshots.iter().position(|s| s.id == id).ok_or_else(|| {
@@ -346,7 +350,12 @@ impl UnionScanBuilder {
         let Some(snapshot) = history.last() else {
             return Ok(OpenedLake::log_only(all));
         };
-        let mut source = lake.create_lake_source(&info.path).await?;
+        let mut source = source.ok_or_else(|| {
+            Error::new(
+                ErrorKind::External,
+                format!("the lake listed snapshots of table {} but opened no source", info.path),
+            )
+        })?;
         source.with_project(&read_columns.iter().map(|&c| vec![c]).collect::<Vec<_>>())?;
         source.with_blob_mode(blob_mode)?;
         // the log's readable snapshot may come with readable offsets, which cover only the
@@ -692,6 +701,68 @@ mod tests {
             .ok_or_else(|| Error::invalid("built"))?;
         assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{e}");
         assert!(e.message().contains("1025 levels deep"), "{e}");
+        Ok(())
+    }
+
+    /// A lake that counts the calls a scan makes of it, over a memory lake.
+    struct CountingLake {
+        inner: crate::memory::MemoryLake,
+        /// `list_snapshots`, `create_lake_source`, `open_scan`.
+        calls: [AtomicUsize; 3],
+    }
+
+    #[async_trait::async_trait]
+    impl LakeStorage for CountingLake {
+        async fn table_info(&self, path: &TablePath) -> Result<TableInfo> {
+            self.inner.table_info(path).await
+        }
+        async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>> {
+            self.calls[0].fetch_add(1, Ordering::SeqCst);
+            self.inner.list_snapshots(path).await
+        }
+        async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {
+            self.calls[1].fetch_add(1, Ordering::SeqCst);
+            self.inner.create_lake_source(path).await
+        }
+        async fn open_scan(&self, path: &TablePath) -> Result<LakeScanStart> {
+            self.calls[2].fetch_add(1, Ordering::SeqCst);
+            self.inner.open_scan(path).await
+        }
+        async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn crate::lake::LakeWriter>> {
+            self.inner.create_lake_writer(info).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scan_build_opens_the_lake_once_for_its_snapshots_and_source() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema.clone(), vec!["k".into()], 1);
+        let log = MemoryLog::new(info.clone())?;
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])?;
+        log.append(&TableBucket::new(0), batch, vec![ChangeType::Insert; 3])?;
+        let lake = Arc::new(CountingLake {
+            inner: crate::memory::MemoryLake::new(),
+            calls: Default::default(),
+        });
+        let calls = |lake: &CountingLake| lake.calls.each_ref().map(|c| c.load(Ordering::SeqCst));
+
+        // never tiered: the table is not in the lake, and the scan reads the log alone
+        let table = UnionTable::new(info.clone(), Arc::new(log.clone()), Some(lake.clone()))?;
+        assert_eq!(table.scan().build().await?.collect().await?.len(), 1);
+        assert_eq!(calls(&lake), [0, 0, 1]);
+
+        crate::memory::tier(&log, &lake.inner, None).await?;
+        let rows: usize = table
+            .scan()
+            .build()
+            .await?
+            .collect()
+            .await?
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 3);
+        assert_eq!(calls(&lake), [0, 0, 2], "one open_scan per build, nothing else");
         Ok(())
     }
 
