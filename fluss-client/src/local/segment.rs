@@ -9,6 +9,12 @@
 //! when they are read, and a bad one is then a typed error naming the segment and byte,
 //! never silently dropped or cut. Readers in other processes stop before an incomplete
 //! tail (it may still be being written) and pick up new batches with [`BucketLog::refresh`].
+//!
+//! What [`BucketLog::sync`] made durable is recorded in the bucket's recovery point file
+//! (`recovery-point`: the offset below which every batch was synced). A bad batch below it
+//! is damage to synced data, not a torn append: opening fails rather than cut it, as it
+//! does for a log that ends before its recovery point. Cutting synced batches would let
+//! new appends take offsets that a lake snapshot tiered from the old ones may cover.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -21,6 +27,8 @@ use crate::record::{peek_header, read_header};
 const LOG_OVERHEAD: usize = 12;
 /// The longest fixed header (V2).
 const MAX_HEADER_LEN: usize = 56;
+/// The file in a bucket directory that holds its recovery point.
+const RECOVERY_POINT_FILE: &str = "recovery-point";
 
 /// A segment file.
 #[derive(Debug, Clone)]
@@ -48,9 +56,11 @@ pub(crate) struct BucketLog {
     pub index: Vec<IndexEntry>,
     /// The offset the next batch gets.
     pub end: i64,
-    /// The batches below this offset are known to be on disk (fsynced by this log); those
-    /// from it to `end` may still sit in the page cache.
+    /// The batches below this offset are known to be on disk (fsynced); those from it to
+    /// `end` may still sit in the page cache.
     pub durable: i64,
+    /// The offset the recovery point file holds (at most `durable`).
+    recovery_point: i64,
     writer: Option<File>,
 }
 
@@ -92,6 +102,7 @@ impl BucketLog {
             index: Vec::new(),
             end: 0,
             durable: 0,
+            recovery_point: 0,
             writer: None,
         })
     }
@@ -99,13 +110,15 @@ impl BucketLog {
     /// Opens a bucket directory. `recover` (the writer) cuts a torn tail off the last
     /// segment; readers stop before it instead.
     pub(crate) fn open(dir: PathBuf, recover: bool) -> Result<Self> {
+        let recovery_point = read_recovery_point(&dir)?;
         let mut log = Self {
             dir,
             segments: Vec::new(),
             index: Vec::new(),
             end: 0,
-            // what an earlier process wrote may not have reached the disk either
-            durable: 0,
+            // what an earlier process wrote past its last sync may not be on disk
+            durable: recovery_point,
+            recovery_point,
             writer: None,
         };
         let mut names: Vec<(i64, PathBuf)> = Vec::new();
@@ -147,6 +160,13 @@ impl BucketLog {
                     if !(is_last_segment && last) {
                         return Err(error);
                     }
+                    // the bad batch starts at offset `end`, which a sync covered
+                    if log.end < recovery_point {
+                        return Err(error.context(format!(
+                            "the batch at offset {} of a log synced up to offset {recovery_point} is damaged, and synced batches are not cut as a torn tail",
+                            log.end
+                        )));
+                    }
                     if recover {
                         let seg = &mut log.segments[i];
                         let f = OpenOptions::new()
@@ -160,6 +180,13 @@ impl BucketLog {
                     }
                 }
             }
+        }
+        if log.end < recovery_point {
+            return Err(Error::corrupt(format!(
+                "{}: the log ends at offset {} but was synced up to offset {recovery_point}: segments are missing or were cut",
+                log.dir.display(),
+                log.end
+            )));
         }
         Ok(log)
     }
@@ -375,10 +402,23 @@ impl BucketLog {
         Ok(())
     }
 
-    /// Makes every batch appended so far durable: fsyncs the segments that hold batches
-    /// from [`durable`](Self::durable) on, then the directory (for segment files created
-    /// since). Segments wholly below it are not touched again.
+    /// Makes every batch appended so far durable and records it as the recovery point:
+    /// fsyncs the segments that hold batches from [`durable`](Self::durable) on (segments
+    /// wholly below it are not touched again), then writes the recovery point file, whose
+    /// directory sync also makes the names of segment files created since durable.
     pub(crate) fn sync(&mut self) -> Result<()> {
+        if self.recovery_point >= self.end {
+            return Ok(());
+        }
+        self.sync_segments()?;
+        super::write_durably(&self.dir, RECOVERY_POINT_FILE, self.end.to_string().as_bytes())
+            .map_err(|e| e.context(format!("recording the recovery point of {}", self.dir.display())))?;
+        self.recovery_point = self.end;
+        Ok(())
+    }
+
+    /// Fsyncs the segments holding batches from `durable` on.
+    fn sync_segments(&mut self) -> Result<()> {
         if self.durable >= self.end {
             return Ok(());
         }
@@ -396,7 +436,6 @@ impl BucketLog {
             };
             synced.map_err(|e| io(e, format!("cannot sync segment {}", seg.path.display())))?;
         }
-        sync_dir(&self.dir)?;
         self.durable = self.end;
         Ok(())
     }
@@ -484,6 +523,21 @@ fn read_exact_at(file: &mut File, buf: &mut [u8], pos: u64) -> std::io::Result<(
         file.seek(SeekFrom::Start(pos))?;
         file.read_exact(buf)
     }
+}
+
+/// The recovery point recorded in a bucket directory; 0 when none is.
+fn read_recovery_point(dir: &Path) -> Result<i64> {
+    let path = dir.join(RECOVERY_POINT_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(e, format!("cannot read {}", path.display()))),
+    };
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|&offset| offset >= 0)
+        .ok_or_else(|| Error::corrupt(format!("{} holds {:?}, not an offset", path.display(), text.trim())))
 }
 
 /// Makes a directory's entries durable (file creations and renames in it).

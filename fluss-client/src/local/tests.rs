@@ -177,6 +177,7 @@ fn last_segment(log: &LocalLog) -> std::path::PathBuf {
     let mut files: Vec<_> = std::fs::read_dir(log.table_dir().join("log/bucket-0"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     files.sort();
     files.pop().unwrap()
@@ -575,11 +576,16 @@ async fn sync_makes_appends_durable_once_and_sync_option_does_it_per_append() ->
     assert_eq!((after[&p(0)], after[&p(1)]), ((25, 25), (3, 3)));
     drop(log);
 
-    // a reopened log knows nothing of what an earlier process synced
+    // a reopened log knows what an earlier process synced from its recovery point, and
+    // nothing past it
     let log = LocalLog::open(dir.path(), &info(true).path, options(300))?;
-    assert_eq!(log.durable_offsets()?[&p(0)], (0, 25));
-    log.sync()?;
     assert_eq!(log.durable_offsets()?[&p(0)], (25, 25));
+    log.append(&p(0), batch(25..30, Some("x")), vec![ChangeType::Insert; 5])?;
+    drop(log);
+    let log = LocalLog::open(dir.path(), &info(true).path, options(300))?;
+    assert_eq!(log.durable_offsets()?[&p(0)], (25, 30));
+    log.sync()?;
+    assert_eq!(log.durable_offsets()?[&p(0)], (30, 30));
 
     let synced = LocalLogOptions {
         sync: true,
@@ -590,5 +596,81 @@ async fn sync_makes_appends_durable_once_and_sync_option_does_it_per_append() ->
         log.append(&b0, batch(i * 5..i * 5 + 5, None), vec![ChangeType::Insert; 5])?;
         assert_eq!(log.durable_offsets()?[&b0], (i * 5 + 5, i * 5 + 5));
     }
+    Ok(())
+}
+
+/// A log of bucket 0 holding offsets 0..8 in two batches, synced when `sync` says so, and
+/// its last segment.
+fn two_batches(dir: &std::path::Path, sync: bool) -> Result<std::path::PathBuf> {
+    let log = LocalLog::create(dir, &info(false), options(1 << 20))?;
+    let b0 = TableBucket::new(0);
+    log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4])?;
+    log.append(&b0, batch(4..8, None), vec![ChangeType::Insert; 4])?;
+    if sync {
+        log.sync()?;
+    }
+    Ok(last_segment(&log))
+}
+
+#[tokio::test]
+async fn a_damaged_last_batch_that_was_synced_is_corruption_and_is_not_cut() -> Result<()> {
+    for sync in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let segment = two_batches(dir.path(), sync)?;
+        let mut bytes = std::fs::read(&segment)?;
+        let len = bytes.len();
+        // inside the second (last) batch's body: its CRC fails
+        bytes[len - 10] ^= 0xff;
+        std::fs::write(&segment, &bytes)?;
+        let opened = LocalLog::open(dir.path(), &info(false).path, options(1 << 20));
+        if sync {
+            let e = opened
+                .err()
+                .ok_or_else(|| Error::invalid("opened over damaged synced data"))?;
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+            assert!(e.to_string().contains("synced up to offset 8"), "{e}");
+            assert_eq!(std::fs::read(&segment)?.len(), len, "nothing was cut");
+            // readers refuse it too
+            let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20));
+            assert!(reader.is_err());
+        } else {
+            // never synced: a torn append, cut as ever
+            let log = opened?;
+            assert_eq!(log.offset_ranges().await?[&TableBucket::new(0)].end, 4);
+            assert!(std::fs::read(&segment)?.len() < len);
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_log_that_ends_before_its_recovery_point_is_corrupt() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let segment = two_batches(dir.path(), true)?;
+    // cut at the batch boundary: every batch left is whole, but offsets 4..8 are gone
+    let bytes = std::fs::read(&segment)?;
+    let log = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
+    let (_, path) = log.next_entries(&TableBucket::new(0), 4, None)?;
+    assert_eq!(path, segment);
+    let second = log.next_entries(&TableBucket::new(0), 4, None)?.0[0].pos as usize;
+    drop(log);
+    std::fs::write(&segment, &bytes[..second])?;
+    let e = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::invalid("opened a log shorter than its recovery point"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(
+        e.to_string().contains("ends at offset 4 but was synced up to offset 8"),
+        "{e}"
+    );
+
+    // a malformed recovery point is named
+    std::fs::write(&segment, &bytes)?;
+    std::fs::write(segment.with_file_name("recovery-point"), "eight")?;
+    let e = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::invalid("opened with a malformed recovery point"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("recovery-point"), "{e}");
     Ok(())
 }
