@@ -193,8 +193,10 @@ impl BucketLog {
 
     /// Indexes the batches of segment `i` from byte `from`.
     fn scan_segment(&mut self, i: usize, from: u64) -> Result<Scan> {
-        let expected = self.end;
         let scan = self.scan_segment_batches(i, from)?;
+        // where the scan stopped: the offset of the bad batch, which any later valid batch
+        // of this log lies beyond
+        let expected = self.end;
         // a torn write has nothing whole after it: a valid later batch means the bad one was
         // corrupted in place, and cutting it would lose that batch and everything after it
         if let Scan::Bad { pos, last: true, error } = scan {
@@ -502,7 +504,7 @@ fn valid_batch_within(bytes: &[u8], expected: i64, mut budget: u64) -> bool {
         // the checks above hold for the header too: it is read from the same bytes
         let size = header.size_in_bytes();
         budget = budget.saturating_sub(size as u64);
-        budget == 0 || read_header(&bytes[q..q + size]).is_ok()
+        budget == 0 || header.crc_matches(&bytes[q..q + size])
     })
 }
 

@@ -674,3 +674,34 @@ async fn a_log_that_ends_before_its_recovery_point_is_corrupt() -> Result<()> {
     assert!(e.to_string().contains("recovery-point"), "{e}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_torn_tail_over_a_stale_copy_of_an_earlier_batch_is_still_torn() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let segment = two_batches(dir.path(), false)?;
+    let bytes = std::fs::read(&segment)?;
+    let second = bytes.len() / 2..bytes.len();
+    assert_eq!(crate::record::read_header(&bytes[second.clone()])?.base_offset, 4);
+    // a crash in the third append (offsets 8..40): its header, then what the disk held
+    // before, here a whole copy of the second batch (offsets 4..8). That copy is no later
+    // batch of this log (its offsets are below the torn one's), so it proves no damage in
+    // place: the tail is torn and cut
+    let third = crate::record::encode_batch(
+        &batch(8..40, None),
+        Some(&[ChangeType::Insert; 32]),
+        8,
+        &Default::default(),
+    )?;
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&third[..60]);
+    torn.extend_from_slice(&bytes[second]);
+    assert!(
+        torn.len() < bytes.len() + third.len(),
+        "the third batch reaches past the end"
+    );
+    std::fs::write(&segment, &torn)?;
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    assert_eq!(log.offset_ranges().await?[&TableBucket::new(0)].end, 8);
+    assert_eq!(std::fs::read(&segment)?, bytes);
+    Ok(())
+}

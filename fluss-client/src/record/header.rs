@@ -57,6 +57,12 @@ impl BatchHeader {
         self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
+    /// Whether `batch` (the whole batch this header was peeked from, `size_in_bytes`
+    /// long) carries the CRC it stores: [`read_header`]'s check without parsing again.
+    pub(crate) fn crc_matches(&self, batch: &[u8]) -> bool {
+        layout(self.magic).is_some_and(|l| batch.len() == self.size_in_bytes() && compute_crc(batch, l) == self.crc)
+    }
+
     /// The offset after the batch: `base_offset + last_offset_delta + 1`. A batch always
     /// consumes at least one offset, even with no records.
     pub fn next_offset(&self) -> i64 {
