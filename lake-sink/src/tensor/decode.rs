@@ -262,7 +262,6 @@ fn check_size(format: ImageFormatKind, width: u32, height: u32, max_pixels: u64)
 /// with no row error to say so. Strictness also refuses the odd file that breaks the format
 /// in a harmless way (stray bytes between its headers); that is a row error too.
 fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Failure> {
-    use image::{GrayAlphaImage, GrayImage, RgbaImage};
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
@@ -284,24 +283,15 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, F
         return Err(Failure(format!("JPEG dimensions {width}x{height} out of range")));
     };
     check_size(ImageFormatKind::Jpeg, width, height, max_pixels)?;
-    // what the `image` crate asks for: grey and RGB as stored, anything else as RGB
-    let out = match stored {
-        ColorSpace::RGB | ColorSpace::RGBA | ColorSpace::Luma | ColorSpace::LumaA => stored,
-        _ => ColorSpace::RGB,
-    };
-    decoder.set_options(decoder.options().jpeg_set_out_colorspace(out));
+    // straight to RGB, what the tensor wants: grey is replicated and alpha dropped, as
+    // `image`'s `into_rgb8` would, without a second pass over the pixels
+    decoder.set_options(decoder.options().jpeg_set_out_colorspace(ColorSpace::RGB));
     let pixels = decoder
         .decode()
         .map_err(|e| Failure(format!("cannot decode JPEG image ({width}x{height}): {e}")))?;
-    let image = match out {
-        ColorSpace::Luma => GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
-        ColorSpace::LumaA => GrayAlphaImage::from_raw(width, height, pixels).map(DynamicImage::ImageLumaA8),
-        ColorSpace::RGBA => RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8),
-        _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
-    };
-    image.map(DynamicImage::into_rgb8).ok_or_else(|| {
+    RgbImage::from_raw(width, height, pixels).ok_or_else(|| {
         Failure(format!(
-            "the JPEG decoder returned too few bytes for {width}x{height} {out:?}"
+            "the JPEG decoder returned too few bytes for {width}x{height} RGB (stored as {stored:?})"
         ))
     })
 }
@@ -539,6 +529,23 @@ mod tests {
         let bytes = encode_jpeg(&DynamicImage::ImageLuma8(gray), 90);
         let t = decode_image(&bytes, &TensorOptions::new(8, 8)).unwrap();
         assert_solid(&t, [77, 77, 77], 3);
+    }
+
+    #[test]
+    fn a_grey_jpeg_decodes_to_image_s_grey_levels_replicated() -> Result<()> {
+        // zune is asked for RGB straight away: each pixel must be the grey level the
+        // `image` crate's own decoder gives, in all three channels
+        let gray = GrayImage::from_fn(67, 45, |x, y| Luma([((x * 7 + y * 3) % 256) as u8]));
+        let bytes = encode_jpeg(&DynamicImage::ImageLuma8(gray), 85);
+        let ours = decode_rgb(&bytes, u64::MAX).map_err(|Failure(f)| Error::invalid(f))?;
+        let theirs = image::load_from_memory(&bytes)
+            .map_err(|e| Error::invalid(e.to_string()))?
+            .into_luma8();
+        assert_eq!(ours.dimensions(), theirs.dimensions());
+        for (rgb, luma) in ours.pixels().zip(theirs.pixels()) {
+            assert_eq!(rgb.0, [luma.0[0]; 3]);
+        }
+        Ok(())
     }
 
     #[test]
