@@ -175,15 +175,15 @@ impl TableLayout {
 
     /// Fails with [`ErrorKind::Unsupported`] where the spec has fields a writer cannot
     /// fill from a Fluss partition and bucket (see [`TableLayout::partition_data`]).
-    pub fn check_writable(&self, table: &str) -> Result<()> {
+    /// Callers that know the table add it as context.
+    pub fn check_writable(&self) -> Result<()> {
         if self.derived.is_empty() {
             return Ok(());
         }
         Err(Error::new(
             ErrorKind::Unsupported,
             format!(
-                "lake table{}{table} is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
-                if table.is_empty() { "" } else { " " },
+                "the lake table is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
                 self.derived.join(", ")
             ),
         ))
@@ -192,7 +192,7 @@ impl TableLayout {
     /// The partition data of a Fluss partition and bucket: one value per field of the
     /// spec, null for `void` fields. Fails as [`TableLayout::check_writable`] does.
     pub fn partition_data(&self, partition: &[String], bucket: u32) -> Result<Struct> {
-        self.check_writable("")?;
+        self.check_writable()?;
         let mut values: Vec<Option<Literal>> = vec![None; self.field_count];
         if partition.len() != self.partitions.len() {
             return Err(Error::invalid(format!(
@@ -606,7 +606,7 @@ mod tests {
             .ok_or_else(|| Error::invalid("written"))?;
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         let e = layout
-            .check_writable("db.t")
+            .check_writable()
             .err()
             .ok_or_else(|| Error::invalid("writable"))?;
         assert!(e.message().contains("partitioned by day_day (day)"), "{e}");

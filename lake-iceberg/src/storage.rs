@@ -194,7 +194,9 @@ impl LakeStorage for IcebergStorage {
         info.ensure_compatible(&lake_info)?;
         let metadata = table.metadata();
         let layout = TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?;
-        layout.check_writable(&info.path.to_string())?;
+        layout
+            .check_writable()
+            .map_err(|e| e.context(format!("table {}", info.path)))?;
         Ok(Box::new(IcebergLakeWriter {
             catalog: self.catalog(&format!("tiering into {}", info.path))?.clone(),
             ident: Self::ident(&info.path)?,

@@ -78,7 +78,9 @@ impl LakeWriter for IcebergLakeWriter {
         let metadata = table.metadata();
         let layout = TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?;
         // the spec may have changed since the writer was made
-        layout.check_writable(&path.to_string())?;
+        layout
+            .check_writable()
+            .map_err(|e| e.context(format!("table {path}")))?;
         if self.info.has_primary_key() {
             refuse_rows_in_lake(&table, &layout, &self.info, &self.written).await?;
         }
