@@ -47,7 +47,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 /// The bounds of [`resolve_blobs`] (defined beside `resolve_column` in lake-api).
 pub use lake_api::blob::ResolveOptions;
-use lake_api::blob::{BlobRef, BlobResolver, blob_refs_per_row, check_blob_ref_type, resolve_column};
+use lake_api::blob::{BlobRef, BlobResolver, blob_refs_per_row, check_blob_ref_type, resolve_column_in_order};
 use lake_api::types::{BLOB_EXTENSION, EXTENSION_NAME_KEY, blob_field};
 use lake_api::{ErrorKind as ApiKind, RecordBatchStream};
 use object_store::local::LocalFileSystem;
@@ -341,19 +341,21 @@ async fn resolve_batch(
                 None => None,
             })
             .collect();
-        let mut fetched = resolve_column(resolver, &refs, options).await;
-        for (row, e) in malformed {
-            if let Some(slot) = fetched.get_mut(row) {
-                *slot = Some(Err(e));
-            }
-        }
-        let capacity: usize = fetched
+        // each payload is copied into the column as its row comes, in row order, so the
+        // batch holds the column and at most `max_bytes_in_flight` of payloads besides
+        // (sized for the payloads, up to the bytes in flight: the lengths are the input's
+        // word, and the column grows past that as payloads arrive)
+        let claimed = refs
             .iter()
-            .map(|r| r.as_ref().and_then(|r| r.as_ref().ok()).map_or(0, Vec::len))
-            .sum();
-        let mut builder = LargeBinaryBuilder::with_capacity(fetched.len(), capacity);
-        for (row, outcome) in fetched.into_iter().enumerate() {
-            match outcome {
+            .flatten()
+            .map(|r| r.length)
+            .filter(|&length| length <= options.max_blob_bytes)
+            .fold(0u64, u64::saturating_add);
+        let capacity =
+            usize::try_from(claimed).map_or(options.max_bytes_in_flight, |c| c.min(options.max_bytes_in_flight));
+        let mut builder = LargeBinaryBuilder::with_capacity(refs.len(), capacity);
+        resolve_column_in_order(resolver, &refs, options, |row, outcome| {
+            match outcome.or_else(|| malformed.remove(&row).map(Err)) {
                 None => builder.append_null(),
                 Some(Ok(bytes)) => builder.append_value(bytes),
                 Some(Err(error)) => {
@@ -365,7 +367,8 @@ async fn resolve_batch(
                     });
                 }
             }
-        }
+        })
+        .await;
         columns[*index] = Arc::new(builder.finish());
     }
     let out = RecordBatch::try_new(schema, columns)?;

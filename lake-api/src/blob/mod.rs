@@ -31,6 +31,7 @@
 //! # });
 //! ```
 
+use std::collections::VecDeque;
 use std::fmt;
 
 use arrow_array::cast::AsArray;
@@ -241,7 +242,8 @@ pub fn blob_refs_per_row(array: &dyn Array) -> Result<Vec<Option<Result<BlobRef>
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResolveOptions {
-    /// The most payload bytes in flight (a larger single payload is fetched alone).
+    /// The most payload bytes fetched or being fetched and not yet handed on in row order
+    /// (a larger single payload is fetched alone).
     pub max_bytes_in_flight: usize,
     /// The most fetches in flight (at least one is).
     pub concurrency: usize,
@@ -263,77 +265,110 @@ impl Default for ResolveOptions {
     }
 }
 
-/// Fetches every reference of `refs` through `resolver`, concurrently.
-///
-/// At most `options.concurrency` fetches are in flight (at least one), and the lengths of
-/// the fetches in flight add up to at most `options.max_bytes_in_flight`, except that a
-/// reference longer than that on its own is still fetched, alone. Fetches start in row
-/// order.
+/// One row of a column of references: `None` for a null reference, else its payload or
+/// its error.
+pub type RowOutcome = Option<Result<Vec<u8>>>;
+
+/// Fetches every reference of `refs` through `resolver`, concurrently; the outcomes in
+/// a vector (see [`resolve_column_in_order`] for the bounds and the errors).
 ///
 /// The result has one entry per row, in row order: `None` for a null reference, else that
-/// row's outcome. Errors are per row: one failed fetch does not stop the others. A
-/// reference longer than `options.max_blob_bytes` is an `InvalidArgument` row error,
-/// never fetched; a payload whose size differs from the reference's `length` is a
-/// `Corrupt` row error.
+/// row's outcome.
 pub async fn resolve_column(
     resolver: &dyn BlobResolver,
     refs: &[Option<BlobRef>],
     options: ResolveOptions,
-) -> Vec<Option<Result<Vec<u8>>>> {
+) -> Vec<RowOutcome> {
+    let mut results = Vec::with_capacity(refs.len());
+    resolve_column_in_order(resolver, refs, options, |_, outcome| results.push(outcome)).await;
+    results
+}
+
+/// Fetches every reference of `refs` through `resolver`, concurrently, and hands each
+/// row's outcome to `deliver` in row order: `None` for a null reference, else the payload
+/// or the row's error. A consumer that copies each payload into one buffer (an Arrow
+/// column) holds the column plus at most `options.max_bytes_in_flight` of payloads.
+///
+/// At most `options.concurrency` fetches are in flight (at least one). The lengths of the
+/// payloads fetched or being fetched but not yet delivered add up to at most
+/// `options.max_bytes_in_flight`, except that a reference longer than that on its own is
+/// still fetched, alone. Fetches start in row order.
+///
+/// Errors are per row: one failed fetch does not stop the others. A reference longer
+/// than `options.max_blob_bytes` is an `InvalidArgument` row error, never fetched; a
+/// payload whose size differs from the reference's `length` is a `Corrupt` row error.
+pub async fn resolve_column_in_order(
+    resolver: &dyn BlobResolver,
+    refs: &[Option<BlobRef>],
+    options: ResolveOptions,
+    mut deliver: impl FnMut(usize, RowOutcome),
+) {
     let concurrency = options.concurrency.max(1);
     let budget = u64::try_from(options.max_bytes_in_flight).unwrap_or(u64::MAX);
-    let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(refs.len());
-    results.resize_with(refs.len(), || None);
-
+    // the rows from `delivered` on that were admitted: their held length and, once known,
+    // their outcome
+    let mut window: VecDeque<(u64, Option<RowOutcome>)> = VecDeque::new();
+    let mut delivered = 0usize;
+    let mut held: u64 = 0;
     let mut in_flight = FuturesUnordered::new();
-    let mut bytes_in_flight: u64 = 0;
     let mut next = 0usize;
 
     loop {
-        // Admit as many fetches as the bounds allow, in row order.
+        // admit as many rows as the bounds allow, in row order
         while next < refs.len() && in_flight.len() < concurrency {
-            let Some(blob) = &refs[next] else {
-                next += 1;
-                continue;
-            };
-            if blob.length > options.max_blob_bytes {
-                results[next] = Some(Err(Error::invalid(format!(
-                    "blob {blob} is longer than the {} bytes a payload may have (ResolveOptions::max_blob_bytes)",
-                    options.max_blob_bytes
-                ))));
-                next += 1;
-                continue;
-            }
-            let fits = bytes_in_flight.saturating_add(blob.length) <= budget;
-            if !fits && !in_flight.is_empty() {
-                break;
-            }
-            bytes_in_flight = bytes_in_flight.saturating_add(blob.length);
-            let row = next;
-            in_flight.push(async move {
-                let outcome = resolver.fetch(blob).await.and_then(|bytes| {
-                    if bytes.len() as u64 == blob.length {
-                        Ok(bytes)
-                    } else {
-                        Err(Error::new(
-                            ErrorKind::Corrupt,
-                            format!("blob {blob}: resolver returned {} bytes", bytes.len()),
-                        ))
+            match &refs[next] {
+                None => window.push_back((0, Some(None))),
+                Some(blob) if blob.length > options.max_blob_bytes => {
+                    let refused = Error::invalid(format!(
+                        "blob {blob} is longer than the {} bytes a payload may have (ResolveOptions::max_blob_bytes)",
+                        options.max_blob_bytes
+                    ));
+                    window.push_back((0, Some(Some(Err(refused)))));
+                }
+                Some(blob) => {
+                    if held.saturating_add(blob.length) > budget && held > 0 {
+                        break;
                     }
-                });
-                (row, blob.length, outcome)
-            });
+                    held = held.saturating_add(blob.length);
+                    window.push_back((blob.length, None));
+                    let row = next;
+                    in_flight.push(async move {
+                        let outcome = resolver.fetch(blob).await.and_then(|bytes| {
+                            if bytes.len() as u64 == blob.length {
+                                Ok(bytes)
+                            } else {
+                                Err(Error::new(
+                                    ErrorKind::Corrupt,
+                                    format!("blob {blob}: resolver returned {} bytes", bytes.len()),
+                                ))
+                            }
+                        });
+                        (row, outcome)
+                    });
+                }
+            }
             next += 1;
         }
-        match in_flight.next().await {
-            Some((row, length, outcome)) => {
-                bytes_in_flight = bytes_in_flight.saturating_sub(length);
-                results[row] = Some(outcome);
+        // hand over the rows whose outcome is known, up to the first still in flight
+        while window.front().is_some_and(|(_, outcome)| outcome.is_some()) {
+            if let Some((length, Some(outcome))) = window.pop_front() {
+                held = held.saturating_sub(length);
+                deliver(delivered, outcome);
+                delivered += 1;
             }
-            None => break,
+        }
+        match in_flight.next().await {
+            Some((row, outcome)) => {
+                // (a row in flight was not delivered: it is in the window)
+                if let Some(slot) = row.checked_sub(delivered).and_then(|i| window.get_mut(i)) {
+                    slot.1 = Some(Some(outcome));
+                }
+            }
+            // nothing in flight: everything admitted was delivered just above
+            None if next >= refs.len() => break,
+            None => {}
         }
     }
-    results
 }
 
 #[cfg(test)]
@@ -419,6 +454,30 @@ mod tests {
             assert_eq!(payload(r), Some(&[i, i + 1, i + 2][..]));
         }
         assert_eq!(resolver.count_max.load(Ordering::SeqCst), 8);
+    }
+
+    #[tokio::test]
+    async fn rows_are_delivered_in_order_holding_at_most_the_byte_budget() {
+        let data = vec![3u8; 1000];
+        let resolver = MemResolver::with(&[("a", &data)]);
+        // row 0 is the slowest (MemResolver sleeps less the larger the offset): the rows
+        // after it finish first and wait for it, within the budget
+        let refs: Vec<Option<BlobRef>> = (0..40)
+            .map(|i| (i % 7 != 3).then(|| BlobRef::new("a", i, 10)))
+            .collect();
+        let mut rows = Vec::new();
+        let mut delivered_bytes = 0u64;
+        let mut most_held = 0u64;
+        resolve_column_in_order(&resolver, &refs, options(35, 8), |row, outcome| {
+            rows.push(row);
+            delivered_bytes += payload(&outcome).map_or(0, |p| p.len() as u64);
+            let fetched = resolver.bytes_asked.load(Ordering::SeqCst);
+            most_held = most_held.max(fetched - delivered_bytes);
+            assert_eq!(outcome.is_none(), refs[row].is_none(), "row {row}");
+        })
+        .await;
+        assert_eq!(rows, (0..40).collect::<Vec<_>>());
+        assert!(most_held <= 35, "{most_held} bytes fetched and not yet delivered");
     }
 
     #[tokio::test]
