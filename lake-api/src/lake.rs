@@ -397,14 +397,24 @@ pub trait LakeStorage: Send + Sync {
     /// Every snapshot of the table (oldest first) and, when it has any, a source for one
     /// scan of it: what a union scan starts from, asked for at once so that a lake loads
     /// the table's metadata once per scan (a catalog round trip, or a schema file and a
-    /// listing) and the snapshots and the source come from the same load. The default
-    /// calls [`list_snapshots`](Self::list_snapshots), then
+    /// listing) and the snapshots and the source come from the same load. A
+    /// [`NotFound`](crate::ErrorKind::NotFound) error means the table is not in the lake
+    /// (a union scan then reads the log alone), so it must not stand for anything else.
+    /// The default calls [`list_snapshots`](Self::list_snapshots), then
     /// [`create_lake_source`](Self::create_lake_source).
     async fn open_scan(&self, path: &TablePath) -> Result<LakeScanStart> {
         let snapshots = self.list_snapshots(path).await?;
         let source = match snapshots.is_empty() {
             true => None,
-            false => Some(self.create_lake_source(path).await?),
+            // the table was just listed: a source that finds nothing is no missing table
+            false => Some(self.create_lake_source(path).await.map_err(|e| match e.kind() {
+                crate::ErrorKind::NotFound => {
+                    let (_, message, source) = e.into_parts();
+                    crate::Error::from_parts(crate::ErrorKind::External, message, source)
+                        .context(format!("opening a source of table {path}, listed just before"))
+                }
+                _ => e,
+            })?),
         };
         Ok(LakeScanStart { snapshots, source })
     }

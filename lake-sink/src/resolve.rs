@@ -342,7 +342,8 @@ async fn resolve_batch(
             })
             .collect();
         // each payload is copied into the column as its row comes, in row order, so the
-        // batch holds the column and at most `max_bytes_in_flight` of payloads besides
+        // batch holds the column and at most `max_bytes_in_flight` of payloads besides (or
+        // one longer payload, fetched alone)
         // (sized for the payloads, up to the bytes in flight: the lengths are the input's
         // word, and the column grows past that as payloads arrive)
         let claimed = refs

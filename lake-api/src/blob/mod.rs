@@ -230,8 +230,9 @@ pub fn blob_refs_per_row(array: &dyn Array) -> Result<Vec<Option<Result<BlobRef>
     Ok(out)
 }
 
-/// Bounds on fetching a column of BLOB references ([`resolve_column`], and
-/// `lake_sink::resolve_blobs` per column of each batch).
+/// Bounds on fetching a column of BLOB references ([`resolve_column_in_order`], which
+/// [`resolve_column`] and `lake_sink::resolve_blobs`, per column of each batch, go
+/// through).
 ///
 /// ```
 /// use lake_api::blob::ResolveOptions;
@@ -248,9 +249,9 @@ pub struct ResolveOptions {
     /// The most fetches in flight (at least one is).
     pub concurrency: usize,
     /// The longest payload fetched. A longer reference is an `InvalidArgument` row error
-    /// and is never fetched: every fetched payload is held in memory until its column is
-    /// built, so one reference to a huge object (or a hostile `length`) must not be able
-    /// to take the process's memory.
+    /// and is never fetched: every payload ends up in memory (in its column), so one
+    /// reference to a huge object (or a hostile `length`) must not be able to take the
+    /// process's memory.
     pub max_blob_bytes: u64,
 }
 
@@ -287,7 +288,8 @@ pub async fn resolve_column(
 /// Fetches every reference of `refs` through `resolver`, concurrently, and hands each
 /// row's outcome to `deliver` in row order: `None` for a null reference, else the payload
 /// or the row's error. A consumer that copies each payload into one buffer (an Arrow
-/// column) holds the column plus at most `options.max_bytes_in_flight` of payloads.
+/// column) holds the column plus at most `options.max_bytes_in_flight` of payloads (or
+/// one payload of up to `options.max_blob_bytes`, which is fetched alone).
 ///
 /// At most `options.concurrency` fetches are in flight (at least one). The lengths of the
 /// payloads fetched or being fetched but not yet delivered add up to at most
@@ -305,11 +307,7 @@ pub async fn resolve_column_in_order(
 ) {
     let concurrency = options.concurrency.max(1);
     let budget = u64::try_from(options.max_bytes_in_flight).unwrap_or(u64::MAX);
-    // the rows from `delivered` on that were admitted: their held length and, once known,
-    // their outcome
-    let mut window: VecDeque<(u64, Option<RowOutcome>)> = VecDeque::new();
-    let mut delivered = 0usize;
-    let mut held: u64 = 0;
+    let mut rows = Handover::default();
     let mut in_flight = FuturesUnordered::new();
     let mut next = 0usize;
 
@@ -317,20 +315,20 @@ pub async fn resolve_column_in_order(
         // admit as many rows as the bounds allow, in row order
         while next < refs.len() && in_flight.len() < concurrency {
             match &refs[next] {
-                None => window.push_back((0, Some(None))),
+                None => rows.window.push_back((0, Some(None))),
                 Some(blob) if blob.length > options.max_blob_bytes => {
                     let refused = Error::invalid(format!(
                         "blob {blob} is longer than the {} bytes a payload may have (ResolveOptions::max_blob_bytes)",
                         options.max_blob_bytes
                     ));
-                    window.push_back((0, Some(Some(Err(refused)))));
+                    rows.window.push_back((0, Some(Some(Err(refused)))));
                 }
                 Some(blob) => {
-                    if held.saturating_add(blob.length) > budget && held > 0 {
+                    if rows.held.saturating_add(blob.length) > budget && rows.held > 0 {
                         break;
                     }
-                    held = held.saturating_add(blob.length);
-                    window.push_back((blob.length, None));
+                    rows.held = rows.held.saturating_add(blob.length);
+                    rows.window.push_back((blob.length, None));
                     let row = next;
                     in_flight.push(async move {
                         let outcome = resolver.fetch(blob).await.and_then(|bytes| {
@@ -349,24 +347,47 @@ pub async fn resolve_column_in_order(
             }
             next += 1;
         }
-        // hand over the rows whose outcome is known, up to the first still in flight
-        while window.front().is_some_and(|(_, outcome)| outcome.is_some()) {
-            if let Some((length, Some(outcome))) = window.pop_front() {
-                held = held.saturating_sub(length);
-                deliver(delivered, outcome);
-                delivered += 1;
-            }
+        // rows admitted with their outcome known (nulls, refusals) go at once
+        rows.hand_over(&mut deliver);
+        // a finished fetch is handed over (with those after it that finished first) before
+        // the next admission, so that its bytes are free for it
+        let Some((row, outcome)) = in_flight.next().await else {
+            // nothing in flight: every row was admitted and handed over
+            break;
+        };
+        rows.finish(row, outcome);
+        rows.hand_over(&mut deliver);
+    }
+}
+
+/// The rows [`resolve_column_in_order`] admitted and has not handed over yet.
+#[derive(Default)]
+struct Handover {
+    /// From row `delivered` on: each row's held length and, once known, its outcome.
+    window: VecDeque<(u64, Option<RowOutcome>)>,
+    /// The rows handed over.
+    delivered: usize,
+    /// The bytes of the rows in the window.
+    held: u64,
+}
+
+impl Handover {
+    /// Records the outcome of row `row` (admitted, so in the window).
+    fn finish(&mut self, row: usize, outcome: Result<Vec<u8>>) {
+        if let Some(slot) = row.checked_sub(self.delivered).and_then(|i| self.window.get_mut(i)) {
+            slot.1 = Some(Some(outcome));
         }
-        match in_flight.next().await {
-            Some((row, outcome)) => {
-                // (a row in flight was not delivered: it is in the window)
-                if let Some(slot) = row.checked_sub(delivered).and_then(|i| window.get_mut(i)) {
-                    slot.1 = Some(Some(outcome));
-                }
-            }
-            // nothing in flight: everything admitted was delivered just above
-            None if next >= refs.len() => break,
-            None => {}
+    }
+
+    /// Hands over the rows whose outcome is known, up to the first still in flight.
+    fn hand_over(&mut self, deliver: &mut impl FnMut(usize, RowOutcome)) {
+        while let Some((_, Some(_))) = self.window.front() {
+            let Some((length, Some(outcome))) = self.window.pop_front() else {
+                break;
+            };
+            self.held = self.held.saturating_sub(length);
+            deliver(self.delivered, outcome);
+            self.delivered += 1;
         }
     }
 }
@@ -458,7 +479,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_are_delivered_in_order_holding_at_most_the_byte_budget() {
-        let data = vec![3u8; 1000];
+        let data: Vec<u8> = (0..=255).collect();
         let resolver = MemResolver::with(&[("a", &data)]);
         // row 0 is the slowest (MemResolver sleeps less the larger the offset): the rows
         // after it finish first and wait for it, within the budget
@@ -470,14 +491,57 @@ mod tests {
         let mut most_held = 0u64;
         resolve_column_in_order(&resolver, &refs, options(35, 8), |row, outcome| {
             rows.push(row);
+            // what was asked for and not handed over, this row included
+            let asked = resolver.bytes_asked.load(Ordering::SeqCst);
+            most_held = most_held.max(asked - delivered_bytes);
+            let expected = refs[row].as_ref().map(|r| &data[r.offset as usize..][..10]);
+            assert_eq!(payload(&outcome), expected, "row {row}");
             delivered_bytes += payload(&outcome).map_or(0, |p| p.len() as u64);
-            let fetched = resolver.bytes_asked.load(Ordering::SeqCst);
-            most_held = most_held.max(fetched - delivered_bytes);
-            assert_eq!(outcome.is_none(), refs[row].is_none(), "row {row}");
         })
         .await;
         assert_eq!(rows, (0..40).collect::<Vec<_>>());
         assert!(most_held <= 35, "{most_held} bytes fetched and not yet delivered");
+
+        // no rows, only nulls, no concurrency asked for
+        for refs in [vec![], vec![None, None]] {
+            let mut seen = Vec::new();
+            resolve_column_in_order(&resolver, &refs, options(35, 0), |row, outcome| {
+                seen.push((row, outcome.is_none()));
+            })
+            .await;
+            assert_eq!(seen, (0..refs.len()).map(|r| (r, true)).collect::<Vec<_>>());
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_handed_over_are_free_for_the_next_fetch_at_once() -> Result<()> {
+        /// Row 1's fetch ends only once row 2's has begun: with a budget of two payloads,
+        /// row 2 must start as soon as row 0 is handed over.
+        #[derive(Default)]
+        struct Gate(tokio::sync::Notify);
+        #[async_trait]
+        impl BlobResolver for Gate {
+            async fn fetch(&self, blob: &BlobRef) -> Result<Vec<u8>> {
+                match blob.offset {
+                    1 => self.0.notified().await,
+                    2 => self.0.notify_one(),
+                    _ => {}
+                }
+                Ok(vec![blob.offset as u8; blob.length as usize])
+            }
+        }
+        let refs: Vec<Option<BlobRef>> = (0..3).map(|i| Some(BlobRef::new("g", i, 10))).collect();
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            resolve_column(&Gate::default(), &refs, options(20, 8)),
+        )
+        .await
+        .map_err(|_| Error::invalid("row 2 never started: freed bytes were not reused"))?;
+        assert_eq!(
+            out.iter().map(|r| payload(r).map(|p| p[0])).collect::<Vec<_>>(),
+            [Some(0), Some(1), Some(2)]
+        );
+        Ok(())
     }
 
     #[tokio::test]

@@ -332,7 +332,13 @@ impl UnionScanBuilder {
             Err(e) if e.kind() == ErrorKind::NotFound && chosen.is_none() => {
                 return Ok(OpenedLake::log_only(all));
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                return Err(match chosen {
+                    Some(id) if from_log => e.context(format!("lake snapshot {id}, named by the log")),
+                    Some(id) => e.context(format!("lake snapshot {id}")),
+                    None => e,
+                });
+            }
         };
         // the chosen snapshot and every older one (offsets may come from an older one)
         let history: Vec<LakeSnapshot> = match chosen {
@@ -705,6 +711,7 @@ mod tests {
     }
 
     /// A lake that counts the calls a scan makes of it, over a memory lake.
+    #[derive(Default)]
     struct CountingLake {
         inner: crate::memory::MemoryLake,
         /// `list_snapshots`, `create_lake_source`, `open_scan`.
@@ -740,10 +747,7 @@ mod tests {
         let log = MemoryLog::new(info.clone())?;
         let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])?;
         log.append(&TableBucket::new(0), batch, vec![ChangeType::Insert; 3])?;
-        let lake = Arc::new(CountingLake {
-            inner: crate::memory::MemoryLake::new(),
-            calls: Default::default(),
-        });
+        let lake = Arc::new(CountingLake::default());
         let calls = |lake: &CountingLake| lake.calls.each_ref().map(|c| c.load(Ordering::SeqCst));
 
         // never tiered: the table is not in the lake, and the scan reads the log alone
@@ -763,6 +767,105 @@ mod tests {
             .sum();
         assert_eq!(rows, 3);
         assert_eq!(calls(&lake), [0, 0, 2], "one open_scan per build, nothing else");
+        Ok(())
+    }
+
+    /// A lake whose sources find nothing (with the default `open_scan`).
+    struct VanishingSource(crate::memory::MemoryLake);
+
+    #[async_trait::async_trait]
+    impl LakeStorage for VanishingSource {
+        async fn table_info(&self, path: &TablePath) -> Result<TableInfo> {
+            self.0.table_info(path).await
+        }
+        async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>> {
+            self.0.list_snapshots(path).await
+        }
+        async fn create_lake_source(&self, _path: &TablePath) -> Result<Box<dyn LakeSource>> {
+            Err(Error::new(ErrorKind::NotFound, "a data file vanished"))
+        }
+        async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn crate::lake::LakeWriter>> {
+            self.0.create_lake_writer(info).await
+        }
+    }
+
+    /// A log that names a readable lake snapshot, over a memory log.
+    struct NamingLog {
+        inner: MemoryLog,
+        snapshot: i64,
+    }
+
+    #[async_trait::async_trait]
+    impl LogSource for NamingLog {
+        async fn table_info(&self) -> Result<TableInfo> {
+            self.inner.table_info().await
+        }
+        async fn offset_ranges(&self) -> Result<BTreeMap<TableBucket, crate::log::OffsetRange>> {
+            self.inner.offset_ranges().await
+        }
+        async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
+            self.inner.tiered_offsets(snapshot).await
+        }
+        async fn read(
+            &self,
+            bucket: &TableBucket,
+            start: i64,
+            stop: Option<i64>,
+        ) -> Result<crate::log::LogBatchStream> {
+            self.inner.read(bucket, start, stop).await
+        }
+        async fn readable_snapshot(&self) -> Result<ReadableSnapshot> {
+            Ok(ReadableSnapshot::Snapshot(self.snapshot))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_lake_table_is_an_error_where_a_snapshot_of_it_was_asked_for() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema, vec!["k".into()], 1);
+        let log = MemoryLog::new(info.clone())?;
+        let lake = Arc::new(crate::memory::MemoryLake::new());
+        let not_found = |e: Error, what: &str| {
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+            assert!(e.message().contains(what), "{e}");
+        };
+        // named by the caller
+        let table = UnionTable::new(info.clone(), Arc::new(log.clone()), Some(lake.clone()))?;
+        let e = table
+            .scan()
+            .snapshot(5)
+            .build()
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("built"))?;
+        not_found(e, "lake snapshot 5");
+        // named by the log
+        let naming = NamingLog {
+            inner: log.clone(),
+            snapshot: 7,
+        };
+        let table = UnionTable::new(info.clone(), Arc::new(naming), Some(lake.clone()))?;
+        let e = table
+            .scan()
+            .build()
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("built"))?;
+        not_found(e, "lake snapshot 7, named by the log");
+
+        // a source that finds nothing right after the table was listed is no missing
+        // table, and no log-only read
+        crate::memory::tier(&log, lake.as_ref(), None).await?;
+        let vanishing = Arc::new(VanishingSource(lake.as_ref().clone()));
+        let table = UnionTable::new(info, Arc::new(log), Some(vanishing))?;
+        let e = table
+            .scan()
+            .build()
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("built"))?;
+        assert_eq!(e.kind(), ErrorKind::External, "{e}");
+        assert!(e.message().contains("listed just before"), "{e}");
         Ok(())
     }
 
