@@ -197,6 +197,55 @@ mod tests {
         Ok(RecordBatch::try_new(info().schema, vec![keys])?)
     }
 
+    /// A memory lake whose commits fail unless `log` is durable to its end at that moment.
+    struct DurableFirst {
+        lake: MemoryLake,
+        log: LocalLog,
+    }
+
+    struct CheckedWriter {
+        inner: Box<dyn lake_api::LakeWriter>,
+        log: LocalLog,
+    }
+
+    #[async_trait::async_trait]
+    impl LakeStorage for DurableFirst {
+        async fn table_info(&self, path: &lake_api::TablePath) -> lake_api::Result<TableInfo> {
+            self.lake.table_info(path).await
+        }
+        async fn list_snapshots(&self, path: &lake_api::TablePath) -> lake_api::Result<Vec<LakeSnapshot>> {
+            self.lake.list_snapshots(path).await
+        }
+        async fn create_lake_source(
+            &self,
+            path: &lake_api::TablePath,
+        ) -> lake_api::Result<Box<dyn lake_api::LakeSource>> {
+            self.lake.create_lake_source(path).await
+        }
+        async fn create_lake_writer(&self, info: &TableInfo) -> lake_api::Result<Box<dyn lake_api::LakeWriter>> {
+            Ok(Box::new(CheckedWriter {
+                inner: self.lake.create_lake_writer(info).await?,
+                log: self.log.clone(),
+            }))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl lake_api::LakeWriter for CheckedWriter {
+        async fn write(&mut self, bucket: &TableBucket, batch: &lake_api::LogBatch) -> lake_api::Result<()> {
+            self.inner.write(bucket, batch).await
+        }
+        async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> lake_api::Result<LakeSnapshot> {
+            let offsets = self.log.durable_offsets().map_err(lake_api::Error::from)?;
+            if let Some((bucket, (durable, end))) = offsets.iter().find(|(_, (d, e))| d < e) {
+                return Err(lake_api::Error::invalid(format!(
+                    "committing while {bucket} is durable to {durable} of {end}"
+                )));
+            }
+            self.inner.commit(properties).await
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tiering_makes_the_log_it_covers_durable_first() -> Result<()> {
         let dir = tempfile::tempdir()?;
@@ -211,9 +260,16 @@ mod tests {
             log.append(&bucket, keys(i * 10..i * 10 + 10)?, vec![ChangeType::Insert; 10])?;
         }
         assert_eq!(log.durable_offsets()?[&bucket], (0, 40), "appends without sync");
-        let tierer = Tierer::new(log.clone(), Arc::new(MemoryLake::new()));
+        let lake = DurableFirst {
+            lake: MemoryLake::new(),
+            log: log.clone(),
+        };
+        let tierer = Tierer::new(log.clone(), Arc::new(lake));
+        // (the lake's commit checks that the log was durable by then)
         let snapshot = tierer.tier(&TierOptions::default()).await?;
         assert_eq!(log.durable_offsets()?[&bucket], (40, 40));
+        let recorded = std::fs::read_to_string(log.table_dir().join("log/bucket-0/recovery-point"))?;
+        assert_eq!(recorded, "40");
         assert_eq!(log.snapshot_offsets(&snapshot).await?[&bucket], 40);
 
         // the next run syncs what came since
@@ -229,9 +285,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let log = LocalLog::create(dir.path(), &info(), LocalLogOptions::default())?;
         let bucket = TableBucket::new(0);
-        let keys = Arc::new(Int64Array::from_iter_values(0..5));
-        let batch = RecordBatch::try_new(info().schema, vec![keys])?;
-        log.append(&bucket, batch, vec![ChangeType::Insert; 5])?;
+        log.append(&bucket, keys(0..5)?, vec![ChangeType::Insert; 5])?;
         // a lake whose last snapshot covers offsets below 100 of a log that ends at 5 (a log
         // that lost its tail): tiering from 100 would skip offsets 5..100 once the log
         // reaches them, and union reads would take them for tiered

@@ -332,7 +332,9 @@ async fn write_files(
         Some(PartitionKey::new(
             spec,
             schema.clone(),
-            layout.partition_data(&bucket.partition, bucket.bucket)?,
+            layout
+                .partition_data(&bucket.partition, bucket.bucket)
+                .map_err(|e| e.context(context))?,
         ))
     };
     let props = WriterProperties::builder()

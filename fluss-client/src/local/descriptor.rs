@@ -105,10 +105,13 @@ impl TableDescriptor {
 }
 
 /// Writes a small file atomically and durably: a temporary file, fsync, rename, fsync of
-/// the directory.
+/// the directory. The temporary file's name is this call's own (process and sequence
+/// number), so that writers that race each rename a whole file: one of them wins.
 pub(crate) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = dir.join(format!("{name}.tmp"));
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{name}.{}.{sequence}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;

@@ -7,6 +7,7 @@
 //! ```text
 //! {root}/{database}/{table}/table.json                      descriptor (schema, key, buckets, id)
 //! {root}/{database}/{table}/log/bucket-{b}/{offset:020}.log  segments of a non-partitioned table
+//! {root}/{database}/{table}/log/bucket-{b}/recovery-point    the offset synced up to (LocalLog::sync)
 //! {root}/{database}/{table}/log/{name}-p{id}/bucket-{b}/...  segments of partition `name` (id `id`)
 //! {root}/{database}/{table}/offsets/{snapshot}.offsets       tiered offsets files written by tiering
 //! ```
@@ -56,7 +57,7 @@ use crate::record::{Compression, EncodeOptions, decode_batch_buffer, encode_batc
 
 pub(crate) use descriptor::write_durably;
 use descriptor::{TableDescriptor, bucket_dir, check_partition_values, discover, table_dir};
-use segment::{BucketLog, IndexEntry, read_entries};
+use segment::{BucketLog, IndexEntry, SyncPlan, read_entries};
 
 /// The table property naming the lake format, whose bucketing [`LocalLog::append_rows`]
 /// uses so that log buckets and lake buckets agree (as Fluss picks it).
@@ -70,7 +71,9 @@ pub struct LocalLogOptions {
     /// Arrow IPC body compression of new batches.
     pub compression: Compression,
     /// `fsync` every append before it returns. Without it, appends reach the disk when the
-    /// system writes them back, or at [`LocalLog::sync`] (which tiering calls).
+    /// system writes them back, or at [`LocalLog::sync`] (which tiering calls). Only
+    /// [`LocalLog::sync`] records a recovery point, though: until it runs, a batch synced
+    /// this way is, after a crash, as any other past the recovery point.
     pub sync: bool,
     /// How often a tailing reader looks for batches appended by another process.
     pub poll_interval: Duration,
@@ -394,15 +397,31 @@ impl LocalLog {
         Ok(())
     }
 
-    /// Makes every batch appended so far durable (fsync), whatever
-    /// [`LocalLogOptions::sync`] says: [`Tierer::tier`](crate::Tierer::tier) calls it before
-    /// it commits, so that a lake snapshot never covers offsets a crash could take from
-    /// the log. Each call syncs only what was appended since the last.
+    /// Makes every batch appended so far (or, for a read-only log, seen so far) durable
+    /// (fsync), whatever [`LocalLogOptions::sync`] says, and records it as each bucket's
+    /// recovery point: an open after a crash then refuses to cut those batches as a torn
+    /// tail. [`Tierer::tier`](crate::Tierer::tier) calls it before it commits, so that a
+    /// lake snapshot never covers offsets a crash could take from the log. Each call syncs
+    /// only what came since the last; appends and reads do not wait for the disk.
     pub fn sync(&self) -> Result<()> {
-        let mut state = self.state()?;
-        for (bucket, log) in state.buckets.iter_mut() {
-            log.sync()
+        // planned under the lock, run outside it: appends and reads go on meanwhile
+        let plans: Vec<(TableBucket, SyncPlan)> = {
+            let state = self.state()?;
+            state
+                .buckets
+                .iter()
+                .filter_map(|(bucket, log)| log.plan_sync().map(|plan| (bucket.clone(), plan)))
+                .collect()
+        };
+        for (bucket, plan) in &plans {
+            plan.run()
                 .map_err(|e| e.context(format!("{bucket} of {}", self.inner.info.path)))?;
+        }
+        let mut state = self.state()?;
+        for (bucket, plan) in &plans {
+            if let Some(log) = state.buckets.get_mut(bucket) {
+                log.synced(plan);
+            }
         }
         Ok(())
     }

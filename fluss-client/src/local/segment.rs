@@ -404,42 +404,32 @@ impl BucketLog {
         Ok(())
     }
 
-    /// Makes every batch appended so far durable and records it as the recovery point:
-    /// fsyncs the segments that hold batches from [`durable`](Self::durable) on (segments
-    /// wholly below it are not touched again), then writes the recovery point file, whose
-    /// directory sync also makes the names of segment files created since durable.
-    pub(crate) fn sync(&mut self) -> Result<()> {
+    /// What making every batch indexed so far durable takes (see [`SyncPlan`]); `None`
+    /// when the recovery point covers them already. Segments wholly below
+    /// [`durable`](Self::durable) are not synced again.
+    pub(crate) fn plan_sync(&self) -> Option<SyncPlan> {
         if self.recovery_point >= self.end {
-            return Ok(());
+            return None;
         }
-        self.sync_segments()?;
-        super::write_durably(&self.dir, RECOVERY_POINT_FILE, self.end.to_string().as_bytes())
-            .map_err(|e| e.context(format!("recording the recovery point of {}", self.dir.display())))?;
-        self.recovery_point = self.end;
-        Ok(())
+        let segments = match self.durable >= self.end {
+            true => Vec::new(),
+            false => (0..self.segments.len())
+                // segment i holds the offsets below the next segment's base
+                .filter(|&i| self.segments.get(i + 1).map_or(self.end, |next| next.base_offset) > self.durable)
+                .map(|i| self.segments[i].path.clone())
+                .collect(),
+        };
+        Some(SyncPlan {
+            dir: self.dir.clone(),
+            segments,
+            end: self.end,
+        })
     }
 
-    /// Fsyncs the segments holding batches from `durable` on.
-    fn sync_segments(&mut self) -> Result<()> {
-        if self.durable >= self.end {
-            return Ok(());
-        }
-        let durable = self.durable;
-        let last = self.segments.len().saturating_sub(1);
-        for (i, seg) in self.segments.iter().enumerate() {
-            // segment i holds the offsets below the next segment's base
-            let seg_end = self.segments.get(i + 1).map_or(self.end, |next| next.base_offset);
-            if seg_end <= durable {
-                continue;
-            }
-            let synced = match (&self.writer, i == last) {
-                (Some(file), true) => file.sync_data(),
-                _ => File::open(&seg.path).and_then(|f| f.sync_data()),
-            };
-            synced.map_err(|e| io(e, format!("cannot sync segment {}", seg.path.display())))?;
-        }
-        self.durable = self.end;
-        Ok(())
+    /// Takes note of a [`SyncPlan`] that ran.
+    pub(crate) fn synced(&mut self, plan: &SyncPlan) {
+        self.durable = self.durable.max(plan.end);
+        self.recovery_point = self.recovery_point.max(plan.end);
     }
 
     /// The first offset still in the log.
@@ -524,6 +514,32 @@ fn read_exact_at(file: &mut File, buf: &mut [u8], pos: u64) -> std::io::Result<(
     {
         file.seek(SeekFrom::Start(pos))?;
         file.read_exact(buf)
+    }
+}
+
+/// A bucket's sync, planned under the log's lock and run outside it, so that appends and
+/// reads do not wait for the disk: fsync the segments, then the directory (the names of
+/// segments created since), then record `end` as the recovery point. Every batch below
+/// `end` was whole when planned, and bytes once written are not rewritten, so the
+/// recovery point never claims more than is on disk; of two syncs that race, the file may
+/// keep the lower point, which only costs a later open the stricter checks.
+#[derive(Debug)]
+pub(crate) struct SyncPlan {
+    dir: PathBuf,
+    segments: Vec<PathBuf>,
+    end: i64,
+}
+
+impl SyncPlan {
+    pub(crate) fn run(&self) -> Result<()> {
+        for path in &self.segments {
+            File::open(path)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| io(e, format!("cannot sync segment {}", path.display())))?;
+        }
+        sync_dir(&self.dir)?;
+        super::write_durably(&self.dir, RECOVERY_POINT_FILE, self.end.to_string().as_bytes())
+            .map_err(|e| e.context(format!("recording the recovery point of {}", self.dir.display())))
     }
 }
 

@@ -705,3 +705,21 @@ async fn a_torn_tail_over_a_stale_copy_of_an_earlier_batch_is_still_torn() -> Re
     assert_eq!(std::fs::read(&segment)?, bytes);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_torn_tail_past_the_recovery_point_is_cut_back_to_it() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let segment = two_batches(dir.path(), true)?;
+    assert_eq!(std::fs::read_to_string(segment.with_file_name("recovery-point"))?, "8");
+    let synced = std::fs::read(&segment)?;
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    log.append(&TableBucket::new(0), batch(8..12, None), vec![ChangeType::Insert; 4])?;
+    drop(log);
+    // a crash in the middle of writing the unsynced third batch
+    let whole = std::fs::read(&segment)?;
+    std::fs::write(&segment, &whole[..synced.len() + (whole.len() - synced.len()) / 2])?;
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    assert_eq!(log.offset_ranges().await?[&TableBucket::new(0)].end, 8);
+    assert_eq!(std::fs::read(&segment)?, synced);
+    Ok(())
+}

@@ -164,7 +164,8 @@ async fn bucket_offsets(log: &FlussLog, bucket: &TableBucket) -> Result<(i64, i6
             )
         })?;
     }
-    let range = OffsetRange::new(found[0], found[1]).map_err(|e| Error::from(e).context(bucket))?;
+    let range = OffsetRange::new(found[0], found[1])
+        .map_err(|e| Error::from(e).context(format!("{bucket} of {}", log.inner.info.path)))?;
     Ok((range.earliest, range.end))
 }
 
