@@ -667,6 +667,11 @@ mod tests {
     use crate::predicate::{MAX_PREDICATE_DEPTH, col};
     use crate::table::TablePath;
 
+    /// The rows a scan reads.
+    async fn row_count(scan: &UnionScan) -> Result<usize> {
+        Ok(scan.collect().await?.iter().map(RecordBatch::num_rows).sum())
+    }
+
     /// A log table of `buckets` buckets with `batches` one-row batches in each.
     fn log_table(buckets: u32, batches: i64) -> Result<UnionTable> {
         let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
@@ -687,16 +692,7 @@ mod tests {
         let deepest = chain(MAX_PREDICATE_DEPTH);
         assert_eq!(deepest.depth(), MAX_PREDICATE_DEPTH);
         // the split tasks evaluate it on Tokio's worker threads, whose stacks are 2 MiB
-        let rows: usize = log_table(2, 3)?
-            .scan()
-            .filter(deepest)
-            .build()
-            .await?
-            .collect()
-            .await?
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
+        let rows = row_count(&log_table(2, 3)?.scan().filter(deepest).build().await?).await?;
         assert_eq!(rows, 4, "x in 1..=2 in each of 2 buckets");
         let e = log_table(1, 1)?
             .scan()
@@ -756,16 +752,7 @@ mod tests {
         assert_eq!(calls(&lake), [0, 0, 1]);
 
         crate::memory::tier(&log, &lake.inner, None).await?;
-        let rows: usize = table
-            .scan()
-            .build()
-            .await?
-            .collect()
-            .await?
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
-        assert_eq!(rows, 3);
+        assert_eq!(row_count(&table.scan().build().await?).await?, 3);
         assert_eq!(calls(&lake), [0, 0, 2], "one open_scan per build, nothing else");
         Ok(())
     }
