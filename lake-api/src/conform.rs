@@ -31,7 +31,7 @@ use crate::types::{MAX_VECTOR_DIMENSION, is_vector_dimension};
 /// `batch` under `target`: columns taken by name (extra columns dropped), each cast to the
 /// target type where it differs (struct fields by name, or by position where the names
 /// differ). Fails with
-/// [`ErrorKind::SchemaMismatch`] naming the column when one is missing or cannot be cast.
+/// [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch) naming the column when one is missing or cannot be cast.
 pub fn conform_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
     let source = batch.schema();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());

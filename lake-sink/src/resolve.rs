@@ -341,20 +341,19 @@ async fn resolve_batch(
                 None => None,
             })
             .collect();
-        // each payload is copied into the column as its row comes, in row order, so the
-        // batch holds the column and at most `max_bytes_in_flight` of payloads besides (or
-        // one longer payload, fetched alone)
-        // (sized for the payloads, up to the bytes in flight: the lengths are the input's
-        // word, and the column grows past that as payloads arrive)
+        // sized for the payloads up to the bytes in flight: the lengths are the input's word,
+        // and the column grows past that as payloads arrive
         let claimed = refs
             .iter()
             .flatten()
             .map(|r| r.length)
             .filter(|&length| length <= options.max_blob_bytes)
             .fold(0u64, u64::saturating_add);
-        let capacity =
-            usize::try_from(claimed).map_or(options.max_bytes_in_flight, |c| c.min(options.max_bytes_in_flight));
+        let capacity = claimed.min(options.max_bytes_in_flight as u64) as usize;
         let mut builder = LargeBinaryBuilder::with_capacity(refs.len(), capacity);
+        // each payload is copied into the column as its row comes, in row order, so the
+        // batch holds the column and at most `max_bytes_in_flight` of payloads besides (or
+        // one longer payload, fetched alone)
         resolve_column_in_order(resolver, &refs, options, |row, outcome| {
             match outcome.or_else(|| malformed.remove(&row).map(Err)) {
                 None => builder.append_null(),

@@ -10,7 +10,7 @@
 //! never silently dropped or cut. Readers in other processes stop before an incomplete
 //! tail (it may still be being written) and pick up new batches with [`BucketLog::refresh`].
 //!
-//! What [`BucketLog::sync`] made durable is recorded in the bucket's recovery point file
+//! What [`LocalLog::sync`](super::LocalLog::sync) made durable is recorded in the bucket's recovery point file
 //! (`recovery-point`: the offset below which every batch was synced). A bad batch below it
 //! is damage to synced data, not a torn append: opening fails rather than cut it, as it
 //! does for a log that ends before its recovery point. Cutting synced batches would let

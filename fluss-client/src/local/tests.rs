@@ -643,6 +643,14 @@ async fn a_damaged_last_batch_that_was_synced_is_corruption_and_is_not_cut() -> 
     Ok(())
 }
 
+/// The error opening the table of [`two_batches`] for appending fails with; `what` says
+/// what opening would have done wrong.
+fn open_err(dir: &std::path::Path, what: &str) -> Result<Error> {
+    LocalLog::open(dir, &info(false).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::invalid(what))
+}
+
 #[tokio::test]
 async fn a_log_that_ends_before_its_recovery_point_is_corrupt() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -650,14 +658,12 @@ async fn a_log_that_ends_before_its_recovery_point_is_corrupt() -> Result<()> {
     // cut at the batch boundary: every batch left is whole, but offsets 4..8 are gone
     let bytes = std::fs::read(&segment)?;
     let log = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
-    let (_, path) = log.next_entries(&TableBucket::new(0), 4, None)?;
+    let (entries, path) = log.next_entries(&TableBucket::new(0), 4, None)?;
     assert_eq!(path, segment);
-    let second = log.next_entries(&TableBucket::new(0), 4, None)?.0[0].pos as usize;
+    let second = entries[0].pos as usize;
     drop(log);
     std::fs::write(&segment, &bytes[..second])?;
-    let e = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))
-        .err()
-        .ok_or_else(|| Error::invalid("opened a log shorter than its recovery point"))?;
+    let e = open_err(dir.path(), "opened a log shorter than its recovery point")?;
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(
         e.to_string().contains("ends at offset 4 but was synced up to offset 8"),
@@ -667,9 +673,7 @@ async fn a_log_that_ends_before_its_recovery_point_is_corrupt() -> Result<()> {
     // a malformed recovery point is named
     std::fs::write(&segment, &bytes)?;
     std::fs::write(segment.with_file_name("recovery-point"), "eight")?;
-    let e = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))
-        .err()
-        .ok_or_else(|| Error::invalid("opened with a malformed recovery point"))?;
+    let e = open_err(dir.path(), "opened with a malformed recovery point")?;
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.to_string().contains("recovery-point"), "{e}");
     Ok(())

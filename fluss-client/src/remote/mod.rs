@@ -10,7 +10,7 @@
 //!   snapshots whose property is a path this process cannot read.
 //! - Reads of log tables use the record-batch scanner (zero-copy Arrow batches); reads of
 //!   primary-key changelogs use the row scanner, whose rows are grouped back into slices
-//!   of the Arrow batches they were decoded from ([`read`]).
+//!   of the Arrow batches they were decoded from (the `read` module).
 //!
 //! ```no_run
 //! # async fn demo() -> fluss_client::Result<()> {

@@ -667,6 +667,11 @@ mod tests {
     use crate::predicate::{MAX_PREDICATE_DEPTH, col};
     use crate::table::TablePath;
 
+    /// The error a scan build fails with.
+    async fn refused(builder: UnionScanBuilder) -> Result<Error> {
+        builder.build().await.err().ok_or_else(|| Error::invalid("built"))
+    }
+
     /// The rows a scan reads.
     async fn row_count(scan: &UnionScan) -> Result<usize> {
         Ok(scan.collect().await?.iter().map(RecordBatch::num_rows).sum())
@@ -694,13 +699,7 @@ mod tests {
         // the split tasks evaluate it on Tokio's worker threads, whose stacks are 2 MiB
         let rows = row_count(&log_table(2, 3)?.scan().filter(deepest).build().await?).await?;
         assert_eq!(rows, 4, "x in 1..=2 in each of 2 buckets");
-        let e = log_table(1, 1)?
-            .scan()
-            .filter(chain(MAX_PREDICATE_DEPTH + 1))
-            .build()
-            .await
-            .err()
-            .ok_or_else(|| Error::invalid("built"))?;
+        let e = refused(log_table(1, 1)?.scan().filter(chain(MAX_PREDICATE_DEPTH + 1))).await?;
         assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{e}");
         assert!(e.message().contains("1025 levels deep"), "{e}");
         Ok(())
@@ -818,13 +817,7 @@ mod tests {
         };
         // named by the caller
         let table = UnionTable::new(info.clone(), Arc::new(log.clone()), Some(lake.clone()))?;
-        let e = table
-            .scan()
-            .snapshot(5)
-            .build()
-            .await
-            .err()
-            .ok_or_else(|| Error::invalid("built"))?;
+        let e = refused(table.scan().snapshot(5)).await?;
         not_found(e, "lake snapshot 5");
         // named by the log
         let naming = NamingLog {
@@ -832,12 +825,7 @@ mod tests {
             snapshot: 7,
         };
         let table = UnionTable::new(info.clone(), Arc::new(naming), Some(lake.clone()))?;
-        let e = table
-            .scan()
-            .build()
-            .await
-            .err()
-            .ok_or_else(|| Error::invalid("built"))?;
+        let e = refused(table.scan()).await?;
         not_found(e, "lake snapshot 7, named by the log");
 
         // a source that finds nothing right after the table was listed is no missing
@@ -845,12 +833,7 @@ mod tests {
         crate::memory::tier(&log, lake.as_ref(), None).await?;
         let vanishing = Arc::new(VanishingSource(lake.as_ref().clone()));
         let table = UnionTable::new(info, Arc::new(log), Some(vanishing))?;
-        let e = table
-            .scan()
-            .build()
-            .await
-            .err()
-            .ok_or_else(|| Error::invalid("built"))?;
+        let e = refused(table.scan()).await?;
         assert_eq!(e.kind(), ErrorKind::External, "{e}");
         assert!(e.message().contains("listed just before"), "{e}");
         Ok(())

@@ -13,7 +13,7 @@
 //! zero-copy through DLPack ([`TensorBatch::to_dlpack`]) for PyTorch and friends.
 //!
 //! Rows that cannot be decoded (corrupt, truncated, empty, unknown format, or above the
-//! pixel limit) never panic and are never dropped silently: they come back as [`RowError`]s
+//! pixel limit) never panic and are never dropped silently: they come back as [`RowError`](crate::RowError)s
 //! naming the row. Images whose header declares more than [`TensorOptions::max_pixels`]
 //! pixels are refused from the header alone, before any pixel is decoded (decompression-bomb
 //! guard). A null BLOB is neither a tensor nor an error: it is a null output.
