@@ -7,7 +7,7 @@
 //! ```text
 //! {root}/{database}/{table}/table.json                      descriptor (schema, key, buckets, id)
 //! {root}/{database}/{table}/log/bucket-{b}/{offset:020}.log  segments of a non-partitioned table
-//! {root}/{database}/{table}/log/bucket-{b}/recovery-point    the offset synced up to (LocalLog::sync)
+//! {root}/{database}/{table}/log/bucket-{b}/recovery-point    the offset synced up to (LocalLog::sync, clean close)
 //! {root}/{database}/{table}/log/{name}-p{id}/bucket-{b}/...  segments of partition `name` (id `id`)
 //! {root}/{database}/{table}/offsets/{snapshot}.offsets       tiered offsets files written by tiering
 //! ```
@@ -71,9 +71,10 @@ pub struct LocalLogOptions {
     /// Arrow IPC body compression of new batches.
     pub compression: Compression,
     /// `fsync` every append before it returns. Without it, appends reach the disk when the
-    /// system writes them back, or at [`LocalLog::sync`] (which tiering calls). Only
-    /// [`LocalLog::sync`] records a recovery point, though: until it runs, a batch synced
-    /// this way is, after a crash, as any other past the recovery point.
+    /// system writes them back, or at [`LocalLog::sync`] (which tiering calls) or the
+    /// appender's close (its last clone dropped). Only those record a recovery point,
+    /// though: until one runs, a batch synced this way is, after a crash, as any other past
+    /// the recovery point.
     pub sync: bool,
     /// How often a tailing reader looks for batches appended by another process.
     pub poll_interval: Duration,
@@ -105,6 +106,51 @@ struct Inner {
     appended: Notify,
 }
 
+impl Inner {
+    fn state(&self) -> Result<MutexGuard<'_, State>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "local log state poisoned by a panic"))
+    }
+
+    /// See [`LocalLog::sync`].
+    fn sync(&self) -> Result<()> {
+        // planned under the lock, run outside it: appends and reads go on meanwhile
+        let plans: Vec<(TableBucket, SyncPlan)> = {
+            let state = self.state()?;
+            state
+                .buckets
+                .iter()
+                .filter_map(|(bucket, log)| log.plan_sync().map(|plan| (bucket.clone(), plan)))
+                .collect()
+        };
+        for (bucket, plan) in &plans {
+            plan.run()
+                .map_err(|e| e.context(format!("{bucket} of {}", self.info.path)))?;
+        }
+        let mut state = self.state()?;
+        for (bucket, plan) in &plans {
+            if let Some(log) = state.buckets.get_mut(bucket) {
+                log.synced(plan);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The appender's clean close: everything appended is synced and recorded as the recovery
+/// point, so that the next open checks nothing in full and treats any damage it later
+/// finds as corruption, not as a crash's torn writes to cut (see the `segment` module).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.writer_lock.is_some() {
+            // a close cannot report errors; one that fails leaves the recovery point where
+            // it was, which only makes the next open check more
+            let _ = self.sync();
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     partitions: BTreeMap<Vec<String>, i64>,
@@ -112,6 +158,11 @@ struct State {
 }
 
 /// A table's log on the local file system. Cloning shares it.
+///
+/// When the last clone of a log opened for appending is dropped, it closes cleanly: it
+/// syncs what was appended (as [`LocalLog::sync`] does). After a crash instead, the next
+/// [`LocalLog::open`] checks every batch past the last sync in full and cuts the log at the
+/// first one the crash left bad.
 #[derive(Clone)]
 pub struct LocalLog {
     inner: Arc<Inner>,
@@ -151,8 +202,10 @@ impl LocalLog {
         Self::open_dir(dir, descriptor, options, true)
     }
 
-    /// Opens a table's log under `root` for appending, cutting off a torn tail left by a
-    /// crash.
+    /// Opens a table's log under `root` for appending. After a crash, every batch past the
+    /// last sync is checked in full, and the log is cut at the first one the crash left torn,
+    /// zeroed or missing (with the rest of its segment and any later segments); damage to
+    /// synced batches is a `Corrupt` error instead, and nothing is cut.
     pub fn open(root: &Path, path: &TablePath, options: LocalLogOptions) -> Result<Self> {
         let dir = table_dir(root, path);
         let descriptor = TableDescriptor::read(&dir)?;
@@ -235,10 +288,7 @@ impl LocalLog {
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>> {
-        self.inner
-            .state
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Io, "local log state poisoned by a panic"))
+        self.inner.state()
     }
 
     /// The table.
@@ -404,26 +454,7 @@ impl LocalLog {
     /// lake snapshot never covers offsets a crash could take from the log. Each call syncs
     /// only what came since the last; appends and reads do not wait for the disk.
     pub fn sync(&self) -> Result<()> {
-        // planned under the lock, run outside it: appends and reads go on meanwhile
-        let plans: Vec<(TableBucket, SyncPlan)> = {
-            let state = self.state()?;
-            state
-                .buckets
-                .iter()
-                .filter_map(|(bucket, log)| log.plan_sync().map(|plan| (bucket.clone(), plan)))
-                .collect()
-        };
-        for (bucket, plan) in &plans {
-            plan.run()
-                .map_err(|e| e.context(format!("{bucket} of {}", self.inner.info.path)))?;
-        }
-        let mut state = self.state()?;
-        for (bucket, plan) in &plans {
-            if let Some(log) = state.buckets.get_mut(bucket) {
-                log.synced(plan);
-            }
-        }
-        Ok(())
+        self.inner.sync()
     }
 
     /// The offsets below which each bucket's batches are known to be on disk.

@@ -2,19 +2,27 @@
 //! size and named by their first offset, with an in-memory index from offset to file
 //! position.
 //!
-//! An append writes one whole encoded batch. A crash mid-append leaves a torn tail: a last
-//! batch that is shorter than its length field says, whose CRC fails, or zeros. The writer
-//! cuts it off when it opens the log. Opening reads only the headers of the other batches
-//! (a full pass over the data would cost as much as reading it); their CRCs are checked
-//! when they are read, and a bad one is then a typed error naming the segment and byte,
-//! never silently dropped or cut. Readers in other processes stop before an incomplete
-//! tail (it may still be being written) and pick up new batches with [`BucketLog::refresh`].
+//! An append writes one whole encoded batch. What [`LocalLog::sync`](super::LocalLog::sync)
+//! made durable, and what a clean close left, is recorded in the bucket's recovery point file
+//! (`recovery-point`: the offset below which every batch was synced).
 //!
-//! What [`LocalLog::sync`](super::LocalLog::sync) made durable is recorded in the bucket's recovery point file
-//! (`recovery-point`: the offset below which every batch was synced). A bad batch below it
-//! is damage to synced data, not a torn append: opening fails rather than cut it, as it
-//! does for a log that ends before its recovery point. Cutting synced batches would let
-//! new appends take offsets that a lake snapshot tiered from the old ones may cover.
+//! - **Below the recovery point** a bad batch is damage to synced data: opening fails rather
+//!   than cut it, as it does for a log that ends before its recovery point. Cutting synced
+//!   batches would let new appends take offsets that a lake snapshot tiered from the old
+//!   ones may cover. Opening reads only the headers of these batches (a full pass would
+//!   cost as much as reading them); their CRCs are checked when they are read, and a bad one
+//!   is then a typed error naming the segment and byte, never silently dropped or cut.
+//! - **Past it** lies what a crash may have left half written. The page cache writes pages
+//!   back in no set order, so a crash can leave any of these batches torn, zeroed or
+//!   missing, and later ones (even later segments) whole. The writer therefore checks every
+//!   batch past the recovery point in full when it opens the log, and cuts the log at the
+//!   first bad one: that batch, the rest of its segment and every later segment go, as
+//!   Kafka's log recovery does. Nothing after a lost batch could be kept without a gap in
+//!   the offsets.
+//!
+//! Readers in other processes stop before an incomplete tail (it may still be being
+//! written) and pick up new batches with [`BucketLog::refresh`]; they cut nothing, and a
+//! bad batch with whole ones behind it is an error for them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -107,8 +115,9 @@ impl BucketLog {
         })
     }
 
-    /// Opens a bucket directory. `recover` (the writer) cuts a torn tail off the last
-    /// segment; readers stop before it instead.
+    /// Opens a bucket directory. `recover` (the writer) checks every batch past the
+    /// recovery point and cuts the log at the first bad one (see the module docs); readers
+    /// stop before a torn tail instead.
     pub(crate) fn open(dir: PathBuf, recover: bool) -> Result<Self> {
         let recovery_point = read_recovery_point(&dir)?;
         let mut log = Self {
@@ -135,48 +144,45 @@ impl BucketLog {
         }
         names.sort();
         let n = names.len();
-        for (i, (base, path)) in names.into_iter().enumerate() {
+        // the writer checks in full what a crash may have torn
+        let verify_from = if recover { recovery_point } else { i64::MAX };
+        for (i, (base, path)) in names.iter().enumerate() {
             if i == 0 {
-                log.end = base;
-            } else if base != log.end {
-                return Err(Error::new(
-                    ErrorKind::Corrupt,
-                    format!(
-                        "segment {} starts at offset {base} but the previous segment ends at {}",
-                        path.display(),
-                        log.end
-                    ),
+                log.end = *base;
+            } else if *base != log.end {
+                let error = Error::corrupt(format!(
+                    "segment {} starts at offset {base} but the previous segment ends at {}",
+                    path.display(),
+                    log.end
                 ));
+                if recover && log.end >= recovery_point {
+                    // a segment lost in a crash, past the recovery point
+                    log.cut(None, &names[i..])?;
+                    break;
+                }
+                return Err(error);
             }
             log.segments.push(Segment {
-                base_offset: base,
-                path,
+                base_offset: *base,
+                path: path.clone(),
                 len: 0,
             });
-            match log.scan_segment(i, 0)? {
+            match log.scan_segment(i, 0, verify_from)? {
                 Scan::Clean => {}
                 Scan::Bad { pos, last, error } => {
-                    let is_last_segment = i + 1 == n;
-                    if !(is_last_segment && last) {
-                        return Err(error);
-                    }
-                    // the bad batch starts at offset `end`, which a sync covered
+                    // the bad batch starts at offset `end`
                     if log.end < recovery_point {
                         return Err(error.context(format!(
-                            "the batch at offset {} of a log synced up to offset {recovery_point} is damaged, and synced batches are not cut as a torn tail",
+                            "the batch at offset {} of a log synced up to offset {recovery_point} is damaged, and synced batches are not cut",
                             log.end
                         )));
                     }
                     if recover {
-                        let seg = &mut log.segments[i];
-                        let f = OpenOptions::new()
-                            .write(true)
-                            .open(&seg.path)
-                            .map_err(|e| io(e, format!("cannot open {}", seg.path.display())))?;
-                        f.set_len(pos)
-                            .map_err(|e| io(e, format!("cannot cut the torn tail of {}", seg.path.display())))?;
-                        f.sync_all()?;
-                        seg.len = pos;
+                        log.cut(Some(pos), &names[i + 1..])?;
+                        break;
+                    }
+                    if !(i + 1 == n && last) {
+                        return Err(error);
                     }
                 }
             }
@@ -191,9 +197,36 @@ impl BucketLog {
         Ok(log)
     }
 
-    /// Indexes the batches of segment `i` from byte `from`.
-    fn scan_segment(&mut self, i: usize, from: u64) -> Result<Scan> {
-        let scan = self.scan_segment_batches(i, from)?;
+    /// Cuts the log where recovery found its first bad batch: the last segment opened at
+    /// byte `pos` (`None` keeps it whole), and the `later` segments (never opened) go. The
+    /// cut segment is made durable first, then the directory: a crash in between leaves a
+    /// log that the next open cuts the same way.
+    fn cut(&mut self, pos: Option<u64>, later: &[(i64, PathBuf)]) -> Result<()> {
+        if let (Some(pos), Some(seg)) = (pos, self.segments.last_mut()) {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&seg.path)
+                .map_err(|e| io(e, format!("cannot open {}", seg.path.display())))?;
+            f.set_len(pos)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| io(e, format!("cannot cut {} at byte {pos}", seg.path.display())))?;
+            seg.len = pos;
+        }
+        for (_, path) in later {
+            std::fs::remove_file(path).map_err(|e| {
+                io(
+                    e,
+                    format!("cannot remove {}, past the cut of a torn log", path.display()),
+                )
+            })?;
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Indexes the batches of segment `i` from byte `from`, checking those at or past
+    /// offset `verify_from` in full (CRC included).
+    fn scan_segment(&mut self, i: usize, from: u64, verify_from: i64) -> Result<Scan> {
+        let scan = self.scan_segment_batches(i, from, verify_from)?;
         // where the scan stopped: the offset of the bad batch, which any later valid batch
         // of this log lies beyond
         let expected = self.end;
@@ -227,7 +260,7 @@ impl BucketLog {
         Ok(scan)
     }
 
-    fn scan_segment_batches(&mut self, i: usize, from: u64) -> Result<Scan> {
+    fn scan_segment_batches(&mut self, i: usize, from: u64, verify_from: i64) -> Result<Scan> {
         let path = self.segments[i].path.clone();
         let mut file = File::open(&path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
         let file_len = file.metadata()?.len();
@@ -257,11 +290,12 @@ impl BucketLog {
                     true,
                 ));
             }
-            // only the file's last batch, where a crash leaves a torn write, is read and
-            // checked in full here; the others are indexed from their headers and checked
-            // (CRC included) when they are read
+            // the file's last batch, where a crash mid-append leaves a torn write, and those
+            // past `verify_from` are read and checked in full here; the others are indexed
+            // from their headers and checked (CRC included) when they are read
             let last_in_file = pos + total == file_len;
-            let want = if last_in_file {
+            let full = last_in_file || self.end >= verify_from;
+            let want = if full {
                 total as usize
             } else {
                 (total as usize).min(MAX_HEADER_LEN)
@@ -273,11 +307,7 @@ impl BucketLog {
             } else {
                 buf.truncate(want);
             }
-            let checked = if last_in_file {
-                read_header(&buf)
-            } else {
-                peek_header(&buf)
-            };
+            let checked = if full { read_header(&buf) } else { peek_header(&buf) };
             let header = match checked {
                 Ok(h) => h,
                 Err(e) => {
@@ -289,14 +319,12 @@ impl BucketLog {
                 }
             };
             if header.base_offset != self.end {
-                return Err(Error::new(
-                    ErrorKind::Corrupt,
+                return Ok(bad(
                     format!(
-                        "segment {} at byte {pos}: batch at offset {} where offset {} was expected",
-                        path.display(),
-                        header.base_offset,
-                        self.end
+                        "batch at offset {} where offset {} was expected",
+                        header.base_offset, self.end
                     ),
+                    false,
                 ));
             }
             self.index.push(IndexEntry {
@@ -318,7 +346,7 @@ impl BucketLog {
     pub(crate) fn refresh(&mut self) -> Result<()> {
         if let Some(last) = self.segments.len().checked_sub(1) {
             let from = self.segments[last].len;
-            if let Scan::Bad { last: false, error, .. } = self.scan_segment(last, from)? {
+            if let Scan::Bad { last: false, error, .. } = self.scan_segment(last, from, i64::MAX)? {
                 return Err(error);
             }
             // new segments start where the last one ends; several may have rolled since
@@ -336,7 +364,7 @@ impl BucketLog {
                     path: next,
                     len: 0,
                 });
-                if let Scan::Bad { last: false, error, .. } = self.scan_segment(i + 1, 0)? {
+                if let Scan::Bad { last: false, error, .. } = self.scan_segment(i + 1, 0, i64::MAX)? {
                     return Err(error);
                 }
             }

@@ -232,6 +232,7 @@ async fn corruption_before_the_tail_is_an_error_and_nothing_is_cut() {
     log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4]).unwrap();
     log.append(&b0, batch(4..8, None), vec![ChangeType::Insert; 4]).unwrap();
     let segment = last_segment(&log);
+    // closed cleanly: every batch is below the recovery point, so damage is corruption
     drop(log);
     let mut bytes = std::fs::read(&segment).unwrap();
     let len = bytes.len();
@@ -514,6 +515,7 @@ async fn a_bad_length_before_valid_batches_is_corruption_not_a_torn_tail() {
             .unwrap();
     }
     let segment = last_segment(&log);
+    // closed cleanly (see `corruption_before_the_tail_is_an_error_and_nothing_is_cut`)
     drop(log);
     let mut bytes = std::fs::read(&segment).unwrap();
     let len = bytes.len();
@@ -581,11 +583,20 @@ async fn sync_makes_appends_durable_once_and_sync_option_does_it_per_append() ->
     let log = LocalLog::open(dir.path(), &info(true).path, options(300))?;
     assert_eq!(log.durable_offsets()?[&p(0)], (25, 25));
     log.append(&p(0), batch(25..30, Some("x")), vec![ChangeType::Insert; 5])?;
-    drop(log);
+    crash(log)?;
     let log = LocalLog::open(dir.path(), &info(true).path, options(300))?;
     assert_eq!(log.durable_offsets()?[&p(0)], (25, 30));
     log.sync()?;
     assert_eq!(log.durable_offsets()?[&p(0)], (30, 30));
+
+    // a clean close (the last clone dropped) syncs what came since
+    log.append(&p(0), batch(30..35, Some("x")), vec![ChangeType::Insert; 5])?;
+    drop(log.clone());
+    assert_eq!(log.durable_offsets()?[&p(0)], (30, 35), "a clone is no close");
+    drop(log);
+    let log = LocalLog::open(dir.path(), &info(true).path, options(300))?;
+    assert_eq!(log.durable_offsets()?[&p(0)], (35, 35));
+    assert_eq!(log.durable_offsets()?[&p(1)], (3, 3));
 
     let synced = LocalLogOptions {
         sync: true,
@@ -599,17 +610,50 @@ async fn sync_makes_appends_durable_once_and_sync_option_does_it_per_append() ->
     Ok(())
 }
 
-/// A log of bucket 0 holding offsets 0..8 in two batches, synced when `sync` says so, and
-/// its last segment.
+/// The recovery point files under `dir`, with what they hold.
+fn recovery_points(dir: &std::path::Path) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            found.extend(recovery_points(&path)?);
+        } else if path.file_name().is_some_and(|n| n == "recovery-point") {
+            let bytes = std::fs::read(&path)?;
+            found.push((path, bytes));
+        }
+    }
+    Ok(found)
+}
+
+/// Drops the log as a crash would: without the clean close that syncs it. (The close runs,
+/// then the recovery points are put back as they were.)
+fn crash(log: LocalLog) -> Result<()> {
+    let dir = log.table_dir().join("log");
+    let before = recovery_points(&dir)?;
+    drop(log);
+    for (path, _) in recovery_points(&dir)? {
+        std::fs::remove_file(path)?;
+    }
+    for (path, bytes) in before {
+        std::fs::write(path, bytes)?;
+    }
+    Ok(())
+}
+
+/// A log of bucket 0 holding offsets 0..8 in two batches, and its last segment. With
+/// `sync` it was synced; without, it was never synced and its writer crashed.
 fn two_batches(dir: &std::path::Path, sync: bool) -> Result<std::path::PathBuf> {
     let log = LocalLog::create(dir, &info(false), options(1 << 20))?;
     let b0 = TableBucket::new(0);
     log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4])?;
     log.append(&b0, batch(4..8, None), vec![ChangeType::Insert; 4])?;
+    let segment = last_segment(&log);
     if sync {
         log.sync()?;
+    } else {
+        crash(log)?;
     }
-    Ok(last_segment(&log))
+    Ok(segment)
 }
 
 #[tokio::test]
@@ -718,12 +762,112 @@ async fn a_torn_tail_past_the_recovery_point_is_cut_back_to_it() -> Result<()> {
     let synced = std::fs::read(&segment)?;
     let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
     log.append(&TableBucket::new(0), batch(8..12, None), vec![ChangeType::Insert; 4])?;
-    drop(log);
-    // a crash in the middle of writing the unsynced third batch
+    crash(log)?;
+    // the crash came in the middle of writing the unsynced third batch
     let whole = std::fs::read(&segment)?;
     std::fs::write(&segment, &whole[..synced.len() + (whole.len() - synced.len()) / 2])?;
     let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
     assert_eq!(log.offset_ranges().await?[&TableBucket::new(0)].end, 8);
     assert_eq!(std::fs::read(&segment)?, synced);
+    Ok(())
+}
+
+/// The segment files of bucket 0 of the table under `dir`, in offset order.
+fn segment_files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir.join("db/t/log/bucket-0"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "log") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A log of bucket 0 with one batch of four offsets per segment (0, 4, 8, 12, 16), synced up
+/// to offset 8, whose writer then crashed. Returns its segment files.
+fn rolled_then_crashed(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let log = LocalLog::create(dir, &info(false), options(1))?;
+    let b0 = TableBucket::new(0);
+    for i in 0..5 {
+        log.append(&b0, batch(i * 4..i * 4 + 4, None), vec![ChangeType::Insert; 4])?;
+        if i == 1 {
+            log.sync()?;
+        }
+    }
+    crash(log)?;
+    let files = segment_files(dir)?;
+    assert_eq!(files.len(), 5);
+    Ok(files)
+}
+
+/// Opens the table of [`rolled_then_crashed`] for appending and checks that it holds
+/// offsets 0..8 and appends go on from 8.
+async fn recovered_to_offset_8(dir: &std::path::Path) -> Result<()> {
+    let log = LocalLog::open(dir, &info(false).path, options(1))?;
+    let b0 = TableBucket::new(0);
+    assert_eq!(log.offset_ranges().await?[&b0].end, 8);
+    assert_eq!(
+        log.append(&b0, batch(8..10, None), vec![ChangeType::Insert; 2])?,
+        (8, 10)
+    );
+    assert_eq!(keys(&read_all(&log, &b0, 0, 10).await), (0..10).collect::<Vec<_>>());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crash_that_tears_a_segment_behind_a_roll_cuts_it_and_drops_the_later_ones() -> Result<()> {
+    // regression: pages reach the disk in no set order, so a crash can tear a segment while
+    // the ones rolled after it are whole; opening failed on the torn segment instead of
+    // recovering the log up to it
+    let dir = tempfile::tempdir()?;
+    let files = rolled_then_crashed(dir.path())?;
+    let torn = std::fs::read(&files[2])?;
+    std::fs::write(&files[2], &torn[..torn.len() / 2])?;
+    recovered_to_offset_8(dir.path()).await?;
+    // the segment holding offset 8 was cut to nothing, and the new batch went into it; the
+    // segments after it are gone
+    let left = segment_files(dir.path())?;
+    assert_eq!(left[..3], files[..3]);
+    assert!(!left.contains(&files[3]) && !left.contains(&files[4]), "{left:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crash_that_loses_a_whole_segment_cuts_the_log_where_it_was() -> Result<()> {
+    // a crash can lose a new segment's name while a later one's survives
+    let dir = tempfile::tempdir()?;
+    let files = rolled_then_crashed(dir.path())?;
+    std::fs::remove_file(&files[2])?;
+    recovered_to_offset_8(dir.path()).await?;
+    assert!(!files[3].exists() && !files[4].exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crash_that_zeroes_an_unsynced_batch_before_whole_ones_cuts_the_log_there() -> Result<()> {
+    // regression: only a segment's last batch was checked in full on open, so a batch past
+    // the recovery point whose body never reached the disk (its header did) opened fine and
+    // failed every read of it later
+    let dir = tempfile::tempdir()?;
+    let segment = two_batches(dir.path(), true)?;
+    let synced = std::fs::read(&segment)?;
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    let b0 = TableBucket::new(0);
+    log.append(&b0, batch(8..12, None), vec![ChangeType::Insert; 4])?;
+    let third_end = std::fs::metadata(&segment)?.len() as usize;
+    log.append(&b0, batch(12..16, None), vec![ChangeType::Insert; 4])?;
+    crash(log)?;
+    let mut bytes = std::fs::read(&segment)?;
+    // the third batch's body is zeros; its header (56 bytes at most) and the fourth batch
+    // are intact
+    bytes[synced.len() + 56..third_end].fill(0);
+    std::fs::write(&segment, &bytes)?;
+
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    assert_eq!(log.offset_ranges().await?[&b0].end, 8);
+    assert_eq!(std::fs::read(&segment)?, synced);
+    assert_eq!(keys(&read_all(&log, &b0, 0, 8).await), (0..8).collect::<Vec<_>>());
     Ok(())
 }
