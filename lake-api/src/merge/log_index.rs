@@ -116,9 +116,7 @@ impl KeyIndex {
         let KeyIndex::Int { sorted, .. } = self else {
             return;
         };
-        if ascending(values) {
-            sorted_hits(values, sorted, positions, hits);
-        } else {
+        if !sorted_hits(values, sorted, positions, hits) {
             self.probe_all(values, hits);
         }
     }
@@ -172,59 +170,75 @@ pub(crate) struct Position {
     pub equal: usize,
 }
 
-/// The index keys from `keys` (in key order) between an ascending batch's first and last
-/// key, with where each falls in the batch. Each is found from where the previous one was:
-/// whole blocks of rows are skipped by their last key, and the place inside a block is a
-/// branch-free count (vectorized), so a lookup costs a few steps however far apart the keys
-/// are. Returns how many of `keys` lie below the batch's first key (0 for an empty batch).
-pub(crate) fn sorted_positions<T: Copy + Into<i64>>(
+/// The index keys from `keys` (in key order) between a batch's first and last key, with
+/// where each falls in the batch, if the batch's keys ascend; `None` (with `out` holding
+/// whatever was placed) if they do not. Returns how many of `keys` lie below the batch's
+/// first key (0 for an empty batch).
+///
+/// One pass over the batch does both: the order check and the search need every row's
+/// key loaded once, and the first load of a lake batch's keys is what this costs (a search
+/// run after a separate order check paid its branches on top). Each block of rows is
+/// checked against its successor, vectorized; each key inside the block is placed by a
+/// branch-free count, so a lookup costs a few steps however far apart the keys are.
+pub(crate) fn sorted_positions<T: Copy + Into<i64> + PartialOrd>(
     values: &[T],
     keys: &[(i64, u32)],
     out: &mut Vec<Position>,
-) -> usize {
+) -> Option<usize> {
     const BLOCK: usize = 16;
     let (Some(&first), Some(&last)) = (values.first(), values.last()) else {
-        return 0;
+        return Some(0);
     };
     let (first, last): (i64, i64) = (first.into(), last.into());
     let lo = keys.partition_point(|&(k, _)| k < first);
     let hi = lo + keys[lo..].partition_point(|&(k, _)| k <= last);
-    let mut from = 0;
-    for &(k, entry) in &keys[lo..hi] {
-        // every row before `from` is below k: skip the blocks that end below it too
-        while from + BLOCK <= values.len() && values[from + BLOCK - 1].into() < k {
-            from += BLOCK;
+    let mut next = lo;
+    let mut ordered = true;
+    let mut start = 0;
+    while start < values.len() {
+        let end = (start + BLOCK).min(values.len());
+        // the block and the first row after it
+        let (a, b) = (&values[start..end], &values[start + 1..(end + 1).min(values.len())]);
+        ordered &= a.iter().zip(b).fold(true, |ok, (p, q)| ok & (p <= q));
+        let block_last: i64 = values[end - 1].into();
+        while next < hi && keys[next].0 <= block_last {
+            let (k, entry) = keys[next];
+            // in ascending rows, every row before the block is below k
+            let row = start + a.iter().map(|&v| usize::from(v.into() < k)).sum::<usize>();
+            // equal keys sit side by side (and may cross a block)
+            let mut equal_end = row;
+            while equal_end < values.len() && values[equal_end].into() == k {
+                equal_end += 1;
+            }
+            out.push(Position {
+                row,
+                entry,
+                equal: equal_end - row,
+            });
+            next += 1;
         }
-        let block = &values[from..(from + BLOCK).min(values.len())];
-        let row = from + block.iter().map(|&v| usize::from(v.into() < k)).sum::<usize>();
-        // equal keys sit side by side in an ascending batch (and may cross a block)
-        let mut end = row;
-        while end < values.len() && values[end].into() == k {
-            end += 1;
-        }
-        out.push(Position {
-            row,
-            entry,
-            equal: end - row,
-        });
-        from = end;
+        start = end;
     }
-    lo
+    ordered.then_some(lo)
 }
 
-/// The rows of an ascending batch whose key is in `keys` (an index's keys in order), as
-/// `(row, entry)` in row order, appended to `hits`. `positions` is scratch room.
-pub(crate) fn sorted_hits<T: Copy + Into<i64>>(
+/// The rows of a batch whose key is in `keys` (an index's keys in order), as `(row, entry)`
+/// in row order, appended to `hits`; `false` (and nothing appended) if the batch's keys do
+/// not ascend. `positions` is scratch room.
+pub(crate) fn sorted_hits<T: Copy + Into<i64> + PartialOrd>(
     values: &[T],
     keys: &[(i64, u32)],
     positions: &mut Vec<Position>,
     hits: &mut Vec<(usize, u32)>,
-) {
+) -> bool {
     positions.clear();
-    sorted_positions(values, keys, positions);
+    if sorted_positions(values, keys, positions).is_none() {
+        return false;
+    }
     for p in positions.iter() {
         hits.extend((p.row..p.row + p.equal).map(|row| (row, p.entry)));
     }
+    true
 }
 
 /// The inputs of a merge of one bucket's (or partition's) lake rows with its folded log
@@ -464,11 +478,31 @@ mod tests {
     }
 
     #[test]
+    fn the_search_sees_one_step_down_anywhere_too() {
+        // inside a block of the search and across block boundaries, with index keys around
+        // the step and none at all
+        let mut v: Vec<i64> = (0..100).map(|i| i * 2).collect();
+        let keys: Vec<(i64, u32)> = (0..50).map(|i| (i * 4, i as u32)).collect();
+        let mut out = Vec::new();
+        assert_eq!(sorted_positions(&v, &keys, &mut out), Some(0));
+        assert_eq!(out.len(), 50);
+        for at in [1, 15, 16, 17, 31, 32, 99] {
+            v.swap(at - 1, at);
+            for keys in [&keys[..], &[]] {
+                out.clear();
+                assert_eq!(sorted_positions(&v, keys, &mut out), None, "swap at {at}");
+            }
+            v.swap(at - 1, at);
+        }
+        assert_eq!(sorted_positions::<i64>(&[], &keys, &mut out), Some(0));
+    }
+
+    #[test]
     fn positions_say_where_each_key_falls_and_how_often() {
         let batch = [10i64, 20, 20, 30, 50];
         let keys = [(5i64, 0u32), (20, 1), (25, 2), (50, 3), (60, 4)];
         let mut out = Vec::new();
-        sorted_positions(&batch, &keys, &mut out);
+        assert_eq!(sorted_positions(&batch, &keys, &mut out), Some(1));
         // keys outside [10, 50] are left out; 25 falls before row 3 without a match
         assert_eq!(
             out,

@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::copy_ranges::{Ranges, copy_ranges};
 use super::fold::UPSERT;
-use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, Position, ascending, sorted_positions};
+use super::log_index::{KeyIndex, LazyVersions, LogIndex, LogMerge, Position, sorted_positions};
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
 
@@ -243,9 +243,9 @@ impl State {
 }
 
 /// Where `keys` fall in a lake batch (see [`sorted_positions`]), with the batch's first and
-/// last key. The batch's reader promised key order, and a binary search over keys out of
-/// order would miss some: a batch whose keys do not ascend fails rather than lose rows (a
-/// vectorized pass, a fraction of a nanosecond per row).
+/// last key. The batch's reader promised key order, and a search over keys out of order
+/// would miss some: a batch whose keys do not ascend fails rather than lose rows (checked
+/// in the search's own pass).
 fn locate<T: Copy + Into<i64> + PartialOrd>(
     values: &[T],
     keys: &[(i64, u32)],
@@ -254,14 +254,14 @@ fn locate<T: Copy + Into<i64> + PartialOrd>(
     let (Some(&first), Some(&last)) = (values.first(), values.last()) else {
         return Ok((0, i64::MIN, i64::MIN));
     };
-    if !ascending(values) {
-        return Err(Error::corrupt(format!(
+    let below = sorted_positions(values, keys, positions).ok_or_else(|| {
+        Error::corrupt(format!(
             "the lake run is not in key order: a batch of keys {} to {} does not ascend",
             first.into(),
             last.into()
-        )));
-    }
-    Ok((sorted_positions(values, keys, positions), first.into(), last.into()))
+        ))
+    })?;
+    Ok((below, first.into(), last.into()))
 }
 
 #[cfg(test)]
