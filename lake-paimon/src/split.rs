@@ -47,14 +47,29 @@ impl PaimonSplit {
             .collect()
     }
 
-    /// Fails unless every file the split names (data and deletion files) lies inside the
-    /// table's `location`.
-    pub(crate) fn check_inside(&self, location: &str) -> Result<()> {
-        for file in self.data_files() {
-            check_inside(location, &file, "data file")?;
+    /// Fails unless every file the split names (data, index and deletion files) lies
+    /// inside the table's `location`, and its row ranges (if any) are ranges: a split may
+    /// come from an untrusted planner, and paimon's reader asserts on an inverted range.
+    pub(crate) fn check(&self, location: &str) -> Result<()> {
+        let bucket_path = self.split.bucket_path();
+        for file in self.split.data_files() {
+            check_inside(location, &self.split.data_file_path(file), "data file")?;
+            for extra in &file.extra_files {
+                check_inside(location, &file.aligned_file_path(bucket_path, extra), "index file")?;
+            }
         }
         for d in self.split.data_deletion_files().unwrap_or_default().iter().flatten() {
             check_inside(location, d.path(), "deletion file")?;
+        }
+        for r in self.split.row_ranges().unwrap_or_default() {
+            // inclusive; the row count `to - from + 1` must fit too
+            if r.from() < 0 || r.from() > r.to() || r.to() == i64::MAX {
+                return Err(Error::corrupt(format!(
+                    "the split of {bucket_path} names rows {} to {}, which is no range of rows",
+                    r.from(),
+                    r.to()
+                )));
+            }
         }
         Ok(())
     }

@@ -230,6 +230,29 @@ async fn hostile_splits_are_refused() {
         let err = source.create_reader(hostile).await.err().expect("outside the table");
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     }
+    // regression: paimon's reader asserted (a panic) on an inverted row range; an index
+    // file named beside a data file was opened wherever it pointed
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let edits: [(&str, ErrorKind, fn(&mut serde_json::Value)); 3] = [
+        ("inverted row range", ErrorKind::Corrupt, |s| {
+            s["split"]["row_ranges"] = serde_json::json!([{ "from": 3, "to": 1 }])
+        }),
+        ("negative row range", ErrorKind::Corrupt, |s| {
+            s["split"]["row_ranges"] = serde_json::json!([{ "from": -5, "to": 1 }])
+        }),
+        ("index file outside", ErrorKind::InvalidArgument, |s| {
+            s["split"]["data_files"][0]["_EXTRA_FILES"] = serde_json::json!(["../../../../../../etc/x.index"])
+        }),
+    ];
+    for (what, kind, edit) in edits {
+        let mut hostile = json.clone();
+        edit(&mut hostile);
+        let hostile = serializer
+            .deserialize(serializer.version(), hostile.to_string().as_bytes())
+            .expect("parses");
+        let err = source.create_reader(hostile).await.err().expect(what);
+        assert_eq!(err.kind(), kind, "{what}: {err}");
+    }
     assert_eq!(
         serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
         ErrorKind::UnsupportedVersion
