@@ -25,7 +25,7 @@ use super::log_reader::{change_batch_of, change_sorter, read_range};
 use super::options::MergeStrategy;
 use super::planner::check_partition;
 use super::scan::ScanContext;
-use super::split::{SerializedLakeSplit, UnionSplit};
+use super::split::{SerializedLakeSplit, UnionSplit, UnionSplitKind};
 
 /// Applies `filters`, then keeps the output columns.
 fn finish(
@@ -76,6 +76,21 @@ pub(crate) fn limit(stream: RecordBatchStream, limit: Option<usize>) -> RecordBa
 
 fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
     check_partition(ctx, &split.partition)?;
+    // each kind's reader reads only its own side: a split holding the other side's work
+    // would lose it silently, and a merge over a table without a key would lose rows
+    let misfit = match split.kind {
+        UnionSplitKind::LakeOnly => (!split.log_ranges.is_empty()).then_some("log ranges"),
+        UnionSplitKind::LogOnly => (!split.lake_splits.is_empty()).then_some("lake splits"),
+        UnionSplitKind::LakeAndLog => {
+            (!ctx.info.has_primary_key()).then_some("a merge, but the table has no primary key")
+        }
+    };
+    if let Some(misfit) = misfit {
+        return Err(Error::corrupt(format!(
+            "split {split} of table {} holds {misfit}",
+            ctx.info.path
+        )));
+    }
     for r in &split.log_ranges {
         check_partition(ctx, &r.bucket.partition)?;
         // another bucket's changes would find none of their keys in this bucket's lake rows

@@ -263,7 +263,7 @@ async fn a_key_column_missing_from_lake_batches_is_named() {
 }
 
 #[tokio::test]
-async fn hostile_splits_are_refused() {
+async fn hostile_splits_are_refused() -> Result<(), Box<dyn std::error::Error>> {
     let (_, _, table) = table().await;
     let scan = scan(&table, MergeStrategy::SortMerge).await;
     let good = scan.plan().await.unwrap().remove(0);
@@ -344,8 +344,36 @@ async fn hostile_splits_are_refused() {
     // a lake-only split carrying two lake splits
     let mut two = good.clone();
     two.kind = UnionSplitKind::LakeOnly;
+    two.log_ranges.clear();
     two.lake_splits.push(two.lake_splits[0].clone());
-    assert_eq!(scan.read(&two).await.unwrap_err().kind(), ErrorKind::Corrupt);
+    let e = scan.read(&two).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(!e.to_string().contains("holds log ranges"), "{e}");
+
+    // regression: a split of one kind carrying the other side's work was read as its kind
+    // alone, and that work silently lost
+    assert!(!good.log_ranges.is_empty() && !good.lake_splits.is_empty());
+    let mut lake_only = good.clone();
+    lake_only.kind = UnionSplitKind::LakeOnly;
+    let mut log_only = good.clone();
+    log_only.kind = UnionSplitKind::LogOnly;
+    for (split, what) in [(lake_only, "log ranges"), (log_only, "lake splits")] {
+        let e = scan.read(&split).await.err().ok_or_else(|| format!("read {split}"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.to_string().contains(&format!("holds {what}")), "{e}");
+    }
+    // and a merge over a table without a primary key (its rows have no key to merge on)
+    let log_table = TableInfo::log_table(TablePath::new("bad", "events"), info().schema, 2);
+    let log = MemoryLog::new(log_table.clone())?;
+    log.append(&TableBucket::new(0), batch(0..3), vec![ChangeType::AppendOnly; 3])?;
+    let events = UnionTable::new(log_table, Arc::new(log), None)?;
+    let events = events.scan().build().await?;
+    let mut merge = events.plan().await?.remove(0);
+    assert_eq!(merge.kind, UnionSplitKind::LogOnly);
+    merge.kind = UnionSplitKind::LakeAndLog;
+    let e = events.read(&merge).await.err().ok_or("read a merge of a log table")?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("no primary key"), "{e}");
 
     // and every truncation of the envelope
     let bytes = good.to_bytes();
@@ -355,6 +383,7 @@ async fn hostile_splits_are_refused() {
             ErrorKind::Corrupt
         );
     }
+    Ok(())
 }
 
 #[tokio::test]
