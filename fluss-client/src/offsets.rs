@@ -367,18 +367,48 @@ pub fn read_offsets_file(path: &Path) -> Result<TableBucketOffsets> {
     TableBucketOffsets::from_json(&text).map_err(|e| e.context(format!("offsets file {}", path.display())))
 }
 
+/// The longest offsets file read: a snapshot property names the file, so a hostile or
+/// broken one could name something endless (`/dev/zero`) or huge. About a million buckets'
+/// entries fit.
+pub const MAX_OFFSETS_FILE_BYTES: u64 = 64 << 20;
+
+/// The error for an offsets file longer than [`MAX_OFFSETS_FILE_BYTES`].
+fn too_long(location: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Offsets,
+        format!("offsets file {location} is longer than {MAX_OFFSETS_FILE_BYTES} bytes: no offsets file is"),
+    )
+}
+
 /// A missing offsets file is [`ErrorKind::Offsets`], not `NotFound`: `NotFound` from a
 /// snapshot's offsets means "this snapshot records none" (a maintenance commit), and a reader
-/// would step back to an older snapshot's offsets while reading this one's data.
+/// would step back to an older snapshot's offsets while reading this one's data. Only a
+/// regular file is read (a pipe or device could block or never end).
 fn read_local(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
         let kind = if e.kind() == std::io::ErrorKind::NotFound {
             ErrorKind::Offsets
         } else {
             ErrorKind::Io
         };
         Error::new(kind, format!("cannot read offsets file {}", path.display())).with_source(e)
-    })
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(Error::new(
+            ErrorKind::Offsets,
+            format!("offsets file {} is not a regular file", path.display()),
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_OFFSETS_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_OFFSETS_FILE_BYTES {
+        return Err(too_long(path.display()));
+    }
+    Ok(text)
 }
 
 /// Reads an object through the object store its URL names, configured from the environment.
@@ -403,7 +433,13 @@ async fn read_object(url: &url::Url) -> Result<String> {
         .with_source(e)
     })?;
     use object_store::ObjectStoreExt;
-    let read = async { store.get(&path).await?.bytes().await };
+    let read = async {
+        let object = store.get(&path).await?;
+        if object.meta.size > MAX_OFFSETS_FILE_BYTES {
+            return Ok(None);
+        }
+        object.bytes().await.map(Some)
+    };
     let bytes = read.await.map_err(|e| {
         let kind = match e {
             // as for a local file: missing is broken, not "no offsets recorded"
@@ -412,6 +448,7 @@ async fn read_object(url: &url::Url) -> Result<String> {
         };
         Error::new(kind, format!("cannot read offsets file {url}")).with_source(e)
     })?;
+    let bytes = bytes.ok_or_else(|| too_long(url))?;
     String::from_utf8(bytes.to_vec()).map_err(|e| Error::corrupt(format!("offsets file {url} is not UTF-8: {e}")))
 }
 
@@ -613,6 +650,30 @@ mod tests {
         }
         let e = read_offsets_at("hdfs://nn:8020/remote/abc.offsets").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn endless_special_and_oversized_offsets_files_are_refused() -> Result<()> {
+        // regression: a snapshot property naming /dev/zero read it forever, growing
+        let dir = tempfile::tempdir()?;
+        let mut special = vec![dir.path().display().to_string()];
+        if Path::new("/dev/zero").exists() {
+            special.push("/dev/zero".into());
+        }
+        for location in special {
+            let e = read_offsets_at(&location).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+        // one byte too long, as a path and as a file:// URL (whose store says its size)
+        let big = dir.path().join("big.offsets");
+        std::fs::File::create(&big)?.set_len(MAX_OFFSETS_FILE_BYTES + 1)?;
+        for location in [big.display().to_string(), format!("file://{}", big.display())] {
+            let e = read_offsets_at(&location).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+            assert!(e.to_string().contains("longer than"), "{e}");
+        }
         Ok(())
     }
 
