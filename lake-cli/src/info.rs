@@ -291,7 +291,10 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
             let _ = writeln!(out, "lake: {described}; lake snapshot: none");
         }
     }
-    let total: i64 = ranges.values().map(|r| r.end - r.earliest).sum();
+    // each range was checked, but their sum need not fit
+    let total: i64 = ranges
+        .values()
+        .fold(0i64, |sum, r| sum.saturating_add(r.end.saturating_sub(r.earliest)));
     let _ = writeln!(
         out,
         "log: {}, {} bucket(s), {total} offset(s)",

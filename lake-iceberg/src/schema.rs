@@ -159,8 +159,11 @@ impl TableLayout {
         }
         let bucket = match self.bucket {
             BucketField::Transform { position, .. } | BucketField::Column { position } => match value(position) {
-                Some(Literal::Primitive(PrimitiveLiteral::Int(b))) if b >= 0 => Some(b as u32),
-                Some(Literal::Primitive(PrimitiveLiteral::Long(b))) if b >= 0 => Some(b as u32),
+                // a bucket number past u32 is no bucket (truncated, it would name another)
+                Some(Literal::Primitive(PrimitiveLiteral::Int(b))) if b >= 0 => u32::try_from(b).ok(),
+                Some(Literal::Primitive(PrimitiveLiteral::Long(b))) if b >= 0 && u32::try_from(b).is_ok() => {
+                    u32::try_from(b).ok()
+                }
                 other => {
                     return Err(Error::new(
                         ErrorKind::Corrupt,
@@ -647,6 +650,24 @@ mod tests {
             data.fields().to_vec(),
             vec![Some(Literal::string("eu")), Some(Literal::int(2)), None]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_bucket_number_past_u32_is_corrupt_not_truncated() -> Result<()> {
+        let schema = Arc::new(schema().map_err(iceberg_err("schema"))?);
+        let spec = PartitionSpec::builder(schema.clone())
+            .add_partition_field("id", "id_bucket", Transform::Bucket(4))
+            .and_then(|b| b.build())
+            .map_err(iceberg_err("spec"))?;
+        let layout = TableLayout::of(&spec, &schema)?;
+        let located = |bucket: Literal| layout.locate(&Struct::from_iter([Some(bucket)]));
+        assert_eq!(located(Literal::long(3))?, (vec![], Some(3)));
+        // regression: 2^32 + 1 was read as bucket 1 and merged with bucket 1's log
+        let e = located(Literal::long((1i64 << 32) + 1))
+            .err()
+            .ok_or_else(|| Error::invalid("located bucket 2^32 + 1"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         Ok(())
     }
 }
