@@ -156,6 +156,30 @@ impl LanceSource {
         };
         Ok(self.blob_mode.schema_of(&schema))
     }
+
+    /// The filter selecting a split's partition, from the partition itself. The one the
+    /// split carries is SQL from its planner: it is checked against this rather than run
+    /// (`true) OR (true` would undo every other filter of the read).
+    fn partition_filter_of(&self, split: &LanceSplit) -> Result<Option<String>> {
+        let keys = &self.info.partition_keys;
+        let expected = match keys.is_empty() {
+            true if split.partition.is_empty() => None,
+            false if split.partition.len() == keys.len() => Some(partition_filter(keys, &split.partition)?),
+            _ => {
+                return Err(Error::corrupt(format!(
+                    "a split names partition {:?} of a table partitioned by {keys:?}",
+                    split.partition
+                )));
+            }
+        };
+        if split.partition_filter != expected {
+            return Err(Error::corrupt(format!(
+                "a split of partition {:?} carries the filter {:?}, not that partition's",
+                split.partition, split.partition_filter
+            )));
+        }
+        Ok(expected)
+    }
 }
 
 #[async_trait]
@@ -230,7 +254,8 @@ impl LakeSource for LanceSource {
         );
         // a bucket's split reads that bucket's rows whatever filter it came with
         let bucket_filter = split.bucket.map(|b| format!("{BUCKET_COLUMN} = {b}"));
-        let filters: Vec<String> = [self.filter.clone(), split.partition_filter.clone(), bucket_filter]
+        let partition_filter = self.partition_filter_of(&split)?;
+        let filters: Vec<String> = [self.filter.clone(), partition_filter, bucket_filter]
             .into_iter()
             .flatten()
             .collect();

@@ -294,6 +294,20 @@ async fn hostile_splits_are_refused() {
         err.message().contains("fragment 987654, which that version lacks"),
         "{err}"
     );
+    // regression: the split's partition filter (SQL) was run as it came, so a forged one
+    // could undo the read's other filters; it must be its partition's
+    let mut record: serde_json::Value = serde_json::from_str(&text).expect("json");
+    record["partition_filter"] = serde_json::Value::from("true) OR (true");
+    let forged = serializer
+        .deserialize(serializer.version(), record.to_string().as_bytes())
+        .expect("parses");
+    let err = source
+        .create_reader(forged)
+        .await
+        .err()
+        .expect("a forged partition filter");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.message().contains("not that partition's"), "{err}");
     assert_eq!(
         serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
         ErrorKind::UnsupportedVersion
