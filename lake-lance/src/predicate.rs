@@ -101,6 +101,13 @@ impl ConvertPredicate for LanceFilters<'_> {
     fn not(&self, inner: String) -> Option<String> {
         Some(format!("NOT ({inner})"))
     }
+
+    /// Lance parses the filter again, and its SQL parser stops at a nesting depth of 50;
+    /// each level here nests its parentheses, and the read adds a few levels of its own
+    /// (the partition and bucket filters beside this one).
+    fn max_depth(&self) -> usize {
+        16
+    }
 }
 
 #[cfg(test)]

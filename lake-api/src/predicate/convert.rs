@@ -44,6 +44,12 @@ pub trait ConvertPredicate {
     fn or(&self, left: Self::Output, right: Self::Output) -> Self::Output;
     /// The negation, if the backend has it.
     fn not(&self, inner: Self::Output) -> Option<Self::Output>;
+    /// The deepest predicate (see [`Predicate::depth`]) the backend takes: [`push_down`]
+    /// leaves deeper ones to the engine. A backend whose filters are parsed again (SQL)
+    /// says where its parser stops; by default there is no limit.
+    fn max_depth(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Converts a whole predicate; `None` if any part of it cannot be converted.
@@ -66,7 +72,11 @@ pub fn push_down<C: ConvertPredicate + ?Sized>(
     let mut converted = Vec::new();
     let mut report = FilterPushDown::default();
     for p in filters.into_iter().flat_map(super::split_conjunction) {
-        match convert(converter, &p) {
+        let converted_p = match p.depth() <= converter.max_depth() {
+            true => convert(converter, &p),
+            false => None,
+        };
+        match converted_p {
             Some(c) => {
                 converted.push(c);
                 report.accepted.push(p);
@@ -112,5 +122,38 @@ mod tests {
         assert_eq!(out, vec![1, 2]);
         assert_eq!(report.accepted, vec![col("a").gt(1), col("c").eq(2).or(col("d").lt(3))]);
         assert_eq!(report.remaining, vec![col("b").is_null(), col("e").eq(1).negate()]);
+    }
+
+    /// [`Counting`], up to depth 2.
+    struct Shallow;
+
+    impl ConvertPredicate for Shallow {
+        type Output = usize;
+        fn leaf(&self, leaf: &Predicate) -> Option<usize> {
+            Counting.leaf(leaf)
+        }
+        fn and(&self, l: usize, r: usize) -> usize {
+            l + r
+        }
+        fn or(&self, l: usize, r: usize) -> usize {
+            l + r
+        }
+        fn not(&self, _: usize) -> Option<usize> {
+            None
+        }
+        fn max_depth(&self) -> usize {
+            2
+        }
+    }
+
+    #[test]
+    fn predicates_deeper_than_the_backend_takes_are_left_to_the_engine() {
+        let two = col("a").eq(1).or(col("b").eq(2));
+        let three = two.clone().or(col("c").eq(3));
+        // a conjunction is split first: its parts count on their own
+        let (out, report) = push_down(&Shallow, vec![three.clone(), two.clone().and(col("d").eq(4))]);
+        assert_eq!(out, vec![2, 1]);
+        assert_eq!(report.accepted, vec![two, col("d").eq(4)]);
+        assert_eq!(report.remaining, vec![three]);
     }
 }
