@@ -394,13 +394,14 @@ fn read_local(path: &Path) -> Result<String> {
         };
         Error::new(kind, format!("cannot read offsets file {}", path.display())).with_source(e)
     };
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    if !file.metadata().map_err(cannot)?.is_file() {
+    // before opening: opening a FIFO blocks until it has a writer
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
         return Err(Error::new(
             ErrorKind::Offsets,
             format!("offsets file {} is not a regular file", path.display()),
         ));
     }
+    let file = std::fs::File::open(path).map_err(cannot)?;
     let mut text = String::new();
     file.take(MAX_OFFSETS_FILE_BYTES + 1)
         .read_to_string(&mut text)
@@ -660,6 +661,15 @@ mod tests {
         let mut special = vec![dir.path().display().to_string()];
         if Path::new("/dev/zero").exists() {
             special.push("/dev/zero".into());
+        }
+        // a FIFO without a writer: opening it would block
+        let fifo = dir.path().join("fifo.offsets");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            special.push(fifo.display().to_string());
         }
         for location in special {
             let e = read_offsets_at(&location).await.unwrap_err();

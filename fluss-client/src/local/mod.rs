@@ -449,8 +449,7 @@ impl LocalLog {
 
     /// Makes every batch appended so far (or, for a read-only log, seen so far) durable
     /// (fsync), whatever [`LocalLogOptions::sync`] says, and records it as each bucket's
-    /// recovery point: an open after a crash then refuses to cut those batches as a torn
-    /// tail. [`Tierer::tier`](crate::tiering::Tierer::tier) calls it before it commits, so that a
+    /// recovery point: an open after a crash then refuses to cut those batches. [`Tierer::tier`](crate::tiering::Tierer::tier) calls it before it commits, so that a
     /// lake snapshot never covers offsets a crash could take from the log. Each call syncs
     /// only what came since the last; appends and reads do not wait for the disk.
     pub fn sync(&self) -> Result<()> {

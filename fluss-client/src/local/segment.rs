@@ -137,7 +137,10 @@ impl BucketLog {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_suffix(".log"))
-                .and_then(|n| n.parse::<i64>().ok());
+                .and_then(|n| n.parse::<i64>().ok())
+                // only names this log writes: a stray `8.log` is no segment (recovery would
+                // take it for a gap, and cut the log there)
+                .filter(|&base| path.file_name().is_some_and(|n| *n == *segment_name(base)));
             if let Some(base) = base {
                 names.push((base, path));
             }
@@ -167,7 +170,13 @@ impl BucketLog {
                 path: path.clone(),
                 len: 0,
             });
-            match log.scan_segment(i, 0, verify_from)? {
+            // the appender needs no judgement of a bad tail: below the recovery point it is
+            // an error, past it the log is cut whatever follows
+            let scan = match recover {
+                true => log.scan_segment_batches(i, 0, verify_from)?,
+                false => log.scan_segment(i, 0)?,
+            };
+            match scan {
                 Scan::Clean => {}
                 Scan::Bad { pos, last, error } => {
                     // the bad batch starts at offset `end`
@@ -223,15 +232,16 @@ impl BucketLog {
         sync_dir(&self.dir)
     }
 
-    /// Indexes the batches of segment `i` from byte `from`, checking those at or past
-    /// offset `verify_from` in full (CRC included).
-    fn scan_segment(&mut self, i: usize, from: u64, verify_from: i64) -> Result<Scan> {
-        let scan = self.scan_segment_batches(i, from, verify_from)?;
+    /// Indexes the batches of segment `i` from byte `from` for a reader, judging a bad
+    /// batch: a torn tail (`last`), which a reader stops before, or damage in place.
+    fn scan_segment(&mut self, i: usize, from: u64) -> Result<Scan> {
+        let scan = self.scan_segment_batches(i, from, i64::MAX)?;
         // where the scan stopped: the offset of the bad batch, which any later valid batch
         // of this log lies beyond
         let expected = self.end;
-        // a torn write has nothing whole after it: a valid later batch means the bad one was
-        // corrupted in place, and cutting it would lose that batch and everything after it
+        // a torn write in progress has nothing whole after it: a valid later batch means the
+        // bad one was corrupted in place (or torn by a crash the appender has not recovered
+        // from yet), and a reader must not take what follows for the end of the log
         if let Scan::Bad { pos, last: true, error } = scan {
             let path = &self.segments[i].path;
             let mut rest = Vec::new();
@@ -260,6 +270,8 @@ impl BucketLog {
         Ok(scan)
     }
 
+    /// Indexes the batches of segment `i` from byte `from`, checking those at or past
+    /// offset `verify_from` in full (CRC included), up to the first bad one.
     fn scan_segment_batches(&mut self, i: usize, from: u64, verify_from: i64) -> Result<Scan> {
         let path = self.segments[i].path.clone();
         let mut file = File::open(&path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
@@ -346,7 +358,7 @@ impl BucketLog {
     pub(crate) fn refresh(&mut self) -> Result<()> {
         if let Some(last) = self.segments.len().checked_sub(1) {
             let from = self.segments[last].len;
-            if let Scan::Bad { last: false, error, .. } = self.scan_segment(last, from, i64::MAX)? {
+            if let Scan::Bad { last: false, error, .. } = self.scan_segment(last, from)? {
                 return Err(error);
             }
             // new segments start where the last one ends; several may have rolled since
@@ -364,7 +376,7 @@ impl BucketLog {
                     path: next,
                     len: 0,
                 });
-                if let Scan::Bad { last: false, error, .. } = self.scan_segment(i + 1, 0, i64::MAX)? {
+                if let Scan::Bad { last: false, error, .. } = self.scan_segment(i + 1, 0)? {
                     return Err(error);
                 }
             }
@@ -494,13 +506,13 @@ impl BucketLog {
 }
 
 /// Whether `bytes` (from a bad batch on) hold a whole, CRC-valid batch at a later offset than
-/// `expected`: proof that the bad batch is not a torn tail. Only runs on the error path.
+/// `expected`: proof, to a reader, that the bad batch is not a torn tail in progress. Only
+/// runs on the error path.
 ///
 /// Every byte position is a candidate. One whose header holds together (its offset and
 /// length, then [`peek_header`]) costs a CRC over its claimed length, so a crafted tail could make
 /// the search quadratic: past [`CRC_WORK_PER_BYTE`] bytes checked per byte of tail (and at
-/// least [`MIN_CRC_WORK`]) it answers yes. The tail is then kept, and the segment reported
-/// corrupt rather than cut.
+/// least [`MIN_CRC_WORK`]) it answers yes, and the reader reports the segment corrupt.
 fn has_valid_batch_after(bytes: &[u8], expected: i64) -> bool {
     let budget = (bytes.len() as u64).saturating_mul(CRC_WORK_PER_BYTE).max(MIN_CRC_WORK);
     valid_batch_within(bytes, expected, budget)

@@ -206,7 +206,7 @@ async fn a_torn_tail_is_cut_off_on_open_and_never_returned() {
         .unwrap()
         .write_all(&third[..third.len() / 2])
         .unwrap();
-    drop(log);
+    crash(log).unwrap();
 
     // a reader leaves the tail alone and does not see it
     let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20)).unwrap();
@@ -370,7 +370,7 @@ async fn a_zero_filled_tail_is_torn_too() {
     log.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4]).unwrap();
     let segment = last_segment(&log);
     let good_len = std::fs::metadata(&segment).unwrap().len();
-    drop(log);
+    crash(log).unwrap();
     std::fs::OpenOptions::new()
         .append(true)
         .open(&segment)
@@ -506,7 +506,8 @@ async fn append_rows_writes_nothing_when_any_row_is_bad() {
 #[tokio::test]
 async fn a_bad_length_before_valid_batches_is_corruption_not_a_torn_tail() {
     // regression: a corrupted length field claiming bytes past the end looked like a torn
-    // tail, and opening cut every valid batch after it
+    // tail, and opening cut every valid batch after it (of a log closed cleanly: after a
+    // crash, batches past the recovery point are cut at the first bad one on purpose)
     let dir = tempfile::tempdir().unwrap();
     let b0 = TableBucket::new(0);
     let log = LocalLog::create(dir.path(), &info(false), options(1 << 20)).unwrap();
@@ -748,6 +749,10 @@ async fn a_torn_tail_over_a_stale_copy_of_an_earlier_batch_is_still_torn() -> Re
         "the third batch reaches past the end"
     );
     std::fs::write(&segment, &torn)?;
+    // a reader judges the tail (the appender cuts past the recovery point whatever follows)
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
+    assert_eq!(reader.offset_ranges().await?[&TableBucket::new(0)].end, 8);
+    assert_eq!(std::fs::read(&segment)?, torn, "a reader cuts nothing");
     let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
     assert_eq!(log.offset_ranges().await?[&TableBucket::new(0)].end, 8);
     assert_eq!(std::fs::read(&segment)?, bytes);
@@ -842,6 +847,18 @@ async fn a_crash_that_loses_a_whole_segment_cuts_the_log_where_it_was() -> Resul
     std::fs::remove_file(&files[2])?;
     recovered_to_offset_8(dir.path()).await?;
     assert!(!files[3].exists() && !files[4].exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stray_file_named_like_a_segment_is_no_gap_to_cut_at() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let files = rolled_then_crashed(dir.path())?;
+    // `8.log` parses as offset 8, beside the real segment at 8
+    std::fs::write(files[0].with_file_name("8.log"), b"not a segment")?;
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1))?;
+    assert_eq!(log.offset_ranges().await?[&TableBucket::new(0)].end, 20);
+    assert!(files.iter().all(|f| f.exists()));
     Ok(())
 }
 
