@@ -140,28 +140,13 @@ pub async fn schema(args: &TableArgs) -> CliResult<()> {
 
 /// Why a split reads the way it does.
 fn why(split: &UnionSplit, info: &TableInfo, requested: MergeStrategy, options: &ScanOptions) -> String {
-    if split.kind == UnionSplitKind::LakeAndLog && split.lake_splits.is_empty() {
-        let how = why(
-            &UnionSplit {
-                kind: UnionSplitKind::LogOnly,
-                ..split.clone()
-            },
-            info,
-            requested,
-            options,
-        );
-        return format!("no lake rows (no lake snapshot): {how}");
-    }
     match split.kind {
         UnionSplitKind::LakeOnly => "lake rows only: the log holds nothing after the snapshot".into(),
-        UnionSplitKind::LogOnly if info.has_primary_key() => format!(
-            "no lake rows to merge with: the log's changes are folded per key under merge engine {}",
+        UnionSplitKind::LogOnly => "log table: the log's rows in offset order, nothing to merge".into(),
+        UnionSplitKind::LakeAndLog if split.lake_splits.is_empty() => format!(
+            "no lake rows (no lake snapshot): the log's changes are folded per key under merge engine {}",
             info.merge_engine
         ),
-        UnionSplitKind::LogOnly => "log table: the log's rows in offset order, nothing to merge".into(),
-        UnionSplitKind::LakeAndLog if !info.has_primary_key() => {
-            "log table: the lake's rows, then the log's after the tiered offset (no merge)".into()
-        }
         UnionSplitKind::LakeAndLog => match requested {
             MergeStrategy::Auto => {
                 let n = split.log_len();

@@ -454,12 +454,12 @@ mod tests {
             batch.sort_unstable();
             assert!(ascending(&batch));
             let (mut by_search, mut by_probe) = (Vec::new(), Vec::new());
-            sorted_hits(&batch, sorted, &mut Vec::new(), &mut by_search);
+            assert!(sorted_hits(&batch, sorted, &mut Vec::new(), &mut by_search));
             index.probe_all(&batch, &mut by_probe);
             assert_eq!(by_search, by_probe, "{index_keys} keys, {batch_len} rows");
             let narrow: Vec<i32> = batch.iter().map(|&v| v as i32).collect();
             let mut narrow_hits = Vec::new();
-            sorted_hits(&narrow, sorted, &mut Vec::new(), &mut narrow_hits);
+            assert!(sorted_hits(&narrow, sorted, &mut Vec::new(), &mut narrow_hits));
             assert_eq!(narrow_hits, by_probe);
         }
         Ok(())

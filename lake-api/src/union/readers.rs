@@ -78,12 +78,17 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
     check_partition(ctx, &split.partition)?;
     // each kind's reader reads only its own side: a split holding the other side's work
     // would lose it silently, and a merge over a table without a key would lose rows
+    // (the planner gives a primary-key table merges only: the one-sided readers neither
+    // fold changes nor merge runs)
+    let keyed = ctx.info.has_primary_key();
     let misfit = match split.kind {
-        UnionSplitKind::LakeOnly => (!split.log_ranges.is_empty()).then_some("log ranges"),
-        UnionSplitKind::LogOnly => (!split.lake_splits.is_empty()).then_some("lake splits"),
-        UnionSplitKind::LakeAndLog => {
-            (!ctx.info.has_primary_key()).then_some("a merge, but the table has no primary key")
+        UnionSplitKind::LakeOnly if !split.log_ranges.is_empty() => Some("log ranges"),
+        UnionSplitKind::LogOnly if !split.lake_splits.is_empty() => Some("lake splits"),
+        UnionSplitKind::LakeOnly | UnionSplitKind::LogOnly if keyed => {
+            Some("one side's rows unmerged, but the table has a primary key")
         }
+        UnionSplitKind::LakeAndLog if !keyed => Some("a merge, but the table has no primary key"),
+        _ => None,
     };
     if let Some(misfit) = misfit {
         return Err(Error::corrupt(format!(
