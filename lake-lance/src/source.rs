@@ -195,7 +195,7 @@ impl LakeSource for LanceSource {
             schema: &self.info.schema,
         };
         let (sql, report) = push_down(&converter, filters);
-        self.filter = sql.into_iter().reduce(|a, b| format!("({a}) AND ({b})"));
+        self.filter = and_all(sql);
         report
     }
 
@@ -224,6 +224,7 @@ impl LakeSource for LanceSource {
             .ok_or_else(|| Error::invalid(format!("not a Lance split: {split:?}")))?
             .clone();
         check_inside(&split, &self.uri)?;
+        let partition_filter = self.partition_filter_of(&split)?;
         // A worker that never saw the version opens it from the manifest the split carries
         // (no catalog round trip); that manifest is then what the split is checked against.
         // Otherwise the split's fragments are replaced by the dataset's own.
@@ -254,16 +255,11 @@ impl LakeSource for LanceSource {
         );
         // a bucket's split reads that bucket's rows whatever filter it came with
         let bucket_filter = split.bucket.map(|b| format!("{BUCKET_COLUMN} = {b}"));
-        let partition_filter = self.partition_filter_of(&split)?;
-        let filters: Vec<String> = [self.filter.clone(), partition_filter, bucket_filter]
-            .into_iter()
-            .flatten()
-            .collect();
-        let filter = match filters.as_slice() {
-            [] => None,
-            [one] => Some(one.clone()),
-            all => Some(all.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" AND ")),
-        };
+        let filter = and_all(
+            [self.filter.clone(), partition_filter, bucket_filter]
+                .into_iter()
+                .flatten(),
+        );
         Ok(Box::new(LanceReader {
             key_order: (split.sorted && self.info.has_primary_key()).then(|| self.info.primary_key.clone()),
             context: self.context(split.version),
@@ -447,6 +443,18 @@ impl LancePlanner {
             }
         }
         Ok(())
+    }
+}
+
+/// The SQL conjunction of `filters`, as one flat chain: Lance's SQL parser reads a chain of
+/// `AND`s at one depth, where nesting each pair (`((a) AND (b)) AND (c)`) costs a level
+/// per filter, and it stops at a depth of 50.
+fn and_all(filters: impl IntoIterator<Item = String>) -> Option<String> {
+    let filters: Vec<String> = filters.into_iter().collect();
+    match filters.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        all => Some(all.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" AND ")),
     }
 }
 

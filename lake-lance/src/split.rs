@@ -23,7 +23,8 @@ pub struct LanceSplit {
     pub(crate) version: u64,
     pub(crate) fragments: Vec<Fragment>,
     pub(crate) partition: Vec<String>,
-    /// The SQL filter selecting the partition's rows (partitioned tables only).
+    /// The SQL filter selecting the partition's rows (partitioned tables only). A reader
+    /// builds it again from `partition` and refuses a split whose filter differs.
     pub(crate) partition_filter: Option<String>,
     /// The Fluss bucket whose rows the split reads, in a dataset that keeps buckets (see
     /// [`BUCKET_COLUMN`](crate::BUCKET_COLUMN)); `None`: every row, bucket-unaware.

@@ -47,21 +47,38 @@ impl PaimonSplit {
             .collect()
     }
 
-    /// Fails unless every file the split names (data, index and deletion files) lies
-    /// inside the table's `location`, and its row ranges (if any) are ranges: a split may
-    /// come from an untrusted planner, and paimon's reader asserts on an inverted range.
+    /// Fails unless every file the split names (data files, the extra files beside them,
+    /// deletion files) lies inside the table's `location`, and its row ranges (if any) are
+    /// ranges over files whose row ids are ranges too: a split may come from an untrusted
+    /// planner, and paimon's reader asserts on an inverted range, including one it derives
+    /// from a file's first row id and row count.
     pub(crate) fn check(&self, location: &str) -> Result<()> {
         let bucket_path = self.split.bucket_path();
         for file in self.split.data_files() {
             check_inside(location, &self.split.data_file_path(file), "data file")?;
             for extra in &file.extra_files {
-                check_inside(location, &file.aligned_file_path(bucket_path, extra), "index file")?;
+                check_inside(location, &file.aligned_file_path(bucket_path, extra), "extra file")?;
             }
         }
         for d in self.split.data_deletion_files().unwrap_or_default().iter().flatten() {
             check_inside(location, d.path(), "deletion file")?;
         }
-        for r in self.split.row_ranges().unwrap_or_default() {
+        let ranges = self.split.row_ranges().unwrap_or_default();
+        if !ranges.is_empty() {
+            for file in self.split.data_files() {
+                let ids_fit = file.row_count >= 0
+                    && file
+                        .first_row_id
+                        .is_none_or(|first| first >= 0 && first.checked_add(file.row_count).is_some());
+                if !ids_fit {
+                    return Err(Error::corrupt(format!(
+                        "the split of {bucket_path} reads rows by id from data file {} of {} rows from row id {:?}",
+                        file.file_name, file.row_count, file.first_row_id
+                    )));
+                }
+            }
+        }
+        for r in ranges {
             // inclusive; the row count `to - from + 1` must fit too
             if r.from() < 0 || r.from() > r.to() || r.to() == i64::MAX {
                 return Err(Error::corrupt(format!(

@@ -238,7 +238,7 @@ async fn filters_projection_and_limit_push_down_to_the_fixture() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_or_filter_is_read_exactly_whether_pushed_or_not() -> lake_api::Result<()> {
+async fn long_filters_are_read_exactly_whether_pushed_or_not() -> lake_api::Result<()> {
     // regression: Lance's SQL parser stops at a nesting depth of 50, and each OR the filter
     // converter wrote nested one level: a filter of some 25 terms was reported applied at
     // planning, then failed the read
@@ -279,6 +279,21 @@ async fn a_long_or_filter_is_read_exactly_whether_pushed_or_not() -> lake_api::R
             assert_eq!(got, want, "{terms} terms");
         }
     }
+    // many conditions, each shallow: all pushed, and joined flat (nesting each pair cost a
+    // parser level per condition)
+    let mut source = lake.create_lake_source(&path).await?;
+    let conditions: Vec<_> = (0..200)
+        .map(|i| lake_api::predicate::col("id").not_eq(1000 + i as i64))
+        .collect();
+    let pushed = source.with_filters(conditions);
+    assert_eq!(pushed.accepted.len(), 200);
+    let mut batches = Vec::new();
+    for split in source.create_planner(version).await?.plan().await? {
+        batches.extend(lakeunion_tests::fixtures::read_split(source.as_ref(), split).await?);
+    }
+    let mut got = ids(&batches);
+    got.sort_unstable();
+    assert_eq!(Some(got), all, "200 conditions");
     Ok(())
 }
 
