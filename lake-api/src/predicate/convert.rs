@@ -92,8 +92,8 @@ mod tests {
     use super::super::col;
     use super::*;
 
-    /// Accepts only comparisons, and has no NOT.
-    struct Counting;
+    /// Accepts only comparisons, up to a depth, and has no NOT.
+    struct Counting(usize);
 
     impl ConvertPredicate for Counting {
         type Output = usize;
@@ -109,6 +109,9 @@ mod tests {
         fn not(&self, _: usize) -> Option<usize> {
             None
         }
+        fn max_depth(&self) -> usize {
+            self.0
+        }
     }
 
     #[test]
@@ -118,32 +121,10 @@ mod tests {
             col("c").eq(2).or(col("d").lt(3)),
             col("e").eq(1).negate(),
         ];
-        let (out, report) = push_down(&Counting, filters);
+        let (out, report) = push_down(&Counting(usize::MAX), filters);
         assert_eq!(out, vec![1, 2]);
         assert_eq!(report.accepted, vec![col("a").gt(1), col("c").eq(2).or(col("d").lt(3))]);
         assert_eq!(report.remaining, vec![col("b").is_null(), col("e").eq(1).negate()]);
-    }
-
-    /// [`Counting`], up to depth 2.
-    struct Shallow;
-
-    impl ConvertPredicate for Shallow {
-        type Output = usize;
-        fn leaf(&self, leaf: &Predicate) -> Option<usize> {
-            Counting.leaf(leaf)
-        }
-        fn and(&self, l: usize, r: usize) -> usize {
-            l + r
-        }
-        fn or(&self, l: usize, r: usize) -> usize {
-            l + r
-        }
-        fn not(&self, _: usize) -> Option<usize> {
-            None
-        }
-        fn max_depth(&self) -> usize {
-            2
-        }
     }
 
     #[test]
@@ -151,7 +132,7 @@ mod tests {
         let two = col("a").eq(1).or(col("b").eq(2));
         let three = two.clone().or(col("c").eq(3));
         // a conjunction is split first: its parts count on their own
-        let (out, report) = push_down(&Shallow, vec![three.clone(), two.clone().and(col("d").eq(4))]);
+        let (out, report) = push_down(&Counting(2), vec![three.clone(), two.clone().and(col("d").eq(4))]);
         assert_eq!(out, vec![2, 1]);
         assert_eq!(report.accepted, vec![two, col("d").eq(4)]);
         assert_eq!(report.remaining, vec![three]);
