@@ -158,19 +158,24 @@ impl TableLayout {
             partition.push(rendered);
         }
         let bucket = match self.bucket {
-            BucketField::Transform { position, .. } | BucketField::Column { position } => match value(position) {
-                // a bucket number past u32 is no bucket (truncated, it would name another)
-                Some(Literal::Primitive(PrimitiveLiteral::Int(b))) if b >= 0 => u32::try_from(b).ok(),
-                Some(Literal::Primitive(PrimitiveLiteral::Long(b))) if b >= 0 && u32::try_from(b).is_ok() => {
-                    u32::try_from(b).ok()
-                }
-                other => {
-                    return Err(Error::new(
+            BucketField::Transform { position, .. } | BucketField::Column { position } => {
+                let number = match value(position) {
+                    Some(Literal::Primitive(PrimitiveLiteral::Int(b))) => Some(i64::from(b)),
+                    Some(Literal::Primitive(PrimitiveLiteral::Long(b))) => Some(b),
+                    _ => None,
+                };
+                // a number past u32 is no bucket (truncated, it would name another)
+                let bucket = number.and_then(|b| u32::try_from(b).ok()).ok_or_else(|| {
+                    Error::new(
                         ErrorKind::Corrupt,
-                        format!("a data file's bucket partition value is {other:?}, not a bucket number"),
-                    ));
-                }
-            },
+                        format!(
+                            "a data file's bucket partition value is {:?}, not a bucket number",
+                            value(position)
+                        ),
+                    )
+                })?;
+                Some(bucket)
+            }
             BucketField::None => None,
         };
         Ok((partition, bucket))

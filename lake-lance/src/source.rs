@@ -162,16 +162,13 @@ impl LanceSource {
     /// (`true) OR (true` would undo every other filter of the read).
     fn partition_filter_of(&self, split: &LanceSplit) -> Result<Option<String>> {
         let keys = &self.info.partition_keys;
-        let expected = match keys.is_empty() {
-            true if split.partition.is_empty() => None,
-            false if split.partition.len() == keys.len() => Some(partition_filter(keys, &split.partition)?),
-            _ => {
-                return Err(Error::corrupt(format!(
-                    "a split names partition {:?} of a table partitioned by {keys:?}",
-                    split.partition
-                )));
-            }
-        };
+        if split.partition.len() != keys.len() {
+            return Err(Error::corrupt(format!(
+                "a split names partition {:?} of a table partitioned by {keys:?}",
+                split.partition
+            )));
+        }
+        let expected = partition_filter(keys, &split.partition)?;
         if split.partition_filter != expected {
             return Err(Error::corrupt(format!(
                 "a split of partition {:?} carries the filter {:?}, not that partition's",
@@ -461,9 +458,12 @@ fn and_all(filters: impl IntoIterator<Item = String>) -> Option<String> {
 /// How many fragments a planner scans for their partitions and buckets at once.
 const GROUP_SCANS_AT_ONCE: usize = 8;
 
-/// The SQL filter selecting one partition's rows.
-fn partition_filter(keys: &[String], values: &[String]) -> Result<String> {
-    Ok(keys
+/// The SQL filter selecting one partition's rows; `None` for a table without partitions.
+fn partition_filter(keys: &[String], values: &[String]) -> Result<Option<String>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let filter = keys
         .iter()
         .zip(values)
         .map(|(k, v)| {
@@ -471,7 +471,8 @@ fn partition_filter(keys: &[String], values: &[String]) -> Result<String> {
             Ok(format!("{column} = {}", quote(v)))
         })
         .collect::<Result<Vec<_>>>()?
-        .join(" AND "))
+        .join(" AND ");
+    Ok(Some(filter))
 }
 
 #[async_trait]
@@ -502,9 +503,7 @@ impl Planner for LancePlanner {
         let mut splits = Vec::new();
         for (fragment, run, groups) in groups {
             for (values, bucket) in groups {
-                let filter = (!keys.is_empty())
-                    .then(|| partition_filter(&keys, &values))
-                    .transpose()?;
+                let filter = partition_filter(&keys, &values)?;
                 splits.push(self.split(fragment.clone(), run, values, filter, bucket));
             }
         }

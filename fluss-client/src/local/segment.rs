@@ -147,8 +147,6 @@ impl BucketLog {
         }
         names.sort();
         let n = names.len();
-        // the writer checks in full what a crash may have torn
-        let verify_from = if recover { recovery_point } else { i64::MAX };
         for (i, (base, path)) in names.iter().enumerate() {
             if i == 0 {
                 log.end = *base;
@@ -170,10 +168,11 @@ impl BucketLog {
                 path: path.clone(),
                 len: 0,
             });
-            // the appender needs no judgement of a bad tail: below the recovery point it is
-            // an error, past it the log is cut whatever follows
+            // the appender checks in full what a crash may have torn, and needs no judgement
+            // of a bad tail: below the recovery point it is an error, past it the log is cut
+            // whatever follows
             let scan = match recover {
-                true => log.scan_segment_batches(i, 0, verify_from)?,
+                true => log.scan_segment_batches(i, 0, recovery_point)?,
                 false => log.scan_segment(i, 0)?,
             };
             match scan {
@@ -239,35 +238,25 @@ impl BucketLog {
         // where the scan stopped: the offset of the bad batch, which any later valid batch
         // of this log lies beyond
         let expected = self.end;
-        // a torn write in progress has nothing whole after it: a valid later batch means the
-        // bad one was corrupted in place (or torn by a crash the appender has not recovered
-        // from yet), and a reader must not take what follows for the end of the log
-        if let Scan::Bad { pos, last: true, error } = scan {
-            let path = &self.segments[i].path;
-            let mut rest = Vec::new();
-            let mut f = File::open(path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
-            f.seek(SeekFrom::Start(pos))?;
-            f.read_to_end(&mut rest)?;
-            let last = !has_valid_batch_after(&rest, expected);
-            return Ok(Scan::Bad { pos, last, error });
-        }
-        // zeros from the bad batch to the end of the file are what a crash leaves when the
-        // file grew before its data landed: a torn tail as well
-        if let Scan::Bad {
-            pos,
-            last: false,
-            error,
-        } = scan
-        {
-            let path = &self.segments[i].path;
-            let mut rest = Vec::new();
-            let mut f = File::open(path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
-            f.seek(SeekFrom::Start(pos))?;
-            f.read_to_end(&mut rest)?;
-            let last = rest.iter().all(|&b| b == 0);
-            return Ok(Scan::Bad { pos, last, error });
-        }
-        Ok(scan)
+        let Scan::Bad { pos, last, error } = scan else {
+            return Ok(scan);
+        };
+        let path = &self.segments[i].path;
+        let mut rest = Vec::new();
+        let mut f = File::open(path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_to_end(&mut rest)?;
+        let last = match last {
+            // a torn write in progress has nothing whole after it: a valid later batch means
+            // the bad one was corrupted in place (or torn by a crash the appender has not
+            // recovered from yet), and a reader must not take what follows for the end of
+            // the log
+            true => !has_valid_batch_after(&rest, expected),
+            // zeros from the bad batch to the end of the file are what a crash leaves when
+            // the file grew before its data landed: a torn tail as well
+            false => rest.iter().all(|&b| b == 0),
+        };
+        Ok(Scan::Bad { pos, last, error })
     }
 
     /// Indexes the batches of segment `i` from byte `from`, checking those at or past
