@@ -270,9 +270,12 @@ impl TableInfo {
         }
     }
 
-    /// Checks that the key, bucket, partition and version columns exist and the bucket
-    /// count is in `1..=`[`MAX_BUCKET_COUNT`].
+    /// Checks that the table has columns, that the key, bucket, partition and version
+    /// columns exist and that the bucket count is in `1..=`[`MAX_BUCKET_COUNT`].
     pub fn validate(&self) -> Result<()> {
+        if self.schema.fields().is_empty() {
+            return Err(Error::invalid(format!("table {} has no columns", self.path)));
+        }
         if self.bucket_count == 0 || self.bucket_count > MAX_BUCKET_COUNT {
             return Err(Error::invalid(format!(
                 "table {} has a bucket count of {}, not 1 to {MAX_BUCKET_COUNT}",
@@ -310,6 +313,18 @@ mod tests {
         assert!(TablePath::parse("nodot").is_err());
         assert!(TablePath::parse("a.b.c").is_err());
         assert!(TablePath::parse(".t").is_err());
+    }
+
+    #[test]
+    fn a_table_without_columns_is_refused() -> Result<()> {
+        let table = TableInfo::log_table(
+            TablePath::new("db", "t"),
+            std::sync::Arc::new(arrow_schema::Schema::empty()),
+            1,
+        );
+        let e = table.validate().err().ok_or_else(|| Error::invalid("accepted"))?;
+        assert!(e.to_string().contains("db.t has no columns"), "{e}");
+        Ok(())
     }
 
     #[test]

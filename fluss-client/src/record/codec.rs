@@ -679,6 +679,36 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_a_schema_that_holds_no_values_are_refused() -> Result<()> {
+        // without a column whose buffers grow with the rows, nothing bounds an append-only
+        // batch's record count: the decoder must not make two billion change types for it
+        let no_values = [
+            Arc::new(Schema::empty()),
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Null, true)])),
+        ];
+        for schema in no_values {
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|f| arrow_array::new_null_array(f.data_type(), i32::MAX as usize))
+                .collect();
+            let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(i32::MAX as usize));
+            let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &options)?;
+            let bytes = encode_batch(&batch, None, 0, &EncodeOptions::default())?;
+            let e = decode_batch(&bytes, &schema)
+                .err()
+                .ok_or_else(|| Error::corrupt("decoded"))?;
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+            assert!(e.message().contains("holds no values to bound it"), "{e}");
+            // a batch without rows stays readable
+            let empty = RecordBatch::new_empty(schema.clone());
+            let bytes = encode_batch(&empty, None, 0, &EncodeOptions::default())?;
+            assert_eq!(decode_batch(&bytes, &schema)?.0.num_rows(), 0);
+        }
+        Ok(())
+    }
+
+    #[test]
     fn wrong_schema_is_an_error() {
         let bytes = encoded(MAGIC_V0, false, Compression::None);
         let schema = |fields: Vec<Field>| Arc::new(Schema::new(fields));
