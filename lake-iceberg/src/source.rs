@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use iceberg::expr::Predicate as IcebergPredicate;
+use iceberg::expr::{Bind, Predicate as IcebergPredicate};
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{DEFAULT_SCHEMA_NAME_MAPPING, NameMapping};
 use iceberg::table::Table;
@@ -76,6 +76,58 @@ impl IcebergSource {
     fn context(&self, snapshot_id: i64) -> String {
         format!("table {} snapshot {snapshot_id}", self.info.path)
     }
+
+    /// The task a split is read with. Of the task it carries, only the file and its deletes
+    /// are the split's to say: the schema, the columns and the filter are derived again as
+    /// the planner derives them, from this source, so that a split planned elsewhere (or
+    /// forged) reads what this source asks for; and since the planner never divides a file,
+    /// a byte range short of the whole file (which would drop row groups) is refused.
+    fn read_task(&self, split: &IcebergSplit) -> Result<FileScanTask> {
+        let context = self.context(split.snapshot_id);
+        let original = &split.task;
+        let whole = original.start == 0 && original.length == original.file_size_in_bytes;
+        if !whole {
+            return Err(Error::corrupt(format!(
+                "{context} file {}: the split reads {} bytes from byte {} of a {}-byte file; \
+                 splits here read the whole file",
+                original.data_file_path, original.length, original.start, original.file_size_in_bytes
+            )));
+        }
+        let metadata = self.table.metadata();
+        let snapshot = metadata.snapshot_by_id(split.snapshot_id).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("{context}: the table has no such snapshot"),
+            )
+        })?;
+        let schema = snapshot.schema(metadata).map_err(iceberg_err(&context))?;
+        let project_field_ids = self
+            .top_level_columns()
+            .into_iter()
+            .map(|i| {
+                let name = self.info.schema.field(i).name();
+                schema
+                    .field_id_by_name(name)
+                    .ok_or_else(|| Error::corrupt(format!("{context}: the snapshot's schema has no column {name}")))
+            })
+            .collect::<Result<Vec<i32>>>()?;
+        let predicate = match self.filters.iter().cloned().reduce(|a, b| a.and(b)) {
+            Some(filter) => Some(
+                filter
+                    .rewrite_not()
+                    .bind(schema.clone(), true)
+                    .map_err(iceberg_err(&context))?,
+            ),
+            None => None,
+        };
+        let mut task = original.clone();
+        task.schema = schema;
+        task.project_field_ids = project_field_ids;
+        task.predicate = predicate;
+        task.case_sensitive = true;
+        task.name_mapping = name_mapping(&self.table)?;
+        Ok(task)
+    }
 }
 
 #[async_trait]
@@ -123,8 +175,7 @@ impl LakeSource for IcebergSource {
             check_inside(location, &d.file_path, "delete file")?;
             refuse_deletion_vector(&self.info, split, &d.file_path)?;
         }
-        let mut task = split.task.clone();
-        task.name_mapping = name_mapping(&self.table)?;
+        let task = self.read_task(split)?;
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info

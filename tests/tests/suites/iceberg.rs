@@ -13,7 +13,7 @@ use lake_api::types::LogicalType;
 use lake_api::{ErrorKind, LakeStorage, TablePath};
 use lake_iceberg::{IcebergConfig, IcebergSplit, IcebergStorage};
 use lakeunion_tests::fixtures::{
-    assert_fixture_rows, assert_unknown_table_not_found, copy_dir, expected, fixture_dir, ids, read_snapshot,
+    assert_fixture_rows, assert_unknown_table_not_found, copy_dir, expected, fixture_dir, ids, plan, read_snapshot,
     read_split, rows_as_json, union_read,
 };
 use serde_json::Value;
@@ -252,6 +252,68 @@ async fn hostile_and_unknown_input_is_refused() {
         .deserialize(serializer.version(), &text.as_bytes()[..20])
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupt);
+}
+
+/// A split carries iceberg's whole scan task, but only the file and its deletes are the
+/// split's to say: the columns, the filter and the schema are the reading source's, and a
+/// byte range that is not the whole file would drop row groups without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_is_read_as_its_reader_is_configured() -> lake_api::Result<()> {
+    let lake = IcebergStorage::connect(fixture_config().await).await?;
+    let path = TablePath::new("fixtures", "orders");
+    let snapshot = lake
+        .latest_snapshot(&path)
+        .await?
+        .ok_or_else(|| lake_api::Error::invalid("no snapshot"))?
+        .id;
+    let plain = lake.create_lake_source(&path).await?;
+    let splits = plan(plain.as_ref(), snapshot).await?;
+    let split = splits.first().ok_or_else(|| lake_api::Error::invalid("no split"))?;
+    let whole = ids(&read_split(plain.as_ref(), split.clone()).await?);
+    let dropped = *whole.first().ok_or_else(|| lake_api::Error::invalid("empty file"))?;
+
+    // planned by a source that filters and projects, read by one that does neither
+    let mut narrow = lake.create_lake_source(&path).await?;
+    narrow.with_project(&[vec![0]])?;
+    let report = narrow.with_filters(vec![lake_api::predicate::parse(&format!("id != {dropped}"))?]);
+    assert_eq!(report.accepted.len(), 1);
+    let narrow_splits = plan(narrow.as_ref(), snapshot).await?;
+    let serializer = plain.split_serializer();
+    let same_file = narrow_splits
+        .iter()
+        .find(|s| {
+            s.as_any().downcast_ref::<IcebergSplit>().map(IcebergSplit::data_file)
+                == split
+                    .as_any()
+                    .downcast_ref::<IcebergSplit>()
+                    .map(IcebergSplit::data_file)
+        })
+        .ok_or_else(|| lake_api::Error::invalid("the narrow scan planned another file"))?;
+    let bytes = serializer.serialize(same_file.as_ref())?;
+    let copy = serializer.deserialize(serializer.version(), &bytes)?;
+    let batches = read_split(plain.as_ref(), copy).await?;
+    assert_eq!(ids(&batches), whole);
+    let info = lake.table_info(&path).await?;
+    assert_eq!(batches.first().map(|b| b.schema()), Some(info.schema), "every column");
+
+    // a byte range other than the whole file, or one that overflows
+    let record: Value = serde_json::from_slice(&serializer.serialize(split.as_ref())?)
+        .map_err(|e| lake_api::Error::invalid(e.to_string()))?;
+    let size = record["task"]["file_size_in_bytes"].as_u64();
+    assert_eq!(record["task"]["length"].as_u64(), size, "{record}");
+    for (start, length) in [(0, 10), (4, size.unwrap_or(0)), (8, u64::MAX)] {
+        let mut forged = record.clone();
+        forged["task"]["start"] = start.into();
+        forged["task"]["length"] = length.into();
+        let forged = serializer.deserialize(serializer.version(), forged.to_string().as_bytes())?;
+        let e = read_split(plain.as_ref(), forged)
+            .await
+            .err()
+            .ok_or_else(|| lake_api::Error::invalid(format!("bytes {start}+{length} read")))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.to_string().contains("whole file"), "{e}");
+    }
+    Ok(())
 }
 
 mod bad_input {
