@@ -147,14 +147,17 @@ impl BucketLog {
         }
         names.sort();
         let n = names.len();
+        // the log keeps every offset from 0 (nothing deletes old segments), so a first
+        // segment past 0 is a gap like any other
         for (i, (base, path)) in names.iter().enumerate() {
-            if i == 0 {
-                log.end = *base;
-            } else if *base != log.end {
+            if *base != log.end {
+                let before = match i {
+                    0 => "the log begins at offset 0".to_string(),
+                    _ => format!("the previous segment ends at {}", log.end),
+                };
                 let error = Error::corrupt(format!(
-                    "segment {} starts at offset {base} but the previous segment ends at {}",
-                    path.display(),
-                    log.end
+                    "segment {} starts at offset {base} but {before}",
+                    path.display()
                 ));
                 if recover && log.end >= recovery_point {
                     // a segment lost in a crash, past the recovery point

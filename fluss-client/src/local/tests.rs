@@ -888,3 +888,42 @@ async fn a_crash_that_zeroes_an_unsynced_batch_before_whole_ones_cuts_the_log_th
     assert_eq!(keys(&read_all(&log, &b0, 0, 8).await), (0..8).collect::<Vec<_>>());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lost_first_segment_is_missing_offsets_not_a_later_start() -> Result<()> {
+    // the log keeps every offset from 0 (it has no retention), so a first segment past 0
+    // means the ones before it are gone
+    let dir = tempfile::tempdir()?;
+    let files = rolled_then_crashed(dir.path())?;
+    std::fs::remove_file(&files[0])?;
+    let path = info(false).path;
+    for e in [
+        LocalLog::open_read_only(dir.path(), &path, options(1)).err(),
+        LocalLog::open(dir.path(), &path, options(1)).err(),
+    ] {
+        let e = e.ok_or_else(|| Error::corrupt("opened"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(
+            e.to_string()
+                .contains("starts at offset 4 but the log begins at offset 0"),
+            "{e}"
+        );
+    }
+    assert_eq!(segment_files(dir.path())?.len(), 4, "nothing synced is cut");
+
+    // never synced: the gap is past the recovery point, where the appender cuts the log
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(false), options(1))?;
+    let b0 = TableBucket::new(0);
+    for i in 0..3 {
+        log.append(&b0, batch(i * 4..i * 4 + 4, None), vec![ChangeType::Insert; 4])?;
+    }
+    crash(log)?;
+    let files = segment_files(dir.path())?;
+    std::fs::remove_file(&files[0])?;
+    let log = LocalLog::open(dir.path(), &path, options(1))?;
+    let range = log.offset_ranges().await?[&b0];
+    assert_eq!((range.earliest, range.end), (0, 0));
+    assert!(segment_files(dir.path())?.is_empty());
+    Ok(())
+}
