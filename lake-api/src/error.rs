@@ -88,6 +88,37 @@ pub fn is_missing_file(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Runs `f`, turning a panic in it into a [`ErrorKind::Corrupt`] error that says what was
+/// being read (`what`) and why the decoder gave up.
+///
+/// For decoders that assert on malformed input rather than return an error (arrow-ipc and
+/// arrow-buffer do, on some damaged buffers): bad data must reach the caller as an error.
+/// The panic hook still runs, so the panic's message is printed too.
+///
+/// ```
+/// use lake_api::ErrorKind;
+/// use lake_api::error::corrupt_on_panic;
+///
+/// let fine: lake_api::Result<i32> = corrupt_on_panic("the footer", || Ok(1));
+/// assert_eq!(fine?, 1);
+/// let e = corrupt_on_panic::<()>("the footer", || panic!("offset out of bounds")).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Corrupt);
+/// assert!(e.to_string().contains("the footer is malformed (the decoder gave up: offset out of bounds)"));
+/// # Ok::<(), lake_api::Error>(())
+/// ```
+pub fn corrupt_on_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(Error::corrupt(format!(
+            "{what} is malformed (the decoder gave up: {reason})"
+        )))
+    })
+}
+
 /// The error of lake-api. Backends define their own and convert into this one.
 #[derive(Debug)]
 pub struct Error {

@@ -20,5 +20,6 @@ pub(crate) mod sort;
 pub(crate) mod sort_order;
 pub(crate) mod sparse_merge;
 pub(crate) mod spill;
+pub(crate) mod spill_file;
 #[cfg(test)]
 pub(crate) mod test_rows;

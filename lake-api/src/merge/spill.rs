@@ -5,17 +5,17 @@
 //! renamed only once complete, so a reader never sees half a run.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::FileWriter;
 use arrow_schema::SchemaRef;
 use futures::StreamExt;
 
+use super::spill_file::SpillFile;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lake::RecordBatchStream;
 
@@ -113,24 +113,15 @@ impl SpillRun {
     /// Reads are synchronous: runs are local files read sequentially in large blocks,
     /// the same trade-off DataFusion makes for its spill readers.
     pub(crate) fn read(&self) -> Result<RecordBatchStream> {
-        let file = File::open(&self.path).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("spill run {} is gone", self.path.display())).with_source(e)
-        })?;
-        let reader = FileReader::try_new(BufReader::new(file), None)?;
-        // a run replaced or damaged behind the reader's back must not reach the merge,
-        // which indexes its columns by position; every run is written under the schema it
-        // keeps, and IPC reads fields back as written
-        let found = reader.schema();
-        if found.fields() != self.schema.fields() {
-            return Err(Error::corrupt(format!(
-                "spill run {} holds columns ({found}), not the ones written ({})",
-                self.path.display(),
-                self.schema
-            )));
-        }
-        let path = self.path.clone();
-        let batches =
-            reader.map(move |b| b.map_err(|e| Error::from(e).context(format!("reading spill run {}", path.display()))));
+        let mut file = Some(SpillFile::open(&self.path, &self.schema)?);
+        let batches = std::iter::from_fn(move || {
+            let next = file.as_mut()?.next_batch();
+            if next.is_err() {
+                // a file that failed midway is in no state to go on
+                file = None;
+            }
+            next.transpose()
+        });
         Ok(RecordBatchStream::new(
             self.schema.clone(),
             futures::stream::iter(batches),
@@ -253,6 +244,35 @@ mod tests {
         let e = run.read().err().ok_or_else(|| Error::invalid("read"))?;
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         assert!(e.message().contains("not the ones written"), "{e}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_damaged_run_is_an_error_not_a_panic() -> Result<()> {
+        // a run has no checksum (neither has DataFusion's): damage to its values reads back
+        // as other values, but damage to its framing must be an error, whatever arrow-ipc
+        // makes of it
+        let root = tempfile::tempdir()?;
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let strings = RecordBatch::try_from_iter([
+            ("v", Arc::new(Int64Array::from(vec![1, 2, 3])) as _),
+            (
+                "s",
+                Arc::new(arrow_array::StringArray::from(vec![Some("a"), None, Some("ccc")])) as _,
+            ),
+        ])?;
+        let run = spill.write_run(&strings.schema(), vec![Ok(strings.clone()), Ok(strings)])?;
+        let bytes = std::fs::read(&run.path)?;
+        for at in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[at] ^= flip;
+                std::fs::write(&run.path, &bad)?;
+                let read = async { run.read()?.try_collect::<Vec<_>>().await };
+                let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(read)).await;
+                assert!(outcome.is_ok(), "byte {at} ^ {flip:#x} panicked");
+            }
+        }
         Ok(())
     }
 
