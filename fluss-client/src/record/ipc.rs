@@ -163,24 +163,15 @@ pub(crate) fn read_arrow_buffer(
     // arrow-ipc/arrow-data assert (panic) on some malformed bodies. `check_shape` rules out
     // the ones it can see before decompression, but a compressed buffer may decompress to
     // another size than it declares; whatever is left is a corrupt body, not a bug here.
-    let batch = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)) {
-        Ok(Ok(batch)) => batch,
-        Ok(Err(e)) => {
+    let decoded = lake_api::error::corrupt_on_panic(&format!("{what}: the Arrow body"), || Ok(decode()));
+    let batch = match decoded.map_err(Error::from)? {
+        Ok(batch) => batch,
+        Err(e) => {
             return Err(Error::corrupt(format!(
                 "{what}: the Arrow body does not decode against the table schema ({})",
                 describe(schema)
             ))
             .with_source(e));
-        }
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            return Err(Error::corrupt(format!(
-                "{what}: the Arrow body is malformed (the Arrow decoder gave up: {reason})"
-            )));
         }
     };
     if batch.num_rows() as u64 != record_count as u64 {
