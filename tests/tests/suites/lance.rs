@@ -971,3 +971,78 @@ async fn a_dataset_that_keeps_buckets_is_read_bucket_aware() {
         assert!(names.values().all(|n| n.starts_with('b')), "{strategy}: {names:?}");
     }
 }
+
+/// Lance parses a pushed filter again, beside the partition and bucket filters the reader
+/// adds, and its SQL parser stops at a nesting depth of 50: a filter at the converter's
+/// depth limit (16) is pushed and must read, one past it is left to the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_at_the_depth_limit_reads_beside_partition_and_bucket_filters() -> Result<(), String> {
+    use lake_api::ReadMode;
+    use lake_api::predicate::col;
+    use lakeunion_tests::check::{Query, check};
+    use lakeunion_tests::local::build_tiered;
+    use lakeunion_tests::rng::Rng;
+    use lakeunion_tests::workload::{Bucketing, TableShape, Workload};
+
+    let shape = TableShape {
+        primary_key: true,
+        composite_key: false,
+        partitioned: true,
+        buckets: 3,
+        engine: lake_api::MergeEngine::Deduplicate,
+        bucketing: Bucketing::Modulo,
+        blob: false,
+        properties: BTreeMap::new(),
+    };
+    let mut rng = Rng::new(20);
+    let workload = Workload::random_for(&mut rng, shape.clone(), 150);
+    let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config = LanceConfig::new(root.path().join("lake").to_string_lossy()).with_bucket_column(true);
+    let built = build_tiered(
+        &mut rng,
+        &workload,
+        &root.path().join("log"),
+        Arc::new(LanceStorage::new(config.clone())),
+        Arc::new(LanceStorage::new(config)),
+        1..=1,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let snapshot = built.snapshot.as_ref().ok_or("nothing tiered")?.id;
+    for depth in [15usize, 16, 17] {
+        // an OR chain of n terms is n deep
+        let filter = (1..depth as i64).fold(col("k").eq(0i64), |f, i| f.or(col("k").eq(i - 8)));
+        assert_eq!(filter.depth(), depth);
+        let mut source = built
+            .lake
+            .create_lake_source(&built.info.path)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pushed = source.with_filters(vec![filter.clone()]);
+        assert_eq!(pushed.accepted.len(), usize::from(depth <= 16), "depth {depth}");
+        let splits = lakeunion_tests::fixtures::plan(source.as_ref(), snapshot)
+            .await
+            .map_err(|e| e.to_string())?;
+        assert!(
+            splits.iter().any(|s| s.bucket().is_some() && !s.partition().is_empty()),
+            "splits of one partition's bucket"
+        );
+        for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+            let query = Query {
+                columns: shape.column_names(),
+                filters: vec![filter.clone()],
+                limit: None,
+                strategy,
+                memory_budget: 64 << 20,
+                batch_size: 16,
+                as_of: None,
+                mode: ReadMode::Union,
+                via_serialized_splits: true,
+            };
+            check(&workload, &built, &query)
+                .await
+                .map_err(|e| format!("depth {depth}, {strategy:?}: {e}"))?;
+        }
+    }
+    Ok(())
+}
