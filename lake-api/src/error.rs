@@ -106,7 +106,7 @@ pub fn is_missing_file(error: &(dyn std::error::Error + 'static)) -> bool {
 /// assert!(e.to_string().contains("the footer is malformed (the decoder gave up: offset out of bounds)"));
 /// # Ok::<(), lake_api::Error>(())
 /// ```
-pub fn corrupt_on_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub fn corrupt_on_panic<T>(what: impl fmt::Display, f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let reason = panic
             .downcast_ref::<&str>()

@@ -147,7 +147,12 @@ pub(crate) fn read_arrow_buffer(
             ipc_batch.length()
         )));
     }
-    if ipc_batch.length() > 0 && !schema.fields().iter().any(|f| holds_values(f.data_type())) {
+    if ipc_batch.length() > 0
+        && !schema
+            .fields()
+            .iter()
+            .any(|f| lake_api::table::holds_values(f.data_type()))
+    {
         // nothing in the body grows with the rows, so nothing bounds the count: the reader
         // would make a change type per claimed row
         return Err(Error::corrupt(format!(
@@ -163,7 +168,7 @@ pub(crate) fn read_arrow_buffer(
     // arrow-ipc/arrow-data assert (panic) on some malformed bodies. `check_shape` rules out
     // the ones it can see before decompression, but a compressed buffer may decompress to
     // another size than it declares; whatever is left is a corrupt body, not a bug here.
-    let decoded = lake_api::error::corrupt_on_panic(&format!("{what}: the Arrow body"), || Ok(decode()));
+    let decoded = lake_api::error::corrupt_on_panic(format_args!("{what}: the Arrow body"), || Ok(decode()));
     let batch = match decoded.map_err(Error::from)? {
         Ok(batch) => batch,
         Err(e) => {
@@ -392,18 +397,6 @@ fn offset_width(dt: &DataType) -> Option<u64> {
         DataType::Utf8 | DataType::Binary | DataType::List(_) | DataType::Map(_, _) => Some(4),
         DataType::LargeUtf8 | DataType::LargeBinary | DataType::LargeList(_) => Some(8),
         _ => None,
-    }
-}
-
-/// Whether a column of `dt` takes body bytes for every value (a `Null` column, a zero-width
-/// binary or list, or a struct of such columns takes none).
-fn holds_values(dt: &DataType) -> bool {
-    match dt {
-        DataType::Null => false,
-        DataType::FixedSizeBinary(width) => *width > 0,
-        DataType::FixedSizeList(f, width) => *width > 0 && holds_values(f.data_type()),
-        DataType::Struct(fs) => fs.iter().any(|f| holds_values(f.data_type())),
-        _ => true,
     }
 }
 
@@ -690,26 +683,5 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Corrupt);
         assert!(e.message().contains("declares 1073741824 bytes uncompressed"), "{e}");
         Ok(())
-    }
-
-    #[test]
-    fn columns_that_take_no_bytes_per_value_hold_none() {
-        let null = Arc::new(Field::new("n", DataType::Null, true));
-        let int = Arc::new(Field::new("i", DataType::Int32, true));
-        for (dt, holds) in [
-            (DataType::Null, false),
-            (DataType::FixedSizeBinary(0), false),
-            (DataType::FixedSizeBinary(4), true),
-            (DataType::FixedSizeList(int.clone(), 0), false),
-            (DataType::FixedSizeList(null.clone(), 3), false),
-            (DataType::FixedSizeList(int.clone(), 3), true),
-            (DataType::Struct(Fields::from(vec![null.clone()])), false),
-            (DataType::Struct(Fields::from(vec![null.clone(), int.clone()])), true),
-            (DataType::List(null), true),
-            (DataType::Boolean, true),
-            (DataType::Utf8, true),
-        ] {
-            assert_eq!(holds_values(&dt), holds, "{dt}");
-        }
     }
 }

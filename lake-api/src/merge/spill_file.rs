@@ -11,9 +11,11 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_buffer::Buffer;
+
+use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_ipc::Block;
 use arrow_ipc::reader::{FileDecoder, read_footer_length};
 use arrow_schema::SchemaRef;
@@ -24,6 +26,8 @@ use crate::error::{Error, ErrorKind, Result, corrupt_on_panic};
 const HEADER_LEN: u64 = 8;
 /// The footer's length (4 bytes) and the closing magic (6).
 const TRAILER_LEN: u64 = 10;
+/// A message's continuation marker and metadata length.
+const MESSAGE_PREFIX_LEN: u64 = 8;
 
 /// A spill file opened for reading, its footer checked.
 pub(crate) struct SpillFile {
@@ -68,13 +72,21 @@ impl SpillFile {
                 "it holds columns ({found}), not the ones written ({schema})"
             )));
         }
+        // the writer lists the record batches even when there are none: a footer without the
+        // list is damaged, not an empty run
+        let batches = footer
+            .recordBatches()
+            .ok_or_else(|| corrupt("its footer lists no record batches".into()))?;
+        let batches = checked_blocks(batches.iter(), "record batch", body_end, &what)?;
         let dictionaries = checked_blocks(footer.dictionaries().iter().flatten(), "dictionary", body_end, &what)?;
-        let batches = checked_blocks(footer.recordBatches().iter().flatten(), "record batch", body_end, &what)?;
-        let mut decoder = FileDecoder::new(schema.clone(), footer.version());
+        // the footer's schema, not the caller's: it carries the dictionary ids the writer
+        // numbered the dictionaries by (equal fields ignore them)
+        let mut decoder = FileDecoder::new(Arc::new(found), footer.version());
         for block in &dictionaries {
             let data = read_block(&mut file, block)?;
-            corrupt_on_panic(&what, || Ok(decoder.read_dictionary(block, &data)?))
-                .map_err(|e| e.context(format!("reading {what}")))?;
+            corrupt_on_panic(&what, || {
+                decoder.read_dictionary(block, &data).map_err(|e| undecodable(&what, e))
+            })?;
         }
         Ok(Self {
             file,
@@ -91,8 +103,12 @@ impl SpillFile {
         };
         let data = read_block(&mut self.file, &block)?;
         let decoder = &self.decoder;
-        let batch = corrupt_on_panic(&self.what, || Ok(decoder.read_record_batch(&block, &data)?))
-            .map_err(|e| e.context(format!("reading {}", self.what)))?;
+        let what = &self.what;
+        let batch = corrupt_on_panic(what, || {
+            decoder
+                .read_record_batch(&block, &data)
+                .map_err(|e| undecodable(what, e))
+        })?;
         match batch {
             Some(batch) => Ok(Some(batch)),
             None => Err(Error::corrupt(format!(
@@ -103,8 +119,14 @@ impl SpillFile {
     }
 }
 
+/// A block arrow-ipc could not decode: damage, since the run was written by arrow-ipc.
+fn undecodable(what: &str, e: arrow_schema::ArrowError) -> Error {
+    Error::corrupt(format!("{what} does not decode")).with_source(e)
+}
+
 /// The blocks of a footer, each checked to lie between the file's magic and `body_end`
-/// (where the footer starts) with a message of at least one byte.
+/// (where the footer starts), with room for a message's prefix (continuation marker and
+/// length, which arrow-ipc reads without checking).
 fn checked_blocks<'a>(
     blocks: impl Iterator<Item = &'a Block>,
     kind: &str,
@@ -116,7 +138,7 @@ fn checked_blocks<'a>(
         let meta = u64::try_from(block.metaDataLength()).ok()?;
         let body = u64::try_from(block.bodyLength()).ok()?;
         let end = start.checked_add(meta)?.checked_add(body)?;
-        (start >= HEADER_LEN && meta > 0 && end <= body_end).then_some(())
+        (start >= HEADER_LEN && meta >= MESSAGE_PREFIX_LEN && end <= body_end).then_some(())
     };
     blocks
         .enumerate()
@@ -135,9 +157,10 @@ fn checked_blocks<'a>(
 /// The bytes of a block already checked to lie within the file.
 fn read_block(file: &mut File, block: &Block) -> Result<Buffer> {
     let len = block.metaDataLength() as usize + block.bodyLength() as usize;
-    let mut bytes = vec![0u8; len];
-    read_at(file, block.offset() as u64, &mut bytes)?;
-    Ok(Buffer::from_vec(bytes))
+    // aligned as arrow-ipc's own reader allocates it, so that its buffers need no copy
+    let mut bytes = MutableBuffer::from_len_zeroed(len);
+    read_at(file, block.offset() as u64, bytes.as_slice_mut())?;
+    Ok(bytes.into())
 }
 
 fn read_at(file: &mut File, at: u64, buf: &mut [u8]) -> Result<()> {
