@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -270,11 +270,20 @@ impl TableInfo {
         }
     }
 
-    /// Checks that the table has columns, that the key, bucket, partition and version
-    /// columns exist and that the bucket count is in `1..=`[`MAX_BUCKET_COUNT`].
+    /// Checks that the table has a column that [holds values](holds_values), that the key,
+    /// bucket, partition and version columns exist and that the bucket count is in
+    /// `1..=`[`MAX_BUCKET_COUNT`].
     pub fn validate(&self) -> Result<()> {
         if self.schema.fields().is_empty() {
             return Err(Error::invalid(format!("table {} has no columns", self.path)));
+        }
+        if !self.schema.fields().iter().any(|f| holds_values(f.data_type())) {
+            // nothing in its log batches would grow with their rows, so nothing would bound
+            // how many rows a batch claims
+            return Err(Error::invalid(format!(
+                "table {} has no column that holds values ({})",
+                self.path, self.schema
+            )));
         }
         if self.bucket_count == 0 || self.bucket_count > MAX_BUCKET_COUNT {
             return Err(Error::invalid(format!(
@@ -303,6 +312,28 @@ impl TableInfo {
     }
 }
 
+/// Whether a column of `dt` stores something for every value, so that its data grows with
+/// the rows: a `Null` column, a zero-width binary or list, a run-end encoded column (whose
+/// runs may each span any number of rows) or a struct of such columns does not.
+///
+/// ```
+/// use arrow_schema::DataType;
+/// use lake_api::table::holds_values;
+///
+/// assert!(holds_values(&DataType::Int64));
+/// assert!(!holds_values(&DataType::Null));
+/// assert!(!holds_values(&DataType::FixedSizeBinary(0)));
+/// ```
+pub fn holds_values(dt: &DataType) -> bool {
+    match dt {
+        DataType::Null | DataType::RunEndEncoded(_, _) => false,
+        DataType::FixedSizeBinary(width) => *width > 0,
+        DataType::FixedSizeList(f, width) => *width > 0 && holds_values(f.data_type()),
+        DataType::Struct(fs) => fs.iter().any(|f| holds_values(f.data_type())),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,7 +355,34 @@ mod tests {
         );
         let e = table.validate().err().ok_or_else(|| Error::invalid("accepted"))?;
         assert!(e.to_string().contains("db.t has no columns"), "{e}");
+        let nulls = arrow_schema::Schema::new(vec![arrow_schema::Field::new("n", DataType::Null, true)]);
+        let table = TableInfo::log_table(TablePath::new("db", "t"), std::sync::Arc::new(nulls), 1);
+        let e = table.validate().err().ok_or_else(|| Error::invalid("accepted"))?;
+        assert!(e.to_string().contains("db.t has no column that holds values"), "{e}");
         Ok(())
+    }
+
+    #[test]
+    fn columns_that_take_no_bytes_per_value_hold_none() {
+        use arrow_schema::{Field, Fields};
+        let null = std::sync::Arc::new(Field::new("n", DataType::Null, true));
+        let int = std::sync::Arc::new(Field::new("i", DataType::Int32, true));
+        for (dt, holds) in [
+            (DataType::Null, false),
+            (DataType::FixedSizeBinary(0), false),
+            (DataType::FixedSizeBinary(4), true),
+            (DataType::FixedSizeList(int.clone(), 0), false),
+            (DataType::FixedSizeList(null.clone(), 3), false),
+            (DataType::FixedSizeList(int.clone(), 3), true),
+            (DataType::Struct(Fields::from(vec![null.clone()])), false),
+            (DataType::Struct(Fields::from(vec![null.clone(), int.clone()])), true),
+            (DataType::RunEndEncoded(int.clone(), int.clone()), false),
+            (DataType::List(null), true),
+            (DataType::Boolean, true),
+            (DataType::Utf8, true),
+        ] {
+            assert_eq!(holds_values(&dt), holds, "{dt}");
+        }
     }
 
     #[test]
