@@ -78,10 +78,13 @@ impl IcebergSource {
     }
 
     /// The task a split is read with. Of the task it carries, only the file and its deletes
-    /// are the split's to say: the schema, the columns and the filter are derived again as
-    /// the planner derives them, from this source, so that a split planned elsewhere (or
-    /// forged) reads what this source asks for; and since the planner never divides a file,
-    /// a byte range short of the whole file (which would drop row groups) is refused.
+    /// are the split's to say: the schema (the snapshot's), the columns and the filter are
+    /// derived again from this source, as the planner derives them, so that a split planned
+    /// elsewhere (or forged) reads what this source asks for; and since the planner never
+    /// divides a file, a byte range short of the whole file (which would drop row groups)
+    /// is refused. Columns are resolved by name in the snapshot's schema: iceberg's planner
+    /// takes a few names (`_file`, `pos`, `file_path`, ...) for its metadata columns, this
+    /// takes them for the table's own.
     fn read_task(&self, split: &IcebergSplit) -> Result<FileScanTask> {
         let context = self.context(split.snapshot_id);
         let original = &split.task;
@@ -94,13 +97,23 @@ impl IcebergSource {
             )));
         }
         let metadata = self.table.metadata();
-        let snapshot = metadata.snapshot_by_id(split.snapshot_id).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("{context}: the table has no such snapshot"),
-            )
-        })?;
-        let schema = snapshot.schema(metadata).map_err(iceberg_err(&context))?;
+        // a snapshot expired since planning leaves its files readable while a later one
+        // keeps them: then the schema the task names, if the table has it
+        let schema = match metadata.snapshot_by_id(split.snapshot_id) {
+            Some(snapshot) => snapshot.schema(metadata).map_err(iceberg_err(&context))?,
+            None => metadata
+                .schema_by_id(original.schema.schema_id())
+                .cloned()
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{context}: the table has neither the snapshot nor the split's schema {}",
+                            original.schema.schema_id()
+                        ),
+                    )
+                })?,
+        };
         let project_field_ids = self
             .top_level_columns()
             .into_iter()
