@@ -14,7 +14,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-
 use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_ipc::Block;
 use arrow_ipc::reader::{FileDecoder, read_footer_length};
