@@ -84,16 +84,12 @@ pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result
 /// (as arrow's cast matches them, so that reordered fields keep their values), else by
 /// position (renamed fields).
 fn conform_struct(array: &StructArray, fields: &Fields) -> std::result::Result<ArrayRef, ArrowError> {
-    let by_name = fields.iter().all(|f| array.column_by_name(f.name()).is_some());
+    let by_name: Option<Vec<&ArrayRef>> = fields.iter().map(|f| array.column_by_name(f.name())).collect();
+    let stored = by_name.unwrap_or_else(|| array.columns().iter().collect());
     let children = fields
         .iter()
-        .zip(array.columns())
-        .map(|(field, at_position)| {
-            let child = if by_name {
-                array.column_by_name(field.name()).unwrap_or(at_position)
-            } else {
-                at_position
-            };
+        .zip(stored)
+        .map(|(field, child)| {
             conform_array(child, field.data_type())
                 .map_err(|e| ArrowError::InvalidArgumentError(format!("field {}: {e}", field.name())))
         })

@@ -109,7 +109,9 @@ impl Cursor {
                 w[0] < w[1]
                     || (w[0] == w[1] && (!needs_full_key(w[0]) || keyed.keys.full_key(i) <= keyed.keys.full_key(i + 1)))
             }),
-            BatchKeys::Int64(_) | BatchKeys::Int32(_) => ascending(&prefixes),
+            // an integer's prefix keeps its order: the values are checked, which vectorizes
+            BatchKeys::Int64(v) => ascending(v),
+            BatchKeys::Int32(v) => ascending(v),
         };
         if !in_order {
             return Err(Error::corrupt(format!(

@@ -193,13 +193,16 @@ pub(crate) fn sorted_positions<T: Copy + Into<i64> + PartialOrd>(
     let lo = keys.partition_point(|&(k, _)| k < first);
     let hi = lo + keys[lo..].partition_point(|&(k, _)| k <= last);
     let mut next = lo;
-    let mut ordered = true;
     let mut start = 0;
     while start < values.len() {
         let end = (start + BLOCK).min(values.len());
         // the block and the first row after it
         let (a, b) = (&values[start..end], &values[start + 1..(end + 1).min(values.len())]);
-        ordered &= a.iter().zip(b).fold(true, |ok, (p, q)| ok & (p <= q));
+        let ordered = a.iter().zip(b).fold(true, |ok, (p, q)| ok & (p <= q));
+        if !ordered {
+            // the caller probes or refuses the batch: placing the rest of the keys is waste
+            return None;
+        }
         let block_last: i64 = values[end - 1].into();
         while next < hi && keys[next].0 <= block_last {
             let (k, entry) = keys[next];
@@ -219,7 +222,7 @@ pub(crate) fn sorted_positions<T: Copy + Into<i64> + PartialOrd>(
         }
         start = end;
     }
-    ordered.then_some(lo)
+    Some(lo)
 }
 
 /// The rows of a batch whose key is in `keys` (an index's keys in order), as `(row, entry)`
