@@ -119,10 +119,10 @@ impl TableLayout {
                 continue;
             }
             let name = schema.name_by_field_id(f.source_id).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Corrupt,
-                    format!("partition field {} names no column (id {})", f.name, f.source_id),
-                )
+                Error::corrupt(format!(
+                    "partition field {} names no column (id {})",
+                    f.name, f.source_id
+                ))
             })?;
             partitions.push((i, name.to_string()));
         }
@@ -146,14 +146,12 @@ impl TableLayout {
         for (i, name) in &self.partitions {
             let rendered = match value(*i) {
                 Some(Literal::Primitive(p)) => render(&p),
-                None => None,
-                Some(_) => None,
+                _ => None,
             }
             .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Corrupt,
-                    format!("a data file's partition value of '{name}' is null or not a primitive"),
-                )
+                Error::corrupt(format!(
+                    "a data file's partition value of '{name}' is null or not a primitive"
+                ))
             })?;
             partition.push(rendered);
         }
@@ -166,13 +164,10 @@ impl TableLayout {
                 };
                 // a number past u32 is no bucket (truncated, it would name another)
                 let bucket = number.and_then(|b| u32::try_from(b).ok()).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Corrupt,
-                        format!(
-                            "a data file's bucket partition value is {:?}, not a bucket number",
-                            value(position)
-                        ),
-                    )
+                    Error::corrupt(format!(
+                        "a data file's bucket partition value is {:?}, not a bucket number",
+                        value(position)
+                    ))
                 })?;
                 Some(bucket)
             }
@@ -261,10 +256,9 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
             .get(BUCKET_COUNT_PROPERTY)
             .map(|v| {
                 v.parse::<u32>().map_err(|_| {
-                    Error::new(
-                        ErrorKind::Corrupt,
-                        format!("table {path}: property {BUCKET_COUNT_PROPERTY}='{v}' is not a bucket count"),
-                    )
+                    Error::corrupt(format!(
+                        "table {path}: property {BUCKET_COUNT_PROPERTY}='{v}' is not a bucket count"
+                    ))
                 })
             })
             .transpose()?
@@ -311,13 +305,10 @@ fn logical_field(field: &Field, properties: &HashMap<String, String>) -> Result<
     let name = field.name();
     if let Some(dim) = properties.get(&vector_dimension_property(name)) {
         let dimension: i32 = dim.parse().ok().filter(|d| is_vector_dimension(*d)).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "property {}='{dim}' is not a dimension from 1 to {MAX_VECTOR_DIMENSION}",
-                    vector_dimension_property(name)
-                ),
-            )
+            Error::corrupt(format!(
+                "property {}='{dim}' is not a dimension from 1 to {MAX_VECTOR_DIMENSION}",
+                vector_dimension_property(name)
+            ))
         })?;
         let element = match field.data_type() {
             DataType::List(item) | DataType::LargeList(item) => item.data_type().clone(),

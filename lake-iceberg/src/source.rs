@@ -33,7 +33,8 @@ pub struct IcebergSource {
     table: Table,
     info: TableInfo,
     projection: Option<Vec<Vec<usize>>>,
-    filters: Vec<IcebergPredicate>,
+    /// The pushed-down filters, joined.
+    filter: Option<IcebergPredicate>,
     limit: Option<usize>,
     batch_size: usize,
 }
@@ -44,7 +45,7 @@ impl IcebergSource {
             table,
             info,
             projection: None,
-            filters: Vec::new(),
+            filter: None,
             limit: None,
             batch_size: DEFAULT_BATCH_SIZE,
         }
@@ -60,9 +61,14 @@ impl IcebergSource {
         &self.info
     }
 
-    /// The top-level columns to read, in schema order.
-    fn top_level_columns(&self) -> Vec<usize> {
-        top_level_projection(self.info.schema.fields().len(), self.projection.as_deref()).0
+    /// The top-level columns to read, in schema order, and the paths to project from them.
+    fn top_level_projection(&self) -> (Vec<usize>, Option<Vec<Vec<usize>>>) {
+        top_level_projection(self.info.schema.fields().len(), self.projection.as_deref())
+    }
+
+    /// The names of the top-level columns `top`.
+    fn column_names<'a>(&'a self, top: &[usize]) -> Vec<&'a str> {
+        top.iter().map(|&i| self.info.schema.field(i).name().as_str()).collect()
     }
 
     /// The schema of the batches readers yield.
@@ -85,7 +91,7 @@ impl IcebergSource {
     /// is refused. Columns are resolved by name in the snapshot's schema: iceberg's planner
     /// takes a few names (`_file`, `pos`, `file_path`, ...) for its metadata columns, this
     /// takes them for the table's own.
-    fn read_task(&self, split: &IcebergSplit) -> Result<FileScanTask> {
+    fn read_task(&self, split: &IcebergSplit, top: &[usize]) -> Result<FileScanTask> {
         let context = self.context(split.snapshot_id);
         let original = &split.task;
         let whole = original.start == 0 && original.length == original.file_size_in_bytes;
@@ -115,18 +121,18 @@ impl IcebergSource {
                 })?,
         };
         let project_field_ids = self
-            .top_level_columns()
+            .column_names(top)
             .into_iter()
-            .map(|i| {
-                let name = self.info.schema.field(i).name();
+            .map(|name| {
                 schema
                     .field_id_by_name(name)
                     .ok_or_else(|| Error::corrupt(format!("{context}: the snapshot's schema has no column {name}")))
             })
             .collect::<Result<Vec<i32>>>()?;
-        let predicate = match self.filters.iter().cloned().reduce(|a, b| a.and(b)) {
+        let predicate = match &self.filter {
             Some(filter) => Some(
                 filter
+                    .clone()
                     .rewrite_not()
                     .bind(schema.clone(), true)
                     .map_err(iceberg_err(&context))?,
@@ -156,7 +162,7 @@ impl LakeSource for IcebergSource {
             schema: &self.info.schema,
         };
         let (converted, report) = push_down(&converter, filters);
-        self.filters = converted;
+        self.filter = converted.into_iter().reduce(|a, b| a.and(b));
         report
     }
 
@@ -188,8 +194,8 @@ impl LakeSource for IcebergSource {
             check_inside(location, &d.file_path, "delete file")?;
             refuse_deletion_vector(&self.info, split, &d.file_path)?;
         }
-        let task = self.read_task(split)?;
-        let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
+        let (top, paths) = self.top_level_projection();
+        let task = self.read_task(split, &top)?;
         let read_schema = Arc::new(
             self.info
                 .schema
@@ -255,14 +261,14 @@ impl Planner for IcebergPlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
         let source = &self.source;
         let context = source.context(self.snapshot_id);
-        let names: Vec<String> = source
-            .top_level_columns()
-            .into_iter()
-            .map(|i| source.info.schema.field(i).name().clone())
-            .collect();
-        let mut scan = source.table.scan().snapshot_id(self.snapshot_id).select(names);
-        if let Some(filter) = source.filters.iter().cloned().reduce(|a, b| a.and(b)) {
-            scan = scan.with_filter(filter);
+        let (top, _) = source.top_level_projection();
+        let mut scan = source
+            .table
+            .scan()
+            .snapshot_id(self.snapshot_id)
+            .select(source.column_names(&top));
+        if let Some(filter) = &source.filter {
+            scan = scan.with_filter(filter.clone());
         }
         let scan = scan.build().map_err(iceberg_err(&context))?;
         let tasks: Vec<FileScanTask> = scan
@@ -280,7 +286,7 @@ impl Planner for IcebergPlanner {
         let mut layouts: std::collections::HashMap<i32, TableLayout> = std::collections::HashMap::new();
         for task in tasks {
             if let Some(limit) = source.limit
-                && source.filters.is_empty()
+                && source.filter.is_none()
                 && planned_rows >= limit as u64
             {
                 break;
