@@ -692,8 +692,9 @@ impl LogSource for LocalLog {
             .map(|(b, log)| {
                 (
                     b.clone(),
+                    // the log deletes no segments (and opens none that start past 0)
                     OffsetRange {
-                        earliest: log.earliest(),
+                        earliest: 0,
                         end: log.end,
                     },
                 )
@@ -722,13 +723,10 @@ impl LogSource for LocalLog {
                 )
                 .into());
             }
-            if start < log.earliest() {
+            if start < 0 {
                 return Err(Error::new(
                     ErrorKind::Offsets,
-                    format!(
-                        "start offset {start} of {bucket} is below the earliest offset {}",
-                        log.earliest()
-                    ),
+                    format!("start offset {start} of {bucket} is below the earliest offset 0"),
                 )
                 .into());
             }

@@ -443,14 +443,11 @@ impl BucketLog {
         if self.recovery_point >= self.end {
             return None;
         }
-        let segments = match self.durable >= self.end {
-            true => Vec::new(),
-            false => (0..self.segments.len())
-                // segment i holds the offsets below the next segment's base
-                .filter(|&i| self.segments.get(i + 1).map_or(self.end, |next| next.base_offset) > self.durable)
-                .map(|i| self.segments[i].path.clone())
-                .collect(),
-        };
+        let segments = (0..self.segments.len())
+            // segment i holds the offsets below the next segment's base
+            .filter(|&i| self.segments.get(i + 1).map_or(self.end, |next| next.base_offset) > self.durable)
+            .map(|i| self.segments[i].path.clone())
+            .collect();
         Some(SyncPlan {
             dir: self.dir.clone(),
             segments,
@@ -462,11 +459,6 @@ impl BucketLog {
     pub(crate) fn synced(&mut self, plan: &SyncPlan) {
         self.durable = self.durable.max(plan.end);
         self.recovery_point = self.recovery_point.max(plan.end);
-    }
-
-    /// The first offset still in the log.
-    pub(crate) fn earliest(&self) -> i64 {
-        self.segments.first().map_or(self.end, |s| s.base_offset)
     }
 
     /// The first index entry whose batch holds offsets at or after `offset`, and the entries

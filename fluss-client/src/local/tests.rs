@@ -174,12 +174,7 @@ async fn directories_naming_buckets_or_partitions_the_table_cannot_have_are_corr
 }
 
 fn last_segment(log: &LocalLog) -> std::path::PathBuf {
-    let mut files: Vec<_> = std::fs::read_dir(log.table_dir().join("log/bucket-0"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
+    let mut files = bucket_segments(&log.table_dir().join("log/bucket-0")).unwrap();
     files.pop().unwrap()
 }
 
@@ -779,8 +774,13 @@ async fn a_torn_tail_past_the_recovery_point_is_cut_back_to_it() -> Result<()> {
 
 /// The segment files of bucket 0 of the table under `dir`, in offset order.
 fn segment_files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    bucket_segments(&dir.join("db/t/log/bucket-0"))
+}
+
+/// The segment files of a bucket directory, in offset order.
+fn bucket_segments(bucket_dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir.join("db/t/log/bucket-0"))? {
+    for entry in std::fs::read_dir(bucket_dir)? {
         let path = entry?.path();
         if path.extension().is_some_and(|x| x == "log") {
             files.push(path);

@@ -168,17 +168,14 @@ pub(crate) fn read_arrow_buffer(
     // arrow-ipc/arrow-data assert (panic) on some malformed bodies. `check_shape` rules out
     // the ones it can see before decompression, but a compressed buffer may decompress to
     // another size than it declares; whatever is left is a corrupt body, not a bug here.
-    let decoded = lake_api::error::corrupt_on_panic(format_args!("{what}: the Arrow body"), || Ok(decode()));
-    let batch = match decoded.map_err(Error::from)? {
-        Ok(batch) => batch,
-        Err(e) => {
-            return Err(Error::corrupt(format!(
+    let batch =
+        lake_api::error::corrupt_on_panic(format_args!("{what}: the Arrow body"), || Ok(decode()))?.map_err(|e| {
+            Error::corrupt(format!(
                 "{what}: the Arrow body does not decode against the table schema ({})",
                 describe(schema)
             ))
-            .with_source(e));
-        }
-    };
+            .with_source(e)
+        })?;
     if batch.num_rows() as u64 != record_count as u64 {
         return Err(Error::corrupt(format!(
             "{what}: record count {record_count} but the Arrow body decoded to {} rows",
