@@ -7,11 +7,12 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 use lake_api::types::LogicalType;
+use lake_sink::OutputFile;
 
 use crate::failure::{CliResult, Failure};
 use crate::progress::{self, Progress};
 use crate::render;
-use crate::scan::{PendingFile, ReadArgs, build_scan};
+use crate::scan::{ReadArgs, build_scan};
 use crate::table::{self, TableArgs};
 
 /// `blob`'s subcommands.
@@ -116,7 +117,7 @@ pub async fn get(args: &GetArgs, quiet: bool) -> CliResult<()> {
     };
     match &args.output {
         Some(path) => {
-            let (pending, mut file) = PendingFile::create(path)?;
+            let (pending, mut file) = OutputFile::create(path)?;
             file.write_all(bytes)
                 .map_err(|e| Failure::msg(format!("cannot write {}: {e}", path.display())))?;
             drop(file);
@@ -131,7 +132,7 @@ pub async fn get(args: &GetArgs, quiet: bool) -> CliResult<()> {
             }
         }
         None => {
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::stdout::stdout();
             out.write_all(bytes)?;
             out.flush()?;
         }

@@ -56,7 +56,7 @@ pub enum DemoLake {
 
 /// Builds the demo table, reads it, and prints what the demo shows.
 pub async fn run(strategy: MergeStrategy, lake: DemoLake, dir: Option<PathBuf>) -> Result<()> {
-    print!("{}", render(strategy, lake, dir.as_deref()).await?);
+    crate::stdout::print(&render(strategy, lake, dir.as_deref()).await?)?;
     Ok(())
 }
 

@@ -29,6 +29,10 @@ impl Failure {
 
     /// Whether the failure is a closed stdout (`lakescan scan | head`): not an error.
     pub fn is_broken_pipe(&self) -> bool {
+        if crate::stdout::closed() {
+            // whatever failed after the reader went away has no one to tell
+            return true;
+        }
         let Failure::Runtime(e) = self else {
             return false;
         };

@@ -1,7 +1,6 @@
 //! `schema`, `explain` (alias `splits`) and `stats`.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -83,10 +82,7 @@ async fn lake_side(
 }
 
 fn print(text: &str) -> CliResult<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    Ok(crate::stdout::print(text)?)
 }
 
 fn list_or(items: &[String], none: &str) -> String {

@@ -17,6 +17,7 @@ mod progress;
 mod render;
 mod scan;
 mod snapshots;
+mod stdout;
 mod table;
 
 use std::process::ExitCode;

@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use lake_api::{BlobMode, MergeStrategy, ReadMode, RecordBatchStream, UnionScan, UnionTable};
-use lake_sink::{IpcFileSink, ParquetFileSink, Sink, drain};
+use lake_sink::{IpcFileSink, OutputFile, ParquetFileSink, Sink, drain};
 
 use crate::failure::{CliResult, Failure};
 use crate::offsets::{AsOfOffsets, parse_as_of};
@@ -157,56 +157,8 @@ pub async fn build_scan(table: &UnionTable, args: &ReadArgs) -> CliResult<UnionS
     Ok(builder.build().await?)
 }
 
-pub(crate) fn create_file(path: &Path) -> CliResult<File> {
+fn create_file(path: &Path) -> CliResult<File> {
     File::create(path).map_err(|e| Failure::msg(format!("cannot create {}: {e}", path.display())))
-}
-
-/// An output file written under a temporary name beside its destination and renamed into
-/// place once complete: a failed run leaves neither a truncated output nor the temporary
-/// file (it is removed when dropped uncommitted).
-pub(crate) struct PendingFile {
-    tmp: PathBuf,
-    dest: PathBuf,
-    committed: bool,
-}
-
-impl PendingFile {
-    /// Creates the temporary file for `dest`.
-    pub(crate) fn create(dest: &Path) -> CliResult<(Self, File)> {
-        let name = dest
-            .file_name()
-            .ok_or_else(|| Failure::usage(format!("output path {} has no file name", dest.display())))?;
-        let tmp = dest.with_file_name(format!(
-            ".{}.lakescan-{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = create_file(&tmp)?;
-        Ok((
-            Self {
-                tmp,
-                dest: dest.to_path_buf(),
-                committed: false,
-            },
-            file,
-        ))
-    }
-
-    /// Moves the complete file into place.
-    pub(crate) fn commit(mut self) -> CliResult<()> {
-        std::fs::rename(&self.tmp, &self.dest)
-            .map_err(|e| Failure::msg(format!("cannot move the output into {}: {e}", self.dest.display())))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for PendingFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
 }
 
 /// Runs `scan`.
@@ -249,11 +201,11 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) if args.follow => Box::new(BufWriter::new(create_file(p)?)),
         Some(p) => {
-            let (file, handle) = PendingFile::create(p)?;
+            let (file, handle) = OutputFile::create(p)?;
             pending = Some(file);
             Box::new(BufWriter::new(handle))
         }
-        None => Box::new(BufWriter::new(std::io::stdout())),
+        None => Box::new(BufWriter::new(crate::stdout::stdout())),
     };
     let layout = TableLayout {
         max_cell_width: args.max_width,
@@ -418,7 +370,7 @@ async fn write_binary(
         }
         None => {
             let mut file = File::open(&path)?;
-            let mut stdout = std::io::stdout().lock();
+            let mut stdout = crate::stdout::stdout();
             std::io::copy(&mut file, &mut stdout)?;
             stdout.flush()?;
         }

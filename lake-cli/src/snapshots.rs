@@ -3,7 +3,6 @@
 //! needs wiring into `table::open`.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use lake_api::{ErrorKind, LakeStorage, LogSource, TablePath};
 
@@ -96,10 +95,7 @@ pub async fn run(args: &TableArgs) -> CliResult<()> {
         )));
     };
     let text = render(lake.as_ref(), opened.table.log().as_ref(), &info.path).await?;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
+    Ok(crate::stdout::print(&text)?)
 }
 
 #[cfg(test)]

@@ -1346,3 +1346,79 @@ fn a_warehouse_in_s3_is_read_with_lake_options() {
     let o = lakescan(&["scan", "--log", &root, "--lake-option", "novalue"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// A log table `big.rows` of `rows` rows (an id and a 40-character string) under `root`:
+/// enough output to fill any writer's buffer.
+fn big_log(root: &Path, rows: i64) {
+    let schema = Arc::new(Schema::new(vec![
+        arrow::datatypes::Field::new("id", DataType::Int64, false),
+        arrow::datatypes::Field::new("text", DataType::Utf8, false),
+    ]));
+    let info = TableInfo::log_table(TablePath::new("big", "rows"), schema.clone(), 1);
+    let log = LocalLog::create(root, &info, LocalLogOptions::default()).unwrap();
+    let text: Vec<String> = (0..rows).map(|i| format!("{i:0>40}")).collect();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
+            Arc::new(StringArray::from_iter_values(&text)),
+        ],
+    )
+    .unwrap();
+    log.append(&TableBucket::new(0), batch, vec![ChangeType::AppendOnly; rows as usize])
+        .unwrap();
+}
+
+/// Runs lakescan with its stdout a pipe whose reader is already gone.
+fn lakescan_into_a_closed_pipe(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lakescan"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lakescan");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for lakescan")
+}
+
+#[test]
+fn a_closed_stdout_ends_every_format_quietly() {
+    // regression: arrow's CSV writer reports the broken pipe as text (exit 1, "Csv error:
+    // Broken pipe"), and demo's print! panicked (exit 101)
+    let dir = tempfile::tempdir().unwrap();
+    big_log(dir.path(), 50_000);
+    let root = dir_arg(&dir);
+    for format in ["csv", "jsonl", "json", "table", "parquet", "arrow"] {
+        let o = lakescan_into_a_closed_pipe(&["scan", "--log", &root, "--format", format, "-q"]);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{format}");
+    }
+    let o = lakescan_into_a_closed_pipe(&["demo"]);
+    assert_eq!(o.status.code(), Some(0), "demo: {}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn output_to_a_device_or_through_a_link_keeps_them() {
+    // regression: the output was renamed over its destination: `-o /dev/null` failed (or,
+    // as root, replaced the device with a plain file) and a symbolic link became a file
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    for format in ["csv", "parquet"] {
+        let o = lakescan(&["scan", "--log", &root, "--format", format, "-o", "/dev/null"]);
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    }
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("rows.csv");
+    let link = out.path().join("link.csv");
+    std::fs::write(&target, "old").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = lakescan(&["scan", "--log", &root, "--format", "csv", "-o", link.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert_eq!(written.lines().count(), 1 + demo_expected().len(), "{written}");
+}

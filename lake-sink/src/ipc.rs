@@ -19,7 +19,6 @@
 //! # });
 //! ```
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -29,26 +28,28 @@ use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
-use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, TempPath, sync_buffered};
+use crate::output::{OutputFile, OutputWriter};
+use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, sync_buffered};
 
 /// Writes batches into an Arrow IPC file.
 ///
 /// The file is written under a temp name in the same directory and renamed to `path` by
 /// [`Sink::finish`]; dropped unfinished (an error, a cancelled run) it leaves no file. An
-/// existing file at `path` is replaced on finish. Field metadata (BLOB / VECTOR extension
+/// existing file at `path` is replaced on finish A pipe or device at `path` is
+/// written directly (see [`OutputFile`](crate::OutputFile)). Field metadata (BLOB / VECTOR extension
 /// names) is kept: it is part of the IPC schema.
 pub struct IpcFileSink {
     inner: FileSink,
 }
 
-struct IpcWriter(FileWriter<BufWriter<File>>);
+struct IpcWriter(FileWriter<BufWriter<OutputWriter>>);
 
 impl FormatWriter for IpcWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         Ok(self.0.write(batch)?)
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
+    fn finish(self: Box<Self>) -> Result<u64> {
         sync_buffered(self.0.into_inner()?)
     }
 }
@@ -58,11 +59,11 @@ impl IpcFileSink {
     pub fn create(path: impl Into<PathBuf>, schema: SchemaRef) -> Result<Self> {
         let path = path.into();
         let shown = path.display().to_string();
-        let (temp, file) = TempPath::create(path)?;
+        let (output, file) = OutputFile::create(path)?;
         let writer = FileWriter::try_new(BufWriter::new(file), &schema)
             .map_err(|e| Error::from(e).context(format!("starting Arrow IPC file {shown}")))?;
         Ok(Self {
-            inner: FileSink::new(schema, temp, Box::new(IpcWriter(writer)), "arrow ipc"),
+            inner: FileSink::new(schema, output, Box::new(IpcWriter(writer)), "arrow ipc"),
         })
     }
 

@@ -3,7 +3,8 @@
 //! Sinks over union-read streams: what AI data loaders and exporters consume.
 //!
 //! - [`Sink`] / [`drain`]: write a [`lake_api::RecordBatchStream`] somewhere;
-//!   [`IpcFileSink`] and [`ParquetFileSink`] write files (temp name, renamed on finish).
+//!   [`IpcFileSink`] and [`ParquetFileSink`] write files through an [`OutputFile`] (temp
+//!   name, renamed on finish; pipes and devices written directly).
 //! - [`resolve_blobs`] / [`ObjectStoreBlobResolver`]: turn BLOB reference columns into
 //!   BLOB payload columns, with per-row errors.
 //! - [`tensor`]: decode image BLOBs into batches of fixed-shape tensors (Arrow
@@ -12,6 +13,7 @@
 
 pub mod error;
 pub mod ipc;
+pub mod output;
 pub mod parquet;
 pub mod resolve;
 pub mod sink;
@@ -19,6 +21,7 @@ pub mod tensor;
 
 pub use crate::error::{Error, ErrorKind, Result, RowError};
 pub use crate::ipc::IpcFileSink;
+pub use crate::output::{OutputFile, OutputWriter};
 pub use crate::parquet::ParquetFileSink;
 pub use crate::resolve::{ObjectStoreBlobResolver, ResolveOptions, RowErrors, resolve_blobs};
 pub use crate::sink::{Sink, SinkSummary, drain};

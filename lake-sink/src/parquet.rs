@@ -24,7 +24,6 @@
 //! # });
 //! ```
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +34,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
-use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, TempPath, sync_buffered};
+use crate::output::{OutputFile, OutputWriter};
+use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, sync_buffered};
 
 /// Buffered row-group bytes after which the writer flushes a row group (BLOB columns make
 /// rows large; the row-count limit alone could buffer gigabytes).
@@ -45,13 +45,14 @@ pub const DEFAULT_MAX_ROW_GROUP_BYTES: usize = 128 << 20;
 ///
 /// Written under a temp name in the same directory and renamed to `path` by
 /// [`Sink::finish`]; dropped unfinished it leaves no file. An existing file at `path` is
-/// replaced on finish.
+/// replaced on finish A pipe or device at `path` is
+/// written directly (see [`OutputFile`](crate::OutputFile)).
 pub struct ParquetFileSink {
     inner: FileSink,
 }
 
 struct ParquetWriter {
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: ArrowWriter<BufWriter<OutputWriter>>,
     max_row_group_bytes: usize,
 }
 
@@ -64,7 +65,7 @@ impl FormatWriter for ParquetWriter {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
+    fn finish(self: Box<Self>) -> Result<u64> {
         sync_buffered(self.writer.into_inner()?)
     }
 }
@@ -86,13 +87,13 @@ impl ParquetFileSink {
     ) -> Result<Self> {
         let path = path.into();
         let shown = path.display().to_string();
-        let (temp, file) = TempPath::create(path)?;
+        let (output, file) = OutputFile::create(path)?;
         let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(properties))
             .map_err(|e| Error::from(e).context(format!("starting Parquet file {shown}")))?;
         Ok(Self {
             inner: FileSink::new(
                 schema,
-                temp,
+                output,
                 Box::new(ParquetWriter {
                     writer,
                     max_row_group_bytes,

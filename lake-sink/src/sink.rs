@@ -1,5 +1,4 @@
-//! The [`Sink`] trait, [`drain`], and the temp-file-then-rename machinery that the file
-//! sinks share.
+//! The [`Sink`] trait, [`drain`], and the body the file sinks share.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -23,9 +22,7 @@
 //! # });
 //! ```
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -34,6 +31,7 @@ use futures::StreamExt;
 use lake_api::RecordBatchStream;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::output::{OutputFile, OutputWriter};
 
 /// What a sink wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,97 +69,43 @@ pub async fn drain(mut stream: RecordBatchStream, mut sink: Box<dyn Sink>) -> Re
     sink.finish().await
 }
 
-/// A file in the making: `.{name}.{pid}-{n}.tmp` next to its destination, removed on drop
-/// unless [`TempPath::commit`] renamed it into place.
-#[derive(Debug)]
-pub(crate) struct TempPath {
-    tmp: PathBuf,
-    dest: PathBuf,
-    committed: bool,
-}
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl TempPath {
-    /// Creates the temp file for `dest` (which must not be a directory).
-    pub(crate) fn create(dest: impl Into<PathBuf>) -> Result<(Self, File)> {
-        let dest = dest.into();
-        let name = dest
-            .file_name()
-            .ok_or_else(|| Error::invalid(format!("output path {} has no file name", dest.display())))?
-            .to_string_lossy()
-            .into_owned();
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dest.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::from(e).context(format!("creating {}", tmp.display())))?;
-        Ok((
-            Self {
-                tmp,
-                dest,
-                committed: false,
-            },
-            file,
-        ))
-    }
-
-    /// Renames the temp file to its destination; returns the destination and its size.
-    pub(crate) fn commit(mut self) -> Result<(PathBuf, u64)> {
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| {
-            Error::from(e).context(format!("renaming {} to {}", self.tmp.display(), self.dest.display()))
-        })?;
-        self.committed = true;
-        let size = std::fs::metadata(&self.dest)
-            .map_err(|e| Error::from(e).context(format!("reading the size of {}", self.dest.display())))?
-            .len();
-        Ok((self.dest.clone(), size))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        if !self.committed {
-            // Best effort: the temp file may never have been written.
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 /// A synchronous file-format writer, run on the blocking thread pool.
 pub(crate) trait FormatWriter: Send + 'static {
     /// Appends one batch.
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
-    /// Writes the footer, flushes and syncs the file.
-    fn finish(self: Box<Self>) -> Result<()>;
+    /// Writes the footer, flushes and syncs the file; returns the bytes written.
+    fn finish(self: Box<Self>) -> Result<u64>;
 }
 
 /// The body of the file sinks: schema check, row count, writes on the blocking pool,
 /// temp file + rename.
 pub(crate) struct FileSink {
     schema: SchemaRef,
-    // Dropped before `temp`, so the file is closed before it is removed.
+    // Dropped before `output`, so the file is closed before it is removed.
     writer: Option<Box<dyn FormatWriter>>,
-    temp: TempPath,
+    output: OutputFile,
     rows: u64,
     what: &'static str,
 }
 
 impl FileSink {
-    pub(crate) fn new(schema: SchemaRef, temp: TempPath, writer: Box<dyn FormatWriter>, what: &'static str) -> Self {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        output: OutputFile,
+        writer: Box<dyn FormatWriter>,
+        what: &'static str,
+    ) -> Self {
         Self {
             schema,
             writer: Some(writer),
-            temp,
+            output,
             rows: 0,
             what,
         }
     }
 
     pub(crate) fn destination(&self) -> &Path {
-        &self.temp.dest
+        self.output.path()
     }
 
     pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -169,7 +113,7 @@ impl FileSink {
             return Err(Error::schema(format!(
                 "{} sink {}: batch schema {:?} differs from the sink schema {:?}",
                 self.what,
-                self.temp.dest.display(),
+                self.output.path().display(),
                 batch.schema().fields(),
                 self.schema.fields()
             )));
@@ -178,7 +122,7 @@ impl FileSink {
             Error::invalid(format!(
                 "{} sink {}: an earlier write failed",
                 self.what,
-                self.temp.dest.display()
+                self.output.path().display()
             ))
         })?;
         let owned = batch.clone();
@@ -188,7 +132,7 @@ impl FileSink {
         })
         .await
         .map_err(|e| Error::new(ErrorKind::External, "sink writer task failed").with_source(e))?;
-        outcome.map_err(|e| e.context(format!("{} sink {}", self.what, self.temp.dest.display())))?;
+        outcome.map_err(|e| e.context(format!("{} sink {}", self.what, self.output.path().display())))?;
         self.writer = Some(writer);
         self.rows += batch.num_rows() as u64;
         Ok(())
@@ -199,16 +143,16 @@ impl FileSink {
             Error::invalid(format!(
                 "{} sink {}: an earlier write failed",
                 self.what,
-                self.temp.dest.display()
+                self.output.path().display()
             ))
         })?;
         let rows = self.rows;
         let what = self.what;
-        let temp = self.temp;
+        let output = self.output;
         let (path, bytes) = tokio::task::spawn_blocking(move || {
-            let context = format!("{what} sink {}", temp.dest.display());
-            writer.finish().map_err(|e| e.context(&context))?;
-            temp.commit()
+            let context = format!("{what} sink {}", output.path().display());
+            let bytes = writer.finish().map_err(|e| e.context(&context))?;
+            Ok::<_, Error>((output.commit()?, bytes))
         })
         .await
         .map_err(|e| Error::new(ErrorKind::External, "sink writer task failed").with_source(e))??;
@@ -220,11 +164,9 @@ impl FileSink {
     }
 }
 
-/// Flushes a `BufWriter<File>` and syncs the file to disk.
-pub(crate) fn sync_buffered(writer: std::io::BufWriter<File>) -> Result<()> {
-    let file = writer.into_inner().map_err(|e| Error::from(e.into_error()))?;
-    file.sync_all()?;
-    Ok(())
+/// Flushes a buffered [`OutputWriter`] and syncs it to disk; returns the bytes written.
+pub(crate) fn sync_buffered(writer: std::io::BufWriter<OutputWriter>) -> Result<u64> {
+    writer.into_inner().map_err(|e| Error::from(e.into_error()))?.sync()
 }
 
 #[cfg(test)]

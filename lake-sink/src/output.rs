@@ -1,0 +1,245 @@
+//! [`OutputFile`]: an output that appears whole or not at all, and [`OutputWriter`], the
+//! file it is written through.
+//!
+//! A regular file is written under a temporary name beside its destination and renamed
+//! into place by [`OutputFile::commit`], so a failed or cancelled run leaves neither a
+//! truncated output nor the temporary file. A destination that exists and is not a regular
+//! file (`/dev/null`, a FIFO, a terminal) is written directly: renaming over it would
+//! replace the device node or the pipe with a plain file. A symbolic link is followed, so
+//! the file it names is replaced and the link stays.
+//!
+//! ```
+//! use std::io::Write;
+//! use lake_sink::OutputFile;
+//!
+//! let dir = std::env::temp_dir().join(format!("lake-sink-output-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let (output, mut file) = OutputFile::create(dir.join("rows.csv"))?;
+//! file.write_all(b"id\n1\n")?;
+//! drop(file);
+//! assert!(!dir.join("rows.csv").exists()); // not in place until committed
+//! output.commit()?;
+//! assert_eq!(std::fs::read(dir.join("rows.csv"))?, b"id\n1\n");
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// An output file in the making; dropped uncommitted, it removes its temporary file.
+#[derive(Debug)]
+pub struct OutputFile {
+    dest: PathBuf,
+    /// The temporary file renamed to `dest` on commit; `None` when `dest` is written
+    /// directly (it is not a regular file).
+    tmp: Option<PathBuf>,
+    committed: bool,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl OutputFile {
+    /// Starts the output for `dest`, whose directory must exist, and returns the file to
+    /// write it through.
+    pub fn create(dest: impl Into<PathBuf>) -> Result<(Self, OutputWriter)> {
+        let dest = dest.into();
+        let context = |what: &str, path: &Path| format!("{what} {}", path.display());
+        let target = match std::fs::metadata(&dest) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&dest)
+                    .map_err(|e| Error::from(e).context(context("opening", &dest)))?;
+                let output = Self {
+                    dest,
+                    tmp: None,
+                    committed: false,
+                };
+                return Ok((output, OutputWriter::new(file, false)));
+            }
+            // through a symbolic link to the file it names, so that the link stays
+            Ok(_) => std::fs::canonicalize(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?,
+            Err(_) => dest.clone(),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| Error::invalid(format!("output path {} has no file name", dest.display())))?
+            .to_string_lossy()
+            .into_owned();
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = target.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::from(e).context(context("creating", &tmp)))?;
+        let output = Self {
+            dest: target,
+            tmp: Some(tmp),
+            committed: false,
+        };
+        Ok((output, OutputWriter::new(file, true)))
+    }
+
+    /// Where the output goes (a symbolic link resolved to the file it names).
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Moves the written file into place (nothing to do for a destination written
+    /// directly); returns where it went.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        if let Some(tmp) = &self.tmp {
+            std::fs::rename(tmp, &self.dest).map_err(|e| {
+                Error::from(e).context(format!("renaming {} to {}", tmp.display(), self.dest.display()))
+            })?;
+        }
+        self.committed = true;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let (Some(tmp), false) = (&self.tmp, self.committed) {
+            // best effort: the temporary file may already be gone
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// The file an [`OutputFile`] is written through. It counts the bytes written, since a
+/// pipe or a device has no size to read back.
+#[derive(Debug)]
+pub struct OutputWriter {
+    file: File,
+    written: u64,
+    regular: bool,
+}
+
+impl OutputWriter {
+    fn new(file: File, regular: bool) -> Self {
+        Self {
+            file,
+            written: 0,
+            regular,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Syncs a regular file's data to disk (a pipe or a device has nothing to sync, and
+    /// refuses the call); returns the bytes written.
+    pub fn sync(self) -> Result<u64> {
+        if self.regular {
+            self.file.sync_all()?;
+        }
+        Ok(self.written)
+    }
+}
+
+impl Write for OutputWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> Result<tempfile::TempDir> {
+        Ok(tempfile::tempdir()?)
+    }
+
+    #[test]
+    fn an_uncommitted_output_leaves_nothing() -> Result<()> {
+        let dir = dir()?;
+        let (output, mut file) = OutputFile::create(dir.path().join("out.bin"))?;
+        file.write_all(b"partial")?;
+        drop((output, file));
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_committed_output_replaces_the_file_and_counts_its_bytes() -> Result<()> {
+        let dir = dir()?;
+        let dest = dir.path().join("out.bin");
+        std::fs::write(&dest, b"old contents, longer")?;
+        let (output, mut file) = OutputFile::create(&dest)?;
+        file.write_all(b"new")?;
+        assert_eq!(file.sync()?, 3);
+        assert_eq!(std::fs::read(&dest)?, b"old contents, longer");
+        output.commit()?;
+        assert_eq!(std::fs::read(&dest)?, b"new");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_is_followed_and_stays() -> Result<()> {
+        let dir = dir()?;
+        let target = dir.path().join("target.bin");
+        let link = dir.path().join("link.bin");
+        std::fs::write(&target, b"old")?;
+        std::os::unix::fs::symlink(&target, &link)?;
+        let (output, mut file) = OutputFile::create(&link)?;
+        file.write_all(b"new")?;
+        drop(file);
+        assert_eq!(output.commit()?, std::fs::canonicalize(&target)?);
+        assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
+        assert_eq!(std::fs::read(&target)?, b"new");
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_directly_and_kept() -> Result<()> {
+        let null = Path::new("/dev/null");
+        let (output, mut file) = OutputFile::create(null)?;
+        file.write_all(b"discarded")?;
+        assert_eq!(file.sync()?, 9);
+        assert_eq!(output.commit()?, null);
+        assert!(!std::fs::metadata(null)?.is_file());
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_written_directly() -> Result<()> {
+        let dir = dir()?;
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+        assert!(status.success(), "mkfifo failed");
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo))
+        };
+        let (output, mut file) = OutputFile::create(&fifo)?;
+        file.write_all(b"through the pipe")?;
+        drop(file);
+        output.commit()?;
+        let read = reader
+            .join()
+            .map_err(|_| Error::invalid("the reader thread panicked"))??;
+        assert_eq!(read, b"through the pipe");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+}
