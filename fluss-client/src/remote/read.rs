@@ -15,6 +15,9 @@
 //!   progress for [`stall_timeout`](super::FlussLogOptions::stall_timeout) while the log
 //!   holds offsets below its stop therefore fails for a log table (a stuck cluster) and
 //!   ends for a changelog (the offsets left hold no records).
+//! - Offsets that hold no records (a batch whose records were all dropped; the empty
+//!   changelog batch Fluss writes for a write that changes nothing) are handed on as a
+//!   batch without rows that covers them, so that the offsets a read returns have no holes.
 //! - The record-batch scanner swallows fetch errors, `LOG_OFFSET_OUT_OF_RANGE` included (it
 //!   just returns nothing), so empty polls compare the position with the bucket's earliest
 //!   offset (at most once a second): a position that aged out of retention is a typed
@@ -25,7 +28,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use arrow_array_59 as a59;
+use arrow_schema::SchemaRef;
 use fluss::client::{LogScanner, RecordBatchLogScanner};
 use fluss::record::ScanRecord;
 use fluss::rpc::message::OffsetSpec;
@@ -84,6 +89,9 @@ struct Cursor {
     /// Where a bounded read ends (already capped at the high watermark).
     stop: Option<i64>,
     pending: VecDeque<LogBatch>,
+    /// The table's schema, for the batches without rows that carry a read past offsets
+    /// that hold no records.
+    schema: SchemaRef,
 }
 
 impl Cursor {
@@ -92,18 +100,35 @@ impl Cursor {
     }
 
     /// Queues the part of `batch` at or after `next` and before `stop`, once its offsets
-    /// are [`checked`].
+    /// are [`checked`]. Offsets between `next` and the batch hold no records: Fluss spends
+    /// an offset on an empty changelog batch when a write changes nothing (a delete of an
+    /// absent key, a duplicate under `first_row`), and the row scanner returns no row for it.
     fn queue(&mut self, batch: LogBatch) -> Result<()> {
         checked(&batch)?;
         if batch.next_offset <= self.next {
             return Ok(());
         }
+        self.pass_to(batch.base_offset);
+        if self.done() {
+            return Ok(());
+        }
         let batch = batch.slice_offsets(self.next, self.stop.unwrap_or(i64::MAX));
         self.next = batch.next_offset.max(self.next);
-        if batch.num_rows() > 0 {
-            self.pending.push_back(batch);
-        }
+        self.pending.push_back(batch);
         Ok(())
+    }
+
+    /// Moves the read to `offset` (at most to its stop) over offsets that hold no records,
+    /// with a batch without rows that covers them: the union read accounts for every offset
+    /// of its range, and takes a batch past a hole for a gap.
+    fn pass_to(&mut self, offset: i64) {
+        let end = self.stop.map_or(offset, |stop| offset.min(stop));
+        if end > self.next {
+            let mut passed = LogBatch::new(RecordBatch::new_empty(self.schema.clone()), Vec::new(), self.next);
+            passed.next_offset = end;
+            self.pending.push_back(passed);
+            self.next = end;
+        }
     }
 }
 
@@ -128,6 +153,7 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
         ));
     }
     let scanner = subscribe(&log, partition_id, bucket.bucket as i32, start).await?;
+    let schema = log.inner.info.schema.clone();
     let read = BucketRead {
         log,
         bucket,
@@ -137,6 +163,7 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
             next: start,
             stop: stop.map(|s| s.min(end)),
             pending: VecDeque::new(),
+            schema,
         },
         idle_since: None,
         last_check: None,
@@ -253,10 +280,8 @@ impl BucketRead {
                 }
                 // the fetch position also moves over batches with no records left
                 let position = s.get_subscribed_buckets().into_iter().find(|(b, _)| ours(b));
-                if let Some((_, p)) = position
-                    && p > cursor.next
-                {
-                    cursor.next = cursor.stop.map_or(p, |stop| p.min(stop));
+                if let Some((_, p)) = position {
+                    cursor.pass_to(p);
                 }
             }
             Scanner::Records(s) => {
@@ -291,7 +316,7 @@ impl BucketRead {
         {
             match self.scanner {
                 // no records for offsets [next, stop): batches with none left
-                Scanner::Records(_) => self.cursor.next = stop,
+                Scanner::Records(_) => self.cursor.pass_to(stop),
                 Scanner::Batches(_) => {
                     return Err(Error::new(
                         ErrorKind::Remote,

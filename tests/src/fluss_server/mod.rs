@@ -603,17 +603,15 @@ impl ServedTable {
             let mut next = state.clone();
             let changelog =
                 kv::apply(&mut next, records, &info.schema).map_err(|e| refuse(code::CORRUPT_MESSAGE, e))?;
-            let appended = match changelog {
-                Some((rows, changes)) => Some(self.log.append(bucket, rows, changes).map_err(internal)?.1),
-                None => None,
-            };
+            // a batch that changes nothing (deleting an absent key) still appends one, empty:
+            // Fluss's tablet writes one changelog batch per KV batch, and it takes an offset
+            let (rows, changes) =
+                changelog.unwrap_or_else(|| (RecordBatch::new_empty(info.schema.clone()), Vec::new()));
+            let (_, end) = self.log.append(bucket, rows, changes).map_err(internal)?;
             *state = next;
-            appended
+            end
         };
-        match appended {
-            Some(end) => Ok(end),
-            None => Ok(self.offsets(bucket).await?.1),
-        }
+        Ok(appended)
     }
 
     fn partitions(&self) -> Result<HashMap<i64, Vec<String>>, Refusal> {
