@@ -78,6 +78,9 @@ use crate::error::{Error, Result, RowError};
 /// ```
 pub struct ObjectStoreBlobResolver {
     store: Arc<dyn ObjectStore>,
+    /// The store again where it is the local file system, whose symbolic links can lead
+    /// out of the allowed roots: each file is checked where it really lies.
+    local: Option<Arc<LocalFileSystem>>,
     uri_prefix: String,
     bare_absolute_paths: bool,
     allowed_roots: Vec<Path>,
@@ -103,6 +106,7 @@ impl ObjectStoreBlobResolver {
     pub fn new(store: Arc<dyn ObjectStore>, uri_prefix: impl Into<String>) -> Self {
         Self {
             store,
+            local: None,
             uri_prefix: uri_prefix.into(),
             bare_absolute_paths: false,
             allowed_roots: Vec::new(),
@@ -110,12 +114,15 @@ impl ObjectStoreBlobResolver {
     }
 
     /// A resolver over the local file system, for `file:///abs/path` URIs and bare
-    /// absolute paths. Allows no root yet. Symbolic links inside an allowed root are
-    /// followed.
+    /// absolute paths. Allows no root yet. Symbolic links are followed where they lead to
+    /// a file under an allowed root (a root may itself be a link), and refused where they
+    /// lead out of them.
     pub fn local() -> Self {
+        let local = Arc::new(LocalFileSystem::new());
         Self {
+            local: Some(local.clone()),
             bare_absolute_paths: true,
-            ..Self::new(Arc::new(LocalFileSystem::new()), "file://")
+            ..Self::new(local, "file://")
         }
     }
 
@@ -179,6 +186,47 @@ impl ObjectStoreBlobResolver {
         }
     }
 
+    /// For the local file system: fails unless the file `path` names, with every symbolic
+    /// link on the way followed, lies under an allowed root (each resolved the same way).
+    async fn check_local_target(&self, local: &LocalFileSystem, path: &Path, blob: &BlobRef) -> lake_api::Result<()> {
+        let file = local.path_to_filesystem(path).map_err(|e| Self::store_error(blob, e))?;
+        let roots: Vec<std::path::PathBuf> = self
+            .allowed_roots
+            .iter()
+            .filter_map(|root| local.path_to_filesystem(root).ok())
+            .collect();
+        let resolve = move || -> std::io::Result<bool> {
+            let target = std::fs::canonicalize(&file)?;
+            Ok(roots
+                .iter()
+                .filter_map(|root| std::fs::canonicalize(root).ok())
+                .any(|root| target.starts_with(root)))
+        };
+        let inside = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(resolve).await.map_err(|e| {
+                api_error(ApiKind::External, format!("resolving blob {blob}: the task failed")).with_source(e)
+            })?,
+            Err(_) => resolve(),
+        };
+        match inside {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(api_error(
+                ApiKind::InvalidArgument,
+                format!(
+                    "blob uri {:?} is outside the allowed roots: a symbolic link leads out of them",
+                    blob.uri
+                ),
+            )),
+            Err(e) => {
+                let kind = match e.kind() {
+                    std::io::ErrorKind::NotFound => ApiKind::NotFound,
+                    _ => ApiKind::Io,
+                };
+                Err(api_error(kind, format!("reading blob {blob}")).with_source(e))
+            }
+        }
+    }
+
     fn past_end(blob: &BlobRef, size: u64) -> lake_api::Error {
         api_error(
             ApiKind::Corrupt,
@@ -199,6 +247,9 @@ impl ObjectStoreBlobResolver {
 impl BlobResolver for ObjectStoreBlobResolver {
     async fn fetch(&self, blob: &BlobRef) -> lake_api::Result<Vec<u8>> {
         let path = self.object_path(&blob.uri)?;
+        if let Some(local) = &self.local {
+            self.check_local_target(local, &path, blob).await?;
+        }
         let range = blob.range()?;
         if range.is_empty() {
             let meta = self.store.head(&path).await.map_err(|e| Self::store_error(blob, e))?;
@@ -209,7 +260,9 @@ impl BlobResolver for ObjectStoreBlobResolver {
             };
         }
         match self.store.get_range(&path, range.clone()).await {
-            Ok(bytes) if bytes.len() as u64 == blob.length => Ok(bytes.to_vec()),
+            // a payload the store does not share moves into the Vec uncopied: a copy would
+            // hold it twice, past the bytes-in-flight budget
+            Ok(bytes) if bytes.len() as u64 == blob.length => Ok(Vec::from(bytes)),
             Ok(bytes) => Err(Self::past_end(blob, range.start + bytes.len() as u64)),
             Err(e @ object_store::Error::NotFound { .. }) => Err(Self::store_error(blob, e)),
             Err(e) => match self.store.head(&path).await {
@@ -465,6 +518,39 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ApiKind::InvalidArgument);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_link_out_of_the_roots_is_refused_and_one_inside_followed() -> lake_api::Result<()> {
+        // regression: the roots were checked on the reference's text only, and the local
+        // store follows links, so a link under a root read any file
+        let f = Fixture::new();
+        std::os::unix::fs::symlink(f.other.path(), f.dir.path().join("escape"))?;
+        std::os::unix::fs::symlink(f.dir.path().join("sub"), f.dir.path().join("inside"))?;
+        let r = f.resolver();
+        let e = r
+            .fetch(&BlobRef::new(f.uri("escape/secret.bin"), 0, 6))
+            .await
+            .err()
+            .ok_or_else(|| lake_api::Error::invalid("read through a link out of the roots"))?;
+        assert_eq!(e.kind(), ApiKind::InvalidArgument, "{e}");
+        assert!(e.message().contains("outside the allowed roots"), "{e}");
+        assert_eq!(r.fetch(&BlobRef::new(f.uri("inside/b.bin"), 0, 3)).await?, b"abc");
+        // a root that is itself a link is the directory it names
+        let linked_root = f.other.path().join("root");
+        std::os::unix::fs::symlink(f.dir.path(), &linked_root)?;
+        let via_link = ObjectStoreBlobResolver::local()
+            .allow_root(linked_root.to_str().unwrap_or_default())
+            .map_err(|e| lake_api::Error::invalid(e.to_string()))?;
+        let uri = linked_root.join("a.bin");
+        assert_eq!(
+            via_link
+                .fetch(&BlobRef::new(uri.to_str().unwrap_or_default(), 0, 2))
+                .await?,
+            b"01"
+        );
+        Ok(())
     }
 
     #[tokio::test]
