@@ -11,6 +11,8 @@
 //!   `arrow.fixed_shape_tensor`, exportable through DLPack), on the CPU with rayon.
 //! - [`RowError`]: a row a sink could not process, with its row id; never a silent drop.
 
+#[cfg(test)]
+mod alloc_probe;
 pub mod error;
 pub mod ipc;
 pub mod output;

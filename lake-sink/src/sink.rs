@@ -316,7 +316,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt);
 
-        // A batch of another schema is refused, and the sink then stays failed.
+        // A batch of another schema is refused (before any byte is written; the sink stays usable).
         let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
         let wrong = RecordBatch::try_new(other, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
         let mut sink = IpcFileSink::create(dir.path().join("b.arrow"), schema.clone()).unwrap();

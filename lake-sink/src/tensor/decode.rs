@@ -10,8 +10,10 @@ use rayon::prelude::*;
 use super::options::{DType, Layout, Resize, TensorOptions};
 use crate::error::{Error, Result, RowError};
 
-/// The smallest allocation budget handed to the decoder, whatever `max_pixels` says.
-const MIN_ALLOC_BUDGET: u64 = 512 * 1024 * 1024;
+/// What a PNG decode may allocate beside its pixels: row and zlib buffers, and the
+/// chunks the decoder inflates before the pixels (a colour profile, text), which this
+/// decoder never uses. A file cannot make one decode cost more than its pixels and this.
+const PNG_ALLOC_SLACK: u64 = 8 << 20;
 /// Worst-case decoded bytes per pixel (16-bit RGBA) used to size the decoder's allocation budget.
 const MAX_BYTES_PER_PIXEL: u64 = 8;
 
@@ -218,8 +220,17 @@ pub(super) fn decode_batch_from(
 
 /// [`decode_image`] with options already validated.
 pub(super) fn decode_valid(bytes: &[u8], opts: &TensorOptions) -> std::result::Result<Tensor, Failure> {
-    let rgb = decode_rgb(bytes, opts.max_pixels)?;
-    Ok(to_tensor(fit(rgb, opts), opts))
+    guarded(|| {
+        let rgb = decode_rgb(bytes, opts.max_pixels)?;
+        Ok(to_tensor(fit(rgb, opts), opts))
+    })
+}
+
+/// Runs one image's decode, a panic in the decoders included as that image's failure: a
+/// crafted file that trips a bug in them fails its row, not its batch and the stream.
+fn guarded(decode: impl FnOnce() -> std::result::Result<Tensor, Failure>) -> std::result::Result<Tensor, Failure> {
+    lake_api::error::corrupt_on_panic("the image", || Ok(decode()))
+        .unwrap_or_else(|e| Err(Failure(e.message().to_string())))
 }
 
 /// Header check against the pixel limit, then full decode to 8-bit RGB.
@@ -301,7 +312,11 @@ fn decode_png(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Fa
     let format = ImageFormatKind::Png;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
     let mut limits = Limits::no_limits();
-    limits.max_alloc = Some(max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL).max(MIN_ALLOC_BUDGET));
+    limits.max_alloc = Some(
+        max_pixels
+            .saturating_mul(MAX_BYTES_PER_PIXEL)
+            .saturating_add(PNG_ALLOC_SLACK),
+    );
     reader.limits(limits);
     // Reads the header only: dimensions are known before any pixel is decoded.
     let decoder = reader
@@ -458,6 +473,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_png_profile_inflates_no_further_than_the_pixel_limit_allows() -> Result<()> {
+        // regression: the decoder's allocation budget was never below 512 MiB, so a 1x1
+        // PNG of about 64 KiB whose colour profile inflates to 64 MiB cost 64 MiB per row,
+        // whatever max_pixels said (and the profile is never used)
+        let profile = vec![0u8; 64 << 20];
+        let bomb = png_with_profile(&png(&DynamicImage::ImageRgb8(solid(1, 1, RED))), &profile);
+        drop(profile);
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let opts = TensorOptions::new(4, 4).with_max_pixels(1024);
+        let (decoded, largest) = crate::alloc_probe::largest_allocation(|| decode_valid(&bomb, &opts));
+        assert!(largest < 24 << 20, "the decode allocated {largest} bytes at once");
+        // the profile is dropped, the pixels are not
+        let tensor = decoded.map_err(|f| f.into_error(None))?;
+        assert_solid(&tensor, RED, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_decoder_panic_fails_its_image_only() {
+        let failure = guarded(|| panic!("index out of bounds in a decoder")).err();
+        let error = failure.map(|f| f.into_error(Some(7)).to_string()).unwrap_or_default();
+        assert!(
+            error.contains("row 7: the image is malformed (the decoder gave up: index out of bounds in a decoder)"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -62,6 +62,19 @@ fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend(crc.to_be_bytes());
 }
 
+/// `png` with an `iCCP` chunk (a colour profile, named "icc") after its header, holding
+/// `profile` compressed: a small file whose profile inflates to `profile.len()` bytes.
+pub fn png_with_profile(png: &[u8], profile: &[u8]) -> Vec<u8> {
+    // the signature (8 bytes) and the IHDR chunk (4 + 4 + 13 + 4 bytes) come first
+    let (head, rest) = png.split_at(33);
+    let mut chunk = b"icc\0\0".to_vec();
+    chunk.extend(fdeflate::compress_to_vec(profile));
+    let mut out = head.to_vec();
+    png_chunk(&mut out, b"iCCP", &chunk);
+    out.extend(rest);
+    out
+}
+
 /// A PNG whose IHDR declares `w x h` 8-bit RGB, with a tiny IDAT and IEND: a decompression
 /// bomb's header without the bomb.
 pub fn png_with_header_only(w: u32, h: u32) -> Vec<u8> {
