@@ -237,8 +237,8 @@ pub(crate) fn decode_checked(header: &BatchHeader, buffer: &Buffer, schema: &Sch
     }
     let batch = read_arrow_buffer(&buffer.slice(at), schema, header.record_count, &what)?;
     // An append-only batch's count is bounded by nothing but its Arrow body, so its change
-    // types are made only once the body has shown that many rows: a header alone must not
-    // make the reader allocate for two billion rows.
+    // types are made only once the body has shown that many rows (whose budget counts a
+    // byte per row): a header alone must not make the reader allocate for two billion rows.
     let change_types = change_types.unwrap_or_else(|| vec![ChangeType::AppendOnly; batch.num_rows()]);
     Ok(LogBatch {
         batch,

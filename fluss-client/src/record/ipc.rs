@@ -23,10 +23,10 @@ const ALIGNMENT: usize = 8;
 /// absurd allocation.
 const MAX_UNCOMPRESSED_BUFFER: i64 = i32::MAX as i64;
 
-/// What a compressed body may declare in all, uncompressed: this many bytes, or
-/// [`MAX_INFLATION`] times its compressed size where that is more. The decoder allocates
-/// what the body declares before it inflates it, so a few kilobytes of zeros could
-/// otherwise ask for gigabytes. Fluss writes batches of a few MiB (`writer.batch-size`,
+/// What a body may make in all: its buffers uncompressed and a byte per row (the change
+/// type of each row of an append-only batch), this many bytes, or [`MAX_INFLATION`] times
+/// the body's size where that is more. The decoder allocates what the body declares before
+/// it inflates it, so a few kilobytes of zeros could otherwise ask for gigabytes. Fluss writes batches of a few MiB (`writer.batch-size`,
 /// 2 MiB by default), well inside both.
 const MIN_INFLATED_BODY: u64 = 512 << 20;
 /// See [`MIN_INFLATED_BODY`].
@@ -270,10 +270,12 @@ fn check_shape(ipc_batch: &arrow_ipc::RecordBatch<'_>, body: &[u8], schema: &Sch
     }
 
     let inflated: u64 = sizes.iter().filter(|(_, declared)| *declared).map(|(n, _)| n).sum();
+    // each row costs a byte more: the change type the reader makes for an append-only batch
+    let rows = ipc_batch.length().max(0) as u64;
     let allowed = MIN_INFLATED_BODY.max(MAX_INFLATION.saturating_mul(body.len() as u64));
-    if inflated > allowed {
+    if inflated.saturating_add(rows) > allowed {
         return Err(Error::corrupt(format!(
-            "{what}: the {}-byte compressed body declares {inflated} bytes uncompressed, more than the {allowed} this reader inflates",
+            "{what}: the {}-byte body declares {inflated} bytes uncompressed and {rows} rows, more than the {allowed} bytes this reader makes of it",
             body.len()
         )));
     }
@@ -673,12 +675,37 @@ mod tests {
     }
 
     #[test]
+    fn rows_count_against_what_a_compressed_body_may_declare() -> Result<()> {
+        // regression: half a billion rows of one Boolean column declare 62.5 MB, well inside
+        // the budget, in a few kilobytes of ZSTD; the reader then made one change type per
+        // row (500 MB) for an append-only batch: rows cost what they make
+        let rows = 500_000_000;
+        let schema = Arc::new(Schema::new(vec![Field::new("flag", DataType::Boolean, false)]));
+        let flags = arrow_array::BooleanArray::new(arrow_buffer::BooleanBuffer::new_unset(rows), None);
+        let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(flags)])?;
+        let mut out = vec![];
+        write_arrow_part(&b, Some(CompressionType::ZSTD), &mut out)?;
+        drop(b);
+        assert!(out.len() < 1 << 20, "{} bytes", out.len());
+        let e = read_arrow_part(&out, &schema, rows as i32, "t")
+            .err()
+            .ok_or_else(|| Error::corrupt("read"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(e.message().contains("and 500000000 rows"), "{e}");
+        Ok(())
+    }
+
+    #[test]
     fn a_body_declaring_far_more_than_it_could_inflate_to_is_refused() -> Result<()> {
         // buffer 4: the string values of column b, which nothing else bounds
         let (b, out) = declaring(4, 1 << 30)?;
         let e = refused(&b, &out)?;
         assert_eq!(e.kind(), ErrorKind::Corrupt);
-        assert!(e.message().contains("declares 1073741824 bytes uncompressed"), "{e}");
+        assert!(
+            e.message()
+                .contains("declares 1073741824 bytes uncompressed and 3 rows"),
+            "{e}"
+        );
         Ok(())
     }
 }
