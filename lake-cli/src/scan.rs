@@ -112,7 +112,8 @@ pub struct ScanArgs {
 pub async fn build_scan(table: &UnionTable, args: &ReadArgs) -> CliResult<UnionScan> {
     if args.lake_only && table.lake().is_none() {
         return Err(Failure::msg(format!(
-            "--lake-only reads the lake snapshot, and table {} has no lake (no lake backend is built yet)",
+            "--lake-only reads the lake snapshot, and no lake is given for table {}: name it with --lake and \
+             --warehouse or --catalog-uri",
             table.info().path
         )));
     }

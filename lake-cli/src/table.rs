@@ -57,19 +57,35 @@ pub struct TableArgs {
 
 impl TableArgs {
     /// The arguments with the profile's values filling in what the command line leaves out.
+    ///
+    /// A log given on the command line (`--log` or `--fluss`) replaces the profile's, either
+    /// kind; a lake of another format (`--lake`) replaces the profile's location of its
+    /// lake (`warehouse`, `catalog_uri`). Other values are taken one by one.
     pub fn with_profile(&self) -> CliResult<TableArgs> {
         let Some(p) = profile::load(self.profile.as_deref())? else {
             return Ok(self.clone());
         };
+        let (log, fluss) = match self.log.is_some() || self.fluss.is_some() {
+            true => (self.log.clone(), self.fluss.clone()),
+            false => (p.log, p.fluss),
+        };
+        let another_lake = self.lake.is_some() && self.lake != p.lake;
+        let (warehouse, catalog_uri) = match another_lake {
+            true => (self.warehouse.clone(), self.catalog_uri.clone()),
+            false => (
+                self.warehouse.clone().or(p.warehouse),
+                self.catalog_uri.clone().or(p.catalog_uri),
+            ),
+        };
         Ok(TableArgs {
-            log: self.log.clone().or(p.log),
+            log,
             table: self.table.clone().or(p.table),
             lake: self.lake.clone().or(p.lake),
-            warehouse: self.warehouse.clone().or(p.warehouse),
-            catalog_uri: self.catalog_uri.clone().or(p.catalog_uri),
+            warehouse,
+            catalog_uri,
             // the command line's options win over the profile's, key by key
             lake_options: p.lake_options.into_iter().chain(self.lake_options.clone()).collect(),
-            fluss: self.fluss.clone().or(p.fluss),
+            fluss,
             profile: self.profile.clone(),
         })
     }

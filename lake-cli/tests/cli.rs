@@ -1079,6 +1079,44 @@ fn a_profile_file_addresses_the_table() {
     };
     assert!(stderr(&o).contains(lance_refusal), "{}", stderr(&o));
 
+    // regression: the profile merged field by field, so a log or lake given on the command
+    // line met the profile's other one ("give the log once", a paimon lake with the
+    // profile's Iceberg catalog)
+    std::fs::write(
+        sub.join("elsewhere.toml"),
+        "fluss = \"127.0.0.1:1\"\ntable = \"demo.orders\"\nlake = \"iceberg\"\ncatalog_uri = \"http://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let profile = sub.join("elsewhere.toml");
+    let o = lakescan(&[
+        "scan",
+        "--format",
+        "json",
+        "--log",
+        &root,
+        "--lake",
+        "paimon",
+        "--warehouse",
+        work.path().to_str().unwrap(),
+        "--profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert_eq!(json_ids(&o).len(), 9);
+    std::fs::write(
+        sub.join("local.toml"),
+        format!("log = {root:?}\ntable = \"demo.orders\"\n"),
+    )
+    .unwrap();
+    let o = lakescan(&[
+        "scan",
+        "--fluss",
+        "127.0.0.1:1",
+        "--profile",
+        sub.join("local.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "the cluster is unreachable: {}", stderr(&o));
+    assert!(!stderr(&o).contains("give the log once"), "{}", stderr(&o));
+
     // broken files: exit 2, naming the file and the problem, one line
     for (text, problem) in [
         ("log = ", "line 1"),
