@@ -205,11 +205,17 @@ pub fn column_cells(array: &ArrayRef, field: &Field, blob_bytes: bool) -> Result
     Ok((0..array.len()).map(|i| formatter.value(i).to_string()).collect())
 }
 
-/// Shortens `s` to `max` characters with a trailing `…`, and flattens line breaks.
+/// Shortens `s` to `max` characters with a trailing `…`, flattens line breaks and tabs,
+/// and shows other control characters as `\u{FFFD}`: a cell must not move the terminal's
+/// cursor or colour what follows (an ANSI escape in the data).
 pub fn truncate(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
-        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => char::REPLACEMENT_CHARACTER,
+            c => c,
+        })
         .collect();
     if max == 0 || flat.chars().count() <= max {
         return flat;
@@ -426,6 +432,14 @@ mod tests {
         let cells = column_cells(&(Arc::new(small.slice(1, 1)) as ArrayRef), &small_field, false)?;
         assert_eq!(cells, vec!["[3.0, 4.0]"]);
         Ok(())
+    }
+
+    #[test]
+    fn control_characters_do_not_reach_the_terminal() {
+        // regression: only line breaks and tabs were flattened; an ANSI escape in a cell
+        // or a column name went to the terminal as is
+        assert_eq!(truncate("\u{1b}[31mred\u{7}\r\n", 0), "\u{FFFD}[31mred\u{FFFD}  ");
+        assert_eq!(truncate("a\u{1b}bcdef", 4), "a\u{FFFD}b…");
     }
 
     #[test]
