@@ -81,10 +81,6 @@ async fn lake_side(
     Ok(LakeSide { per_split, tiered })
 }
 
-fn print(text: &str) -> CliResult<()> {
-    Ok(crate::stdout::print(text)?)
-}
-
 fn list_or(items: &[String], none: &str) -> String {
     if items.is_empty() {
         none.to_string()
@@ -131,7 +127,11 @@ pub fn describe(info: &TableInfo, log: &str, lake: Option<&str>) -> String {
 /// `schema`.
 pub async fn schema(args: &TableArgs) -> CliResult<()> {
     let opened = table::open(args).await?;
-    print(&describe(opened.table.info(), &opened.log, opened.lake.as_deref()))
+    Ok(crate::stdout::print(&describe(
+        opened.table.info(),
+        &opened.log,
+        opened.lake.as_deref(),
+    ))?)
 }
 
 /// Why a split reads the way it does.
@@ -204,7 +204,7 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
         let _ = writeln!(out, "  {split}");
         let _ = writeln!(out, "    {}", why(split, &info, read.strategy, &options));
     }
-    print(&out)
+    Ok(crate::stdout::print(&out)?)
 }
 
 /// `stats`.
@@ -312,5 +312,5 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     {
         let _ = writeln!(out, "(the lake is not bucket-aware: it keeps no row counts per bucket)");
     }
-    print(&out)
+    Ok(crate::stdout::print(&out)?)
 }

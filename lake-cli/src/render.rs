@@ -213,7 +213,10 @@ pub fn truncate(s: &str, max: usize) -> String {
         .chars()
         .map(|c| match c {
             '\n' | '\r' | '\t' => ' ',
-            c if c.is_control() => char::REPLACEMENT_CHARACTER,
+            // and the bidirectional overrides, which reorder what the terminal shows
+            c if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') => {
+                char::REPLACEMENT_CHARACTER
+            }
             c => c,
         })
         .collect();
@@ -440,6 +443,7 @@ mod tests {
         // or a column name went to the terminal as is
         assert_eq!(truncate("\u{1b}[31mred\u{7}\r\n", 0), "\u{FFFD}[31mred\u{FFFD}  ");
         assert_eq!(truncate("a\u{1b}bcdef", 4), "a\u{FFFD}b…");
+        assert_eq!(truncate("x\u{202E}y\u{2066}", 0), "x\u{FFFD}y\u{FFFD}");
     }
 
     #[test]

@@ -69,7 +69,9 @@ impl TableArgs {
             true => (self.log.clone(), self.fluss.clone()),
             false => (p.log, p.fluss),
         };
-        let another_lake = self.lake.is_some() && self.lake != p.lake;
+        let another_lake = self.lake.is_some()
+            && lake_format(self.lake.as_deref(), true)
+                != lake_format(p.lake.as_deref(), p.warehouse.is_some() || p.catalog_uri.is_some());
         let (warehouse, catalog_uri) = match another_lake {
             true => (self.warehouse.clone(), self.catalog_uri.clone()),
             false => (
@@ -114,20 +116,28 @@ pub struct Opened {
     pub lake: Option<String>,
 }
 
+/// The format of the lake `lake` names (`iceberg`, `paimon`, `lance`, lowercase; an Iceberg
+/// metadata file as itself), or Iceberg where only where it lives is given (`located`).
+fn lake_format(lake: Option<&str>, located: bool) -> Option<String> {
+    match lake {
+        Some(file) if file.ends_with(".metadata.json") => Some(file.to_string()),
+        Some(lake) => Some(lake.split(':').next().unwrap_or_default().to_ascii_lowercase()),
+        None => located.then(|| "iceberg".to_string()),
+    }
+}
+
 /// The lake the arguments name, opened, with a description.
 async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, String)>> {
-    let format = match (&args.lake, &args.warehouse, &args.catalog_uri) {
-        (None, None, None) => return Ok(None),
-        (Some(lake), _, _) => lake.clone(),
-        (None, _, _) => "iceberg".to_string(),
+    let located = args.warehouse.is_some() || args.catalog_uri.is_some();
+    let Some(format) = lake_format(args.lake.as_deref(), located) else {
+        return Ok(None);
     };
     if format.ends_with(".metadata.json") {
         let mut config = IcebergConfig::metadata_file(format.clone());
         config.properties.extend(args.lake_options.iter().cloned());
         return open_iceberg(config).await;
     }
-    let name = format.split(':').next().unwrap_or_default().to_ascii_lowercase();
-    match name.as_str() {
+    match format.as_str() {
         "iceberg" => {
             let mut config = match (&args.warehouse, &args.catalog_uri) {
                 (Some(warehouse), Some(uri)) if uri.starts_with("sqlite:") => IcebergConfig::sql(uri, warehouse),

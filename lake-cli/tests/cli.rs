@@ -1116,6 +1116,26 @@ fn a_profile_file_addresses_the_table() {
     ]);
     assert_eq!(o.status.code(), Some(1), "the cluster is unreachable: {}", stderr(&o));
     assert!(!stderr(&o).contains("give the log once"), "{}", stderr(&o));
+    // the same lake, named or implied, keeps the profile's warehouse: a profile with only a
+    // warehouse is an Iceberg lake, as `--lake Iceberg` is
+    std::fs::write(sub.join("wh.toml"), "warehouse = \"/nonexistent-lakeunion\"\n").unwrap();
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--table",
+        "demo.orders",
+        "--lake",
+        "Iceberg",
+        "--profile",
+        sub.join("wh.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent-lakeunion does not exist"),
+        "{}",
+        stderr(&o)
+    );
 
     // broken files: exit 2, naming the file and the problem, one line
     for (text, problem) in [
