@@ -1,12 +1,13 @@
-//! [`OutputFile`]: an output that appears whole or not at all, and [`OutputWriter`], the
-//! file it is written through.
+//! [`OutputFile`]: an output file that appears whole or not at all, and [`OutputWriter`],
+//! the file it is written through.
 //!
 //! A regular file is written under a temporary name beside its destination and renamed
 //! into place by [`OutputFile::commit`], so a failed or cancelled run leaves neither a
 //! truncated output nor the temporary file. A destination that exists and is not a regular
 //! file (`/dev/null`, a FIFO, a terminal) is written directly: renaming over it would
-//! replace the device node or the pipe with a plain file. A symbolic link is followed, so
-//! the file it names is replaced and the link stays.
+//! replace the device node or the pipe with a plain file. Such an output is not whole or
+//! nothing (a failed run leaves what it wrote), and opening a FIFO waits for its reader. A
+//! symbolic link is followed, so the file it names is replaced and the link stays.
 //!
 //! ```
 //! use std::io::Write;
@@ -50,7 +51,10 @@ impl OutputFile {
         let dest = dest.into();
         let context = |what: &str, path: &Path| format!("{what} {}", path.display());
         let target = match std::fs::metadata(&dest) {
-            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::invalid(format!("output path {} is a directory", dest.display())));
+            }
+            Ok(meta) if !meta.is_file() => {
                 let file = OpenOptions::new()
                     .write(true)
                     .open(&dest)
@@ -62,9 +66,7 @@ impl OutputFile {
                 };
                 return Ok((output, OutputWriter::new(file, false)));
             }
-            // through a symbolic link to the file it names, so that the link stays
-            Ok(_) => std::fs::canonicalize(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?,
-            Err(_) => dest.clone(),
+            _ => link_target(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?,
         };
         let name = target
             .file_name()
@@ -86,7 +88,8 @@ impl OutputFile {
         Ok((output, OutputWriter::new(file, true)))
     }
 
-    /// Where the output goes (a symbolic link resolved to the file it names).
+    /// Where the output goes: the destination given, or the file a symbolic link there
+    /// names.
     pub fn path(&self) -> &Path {
         &self.dest
     }
@@ -111,6 +114,26 @@ impl Drop for OutputFile {
             let _ = std::fs::remove_file(tmp);
         }
     }
+}
+
+/// `dest`, or, where `dest` is a symbolic link (dangling or not), the path it names,
+/// followed link by link: the output replaces that file and the links stay.
+fn link_target(dest: &Path) -> io::Result<PathBuf> {
+    let mut target = dest.to_path_buf();
+    // a loop of links ends in an error when the file is created, as open(2) says ELOOP
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let named = std::fs::read_link(&target)?;
+                target = match target.parent() {
+                    Some(dir) => dir.join(named),
+                    None => named,
+                };
+            }
+            _ => break,
+        }
+    }
+    Ok(target)
 }
 
 /// The file an [`OutputFile`] is written through. It counts the bytes written, since a
@@ -202,9 +225,35 @@ mod tests {
         let (output, mut file) = OutputFile::create(&link)?;
         file.write_all(b"new")?;
         drop(file);
-        assert_eq!(output.commit()?, std::fs::canonicalize(&target)?);
+        assert_eq!(output.commit()?, target);
         assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
         assert_eq!(std::fs::read(&target)?, b"new");
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_link_gets_its_file_and_stays() -> Result<()> {
+        let dir = dir()?;
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink("made.bin", &link)?;
+        let (output, mut file) = OutputFile::create(&link)?;
+        file.write_all(b"new")?;
+        drop(file);
+        assert_eq!(output.commit()?, dir.path().join("made.bin"));
+        assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
+        assert_eq!(std::fs::read(&link)?, b"new");
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_is_refused_before_anything_is_written() -> Result<()> {
+        let dir = dir()?;
+        let e = OutputFile::create(dir.path())
+            .err()
+            .ok_or_else(|| Error::invalid("a directory was taken"))?;
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
         Ok(())
     }
 

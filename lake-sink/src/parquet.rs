@@ -45,8 +45,8 @@ pub const DEFAULT_MAX_ROW_GROUP_BYTES: usize = 128 << 20;
 ///
 /// Written under a temp name in the same directory and renamed to `path` by
 /// [`Sink::finish`]; dropped unfinished it leaves no file. An existing file at `path` is
-/// replaced on finish A pipe or device at `path` is
-/// written directly (see [`OutputFile`](crate::OutputFile)).
+/// replaced on finish; a pipe or device there is written directly (see
+/// [`OutputFile`](crate::OutputFile)).
 pub struct ParquetFileSink {
     inner: FileSink,
 }

@@ -186,21 +186,23 @@ impl ObjectStoreBlobResolver {
         }
     }
 
-    /// For the local file system: fails unless the file `path` names, with every symbolic
-    /// link on the way followed, lies under an allowed root (each resolved the same way).
-    async fn check_local_target(&self, local: &LocalFileSystem, path: &Path, blob: &BlobRef) -> lake_api::Result<()> {
+    /// For the local file system: the file `path` names, with every symbolic link on the
+    /// way followed, which the read then opens (a link swapped in later is not followed);
+    /// fails unless it lies under an allowed root (each resolved the same way).
+    async fn local_target(&self, local: &LocalFileSystem, path: &Path, blob: &BlobRef) -> lake_api::Result<Path> {
         let file = local.path_to_filesystem(path).map_err(|e| Self::store_error(blob, e))?;
         let roots: Vec<std::path::PathBuf> = self
             .allowed_roots
             .iter()
             .filter_map(|root| local.path_to_filesystem(root).ok())
             .collect();
-        let resolve = move || -> std::io::Result<bool> {
+        let resolve = move || -> std::io::Result<Option<std::path::PathBuf>> {
             let target = std::fs::canonicalize(&file)?;
-            Ok(roots
+            let inside = roots
                 .iter()
                 .filter_map(|root| std::fs::canonicalize(root).ok())
-                .any(|root| target.starts_with(root)))
+                .any(|root| target.starts_with(root));
+            Ok(inside.then_some(target))
         };
         let inside = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn_blocking(resolve).await.map_err(|e| {
@@ -209,8 +211,14 @@ impl ObjectStoreBlobResolver {
             Err(_) => resolve(),
         };
         match inside {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(api_error(
+            Ok(Some(target)) => Path::from_absolute_path(&target).map_err(|e| {
+                api_error(
+                    ApiKind::InvalidArgument,
+                    format!("blob uri {:?} names no valid path", blob.uri),
+                )
+                .with_source(e)
+            }),
+            Ok(None) => Err(api_error(
                 ApiKind::InvalidArgument,
                 format!(
                     "blob uri {:?} is outside the allowed roots: a symbolic link leads out of them",
@@ -246,9 +254,9 @@ impl ObjectStoreBlobResolver {
 #[async_trait]
 impl BlobResolver for ObjectStoreBlobResolver {
     async fn fetch(&self, blob: &BlobRef) -> lake_api::Result<Vec<u8>> {
-        let path = self.object_path(&blob.uri)?;
+        let mut path = self.object_path(&blob.uri)?;
         if let Some(local) = &self.local {
-            self.check_local_target(local, &path, blob).await?;
+            path = self.local_target(local, &path, blob).await?;
         }
         let range = blob.range()?;
         if range.is_empty() {

@@ -77,8 +77,8 @@ pub(crate) trait FormatWriter: Send + 'static {
     fn finish(self: Box<Self>) -> Result<u64>;
 }
 
-/// The body of the file sinks: schema check, row count, writes on the blocking pool,
-/// temp file + rename.
+/// The body of the file sinks: schema check, row count, writes on the blocking pool, an
+/// [`OutputFile`] committed on finish.
 pub(crate) struct FileSink {
     schema: SchemaRef,
     // Dropped before `output`, so the file is closed before it is removed.

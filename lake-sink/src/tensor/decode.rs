@@ -494,6 +494,19 @@ mod tests {
     }
 
     #[test]
+    fn a_png_of_exactly_the_pixel_limit_decodes_at_its_widest() -> Result<()> {
+        // the budget is the pixels at 16-bit RGBA and 8 MiB: the widest PNG at the limit
+        // must still fit, with whatever the decoders allocate beside its pixels
+        let (w, h) = (1024, 1024);
+        let wide = image::ImageBuffer::from_pixel(w, h, Rgba([65535u16, 0, 0, 65535]));
+        let bytes = png(&DynamicImage::ImageRgba16(wide));
+        let opts = TensorOptions::new(4, 4).with_max_pixels(u64::from(w * h));
+        let tensor = decode_valid(&bytes, &opts).map_err(|f| f.into_error(None))?;
+        assert_solid(&tensor, [255, 0, 0], 1);
+        Ok(())
+    }
+
+    #[test]
     fn a_decoder_panic_fails_its_image_only() {
         let failure = guarded(|| panic!("index out of bounds in a decoder")).err();
         let error = failure.map(|f| f.into_error(Some(7)).to_string()).unwrap_or_default();
