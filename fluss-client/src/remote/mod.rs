@@ -52,11 +52,12 @@ pub struct FlussLogOptions {
     pub poll_timeout: Duration,
     /// How long a bounded read may go without progress while the log holds offsets below
     /// where it stops. A log-table read then fails (its scanner says where it is, so no
-    /// progress is a stuck cluster). A changelog read then ends: the row scanner does not
-    /// say where it is, and offsets below the high watermark that yield no records for this
-    /// long are batches whose records were all dropped (Fluss writes empty batches to
-    /// advance offsets). Too short a value could end a changelog read early while a
-    /// cluster recovers; the default leaves ten seconds.
+    /// progress is a stuck cluster). A changelog read then ends, with a batch without rows
+    /// over the offsets left: the row scanner does not say where it is, and offsets below
+    /// the high watermark that yield no records for this long are batches whose records
+    /// were all dropped (Fluss writes empty batches to advance offsets). Too short a value
+    /// could end a changelog read early, and wrongly, while a cluster recovers or a remote
+    /// segment downloads; the default leaves ten seconds.
     pub stall_timeout: Duration,
     /// Transient errors (a leader moving, a connection dropping) retried per read before
     /// the read fails.

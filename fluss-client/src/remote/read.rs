@@ -23,7 +23,8 @@
 //!   offset (at most once a second): a position that aged out of retention is a typed
 //!   [`ErrorKind::Offsets`] error, never a hang or a silent gap.
 //! - Log-table batches carry no commit timestamp through that scanner: their
-//!   [`LogBatch::commit_timestamp`] is 0. Changelog batches carry their batch's.
+//!   [`LogBatch::commit_timestamp`] is 0. Changelog batches carry their batch's, except the
+//!   batches without rows over offsets that hold no records, whose is 0.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -84,7 +85,7 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where a read is and what it has fetched but not yet returned.
 struct Cursor {
-    /// The offset of the next record we have not returned.
+    /// The offset up to which batches are queued or returned.
     next: i64,
     /// Where a bounded read ends (already capped at the high watermark).
     stop: Option<i64>,

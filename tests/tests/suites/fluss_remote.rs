@@ -527,6 +527,17 @@ async fn a_changelog_batch_without_changes_is_read_past() {
     for (start, want) in [(0, vec![0, 2]), (1, vec![2])] {
         let read = collect(&served, &bucket, start, Some(3)).await;
         assert_eq!(flatten(&read).2, want, "from {start}");
+        // every offset of the range is accounted for, the hole by a batch without rows
+        let mut reached = start;
+        for batch in &read {
+            assert!(
+                batch.base_offset <= reached,
+                "from {start}: a hole before offset {}",
+                batch.base_offset
+            );
+            reached = reached.max(batch.next_offset);
+        }
+        assert_eq!(reached, 3, "from {start}");
     }
     let keys = |batches: Vec<RecordBatch>| {
         let mut keys: Vec<i64> = batches
