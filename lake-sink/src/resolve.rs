@@ -84,6 +84,9 @@ pub struct ObjectStoreBlobResolver {
     uri_prefix: String,
     bare_absolute_paths: bool,
     allowed_roots: Vec<Path>,
+    /// For the local file system, the allowed roots with their symbolic links followed,
+    /// resolved once (a root that does not exist yet as it is named).
+    local_roots: Vec<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ObjectStoreBlobResolver {
@@ -110,6 +113,7 @@ impl ObjectStoreBlobResolver {
             uri_prefix: uri_prefix.into(),
             bare_absolute_paths: false,
             allowed_roots: Vec::new(),
+            local_roots: Vec::new(),
         }
     }
 
@@ -130,6 +134,10 @@ impl ObjectStoreBlobResolver {
     /// references; matched segment by segment, so `/data/a` does not allow `/data/ab`).
     pub fn allow_root(mut self, root: &str) -> Result<Self> {
         let path = self.map_uri(root).map_err(Error::from)?;
+        if let Some(local) = &self.local {
+            let dir = local.path_to_filesystem(&path)?;
+            self.local_roots.push(std::fs::canonicalize(&dir).unwrap_or(dir));
+        }
         self.allowed_roots.push(path);
         Ok(self)
     }
@@ -191,40 +199,28 @@ impl ObjectStoreBlobResolver {
     /// fails unless it lies under an allowed root (each resolved the same way).
     async fn local_target(&self, local: &LocalFileSystem, path: &Path, blob: &BlobRef) -> lake_api::Result<Path> {
         let file = local.path_to_filesystem(path).map_err(|e| Self::store_error(blob, e))?;
-        let roots: Vec<std::path::PathBuf> = self
-            .allowed_roots
-            .iter()
-            .filter_map(|root| local.path_to_filesystem(root).ok())
-            .collect();
-        let resolve = move || -> std::io::Result<Option<std::path::PathBuf>> {
-            let target = std::fs::canonicalize(&file)?;
-            let inside = roots
-                .iter()
-                .filter_map(|root| std::fs::canonicalize(root).ok())
-                .any(|root| target.starts_with(root));
-            Ok(inside.then_some(target))
-        };
-        let inside = match tokio::runtime::Handle::try_current() {
+        let resolve = move || std::fs::canonicalize(&file);
+        let target = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn_blocking(resolve).await.map_err(|e| {
                 api_error(ApiKind::External, format!("resolving blob {blob}: the task failed")).with_source(e)
             })?,
             Err(_) => resolve(),
         };
-        match inside {
-            Ok(Some(target)) => Path::from_absolute_path(&target).map_err(|e| {
-                api_error(
-                    ApiKind::InvalidArgument,
-                    format!("blob uri {:?} names no valid path", blob.uri),
-                )
-                .with_source(e)
-            }),
-            Ok(None) => Err(api_error(
+        match target {
+            Ok(target) if !self.local_roots.iter().any(|root| target.starts_with(root)) => Err(api_error(
                 ApiKind::InvalidArgument,
                 format!(
                     "blob uri {:?} is outside the allowed roots: a symbolic link leads out of them",
                     blob.uri
                 ),
             )),
+            Ok(target) => Path::from_absolute_path(&target).map_err(|e| {
+                api_error(
+                    ApiKind::InvalidArgument,
+                    format!("blob uri {:?} names no valid path", blob.uri),
+                )
+                .with_source(e)
+            }),
             Err(e) => {
                 let kind = match e.kind() {
                     std::io::ErrorKind::NotFound => ApiKind::NotFound,
