@@ -95,15 +95,10 @@ enum Scan {
 }
 
 impl BucketLog {
-    /// A new, empty bucket directory.
-    /// Its name is made durable at once (in the table's log directory, or in a new
-    /// partition's): a crash must not lose a bucket whose batches were synced.
+    /// A new, empty bucket directory. Its name is made durable with its first synced
+    /// batch (see [`sync_ancestors`]), not here: appends do not wait for the disk.
     pub(crate) fn create(dir: PathBuf) -> Result<Self> {
         std::fs::create_dir_all(&dir).map_err(|e| io(e, format!("cannot create {}", dir.display())))?;
-        // the bucket's parent, and the parent's parent for a partition directory just made
-        for parent in dir.ancestors().skip(1).take(2) {
-            sync_dir(parent)?;
-        }
         Ok(Self {
             dir,
             segments: Vec::new(),
@@ -390,7 +385,10 @@ impl BucketLog {
                 .open(&path)
                 .map_err(|e| io(e, format!("cannot create segment {}", path.display())))?;
             if sync {
-                // the new file's name must survive a crash too
+                // the new file's name must survive a crash too, and a new bucket's own
+                if self.segments.is_empty() {
+                    sync_ancestors(&self.dir)?;
+                }
                 sync_dir(&self.dir)?;
             }
             self.segments.push(Segment {
@@ -450,6 +448,7 @@ impl BucketLog {
             .collect();
         Some(SyncPlan {
             dir: self.dir.clone(),
+            new_bucket: self.recovery_point == 0,
             segments,
             end: self.end,
         })
@@ -550,6 +549,8 @@ fn read_exact_at(file: &mut File, buf: &mut [u8], pos: u64) -> std::io::Result<(
 #[derive(Debug)]
 pub(crate) struct SyncPlan {
     dir: PathBuf,
+    /// No sync has recorded a recovery point here yet: the bucket's name may not be durable.
+    new_bucket: bool,
     segments: Vec<PathBuf>,
     end: i64,
 }
@@ -560,6 +561,9 @@ impl SyncPlan {
             File::open(path)
                 .and_then(|f| f.sync_data())
                 .map_err(|e| io(e, format!("cannot sync segment {}", path.display())))?;
+        }
+        if self.new_bucket {
+            sync_ancestors(&self.dir)?;
         }
         sync_dir(&self.dir)?;
         super::write_durably(&self.dir, RECOVERY_POINT_FILE, self.end.to_string().as_bytes())
@@ -580,6 +584,13 @@ fn read_recovery_point(dir: &Path) -> Result<i64> {
         .ok()
         .filter(|&offset| offset >= 0)
         .ok_or_else(|| Error::corrupt(format!("{} holds {:?}, not an offset", path.display(), text.trim())))
+}
+
+/// Makes a bucket directory's name durable: in its parent (the table's log directory or a
+/// partition's), and the parent's in its own, for a partition directory made with it. A
+/// crash must not lose a bucket whose batches were synced.
+fn sync_ancestors(bucket_dir: &Path) -> Result<()> {
+    bucket_dir.ancestors().skip(1).take(2).try_for_each(sync_dir)
 }
 
 /// Makes a directory's entries durable (file creations and renames in it).
