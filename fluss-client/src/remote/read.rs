@@ -143,7 +143,7 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
         ));
     }
     let partition_id = log.partition_id(&bucket.partition).await?;
-    let (earliest, end) = bucket_offsets(&log, &bucket).await?;
+    let OffsetRange { earliest, end } = bucket_offsets(&log, &bucket).await?;
     if start < earliest {
         return Err(aged_out(&log, &bucket, start, earliest));
     }
@@ -177,7 +177,7 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
 }
 
 /// The earliest and end (high watermark) offsets of one bucket.
-async fn bucket_offsets(log: &FlussLog, bucket: &TableBucket) -> Result<(i64, i64)> {
+async fn bucket_offsets(log: &FlussLog, bucket: &TableBucket) -> Result<OffsetRange> {
     let ids = [bucket.bucket as i32];
     let mut found = [0i64; 2];
     for (slot, spec) in [OffsetSpec::Earliest, OffsetSpec::Latest].into_iter().enumerate() {
@@ -192,9 +192,8 @@ async fn bucket_offsets(log: &FlussLog, bucket: &TableBucket) -> Result<(i64, i6
             )
         })?;
     }
-    let range = OffsetRange::new(found[0], found[1])
-        .map_err(|e| Error::from(e).context(format!("{bucket} of {}", log.inner.info.path)))?;
-    Ok((range.earliest, range.end))
+    OffsetRange::new(found[0], found[1])
+        .map_err(|e| Error::from(e).context(format!("{bucket} of {}", log.inner.info.path)))
 }
 
 fn aged_out(log: &FlussLog, bucket: &TableBucket, offset: i64, earliest: i64) -> Error {
@@ -306,7 +305,7 @@ impl BucketRead {
             return Ok(());
         }
         self.last_check = Some(Instant::now());
-        let (earliest, end) = bucket_offsets(&self.log, &self.bucket).await?;
+        let OffsetRange { earliest, end } = bucket_offsets(&self.log, &self.bucket).await?;
         if self.cursor.next < earliest {
             return Err(aged_out(&self.log, &self.bucket, self.cursor.next, earliest));
         }
@@ -339,7 +338,7 @@ impl BucketRead {
         let options = &self.log.inner.options;
         let path = &self.log.inner.info.path;
         if is_out_of_range(&e) {
-            let (earliest, _) = bucket_offsets(&self.log, &self.bucket).await?;
+            let OffsetRange { earliest, .. } = bucket_offsets(&self.log, &self.bucket).await?;
             if self.cursor.next < earliest {
                 return Err(aged_out(&self.log, &self.bucket, self.cursor.next, earliest));
             }
