@@ -57,7 +57,7 @@ impl Ranges {
     }
 
     /// The one range `(source, start, end)` when there is exactly one.
-    pub(crate) fn only(&self) -> Option<(usize, usize, usize)> {
+    fn only(&self) -> Option<(usize, usize, usize)> {
         match self.ranges.as_slice() {
             [only] => Some(*only),
             _ => None,

@@ -99,9 +99,9 @@ pub(crate) struct Cursor {
 impl Cursor {
     /// A cursor at the first row of `keyed`, which must be in key order: its reader
     /// promised so, and a merge that believed a wrong promise would emit rows out of order
-    /// and fold the rows of one key apart. Checking costs one pass over the prefixes
-    /// (branch-free for an integer key, whose prefix is the whole key), comparing full keys
-    /// only where long keys share a prefix.
+    /// and fold the rows of one key apart. Checking costs one pass over the keys: the values
+    /// of an integer key (vectorized), the prefixes of others, comparing full keys only
+    /// where long keys share a prefix.
     fn new(keyed: KeyedBatch, slot: usize) -> Result<Self> {
         let prefixes = keyed.keys.prefixes();
         let in_order = match &keyed.keys {

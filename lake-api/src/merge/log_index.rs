@@ -122,7 +122,7 @@ impl KeyIndex {
     }
 
     /// Probes every key of an unsorted batch (integer index), collecting `(row, entry)`.
-    pub(crate) fn probe_all<T: Copy + Into<i64>>(&self, values: &[T], hits: &mut Vec<(usize, u32)>) {
+    fn probe_all<T: Copy + Into<i64>>(&self, values: &[T], hits: &mut Vec<(usize, u32)>) {
         let KeyIndex::Int { sorted, probe } = self else {
             return;
         };
@@ -228,7 +228,7 @@ pub(crate) fn sorted_positions<T: Copy + Into<i64> + PartialOrd>(
 /// The rows of a batch whose key is in `keys` (an index's keys in order), as `(row, entry)`
 /// in row order, appended to `hits`; `false` (and nothing appended) if the batch's keys do
 /// not ascend. `positions` is scratch room.
-pub(crate) fn sorted_hits<T: Copy + Into<i64> + PartialOrd>(
+fn sorted_hits<T: Copy + Into<i64> + PartialOrd>(
     values: &[T],
     keys: &[(i64, u32)],
     positions: &mut Vec<Position>,
