@@ -133,7 +133,6 @@ impl IcebergSource {
             Some(filter) => Some(
                 filter
                     .clone()
-                    .rewrite_not()
                     .bind(schema.clone(), true)
                     .map_err(iceberg_err(&context))?,
             ),
@@ -162,7 +161,8 @@ impl LakeSource for IcebergSource {
             schema: &self.info.schema,
         };
         let (converted, report) = push_down(&converter, filters);
-        self.filter = converted.into_iter().reduce(|a, b| a.and(b));
+        // `NOT` pushed into the leaves once, as the planner and every reader want it
+        self.filter = converted.into_iter().reduce(|a, b| a.and(b)).map(|p| p.rewrite_not());
         report
     }
 
@@ -240,13 +240,10 @@ fn name_mapping(table: &Table) -> Result<Option<Arc<NameMapping>>> {
     match table.metadata().properties().get(DEFAULT_SCHEMA_NAME_MAPPING) {
         None => Ok(None),
         Some(json) => serde_json::from_str(json).map(|m| Some(Arc::new(m))).map_err(|e| {
-            Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "table {}: property {DEFAULT_SCHEMA_NAME_MAPPING} is not a name mapping: {e}",
-                    table.identifier()
-                ),
-            )
+            Error::corrupt(format!(
+                "table {}: property {DEFAULT_SCHEMA_NAME_MAPPING} is not a name mapping: {e}",
+                table.identifier()
+            ))
         }),
     }
 }

@@ -19,7 +19,7 @@ use lance::dataset::BlobFile;
 use lance::datatypes::BlobKind;
 use object_store::path::Path;
 
-use crate::error::lance_err;
+use crate::error::{from_lance, lance_err};
 
 /// Where a dataset's files live: its URI and the same place as an object-store path.
 #[derive(Debug, Clone)]
@@ -180,10 +180,7 @@ impl BlobResolver for LanceBlobResolver {
         // reader learns its size once, from the file it holds open). A remote reader
         // would pay a request for the size, so there the bytes returned are checked.
         if store.is_local() {
-            let size = reader
-                .size()
-                .await
-                .map_err(|e| lance_err(&context)(lance::Error::from(e)))?;
+            let size = reader.size().await.map_err(|e| from_lance(e.into(), &context))?;
             if range.end > size {
                 return Err(Error::corrupt(format!(
                     "blob {blob} ends past the end of its {size}-byte file"
@@ -194,7 +191,7 @@ impl BlobResolver for LanceBlobResolver {
         let bytes = reader
             .get_range(range)
             .await
-            .map_err(|e| lance_err(&context)(lance::Error::from(e)))?;
+            .map_err(|e| from_lance(e.into(), &context))?;
         if bytes.len() != wanted {
             return Err(Error::corrupt(format!(
                 "blob {blob}: {} of its {wanted} bytes could be read, it ends past the end of its file",
