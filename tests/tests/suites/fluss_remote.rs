@@ -20,7 +20,7 @@ use fluss_client::tiering::{TierOptions, Tierer};
 use futures::{StreamExt, TryStreamExt};
 use lake_api::memory::MemoryLake;
 use lake_api::{ChangeType, LakeStorage, LogBatch, LogSource, TableBucket, TableInfo, TablePath, UnionTable};
-use lakeunion_tests::fixtures::{every_type_batch, small_rows, small_table};
+use lakeunion_tests::fixtures::{every_type_batch, small_rows, small_table, sorted_column};
 use lakeunion_tests::remote::{ServedLog, serve};
 
 async fn collect(log: &dyn LogSource, bucket: &TableBucket, start: i64, stop: Option<i64>) -> Vec<LogBatch> {
@@ -54,6 +54,26 @@ fn flatten(batches: &[LogBatch]) -> (Vec<RecordBatch>, Vec<ChangeType>, Vec<i64>
 fn concat(batches: &[RecordBatch]) -> Option<RecordBatch> {
     let first = batches.first()?;
     Some(arrow::compute::concat_batches(&first.schema(), batches).expect("concat"))
+}
+
+/// A fluss-rs connection to the served cluster.
+async fn connect(served: &ServedLog) -> fluss::client::FlussConnection {
+    fluss::client::FlussConnection::new(fluss::config::Config {
+        bootstrap_servers: served.server.bootstrap(),
+        ..fluss::config::Config::default()
+    })
+    .await
+    .expect("connect")
+}
+
+/// A row of the key-value `small_table()`: key `k`, value `v` (`None`: a delete's row).
+fn kv_row(k: i64, v: Option<&str>) -> fluss::row::GenericRow<'_> {
+    let mut row = fluss::row::GenericRow::new(2);
+    row.set_field(0, k);
+    if let Some(v) = v {
+        row.set_field(1, v);
+    }
+    row
 }
 
 fn log_table(name: &str, buckets: u32) -> TableInfo {
@@ -230,12 +250,7 @@ async fn every_mapped_type_crosses_both_codecs() {
     assert_eq!(concat(&flatten(&read).0), Some(rows.clone()));
 
     // the crate's writer (ZSTD-compressed Arrow, its own CRC), decoded by ours
-    let connection = fluss::client::FlussConnection::new(fluss::config::Config {
-        bootstrap_servers: served.server.bootstrap(),
-        ..fluss::config::Config::default()
-    })
-    .await
-    .expect("connect");
+    let connection = connect(&served).await;
     let table = connection
         .get_table(&fluss::metadata::TablePath::new("remote", "types"))
         .await
@@ -394,7 +409,6 @@ async fn transient_fetch_errors_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upserts_through_fluss_rs_become_a_changelog_flusslog_reads_back() {
-    use fluss::row::GenericRow;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut info = small_table();
     info.path = TablePath::new("remote", "upserts");
@@ -402,25 +416,13 @@ async fn upserts_through_fluss_rs_become_a_changelog_flusslog_reads_back() {
     let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
     let served = serve(vec![log.clone()]).await.expect("serve");
 
-    let connection = fluss::client::FlussConnection::new(fluss::config::Config {
-        bootstrap_servers: served.server.bootstrap(),
-        ..fluss::config::Config::default()
-    })
-    .await
-    .expect("connect");
+    let connection = connect(&served).await;
     let table = connection
         .get_table(&fluss::metadata::TablePath::new("remote", "upserts"))
         .await
         .expect("table");
     let writer = table.new_upsert().expect("upsert").create_writer().expect("writer");
-    fn row(k: i64, v: Option<&str>) -> GenericRow<'_> {
-        let mut row = GenericRow::new(2);
-        row.set_field(0, k);
-        if let Some(v) = v {
-            row.set_field(1, v);
-        }
-        row
-    }
+    let row = kv_row;
     for k in 0..6 {
         writer.upsert(&row(k, Some(&format!("v{k}")))).expect("upsert");
     }
@@ -487,32 +489,18 @@ async fn a_changelog_batch_without_changes_is_read_past() {
     // regression: Fluss spends an offset on an empty changelog batch when a write changes
     // nothing (a delete of an absent key); the row scanner returns no row for it, and
     // FlussLog handed on the next batch past a hole, which the union read refused as a gap
-    use fluss::row::GenericRow;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut info = small_table();
     info.path = TablePath::new("remote", "no_change");
-    info.bucket_count = 1;
     let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
     let served = serve(vec![log.clone()]).await.expect("serve");
-    let connection = fluss::client::FlussConnection::new(fluss::config::Config {
-        bootstrap_servers: served.server.bootstrap(),
-        ..fluss::config::Config::default()
-    })
-    .await
-    .expect("connect");
+    let connection = connect(&served).await;
     let table = connection
         .get_table(&fluss::metadata::TablePath::new("remote", "no_change"))
         .await
         .expect("table");
     let writer = table.new_upsert().expect("upsert").create_writer().expect("writer");
-    let row = |k: i64, v: Option<&'static str>| {
-        let mut row = GenericRow::new(2);
-        row.set_field(0, k);
-        if let Some(v) = v {
-            row.set_field(1, v);
-        }
-        row
-    };
+    let row = kv_row;
     writer.upsert(&row(1, Some("one"))).expect("upsert");
     writer.flush().await.expect("flush");
     writer.delete(&row(99, None)).expect("delete of an absent key");
@@ -539,21 +527,7 @@ async fn a_changelog_batch_without_changes_is_read_past() {
         }
         assert_eq!(reached, 3, "from {start}");
     }
-    let keys = |batches: Vec<RecordBatch>| {
-        let mut keys: Vec<i64> = batches
-            .iter()
-            .flat_map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("k")
-                    .values()
-                    .to_vec()
-            })
-            .collect();
-        keys.sort();
-        keys
-    };
+    let keys = |batches: Vec<RecordBatch>| sorted_column(&batches, "k");
     let union = UnionTable::new(info.clone(), Arc::new(served), None).expect("table");
     let all = union.scan().build().await.expect("scan").collect().await.expect("read");
     assert_eq!(keys(all), vec![1, 2]);
