@@ -452,6 +452,11 @@ impl LocalLog {
     /// recovery point: an open after a crash then refuses to cut those batches. [`Tierer::tier`](crate::tiering::Tierer::tier) calls it before it commits, so that a
     /// lake snapshot never covers offsets a crash could take from the log. Each call syncs
     /// only what came since the last; appends and reads do not wait for the disk.
+    ///
+    /// A read-only log first checks in full (CRC included) the batches it is to record,
+    /// which it indexed from their headers only: a batch a crash of the appender left
+    /// damaged is a `Corrupt` error, and nothing is recorded, so that the appender's next
+    /// open still cuts the log there.
     pub fn sync(&self) -> Result<()> {
         self.inner.sync()
     }

@@ -69,6 +69,11 @@ pub(crate) struct BucketLog {
     pub durable: i64,
     /// The offset the recovery point file holds (at most `durable`).
     recovery_point: i64,
+    /// A reader indexes the batches past the recovery point from their headers; recording
+    /// them unchecked would make a crash's damage in them synced data the appender never
+    /// cuts. Its sync checks them in full first. (The appender checked them when it opened
+    /// the log, or wrote them.)
+    check_before_recording: bool,
     writer: Option<File>,
 }
 
@@ -106,6 +111,7 @@ impl BucketLog {
             end: 0,
             durable: 0,
             recovery_point: 0,
+            check_before_recording: false,
             writer: None,
         })
     }
@@ -123,6 +129,7 @@ impl BucketLog {
             // what an earlier process wrote past its last sync may not be on disk
             durable: recovery_point,
             recovery_point,
+            check_before_recording: !recover,
             writer: None,
         };
         let mut names: Vec<(i64, PathBuf)> = Vec::new();
@@ -446,10 +453,18 @@ impl BucketLog {
             .filter(|&i| self.segments.get(i + 1).map_or(self.end, |next| next.base_offset) > self.durable)
             .map(|i| self.segments[i].path.clone())
             .collect();
+        let mut check: Vec<(PathBuf, Vec<IndexEntry>)> = Vec::new();
+        if self.check_before_recording {
+            let first = self.index.partition_point(|e| e.next <= self.recovery_point);
+            for run in self.index[first..].chunk_by(|a, b| a.segment == b.segment) {
+                check.push((self.segments[run[0].segment].path.clone(), run.to_vec()));
+            }
+        }
         Some(SyncPlan {
             dir: self.dir.clone(),
             new_bucket: self.recovery_point == 0,
             segments,
+            check,
             end: self.end,
         })
     }
@@ -552,11 +567,17 @@ pub(crate) struct SyncPlan {
     /// No sync has recorded a recovery point here yet: the bucket's name may not be durable.
     new_bucket: bool,
     segments: Vec<PathBuf>,
+    /// The batches to check in full before anything is recorded, by segment (see
+    /// [`BucketLog::check_before_recording`]).
+    check: Vec<(PathBuf, Vec<IndexEntry>)>,
     end: i64,
 }
 
 impl SyncPlan {
     pub(crate) fn run(&self) -> Result<()> {
+        for (path, entries) in &self.check {
+            check_batches(path, entries)?;
+        }
         for path in &self.segments {
             File::open(path)
                 .and_then(|f| f.sync_data())
@@ -569,6 +590,30 @@ impl SyncPlan {
         super::write_durably(&self.dir, RECOVERY_POINT_FILE, self.end.to_string().as_bytes())
             .map_err(|e| e.context(format!("recording the recovery point of {}", self.dir.display())))
     }
+}
+
+/// Reads the indexed batches `entries` of the segment at `path` and checks each in full (CRC
+/// included): a damaged one is a `Corrupt` error naming it.
+fn check_batches(path: &Path, entries: &[IndexEntry]) -> Result<()> {
+    let mut file = File::open(path).map_err(|e| io(e, format!("cannot open segment {}", path.display())))?;
+    let mut buf = Vec::new();
+    for entry in entries {
+        let at = || {
+            format!(
+                "the batch at offset {} of segment {} (byte {}), which a sync was to record as durable",
+                entry.base,
+                path.display(),
+                entry.pos
+            )
+        };
+        buf.resize(entry.len as usize, 0);
+        read_exact_at(&mut file, &mut buf, entry.pos).map_err(|e| io(e, format!("cannot read {}", at())))?;
+        let header = read_header(&buf).map_err(|e| e.context(at()))?;
+        if header.base_offset != entry.base || header.size_in_bytes() != buf.len() {
+            return Err(Error::corrupt(format!("{} was rewritten since it was indexed", at())));
+        }
+    }
+    Ok(())
 }
 
 /// The recovery point recorded in a bucket directory; 0 when none is.

@@ -890,6 +890,52 @@ async fn a_crash_that_zeroes_an_unsynced_batch_before_whole_ones_cuts_the_log_th
 }
 
 #[tokio::test]
+async fn a_read_only_sync_records_no_batch_it_has_not_checked() -> Result<()> {
+    // regression: a reader indexes the batches past the recovery point from their headers,
+    // and its sync recorded them all as durable; after a crash that zeroed one's body (its
+    // header intact), the appender's open then took it for synced data, kept it, and every
+    // read of it failed
+    let dir = tempfile::tempdir()?;
+    let segment = two_batches(dir.path(), true)?;
+    let synced = std::fs::read(&segment)?;
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    let b0 = TableBucket::new(0);
+    log.append(&b0, batch(8..12, None), vec![ChangeType::Insert; 4])?;
+    let third_end = std::fs::metadata(&segment)?.len() as usize;
+    log.append(&b0, batch(12..16, None), vec![ChangeType::Insert; 4])?;
+    crash(log)?;
+    let whole = std::fs::read(&segment)?;
+    let mut bytes = whole.clone();
+    bytes[synced.len() + 56..third_end].fill(0);
+    std::fs::write(&segment, &bytes)?;
+
+    let recovery_point = segment.with_file_name("recovery-point");
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
+    assert_eq!(reader.offset_ranges().await?[&b0].end, 16);
+    let e = reader
+        .sync()
+        .err()
+        .ok_or_else(|| Error::invalid("a read-only sync recorded a damaged batch"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("offset 8"), "{e}");
+    assert_eq!(std::fs::read_to_string(&recovery_point)?, "8");
+    drop(reader);
+    // so the appender still cuts the log at the damaged batch
+    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    assert_eq!(log.offset_ranges().await?[&b0].end, 8);
+    assert_eq!(std::fs::read(&segment)?, synced);
+    drop(log);
+
+    // whole batches a reader syncs are recorded
+    std::fs::write(&segment, &whole)?;
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
+    reader.sync()?;
+    assert_eq!(std::fs::read_to_string(&recovery_point)?, "16");
+    assert_eq!(keys(&read_all(&reader, &b0, 0, 16).await), (0..16).collect::<Vec<_>>());
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_lost_first_segment_is_missing_offsets_not_a_later_start() -> Result<()> {
     // the log keeps every offset from 0 (it has no retention), so a first segment past 0
     // means the ones before it are gone
