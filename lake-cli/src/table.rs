@@ -227,6 +227,18 @@ async fn open_iceberg(config: IcebergConfig) -> CliResult<Option<(Arc<dyn LakeSt
             config.warehouse
         )));
     }
+    // connecting would create a missing catalog, and a lake without the table reads as one
+    // not tiered yet: a warehouse of another format (given without --lake) would read as
+    // the log alone
+    if let Some(file) = config.catalog_file()
+        && !file.is_file()
+    {
+        return Err(Failure::msg(format!(
+            "no Iceberg SQLite catalog at {} (lakescan creates none); a Paimon warehouse or a \
+             Lance root needs --lake paimon or --lake lance",
+            file.display()
+        )));
+    }
     let lake = IcebergStorage::connect(config).await?;
     Ok(Some((Arc::new(lake), described)))
 }

@@ -675,6 +675,15 @@ fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
     assert_eq!(tiered + tails, 15, "tiered + tail = every offset: {out}");
     let o = lakescan(&["scan", "--log", &root, "--lake", format]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    if format != "iceberg" {
+        // regression: a warehouse alone implies Iceberg, and opening its SQLite catalog
+        // created `catalog.db` in this lake; a reader creates nothing, and says what to add
+        let o = lakescan(&["scan", "--log", &root, "--warehouse", warehouse]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("no Iceberg SQLite catalog at"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("--lake paimon"), "{}", stderr(&o));
+        assert!(!dir.path().join("lake/catalog.db").exists());
+    }
 }
 
 #[test]

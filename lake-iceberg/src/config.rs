@@ -2,7 +2,7 @@
 //! tables from configuration alone.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use iceberg::io::{FileIO, FileIOBuilder, StorageFactory};
@@ -76,6 +76,24 @@ impl IcebergConfig {
         let warehouse = warehouse.as_ref().to_string_lossy().into_owned();
         let uri = format!("sqlite:{}/catalog.db?mode=rwc", warehouse.trim_end_matches('/'));
         Self::sql(uri, warehouse)
+    }
+
+    /// The local file a SQLite catalog keeps its tables in; `None` for other catalogs (an
+    /// in-memory SQLite one included). Connecting creates the file when it is missing, so
+    /// a reader that must not create a catalog checks it first.
+    ///
+    /// ```
+    /// use lake_iceberg::IcebergConfig;
+    ///
+    /// let config = IcebergConfig::sqlite("/data/lake");
+    /// assert_eq!(config.catalog_file(), Some("/data/lake/catalog.db".into()));
+    /// assert_eq!(IcebergConfig::rest("http://catalog:8181", "wh").catalog_file(), None);
+    /// ```
+    pub fn catalog_file(&self) -> Option<PathBuf> {
+        match &self.catalog {
+            CatalogConfig::Sql { uri } => sqlite_file(uri),
+            _ => None,
+        }
     }
 
     /// A SQL catalog at the sqlx URI `uri` with tables under `warehouse`: a warehouse in an
@@ -215,14 +233,19 @@ fn storage_factory_for(root: &str) -> Result<Arc<dyn StorageFactory>> {
         .map_err(|message| Error::new(lake_api::ErrorKind::Unsupported, message))
 }
 
-/// The directory of a file-backed SQLite URI, so that a new warehouse can be created.
-fn sqlite_parent_dir(uri: &str) -> Option<String> {
+/// The file of a file-backed SQLite URI (`sqlite:/a/b.db?mode=rwc`, `sqlite:///a/b.db`).
+fn sqlite_file(uri: &str) -> Option<PathBuf> {
     let path = uri.strip_prefix("sqlite:")?.trim_start_matches("//");
     let path = path.split('?').next()?;
-    if path.is_empty() || path.starts_with(":memory:") {
+    if path.is_empty() || path.starts_with(":memory:") || scheme(path).is_some() {
         return None;
     }
-    Path::new(path)
+    Some(PathBuf::from(path))
+}
+
+/// The directory of a file-backed SQLite URI, so that a new warehouse can be created.
+fn sqlite_parent_dir(uri: &str) -> Option<String> {
+    sqlite_file(uri)?
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
         .filter(|p| !p.is_empty())
@@ -237,6 +260,8 @@ mod tests {
         assert_eq!(sqlite_parent_dir("sqlite:/a/b/c.db?mode=rwc").as_deref(), Some("/a/b"));
         assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
         assert_eq!(sqlite_parent_dir("postgres://x"), None);
+        assert_eq!(sqlite_file("sqlite:///a/b.db"), Some(PathBuf::from("/a/b.db")));
+        assert_eq!(sqlite_file("sqlite:s3://lake/wh/catalog.db?mode=rwc"), None);
     }
 
     #[test]
