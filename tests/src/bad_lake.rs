@@ -86,7 +86,7 @@ pub async fn check_malformed_offsets(lake: Arc<dyn LakeStorage>, log_dir: &Path,
     log.append(&TableBucket::new(0), small_rows(0..10), vec![ChangeType::Insert; 10])?;
     let table = UnionTable::new(small_table(), Arc::new(log), Some(lake))?;
     let read = union_read(&table, MergeStrategy::Auto, None).await;
-    expect_error(read, ErrorKind::Corrupt, &[&snapshot.to_string()])
+    expect_error(read, ErrorKind::Corrupt, &[&format!("lake snapshot {snapshot}")])
 }
 
 /// A lake writer for the small table with a column added is refused, `SchemaMismatch`
