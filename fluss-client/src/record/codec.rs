@@ -150,9 +150,20 @@ fn encode_with_delta(
     }
 
     // one allocation for the whole batch: growing it while the IPC body is written would
-    // copy the body several times over, and touch fresh pages each time
+    // copy the body several times over, and touch fresh pages each time. A slice is sized
+    // by its own rows: the IPC body holds only those, not its parent's buffers (plus up to
+    // 64 bytes of padding for each of a column's usual three buffers)
     let body = if rows > 0 {
-        batch.get_array_memory_size() + 1024
+        let columns: usize = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                c.to_data()
+                    .get_slice_memory_size()
+                    .unwrap_or_else(|_| c.get_array_memory_size())
+            })
+            .sum();
+        columns + 192 * batch.num_columns() + 1024
     } else {
         0
     };
@@ -321,6 +332,20 @@ mod tests {
         assert_eq!(lb.next_offset, 100 + i64::from(rows.max(1)), "{what}");
         assert_eq!(lb.commit_timestamp, opts.commit_timestamp, "{what}");
         lb.validate().unwrap();
+    }
+
+    #[test]
+    fn a_slice_reserves_for_its_rows_not_its_parents() -> Result<()> {
+        // regression: the output was reserved at the parent batch's size, so appending
+        // one row of a big batch reserved (and held until written) the whole batch's bytes
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let big = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..1 << 20))])?;
+        let one = big.slice(5, 1);
+        let bytes = encode_batch(&one, None, 0, &EncodeOptions::default())?;
+        assert!(bytes.capacity() < 64 << 10, "reserved {} bytes", bytes.capacity());
+        let (decoded, _) = decode_batch(&bytes, &one.schema())?;
+        assert_eq!(decoded.batch, one);
+        Ok(())
     }
 
     #[test]
