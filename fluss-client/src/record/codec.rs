@@ -345,6 +345,23 @@ mod tests {
         assert!(bytes.capacity() < 64 << 10, "reserved {} bytes", bytes.capacity());
         let (decoded, _) = decode_batch(&bytes, &one.schema())?;
         assert_eq!(decoded.batch, one);
+        // and a whole batch still fits its reserve: no regrowth (which doubles the capacity)
+        // copying the body
+        let strings = RecordBatch::try_from_iter([(
+            "s",
+            Arc::new(StringArray::from_iter_values(
+                (0..100_000).map(|i| format!("value {i}")),
+            )) as _,
+        )])?;
+        for batch in [big, strings, all_types_batch(), sample_batch()] {
+            let bytes = encode_batch(&batch, None, 0, &EncodeOptions::default())?;
+            assert!(
+                bytes.capacity() < bytes.len() + bytes.len() / 2 + 8192,
+                "{} bytes in {}",
+                bytes.len(),
+                bytes.capacity()
+            );
+        }
         Ok(())
     }
 
