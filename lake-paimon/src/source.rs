@@ -292,6 +292,12 @@ impl Planner for PaimonPlanner {
             } else {
                 None
             };
+            if !crate::split::row_counts_fit(split) {
+                return Err(Error::corrupt(format!(
+                    "{context}: the manifest entries of {} count more rows than fit in 64 bits",
+                    split.bucket_path()
+                )));
+            }
             if split.raw_convertible() {
                 planned_rows = planned_rows.saturating_add(split.merged_row_count().unwrap_or(0));
             }

@@ -63,6 +63,12 @@ impl PaimonSplit {
         for d in self.split.data_deletion_files().unwrap_or_default().iter().flatten() {
             check_inside(location, d.path(), "deletion file")?;
         }
+        if !row_counts_fit(&self.split) {
+            return Err(Error::corrupt(format!(
+                "the split of {bucket_path} counts more rows (in its files, deletion files or \
+                 row ranges) than fit in 64 bits"
+            )));
+        }
         let ranges = self.split.row_ranges().unwrap_or_default();
         if !ranges.is_empty() {
             for file in self.split.data_files() {
@@ -115,14 +121,38 @@ impl LakeSplit for PaimonSplit {
         Some(SplitStats {
             files: files.len() + deletion_files,
             bytes,
-            rows: self
-                .split
-                .row_counts_known()
+            rows: (self.split.row_counts_known() && row_counts_fit(&self.split))
                 .then(|| u64::try_from(self.split.row_count()).ok())
                 .flatten(),
             shared: None,
         })
     }
+}
+
+/// Whether paimon's row counts of `split` (`row_count`, `merged_row_count`) can be taken:
+/// they add and subtract the manifest's numbers unchecked, which a corrupt manifest or a
+/// forged split makes overflow (a panic in debug builds). Every sum they form is bounded
+/// by the sum of the magnitudes checked here.
+pub(crate) fn row_counts_fit(split: &DataSplit) -> bool {
+    let files = split.data_files().iter().map(|f| Some(f.row_count));
+    let deleted = split
+        .data_deletion_files()
+        .unwrap_or_default()
+        .iter()
+        .flatten()
+        .map(|d| Some(d.cardinality().unwrap_or(0)));
+    let ranges = split
+        .row_ranges()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.to().checked_sub(r.from()).and_then(|n| n.checked_add(1)));
+    files
+        .chain(deleted)
+        .chain(ranges)
+        .try_fold(0i64, |total, n| {
+            total.checked_add(i64::try_from(n?.unsigned_abs()).ok()?)
+        })
+        .is_some()
 }
 
 #[derive(Serialize, Deserialize)]

@@ -264,6 +264,20 @@ async fn hostile_splits_are_refused() {
             (got, _) => panic!("{what}: {:?}", got.map(|_| "a reader")),
         }
     }
+    // regression: paimon adds row counts unchecked, so a split whose ranges (or files)
+    // count past i64 made its stats overflow (a panic in debug builds)
+    let mut hostile = json.clone();
+    let huge = serde_json::json!([{ "from": 0, "to": i64::MAX - 1 }, { "from": 0, "to": i64::MAX - 1 }]);
+    *hostile
+        .pointer_mut("/split/row_ranges")
+        .expect("the split has row ranges") = huge;
+    let hostile = serializer
+        .deserialize(serializer.version(), hostile.to_string().as_bytes())
+        .expect("parses");
+    assert_eq!(hostile.stats().expect("stats").rows, None);
+    let err = source.create_reader(hostile).await.err().expect("rows past i64");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("rows"), "{err}");
     assert_eq!(
         serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
         ErrorKind::UnsupportedVersion
