@@ -226,15 +226,25 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     Ok(())
 }
 
-/// The terminal's width, when writing to a terminal that says (`COLUMNS`).
+/// The terminal's width, when writing to a terminal (see [`pick_width`]).
 fn terminal_width(to_stdout: bool) -> Option<usize> {
     if !to_stdout || !std::io::stdout().is_terminal() {
         return None;
     }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .or(Some(120))
+    let columns = std::env::var("COLUMNS").ok();
+    Some(pick_width(columns.as_deref(), || {
+        console::Term::stdout().size_checked().map(|(_, width)| width)
+    }))
+}
+
+/// The table width: `COLUMNS` where it holds a positive number (a user's override), else
+/// what the terminal reports (most shells do not export `COLUMNS`), else 120.
+fn pick_width(columns: Option<&str>, terminal: impl FnOnce() -> Option<u16>) -> usize {
+    columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| terminal().map(usize::from).filter(|&w| w > 0))
+        .unwrap_or(120)
 }
 
 /// Writes a text format; returns the rows written.
@@ -377,4 +387,21 @@ async fn write_binary(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_width;
+
+    #[test]
+    fn the_width_comes_from_columns_then_the_terminal() {
+        assert_eq!(pick_width(Some("80"), || Some(200)), 80);
+        // regression: only COLUMNS was read (usually not exported: 120 whatever the
+        // terminal), and COLUMNS=0 printed one column per group
+        assert_eq!(pick_width(None, || Some(200)), 200);
+        assert_eq!(pick_width(Some("0"), || Some(200)), 200);
+        assert_eq!(pick_width(Some("wide"), || Some(200)), 200);
+        assert_eq!(pick_width(None, || None), 120);
+        assert_eq!(pick_width(None, || Some(0)), 120);
+    }
 }
