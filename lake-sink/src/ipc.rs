@@ -29,7 +29,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::output::{OutputFile, OutputWriter};
-use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, sync_buffered};
+use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, flush_buffered};
 
 /// Writes batches into an Arrow IPC file.
 ///
@@ -50,7 +50,7 @@ impl FormatWriter for IpcWriter {
     }
 
     fn finish(self: Box<Self>) -> Result<u64> {
-        sync_buffered(self.0.into_inner()?)
+        flush_buffered(self.0.into_inner()?)
     }
 }
 

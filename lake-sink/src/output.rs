@@ -3,7 +3,9 @@
 //!
 //! A regular file is written under a temporary name beside its destination and renamed
 //! into place by [`OutputFile::commit`], so a failed or cancelled run leaves neither a
-//! truncated output nor the temporary file. A destination that exists and is not a regular
+//! truncated output nor the temporary file. The commit syncs the file's data before the
+//! rename, so that a power loss cannot leave the new name on a file whose data never
+//! reached the disk. A destination that exists and is not a regular
 //! file (`/dev/null`, a FIFO, a terminal) is written directly: renaming over it would
 //! replace the device node or the pipe with a plain file. Such an output is not whole or
 //! nothing (a failed run leaves what it wrote), and opening a FIFO waits for its reader. A
@@ -64,7 +66,7 @@ impl OutputFile {
                     tmp: None,
                     committed: false,
                 };
-                return Ok((output, OutputWriter::new(file, false)));
+                return Ok((output, OutputWriter::new(file)));
             }
             _ => link_target(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?,
         };
@@ -85,7 +87,7 @@ impl OutputFile {
             tmp: Some(tmp),
             committed: false,
         };
-        Ok((output, OutputWriter::new(file, true)))
+        Ok((output, OutputWriter::new(file)))
     }
 
     /// Where the output goes: the destination given, or the file a symbolic link there
@@ -94,10 +96,14 @@ impl OutputFile {
         &self.dest
     }
 
-    /// Moves the written file into place (nothing to do for a destination written
-    /// directly); returns where it went.
+    /// Syncs the written file's data to disk and moves it into place (nothing to do for a
+    /// destination written directly); returns where it went. Drop the [`OutputWriter`]
+    /// (or flush it) first: what it still buffers is not in the file.
     pub fn commit(mut self) -> Result<PathBuf> {
         if let Some(tmp) = &self.tmp {
+            File::open(tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::from(e).context(format!("syncing {}", tmp.display())))?;
             std::fs::rename(tmp, &self.dest).map_err(|e| {
                 Error::from(e).context(format!("renaming {} to {}", tmp.display(), self.dest.display()))
             })?;
@@ -142,30 +148,16 @@ fn link_target(dest: &Path) -> io::Result<PathBuf> {
 pub struct OutputWriter {
     file: File,
     written: u64,
-    regular: bool,
 }
 
 impl OutputWriter {
-    fn new(file: File, regular: bool) -> Self {
-        Self {
-            file,
-            written: 0,
-            regular,
-        }
+    fn new(file: File) -> Self {
+        Self { file, written: 0 }
     }
 
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
-    }
-
-    /// Syncs a regular file's data to disk (a pipe or a device has nothing to sync, and
-    /// refuses the call); returns the bytes written.
-    pub fn sync(self) -> Result<u64> {
-        if self.regular {
-            self.file.sync_all()?;
-        }
-        Ok(self.written)
     }
 }
 
@@ -206,7 +198,8 @@ mod tests {
         std::fs::write(&dest, b"old contents, longer")?;
         let (output, mut file) = OutputFile::create(&dest)?;
         file.write_all(b"new")?;
-        assert_eq!(file.sync()?, 3);
+        assert_eq!(file.written(), 3);
+        drop(file);
         assert_eq!(std::fs::read(&dest)?, b"old contents, longer");
         output.commit()?;
         assert_eq!(std::fs::read(&dest)?, b"new");
@@ -263,7 +256,8 @@ mod tests {
         let null = Path::new("/dev/null");
         let (output, mut file) = OutputFile::create(null)?;
         file.write_all(b"discarded")?;
-        assert_eq!(file.sync()?, 9);
+        assert_eq!(file.written(), 9);
+        drop(file);
         assert_eq!(output.commit()?, null);
         assert!(!std::fs::metadata(null)?.is_file());
         Ok(())

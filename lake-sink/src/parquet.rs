@@ -35,7 +35,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 use crate::output::{OutputFile, OutputWriter};
-use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, sync_buffered};
+use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, flush_buffered};
 
 /// Buffered row-group bytes after which the writer flushes a row group (BLOB columns make
 /// rows large; the row-count limit alone could buffer gigabytes).
@@ -66,7 +66,7 @@ impl FormatWriter for ParquetWriter {
     }
 
     fn finish(self: Box<Self>) -> Result<u64> {
-        sync_buffered(self.writer.into_inner()?)
+        flush_buffered(self.writer.into_inner()?)
     }
 }
 

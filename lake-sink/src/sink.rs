@@ -164,9 +164,9 @@ impl FileSink {
     }
 }
 
-/// Flushes a buffered [`OutputWriter`] and syncs it to disk; returns the bytes written.
-pub(crate) fn sync_buffered(writer: std::io::BufWriter<OutputWriter>) -> Result<u64> {
-    writer.into_inner().map_err(|e| Error::from(e.into_error()))?.sync()
+/// Flushes a buffered [`OutputWriter`]; returns the bytes written. (The commit syncs.)
+pub(crate) fn flush_buffered(writer: std::io::BufWriter<OutputWriter>) -> Result<u64> {
+    Ok(writer.into_inner().map_err(|e| Error::from(e.into_error()))?.written())
 }
 
 #[cfg(test)]
