@@ -63,6 +63,21 @@ impl PaimonSplit {
         for d in self.split.data_deletion_files().unwrap_or_default().iter().flatten() {
             check_inside(location, d.path(), "deletion file")?;
         }
+        // the claim is what the union read merges the split with: it must be the bucket
+        // whose files the split names (a fixed bucket `b` lives in `.../bucket-b`)
+        if let Some(b) = self.bucket {
+            let in_dir = bucket_path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .is_some_and(|dir| dir == format!("bucket-{b}"));
+            if i64::from(b) != i64::from(self.split.bucket()) || !in_dir {
+                return Err(Error::corrupt(format!(
+                    "the split claims bucket {b} but holds bucket {} of {bucket_path}",
+                    self.split.bucket()
+                )));
+            }
+        }
         if !row_counts_fit(&self.split) {
             return Err(Error::corrupt(format!(
                 "the split of {bucket_path} counts more rows (in its files, deletion files or \

@@ -264,6 +264,22 @@ async fn hostile_splits_are_refused() {
             (got, _) => panic!("{what}: {:?}", got.map(|_| "a reader")),
         }
     }
+    // regression: a split's bucket claim (what the union read merges it with) was taken as
+    // is, whichever bucket's files it named
+    let split_bucket = json
+        .pointer("/split/bucket")
+        .and_then(|b| b.as_i64())
+        .expect("a bucket");
+    for (field, value) in [("/bucket", split_bucket + 1), ("/split/bucket", split_bucket + 1)] {
+        let mut hostile = json.clone();
+        *hostile.pointer_mut(field).expect("the split has the field") = serde_json::json!(value);
+        let hostile = serializer
+            .deserialize(serializer.version(), hostile.to_string().as_bytes())
+            .expect("parses");
+        let err = source.create_reader(hostile).await.err().expect("another bucket");
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{field}: {err}");
+        assert!(err.to_string().contains("bucket"), "{err}");
+    }
     // regression: paimon adds row counts unchecked, so a split whose ranges (or files)
     // count past i64 made its stats overflow (a panic in debug builds)
     let mut hostile = json.clone();
