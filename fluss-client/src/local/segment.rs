@@ -608,9 +608,22 @@ fn check_batches(path: &Path, entries: &[IndexEntry]) -> Result<()> {
         };
         buf.resize(entry.len as usize, 0);
         read_exact_at(&mut file, &mut buf, entry.pos).map_err(|e| io(e, format!("cannot read {}", at())))?;
-        let header = read_header(&buf).map_err(|e| e.context(at()))?;
-        if header.base_offset != entry.base || header.size_in_bytes() != buf.len() {
-            return Err(Error::corrupt(format!("{} was rewritten since it was indexed", at())));
+        let header = read_header(&buf).map_err(|e| {
+            e.context(format!(
+                "{}: the appender's next open recovers the log (it cuts there), and a reader \
+                 reopened after it reads on",
+                at()
+            ))
+        })?;
+        let same = header.base_offset == entry.base
+            && header.next_offset() == entry.next
+            && header.size_in_bytes() == buf.len();
+        if !same {
+            return Err(Error::corrupt(format!(
+                "{} was rewritten since it was indexed (an appender recovered the log since): \
+                 reopen this reader",
+                at()
+            )));
         }
     }
     Ok(())

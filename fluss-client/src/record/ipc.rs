@@ -55,6 +55,10 @@ pub(crate) fn write_arrow_part(
             "dictionary-encoded columns cannot be written to a Fluss log batch (it carries no dictionary messages)",
         ));
     }
+    // one allocation for the whole message: growing `out` while the body is written would
+    // copy it several times over (continuation and length, metadata padded to the
+    // alignment, then the body, padded too)
+    out.reserve_exact(2 * ALIGNMENT + message.ipc_message.len() + message.arrow_data.len() + ALIGNMENT);
     write_message(&mut *out, message, &options)
         .map_err(|e| Error::new(ErrorKind::Arrow, "cannot write the Arrow IPC message").with_source(e))?;
     Ok(())
