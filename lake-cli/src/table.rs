@@ -135,7 +135,7 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
     if format.ends_with(".metadata.json") {
         let mut config = IcebergConfig::metadata_file(format.clone());
         config.properties.extend(args.lake_options.iter().cloned());
-        return open_iceberg(config).await;
+        return open_iceberg(config, false).await;
     }
     match format.as_str() {
         "iceberg" => {
@@ -161,7 +161,8 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
                 }
             };
             config.properties.extend(args.lake_options.iter().cloned());
-            open_iceberg(config).await
+            // a warehouse alone implies Iceberg: it may be another format's
+            open_iceberg(config, args.lake.is_none()).await
         }
         "paimon" => {
             let mut config = match (&args.warehouse, &args.catalog_uri) {
@@ -211,8 +212,9 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
     }
 }
 
-/// An Iceberg lake, opened, with a description.
-async fn open_iceberg(config: IcebergConfig) -> CliResult<Option<(Arc<dyn LakeStorage>, String)>> {
+/// An Iceberg lake, opened, with a description. `implied`: the format was not named, only
+/// where the lake is.
+async fn open_iceberg(config: IcebergConfig, implied: bool) -> CliResult<Option<(Arc<dyn LakeStorage>, String)>> {
     let described = match &config.catalog {
         CatalogConfig::Sql { .. } => format!("Iceberg warehouse {} (SQLite catalog)", config.warehouse),
         CatalogConfig::Rest { uri } => format!("Iceberg REST catalog {uri}"),
@@ -233,9 +235,14 @@ async fn open_iceberg(config: IcebergConfig) -> CliResult<Option<(Arc<dyn LakeSt
     if let Some(file) = config.catalog_file()
         && !file.is_file()
     {
+        let hint = match implied {
+            true => {
+                "a warehouse given alone is read as Iceberg's: a Paimon warehouse needs --lake paimon, a Lance root --lake lance"
+            }
+            false => "nothing was tiered into this warehouse yet, or the path is wrong",
+        };
         return Err(Failure::msg(format!(
-            "no Iceberg SQLite catalog at {} (lakescan creates none); a Paimon warehouse or a \
-             Lance root needs --lake paimon or --lake lance",
+            "no Iceberg SQLite catalog at {} (lakescan creates none); {hint}",
             file.display()
         )));
     }

@@ -683,6 +683,11 @@ fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
         assert!(stderr(&o).contains("no Iceberg SQLite catalog at"), "{}", stderr(&o));
         assert!(stderr(&o).contains("--lake paimon"), "{}", stderr(&o));
         assert!(!dir.path().join("lake/catalog.db").exists());
+        // named, it is an Iceberg lake with nothing tiered (or a wrong path)
+        let o = lakescan(&["scan", "--log", &root, "--lake", "iceberg", "--warehouse", warehouse]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("nothing was tiered"), "{}", stderr(&o));
+        assert!(!dir.path().join("lake/catalog.db").exists());
     }
 }
 

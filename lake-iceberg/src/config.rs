@@ -233,14 +233,18 @@ fn storage_factory_for(root: &str) -> Result<Arc<dyn StorageFactory>> {
         .map_err(|message| Error::new(lake_api::ErrorKind::Unsupported, message))
 }
 
-/// The file of a file-backed SQLite URI (`sqlite:/a/b.db?mode=rwc`, `sqlite:///a/b.db`).
+/// The file of a file-backed SQLite URI (`sqlite:/a/b.db?mode=rwc`, `sqlite:///a/b.db`),
+/// read as sqlx reads it: `sqlite://` or `sqlite:` stripped once, the path before `?`
+/// percent-decoded; `None` for an in-memory database (`:memory:`, `mode=memory`).
 fn sqlite_file(uri: &str) -> Option<PathBuf> {
-    let path = uri.strip_prefix("sqlite:")?.trim_start_matches("//");
-    let path = path.split('?').next()?;
-    if path.is_empty() || path.starts_with(":memory:") || scheme(path).is_some() {
+    let rest = uri.strip_prefix("sqlite://").or_else(|| uri.strip_prefix("sqlite:"))?;
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path == ":memory:" || params.split('&').any(|p| p == "mode=memory");
+    if path.is_empty() || in_memory || scheme(path).is_some() {
         return None;
     }
-    Some(PathBuf::from(path))
+    let path = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    Some(PathBuf::from(path.as_ref()))
 }
 
 /// The directory of a file-backed SQLite URI, so that a new warehouse can be created.
@@ -261,7 +265,21 @@ mod tests {
         assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
         assert_eq!(sqlite_parent_dir("postgres://x"), None);
         assert_eq!(sqlite_file("sqlite:///a/b.db"), Some(PathBuf::from("/a/b.db")));
+        assert_eq!(sqlite_file("sqlite://a/b.db?mode=rwc"), Some(PathBuf::from("a/b.db")));
+        assert_eq!(sqlite_file("sqlite:////a/b.db"), Some(PathBuf::from("//a/b.db")));
+        assert_eq!(
+            sqlite_file("sqlite:/my%20dir/b.db"),
+            Some(PathBuf::from("/my dir/b.db"))
+        );
         assert_eq!(sqlite_file("sqlite:s3://lake/wh/catalog.db?mode=rwc"), None);
+        for memory in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+            "sqlite:name?mode=memory",
+        ] {
+            assert_eq!(sqlite_file(memory), None, "{memory}");
+        }
     }
 
     #[test]
