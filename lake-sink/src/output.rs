@@ -101,7 +101,10 @@ impl OutputFile {
     /// (or flush it) first: what it still buffers is not in the file.
     pub fn commit(mut self) -> Result<PathBuf> {
         if let Some(tmp) = &self.tmp {
-            File::open(tmp)
+            // opened for writing: some systems (Windows) sync only through a writable handle
+            OpenOptions::new()
+                .write(true)
+                .open(tmp)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| Error::from(e).context(format!("syncing {}", tmp.display())))?;
             std::fs::rename(tmp, &self.dest).map_err(|e| {
