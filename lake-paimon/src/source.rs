@@ -164,7 +164,7 @@ impl LakeSource for PaimonSource {
             .as_any()
             .downcast_ref::<PaimonSplit>()
             .ok_or_else(|| Error::invalid(format!("not a Paimon split: {split:?}")))?;
-        split.check(self.table.location())?;
+        split.check(self.table.location(), self.fixed_buckets())?;
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info

@@ -52,7 +52,7 @@ impl PaimonSplit {
     /// ranges over files whose row ids are ranges too: a split may come from an untrusted
     /// planner, and paimon's reader asserts on an inverted range, including one it derives
     /// from a file's first row id and row count.
-    pub(crate) fn check(&self, location: &str) -> Result<()> {
+    pub(crate) fn check(&self, location: &str, fixed_buckets: bool) -> Result<()> {
         let bucket_path = self.split.bucket_path();
         for file in self.split.data_files() {
             check_inside(location, &self.split.data_file_path(file), "data file")?;
@@ -64,7 +64,14 @@ impl PaimonSplit {
             check_inside(location, d.path(), "deletion file")?;
         }
         // the claim is what the union read merges the split with: it must be the bucket
-        // whose files the split names (a fixed bucket `b` lives in `.../bucket-b`)
+        // whose files the split names (a fixed bucket `b` lives in `.../bucket-b`); a
+        // table of fixed buckets has one on every split (without, the union read would
+        // merge it with whichever bucket's log its union split names)
+        if fixed_buckets && self.bucket.is_none() {
+            return Err(Error::corrupt(format!(
+                "the split of {bucket_path} claims no bucket, but the table's buckets are fixed"
+            )));
+        }
         if let Some(b) = self.bucket {
             let in_dir = bucket_path
                 .trim_end_matches('/')
