@@ -862,26 +862,34 @@ async fn a_stray_file_named_like_a_segment_is_no_gap_to_cut_at() -> Result<()> {
     Ok(())
 }
 
+/// The log of [`two_batches`], synced, then offsets 8..12 and 12..16 appended unsynced
+/// and its writer crashed, leaving the third batch's body zeros (its header, 56 bytes at
+/// most, and the fourth batch intact). Returns the segment, its bytes as synced, and its
+/// bytes before the damage.
+fn zeroed_unsynced_batch(dir: &std::path::Path) -> Result<(std::path::PathBuf, Vec<u8>, Vec<u8>)> {
+    let segment = two_batches(dir, true)?;
+    let synced = std::fs::read(&segment)?;
+    let log = LocalLog::open(dir, &info(false).path, options(1 << 20))?;
+    let b0 = TableBucket::new(0);
+    log.append(&b0, batch(8..12, None), vec![ChangeType::Insert; 4])?;
+    let third_end = std::fs::metadata(&segment)?.len() as usize;
+    log.append(&b0, batch(12..16, None), vec![ChangeType::Insert; 4])?;
+    crash(log)?;
+    let whole = std::fs::read(&segment)?;
+    let mut bytes = whole.clone();
+    bytes[synced.len() + 56..third_end].fill(0);
+    std::fs::write(&segment, &bytes)?;
+    Ok((segment, synced, whole))
+}
+
 #[tokio::test]
 async fn a_crash_that_zeroes_an_unsynced_batch_before_whole_ones_cuts_the_log_there() -> Result<()> {
     // regression: only a segment's last batch was checked in full on open, so a batch past
     // the recovery point whose body never reached the disk (its header did) opened fine and
     // failed every read of it later
     let dir = tempfile::tempdir()?;
-    let segment = two_batches(dir.path(), true)?;
-    let synced = std::fs::read(&segment)?;
-    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    let (segment, synced, _) = zeroed_unsynced_batch(dir.path())?;
     let b0 = TableBucket::new(0);
-    log.append(&b0, batch(8..12, None), vec![ChangeType::Insert; 4])?;
-    let third_end = std::fs::metadata(&segment)?.len() as usize;
-    log.append(&b0, batch(12..16, None), vec![ChangeType::Insert; 4])?;
-    crash(log)?;
-    let mut bytes = std::fs::read(&segment)?;
-    // the third batch's body is zeros; its header (56 bytes at most) and the fourth batch
-    // are intact
-    bytes[synced.len() + 56..third_end].fill(0);
-    std::fs::write(&segment, &bytes)?;
-
     let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
     assert_eq!(log.offset_ranges().await?[&b0].end, 8);
     assert_eq!(std::fs::read(&segment)?, synced);
@@ -896,19 +904,8 @@ async fn a_read_only_sync_records_no_batch_it_has_not_checked() -> Result<()> {
     // header intact), the appender's open then took it for synced data, kept it, and every
     // read of it failed
     let dir = tempfile::tempdir()?;
-    let segment = two_batches(dir.path(), true)?;
-    let synced = std::fs::read(&segment)?;
-    let log = LocalLog::open(dir.path(), &info(false).path, options(1 << 20))?;
+    let (segment, synced, whole) = zeroed_unsynced_batch(dir.path())?;
     let b0 = TableBucket::new(0);
-    log.append(&b0, batch(8..12, None), vec![ChangeType::Insert; 4])?;
-    let third_end = std::fs::metadata(&segment)?.len() as usize;
-    log.append(&b0, batch(12..16, None), vec![ChangeType::Insert; 4])?;
-    crash(log)?;
-    let whole = std::fs::read(&segment)?;
-    let mut bytes = whole.clone();
-    bytes[synced.len() + 56..third_end].fill(0);
-    std::fs::write(&segment, &bytes)?;
-
     let recovery_point = segment.with_file_name("recovery-point");
     let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
     assert_eq!(reader.offset_ranges().await?[&b0].end, 16);
