@@ -5,8 +5,8 @@
 //! into place by [`OutputFile::commit`], so a failed or cancelled run leaves neither a
 //! truncated output nor the temporary file. The commit syncs the file's data before the
 //! rename, so that a power loss cannot leave the new name on a file whose data never
-//! reached the disk. A destination that exists and is not a regular
-//! file (`/dev/null`, a FIFO, a terminal) is written directly: renaming over it would
+//! reached the disk. A destination that exists and is not a regular file (`/dev/null`, a
+//! FIFO, a terminal) is written directly: renaming over it would
 //! replace the device node or the pipe with a plain file. Such an output is not whole or
 //! nothing (a failed run leaves what it wrote), and opening a FIFO waits for its reader. A
 //! symbolic link is followed, so the file it names is replaced and the link stays.
@@ -97,8 +97,9 @@ impl OutputFile {
     }
 
     /// Syncs the written file's data to disk and moves it into place (nothing to do for a
-    /// destination written directly); returns where it went. Drop the [`OutputWriter`]
-    /// (or flush it) first: what it still buffers is not in the file.
+    /// destination written directly); returns where it went. Flush any buffer around the
+    /// [`OutputWriter`] first (it writes straight to the file): bytes still buffered are
+    /// not in it.
     pub fn commit(mut self) -> Result<PathBuf> {
         if let Some(tmp) = &self.tmp {
             // opened for writing: some systems (Windows) sync only through a writable handle
