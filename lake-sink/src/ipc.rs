@@ -36,7 +36,7 @@ use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, flush_buffered};
 /// The file is written under a temp name in the same directory and renamed to `path` by
 /// [`Sink::finish`]; dropped unfinished (an error, a cancelled run) it leaves no file. An
 /// existing file at `path` is replaced on finish; a pipe or device there is written
-/// directly (see [`OutputFile`](crate::OutputFile)). Field metadata (BLOB / VECTOR
+/// directly (see [`OutputFile`]). Field metadata (BLOB / VECTOR
 /// extension names) is kept: it is part of the IPC schema.
 pub struct IpcFileSink {
     inner: FileSink,

@@ -46,7 +46,7 @@ pub const DEFAULT_MAX_ROW_GROUP_BYTES: usize = 128 << 20;
 /// Written under a temp name in the same directory and renamed to `path` by
 /// [`Sink::finish`]; dropped unfinished it leaves no file. An existing file at `path` is
 /// replaced on finish; a pipe or device there is written directly (see
-/// [`OutputFile`](crate::OutputFile)).
+/// [`OutputFile`]).
 pub struct ParquetFileSink {
     inner: FileSink,
 }

@@ -73,7 +73,8 @@ pub async fn drain(mut stream: RecordBatchStream, mut sink: Box<dyn Sink>) -> Re
 pub(crate) trait FormatWriter: Send + 'static {
     /// Appends one batch.
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
-    /// Writes the footer, flushes and syncs the file; returns the bytes written.
+    /// Writes the footer and flushes the file (the [`OutputFile`] syncs it on commit);
+    /// returns the bytes written.
     fn finish(self: Box<Self>) -> Result<u64>;
 }
 

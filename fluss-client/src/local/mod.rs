@@ -116,12 +116,13 @@ impl Inner {
     /// See [`LocalLog::sync`].
     fn sync(&self) -> Result<()> {
         // planned under the lock, run outside it: appends and reads go on meanwhile
+        let read_only = self.writer_lock.is_none();
         let plans: Vec<(TableBucket, SyncPlan)> = {
             let state = self.state()?;
             state
                 .buckets
                 .iter()
-                .filter_map(|(bucket, log)| log.plan_sync().map(|plan| (bucket.clone(), plan)))
+                .filter_map(|(bucket, log)| log.plan_sync(read_only).map(|plan| (bucket.clone(), plan)))
                 .collect()
         };
         for (bucket, plan) in &plans {

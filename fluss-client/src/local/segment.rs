@@ -69,11 +69,6 @@ pub(crate) struct BucketLog {
     pub durable: i64,
     /// The offset the recovery point file holds (at most `durable`).
     recovery_point: i64,
-    /// A reader indexes the batches past the recovery point from their headers; recording
-    /// them unchecked would make a crash's damage in them synced data the appender never
-    /// cuts. Its sync checks them in full first. (The appender checked them when it opened
-    /// the log, or wrote them.)
-    check_before_recording: bool,
     writer: Option<File>,
 }
 
@@ -111,7 +106,6 @@ impl BucketLog {
             end: 0,
             durable: 0,
             recovery_point: 0,
-            check_before_recording: false,
             writer: None,
         })
     }
@@ -129,7 +123,6 @@ impl BucketLog {
             // what an earlier process wrote past its last sync may not be on disk
             durable: recovery_point,
             recovery_point,
-            check_before_recording: !recover,
             writer: None,
         };
         let mut names: Vec<(i64, PathBuf)> = Vec::new();
@@ -444,7 +437,12 @@ impl BucketLog {
     /// What making every batch indexed so far durable takes (see [`SyncPlan`]); `None`
     /// when the recovery point covers them already. Segments wholly below
     /// [`durable`](Self::durable) are not synced again.
-    pub(crate) fn plan_sync(&self) -> Option<SyncPlan> {
+    ///
+    /// `read_only`: a reader indexes the batches past the recovery point from their
+    /// headers, and recording them unchecked would make a crash's damage in them synced
+    /// data the appender never cuts, so its sync checks them in full first. (The appender
+    /// checked them when it opened the log, or wrote them.)
+    pub(crate) fn plan_sync(&self, read_only: bool) -> Option<SyncPlan> {
         if self.recovery_point >= self.end {
             return None;
         }
@@ -454,7 +452,7 @@ impl BucketLog {
             .map(|i| self.segments[i].path.clone())
             .collect();
         let mut check: Vec<(PathBuf, Vec<IndexEntry>)> = Vec::new();
-        if self.check_before_recording {
+        if read_only {
             let first = self.index.partition_point(|e| e.next <= self.recovery_point);
             for run in self.index[first..].chunk_by(|a, b| a.segment == b.segment) {
                 check.push((self.segments[run[0].segment].path.clone(), run.to_vec()));
@@ -568,7 +566,7 @@ pub(crate) struct SyncPlan {
     new_bucket: bool,
     segments: Vec<PathBuf>,
     /// The batches to check in full before anything is recorded, by segment (see
-    /// [`BucketLog::check_before_recording`]).
+    /// [`BucketLog::plan_sync`]).
     check: Vec<(PathBuf, Vec<IndexEntry>)>,
     end: i64,
 }
