@@ -28,29 +28,12 @@ impl Failure {
     }
 
     /// Whether the failure is a closed stdout (`lakescan scan | head`): not an error.
+    ///
+    /// Only standard output's own writer can tell: a broken pipe anywhere else (an object
+    /// store's connection, a FIFO named by `--output`) is a failure to report, and the
+    /// closed stdout may come back as any error (arrow's CSV writer keeps only its text).
     pub fn is_broken_pipe(&self) -> bool {
-        if crate::stdout::closed() {
-            // whatever failed after the reader went away has no one to tell
-            return true;
-        }
-        let Failure::Runtime(e) = self else {
-            return false;
-        };
-        let mut current: Option<&(dyn StdError + 'static)> = Some(e.as_ref());
-        while let Some(err) = current {
-            if let Some(io) = err.downcast_ref::<std::io::Error>()
-                && io.kind() == std::io::ErrorKind::BrokenPipe
-            {
-                return true;
-            }
-            if let Some(arrow::error::ArrowError::IoError(_, io)) = err.downcast_ref::<arrow::error::ArrowError>()
-                && io.kind() == std::io::ErrorKind::BrokenPipe
-            {
-                return true;
-            }
-            current = err.source();
-        }
-        false
+        crate::stdout::closed()
     }
 
     /// Prints the failure to stderr: one line, then the causes when `verbose`.
@@ -80,5 +63,20 @@ impl fmt::Display for Failure {
 impl<E: StdError + Send + Sync + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
         Failure::Runtime(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_pipe_not_on_stdout_is_reported() {
+        // regression: any `BrokenPipe` in the cause chain ended the command with exit 0,
+        // so a connection or FIFO that broke lost output without a word
+        let io = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection reset");
+        assert!(!Failure::from(io()).is_broken_pipe());
+        let wrapped = arrow::error::ArrowError::IoError("writing a part".into(), io());
+        assert!(!Failure::from(wrapped).is_broken_pipe());
     }
 }
