@@ -5,7 +5,7 @@
 //! log = "/tmp/shop"          # relative paths are relative to the profile's directory
 //! table = "demo.orders"
 //! # for the lake backends and the remote log, once built:
-//! # lake = "paimon://..."  warehouse = "..."  catalog_uri = "..."  fluss = "host:9123"
+//! # lake = "paimon"  warehouse = "..."  catalog_uri = "..."  fluss = "host:9123"
 //! # a warehouse in an object store, and how to reach it:
 //! # warehouse = "s3://lake/wh"
 //! # lake_options = { "s3.endpoint" = "http://127.0.0.1:9000", "s3.region" = "us-east-1" }

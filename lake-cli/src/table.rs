@@ -70,8 +70,8 @@ impl TableArgs {
             false => (p.log, p.fluss),
         };
         let another_lake = self.lake.is_some()
-            && lake_format(self.lake.as_deref(), true)
-                != lake_format(p.lake.as_deref(), p.warehouse.is_some() || p.catalog_uri.is_some());
+            && LakeFormat::named(self.lake.as_deref(), true)
+                != LakeFormat::named(p.lake.as_deref(), p.warehouse.is_some() || p.catalog_uri.is_some());
         let (warehouse, catalog_uri) = match another_lake {
             true => (self.warehouse.clone(), self.catalog_uri.clone()),
             false => (
@@ -116,29 +116,49 @@ pub struct Opened {
     pub lake: Option<String>,
 }
 
-/// The format of the lake `lake` names (`iceberg`, `paimon`, `lance`, lowercase; an Iceberg
-/// metadata file as itself), or Iceberg where only where it lives is given (`located`).
-fn lake_format(lake: Option<&str>, located: bool) -> Option<String> {
-    match lake {
-        Some(file) if file.ends_with(".metadata.json") => Some(file.to_string()),
-        Some(lake) => Some(lake.split(':').next().unwrap_or_default().to_ascii_lowercase()),
-        None => located.then(|| "iceberg".to_string()),
+/// The lake format the arguments name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LakeFormat {
+    Iceberg,
+    /// An Iceberg table's metadata JSON file, read without a catalog.
+    IcebergMetadataFile(String),
+    Paimon,
+    Lance,
+    /// A name lakescan does not know, as given.
+    Unknown(String),
+}
+
+impl LakeFormat {
+    /// The format `lake` names (`iceberg`, `paimon`, `lance` in any case, or an Iceberg
+    /// metadata file), or Iceberg where only where the lake lives is given (`located`);
+    /// `None`: no lake.
+    fn named(lake: Option<&str>, located: bool) -> Option<Self> {
+        let Some(lake) = lake else {
+            return located.then_some(LakeFormat::Iceberg);
+        };
+        Some(match lake.to_ascii_lowercase().as_str() {
+            "iceberg" => LakeFormat::Iceberg,
+            "paimon" => LakeFormat::Paimon,
+            "lance" => LakeFormat::Lance,
+            _ if lake.ends_with(".metadata.json") => LakeFormat::IcebergMetadataFile(lake.to_string()),
+            _ => LakeFormat::Unknown(lake.to_string()),
+        })
     }
 }
 
 /// The lake the arguments name, opened, with a description.
 async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, String)>> {
     let located = args.warehouse.is_some() || args.catalog_uri.is_some();
-    let Some(format) = lake_format(args.lake.as_deref(), located) else {
+    let Some(format) = LakeFormat::named(args.lake.as_deref(), located) else {
         return Ok(None);
     };
-    if format.ends_with(".metadata.json") {
-        let mut config = IcebergConfig::metadata_file(format.clone());
-        config.properties.extend(args.lake_options.iter().cloned());
-        return open_iceberg(config, false).await;
-    }
-    match format.as_str() {
-        "iceberg" => {
+    match format {
+        LakeFormat::IcebergMetadataFile(file) => {
+            let mut config = IcebergConfig::metadata_file(file);
+            config.properties.extend(args.lake_options.iter().cloned());
+            open_iceberg(config, false).await
+        }
+        LakeFormat::Iceberg => {
             let mut config = match (&args.warehouse, &args.catalog_uri) {
                 (Some(warehouse), Some(uri)) if uri.starts_with("sqlite:") => IcebergConfig::sql(uri, warehouse),
                 (None, Some(uri)) if uri.starts_with("sqlite:") => {
@@ -164,7 +184,7 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
             // a warehouse alone implies Iceberg: it may be another format's
             open_iceberg(config, args.lake.is_none()).await
         }
-        "paimon" => {
+        LakeFormat::Paimon => {
             let mut config = match (&args.warehouse, &args.catalog_uri) {
                 (_, Some(uri)) => PaimonConfig::rest(uri.clone(), args.warehouse.clone().unwrap_or_default()),
                 (Some(dir), None) => {
@@ -188,7 +208,7 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
             Ok(Some((Arc::new(lake), described)))
         }
         #[cfg(feature = "lance")]
-        "lance" => {
+        LakeFormat::Lance => {
             let Some(dir) = &args.warehouse else {
                 return Err(Failure::usage(
                     "--lake lance needs --warehouse DIR (the root holding <db>/<table>.lance)",
@@ -201,11 +221,11 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
             Ok(Some((Arc::new(lake), format!("Lance datasets under {dir}"))))
         }
         #[cfg(not(feature = "lance"))]
-        "lance" => Err(Failure::msg(format!(
-            "lakescan is built without the Lance backend (its build needs protoc), so lake '{format}' \
-             cannot be read here; build it with `--features lance`"
-        ))),
-        _ => Err(Failure::usage(format!(
+        LakeFormat::Lance => Err(Failure::msg(
+            "lakescan is built without the Lance backend (its build needs protoc), so a Lance lake \
+             cannot be read here; build it with `--features lance`",
+        )),
+        LakeFormat::Unknown(format) => Err(Failure::usage(format!(
             "unknown lake '{format}': give --lake iceberg or --lake paimon (with --warehouse or --catalog-uri) \
              or an Iceberg metadata JSON file"
         ))),
@@ -389,4 +409,24 @@ pub async fn open(args: &TableArgs) -> CliResult<Opened> {
         log: described_log,
         lake: described,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lake_is_named_whole() {
+        let named = |lake| LakeFormat::named(Some(lake), false);
+        assert_eq!(named("Paimon"), Some(LakeFormat::Paimon));
+        assert_eq!(named("ICEBERG"), Some(LakeFormat::Iceberg));
+        assert_eq!(named("lance"), Some(LakeFormat::Lance));
+        let file = "/w/t/metadata/00001-a.metadata.json";
+        assert_eq!(named(file), Some(LakeFormat::IcebergMetadataFile(file.into())));
+        // regression: everything after a ':' was dropped, so these read as Paimon and Iceberg
+        assert_eq!(named("paimon://x"), Some(LakeFormat::Unknown("paimon://x".into())));
+        assert_eq!(named("iceberg:rest"), Some(LakeFormat::Unknown("iceberg:rest".into())));
+        assert_eq!(LakeFormat::named(None, true), Some(LakeFormat::Iceberg));
+        assert_eq!(LakeFormat::named(None, false), None);
+    }
 }
