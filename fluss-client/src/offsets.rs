@@ -354,6 +354,16 @@ pub async fn resolve_snapshot_offsets(
 /// docs for the schemes this build reads).
 pub async fn read_offsets_at(location: &str) -> Result<TableBucketOffsets> {
     let text = match url::Url::parse(location) {
+        // a local file by its path, for the checks `read_local` makes before it opens
+        Ok(url) if url.scheme() == "file" => {
+            let path = url.to_file_path().map_err(|()| {
+                Error::new(
+                    ErrorKind::Unsupported,
+                    format!("cannot read offsets file {location}: a file:// URL must name a local path"),
+                )
+            })?;
+            read_local(&path)?
+        }
         // a URL with a scheme of more than one letter (`C:\..` is a path)
         Ok(url) if url.scheme().len() > 1 => read_object(&url).await?,
         _ => read_local(Path::new(location))?,
@@ -386,13 +396,15 @@ fn too_long(location: impl std::fmt::Display) -> Error {
 /// regular file is read (a pipe or device could block or never end).
 fn read_local(path: &Path) -> Result<String> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| {
-        let kind = if e.kind() == std::io::ErrorKind::NotFound {
-            ErrorKind::Offsets
-        } else {
-            ErrorKind::Io
-        };
-        Error::new(kind, format!("cannot read offsets file {}", path.display())).with_source(e)
+    let cannot = |e: std::io::Error| match e.kind() {
+        // (what `read_to_string` says of bytes that are not UTF-8)
+        std::io::ErrorKind::InvalidData => Error::corrupt(format!("offsets file {} is not UTF-8", path.display())),
+        std::io::ErrorKind::NotFound => Error::new(
+            ErrorKind::Offsets,
+            format!("cannot read offsets file {}", path.display()),
+        )
+        .with_source(e),
+        _ => Error::new(ErrorKind::Io, format!("cannot read offsets file {}", path.display())).with_source(e),
     };
     // before opening: opening a FIFO blocks until it has a writer
     if !std::fs::metadata(path).map_err(cannot)?.is_file() {
@@ -671,9 +683,16 @@ mod tests {
         {
             special.push(fifo.display().to_string());
         }
-        for location in special {
-            let e = read_offsets_at(&location).await.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+        // regression: as a file:// URL, a FIFO blocked the read forever and /dev/zero read
+        // as an empty file (the object store's local files open before they look)
+        let urls: Vec<String> = special.iter().map(|p| format!("file://{p}")).collect();
+        for location in special.into_iter().chain(urls) {
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), read_offsets_at(&location));
+            let e = read
+                .await
+                .map_err(|_| Error::corrupt(format!("reading {location} hangs")))?
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Offsets, "{location}: {e}");
             assert!(e.to_string().contains("not a regular file"), "{e}");
         }
         // one byte too long, as a path and as a file:// URL (whose store says its size)
@@ -683,6 +702,21 @@ mod tests {
             let e = read_offsets_at(&location).await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
             assert!(e.to_string().contains("longer than"), "{e}");
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_offsets_file_that_is_not_utf8_is_corrupt() -> Result<()> {
+        // regression: a local file's bad UTF-8 was an I/O error (a fault worth retrying),
+        // while the same bytes through a file:// URL were already corrupt
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("bad.offsets");
+        std::fs::write(&file, b"{\xff}")?;
+        for location in [file.display().to_string(), format!("file://{}", file.display())] {
+            let e = read_offsets_at(&location).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{location}: {e}");
+            assert!(e.to_string().contains("UTF-8"), "{e}");
         }
         Ok(())
     }

@@ -3,8 +3,8 @@
 //!
 //! Per bucket, the records `[o_b, e_b)` go to the lake writer, where `o_b` is the offset the
 //! latest lake snapshot covers and `e_b` the log's end (or a chosen stop). The commit
-//! carries `fluss-offsets` (inline offsets JSON, or the path of an offsets file beside the
-//! log) and `commit-user = __fluss_lake_tiering`.
+//! carries `fluss-offsets` (inline offsets JSON, or the `file://` URL of an offsets file
+//! beside the log) and `commit-user = __fluss_lake_tiering`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +19,8 @@ use crate::offsets::{COMMIT_USER_PROPERTY, FLUSS_COMMIT_USER, FLUSS_OFFSETS_PROP
 /// How the tiered offsets travel in the snapshot property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OffsetsStorage {
-    /// A path to an offsets file in the log's table directory (what Fluss 0.9+ writes).
+    /// The `file://` URL of an offsets file in the log's table directory (Fluss 0.9+
+    /// writes the URI of one in its remote storage).
     #[default]
     File,
     /// The offsets JSON itself.
@@ -163,7 +164,9 @@ impl Tierer {
         })
     }
 
-    /// Writes an offsets file under the table directory; returns its path.
+    /// Writes an offsets file under the table directory; returns its `file://` URL: a
+    /// location that holds from any working directory, and whose `{` or `}` (which would
+    /// make a bare path read as inline JSON) are escaped.
     fn write_offsets_file(&self, offsets: &TableBucketOffsets) -> Result<String> {
         let dir = self.log.table_dir().join("offsets");
         std::fs::create_dir_all(&dir)?;
@@ -173,7 +176,10 @@ impl Tierer {
         let name = format!("{stamp:032}.offsets");
         // the lake commit will point at this file: it must be whole and on disk first
         crate::local::write_durably(&dir, &name, offsets.to_json()?.as_bytes())?;
-        Ok(dir.join(name).display().to_string())
+        let path = std::path::absolute(dir.join(name))?;
+        let url = url::Url::from_file_path(&path)
+            .map_err(|()| Error::invalid(format!("the offsets file {} has no file:// URL", path.display())))?;
+        Ok(url.to_string())
     }
 }
 
@@ -311,6 +317,37 @@ mod tests {
         );
         // nothing was committed
         assert_eq!(lake.list_snapshots(&info().path).await?.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_offsets_file_is_named_wherever_the_log_was_opened_from() -> Result<()> {
+        // regression: the snapshot named the file by the log's root as given, so a relative
+        // root left a path only its own working directory could read, and a `{` in the
+        // root made the path read as inline offsets JSON
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("lake {eu}");
+        std::fs::create_dir(&root)?;
+        let cwd = std::env::current_dir()?;
+        let relative: std::path::PathBuf = cwd
+            .components()
+            .skip(1)
+            .map(|_| std::path::Component::ParentDir.as_os_str())
+            .chain(root.components().skip(1).map(|c| c.as_os_str()))
+            .collect();
+        assert!(relative.is_relative() && cwd.join(&relative).is_dir());
+        let log = LocalLog::create(&relative, &info(), LocalLogOptions::default())?;
+        let bucket = TableBucket::new(0);
+        log.append(&bucket, keys(0..5)?, vec![ChangeType::Insert; 5])?;
+        let tierer = Tierer::new(log.clone(), Arc::new(MemoryLake::new()));
+        let snapshot = tierer.tier(&TierOptions::default()).await?;
+        let value = &snapshot.properties[FLUSS_OFFSETS_PROPERTY];
+        let location = url::Url::parse(value)
+            .ok()
+            .and_then(|url| url.to_file_path().ok())
+            .unwrap_or_else(|| value.into());
+        assert!(location.is_absolute(), "{value}");
+        assert_eq!(log.snapshot_offsets(&snapshot).await?[&bucket], 5);
         Ok(())
     }
 }

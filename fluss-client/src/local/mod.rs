@@ -230,6 +230,9 @@ impl LocalLog {
     }
 
     fn open_dir(dir: PathBuf, descriptor: TableDescriptor, options: LocalLogOptions, recover: bool) -> Result<Self> {
+        // the log outlives the working directory it was opened from, and names its files
+        // to others (offsets files in lake snapshots)
+        let dir = std::path::absolute(&dir)?;
         // the appender takes the lock before it touches (recovers) any segment
         let writer_lock = if recover { Some(Self::lock_writer(&dir)?) } else { None };
         let info = descriptor.info();
@@ -302,7 +305,7 @@ impl LocalLog {
         self.inner.descriptor.table_id
     }
 
-    /// The table's directory.
+    /// The table's directory, absolute.
     pub fn table_dir(&self) -> &Path {
         &self.inner.dir
     }
