@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use lake_api::blob::{BlobMode, BlobResolver};
@@ -168,7 +168,7 @@ impl LanceSource {
                 split.partition
             )));
         }
-        let expected = partition_filter(keys, &split.partition)?;
+        let expected = partition_filter(&self.info.schema, keys, &split.partition)?;
         if split.partition_filter != expected {
             return Err(Error::corrupt(format!(
                 "a split of partition {:?} carries the filter {:?}, not that partition's",
@@ -459,7 +459,11 @@ fn and_all(filters: impl IntoIterator<Item = String>) -> Option<String> {
 const GROUP_SCANS_AT_ONCE: usize = 8;
 
 /// The SQL filter selecting one partition's rows; `None` for a table without partitions.
-fn partition_filter(keys: &[String], values: &[String]) -> Result<Option<String>> {
+///
+/// A partition is named by its values' text (as the planner casts them to strings), so a
+/// key of another type (an integer, boolean or date, which Lance will not compare with a
+/// string literal) is compared as its cast to a string: the same text for the same value.
+fn partition_filter(schema: &Schema, keys: &[String], values: &[String]) -> Result<Option<String>> {
     if keys.is_empty() {
         return Ok(None);
     }
@@ -468,7 +472,13 @@ fn partition_filter(keys: &[String], values: &[String]) -> Result<Option<String>
         .zip(values)
         .map(|(k, v)| {
             let column = ident(k).ok_or_else(|| Error::invalid(format!("partition key {k}")))?;
-            Ok(format!("{column} = {}", quote(v)))
+            let field = schema
+                .field_with_name(k)
+                .map_err(|_| Error::schema(format!("partition key {k} is not a column of the table")))?;
+            Ok(match field.data_type() {
+                DataType::Utf8 => format!("{column} = {}", quote(v)),
+                _ => format!("CAST({column} AS STRING) = {}", quote(v)),
+            })
         })
         .collect::<Result<Vec<_>>>()?
         .join(" AND ");
@@ -503,7 +513,7 @@ impl Planner for LancePlanner {
         let mut splits = Vec::new();
         for (fragment, run, groups) in groups {
             for (values, bucket) in groups {
-                let filter = partition_filter(&keys, &values)?;
+                let filter = partition_filter(&self.source.info.schema, &keys, &values)?;
                 splits.push(self.split(fragment.clone(), run, values, filter, bucket));
             }
         }
