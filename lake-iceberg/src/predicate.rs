@@ -26,9 +26,9 @@ impl IcebergFilters<'_> {
             (DataType::Int32 | DataType::Int16 | DataType::Int8, Literal::Int(v)) => {
                 Datum::int(i32::try_from(*v).ok()?)
             }
-            (DataType::Float64, Literal::Float(v)) => Datum::double(*v),
-            (DataType::Float64, Literal::Int(v)) => Datum::double(*v as f64),
-            (DataType::Float32, Literal::Float(v)) => Datum::float(*v as f32),
+            // no float comparison: the engine orders NaN above every number and -0.0 below
+            // 0.0 (as Arrow does), where Iceberg prunes files by bounds that leave NaN out
+            // and takes -0.0 for 0.0; the engine keeps them
             (DataType::Utf8 | DataType::LargeUtf8, Literal::String(s)) => Datum::string(s.clone()),
             (DataType::Boolean, Literal::Boolean(b)) => Datum::bool(*b),
             (DataType::Binary | DataType::LargeBinary, Literal::Binary(b)) => Datum::binary(b.clone()),

@@ -31,9 +31,14 @@ impl LanceFilters<'_> {
 
     fn literal(ty: &DataType, value: &Literal) -> Option<String> {
         Some(match (ty, value) {
-            (DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64, Literal::Int(v)) => v.to_string(),
-            (DataType::Float32 | DataType::Float64, Literal::Float(v)) if v.is_finite() => format!("{v:?}"),
-            (DataType::Float64, Literal::Int(v)) => format!("{v}.0"),
+            // Lance narrows a literal to the column's type, and fails where it does not fit
+            (DataType::Int64, Literal::Int(v)) => v.to_string(),
+            (DataType::Int32, Literal::Int(v)) => i32::try_from(*v).ok()?.to_string(),
+            (DataType::Int16, Literal::Int(v)) => i16::try_from(*v).ok()?.to_string(),
+            (DataType::Int8, Literal::Int(v)) => i8::try_from(*v).ok()?.to_string(),
+            // no float comparison: the engine orders NaN above every number and -0.0 below
+            // 0.0 (as Arrow does), where Lance's scan drops NaN under `> 3.0` and narrows a
+            // Float64 literal to a Float32 column's type; the engine keeps them
             (DataType::Utf8 | DataType::LargeUtf8, Literal::String(s)) => quote(s),
             (DataType::Boolean, Literal::Boolean(b)) => b.to_string(),
             _ => return None,

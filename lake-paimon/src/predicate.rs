@@ -34,8 +34,9 @@ impl<'a> PaimonFilters<'a> {
             (DataType::Int32, Literal::Int(v)) => Datum::Int(i32::try_from(*v).ok()?),
             (DataType::Int16, Literal::Int(v)) => Datum::SmallInt(i16::try_from(*v).ok()?),
             (DataType::Int8, Literal::Int(v)) => Datum::TinyInt(i8::try_from(*v).ok()?),
-            (DataType::Float64, Literal::Float(v)) => Datum::Double(*v),
-            (DataType::Float64, Literal::Int(v)) => Datum::Double(*v as f64),
+            // no float comparison: the engine orders NaN above every number and -0.0 below
+            // 0.0 (as Arrow does), where Paimon compares floats without an order for NaN
+            // and prunes files by bounds that leave it out; the engine keeps them
             (DataType::Utf8 | DataType::LargeUtf8, Literal::String(s)) => Datum::String(s.clone()),
             (DataType::Boolean, Literal::Boolean(b)) => Datum::Bool(*b),
             (DataType::Binary | DataType::LargeBinary, Literal::Binary(b)) => Datum::Bytes(b.clone()),

@@ -1086,3 +1086,12 @@ async fn partitions_of_every_partition_key_type_are_read() -> lake_api::Result<(
     assert_eq!(sorted_column(&batches, "v"), vec![10, 11, 12, 13]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_filters_match_the_engine() -> Result<(), String> {
+    // regression: Lance narrows a Float64 literal to a Float32 column's type (0.1 became
+    // 0.1f32) and fails on an integer literal past an Int32 column's range
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    lakeunion_tests::fixtures::accepted_filters_match_the_engine(&lake).await
+}
