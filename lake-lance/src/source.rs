@@ -95,7 +95,8 @@ impl LanceSource {
 
     /// Sets the number of rows per batch.
     pub fn with_batch_size(&mut self, batch_size: usize) {
-        self.batch_size = batch_size.max(1);
+        // (Lance counts a batch's rows in 32 bits)
+        self.batch_size = batch_size.clamp(1, u32::MAX as usize);
     }
 
     /// The table's lakeunion metadata.
@@ -578,7 +579,7 @@ impl RecordReader for LanceReader {
         }
         if let Some(limit) = this.limit {
             scanner
-                .limit(Some(limit as i64), None)
+                .limit(Some(i64::try_from(limit).unwrap_or(i64::MAX)), None)
                 .map_err(lance_err(context.as_ref()))?;
         }
         scanner.blob_handling(BlobHandling::AllBinary);

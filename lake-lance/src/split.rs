@@ -9,7 +9,7 @@
 //! `manifest` field) still read: the worker checks the version out instead.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use lake_api::lake::{LakeSplit, RunPosition, SplitSerializer, SplitStats};
@@ -190,16 +190,24 @@ pub(crate) fn check_inside(split: &LanceSplit, dataset: &str) -> Result<()> {
 /// The dataset's own metadata of the split's fragments, looked up by id in `known` (the
 /// dataset's fragments at the split's version): a split is input, and the row counts,
 /// deletion files and row-id metadata it carries must not reach Lance's reader. Fails with
-/// [`ErrorKind::Corrupt`](lake_api::ErrorKind::Corrupt) for an id the version lacks.
+/// [`ErrorKind::Corrupt`](lake_api::ErrorKind::Corrupt) for an id the version lacks or one
+/// named twice (its rows would be read twice).
 pub(crate) fn trusted_fragments(
     split: &LanceSplit,
     known: &HashMap<u64, Fragment>,
     context: &str,
 ) -> Result<Vec<Fragment>> {
+    let mut seen = HashSet::with_capacity(split.fragments.len());
     split
         .fragments
         .iter()
         .map(|f| {
+            if !seen.insert(f.id) {
+                return Err(Error::corrupt(format!(
+                    "{context}: the split names fragment {} twice",
+                    f.id
+                )));
+            }
             known.get(&f.id).cloned().ok_or_else(|| {
                 Error::corrupt(format!(
                     "{context}: the split names fragment {}, which that version lacks",

@@ -185,11 +185,33 @@ async fn commit_properties(
         .map_err(lance_err(format!("{context}: committing the tiered offsets")))
 }
 
+/// Key or partition columns as Lance SQL identifiers: the writer's and the reader's
+/// filters name them. A name Lance's SQL cannot quote (one with a backtick) fails with
+/// [`ErrorKind::Unsupported`].
+pub(crate) fn sql_idents(info: &TableInfo, columns: &[String]) -> Result<Vec<String>> {
+    columns
+        .iter()
+        .map(|k| {
+            ident(k).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "table {}: Lance's SQL filters cannot name the column '{k}' (a backtick in a key or \
+                         partition column's name)",
+                        info.path
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 /// One SQL conjunction per key: the rows of the touched keys.
-fn key_filters(info: &TableInfo, keys: &BTreeSet<Vec<String>>) -> Vec<String> {
-    let columns: Vec<String> = info.primary_key.iter().filter_map(|k| ident(k)).collect();
+fn key_filters(info: &TableInfo, keys: &BTreeSet<Vec<String>>) -> Result<Vec<String>> {
+    let columns = sql_idents(info, &info.primary_key)?;
     let keys: Vec<&Vec<String>> = keys.iter().collect();
-    keys.chunks(KEYS_PER_FILTER)
+    Ok(keys
+        .chunks(KEYS_PER_FILTER)
         .map(|chunk| {
             chunk
                 .iter()
@@ -204,7 +226,7 @@ fn key_filters(info: &TableInfo, keys: &BTreeSet<Vec<String>>) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join(" OR ")
         })
-        .collect()
+        .collect())
 }
 
 /// The key of each row of `batch`, as SQL literals.
@@ -264,7 +286,7 @@ async fn touched_rows(
     let filters = if full_scan {
         vec![None]
     } else {
-        key_filters(info, touched).into_iter().map(Some).collect()
+        key_filters(info, touched)?.into_iter().map(Some).collect()
     };
     let mut lake = Vec::new();
     for filter in filters {
@@ -388,7 +410,7 @@ async fn apply_round(
         .collect::<Result<_>>()?;
 
     let mut dataset = dataset;
-    for filter in key_filters(info, &absent) {
+    for filter in key_filters(info, &absent)? {
         let staged = DeleteBuilder::new(dataset.clone(), filter)
             .execute_uncommitted()
             .await

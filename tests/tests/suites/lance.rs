@@ -358,6 +358,16 @@ async fn hostile_splits_are_refused() {
         .expect("a forged partition filter");
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
     assert!(err.message().contains("not that partition's"), "{err}");
+    // regression: a fragment named twice was read twice
+    let mut record: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let fragments = record["fragments"].as_array_mut().expect("fragments");
+    fragments.push(fragments[0].clone());
+    let twice = serializer
+        .deserialize(serializer.version(), record.to_string().as_bytes())
+        .expect("parses");
+    let err = source.create_reader(twice).await.err().expect("a fragment named twice");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.message().contains("twice"), "{err}");
     assert_eq!(
         serializer.deserialize(7, text.as_bytes()).unwrap_err().kind(),
         ErrorKind::UnsupportedVersion
@@ -1094,4 +1104,43 @@ async fn accepted_filters_match_the_engine() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
     lakeunion_tests::fixtures::accepted_filters_match_the_engine(&lake).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_past_i64_reads_every_row() -> lake_api::Result<()> {
+    // regression: the limit went to Lance as `limit as i64`, negative past i64::MAX, and
+    // every read failed
+    let dir = tempfile::tempdir()?;
+    let (lake, version) = table(dir.path(), "{}").await;
+    for limit in [usize::MAX, 3] {
+        let mut source = lake.create_lake_source(&info().path).await?;
+        source.with_limit(limit);
+        let mut read = 0;
+        for split in plan(source.as_ref(), version).await? {
+            read += rows_read(source.as_ref(), split).await?;
+        }
+        assert_eq!(read, limit.min(10), "limit {limit}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_lance_sql_cannot_name_is_refused_before_writing() -> lake_api::Result<()> {
+    // regression: the writer's key filters dropped a key column whose name has a backtick
+    // and zipped the rest against the key's values: a delete of (1, 2) became `b` = 1
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a`", DataType::Int64, false),
+        Field::new("b", DataType::Int64, false),
+    ]));
+    let info = TableInfo::primary_key_table(TablePath::new("odd", "t"), schema, vec!["a`".into(), "b".into()], 1);
+    let dir = tempfile::tempdir()?;
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    let err = lake
+        .create_lake_writer(&info)
+        .await
+        .err()
+        .ok_or_else(|| lake_api::Error::invalid("a writer for a key Lance's SQL cannot name"))?;
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.message().contains("a`"), "{err}");
+    Ok(())
 }
