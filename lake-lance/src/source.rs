@@ -9,6 +9,7 @@ use arrow_schema::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use lake_api::blob::{BlobMode, BlobResolver};
+use lake_api::error::corrupt_on_panic;
 use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, RunPosition, SortedRecordReader, SplitSerializer,
 };
@@ -113,12 +114,13 @@ impl LanceSource {
     /// manifest must not widen what it reads).
     async fn open_split_manifest(&self, split: &LanceSplit, manifest: &[u8]) -> Result<Arc<Dataset>> {
         let context = self.context(split.version);
-        let dataset = lance::dataset::builder::DatasetBuilder::from_uri(&self.uri)
-            .with_serialized_manifest(manifest)
-            .map_err(|e| Error::corrupt(format!("{context}: the split's manifest: {e}")))?
-            .load()
-            .await
-            .map_err(lance_err(&context))?;
+        // lance's decoder does unchecked arithmetic on the manifest's counts and timestamp
+        let builder = corrupt_on_panic(format!("{context}: the split's manifest"), || {
+            lance::dataset::builder::DatasetBuilder::from_uri(&self.uri)
+                .with_serialized_manifest(manifest)
+                .map_err(|e| Error::corrupt(format!("{context}: the split's manifest: {e}")))
+        })?;
+        let dataset = builder.load().await.map_err(lance_err(&context))?;
         if dataset.version_id() != split.version || dataset.fragments().as_slice() != split.fragments.as_slice() {
             return Err(Error::corrupt(format!(
                 "{context}: the split's manifest is of version {} with fragments {:?}, not the split's",

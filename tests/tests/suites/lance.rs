@@ -738,6 +738,23 @@ async fn workers_open_a_version_from_the_manifest_its_splits_carry() {
     let forged = vec![(old[0].0, serde_json::to_vec(&forged).expect("bytes"))];
     let err = read_on_worker(lake.config(), &forged).await.expect_err("forged");
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+
+    // regression: a manifest lance's decoder panics on (a timestamp of -1 s overflows its
+    // nanoseconds) crashed the reader; it is corrupt. Appending the field again replaces
+    // it: Manifest.timestamp (7) = Timestamp { seconds (1): -1 }
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut hostile: Value = serde_json::from_slice(&old[0].1).expect("json");
+    let mut manifest = b64
+        .decode(hostile["manifest"].as_str().expect("manifest"))
+        .expect("base64");
+    manifest.extend([0x3a, 11, 0x08]);
+    manifest.extend([0xff; 9]);
+    manifest.push(0x01);
+    hostile["manifest"] = Value::from(b64.encode(&manifest));
+    let hostile = vec![(old[0].0, serde_json::to_vec(&hostile).expect("bytes"))];
+    let err = read_on_worker(lake.config(), &hostile).await.expect_err("hostile");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
 }
 
 /// `(id, image)` rows: payloads of every size class Lance stores differently (empty, small
