@@ -8,9 +8,11 @@
 //! identifier fields; BLOB columns are `binary` and VECTOR columns `list<T>` with their
 //! dimension in a table property, cast back to `FixedSizeList` on read.
 //!
-//! Iceberg gives no key order, so primary-key union reads sort each file (spilling past the
-//! memory budget) or use the key filter. Splits are file scan tasks in our own versioned
-//! record ([`IcebergSplitSerializer`]).
+//! Iceberg promises no key order of its own: a file whose `sort_order_id` names the key's
+//! ascending order (as this backend's writer marks tiered files) is read as a sorted run;
+//! primary-key union reads sort any other file (spilling past the memory budget) or use the
+//! key filter. Splits are file scan tasks in our own versioned record
+//! ([`IcebergSplitSerializer`]).
 //!
 //! ```no_run
 //! # async fn example() -> lake_api::Result<()> {

@@ -243,9 +243,19 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
     let layout = TableLayout::of(metadata.default_partition_spec(), schema)?;
     // identifier fields are a set: keep the key in column order
     let identifier: Vec<i32> = schema.identifier_field_ids().collect();
-    let primary_key: Vec<String> = schema
-        .as_struct()
-        .fields()
+    let top_level = schema.as_struct().fields();
+    // a key field inside a struct would otherwise be left out of the key (all of them: the
+    // table would read as a log table, its updates appended instead of merged)
+    if let Some(&id) = identifier.iter().find(|&&id| !top_level.iter().any(|f| f.id == id)) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "table {path}: the identifier field {} is not a top-level column; only top-level primary key columns are supported",
+                schema.name_by_field_id(id).unwrap_or("(unnamed)")
+            ),
+        ));
+    }
+    let primary_key: Vec<String> = top_level
         .iter()
         .filter(|f| identifier.contains(&f.id))
         .map(|f| f.name.clone())
@@ -664,6 +674,46 @@ mod tests {
             .err()
             .ok_or_else(|| Error::invalid("located bucket 2^32 + 1"))?;
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_nested_in_a_struct_is_unsupported_not_dropped() -> Result<()> {
+        use iceberg::spec::{FormatVersion, SortOrder, StructType, TableMetadataBuilder, UnboundPartitionSpec};
+        // regression: only top-level identifier fields made the key, so a table keyed by
+        // `s.id` read as a log table and its updates were appended, not merged
+        let nested = Schema::builder()
+            .with_fields([
+                Arc::new(NestedField::required(
+                    1,
+                    "s",
+                    Type::Struct(StructType::new(vec![Arc::new(NestedField::required(
+                        2,
+                        "id",
+                        Type::Primitive(PrimitiveType::Long),
+                    ))])),
+                )),
+                Arc::new(NestedField::optional(3, "v", Type::Primitive(PrimitiveType::String))),
+            ])
+            .with_identifier_field_ids([2])
+            .build()
+            .map_err(iceberg_err("schema"))?;
+        let metadata = TableMetadataBuilder::new(
+            nested,
+            UnboundPartitionSpec::builder().build(),
+            SortOrder::unsorted_order(),
+            "/w/db/t".to_string(),
+            FormatVersion::V2,
+            Default::default(),
+        )
+        .and_then(|b| b.build())
+        .map_err(iceberg_err("metadata"))?
+        .metadata;
+        let e = table_info(&TablePath::new("db", "t"), &metadata)
+            .err()
+            .ok_or_else(|| Error::invalid("read a nested key"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.message().contains("s.id"), "{e}");
         Ok(())
     }
 }
