@@ -1,7 +1,7 @@
 //! [`IcebergStorage`]: the catalog side of the backend (tables, snapshots, sources and
 //! writers).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -146,11 +146,21 @@ pub(crate) fn snapshot_of(snapshot: &SnapshotRef) -> LakeSnapshot {
     }
 }
 
-/// Every snapshot of a loaded table, oldest first.
+/// The table's history, oldest first: the current snapshot and its ancestors (those not
+/// expired). Other snapshots in the metadata (of other branches, or rolled back) are not
+/// the table's: the newest of them would pass for its latest.
 fn snapshots_of(table: &Table) -> Vec<LakeSnapshot> {
-    let mut snapshots: Vec<&SnapshotRef> = table.metadata().snapshots().collect();
-    snapshots.sort_by_key(|s| (s.sequence_number(), s.timestamp_ms()));
-    snapshots.into_iter().map(snapshot_of).collect()
+    let metadata = table.metadata();
+    let mut history = Vec::new();
+    let mut seen = HashSet::new();
+    let mut next = metadata.current_snapshot();
+    // (`seen`: metadata whose parents loop ends the walk)
+    while let Some(snapshot) = next.filter(|s| seen.insert(s.snapshot_id())) {
+        history.push(snapshot_of(snapshot));
+        next = snapshot.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
+    }
+    history.reverse();
+    history
 }
 
 /// A source over a loaded table.

@@ -709,3 +709,54 @@ async fn accepted_filters_match_the_engine() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     lakeunion_tests::fixtures::accepted_filters_match_the_engine(&lake).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_the_main_branch_history() -> Result<(), String> {
+    // regression: every snapshot in the metadata was listed, so after a rollback the newest
+    // listed one (which union reads and tiering take as the lake's latest) was one the
+    // table no longer holds
+    let e = |e: lake_api::Error| e.to_string();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
+        .await
+        .map_err(e)?;
+    // a log table: each round appends
+    let small = lakeunion_tests::fixtures::small_table();
+    let info = lake_api::TableInfo::log_table(lake_api::TablePath::new("bad", "log"), small.schema, 1);
+    let mut ids_written = Vec::new();
+    for (round, keys) in [0..10, 10..15].into_iter().enumerate() {
+        let mut writer = lake.create_lake_writer(&info).await.map_err(e)?;
+        let n = keys.end - keys.start;
+        let rows = lake_api::LogBatch::new(
+            lakeunion_tests::fixtures::small_rows(keys),
+            vec![lake_api::ChangeType::AppendOnly; n as usize],
+            round as i64 * 10,
+        );
+        writer.write(&lake_api::TableBucket::new(0), &rows).await.map_err(e)?;
+        ids_written.push(writer.commit(BTreeMap::new()).await.map_err(e)?.id);
+    }
+    let (first, second) = (ids_written[0], ids_written[1]);
+    let path = info.path;
+    let ids = |snapshots: Vec<lake_api::LakeSnapshot>| snapshots.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids(lake.list_snapshots(&path).await.map_err(e)?), vec![first, second]);
+
+    // main rolled back to the first snapshot: the second stays in the metadata, off the branch
+    let mut metadata_files: Vec<PathBuf> = lakeunion_tests::fixtures::files_with_extension(dir.path(), "json")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
+        .collect();
+    metadata_files.sort();
+    let latest = metadata_files.last().ok_or("no metadata file")?;
+    let mut metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(latest).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    metadata["current-snapshot-id"] = first.into();
+    metadata["refs"]["main"]["snapshot-id"] = first.into();
+    let rolled_back = latest.with_file_name("99999-rolled-back.metadata.json");
+    std::fs::write(&rolled_back, metadata.to_string()).map_err(|e| e.to_string())?;
+    let lake = IcebergStorage::connect(IcebergConfig::metadata_file(rolled_back.to_string_lossy()))
+        .await
+        .map_err(e)?;
+    assert_eq!(ids(lake.list_snapshots(&path).await.map_err(e)?), vec![first]);
+    assert_eq!(lake.latest_snapshot(&path).await.map_err(e)?.map(|s| s.id), Some(first));
+    Ok(())
+}
