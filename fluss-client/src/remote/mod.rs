@@ -272,7 +272,16 @@ impl FlussLog {
         let partitions = self.partition_values().await?;
         let mut offsets = BTreeMap::new();
         for b in &info.bucket_snapshots {
-            let Some(offset) = b.log_offset else { continue };
+            // -1: none recorded, as in the offsets JSON
+            let Some(offset) = b.log_offset.filter(|&o| o != -1) else {
+                continue;
+            };
+            if offset < 0 {
+                return Err(Error::corrupt(format!(
+                    "the coordinator's lake snapshot {} of table {} records offset {offset} for bucket {}",
+                    info.snapshot_id, self.inner.info.path, b.bucket_id
+                )));
+            }
             let partition = match b.partition_id {
                 None => Vec::new(),
                 Some(id) => match partitions.get(&id) {

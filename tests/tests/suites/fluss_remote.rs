@@ -369,8 +369,25 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
     assert_eq!(read, (Some(first.id), all), "the coordinator's choice");
     assert_eq!(
         served.tiered_offsets(&first).await.expect("offsets"),
-        [(bucket, 6)].into_iter().collect()
+        [(bucket.clone(), 6)].into_iter().collect()
     );
+
+    // regression: a negative offset from the coordinator was taken as it came, and the
+    // read failed later with "offsets [-5, 0) are lost"; it is the coordinator's record
+    // that is corrupt
+    served
+        .server
+        .set_readable_offsets(&info.path, first.id, [(bucket, -5)].into_iter().collect())
+        .expect("readable offsets");
+    let err = table(served.clone())
+        .expect("table")
+        .scan()
+        .build()
+        .await
+        .err()
+        .expect("a negative tiered offset");
+    assert_eq!(err.kind(), lake_api::ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("-5"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
