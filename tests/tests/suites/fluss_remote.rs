@@ -384,8 +384,7 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
         .scan()
         .build()
         .await
-        .err()
-        .expect("a negative tiered offset");
+        .expect_err("a negative tiered offset");
     assert_eq!(err.kind(), lake_api::ErrorKind::Corrupt, "{err}");
     assert!(err.to_string().contains("-5"), "{err}");
 }
