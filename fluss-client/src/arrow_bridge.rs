@@ -19,7 +19,9 @@
 //!   the last array holding it. The callback and its private data were set by the exporting
 //!   side and free only that side's memory; the importer calls them through the C ABI alone.
 //!
-//! The import itself (`from_ffi`) is arrow's, which validates the imported data.
+//! The import itself (`from_ffi`) is arrow's, and it does not validate the imported data:
+//! it builds the arrays unchecked. Both directions import only what arrow itself exported
+//! a moment before from a valid array, so the data is as valid as that array.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -73,7 +75,8 @@ pub fn batch_from_arrow59(batch: &a59::RecordBatch) -> Result<RecordBatch> {
         drop(Box::from_raw(schema_ptr));
         moved
     };
-    // SAFETY: the structs are a valid export (made by arrow 59 just above); from_ffi validates
+    // SAFETY: the structs are arrow 59's export of a valid array just above (from_ffi does
+    // not validate: the source array's validity is the argument)
     let data = unsafe { arrow_array::ffi::from_ffi(array, &schema) }.map_err(|e| bridge_error("into Arrow 58", e))?;
     rebuild(StructArray::from(data), rows, metadata)
 }
@@ -98,7 +101,7 @@ pub fn batch_to_arrow59(batch: &RecordBatch) -> Result<a59::RecordBatch> {
         drop(Box::from_raw(schema_ptr));
         moved
     };
-    // SAFETY: a valid export made by arrow 58 just above; from_ffi validates
+    // SAFETY: arrow 58's export of a valid array just above (see the other direction)
     let data = unsafe { a59::ffi::from_ffi(array, &schema) }.map_err(|e| bridge_error("into Arrow 59", e))?;
     let imported = a59::StructArray::from(data);
     // arrow's From<StructArray> asserts (panics) on top-level nulls: refuse them first
