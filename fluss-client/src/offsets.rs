@@ -396,15 +396,13 @@ fn too_long(location: impl std::fmt::Display) -> Error {
 /// regular file is read (a pipe or device could block or never end).
 fn read_local(path: &Path) -> Result<String> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| match e.kind() {
-        // (what `read_to_string` says of bytes that are not UTF-8)
-        std::io::ErrorKind::InvalidData => Error::corrupt(format!("offsets file {} is not UTF-8", path.display())),
-        std::io::ErrorKind::NotFound => Error::new(
-            ErrorKind::Offsets,
-            format!("cannot read offsets file {}", path.display()),
-        )
-        .with_source(e),
-        _ => Error::new(ErrorKind::Io, format!("cannot read offsets file {}", path.display())).with_source(e),
+    let cannot = |e: std::io::Error| {
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::Offsets
+        } else {
+            ErrorKind::Io
+        };
+        Error::new(kind, format!("cannot read offsets file {}", path.display())).with_source(e)
     };
     // before opening: opening a FIFO blocks until it has a writer
     if !std::fs::metadata(path).map_err(cannot)?.is_file() {
@@ -414,14 +412,15 @@ fn read_local(path: &Path) -> Result<String> {
         ));
     }
     let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.take(MAX_OFFSETS_FILE_BYTES + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(cannot)?;
-    if text.len() as u64 > MAX_OFFSETS_FILE_BYTES {
+    // the length first: the cut may split a character
+    if bytes.len() as u64 > MAX_OFFSETS_FILE_BYTES {
         return Err(too_long(path.display()));
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|e| Error::corrupt(format!("offsets file {} is not UTF-8: {e}", path.display())))
 }
 
 /// Reads an object through the object store its URL names, configured from the environment.

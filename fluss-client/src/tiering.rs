@@ -3,8 +3,8 @@
 //!
 //! Per bucket, the records `[o_b, e_b)` go to the lake writer, where `o_b` is the offset the
 //! latest lake snapshot covers and `e_b` the log's end (or a chosen stop). The commit
-//! carries `fluss-offsets` (inline offsets JSON, or the `file://` URL of an offsets file
-//! beside the log) and `commit-user = __fluss_lake_tiering`.
+//! carries `fluss-offsets` (inline offsets JSON, or the path of an offsets file beside the
+//! log) and `commit-user = __fluss_lake_tiering`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,8 +19,9 @@ use crate::offsets::{COMMIT_USER_PROPERTY, FLUSS_COMMIT_USER, FLUSS_OFFSETS_PROP
 /// How the tiered offsets travel in the snapshot property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OffsetsStorage {
-    /// The `file://` URL of an offsets file in the log's table directory (Fluss 0.9+
-    /// writes the URI of one in its remote storage).
+    /// The canonical path of an offsets file in the log's table directory (what Fluss 0.9+
+    /// writes). A log whose path has a `{` (which Fluss reads as JSON) or is not UTF-8 gets
+    /// its offsets inline instead.
     #[default]
     File,
     /// The offsets JSON itself.
@@ -134,8 +135,12 @@ impl Tierer {
             !info.partition_keys.is_empty(),
         )?;
         let value = match options.offsets {
-            OffsetsStorage::Inline => offsets.to_json()?,
             OffsetsStorage::File => self.write_offsets_file(&offsets)?,
+            OffsetsStorage::Inline => None,
+        };
+        let value = match value {
+            Some(path) => path,
+            None => offsets.to_json()?,
         };
         let properties = BTreeMap::from([
             (FLUSS_OFFSETS_PROPERTY.to_string(), value),
@@ -164,22 +169,29 @@ impl Tierer {
         })
     }
 
-    /// Writes an offsets file under the table directory; returns its `file://` URL: a
-    /// location that holds from any working directory, and whose `{` or `}` (which would
-    /// make a bare path read as inline JSON) are escaped.
-    fn write_offsets_file(&self, offsets: &TableBucketOffsets) -> Result<String> {
+    /// Writes an offsets file under the table directory; returns its path, canonical (it
+    /// holds from any working directory, through any symlink). Fluss gives the property to
+    /// its own readers as a path, unescaped, and reads any value with a `{` as JSON: a path
+    /// with a `{` (or one that is not UTF-8) cannot be named, and `None` says so.
+    fn write_offsets_file(&self, offsets: &TableBucketOffsets) -> Result<Option<String>> {
         let dir = self.log.table_dir().join("offsets");
         std::fs::create_dir_all(&dir)?;
+        let dir = std::fs::canonicalize(&dir)?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let name = format!("{stamp:032}.offsets");
+        let Some(path) = dir
+            .join(&name)
+            .to_str()
+            .filter(|p| !p.contains('{'))
+            .map(str::to_string)
+        else {
+            return Ok(None);
+        };
         // the lake commit will point at this file: it must be whole and on disk first
         crate::local::write_durably(&dir, &name, offsets.to_json()?.as_bytes())?;
-        let path = std::path::absolute(dir.join(name))?;
-        let url = url::Url::from_file_path(&path)
-            .map_err(|()| Error::invalid(format!("the offsets file {} has no file:// URL", path.display())))?;
-        Ok(url.to_string())
+        Ok(Some(path))
     }
 }
 
@@ -192,6 +204,7 @@ mod tests {
 
     use super::*;
     use crate::local::LocalLogOptions;
+    use std::path::Path;
 
     fn info() -> TableInfo {
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
@@ -324,7 +337,7 @@ mod tests {
     async fn an_offsets_file_is_named_wherever_the_log_was_opened_from() -> Result<()> {
         // regression: the snapshot named the file by the log's root as given, so a relative
         // root left a path only its own working directory could read, and a `{` in the
-        // root made the path read as inline offsets JSON
+        // root made the path read as inline offsets JSON (it now goes inline itself)
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("lake {eu}");
         std::fs::create_dir(&root)?;
@@ -341,12 +354,18 @@ mod tests {
         log.append(&bucket, keys(0..5)?, vec![ChangeType::Insert; 5])?;
         let tierer = Tierer::new(log.clone(), Arc::new(MemoryLake::new()));
         let snapshot = tierer.tier(&TierOptions::default()).await?;
+        assert!(snapshot.properties[FLUSS_OFFSETS_PROPERTY].starts_with('{'));
+        assert_eq!(log.snapshot_offsets(&snapshot).await?[&bucket], 5);
+
+        // the same through a plain directory: a file, named by its absolute path
+        let plain = relative.with_file_name("lake");
+        std::fs::create_dir(cwd.join(&plain))?;
+        let log = LocalLog::create(&plain, &info(), LocalLogOptions::default())?;
+        log.append(&bucket, keys(0..5)?, vec![ChangeType::Insert; 5])?;
+        let tierer = Tierer::new(log.clone(), Arc::new(MemoryLake::new()));
+        let snapshot = tierer.tier(&TierOptions::default()).await?;
         let value = &snapshot.properties[FLUSS_OFFSETS_PROPERTY];
-        let location = url::Url::parse(value)
-            .ok()
-            .and_then(|url| url.to_file_path().ok())
-            .unwrap_or_else(|| value.into());
-        assert!(location.is_absolute(), "{value}");
+        assert!(Path::new(value).is_absolute() && Path::new(value).is_file(), "{value}");
         assert_eq!(log.snapshot_offsets(&snapshot).await?[&bucket], 5);
         Ok(())
     }
