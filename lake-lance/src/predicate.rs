@@ -32,7 +32,8 @@ impl LanceFilters<'_> {
     fn literal(ty: &DataType, value: &Literal) -> Option<String> {
         Some(match (ty, value) {
             // Lance narrows a literal to the column's type, and fails where it does not fit
-            (DataType::Int64, Literal::Int(v)) => v.to_string(),
+            // (its parser reads `-9223372036854775808` as a float: i64::MIN stays behind)
+            (DataType::Int64, Literal::Int(v)) if *v != i64::MIN => v.to_string(),
             (DataType::Int32, Literal::Int(v)) => i32::try_from(*v).ok()?.to_string(),
             (DataType::Int16, Literal::Int(v)) => i16::try_from(*v).ok()?.to_string(),
             (DataType::Int8, Literal::Int(v)) => i8::try_from(*v).ok()?.to_string(),

@@ -479,7 +479,7 @@ fn partition_filter(schema: &Schema, keys: &[String], values: &[String]) -> Resu
                 .field_with_name(k)
                 .map_err(|_| Error::schema(format!("partition key {k} is not a column of the table")))?;
             Ok(match field.data_type() {
-                DataType::Utf8 => format!("{column} = {}", quote(v)),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => format!("{column} = {}", quote(v)),
                 _ => format!("CAST({column} AS STRING) = {}", quote(v)),
             })
         })

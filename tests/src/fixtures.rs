@@ -429,6 +429,7 @@ pub async fn accepted_filters_match_the_engine(lake: &dyn LakeStorage) -> Result
         col("f32").gt(0.5f32),
         col("i32").lt(10_000_000_000i64),
         col("i32").gt(-10_000_000_000i64),
+        col("id").gt(i64::MIN),
         col("f64").gt(1.0).or(col("i32").eq(3i64)),
     ];
     for filter in filters {
