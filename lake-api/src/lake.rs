@@ -386,7 +386,8 @@ impl std::fmt::Debug for LakeScanStart {
 pub trait LakeStorage: Send + Sync {
     /// The table's metadata as the lake stores it.
     async fn table_info(&self, path: &TablePath) -> Result<TableInfo>;
-    /// Every snapshot of the table, oldest first.
+    /// The table's snapshots, oldest first: its history (for a lake with branches, the
+    /// main branch's, so that the last is the table's current snapshot).
     async fn list_snapshots(&self, path: &TablePath) -> Result<Vec<LakeSnapshot>>;
     /// The newest snapshot, if the table has one.
     async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {

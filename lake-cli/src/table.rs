@@ -225,10 +225,17 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
             "lakescan is built without the Lance backend (its build needs protoc), so a Lance lake \
              cannot be read here; build it with `--features lance`",
         )),
-        LakeFormat::Unknown(format) => Err(Failure::usage(format!(
-            "unknown lake '{format}': give --lake iceberg or --lake paimon (with --warehouse or --catalog-uri) \
-             or an Iceberg metadata JSON file"
-        ))),
+        LakeFormat::Unknown(format) => {
+            // (older profiles wrote `lake = "paimon://..."`, which named Paimon)
+            let hint = match format.split_once("://") {
+                Some((name, _)) => format!(" (the format alone: --lake {name}; where it lives: --warehouse)"),
+                None => String::new(),
+            };
+            Err(Failure::usage(format!(
+                "unknown lake '{format}'{hint}: give --lake iceberg or --lake paimon (with --warehouse or \
+                 --catalog-uri) or an Iceberg metadata JSON file"
+            )))
+        }
     }
 }
 
