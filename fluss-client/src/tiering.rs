@@ -134,14 +134,11 @@ impl Tierer {
             info.bucket_count,
             !info.partition_keys.is_empty(),
         )?;
-        let value = match options.offsets {
+        let file = match options.offsets {
             OffsetsStorage::File => self.write_offsets_file(&offsets)?,
             OffsetsStorage::Inline => None,
         };
-        let value = match value {
-            Some(path) => path,
-            None => offsets.to_json()?,
-        };
+        let value = file.map_or_else(|| offsets.to_json(), Ok)?;
         let properties = BTreeMap::from([
             (FLUSS_OFFSETS_PROPERTY.to_string(), value),
             (COMMIT_USER_PROPERTY.to_string(), FLUSS_COMMIT_USER.to_string()),

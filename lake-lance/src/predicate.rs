@@ -4,10 +4,32 @@
 use arrow_schema::{DataType, Schema};
 use lake_api::predicate::{CompareOp, ConvertPredicate, Literal, Predicate};
 use lake_api::types::LogicalType;
+use lake_api::{Error, ErrorKind, Result, TableInfo};
 
 /// A column name as a Lance SQL identifier (backticks: identifiers are case-sensitive).
 pub(crate) fn ident(name: &str) -> Option<String> {
     (!name.contains('`')).then(|| format!("`{name}`"))
+}
+
+/// Key or partition columns as Lance SQL identifiers: the writer's and the reader's
+/// filters name them. A name Lance's SQL cannot quote (one with a backtick) fails with
+/// [`ErrorKind::Unsupported`].
+pub(crate) fn sql_idents(info: &TableInfo, columns: &[String]) -> Result<Vec<String>> {
+    columns
+        .iter()
+        .map(|k| {
+            ident(k).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "table {}: Lance's SQL filters cannot name the column '{k}' (a backtick in a key or \
+                         partition column's name)",
+                        info.path
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A string as a SQL literal.

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::RecordBatch;
-use arrow_schema::{DataType, Schema, SchemaRef};
+use arrow_schema::{DataType, SchemaRef};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use lake_api::blob::{BlobMode, BlobResolver};
@@ -171,7 +171,7 @@ impl LanceSource {
                 split.partition
             )));
         }
-        let expected = partition_filter(&self.info.schema, keys, &split.partition)?;
+        let expected = partition_filter(&self.info, &split.partition)?;
         if split.partition_filter != expected {
             return Err(Error::corrupt(format!(
                 "a split of partition {:?} carries the filter {:?}, not that partition's",
@@ -466,7 +466,8 @@ const GROUP_SCANS_AT_ONCE: usize = 8;
 /// A partition is named by its values' text (as the planner casts them to strings), so a
 /// key of another type (an integer, boolean or date, which Lance will not compare with a
 /// string literal) is compared as its cast to a string: the same text for the same value.
-fn partition_filter(schema: &Schema, keys: &[String], values: &[String]) -> Result<Option<String>> {
+fn partition_filter(info: &TableInfo, values: &[String]) -> Result<Option<String>> {
+    let keys = &info.partition_keys;
     if keys.is_empty() {
         return Ok(None);
     }
@@ -475,7 +476,8 @@ fn partition_filter(schema: &Schema, keys: &[String], values: &[String]) -> Resu
         .zip(values)
         .map(|(k, v)| {
             let column = ident(k).ok_or_else(|| Error::invalid(format!("partition key {k}")))?;
-            let field = schema
+            let field = info
+                .schema
                 .field_with_name(k)
                 .map_err(|_| Error::schema(format!("partition key {k} is not a column of the table")))?;
             Ok(match field.data_type() {
@@ -516,7 +518,7 @@ impl Planner for LancePlanner {
         let mut splits = Vec::new();
         for (fragment, run, groups) in groups {
             for (values, bucket) in groups {
-                let filter = partition_filter(&self.source.info.schema, &keys, &values)?;
+                let filter = partition_filter(&self.source.info, &values)?;
                 splits.push(self.split(fragment.clone(), run, values, filter, bucket));
             }
         }

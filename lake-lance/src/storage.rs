@@ -199,8 +199,8 @@ impl LakeStorage for LanceStorage {
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {
         info.validate()?;
         // before anything is written: a round's deletes and its reads name these in SQL
-        crate::writer::sql_idents(info, &info.primary_key)?;
-        crate::writer::sql_idents(info, &info.partition_keys)?;
+        crate::predicate::sql_idents(info, &info.primary_key)?;
+        crate::predicate::sql_idents(info, &info.partition_keys)?;
         match self.open(&info.path).await {
             Ok(dataset) => {
                 let lake = table_info(&info.path, &Schema::from(dataset.schema()))?;

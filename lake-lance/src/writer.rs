@@ -26,7 +26,7 @@ use lance::dataset::{
 use lance::datatypes::BlobHandling;
 
 use crate::error::lance_err;
-use crate::predicate::{ident, quote};
+use crate::predicate::{quote, sql_idents};
 use crate::schema::{from_lance, has_bucket_column, lance_schema, to_lance};
 use crate::sorted_runs::{LEGACY_SORTED_FRAGMENTS_KEY, SortedRuns};
 use crate::storage::{open_dataset, snapshot_of};
@@ -183,27 +183,6 @@ async fn commit_properties(
         .execute(transaction)
         .await
         .map_err(lance_err(format!("{context}: committing the tiered offsets")))
-}
-
-/// Key or partition columns as Lance SQL identifiers: the writer's and the reader's
-/// filters name them. A name Lance's SQL cannot quote (one with a backtick) fails with
-/// [`ErrorKind::Unsupported`].
-pub(crate) fn sql_idents(info: &TableInfo, columns: &[String]) -> Result<Vec<String>> {
-    columns
-        .iter()
-        .map(|k| {
-            ident(k).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "table {}: Lance's SQL filters cannot name the column '{k}' (a backtick in a key or \
-                         partition column's name)",
-                        info.path
-                    ),
-                )
-            })
-        })
-        .collect()
 }
 
 /// One SQL conjunction per key: the rows of the touched keys.
