@@ -2,9 +2,13 @@
 //! Parquet row filter, after pruning files and row groups), so whatever converts is
 //! reported as accepted.
 
+use std::collections::HashSet;
+
 use arrow_schema::{DataType, Schema};
-use iceberg::expr::{Predicate as IcebergPredicate, Reference};
-use iceberg::spec::Datum;
+use iceberg::expr::{
+    BinaryExpression, Predicate as IcebergPredicate, PredicateOperator, Reference, SetExpression, UnaryExpression,
+};
+use iceberg::spec::{Datum, Schema as IcebergSchema, TableMetadata};
 use lake_api::predicate::{CompareOp, ConvertPredicate, Literal, Predicate};
 use lake_api::types::plain_column_type;
 
@@ -101,10 +105,92 @@ impl ConvertPredicate for IcebergFilters<'_> {
     }
 }
 
+/// The filter, over the current schema's columns, as the planner of a snapshot written
+/// under `snapshot` must have it: Iceberg binds a scan's filter to the snapshot's schema
+/// by name. A column renamed since takes its old name; a leaf on a column the snapshot
+/// lacks (added since, so null in every row) becomes `true`, so that no file is pruned
+/// for it. Readers apply the whole filter in the current schema.
+pub(crate) fn for_snapshot_schema(
+    filter: IcebergPredicate,
+    current: &IcebergSchema,
+    snapshot: &IcebergSchema,
+) -> IcebergPredicate {
+    let renamed = |r: &Reference| {
+        let id = current.field_id_by_name(r.name())?;
+        snapshot.name_by_field_id(id).map(Reference::new)
+    };
+    // `NOT` first pushed into the leaves: a leaf made `true` under a `NOT` would prune
+    match filter.rewrite_not() {
+        IcebergPredicate::And(e) => {
+            let [l, r] = e.inputs();
+            for_snapshot_schema(l.clone(), current, snapshot).and(for_snapshot_schema(r.clone(), current, snapshot))
+        }
+        IcebergPredicate::Or(e) => {
+            let [l, r] = e.inputs();
+            for_snapshot_schema(l.clone(), current, snapshot).or(for_snapshot_schema(r.clone(), current, snapshot))
+        }
+        IcebergPredicate::Unary(u) => match renamed(u.term()) {
+            Some(r) => IcebergPredicate::Unary(UnaryExpression::new(u.op(), r)),
+            None => IcebergPredicate::AlwaysTrue,
+        },
+        IcebergPredicate::Binary(b) => match renamed(b.term()) {
+            Some(r) => IcebergPredicate::Binary(BinaryExpression::new(b.op(), r, b.literal().clone())),
+            None => IcebergPredicate::AlwaysTrue,
+        },
+        IcebergPredicate::Set(set) => match renamed(set.term()) {
+            Some(r) => IcebergPredicate::Set(SetExpression::new(set.op(), r, set.literals().clone())),
+            None => IcebergPredicate::AlwaysTrue,
+        },
+        // none left after `rewrite_not`; pruning nothing is always right
+        IcebergPredicate::Not(_) => IcebergPredicate::AlwaysTrue,
+        p @ (IcebergPredicate::AlwaysTrue | IcebergPredicate::AlwaysFalse) => p,
+    }
+}
+
+/// Whether Iceberg's row filter may keep a row that `filter` (with `NOT` pushed into its
+/// leaves) does not select, because a data file lacks one of `columns`: iceberg 0.10 reads
+/// a missing column as null, yet takes `NULL < x`, `NULL <= x`, `NULL NOT IN (..)` and
+/// `NOT starts_with(NULL, ..)` to hold.
+pub(crate) fn may_keep_extra_rows(filter: &IcebergPredicate, columns: &HashSet<String>) -> bool {
+    let lenient = |op: PredicateOperator, r: &Reference| {
+        matches!(
+            op,
+            PredicateOperator::LessThan
+                | PredicateOperator::LessThanOrEq
+                | PredicateOperator::NotIn
+                | PredicateOperator::NotStartsWith
+        ) && columns.contains(r.name())
+    };
+    match filter {
+        IcebergPredicate::And(e) | IcebergPredicate::Or(e) => {
+            e.inputs().iter().any(|p| may_keep_extra_rows(p, columns))
+        }
+        IcebergPredicate::Unary(u) => lenient(u.op(), u.term()),
+        IcebergPredicate::Binary(b) => lenient(b.op(), b.term()),
+        IcebergPredicate::Set(set) => lenient(set.op(), set.term()),
+        IcebergPredicate::Not(_) => true,
+        IcebergPredicate::AlwaysTrue | IcebergPredicate::AlwaysFalse => false,
+    }
+}
+
+/// The top-level columns of the current schema that some schema of the table lacks: a
+/// data file written under that schema lacks them too.
+pub(crate) fn columns_added_since_a_schema(metadata: &TableMetadata) -> HashSet<String> {
+    metadata
+        .current_schema()
+        .as_struct()
+        .fields()
+        .iter()
+        .filter(|f| metadata.schemas_iter().any(|s| s.field_by_id(f.id).is_none()))
+        .map(|f| f.name.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use lake_api::predicate::{col, push_down};
+    use std::sync::Arc;
 
     #[test]
     fn converts_what_iceberg_can_apply() {
@@ -130,5 +216,44 @@ mod tests {
             vec![col("k").gt(3), col("s").starts_with("a"), col("k").eq(1).negate()]
         );
         assert_eq!(report.remaining.len(), 3);
+    }
+
+    #[test]
+    fn a_snapshot_plans_with_its_own_names_and_prunes_nothing_for_a_column_it_lacks() -> iceberg::Result<()> {
+        use iceberg::spec::{NestedField, PrimitiveType, Type};
+        let field = |id, name: &str, ty| Arc::new(NestedField::optional(id, name, Type::Primitive(ty)));
+        let snapshot = IcebergSchema::builder()
+            .with_fields([
+                field(1, "id", PrimitiveType::Long),
+                field(2, "v", PrimitiveType::String),
+            ])
+            .build()?;
+        // `v` renamed `w`, a new `v` added
+        let current = IcebergSchema::builder()
+            .with_fields([
+                field(1, "id", PrimitiveType::Long),
+                field(2, "w", PrimitiveType::String),
+                field(3, "v", PrimitiveType::Long),
+            ])
+            .build()?;
+        let w = || Reference::new("w").equal_to(Datum::string("a"));
+        let v = || Reference::new("v").greater_than_or_equal_to(Datum::long(5));
+        let planned = |p| for_snapshot_schema(p, &current, &snapshot).to_string();
+        assert_eq!(
+            planned(w()),
+            Reference::new("v").equal_to(Datum::string("a")).to_string()
+        );
+        assert_eq!(planned(!v()), "TRUE");
+        assert_eq!(planned(w().and(!v())), planned(w()));
+        assert_eq!(planned(w().or(v())), "TRUE");
+
+        let added = HashSet::from(["v".to_string()]);
+        assert!(may_keep_extra_rows(&(!v()).rewrite_not(), &added));
+        assert!(!may_keep_extra_rows(&v(), &added));
+        assert!(!may_keep_extra_rows(
+            &Reference::new("id").less_than(Datum::long(1)),
+            &added
+        ));
+        Ok(())
     }
 }

@@ -20,7 +20,7 @@ use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 
 use crate::error::iceberg_err;
-use crate::predicate::IcebergFilters;
+use crate::predicate::{IcebergFilters, columns_added_since_a_schema, for_snapshot_schema, may_keep_extra_rows};
 use crate::schema::{TableLayout, conform, key_sort_columns};
 use crate::split::{IcebergSplit, IcebergSplitSerializer};
 
@@ -84,13 +84,12 @@ impl IcebergSource {
     }
 
     /// The task a split is read with. Of the task it carries, only the file and its deletes
-    /// are the split's to say: the schema (the snapshot's), the columns and the filter are
-    /// derived again from this source, as the planner derives them, so that a split planned
-    /// elsewhere (or forged) reads what this source asks for; and since the planner never
-    /// divides a file, a byte range short of the whole file (which would drop row groups)
-    /// is refused. Columns are resolved by name in the snapshot's schema: iceberg's planner
-    /// takes a few names (`_file`, `pos`, `file_path`, ...) for its metadata columns, this
-    /// takes them for the table's own.
+    /// are the split's to say: the schema (the table's current one), the columns and the
+    /// filter are derived from this source, so that a split planned elsewhere (or forged)
+    /// reads what this source asks for; and since the planner never divides a file, a byte
+    /// range short of the whole file (which would drop row groups) is refused. Columns are
+    /// resolved by name in the current schema: iceberg's planner takes a few names (`_file`,
+    /// `pos`, `file_path`, ...) for its metadata columns, this takes them for the table's own.
     fn read_task(&self, split: &IcebergSplit, top: &[usize]) -> Result<FileScanTask> {
         let context = self.context(split.snapshot_id);
         let original = &split.task;
@@ -102,31 +101,16 @@ impl IcebergSource {
                 original.data_file_path, original.length, original.start, original.file_size_in_bytes
             )));
         }
-        let metadata = self.table.metadata();
-        // a snapshot expired since planning leaves its files readable while a later one
-        // keeps them: then the schema the task names, if the table has it
-        let schema = match metadata.snapshot_by_id(split.snapshot_id) {
-            Some(snapshot) => snapshot.schema(metadata).map_err(iceberg_err(&context))?,
-            None => metadata
-                .schema_by_id(original.schema.schema_id())
-                .cloned()
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "{context}: the table has neither the snapshot nor the split's schema {}",
-                            original.schema.schema_id()
-                        ),
-                    )
-                })?,
-        };
+        // the table's current schema, the one its info (and so the union read) has: Iceberg
+        // reads a file written under an older one by field id, a column it lacks as null
+        let schema = self.table.metadata().current_schema().clone();
         let project_field_ids = self
             .column_names(top)
             .into_iter()
             .map(|name| {
                 schema
                     .field_id_by_name(name)
-                    .ok_or_else(|| Error::corrupt(format!("{context}: the snapshot's schema has no column {name}")))
+                    .ok_or_else(|| Error::corrupt(format!("{context}: the table's schema has no column {name}")))
             })
             .collect::<Result<Vec<i32>>>()?;
         let predicate = match &self.filter {
@@ -162,8 +146,22 @@ impl LakeSource for IcebergSource {
         };
         let (converted, report) = push_down(&converter, filters);
         // `NOT` pushed into the leaves once, as the planner and every reader want it
-        self.filter = converted.into_iter().reduce(|a, b| a.and(b)).map(|p| p.rewrite_not());
-        report
+        let converted: Vec<IcebergPredicate> = converted.into_iter().map(|p| p.rewrite_not()).collect();
+        // a filter Iceberg may apply leniently to files older than one of its columns
+        // still prunes, and the engine checks it again
+        let added = columns_added_since_a_schema(self.table.metadata());
+        let mut checked = FilterPushDown {
+            accepted: Vec::new(),
+            remaining: report.remaining,
+        };
+        for (p, c) in report.accepted.into_iter().zip(&converted) {
+            match may_keep_extra_rows(c, &added) {
+                true => checked.remaining.push(p),
+                false => checked.accepted.push(p),
+            }
+        }
+        self.filter = converted.into_iter().reduce(|a, b| a.and(b));
+        checked
     }
 
     fn with_limit(&mut self, limit: usize) {
@@ -258,14 +256,21 @@ impl Planner for IcebergPlanner {
     async fn plan(&mut self) -> Result<Vec<Arc<dyn LakeSplit>>> {
         let source = &self.source;
         let context = source.context(self.snapshot_id);
-        let (top, _) = source.top_level_projection();
-        let mut scan = source
-            .table
-            .scan()
-            .snapshot_id(self.snapshot_id)
-            .select(source.column_names(&top));
+        let metadata = source.table.metadata();
+        let snapshot_schema = metadata
+            .snapshot_by_id(self.snapshot_id)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("{context}: no such snapshot")))?
+            .schema(metadata)
+            .map_err(iceberg_err(&context))?;
+        // the columns are the readers' to choose, in the current schema (`read_task`); the
+        // snapshot's schema may name them otherwise, or lack them
+        let mut scan = source.table.scan().snapshot_id(self.snapshot_id).select_empty();
         if let Some(filter) = &source.filter {
-            scan = scan.with_filter(filter.clone());
+            scan = scan.with_filter(for_snapshot_schema(
+                filter.clone(),
+                metadata.current_schema(),
+                &snapshot_schema,
+            ));
         }
         let scan = scan.build().map_err(iceberg_err(&context))?;
         let tasks: Vec<FileScanTask> = scan
@@ -275,7 +280,6 @@ impl Planner for IcebergPlanner {
             .try_collect()
             .await
             .map_err(iceberg_err(&context))?;
-        let metadata = source.table.metadata();
         let sorted = key_sorted_files(&source.table, &source.info, self.snapshot_id, &context).await?;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
         let mut planned_rows: u64 = 0;

@@ -361,7 +361,7 @@ pub async fn every_type_round_trip(
 pub async fn accepted_filters_match_the_engine(lake: &dyn LakeStorage) -> Result<(), String> {
     use arrow::array::{Float32Array, Float64Array, Int32Array, Int64Array};
     use arrow::datatypes::{Field, Schema};
-    use lake_api::predicate::{Predicate, col, filter_batch};
+    use lake_api::predicate::{Predicate, col};
     use lake_api::{ChangeType, LogBatch, TableBucket, TableInfo};
 
     let fail = |e: lake_api::Error| e.to_string();
@@ -432,9 +432,24 @@ pub async fn accepted_filters_match_the_engine(lake: &dyn LakeStorage) -> Result
         col("id").gt(i64::MIN),
         col("f64").gt(1.0).or(col("i32").eq(3i64)),
     ];
+    filters_read_as_the_engine_selects(lake, &info.path, snapshot, &rows, filters).await
+}
+
+/// Checks, filter by filter, that what `lake` reads of `snapshot` with the filter pushed
+/// down (and the filters it leaves remaining applied after) holds the rows the engine
+/// selects from `rows`, the snapshot's whole content, by their `id` column.
+pub async fn filters_read_as_the_engine_selects(
+    lake: &dyn LakeStorage,
+    path: &TablePath,
+    snapshot: i64,
+    rows: &RecordBatch,
+    filters: Vec<lake_api::predicate::Predicate>,
+) -> Result<(), String> {
+    use lake_api::predicate::filter_batch;
+    let fail = |e: lake_api::Error| e.to_string();
     for filter in filters {
-        let want = ids(&[filter_batch(&rows, std::slice::from_ref(&filter)).map_err(fail)?]);
-        let mut source = lake.create_lake_source(&info.path).await.map_err(fail)?;
+        let want = ids(&[filter_batch(rows, std::slice::from_ref(&filter)).map_err(fail)?]);
+        let mut source = lake.create_lake_source(path).await.map_err(fail)?;
         let pushed = source.with_filters(vec![filter.clone()]);
         let mut got = Vec::new();
         for split in plan(source.as_ref(), snapshot).await.map_err(fail)? {
