@@ -41,15 +41,12 @@ impl Selection {
             return;
         };
         match self.children.iter_mut().find(|(i, _)| *i == first) {
-            Some((_, whole @ None)) => {
-                let _ = whole;
-            }
-            Some((_, Some(sub))) => {
+            Some((_, None)) => {}
+            Some((_, selected @ Some(_))) => {
                 if rest.is_empty() {
-                    // the whole field wins over a part of it
-                    self.children.retain(|(i, _)| *i != first);
-                    self.children.push((first, None));
-                } else {
+                    // the whole field wins over a part of it, in the part's place
+                    *selected = None;
+                } else if let Some(sub) = selected {
                     sub.add(rest);
                 }
             }
@@ -248,6 +245,20 @@ mod tests {
         assert!(project_batch(&batch(), &[vec![5]]).is_err());
         assert!(project_batch(&batch(), &[vec![0, 1]]).is_err());
         assert!(project_batch(&batch(), &[vec![]]).is_err());
+    }
+
+    #[test]
+    fn a_whole_field_after_a_part_of_it_keeps_its_first_place() -> Result<()> {
+        // regression: the whole field replaced the part by moving to the end
+        let out = project_batch(&batch(), &[vec![1, 0], vec![0], vec![1]])?;
+        let names: Vec<&str> = out.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["s", "id"]);
+        assert_eq!(out.column(0).data_type(), batch().schema().field(1).data_type());
+        assert_eq!(
+            project_schema(&batch().schema(), &[vec![1, 0], vec![0], vec![1]])?,
+            *out.schema()
+        );
+        Ok(())
     }
 
     #[test]
