@@ -35,9 +35,10 @@ pub(crate) async fn plan(
     let info = &ctx.info;
     let snapshot = history.last();
     let offsets = ctx.log.offset_ranges().await?;
+    // a lake-only read starts no log range, so it needs no offsets
     let tiered = match (snapshot, readable) {
-        (Some(_), Some(readable)) if mode != ReadMode::LogOnly => readable.clone(),
-        (Some(s), None) if mode != ReadMode::LogOnly => match latest_tiered_offsets(ctx.log.as_ref(), history).await? {
+        (Some(_), Some(readable)) if mode == ReadMode::Union => readable.clone(),
+        (Some(s), None) if mode == ReadMode::Union => match latest_tiered_offsets(ctx.log.as_ref(), history).await? {
             Some((_, offsets)) => offsets,
             None => {
                 return Err(Error::new(
@@ -85,14 +86,21 @@ pub(crate) async fn plan(
     // every bucket anyone knows of: the log's, the snapshot's, and the lake's
     let mut buckets: BTreeSet<TableBucket> = offsets.keys().cloned().collect();
     buckets.extend(tiered.keys().cloned());
-    buckets.extend(
-        lake_splits
-            .iter()
-            .filter_map(|s| s.bucket.map(|b| TableBucket::partitioned(s.partition.clone(), b))),
-    );
+    let lake_buckets: BTreeSet<TableBucket> = lake_splits
+        .iter()
+        .filter_map(|s| s.bucket.map(|b| TableBucket::partitioned(s.partition.clone(), b)))
+        .collect();
+    buckets.extend(lake_buckets.iter().cloned());
 
     let mut ranges = BTreeMap::new();
     for bucket in buckets {
+        // the log starts at its earliest offset only where the lake never saw the bucket:
+        // elsewhere it would read the lake's rows of it again
+        if mode == ReadMode::Union && !tiered.contains_key(&bucket) && lake_buckets.contains(&bucket) {
+            return Err(Error::offsets(format!(
+                "{bucket}: the lake snapshot holds rows of it, but its tiered offsets do not name it"
+            )));
+        }
         let known = offsets.get(&bucket);
         if let Some(o) = known {
             o.check().map_err(|e| e.context(&bucket))?;

@@ -1,6 +1,7 @@
 //! Reading one union split: lake-only and log-only splits of log tables, and the merged
 //! lake-and-log splits of primary-key tables.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -25,7 +26,7 @@ use super::log_reader::{change_batch_of, change_sorter, read_range};
 use super::options::MergeStrategy;
 use super::planner::check_partition;
 use super::scan::ScanContext;
-use super::split::{SerializedLakeSplit, UnionSplit, UnionSplitKind};
+use super::split::{LogRange, SerializedLakeSplit, UnionSplit, UnionSplitKind};
 
 /// Applies `filters`, then keeps the output columns.
 fn finish(
@@ -106,6 +107,32 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
                 split.partition, split.bucket, r.bucket, ctx.info.path, ctx.info.bucket_count
             )));
         }
+    }
+    // a range or a lake split listed twice would be read twice
+    let mut ranges: Vec<&LogRange> = split.log_ranges.iter().filter(|r| !r.is_empty()).collect();
+    ranges.sort_by(|a, b| (&a.bucket, a.start).cmp(&(&b.bucket, b.start)));
+    if let Some(pair) = ranges
+        .windows(2)
+        .find(|pair| pair[0].bucket == pair[1].bucket && pair[1].start < pair[0].stop)
+    {
+        return Err(Error::corrupt(format!(
+            "split {split} of table {} reads offsets [{}, {}) of {} twice",
+            ctx.info.path,
+            pair[1].start,
+            pair[0].stop.min(pair[1].stop),
+            pair[0].bucket
+        )));
+    }
+    let mut lake_splits = HashSet::new();
+    if split
+        .lake_splits
+        .iter()
+        .any(|s| !lake_splits.insert((s.version, &s.bytes)))
+    {
+        return Err(Error::corrupt(format!(
+            "split {split} of table {} lists a lake split twice",
+            ctx.info.path
+        )));
     }
     if !split.lake_splits.is_empty() && ctx.lake.is_none() {
         return Err(Error::invalid(
