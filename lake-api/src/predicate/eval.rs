@@ -272,6 +272,8 @@ fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
         })
     };
     match lit {
+        // Compare in Float64 rather than round the literal to the column's float type.
+        Literal::Int(_) if matches!(target, DataType::Float16 | DataType::Float32) => widened(DataType::Float64),
         // Compare in Float64 rather than truncate the literal: `5 < 5.5` holds.
         Literal::Float(_) if target.is_numeric() && *target != DataType::Float64 => widened(DataType::Float64),
         Literal::Int(_) if target.is_integer() || matches!(target, DataType::Decimal128(..)) => {
@@ -315,10 +317,68 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
     if lit.is_null() {
         return Ok(BooleanArray::new_null(array.len()));
     }
+    if let Literal::Float(v) = lit
+        && is_signed_integer(value_type(array.data_type()))
+    {
+        let (op, bound) = integer_comparison(op, *v);
+        return compare(column, array, op, &Literal::Int(bound));
+    }
     let operand = operand(column, array.data_type(), lit)?;
     match &operand.column_cast {
         None => apply(op, array, &operand.scalar),
         Some(to) => apply(op, &cast(array, to)?, &operand.scalar),
+    }
+}
+
+fn is_signed_integer(dt: &DataType) -> bool {
+    matches!(dt, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
+}
+
+/// `x op v`, for every integer `x`, as one comparison of `x` with an integer: exact where
+/// comparing in Float64 would round `x` (past 2^53). The engine orders NaN above every
+/// number, as Arrow does.
+fn integer_comparison(op: CompareOp, v: f64) -> (CompareOp, i64) {
+    use CompareOp::*;
+    // hold for every non-null `x`, and for none
+    const EVERY: (CompareOp, i64) = (LtEq, i64::MAX);
+    const NONE: (CompareOp, i64) = (Gt, i64::MAX);
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if v.is_nan() || v >= TWO_63 {
+        return match op {
+            Lt | LtEq | NotEq => EVERY,
+            Gt | GtEq | Eq => NONE,
+        };
+    }
+    if v < -TWO_63 {
+        return match op {
+            Gt | GtEq | NotEq => EVERY,
+            Lt | LtEq | Eq => NONE,
+        };
+    }
+    let below = v.floor();
+    // in range, so the conversion is exact (and a non-integral `v` is below 2^52)
+    let floor = below as i64;
+    if below == v {
+        return (op, floor);
+    }
+    match op {
+        Lt | LtEq => (LtEq, floor),
+        Gt | GtEq => (Gt, floor),
+        Eq => NONE,
+        NotEq => EVERY,
+    }
+}
+
+/// A float candidate of `IN` on a signed integer column, as a candidate that compares
+/// exactly: an integral one in range as that integer, any other as a fraction (which no
+/// integer equals, in Float64 too).
+fn integer_candidate(value: &Literal) -> Literal {
+    match value {
+        Literal::Float(v) => match integer_comparison(CompareOp::Eq, *v) {
+            (CompareOp::Eq, n) => Literal::Int(n),
+            _ => Literal::Float(0.5),
+        },
+        other => other.clone(),
     }
 }
 
@@ -329,12 +389,17 @@ fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<Boolean
     let mut has_null = false;
     // Widened copies of the column, made once per target type.
     let mut widened: Vec<(DataType, ArrayRef)> = Vec::new();
+    let integers = is_signed_integer(value_type(array.data_type()));
     for value in values {
         if value.is_null() {
             has_null = true;
             continue;
         }
-        let operand = operand(column, array.data_type(), value)?;
+        let value = match integers {
+            true => integer_candidate(value),
+            false => value.clone(),
+        };
+        let operand = operand(column, array.data_type(), &value)?;
         let lhs = match operand.column_cast {
             None => Arc::clone(array),
             Some(to) => match widened.iter().find(|(t, _)| *t == to) {
@@ -387,8 +452,8 @@ mod tests {
     use crate::predicate::col;
     use arrow_array::types::Int32Type;
     use arrow_array::{
-        Date32Array, Decimal128Array, DictionaryArray, FixedSizeBinaryArray, Int8Array, Int32Array, LargeStringArray,
-        StringViewArray, TimestampMicrosecondArray, UInt64Array,
+        Date32Array, Decimal128Array, DictionaryArray, FixedSizeBinaryArray, Float32Array, Int8Array, Int32Array,
+        LargeStringArray, StringViewArray, TimestampMicrosecondArray, UInt64Array,
     };
 
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -512,6 +577,49 @@ mod tests {
         assert_eq!(eval(&col("i64").gt(4.5)), vec![F, N, F, F, T]);
         assert_eq!(eval(&col("i64").eq(3.0)), vec![F, N, T, F, F]);
         assert_eq!(eval(&col("i32").lt_eq(20.1)), vec![T, T, F, F, F]);
+    }
+
+    #[test]
+    fn integers_and_floats_compare_exactly_past_the_float_mantissa() -> TestResult {
+        // regression: an integer column was widened to Float64 and a float column took an
+        // integer literal rounded to its own type, so values past the mantissa matched
+        // their rounded neighbours
+        const TWO_53: i64 = 1 << 53;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "i64",
+                Arc::new(Int64Array::from(vec![Some(TWO_53 + 1), Some(5), Some(i64::MAX), None])) as ArrayRef,
+            ),
+            (
+                "f32",
+                Arc::new(Float32Array::from(vec![
+                    Some(16_777_216.0),
+                    Some(0.5),
+                    Some(-1.0),
+                    None,
+                ])) as ArrayRef,
+            ),
+        ])?;
+        let run = |p: Predicate| -> Result<Vec<Option<bool>>> { Ok(p.evaluate(&batch)?.iter().collect()) };
+        assert_eq!(run(col("i64").eq(TWO_53 as f64))?, vec![F, F, F, N]);
+        assert_eq!(run(col("i64").gt(TWO_53 as f64))?, vec![T, F, T, N]);
+        assert_eq!(run(col("i64").in_list([TWO_53 as f64]))?, vec![F, F, F, N]);
+        assert_eq!(run(col("i64").in_list([TWO_53 as f64]).negate())?, vec![T, T, T, N]);
+        // 2^63: past every Int64, which Float64 rounds i64::MAX up to
+        assert_eq!(run(col("i64").lt(9_223_372_036_854_775_808.0))?, vec![T, T, T, N]);
+        assert_eq!(run(col("i64").eq(9_223_372_036_854_775_808.0))?, vec![F, F, F, N]);
+        assert_eq!(run(col("i64").gt_eq(-1e300))?, vec![T, T, T, N]);
+        assert_eq!(run(col("i64").lt(5.5))?, vec![F, T, F, N]);
+        assert_eq!(run(col("i64").gt_eq(5.5))?, vec![T, F, T, N]);
+        assert_eq!(run(col("i64").eq(5.5))?, vec![F, F, F, N]);
+        assert_eq!(run(col("i64").not_eq(5.5))?, vec![T, T, T, N]);
+        // the engine orders NaN above every number
+        assert_eq!(run(col("i64").lt(f64::NAN))?, vec![T, T, T, N]);
+        assert_eq!(run(col("i64").gt_eq(f64::NAN))?, vec![F, F, F, N]);
+        assert_eq!(run(col("f32").eq(16_777_217))?, vec![F, F, F, N]);
+        assert_eq!(run(col("f32").lt(16_777_217))?, vec![T, T, T, N]);
+        assert_eq!(run(col("f32").in_list([16_777_217]))?, vec![F, F, F, N]);
+        Ok(())
     }
 
     #[test]
