@@ -138,6 +138,25 @@ impl Cursor {
         self.prefixes[self.row]
     }
 
+    /// The batch's last key: its prefix, and the full key where the prefix does not
+    /// decide.
+    fn last_key(&self) -> Option<(u128, Vec<u8>)> {
+        let last = self.prefixes.len().checked_sub(1)?;
+        let prefix = self.prefixes[last];
+        let key = match needs_full_key(prefix) {
+            true => self.keyed.keys.full_key(last).to_vec(),
+            false => Vec::new(),
+        };
+        Some((prefix, key))
+    }
+
+    /// Whether the batch's first key sorts below the key with `prefix` (and full `key`,
+    /// where the prefix does not decide).
+    fn starts_below(&self, prefix: u128, key: &[u8]) -> bool {
+        let first = self.prefixes.first().copied().unwrap_or(EXHAUSTED);
+        first < prefix || (first == prefix && needs_full_key(prefix) && self.keyed.keys.full_key(0) < key)
+    }
+
     /// Whether the current key equals `key`, whose [`key_prefix`](super::keys::key_prefix) is `prefix` (`key` may
     /// be left empty when `needs_full_key(prefix)` is false).
     #[inline]
@@ -163,6 +182,9 @@ pub(crate) struct KWayMerge {
     /// The winner was advanced and the tree has not been replayed since.
     replay: bool,
     builder: BatchBuilder,
+    /// Every input's last key so far (its prefix, and the full key where the prefix does
+    /// not decide): a batch must not start below its predecessor's end.
+    last_keys: Vec<Option<(u128, Vec<u8>)>>,
 }
 
 impl KWayMerge {
@@ -180,6 +202,7 @@ impl KWayMerge {
             advance: None,
             replay: false,
             builder: BatchBuilder::new(schema, with_kinds),
+            last_keys: vec![None; k],
             inputs,
         }
     }
@@ -213,6 +236,7 @@ impl KWayMerge {
                 if let Some(&head) = c.prefixes.get(c.row) {
                     self.heads[w] = head;
                 } else {
+                    self.last_keys[w] = c.last_key();
                     self.cursors[w] = None;
                     self.heads[w] = EXHAUSTED;
                     self.needs_batch[w] = true;
@@ -230,6 +254,13 @@ impl KWayMerge {
                         Some(Ok(keyed)) => {
                             let slot = self.builder.add_batch(keyed.batch.clone());
                             let cursor = Cursor::new(keyed, slot)?;
+                            if let Some((prefix, key)) = &self.last_keys[i]
+                                && cursor.starts_below(*prefix, key)
+                            {
+                                return Poll::Ready(Err(Error::corrupt(
+                                    "a batch that should continue its input's key order starts below the batch before it",
+                                )));
+                            }
                             self.heads[i] = cursor.prefix();
                             self.cursors[i] = Some(cursor);
                             self.needs_batch[i] = false;
@@ -428,12 +459,47 @@ mod tests {
 
     /// The k-way merge of one input: one batch of `column`, keyed by it.
     fn merge_one(column: arrow_array::ArrayRef) -> Result<Vec<RecordBatch>> {
-        let schema = Arc::new(Schema::new(vec![Field::new("k", column.data_type().clone(), false)]));
+        merge_batches(vec![column])
+    }
+
+    /// The k-way merge of one input: a batch of each of `columns`, keyed by it.
+    fn merge_batches(columns: Vec<arrow_array::ArrayRef>) -> Result<Vec<RecordBatch>> {
+        let ty = columns.first().map_or(DataType::Int64, |c| c.data_type().clone());
+        let schema = Arc::new(Schema::new(vec![Field::new("k", ty, false)]));
         let enc = KeyEncoder::new(&schema, &["k".to_string()])?;
-        let batch = RecordBatch::try_new(schema.clone(), vec![column])?;
-        let input: KeyedStream = Box::pin(futures::stream::iter([KeyedBatch::new(batch, &enc, None, None)]));
+        let batches = columns
+            .into_iter()
+            .map(|c| KeyedBatch::new(RecordBatch::try_new(schema.clone(), vec![c])?, &enc, None, None))
+            .collect::<Vec<_>>();
+        let input: KeyedStream = Box::pin(futures::stream::iter(batches));
         let merged = MergeStream::new(KWayMerge::new(vec![input], schema, false), 100);
         futures::executor::block_on_stream(merged).collect()
+    }
+
+    #[test]
+    fn a_batch_that_starts_below_its_predecessor_fails_rather_than_merge_wrong() -> Result<()> {
+        // regression: the order was checked within each batch only
+        let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as arrow_array::ArrayRef;
+        let merged = merge_batches(vec![ints(vec![1, 5]), ints(vec![5, 6])])?;
+        assert_eq!(
+            merged.iter().map(|b| b.num_rows()).sum::<usize>(),
+            4,
+            "a key may span batches"
+        );
+        let long = "k".repeat(20);
+        let strings =
+            |v: &str| Arc::new(arrow_array::StringArray::from(vec![format!("{long}{v}")])) as arrow_array::ArrayRef;
+        for batches in [
+            vec![ints(vec![1, 5]), ints(vec![3, 4])],
+            vec![strings("b"), strings("a")],
+        ] {
+            let err = merge_batches(batches)
+                .err()
+                .ok_or_else(|| Error::invalid("merged keys out of order"))?;
+            assert_eq!(err.kind(), crate::error::ErrorKind::Corrupt, "{err}");
+            assert!(err.to_string().contains("key order"), "{err}");
+        }
+        Ok(())
     }
 
     #[test]
