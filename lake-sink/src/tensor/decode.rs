@@ -310,10 +310,16 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, F
 /// A PNG, decoded by the `image` crate.
 fn decode_png(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Failure> {
     let format = ImageFormatKind::Png;
+    // The budget is this image's pixels, not the limit's: the decoder inflates the chunks
+    // before the pixels (a colour profile) as it reads the header, up to the budget. The
+    // dimensions are in the IHDR chunk, which must come first, at a fixed place.
+    let (width, height) = png_dimensions(bytes).ok_or_else(|| Failure(format!("{format} without an IHDR header")))?;
+    check_size(format, width, height, max_pixels)?;
+    let pixels = u64::from(width) * u64::from(height);
     let mut reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
     let mut limits = Limits::no_limits();
     limits.max_alloc = Some(
-        max_pixels
+        pixels
             .saturating_mul(MAX_BYTES_PER_PIXEL)
             .saturating_add(PNG_ALLOC_SLACK),
     );
@@ -327,6 +333,16 @@ fn decode_png(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Fa
     let image = DynamicImage::from_decoder(decoder)
         .map_err(|e| Failure(format!("cannot decode {format} image ({width}x{height}): {e}")))?;
     Ok(image.into_rgb8())
+}
+
+/// The width and height a PNG's IHDR chunk declares: after the 8-byte signature, the
+/// chunk's length and type (`IHDR`), then both as big-endian `u32`.
+fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let field = |at: usize| bytes.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok());
+    if field(12)? != *b"IHDR" {
+        return None;
+    }
+    Some((u32::from_be_bytes(field(16)?), u32::from_be_bytes(field(20)?)))
 }
 
 /// Brings an image to exactly `opts.width x opts.height` with a bilinear (triangle) filter.
@@ -484,12 +500,14 @@ mod tests {
         let bomb = png_with_profile(&png(&DynamicImage::ImageRgb8(solid(1, 1, RED))), &profile);
         drop(profile);
         assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
-        let opts = TensorOptions::new(4, 4).with_max_pixels(1024);
-        let (decoded, largest) = crate::alloc_probe::largest_allocation(|| decode_valid(&bomb, &opts));
-        assert!(largest < 24 << 20, "the decode allocated {largest} bytes at once");
-        // the profile is dropped, the pixels are not
-        let tensor = decoded.map_err(|f| f.into_error(None))?;
-        assert_solid(&tensor, RED, 2);
+        // and with the default limit too: the budget was the limit's, not the image's
+        for opts in [TensorOptions::new(4, 4).with_max_pixels(1024), TensorOptions::new(4, 4)] {
+            let (decoded, largest) = crate::alloc_probe::largest_allocation(|| decode_valid(&bomb, &opts));
+            assert!(largest < 24 << 20, "the decode allocated {largest} bytes at once");
+            // the profile is dropped, the pixels are not
+            let tensor = decoded.map_err(|f| f.into_error(None))?;
+            assert_solid(&tensor, RED, 2);
+        }
         Ok(())
     }
 
