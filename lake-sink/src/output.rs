@@ -87,6 +87,12 @@ impl OutputFile {
             tmp: Some(tmp),
             committed: false,
         };
+        // the file replaced keeps its permissions (a private file stays private; its
+        // owner becomes the writer's)
+        if let Ok(meta) = std::fs::metadata(&output.dest) {
+            file.set_permissions(meta.permissions())
+                .map_err(|e| Error::from(e).context(context("setting the permissions of", &output.dest)))?;
+        }
         Ok((output, OutputWriter::new(file)))
     }
 
@@ -208,6 +214,26 @@ mod tests {
         output.commit()?;
         assert_eq!(std::fs::read(&dest)?, b"new");
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() -> Result<()> {
+        // regression: the temporary file took the default mode (0644 under the usual
+        // umask), so replacing a private 0600 file made it world-readable
+        use std::os::unix::fs::PermissionsExt;
+        let dir = dir()?;
+        let dest = dir.path().join("private.parquet");
+        std::fs::write(&dest, b"old")?;
+        for mode in [0o600, 0o640] {
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
+            let (output, mut file) = OutputFile::create(&dest)?;
+            file.write_all(b"new")?;
+            drop(file);
+            output.commit()?;
+            assert_eq!(std::fs::metadata(&dest)?.permissions().mode() & 0o777, mode);
+        }
         Ok(())
     }
 
