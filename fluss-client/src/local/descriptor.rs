@@ -119,9 +119,23 @@ pub(crate) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> 
     super::segment::sync_dir(dir)
 }
 
-/// The directory of a table under a log root: `{root}/{database}/{table}`.
-pub(crate) fn table_dir(root: &Path, path: &TablePath) -> PathBuf {
-    root.join(&path.database).join(&path.table)
+/// The directory of a table under a log root: `{root}/{database}/{table}`. Each name must
+/// be one plain directory name: an absolute or nested one (`/x`, `..`, `a/b`) would put
+/// the table's files outside the root.
+pub(crate) fn table_dir(root: &Path, path: &TablePath) -> Result<PathBuf> {
+    for name in [&path.database, &path.table] {
+        let mut components = Path::new(name).components();
+        let plain = matches!(
+            (components.next(), components.next()),
+            (Some(std::path::Component::Normal(c)), None) if c == name.as_str()
+        );
+        if !plain {
+            return Err(Error::invalid(format!(
+                "table {path}: {name:?} is not a plain directory name, so the table's log would not stay under its root"
+            )));
+        }
+    }
+    Ok(root.join(&path.database).join(&path.table))
 }
 
 /// A partition's directory name: `{partition name}-p{partition id}`, as Fluss names
@@ -178,6 +192,7 @@ pub(crate) fn discover(table_dir: &Path, partitioned: bool, bucket_count: u32) -
     let log = table_dir.join("log");
     let mut out = Discovered::default();
     let buckets_in = |dir: &Path, partition: Vec<String>, out: &mut Discovered| -> Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -189,6 +204,13 @@ pub(crate) fn discover(table_dir: &Path, partitioned: bool, bucket_count: u32) -
                 if b >= bucket_count {
                     return Err(Error::corrupt(format!(
                         "{} is bucket {b} but the table has {bucket_count} buckets",
+                        entry.path().display()
+                    )));
+                }
+                // `bucket-1` and `bucket-01`: one of them would go unread
+                if !seen.insert(b) {
+                    return Err(Error::corrupt(format!(
+                        "{} is bucket {b}, which another directory beside it is too",
                         entry.path().display()
                     )));
                 }
@@ -223,7 +245,12 @@ pub(crate) fn discover(table_dir: &Path, partitioned: bool, bucket_count: u32) -
                 .split(lake_api::table::PARTITION_SEPARATOR)
                 .map(str::to_string)
                 .collect();
-            out.partitions.insert(values.clone(), id);
+            if let Some(other) = out.partitions.insert(values.clone(), id) {
+                return Err(Error::corrupt(format!(
+                    "{} is partition {values:?}, which the directory of partition id {other} is too",
+                    entry.path().display()
+                )));
+            }
             buckets_in(&entry.path(), values, &mut out)?;
         }
     } else {

@@ -189,7 +189,7 @@ impl LocalLog {
     /// Creates a table's log under `root`; an existing table is an error.
     pub fn create(root: &Path, info: &TableInfo, options: LocalLogOptions) -> Result<Self> {
         info.validate()?;
-        let dir = table_dir(root, &info.path);
+        let dir = table_dir(root, &info.path)?;
         if dir.join(descriptor::DESCRIPTOR_FILE).exists() {
             return Err(Error::invalid(format!(
                 "table {} already exists at {}",
@@ -208,21 +208,21 @@ impl LocalLog {
     /// zeroed or missing (with the rest of its segment and any later segments); damage to
     /// synced batches is a `Corrupt` error instead, and nothing is cut.
     pub fn open(root: &Path, path: &TablePath, options: LocalLogOptions) -> Result<Self> {
-        let dir = table_dir(root, path);
+        let dir = table_dir(root, path)?;
         let descriptor = TableDescriptor::read(&dir)?;
         Self::open_dir(dir, descriptor, options, true)
     }
 
     /// Opens a table's log for reading only: a tail still being written is left alone.
     pub fn open_read_only(root: &Path, path: &TablePath, options: LocalLogOptions) -> Result<Self> {
-        let dir = table_dir(root, path);
+        let dir = table_dir(root, path)?;
         let descriptor = TableDescriptor::read(&dir)?;
         Self::open_dir(dir, descriptor, options, false)
     }
 
     /// Opens the table if it exists, else creates it.
     pub fn open_or_create(root: &Path, info: &TableInfo, options: LocalLogOptions) -> Result<Self> {
-        if table_dir(root, &info.path).join(descriptor::DESCRIPTOR_FILE).exists() {
+        if table_dir(root, &info.path)?.join(descriptor::DESCRIPTOR_FILE).exists() {
             Self::open(root, &info.path, options)
         } else {
             Self::create(root, info, options)
@@ -525,8 +525,11 @@ fn check_rows(info: &TableInfo, batch: &RecordBatch, changes: &[ChangeType], wha
             changes.len()
         )));
     }
-    let append_only = changes.iter().all(|c| *c == ChangeType::AppendOnly);
-    if info.has_primary_key() == append_only && batch.num_rows() > 0 {
+    let mismatched = match info.has_primary_key() {
+        true => changes.contains(&ChangeType::AppendOnly),
+        false => changes.iter().any(|c| *c != ChangeType::AppendOnly),
+    };
+    if mismatched {
         let (kind, takes) = if info.has_primary_key() {
             ("primary-key", "+I/-U/+U/-D")
         } else {

@@ -173,6 +173,78 @@ async fn directories_naming_buckets_or_partitions_the_table_cannot_have_are_corr
     Ok(())
 }
 
+#[tokio::test]
+async fn two_directories_for_one_bucket_or_partition_are_corrupt() -> Result<()> {
+    // regression: `bucket-1` and `bucket-01` both read as bucket 1 (and `x-p0` and `x-p5`
+    // as partition x), and one of them was silently left unread
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    log.append(&TableBucket::new(1), batch(0..1, None), vec![ChangeType::Insert])?;
+    std::fs::create_dir_all(log.table_dir().join("log/bucket-01"))?;
+    let e = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::corrupt("opened"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.message().contains("bucket 1"), "{e}");
+
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(true), options(1 << 20))?;
+    let bucket = TableBucket::partitioned(vec!["x".into()], 0);
+    log.append(&bucket, batch(0..1, Some("x")), vec![ChangeType::Insert])?;
+    std::fs::create_dir_all(log.table_dir().join("log/x-p5"))?;
+    let e = LocalLog::open_read_only(dir.path(), &info(true).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::corrupt("opened"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.message().contains("partition"), "{e}");
+    Ok(())
+}
+
+#[test]
+fn a_table_name_that_leaves_the_root_is_refused() -> Result<()> {
+    // regression: the names were joined to the root as paths, so an absolute or nested
+    // name put the table's files outside it
+    let root = tempfile::tempdir()?;
+    let outside = tempfile::tempdir()?;
+    let abs = outside.path().to_string_lossy().into_owned();
+    for (database, table) in [
+        (abs.as_str(), "t"),
+        ("db", abs.as_str()),
+        ("db", "../t"),
+        ("db", ".."),
+        ("db", "a/b"),
+        ("..", "t"),
+        ("", "t"),
+    ] {
+        let mut info = info(false);
+        info.path = TablePath::new(database, table);
+        let e = LocalLog::create(root.path(), &info, options(1 << 20))
+            .err()
+            .ok_or_else(|| Error::invalid(format!("created {}", info.path)))?;
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    }
+    assert_eq!(std::fs::read_dir(outside.path())?.count(), 0);
+    assert_eq!(std::fs::read_dir(root.path())?.count(), 0);
+    Ok(())
+}
+
+#[test]
+fn a_primary_key_table_takes_no_append_only_row() -> Result<()> {
+    // regression: only an all `+A` batch was refused; one `+A` among inserts was stored
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    let e = log
+        .append(
+            &TableBucket::new(0),
+            batch(0..2, None),
+            vec![ChangeType::Insert, ChangeType::AppendOnly],
+        )
+        .err()
+        .ok_or_else(|| Error::invalid("appended"))?;
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    Ok(())
+}
+
 fn last_segment(log: &LocalLog) -> std::path::PathBuf {
     let mut files = bucket_segments(&log.table_dir().join("log/bucket-0")).unwrap();
     files.pop().unwrap()
