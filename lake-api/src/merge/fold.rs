@@ -251,6 +251,17 @@ impl Stream for GroupFold {
                     .cursor(w)
                     .is_some_and(|c| c.key_equals(this.group_prefix, &this.group_key));
             let mut ready_batch = None;
+            // a key with many rows (one row changed a million times): the batches of its
+            // rows before the state's go now, not when the group ends
+            if same && this.merge.retained() > this.max_retained {
+                match this.merge.flush_keeping(this.state.as_mut().map(|s| &mut s.slot)) {
+                    Ok(b) => ready_batch = b,
+                    Err(e) => {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+            }
             if !same {
                 if this.in_group {
                     this.finish_group();
@@ -302,5 +313,73 @@ impl Stream for GroupFold {
                 return Poll::Ready(Some(Ok(b)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, Weak};
+
+    use arrow_array::{Array, Int64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::merge::keys::KeyEncoder;
+    use crate::merge::kway::{KeyedBatch, KeyedStream};
+    use crate::table::MergeEngine;
+
+    #[test]
+    fn a_long_group_keeps_only_the_batch_its_state_is_in() -> Result<()> {
+        // regression: every batch holding rows of the group being folded stayed in memory
+        // until the group ended, so one key changed a million times kept the whole
+        // (spilled) log tail in memory
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let keys = KeyEncoder::new(&schema, &["k".to_string()])?;
+        let (batches, rows) = (200, 10);
+        let yielded: Arc<Mutex<Vec<Weak<dyn Array>>>> = Arc::default();
+        let most_alive = Arc::new(AtomicUsize::new(0));
+        let (seen, most) = (yielded.clone(), most_alive.clone());
+        let schema_ = schema.clone();
+        let input: KeyedStream = Box::pin(futures::stream::iter(0..batches).map(move |i| {
+            let batch = RecordBatch::try_new(
+                schema_.clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![1; rows])),
+                    Arc::new(Int64Array::from_iter_values((0..rows as i64).map(|r| i * 10 + r))),
+                ],
+            )?;
+            let mut seen = seen.lock().map_err(|_| crate::Error::invalid("poisoned"))?;
+            let alive = seen.iter().filter(|w| w.strong_count() > 0).count();
+            most.fetch_max(alive, Ordering::SeqCst);
+            seen.push(Arc::downgrade(batch.column(1)));
+            KeyedBatch::new(batch, &keys, None, None)
+        }));
+        let fold = GroupFold::new(
+            vec![input],
+            schema,
+            FoldRule::new(&MergeEngine::Deduplicate, None),
+            FoldOutput::Rows,
+            8192,
+        );
+        let out: Vec<RecordBatch> = futures::executor::block_on_stream(fold).collect::<Result<_>>()?;
+        let last = out
+            .iter()
+            .flat_map(|b| {
+                b.column(1)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .map(|a| a.values().to_vec())
+            })
+            .flatten()
+            .collect::<Vec<_>>();
+        assert_eq!(last, vec![(batches - 1) * 10 + rows as i64 - 1], "the key's last row");
+        let most = most_alive.load(Ordering::SeqCst);
+        assert!(most <= 40, "{most} of the group's batches were held at once");
+        Ok(())
     }
 }

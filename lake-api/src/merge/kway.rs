@@ -374,9 +374,15 @@ impl KWayMerge {
 
     /// Builds the pending picks and releases the input batches no cursor still needs.
     pub(crate) fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        self.flush_keeping(None)
+    }
+
+    /// [`flush`](Self::flush), keeping also the batch in `slot` (renumbered in place): a
+    /// row picked later, such as the state of the key being folded.
+    pub(crate) fn flush_keeping(&mut self, slot: Option<&mut usize>) -> Result<Option<RecordBatch>> {
         let out = self.builder.build()?;
         self.builder
-            .compact(self.cursors.iter_mut().flatten().map(|c| &mut c.slot));
+            .compact(self.cursors.iter_mut().flatten().map(|c| &mut c.slot).chain(slot));
         Ok(out)
     }
 
