@@ -106,9 +106,10 @@ impl ExternalSorter {
         let (schema, batch_size) = (self.schema.clone(), self.batch_size);
         match self.finish_sorted()? {
             Sorted::InMemory { batches, order } => {
-                let sorted: Vec<RecordBatch> =
-                    Gather::new(schema.clone(), batches, order.rows, batch_size).collect::<Result<_>>()?;
-                Ok(RecordBatchStream::from_batches(schema, sorted))
+                // gathered as the reader asks: gathered all at once, the sorted copy and
+                // the buffered rows would be held together, twice the budget
+                let gather = Gather::new(schema.clone(), batches, order.rows, batch_size);
+                Ok(RecordBatchStream::new(schema, futures::stream::iter(gather)))
             }
             Sorted::Spilled(stream) => Ok(stream),
         }
@@ -273,6 +274,29 @@ mod tests {
             }
         }
         (got, runs)
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_sort_gathers_as_it_is_read() -> Result<()> {
+        // regression: `finish` gathered every sorted batch at once while the buffered
+        // rows were still held, twice the memory the budget allowed for
+        let spill = SpillDir::new(None);
+        let keys = KeyEncoder::new(&schema(), &["k".to_string()])?;
+        let mut sorter = ExternalSorter::new(schema(), keys, usize::MAX, 2, spill);
+        let input = batch(&[3, 1, 2, 0]);
+        let held = Arc::downgrade(input.column(1));
+        sorter.push(input)?;
+        let mut stream = sorter.finish()?;
+        let first = stream.try_next().await?.map(|b| b.num_rows());
+        assert_eq!(first, Some(2));
+        assert!(
+            held.strong_count() > 0,
+            "the buffered rows are read from, not copied whole"
+        );
+        let rest: Vec<RecordBatch> = stream.try_collect().await?;
+        assert_eq!(rest.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        assert_eq!(held.strong_count(), 0, "and released once read");
+        Ok(())
     }
 
     #[tokio::test]
