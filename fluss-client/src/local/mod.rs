@@ -433,12 +433,8 @@ impl LocalLog {
 
     /// Looks for buckets, partitions and batches other processes added.
     fn refresh(&self) -> Result<()> {
-        let info = &self.inner.info;
-        let found = discover(&self.inner.dir, !info.partition_keys.is_empty(), info.bucket_count)?;
+        let found = self.refresh_partitions()?;
         let mut state = self.state()?;
-        for (values, id) in found.partitions {
-            state.partitions.entry(values).or_insert(id);
-        }
         for bucket in found.buckets {
             if !state.buckets.contains_key(&bucket) {
                 let path = Self::bucket_path(&self.inner.dir, &state.partitions, &bucket)?;
@@ -449,6 +445,17 @@ impl LocalLog {
             log.refresh().map_err(|e| e.context(format!("{bucket}")))?;
         }
         Ok(())
+    }
+
+    /// Looks for partitions other processes added, and returns what it found.
+    fn refresh_partitions(&self) -> Result<descriptor::Discovered> {
+        let info = &self.inner.info;
+        let mut found = discover(&self.inner.dir, !info.partition_keys.is_empty(), info.bucket_count)?;
+        let mut state = self.state()?;
+        for (values, id) in std::mem::take(&mut found.partitions) {
+            state.partitions.entry(values).or_insert(id);
+        }
+        Ok(found)
     }
 
     /// Makes every batch appended so far (or, for a read-only log, seen so far) durable
@@ -487,6 +494,8 @@ impl LocalLog {
 
     /// The offsets a lake snapshot covers, from its `fluss-offsets` property.
     pub async fn snapshot_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
+        // a snapshot may name partitions other processes created since this log opened
+        self.refresh_partitions()?;
         let partitions = self.partition_ids()?;
         resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &partitions).await
     }

@@ -245,6 +245,23 @@ fn a_primary_key_table_takes_no_append_only_row() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_naming_a_partition_created_after_the_log_was_opened_resolve() -> Result<()> {
+    // regression: the partition ids were those the log saw when it opened, so a reader
+    // opened before the appender created a partition could not read a snapshot's offsets
+    let dir = tempfile::tempdir()?;
+    let writer = LocalLog::create(dir.path(), &info(true), options(1 << 20))?;
+    let reader = LocalLog::open_read_only(dir.path(), &info(true).path, options(1 << 20))?;
+    let bucket = TableBucket::partitioned(vec!["x".into()], 0);
+    writer.append(&bucket, batch(0..3, Some("x")), vec![ChangeType::Insert; 3])?;
+    let lake = Arc::new(lake_api::memory::MemoryLake::new());
+    let snapshot = crate::tiering::Tierer::new(writer.clone(), lake)
+        .tier(&crate::tiering::TierOptions::default())
+        .await?;
+    assert_eq!(reader.snapshot_offsets(&snapshot).await?.get(&bucket), Some(&3));
+    Ok(())
+}
+
 fn last_segment(log: &LocalLog) -> std::path::PathBuf {
     let mut files = bucket_segments(&log.table_dir().join("log/bucket-0")).unwrap();
     files.pop().unwrap()
