@@ -1,7 +1,8 @@
 //! The lakeunion integration harness, usable by other projects' tests:
 //!
 //! - [`workload`]: random tables and changelogs;
-//! - [`oracle`]: the plain model every union read is compared with;
+//! - [`oracle`]: the plain model every union read is compared with, and [`oracle_filter`]
+//!   its filter;
 //! - [`build`]: turning a workload into a log and a lake tiered at random points;
 //! - [`check`]: random queries and their comparison with the oracle;
 //! - [`local`]: the same over the embedded `LocalLog` and the tiering service;
@@ -30,6 +31,7 @@ pub mod iceberg;
 pub mod lance;
 pub mod local;
 pub mod oracle;
+pub mod oracle_filter;
 pub mod paimon;
 pub mod paimon_compact;
 pub mod paimon_rest;
