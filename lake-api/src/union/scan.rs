@@ -197,7 +197,8 @@ impl UnionScanBuilder {
         self
     }
 
-    /// Stops each bucket's log at these offsets instead of its current end.
+    /// Stops each bucket's log at these offsets instead of its current end (not with
+    /// [`ReadMode::LakeOnly`], which reads no log: [`build`](Self::build) refuses that).
     pub fn as_of_offsets(mut self, offsets: BTreeMap<TableBucket, i64>) -> Self {
         self.as_of = Some(offsets);
         self
@@ -218,6 +219,12 @@ impl UnionScanBuilder {
 
     /// Checks the request, picks the lake snapshot and configures the lake source.
     pub async fn build(self) -> Result<UnionScan> {
+        if self.as_of.is_some() && self.mode == ReadMode::LakeOnly {
+            // a lake-only read reads no log, so it could stop nowhere
+            return Err(Error::invalid(
+                "as-of offsets stop the log, but a lake-only read reads none of it",
+            ));
+        }
         let info = self.table.info.clone();
         let schema = info.schema.clone();
         let output_names: Vec<String> = match &self.columns {

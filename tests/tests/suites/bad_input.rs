@@ -579,3 +579,19 @@ async fn a_split_listing_a_log_range_or_lake_split_twice_is_refused() -> Result<
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn as_of_offsets_on_a_lake_only_read_are_refused() -> lake_api::Result<()> {
+    // regression: the offsets were taken and silently ignored
+    let (_, _, table) = table().await;
+    let e = table
+        .scan()
+        .mode(lake_api::ReadMode::LakeOnly)
+        .as_of_offsets(BTreeMap::from([(TableBucket::new(0), 5)]))
+        .build()
+        .await
+        .err()
+        .ok_or_else(|| lake_api::Error::invalid("built"))?;
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    Ok(())
+}
