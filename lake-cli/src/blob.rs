@@ -123,12 +123,12 @@ pub async fn get(args: &GetArgs, quiet: bool) -> CliResult<()> {
             drop(file);
             pending.commit()?;
             if !quiet {
-                eprintln!(
+                crate::stdout::note(format_args!(
                     "wrote {} ({}) to {}",
                     render::human_bytes(bytes.len() as u64),
                     render::sniff_mime(bytes),
                     path.display()
-                );
+                ));
             }
         }
         None => {

@@ -38,13 +38,13 @@ impl Failure {
 
     /// Prints the failure to stderr: one line, then the causes when `verbose`.
     pub fn report(&self, verbose: bool) {
-        eprintln!("lakescan: {self}");
+        crate::stdout::note(format_args!("lakescan: {self}"));
         if let Failure::Runtime(e) = self
             && verbose
         {
             let mut source = e.source();
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                crate::stdout::note(format_args!("  caused by: {s}"));
                 source = s.source();
             }
         }

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lakescan: cannot start the async runtime: {e}");
+            crate::stdout::note(format_args!("lakescan: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };

@@ -38,7 +38,7 @@ pub struct ReadArgs {
     #[arg(long, default_value = "auto", value_parser = parse_strategy)]
     pub strategy: MergeStrategy,
     /// Read the lake snapshot alone (stale by the log tail).
-    #[arg(long, conflicts_with = "log_only")]
+    #[arg(long, conflicts_with_all = ["log_only", "as_of_offsets"])]
     pub lake_only: bool,
     /// Read the log alone, from each bucket's earliest offset.
     #[arg(long)]
@@ -221,7 +221,7 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     }
     bar.finish();
     if !quiet && !args.follow {
-        eprintln!("{rows} row{}", if rows == 1 { "" } else { "s" });
+        crate::stdout::note(format_args!("{rows} row{}", if rows == 1 { "" } else { "s" }));
     }
     Ok(())
 }
@@ -371,12 +371,12 @@ async fn write_binary(
     match output {
         Some(p) => {
             if !quiet {
-                eprintln!(
+                crate::stdout::note(format_args!(
                     "wrote {} rows ({}) to {}",
                     summary.rows,
                     render::human_bytes(summary.bytes),
                     p.display()
-                );
+                ));
             }
         }
         None => {

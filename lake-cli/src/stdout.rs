@@ -1,4 +1,5 @@
-//! Standard output, watched for a reader that went away (`lakescan scan | head`).
+//! Standard output, watched for a reader that went away (`lakescan scan | head`), and
+//! notes on standard error, which a reader gone from it does not fail.
 //!
 //! A closed pipe ends a command quietly with exit status 0, as it does for other Unix
 //! tools. Some writers report a failed write as text only: arrow's CSV writer turns the
@@ -49,4 +50,10 @@ impl Write for Stdout {
     fn flush(&mut self) -> io::Result<()> {
         Self::noted(self.0.flush())
     }
+}
+
+/// Writes one line to standard error. A closed stderr loses the note but fails nothing:
+/// `eprintln!` would panic there, after the command's work was done.
+pub(crate) fn note(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{line}");
 }

@@ -1470,6 +1470,26 @@ fn a_closed_stdout_ends_every_format_quietly() {
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
 
+#[test]
+fn a_closed_stderr_does_not_fail_a_scan() {
+    // regression: the closing "N rows" went through eprintln!, which panics (exit 101)
+    // when stderr's reader is gone
+    let dir = tempfile::tempdir().unwrap();
+    big_log(dir.path(), 100);
+    let root = dir_arg(&dir);
+    let out = dir.path().join("rows.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lakescan"))
+        .args(["scan", "--log", &root, "--format", "csv", "-o", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lakescan");
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait for lakescan");
+    assert_eq!(status.code(), Some(0));
+    assert!(std::fs::read_to_string(&out).unwrap().lines().count() > 100);
+}
+
 #[cfg(unix)]
 #[test]
 fn output_to_a_device_or_through_a_link_keeps_them() {
