@@ -79,6 +79,15 @@ impl PaimonLakeWriter {
         if options.contains_key("rowkind.field") {
             return refuse("the table takes row kinds from a `rowkind.field` column".into());
         }
+        // `ignore-delete`, or `<engine>.ignore-delete`: the round's `-D` rows would be
+        // dropped, and deleted rows come back
+        if info.has_primary_key()
+            && let Some((key, _)) = options
+                .iter()
+                .find(|(k, v)| k.ends_with("ignore-delete") && v.trim().eq_ignore_ascii_case("true"))
+        {
+            return refuse(format!("the table's `{key}` option would drop the round's deletes"));
+        }
         let context = format!("table {} ({})", info.path, table.location());
         let target = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(paimon_err(&context))?;
         let system = SystemColumns::of(&target, &context)?;

@@ -616,3 +616,46 @@ async fn tier_changes(log: &LocalLog, tierer: &Tierer, changes: &[Change<'_>]) -
     let snapshot = tierer.tier(&TierOptions::default()).await.expect("tier");
     log.tiered_offsets(&snapshot).await.expect("offsets")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_table_that_ignores_deletes_is_not_tiered_into() -> Result<(), Box<dyn std::error::Error>> {
+    // regression: only tables created here were checked; one another engine created with
+    // `ignore-delete` took the round's `-D` rows and dropped them, so deleted rows came back
+    let dir = tempfile::tempdir()?;
+    for key in ["ignore-delete", "deduplicate.ignore-delete"] {
+        let info = table(&key.replace(['.', '-'], "_"), MergeEngine::Deduplicate, &[]);
+        let root = dir.path().join(key);
+        let (lake, _log) = lake_and_log(&root, &info).await;
+        drop(lake.create_lake_writer(&info).await?);
+        let mut schemas = walk(&root)
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("schema-"))
+            })
+            .collect::<Vec<_>>();
+        schemas.sort();
+        let schema_file = schemas.last().ok_or("no schema file")?;
+        let mut schema: serde_json::Value = serde_json::from_slice(&std::fs::read(schema_file)?)?;
+        schema["options"][key] = "TRUE".into();
+        std::fs::write(schema_file, schema.to_string())?;
+        let e = lake.create_lake_writer(&info).await.err().ok_or("a writer")?;
+        assert_eq!(e.kind(), lake_api::ErrorKind::Unsupported, "{key}: {e}");
+        assert!(e.to_string().contains(key), "{key}: {e}");
+    }
+    Ok(())
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
