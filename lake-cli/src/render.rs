@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, FixedSizeListArray, LargeBinaryArray, RecordBatch, StringArray, StructArray,
+    Array, ArrayRef, AsArray, BinaryArray, FixedSizeListArray, LargeBinaryArray, RecordBatch, StringArray, StructArray,
     UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -213,10 +213,7 @@ pub fn truncate(s: &str, max: usize) -> String {
         .chars()
         .map(|c| match c {
             '\n' | '\r' | '\t' => ' ',
-            // and the bidirectional overrides, which reorder what the terminal shows
-            c if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') => {
-                char::REPLACEMENT_CHARACTER
-            }
+            c if acts_on_terminal(c) => char::REPLACEMENT_CHARACTER,
             c => c,
         })
         .collect();
@@ -228,6 +225,49 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// Whether a terminal would act on `c` rather than show it: a control character other
+/// than a line break or tab (an ANSI escape; a carriage return, which writes over the
+/// line), or a bidirectional override, which reorders what it shows.
+fn acts_on_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `batch` with its string cells and column names made fit for a terminal: what one would
+/// act on becomes `\u{FFFD}` (line breaks and tabs stay: CSV quotes them). For CSV
+/// written to a terminal, where the data must not run escape sequences.
+pub fn terminal_safe(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let shown = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if acts_on_terminal(c) {
+                    char::REPLACEMENT_CHARACTER
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let name = shown(field.name());
+        if matches!(
+            column.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            let text = arrow::compute::cast(column, &DataType::Utf8)?;
+            let text: StringArray = text.as_string::<i32>().iter().map(|v| v.map(shown)).collect();
+            fields.push(Field::new(name, DataType::Utf8, field.is_nullable()));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone().with_name(name));
+            columns.push(column.clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
 /// How a text table is laid out.
 #[derive(Debug, Clone, Copy)]
 pub struct TableLayout {
@@ -237,6 +277,13 @@ pub struct TableLayout {
     pub max_table_width: Option<usize>,
     /// BLOB cells as their bytes in hex rather than `<blob 53 KB image/jpeg>`.
     pub blob_bytes: bool,
+}
+
+impl TableLayout {
+    /// Whether the output is a terminal (only a terminal's width is known).
+    pub fn for_terminal(&self) -> bool {
+        self.max_table_width.is_some()
+    }
 }
 
 /// The narrowest a column is squeezed to when the table is wider than the terminal.
@@ -444,6 +491,32 @@ mod tests {
         assert_eq!(truncate("\u{1b}[31mred\u{7}\r\n", 0), "\u{FFFD}[31mred\u{FFFD}  ");
         assert_eq!(truncate("a\u{1b}bcdef", 4), "a\u{FFFD}b…");
         assert_eq!(truncate("x\u{202E}y\u{2066}", 0), "x\u{FFFD}y\u{FFFD}");
+    }
+
+    #[test]
+    fn csv_for_a_terminal_runs_no_escape_sequence() -> Result<(), ArrowError> {
+        // regression: CSV wrote the data's bytes to the terminal as they were, so a cell
+        // could clear the screen, retitle the window or write the clipboard
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("na\u{1b}]0;me", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec![
+                    Some("\u{1b}[2Jline\r\nnext\tcol\u{202E}"),
+                    None,
+                ])),
+            ],
+        )?;
+        let safe = terminal_safe(&batch)?;
+        assert_eq!(safe.schema().field(1).name(), "na\u{FFFD}]0;me");
+        let text = safe.column(1).as_string::<i32>();
+        assert_eq!(text.value(0), "\u{FFFD}[2Jline\u{FFFD}\nnext\tcol\u{FFFD}");
+        assert!(text.is_null(1));
+        assert_eq!(safe.column(0), batch.column(0));
+        Ok(())
     }
 
     #[test]

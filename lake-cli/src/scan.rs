@@ -314,7 +314,10 @@ async fn write_text(
                         writer.finish()?;
                     }
                     Format::Csv => {
-                        let flat = render::flatten_for_csv(&b, layout.blob_bytes)?;
+                        let mut flat = render::flatten_for_csv(&b, layout.blob_bytes)?;
+                        if layout.for_terminal() {
+                            flat = render::terminal_safe(&flat)?;
+                        }
                         let mut writer = arrow::csv::WriterBuilder::new().with_header(header).build(&mut *out);
                         writer.write(&flat)?;
                     }
