@@ -710,6 +710,20 @@ async fn accepted_filters_match_the_engine() -> Result<(), String> {
     lakeunion_tests::fixtures::accepted_filters_match_the_engine(&lake).await
 }
 
+/// The newest metadata file of the one table under `dir`, and its JSON (to edit by hand,
+/// as another engine would change the table).
+fn latest_metadata(dir: &Path) -> Result<(PathBuf, Value), String> {
+    let mut metadata_files: Vec<PathBuf> = lakeunion_tests::fixtures::files_with_extension(dir, "json")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
+        .collect();
+    metadata_files.sort();
+    let latest = metadata_files.pop().ok_or("no metadata file")?;
+    let json =
+        serde_json::from_slice(&std::fs::read(&latest).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    Ok((latest, json))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_are_the_main_branch_history() -> Result<(), String> {
     // regression: every snapshot in the metadata was listed, so after a rollback the newest
@@ -741,14 +755,7 @@ async fn snapshots_are_the_main_branch_history() -> Result<(), String> {
     assert_eq!(ids(lake.list_snapshots(&path).await.map_err(e)?), vec![first, second]);
 
     // main rolled back to the first snapshot: the second stays in the metadata, off the branch
-    let mut metadata_files: Vec<PathBuf> = lakeunion_tests::fixtures::files_with_extension(dir.path(), "json")
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
-        .collect();
-    metadata_files.sort();
-    let latest = metadata_files.last().ok_or("no metadata file")?;
-    let mut metadata: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(latest).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let (latest, mut metadata) = latest_metadata(dir.path())?;
     metadata["current-snapshot-id"] = first.into();
     metadata["refs"]["main"]["snapshot-id"] = first.into();
     let rolled_back = latest.with_file_name("99999-rolled-back.metadata.json");
@@ -794,14 +801,7 @@ async fn a_snapshot_older_than_the_schema_reads_in_the_current_schema() -> Resul
 
     // then `v` renamed to `w` and a new `v BIGINT` added, as another engine would: the
     // snapshot keeps the schema it was written with
-    let mut metadata_files: Vec<PathBuf> = lakeunion_tests::fixtures::files_with_extension(dir.path(), "json")
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
-        .collect();
-    metadata_files.sort();
-    let latest = metadata_files.last().ok_or("no metadata file")?;
-    let mut metadata: Value =
-        serde_json::from_slice(&std::fs::read(latest).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let (latest, mut metadata) = latest_metadata(dir.path())?;
     let new_field = metadata["last-column-id"].as_i64().ok_or("no last column id")? + 1;
     let schemas = metadata["schemas"].as_array_mut().ok_or("no schemas")?;
     let mut evolved = schemas.last().ok_or("no schema")?.clone();
