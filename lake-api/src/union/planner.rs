@@ -94,13 +94,6 @@ pub(crate) async fn plan(
 
     let mut ranges = BTreeMap::new();
     for bucket in buckets {
-        // the log starts at its earliest offset only where the lake never saw the bucket:
-        // elsewhere it would read the lake's rows of it again
-        if mode == ReadMode::Union && !tiered.contains_key(&bucket) && lake_buckets.contains(&bucket) {
-            return Err(Error::offsets(format!(
-                "{bucket}: the lake snapshot holds rows of it, but its tiered offsets do not name it"
-            )));
-        }
         let known = offsets.get(&bucket);
         if let Some(o) = known {
             o.check().map_err(|e| e.context(&bucket))?;
@@ -122,6 +115,14 @@ pub(crate) async fn plan(
         if stop < start {
             return Err(Error::offsets(format!(
                 "{bucket}: the stop offset {stop} is before the offset {start} the lake covers"
+            )));
+        }
+        // the log starts at its earliest offset only where the lake never saw the bucket:
+        // elsewhere it would read the lake's rows of it again (a bucket the log no longer
+        // has, such as an expired partition's, reads nothing from it and is only the lake's)
+        if mode == ReadMode::Union && stop > start && !tiered.contains_key(&bucket) && lake_buckets.contains(&bucket) {
+            return Err(Error::offsets(format!(
+                "{bucket}: the lake snapshot holds rows of it, but its tiered offsets do not name it"
             )));
         }
         if let Some(o) = known {
