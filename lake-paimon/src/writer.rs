@@ -80,8 +80,10 @@ impl PaimonLakeWriter {
             return refuse("the table takes row kinds from a `rowkind.field` column".into());
         }
         // `ignore-delete`, or `<engine>.ignore-delete`: the round's `-D` rows would be
-        // dropped, and deleted rows come back
+        // dropped, and deleted rows come back (only a deduplicate round writes any: a
+        // first-row table, which Paimon often keeps with the option, takes none)
         if info.has_primary_key()
+            && info.merge_engine == MergeEngine::Deduplicate
             && let Some((key, _)) = options
                 .iter()
                 .find(|(k, v)| k.ends_with("ignore-delete") && v.trim().eq_ignore_ascii_case("true"))
