@@ -137,9 +137,7 @@ pub async fn schema(args: &TableArgs) -> CliResult<()> {
 /// Why a split reads the way it does.
 fn why(split: &UnionSplit, info: &TableInfo, requested: MergeStrategy, options: &ScanOptions) -> String {
     match split.kind {
-        UnionSplitKind::LakeOnly => {
-            "log table: the lake snapshot's rows as they are (the log after it has splits of its own)".into()
-        }
+        UnionSplitKind::LakeOnly => "log table: the lake snapshot's rows as they are, nothing to merge".into(),
         UnionSplitKind::LogOnly => "log table: the log's rows in offset order, nothing to merge".into(),
         UnionSplitKind::LakeAndLog if split.lake_splits.is_empty() => format!(
             "no lake rows (no lake snapshot): the log's changes are folded per key under merge engine {}",

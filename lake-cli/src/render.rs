@@ -252,10 +252,12 @@ pub fn terminal_safe(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         let name = shown(field.name());
-        if matches!(
-            column.data_type(),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        ) {
+        let strings = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        let text = match column.data_type() {
+            DataType::Dictionary(_, values) => strings(values),
+            t => strings(t),
+        };
+        if text {
             let text = arrow::compute::cast(column, &DataType::Utf8)?;
             let text: StringArray = text.as_string::<i32>().iter().map(|v| v.map(shown)).collect();
             fields.push(Field::new(name, DataType::Utf8, field.is_nullable()));
@@ -516,6 +518,13 @@ mod tests {
         assert_eq!(text.value(0), "\u{FFFD}[2Jline\u{FFFD}\nnext\tcol\u{FFFD}");
         assert!(text.is_null(1));
         assert_eq!(safe.column(0), batch.column(0));
+        let dictionary: arrow::array::DictionaryArray<arrow::datatypes::Int32Type> =
+            vec!["a\u{7}", "a\u{7}"].into_iter().collect();
+        let encoded = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)])?;
+        assert_eq!(
+            terminal_safe(&encoded)?.column(0).as_string::<i32>().value(1),
+            "a\u{FFFD}"
+        );
         Ok(())
     }
 

@@ -334,22 +334,23 @@ fn is_signed_integer(dt: &DataType) -> bool {
     matches!(dt, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
 }
 
-/// `x op v`, for every integer `x`, as one comparison of `x` with an integer: exact where
-/// comparing in Float64 would round `x` (past 2^53). The engine orders NaN above every
-/// number, as Arrow does.
+/// `x op v`, for every integer `x` of a signed integer column, as one comparison of `x`
+/// with an integer: exact where comparing in Float64 would round `x` (past 2^53). `v` is
+/// taken by value (`-0.0` is 0); NaN sorts as Arrow's total order puts it, above every
+/// number (below, with its sign bit set).
 fn integer_comparison(op: CompareOp, v: f64) -> (CompareOp, i64) {
     use CompareOp::*;
     // hold for every non-null `x`, and for none
     const EVERY: (CompareOp, i64) = (LtEq, i64::MAX);
     const NONE: (CompareOp, i64) = (Gt, i64::MAX);
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if v.is_nan() || v >= TWO_63 {
+    if (v.is_nan() && v.is_sign_positive()) || v >= TWO_63 {
         return match op {
             Lt | LtEq | NotEq => EVERY,
             Gt | GtEq | Eq => NONE,
         };
     }
-    if v < -TWO_63 {
+    if v.is_nan() || v < -TWO_63 {
         return match op {
             Gt | GtEq | NotEq => EVERY,
             Lt | LtEq | Eq => NONE,
@@ -616,6 +617,9 @@ mod tests {
         // the engine orders NaN above every number
         assert_eq!(run(col("i64").lt(f64::NAN))?, vec![T, T, T, N]);
         assert_eq!(run(col("i64").gt_eq(f64::NAN))?, vec![F, F, F, N]);
+        assert_eq!(run(col("i64").gt(-f64::NAN))?, vec![T, T, T, N]);
+        assert_eq!(run(col("i64").eq(-0.0))?, vec![F, F, F, N]);
+        assert_eq!(run(col("i64").lt_eq(-0.0))?, vec![F, F, F, N]);
         assert_eq!(run(col("f32").eq(16_777_217))?, vec![F, F, F, N]);
         assert_eq!(run(col("f32").lt(16_777_217))?, vec![T, T, T, N]);
         assert_eq!(run(col("f32").in_list([16_777_217]))?, vec![F, F, F, N]);
