@@ -370,19 +370,6 @@ fn integer_comparison(op: CompareOp, v: f64) -> (CompareOp, i64) {
     }
 }
 
-/// A float candidate of `IN` on a signed integer column, as a candidate that compares
-/// exactly: an integral one in range as that integer, any other as a fraction (which no
-/// integer equals, in Float64 too).
-fn integer_candidate(value: &Literal) -> Literal {
-    match value {
-        Literal::Float(v) => match integer_comparison(CompareOp::Eq, *v) {
-            (CompareOp::Eq, n) => Literal::Int(n),
-            _ => Literal::Float(0.5),
-        },
-        other => other.clone(),
-    }
-}
-
 /// `column IN (values)` as an OR of equalities (Kleene): TRUE on a match, else NULL
 /// when the column value or any listed value is NULL, else FALSE.
 fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<BooleanArray> {
@@ -396,23 +383,24 @@ fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<Boolean
             has_null = true;
             continue;
         }
-        let value = match integers {
-            true => integer_candidate(value),
-            false => value.clone(),
+        let eq = if integers && matches!(value, Literal::Float(_)) {
+            // exactly, as a comparison does: no widening to share
+            compare(column, array, CompareOp::Eq, value)?
+        } else {
+            let operand = operand(column, array.data_type(), value)?;
+            let lhs = match operand.column_cast {
+                None => Arc::clone(array),
+                Some(to) => match widened.iter().find(|(t, _)| *t == to) {
+                    Some((_, a)) => Arc::clone(a),
+                    None => {
+                        let a = cast(array, &to)?;
+                        widened.push((to, Arc::clone(&a)));
+                        a
+                    }
+                },
+            };
+            apply(CompareOp::Eq, &lhs, &operand.scalar)?
         };
-        let operand = operand(column, array.data_type(), &value)?;
-        let lhs = match operand.column_cast {
-            None => Arc::clone(array),
-            Some(to) => match widened.iter().find(|(t, _)| *t == to) {
-                Some((_, a)) => Arc::clone(a),
-                None => {
-                    let a = cast(array, &to)?;
-                    widened.push((to, Arc::clone(&a)));
-                    a
-                }
-            },
-        };
-        let eq = apply(CompareOp::Eq, &lhs, &operand.scalar)?;
         found = Some(match found {
             None => eq,
             Some(f) => or_kleene(&f, &eq)?,
