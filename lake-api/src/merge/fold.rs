@@ -341,13 +341,14 @@ mod tests {
         ]));
         let keys = KeyEncoder::new(&schema, &["k".to_string()])?;
         let (batches, rows) = (200, 10);
-        let yielded: Arc<Mutex<Vec<Weak<dyn Array>>>> = Arc::default();
+        // the batches yielded so far, to count how many are still held when the next is
+        let seen: Mutex<Vec<Weak<dyn Array>>> = Mutex::default();
         let most_alive = Arc::new(AtomicUsize::new(0));
-        let (seen, most) = (yielded.clone(), most_alive.clone());
-        let schema_ = schema.clone();
+        let most = most_alive.clone();
+        let input_schema = schema.clone();
         let input: KeyedStream = Box::pin(futures::stream::iter(0..batches).map(move |i| {
             let batch = RecordBatch::try_new(
-                schema_.clone(),
+                input_schema.clone(),
                 vec![
                     Arc::new(Int64Array::from(vec![1; rows])),
                     Arc::new(Int64Array::from_iter_values((0..rows as i64).map(|r| i * 10 + r))),
