@@ -117,19 +117,24 @@ pub(crate) fn for_snapshot_schema(
     current: &IcebergSchema,
     snapshot: &IcebergSchema,
 ) -> IcebergPredicate {
+    // `NOT` first pushed into the leaves: a leaf made `true` under a `NOT` would prune
+    renamed_leaves(&filter.rewrite_not(), current, snapshot)
+}
+
+/// [`for_snapshot_schema`] of a filter without `NOT`.
+fn renamed_leaves(filter: &IcebergPredicate, current: &IcebergSchema, snapshot: &IcebergSchema) -> IcebergPredicate {
     let renamed = |r: &Reference| {
         let id = current.field_id_by_name(r.name())?;
         snapshot.name_by_field_id(id).map(Reference::new)
     };
-    // `NOT` first pushed into the leaves: a leaf made `true` under a `NOT` would prune
-    match filter.rewrite_not() {
+    match filter {
         IcebergPredicate::And(e) => {
             let [l, r] = e.inputs();
-            for_snapshot_schema(l.clone(), current, snapshot).and(for_snapshot_schema(r.clone(), current, snapshot))
+            renamed_leaves(l, current, snapshot).and(renamed_leaves(r, current, snapshot))
         }
         IcebergPredicate::Or(e) => {
             let [l, r] = e.inputs();
-            for_snapshot_schema(l.clone(), current, snapshot).or(for_snapshot_schema(r.clone(), current, snapshot))
+            renamed_leaves(l, current, snapshot).or(renamed_leaves(r, current, snapshot))
         }
         IcebergPredicate::Unary(u) => match renamed(u.term()) {
             Some(r) => IcebergPredicate::Unary(UnaryExpression::new(u.op(), r)),
@@ -145,7 +150,8 @@ pub(crate) fn for_snapshot_schema(
         },
         // none left after `rewrite_not`; pruning nothing is always right
         IcebergPredicate::Not(_) => IcebergPredicate::AlwaysTrue,
-        p @ (IcebergPredicate::AlwaysTrue | IcebergPredicate::AlwaysFalse) => p,
+        IcebergPredicate::AlwaysTrue => IcebergPredicate::AlwaysTrue,
+        IcebergPredicate::AlwaysFalse => IcebergPredicate::AlwaysFalse,
     }
 }
 
