@@ -191,6 +191,14 @@ mod tests {
         Ok(tempfile::tempdir()?)
     }
 
+    /// Writes `bytes` as the output for `dest` and commits it; returns where it went.
+    fn write_output(dest: &Path, bytes: &[u8]) -> Result<PathBuf> {
+        let (output, mut file) = OutputFile::create(dest)?;
+        file.write_all(bytes)?;
+        drop(file);
+        output.commit()
+    }
+
     #[test]
     fn an_uncommitted_output_leaves_nothing() -> Result<()> {
         let dir = dir()?;
@@ -228,10 +236,7 @@ mod tests {
         std::fs::write(&dest, b"old")?;
         for mode in [0o600, 0o640] {
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
-            let (output, mut file) = OutputFile::create(&dest)?;
-            file.write_all(b"new")?;
-            drop(file);
-            output.commit()?;
+            write_output(&dest, b"new")?;
             assert_eq!(std::fs::metadata(&dest)?.permissions().mode() & 0o777, mode);
         }
         Ok(())
@@ -245,10 +250,7 @@ mod tests {
         let link = dir.path().join("link.bin");
         std::fs::write(&target, b"old")?;
         std::os::unix::fs::symlink(&target, &link)?;
-        let (output, mut file) = OutputFile::create(&link)?;
-        file.write_all(b"new")?;
-        drop(file);
-        assert_eq!(output.commit()?, target);
+        assert_eq!(write_output(&link, b"new")?, target);
         assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
         assert_eq!(std::fs::read(&target)?, b"new");
         Ok(())
@@ -260,10 +262,7 @@ mod tests {
         let dir = dir()?;
         let link = dir.path().join("link.bin");
         std::os::unix::fs::symlink("made.bin", &link)?;
-        let (output, mut file) = OutputFile::create(&link)?;
-        file.write_all(b"new")?;
-        drop(file);
-        assert_eq!(output.commit()?, dir.path().join("made.bin"));
+        assert_eq!(write_output(&link, b"new")?, dir.path().join("made.bin"));
         assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
         assert_eq!(std::fs::read(&link)?, b"new");
         Ok(())
@@ -304,10 +303,7 @@ mod tests {
             let fifo = fifo.clone();
             std::thread::spawn(move || std::fs::read(fifo))
         };
-        let (output, mut file) = OutputFile::create(&fifo)?;
-        file.write_all(b"through the pipe")?;
-        drop(file);
-        output.commit()?;
+        write_output(&fifo, b"through the pipe")?;
         let read = reader
             .join()
             .map_err(|_| Error::invalid("the reader thread panicked"))??;
