@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::Cursor;
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
 use rayon::prelude::*;
 
 use super::options::{DType, Layout, Resize, TensorOptions};
@@ -324,12 +324,9 @@ fn decode_png(bytes: &[u8], max_pixels: u64) -> std::result::Result<RgbImage, Fa
             .saturating_add(PNG_ALLOC_SLACK),
     );
     reader.limits(limits);
-    // Reads the header only: dimensions are known before any pixel is decoded.
     let decoder = reader
         .into_decoder()
         .map_err(|e| Failure(format!("cannot read {format} header: {e}")))?;
-    let (width, height) = decoder.dimensions();
-    check_size(format, width, height, max_pixels)?;
     let image = DynamicImage::from_decoder(decoder)
         .map_err(|e| Failure(format!("cannot decode {format} image ({width}x{height}): {e}")))?;
     Ok(image.into_rgb8())
