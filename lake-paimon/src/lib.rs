@@ -28,6 +28,7 @@
 //! ```
 
 mod blobs;
+mod bucketing;
 mod config;
 mod error;
 mod predicate;

@@ -32,6 +32,7 @@ use lake_api::{Error, ErrorKind, LogBatch, MergeEngine, Result, TableBucket, Tab
 use paimon::spec::VALUE_KIND_FIELD_NAME;
 use paimon::table::Table;
 
+use crate::bucketing::PaimonBucketing;
 use crate::error::paimon_err;
 use crate::schema::{BUCKET_OPTION, PAIMON_MERGE_ENGINE_OPTION, table_info, to_paimon};
 use crate::source::PaimonSource;
@@ -47,8 +48,9 @@ const DELETE: i8 = 3;
 pub(crate) struct PaimonLakeWriter {
     table: Table,
     info: TableInfo,
-    /// Paimon's buckets are the Fluss buckets (else the table is bucket-unaware).
-    fixed: bool,
+    /// Paimon's buckets are the Fluss buckets, checked row by row against Paimon's own
+    /// hash (else the table is bucket-unaware).
+    fixed: Option<PaimonBucketing>,
     /// Fluss's system columns, where the table has them: filled per row.
     system: Option<SystemColumns>,
     written: BTreeMap<TableBucket, Vec<LogBatch>>,
@@ -109,8 +111,13 @@ impl PaimonLakeWriter {
                 "a primary-key table needs fixed buckets, not bucket = {buckets}"
             ));
         }
+        let fixed = match i32::try_from(buckets) {
+            Ok(n) if n > 0 => Some(PaimonBucketing::of(table.schema(), n, &context)?),
+            Ok(_) => None,
+            Err(_) => return refuse(format!("bucket = {buckets} is not a bucket count")),
+        };
         Ok(Self {
-            fixed: buckets > 0,
+            fixed,
             system,
             table,
             info,
@@ -173,11 +180,21 @@ impl LakeWriter for PaimonLakeWriter {
             if rows.is_empty() {
                 continue;
             }
-            let precomputed = self.fixed.then_some(bucket.bucket as i32);
-            let written = write.write_arrow(&rows, precomputed).await;
+            let checked = match &self.fixed {
+                Some(bucketing) => rows.iter().try_for_each(|r| bucketing.check(r, bucket, &context)),
+                None => Ok(()),
+            };
+            let written = match checked {
+                Ok(()) => {
+                    let precomputed = self.fixed.is_some().then_some(bucket.bucket as i32);
+                    let written = write.write_arrow(&rows, precomputed).await;
+                    written.map_err(|e| crate::error::from_paimon(e, format!("{context} {bucket}")))
+                }
+                Err(e) => Err(e),
+            };
             if let Err(e) = written {
                 write.close().await;
-                return Err(crate::error::from_paimon(e, format!("{context} {bucket}")));
+                return Err(e);
             }
         }
         let messages = write.prepare_commit().await.map_err(paimon_err(&context))?;
@@ -922,6 +939,59 @@ mod tests {
             .ok_or_else(|| Error::invalid("writer accepted"))?;
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
         assert!(err.to_string().contains("partial-update"), "{err}");
+        Ok(())
+    }
+
+    /// Paimon prunes a key filter's buckets by its own hash of the key, so a row filed in
+    /// another bucket would be lost to such reads: the round is refused, nothing committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_whose_paimon_hash_names_another_bucket_are_refused() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let path = TablePath::new("fluss", "hashed");
+        let info = TableInfo::primary_key_table(path.clone(), data_schema(), vec!["k".into()], 4);
+        let table = lake.create_table(&info).await?;
+        let fields = table.schema().fields();
+        let target = paimon::arrow::build_target_arrow_schema(fields).map_err(paimon_err("target"))?;
+        let key = fields
+            .iter()
+            .position(|f| f.name() == "k")
+            .ok_or_else(|| Error::schema("no k"))?;
+        let hashes = paimon::spec::batch_hash_codes(&to_paimon(&rows(&[7], "a")?, &target)?, &[key], fields)
+            .map_err(paimon_err("hash"))?;
+        let home = (hashes[0] % 4).unsigned_abs();
+
+        let mut writer = lake.create_lake_writer(&info).await?;
+        let elsewhere = TableBucket::new((home + 1) % 4);
+        writer
+            .write(&elsewhere, &batch(&[7], "a", ChangeType::Insert, 0, 1)?)
+            .await?;
+        let err = writer
+            .commit(BTreeMap::new())
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("a row in another bucket than its hash was committed"))?;
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(err.to_string().contains(&format!("belongs to bucket {home}")), "{err}");
+        assert!(lake.latest_snapshot(&path).await?.is_none());
+
+        let mut writer = lake.create_lake_writer(&info).await?;
+        writer
+            .write(&TableBucket::new(home), &batch(&[7], "a", ChangeType::Insert, 0, 1)?)
+            .await?;
+        writer.commit(BTreeMap::new()).await?;
+        assert_eq!(visible(&lake, &path).await?.1, 1);
+
+        // a bucket function Fluss does not hash by cannot be tiered into
+        let modded = TablePath::new("fluss", "modded");
+        let table = kab_table(&lake, &modded, &[("bucket", "4"), ("bucket-function.type", "mod")]).await?;
+        let modded = table_info(&modded, table.schema())?;
+        let err = lake
+            .create_lake_writer(&modded)
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("a mod-bucketed table was accepted"))?;
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
         Ok(())
     }
 }
