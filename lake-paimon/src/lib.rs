@@ -29,6 +29,7 @@
 
 mod blobs;
 mod bucketing;
+mod commit_properties;
 mod config;
 mod error;
 mod predicate;

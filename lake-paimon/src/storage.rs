@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
 use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
 use paimon::catalog::Identifier;
@@ -13,6 +14,7 @@ use paimon::spec::{Snapshot, TableSchema};
 use paimon::table::{SchemaManager, Table};
 use paimon::{Catalog, CatalogFactory};
 
+use crate::commit_properties::lake_snapshot;
 use crate::config::{PaimonCatalog, PaimonConfig};
 use crate::error::paimon_err;
 use crate::schema::{paimon_schema, sanitize_schema_json, table_info};
@@ -23,6 +25,9 @@ use crate::writer::PaimonLakeWriter;
 ///
 /// Table `db.t` is Paimon table `t` of database `db`. Snapshots are Paimon snapshots and
 /// their properties the snapshot's `properties` (where Fluss writes `fluss-offsets`).
+/// A tiering round records its properties in the table's `lakeunion-commits/` directory
+/// before it commits, so that a round stopped before its snapshot got them still reads
+/// with them.
 ///
 /// ```no_run
 /// # async fn example() -> lake_api::Result<()> {
@@ -172,15 +177,39 @@ pub(crate) fn snapshot_of(snapshot: &Snapshot) -> LakeSnapshot {
     }
 }
 
-/// Every snapshot of a loaded table, oldest first.
+/// Snapshot files read at once while listing.
+const SNAPSHOT_READS: usize = 16;
+
+/// Every snapshot of a loaded table, oldest first. A snapshot that expires while they are
+/// listed is left out, as if listed a moment later.
 async fn snapshots_of(path: &TablePath, table: &Table) -> Result<Vec<LakeSnapshot>> {
-    let mut snapshots = table
-        .snapshot_manager()
-        .list_all()
-        .await
-        .map_err(paimon_err(format!("table {path}: listing snapshots")))?;
-    snapshots.sort_by_key(|s| s.id());
-    Ok(snapshots.iter().map(snapshot_of).collect())
+    let manager = table.snapshot_manager();
+    let context = format!("table {path}: listing snapshots");
+    let mut ids = manager.list_all_ids().await.map_err(paimon_err(&context))?;
+    ids.sort_unstable();
+    // read concurrently, as the paimon crate's own listing does: one request per snapshot
+    let snapshots: Vec<Option<LakeSnapshot>> = futures::stream::iter(ids)
+        .map(|id| {
+            let (manager, context) = (&manager, &context);
+            async move {
+                let snapshot = match manager.get_snapshot(id).await {
+                    Ok(snapshot) => snapshot,
+                    Err(e) => {
+                        let e = crate::error::from_paimon(e, format!("{context}: snapshot {id}"));
+                        return if e.kind() == ErrorKind::NotFound {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        };
+                    }
+                };
+                lake_snapshot(table, &snapshot).await.map(Some)
+            }
+        })
+        .buffered(SNAPSHOT_READS)
+        .try_collect()
+        .await?;
+    Ok(snapshots.into_iter().flatten().collect())
 }
 
 /// A source over a loaded table.
@@ -202,7 +231,9 @@ impl LakeStorage for PaimonStorage {
 
     /// The catalog names the latest snapshot (a REST catalog from its own record), and the
     /// snapshot file says what it holds: the tiering writer adds `fluss-offsets` to the
-    /// file after the commit, which a REST catalog's record of the commit does not carry.
+    /// file after the commit, which a REST catalog's record of the commit does not carry
+    /// (or, where the round stopped before that, its record of them: see
+    /// `commit_properties`).
     async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
         let table = self.load_table(path).await?;
         let snapshots = table.snapshot_manager();
@@ -214,7 +245,7 @@ impl LakeStorage for PaimonStorage {
             .get_snapshot(latest.id())
             .await
             .map_err(paimon_err(format!("{context} ({})", latest.id())))?;
-        Ok(Some(snapshot_of(&file)))
+        Ok(Some(lake_snapshot(&table, &file).await?))
     }
 
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {

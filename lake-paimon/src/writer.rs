@@ -11,13 +11,8 @@
 //! key's last change in the round (deduplicate tables only: the other engines can keep a
 //! lake row whose offset this writer does not know, so they are refused).
 //!
-//! The paimon crate's commit cannot set snapshot properties, so the round's properties
-//! (`fluss-offsets`) are written into the snapshot file right after the commit, through
-//! the crate's own file IO: the snapshot is read as JSON, given its `properties`, and
-//! replaced atomically by a rename. A crash between the two steps leaves a snapshot
-//! without offsets, which a reader treats as carrying none (it replays from an older
-//! snapshot's offsets, reading the same rows from the log again: the round's changes are
-//! idempotent under the fold).
+//! The round's properties (`fluss-offsets`) reach its snapshot through
+//! [`commit_properties`](crate::commit_properties), as durably as the commit itself.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -33,10 +28,10 @@ use paimon::spec::VALUE_KIND_FIELD_NAME;
 use paimon::table::Table;
 
 use crate::bucketing::PaimonBucketing;
+use crate::commit_properties::{self, new_commit_user};
 use crate::error::paimon_err;
 use crate::schema::{BUCKET_OPTION, PAIMON_MERGE_ENGINE_OPTION, table_info, to_paimon};
 use crate::source::PaimonSource;
-use crate::storage::snapshot_of;
 use crate::system_columns::{RowOrigins, SystemColumns};
 
 /// Paimon's `RowKind` byte of an upsert (`+U`).
@@ -145,7 +140,7 @@ impl LakeWriter for PaimonLakeWriter {
         let context = self.context();
         let target =
             paimon::arrow::build_target_arrow_schema(self.table.schema().fields()).map_err(paimon_err(&context))?;
-        let user = format!("lakeunion-{}", uuid::Uuid::new_v4());
+        let user = new_commit_user();
         let builder = self
             .table
             .new_write_builder()
@@ -198,13 +193,21 @@ impl LakeWriter for PaimonLakeWriter {
             }
         }
         let messages = write.prepare_commit().await.map_err(paimon_err(&context))?;
+        let before = self
+            .table
+            .snapshot_manager()
+            .get_latest_snapshot_id()
+            .await
+            .map_err(paimon_err(&context))?;
+        if !properties.is_empty() {
+            commit_properties::record(&self.table, &user, &properties, &context).await?;
+        }
         let commit = builder.new_commit().with_ignore_empty_commit(false);
         commit
             .commit_with_identifier(messages, 0)
             .await
             .map_err(paimon_err(format!("{context}: committing")))?;
-        let snapshot = set_properties(&self.table, &user, properties, &context).await?;
-        Ok(snapshot_of(&snapshot))
+        commit_properties::write_into_snapshot(&self.table, &user, before, properties, &context).await
     }
 }
 
@@ -403,85 +406,6 @@ impl KeyRows {
             .convert_columns(&columns)
             .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
     }
-}
-
-/// Gives the snapshot the commit of `user` just made its `properties`, and returns it.
-async fn set_properties(
-    table: &Table,
-    user: &str,
-    properties: BTreeMap<String, String>,
-    context: &str,
-) -> Result<paimon::spec::Snapshot> {
-    let snapshots = table.snapshot_manager();
-    let latest = snapshots
-        .get_latest_snapshot()
-        .await
-        .map_err(paimon_err(context))?
-        .ok_or_else(|| Error::new(ErrorKind::External, format!("{context}: the commit made no snapshot")))?;
-    if latest.commit_user() != user {
-        return Err(Error::new(
-            ErrorKind::External,
-            format!(
-                "{context}: snapshot {} is another writer's ({}), not this round's commit",
-                latest.id(),
-                latest.commit_user()
-            ),
-        ));
-    }
-    if properties.is_empty() {
-        return Ok(latest);
-    }
-    let path = snapshots.snapshot_path(latest.id());
-    let io = table.file_io();
-    let bytes = io
-        .new_input(&path)
-        .map_err(paimon_err(context))?
-        .read()
-        .await
-        .map_err(paimon_err(format!("{context}: reading {path}")))?;
-    // patch the JSON, not a re-serialized Snapshot: fields this crate does not model stay
-    let mut json: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::corrupt(format!("{context}: snapshot {path} is not JSON: {e}")))?;
-    let object = json
-        .as_object_mut()
-        .ok_or_else(|| Error::corrupt(format!("{context}: snapshot {path} is not a JSON object")))?;
-    let mut merged: serde_json::Map<String, serde_json::Value> = object
-        .get("properties")
-        .and_then(|p| p.as_object().cloned())
-        .unwrap_or_default();
-    for (k, v) in properties {
-        merged.insert(k, serde_json::Value::String(v));
-    }
-    object.insert("properties".into(), serde_json::Value::Object(merged));
-    let text = serde_json::to_vec(&json).map_err(|e| Error::new(ErrorKind::External, e.to_string()))?;
-    replace_file(io, &path, bytes::Bytes::from(text), context).await?;
-    snapshots
-        .get_snapshot(latest.id())
-        .await
-        .map_err(paimon_err(format!("{context}: re-reading {path}")))
-}
-
-/// Replaces the file at `path` whole, so that readers see the old contents or the new:
-/// object stores replace an object atomically on a write (and S3 cannot rename), local
-/// files are written aside and renamed over it.
-async fn replace_file(io: &paimon::io::FileIO, path: &str, contents: bytes::Bytes, context: &str) -> Result<()> {
-    let local = lake_api::location::is_local(path);
-    let target = if local {
-        format!("{path}.{}.tmp", uuid::Uuid::new_v4())
-    } else {
-        path.to_string()
-    };
-    io.new_output(&target)
-        .map_err(paimon_err(context))?
-        .write(contents)
-        .await
-        .map_err(paimon_err(format!("{context}: writing {target}")))?;
-    if local {
-        io.rename(&target, path)
-            .await
-            .map_err(paimon_err(format!("{context}: replacing {path}")))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -711,10 +635,15 @@ mod tests {
     /// Commits `rows` (k, a, b) as `+I` rows straight through the paimon crate, as another
     /// Paimon writer would: into `bucket`, or where the table's own assigner puts them.
     async fn commit_rows(table: &Table, rows: RecordBatch, bucket: Option<i32>) -> Result<()> {
+        commit_rows_as(table, "another-writer", rows, bucket).await
+    }
+
+    /// [`commit_rows`] as commit user `user`.
+    async fn commit_rows_as(table: &Table, user: &str, rows: RecordBatch, bucket: Option<i32>) -> Result<()> {
         let target = paimon::arrow::build_target_arrow_schema(table.schema().fields()).map_err(paimon_err("target"))?;
         let builder = table
             .new_write_builder()
-            .with_commit_user("another-writer".to_string())
+            .with_commit_user(user.to_string())
             .map_err(paimon_err("write builder"))?;
         let mut write = builder.new_write().map_err(paimon_err("write"))?;
         let rows = with_kind(&to_paimon(&rows, &target)?, 0)?;
@@ -992,6 +921,78 @@ mod tests {
             .err()
             .ok_or_else(|| Error::invalid("a mod-bucketed table was accepted"))?;
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        Ok(())
+    }
+
+    fn offsets_property(value: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([(lake_api::FLUSS_OFFSETS_PROPERTY.to_string(), value.to_string())])
+    }
+
+    fn offsets_of(snapshot: &LakeSnapshot) -> Option<&str> {
+        snapshot
+            .properties
+            .get(lake_api::FLUSS_OFFSETS_PROPERTY)
+            .map(String::as_str)
+    }
+
+    /// A round that stopped between its commit and writing its properties into the
+    /// snapshot (a crash, a failed write) reads with the properties it recorded before it
+    /// committed: a reader never pairs the round's rows with an older snapshot's offsets.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_stopped_before_its_snapshot_got_its_properties_reads_with_them() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let path = TablePath::new("fluss", "stopped");
+        let table = kab_table(&lake, &path, &[(BUCKET_OPTION, "1")]).await?;
+        let one = || kab_rows(vec![1], vec![Some("a1")], vec![None]);
+
+        let user = new_commit_user();
+        commit_properties::record(&table, &user, &offsets_property("{\"round\":1}"), "test").await?;
+        commit_rows_as(&table, &user, one()?, Some(0)).await?;
+        let listed = lake.list_snapshots(&path).await?;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(offsets_of(&listed[0]), Some("{\"round\":1}"));
+        let latest = lake
+            .latest_snapshot(&path)
+            .await?
+            .ok_or_else(|| Error::invalid("no snapshot"))?;
+        assert_eq!(offsets_of(&latest), Some("{\"round\":1}"));
+
+        // another writer's snapshot, and a round that recorded nothing, read as they are
+        commit_rows(&table, one()?, Some(0)).await?;
+        commit_rows_as(&table, &new_commit_user(), one()?, Some(0)).await?;
+        let listed = lake.list_snapshots(&path).await?;
+        let offsets: Vec<Option<&str>> = listed.iter().map(offsets_of).collect();
+        assert_eq!(offsets, vec![Some("{\"round\":1}"), None, None]);
+        Ok(())
+    }
+
+    /// Another writer (a compaction, say) may commit between a round's commit and its
+    /// properties: the round still finds its own snapshot and gives it them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_gives_its_properties_to_its_snapshot_behind_another_writers() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let path = TablePath::new("fluss", "raced");
+        let table = kab_table(&lake, &path, &[(BUCKET_OPTION, "1")]).await?;
+        let one = || kab_rows(vec![1], vec![Some("a1")], vec![None]);
+        commit_rows(&table, one()?, Some(0)).await?;
+
+        let user = new_commit_user();
+        let properties = offsets_property("{\"round\":2}");
+        commit_properties::record(&table, &user, &properties, "test").await?;
+        commit_rows_as(&table, &user, one()?, Some(0)).await?;
+        commit_rows(&table, one()?, Some(0)).await?;
+        let records = dir.path().join("fluss.db").join("raced").join("lakeunion-commits");
+        let recorded = || std::fs::read_dir(&records).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(recorded(), 1, "{}", records.display());
+        let snapshot = commit_properties::write_into_snapshot(&table, &user, Some(1), properties, "test").await?;
+        assert_eq!((snapshot.id, offsets_of(&snapshot)), (2, Some("{\"round\":2}")));
+        let listed = lake.list_snapshots(&path).await?;
+        let offsets: Vec<Option<&str>> = listed.iter().map(offsets_of).collect();
+        assert_eq!(offsets, vec![None, Some("{\"round\":2}"), None]);
+        // the snapshot says it all now: the record is gone
+        assert_eq!(recorded(), 0, "{}", records.display());
         Ok(())
     }
 }
