@@ -207,6 +207,7 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
             .map_err(|e| format!("worker build: {e}"))?;
         let mut out = Vec::new();
         let mut left = query.limit;
+        let key_ordered = key_ordered(&workload.shape, query);
         for b in bytes {
             let split = UnionSplit::from_bytes(&b).map_err(|e| format!("split bytes: {e}"))?;
             let got: Vec<RecordBatch> = worker
@@ -216,6 +217,9 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
                 .try_collect()
                 .await
                 .map_err(|e| format!("read {split}: {e}"))?;
+            if key_ordered {
+                check_key_order(&got).map_err(|e| format!("read {split}: {e}"))?;
+            }
             for g in got {
                 match &mut left {
                     Some(0) => break,
@@ -289,6 +293,55 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
                     }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Whether each split of `query` returns its rows in primary-key order, which a reader can
+/// see: a sort-merge union read of a primary-key table that projects the whole key.
+fn key_ordered(shape: &TableShape, query: &Query) -> bool {
+    let projected = |c: &str| query.columns.iter().any(|p| p == c);
+    shape.primary_key
+        && query.strategy == MergeStrategy::SortMerge
+        && query.mode == ReadMode::Union
+        && projected("k")
+        && (!shape.composite_key || projected("k2"))
+        && (!shape.partitioned || projected("p"))
+}
+
+/// Fails unless the rows of `batches` (one split's) ascend strictly by the primary key
+/// `(k, k2, p)`, compared as values (a missing `k2` or `p` column compares equal).
+fn check_key_order(batches: &[RecordBatch]) -> Result<(), String> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int64Type;
+    let mut previous: Option<(i64, String, String)> = None;
+    for b in batches {
+        let k = b
+            .column_by_name("k")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or("no BIGINT column k")?;
+        let text = |name: &str, i: usize| -> Result<String, String> {
+            let Some(c) = b.column_by_name(name) else {
+                return Ok(String::new());
+            };
+            let c = c
+                .as_string_opt::<i32>()
+                .ok_or(format!("column {name} is not a string"))?;
+            Ok(if c.is_null(i) {
+                String::new()
+            } else {
+                c.value(i).to_string()
+            })
+        };
+        for i in 0..b.num_rows() {
+            let key = (k.value(i), text("k2", i)?, text("p", i)?);
+            if let Some(p) = &previous
+                && *p >= key
+            {
+                return Err(format!("the sort-merge returned key {key:?} after {p:?}"));
+            }
+            previous = Some(key);
         }
     }
     Ok(())
