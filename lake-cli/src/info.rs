@@ -94,16 +94,13 @@ pub fn describe(info: &TableInfo, log: &str, lake: Option<&str>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "table {}", info.path);
     let fields = info.schema.fields();
-    let width = fields.iter().map(|f| f.name().chars().count()).max().unwrap_or(0);
-    for f in fields {
+    // names come from the lake: shown as a terminal shows them safely, padded by columns
+    let names: Vec<String> = fields.iter().map(|f| render::truncate(f.name(), 0)).collect();
+    let width = names.iter().map(|n| render::display_width(n)).max().unwrap_or(0);
+    for (f, name) in fields.iter().zip(&names) {
         let null = if f.is_nullable() { "" } else { " NOT NULL" };
-        let _ = writeln!(
-            out,
-            "  {:width$}  {}{null}",
-            f.name(),
-            render::field_type_name(f),
-            width = width
-        );
+        let pad = " ".repeat(width.saturating_sub(render::display_width(name)));
+        let _ = writeln!(out, "  {name}{pad}  {}{null}", render::field_type_name(f));
     }
     let _ = writeln!(out, "primary key: {}", list_or(&info.primary_key, "none (log table)"));
     let _ = writeln!(out, "bucket key: {}", list_or(&info.bucket_key, "none (round-robin)"));
@@ -117,7 +114,7 @@ pub fn describe(info: &TableInfo, log: &str, lake: Option<&str>) -> String {
         let _ = writeln!(out, "merge engine: {}", info.merge_engine);
     }
     for (k, v) in &info.properties {
-        let _ = writeln!(out, "property {k} = {v}");
+        let _ = writeln!(out, "property {} = {}", render::truncate(k, 0), render::truncate(v, 0));
     }
     let _ = writeln!(out, "log: {log}");
     let _ = writeln!(out, "lake: {}", lake.unwrap_or(NO_LAKE));
@@ -313,4 +310,36 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
         let _ = writeln!(out, "(the lake is not bucket-aware: it keeps no row counts per bucket)");
     }
     Ok(crate::stdout::print(&out)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field, Schema};
+    use lake_api::{TableInfo, TablePath};
+
+    use super::describe;
+
+    #[test]
+    fn names_from_the_lake_line_up_and_run_no_escape_sequence() {
+        // regression: names were padded by characters (a CJK name pushed its type out of
+        // line) and printed as they were, ANSI escapes included
+        let schema = Schema::new(vec![
+            Field::new("名前", DataType::Utf8, true),
+            Field::new("id", DataType::Int64, false),
+            Field::new("x\u{1b}[2J", DataType::Int64, true),
+        ]);
+        let mut info = TableInfo::log_table(TablePath::new("db", "t"), Arc::new(schema), 1);
+        info.properties.insert("note".into(), "\u{1b}]0;title\u{7}".into());
+        let text = describe(&info, "log", None);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
+        // where each type starts, in terminal columns: after the last two-space gap
+        let type_column: Vec<usize> = lines
+            .iter()
+            .map(|l| l.rfind("  ").map_or(0, |i| crate::render::display_width(&l[..i + 2])))
+            .collect();
+        assert!(type_column.windows(2).all(|w| w[0] == w[1]), "{type_column:?}\n{text}");
+    }
 }

@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use lake_api::types::LogicalType;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Vectors longer than this show their first [`VECTOR_HEAD`] elements and their dimension.
 const VECTOR_SHOWN: usize = 4;
@@ -205,9 +206,10 @@ pub fn column_cells(array: &ArrayRef, field: &Field, blob_bytes: bool) -> Result
     Ok((0..array.len()).map(|i| formatter.value(i).to_string()).collect())
 }
 
-/// Shortens `s` to `max` characters with a trailing `…`, flattens line breaks and tabs,
-/// and shows other control characters as `\u{FFFD}`: a cell must not move the terminal's
-/// cursor or colour what follows (an ANSI escape in the data).
+/// Shortens `s` to `max` terminal columns with a trailing `…` (a wide character that
+/// would cross the limit is left out whole), flattens line breaks and tabs, and shows other
+/// control characters as `\u{FFFD}`: a cell must not move the terminal's cursor or colour
+/// what follows (an ANSI escape in the data).
 pub fn truncate(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
@@ -217,12 +219,26 @@ pub fn truncate(s: &str, max: usize) -> String {
             c => c,
         })
         .collect();
-    if max == 0 || flat.chars().count() <= max {
+    if max == 0 || display_width(&flat) <= max {
         return flat;
     }
-    let mut out: String = flat.chars().take(max.saturating_sub(1)).collect();
+    let room = max.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in flat.chars() {
+        used += UnicodeWidthChar::width(c).unwrap_or(0);
+        if used > room {
+            break;
+        }
+        out.push(c);
+    }
     out.push('…');
     out
+}
+
+/// The terminal columns `s` takes (CJK and emoji take two each, combining marks none).
+pub fn display_width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
 }
 
 /// Whether a terminal would act on `c` rather than show it: a control character other
@@ -307,10 +323,10 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLa
         }
     }
     let n = headers.len();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| display_width(&truncate(h, 0))).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(truncate(c, layout.max_cell_width).chars().count());
+            *w = (*w).max(display_width(&truncate(c, layout.max_cell_width)));
         }
     }
     if layout.max_cell_width > 0 {
@@ -398,7 +414,7 @@ fn render_group(
         for i in group.clone() {
             let w = widths[i];
             let cell = truncate(cells.get(i).map_or("", String::as_str), w);
-            let pad = w.saturating_sub(cell.chars().count());
+            let pad = w.saturating_sub(display_width(&cell));
             let _ = write!(s, " {cell}{} |", " ".repeat(pad));
         }
         s
@@ -493,6 +509,30 @@ mod tests {
         assert_eq!(truncate("\u{1b}[31mred\u{7}\r\n", 0), "\u{FFFD}[31mred\u{FFFD}  ");
         assert_eq!(truncate("a\u{1b}bcdef", 4), "a\u{FFFD}b…");
         assert_eq!(truncate("x\u{202E}y\u{2066}", 0), "x\u{FFFD}y\u{FFFD}");
+    }
+
+    #[test]
+    fn wide_characters_keep_the_borders_straight() -> Result<(), ArrowError> {
+        use unicode_width::UnicodeWidthStr;
+        // regression: widths counted characters, so CJK and emoji cells (two columns
+        // each) pushed their borders out of line
+        let names = StringArray::from(vec!["日本語", "a", "😀x", "ok"]);
+        let batch = RecordBatch::try_from_iter([("名前", Arc::new(names) as ArrayRef)])?;
+        for max_cell_width in [0, 4, 5] {
+            let layout = TableLayout {
+                max_cell_width,
+                max_table_width: None,
+                blob_bytes: false,
+            };
+            let out = render_table(&batch.schema(), std::slice::from_ref(&batch), layout)?;
+            let widths: Vec<usize> = out.lines().map(UnicodeWidthStr::width).collect();
+            assert!(widths.windows(2).all(|w| w[0] == w[1]), "{widths:?}\n{out}");
+        }
+        // a cut never splits a wide character across the limit
+        assert_eq!(truncate("日本語", 4), "日…");
+        assert_eq!(truncate("日本語", 6), "日本語");
+        assert_eq!(truncate("日本語", 5), "日本…");
+        Ok(())
     }
 
     #[test]
