@@ -205,14 +205,23 @@ impl FlussLog {
         };
         let mut out = BTreeMap::new();
         for partition in partitions {
-            for (b, o) in self.offsets_in(&partition, &buckets, spec.clone()).await? {
-                out.insert(
-                    TableBucket {
-                        partition: partition.clone(),
-                        bucket: bucket_id(b)?,
-                    },
-                    o,
-                );
+            let answered = self.offsets_in(&partition, &buckets, spec.clone()).await?;
+            // a bucket left out of the answer has an unknown range, not an empty one
+            for &b in &buckets {
+                let bucket = TableBucket {
+                    partition: partition.clone(),
+                    bucket: bucket_id(b)?,
+                };
+                let Some(&offset) = answered.get(&b) else {
+                    return Err(Error::new(
+                        ErrorKind::Remote,
+                        format!(
+                            "the cluster's {spec:?} offsets of table {} leave out {bucket}",
+                            self.inner.info.path
+                        ),
+                    ));
+                };
+                out.insert(bucket, offset);
             }
         }
         Ok(out)
@@ -269,6 +278,19 @@ impl FlussLog {
     /// The offsets a coordinator's snapshot record names, as lake-api buckets. Partitions
     /// dropped since (expired: their log is gone too) are left out.
     async fn coordinator_offsets(&self, info: &LakeSnapshotInfo) -> Result<BTreeMap<TableBucket, i64>> {
+        if info.table_id != self.table_id() {
+            // the table was dropped and created again under its name since it was opened
+            return Err(Error::new(
+                ErrorKind::Offsets,
+                format!(
+                    "the coordinator's lake snapshot {} is of table id {}, but table {} was opened as id {}",
+                    info.snapshot_id,
+                    info.table_id,
+                    self.inner.info.path,
+                    self.table_id()
+                ),
+            ));
+        }
         let partitions = self.partition_values().await?;
         let mut offsets = BTreeMap::new();
         for b in &info.bucket_snapshots {
@@ -339,8 +361,13 @@ impl LogSource for FlussLog {
             .collect()
     }
 
+    /// The coordinator's record of `snapshot` where it has one, else the snapshot's own. A
+    /// coordinator that predates the request's snapshot id answers with its newest
+    /// snapshot, whatever is asked: an answer for another snapshot says nothing of this one.
     async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {
-        if let Coordinator::Snapshot(info) = self.ask_coordinator(Some(snapshot.id), false).await? {
+        if let Coordinator::Snapshot(info) = self.ask_coordinator(Some(snapshot.id), false).await?
+            && info.snapshot_id == snapshot.id
+        {
             return Ok(self.coordinator_offsets(&info).await?);
         }
         // the snapshot's own record: the coordinator never heard of it, or keeps none

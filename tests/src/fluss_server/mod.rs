@@ -132,6 +132,11 @@ struct LakeRecord {
     log_start: HashMap<TableBucket, i64>,
     /// Error codes the next fetches of any bucket answer with, one each.
     fetch_faults: Vec<i32>,
+    /// Answer every GetLakeSnapshot with the newest snapshot, whatever id it asks for, as
+    /// a coordinator older than the request's `snapshot_id` field does.
+    ignore_snapshot_ids: bool,
+    /// Buckets ListOffsets leaves out of its answers.
+    unlisted: Vec<TableBucket>,
 }
 
 impl FlussTestServer {
@@ -215,6 +220,19 @@ impl FlussTestServer {
     /// How many injected faults have not been answered yet.
     pub fn fetch_faults_left(&self, path: &TablePath) -> fluss_client::Result<usize> {
         Ok(self.lake(path)?.fetch_faults.len())
+    }
+
+    /// Makes the coordinator answer every lake snapshot request with its newest snapshot,
+    /// as one that predates the request's `snapshot_id` field does.
+    pub fn ignore_snapshot_ids(&self, path: &TablePath) -> fluss_client::Result<()> {
+        self.lake(path)?.ignore_snapshot_ids = true;
+        Ok(())
+    }
+
+    /// Makes ListOffsets leave `bucket` out of its answers, error code and all.
+    pub fn leave_out_of_offsets(&self, path: &TablePath, bucket: TableBucket) -> fluss_client::Result<()> {
+        self.lake(path)?.unlisted.push(bucket);
+        Ok(())
     }
 
     /// Ages a bucket's log out of retention below `offset`.
@@ -424,6 +442,16 @@ impl State {
         let mut response = ListOffsetsResponse::default();
         for &b in &request.bucket_id {
             let answer = match table.bucket(request.partition_id, b) {
+                Ok(bucket)
+                    if table
+                        .lake
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .unlisted
+                        .contains(&bucket) =>
+                {
+                    continue;
+                }
                 Ok(bucket) => {
                     let (earliest, end) = table.offsets(&bucket).await?;
                     match request.offset_type {
@@ -462,6 +490,7 @@ impl State {
             (Some(_), Some(true)) => {
                 return Err(internal("a snapshot id and readable=true cannot be asked together"));
             }
+            (Some(_), _) if lake.ignore_snapshot_ids => lake.snapshots.keys().last().copied(),
             (Some(id), _) => Some(id),
             (None, Some(true)) => lake.readable.or_else(|| lake.snapshots.keys().last().copied()),
             (None, _) => lake.snapshots.keys().last().copied(),

@@ -559,3 +559,61 @@ async fn a_changelog_batch_without_changes_is_read_past() {
         .expect("read up to the hole");
     assert_eq!(keys(until_hole), vec![1]);
 }
+
+/// A coordinator older than GetLakeSnapshot's `snapshot_id` field answers with its newest
+/// snapshot whatever is asked: its offsets are another snapshot's, and the asked one's own
+/// record says what it covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_answering_for_another_snapshot_is_not_taken_at_its_word() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut info = small_table();
+    info.path = TablePath::new("remote", "old_coordinator");
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    let bucket = TableBucket::new(0);
+    log.append(&bucket, small_rows(0..6), vec![ChangeType::Insert; 6])
+        .expect("append");
+    let lake = Arc::new(MemoryLake::new());
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    let first = tierer.tier(&TierOptions::default()).await.expect("tier");
+    log.append(&bucket, small_rows(6..9), vec![ChangeType::Insert; 3])
+        .expect("append");
+    let second = tierer.tier(&TierOptions::default()).await.expect("tier");
+
+    let served = serve(vec![log]).await.expect("serve");
+    for s in [&first, &second] {
+        served
+            .server
+            .publish_lake_snapshot(&info.path, s)
+            .await
+            .expect("publish");
+    }
+    served.server.ignore_snapshot_ids(&info.path).expect("old coordinator");
+    // regression: the answer for the second snapshot was taken for the first's, and a
+    // read of the first snapshot skipped the log rows 6..9 the second had tiered
+    let offsets = served.tiered_offsets(&first).await.expect("offsets");
+    assert_eq!(offsets, [(bucket.clone(), 6)].into_iter().collect());
+    let offsets = served.tiered_offsets(&second).await.expect("offsets");
+    assert_eq!(offsets, [(bucket, 9)].into_iter().collect());
+}
+
+/// A ListOffsets answer that leaves a bucket out says nothing of it: the bucket's range is
+/// unknown, not empty, and planning with it empty would drop its untiered rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_the_cluster_leaves_out_of_its_offsets_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = log_table("unlisted", 2);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    for b in 0..2 {
+        log.append(&TableBucket::new(b), small_rows(0..3), vec![ChangeType::AppendOnly; 3])
+            .expect("append");
+    }
+    let served = serve(vec![log]).await.expect("serve");
+    assert_eq!(served.offset_ranges().await.expect("ranges").len(), 2);
+    served
+        .server
+        .leave_out_of_offsets(&info.path, TableBucket::new(1))
+        .expect("leave out");
+    let err = served.offset_ranges().await.expect_err("bucket 1 unanswered");
+    assert_eq!(err.kind(), lake_api::ErrorKind::External, "{err}");
+    assert!(err.to_string().contains("bucket 1"), "{err}");
+}
