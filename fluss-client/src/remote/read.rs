@@ -299,7 +299,7 @@ impl BucketRead {
 
     /// After an empty poll (at most once a second): fails on a position that aged out of
     /// the log, and settles a bounded read that has stalled for the stall timeout (see the
-    /// module docs).
+    /// module docs): one whose bucket now ends below its stop fails.
     async fn check_progress(&mut self, idle_since: Instant) -> Result<()> {
         if self.last_check.is_some_and(|t| t.elapsed() < CHECK_INTERVAL) {
             return Ok(());
@@ -311,9 +311,20 @@ impl BucketRead {
         }
         let stall = self.log.inner.options.stall_timeout;
         if let Some(stop) = self.cursor.stop
-            && end >= stop
             && idle_since.elapsed() >= stall
         {
+            // the stop was at most the end when the read opened: an end below it since is a
+            // log that lost records (a new leader lacked them), lasting past a leader move
+            if end < stop {
+                return Err(Error::new(
+                    ErrorKind::Offsets,
+                    format!(
+                        "reading {} of {}: the log now ends at offset {end}, below offset {stop} the read was to reach \
+                         (offsets from {end} on were lost, or rewritten by a new leader)",
+                        self.bucket, self.log.inner.info.path
+                    ),
+                ));
+            }
             match self.scanner {
                 // no records for offsets [next, stop): batches with none left
                 Scanner::Records(_) => self.cursor.pass_to(stop),

@@ -137,6 +137,9 @@ struct LakeRecord {
     ignore_snapshot_ids: bool,
     /// Buckets ListOffsets leaves out of its answers.
     unlisted: Vec<TableBucket>,
+    /// A bucket's high watermark set back below its log's end, as when a leader that
+    /// lacked the last records took over: offsets past it are neither listed nor fetched.
+    log_end: HashMap<TableBucket, i64>,
 }
 
 impl FlussTestServer {
@@ -232,6 +235,12 @@ impl FlussTestServer {
     /// Makes ListOffsets leave `bucket` out of its answers, error code and all.
     pub fn leave_out_of_offsets(&self, path: &TablePath, bucket: TableBucket) -> fluss_client::Result<()> {
         self.lake(path)?.unlisted.push(bucket);
+        Ok(())
+    }
+
+    /// Sets a bucket's high watermark back to `offset` (see [`LakeRecord::log_end`]).
+    pub fn set_log_end(&self, path: &TablePath, bucket: TableBucket, offset: i64) -> fluss_client::Result<()> {
+        self.lake(path)?.log_end.insert(bucket, offset);
         Ok(())
     }
 
@@ -732,13 +741,9 @@ impl ServedTable {
     async fn offsets(&self, bucket: &TableBucket) -> Result<(i64, i64), Refusal> {
         let ranges = self.log.offset_ranges().await.map_err(internal)?;
         let (earliest, end) = ranges.get(bucket).map_or((0, 0), |r| (r.earliest, r.end));
-        let start = self
-            .lake
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .log_start
-            .get(bucket)
-            .copied();
+        let lake = self.lake.lock().unwrap_or_else(|e| e.into_inner());
+        let end = lake.log_end.get(bucket).map_or(end, |&e| e.min(end));
+        let start = lake.log_start.get(bucket).copied();
         Ok((start.map_or(earliest, |s| s.max(earliest)).min(end), end))
     }
 

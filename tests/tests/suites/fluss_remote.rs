@@ -617,3 +617,50 @@ async fn a_bucket_the_cluster_leaves_out_of_its_offsets_is_an_error() {
     assert_eq!(err.kind(), lake_api::ErrorKind::External, "{err}");
     assert!(err.to_string().contains("bucket 1"), "{err}");
 }
+
+/// A bounded read whose bucket's end falls back below its stop (a new leader lacked the
+/// last records) cannot reach its stop: it fails once it stalls, where it waited forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_whose_log_end_falls_below_its_stop_fails_rather_than_wait() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = log_table("truncated", 1);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    let bucket = TableBucket::new(0);
+    for rows in [0..5, 5..10] {
+        log.append(&bucket, small_rows(rows), vec![ChangeType::AppendOnly; 5])
+            .expect("append");
+    }
+    let served = serve(vec![log]).await.expect("serve");
+    let options = fluss_client::remote::FlussLogOptions {
+        stall_timeout: Duration::from_secs(1),
+        ..lakeunion_tests::remote::test_options()
+    };
+    let config = fluss::config::Config {
+        bootstrap_servers: served.server.bootstrap(),
+        scanner_log_fetch_wait_max_time_ms: 100,
+        ..fluss::config::Config::default()
+    };
+    let remote = FlussLog::connect_with(config, &info.path, options)
+        .await
+        .expect("connect");
+    let mut stream = remote.read(&bucket, 0, Some(10)).await.expect("open");
+    served
+        .server
+        .set_log_end(&info.path, bucket.clone(), 5)
+        .expect("truncate");
+    let mut rows = 0;
+    let err = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(b)) => rows += b.num_rows(),
+                Some(Err(e)) => return e,
+                None => panic!("the read ended at {rows} rows without offsets 5..10"),
+            }
+        }
+    })
+    .await
+    .expect("no hang");
+    assert_eq!(err.kind(), lake_api::ErrorKind::Offsets, "{err}");
+    assert!(err.to_string().contains("below"), "{err}");
+    assert_eq!(rows, 5);
+}
