@@ -198,7 +198,7 @@ fn key_filters(info: &TableInfo, keys: &BTreeSet<Vec<String>>) -> Result<Vec<Str
                     let parts: Vec<String> = columns
                         .iter()
                         .zip(values.iter())
-                        .map(|(c, v)| format!("{c} = {v}"))
+                        .map(|(c, v)| key_equals(c, v))
                         .collect();
                     format!("({})", parts.join(" AND "))
                 })
@@ -206,6 +206,16 @@ fn key_filters(info: &TableInfo, keys: &BTreeSet<Vec<String>>) -> Result<Vec<Str
                 .join(" OR ")
         })
         .collect())
+}
+
+/// `column = value` in Lance's SQL. Its parser reads `-9223372036854775808` as a float,
+/// which no BIGINT column takes: that key is the one value below the next.
+fn key_equals(column: &str, value: &str) -> String {
+    if value == i64::MIN.to_string() {
+        format!("{column} < {}", i64::MIN + 1)
+    } else {
+        format!("{column} = {value}")
+    }
 }
 
 /// The key of each row of `batch`, as SQL literals.

@@ -1161,3 +1161,31 @@ async fn a_key_lance_sql_cannot_name_is_refused_before_writing() -> lake_api::Re
     assert!(err.message().contains("a`"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smallest_key_is_updated_and_deleted() -> lake_api::Result<()> {
+    // regression: the writer named i64::MIN in its key filters as a literal Lance's SQL
+    // parses as a float, so every round that touched that key failed, and kept failing
+    let dir = tempfile::tempdir()?;
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    let min = i64::MIN;
+    let rounds = [
+        LogBatch::new(rows(min..min + 2), vec![ChangeType::Insert; 2], 0),
+        LogBatch::new(rows(min..min + 1), vec![ChangeType::UpdateAfter], 2),
+        LogBatch::new(rows(min..min + 1), vec![ChangeType::Delete], 3),
+    ];
+    let mut kept = Vec::new();
+    for (round, changes) in rounds.iter().enumerate() {
+        let mut writer = lake.create_lake_writer(&info()).await?;
+        writer.write(&TableBucket::new(0), changes).await?;
+        let snapshot = writer
+            .commit(BTreeMap::from([(
+                "fluss-offsets".to_string(),
+                format!("round {round}"),
+            )]))
+            .await?;
+        kept.push(sorted_column(&read_small_table(&lake, snapshot.id).await?, "k"));
+    }
+    assert_eq!(kept, vec![vec![min, min + 1], vec![min, min + 1], vec![min + 1]]);
+    Ok(())
+}
