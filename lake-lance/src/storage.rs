@@ -9,6 +9,7 @@ use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeW
 use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
 use lance::Dataset;
 use lance::dataset::builder::DatasetBuilder;
+use lance::dataset::transaction::Operation;
 use serde::{Deserialize, Serialize};
 
 use crate::error::lance_err;
@@ -128,11 +129,25 @@ pub(crate) async fn open_dataset(uri: &str, version: Option<u64>) -> Result<Data
 
 /// The lake snapshot of one version of a dataset.
 pub(crate) async fn snapshot_of(dataset: &Dataset, version: u64) -> Result<LakeSnapshot> {
+    Ok(version_of(dataset, version).await?.0)
+}
+
+/// The lake snapshot of one version of a dataset, and whether it is the empty version a
+/// dataset is created with: version 1, an overwrite with no rows and no properties. That
+/// one says nothing a reader needs, and listed it would read as a lake that holds a
+/// snapshot but no tiered offsets: a tiering round that failed after creating the dataset
+/// left its table refused by every later round.
+async fn version_of(dataset: &Dataset, version: u64) -> Result<(LakeSnapshot, bool)> {
     let context = format!("dataset {} version {version}", dataset.uri());
     let transaction = dataset
         .read_transaction_by_version(version)
         .await
         .map_err(lance_err(&context))?;
+    let created_empty = version == 1
+        && transaction.as_ref().is_some_and(|t| {
+            matches!(&t.operation, Operation::Overwrite { fragments, .. } if fragments.is_empty())
+                && t.transaction_properties.as_ref().is_none_or(|p| p.is_empty())
+        });
     let mut properties: BTreeMap<String, String> = BTreeMap::new();
     if let Some(t) = &transaction {
         if let Some(p) = &t.transaction_properties {
@@ -145,26 +160,52 @@ pub(crate) async fn snapshot_of(dataset: &Dataset, version: u64) -> Result<LakeS
     } else {
         0
     };
-    Ok(LakeSnapshot {
+    let snapshot = LakeSnapshot {
         id: i64::try_from(version).map_err(|_| Error::corrupt(format!("{context}: version out of range")))?,
         timestamp_ms,
         properties,
-    })
+    };
+    Ok((snapshot, created_empty))
 }
 
-/// Every version of an open dataset as a snapshot, oldest first.
+/// Every version of an open dataset as a snapshot, oldest first, but for the empty version
+/// it was created with (see [`version_of`]). A version cleaned up
+/// while they are listed is left out, as if listed a moment later; a version still listed
+/// whose files are missing is corrupt, never `NotFound`, which would say the table is not
+/// in the lake (and have its reader skip the lake, its tierer start over).
 async fn snapshots_of(path: &TablePath, dataset: &Dataset) -> Result<Vec<LakeSnapshot>> {
-    let versions = dataset
-        .versions()
-        .await
-        .map_err(lance_err(format!("table {path}: versions")))?;
+    let listed = || async {
+        dataset
+            .versions()
+            .await
+            .map_err(lance_err(format!("table {path}: versions")))
+    };
+    let versions = listed().await?;
     let mut out = Vec::with_capacity(versions.len());
     for v in versions {
-        let mut snapshot = snapshot_of(dataset, v.version).await?;
-        snapshot.timestamp_ms = v.timestamp.timestamp_millis();
-        out.push(snapshot);
+        match version_of(dataset, v.version).await {
+            Ok((_, true)) => {}
+            Ok((mut snapshot, false)) => {
+                snapshot.timestamp_ms = v.timestamp.timestamp_millis();
+                out.push(snapshot);
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if listed().await?.iter().any(|w| w.version == v.version) {
+                    return Err(missing_files(path, v.version, e));
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
+}
+
+/// A version of an open dataset whose files are missing: corrupt.
+fn missing_files(path: &TablePath, version: u64, e: Error) -> Error {
+    Error::corrupt(format!(
+        "table {path}: version {version} is listed but its files are missing: {}",
+        e.message()
+    ))
 }
 
 #[async_trait]
@@ -180,7 +221,13 @@ impl LakeStorage for LanceStorage {
 
     async fn latest_snapshot(&self, path: &TablePath) -> Result<Option<LakeSnapshot>> {
         let dataset = self.open(path).await?;
-        Ok(Some(snapshot_of(&dataset, dataset.version_id()).await?))
+        let version = dataset.version_id();
+        match version_of(&dataset, version).await {
+            Ok((_, true)) => Ok(None),
+            Ok((snapshot, false)) => Ok(Some(snapshot)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(missing_files(path, version, e)),
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_lake_source(&self, path: &TablePath) -> Result<Box<dyn LakeSource>> {

@@ -1189,3 +1189,50 @@ async fn the_smallest_key_is_updated_and_deleted() -> lake_api::Result<()> {
     assert_eq!(kept, vec![vec![min, min + 1], vec![min, min + 1], vec![min + 1]]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_round_that_fails_after_creating_the_dataset_leaves_no_snapshot() -> lake_api::Result<()> {
+    // regression: the empty version the dataset is created with was listed as a snapshot
+    // without tiered offsets, so after a first round failed past creating it, every later
+    // round was refused ("none records 'fluss-offsets'")
+    let dir = tempfile::tempdir()?;
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    let keys_only = RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(vec![1, 2])) as _)])?;
+    let mut writer = lake.create_lake_writer(&info()).await?;
+    writer
+        .write(
+            &TableBucket::new(0),
+            &LogBatch::new(keys_only, vec![ChangeType::Insert; 2], 0),
+        )
+        .await?;
+    let failed = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), "r1".to_string())]))
+        .await;
+    assert!(failed.is_err(), "a round without the value column");
+    assert!(
+        !files_with_extension(dir.path(), "manifest").is_empty(),
+        "the dataset was created"
+    );
+    assert_eq!(lake.list_snapshots(&info().path).await?, Vec::new());
+    assert_eq!(lake.latest_snapshot(&info().path).await?, None);
+
+    let mut writer = lake.create_lake_writer(&info()).await?;
+    writer
+        .write(
+            &TableBucket::new(0),
+            &LogBatch::new(rows(0..3), vec![ChangeType::Insert; 3], 0),
+        )
+        .await?;
+    let snapshot = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), "r2".to_string())]))
+        .await?;
+    // the round's own commits (its rows, then its offsets) follow the empty version
+    let listed = lake.list_snapshots(&info().path).await?;
+    assert!(listed.iter().all(|s| s.id > 1), "{listed:?}");
+    assert_eq!(listed.last(), Some(&snapshot));
+    assert_eq!(
+        sorted_column(&read_small_table(&lake, snapshot.id).await?, "k"),
+        vec![0, 1, 2]
+    );
+    Ok(())
+}
