@@ -64,18 +64,39 @@ impl IcebergStorage {
             .map_err(iceberg_err(format!("table {path}")))
     }
 
-    /// Loads the Iceberg table.
+    /// Loads the Iceberg table. Only a table the catalog does not know is
+    /// [`NotFound`](ErrorKind::NotFound), which says the table is not in the lake (a union
+    /// read then reads the log alone): a table whose metadata file is missing is corrupt,
+    /// and a metadata file the configuration names that is not there a bad argument.
     pub async fn load_table(&self, path: &TablePath) -> Result<Table> {
         let ident = Self::ident(path)?;
         match (&self.catalog, &self.config.catalog) {
-            (Some(catalog), _) => catalog
-                .load_table(&ident)
-                .await
-                .map_err(iceberg_err(format!("table {path}"))),
+            (Some(catalog), _) => catalog.load_table(&ident).await.map_err(|e| {
+                let unknown = matches!(
+                    e.kind(),
+                    iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound
+                );
+                let e = crate::error::from_iceberg(e, format!("table {path}"));
+                match e.kind() {
+                    ErrorKind::NotFound if !unknown => Error::corrupt(format!(
+                        "the catalog names table {path}, but its metadata is missing: {}",
+                        e.message()
+                    )),
+                    _ => e,
+                }
+            }),
             (None, CatalogConfig::MetadataFile { location }) => {
                 let table = StaticTable::from_metadata_file(location, ident, self.config.file_io()?)
                     .await
-                    .map_err(iceberg_err(format!("table {path} from {location}")))?;
+                    .map_err(|e| {
+                        let e = crate::error::from_iceberg(e, format!("table {path} from {location}"));
+                        match e.kind() {
+                            ErrorKind::NotFound => {
+                                Error::invalid(format!("the metadata file {location} is not there: {}", e.message()))
+                            }
+                            _ => e,
+                        }
+                    })?;
                 Ok(table.into_table())
             }
             (None, _) => Err(Error::new(ErrorKind::External, "the Iceberg catalog is not connected")),

@@ -854,3 +854,43 @@ async fn a_snapshot_older_than_the_schema_reads_in_the_current_schema() -> Resul
     ];
     lakeunion_tests::fixtures::filters_read_as_the_engine_selects(&lake, &info.path, snapshot, &rows, filters).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_whose_metadata_file_is_missing_is_corrupt_not_absent() -> Result<(), String> {
+    // regression: the catalog named the table, its metadata file was gone, and the missing
+    // file's NotFound passed through as the table's: a union read took the table for one
+    // not tiered yet and read the log alone, without the rows only the lake held
+    let e = |e: lake_api::Error| e.to_string();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
+        .await
+        .map_err(e)?;
+    let version = lakeunion_tests::fixtures::tier_small_table(&lake, "{}").await;
+    let path = lakeunion_tests::fixtures::small_table().path;
+    assert!(version > 0);
+    let (latest, _) = latest_metadata(dir.path())?;
+    std::fs::remove_file(&latest).map_err(|e| e.to_string())?;
+    let err = lake.open_scan(&path).await.err().ok_or("a scan without metadata")?;
+    assert_eq!(err.kind(), lake_api::ErrorKind::Corrupt, "{err}");
+    let err = lake.list_snapshots(&path).await.err().ok_or("listed")?;
+    assert_eq!(err.kind(), lake_api::ErrorKind::Corrupt, "{err}");
+    // a metadata file named by the configuration that is not there is a bad argument
+    let missing = dir.path().join("nowhere.metadata.json");
+    let static_lake = IcebergStorage::connect(IcebergConfig::metadata_file(missing.to_string_lossy()))
+        .await
+        .map_err(e)?;
+    let err = static_lake
+        .open_scan(&path)
+        .await
+        .err()
+        .ok_or("a scan of a missing file")?;
+    assert_eq!(err.kind(), lake_api::ErrorKind::InvalidArgument, "{err}");
+    // a table the catalog does not know is still absent
+    let err = lake
+        .open_scan(&lake_api::TablePath::new("bad", "never"))
+        .await
+        .err()
+        .ok_or("a scan of an unknown table")?;
+    assert_eq!(err.kind(), lake_api::ErrorKind::NotFound, "{err}");
+    Ok(())
+}
