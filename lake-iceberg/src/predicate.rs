@@ -1,8 +1,9 @@
 //! Our predicates as Iceberg expressions. Iceberg applies a scan filter exactly (as a
 //! Parquet row filter, after pruning files and row groups), so whatever converts is
-//! reported as accepted, but for one case: on a column some data files lack, iceberg 0.10
-//! holds a few comparisons true ([`may_keep_extra_rows`]), and those are left to the engine
-//! too.
+//! reported as accepted, but for two cases of schema evolution: on a column some data files
+//! lack, iceberg 0.10 holds a few comparisons true ([`may_keep_extra_rows`]), and those are
+//! left to the engine too; on a column whose type was widened since a file was written, it
+//! may drop rows, so comparisons on it do not convert at all.
 
 use std::collections::HashSet;
 
@@ -17,6 +18,9 @@ use lake_api::types::plain_column_type;
 /// Converts predicates over the columns of a table's (lakeunion) Arrow schema.
 pub(crate) struct IcebergFilters<'a> {
     pub schema: &'a Schema,
+    /// Columns whose type some older schema had narrower ([`columns_retyped_since_a_schema`]):
+    /// no comparison on them converts.
+    pub retyped: &'a HashSet<String>,
 }
 
 impl IcebergFilters<'_> {
@@ -26,6 +30,11 @@ impl IcebergFilters<'_> {
     }
 
     fn datum(&self, column: &str, value: &Literal) -> Option<Datum> {
+        // iceberg 0.10 casts the literal to a file's older, narrower type, one out of its
+        // range to null, and then drops every row of the file for `n < 3000000000`
+        if self.retyped.contains(column) {
+            return None;
+        }
         let ty = self.column_type(column)?;
         Some(match (ty, value) {
             (DataType::Int64, Literal::Int(v)) => Datum::long(*v),
@@ -181,6 +190,24 @@ pub(crate) fn may_keep_extra_rows(filter: &IcebergPredicate, columns: &HashSet<S
     }
 }
 
+/// The top-level columns of the current schema that some schema of the table had with
+/// another type (an `int` promoted to `long`, a `float` to `double`): a data file written
+/// under that schema holds the older type.
+pub(crate) fn columns_retyped_since_a_schema(metadata: &TableMetadata) -> HashSet<String> {
+    metadata
+        .current_schema()
+        .as_struct()
+        .fields()
+        .iter()
+        .filter(|f| {
+            metadata
+                .schemas_iter()
+                .any(|s| s.field_by_id(f.id).is_some_and(|old| old.field_type != f.field_type))
+        })
+        .map(|f| f.name.clone())
+        .collect()
+}
+
 /// The top-level columns of the current schema that some schema of the table lacks: a
 /// data file written under that schema lacks them too.
 pub(crate) fn columns_added_since_a_schema(metadata: &TableMetadata) -> HashSet<String> {
@@ -207,7 +234,10 @@ mod tests {
             arrow_schema::Field::new("s", DataType::Utf8, true),
             lake_api::types::vector_field("e", DataType::Float32, 2, true),
         ]);
-        let conv = IcebergFilters { schema: &schema };
+        let conv = IcebergFilters {
+            schema: &schema,
+            retyped: &HashSet::new(),
+        };
         let (exprs, report) = push_down(
             &conv,
             vec![

@@ -20,7 +20,10 @@ use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 
 use crate::error::iceberg_err;
-use crate::predicate::{IcebergFilters, columns_added_since_a_schema, for_snapshot_schema, may_keep_extra_rows};
+use crate::predicate::{
+    IcebergFilters, columns_added_since_a_schema, columns_retyped_since_a_schema, for_snapshot_schema,
+    may_keep_extra_rows,
+};
 use crate::schema::{TableLayout, conform, key_sort_columns};
 use crate::split::{IcebergSplit, IcebergSplitSerializer};
 
@@ -141,8 +144,10 @@ impl LakeSource for IcebergSource {
     }
 
     fn with_filters(&mut self, filters: Vec<Predicate>) -> FilterPushDown {
+        let retyped = columns_retyped_since_a_schema(self.table.metadata());
         let converter = IcebergFilters {
             schema: &self.info.schema,
+            retyped: &retyped,
         };
         let (converted, report) = push_down(&converter, filters);
         // `NOT` pushed into the leaves once, as the planner and every reader want it

@@ -894,3 +894,78 @@ async fn a_table_whose_metadata_file_is_missing_is_corrupt_not_absent() -> Resul
     assert_eq!(err.kind(), lake_api::ErrorKind::NotFound, "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_on_a_column_widened_since_a_file_was_written_read_every_row() -> Result<(), String> {
+    // regression: `n` was an int when the file was written and a long since; iceberg 0.10
+    // casts a filter's long literal to the file's int type, out of range as null, so
+    // `n < 3000000000` dropped every row of the old file, and was reported exact
+    use arrow::array::{Int32Array, Int64Array};
+    use arrow::datatypes::{Field, Schema};
+    use lake_api::predicate::col;
+    let e = |e: lake_api::Error| e.to_string();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
+        .await
+        .map_err(e)?;
+    let old = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("n", DataType::Int32, true),
+    ]));
+    let info = lake_api::TableInfo::log_table(TablePath::new("widened", "log"), old.clone(), 1);
+    let ns = vec![Some(0), Some(1), Some(-5), Some(7), Some(i32::MAX), None];
+    let written = RecordBatch::try_new(
+        old,
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..6)),
+            Arc::new(Int32Array::from(ns.clone())),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let mut writer = lake.create_lake_writer(&info).await.map_err(e)?;
+    let batch = lake_api::LogBatch::new(written.clone(), vec![lake_api::ChangeType::AppendOnly; 6], 0);
+    writer.write(&lake_api::TableBucket::new(0), &batch).await.map_err(e)?;
+    let snapshot = writer.commit(BTreeMap::new()).await.map_err(e)?.id;
+
+    // then `n` promoted to long, as Iceberg's schema evolution allows
+    let (latest, mut metadata) = latest_metadata(dir.path())?;
+    let schemas = metadata["schemas"].as_array_mut().ok_or("no schemas")?;
+    let mut evolved = schemas.last().ok_or("no schema")?.clone();
+    let old_id = evolved["schema-id"].as_i64().ok_or("no schema id")?;
+    evolved["schema-id"] = (old_id + 1).into();
+    let fields = evolved["fields"].as_array_mut().ok_or("no fields")?;
+    assert_eq!(fields[1]["name"], "n");
+    fields[1]["type"] = "long".into();
+    schemas.push(evolved);
+    metadata["current-schema-id"] = (old_id + 1).into();
+    let evolved_file = latest.with_file_name("99999-widened.metadata.json");
+    std::fs::write(&evolved_file, metadata.to_string()).map_err(|e| e.to_string())?;
+    let lake = IcebergStorage::connect(IcebergConfig::metadata_file(evolved_file.to_string_lossy()))
+        .await
+        .map_err(e)?;
+
+    let current = lake.table_info(&info.path).await.map_err(e)?.schema;
+    assert_eq!(current.field(1).data_type(), &DataType::Int64);
+    let rows = RecordBatch::try_new(
+        current,
+        vec![
+            written.column(0).clone(),
+            Arc::new(Int64Array::from(
+                ns.iter().map(|n| n.map(i64::from)).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let far = 3_000_000_000i64;
+    let filters = vec![
+        col("n").lt(far),
+        col("n").gt(-far),
+        col("n").not_eq(far),
+        col("n").in_list([far, 7]).negate(),
+        col("n").gt_eq(far),
+        col("n").eq(7),
+        col("n").lt(5),
+        col("n").in_list([far, 1]),
+    ];
+    lakeunion_tests::fixtures::filters_read_as_the_engine_selects(&lake, &info.path, snapshot, &rows, filters).await
+}
