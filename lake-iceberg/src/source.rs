@@ -196,6 +196,7 @@ impl LakeSource for IcebergSource {
         for d in &split.task.deletes {
             check_inside(location, &d.file_path, "delete file")?;
             refuse_deletion_vector(&self.info, split, &d.file_path)?;
+            check_equality_ids(self.table.metadata(), split, d)?;
         }
         let (top, paths) = self.top_level_projection();
         let task = self.read_task(split, &top)?;
@@ -237,6 +238,26 @@ fn refuse_deletion_vector(info: &TableInfo, split: &IcebergSplit, delete_file: &
         ));
     }
     Ok(())
+}
+
+/// Fails unless an equality delete names its columns, each one the table has had: iceberg
+/// 0.10 unwraps the ids (a panic in its delete loader) and looks each up by id.
+fn check_equality_ids(
+    metadata: &iceberg::spec::TableMetadata,
+    split: &IcebergSplit,
+    delete: &iceberg::scan::FileScanTaskDeleteFile,
+) -> Result<()> {
+    if delete.file_type != iceberg::spec::DataContentType::EqualityDeletes {
+        return Ok(());
+    }
+    let known = |id: &i32| metadata.schemas_iter().any(|s| s.field_by_id(*id).is_some());
+    match delete.equality_ids.as_deref() {
+        Some(ids) if !ids.is_empty() && ids.iter().all(known) => Ok(()),
+        ids => Err(Error::corrupt(format!(
+            "snapshot {} file {}: equality delete file {} names equality ids {ids:?}, not columns of the table",
+            split.snapshot_id, split.task.data_file_path, delete.file_path
+        ))),
+    }
 }
 
 fn name_mapping(table: &Table) -> Result<Option<Arc<NameMapping>>> {

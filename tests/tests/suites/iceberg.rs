@@ -246,6 +246,24 @@ async fn hostile_and_unknown_input_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     assert!(err.to_string().contains("deletion vector"), "{err}");
 
+    // equality deletes that name no columns, or columns the table never had: iceberg
+    // panicked on the first (it unwraps the ids), and the read must be refused, not crash
+    for ids in ["null", "[]", "[9999]"] {
+        let equality = text.replace(
+            "\"deletes\":[]",
+            &format!(
+                "\"deletes\":[{{\"file_path\":\"{}\",\"file_size_in_bytes\":10,\"file_type\":\"EqualityDeletes\",\"partition_spec_id\":0,\"equality_ids\":{ids}}}]",
+                file.replace("data/", "data/eq-")
+            ),
+        );
+        let equality = serializer
+            .deserialize(serializer.version(), equality.as_bytes())
+            .expect("parses");
+        let err = source.create_reader(equality).await.err().expect("equality ids");
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{ids}: {err}");
+        assert!(err.to_string().contains("equality"), "{err}");
+    }
+
     let err = serializer.deserialize(99, text.as_bytes()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsupportedVersion);
     let err = serializer
