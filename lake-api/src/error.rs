@@ -146,6 +146,14 @@ impl Error {
         self
     }
 
+    /// The same error as another kind, its message and cause kept: for a layer that knows
+    /// better what a lower one's error means (a missing file of a table that exists is
+    /// corruption, not an absent table).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// Prefixes the message with context (which bucket, split or file was being read).
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = format!("{context}: {}", self.message);

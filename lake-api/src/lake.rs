@@ -408,13 +408,13 @@ pub trait LakeStorage: Send + Sync {
         let source = match snapshots.is_empty() {
             true => None,
             // the table was just listed: a source that finds nothing is no missing table
-            false => Some(self.create_lake_source(path).await.map_err(|e| match e.kind() {
-                crate::ErrorKind::NotFound => {
-                    let (_, message, source) = e.into_parts();
-                    crate::Error::from_parts(crate::ErrorKind::External, message, source)
-                        .context(format!("opening a source of table {path}, listed just before"))
+            false => Some(self.create_lake_source(path).await.map_err(|e| {
+                match e.kind() {
+                    crate::ErrorKind::NotFound => e
+                        .with_kind(crate::ErrorKind::External)
+                        .context(format!("opening a source of table {path}, listed just before")),
+                    _ => e,
                 }
-                _ => e,
             })?),
         };
         Ok(LakeScanStart { snapshots, source })

@@ -78,10 +78,9 @@ impl IcebergStorage {
                 );
                 let e = crate::error::from_iceberg(e, format!("table {path}"));
                 match e.kind() {
-                    ErrorKind::NotFound if !unknown => Error::corrupt(format!(
-                        "the catalog names table {path}, but its metadata is missing: {}",
-                        e.message()
-                    )),
+                    ErrorKind::NotFound if !unknown => e
+                        .with_kind(ErrorKind::Corrupt)
+                        .context(format!("the catalog names table {path}, but its metadata is missing")),
                     _ => e,
                 }
             }),
@@ -91,9 +90,9 @@ impl IcebergStorage {
                     .map_err(|e| {
                         let e = crate::error::from_iceberg(e, format!("table {path} from {location}"));
                         match e.kind() {
-                            ErrorKind::NotFound => {
-                                Error::invalid(format!("the metadata file {location} is not there: {}", e.message()))
-                            }
+                            ErrorKind::NotFound => e
+                                .with_kind(ErrorKind::InvalidArgument)
+                                .context(format!("the metadata file {location} is not there")),
                             _ => e,
                         }
                     })?;

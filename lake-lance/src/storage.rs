@@ -202,9 +202,8 @@ async fn snapshots_of(path: &TablePath, dataset: &Dataset) -> Result<Vec<LakeSna
 
 /// A version of an open dataset whose files are missing: corrupt.
 fn missing_files(path: &TablePath, version: u64, e: Error) -> Error {
-    Error::corrupt(format!(
-        "table {path}: version {version} is listed but its files are missing: {}",
-        e.message()
+    e.with_kind(ErrorKind::Corrupt).context(format!(
+        "table {path}: version {version} is listed but its files are missing"
     ))
 }
 
