@@ -70,8 +70,16 @@ pub(crate) async fn lake_snapshot(table: &Table, snapshot: &Snapshot) -> Result<
     let input = table.file_io().new_input(&path).map_err(paimon_err(&context))?;
     let bytes = match input.read().await {
         Ok(bytes) => bytes,
-        // a round that gave its snapshot no properties records none
-        Err(e) if lake_api::error::is_missing_file(&e) => return Ok(lake),
+        // a round that gave its snapshot no properties records none; and a round that wrote
+        // them into its snapshot since the snapshot was read has removed its record
+        Err(e) if lake_api::error::is_missing_file(&e) => {
+            let again = table
+                .snapshot_manager()
+                .get_snapshot(snapshot.id())
+                .await
+                .map_err(paimon_err(format!("{context}: re-reading it")))?;
+            return Ok(snapshot_of(&again));
+        }
         Err(e) => return Err(crate::error::from_paimon(e, format!("{context}: reading {path}"))),
     };
     let recorded: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|e| {
@@ -101,10 +109,17 @@ pub(crate) async fn write_into_snapshot(
         .unwrap_or(0);
     let mut ours = None;
     for id in (before.unwrap_or(0) + 1..=latest).rev() {
-        let snapshot = snapshots
-            .get_snapshot(id)
-            .await
-            .map_err(paimon_err(format!("{context}: snapshot {id}")))?;
+        let snapshot = match snapshots.get_snapshot(id).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                let e = crate::error::from_paimon(e, format!("{context}: snapshot {id}"));
+                // another writer's, expired since: not this round's, which is not expired
+                if e.kind() == ErrorKind::NotFound {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
         if snapshot.commit_user() == user {
             ours = Some(snapshot);
             break;
