@@ -12,7 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use lake_api::types::LogicalType;
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 /// Vectors longer than this show their first [`VECTOR_HEAD`] elements and their dimension.
 const VECTOR_SHOWN: usize = 4;
@@ -224,13 +224,14 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
     let room = max.saturating_sub(1);
     let mut out = String::new();
-    let mut used = 0;
     for c in flat.chars() {
-        used += UnicodeWidthChar::width(c).unwrap_or(0);
-        if used > room {
+        out.push(c);
+        // measured whole: a character's width can depend on its neighbours (emoji
+        // presentation selectors, joiners)
+        if display_width(&out) > room {
+            out.pop();
             break;
         }
-        out.push(c);
     }
     out.push('…');
     out
@@ -532,6 +533,9 @@ mod tests {
         assert_eq!(truncate("日本語", 4), "日…");
         assert_eq!(truncate("日本語", 6), "日本語");
         assert_eq!(truncate("日本語", 5), "日本…");
+        // a width that depends on the next character (an emoji presentation selector)
+        let hearts = "\u{2764}\u{FE0F}".repeat(3);
+        assert!(display_width(&truncate(&hearts, 4)) <= 4, "{}", truncate(&hearts, 4));
         Ok(())
     }
 
