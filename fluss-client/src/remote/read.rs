@@ -14,7 +14,8 @@
 //!   records were all dropped; the row scanner does not. A bounded read that makes no
 //!   progress for [`stall_timeout`](super::FlussLogOptions::stall_timeout) while the log
 //!   holds offsets below its stop therefore fails for a log table (a stuck cluster) and
-//!   ends for a changelog (the offsets left hold no records).
+//!   ends for a changelog (the offsets left hold no records). Either fails when the log
+//!   now ends below its stop: offsets it was planned to read were lost to a new leader.
 //! - Offsets that hold no records (a batch whose records were all dropped; the empty
 //!   changelog batch Fluss writes for a write that changes nothing) are handed on as a
 //!   batch without rows that covers them, so that the offsets a read returns have no holes.
