@@ -2,10 +2,11 @@
 //! the rows of the keys they touch (lake-api's fold, so every merge engine agrees with the
 //! union read) and commit them as a `delete` of the keys that end absent and one
 //! `merge_insert` of the rest (a plain append, in key order, while the dataset is empty).
-//! The last commit of a round carries its properties (`fluss-offsets`) and the key-sorted
-//! runs of fragments (see [`SORTED_RUNS_KEY`]), which let sort-merge reads skip sorting
-//! them; an intermediate commit carries none, and a reader meeting it replays the
-//! round from the log, which yields the same rows.
+//! The commit of the round's rows and the last commit of a round carry its properties
+//! (`fluss-offsets`); the last one adds the key-sorted runs of fragments (see
+//! [`SORTED_RUNS_KEY`]), which let sort-merge reads skip sorting them. A delete's commit
+//! before the rows' carries none: a reader meeting it takes the previous offsets and
+//! replays the round from the log, which yields the same rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -431,11 +432,12 @@ async fn apply_round(
         } else {
             upserts
         };
-        let transaction = InsertBuilder::new(dataset.clone())
+        let mut transaction = InsertBuilder::new(dataset.clone())
             .with_params(&params)
             .execute_uncommitted(upserts)
             .await
             .map_err(lance_err(format!("{context}: appending rows")))?;
+        transaction.transaction_properties = Some(Arc::new(properties.clone()));
         // this append's own fragments, known by their data files (a concurrent writer's,
         // rebased into the same version, are not part of the run)
         let written: BTreeSet<String> = match &transaction.operation {
@@ -476,14 +478,19 @@ async fn apply_round(
         if let Some(rows) = staged.affected_rows {
             commit = commit.with_affected_rows(rows);
         }
+        let mut transaction = staged.transaction;
+        transaction.transaction_properties = Some(Arc::new(properties.clone()));
         dataset = Arc::new(
             commit
-                .execute(staged.transaction)
+                .execute(transaction)
                 .await
                 .map_err(lance_err(format!("{context}: merging rows")))?,
         );
     }
-    // the last commit carries the round's offsets and the sorted fragments
+    // the rows' commit carries the round's offsets too: it holds the round's rows, and a
+    // round stopped before the next commit must not leave them without (a first round's
+    // would leave a lake whose every later round is refused, a later round's would be
+    // read against the previous offsets); the last commit adds the sorted fragments
     commit_properties(dataset, properties, Some(sorted), context).await
 }
 

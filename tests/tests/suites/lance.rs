@@ -1226,9 +1226,17 @@ async fn a_first_round_that_fails_after_creating_the_dataset_leaves_no_snapshot(
     let snapshot = writer
         .commit(BTreeMap::from([("fluss-offsets".to_string(), "r2".to_string())]))
         .await?;
-    // the round's own commits (its rows, then its offsets) follow the empty version
+    // the round's own commits (its rows, then its sorted fragments) follow the empty
+    // version, each with the round's offsets: a round stopped between them leaves its rows
+    // with its offsets
     let listed = lake.list_snapshots(&info().path).await?;
     assert!(listed.iter().all(|s| s.id > 1), "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.properties.get("fluss-offsets").map(String::as_str) == Some("r2")),
+        "{listed:?}"
+    );
     assert_eq!(listed.last(), Some(&snapshot));
     assert_eq!(
         sorted_column(&read_small_table(&lake, snapshot.id).await?, "k"),
