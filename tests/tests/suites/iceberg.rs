@@ -786,6 +786,44 @@ async fn snapshots_are_the_main_branch_history() -> Result<(), String> {
     Ok(())
 }
 
+/// `written` tiered into a fresh SQLite lake in `dir` as one snapshot of log table `path`,
+/// then the table's schema evolved as another engine would: `evolve` edits a copy of the
+/// newest schema (and the metadata, say its last column id), which becomes the current
+/// one. The lake reopened from that metadata file, and the snapshot.
+async fn evolved_table(
+    dir: &Path,
+    path: &TablePath,
+    written: &RecordBatch,
+    evolve: impl FnOnce(&mut Value, &mut Value) -> Result<(), String>,
+) -> Result<(IcebergStorage, i64), String> {
+    let e = |e: lake_api::Error| e.to_string();
+    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir)).await.map_err(e)?;
+    let info = lake_api::TableInfo::log_table(path.clone(), written.schema(), 1);
+    let mut writer = lake.create_lake_writer(&info).await.map_err(e)?;
+    let n = written.num_rows();
+    let batch = lake_api::LogBatch::new(written.clone(), vec![lake_api::ChangeType::AppendOnly; n], 0);
+    writer.write(&lake_api::TableBucket::new(0), &batch).await.map_err(e)?;
+    let snapshot = writer.commit(BTreeMap::new()).await.map_err(e)?.id;
+
+    let (latest, mut metadata) = latest_metadata(dir)?;
+    let mut evolved = metadata["schemas"]
+        .as_array()
+        .and_then(|s| s.last())
+        .ok_or("no schema")?
+        .clone();
+    let old_id = evolved["schema-id"].as_i64().ok_or("no schema id")?;
+    evolved["schema-id"] = (old_id + 1).into();
+    evolve(&mut evolved, &mut metadata)?;
+    metadata["schemas"].as_array_mut().ok_or("no schemas")?.push(evolved);
+    metadata["current-schema-id"] = (old_id + 1).into();
+    let evolved_file = latest.with_file_name("99999-evolved.metadata.json");
+    std::fs::write(&evolved_file, metadata.to_string()).map_err(|e| e.to_string())?;
+    let lake = IcebergStorage::connect(IcebergConfig::metadata_file(evolved_file.to_string_lossy()))
+        .await
+        .map_err(e)?;
+    Ok((lake, snapshot))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_older_than_the_schema_reads_in_the_current_schema() -> Result<(), String> {
     // regression: a snapshot written before a column was renamed or added failed to plan
@@ -796,14 +834,11 @@ async fn a_snapshot_older_than_the_schema_reads_in_the_current_schema() -> Resul
     use lake_api::predicate::col;
     let e = |e: lake_api::Error| e.to_string();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
-        .await
-        .map_err(e)?;
     let old = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("v", DataType::Utf8, true),
     ]));
-    let info = lake_api::TableInfo::log_table(TablePath::new("evolved", "log"), old.clone(), 1);
+    let path = TablePath::new("evolved", "log");
     let written = RecordBatch::try_new(
         old,
         vec![
@@ -812,36 +847,23 @@ async fn a_snapshot_older_than_the_schema_reads_in_the_current_schema() -> Resul
         ],
     )
     .map_err(|e| e.to_string())?;
-    let mut writer = lake.create_lake_writer(&info).await.map_err(e)?;
-    let batch = lake_api::LogBatch::new(written.clone(), vec![lake_api::ChangeType::AppendOnly; 6], 0);
-    writer.write(&lake_api::TableBucket::new(0), &batch).await.map_err(e)?;
-    let snapshot = writer.commit(BTreeMap::new()).await.map_err(e)?.id;
+    // then `v` renamed to `w` and a new `v BIGINT` added: the snapshot keeps the schema it
+    // was written with
+    let (lake, snapshot) = evolved_table(dir.path(), &path, &written, |schema, metadata| {
+        let new_field = metadata["last-column-id"].as_i64().ok_or("no last column id")? + 1;
+        let fields = schema["fields"].as_array_mut().ok_or("no fields")?;
+        assert_eq!(fields[1]["name"], "v");
+        fields[1]["name"] = "w".into();
+        fields.insert(
+            2,
+            serde_json::json!({"id": new_field, "name": "v", "required": false, "type": "long"}),
+        );
+        metadata["last-column-id"] = new_field.into();
+        Ok(())
+    })
+    .await?;
 
-    // then `v` renamed to `w` and a new `v BIGINT` added, as another engine would: the
-    // snapshot keeps the schema it was written with
-    let (latest, mut metadata) = latest_metadata(dir.path())?;
-    let new_field = metadata["last-column-id"].as_i64().ok_or("no last column id")? + 1;
-    let schemas = metadata["schemas"].as_array_mut().ok_or("no schemas")?;
-    let mut evolved = schemas.last().ok_or("no schema")?.clone();
-    let old_id = evolved["schema-id"].as_i64().ok_or("no schema id")?;
-    evolved["schema-id"] = (old_id + 1).into();
-    let fields = evolved["fields"].as_array_mut().ok_or("no fields")?;
-    assert_eq!(fields[1]["name"], "v");
-    fields[1]["name"] = "w".into();
-    fields.insert(
-        2,
-        serde_json::json!({"id": new_field, "name": "v", "required": false, "type": "long"}),
-    );
-    schemas.push(evolved);
-    metadata["current-schema-id"] = (old_id + 1).into();
-    metadata["last-column-id"] = new_field.into();
-    let evolved_file = latest.with_file_name("99999-evolved.metadata.json");
-    std::fs::write(&evolved_file, metadata.to_string()).map_err(|e| e.to_string())?;
-    let lake = IcebergStorage::connect(IcebergConfig::metadata_file(evolved_file.to_string_lossy()))
-        .await
-        .map_err(e)?;
-
-    let current = lake.table_info(&info.path).await.map_err(e)?.schema;
+    let current = lake.table_info(&path).await.map_err(e)?.schema;
     let names: Vec<&str> = current.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["id", "w", "v"]);
     let rows = RecordBatch::try_new(
@@ -853,7 +875,7 @@ async fn a_snapshot_older_than_the_schema_reads_in_the_current_schema() -> Resul
         ],
     )
     .map_err(|e| e.to_string())?;
-    let (read, _) = read_snapshot(&lake, &lake, &info.path, snapshot).await.map_err(e)?;
+    let (read, _) = read_snapshot(&lake, &lake, &path, snapshot).await.map_err(e)?;
     let read = arrow::compute::concat_batches(&rows.schema(), &read).map_err(|e| e.to_string())?;
     assert_eq!(rows_as_json(&[read]), rows_as_json(std::slice::from_ref(&rows)));
 
@@ -870,7 +892,7 @@ async fn a_snapshot_older_than_the_schema_reads_in_the_current_schema() -> Resul
         col("w").starts_with("v1").negate(),
         col("w").lt("v2").or(col("v").lt(1)),
     ];
-    lakeunion_tests::fixtures::filters_read_as_the_engine_selects(&lake, &info.path, snapshot, &rows, filters).await
+    lakeunion_tests::fixtures::filters_read_as_the_engine_selects(&lake, &path, snapshot, &rows, filters).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -923,14 +945,11 @@ async fn filters_on_a_column_widened_since_a_file_was_written_read_every_row() -
     use lake_api::predicate::col;
     let e = |e: lake_api::Error| e.to_string();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
-        .await
-        .map_err(e)?;
     let old = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("n", DataType::Int32, true),
     ]));
-    let info = lake_api::TableInfo::log_table(TablePath::new("widened", "log"), old.clone(), 1);
+    let path = TablePath::new("widened", "log");
     let ns = vec![Some(0), Some(1), Some(-5), Some(7), Some(i32::MAX), None];
     let written = RecordBatch::try_new(
         old,
@@ -940,29 +959,16 @@ async fn filters_on_a_column_widened_since_a_file_was_written_read_every_row() -
         ],
     )
     .map_err(|e| e.to_string())?;
-    let mut writer = lake.create_lake_writer(&info).await.map_err(e)?;
-    let batch = lake_api::LogBatch::new(written.clone(), vec![lake_api::ChangeType::AppendOnly; 6], 0);
-    writer.write(&lake_api::TableBucket::new(0), &batch).await.map_err(e)?;
-    let snapshot = writer.commit(BTreeMap::new()).await.map_err(e)?.id;
-
     // then `n` promoted to long, as Iceberg's schema evolution allows
-    let (latest, mut metadata) = latest_metadata(dir.path())?;
-    let schemas = metadata["schemas"].as_array_mut().ok_or("no schemas")?;
-    let mut evolved = schemas.last().ok_or("no schema")?.clone();
-    let old_id = evolved["schema-id"].as_i64().ok_or("no schema id")?;
-    evolved["schema-id"] = (old_id + 1).into();
-    let fields = evolved["fields"].as_array_mut().ok_or("no fields")?;
-    assert_eq!(fields[1]["name"], "n");
-    fields[1]["type"] = "long".into();
-    schemas.push(evolved);
-    metadata["current-schema-id"] = (old_id + 1).into();
-    let evolved_file = latest.with_file_name("99999-widened.metadata.json");
-    std::fs::write(&evolved_file, metadata.to_string()).map_err(|e| e.to_string())?;
-    let lake = IcebergStorage::connect(IcebergConfig::metadata_file(evolved_file.to_string_lossy()))
-        .await
-        .map_err(e)?;
+    let (lake, snapshot) = evolved_table(dir.path(), &path, &written, |schema, _| {
+        let fields = schema["fields"].as_array_mut().ok_or("no fields")?;
+        assert_eq!(fields[1]["name"], "n");
+        fields[1]["type"] = "long".into();
+        Ok(())
+    })
+    .await?;
 
-    let current = lake.table_info(&info.path).await.map_err(e)?.schema;
+    let current = lake.table_info(&path).await.map_err(e)?.schema;
     assert_eq!(current.field(1).data_type(), &DataType::Int64);
     let rows = RecordBatch::try_new(
         current,
@@ -985,5 +991,5 @@ async fn filters_on_a_column_widened_since_a_file_was_written_read_every_row() -
         col("n").lt(5),
         col("n").in_list([far, 1]),
     ];
-    lakeunion_tests::fixtures::filters_read_as_the_engine_selects(&lake, &info.path, snapshot, &rows, filters).await
+    lakeunion_tests::fixtures::filters_read_as_the_engine_selects(&lake, &path, snapshot, &rows, filters).await
 }
