@@ -57,6 +57,11 @@ async fn read_all(scan: &UnionScan) -> lake_api::Result<Vec<RecordBatch>> {
     scan.to_stream().await?.try_collect().await
 }
 
+/// Why planning a default scan of `table` fails (`None`: it planned).
+async fn plan_error(table: &UnionTable) -> lake_api::Result<Option<lake_api::Error>> {
+    Ok(table.scan().build().await?.plan().await.err())
+}
+
 async fn scan(table: &UnionTable, strategy: MergeStrategy) -> UnionScan {
     table.scan().strategy(strategy).build().await.unwrap()
 }
@@ -207,13 +212,8 @@ async fn a_negative_or_inverted_offset_range_from_the_log_is_refused() -> lake_a
         });
         for lake in [None, Some(Arc::new(lake.clone()) as Arc<dyn lake_api::LakeStorage>)] {
             let table = UnionTable::new(info(), misreported.clone(), lake)?;
-            let e = table
-                .scan()
-                .build()
+            let e = plan_error(&table)
                 .await?
-                .plan()
-                .await
-                .err()
                 .ok_or_else(|| lake_api::Error::invalid(format!("planned over offsets [{earliest}, {end})")))?;
             assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
             assert!(
@@ -503,13 +503,8 @@ async fn a_bucket_the_lake_holds_but_its_offsets_leave_out_is_refused() -> lake_
     let snapshot = lake_api::memory::tier(&log, &lake, None).await?;
     log.record_tiered_offsets(snapshot.id, BTreeMap::from([(b0, 4)]))?;
     let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake.clone())))?;
-    let e = table
-        .scan()
-        .build()
+    let e = plan_error(&table)
         .await?
-        .plan()
-        .await
-        .err()
         .ok_or_else(|| lake_api::Error::new(ErrorKind::Offsets, "planned a bucket the offsets do not name"))?;
     assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
     assert!(e.to_string().contains("bucket 1"), "{e}");
@@ -545,7 +540,7 @@ async fn a_lake_only_read_needs_no_tiered_offsets() -> lake_api::Result<()> {
     };
     lake.commit_files(&info.path, vec![file], BTreeMap::new())?;
     let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake)))?;
-    let e = table.scan().build().await?.plan().await.err();
+    let e = plan_error(&table).await?;
     assert_eq!(
         e.map(|e| e.kind()),
         Some(ErrorKind::NotFound),

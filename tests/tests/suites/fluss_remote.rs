@@ -3,6 +3,7 @@
 //! both codecs crossed (our encoder → the crate's scanner, the crate's writer → our
 //! decoder) for every mapped type; the readable lake snapshot; typed errors.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,9 @@ use fluss_client::remote::FlussLog;
 use fluss_client::tiering::{TierOptions, Tierer};
 use futures::{StreamExt, TryStreamExt};
 use lake_api::memory::MemoryLake;
-use lake_api::{ChangeType, LakeStorage, LogBatch, LogSource, TableBucket, TableInfo, TablePath, UnionTable};
+use lake_api::{
+    ChangeType, LakeSnapshot, LakeStorage, LogBatch, LogSource, TableBucket, TableInfo, TablePath, UnionTable,
+};
 use lakeunion_tests::fixtures::{every_type_batch, small_rows, small_table, sorted_column};
 use lakeunion_tests::remote::{ServedLog, serve};
 
@@ -324,21 +327,31 @@ async fn snapshot_and_keys(table: UnionTable) -> (Option<i64>, Vec<i64>) {
     (snapshot, lakeunion_tests::fixtures::sorted_column(&rows, "k"))
 }
 
+/// A key-value table `remote.<name>` in a [`LocalLog`] under `dir`: keys 0..6 tiered into
+/// a memory lake as a first snapshot, keys 6..9 as a second.
+async fn tiered_twice(dir: &Path, name: &str) -> (TableInfo, LocalLog, Arc<MemoryLake>, [LakeSnapshot; 2]) {
+    let mut info = small_table();
+    info.path = TablePath::new("remote", name);
+    let log = LocalLog::create(dir, &info, LocalLogOptions::default()).expect("log");
+    let bucket = TableBucket::new(0);
+    let lake = Arc::new(MemoryLake::new());
+    let tierer = Tierer::new(log.clone(), lake.clone());
+    let mut snapshots = Vec::new();
+    for keys in [0..6, 6..9] {
+        let n = (keys.end - keys.start) as usize;
+        log.append(&bucket, small_rows(keys), vec![ChangeType::Insert; n])
+            .expect("append");
+        snapshots.push(tierer.tier(&TierOptions::default()).await.expect("tier"));
+    }
+    let snapshots = snapshots.try_into().expect("two snapshots");
+    (info, log, lake, snapshots)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn union_reads_use_the_coordinators_readable_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut info = small_table();
-    info.path = TablePath::new("remote", "readable");
-    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    let (info, log, lake, [first, second]) = tiered_twice(dir.path(), "readable").await;
     let bucket = TableBucket::new(0);
-    log.append(&bucket, small_rows(0..6), vec![ChangeType::Insert; 6])
-        .expect("append");
-    let lake = Arc::new(MemoryLake::new());
-    let tierer = Tierer::new(log.clone(), lake.clone());
-    let first = tierer.tier(&TierOptions::default()).await.expect("tier");
-    log.append(&bucket, small_rows(6..9), vec![ChangeType::Insert; 3])
-        .expect("append");
-    let second = tierer.tier(&TierOptions::default()).await.expect("tier");
     log.append(&bucket, small_rows(9..10), vec![ChangeType::Insert; 1])
         .expect("append");
 
@@ -566,18 +579,8 @@ async fn a_changelog_batch_without_changes_is_read_past() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_answering_for_another_snapshot_is_not_taken_at_its_word() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut info = small_table();
-    info.path = TablePath::new("remote", "old_coordinator");
-    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    let (info, log, _, [first, second]) = tiered_twice(dir.path(), "old_coordinator").await;
     let bucket = TableBucket::new(0);
-    log.append(&bucket, small_rows(0..6), vec![ChangeType::Insert; 6])
-        .expect("append");
-    let lake = Arc::new(MemoryLake::new());
-    let tierer = Tierer::new(log.clone(), lake.clone());
-    let first = tierer.tier(&TierOptions::default()).await.expect("tier");
-    log.append(&bucket, small_rows(6..9), vec![ChangeType::Insert; 3])
-        .expect("append");
-    let second = tierer.tier(&TierOptions::default()).await.expect("tier");
 
     let served = serve(vec![log]).await.expect("serve");
     for s in [&first, &second] {
