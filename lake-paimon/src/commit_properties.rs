@@ -18,7 +18,7 @@ use lake_api::{Error, ErrorKind, LakeSnapshot, Result};
 use paimon::spec::Snapshot;
 use paimon::table::Table;
 
-use crate::error::paimon_err;
+use crate::error::{found, paimon_err};
 use crate::storage::snapshot_of;
 
 /// Every tiering round commits as its own user: this prefix and a fresh UUID.
@@ -109,16 +109,9 @@ pub(crate) async fn write_into_snapshot(
         .unwrap_or(0);
     let mut ours = None;
     for id in (before.unwrap_or(0) + 1..=latest).rev() {
-        let snapshot = match snapshots.get_snapshot(id).await {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                let e = crate::error::from_paimon(e, format!("{context}: snapshot {id}"));
-                // another writer's, expired since: not this round's, which is not expired
-                if e.kind() == ErrorKind::NotFound {
-                    continue;
-                }
-                return Err(e);
-            }
+        // one not there is another writer's, expired since: this round's is not expired
+        let Some(snapshot) = found(snapshots.get_snapshot(id).await, format!("{context}: snapshot {id}"))? else {
+            continue;
         };
         if snapshot.commit_user() == user {
             ours = Some(snapshot);
@@ -157,11 +150,10 @@ pub(crate) async fn write_into_snapshot(
     }
     object.insert("properties".into(), serde_json::Value::Object(merged));
     let text = serde_json::to_vec(&json).map_err(|e| Error::new(ErrorKind::External, e.to_string()))?;
+    // what was written, parsed as a reader parses it: no need to read it back
+    let patched: Snapshot = serde_json::from_slice(&text)
+        .map_err(|e| Error::corrupt(format!("{context}: snapshot {path} patched is not a snapshot: {e}")))?;
     replace_file(io, &path, bytes::Bytes::from(text), context).await?;
-    let patched = snapshots
-        .get_snapshot(ours.id())
-        .await
-        .map_err(paimon_err(format!("{context}: re-reading {path}")))?;
     // the snapshot now says it all; a record left behind is never read again
     if let Some(record) = record_path(table, user) {
         let _ = io.delete_file(&record).await;

@@ -28,6 +28,21 @@ pub(crate) fn from_paimon(error: paimon::Error, context: impl std::fmt::Display)
     Error::new(kind, format!("{context}: {error}")).with_source(error)
 }
 
+/// The value of `result`, `None` where what it reads is not there (a snapshot expired, a
+/// directory never made), or the error converted with context.
+pub(crate) fn found<T>(result: paimon::Result<T>, context: impl std::fmt::Display) -> Result<Option<T>, Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => {
+            let e = from_paimon(e, context);
+            match e.kind() {
+                ErrorKind::NotFound => Ok(None),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
 /// A closure for `map_err` that converts with context.
 pub(crate) fn paimon_err<C: std::fmt::Display>(context: C) -> impl FnOnce(paimon::Error) -> Error {
     move |e| from_paimon(e, context)

@@ -16,7 +16,7 @@ use paimon::{Catalog, CatalogFactory};
 
 use crate::commit_properties::lake_snapshot;
 use crate::config::{PaimonCatalog, PaimonConfig};
-use crate::error::paimon_err;
+use crate::error::{found, paimon_err};
 use crate::schema::{paimon_schema, sanitize_schema_json, table_info};
 use crate::source::PaimonSource;
 use crate::writer::PaimonLakeWriter;
@@ -128,17 +128,7 @@ pub async fn open_location(path: &TablePath, location: &str, options: &BTreeMap<
         .and_then(|b| b.with_props(options.iter()).build())
         .map_err(paimon_err(&context))?;
     let schemas = SchemaManager::new(io.clone(), location.to_string());
-    let ids = match schemas.list_all_ids().await {
-        Ok(ids) => ids,
-        Err(e) => {
-            let e = crate::error::from_paimon(e, &context);
-            if e.kind() == ErrorKind::NotFound {
-                Vec::new()
-            } else {
-                return Err(e);
-            }
-        }
-    };
+    let ids = found(schemas.list_all_ids().await, &context)?.unwrap_or_default();
     let Some(latest) = ids.into_iter().max() else {
         return Err(Error::new(ErrorKind::NotFound, format!("{context}: no such table")));
     };
@@ -192,18 +182,10 @@ async fn snapshots_of(path: &TablePath, table: &Table) -> Result<Vec<LakeSnapsho
         .map(|id| {
             let (manager, context) = (&manager, &context);
             async move {
-                let snapshot = match manager.get_snapshot(id).await {
-                    Ok(snapshot) => snapshot,
-                    Err(e) => {
-                        let e = crate::error::from_paimon(e, format!("{context}: snapshot {id}"));
-                        return if e.kind() == ErrorKind::NotFound {
-                            Ok(None)
-                        } else {
-                            Err(e)
-                        };
-                    }
-                };
-                lake_snapshot(table, &snapshot).await.map(Some)
+                match found(manager.get_snapshot(id).await, format!("{context}: snapshot {id}"))? {
+                    Some(snapshot) => lake_snapshot(table, &snapshot).await.map(Some),
+                    None => Ok(None),
+                }
             }
         })
         .buffered(SNAPSHOT_READS)

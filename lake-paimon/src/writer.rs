@@ -175,18 +175,17 @@ impl LakeWriter for PaimonLakeWriter {
             if rows.is_empty() {
                 continue;
             }
-            let checked = match &self.fixed {
-                Some(bucketing) => rows.iter().try_for_each(|r| bucketing.check(r, bucket, &context)),
-                None => Ok(()),
-            };
-            let written = match checked {
-                Ok(()) => {
-                    let precomputed = self.fixed.is_some().then_some(bucket.bucket as i32);
-                    let written = write.write_arrow(&rows, precomputed).await;
-                    written.map_err(|e| crate::error::from_paimon(e, format!("{context} {bucket}")))
+            let written = async {
+                if let Some(bucketing) = &self.fixed {
+                    rows.iter().try_for_each(|r| bucketing.check(r, bucket, &context))?;
                 }
-                Err(e) => Err(e),
-            };
+                let precomputed = self.fixed.is_some().then_some(bucket.bucket as i32);
+                write
+                    .write_arrow(&rows, precomputed)
+                    .await
+                    .map_err(|e| crate::error::from_paimon(e, format!("{context} {bucket}")))
+            }
+            .await;
             if let Err(e) = written {
                 write.close().await;
                 return Err(e);
