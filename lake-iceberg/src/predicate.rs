@@ -18,7 +18,7 @@ use lake_api::types::plain_column_type;
 /// Converts predicates over the columns of a table's (lakeunion) Arrow schema.
 pub(crate) struct IcebergFilters<'a> {
     pub schema: &'a Schema,
-    /// Columns whose type some older schema had narrower ([`columns_retyped_since_a_schema`]):
+    /// Columns whose type some older schema had narrower ([`EvolvedColumns::retyped`]):
     /// no comparison on them converts.
     pub retyped: &'a HashSet<String>,
 }
@@ -190,35 +190,31 @@ pub(crate) fn may_keep_extra_rows(filter: &IcebergPredicate, columns: &HashSet<S
     }
 }
 
-/// The top-level columns of the current schema that some schema of the table had with
-/// another type (an `int` promoted to `long`, a `float` to `double`): a data file written
-/// under that schema holds the older type.
-pub(crate) fn columns_retyped_since_a_schema(metadata: &TableMetadata) -> HashSet<String> {
-    metadata
-        .current_schema()
-        .as_struct()
-        .fields()
-        .iter()
-        .filter(|f| {
-            metadata
-                .schemas_iter()
-                .any(|s| s.field_by_id(f.id).is_some_and(|old| old.field_type != f.field_type))
-        })
-        .map(|f| f.name.clone())
-        .collect()
+/// The top-level columns of the current schema that schema evolution changed under some
+/// data file, found in one pass over the table's schemas.
+#[derive(Debug, Default)]
+pub(crate) struct EvolvedColumns {
+    /// Columns some schema lacks: a data file written under it lacks them too.
+    pub added: HashSet<String>,
+    /// Columns some schema had with another type (an `int` promoted to `long`, a `float`
+    /// to `double`): a data file written under it holds the older type.
+    pub retyped: HashSet<String>,
 }
 
-/// The top-level columns of the current schema that some schema of the table lacks: a
-/// data file written under that schema lacks them too.
-pub(crate) fn columns_added_since_a_schema(metadata: &TableMetadata) -> HashSet<String> {
-    metadata
-        .current_schema()
-        .as_struct()
-        .fields()
-        .iter()
-        .filter(|f| metadata.schemas_iter().any(|s| s.field_by_id(f.id).is_none()))
-        .map(|f| f.name.clone())
-        .collect()
+impl EvolvedColumns {
+    pub(crate) fn of(metadata: &TableMetadata) -> Self {
+        let mut evolved = Self::default();
+        for f in metadata.current_schema().as_struct().fields() {
+            for schema in metadata.schemas_iter() {
+                match schema.field_by_id(f.id) {
+                    None => evolved.added.insert(f.name.clone()),
+                    Some(old) if old.field_type != f.field_type => evolved.retyped.insert(f.name.clone()),
+                    Some(_) => false,
+                };
+            }
+        }
+        evolved
+    }
 }
 
 #[cfg(test)]

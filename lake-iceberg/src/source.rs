@@ -20,10 +20,7 @@ use lake_api::project::{project_batch, project_schema, top_level_projection};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 
 use crate::error::iceberg_err;
-use crate::predicate::{
-    IcebergFilters, columns_added_since_a_schema, columns_retyped_since_a_schema, for_snapshot_schema,
-    may_keep_extra_rows,
-};
+use crate::predicate::{EvolvedColumns, IcebergFilters, for_snapshot_schema, may_keep_extra_rows};
 use crate::schema::{TableLayout, conform, key_sort_columns};
 use crate::split::{IcebergSplit, IcebergSplitSerializer};
 
@@ -144,23 +141,22 @@ impl LakeSource for IcebergSource {
     }
 
     fn with_filters(&mut self, filters: Vec<Predicate>) -> FilterPushDown {
-        let retyped = columns_retyped_since_a_schema(self.table.metadata());
+        let evolved = EvolvedColumns::of(self.table.metadata());
         let converter = IcebergFilters {
             schema: &self.info.schema,
-            retyped: &retyped,
+            retyped: &evolved.retyped,
         };
         let (converted, report) = push_down(&converter, filters);
         // `NOT` pushed into the leaves once, as the planner and every reader want it
         let converted: Vec<IcebergPredicate> = converted.into_iter().map(|p| p.rewrite_not()).collect();
         // a filter Iceberg may apply leniently to files older than one of its columns
         // still prunes, and the engine checks it again
-        let added = columns_added_since_a_schema(self.table.metadata());
         let mut checked = FilterPushDown {
             accepted: Vec::new(),
             remaining: report.remaining,
         };
         for (p, c) in report.accepted.into_iter().zip(&converted) {
-            match may_keep_extra_rows(c, &added) {
+            match may_keep_extra_rows(c, &evolved.added) {
                 true => checked.remaining.push(p),
                 false => checked.accepted.push(p),
             }

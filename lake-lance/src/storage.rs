@@ -182,6 +182,8 @@ async fn snapshots_of(path: &TablePath, dataset: &Dataset) -> Result<Vec<LakeSna
     };
     let versions = listed().await?;
     let mut out = Vec::with_capacity(versions.len());
+    // the versions listed again, once, after the first one found missing
+    let mut relisted: Option<std::collections::BTreeSet<u64>> = None;
     for v in versions {
         match version_of(dataset, v.version).await {
             Ok((_, true)) => {}
@@ -190,7 +192,11 @@ async fn snapshots_of(path: &TablePath, dataset: &Dataset) -> Result<Vec<LakeSna
                 out.push(snapshot);
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                if listed().await?.iter().any(|w| w.version == v.version) {
+                let still = match &relisted {
+                    Some(still) => still,
+                    None => relisted.insert(listed().await?.iter().map(|w| w.version).collect()),
+                };
+                if still.contains(&v.version) {
                     return Err(missing_files(path, v.version, e));
                 }
             }
