@@ -7,6 +7,7 @@ use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar, StringArray,
 };
+use arrow_buffer::BooleanBuffer;
 use arrow_cast::{CastOptions, can_cast_types, cast, cast_with_options};
 use arrow_ord::cmp;
 use arrow_schema::{ArrowError, DataType, Field, Schema};
@@ -318,10 +319,20 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
         return Ok(BooleanArray::new_null(array.len()));
     }
     if let Literal::Float(v) = lit
-        && is_signed_integer(value_type(array.data_type()))
+        && value_type(array.data_type()).is_signed_integer()
     {
-        let (op, bound) = integer_comparison(op, *v);
-        return compare(column, array, op, &Literal::Int(bound));
+        let constant = |holds: bool| {
+            let values = match holds {
+                true => BooleanBuffer::new_set(array.len()),
+                false => BooleanBuffer::new_unset(array.len()),
+            };
+            BooleanArray::new(values, array.logical_nulls())
+        };
+        return match integer_comparison(op, *v) {
+            IntegerComparison::Every => Ok(constant(true)),
+            IntegerComparison::None => Ok(constant(false)),
+            IntegerComparison::Compare(op, bound) => compare(column, array, op, &Literal::Int(bound)),
+        };
     }
     let operand = operand(column, array.data_type(), lit)?;
     match &operand.column_cast {
@@ -330,19 +341,23 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
     }
 }
 
-fn is_signed_integer(dt: &DataType) -> bool {
-    matches!(dt, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
+/// What `x op v` comes to for every integer `x`: true for every non-null `x`, for none,
+/// or one comparison with an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntegerComparison {
+    Every,
+    None,
+    Compare(CompareOp, i64),
 }
 
 /// `x op v`, for every integer `x` of a signed integer column, as one comparison of `x`
 /// with an integer: exact where comparing in Float64 would round `x` (past 2^53). `v` is
 /// taken by value (`-0.0` is 0); NaN sorts as Arrow's total order puts it, above every
 /// number (below, with its sign bit set).
-fn integer_comparison(op: CompareOp, v: f64) -> (CompareOp, i64) {
+fn integer_comparison(op: CompareOp, v: f64) -> IntegerComparison {
     use CompareOp::*;
-    // hold for every non-null `x`, and for none
-    const EVERY: (CompareOp, i64) = (LtEq, i64::MAX);
-    const NONE: (CompareOp, i64) = (Gt, i64::MAX);
+    const EVERY: IntegerComparison = IntegerComparison::Every;
+    const NONE: IntegerComparison = IntegerComparison::None;
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     if (v.is_nan() && v.is_sign_positive()) || v >= TWO_63 {
         return match op {
@@ -360,11 +375,11 @@ fn integer_comparison(op: CompareOp, v: f64) -> (CompareOp, i64) {
     // in range, so the conversion is exact (and a non-integral `v` is below 2^52)
     let floor = below as i64;
     if below == v {
-        return (op, floor);
+        return IntegerComparison::Compare(op, floor);
     }
     match op {
-        Lt | LtEq => (LtEq, floor),
-        Gt | GtEq => (Gt, floor),
+        Lt | LtEq => IntegerComparison::Compare(LtEq, floor),
+        Gt | GtEq => IntegerComparison::Compare(Gt, floor),
         Eq => NONE,
         NotEq => EVERY,
     }
@@ -377,7 +392,7 @@ fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<Boolean
     let mut has_null = false;
     // Widened copies of the column, made once per target type.
     let mut widened: Vec<(DataType, ArrayRef)> = Vec::new();
-    let integers = is_signed_integer(value_type(array.data_type()));
+    let integers = value_type(array.data_type()).is_signed_integer();
     for value in values {
         if value.is_null() {
             has_null = true;
