@@ -250,10 +250,14 @@ impl Stream for GroupFold {
                     .merge
                     .cursor(w)
                     .is_some_and(|c| c.key_equals(this.group_prefix, &this.group_key));
+            if !same && this.in_group {
+                this.finish_group();
+            }
             let mut ready_batch = None;
-            // a key with many rows (one row changed a million times): the batches of its
-            // rows before the state's go now, not when the group ends
-            if same && this.merge.retained() > this.max_retained {
+            // between groups a full batch goes out; past the retention bound the batches go
+            // out even inside a group (one row changed a million times), but for the one
+            // that holds the group's state
+            if this.merge.retained() > this.max_retained || (!same && this.merge.pending() >= this.batch_size) {
                 match this.merge.flush_keeping(this.state.as_mut().map(|s| &mut s.slot)) {
                     Ok(b) => ready_batch = b,
                     Err(e) => {
@@ -263,18 +267,6 @@ impl Stream for GroupFold {
                 }
             }
             if !same {
-                if this.in_group {
-                    this.finish_group();
-                }
-                if this.merge.pending() >= this.batch_size || this.merge.retained() > this.max_retained {
-                    match this.merge.flush() {
-                        Ok(b) => ready_batch = b,
-                        Err(e) => {
-                            this.done = true;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    }
-                }
                 // a lake run that sorts before every other input is keys of their own: it
                 // goes out as it is, without a fold or a tree replay per row
                 if this.output == FoldOutput::Rows && this.merge.cursor(w).is_some_and(|c| c.keyed.changes.is_none()) {
