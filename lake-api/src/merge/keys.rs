@@ -192,6 +192,21 @@ pub(crate) fn needs_full_key(prefix: u128) -> bool {
     prefix & 0xff == LONG_KEY
 }
 
+/// The order of two keys given by their prefixes, and by the full keys (fetched only
+/// then) where the prefixes tie and do not decide.
+#[inline(always)]
+pub(crate) fn cmp_keys<'a, 'b>(
+    a: u128,
+    full_a: impl FnOnce() -> &'a [u8],
+    b: u128,
+    full_b: impl FnOnce() -> &'b [u8],
+) -> std::cmp::Ordering {
+    match a.cmp(&b) {
+        std::cmp::Ordering::Equal if needs_full_key(a) => full_a().cmp(full_b()),
+        o => o,
+    }
+}
+
 /// Checks that `batch` has exactly the columns of `schema` (by name, in order, with the
 /// same types) and rebuilds it with `schema`, so that batches from different sources can
 /// be interleaved. `what` names the source in errors.

@@ -14,7 +14,7 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt};
 
 use super::builder::BatchBuilder;
-use super::keys::{BatchKeys, KeyEncoder, needs_full_key};
+use super::keys::{BatchKeys, KeyEncoder, cmp_keys, needs_full_key};
 use super::log_index::ascending;
 use super::loser_tree::LoserTree;
 use crate::error::{Error, Result};
@@ -104,10 +104,11 @@ impl Cursor {
     /// where long keys share a prefix.
     fn new(keyed: KeyedBatch, slot: usize) -> Result<Self> {
         let prefixes = keyed.keys.prefixes();
-        let in_order = match &keyed.keys {
+        let keys = &keyed.keys;
+        let in_order = match keys {
             BatchKeys::Rows(_) => prefixes.windows(2).enumerate().all(|(i, w)| {
-                w[0] < w[1]
-                    || (w[0] == w[1] && (!needs_full_key(w[0]) || keyed.keys.full_key(i) <= keyed.keys.full_key(i + 1)))
+                let full = |row| move || keys.full_key(row);
+                cmp_keys(w[0], full(i), w[1], full(i + 1)) != Ordering::Greater
             }),
             // an integer's prefix keeps its order: the values are checked, which vectorizes
             BatchKeys::Int64(v) => ascending(v),
@@ -154,7 +155,7 @@ impl Cursor {
     /// where the prefix does not decide).
     fn starts_below(&self, prefix: u128, key: &[u8]) -> bool {
         let first = self.prefixes.first().copied().unwrap_or(EXHAUSTED);
-        first < prefix || (first == prefix && needs_full_key(prefix) && self.keyed.keys.full_key(0) < key)
+        cmp_keys(first, || self.keyed.keys.full_key(0), prefix, || key) == Ordering::Less
     }
 
     /// Whether the current key equals `key`, whose [`key_prefix`](super::keys::key_prefix) is `prefix` (`key` may
@@ -211,6 +212,8 @@ impl KWayMerge {
     /// ties go to the smaller input index).
     #[inline(always)]
     fn greater(heads: &[u128], cursors: &[Option<Cursor>], a: usize, b: usize) -> bool {
+        // `cmp_keys` written out: through its closures the tree's comparison cost the
+        // kernel about a fifth of its speed (BENCHMARKS.md, session 25)
         let (x, y) = (heads[a], heads[b]);
         if x != y {
             return x > y;
