@@ -495,7 +495,9 @@ impl LocalLog {
     /// The offsets a lake snapshot covers, from its `fluss-offsets` property.
     pub async fn snapshot_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
         // a snapshot may name partitions other processes created since this log opened
-        self.refresh_partitions()?;
+        if !self.inner.info.partition_keys.is_empty() {
+            self.refresh_partitions()?;
+        }
         let partitions = self.partition_ids()?;
         resolve_snapshot_offsets(snapshot, self.table_id(), &self.inner.info, &partitions).await
     }
