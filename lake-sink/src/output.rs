@@ -52,7 +52,8 @@ impl OutputFile {
     pub fn create(dest: impl Into<PathBuf>) -> Result<(Self, OutputWriter)> {
         let dest = dest.into();
         let context = |what: &str, path: &Path| format!("{what} {}", path.display());
-        let target = match std::fs::metadata(&dest) {
+        // `metadata` follows links: what it describes is the file a link names
+        let replaced = match std::fs::metadata(&dest) {
             Ok(meta) if meta.is_dir() => {
                 return Err(Error::invalid(format!("output path {} is a directory", dest.display())));
             }
@@ -68,8 +69,10 @@ impl OutputFile {
                 };
                 return Ok((output, OutputWriter::new(file)));
             }
-            _ => link_target(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?,
+            Ok(meta) => Some(meta),
+            Err(_) => None,
         };
+        let target = link_target(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?;
         let name = target
             .file_name()
             .ok_or_else(|| Error::invalid(format!("output path {} has no file name", dest.display())))?
@@ -89,7 +92,7 @@ impl OutputFile {
         };
         // the file replaced keeps its permissions (a private file stays private; its
         // owner becomes the writer's)
-        if let Ok(meta) = std::fs::metadata(&output.dest) {
+        if let Some(meta) = replaced {
             file.set_permissions(meta.permissions())
                 .map_err(|e| Error::from(e).context(context("setting the permissions of", &output.dest)))?;
         }
