@@ -95,7 +95,7 @@ pub fn describe(info: &TableInfo, log: &str, lake: Option<&str>) -> String {
     let _ = writeln!(out, "table {}", info.path);
     let fields = info.schema.fields();
     // names come from the lake: shown as a terminal shows them safely, padded by columns
-    let names: Vec<String> = fields.iter().map(|f| render::truncate(f.name(), 0)).collect();
+    let names: Vec<String> = fields.iter().map(|f| render::sanitize(f.name(), true)).collect();
     let width = names.iter().map(|n| render::display_width(n)).max().unwrap_or(0);
     for (f, name) in fields.iter().zip(&names) {
         let null = if f.is_nullable() { "" } else { " NOT NULL" };
@@ -114,7 +114,12 @@ pub fn describe(info: &TableInfo, log: &str, lake: Option<&str>) -> String {
         let _ = writeln!(out, "merge engine: {}", info.merge_engine);
     }
     for (k, v) in &info.properties {
-        let _ = writeln!(out, "property {} = {}", render::truncate(k, 0), render::truncate(v, 0));
+        let _ = writeln!(
+            out,
+            "property {} = {}",
+            render::sanitize(k, true),
+            render::sanitize(v, true)
+        );
     }
     let _ = writeln!(out, "log: {log}");
     let _ = writeln!(out, "lake: {}", lake.unwrap_or(NO_LAKE));

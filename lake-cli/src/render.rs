@@ -211,14 +211,7 @@ pub fn column_cells(array: &ArrayRef, field: &Field, blob_bytes: bool) -> Result
 /// control characters as `\u{FFFD}`: a cell must not move the terminal's cursor or colour
 /// what follows (an ANSI escape in the data).
 pub fn truncate(s: &str, max: usize) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            c if acts_on_terminal(c) => char::REPLACEMENT_CHARACTER,
-            c => c,
-        })
-        .collect();
+    let flat = sanitize(s, true);
     if max == 0 || display_width(&flat) <= max {
         return flat;
     }
@@ -242,6 +235,18 @@ pub fn display_width(s: &str) -> usize {
     UnicodeWidthStr::width(s)
 }
 
+/// `s` fit for a terminal: what one would act on becomes `\u{FFFD}`; with `flatten`,
+/// line breaks and tabs become spaces (a table cell's), else they stay (CSV quotes them).
+pub fn sanitize(s: &str, flatten: bool) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' if flatten => ' ',
+            c if acts_on_terminal(c) => char::REPLACEMENT_CHARACTER,
+            c => c,
+        })
+        .collect()
+}
+
 /// Whether a terminal would act on `c` rather than show it: a control character other
 /// than a line break or tab (an ANSI escape; a carriage return, which writes over the
 /// line), or a bidirectional override, which reorders what it shows.
@@ -253,17 +258,7 @@ fn acts_on_terminal(c: char) -> bool {
 /// act on becomes `\u{FFFD}` (line breaks and tabs stay: CSV quotes them). For CSV
 /// written to a terminal, where the data must not run escape sequences.
 pub fn terminal_safe(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let shown = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if acts_on_terminal(c) {
-                    char::REPLACEMENT_CHARACTER
-                } else {
-                    c
-                }
-            })
-            .collect()
-    };
+    let shown = |s: &str| sanitize(s, false);
     let schema = batch.schema();
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
