@@ -313,7 +313,7 @@ fn key_ordered(shape: &TableShape, query: &Query) -> bool {
 /// Fails unless the rows of `batches` (one split's) ascend strictly by the primary key
 /// `(k, k2, p)`, compared as values (a missing `k2` or `p` column compares equal).
 fn check_key_order(batches: &[RecordBatch]) -> Result<(), String> {
-    use arrow::array::{Array, AsArray};
+    use arrow::array::{Array, AsArray, StringArray};
     use arrow::datatypes::Int64Type;
     let mut previous: Option<(i64, String, String)> = None;
     for b in batches {
@@ -321,21 +321,18 @@ fn check_key_order(batches: &[RecordBatch]) -> Result<(), String> {
             .column_by_name("k")
             .and_then(|c| c.as_primitive_opt::<Int64Type>())
             .ok_or("no BIGINT column k")?;
-        let text = |name: &str, i: usize| -> Result<String, String> {
-            let Some(c) = b.column_by_name(name) else {
-                return Ok(String::new());
-            };
-            let c = c
-                .as_string_opt::<i32>()
-                .ok_or(format!("column {name} is not a string"))?;
-            Ok(if c.is_null(i) {
-                String::new()
-            } else {
-                c.value(i).to_string()
-            })
+        let strings = |name: &str| -> Result<Option<&StringArray>, String> {
+            b.column_by_name(name)
+                .map(|c| c.as_string_opt::<i32>().ok_or(format!("column {name} is not a string")))
+                .transpose()
+        };
+        let (k2, p) = (strings("k2")?, strings("p")?);
+        let text = |c: Option<&StringArray>, i: usize| match c {
+            Some(c) if !c.is_null(i) => c.value(i).to_string(),
+            _ => String::new(),
         };
         for i in 0..b.num_rows() {
-            let key = (k.value(i), text("k2", i)?, text("p", i)?);
+            let key = (k.value(i), text(k2, i), text(p, i));
             if let Some(p) = &previous
                 && *p >= key
             {

@@ -449,18 +449,10 @@ impl State {
     async fn list_offsets(&self, request: ListOffsetsRequest) -> Result<ListOffsetsResponse, Refusal> {
         let table = self.table_by_id(request.table_id)?;
         let mut response = ListOffsetsResponse::default();
+        let unlisted = table.lake.lock().unwrap_or_else(|e| e.into_inner()).unlisted.clone();
         for &b in &request.bucket_id {
             let answer = match table.bucket(request.partition_id, b) {
-                Ok(bucket)
-                    if table
-                        .lake
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .unlisted
-                        .contains(&bucket) =>
-                {
-                    continue;
-                }
+                Ok(bucket) if unlisted.contains(&bucket) => continue,
                 Ok(bucket) => {
                     let (earliest, end) = table.offsets(&bucket).await?;
                     match request.offset_type {
