@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use iceberg::spec::SnapshotRef;
 use iceberg::table::{StaticTable, Table};
+use iceberg::util::snapshot::ancestors_of;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
 use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
@@ -170,15 +171,15 @@ pub(crate) fn snapshot_of(snapshot: &SnapshotRef) -> LakeSnapshot {
 /// expired). Other snapshots in the metadata (of other branches, or rolled back) are not
 /// the table's: the newest of them would pass for its latest.
 fn snapshots_of(table: &Table) -> Vec<LakeSnapshot> {
-    let metadata = table.metadata();
-    let mut history = Vec::new();
+    let Some(current) = table.metadata().current_snapshot() else {
+        return Vec::new();
+    };
+    // (`seen`: metadata whose parents loop ends the walk, which the crate's does not)
     let mut seen = HashSet::new();
-    let mut next = metadata.current_snapshot();
-    // (`seen`: metadata whose parents loop ends the walk)
-    while let Some(snapshot) = next.filter(|s| seen.insert(s.snapshot_id())) {
-        history.push(snapshot_of(snapshot));
-        next = snapshot.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
-    }
+    let mut history: Vec<LakeSnapshot> = ancestors_of(&table.metadata_ref(), current.snapshot_id())
+        .take_while(|s| seen.insert(s.snapshot_id()))
+        .map(|s| snapshot_of(&s))
+        .collect();
     history.reverse();
     history
 }
