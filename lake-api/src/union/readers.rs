@@ -77,6 +77,16 @@ pub(crate) fn limit(stream: RecordBatchStream, limit: Option<usize>) -> RecordBa
 
 fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
     check_partition(ctx, &split.partition)?;
+    // a bucket the table lacks holds no rows of its own: whatever a lake split read for it
+    // would be some other bucket's
+    if let Some(bucket) = split.bucket
+        && bucket >= ctx.info.bucket_count
+    {
+        return Err(Error::corrupt(format!(
+            "split {split} of table {} names bucket {bucket}, but the table has {} buckets",
+            ctx.info.path, ctx.info.bucket_count
+        )));
+    }
     // each kind's reader reads only its own side: a split holding the other side's work
     // would lose it silently, and a merge over a table without a key would lose rows
     // (the planner gives a primary-key table merges only: the one-sided readers neither
@@ -160,7 +170,8 @@ async fn open_lake_split(
     let split: Arc<dyn LakeSplit> = source.split_serializer().deserialize(s.version, &s.bytes)?;
     let what = format!("{split:?}");
     // a lake split merged with another bucket's (or partition's) log would be silently wrong
-    let wrong_bucket = matches!((split.bucket(), union.bucket), (Some(a), Some(b)) if a != b);
+    let wrong_bucket = matches!((split.bucket(), union.bucket), (Some(a), Some(b)) if a != b)
+        || split.bucket().is_some_and(|b| b >= ctx.info.bucket_count);
     if wrong_bucket || split.partition() != union.partition.as_slice() {
         return Err(Error::corrupt(format!(
             "union split {union} holds lake split {what} of partition {:?} bucket {:?}",
