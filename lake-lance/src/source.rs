@@ -246,6 +246,13 @@ impl LakeSource for LanceSource {
                 self.context(split.version)
             )));
         }
+        if let Some(bucket) = split.bucket.filter(|b| *b >= self.info.bucket_count) {
+            return Err(Error::corrupt(format!(
+                "{}: the split names bucket {bucket}, but the table has {} buckets",
+                self.context(split.version),
+                self.info.bucket_count
+            )));
+        }
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info

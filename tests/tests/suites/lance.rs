@@ -943,6 +943,14 @@ async fn a_dataset_that_keeps_buckets_is_read_bucket_aware() {
         .expect("a version-1 record reads");
     let e = source.create_reader(unbucketed).await.err().expect("refused");
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    // and one naming a bucket the table lacks read no rows, as if that bucket were empty
+    record["bucket"] = Value::from(info.bucket_count);
+    let beyond = serializer
+        .deserialize(1, &serde_json::to_vec(&record).expect("json"))
+        .expect("the record reads");
+    let e = source.create_reader(beyond).await.err().expect("refused");
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains(&format!("bucket {}", info.bucket_count)), "{e}");
     let mut per_bucket: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
     for split in splits {
         let bucket = split.bucket().expect("a bucket");
