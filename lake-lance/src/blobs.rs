@@ -178,14 +178,18 @@ impl BlobResolver for LanceBlobResolver {
         // Lance's local reader allocates the whole range before it reads: a reference
         // past the end of its file must fail here, not ask for its length in memory (the
         // reader learns its size once, from the file it holds open). A remote reader
-        // would pay a request for the size, so there the bytes returned are checked.
-        if store.is_local() {
+        // would pay a request for the size, so there the bytes returned are checked, but
+        // for an empty range (an empty payload), which object stores refuse to read.
+        if store.is_local() || range.is_empty() {
             let size = reader.size().await.map_err(|e| from_lance(e.into(), &context))?;
             if range.end > size {
                 return Err(Error::corrupt(format!(
                     "blob {blob} ends past the end of its {size}-byte file"
                 )));
             }
+        }
+        if range.is_empty() {
+            return Ok(Vec::new());
         }
         let wanted = range.len();
         let bytes = reader
