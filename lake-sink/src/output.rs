@@ -38,9 +38,10 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct OutputFile {
     dest: PathBuf,
-    /// The temporary file renamed to `dest` on commit; `None` when `dest` is written
-    /// directly (it is not a regular file).
-    tmp: Option<PathBuf>,
+    /// The temporary file renamed to `dest` on commit, and a handle to sync it through
+    /// (it may carry a read-only file's mode already, so it could not be opened again for
+    /// writing); `None` when `dest` is written directly (it is not a regular file).
+    tmp: Option<(PathBuf, File)>,
     committed: bool,
 }
 
@@ -85,9 +86,12 @@ impl OutputFile {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::from(e).context(context("creating", &tmp)))?;
+        let handle = file
+            .try_clone()
+            .map_err(|e| Error::from(e).context(context("opening", &tmp)))?;
         let output = Self {
             dest: target,
-            tmp: Some(tmp),
+            tmp: Some((tmp, handle)),
             committed: false,
         };
         // the file replaced keeps its permissions (a private file stays private; its
@@ -110,12 +114,11 @@ impl OutputFile {
     /// [`OutputWriter`] first (it writes straight to the file): bytes still buffered are
     /// not in it.
     pub fn commit(mut self) -> Result<PathBuf> {
-        if let Some(tmp) = &self.tmp {
-            // opened for writing: some systems (Windows) sync only through a writable handle
-            OpenOptions::new()
-                .write(true)
-                .open(tmp)
-                .and_then(|f| f.sync_all())
+        if let Some((tmp, handle)) = &self.tmp {
+            // the handle it was written through: some systems (Windows) sync only through
+            // a writable one
+            handle
+                .sync_all()
                 .map_err(|e| Error::from(e).context(format!("syncing {}", tmp.display())))?;
             std::fs::rename(tmp, &self.dest).map_err(|e| {
                 Error::from(e).context(format!("renaming {} to {}", tmp.display(), self.dest.display()))
@@ -128,7 +131,7 @@ impl OutputFile {
 
 impl Drop for OutputFile {
     fn drop(&mut self) {
-        if let (Some(tmp), false) = (&self.tmp, self.committed) {
+        if let (Some((tmp, _)), false) = (&self.tmp, self.committed) {
             // best effort: the temporary file may already be gone
             let _ = std::fs::remove_file(tmp);
         }
@@ -242,6 +245,23 @@ mod tests {
             write_output(&dest, b"new")?;
             assert_eq!(std::fs::metadata(&dest)?.permissions().mode() & 0o777, mode);
         }
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_file_is_replaced_and_stays_read_only() -> Result<()> {
+        // regression: the commit opened the temporary file, which had taken the replaced
+        // file's read-only mode, for writing to sync it: permission denied, after the
+        // whole output was written (root is not denied, so this fails only for others)
+        use std::os::unix::fs::PermissionsExt;
+        let dir = dir()?;
+        let dest = dir.path().join("frozen.csv");
+        std::fs::write(&dest, b"old")?;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o444))?;
+        write_output(&dest, b"new")?;
+        assert_eq!(std::fs::read(&dest)?, b"new");
+        assert_eq!(std::fs::metadata(&dest)?.permissions().mode() & 0o777, 0o444);
         Ok(())
     }
 
