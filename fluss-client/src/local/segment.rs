@@ -428,7 +428,9 @@ impl BucketLog {
         });
         seg.len += bytes.len() as u64;
         self.end = next;
-        if sync {
+        // the sync covered this segment only: what earlier ones hold past `durable` (an
+        // unsynced writer's, or a crashed one's) is still for `sync` to make durable
+        if sync && self.durable >= seg.base_offset {
             self.durable = next;
         }
         Ok(())

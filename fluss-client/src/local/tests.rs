@@ -695,6 +695,50 @@ async fn sync_makes_appends_durable_once_and_sync_option_does_it_per_append() ->
     Ok(())
 }
 
+#[tokio::test]
+async fn a_synced_append_vouches_only_for_its_own_segment() -> Result<()> {
+    // regression: a synced append synced its own segment only, yet took every offset below
+    // it for durable; the sync after it then left the earlier segments, which a crashed
+    // unsynced writer had left in the page cache, unsynced under its recovery point
+    let dir = tempfile::tempdir()?;
+    let b0 = TableBucket::new(0);
+    let log = LocalLog::create(dir.path(), &info(false), options(300))?;
+    for i in 0..3 {
+        log.append(&b0, batch(i * 5..i * 5 + 5, None), vec![ChangeType::Insert; 5])?;
+    }
+    crash(log)?;
+    let synced = LocalLogOptions {
+        sync: true,
+        ..options(300)
+    };
+    let log = LocalLog::open(dir.path(), &info(false).path, synced)?;
+    assert_eq!(log.durable_offsets()?[&b0], (0, 15));
+    log.append(&b0, batch(15..20, None), vec![ChangeType::Insert; 5])?;
+    let segments = files_with_suffix(&log.table_dir().join("log"), ".log")?;
+    assert!(segments > 2, "{segments} segments");
+    assert_eq!(log.durable_offsets()?[&b0], (0, 20));
+    log.sync()?;
+    assert_eq!(log.durable_offsets()?[&b0], (20, 20));
+    // once all before it is durable, a synced append is again durable by itself
+    log.append(&b0, batch(20..25, None), vec![ChangeType::Insert; 5])?;
+    assert_eq!(log.durable_offsets()?[&b0], (25, 25));
+    Ok(())
+}
+
+/// How many files under `dir` (at any depth) end in `suffix`.
+fn files_with_suffix(dir: &std::path::Path, suffix: &str) -> Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            n += files_with_suffix(&path, suffix)?;
+        } else if path.to_string_lossy().ends_with(suffix) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// The recovery point files under `dir`, with what they hold.
 fn recovery_points(dir: &std::path::Path) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let mut found = Vec::new();
