@@ -134,8 +134,8 @@ impl BucketLog {
                 .and_then(|n| n.strip_suffix(".log"))
                 .and_then(|n| n.parse::<i64>().ok())
                 // only names this log writes: a stray `8.log` is no segment (recovery would
-                // take it for a gap, and cut the log there)
-                .filter(|&base| path.file_name().is_some_and(|n| *n == *segment_name(base)));
+                // take it for a gap, and cut the log there), nor a negative offset's
+                .filter(|&base| base >= 0 && path.file_name().is_some_and(|n| *n == *segment_name(base)));
             if let Some(base) = base {
                 names.push((base, path));
             }

@@ -989,9 +989,14 @@ async fn a_stray_file_named_like_a_segment_is_no_gap_to_cut_at() -> Result<()> {
     let files = rolled_then_crashed(dir.path())?;
     // `8.log` parses as offset 8, beside the real segment at 8
     std::fs::write(files[0].with_file_name("8.log"), b"not a segment")?;
+    // and a negative offset's name round-trips through its format, and sorted first it
+    // was a gap at offset -1, where the recovery cut every segment
+    let negative = files[0].with_file_name(format!("{:020}.log", -1));
+    std::fs::write(&negative, b"not a segment either")?;
     let log = LocalLog::open(dir.path(), &info(false).path, options(1))?;
     assert_eq!(log.offset_ranges().await?[&TableBucket::new(0)].end, 20);
     assert!(files.iter().all(|f| f.exists()));
+    assert!(negative.exists());
     Ok(())
 }
 
