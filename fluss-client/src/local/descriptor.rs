@@ -186,9 +186,9 @@ pub(crate) struct Discovered {
 
 /// Every partition and bucket with a directory under `table_dir`, of a table with
 /// `bucket_count` buckets: a bucket directory beyond the count, or a partition directory
-/// with a negative id, is a damaged table (it would be read, tiered and sized as if the
+/// with a negative id or a name this log does not write, is a damaged table (it would be read, tiered and sized as if the
 /// table had that many buckets or partitions).
-pub(crate) fn discover(table_dir: &Path, partitioned: bool, bucket_count: u32) -> Result<Discovered> {
+pub(crate) fn discover(table_dir: &Path, partition_keys: &[String], bucket_count: u32) -> Result<Discovered> {
     let log = table_dir.join("log");
     let mut out = Discovered::default();
     let buckets_in = |dir: &Path, partition: Vec<String>, out: &mut Discovered| -> Result<()> {
@@ -222,7 +222,7 @@ pub(crate) fn discover(table_dir: &Path, partitioned: bool, bucket_count: u32) -
     if !log.exists() {
         return Ok(out);
     }
-    if partitioned {
+    if !partition_keys.is_empty() {
         for entry in std::fs::read_dir(&log)? {
             let entry = entry?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
@@ -245,6 +245,16 @@ pub(crate) fn discover(table_dir: &Path, partitioned: bool, bucket_count: u32) -
                 .split(lake_api::table::PARTITION_SEPARATOR)
                 .map(str::to_string)
                 .collect();
+            // a directory this log would not have written (another value count, a value
+            // Fluss refuses, `x-p01` for `x-p1`) is no partition to read, tier or size
+            let ours =
+                check_partition_values(&values, partition_keys).is_ok() && partition_dir_name(&values, id) == name;
+            if !ours {
+                return Err(Error::corrupt(format!(
+                    "{} is no partition of a table partitioned by {partition_keys:?}",
+                    entry.path().display()
+                )));
+            }
             if let Some(other) = out.partitions.insert(values.clone(), id) {
                 return Err(Error::corrupt(format!(
                     "{} is partition {values:?}, which the directory of partition id {other} is too",

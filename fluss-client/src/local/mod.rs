@@ -236,7 +236,7 @@ impl LocalLog {
         // the appender takes the lock before it touches (recovers) any segment
         let writer_lock = if recover { Some(Self::lock_writer(&dir)?) } else { None };
         let info = descriptor.info();
-        let found = discover(&dir, !info.partition_keys.is_empty(), info.bucket_count)?;
+        let found = discover(&dir, &info.partition_keys, info.bucket_count)?;
         let mut state = State {
             partitions: found.partitions,
             buckets: BTreeMap::new(),
@@ -450,7 +450,7 @@ impl LocalLog {
     /// Looks for partitions other processes added, and returns what it found.
     fn refresh_partitions(&self) -> Result<descriptor::Discovered> {
         let info = &self.inner.info;
-        let mut found = discover(&self.inner.dir, !info.partition_keys.is_empty(), info.bucket_count)?;
+        let mut found = discover(&self.inner.dir, &info.partition_keys, info.bucket_count)?;
         let mut state = self.state()?;
         for (values, id) in std::mem::take(&mut found.partitions) {
             state.partitions.entry(values).or_insert(id);

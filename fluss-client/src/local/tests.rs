@@ -150,6 +150,11 @@ async fn directories_naming_buckets_or_partitions_the_table_cannot_have_are_corr
     for (name, wanted) in [
         ("x-p-3", "partition id -3"),
         ("x-p9223372036854775807", "no partition id is left"),
+        // and names this log does not write: a partition of two values for the one key, a
+        // value Fluss refuses, an id written with a leading zero
+        ("x$y-p1", "is no partition of a table"),
+        ("a.b-p2", "is no partition of a table"),
+        ("x-p01", "is no partition of a table"),
     ] {
         let dir = tempfile::tempdir()?;
         let table_dir = LocalLog::create(dir.path(), &info(true), options(1 << 20))?
