@@ -172,7 +172,11 @@ impl Tierer {
     /// with a `{` (or one that is not UTF-8) cannot be named, and `None` says so.
     fn write_offsets_file(&self, offsets: &TableBucketOffsets) -> Result<Option<String>> {
         let dir = self.log.table_dir().join("offsets");
-        std::fs::create_dir_all(&dir)?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir)?;
+            // the directory's name must be on disk before a lake commit names a file in it
+            crate::local::sync_dir(self.log.table_dir())?;
+        }
         let dir = std::fs::canonicalize(&dir)?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

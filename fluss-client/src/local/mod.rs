@@ -57,6 +57,7 @@ use crate::record::{Compression, EncodeOptions, decode_batch_buffer, encode_batc
 
 pub(crate) use descriptor::write_durably;
 use descriptor::{TableDescriptor, bucket_dir, check_partition_values, discover, table_dir};
+pub(crate) use segment::sync_dir;
 use segment::{BucketLog, IndexEntry, SyncPlan, read_entries};
 
 /// The table property naming the lake format, whose bucketing [`LocalLog::append_rows`]
@@ -200,6 +201,10 @@ impl LocalLog {
         std::fs::create_dir_all(dir.join("log"))?;
         let descriptor = TableDescriptor::new(info, new_table_id());
         descriptor.write(&dir)?;
+        // the descriptor's write synced the table directory's entries; the table's name
+        // in its database's directory, and that one's in the root, are made durable here,
+        // or a crash could lose the table under batches later synced into it
+        dir.ancestors().skip(1).take(2).try_for_each(sync_dir)?;
         Self::open_dir(dir, descriptor, options, true)
     }
 
