@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use futures::TryStreamExt;
 
@@ -466,7 +466,13 @@ impl ScanContext {
             Some(store) => store.references_in(&self.read_schema, columns)?,
             None => columns,
         };
-        Ok(RecordBatch::try_new(self.read_schema.clone(), columns)?)
+        // with the row count, for a read of no columns (a count)
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(
+            self.read_schema.clone(),
+            columns,
+            &options,
+        )?)
     }
 }
 
@@ -696,6 +702,37 @@ mod tests {
             }
         }
         UnionTable::new(info, Arc::new(log), None)
+    }
+
+    #[tokio::test]
+    async fn an_empty_projection_counts_the_rows_of_a_log_table() -> Result<()> {
+        // regression: a batch of no columns needs its row count given (COUNT(*) reads no
+        // columns), and the log's rows failed to build one
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let info = TableInfo::log_table(TablePath::new("db", "t"), schema.clone(), 2);
+        let log = MemoryLog::new(info.clone())?;
+        let lake = crate::memory::MemoryLake::new();
+        for round in 0..2 {
+            for b in 0..2 {
+                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])?;
+                log.append(&TableBucket::new(b), batch, vec![ChangeType::AppendOnly; 3])?;
+            }
+            if round == 0 {
+                crate::memory::tier(&log, &lake, None).await?;
+            }
+        }
+        let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(lake)))?;
+        for filter in [None, Some(col("x").gt(1))] {
+            let mut builder = table.scan().project(Vec::<String>::new());
+            if let Some(filter) = filter.clone() {
+                builder = builder.filter(filter);
+            }
+            let scan = builder.build().await?;
+            assert_eq!(scan.schema().fields().len(), 0);
+            let want = if filter.is_some() { 8 } else { 12 };
+            assert_eq!(row_count(&scan).await?, want, "{filter:?}");
+        }
+        Ok(())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
