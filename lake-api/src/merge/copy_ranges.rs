@@ -10,7 +10,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{BinaryType, ByteArrayType, LargeBinaryType, LargeUtf8Type, Utf8Type};
-use arrow_array::{Array, ArrayRef, GenericByteArray, RecordBatch, RecordBatchOptions, make_array};
+use arrow_array::{Array, ArrayRef, GenericByteArray, RecordBatch, RecordBatchOptions, make_array, new_empty_array};
 use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, MutableBuffer, NullBuffer, OffsetBuffer};
 use arrow_data::ArrayData;
 use arrow_data::transform::{Capacities, MutableArrayData};
@@ -108,7 +108,7 @@ fn copy_column(data_type: &DataType, arrays: &[&ArrayRef], ranges: &Ranges) -> R
         DataType::LargeBinary => copy_bytes::<LargeBinaryType>(arrays, ranges),
         _ => match data_type.primitive_width() {
             Some(width) => copy_fixed_width(data_type, width, arrays, ranges),
-            None => copy_any(arrays, ranges),
+            None => copy_any(data_type, arrays, ranges),
         },
     }
 }
@@ -201,12 +201,34 @@ fn copy_nulls(arrays: &[&ArrayRef], ranges: &Ranges) -> Option<NullBuffer> {
     Some(NullBuffer::new(valid.finish())).filter(|n| n.null_count() > 0)
 }
 
-/// Any other type, through arrow's `MutableArrayData`.
-fn copy_any(arrays: &[&ArrayRef], ranges: &Ranges) -> Result<ArrayRef> {
-    let data: Vec<ArrayData> = arrays.iter().map(|a| a.to_data()).collect();
+/// Any other type, through arrow's `MutableArrayData`, or, for dictionaries, `interleave`.
+///
+/// `MutableArrayData` joins the dictionaries of every source it is given and panics when
+/// they overflow the key type; `interleave` merges the values the rows use and reports an
+/// overflow as an error. Only the sources the ranges use are given either way (the k-way
+/// merge retains batches no range of this output reads).
+fn copy_any(data_type: &DataType, arrays: &[&ArrayRef], ranges: &Ranges) -> Result<ArrayRef> {
+    let mut used: Vec<usize> = ranges.ranges.iter().map(|&(s, _, _)| s).collect();
+    used.sort_unstable();
+    used.dedup();
+    if used.is_empty() {
+        return Ok(new_empty_array(data_type));
+    }
+    let position = |source: usize| used.binary_search(&source).unwrap_or_default();
+    if matches!(data_type, DataType::Dictionary(..)) {
+        let sources: Vec<&dyn Array> = used.iter().map(|&s| arrays[s].as_ref()).collect();
+        let rows: Vec<(usize, usize)> = ranges
+            .ranges
+            .iter()
+            .flat_map(|&(s, start, end)| (start..end).map(move |row| (s, row)))
+            .map(|(s, row)| (position(s), row))
+            .collect();
+        return Ok(arrow_select::interleave::interleave(&sources, &rows)?);
+    }
+    let data: Vec<ArrayData> = used.iter().map(|&s| arrays[s].to_data()).collect();
     let mut out = MutableArrayData::with_capacities(data.iter().collect(), false, Capacities::Array(ranges.rows));
     for &(source, start, end) in &ranges.ranges {
-        out.extend(source, start, end);
+        out.extend(position(source), start, end);
     }
     Ok(make_array(out.freeze()))
 }
@@ -316,6 +338,44 @@ mod tests {
         assert_eq!(copy_ranges(&schema(), &refs, &whole)?, sources[1]);
         let none = copy_ranges(&schema(), &refs, &Ranges::default())?;
         assert_eq!(none.num_rows(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn dictionary_columns_copy_from_the_sources_used_and_overflow_as_an_error() -> Result<()> {
+        // regression: arrow's `MutableArrayData` joins the dictionaries of every source it is
+        // given, used or not, and panics when they overflow the key type
+        use arrow_array::DictionaryArray;
+        use arrow_array::types::Int8Type;
+        let field = Field::new(
+            "d",
+            DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8)),
+            true,
+        );
+        let schema = Arc::new(Schema::new(vec![field]));
+        let sources: Vec<RecordBatch> = (0..10)
+            .map(|s| {
+                let names: Vec<String> = (0..16).map(|v| format!("{s}-{v}")).collect();
+                let values: DictionaryArray<Int8Type> = names.iter().map(String::as_str).collect();
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(values)])
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let refs: Vec<&RecordBatch> = sources.iter().collect();
+        let mut ranges = Ranges::default();
+        ranges.push(0, 0, 16);
+        ranges.push(3, 0, 16);
+        let got = copy_ranges(&schema, &refs, &ranges)?;
+        let expected = concat_batches(&schema, [&sources[0], &sources[3]])?;
+        assert_eq!(
+            arrow_cast::cast(got.column(0), &DataType::Utf8)?.as_ref(),
+            arrow_cast::cast(expected.column(0), &DataType::Utf8)?.as_ref()
+        );
+        // 160 values for an 8-bit key: an error, not a panic
+        let mut every = Ranges::default();
+        for s in 0..10 {
+            every.push(s, 0, 16);
+        }
+        assert!(copy_ranges(&schema, &refs, &every).is_err());
         Ok(())
     }
 
