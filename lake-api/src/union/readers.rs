@@ -1,7 +1,7 @@
 //! Reading one union split: lake-only and log-only splits of log tables, and the merged
 //! lake-and-log splits of primary-key tables.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -132,6 +132,19 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
             pair[0].stop.min(pair[1].stop),
             pair[0].bucket
         )));
+    }
+    // a bucket's ranges are read in the order listed: a later change applied before an
+    // earlier one would lose to it
+    let mut read_to: HashMap<&crate::table::TableBucket, i64> = HashMap::new();
+    for r in split.log_ranges.iter().filter(|r| !r.is_empty()) {
+        if let Some(stop) = read_to.insert(&r.bucket, r.stop)
+            && r.start < stop
+        {
+            return Err(Error::corrupt(format!(
+                "split {split} of table {} lists offsets [{}, {}) of {} after [.., {stop}): out of order",
+                ctx.info.path, r.start, r.stop, r.bucket
+            )));
+        }
     }
     let mut lake_splits = HashSet::new();
     if split

@@ -604,6 +604,18 @@ async fn a_split_listing_a_log_range_or_lake_split_twice_is_refused() -> Result<
             assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
             assert!(e.to_string().contains("twice"), "{e}");
         }
+        // and one bucket's ranges listed later offsets first: the later changes were
+        // applied first, and the earlier ones won
+        assert!(range.stop - range.start >= 2, "{range:?}");
+        let mid = range.start + 1;
+        let (mut first, mut last) = (range.clone(), range.clone());
+        first.stop = mid;
+        last.start = mid;
+        let mut reversed = good.clone();
+        reversed.log_ranges = vec![last, first];
+        let e = scan.read(&reversed).await.err().ok_or(format!("read {reversed}"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.to_string().contains("out of order"), "{e}");
     }
     Ok(())
 }
