@@ -222,7 +222,7 @@ pub(super) fn decode_batch_from(
 pub(super) fn decode_valid(bytes: &[u8], opts: &TensorOptions) -> std::result::Result<Tensor, Failure> {
     guarded(|| {
         let rgb = decode_rgb(bytes, opts.max_pixels)?;
-        Ok(to_tensor(fit(rgb, opts), opts))
+        Ok(to_tensor(fit(rgb, opts)?, opts))
     })
 }
 
@@ -343,23 +343,39 @@ fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Brings an image to exactly `opts.width x opts.height` with a bilinear (triangle) filter.
-fn fit(image: RgbImage, opts: &TensorOptions) -> RgbImage {
+///
+/// `imageops::resize` scales the height first, into an image of the window's width and the
+/// target's height at 16 bytes a pixel: for a stretched image far wider than it is high
+/// (a 16M x 4 PNG is a few kilobytes), gigabytes. Those pixels count against
+/// `opts.max_pixels` as the decoded ones do.
+fn fit(image: RgbImage, opts: &TensorOptions) -> std::result::Result<RgbImage, Failure> {
     let (w, h) = image.dimensions();
     let (tw, th) = (opts.width, opts.height);
     if (w, h) == (tw, th) {
-        return image;
+        return Ok(image);
     }
     let (x0, y0, cw, ch) = source_window(w, h, opts);
-    if (cw, ch) == (w, h) {
+    if (cw, ch) == (tw, th) {
+        return Ok(imageops::crop_imm(&image, x0, y0, cw, ch).to_image());
+    }
+    let between = u64::from(cw) * u64::from(th);
+    if between > opts.max_pixels {
+        return Err(Failure(format!(
+            "resizing the {cw}x{ch} pixels of a {w}x{h} image to {tw}x{th} passes through {cw}x{th} = {between} pixels, \
+             above the limit of {} (max_pixels)",
+            opts.max_pixels
+        )));
+    }
+    Ok(if (cw, ch) == (w, h) {
         imageops::resize(&image, tw, th, FilterType::Triangle)
     } else {
-        let window = imageops::crop_imm(&image, x0, y0, cw, ch);
-        if (cw, ch) == (tw, th) {
-            window.to_image()
-        } else {
-            imageops::resize(&*window, tw, th, FilterType::Triangle)
-        }
-    }
+        imageops::resize(
+            &*imageops::crop_imm(&image, x0, y0, cw, ch),
+            tw,
+            th,
+            FilterType::Triangle,
+        )
+    })
 }
 
 /// The window `(x0, y0, width, height)` of a `w x h` source that scales to the tensor: the
@@ -505,6 +521,28 @@ mod tests {
             let tensor = decoded.map_err(|f| f.into_error(None))?;
             assert_solid(&tensor, RED, 2);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_stretch_of_a_wide_image_counts_its_resize_against_the_pixel_limit() -> Result<()> {
+        // regression: a PNG of exactly the limit, 65536 x 1, stretched to 64 x 64, made a
+        // 65536 x 64 image of 16-byte pixels on the way (64 MiB; at the default limit a
+        // 16M x 4 PNG of a few kilobytes asked for 56 GiB)
+        let bytes = png(&DynamicImage::ImageRgb8(solid(1 << 16, 1, RED)));
+        let stretch = TensorOptions::new(64, 64)
+            .with_max_pixels(1 << 16)
+            .with_resize(Resize::Stretch);
+        let (decoded, largest) = crate::alloc_probe::largest_allocation(|| decode_valid(&bytes, &stretch));
+        let error = decoded
+            .err()
+            .map(|f| f.into_error(None).to_string())
+            .unwrap_or_default();
+        assert!(error.contains("65536x64 = 4194304 pixels"), "{error}");
+        assert!(largest < 4 << 20, "the decode allocated {largest} bytes at once");
+        // the center crop scales a 1 x 1 window
+        let crop = TensorOptions::new(64, 64).with_max_pixels(1 << 16);
+        assert_solid(&decode_valid(&bytes, &crop).map_err(|f| f.into_error(None))?, RED, 2);
         Ok(())
     }
 
