@@ -65,11 +65,8 @@ pub fn parse(text: &str, path: &Path) -> CliResult<Profile> {
         });
         Failure::usage(format!("bad profile {}{place}: {message}", path.display()))
     })?;
-    if let Some(log) = &profile.log
-        && log.is_relative()
-        && let Some(dir) = path.parent()
-    {
-        profile.log = Some(dir.join(log));
+    if let Some(dir) = path.parent() {
+        rebase(&mut profile, dir);
     }
     if let Some(t) = &profile.table
         && let Err(e) = lake_api::TablePath::parse(t)
@@ -81,6 +78,49 @@ pub fn parse(text: &str, path: &Path) -> CliResult<Profile> {
         )));
     }
     Ok(profile)
+}
+
+/// Takes the profile's relative paths relative to `dir`, its directory: the log, a
+/// warehouse that is no URI, an Iceberg metadata file given as the lake, and the file of a
+/// SQLite catalog URI. (A warehouse taken from the working directory beside a log taken from
+/// the profile's would pair another lake with the log.)
+fn rebase(profile: &mut Profile, dir: &Path) {
+    let relative = |p: &str| !p.is_empty() && lake_api::location::scheme(p).is_none() && Path::new(p).is_relative();
+    let joined = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    if let Some(log) = &profile.log
+        && log.is_relative()
+    {
+        profile.log = Some(dir.join(log));
+    }
+    if let Some(warehouse) = profile.warehouse.as_mut().filter(|w| relative(w)) {
+        *warehouse = joined(warehouse);
+    }
+    if let Some(lake) = profile
+        .lake
+        .as_mut()
+        .filter(|l| l.ends_with(".metadata.json") && relative(l))
+    {
+        *lake = joined(lake);
+    }
+    // `sqlite:PATH` and `sqlite://PATH` (`sqlite:///abs` is absolute); an in-memory one has
+    // no file
+    let sqlite = |uri: &str| {
+        let prefix = ["sqlite://", "sqlite:"].into_iter().find(|p| uri.starts_with(p))?;
+        let file = &uri[prefix.len()..];
+        let in_memory = file.starts_with(":memory:") || file.contains("mode=memory");
+        (!in_memory && relative(file)).then(|| (prefix.to_string(), file.to_string()))
+    };
+    if let Some(uri) = profile.catalog_uri.as_mut()
+        && let Some((prefix, file)) = sqlite(uri)
+    {
+        // the directory goes into a URI: the characters that would end or escape its path
+        let dir = dir
+            .to_string_lossy()
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
+        *uri = format!("{prefix}{dir}/{file}");
+    }
 }
 
 /// The profile to use: `explicit` (which must exist), else `./lakescan.toml` if present.
@@ -115,8 +155,34 @@ mod tests {
         assert_eq!(p.table.as_deref(), Some("demo.orders"));
         assert_eq!(p.fluss.as_deref(), Some("f"));
         assert_eq!(p.lake_options.get("s3.region").map(String::as_str), Some("r"));
-        let p = parse("log = \"/abs\"", Path::new("lakescan.toml")).unwrap();
+        // regression: the warehouse, a metadata file and a SQLite catalog's file were taken
+        // from the working directory, not the profile's
+        assert_eq!(p.warehouse.as_deref(), Some("/etc/x/w"));
+        let p = parse(
+            "lake = \"m/v1.metadata.json\"\ncatalog_uri = \"sqlite:cat.db?mode=rwc\"",
+            Path::new("/etc/a b?/lakescan.toml"),
+        )
+        .unwrap();
+        assert_eq!(p.lake.as_deref(), Some("/etc/a b?/m/v1.metadata.json"));
+        assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:/etc/a b%3F/cat.db?mode=rwc"));
+        // what is absolute, a URI or no path at all stays as it is
+        let kept = "log = \"/abs\"\nwarehouse = \"s3://lake/wh\"\nlake = \"paimon\"\ncatalog_uri = \"sqlite::memory:\"";
+        let p = parse(kept, Path::new("/etc/x/lakescan.toml")).unwrap();
         assert_eq!(p.log.as_deref(), Some(Path::new("/abs")));
+        assert_eq!(p.warehouse.as_deref(), Some("s3://lake/wh"));
+        assert_eq!(p.lake.as_deref(), Some("paimon"));
+        assert_eq!(p.catalog_uri.as_deref(), Some("sqlite::memory:"));
+        let p = parse("catalog_uri = \"sqlite://cat.db\"", Path::new("/etc/x/lakescan.toml")).unwrap();
+        assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:///etc/x/cat.db"));
+        for uri in [
+            "sqlite:/abs/cat.db",
+            "sqlite:///abs/cat.db",
+            "sqlite:c?mode=memory",
+            "http://rest:8181",
+        ] {
+            let p = parse(&format!("catalog_uri = \"{uri}\""), Path::new("/etc/x/lakescan.toml")).unwrap();
+            assert_eq!(p.catalog_uri.as_deref(), Some(uri));
+        }
     }
 
     #[test]
