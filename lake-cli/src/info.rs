@@ -123,7 +123,8 @@ pub fn describe(info: &TableInfo, log: &str, lake: Option<&str>) -> String {
     }
     let _ = writeln!(out, "log: {log}");
     let _ = writeln!(out, "lake: {}", lake.unwrap_or(NO_LAKE));
-    out
+    // the keys, the table's path and where it lives come from the lake and the log too
+    render::sanitize(&out, false)
 }
 
 /// `schema`.
@@ -337,6 +338,8 @@ mod tests {
         ]);
         let mut info = TableInfo::log_table(TablePath::new("db", "t"), Arc::new(schema), 1);
         info.properties.insert("note".into(), "\u{1b}]0;title\u{7}".into());
+        // and the key lists (regression: printed as they came)
+        info.bucket_key = vec!["x\u{1b}[2J".into()];
         let text = describe(&info, "log", None);
         assert!(!text.contains('\u{1b}'), "{text}");
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();

@@ -19,6 +19,7 @@ mod scan;
 mod snapshots;
 mod stdout;
 mod table;
+mod terminal_json;
 
 use std::process::ExitCode;
 

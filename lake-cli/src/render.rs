@@ -250,7 +250,7 @@ pub fn sanitize(s: &str, flatten: bool) -> String {
 /// Whether a terminal would act on `c` rather than show it: a control character other
 /// than a line break or tab (an ANSI escape; a carriage return, which writes over the
 /// line), or a bidirectional override, which reorders what it shows.
-fn acts_on_terminal(c: char) -> bool {
+pub(crate) fn acts_on_terminal(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -16,6 +16,7 @@ use crate::offsets::{AsOfOffsets, parse_as_of};
 use crate::progress::{self, Progress};
 use crate::render::{self, TableLayout};
 use crate::table::{self, TableArgs};
+use crate::terminal_json::TerminalJson;
 
 /// Parses `auto`, `sort-merge` or `key-filter`.
 pub fn parse_strategy(s: &str) -> Result<MergeStrategy, String> {
@@ -259,6 +260,14 @@ async fn write_text(
 ) -> CliResult<usize> {
     let schema = stream.schema();
     let mut rows = 0usize;
+    // JSON on a terminal: what a terminal acts on, escaped (CSV and tables replace it)
+    let mut terminal_json;
+    let out: &mut dyn Write = if layout.for_terminal() && matches!(format, Format::Json | Format::Jsonl) {
+        terminal_json = TerminalJson::new(&mut **out);
+        &mut terminal_json
+    } else {
+        &mut **out
+    };
     match format {
         Format::Table if !follow => {
             // the table is laid out over the rows it shows, so only those are held

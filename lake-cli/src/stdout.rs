@@ -21,10 +21,12 @@ pub(crate) fn stdout() -> Stdout {
     Stdout(io::stdout())
 }
 
-/// Writes `text` to standard output and flushes it.
+/// Writes `text`, a command's report, to standard output and flushes it. Reports carry
+/// names, paths, values and properties from the lake and the log: what a terminal would act
+/// on in them is replaced.
 pub(crate) fn print(text: &str) -> io::Result<()> {
     let mut out = stdout();
-    out.write_all(text.as_bytes())?;
+    out.write_all(crate::render::sanitize(text, false).as_bytes())?;
     out.flush()
 }
 
@@ -54,6 +56,9 @@ impl Write for Stdout {
 
 /// Writes one line to standard error. A closed stderr loses the note but fails nothing:
 /// `eprintln!` would panic there, after the command's work was done.
+///
+/// Notes carry paths, names and messages from the lake and the log: what a terminal would
+/// act on in them is replaced.
 pub(crate) fn note(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(io::stderr(), "{line}");
+    let _ = writeln!(io::stderr(), "{}", crate::render::sanitize(&line.to_string(), false));
 }
