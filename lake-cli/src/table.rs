@@ -146,14 +146,40 @@ impl LakeFormat {
     }
 }
 
+/// The first of `flags` that was given.
+fn given<'a>(flags: &[(&'a str, bool)]) -> Option<&'a str> {
+    flags.iter().find(|(_, set)| *set).map(|(flag, _)| *flag)
+}
+
 /// The lake the arguments name, opened, with a description.
 async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, String)>> {
     let located = args.warehouse.is_some() || args.catalog_uri.is_some();
     let Some(format) = LakeFormat::named(args.lake.as_deref(), located) else {
         return Ok(None);
     };
+    // Lance has no catalog, and its datasets are read from a directory here
+    if let (LakeFormat::Lance, Some(flag)) = (
+        &format,
+        given(&[
+            ("--catalog-uri", args.catalog_uri.is_some()),
+            ("--lake-option", !args.lake_options.is_empty()),
+        ]),
+    ) {
+        return Err(Failure::usage(format!(
+            "--lake lance reads the datasets under --warehouse DIR: {flag} does not apply to it"
+        )));
+    }
     match format {
         LakeFormat::IcebergMetadataFile(file) => {
+            // the file names the table alone: a catalog given beside it would be ignored
+            if let Some(flag) = given(&[
+                ("--warehouse", args.warehouse.is_some()),
+                ("--catalog-uri", args.catalog_uri.is_some()),
+            ]) {
+                return Err(Failure::usage(format!(
+                    "--lake {file} reads that metadata file alone: {flag} does not apply to it"
+                )));
+            }
             let mut config = IcebergConfig::metadata_file(file);
             config.properties.extend(args.lake_options.iter().cloned());
             open_iceberg(config, false).await
