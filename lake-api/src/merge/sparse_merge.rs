@@ -48,6 +48,23 @@ struct State {
     loaded_until: usize,
     /// The first entry not yet emitted or decided.
     next_entry: usize,
+    /// A lake batch going out in pieces.
+    pending: Option<Pending>,
+}
+
+/// A lake batch with more log entries below its first key and among its rows than an
+/// output batch holds (`batch_size`). It goes out in pieces of at most that many entries:
+/// first the entries below it, then slices of its rows with theirs. So neither an output
+/// batch nor the summary loaded for one grows with the log (a tail of new keys below the
+/// lake's first one would otherwise load a spilled summary whole, into one batch).
+struct Pending {
+    batch: RecordBatch,
+    positions: Vec<Position>,
+    /// The entry after the last one below the batch's first key.
+    before_end: usize,
+    /// The positions and the rows already out.
+    positions_done: usize,
+    rows_done: usize,
 }
 
 impl SparseMerge {
@@ -79,6 +96,7 @@ impl SparseMerge {
             loaded: VecDeque::new(),
             loaded_until: 0,
             next_entry: 0,
+            pending: None,
         };
         let out = futures::stream::try_unfold(state, |mut st| async move {
             let next = st.next_batch().await?;
@@ -99,6 +117,9 @@ impl State {
 
     /// The next output batch, or `None` at the end.
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(pending) = self.pending.take() {
+            return self.next_piece(pending).await.map(Some);
+        }
         if !self.lake_done {
             match self.lake.next().await {
                 Some(batch) => return self.merge_lake_batch(batch?).await.map(Some),
@@ -188,16 +209,67 @@ impl State {
         if before == 0 && positions.is_empty() {
             return Ok(batch);
         }
+        if before + positions.len() > self.merge.batch_size.max(1) {
+            let before_end = self.next_entry + before;
+            let pending = Pending {
+                batch,
+                positions,
+                before_end,
+                positions_done: 0,
+                rows_done: 0,
+            };
+            return self.next_piece(pending).await;
+        }
         let end = self.next_entry + before + positions.len();
         self.load_until(end).await?;
+        let out = self.merge_rows(&batch, self.next_entry..self.next_entry + before, &positions, 0..n)?;
+        self.next_entry = end;
+        Ok(out)
+    }
 
+    /// The next piece of a [`Pending`] lake batch; keeps it pending while pieces are left.
+    async fn next_piece(&mut self, mut p: Pending) -> Result<RecordBatch> {
+        let most = self.merge.batch_size.max(1);
+        if self.next_entry < p.before_end {
+            let end = p.before_end.min(self.next_entry + most);
+            self.load_until(end).await?;
+            let out = self.merge_rows(&p.batch, self.next_entry..end, &[], 0..0)?;
+            self.next_entry = end;
+            self.pending = Some(p);
+            return Ok(out);
+        }
+        // a slice ends where the next slice's first entry falls: a key's equal rows stay
+        // in one slice
+        let (from, to) = (p.positions_done, (p.positions_done + most).min(p.positions.len()));
+        let rows_end = p.positions.get(to).map_or(p.batch.num_rows(), |next| next.row);
+        let end = p.before_end + to;
+        self.load_until(end).await?;
+        let out = self.merge_rows(&p.batch, 0..0, &p.positions[from..to], p.rows_done..rows_end)?;
+        self.next_entry = end;
+        (p.positions_done, p.rows_done) = (to, rows_end);
+        if rows_end < p.batch.num_rows() {
+            self.pending = Some(p);
+        }
+        Ok(out)
+    }
+
+    /// Lake rows `rows` of `batch` with the log's states merged in: first the emitted
+    /// entries of `before` (below the rows' keys), then the rows, each log key among them
+    /// (`positions`) decided against its lake rows. The entries must be loaded.
+    fn merge_rows(
+        &mut self,
+        batch: &RecordBatch,
+        before: std::ops::Range<usize>,
+        positions: &[Position],
+        rows: std::ops::Range<usize>,
+    ) -> Result<RecordBatch> {
         let mut ranges = Ranges::default();
-        for e in self.next_entry..self.next_entry + before {
+        for e in before {
             self.pick_entry(e, &mut ranges)?;
         }
         let mut versions = LazyVersions::default();
-        let mut next_row = 0;
-        for Position { row, entry, equal } in positions {
+        let mut next_row = rows.start;
+        for &Position { row, entry, equal } in positions {
             ranges.push(0, next_row, row);
             let e = entry as usize;
             let mut lake_kept = false;
@@ -207,7 +279,7 @@ impl State {
                     .entries
                     .get_mut(e)
                     .ok_or_else(|| Error::invalid("log index entry out of range"))?;
-                if self.merge.decide(state, &batch, r, &mut versions)? {
+                if self.merge.decide(state, batch, r, &mut versions)? {
                     ranges.push(0, r, r + 1);
                     lake_kept = true;
                 }
@@ -217,11 +289,10 @@ impl State {
             }
             next_row = row + equal;
         }
-        ranges.push(0, next_row, n);
-        self.next_entry = end;
+        ranges.push(0, next_row, rows.end);
 
         let mut sources: Vec<&RecordBatch> = Vec::with_capacity(1 + self.loaded.len());
-        sources.push(&batch);
+        sources.push(batch);
         sources.extend(self.loaded.iter().map(|(_, b)| b));
         copy_ranges(&self.merge.schema, &sources, &ranges)
     }
@@ -324,6 +395,38 @@ mod tests {
         // an untouched batch passes through, an empty log leaves the lake as it is
         let got = merged(FoldRule::Deduplicate, lake, vec![summary(&[])?], usize::MAX).await?;
         assert_eq!(got, ["lake10", "lake20", "lake30", "lake40", "lake50", "lake60"]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_lake_batch_with_more_log_keys_than_a_batch_goes_out_in_pieces() -> Result<()> {
+        // regression: every log key below a lake batch's first key and among its keys was
+        // loaded at once (a spilled summary read back whole) and went out in one batch
+        let lake = vec![rows(&[100, 200, 300], "lake")?, rows(&[400], "lake")?];
+        let mut changes: Vec<(i64, bool)> = (0..40).map(|k| (k, true)).collect();
+        changes.extend((101..140).map(|k| (k, true)));
+        changes.extend([(200, false), (250, true), (300, true)]);
+        let log: Vec<RecordBatch> = changes.chunks(16).map(summary).collect::<Result<_>>()?;
+        let mut want: Vec<String> = (0..40).map(|k| format!("log{k}")).collect();
+        want.push("lake100".into());
+        want.extend((101..140).map(|k| format!("log{k}")));
+        want.extend(["log250", "log300", "lake400"].map(String::from));
+        for budget in [usize::MAX, 1] {
+            let root = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+            let mut merge = log_merge(FoldRule::Deduplicate, budget, root.path())?;
+            merge.batch_size = 8;
+            let out = SparseMerge(merge)
+                .run(
+                    RecordBatchStream::from_batches(log[0].schema(), log.clone()),
+                    RecordBatchStream::from_batches(schema(), lake.clone()),
+                )
+                .await?;
+            let batches: Vec<RecordBatch> = out.try_collect().await?;
+            assert_eq!(values(&batches), want, "budget {budget}");
+            // at most a batch of log rows, and the lake rows among them
+            let largest = batches.iter().map(RecordBatch::num_rows).max().unwrap_or_default();
+            assert!(largest <= 8 + 3, "a batch of {largest} rows (budget {budget})");
+        }
         Ok(())
     }
 
