@@ -131,8 +131,14 @@ fn main() -> ExitCode {
             }
         }
     });
-    // a followed scan's tails may still be running: do not wait for them
-    runtime.shutdown_background();
+    if interrupted {
+        // a sink finishing its file on a blocking thread holds that file: let it commit or
+        // remove it, for a while (killed with the process, its temporary file would stay)
+        runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    } else {
+        // a followed scan's tails may still be running: do not wait for them
+        runtime.shutdown_background();
+    }
     if interrupted {
         // the conventional exit status of a process ended by SIGINT
         return ExitCode::from(130);
