@@ -81,10 +81,15 @@ pub fn parse(text: &str, path: &Path) -> CliResult<Profile> {
 }
 
 /// Takes the profile's relative paths relative to `dir`, its directory: the log, a
-/// warehouse that is no URI, an Iceberg metadata file given as the lake, and the file of a
-/// SQLite catalog URI. (A warehouse taken from the working directory beside a log taken from
-/// the profile's would pair another lake with the log.)
+/// warehouse that is a directory (not a URI, nor the warehouse name a REST catalog takes),
+/// an Iceberg metadata file given as the lake, and the file of a SQLite catalog URI. (A
+/// warehouse taken from the working directory beside a log taken from the profile's would
+/// pair another lake with the log.) The current directory's own profile (`dir` empty)
+/// needs none of it.
 fn rebase(profile: &mut Profile, dir: &Path) {
+    if dir.as_os_str().is_empty() {
+        return;
+    }
     let relative = |p: &str| !p.is_empty() && lake_api::location::scheme(p).is_none() && Path::new(p).is_relative();
     let joined = |p: &str| dir.join(p).to_string_lossy().into_owned();
     if let Some(log) = &profile.log
@@ -92,7 +97,11 @@ fn rebase(profile: &mut Profile, dir: &Path) {
     {
         profile.log = Some(dir.join(log));
     }
-    if let Some(warehouse) = profile.warehouse.as_mut().filter(|w| relative(w)) {
+    let rest_catalog = profile
+        .catalog_uri
+        .as_ref()
+        .is_some_and(|uri| !uri.starts_with("sqlite:"));
+    if let Some(warehouse) = profile.warehouse.as_mut().filter(|w| relative(w) && !rest_catalog) {
         *warehouse = joined(warehouse);
     }
     if let Some(lake) = profile
@@ -157,7 +166,28 @@ mod tests {
         assert_eq!(p.lake_options.get("s3.region").map(String::as_str), Some("r"));
         // regression: the warehouse, a metadata file and a SQLite catalog's file were taken
         // from the working directory, not the profile's
+        assert_eq!(
+            p.warehouse.as_deref(),
+            Some("w"),
+            "a REST catalog's warehouse is a name"
+        );
+        let p = parse("warehouse = \"w\"", Path::new("/etc/x/lakescan.toml")).unwrap();
         assert_eq!(p.warehouse.as_deref(), Some("/etc/x/w"));
+        let p = parse(
+            "warehouse = \"w\"\ncatalog_uri = \"sqlite:c.db\"",
+            Path::new("/etc/x/p.toml"),
+        )
+        .unwrap();
+        assert_eq!(p.warehouse.as_deref(), Some("/etc/x/w"));
+        assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:/etc/x/c.db"));
+        // the working directory's own profile: relative to it, as they are
+        let p = parse(
+            "warehouse = \"w\"\ncatalog_uri = \"sqlite:c.db\"",
+            Path::new("lakescan.toml"),
+        )
+        .unwrap();
+        assert_eq!(p.warehouse.as_deref(), Some("w"));
+        assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:c.db"));
         let p = parse(
             "lake = \"m/v1.metadata.json\"\ncatalog_uri = \"sqlite:cat.db?mode=rwc\"",
             Path::new("/etc/a b?/lakescan.toml"),

@@ -60,7 +60,7 @@ impl TableArgs {
     ///
     /// A log given on the command line (`--log` or `--fluss`) replaces the profile's, either
     /// kind; a lake of another format (`--lake`) replaces the profile's location of its
-    /// lake (`warehouse`, `catalog_uri`). Other values are taken one by one.
+    /// lake (`warehouse`, `catalog_uri`) and its options. Other values are taken one by one.
     pub fn with_profile(&self) -> CliResult<TableArgs> {
         let Some(p) = profile::load(self.profile.as_deref())? else {
             return Ok(self.clone());
@@ -85,8 +85,12 @@ impl TableArgs {
             lake: self.lake.clone().or(p.lake),
             warehouse,
             catalog_uri,
-            // the command line's options win over the profile's, key by key
-            lake_options: p.lake_options.into_iter().chain(self.lake_options.clone()).collect(),
+            // the command line's options win over the profile's, key by key; the profile's
+            // are its lake's, and go with it
+            lake_options: match another_lake {
+                true => self.lake_options.clone(),
+                false => p.lake_options.into_iter().chain(self.lake_options.clone()).collect(),
+            },
             fluss,
             profile: self.profile.clone(),
         })

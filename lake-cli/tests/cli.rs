@@ -1114,7 +1114,8 @@ fn a_profile_file_addresses_the_table() {
     // profile's Iceberg catalog)
     std::fs::write(
         sub.join("elsewhere.toml"),
-        "fluss = \"127.0.0.1:1\"\ntable = \"demo.orders\"\nlake = \"iceberg\"\ncatalog_uri = \"http://127.0.0.1:1\"\n",
+        "fluss = \"127.0.0.1:1\"\ntable = \"demo.orders\"\nlake = \"iceberg\"\ncatalog_uri = \"http://127.0.0.1:1\"\n\
+         lake_options = { \"s3.region\" = \"r\" }\n",
     )
     .unwrap();
     let profile = sub.join("elsewhere.toml");
@@ -1132,6 +1133,21 @@ fn a_profile_file_addresses_the_table() {
         profile.to_str().unwrap(),
     ]);
     assert_eq!(json_ids(&o).len(), 9);
+    // and the profile's lake options stay with its lake (regression: Lance, which takes
+    // none, refused them as if given)
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "lance",
+        "--warehouse",
+        "/nonexistent-lakeunion",
+        "--profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains(lance_refusal), "{}", stderr(&o));
     std::fs::write(
         sub.join("local.toml"),
         format!("log = {root:?}\ntable = \"demo.orders\"\n"),
