@@ -204,17 +204,32 @@ fn copy_nulls(arrays: &[&ArrayRef], ranges: &Ranges) -> Option<NullBuffer> {
 /// Any other type, through arrow's `MutableArrayData`, or, for dictionaries, `interleave`.
 ///
 /// `MutableArrayData` joins the dictionaries of every source it is given and panics when
-/// they overflow the key type; `interleave` merges the values the rows use and reports an
-/// overflow as an error. Only the sources the ranges use are given either way (the k-way
-/// merge retains batches no range of this output reads).
+/// they overflow the key type; `interleave` merges the values the rows use (for string,
+/// binary and primitive values) and reports an overflow as an error. Only the sources the
+/// ranges use are given either way (the k-way merge retains batches no range of this
+/// output reads). What still overflows (a dictionary in a struct or a list, or of other
+/// values) is an error too, not the panic.
 fn copy_any(data_type: &DataType, arrays: &[&ArrayRef], ranges: &Ranges) -> Result<ArrayRef> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| copy_any_of(data_type, arrays, ranges))).unwrap_or_else(
+        |_| {
+            Err(Error::new(
+                crate::error::ErrorKind::Arrow,
+                format!("the rows copied hold more {data_type} dictionary values than its key type counts"),
+            ))
+        },
+    )
+}
+
+/// [`copy_any`], which may panic.
+fn copy_any_of(data_type: &DataType, arrays: &[&ArrayRef], ranges: &Ranges) -> Result<ArrayRef> {
     let mut used: Vec<usize> = ranges.ranges.iter().map(|&(s, _, _)| s).collect();
     used.sort_unstable();
     used.dedup();
     if used.is_empty() {
         return Ok(new_empty_array(data_type));
     }
-    let position = |source: usize| used.binary_search(&source).unwrap_or_default();
+    // every range's source is in `used`
+    let position = |source: usize| used.partition_point(|&s| s < source);
     if matches!(data_type, DataType::Dictionary(..)) {
         let sources: Vec<&dyn Array> = used.iter().map(|&s| arrays[s].as_ref()).collect();
         let rows: Vec<(usize, usize)> = ranges
@@ -376,6 +391,24 @@ mod tests {
             every.push(s, 0, 16);
         }
         assert!(copy_ranges(&schema, &refs, &every).is_err());
+        // and a dictionary inside a struct, which only `MutableArrayData` copies
+        let inner = schema.field(0).clone();
+        let nested = Arc::new(Schema::new(vec![Field::new(
+            "s",
+            DataType::Struct(vec![inner.clone()].into()),
+            true,
+        )]));
+        let structs: Vec<RecordBatch> = sources
+            .iter()
+            .map(|b| {
+                let column = arrow_array::StructArray::from(vec![(Arc::new(inner.clone()), b.column(0).clone())]);
+                RecordBatch::try_new(nested.clone(), vec![Arc::new(column)])
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let refs: Vec<&RecordBatch> = structs.iter().collect();
+        assert_eq!(copy_ranges(&nested, &refs, &ranges)?.num_rows(), 32);
+        let e = copy_ranges(&nested, &refs, &every).err().map(|e| e.kind());
+        assert_eq!(e, Some(crate::error::ErrorKind::Arrow));
         Ok(())
     }
 
