@@ -49,8 +49,18 @@ pub fn conform_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBa
         })?;
         columns.push(column);
     }
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(target.clone(), columns, &options).map_err(|e| Error::schema(e.to_string()))
+    batch_of(target, columns, batch.num_rows()).map_err(|e| Error::schema(e.to_string()))
+}
+
+/// A batch of `schema` with `columns` and `rows` rows: a batch of no columns (a read of
+/// none, to count rows) keeps its row count.
+pub(crate) fn batch_of(
+    schema: &SchemaRef,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
 }
 
 /// One array as `target`.

@@ -195,11 +195,7 @@ pub fn project_batch(batch: &RecordBatch, paths: &[Vec<usize>]) -> Result<Record
         .iter()
         .map(|(i, sub)| project_array(batch.column(*i), &schema.fields()[*i], sub))
         .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new_with_options(
-        out_schema,
-        columns,
-        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )?)
+    Ok(crate::conform::batch_of(&out_schema, columns, batch.num_rows())?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{BinaryType, ByteArrayType, LargeBinaryType, LargeUtf8Type, Utf8Type};
-use arrow_array::{Array, ArrayRef, GenericByteArray, RecordBatch, RecordBatchOptions, make_array, new_empty_array};
+use arrow_array::{Array, ArrayRef, GenericByteArray, RecordBatch, make_array, new_empty_array};
 use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, MutableBuffer, NullBuffer, OffsetBuffer};
 use arrow_data::ArrayData;
 use arrow_data::transform::{Capacities, MutableArrayData};
@@ -95,8 +95,7 @@ pub(crate) fn copy_ranges(schema: &SchemaRef, sources: &[&RecordBatch], ranges: 
             .collect::<Result<Vec<&ArrayRef>>>()?;
         columns.push(copy_column(field.data_type(), &arrays, ranges)?);
     }
-    let options = RecordBatchOptions::new().with_row_count(Some(ranges.rows));
-    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+    Ok(crate::conform::batch_of(schema, columns, ranges.rows)?)
 }
 
 /// One column's rows, from `arrays` (all of `data_type`).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
-use arrow_array::{Array, RecordBatch, RecordBatchOptions};
+use arrow_array::{Array, RecordBatch};
 use arrow_buffer::ScalarBuffer;
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{DataType, Schema, SchemaRef};
@@ -234,10 +234,7 @@ pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef, what: &dyn Fn() ->
         }
         columns.push(batch.column(idx).clone());
     }
-    // with the row count, for a read of no columns (a count)
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
-        .map_err(|e| Error::schema(format!("{}: {e}", what())))
+    crate::conform::batch_of(schema, columns, batch.num_rows()).map_err(|e| Error::schema(format!("{}: {e}", what())))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::TryStreamExt;
 
@@ -466,13 +466,7 @@ impl ScanContext {
             Some(store) => store.references_in(&self.read_schema, columns)?,
             None => columns,
         };
-        // with the row count, for a read of no columns (a count)
-        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        Ok(RecordBatch::try_new_with_options(
-            self.read_schema.clone(),
-            columns,
-            &options,
-        )?)
+        Ok(crate::conform::batch_of(&self.read_schema, columns, batch.num_rows())?)
     }
 }
 
