@@ -28,28 +28,28 @@ impl<W: Write> Write for TerminalJson<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.pending.extend_from_slice(buf);
         // all but a character cut short at the end; invalid bytes (not from arrow-json,
-        // which writes UTF-8) pass through as they came
-        let complete = match std::str::from_utf8(&self.pending) {
-            Ok(_) => self.pending.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(_) => {
-                self.inner.write_all(&self.pending)?;
-                self.pending.clear();
+        // which writes UTF-8) pass through as they came, after the text before them
+        loop {
+            let (valid, invalid) = match std::str::from_utf8(&self.pending) {
+                Ok(_) => (self.pending.len(), 0),
+                Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(0)),
+            };
+            let text = String::from_utf8_lossy(&self.pending[..valid]);
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                if acts_on_terminal(c) {
+                    escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+                } else {
+                    escaped.push(c);
+                }
+            }
+            self.inner.write_all(escaped.as_bytes())?;
+            self.inner.write_all(&self.pending[valid..valid + invalid])?;
+            self.pending.drain(..valid + invalid);
+            if invalid == 0 {
                 return Ok(buf.len());
             }
-        };
-        let text = String::from_utf8_lossy(&self.pending[..complete]);
-        let mut escaped = String::with_capacity(text.len());
-        for c in text.chars() {
-            if acts_on_terminal(c) {
-                escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
-            } else {
-                escaped.push(c);
-            }
         }
-        self.inner.write_all(escaped.as_bytes())?;
-        self.pending.drain(..complete);
-        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -87,6 +87,10 @@ mod tests {
         assert!(!shown.chars().any(acts_on_terminal), "{shown}");
         let back: serde_json::Value = serde_json::from_str(&shown)?;
         assert_eq!(back["s"], value);
+        // bytes that are no UTF-8 pass as they are, and what is around them is escaped
+        let mut out = Vec::new();
+        TerminalJson::new(&mut out).write_all(b"\xc2\x9b\xff\xc2\x9b\xe2")?;
+        assert_eq!(out, b"\\u009b\xff\\u009b\xe2");
         Ok(())
     }
 }

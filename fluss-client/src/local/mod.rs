@@ -204,7 +204,11 @@ impl LocalLog {
         // the descriptor's write synced the table directory's entries; the table's name
         // in its database's directory, and that one's in the root, are made durable here,
         // or a crash could lose the table under batches later synced into it
-        dir.ancestors().skip(1).take(2).try_for_each(sync_dir)?;
+        dir.ancestors()
+            .skip(1)
+            .take(2)
+            .filter(|d| !d.as_os_str().is_empty())
+            .try_for_each(sync_dir)?;
         Self::open_dir(dir, descriptor, options, true)
     }
 
