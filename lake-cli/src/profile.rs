@@ -153,66 +153,79 @@ pub fn load(explicit: Option<&Path>) -> CliResult<Option<Profile>> {
 mod tests {
     use super::*;
 
+    /// `text` parsed as the profile `/etc/x/lakescan.toml`.
+    fn in_etc_x(text: &str) -> CliResult<Profile> {
+        parse(text, Path::new("/etc/x/lakescan.toml"))
+    }
+
     #[test]
-    fn reads_every_key_and_resolves_relative_logs() {
-        let p = parse(
+    fn reads_every_key_and_resolves_relative_logs() -> CliResult<()> {
+        let p = in_etc_x(
             "log = \"shop\"\ntable = \"demo.orders\"\nlake = \"l\"\nwarehouse = \"w\"\ncatalog_uri = \"c\"\nfluss = \"f\"\nlake_options = { \"s3.region\" = \"r\" }\n",
-            Path::new("/etc/x/lakescan.toml"),
-        )
-        .unwrap();
+        )?;
         assert_eq!(p.log.as_deref(), Some(Path::new("/etc/x/shop")));
         assert_eq!(p.table.as_deref(), Some("demo.orders"));
         assert_eq!(p.fluss.as_deref(), Some("f"));
         assert_eq!(p.lake_options.get("s3.region").map(String::as_str), Some("r"));
-        // regression: the warehouse, a metadata file and a SQLite catalog's file were taken
-        // from the working directory, not the profile's
         assert_eq!(
             p.warehouse.as_deref(),
             Some("w"),
             "a REST catalog's warehouse is a name"
         );
-        let p = parse("warehouse = \"w\"", Path::new("/etc/x/lakescan.toml")).unwrap();
-        assert_eq!(p.warehouse.as_deref(), Some("/etc/x/w"));
-        let p = parse(
-            "warehouse = \"w\"\ncatalog_uri = \"sqlite:c.db\"",
-            Path::new("/etc/x/p.toml"),
-        )
-        .unwrap();
-        assert_eq!(p.warehouse.as_deref(), Some("/etc/x/w"));
-        assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:/etc/x/c.db"));
+        Ok(())
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_profile_and_names_stay() -> CliResult<()> {
+        // regression: the warehouse, a metadata file and a SQLite catalog's file were taken
+        // from the working directory, not the profile's
+        let sqlite = "warehouse = \"w\"\ncatalog_uri = \"sqlite:c.db\"";
+        for (text, warehouse, uri) in [
+            ("warehouse = \"w\"", Some("/etc/x/w"), None),
+            (sqlite, Some("/etc/x/w"), Some("sqlite:/etc/x/c.db")),
+            (
+                "catalog_uri = \"sqlite://cat.db\"",
+                None,
+                Some("sqlite:///etc/x/cat.db"),
+            ),
+        ] {
+            let p = in_etc_x(text)?;
+            assert_eq!(
+                (p.warehouse.as_deref(), p.catalog_uri.as_deref()),
+                (warehouse, uri),
+                "{text}"
+            );
+        }
         // the working directory's own profile: relative to it, as they are
-        let p = parse(
-            "warehouse = \"w\"\ncatalog_uri = \"sqlite:c.db\"",
-            Path::new("lakescan.toml"),
-        )
-        .unwrap();
+        let p = parse(sqlite, Path::new("lakescan.toml"))?;
         assert_eq!(p.warehouse.as_deref(), Some("w"));
         assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:c.db"));
         let p = parse(
             "lake = \"m/v1.metadata.json\"\ncatalog_uri = \"sqlite:cat.db?mode=rwc\"",
             Path::new("/etc/a b?/lakescan.toml"),
-        )
-        .unwrap();
+        )?;
         assert_eq!(p.lake.as_deref(), Some("/etc/a b?/m/v1.metadata.json"));
         assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:/etc/a b%3F/cat.db?mode=rwc"));
         // what is absolute, a URI or no path at all stays as it is
-        let kept = "log = \"/abs\"\nwarehouse = \"s3://lake/wh\"\nlake = \"paimon\"\ncatalog_uri = \"sqlite::memory:\"";
-        let p = parse(kept, Path::new("/etc/x/lakescan.toml")).unwrap();
+        let p = in_etc_x(
+            "log = \"/abs\"\nwarehouse = \"s3://lake/wh\"\nlake = \"paimon\"\ncatalog_uri = \"sqlite::memory:\"",
+        )?;
         assert_eq!(p.log.as_deref(), Some(Path::new("/abs")));
         assert_eq!(p.warehouse.as_deref(), Some("s3://lake/wh"));
         assert_eq!(p.lake.as_deref(), Some("paimon"));
         assert_eq!(p.catalog_uri.as_deref(), Some("sqlite::memory:"));
-        let p = parse("catalog_uri = \"sqlite://cat.db\"", Path::new("/etc/x/lakescan.toml")).unwrap();
-        assert_eq!(p.catalog_uri.as_deref(), Some("sqlite:///etc/x/cat.db"));
         for uri in [
             "sqlite:/abs/cat.db",
             "sqlite:///abs/cat.db",
             "sqlite:c?mode=memory",
             "http://rest:8181",
         ] {
-            let p = parse(&format!("catalog_uri = \"{uri}\""), Path::new("/etc/x/lakescan.toml")).unwrap();
-            assert_eq!(p.catalog_uri.as_deref(), Some(uri));
+            assert_eq!(
+                in_etc_x(&format!("catalog_uri = \"{uri}\""))?.catalog_uri.as_deref(),
+                Some(uri)
+            );
         }
+        Ok(())
     }
 
     #[test]
