@@ -347,6 +347,13 @@ async fn tiered_twice(dir: &Path, name: &str) -> (TableInfo, LocalLog, Arc<Memor
     (info, log, lake, snapshots)
 }
 
+/// Has the coordinator record `snapshots`, in that order.
+async fn publish(served: &ServedLog, path: &TablePath, snapshots: [&LakeSnapshot; 2]) {
+    for s in snapshots {
+        served.server.publish_lake_snapshot(path, s).await.expect("publish");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn union_reads_use_the_coordinators_readable_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -364,13 +371,7 @@ async fn union_reads_use_the_coordinators_readable_snapshot() {
     let read = snapshot_and_keys(table(served.clone()).expect("table")).await;
     assert_eq!(read, (None, all.clone()), "no readable snapshot yet");
 
-    for s in [&first, &second] {
-        served
-            .server
-            .publish_lake_snapshot(&info.path, s)
-            .await
-            .expect("publish");
-    }
+    publish(&served, &info.path, [&first, &second]).await;
     let read = snapshot_and_keys(table(served.clone()).expect("table")).await;
     assert_eq!(read, (Some(second.id), all.clone()), "newest published is readable");
 
@@ -583,13 +584,7 @@ async fn a_coordinator_answering_for_another_snapshot_is_not_taken_at_its_word()
     let bucket = TableBucket::new(0);
 
     let served = serve(vec![log]).await.expect("serve");
-    for s in [&first, &second] {
-        served
-            .server
-            .publish_lake_snapshot(&info.path, s)
-            .await
-            .expect("publish");
-    }
+    publish(&served, &info.path, [&first, &second]).await;
     served.server.ignore_snapshot_ids(&info.path).expect("old coordinator");
     // regression: the answer for the second snapshot was taken for the first's, and a
     // read of the first snapshot skipped the log rows 6..9 the second had tiered
