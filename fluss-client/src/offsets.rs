@@ -351,7 +351,7 @@ pub async fn resolve_snapshot_offsets(
     offsets
         .validate_against(Some(table_id), info.bucket_count, !info.partition_keys.is_empty())
         .map_err(|e| table(e.context(format!("lake snapshot {}", snapshot.id))))?;
-    to_table_buckets(&offsets, partitions).map_err(table)
+    Ok(to_table_buckets(&offsets, partitions))
 }
 
 /// Reads an offsets file: a local path, or the URL of an object store (see the module
@@ -469,25 +469,23 @@ async fn read_object(url: &url::Url) -> Result<String> {
 }
 
 /// Turns offsets keyed by partition id into lake-api buckets keyed by partition values.
+///
+/// A partition id `partitions` lacks is left out: Fluss drops expired partitions (partition
+/// retention), while every later snapshot's offsets still name them, and the coordinator's
+/// record of a snapshot leaves them out the same way. Their lake rows need no log range.
 pub fn to_table_buckets(
     offsets: &TableBucketOffsets,
     partitions: &HashMap<i64, Vec<String>>,
-) -> Result<BTreeMap<TableBucket, i64>> {
+) -> BTreeMap<TableBucket, i64> {
     offsets
         .offsets
         .iter()
-        .map(|(&(p, bucket), &o)| {
+        .filter_map(|(&(p, bucket), &o)| {
             let partition = match p {
                 None => Vec::new(),
-                // a mismatch, not "no offsets recorded" (see `read_local`)
-                Some(id) => partitions.get(&id).cloned().ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Offsets,
-                        format!("tiered offsets name partition id {id}, which the table does not have"),
-                    )
-                })?,
+                Some(id) => partitions.get(&id)?.clone(),
             };
-            Ok((TableBucket { partition, bucket }, o))
+            Some((TableBucket { partition, bucket }, o))
         })
         .collect()
 }
@@ -737,20 +735,16 @@ mod tests {
     }
 
     #[test]
-    fn partition_ids_map_to_values() {
+    fn partition_ids_map_to_values() -> Result<()> {
         let o = TableBucketOffsets::from_json(
-            r#"{"version":1,"table_id":6,"partition_offsets":[{"partition_id":1,"bucket_offsets":[10]}]}"#,
-        )
-        .unwrap();
+            r#"{"version":1,"table_id":6,"partition_offsets":[{"partition_id":1,"bucket_offsets":[10]},{"partition_id":2,"bucket_offsets":[7]}]}"#,
+        )?;
         let ids = HashMap::from([(1, vec!["2024".to_string(), "us".to_string()])]);
-        let b = to_table_buckets(&o, &ids).unwrap();
+        // partition 2 was dropped since
         assert_eq!(
-            b.get(&TableBucket::partitioned(vec!["2024".into(), "us".into()], 0)),
-            Some(&10)
+            to_table_buckets(&o, &ids),
+            BTreeMap::from([(TableBucket::partitioned(vec!["2024".into(), "us".into()], 0), 10)])
         );
-        assert_eq!(
-            to_table_buckets(&o, &HashMap::new()).unwrap_err().kind(),
-            ErrorKind::Offsets
-        );
+        Ok(())
     }
 }

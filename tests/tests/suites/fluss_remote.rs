@@ -662,3 +662,43 @@ async fn a_read_whose_log_end_falls_below_its_stop_fails_rather_than_wait() {
     assert!(err.to_string().contains("below"), "{err}");
     assert_eq!(rows, 5);
 }
+
+/// A partition Fluss dropped (partition retention) after it was tiered stays named in the
+/// lake snapshot's offsets: its lake rows need no log range, whichever record the offsets
+/// come from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_partition_in_a_snapshots_offsets_is_left_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = log_table("expired", 1).with_partition_keys(vec!["v".into()]);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    log.append_rows(small_rows(0..1), vec![ChangeType::AppendOnly])
+        .expect("append");
+    let ids = log.partition_ids().expect("ids");
+    let (&id, values) = ids.iter().next().expect("one partition");
+    let dropped = id + 100;
+    let offsets = format!(
+        r#"{{"version":1,"table_id":{},"partition_offsets":[{{"partition_id":{id},"bucket_offsets":[1]}},{{"partition_id":{dropped},"bucket_offsets":[5]}}]}}"#,
+        log.table_id()
+    );
+    let snapshot = LakeSnapshot {
+        id: 4,
+        timestamp_ms: 0,
+        properties: [("fluss-offsets".to_string(), offsets)].into_iter().collect(),
+    };
+    let want: std::collections::BTreeMap<TableBucket, i64> =
+        [(TableBucket::partitioned(values.clone(), 0), 1)].into_iter().collect();
+    let served = serve(vec![log]).await.expect("serve");
+    // regression: the snapshot's own record (a coordinator that never heard of it) failed
+    // the read with "tiered offsets name partition id ..., which the table does not have",
+    // where the coordinator's record of the same snapshot left the partition out
+    assert_eq!(served.tiered_offsets(&snapshot).await.expect("from the property"), want);
+    served
+        .server
+        .publish_lake_snapshot(&info.path, &snapshot)
+        .await
+        .expect("publish");
+    assert_eq!(
+        served.tiered_offsets(&snapshot).await.expect("from the coordinator"),
+        want
+    );
+}
