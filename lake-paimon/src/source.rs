@@ -265,12 +265,13 @@ impl Planner for PaimonPlanner {
             .collect();
         let fixed = source.fixed_buckets();
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(plan.splits().len());
-        let mut planned_rows: i64 = 0;
+        // unsigned: a limit past i64::MAX must not wrap to a negative row count
+        let mut planned_rows: u64 = 0;
         for split in plan.splits() {
             if let Some(limit) = source.limit
                 && !pk
                 && source.filters.is_empty()
-                && planned_rows >= limit as i64
+                && planned_rows >= limit as u64
             {
                 break;
             }
@@ -299,7 +300,8 @@ impl Planner for PaimonPlanner {
                 )));
             }
             if split.raw_convertible() {
-                planned_rows = planned_rows.saturating_add(split.merged_row_count().unwrap_or(0));
+                let rows = split.merged_row_count().and_then(|n| u64::try_from(n).ok());
+                planned_rows = planned_rows.saturating_add(rows.unwrap_or(0));
             }
             let sorted = pk && (!split.raw_convertible() || split.data_files().len() <= 1);
             splits.push(Arc::new(PaimonSplit {

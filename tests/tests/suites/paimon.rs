@@ -193,6 +193,31 @@ async fn filters_projection_and_limit_push_down_to_the_fixture() {
         assert!(got.len() <= 1);
     }
 
+    // regression: a limit past i64::MAX was cast to a negative row count, so planning
+    // stopped before the first split and the lake read no rows
+    let mut unlimited = lake.create_lake_source(&path).await.expect("source");
+    unlimited.with_limit(usize::MAX);
+    let all = lake.create_lake_source(&path).await.expect("source");
+    let mut counts = Vec::new();
+    for (source, what) in [(&unlimited, "limit usize::MAX"), (&all, "no limit")] {
+        let splits = source
+            .create_planner(snapshot)
+            .await
+            .expect("planner")
+            .plan()
+            .await
+            .expect("plan");
+        assert!(!splits.is_empty(), "{what}");
+        let mut rows = 0;
+        for split in splits {
+            let batches = read_split(source.as_ref(), split).await.expect("rows");
+            rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        counts.push(rows);
+    }
+    assert!(counts[1] > 0);
+    assert_eq!(counts[0], counts[1]);
+
     let err = source.create_planner(99).await.err().expect("unknown snapshot");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("fixtures.orders"), "{err}");
