@@ -435,6 +435,64 @@ pub async fn accepted_filters_match_the_engine(lake: &dyn LakeStorage) -> Result
     filters_read_as_the_engine_selects(lake, &info.path, snapshot, &rows, filters).await
 }
 
+/// Checks that `IS [NOT] NULL` on list and struct columns, which a lake either applies
+/// itself or leaves to the engine, selects the rows the engine does.
+pub async fn nested_null_filters_match_the_engine(lake: &dyn LakeStorage) -> Result<(), String> {
+    use arrow::array::{Int64Array, Int64Builder, ListBuilder, StringArray, StructArray};
+    use arrow::buffer::NullBuffer;
+    use arrow::datatypes::{Field, Fields, Schema};
+    use lake_api::predicate::col;
+    use lake_api::{ChangeType, LogBatch, TableBucket, TableInfo};
+
+    let fail = |e: lake_api::Error| e.to_string();
+    let mut tags = ListBuilder::new(Int64Builder::new());
+    for row in [Some(vec![1, 2]), None, Some(vec![]), None] {
+        match row {
+            Some(values) => {
+                tags.values().append_slice(&values);
+                tags.append(true);
+            }
+            None => tags.append(false),
+        }
+    }
+    let tags = tags.finish();
+    let city = Field::new("city", DataType::Utf8, true);
+    let addr = StructArray::try_new(
+        Fields::from(vec![city.clone()]),
+        vec![Arc::new(StringArray::from(vec![Some("a"), None, None, Some("b")]))],
+        Some(NullBuffer::from(vec![true, true, false, false])),
+    )
+    .map_err(|e| e.to_string())?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("tags", tags.data_type().clone(), true),
+        Field::new("addr", addr.data_type().clone(), true),
+    ]));
+    let info = TableInfo::log_table(TablePath::new("nested", "t"), schema.clone(), 1);
+    let rows = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..4)),
+            Arc::new(tags),
+            Arc::new(addr),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let mut writer = lake.create_lake_writer(&info).await.map_err(fail)?;
+    let batch = LogBatch::new(rows.clone(), vec![ChangeType::AppendOnly; rows.num_rows()], 0);
+    writer.write(&TableBucket::new(0), &batch).await.map_err(fail)?;
+    let snapshot = writer.commit(Default::default()).await.map_err(fail)?.id;
+    let filters = vec![
+        col("id").gt(-1),
+        col("tags").is_null(),
+        col("tags").is_not_null(),
+        col("addr").is_null(),
+        col("addr").is_not_null(),
+        col("tags").is_null().or(col("id").eq(0)),
+    ];
+    filters_read_as_the_engine_selects(lake, &info.path, snapshot, &rows, filters).await
+}
+
 /// Checks, filter by filter, that what `lake` reads of `snapshot` with the filter pushed
 /// down (and the filters it leaves remaining applied after) holds the rows the engine
 /// selects from `rows`, the snapshot's whole content, by their `id` column.
