@@ -18,7 +18,8 @@ const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "IS", "NULL", "IN", "LIKE", "TRU
 /// Parses filter text such as `id > 5 AND name LIKE 'ab%'` into a [`Predicate`].
 ///
 /// `AND` binds tighter than `OR`, `NOT` tighter than both; comparisons may put the
-/// literal first (`5 < id` is `id > 5`). `LIKE` takes only prefix patterns (`'abc%'`).
+/// literal first (`5 < id` is `id > 5`). `LIKE` takes only prefix patterns (`'abc%'`)
+/// without `%`, `_` or `\` in the prefix; `starts_with(column, '...')` takes any prefix.
 ///
 /// Grammar, loosest binding first (keywords are case-insensitive):
 ///
@@ -532,12 +533,13 @@ impl Parser<'_> {
                 return Err(self.expected("expected a quoted pattern after LIKE"));
             };
             let prefix = match pattern.strip_suffix('%') {
-                Some(prefix) if !prefix.contains(['%', '_']) => prefix.to_owned(),
+                // a backslash too: SQL reads it as LIKE's escape, which this parser has not
+                Some(prefix) if !prefix.contains(['%', '_', '\\']) => prefix.to_owned(),
                 _ => {
                     return Err(Error::invalid(format!(
                         "only prefix patterns like 'abc%' are supported by LIKE (at position {}), \
                          found '{}' at position {}; use starts_with(column, '...') to match \
-                         a literal '%' or '_'",
+                         a literal '%', '_' or '\\'",
                         like.start,
                         pattern.replace('\'', "''"),
                         self.peek().start
@@ -743,6 +745,10 @@ mod tests {
             ("a LIKE '%x'", "only prefix patterns like 'abc%' are supported by LIKE"),
             ("a LIKE 'a_b%'", "found 'a_b%' at position 7"),
             ("a LIKE 'abc'", "only prefix patterns"),
+            // SQL reads a backslash in a pattern as an escape ('dir\%' is `dir%`), never
+            // as the prefix `dir\`: refused rather than read either way
+            ("a LIKE 'dir\\%'", "found 'dir\\%'"),
+            ("a LIKE 'C:\\\\%'", "a literal '%', '_' or '\\'"),
             ("", "expected a filter at position 0, found end of input"),
             (
                 "a = 1 b = 2",
