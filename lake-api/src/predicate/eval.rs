@@ -1,6 +1,7 @@
 //! Evaluation of [`Predicate`]s on Arrow record batches with Arrow's compute kernels,
 //! and the schema checks that share its literal-casting rules.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
@@ -188,6 +189,60 @@ struct Operand {
     column_cast: Option<DataType>,
     /// The literal as a one-element array of the (possibly cast) column's type.
     scalar: Scalar<ArrayRef>,
+    /// How that value compares with the literal's own: `Equal` unless the type cannot
+    /// hold the literal and the cast rounded it (see [`rounding`]).
+    rounded: Ordering,
+}
+
+impl Operand {
+    /// The literal cast to `to`, and how the cast rounded it.
+    fn cast(literal: &ArrayRef, to: &DataType, column_cast: Option<DataType>) -> std::result::Result<Self, ArrowError> {
+        let scalar = strict_cast(literal, to)?;
+        Ok(Operand {
+            column_cast,
+            rounded: rounding(literal, &scalar),
+            scalar: Scalar::new(scalar),
+        })
+    }
+}
+
+/// How `cast`, a literal cast to a column's type, compares with `literal` itself:
+/// compared in a type that holds both exactly, where the column's type may not (a
+/// decimal of fewer digits, a coarser time unit, a date for a date-time, Float32 for a
+/// decimal string, Float64 for an integer past 2^53). `Equal` where no such type is
+/// needed, or the value does not fit it (then the cast's value stands).
+fn rounding(literal: &ArrayRef, cast: &ArrayRef) -> Ordering {
+    use arrow_schema::TimeUnit::Nanosecond;
+    let string = is_string(literal.data_type());
+    let exact = match (cast.data_type(), literal.data_type()) {
+        (DataType::Decimal128(p, s) | DataType::Decimal256(p, s), _) if string => {
+            // every digit of the column's integer part, and the rest for the fraction
+            let integer_digits = (i16::from(*p) - i16::from(*s)).max(1);
+            match i8::try_from(76 - integer_digits) {
+                Ok(scale) => DataType::Decimal256(76, scale),
+                Err(_) => return Ordering::Equal,
+            }
+        }
+        (DataType::Timestamp(unit, tz), _) if string && *unit != Nanosecond => {
+            DataType::Timestamp(Nanosecond, tz.clone())
+        }
+        (DataType::Date32 | DataType::Date64, _) if string => DataType::Timestamp(Nanosecond, None),
+        (DataType::Time32(_) | DataType::Time64(_), _) if string => DataType::Time64(Nanosecond),
+        (DataType::Float16 | DataType::Float32, _) if string => DataType::Float64,
+        (DataType::Float16 | DataType::Float32 | DataType::Float64, DataType::Int64) => DataType::Decimal128(38, 0),
+        _ => return Ordering::Equal,
+    };
+    let (Ok(literal), Ok(cast)) = (strict_cast(literal, &exact), strict_cast(cast, &exact)) else {
+        return Ordering::Equal;
+    };
+    let holds = |result: std::result::Result<BooleanArray, ArrowError>| result.is_ok_and(|b| b.value(0));
+    if holds(cmp::lt(&cast, &literal)) {
+        Ordering::Less
+    } else if holds(cmp::gt(&cast, &literal)) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
 }
 
 /// The type values are compared as: a dictionary's value type, else the type itself.
@@ -265,24 +320,16 @@ fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
         .with_source(e)
     };
     let array = literal_array(lit);
-    let widened = |to: DataType| -> Result<Operand> {
-        let scalar = strict_cast(&array, &to).map_err(cast_error)?;
-        Ok(Operand {
-            column_cast: Some(to),
-            scalar: Scalar::new(scalar),
-        })
-    };
+    let widened =
+        |to: DataType| -> Result<Operand> { Operand::cast(&array, &to, Some(to.clone())).map_err(cast_error) };
     match lit {
         // Compare in Float64 rather than round the literal to the column's float type.
         Literal::Int(_) if matches!(target, DataType::Float16 | DataType::Float32) => widened(DataType::Float64),
         // Compare in Float64 rather than truncate the literal: `5 < 5.5` holds.
         Literal::Float(_) if target.is_numeric() && *target != DataType::Float64 => widened(DataType::Float64),
         Literal::Int(_) if target.is_integer() || matches!(target, DataType::Decimal128(..)) => {
-            match strict_cast(&array, target) {
-                Ok(scalar) => Ok(Operand {
-                    column_cast: None,
-                    scalar: Scalar::new(scalar),
-                }),
+            match Operand::cast(&array, target, None) {
+                Ok(operand) => Ok(operand),
                 // The literal is out of the column type's range: compare in a type
                 // that holds both exactly (or Float64 for decimals).
                 Err(_) => widened(match target {
@@ -292,13 +339,7 @@ fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
                 }),
             }
         }
-        _ => {
-            let scalar = strict_cast(&array, target).map_err(cast_error)?;
-            Ok(Operand {
-                column_cast: None,
-                scalar: Scalar::new(scalar),
-            })
-        }
+        _ => Operand::cast(&array, target, None).map_err(cast_error),
     }
 }
 
@@ -321,24 +362,37 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
     if let Literal::Float(v) = lit
         && value_type(array.data_type()).is_signed_integer()
     {
-        let constant = |holds: bool| {
-            let values = match holds {
-                true => BooleanBuffer::new_set(array.len()),
-                false => BooleanBuffer::new_unset(array.len()),
-            };
-            BooleanArray::new(values, array.logical_nulls())
-        };
         return match integer_comparison(op, *v) {
-            IntegerComparison::Every => Ok(constant(true)),
-            IntegerComparison::None => Ok(constant(false)),
+            IntegerComparison::Every => Ok(constant(array, true)),
+            IntegerComparison::None => Ok(constant(array, false)),
             IntegerComparison::Compare(op, bound) => compare(column, array, op, &Literal::Int(bound)),
         };
     }
     let operand = operand(column, array.data_type(), lit)?;
+    // a literal the column's type cannot hold lies between two of its values: compare
+    // with the one the cast rounded it to, on the literal's side of it
+    let op = match (operand.rounded, op) {
+        (Ordering::Equal, op) => op,
+        (_, CompareOp::Eq) => return Ok(constant(array, false)),
+        (_, CompareOp::NotEq) => return Ok(constant(array, true)),
+        (Ordering::Greater, CompareOp::Lt | CompareOp::LtEq) => CompareOp::Lt,
+        (Ordering::Greater, CompareOp::Gt | CompareOp::GtEq) => CompareOp::GtEq,
+        (Ordering::Less, CompareOp::Lt | CompareOp::LtEq) => CompareOp::LtEq,
+        (Ordering::Less, CompareOp::Gt | CompareOp::GtEq) => CompareOp::Gt,
+    };
     match &operand.column_cast {
         None => apply(op, array, &operand.scalar),
         Some(to) => apply(op, &cast(array, to)?, &operand.scalar),
     }
+}
+
+/// `holds` for every non-null row of `array`, null for the null ones.
+fn constant(array: &ArrayRef, holds: bool) -> BooleanArray {
+    let values = match holds {
+        true => BooleanBuffer::new_set(array.len()),
+        false => BooleanBuffer::new_unset(array.len()),
+    };
+    BooleanArray::new(values, array.logical_nulls())
 }
 
 /// What `x op v` comes to for every integer `x`: true for every non-null `x`, for none,
@@ -403,6 +457,14 @@ fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<Boolean
             compare(column, array, CompareOp::Eq, value)?
         } else {
             let operand = operand(column, array.data_type(), value)?;
+            if operand.rounded != Ordering::Equal {
+                // no value of the column's type is the literal (null rows stay null)
+                found = Some(match found {
+                    None => constant(array, false),
+                    Some(f) => f,
+                });
+                continue;
+            }
             let lhs = match operand.column_cast {
                 None => Arc::clone(array),
                 Some(to) => match widened.iter().find(|(t, _)| *t == to) {
@@ -626,6 +688,81 @@ mod tests {
         assert_eq!(run(col("f32").eq(16_777_217))?, vec![F, F, F, N]);
         assert_eq!(run(col("f32").lt(16_777_217))?, vec![T, T, T, N]);
         assert_eq!(run(col("f32").in_list([16_777_217]))?, vec![F, F, F, N]);
+        Ok(())
+    }
+
+    #[test]
+    fn literals_the_column_type_cannot_hold_compare_by_their_value() -> TestResult {
+        // regression: a literal was cast to the column's type and compared as cast, so
+        // `price = '3.505'` matched 3.51 (rounded half up) and a timestamp string below
+        // the column's unit matched the timestamp it was truncated to
+        use arrow_array::TimestampMillisecondArray;
+        const TWO_53: i64 = 1 << 53;
+        const JAN_1_2024_MILLIS: i64 = JAN_1_2024_MICROS / 1000;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "price",
+                Arc::new(Decimal128Array::from(vec![Some(350), Some(351), None]).with_precision_and_scale(10, 2)?)
+                    as ArrayRef,
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(JAN_1_2024_MILLIS),
+                    Some(JAN_1_2024_MILLIS + 1),
+                    None,
+                ])) as ArrayRef,
+            ),
+            (
+                "day",
+                Arc::new(Date32Array::from(vec![
+                    Some(JAN_1_2024_DAYS),
+                    Some(JAN_1_2024_DAYS + 1),
+                    None,
+                ])) as ArrayRef,
+            ),
+            (
+                "f32",
+                Arc::new(Float32Array::from(vec![Some(0.1), Some(0.5), None])) as ArrayRef,
+            ),
+            (
+                "f64",
+                Arc::new(Float64Array::from(vec![Some(TWO_53 as f64), Some(1.0), None])) as ArrayRef,
+            ),
+        ])?;
+        let run = |p: Predicate| -> Result<Vec<Option<bool>>> { Ok(p.evaluate(&batch)?.iter().collect()) };
+        // 3.505 lies between the column's 3.50 and 3.51
+        assert_eq!(run(col("price").eq("3.505"))?, vec![F, F, N]);
+        assert_eq!(run(col("price").not_eq("3.505"))?, vec![T, T, N]);
+        assert_eq!(run(col("price").gt("3.505"))?, vec![F, T, N]);
+        assert_eq!(run(col("price").gt_eq("3.505"))?, vec![F, T, N]);
+        assert_eq!(run(col("price").lt("3.504"))?, vec![T, F, N]);
+        assert_eq!(run(col("price").lt_eq("3.504"))?, vec![T, F, N]);
+        assert_eq!(run(col("price").in_list(["3.505", "3.5"]))?, vec![T, F, N]);
+        // trailing zeros are the same value
+        assert_eq!(run(col("price").eq("3.5100"))?, vec![F, T, N]);
+        // half a millisecond past midnight
+        let past = "2024-01-01T00:00:00.0005";
+        assert_eq!(run(col("ts").eq(past))?, vec![F, F, N]);
+        assert_eq!(run(col("ts").gt_eq(past))?, vec![F, T, N]);
+        assert_eq!(run(col("ts").lt(past))?, vec![T, F, N]);
+        assert_eq!(run(col("ts").eq("2024-01-01T00:00:00.001"))?, vec![F, T, N]);
+        // noon of January 1st is after that day
+        assert_eq!(run(col("day").gt_eq("2024-01-01 12:00:00"))?, vec![F, T, N]);
+        assert_eq!(run(col("day").lt_eq("2024-01-01 12:00:00"))?, vec![T, F, N]);
+        assert_eq!(run(col("day").eq("2024-01-01"))?, vec![T, F, N]);
+        // Float32 has no 0.1000000001: the string names that value, not 0.1f32
+        assert_eq!(run(col("f32").eq("0.1000000001"))?, vec![F, F, N]);
+        // (0.1f32 is 0.100000001490116..., above it)
+        assert_eq!(run(col("f32").gt("0.1000000001"))?, vec![T, T, N]);
+        assert_eq!(run(col("f32").lt_eq("0.1000000001"))?, vec![F, F, N]);
+        assert_eq!(run(col("f32").eq("0.5"))?, vec![F, T, N]);
+        // 2^53 + 1 has no Float64: it rounds to 2^53, which it is not
+        assert_eq!(run(col("f64").eq(TWO_53 + 1))?, vec![F, F, N]);
+        assert_eq!(run(col("f64").not_eq(TWO_53 + 1))?, vec![T, T, N]);
+        assert_eq!(run(col("f64").lt(TWO_53 + 1))?, vec![T, T, N]);
+        assert_eq!(run(col("f64").in_list([TWO_53 + 1]))?, vec![F, F, N]);
+        assert_eq!(run(col("f64").eq(TWO_53))?, vec![T, F, N]);
         Ok(())
     }
 
