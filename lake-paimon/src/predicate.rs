@@ -22,9 +22,13 @@ impl<'a> PaimonFilters<'a> {
         }
     }
 
-    /// The column's type, if the column is one Paimon can filter on.
+    /// The column's type, if the column is one Paimon can filter on: not a list, map or
+    /// struct. paimon 0.4 reads a filter's columns through parquet's predicate cache, which
+    /// takes a struct of one field for a flat column and then panics on a nullable one
+    /// ("child with nullable parents must have definition level"); the engine checks
+    /// such filters instead.
     fn column_type(&self, name: &str) -> Option<&DataType> {
-        plain_column_type(self.schema, name)
+        plain_column_type(self.schema, name).filter(|ty| !ty.is_nested())
     }
 
     fn datum(&self, column: &str, value: &Literal) -> Option<Datum> {
