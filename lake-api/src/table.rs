@@ -57,6 +57,17 @@ pub fn partition_name(values: &[String]) -> String {
     values.join(PARTITION_SEPARATOR)
 }
 
+/// Renders a DATE partition value (days since 1970-01-01) as Fluss names it:
+/// `yyyy-MM-dd`. `None` for a day past the calendar's range.
+///
+/// ```
+/// assert_eq!(lake_api::table::date_partition_value(19_723).as_deref(), Some("2024-01-01"));
+/// assert_eq!(lake_api::table::date_partition_value(-1).as_deref(), Some("1969-12-31"));
+/// ```
+pub fn date_partition_value(days: i32) -> Option<String> {
+    arrow_array::temporal_conversions::date32_to_datetime(days).map(|d| d.date().to_string())
+}
+
 /// One bucket of a table: the partition values (empty when the table is not partitioned)
 /// and the bucket id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

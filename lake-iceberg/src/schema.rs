@@ -13,9 +13,10 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, FieldRef, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use iceberg::arrow::{arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema};
 use iceberg::spec::{
-    Literal, NullOrder, PartitionSpec, PrimitiveLiteral, Schema, SortDirection, SortField, SortOrder, Struct,
-    TableMetadata, Transform, UnboundPartitionSpec,
+    Literal, NullOrder, PartitionSpec, PrimitiveLiteral, PrimitiveType, Schema, SortDirection, SortField, SortOrder,
+    Struct, TableMetadata, Transform, Type, UnboundPartitionSpec,
 };
+use lake_api::table::date_partition_value;
 use lake_api::types::{
     LogicalType, MAX_VECTOR_DIMENSION, blob_field, blob_ref_field, is_vector_dimension, vector_field,
 };
@@ -60,6 +61,17 @@ pub fn is_system_column(name: &str) -> bool {
     SYSTEM_COLUMNS.contains(&name)
 }
 
+/// An identity partition field of a partition key.
+#[derive(Debug, Clone)]
+struct KeyField {
+    /// The field's position in the partition spec.
+    position: usize,
+    /// The partition key (the source column's name).
+    name: String,
+    /// The column is a DATE, whose values are days.
+    date: bool,
+}
+
 /// Where a table keeps its Fluss bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BucketField {
@@ -74,8 +86,8 @@ pub(crate) enum BucketField {
 /// How partition values of a data file map to a Fluss partition and bucket.
 #[derive(Debug, Clone)]
 pub(crate) struct TableLayout {
-    /// Positions of the identity partition fields of partition keys, with the key names.
-    partitions: Vec<(usize, String)>,
+    /// The identity partition fields of partition keys.
+    partitions: Vec<KeyField>,
     /// The partition spec's fields, of every kind.
     field_count: usize,
     /// Fields that are neither a partition key nor the bucket, other than `void` ones
@@ -124,7 +136,15 @@ impl TableLayout {
                     f.name, f.source_id
                 ))
             })?;
-            partitions.push((i, name.to_string()));
+            let date = matches!(
+                schema.field_by_id(f.source_id).map(|c| c.field_type.as_ref()),
+                Some(Type::Primitive(PrimitiveType::Date))
+            );
+            partitions.push(KeyField {
+                position: i,
+                name: name.to_string(),
+                date,
+            });
         }
         Ok(Self {
             partitions,
@@ -136,21 +156,22 @@ impl TableLayout {
     }
 
     pub fn partition_keys(&self) -> Vec<String> {
-        self.partitions.iter().map(|(_, n)| n.clone()).collect()
+        self.partitions.iter().map(|k| k.name.clone()).collect()
     }
 
     /// The Fluss partition (rendered values) and bucket of a data file's partition data.
     pub fn locate(&self, data: &Struct) -> Result<(Vec<String>, Option<u32>)> {
         let value = |i: usize| data.fields().get(i).cloned().flatten();
         let mut partition = Vec::with_capacity(self.partitions.len());
-        for (i, name) in &self.partitions {
-            let rendered = match value(*i) {
-                Some(Literal::Primitive(p)) => render(&p),
+        for key in &self.partitions {
+            let rendered = match value(key.position) {
+                Some(Literal::Primitive(p)) => render(&p, key.date),
                 _ => None,
             }
             .ok_or_else(|| {
                 Error::corrupt(format!(
-                    "a data file's partition value of '{name}' is null or not a primitive"
+                    "a data file's partition value of '{}' is null or not a primitive",
+                    key.name
                 ))
             })?;
             partition.push(rendered);
@@ -204,8 +225,8 @@ impl TableLayout {
                 self.partitions.len()
             )));
         }
-        for ((i, _), v) in self.partitions.iter().zip(partition) {
-            values[*i] = Some(Literal::string(v.clone()));
+        for (key, v) in self.partitions.iter().zip(partition) {
+            values[key.position] = Some(Literal::string(v.clone()));
         }
         match self.bucket {
             BucketField::Transform { position, .. } | BucketField::Column { position } => {
@@ -217,8 +238,10 @@ impl TableLayout {
     }
 }
 
-fn render(p: &PrimitiveLiteral) -> Option<String> {
+/// A partition value as Fluss names it; `date`: the value is a DATE (days since 1970).
+fn render(p: &PrimitiveLiteral, date: bool) -> Option<String> {
     Some(match p {
+        PrimitiveLiteral::Int(days) if date => date_partition_value(*days)?,
         PrimitiveLiteral::String(s) => s.clone(),
         PrimitiveLiteral::Int(v) => v.to_string(),
         PrimitiveLiteral::Long(v) => v.to_string(),
@@ -674,6 +697,22 @@ mod tests {
             .err()
             .ok_or_else(|| Error::invalid("located bucket 2^32 + 1"))?;
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_date_partition_is_named_as_fluss_names_it() -> Result<()> {
+        // regression: a DATE identity partition (days, an int) was named "19723", which
+        // no log partition ("2024-01-01") matches
+        let schema = Arc::new(schema().map_err(iceberg_err("schema"))?);
+        let spec = PartitionSpec::builder(schema.clone())
+            .add_partition_field("day", "day", Transform::Identity)
+            .and_then(|b| b.add_partition_field("id", "id_bucket", Transform::Bucket(4)))
+            .and_then(|b| b.build())
+            .map_err(iceberg_err("spec"))?;
+        let layout = TableLayout::of(&spec, &schema)?;
+        let data = Struct::from_iter([Some(Literal::date(19_723)), Some(Literal::int(2))]);
+        assert_eq!(layout.locate(&data)?, (vec!["2024-01-01".to_string()], Some(2)));
         Ok(())
     }
 

@@ -19,6 +19,7 @@ use lake_api::lake::{
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
+use lake_api::table::date_partition_value;
 use lake_api::types::{LogicalType, blob_ref_field};
 use lake_api::{Error, ErrorKind, Result, SnapshotView, TableInfo};
 use paimon::DataSplit;
@@ -333,6 +334,8 @@ fn render_partition(split: &DataSplit, types: &[PaimonType]) -> Result<Vec<Strin
                 Some(Datum::SmallInt(v)) => Ok(v.to_string()),
                 Some(Datum::TinyInt(v)) => Ok(v.to_string()),
                 Some(Datum::Bool(v)) => Ok(v.to_string()),
+                Some(Datum::Date(days)) => date_partition_value(days)
+                    .ok_or_else(|| Error::corrupt(format!("partition value {i} is day {days}, past the calendar"))),
                 None => Err(Error::corrupt(format!("partition value {i} is null"))),
                 Some(other) => Err(Error::new(
                     ErrorKind::Unsupported,

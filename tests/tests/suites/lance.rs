@@ -1138,52 +1138,11 @@ async fn a_filter_at_the_depth_limit_reads_beside_partition_and_bucket_filters()
 /// partition by the values' text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_of_every_partition_key_type_are_read() -> lake_api::Result<()> {
-    use arrow::array::{BooleanArray, Date32Array, Int32Array};
     // regression: a split's partition filter compared the column with a string literal,
     // which Lance cannot coerce to an integer, boolean or date: every read failed
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("p", DataType::Int32, false),
-        Field::new("d", DataType::Date32, false),
-        Field::new("b", DataType::Boolean, false),
-        Field::new("v", DataType::Int64, true),
-    ]));
-    let info = TableInfo::log_table(TablePath::new("typed", "parts"), schema.clone(), 1).with_partition_keys(vec![
-        "p".into(),
-        "d".into(),
-        "b".into(),
-    ]);
     let root = tempfile::tempdir()?;
     let lake = LanceStorage::new(LanceConfig::new(root.path().join("lake").to_string_lossy()));
-    let rows = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int32Array::from(vec![1, 1, -7, 1])),
-            Arc::new(Date32Array::from(vec![19_723, 19_723, 0, 19_724])),
-            Arc::new(BooleanArray::from(vec![true, true, false, true])),
-            Arc::new(Int64Array::from(vec![10, 11, 12, 13])),
-        ],
-    )?;
-    let mut writer = lake.create_lake_writer(&info).await?;
-    writer
-        .write(
-            &TableBucket::new(0),
-            &LogBatch::new(rows, vec![ChangeType::AppendOnly; 4], 0),
-        )
-        .await?;
-    let snapshot = writer.commit(BTreeMap::new()).await?.id;
-    let (batches, splits) = read_snapshot(&lake, &lake, &info.path, snapshot).await?;
-    let partitions: BTreeSet<Vec<String>> = splits.iter().map(|s| s.partition().to_vec()).collect();
-    let name = |p: &str, d: &str, b: &str| vec![p.to_string(), d.to_string(), b.to_string()];
-    assert_eq!(
-        partitions,
-        BTreeSet::from([
-            name("1", "2024-01-01", "true"),
-            name("1", "2024-01-02", "true"),
-            name("-7", "1970-01-01", "false")
-        ])
-    );
-    assert_eq!(sorted_column(&batches, "v"), vec![10, 11, 12, 13]);
-    Ok(())
+    lakeunion_tests::fixtures::partitions_of_every_key_type_read_back(&lake).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
