@@ -9,7 +9,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use lake_api::conform::{conform_array, conform_batch};
-use lake_api::types::{EXTENSION_NAME_KEY, LogicalType, blob_field, vector_field};
+use lake_api::types::{
+    BLOB_EXTENSION, BLOB_REF_EXTENSION, EXTENSION_NAME_KEY, LogicalType, blob_field, blob_ref_field, vector_field,
+};
 use lake_api::{Error, ErrorKind, MergeEngine, Result, TableInfo, TablePath};
 
 /// Schema metadata: the primary key columns, comma-separated.
@@ -26,6 +28,13 @@ pub const MERGE_ENGINE_KEY: &str = "fluss.table.merge-engine";
 pub const VERSION_COLUMN_KEY: &str = "fluss.table.merge-engine.versioned.ver-column";
 
 const LANCE_BLOB_EXTENSION: &str = "lance.blob.v2";
+/// Field metadata marking a VECTOR column (any `FixedSizeList` reads back with nullable
+/// items, so its Arrow type cannot tell a VECTOR from a plain list).
+const VECTOR_KEY: &str = "lakeunion.vector";
+/// Schema metadata: every VECTOR column carries [`VECTOR_KEY`]. Datasets written before
+/// the marker lack it, and their vectors are told by their type (a `FixedSizeList` of
+/// numbers or times).
+const VECTORS_MARKED_KEY: &str = "lakeunion.vectors-marked";
 
 /// The column holding each row's Fluss bucket (Fluss's system-column name), where a
 /// dataset has one: it makes the dataset bucket-aware. It is no column of the table.
@@ -56,7 +65,7 @@ pub(crate) fn table_info(path: &TablePath, schema: &Schema) -> Result<TableInfo>
         .fields()
         .iter()
         .filter(|f| f.name() != BUCKET_COLUMN)
-        .map(|f| logical_field(f))
+        .map(|f| logical_field(f, schema))
         .collect();
     let logical = Arc::new(Schema::new(fields));
     let primary_key = list(meta.get(PRIMARY_KEY_KEY));
@@ -91,24 +100,29 @@ pub(crate) fn table_info(path: &TablePath, schema: &Schema) -> Result<TableInfo>
 pub(crate) fn blobs_are_v2(schema: &Schema) -> bool {
     schema.fields().iter().all(|f| {
         let extension = f.metadata().get(EXTENSION_NAME_KEY).map(String::as_str);
-        LogicalType::of(&logical_field(f)) != LogicalType::Blob || extension == Some(LANCE_BLOB_EXTENSION)
+        LogicalType::of(&logical_field(f, schema)) != LogicalType::Blob || extension == Some(LANCE_BLOB_EXTENSION)
     })
 }
 
-/// A Lance column as lakeunion sees it.
-fn logical_field(field: &Field) -> Field {
+/// A column of Lance `schema` as lakeunion sees it.
+fn logical_field(field: &Field, schema: &Schema) -> Field {
     let extension = field.metadata().get(EXTENSION_NAME_KEY).map(String::as_str);
-    if extension == Some(LANCE_BLOB_EXTENSION) {
-        return blob_field(field.name().clone(), field.is_nullable());
+    let (name, nullable) = (field.name().clone(), field.is_nullable());
+    match (field.data_type(), extension) {
+        (_, Some(LANCE_BLOB_EXTENSION)) | (DataType::LargeBinary, Some(BLOB_EXTENSION)) => blob_field(name, nullable),
+        (DataType::FixedSizeList(item, n), _) if is_vector(field, item, schema) => {
+            vector_field(name, item.data_type().clone(), *n, nullable)
+        }
+        (_, Some(BLOB_REF_EXTENSION)) => blob_ref_field(name, nullable),
+        (other, _) => Field::new(name, other.clone(), nullable),
     }
-    match field.data_type() {
-        DataType::FixedSizeList(item, n) if item.data_type().is_primitive() => {
-            vector_field(field.name().clone(), item.data_type().clone(), *n, field.is_nullable())
-        }
-        DataType::LargeBinary if extension == Some(lake_api::types::BLOB_EXTENSION) => {
-            blob_field(field.name().clone(), field.is_nullable())
-        }
-        other => Field::new(field.name(), other.clone(), field.is_nullable()),
+}
+
+/// Whether a `FixedSizeList` column of `schema` with items `item` is a VECTOR.
+fn is_vector(field: &Field, item: &Field, schema: &Schema) -> bool {
+    match schema.metadata().contains_key(VECTORS_MARKED_KEY) {
+        true => field.metadata().contains_key(VECTOR_KEY),
+        false => item.data_type().is_primitive(),
     }
 }
 
@@ -129,14 +143,15 @@ pub(crate) fn lance_schema(info: &TableInfo, bucket_column: bool) -> Result<Sche
                 f.name(),
                 DataType::new_fixed_size_list(element, dimension, true),
                 f.is_nullable(),
-            ),
+            )
+            .with_metadata(HashMap::from([(VECTOR_KEY.to_string(), "true".to_string())])),
             LogicalType::BlobRef | LogicalType::Plain => f.as_ref().clone(),
         });
     }
     if bucket_column {
         fields.push(Field::new(BUCKET_COLUMN, DataType::Int32, false));
     }
-    let mut meta: HashMap<String, String> = HashMap::new();
+    let mut meta: HashMap<String, String> = HashMap::from([(VECTORS_MARKED_KEY.to_string(), "true".to_string())]);
     if info.has_primary_key() {
         meta.insert(PRIMARY_KEY_KEY.into(), info.primary_key.join(","));
     }

@@ -643,6 +643,75 @@ async fn blob_and_vector_columns_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_vector_and_reference_columns_keep_their_logical_types() -> lake_api::Result<()> {
+    // regression: Lance reads every FixedSizeList's items back nullable, and the dataset's
+    // types were guessed from the Arrow type alone: a plain FixedSizeList of a numeric type
+    // came back a VECTOR, a VECTOR of booleans a plain list, and a BLOB reference a plain
+    // struct; the first two failed every union read against the log's schema
+    use arrow::array::{BooleanArray, StructArray, UInt64Array};
+    use arrow::buffer::NullBuffer;
+    use arrow::datatypes::Int32Type;
+    let plain = Field::new("pair", DataType::new_fixed_size_list(DataType::Int32, 2, true), true);
+    let flags = vector_field("flags", DataType::Boolean, 3, true);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        plain,
+        flags.clone(),
+        lake_api::types::blob_ref_field("ref", true),
+    ]));
+    let info = TableInfo::log_table(TablePath::new("mm", "lists"), schema.clone(), 1);
+    let pairs = FixedSizeListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), None]), None], 2);
+    let DataType::FixedSizeList(item, _) = flags.data_type() else {
+        panic!("a vector field")
+    };
+    let bits = BooleanArray::from(vec![true, false, true, false, false, false]);
+    let flags = FixedSizeListArray::new(
+        item.clone(),
+        3,
+        Arc::new(bits),
+        Some(NullBuffer::from(vec![true, false])),
+    );
+    let DataType::Struct(ref_fields) = lake_api::types::blob_ref_type() else {
+        panic!("a struct")
+    };
+    let refs = StructArray::try_new(
+        ref_fields,
+        vec![
+            Arc::new(StringArray::from(vec!["file:///a", ""])),
+            Arc::new(UInt64Array::from(vec![0, 0])),
+            Arc::new(UInt64Array::from(vec![5, 0])),
+        ],
+        Some(NullBuffer::from(vec![true, false])),
+    )?;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(pairs),
+            Arc::new(flags),
+            Arc::new(refs),
+        ],
+    )?;
+    let dir = tempfile::tempdir()?;
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    let mut writer = lake.create_lake_writer(&info).await?;
+    let log = LogBatch::new(batch.clone(), vec![ChangeType::AppendOnly; 2], 0);
+    writer.write(&TableBucket::new(0), &log).await?;
+    let snapshot = writer.commit(BTreeMap::new()).await?;
+    let read_info = lake.table_info(&info.path).await?;
+    let types = |s: &Schema| s.fields().iter().map(|f| LogicalType::of(f)).collect::<Vec<_>>();
+    assert_eq!(types(&read_info.schema), types(&schema));
+    info.ensure_compatible(&read_info)?;
+    let (batches, _) = read_snapshot(&lake, &lake, &info.path, snapshot.id).await?;
+    let back = lake_api::conform::conform_batch(
+        &arrow::compute::concat_batches(&batches[0].schema(), &batches)?,
+        &schema,
+    )?;
+    assert_eq!(back, batch);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fluss_type_round_trips() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
