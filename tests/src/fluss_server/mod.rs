@@ -120,6 +120,16 @@ struct ServedTable {
     lake: Mutex<LakeRecord>,
     /// Per bucket, the rows of a primary-key table by encoded key (PutKv's state).
     kv: Mutex<HashMap<TableBucket, HashMap<Vec<u8>, RecordBatch>>>,
+    /// Added to the log's table id: a table dropped and created again under its path gets
+    /// a new id ([`FlussTestServer::recreate`]).
+    id_shift: std::sync::atomic::AtomicI64,
+}
+
+impl ServedTable {
+    /// The id the cluster gives the table now.
+    fn id(&self) -> i64 {
+        self.log.table_id() + self.id_shift.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// What the coordinator knows of the lake, and the retention the tablet server applies.
@@ -156,6 +166,7 @@ impl FlussTestServer {
                     log,
                     lake: Mutex::new(LakeRecord::default()),
                     kv: Mutex::new(HashMap::new()),
+                    id_shift: std::sync::atomic::AtomicI64::new(0),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -241,6 +252,15 @@ impl FlussTestServer {
     /// Sets a bucket's high watermark back to `offset` (see [`LakeRecord::log_end`]).
     pub fn set_log_end(&self, path: &TablePath, bucket: TableBucket, offset: i64) -> fluss_client::Result<()> {
         self.lake(path)?.log_end.insert(bucket, offset);
+        Ok(())
+    }
+
+    /// Serves `path` under a new table id from now on, as when the table is dropped and
+    /// created again under its name (its rows stay, the schema too).
+    pub fn recreate(&self, path: &TablePath) -> fluss_client::Result<()> {
+        self.table(path)?
+            .id_shift
+            .fetch_add(1000, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -348,7 +368,7 @@ async fn handle(state: &State, api_key: i16, body: &[u8]) -> Result<Vec<u8>, Ref
             let request: GetTableInfoRequest = decode(body)?;
             let table = state.table_by_path(&request.table_path)?;
             GetTableInfoResponse {
-                table_id: table.log.table_id(),
+                table_id: table.id(),
                 schema_id: SCHEMA_ID,
                 table_json: table.json.clone(),
                 created_time: 0,
@@ -406,7 +426,7 @@ impl State {
     fn table_by_id(&self, id: i64) -> Result<&ServedTable, Refusal> {
         self.tables
             .iter()
-            .find(|t| t.log.table_id() == id)
+            .find(|t| t.id() == id)
             .ok_or_else(|| refuse(code::UNKNOWN_TABLE_OR_BUCKET, format!("no table with id {id}")))
     }
 
@@ -508,7 +528,7 @@ impl State {
             ));
         };
         Ok(GetLakeSnapshotResponse {
-            table_id: table.log.table_id(),
+            table_id: table.id(),
             snapshot_id: id,
             bucket_snapshots: offsets
                 .iter()
@@ -667,7 +687,7 @@ impl ServedTable {
                 database_name: self.path.database.clone(),
                 table_name: self.path.table.clone(),
             },
-            table_id: self.log.table_id(),
+            table_id: self.id(),
             schema_id: SCHEMA_ID,
             table_json: self.json.clone(),
             bucket_metadata: self.bucket_metadata(),
@@ -678,7 +698,7 @@ impl ServedTable {
 
     fn partition_metadata(&self, id: i64, name: &str) -> PbPartitionMetadata {
         PbPartitionMetadata {
-            table_id: self.log.table_id(),
+            table_id: self.id(),
             partition_name: name.to_string(),
             partition_id: id,
             bucket_metadata: self.bucket_metadata(),

@@ -702,3 +702,24 @@ async fn a_dropped_partition_in_a_snapshots_offsets_is_left_out() {
         want
     );
 }
+
+/// A table dropped and created again under its name since the log was opened is another
+/// table: its rows must not be read as the opened table's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_of_a_table_created_again_since_the_log_opened_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = log_table("recreated", 1);
+    let log = LocalLog::create(dir.path(), &info, LocalLogOptions::default()).expect("log");
+    log.append(&TableBucket::new(0), small_rows(0..3), vec![ChangeType::AppendOnly; 3])
+        .expect("append");
+    let served = serve(vec![log]).await.expect("serve");
+    assert_eq!(collect(&served, &TableBucket::new(0), 0, Some(3)).await.len(), 1);
+    served.server.recreate(&info.path).expect("recreate");
+    // regression: the read subscribed to whatever table had the name now
+    let err = match served.read(&TableBucket::new(0), 0, Some(3)).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.expect_err("another table's rows"),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind(), lake_api::ErrorKind::Offsets, "{err}");
+    assert!(err.to_string().contains("created again"), "{err}");
+}
