@@ -153,14 +153,14 @@ pub(crate) fn lance_schema(info: &TableInfo, bucket_column: bool) -> Result<Sche
     }
     let mut meta: HashMap<String, String> = HashMap::from([(VECTORS_MARKED_KEY.to_string(), "true".to_string())]);
     if info.has_primary_key() {
-        meta.insert(PRIMARY_KEY_KEY.into(), info.primary_key.join(","));
+        meta.insert(PRIMARY_KEY_KEY.into(), key_list(info, &info.primary_key)?);
     }
     meta.insert(BUCKET_COUNT_KEY.into(), info.bucket_count.to_string());
     if !info.bucket_key.is_empty() {
-        meta.insert(BUCKET_KEY_KEY.into(), info.bucket_key.join(","));
+        meta.insert(BUCKET_KEY_KEY.into(), key_list(info, &info.bucket_key)?);
     }
     if !info.partition_keys.is_empty() {
-        meta.insert(PARTITION_KEYS_KEY.into(), info.partition_keys.join(","));
+        meta.insert(PARTITION_KEYS_KEY.into(), key_list(info, &info.partition_keys)?);
     }
     if let Some((engine, column)) = info.merge_engine.to_option() {
         meta.insert(MERGE_ENGINE_KEY.into(), engine.into());
@@ -169,6 +169,23 @@ pub(crate) fn lance_schema(info: &TableInfo, bucket_column: bool) -> Result<Sche
         }
     }
     Ok(Arc::new(Schema::new_with_metadata(fields, meta)))
+}
+
+/// Column names as the comma-separated list the schema metadata keeps, which [`list`]
+/// reads back: a name with a comma, or with spaces around it, would come back as other
+/// names, so it fails with [`ErrorKind::Unsupported`].
+fn key_list(info: &TableInfo, columns: &[String]) -> Result<String> {
+    if let Some(bad) = columns.iter().find(|c| c.contains(',') || c.trim() != c.as_str()) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "table {}: a Lance dataset lists its key and partition columns comma-separated, so it cannot \
+                 keep the column '{bad}' (a comma, or spaces around the name)",
+                info.path
+            ),
+        ));
+    }
+    Ok(columns.join(","))
 }
 
 /// Rows of the table as Lance stores them: BLOB payloads as blob v2 values, vectors with

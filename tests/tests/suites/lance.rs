@@ -1352,3 +1352,36 @@ async fn a_first_round_that_fails_after_creating_the_dataset_leaves_no_snapshot(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_column_the_metadata_list_cannot_keep_is_refused() -> lake_api::Result<()> {
+    // regression: key columns are kept comma-separated and trimmed on read, so a key
+    // column "a,b" came back as columns "a" and "b" and the table could not be read again
+    for key in ["a,b", " k"] {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(key, DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let info = TableInfo::primary_key_table(TablePath::new("odd", "keys"), schema, vec![key.into()], 1);
+        let dir = tempfile::tempdir()?;
+        let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+        let written = async {
+            let mut writer = lake.create_lake_writer(&info).await?;
+            let rows = RecordBatch::try_new(
+                info.schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![1])),
+                    Arc::new(StringArray::from(vec!["x"])),
+                ],
+            )?;
+            writer
+                .write(&TableBucket::new(0), &LogBatch::new(rows, vec![ChangeType::Insert], 0))
+                .await?;
+            writer.commit(BTreeMap::new()).await
+        };
+        let err = written.await.expect_err("refused");
+        assert_eq!(err.kind(), lake_api::ErrorKind::Unsupported, "{key}: {err}");
+        assert!(err.to_string().contains(&format!("'{key}'")), "{err}");
+    }
+    Ok(())
+}
