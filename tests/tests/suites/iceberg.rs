@@ -728,17 +728,6 @@ async fn accepted_filters_match_the_engine() -> Result<(), String> {
     lakeunion_tests::fixtures::accepted_filters_match_the_engine(&lake).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn null_filters_on_nested_columns_match_the_engine() -> Result<(), String> {
-    // regression: `IS NULL` on a list or struct column was accepted, and the scan then
-    // failed to bind it ("Accessor for Field tags not found")
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
-        .await
-        .map_err(|e| e.to_string())?;
-    lakeunion_tests::fixtures::nested_null_filters_match_the_engine(&lake).await
-}
-
 /// The newest metadata file of the one table under `dir`, and its JSON (to edit by hand,
 /// as another engine would change the table).
 fn latest_metadata(dir: &Path) -> Result<(PathBuf, Value), String> {

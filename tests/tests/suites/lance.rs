@@ -1224,14 +1224,6 @@ async fn accepted_filters_match_the_engine() -> Result<(), String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn null_filters_on_nested_columns_match_the_engine() -> Result<(), String> {
-    // Lance applies these itself
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
-    lakeunion_tests::fixtures::nested_null_filters_match_the_engine(&lake).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_past_i64_reads_every_row() -> lake_api::Result<()> {
     // regression: the limit went to Lance as `limit as i64`, negative past i64::MAX, and
     // every read failed

@@ -780,17 +780,6 @@ async fn accepted_filters_match_the_engine() -> Result<(), String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn null_filters_on_nested_columns_match_the_engine() -> Result<(), String> {
-    // regression: `addr IS NULL` on a nullable struct of one field was pushed down, and
-    // paimon's read panicked in parquet's predicate cache
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path()))
-        .await
-        .map_err(|e| e.to_string())?;
-    lakeunion_tests::fixtures::nested_null_filters_match_the_engine(&lake).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_of_every_partition_key_type_are_read() -> lake_api::Result<()> {
     // regression: a DATE partition value had "no Fluss partition name", so every plan of a
     // date-partitioned table failed as Unsupported
