@@ -66,12 +66,14 @@ impl LogicalType {
     }
 }
 
-/// The Arrow type of column `name` of `schema` when it is a plain column (no BLOB, BLOB
-/// reference or VECTOR): what a backend can compare with a literal in a pushed filter.
+/// The Arrow type of column `name` of `schema` when it is a plain, flat column (no BLOB,
+/// BLOB reference or VECTOR, no list, map or struct): what a backend can compare with a
+/// literal, or check for null, in a pushed filter. (Lakes bind filters to leaf columns:
+/// Iceberg fails a scan whose filter names a struct, and paimon's read panics on one.)
 pub fn plain_column_type<'a>(schema: &'a arrow_schema::Schema, name: &str) -> Option<&'a DataType> {
     let field = schema.field_with_name(name).ok()?;
     match LogicalType::of(field) {
-        LogicalType::Plain => Some(field.data_type()),
+        LogicalType::Plain if !field.data_type().is_nested() => Some(field.data_type()),
         _ => None,
     }
 }

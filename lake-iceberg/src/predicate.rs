@@ -28,7 +28,7 @@ impl IcebergFilters<'_> {
     /// iceberg binds a filter only to fields it has an accessor for (a list, map or struct
     /// column failed the whole scan with "Accessor for Field .. not found").
     fn column_type(&self, name: &str) -> Option<&DataType> {
-        plain_column_type(self.schema, name).filter(|ty| !ty.is_nested())
+        plain_column_type(self.schema, name)
     }
 
     fn datum(&self, column: &str, value: &Literal) -> Option<Datum> {

@@ -28,7 +28,7 @@ impl<'a> PaimonFilters<'a> {
     /// ("child with nullable parents must have definition level"); the engine checks
     /// such filters instead.
     fn column_type(&self, name: &str) -> Option<&DataType> {
-        plain_column_type(self.schema, name).filter(|ty| !ty.is_nested())
+        plain_column_type(self.schema, name)
     }
 
     fn datum(&self, column: &str, value: &Literal) -> Option<Datum> {
