@@ -212,27 +212,44 @@ impl Operand {
 /// decimal string, Float64 for an integer past 2^53). `Equal` where no such type is
 /// needed, or the value does not fit it (then the cast's value stands).
 fn rounding(literal: &ArrayRef, cast: &ArrayRef) -> Ordering {
-    use arrow_schema::TimeUnit::Nanosecond;
+    use arrow_schema::TimeUnit::{Microsecond, Nanosecond};
     let string = is_string(literal.data_type());
-    let exact = match (cast.data_type(), literal.data_type()) {
-        (DataType::Decimal128(p, s) | DataType::Decimal256(p, s), _) if string => {
+    // finest first; a coarser one where the value is past the finer one's range (a
+    // nanosecond timestamp ends in 2262)
+    let exact: Vec<DataType> = match (cast.data_type(), literal.data_type()) {
+        (
+            DataType::Decimal32(p, s)
+            | DataType::Decimal64(p, s)
+            | DataType::Decimal128(p, s)
+            | DataType::Decimal256(p, s),
+            _,
+        ) if string => {
             // every digit of the column's integer part, and the rest for the fraction
             let integer_digits = (i16::from(*p) - i16::from(*s)).max(1);
             match i8::try_from(76 - integer_digits) {
-                Ok(scale) => DataType::Decimal256(76, scale),
+                Ok(scale) => vec![DataType::Decimal256(76, scale)],
                 Err(_) => return Ordering::Equal,
             }
         }
-        (DataType::Timestamp(unit, tz), _) if string && *unit != Nanosecond => {
-            DataType::Timestamp(Nanosecond, tz.clone())
+        (DataType::Timestamp(unit, tz), _) if string && *unit != Nanosecond => vec![
+            DataType::Timestamp(Nanosecond, tz.clone()),
+            DataType::Timestamp(Microsecond, tz.clone()),
+        ],
+        (DataType::Date32 | DataType::Date64, _) if string => vec![
+            DataType::Timestamp(Nanosecond, None),
+            DataType::Timestamp(Microsecond, None),
+        ],
+        (DataType::Time32(_) | DataType::Time64(_), _) if string => vec![DataType::Time64(Nanosecond)],
+        (DataType::Float16 | DataType::Float32, _) if string => vec![DataType::Float64],
+        (DataType::Float16 | DataType::Float32 | DataType::Float64, DataType::Int64) => {
+            vec![DataType::Decimal128(38, 0)]
         }
-        (DataType::Date32 | DataType::Date64, _) if string => DataType::Timestamp(Nanosecond, None),
-        (DataType::Time32(_) | DataType::Time64(_), _) if string => DataType::Time64(Nanosecond),
-        (DataType::Float16 | DataType::Float32, _) if string => DataType::Float64,
-        (DataType::Float16 | DataType::Float32 | DataType::Float64, DataType::Int64) => DataType::Decimal128(38, 0),
         _ => return Ordering::Equal,
     };
-    let (Ok(literal), Ok(cast)) = (strict_cast(literal, &exact), strict_cast(cast, &exact)) else {
+    let Some((literal, cast)) = exact
+        .iter()
+        .find_map(|t| Some((strict_cast(literal, t).ok()?, strict_cast(cast, t).ok()?)))
+    else {
         return Ordering::Equal;
     };
     let holds = |result: std::result::Result<BooleanArray, ArrowError>| result.is_ok_and(|b| b.value(0));
@@ -699,6 +716,8 @@ mod tests {
         use arrow_array::TimestampMillisecondArray;
         const TWO_53: i64 = 1 << 53;
         const JAN_1_2024_MILLIS: i64 = JAN_1_2024_MICROS / 1000;
+        // past a nanosecond timestamp's range (2262)
+        const JAN_1_2300_MILLIS: i64 = 10_413_792_000_000;
         let batch = RecordBatch::try_from_iter([
             (
                 "price",
@@ -729,6 +748,21 @@ mod tests {
                 "f64",
                 Arc::new(Float64Array::from(vec![Some(TWO_53 as f64), Some(1.0), None])) as ArrayRef,
             ),
+            (
+                "far",
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(JAN_1_2300_MILLIS),
+                    Some(JAN_1_2300_MILLIS + 1),
+                    None,
+                ])) as ArrayRef,
+            ),
+            (
+                "price64",
+                Arc::new(
+                    arrow_array::Decimal64Array::from(vec![Some(350), Some(351), None])
+                        .with_precision_and_scale(10, 2)?,
+                ) as ArrayRef,
+            ),
         ])?;
         let run = |p: Predicate| -> Result<Vec<Option<bool>>> { Ok(p.evaluate(&batch)?.iter().collect()) };
         // 3.505 lies between the column's 3.50 and 3.51
@@ -741,12 +775,16 @@ mod tests {
         assert_eq!(run(col("price").in_list(["3.505", "3.5"]))?, vec![T, F, N]);
         // trailing zeros are the same value
         assert_eq!(run(col("price").eq("3.5100"))?, vec![F, T, N]);
+        assert_eq!(run(col("price64").eq("3.505"))?, vec![F, F, N]);
+        assert_eq!(run(col("price64").gt("3.505"))?, vec![F, T, N]);
         // half a millisecond past midnight
         let past = "2024-01-01T00:00:00.0005";
         assert_eq!(run(col("ts").eq(past))?, vec![F, F, N]);
         assert_eq!(run(col("ts").gt_eq(past))?, vec![F, T, N]);
         assert_eq!(run(col("ts").lt(past))?, vec![T, F, N]);
         assert_eq!(run(col("ts").eq("2024-01-01T00:00:00.001"))?, vec![F, T, N]);
+        assert_eq!(run(col("far").eq("2300-01-01T00:00:00.0005"))?, vec![F, F, N]);
+        assert_eq!(run(col("far").gt("2300-01-01T00:00:00.0005"))?, vec![F, T, N]);
         // noon of January 1st is after that day
         assert_eq!(run(col("day").gt_eq("2024-01-01 12:00:00"))?, vec![F, T, N]);
         assert_eq!(run(col("day").lt_eq("2024-01-01 12:00:00"))?, vec![T, F, N]);
@@ -757,6 +795,10 @@ mod tests {
         assert_eq!(run(col("f32").gt("0.1000000001"))?, vec![T, T, N]);
         assert_eq!(run(col("f32").lt_eq("0.1000000001"))?, vec![F, F, N]);
         assert_eq!(run(col("f32").eq("0.5"))?, vec![F, T, N]);
+        // '0.1' names the number 0.1 as a Float64 literal 0.1 does, which 0.1f32 is not
+        assert_eq!(run(col("f32").eq("0.1"))?, vec![F, F, N]);
+        assert_eq!(run(col("f32").eq("0.1"))?, run(col("f32").eq(0.1))?);
+        assert_eq!(run(col("f32").gt("0.1"))?, run(col("f32").gt(0.1))?);
         // 2^53 + 1 has no Float64: it rounds to 2^53, which it is not
         assert_eq!(run(col("f64").eq(TWO_53 + 1))?, vec![F, F, N]);
         assert_eq!(run(col("f64").not_eq(TWO_53 + 1))?, vec![T, T, N]);

@@ -68,7 +68,10 @@ pub enum Literal {
     /// A 64-bit float; integer and decimal columns are widened to Float64 to compare.
     Float(f64),
     /// A string; compares with string columns, and is parsed when the column is a
-    /// number, date, timestamp or boolean.
+    /// number, date, timestamp or boolean. The parsed value is compared as written, not
+    /// as the column's type would round it: `'3.505'` lies between a `DECIMAL(10, 2)`
+    /// column's 3.50 and 3.51, and `'0.1'` is not a Float32 column's 0.1 (as the
+    /// float literal 0.1 is not).
     String(String),
     /// Raw bytes; compares with binary columns.
     Binary(Vec<u8>),
