@@ -253,6 +253,8 @@ impl LakeStorage for LanceStorage {
         // before anything is written: a round's deletes and its reads name these in SQL
         crate::predicate::sql_idents(info, &info.primary_key)?;
         crate::predicate::sql_idents(info, &info.partition_keys)?;
+        // and the names the dataset's schema cannot keep, before a round is buffered
+        crate::schema::lance_schema(info, false)?;
         match self.open(&info.path).await {
             Ok(dataset) => {
                 let lake = table_info(&info.path, &Schema::from(dataset.schema()))?;
