@@ -152,6 +152,24 @@ impl FlussLog {
         self.inner.fluss_info.table_id
     }
 
+    /// Fails with [`ErrorKind::Offsets`] unless `id`, the table's id as `seen` gives it
+    /// now, is the id the table was opened as: a table dropped and created again under the
+    /// name is another table, whose offsets and rows are none of this one's.
+    pub(crate) fn check_table_id(&self, id: i64, seen: std::fmt::Arguments<'_>) -> Result<()> {
+        if id == self.table_id() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Offsets,
+            format!(
+                "{seen} is of table id {id}, but table {} was opened as id {}: it was dropped and created again \
+                 since",
+                self.inner.info.path,
+                self.table_id()
+            ),
+        ))
+    }
+
     /// Partition ids by partition values, as the coordinator has them now. Not cached: a
     /// partition dropped and created again gets a new id, and every caller is already
     /// making other calls to the cluster.
@@ -278,19 +296,10 @@ impl FlussLog {
     /// The offsets a coordinator's snapshot record names, as lake-api buckets. Partitions
     /// dropped since (expired: their log is gone too) are left out.
     async fn coordinator_offsets(&self, info: &LakeSnapshotInfo) -> Result<BTreeMap<TableBucket, i64>> {
-        if info.table_id != self.table_id() {
-            // the table was dropped and created again under its name since it was opened
-            return Err(Error::new(
-                ErrorKind::Offsets,
-                format!(
-                    "the coordinator's lake snapshot {} is of table id {}, but table {} was opened as id {}",
-                    info.snapshot_id,
-                    info.table_id,
-                    self.inner.info.path,
-                    self.table_id()
-                ),
-            ));
-        }
+        self.check_table_id(
+            info.table_id,
+            format_args!("the coordinator's lake snapshot {}", info.snapshot_id),
+        )?;
         let partitions = self.partition_values().await?;
         let mut offsets = BTreeMap::new();
         for b in &info.bucket_snapshots {

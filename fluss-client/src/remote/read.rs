@@ -211,18 +211,11 @@ async fn subscribe(log: &FlussLog, partition_id: Option<i64>, bucket: i32, offse
     let path = &log.inner.info.path;
     let what = |e| remote(e, format!("cannot scan the log of {path}"));
     let table = log.inner.connection.get_table(&log.inner.path).await.map_err(what)?;
-    // the name may have been given to a new table since the log opened (dropped and
-    // created again): its rows are no part of this table's log
-    let id = table.get_table_info().table_id;
-    if id != log.table_id() {
-        return Err(Error::new(
-            ErrorKind::Offsets,
-            format!(
-                "table {path} was dropped and created again since its log was opened (table id {} then, {id} now)",
-                log.table_id()
-            ),
-        ));
-    }
+    // the name may have been given to a new table since the log opened
+    log.check_table_id(
+        table.get_table_info().table_id,
+        format_args!("the table scanned as {path}"),
+    )?;
     let scan = table.new_scan();
     let scanner = if log.inner.info.primary_key.is_empty() {
         Scanner::Batches(scan.create_record_batch_log_scanner().map_err(what)?)
