@@ -519,7 +519,8 @@ mod tests {
     #[test]
     fn the_08_array_reads_as_fluss_writes_it() -> Result<()> {
         // regression: the keys were read as `bucket`/`offset`, so every 0.8 snapshot was
-        // Corrupt; these are the two elements of Fluss's `BucketOffsetJsonSerdeTest`
+        // Corrupt; the first element is the first of Fluss's `BucketOffsetJsonSerdeTest`,
+        // the plain one below its second
         let text = r#"[{"partition_id":1,"bucket_id":1,"partition_name":"eu-central$2023$12","log_offset":10},{"partition_id":1,"bucket_id":0,"log_offset":20}]"#;
         let o = TableBucketOffsets::from_v08_array(text, 3)?;
         assert_eq!(o.offsets, BTreeMap::from([((Some(1), 1), 10), ((Some(1), 0), 20)]));
