@@ -993,3 +993,17 @@ async fn filters_on_a_column_widened_since_a_file_was_written_read_every_row() -
     ];
     lakeunion_tests::fixtures::filters_read_as_the_engine_selects(&lake, &path, snapshot, &rows, filters).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_keys_other_than_strings_are_refused_for_tiering() -> lake_api::Result<()> {
+    // Fluss requires string partition keys of tables tiered into Iceberg; tables other
+    // tools wrote with DATE keys are read (see `schema::tests`)
+    let dir = tempfile::tempdir()?;
+    let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+    let err = lakeunion_tests::fixtures::partitions_of_every_key_type_read_back(&lake)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.kind(), lake_api::ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("must be a string"), "{err}");
+    Ok(())
+}
