@@ -15,7 +15,7 @@ use lake_api::{ChangeType, ErrorKind, LakeStorage, LogBatch, MergeEngine, TableB
 use lake_paimon::{PaimonConfig, PaimonSplit, PaimonStorage};
 use lakeunion_tests::bad_lake;
 use lakeunion_tests::fixtures::{
-    assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids,
+    assert_fixture_rows, assert_unknown_table_not_found, expected, files_with_extension, fixture_dir, ids, plan,
     read_small_table, read_snapshot, read_split, rows_as_json, small_rows as rows, small_table as info,
     tier_small_table,
 };
@@ -200,13 +200,7 @@ async fn filters_projection_and_limit_push_down_to_the_fixture() {
     let all = lake.create_lake_source(&path).await.expect("source");
     let mut counts = Vec::new();
     for (source, what) in [(&unlimited, "limit usize::MAX"), (&all, "no limit")] {
-        let splits = source
-            .create_planner(snapshot)
-            .await
-            .expect("planner")
-            .plan()
-            .await
-            .expect("plan");
+        let splits = plan(source.as_ref(), snapshot).await.expect("plan");
         assert!(!splits.is_empty(), "{what}");
         let mut rows = 0;
         for split in splits {
