@@ -476,10 +476,7 @@ fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<Boolean
             let operand = operand(column, array.data_type(), value)?;
             if operand.rounded != Ordering::Equal {
                 // no value of the column's type is the literal (null rows stay null)
-                found = Some(match found {
-                    None => constant(array, false),
-                    Some(f) => f,
-                });
+                found.get_or_insert_with(|| constant(array, false));
                 continue;
             }
             let lhs = match operand.column_cast {
