@@ -234,8 +234,10 @@ fn copy_any_of(data_type: &DataType, arrays: &[&ArrayRef], ranges: &Ranges) -> R
         let rows: Vec<(usize, usize)> = ranges
             .ranges
             .iter()
-            .flat_map(|&(s, start, end)| (start..end).map(move |row| (s, row)))
-            .map(|(s, row)| (position(s), row))
+            .flat_map(|&(s, start, end)| {
+                let p = position(s);
+                (start..end).map(move |row| (p, row))
+            })
             .collect();
         return Ok(arrow_select::interleave::interleave(&sources, &rows)?);
     }
