@@ -154,6 +154,27 @@ impl Error {
         self
     }
 
+    /// A [`ErrorKind::NotFound`] error as `kind`, with `context` before its message; any
+    /// other error as it is. For a layer that knows what is there: a file missing from a
+    /// table that was just listed is no absent table.
+    ///
+    /// ```
+    /// use lake_api::{Error, ErrorKind};
+    ///
+    /// let missing = Error::new(ErrorKind::NotFound, "no file v3.json");
+    /// let e = missing.not_found_as(ErrorKind::Corrupt, "table db.t");
+    /// assert_eq!(e.kind(), ErrorKind::Corrupt);
+    /// assert_eq!(e.message(), "table db.t: no file v3.json");
+    /// let io = Error::new(ErrorKind::Io, "timed out").not_found_as(ErrorKind::Corrupt, "table db.t");
+    /// assert_eq!(io.message(), "timed out");
+    /// ```
+    pub fn not_found_as(self, kind: ErrorKind, context: impl fmt::Display) -> Self {
+        match self.kind {
+            ErrorKind::NotFound => self.with_kind(kind).context(context),
+            _ => self,
+        }
+    }
+
     /// Prefixes the message with context (which bucket, split or file was being read).
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = format!("{context}: {}", self.message);

@@ -409,12 +409,10 @@ pub trait LakeStorage: Send + Sync {
             true => None,
             // the table was just listed: a source that finds nothing is no missing table
             false => Some(self.create_lake_source(path).await.map_err(|e| {
-                match e.kind() {
-                    crate::ErrorKind::NotFound => e
-                        .with_kind(crate::ErrorKind::External)
-                        .context(format!("opening a source of table {path}, listed just before")),
-                    _ => e,
-                }
+                e.not_found_as(
+                    crate::ErrorKind::External,
+                    format_args!("opening a source of table {path}, listed just before"),
+                )
             })?),
         };
         Ok(LakeScanStart { snapshots, source })

@@ -78,24 +78,22 @@ impl IcebergStorage {
                     iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound
                 );
                 let e = crate::error::from_iceberg(e, format!("table {path}"));
-                match e.kind() {
-                    ErrorKind::NotFound if !unknown => e
-                        .with_kind(ErrorKind::Corrupt)
-                        .context(format!("the catalog names table {path}, but its metadata is missing")),
-                    _ => e,
+                match unknown {
+                    true => e,
+                    false => e.not_found_as(
+                        ErrorKind::Corrupt,
+                        format_args!("the catalog names table {path}, but its metadata is missing"),
+                    ),
                 }
             }),
             (None, CatalogConfig::MetadataFile { location }) => {
                 let table = StaticTable::from_metadata_file(location, ident, self.config.file_io()?)
                     .await
                     .map_err(|e| {
-                        let e = crate::error::from_iceberg(e, format!("table {path} from {location}"));
-                        match e.kind() {
-                            ErrorKind::NotFound => e
-                                .with_kind(ErrorKind::InvalidArgument)
-                                .context(format!("the metadata file {location} is not there")),
-                            _ => e,
-                        }
+                        crate::error::from_iceberg(e, format!("table {path} from {location}")).not_found_as(
+                            ErrorKind::InvalidArgument,
+                            format_args!("the metadata file {location} is not there"),
+                        )
                     })?;
                 Ok(table.into_table())
             }
