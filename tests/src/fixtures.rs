@@ -14,8 +14,17 @@ use lake_api::{LakeStorage, TablePath};
 use serde_json::Value;
 
 /// The fixture directory of a format (`tests/fixtures/<format>`).
+///
+/// The checkout that runs the tests names it: cargo keeps this crate built when the same
+/// sources move to another path under a shared target directory, so the path compiled in
+/// may be another checkout's (one that is gone, or one with other fixtures).
 pub fn fixture_dir(format: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(format)
+    let running_here = std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == env!("CARGO_PKG_NAME"));
+    let root = match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) if running_here => std::path::PathBuf::from(dir),
+        _ => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    };
+    root.join("fixtures").join(format)
 }
 
 /// The values a fixture's script recorded (`expected.json`).
