@@ -295,13 +295,16 @@ impl Planner for IcebergPlanner {
             ));
         }
         let scan = scan.build().map_err(iceberg_err(&context))?;
-        let tasks: Vec<FileScanTask> = scan
+        let mut tasks: Vec<FileScanTask> = scan
             .plan_files()
             .await
             .map_err(iceberg_err(&context))?
             .try_collect()
             .await
             .map_err(iceberg_err(&context))?;
+        // iceberg reads manifests concurrently and yields their files as they come: one
+        // order, so that a read (and the files a limit stops at) is the same on every run
+        tasks.sort_by(|a, b| (&a.data_file_path, a.start).cmp(&(&b.data_file_path, b.start)));
         let sorted = key_sorted_files(&source.table, &source.info, self.snapshot_id, &context).await?;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
         let mut planned_rows: u64 = 0;

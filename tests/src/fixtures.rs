@@ -91,6 +91,37 @@ pub fn payloads_by_id(batches: &[RecordBatch], column: &str) -> std::collections
     out
 }
 
+/// Plans `path`'s latest snapshot several times, plainly and with a limit, and asserts
+/// each plan has the same splits, in the same order, reading the same rows: a reader that
+/// shows or limits rows shows the same ones on every run.
+pub async fn plans_repeat(lake: &dyn LakeStorage, path: &TablePath) -> lake_api::Result<()> {
+    let snapshot = lake
+        .latest_snapshot(path)
+        .await?
+        .ok_or_else(|| lake_api::Error::invalid("no snapshot"))?
+        .id;
+    for limit in [None, Some(3)] {
+        let mut source = lake.create_lake_source(path).await?;
+        if let Some(limit) = limit {
+            source.with_limit(limit);
+        }
+        let mut first = None;
+        for _ in 0..6 {
+            let mut planned = Vec::new();
+            for split in plan(source.as_ref(), snapshot).await? {
+                let (partition, bucket) = (split.partition().to_vec(), split.bucket());
+                let rows = rows_as_json(&read_split(source.as_ref(), split).await?);
+                planned.push((partition, bucket, rows));
+            }
+            match &first {
+                None => first = Some(planned),
+                Some(first) => assert!(*first == planned, "{path} planned in another order (limit {limit:?})"),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// All rows of one split, read through `source`.
 pub async fn read_split(
     source: &dyn lake_api::LakeSource,

@@ -35,6 +35,16 @@ async fn fixture_config() -> IcebergConfig {
     IcebergConfig::sqlite(format!("{WRITE_ROOT}/warehouse")).with_catalog_name("fixtures")
 }
 
+/// Planning the same snapshot twice gives the same splits in the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_are_the_same_each_time() -> lake_api::Result<()> {
+    let lake = IcebergStorage::connect(fixture_config().await).await?;
+    for name in ["events", "orders"] {
+        lakeunion_tests::fixtures::plans_repeat(&lake, &TablePath::new("fixtures", name)).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_the_pyiceberg_fixture() {
     let expected = expected("iceberg");

@@ -42,6 +42,16 @@ fn fixture_lake() -> LanceStorage {
     LanceStorage::new(LanceConfig::new(fixture_dir("lance").to_string_lossy()))
 }
 
+/// Planning the same snapshot twice gives the same splits in the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_are_the_same_each_time() -> lake_api::Result<()> {
+    let lake = fixture_lake();
+    for name in ["events", "orders"] {
+        lakeunion_tests::fixtures::plans_repeat(&lake, &TablePath::new("warehouse", name)).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_the_pylance_fixture() {
     let expected = expected("lance");

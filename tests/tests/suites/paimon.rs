@@ -40,6 +40,16 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
     files_with_extension(dir, "parquet")
 }
 
+/// Planning the same snapshot twice gives the same splits in the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_are_the_same_each_time() -> lake_api::Result<()> {
+    let lake = fixture_lake().await;
+    for name in ["events", "orders", "media"] {
+        lakeunion_tests::fixtures::plans_repeat(&lake, &TablePath::new("fixtures", name)).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_the_pypaimon_fixture() {
     let expected = expected("paimon");
