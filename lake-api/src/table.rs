@@ -217,8 +217,28 @@ impl TableInfo {
         }
     }
 
-    /// Sets the partition keys.
+    /// Sets the partition keys. A primary-key table's bucket key loses them, as in Fluss:
+    /// a partition column holds one value in all of a partition's rows, so a Fluss key
+    /// table is bucketed by its key without them.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use lake_api::{TableInfo, TablePath};
+    ///
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Field::new("id", DataType::Int64, false),
+    ///     Field::new("dt", DataType::Utf8, false),
+    /// ]));
+    /// let key = vec!["id".to_string(), "dt".to_string()];
+    /// let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema, key, 4)
+    ///     .with_partition_keys(vec!["dt".into()]);
+    /// assert_eq!(info.bucket_key, ["id"]);
+    /// ```
     pub fn with_partition_keys(mut self, keys: Vec<String>) -> Self {
+        if self.has_primary_key() {
+            self.bucket_key.retain(|c| !keys.contains(c));
+        }
         self.partition_keys = keys;
         self
     }
@@ -348,6 +368,7 @@ pub fn holds_values(dt: &DataType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn table_path_parses() {
@@ -355,6 +376,27 @@ mod tests {
         assert!(TablePath::parse("nodot").is_err());
         assert!(TablePath::parse("a.b.c").is_err());
         assert!(TablePath::parse(".t").is_err());
+    }
+
+    #[test]
+    fn a_partitioned_key_table_is_bucketed_by_its_key_without_the_partition_columns() {
+        let schema = Arc::new(arrow_schema::Schema::new(vec![
+            arrow_schema::Field::new("id", DataType::Int64, false),
+            arrow_schema::Field::new("dt", DataType::Utf8, false),
+        ]));
+        let path = TablePath::new("db", "t");
+        let key = vec!["id".to_string(), "dt".to_string()];
+        let info =
+            TableInfo::primary_key_table(path.clone(), schema.clone(), key, 4).with_partition_keys(vec!["dt".into()]);
+        assert_eq!(info.bucket_key, vec!["id".to_string()]);
+        assert_eq!(info.primary_key, vec!["id".to_string(), "dt".to_string()]);
+        // a log table's bucket key is its own to choose
+        let mut log = TableInfo::log_table(path, schema, 4);
+        log.bucket_key = vec!["dt".into()];
+        assert_eq!(
+            log.with_partition_keys(vec!["dt".into()]).bucket_key,
+            vec!["dt".to_string()]
+        );
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl LocalLog {
     /// Creates a table's log under `root`; an existing table is an error.
     pub fn create(root: &Path, info: &TableInfo, options: LocalLogOptions) -> Result<Self> {
         info.validate()?;
+        check_key_bucketing(info)?;
         let dir = table_dir(root, &info.path)?;
         if dir.join(descriptor::DESCRIPTOR_FILE).exists() {
             return Err(Error::invalid(format!(
@@ -558,6 +559,36 @@ fn check_rows(info: &TableInfo, batch: &RecordBatch, changes: &[ChangeType], wha
         return Err(Error::invalid(format!(
             "{what}: {kind} table {} takes {takes} changes",
             info.path
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a primary-key table Fluss would not create: one bucketed by columns other than
+/// its key's, less the partition columns (which hold one value in all of a partition's
+/// rows), or whose key is all partition columns. Its rows would go where no Fluss writer
+/// or lake bucketing puts them.
+fn check_key_bucketing(info: &TableInfo) -> Result<()> {
+    if !info.has_primary_key() {
+        return Ok(());
+    }
+    let physical: Vec<&String> = info
+        .primary_key
+        .iter()
+        .filter(|k| !info.partition_keys.contains(k))
+        .collect();
+    if physical.is_empty() {
+        return Err(Error::invalid(format!(
+            "table {}: its primary key {:?} is all partition columns, and Fluss buckets a key \
+             table by its key without them",
+            info.path, info.primary_key
+        )));
+    }
+    if let Some(c) = info.bucket_key.iter().find(|c| !physical.contains(c)) {
+        return Err(Error::invalid(format!(
+            "table {}: its bucket key {:?} names {c}, which is not in its primary key less the \
+             partition columns {physical:?}, as Fluss buckets key tables",
+            info.path, info.bucket_key
         )));
     }
     Ok(())

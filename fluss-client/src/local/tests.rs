@@ -506,8 +506,8 @@ async fn append_rows_routes_rows_to_their_partitions_and_buckets() {
     use crate::bucketing::{BucketAssigner, LakeFormat};
     let dir = tempfile::tempdir().unwrap();
     for (i, format) in [None, Some("paimon"), Some("iceberg")].into_iter().enumerate() {
+        // built the usual way: key (k, p), partitioned by p, bucketed as Fluss does by k
         let mut table = info(true);
-        table.bucket_key = vec!["k".into()];
         table.path = TablePath::new("db", format!("t{i}"));
         if let Some(f) = format {
             table
@@ -1111,5 +1111,33 @@ async fn a_lost_first_segment_is_missing_offsets_not_a_later_start() -> Result<(
     let range = log.offset_ranges().await?[&b0];
     assert_eq!((range.earliest, range.end), (0, 0));
     assert!(segment_files(dir.path())?.is_empty());
+    Ok(())
+}
+
+/// Fluss buckets a primary-key table by a subset of its key without the partition columns
+/// (the same for every row of a partition): a table bucketed otherwise would put rows
+/// where no Fluss writer or lake bucketing does.
+#[test]
+fn a_bucket_key_fluss_would_not_accept_is_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut with_partition = info(true);
+    with_partition.bucket_key = vec!["k".into(), "p".into()];
+    let mut outside_key = info(false);
+    outside_key.bucket_key = vec!["v".into()];
+    let mut only_partitions = info(true);
+    only_partitions.primary_key = vec!["p".into()];
+    only_partitions.bucket_key = Vec::new();
+    for (name, mut table) in [
+        ("with_partition", with_partition),
+        ("outside_key", outside_key),
+        ("only_partitions", only_partitions),
+    ] {
+        table.path = TablePath::new("db", name);
+        let Err(e) = LocalLog::create(dir.path(), &table, options(1 << 20)) else {
+            return Err(Error::invalid(format!("{name}: created")));
+        };
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{name}: {e}");
+        assert!(e.to_string().contains("bucket"), "{name}: {e}");
+    }
     Ok(())
 }
