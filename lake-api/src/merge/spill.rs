@@ -3,6 +3,10 @@
 //! Every run of one reader lives in one temporary directory that is removed when the
 //! reader is dropped, finished or failed; a run is written under a `.partial` name and
 //! renamed only once complete, so a reader never sees half a run.
+//!
+//! Dictionary columns are kept decoded on disk and encoded again as they are read: an
+//! IPC file holds one dictionary per column, while every batch a merge builds may carry
+//! its own (arrow's `interleave` merges its inputs' dictionaries per output batch).
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -12,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
 use arrow_ipc::writer::FileWriter;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 use futures::StreamExt;
 
 use super::spill_file::SpillFile;
@@ -75,11 +79,12 @@ impl SpillDir {
         let dir = self.dir()?;
         let path = dir.join(format!("run-{n:06}.arrow"));
         let partial = dir.join(format!("run-{n:06}.arrow.partial"));
+        let disk = disk_schema(schema);
         let write = || -> Result<()> {
             let file = File::create(&partial)?;
-            let mut writer = FileWriter::try_new(BufWriter::new(file), schema)?;
+            let mut writer = FileWriter::try_new(BufWriter::new(file), &disk)?;
             for batch in batches {
-                writer.write(&batch?)?;
+                writer.write(&recast(&batch?, &disk)?)?;
             }
             writer.finish()?;
             Ok(())
@@ -90,6 +95,7 @@ impl SpillDir {
                 Ok(SpillRun {
                     path,
                     schema: schema.clone(),
+                    disk,
                 })
             }
             Err(e) => {
@@ -104,7 +110,10 @@ impl SpillDir {
 #[derive(Debug, Clone)]
 pub(crate) struct SpillRun {
     pub path: PathBuf,
+    /// The schema of the batches written and read back.
     pub schema: SchemaRef,
+    /// The schema of the file: `schema` with its dictionaries decoded.
+    disk: SchemaRef,
 }
 
 impl SpillRun {
@@ -113,9 +122,13 @@ impl SpillRun {
     /// Reads are synchronous: runs are local files read sequentially in large blocks,
     /// the same trade-off DataFusion makes for its spill readers.
     pub(crate) fn read(&self) -> Result<RecordBatchStream> {
-        let mut file = Some(SpillFile::open(&self.path, &self.schema)?);
+        let mut file = Some(SpillFile::open(&self.path, &self.disk)?);
+        let schema = self.schema.clone();
         let batches = std::iter::from_fn(move || {
-            let next = file.as_mut()?.next_batch();
+            let next = file
+                .as_mut()?
+                .next_batch()
+                .and_then(|b| b.map(|b| recast(&b, &schema)).transpose());
             if next.is_err() {
                 // a file that failed midway is in no state to go on
                 file = None;
@@ -135,7 +148,8 @@ pub(crate) struct BatchBuffer {
     budget: usize,
     bytes: usize,
     memory: Vec<RecordBatch>,
-    file: Option<(FileWriter<BufWriter<File>>, PathBuf, SchemaRef)>,
+    /// Past the budget: the file every batch goes to, and the run it will be.
+    file: Option<(FileWriter<BufWriter<File>>, SpillRun)>,
 }
 
 impl BatchBuffer {
@@ -151,8 +165,8 @@ impl BatchBuffer {
 
     /// Appends a batch.
     pub(crate) fn push(&mut self, batch: RecordBatch) -> Result<()> {
-        if let Some((writer, _, _)) = &mut self.file {
-            writer.write(&batch)?;
+        if let Some((writer, run)) = &mut self.file {
+            writer.write(&recast(&batch, &run.disk)?)?;
             return Ok(());
         }
         self.bytes += batch.get_array_memory_size();
@@ -161,12 +175,13 @@ impl BatchBuffer {
             let schema = self.memory[0].schema();
             let n = self.spill.next.fetch_add(1, Ordering::Relaxed);
             let path = self.spill.dir()?.join(format!("buffer-{n:06}.arrow"));
-            let mut writer = FileWriter::try_new(BufWriter::new(File::create(&path)?), &schema)?;
+            let disk = disk_schema(&schema);
+            let mut writer = FileWriter::try_new(BufWriter::new(File::create(&path)?), &disk)?;
             for b in self.memory.drain(..) {
-                writer.write(&b)?;
+                writer.write(&recast(&b, &disk)?)?;
             }
             self.bytes = 0;
-            self.file = Some((writer, path, schema));
+            self.file = Some((writer, SpillRun { path, schema, disk }));
         }
         Ok(())
     }
@@ -181,9 +196,8 @@ impl BatchBuffer {
                 };
                 Ok(RecordBatchStream::from_batches(schema, self.memory))
             }
-            Some((mut writer, path, schema)) => {
+            Some((mut writer, run)) => {
                 writer.finish()?;
-                let run = SpillRun { path, schema };
                 let spill = self.spill;
                 let stream = run.read()?;
                 // the directory must outlive the reader
@@ -197,6 +211,80 @@ impl BatchBuffer {
             }
         }
     }
+}
+
+/// `schema` as a spill file keeps it: every dictionary, at any depth, decoded to its values.
+fn disk_schema(schema: &SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|f| has_dictionary(f.data_type())) {
+        return schema.clone();
+    }
+    let fields: Vec<FieldRef> = schema.fields().iter().map(decoded_field).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn has_dictionary(dt: &DataType) -> bool {
+    match dt {
+        DataType::Dictionary(..) => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => has_dictionary(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f.data_type())),
+        DataType::RunEndEncoded(_, values) => has_dictionary(values.data_type()),
+        _ => false,
+    }
+}
+
+fn decoded_field(field: &FieldRef) -> FieldRef {
+    if !has_dictionary(field.data_type()) {
+        return field.clone();
+    }
+    let decoded = match field.data_type() {
+        DataType::Dictionary(_, values) => decoded_type(values),
+        other => decoded_type(other),
+    };
+    Arc::new(Field::clone(field).with_data_type(decoded))
+}
+
+fn decoded_type(dt: &DataType) -> DataType {
+    match dt {
+        DataType::Dictionary(_, values) => decoded_type(values),
+        DataType::List(f) => DataType::List(decoded_field(f)),
+        DataType::LargeList(f) => DataType::LargeList(decoded_field(f)),
+        DataType::ListView(f) => DataType::ListView(decoded_field(f)),
+        DataType::LargeListView(f) => DataType::LargeListView(decoded_field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(decoded_field(f), *n),
+        DataType::Map(f, sorted) => DataType::Map(decoded_field(f), *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(decoded_field).collect()),
+        DataType::Union(fields, mode) => {
+            DataType::Union(fields.iter().map(|(id, f)| (id, decoded_field(f))).collect(), *mode)
+        }
+        DataType::RunEndEncoded(ends, values) => DataType::RunEndEncoded(ends.clone(), decoded_field(values)),
+        other => other.clone(),
+    }
+}
+
+/// `batch` with its columns cast, in place, to `to`'s types: to the disk form and back.
+fn recast(batch: &RecordBatch, to: &SchemaRef) -> Result<RecordBatch> {
+    let same_types = batch.num_columns() == to.fields().len()
+        && batch
+            .columns()
+            .iter()
+            .zip(to.fields())
+            .all(|(c, f)| c.data_type() == f.data_type());
+    if same_types {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(to.fields())
+        .map(|(column, field)| crate::conform::conform_array(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(crate::conform::batch_of(to, columns, batch.num_rows())?)
 }
 
 #[cfg(test)]
@@ -300,6 +388,56 @@ mod tests {
         let run = spill.write_run(&b.schema(), vec![Ok(b.clone()), Ok(b.clone())])?;
         let back: Vec<RecordBatch> = run.read()?.try_collect().await?;
         assert_eq!(back, vec![b.clone(), b]);
+        Ok(())
+    }
+
+    /// Every batch a merge builds may carry its own dictionary (arrow's interleave merges
+    /// them per output batch); an IPC file keeps one per column.
+    #[tokio::test]
+    async fn runs_and_buffers_of_batches_with_other_dictionaries_read_back() -> Result<()> {
+        let nested = |values: Vec<Option<&str>>| -> Result<arrow_array::ArrayRef> {
+            let keys: arrow_array::DictionaryArray<arrow_array::types::Int8Type> = values.into_iter().collect();
+            use arrow_array::Array as _;
+            let field = Arc::new(arrow_schema::Field::new("d", keys.data_type().clone(), true));
+            Ok(Arc::new(arrow_array::StructArray::try_new(
+                vec![field].into(),
+                vec![Arc::new(keys) as _],
+                None,
+            )?))
+        };
+        let batch = |top: Vec<&str>, inner: Vec<Option<&str>>| -> Result<RecordBatch> {
+            let top: arrow_array::DictionaryArray<arrow_array::types::Int32Type> = top.into_iter().collect();
+            Ok(RecordBatch::try_from_iter([
+                ("a", Arc::new(top) as arrow_array::ArrayRef),
+                ("s", nested(inner)?),
+            ])?)
+        };
+        let first = batch(vec!["x", "y", "x"], vec![Some("p"), None, Some("q")])?;
+        let second = batch(vec!["z", "w"], vec![Some("r"), Some("p")])?;
+        let as_text = |batches: &[RecordBatch]| -> Result<Vec<String>> {
+            let mut rows = Vec::new();
+            for b in batches {
+                for column in b.columns() {
+                    let text = arrow_cast::display::ArrayFormatter::try_new(column.as_ref(), &Default::default())?;
+                    rows.extend((0..b.num_rows()).map(|i| text.value(i).to_string()));
+                }
+            }
+            Ok(rows)
+        };
+        let expected = as_text(&[first.clone(), second.clone()])?;
+        let root = tempfile::tempdir()?;
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let run = spill.write_run(&first.schema(), vec![Ok(first.clone()), Ok(second.clone())])?;
+        let back: Vec<RecordBatch> = run.read()?.try_collect().await?;
+        assert!(back.iter().all(|b| b.schema() == first.schema()));
+        assert_eq!(as_text(&back)?, expected);
+
+        let mut buffer = BatchBuffer::new(spill.clone(), 0);
+        buffer.push(first.clone())?;
+        buffer.push(second)?;
+        let back: Vec<RecordBatch> = buffer.finish()?.try_collect().await?;
+        assert!(back.iter().all(|b| b.schema() == first.schema()));
+        assert_eq!(as_text(&back)?, expected);
         Ok(())
     }
 
