@@ -9,6 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::lake::{LakeSplit, RecordBatchStream};
+use crate::log::{ChangeType, LogBatch};
 use crate::merge::disjoint_runs::{DisjointRuns, MergeRest};
 use crate::merge::fold::{FoldOutput, FoldRule, GroupFold};
 use crate::merge::key_filter::KeyFilterMerge;
@@ -20,7 +21,7 @@ use crate::merge::sort::ExternalSorter;
 use crate::merge::sparse_merge::SparseMerge;
 use crate::merge::spill::SpillDir;
 use crate::predicate::{Predicate, filter_batch};
-use crate::table::MergeEngine;
+use crate::table::{MergeEngine, TablePath};
 
 use super::log_reader::{change_batch_of, change_sorter, read_range};
 use super::options::MergeStrategy;
@@ -238,7 +239,9 @@ pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Resul
     let batches = futures::stream::iter(ranges)
         .flat_map(move |r| read_range(log.clone(), r, table_schema.clone()))
         .map(move |b| {
-            let batch = b?.batch;
+            let b = b?;
+            refuse_changes(&rows.info.path, &b)?;
+            let batch = b.batch;
             let batch = if rows.filters.is_empty() {
                 batch
             } else {
@@ -247,6 +250,24 @@ pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Resul
             rows.log_rows(&batch)
         });
     Ok(finish(ctx, batches, Vec::new()))
+}
+
+/// Fails unless every row of a log table's batch appends (`+A`, or `+I`): a retraction or
+/// an update has no row to show where nothing merges it.
+fn refuse_changes(table: &TablePath, batch: &LogBatch) -> Result<()> {
+    let changed = batch
+        .change_types
+        .iter()
+        .position(|c| !matches!(c, ChangeType::AppendOnly | ChangeType::Insert));
+    match changed {
+        None => Ok(()),
+        Some(row) => Err(Error::corrupt(format!(
+            "log table {table}: row {row} of the log batch at offset {} is a {} change, and a log \
+             table's log only appends",
+            batch.base_offset,
+            batch.change_types[row].short_string()
+        ))),
+    }
 }
 
 /// The log changes of the split's ranges folded per key: the log summary (see

@@ -80,6 +80,31 @@ async fn log_batch_with_the_wrong_schema_names_bucket_and_offset() {
     }
 }
 
+/// A log table's log only appends: a retraction or update in it is no row to show, and
+/// was once shown as one (a `-D` read as a row like any other).
+#[tokio::test]
+async fn a_change_a_log_table_cannot_have_is_corrupt() -> lake_api::Result<()> {
+    let events = TableInfo::log_table(TablePath::new("bad", "events"), info().schema, 1);
+    for change in [ChangeType::Delete, ChangeType::UpdateBefore, ChangeType::UpdateAfter] {
+        let log = MemoryLog::new(events.clone())?;
+        let bucket = TableBucket::new(0);
+        log.append(&bucket, batch(0..3), vec![ChangeType::AppendOnly; 3])?;
+        log.append_raw(
+            &bucket,
+            LogBatch::new(batch(3..5), vec![ChangeType::AppendOnly, change], 3),
+        )?;
+        let table = UnionTable::new(events.clone(), Arc::new(log), None)?;
+        let e = read_all(&table.scan().build().await?)
+            .await
+            .err()
+            .ok_or_else(|| lake_api::Error::invalid(format!("{change:?} read")))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("offset 3") && msg.contains(change.short_string()), "{msg}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn offsets_that_go_backwards_are_refused() {
     let (log, _, table) = table().await;
