@@ -60,18 +60,22 @@ impl TableArgs {
     ///
     /// A log given on the command line (`--log` or `--fluss`) replaces the profile's, either
     /// kind; a lake of another format (`--lake`) replaces the profile's location of its
-    /// lake (`warehouse`, `catalog_uri`) and its options. Other values are taken one by one.
+    /// lake (`warehouse`, `catalog_uri`) and its options, while a profile that names no
+    /// lake lends its options to the command line's. Other values are taken one by one.
+    /// `--lake-option` with no lake named anywhere is a usage error.
     pub fn with_profile(&self) -> CliResult<TableArgs> {
         let Some(p) = profile::load(self.profile.as_deref())? else {
-            return Ok(self.clone());
+            return self.clone().lake_options_with_a_lake(self);
         };
         let (log, fluss) = match self.log.is_some() || self.fluss.is_some() {
             true => (self.log.clone(), self.fluss.clone()),
             false => (p.log, p.fluss),
         };
+        // a profile that names no lake lends its options to the command line's
+        let profile_lake = LakeFormat::named(p.lake.as_deref(), p.warehouse.is_some() || p.catalog_uri.is_some());
         let another_lake = self.lake.is_some()
-            && LakeFormat::named(self.lake.as_deref(), true)
-                != LakeFormat::named(p.lake.as_deref(), p.warehouse.is_some() || p.catalog_uri.is_some());
+            && profile_lake.is_some()
+            && LakeFormat::named(self.lake.as_deref(), true) != profile_lake;
         let (warehouse, catalog_uri) = match another_lake {
             true => (self.warehouse.clone(), self.catalog_uri.clone()),
             false => (
@@ -79,7 +83,7 @@ impl TableArgs {
                 self.catalog_uri.clone().or(p.catalog_uri),
             ),
         };
-        Ok(TableArgs {
+        TableArgs {
             log,
             table: self.table.clone().or(p.table),
             lake: self.lake.clone().or(p.lake),
@@ -93,7 +97,20 @@ impl TableArgs {
             },
             fluss,
             profile: self.profile.clone(),
-        })
+        }
+        .lake_options_with_a_lake(self)
+    }
+
+    /// These arguments, unless the command line (`given`) has `--lake-option`s and no
+    /// lake is named to take them: a usage error, not options silently unused.
+    fn lake_options_with_a_lake(self, given: &TableArgs) -> CliResult<TableArgs> {
+        let located = self.warehouse.is_some() || self.catalog_uri.is_some();
+        if !given.lake_options.is_empty() && LakeFormat::named(self.lake.as_deref(), located).is_none() {
+            return Err(Failure::usage(
+                "--lake-option applies to a lake: name one with --lake, --warehouse or --catalog-uri",
+            ));
+        }
+        Ok(self)
     }
 }
 
@@ -465,5 +482,70 @@ mod tests {
         assert_eq!(named("iceberg:rest"), Some(LakeFormat::Unknown("iceberg:rest".into())));
         assert_eq!(LakeFormat::named(None, true), Some(LakeFormat::Iceberg));
         assert_eq!(LakeFormat::named(None, false), None);
+    }
+
+    fn args(
+        lake: Option<&str>,
+        warehouse: Option<&str>,
+        options: &[(&str, &str)],
+        profile: Option<&Path>,
+    ) -> TableArgs {
+        TableArgs {
+            log: Some(PathBuf::from("/log")),
+            table: None,
+            lake: lake.map(str::to_string),
+            warehouse: warehouse.map(str::to_string),
+            catalog_uri: None,
+            lake_options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            fluss: None,
+            profile: profile.map(Path::to_path_buf),
+        }
+    }
+
+    /// Regression: a profile of only lake options lost them to a command line that named a
+    /// lake, as if the profile had named another.
+    #[test]
+    fn a_profile_naming_no_lake_lends_its_options_to_the_command_lines() -> CliResult<()> {
+        let dir = tempfile::tempdir()?;
+        let profile = dir.path().join("p.toml");
+        std::fs::write(&profile, "lake_options = { \"s3.endpoint\" = \"http://e\" }\n")?;
+        let merged = args(Some("paimon"), Some("s3://b/wh"), &[("s3.region", "r")], Some(&profile)).with_profile()?;
+        assert_eq!(
+            merged.lake_options,
+            vec![
+                ("s3.endpoint".to_string(), "http://e".to_string()),
+                ("s3.region".to_string(), "r".to_string())
+            ]
+        );
+        // a profile naming another lake keeps its options to it
+        std::fs::write(
+            &profile,
+            "lake = \"iceberg\"\nlake_options = { \"s3.endpoint\" = \"http://e\" }\n",
+        )?;
+        let merged = args(Some("paimon"), Some("s3://b/wh"), &[], Some(&profile)).with_profile()?;
+        assert!(merged.lake_options.is_empty(), "{:?}", merged.lake_options);
+        Ok(())
+    }
+
+    /// Regression: `--lake-option` without a lake was silently unused.
+    #[test]
+    fn lake_options_without_a_lake_are_a_usage_error() -> CliResult<()> {
+        let dir = tempfile::tempdir()?;
+        let profile = dir.path().join("p.toml");
+        std::fs::write(&profile, "table = \"db.t\"\n")?;
+        for profile in [None, Some(profile.as_path())] {
+            let Err(e) = args(None, None, &[("s3.region", "r")], profile).with_profile() else {
+                return Err(Failure::usage("options without a lake were taken"));
+            };
+            assert!(matches!(e, Failure::Usage(_)), "{e}");
+            assert!(e.to_string().contains("--lake-option"), "{e}");
+        }
+        // a profile's options with no lake anywhere are the profile's to keep
+        std::fs::write(&profile, "lake_options = { \"s3.region\" = \"r\" }\n")?;
+        args(None, None, &[], Some(&profile)).with_profile()?;
+        // and a lake named in the profile takes the command line's
+        std::fs::write(&profile, "warehouse = \"/wh\"\n")?;
+        args(None, None, &[("s3.region", "r")], Some(&profile)).with_profile()?;
+        Ok(())
     }
 }

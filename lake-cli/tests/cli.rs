@@ -727,6 +727,10 @@ fn bad_input_exits_with_a_clear_message() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("does not apply"), "{}", stderr(&o));
     }
+    // and lake options with no lake to take them
+    let o = lakescan(&["scan", "--log", root.as_str(), "--lake-option", "s3.region=r"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--lake-option applies to a lake"), "{}", stderr(&o));
 
     let missing = dir.path().join("no-such-dir");
     let o = lakescan(&["scan", "--log", missing.to_str().unwrap()]);
