@@ -210,6 +210,26 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
     Ok(crate::stdout::print(&out)?)
 }
 
+/// The per-bucket lines of `stats` under their header. Bucket names carry the log's
+/// partition values: shown on one line each, padded by the columns a terminal gives them.
+fn bucket_table(buckets: &[(String, [String; 5])]) -> String {
+    let names: Vec<String> = buckets.iter().map(|(name, _)| render::sanitize(name, true)).collect();
+    let width = names.iter().map(|n| render::display_width(n)).max().unwrap_or(0);
+    let header = ["lake rows", "tiered", "earliest", "end", "tail"].map(str::to_string);
+    let mut out = String::new();
+    for (name, cells) in
+        std::iter::once(("bucket", &header)).chain(names.iter().map(String::as_str).zip(buckets.iter().map(|(_, c)| c)))
+    {
+        let pad = " ".repeat(width.max("bucket".len()).saturating_sub(render::display_width(name)));
+        let _ = write!(out, "  {name}{pad}");
+        for cell in cells {
+            let _ = write!(out, "  {cell:>10}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// `stats`.
 pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     let opened = table::open(args).await?;
@@ -285,30 +305,26 @@ pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
         opened.log,
         ranges.len()
     );
-    let names: Vec<String> = ranges.keys().map(ToString::to_string).collect();
-    let width = names.iter().map(String::len).max().unwrap_or(0).max("bucket".len());
-    let _ = writeln!(
-        out,
-        "  {:width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}",
-        "bucket", "lake rows", "tiered", "earliest", "end", "tail"
-    );
-    for (name, (bucket, range)) in names.iter().zip(&ranges) {
-        let (lake_rows, tiered) = match &lake {
-            Some(side) => (side.rows_of(bucket), side.tiered.get(bucket).copied()),
-            None => (None, None),
-        };
-        // the tail is what the log holds past the lake (all of it, without a lake)
-        let from = tiered.unwrap_or(range.earliest).max(range.earliest);
-        let _ = writeln!(
-            out,
-            "  {name:width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}",
-            lake_rows.map_or("-".to_string(), |r| r.to_string()),
-            tiered.map_or("-".to_string(), |t| t.to_string()),
-            range.earliest,
-            range.end,
-            (range.end - from).max(0)
-        );
-    }
+    let buckets: Vec<(String, [String; 5])> = ranges
+        .iter()
+        .map(|(bucket, range)| {
+            let (lake_rows, tiered) = match &lake {
+                Some(side) => (side.rows_of(bucket), side.tiered.get(bucket).copied()),
+                None => (None, None),
+            };
+            // the tail is what the log holds past the lake (all of it, without a lake)
+            let from = tiered.unwrap_or(range.earliest).max(range.earliest);
+            let cells = [
+                lake_rows.map_or("-".to_string(), |r| r.to_string()),
+                tiered.map_or("-".to_string(), |t| t.to_string()),
+                range.earliest.to_string(),
+                range.end.to_string(),
+                (range.end - from).max(0).to_string(),
+            ];
+            (bucket.to_string(), cells)
+        })
+        .collect();
+    out.push_str(&bucket_table(&buckets));
     if lake
         .as_ref()
         .is_some_and(|side| side.per_split.iter().any(|s| s.1.is_none()))
@@ -325,7 +341,7 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
     use lake_api::{TableInfo, TablePath};
 
-    use super::describe;
+    use super::{bucket_table, describe};
 
     #[test]
     fn names_from_the_lake_line_up_and_run_no_escape_sequence() {
@@ -349,5 +365,21 @@ mod tests {
             .map(|l| l.rfind("  ").map_or(0, |i| crate::render::display_width(&l[..i + 2])))
             .collect();
         assert!(type_column.windows(2).all(|w| w[0] == w[1]), "{type_column:?}\n{text}");
+    }
+
+    #[test]
+    fn bucket_names_line_up_by_terminal_columns_on_one_line_each() {
+        // regression: padded by bytes, so a CJK partition pushed its figures out of line,
+        // and a line break in a partition value broke the row in two
+        let cells = |n: i64| [n, n, 0, n, n].map(|v| v.to_string());
+        let text = bucket_table(&[
+            ("bucket 0".into(), cells(1)),
+            ("partition 日本 bucket 1".into(), cells(22)),
+            ("partition a\nb bucket 0".into(), cells(333)),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let ends: Vec<usize> = lines.iter().map(|l| crate::render::display_width(l)).collect();
+        assert!(ends.windows(2).all(|w| w[0] == w[1]), "{ends:?}\n{text}");
     }
 }
