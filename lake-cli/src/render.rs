@@ -83,14 +83,19 @@ pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = n as f64;
     let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 || value >= 10.0 {
-        format!("{} {}", value.round() as u64, UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
+    loop {
+        // the unit is chosen by the value as shown: 1023.7 KB shows as 1.0 MB
+        let tenths = (value * 10.0).round() / 10.0;
+        let whole = unit == 0 || tenths >= 10.0;
+        let shown = if whole { value.round() } else { tenths };
+        if shown >= 1024.0 && unit < UNITS.len() - 1 {
+            value /= 1024.0;
+            unit += 1;
+        } else if whole {
+            return format!("{} {}", shown as u64, UNITS[unit]);
+        } else {
+            return format!("{shown:.1} {}", UNITS[unit]);
+        }
     }
 }
 
@@ -469,6 +474,19 @@ mod tests {
         assert_eq!(blob_cell(b"\x89PNG\r\n\x1a\nxxxx"), "<blob 12 B image/png>");
         assert_eq!(blob_cell(b"hello"), "<blob 5 B application/octet-stream>");
         assert_eq!(human_bytes(1536 * 1024), "1.5 MB");
+    }
+
+    #[test]
+    fn sizes_round_into_the_next_unit() {
+        // regression: the unit was chosen before rounding ("1024 KB", "10.0 KB")
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KB");
+        assert_eq!(human_bytes(10_199), "10 KB");
+        assert_eq!(human_bytes(10_179), "9.9 KB");
+        assert_eq!(human_bytes(1_048_064), "1.0 MB");
+        assert_eq!(human_bytes(1_048_575), "1.0 MB");
+        assert_eq!(human_bytes(1024 * 1024 * 1024 - 1), "1.0 GB");
+        assert_eq!(human_bytes(u64::MAX), "16777216 TB");
     }
 
     #[test]
