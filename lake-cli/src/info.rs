@@ -143,7 +143,7 @@ fn why(split: &UnionSplit, info: &TableInfo, requested: MergeStrategy, options: 
         UnionSplitKind::LakeOnly => "log table: the lake snapshot's rows as they are, nothing to merge".into(),
         UnionSplitKind::LogOnly => "log table: the log's rows in offset order, nothing to merge".into(),
         UnionSplitKind::LakeAndLog if split.lake_splits.is_empty() => format!(
-            "no lake rows (no lake snapshot): the log's changes are folded per key under merge engine {}",
+            "no lake rows in this bucket: the log's changes are folded per key under merge engine {}",
             info.merge_engine
         ),
         UnionSplitKind::LakeAndLog => match requested {

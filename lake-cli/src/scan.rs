@@ -100,7 +100,8 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 40, value_name = "CHARS")]
     pub max_width: usize,
     /// The most rows `--format table` prints (it holds them to lay the table out); the rest
-    /// are counted. 0: no limit. Other formats stream every row.
+    /// are counted. 0: no limit. Other formats, and --follow (which prints each batch as it
+    /// comes), stream every row.
     #[arg(long, default_value_t = 1000, value_name = "ROWS")]
     pub max_rows: usize,
     /// Print BLOB cells as their bytes in hex (`table` and `csv`; `json`/`jsonl` always
