@@ -432,7 +432,9 @@ fn render_group(
 /// Replaces the nested columns (VECTORs, lists, structs) that CSV cannot hold by their
 /// text form, and BLOBs by their description (their bytes in hex when `blob_bytes`).
 pub fn flatten_for_csv(batch: &RecordBatch, blob_bytes: bool) -> Result<RecordBatch, ArrowError> {
-    let options = FormatOptions::default().with_null("");
+    // a null cell is CSV's empty cell; a null inside a nested value is written as the table
+    // writes it, or it would read as an empty string
+    let options = FormatOptions::default().with_null("NULL");
     let schema = batch.schema();
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
@@ -549,6 +551,31 @@ mod tests {
         // a width that depends on the next character (an emoji presentation selector)
         let hearts = "\u{2764}\u{FE0F}".repeat(3);
         assert!(display_width(&truncate(&hearts, 4)) <= 4, "{}", truncate(&hearts, 4));
+        Ok(())
+    }
+
+    #[test]
+    fn csv_tells_a_null_inside_a_list_from_an_empty_string() -> Result<(), ArrowError> {
+        // regression: both were written as nothing (`[a, , ]`)
+        let lists = arrow::array::ListArray::from_iter_primitive::<arrow::datatypes::Int32Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+        ]);
+        let strings = {
+            let mut b = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+            b.values().append_value("a");
+            b.values().append_null();
+            b.values().append_value("");
+            b.append(true);
+            b.append(false);
+            b.finish()
+        };
+        let batch = RecordBatch::try_from_iter([("n", Arc::new(lists) as ArrayRef), ("s", Arc::new(strings) as _)])?;
+        let flat = flatten_for_csv(&batch, false)?;
+        assert_eq!(flat.column(0).as_string::<i32>().value(0), "[1, NULL]");
+        assert_eq!(flat.column(1).as_string::<i32>().value(0), "[a, NULL, ]");
+        // a null list is an empty cell, as any null in CSV
+        assert!(flat.column(0).is_null(1) && flat.column(1).is_null(1));
         Ok(())
     }
 
