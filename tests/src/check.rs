@@ -220,6 +220,14 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
             if key_ordered {
                 check_key_order(&got).map_err(|e| format!("read {split}: {e}"))?;
             }
+            // a split read on its own keeps the scan's limit: the rows past it are trimmed
+            // below only to total the limit over the splits
+            let rows: usize = got.iter().map(RecordBatch::num_rows).sum();
+            if let Some(limit) = query.limit
+                && rows > limit
+            {
+                return Err(format!("read {split}: {rows} rows past the limit {limit}"));
+            }
             for g in got {
                 match &mut left {
                     Some(0) => break,
