@@ -166,11 +166,7 @@ pub(crate) async fn write_into_snapshot(
 /// files are written aside and renamed over it.
 async fn replace_file(io: &paimon::io::FileIO, path: &str, contents: bytes::Bytes, context: &str) -> Result<()> {
     let local = lake_api::location::is_local(path);
-    let target = if local {
-        format!("{path}.{}.tmp", uuid::Uuid::new_v4())
-    } else {
-        path.to_string()
-    };
+    let target = if local { aside(path) } else { path.to_string() };
     io.new_output(&target)
         .map_err(paimon_err(context))?
         .write(contents)
@@ -182,4 +178,35 @@ async fn replace_file(io: &paimon::io::FileIO, path: &str, contents: bytes::Byte
             .map_err(paimon_err(format!("{context}: replacing {path}")))?;
     }
     Ok(())
+}
+
+/// Where `path`'s new contents are written before the rename: a hidden name beside it.
+/// Java Paimon takes every name in `snapshot/` that starts with `snapshot-` for a
+/// snapshot and parses its number, so `snapshot-7.<uuid>.tmp` (seen mid-write, or left
+/// by a crash) would fail its listings; Java hides its own temporary files the same way.
+fn aside(path: &str) -> String {
+    let (dir, name) = match path.rfind('/') {
+        Some(i) => path.split_at(i + 1),
+        None => ("", path),
+    };
+    format!("{dir}.{name}.{}.tmp", uuid::Uuid::new_v4())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aside;
+
+    #[test]
+    fn a_snapshot_is_rewritten_under_a_name_no_snapshot_listing_takes() {
+        for path in [
+            "/wh/db.db/t/snapshot/snapshot-7",
+            "file:///wh/db.db/t/snapshot/snapshot-7",
+            "snapshot-7",
+        ] {
+            let temp = aside(path);
+            let (dir, name) = temp.rsplit_once('/').unwrap_or(("", &temp));
+            assert_eq!(dir, path.rsplit_once('/').map_or("", |(d, _)| d), "{temp}");
+            assert!(name.starts_with(".snapshot-7.") && name.ends_with(".tmp"), "{temp}");
+        }
+    }
 }
