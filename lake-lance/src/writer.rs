@@ -1,6 +1,6 @@
 //! Tiering into Lance: log tables append; primary-key tables apply each round's changes to
 //! the rows of the keys they touch (lake-api's fold, so every merge engine agrees with the
-//! union read) and commit them as a `delete` of the keys that end absent and one
+//! union read) and commit them as a `delete` of the lake's keys that end absent and one
 //! `merge_insert` of the rest (a plain append, in key order, while the dataset is empty).
 //! The commit of the round's rows and the last commit of a round carry its properties
 //! (`fluss-offsets`); the last one adds the key-sorted runs of fragments (see
@@ -387,12 +387,18 @@ async fn apply_round(
         return commit_properties(dataset, properties, Some(sorted), context).await;
     }
     let lake = touched_rows(info, &dataset, &touched, context).await?;
+    // only keys the lake holds have rows to delete: a key the round inserts and deletes
+    // would otherwise cost a delete commit (one without offsets) that changes nothing
+    let mut in_lake = BTreeSet::new();
+    for r in &lake {
+        in_lake.extend(sql_keys(info, r)?);
+    }
     let rows = apply_changes(info, lake, batches).await?;
     let mut present = BTreeSet::new();
     for r in &rows {
         present.extend(sql_keys(info, r)?);
     }
-    let absent: BTreeSet<Vec<String>> = touched.difference(&present).cloned().collect();
+    let absent: BTreeSet<Vec<String>> = in_lake.difference(&present).cloned().collect();
     let upserts: Vec<RecordBatch> = rows
         .iter()
         .filter(|r| r.num_rows() > 0)

@@ -1304,6 +1304,51 @@ async fn the_smallest_key_is_updated_and_deleted() -> lake_api::Result<()> {
     Ok(())
 }
 
+/// A key a round inserts and deletes was never in the lake: deleting it committed a
+/// version of its own, without offsets, and a first round stopped after it (before its
+/// rows' commit) left a lake no later round would tier into ("none records
+/// 'fluss-offsets'").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_deletes_only_keys_the_lake_holds() -> lake_api::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+    let mut writer = lake.create_lake_writer(&info()).await?;
+    let bucket = TableBucket::new(0);
+    writer
+        .write(&bucket, &LogBatch::new(rows(0..3), vec![ChangeType::Insert; 3], 0))
+        .await?;
+    writer
+        .write(&bucket, &LogBatch::new(rows(1..2), vec![ChangeType::Delete], 3))
+        .await?;
+    let snapshot = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), "r1".to_string())]))
+        .await?;
+    let listed = lake.list_snapshots(&info().path).await?;
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.properties.get("fluss-offsets").map(String::as_str) == Some("r1")),
+        "{listed:?}"
+    );
+    assert_eq!(
+        sorted_column(&read_small_table(&lake, snapshot.id).await?, "k"),
+        vec![0, 2]
+    );
+    // a later round deletes what the lake holds
+    let mut writer = lake.create_lake_writer(&info()).await?;
+    writer
+        .write(&bucket, &LogBatch::new(rows(0..1), vec![ChangeType::Delete], 4))
+        .await?;
+    let snapshot = writer
+        .commit(BTreeMap::from([("fluss-offsets".to_string(), "r2".to_string())]))
+        .await?;
+    assert_eq!(
+        sorted_column(&read_small_table(&lake, snapshot.id).await?, "k"),
+        vec![2]
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_round_that_fails_after_creating_the_dataset_leaves_no_snapshot() -> lake_api::Result<()> {
     // regression: the empty version the dataset is created with was listed as a snapshot
