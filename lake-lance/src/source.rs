@@ -239,8 +239,9 @@ impl LakeSource for LanceSource {
                 (open.dataset.clone(), fragments)
             }
         };
-        // a split planned without buckets would merge every bucket's rows as one
-        if split.bucket.is_none() && has_bucket_column(&dataset) {
+        // a split planned without buckets would merge every bucket's rows as one; whether
+        // the table keeps buckets is its own to say, not a split's manifest's
+        if split.bucket.is_none() && (has_bucket_column(&dataset) || has_bucket_column(&self.latest)) {
             return Err(Error::invalid(format!(
                 "{}: the split names no bucket, but the dataset keeps each row's bucket (was it planned by an older build?)",
                 self.context(split.version)
@@ -652,5 +653,117 @@ async fn with_blob_references_of(
 impl SortedRecordReader for LanceReader {
     fn key_order(&self) -> &[String] {
         self.key_order.as_deref().unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{Field, Schema};
+    use lake_api::lake::LakeStorage;
+    use lake_api::{ChangeType, LogBatch, TableBucket, TablePath};
+    use lance::table::format::DeletionFile;
+    use prost::Message;
+
+    use super::*;
+    use crate::{LanceConfig, LanceStorage};
+
+    /// A bucket-keeping table tiered twice, and the splits of its first version as a
+    /// worker gets them (each with its manifest), for a source of the table.
+    async fn old_splits(dir: &std::path::Path) -> Result<(Box<dyn LakeSource>, Vec<LanceSplit>)> {
+        let lake = LanceStorage::new(LanceConfig::new(dir.to_string_lossy()).with_bucket_column(true));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema.clone(), vec!["k".into()], 2);
+        let mut first = None;
+        for round in 0..2i64 {
+            let keys = round * 10..round * 10 + 4;
+            let values: Vec<String> = keys.clone().map(|k| format!("v{k}")).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(keys)),
+                    Arc::new(StringArray::from(values)),
+                ],
+            )?;
+            let mut writer = lake.create_lake_writer(&info).await?;
+            writer
+                .write(
+                    &TableBucket::new(0),
+                    &LogBatch::new(batch, vec![ChangeType::Insert; 4], round * 4),
+                )
+                .await?;
+            let snapshot = writer.commit(BTreeMap::new()).await?;
+            first.get_or_insert(snapshot.id);
+        }
+        let first = first.ok_or_else(|| Error::invalid("no round"))?;
+        let source = lake.create_lake_source(&info.path).await?;
+        let splits = source
+            .create_planner(first)
+            .await?
+            .plan()
+            .await?
+            .iter()
+            .filter_map(|s| s.as_any().downcast_ref::<LanceSplit>().cloned())
+            .collect();
+        Ok((source, splits))
+    }
+
+    /// Regression: a split's manifest was checked only against the split, so one whose
+    /// schema left the bucket column out read a bucket-keeping dataset as bucket-unaware
+    /// (every bucket's rows merged as one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_manifest_without_the_bucket_column_reads_no_bucket_as_all() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (source, splits) = old_splits(dir.path()).await?;
+        let mut split = splits.first().cloned().ok_or_else(|| Error::invalid("no split"))?;
+        let bytes = split.manifest.take().ok_or_else(|| Error::invalid("no manifest"))?;
+        let mut manifest =
+            lance::table::format::pb::Manifest::decode(bytes.as_slice()).map_err(|e| Error::corrupt(e.to_string()))?;
+        let before = manifest.fields.len();
+        manifest.fields.retain(|f| f.name != BUCKET_COLUMN);
+        assert_eq!(manifest.fields.len() + 1, before);
+        split.manifest = Some(manifest.encode_to_vec());
+        split.bucket = None;
+        let Err(e) = source.create_reader(Arc::new(split)).await else {
+            return Err(Error::invalid("a split without its bucket was read"));
+        };
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains("bucket"), "{e}");
+        Ok(())
+    }
+
+    /// Regression: a deletion file may name a base path, which a split's manifest sets:
+    /// the reader would open `<any base>/_deletions/...`, outside the table.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deletion_file_in_another_base_is_refused() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (source, splits) = old_splits(dir.path()).await?;
+        let mut split = splits.first().cloned().ok_or_else(|| Error::invalid("no split"))?;
+        for fragment in &mut split.fragments {
+            fragment.deletion_file = Some(DeletionFile {
+                read_version: 1,
+                id: 1,
+                file_type: lance::table::format::DeletionFileType::Array,
+                num_deleted_rows: Some(1),
+                base_id: Some(7),
+            });
+        }
+        // and the manifest it carries says the same
+        let bytes = split.manifest.take().ok_or_else(|| Error::invalid("no manifest"))?;
+        let mut manifest =
+            lance::table::format::pb::Manifest::decode(bytes.as_slice()).map_err(|e| Error::corrupt(e.to_string()))?;
+        manifest.fragments = split.fragments.iter().map(Into::into).collect();
+        split.manifest = Some(manifest.encode_to_vec());
+        let Err(e) = source.create_reader(Arc::new(split)).await else {
+            return Err(Error::invalid("a deletion file elsewhere was taken"));
+        };
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains("deletion file"), "{e}");
+        Ok(())
     }
 }

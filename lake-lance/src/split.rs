@@ -163,9 +163,16 @@ impl SplitSerializer for LanceSplitSerializer {
 }
 
 /// Fails unless every file of the split lies in the dataset's own data directory: data
-/// file paths are bare names there; another base or a path that climbs out is refused.
+/// file paths are bare names there; another base or a path that climbs out is refused, and
+/// so is a deletion file in another base (a split's manifest names the bases).
 pub(crate) fn check_inside(split: &LanceSplit, dataset: &str) -> Result<()> {
     for fragment in &split.fragments {
+        if let Some(base) = fragment.deletion_file.as_ref().and_then(|d| d.base_id) {
+            return Err(Error::invalid(format!(
+                "the split's fragment {} names a deletion file in base {base}, outside dataset {dataset}",
+                fragment.id
+            )));
+        }
         let files = fragment
             .files
             .iter()
