@@ -226,11 +226,24 @@ impl LakeStorage for IcebergStorage {
         layout
             .check_writable()
             .map_err(|e| e.context(format!("table {}", info.path)))?;
+        // rows are checked against the table's own bucket column, which the log's bucket
+        // key need not name
+        let bucket_column = match (&layout.bucket, layout.bucket_key.as_slice()) {
+            (BucketField::Transform { .. }, [key]) => {
+                let file_schema = iceberg::arrow::schema_to_arrow_schema(metadata.current_schema())
+                    .map_err(iceberg_err(format!("table {}", info.path)))?;
+                let field = file_schema.field_with_name(key).map_err(|_| {
+                    Error::corrupt(format!("table {}: no bucket column {key} in its schema", info.path))
+                })?;
+                Some((key.clone(), field.data_type().clone()))
+            }
+            _ => None,
+        };
         Ok(Box::new(IcebergLakeWriter {
             catalog: self.catalog(&format!("tiering into {}", info.path))?.clone(),
             ident: Self::ident(&info.path)?,
             info: info.clone(),
-            bucket_transform: matches!(layout.bucket, BucketField::Transform { .. }),
+            bucket_column,
             written: BTreeMap::new(),
         }))
     }
@@ -249,7 +262,7 @@ mod tests {
     use super::*;
     use crate::schema::BUCKET_COUNT_PROPERTY;
 
-    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+    type TestResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
     fn rows(keys: &[i64], values: &[&str]) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
         let schema = Arc::new(Schema::new(vec![
@@ -347,6 +360,93 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{strategy}");
         }
+        Ok(())
+    }
+
+    /// Each row's bucket under Iceberg's `bucket[n]` of `column`, cast first to the type
+    /// Iceberg keeps it as (`file_type`).
+    fn iceberg_buckets(column: &arrow::array::ArrayRef, file_type: &DataType, n: u32) -> TestResult<Vec<u32>> {
+        use arrow::array::AsArray;
+        use iceberg::spec::Transform;
+        use iceberg::transform::create_transform_function;
+        let cast = arrow::compute::cast(column, file_type)?;
+        let buckets = create_transform_function(&Transform::Bucket(n))?.transform(cast)?;
+        let buckets = buckets
+            .as_primitive_opt::<arrow::datatypes::Int32Type>()
+            .ok_or("not int")?;
+        Ok(buckets.values().iter().map(|b| *b as u32).collect())
+    }
+
+    /// Regression: the writer hashed a millisecond timestamp key as it came, and iceberg's
+    /// bucket transform takes micro- and nanoseconds only: every round failed.
+    #[tokio::test]
+    async fn a_table_bucketed_by_a_millisecond_timestamp_is_tiered() -> TestResult {
+        use arrow::datatypes::TimeUnit;
+        let dir = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let ms = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", ms.clone(), false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let mut info = TableInfo::log_table(TablePath::new("ts", "t"), schema.clone(), 4);
+        info.bucket_key = vec!["ts".into()];
+        let stamps = vec![0i64, 1_000, 1_700_000_000_123, -86_400_001, 42];
+        let column: arrow::array::ArrayRef = Arc::new(arrow::array::TimestampMillisecondArray::from(stamps.clone()));
+        let buckets = iceberg_buckets(&column, &DataType::Timestamp(TimeUnit::Microsecond, None), 4)?;
+        let mut writer = storage.create_lake_writer(&info).await?;
+        for (row, bucket) in buckets.iter().enumerate() {
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    column.slice(row, 1),
+                    Arc::new(StringArray::from(vec![format!("v{row}")])),
+                ],
+            )?;
+            writer
+                .write(&TableBucket::new(*bucket), &LogBatch::append_only(batch, row as i64))
+                .await?;
+        }
+        let snapshot = writer.commit(BTreeMap::new()).await?;
+        let source = storage.create_lake_source(&info.path).await?;
+        let mut rows = 0;
+        for split in source.create_planner(snapshot.id).await?.plan().await? {
+            let batches: Vec<RecordBatch> =
+                futures::TryStreamExt::try_collect(source.create_reader(split).await?.read().await?).await?;
+            rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+        }
+        assert_eq!(rows, stamps.len());
+        Ok(())
+    }
+
+    /// Regression: rows were checked against the log's bucket key, so a log without one
+    /// (or with another) wrote rows under bucket values their `bucket[n]` column disagrees
+    /// with, and every engine pruning by that column lost them.
+    #[tokio::test]
+    async fn rows_are_checked_against_the_tables_own_bucket_column() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let schema = rows(&[], &[])?.schema();
+        let mut bucketed = TableInfo::log_table(TablePath::new("ext", "events"), schema.clone(), 2);
+        bucketed.bucket_key = vec!["k".into()];
+        storage.create_lake_writer(&bucketed).await?;
+        // the same table seen by a log without a bucket key: its rows go round-robin
+        let keyless = TableInfo::log_table(TablePath::new("ext", "events"), schema, 2);
+        let keys: Vec<i64> = (0..16).collect();
+        let values: Vec<String> = keys.iter().map(|k| format!("v{k}")).collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let batch = rows(&keys, &values)?;
+        let expected = iceberg_buckets(batch.column(0), &DataType::Int64, 2)?;
+        assert!(expected.contains(&0) && expected.contains(&1));
+        let mut writer = storage.create_lake_writer(&keyless).await?;
+        let Err(e) = writer
+            .write(&TableBucket::new(0), &LogBatch::append_only(batch, 0))
+            .await
+        else {
+            return Err("rows of both buckets were written as bucket 0".into());
+        };
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains("bucket[2](k)"), "{e}");
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use iceberg::arrow::schema_to_arrow_schema;
@@ -33,7 +33,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::iceberg_err;
 use crate::schema::{
-    BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, bucket_key, conform, key_sort_columns,
+    BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, conform, key_sort_columns,
 };
 use crate::storage::snapshot_of;
 
@@ -42,9 +42,10 @@ pub(crate) struct IcebergLakeWriter {
     pub catalog: Arc<dyn Catalog>,
     pub ident: TableIdent,
     pub info: TableInfo,
-    /// The table partitions by `bucket[N](key)`, so rows must hash to the bucket they are
-    /// written for (a table without that field keeps no buckets to disagree with).
-    pub bucket_transform: bool,
+    /// Where the table partitions by `bucket[N](key)`: the key column and the type Iceberg
+    /// keeps it as. Rows must hash to the bucket they are written for (a table without
+    /// that field keeps no buckets to disagree with).
+    pub bucket_column: Option<(String, DataType)>,
     pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
 }
 
@@ -61,8 +62,8 @@ impl LakeWriter for IcebergLakeWriter {
             )));
         }
         batch.validate()?;
-        if self.bucket_transform {
-            check_bucketing(&self.info, bucket, &batch.batch)?;
+        if let Some((key, file_type)) = &self.bucket_column {
+            check_bucketing(&self.info, bucket, &batch.batch, key, file_type)?;
         }
         self.written.entry(bucket.clone()).or_default().push(batch.clone());
         Ok(())
@@ -189,19 +190,30 @@ fn with_sort_order(file: DataFile, order: i32, spec_id: i32, context: &str) -> R
         })
 }
 
-/// Fails unless every row of `batch` hashes to `bucket` under Iceberg's `bucket[N](key)`.
-/// Iceberg prunes files by that transform when a scan filters on the key, so data files
-/// whose bucket partition disagrees with it would silently lose rows; Fluss buckets tables
-/// tiered into Iceberg with the same function (`table.datalake.format = iceberg`).
-fn check_bucketing(info: &TableInfo, bucket: &TableBucket, batch: &RecordBatch) -> Result<()> {
-    let Some(key) = bucket_column(info) else {
-        return Ok(());
-    };
+/// Fails unless every row of `batch` hashes to `bucket` under the table's own
+/// `bucket[N](key)`, on the key as Iceberg keeps it (`file_type`: a millisecond timestamp
+/// is kept, and hashed, in microseconds). Iceberg prunes files by that transform when a
+/// scan filters on the key, so data files whose bucket partition disagrees with it would
+/// silently lose rows; Fluss buckets tables tiered into Iceberg with the same function
+/// (`table.datalake.format = iceberg`).
+fn check_bucketing(
+    info: &TableInfo,
+    bucket: &TableBucket,
+    batch: &RecordBatch,
+    key: &str,
+    file_type: &DataType,
+) -> Result<()> {
     let column = batch
-        .column_by_name(&key)
+        .column_by_name(key)
         .ok_or_else(|| Error::schema(format!("table {}: {bucket} has no bucket key column {key}", info.path)))?;
+    let column = lake_api::conform::conform_array(column, file_type).map_err(|e| {
+        Error::schema(format!(
+            "table {}: bucket key column {key} as {file_type}: {e}",
+            info.path
+        ))
+    })?;
     let buckets = create_transform_function(&Transform::Bucket(info.bucket_count))
-        .and_then(|f| f.transform(column.clone()))
+        .and_then(|f| f.transform(column))
         .map_err(iceberg_err(format!("table {}: bucketing {key}", info.path)))?;
     let buckets = buckets
         .as_primitive_opt::<arrow_array::types::Int32Type>()
@@ -218,14 +230,6 @@ fn check_bucketing(info: &TableInfo, bucket: &TableBucket, batch: &RecordBatch) 
         )));
     }
     Ok(())
-}
-
-/// The single bucket-key column Iceberg buckets by, if the table has one.
-fn bucket_column(info: &TableInfo) -> Option<String> {
-    match bucket_key(info).as_slice() {
-        [one] => Some(one.clone()),
-        _ => None,
-    }
 }
 
 /// Fails when a written primary-key bucket already has rows in the lake: changing them
