@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_schema::Schema;
 use async_trait::async_trait;
 use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
-use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
+use lake_api::{Error, ErrorKind, FLUSS_OFFSETS_PROPERTY, Result, TableInfo, TablePath};
 use lance::Dataset;
 use lance::dataset::builder::DatasetBuilder;
 use lance::dataset::transaction::Operation;
@@ -154,6 +154,12 @@ async fn version_of(dataset: &Dataset, version: u64) -> Result<(LakeSnapshot, bo
             properties.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         properties.insert("operation".into(), t.operation.to_string());
+        if let Operation::Restore { version: restored } = &t.operation
+            && !properties.contains_key(FLUSS_OFFSETS_PROPERTY)
+        {
+            let offsets = restored_offsets(dataset, *restored, &context).await?;
+            properties.insert(FLUSS_OFFSETS_PROPERTY.into(), offsets);
+        }
     }
     let timestamp_ms = if dataset.version_id() == version {
         dataset.version().timestamp.timestamp_millis()
@@ -166,6 +172,45 @@ async fn version_of(dataset: &Dataset, version: u64) -> Result<(LakeSnapshot, bo
         properties,
     };
     Ok((snapshot, created_empty))
+}
+
+/// The tiered offsets a `Restore` of version `restored` goes with: those its content was
+/// read with, the newest recorded at or before it. A restore commits no properties, and
+/// a reader walking back from it would take the offsets of the rounds it undid; with no
+/// offsets to go on it is refused, as a reader could only guess.
+async fn restored_offsets(dataset: &Dataset, restored: u64, context: &str) -> Result<String> {
+    let mut version = restored;
+    // each step goes to an older version: at most `restored` of them
+    for _ in 0..restored {
+        if version == 0 {
+            break;
+        }
+        let transaction = dataset
+            .read_transaction_by_version(version)
+            .await
+            .map_err(lance_err(format!("{context}: version {version}, which it restores")))
+            // the versions were just listed: one missing is damage, not an absent table
+            .map_err(|e| e.not_found_as(ErrorKind::Corrupt, "a version it restores is gone"))?;
+        let Some(transaction) = transaction else {
+            version -= 1;
+            continue;
+        };
+        if let Some(offsets) = transaction
+            .transaction_properties
+            .as_ref()
+            .and_then(|p| p.get(FLUSS_OFFSETS_PROPERTY))
+        {
+            return Ok(offsets.clone());
+        }
+        version = match transaction.operation {
+            Operation::Restore { version: earlier } if earlier < version => earlier,
+            _ => version - 1,
+        };
+    }
+    Err(Error::corrupt(format!(
+        "{context} restores version {restored}, and no version up to it records '{FLUSS_OFFSETS_PROPERTY}': \
+         the offsets its rows go with are unknown"
+    )))
 }
 
 /// Every version of an open dataset as a snapshot, oldest first, but for the empty version
@@ -280,5 +325,66 @@ impl LakeStorage for LanceStorage {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field};
+    use lake_api::{LogBatch, TableBucket};
+
+    use super::*;
+
+    /// Regression: a `Restore` commits no properties, so a reader took the offsets of the
+    /// newest version before it (the round it undid) with the content it restored, and
+    /// the rows between the two were in neither the lake nor the log range read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restored_version_keeps_the_offsets_of_what_it_restores() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let info = TableInfo::log_table(TablePath::new("db", "t"), schema.clone(), 1);
+        let mut rounds = Vec::new();
+        for round in 0..2i64 {
+            let keys = round * 10..round * 10 + 3;
+            let values: Vec<String> = keys.clone().map(|k| format!("v{k}")).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(keys)),
+                    Arc::new(StringArray::from(values)),
+                ],
+            )?;
+            let mut writer = lake.create_lake_writer(&info).await?;
+            writer
+                .write(&TableBucket::new(0), &LogBatch::append_only(batch, round * 3))
+                .await?;
+            let offsets = format!("round {round}");
+            let snapshot = writer
+                .commit(BTreeMap::from([(FLUSS_OFFSETS_PROPERTY.to_string(), offsets)]))
+                .await?;
+            rounds.push(snapshot.id);
+        }
+        let first = u64::try_from(rounds[0]).map_err(|e| Error::invalid(e.to_string()))?;
+        let uri = lake.config().table_uri(&info.path);
+        let mut restored = open_dataset(&uri, Some(first)).await?;
+        restored.restore().await.map_err(lance_err("restore"))?;
+        let latest = lake
+            .latest_snapshot(&info.path)
+            .await?
+            .ok_or_else(|| Error::invalid("no snapshot"))?;
+        assert!(latest.id > rounds[1], "{latest:?}");
+        assert_eq!(
+            latest.properties.get(FLUSS_OFFSETS_PROPERTY).map(String::as_str),
+            Some("round 0"),
+            "{latest:?}"
+        );
+        Ok(())
     }
 }
