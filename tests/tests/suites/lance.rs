@@ -808,7 +808,11 @@ async fn workers_open_a_version_from_the_manifest_its_splits_carry() {
             (*version, serde_json::to_vec(&record).expect("bytes"))
         })
         .collect();
-    assert!(read_on_worker(lake.config(), &bare).await.is_err());
+    let err = read_on_worker(lake.config(), &bare)
+        .await
+        .expect_err("the version is gone");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains(&format!("version {first}")), "{err}");
 
     // a manifest swapped in from another version is refused, not read
     let manifest_of = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).expect("json")["manifest"].clone();

@@ -200,7 +200,8 @@ async fn filters_projection_and_limit_push_down_to_the_fixture() {
         .expect("plan")
     {
         let got = read_split(limited.as_ref(), split).await.expect("rows");
-        assert!(got.len() <= 1);
+        // a reader stops at the batch that reaches the limit (the union read trims it)
+        assert!(got.len() <= 1, "{got:?}");
     }
 
     // regression: a limit past i64::MAX was cast to a negative row count, so planning

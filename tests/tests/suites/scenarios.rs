@@ -218,13 +218,20 @@ async fn concurrency_does_not_change_the_result() {
 #[tokio::test]
 async fn sort_merge_emits_each_split_in_key_order() {
     let table = big_table(13).await;
-    let scan = table
-        .scan()
-        .strategy(MergeStrategy::SortMerge)
-        .batch_size(97)
-        .build()
-        .await
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // the default budget takes the sparse merge (one sorted lake file per bucket, an
+    // integer key); a small one the k-way merge, over spilled runs
+    for budget in [None, Some(4096)] {
+        let mut builder = table.scan().strategy(MergeStrategy::SortMerge).batch_size(97);
+        if let Some(bytes) = budget {
+            builder = builder.memory_budget(bytes).spill_dir(dir.path());
+        }
+        let scan = builder.build().await.unwrap();
+        splits_come_in_key_order(&scan).await;
+    }
+}
+
+async fn splits_come_in_key_order(scan: &UnionScan) {
     for split in scan.plan().await.unwrap() {
         let batches: Vec<RecordBatch> = scan.read(&split).await.unwrap().try_collect().await.unwrap();
         let keys: Vec<i64> = batches
