@@ -35,6 +35,8 @@ mod sorted_runs;
 mod source;
 mod split;
 mod storage;
+#[cfg(test)]
+mod test_rows;
 mod writer;
 
 pub use blobs::LanceBlobResolver;

@@ -660,36 +660,23 @@ impl SortedRecordReader for LanceReader {
 mod tests {
     use std::collections::BTreeMap;
 
-    use arrow_array::{Int64Array, StringArray};
-    use arrow_schema::{Field, Schema};
     use lake_api::lake::LakeStorage;
     use lake_api::{ChangeType, LogBatch, TableBucket, TablePath};
     use lance::table::format::DeletionFile;
     use prost::Message;
 
     use super::*;
+    use crate::test_rows;
     use crate::{LanceConfig, LanceStorage};
 
     /// A bucket-keeping table tiered twice, and the splits of its first version as a
     /// worker gets them (each with its manifest), for a source of the table.
     async fn old_splits(dir: &std::path::Path) -> Result<(Box<dyn LakeSource>, Vec<LanceSplit>)> {
         let lake = LanceStorage::new(LanceConfig::new(dir.to_string_lossy()).with_bucket_column(true));
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("v", DataType::Utf8, true),
-        ]));
-        let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema.clone(), vec!["k".into()], 2);
+        let info = TableInfo::primary_key_table(TablePath::new("db", "t"), test_rows::schema(), vec!["k".into()], 2);
         let mut first = None;
         for round in 0..2i64 {
-            let keys = round * 10..round * 10 + 4;
-            let values: Vec<String> = keys.clone().map(|k| format!("v{k}")).collect();
-            let batch = RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(Int64Array::from_iter_values(keys)),
-                    Arc::new(StringArray::from(values)),
-                ],
-            )?;
+            let batch = test_rows::rows(round * 10..round * 10 + 4)?;
             let mut writer = lake.create_lake_writer(&info).await?;
             writer
                 .write(

@@ -330,13 +330,10 @@ impl LakeStorage for LanceStorage {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::{Int64Array, RecordBatch, StringArray};
-    use arrow_schema::{DataType, Field};
     use lake_api::{LogBatch, TableBucket};
 
     use super::*;
+    use crate::test_rows;
 
     /// Regression: a `Restore` commits no properties, so a reader took the offsets of the
     /// newest version before it (the round it undid) with the content it restored, and
@@ -345,22 +342,10 @@ mod tests {
     async fn a_restored_version_keeps_the_offsets_of_what_it_restores() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("v", DataType::Utf8, true),
-        ]));
-        let info = TableInfo::log_table(TablePath::new("db", "t"), schema.clone(), 1);
+        let info = TableInfo::log_table(TablePath::new("db", "t"), test_rows::schema(), 1);
         let mut rounds = Vec::new();
         for round in 0..2i64 {
-            let keys = round * 10..round * 10 + 3;
-            let values: Vec<String> = keys.clone().map(|k| format!("v{k}")).collect();
-            let batch = RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(Int64Array::from_iter_values(keys)),
-                    Arc::new(StringArray::from(values)),
-                ],
-            )?;
+            let batch = test_rows::rows(round * 10..round * 10 + 3)?;
             let mut writer = lake.create_lake_writer(&info).await?;
             writer
                 .write(&TableBucket::new(0), &LogBatch::append_only(batch, round * 3))

@@ -503,30 +503,13 @@ async fn apply_round(
 #[cfg(test)]
 mod tests {
     use arrow_array::types::Int64Type;
-    use arrow_array::{Int64Array, StringArray};
-    use arrow_schema::{Field, Schema};
     use lake_api::lake::LakeStorage;
     use lake_api::memory::MemoryLog;
     use lake_api::{ChangeType, MergeStrategy, TablePath, UnionTable};
 
     use super::*;
+    use crate::test_rows::rows;
     use crate::{LanceConfig, LanceStorage};
-
-    fn rows(keys: std::ops::Range<i64>) -> Result<RecordBatch> {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("v", DataType::Utf8, true),
-        ]));
-        let values: Vec<String> = keys.clone().map(|k| format!("v{k}")).collect();
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(Int64Array::from_iter_values(keys)),
-                Arc::new(StringArray::from(values)),
-            ],
-        )
-        .map_err(|e| Error::new(ErrorKind::Arrow, e.to_string()))
-    }
 
     /// A table tiered in one round as a run of fragments whose recorded order is then
     /// reversed (metadata is input): the sort-merge fails on it, it does not misplace rows.
