@@ -26,6 +26,12 @@ use crate::task::{forward, task_stream};
 /// The snapshot property Fluss writes the tiered offsets into.
 pub const FLUSS_OFFSETS_PROPERTY: &str = "fluss-offsets";
 
+/// A snapshot property saying why the tiered offsets the snapshot's rows go with are
+/// unknown (a lake version restoring one whose offsets are gone). Readers that need
+/// offsets refuse such a snapshot rather than take an older one's, which would describe
+/// other rows; see [`latest_tiered_offsets`](crate::latest_tiered_offsets).
+pub const OFFSETS_UNKNOWN_PROPERTY: &str = "lakeunion.offsets-unknown";
+
 /// A stream of record batches that knows its schema.
 pub struct RecordBatchStream {
     schema: SchemaRef,

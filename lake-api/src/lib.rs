@@ -47,8 +47,9 @@ pub mod union;
 pub use blob::{BlobMode, BlobRef, BlobResolver};
 pub use error::{Error, ErrorKind, Result};
 pub use lake::{
-    FLUSS_OFFSETS_PROPERTY, LakeScanStart, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner,
-    RecordBatchStream, RecordReader, RunPosition, SnapshotView, SortedRecordReader, SplitSerializer, SplitStats,
+    FLUSS_OFFSETS_PROPERTY, LakeScanStart, LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter,
+    OFFSETS_UNKNOWN_PROPERTY, Planner, RecordBatchStream, RecordReader, RunPosition, SnapshotView, SortedRecordReader,
+    SplitSerializer, SplitStats,
 };
 pub use log::{ChangeType, LogBatch, LogBatchStream, LogSource, OffsetRange, ReadableSnapshot, latest_tiered_offsets};
 pub use merge::apply::apply_changes;

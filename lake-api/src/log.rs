@@ -251,12 +251,23 @@ pub enum ReadableSnapshot {
 /// records any, with that snapshot. Lake maintenance (compaction, expiry) commits
 /// snapshots that record none, and the data of such a snapshot is what the one before it
 /// tiered. `None` when no snapshot records offsets; errors other than
-/// [`NotFound`](crate::ErrorKind::NotFound) (a malformed `fluss-offsets`) stop the search.
+/// [`NotFound`](crate::ErrorKind::NotFound) (a malformed `fluss-offsets`) stop the search,
+/// and so does a snapshot marked [`OFFSETS_UNKNOWN_PROPERTY`]
+/// ([`Offsets`](crate::ErrorKind::Offsets)): the offsets of the snapshots before it
+/// describe other rows.
 pub async fn latest_tiered_offsets<'a>(
     log: &dyn LogSource,
     snapshots: &'a [LakeSnapshot],
 ) -> Result<Option<(&'a LakeSnapshot, BTreeMap<TableBucket, i64>)>> {
     for snapshot in snapshots.iter().rev() {
+        if !snapshot.properties.contains_key(crate::lake::FLUSS_OFFSETS_PROPERTY)
+            && let Some(why) = snapshot.properties.get(crate::lake::OFFSETS_UNKNOWN_PROPERTY)
+        {
+            return Err(crate::error::Error::offsets(format!(
+                "lake snapshot {}: the tiered offsets its rows go with are unknown ({why})",
+                snapshot.id
+            )));
+        }
         match log.tiered_offsets(snapshot).await {
             Ok(offsets) => return Ok(Some((snapshot, offsets))),
             Err(e) if e.kind() == crate::error::ErrorKind::NotFound => continue,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_schema::Schema;
 use async_trait::async_trait;
 use lake_api::lake::{LakeScanStart, LakeSnapshot, LakeSource, LakeStorage, LakeWriter};
-use lake_api::{Error, ErrorKind, FLUSS_OFFSETS_PROPERTY, Result, TableInfo, TablePath};
+use lake_api::{Error, ErrorKind, FLUSS_OFFSETS_PROPERTY, OFFSETS_UNKNOWN_PROPERTY, Result, TableInfo, TablePath};
 use lance::Dataset;
 use lance::dataset::builder::DatasetBuilder;
 use lance::dataset::transaction::Operation;
@@ -157,8 +157,13 @@ async fn version_of(dataset: &Dataset, version: u64) -> Result<(LakeSnapshot, bo
         if let Operation::Restore { version: restored } = &t.operation
             && !properties.contains_key(FLUSS_OFFSETS_PROPERTY)
         {
-            let offsets = restored_offsets(dataset, *restored, &context).await?;
-            properties.insert(FLUSS_OFFSETS_PROPERTY.into(), offsets);
+            match restored_offsets(dataset, *restored, &context).await? {
+                Some(offsets) => properties.insert(FLUSS_OFFSETS_PROPERTY.into(), offsets),
+                None => properties.insert(
+                    OFFSETS_UNKNOWN_PROPERTY.into(),
+                    format!("it restores version {restored}, and no version up to that one records them"),
+                ),
+            };
         }
     }
     let timestamp_ms = if dataset.version_id() == version {
@@ -176,21 +181,25 @@ async fn version_of(dataset: &Dataset, version: u64) -> Result<(LakeSnapshot, bo
 
 /// The tiered offsets a `Restore` of version `restored` goes with: those its content was
 /// read with, the newest recorded at or before it. A restore commits no properties, and
-/// a reader walking back from it would take the offsets of the rounds it undid; with no
-/// offsets to go on it is refused, as a reader could only guess.
-async fn restored_offsets(dataset: &Dataset, restored: u64, context: &str) -> Result<String> {
+/// a reader walking back from it would take the offsets of the rounds it undid. `None`
+/// where none is known (none recorded up to it, or the versions cleaned up): the restore
+/// is then marked [`OFFSETS_UNKNOWN_PROPERTY`], which stops that walk, while reads of the
+/// lake alone go on.
+async fn restored_offsets(dataset: &Dataset, restored: u64, context: &str) -> Result<Option<String>> {
     let mut version = restored;
     // each step goes to an older version: at most `restored` of them
     for _ in 0..restored {
         if version == 0 {
             break;
         }
-        let transaction = dataset
-            .read_transaction_by_version(version)
-            .await
-            .map_err(lance_err(format!("{context}: version {version}, which it restores")))
-            // the versions were just listed: one missing is damage, not an absent table
-            .map_err(|e| e.not_found_as(ErrorKind::Corrupt, "a version it restores is gone"))?;
+        let transaction = match dataset.read_transaction_by_version(version).await {
+            Ok(t) => t,
+            Err(e) => match lance_err(format!("{context}: version {version}, which it restores"))(e) {
+                // cleaned up: what it recorded is gone with it
+                e if e.kind() == ErrorKind::NotFound => return Ok(None),
+                e => return Err(e),
+            },
+        };
         let Some(transaction) = transaction else {
             version -= 1;
             continue;
@@ -200,17 +209,14 @@ async fn restored_offsets(dataset: &Dataset, restored: u64, context: &str) -> Re
             .as_ref()
             .and_then(|p| p.get(FLUSS_OFFSETS_PROPERTY))
         {
-            return Ok(offsets.clone());
+            return Ok(Some(offsets.clone()));
         }
         version = match transaction.operation {
             Operation::Restore { version: earlier } if earlier < version => earlier,
             _ => version - 1,
         };
     }
-    Err(Error::corrupt(format!(
-        "{context} restores version {restored}, and no version up to it records '{FLUSS_OFFSETS_PROPERTY}': \
-         the offsets its rows go with are unknown"
-    )))
+    Ok(None)
 }
 
 /// Every version of an open dataset as a snapshot, oldest first, but for the empty version
@@ -370,6 +376,19 @@ mod tests {
             Some("round 0"),
             "{latest:?}"
         );
+        // back to the empty version the dataset was created with: no offsets describe it,
+        // and the ones before the restore must not be taken for its own
+        let mut empty = open_dataset(&uri, Some(1)).await?;
+        empty.restore().await.map_err(lance_err("restore"))?;
+        let snapshots = lake.list_snapshots(&info.path).await?;
+        let latest = snapshots.last().ok_or_else(|| Error::invalid("no snapshot"))?;
+        assert!(latest.properties.contains_key(OFFSETS_UNKNOWN_PROPERTY), "{latest:?}");
+        assert!(!latest.properties.contains_key(FLUSS_OFFSETS_PROPERTY), "{latest:?}");
+        let log = lake_api::memory::MemoryLog::new(info.clone())?;
+        let Err(e) = lake_api::latest_tiered_offsets(&log, &snapshots).await else {
+            return Err(Error::invalid("offsets taken from before the restore"));
+        };
+        assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
         Ok(())
     }
 }
