@@ -84,6 +84,10 @@ pub(crate) fn follow(
         read_log(ctx.log.clone(), bucket, end, None, ctx.info.schema.clone())
             .map(move |lb| {
                 let lb = lb?;
+                // a log table's tail appends, as its bounded read does
+                if !ctx.info.has_primary_key() {
+                    super::readers::refuse_changes(&ctx.info.path, &lb)?;
+                }
                 let data = ctx.log_rows(&lb.batch)?;
                 // filters apply to each change on its own, as on any changelog stream
                 let (data, changes) = match selection_mask(&data, &ctx.filters)? {

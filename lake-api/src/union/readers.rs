@@ -254,7 +254,7 @@ pub(crate) fn read_log_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Resul
 
 /// Fails unless every row of a log table's batch appends (`+A`, or `+I`): a retraction or
 /// an update has no row to show where nothing merges it.
-fn refuse_changes(table: &TablePath, batch: &LogBatch) -> Result<()> {
+pub(crate) fn refuse_changes(table: &TablePath, batch: &LogBatch) -> Result<()> {
     let changed = batch
         .change_types
         .iter()

@@ -83,7 +83,7 @@ async fn log_batch_with_the_wrong_schema_names_bucket_and_offset() {
 /// A log table's log only appends: a retraction or update in it is no row to show, and
 /// was once shown as one (a `-D` read as a row like any other).
 #[tokio::test]
-async fn a_change_a_log_table_cannot_have_is_corrupt() -> lake_api::Result<()> {
+async fn a_change_a_log_table_cannot_have_is_corrupt() -> Result<(), Box<dyn std::error::Error>> {
     let events = TableInfo::log_table(TablePath::new("bad", "events"), info().schema, 1);
     for change in [ChangeType::Delete, ChangeType::UpdateBefore, ChangeType::UpdateAfter] {
         let log = MemoryLog::new(events.clone())?;
@@ -102,6 +102,17 @@ async fn a_change_a_log_table_cannot_have_is_corrupt() -> lake_api::Result<()> {
         let msg = e.to_string();
         assert!(msg.contains("offset 3") && msg.contains(change.short_string()), "{msg}");
     }
+    // and a followed table's tail, as its bounded read
+    let log = MemoryLog::new(events.clone())?;
+    let bucket = TableBucket::new(0);
+    log.append(&bucket, batch(0..3), vec![ChangeType::AppendOnly; 3])?;
+    let table = UnionTable::new(events, Arc::new(log.clone()), None)?;
+    let mut changes = table.scan().build().await?.follow().await?;
+    let first = changes.try_next().await?.ok_or("no snapshot rows")?;
+    assert_eq!(first.num_rows(), 3);
+    log.append_raw(&bucket, LogBatch::new(batch(3..4), vec![ChangeType::Delete], 3))?;
+    let e = changes.try_next().await.err().ok_or("a -D followed as a change")?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     Ok(())
 }
 
