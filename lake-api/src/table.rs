@@ -178,7 +178,8 @@ pub struct TableInfo {
     pub primary_key: Vec<String>,
     /// The number of buckets per partition.
     pub bucket_count: u32,
-    /// The columns rows are bucketed by (defaults to the primary key).
+    /// The columns rows are bucketed by (defaults to the primary key, less the partition
+    /// keys).
     pub bucket_key: Vec<String>,
     /// Partition column names; empty when not partitioned.
     pub partition_keys: Vec<String>,
@@ -217,9 +218,10 @@ impl TableInfo {
         }
     }
 
-    /// Sets the partition keys. A primary-key table's bucket key loses them, as in Fluss:
-    /// a partition column holds one value in all of a partition's rows, so a Fluss key
-    /// table is bucketed by its key without them.
+    /// Sets the partition keys. A primary-key table bucketed by its key (as
+    /// [`primary_key_table`](Self::primary_key_table) makes it) is then bucketed by its key
+    /// without them, as Fluss defaults it: a partition column holds one value in all of a
+    /// partition's rows. A bucket key set otherwise stays as it is.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -236,7 +238,7 @@ impl TableInfo {
     /// assert_eq!(info.bucket_key, ["id"]);
     /// ```
     pub fn with_partition_keys(mut self, keys: Vec<String>) -> Self {
-        if self.has_primary_key() {
+        if self.has_primary_key() && self.bucket_key == self.primary_key {
             self.bucket_key.retain(|c| !keys.contains(c));
         }
         self.partition_keys = keys;
@@ -390,7 +392,14 @@ mod tests {
             TableInfo::primary_key_table(path.clone(), schema.clone(), key, 4).with_partition_keys(vec!["dt".into()]);
         assert_eq!(info.bucket_key, vec!["id".to_string()]);
         assert_eq!(info.primary_key, vec!["id".to_string(), "dt".to_string()]);
-        // a log table's bucket key is its own to choose
+        // a bucket key set otherwise is the caller's, whatever the partitions
+        let mut chosen = TableInfo::primary_key_table(path.clone(), schema.clone(), vec!["id".into(), "dt".into()], 4);
+        chosen.bucket_key = vec!["dt".into()];
+        assert_eq!(
+            chosen.with_partition_keys(vec!["dt".into()]).bucket_key,
+            vec!["dt".to_string()]
+        );
+        // and a log table's bucket key is its own to choose
         let mut log = TableInfo::log_table(path, schema, 4);
         log.bucket_key = vec!["dt".into()];
         assert_eq!(
