@@ -213,7 +213,9 @@ impl BatchBuffer {
     }
 }
 
-/// `schema` as a spill file keeps it: every dictionary, at any depth, decoded to its values.
+/// `schema` as a spill file keeps it: every dictionary of plain values, at any depth but
+/// inside a union, decoded to its values (arrow casts back to neither a union nor a
+/// dictionary of nested values; those stay encoded, as before).
 fn disk_schema(schema: &SchemaRef) -> SchemaRef {
     if !schema.fields().iter().any(|f| has_dictionary(f.data_type())) {
         return schema.clone();
@@ -224,7 +226,7 @@ fn disk_schema(schema: &SchemaRef) -> SchemaRef {
 
 fn has_dictionary(dt: &DataType) -> bool {
     match dt {
-        DataType::Dictionary(..) => true,
+        DataType::Dictionary(_, values) => !values.is_nested(),
         DataType::List(f)
         | DataType::LargeList(f)
         | DataType::ListView(f)
@@ -232,7 +234,6 @@ fn has_dictionary(dt: &DataType) -> bool {
         | DataType::FixedSizeList(f, _)
         | DataType::Map(f, _) => has_dictionary(f.data_type()),
         DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
-        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f.data_type())),
         DataType::RunEndEncoded(_, values) => has_dictionary(values.data_type()),
         _ => false,
     }
@@ -243,7 +244,7 @@ fn decoded_field(field: &FieldRef) -> FieldRef {
         return field.clone();
     }
     let decoded = match field.data_type() {
-        DataType::Dictionary(_, values) => decoded_type(values),
+        DataType::Dictionary(_, values) if !values.is_nested() => values.as_ref().clone(),
         other => decoded_type(other),
     };
     Arc::new(Field::clone(field).with_data_type(decoded))
@@ -251,7 +252,7 @@ fn decoded_field(field: &FieldRef) -> FieldRef {
 
 fn decoded_type(dt: &DataType) -> DataType {
     match dt {
-        DataType::Dictionary(_, values) => decoded_type(values),
+        DataType::Dictionary(_, values) if !values.is_nested() => values.as_ref().clone(),
         DataType::List(f) => DataType::List(decoded_field(f)),
         DataType::LargeList(f) => DataType::LargeList(decoded_field(f)),
         DataType::ListView(f) => DataType::ListView(decoded_field(f)),
@@ -259,9 +260,6 @@ fn decoded_type(dt: &DataType) -> DataType {
         DataType::FixedSizeList(f, n) => DataType::FixedSizeList(decoded_field(f), *n),
         DataType::Map(f, sorted) => DataType::Map(decoded_field(f), *sorted),
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(decoded_field).collect()),
-        DataType::Union(fields, mode) => {
-            DataType::Union(fields.iter().map(|(id, f)| (id, decoded_field(f))).collect(), *mode)
-        }
         DataType::RunEndEncoded(ends, values) => DataType::RunEndEncoded(ends.clone(), decoded_field(values)),
         other => other.clone(),
     }
@@ -407,9 +405,26 @@ mod tests {
         };
         let batch = |top: Vec<&str>, inner: Vec<Option<&str>>| -> Result<RecordBatch> {
             let top: arrow_array::DictionaryArray<arrow_array::types::Int32Type> = top.into_iter().collect();
+            // and a list of them
+            let mut lists = arrow_array::builder::ListBuilder::new(arrow_array::builder::StringDictionaryBuilder::<
+                arrow_array::types::Int16Type,
+            >::new());
+            for value in top
+                .values()
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .iter()
+                .flat_map(|v| v.iter())
+            {
+                lists.values().append_option(value);
+                lists.append(true);
+            }
+            lists.append(false);
+            let lists = lists.finish().slice(0, top.len());
             Ok(RecordBatch::try_from_iter([
                 ("a", Arc::new(top) as arrow_array::ArrayRef),
                 ("s", nested(inner)?),
+                ("l", Arc::new(lists) as _),
             ])?)
         };
         let first = batch(vec!["x", "y", "x"], vec![Some("p"), None, Some("q")])?;
