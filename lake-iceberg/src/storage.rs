@@ -232,8 +232,12 @@ impl LakeStorage for IcebergStorage {
             (BucketField::Transform { .. }, [key]) => {
                 let file_schema = iceberg::arrow::schema_to_arrow_schema(metadata.current_schema())
                     .map_err(iceberg_err(format!("table {}", info.path)))?;
+                // a nested source column is named by its path, which no top-level field has
                 let field = file_schema.field_with_name(key).map_err(|_| {
-                    Error::corrupt(format!("table {}: no bucket column {key} in its schema", info.path))
+                    Error::new(
+                        ErrorKind::Unsupported,
+                        format!("table {}: its bucket column {key} is not a top-level column", info.path),
+                    )
                 })?;
                 Some((key.clone(), field.data_type().clone()))
             }

@@ -704,7 +704,7 @@ mod tests {
     /// schema left the bucket column out read a bucket-keeping dataset as bucket-unaware
     /// (every bucket's rows merged as one).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_manifest_without_the_bucket_column_reads_no_bucket_as_all() -> Result<()> {
+    async fn a_split_without_a_bucket_is_refused_whatever_its_manifest_says() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let (source, splits) = old_splits(dir.path()).await?;
         let mut split = splits.first().cloned().ok_or_else(|| Error::invalid("no split"))?;

@@ -115,7 +115,12 @@ pub async fn plans_repeat(lake: &dyn LakeStorage, path: &TablePath) -> lake_api:
             }
             match &first {
                 None => first = Some(planned),
-                Some(first) => assert!(*first == planned, "{path} planned in another order (limit {limit:?})"),
+                Some(first) if *first != planned => {
+                    return Err(lake_api::Error::invalid(format!(
+                        "{path} planned in another order (limit {limit:?})"
+                    )));
+                }
+                Some(_) => {}
             }
         }
     }
