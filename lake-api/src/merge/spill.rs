@@ -79,28 +79,24 @@ impl SpillDir {
         let dir = self.dir()?;
         let path = dir.join(format!("run-{n:06}.arrow"));
         let partial = dir.join(format!("run-{n:06}.arrow.partial"));
-        let disk = disk_schema(schema);
+        let run = SpillRun::new(path, schema);
         let write = || -> Result<()> {
             let file = File::create(&partial)?;
-            let mut writer = FileWriter::try_new(BufWriter::new(file), &disk)?;
+            let mut writer = FileWriter::try_new(BufWriter::new(file), &run.disk)?;
             for batch in batches {
-                writer.write(&recast(&batch?, &disk)?)?;
+                writer.write(&run.to_disk(batch?)?)?;
             }
             writer.finish()?;
             Ok(())
         };
         match write() {
             Ok(()) => {
-                std::fs::rename(&partial, &path)?;
-                Ok(SpillRun {
-                    path,
-                    schema: schema.clone(),
-                    disk,
-                })
+                std::fs::rename(&partial, &run.path)?;
+                Ok(run)
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
-                Err(e.context(format!("spilling run {}", path.display())))
+                Err(e.context(format!("spilling run {}", run.path.display())))
             }
         }
     }
@@ -117,18 +113,43 @@ pub(crate) struct SpillRun {
 }
 
 impl SpillRun {
+    fn new(path: PathBuf, schema: &SchemaRef) -> Self {
+        Self {
+            path,
+            schema: schema.clone(),
+            disk: disk_schema(schema),
+        }
+    }
+
+    /// A batch as the file keeps it.
+    fn to_disk(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        // a schema without dictionaries is its own disk schema: batches go as they are
+        if Arc::ptr_eq(&self.schema, &self.disk) {
+            return Ok(batch);
+        }
+        recast(&batch, &self.disk)
+    }
+
+    /// A batch of the file as it was written.
+    fn as_written(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if Arc::ptr_eq(&self.schema, &self.disk) {
+            return Ok(batch);
+        }
+        recast(&batch, &self.schema)
+    }
+
     /// Reads the run back, one batch at a time.
     ///
     /// Reads are synchronous: runs are local files read sequentially in large blocks,
     /// the same trade-off DataFusion makes for its spill readers.
     pub(crate) fn read(&self) -> Result<RecordBatchStream> {
         let mut file = Some(SpillFile::open(&self.path, &self.disk)?);
-        let schema = self.schema.clone();
+        let run = self.clone();
         let batches = std::iter::from_fn(move || {
             let next = file
                 .as_mut()?
                 .next_batch()
-                .and_then(|b| b.map(|b| recast(&b, &schema)).transpose());
+                .and_then(|b| b.map(|b| run.as_written(b)).transpose());
             if next.is_err() {
                 // a file that failed midway is in no state to go on
                 file = None;
@@ -166,7 +187,7 @@ impl BatchBuffer {
     /// Appends a batch.
     pub(crate) fn push(&mut self, batch: RecordBatch) -> Result<()> {
         if let Some((writer, run)) = &mut self.file {
-            writer.write(&recast(&batch, &run.disk)?)?;
+            writer.write(&run.to_disk(batch)?)?;
             return Ok(());
         }
         self.bytes += batch.get_array_memory_size();
@@ -175,13 +196,13 @@ impl BatchBuffer {
             let schema = self.memory[0].schema();
             let n = self.spill.next.fetch_add(1, Ordering::Relaxed);
             let path = self.spill.dir()?.join(format!("buffer-{n:06}.arrow"));
-            let disk = disk_schema(&schema);
-            let mut writer = FileWriter::try_new(BufWriter::new(File::create(&path)?), &disk)?;
+            let run = SpillRun::new(path, &schema);
+            let mut writer = FileWriter::try_new(BufWriter::new(File::create(&run.path)?), &run.disk)?;
             for b in self.memory.drain(..) {
-                writer.write(&recast(&b, &disk)?)?;
+                writer.write(&run.to_disk(b)?)?;
             }
             self.bytes = 0;
-            self.file = Some((writer, SpillRun { path, schema, disk }));
+            self.file = Some((writer, run));
         }
         Ok(())
     }
@@ -217,36 +238,19 @@ impl BatchBuffer {
 /// inside a union, decoded to its values (arrow casts back to neither a union nor a
 /// dictionary of nested values; those stay encoded, as before).
 fn disk_schema(schema: &SchemaRef) -> SchemaRef {
-    if !schema.fields().iter().any(|f| has_dictionary(f.data_type())) {
+    let fields: Vec<FieldRef> = schema.fields().iter().map(decoded_field).collect();
+    if fields.iter().zip(schema.fields()).all(|(a, b)| Arc::ptr_eq(a, b)) {
         return schema.clone();
     }
-    let fields: Vec<FieldRef> = schema.fields().iter().map(decoded_field).collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-fn has_dictionary(dt: &DataType) -> bool {
-    match dt {
-        DataType::Dictionary(_, values) => !values.is_nested(),
-        DataType::List(f)
-        | DataType::LargeList(f)
-        | DataType::ListView(f)
-        | DataType::LargeListView(f)
-        | DataType::FixedSizeList(f, _)
-        | DataType::Map(f, _) => has_dictionary(f.data_type()),
-        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
-        DataType::RunEndEncoded(_, values) => has_dictionary(values.data_type()),
-        _ => false,
-    }
-}
-
+/// `field` with its dictionaries decoded; the same field where there are none.
 fn decoded_field(field: &FieldRef) -> FieldRef {
-    if !has_dictionary(field.data_type()) {
+    let decoded = decoded_type(field.data_type());
+    if &decoded == field.data_type() {
         return field.clone();
     }
-    let decoded = match field.data_type() {
-        DataType::Dictionary(_, values) if !values.is_nested() => values.as_ref().clone(),
-        other => decoded_type(other),
-    };
     Arc::new(Field::clone(field).with_data_type(decoded))
 }
 
@@ -267,15 +271,6 @@ fn decoded_type(dt: &DataType) -> DataType {
 
 /// `batch` with its columns cast, in place, to `to`'s types: to the disk form and back.
 fn recast(batch: &RecordBatch, to: &SchemaRef) -> Result<RecordBatch> {
-    let same_types = batch.num_columns() == to.fields().len()
-        && batch
-            .columns()
-            .iter()
-            .zip(to.fields())
-            .all(|(c, f)| c.data_type() == f.data_type());
-    if same_types {
-        return Ok(batch.clone());
-    }
     let columns = batch
         .columns()
         .iter()
