@@ -187,18 +187,17 @@ async fn version_of(dataset: &Dataset, version: u64) -> Result<(LakeSnapshot, bo
 /// lake alone go on.
 async fn restored_offsets(dataset: &Dataset, restored: u64, context: &str) -> Result<Option<String>> {
     let mut version = restored;
-    // each step goes to an older version: at most `restored` of them
-    for _ in 0..restored {
-        if version == 0 {
-            break;
-        }
-        let transaction = match dataset.read_transaction_by_version(version).await {
+    // each step goes to an older version
+    while version > 0 {
+        let read = dataset
+            .read_transaction_by_version(version)
+            .await
+            .map_err(lance_err(format!("{context}: version {version}, which it restores")));
+        let transaction = match read {
             Ok(t) => t,
-            Err(e) => match lance_err(format!("{context}: version {version}, which it restores"))(e) {
-                // cleaned up: what it recorded is gone with it
-                e if e.kind() == ErrorKind::NotFound => return Ok(None),
-                e => return Err(e),
-            },
+            // cleaned up: what it recorded is gone with it
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
         let Some(transaction) = transaction else {
             version -= 1;
