@@ -213,16 +213,24 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
 /// The per-bucket lines of `stats` under their header. Bucket names carry the log's
 /// partition values: shown on one line each, padded by the columns a terminal gives them.
 fn bucket_table(buckets: &[(String, [String; 5])]) -> String {
-    let names: Vec<String> = buckets.iter().map(|(name, _)| render::sanitize(name, true)).collect();
-    let width = names.iter().map(|n| render::display_width(n)).max().unwrap_or(0);
     let header = ["lake rows", "tiered", "earliest", "end", "tail"].map(str::to_string);
+    let rows: Vec<(String, &[String; 5])> = std::iter::once(("bucket".to_string(), &header))
+        .chain(
+            buckets
+                .iter()
+                .map(|(name, cells)| (render::sanitize(name, true), cells)),
+        )
+        .collect();
+    let width = rows
+        .iter()
+        .map(|(name, _)| render::display_width(name))
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
-    for (name, cells) in
-        std::iter::once(("bucket", &header)).chain(names.iter().map(String::as_str).zip(buckets.iter().map(|(_, c)| c)))
-    {
-        let pad = " ".repeat(width.max("bucket".len()).saturating_sub(render::display_width(name)));
+    for (name, cells) in &rows {
+        let pad = " ".repeat(width - render::display_width(name));
         let _ = write!(out, "  {name}{pad}");
-        for cell in cells {
+        for cell in cells.iter() {
             let _ = write!(out, "  {cell:>10}");
         }
         out.push('\n');
