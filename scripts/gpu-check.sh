@@ -7,6 +7,7 @@
 #                                # tensor bench, stripped, into .gpu/ (git-ignored, ~20 MiB)
 #   scripts/gpu-check.sh run     # there, with `.gpu` carried: the GPU tests, then the bench;
 #                                # logs under $OUT (or .gpu/out without it)
+#   scripts/gpu-check.sh run tests   # there: the GPU tests only
 #
 # The device call: command `scripts/gpu-check.sh run`, carry [".gpu"], timeout 600.
 # `run` sets LAKEUNION_REQUIRE_GPU, so a decoder that cannot start there fails the tests
@@ -32,11 +33,13 @@ print(paths[0])'
 cuda_library_path() {
     local shim=/tmp/lakeunion-cuda dirs nvrtc
     mkdir -p "$shim"
+    # never a `stubs` directory: its libcuda.so is the link-time stub, which fails every
+    # call with CUDA_ERROR_STUB_LIBRARY when it shadows the driver's
     dirs=$(find /usr/local /opt /usr/lib /usr/lib64 -xdev \
         \( -name 'libnvjpeg.so*' -o -name 'libnvrtc.so*' \) 2>/dev/null |
-        xargs -r -n1 dirname | sort -u | paste -sd: - || true)
+        grep -v /stubs/ | xargs -r -n1 dirname | sort -u | paste -sd: - || true)
     nvrtc=$(find /usr/local /opt /usr/lib /usr/lib64 -xdev -name 'libnvrtc.so.*' 2>/dev/null |
-        grep -v builtins | sort -V | tail -1 || true)
+        grep -v -e builtins -e /stubs/ | sort -V | tail -1 || true)
     if [ -n "$nvrtc" ]; then
         ln -sf "$nvrtc" "$shim/libnvrtc.so"
     fi
@@ -55,7 +58,7 @@ build)
     cp "$tests" .gpu/lake-sink-tests
     cp "$bench" .gpu/tensor-bench
     strip .gpu/lake-sink-tests .gpu/tensor-bench
-    git rev-parse --short HEAD > .gpu/commit
+    git describe --always --dirty > .gpu/commit
     du -sh .gpu
     echo 'next: device run, command "scripts/gpu-check.sh run", carry [".gpu"], timeout 600'
     ;;
@@ -75,11 +78,13 @@ run)
     status=0
     # every GPU test, one at a time, with what each prints
     .gpu/lake-sink-tests gpu --test-threads=1 --nocapture 2>&1 | tee "$out/gpu-tests.log" || status=1
-    BENCH_ITERS="${BENCH_ITERS:-5}" .gpu/tensor-bench --bench 2>&1 | tee "$out/tensor-bench.log" || status=1
+    if [ "${2:-}" != tests ]; then
+        BENCH_ITERS="${BENCH_ITERS:-5}" .gpu/tensor-bench --bench 2>&1 | tee "$out/tensor-bench.log" || status=1
+    fi
     exit $status
     ;;
 *)
-    echo "usage: scripts/gpu-check.sh build|run" >&2
+    echo "usage: scripts/gpu-check.sh build | run [tests]" >&2
     exit 2
     ;;
 esac
