@@ -160,28 +160,50 @@ pub fn jpeg_with(
     Ok(out)
 }
 
-/// The inputs the GPU decoder is compared with the CPU decoder on, each with whether its
-/// chroma is subsampled: JPEGs of every layout the GPU takes (4:4:4, 4:2:0, 4:2:2;
-/// landscape, portrait, already at size) and rows it hands to the CPU (progressive on the
-/// hardware backend, grayscale, PNG, not an image, empty, null).
+/// A test input and what it is.
 #[cfg(feature = "cuda")]
-pub fn gpu_comparison_set() -> crate::error::Result<Vec<(Option<Vec<u8>>, bool)>> {
+pub type LabelledImage = (&'static str, Option<Vec<u8>>);
+
+/// The inputs the GPU decoder is compared with the CPU decoder on, each with a label:
+/// JPEGs of every layout the GPU takes (4:4:4, 4:2:0, 4:2:2, 4:4:0; landscape, portrait,
+/// odd sizes, already at size) and rows it hands to the CPU (progressive on the hardware
+/// backend, grayscale, PNG, not an image, empty, null).
+#[cfg(feature = "cuda")]
+pub fn gpu_comparison_set() -> crate::error::Result<Vec<LabelledImage>> {
     use jpeg_encoder::SamplingFactor;
     let card = test_card(500, 375, 1);
     let tall = test_card(320, 480, 2);
     let square = test_card(224, 224, 3);
+    let odd = test_card(333, 251, 4);
     let gray = image::GrayImage::from_fn(200, 150, |x, y| image::Luma([((x + 2 * y) % 256) as u8]));
     Ok(vec![
-        (Some(jpeg_rgb(&card, 90)), false),
-        (Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, false)?), true),
-        (Some(jpeg_with(&tall, 85, SamplingFactor::R_4_2_2, false)?), true),
-        (Some(jpeg_with(&square, 95, SamplingFactor::R_4_4_4, false)?), false),
-        (Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, true)?), true),
-        (Some(encode_jpeg(&DynamicImage::ImageLuma8(gray), 90)), false),
-        (Some(png(&DynamicImage::ImageRgb8(tall.clone()))), false),
-        (Some(b"not an image at all".to_vec()), false),
-        (Some(Vec::new()), false),
-        (None, false),
+        ("image crate, 4:4:4", Some(jpeg_rgb(&card, 90))),
+        ("4:2:0", Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, false)?)),
+        (
+            "4:2:2 portrait",
+            Some(jpeg_with(&tall, 85, SamplingFactor::R_4_2_2, false)?),
+        ),
+        (
+            "4:4:4 at size",
+            Some(jpeg_with(&square, 95, SamplingFactor::R_4_4_4, false)?),
+        ),
+        (
+            "4:2:0 progressive",
+            Some(jpeg_with(&card, 90, SamplingFactor::R_4_2_0, true)?),
+        ),
+        (
+            "4:2:0 odd size",
+            Some(jpeg_with(&odd, 90, SamplingFactor::R_4_2_0, false)?),
+        ),
+        (
+            "4:4:0 odd size",
+            Some(jpeg_with(&odd, 90, SamplingFactor::R_4_4_0, false)?),
+        ),
+        ("grayscale", Some(encode_jpeg(&DynamicImage::ImageLuma8(gray), 90))),
+        ("PNG", Some(png(&DynamicImage::ImageRgb8(tall.clone())))),
+        ("not an image", Some(b"not an image at all".to_vec())),
+        ("empty", Some(Vec::new())),
+        ("null", None),
     ])
 }
 
@@ -201,7 +223,7 @@ pub fn gpu_comparison_options() -> Vec<super::TensorOptions> {
 }
 
 /// The largest and the mean difference between two tensors of `opts`, in 8-bit levels
-/// (an `f32` difference is scaled back through its channel's normalization).
+/// (an `f32` difference is scaled back through its channel's normalization and rounded).
 #[cfg(feature = "cuda")]
 pub fn diff_levels(a: &super::Tensor, b: &super::Tensor, opts: &super::TensorOptions) -> (f32, f32) {
     use super::DType;
@@ -216,7 +238,8 @@ pub fn diff_levels(a: &super::Tensor, b: &super::Tensor, opts: &super::TensorOpt
                         _ => f32::INFINITY,
                     },
                     DType::F32 { std, .. } => match (a.get_f32(c, y, x), b.get_f32(c, y, x)) {
-                        (Some(p), Some(q)) => (p - q).abs() * 255.0 * std[c],
+                        // both come from whole levels: round away the float error
+                        (Some(p), Some(q)) => ((p - q).abs() * 255.0 * std[c]).round(),
                         _ => f32::INFINITY,
                     },
                 };

@@ -76,6 +76,16 @@ pub(super) fn frame_info(bytes: &[u8]) -> Option<FrameInfo> {
     }
 }
 
+/// Whether a JPEG ends with its end-of-image marker. A file cut short lacks it, and
+/// nvJPEG's hardware decoder makes up the missing part of such an image without an error
+/// (seen on an H100), where the CPU decoder refuses it: the GPU takes only files that end.
+/// (In entropy-coded data a 0xFF byte is followed by 0x00 or a restart marker, so a cut
+/// cannot end in `FF D9`; bytes some writers append after the marker send a file to the
+/// CPU too, which costs speed, not correctness.)
+pub(super) fn ends_with_end_marker(bytes: &[u8]) -> bool {
+    bytes.ends_with(&[0xFF, 0xD9])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +156,17 @@ mod tests {
         assert_eq!(frame_info(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), None);
         // a frame header and no scan
         assert_eq!(frame_info(&full[..full.len() - 2]), None);
+    }
+
+    #[test]
+    fn only_a_whole_file_ends_with_its_end_marker() {
+        let whole = crate::tensor::testutil::jpeg_rgb(&crate::tensor::testutil::test_card(64, 48, 4), 90);
+        assert!(ends_with_end_marker(&whole));
+        for cut in 0..whole.len() {
+            assert!(!ends_with_end_marker(&whole[..cut]), "cut at {cut} of {}", whole.len());
+        }
+        let mut appended = whole.clone();
+        appended.extend([0, 0]);
+        assert!(!ends_with_end_marker(&appended));
     }
 }

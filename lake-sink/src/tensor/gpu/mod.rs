@@ -12,14 +12,16 @@
 //! - JPEGs that are not 8-bit Huffman-coded (12-bit, arithmetic-coded, lossless), not
 //!   baseline on the hardware backend (it decodes baseline only), coded as RGB rather than
 //!   YCbCr, without three components (grayscale, CMYK) or subsampled 4:1:1 or 4:1:0;
+//! - JPEGs that do not end with their end marker (cut short, or with bytes appended):
+//!   the hardware decoder fills in a cut image where the CPU decoder refuses it;
 //! - images above the pixel limit (the CPU decoder refuses them from the header);
 //! - rows the GPU failed on: a failed batch is retried in halves down to single images
 //!   first, so one bad image does not send its neighbours to the CPU.
 //!   [`GpuDecoder::cpu_fallbacks`] counts these.
 //!
-//! The resize matches the CPU decoder's arithmetic (see `kernels`); the decoded pixels
-//! themselves come from a different JPEG decoder, so tensors differ from the CPU's by a few
-//! levels at most.
+//! nvJPEG decodes to Y, Cb and Cr planes; the chroma upsampling, the colour conversion and
+//! the resize are the CPU decoder's arithmetic (see `kernels`). Only the inverse DCT is
+//! nvJPEG's own, so tensors differ from the CPU's by a few levels at most.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -43,8 +45,8 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::CudaContext;
 use rayon::prelude::*;
 
-use self::jpeg_header::frame_info;
-use self::nvjpeg::{Backend, GPU_SUBSAMPLINGS, Library};
+use self::jpeg_header::{ends_with_end_marker, frame_info};
+use self::nvjpeg::{Backend, Library, Subsampling};
 use self::pipeline::{Batching, GpuJpeg, Pipeline};
 use super::decode::{ImageFormatKind, Tensor, decode_valid, detect_format};
 use super::decoder::BatchDecoder;
@@ -165,10 +167,10 @@ impl GpuDecoder {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// The size of a JPEG the GPU takes, or `None` for a row the CPU decodes (see the
-    /// module docs for which).
-    fn gpu_size(&self, bytes: &[u8], opts: &TensorOptions) -> Option<(u32, u32)> {
-        if detect_format(bytes) != Some(ImageFormatKind::Jpeg) {
+    /// The size and chroma subsampling of a JPEG the GPU takes, or `None` for a row the
+    /// CPU decodes (see the module docs for which).
+    fn gpu_layout(&self, bytes: &[u8], opts: &TensorOptions) -> Option<(u32, u32, Subsampling)> {
+        if detect_format(bytes) != Some(ImageFormatKind::Jpeg) || !ends_with_end_marker(bytes) {
             return None;
         }
         let frame = frame_info(bytes)?;
@@ -180,12 +182,10 @@ impl GpuDecoder {
             return None;
         }
         let info = self.library.image_info(bytes).ok()?;
+        let subsampling = info.gpu_subsampling()?;
         let pixels = u64::from(info.width) * u64::from(info.height);
-        let takes = info.components == 3
-            && GPU_SUBSAMPLINGS.contains(&info.subsampling)
-            && pixels > 0
-            && pixels <= opts.max_pixels;
-        takes.then_some((info.width, info.height))
+        let takes = pixels > 0 && pixels <= opts.max_pixels;
+        takes.then_some((info.width, info.height, subsampling))
     }
 
     /// Decodes `jpegs` on the GPU; a batch that fails is tried again in halves, down to
@@ -238,12 +238,13 @@ impl BatchDecoder for GpuDecoder {
         let mut on_gpu: Vec<GpuJpeg<'_>> = Vec::new();
         for (row, image) in images.iter().enumerate() {
             let Some(data) = image else { continue };
-            match self.gpu_size(data, opts) {
-                Some((width, height)) => on_gpu.push(GpuJpeg {
+            match self.gpu_layout(data, opts) {
+                Some((width, height, subsampling)) => on_gpu.push(GpuJpeg {
                     row,
                     data,
                     width,
                     height,
+                    subsampling,
                 }),
                 None => on_cpu.push(row),
             }
@@ -315,7 +316,10 @@ mod tests {
     fn matches_the_cpu_decoder() -> Result<()> {
         let Some(gpu) = device() else { return Ok(()) };
         let set = super::super::testutil::gpu_comparison_set()?;
-        let rows: Vec<Option<&[u8]>> = set.iter().map(|(image, _)| image.as_deref()).collect();
+        let rows: Vec<Option<&[u8]>> = set.iter().map(|(_, image)| image.as_deref()).collect();
+        // every row's difference is printed before any is judged: one run on a GPU machine
+        // shows them all
+        let mut too_far = Vec::new();
         for opts in super::super::testutil::gpu_comparison_options() {
             let (want, want_errors) = super::super::CpuDecoder.decode_batch(&rows, &opts, 5)?;
             let (got, got_errors) = gpu.decode_batch(&rows, &opts, 5)?;
@@ -327,21 +331,17 @@ mod tests {
                     (None, None) => {}
                     (Some(g), Some(w)) => {
                         let (max, mean) = super::super::testutil::diff_levels(g, w, &opts);
-                        if set[row].1 {
-                            // chroma upsampling is the decoder's choice (the standard leaves
-                            // it open): subsampled pictures agree on average, not pixel for pixel
-                            assert!(
-                                mean <= 1.0 && max <= 16.0,
-                                "row {row}, {opts:?}: max {max}, mean {mean}"
-                            );
-                        } else {
-                            assert!(max <= 3.0, "row {row}, {opts:?}: differs by {max} levels");
+                        let (label, _) = &set[row];
+                        eprintln!("row {row} ({label}), {opts:?}: max {max}, mean {mean:.3}");
+                        if max > 3.0 {
+                            too_far.push(format!("row {row} ({label}), {opts:?}: max {max}"));
                         }
                     }
                     _ => panic!("row {row}: the GPU and the CPU disagree on whether it decodes"),
                 }
             }
         }
+        assert!(too_far.is_empty(), "differ by more than 3 levels: {too_far:#?}");
         assert_eq!(
             gpu.cpu_fallbacks(),
             0,

@@ -28,8 +28,11 @@ pub(super) enum Backend {
     Hardware = 3,
 }
 
-/// `NVJPEG_OUTPUT_RGBI`: interleaved RGB, one plane.
-const OUTPUT_RGBI: c_int = 5;
+/// `NVJPEG_OUTPUT_YUV`: the Y, Cb and Cr planes as coded, chroma at its own resolution.
+/// The decoder's own conversion to RGB upsamples chroma its own way, which differs from
+/// the CPU decoder's by up to 25 levels at colour edges (seen on an H100); the pipeline
+/// upsamples and converts as the CPU decoder does instead (see `kernels`).
+const OUTPUT_YUV: c_int = 1;
 
 /// `nvjpegImage_t`: where a decoded image goes (device pointers).
 #[repr(C)]
@@ -94,9 +97,20 @@ fn check(status: Status, what: &str) -> Result<()> {
     }
 }
 
-/// `nvjpegChromaSubsampling_t` values the GPU takes: 4:4:4, 4:2:2, 4:2:0, 4:4:0 (the
-/// hardware backend refuses 4:1:1 and 4:1:0; grayscale and unknown go to the CPU).
-pub(super) const GPU_SUBSAMPLINGS: [i32; 4] = [0, 1, 2, 3];
+/// How a JPEG's chroma is subsampled: each chroma plane is `width / horizontal` by
+/// `height / vertical` pixels, rounded up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Subsampling {
+    pub horizontal: u32,
+    pub vertical: u32,
+}
+
+impl Subsampling {
+    /// The size of a chroma plane of a `width` x `height` image.
+    pub(super) fn chroma_size(&self, width: u32, height: u32) -> (u32, u32) {
+        (width.div_ceil(self.horizontal), height.div_ceil(self.vertical))
+    }
+}
 
 /// What a JPEG header says, as nvJPEG reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +120,31 @@ pub(super) struct ImageInfo {
     pub subsampling: i32,
     pub width: u32,
     pub height: u32,
+    /// The size of the chroma planes (the second component's).
+    pub chroma_width: u32,
+    pub chroma_height: u32,
+}
+
+impl ImageInfo {
+    /// The subsampling of a three-component JPEG the GPU takes: 4:4:4, 4:2:2, 4:2:0 or
+    /// 4:4:0 (`nvjpegChromaSubsampling_t` 0 to 3), with chroma planes of the size that
+    /// implies. `None` for anything else: the hardware backend refuses 4:1:1 and 4:1:0, the
+    /// upsampling kernel doubles at most, and grayscale and unknown layouts go to the CPU.
+    pub(super) fn gpu_subsampling(&self) -> Option<Subsampling> {
+        if self.components != 3 {
+            return None;
+        }
+        let (horizontal, vertical) = match self.subsampling {
+            0 => (1, 1),
+            1 => (2, 1),
+            2 => (2, 2),
+            3 => (1, 2),
+            _ => return None,
+        };
+        let subsampling = Subsampling { horizontal, vertical };
+        let planes_fit = subsampling.chroma_size(self.width, self.height) == (self.chroma_width, self.chroma_height);
+        planes_fit.then_some(subsampling)
+    }
 }
 
 /// An nvJPEG library handle with one backend, made in (and destroyed in) one CUDA context.
@@ -203,6 +242,8 @@ impl Library {
             subsampling,
             width: dim(widths[0]),
             height: dim(heights[0]),
+            chroma_width: dim(widths[1]),
+            chroma_height: dim(heights[1]),
         })
     }
 
@@ -241,15 +282,17 @@ pub(super) struct DecoderState {
 unsafe impl Send for DecoderState {}
 
 impl DecoderState {
-    /// Decodes `data[i]` (host bitstreams) into `images[i]` (device buffers of width * 3 by
-    /// height bytes, pitch width * 3) as interleaved RGB, on `stream`. The host side of the
-    /// decode runs in this call; the device side is queued on the stream.
+    /// Decodes `data[i]` (host bitstreams) into `images[i]` as planar Y, Cb and Cr
+    /// (`channel[0..3]`, each plane `pitch[c]` bytes by its component's height), on
+    /// `stream`. The host side of the decode runs in this call; the device side is queued
+    /// on the stream.
     ///
     /// # Safety
     ///
-    /// Every `images[i].channel[0]` must point to device memory of `pitch[0] * height` bytes
-    /// that stays allocated until the stream has run the decode; `data` must stay valid
-    /// until this call returns.
+    /// Every `images[i].channel[c]` (c < 3) must point to device memory of `pitch[c]` times
+    /// the component's height bytes, `pitch[c]` at least the component's width, that stays
+    /// allocated until the stream has run the decode; `data` must stay valid until this
+    /// call returns.
     pub(super) unsafe fn decode_batched(
         &mut self,
         data: &[&[u8]],
@@ -271,7 +314,7 @@ impl DecoderState {
         let handle = self.library.handle;
         // SAFETY: handle and state are live; one host thread decodes.
         check(
-            unsafe { (api.batched_initialize)(handle, self.state, n, 1, OUTPUT_RGBI) },
+            unsafe { (api.batched_initialize)(handle, self.state, n, 1, OUTPUT_YUV) },
             "initializing a batch",
         )?;
         let pointers: Vec<*const u8> = data.iter().map(|d| d.as_ptr()).collect();
@@ -334,4 +377,42 @@ fn entry_points(library: libloading::Library, name: &str) -> Result<Api> {
         decode_batched: symbol(&library, name, "nvjpegDecodeBatched")?,
         _library: library,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(subsampling: i32, chroma: (u32, u32)) -> ImageInfo {
+        ImageInfo {
+            components: 3,
+            subsampling,
+            width: 500,
+            height: 375,
+            chroma_width: chroma.0,
+            chroma_height: chroma.1,
+        }
+    }
+
+    #[test]
+    fn the_gpu_takes_the_subsamplings_its_kernels_upsample() {
+        let factors = |i: ImageInfo| i.gpu_subsampling().map(|s| (s.horizontal, s.vertical));
+        assert_eq!(factors(info(0, (500, 375))), Some((1, 1)));
+        assert_eq!(factors(info(1, (250, 375))), Some((2, 1)));
+        assert_eq!(factors(info(2, (250, 188))), Some((2, 2)));
+        assert_eq!(factors(info(3, (500, 188))), Some((1, 2)));
+        // 4:1:1, 4:1:0, grayscale, unknown
+        for other in [4, 5, 6, 7, -1] {
+            assert_eq!(factors(info(other, (125, 375))), None, "{other}");
+        }
+        // chroma planes of another size than the layout implies (padded, say)
+        assert_eq!(factors(info(2, (256, 192))), None);
+        assert_eq!(
+            factors(ImageInfo {
+                components: 1,
+                ..info(0, (500, 375))
+            }),
+            None
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Batches of JPEGs through the GPU: bitstreams staged in pinned host memory, nvJPEG's
-//! batched decode, the resize kernels, and the tensors copied back into pinned memory.
+//! batched decode to Y, Cb and Cr planes, the colour and resize kernels, and the tensors
+//! copied back into pinned memory.
 //!
 //! Two slots, each with its own CUDA stream, decoder state and buffers, take batches in
 //! turn: while one slot's batch runs on the GPU, the host stages and decodes (nvJPEG's host
@@ -13,21 +14,23 @@ use cudarc::driver::{
 };
 
 use super::kernels::{JOB_WORDS, Job, Kernels};
-use super::nvjpeg::{DecoderState, Image, Library, MAX_COMPONENT};
+use super::nvjpeg::{DecoderState, Image, Library, MAX_COMPONENT, Subsampling};
 use crate::error::{Error, ErrorKind, Result};
 use crate::tensor::decode::{Tensor, TensorData, source_window};
 use crate::tensor::options::{DType, TensorOptions};
 
-/// Decoded images start on this byte boundary in the decode buffer.
+/// Planes and decoded images start on this byte boundary in their buffers.
 const IMAGE_ALIGN: u64 = 256;
 
-/// One JPEG the GPU decodes: its row in the caller's batch, its bytes and its size.
+/// One JPEG the GPU decodes: its row in the caller's batch, its bytes, its size and how
+/// its chroma is subsampled.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct GpuJpeg<'a> {
     pub row: usize,
     pub data: &'a [u8],
     pub width: u32,
     pub height: u32,
+    pub subsampling: Subsampling,
 }
 
 /// A row's outcome: its tensor, or why the GPU could not make it (the caller decodes such
@@ -78,6 +81,7 @@ struct Slot {
     staging: Option<PinnedHostSlice<u8>>,
     /// The job table, staged in pinned memory so that its upload does not wait.
     job_words: Option<PinnedHostSlice<i64>>,
+    planes: Option<CudaSlice<u8>>,
     decoded: Option<CudaSlice<u8>>,
     tmp: Option<CudaSlice<f32>>,
     jobs: Option<CudaSlice<i64>>,
@@ -140,6 +144,7 @@ impl Pipeline {
                 state: library.new_state()?,
                 staging: None,
                 job_words: None,
+                planes: None,
                 decoded: None,
                 tmp: None,
                 jobs: None,
@@ -204,12 +209,27 @@ fn enqueue(
         }
     }
 
-    // where each image decodes to, and which window of it scales
+    // where each image's planes and pixels go, and which window of it scales
     let mut jobs = Vec::with_capacity(n);
-    let (mut decoded_len, mut tmp_len, mut widest) = (0u64, 0u64, 0u32);
+    let (mut planes_len, mut decoded_len, mut tmp_len) = (0u64, 0u64, 0u64);
+    let (mut largest, mut widest) = (0u64, 0u32);
     for j in batch {
         let (x0, y0, width, height) = source_window(j.width, j.height, opts);
+        let (chroma_width, chroma_height) = j.subsampling.chroma_size(j.width, j.height);
+        let luma_bytes = u64::from(j.width) * u64::from(j.height);
+        let chroma_bytes = u64::from(chroma_width) * u64::from(chroma_height);
+        let y_offset = planes_len;
+        let cb_offset = y_offset + luma_bytes.next_multiple_of(IMAGE_ALIGN);
+        let cr_offset = cb_offset + chroma_bytes.next_multiple_of(IMAGE_ALIGN);
+        planes_len = cr_offset + chroma_bytes.next_multiple_of(IMAGE_ALIGN);
         let job = Job {
+            image_width: j.width,
+            image_height: j.height,
+            plane_offsets: [y_offset, cb_offset, cr_offset],
+            chroma_width,
+            chroma_height,
+            horizontal: j.subsampling.horizontal,
+            vertical: j.subsampling.vertical,
             decoded_offset: decoded_len,
             pitch: j.width * 3,
             x0,
@@ -220,18 +240,15 @@ fn enqueue(
         };
         decoded_len += decoded_bytes(j).next_multiple_of(IMAGE_ALIGN);
         tmp_len += u64::from(width) * u64::from(opts.height) * 3;
+        largest = largest.max(luma_bytes);
         widest = widest.max(width);
         jobs.push(job);
     }
     let too_big = |_| Error::invalid("batch too large for this platform");
-    let decoded = device_buffer(
-        &mut slot.decoded,
-        &stream,
-        usize::try_from(decoded_len).map_err(too_big)?,
-    )?;
+    let planes = device_buffer(&mut slot.planes, &stream, usize::try_from(planes_len).map_err(too_big)?)?;
     {
-        // nvJPEG writes the decoded pixels here, on this stream
-        let (base, _written) = decoded.device_ptr_mut(&stream);
+        // nvJPEG writes the Y, Cb and Cr planes here, on this stream
+        let (base, _written) = planes.device_ptr_mut(&stream);
         let mut images: Vec<Image> = jobs
             .iter()
             .map(|job| {
@@ -239,8 +256,12 @@ fn enqueue(
                     channel: [std::ptr::null_mut(); MAX_COMPONENT],
                     pitch: [0; MAX_COMPONENT],
                 };
-                image.channel[0] = (base + job.decoded_offset) as *mut u8;
-                image.pitch[0] = job.pitch as usize;
+                for (c, offset) in job.plane_offsets.iter().enumerate() {
+                    image.channel[c] = (base + offset) as *mut u8;
+                }
+                image.pitch[0] = job.image_width as usize;
+                image.pitch[1] = job.chroma_width as usize;
+                image.pitch[2] = job.chroma_width as usize;
                 image
             })
             .collect();
@@ -251,8 +272,9 @@ fn enqueue(
             data.push(&host[at..at + j.data.len()]);
             at += j.data.len();
         }
-        // SAFETY: every image points inside `decoded`, sized from the same jobs, which the
-        // slot keeps until the batch is collected; `data` lives through the call.
+        // SAFETY: every plane lies inside `planes`, sized from the same jobs (the chroma
+        // planes' size is the one nvJPEG reported, see `ImageInfo::gpu_subsampling`), which
+        // the slot keeps until the batch is collected; `data` lives through the call.
         unsafe { slot.state.decode_batched(&data, &mut images, stream.cu_stream())? };
     }
 
@@ -270,14 +292,26 @@ fn enqueue(
     stream
         .memcpy_htod(&host[..n * JOB_WORDS], job_table)
         .map_err(driver("copying the job table"))?;
-    let tmp = device_buffer(&mut slot.tmp, &stream, usize::try_from(tmp_len).map_err(too_big)?)?;
-    let out = device_buffer(&mut slot.out, &stream, n * tensor_bytes)?;
+    device_buffer(
+        &mut slot.decoded,
+        &stream,
+        usize::try_from(decoded_len).map_err(too_big)?,
+    )?;
+    device_buffer(&mut slot.tmp, &stream, usize::try_from(tmp_len).map_err(too_big)?)?;
+    device_buffer(&mut slot.out, &stream, n * tensor_bytes)?;
     let images = u32::try_from(n).map_err(too_big)?;
-    let (decoded, job_table) = match (slot.decoded.as_ref(), slot.jobs.as_ref()) {
-        (Some(d), Some(j)) => (d, j),
-        _ => return Err(Error::new(ErrorKind::External, "device buffers vanished")),
+    let (Some(planes), Some(job_table), Some(decoded), Some(tmp), Some(out)) = (
+        slot.planes.as_ref(),
+        slot.jobs.as_ref(),
+        slot.decoded.as_mut(),
+        slot.tmp.as_mut(),
+        slot.out.as_mut(),
+    ) else {
+        return Err(Error::new(ErrorKind::External, "device buffers vanished"));
     };
-    kernels.launch(&stream, opts, images, widest, decoded, job_table, tmp, out)?;
+    kernels.launch(
+        &stream, opts, images, largest, widest, planes, job_table, decoded, tmp, out,
+    )?;
 
     let host_out = pinned_buffer(&mut slot.host_out, ctx, n * tensor_bytes)?;
     let out = slot
@@ -344,6 +378,10 @@ mod tests {
                 data: &data,
                 width: if row == 3 { 200 } else { 100 },
                 height: if row == 3 { 200 } else { 100 },
+                subsampling: Subsampling {
+                    horizontal: 2,
+                    vertical: 2,
+                },
             })
             .collect();
         let sizes = |b: Batching| b.split(&jpegs).iter().map(|batch| batch.len()).collect::<Vec<_>>();
