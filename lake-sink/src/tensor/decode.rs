@@ -3,11 +3,12 @@
 use std::fmt;
 use std::io::Cursor;
 
-use image::imageops::{self, FilterType};
+use image::imageops;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
 use rayon::prelude::*;
 
 use super::options::{DType, Layout, Resize, TensorOptions};
+use super::resize::resize_window;
 use crate::error::{Error, Result, RowError};
 
 /// What a PNG decode may allocate beside its pixels: row and zlib buffers, and the
@@ -344,10 +345,10 @@ fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
 
 /// Brings an image to exactly `opts.width x opts.height` with a bilinear (triangle) filter.
 ///
-/// `imageops::resize` scales the height first, into an image of the window's width and the
-/// target's height at 16 bytes a pixel: for a stretched image far wider than it is high
-/// (a 16M x 4 PNG is a few kilobytes), gigabytes. Those pixels count against
-/// `opts.max_pixels` as the decoded ones do.
+/// The resize (see [`resize_window`]) scales the height first, into an image of the
+/// window's width and the target's height at 12 bytes a pixel: for a stretched image far
+/// wider than it is high (a 16M x 4 PNG is a few kilobytes), gigabytes. Those pixels count
+/// against `opts.max_pixels` as the decoded ones do.
 fn fit(image: RgbImage, opts: &TensorOptions) -> std::result::Result<RgbImage, Failure> {
     let (w, h) = image.dimensions();
     let (tw, th) = (opts.width, opts.height);
@@ -366,16 +367,8 @@ fn fit(image: RgbImage, opts: &TensorOptions) -> std::result::Result<RgbImage, F
             opts.max_pixels
         )));
     }
-    Ok(if (cw, ch) == (w, h) {
-        imageops::resize(&image, tw, th, FilterType::Triangle)
-    } else {
-        imageops::resize(
-            &*imageops::crop_imm(&image, x0, y0, cw, ch),
-            tw,
-            th,
-            FilterType::Triangle,
-        )
-    })
+    resize_window(&image, (x0, y0, cw, ch), tw, th)
+        .ok_or_else(|| Failure(format!("cannot resize a {w}x{h} image to {tw}x{th}")))
 }
 
 /// The window `(x0, y0, width, height)` of a `w x h` source that scales to the tensor: the

@@ -37,6 +37,7 @@ mod dlpack;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 mod options;
+mod resize;
 mod sink;
 #[cfg(test)]
 mod testutil;
