@@ -12,6 +12,10 @@ use super::decoder::{BatchDecoder, CpuDecoder};
 use super::options::TensorOptions;
 use crate::error::{Error, ErrorKind, Result, RowError};
 
+/// Input batches [`TensorSink::stream`] decodes at once: one decoding while the next is
+/// read and queued.
+const DECODES_IN_FLIGHT: usize = 2;
+
 /// What one input batch decoded into.
 #[derive(Debug)]
 pub struct TensorOutput {
@@ -119,20 +123,30 @@ impl TensorSink {
     /// Decodes every batch of `input`, one [`TensorOutput`] per input batch, in order. Decoding
     /// runs on Tokio's blocking pool (so the stream must be polled inside a Tokio runtime);
     /// an input error is passed through as an error item.
+    ///
+    /// The next input batch is read while one decodes (at most two are in hand at once),
+    /// so a union read and its BLOB fetches overlap the decoding rather than wait
+    /// for it: with the GPU decoder, reading is most of the time.
     pub fn stream(self, input: RecordBatchStream) -> impl Stream<Item = Result<TensorOutput>> + Send + 'static {
         let sink = Arc::new(self);
-        futures::stream::unfold((input, 0u64, sink), |(mut input, next_row, sink)| async move {
-            let batch = match input.next().await? {
-                Ok(batch) => batch,
-                Err(e) => return Some((Err(Error::from(e)), (input, next_row, sink))),
-            };
-            let rows = batch.num_rows() as u64;
-            let worker = Arc::clone(&sink);
-            let output = tokio::task::spawn_blocking(move || worker.decode_record_batch(&batch, next_row))
-                .await
-                .unwrap_or_else(|e| Err(Error::new(ErrorKind::External, "tensor decode task failed").with_source(e)));
-            Some((output, (input, next_row + rows, sink)))
-        })
+        let mut next_row = 0u64;
+        input
+            .map(move |batch| {
+                let first_row = next_row;
+                if let Ok(batch) = &batch {
+                    next_row += batch.num_rows() as u64;
+                }
+                let worker = Arc::clone(&sink);
+                async move {
+                    let batch = batch.map_err(Error::from)?;
+                    tokio::task::spawn_blocking(move || worker.decode_record_batch(&batch, first_row))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(Error::new(ErrorKind::External, "tensor decode task failed").with_source(e))
+                        })
+                }
+            })
+            .buffered(DECODES_IN_FLIGHT)
     }
 
     /// Decodes the whole stream: all outputs in order, or the first error.
@@ -191,6 +205,70 @@ mod tests {
         assert_eq!(rb.num_rows(), 2);
         let dl = outputs[1].tensors.to_dlpack().unwrap();
         assert_eq!(dl.validate().unwrap().shape(), &[2, 3, 4, 4]);
+    }
+
+    /// Holds the first batch's decode until the input has been read past it.
+    #[derive(Debug, Default)]
+    struct WaitsForTheNextRead {
+        read: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+        overlapped: std::sync::atomic::AtomicBool,
+    }
+
+    impl BatchDecoder for WaitsForTheNextRead {
+        fn name(&self) -> String {
+            "waits for the next read".into()
+        }
+
+        fn decode_batch(
+            &self,
+            images: &[Option<&[u8]>],
+            opts: &TensorOptions,
+            first_row: u64,
+        ) -> Result<(Vec<Option<super::super::Tensor>>, Vec<RowError>)> {
+            if first_row == 0 {
+                let (read, signal) = &*self.read;
+                let guard = read.lock().map_err(|_| Error::invalid("poisoned"))?;
+                let (_guard, wait) = signal
+                    .wait_timeout_while(guard, std::time::Duration::from_secs(5), |read| !*read)
+                    .map_err(|_| Error::invalid("poisoned"))?;
+                self.overlapped
+                    .store(!wait.timed_out(), std::sync::atomic::Ordering::SeqCst);
+            }
+            CpuDecoder.decode_batch(images, opts, first_row)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_next_batch_is_read_while_one_decodes() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            blob_field("image", true),
+        ]));
+        let red = png(&DynamicImage::ImageRgb8(solid(4, 4, [255, 0, 0])));
+        let batches: Vec<RecordBatch> = (0..3)
+            .map(|_| blob_batch(&schema, vec![Some(red.clone()), Some(red.clone())]))
+            .collect();
+        let decoder = Arc::new(WaitsForTheNextRead::default());
+        let read = Arc::clone(&decoder.read);
+        let input = futures::stream::iter(batches.into_iter().enumerate()).map(move |(i, batch)| {
+            if i == 1 {
+                let (flag, signal) = &*read;
+                if let Ok(mut flag) = flag.lock() {
+                    *flag = true;
+                }
+                signal.notify_all();
+            }
+            Ok(batch)
+        });
+        let sink = TensorSink::new("image", TensorOptions::new(2, 2))?.with_decoder(decoder.clone());
+        let outputs = sink.collect(RecordBatchStream::new(schema, input)).await?;
+        let rows: Vec<&[u64]> = outputs.iter().map(|o| o.tensors.row_ids()).collect();
+        assert_eq!(rows, vec![&[0, 1][..], &[2, 3], &[4, 5]]);
+        assert!(
+            decoder.overlapped.load(std::sync::atomic::Ordering::SeqCst),
+            "the second batch was read only after the first had decoded"
+        );
+        Ok(())
     }
 
     #[test]
