@@ -286,8 +286,8 @@ mod tests {
 
     /// The GPU decoder, or the reason this machine cannot make one (printed, and the GPU
     /// tests skip; they fail instead where [`gpu_required`]).
-    fn device() -> Option<GpuDecoder> {
-        match GpuDecoder::new(GpuOptions::default()) {
+    fn device(options: GpuOptions) -> Option<GpuDecoder> {
+        match GpuDecoder::new(options) {
             Ok(gpu) => Some(gpu),
             Err(e) if gpu_required() => {
                 panic!("LAKEUNION_REQUIRE_GPU is set, and the GPU decoder cannot run: {e}")
@@ -314,11 +314,26 @@ mod tests {
 
     #[test]
     fn matches_the_cpu_decoder() -> Result<()> {
-        let Some(gpu) = device() else { return Ok(()) };
+        // the hardware backend where the GPU has JPEG engines, and the default (hybrid)
+        // one, which also takes progressive JPEGs
+        for hardware in [true, false] {
+            let Some(gpu) = device(GpuOptions {
+                hardware,
+                ..GpuOptions::default()
+            }) else {
+                return Ok(());
+            };
+            matches_the_cpu_decoder_on(&gpu)?;
+        }
+        Ok(())
+    }
+
+    fn matches_the_cpu_decoder_on(gpu: &GpuDecoder) -> Result<()> {
         let set = super::super::testutil::gpu_comparison_set()?;
         let rows: Vec<Option<&[u8]>> = set.iter().map(|(_, image)| image.as_deref()).collect();
         // every row's difference is printed before any is judged: one run on a GPU machine
         // shows them all
+        eprintln!("{}", gpu.name());
         let mut too_far = Vec::new();
         for opts in super::super::testutil::gpu_comparison_options() {
             let (want, want_errors) = super::super::CpuDecoder.decode_batch(&rows, &opts, 5)?;
@@ -353,7 +368,9 @@ mod tests {
 
     #[test]
     fn a_bad_image_costs_only_its_own_row() -> Result<()> {
-        let Some(gpu) = device() else { return Ok(()) };
+        let Some(gpu) = device(GpuOptions::default()) else {
+            return Ok(());
+        };
         let good = super::super::testutil::jpeg_rgb(&super::super::testutil::test_card(300, 200, 9), 90);
         // a baseline JPEG whose scan data is cut off: its header is fine, its decode is not
         let cut = good[..good.len() / 3].to_vec();
