@@ -120,14 +120,13 @@ pub(super) struct ImageInfo {
     pub subsampling: i32,
     pub width: u32,
     pub height: u32,
-    /// The size of the chroma planes (the second component's).
-    pub chroma_width: u32,
-    pub chroma_height: u32,
+    /// The size (width, height) of the Cb and the Cr plane, as nvJPEG writes them.
+    pub chroma_planes: [(u32, u32); 2],
 }
 
 impl ImageInfo {
     /// The subsampling of a three-component JPEG the GPU takes: 4:4:4, 4:2:2, 4:2:0 or
-    /// 4:4:0 (`nvjpegChromaSubsampling_t` 0 to 3), with chroma planes of the size that
+    /// 4:4:0 (`nvjpegChromaSubsampling_t` 0 to 3), with both chroma planes of the size that
     /// implies. `None` for anything else: the hardware backend refuses 4:1:1 and 4:1:0, the
     /// upsampling kernel doubles at most, and grayscale and unknown layouts go to the CPU.
     pub(super) fn gpu_subsampling(&self) -> Option<Subsampling> {
@@ -142,7 +141,9 @@ impl ImageInfo {
             _ => return None,
         };
         let subsampling = Subsampling { horizontal, vertical };
-        let planes_fit = subsampling.chroma_size(self.width, self.height) == (self.chroma_width, self.chroma_height);
+        let implied = subsampling.chroma_size(self.width, self.height);
+        // both planes: a file may sample Cb and Cr differently
+        let planes_fit = self.chroma_planes.iter().all(|&plane| plane == implied);
         planes_fit.then_some(subsampling)
     }
 }
@@ -242,8 +243,7 @@ impl Library {
             subsampling,
             width: dim(widths[0]),
             height: dim(heights[0]),
-            chroma_width: dim(widths[1]),
-            chroma_height: dim(heights[1]),
+            chroma_planes: [(dim(widths[1]), dim(heights[1])), (dim(widths[2]), dim(heights[2]))],
         })
     }
 
@@ -389,8 +389,7 @@ mod tests {
             subsampling,
             width: 500,
             height: 375,
-            chroma_width: chroma.0,
-            chroma_height: chroma.1,
+            chroma_planes: [chroma, chroma],
         }
     }
 
@@ -407,6 +406,13 @@ mod tests {
         }
         // chroma planes of another size than the layout implies (padded, say)
         assert_eq!(factors(info(2, (256, 192))), None);
+        // Cb and Cr sampled differently (Cb 1x1, Cr 1x2 under a 2x2 luma): the pipeline
+        // sizes both planes alike, so nvJPEG would write past the Cr plane
+        let mixed = ImageInfo {
+            chroma_planes: [(250, 188), (250, 375)],
+            ..info(2, (250, 188))
+        };
+        assert_eq!(factors(mixed), None);
         assert_eq!(
             factors(ImageInfo {
                 components: 1,
