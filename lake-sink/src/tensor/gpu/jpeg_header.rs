@@ -79,9 +79,11 @@ pub(super) fn frame_info(bytes: &[u8]) -> Option<FrameInfo> {
 /// Whether a JPEG ends with its end-of-image marker. A file cut short lacks it, and
 /// nvJPEG's hardware decoder makes up the missing part of such an image without an error
 /// (seen on an H100), where the CPU decoder refuses it: the GPU takes only files that end.
-/// (In entropy-coded data a 0xFF byte is followed by 0x00 or a restart marker, so a cut
-/// cannot end in `FF D9`; bytes some writers append after the marker send a file to the
-/// CPU too, which costs speed, not correctness.)
+/// (In entropy-coded data a 0xFF byte is followed by 0x00 or a restart marker, so a file
+/// cut inside its scan data cannot end in `FF D9`; one with several scans cut inside a
+/// segment between them could, if that segment's payload holds those two bytes. Bytes some
+/// writers append after the marker send a file to the CPU too, which costs speed, not
+/// correctness.)
 pub(super) fn ends_with_end_marker(bytes: &[u8]) -> bool {
     bytes.ends_with(&[0xFF, 0xD9])
 }

@@ -4,8 +4,11 @@
 //! CPU decoder) does: chroma upsampled by its "fancy" filter (each output sample is
 //! `(3 * nearest + next nearest + 2) >> 2`, vertically first, then horizontally over the
 //! vertical results; the edges repeat), then its 14-bit fixed-point BT.601 full-range
-//! conversion. One difference remains: at a right or bottom edge that ends inside a chroma
-//! sample pair, zune-jpeg reads the encoder's padding where these kernels repeat the edge.
+//! conversion. One difference remains at the edges: zune-jpeg upsamples rows padded to whole
+//! MCUs, so where a width (height) is even but not a multiple of the MCU's, the last column
+//! (row) reads a padding sample the encoder wrote, where these kernels repeat the edge
+//! sample. (The 500x375 4:2:0 test card's last column is one; odd sizes and sizes that fill
+//! their MCUs are exact.)
 //!
 //! The resize passes compute what the CPU decoder computes with the `image` crate's
 //! `resize(.., FilterType::Triangle)`: a separable triangle filter whose support widens with

@@ -21,7 +21,8 @@
 //!
 //! nvJPEG decodes to Y, Cb and Cr planes; the chroma upsampling, the colour conversion and
 //! the resize are the CPU decoder's arithmetic (see `kernels`). Only the inverse DCT is
-//! nvJPEG's own, so tensors differ from the CPU's by a few levels at most.
+//! nvJPEG's own (and the chroma of one edge column or row of some subsampled sizes, see
+//! `kernels`), so tensors differ from the CPU's by a few levels at most.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
