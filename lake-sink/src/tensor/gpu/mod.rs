@@ -61,8 +61,10 @@ pub struct GpuOptions {
     pub device: usize,
     /// Images per nvJPEG batch (128 by default; at most 65,535, a kernel grid's limit).
     pub batch_size: usize,
-    /// Decoded bytes (width x height x 3 per image) per batch: a batch ends early rather
-    /// than pass it, so that device memory follows the images' size (1 GiB by default).
+    /// Decoded bytes per batch (each image's Y, Cb and Cr planes and its RGB pixels: 4.5
+    /// to 6 bytes a pixel): a batch ends early rather than pass it, so that device memory
+    /// follows the images' size (1 GiB by default; each of the two batches in flight has
+    /// its own buffers).
     pub max_batch_bytes: u64,
     /// Use the GPU's JPEG engines where it has them (the default).
     pub hardware: bool,

@@ -38,7 +38,8 @@ pub(super) struct GpuJpeg<'a> {
 pub(super) type RowOutcome = (usize, std::result::Result<Tensor, String>);
 
 /// How JPEGs are grouped into batches: at most `images` per batch, and no more decoded
-/// bytes than `bytes` (a single larger image still makes a batch of its own).
+/// bytes (planes and RGB, see [`batch_bytes`]) than `bytes` (a single larger image still
+/// makes a batch of its own).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Batching {
     pub images: usize,
@@ -51,7 +52,7 @@ impl Batching {
         let mut batches = Vec::new();
         let (mut start, mut bytes) = (0, 0u64);
         for (i, j) in jpegs.iter().enumerate() {
-            let size = decoded_bytes(j);
+            let size = batch_bytes(j);
             if i > start && (i - start >= self.images.max(1) || bytes + size > self.bytes) {
                 batches.push(&jpegs[start..i]);
                 (start, bytes) = (i, 0);
@@ -68,6 +69,14 @@ impl Batching {
 /// The bytes a JPEG decodes to (interleaved RGB).
 fn decoded_bytes(j: &GpuJpeg<'_>) -> u64 {
     u64::from(j.width) * u64::from(j.height) * 3
+}
+
+/// The device bytes a JPEG takes in a batch's buffers: its Y, Cb and Cr planes and its RGB
+/// image (alignment aside).
+fn batch_bytes(j: &GpuJpeg<'_>) -> u64 {
+    let (chroma_width, chroma_height) = j.subsampling.chroma_size(j.width, j.height);
+    let planes = u64::from(j.width) * u64::from(j.height) + 2 * u64::from(chroma_width) * u64::from(chroma_height);
+    planes + decoded_bytes(j)
 }
 
 fn driver(what: &'static str) -> impl Fn(DriverError) -> Error {
@@ -371,7 +380,8 @@ mod tests {
     #[test]
     fn batches_end_at_the_image_count_or_the_byte_budget() {
         let data = [0u8; 4];
-        // 100 x 100 images decode to 30,000 bytes each; the fourth one is 4x bigger
+        // 100 x 100 4:2:0 images take 45,000 bytes each (15,000 in planes, 30,000 in
+        // RGB); the fourth one is 4x bigger
         let jpegs: Vec<GpuJpeg<'_>> = (0..6)
             .map(|row| GpuJpeg {
                 row,
@@ -395,10 +405,18 @@ mod tests {
         assert_eq!(
             sizes(Batching {
                 images: 128,
-                bytes: 100_000
+                bytes: 150_000
             }),
             vec![3, 1, 2],
             "the big image starts a batch of its own"
+        );
+        assert_eq!(
+            sizes(Batching {
+                images: 128,
+                bytes: 100_000
+            }),
+            vec![2, 1, 1, 2],
+            "planes count as well as the RGB image"
         );
         assert_eq!(sizes(Batching { images: 1, bytes: 1 }), vec![1; 6]);
         assert!(Batching { images: 8, bytes: 8 }.split(&[]).is_empty());
