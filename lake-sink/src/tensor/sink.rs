@@ -12,9 +12,9 @@ use super::decoder::{BatchDecoder, CpuDecoder};
 use super::options::TensorOptions;
 use crate::error::{Error, ErrorKind, Result, RowError};
 
-/// Input batches [`TensorSink::stream`] decodes at once: one decoding while the next is
-/// read and queued.
-const DECODES_IN_FLIGHT: usize = 2;
+/// Input batches [`TensorSink::stream`] holds at once: one decoding, the next read and
+/// waiting its turn.
+const BATCHES_IN_HAND: usize = 2;
 
 /// What one input batch decoded into.
 #[derive(Debug)]
@@ -124,11 +124,13 @@ impl TensorSink {
     /// runs on Tokio's blocking pool (so the stream must be polled inside a Tokio runtime);
     /// an input error is passed through as an error item.
     ///
-    /// The next input batch is read while one decodes (at most two are in hand at once),
-    /// so a union read and its BLOB fetches overlap the decoding rather than wait
-    /// for it: with the GPU decoder, reading is most of the time.
+    /// The next input batch is read while one decodes, so that a union read and its BLOB
+    /// fetches overlap the decoding rather than wait for it (with the GPU decoder, reading
+    /// is most of the time). Batches still decode one at a time, so a decoder's memory and
+    /// threads are one batch's.
     pub fn stream(self, input: RecordBatchStream) -> impl Stream<Item = Result<TensorOutput>> + Send + 'static {
         let sink = Arc::new(self);
+        let turn = Arc::new(tokio::sync::Semaphore::new(1));
         let mut next_row = 0u64;
         input
             .map(move |batch| {
@@ -137,8 +139,15 @@ impl TensorSink {
                     next_row += batch.num_rows() as u64;
                 }
                 let worker = Arc::clone(&sink);
+                let turn = Arc::clone(&turn);
                 async move {
                     let batch = batch.map_err(Error::from)?;
+                    // `buffered` asks in input order, and the semaphore is fair: batches
+                    // decode in turn (it is never closed, so the error cannot happen)
+                    let _turn = turn
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| Error::new(ErrorKind::External, "tensor decode queue closed").with_source(e))?;
                     tokio::task::spawn_blocking(move || worker.decode_record_batch(&batch, first_row))
                         .await
                         .unwrap_or_else(|e| {
@@ -146,7 +155,7 @@ impl TensorSink {
                         })
                 }
             })
-            .buffered(DECODES_IN_FLIGHT)
+            .buffered(BATCHES_IN_HAND)
     }
 
     /// Decodes the whole stream: all outputs in order, or the first error.
@@ -207,11 +216,14 @@ mod tests {
         assert_eq!(dl.validate().unwrap().shape(), &[2, 3, 4, 4]);
     }
 
-    /// Holds the first batch's decode until the input has been read past it.
+    /// Holds the first batch's decode until the input has been read past it, and counts
+    /// the decodes that run at once.
     #[derive(Debug, Default)]
     struct WaitsForTheNextRead {
         read: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
         overlapped: std::sync::atomic::AtomicBool,
+        running: std::sync::atomic::AtomicUsize,
+        most_running: std::sync::atomic::AtomicUsize,
     }
 
     impl BatchDecoder for WaitsForTheNextRead {
@@ -220,6 +232,22 @@ mod tests {
         }
 
         fn decode_batch(
+            &self,
+            images: &[Option<&[u8]>],
+            opts: &TensorOptions,
+            first_row: u64,
+        ) -> Result<(Vec<Option<super::super::Tensor>>, Vec<RowError>)> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let running = self.running.fetch_add(1, SeqCst) + 1;
+            self.most_running.fetch_max(running, SeqCst);
+            let decoded = self.decode(images, opts, first_row);
+            self.running.fetch_sub(1, SeqCst);
+            decoded
+        }
+    }
+
+    impl WaitsForTheNextRead {
+        fn decode(
             &self,
             images: &[Option<&[u8]>],
             opts: &TensorOptions,
@@ -239,7 +267,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_next_batch_is_read_while_one_decodes() -> Result<()> {
+    async fn the_next_batch_is_read_while_one_decodes_and_only_one_decodes() -> Result<()> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             blob_field("image", true),
@@ -267,6 +295,11 @@ mod tests {
         assert!(
             decoder.overlapped.load(std::sync::atomic::Ordering::SeqCst),
             "the second batch was read only after the first had decoded"
+        );
+        assert_eq!(
+            decoder.most_running.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "batches decoded at once"
         );
         Ok(())
     }
