@@ -244,8 +244,9 @@ fn gpu_figures(
     let alone = median(secs);
     let rate = n as f64 / alone;
     println!(
-        "GPU: {} ({} rows fell back to the CPU)",
+        "GPU: {} ({} rows decoded on the GPU, {} fell back to the CPU)",
         gpu.name(),
+        gpu.gpu_rows(),
         gpu.cpu_fallbacks()
     );
     println!();

@@ -160,14 +160,32 @@ pub fn jpeg_with(
     Ok(out)
 }
 
+/// A one-component (grey) baseline JPEG.
+#[cfg(feature = "cuda")]
+pub fn jpeg_gray(image: &image::GrayImage, quality: u8) -> crate::error::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let (w, h) = image.dimensions();
+    let too_big = |_| crate::error::Error::invalid("test image too large for JPEG");
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(
+            image.as_raw(),
+            u16::try_from(w).map_err(too_big)?,
+            u16::try_from(h).map_err(too_big)?,
+            jpeg_encoder::ColorType::Luma,
+        )
+        .map_err(|e| crate::error::Error::invalid(format!("jpeg-encoder: {e}")))?;
+    Ok(out)
+}
+
 /// A test input and what it is.
 #[cfg(feature = "cuda")]
 pub type LabelledImage = (&'static str, Option<Vec<u8>>);
 
 /// The inputs the GPU decoder is compared with the CPU decoder on, each with a label:
 /// JPEGs of every layout the GPU takes (4:4:4, 4:2:0, 4:2:2, 4:4:0; landscape, portrait,
-/// odd sizes, already at size) and rows it hands to the CPU (progressive on the hardware
-/// backend, grayscale, PNG, not an image, empty, null).
+/// odd sizes, already at size; a grey picture the `image` crate codes as YCbCr) and rows it
+/// hands to the CPU (progressive on the hardware backend, a one-component grey JPEG, PNG,
+/// not an image, empty, null).
 #[cfg(feature = "cuda")]
 pub fn gpu_comparison_set() -> crate::error::Result<Vec<LabelledImage>> {
     use jpeg_encoder::SamplingFactor;
@@ -199,7 +217,11 @@ pub fn gpu_comparison_set() -> crate::error::Result<Vec<LabelledImage>> {
             "4:4:0 odd size",
             Some(jpeg_with(&odd, 90, SamplingFactor::R_4_4_0, false)?),
         ),
-        ("grayscale", Some(encode_jpeg(&DynamicImage::ImageLuma8(gray), 90))),
+        (
+            "grey, coded as YCbCr",
+            Some(encode_jpeg(&DynamicImage::ImageLuma8(gray.clone()), 90)),
+        ),
+        ("grey, one component", Some(jpeg_gray(&gray, 90)?)),
         ("PNG", Some(png(&DynamicImage::ImageRgb8(tall.clone())))),
         ("not an image", Some(b"not an image at all".to_vec())),
         ("empty", Some(Vec::new())),

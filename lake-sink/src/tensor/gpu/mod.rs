@@ -95,6 +95,7 @@ pub struct GpuDecoder {
     /// Decodes one batch at a time: the decoder states and buffers are not shared.
     pipeline: Mutex<Pipeline>,
     fallbacks: AtomicU64,
+    on_gpu: AtomicU64,
 }
 
 impl fmt::Debug for GpuDecoder {
@@ -161,6 +162,7 @@ impl GpuDecoder {
             library,
             pipeline: Mutex::new(pipeline),
             fallbacks: AtomicU64::new(0),
+            on_gpu: AtomicU64::new(0),
         })
     }
 
@@ -168,6 +170,12 @@ impl GpuDecoder {
     /// instead, since this decoder was made.
     pub fn cpu_fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Rows decoded on the GPU since this decoder was made (the others went to the CPU:
+    /// see the module docs for which).
+    pub fn gpu_rows(&self) -> u64 {
+        self.on_gpu.load(Ordering::Relaxed)
     }
 
     /// The size and chroma subsampling of a JPEG the GPU takes, or `None` for a row the
@@ -254,6 +262,7 @@ impl BatchDecoder for GpuDecoder {
         }
         if !on_gpu.is_empty() {
             let (tensors_made, failed) = self.decode_on_gpu(on_gpu, opts)?;
+            self.on_gpu.fetch_add(tensors_made.len() as u64, Ordering::Relaxed);
             for (row, tensor) in tensors_made {
                 tensors[row] = Some(tensor);
             }
@@ -327,6 +336,15 @@ mod tests {
                 return Ok(());
             };
             matches_the_cpu_decoder_on(&gpu)?;
+            // the JPEGs the GPU takes did go to the GPU, under each option set: the seven
+            // baseline ones of three components, and the progressive one on the default
+            // backend
+            let per_options = match gpu.library.backend() {
+                Backend::Hardware => 7,
+                Backend::Default => 8,
+            };
+            let options = super::super::testutil::gpu_comparison_options().len() as u64;
+            assert_eq!(gpu.gpu_rows(), per_options * options, "{}", gpu.name());
         }
         Ok(())
     }
