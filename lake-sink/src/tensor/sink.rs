@@ -12,8 +12,7 @@ use super::decoder::{BatchDecoder, CpuDecoder};
 use super::options::TensorOptions;
 use crate::error::{Error, ErrorKind, Result, RowError};
 
-/// Input batches [`TensorSink::stream`] holds at once: one decoding, the next read and
-/// waiting its turn.
+/// Input batches [`TensorSink::stream`] decodes at once.
 const BATCHES_IN_HAND: usize = 2;
 
 /// What one input batch decoded into.
@@ -124,13 +123,13 @@ impl TensorSink {
     /// runs on Tokio's blocking pool (so the stream must be polled inside a Tokio runtime);
     /// an input error is passed through as an error item.
     ///
-    /// The next input batch is read while one decodes, so that a union read and its BLOB
-    /// fetches overlap the decoding rather than wait for it (with the GPU decoder, reading
-    /// is most of the time). Batches still decode one at a time, so a decoder's memory and
-    /// threads are one batch's.
+    /// The next input batch is read while one decodes, and up to two batches decode at
+    /// once, so that a union read and its BLOB fetches overlap the decoding rather than
+    /// wait for it, and one batch's host-side work overlaps the other's device work (on
+    /// an H100, one decode at a time made the GPU end to end about a quarter slower, and
+    /// the CPU end to end on 16 cores a tenth slower). A decoder's memory is two batches'.
     pub fn stream(self, input: RecordBatchStream) -> impl Stream<Item = Result<TensorOutput>> + Send + 'static {
         let sink = Arc::new(self);
-        let turn = Arc::new(tokio::sync::Semaphore::new(1));
         let mut next_row = 0u64;
         input
             .map(move |batch| {
@@ -139,15 +138,8 @@ impl TensorSink {
                     next_row += batch.num_rows() as u64;
                 }
                 let worker = Arc::clone(&sink);
-                let turn = Arc::clone(&turn);
                 async move {
                     let batch = batch.map_err(Error::from)?;
-                    // `buffered` asks in input order, and the semaphore is fair: batches
-                    // decode in turn (it is never closed, so the error cannot happen)
-                    let _turn = turn
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| Error::new(ErrorKind::External, "tensor decode queue closed").with_source(e))?;
                     tokio::task::spawn_blocking(move || worker.decode_record_batch(&batch, first_row))
                         .await
                         .unwrap_or_else(|e| {
@@ -267,7 +259,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_next_batch_is_read_while_one_decodes_and_only_one_decodes() -> Result<()> {
+    async fn the_next_batch_is_read_while_one_decodes_and_decodes_are_bounded() -> Result<()> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             blob_field("image", true),
@@ -296,11 +288,8 @@ mod tests {
             decoder.overlapped.load(std::sync::atomic::Ordering::SeqCst),
             "the second batch was read only after the first had decoded"
         );
-        assert_eq!(
-            decoder.most_running.load(std::sync::atomic::Ordering::SeqCst),
-            1,
-            "batches decoded at once"
-        );
+        let most = decoder.most_running.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(most <= BATCHES_IN_HAND, "{most} batches decoded at once");
         Ok(())
     }
 
