@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_array_59 as a59;
 use arrow_schema::SchemaRef;
-use fluss::client::{LogScanner, RecordBatchLogScanner};
+use fluss::client::{FlussTable, LogScanner, RecordBatchLogScanner};
 use fluss::record::ScanRecord;
 use fluss::rpc::message::OffsetSpec;
 use lake_api::{ChangeType, LogBatch, LogBatchStream, OffsetRange, TableBucket};
@@ -143,6 +143,10 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
             format!("table {} has no {bucket} ({} buckets)", info.path, info.bucket_count),
         ));
     }
+    // the table first: the name may have been given to a new table since the log opened,
+    // and fluss-rs lists offsets under the table id it last saw, which the server may no
+    // longer know ("table info not found", a Remote error, rather than this Offsets one)
+    let table = current_table(&log).await?;
     let partition_id = log.partition_id(&bucket.partition).await?;
     let OffsetRange { earliest, end } = bucket_offsets(&log, &bucket).await?;
     if start < earliest {
@@ -154,7 +158,8 @@ pub(super) async fn open(log: FlussLog, bucket: TableBucket, start: i64, stop: O
             format!("start offset {start} is beyond the end offset {end} of {bucket}"),
         ));
     }
-    let scanner = subscribe(&log, partition_id, bucket.bucket as i32, start).await?;
+    let scanner = subscribe(&log, &table, partition_id, bucket.bucket as i32, start).await?;
+    drop(table);
     let schema = log.inner.info.schema.clone();
     let read = BucketRead {
         log,
@@ -207,15 +212,32 @@ fn aged_out(log: &FlussLog, bucket: &TableBucket, offset: i64, earliest: i64) ->
     )
 }
 
-async fn subscribe(log: &FlussLog, partition_id: Option<i64>, bucket: i32, offset: i64) -> Result<Scanner> {
+/// The table the log's name gives now, fetched fresh, if it is still the one the log
+/// opened (see [`FlussLog::check_table_id`]).
+async fn current_table(log: &FlussLog) -> Result<FlussTable<'_>> {
     let path = &log.inner.info.path;
-    let what = |e| remote(e, format!("cannot scan the log of {path}"));
-    let table = log.inner.connection.get_table(&log.inner.path).await.map_err(what)?;
-    // the name may have been given to a new table since the log opened
+    let table = log
+        .inner
+        .connection
+        .get_table(&log.inner.path)
+        .await
+        .map_err(|e| remote(e, format!("cannot scan the log of {path}")))?;
     log.check_table_id(
         table.get_table_info().table_id,
         format_args!("the table scanned as {path}"),
     )?;
+    Ok(table)
+}
+
+async fn subscribe(
+    log: &FlussLog,
+    table: &FlussTable<'_>,
+    partition_id: Option<i64>,
+    bucket: i32,
+    offset: i64,
+) -> Result<Scanner> {
+    let path = &log.inner.info.path;
+    let what = |e| remote(e, format!("cannot scan the log of {path}"));
     let scan = table.new_scan();
     let scanner = if log.inner.info.primary_key.is_empty() {
         Scanner::Batches(scan.create_record_batch_log_scanner().map_err(what)?)
