@@ -195,7 +195,19 @@ impl FlussLog {
     /// The id of a partition, or `None` for a non-partitioned table.
     async fn partition_id(&self, values: &[String]) -> Result<Option<i64>> {
         if self.inner.info.partition_keys.is_empty() {
-            return Ok(None);
+            // a partition named on a table without any is none of its buckets (the
+            // cluster would say so only later, when offsets are listed under the name)
+            return match values {
+                [] => Ok(None),
+                _ => Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "table {} has no partitions, so no partition {}",
+                        self.inner.info.path,
+                        values.join("$")
+                    ),
+                )),
+            };
         }
         self.partitions().await?.get(values).copied().map(Some).ok_or_else(|| {
             Error::new(

@@ -296,6 +296,14 @@ async fn offsets_out_of_the_log_are_typed_errors() {
         .err()
         .expect("no bucket 3");
     assert_eq!(kind(err), lake_api::ErrorKind::NotFound);
+    // a partition of a table without partitions (LocalLog says NotFound too)
+    let err = served
+        .read(&TableBucket::partitioned(vec!["2024".into()], 0), 0, Some(10))
+        .await
+        .err()
+        .expect("no partitions");
+    assert_eq!(err.kind(), lake_api::ErrorKind::NotFound);
+    assert!(err.to_string().contains("no partitions"), "{err}");
 
     // a read that opened fine, then saw its offsets age out: an error, not a hang
     let mut stream = served.read(&bucket, 0, Some(10)).await.expect("open");
