@@ -331,8 +331,30 @@ impl LocalLog {
     }
 
     /// Appends rows to a bucket as one batch; returns the offsets `[base, next)` they got.
-    /// Rows must have the table schema and one change type each.
+    /// Rows must have the table schema and one change type each, and, in a partitioned
+    /// table, the bucket's partition values ([`LocalLog::append_rows`] routes rows itself).
     pub fn append(&self, bucket: &TableBucket, batch: RecordBatch, changes: Vec<ChangeType>) -> Result<(i64, i64)> {
+        let info = &self.inner.info;
+        let what = format!("a batch appended to {bucket} of {}", info.path);
+        check_partition_values(&bucket.partition, &info.partition_keys)?;
+        check_rows(info, &batch, &changes, &what)?;
+        if let Some((row, values)) = partition_values(info, &batch)?
+            .into_iter()
+            .enumerate()
+            .find(|(_, values)| *values != bucket.partition)
+        {
+            return Err(Error::invalid(format!(
+                "{what}: row {row} is in partition {}, not {}",
+                values.join("$"),
+                bucket.partition.join("$")
+            )));
+        }
+        self.write(bucket, batch, changes)
+    }
+
+    /// Writes rows [`LocalLog::append`] or [`LocalLog::append_rows`] checked (schema,
+    /// change types, partition) to a bucket.
+    fn write(&self, bucket: &TableBucket, batch: RecordBatch, changes: Vec<ChangeType>) -> Result<(i64, i64)> {
         let info = &self.inner.info;
         if self.inner.writer_lock.is_none() {
             return Err(Error::invalid(format!(
@@ -346,13 +368,6 @@ impl LocalLog {
                 info.path, info.bucket_count
             )));
         }
-        check_partition_values(&bucket.partition, &info.partition_keys)?;
-        check_rows(
-            info,
-            &batch,
-            &changes,
-            &format!("a batch appended to {bucket} of {}", info.path),
-        )?;
         let append_only = changes.iter().all(|c| *c == ChangeType::AppendOnly);
         let options = EncodeOptions {
             compression: self.inner.options.compression,
@@ -435,7 +450,7 @@ impl LocalLog {
         for (bucket, rows) in groups {
             let part = arrow_select::take::take_record_batch(&batch, &arrow_array::UInt32Array::from(rows.clone()))?;
             let part_changes = rows.iter().map(|&r| changes[r as usize]).collect();
-            let (base, next) = self.append(&bucket, part, part_changes)?;
+            let (base, next) = self.write(&bucket, part, part_changes)?;
             written.push((bucket, base, next));
         }
         Ok(written)

@@ -132,6 +132,33 @@ async fn partitions_get_ids_and_directories() {
 }
 
 #[tokio::test]
+async fn rows_of_another_partition_are_refused_and_nothing_is_written() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(true), options(1 << 20))?;
+    let us = TableBucket::partitioned(vec!["us".into()], 0);
+    log.append(&us, batch(0..2, Some("us")), vec![ChangeType::Insert; 2])?;
+    // the second row belongs to partition "eu": appended under "us" it would be read,
+    // tiered and pruned as a "us" row
+    let mixed =
+        arrow_select::concat::concat_batches(&info(true).schema, &[batch(2..3, Some("us")), batch(3..4, Some("eu"))])?;
+    let refused = log.append(&us, mixed, vec![ChangeType::Insert; 2]);
+    let Err(e) = refused else {
+        return Err(Error::invalid(format!(
+            "appended rows of another partition: {refused:?}"
+        )));
+    };
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("row 1") && e.to_string().contains("eu"), "{e}");
+    // nothing of the refused batch was written
+    assert_eq!(
+        log.append(&us, batch(2..3, Some("us")), vec![ChangeType::Insert])?,
+        (2, 3)
+    );
+    assert_eq!(keys(&read_all(&log, &us, 0, 3).await), vec![0, 1, 2]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn directories_naming_buckets_or_partitions_the_table_cannot_have_are_corrupt() -> Result<()> {
     // a bucket past the table's two: tiering it would size the offsets JSON by its number
     let dir = tempfile::tempdir()?;
