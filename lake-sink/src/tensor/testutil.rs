@@ -147,16 +147,12 @@ pub fn jpeg_with(
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(sampling);
     encoder.set_progressive(progressive);
-    let (w, h) = image.dimensions();
-    let too_big = |_| crate::error::Error::invalid("test image too large for JPEG");
-    encoder
-        .encode(
-            image.as_raw(),
-            u16::try_from(w).map_err(too_big)?,
-            u16::try_from(h).map_err(too_big)?,
-            jpeg_encoder::ColorType::Rgb,
-        )
-        .map_err(|e| crate::error::Error::invalid(format!("jpeg-encoder: {e}")))?;
+    encode_raw(
+        encoder,
+        image.as_raw(),
+        image.dimensions(),
+        jpeg_encoder::ColorType::Rgb,
+    )?;
     Ok(out)
 }
 
@@ -164,17 +160,32 @@ pub fn jpeg_with(
 #[cfg(feature = "cuda")]
 pub fn jpeg_gray(image: &image::GrayImage, quality: u8) -> crate::error::Result<Vec<u8>> {
     let mut out = Vec::new();
-    let (w, h) = image.dimensions();
-    let too_big = |_| crate::error::Error::invalid("test image too large for JPEG");
-    jpeg_encoder::Encoder::new(&mut out, quality)
-        .encode(
-            image.as_raw(),
-            u16::try_from(w).map_err(too_big)?,
-            u16::try_from(h).map_err(too_big)?,
-            jpeg_encoder::ColorType::Luma,
-        )
-        .map_err(|e| crate::error::Error::invalid(format!("jpeg-encoder: {e}")))?;
+    let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encode_raw(
+        encoder,
+        image.as_raw(),
+        image.dimensions(),
+        jpeg_encoder::ColorType::Luma,
+    )?;
     Ok(out)
+}
+
+/// Encodes `raw`, `width x height` pixels of `color`, with `encoder`.
+fn encode_raw(
+    encoder: jpeg_encoder::Encoder<&mut Vec<u8>>,
+    raw: &[u8],
+    (width, height): (u32, u32),
+    color: jpeg_encoder::ColorType,
+) -> crate::error::Result<()> {
+    let too_big = |_| crate::error::Error::invalid("test image too large for JPEG");
+    encoder
+        .encode(
+            raw,
+            u16::try_from(width).map_err(too_big)?,
+            u16::try_from(height).map_err(too_big)?,
+            color,
+        )
+        .map_err(|e| crate::error::Error::invalid(format!("jpeg-encoder: {e}")))
 }
 
 /// A test input and what it is.
