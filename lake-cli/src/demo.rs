@@ -65,10 +65,21 @@ pub async fn run(strategy: MergeStrategy, lake: DemoLake, dir: Option<PathBuf>) 
 /// round of changes stays in the log.
 async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeStorage>, String)> {
     let mut info = demo_info();
+    let format = match kind {
+        DemoLake::Iceberg => Some("iceberg"),
+        DemoLake::Paimon => Some("paimon"),
+        #[cfg(feature = "lance")]
+        DemoLake::Lance => Some("lance"),
+        DemoLake::Memory => None,
+    };
+    if let Some(format) = format {
+        info.properties.insert(DATALAKE_FORMAT_PROPERTY.into(), format.into());
+    }
+    // the table first: a directory that already holds one is refused before a lake (an
+    // Iceberg catalog, say) is made in it
+    let log = LocalLog::create(root, &info, LocalLogOptions::default())?;
     let (lake, described): (Arc<dyn LakeStorage>, String) = match kind {
         DemoLake::Iceberg => {
-            info.properties
-                .insert(DATALAKE_FORMAT_PROPERTY.into(), "iceberg".into());
             let warehouse = root.join("lake");
             let lake = IcebergStorage::connect(IcebergConfig::sqlite(&warehouse)).await?;
             (
@@ -80,7 +91,6 @@ async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeSto
             )
         }
         DemoLake::Paimon => {
-            info.properties.insert(DATALAKE_FORMAT_PROPERTY.into(), "paimon".into());
             let warehouse = root.join("lake");
             let lake = PaimonStorage::connect(PaimonConfig::filesystem(&warehouse)).await?;
             (
@@ -93,14 +103,12 @@ async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeSto
         }
         #[cfg(feature = "lance")]
         DemoLake::Lance => {
-            info.properties.insert(DATALAKE_FORMAT_PROPERTY.into(), "lance".into());
             let warehouse = root.join("lake");
             let lake = lake_lance::LanceStorage::new(lake_lance::LanceConfig::new(warehouse.to_string_lossy()));
             (Arc::new(lake), format!("Lance datasets under {}", warehouse.display()))
         }
         DemoLake::Memory => (Arc::new(MemoryLake::new()), "in memory".to_string()),
     };
-    let log = LocalLog::create(root, &info, LocalLogOptions::default())?;
     let (tiered, tail) = demo_rounds()?;
     for (_, batch, changes) in tiered {
         log.append_rows(batch, changes)?;

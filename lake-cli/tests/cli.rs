@@ -676,6 +676,12 @@ fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
     let o = lakescan(&["scan", "--log", &root, "--lake", format]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     if format != "iceberg" {
+        // regression: a second demo (Iceberg, the default) in the same directory made its
+        // SQLite catalog in this lake before the log refused the existing table
+        let o = lakescan(&["demo", "--dir", &root]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+        assert!(!dir.path().join("lake/catalog.db").exists());
         // regression: a warehouse alone implies Iceberg, and opening its SQLite catalog
         // created `catalog.db` in this lake; a reader creates nothing, and says what to add
         let o = lakescan(&["scan", "--log", &root, "--warehouse", warehouse]);
