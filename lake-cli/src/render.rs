@@ -429,6 +429,18 @@ fn render_group(
     let _ = writeln!(out, "{border}");
 }
 
+/// A batch as CSV writes it: flattened ([`flatten_for_csv`]), and, when the output is a
+/// terminal, with no control characters in its names or cells ([`terminal_safe`]). Rows or
+/// none: a header alone is made safe too.
+pub fn csv_ready(batch: &RecordBatch, layout: TableLayout) -> Result<RecordBatch, ArrowError> {
+    let flat = flatten_for_csv(batch, layout.blob_bytes)?;
+    if layout.for_terminal() {
+        terminal_safe(&flat)
+    } else {
+        Ok(flat)
+    }
+}
+
 /// Replaces the nested columns (VECTORs, lists, structs) that CSV cannot hold by their
 /// text form, and BLOBs by their description (their bytes in hex when `blob_bytes`).
 pub fn flatten_for_csv(batch: &RecordBatch, blob_bytes: bool) -> Result<RecordBatch, ArrowError> {
@@ -576,6 +588,34 @@ mod tests {
         assert_eq!(flat.column(1).as_string::<i32>().value(0), "[a, NULL, ]");
         // a null list is an empty cell, as any null in CSV
         assert!(flat.column(0).is_null(1) && flat.column(1).is_null(1));
+        Ok(())
+    }
+
+    #[test]
+    fn a_csv_header_alone_is_made_safe_for_a_terminal() -> Result<(), ArrowError> {
+        // regression: a scan with no rows wrote its CSV header unfiltered
+        let empty = RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new(
+            "x\u{1b}]0;title\u{7}",
+            DataType::Utf8,
+            true,
+        )])));
+        let terminal = TableLayout {
+            max_cell_width: 0,
+            max_table_width: Some(80),
+            blob_bytes: false,
+        };
+        assert_eq!(
+            csv_ready(&empty, terminal)?.schema().field(0).name(),
+            "x\u{FFFD}]0;title\u{FFFD}"
+        );
+        let file = TableLayout {
+            max_table_width: None,
+            ..terminal
+        };
+        assert_eq!(
+            csv_ready(&empty, file)?.schema().field(0).name(),
+            "x\u{1b}]0;title\u{7}"
+        );
         Ok(())
     }
 

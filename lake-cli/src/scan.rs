@@ -324,12 +324,8 @@ async fn write_text(
                         writer.finish()?;
                     }
                     Format::Csv => {
-                        let mut flat = render::flatten_for_csv(&b, layout.blob_bytes)?;
-                        if layout.for_terminal() {
-                            flat = render::terminal_safe(&flat)?;
-                        }
                         let mut writer = arrow::csv::WriterBuilder::new().with_header(header).build(&mut *out);
-                        writer.write(&flat)?;
+                        writer.write(&render::csv_ready(&b, layout)?)?;
                     }
                     _ => {
                         // a followed table: each batch of changes as it arrives
@@ -344,9 +340,8 @@ async fn write_text(
             if header && format == Format::Csv {
                 // no rows: still a header
                 let empty = RecordBatch::new_empty(schema.clone());
-                let flat = render::flatten_for_csv(&empty, layout.blob_bytes)?;
                 let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
-                writer.write(&flat)?;
+                writer.write(&render::csv_ready(&empty, layout)?)?;
             }
         }
     }
