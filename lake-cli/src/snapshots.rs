@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use lake_api::{ErrorKind, LakeStorage, LogSource, TablePath};
+use lake_api::{ErrorKind, FLUSS_OFFSETS_PROPERTY, LakeStorage, LogSource, OFFSETS_UNKNOWN_PROPERTY, TablePath};
 
 use crate::failure::{CliResult, Failure};
 use crate::table::{self, TableArgs};
@@ -40,9 +40,21 @@ pub async fn render(lake: &dyn LakeStorage, log: &dyn LogSource, path: &TablePat
     let snapshots = lake.list_snapshots(path).await?;
     let ranges = log.offset_ranges().await?;
     let _ = writeln!(out, "table {path}: {} lake snapshot(s), oldest first", snapshots.len());
+    // the offsets of the newest snapshot that says: `None` inside when it says they are
+    // unknown (a Lance restore of rounds whose offsets are gone), as reads then refuse
     let mut latest = None;
     for s in &snapshots {
         let _ = write!(out, "snapshot {}  committed {}", s.id, utc(s.timestamp_ms));
+        if !s.properties.contains_key(FLUSS_OFFSETS_PROPERTY)
+            && let Some(why) = s.properties.get(OFFSETS_UNKNOWN_PROPERTY)
+        {
+            let _ = writeln!(
+                out,
+                "\n  tiered offsets unknown ({why}): union reads of it and later snapshots fail until a round is tiered"
+            );
+            latest = Some(None);
+            continue;
+        }
         match log.tiered_offsets(s).await {
             Ok(offsets) => {
                 let _ = writeln!(out);
@@ -52,7 +64,7 @@ pub async fn render(lake: &dyn LakeStorage, log: &dyn LogSource, path: &TablePat
                 if offsets.is_empty() {
                     let _ = writeln!(out, "  (no buckets)");
                 }
-                latest = Some(offsets);
+                latest = Some(Some(offsets));
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let _ = writeln!(
@@ -67,11 +79,14 @@ pub async fn render(lake: &dyn LakeStorage, log: &dyn LogSource, path: &TablePat
         let _ = writeln!(out, "log after the newest tiered offsets:");
         for (bucket, range) in &ranges {
             // a bucket the lake never saw starts at the log's earliest offset, not at 0
-            let tiered = latest
-                .as_ref()
-                .and_then(|l| l.get(bucket))
-                .copied()
-                .unwrap_or(range.earliest);
+            let tiered = match &latest {
+                Some(Some(newest)) => newest.get(bucket).copied().unwrap_or(range.earliest),
+                Some(None) => {
+                    let _ = writeln!(out, "  {bucket}: end offset {}, offsets not tiered unknown", range.end);
+                    continue;
+                }
+                None => range.earliest,
+            };
             let _ = writeln!(
                 out,
                 "  {bucket}: end offset {}, {} offset(s) not tiered",
@@ -162,5 +177,32 @@ mod tests {
         // a lake without the table
         let empty = MemoryLake::new();
         assert!(render(&empty, &log, &info.path).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_whose_offsets_are_unknown_says_so_and_counts_no_tail() -> lake_api::Result<()> {
+        // regression: such a snapshot (a Lance restore of rounds whose offsets are gone)
+        // was shown as maintenance holding the offsets before it, and the tail counted
+        // from those, which describe other rows
+        let info = demo_info();
+        let log = MemoryLog::new(info.clone())?;
+        let lake = MemoryLake::new();
+        let (first, tail) = demo_rounds()?;
+        for (bucket, batch, changes) in first {
+            log.append(&bucket, batch, changes)?;
+        }
+        tier(&log, &lake, None).await?;
+        for (bucket, batch, changes) in tail {
+            log.append(&bucket, batch, changes)?;
+        }
+        let files = lake.files(&info.path, 1)?;
+        let marked = [(OFFSETS_UNKNOWN_PROPERTY.to_string(), "restored version 0".to_string())];
+        lake.commit_files(&info.path, files.as_ref().clone(), marked.into_iter().collect())?;
+        let text = render(&lake, &log, &info.path).await?;
+        assert!(text.contains("  tiered offsets unknown (restored version 0)"), "{text}");
+        assert!(!text.contains("lake maintenance"), "{text}");
+        assert!(text.contains("offsets not tiered unknown"), "{text}");
+        assert!(!text.contains("offset(s) not tiered"), "{text}");
+        Ok(())
     }
 }
