@@ -587,6 +587,22 @@ fn the_demo_tiers_into_lance_and_scans_read_it_back() {
 
 /// `demo --lake FORMAT`, then scans of the lake and log with both strategies, a key filter
 /// and the lake alone, and `stats`.
+#[test]
+fn a_demo_directory_may_hold_the_characters_a_catalog_uri_uses() {
+    // regression: the directory went into the Iceberg catalog's sqlx URI as it was, so a
+    // `?` ended its path and `%41` became "A": the catalog landed in another directory
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("q?1%41");
+    let root = root.to_str().unwrap();
+    let out = ok(&["demo", "--dir", root]);
+    assert!(out.contains("lake: an Iceberg warehouse at"), "{out}");
+    assert!(dir.path().join("q?1%41/lake/catalog.db").is_file());
+    let warehouse = format!("{root}/lake");
+    let out = ok(&["scan", "--log", root, "--warehouse", &warehouse, "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(json_rows(&rows), demo_expected());
+}
+
 fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir_arg(&dir);

@@ -65,6 +65,10 @@ pub struct IcebergConfig {
     pub properties: BTreeMap<String, String>,
 }
 
+/// What a directory's path must have escaped inside a sqlx SQLite URI: what would end the
+/// path (`?`, `#`), the escape itself, and control characters.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+
 fn default_catalog_name() -> String {
     "lakeunion".into()
 }
@@ -74,7 +78,9 @@ impl IcebergConfig {
     /// warehouse (one in an object store takes [`IcebergConfig::sql`]).
     pub fn sqlite(warehouse: impl AsRef<Path>) -> Self {
         let warehouse = warehouse.as_ref().to_string_lossy().into_owned();
-        let uri = format!("sqlite:{}/catalog.db?mode=rwc", warehouse.trim_end_matches('/'));
+        // sqlx decodes the path, and a `?` or `#` in it would end it
+        let path = percent_encoding::utf8_percent_encode(warehouse.trim_end_matches('/'), URI_PATH);
+        let uri = format!("sqlite:{path}/catalog.db?mode=rwc");
         Self::sql(uri, warehouse)
     }
 
@@ -258,6 +264,16 @@ fn sqlite_parent_dir(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sqlite_warehouse_keeps_the_characters_a_uri_would_take_as_its_own() {
+        // regression: `?` ended the catalog's path ("/tmp/q"), and `%41` became "A"
+        for dir in ["/tmp/q?1/lake", "/tmp/a%41/lake", "/tmp/x#y/lake", "/tmp/plain/lake/"] {
+            let config = IcebergConfig::sqlite(dir);
+            let want = PathBuf::from(format!("{}/catalog.db", dir.trim_end_matches('/')));
+            assert_eq!(config.catalog_file(), Some(want), "{dir}");
+        }
+    }
 
     #[test]
     fn sqlite_dirs() {
