@@ -108,6 +108,16 @@ impl PaimonSource {
 
     /// Whether Paimon's buckets are the Fluss buckets (fixed-bucket tables), rather than
     /// bucket-unaware or dynamic ones.
+    /// The types of the table's partition columns, in order.
+    fn partition_types(&self) -> Vec<PaimonType> {
+        self.table
+            .schema()
+            .partition_fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect()
+    }
+
     fn fixed_buckets(&self) -> bool {
         self.table
             .schema()
@@ -165,7 +175,8 @@ impl LakeSource for PaimonSource {
             .as_any()
             .downcast_ref::<PaimonSplit>()
             .ok_or_else(|| Error::invalid(format!("not a Paimon split: {split:?}")))?;
-        split.check(self.table.location(), self.fixed_buckets())?;
+        let held_partition = render_partition(&split.split, &self.partition_types())?;
+        split.check(self.table.location(), self.fixed_buckets(), &held_partition)?;
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
             self.info
@@ -258,12 +269,7 @@ impl Planner for PaimonPlanner {
             scan = scan.with_scan_all_files();
         }
         let plan = scan.plan().await.map_err(paimon_err(&context))?;
-        let partition_types: Vec<PaimonType> = table
-            .schema()
-            .partition_fields()
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
+        let partition_types = source.partition_types();
         let fixed = source.fixed_buckets();
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(plan.splits().len());
         // unsigned: a limit past i64::MAX must not wrap to a negative row count

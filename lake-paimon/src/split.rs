@@ -52,8 +52,18 @@ impl PaimonSplit {
     /// ranges over files whose row ids are ranges too: a split may come from an untrusted
     /// planner, and paimon's reader asserts on an inverted range, including one it derives
     /// from a file's first row id and row count.
-    pub(crate) fn check(&self, location: &str, fixed_buckets: bool) -> Result<()> {
+    ///
+    /// `held_partition` is the partition the split's own partition row names (rendered as
+    /// the planner renders it): the claim must be it.
+    pub(crate) fn check(&self, location: &str, fixed_buckets: bool, held_partition: &[String]) -> Result<()> {
         let bucket_path = self.split.bucket_path();
+        if self.partition != held_partition {
+            return Err(Error::corrupt(format!(
+                "the split claims partition [{}] but holds partition [{}] of {bucket_path}",
+                self.partition.join("$"),
+                held_partition.join("$")
+            )));
+        }
         for file in self.split.data_files() {
             check_inside(location, &self.split.data_file_path(file), "data file")?;
             for extra in &file.extra_files {

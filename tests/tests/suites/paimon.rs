@@ -304,6 +304,9 @@ async fn hostile_splits_are_refused() {
         ("/bucket", serde_json::json!(split_bucket + 1), "claims bucket"),
         ("/split/bucket", serde_json::json!(split_bucket + 1), "claims bucket"),
         ("/bucket", serde_json::Value::Null, "claims no bucket"),
+        // regression: the partition claim (also what the union read merges the split
+        // with) was never compared with the partition the split's files are in
+        ("/partition", serde_json::json!(["2024"]), "claims partition"),
     ];
     for (field, value, says) in cases {
         let mut hostile = json.clone();
@@ -311,7 +314,7 @@ async fn hostile_splits_are_refused() {
         let hostile = serializer
             .deserialize(serializer.version(), hostile.to_string().as_bytes())
             .expect("parses");
-        let err = source.create_reader(hostile).await.err().expect("another bucket");
+        let err = source.create_reader(hostile).await.err().expect("another bucket or partition");
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{field}: {err}");
         assert!(err.to_string().contains(says), "{err}");
     }
