@@ -119,7 +119,7 @@ mod tests {
 
     use super::*;
     use lake_api::TableBucket;
-    use lake_api::memory::{MemoryLake, MemoryLog, demo_info, demo_rounds, tier};
+    use lake_api::memory::{MemoryLake, demo_info, demo_memory_table, tier};
 
     #[test]
     fn utc_times() {
@@ -132,16 +132,7 @@ mod tests {
     #[tokio::test]
     async fn lists_snapshots_with_their_tiered_offsets() {
         let info = demo_info();
-        let log = MemoryLog::new(info.clone()).unwrap();
-        let lake = MemoryLake::new();
-        let (first, tail) = demo_rounds().unwrap();
-        for (bucket, batch, changes) in first {
-            log.append(&bucket, batch, changes).unwrap();
-        }
-        tier(&log, &lake, None).await.unwrap();
-        for (bucket, batch, changes) in tail {
-            log.append(&bucket, batch, changes).unwrap();
-        }
+        let (log, lake) = demo_memory_table().await.unwrap();
         tier(&log, &lake, None).await.unwrap();
         // a maintenance snapshot records no offsets
         let files = lake.files(&info.path, 2).unwrap();
@@ -185,16 +176,7 @@ mod tests {
         // was shown as maintenance holding the offsets before it, and the tail counted
         // from those, which describe other rows
         let info = demo_info();
-        let log = MemoryLog::new(info.clone())?;
-        let lake = MemoryLake::new();
-        let (first, tail) = demo_rounds()?;
-        for (bucket, batch, changes) in first {
-            log.append(&bucket, batch, changes)?;
-        }
-        tier(&log, &lake, None).await?;
-        for (bucket, batch, changes) in tail {
-            log.append(&bucket, batch, changes)?;
-        }
+        let (log, lake) = demo_memory_table().await?;
         let files = lake.files(&info.path, 1)?;
         let marked = [(OFFSETS_UNKNOWN_PROPERTY.to_string(), "restored version 0".to_string())];
         lake.commit_files(&info.path, files.as_ref().clone(), marked.into_iter().collect())?;

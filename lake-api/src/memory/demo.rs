@@ -137,6 +137,13 @@ pub fn demo_rounds() -> Result<(DemoRound, DemoRound)> {
 /// Builds the demo table in memory: the first round written to the log and tiered into
 /// the lake, the second left in the log.
 pub async fn demo_table() -> Result<(Arc<dyn LogSource>, Arc<dyn LakeStorage>)> {
+    let (log, lake) = demo_memory_table().await?;
+    Ok((Arc::new(log), Arc::new(lake)))
+}
+
+/// [`demo_table`] as the in-memory log and lake themselves (to commit more snapshots to,
+/// say).
+pub async fn demo_memory_table() -> Result<(MemoryLog, MemoryLake)> {
     let log = MemoryLog::new(demo_info())?;
     let lake = MemoryLake::new();
     let (tiered, tail) = demo_rounds()?;
@@ -147,5 +154,5 @@ pub async fn demo_table() -> Result<(Arc<dyn LogSource>, Arc<dyn LakeStorage>)> 
     for (bucket, batch, changes) in tail {
         log.append(&bucket, batch, changes)?;
     }
-    Ok((Arc::new(log), Arc::new(lake)))
+    Ok((log, lake))
 }

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use futures::TryStreamExt;
 
-pub use demo::{DEMO_TABLE, DemoRound, demo_info, demo_rounds, demo_table};
+pub use demo::{DEMO_TABLE, DemoRound, demo_info, demo_memory_table, demo_rounds, demo_table};
 pub use lake::{MemoryFile, MemoryLake, MemoryLakeOptions, MemorySplit, MemorySplitSerializer};
 pub use log::MemoryLog;
 

@@ -150,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn matches_image_crate_resize_bit_for_bit() {
+    fn matches_image_crate_resize_bit_for_bit() -> crate::error::Result<()> {
         let sizes = [
             // (source w, h, window x0, y0, w, h, to w, h)
             (500, 375, 62, 0, 375, 375, 224, 224),
@@ -172,11 +172,13 @@ mod tests {
                 th,
                 FilterType::Triangle,
             );
-            let got = resize_window(&image, (x0, y0, cw, ch), tw, th).expect("a resized image");
+            let got = resize_window(&image, (x0, y0, cw, ch), tw, th)
+                .ok_or_else(|| crate::error::Error::invalid("no resized image"))?;
             assert_eq!(got.dimensions(), (tw, th));
             let differing = got.as_raw().iter().zip(want.as_raw()).filter(|(a, b)| a != b).count();
             assert_eq!(differing, 0, "{w}x{h} window {cw}x{ch} at ({x0}, {y0}) to {tw}x{th}");
         }
+        Ok(())
     }
 
     #[test]

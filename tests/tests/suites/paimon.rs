@@ -314,7 +314,11 @@ async fn hostile_splits_are_refused() {
         let hostile = serializer
             .deserialize(serializer.version(), hostile.to_string().as_bytes())
             .expect("parses");
-        let err = source.create_reader(hostile).await.err().expect("another bucket or partition");
+        let err = source
+            .create_reader(hostile)
+            .await
+            .err()
+            .expect("another bucket or partition");
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{field}: {err}");
         assert!(err.to_string().contains(says), "{err}");
     }
