@@ -585,8 +585,6 @@ fn the_demo_tiers_into_lance_and_scans_read_it_back() {
     demo_reads_back("lance", "lake: Lance datasets under", "Lance datasets under");
 }
 
-/// `demo --lake FORMAT`, then scans of the lake and log with both strategies, a key filter
-/// and the lake alone, and `stats`.
 #[test]
 fn a_demo_directory_may_hold_the_characters_a_catalog_uri_uses() {
     // regression: the directory went into the Iceberg catalog's sqlx URI as it was, so a
@@ -603,6 +601,8 @@ fn a_demo_directory_may_hold_the_characters_a_catalog_uri_uses() {
     assert_eq!(json_rows(&rows), demo_expected());
 }
 
+/// `demo --lake FORMAT`, then scans of the lake and log with both strategies, a key filter
+/// and the lake alone, and `stats`.
 fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir_arg(&dir);

@@ -106,8 +106,6 @@ impl PaimonSource {
         format!("table {} snapshot {snapshot_id}", self.info.path)
     }
 
-    /// Whether Paimon's buckets are the Fluss buckets (fixed-bucket tables), rather than
-    /// bucket-unaware or dynamic ones.
     /// The types of the table's partition columns, in order.
     fn partition_types(&self) -> Vec<PaimonType> {
         self.table
@@ -118,6 +116,8 @@ impl PaimonSource {
             .collect()
     }
 
+    /// Whether Paimon's buckets are the Fluss buckets (fixed-bucket tables), rather than
+    /// bucket-unaware or dynamic ones.
     fn fixed_buckets(&self) -> bool {
         self.table
             .schema()
@@ -175,7 +175,13 @@ impl LakeSource for PaimonSource {
             .as_any()
             .downcast_ref::<PaimonSplit>()
             .ok_or_else(|| Error::invalid(format!("not a Paimon split: {split:?}")))?;
-        let held_partition = render_partition(&split.split, &self.partition_types())?;
+        // the row came with the split, untrusted: paimon indexes it by its own header
+        // unchecked (a forged one overflows, a panic where overflow checks are on)
+        let types = self.partition_types();
+        let held_partition = lake_api::error::corrupt_on_panic(
+            format_args!("the partition row of the split of {}", split.split.bucket_path()),
+            || render_partition(&split.split, &types),
+        )?;
         split.check(self.table.location(), self.fixed_buckets(), &held_partition)?;
         let (top, paths) = top_level_projection(self.info.schema.fields().len(), self.projection.as_deref());
         let read_schema = Arc::new(
