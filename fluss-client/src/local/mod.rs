@@ -338,7 +338,14 @@ impl LocalLog {
         let what = format!("a batch appended to {bucket} of {}", info.path);
         check_partition_values(&bucket.partition, &info.partition_keys)?;
         check_rows(info, &batch, &changes, &what)?;
-        if let Some((row, values)) = partition_values(info, &batch)?
+        let values = match partition_values(info, &batch) {
+            Ok(values) => values,
+            // a partition column this log renders no name for (a timestamp, say): the
+            // bucket's partition is the caller's word, as it was before rows were checked
+            Err(e) if e.kind() == ErrorKind::Unsupported => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if let Some((row, values)) = values
             .into_iter()
             .enumerate()
             .find(|(_, values)| *values != bucket.partition)

@@ -155,6 +155,29 @@ async fn rows_of_another_partition_are_refused_and_nothing_is_written() -> Resul
         (2, 3)
     );
     assert_eq!(keys(&read_all(&log, &us, 0, 3).await), vec![0, 1, 2]);
+
+    // a partition column the log renders no name for is the caller's word, as before
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new(
+            "t",
+            DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, None),
+            false,
+        ),
+    ]));
+    let timed =
+        TableInfo::log_table(TablePath::new("db", "timed"), schema.clone(), 1).with_partition_keys(vec!["t".into()]);
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &timed, options(1 << 20))?;
+    let rows = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(arrow_array::TimestampMillisecondArray::from(vec![0])),
+        ],
+    )?;
+    let bucket = TableBucket::partitioned(vec!["t0".into()], 0);
+    assert_eq!(log.append(&bucket, rows, vec![ChangeType::AppendOnly])?, (0, 1));
     Ok(())
 }
 
