@@ -130,15 +130,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn lists_snapshots_with_their_tiered_offsets() {
+    async fn lists_snapshots_with_their_tiered_offsets() -> lake_api::Result<()> {
         let info = demo_info();
-        let (log, lake) = demo_memory_table().await.unwrap();
-        tier(&log, &lake, None).await.unwrap();
+        let (log, lake) = demo_memory_table().await?;
+        tier(&log, &lake, None).await?;
         // a maintenance snapshot records no offsets
-        let files = lake.files(&info.path, 2).unwrap();
-        lake.commit_files(&info.path, files.as_ref().clone(), BTreeMap::new())
-            .unwrap();
-        let text = render(&lake, &log, &info.path).await.unwrap();
+        let files = lake.files(&info.path, 2)?;
+        lake.commit_files(&info.path, files.as_ref().clone(), BTreeMap::new())?;
+        let text = render(&lake, &log, &info.path).await?;
         assert!(
             text.starts_with("table demo.orders: 3 lake snapshot(s), oldest first\n"),
             "{text}"
@@ -149,10 +148,7 @@ mod tests {
         );
         assert!(text.contains("snapshot 3  committed"), "{text}");
         assert!(text.contains("  no tiered offsets (lake maintenance"), "{text}");
-        let offsets = log
-            .tiered_offsets(&lake.list_snapshots(&info.path).await.unwrap()[1])
-            .await
-            .unwrap();
+        let offsets = log.tiered_offsets(&lake.list_snapshots(&info.path).await?[1]).await?;
         let us0 = TableBucket::partitioned(vec!["us".into()], 0);
         let line = format!("  {us0}: tiered up to offset {}\n", offsets[&us0]);
         assert!(text.contains(&line), "{line} in {text}");
@@ -168,6 +164,7 @@ mod tests {
         // a lake without the table
         let empty = MemoryLake::new();
         assert!(render(&empty, &log, &info.path).await.is_err());
+        Ok(())
     }
 
     #[tokio::test]

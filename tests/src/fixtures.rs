@@ -76,6 +76,19 @@ pub async fn plan(source: &dyn lake_api::LakeSource, snapshot: i64) -> lake_api:
     source.create_planner(snapshot).await?.plan().await
 }
 
+/// A source of `path` in `lake`, the first split it plans for the latest snapshot, and that
+/// split as its serializer writes it (the JSON the hostile-split tests edit).
+pub async fn first_split_text(
+    lake: &dyn LakeStorage,
+    path: &TablePath,
+) -> (Box<dyn lake_api::LakeSource>, Arc<dyn LakeSplit>, String) {
+    let source = lake.create_lake_source(path).await.expect("source");
+    let snapshot = lake.latest_snapshot(path).await.expect("latest").expect("snapshot").id;
+    let split = plan(source.as_ref(), snapshot).await.expect("plan")[0].clone();
+    let bytes = source.split_serializer().serialize(split.as_ref()).expect("bytes");
+    (source, split, String::from_utf8(bytes).expect("json"))
+}
+
 /// Every row's payload in the BLOB column `column` (read as payloads), by the row's `id`.
 pub fn payloads_by_id(batches: &[RecordBatch], column: &str) -> std::collections::BTreeMap<i64, Option<Vec<u8>>> {
     let mut out = std::collections::BTreeMap::new();

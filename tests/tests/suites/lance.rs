@@ -301,18 +301,8 @@ async fn read_ids(source: &dyn lake_api::LakeSource, version: i64) -> lake_api::
 async fn hostile_splits_are_refused() {
     let lake = fixture_lake();
     let path = TablePath::new("warehouse", "events");
-    let source = lake.create_lake_source(&path).await.expect("source");
-    let version = lake.latest_snapshot(&path).await.expect("latest").expect("version").id;
-    let split = source
-        .create_planner(version)
-        .await
-        .expect("planner")
-        .plan()
-        .await
-        .expect("plan")[0]
-        .clone();
+    let (source, split, text) = lakeunion_tests::fixtures::first_split_text(&lake, &path).await;
     let serializer = source.split_serializer();
-    let text = String::from_utf8(serializer.serialize(split.as_ref()).expect("bytes")).expect("json");
     let file = split
         .as_any()
         .downcast_ref::<LanceSplit>()

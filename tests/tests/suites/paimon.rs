@@ -235,18 +235,8 @@ async fn a_split_whose_partition_row_is_malformed_is_corrupt() {
     // past usize (a panic where overflow checks are on)
     let lake = fixture_lake().await;
     let path = TablePath::new("fixtures", "orders");
-    let source = lake.create_lake_source(&path).await.expect("source");
-    let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
-    let split = source
-        .create_planner(snapshot)
-        .await
-        .expect("planner")
-        .plan()
-        .await
-        .expect("plan")[0]
-        .clone();
+    let (source, _, text) = lakeunion_tests::fixtures::first_split_text(&lake, &path).await;
     let serializer = source.split_serializer();
-    let text = String::from_utf8(serializer.serialize(split.as_ref()).expect("bytes")).expect("json");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     let edits = [
         ("/split/partition/nullBitsSizeInBytes", serde_json::json!(-1)),
@@ -271,18 +261,8 @@ async fn a_split_whose_partition_row_is_malformed_is_corrupt() {
 async fn hostile_splits_are_refused() {
     let lake = fixture_lake().await;
     let path = TablePath::new("fixtures", "events");
-    let source = lake.create_lake_source(&path).await.expect("source");
-    let snapshot = lake.latest_snapshot(&path).await.expect("latest").expect("snapshot").id;
-    let split = source
-        .create_planner(snapshot)
-        .await
-        .expect("planner")
-        .plan()
-        .await
-        .expect("plan")[0]
-        .clone();
+    let (source, split, text) = lakeunion_tests::fixtures::first_split_text(&lake, &path).await;
     let serializer = source.split_serializer();
-    let text = String::from_utf8(serializer.serialize(split.as_ref()).expect("bytes")).expect("json");
     let bucket_path = split
         .as_any()
         .downcast_ref::<PaimonSplit>()
