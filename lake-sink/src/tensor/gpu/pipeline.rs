@@ -71,12 +71,20 @@ fn decoded_bytes(j: &GpuJpeg<'_>) -> u64 {
     u64::from(j.width) * u64::from(j.height) * 3
 }
 
+/// The bytes of a JPEG's Y plane and of each of its chroma planes.
+fn plane_bytes(j: &GpuJpeg<'_>) -> (u64, u64) {
+    let (chroma_width, chroma_height) = j.subsampling.chroma_size(j.width, j.height);
+    (
+        u64::from(j.width) * u64::from(j.height),
+        u64::from(chroma_width) * u64::from(chroma_height),
+    )
+}
+
 /// The device bytes a JPEG takes in a batch's buffers: its Y, Cb and Cr planes and its RGB
 /// image (alignment aside).
 fn batch_bytes(j: &GpuJpeg<'_>) -> u64 {
-    let (chroma_width, chroma_height) = j.subsampling.chroma_size(j.width, j.height);
-    let planes = u64::from(j.width) * u64::from(j.height) + 2 * u64::from(chroma_width) * u64::from(chroma_height);
-    planes + decoded_bytes(j)
+    let (luma, chroma) = plane_bytes(j);
+    luma + 2 * chroma + decoded_bytes(j)
 }
 
 fn driver(what: &'static str) -> impl Fn(DriverError) -> Error {
@@ -225,8 +233,7 @@ fn enqueue(
     for j in batch {
         let (x0, y0, width, height) = source_window(j.width, j.height, opts);
         let (chroma_width, chroma_height) = j.subsampling.chroma_size(j.width, j.height);
-        let luma_bytes = u64::from(j.width) * u64::from(j.height);
-        let chroma_bytes = u64::from(chroma_width) * u64::from(chroma_height);
+        let (luma_bytes, chroma_bytes) = plane_bytes(j);
         let y_offset = planes_len;
         let cb_offset = y_offset + luma_bytes.next_multiple_of(IMAGE_ALIGN);
         let cr_offset = cb_offset + chroma_bytes.next_multiple_of(IMAGE_ALIGN);
