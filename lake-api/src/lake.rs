@@ -154,6 +154,18 @@ pub struct LakeSnapshot {
     pub properties: BTreeMap<String, String>,
 }
 
+impl LakeSnapshot {
+    /// Why the tiered offsets this snapshot's rows go with are unknown, when it is marked
+    /// [`OFFSETS_UNKNOWN_PROPERTY`] and records no [`FLUSS_OFFSETS_PROPERTY`] of its own:
+    /// the offsets of the snapshots before it describe other rows.
+    pub fn offsets_unknown(&self) -> Option<&str> {
+        if self.properties.contains_key(FLUSS_OFFSETS_PROPERTY) {
+            return None;
+        }
+        self.properties.get(OFFSETS_UNKNOWN_PROPERTY).map(String::as_str)
+    }
+}
+
 /// A unit of lake work: part of one bucket (or, for bucket-unaware lakes, of a partition).
 pub trait LakeSplit: Send + Sync + Debug {
     /// The bucket the split's rows belong to; `None` when the lake is not bucket-aware.

@@ -260,9 +260,7 @@ pub async fn latest_tiered_offsets<'a>(
     snapshots: &'a [LakeSnapshot],
 ) -> Result<Option<(&'a LakeSnapshot, BTreeMap<TableBucket, i64>)>> {
     for snapshot in snapshots.iter().rev() {
-        if !snapshot.properties.contains_key(crate::lake::FLUSS_OFFSETS_PROPERTY)
-            && let Some(why) = snapshot.properties.get(crate::lake::OFFSETS_UNKNOWN_PROPERTY)
-        {
+        if let Some(why) = snapshot.offsets_unknown() {
             return Err(crate::error::Error::offsets(format!(
                 "lake snapshot {}: the tiered offsets its rows go with are unknown ({why})",
                 snapshot.id

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use lake_api::{ErrorKind, FLUSS_OFFSETS_PROPERTY, LakeStorage, LogSource, OFFSETS_UNKNOWN_PROPERTY, TablePath};
+use lake_api::{ErrorKind, LakeStorage, LogSource, TablePath};
 
 use crate::failure::{CliResult, Failure};
 use crate::table::{self, TableArgs};
@@ -45,9 +45,7 @@ pub async fn render(lake: &dyn LakeStorage, log: &dyn LogSource, path: &TablePat
     let mut latest = None;
     for s in &snapshots {
         let _ = write!(out, "snapshot {}  committed {}", s.id, utc(s.timestamp_ms));
-        if !s.properties.contains_key(FLUSS_OFFSETS_PROPERTY)
-            && let Some(why) = s.properties.get(OFFSETS_UNKNOWN_PROPERTY)
-        {
+        if let Some(why) = s.offsets_unknown() {
             let _ = writeln!(
                 out,
                 "\n  tiered offsets unknown ({why}): union reads of it and later snapshots fail until a round is tiered"
@@ -118,6 +116,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use lake_api::OFFSETS_UNKNOWN_PROPERTY;
     use lake_api::TableBucket;
     use lake_api::memory::{MemoryLake, demo_info, demo_memory_table, tier};
 
