@@ -75,7 +75,8 @@ fn to_byte(v: f32) -> u8 {
 /// Scales the `width x height` window at `(x0, y0)` of `image` to `to_width x to_height`.
 /// The window lies inside the image and no size is zero (the caller's `source_window`
 /// and size checks see to both); the intermediate holds `width x to_height` pixels as
-/// `f32`. `None` only if the output's size does not fit `image`'s buffer type.
+/// `f32`. `None` only if the output's size does not fit `image`'s buffer type (or a tap fell
+/// outside the window, which `taps` rules out).
 pub(super) fn resize_window(
     image: &RgbImage,
     (x0, y0, width, height): (u32, u32, u32, u32),
@@ -89,8 +90,9 @@ pub(super) fn resize_window(
     let (to_width, to_height) = (to_width as usize, to_height as usize);
     let row_len = width * CHANNELS;
 
-    // vertical: every output row is a weighted sum of whole source rows of the window
-    let mut rows = vec![0f32; row_len * to_height];
+    // vertical: every output row is a weighted sum of whole source rows of the window;
+    // one float of padding at the end lets the horizontal pass load four lanes per pixel
+    let mut rows = vec![0f32; row_len * to_height + 1];
     for (out, taps) in rows.chunks_exact_mut(row_len).zip(taps(height, to_height)) {
         for (k, &w) in taps.weights.iter().enumerate() {
             let start = (y0 + taps.left + k) * stride + x0 * CHANNELS;
@@ -100,25 +102,26 @@ pub(super) fn resize_window(
         }
     }
 
-    // horizontal: every output pixel a weighted sum of neighbouring pixels of its row
+    // horizontal: every output pixel a weighted sum of neighbouring pixels of its row. A
+    // pixel's three channels are summed in the first three lanes of one four-lane
+    // accumulator (the fourth, the next sample, is ignored): each lane still adds its
+    // products in tap order, so the sums are the same, a vector instruction apiece
     let columns = taps(width, to_width);
     let mut pixels = vec![0u8; to_width * to_height * CHANNELS];
-    for (row, out) in rows
-        .chunks_exact(row_len)
-        .zip(pixels.chunks_exact_mut(to_width * CHANNELS))
-    {
+    for (y, out) in pixels.chunks_exact_mut(to_width * CHANNELS).enumerate() {
+        let row = y * row_len;
         for (taps, out) in columns.iter().zip(out.chunks_exact_mut(CHANNELS)) {
-            let from = taps.left * CHANNELS;
-            let source = &row[from..from + taps.weights.len() * CHANNELS];
-            let (mut r, mut g, mut b) = (0f32, 0f32, 0f32);
-            for (pixel, &w) in source.chunks_exact(CHANNELS).zip(&taps.weights) {
-                r += pixel[0] * w;
-                g += pixel[1] * w;
-                b += pixel[2] * w;
+            let mut acc = [0f32; 4];
+            for (k, &w) in taps.weights.iter().enumerate() {
+                let at = row + (taps.left + k) * CHANNELS;
+                let pixel: &[f32; 4] = rows.get(at..at + 4)?.try_into().ok()?;
+                for (acc, &v) in acc.iter_mut().zip(pixel) {
+                    *acc += v * w;
+                }
             }
-            out[0] = to_byte(r);
-            out[1] = to_byte(g);
-            out[2] = to_byte(b);
+            out[0] = to_byte(acc[0]);
+            out[1] = to_byte(acc[1]);
+            out[2] = to_byte(acc[2]);
         }
     }
     RgbImage::from_raw(u32::try_from(to_width).ok()?, u32::try_from(to_height).ok()?, pixels)
