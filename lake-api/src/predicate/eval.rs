@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar, StringArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar, StringArray, UInt64Array,
 };
 use arrow_buffer::BooleanBuffer;
 use arrow_cast::{CastOptions, can_cast_types, cast, cast_with_options};
@@ -138,24 +138,30 @@ fn validate_leaf(p: &Predicate, schema: &Schema) -> Result<()> {
     match p {
         Predicate::Compare { column, value, .. } => {
             let field = field_of(schema, column)?;
-            if !value.is_null() {
-                operand(column, field.data_type(), value)?;
-            }
-            Ok(())
+            check_literal(column, field.data_type(), value)
         }
         Predicate::IsNull(column) | Predicate::IsNotNull(column) => field_of(schema, column).map(|_| ()),
         Predicate::In { column, values, .. } => {
             let field = field_of(schema, column)?;
-            for value in values.iter().filter(|v| !v.is_null()) {
-                operand(column, field.data_type(), value)?;
-            }
-            Ok(())
+            values
+                .iter()
+                .try_for_each(|value| check_literal(column, field.data_type(), value))
         }
         Predicate::StartsWith { column, prefix } => {
             let field = field_of(schema, column)?;
             prefix_scalar(column, field.data_type(), prefix).map(|_| ())
         }
         Predicate::And(..) | Predicate::Or(..) | Predicate::Not(..) => validate(p, schema),
+    }
+}
+
+/// Whether `value` may be compared with a column of type `dt`, as evaluation would.
+fn check_literal(column: &str, dt: &DataType, value: &Literal) -> Result<()> {
+    match value {
+        Literal::Null => Ok(()),
+        // compared through an integer bound (see `integer_comparison`)
+        Literal::Float(_) if holds_integers(value_type(dt)) => operand(column, dt, &Literal::Int(0)).map(|_| ()),
+        _ => operand(column, dt, value).map(|_| ()),
     }
 }
 
@@ -241,6 +247,8 @@ fn rounding(literal: &ArrayRef, cast: &ArrayRef) -> Ordering {
         ],
         (DataType::Time32(_) | DataType::Time64(_), _) if string => vec![DataType::Time64(Nanosecond)],
         (DataType::Float16 | DataType::Float32, _) if string => vec![DataType::Float64],
+        // an integer cast to a decimal of negative scale loses its last digits
+        (t, DataType::Int64) if decimal_scale(t).is_some_and(|s| s < 0) => vec![DataType::Decimal256(76, 0)],
         (DataType::Float16 | DataType::Float32 | DataType::Float64, DataType::Int64) => {
             vec![DataType::Decimal128(38, 0)]
         }
@@ -344,20 +352,69 @@ fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
         Literal::Int(_) if matches!(target, DataType::Float16 | DataType::Float32) => widened(DataType::Float64),
         // Compare in Float64 rather than truncate the literal: `5 < 5.5` holds.
         Literal::Float(_) if target.is_numeric() && *target != DataType::Float64 => widened(DataType::Float64),
-        Literal::Int(_) if target.is_integer() || matches!(target, DataType::Decimal128(..)) => {
+        Literal::Int(_) if target.is_integer() || integer_backed(target) || decimal_scale(target).is_some() => {
             match Operand::cast(&array, target, None) {
                 Ok(operand) => Ok(operand),
                 // The literal is out of the column type's range: compare in a type
-                // that holds both exactly (or Float64 for decimals).
-                Err(_) => widened(match target {
-                    DataType::UInt64 => DataType::Decimal128(20, 0),
-                    t if t.is_integer() => DataType::Int64,
-                    _ => DataType::Float64,
-                }),
+                // that holds both exactly.
+                Err(e) => match out_of_range_type(target) {
+                    Some(wider) => widened(wider),
+                    None => Err(cast_error(e)),
+                },
             }
+        }
+        // Another width than the column's: compare as variable-width bytes, where it is
+        // never equal and orders as bytes do.
+        Literal::Binary(bytes) if matches!(target, DataType::FixedSizeBinary(n) if usize::try_from(*n).ok() != Some(bytes.len())) => {
+            widened(DataType::Binary)
         }
         _ => Operand::cast(&array, target, None).map_err(cast_error),
     }
+}
+
+/// A type that holds every value of `target` and every Int64 exactly, for an integer
+/// literal out of `target`'s range; `None` if there is none.
+fn out_of_range_type(target: &DataType) -> Option<DataType> {
+    match target {
+        DataType::UInt64 => Some(DataType::Decimal128(20, 0)),
+        t if t.is_integer() || integer_backed(t) => Some(DataType::Int64),
+        // 76 digits: the column's, and an Int64's 19 beside a fraction of up to 57
+        t => match decimal_scale(t)? {
+            s if s <= 57 => Some(DataType::Decimal256(76, s.max(0))),
+            _ => None,
+        },
+    }
+}
+
+/// The scale of a decimal type.
+fn decimal_scale(dt: &DataType) -> Option<i8> {
+    match dt {
+        DataType::Decimal32(_, s)
+        | DataType::Decimal64(_, s)
+        | DataType::Decimal128(_, s)
+        | DataType::Decimal256(_, s) => Some(*s),
+        _ => None,
+    }
+}
+
+/// Whether `dt` is a date, time, timestamp or duration: an integer count of its unit,
+/// which an integer literal gives as is.
+fn integer_backed(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Date32
+            | DataType::Date64
+            | DataType::Time32(_)
+            | DataType::Time64(_)
+            | DataType::Timestamp(..)
+            | DataType::Duration(_)
+    )
+}
+
+/// Whether a float literal is compared with `dt`'s values as integers (see
+/// [`integer_comparison`]).
+fn holds_integers(dt: &DataType) -> bool {
+    dt.is_integer() || integer_backed(dt)
 }
 
 fn apply(op: CompareOp, lhs: &ArrayRef, rhs: &Scalar<ArrayRef>) -> Result<BooleanArray> {
@@ -377,12 +434,24 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
         return Ok(BooleanArray::new_null(array.len()));
     }
     if let Literal::Float(v) = lit
-        && value_type(array.data_type()).is_signed_integer()
+        && holds_integers(value_type(array.data_type()))
     {
         return match integer_comparison(op, *v) {
             IntegerComparison::Every => Ok(constant(array, true)),
             IntegerComparison::None => Ok(constant(array, false)),
-            IntegerComparison::Compare(op, bound) => compare(column, array, op, &Literal::Int(bound)),
+            IntegerComparison::Compare(op, bound) => match i64::try_from(bound) {
+                Ok(bound) => compare(column, array, op, &Literal::Int(bound)),
+                // only a UInt64 column holds values past Int64
+                Err(_) => match (value_type(array.data_type()), u64::try_from(bound)) {
+                    (DataType::UInt64, Ok(bound)) => {
+                        apply(op, array, &Scalar::new(Arc::new(UInt64Array::from(vec![bound]))))
+                    }
+                    _ => Ok(match beyond(op, bound > 0) {
+                        IntegerComparison::Every => constant(array, true),
+                        _ => constant(array, false),
+                    }),
+                },
+            },
         };
     }
     let operand = operand(column, array.data_type(), lit)?;
@@ -418,41 +487,44 @@ fn constant(array: &ArrayRef, holds: bool) -> BooleanArray {
 enum IntegerComparison {
     Every,
     None,
-    Compare(CompareOp, i64),
+    /// Past Int64 only for a value that only a UInt64 column may hold.
+    Compare(CompareOp, i128),
 }
 
-/// `x op v`, for every integer `x` of a signed integer column, as one comparison of `x`
-/// with an integer: exact where comparing in Float64 would round `x` (past 2^53). `v` is
-/// taken by value (`-0.0` is 0); NaN sorts as Arrow's total order puts it, above every
-/// number (below, with its sign bit set).
+/// `x op v` for a bound `v` above (or below) every `x`.
+fn beyond(op: CompareOp, above: bool) -> IntegerComparison {
+    use CompareOp::*;
+    match (op, above) {
+        (Lt | LtEq | NotEq, true) | (Gt | GtEq | NotEq, false) => IntegerComparison::Every,
+        _ => IntegerComparison::None,
+    }
+}
+
+/// `x op v`, for every integer `x` of a column of 64-bit or narrower integers (or of a
+/// date, time, timestamp or duration, counted in its unit), as one comparison of `x` with
+/// an integer: exact where comparing in Float64 would round `x` (past 2^53) and where
+/// casting `v` would truncate it. `v` is taken by value (`-0.0` is 0); NaN sorts as
+/// Arrow's total order puts it, above every number (below, with its sign bit set).
 fn integer_comparison(op: CompareOp, v: f64) -> IntegerComparison {
     use CompareOp::*;
-    const EVERY: IntegerComparison = IntegerComparison::Every;
-    const NONE: IntegerComparison = IntegerComparison::None;
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if (v.is_nan() && v.is_sign_positive()) || v >= TWO_63 {
-        return match op {
-            Lt | LtEq | NotEq => EVERY,
-            Gt | GtEq | Eq => NONE,
-        };
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    if (v.is_nan() && v.is_sign_positive()) || v >= TWO_64 {
+        return beyond(op, true);
     }
-    if v.is_nan() || v < -TWO_63 {
-        return match op {
-            Gt | GtEq | NotEq => EVERY,
-            Lt | LtEq | Eq => NONE,
-        };
+    if v.is_nan() || v < -TWO_64 {
+        return beyond(op, false);
     }
     let below = v.floor();
     // in range, so the conversion is exact (and a non-integral `v` is below 2^52)
-    let floor = below as i64;
+    let floor = below as i128;
     if below == v {
         return IntegerComparison::Compare(op, floor);
     }
     match op {
         Lt | LtEq => IntegerComparison::Compare(LtEq, floor),
         Gt | GtEq => IntegerComparison::Compare(Gt, floor),
-        Eq => NONE,
-        NotEq => EVERY,
+        Eq => IntegerComparison::None,
+        NotEq => IntegerComparison::Every,
     }
 }
 
@@ -463,7 +535,7 @@ fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<Boolean
     let mut has_null = false;
     // Widened copies of the column, made once per target type.
     let mut widened: Vec<(DataType, ArrayRef)> = Vec::new();
-    let integers = value_type(array.data_type()).is_signed_integer();
+    let integers = holds_integers(value_type(array.data_type()));
     for value in values {
         if value.is_null() {
             has_null = true;
@@ -802,6 +874,96 @@ mod tests {
         assert_eq!(run(col("f64").lt(TWO_53 + 1))?, vec![T, T, N]);
         assert_eq!(run(col("f64").in_list([TWO_53 + 1]))?, vec![F, F, N]);
         assert_eq!(run(col("f64").eq(TWO_53))?, vec![T, F, N]);
+        Ok(())
+    }
+
+    #[test]
+    fn literals_compare_by_value_on_every_integer_backed_and_fixed_width_type() -> TestResult {
+        // regression: a float literal was truncated against timestamps and durations and
+        // widened to Float64 against UInt64; an integer literal was truncated against a
+        // decimal of negative scale, and refused past the range of a Decimal64 or a
+        // Date32; a binary literal of another width than a FixedSizeBinary was refused
+        use arrow_array::{Decimal64Array, DurationSecondArray};
+        const TWO_53: u64 = 1 << 53;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(0), Some(1), Some(2), None])) as ArrayRef,
+            ),
+            (
+                "dur",
+                Arc::new(DurationSecondArray::from(vec![Some(0), Some(1), Some(2), None])) as ArrayRef,
+            ),
+            (
+                "u64",
+                Arc::new(UInt64Array::from(vec![Some(TWO_53 + 1), Some(5), Some(u64::MAX), None])) as ArrayRef,
+            ),
+            (
+                "hundreds",
+                Arc::new(
+                    Decimal128Array::from(vec![Some(123), Some(-1), Some(0), None]).with_precision_and_scale(5, -2)?,
+                ) as ArrayRef,
+            ),
+            (
+                "price",
+                Arc::new(
+                    Decimal64Array::from(vec![Some(350), Some(-1), Some(0), None]).with_precision_and_scale(10, 2)?,
+                ) as ArrayRef,
+            ),
+            (
+                "day",
+                Arc::new(Date32Array::from(vec![Some(JAN_1_2024_DAYS), Some(0), Some(-1), None])) as ArrayRef,
+            ),
+            (
+                "fsb",
+                Arc::new(FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                    [Some(b"ab"), Some(b"cd"), Some(b"ef"), None].into_iter(),
+                    2,
+                )?) as ArrayRef,
+            ),
+        ])?;
+        let run = |p: Predicate| -> Result<Vec<Option<bool>>> {
+            p.validate(batch.schema_ref())?;
+            Ok(p.evaluate(&batch)?.iter().collect())
+        };
+        assert_eq!(run(col("ts").eq(1.5))?, vec![F, F, F, N]);
+        assert_eq!(run(col("ts").gt_eq(1.5))?, vec![F, F, T, N]);
+        assert_eq!(run(col("ts").lt(1.5))?, vec![T, T, F, N]);
+        assert_eq!(run(col("ts").lt_eq(-0.5))?, vec![F, F, F, N]);
+        assert_eq!(run(col("ts").in_list([1.5, 2.0]))?, vec![F, F, T, N]);
+        assert_eq!(run(col("dur").gt(0.5))?, vec![F, T, T, N]);
+        assert_eq!(run(col("dur").eq(1.0))?, vec![F, T, F, N]);
+        assert_eq!(run(col("day").gt(1.5))?, vec![T, F, F, N]);
+        // past 2^53, and past every Int64
+        assert_eq!(run(col("u64").gt(TWO_53 as f64))?, vec![T, F, T, N]);
+        assert_eq!(run(col("u64").eq(TWO_53 as f64))?, vec![F, F, F, N]);
+        assert_eq!(run(col("u64").in_list([TWO_53 as f64]))?, vec![F, F, F, N]);
+        assert_eq!(run(col("u64").gt_eq(9_223_372_036_854_775_808.0))?, vec![F, F, T, N]);
+        assert_eq!(run(col("u64").eq(18_446_744_073_709_551_616.0))?, vec![F, F, F, N]);
+        assert_eq!(run(col("u64").lt(18_446_744_073_709_551_616.0))?, vec![T, T, T, N]);
+        assert_eq!(run(col("u64").gt(-0.5))?, vec![T, T, T, N]);
+        // 12300, -100 and 0: 12345 lies between two of the column's values
+        assert_eq!(run(col("hundreds").eq(12345))?, vec![F, F, F, N]);
+        assert_eq!(run(col("hundreds").gt_eq(12345))?, vec![F, F, F, N]);
+        assert_eq!(run(col("hundreds").lt(12345))?, vec![T, T, T, N]);
+        assert_eq!(run(col("hundreds").eq(12300))?, vec![T, F, F, N]);
+        assert_eq!(run(col("hundreds").in_list([12345, -100]))?, vec![F, T, F, N]);
+        // past the column type's range: every value is below
+        assert_eq!(run(col("price").lt(100_000_000_000i64))?, vec![T, T, T, N]);
+        assert_eq!(run(col("price").eq(100_000_000_000i64))?, vec![F, F, F, N]);
+        assert_eq!(run(col("day").gt(3_000_000_000i64))?, vec![F, F, F, N]);
+        assert_eq!(run(col("day").gt(-3_000_000_000i64))?, vec![T, T, T, N]);
+        assert_eq!(run(col("day").in_list([3_000_000_000i64, 0]))?, vec![F, T, F, N]);
+        // another width than the column's: never equal, ordered as bytes
+        assert_eq!(run(col("fsb").not_eq(vec![0u8]))?, vec![T, T, T, N]);
+        assert_eq!(run(col("fsb").eq(vec![0u8]))?, vec![F, F, F, N]);
+        assert_eq!(
+            run(col("fsb").in_list([vec![1u8], b"cd".to_vec()]).negate())?,
+            vec![T, F, T, N]
+        );
+        assert_eq!(run(col("fsb").gt(&b"c"[..]))?, vec![F, T, T, N]);
+        // a prefix sorts first
+        assert_eq!(run(col("fsb").lt(&b"abc"[..]))?, vec![T, F, F, N]);
         Ok(())
     }
 

@@ -62,10 +62,14 @@ pub enum Literal {
     Null,
     /// `TRUE` or `FALSE`; compares with Boolean columns.
     Boolean(bool),
-    /// A 64-bit integer; compares with integer, float, decimal, date (days) and
-    /// timestamp (raw units) columns.
+    /// A 64-bit integer; compares with integer, float and decimal columns by value, and
+    /// with date, time, timestamp and duration columns as a count of their unit (days for
+    /// Date32, milliseconds for Date64, the type's own unit for the others). A value past
+    /// the column type's range compares as the number it is: above or below every value.
     Int(i64),
-    /// A 64-bit float; integer and decimal columns are widened to Float64 to compare.
+    /// A 64-bit float; compares exactly with integer columns and with date, time,
+    /// timestamp and duration columns (counted as for [`Literal::Int`]): `1.5` lies
+    /// between 1 and 2. Decimal columns are widened to Float64 to compare.
     Float(f64),
     /// A string; compares with string columns, and is parsed when the column is a
     /// number, date, timestamp or boolean. The parsed value is compared as written, not
