@@ -643,6 +643,10 @@ mod tests {
             vec![(1, ErrorKind::Corrupt), (3, ErrorKind::Corrupt)],
             "stream row numbers"
         );
+        // regression: the message named the row's place in its batch (1), beside the
+        // stream's row number (3)
+        let shown = errors[1].to_string();
+        assert!(shown.starts_with("row 3 ") && !shown.contains("row 1"), "{shown}");
     }
 
     #[tokio::test]

@@ -180,12 +180,17 @@ pub fn check_blob_ref_type(data_type: &DataType) -> Result<()> {
 /// Errors: `SchemaMismatch` if the array is not the BLOB reference struct, `Corrupt` if a
 /// non-null row has a null `uri`, `offset` or `length`.
 pub fn blob_refs_from_array(array: &dyn Array) -> Result<Vec<Option<BlobRef>>> {
-    blob_refs_per_row(array)?.into_iter().map(|r| r.transpose()).collect()
+    blob_refs_per_row(array)?
+        .into_iter()
+        .enumerate()
+        .map(|(row, r)| r.transpose().map_err(|e| e.context(format!("row {row}"))))
+        .collect()
 }
 
 /// [`blob_refs_from_array`] with a result per row: a non-null row with a null `uri`,
 /// `offset` or `length` is that row's `Corrupt` error, so callers can fail the row and go
-/// on. Only an array that is not the BLOB reference struct fails as a whole.
+/// on (the error names no row: the caller knows where the row lies in its stream). Only an
+/// array that is not the BLOB reference struct fails as a whole.
 pub fn blob_refs_per_row(array: &dyn Array) -> Result<Vec<Option<Result<BlobRef>>>> {
     check_blob_ref_type(array.data_type())?;
     let structs: &StructArray = array
@@ -216,9 +221,9 @@ pub fn blob_refs_per_row(array: &dyn Array) -> Result<Vec<Option<Result<BlobRef>
             continue;
         }
         if uris.is_null(row) || offsets.is_null(row) || lengths.is_null(row) {
-            out.push(Some(Err(Error::corrupt(format!(
-                "blob reference at row {row} has a null uri, offset or length"
-            )))));
+            out.push(Some(Err(Error::corrupt(
+                "blob reference has a null uri, offset or length",
+            ))));
             continue;
         }
         out.push(Some(Ok(BlobRef {
@@ -673,6 +678,39 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
         let e = blob_refs(&batch, "nope").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn a_reference_with_a_null_part_is_corrupt_and_named_by_its_row() -> Result<()> {
+        // written by a writer whose parts are nullable
+        let fields = Fields::from(vec![
+            Field::new("uri", DataType::Utf8, true),
+            Field::new("offset", DataType::UInt64, true),
+            Field::new("length", DataType::UInt64, true),
+        ]);
+        let array = StructArray::try_new(
+            fields,
+            vec![
+                Arc::new(StringArray::from(vec!["a", "b"])),
+                Arc::new(UInt64Array::from(vec![0, 0])),
+                Arc::new(UInt64Array::from(vec![Some(1), None])),
+            ],
+            None,
+        )?;
+        let per_row = blob_refs_per_row(&array)?;
+        assert!(matches!(&per_row[0], Some(Ok(_))));
+        let Some(Some(Err(e))) = per_row.get(1) else {
+            return Err(Error::invalid("row 1 was taken"));
+        };
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        // the row error names no row: its caller numbers rows in its own stream
+        assert!(!e.message().contains("row"), "{e}");
+        let e = blob_refs_from_array(&array)
+            .err()
+            .ok_or_else(|| Error::invalid("row 1 was taken"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(e.message().starts_with("row 1: "), "{e}");
+        Ok(())
     }
 
     #[test]
