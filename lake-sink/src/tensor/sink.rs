@@ -7,6 +7,7 @@ use arrow_schema::DataType;
 use futures::{Stream, StreamExt};
 use lake_api::RecordBatchStream;
 
+use super::Tensor;
 use super::batch::TensorBatch;
 use super::decoder::{BatchDecoder, CpuDecoder};
 use super::options::TensorOptions;
@@ -100,7 +101,8 @@ impl TensorSink {
             }
         }
         .ok_or_else(|| Error::schema(format!("column {:?} does not match its binary type", self.column)))?;
-        let (tensors, errors) = self.decoder.decode_batch(&images, &self.options, first_row)?;
+        let (tensors, mut errors) = self.decoder.decode_batch(&images, &self.options, first_row)?;
+        self.account(&images, &tensors, &mut errors, first_row)?;
         let null_rows = images
             .iter()
             .enumerate()
@@ -117,6 +119,52 @@ impl TensorSink {
             errors,
             null_rows,
         })
+    }
+
+    /// Holds the decoder to [`BatchDecoder`]'s contract, so that every row ends up in
+    /// exactly one of the output's places whatever decoder runs: one result per image, a
+    /// tensor only for a BLOB, and no row both decoded and failed (else the batch fails).
+    /// A BLOB the decoder returned neither a tensor nor an error for becomes a row error,
+    /// and every row error names the sink's column.
+    fn account(
+        &self,
+        images: &[Option<&[u8]>],
+        tensors: &[Option<Tensor>],
+        errors: &mut Vec<RowError>,
+        first_row: u64,
+    ) -> Result<()> {
+        let broken = |what: String| {
+            Error::new(
+                ErrorKind::External,
+                format!("decoder {} broke its contract: {what}", self.decoder.name()),
+            )
+        };
+        if tensors.len() != images.len() {
+            return Err(broken(format!("{} results for {} rows", tensors.len(), images.len())));
+        }
+        let failed: std::collections::HashSet<u64> = errors.iter().map(|e| e.row).collect();
+        let mut forgotten = Vec::new();
+        for (i, (image, tensor)) in images.iter().zip(tensors).enumerate() {
+            let row = first_row + i as u64;
+            match (image, tensor, failed.contains(&row)) {
+                (None, Some(_), _) => return Err(broken(format!("a tensor for row {row}, whose BLOB is null"))),
+                (Some(_), Some(_), true) => return Err(broken(format!("both a tensor and an error for row {row}"))),
+                (Some(_), None, false) => forgotten.push(row),
+                _ => {}
+            }
+        }
+        if !forgotten.is_empty() {
+            errors.extend(forgotten.into_iter().map(|row| RowError {
+                row,
+                column: None,
+                error: broken(format!("neither a tensor nor an error for row {row}")),
+            }));
+            errors.sort_by_key(|e| e.row);
+        }
+        for error in errors.iter_mut() {
+            error.column.get_or_insert_with(|| self.column.clone());
+        }
+        Ok(())
     }
 
     /// Decodes every batch of `input`, one [`TensorOutput`] per input batch, in order. Decoding
@@ -305,6 +353,85 @@ mod tests {
         let sink = TensorSink::new("missing", TensorOptions::new(4, 4)).unwrap();
         let err = sink.decode_record_batch(&batch, 0).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    }
+
+    /// A decoder that breaks [`BatchDecoder`]'s contract: it returns results for the first
+    /// `keep` images only, or forgets the tensor and error of row `forget`.
+    #[derive(Debug)]
+    struct Careless {
+        keep: usize,
+        forget: Option<u64>,
+    }
+
+    impl BatchDecoder for Careless {
+        fn name(&self) -> String {
+            "careless".into()
+        }
+
+        fn decode_batch(
+            &self,
+            images: &[Option<&[u8]>],
+            opts: &TensorOptions,
+            first_row: u64,
+        ) -> Result<(Vec<Option<super::super::Tensor>>, Vec<RowError>)> {
+            let (mut tensors, mut errors) = CpuDecoder.decode_batch(images, opts, first_row)?;
+            tensors.truncate(self.keep);
+            if let Some(row) = self.forget {
+                errors.retain(|e| e.row != row);
+                if let Some(t) = tensors.get_mut((row - first_row) as usize) {
+                    *t = None;
+                }
+            }
+            Ok((tensors, errors))
+        }
+    }
+
+    #[test]
+    fn a_decoder_that_loses_rows_cannot_drop_them() -> Result<()> {
+        // regression: the sink took the decoder's word, so a row it returned neither a
+        // tensor nor an error for was in none of tensors, errors and null rows
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            blob_field("image", true),
+        ]));
+        let red = png(&DynamicImage::ImageRgb8(solid(4, 4, [255, 0, 0])));
+        let batch = blob_batch(
+            &schema,
+            vec![Some(red.clone()), Some(b"junk".to_vec()), None, Some(red)],
+        );
+        let with = |keep, forget| {
+            TensorSink::new("image", TensorOptions::new(2, 2))
+                .map(|s| s.with_decoder(Arc::new(Careless { keep, forget })))
+        };
+
+        let out = with(4, Some(13))?.decode_record_batch(&batch, 10)?;
+        assert_eq!(out.tensors.row_ids(), &[10]);
+        assert_eq!(out.null_rows, vec![12]);
+        let errors: Vec<(u64, Option<&str>, ErrorKind)> = out
+            .errors
+            .iter()
+            .map(|e| (e.row, e.column.as_deref(), e.error.kind()))
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                (11, Some("image"), ErrorKind::Decode),
+                (13, Some("image"), ErrorKind::External)
+            ]
+        );
+        assert!(
+            out.errors[1].error.to_string().contains("careless"),
+            "{}",
+            out.errors[1]
+        );
+
+        let e = with(3, None)?
+            .decode_record_batch(&batch, 10)
+            .err()
+            .ok_or_else(|| Error::invalid("a short answer was taken"))?;
+        assert_eq!(e.kind(), ErrorKind::External);
+        assert!(e.to_string().contains("3 results for 4 rows"), "{e}");
+        Ok(())
     }
 
     #[test]
