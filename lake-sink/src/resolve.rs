@@ -195,11 +195,18 @@ impl ObjectStoreBlobResolver {
     }
 
     /// For the local file system: the file `path` names, with every symbolic link on the
-    /// way followed, which the read then opens (a link swapped in later is not followed);
-    /// fails unless it lies under an allowed root (each resolved the same way).
+    /// way followed, which the read then opens by that path; fails unless it lies under an
+    /// allowed root (each resolved the same way) and is a regular file (opening a FIFO
+    /// would block the read for good). The check and the read are two steps: someone who
+    /// can write under a root could swap a directory on the way for a link between them,
+    /// which the read would follow; the roots keep out references, not local writers.
     async fn local_target(&self, local: &LocalFileSystem, path: &Path, blob: &BlobRef) -> lake_api::Result<Path> {
         let file = local.path_to_filesystem(path).map_err(|e| Self::store_error(blob, e))?;
-        let resolve = move || std::fs::canonicalize(&file);
+        let resolve = move || {
+            let target = std::fs::canonicalize(&file)?;
+            let regular = std::fs::metadata(&target)?.is_file();
+            Ok::<_, std::io::Error>((target, regular))
+        };
         let target = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn_blocking(resolve).await.map_err(|e| {
                 api_error(ApiKind::External, format!("resolving blob {blob}: the task failed")).with_source(e)
@@ -207,14 +214,21 @@ impl ObjectStoreBlobResolver {
             Err(_) => resolve(),
         };
         match target {
-            Ok(target) if !self.local_roots.iter().any(|root| target.starts_with(root)) => Err(api_error(
+            Ok((target, _)) if !self.local_roots.iter().any(|root| target.starts_with(root)) => Err(api_error(
                 ApiKind::InvalidArgument,
                 format!(
                     "blob uri {:?} is outside the allowed roots: a symbolic link leads out of them",
                     blob.uri
                 ),
             )),
-            Ok(target) => Path::from_absolute_path(&target).map_err(|e| {
+            Ok((_, false)) => Err(api_error(
+                ApiKind::InvalidArgument,
+                format!(
+                    "blob uri {:?} names no regular file (a directory, FIFO or device)",
+                    blob.uri
+                ),
+            )),
+            Ok((target, true)) => Path::from_absolute_path(&target).map_err(|e| {
                 api_error(
                     ApiKind::InvalidArgument,
                     format!("blob uri {:?} names no valid path", blob.uri),
@@ -554,6 +568,31 @@ mod tests {
                 .await?,
             b"01"
         );
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_reference_to_a_fifo_or_directory_is_refused_not_waited_on() -> lake_api::Result<()> {
+        // regression: opening a FIFO under a root blocked the read (and the stream) for good
+        let f = Fixture::new();
+        let fifo = f.dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+        assert!(made.success(), "mkfifo failed");
+        let r = f.resolver();
+        for name in ["pipe", "sub"] {
+            let fetched = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                r.fetch(&BlobRef::new(f.uri(name), 0, 3)),
+            )
+            .await
+            .map_err(|_| lake_api::Error::invalid(format!("the read of {name} hung")))?;
+            let e = fetched
+                .err()
+                .ok_or_else(|| lake_api::Error::invalid(format!("{name} was read")))?;
+            assert_eq!(e.kind(), ApiKind::InvalidArgument, "{name}: {e}");
+            assert!(e.message().contains("no regular file"), "{name}: {e}");
+        }
         Ok(())
     }
 
