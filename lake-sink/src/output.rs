@@ -142,8 +142,8 @@ impl Drop for OutputFile {
 /// followed link by link: the output replaces that file and the links stay.
 fn link_target(dest: &Path) -> io::Result<PathBuf> {
     let mut target = dest.to_path_buf();
-    // a loop of links ends in an error when the file is created, as open(2) says ELOOP
-    for _ in 0..40 {
+    // as many links as open(2) follows before it says ELOOP
+    for _ in 0..=40 {
         match std::fs::symlink_metadata(&target) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 let named = std::fs::read_link(&target)?;
@@ -152,10 +152,14 @@ fn link_target(dest: &Path) -> io::Result<PathBuf> {
                     None => named,
                 };
             }
-            _ => break,
+            _ => return Ok(target),
         }
     }
-    Ok(target)
+    // a loop (or a chain too long): the rename would replace a link of it with the file
+    Err(io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        dest.display()
+    )))
 }
 
 /// The file an [`OutputFile`] is written through. It counts the bytes written, since a
@@ -288,6 +292,26 @@ mod tests {
         assert_eq!(write_output(&link, b"new")?, dir.path().join("made.bin"));
         assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
         assert_eq!(std::fs::read(&link)?, b"new");
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_loop_of_links_is_refused_and_left_as_it_is() -> Result<()> {
+        // regression: the walk stopped after 40 links and the rename replaced one of the
+        // loop's links with the output
+        let dir = dir()?;
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::os::unix::fs::symlink("b", &a)?;
+        std::os::unix::fs::symlink("a", &b)?;
+        let e = OutputFile::create(&a)
+            .err()
+            .ok_or_else(|| Error::invalid("a loop of links was written through"))?;
+        assert!(e.to_string().contains("too many levels of symbolic links"), "{e}");
+        for link in [&a, &b] {
+            assert!(std::fs::symlink_metadata(link)?.file_type().is_symlink());
+        }
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 2, "nothing was left behind");
         Ok(())
     }
 
