@@ -90,9 +90,11 @@ pub struct ScanArgs {
     /// with its change type (+I, -U, +U, -D, +A) in a `_change_type` column.
     #[arg(long, conflicts_with_all = ["limit", "lake_only", "as_of_offsets"])]
     pub follow: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format. Without it, an --output FILE ending in .csv, .json, .jsonl (or
+    /// .ndjson), .parquet or .arrow (or .ipc, .feather) is written in that format, and
+    /// anything else is a table.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -108,6 +110,31 @@ pub struct ScanArgs {
     /// carry the bytes, hex-encoded) instead of `<blob 53 KB image/jpeg>`.
     #[arg(long)]
     pub blob_bytes: bool,
+}
+
+impl ScanArgs {
+    /// The format written: `--format`, else the one `--output`'s extension names, else a
+    /// table.
+    pub fn format(&self) -> Format {
+        self.format
+            .or_else(|| self.output.as_deref().and_then(Format::of_file))
+            .unwrap_or(Format::Table)
+    }
+}
+
+impl Format {
+    /// The format a file's extension names (in any case), if one does.
+    fn of_file(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match extension.as_str() {
+            "csv" => Format::Csv,
+            "json" => Format::Json,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            "parquet" => Format::Parquet,
+            "arrow" | "ipc" | "feather" => Format::Arrow,
+            _ => return None,
+        })
+    }
 }
 
 /// Builds the scan the read arguments describe.
@@ -166,8 +193,9 @@ fn create_file(path: &Path) -> CliResult<File> {
 
 /// Runs `scan`.
 pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
-    let binary = matches!(args.format, Format::Parquet | Format::Arrow);
-    if args.follow && matches!(args.format, Format::Json | Format::Parquet | Format::Arrow) {
+    let format = args.format();
+    let binary = matches!(format, Format::Parquet | Format::Arrow);
+    if args.follow && matches!(format, Format::Json | Format::Parquet | Format::Arrow) {
         return Err(Failure::usage(
             "--follow never ends, so it writes a stream: use --format table, jsonl or csv",
         ));
@@ -180,7 +208,7 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     let opened = table::open(&args.table).await?;
     let scan = build_scan(&opened.table, &args.read).await?;
     // rows streamed to a terminal show progress themselves: no bar beside them
-    let streams_to_terminal = args.output.is_none() && args.format != Format::Table && std::io::stdout().is_terminal();
+    let streams_to_terminal = args.output.is_none() && format != Format::Table && std::io::stdout().is_terminal();
     let bar = Progress::start(progress::wanted(quiet) && !args.follow && !streams_to_terminal);
     let result = write(&args, &scan, quiet, &bar).await;
     bar.finish();
@@ -189,14 +217,15 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
 
 /// Reads the scan and writes it as `args` ask.
 async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -> CliResult<()> {
-    let binary = matches!(args.format, Format::Parquet | Format::Arrow);
+    let format = args.format();
+    let binary = matches!(format, Format::Parquet | Format::Arrow);
     let stream = if args.follow {
         scan.follow().await?
     } else {
         progress::stream(scan, bar).await?
     };
     if binary {
-        return write_binary(stream, args.format, args.output.as_deref(), quiet, bar).await;
+        return write_binary(stream, format, args.output.as_deref(), quiet, bar).await;
     }
     // a followed scan never completes: it writes in place; anything else is renamed into
     // place once whole
@@ -215,7 +244,7 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
         max_table_width: terminal_width(args.output.is_none()),
         blob_bytes: args.blob_bytes,
     };
-    let rows = write_text(stream, args.format, args.follow, layout, args.max_rows, &mut out, bar).await?;
+    let rows = write_text(stream, format, args.follow, layout, args.max_rows, &mut out, bar).await?;
     out.flush()?;
     drop(out);
     if let Some(file) = pending {

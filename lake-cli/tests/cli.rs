@@ -432,6 +432,47 @@ fn the_table_format_holds_at_most_max_rows() {
 }
 
 #[test]
+fn an_output_file_without_a_format_takes_its_extension() {
+    // regression: `-o rows.csv` wrote a bordered text table of the first 1000 rows
+    let dir = tempfile::tempdir().unwrap();
+    big_log(dir.path(), 1500);
+    let root = dir_arg(&dir);
+    let csv = dir.path().join("rows.csv");
+    ok(&["scan", "--log", &root, "-o", csv.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().next(), Some("id,text"), "{}", &text[..200.min(text.len())]);
+    assert_eq!(text.lines().count(), 1501);
+    let jsonl = dir.path().join("rows.JSONL");
+    ok(&["scan", "--log", &root, "-o", jsonl.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 1500);
+    let pq = dir.path().join("rows.parquet");
+    ok(&["scan", "--log", &root, "-o", pq.to_str().unwrap()]);
+    let rows: usize =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .sum();
+    assert_eq!(rows, 1500);
+    // an extension it does not know, and --format, keep the table
+    let txt = dir.path().join("rows.txt");
+    ok(&["scan", "--log", &root, "-o", txt.to_str().unwrap(), "--max-rows", "2"]);
+    assert!(std::fs::read_to_string(&txt).unwrap().contains("(2 of 1500 rows shown"));
+    let forced = dir.path().join("forced.csv");
+    ok(&[
+        "scan",
+        "--log",
+        &root,
+        "--format",
+        "jsonl",
+        "-o",
+        forced.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read_to_string(&forced).unwrap().starts_with('{'));
+}
+
+#[test]
 fn a_failed_scan_leaves_no_output_file() {
     // regression: text --output was written in place, so a scan failing midway left a
     // truncated file
