@@ -231,11 +231,11 @@ async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -
     // place once whole
     let mut pending = None;
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) if args.follow => Box::new(BufWriter::new(create_file(p)?)),
+        Some(p) if args.follow => Box::new(BufWriter::new(Named::new(create_file(p)?, p))),
         Some(p) => {
             let (file, handle) = OutputFile::create(p)?;
             pending = Some(file);
-            Box::new(BufWriter::new(handle))
+            Box::new(BufWriter::new(Named::new(handle, p)))
         }
         None => Box::new(BufWriter::new(crate::stdout::stdout())),
     };
@@ -276,6 +276,36 @@ fn pick_width(columns: Option<&str>, terminal: impl FnOnce() -> Option<u16>) -> 
         .filter(|&c| c > 0)
         .or_else(|| terminal().map(usize::from).filter(|&w| w > 0))
         .unwrap_or(120)
+}
+
+/// A file the output is written to, whose write errors name it (the format writers pass
+/// on only the error's text: "No space left on device" alone names no file).
+struct Named<W> {
+    inner: W,
+    path: PathBuf,
+}
+
+impl<W: Write> Named<W> {
+    fn new(inner: W, path: &Path) -> Self {
+        Self {
+            inner,
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn named(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("writing {}: {e}", self.path.display()))
+    }
+}
+
+impl<W: Write> Write for Named<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.named(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().map_err(|e| self.named(e))
+    }
 }
 
 /// Writes a text format; returns the rows written.

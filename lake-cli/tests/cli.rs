@@ -472,6 +472,21 @@ fn an_output_file_without_a_format_takes_its_extension() {
     assert!(std::fs::read_to_string(&forced).unwrap().starts_with('{'));
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_names_the_output() {
+    // regression: a full disk said "Csv error: No space left on device (os error 28)",
+    // naming no file
+    let dir = tempfile::tempdir().unwrap();
+    big_log(dir.path(), 3000);
+    let root = dir_arg(&dir);
+    for format in ["csv", "jsonl", "json", "table"] {
+        let o = lakescan(&["scan", "--log", &root, "--format", format, "-o", "/dev/full"]);
+        assert_eq!(o.status.code(), Some(1), "{format}: {}", stderr(&o));
+        assert!(stderr(&o).contains("writing /dev/full"), "{format}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn a_failed_scan_leaves_no_output_file() {
     // regression: text --output was written in place, so a scan failing midway left a
