@@ -3,7 +3,9 @@
 //! reported as accepted, but for two cases of schema evolution: on a column some data files
 //! lack, iceberg 0.10 holds a few comparisons true ([`may_keep_extra_rows`]), and those are
 //! left to the engine too; on a column whose type was widened since a file was written, it
-//! may drop rows, so comparisons on it do not convert at all.
+//! may drop rows, so comparisons on it do not convert at all; nor does any filter on a
+//! column added with an initial default, which its row filter takes for null in the files
+//! that lack it while its reader fills the default in.
 
 use std::collections::HashSet;
 
@@ -21,6 +23,9 @@ pub(crate) struct IcebergFilters<'a> {
     /// Columns whose type some older schema had narrower ([`EvolvedColumns::retyped`]):
     /// no comparison on them converts.
     pub retyped: &'a HashSet<String>,
+    /// Columns added with an initial default ([`EvolvedColumns::defaulted`]): no filter on
+    /// them converts.
+    pub defaulted: &'a HashSet<String>,
 }
 
 impl IcebergFilters<'_> {
@@ -28,6 +33,9 @@ impl IcebergFilters<'_> {
     /// iceberg binds a filter only to fields it has an accessor for (a list, map or struct
     /// column failed the whole scan with "Accessor for Field .. not found").
     fn column_type(&self, name: &str) -> Option<&DataType> {
+        if self.defaulted.contains(name) {
+            return None;
+        }
         plain_column_type(self.schema, name)
     }
 
@@ -201,6 +209,9 @@ pub(crate) struct EvolvedColumns {
     /// Columns some schema had with another type (an `int` promoted to `long`, a `float`
     /// to `double`): a data file written under it holds the older type.
     pub retyped: HashSet<String>,
+    /// Of the added columns, those with an initial default: a data file that lacks one
+    /// reads as the default (Iceberg v3), not as null.
+    pub defaulted: HashSet<String>,
 }
 
 impl EvolvedColumns {
@@ -209,7 +220,12 @@ impl EvolvedColumns {
         for f in metadata.current_schema().as_struct().fields() {
             for schema in metadata.schemas_iter() {
                 match schema.field_by_id(f.id) {
-                    None => evolved.added.insert(f.name.clone()),
+                    None => {
+                        if f.initial_default.is_some() {
+                            evolved.defaulted.insert(f.name.clone());
+                        }
+                        evolved.added.insert(f.name.clone())
+                    }
                     Some(old) if old.field_type != f.field_type => evolved.retyped.insert(f.name.clone()),
                     Some(_) => false,
                 };
@@ -233,10 +249,13 @@ mod tests {
             lake_api::types::vector_field("e", DataType::Float32, 2, true),
             arrow_schema::Field::new_list("l", arrow_schema::Field::new_list_field(DataType::Int64, true), true),
             arrow_schema::Field::new_struct("st", vec![arrow_schema::Field::new("a", DataType::Int64, true)], true),
+            // added with an initial default
+            arrow_schema::Field::new("d", DataType::Utf8, true),
         ]);
         let conv = IcebergFilters {
             schema: &schema,
             retyped: &HashSet::new(),
+            defaulted: &HashSet::from(["d".to_string()]),
         };
         let (exprs, report) = push_down(
             &conv,
@@ -248,6 +267,8 @@ mod tests {
                 col("k").in_list([Literal::Int(1), Literal::Null]),
                 col("s").eq(5),
                 col("k").eq(1).negate(),
+                col("d").eq("x"),
+                col("d").is_null(),
             ],
         );
         assert_eq!(exprs.len(), 3);
@@ -255,7 +276,7 @@ mod tests {
             report.accepted,
             vec![col("k").gt(3), col("s").starts_with("a"), col("k").eq(1).negate()]
         );
-        assert_eq!(report.remaining.len(), 5);
+        assert_eq!(report.remaining.len(), 7);
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl LakeSource for IcebergSource {
         let converter = IcebergFilters {
             schema: &self.info.schema,
             retyped: &evolved.retyped,
+            defaulted: &evolved.defaulted,
         };
         let (converted, report) = push_down(&converter, filters);
         // `NOT` pushed into the leaves once, as the planner and every reader want it
