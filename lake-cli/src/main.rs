@@ -106,7 +106,7 @@ fn main() -> ExitCode {
         }
     };
     let quiet = cli.quiet;
-    let mut interrupted = false;
+    let mut interrupted = None;
     let result = runtime.block_on(async {
         let command = async {
             match cli.command {
@@ -121,17 +121,17 @@ fn main() -> ExitCode {
                 Command::Demo { strategy, lake, dir } => demo::run(strategy, lake, dir).await.map_err(Failure::from),
             }
         };
-        // Ctrl-C drops the command's future, so its temporary files and directories are
-        // removed by their destructors instead of left behind
+        // Ctrl-C (or a termination or hang-up) drops the command's future, so its temporary
+        // files and directories are removed by their destructors instead of left behind
         tokio::select! {
             result = command => result,
-            _ = tokio::signal::ctrl_c() => {
-                interrupted = true;
+            code = stopped() => {
+                interrupted = Some(code);
                 Ok(())
             }
         }
     });
-    if interrupted {
+    if interrupted.is_some() {
         // a sink finishing its file on a blocking thread holds that file: let it commit or
         // remove it, for a while (killed with the process, its temporary file would stay)
         runtime.shutdown_timeout(std::time::Duration::from_secs(10));
@@ -139,9 +139,8 @@ fn main() -> ExitCode {
         // a followed scan's tails may still be running: do not wait for them
         runtime.shutdown_background();
     }
-    if interrupted {
-        // the conventional exit status of a process ended by SIGINT
-        return ExitCode::from(130);
+    if let Some(code) = interrupted {
+        return ExitCode::from(code);
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,5 +153,35 @@ fn main() -> ExitCode {
             e.report(cli.verbose);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Waits for a signal to stop: SIGINT (Ctrl-C), and on Unix SIGTERM and SIGHUP too; the
+/// exit status a process ended by it conventionally has (128 + its number).
+async fn stopped() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            // no handler for those: they end the process as before
+            return interrupt().await;
+        };
+        tokio::select! {
+            code = interrupt() => code,
+            _ = term.recv() => 143,
+            _ = hangup.recv() => 129,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        interrupt().await
+    }
+}
+
+/// Waits for Ctrl-C; 130, SIGINT's exit status. Never returns where none can be awaited.
+async fn interrupt() -> u8 {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => 130,
+        Err(_) => std::future::pending().await,
     }
 }

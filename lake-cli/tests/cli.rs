@@ -892,14 +892,12 @@ fn recv_until(rx: &mpsc::Receiver<String>, deadline: Instant, mut done: impl FnM
     }
 }
 
-#[test]
-fn follow_prints_changes_as_they_arrive() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+/// A `scan --follow --format jsonl` of the demo log under `root`, its stdout's lines, and
+/// the nine rows it printed first.
+fn follow_demo(root: &str, deadline: Instant) -> (Child, mpsc::Receiver<String>, Vec<String>) {
     let mut child = Child(
         Command::new(env!("CARGO_BIN_EXE_lakescan"))
-            .args(["scan", "--follow", "--format", "jsonl", "--log", &root])
+            .args(["scan", "--follow", "--format", "jsonl", "--log", root])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -915,12 +913,56 @@ fn follow_prints_changes_as_they_arrive() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut count = 0;
     let initial = recv_until(&rx, deadline, |_| {
         count += 1;
         count == 9
     });
+    (child, rx, initial)
+}
+
+/// Sends `signal` (a `kill` option: `-INT`) to the child and waits for its exit status.
+fn signalled(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args([signal, &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no exit after {signal}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn termination_and_hangup_end_a_scan_as_an_interrupt_does() {
+    // regression: only SIGINT was handled; SIGTERM or SIGHUP killed the process outright,
+    // leaving an output's temporary file behind
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    for (signal, code) in [("-TERM", 143), ("-HUP", 129)] {
+        let (mut child, _rx, _) = follow_demo(&root, Instant::now() + Duration::from_secs(60));
+        let status = signalled(&mut child, signal);
+        assert_eq!(status.code(), Some(code), "{signal}: the handler ran");
+    }
+}
+
+#[test]
+fn follow_prints_changes_as_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut child, rx, initial) = follow_demo(&root, deadline);
     let rows: Vec<Value> = initial.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(rows.iter().all(|r| r["_change_type"] == "+I"), "{initial:?}");
     assert_eq!(json_rows(&rows), demo_expected());
@@ -970,22 +1012,7 @@ fn follow_prints_changes_as_they_arrive() {
     assert_eq!(v["_change_type"], "-D");
     // still running: it follows until interrupted, and Ctrl-C (SIGINT) ends it cleanly
     assert!(child.0.try_wait().unwrap().is_none());
-    let sent = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "no exit after SIGINT"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = signalled(&mut child, "-INT");
     assert_eq!(status.code(), Some(130), "the interrupt handler ran");
 }
 
