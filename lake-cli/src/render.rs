@@ -310,22 +310,35 @@ const MIN_COLUMN_WIDTH: usize = 6;
 
 /// Renders batches as one bordered text table.
 pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLayout) -> Result<String, ArrowError> {
-    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for batch in batches {
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(batch.schema().fields().iter())
-            .map(|(c, f)| column_cells(c, f, layout.blob_bytes))
-            .collect::<Result<Vec<_>, _>>()?;
-        for r in 0..batch.num_rows() {
-            rows.push(columns.iter().map(|c| c[r].clone()).collect());
-        }
+        rows.extend(table_cells(batch, layout)?);
     }
+    Ok(render_rows(schema, &rows, layout))
+}
+
+/// The cells of `batch`'s rows, already cut to the layout's cell width, for
+/// [`render_rows`]: a table that holds these rather than its batches holds no BLOB payload
+/// or long string whole (cutting a cell again to a narrower column cuts it as cutting the
+/// whole value would).
+pub fn table_cells(batch: &RecordBatch, layout: TableLayout) -> Result<Vec<Vec<String>>, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(batch.schema().fields().iter())
+        .map(|(c, f)| column_cells(c, f, layout.blob_bytes))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..batch.num_rows())
+        .map(|r| columns.iter().map(|c| truncate(&c[r], layout.max_cell_width)).collect())
+        .collect())
+}
+
+/// Lays out rows of [`table_cells`] under `schema`'s column names (see [`render_table`]).
+pub fn render_rows(schema: &SchemaRef, rows: &[Vec<String>], layout: TableLayout) -> String {
+    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let n = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| display_width(&truncate(h, 0))).collect();
-    for row in &rows {
+    for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(display_width(&truncate(c, layout.max_cell_width)));
         }
@@ -367,9 +380,9 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], layout: TableLa
             }
             let _ = writeln!(out, "columns {}-{} of {n}:", group.start + 1, group.end);
         }
-        render_group(&mut out, &headers, &rows, &widths, group.clone());
+        render_group(&mut out, &headers, rows, &widths, group.clone());
     }
-    Ok(out)
+    out
 }
 
 /// Splits the columns, in order, into runs whose bordered table fits `max` characters
@@ -677,6 +690,54 @@ mod tests {
         )
         .unwrap();
         assert!(text.contains("| xxxxxxxxx… |"), "{text}");
+    }
+
+    #[test]
+    fn cells_cut_when_held_lay_out_as_the_whole_values_do() -> Result<(), ArrowError> {
+        // the scanner holds cut cells, not batches: cutting again, to a column squeezed
+        // narrower, must give what cutting the whole value gives
+        let pieces = ["a", "bc", "漢", "字", "😀", "\n", "\u{7}", " ", "é", "x"];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let values: Vec<String> = (0..60)
+            .map(|_| (0..next(40)).map(|_| pieces[next(pieces.len())]).collect())
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, false),
+            Field::new("b", DataType::Utf8, false),
+            Field::new("c", DataType::Utf8, false),
+        ]));
+        let column =
+            |k: usize| Arc::new(StringArray::from_iter_values(values.iter().skip(k).step_by(3).take(20))) as ArrayRef;
+        let batch = RecordBatch::try_new(schema.clone(), vec![column(0), column(1), column(2)])?;
+        let whole: Vec<Vec<String>> = {
+            let columns = (0..3)
+                .map(|c| column_cells(batch.column(c), batch.schema().field(c), false))
+                .collect::<Result<Vec<_>, _>>()?;
+            (0..batch.num_rows())
+                .map(|r| columns.iter().map(|c| c[r].clone()).collect())
+                .collect()
+        };
+        for max_cell_width in [0, 1, 2, 3, 7, 12, 40] {
+            for max_table_width in [None, Some(20), Some(31), Some(60), Some(200)] {
+                let layout = TableLayout {
+                    max_cell_width,
+                    max_table_width,
+                    blob_bytes: false,
+                };
+                assert_eq!(
+                    render_rows(&schema, &table_cells(&batch, layout)?, layout),
+                    render_rows(&schema, &whole, layout),
+                    "{layout:?}"
+                );
+            }
+        }
+        Ok(())
     }
 
     #[test]

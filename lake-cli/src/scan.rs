@@ -330,8 +330,9 @@ async fn write_text(
     };
     match format {
         Format::Table if !follow => {
-            // the table is laid out over the rows it shows, so only those are held
-            let mut batches: Vec<RecordBatch> = Vec::new();
+            // the table is laid out over the rows it shows, so only those are held, as the
+            // cells they show: not their batches, whose BLOB payloads a slice still holds
+            let mut cells: Vec<Vec<String>> = Vec::new();
             let mut shown = 0usize;
             while let Some(b) = stream.next().await {
                 let b = b?;
@@ -344,11 +345,11 @@ async fn write_text(
                 if room > 0 {
                     let keep = b.num_rows().min(room);
                     shown += keep;
-                    batches.push(if keep == b.num_rows() { b } else { b.slice(0, keep) });
+                    cells.extend(render::table_cells(&b.slice(0, keep), layout)?);
                 }
             }
             bar.finish();
-            out.write_all(render::render_table(&schema, &batches, layout)?.as_bytes())?;
+            out.write_all(render::render_rows(&schema, &cells, layout).as_bytes())?;
             if shown < rows {
                 writeln!(
                     out,
