@@ -242,23 +242,18 @@ fn bucket_table(buckets: &[(String, [String; 5])]) -> String {
 pub async fn stats(args: &TableArgs, quiet: bool) -> CliResult<()> {
     let opened = table::open(args).await?;
     let info = opened.table.info().clone();
-    // count rows reading as few columns as the merge needs
-    let first = info
-        .primary_key
-        .first()
-        .cloned()
-        .or_else(|| info.schema.fields().first().map(|f| f.name().clone()));
     // the offsets first, and the count up to them: on a live log, rows, ends and tails
     // then describe the same moment
     let ranges = opened.table.log().offset_ranges().await?;
-    let mut builder = opened
+    // rows counted with no column read but what the merge needs (the key): a first
+    // column read for them could be a BLOB, every payload fetched to be counted
+    let scan = opened
         .table
         .scan()
-        .as_of_offsets(ranges.iter().map(|(b, r)| (b.clone(), r.end)).collect());
-    if let Some(c) = first {
-        builder = builder.project([c]);
-    }
-    let scan = builder.build().await?;
+        .as_of_offsets(ranges.iter().map(|(b, r)| (b.clone(), r.end)).collect())
+        .project(Vec::<String>::new())
+        .build()
+        .await?;
     let bar = Progress::start(progress::wanted(quiet));
     let mut rows = 0usize;
     let counted: CliResult<()> = async {

@@ -561,6 +561,15 @@ fn explain_and_stats() {
 }
 
 #[test]
+fn stats_counts_a_table_without_a_key_reading_no_column() {
+    // rows are counted with no column read (a first column could be a BLOB)
+    let dir = tempfile::tempdir().unwrap();
+    big_log(dir.path(), 1234);
+    let out = ok(&["stats", "--log", &dir_arg(&dir)]);
+    assert!(out.contains("rows: 1234"), "{out}");
+}
+
+#[test]
 fn the_demo_tiers_into_iceberg_and_every_command_reads_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir_arg(&dir);
