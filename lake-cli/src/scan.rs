@@ -207,6 +207,18 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     }
     let opened = table::open(&args.table).await?;
     let scan = build_scan(&opened.table, &args.read).await?;
+    // a lake that holds no snapshot (a warehouse mistyped, a table not tiered yet) leaves
+    // the log alone to read: right either way, but not what naming a lake suggests
+    if let Some(lake) = &opened.lake
+        && scan.snapshot().is_none()
+        && args.read.mode() == ReadMode::Union
+        && !quiet
+    {
+        crate::stdout::note(format_args!(
+            "note: {lake} holds no snapshot of {}: read the log alone",
+            opened.table.info().path
+        ));
+    }
     // rows streamed to a terminal show progress themselves: no bar beside them
     let streams_to_terminal = args.output.is_none() && format != Format::Table && std::io::stdout().is_terminal();
     let bar = Progress::start(progress::wanted(quiet) && !args.follow && !streams_to_terminal);

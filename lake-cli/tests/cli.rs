@@ -561,6 +561,51 @@ fn explain_and_stats() {
 }
 
 #[test]
+fn a_named_lake_without_the_table_is_said_to_be_read_as_the_log_alone() {
+    // regression: a warehouse that holds no snapshot of the table (a mistyped path, a table
+    // not tiered yet) read the log alone without a word
+    let dir = tempfile::tempdir().unwrap();
+    demo_log(dir.path());
+    let root = dir_arg(&dir);
+    let warehouse = dir.path().join("elsewhere");
+    std::fs::create_dir(&warehouse).unwrap();
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "paimon",
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 10, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("holds no snapshot of demo.orders: read the log alone"),
+        "{}",
+        stderr(&o)
+    );
+    // asked for the log alone, or quiet: no note
+    for extra in [&["--log-only"][..], &["-q"]] {
+        let mut args = vec![
+            "scan",
+            "--log",
+            &root,
+            "--lake",
+            "paimon",
+            "--warehouse",
+            warehouse.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = lakescan(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("holds no snapshot"), "{extra:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn stats_counts_a_table_without_a_key_reading_no_column() {
     // rows are counted with no column read (a first column could be a BLOB)
     let dir = tempfile::tempdir().unwrap();
