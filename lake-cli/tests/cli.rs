@@ -106,11 +106,17 @@ fn dir_arg(dir: &tempfile::TempDir) -> String {
     dir.path().to_string_lossy().into_owned()
 }
 
-#[test]
-fn json_scan_equals_applying_the_log() {
+/// A directory holding the demo log, and its path as an argument.
+fn demo_dir() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     demo_log(dir.path());
     let root = dir_arg(&dir);
+    (dir, root)
+}
+
+#[test]
+fn json_scan_equals_applying_the_log() {
+    let (dir, root) = demo_dir();
     for strategy in ["auto", "sort-merge", "key-filter"] {
         let out = ok(&[
             "scan",
@@ -139,9 +145,7 @@ fn json_scan_equals_applying_the_log() {
 
 #[test]
 fn filter_columns_and_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (_dir, root) = demo_dir();
     let out = ok(&[
         "scan",
         "--log",
@@ -183,9 +187,7 @@ fn filter_columns_and_limit() {
 
 #[test]
 fn csv_and_jsonl_content() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (_dir, root) = demo_dir();
     let out = ok(&[
         "scan",
         "--log",
@@ -214,9 +216,7 @@ fn csv_and_jsonl_content() {
 
 #[test]
 fn parquet_and_arrow_files_read_back() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (_dir, root) = demo_dir();
     let out_dir = tempfile::tempdir().unwrap();
     let pq = out_dir.path().join("f.parquet");
     let o = lakescan(&[
@@ -415,9 +415,7 @@ fn schema_and_table_show_blob_and_vector() {
 
 #[test]
 fn the_table_format_holds_at_most_max_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (_dir, root) = demo_dir();
     let out = ok(&["scan", "--log", &root, "--max-rows", "3"]);
     assert!(out.contains("(3 of 9 rows shown"), "{out}");
     assert_eq!(
@@ -540,9 +538,7 @@ fn log_dot_from_inside_the_table_directory() {
 
 #[test]
 fn explain_and_stats() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (_dir, root) = demo_dir();
     for cmd in ["explain", "splits"] {
         let out = ok(&[cmd, "--log", &root, "--strategy", "key-filter"]);
         assert!(out.contains("4 split(s)"), "{out}");
@@ -564,9 +560,7 @@ fn explain_and_stats() {
 fn a_named_lake_without_the_table_is_said_to_be_read_as_the_log_alone() {
     // regression: a warehouse that holds no snapshot of the table (a mistyped path, a table
     // not tiered yet) read the log alone without a word
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (dir, root) = demo_dir();
     let warehouse = dir.path().join("elsewhere");
     std::fs::create_dir(&warehouse).unwrap();
     let o = lakescan(&[
@@ -825,9 +819,7 @@ fn demo_reads_back(format: &str, demo_says: &str, stats_say: &str) {
 
 #[test]
 fn bad_input_exits_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (dir, root) = demo_dir();
     for args in [
         vec!["scan", "--log", root.as_str(), "--bogus"],
         vec!["scan", "--log", root.as_str(), "--strategy", "fastest"],
@@ -1000,9 +992,7 @@ fn signalled(child: &mut Child, signal: &str) -> std::process::ExitStatus {
 fn termination_and_hangup_end_a_scan_as_an_interrupt_does() {
     // regression: only SIGINT was handled; SIGTERM or SIGHUP killed the process outright,
     // leaving an output's temporary file behind
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (_dir, root) = demo_dir();
     for (signal, code) in [("-TERM", 143), ("-HUP", 129)] {
         let (mut child, _rx, _) = follow_demo(&root, Instant::now() + Duration::from_secs(60));
         let status = signalled(&mut child, signal);
@@ -1012,9 +1002,7 @@ fn termination_and_hangup_end_a_scan_as_an_interrupt_does() {
 
 #[test]
 fn follow_prints_changes_as_they_arrive() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (dir, root) = demo_dir();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut child, rx, initial) = follow_demo(&root, deadline);
     let rows: Vec<Value> = initial.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -1690,9 +1678,7 @@ fn a_closed_stderr_does_not_fail_a_scan() {
 fn output_to_a_device_or_through_a_link_keeps_them() {
     // regression: the output was renamed over its destination: `-o /dev/null` failed (or,
     // as root, replaced the device with a plain file) and a symbolic link became a file
-    let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
-    let root = dir_arg(&dir);
+    let (_dir, root) = demo_dir();
     for format in ["csv", "parquet"] {
         let o = lakescan(&["scan", "--log", &root, "--format", format, "-o", "/dev/null"]);
         assert!(o.status.success(), "{format}: {}", stderr(&o));
