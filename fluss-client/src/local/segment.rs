@@ -29,7 +29,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::{peek_header, read_header};
+use crate::record::{arrow_part_prefix, peek_header, read_header};
 
 /// The bytes before a batch's length is known: base offset (8) and length (4).
 const LOG_OVERHEAD: usize = 12;
@@ -508,7 +508,9 @@ impl BucketLog {
 /// runs on the error path.
 ///
 /// Every byte position is a candidate. One whose header holds together (its offset and
-/// length, then [`peek_header`]) costs a CRC over its claimed length, so a crafted tail could make
+/// length, then [`peek_header`]) and whose records start as an Arrow part does (an empty
+/// one, or the IPC continuation marker and a metadata length that fits) costs a CRC over
+/// its claimed length, so a crafted tail could make
 /// the search quadratic: past [`CRC_WORK_PER_BYTE`] bytes checked per byte of tail (and at
 /// least [`MIN_CRC_WORK`]) it answers yes, and the reader reports the segment corrupt.
 fn has_valid_batch_after(bytes: &[u8], expected: i64) -> bool {
@@ -531,6 +533,17 @@ fn valid_batch_within(bytes: &[u8], expected: i64, mut budget: u64) -> bool {
         };
         // the checks above hold for the header too: it is read from the same bytes
         let size = header.size_in_bytes();
+        // nor do its records start as every batch's do: inside a column of ascending
+        // integers nearly every value starts a header that holds together
+        let changes = if header.is_append_only() {
+            0
+        } else {
+            header.record_count as usize
+        };
+        let part = bytes.get(q + header.records_start() + changes..q + size);
+        if part.is_none_or(|part| arrow_part_prefix(part, header.record_count, "").is_err()) {
+            return false;
+        }
         budget = budget.saturating_sub(size as u64);
         budget == 0 || header.crc_matches(&bytes[q..q + size])
     })
@@ -746,6 +759,21 @@ mod tests {
         assert!(!valid_batch_within(&proof, 1000, u64::MAX));
         // past the budget the answer is the one that cuts nothing
         assert!(valid_batch_within(&garbage, 10, size));
+        Ok(())
+    }
+
+    #[test]
+    fn a_torn_batch_of_ascending_keys_is_a_torn_tail() -> Result<()> {
+        // regression: inside a column of ascending Int64 keys nearly every key starts a
+        // header that holds together (offset past the expected one, a length from the
+        // next key, zeros for magic, counts and flags); each cost a CRC over its claimed
+        // length, the budget ran out, and a reader took a write in progress for damage
+        use arrow_array::{Int64Array, RecordBatch};
+        let keys = Int64Array::from_iter_values(1..=100_000);
+        let rows = RecordBatch::try_from_iter([("k", std::sync::Arc::new(keys) as arrow_array::ArrayRef)])?;
+        let batch = encode_batch(&rows, None, 5, &EncodeOptions::default())?;
+        let torn = &batch[1..batch.len() / 2];
+        assert!(!has_valid_batch_after(torn, 5));
         Ok(())
     }
 }

@@ -71,18 +71,14 @@ pub(crate) fn read_arrow_part(part: &[u8], schema: &SchemaRef, record_count: i32
     read_arrow_buffer(&Buffer::from_slice_ref(part), schema, record_count, what)
 }
 
-/// [`read_arrow_part`] over bytes already in an Arrow buffer: the columns are zero-copy
-/// slices of it.
-pub(crate) fn read_arrow_buffer(
-    buffer: &Buffer,
-    schema: &SchemaRef,
-    record_count: i32,
-    what: &str,
-) -> Result<RecordBatch> {
-    let part = buffer.as_slice();
+/// Where the IPC metadata of a batch's Arrow part ends, from the part's prefix alone (the
+/// continuation marker and a metadata length that fits); `None` for the empty part of a
+/// batch without records. The cheap first checks of [`read_arrow_buffer`], which a search
+/// for whole batches in damaged bytes also runs before spending a CRC on a candidate.
+pub(crate) fn arrow_part_prefix(part: &[u8], record_count: i32, what: &str) -> Result<Option<usize>> {
     if part.is_empty() {
         if record_count == 0 {
-            return Ok(RecordBatch::new_empty(schema.clone()));
+            return Ok(None);
         }
         return Err(Error::corrupt(format!(
             "{what}: record count {record_count} but no Arrow data"
@@ -107,7 +103,21 @@ pub(crate) fn read_arrow_buffer(
             part.len()
         )));
     }
-    let meta_end = PREFIX_LEN + meta_len as usize;
+    Ok(Some(PREFIX_LEN + meta_len as usize))
+}
+
+/// [`read_arrow_part`] over bytes already in an Arrow buffer: the columns are zero-copy
+/// slices of it.
+pub(crate) fn read_arrow_buffer(
+    buffer: &Buffer,
+    schema: &SchemaRef,
+    record_count: i32,
+    what: &str,
+) -> Result<RecordBatch> {
+    let part = buffer.as_slice();
+    let Some(meta_end) = arrow_part_prefix(part, record_count, what)? else {
+        return Ok(RecordBatch::new_empty(schema.clone()));
+    };
     let message = arrow_ipc::root_as_message(&part[PREFIX_LEN..meta_end]).map_err(|e| {
         Error::corrupt(format!(
             "{what}: the IPC message metadata is not a valid flatbuffer: {e}"

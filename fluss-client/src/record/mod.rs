@@ -26,4 +26,5 @@ pub(crate) mod testdata;
 pub use codec::{Compression, EncodeOptions, decode_batch, decode_batch_buffer, encode_batch, encode_log_batch};
 pub use format::{MAGIC_V0, MAGIC_V1, MAGIC_V2, NO_BATCH_SEQUENCE, NO_LEADER_EPOCH, NO_WRITER_ID};
 pub use header::{BatchHeader, peek_header, read_header};
+pub(crate) use ipc::arrow_part_prefix;
 pub use iter::BatchIter;
