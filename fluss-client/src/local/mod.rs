@@ -697,6 +697,9 @@ struct ReadState {
     fetched: std::collections::VecDeque<(IndexEntry, arrow_buffer::Buffer, PathBuf)>,
     /// The open segment, and where it is positioned when known.
     file: Option<(PathBuf, File, Option<u64>)>,
+    /// Whether a bounded read that ran out of indexed batches short of its stop has looked
+    /// for batches another process appended since.
+    looked_again: bool,
 }
 
 impl ReadState {
@@ -747,7 +750,13 @@ impl ReadState {
                 continue;
             }
             if self.stop.is_some() {
-                // bounded reads see what is there; the engine reports a short log
+                // bounded reads see what is there (the engine reports a short log), once
+                // batches appended by another process since the index was loaded are in it
+                if !self.looked_again {
+                    self.looked_again = true;
+                    self.log.refresh_bucket(&self.bucket)?;
+                    continue;
+                }
                 return Ok(None);
             }
             // tailing: an append here updates the index and wakes us; without one, look
@@ -792,6 +801,11 @@ impl LogSource for LocalLog {
     }
 
     async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> lake_api::Result<LogBatchStream> {
+        // a read planned elsewhere may start past what this log has seen of the files
+        let seen_end = self.state()?.buckets.get(bucket).map(|log| log.end);
+        if seen_end.is_some_and(|end| start > end) {
+            self.refresh_bucket(bucket)?;
+        }
         {
             let state = self.state()?;
             let Some(log) = state.buckets.get(bucket) else {
@@ -823,6 +837,7 @@ impl LogSource for LocalLog {
             stop,
             fetched: Default::default(),
             file: None,
+            looked_again: false,
         };
         let stream = futures::stream::try_unfold(state, |mut st| async move {
             Ok::<_, lake_api::Error>(st.next_batch().await?.map(|b| (b, st)))

@@ -1191,3 +1191,37 @@ fn a_bucket_key_fluss_would_not_accept_is_refused() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_read_past_what_a_reader_has_seen_looks_again() -> Result<()> {
+    // regression: a read-only log judged a bounded read by the index it last loaded: a
+    // split planned elsewhere, after another process appended, was refused (its start past
+    // the end seen) or ended short (its stop past it), without a look at the files
+    let dir = tempfile::tempdir()?;
+    let b0 = TableBucket::new(0);
+    let writer = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    writer.append(&b0, batch(0..3, None), vec![ChangeType::Insert; 3])?;
+    let open = || LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20));
+    let (reader, other) = (open()?, open()?);
+    writer.append(&b0, batch(3..5, None), vec![ChangeType::Insert; 2])?;
+    writer.append(&b0, batch(5..8, None), vec![ChangeType::Insert; 3])?;
+    let offsets = |batches: Vec<LogBatch>| -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| b.base_offset..b.base_offset + b.num_rows() as i64)
+            .collect()
+    };
+    // whole batches: the one holding offset 5 reaches past the stop
+    let read = reader.read(&b0, 0, Some(6)).await?.try_collect::<Vec<_>>().await?;
+    assert_eq!(offsets(read), (0..8).collect::<Vec<_>>());
+    let read = other.read(&b0, 5, Some(8)).await?.try_collect::<Vec<_>>().await?;
+    assert_eq!(offsets(read), (5..8).collect::<Vec<_>>());
+    // past what is there even now: still the error it was
+    let e = reader
+        .read(&b0, 9, Some(10))
+        .await
+        .err()
+        .ok_or_else(|| Error::invalid("read past the end"))?;
+    assert_eq!(e.kind(), lake_api::ErrorKind::Offsets, "{e}");
+    Ok(())
+}
