@@ -200,6 +200,16 @@ impl LocalLog {
             )));
         }
         std::fs::create_dir_all(dir.join("log"))?;
+        // the lock before the descriptor: of two processes creating the table at once, the
+        // one without it must not replace the other's descriptor (and table id)
+        let lock = Self::lock_writer(&dir)?;
+        if dir.join(descriptor::DESCRIPTOR_FILE).exists() {
+            return Err(Error::invalid(format!(
+                "table {} already exists at {}",
+                info.path,
+                dir.display()
+            )));
+        }
         let descriptor = TableDescriptor::new(info, new_table_id());
         descriptor.write(&dir)?;
         // the descriptor's write synced the table directory's entries; the table's name
@@ -210,7 +220,7 @@ impl LocalLog {
             .take(2)
             .filter(|d| !d.as_os_str().is_empty())
             .try_for_each(sync_dir)?;
-        Self::open_dir(dir, descriptor, options, true)
+        Self::open_dir(dir, descriptor, options, true, Some(lock))
     }
 
     /// Opens a table's log under `root` for appending. After a crash, every batch past the
@@ -220,14 +230,14 @@ impl LocalLog {
     pub fn open(root: &Path, path: &TablePath, options: LocalLogOptions) -> Result<Self> {
         let dir = table_dir(root, path)?;
         let descriptor = TableDescriptor::read(&dir)?;
-        Self::open_dir(dir, descriptor, options, true)
+        Self::open_dir(dir, descriptor, options, true, None)
     }
 
     /// Opens a table's log for reading only: a tail still being written is left alone.
     pub fn open_read_only(root: &Path, path: &TablePath, options: LocalLogOptions) -> Result<Self> {
         let dir = table_dir(root, path)?;
         let descriptor = TableDescriptor::read(&dir)?;
-        Self::open_dir(dir, descriptor, options, false)
+        Self::open_dir(dir, descriptor, options, false, None)
     }
 
     /// Opens the table if it exists, else creates it.
@@ -239,12 +249,24 @@ impl LocalLog {
         }
     }
 
-    fn open_dir(dir: PathBuf, descriptor: TableDescriptor, options: LocalLogOptions, recover: bool) -> Result<Self> {
+    /// Opens the log in `dir`: to append (`recover`: locked, its tail recovered), under
+    /// `lock` when the caller took the writer lock already, or to read.
+    fn open_dir(
+        dir: PathBuf,
+        descriptor: TableDescriptor,
+        options: LocalLogOptions,
+        recover: bool,
+        lock: Option<File>,
+    ) -> Result<Self> {
         // the log outlives the working directory it was opened from, and names its files
         // to others (offsets files in lake snapshots)
         let dir = std::path::absolute(&dir)?;
         // the appender takes the lock before it touches (recovers) any segment
-        let writer_lock = if recover { Some(Self::lock_writer(&dir)?) } else { None };
+        let writer_lock = match lock {
+            Some(lock) => Some(lock),
+            None if recover => Some(Self::lock_writer(&dir)?),
+            None => None,
+        };
         let info = descriptor.info();
         let found = discover(&dir, &info.partition_keys, info.bucket_count)?;
         let mut state = State {

@@ -1225,3 +1225,29 @@ async fn a_bounded_read_past_what_a_reader_has_seen_looks_again() -> Result<()> 
     assert_eq!(e.kind(), lake_api::ErrorKind::Offsets, "{e}");
     Ok(())
 }
+
+#[test]
+fn a_table_being_created_elsewhere_is_not_written_over() -> Result<()> {
+    // regression: `create` wrote its descriptor before it took the writer lock, so of two
+    // processes creating a table at once, the one that lost the lock had replaced the
+    // winner's descriptor (and table id) on disk
+    let dir = tempfile::tempdir()?;
+    let table = super::table_dir(dir.path(), &info(false).path)?;
+    std::fs::create_dir_all(table.join("log"))?;
+    // the other creator: holds the lock, its descriptor not written yet
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(table.join("LOCK"))?;
+    lock.try_lock().map_err(|e| Error::invalid(e.to_string()))?;
+    let e = LocalLog::create(dir.path(), &info(false), options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::invalid("created under another's lock"))?;
+    assert!(e.to_string().contains("open for appending by another"), "{e}");
+    assert!(
+        !table.join(super::descriptor::DESCRIPTOR_FILE).exists(),
+        "a descriptor was written"
+    );
+    Ok(())
+}
