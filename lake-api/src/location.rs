@@ -21,6 +21,26 @@ pub fn scheme(location: &str) -> Option<&str> {
     valid.then_some(scheme)
 }
 
+/// `location` with a relative local path made absolute against the working directory,
+/// so that it names the same place wherever it is used later (URIs, `file:` ones
+/// included, and absolute paths stay as they are).
+///
+/// ```
+/// use lake_api::location::absolute;
+///
+/// assert!(std::path::Path::new(&absolute("lake")).is_absolute());
+/// assert_eq!(absolute("/data/lake"), "/data/lake");
+/// assert_eq!(absolute("s3://bucket/wh"), "s3://bucket/wh");
+/// ```
+pub fn absolute(location: &str) -> String {
+    if scheme(location).is_some() || location.starts_with("file:") {
+        return location.to_string();
+    }
+    std::path::absolute(location)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| location.to_string())
+}
+
 /// Whether a location is on local disk: a plain path or a `file://` URI.
 pub fn is_local(location: &str) -> bool {
     scheme(location).is_none_or(|s| s == "file")

@@ -42,10 +42,11 @@ pub struct LanceConfig {
 }
 
 impl LanceConfig {
-    /// Datasets under `root`.
+    /// Datasets under `root` (a relative path is made absolute: BLOB references carry the
+    /// dataset's URI, and must name the same files from any working directory).
     pub fn new(root: impl AsRef<str>) -> Self {
         Self {
-            root: root.as_ref().trim_end_matches('/').to_string(),
+            root: lake_api::location::absolute(root.as_ref().trim_end_matches('/')),
             max_rows_per_file: None,
             bucket_column: false,
         }
@@ -339,6 +340,17 @@ mod tests {
 
     use super::*;
     use crate::test_rows;
+
+    #[test]
+    fn a_relative_root_becomes_absolute() {
+        // regression: a relative root stayed relative, and so did the BLOB reference URIs
+        // made from it, which then meant another file from another working directory
+        let c = LanceConfig::new("lake/");
+        assert!(std::path::Path::new(&c.root).is_absolute(), "{}", c.root);
+        assert!(c.root.ends_with("/lake"), "{}", c.root);
+        assert_eq!(LanceConfig::new("s3://b/x/").root, "s3://b/x");
+        assert_eq!(LanceConfig::new("file:///x").root, "file:///x");
+    }
 
     /// Regression: a `Restore` commits no properties, so a reader took the offsets of the
     /// newest version before it (the round it undid) with the content it restored, and

@@ -59,7 +59,7 @@ impl PaimonConfig {
     /// absolute paths or URIs only).
     pub fn filesystem(warehouse: impl AsRef<Path>) -> Self {
         Self {
-            warehouse: absolute(warehouse.as_ref()),
+            warehouse: lake_api::location::absolute(&warehouse.as_ref().to_string_lossy()),
             catalog: PaimonCatalog::Filesystem,
             options: BTreeMap::new(),
         }
@@ -104,16 +104,6 @@ impl PaimonConfig {
     pub(crate) fn table_location(&self, database: &str, table: &str) -> String {
         format!("{}/{database}.db/{table}", self.warehouse.trim_end_matches('/'))
     }
-}
-
-fn absolute(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    if lake_api::location::scheme(&text).is_some() {
-        return text.into_owned();
-    }
-    std::path::absolute(path)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| text.into_owned())
 }
 
 #[cfg(test)]
