@@ -201,6 +201,14 @@ pub(crate) fn discover(table_dir: &Path, partition_keys: &[String], bucket_count
                 .and_then(|n| n.strip_prefix("bucket-"))
                 .and_then(|b| b.parse::<u32>().ok())
             {
+                // `bucket-01` or `bucket-+1` alone: read as bucket 1, whose directory this
+                // log names `bucket-1` and would not find
+                if name.to_str() != Some(format!("bucket-{b}").as_str()) {
+                    return Err(Error::corrupt(format!(
+                        "{} is no bucket directory this log writes (bucket {b}'s is bucket-{b})",
+                        entry.path().display()
+                    )));
+                }
                 if b >= bucket_count {
                     return Err(Error::corrupt(format!(
                         "{} is bucket {b} but the table has {bucket_count} buckets",
@@ -223,6 +231,8 @@ pub(crate) fn discover(table_dir: &Path, partition_keys: &[String], bucket_count
         return Ok(out);
     }
     if !partition_keys.is_empty() {
+        // each id names one partition: tiered offsets are kept by id
+        let mut ids = std::collections::HashMap::new();
         for entry in std::fs::read_dir(&log)? {
             let entry = entry?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
@@ -252,6 +262,12 @@ pub(crate) fn discover(table_dir: &Path, partition_keys: &[String], bucket_count
             if !ours {
                 return Err(Error::corrupt(format!(
                     "{} is no partition of a table partitioned by {partition_keys:?}",
+                    entry.path().display()
+                )));
+            }
+            if let Some(other) = ids.insert(id, values.clone()) {
+                return Err(Error::corrupt(format!(
+                    "{} takes partition id {id}, which partition {other:?} has too",
                     entry.path().display()
                 )));
             }

@@ -255,6 +255,39 @@ async fn two_directories_for_one_bucket_or_partition_are_corrupt() -> Result<()>
     Ok(())
 }
 
+#[tokio::test]
+async fn a_bucket_directory_named_otherwise_or_a_partition_id_used_twice_is_corrupt() -> Result<()> {
+    // regression: `bucket-01` alone read as bucket 1, whose directory `bucket-1` then was
+    // not found (NotFound for the whole table); `x-p5` and `y-p5` both took id 5, so one
+    // partition's tiered offsets would have gone to the other
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    std::fs::create_dir_all(log.table_dir().join("log/bucket-01"))?;
+    let e = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::corrupt("opened"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.message().contains("bucket-01"), "{e}");
+
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(true), options(1 << 20))?;
+    let x = TableBucket::partitioned(vec!["x".into()], 0);
+    log.append(&x, batch(0..1, Some("x")), vec![ChangeType::Insert])?;
+    let x_dir = std::fs::read_dir(log.table_dir().join("log"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("x-p"))
+        .ok_or_else(|| Error::corrupt("no partition directory"))?;
+    let id = x_dir.trim_start_matches("x-p");
+    std::fs::create_dir_all(log.table_dir().join(format!("log/y-p{id}")))?;
+    let e = LocalLog::open_read_only(dir.path(), &info(true).path, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::corrupt("opened"))?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.message().contains(&format!("partition id {id}")), "{e}");
+    Ok(())
+}
+
 #[test]
 fn a_table_name_that_leaves_the_root_is_refused() -> Result<()> {
     // regression: the names were joined to the root as paths, so an absolute or nested
