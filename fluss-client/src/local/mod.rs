@@ -731,14 +731,14 @@ impl ReadState {
                 return Ok(None);
             }
             if let Some((entry, bytes, path)) = self.fetched.pop_front() {
-                let (batch, _) = decode_batch_buffer(&bytes, &self.log.inner.info.schema).map_err(|e| {
-                    e.context(format!(
-                        "segment {} at byte {} ({})",
-                        path.display(),
-                        entry.pos,
-                        self.bucket
-                    ))
-                })?;
+                let at = || format!("segment {} at byte {} ({})", path.display(), entry.pos, self.bucket);
+                let (batch, used) =
+                    decode_batch_buffer(&bytes, &self.log.inner.info.schema).map_err(|e| e.context(at()))?;
+                // the index is this reader's; the bytes are the appender's, who may have cut
+                // the log and written other batches there since
+                if !entry.describes(batch.base_offset, batch.next_offset, used) {
+                    return Err(entry.rewritten(&format!("the batch at offset {} of {}", entry.base, at())));
+                }
                 self.next = entry.next;
                 return Ok(Some(batch));
             }

@@ -56,6 +56,20 @@ pub(crate) struct IndexEntry {
     pub len: u32,
 }
 
+impl IndexEntry {
+    /// Whether a batch read where this entry points is the one indexed there.
+    pub(crate) fn describes(&self, base: i64, next: i64, len: usize) -> bool {
+        self.base == base && self.next == next && self.len as usize == len
+    }
+
+    /// The error for a batch `at` that is no longer the one indexed there.
+    pub(crate) fn rewritten(&self, at: &str) -> Error {
+        Error::corrupt(format!(
+            "{at} was rewritten since it was indexed (an appender recovered the log since): reopen this reader"
+        ))
+    }
+}
+
 /// One bucket's segments and index.
 #[derive(Debug)]
 pub(crate) struct BucketLog {
@@ -628,15 +642,8 @@ fn check_batches(path: &Path, entries: &[IndexEntry]) -> Result<()> {
                 at()
             ))
         })?;
-        let same = header.base_offset == entry.base
-            && header.next_offset() == entry.next
-            && header.size_in_bytes() == buf.len();
-        if !same {
-            return Err(Error::corrupt(format!(
-                "{} was rewritten since it was indexed (an appender recovered the log since): \
-                 reopen this reader",
-                at()
-            )));
+        if !entry.describes(header.base_offset, header.next_offset(), header.size_in_bytes()) {
+            return Err(entry.rewritten(&at()));
         }
     }
     Ok(())

@@ -1284,3 +1284,43 @@ fn a_table_being_created_elsewhere_is_not_written_over() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batch_rewritten_under_a_readers_index_is_corrupt_not_read() -> Result<()> {
+    // regression: the read path decoded whatever bytes its index pointed at; after an
+    // appender cut the log and wrote other batches there, a reader with the old index
+    // handed on batches at offsets it never asked for
+    let dir = tempfile::tempdir()?;
+    let b0 = TableBucket::new(0);
+    let writer = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    writer.append(&b0, batch(0..4, None), vec![ChangeType::Insert; 4])?;
+    writer.append(&b0, batch(4..8, None), vec![ChangeType::Insert; 4])?;
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
+    // the second batch's bytes replaced by a batch of the same size at another offset
+    let segment = last_segment(&writer);
+    let bytes = std::fs::read(&segment)?;
+    let other = crate::record::encode_batch(
+        &batch(4..8, None),
+        Some(&[ChangeType::Insert; 4]),
+        100,
+        &Default::default(),
+    )?;
+    let at = bytes.len() - other.len();
+    let mut rewritten = bytes[..at].to_vec();
+    rewritten.extend_from_slice(&other);
+    std::fs::write(&segment, rewritten)?;
+    let mut read = reader.read(&b0, 0, Some(8)).await?;
+    assert_eq!(read.next().await.transpose()?.map(|b| b.base_offset), Some(0));
+    let e = match read.next().await {
+        Some(Err(e)) => e,
+        other => {
+            return Err(Error::corrupt(format!(
+                "read on: {:?}",
+                other.map(|b| b.map(|b| b.base_offset))
+            )));
+        }
+    };
+    assert_eq!(e.kind(), lake_api::ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("reopen"), "{e}");
+    Ok(())
+}
