@@ -14,8 +14,9 @@ use crate::error::{Result, RowError};
 /// and the failed rows' errors in row order; row ids count from `first_row`. Only invalid
 /// options (or a decoder that cannot run at all) fail the whole call. A
 /// [`TensorSink`](super::TensorSink) holds an implementation to this: an answer of another
-/// length, a tensor for a null input or a row both decoded and failed fails the batch, and
-/// a non-null input with neither a tensor nor an error becomes that row's error.
+/// length, a tensor or an error for a null input, a row both decoded and failed, and an
+/// error given twice or for a row outside the batch fail the batch, and a non-null input
+/// with neither a tensor nor an error becomes that row's error.
 pub trait BatchDecoder: Send + Sync + fmt::Debug {
     /// What decodes, for reports (`"cpu"`, `"cuda:0 (NVIDIA H100 ...)"`).
     fn name(&self) -> String;

@@ -122,10 +122,11 @@ impl TensorSink {
     }
 
     /// Holds the decoder to [`BatchDecoder`]'s contract, so that every row ends up in
-    /// exactly one of the output's places whatever decoder runs: one result per image, a
-    /// tensor only for a BLOB, and no row both decoded and failed (else the batch fails).
-    /// A BLOB the decoder returned neither a tensor nor an error for becomes a row error,
-    /// and every row error names the sink's column.
+    /// exactly one of the output's places whatever decoder runs: one result per image,
+    /// tensors and errors only for BLOBs, at most one error per row and none for a row
+    /// decoded or outside the batch (else the batch fails). A BLOB the decoder returned
+    /// neither a tensor nor an error for becomes a row error, and every row error names
+    /// the sink's column.
     fn account(
         &self,
         images: &[Option<&[u8]>],
@@ -142,12 +143,22 @@ impl TensorSink {
         if tensors.len() != images.len() {
             return Err(broken(format!("{} results for {} rows", tensors.len(), images.len())));
         }
-        let failed: std::collections::HashSet<u64> = errors.iter().map(|e| e.row).collect();
+        let mut failed = std::collections::HashSet::with_capacity(errors.len());
+        for e in errors.iter() {
+            let in_batch = e.row.checked_sub(first_row).is_some_and(|i| i < images.len() as u64);
+            if !in_batch {
+                return Err(broken(format!("an error for row {}, outside the batch", e.row)));
+            }
+            if !failed.insert(e.row) {
+                return Err(broken(format!("two errors for row {}", e.row)));
+            }
+        }
         let mut forgotten = Vec::new();
         for (i, (image, tensor)) in images.iter().zip(tensors).enumerate() {
             let row = first_row + i as u64;
             match (image, tensor, failed.contains(&row)) {
                 (None, Some(_), _) => return Err(broken(format!("a tensor for row {row}, whose BLOB is null"))),
+                (None, None, true) => return Err(broken(format!("an error for row {row}, whose BLOB is null"))),
                 (Some(_), Some(_), true) => return Err(broken(format!("both a tensor and an error for row {row}"))),
                 (Some(_), None, false) => forgotten.push(row),
                 _ => {}
@@ -356,11 +367,13 @@ mod tests {
     }
 
     /// A decoder that breaks [`BatchDecoder`]'s contract: it returns results for the first
-    /// `keep` images only, or forgets the tensor and error of row `forget`.
+    /// `keep` images only, forgets the tensor and error of row `forget`, and adds an error
+    /// for each row of `extra`.
     #[derive(Debug)]
     struct Careless {
         keep: usize,
         forget: Option<u64>,
+        extra: Vec<u64>,
     }
 
     impl BatchDecoder for Careless {
@@ -382,6 +395,11 @@ mod tests {
                     *t = None;
                 }
             }
+            errors.extend(self.extra.iter().map(|&row| RowError {
+                row,
+                column: None,
+                error: Error::invalid("made up"),
+            }));
             Ok((tensors, errors))
         }
     }
@@ -399,12 +417,16 @@ mod tests {
             &schema,
             vec![Some(red.clone()), Some(b"junk".to_vec()), None, Some(red)],
         );
-        let with = |keep, forget| {
-            TensorSink::new("image", TensorOptions::new(2, 2))
-                .map(|s| s.with_decoder(Arc::new(Careless { keep, forget })))
+        let with = |keep, forget, extra: &[u64]| {
+            let careless = Careless {
+                keep,
+                forget,
+                extra: extra.to_vec(),
+            };
+            TensorSink::new("image", TensorOptions::new(2, 2)).map(|s| s.with_decoder(Arc::new(careless)))
         };
 
-        let out = with(4, Some(13))?.decode_record_batch(&batch, 10)?;
+        let out = with(4, Some(13), &[])?.decode_record_batch(&batch, 10)?;
         assert_eq!(out.tensors.row_ids(), &[10]);
         assert_eq!(out.null_rows, vec![12]);
         let errors: Vec<(u64, Option<&str>, ErrorKind)> = out
@@ -425,12 +447,22 @@ mod tests {
             out.errors[1]
         );
 
-        let e = with(3, None)?
-            .decode_record_batch(&batch, 10)
-            .err()
-            .ok_or_else(|| Error::invalid("a short answer was taken"))?;
-        assert_eq!(e.kind(), ErrorKind::External);
-        assert!(e.to_string().contains("3 results for 4 rows"), "{e}");
+        // answers that would put a row in two places, or name one outside the batch
+        for (keep, extra, says) in [
+            (3, &[][..], "3 results for 4 rows"),
+            (4, &[12], "an error for row 12, whose BLOB is null"),
+            (4, &[10], "both a tensor and an error for row 10"),
+            (4, &[11], "two errors for row 11"),
+            (4, &[14], "an error for row 14, outside the batch"),
+            (4, &[9], "an error for row 9, outside the batch"),
+        ] {
+            let e = with(keep, None, extra)?
+                .decode_record_batch(&batch, 10)
+                .err()
+                .ok_or_else(|| Error::invalid(format!("{says}: taken")))?;
+            assert_eq!(e.kind(), ErrorKind::External, "{says}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
         Ok(())
     }
 
