@@ -192,7 +192,6 @@ pub(crate) fn discover(table_dir: &Path, partition_keys: &[String], bucket_count
     let log = table_dir.join("log");
     let mut out = Discovered::default();
     let buckets_in = |dir: &Path, partition: Vec<String>, out: &mut Discovered| -> Result<()> {
-        let mut seen = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -201,8 +200,9 @@ pub(crate) fn discover(table_dir: &Path, partition_keys: &[String], bucket_count
                 .and_then(|n| n.strip_prefix("bucket-"))
                 .and_then(|b| b.parse::<u32>().ok())
             {
-                // `bucket-01` or `bucket-+1` alone: read as bucket 1, whose directory this
-                // log names `bucket-1` and would not find
+                // `bucket-01` or `bucket-+1`: read as bucket 1, whose directory this log
+                // names `bucket-1` (beside it, one of the two would go unread; alone, the
+                // bucket's directory would not be found)
                 if name.to_str() != Some(format!("bucket-{b}").as_str()) {
                     return Err(Error::corrupt(format!(
                         "{} is no bucket directory this log writes (bucket {b}'s is bucket-{b})",
@@ -212,13 +212,6 @@ pub(crate) fn discover(table_dir: &Path, partition_keys: &[String], bucket_count
                 if b >= bucket_count {
                     return Err(Error::corrupt(format!(
                         "{} is bucket {b} but the table has {bucket_count} buckets",
-                        entry.path().display()
-                    )));
-                }
-                // `bucket-1` and `bucket-01`: one of them would go unread
-                if !seen.insert(b) {
-                    return Err(Error::corrupt(format!(
-                        "{} is bucket {b}, which another directory beside it is too",
                         entry.path().display()
                     )));
                 }

@@ -355,7 +355,8 @@ fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
         Literal::Int(_) if target.is_integer() || integer_backed(target) || decimal_scale(target).is_some() => {
             match Operand::cast(&array, target, None) {
                 Ok(operand) => Ok(operand),
-                // The literal is out of the column type's range: compare in a type
+                // The literal does not cast to the column's type (it is out of its
+                // range, or Arrow casts no integer to it, as to Time32): compare in a type
                 // that holds both exactly.
                 Err(e) => match out_of_range_type(target) {
                     Some(wider) => widened(wider),

@@ -65,7 +65,8 @@ pub enum Literal {
     /// A 64-bit integer; compares with integer, float and decimal columns by value, and
     /// with date, time, timestamp and duration columns as a count of their unit (days for
     /// Date32, milliseconds for Date64, the type's own unit for the others). A value past
-    /// the column type's range compares as the number it is: above or below every value.
+    /// the column type's range compares as the number it is: above or below every value
+    /// (for a decimal of a scale past 57, which leaves no room for it, it is an error).
     Int(i64),
     /// A 64-bit float; compares exactly with integer columns and with date, time,
     /// timestamp and duration columns (counted as for [`Literal::Int`]): `1.5` lies
