@@ -161,15 +161,24 @@ fn main() -> ExitCode {
 async fn stopped() -> u8 {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
-            // no handler for those: they end the process as before
-            return interrupt().await;
-        };
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        // each handler that registers is waited on (one registered is that signal caught:
+        // left out of the wait, it would be ignored); one that does not leaves its signal
+        // to end the process as it would
+        async fn received(handler: &mut Option<Signal>) {
+            match handler {
+                Some(handler) => {
+                    handler.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut hangup = signal(SignalKind::hangup()).ok();
         tokio::select! {
             code = interrupt() => code,
-            _ = term.recv() => 143,
-            _ = hangup.recv() => 129,
+            _ = received(&mut term) => 143,
+            _ = received(&mut hangup) => 129,
         }
     }
     #[cfg(not(unix))]

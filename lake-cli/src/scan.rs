@@ -196,9 +196,17 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     let format = args.format();
     let binary = matches!(format, Format::Parquet | Format::Arrow);
     if args.follow && matches!(format, Format::Json | Format::Parquet | Format::Arrow) {
-        return Err(Failure::usage(
-            "--follow never ends, so it writes a stream: use --format table, jsonl or csv",
-        ));
+        let from_extension = match (args.format, &args.output) {
+            (None, Some(file)) => format!(
+                " (not {}, which {}'s extension names)",
+                format!("{format:?}").to_lowercase(),
+                file.display()
+            ),
+            _ => String::new(),
+        };
+        return Err(Failure::usage(format!(
+            "--follow never ends, so it writes a stream: use --format table, jsonl or csv{from_extension}"
+        )));
     }
     if binary && args.output.is_none() && std::io::stdout().is_terminal() {
         return Err(Failure::usage(

@@ -457,6 +457,17 @@ fn an_output_file_without_a_format_takes_its_extension() {
     let txt = dir.path().join("rows.txt");
     ok(&["scan", "--log", &root, "-o", txt.to_str().unwrap(), "--max-rows", "2"]);
     assert!(std::fs::read_to_string(&txt).unwrap().contains("(2 of 1500 rows shown"));
+    // --follow writes a stream: an extension naming a whole-file format is refused, saying so
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--follow",
+        "-o",
+        dir.path().join("f.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not json, which"), "{}", stderr(&o));
     let forced = dir.path().join("forced.csv");
     ok(&[
         "scan",
