@@ -823,10 +823,14 @@ impl LogSource for LocalLog {
     }
 
     async fn read(&self, bucket: &TableBucket, start: i64, stop: Option<i64>) -> lake_api::Result<LogBatchStream> {
-        // a read planned elsewhere may start past what this log has seen of the files
+        // a read planned elsewhere may start past what this log has seen of the files, or
+        // name a bucket (of a partition) created since it looked
+        // (the state's lock released first: a refresh takes it)
         let seen_end = self.state()?.buckets.get(bucket).map(|log| log.end);
-        if seen_end.is_some_and(|end| start > end) {
-            self.refresh_bucket(bucket)?;
+        match seen_end {
+            Some(end) if start > end => self.refresh_bucket(bucket)?,
+            Some(_) => {}
+            None => self.refresh()?,
         }
         {
             let state = self.state()?;
