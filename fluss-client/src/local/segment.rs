@@ -555,7 +555,7 @@ fn valid_batch_within(bytes: &[u8], expected: i64, mut budget: u64) -> bool {
             header.record_count as usize
         };
         let part = bytes.get(q + header.records_start() + changes..q + size);
-        if part.is_none_or(|part| arrow_part_prefix(part, header.record_count, "").is_err()) {
+        if part.is_none_or(|part| arrow_part_prefix(part, header.record_count).is_err()) {
             return false;
         }
         budget = budget.saturating_sub(size as u64);

@@ -71,37 +71,43 @@ pub(crate) fn read_arrow_part(part: &[u8], schema: &SchemaRef, record_count: i32
     read_arrow_buffer(&Buffer::from_slice_ref(part), schema, record_count, what)
 }
 
+/// Why a batch's Arrow part cannot be one, from its prefix alone (see
+/// [`arrow_part_prefix`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArrowPartFault {
+    /// Empty, but the batch counts records.
+    NoData,
+    /// Shorter than the continuation marker and the metadata length.
+    Short,
+    /// Starts with this instead of the continuation marker.
+    Marker(u32),
+    /// A metadata length that does not fit.
+    MetadataLength(i32),
+}
+
 /// Where the IPC metadata of a batch's Arrow part ends, from the part's prefix alone (the
 /// continuation marker and a metadata length that fits); `None` for the empty part of a
 /// batch without records. The cheap first checks of [`read_arrow_buffer`], which a search
-/// for whole batches in damaged bytes also runs before spending a CRC on a candidate.
-pub(crate) fn arrow_part_prefix(part: &[u8], record_count: i32, what: &str) -> Result<Option<usize>> {
+/// for whole batches in damaged bytes also runs, over and over, before spending a CRC on
+/// a candidate: so it formats no message.
+pub(crate) fn arrow_part_prefix(part: &[u8], record_count: i32) -> std::result::Result<Option<usize>, ArrowPartFault> {
     if part.is_empty() {
-        if record_count == 0 {
-            return Ok(None);
-        }
-        return Err(Error::corrupt(format!(
-            "{what}: record count {record_count} but no Arrow data"
-        )));
+        return if record_count == 0 {
+            Ok(None)
+        } else {
+            Err(ArrowPartFault::NoData)
+        };
     }
     if part.len() < PREFIX_LEN {
-        return Err(Error::corrupt(format!(
-            "{what}: the Arrow part is {} bytes, shorter than the {PREFIX_LEN}-byte IPC message prefix",
-            part.len()
-        )));
+        return Err(ArrowPartFault::Short);
     }
     let marker = u32::from_le_bytes([part[0], part[1], part[2], part[3]]);
     if marker != CONTINUATION {
-        return Err(Error::corrupt(format!(
-            "{what}: the Arrow part starts with {marker:#010x}, not the IPC continuation marker 0xffffffff"
-        )));
+        return Err(ArrowPartFault::Marker(marker));
     }
     let meta_len = i32::from_le_bytes([part[4], part[5], part[6], part[7]]);
     if meta_len < 0 || PREFIX_LEN + meta_len as usize > part.len() {
-        return Err(Error::corrupt(format!(
-            "{what}: IPC metadata length {meta_len} does not fit in the {}-byte Arrow part",
-            part.len()
-        )));
+        return Err(ArrowPartFault::MetadataLength(meta_len));
     }
     Ok(Some(PREFIX_LEN + meta_len as usize))
 }
@@ -115,7 +121,23 @@ pub(crate) fn read_arrow_buffer(
     what: &str,
 ) -> Result<RecordBatch> {
     let part = buffer.as_slice();
-    let Some(meta_end) = arrow_part_prefix(part, record_count, what)? else {
+    let prefix = arrow_part_prefix(part, record_count).map_err(|fault| {
+        Error::corrupt(match fault {
+            ArrowPartFault::NoData => format!("{what}: record count {record_count} but no Arrow data"),
+            ArrowPartFault::Short => format!(
+                "{what}: the Arrow part is {} bytes, shorter than the {PREFIX_LEN}-byte IPC message prefix",
+                part.len()
+            ),
+            ArrowPartFault::Marker(marker) => {
+                format!("{what}: the Arrow part starts with {marker:#010x}, not the IPC continuation marker 0xffffffff")
+            }
+            ArrowPartFault::MetadataLength(meta_len) => format!(
+                "{what}: IPC metadata length {meta_len} does not fit in the {}-byte Arrow part",
+                part.len()
+            ),
+        })
+    })?;
+    let Some(meta_end) = prefix else {
         return Ok(RecordBatch::new_empty(schema.clone()));
     };
     let message = arrow_ipc::root_as_message(&part[PREFIX_LEN..meta_end]).map_err(|e| {
