@@ -106,12 +106,17 @@ fn dir_arg(dir: &tempfile::TempDir) -> String {
     dir.path().to_string_lossy().into_owned()
 }
 
-/// A directory holding the demo log, and its path as an argument.
-fn demo_dir() -> (tempfile::TempDir, String) {
+/// A directory holding what `write` writes into it (a log), and its path as an argument.
+fn log_dir(write: impl FnOnce(&Path)) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    demo_log(dir.path());
+    write(dir.path());
     let root = dir_arg(&dir);
     (dir, root)
+}
+
+/// A directory holding the demo log, and its path as an argument.
+fn demo_dir() -> (tempfile::TempDir, String) {
+    log_dir(demo_log)
 }
 
 #[test]
@@ -432,9 +437,7 @@ fn the_table_format_holds_at_most_max_rows() {
 #[test]
 fn an_output_file_without_a_format_takes_its_extension() {
     // regression: `-o rows.csv` wrote a bordered text table of the first 1000 rows
-    let dir = tempfile::tempdir().unwrap();
-    big_log(dir.path(), 1500);
-    let root = dir_arg(&dir);
+    let (dir, root) = log_dir(|root| big_log(root, 1500));
     let csv = dir.path().join("rows.csv");
     ok(&["scan", "--log", &root, "-o", csv.to_str().unwrap()]);
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -486,9 +489,7 @@ fn an_output_file_without_a_format_takes_its_extension() {
 fn a_failed_write_names_the_output() {
     // regression: a full disk said "Csv error: No space left on device (os error 28)",
     // naming no file
-    let dir = tempfile::tempdir().unwrap();
-    big_log(dir.path(), 3000);
-    let root = dir_arg(&dir);
+    let (_dir, root) = log_dir(|root| big_log(root, 3000));
     for format in ["csv", "jsonl", "json", "table"] {
         let o = lakescan(&["scan", "--log", &root, "--format", format, "-o", "/dev/full"]);
         assert_eq!(o.status.code(), Some(1), "{format}: {}", stderr(&o));
@@ -613,9 +614,8 @@ fn a_named_lake_without_the_table_is_said_to_be_read_as_the_log_alone() {
 #[test]
 fn stats_counts_a_table_without_a_key_reading_no_column() {
     // rows are counted with no column read (a first column could be a BLOB)
-    let dir = tempfile::tempdir().unwrap();
-    big_log(dir.path(), 1234);
-    let out = ok(&["stats", "--log", &dir_arg(&dir)]);
+    let (_dir, root) = log_dir(|root| big_log(root, 1234));
+    let out = ok(&["stats", "--log", &root]);
     assert!(out.contains("rows: 1234"), "{out}");
 }
 
@@ -1651,9 +1651,7 @@ fn lakescan_into_a_closed_pipe(args: &[&str]) -> Output {
 fn a_closed_stdout_ends_every_format_quietly() {
     // regression: arrow's CSV writer reports the broken pipe as text (exit 1, "Csv error:
     // Broken pipe"), and demo's print! panicked (exit 101)
-    let dir = tempfile::tempdir().unwrap();
-    big_log(dir.path(), 50_000);
-    let root = dir_arg(&dir);
+    let (_dir, root) = log_dir(|root| big_log(root, 50_000));
     for format in ["csv", "jsonl", "json", "table", "parquet", "arrow"] {
         let o = lakescan_into_a_closed_pipe(&["scan", "--log", &root, "--format", format, "-q"]);
         assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
@@ -1668,9 +1666,7 @@ fn a_closed_stdout_ends_every_format_quietly() {
 fn a_closed_stderr_does_not_fail_a_scan() {
     // regression: the closing "N rows" went through eprintln!, which panics (exit 101)
     // when stderr's reader is gone
-    let dir = tempfile::tempdir().unwrap();
-    big_log(dir.path(), 100);
-    let root = dir_arg(&dir);
+    let (dir, root) = log_dir(|root| big_log(root, 100));
     let out = dir.path().join("rows.csv");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lakescan"))
         .args(["scan", "--log", &root, "--format", "csv", "-o", out.to_str().unwrap()])
