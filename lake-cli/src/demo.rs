@@ -78,6 +78,21 @@ async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeSto
     // the table first: a directory that already holds one is refused before a lake (an
     // Iceberg catalog, say) is made in it
     let log = LocalLog::create(root, &info, LocalLogOptions::default())?;
+    match tier_demo(&log, root, kind).await {
+        Ok((lake, described)) => Ok((log, lake, described)),
+        Err(e) => {
+            // the table goes with the demo that failed, or a rerun would say it exists
+            let table = log.table_dir().to_path_buf();
+            drop(log);
+            let _ = std::fs::remove_dir_all(table);
+            Err(e)
+        }
+    }
+}
+
+/// Opens the demo's lake under `root` and fills the demo table `log`: a first round of
+/// changes tiered into the lake, the second left in the log.
+async fn tier_demo(log: &LocalLog, root: &Path, kind: DemoLake) -> Result<(Arc<dyn LakeStorage>, String)> {
     let (lake, described): (Arc<dyn LakeStorage>, String) = match kind {
         DemoLake::Iceberg => {
             let warehouse = root.join("lake");
@@ -119,7 +134,7 @@ async fn build(root: &Path, kind: DemoLake) -> Result<(LocalLog, Arc<dyn LakeSto
     for (_, batch, changes) in tail {
         log.append_rows(batch, changes)?;
     }
-    Ok((log, lake, described))
+    Ok((lake, described))
 }
 
 /// What the demo shows, as text. The log lives under `dir` (a fresh temporary directory

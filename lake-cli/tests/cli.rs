@@ -701,6 +701,21 @@ fn the_demo_tiers_into_lance_and_scans_read_it_back() {
 }
 
 #[test]
+fn a_demo_whose_lake_fails_leaves_no_table_behind() {
+    // regression: the table was created, the lake failed to open, and the table stayed:
+    // the rerun, once the lake was put right, said the table already existed
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shop");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("lake"), b"not a directory").unwrap();
+    let o = lakescan(&["demo", "--dir", root.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    std::fs::remove_file(root.join("lake")).unwrap();
+    let out = ok(&["demo", "--dir", root.to_str().unwrap()]);
+    assert!(out.contains("demo.orders"), "{out}");
+}
+
+#[test]
 fn a_demo_directory_may_hold_the_characters_a_catalog_uri_uses() {
     // regression: the directory went into the Iceberg catalog's sqlx URI as it was, so a
     // `?` ended its path and `%41` became "A": the catalog landed in another directory
