@@ -110,6 +110,19 @@ pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<Table
 /// The merge engine: lakeunion's option where the table has it, else Paimon's own
 /// (`deduplicate`, with `sequence.field` as `versioned`; `first-row`).
 fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
+    // Paimon then keeps the smallest version (in its writer and its reader alike), where a
+    // Fluss versioned table keeps the largest
+    if options
+        .get("sequence.field.sort-order")
+        .is_some_and(|order| order.trim().eq_ignore_ascii_case("descending"))
+    {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "table {path}: a descending sequence (sequence.field.sort-order, the smallest version wins) has no Fluss merge engine"
+            ),
+        ));
+    }
     if let Some(engine) = options.get(MERGE_ENGINE_OPTION) {
         return MergeEngine::from_option(
             Some(engine.as_str()),
@@ -408,6 +421,39 @@ mod tests {
         }
         let e = merge_engine(&path, &opts(&[("merge-engine", "lookup-changelog")])).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn a_descending_sequence_has_no_fluss_merge_engine() -> Result<()> {
+        // regression: `sequence.field.sort-order = descending` (Paimon keeps the smallest
+        // version) was read as versioned, which keeps the largest: the union read and the
+        // tiering writer's fold took the other row than Paimon's merge
+        let path = TablePath::new("db", "t");
+        for fluss_option in [None, Some("versioned")] {
+            let mut options: HashMap<String, String> =
+                [("sequence.field", "ts"), ("sequence.field.sort-order", "Descending")]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            if let Some(engine) = fluss_option {
+                options.insert(MERGE_ENGINE_OPTION.to_string(), engine.to_string());
+                options.insert(VERSION_COLUMN_OPTION.to_string(), "ts".to_string());
+            }
+            let e = merge_engine(&path, &options)
+                .err()
+                .ok_or_else(|| Error::invalid("a descending sequence was taken"))?;
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+            assert!(e.to_string().contains("descending"), "{e}");
+        }
+        let ascending: HashMap<String, String> = [("sequence.field", "ts"), ("sequence.field.sort-order", "ascending")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            merge_engine(&path, &ascending)?,
+            MergeEngine::Versioned { column: "ts".into() }
+        );
+        Ok(())
     }
 
     #[test]
