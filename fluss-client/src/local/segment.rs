@@ -549,12 +549,7 @@ fn valid_batch_within(bytes: &[u8], expected: i64, mut budget: u64) -> bool {
         let size = header.size_in_bytes();
         // nor do its records start as every batch's do: inside a column of ascending
         // integers nearly every value starts a header that holds together
-        let changes = if header.is_append_only() {
-            0
-        } else {
-            header.record_count as usize
-        };
-        let part = bytes.get(q + header.records_start() + changes..q + size);
+        let part = bytes.get(q + header.arrow_part_start()..q + size);
         if part.is_none_or(|part| arrow_part_prefix(part, header.record_count).is_err()) {
             return false;
         }

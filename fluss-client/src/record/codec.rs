@@ -206,15 +206,13 @@ pub fn decode_batch_buffer(bytes: &Buffer, schema: &SchemaRef) -> Result<(LogBat
 pub(crate) fn decode_checked(header: &BatchHeader, buffer: &Buffer, schema: &SchemaRef) -> Result<LogBatch> {
     let bytes = buffer.as_slice();
     let what = format!("log batch at base offset {}", header.base_offset);
-    let count = header.record_count.max(0) as usize;
-    let mut at = header.records_start();
+    let at = header.arrow_part_start();
     let change_types = if header.is_append_only() {
         None
     } else {
         let vector = bytes
-            .get(at..at + count)
+            .get(header.records_start()..at)
             .ok_or_else(|| Error::corrupt(format!("{what}: the change-type vector does not fit in the batch")))?;
-        at += count;
         let types = vector
             .iter()
             .enumerate()

@@ -83,6 +83,17 @@ impl BatchHeader {
         header_len + self.statistics_length.unwrap_or(0).max(0) as usize
     }
 
+    /// Where the Arrow part starts: after the change-type vector (a byte per record),
+    /// which append-only batches do not have.
+    pub(crate) fn arrow_part_start(&self) -> usize {
+        let changes = if self.is_append_only() {
+            0
+        } else {
+            self.record_count.max(0) as usize
+        };
+        self.records_start() + changes
+    }
+
     /// Writes every field, the CRC as stored in `self`, into `out[..header_len]`.
     pub(crate) fn write_to(&self, out: &mut [u8]) -> Result<()> {
         let l =
