@@ -112,10 +112,7 @@ pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<Table
 fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
     // Paimon then keeps the smallest version (in its writer and its reader alike), where a
     // Fluss versioned table keeps the largest
-    if options
-        .get("sequence.field.sort-order")
-        .is_some_and(|order| order.trim().eq_ignore_ascii_case("descending"))
-    {
+    if !paimon::spec::CoreOptions::new(options).sequence_field_sort_order_is_ascending() {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!(
