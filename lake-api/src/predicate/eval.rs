@@ -437,23 +437,7 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
     if let Literal::Float(v) = lit
         && holds_integers(value_type(array.data_type()))
     {
-        return match integer_comparison(op, *v) {
-            IntegerComparison::Every => Ok(constant(array, true)),
-            IntegerComparison::None => Ok(constant(array, false)),
-            IntegerComparison::Compare(op, bound) => match i64::try_from(bound) {
-                Ok(bound) => compare(column, array, op, &Literal::Int(bound)),
-                // only a UInt64 column holds values past Int64
-                Err(_) => match (value_type(array.data_type()), u64::try_from(bound)) {
-                    (DataType::UInt64, Ok(bound)) => {
-                        apply(op, array, &Scalar::new(Arc::new(UInt64Array::from(vec![bound]))))
-                    }
-                    _ => Ok(match beyond(op, bound > 0) {
-                        IntegerComparison::Every => constant(array, true),
-                        _ => constant(array, false),
-                    }),
-                },
-            },
-        };
+        return compare_integers(column, array, integer_comparison(op, *v));
     }
     let operand = operand(column, array.data_type(), lit)?;
     // a literal the column's type cannot hold lies between two of its values: compare
@@ -470,6 +454,25 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
     match &operand.column_cast {
         None => apply(op, array, &operand.scalar),
         Some(to) => apply(op, &cast(array, to)?, &operand.scalar),
+    }
+}
+
+/// `comparison` (see [`integer_comparison`]) on a column of integers (or of a type
+/// counted in integers).
+fn compare_integers(column: &str, array: &ArrayRef, comparison: IntegerComparison) -> Result<BooleanArray> {
+    let (op, bound) = match comparison {
+        IntegerComparison::Every => return Ok(constant(array, true)),
+        IntegerComparison::None => return Ok(constant(array, false)),
+        IntegerComparison::Compare(op, bound) => (op, bound),
+    };
+    if let Ok(bound) = i64::try_from(bound) {
+        return compare(column, array, op, &Literal::Int(bound));
+    }
+    // past Int64: only a UInt64 column holds such values; for any other the bound lies
+    // beyond every value
+    match (value_type(array.data_type()), u64::try_from(bound)) {
+        (DataType::UInt64, Ok(bound)) => apply(op, array, &Scalar::new(Arc::new(UInt64Array::from(vec![bound])))),
+        _ => compare_integers(column, array, beyond(op, bound > 0)),
     }
 }
 
