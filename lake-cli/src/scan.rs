@@ -230,14 +230,13 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     // rows streamed to a terminal show progress themselves: no bar beside them
     let streams_to_terminal = args.output.is_none() && format != Format::Table && std::io::stdout().is_terminal();
     let bar = Progress::start(progress::wanted(quiet) && !args.follow && !streams_to_terminal);
-    let result = write(&args, &scan, quiet, &bar).await;
+    let result = write(&args, format, &scan, quiet, &bar).await;
     bar.finish();
     result
 }
 
-/// Reads the scan and writes it as `args` ask.
-async fn write(args: &ScanArgs, scan: &UnionScan, quiet: bool, bar: &Progress) -> CliResult<()> {
-    let format = args.format();
+/// Reads the scan and writes it in `format` ([`ScanArgs::format`]) as `args` ask.
+async fn write(args: &ScanArgs, format: Format, scan: &UnionScan, quiet: bool, bar: &Progress) -> CliResult<()> {
     let binary = matches!(format, Format::Parquet | Format::Arrow);
     let stream = if args.follow {
         scan.follow().await?
