@@ -25,7 +25,7 @@ use futures::TryStreamExt;
 use lake_api::lake::{LakeSnapshot, LakeSource, LakeSplit, LakeWriter};
 use lake_api::{Error, ErrorKind, LogBatch, MergeEngine, Result, TableBucket, TableInfo, apply_changes};
 use paimon::spec::VALUE_KIND_FIELD_NAME;
-use paimon::table::Table;
+use paimon::table::{Table, TableWrite};
 
 use crate::bucketing::PaimonBucketing;
 use crate::commit_properties::{self, new_commit_user};
@@ -123,6 +123,48 @@ impl PaimonLakeWriter {
     fn context(&self) -> String {
         format!("table {} ({})", self.info.path, self.table.location())
     }
+
+    /// Folds and writes each bucket's rows of the round (nothing is committed yet).
+    async fn write_round(&self, write: &mut TableWrite, target: &SchemaRef, context: &str) -> Result<()> {
+        // first-row and versioned folds start from the lake rows: plan the snapshot once
+        let lake = match self.info.merge_engine {
+            MergeEngine::FirstRow | MergeEngine::Versioned { .. } if self.info.has_primary_key() => {
+                Some(LakeBuckets::plan(&self.table, &self.info).await?)
+            }
+            _ => None,
+        };
+        for (bucket, batches) in &self.written {
+            let rows = if self.info.has_primary_key() {
+                let lake_rows = match &lake {
+                    Some(lake) => lake.rows(bucket).await?,
+                    None => Vec::new(),
+                };
+                let system = self.system.as_ref().map(|s| (s, bucket.bucket as i32));
+                folded_rows(&self.info, lake_rows, batches, target, system).await?
+            } else {
+                batches
+                    .iter()
+                    .filter(|b| b.batch.num_rows() > 0)
+                    .map(|b| match &self.system {
+                        Some(system) => to_paimon(&logged(system, bucket.bucket as i32, b)?, target),
+                        None => to_paimon(&b.batch, target),
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
+            if rows.is_empty() {
+                continue;
+            }
+            if let Some(bucketing) = &self.fixed {
+                rows.iter().try_for_each(|r| bucketing.check(r, bucket, context))?;
+            }
+            let precomputed = self.fixed.is_some().then_some(bucket.bucket as i32);
+            write
+                .write_arrow(&rows, precomputed)
+                .await
+                .map_err(|e| crate::error::from_paimon(e, format!("{context} {bucket}")))?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -147,61 +189,38 @@ impl LakeWriter for PaimonLakeWriter {
             .with_commit_user(user.clone())
             .map_err(paimon_err(&context))?;
         let mut write = builder.new_write().map_err(paimon_err(&context))?;
-        // first-row and versioned folds start from the lake rows: plan the snapshot once
-        let lake = match self.info.merge_engine {
-            MergeEngine::FirstRow | MergeEngine::Versioned { .. } if self.info.has_primary_key() => {
-                Some(LakeBuckets::plan(&self.table, &self.info).await?)
-            }
-            _ => None,
-        };
-        for (bucket, batches) in &self.written {
-            let rows = if self.info.has_primary_key() {
-                let lake_rows = match &lake {
-                    Some(lake) => lake.rows(bucket).await?,
-                    None => Vec::new(),
-                };
-                let system = self.system.as_ref().map(|s| (s, bucket.bucket as i32));
-                folded_rows(&self.info, lake_rows, batches, &target, system).await?
-            } else {
-                batches
-                    .iter()
-                    .filter(|b| b.batch.num_rows() > 0)
-                    .map(|b| match &self.system {
-                        Some(system) => to_paimon(&logged(system, bucket.bucket as i32, b)?, &target),
-                        None => to_paimon(&b.batch, &target),
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            };
-            if rows.is_empty() {
-                continue;
-            }
-            let written = async {
-                if let Some(bucketing) = &self.fixed {
-                    rows.iter().try_for_each(|r| bucketing.check(r, bucket, &context))?;
-                }
-                let precomputed = self.fixed.is_some().then_some(bucket.bucket as i32);
-                write
-                    .write_arrow(&rows, precomputed)
-                    .await
-                    .map_err(|e| crate::error::from_paimon(e, format!("{context} {bucket}")))
-            }
-            .await;
-            if let Err(e) = written {
-                write.close().await;
-                return Err(e);
-            }
+        if let Err(e) = self.write_round(&mut write, &target, &context).await {
+            // files the writer rolled already would never be committed
+            write.close().await;
+            return Err(e);
         }
         let messages = write.prepare_commit().await.map_err(paimon_err(&context))?;
-        let before = self
-            .table
-            .snapshot_manager()
-            .get_latest_snapshot_id()
-            .await
-            .map_err(paimon_err(&context))?;
-        if !properties.is_empty() {
-            commit_properties::record(&self.table, &user, &properties, &context).await?;
-        }
         let commit = builder.new_commit().with_ignore_empty_commit(false);
+        let prepared = async {
+            let before = self
+                .table
+                .snapshot_manager()
+                .get_latest_snapshot_id()
+                .await
+                .map_err(paimon_err(&context))?;
+            if !properties.is_empty() {
+                commit_properties::record(&self.table, &user, &properties, &context).await?;
+            }
+            Ok(before)
+        }
+        .await;
+        let before = match prepared {
+            Ok(before) => before,
+            Err(e) => {
+                // the messages were never submitted: their files belong to no snapshot.
+                // Removing them is best-effort (so is Paimon's abort): the first error is
+                // the one to report
+                let _ = commit.abort(&messages).await;
+                return Err(e);
+            }
+        };
+        // past this call the outcome may be unknown (the snapshot may be written though
+        // the call failed): its files are never removed here
         commit
             .commit_with_identifier(messages, 0)
             .await
@@ -963,6 +982,46 @@ mod tests {
         let listed = lake.list_snapshots(&path).await?;
         let offsets: Vec<Option<&str>> = listed.iter().map(offsets_of).collect();
         assert_eq!(offsets, vec![Some("{\"round\":1}"), None, None]);
+        Ok(())
+    }
+
+    /// A round that fails after its data files are written but before it commits (here:
+    /// its properties cannot be recorded) removes those files: nothing will ever commit
+    /// them, and a retried round writes its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_that_fails_before_committing_leaves_no_data_files() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let path = TablePath::new("fluss", "aborted");
+        let info = TableInfo::primary_key_table(path.clone(), data_schema(), vec!["k".into()], 1);
+        lake.create_table(&info).await?;
+        let table_dir = dir.path().join("fluss.db").join("aborted");
+        // a file where the round's properties record goes: recording them fails
+        let records = table_dir.join("lakeunion-commits");
+        std::fs::write(&records, b"in the way")?;
+        let bucket = table_dir.join("bucket-0");
+        let data_files = || std::fs::read_dir(&bucket).map(|d| d.count()).unwrap_or(0);
+
+        let round = || async {
+            let mut writer = lake.create_lake_writer(&info).await?;
+            writer
+                .write(&TableBucket::new(0), &batch(&[1, 2], "a", ChangeType::Insert, 0, 1)?)
+                .await?;
+            writer.commit(offsets_property("{\"round\":1}")).await
+        };
+        let err = round()
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("the round committed"))?;
+        assert!(err.to_string().contains("lakeunion-commits"), "{err}");
+        assert!(lake.latest_snapshot(&path).await?.is_none());
+        assert_eq!(data_files(), 0, "{}", bucket.display());
+
+        std::fs::remove_file(&records)?;
+        let snapshot = round().await?;
+        assert_eq!(offsets_of(&snapshot), Some("{\"round\":1}"));
+        assert_eq!(visible(&lake, &path).await?.1, 2);
+        assert_eq!(data_files(), 1, "{}", bucket.display());
         Ok(())
     }
 
