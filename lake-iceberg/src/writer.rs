@@ -87,46 +87,28 @@ impl LakeWriter for IcebergLakeWriter {
         }
         let file_schema =
             Arc::new(schema_to_arrow_schema(metadata.current_schema()).map_err(iceberg_err(format!("table {path}")))?);
-        let mut files: Vec<DataFile> = Vec::new();
         let sort_order = key_order_id(&table, &self.info);
         let spec_id = metadata.default_partition_spec_id();
-        for (bucket, batches) in self.written {
-            let rows = if self.info.has_primary_key() {
-                apply_changes(&self.info, Vec::new(), batches).await?
-            } else {
-                batches
-                    .iter()
-                    .map(|b| with_system_columns(b, &bucket, &layout))
-                    .collect::<Result<_>>()?
-            };
-            let context = format!("table {path} {bucket}");
-            let rows: Vec<RecordBatch> = rows
-                .iter()
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| conform(b, &file_schema, &context))
-                .collect::<Result<_>>()?;
-            if rows.is_empty() {
-                continue;
+        let mut files: Vec<DataFile> = Vec::new();
+        let round = Round {
+            table: &table,
+            layout: &layout,
+            info: &self.info,
+            file_schema: &file_schema,
+        };
+        let staged = match round.write(self.written, &mut files).await {
+            Ok(()) => stage(&table, &files, sort_order, spec_id, properties, &path),
+            Err(e) => Err(e),
+        };
+        let tx = match staged {
+            Ok(tx) => tx,
+            Err(e) => {
+                // nothing will commit the files written so far. Past the commit below its
+                // outcome may be unknown, so no file is removed there
+                discard(&table, &files).await;
+                return Err(e);
             }
-            let written = write_files(&table, &layout, &bucket, rows, &context).await?;
-            // folded rows come out in key order: say so where the table's order is the key's
-            match sort_order {
-                Some(order) => {
-                    for file in written {
-                        files.push(with_sort_order(file, order, spec_id, &context)?);
-                    }
-                }
-                None => files.extend(written),
-            }
-        }
-        let tx = Transaction::new(&table);
-        let tx = tx
-            .fast_append()
-            .with_check_duplicate(false)
-            .add_data_files(files)
-            .set_snapshot_properties(properties.into_iter().collect::<HashMap<_, _>>())
-            .apply(tx)
-            .map_err(iceberg_err(format!("table {path}: commit")))?;
+        };
         let table = tx
             .commit(self.catalog.as_ref())
             .await
@@ -138,6 +120,78 @@ impl LakeWriter for IcebergLakeWriter {
             )
         })?;
         Ok(snapshot_of(snapshot))
+    }
+}
+
+/// What one round writes its files with.
+struct Round<'a> {
+    table: &'a Table,
+    layout: &'a TableLayout,
+    info: &'a TableInfo,
+    file_schema: &'a SchemaRef,
+}
+
+impl Round<'_> {
+    /// Writes each bucket's rows (a primary-key bucket's folded) as data files, adding
+    /// each file to `files` once written, so that a failure later can remove them.
+    async fn write(&self, written: BTreeMap<TableBucket, Vec<LogBatch>>, files: &mut Vec<DataFile>) -> Result<()> {
+        for (bucket, batches) in written {
+            let rows = if self.info.has_primary_key() {
+                apply_changes(self.info, Vec::new(), batches).await?
+            } else {
+                batches
+                    .iter()
+                    .map(|b| with_system_columns(b, &bucket, self.layout))
+                    .collect::<Result<_>>()?
+            };
+            let context = format!("table {} {bucket}", self.info.path);
+            let rows: Vec<RecordBatch> = rows
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| conform(b, self.file_schema, &context))
+                .collect::<Result<_>>()?;
+            if rows.is_empty() {
+                continue;
+            }
+            let written = write_files(self.table, self.layout, &bucket, rows, &context).await?;
+            files.extend(written);
+        }
+        Ok(())
+    }
+}
+
+/// The fast append of `files`, with the round's snapshot `properties`.
+fn stage(
+    table: &Table,
+    files: &[DataFile],
+    sort_order: Option<i32>,
+    spec_id: i32,
+    properties: BTreeMap<String, String>,
+    path: &lake_api::TablePath,
+) -> Result<Transaction> {
+    let context = format!("table {path}");
+    // folded rows come out in key order: say so where the table's order is the key's
+    let files = match sort_order {
+        Some(order) => files
+            .iter()
+            .map(|file| with_sort_order(file, order, spec_id, &context))
+            .collect::<Result<Vec<_>>>()?,
+        None => files.to_vec(),
+    };
+    let tx = Transaction::new(table);
+    tx.fast_append()
+        .with_check_duplicate(false)
+        .add_data_files(files)
+        .set_snapshot_properties(properties.into_iter().collect::<HashMap<_, _>>())
+        .apply(tx)
+        .map_err(iceberg_err(format!("{context}: commit")))
+}
+
+/// Removes data files a failed round wrote (best-effort: the round's error is the one to
+/// report, and a file left behind is only unreferenced).
+async fn discard(table: &Table, files: &[DataFile]) {
+    for file in files {
+        let _ = table.file_io().delete(file.file_path()).await;
     }
 }
 
@@ -158,7 +212,7 @@ fn key_order_id(table: &Table, info: &TableInfo) -> Option<i32> {
 /// The data file marked as sorted by `order` (iceberg 0.10's writer leaves it unset and
 /// keeps the fields crate-private, so the file is rebuilt from its accessors; it was
 /// written with the default spec, `spec_id`).
-fn with_sort_order(file: DataFile, order: i32, spec_id: i32, context: &str) -> Result<DataFile> {
+fn with_sort_order(file: &DataFile, order: i32, spec_id: i32, context: &str) -> Result<DataFile> {
     DataFileBuilder::default()
         .content(file.content_type())
         .file_path(file.file_path().to_string())

@@ -482,6 +482,29 @@ mod bad_input {
             .expect("snapshot");
         assert_eq!(latest.id, snapshot);
     }
+
+    /// A round whose second bucket fails after its first bucket's data files were written
+    /// removes those files: nothing will commit them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_that_fails_before_committing_leaves_no_data_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path().join("lake")))
+            .await
+            .expect("lake");
+        let info = lake_api::TableInfo::log_table(info().path, info().schema, 2);
+        lake.create_table(&info).await.expect("table");
+        let mut writer = lake.create_lake_writer(&info).await.expect("writer");
+        let good = LogBatch::append_only(rows(0..10), 0);
+        writer.write(&TableBucket::new(0), &good).await.expect("write");
+        // a batch without the table's `v`: it fails when the round writes its files
+        let keys_only = rows(0..3).project(&[0]).expect("project");
+        let bad = LogBatch::append_only(keys_only, 0);
+        writer.write(&TableBucket::new(1), &bad).await.expect("write");
+        let err = writer.commit(BTreeMap::new()).await.expect_err("a missing column");
+        assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+        assert!(lake.latest_snapshot(&info.path).await.expect("latest").is_none());
+        assert_eq!(data_files(dir.path()), Vec::<PathBuf>::new());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
