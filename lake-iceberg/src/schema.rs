@@ -94,6 +94,9 @@ pub(crate) struct TableLayout {
     /// (which are always null): `day(ts)` and such, whose values a writer cannot derive
     /// from a Fluss partition and bucket.
     derived: Vec<String>,
+    /// Partition keys that are not strings and a `__bucket` that is not an int, as
+    /// `name (type)`: read, but a writer fills them with a string and an int.
+    mistyped: Vec<String>,
     pub bucket: BucketField,
     pub bucket_key: Vec<String>,
 }
@@ -103,6 +106,15 @@ impl TableLayout {
         let fields = spec.fields();
         let mut bucket = BucketField::None;
         let mut bucket_key = Vec::new();
+        let mut mistyped = Vec::new();
+        let primitive = |id: i32| match schema.field_by_id(id).map(|c| c.field_type.as_ref()) {
+            Some(Type::Primitive(p)) => Some(p.clone()),
+            _ => None,
+        };
+        let describe = |name: &str, id: i32| match schema.field_by_id(id) {
+            Some(c) => format!("{name} ({})", c.field_type),
+            None => name.to_string(),
+        };
         // the bucket is the last field, not counting void ones (fields a v1 table dropped)
         if let Some(position) = fields.iter().rposition(|f| f.transform != Transform::Void) {
             let last = &fields[position];
@@ -112,7 +124,12 @@ impl TableLayout {
                     bucket = BucketField::Transform { position, buckets: n };
                     bucket_key.push(source.to_string());
                 }
-                Transform::Identity if source == BUCKET_COLUMN => bucket = BucketField::Column { position },
+                Transform::Identity if source == BUCKET_COLUMN => {
+                    bucket = BucketField::Column { position };
+                    if primitive(last.source_id) != Some(PrimitiveType::Int) {
+                        mistyped.push(describe(&last.name, last.source_id));
+                    }
+                }
                 _ => {}
             }
         }
@@ -136,10 +153,10 @@ impl TableLayout {
                     f.name, f.source_id
                 ))
             })?;
-            let date = matches!(
-                schema.field_by_id(f.source_id).map(|c| c.field_type.as_ref()),
-                Some(Type::Primitive(PrimitiveType::Date))
-            );
+            let date = primitive(f.source_id) == Some(PrimitiveType::Date);
+            if primitive(f.source_id) != Some(PrimitiveType::String) {
+                mistyped.push(describe(&f.name, f.source_id));
+            }
             partitions.push(KeyField {
                 position: i,
                 name: name.to_string(),
@@ -150,6 +167,7 @@ impl TableLayout {
             partitions,
             field_count: fields.len(),
             derived,
+            mistyped,
             bucket,
             bucket_key,
         })
@@ -201,16 +219,26 @@ impl TableLayout {
     /// fill from a Fluss partition and bucket (see [`TableLayout::partition_data`]).
     /// Callers that know the table add it as context.
     pub fn check_writable(&self) -> Result<()> {
-        if self.derived.is_empty() {
-            return Ok(());
+        if !self.derived.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the lake table is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
+                    self.derived.join(", ")
+                ),
+            ));
         }
-        Err(Error::new(
-            ErrorKind::Unsupported,
-            format!(
-                "the lake table is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
-                self.derived.join(", ")
-            ),
-        ))
+        if !self.mistyped.is_empty() {
+            // Fluss requires string partition keys of tables it tiers into Iceberg
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the lake table is partitioned by {}: a Fluss tier writes string partition keys and an int bucket",
+                    self.mistyped.join(", ")
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The partition data of a Fluss partition and bucket: one value per field of the
@@ -713,6 +741,54 @@ mod tests {
         let layout = TableLayout::of(&spec, &schema)?;
         let data = Struct::from_iter([Some(Literal::date(19_723)), Some(Literal::int(2))]);
         assert_eq!(layout.locate(&data)?, (vec!["2024-01-01".to_string()], Some(2)));
+        // ... but not written: a tier writes a partition key's value as a string, which
+        // Iceberg's commit refuses for a DATE field (after the data files are written)
+        let e = layout
+            .check_writable()
+            .err()
+            .ok_or_else(|| Error::invalid("writable"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.message().contains("day (date)"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_bucket_column_that_is_not_an_int_is_read_not_written() -> Result<()> {
+        // regression: a tier wrote the bucket as an int into a `long` __bucket field,
+        // and iceberg's file naming panicked on the mismatched value
+        let schema = Arc::new(
+            Schema::builder()
+                .with_fields([
+                    Arc::new(NestedField::required(1, "id", Type::Primitive(PrimitiveType::Long))),
+                    Arc::new(NestedField::required(
+                        2,
+                        BUCKET_COLUMN,
+                        Type::Primitive(PrimitiveType::Long),
+                    )),
+                ])
+                .build()
+                .map_err(iceberg_err("schema"))?,
+        );
+        let spec = PartitionSpec::builder(schema.clone())
+            .add_partition_field(BUCKET_COLUMN, BUCKET_COLUMN, Transform::Identity)
+            .and_then(|b| b.build())
+            .map_err(iceberg_err("spec"))?;
+        let layout = TableLayout::of(&spec, &schema)?;
+        assert_eq!(
+            layout.locate(&Struct::from_iter([Some(Literal::long(3))]))?,
+            (vec![], Some(3))
+        );
+        let e = layout
+            .check_writable()
+            .err()
+            .ok_or_else(|| Error::invalid("writable"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.message().contains("__bucket (long)"), "{e}");
+        let e = layout
+            .partition_data(&[], 3)
+            .err()
+            .ok_or_else(|| Error::invalid("written"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         Ok(())
     }
 
