@@ -3,7 +3,7 @@
 //! Fluss puts the property `fluss-offsets` on every lake snapshot it tiers. Its value has
 //! had three forms (docs/fluss-formats.md, section 3):
 //!
-//! - 0.8: an inline JSON array `[{"partition_id":3,"bucket_id":0,"partition_name":"k=v","log_offset":100}]`;
+//! - 0.8: an inline JSON array `[{"partition_id":3,"bucket":0,"partition_name":"k=v","offset":100}]`;
 //! - inline offsets JSON `{"version":1,"table_id":4,"bucket_offsets":[100,-1,300]}` (or
 //!   `"partition_offsets":[{"partition_id":1,"bucket_offsets":[..]}]`);
 //! - 0.9 and later: a path to a file holding that JSON: a local path, or a URL of an
@@ -227,15 +227,16 @@ impl TableBucketOffsets {
         Ok(Self { table_id, offsets })
     }
 
-    /// Parses the 0.8 inline form, as Fluss's `BucketOffsetJsonSerde` writes it:
-    /// `[{"partition_id":3,"bucket_id":0,"partition_name":"k=v","log_offset":100}]`
-    /// (`partition_id` and `partition_name` only where the table is partitioned).
+    /// Parses the 0.8 inline form, as Fluss 0.8.0's `BucketOffsetJsonSerde` writes it:
+    /// `[{"partition_id":3,"bucket":0,"partition_name":"k=v","offset":100}]`
+    /// (`partition_id` and `partition_name` only where the table is partitioned). The keys
+    /// `bucket_id` and `log_offset` of Fluss's snapshots before the release are read too.
     pub fn from_v08_array(text: &str, table_id: i64) -> Result<Self> {
         #[derive(Deserialize)]
         struct Entry {
-            #[serde(rename = "bucket_id")]
+            #[serde(alias = "bucket_id")]
             bucket: u32,
-            #[serde(rename = "log_offset")]
+            #[serde(alias = "log_offset")]
             offset: i64,
             partition_id: Option<i64>,
         }
@@ -509,7 +510,7 @@ mod tests {
         };
         let e = mixed.to_json().err().ok_or_else(|| Error::corrupt("written"))?;
         assert!(e.message().contains("mix partitioned"), "{e}");
-        let e = TableBucketOffsets::from_v08_array(r#"[{"bucket_id":4294967295,"log_offset":1}]"#, 3)
+        let e = TableBucketOffsets::from_v08_array(r#"[{"bucket":4294967295,"offset":1}]"#, 3)
             .err()
             .ok_or_else(|| Error::corrupt("parsed"))?;
         assert!(e.message().contains("bucket 4294967295"), "{e}");
@@ -518,14 +519,18 @@ mod tests {
 
     #[test]
     fn the_08_array_reads_as_fluss_writes_it() -> Result<()> {
-        // regression: the keys were read as `bucket`/`offset`, so every 0.8 snapshot was
-        // Corrupt; the first element is the first of Fluss's `BucketOffsetJsonSerdeTest`,
-        // the plain one below its second
-        let text = r#"[{"partition_id":1,"bucket_id":1,"partition_name":"eu-central$2023$12","log_offset":10},{"partition_id":1,"bucket_id":0,"log_offset":20}]"#;
+        // regression: the keys were read as `bucket_id`/`log_offset`, which only Fluss's
+        // unreleased snapshots before its commit e543d1c5 wrote, so every snapshot a 0.8.0
+        // release tiered was Corrupt. Both elements are those of `BucketOffsetJsonSerdeTest`
+        // at v0.8.0-incubating
+        let text = r#"[{"partition_id":1,"bucket":1,"partition_name":"country=eu-central/year=2023/month=12","offset":10},{"partition_id":1,"bucket":0,"offset":20}]"#;
         let o = TableBucketOffsets::from_v08_array(text, 3)?;
         assert_eq!(o.offsets, BTreeMap::from([((Some(1), 1), 10), ((Some(1), 0), 20)]));
-        let plain = TableBucketOffsets::from_v08_array(r#"[{"bucket_id":2,"log_offset":20}]"#, 3)?;
+        let plain = TableBucketOffsets::from_v08_array(r#"[{"bucket":2,"offset":20}]"#, 3)?;
         assert_eq!(plain.offsets, BTreeMap::from([((None, 2), 20)]));
+        // the pre-release spelling is read too
+        let early = TableBucketOffsets::from_v08_array(r#"[{"bucket_id":2,"log_offset":20}]"#, 3)?;
+        assert_eq!(early.offsets, plain.offsets);
         Ok(())
     }
 
@@ -581,7 +586,7 @@ mod tests {
         let e = TableBucketOffsets::from_json(r#"{"version":2,"table_id":1}"#).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         // the 0.8 array form, a bucket twice
-        let twice = r#"[{"bucket_id":0,"log_offset":10},{"bucket_id":0,"log_offset":5}]"#;
+        let twice = r#"[{"bucket":0,"offset":10},{"bucket":0,"offset":5}]"#;
         let e = TableBucketOffsets::from_v08_array(twice, 1).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt);
         assert!(
@@ -629,7 +634,7 @@ mod tests {
             want
         );
         assert_eq!(read_snapshot_offsets(&snapshot(want.to_json()?), 3).await?, want);
-        let v08 = r#"[{"bucket_id":1,"log_offset":6},{"bucket_id":0,"log_offset":5}]"#.to_string();
+        let v08 = r#"[{"bucket":1,"offset":6},{"bucket":0,"offset":5}]"#.to_string();
         assert_eq!(read_snapshot_offsets(&snapshot(v08), 3).await?, want);
 
         let e = read_snapshot_offsets(&snapshot("/no/such/file.offsets".into()), 3)
