@@ -40,7 +40,7 @@ use std::fmt;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 pub use encode::{KeyEncoder, KeyEncoding};
 
@@ -66,6 +66,11 @@ impl LakeFormat {
             Some("paimon") => Ok(Self::Paimon),
             Some("iceberg") => Ok(Self::Iceberg),
             Some("lance") => Ok(Self::Lance),
+            // Fluss's HUDI format: its own key encoding and bucketing, not written here
+            Some("hudi") => Err(Error::new(
+                ErrorKind::Unsupported,
+                "lake format 'hudi' is not supported (paimon, iceberg and lance are)",
+            )),
             Some(other) => Err(Error::invalid(format!(
                 "unknown lake format '{other}' (expected paimon, iceberg or lance)"
             ))),

@@ -159,3 +159,18 @@ fn assigner_argument_errors() {
 fn zero_buckets_panic_for_raw_bytes() {
     bucket_of_bytes(LakeFormat::None, b"k", 0);
 }
+
+#[test]
+fn lake_formats_are_named_as_fluss_names_them() {
+    assert_eq!(LakeFormat::from_property(None).ok(), Some(LakeFormat::None));
+    assert_eq!(
+        LakeFormat::from_property(Some(" Paimon ")).ok(),
+        Some(LakeFormat::Paimon)
+    );
+    // a format Fluss knows (HEAD's DataLakeFormat.HUDI) that this crate does not bucket
+    // for is unsupported, not an invalid table
+    let hudi = LakeFormat::from_property(Some("hudi")).err().map(|e| e.kind());
+    assert_eq!(hudi, Some(ErrorKind::Unsupported));
+    let unknown = LakeFormat::from_property(Some("delta-ish")).err().map(|e| e.kind());
+    assert_eq!(unknown, Some(ErrorKind::InvalidArgument));
+}
