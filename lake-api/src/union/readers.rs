@@ -147,21 +147,29 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
             )));
         }
     }
-    let mut lake_splits = HashSet::new();
-    if split
-        .lake_splits
-        .iter()
-        .any(|s| !lake_splits.insert((s.version, &s.bytes)))
-    {
-        return Err(Error::corrupt(format!(
-            "split {split} of table {} lists a lake split twice",
-            ctx.info.path
-        )));
-    }
-    if !split.lake_splits.is_empty() && ctx.lake.is_none() {
-        return Err(Error::invalid(
-            "split has lake splits but the scan has no lake source (was it built with the same lake?)",
-        ));
+    let source = match (&ctx.lake, split.lake_splits.is_empty()) {
+        (_, true) => return Ok(()),
+        (Some(source), false) => source,
+        (None, false) => {
+            return Err(Error::invalid(
+                "split has lake splits but the scan has no lake source (was it built with the same lake?)",
+            ));
+        }
+    };
+    if split.lake_splits.len() > 1 {
+        // compared as the serializer writes them: the same split in other bytes (JSON
+        // spaced or ordered otherwise) is the same split
+        let serializer = source.split_serializer();
+        let mut lake_splits = HashSet::new();
+        for s in &split.lake_splits {
+            let canonical = serializer.serialize(serializer.deserialize(s.version, &s.bytes)?.as_ref())?;
+            if !lake_splits.insert(canonical) {
+                return Err(Error::corrupt(format!(
+                    "split {split} of table {} lists a lake split twice",
+                    ctx.info.path
+                )));
+            }
+        }
     }
     Ok(())
 }
