@@ -88,7 +88,13 @@ pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<Table
         None => 1,
     };
     let primary_key: Vec<String> = schema.primary_keys().to_vec();
-    let merge_engine = merge_engine(path, options)?;
+    // Paimon merges only by key: an append table's merge options (a catalog's
+    // `table-default.merge-engine`, say) do nothing
+    let merge_engine = if primary_key.is_empty() {
+        MergeEngine::Deduplicate
+    } else {
+        merge_engine(path, options)?
+    };
     let mut info = if primary_key.is_empty() {
         TableInfo::log_table(path.clone(), arrow, bucket_count)
     } else {
@@ -110,9 +116,10 @@ pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<Table
 /// The merge engine: lakeunion's option where the table has it, else Paimon's own
 /// (`deduplicate`, with `sequence.field` as `versioned`; `first-row`).
 fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
+    let sequence = list(options.get("sequence.field"));
     // Paimon then keeps the smallest version (in its writer and its reader alike), where a
-    // Fluss versioned table keeps the largest
-    if !paimon::spec::CoreOptions::new(options).sequence_field_sort_order_is_ascending() {
+    // Fluss versioned table keeps the largest; without a sequence field it orders nothing
+    if !sequence.is_empty() && !paimon::spec::CoreOptions::new(options).sequence_field_sort_order_is_ascending() {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!(
@@ -127,7 +134,6 @@ fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<M
             path,
         );
     }
-    let sequence = list(options.get("sequence.field"));
     match options
         .get(PAIMON_MERGE_ENGINE_OPTION)
         .map(|s| s.trim().to_ascii_lowercase())
@@ -393,6 +399,38 @@ mod tests {
             assert_eq!(back.merge_engine, original.merge_engine);
             assert_eq!(back.bucket_count, 3);
         }
+    }
+
+    #[test]
+    fn merge_options_paimon_ignores_are_ignored() -> Result<()> {
+        // regression: an append table with `merge-engine` (which Paimon ignores there, and a
+        // catalog's `table-default.merge-engine` sets on every table) was refused as a log
+        // table with a merge engine; a descending sort order without a sequence field (which
+        // orders nothing) refused the whole table
+        let log = info(false);
+        for options in [
+            &[("merge-engine", "first-row")][..],
+            &[("sequence.field.sort-order", "descending")][..],
+        ] {
+            // as a table's schema file holds it, with the options added
+            let mut json = serde_json::to_value(TableSchema::new(0, &paimon_schema(&log)?))
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            for (k, v) in options {
+                json["options"][*k] = serde_json::Value::from(*v);
+            }
+            let table: TableSchema = serde_json::from_value(json).map_err(|e| Error::invalid(e.to_string()))?;
+            let back = table_info(&log.path, &table)?;
+            assert_eq!(back.merge_engine, MergeEngine::Deduplicate, "{options:?}");
+        }
+        let descending: HashMap<String, String> = [
+            ("merge-engine", "first-row"),
+            ("sequence.field.sort-order", "descending"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(merge_engine(&log.path, &descending)?, MergeEngine::FirstRow);
+        Ok(())
     }
 
     #[test]
