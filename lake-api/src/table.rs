@@ -65,7 +65,11 @@ pub fn partition_name(values: &[String]) -> String {
 /// assert_eq!(lake_api::table::date_partition_value(-1).as_deref(), Some("1969-12-31"));
 /// ```
 pub fn date_partition_value(days: i32) -> Option<String> {
-    arrow_array::temporal_conversions::date32_to_datetime(days).map(|d| d.date().to_string())
+    use chrono::Datelike;
+    // Fluss's `String.format("%04d-%02d-%02d")`: a year past 9999 unsigned, one before
+    // year 0 with its sign inside the four places ("-001"), which Rust's padding also does
+    let date = arrow_array::temporal_conversions::date32_to_datetime(days)?.date();
+    Some(format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day()))
 }
 
 /// One bucket of a table: the partition values (empty when the table is not partitioned)
@@ -371,6 +375,21 @@ pub fn holds_values(dt: &DataType) -> bool {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn dates_outside_four_digit_years_are_named_as_fluss_names_them() {
+        // regression: chrono writes such years signed ("+10000-01-01"), where Fluss's
+        // `String.format("%04d-%02d-%02d")` writes "10000-01-01" and "-001-12-31", so the
+        // lake's partition and the log's never met
+        for (days, name) in [
+            (2_932_897, "10000-01-01"),
+            (-719_528, "0000-01-01"),
+            (-719_529, "-001-12-31"),
+            (0, "1970-01-01"),
+        ] {
+            assert_eq!(date_partition_value(days).as_deref(), Some(name), "{days}");
+        }
+    }
 
     #[test]
     fn table_path_parses() {

@@ -693,13 +693,24 @@ fn partition_values(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<Str
             ));
         }
         let formatter = arrow_cast::display::ArrayFormatter::try_new(column.as_ref(), &options)?;
+        // dates as the lakes name them (Arrow's display signs years past 9999)
+        let days = column.as_any().downcast_ref::<arrow_array::Date32Array>();
         for (row, values) in rows.iter_mut().enumerate() {
             if column.is_null(row) {
                 return Err(Error::invalid(format!(
                     "row {row} has a null partition value in '{key}'"
                 )));
             }
-            values.push(formatter.value(row).to_string());
+            let value = match days {
+                Some(days) => lake_api::table::date_partition_value(days.value(row)).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "row {row}'s date in '{key}' ({} days) is past the calendar",
+                        days.value(row)
+                    ))
+                })?,
+                None => formatter.value(row).to_string(),
+            };
+            values.push(value);
         }
     }
     Ok(rows)

@@ -585,6 +585,34 @@ async fn readers_follow_several_new_segments_and_ignore_stray_files() {
 }
 
 #[tokio::test]
+async fn date_partitions_are_named_as_fluss_names_them() -> Result<()> {
+    // regression: dates went through Arrow's display, which signs years past 9999
+    // ("+10000-01-01", refused as a partition name) where Fluss and the lakes write
+    // "10000-01-01"
+    let dir = tempfile::tempdir()?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("d", DataType::Date32, false),
+    ]));
+    let table =
+        TableInfo::log_table(TablePath::new("db", "days"), schema.clone(), 1).with_partition_keys(vec!["d".into()]);
+    let log = LocalLog::create(dir.path(), &table, options(1 << 20))?;
+    let days = [19_723, 2_932_897, -719_529];
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..3)),
+            Arc::new(arrow_array::Date32Array::from(days.to_vec())),
+        ],
+    )?;
+    let written = log.append_rows(batch, vec![ChangeType::AppendOnly; 3])?;
+    let mut names: Vec<String> = written.iter().flat_map(|(b, _, _)| b.partition.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["-001-12-31", "10000-01-01", "2024-01-01"]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn append_rows_routes_rows_to_their_partitions_and_buckets() {
     use crate::bucketing::{BucketAssigner, LakeFormat};
     let dir = tempfile::tempdir().unwrap();
