@@ -72,6 +72,24 @@ pub fn date_partition_value(days: i32) -> Option<String> {
     Some(format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day()))
 }
 
+/// The day (since 1970-01-01) a DATE partition is named by: the inverse of
+/// [`date_partition_value`], `None` for any other text.
+///
+/// ```
+/// assert_eq!(lake_api::table::date_partition_days("2024-01-01"), Some(19_723));
+/// assert_eq!(lake_api::table::date_partition_days("-001-12-31"), Some(-719_529));
+/// assert_eq!(lake_api::table::date_partition_days("2024-1-1"), None);
+/// ```
+pub fn date_partition_days(name: &str) -> Option<i32> {
+    let mut parts = name.rsplitn(3, '-');
+    let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let date = chrono::NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    let days = i32::try_from(date.signed_duration_since(epoch).num_days()).ok()?;
+    // one name per day: "+2024-01-01" or "2024-1-1" name no partition Fluss makes
+    (date_partition_value(days)? == name).then_some(days)
+}
+
 /// One bucket of a table: the partition values (empty when the table is not partitioned)
 /// and the bucket id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -388,6 +406,10 @@ mod tests {
             (0, "1970-01-01"),
         ] {
             assert_eq!(date_partition_value(days).as_deref(), Some(name), "{days}");
+            assert_eq!(date_partition_days(name), Some(days), "{name}");
+        }
+        for other in ["+10000-01-01", "-0001-12-31", "2024-13-01", "2024", "x-01-01", ""] {
+            assert_eq!(date_partition_days(other), None, "{other}");
         }
     }
 

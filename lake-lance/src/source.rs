@@ -15,6 +15,7 @@ use lake_api::lake::{
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
+use lake_api::table::{date_partition_days, date_partition_value};
 use lake_api::types::{LogicalType, blob_ref_field};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use lance::Dataset;
@@ -406,7 +407,7 @@ impl LancePlanner {
             .info
             .partition_keys
             .iter()
-            .map(|k| arrow_cast_utf8(column(k)?))
+            .map(|k| partition_names(column(k)?))
             .collect::<Result<Vec<_>>>()?;
         let bucket_values = match buckets {
             true => Some(
@@ -490,6 +491,12 @@ fn partition_filter(info: &TableInfo, values: &[String]) -> Result<Option<String
                 .map_err(|_| Error::schema(format!("partition key {k} is not a column of the table")))?;
             Ok(match field.data_type() {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => format!("{column} = {}", quote(v)),
+                // by the day: a date's text in SQL is not the partition's past year 9999
+                DataType::Date32 => {
+                    let days = date_partition_days(v)
+                        .ok_or_else(|| Error::corrupt(format!("partition {k}={v} names no date")))?;
+                    format!("CAST({column} AS BIGINT) = {days}")
+                }
                 _ => format!("CAST({column} AS STRING) = {}", quote(v)),
             })
         })
@@ -534,8 +541,23 @@ impl Planner for LancePlanner {
     }
 }
 
-fn arrow_cast_utf8(column: &arrow_array::ArrayRef) -> Result<arrow_array::StringArray> {
+/// A partition column's values as Fluss names partitions: dates through
+/// [`date_partition_value`] (Arrow's text signs years past 9999), others as Arrow casts
+/// them to text.
+fn partition_names(column: &arrow_array::ArrayRef) -> Result<arrow_array::StringArray> {
     use arrow_array::cast::AsArray;
+    if let Some(days) = column.as_any().downcast_ref::<arrow_array::Date32Array>() {
+        return days
+            .iter()
+            .map(|d| {
+                d.map(|d| {
+                    date_partition_value(d)
+                        .ok_or_else(|| Error::corrupt(format!("a partition date of {d} days is past the calendar")))
+                })
+                .transpose()
+            })
+            .collect();
+    }
     let utf8 = lake_api::conform::conform_array(column, &arrow_schema::DataType::Utf8)
         .map_err(|e| Error::schema(format!("a partition column of type {}: {e}", column.data_type())))?;
     Ok(utf8.as_string::<i32>().clone())

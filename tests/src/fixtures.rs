@@ -618,6 +618,9 @@ pub async fn partitions_of_every_key_type_read_back(lake: &dyn LakeStorage) -> l
         (name("1", "2024-01-01", "true"), (1, 19_723, true), vec![10, 11]),
         (name("-7", "1970-01-01", "false"), (-7, 0, false), vec![12]),
         (name("1", "2024-01-02", "true"), (1, 19_724, true), vec![13]),
+        // years Fluss writes with five digits, or a sign (`%04d`)
+        (name("2", "10000-01-01", "true"), (2, 2_932_897, true), vec![14]),
+        (name("3", "-001-12-31", "false"), (3, -719_529, false), vec![15]),
     ];
     let mut writer = lake.create_lake_writer(&info).await?;
     for (offset, (partition, (p, d, b), values)) in partitions.iter().enumerate() {
@@ -640,6 +643,6 @@ pub async fn partitions_of_every_key_type_read_back(lake: &dyn LakeStorage) -> l
     let read: std::collections::BTreeSet<Vec<String>> = splits.iter().map(|s| s.partition().to_vec()).collect();
     let want: std::collections::BTreeSet<Vec<String>> = partitions.iter().map(|(p, _, _)| p.clone()).collect();
     assert_eq!(read, want);
-    assert_eq!(sorted_column(&batches, "v"), vec![10, 11, 12, 13]);
+    assert_eq!(sorted_column(&batches, "v"), vec![10, 11, 12, 13, 14, 15]);
     Ok(())
 }
