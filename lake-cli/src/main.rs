@@ -11,6 +11,7 @@ mod blob;
 mod demo;
 mod failure;
 mod info;
+mod json;
 mod offsets;
 mod profile;
 mod progress;

@@ -377,9 +377,7 @@ async fn write_text(
             }
         }
         Format::Json => {
-            let mut writer = arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::JsonArray>(&mut *out);
+            let mut writer = crate::json::writer_builder().build::<_, arrow::json::writer::JsonArray>(&mut *out);
             while let Some(b) = stream.next().await {
                 let b = b?;
                 rows += b.num_rows();
@@ -396,9 +394,8 @@ async fn write_text(
                 rows += b.num_rows();
                 match format {
                     Format::Jsonl => {
-                        let mut writer = arrow::json::WriterBuilder::new()
-                            .with_explicit_nulls(true)
-                            .build::<_, arrow::json::writer::LineDelimited>(&mut *out);
+                        let mut writer =
+                            crate::json::writer_builder().build::<_, arrow::json::writer::LineDelimited>(&mut *out);
                         writer.write(&b)?;
                         writer.finish()?;
                     }

@@ -190,6 +190,84 @@ fn filter_columns_and_limit() {
     }
 }
 
+/// A log table of floats that JSON has no number for, and of a map keyed by integers.
+fn special_values_log(root: &Path) {
+    use arrow::array::{Int32Builder, MapBuilder, StringBuilder};
+    let mut map = MapBuilder::new(None, Int32Builder::new(), StringBuilder::new());
+    for entries in [&[(1, Some("a")), (-2, None)][..], &[], &[(3, Some("c\"q"))], &[], &[]] {
+        for (k, v) in entries {
+            map.keys().append_value(*k);
+            map.values().append_option(*v);
+        }
+        map.append(true).unwrap();
+    }
+    let map = map.finish();
+    let embedding = FixedSizeListArray::try_new(
+        Arc::new(arrow::datatypes::Field::new("item", DataType::Float32, false)),
+        2,
+        Arc::new(Float32Array::from(vec![
+            f32::NAN,
+            1.0,
+            0.5,
+            f32::INFINITY,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+        ])),
+        None,
+    )
+    .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        arrow::datatypes::Field::new("id", DataType::Int64, false),
+        arrow::datatypes::Field::new("x", DataType::Float64, true),
+        arrow::datatypes::Field::new("m", arrow::array::Array::data_type(&map).clone(), true),
+        vector_field("e", DataType::Float32, 2, true),
+    ]));
+    let info = TableInfo::log_table(TablePath::new("odd", "values"), schema.clone(), 1);
+    let log = LocalLog::create(root, &info, LocalLogOptions::default()).unwrap();
+    let x = Float64Array::from(vec![
+        Some(f64::NAN),
+        Some(f64::INFINITY),
+        Some(f64::NEG_INFINITY),
+        Some(1.5),
+        None,
+    ]);
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5])) as ArrayRef,
+            Arc::new(x),
+            Arc::new(map),
+            Arc::new(embedding),
+        ],
+    )
+    .unwrap();
+    log.append(&TableBucket::new(0), batch, vec![ChangeType::AppendOnly; 5])
+        .unwrap();
+}
+
+#[test]
+fn json_keeps_nan_infinities_and_maps_keyed_by_integers() {
+    // regression: NaN and the infinities were written as null, which no reader can tell
+    // from a NULL, and a map keyed by integers failed the whole scan
+    let (_dir, root) = log_dir(special_values_log);
+    let want = serde_json::json!([
+        {"id": 1, "x": "NaN", "m": {"1": "a", "-2": null}, "e": ["NaN", 1.0]},
+        {"id": 2, "x": "Infinity", "m": {}, "e": [0.5, "Infinity"]},
+        {"id": 3, "x": "-Infinity", "m": {"3": "c\"q"}, "e": [0.0, 0.0]},
+        {"id": 4, "x": 1.5, "m": {}, "e": [0.0, 0.0]},
+        {"id": 5, "x": null, "m": {}, "e": [0.0, 0.0]},
+    ]);
+    let lines = ok(&["scan", "--log", &root, "--format", "jsonl"]);
+    let rows: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(Value::Array(rows), want, "{lines}");
+    let array: Value = serde_json::from_str(&ok(&["scan", "--log", &root, "--format", "json"])).unwrap();
+    assert_eq!(array, want);
+}
+
 #[test]
 fn csv_and_jsonl_content() {
     let (_dir, root) = demo_dir();
