@@ -72,6 +72,25 @@ pub fn date_partition_value(days: i32) -> Option<String> {
     Some(format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day()))
 }
 
+/// Whether a partition column of `data_type` has a name here as Fluss names it: strings,
+/// integers and booleans as their text, dates through [`date_partition_value`]. Fluss
+/// also partitions by floats, times and timestamps, under names of its own that no lake
+/// here writes, so those are refused rather than named otherwise.
+pub fn is_named_partition_type(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Date32
+    )
+}
+
 /// The day (since 1970-01-01) a DATE partition is named by: the inverse of
 /// [`date_partition_value`], `None` for any other text.
 ///

@@ -15,7 +15,7 @@ use lake_api::lake::{
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
-use lake_api::table::{date_partition_days, date_partition_value};
+use lake_api::table::{date_partition_days, date_partition_value, is_named_partition_type};
 use lake_api::types::{LogicalType, blob_ref_field};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use lance::Dataset;
@@ -407,7 +407,7 @@ impl LancePlanner {
             .info
             .partition_keys
             .iter()
-            .map(|k| partition_names(column(k)?))
+            .map(|k| partition_names(k, column(k)?))
             .collect::<Result<Vec<_>>>()?;
         let bucket_values = match buckets {
             true => Some(
@@ -541,11 +541,22 @@ impl Planner for LancePlanner {
     }
 }
 
-/// A partition column's values as Fluss names partitions: dates through
-/// [`date_partition_value`] (Arrow's text signs years past 9999), others as Arrow casts
-/// them to text.
-fn partition_names(column: &arrow_array::ArrayRef) -> Result<arrow_array::StringArray> {
+/// A partition column's values as Fluss names partitions: strings as they are, integers
+/// and booleans as Arrow writes them (as Fluss does), dates through
+/// [`date_partition_value`] (Arrow's text signs years past 9999). Other types (floats,
+/// times, timestamps) have names of Fluss's own, which no other lake here writes either:
+/// Unsupported, not partitions that never meet their log.
+fn partition_names(key: &str, column: &arrow_array::ArrayRef) -> Result<arrow_array::StringArray> {
     use arrow_array::cast::AsArray;
+    if !is_named_partition_type(column.data_type()) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "partition key {key} is a {}: only string, integer, boolean and date partitions are named as Fluss names them",
+                column.data_type()
+            ),
+        ));
+    }
     if let Some(days) = column.as_any().downcast_ref::<arrow_array::Date32Array>() {
         return days
             .iter()

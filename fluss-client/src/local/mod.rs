@@ -658,7 +658,6 @@ fn bucket_key(info: &TableInfo) -> Option<Vec<String>> {
 /// is not partitioned. Null or other-typed partition values are errors naming the column.
 fn partition_values(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
     use arrow_array::Array;
-    use arrow_schema::DataType;
     if info.partition_keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -671,19 +670,7 @@ fn partition_values(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<Str
                 format!("partition column '{key}' is missing from the batch"),
             )
         })?;
-        let renderable = matches!(
-            column.data_type(),
-            DataType::Utf8
-                | DataType::LargeUtf8
-                | DataType::Utf8View
-                | DataType::Boolean
-                | DataType::Int8
-                | DataType::Int16
-                | DataType::Int32
-                | DataType::Int64
-                | DataType::Date32
-        );
-        if !renderable {
+        if !lake_api::table::is_named_partition_type(column.data_type()) {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
