@@ -42,13 +42,20 @@ fn random_leaf(rng: &mut Rng, shape: &TableShape) -> Predicate {
         col("k").in_list([rng.range(-10, 10), rng.range(-10, 10), rng.range(-10, 10)]),
         col("k").not_in_list([rng.range(-10, 10)]),
         col("k").lt(rng.range(-20, 20)),
+        col("k").eq(rng.range(-10, 10)),
+        col("k").gt(rng.range(-20, 20)),
+        col("k").gt_eq(rng.range(-20, 20)),
         col("ver").gt_eq(rng.range(0, 8)),
     ];
     if shape.composite_key {
         leaves.push(col("k2").eq("x"));
+        leaves.push(col("k2").not_eq("y"));
     }
     if shape.partitioned {
-        leaves.push(col("p").not_eq(rng.pick(&["a", "b", "c"]).to_string()));
+        let mut p = || rng.pick(&["a", "b", "c"]).to_string();
+        leaves.push(col("p").not_eq(p()));
+        leaves.push(col("p").eq(p()));
+        leaves.push(col("p").in_list([p(), p()]));
     }
     if shape.blob {
         leaves.push(col("b").is_null());
@@ -254,6 +261,25 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
             .map_err(|e| format!("read: {e}"))?;
         (batches, scan.blob_resolver())
     };
+    // the scan's columns are the ones asked for, of the table's types (a BLOB's type is
+    // its read mode's)
+    let table_schema = workload.shape.schema();
+    let read_schema = scan.schema();
+    let names: Vec<&String> = read_schema.fields().iter().map(|f| f.name()).collect();
+    if names.iter().copied().ne(query.columns.iter()) {
+        return Err(format!("the scan's columns are {names:?}, not {:?}", query.columns));
+    }
+    for f in read_schema.fields().iter().filter(|f| f.name() != "b") {
+        let want = table_schema.field_with_name(f.name()).map_err(|e| e.to_string())?;
+        if f.data_type() != want.data_type() {
+            return Err(format!(
+                "column {} is read as {}, the table's is {}",
+                f.name(),
+                f.data_type(),
+                want.data_type()
+            ));
+        }
+    }
     for b in &batches {
         if b.schema() != scan.schema() {
             return Err(format!(

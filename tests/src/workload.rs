@@ -213,7 +213,9 @@ impl Workload {
 
     /// `ops` random changes on a given table.
     pub fn random_for(rng: &mut Rng, shape: TableShape, ops: usize) -> Self {
-        let key_space = (ops as i64 / 3).max(2);
+        // about three changes per key, however many partitions and k2 values split it
+        let splits = if shape.partitioned { 3 } else { 1 } * if shape.composite_key { 2 } else { 1 };
+        let key_space = (ops as i64 / 3 / splits).max(2);
         let mut changes: BTreeMap<TableBucket, Vec<(ChangeType, Row)>> = BTreeMap::new();
         for _ in 0..ops {
             let row = Row {
