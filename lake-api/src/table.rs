@@ -6,7 +6,7 @@ use std::fmt;
 use arrow_schema::{DataType, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// `database.table`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -376,6 +376,20 @@ impl TableInfo {
         if let MergeEngine::Versioned { column } = &self.merge_engine {
             self.column_index(column)?;
         }
+        // a key could then live in two partitions at once, or move between them, where
+        // everything merges one partition's lake rows with its own log (Fluss refuses to
+        // create such a table; Paimon's cross-partition upsert tables are one)
+        if self.has_primary_key()
+            && let Some(missing) = self.partition_keys.iter().find(|p| !self.primary_key.contains(p))
+        {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "table {}: its primary key {:?} lacks partition key {missing}, so one key could be in several partitions",
+                    self.path, self.primary_key
+                ),
+            ));
+        }
         if !self.has_primary_key() && self.merge_engine != MergeEngine::Deduplicate {
             return Err(Error::invalid(format!(
                 "log table {} cannot have merge engine {}",
@@ -412,6 +426,37 @@ pub fn holds_values(dt: &DataType) -> bool {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn a_partitioned_key_table_keys_its_partitions() -> Result<()> {
+        // regression: a key without the partition keys was taken, and Lance's tiering
+        // matched rows by the key alone, folding two partitions' rows of one key into one
+        let schema = Arc::new(arrow_schema::Schema::new(vec![
+            arrow_schema::Field::new("k", DataType::Int64, false),
+            arrow_schema::Field::new("dt", DataType::Utf8, false),
+        ]));
+        let path = TablePath::new("db", "t");
+        let keyed = |key: &[&str]| {
+            TableInfo::primary_key_table(
+                path.clone(),
+                schema.clone(),
+                key.iter().map(|k| k.to_string()).collect(),
+                1,
+            )
+            .with_partition_keys(vec!["dt".into()])
+        };
+        keyed(&["k", "dt"]).validate()?;
+        let e = keyed(&["k"])
+            .validate()
+            .err()
+            .ok_or_else(|| Error::invalid("validated"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("lacks partition key dt"), "{e}");
+        TableInfo::log_table(path.clone(), schema.clone(), 1)
+            .with_partition_keys(vec!["dt".into()])
+            .validate()?;
+        Ok(())
+    }
 
     #[test]
     fn dates_outside_four_digit_years_are_named_as_fluss_names_them() {
