@@ -344,6 +344,26 @@ impl TableInfo {
         }
     }
 
+    /// Fails with [`ErrorKind::Unsupported`] for a partitioned primary-key table whose key
+    /// lacks a partition key. Fluss refuses to create one (a key could be in several
+    /// partitions, or move between them), so a log never has one; lake tables other tools
+    /// wrote may (an Iceberg table keyed by `id` and partitioned by `dt`), and are read.
+    pub fn ensure_key_holds_partitions(&self) -> Result<()> {
+        if !self.has_primary_key() {
+            return Ok(());
+        }
+        match self.partition_keys.iter().find(|p| !self.primary_key.contains(p)) {
+            Some(missing) => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "table {}: its primary key {:?} lacks partition key {missing}, so one key could be in several partitions",
+                    self.path, self.primary_key
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Checks that the table has a column that [holds values](holds_values), that the key,
     /// bucket, partition and version columns exist and that the bucket count is in
     /// `1..=`[`MAX_BUCKET_COUNT`].
@@ -375,20 +395,6 @@ impl TableInfo {
         }
         if let MergeEngine::Versioned { column } = &self.merge_engine {
             self.column_index(column)?;
-        }
-        // a key could then live in two partitions at once, or move between them, where
-        // everything merges one partition's lake rows with its own log (Fluss refuses to
-        // create such a table; Paimon's cross-partition upsert tables are one)
-        if self.has_primary_key()
-            && let Some(missing) = self.partition_keys.iter().find(|p| !self.primary_key.contains(p))
-        {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "table {}: its primary key {:?} lacks partition key {missing}, so one key could be in several partitions",
-                    self.path, self.primary_key
-                ),
-            ));
         }
         if !self.has_primary_key() && self.merge_engine != MergeEngine::Deduplicate {
             return Err(Error::invalid(format!(
@@ -429,7 +435,7 @@ mod tests {
 
     #[test]
     fn a_partitioned_key_table_keys_its_partitions() -> Result<()> {
-        // regression: a key without the partition keys was taken, and Lance's tiering
+        // regression: LocalLog took a key without the partition keys, and Lance's tiering
         // matched rows by the key alone, folding two partitions' rows of one key into one
         let schema = Arc::new(arrow_schema::Schema::new(vec![
             arrow_schema::Field::new("k", DataType::Int64, false),
@@ -445,16 +451,18 @@ mod tests {
             )
             .with_partition_keys(vec!["dt".into()])
         };
-        keyed(&["k", "dt"]).validate()?;
+        keyed(&["k", "dt"]).ensure_key_holds_partitions()?;
         let e = keyed(&["k"])
-            .validate()
+            .ensure_key_holds_partitions()
             .err()
-            .ok_or_else(|| Error::invalid("validated"))?;
+            .ok_or_else(|| Error::invalid("accepted"))?;
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         assert!(e.to_string().contains("lacks partition key dt"), "{e}");
+        // still a valid table: lake tables other tools wrote are keyed so, and read
+        keyed(&["k"]).validate()?;
         TableInfo::log_table(path.clone(), schema.clone(), 1)
             .with_partition_keys(vec!["dt".into()])
-            .validate()?;
+            .ensure_key_holds_partitions()?;
         Ok(())
     }
 

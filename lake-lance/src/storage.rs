@@ -301,6 +301,8 @@ impl LakeStorage for LanceStorage {
 
     async fn create_lake_writer(&self, info: &TableInfo) -> Result<Box<dyn LakeWriter>> {
         info.validate()?;
+        // a round's rows are matched by the key alone, across partitions
+        info.ensure_key_holds_partitions()?;
         // before anything is written: a round's deletes and its reads name these in SQL
         crate::predicate::sql_idents(info, &info.primary_key)?;
         crate::predicate::sql_idents(info, &info.partition_keys)?;

@@ -190,6 +190,7 @@ impl LocalLog {
     /// Creates a table's log under `root`; an existing table is an error.
     pub fn create(root: &Path, info: &TableInfo, options: LocalLogOptions) -> Result<Self> {
         info.validate()?;
+        info.ensure_key_holds_partitions()?;
         check_key_bucketing(info)?;
         let dir = table_dir(root, &info.path)?;
         if dir.join(descriptor::DESCRIPTOR_FILE).exists() {

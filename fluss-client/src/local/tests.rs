@@ -584,6 +584,20 @@ async fn readers_follow_several_new_segments_and_ignore_stray_files() {
     let _ = b0;
 }
 
+#[test]
+fn a_partitioned_key_table_whose_key_lacks_the_partition_is_refused() -> Result<()> {
+    // as Fluss refuses it: one key in two partitions is two rows to the union read, one
+    // to a lake writer matching rows by the key
+    let dir = tempfile::tempdir()?;
+    let mut table = info(true);
+    table.primary_key = vec!["k".into()];
+    let e = LocalLog::create(dir.path(), &table, options(1 << 20))
+        .err()
+        .ok_or_else(|| Error::invalid("created"))?;
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn date_partitions_are_named_as_fluss_names_them() -> Result<()> {
     // regression: dates went through Arrow's display, which signs years past 9999
