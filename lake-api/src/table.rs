@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, Date32Array, StringArray};
 use arrow_schema::{DataType, SchemaRef};
 use serde::{Deserialize, Serialize};
 
@@ -72,12 +74,11 @@ pub fn date_partition_value(days: i32) -> Option<String> {
     Some(format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day()))
 }
 
-/// Whether a partition column of `data_type` has a name here as Fluss names it: strings,
-/// integers and booleans as their text, dates through [`date_partition_value`]. Fluss
-/// also partitions by floats, times and timestamps, under names of its own that no lake
-/// here writes, so those are refused rather than named otherwise.
-pub fn is_named_partition_type(data_type: &DataType) -> bool {
-    matches!(
+/// Fails with [`ErrorKind::Unsupported`] unless a partition key of `data_type` has a
+/// name here as Fluss names it (see [`partition_names`]): a writer refuses such a table
+/// before it writes rows no read could name.
+pub fn ensure_named_partition_type(key: &str, data_type: &DataType) -> Result<()> {
+    let named = matches!(
         data_type,
         DataType::Utf8
             | DataType::LargeUtf8
@@ -88,7 +89,51 @@ pub fn is_named_partition_type(data_type: &DataType) -> bool {
             | DataType::Int32
             | DataType::Int64
             | DataType::Date32
-    )
+    );
+    if named {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "partition key {key}: a {data_type} has no partition name here (string, integer, boolean and date ones have)"
+        ),
+    ))
+}
+
+/// A partition column's values as Fluss names partitions: strings as they are, integers
+/// and booleans as their text, dates through [`date_partition_value`] (Arrow's own text
+/// signs years past 9999); nulls stay null. Fluss also partitions by floats, times,
+/// timestamps and binaries, under names of its own that no lake here writes: those fail
+/// with [`ErrorKind::Unsupported`] naming `key`, rather than being named otherwise (the
+/// lake's rows would then never meet their partition's log).
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Date32Array, Float64Array, Int32Array};
+/// use lake_api::table::partition_names;
+///
+/// let days: ArrayRef = Arc::new(Date32Array::from(vec![19_723, 2_932_897]));
+/// let names = partition_names("d", &days).unwrap();
+/// assert_eq!(names.value(0), "2024-01-01");
+/// assert_eq!(names.value(1), "10000-01-01");
+/// assert_eq!(partition_names("n", &(Arc::new(Int32Array::from(vec![-7])) as ArrayRef)).unwrap().value(0), "-7");
+/// assert!(partition_names("f", &(Arc::new(Float64Array::from(vec![1.5])) as ArrayRef)).is_err());
+/// ```
+pub fn partition_names(key: &str, column: &ArrayRef) -> Result<StringArray> {
+    ensure_named_partition_type(key, column.data_type())?;
+    let unnamed = |why: String| Error::new(ErrorKind::Unsupported, format!("partition key {key}: {why}"));
+    if let Some(days) = column.as_any().downcast_ref::<Date32Array>() {
+        return days
+            .iter()
+            .map(|d| {
+                d.map(|d| date_partition_value(d).ok_or_else(|| unnamed(format!("{d} days is past the calendar"))))
+                    .transpose()
+            })
+            .collect();
+    }
+    let text = crate::conform::conform_array(column, &DataType::Utf8).map_err(|e| unnamed(e.to_string()))?;
+    Ok(text.as_string::<i32>().clone())
 }
 
 /// The day (since 1970-01-01) a DATE partition is named by: the inverse of

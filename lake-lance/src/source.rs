@@ -15,7 +15,7 @@ use lake_api::lake::{
 };
 use lake_api::predicate::{FilterPushDown, Predicate, push_down};
 use lake_api::project::{project_batch, project_schema, top_level_projection};
-use lake_api::table::{date_partition_days, date_partition_value, is_named_partition_type};
+use lake_api::table::{date_partition_days, partition_names};
 use lake_api::types::{LogicalType, blob_ref_field};
 use lake_api::{Error, ErrorKind, Result, TableInfo};
 use lance::Dataset;
@@ -539,39 +539,6 @@ impl Planner for LancePlanner {
         }
         Ok(splits)
     }
-}
-
-/// A partition column's values as Fluss names partitions: strings as they are, integers
-/// and booleans as Arrow writes them (as Fluss does), dates through
-/// [`date_partition_value`] (Arrow's text signs years past 9999). Other types (floats,
-/// times, timestamps) have names of Fluss's own, which no other lake here writes either:
-/// Unsupported, not partitions that never meet their log.
-fn partition_names(key: &str, column: &arrow_array::ArrayRef) -> Result<arrow_array::StringArray> {
-    use arrow_array::cast::AsArray;
-    if !is_named_partition_type(column.data_type()) {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            format!(
-                "partition key {key} is a {}: only string, integer, boolean and date partitions are named as Fluss names them",
-                column.data_type()
-            ),
-        ));
-    }
-    if let Some(days) = column.as_any().downcast_ref::<arrow_array::Date32Array>() {
-        return days
-            .iter()
-            .map(|d| {
-                d.map(|d| {
-                    date_partition_value(d)
-                        .ok_or_else(|| Error::corrupt(format!("a partition date of {d} days is past the calendar")))
-                })
-                .transpose()
-            })
-            .collect();
-    }
-    let utf8 = lake_api::conform::conform_array(column, &arrow_schema::DataType::Utf8)
-        .map_err(|e| Error::schema(format!("a partition column of type {}: {e}", column.data_type())))?;
-    Ok(utf8.as_string::<i32>().clone())
 }
 
 struct LanceReader {

@@ -654,16 +654,15 @@ fn bucket_key(info: &TableInfo) -> Option<Vec<String>> {
     (!key.is_empty()).then_some(key)
 }
 
-/// Each row's partition values, rendered as Fluss names partitions (strings as they are,
-/// integers and booleans in decimal/`true`, dates as `yyyy-MM-dd`); empty when the table
-/// is not partitioned. Null or other-typed partition values are errors naming the column.
+/// Each row's partition values, named as Fluss names partitions
+/// ([`lake_api::table::partition_names`]); empty when the table is not partitioned. Null or
+/// other-typed partition values are errors naming the column.
 fn partition_values(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
     use arrow_array::Array;
     if info.partition_keys.is_empty() {
         return Ok(Vec::new());
     }
     let mut rows = vec![Vec::with_capacity(info.partition_keys.len()); batch.num_rows()];
-    let options = arrow_cast::display::FormatOptions::default();
     for key in &info.partition_keys {
         let column = batch.column_by_name(key).ok_or_else(|| {
             Error::new(
@@ -671,34 +670,14 @@ fn partition_values(info: &TableInfo, batch: &RecordBatch) -> Result<Vec<Vec<Str
                 format!("partition column '{key}' is missing from the batch"),
             )
         })?;
-        if !lake_api::table::is_named_partition_type(column.data_type()) {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "partition column '{key}' of type {} cannot be rendered as a partition name",
-                    column.data_type()
-                ),
-            ));
-        }
-        let formatter = arrow_cast::display::ArrayFormatter::try_new(column.as_ref(), &options)?;
-        // dates as the lakes name them (Arrow's display signs years past 9999)
-        let days = column.as_any().downcast_ref::<arrow_array::Date32Array>();
+        let names = lake_api::table::partition_names(key, column)?;
         for (row, values) in rows.iter_mut().enumerate() {
-            if column.is_null(row) {
+            if names.is_null(row) {
                 return Err(Error::invalid(format!(
                     "row {row} has a null partition value in '{key}'"
                 )));
             }
-            let value = match days {
-                Some(days) => lake_api::table::date_partition_value(days.value(row)).ok_or_else(|| {
-                    Error::invalid(format!(
-                        "row {row}'s date in '{key}' ({} days) is past the calendar",
-                        days.value(row)
-                    ))
-                })?,
-                None => formatter.value(row).to_string(),
-            };
-            values.push(value);
+            values.push(names.value(row).to_string());
         }
     }
     Ok(rows)
