@@ -381,6 +381,26 @@ pub trait LakeWriter: Send {
     async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot>;
 }
 
+/// A tiering round's batches, by bucket, as a [`LakeWriter`] that writes at commit keeps
+/// them until then.
+pub type RoundBatches = BTreeMap<TableBucket, Vec<LogBatch>>;
+
+/// Keeps `batch` of `bucket` in `round`, once the table is known to have the bucket and the
+/// batch's offsets hold together: the `write` of a [`LakeWriter`] that writes at commit.
+pub fn keep_round_batch(
+    info: &TableInfo,
+    round: &mut RoundBatches,
+    bucket: &TableBucket,
+    batch: &LogBatch,
+) -> Result<()> {
+    if bucket.bucket >= info.bucket_count {
+        return Err(Error::invalid(format!("table {} has no {bucket}", info.path)));
+    }
+    batch.validate()?;
+    round.entry(bucket.clone()).or_default().push(batch.clone());
+    Ok(())
+}
+
 /// What [`LakeStorage::open_scan`] returns.
 pub struct LakeScanStart {
     /// Every snapshot of the table, oldest first.

@@ -26,7 +26,7 @@ use iceberg::writer::file_writer::location_generator::{DefaultFileNameGenerator,
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::{IcebergWriter as _, IcebergWriterBuilder as _};
 use iceberg::{Catalog, TableIdent};
-use lake_api::lake::{LakeSnapshot, LakeWriter};
+use lake_api::lake::{LakeSnapshot, LakeWriter, RoundBatches};
 use lake_api::{ChangeType, Error, ErrorKind, LogBatch, Result, TableBucket, TableInfo, apply_changes};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -46,7 +46,7 @@ pub(crate) struct IcebergLakeWriter {
     /// keeps it as. Rows must hash to the bucket they are written for (a table without
     /// that field keeps no buckets to disagree with).
     pub bucket_column: Option<(String, DataType)>,
-    pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
+    pub written: RoundBatches,
 }
 
 #[async_trait]
@@ -90,13 +90,8 @@ impl LakeWriter for IcebergLakeWriter {
         let sort_order = key_order_id(&table, &self.info);
         let spec_id = metadata.default_partition_spec_id();
         let mut files: Vec<DataFile> = Vec::new();
-        let round = Round {
-            table: &table,
-            layout: &layout,
-            info: &self.info,
-            file_schema: &file_schema,
-        };
-        let staged = match round.write(self.written, &mut files).await {
+        let written = write_round(&table, &layout, &self.info, &file_schema, self.written, &mut files).await;
+        let staged = match written {
             Ok(()) => stage(&table, &files, sort_order, spec_id, properties, &path),
             Err(e) => Err(e),
         };
@@ -123,41 +118,38 @@ impl LakeWriter for IcebergLakeWriter {
     }
 }
 
-/// What one round writes its files with.
-struct Round<'a> {
-    table: &'a Table,
-    layout: &'a TableLayout,
-    info: &'a TableInfo,
-    file_schema: &'a SchemaRef,
-}
-
-impl Round<'_> {
-    /// Writes each bucket's rows (a primary-key bucket's folded) as data files, adding
-    /// each file to `files` once written, so that a failure later can remove them.
-    async fn write(&self, written: BTreeMap<TableBucket, Vec<LogBatch>>, files: &mut Vec<DataFile>) -> Result<()> {
-        for (bucket, batches) in written {
-            let rows = if self.info.has_primary_key() {
-                apply_changes(self.info, Vec::new(), batches).await?
-            } else {
-                batches
-                    .iter()
-                    .map(|b| with_system_columns(b, &bucket, self.layout))
-                    .collect::<Result<_>>()?
-            };
-            let context = format!("table {} {bucket}", self.info.path);
-            let rows: Vec<RecordBatch> = rows
+/// Writes each bucket's rows of a round (a primary-key bucket's folded) as data files,
+/// adding each file to `files` once written, so that a failure later can remove them.
+async fn write_round(
+    table: &Table,
+    layout: &TableLayout,
+    info: &TableInfo,
+    file_schema: &SchemaRef,
+    written: RoundBatches,
+    files: &mut Vec<DataFile>,
+) -> Result<()> {
+    for (bucket, batches) in written {
+        let rows = if info.has_primary_key() {
+            apply_changes(info, Vec::new(), batches).await?
+        } else {
+            batches
                 .iter()
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| conform(b, self.file_schema, &context))
-                .collect::<Result<_>>()?;
-            if rows.is_empty() {
-                continue;
-            }
-            let written = write_files(self.table, self.layout, &bucket, rows, &context).await?;
-            files.extend(written);
+                .map(|b| with_system_columns(b, &bucket, layout))
+                .collect::<Result<_>>()?
+        };
+        let context = format!("table {} {bucket}", info.path);
+        let rows: Vec<RecordBatch> = rows
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| conform(b, file_schema, &context))
+            .collect::<Result<_>>()?;
+        if rows.is_empty() {
+            continue;
         }
-        Ok(())
+        let written = write_files(table, layout, &bucket, rows, &context).await?;
+        files.extend(written);
     }
+    Ok(())
 }
 
 /// The fast append of `files`, with the round's snapshot `properties`.

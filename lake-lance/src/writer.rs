@@ -16,7 +16,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator};
 use arrow_schema::{ArrowError, DataType, SchemaRef};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use lake_api::lake::{LakeSnapshot, LakeWriter};
+use lake_api::lake::{LakeSnapshot, LakeWriter, RoundBatches, keep_round_batch};
 use lake_api::{Error, ErrorKind, LogBatch, Result, TableBucket, TableInfo, apply_changes};
 use lance::Dataset;
 use lance::dataset::transaction::{Operation, TransactionBuilder, UpdateMap, UpdateMapEntry};
@@ -39,7 +39,7 @@ const KEYS_PER_FILTER: usize = 2048;
 pub(crate) struct LanceLakeWriter {
     pub uri: String,
     pub info: TableInfo,
-    pub written: BTreeMap<TableBucket, Vec<LogBatch>>,
+    pub written: RoundBatches,
     /// Rows per data file (fragment) written; `None` leaves Lance's default.
     pub max_rows_per_file: Option<usize>,
     /// Whether a dataset this writer creates keeps each row's bucket.
@@ -59,12 +59,7 @@ fn write_params(max_rows_per_file: Option<usize>) -> WriteParams {
 #[async_trait]
 impl LakeWriter for LanceLakeWriter {
     async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()> {
-        if bucket.bucket >= self.info.bucket_count {
-            return Err(Error::invalid(format!("table {} has no {bucket}", self.info.path)));
-        }
-        batch.validate()?;
-        self.written.entry(bucket.clone()).or_default().push(batch.clone());
-        Ok(())
+        keep_round_batch(&self.info, &mut self.written, bucket, batch)
     }
 
     async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot> {

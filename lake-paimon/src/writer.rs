@@ -22,7 +22,7 @@ use arrow_row::{OwnedRow, RowConverter, SortField};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use lake_api::lake::{LakeSnapshot, LakeSource, LakeSplit, LakeWriter};
+use lake_api::lake::{LakeSnapshot, LakeSource, LakeSplit, LakeWriter, RoundBatches, keep_round_batch};
 use lake_api::{Error, ErrorKind, LogBatch, MergeEngine, Result, TableBucket, TableInfo, apply_changes};
 use paimon::spec::VALUE_KIND_FIELD_NAME;
 use paimon::table::{Table, TableWrite};
@@ -48,7 +48,7 @@ pub(crate) struct PaimonLakeWriter {
     fixed: Option<PaimonBucketing>,
     /// Fluss's system columns, where the table has them: filled per row.
     system: Option<SystemColumns>,
-    written: BTreeMap<TableBucket, Vec<LogBatch>>,
+    written: RoundBatches,
 }
 
 impl PaimonLakeWriter {
@@ -170,12 +170,7 @@ impl PaimonLakeWriter {
 #[async_trait]
 impl LakeWriter for PaimonLakeWriter {
     async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()> {
-        if bucket.bucket >= self.info.bucket_count {
-            return Err(Error::invalid(format!("table {} has no {bucket}", self.info.path)));
-        }
-        batch.validate()?;
-        self.written.entry(bucket.clone()).or_default().push(batch.clone());
-        Ok(())
+        keep_round_batch(&self.info, &mut self.written, bucket, batch)
     }
 
     async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot> {

@@ -14,7 +14,7 @@ use crate::blob::{BlobMode, BlobResolver, MemoryBlobStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lake::{
     LakeSnapshot, LakeSource, LakeSplit, LakeStorage, LakeWriter, Planner, RecordBatchStream, RecordReader,
-    SortedRecordReader, SplitSerializer,
+    RoundBatches, SortedRecordReader, SplitSerializer, keep_round_batch,
 };
 use crate::log::LogBatch;
 use crate::merge::apply::apply_changes;
@@ -433,18 +433,13 @@ impl SortedRecordReader for MemoryReader {
 struct MemoryWriter {
     lake: MemoryLake,
     info: TableInfo,
-    written: BTreeMap<TableBucket, Vec<LogBatch>>,
+    written: RoundBatches,
 }
 
 #[async_trait]
 impl LakeWriter for MemoryWriter {
     async fn write(&mut self, bucket: &TableBucket, batch: &LogBatch) -> Result<()> {
-        if bucket.bucket >= self.info.bucket_count {
-            return Err(Error::invalid(format!("table {} has no {bucket}", self.info.path)));
-        }
-        batch.validate()?;
-        self.written.entry(bucket.clone()).or_default().push(batch.clone());
-        Ok(())
+        keep_round_batch(&self.info, &mut self.written, bucket, batch)
     }
 
     async fn commit(self: Box<Self>, properties: BTreeMap<String, String>) -> Result<LakeSnapshot> {
