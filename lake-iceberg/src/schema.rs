@@ -153,8 +153,9 @@ impl TableLayout {
                     f.name, f.source_id
                 ))
             })?;
-            let date = primitive(f.source_id) == Some(PrimitiveType::Date);
-            if primitive(f.source_id) != Some(PrimitiveType::String) {
+            let kind = primitive(f.source_id);
+            let date = kind == Some(PrimitiveType::Date);
+            if kind != Some(PrimitiveType::String) {
                 mistyped.push(describe(&f.name, f.source_id));
             }
             partitions.push(KeyField {
@@ -219,26 +220,24 @@ impl TableLayout {
     /// fill from a Fluss partition and bucket (see [`TableLayout::partition_data`]).
     /// Callers that know the table add it as context.
     pub fn check_writable(&self) -> Result<()> {
-        if !self.derived.is_empty() {
-            return Err(Error::new(
+        // Fluss requires string partition keys of tables it tiers into Iceberg
+        let unwritable = [
+            (
+                &self.derived,
+                "identity partitions of its partition keys and the bucket, not derived values",
+            ),
+            (&self.mistyped, "string partition keys and an int bucket"),
+        ];
+        match unwritable.iter().find(|(fields, _)| !fields.is_empty()) {
+            Some((fields, writes)) => Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "the lake table is partitioned by {}: a Fluss tier writes identity partitions of its partition keys and the bucket, not derived values",
-                    self.derived.join(", ")
+                    "the lake table is partitioned by {}: a Fluss tier writes {writes}",
+                    fields.join(", ")
                 ),
-            ));
+            )),
+            None => Ok(()),
         }
-        if !self.mistyped.is_empty() {
-            // Fluss requires string partition keys of tables it tiers into Iceberg
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "the lake table is partitioned by {}: a Fluss tier writes string partition keys and an int bucket",
-                    self.mistyped.join(", ")
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// The partition data of a Fluss partition and bucket: one value per field of the
