@@ -204,6 +204,11 @@ pub struct Workload {
     pub changes: BTreeMap<TableBucket, Vec<(ChangeType, Row)>>,
 }
 
+/// The values of the partition column `p`.
+pub const PARTITIONS: &[&str] = &["a", "b", "c"];
+/// The values of the second key column `k2`.
+pub const K2_VALUES: &[&str] = &["x", "y"];
+
 impl Workload {
     /// `ops` random changes on a random table.
     pub fn random(rng: &mut Rng, ops: usize) -> Self {
@@ -213,20 +218,21 @@ impl Workload {
 
     /// `ops` random changes on a given table.
     pub fn random_for(rng: &mut Rng, shape: TableShape, ops: usize) -> Self {
-        // about three changes per key, however many partitions and k2 values split it
-        let splits = if shape.partitioned { 3 } else { 1 } * if shape.composite_key { 2 } else { 1 };
-        let key_space = (ops as i64 / 3 / splits).max(2);
+        // about three changes per key, however many partitions and k2 values share its k
+        let partitions = if shape.partitioned { PARTITIONS.len() } else { 1 };
+        let k2s = if shape.composite_key { K2_VALUES.len() } else { 1 };
+        let key_space = (ops as i64 / 3 / (partitions * k2s) as i64).max(2);
         let mut changes: BTreeMap<TableBucket, Vec<(ChangeType, Row)>> = BTreeMap::new();
         for _ in 0..ops {
             let row = Row {
                 k: rng.range(-key_space / 2, key_space - key_space / 2),
                 k2: if shape.composite_key {
-                    rng.pick(&["x", "y"]).to_string()
+                    rng.pick(K2_VALUES).to_string()
                 } else {
                     String::new()
                 },
                 p: if shape.partitioned {
-                    rng.pick(&["a", "b", "c"]).to_string()
+                    rng.pick(PARTITIONS).to_string()
                 } else {
                     String::new()
                 },
