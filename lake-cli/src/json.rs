@@ -149,6 +149,8 @@ impl Encoder for MapEncoder<'_> {
                 let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(&self.key));
             }
             out.push(b':');
+            // a map entry keeps its key whatever the value: its null is written, as
+            // `writer_builder`'s explicit nulls write every other null
             if self.values.is_null(entry) {
                 out.extend_from_slice(b"null");
             } else {
