@@ -23,6 +23,13 @@ use crate::workload::{Bucketing, TableShape, Workload};
 /// tables keep deletion vectors and half the first-row ones are Paimon `first-row` tables:
 /// both hide their level-0 files from Paimon's readers.
 pub fn paimon_workload(rng: &mut Rng, ops: usize) -> Workload {
+    let shape = paimon_shape(rng);
+    Workload::random_for(rng, shape, ops)
+}
+
+/// A random table as Fluss tiers it into Paimon: bucketed as Paimon buckets, with Paimon
+/// options a Fluss table may carry.
+pub fn paimon_shape(rng: &mut Rng) -> TableShape {
     let mut shape = TableShape {
         bucketing: Bucketing::Paimon,
         ..TableShape::random(rng)
@@ -38,7 +45,7 @@ pub fn paimon_workload(rng: &mut Rng, ops: usize) -> Workload {
             .properties
             .extend(option.map(|(k, v)| (k.to_string(), v.to_string())));
     }
-    Workload::random_for(rng, shape, ops)
+    shape
 }
 
 /// Tiers a workload into a new Paimon warehouse under `root`, in up to two rounds.

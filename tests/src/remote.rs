@@ -80,11 +80,25 @@ pub async fn serve(logs: Vec<LocalLog>) -> Result<ServedLog, String> {
 /// [`build_local`](crate::local::build_local) does), every lake snapshot published to the
 /// test server's coordinator, and the log read back through [`FlussLog`].
 pub async fn build_remote(rng: &mut Rng, workload: &Workload, root: &Path) -> Result<BuiltTable, String> {
-    let mut built = crate::local::build_local(rng, workload, root)
+    let built = crate::local::build_local(rng, workload, root)
         .await
         .map_err(|e| e.to_string())?;
+    serve_built(built, root).await
+}
+
+/// [`build_remote`] over a Paimon warehouse (as [`build_paimon`](crate::paimon::build_paimon)
+/// tiers it).
+pub async fn build_remote_paimon(rng: &mut Rng, workload: &Workload, root: &Path) -> Result<BuiltTable, String> {
+    let built = crate::paimon::build_paimon(rng, workload, root).await?;
+    serve_built(built, &root.join("log")).await
+}
+
+/// `built` with its log (the [`LocalLog`] under `log_root`) served by the test server and
+/// read through [`FlussLog`], every lake snapshot that recorded offsets published to the
+/// coordinator.
+async fn serve_built(mut built: BuiltTable, log_root: &Path) -> Result<BuiltTable, String> {
     let path = &built.info.path;
-    let log = LocalLog::open_read_only(root, path, LocalLogOptions::default()).map_err(|e| e.to_string())?;
+    let log = LocalLog::open_read_only(log_root, path, LocalLogOptions::default()).map_err(|e| e.to_string())?;
     let served = serve(vec![log]).await?;
     let snapshots = match built.lake.list_snapshots(path).await {
         Ok(s) => s,
@@ -114,6 +128,11 @@ pub async fn run_remote_case(seed: u64, ops: usize, strategy: lake_api::MergeStr
     crate::check::run_tiered_case(seed, ops, strategy, remote_workload, build_remote).await
 }
 
+/// [`run_remote_case`] over a Paimon warehouse.
+pub async fn run_remote_paimon_case(seed: u64, ops: usize, strategy: lake_api::MergeStrategy) -> Result<(), String> {
+    crate::check::run_tiered_case(seed, ops, strategy, remote_paimon_workload, build_remote_paimon).await
+}
+
 /// A random workload without a BLOB column: Fluss's table JSON (what the test server
 /// describes tables with to fluss-rs) has no type for BLOB's `LargeBinary`.
 fn remote_workload(rng: &mut Rng, ops: usize) -> Workload {
@@ -121,6 +140,15 @@ fn remote_workload(rng: &mut Rng, ops: usize) -> Workload {
         blob: false,
         properties: Default::default(),
         ..TableShape::random(rng)
+    };
+    Workload::random_for(rng, shape, ops)
+}
+
+/// [`remote_workload`] of a table tiered into Paimon.
+fn remote_paimon_workload(rng: &mut Rng, ops: usize) -> Workload {
+    let shape = TableShape {
+        blob: false,
+        ..crate::paimon::paimon_shape(rng)
     };
     Workload::random_for(rng, shape, ops)
 }

@@ -2,14 +2,14 @@
 //! for both merge strategies (and the planner's choice) and every merge engine.
 //!
 //! `LAKEUNION_PROPTEST_CASES` sets the number of cases per strategy (default 2000); the backend
-//! and remote-log suites have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,PAIMON_REST,PAIMON_COMPACTED,FLUSS}_CASES`).
+//! and remote-log suites (the Fluss ones over the memory lake and over Paimon) have their own counts (`LAKEUNION_{ICEBERG,LANCE,PAIMON,PAIMON_REST,PAIMON_COMPACTED,FLUSS}_CASES`).
 
 use lake_api::MergeStrategy;
 use lakeunion_tests::check::{case_count, run_case, run_local_case};
 use lakeunion_tests::iceberg::run_iceberg_case;
 use lakeunion_tests::lance::run_lance_case;
 use lakeunion_tests::paimon::{run_paimon_case, run_paimon_compacted_case, run_paimon_rest_case};
-use lakeunion_tests::remote::run_remote_case;
+use lakeunion_tests::remote::{run_remote_case, run_remote_paimon_case};
 use proptest::prelude::*;
 
 /// The runtime a case runs on: its own, so that cases share nothing.
@@ -196,5 +196,15 @@ proptest! {
     #[test]
     fn fluss_log_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
         on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_remote_case)?;
+    }
+
+    #[test]
+    fn fluss_log_over_paimon_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_remote_paimon_case)?;
+    }
+
+    #[test]
+    fn fluss_log_over_paimon_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_remote_paimon_case)?;
     }
 }
