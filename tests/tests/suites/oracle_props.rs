@@ -69,8 +69,8 @@ proptest! {
 }
 
 proptest! {
-    // each case writes segment files and tiers them: a tenth of the in-memory count
-    #![proptest_config(ProptestConfig { cases: cases() / 10, failure_persistence: None, ..ProptestConfig::default() })]
+    // each case writes segment files and tiers them: a fifth of the in-memory count
+    #![proptest_config(ProptestConfig { cases: cases() / 5, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn local_log_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
@@ -84,7 +84,7 @@ proptest! {
 }
 
 fn iceberg_cases() -> u32 {
-    case_count("LAKEUNION_ICEBERG_CASES", 200)
+    case_count("LAKEUNION_ICEBERG_CASES", 400)
 }
 
 proptest! {
@@ -103,7 +103,7 @@ proptest! {
 }
 
 fn lance_cases() -> u32 {
-    case_count("LAKEUNION_LANCE_CASES", 200)
+    case_count("LAKEUNION_LANCE_CASES", 400)
 }
 
 proptest! {
@@ -122,7 +122,7 @@ proptest! {
 }
 
 fn paimon_cases() -> u32 {
-    case_count("LAKEUNION_PAIMON_CASES", 200)
+    case_count("LAKEUNION_PAIMON_CASES", 400)
 }
 
 proptest! {
