@@ -106,7 +106,8 @@ pub fn ensure_named_partition_type(key: &str, data_type: &DataType) -> Result<()
 /// signs years past 9999); nulls stay null. Fluss also partitions by floats, times,
 /// timestamps and binaries, under names of its own that no lake here writes: those fail
 /// with [`ErrorKind::Unsupported`] naming `key`, rather than being named otherwise (the
-/// lake's rows would then never meet their partition's log).
+/// lake's rows would then never meet their partition's log). A value with no name (a date
+/// past the calendar) fails with [`ErrorKind::InvalidArgument`].
 ///
 /// ```
 /// use std::sync::Arc;
@@ -122,7 +123,8 @@ pub fn ensure_named_partition_type(key: &str, data_type: &DataType) -> Result<()
 /// ```
 pub fn partition_names(key: &str, column: &ArrayRef) -> Result<StringArray> {
     ensure_named_partition_type(key, column.data_type())?;
-    let unnamed = |why: String| Error::new(ErrorKind::Unsupported, format!("partition key {key}: {why}"));
+    // a type with a name, but a value without one: the value is at fault, not the type
+    let unnamed = |why: String| Error::invalid(format!("partition key {key}: {why}"));
     if let Some(days) = column.as_any().downcast_ref::<Date32Array>() {
         return days
             .iter()

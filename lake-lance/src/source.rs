@@ -407,7 +407,13 @@ impl LancePlanner {
             .info
             .partition_keys
             .iter()
-            .map(|k| partition_names(k, column(k)?))
+            .map(|k| {
+                // a stored value that cannot be named is damage, not a bad request
+                partition_names(k, column(k)?).map_err(|e| match e.kind() {
+                    ErrorKind::InvalidArgument => e.with_kind(ErrorKind::Corrupt).context(context),
+                    _ => e,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         let bucket_values = match buckets {
             true => Some(

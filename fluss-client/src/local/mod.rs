@@ -361,12 +361,17 @@ impl LocalLog {
         let what = format!("a batch appended to {bucket} of {}", info.path);
         check_partition_values(&bucket.partition, &info.partition_keys)?;
         check_rows(info, &batch, &changes, &what)?;
-        let values = match partition_values(info, &batch) {
-            Ok(values) => values,
-            // a partition column this log renders no name for (a timestamp, say): the
-            // bucket's partition is the caller's word, as it was before rows were checked
-            Err(e) if e.kind() == ErrorKind::Unsupported => Vec::new(),
-            Err(e) => return Err(e),
+        // a partition column of a type this log names no partition by (a timestamp, say):
+        // the bucket's partition is the caller's word, as it was before rows were checked
+        let named = info.partition_keys.iter().all(|k| {
+            info.schema
+                .field_with_name(k)
+                .is_ok_and(|f| lake_api::table::ensure_named_partition_type(k, f.data_type()).is_ok())
+        });
+        let values = if named {
+            partition_values(info, &batch)?
+        } else {
+            Vec::new()
         };
         if let Some((row, values)) = values
             .into_iter()

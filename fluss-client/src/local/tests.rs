@@ -613,7 +613,7 @@ async fn date_partitions_are_named_as_fluss_names_them() -> Result<()> {
     let log = LocalLog::create(dir.path(), &table, options(1 << 20))?;
     let days = [19_723, 2_932_897, -719_529];
     let batch = RecordBatch::try_new(
-        schema,
+        schema.clone(),
         vec![
             Arc::new(Int64Array::from_iter_values(0..3)),
             Arc::new(arrow_array::Date32Array::from(days.to_vec())),
@@ -623,6 +623,26 @@ async fn date_partitions_are_named_as_fluss_names_them() -> Result<()> {
     let mut names: Vec<String> = written.iter().flat_map(|(b, _, _)| b.partition.clone()).collect();
     names.sort();
     assert_eq!(names, ["-001-12-31", "10000-01-01", "2024-01-01"]);
+
+    // a date past the calendar names no partition: refused, whichever way it is appended
+    let far = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![9, 10])),
+            Arc::new(arrow_array::Date32Array::from(vec![19_723, i32::MAX])),
+        ],
+    )?;
+    let e = log
+        .append_rows(far.clone(), vec![ChangeType::AppendOnly; 2])
+        .err()
+        .ok_or_else(|| Error::invalid("appended"))?;
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    let bucket = TableBucket::partitioned(vec!["2024-01-01".into()], 0);
+    let e = log
+        .append(&bucket, far, vec![ChangeType::AppendOnly; 2])
+        .err()
+        .ok_or_else(|| Error::invalid("appended under 2024-01-01"))?;
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     Ok(())
 }
 
