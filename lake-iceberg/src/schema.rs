@@ -220,12 +220,12 @@ impl TableLayout {
     /// fill from a Fluss partition and bucket (see [`TableLayout::partition_data`]).
     /// Callers that know the table add it as context.
     pub fn check_writable(&self) -> Result<()> {
-        // Fluss requires string partition keys of tables it tiers into Iceberg
         let unwritable = [
             (
                 &self.derived,
                 "identity partitions of its partition keys and the bucket, not derived values",
             ),
+            // Fluss requires string partition keys of tables it tiers into Iceberg
             (&self.mistyped, "string partition keys and an int bucket"),
         ];
         match unwritable.iter().find(|(fields, _)| !fields.is_empty()) {
