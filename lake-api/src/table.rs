@@ -114,12 +114,17 @@ pub fn ensure_named_partition_type(key: &str, data_type: &DataType) -> Result<()
 /// use arrow_array::{ArrayRef, Date32Array, Float64Array, Int32Array};
 /// use lake_api::table::partition_names;
 ///
+/// # fn main() -> lake_api::Result<()> {
 /// let days: ArrayRef = Arc::new(Date32Array::from(vec![19_723, 2_932_897]));
-/// let names = partition_names("d", &days).unwrap();
+/// let names = partition_names("d", &days)?;
 /// assert_eq!(names.value(0), "2024-01-01");
 /// assert_eq!(names.value(1), "10000-01-01");
-/// assert_eq!(partition_names("n", &(Arc::new(Int32Array::from(vec![-7])) as ArrayRef)).unwrap().value(0), "-7");
-/// assert!(partition_names("f", &(Arc::new(Float64Array::from(vec![1.5])) as ArrayRef)).is_err());
+/// let ints: ArrayRef = Arc::new(Int32Array::from(vec![-7]));
+/// assert_eq!(partition_names("n", &ints)?.value(0), "-7");
+/// let floats: ArrayRef = Arc::new(Float64Array::from(vec![1.5]));
+/// assert!(partition_names("f", &floats).is_err());
+/// # Ok(())
+/// # }
 /// ```
 pub fn partition_names(key: &str, column: &ArrayRef) -> Result<StringArray> {
     ensure_named_partition_type(key, column.data_type())?;
