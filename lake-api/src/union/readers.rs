@@ -27,7 +27,7 @@ use super::log_reader::{change_batch_of, change_sorter, read_range};
 use super::options::MergeStrategy;
 use super::planner::check_partition;
 use super::scan::ScanContext;
-use super::split::{LogRange, SerializedLakeSplit, UnionSplit, UnionSplitKind};
+use super::split::{LogRange, UnionSplit, UnionSplitKind};
 
 /// Applies `filters`, then keeps the output columns.
 fn finish(
@@ -76,7 +76,9 @@ pub(crate) fn limit(stream: RecordBatchStream, limit: Option<usize>) -> RecordBa
     RecordBatchStream::new(schema, limited)
 }
 
-fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
+/// Checks `split` against the table and itself; its lake splits, decoded (once: a split
+/// carrying a manifest is not small).
+fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<Vec<Arc<dyn LakeSplit>>> {
     check_partition(ctx, &split.partition)?;
     // a bucket the table lacks holds no rows of its own: whatever a lake split read for it
     // would be some other bucket's
@@ -148,7 +150,7 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
         }
     }
     let source = match (&ctx.lake, split.lake_splits.is_empty()) {
-        (_, true) => return Ok(()),
+        (_, true) => return Ok(Vec::new()),
         (Some(source), false) => source,
         (None, false) => {
             return Err(Error::invalid(
@@ -156,14 +158,18 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
             ));
         }
     };
-    if split.lake_splits.len() > 1 {
+    let serializer = source.split_serializer();
+    let lake_splits = split
+        .lake_splits
+        .iter()
+        .map(|s| serializer.deserialize(s.version, &s.bytes))
+        .collect::<Result<Vec<_>>>()?;
+    if lake_splits.len() > 1 {
         // compared as the serializer writes them: the same split in other bytes (JSON
         // spaced or ordered otherwise) is the same split
-        let serializer = source.split_serializer();
-        let mut lake_splits = HashSet::new();
-        for s in &split.lake_splits {
-            let canonical = serializer.serialize(serializer.deserialize(s.version, &s.bytes)?.as_ref())?;
-            if !lake_splits.insert(canonical) {
+        let mut seen = HashSet::new();
+        for lake_split in &lake_splits {
+            if !seen.insert(serializer.serialize(lake_split.as_ref())?) {
                 return Err(Error::corrupt(format!(
                     "split {split} of table {} lists a lake split twice",
                     ctx.info.path
@@ -171,7 +177,7 @@ fn check_split(ctx: &ScanContext, split: &UnionSplit) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(lake_splits)
 }
 
 /// Batches a lake split's reader decodes ahead of the merge.
@@ -182,14 +188,13 @@ const LAKE_READ_AHEAD: usize = 2;
 async fn open_lake_split(
     ctx: &Arc<ScanContext>,
     union: &UnionSplit,
-    s: &SerializedLakeSplit,
+    split: Arc<dyn LakeSplit>,
     read_ahead: bool,
 ) -> Result<OpenedSplit> {
     let source = ctx
         .lake
         .as_ref()
         .ok_or_else(|| Error::invalid("no lake source for a lake split"))?;
-    let split: Arc<dyn LakeSplit> = source.split_serializer().deserialize(s.version, &s.bytes)?;
     let what = format!("{split:?}");
     // a lake split merged with another bucket's (or partition's) log would be silently wrong
     let wrong_bucket = matches!((split.bucket(), union.bucket), (Some(a), Some(b)) if a != b)
@@ -225,8 +230,8 @@ async fn open_lake_split(
 }
 
 pub(crate) async fn read_lake_only(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
-    check_split(ctx, split)?;
-    let [lake] = split.lake_splits.as_slice() else {
+    let lake_splits = check_split(ctx, split)?;
+    let Ok([lake]) = <[_; 1]>::try_from(lake_splits) else {
         return Err(Error::corrupt(format!(
             "a lake-only split holds {} lake splits, not one",
             split.lake_splits.len()
@@ -298,7 +303,7 @@ async fn log_summary(ctx: &Arc<ScanContext>, split: &UnionSplit, merge: &LogMerg
 }
 
 pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit) -> Result<RecordBatchStream> {
-    check_split(ctx, split)?;
+    let lake_splits = check_split(ctx, split)?;
     let info = &ctx.info;
     let keys = KeyEncoder::new(&ctx.read_schema, &info.primary_key)?;
     let (versions, version_column) = match &info.merge_engine {
@@ -331,9 +336,9 @@ pub(crate) async fn read_lake_and_log(ctx: &Arc<ScanContext>, split: &UnionSplit
     // already, and reading ahead there too showed no gain beyond the noise in the Paimon
     // and Iceberg benches (BENCHMARKS.md, session 7), so they read as they did.
     let read_ahead = split.bucket.is_none();
-    let mut opened = Vec::with_capacity(split.lake_splits.len());
-    for s in &split.lake_splits {
-        opened.push(open_lake_split(ctx, split, s, read_ahead).await?);
+    let mut opened = Vec::with_capacity(lake_splits.len());
+    for lake_split in lake_splits {
+        opened.push(open_lake_split(ctx, split, lake_split, read_ahead).await?);
     }
     let merged: RecordBatchStream = match strategy {
         MergeStrategy::KeyFilter | MergeStrategy::Auto => {
