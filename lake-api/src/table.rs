@@ -75,9 +75,8 @@ pub fn date_partition_value(days: i32) -> Option<String> {
 }
 
 /// Fails with [`ErrorKind::Unsupported`] unless a partition key of `data_type` has a
-/// name here as Fluss names it (see [`partition_names`]): a writer refuses such a table
-/// before it writes rows no read could name.
-pub fn ensure_named_partition_type(key: &str, data_type: &DataType) -> Result<()> {
+/// name here as Fluss names it (see [`partition_names`]).
+fn ensure_named_partition_type(key: &str, data_type: &DataType) -> Result<()> {
     let named = matches!(
         data_type,
         DataType::Utf8
@@ -414,6 +413,17 @@ impl TableInfo {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Fails with [`ErrorKind::Unsupported`] unless every partition key is of a type with
+    /// a name here as Fluss names it ([`partition_names`]): a writer refuses such a table
+    /// before it writes rows no read could name.
+    pub fn ensure_named_partitions(&self) -> Result<()> {
+        for key in &self.partition_keys {
+            let column = self.schema.field(self.column_index(key)?);
+            ensure_named_partition_type(key, column.data_type())?;
+        }
+        Ok(())
     }
 
     /// Checks that the table has a column that [holds values](holds_values), that the key,

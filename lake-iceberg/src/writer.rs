@@ -90,11 +90,9 @@ impl LakeWriter for IcebergLakeWriter {
         let sort_order = key_order_id(&table, &self.info);
         let spec_id = metadata.default_partition_spec_id();
         let mut files: Vec<DataFile> = Vec::new();
-        let written = write_round(&table, &layout, &self.info, &file_schema, self.written, &mut files).await;
-        let staged = match written {
-            Ok(()) => stage(&table, &files, sort_order, spec_id, properties, &path),
-            Err(e) => Err(e),
-        };
+        let staged = write_round(&table, &layout, &self.info, &file_schema, self.written, &mut files)
+            .await
+            .and_then(|()| stage(&table, &files, sort_order, spec_id, properties, &path));
         let tx = match staged {
             Ok(tx) => tx,
             Err(e) => {

@@ -304,13 +304,7 @@ impl LakeStorage for LanceStorage {
         // a round's rows are matched by the key alone, across partitions
         info.ensure_key_holds_partitions()?;
         // and its partitions must have names a read can give them back
-        for key in &info.partition_keys {
-            let field = info
-                .schema
-                .field_with_name(key)
-                .map_err(|e| Error::schema(e.to_string()))?;
-            lake_api::table::ensure_named_partition_type(key, field.data_type())?;
-        }
+        info.ensure_named_partitions()?;
         // before anything is written: a round's deletes and its reads name these in SQL
         crate::predicate::sql_idents(info, &info.primary_key)?;
         crate::predicate::sql_idents(info, &info.partition_keys)?;

@@ -363,12 +363,7 @@ impl LocalLog {
         check_rows(info, &batch, &changes, &what)?;
         // a partition column of a type this log names no partition by (a timestamp, say):
         // the bucket's partition is the caller's word, as it was before rows were checked
-        let named = info.partition_keys.iter().all(|k| {
-            info.schema
-                .field_with_name(k)
-                .is_ok_and(|f| lake_api::table::ensure_named_partition_type(k, f.data_type()).is_ok())
-        });
-        let values = if named {
+        let values = if info.ensure_named_partitions().is_ok() {
             partition_values(info, &batch)?
         } else {
             Vec::new()
