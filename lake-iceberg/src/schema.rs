@@ -216,6 +216,37 @@ impl TableLayout {
         Ok((partition, bucket))
     }
 
+    /// Where a file [located](Self::locate) under another spec of the table (`file`, spec
+    /// `spec_id`) lies in this one, the table's current spec: its bucket only where both
+    /// spec bucket alike (a file bucketed otherwise holds rows of several of this spec's
+    /// buckets: it is read as bucket-unaware), its partition only where both partition by
+    /// the same keys ([`ErrorKind::Unsupported`] otherwise: its rows may belong to several).
+    pub fn relocate(
+        &self,
+        file: &TableLayout,
+        (partition, bucket): (Vec<String>, Option<u32>),
+        spec_id: i32,
+    ) -> Result<(Vec<String>, Option<u32>)> {
+        let (ours, theirs) = (self.partition_keys(), file.partition_keys());
+        if ours != theirs {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the file was written under partition spec {spec_id}, which partitions by {theirs:?}, \
+                     and the table's current spec partitions by {ours:?}"
+                ),
+            ));
+        }
+        let same_buckets = match (&self.bucket, &file.bucket) {
+            (BucketField::Transform { buckets: a, .. }, BucketField::Transform { buckets: b, .. }) => {
+                a == b && self.bucket_key == file.bucket_key
+            }
+            (BucketField::Column { .. }, BucketField::Column { .. }) | (BucketField::None, BucketField::None) => true,
+            _ => false,
+        };
+        Ok((partition, bucket.filter(|_| same_buckets)))
+    }
+
     /// Fails with [`ErrorKind::Unsupported`] where the spec has fields a writer cannot
     /// fill from a Fluss partition and bucket (see [`TableLayout::partition_data`]).
     /// Callers that know the table add it as context.
@@ -706,6 +737,44 @@ mod tests {
             data.fields().to_vec(),
             vec![Some(Literal::string("eu")), Some(Literal::int(2)), None]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_of_another_spec_keeps_its_bucket_only_where_both_bucket_alike() -> Result<()> {
+        let schema = Arc::new(schema().map_err(iceberg_err("schema"))?);
+        let layout = |fields: &[(&str, Transform)]| {
+            fields
+                .iter()
+                .try_fold(PartitionSpec::builder(schema.clone()), |b, (source, t)| {
+                    b.add_partition_field(*source, format!("{source}_{t}"), *t)
+                })
+                .and_then(|b| b.build())
+                .map_err(iceberg_err("spec"))
+                .and_then(|spec| TableLayout::of(&spec, &schema))
+        };
+        let current = layout(&[("region", Transform::Identity), ("id", Transform::Bucket(4))])?;
+        let eu = || (vec!["eu".to_string()], Some(1));
+        let same = layout(&[("region", Transform::Identity), ("id", Transform::Bucket(4))])?;
+        assert_eq!(current.relocate(&same, eu(), 1)?, eu());
+        let fewer_buckets = layout(&[("region", Transform::Identity), ("id", Transform::Bucket(2))])?;
+        assert_eq!(
+            current.relocate(&fewer_buckets, eu(), 1)?,
+            (vec!["eu".to_string()], None)
+        );
+        let unbucketed = layout(&[("region", Transform::Identity)])?;
+        assert_eq!(
+            current.relocate(&unbucketed, (vec!["eu".to_string()], None), 1)?.1,
+            None
+        );
+        // a file of a spec without the partition key may hold rows of every partition
+        let unpartitioned = layout(&[("id", Transform::Bucket(4))])?;
+        let e = current
+            .relocate(&unpartitioned, (vec![], Some(1)), 7)
+            .err()
+            .ok_or_else(|| Error::invalid("relocated"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.message().contains("partition spec 7"), "{e}");
         Ok(())
     }
 

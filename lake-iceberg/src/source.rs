@@ -1,7 +1,8 @@
 //! Reading: a configured scan of one table ([`IcebergSource`]), its planner (file scan
 //! tasks of one snapshot, as [`IcebergSplit`]s) and the reader of one split.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
@@ -9,7 +10,7 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use iceberg::expr::{Bind, Predicate as IcebergPredicate};
 use iceberg::scan::FileScanTask;
-use iceberg::spec::{DEFAULT_SCHEMA_NAME_MAPPING, NameMapping};
+use iceberg::spec::{DEFAULT_SCHEMA_NAME_MAPPING, ManifestContentType, NameMapping};
 use iceberg::table::Table;
 use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
@@ -306,11 +307,12 @@ impl Planner for IcebergPlanner {
         // iceberg reads manifests concurrently and yields their files as they come: one
         // order, so that a read (and the files a limit stops at) is the same on every run
         tasks.sort_by(|a, b| (&a.data_file_path, a.start).cmp(&(&b.data_file_path, b.start)));
-        let sorted = key_sorted_files(&source.table, &source.info, self.snapshot_id, &context).await?;
+        let facts = FileFacts::read(&source.table, &source.info, self.snapshot_id, &context).await?;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
         let mut planned_rows: u64 = 0;
+        let default_layout = TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?;
         // one layout per partition spec, not per file
-        let mut layouts: std::collections::HashMap<i32, TableLayout> = std::collections::HashMap::new();
+        let mut layouts: HashMap<i32, TableLayout> = HashMap::new();
         for task in tasks {
             if let Some(limit) = source.limit
                 && source.filter.is_none()
@@ -318,20 +320,26 @@ impl Planner for IcebergPlanner {
             {
                 break;
             }
-            let spec_id = task_spec_id(&task, metadata);
+            let spec_id = facts
+                .spec_ids
+                .get(&task.data_file_path)
+                .copied()
+                .unwrap_or_else(|| metadata.default_partition_spec_id());
             let layout = match layouts.entry(spec_id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
                     let spec = metadata
                         .partition_spec_by_id(spec_id)
                         .ok_or_else(|| Error::corrupt(format!("{context}: no partition spec {spec_id}")))?;
                     e.insert(TableLayout::of(spec, metadata.current_schema())?)
                 }
             };
+            let file = |e: Error| e.context(format!("{context} file {}", task.data_file_path));
             let (partition, bucket) = match &task.partition {
                 Some(data) => layout
                     .locate(data)
-                    .map_err(|e| e.context(format!("{context} file {}", task.data_file_path)))?,
+                    .and_then(|located| default_layout.relocate(layout, located, spec_id))
+                    .map_err(file)?,
                 None => (Vec::new(), None),
             };
             // only whole files without deletes count towards the limit
@@ -342,7 +350,7 @@ impl Planner for IcebergPlanner {
                 snapshot_id: self.snapshot_id,
                 bucket,
                 partition,
-                sorted: sorted.contains(&task.data_file_path),
+                sorted: facts.key_sorted.contains(&task.data_file_path),
                 task,
             };
             for d in &split.task.deletes {
@@ -354,50 +362,60 @@ impl Planner for IcebergPlanner {
     }
 }
 
-/// The data files of a snapshot whose sort order is the primary key's (from the manifests:
-/// iceberg 0.10's scan tasks do not carry the sort order id).
-async fn key_sorted_files(table: &Table, info: &TableInfo, snapshot_id: i64, context: &str) -> Result<HashSet<String>> {
-    let mut sorted = HashSet::new();
-    let metadata = table.metadata();
-    let key_orders: HashSet<i64> = metadata
-        .sort_orders_iter()
-        .filter(|o| key_sort_columns(o, metadata.current_schema()).as_deref() == Some(info.primary_key.as_slice()))
-        .map(|o| o.order_id)
-        .collect();
-    if !info.has_primary_key() || key_orders.is_empty() {
-        return Ok(sorted);
-    }
-    let Some(snapshot) = metadata.snapshot_by_id(snapshot_id) else {
-        return Ok(sorted);
-    };
-    let list = table
-        .manifest_list_reader(snapshot)
-        .load()
-        .await
-        .map_err(iceberg_err(context))?;
-    for manifest in list.entries() {
-        let manifest = manifest
-            .load_manifest(table.file_io())
-            .await
-            .map_err(iceberg_err(context))?;
-        for entry in manifest.entries() {
-            let order = entry.data_file().sort_order_id();
-            if entry.is_alive() && order.is_some_and(|o| key_orders.contains(&i64::from(o))) {
-                sorted.insert(entry.file_path().to_string());
-            }
-        }
-    }
-    Ok(sorted)
+/// What planning needs of a snapshot's data files that iceberg 0.10's scan tasks do not
+/// carry, from the manifests.
+#[derive(Default)]
+struct FileFacts {
+    /// The files whose sort order is the primary key's.
+    key_sorted: HashSet<String>,
+    /// Each file's partition spec, where the table has had more than one (else every file
+    /// has the default one).
+    spec_ids: HashMap<String, i32>,
 }
 
-/// The partition spec a task's file was written with: iceberg 0.10's tasks do not carry
-/// it, and every writer here uses the default spec; a table whose spec evolved is read
-/// with the spec its delete files name, else the default one.
-fn task_spec_id(task: &FileScanTask, metadata: &iceberg::spec::TableMetadata) -> i32 {
-    task.deletes
-        .first()
-        .map(|d| d.partition_spec_id)
-        .unwrap_or_else(|| metadata.default_partition_spec_id())
+impl FileFacts {
+    async fn read(table: &Table, info: &TableInfo, snapshot_id: i64, context: &str) -> Result<Self> {
+        let mut facts = Self::default();
+        let metadata = table.metadata();
+        let key_orders: HashSet<i64> = metadata
+            .sort_orders_iter()
+            .filter(|o| key_sort_columns(o, metadata.current_schema()).as_deref() == Some(info.primary_key.as_slice()))
+            .map(|o| o.order_id)
+            .collect();
+        let want_orders = info.has_primary_key() && !key_orders.is_empty();
+        let want_specs = metadata.partition_specs_iter().nth(1).is_some();
+        let Some(snapshot) = metadata.snapshot_by_id(snapshot_id) else {
+            return Ok(facts);
+        };
+        if !want_orders && !want_specs {
+            return Ok(facts);
+        }
+        let list = table
+            .manifest_list_reader(snapshot)
+            .load()
+            .await
+            .map_err(iceberg_err(context))?;
+        for manifest_file in list.entries() {
+            if manifest_file.content != ManifestContentType::Data {
+                continue;
+            }
+            let manifest = manifest_file
+                .load_manifest(table.file_io())
+                .await
+                .map_err(iceberg_err(context))?;
+            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+                let path = entry.file_path();
+                let order = entry.data_file().sort_order_id();
+                if want_orders && order.is_some_and(|o| key_orders.contains(&i64::from(o))) {
+                    facts.key_sorted.insert(path.to_string());
+                }
+                if want_specs {
+                    facts.spec_ids.insert(path.to_string(), manifest_file.partition_spec_id);
+                }
+            }
+        }
+        Ok(facts)
+    }
 }
 
 struct IcebergReader {

@@ -367,6 +367,112 @@ mod tests {
         Ok(())
     }
 
+    /// Regression: iceberg 0.10's scan tasks do not carry their file's partition spec, and
+    /// every file was located with the table's default one. After the spec went from
+    /// `bucket[2](k)` to `bucket[4](k)`, the old files' buckets 0 and 1 were read as the
+    /// new buckets 0 and 1, and a change to a key of the old bucket 1 that now lives in
+    /// bucket 3 never met its lake row: both came back.
+    #[tokio::test]
+    async fn files_of_an_older_partition_spec_are_located_with_their_own() -> TestResult {
+        use iceberg::spec::{TableMetadataBuilder, Transform};
+        let dir = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let path = TablePath::new("ext", "t");
+        let old = TableInfo::primary_key_table(path.clone(), rows(&[], &[])?.schema(), vec!["k".into()], 2);
+        let keys: Vec<i64> = (0..16).collect();
+        let key_column: arrow::array::ArrayRef = Arc::new(Int64Array::from(keys.clone()));
+        let old_buckets = iceberg_buckets(&key_column, &DataType::Int64, 2)?;
+        let new_buckets = iceberg_buckets(&key_column, &DataType::Int64, 4)?;
+        let mut writer = storage.create_lake_writer(&old).await?;
+        for (i, &k) in keys.iter().enumerate() {
+            let changes = LogBatch::new(rows(&[k], &[&format!("v{k}")])?, vec![ChangeType::Insert], i as i64);
+            writer.write(&TableBucket::new(old_buckets[i]), &changes).await?;
+        }
+        let snapshot = writer.commit(BTreeMap::new()).await?;
+
+        // the spec evolves; the table is then read from its new metadata file
+        let table = storage
+            .catalog("test")?
+            .load_table(&IcebergStorage::ident(&path)?)
+            .await?;
+        let spec = UnboundPartitionSpec::builder()
+            .add_partition_field(1, "k_bucket_4", Transform::Bucket(4))?
+            .build();
+        let evolved = TableMetadataBuilder::new_from_metadata(
+            table.metadata().clone(),
+            table.metadata_location().map(String::from),
+        )
+        .add_partition_spec(spec)?
+        .set_default_partition_spec(-1)?
+        .build()?
+        .metadata;
+        let location = dir.path().join("evolved.metadata.json");
+        std::fs::write(&location, serde_json::to_vec(&evolved)?)?;
+        let storage = IcebergStorage::connect(IcebergConfig::metadata_file(location.to_string_lossy())).await?;
+        let info = storage.table_info(&path).await?;
+        assert_eq!(info.bucket_count, 4);
+
+        // the log: the lake's rows, then the tail, in the buckets of four
+        let log = MemoryLog::new(info.clone())?;
+        let mut tiered = BTreeMap::new();
+        for (i, &k) in keys.iter().enumerate() {
+            let bucket = TableBucket::new(new_buckets[i]);
+            log.append(&bucket, rows(&[k], &[&format!("v{k}")])?, vec![ChangeType::Insert])?;
+            *tiered.entry(bucket).or_insert(0) += 1;
+        }
+        log.record_tiered_offsets(snapshot.id, tiered)?;
+        let moved: Vec<usize> = (0..keys.len()).filter(|&i| new_buckets[i] != old_buckets[i]).collect();
+        assert!(
+            moved.len() >= 2,
+            "no key changed bucket: {old_buckets:?} {new_buckets:?}"
+        );
+        let (updated, deleted) = (moved[0], moved[1]);
+        use ChangeType::*;
+        let update = rows(&[keys[updated], keys[updated]], &["old", "new"])?;
+        log.append(
+            &TableBucket::new(new_buckets[updated]),
+            update,
+            vec![UpdateBefore, UpdateAfter],
+        )?;
+        let delete = rows(&[keys[deleted]], &["gone"])?;
+        log.append(&TableBucket::new(new_buckets[deleted]), delete, vec![Delete])?;
+
+        let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(storage)))?;
+        for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
+            let mut got: Vec<(i64, String)> = Vec::new();
+            for b in table.scan().strategy(strategy).build().await?.collect().await? {
+                let k = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or("k is not BIGINT")?;
+                let v = b
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or("v is not STRING")?;
+                got.extend((0..b.num_rows()).map(|i| (k.value(i), v.value(i).to_string())));
+            }
+            got.sort();
+            let want: Vec<(i64, String)> = keys
+                .iter()
+                .filter(|&&k| k != keys[deleted])
+                .map(|&k| {
+                    (
+                        k,
+                        if k == keys[updated] {
+                            "new".into()
+                        } else {
+                            format!("v{k}")
+                        },
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "{strategy}");
+        }
+        Ok(())
+    }
+
     /// Each row's bucket under Iceberg's `bucket[n]` of `column`, cast first to the type
     /// Iceberg keeps it as (`file_type`).
     fn iceberg_buckets(column: &arrow::array::ArrayRef, file_type: &DataType, n: u32) -> TestResult<Vec<u32>> {
