@@ -4,7 +4,10 @@
 //! Per bucket, the records `[o_b, e_b)` go to the lake writer, where `o_b` is the offset the
 //! latest lake snapshot covers and `e_b` the log's end (or a chosen stop). The commit
 //! carries `fluss-offsets` (inline offsets JSON, or the path of an offsets file beside the
-//! log) and `commit-user = __fluss_lake_tiering`.
+//! log) and `commit-user = __fluss_lake_tiering`. Paimon's own commit user is not that one:
+//! each round commits as `lakeunion-<uuid>`, so that a round that crashed between its
+//! commit and the snapshot's properties is recognised (see lake-paimon's
+//! `commit_properties`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -5,7 +5,8 @@
 //! `--warehouse`, `--catalog-uri`, `--lake-option`), on the command line or in a
 //! `lakescan.toml` profile.
 //!
-//! Exit codes: 0 success, 1 runtime error, 2 usage error.
+//! Exit codes: 0 success (also when a reader closes the output pipe), 1 runtime error, 2
+//! usage error, 130/143/129 when stopped by SIGINT/SIGTERM/SIGHUP.
 
 mod blob;
 mod demo;
@@ -64,7 +65,8 @@ enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Show row count and per-bucket log offsets (earliest, end, tail length).
+    /// Show row count, the lake snapshot (files, bytes, rows) and per-bucket lake rows,
+    /// tiered offset and log offsets (earliest, end, tail length).
     Stats {
         #[command(flatten)]
         table: TableArgs,

@@ -4,7 +4,7 @@
 //! ```toml
 //! log = "/tmp/shop"          # relative paths are relative to the profile's directory
 //! table = "demo.orders"
-//! # for the lake backends and the remote log, once built:
+//! # for a lake the log is tiered into, and a remote log:
 //! # lake = "paimon"  warehouse = "..."  catalog_uri = "..."  fluss = "host:9123"
 //! # a warehouse in an object store, and how to reach it:
 //! # warehouse = "s3://lake/wh"

@@ -1,6 +1,6 @@
 //! Table addressing: the log, `--log DIR` (a LocalLog) or `--fluss HOST:PORT` (a Fluss
 //! cluster), and `--table db.name`, plus the lake the log is tiered into (`--lake
-//! iceberg|paimon` with `--warehouse DIR|URI` for the SQLite or filesystem catalog or
+//! iceberg|paimon|lance` with `--warehouse DIR|URI` for the SQLite or filesystem catalog or
 //! `--catalog-uri URI` for a REST catalog, or `--lake FILE.metadata.json`; `--lake-option`s
 //! for an object store), from the command line or a `lakescan.toml` profile.
 
@@ -279,8 +279,8 @@ async fn open_lake(args: &TableArgs) -> CliResult<Option<(Arc<dyn LakeStorage>, 
                 None => String::new(),
             };
             Err(Failure::usage(format!(
-                "unknown lake '{format}'{hint}: give --lake iceberg or --lake paimon (with --warehouse or \
-                 --catalog-uri) or an Iceberg metadata JSON file"
+                "unknown lake '{format}'{hint}: give --lake iceberg, paimon (with --warehouse or \
+                 --catalog-uri) or lance (with --warehouse), or an Iceberg metadata JSON file"
             )))
         }
     }

@@ -7,7 +7,9 @@
 //! writer records `fluss-offsets`.
 //!
 //! Lance has neither buckets nor partitions: splits are fragments, bucket-unaware, and for
-//! a partitioned table one per (fragment, partition) with the partition as a filter. Rows
+//! a partitioned table one per (fragment, partition) with the partition as a filter. A
+//! dataset with a `__bucket` column ([`LanceConfig::with_bucket_column`] for the datasets
+//! it creates) has one split per (fragment, partition, bucket) instead, read bucket-aware. Rows
 //! come in no key order, so primary-key union reads sort (spilling past the memory
 //! budget) or use the key filter, except where the tiering writer recorded a key-sorted run
 //! of fragments ([`SORTED_RUNS_KEY`]): each of its splits carries its place in the run

@@ -1,5 +1,6 @@
 //! Reading: a configured scan of one dataset ([`LanceSource`]), its planner (fragments of
-//! one version, per partition for partitioned tables) and the reader of one split.
+//! one version, per partition for partitioned tables and per bucket for datasets with a
+//! `__bucket` column) and the reader of one split.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};

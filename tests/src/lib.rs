@@ -12,7 +12,8 @@
 //!   files, malformed offsets, a changed schema);
 //! - [`s3`]: an S3 server on a local directory, for lakes in an object store;
 //! - [`http`], [`paimon_rest`]: catalog servers (a Paimon REST catalog that commits);
-//! - [`paimon_compact`]: compactions of Paimon deletion-vector tables, as Paimon's own leave them.
+//! - [`paimon_compact`]: compactions of Paimon deletion-vector and `first-row` tables, as
+//!   Paimon's own leave them.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

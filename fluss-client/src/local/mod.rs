@@ -9,7 +9,9 @@
 //! {root}/{database}/{table}/log/bucket-{b}/{offset:020}.log  segments of a non-partitioned table
 //! {root}/{database}/{table}/log/bucket-{b}/recovery-point    the offset synced up to (LocalLog::sync, clean close)
 //! {root}/{database}/{table}/log/{name}-p{id}/bucket-{b}/...  segments of partition `name` (id `id`)
-//! {root}/{database}/{table}/offsets/{snapshot}.offsets       tiered offsets files written by tiering
+//! {root}/{database}/{table}/offsets/{nanos:032}.offsets       tiered offsets files written by tiering
+//!                                                           (named by when they were written: before the
+//!                                                           commit, whose snapshot id is not known yet)
 //! ```
 //!
 //! One process appends to a table at a time; any number may read and tail it.
