@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch};
 use arrow_schema::SchemaRef;
-use arrow_select::interleave::interleave;
 
-use super::copy_ranges::{Ranges, copy_ranges};
+use super::copy_ranges::{Ranges, copy_ranges, interleave_rows};
 use crate::error::Result;
 
 /// Output rows picked from retained input batches.
@@ -81,7 +80,7 @@ impl BatchBuilder {
             for c in 0..n {
                 arrays.clear();
                 arrays.extend(self.batches.iter().map(|b| b.column(c).as_ref()));
-                out.push(interleave(&arrays, &self.picks)?);
+                out.push(interleave_rows(&arrays, &self.picks)?);
             }
             out
         };
@@ -164,6 +163,39 @@ mod tests {
         let start = input.buffers()[0].as_ptr().wrapping_add(std::mem::size_of::<i64>());
         assert_eq!(out.column(0).to_data().buffers()[0].as_ptr(), start);
         assert!(b.build().unwrap().is_none());
+    }
+
+    /// A column of 100 distinct 16-byte values under `i8` dictionary keys, one
+    /// dictionary per batch.
+    fn uuid_batch(seed: u8) -> crate::Result<RecordBatch> {
+        use arrow_array::types::Int8Type;
+        use arrow_array::{DictionaryArray, FixedSizeBinaryArray, Int8Array};
+        let values = FixedSizeBinaryArray::try_from_iter(
+            (0..100u8).map(|i| [seed, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        )?;
+        let keys = Int8Array::from((0..100i8).collect::<Vec<_>>());
+        let column = DictionaryArray::<Int8Type>::try_new(keys, Arc::new(values))?;
+        Ok(RecordBatch::try_from_iter([("u", Arc::new(column) as ArrayRef)])?)
+    }
+
+    /// Regression: arrow's `interleave` panics on dictionaries of values other than
+    /// strings, binaries and primitives whose dictionaries together overflow the key type.
+    #[test]
+    fn dictionaries_that_cannot_be_combined_are_an_error_not_a_panic() -> crate::Result<()> {
+        let first = uuid_batch(1)?;
+        let mut b = BatchBuilder::new(first.schema(), false);
+        let s0 = b.add_batch(first);
+        let s1 = b.add_batch(uuid_batch(2)?);
+        for r in 0..100 {
+            b.push(s0, r, 1);
+            b.push(s1, r, 1);
+        }
+        let e = b
+            .build()
+            .err()
+            .ok_or_else(|| crate::Error::invalid("200 values under i8 keys"))?;
+        assert_eq!(e.kind(), crate::error::ErrorKind::Arrow, "{e}");
+        Ok(())
     }
 
     #[test]

@@ -15,6 +15,7 @@ use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, MutableBuffer, NullBuf
 use arrow_data::ArrayData;
 use arrow_data::transform::{Capacities, MutableArrayData};
 use arrow_schema::{DataType, SchemaRef};
+use arrow_select::interleave::interleave;
 
 use crate::error::{Error, Result};
 
@@ -209,14 +210,30 @@ fn copy_nulls(arrays: &[&ArrayRef], ranges: &Ranges) -> Option<NullBuffer> {
 /// output reads). What still overflows (a dictionary in a struct or a list, or of other
 /// values) is an error too, not the panic.
 fn copy_any(data_type: &DataType, arrays: &[&ArrayRef], ranges: &Ranges) -> Result<ArrayRef> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| copy_any_of(data_type, arrays, ranges))).unwrap_or_else(
-        |_| {
-            Err(Error::new(
-                crate::error::ErrorKind::Arrow,
-                format!("the rows copied hold more {data_type} dictionary values than its key type counts"),
-            ))
-        },
-    )
+    without_dictionary_panic(data_type, || copy_any_of(data_type, arrays, ranges))
+}
+
+/// arrow's `interleave` of `picks` (`(array, row)`) of `arrays`, with its panic on
+/// dictionaries it cannot combine (of values other than strings, binaries and primitives,
+/// whose dictionaries together overflow the key type) an error.
+pub(crate) fn interleave_rows(arrays: &[&dyn Array], picks: &[(usize, usize)]) -> Result<ArrayRef> {
+    match arrays.first().map(|a| a.data_type()) {
+        Some(t) if matches!(t, DataType::Dictionary(..)) || t.is_nested() => {
+            without_dictionary_panic(t, || Ok(interleave(arrays, picks)?))
+        }
+        _ => Ok(interleave(arrays, picks)?),
+    }
+}
+
+/// Runs a copy of `data_type` values by arrow, whose dictionary handling panics where
+/// the dictionaries it must join overflow the key type: an error instead.
+fn without_dictionary_panic(data_type: &DataType, copy: impl FnOnce() -> Result<ArrayRef>) -> Result<ArrayRef> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(copy)).unwrap_or_else(|_| {
+        Err(Error::new(
+            crate::error::ErrorKind::Arrow,
+            format!("the rows copied hold more {data_type} dictionary values than its key type counts"),
+        ))
+    })
 }
 
 /// [`copy_any`], which may panic.
@@ -239,7 +256,7 @@ fn copy_any_of(data_type: &DataType, arrays: &[&ArrayRef], ranges: &Ranges) -> R
                 (start..end).map(move |row| (p, row))
             })
             .collect();
-        return Ok(arrow_select::interleave::interleave(&sources, &rows)?);
+        return Ok(interleave(&sources, &rows)?);
     }
     let data: Vec<ArrayData> = used.iter().map(|&s| arrays[s].to_data()).collect();
     let mut out = MutableArrayData::with_capacities(data.iter().collect(), false, Capacities::Array(ranges.rows));

@@ -7,9 +7,9 @@ use std::ops::Range;
 use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch};
 use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder};
 use arrow_schema::SchemaRef;
-use arrow_select::interleave::interleave;
 use std::sync::Arc;
 
+use super::copy_ranges::interleave_rows;
 use super::keys::{BatchKeys, KeyEncoder, needs_full_key};
 use crate::error::{Error, Result};
 
@@ -212,7 +212,7 @@ impl Gather {
                     .ok_or_else(|| Error::schema(format!("a gathered batch lacks column {c}")))?;
                 arrays.push(column.as_ref());
             }
-            columns.push(interleave(&arrays, picks)?);
+            columns.push(interleave_rows(&arrays, picks)?);
         }
         if let Some(kinds) = &self.kinds {
             let kinds = kinds
