@@ -40,13 +40,8 @@ fn with_changes(
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-/// `bounded` (the union read up to `ends`) as inserts, then the log from `ends` on.
-pub(crate) fn follow(
-    ctx: &Arc<ScanContext>,
-    mode: ReadMode,
-    bounded: RecordBatchStream,
-    ends: Vec<(crate::table::TableBucket, i64)>,
-) -> Result<RecordBatchStream> {
+/// Refuses a scan that cannot be followed: checked before its bounded read starts.
+pub(crate) fn check_followable(ctx: &ScanContext, mode: ReadMode) -> Result<()> {
     if ctx.limit.is_some() {
         return Err(Error::invalid("a followed scan has no end, so it cannot take a limit"));
     }
@@ -64,6 +59,15 @@ pub(crate) fn follow(
             ),
         ));
     }
+    Ok(())
+}
+
+/// `bounded` (the union read up to `ends`) as inserts, then the log from `ends` on.
+pub(crate) fn follow(
+    ctx: &Arc<ScanContext>,
+    bounded: RecordBatchStream,
+    ends: Vec<(crate::table::TableBucket, i64)>,
+) -> Result<RecordBatchStream> {
     let schema = changelog_schema(&ctx.output_schema);
     let snapshot_change = if ctx.info.has_primary_key() {
         ChangeType::Insert

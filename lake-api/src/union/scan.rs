@@ -627,6 +627,7 @@ impl UnionScan {
     /// recorded). Filters apply to each change on its own. Buckets that appear after the
     /// call (new partitions) are not followed. Needs a Tokio runtime.
     pub async fn follow(&self) -> Result<RecordBatchStream> {
+        super::follow::check_followable(&self.ctx, self.mode)?;
         if self.ctx.blob_mode == BlobMode::References {
             return Err(Error::invalid(
                 "a followed scan never ends, so it cannot keep its log rows' BLOB payloads for references: \
@@ -650,7 +651,7 @@ impl UnionScan {
         let mut bounded = self.clone();
         bounded.as_of = Some(ends.clone());
         let stream = bounded.to_stream().await?;
-        super::follow::follow(&self.ctx, self.mode, stream, ends.into_iter().collect())
+        super::follow::follow(&self.ctx, stream, ends.into_iter().collect())
     }
 
     /// Reads everything into memory.
@@ -740,6 +741,31 @@ mod tests {
         let e = refused(log_table(1, 1)?.scan().filter(chain(MAX_PREDICATE_DEPTH + 1))).await?;
         assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{e}");
         assert!(e.message().contains("1025 levels deep"), "{e}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn scans_that_cannot_be_followed_are_refused() -> Result<()> {
+        let followed =
+            |scan: UnionScan| async move { scan.follow().await.err().ok_or_else(|| Error::invalid("followed")) };
+        let e = followed(log_table(1, 2)?.scan().limit(1).build().await?).await?;
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema.clone(), vec!["k".into()], 1);
+        let log = MemoryLog::new(info.clone())?;
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))])?;
+        log.append(&TableBucket::new(0), batch, vec![ChangeType::Insert; 2])?;
+        let lake = Arc::new(crate::memory::MemoryLake::new());
+        crate::memory::tier(&log, lake.as_ref(), None).await?;
+        let table = UnionTable::new(info.clone(), Arc::new(log.clone()), Some(lake.clone()))?;
+        let e = followed(table.scan().mode(ReadMode::LakeOnly).build().await?).await?;
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+
+        let first_row = info.with_merge_engine(crate::table::MergeEngine::FirstRow);
+        let table = UnionTable::new(first_row, Arc::new(log), Some(lake))?;
+        let e = followed(table.scan().build().await?).await?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         Ok(())
     }
 
