@@ -157,11 +157,26 @@ fn validate_leaf(p: &Predicate, schema: &Schema) -> Result<()> {
 
 /// Whether `value` may be compared with a column of type `dt`, as evaluation would.
 fn check_literal(column: &str, dt: &DataType, value: &Literal) -> Result<()> {
-    match value {
+    match number_of(dt, value).as_ref() {
         Literal::Null => Ok(()),
         // compared through an integer bound (see `integer_comparison`)
         Literal::Float(_) if holds_integers(value_type(dt)) => operand(column, dt, &Literal::Int(0)).map(|_| ()),
-        _ => operand(column, dt, value).map(|_| ()),
+        value => operand(column, dt, value).map(|_| ()),
+    }
+}
+
+/// A string literal compared with an integer column, as the number it spells (`'300'`,
+/// `'1.5'`), so that it compares exactly as that number does, past the column's range or
+/// between its values; any other literal as it is.
+fn number_of<'a>(dt: &DataType, lit: &'a Literal) -> std::borrow::Cow<'a, Literal> {
+    use std::borrow::Cow;
+    match lit {
+        Literal::String(s) if value_type(dt).is_integer() => match (s.parse::<i64>(), s.parse::<f64>()) {
+            (Ok(v), _) => Cow::Owned(Literal::Int(v)),
+            (_, Ok(v)) => Cow::Owned(Literal::Float(v)),
+            _ => Cow::Borrowed(lit),
+        },
+        _ => Cow::Borrowed(lit),
     }
 }
 
@@ -434,6 +449,8 @@ fn compare(column: &str, array: &ArrayRef, op: CompareOp, lit: &Literal) -> Resu
     if lit.is_null() {
         return Ok(BooleanArray::new_null(array.len()));
     }
+    let lit = number_of(array.data_type(), lit);
+    let lit = lit.as_ref();
     if let Literal::Float(v) = lit
         && holds_integers(value_type(array.data_type()))
     {
@@ -545,6 +562,8 @@ fn in_list(column: &str, array: &ArrayRef, values: &[Literal]) -> Result<Boolean
             has_null = true;
             continue;
         }
+        let value = number_of(array.data_type(), value);
+        let value = value.as_ref();
         let eq = if integers && matches!(value, Literal::Float(_)) {
             // exactly, as a comparison does: no widening to share
             compare(column, array, CompareOp::Eq, value)?
@@ -725,6 +744,31 @@ mod tests {
         assert_eq!(eval(&col("i32").lt(10_000_000_000i64)), vec![T; 5]);
         assert_eq!(eval(&col("i32").gt(-10_000_000_000i64)), vec![T; 5]);
         assert_eq!(eval(&col("i32").eq(10_000_000_000i64)), vec![F; 5]);
+    }
+
+    #[test]
+    fn a_quoted_number_compares_with_an_integer_column_as_the_number_does() -> TestResult {
+        // regression: `v > '300'` on a TINYINT failed (the string was cast to the column's
+        // type), where `v > 300` compares exactly
+        let batch = RecordBatch::try_from_iter([(
+            "v",
+            Arc::new(Int8Array::from(vec![Some(100), Some(-100), None])) as ArrayRef,
+        )])?;
+        let run = |p: Predicate| -> Result<Vec<Option<bool>>> {
+            p.validate(batch.schema_ref())?;
+            Ok(p.evaluate(&batch)?.iter().collect())
+        };
+        assert_eq!(run(col("v").gt("300"))?, vec![F, F, N]);
+        assert_eq!(run(col("v").lt("300"))?, vec![T, T, N]);
+        assert_eq!(run(col("v").gt_eq("-300"))?, vec![T, T, N]);
+        assert_eq!(run(col("v").eq("1.5"))?, vec![F, F, N]);
+        assert_eq!(run(col("v").gt("99.5"))?, vec![T, F, N]);
+        assert_eq!(run(col("v").eq("100"))?, vec![T, F, N]);
+        assert_eq!(run(col("v").in_list(["300", "100"]))?, vec![T, F, N]);
+        assert_eq!(run(col("v").in_list(["1.5"]).negate())?, vec![T, T, N]);
+        // what is no number stays an error
+        assert!(run(col("v").eq("ten")).is_err());
+        Ok(())
     }
 
     #[test]
