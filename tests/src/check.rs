@@ -169,7 +169,7 @@ pub fn expected_rows(workload: &Workload, built: &BuiltTable, query: &Query) -> 
 }
 
 /// `rows` as text, in the order given, with the columns `columns`.
-fn projected_rows(shape: &TableShape, rows: &[Row], columns: &[String]) -> Vec<Vec<String>> {
+pub fn projected_rows(shape: &TableShape, rows: &[Row], columns: &[String]) -> Vec<Vec<String>> {
     let batch = rows_to_batch(shape, rows);
     let schema = batch.schema();
     let idx: Vec<usize> = columns

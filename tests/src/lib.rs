@@ -5,6 +5,7 @@
 //!   its filter;
 //! - [`build`]: turning a workload into a log and a lake tiered at random points;
 //! - [`check`]: random queries and their comparison with the oracle;
+//! - [`follow`]: followed scans, their changelog replayed against the oracle;
 //! - [`local`]: the same over the embedded `LocalLog` and the tiering service;
 //! - [`iceberg`], [`lance`], [`paimon`]: the same tiered into the lake backends;
 //! - [`fixtures`]: reading the cross-implementation fixtures back;
@@ -27,6 +28,7 @@ pub mod build;
 pub mod check;
 pub mod fixtures;
 pub mod fluss_server;
+pub mod follow;
 pub mod http;
 pub mod iceberg;
 pub mod lance;

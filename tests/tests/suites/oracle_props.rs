@@ -6,6 +6,7 @@
 
 use lake_api::MergeStrategy;
 use lakeunion_tests::check::{case_count, run_case, run_local_case};
+use lakeunion_tests::follow::run_follow_case;
 use lakeunion_tests::iceberg::run_iceberg_case;
 use lakeunion_tests::lance::run_lance_case;
 use lakeunion_tests::paimon::{run_paimon_case, run_paimon_compacted_case, run_paimon_rest_case};
@@ -65,6 +66,21 @@ proptest! {
     #[test]
     fn planner_choice_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
         on_runtime(Runtime::CurrentThread, seed, ops, MergeStrategy::Auto, run_case)?;
+    }
+}
+
+proptest! {
+    // a followed scan: its changelog, replayed, against the oracle (deduplicate and log tables)
+    #![proptest_config(ProptestConfig { cases: cases() / 4, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn followed_sort_merge_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::SortMerge, run_follow_case)?;
+    }
+
+    #[test]
+    fn followed_key_filter_equals_oracle(seed in any::<u64>(), ops in 0usize..120) {
+        on_runtime(Runtime::MultiThread, seed, ops, MergeStrategy::KeyFilter, run_follow_case)?;
     }
 }
 
