@@ -28,6 +28,12 @@ use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef};
 use crate::error::{Error, Result};
 use crate::types::{MAX_VECTOR_DIMENSION, is_vector_dimension};
 
+/// Casts fail on a value the target type cannot hold, rather than making it NULL.
+const STRICT: arrow_cast::CastOptions<'static> = arrow_cast::CastOptions {
+    safe: false,
+    format_options: arrow_cast::display::FormatOptions::new(),
+};
+
 /// `batch` under `target`: columns taken by name (extra columns dropped), each cast to the
 /// target type where it differs (struct fields by name, or by position where the names
 /// differ). Fails with
@@ -84,7 +90,8 @@ pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result
         }
         (DataType::List(_), DataType::List(item)) => conform_list(array.as_list::<i32>(), item)?,
         (DataType::LargeList(_), DataType::LargeList(item)) => conform_list(array.as_list::<i64>(), item)?,
-        _ => arrow_cast::cast(array, target)?,
+        // a value the target cannot hold is an error, never a NULL in its place
+        _ => arrow_cast::cast_with_options(array, target, &STRICT)?,
     };
     retype(cast, target)
 }

@@ -473,6 +473,38 @@ mod tests {
         Ok(())
     }
 
+    /// Regression: a round was conformed to the lake table's types with arrow's "safe"
+    /// cast, so a BIGINT the table's `int` column cannot hold was committed as NULL.
+    #[tokio::test]
+    async fn a_value_the_lake_column_cannot_hold_fails_the_round_not_nulls() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let path = TablePath::new("ext", "narrow");
+        let narrow = Arc::new(Schema::new(vec![Field::new("v", DataType::Int32, true)]));
+        storage
+            .create_lake_writer(&TableInfo::log_table(path.clone(), narrow, 1))
+            .await?;
+        // the log's column is a BIGINT
+        let wide = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let info = TableInfo::log_table(path.clone(), wide.clone(), 1);
+        let batch = RecordBatch::try_new(wide, vec![Arc::new(Int64Array::from(vec![1, 3_000_000_000]))])?;
+        let round = async {
+            let mut writer = storage.create_lake_writer(&info).await?;
+            writer
+                .write(&TableBucket::new(0), &LogBatch::append_only(batch, 0))
+                .await?;
+            writer.commit(BTreeMap::new()).await
+        };
+        let Err(e) = round.await else {
+            return Err("3,000,000,000 was written into an int column".into());
+        };
+        assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+        assert!(e.to_string().contains("column v is Int64"), "{e}");
+        assert!(e.to_string().contains("3000000000"), "{e}");
+        assert_eq!(storage.list_snapshots(&path).await?.len(), 0, "nothing committed");
+        Ok(())
+    }
+
     /// Each row's bucket under Iceberg's `bucket[n]` of `column`, cast first to the type
     /// Iceberg keeps it as (`file_type`).
     fn iceberg_buckets(column: &arrow::array::ArrayRef, file_type: &DataType, n: u32) -> TestResult<Vec<u32>> {

@@ -411,6 +411,63 @@ pub async fn every_type_round_trip(
     (lake_info, batch, back)
 }
 
+/// Tiers [`every_type_batch`] from a memory log into `lake` (table `types.union`, a
+/// primary-key table on `id` when `primary_key`, else a log table), appends a tail row and
+/// union-reads the table: the rows must come back as the log holds them, with the log's
+/// types however the lake stores them. Returns what was written and what was read, sorted
+/// by `id`.
+pub async fn every_type_union_read(
+    lake: Arc<dyn LakeStorage>,
+    primary_key: bool,
+) -> Result<(RecordBatch, RecordBatch), String> {
+    use lake_api::memory::{MemoryLog, tier};
+    use lake_api::{ChangeType, TableBucket, TableInfo, UnionTable};
+    let fail = |e: lake_api::Error| e.to_string();
+    let batch = every_type_batch();
+    let path = TablePath::new("types", "union");
+    let (info, change) = if primary_key {
+        (
+            TableInfo::primary_key_table(path, batch.schema(), vec!["id".into()], 1),
+            ChangeType::Insert,
+        )
+    } else {
+        (TableInfo::log_table(path, batch.schema(), 1), ChangeType::AppendOnly)
+    };
+    let log = MemoryLog::new(info.clone()).map_err(fail)?;
+    let bucket = TableBucket::new(0);
+    log.append(&bucket, batch.clone(), vec![change; batch.num_rows()])
+        .map_err(fail)?;
+    tier(&log, lake.as_ref(), None).await.map_err(fail)?;
+    // the tail: row 1 again as id 3
+    let mut tail = batch.slice(0, 1).columns().to_vec();
+    tail[0] = Arc::new(arrow::array::Int64Array::from(vec![3]));
+    let tail = RecordBatch::try_new(batch.schema(), tail).map_err(|e| e.to_string())?;
+    log.append(&bucket, tail.clone(), vec![change]).map_err(fail)?;
+    let written = arrow::compute::concat_batches(&batch.schema(), [&batch, &tail]).map_err(|e| e.to_string())?;
+
+    let table = UnionTable::new(info, Arc::new(log), Some(lake)).map_err(fail)?;
+    let mut read = Vec::new();
+    for strategy in [lake_api::MergeStrategy::SortMerge, lake_api::MergeStrategy::KeyFilter] {
+        let batches = table
+            .scan()
+            .strategy(strategy)
+            .build()
+            .await
+            .map_err(fail)?
+            .collect()
+            .await
+            .map_err(|e| format!("{strategy}: {e}"))?;
+        let got = arrow::compute::concat_batches(&batch.schema(), &batches).map_err(|e| e.to_string())?;
+        let order = arrow::compute::sort_to_indices(got.column(0), None, None).map_err(|e| e.to_string())?;
+        let got = arrow::compute::take_record_batch(&got, &order).map_err(|e| e.to_string())?;
+        read.push(got);
+    }
+    if read[0] != read[1] {
+        return Err(format!("the strategies differ:\n{:?}\n{:?}", read[0], read[1]));
+    }
+    Ok((written, read.swap_remove(0)))
+}
+
 /// Checks that the filters a lake accepts select the rows the engine's own evaluation
 /// does, on the values where float and integer comparisons part ways: NaN (greatest, as
 /// Arrow orders it), -0.0 and 0.0 (apart), a Float32 value its Float64 literal does not

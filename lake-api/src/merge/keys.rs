@@ -207,9 +207,12 @@ pub(crate) fn cmp_keys<'a, 'b>(
     }
 }
 
-/// Checks that `batch` has exactly the columns of `schema` (by name, in order, with the
-/// same types) and rebuilds it with `schema`, so that batches from different sources can
-/// be interleaved. `what` names the source in errors.
+/// `batch` with the columns of `schema` (by name), each of its type, so that batches from
+/// different sources can be interleaved: a lake stores some types as others (Iceberg a
+/// TINYINT as an int, a TIME(3) in microseconds), and its rows are read as the log's. A
+/// column is cast where its type differs ([`conform_array`](crate::conform::conform_array):
+/// a value the log's type cannot hold is an error, never a NULL). `what` names the source
+/// in errors.
 pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef, what: &dyn Fn() -> String) -> Result<RecordBatch> {
     if batch.schema_ref() == schema {
         return Ok(batch);
@@ -223,16 +226,16 @@ pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef, what: &dyn Fn() ->
                 field.name()
             )));
         };
-        if have.data_type() != field.data_type() {
-            return Err(Error::schema(format!(
-                "{}: column '{}' has type {} but the table says {}",
+        let column = crate::conform::conform_array(batch.column(idx), field.data_type()).map_err(|e| {
+            Error::schema(format!(
+                "{}: column '{}' has type {}, which does not cast to the table's {}: {e}",
                 what(),
                 field.name(),
                 have.data_type(),
                 field.data_type()
-            )));
-        }
-        columns.push(batch.column(idx).clone());
+            ))
+        })?;
+        columns.push(column);
     }
     crate::conform::batch_of(schema, columns, batch.num_rows()).map_err(|e| Error::schema(format!("{}: {e}", what())))
 }
@@ -342,8 +345,27 @@ mod tests {
         let b = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1])) as _)]).unwrap();
         let e = conform(b, &want, &|| "bucket 1".into()).unwrap_err();
         assert!(e.to_string().contains("bucket 1: column 'k' is missing"), "{e}");
-        let b = RecordBatch::try_from_iter([("k", Arc::new(Int32Array::from(vec![1])) as _)]).unwrap();
+        let b = RecordBatch::try_from_iter([("k", Arc::new(StringArray::from(vec!["x"])) as _)]).unwrap();
         let e = conform(b, &want, &|| "split 0".into()).unwrap_err();
-        assert!(e.to_string().contains("has type Int32"), "{e}");
+        assert!(e.to_string().contains("has type Utf8"), "{e}");
+    }
+
+    #[test]
+    fn conform_casts_a_lake_type_to_the_tables_and_refuses_values_it_cannot_hold() -> Result<()> {
+        let want = Arc::new(Schema::new(vec![Field::new("k", DataType::Int16, true)]));
+        let b = RecordBatch::try_from_iter([("k", Arc::new(Int32Array::from(vec![Some(300), None])) as _)])?;
+        let got = conform(b, &want, &|| "split 0".into())?;
+        assert_eq!(
+            got.column(0).as_ref(),
+            &arrow_array::Int16Array::from(vec![Some(300), None]) as &dyn Array
+        );
+        // an int past SMALLINT is no row to read as NULL
+        let b = RecordBatch::try_from_iter([("k", Arc::new(Int32Array::from(vec![70_000])) as _)])?;
+        let e = conform(b, &want, &|| "split 0".into())
+            .err()
+            .ok_or_else(|| Error::invalid("70000 cast"))?;
+        assert_eq!(e.kind(), crate::error::ErrorKind::SchemaMismatch, "{e}");
+        assert!(e.to_string().contains("split 0: column 'k'"), "{e}");
+        Ok(())
     }
 }

@@ -759,6 +759,22 @@ async fn every_fluss_type_round_trips() {
     assert_eq!(back, vec![batch]);
 }
 
+/// Regression: a union read checked the lake's batches against the log's types without
+/// casting, so a table with a TINYINT, SMALLINT, TIME or TIMESTAMP_LTZ column failed once
+/// tiered into Iceberg, which stores them as int, microseconds and `+00:00`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fluss_type_union_reads_with_the_logs_types() -> Result<(), String> {
+    for primary_key in [false, true] {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let lake = IcebergStorage::connect(IcebergConfig::sqlite(dir.path()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (written, read) = lakeunion_tests::fixtures::every_type_union_read(Arc::new(lake), primary_key).await?;
+        assert_eq!(read, written, "primary key: {primary_key}");
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_filters_match_the_engine() -> Result<(), String> {
     // regression: float comparisons were accepted, but Iceberg prunes files by bounds that

@@ -727,6 +727,18 @@ async fn every_fluss_type_round_trips() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fluss_type_union_reads_with_the_logs_types() -> Result<(), String> {
+    for primary_key in [false, true] {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let lake = LanceStorage::new(LanceConfig::new(dir.path().to_string_lossy()));
+        let (written, read) =
+            lakeunion_tests::fixtures::every_type_union_read(std::sync::Arc::new(lake), primary_key).await?;
+        assert_eq!(read, written, "primary key: {primary_key}");
+    }
+    Ok(())
+}
+
 /// The splits of `version`, serialized.
 async fn planned(lake: &LanceStorage, version: i64) -> Vec<(u32, Vec<u8>)> {
     let source = lake.create_lake_source(&info().path).await.expect("source");

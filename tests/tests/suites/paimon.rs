@@ -575,6 +575,20 @@ async fn every_fluss_type_round_trips() {
     assert_eq!(back, vec![batch]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fluss_type_union_reads_with_the_logs_types() -> Result<(), String> {
+    for primary_key in [false, true] {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (written, read) =
+            lakeunion_tests::fixtures::every_type_union_read(std::sync::Arc::new(lake), primary_key).await?;
+        assert_eq!(read, written, "primary key: {primary_key}");
+    }
+    Ok(())
+}
+
 /// A schema file as a REST server sends it: the pypaimon-only `nullable` key inside VECTOR
 /// types dropped (nullability is in the type string), as a server's own serializer writes it.
 fn canonical_schema(mut value: serde_json::Value) -> serde_json::Value {
