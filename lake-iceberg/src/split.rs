@@ -15,7 +15,7 @@ use lake_api::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
 /// One data file of one snapshot, with the deletes that apply to it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IcebergSplit {
     pub(crate) snapshot_id: i64,
     pub(crate) bucket: Option<u32>,
@@ -50,6 +50,20 @@ impl IcebergSplit {
     /// The delete files applied to the data file.
     pub fn delete_files(&self) -> impl Iterator<Item = &str> {
         self.task.deletes.iter().map(|d| d.file_path.as_str())
+    }
+}
+
+/// The split's file and place, not its task's whole schema: splits are named in errors.
+impl std::fmt::Debug for IcebergSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IcebergSplit")
+            .field("snapshot_id", &self.snapshot_id)
+            .field("bucket", &self.bucket)
+            .field("partition", &self.partition)
+            .field("data_file", &self.task.data_file_path)
+            .field("delete_files", &self.task.deletes.len())
+            .field("sorted", &self.sorted)
+            .finish()
     }
 }
 
@@ -208,6 +222,14 @@ mod tests {
             task,
             sorted: true,
         })
+    }
+
+    #[test]
+    fn a_split_is_named_by_its_file_not_its_schema() -> Result<()> {
+        let named = format!("{:?}", composite_key_split()?);
+        assert!(named.contains("file:///t/data/a.parquet"), "{named}");
+        assert!(!named.contains("NestedField"), "{named}");
+        Ok(())
     }
 
     #[test]
