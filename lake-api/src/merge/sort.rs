@@ -13,7 +13,7 @@ use super::keys::KeyEncoder;
 use super::kway::{KWayMerge, keyed_stream};
 use super::sort_order::{Gather, SORT_BYTES_PER_ROW, SortOrder};
 use super::spill::{SpillDir, SpillRun};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
 
 /// Runs merged at once; past this many, runs are first merged into fewer, longer ones.
@@ -161,8 +161,9 @@ impl ExternalSorter {
                     continue;
                 }
                 // run readers are local files: the merge never waits, so it runs here
-                let merged = futures::executor::block_on_stream(self.merge_runs(group)?);
-                let run = self.spill.write_run(&self.schema, merged)?;
+                let run = self
+                    .spill
+                    .write_run(&self.schema, ReadyItems(self.merge_runs(group)?))?;
                 for old in group {
                     let _ = std::fs::remove_file(&old.path);
                 }
@@ -170,6 +171,26 @@ impl ExternalSorter {
             }
         }
         Ok(())
+    }
+}
+
+/// The items of a stream that never waits (a merge of runs in local files), taken without
+/// an executor: a nested `block_on` panics where a futures executor drives the caller, and
+/// would hold a Tokio worker all the same. A stream that does wait is an error.
+struct ReadyItems(MergeStream);
+
+impl Iterator for ReadyItems {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(&mut self.0).poll_next(&mut cx) {
+            Poll::Ready(item) => item,
+            Poll::Pending => Some(Err(Error::new(
+                crate::error::ErrorKind::Io,
+                "a merge of spilled runs waited for its input",
+            ))),
+        }
     }
 }
 
@@ -228,6 +249,7 @@ impl Stream for MergeStream {
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::cast::AsArray;
     use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
 
@@ -331,6 +353,34 @@ mod tests {
         let by_string = KeyEncoder::new(&schema(), &["s".to_string()])?;
         assert!(by_string.row_key_bytes(&one) > 100 * 8);
         assert_eq!(keys.row_key_bytes(&one), 0, "an integer key needs no row format");
+        Ok(())
+    }
+
+    /// Regression: the cascade drained its merges with `futures::executor::block_on_stream`,
+    /// which panics inside another futures executor: a caller reading a split with
+    /// `futures::executor::block_on` hit it once a sort spilled past 16 runs.
+    #[test]
+    fn a_cascade_runs_under_any_executor() -> Result<()> {
+        let root = tempfile::tempdir()?;
+        let spill = SpillDir::new(Some(root.path().to_path_buf()));
+        let keys = KeyEncoder::new(&schema(), &["k".to_string()])?;
+        let mut sorter = ExternalSorter::new(schema(), keys, 1, 7, spill);
+        for b in 0..40 {
+            sorter.push(batch(&[(b * 7) % 40, b]))?;
+        }
+        let out: Vec<RecordBatch> = futures::executor::block_on(async move { sorter.finish()?.try_collect().await })?;
+        let got: Vec<i64> = out
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_primitive::<arrow_array::types::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        let mut want: Vec<i64> = (0..40).flat_map(|b| [(b * 7) % 40, b]).collect();
+        want.sort();
+        assert_eq!(got, want);
         Ok(())
     }
 
