@@ -134,14 +134,12 @@ fn main() -> ExitCode {
             }
         }
     });
-    if interrupted.is_some() {
-        // a sink finishing its file on a blocking thread holds that file: let it commit or
-        // remove it, for a while (killed with the process, its temporary file would stay)
-        runtime.shutdown_timeout(std::time::Duration::from_secs(10));
-    } else {
-        // a followed scan's tails may still be running: do not wait for them
-        runtime.shutdown_background();
-    }
+    // Tasks still running hold temporary files: a sink finishing its file on a blocking
+    // thread, split tasks aborted when the output stopped early (a closed pipe, a limit, an
+    // error) with their spill directories. Shutting down drops them, so that their
+    // destructors remove those; a process that exited at once would leave them behind.
+    // A task in a long synchronous stretch is waited for a while, not for ever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     if let Some(code) = interrupted {
         return ExitCode::from(code);
     }
