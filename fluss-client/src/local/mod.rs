@@ -720,6 +720,9 @@ impl ReadState {
                     return Err(entry.rewritten(&format!("the batch at offset {} of {}", entry.base, at())));
                 }
                 self.next = entry.next;
+                // the reads above never wait: without this a long read would hold its
+                // runtime thread to the end, and a task reading it could not be aborted
+                tokio::task::coop::consume_budget().await;
                 return Ok(Some(batch));
             }
             let notified = self.log.inner.appended.notified();

@@ -1400,3 +1400,29 @@ async fn a_read_of_a_partition_created_since_a_reader_looked_finds_it() -> Resul
     assert_eq!(read.iter().map(LogBatch::num_rows).sum::<usize>(), 2);
     Ok(())
 }
+
+/// Regression: a bounded read never waited (its file reads are synchronous), so a task
+/// reading a long tail held its runtime thread to the end and could not be aborted: other
+/// tasks ran only once it was done.
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_bounded_read_lets_other_tasks_run() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    let b0 = TableBucket::new(0);
+    for i in 0..600 {
+        log.append(&b0, batch(i..i + 1, None), vec![ChangeType::Insert])?;
+    }
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ran.clone();
+    let _other = tokio::spawn(async move { flag.store(true, std::sync::atomic::Ordering::SeqCst) });
+    let mut batches = log.read(&b0, 0, Some(600)).await?;
+    let mut read = 0;
+    while let Some(b) = batches.try_next().await? {
+        read += b.batch.num_rows();
+        if ran.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+    }
+    assert!(read < 600, "no other task ran during the read");
+    Ok(())
+}
