@@ -731,18 +731,8 @@ impl ReadState {
                 let (file, position) = match &mut self.file {
                     Some((p, f, at)) if *p == path => (f, at),
                     _ => {
-                        let f = File::open(&path).map_err(|e| {
-                            Error::new(
-                                ErrorKind::NotFound,
-                                format!(
-                                    "segment {} holding offset {} of {} is gone",
-                                    path.display(),
-                                    first.base,
-                                    self.bucket
-                                ),
-                            )
-                            .with_source(e)
-                        })?;
+                        let f =
+                            File::open(&path).map_err(|e| segment_open_error(&path, first.base, &self.bucket, e))?;
                         let (_, f, at) = self.file.insert((path.clone(), f, Some(0)));
                         (f, at)
                     }
@@ -774,6 +764,20 @@ impl ReadState {
             }
         }
     }
+}
+
+/// A segment that would not open: gone (retention, or a hand), else an I/O failure (too
+/// many open files, permissions) that says so rather than calling the segment gone.
+fn segment_open_error(path: &Path, offset: i64, bucket: &TableBucket, e: std::io::Error) -> Error {
+    let (kind, what) = match e.kind() {
+        std::io::ErrorKind::NotFound => (ErrorKind::NotFound, "is gone"),
+        _ => (ErrorKind::Io, "cannot be opened"),
+    };
+    Error::new(
+        kind,
+        format!("segment {} holding offset {offset} of {bucket} {what}", path.display()),
+    )
+    .with_source(e)
 }
 
 #[async_trait]

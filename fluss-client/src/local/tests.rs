@@ -1426,3 +1426,15 @@ async fn a_long_bounded_read_lets_other_tasks_run() -> Result<()> {
     assert!(read < 600, "no other task ran during the read");
     Ok(())
 }
+
+#[test]
+fn a_segment_that_will_not_open_is_gone_only_when_it_is() {
+    let path = std::path::Path::new("/t/log/bucket-0/00000000000000000000.log");
+    let b0 = TableBucket::new(0);
+    let gone = super::segment_open_error(path, 7, &b0, std::io::ErrorKind::NotFound.into());
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+    // regression: too many open files (or a permission) read as a segment that was gone
+    let failed = super::segment_open_error(path, 7, &b0, std::io::Error::from_raw_os_error(24));
+    assert_eq!(failed.kind(), ErrorKind::Io, "{failed}");
+    assert!(failed.to_string().contains("cannot be opened"), "{failed}");
+}
