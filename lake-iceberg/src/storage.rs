@@ -282,6 +282,26 @@ mod tests {
         )
     }
 
+    /// The `(k, v)` rows of batches of [`rows`]' schema, sorted.
+    fn sorted_rows(batches: &[RecordBatch]) -> TestResult<Vec<(i64, String)>> {
+        let mut got = Vec::new();
+        for b in batches {
+            let k = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or("k is not BIGINT")?;
+            let v = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or("v is not STRING")?;
+            got.extend((0..b.num_rows()).map(|i| (k.value(i), v.value(i).to_string())));
+        }
+        got.sort();
+        Ok(got)
+    }
+
     /// A primary-key table made by another tool: partitioned by nothing Fluss knows (no
     /// bucket field), its bucket count in a property. Union reads group all buckets' log
     /// tails per partition and must still be exact.
@@ -343,21 +363,7 @@ mod tests {
             let scan = table.scan().strategy(strategy).build().await?;
             let splits = scan.plan().await?;
             assert!(splits.iter().all(|s| s.bucket.is_none()), "bucket-unaware: {splits:?}");
-            let mut got: Vec<(i64, String)> = Vec::new();
-            for b in scan.collect().await? {
-                let k = b
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .ok_or("k is not BIGINT")?;
-                let v = b
-                    .column(1)
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .ok_or("v is not STRING")?;
-                got.extend((0..b.num_rows()).map(|i| (k.value(i), v.value(i).to_string())));
-            }
-            got.sort();
+            let got = sorted_rows(&scan.collect().await?)?;
             let want: Vec<(i64, String)> = [0, 1, 3, 4, 5, 6, 7, 20]
                 .iter()
                 .map(|&k| (k, if k == 1 { "new".into() } else { format!("v{k}") }))
@@ -439,21 +445,7 @@ mod tests {
 
         let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(storage)))?;
         for strategy in [MergeStrategy::SortMerge, MergeStrategy::KeyFilter] {
-            let mut got: Vec<(i64, String)> = Vec::new();
-            for b in table.scan().strategy(strategy).build().await?.collect().await? {
-                let k = b
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .ok_or("k is not BIGINT")?;
-                let v = b
-                    .column(1)
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .ok_or("v is not STRING")?;
-                got.extend((0..b.num_rows()).map(|i| (k.value(i), v.value(i).to_string())));
-            }
-            got.sort();
+            let got = sorted_rows(&table.scan().strategy(strategy).build().await?.collect().await?)?;
             let want: Vec<(i64, String)> = keys
                 .iter()
                 .filter(|&&k| k != keys[deleted])

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lake_api::memory::{MemoryFile, MemoryLake, MemoryLakeOptions, MemoryLog};
-use lake_api::{LakeSnapshot, LakeStorage, LogSource, Result, TableBucket, TableInfo};
+use lake_api::{ChangeType, LakeSnapshot, LakeStorage, LogSource, Result, TableBucket, TableInfo};
 
 use crate::oracle::{rows_of_bucket, table_at};
 use crate::rng::Rng;
-use crate::workload::{Row, Workload, rows_to_batch};
+use crate::workload::{Row, TableShape, Workload, rows_to_batch};
 
 /// How a workload was laid out.
 #[derive(Debug, Clone)]
@@ -44,17 +44,30 @@ pub fn build_log(rng: &mut Rng, workload: &Workload) -> Result<MemoryLog> {
     let log = MemoryLog::new(info)?;
     for (bucket, changes) in &workload.changes {
         log.ensure_bucket(bucket)?;
-        let mut i = 0;
-        while i < changes.len() {
-            let n = (rng.range(1, 9) as usize).min(changes.len() - i);
-            let chunk = &changes[i..i + n];
-            let rows: Vec<Row> = chunk.iter().map(|(_, r)| r.clone()).collect();
-            let kinds = chunk.iter().map(|(c, _)| *c).collect();
-            log.append(bucket, rows_to_batch(&workload.shape, &rows), kinds)?;
-            i += n;
-        }
+        append_in_batches(rng, &log, &workload.shape, bucket, changes, 8)?;
     }
     Ok(log)
+}
+
+/// Appends `changes` to `bucket` of `log` in batches of 1 to `most` of them.
+pub fn append_in_batches(
+    rng: &mut Rng,
+    log: &MemoryLog,
+    shape: &TableShape,
+    bucket: &TableBucket,
+    changes: &[(ChangeType, Row)],
+    most: i64,
+) -> Result<()> {
+    let mut i = 0;
+    while i < changes.len() {
+        let n = (rng.range(1, most + 1) as usize).min(changes.len() - i);
+        let chunk = &changes[i..i + n];
+        let rows: Vec<Row> = chunk.iter().map(|(_, r)| r.clone()).collect();
+        let kinds = chunk.iter().map(|(c, _)| *c).collect();
+        log.append(bucket, rows_to_batch(shape, &rows), kinds)?;
+        i += n;
+    }
+    Ok(())
 }
 
 /// Splits rows into 1..=4 files, each sorted by key or shuffled, in batches of 1..=7 rows.

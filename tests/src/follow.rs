@@ -13,12 +13,12 @@ use lake_api::memory::{MemoryLake, MemoryLog, tier};
 use lake_api::predicate::{Predicate, col};
 use lake_api::{BlobMode, MergeEngine, MergeStrategy, TableBucket, UnionTable};
 
-use crate::build::build_log;
+use crate::build::{append_in_batches, build_log};
 use crate::check::{format_rows, projected_rows};
 use crate::oracle::table_at;
 use crate::oracle_filter::selects_all;
 use crate::rng::Rng;
-use crate::workload::{Row, Workload, rows_to_batch};
+use crate::workload::{Row, Workload};
 
 /// How long a followed scan may take to emit its next batch before the case fails.
 const NEXT_BATCH: Duration = Duration::from_secs(10);
@@ -87,16 +87,7 @@ async fn follow_and_check(
     let mut tail_changes = 0;
     for (bucket, all) in &workload.changes {
         let rest = &all[cuts[bucket]..];
-        let mut i = 0;
-        while i < rest.len() {
-            let n = (rng.range(1, 6) as usize).min(rest.len() - i);
-            let chunk = &rest[i..i + n];
-            let rows: Vec<Row> = chunk.iter().map(|(_, r)| r.clone()).collect();
-            let kinds = chunk.iter().map(|(c, _)| *c).collect();
-            log.append(bucket, rows_to_batch(shape, &rows), kinds)
-                .map_err(|e| format!("append: {e}"))?;
-            i += n;
-        }
+        append_in_batches(rng, &log, shape, bucket, rest, 5).map_err(|e| format!("append: {e}"))?;
         let passes = |row: &Row| {
             filter
                 .as_ref()
