@@ -340,14 +340,24 @@ mod tests {
     }
 
     #[test]
-    fn conform_names_missing_and_mistyped_columns() {
+    fn conform_names_missing_and_mistyped_columns() -> Result<()> {
         let want = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
-        let b = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1])) as _)]).unwrap();
-        let e = conform(b, &want, &|| "bucket 1".into()).unwrap_err();
+        let refused = |b: RecordBatch, what: &'static str| {
+            conform(b, &want, &move || what.into())
+                .err()
+                .ok_or_else(|| Error::invalid("conformed"))
+        };
+        let e = refused(
+            RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1])) as _)])?,
+            "bucket 1",
+        )?;
         assert!(e.to_string().contains("bucket 1: column 'k' is missing"), "{e}");
-        let b = RecordBatch::try_from_iter([("k", Arc::new(StringArray::from(vec!["x"])) as _)]).unwrap();
-        let e = conform(b, &want, &|| "split 0".into()).unwrap_err();
+        let e = refused(
+            RecordBatch::try_from_iter([("k", Arc::new(StringArray::from(vec!["x"])) as _)])?,
+            "split 0",
+        )?;
         assert!(e.to_string().contains("has type Utf8"), "{e}");
+        Ok(())
     }
 
     #[test]
