@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use iceberg::expr::{Bind, Predicate as IcebergPredicate};
 use iceberg::scan::FileScanTask;
-use iceberg::spec::{DEFAULT_SCHEMA_NAME_MAPPING, ManifestContentType, NameMapping};
+use iceberg::spec::{DEFAULT_SCHEMA_NAME_MAPPING, ManifestContentType, NameMapping, TableMetadata};
 use iceberg::table::Table;
 use lake_api::lake::{
     LakeSource, LakeSplit, Planner, RecordBatchStream, RecordReader, SortedRecordReader, SplitSerializer,
@@ -307,12 +307,11 @@ impl Planner for IcebergPlanner {
         // iceberg reads manifests concurrently and yields their files as they come: one
         // order, so that a read (and the files a limit stops at) is the same on every run
         tasks.sort_by(|a, b| (&a.data_file_path, a.start).cmp(&(&b.data_file_path, b.start)));
-        let facts = FileFacts::read(&source.table, &source.info, self.snapshot_id, &context).await?;
+        let key = source.info.primary_key.as_slice();
+        let facts = FileFacts::read(&source.table, Some(key), self.snapshot_id, &context).await?;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
         let mut planned_rows: u64 = 0;
-        let default_layout = TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?;
-        // one layout per partition spec, not per file
-        let mut layouts: HashMap<i32, TableLayout> = HashMap::new();
+        let mut locator = FileLocator::new(metadata, &facts.spec_ids)?;
         for task in tasks {
             if let Some(limit) = source.limit
                 && source.filter.is_none()
@@ -320,28 +319,9 @@ impl Planner for IcebergPlanner {
             {
                 break;
             }
-            let spec_id = facts
-                .spec_ids
-                .get(&task.data_file_path)
-                .copied()
-                .unwrap_or_else(|| metadata.default_partition_spec_id());
-            let layout = match layouts.entry(spec_id) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => {
-                    let spec = metadata
-                        .partition_spec_by_id(spec_id)
-                        .ok_or_else(|| Error::corrupt(format!("{context}: no partition spec {spec_id}")))?;
-                    e.insert(TableLayout::of(spec, metadata.current_schema())?)
-                }
-            };
-            let file = |e: Error| e.context(format!("{context} file {}", task.data_file_path));
-            let (partition, bucket) = match &task.partition {
-                Some(data) => layout
-                    .locate(data)
-                    .and_then(|located| default_layout.relocate(layout, located, spec_id))
-                    .map_err(file)?,
-                None => (Vec::new(), None),
-            };
+            let (partition, bucket) = locator
+                .locate(&task)
+                .map_err(|e| e.context(format!("{context} file {}", task.data_file_path)))?;
             // only whole files without deletes count towards the limit
             if task.deletes.is_empty() {
                 planned_rows = planned_rows.saturating_add(task.record_count.unwrap_or(0));
@@ -362,27 +342,89 @@ impl Planner for IcebergPlanner {
     }
 }
 
+/// The Fluss partition and bucket of data files, each located with the partition spec it
+/// was written with (iceberg 0.10's tasks do not say which: [`FileFacts::spec_ids`]) and
+/// then placed in the current spec's ([`TableLayout::relocate`]).
+pub(crate) struct FileLocator<'a> {
+    metadata: &'a TableMetadata,
+    spec_ids: &'a HashMap<String, i32>,
+    current: TableLayout,
+    /// One layout per older spec, not per file.
+    older: HashMap<i32, TableLayout>,
+}
+
+impl<'a> FileLocator<'a> {
+    pub(crate) fn new(metadata: &'a TableMetadata, spec_ids: &'a HashMap<String, i32>) -> Result<Self> {
+        Ok(Self {
+            metadata,
+            spec_ids,
+            current: TableLayout::of(metadata.default_partition_spec(), metadata.current_schema())?,
+            older: HashMap::new(),
+        })
+    }
+
+    /// The layout of the current spec.
+    pub(crate) fn current(&self) -> &TableLayout {
+        &self.current
+    }
+
+    /// A task's partition and bucket in the current spec (a bucket of `None` where its
+    /// spec buckets otherwise).
+    pub(crate) fn locate(&mut self, task: &FileScanTask) -> Result<(Vec<String>, Option<u32>)> {
+        let Some(data) = &task.partition else {
+            return Ok((Vec::new(), None));
+        };
+        let default_id = self.metadata.default_partition_spec_id();
+        let spec_id = match self.spec_ids.get(&task.data_file_path) {
+            Some(&id) => id,
+            // no spec known for the file: the table has had one spec only
+            None if self.spec_ids.is_empty() => default_id,
+            None => return Err(Error::corrupt("the file is in no manifest of the snapshot")),
+        };
+        if spec_id == default_id {
+            return self.current.locate(data);
+        }
+        let layout = match self.older.entry(spec_id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let spec = self
+                    .metadata
+                    .partition_spec_by_id(spec_id)
+                    .ok_or_else(|| Error::corrupt(format!("no partition spec {spec_id}")))?;
+                e.insert(TableLayout::of(spec, self.metadata.current_schema())?)
+            }
+        };
+        let located = layout.locate(data)?;
+        self.current.relocate(layout, located, spec_id)
+    }
+}
+
 /// What planning needs of a snapshot's data files that iceberg 0.10's scan tasks do not
 /// carry, from the manifests.
 #[derive(Default)]
-struct FileFacts {
+pub(crate) struct FileFacts {
     /// The files whose sort order is the primary key's.
     key_sorted: HashSet<String>,
     /// Each file's partition spec, where the table has had more than one (else every file
     /// has the default one).
-    spec_ids: HashMap<String, i32>,
+    pub(crate) spec_ids: HashMap<String, i32>,
 }
 
 impl FileFacts {
-    async fn read(table: &Table, info: &TableInfo, snapshot_id: i64, context: &str) -> Result<Self> {
+    /// The facts of `snapshot_id`'s files; which of them are sorted by `key` only where a
+    /// key is given.
+    pub(crate) async fn read(table: &Table, key: Option<&[String]>, snapshot_id: i64, context: &str) -> Result<Self> {
         let mut facts = Self::default();
         let metadata = table.metadata();
-        let key_orders: HashSet<i64> = metadata
-            .sort_orders_iter()
-            .filter(|o| key_sort_columns(o, metadata.current_schema()).as_deref() == Some(info.primary_key.as_slice()))
-            .map(|o| o.order_id)
-            .collect();
-        let want_orders = info.has_primary_key() && !key_orders.is_empty();
+        let key_orders: HashSet<i64> = match key {
+            Some(key) if !key.is_empty() => metadata
+                .sort_orders_iter()
+                .filter(|o| key_sort_columns(o, metadata.current_schema()).as_deref() == Some(key))
+                .map(|o| o.order_id)
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let want_orders = !key_orders.is_empty();
         let want_specs = metadata.partition_specs_iter().nth(1).is_some();
         let Some(snapshot) = metadata.snapshot_by_id(snapshot_id) else {
             return Ok(facts);

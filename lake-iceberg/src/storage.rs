@@ -412,11 +412,37 @@ mod tests {
         .set_default_partition_spec(-1)?
         .build()?
         .metadata;
-        let location = dir.path().join("evolved.metadata.json");
+        // beside the table's metadata, where a commit's own would go
+        let current = table.metadata_location().ok_or("no metadata location")?;
+        let location = std::path::Path::new(current.trim_start_matches("file:"))
+            .with_file_name("00099-0b5d1a5c-6c1e-4d2b-9d8a-1f2e3d4c5b6a.metadata.json");
         std::fs::write(&location, serde_json::to_vec(&evolved)?)?;
-        let storage = IcebergStorage::connect(IcebergConfig::metadata_file(location.to_string_lossy())).await?;
+        // the catalog names the new metadata, as another engine's commit would leave it
+        let catalog = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("catalog.db").display())).await?;
+        sqlx::query("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 't'")
+            .bind(location.to_string_lossy())
+            .execute(&catalog)
+            .await?;
+        catalog.close().await;
         let info = storage.table_info(&path).await?;
         assert_eq!(info.bucket_count, 4);
+        // a round changing a key whose old file is now read bucket-unaware: refused, as
+        // iceberg 0.10 cannot delete the lake's row (regression: the writer located the old
+        // files with the new spec, took the key's new bucket for empty and would have
+        // committed a second row of it)
+        let moved = (0..keys.len())
+            .find(|&i| new_buckets[i] != old_buckets[i])
+            .ok_or("no key moved")?;
+        let mut writer = storage.create_lake_writer(&info).await?;
+        let change = LogBatch::new(rows(&[keys[moved]], &["changed"])?, vec![ChangeType::UpdateAfter], 16);
+        writer.write(&TableBucket::new(new_buckets[moved]), &change).await?;
+        let e = writer
+            .commit(BTreeMap::new())
+            .await
+            .err()
+            .ok_or("a second row of the key was committed")?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        let storage = IcebergStorage::connect(IcebergConfig::metadata_file(location.to_string_lossy())).await?;
 
         // the log: the lake's rows, then the tail, in the buckets of four
         let log = MemoryLog::new(info.clone())?;

@@ -35,6 +35,7 @@ use crate::error::iceberg_err;
 use crate::schema::{
     BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, conform, key_sort_columns,
 };
+use crate::source::{FileFacts, FileLocator};
 use crate::storage::snapshot_of;
 
 /// Writes one tiering round into an Iceberg table.
@@ -83,7 +84,7 @@ impl LakeWriter for IcebergLakeWriter {
             .check_writable()
             .map_err(|e| e.context(format!("table {path}")))?;
         if self.info.has_primary_key() {
-            refuse_rows_in_lake(&table, &layout, &self.info, &self.written).await?;
+            refuse_rows_in_lake(&table, &self.info, &self.written).await?;
         }
         let file_schema =
             Arc::new(schema_to_arrow_schema(metadata.current_schema()).map_err(iceberg_err(format!("table {path}")))?);
@@ -280,14 +281,16 @@ fn check_bucketing(
 /// needs delete files, which iceberg 0.10 cannot commit.
 async fn refuse_rows_in_lake(
     table: &Table,
-    layout: &TableLayout,
     info: &TableInfo,
     written: &BTreeMap<TableBucket, Vec<LogBatch>>,
 ) -> Result<()> {
     let path = &info.path;
-    if table.metadata().current_snapshot().is_none() {
+    let Some(snapshot) = table.metadata().current_snapshot() else {
         return Ok(());
-    }
+    };
+    let context = format!("table {path}");
+    let facts = FileFacts::read(table, None, snapshot.snapshot_id(), &context).await?;
+    let mut locator = FileLocator::new(table.metadata(), &facts.spec_ids)?;
     let tasks: Vec<_> = table
         .scan()
         .select_empty()
@@ -299,22 +302,27 @@ async fn refuse_rows_in_lake(
         .try_collect()
         .await
         .map_err(iceberg_err(format!("table {path}")))?;
+    let bucketed = locator.current().bucket != BucketField::None;
     let mut in_lake: BTreeSet<(Vec<String>, Option<u32>)> = BTreeSet::new();
+    // partitions with files of an older spec bucketed otherwise: rows of any bucket
+    let mut in_lake_unbucketed: BTreeSet<Vec<String>> = BTreeSet::new();
     for task in &tasks {
-        if task.record_count == Some(0) {
+        if task.record_count == Some(0) || task.partition.is_none() {
             continue;
         }
-        if let Some(data) = &task.partition {
-            in_lake.insert(layout.locate(data)?);
-        }
+        let located = locator
+            .locate(task)
+            .map_err(|e| e.context(format!("{context} file {}", task.data_file_path)))?;
+        match located {
+            (partition, None) if bucketed => in_lake_unbucketed.insert(partition),
+            located => in_lake.insert(located),
+        };
     }
     for (bucket, batches) in written {
-        let group = (
-            bucket.partition.clone(),
-            (layout.bucket != BucketField::None).then_some(bucket.bucket),
-        );
+        let group = (bucket.partition.clone(), bucketed.then_some(bucket.bucket));
+        let occupied = in_lake.contains(&group) || in_lake_unbucketed.contains(&bucket.partition);
         // every change of a primary-key table is an upsert or a delete of its key
-        if in_lake.contains(&group) && batches.iter().any(|b| b.batch.num_rows() > 0) {
+        if occupied && batches.iter().any(|b| b.batch.num_rows() > 0) {
             let kinds: BTreeSet<ChangeType> = batches.iter().flat_map(|b| b.change_types.iter().copied()).collect();
             return Err(Error::new(
                 ErrorKind::Unsupported,
