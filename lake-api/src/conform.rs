@@ -69,6 +69,57 @@ pub(crate) fn batch_of(
     RecordBatch::try_new_with_options(schema.clone(), columns, &options)
 }
 
+/// Whether values stored as `stored` are values of `table` in another physical form, as a
+/// lake keeps some types: Iceberg an int for a TINYINT, microseconds for a TIME(3), `+00:00`
+/// for `UTC`, `element` for a list's `item`; Paimon a `Binary` for a `BINARY(n)`. A
+/// [strict](conform_array) cast between them keeps every value a log wrote, and keeps their
+/// order; any other pair (a float as an integer, an integer as text) is another type.
+pub fn stores_as(stored: &DataType, table: &DataType) -> bool {
+    use DataType::*;
+    let is_string = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
+    let is_binary = |t: &DataType| matches!(t, Binary | LargeBinary | BinaryView | FixedSizeBinary(_));
+    let list_item = |t: &DataType| match t {
+        List(item) | LargeList(item) | FixedSizeList(item, _) | ListView(item) | LargeListView(item) => {
+            Some(item.data_type().clone())
+        }
+        _ => None,
+    };
+    match (stored, table) {
+        (a, b) if a == b => true,
+        (Dictionary(_, values), t) => stores_as(values, t),
+        (s, Dictionary(_, values)) => stores_as(s, values),
+        (a, b) if a.is_integer() && b.is_integer() => true,
+        (Time32(_) | Time64(_), Time32(_) | Time64(_)) | (Date32 | Date64, Date32 | Date64) => true,
+        // an instant under any zone's name, or a wall-clock time: not one as the other
+        (Timestamp(_, a), Timestamp(_, b)) => a.is_some() == b.is_some(),
+        (
+            Decimal32(_, a) | Decimal64(_, a) | Decimal128(_, a) | Decimal256(_, a),
+            Decimal32(_, b) | Decimal64(_, b) | Decimal128(_, b) | Decimal256(_, b),
+        ) => a == b,
+        (a, b) if is_string(a) && is_string(b) => true,
+        (a, b) if is_binary(a) && is_binary(b) => true,
+        (Struct(a), Struct(b)) => {
+            a.len() == b.len()
+                && b.iter().enumerate().all(|(i, f)| {
+                    // by name where the stored struct has every name, else by position (as
+                    // `conform_array` matches them)
+                    let by_name = b.iter().all(|f| a.find(f.name()).is_some());
+                    let have = if by_name {
+                        a.find(f.name()).map(|(_, s)| s)
+                    } else {
+                        a.get(i)
+                    };
+                    have.is_some_and(|s| stores_as(s.data_type(), f.data_type()))
+                })
+        }
+        (Map(a, _), Map(b, _)) => stores_as(a.data_type(), b.data_type()),
+        (a, b) => match (list_item(a), list_item(b)) {
+            (Some(a), Some(b)) => stores_as(&a, &b),
+            _ => false,
+        },
+    }
+}
+
 /// One array as `target`.
 pub fn conform_array(array: &ArrayRef, target: &DataType) -> std::result::Result<ArrayRef, ArrowError> {
     if array.data_type() == target {
@@ -242,6 +293,43 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::types::{blob_field, vector_field};
+
+    #[test]
+    fn a_lake_stores_a_type_as_another_form_of_it_only() {
+        use arrow_schema::TimeUnit::{Microsecond, Millisecond};
+        let list = |name: &str, item: DataType| DataType::List(Arc::new(Field::new(name, item, true)));
+        let stored_as = [
+            (DataType::Int32, DataType::Int8),
+            (DataType::Time64(Microsecond), DataType::Time32(Millisecond)),
+            (
+                DataType::Timestamp(Microsecond, Some("+00:00".into())),
+                DataType::Timestamp(Millisecond, Some("UTC".into())),
+            ),
+            (list("element", DataType::Int32), list("item", DataType::Int16)),
+            (DataType::Binary, DataType::FixedSizeBinary(16)),
+            (DataType::Decimal128(38, 2), DataType::Decimal128(10, 2)),
+            (
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                DataType::LargeUtf8,
+            ),
+        ];
+        for (stored, table) in &stored_as {
+            assert!(stores_as(stored, table), "{stored} for {table}");
+        }
+        let other_types = [
+            (DataType::Float64, DataType::Int64),
+            (DataType::Int64, DataType::Utf8),
+            (
+                DataType::Timestamp(Microsecond, None),
+                DataType::Timestamp(Microsecond, Some("UTC".into())),
+            ),
+            (DataType::Decimal128(10, 3), DataType::Decimal128(10, 2)),
+            (list("element", DataType::Utf8), list("item", DataType::Int64)),
+        ];
+        for (stored, table) in &other_types {
+            assert!(!stores_as(stored, table), "{stored} for {table}");
+        }
+    }
 
     #[test]
     fn vectors_round_trip_through_lists_with_nulls() {

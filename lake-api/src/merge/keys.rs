@@ -210,9 +210,10 @@ pub(crate) fn cmp_keys<'a, 'b>(
 /// `batch` with the columns of `schema` (by name), each of its type, so that batches from
 /// different sources can be interleaved: a lake stores some types as others (Iceberg a
 /// TINYINT as an int, a TIME(3) in microseconds), and its rows are read as the log's. A
-/// column is cast where its type differs ([`conform_array`](crate::conform::conform_array):
-/// a value the log's type cannot hold is an error, never a NULL). `what` names the source
-/// in errors.
+/// column is cast where its type is one the table's is [stored as](crate::conform::stores_as)
+/// ([`conform_array`](crate::conform::conform_array): a value the log's type cannot hold is
+/// an error, never a NULL); another type is a schema mismatch. `what` names the source in
+/// errors.
 pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef, what: &dyn Fn() -> String) -> Result<RecordBatch> {
     if batch.schema_ref() == schema {
         return Ok(batch);
@@ -226,6 +227,15 @@ pub(crate) fn conform(batch: RecordBatch, schema: &SchemaRef, what: &dyn Fn() ->
                 field.name()
             )));
         };
+        if !crate::conform::stores_as(have.data_type(), field.data_type()) {
+            return Err(Error::schema(format!(
+                "{}: column '{}' has type {} but the table says {}",
+                what(),
+                field.name(),
+                have.data_type(),
+                field.data_type()
+            )));
+        }
         let column = crate::conform::conform_array(batch.column(idx), field.data_type()).map_err(|e| {
             Error::schema(format!(
                 "{}: column '{}' has type {}, which does not cast to the table's {}: {e}",
@@ -376,6 +386,15 @@ mod tests {
             .ok_or_else(|| Error::invalid("70000 cast"))?;
         assert_eq!(e.kind(), crate::error::ErrorKind::SchemaMismatch, "{e}");
         assert!(e.to_string().contains("split 0: column 'k'"), "{e}");
+        // a float is no integer in another form: its values would be cut
+        let b = RecordBatch::try_from_iter([("k", Arc::new(arrow_array::Float64Array::from(vec![1.5])) as _)])?;
+        let e = conform(b, &want, &|| "split 0".into())
+            .err()
+            .ok_or_else(|| Error::invalid("1.5 cast"))?;
+        assert!(
+            e.to_string().contains("has type Float64 but the table says Int16"),
+            "{e}"
+        );
         Ok(())
     }
 }
