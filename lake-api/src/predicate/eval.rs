@@ -173,6 +173,8 @@ fn number_of<'a>(dt: &DataType, lit: &'a Literal) -> std::borrow::Cow<'a, Litera
     match lit {
         Literal::String(s) if value_type(dt).is_integer() => match (s.parse::<i64>(), s.parse::<f64>()) {
             (Ok(v), _) => Cow::Owned(Literal::Int(v)),
+            // past Int64 but a UInt64: cast to the column exactly, as written
+            (_, _) if s.parse::<u64>().is_ok() => Cow::Borrowed(lit),
             (_, Ok(v)) => Cow::Owned(Literal::Float(v)),
             _ => Cow::Borrowed(lit),
         },
@@ -768,6 +770,13 @@ mod tests {
         assert_eq!(run(col("v").in_list(["1.5"]).negate())?, vec![T, T, N]);
         // what is no number stays an error
         assert!(run(col("v").eq("ten")).is_err());
+        // a UInt64 past Int64 compares exactly
+        let batch = RecordBatch::try_from_iter([(
+            "u",
+            Arc::new(arrow_array::UInt64Array::from(vec![Some(u64::MAX), Some(1), None])) as ArrayRef,
+        )])?;
+        let got: Vec<Option<bool>> = col("u").eq(u64::MAX.to_string()).evaluate(&batch)?.iter().collect();
+        assert_eq!(got, vec![T, F, N]);
         Ok(())
     }
 
