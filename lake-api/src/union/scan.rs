@@ -763,10 +763,47 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 
         let first_row = info.with_merge_engine(crate::table::MergeEngine::FirstRow);
-        let table = UnionTable::new(first_row, Arc::new(log), Some(lake))?;
-        let e = followed(table.scan().build().await?).await?;
+        let log = Arc::new(CountingLog {
+            inner: log,
+            offset_ranges: AtomicUsize::new(0),
+        });
+        let table = UnionTable::new(first_row, log.clone(), Some(lake))?;
+        let scan = table.scan().build().await?;
+        let before = log.offset_ranges.load(Ordering::SeqCst);
+        let e = followed(scan).await?;
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        // refused before the bounded read pinned its ends, let alone planned (regression:
+        // it was planned and started first)
+        assert_eq!(log.offset_ranges.load(Ordering::SeqCst), before);
         Ok(())
+    }
+
+    /// A memory log that counts the calls of `offset_ranges`.
+    struct CountingLog {
+        inner: MemoryLog,
+        offset_ranges: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl LogSource for CountingLog {
+        async fn table_info(&self) -> Result<TableInfo> {
+            self.inner.table_info().await
+        }
+        async fn offset_ranges(&self) -> Result<BTreeMap<TableBucket, crate::log::OffsetRange>> {
+            self.offset_ranges.fetch_add(1, Ordering::SeqCst);
+            self.inner.offset_ranges().await
+        }
+        async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
+            self.inner.tiered_offsets(snapshot).await
+        }
+        async fn read(
+            &self,
+            bucket: &TableBucket,
+            start: i64,
+            stop: Option<i64>,
+        ) -> Result<crate::log::LogBatchStream> {
+            self.inner.read(bucket, start, stop).await
+        }
     }
 
     /// A lake that counts the calls a scan makes of it, over a memory lake.
