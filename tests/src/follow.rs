@@ -2,7 +2,9 @@
 //! changelog (its log, and a lake tiered at random points of it), followed, and then sent
 //! the rest. The changelog the scan emits, replayed into an empty table, must be the
 //! oracle's table after the whole workload; its first part (the bounded read) must be all
-//! inserts (`+A` for a log table), and every later change must come as the log recorded it.
+//! inserts (`+A` for a log table), and every later change must come as the log recorded it
+//! (each key's changes in their order, kinds included). Changes past the expected count
+//! are not waited for: one more would go unseen.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use lake_api::memory::{MemoryLake, MemoryLog, tier};
 use lake_api::predicate::{Predicate, col};
-use lake_api::{BlobMode, MergeEngine, MergeStrategy, TableBucket, UnionTable};
+use lake_api::{BlobMode, ChangeType, MergeEngine, MergeStrategy, TableBucket, UnionTable};
 
 use crate::build::{append_in_batches, build_log};
 use crate::check::{format_rows, projected_rows};
@@ -83,18 +85,28 @@ async fn follow_and_check(
     let scan = builder.build().await.map_err(|e| format!("build: {e}"))?;
     let mut changes = scan.follow().await.map_err(|e| format!("follow: {e}"))?;
 
-    // the rest of the changelog, after the scan pinned its ends
-    let mut tail_changes = 0;
+    // the rest of the changelog, after the scan pinned its ends; what the tail must emit:
+    // each change the filter selects, as recorded (values and kind), in offset order
+    let columns = shape.column_names();
+    let mut want_tail: Vec<Vec<String>> = Vec::new();
     for (bucket, all) in &workload.changes {
         let rest = &all[cuts[bucket]..];
         append_in_batches(rng, &log, shape, bucket, rest, 5).map_err(|e| format!("append: {e}"))?;
-        let passes = |row: &Row| {
-            filter
-                .as_ref()
-                .is_none_or(|f| selects_all(std::slice::from_ref(f), row))
-        };
-        tail_changes += rest.iter().filter(|(_, row)| passes(row)).count();
+        let selected: Vec<&(ChangeType, Row)> = rest
+            .iter()
+            .filter(|(_, row)| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| selects_all(std::slice::from_ref(f), row))
+            })
+            .collect();
+        let rows: Vec<Row> = selected.iter().map(|(_, r)| r.clone()).collect();
+        for (mut row, (kind, _)) in projected_rows(shape, &rows, &columns).into_iter().zip(&selected) {
+            row.push(kind.short_string().to_string());
+            want_tail.push(row);
+        }
     }
+    let tail_changes = want_tail.len();
 
     let selected = |w: &Workload| -> Vec<Row> {
         table_at(w, &BTreeMap::new())
@@ -136,7 +148,6 @@ async fn follow_and_check(
         rows.sort();
         rows
     };
-    let columns = shape.column_names();
     let mut want_bounded = projected_rows(shape, &selected(prefix), &columns);
     want_bounded.sort();
     if strip(bounded) != want_bounded {
@@ -146,7 +157,8 @@ async fn follow_and_check(
         ));
     }
 
-    // replayed, the whole changelog is the whole workload's table
+    // the tail: each key's changes as recorded, in their order (a key lives in one
+    // bucket; buckets interleave), or for a log table the rows appended
     let key_of = |row: &[String]| -> Vec<String> {
         ["k", "k2", "p"]
             .iter()
@@ -154,6 +166,24 @@ async fn follow_and_check(
             .map(|i| row[i].clone())
             .collect()
     };
+    let per_key = |rows: &[Vec<String>]| -> BTreeMap<Vec<String>, Vec<Vec<String>>> {
+        let mut by_key: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
+        for row in rows {
+            let key = if shape.primary_key { key_of(row) } else { Vec::new() };
+            by_key.entry(key).or_default().push(row.clone());
+        }
+        if !shape.primary_key {
+            by_key.values_mut().for_each(|rows| rows.sort());
+        }
+        by_key
+    };
+    if per_key(tail) != per_key(&want_tail) {
+        return Err(format!(
+            "the tail differs from the changes recorded:\nwant {want_tail:?}\ngot  {tail:?}"
+        ));
+    }
+
+    // replayed, the whole changelog is the whole workload's table
     let mut replayed: Vec<Vec<String>> = Vec::new();
     let mut by_key: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
     for row in bounded.iter().chain(tail) {
