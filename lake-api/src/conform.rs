@@ -98,19 +98,18 @@ pub fn stores_as(stored: &DataType, table: &DataType) -> bool {
         ) => a == b,
         (a, b) if is_string(a) && is_string(b) => true,
         (a, b) if is_binary(a) && is_binary(b) => true,
-        (Struct(a), Struct(b)) => {
-            a.len() == b.len()
-                && b.iter().enumerate().all(|(i, f)| {
-                    // by name where the stored struct has every name, else by position (as
-                    // `conform_array` matches them)
-                    let by_name = b.iter().all(|f| a.find(f.name()).is_some());
-                    let have = if by_name {
-                        a.find(f.name()).map(|(_, s)| s)
-                    } else {
-                        a.get(i)
-                    };
-                    have.is_some_and(|s| stores_as(s.data_type(), f.data_type()))
-                })
+        (Struct(a), Struct(b)) if a.len() == b.len() => {
+            // by name where the stored struct has every name, else by position (as
+            // `conform_array` matches them)
+            let by_name = b.iter().all(|f| a.find(f.name()).is_some());
+            b.iter().enumerate().all(|(i, f)| {
+                let have = if by_name {
+                    a.find(f.name()).map(|(_, s)| s)
+                } else {
+                    a.get(i)
+                };
+                have.is_some_and(|s| stores_as(s.data_type(), f.data_type()))
+            })
         }
         (Map(a, _), Map(b, _)) => stores_as(a.data_type(), b.data_type()),
         (a, b) => match (list_item(a), list_item(b)) {

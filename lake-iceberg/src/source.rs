@@ -399,8 +399,8 @@ impl<'a> FileLocator<'a> {
     }
 }
 
-/// What planning needs of a snapshot's data files that iceberg 0.10's scan tasks do not
-/// carry, from the manifests.
+/// What planning and tiering need of a snapshot's data files that iceberg 0.10's scan
+/// tasks do not carry, from the manifests (read only when some fact is wanted).
 #[derive(Default)]
 pub(crate) struct FileFacts {
     /// The files whose sort order is the primary key's.

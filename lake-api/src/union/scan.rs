@@ -763,10 +763,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 
         let first_row = info.with_merge_engine(crate::table::MergeEngine::FirstRow);
-        let log = Arc::new(CountingLog {
-            inner: log,
-            offset_ranges: AtomicUsize::new(0),
-        });
+        let log = Arc::new(TestLog::over(log));
         let table = UnionTable::new(first_row, log.clone(), Some(lake))?;
         let scan = table.scan().build().await?;
         let before = log.offset_ranges.load(Ordering::SeqCst);
@@ -776,34 +773,6 @@ mod tests {
         // it was planned and started first)
         assert_eq!(log.offset_ranges.load(Ordering::SeqCst), before);
         Ok(())
-    }
-
-    /// A memory log that counts the calls of `offset_ranges`.
-    struct CountingLog {
-        inner: MemoryLog,
-        offset_ranges: AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl LogSource for CountingLog {
-        async fn table_info(&self) -> Result<TableInfo> {
-            self.inner.table_info().await
-        }
-        async fn offset_ranges(&self) -> Result<BTreeMap<TableBucket, crate::log::OffsetRange>> {
-            self.offset_ranges.fetch_add(1, Ordering::SeqCst);
-            self.inner.offset_ranges().await
-        }
-        async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
-            self.inner.tiered_offsets(snapshot).await
-        }
-        async fn read(
-            &self,
-            bucket: &TableBucket,
-            start: i64,
-            stop: Option<i64>,
-        ) -> Result<crate::log::LogBatchStream> {
-            self.inner.read(bucket, start, stop).await
-        }
     }
 
     /// A lake that counts the calls a scan makes of it, over a memory lake.
@@ -876,18 +845,31 @@ mod tests {
         }
     }
 
-    /// A log that names a readable lake snapshot, over a memory log.
-    struct NamingLog {
+    /// A memory log that counts the calls of `offset_ranges` and may name a readable lake
+    /// snapshot.
+    struct TestLog {
         inner: MemoryLog,
-        snapshot: i64,
+        snapshot: Option<i64>,
+        offset_ranges: AtomicUsize,
+    }
+
+    impl TestLog {
+        fn over(inner: MemoryLog) -> Self {
+            Self {
+                inner,
+                snapshot: None,
+                offset_ranges: AtomicUsize::new(0),
+            }
+        }
     }
 
     #[async_trait::async_trait]
-    impl LogSource for NamingLog {
+    impl LogSource for TestLog {
         async fn table_info(&self) -> Result<TableInfo> {
             self.inner.table_info().await
         }
         async fn offset_ranges(&self) -> Result<BTreeMap<TableBucket, crate::log::OffsetRange>> {
+            self.offset_ranges.fetch_add(1, Ordering::SeqCst);
             self.inner.offset_ranges().await
         }
         async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
@@ -902,7 +884,10 @@ mod tests {
             self.inner.read(bucket, start, stop).await
         }
         async fn readable_snapshot(&self) -> Result<ReadableSnapshot> {
-            Ok(ReadableSnapshot::Snapshot(self.snapshot))
+            match self.snapshot {
+                Some(id) => Ok(ReadableSnapshot::Snapshot(id)),
+                None => self.inner.readable_snapshot().await,
+            }
         }
     }
 
@@ -921,9 +906,9 @@ mod tests {
         let e = refused(table.scan().snapshot(5)).await?;
         not_found(e, "lake snapshot 5");
         // named by the log
-        let naming = NamingLog {
-            inner: log.clone(),
-            snapshot: 7,
+        let naming = TestLog {
+            snapshot: Some(7),
+            ..TestLog::over(log.clone())
         };
         let table = UnionTable::new(info.clone(), Arc::new(naming), Some(lake.clone()))?;
         let e = refused(table.scan()).await?;
