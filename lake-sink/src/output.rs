@@ -7,9 +7,12 @@
 //! rename, so that a power loss cannot leave the new name on a file whose data never
 //! reached the disk. A destination that exists and is not a regular file (`/dev/null`, a
 //! FIFO, a terminal) is written directly: renaming over it would
-//! replace the device node or the pipe with a plain file. Such an output is not whole or
-//! nothing (a failed run leaves what it wrote), and opening a FIFO waits for its reader. A
-//! symbolic link is followed, so the file it names is replaced and the link stays.
+//! replace the device node or the pipe with a plain file. So is a file reached through a
+//! process's descriptor (`/dev/stdout`, `/proc/self/fd/1`), appending, as a shell's `>>`
+//! asks: a rename would drop what it holds and cut off the descriptor. Such an output is
+//! not whole or nothing (a failed run leaves what it wrote), and opening a FIFO waits for
+//! its reader. A symbolic link is followed, so the file it names is replaced and the link
+//! stays.
 //!
 //! ```
 //! use std::io::Write;
@@ -58,22 +61,15 @@ impl OutputFile {
             Ok(meta) if meta.is_dir() => {
                 return Err(Error::invalid(format!("output path {} is a directory", dest.display())));
             }
-            Ok(meta) if !meta.is_file() => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&dest)
-                    .map_err(|e| Error::from(e).context(context("opening", &dest)))?;
-                let output = Self {
-                    dest,
-                    tmp: None,
-                    committed: false,
-                };
-                return Ok((output, OutputWriter::new(file)));
-            }
+            Ok(meta) if !meta.is_file() => return Self::direct(dest),
             Ok(meta) => Some(meta),
             Err(_) => None,
         };
-        let target = link_target(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?;
+        let mut links = link_chain(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?;
+        if replaced.is_some() && links.iter().any(|link| names_a_descriptor(link)) {
+            return Self::direct(dest);
+        }
+        let target = links.pop().unwrap_or_else(|| dest.clone());
         let name = target
             .file_name()
             .ok_or_else(|| Error::invalid(format!("output path {} has no file name", dest.display())))?
@@ -100,6 +96,22 @@ impl OutputFile {
             file.set_permissions(meta.permissions())
                 .map_err(|e| Error::from(e).context(context("setting the permissions of", &output.dest)))?;
         }
+        Ok((output, OutputWriter::new(file)))
+    }
+
+    /// Writes `dest` in place, appending: it is a device, a FIFO or a terminal, or a file
+    /// some process holds open (reached through its descriptor's link), whose contents and
+    /// open descriptors a rename would cut off.
+    fn direct(dest: PathBuf) -> Result<(Self, OutputWriter)> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&dest)
+            .map_err(|e| Error::from(e).context(format!("opening {}", dest.display())))?;
+        let output = Self {
+            dest,
+            tmp: None,
+            committed: false,
+        };
         Ok((output, OutputWriter::new(file)))
     }
 
@@ -138,21 +150,23 @@ impl Drop for OutputFile {
     }
 }
 
-/// `dest`, or, where `dest` is a symbolic link (dangling or not), the path it names,
-/// followed link by link: the output replaces that file and the links stay.
-fn link_target(dest: &Path) -> io::Result<PathBuf> {
-    let mut target = dest.to_path_buf();
+/// `dest` and, where it is a symbolic link (dangling or not), the paths it leads to, link
+/// by link; the last is the file the output replaces (the links stay).
+fn link_chain(dest: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut chain = vec![dest.to_path_buf()];
     // as many links as open(2) follows before it says ELOOP
     for _ in 0..=40 {
-        match std::fs::symlink_metadata(&target) {
+        let Some(link) = chain.last() else { break };
+        match std::fs::symlink_metadata(link) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let named = std::fs::read_link(&target)?;
-                target = match target.parent() {
+                let named = std::fs::read_link(link)?;
+                let next = match link.parent() {
                     Some(dir) => dir.join(named),
                     None => named,
                 };
+                chain.push(next);
             }
-            _ => return Ok(target),
+            _ => return Ok(chain),
         }
     }
     // a loop (or a chain too long): the rename would replace a link of it with the file
@@ -160,6 +174,15 @@ fn link_target(dest: &Path) -> io::Result<PathBuf> {
         "{}: too many levels of symbolic links",
         dest.display()
     )))
+}
+
+/// Whether `link` is a process's descriptor (`/proc/self/fd/1`, `/dev/stdout`,
+/// `/dev/fd/1`): a link in a directory under `/proc`, which opens the file the descriptor
+/// holds open, even one since renamed or removed.
+fn names_a_descriptor(link: &Path) -> bool {
+    link.parent()
+        .and_then(|dir| std::fs::canonicalize(dir).ok())
+        .is_some_and(|dir| dir.starts_with("/proc"))
 }
 
 /// The file an [`OutputFile`] is written through. It counts the bytes written, since a
@@ -336,6 +359,24 @@ mod tests {
         drop(file);
         assert_eq!(output.commit()?, null);
         assert!(!std::fs::metadata(null)?.is_file());
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_open_descriptor_is_written_through_and_keeps_its_contents() -> Result<()> {
+        // regression: `-o /dev/stdout >> rows.csv` reached rows.csv through the
+        // descriptor's /proc link and renamed the output over it, losing what it held
+        use std::os::fd::AsRawFd;
+        let dir = dir()?;
+        let dest = dir.path().join("rows.csv");
+        std::fs::write(&dest, b"earlier\n")?;
+        let held = OpenOptions::new().append(true).open(&dest)?;
+        let through = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
+        assert_eq!(write_output(&through, b"later\n")?, through);
+        assert_eq!(std::fs::read(&dest)?, b"earlier\nlater\n");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1, "nothing was left beside it");
+        drop(held);
         Ok(())
     }
 
