@@ -201,7 +201,11 @@ pub trait LogSource: Send + Sync {
     /// The table as the log knows it (the authority on schema, key and buckets).
     async fn table_info(&self) -> Result<TableInfo>;
 
-    /// The earliest and end offset of every bucket (of every partition) the log has.
+    /// The earliest and end offset of every bucket (of every partition) the log has. As in
+    /// Fluss, a table's buckets are all there from its creation (a partition's, from the
+    /// partition's): one nobody has written to yet is listed with `[0, 0)`, and a tailing
+    /// [`read`](Self::read) of it waits for its first records. A followed scan tails the
+    /// buckets listed here.
     async fn offset_ranges(&self) -> Result<BTreeMap<TableBucket, OffsetRange>>;
 
     /// The tiered offset of each bucket covered by a lake snapshot: the lake holds every

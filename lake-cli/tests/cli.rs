@@ -1162,6 +1162,49 @@ fn follow_prints_changes_as_they_arrive() {
     assert_eq!(status.code(), Some(130), "the interrupt handler ran");
 }
 
+#[test]
+fn follow_tails_the_buckets_nobody_had_written_to() {
+    // regression: the scan tailed the buckets the log had files for when it started, and
+    // the demo writes none to eu/0 (its rows hash elsewhere): a change there never came
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir_arg(&dir);
+    ok(&["demo", "--dir", &root]);
+    let eu0 = TableBucket::partitioned(vec!["eu".into()], 0);
+    assert!(
+        !dir.path().join("demo/orders/log/eu-p0/bucket-0").exists(),
+        "the demo wrote to eu/0: pick a bucket it leaves empty"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut child, rx, _) = follow_demo(&root, deadline);
+    let log = LocalLog::open(
+        dir.path(),
+        &TablePath::new("demo", "orders"),
+        LocalLogOptions::default(),
+    )
+    .unwrap();
+    let info = demo_info();
+    let batch = RecordBatch::try_new(
+        info.schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![12])) as ArrayRef,
+            Arc::new(StringArray::from(vec!["eu"])),
+            Arc::new(StringArray::from(vec!["ines"])),
+            Arc::new(Float64Array::from(vec![7.0])),
+            Arc::new(LargeBinaryArray::from(vec![None::<&[u8]>])),
+            arrow::array::new_null_array(info.schema.field(5).data_type(), 1),
+        ],
+    )
+    .unwrap();
+    log.append(&eu0, batch, vec![ChangeType::Insert]).unwrap();
+    let got = recv_until(&rx, deadline, |l| l.contains("\"id\":12"));
+    let v: Value = serde_json::from_str(got.last().unwrap()).unwrap();
+    assert_eq!(
+        (v["customer"].as_str(), v["_change_type"].as_str()),
+        (Some("ines"), Some("+I"))
+    );
+    assert_eq!(signalled(&mut child, "-INT").code(), Some(130));
+}
+
 fn lakescan_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lakescan"))
         .current_dir(cwd)

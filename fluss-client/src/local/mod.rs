@@ -543,10 +543,26 @@ impl LocalLog {
     /// Looks for batches other processes appended to one bucket.
     fn refresh_bucket(&self, bucket: &TableBucket) -> Result<()> {
         let mut state = self.state()?;
-        if let Some(log) = state.buckets.get_mut(bucket) {
-            log.refresh().map_err(|e| e.context(format!("{bucket}")))?;
+        match state.buckets.get_mut(bucket) {
+            Some(log) => log.refresh().map_err(|e| e.context(format!("{bucket}"))),
+            // not written to when last looked: another process's first append made its
+            // files since, or not
+            None => {
+                drop(state);
+                self.refresh()
+            }
         }
-        Ok(())
+    }
+
+    /// Every bucket of the table: all of an unpartitioned table's, and all of each
+    /// partition's it has.
+    fn buckets<'s>(&self, state: &'s State) -> impl Iterator<Item = TableBucket> + 's {
+        let count = self.inner.info.bucket_count;
+        let unpartitioned = self.inner.info.partition_keys.is_empty().then(Vec::new);
+        unpartitioned
+            .into_iter()
+            .chain(state.partitions.keys().cloned())
+            .flat_map(move |partition| (0..count).map(move |b| TableBucket::partitioned(partition.clone(), b)))
     }
 
     /// The offsets a lake snapshot covers, from its `fluss-offsets` property.
@@ -789,20 +805,26 @@ impl LogSource for LocalLog {
     async fn offset_ranges(&self) -> lake_api::Result<BTreeMap<TableBucket, OffsetRange>> {
         self.refresh()?;
         let state = self.state()?;
-        Ok(state
+        // the log deletes no segments (and opens none that start past 0)
+        let mut ranges: BTreeMap<TableBucket, OffsetRange> = state
             .buckets
             .iter()
             .map(|(b, log)| {
                 (
                     b.clone(),
-                    // the log deletes no segments (and opens none that start past 0)
                     OffsetRange {
                         earliest: 0,
                         end: log.end,
                     },
                 )
             })
-            .collect())
+            .collect();
+        // a bucket's files are made by its first append, but, as in Fluss, every bucket of
+        // the table (of a partition it has) is there from the start
+        for bucket in self.buckets(&state) {
+            ranges.entry(bucket).or_insert(OffsetRange { earliest: 0, end: 0 });
+        }
+        Ok(ranges)
     }
 
     async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> lake_api::Result<BTreeMap<TableBucket, i64>> {
@@ -821,17 +843,22 @@ impl LogSource for LocalLog {
         }
         {
             let state = self.state()?;
-            let Some(log) = state.buckets.get(bucket) else {
-                return Err(Error::new(
-                    ErrorKind::NotFound,
-                    format!("table {} has no {bucket} in its log", self.inner.info.path),
-                )
-                .into());
+            // a bucket nobody wrote to yet holds `[0, 0)`: a tailing read waits for its files
+            let end = match state.buckets.get(bucket) {
+                Some(log) => log.end,
+                None if self.buckets(&state).any(|b| b == *bucket) => 0,
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!("table {} has no {bucket} in its log", self.inner.info.path),
+                    )
+                    .into());
+                }
             };
-            if start > log.end && stop.is_some() {
+            if start > end && stop.is_some() {
                 return Err(Error::new(
                     ErrorKind::Offsets,
-                    format!("start offset {start} is beyond the end offset {} of {bucket}", log.end),
+                    format!("start offset {start} is beyond the end offset {end} of {bucket}"),
                 )
                 .into());
             }

@@ -500,7 +500,8 @@ async fn bad_appends_and_reads_are_refused() {
     log.append(&b0, batch(0..2, None), vec![ChangeType::Insert; 2]).unwrap();
     let e = log.read(&b0, 7, Some(9)).await.err().unwrap();
     assert_eq!(e.kind(), lake_api::ErrorKind::Offsets);
-    assert!(log.read(&TableBucket::new(1), 0, Some(1)).await.is_err());
+    // bucket 1 is there, empty, until written to; the table has no bucket 2
+    assert!(log.read(&TableBucket::new(2), 0, Some(1)).await.is_err());
     assert!(
         LocalLog::create(dir.path(), &info(false), options(1 << 20)).is_err(),
         "exists already"
@@ -1437,4 +1438,58 @@ fn a_segment_that_will_not_open_is_gone_only_when_it_is() {
     let failed = super::segment_open_error(path, 7, &b0, std::io::Error::from_raw_os_error(24));
     assert_eq!(failed.kind(), ErrorKind::Io, "{failed}");
     assert!(failed.to_string().contains("cannot be opened"), "{failed}");
+}
+
+/// The first batch of a tailing read within 10 s.
+async fn tailed(batches: &mut lake_api::LogBatchStream) -> Result<LogBatch> {
+    match tokio::time::timeout(Duration::from_secs(10), batches.try_next()).await {
+        Ok(batch) => batch?.ok_or_else(|| Error::invalid("the tailing read ended")),
+        Err(_) => Err(Error::invalid("no batch came in 10 s")),
+    }
+}
+
+#[tokio::test]
+async fn a_bucket_nobody_wrote_to_is_listed_empty_and_can_be_tailed() -> Result<()> {
+    // regression: a bucket was listed once written to, and reading it before was NotFound,
+    // so a followed scan never tailed it and missed every change to its keys
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(false), options(1 << 20))?;
+    let reader = LocalLog::open_read_only(dir.path(), &info(false).path, options(1 << 20))?;
+    let (b0, b1) = (TableBucket::new(0), TableBucket::new(1));
+    log.append(&b0, batch(0..2, None), vec![ChangeType::Insert; 2])?;
+    for log in [&log, &reader] {
+        let ranges = log.offset_ranges().await?;
+        assert_eq!(ranges.keys().collect::<Vec<_>>(), vec![&b0, &b1]);
+        assert_eq!((ranges[&b1].earliest, ranges[&b1].end), (0, 0));
+        assert_eq!(log.read(&b1, 0, Some(0)).await?.try_collect::<Vec<_>>().await?.len(), 0);
+        let e = log
+            .read(&b1, 1, Some(2))
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("read past an empty bucket's end"))?;
+        assert_eq!(e.kind(), lake_api::ErrorKind::Offsets, "{e}");
+        let e = log
+            .read(&TableBucket::new(2), 0, None)
+            .await
+            .err()
+            .ok_or_else(|| Error::invalid("read a bucket the table does not have"))?;
+        assert_eq!(e.kind(), lake_api::ErrorKind::NotFound, "{e}");
+    }
+    // tailed in this process and in another (which finds the bucket's files by looking)
+    let mut here = log.read(&b1, 0, None).await?;
+    let mut there = reader.read(&b1, 0, None).await?;
+    log.append(&b1, batch(5..6, None), vec![ChangeType::Insert])?;
+    assert_eq!(keys(&[tailed(&mut here).await?]), vec![5]);
+    assert_eq!(keys(&[tailed(&mut there).await?]), vec![5]);
+
+    // a partition's buckets come with it
+    let dir = tempfile::tempdir()?;
+    let log = LocalLog::create(dir.path(), &info(true), options(1 << 20))?;
+    assert!(log.offset_ranges().await?.is_empty(), "no partition yet");
+    let us = |b: u32| TableBucket::partitioned(vec!["us".to_string()], b);
+    log.append(&us(1), batch(0..1, Some("us")), vec![ChangeType::Insert])?;
+    let ranges = log.offset_ranges().await?;
+    assert_eq!(ranges.keys().collect::<Vec<_>>(), vec![&us(0), &us(1)]);
+    assert_eq!(ranges[&us(0)].end, 0);
+    Ok(())
 }

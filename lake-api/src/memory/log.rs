@@ -25,6 +25,26 @@ struct State {
     tiered: HashMap<i64, BTreeMap<TableBucket, i64>>,
 }
 
+impl State {
+    /// Adds the buckets of a partition it does not have yet (all the table's buckets
+    /// together, as Fluss creates a partition's).
+    fn add_partition(&mut self, info: &TableInfo, partition: &[String]) {
+        for b in 0..info.bucket_count {
+            self.buckets
+                .entry(TableBucket::partitioned(partition.to_vec(), b))
+                .or_default();
+        }
+    }
+
+    /// The log of `bucket`, made with the rest of its partition's if it is new.
+    fn bucket(&mut self, info: &TableInfo, bucket: &TableBucket) -> &mut BucketLog {
+        if !self.buckets.contains_key(bucket) && bucket.partition.len() == info.partition_keys.len() {
+            self.add_partition(info, &bucket.partition);
+        }
+        self.buckets.entry(bucket.clone()).or_default()
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     info: TableInfo,
@@ -42,13 +62,18 @@ pub struct MemoryLog {
 }
 
 impl MemoryLog {
-    /// An empty log of a table.
+    /// An empty log of a table. As in Fluss, every bucket of a table (of a partition, once
+    /// the partition has any) is there from the start, with offsets `[0, 0)`.
     pub fn new(info: TableInfo) -> Result<Self> {
         info.validate()?;
+        let mut state = State::default();
+        if info.partition_keys.is_empty() {
+            state.add_partition(&info, &[]);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 info,
-                state: Mutex::new(State::default()),
+                state: Mutex::new(state),
                 appended: Notify::new(),
             }),
         })
@@ -74,7 +99,7 @@ impl MemoryLog {
             )));
         }
         let mut state = self.state()?;
-        let log = state.buckets.entry(bucket.clone()).or_default();
+        let log = state.bucket(info, bucket);
         let lb = LogBatch::new(batch, changes, log.end);
         lb.validate()?;
         let range = (lb.base_offset, lb.next_offset);
@@ -89,7 +114,7 @@ impl MemoryLog {
     /// that feed the engine broken logs.
     pub fn append_raw(&self, bucket: &TableBucket, batch: LogBatch) -> Result<()> {
         let mut state = self.state()?;
-        let log = state.buckets.entry(bucket.clone()).or_default();
+        let log = state.bucket(&self.inner.info, bucket);
         log.end = log.end.max(batch.next_offset);
         log.batches.push(batch);
         drop(state);
@@ -97,9 +122,10 @@ impl MemoryLog {
         Ok(())
     }
 
-    /// Makes a bucket known with no records (so that it has offsets `[0, 0)`).
+    /// Makes a bucket known with no records (so that it has offsets `[0, 0)`), with the
+    /// rest of its partition's: for a partition nothing was appended to yet.
     pub fn ensure_bucket(&self, bucket: &TableBucket) -> Result<()> {
-        self.state()?.buckets.entry(bucket.clone()).or_default();
+        self.state()?.bucket(&self.inner.info, bucket);
         Ok(())
     }
 

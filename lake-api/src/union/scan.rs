@@ -624,8 +624,9 @@ impl UnionScan {
     /// there, forever: a changelog whose batches carry the output columns plus
     /// [`CHANGE_TYPE_COLUMN`](super::CHANGE_TYPE_COLUMN) (`+I` for the rows of the bounded
     /// read of a primary-key table, `+A` for a log table's, then each log change as
-    /// recorded). Filters apply to each change on its own. Buckets that appear after the
-    /// call (new partitions) are not followed. Needs a Tokio runtime.
+    /// recorded). Filters apply to each change on its own. Every bucket the log lists is
+    /// followed, written to yet or not ([`LogSource::offset_ranges`]); the buckets of a
+    /// partition created after the call are not. Needs a Tokio runtime.
     pub async fn follow(&self) -> Result<RecordBatchStream> {
         super::follow::check_followable(&self.ctx, self.mode)?;
         if self.ctx.blob_mode == BlobMode::References {
@@ -772,6 +773,46 @@ mod tests {
         // refused before the bounded read pinned its ends, let alone planned (regression:
         // it was planned and started first)
         assert_eq!(log.offset_ranges.load(Ordering::SeqCst), before);
+        Ok(())
+    }
+
+    /// The next non-empty batch of a followed scan, or an error after 10 s.
+    async fn next_change(stream: &mut RecordBatchStream) -> Result<RecordBatch> {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await;
+        match next {
+            Ok(Some(batch)) => batch,
+            Ok(None) => Err(Error::invalid("the followed scan ended")),
+            Err(_) => Err(Error::invalid("no change came in 10 s")),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_followed_scan_tails_the_buckets_nobody_had_written_to() -> Result<()> {
+        // regression: the tails were the buckets the log listed when the scan started, and
+        // a memory or local log lists a bucket once written: a later change to a key of
+        // another bucket never came, and a table with no rows yet ended the scan at once
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let info = TableInfo::primary_key_table(TablePath::new("db", "t"), schema.clone(), vec!["k".into()], 2);
+        for written in [true, false] {
+            let log = MemoryLog::new(info.clone())?;
+            let insert = |bucket: u32, k: i64| -> Result<()> {
+                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![k]))])?;
+                log.append(&TableBucket::new(bucket), batch, vec![ChangeType::Insert])?;
+                Ok(())
+            };
+            if written {
+                insert(0, 1)?;
+            }
+            let table = UnionTable::new(info.clone(), Arc::new(log.clone()), None)?;
+            let mut changes = table.scan().build().await?.follow().await?;
+            if written {
+                assert_eq!(next_change(&mut changes).await?.num_rows(), 1, "the bounded read");
+            }
+            insert(1, 2)?;
+            let change = next_change(&mut changes).await?;
+            let keys = change.column(0).as_any().downcast_ref::<Int64Array>();
+            assert_eq!(keys.map(|k| k.values().to_vec()), Some(vec![2]), "written: {written}");
+        }
         Ok(())
     }
 
