@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lake::LakeSnapshot;
 use crate::log::latest_tiered_offsets;
-use crate::table::TableBucket;
+use crate::table::{TableBucket, TableInfo};
 
 use super::options::{MergeStrategy, ReadMode};
 use super::scan::ScanContext;
@@ -91,6 +91,9 @@ pub(crate) async fn plan(
         .filter_map(|s| s.bucket.map(|b| TableBucket::partitioned(s.partition.clone(), b)))
         .collect();
     buckets.extend(lake_buckets.iter().cloned());
+    if let Some(as_of) = as_of {
+        check_as_of(info, as_of, &buckets)?;
+    }
 
     let mut ranges = BTreeMap::new();
     for bucket in buckets {
@@ -212,6 +215,36 @@ pub(crate) async fn plan(
         splits.push(split);
     }
     Ok(splits)
+}
+
+/// Refuses as-of offsets for a bucket the table cannot have, or (past offset 0) one the
+/// log, the lake and its offsets all lack: the scan reads neither, so it would stop
+/// nothing and say nothing.
+fn check_as_of(info: &TableInfo, as_of: &BTreeMap<TableBucket, i64>, buckets: &BTreeSet<TableBucket>) -> Result<()> {
+    for (bucket, &stop) in as_of {
+        if bucket.bucket >= info.bucket_count {
+            return Err(Error::invalid(format!(
+                "as-of offsets name {bucket}, but table {} has {} buckets",
+                info.path, info.bucket_count
+            )));
+        }
+        if bucket.partition.len() != info.partition_keys.len() {
+            let what = match info.partition_keys.len() {
+                0 => "is not partitioned".to_string(),
+                n => format!("has {n} partition key(s)"),
+            };
+            return Err(Error::invalid(format!(
+                "as-of offsets name {bucket}, but table {} {what}",
+                info.path
+            )));
+        }
+        if stop != 0 && !buckets.contains(bucket) {
+            return Err(Error::offsets(format!(
+                "as-of offsets stop {bucket} at {stop}, but the log has no such bucket (nor does the lake)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Partition values must match the table's partition keys in number.

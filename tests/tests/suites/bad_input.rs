@@ -156,6 +156,28 @@ async fn a_stop_beyond_the_log_end_is_refused_at_planning() {
 }
 
 #[tokio::test]
+async fn a_stop_for_a_bucket_the_table_does_not_have_is_refused_at_planning() {
+    // regression: as-of offsets were looked up only for the buckets the log, the lake or
+    // its offsets named, and the others were dropped without a word
+    let (_, _, table) = table().await;
+    let stops = [
+        (TableBucket::new(7), 3, "has 2 buckets"),
+        (TableBucket::partitioned(vec!["x".into()], 0), 3, "not partitioned"),
+    ];
+    for (bucket, stop, says) in stops {
+        let scan = table
+            .scan()
+            .as_of_offsets(BTreeMap::from([(bucket.clone(), stop)]))
+            .build()
+            .await
+            .unwrap();
+        let e = scan.plan().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bucket}: {e}");
+        assert!(e.to_string().contains(says), "{bucket}: {e}");
+    }
+}
+
+#[tokio::test]
 async fn a_snapshot_ahead_of_the_log_is_refused() {
     let (log, lake, _) = table().await;
     // the lake claims offsets the log never had
