@@ -27,8 +27,9 @@
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, OffsetSizeTrait, RecordBatch};
+use arrow_schema::{DataType, SchemaRef};
 use async_trait::async_trait;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -46,27 +47,95 @@ pub const DEFAULT_MAX_ROW_GROUP_BYTES: usize = 128 << 20;
 /// Written under a temp name in the same directory and renamed to `path` by
 /// [`Sink::finish`]; dropped unfinished it leaves no file. An existing file at `path` is
 /// replaced on finish; a pipe or device there is written directly (see
-/// [`OutputFile`]).
+/// [`OutputFile`]). Batches go to the Parquet writer in slices of at most 64 MiB of
+/// payloads and strings, so that however large its BLOBs, no page nears Parquet's 2 GiB
+/// limit.
 pub struct ParquetFileSink {
     inner: FileSink,
 }
 
+/// Bytes of variable-width values (BLOB payloads, strings) one write hands the Parquet
+/// writer at most. Parquet checks a page's size, and a dictionary's, only between groups
+/// of rows (`write_batch_size`, 1024 by default), and cannot write a page past 2 GiB: a
+/// batch of 1024 images of 2 MiB given whole would fail the file at its end.
+const MAX_WRITE_BYTES: usize = 64 << 20;
+
 struct ParquetWriter {
     writer: ArrowWriter<BufWriter<OutputWriter>>,
     max_row_group_bytes: usize,
+    max_write_bytes: usize,
 }
 
 impl FormatWriter for ParquetWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch)?;
-        if self.writer.in_progress_size() >= self.max_row_group_bytes {
-            self.writer.flush()?;
+        for (offset, len) in slices_by_bytes(batch, self.max_write_bytes) {
+            self.writer.write(&batch.slice(offset, len))?;
+            if self.writer.in_progress_size() >= self.max_row_group_bytes {
+                self.writer.flush()?;
+            }
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<u64> {
         flush_buffered(self.writer.into_inner()?)
+    }
+}
+
+/// The row ranges `(offset, len)` of `batch` to write one by one so that each holds at
+/// most `cap` bytes of its top-level variable-width columns' values (or is one row): the
+/// whole batch when it holds no more than that.
+fn slices_by_bytes(batch: &RecordBatch, cap: usize) -> Vec<(usize, usize)> {
+    let rows = batch.num_rows();
+    let sizes: Vec<Vec<usize>> = batch.columns().iter().filter_map(|c| value_sizes(c.as_ref())).collect();
+    let total: usize = sizes.iter().flatten().sum();
+    if total <= cap {
+        return vec![(0, rows)];
+    }
+    let mut slices = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for row in 0..rows {
+        let size: usize = sizes.iter().map(|column| column[row]).sum();
+        if row > start && bytes + size > cap {
+            slices.push((start, row - start));
+            (start, bytes) = (row, 0);
+        }
+        bytes += size;
+    }
+    if start < rows {
+        slices.push((start, rows - start));
+    }
+    slices
+}
+
+/// Each row's value length in a binary or string column; `None` for other columns.
+fn value_sizes(column: &dyn Array) -> Option<Vec<usize>> {
+    fn lengths<O: OffsetSizeTrait>(offsets: &[O]) -> Vec<usize> {
+        offsets.windows(2).map(|w| (w[1] - w[0]).as_usize()).collect()
+    }
+    match column.data_type() {
+        DataType::Binary => Some(lengths(column.as_binary::<i32>().value_offsets())),
+        DataType::LargeBinary => Some(lengths(column.as_binary::<i64>().value_offsets())),
+        DataType::Utf8 => Some(lengths(column.as_string::<i32>().value_offsets())),
+        DataType::LargeUtf8 => Some(lengths(column.as_string::<i64>().value_offsets())),
+        // a view's first four bytes are its value's length
+        DataType::BinaryView => Some(
+            column
+                .as_binary_view()
+                .views()
+                .iter()
+                .map(|v| *v as u32 as usize)
+                .collect(),
+        ),
+        DataType::Utf8View => Some(
+            column
+                .as_string_view()
+                .views()
+                .iter()
+                .map(|v| *v as u32 as usize)
+                .collect(),
+        ),
+        _ => None,
     }
 }
 
@@ -85,6 +154,16 @@ impl ParquetFileSink {
         properties: WriterProperties,
         max_row_group_bytes: usize,
     ) -> Result<Self> {
+        Self::create_inner(path, schema, properties, max_row_group_bytes, MAX_WRITE_BYTES)
+    }
+
+    fn create_inner(
+        path: impl Into<PathBuf>,
+        schema: SchemaRef,
+        properties: WriterProperties,
+        max_row_group_bytes: usize,
+        max_write_bytes: usize,
+    ) -> Result<Self> {
         let path = path.into();
         let shown = path.display().to_string();
         let (output, file) = OutputFile::create(path)?;
@@ -97,6 +176,7 @@ impl ParquetFileSink {
                 Box::new(ParquetWriter {
                     writer,
                     max_row_group_bytes,
+                    max_write_bytes,
                 }),
                 "parquet",
             ),
@@ -117,5 +197,83 @@ impl Sink for ParquetFileSink {
 
     async fn finish(self: Box<Self>) -> Result<SinkSummary> {
         self.inner.finish().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, LargeBinaryArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use lake_api::types::blob_field;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    #[test]
+    fn slices_hold_at_most_the_cap_or_one_row() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            blob_field("image", true),
+        ]));
+        let names = arrow_array::StringArray::from(vec![Some("ab"), None, Some("c"), Some(""), Some("de")]);
+        let sizes: [usize; 5] = [3, 10, 4, 0, 5];
+        let images = LargeBinaryArray::from_iter_values(sizes.iter().map(|&n| vec![0u8; n]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(names), Arc::new(images)])?;
+        // row sizes 5, 10, 5, 0, 7
+        assert_eq!(slices_by_bytes(&batch, 27), vec![(0, 5)]);
+        assert_eq!(slices_by_bytes(&batch, 12), vec![(0, 1), (1, 1), (2, 3)]);
+        assert_eq!(slices_by_bytes(&batch.slice(1, 3), 12), vec![(0, 1), (1, 2)]);
+        // a row past the cap goes alone
+        let alone: Vec<(usize, usize)> = (0..5).map(|row| (row, 1)).collect();
+        assert_eq!(slices_by_bytes(&batch, 1), alone);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn large_blobs_are_written_in_pages_of_bounded_size() -> Result<()> {
+        // regression: a batch went to the writer whole, and Parquet checks a page's (and a
+        // dictionary's) size only every 1024 rows: 1024 images of 2 MiB made a page past
+        // the 2 GiB a page header can say, and the finished export failed. Here, with the
+        // slice cap at 1 MiB, 200 payloads of 100 KiB must not share one page.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            blob_field("image", true),
+        ]));
+        let rows = 200_u64;
+        let payloads: Vec<Vec<u8>> = (0..rows).map(|i| vec![i as u8; 100 << 10]).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows as i64)),
+                Arc::new(LargeBinaryArray::from_iter_values(payloads.iter())),
+            ],
+        )?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("images.parquet");
+        let mut sink = ParquetFileSink::create_inner(
+            &path,
+            schema,
+            WriterProperties::default(),
+            DEFAULT_MAX_ROW_GROUP_BYTES,
+            1 << 20,
+        )?;
+        sink.write(&batch).await?;
+        assert_eq!(Box::new(sink).finish().await?.rows, rows);
+
+        let reader = SerializedFileReader::new(std::fs::File::open(&path)?)?;
+        let mut largest = 0;
+        let mut read = 0;
+        for group in 0..reader.num_row_groups() {
+            for page in reader.get_row_group(group)?.get_column_page_reader(1)? {
+                let page = page?;
+                largest = largest.max(page.buffer().len());
+                read += page.num_values() as usize;
+            }
+        }
+        assert!(read >= rows as usize, "{read} values in the pages");
+        assert!(largest <= 2 << 20, "a page of {largest} bytes");
+        Ok(())
     }
 }
