@@ -265,11 +265,9 @@ impl Planner for PaimonPlanner {
         let mut builder = table.new_read_builder();
         source.configure(&mut builder, &context)?;
         let pk = source.info.has_primary_key();
-        if let Some(limit) = source.limit
-            && !pk
-        {
-            builder.with_limit(limit);
-        }
+        // the limit stays out of paimon's planner, which sums the files' row counts
+        // unchecked to apply it (a corrupt manifest's overflow a panic in debug builds):
+        // the loop below stops at it, once each split's counts are checked
         let mut scan = builder.new_scan();
         if view.scan_all_files {
             scan = scan.with_scan_all_files();

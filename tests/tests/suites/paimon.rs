@@ -832,3 +832,110 @@ async fn partitions_of_every_partition_key_type_are_read() -> lake_api::Result<(
     let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
     lakeunion_tests::fixtures::partitions_of_every_key_type_read_back(&lake).await
 }
+
+/// Rewrites every manifest (not manifest list) of the Paimon table at `table_dir` with
+/// each data file's `_ROW_COUNT` set to `rows`.
+fn forge_manifest_row_counts(table_dir: &Path, rows: i64) -> Result<usize, String> {
+    use apache_avro::types::Value;
+    fn set(value: &mut Value, rows: i64) {
+        match value {
+            Value::Record(fields) => {
+                for (name, field) in fields.iter_mut() {
+                    if name == "_ROW_COUNT" {
+                        *field = Value::Long(rows);
+                    } else {
+                        set(field, rows);
+                    }
+                }
+            }
+            Value::Union(_, inner) => set(inner, rows),
+            Value::Array(items) => items.iter_mut().for_each(|v| set(v, rows)),
+            _ => {}
+        }
+    }
+    let mut forged = 0;
+    let dir = table_dir.join("manifest");
+    for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !name.starts_with("manifest-") || name.starts_with("manifest-list-") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let reader = apache_avro::Reader::new(&bytes[..]).map_err(|e| e.to_string())?;
+        let schema = reader.writer_schema().clone();
+        let mut values = Vec::new();
+        for value in reader {
+            let mut value = value.map_err(|e| e.to_string())?;
+            set(&mut value, rows);
+            values.push(value);
+        }
+        let mut writer = apache_avro::Writer::new(&schema, Vec::new());
+        writer.extend(values).map_err(|e| e.to_string())?;
+        std::fs::write(&path, writer.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        forged += 1;
+    }
+    Ok(forged)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_counts_past_i64_in_a_manifest_are_corrupt_under_a_limit() -> Result<(), String> {
+    // regression: a log table's limit went to paimon's planner, which sums the files' row
+    // counts unchecked while it plans (an overflow panic in debug builds) before the
+    // planner's own check of them could say Corrupt
+    let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+    let mut info = TableInfo::log_table(TablePath::new("db", "logs"), schema.clone(), 2);
+    info.bucket_key = vec!["k".into()];
+    let assigner = BucketAssigner::new(LakeFormat::Paimon, &schema, &info.bucket_key, 2).map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut snapshot = None;
+    let mut offsets = [0_i64; 2];
+    for round in 0..2_i64 {
+        // each round writes a file to each bucket: keys 10 * round.. routed as Fluss does
+        let keys = Int64Array::from_iter_values(round * 10..round * 10 + 10);
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(keys)]).map_err(|e| e.to_string())?;
+        let buckets = assigner.assign(&batch).map_err(|e| e.to_string())?;
+        let mut writer = lake.create_lake_writer(&info).await.map_err(|e| e.to_string())?;
+        for bucket in 0..2_u32 {
+            let mask = arrow::array::BooleanArray::from_iter(buckets.iter().map(|b| Some(*b == bucket)));
+            let rows = arrow::compute::filter_record_batch(&batch, &mask).map_err(|e| e.to_string())?;
+            assert!(rows.num_rows() > 0, "round {round} writes to bucket {bucket}");
+            let n = rows.num_rows();
+            let log = LogBatch::new(rows, vec![ChangeType::AppendOnly; n], offsets[bucket as usize]);
+            offsets[bucket as usize] += n as i64;
+            writer
+                .write(&TableBucket::new(bucket), &log)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        snapshot = Some(writer.commit(BTreeMap::new()).await.map_err(|e| e.to_string())?);
+    }
+    let snapshot = snapshot.ok_or("no snapshot")?;
+    // the limit still plans only the splits it needs
+    for (limit, splits) in [(None, 2), (Some(1), 1), (Some(100), 2)] {
+        let mut source = lake.create_lake_source(&info.path).await.map_err(|e| e.to_string())?;
+        if let Some(limit) = limit {
+            source.with_limit(limit);
+        }
+        let planned = plan(source.as_ref(), snapshot.id).await.map_err(|e| e.to_string())?;
+        assert_eq!(planned.len(), splits, "limit {limit:?}");
+    }
+    let forged = forge_manifest_row_counts(&dir.path().join("db.db/logs"), i64::MAX)?;
+    assert!(forged >= 2, "{forged} manifests");
+    for limit in [None, Some(1)] {
+        let mut source = lake.create_lake_source(&info.path).await.map_err(|e| e.to_string())?;
+        if let Some(limit) = limit {
+            source.with_limit(limit);
+        }
+        let err = plan(source.as_ref(), snapshot.id)
+            .await
+            .err()
+            .ok_or(format!("limit {limit:?}: planned"))?;
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "limit {limit:?}: {err}");
+        assert!(err.to_string().contains("fit in 64 bits"), "limit {limit:?}: {err}");
+    }
+    Ok(())
+}
