@@ -74,10 +74,11 @@ fn default_catalog_name() -> String {
 }
 
 impl IcebergConfig {
-    /// A SQLite SQL catalog in `warehouse/catalog.db`, tables under `warehouse`: a local
-    /// warehouse (one in an object store takes [`IcebergConfig::sql`]).
+    /// A SQLite SQL catalog in `warehouse/catalog.db`, tables under `warehouse` (made
+    /// absolute: the catalog records where its tables are): a local warehouse (one in an
+    /// object store takes [`IcebergConfig::sql`]).
     pub fn sqlite(warehouse: impl AsRef<Path>) -> Self {
-        let warehouse = warehouse.as_ref().to_string_lossy().into_owned();
+        let warehouse = lake_api::location::absolute(&warehouse.as_ref().to_string_lossy());
         // sqlx decodes the path, and a `?` or `#` in it would end it
         let path = percent_encoding::utf8_percent_encode(warehouse.trim_end_matches('/'), URI_PATH);
         let uri = format!("sqlite:{path}/catalog.db?mode=rwc");
@@ -102,8 +103,8 @@ impl IcebergConfig {
         }
     }
 
-    /// A SQL catalog at the sqlx URI `uri` with tables under `warehouse`: a warehouse in an
-    /// object store keeps its catalog apart.
+    /// A SQL catalog at the sqlx URI `uri` with tables under `warehouse` (a local path made
+    /// absolute): a warehouse in an object store keeps its catalog apart.
     ///
     /// ```
     /// use lake_iceberg::IcebergConfig;
@@ -116,7 +117,9 @@ impl IcebergConfig {
     pub fn sql(uri: impl Into<String>, warehouse: impl Into<String>) -> Self {
         Self {
             catalog: CatalogConfig::Sql { uri: uri.into() },
-            warehouse: warehouse.into(),
+            // the catalog records its tables' locations: a relative one would be read
+            // against whatever directory a later reader runs in
+            warehouse: lake_api::location::absolute(&warehouse.into()),
             catalog_name: default_catalog_name(),
             properties: BTreeMap::new(),
         }
@@ -273,6 +276,24 @@ mod tests {
             let want = PathBuf::from(format!("{}/catalog.db", dir.trim_end_matches('/')));
             assert_eq!(config.catalog_file(), Some(want), "{dir}");
         }
+    }
+
+    #[test]
+    fn a_relative_sqlite_warehouse_becomes_absolute() -> Result<()> {
+        // regression: `lakescan demo --dir shop` kept "shop/lake": the catalog recorded its
+        // tables' metadata under the relative path, and a read from another directory
+        // found none of it
+        let config = IcebergConfig::sqlite("shop/lake");
+        let cwd = std::env::current_dir()?;
+        assert_eq!(PathBuf::from(&config.warehouse), cwd.join("shop/lake"));
+        assert_eq!(config.catalog_file(), Some(cwd.join("shop/lake/catalog.db")));
+        let config = IcebergConfig::sql("sqlite::memory:", "lake");
+        assert_eq!(PathBuf::from(&config.warehouse), cwd.join("lake"));
+        assert_eq!(
+            IcebergConfig::sql("sqlite::memory:", "s3://b/wh").warehouse,
+            "s3://b/wh"
+        );
+        Ok(())
     }
 
     #[test]
