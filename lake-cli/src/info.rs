@@ -6,8 +6,8 @@ use futures::StreamExt;
 use std::collections::BTreeMap;
 
 use lake_api::{
-    LakeStorage, LogSource, MergeStrategy, ScanOptions, SplitStats, TableBucket, TableInfo, UnionSplit, UnionSplitKind,
-    latest_tiered_offsets,
+    LakeStorage, LogSource, MergeStrategy, ReadMode, ScanOptions, SplitStats, TableBucket, TableInfo, UnionSplit,
+    UnionSplitKind, latest_tiered_offsets,
 };
 
 use crate::failure::CliResult;
@@ -172,12 +172,10 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
     let scan = build_scan(&opened.table, read).await?;
     let splits = scan.plan().await?;
     let mut out = String::new();
-    let mode = if read.log_only {
-        "log-only"
-    } else if read.lake_only {
-        "lake-only"
-    } else {
-        "union"
+    let mode = match read.mode() {
+        ReadMode::LogOnly => "log-only",
+        ReadMode::LakeOnly => "lake-only",
+        ReadMode::Union => "union",
     };
     let columns: Vec<String> = scan.schema().fields().iter().map(|f| f.name().clone()).collect();
     let _ = writeln!(out, "scan of table {} ({mode} read)", info.path);
@@ -192,12 +190,19 @@ pub async fn explain(args: &TableArgs, read: &ReadArgs) -> CliResult<()> {
     if let Some(as_of) = &read.as_of_offsets {
         let _ = writeln!(out, "as of offsets: {as_of} (other buckets to their end)");
     }
-    match scan.snapshot() {
-        Some(s) => {
+    let lake = opened.lake.as_deref().unwrap_or(NO_LAKE);
+    match (scan.snapshot(), read.mode()) {
+        (Some(s), _) => {
             let _ = writeln!(out, "lake snapshot: {}", s.id);
         }
-        None => {
-            let lake = opened.lake.as_deref().unwrap_or(NO_LAKE);
+        // a log-only scan looks at no snapshot, whatever the lake holds
+        (None, ReadMode::LogOnly) => {
+            let _ = writeln!(out, "lake: {lake}, not read (log-only)");
+        }
+        (None, ReadMode::LakeOnly) => {
+            let _ = writeln!(out, "lake: {lake}, no snapshot; nothing to read");
+        }
+        (None, _) => {
             let _ = writeln!(out, "lake: {lake}, no snapshot; every split reads the log alone");
         }
     }

@@ -51,7 +51,7 @@ pub struct ReadArgs {
 }
 
 impl ReadArgs {
-    fn mode(&self) -> ReadMode {
+    pub(crate) fn mode(&self) -> ReadMode {
         if self.lake_only {
             ReadMode::LakeOnly
         } else if self.log_only {
@@ -216,16 +216,23 @@ pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     let opened = table::open(&args.table).await?;
     let scan = build_scan(&opened.table, &args.read).await?;
     // a lake that holds no snapshot (a warehouse mistyped, a table not tiered yet) leaves
-    // the log alone to read: right either way, but not what naming a lake suggests
+    // the log alone to read, or nothing: right either way, but not what naming a lake
+    // suggests
     if let Some(lake) = &opened.lake
         && scan.snapshot().is_none()
-        && args.read.mode() == ReadMode::Union
         && !quiet
     {
-        crate::stdout::note(format_args!(
-            "note: {lake} holds no snapshot of {}: read the log alone",
-            opened.table.info().path
-        ));
+        let read = match args.read.mode() {
+            ReadMode::Union => Some("read the log alone"),
+            ReadMode::LakeOnly => Some("a lake-only read has no rows"),
+            ReadMode::LogOnly => None,
+        };
+        if let Some(read) = read {
+            crate::stdout::note(format_args!(
+                "note: {lake} holds no snapshot of {}: {read}",
+                opened.table.info().path
+            ));
+        }
     }
     // rows streamed to a terminal show progress themselves: no bar beside them
     let streams_to_terminal = args.output.is_none() && format != Format::Table && std::io::stdout().is_terminal();

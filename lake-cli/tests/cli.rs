@@ -671,6 +671,26 @@ fn a_named_lake_without_the_table_is_said_to_be_read_as_the_log_alone() {
         "{}",
         stderr(&o)
     );
+    // regression: read from the lake alone, it printed no rows and no word either
+    let o = lakescan(&[
+        "scan",
+        "--log",
+        &root,
+        "--lake",
+        "paimon",
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--lake-only",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1, "the header alone: {}", stdout(&o));
+    assert!(
+        stderr(&o).contains("holds no snapshot of demo.orders: a lake-only read has no rows"),
+        "{}",
+        stderr(&o)
+    );
     // asked for the log alone, or quiet: no note
     for extra in [&["--log-only"][..], &["-q"]] {
         let mut args = vec![
@@ -755,6 +775,12 @@ fn the_demo_tiers_into_iceberg_and_every_command_reads_it_back() {
     assert!(out.contains("Iceberg warehouse"), "{out}");
     let out = ok(&["explain", "--log", &root, "--warehouse", warehouse]);
     assert!(out.contains("lake snapshot:"), "{out}");
+    // regression: a log-only read said the lake had no snapshot
+    let out = ok(&["explain", "--log", &root, "--warehouse", warehouse, "--log-only"]);
+    assert!(
+        out.contains("not read (log-only)") && !out.contains("no snapshot"),
+        "{out}"
+    );
     let out = ok(&["schema", "--log", &root, "--warehouse", warehouse]);
     assert!(out.contains("lake: Iceberg warehouse"), "{out}");
 
