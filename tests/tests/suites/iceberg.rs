@@ -424,6 +424,12 @@ mod bad_input {
             Field::new("v", DataType::Int64, true),
         ]));
         let log = LocalLog::create(&dir.path().join("log"), &retyped, LocalLogOptions::default()).expect("log");
+        // the ten changes the lake says it holds (a log behind its lake is refused first)
+        let keys = arrow::array::Int64Array::from_iter_values(0..10);
+        let batch =
+            RecordBatch::try_new(retyped.schema.clone(), vec![Arc::new(keys.clone()), Arc::new(keys)]).expect("batch");
+        log.append(&TableBucket::new(0), batch, vec![ChangeType::Insert; 10])
+            .expect("append");
         let offsets = format!(r#"{{"version":1,"table_id":{},"bucket_offsets":[10]}}"#, log.table_id());
         let (lake, _) = table(dir.path(), &offsets).await;
         bad_lake::check_changed_schema_is_refused(&lake)
