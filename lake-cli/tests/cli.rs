@@ -1174,6 +1174,30 @@ fn follow_prints_changes_as_they_arrive() {
     assert_eq!(status.code(), Some(130), "the interrupt handler ran");
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn output_to_dev_stdout_writes_through_the_shells_descriptor() {
+    // regression: `-o /dev/stdout` reached the shell's file through /proc and renamed the
+    // output over it: lines written before and after were lost
+    let (_dir, root) = demo_dir();
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("all.csv");
+    let script = format!(
+        "{{ echo before; \"$0\" scan --log \"$1\" --format csv -q -o /dev/stdout; echo after; }} > \"$2\""
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_lakescan"), &root, file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 12, "{text}");
+    assert_eq!((lines[0], lines[11]), ("before", "after"), "{text}");
+    assert!(lines[1].starts_with("id,"), "{text}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing beside it");
+}
+
 #[test]
 fn follow_tails_the_buckets_nobody_had_written_to() {
     // regression: the scan tailed the buckets the log had files for when it started, and

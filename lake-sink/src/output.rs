@@ -8,8 +8,9 @@
 //! reached the disk. A destination that exists and is not a regular file (`/dev/null`, a
 //! FIFO, a terminal) is written directly: renaming over it would
 //! replace the device node or the pipe with a plain file. So is a file reached through a
-//! process's descriptor (`/dev/stdout`, `/proc/self/fd/1`), appending, as a shell's `>>`
-//! asks: a rename would drop what it holds and cut off the descriptor. Such an output is
+//! process's descriptor (`/dev/stdout`, `/proc/self/fd/1`): this process's stdout or
+//! stderr through the descriptor itself, another through the file reopened for
+//! appending; a rename would drop what it holds and cut off the descriptor. Such an output is
 //! not whole or nothing (a failed run leaves what it wrote), and opening a FIFO waits for
 //! its reader. A symbolic link is followed, so the file it names is replaced and the link
 //! stays.
@@ -61,13 +62,30 @@ impl OutputFile {
             Ok(meta) if meta.is_dir() => {
                 return Err(Error::invalid(format!("output path {} is a directory", dest.display())));
             }
-            Ok(meta) if !meta.is_file() => return Self::direct(dest),
+            Ok(meta) if !meta.is_file() => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&dest)
+                    .map_err(|e| Error::from(e).context(context("opening", &dest)))?;
+                return Ok(Self::direct(dest, file));
+            }
             Ok(meta) => Some(meta),
             Err(_) => None,
         };
         let mut links = link_chain(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?;
-        if replaced.is_some() && links.iter().any(|link| names_a_descriptor(link)) {
-            return Self::direct(dest);
+        if replaced.is_some()
+            && let Some(descriptor) = links.iter().find_map(|link| descriptor_of(link))
+        {
+            // this process's stdout or stderr is written through the descriptor itself,
+            // sharing its position with whoever else writes there (`{ ...; } > file`)
+            let file = match descriptor {
+                Descriptor::Own(n) => own_descriptor(n),
+                Descriptor::Other => None,
+            };
+            let file = file
+                .unwrap_or_else(|| OpenOptions::new().append(true).open(&dest))
+                .map_err(|e| Error::from(e).context(context("opening", &dest)))?;
+            return Ok(Self::direct(dest, file));
         }
         let target = links.pop().unwrap_or_else(|| dest.clone());
         let name = target
@@ -99,20 +117,16 @@ impl OutputFile {
         Ok((output, OutputWriter::new(file)))
     }
 
-    /// Writes `dest` in place, appending: it is a device, a FIFO or a terminal, or a file
-    /// some process holds open (reached through its descriptor's link), whose contents and
-    /// open descriptors a rename would cut off.
-    fn direct(dest: PathBuf) -> Result<(Self, OutputWriter)> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&dest)
-            .map_err(|e| Error::from(e).context(format!("opening {}", dest.display())))?;
+    /// Writes `dest` in place, through `file`: it is a device, a FIFO or a terminal, or a
+    /// file some process holds open (reached through its descriptor's link), whose
+    /// contents and open descriptors a rename would cut off.
+    fn direct(dest: PathBuf, file: File) -> (Self, OutputWriter) {
         let output = Self {
             dest,
             tmp: None,
             committed: false,
         };
-        Ok((output, OutputWriter::new(file)))
+        (output, OutputWriter::new(file))
     }
 
     /// Where the output goes: the destination given, or the file a symbolic link there
@@ -176,13 +190,46 @@ fn link_chain(dest: &Path) -> io::Result<Vec<PathBuf>> {
     )))
 }
 
+/// A process's descriptor a link names.
+enum Descriptor {
+    /// This process's, by number.
+    Own(u32),
+    /// Another process's (or a link under `/proc` of another kind).
+    Other,
+}
+
 /// Whether `link` is a process's descriptor (`/proc/self/fd/1`, `/dev/stdout`,
 /// `/dev/fd/1`): a link in a directory under `/proc`, which opens the file the descriptor
 /// holds open, even one since renamed or removed.
-fn names_a_descriptor(link: &Path) -> bool {
-    link.parent()
-        .and_then(|dir| std::fs::canonicalize(dir).ok())
-        .is_some_and(|dir| dir.starts_with("/proc"))
+fn descriptor_of(link: &Path) -> Option<Descriptor> {
+    let dir = std::fs::canonicalize(link.parent()?).ok()?;
+    if !dir.starts_with("/proc") {
+        return None;
+    }
+    let own = std::fs::canonicalize("/proc/self/fd").is_ok_and(|fds| fds == dir);
+    let number = link.file_name()?.to_str()?.parse().ok();
+    Some(match number {
+        Some(n) if own => Descriptor::Own(n),
+        _ => Descriptor::Other,
+    })
+}
+
+/// A duplicate of this process's stdout (1) or stderr (2); `None` for other descriptors,
+/// which only a reopening reaches.
+#[cfg(unix)]
+fn own_descriptor(n: u32) -> Option<io::Result<File>> {
+    use std::os::fd::AsFd;
+    let fd = match n {
+        1 => std::io::stdout().as_fd().try_clone_to_owned(),
+        2 => std::io::stderr().as_fd().try_clone_to_owned(),
+        _ => return None,
+    };
+    Some(fd.map(File::from))
+}
+
+#[cfg(not(unix))]
+fn own_descriptor(_: u32) -> Option<io::Result<File>> {
+    None
 }
 
 /// The file an [`OutputFile`] is written through. It counts the bytes written, since a
