@@ -1182,11 +1182,15 @@ fn output_to_dev_stdout_writes_through_the_shells_descriptor() {
     let (_dir, root) = demo_dir();
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("all.csv");
-    let script = format!(
-        "{{ echo before; \"$0\" scan --log \"$1\" --format csv -q -o /dev/stdout; echo after; }} > \"$2\""
-    );
+    let script = r#"{ echo before; "$0" scan --log "$1" --format csv -q -o /dev/stdout; echo after; } > "$2""#;
     let status = Command::new("sh")
-        .args(["-c", &script, env!("CARGO_BIN_EXE_lakescan"), &root, file.to_str().unwrap()])
+        .args([
+            "-c",
+            script,
+            env!("CARGO_BIN_EXE_lakescan"),
+            &root,
+            file.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(status.success());
