@@ -492,11 +492,8 @@ impl LocalLog {
     fn refresh(&self) -> Result<()> {
         let found = self.refresh_partitions()?;
         let mut state = self.state()?;
-        for bucket in found.buckets {
-            if !state.buckets.contains_key(&bucket) {
-                let path = Self::bucket_path(&self.inner.dir, &state.partitions, &bucket)?;
-                state.buckets.insert(bucket.clone(), BucketLog::open(path, false)?);
-            }
+        for bucket in &found.buckets {
+            self.adopt(&mut state, bucket)?;
         }
         for (bucket, log) in state.buckets.iter_mut() {
             log.refresh().map_err(|e| e.context(format!("{bucket}")))?;
@@ -546,12 +543,37 @@ impl LocalLog {
         match state.buckets.get_mut(bucket) {
             Some(log) => log.refresh().map_err(|e| e.context(format!("{bucket}"))),
             // not written to when last looked: another process's first append made its
-            // files since, or not
+            // files since, or not (the other buckets are left alone: a tail of an empty
+            // bucket looks every poll interval)
             None => {
                 drop(state);
-                self.refresh()
+                let found = self.refresh_partitions()?;
+                if found.buckets.contains(bucket) {
+                    let mut state = self.state()?;
+                    self.adopt(&mut state, bucket)?;
+                }
+                Ok(())
             }
         }
+    }
+
+    /// Opens the files of a bucket found on disk, unless it has them open already.
+    fn adopt(&self, state: &mut State, bucket: &TableBucket) -> Result<()> {
+        if !state.buckets.contains_key(bucket) {
+            let path = Self::bucket_path(&self.inner.dir, &state.partitions, bucket)?;
+            state.buckets.insert(bucket.clone(), BucketLog::open(path, false)?);
+        }
+        Ok(())
+    }
+
+    /// Whether `bucket` is one of [`LocalLog::buckets`].
+    fn has_bucket(&self, state: &State, bucket: &TableBucket) -> bool {
+        let info = &self.inner.info;
+        bucket.bucket < info.bucket_count
+            && match info.partition_keys.is_empty() {
+                true => bucket.partition.is_empty(),
+                false => state.partitions.contains_key(&bucket.partition),
+            }
     }
 
     /// Every bucket of the table: all of an unpartitioned table's, and all of each
@@ -846,7 +868,7 @@ impl LogSource for LocalLog {
             // a bucket nobody wrote to yet holds `[0, 0)`: a tailing read waits for its files
             let end = match state.buckets.get(bucket) {
                 Some(log) => log.end,
-                None if self.buckets(&state).any(|b| b == *bucket) => 0,
+                None if self.has_bucket(&state, bucket) => 0,
                 None => {
                     return Err(Error::new(
                         ErrorKind::NotFound,

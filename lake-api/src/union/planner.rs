@@ -240,7 +240,7 @@ fn check_as_of(info: &TableInfo, as_of: &BTreeMap<TableBucket, i64>, buckets: &B
         }
         if stop != 0 && !buckets.contains(bucket) {
             return Err(Error::offsets(format!(
-                "as-of offsets stop {bucket} at {stop}, but the log has no such bucket (nor does the lake)"
+                "as-of offsets stop {bucket} at {stop}, a bucket this scan knows nothing of"
             )));
         }
     }

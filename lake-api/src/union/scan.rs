@@ -776,7 +776,8 @@ mod tests {
         Ok(())
     }
 
-    /// The next non-empty batch of a followed scan, or an error after 10 s.
+    /// The next batch of a followed scan (which sends no empty ones), or an error after
+    /// 10 s.
     async fn next_change(stream: &mut RecordBatchStream) -> Result<RecordBatch> {
         let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await;
         match next {

@@ -175,6 +175,46 @@ async fn a_stop_for_a_bucket_the_table_does_not_have_is_refused_at_planning() {
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bucket}: {e}");
         assert!(e.to_string().contains(says), "{bucket}: {e}");
     }
+    // a partition no one has: past offset 0, a stop there stops nothing
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("p", DataType::Utf8, false),
+    ]));
+    let info = TableInfo::primary_key_table(
+        TablePath::new("bad", "p"),
+        schema.clone(),
+        vec!["k".into(), "p".into()],
+        1,
+    )
+    .with_partition_keys(vec!["p".into()]);
+    let log = MemoryLog::new(info.clone()).unwrap();
+    let rows = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["a"])),
+        ],
+    )
+    .unwrap();
+    log.append(&TableBucket::partitioned(vec!["a".into()], 0), rows, inserts(1))
+        .unwrap();
+    let table = UnionTable::new(info, Arc::new(log), None).unwrap();
+    for (stop, refused) in [(5, true), (0, false)] {
+        let scan = table
+            .scan()
+            .as_of_offsets(BTreeMap::from([(TableBucket::partitioned(vec!["b".into()], 0), stop)]))
+            .build()
+            .await
+            .unwrap();
+        match scan.plan().await {
+            Err(e) if refused => {
+                assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+                assert!(e.to_string().contains("knows nothing of"), "{e}");
+            }
+            Ok(_) if !refused => {}
+            other => panic!("stop {stop}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]
