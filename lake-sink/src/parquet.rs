@@ -87,15 +87,19 @@ impl FormatWriter for ParquetWriter {
 /// whole batch when it holds no more than that.
 fn slices_by_bytes(batch: &RecordBatch, cap: usize) -> Vec<(usize, usize)> {
     let rows = batch.num_rows();
-    let sizes: Vec<Vec<usize>> = batch.columns().iter().filter_map(|c| value_sizes(c.as_ref())).collect();
-    let total: usize = sizes.iter().flatten().sum();
+    let columns: Vec<ValueLengths> = batch
+        .columns()
+        .iter()
+        .filter_map(|c| ValueLengths::of(c.as_ref()))
+        .collect();
+    let total: usize = columns.iter().map(ValueLengths::total).sum();
     if total <= cap {
         return vec![(0, rows)];
     }
     let mut slices = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for row in 0..rows {
-        let size: usize = sizes.iter().map(|column| column[row]).sum();
+        let size: usize = columns.iter().map(|column| column.of_row(row)).sum();
         if row > start && bytes + size > cap {
             slices.push((start, row - start));
             (start, bytes) = (row, 0);
@@ -108,34 +112,51 @@ fn slices_by_bytes(batch: &RecordBatch, cap: usize) -> Vec<(usize, usize)> {
     slices
 }
 
-/// Each row's value length in a binary or string column; `None` for other columns.
-fn value_sizes(column: &dyn Array) -> Option<Vec<usize>> {
-    fn lengths<O: OffsetSizeTrait>(offsets: &[O]) -> Vec<usize> {
-        offsets.windows(2).map(|w| (w[1] - w[0]).as_usize()).collect()
+/// Where a binary or string column keeps its values' lengths: read in place, so that a
+/// batch under the cap costs no pass over its rows.
+enum ValueLengths<'a> {
+    Offsets32(&'a [i32]),
+    Offsets64(&'a [i64]),
+    /// A view's first four bytes are its value's length.
+    Views(&'a [u128]),
+}
+
+impl<'a> ValueLengths<'a> {
+    /// `None` for columns of other types.
+    fn of(column: &'a dyn Array) -> Option<Self> {
+        Some(match column.data_type() {
+            DataType::Binary => Self::Offsets32(column.as_binary::<i32>().value_offsets()),
+            DataType::LargeBinary => Self::Offsets64(column.as_binary::<i64>().value_offsets()),
+            DataType::Utf8 => Self::Offsets32(column.as_string::<i32>().value_offsets()),
+            DataType::LargeUtf8 => Self::Offsets64(column.as_string::<i64>().value_offsets()),
+            DataType::BinaryView => Self::Views(column.as_binary_view().views()),
+            DataType::Utf8View => Self::Views(column.as_string_view().views()),
+            _ => return None,
+        })
     }
-    match column.data_type() {
-        DataType::Binary => Some(lengths(column.as_binary::<i32>().value_offsets())),
-        DataType::LargeBinary => Some(lengths(column.as_binary::<i64>().value_offsets())),
-        DataType::Utf8 => Some(lengths(column.as_string::<i32>().value_offsets())),
-        DataType::LargeUtf8 => Some(lengths(column.as_string::<i64>().value_offsets())),
-        // a view's first four bytes are its value's length
-        DataType::BinaryView => Some(
-            column
-                .as_binary_view()
-                .views()
-                .iter()
-                .map(|v| *v as u32 as usize)
-                .collect(),
-        ),
-        DataType::Utf8View => Some(
-            column
-                .as_string_view()
-                .views()
-                .iter()
-                .map(|v| *v as u32 as usize)
-                .collect(),
-        ),
-        _ => None,
+
+    fn of_row(&self, row: usize) -> usize {
+        match self {
+            Self::Offsets32(o) => span(&o[row..row + 2]),
+            Self::Offsets64(o) => span(&o[row..row + 2]),
+            Self::Views(v) => v[row] as u32 as usize,
+        }
+    }
+
+    fn total(&self) -> usize {
+        match self {
+            Self::Offsets32(o) => span(o),
+            Self::Offsets64(o) => span(o),
+            Self::Views(v) => v.iter().map(|v| *v as u32 as usize).sum(),
+        }
+    }
+}
+
+/// The bytes from the first offset to the last.
+fn span<O: OffsetSizeTrait>(offsets: &[O]) -> usize {
+    match (offsets.first(), offsets.last()) {
+        (Some(&first), Some(&last)) => (last - first).as_usize(),
+        _ => 0,
     }
 }
 
