@@ -653,25 +653,21 @@ fn a_named_lake_without_the_table_is_said_to_be_read_as_the_log_alone() {
     let (dir, root) = demo_dir();
     let warehouse = dir.path().join("elsewhere");
     std::fs::create_dir(&warehouse).unwrap();
+    let scan = |extra: &[&str]| {
+        let warehouse = warehouse.to_str().unwrap();
+        let mut args = vec!["scan", "--log", &root, "--lake", "paimon", "--warehouse", warehouse];
+        args.extend_from_slice(extra);
+        lakescan(&args)
+    };
     // regression (lake-only): no rows, and no word either
     let cases = [
         (None, 10, "read the log alone"),
         (Some("--lake-only"), 1, "a lake-only read has no rows"),
     ];
     for (mode, lines, says) in cases {
-        let mut args = vec![
-            "scan",
-            "--log",
-            &root,
-            "--lake",
-            "paimon",
-            "--warehouse",
-            warehouse.to_str().unwrap(),
-            "--format",
-            "csv",
-        ];
-        args.extend(mode);
-        let o = lakescan(&args);
+        let mut extra = vec!["--format", "csv"];
+        extra.extend(mode);
+        let o = scan(&extra);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(stdout(&o).lines().count(), lines, "{mode:?}: {}", stdout(&o));
         let note = format!("holds no snapshot of demo.orders: {says}");
@@ -679,17 +675,7 @@ fn a_named_lake_without_the_table_is_said_to_be_read_as_the_log_alone() {
     }
     // asked for the log alone, or quiet: no note
     for extra in [&["--log-only"][..], &["-q"]] {
-        let mut args = vec![
-            "scan",
-            "--log",
-            &root,
-            "--lake",
-            "paimon",
-            "--warehouse",
-            warehouse.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = lakescan(&args);
+        let o = scan(extra);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(!stderr(&o).contains("holds no snapshot"), "{extra:?}: {}", stderr(&o));
     }
