@@ -67,11 +67,19 @@ pub fn partition_name(values: &[String]) -> String {
 /// assert_eq!(lake_api::table::date_partition_value(-1).as_deref(), Some("1969-12-31"));
 /// ```
 pub fn date_partition_value(days: i32) -> Option<String> {
+    let mut name = String::with_capacity(10);
+    write_date_partition(&mut name, days)?;
+    Some(name)
+}
+
+/// Writes [`date_partition_value`] to `out`; `None` (nothing written) for a day past the
+/// calendar's range.
+fn write_date_partition(out: &mut impl std::fmt::Write, days: i32) -> Option<()> {
     use chrono::Datelike;
     // Fluss's `String.format("%04d-%02d-%02d")`: a year past 9999 unsigned, one before
     // year 0 with its sign inside the four places ("-001"), which Rust's padding also does
     let date = arrow_array::temporal_conversions::date32_to_datetime(days)?.date();
-    Some(format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day()))
+    write!(out, "{:04}-{:02}-{:02}", date.year(), date.month(), date.day()).ok()
 }
 
 /// Fails with [`ErrorKind::Unsupported`] unless a partition key of `data_type` has a
@@ -130,13 +138,19 @@ pub fn partition_names(key: &str, column: &ArrayRef) -> Result<StringArray> {
     // a type with a name, but a value without one: the value is at fault, not the type
     let unnamed = |why: String| Error::invalid(format!("partition key {key}: {why}"));
     if let Some(days) = column.as_any().downcast_ref::<Date32Array>() {
-        return days
-            .iter()
-            .map(|d| {
-                d.map(|d| date_partition_value(d).ok_or_else(|| unnamed(format!("{d} days is past the calendar"))))
-                    .transpose()
-            })
-            .collect();
+        // each name written straight into the array's buffer
+        let mut names = arrow_array::builder::StringBuilder::with_capacity(days.len(), days.len() * 10);
+        for d in days.iter() {
+            match d {
+                None => names.append_null(),
+                Some(d) => {
+                    write_date_partition(&mut names, d)
+                        .ok_or_else(|| unnamed(format!("{d} days is past the calendar")))?;
+                    names.append_value("");
+                }
+            }
+        }
+        return Ok(names.finish());
     }
     let text = crate::conform::conform_array(column, &DataType::Utf8).map_err(|e| unnamed(e.to_string()))?;
     Ok(text.as_string::<i32>().clone())
