@@ -308,7 +308,7 @@ impl Planner for IcebergPlanner {
         // order, so that a read (and the files a limit stops at) is the same on every run
         tasks.sort_by(|a, b| (&a.data_file_path, a.start).cmp(&(&b.data_file_path, b.start)));
         let key = source.info.primary_key.as_slice();
-        let facts = FileFacts::read(&source.table, Some(key), self.snapshot_id, &context).await?;
+        let facts = FileFacts::read(&source.table, key, self.snapshot_id, &context).await?;
         let mut splits: Vec<Arc<dyn LakeSplit>> = Vec::with_capacity(tasks.len());
         let mut planned_rows: u64 = 0;
         let mut locator = FileLocator::new(metadata, &facts.spec_ids)?;
@@ -412,17 +412,17 @@ pub(crate) struct FileFacts {
 
 impl FileFacts {
     /// The facts of `snapshot_id`'s files; which of them are sorted by `key` only where a
-    /// key is given.
-    pub(crate) async fn read(table: &Table, key: Option<&[String]>, snapshot_id: i64, context: &str) -> Result<Self> {
+    /// key is given (not empty).
+    pub(crate) async fn read(table: &Table, key: &[String], snapshot_id: i64, context: &str) -> Result<Self> {
         let mut facts = Self::default();
         let metadata = table.metadata();
         let key_orders: HashSet<i64> = match key {
-            Some(key) if !key.is_empty() => metadata
+            [] => HashSet::new(),
+            key => metadata
                 .sort_orders_iter()
                 .filter(|o| key_sort_columns(o, metadata.current_schema()).as_deref() == Some(key))
                 .map(|o| o.order_id)
                 .collect(),
-            _ => HashSet::new(),
         };
         let want_orders = !key_orders.is_empty();
         let want_specs = metadata.partition_specs_iter().nth(1).is_some();

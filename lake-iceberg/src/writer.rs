@@ -289,7 +289,7 @@ async fn refuse_rows_in_lake(
         return Ok(());
     };
     let context = format!("table {path}");
-    let facts = FileFacts::read(table, None, snapshot.snapshot_id(), &context).await?;
+    let facts = FileFacts::read(table, &[], snapshot.snapshot_id(), &context).await?;
     let mut locator = FileLocator::new(table.metadata(), &facts.spec_ids)?;
     let tasks: Vec<_> = table
         .scan()
