@@ -187,10 +187,6 @@ pub async fn build_scan(table: &UnionTable, args: &ReadArgs) -> CliResult<UnionS
     Ok(builder.build().await?)
 }
 
-fn create_file(path: &Path) -> CliResult<File> {
-    File::create(path).map_err(|e| Failure::msg(format!("cannot create {}: {e}", path.display())))
-}
-
 /// Runs `scan`.
 pub async fn run(args: ScanArgs, quiet: bool) -> CliResult<()> {
     let format = args.format();
@@ -257,7 +253,7 @@ async fn write(args: &ScanArgs, format: Format, scan: &UnionScan, quiet: bool, b
     // place once whole
     let mut pending = None;
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) if args.follow => Box::new(BufWriter::new(Named::new(create_file(p)?, p))),
+        Some(p) if args.follow => Box::new(BufWriter::new(Named::new(OutputFile::create_in_place(p)?, p))),
         Some(p) => {
             let (file, handle) = OutputFile::create(p)?;
             pending = Some(file);

@@ -1188,6 +1188,47 @@ fn output_to_dev_stdout_writes_through_the_shells_descriptor() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing beside it");
 }
 
+#[cfg(unix)]
+#[test]
+fn a_followed_scan_to_dev_stdout_keeps_what_the_file_held() {
+    // regression: `--follow -o` created its file in place (`File::create`), so `-o
+    // /dev/stdout` reopened the shell's file through /proc and truncated it: "before" was
+    // lost, and the rows overwrote the file from its start
+    let (_dir, root) = demo_dir();
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("follow.jsonl");
+    std::fs::write(&path, "before\n").unwrap();
+    let stdout = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_lakescan"))
+            .args([
+                "scan",
+                "--follow",
+                "--format",
+                "jsonl",
+                "--log",
+                &root,
+                "-o",
+                "/dev/stdout",
+            ])
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&path).unwrap().lines().count() < 10 {
+        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&path).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(signalled(&mut child, "-INT").code(), Some(130));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!((lines.len(), lines[0]), (10, "before"), "{text}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("{\"id\":")), "{text}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing beside it");
+}
+
 #[test]
 fn follow_tails_the_buckets_nobody_had_written_to() {
     // regression: the scan tailed the buckets the log had files for when it started, and

@@ -56,37 +56,11 @@ impl OutputFile {
     /// write it through.
     pub fn create(dest: impl Into<PathBuf>) -> Result<(Self, OutputWriter)> {
         let dest = dest.into();
-        let context = |what: &str, path: &Path| format!("{what} {}", path.display());
-        // `metadata` follows links: what it describes is the file a link names
-        let replaced = match std::fs::metadata(&dest) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(Error::invalid(format!("output path {} is a directory", dest.display())));
-            }
-            Ok(meta) if !meta.is_file() => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&dest)
-                    .map_err(|e| Error::from(e).context(context("opening", &dest)))?;
-                return Ok(Self::direct(dest, file));
-            }
-            Ok(meta) => Some(meta),
-            Err(_) => None,
+        let (replaced, mut links) = match Destination::of(&dest)? {
+            Destination::Direct(file) => return Ok(Self::direct(dest, file)),
+            Destination::Replaced { meta, links } => (meta, links),
         };
-        let mut links = link_chain(&dest).map_err(|e| Error::from(e).context(context("resolving", &dest)))?;
-        if replaced.is_some()
-            && let Some(descriptor) = links.iter().find_map(|link| descriptor_of(link))
-        {
-            // this process's stdout or stderr is written through the descriptor itself,
-            // sharing its position with whoever else writes there (`{ ...; } > file`)
-            let file = match descriptor {
-                Descriptor::Own(n) => own_descriptor(n),
-                Descriptor::Other => None,
-            };
-            let file = file
-                .unwrap_or_else(|| OpenOptions::new().append(true).open(&dest))
-                .map_err(|e| Error::from(e).context(context("opening", &dest)))?;
-            return Ok(Self::direct(dest, file));
-        }
+        let context = |what: &str, path: &Path| format!("{what} {}", path.display());
         let target = links.pop().unwrap_or_else(|| dest.clone());
         let name = target
             .file_name()
@@ -115,6 +89,38 @@ impl OutputFile {
                 .map_err(|e| Error::from(e).context(context("setting the permissions of", &output.dest)))?;
         }
         Ok((output, OutputWriter::new(file)))
+    }
+
+    /// Opens `dest` to be written in place as the output comes, for an output that never
+    /// completes (a followed scan) and so is never committed: a regular file is truncated
+    /// (or created) and written directly, not renamed into place. Any other destination is
+    /// opened as [`OutputFile::create`] opens it: a device or a FIFO for writing, this
+    /// process's stdout or stderr (`/dev/stdout`) through its descriptor, another
+    /// process's descriptor for appending, so what the file held stays.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use lake_sink::OutputFile;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("lake-sink-in-place-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let mut file = OutputFile::create_in_place(dir.join("rows.jsonl"))?;
+    /// file.write_all(b"{\"id\":1}\n")?;
+    /// assert_eq!(std::fs::read(dir.join("rows.jsonl"))?, b"{\"id\":1}\n"); // there at once
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_in_place(dest: impl Into<PathBuf>) -> Result<OutputWriter> {
+        let dest = dest.into();
+        let file = match Destination::of(&dest)? {
+            Destination::Direct(file) => file,
+            // `File::create` follows the links, as the rename in `commit` replaces the
+            // file they name
+            Destination::Replaced { .. } => {
+                File::create(&dest).map_err(|e| Error::from(e).context(format!("creating {}", dest.display())))?
+            }
+        };
+        Ok(OutputWriter::new(file))
     }
 
     /// Writes `dest` in place, through `file`: it is a device, a FIFO or a terminal, or a
@@ -161,6 +167,56 @@ impl Drop for OutputFile {
             // best effort: the temporary file may already be gone
             let _ = std::fs::remove_file(tmp);
         }
+    }
+}
+
+/// How an output reaches its destination.
+enum Destination {
+    /// Written directly, through this file: a device, a FIFO or a terminal, or a file some
+    /// process holds open (reached through its descriptor's link).
+    Direct(File),
+    /// A regular file, or none yet: replaced. `meta` describes the file replaced, if any;
+    /// `links` are the destination and the links it leads through (see [`link_chain`]).
+    Replaced {
+        meta: Option<std::fs::Metadata>,
+        links: Vec<PathBuf>,
+    },
+}
+
+impl Destination {
+    fn of(dest: &Path) -> Result<Self> {
+        let context = |what: &str| format!("{what} {}", dest.display());
+        // `metadata` follows links: what it describes is the file a link names
+        let meta = match std::fs::metadata(dest) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::invalid(format!("output path {} is a directory", dest.display())));
+            }
+            Ok(meta) if !meta.is_file() => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(dest)
+                    .map_err(|e| Error::from(e).context(context("opening")))?;
+                return Ok(Self::Direct(file));
+            }
+            Ok(meta) => Some(meta),
+            Err(_) => None,
+        };
+        let links = link_chain(dest).map_err(|e| Error::from(e).context(context("resolving")))?;
+        if meta.is_some()
+            && let Some(descriptor) = links.iter().find_map(|link| descriptor_of(link))
+        {
+            // this process's stdout or stderr is written through the descriptor itself,
+            // sharing its position with whoever else writes there (`{ ...; } > file`)
+            let file = match descriptor {
+                Descriptor::Own(n) => own_descriptor(n),
+                Descriptor::Other => None,
+            };
+            let file = file
+                .unwrap_or_else(|| OpenOptions::new().append(true).open(dest))
+                .map_err(|e| Error::from(e).context(context("opening")))?;
+            return Ok(Self::Direct(file));
+        }
+        Ok(Self::Replaced { meta, links })
     }
 }
 
@@ -424,6 +480,30 @@ mod tests {
         assert_eq!(std::fs::read(&dest)?, b"earlier\nlater\n");
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 1, "nothing was left beside it");
         drop(held);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn in_place_a_file_is_truncated_a_link_followed_and_a_descriptor_kept() -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let dir = dir()?;
+        let dest = dir.path().join("rows.jsonl");
+        std::fs::write(&dest, b"old contents, longer")?;
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&dest, &link)?;
+        OutputFile::create_in_place(&link)?.write_all(b"new")?;
+        assert_eq!(std::fs::read(&dest)?, b"new");
+        assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
+        // a file some process holds open keeps what it held: written after it
+        let held = OpenOptions::new().append(true).open(&dest)?;
+        let through = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
+        let mut file = OutputFile::create_in_place(&through)?;
+        file.write_all(b", later")?;
+        assert_eq!((std::fs::read(&dest)?, file.written()), (b"new, later".to_vec(), 7));
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 2, "nothing beside them");
+        let refused = OutputFile::create_in_place(dir.path()).err().map(|e| e.kind());
+        assert_eq!(refused, Some(crate::error::ErrorKind::InvalidArgument));
         Ok(())
     }
 
