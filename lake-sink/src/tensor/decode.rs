@@ -359,7 +359,7 @@ fn fit(image: RgbImage, opts: &TensorOptions) -> std::result::Result<RgbImage, F
     if (cw, ch) == (tw, th) {
         return Ok(imageops::crop_imm(&image, x0, y0, cw, ch).to_image());
     }
-    let between = u64::from(cw) * u64::from(th);
+    let between = resize_pixels(w, h, opts);
     if between > opts.max_pixels {
         return Err(Failure(format!(
             "resizing the {cw}x{ch} pixels of a {w}x{h} image to {tw}x{th} passes through {cw}x{th} = {between} pixels, \
@@ -369,6 +369,18 @@ fn fit(image: RgbImage, opts: &TensorOptions) -> std::result::Result<RgbImage, F
     }
     resize_window(&image, (x0, y0, cw, ch), tw, th)
         .ok_or_else(|| Failure(format!("cannot resize a {w}x{h} image to {tw}x{th}")))
+}
+
+/// The pixels a `w x h` image's resize passes through (see [`fit`]): its window's width
+/// times the target's height; none when the image or its window is the target's size
+/// already. Every decoder refuses an image whose count passes `opts.max_pixels`.
+pub(super) fn resize_pixels(w: u32, h: u32, opts: &TensorOptions) -> u64 {
+    let (_, _, cw, ch) = source_window(w, h, opts);
+    let target = (opts.width, opts.height);
+    if (w, h) == target || (cw, ch) == target {
+        return 0;
+    }
+    u64::from(cw) * u64::from(opts.height)
 }
 
 /// The window `(x0, y0, width, height)` of a `w x h` source that scales to the tensor: the

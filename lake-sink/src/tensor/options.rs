@@ -73,8 +73,9 @@ pub struct TensorOptions {
     /// Element type and normalization.
     pub dtype: DType,
     /// Largest `width * height` an input image may declare in its header; larger images are
-    /// refused before decoding (decompression-bomb guard). The CPU resize's intermediate
-    /// image (the source window's width by the target height) is held to it as well.
+    /// refused before decoding (decompression-bomb guard). The resize's intermediate image
+    /// (the source window's width by the target height) is held to it as well, by every
+    /// decoder.
     pub max_pixels: u64,
     /// Resize policy.
     pub resize: Resize,

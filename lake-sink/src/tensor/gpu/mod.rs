@@ -14,7 +14,8 @@
 //!   YCbCr, without three components (grayscale, CMYK) or subsampled 4:1:1 or 4:1:0;
 //! - JPEGs that do not end with their end marker (cut short, or with bytes appended):
 //!   the hardware decoder fills in a cut image where the CPU decoder refuses it;
-//! - images above the pixel limit (the CPU decoder refuses them from the header);
+//! - images above the pixel limit, or whose resize passes through more pixels than it
+//!   (the CPU decoder refuses them, the first from the header);
 //! - rows the GPU failed on: a failed batch is retried in halves down to single images
 //!   first, so one bad image does not send its neighbours to the CPU.
 //!   [`GpuDecoder::cpu_fallbacks`] counts these.
@@ -49,7 +50,7 @@ use rayon::prelude::*;
 use self::jpeg_header::{ends_with_end_marker, frame_info};
 use self::nvjpeg::{Backend, Library, Subsampling};
 use self::pipeline::{Batching, GpuJpeg, Pipeline};
-use super::decode::{ImageFormatKind, Tensor, decode_valid, detect_format};
+use super::decode::{ImageFormatKind, Tensor, decode_valid, detect_format, resize_pixels};
 use super::decoder::BatchDecoder;
 use super::options::TensorOptions;
 use crate::error::{Error, ErrorKind, Result, RowError};
@@ -61,10 +62,11 @@ pub struct GpuOptions {
     pub device: usize,
     /// Images per nvJPEG batch (128 by default; at most 65,535, a kernel grid's limit).
     pub batch_size: usize,
-    /// Decoded bytes per batch (each image's Y, Cb and Cr planes and its RGB pixels: 4.5
-    /// to 6 bytes a pixel): a batch ends early rather than pass it, so that device memory
-    /// follows the images' size (1 GiB by default; each of the two batches in flight has
-    /// its own buffers).
+    /// Device bytes per batch (each image's Y, Cb and Cr planes and its RGB pixels, 4.5
+    /// to 6 bytes a pixel; the resize's intermediate image, 12 bytes a pixel of its
+    /// window's width times the tensor's height; and its tensor): a batch ends early rather
+    /// than pass it, so that device memory follows the images' size (1 GiB by default;
+    /// each of the two batches in flight has its own buffers).
     pub max_batch_bytes: u64,
     /// Use the GPU's JPEG engines where it has them (the default).
     pub hardware: bool,
@@ -194,9 +196,7 @@ impl GpuDecoder {
         }
         let info = self.library.image_info(bytes).ok()?;
         let subsampling = info.gpu_subsampling()?;
-        let pixels = u64::from(info.width) * u64::from(info.height);
-        let takes = pixels > 0 && pixels <= opts.max_pixels;
-        takes.then_some((info.width, info.height, subsampling))
+        within_limits(info.width, info.height, opts).then_some((info.width, info.height, subsampling))
     }
 
     /// Decodes `jpegs` on the GPU; a batch that fails is tried again in halves, down to
@@ -230,6 +230,14 @@ impl GpuDecoder {
             pending.retain(|j| failed.binary_search(&j.row).is_ok());
         }
     }
+}
+
+/// Whether a `width x height` image is one the GPU may decode under `opts.max_pixels`: its
+/// pixels and those its resize passes through (see [`resize_pixels`]) are within it. The
+/// CPU decoder refuses the others, so that a row's outcome does not depend on the decoder.
+fn within_limits(width: u32, height: u32, opts: &TensorOptions) -> bool {
+    let pixels = u64::from(width) * u64::from(height);
+    pixels > 0 && pixels <= opts.max_pixels && resize_pixels(width, height, opts) <= opts.max_pixels
 }
 
 impl BatchDecoder for GpuDecoder {
@@ -309,6 +317,23 @@ mod tests {
                 None
             }
         }
+    }
+
+    #[test]
+    fn rows_past_the_pixel_limit_or_resizing_through_more_go_to_the_cpu() {
+        // regression: only the decoded pixels were held to max_pixels; a 60000 x 4 JPEG
+        // stretched to 224 x 224 resizes through 60000 x 224 = 13.4M pixels, which the CPU
+        // decoder refuses and the GPU made a tensor of
+        let opts = TensorOptions::new(224, 224)
+            .with_resize(crate::tensor::Resize::Stretch)
+            .with_max_pixels(1 << 20);
+        assert!(within_limits(1000, 1000, &opts));
+        assert!(!within_limits(1025, 1024, &opts), "decoded pixels past the limit");
+        assert!(!within_limits(60_000, 4, &opts), "resize pixels past the limit");
+        assert!(!within_limits(0, 4, &opts));
+        // a center crop of the same image resizes a 4 x 4 window
+        let crop = opts.with_resize(crate::tensor::Resize::ShorterSideThenCenterCrop);
+        assert!(within_limits(60_000, 4, &crop));
     }
 
     #[test]

@@ -37,9 +37,9 @@ pub(super) struct GpuJpeg<'a> {
 /// rows on the CPU, which also words any real decoding error).
 pub(super) type RowOutcome = (usize, std::result::Result<Tensor, String>);
 
-/// How JPEGs are grouped into batches: at most `images` per batch, and no more decoded
-/// bytes (planes and RGB, see [`batch_bytes`]) than `bytes` (a single larger image still
-/// makes a batch of its own).
+/// How JPEGs are grouped into batches: at most `images` per batch, and no more device
+/// bytes (see [`batch_bytes`]) than `bytes` (a single larger image still makes a batch of
+/// its own).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Batching {
     pub images: usize,
@@ -48,11 +48,11 @@ pub(super) struct Batching {
 
 impl Batching {
     /// The batches of `jpegs`, in order.
-    fn split<'a, 'b>(&self, jpegs: &'b [GpuJpeg<'a>]) -> Vec<&'b [GpuJpeg<'a>]> {
+    fn split<'a, 'b>(&self, jpegs: &'b [GpuJpeg<'a>], opts: &TensorOptions) -> Vec<&'b [GpuJpeg<'a>]> {
         let mut batches = Vec::new();
         let (mut start, mut bytes) = (0, 0u64);
         for (i, j) in jpegs.iter().enumerate() {
-            let size = batch_bytes(j);
+            let size = batch_bytes(j, opts);
             if i > start && (i - start >= self.images.max(1) || bytes + size > self.bytes) {
                 batches.push(&jpegs[start..i]);
                 (start, bytes) = (i, 0);
@@ -80,11 +80,19 @@ fn plane_bytes(j: &GpuJpeg<'_>) -> (u64, u64) {
     )
 }
 
-/// The device bytes a JPEG takes in a batch's buffers: its Y, Cb and Cr planes and its RGB
-/// image (alignment aside).
-fn batch_bytes(j: &GpuJpeg<'_>) -> u64 {
+/// The `f32` values of a JPEG's resize buffer: its window's width times the tensor's
+/// height, three channels (the kernels scale the height first).
+fn resize_values(j: &GpuJpeg<'_>, opts: &TensorOptions) -> u64 {
+    let (_, _, width, _) = source_window(j.width, j.height, opts);
+    u64::from(width) * u64::from(opts.height) * 3
+}
+
+/// The device bytes a JPEG takes in a batch's buffers: its Y, Cb and Cr planes, its RGB
+/// image, its resize buffer and its tensor (alignment aside).
+fn batch_bytes(j: &GpuJpeg<'_>, opts: &TensorOptions) -> u64 {
     let (luma, chroma) = plane_bytes(j);
-    luma + 2 * chroma + decoded_bytes(j)
+    let tensor = opts.tensor_len() as u64 * opts.dtype.element_size() as u64;
+    luma + 2 * chroma + decoded_bytes(j) + resize_values(j, opts) * size_of::<f32>() as u64 + tensor
 }
 
 fn driver(what: &'static str) -> impl Fn(DriverError) -> Error {
@@ -183,7 +191,7 @@ impl Pipeline {
             return outcomes;
         }
         let Pipeline { ctx, kernels, slots } = self;
-        for (turn, batch) in batching.split(jpegs).into_iter().enumerate() {
+        for (turn, batch) in batching.split(jpegs, opts).into_iter().enumerate() {
             let slot = &mut slots[turn % 2];
             collect(slot, opts, &mut outcomes);
             if let Err(e) = enqueue(ctx, kernels, slot, batch, opts) {
@@ -255,7 +263,7 @@ fn enqueue(
             tmp_offset: tmp_len,
         };
         decoded_len += decoded_bytes(j).next_multiple_of(IMAGE_ALIGN);
-        tmp_len += u64::from(width) * u64::from(opts.height) * 3;
+        tmp_len += resize_values(j, opts);
         largest = largest.max(luma_bytes);
         widest = widest.max(width);
         jobs.push(job);
@@ -387,8 +395,10 @@ mod tests {
     #[test]
     fn batches_end_at_the_image_count_or_the_byte_budget() {
         let data = [0u8; 4];
-        // 100 x 100 4:2:0 images take 45,000 bytes each (15,000 in planes, 30,000 in
-        // RGB); the fourth one is 4x bigger
+        // 100 x 100 4:2:0 images take 46,203 bytes each for 1 x 1 tensors (15,000 in
+        // planes, 30,000 in RGB, 1,200 in the resize buffer, 3 in the tensor); the fourth
+        // one is 4x bigger
+        let opts = TensorOptions::new(1, 1);
         let jpegs: Vec<GpuJpeg<'_>> = (0..6)
             .map(|row| GpuJpeg {
                 row,
@@ -401,7 +411,12 @@ mod tests {
                 },
             })
             .collect();
-        let sizes = |b: Batching| b.split(&jpegs).iter().map(|batch| batch.len()).collect::<Vec<_>>();
+        let sizes = |b: Batching| {
+            b.split(&jpegs, &opts)
+                .iter()
+                .map(|batch| batch.len())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             sizes(Batching {
                 images: 4,
@@ -426,6 +441,34 @@ mod tests {
             "planes count as well as the RGB image"
         );
         assert_eq!(sizes(Batching { images: 1, bytes: 1 }), vec![1; 6]);
-        assert!(Batching { images: 8, bytes: 8 }.split(&[]).is_empty());
+        assert!(Batching { images: 8, bytes: 8 }.split(&[], &opts).is_empty());
+    }
+
+    #[test]
+    fn the_resize_buffer_counts_against_the_byte_budget() {
+        // regression: a 4000 x 8 JPEG stretched to 224 x 224 decodes to 144,000 bytes but
+        // resizes through 4000 x 224 x 3 f32s (10.75 MB): six of them made one batch of a
+        // 1 MiB budget and 64 MB of device memory
+        let data = [0u8; 4];
+        let jpegs: Vec<GpuJpeg<'_>> = (0..6)
+            .map(|row| GpuJpeg {
+                row,
+                data: &data,
+                width: 4000,
+                height: 8,
+                subsampling: Subsampling {
+                    horizontal: 2,
+                    vertical: 2,
+                },
+            })
+            .collect();
+        let opts = TensorOptions::new(224, 224).with_resize(crate::tensor::options::Resize::Stretch);
+        let batching = Batching {
+            images: 128,
+            bytes: 1 << 20,
+        };
+        let sizes: Vec<usize> = batching.split(&jpegs, &opts).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![1; 6]);
+        assert_eq!(batch_bytes(&jpegs[0], &opts), 144_000 + 4000 * 224 * 12 + 224 * 224 * 3);
     }
 }
