@@ -442,7 +442,9 @@ async fn resolve_batch(
         .await;
         columns[*index] = Arc::new(builder.finish());
     }
-    let out = RecordBatch::try_new(schema, columns)?;
+    // the row count, for a batch of no column (a read of none: COUNT(*))
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    let out = RecordBatch::try_new_with_options(schema, columns, &options)?;
     Ok((out, row_errors))
 }
 
@@ -482,6 +484,23 @@ mod tests {
                 .allow_root(self.dir.path().to_str().unwrap())
                 .unwrap()
         }
+    }
+
+    #[tokio::test]
+    async fn batches_of_no_column_keep_their_rows() -> Result<()> {
+        // regression: a read of no column (a COUNT(*)) of a table with BLOBs came back in
+        // batches rebuilt from their columns alone, which arrow refused for want of a row
+        // count
+        let schema = Arc::new(Schema::empty());
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(3));
+        let batch = RecordBatch::try_new_with_options(schema.clone(), vec![], &options)?;
+        let stream = RecordBatchStream::from_batches(schema, vec![batch]);
+        let resolver = Arc::new(ObjectStoreBlobResolver::local());
+        let (resolved, errors) = resolve_blobs(stream, resolver, &[], ResolveOptions::default())?;
+        let batches: Vec<RecordBatch> = resolved.try_collect().await?;
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![3]);
+        assert!(errors.take().is_empty());
+        Ok(())
     }
 
     #[tokio::test]
