@@ -68,8 +68,8 @@ struct KeyField {
     position: usize,
     /// The partition key (the source column's name).
     name: String,
-    /// The column is a DATE, whose values are days.
-    date: bool,
+    /// The column's type, where it is a primitive.
+    kind: Option<PrimitiveType>,
 }
 
 /// Where a table keeps its Fluss bucket.
@@ -154,14 +154,13 @@ impl TableLayout {
                 ))
             })?;
             let kind = primitive(f.source_id);
-            let date = kind == Some(PrimitiveType::Date);
             if kind != Some(PrimitiveType::String) {
                 mistyped.push(describe(&f.name, f.source_id));
             }
             partitions.push(KeyField {
                 position: i,
                 name: name.to_string(),
-                date,
+                kind,
             });
         }
         Ok(Self {
@@ -183,13 +182,26 @@ impl TableLayout {
         let value = |i: usize| data.fields().get(i).cloned().flatten();
         let mut partition = Vec::with_capacity(self.partitions.len());
         for key in &self.partitions {
+            let Some(kind) = key.kind.as_ref().filter(|k| is_named(k)) else {
+                // a timestamp's microseconds, say, name no partition of the log's
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "partition key {}: a {} has no partition name here (string, integer, boolean and date ones have)",
+                        key.name,
+                        key.kind
+                            .as_ref()
+                            .map_or("nested value".to_string(), ToString::to_string)
+                    ),
+                ));
+            };
             let rendered = match value(key.position) {
-                Some(Literal::Primitive(p)) => render(&p, key.date),
+                Some(Literal::Primitive(p)) => render(&p, kind),
                 _ => None,
             }
             .ok_or_else(|| {
                 Error::corrupt(format!(
-                    "a data file's partition value of '{}' is null or not a primitive",
+                    "a data file's partition value of '{}' is null, or not a {kind} (or a date past the calendar)",
                     key.name
                 ))
             })?;
@@ -296,14 +308,25 @@ impl TableLayout {
     }
 }
 
-/// A partition value as Fluss names it; `date`: the value is a DATE (days since 1970).
-fn render(p: &PrimitiveLiteral, date: bool) -> Option<String> {
-    Some(match p {
-        PrimitiveLiteral::Int(days) if date => date_partition_value(*days)?,
-        PrimitiveLiteral::String(s) => s.clone(),
-        PrimitiveLiteral::Int(v) => v.to_string(),
-        PrimitiveLiteral::Long(v) => v.to_string(),
-        PrimitiveLiteral::Boolean(v) => v.to_string(),
+/// Whether values of a partition column of type `kind` have names as Fluss names
+/// partitions ([`render`]); others (timestamps, floats, binaries) have names of Fluss's own
+/// that no lake here writes.
+fn is_named(kind: &PrimitiveType) -> bool {
+    matches!(
+        kind,
+        PrimitiveType::String | PrimitiveType::Int | PrimitiveType::Long | PrimitiveType::Boolean | PrimitiveType::Date
+    )
+}
+
+/// A partition value of a column of type `kind` as Fluss names it; `None` for a value not
+/// of that type, or a date past the calendar.
+fn render(p: &PrimitiveLiteral, kind: &PrimitiveType) -> Option<String> {
+    Some(match (p, kind) {
+        (PrimitiveLiteral::Int(days), PrimitiveType::Date) => date_partition_value(*days)?,
+        (PrimitiveLiteral::String(s), PrimitiveType::String) => s.clone(),
+        (PrimitiveLiteral::Int(v), PrimitiveType::Int) => v.to_string(),
+        (PrimitiveLiteral::Long(v), PrimitiveType::Long) => v.to_string(),
+        (PrimitiveLiteral::Boolean(v), PrimitiveType::Boolean) => v.to_string(),
         _ => return None,
     })
 }
@@ -817,6 +840,63 @@ mod tests {
             .ok_or_else(|| Error::invalid("writable"))?;
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         assert!(e.message().contains("day (date)"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_timestamp_partition_is_unsupported_not_named_by_its_microseconds() -> Result<()> {
+        // regression: an identity(ts) partition was named by its microseconds
+        // ("1700000000000000"), which no log partition matches: the lake's rows of a key
+        // and its log changes fell in different partitions and were never merged
+        let schema = Arc::new(
+            Schema::builder()
+                .with_fields([
+                    Arc::new(NestedField::required(1, "id", Type::Primitive(PrimitiveType::Long))),
+                    Arc::new(NestedField::required(
+                        2,
+                        "ts",
+                        Type::Primitive(PrimitiveType::Timestamp),
+                    )),
+                    Arc::new(NestedField::required(
+                        3,
+                        "price",
+                        Type::Primitive(PrimitiveType::Double),
+                    )),
+                ])
+                .build()
+                .map_err(iceberg_err("schema"))?,
+        );
+        for (column, value, named) in [
+            ("ts", Literal::timestamp(1_700_000_000_000_000), "timestamp"),
+            ("price", Literal::double(1.5), "double"),
+        ] {
+            let spec = PartitionSpec::builder(schema.clone())
+                .add_partition_field(column, column, Transform::Identity)
+                .and_then(|b| b.build())
+                .map_err(iceberg_err("spec"))?;
+            let layout = TableLayout::of(&spec, &schema)?;
+            let e = layout
+                .locate(&Struct::from_iter([Some(value)]))
+                .err()
+                .ok_or_else(|| Error::invalid(format!("a {named} partition was named")))?;
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+            assert!(e.message().contains(named), "{e}");
+        }
+        // a value of another type than its column's is corrupt
+        let spec = PartitionSpec::builder(schema.clone())
+            .add_partition_field("id", "id", Transform::Identity)
+            .and_then(|b| b.build())
+            .map_err(iceberg_err("spec"))?;
+        let layout = TableLayout::of(&spec, &schema)?;
+        assert_eq!(
+            layout.locate(&Struct::from_iter([Some(Literal::long(7))]))?.0,
+            vec!["7"]
+        );
+        let e = layout
+            .locate(&Struct::from_iter([Some(Literal::string("7"))]))
+            .err()
+            .ok_or_else(|| Error::invalid("a string named a long partition"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         Ok(())
     }
 
