@@ -1,8 +1,8 @@
 //! Our predicates as Iceberg expressions. Iceberg applies a scan filter exactly (as a
 //! Parquet row filter, after pruning files and row groups), so whatever converts is
-//! reported as accepted, but for two cases of schema evolution: on a column some data files
-//! lack, iceberg 0.10 holds a few comparisons true ([`may_keep_extra_rows`]), and those are
-//! left to the engine too; on a column whose type was widened since a file was written, it
+//! reported as accepted, but for two cases of schema evolution: on a column a data file
+//! may lack (an optional one, or one added since), iceberg 0.10 holds a few comparisons
+//! true ([`may_keep_extra_rows`]), and those are left to the engine too; on a column whose type was widened since a file was written, it
 //! may drop rows, so comparisons on it do not convert at all; nor does any filter on a
 //! column added with an initial default, which its row filter takes for null in the files
 //! that lack it while its reader fills the default in.
@@ -208,8 +208,11 @@ pub(crate) fn may_keep_extra_rows(filter: &IcebergPredicate, columns: &HashSet<S
 /// data file, found in one pass over the table's schemas.
 #[derive(Debug, Default)]
 pub(crate) struct EvolvedColumns {
-    /// Columns some schema lacks: a data file written under it lacks them too.
-    pub added: HashSet<String>,
+    /// Columns a data file may lack: those some schema lacks (a file written under it
+    /// lacks them too), and every optional one, which a file written under a schema since
+    /// removed (as Java's snapshot expiry removes them) or added from another table may not
+    /// have. A required column is in every file the table may hold.
+    pub lackable: HashSet<String>,
     /// Columns some schema had with another type (an `int` promoted to `long`, a `float`
     /// to `double`): a data file written under it holds the older type.
     pub retyped: HashSet<String>,
@@ -222,13 +225,16 @@ impl EvolvedColumns {
     pub(crate) fn of(metadata: &TableMetadata) -> Self {
         let mut evolved = Self::default();
         for f in metadata.current_schema().as_struct().fields() {
+            if !f.required {
+                evolved.lackable.insert(f.name.clone());
+            }
             for schema in metadata.schemas_iter() {
                 match schema.field_by_id(f.id) {
                     None => {
                         if f.initial_default.is_some() {
                             evolved.defaulted.insert(f.name.clone());
                         }
-                        evolved.added.insert(f.name.clone())
+                        evolved.lackable.insert(f.name.clone())
                     }
                     Some(old) if old.field_type != f.field_type => evolved.retyped.insert(f.name.clone()),
                     Some(_) => false,

@@ -151,14 +151,14 @@ impl LakeSource for IcebergSource {
         let (converted, report) = push_down(&converter, filters);
         // `NOT` pushed into the leaves once, as the planner and every reader want it
         let converted: Vec<IcebergPredicate> = converted.into_iter().map(|p| p.rewrite_not()).collect();
-        // a filter Iceberg may apply leniently to files older than one of its columns
+        // a filter Iceberg may apply leniently to files that lack one of its columns
         // still prunes, and the engine checks it again
         let mut checked = FilterPushDown {
             accepted: Vec::new(),
             remaining: report.remaining,
         };
         for (p, c) in report.accepted.into_iter().zip(&converted) {
-            match may_keep_extra_rows(c, &evolved.added) {
+            match may_keep_extra_rows(c, &evolved.lackable) {
                 true => checked.remaining.push(p),
                 false => checked.accepted.push(p),
             }

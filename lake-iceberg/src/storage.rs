@@ -491,6 +491,89 @@ mod tests {
         Ok(())
     }
 
+    /// Regression: `n < 5` on an optional column was taken as applied exactly unless an
+    /// older schema of the table lacked `n`. A data file may lack it nonetheless (one
+    /// written under a schema since removed, as Java's snapshot expiry removes them, or one
+    /// added from elsewhere), and iceberg 0.10 holds `NULL < 5` true for such a file: its
+    /// rows came back.
+    #[tokio::test]
+    async fn a_lenient_filter_on_an_optional_column_is_checked_again() -> TestResult {
+        use iceberg::spec::{NestedField, PrimitiveType, TableMetadataBuilder, Type};
+        use lake_api::ReadMode;
+        use lake_api::predicate::col;
+        let dir = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let path = TablePath::new("ext", "t");
+        let old = TableInfo::log_table(path.clone(), rows(&[], &[])?.schema(), 1);
+        let mut writer = storage.create_lake_writer(&old).await?;
+        let first = LogBatch::new(rows(&[1, 2], &["a", "b"])?, vec![ChangeType::AppendOnly; 2], 0);
+        writer.write(&TableBucket::new(0), &first).await?;
+        writer.commit(BTreeMap::new()).await?;
+
+        // `n` added, and the schema the first file was written under removed
+        let table = storage
+            .catalog("test")?
+            .load_table(&IcebergStorage::ident(&path)?)
+            .await?;
+        let current = table.metadata().current_schema().clone();
+        let mut fields = current.as_struct().fields().to_vec();
+        let n = NestedField::optional(
+            current.highest_field_id() + 1,
+            "n",
+            Type::Primitive(PrimitiveType::Long),
+        );
+        fields.push(Arc::new(n));
+        let schema = iceberg::spec::Schema::builder()
+            .with_fields(fields)
+            .with_identifier_field_ids(current.identifier_field_ids())
+            .build()?;
+        let evolved = TableMetadataBuilder::new_from_metadata(
+            table.metadata().clone(),
+            table.metadata_location().map(String::from),
+        )
+        .add_current_schema(schema)?
+        .remove_schemas(&[current.schema_id()])?
+        .build()?
+        .metadata;
+        let metadata = table.metadata_location().ok_or("no metadata location")?;
+        let location = std::path::Path::new(metadata.trim_start_matches("file:"))
+            .with_file_name("00099-5f0c2a4e-8d5b-4c1e-9a7f-3b2d1c0e9f8a.metadata.json");
+        std::fs::write(&location, serde_json::to_vec(&evolved)?)?;
+        let catalog = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("catalog.db").display())).await?;
+        sqlx::query("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 't'")
+            .bind(location.to_string_lossy())
+            .execute(&catalog)
+            .await?;
+        catalog.close().await;
+
+        // a second round under the new schema: n = 1 and n = 9
+        let info = storage.table_info(&path).await?;
+        let second = RecordBatch::try_new(
+            info.schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![10, 11])),
+                Arc::new(StringArray::from(vec!["c", "d"])),
+                Arc::new(Int64Array::from(vec![1, 9])),
+            ],
+        )?;
+        let mut writer = storage.create_lake_writer(&info).await?;
+        let changes = LogBatch::new(second, vec![ChangeType::AppendOnly; 2], 2);
+        writer.write(&TableBucket::new(0), &changes).await?;
+        writer.commit(BTreeMap::new()).await?;
+
+        let log = MemoryLog::new(info.clone())?;
+        let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(storage)))?;
+        let scan = table
+            .scan()
+            .mode(ReadMode::LakeOnly)
+            .filter(col("n").lt(5))
+            .build()
+            .await?;
+        let got = sorted_rows(&scan.collect().await?)?;
+        assert_eq!(got, vec![(10, "c".to_string())]);
+        Ok(())
+    }
+
     /// Regression: a round was conformed to the lake table's types with arrow's "safe"
     /// cast, so a BIGINT the table's `int` column cannot hold was committed as NULL.
     #[tokio::test]
