@@ -173,8 +173,9 @@ fn number_of<'a>(dt: &DataType, lit: &'a Literal) -> std::borrow::Cow<'a, Litera
     match lit {
         Literal::String(s) if value_type(dt).is_integer() => match (s.parse::<i64>(), s.parse::<f64>()) {
             (Ok(v), _) => Cow::Owned(Literal::Int(v)),
-            // past Int64 but a UInt64: cast to the column exactly, as written
-            (_, _) if s.parse::<u64>().is_ok() => Cow::Borrowed(lit),
+            // past Int64 but a UInt64, of a UInt64 column: cast to it exactly, as written
+            // (a float would round it); other columns compare it as the float, beyond them
+            (_, _) if *value_type(dt) == DataType::UInt64 && s.parse::<u64>().is_ok() => Cow::Borrowed(lit),
             (_, Ok(v)) => Cow::Owned(Literal::Float(v)),
             _ => Cow::Borrowed(lit),
         },
@@ -770,6 +771,11 @@ mod tests {
         assert_eq!(run(col("v").in_list(["1.5"]).negate())?, vec![T, T, N]);
         // what is no number stays an error
         assert!(run(col("v").eq("ten")).is_err());
+        // past Int64 (and within UInt64): beyond every value of the column, not an error
+        // (regression: it was kept a string, for UInt64 columns alone, and failed the cast)
+        assert_eq!(run(col("v").lt("9223372036854775808"))?, vec![T, T, N]);
+        assert_eq!(run(col("v").eq("18446744073709551615"))?, vec![F, F, N]);
+        assert_eq!(run(col("v").in_list(["18446744073709551615"]))?, vec![F, F, N]);
         // a UInt64 past Int64 compares exactly
         let batch = RecordBatch::try_from_iter([(
             "u",
