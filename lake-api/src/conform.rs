@@ -198,12 +198,13 @@ fn lists_to_vectors<O: OffsetSizeTrait>(
     let offsets = lists.offsets();
     let whole_child = offsets.first().is_none_or(|o| o.as_usize() == 0)
         && offsets.last().is_none_or(|o| o.as_usize() == lists.values().len());
+    // an item the vector's item type cannot hold is an error, never a NULL in its place
     if whole_child {
-        return arrow_cast::cast(lists, target);
+        return arrow_cast::cast_with_options(lists, target, &STRICT);
     }
     let (offsets, values) = held_items(lists);
     let rebased = GenericListArray::<O>::try_new(item.clone(), offsets, values, lists.nulls().cloned())?;
-    arrow_cast::cast(&rebased, target)
+    arrow_cast::cast_with_options(&rebased, target, &STRICT)
 }
 
 /// The offsets and items of `lists` rebased to hold only the items the lists name: a sliced
@@ -247,8 +248,9 @@ fn check_vector_lengths<O: OffsetSizeTrait>(
     }
 }
 
-/// Vectors as a `list`: null vectors become empty lists, so that non-null list items hold
-/// no nulls (a cast keeps the slots under null rows).
+/// Vectors as a `list` of `item`: null vectors become empty lists, so that non-null list
+/// items hold no nulls (a cast keeps the slots under null rows); the items are conformed to
+/// `item`'s type (a lake may store vectors of one integer type as lists of another).
 fn vector_to_list(vectors: &FixedSizeListArray, item: FieldRef) -> std::result::Result<ArrayRef, ArrowError> {
     let n = vectors.value_length().max(0) as usize;
     let mut keep = BooleanBufferBuilder::new(vectors.len() * n);
@@ -265,6 +267,7 @@ fn vector_to_list(vectors: &FixedSizeListArray, item: FieldRef) -> std::result::
     }
     let values = vectors.values().slice(vectors.offset() * n, vectors.len() * n);
     let values = arrow_select::filter::filter(&values, &BooleanArray::new(keep.finish(), None))?;
+    let values = conform_array(&values, item.data_type())?;
     Ok(Arc::new(ListArray::try_new(
         item,
         OffsetBuffer::new(offsets.into()),
@@ -413,6 +416,40 @@ mod tests {
             let values = vectors.values().as_primitive::<Float32Type>().values().to_vec();
             assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0]);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn list_items_a_vector_cannot_hold_are_refused_and_vector_items_conformed() -> Result<()> {
+        // regression: lists became vectors by arrow's safe cast, so an item out of the
+        // vector's item type became a NULL
+        let lists: ArrayRef = Arc::new(ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(
+            vec![Some(vec![Some(300), Some(1)]), None],
+        ));
+        let vectors = DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Int8, true)), 2);
+        let e = conform_array(&lists, &vectors)
+            .err()
+            .ok_or_else(|| Error::schema("300 held as an Int8"))?;
+        assert!(e.to_string().contains("300"), "{e}");
+        let fits: ArrayRef = Arc::new(ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(
+            vec![Some(vec![Some(3), None]), None],
+        ));
+        let got = conform_array(&fits, &vectors)?;
+        assert_eq!((got.len(), got.null_count()), (2, 1));
+        // regression: vectors became lists of their own item type, which a list of another
+        // item type (one the lake stores them as) refused
+        let list16 = DataType::List(Arc::new(Field::new("element", DataType::Int16, true)));
+        let back = conform_array(&got, &list16)?;
+        assert_eq!(back.data_type(), &list16);
+        let items = back.as_list::<i32>().value(0);
+        assert_eq!(
+            items
+                .as_primitive::<arrow_array::types::Int16Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(3), None]
+        );
+        assert!(back.is_null(1));
         Ok(())
     }
 
