@@ -6,7 +6,10 @@
 //! Tables follow Fluss's Iceberg layout: partition keys are `identity` partition fields and
 //! the last field is the bucket, `bucket[N](key)` or `identity(__bucket)`; primary keys are
 //! identifier fields; BLOB columns are `binary` and VECTOR columns `list<T>` with their
-//! dimension in a table property, cast back to `FixedSizeList` on read.
+//! dimension in a table property, cast back to `FixedSizeList` on read. Fluss's system
+//! columns (`__bucket`, `__offset`, `__timestamp`), which Fluss adds to every table it
+//! creates and this backend to `identity(__bucket)` tables, are read past and written for
+//! log tables; a primary-key table that has them is read, not tiered into.
 //!
 //! Iceberg promises no key order of its own: a file whose `sort_order_id` names the key's
 //! ascending order (as this backend's writer marks tiered files) is read as a sorted run;

@@ -4,7 +4,8 @@
 //! The layout follows Fluss's Iceberg tables: partition keys are `identity` fields, and the
 //! last partition field is the bucket, either `bucket[N](key)` (tables with a bucket key)
 //! or `identity(__bucket)` (tables without one, which also carry the `__offset` and
-//! `__timestamp` system columns). System columns never reach a reader.
+//! `__timestamp` system columns; Fluss gives every table it creates all three). System
+//! columns never reach a reader.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +60,12 @@ pub fn blob_ref_property(column: &str) -> String {
 /// Is this a Fluss system column?
 pub fn is_system_column(name: &str) -> bool {
     SYSTEM_COLUMNS.contains(&name)
+}
+
+/// Whether a table's (Arrow) schema has Fluss's three system columns, which Fluss gives
+/// every Iceberg table it creates (and this crate a table bucketed by `identity(__bucket)`).
+pub(crate) fn has_system_columns(schema: &ArrowSchema) -> bool {
+    SYSTEM_COLUMNS.iter().all(|c| schema.field_with_name(c).is_ok())
 }
 
 /// An identity partition field of a partition key.

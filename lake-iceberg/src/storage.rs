@@ -14,7 +14,7 @@ use lake_api::{Error, ErrorKind, Result, TableInfo, TablePath};
 
 use crate::config::{CatalogConfig, IcebergConfig};
 use crate::error::iceberg_err;
-use crate::schema::{BucketField, TableLayout, table_definition, table_info};
+use crate::schema::{BucketField, TableLayout, has_system_columns, table_definition, table_info};
 use crate::source::IcebergSource;
 use crate::writer::IcebergLakeWriter;
 
@@ -226,12 +226,25 @@ impl LakeStorage for IcebergStorage {
         layout
             .check_writable()
             .map_err(|e| e.context(format!("table {}", info.path)))?;
+        let file_schema = iceberg::arrow::schema_to_arrow_schema(metadata.current_schema())
+            .map_err(iceberg_err(format!("table {}", info.path)))?;
+        // a primary-key round is folded into rows, which keep no offset or timestamp of the
+        // change that made them: refused before a round is gathered, not at its commit
+        if info.has_primary_key() && has_system_columns(&file_schema) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "table {}: a primary-key table with Fluss's system columns (__bucket, __offset, \
+                     __timestamp, as Fluss creates it) cannot be tiered here: a round's changes are folded \
+                     into rows, which keep no offset (reading it is supported)",
+                    info.path
+                ),
+            ));
+        }
         // rows are checked against the table's own bucket column, which the log's bucket
         // key need not name
         let bucket_column = match (&layout.bucket, layout.bucket_key.as_slice()) {
             (BucketField::Transform { .. }, [key]) => {
-                let file_schema = iceberg::arrow::schema_to_arrow_schema(metadata.current_schema())
-                    .map_err(iceberg_err(format!("table {}", info.path)))?;
                 // a nested source column is named by its path, which no top-level field has
                 let field = file_schema.field_with_name(key).map_err(|_| {
                     Error::new(
@@ -488,6 +501,92 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{strategy}");
         }
+        Ok(())
+    }
+
+    /// Regression: a log table bucketed by `bucket[N](k)` with Fluss's system columns (as
+    /// Fluss creates every table) was written without them: the commit failed with "column
+    /// __bucket is missing" after the whole round. A primary-key one is refused up front.
+    #[tokio::test]
+    async fn tables_with_fluss_system_columns_are_tiered_or_refused_up_front() -> TestResult {
+        use iceberg::spec::{NestedField, PrimitiveType, Type};
+        use lake_api::ReadMode;
+        let dir = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let catalog = storage.catalog("test")?.clone();
+        let namespace = NamespaceIdent::new("ext".into());
+        catalog.create_namespace(&namespace, Default::default()).await?;
+        let log_table = {
+            let mut info = TableInfo::log_table(TablePath::new("ext", "log"), rows(&[], &[])?.schema(), 2);
+            info.bucket_key = vec!["k".into()];
+            info
+        };
+        let pk_table = TableInfo::primary_key_table(
+            TablePath::new("ext", "pk"),
+            rows(&[], &[])?.schema(),
+            vec!["k".into()],
+            2,
+        );
+        for info in [&log_table, &pk_table] {
+            let definition = table_definition(info)?;
+            let next = definition.schema.highest_field_id() + 1;
+            let mut fields = definition.schema.as_struct().fields().to_vec();
+            for (i, (name, ty)) in [
+                ("__bucket", PrimitiveType::Int),
+                ("__offset", PrimitiveType::Long),
+                ("__timestamp", PrimitiveType::Timestamptz),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                fields.push(Arc::new(NestedField::required(
+                    next + i as i32,
+                    name,
+                    Type::Primitive(ty),
+                )));
+            }
+            let schema = iceberg::spec::Schema::builder()
+                .with_fields(fields)
+                .with_identifier_field_ids(definition.schema.identifier_field_ids())
+                .build()?;
+            let creation = TableCreation::builder()
+                .name(info.path.table.clone())
+                .schema(schema)
+                .partition_spec(definition.spec)
+                .properties(definition.properties)
+                .build();
+            catalog.create_table(&namespace, creation).await?;
+        }
+        let e = storage
+            .create_lake_writer(&pk_table)
+            .await
+            .err()
+            .ok_or("a primary-key table with system columns was taken for tiering")?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+
+        let info = log_table;
+        let keys: Vec<i64> = (0..8).collect();
+        let key_column: arrow::array::ArrayRef = Arc::new(Int64Array::from(keys.clone()));
+        let buckets = iceberg_buckets(&key_column, &DataType::Int64, 2)?;
+        let mut writer = storage.create_lake_writer(&info).await?;
+        for b in 0..2 {
+            let mine: Vec<i64> = keys
+                .iter()
+                .zip(&buckets)
+                .filter(|(_, x)| **x == b)
+                .map(|(k, _)| *k)
+                .collect();
+            let values: Vec<String> = mine.iter().map(|k| format!("v{k}")).collect();
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            let changes = LogBatch::new(rows(&mine, &values)?, vec![ChangeType::AppendOnly; mine.len()], 0);
+            writer.write(&TableBucket::new(b), &changes).await?;
+        }
+        writer.commit(BTreeMap::new()).await?;
+        let log = MemoryLog::new(info.clone())?;
+        let table = UnionTable::new(info, Arc::new(log), Some(Arc::new(storage)))?;
+        let got = sorted_rows(&table.scan().mode(ReadMode::LakeOnly).build().await?.collect().await?)?;
+        let want: Vec<(i64, String)> = keys.iter().map(|&k| (k, format!("v{k}"))).collect();
+        assert_eq!(got, want);
         Ok(())
     }
 

@@ -33,7 +33,8 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::iceberg_err;
 use crate::schema::{
-    BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, conform, key_sort_columns,
+    BUCKET_COLUMN, BucketField, OFFSET_COLUMN, TIMESTAMP_COLUMN, TableLayout, conform, has_system_columns,
+    key_sort_columns,
 };
 use crate::source::{FileFacts, FileLocator};
 use crate::storage::snapshot_of;
@@ -133,7 +134,7 @@ async fn write_round(
         } else {
             batches
                 .iter()
-                .map(|b| with_system_columns(b, &bucket, layout))
+                .map(|b| with_system_columns(b, &bucket, file_schema))
                 .collect::<Result<_>>()?
         };
         let context = format!("table {} {bucket}", info.path);
@@ -336,10 +337,10 @@ async fn refuse_rows_in_lake(
     Ok(())
 }
 
-/// A log table's batch with the system columns its table carries (`identity(__bucket)`
-/// layout), or as it is.
-fn with_system_columns(batch: &LogBatch, bucket: &TableBucket, layout: &TableLayout) -> Result<RecordBatch> {
-    if !matches!(layout.bucket, BucketField::Column { .. }) {
+/// A log table's batch with the system columns its table carries (the `identity(__bucket)`
+/// layout has them, and Fluss gives them to every table it creates), or as it is.
+fn with_system_columns(batch: &LogBatch, bucket: &TableBucket, file_schema: &SchemaRef) -> Result<RecordBatch> {
+    if !has_system_columns(file_schema) {
         return Ok(batch.batch.clone());
     }
     let n = batch.batch.num_rows();
