@@ -133,6 +133,25 @@ impl IcebergSource {
     }
 }
 
+/// Table properties naming where data (and delete) files are written instead of under the
+/// table's location: Iceberg's current one and the older one its writers still honour.
+const DATA_PATH_PROPERTIES: [&str; 2] = ["write.data.path", "write.folder-storage.path"];
+
+/// Fails unless `file` lies under the table's location or a data path its properties name
+/// ([`DATA_PATH_PROPERTIES`]): a split from a hostile or confused planner must not read
+/// arbitrary files. The error names the table's location.
+fn check_in_table(metadata: &TableMetadata, file: &str, what: &str) -> Result<()> {
+    let properties = metadata.properties();
+    let data_paths = DATA_PATH_PROPERTIES.iter().filter_map(|p| properties.get(*p));
+    if data_paths
+        .into_iter()
+        .any(|root| check_inside(root, file, what).is_ok())
+    {
+        return Ok(());
+    }
+    check_inside(metadata.location(), file, what)
+}
+
 #[async_trait]
 impl LakeSource for IcebergSource {
     fn with_project(&mut self, paths: &[Vec<usize>]) -> Result<()> {
@@ -189,10 +208,10 @@ impl LakeSource for IcebergSource {
             .as_any()
             .downcast_ref::<IcebergSplit>()
             .ok_or_else(|| Error::invalid(format!("not an Iceberg split: {split:?}")))?;
-        let location = self.table.metadata().location();
-        check_inside(location, &split.task.data_file_path, "data file")?;
+        let metadata = self.table.metadata();
+        check_in_table(metadata, &split.task.data_file_path, "data file")?;
         for d in &split.task.deletes {
-            check_inside(location, &d.file_path, "delete file")?;
+            check_in_table(metadata, &d.file_path, "delete file")?;
             refuse_deletion_vector(&self.info, split, &d.file_path)?;
             check_equality_ids(self.table.metadata(), split, d)?;
         }

@@ -504,6 +504,40 @@ mod tests {
         Ok(())
     }
 
+    /// Regression: a table whose `write.data.path` puts its data files outside its location
+    /// (iceberg's writer, this crate's, honours it) was tiered, and then every read refused
+    /// its files as outside the table.
+    #[tokio::test]
+    async fn files_under_the_tables_data_path_are_read() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let elsewhere = tempfile::tempdir()?;
+        let storage = IcebergStorage::connect(IcebergConfig::sqlite(dir.path())).await?;
+        let mut info = TableInfo::log_table(TablePath::new("ext", "t"), rows(&[], &[])?.schema(), 1);
+        let data_path = elsewhere.path().join("data").to_string_lossy().into_owned();
+        info.properties.insert("write.data.path".into(), data_path.clone());
+        let mut writer = storage.create_lake_writer(&info).await?;
+        let changes = LogBatch::new(rows(&[1, 2], &["a", "b"])?, vec![ChangeType::AppendOnly; 2], 0);
+        writer.write(&TableBucket::new(0), &changes).await?;
+        writer.commit(BTreeMap::new()).await?;
+        assert!(
+            std::fs::read_dir(&data_path)?.next().is_some(),
+            "nothing under {data_path}"
+        );
+        let info = storage.table_info(&info.path).await?;
+        let table = UnionTable::new(info.clone(), Arc::new(MemoryLog::new(info)?), Some(Arc::new(storage)))?;
+        let got = sorted_rows(
+            &table
+                .scan()
+                .mode(lake_api::ReadMode::LakeOnly)
+                .build()
+                .await?
+                .collect()
+                .await?,
+        )?;
+        assert_eq!(got, vec![(1, "a".to_string()), (2, "b".to_string())]);
+        Ok(())
+    }
+
     /// Regression: a log table bucketed by `bucket[N](k)` with Fluss's system columns (as
     /// Fluss creates every table) was written without them: the commit failed with "column
     /// __bucket is missing" after the whole round. A primary-key one is refused up front.
