@@ -386,6 +386,27 @@ mod tests {
         Ok(())
     }
 
+    /// Writes `metadata` beside the table's current metadata file (where a commit's own
+    /// would go) and points the SQLite catalog under `warehouse` at it, as another engine's
+    /// commit would leave the table `t`; returns the new file's path.
+    async fn commit_metadata(
+        warehouse: &std::path::Path,
+        table: &Table,
+        metadata: &iceberg::spec::TableMetadata,
+    ) -> TestResult<std::path::PathBuf> {
+        let current = table.metadata_location().ok_or("no metadata location")?;
+        let location = std::path::Path::new(current.trim_start_matches("file:"))
+            .with_file_name("00099-0b5d1a5c-6c1e-4d2b-9d8a-1f2e3d4c5b6a.metadata.json");
+        std::fs::write(&location, serde_json::to_vec(metadata)?)?;
+        let catalog = sqlx::SqlitePool::connect(&format!("sqlite:{}", warehouse.join("catalog.db").display())).await?;
+        sqlx::query("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 't'")
+            .bind(location.to_string_lossy())
+            .execute(&catalog)
+            .await?;
+        catalog.close().await;
+        Ok(location)
+    }
+
     /// Regression: iceberg 0.10's scan tasks do not carry their file's partition spec, and
     /// every file was located with the table's default one. After the spec went from
     /// `bucket[2](k)` to `bucket[4](k)`, the old files' buckets 0 and 1 were read as the
@@ -425,18 +446,7 @@ mod tests {
         .set_default_partition_spec(-1)?
         .build()?
         .metadata;
-        // beside the table's metadata, where a commit's own would go
-        let current = table.metadata_location().ok_or("no metadata location")?;
-        let location = std::path::Path::new(current.trim_start_matches("file:"))
-            .with_file_name("00099-0b5d1a5c-6c1e-4d2b-9d8a-1f2e3d4c5b6a.metadata.json");
-        std::fs::write(&location, serde_json::to_vec(&evolved)?)?;
-        // the catalog names the new metadata, as another engine's commit would leave it
-        let catalog = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("catalog.db").display())).await?;
-        sqlx::query("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 't'")
-            .bind(location.to_string_lossy())
-            .execute(&catalog)
-            .await?;
-        catalog.close().await;
+        let location = commit_metadata(dir.path(), &table, &evolved).await?;
         let info = storage.table_info(&path).await?;
         assert_eq!(info.bucket_count, 4);
         // a round changing a key whose old file is now read bucket-unaware: refused, as
@@ -668,16 +678,7 @@ mod tests {
         .remove_schemas(&[current.schema_id()])?
         .build()?
         .metadata;
-        let metadata = table.metadata_location().ok_or("no metadata location")?;
-        let location = std::path::Path::new(metadata.trim_start_matches("file:"))
-            .with_file_name("00099-5f0c2a4e-8d5b-4c1e-9a7f-3b2d1c0e9f8a.metadata.json");
-        std::fs::write(&location, serde_json::to_vec(&evolved)?)?;
-        let catalog = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("catalog.db").display())).await?;
-        sqlx::query("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 't'")
-            .bind(location.to_string_lossy())
-            .execute(&catalog)
-            .await?;
-        catalog.close().await;
+        commit_metadata(dir.path(), &table, &evolved).await?;
 
         // a second round under the new schema: n = 1 and n = 9
         let info = storage.table_info(&path).await?;
