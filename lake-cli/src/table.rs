@@ -59,7 +59,7 @@ impl TableArgs {
     /// The arguments with the profile's values filling in what the command line leaves out.
     ///
     /// A log given on the command line (`--log` or `--fluss`) replaces the profile's, either
-    /// kind, and its table with it (a profile that names no log lends its table); a lake of another format (`--lake`) replaces the profile's location of its
+    /// kind (a table's own directory as `--log` takes its table, not the profile's); a lake of another format (`--lake`) replaces the profile's location of its
     /// lake (`warehouse`, `catalog_uri`) and its options, while a profile that names no
     /// lake lends its options to the command line's. Other values are taken one by one.
     /// `--lake-option` with no lake named anywhere is a usage error.
@@ -67,14 +67,15 @@ impl TableArgs {
         let Some(p) = profile::load(self.profile.as_deref())? else {
             return self.clone().lake_options_with_a_lake(self);
         };
-        // the profile's table is where its log holds it: a log of the command line's takes
-        // the command line's table (or the one its directory holds), unless the profile
-        // names no log to go with its table
-        let profile_log = p.log.is_some() || p.fluss.is_some();
-        let (log, fluss, table) = match self.log.is_some() || self.fluss.is_some() {
-            true if profile_log => (self.log.clone(), self.fluss.clone(), self.table.clone()),
-            true => (self.log.clone(), self.fluss.clone(), self.table.clone().or(p.table)),
-            false => (p.log, p.fluss, self.table.clone().or(p.table)),
+        let (log, fluss) = match self.log.is_some() || self.fluss.is_some() {
+            true => (self.log.clone(), self.fluss.clone()),
+            false => (p.log, p.fluss),
+        };
+        // a table's own directory given as --log names its table: the profile's would only
+        // contradict it
+        let table = match &self.log {
+            Some(dir) if self.table.is_none() && is_table_dir(dir) => None,
+            _ => self.table.clone().or(p.table),
         };
         // a profile that names no lake lends its options to the command line's
         let profile_lake = LakeFormat::named(p.lake.as_deref(), p.warehouse.is_some() || p.catalog_uri.is_some());
@@ -532,27 +533,26 @@ mod tests {
         Ok(())
     }
 
-    /// Regression: a profile's table overrode the command line's log: `--log` naming
-    /// another table's directory was refused as "not the directory of" the profile's table.
+    /// Regression: a profile's table overrode a table directory given as `--log`, which
+    /// was then refused as "the directory of table media.items, not of demo.orders".
     #[test]
-    fn a_log_on_the_command_line_takes_its_own_table() -> CliResult<()> {
+    fn a_table_directory_on_the_command_line_takes_its_own_table() -> CliResult<()> {
         let dir = tempfile::tempdir()?;
         let profile = dir.path().join("p.toml");
         std::fs::write(&profile, "log = \"/shop\"\ntable = \"demo.orders\"\n")?;
+        let table_dir = dir.path().join("media/items");
+        std::fs::create_dir_all(&table_dir)?;
+        std::fs::write(table_dir.join("table.json"), "{}")?;
+        let mut own = args(None, None, &[], Some(&profile));
+        own.log = Some(table_dir.clone());
+        let merged = own.with_profile()?;
+        assert_eq!((merged.log, merged.table), (Some(table_dir), None));
+        // a root directory, or a cluster, takes the profile's table (it may hold several)
         let merged = args(None, None, &[], Some(&profile)).with_profile()?;
-        assert_eq!((merged.log.as_deref(), merged.table), (Some(Path::new("/log")), None));
+        assert_eq!(merged.table.as_deref(), Some("demo.orders"));
         let mut fluss = args(None, None, &[], Some(&profile));
         (fluss.log, fluss.fluss) = (None, Some("h:9123".into()));
-        assert_eq!(fluss.with_profile()?.table, None);
-        // the profile's own log keeps its table, and a profile naming no log lends it
-        let mut none = args(None, None, &[], Some(&profile));
-        none.log = None;
-        let merged = none.with_profile()?;
-        assert_eq!(merged.log.as_deref(), Some(Path::new("/shop")));
-        assert_eq!(merged.table.as_deref(), Some("demo.orders"));
-        std::fs::write(&profile, "table = \"demo.orders\"\n")?;
-        let merged = args(None, None, &[], Some(&profile)).with_profile()?;
-        assert_eq!(merged.table.as_deref(), Some("demo.orders"));
+        assert_eq!(fluss.with_profile()?.table.as_deref(), Some("demo.orders"));
         Ok(())
     }
 
