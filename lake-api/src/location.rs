@@ -70,9 +70,12 @@ fn strip_scheme(location: &str) -> &str {
 pub fn check_inside(location: &str, file: &str, what: &str) -> Result<()> {
     let root = strip_scheme(location).trim_end_matches('/');
     let path = strip_scheme(file);
-    let inside = path
-        .strip_prefix(root)
-        .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|c| c == ".."));
+    // a location of no directory (`/`, `s3://`) holds nothing: it would hold every file
+    let no_directory = root.is_empty() || root.ends_with(':');
+    let inside = !no_directory
+        && path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|c| c == ".."));
     // the same store: both local, or both the same scheme
     let same_scheme = scheme(location).unwrap_or("file") == scheme(file).unwrap_or("file");
     if inside && same_scheme {
@@ -98,5 +101,9 @@ mod tests {
         assert!(check_inside(loc, "file:///w/db/t/../t2/a.parquet", "data file").is_err());
         assert!(check_inside(loc, "file:///etc/passwd", "data file").is_err());
         assert!(check_inside(loc, "s3://w/db/t/data/a.parquet", "data file").is_err());
+        for root in ["/", "file:///", "s3://", ""] {
+            assert!(check_inside(root, "/etc/passwd", "data file").is_err(), "{root}");
+            assert!(check_inside(root, "s3://b/x", "data file").is_err(), "{root}");
+        }
     }
 }

@@ -1188,7 +1188,7 @@ fn output_to_dev_stdout_writes_through_the_shells_descriptor() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing beside it");
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[test]
 fn a_followed_scan_to_dev_stdout_keeps_what_the_file_held() {
     // regression: `--follow -o` created its file in place (`File::create`), so `-o

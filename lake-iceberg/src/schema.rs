@@ -62,10 +62,11 @@ pub fn is_system_column(name: &str) -> bool {
     SYSTEM_COLUMNS.contains(&name)
 }
 
-/// Whether a table's (Arrow) schema has Fluss's three system columns, which Fluss gives
-/// every Iceberg table it creates (and this crate a table bucketed by `identity(__bucket)`).
+/// Whether a table's (Arrow) schema has any of Fluss's three system columns, which Fluss
+/// gives every Iceberg table it creates (and this crate a table bucketed by
+/// `identity(__bucket)`); a table made elsewhere may have some of them.
 pub(crate) fn has_system_columns(schema: &ArrowSchema) -> bool {
-    SYSTEM_COLUMNS.iter().all(|c| schema.field_with_name(c).is_ok())
+    SYSTEM_COLUMNS.iter().any(|c| schema.field_with_name(c).is_ok())
 }
 
 /// An identity partition field of a partition key.
@@ -333,6 +334,8 @@ fn render(p: &PrimitiveLiteral, kind: &PrimitiveType) -> Option<String> {
         (PrimitiveLiteral::String(s), PrimitiveType::String) => s.clone(),
         (PrimitiveLiteral::Int(v), PrimitiveType::Int) => v.to_string(),
         (PrimitiveLiteral::Long(v), PrimitiveType::Long) => v.to_string(),
+        // a file of a manifest written before the column was widened from int
+        (PrimitiveLiteral::Int(v), PrimitiveType::Long) => v.to_string(),
         (PrimitiveLiteral::Boolean(v), PrimitiveType::Boolean) => v.to_string(),
         _ => return None,
     })
@@ -899,6 +902,8 @@ mod tests {
             layout.locate(&Struct::from_iter([Some(Literal::long(7))]))?.0,
             vec!["7"]
         );
+        // an int of a file written before the column was widened to long
+        assert_eq!(layout.locate(&Struct::from_iter([Some(Literal::int(7))]))?.0, vec!["7"]);
         let e = layout
             .locate(&Struct::from_iter([Some(Literal::string("7"))]))
             .err()

@@ -134,8 +134,13 @@ impl IcebergSource {
 }
 
 /// Table properties naming where data (and delete) files are written instead of under the
-/// table's location: Iceberg's current one and the older one its writers still honour.
-const DATA_PATH_PROPERTIES: [&str; 2] = ["write.data.path", "write.folder-storage.path"];
+/// table's location: Iceberg's current one, the object-storage layout's, and the older one
+/// its writers still honour.
+const DATA_PATH_PROPERTIES: [&str; 3] = [
+    "write.data.path",
+    "write.object-storage.path",
+    "write.folder-storage.path",
+];
 
 /// Fails unless `file` lies under the table's location or a data path its properties name
 /// ([`DATA_PATH_PROPERTIES`]): a split from a hostile or confused planner must not read

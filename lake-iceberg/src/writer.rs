@@ -337,8 +337,10 @@ async fn refuse_rows_in_lake(
     Ok(())
 }
 
-/// A log table's batch with the system columns its table carries (the `identity(__bucket)`
-/// layout has them, and Fluss gives them to every table it creates), or as it is.
+/// A log table's batch with the system columns, where its table carries any of them (the
+/// `identity(__bucket)` layout has them, and Fluss gives them to every table it creates),
+/// or as it is: the batch is conformed to the table's columns by name, which drops those
+/// the table lacks.
 fn with_system_columns(batch: &LogBatch, bucket: &TableBucket, file_schema: &SchemaRef) -> Result<RecordBatch> {
     if !has_system_columns(file_schema) {
         return Ok(batch.batch.clone());

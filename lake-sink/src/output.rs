@@ -13,7 +13,9 @@
 //! appending; a rename would drop what it holds and cut off the descriptor. Such an output is
 //! not whole or nothing (a failed run leaves what it wrote), and opening a FIFO waits for
 //! its reader. A symbolic link is followed, so the file it names is replaced and the link
-//! stays.
+//! stays. An output that never completes (a followed scan) is opened with
+//! [`OutputFile::create_in_place`] instead: a regular file is written in place from its
+//! start, anything else as above.
 //!
 //! ```
 //! use std::io::Write;
@@ -96,7 +98,8 @@ impl OutputFile {
     /// (or created) and written directly, not renamed into place. Any other destination is
     /// opened as [`OutputFile::create`] opens it: a device or a FIFO for writing, this
     /// process's stdout or stderr (`/dev/stdout`) through its descriptor, another
-    /// process's descriptor for appending, so what the file held stays.
+    /// process's descriptor for appending, so what the file held stays. A read-only file is
+    /// refused (where [`OutputFile::create`] replaces it).
     ///
     /// ```
     /// use std::io::Write;
@@ -483,7 +486,7 @@ mod tests {
         Ok(())
     }
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     #[test]
     fn in_place_a_file_is_truncated_a_link_followed_and_a_descriptor_kept() -> Result<()> {
         use std::os::fd::AsRawFd;

@@ -537,7 +537,7 @@ pub fn case_count(var: &str, default: u32) -> u32 {
 }
 
 /// Generates a workload, builds it with `build` in a temporary directory (a log tiered
-/// into some lake), queries and checks one case from a seed.
+/// into some lake), and checks three queries of it from a seed.
 pub async fn run_tiered_case(
     seed: u64,
     ops: usize,

@@ -176,6 +176,11 @@ fn number_of<'a>(dt: &DataType, lit: &'a Literal) -> std::borrow::Cow<'a, Litera
             // past Int64 but a UInt64, of a UInt64 column: cast to it exactly, as written
             // (a float would round it); other columns compare it as the float, beyond them
             (_, _) if *value_type(dt) == DataType::UInt64 && s.parse::<u64>().is_ok() => Cow::Borrowed(lit),
+            // below Int64: below every value of any integer column (as a float it could
+            // round up to i64::MIN itself)
+            (_, _) if s.trim().parse::<i128>().is_ok_and(|v| v < i128::from(i64::MIN)) => {
+                Cow::Owned(Literal::Float(f64::MIN))
+            }
             (_, Ok(v)) => Cow::Owned(Literal::Float(v)),
             _ => Cow::Borrowed(lit),
         },
@@ -776,6 +781,15 @@ mod tests {
         assert_eq!(run(col("v").lt("9223372036854775808"))?, vec![T, T, N]);
         assert_eq!(run(col("v").eq("18446744073709551615"))?, vec![F, F, N]);
         assert_eq!(run(col("v").in_list(["18446744073709551615"]))?, vec![F, F, N]);
+        // and just below Int64, where a float rounds to i64::MIN
+        let min = RecordBatch::try_from_iter([(
+            "m",
+            Arc::new(Int64Array::from(vec![Some(i64::MIN), Some(0), None])) as ArrayRef,
+        )])?;
+        let below: Vec<Option<bool>> = col("m").eq("-9223372036854775809").evaluate(&min)?.iter().collect();
+        assert_eq!(below, vec![F, F, N]);
+        let above: Vec<Option<bool>> = col("m").gt("-9223372036854775809").evaluate(&min)?.iter().collect();
+        assert_eq!(above, vec![T, T, N]);
         // a UInt64 past Int64 compares exactly
         let batch = RecordBatch::try_from_iter([(
             "u",
