@@ -59,8 +59,9 @@ pub fn conform_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBa
 }
 
 /// A batch of `schema` with `columns` and `rows` rows: a batch of no columns (a read of
-/// none, to count rows) keeps its row count.
-pub(crate) fn batch_of(
+/// none, to count rows) keeps its row count, which arrow's `RecordBatch::try_new` cannot
+/// know.
+pub fn batch_of(
     schema: &SchemaRef,
     columns: Vec<ArrayRef>,
     rows: usize,

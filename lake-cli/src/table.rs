@@ -59,8 +59,9 @@ impl TableArgs {
     /// The arguments with the profile's values filling in what the command line leaves out.
     ///
     /// A log given on the command line (`--log` or `--fluss`) replaces the profile's, either
-    /// kind (a table's own directory as `--log` takes its table, not the profile's); a lake of another format (`--lake`) replaces the profile's location of its
-    /// lake (`warehouse`, `catalog_uri`) and its options, while a profile that names no
+    /// kind (a table's own directory as `--log` takes its table, not the profile's); a lake
+    /// of another format (`--lake`) replaces the profile's location of its lake
+    /// (`warehouse`, `catalog_uri`) and its options, while a profile that names no
     /// lake lends its options to the command line's. Other values are taken one by one.
     /// `--lake-option` with no lake named anywhere is a usage error.
     pub fn with_profile(&self) -> CliResult<TableArgs> {

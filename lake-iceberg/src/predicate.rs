@@ -2,7 +2,8 @@
 //! Parquet row filter, after pruning files and row groups), so whatever converts is
 //! reported as accepted, but for two cases of schema evolution: on a column a data file
 //! may lack (an optional one, or one added since), iceberg 0.10 holds a few comparisons
-//! true ([`may_keep_extra_rows`]), and those are left to the engine too; on a column whose type was widened since a file was written, it
+//! true ([`may_keep_extra_rows`]), and those are left to the engine too; on a column
+//! whose type was widened since a file was written, it
 //! may drop rows, so comparisons on it do not convert at all; nor does any filter on a
 //! column added with an initial default, which its row filter takes for null in the files
 //! that lack it while its reader fills the default in.

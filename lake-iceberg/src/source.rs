@@ -147,11 +147,8 @@ const DATA_PATH_PROPERTIES: [&str; 3] = [
 /// arbitrary files. The error names the table's location.
 fn check_in_table(metadata: &TableMetadata, file: &str, what: &str) -> Result<()> {
     let properties = metadata.properties();
-    let data_paths = DATA_PATH_PROPERTIES.iter().filter_map(|p| properties.get(*p));
-    if data_paths
-        .into_iter()
-        .any(|root| check_inside(root, file, what).is_ok())
-    {
+    let mut data_paths = DATA_PATH_PROPERTIES.iter().filter_map(|p| properties.get(*p));
+    if data_paths.any(|root| check_inside(root, file, what).is_ok()) {
         return Ok(());
     }
     check_inside(metadata.location(), file, what)

@@ -442,9 +442,8 @@ async fn resolve_batch(
         .await;
         columns[*index] = Arc::new(builder.finish());
     }
-    // the row count, for a batch of no column (a read of none: COUNT(*))
-    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    let out = RecordBatch::try_new_with_options(schema, columns, &options)?;
+    // with its row count, for a batch of no column (a read of none: COUNT(*))
+    let out = lake_api::conform::batch_of(&schema, columns, batch.num_rows())?;
     Ok((out, row_errors))
 }
 

@@ -508,12 +508,7 @@ pub async fn run_local_case(seed: u64, ops: usize, strategy: MergeStrategy) -> R
         .await
         .map_err(|e| format!("build: {e}"))?;
     let query = Query::random(&mut rng, &workload, &built, strategy);
-    check(&workload, &built, &query).await.map_err(|e| {
-        format!(
-            "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
-            workload.shape, built.layout
-        )
-    })
+    check_case(&workload, &built, &query).await
 }
 
 /// Generates, builds, queries and checks one case from a seed.
@@ -522,12 +517,7 @@ pub async fn run_case(seed: u64, ops: usize, strategy: MergeStrategy) -> Result<
     let workload = Workload::random(&mut rng, ops);
     let built = crate::build::build(&mut rng, &workload).map_err(|e| format!("build: {e}"))?;
     let query = Query::random(&mut rng, &workload, &built, strategy);
-    check(&workload, &built, &query).await.map_err(|e| {
-        format!(
-            "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
-            workload.shape, built.layout
-        )
-    })
+    check_case(&workload, &built, &query).await
 }
 
 /// A case count from the environment variable `var` (a suite's knob, such as
@@ -560,12 +550,18 @@ pub async fn run_tiered_case(
     (lake_only.mode, lake_only.as_of) = (ReadMode::LakeOnly, None);
     queries.push(lake_only);
     for query in &queries {
-        check(&workload, &built, query).await.map_err(|e| {
-            format!(
-                "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
-                workload.shape, built.layout
-            )
-        })?;
+        check_case(&workload, &built, query).await?;
     }
     Ok(())
+}
+
+/// [`check`], its failure with what reproduces it: the table's shape and layout, and the
+/// query.
+async fn check_case(workload: &Workload, built: &BuiltTable, query: &Query) -> Result<(), String> {
+    check(workload, built, query).await.map_err(|e| {
+        format!(
+            "{e}\nshape: {:?}\nlayout: {:?}\nquery: {query:?}",
+            workload.shape, built.layout
+        )
+    })
 }

@@ -80,11 +80,11 @@ fn plane_bytes(j: &GpuJpeg<'_>) -> (u64, u64) {
     )
 }
 
-/// The `f32` values of a JPEG's resize buffer: its window's width times the tensor's
-/// height, three channels (the kernels scale the height first).
-fn resize_values(j: &GpuJpeg<'_>, opts: &TensorOptions) -> u64 {
-    let (_, _, width, _) = source_window(j.width, j.height, opts);
-    u64::from(width) * u64::from(opts.height) * 3
+/// The `f32` values of the resize buffer of an image whose window (see [`source_window`])
+/// is `window_width` wide: that width times the tensor's height, three channels (the
+/// kernels scale the height first).
+fn resize_values(window_width: u32, opts: &TensorOptions) -> u64 {
+    u64::from(window_width) * u64::from(opts.height) * 3
 }
 
 /// The device bytes a JPEG takes in a batch's buffers: its Y, Cb and Cr planes, its RGB
@@ -92,7 +92,9 @@ fn resize_values(j: &GpuJpeg<'_>, opts: &TensorOptions) -> u64 {
 fn batch_bytes(j: &GpuJpeg<'_>, opts: &TensorOptions) -> u64 {
     let (luma, chroma) = plane_bytes(j);
     let tensor = opts.tensor_len() as u64 * opts.dtype.element_size() as u64;
-    luma + 2 * chroma + decoded_bytes(j) + resize_values(j, opts) * size_of::<f32>() as u64 + tensor
+    let (_, _, window_width, _) = source_window(j.width, j.height, opts);
+    let resize = resize_values(window_width, opts) * size_of::<f32>() as u64;
+    luma + 2 * chroma + decoded_bytes(j) + resize + tensor
 }
 
 fn driver(what: &'static str) -> impl Fn(DriverError) -> Error {
@@ -263,7 +265,7 @@ fn enqueue(
             tmp_offset: tmp_len,
         };
         decoded_len += decoded_bytes(j).next_multiple_of(IMAGE_ALIGN);
-        tmp_len += resize_values(j, opts);
+        tmp_len += resize_values(width, opts);
         largest = largest.max(luma_bytes);
         widest = widest.max(width);
         jobs.push(job);
