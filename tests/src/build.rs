@@ -19,6 +19,9 @@ use crate::workload::{Row, TableShape, Workload, rows_to_batch};
 pub struct Layout {
     /// The tiered offset of each bucket in the snapshot (absent: no snapshot).
     pub tiered: Option<BTreeMap<TableBucket, i64>>,
+    /// Older snapshots of the lake, oldest first: each one's id and the offset each
+    /// bucket was tiered to in it. A query may read one instead of the latest.
+    pub older: Vec<(i64, BTreeMap<TableBucket, i64>)>,
     /// Buckets whose log was truncated (retention) below their tiered offset.
     pub earliest: BTreeMap<TableBucket, i64>,
     /// The memory lake's options (`None`: another lake format).
@@ -152,6 +155,7 @@ pub fn build(rng: &mut Rng, workload: &Workload) -> Result<BuiltTable> {
     lake.create_table(&info)?;
     let mut layout = Layout {
         tiered: None,
+        older: Vec::new(),
         earliest: BTreeMap::new(),
         lake_options: Some(lake_options),
     };

@@ -26,6 +26,9 @@ pub struct Query {
     pub memory_budget: usize,
     pub batch_size: usize,
     pub as_of: Option<BTreeMap<TableBucket, i64>>,
+    /// An older lake snapshot to read instead of the latest, with each bucket's tiered
+    /// offset in it ([`Layout::older`](crate::build::Layout::older)).
+    pub snapshot: Option<(i64, BTreeMap<TableBucket, i64>)>,
     pub mode: ReadMode,
     /// Read through serialized splits on a second scan instead of `to_stream`.
     pub via_serialized_splits: bool,
@@ -126,8 +129,23 @@ impl Query {
             },
             batch_size: rng.range(1, 64) as usize,
             as_of: if mode == ReadMode::Union { as_of } else { None },
+            // drawn last and only where there is one, so that other tables' queries draw
+            // as before; the as-of offsets, at or past the latest's, suit it too
+            snapshot: match mode {
+                ReadMode::LogOnly => None,
+                _ if built.layout.older.is_empty() || !rng.chance(0.4) => None,
+                _ => Some(rng.pick(&built.layout.older).clone()),
+            },
             mode,
             via_serialized_splits: rng.chance(0.3),
+        }
+    }
+
+    /// Each bucket's tiered offset in the snapshot the query reads.
+    fn tiered(&self, built: &BuiltTable) -> BTreeMap<TableBucket, i64> {
+        match &self.snapshot {
+            Some((_, tiered)) => tiered.clone(),
+            None => built.layout.tiered.clone().unwrap_or_default(),
         }
     }
 }
@@ -154,7 +172,7 @@ pub fn expected_rows(workload: &Workload, built: &BuiltTable, query: &Query) -> 
     let ends = workload.end_offsets();
     let stop: BTreeMap<TableBucket, i64> = match query.mode {
         ReadMode::LakeOnly => {
-            let tiered = built.layout.tiered.clone().unwrap_or_default();
+            let tiered = query.tiered(built);
             ends.keys()
                 .map(|b| (b.clone(), tiered.get(b).copied().unwrap_or(0)))
                 .collect()
@@ -227,6 +245,9 @@ pub async fn check(workload: &Workload, built: &BuiltTable, query: &Query) -> Re
         }
         if let Some(a) = &query.as_of {
             b = b.as_of_offsets(a.clone());
+        }
+        if let Some((id, _)) = &query.snapshot {
+            b = b.snapshot(*id);
         }
         b
     };
@@ -389,7 +410,7 @@ fn check_log_ranges(
     splits: &[UnionSplit],
 ) -> Result<(), String> {
     let ends = workload.end_offsets();
-    let tiered = built.layout.tiered.clone().unwrap_or_default();
+    let tiered = query.tiered(built);
     for range in splits.iter().flat_map(|s| &s.log_ranges).filter(|r| !r.is_empty()) {
         let b = &range.bucket;
         let earliest = built.layout.earliest.get(b).copied().unwrap_or(0);

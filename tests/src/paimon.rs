@@ -227,6 +227,7 @@ pub async fn compacted_case(seed: u64, ops: usize, strategy: MergeStrategy) -> R
         snapshot,
         layout: Layout {
             tiered,
+            older: Vec::new(),
             earliest: BTreeMap::new(),
             lake_options: None,
         },

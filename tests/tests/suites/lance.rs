@@ -1208,6 +1208,7 @@ async fn a_filter_at_the_depth_limit_reads_beside_partition_and_bucket_filters()
                 memory_budget: 64 << 20,
                 batch_size: 16,
                 as_of: None,
+                snapshot: None,
                 mode: ReadMode::Union,
                 via_serialized_splits: true,
             };
