@@ -480,6 +480,14 @@ impl TableInfo {
         }
         Ok(())
     }
+
+    /// [`validate`](Self::validate) for metadata read back from where a table keeps it (a
+    /// lake's schema or options, a log's descriptor): anyone may have written it, so a
+    /// failure says the stored metadata describes no table this crate can read, not that
+    /// the caller asked wrongly. Its errors are [`ErrorKind::Corrupt`].
+    pub fn validate_stored(&self) -> Result<()> {
+        self.validate().map_err(|e| e.with_kind(ErrorKind::Corrupt))
+    }
 }
 
 /// Whether a column of `dt` stores something for every value, so that its data grows with

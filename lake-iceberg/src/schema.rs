@@ -418,8 +418,7 @@ pub(crate) fn table_info(path: &TablePath, metadata: &TableMetadata) -> Result<T
     info.properties = properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     // the properties are anyone's to set: a bucket count of 0, or a key column that is
     // not there, is a table this crate cannot read
-    info.validate()
-        .map_err(|e| Error::corrupt(format!("table {path}: {}", e.message())))?;
+    info.validate_stored()?;
     Ok(info)
 }
 

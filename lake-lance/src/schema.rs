@@ -91,7 +91,7 @@ pub(crate) fn table_info(path: &TablePath, schema: &Schema) -> Result<TableInfo>
     info = info
         .with_partition_keys(list(meta.get(PARTITION_KEYS_KEY)))
         .with_merge_engine(merge_engine);
-    info.validate()?;
+    info.validate_stored()?;
     Ok(info)
 }
 
@@ -248,4 +248,43 @@ fn arrow_cast_large_binary(column: &ArrayRef) -> Result<ArrayRef> {
 /// Rows as the table wants them (after a scan that returned BLOB payloads as binary).
 pub(crate) fn from_lance(batch: &RecordBatch, table: &SchemaRef) -> Result<RecordBatch> {
     conform_batch(batch, table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema_with(meta: &[(&str, &str)]) -> Schema {
+        Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ])
+        .with_metadata(meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn metadata_that_describes_no_table_is_corrupt() -> Result<()> {
+        // regression: metadata that parsed but described no table (0 buckets, a key column
+        // that is not there) was an InvalidArgument, as if the caller had asked wrongly;
+        // metadata that did not parse was Corrupt
+        let path = TablePath::new("db", "t");
+        for meta in [
+            &[(BUCKET_COUNT_KEY, "abc")][..],
+            &[(BUCKET_COUNT_KEY, "0")][..],
+            &[(PRIMARY_KEY_KEY, "missing")][..],
+            &[(PARTITION_KEYS_KEY, "missing")][..],
+        ] {
+            let e = table_info(&path, &schema_with(meta))
+                .err()
+                .ok_or_else(|| Error::invalid(format!("{meta:?} accepted")))?;
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{meta:?}: {e}");
+            assert!(e.to_string().contains("db.t"), "{e}");
+        }
+        let info = table_info(&path, &schema_with(&[(PRIMARY_KEY_KEY, "k"), (BUCKET_COUNT_KEY, "2")]))?;
+        assert_eq!(
+            (info.primary_key.clone(), info.bucket_count),
+            (vec!["k".to_string()], 2)
+        );
+        Ok(())
+    }
 }

@@ -109,7 +109,7 @@ pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<Table
     info = info
         .with_partition_keys(schema.partition_keys().to_vec())
         .with_merge_engine(merge_engine);
-    info.validate()?;
+    info.validate_stored()?;
     Ok(info)
 }
 
@@ -430,6 +430,30 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(merge_engine(&log.path, &descending)?, MergeEngine::FirstRow);
+        Ok(())
+    }
+
+    #[test]
+    fn options_that_describe_no_table_are_corrupt() -> Result<()> {
+        // regression: options that parsed but described no table (0 buckets, a bucket key
+        // that is not a column) were an InvalidArgument, as if the caller had asked
+        // wrongly; options that did not parse were Corrupt
+        let log = info(false);
+        for (k, v) in [
+            (BUCKET_COUNT_OPTION, "abc"),
+            (BUCKET_COUNT_OPTION, "0"),
+            (BUCKET_OPTION, "x"),
+        ] {
+            let mut json = serde_json::to_value(TableSchema::new(0, &paimon_schema(&log)?))
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            json["options"][k] = serde_json::Value::from(v);
+            let table: TableSchema = serde_json::from_value(json).map_err(|e| Error::invalid(e.to_string()))?;
+            let e = table_info(&log.path, &table)
+                .err()
+                .ok_or_else(|| Error::invalid(format!("{k}={v} accepted")))?;
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{k}={v}: {e}");
+            assert!(e.to_string().contains("db.t"), "{e}");
+        }
         Ok(())
     }
 

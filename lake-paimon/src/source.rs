@@ -337,23 +337,33 @@ fn render_partition(split: &DataSplit, types: &[PaimonType]) -> Result<Vec<Strin
             let datum = row
                 .get_datum(i, ty)
                 .map_err(|e| Error::corrupt(format!("partition value {i}: {e}")))?;
-            match datum {
-                Some(Datum::String(s)) => Ok(s),
-                Some(Datum::Int(v)) => Ok(v.to_string()),
-                Some(Datum::Long(v)) => Ok(v.to_string()),
-                Some(Datum::SmallInt(v)) => Ok(v.to_string()),
-                Some(Datum::TinyInt(v)) => Ok(v.to_string()),
-                Some(Datum::Bool(v)) => Ok(v.to_string()),
-                Some(Datum::Date(days)) => date_partition_value(days)
-                    .ok_or_else(|| Error::corrupt(format!("partition value {i} is day {days}, past the calendar"))),
-                None => Err(Error::corrupt(format!("partition value {i} is null"))),
-                Some(other) => Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!("partition value {i} ({other:?}) has no Fluss partition name"),
-                )),
-            }
+            partition_value_name(i, datum)
         })
         .collect()
+}
+
+/// Partition value `i` as Fluss names it. A NULL one (Paimon files such rows under its
+/// default partition name) has no Fluss name, whatever wrote it: the table is intact
+/// but not one a Fluss table tiered, so it is unsupported rather than corrupt.
+fn partition_value_name(i: usize, datum: Option<Datum>) -> Result<String> {
+    match datum {
+        Some(Datum::String(s)) => Ok(s),
+        Some(Datum::Int(v)) => Ok(v.to_string()),
+        Some(Datum::Long(v)) => Ok(v.to_string()),
+        Some(Datum::SmallInt(v)) => Ok(v.to_string()),
+        Some(Datum::TinyInt(v)) => Ok(v.to_string()),
+        Some(Datum::Bool(v)) => Ok(v.to_string()),
+        Some(Datum::Date(days)) => date_partition_value(days)
+            .ok_or_else(|| Error::corrupt(format!("partition value {i} is day {days}, past the calendar"))),
+        None => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("partition value {i} is NULL, which no Fluss partition is named by"),
+        )),
+        Some(other) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("partition value {i} ({other:?}) has no Fluss partition name"),
+        )),
+    }
 }
 
 struct PaimonReader {
@@ -441,5 +451,26 @@ fn with_references(
 impl SortedRecordReader for PaimonReader {
     fn key_order(&self) -> &[String] {
         self.key_order.as_deref().unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_partition_value_is_unsupported_not_corrupt() -> Result<()> {
+        // regression: a Paimon table partitioned by a nullable column, with a row whose
+        // partition value is NULL (what Paimon's own writers allow), failed its plan as
+        // corrupt; the table is intact, only no Fluss partition is named by NULL
+        let e = partition_value_name(1, None)
+            .err()
+            .ok_or_else(|| Error::invalid("a NULL partition value was named"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("partition value 1 is NULL"), "{e}");
+        assert_eq!(partition_value_name(0, Some(Datum::String("eu".into())))?, "eu");
+        assert_eq!(partition_value_name(0, Some(Datum::Date(0)))?, "1970-01-01");
+        assert_eq!(partition_value_name(0, Some(Datum::Long(-3)))?, "-3");
+        Ok(())
     }
 }

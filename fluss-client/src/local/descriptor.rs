@@ -91,7 +91,7 @@ impl TableDescriptor {
             ));
         }
         d.info()
-            .validate()
+            .validate_stored()
             .map_err(|e| Error::from(e).context(format!("table descriptor {}", path.display())))?;
         Ok(d)
     }

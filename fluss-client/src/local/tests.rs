@@ -1004,6 +1004,31 @@ async fn a_log_that_ends_before_its_recovery_point_is_corrupt() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_descriptor_that_describes_no_table_is_corrupt() -> Result<()> {
+    // regression: a descriptor that parsed but described no table (0 buckets, a key
+    // column that is not there) was an InvalidArgument, as if the caller had asked
+    // wrongly; one that did not parse was Corrupt
+    let dir = tempfile::tempdir()?;
+    let file = LocalLog::create(dir.path(), &info(true), options(1 << 20))?
+        .table_dir()
+        .join(super::descriptor::DESCRIPTOR_FILE);
+    let json = |e: serde_json::Error| Error::invalid(e.to_string());
+    let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?).map_err(json)?;
+    for (field, value) in [
+        ("bucket_count", serde_json::json!(0)),
+        ("primary_key", serde_json::json!(["missing"])),
+    ] {
+        let mut bad = good.clone();
+        bad[field] = value;
+        std::fs::write(&file, serde_json::to_string(&bad).map_err(json)?)?;
+        let e = open_err(dir.path(), "opened with a descriptor of no table")?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{field}: {e}");
+        assert!(e.to_string().contains("table.json"), "{e}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_torn_tail_over_a_stale_copy_of_an_earlier_batch_is_still_torn() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let segment = two_batches(dir.path(), false)?;
