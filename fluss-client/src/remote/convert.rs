@@ -1,12 +1,12 @@
 //! What `fluss-rs` reports, in lakeunion's terms: its table info as a
 //! [`lake_api::TableInfo`] (Arrow 58 schema), its errors as ours.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use arrow_array_59 as a59;
 use fluss::error::{Error as ClientError, FlussError as Code};
-use fluss::metadata::TableInfo as FlussTableInfo;
-use lake_api::{MergeEngine, TableInfo, TablePath};
+use fluss::metadata::{LakeSnapshotInfo, TableInfo as FlussTableInfo};
+use lake_api::{MergeEngine, TableBucket, TableInfo, TablePath};
 
 use crate::arrow_bridge::batch_from_arrow59;
 use crate::error::{Error, ErrorKind, Result};
@@ -80,12 +80,83 @@ pub(crate) fn is_out_of_range(e: &ClientError) -> bool {
     }
 }
 
+/// A bucket id off the wire.
+pub(crate) fn bucket_id(b: i32) -> Result<u32> {
+    u32::try_from(b).map_err(|_| Error::corrupt(format!("the cluster reports bucket {b}")))
+}
+
+/// The offsets a coordinator's record of a lake snapshot names, as lake-api buckets of
+/// `table`, whose partitions (by id) are `partitions`. A record of a partition dropped
+/// since (expired: its log is gone too) is left out; one that names no partition of a
+/// partitioned table, or a partition of one that is not, names two buckets at once, or
+/// names a bucket past the count is the coordinator's error: taken as it came, a bucket
+/// would read its log from the start, over rows the lake holds.
+pub(crate) fn snapshot_offsets(
+    info: &LakeSnapshotInfo,
+    partitions: &HashMap<i64, Vec<String>>,
+    table: &TableInfo,
+) -> Result<BTreeMap<TableBucket, i64>> {
+    let refuse = |what: String| {
+        Error::new(
+            ErrorKind::Offsets,
+            format!(
+                "the coordinator's lake snapshot {} of table {} {what}",
+                info.snapshot_id, table.path
+            ),
+        )
+    };
+    let partitioned = !table.partition_keys.is_empty();
+    let mut offsets = BTreeMap::new();
+    for b in &info.bucket_snapshots {
+        if b.partition_id.is_some() != partitioned {
+            return Err(refuse(format!(
+                "records bucket {} {}, but the table is {}partitioned",
+                b.bucket_id,
+                b.partition_id
+                    .map_or("of no partition".to_string(), |p| format!("of partition id {p}")),
+                if partitioned { "" } else { "not " }
+            )));
+        }
+        // -1: none recorded, as in the offsets JSON
+        let Some(offset) = b.log_offset.filter(|&o| o != -1) else {
+            continue;
+        };
+        if offset < 0 {
+            return Err(Error::corrupt(format!(
+                "the coordinator's lake snapshot {} of table {} records offset {offset} for bucket {}",
+                info.snapshot_id, table.path, b.bucket_id
+            )));
+        }
+        let partition = match b.partition_id {
+            None => Vec::new(),
+            Some(id) => match partitions.get(&id) {
+                Some(values) => values.clone(),
+                None => continue,
+            },
+        };
+        let bucket = bucket_id(b.bucket_id)?;
+        if bucket >= table.bucket_count {
+            return Err(refuse(format!(
+                "names bucket {bucket} but the table has {} buckets",
+                table.bucket_count
+            )));
+        }
+        let at = TableBucket { partition, bucket };
+        if let Some(earlier) = offsets.insert(at.clone(), offset)
+            && earlier != offset
+        {
+            return Err(refuse(format!("records bucket {at} twice, at {earlier} and {offset}")));
+        }
+    }
+    Ok(offsets)
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Arc;
 
-    use fluss::metadata::{DataTypes, Schema, TablePath as FlussPath};
+    use arrow_schema::{DataType, Field, Schema as ArrowSchema};
+    use fluss::metadata::{DataTypes, LakeBucketSnapshot, Schema, TablePath as FlussPath};
 
     use super::*;
 
@@ -119,6 +190,78 @@ mod tests {
                 .err()
                 .ok_or_else(|| Error::corrupt("accepted"))?;
             assert_eq!(e.kind(), ErrorKind::Corrupt, "{buckets}: {e}");
+        }
+        Ok(())
+    }
+
+    /// A coordinator's record of snapshot 5 of table 7: `(partition id, bucket, offset)`.
+    fn record(buckets: &[(Option<i64>, i32, i64)]) -> LakeSnapshotInfo {
+        LakeSnapshotInfo {
+            table_id: 7,
+            snapshot_id: 5,
+            bucket_snapshots: buckets
+                .iter()
+                .map(|&(partition_id, bucket_id, offset)| LakeBucketSnapshot {
+                    partition_id,
+                    bucket_id,
+                    log_offset: Some(offset),
+                    partition_name: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_coordinator_record_unlike_its_table_is_refused() -> Result<()> {
+        // regression: a record naming a partition of an unpartitioned table was left out
+        // (its bucket then read the log from the start, over rows the lake holds), one
+        // naming no partition of a partitioned table became a bucket the table lacks, and
+        // a bucket recorded twice took the last offset
+        let schema = Arc::new(ArrowSchema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("p", DataType::Utf8, false),
+        ]));
+        let plain = TableInfo::log_table(TablePath::new("db", "t"), schema, 2);
+        let parted = plain.clone().with_partition_keys(vec!["p".into()]);
+        let partitions: HashMap<i64, Vec<String>> = [(3, vec!["eu".to_string()])].into_iter().collect();
+
+        let ok = snapshot_offsets(&record(&[(None, 0, 4), (None, 1, -1)]), &partitions, &plain)?;
+        assert_eq!(ok, [(TableBucket::new(0), 4)].into_iter().collect());
+        // a partition dropped since (id 9) is left out
+        let ok = snapshot_offsets(&record(&[(Some(3), 1, 6), (Some(9), 0, 2)]), &partitions, &parted)?;
+        assert_eq!(
+            ok,
+            [(TableBucket::partitioned(vec!["eu".into()], 1), 6)]
+                .into_iter()
+                .collect()
+        );
+        // the same offset twice is harmless
+        snapshot_offsets(&record(&[(None, 0, 4), (None, 0, 4)]), &partitions, &plain)?;
+
+        for (buckets, table, says) in [
+            (
+                &[(Some(3), 0, 4)][..],
+                &plain,
+                "of partition id 3, but the table is not partitioned",
+            ),
+            (
+                &[(None, 0, 4)][..],
+                &parted,
+                "of no partition, but the table is partitioned",
+            ),
+            (&[(None, 0, 4), (None, 0, 6)][..], &plain, "twice, at 4 and 6"),
+            (
+                &[(None, 2, 4)][..],
+                &plain,
+                "names bucket 2 but the table has 2 buckets",
+            ),
+        ] {
+            let e = snapshot_offsets(&record(buckets), &partitions, table)
+                .err()
+                .ok_or_else(|| Error::corrupt(format!("{buckets:?} accepted")))?;
+            assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+            assert!(e.to_string().contains("lake snapshot 5 of table db.t"), "{e}");
         }
         Ok(())
     }

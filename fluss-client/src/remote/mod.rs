@@ -43,7 +43,7 @@ pub use convert::{MERGE_ENGINE_OPTION, VERSION_COLUMN_OPTION};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::offsets::resolve_snapshot_offsets;
-use convert::remote;
+use convert::{bucket_id, remote, snapshot_offsets};
 
 /// How a [`FlussLog`] polls and retries.
 #[derive(Debug, Clone)]
@@ -313,38 +313,7 @@ impl FlussLog {
             format_args!("the coordinator's lake snapshot {}", info.snapshot_id),
         )?;
         let partitions = self.partition_values().await?;
-        let mut offsets = BTreeMap::new();
-        for b in &info.bucket_snapshots {
-            // -1: none recorded, as in the offsets JSON
-            let Some(offset) = b.log_offset.filter(|&o| o != -1) else {
-                continue;
-            };
-            if offset < 0 {
-                return Err(Error::corrupt(format!(
-                    "the coordinator's lake snapshot {} of table {} records offset {offset} for bucket {}",
-                    info.snapshot_id, self.inner.info.path, b.bucket_id
-                )));
-            }
-            let partition = match b.partition_id {
-                None => Vec::new(),
-                Some(id) => match partitions.get(&id) {
-                    Some(values) => values.clone(),
-                    None => continue,
-                },
-            };
-            let bucket = bucket_id(b.bucket_id)?;
-            if bucket >= self.inner.info.bucket_count {
-                return Err(Error::new(
-                    ErrorKind::Offsets,
-                    format!(
-                        "lake snapshot {} names bucket {bucket} but table {} has {} buckets",
-                        info.snapshot_id, self.inner.info.path, self.inner.info.bucket_count
-                    ),
-                ));
-            }
-            offsets.insert(TableBucket { partition, bucket }, offset);
-        }
-        Ok(offsets)
+        snapshot_offsets(info, &partitions, &self.inner.info)
     }
 }
 
@@ -356,10 +325,6 @@ enum Coordinator {
     NoSnapshot,
     /// It does not manage the table's lake (no lake storage configured, or no such API).
     NotManaged,
-}
-
-fn bucket_id(b: i32) -> Result<u32> {
-    u32::try_from(b).map_err(|_| Error::corrupt(format!("the cluster reports bucket {b}")))
 }
 
 #[async_trait]
