@@ -37,7 +37,7 @@ use std::mem::{align_of, size_of};
 use std::sync::Arc;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::{Array, RecordBatch, RecordBatchOptions, StructArray};
+use arrow_array::{Array, RecordBatch, StructArray};
 use arrow_array_59 as a59;
 use arrow_schema::Schema;
 
@@ -132,8 +132,7 @@ fn rebuild(
         ));
     }
     let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-    RecordBatch::try_new_with_options(schema, columns, &RecordBatchOptions::new().with_row_count(Some(rows)))
-        .map_err(|e| bridge_error("into Arrow 58", e))
+    lake_api::conform::batch_of(&schema, columns, rows).map_err(|e| bridge_error("into Arrow 58", e))
 }
 
 #[cfg(test)]
@@ -302,12 +301,7 @@ mod tests {
     fn sliced_and_column_less_batches_keep_their_rows() {
         let batch = every_type().slice(1, 2);
         assert_eq!(batch_from_arrow59(&batch_to_arrow59(&batch).unwrap()).unwrap(), batch);
-        let empty = RecordBatch::try_new_with_options(
-            Arc::new(Schema::empty()),
-            vec![],
-            &RecordBatchOptions::new().with_row_count(Some(5)),
-        )
-        .unwrap();
+        let empty = lake_api::conform::batch_of(&Arc::new(Schema::empty()), vec![], 5).unwrap();
         let back = batch_from_arrow59(&batch_to_arrow59(&empty).unwrap()).unwrap();
         assert_eq!(back.num_rows(), 5);
     }
