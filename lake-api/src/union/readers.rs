@@ -196,9 +196,15 @@ async fn open_lake_split(
         .as_ref()
         .ok_or_else(|| Error::invalid("no lake source for a lake split"))?;
     let what = format!("{split:?}");
-    // a lake split merged with another bucket's (or partition's) log would be silently wrong
-    let wrong_bucket = matches!((split.bucket(), union.bucket), (Some(a), Some(b)) if a != b)
-        || split.bucket().is_some_and(|b| b >= ctx.info.bucket_count);
+    // a lake split merged with another bucket's (or partition's) log would be silently wrong;
+    // so would one of no bucket (its partition's every row) in a bucket's split, whose other
+    // buckets' rows no change of this log reaches (a plan with such lake splits groups by
+    // partition)
+    let wrong_bucket = match (split.bucket(), union.bucket) {
+        (Some(a), Some(b)) => a != b,
+        (None, Some(_)) => true,
+        _ => false,
+    } || split.bucket().is_some_and(|b| b >= ctx.info.bucket_count);
     if wrong_bucket || split.partition() != union.partition.as_slice() {
         return Err(Error::corrupt(format!(
             "union split {union} holds lake split {what} of partition {:?} bucket {:?}",

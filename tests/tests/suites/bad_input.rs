@@ -430,6 +430,18 @@ async fn hostile_splits_are_refused() -> Result<(), Box<dyn std::error::Error>> 
     crossed.lake_splits[0].bytes = serde_json::to_vec(&record).unwrap();
     let e = scan.read(&crossed).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    // regression: so would a lake split of no bucket (all of its partition's rows) in a
+    // bucket's union split: the other buckets' keys came back unchanged by their logs
+    record["bucket"] = serde_json::Value::Null;
+    let mut bucketless = good.clone();
+    bucketless.lake_splits[0].bytes = serde_json::to_vec(&record).unwrap();
+    let e = scan
+        .read(&bucketless)
+        .await
+        .err()
+        .ok_or("read a bucketless lake split")?;
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("bucket None"), "{e}");
 
     // regression: a split of one kind carrying the other side's work was read as its kind
     // alone, and that work silently lost
