@@ -217,7 +217,14 @@ impl LakeSource for IcebergSource {
             refuse_deletion_vector(&self.info, split, &d.file_path)?;
             check_equality_ids(self.table.metadata(), split, d)?;
         }
-        let (top, paths) = self.top_level_projection();
+        let (mut top, mut paths) = self.top_level_projection();
+        if top.is_empty() {
+            // iceberg 0.10 decodes every column of a file asked for none (a count, which
+            // could fetch every BLOB payload): ask for one narrow column, and drop it
+            if let Some(i) = count_column(&self.info, self.table.metadata().current_schema()) {
+                (top, paths) = (vec![i], Some(Vec::new()));
+            }
+        }
         let task = self.read_task(split, &top)?;
         let read_schema = Arc::new(
             self.info
@@ -241,6 +248,23 @@ impl LakeSource for IcebergSource {
     fn split_serializer(&self) -> Arc<dyn SplitSerializer> {
         Arc::new(IcebergSplitSerializer)
     }
+}
+
+/// The column a read of no columns decodes in their stead: the first key column, which
+/// every file of the table has; else the oldest (lowest field id) of a fixed width, which a
+/// file is likeliest to have (iceberg decodes every column of a file that has none of
+/// those asked for); else the oldest column.
+fn count_column(info: &TableInfo, schema: &iceberg::spec::Schema) -> Option<usize> {
+    if let Some(i) = info.primary_key.first().and_then(|k| info.column_index(k).ok()) {
+        return Some(i);
+    }
+    info.schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((i, !f.data_type().is_primitive(), schema.field_id_by_name(f.name())?)))
+        .min_by_key(|&(_, wide, id)| (wide, id))
+        .map(|(i, _, _)| i)
 }
 
 /// iceberg 0.10 would read a v3 deletion vector (a Puffin blob) as a Parquet position
@@ -532,5 +556,50 @@ impl RecordReader for IcebergReader {
 impl SortedRecordReader for IcebergReader {
     fn key_order(&self) -> &[String] {
         self.key_order.as_deref().unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_schema::{DataType, Field, Schema};
+    use iceberg::spec::{NestedField, PrimitiveType, Schema as IcebergSchema, Type};
+    use lake_api::TablePath;
+
+    use super::*;
+
+    #[test]
+    fn a_read_of_no_columns_decodes_one_narrow_column_every_file_has() -> Result<()> {
+        // iceberg 0.10 decodes every column of a file for a projection of none: a count
+        // of a table with BLOBs fetched every payload
+        let arrow = Arc::new(Schema::new(vec![
+            Field::new("payload", DataType::LargeBinary, true),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("late", DataType::Int32, true),
+            Field::new("id", DataType::Int64, false),
+        ]));
+        let iceberg = IcebergSchema::builder()
+            .with_fields(vec![
+                NestedField::optional(1, "payload", Type::Primitive(PrimitiveType::Binary)).into(),
+                NestedField::required(2, "name", Type::Primitive(PrimitiveType::String)).into(),
+                NestedField::optional(9, "late", Type::Primitive(PrimitiveType::Int)).into(),
+                NestedField::required(3, "id", Type::Primitive(PrimitiveType::Long)).into(),
+            ])
+            .build()
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let path = TablePath::new("db", "t");
+        // the oldest fixed-width column, not the added one (id 9) nor a wider older one
+        let log = TableInfo::log_table(path.clone(), arrow.clone(), 1);
+        assert_eq!(count_column(&log, &iceberg), Some(3));
+        // a key column, which every file has
+        let keyed = TableInfo::primary_key_table(path.clone(), arrow, vec!["name".into()], 1);
+        assert_eq!(count_column(&keyed, &iceberg), Some(1));
+        // no fixed-width column: the oldest
+        let wide = Arc::new(Schema::new(vec![
+            Field::new("payload", DataType::LargeBinary, true),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let wide = TableInfo::log_table(path, wide, 1);
+        assert_eq!(count_column(&wide, &iceberg), Some(0));
+        Ok(())
     }
 }
