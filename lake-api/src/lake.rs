@@ -215,20 +215,54 @@ pub struct RunPosition {
 }
 
 /// The files a split reads, from the lake's metadata.
+///
+/// ```
+/// use lake_api::SplitStats;
+///
+/// // a data file of its own, and a delete file another split applies too
+/// let stats = SplitStats {
+///     files: 1,
+///     bytes: Some(100),
+///     rows: Some(10),
+///     shared: vec![("deletes-1.parquet".into(), SplitStats::of(1, Some(20), Some(0)))],
+/// };
+/// assert_eq!(stats.whole(), SplitStats::of(2, Some(120), Some(10)));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SplitStats {
-    /// Files read: data files, and the delete files or deletion vectors applied to them.
+    /// Files read by this split alone: data files, and the delete files or deletion
+    /// vectors applied to them.
     pub files: usize,
     /// Their size on storage, when every size is known.
     pub bytes: Option<u64>,
     /// Rows stored in the data files (before deletes, merges and filters), when known.
     pub rows: Option<u64>,
-    /// What identifies the files, when several splits may read the same ones (a Lance
-    /// fragment read once per partition): totals count each `shared` value once.
-    pub shared: Option<String>,
+    /// Files other splits may read too (a Lance fragment read once per partition, an
+    /// Iceberg delete file applied to several data files), in groups, each under a key
+    /// naming its files: totals count each key once. The groups share nothing further.
+    pub shared: Vec<(String, SplitStats)>,
 }
 
 impl SplitStats {
+    /// Figures of files no other split reads.
+    pub fn of(files: usize, bytes: Option<u64>, rows: Option<u64>) -> Self {
+        Self {
+            files,
+            bytes,
+            rows,
+            shared: Vec::new(),
+        }
+    }
+
+    /// Every file the split reads, its own and the shared ones, as one figure.
+    pub fn whole(&self) -> SplitStats {
+        self.shared
+            .iter()
+            .fold(Self::of(self.files, self.bytes, self.rows), |a, (_, part)| {
+                a + part.whole()
+            })
+    }
+
     /// The sum of some figures (file sizes, row counts): unknown when any is, and
     /// stopping at `u64::MAX` rather than overflowing, since they come from file metadata.
     ///
@@ -246,17 +280,19 @@ impl SplitStats {
     }
 }
 
-/// The sum of two splits' figures; an unknown figure stays unknown. The figures come from
-/// file metadata, so a sum that would overflow stops at the type's maximum.
+/// The sum of two splits' figures (their shared groups listed together); an unknown figure
+/// stays unknown. The figures come from file metadata, so a sum that would overflow stops
+/// at the type's maximum.
 impl std::ops::Add for SplitStats {
     type Output = SplitStats;
 
-    fn add(self, other: SplitStats) -> SplitStats {
+    fn add(mut self, other: SplitStats) -> SplitStats {
+        self.shared.extend(other.shared);
         SplitStats {
             files: self.files.saturating_add(other.files),
             bytes: Self::sum([self.bytes, other.bytes]),
             rows: Self::sum([self.rows, other.rows]),
-            shared: None,
+            shared: self.shared,
         }
     }
 }

@@ -36,24 +36,23 @@ impl LakeSide {
             .per_split
             .iter()
             .filter(|(p, b, _)| *p == bucket.partition && *b == Some(bucket.bucket))
-            .map(|(_, _, s)| s.as_ref().and_then(|s| s.rows));
+            .map(|(_, _, s)| s.as_ref().and_then(|s| s.whole().rows));
         SplitStats::sum(rows)
     }
 
     /// The figures of every split, files that several splits read counted once.
     fn total(&self) -> SplitStats {
         let mut seen = std::collections::BTreeSet::new();
-        let start = SplitStats {
-            files: 0,
-            bytes: Some(0),
-            rows: Some(0),
-            shared: None,
-        };
-        self.per_split
-            .iter()
-            .filter_map(|s| s.2.clone())
-            .filter(|s| s.shared.as_ref().is_none_or(|key| seen.insert(key.clone())))
-            .fold(start, |a, b| a + b)
+        let mut total = SplitStats::of(0, Some(0), Some(0));
+        for stats in self.per_split.iter().filter_map(|s| s.2.as_ref()) {
+            total = total + SplitStats::of(stats.files, stats.bytes, stats.rows);
+            for (key, part) in &stats.shared {
+                if seen.insert(key) {
+                    total = total + part.whole();
+                }
+            }
+        }
+        total
     }
 }
 
@@ -349,7 +348,26 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
     use lake_api::{TableInfo, TablePath};
 
-    use super::{bucket_table, describe};
+    use super::{LakeSide, bucket_table, describe};
+
+    #[test]
+    fn files_several_splits_read_count_once_in_totals_and_in_each_buckets_rows() {
+        use lake_api::{SplitStats, TableBucket};
+        // two buckets' splits, each with a file of its own and one delete file both apply
+        let split = |own_bytes| SplitStats {
+            shared: vec![("deletes".to_string(), SplitStats::of(1, Some(7), Some(0)))],
+            ..SplitStats::of(1, Some(own_bytes), Some(4))
+        };
+        let side = LakeSide {
+            per_split: vec![
+                (Vec::new(), Some(0), Some(split(100))),
+                (Vec::new(), Some(1), Some(split(50))),
+            ],
+            tiered: Default::default(),
+        };
+        assert_eq!(side.total(), SplitStats::of(3, Some(157), Some(8)));
+        assert_eq!(side.rows_of(&TableBucket::new(1)), Some(4));
+    }
 
     #[test]
     fn names_from_the_lake_line_up_and_run_no_escape_sequence() {

@@ -81,12 +81,15 @@ impl LakeSplit for IcebergSplit {
     }
 
     fn stats(&self) -> Option<SplitStats> {
-        let sizes = self.task.deletes.iter().map(|d| Some(d.file_size_in_bytes));
+        // a delete file applies to every data file of its partition (position deletes
+        // may, equality deletes do) older than it: each data file's split lists it
+        let deletes = self.task.deletes.iter().map(|d| {
+            let stats = SplitStats::of(1, Some(d.file_size_in_bytes), Some(0));
+            (d.file_path.clone(), stats)
+        });
         Some(SplitStats {
-            files: 1 + self.task.deletes.len(),
-            bytes: SplitStats::sum(sizes.chain([Some(self.task.file_size_in_bytes)])),
-            rows: self.task.record_count,
-            shared: None,
+            shared: deletes.collect(),
+            ..SplitStats::of(1, Some(self.task.file_size_in_bytes), self.task.record_count)
         })
     }
 }
@@ -222,6 +225,39 @@ mod tests {
             task,
             sorted: true,
         })
+    }
+
+    #[test]
+    fn a_delete_file_of_several_data_files_is_one_shared_file() -> Result<()> {
+        // regression: each data file's split counted the equality-delete file applied to
+        // it as its own, so `lakescan stats` counted it (and its bytes) once per data file
+        use iceberg::scan::FileScanTaskDeleteFile;
+        use iceberg::spec::DataContentType;
+        let deletes = FileScanTaskDeleteFile {
+            file_path: "file:///t/data/deletes-1.parquet".into(),
+            file_size_in_bytes: 30,
+            file_type: DataContentType::EqualityDeletes,
+            partition_spec_id: 0,
+            equality_ids: Some(vec![1]),
+        };
+        let mut splits = Vec::new();
+        for file in ["a", "b"] {
+            let mut split = composite_key_split()?;
+            split.task.data_file_path = format!("file:///t/data/{file}.parquet");
+            split.task.record_count = Some(5);
+            split.task.deletes = vec![deletes.clone()];
+            splits.push(split);
+        }
+        let stats: Vec<SplitStats> = splits.iter().filter_map(|s| s.stats()).collect();
+        assert_eq!(stats[0].whole(), SplitStats::of(2, Some(130), Some(5)));
+        // the two splits' own files, then the shared one once
+        let own = stats.iter().fold(SplitStats::of(0, Some(0), Some(0)), |a, s| {
+            a + SplitStats::of(s.files, s.bytes, s.rows)
+        });
+        assert_eq!((own.files, own.bytes, own.rows), (2, Some(200), Some(10)));
+        let keys: std::collections::BTreeSet<&String> = stats.iter().flat_map(|s| &s.shared).map(|(k, _)| k).collect();
+        assert_eq!(keys.into_iter().collect::<Vec<_>>(), [&deletes.file_path]);
+        Ok(())
     }
 
     #[test]

@@ -98,26 +98,23 @@ impl LakeSplit for LanceSplit {
     }
 
     fn stats(&self) -> Option<SplitStats> {
-        let mut stats = SplitStats {
-            files: 0,
-            bytes: Some(0),
-            rows: Some(0),
-            shared: None,
-        };
+        let mut fragments = SplitStats::of(0, Some(0), Some(0));
         for fragment in &self.fragments {
             let sizes = SplitStats::sum(fragment.files.iter().map(|f| f.file_size_bytes.get().map(u64::from)));
-            stats = stats
-                + SplitStats {
-                    files: fragment.files.len() + usize::from(fragment.deletion_file.is_some()),
-                    bytes: sizes,
-                    rows: fragment.physical_rows.map(|r| r as u64),
-                    shared: None,
-                };
+            fragments = fragments
+                + SplitStats::of(
+                    fragment.files.len() + usize::from(fragment.deletion_file.is_some()),
+                    sizes,
+                    fragment.physical_rows.map(|r| r as u64),
+                );
         }
         // a partitioned table reads a fragment once per partition it holds
         let ids: Vec<String> = self.fragments.iter().map(|f| f.id.to_string()).collect();
-        stats.shared = Some(format!("version {} fragments {}", self.version, ids.join(",")));
-        Some(stats)
+        let key = format!("version {} fragments {}", self.version, ids.join(","));
+        Some(SplitStats {
+            shared: vec![(key, fragments)],
+            ..SplitStats::of(0, Some(0), Some(0))
+        })
     }
 }
 

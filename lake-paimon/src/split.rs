@@ -150,14 +150,10 @@ impl LakeSplit for PaimonSplit {
             .data_deletion_files()
             .map_or(0, |d| d.iter().filter(|f| f.is_some()).count());
         let bytes = SplitStats::sum(files.iter().map(|f| u64::try_from(f.file_size).ok()));
-        Some(SplitStats {
-            files: files.len() + deletion_files,
-            bytes,
-            rows: (self.split.row_counts_known() && row_counts_fit(&self.split))
-                .then(|| u64::try_from(self.split.row_count()).ok())
-                .flatten(),
-            shared: None,
-        })
+        let rows = (self.split.row_counts_known() && row_counts_fit(&self.split))
+            .then(|| u64::try_from(self.split.row_count()).ok())
+            .flatten();
+        Some(SplitStats::of(files.len() + deletion_files, bytes, rows))
     }
 }
 
