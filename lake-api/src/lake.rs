@@ -254,7 +254,35 @@ impl SplitStats {
         }
     }
 
-    /// Every file the split reads, its own and the shared ones, as one figure.
+    /// The figures of several splits together, each shared group counted once (by its
+    /// key), as a table's total.
+    ///
+    /// ```
+    /// use lake_api::SplitStats;
+    ///
+    /// let split = |bytes| SplitStats {
+    ///     shared: vec![("deletes".into(), SplitStats::of(1, Some(5), Some(0)))],
+    ///     ..SplitStats::of(1, Some(bytes), Some(3))
+    /// };
+    /// let total = SplitStats::total(&[split(10), split(20)]);
+    /// assert_eq!(total, SplitStats::of(3, Some(35), Some(6)));
+    /// ```
+    pub fn total<'a>(splits: impl IntoIterator<Item = &'a SplitStats>) -> SplitStats {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total = Self::of(0, Some(0), Some(0));
+        for split in splits {
+            total = total + Self::of(split.files, split.bytes, split.rows);
+            for (key, part) in &split.shared {
+                if seen.insert(key.as_str()) {
+                    total = total + part.whole();
+                }
+            }
+        }
+        total
+    }
+
+    /// Every file the split reads, its own and the shared ones, as one figure (shared
+    /// groups are not told apart here: [`total`](Self::total) counts each once).
     pub fn whole(&self) -> SplitStats {
         self.shared
             .iter()
@@ -280,8 +308,9 @@ impl SplitStats {
     }
 }
 
-/// The sum of two splits' figures (their shared groups listed together); an unknown figure
-/// stays unknown. The figures come from file metadata, so a sum that would overflow stops
+/// The sum of two splits' figures, their shared groups listed together as they are (a key
+/// both list stays twice: [`SplitStats::total`] counts it once); an unknown figure stays
+/// unknown. The figures come from file metadata, so a sum that would overflow stops
 /// at the type's maximum.
 impl std::ops::Add for SplitStats {
     type Output = SplitStats;

@@ -42,17 +42,7 @@ impl LakeSide {
 
     /// The figures of every split, files that several splits read counted once.
     fn total(&self) -> SplitStats {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut total = SplitStats::of(0, Some(0), Some(0));
-        for stats in self.per_split.iter().filter_map(|s| s.2.as_ref()) {
-            total = total + SplitStats::of(stats.files, stats.bytes, stats.rows);
-            for (key, part) in &stats.shared {
-                if seen.insert(key) {
-                    total = total + part.whole();
-                }
-            }
-        }
-        total
+        SplitStats::total(self.per_split.iter().filter_map(|s| s.2.as_ref()))
     }
 }
 

@@ -204,12 +204,23 @@ impl TableLayout {
                 ));
             };
             let rendered = match value(key.position) {
+                // an intact table, only not one a Fluss table tiered: no partition is
+                // named by NULL
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "a data file's partition value of '{}' is NULL, which no Fluss partition is named by",
+                            key.name
+                        ),
+                    ));
+                }
                 Some(Literal::Primitive(p)) => render(&p, kind),
-                _ => None,
+                Some(_) => None,
             }
             .ok_or_else(|| {
                 Error::corrupt(format!(
-                    "a data file's partition value of '{}' is null, or not a {kind} (or a date past the calendar)",
+                    "a data file's partition value of '{}' is not a {kind} (or is a date past the calendar)",
                     key.name
                 ))
             })?;
@@ -841,6 +852,21 @@ mod tests {
         let layout = TableLayout::of(&spec, &schema)?;
         let data = Struct::from_iter([Some(Literal::date(19_723)), Some(Literal::int(2))]);
         assert_eq!(layout.locate(&data)?, (vec!["2024-01-01".to_string()], Some(2)));
+        // regression: a NULL value (a table written elsewhere, identity of a nullable
+        // column) was Corrupt; the table is intact, only no Fluss partition is named by NULL
+        let null = Struct::from_iter([None, Some(Literal::int(2))]);
+        let e = layout
+            .locate(&null)
+            .err()
+            .ok_or_else(|| Error::invalid("a NULL partition named"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        // a value of another type is the file's damage
+        let wrong = Struct::from_iter([Some(Literal::string("x")), Some(Literal::int(2))]);
+        let e = layout
+            .locate(&wrong)
+            .err()
+            .ok_or_else(|| Error::invalid("a string named a date"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         // ... but not written: a tier writes a partition key's value as a string, which
         // Iceberg's commit refuses for a DATE field (after the data files are written)
         let e = layout

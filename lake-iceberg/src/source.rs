@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use iceberg::expr::{Bind, Predicate as IcebergPredicate};
@@ -250,21 +250,31 @@ impl LakeSource for IcebergSource {
     }
 }
 
-/// The column a read of no columns decodes in their stead: the first key column, which
-/// every file of the table has; else the oldest (lowest field id) of a fixed width, which a
-/// file is likeliest to have (iceberg decodes every column of a file that has none of
-/// those asked for); else the oldest column.
+/// The column a read of no columns decodes in their stead. iceberg decodes every column of
+/// a file that has none of those asked for, so the first key column, which every file of
+/// the table has; else a required column (every file written since it was added has it,
+/// and one can be added only with a default), the narrowest kind and then the oldest
+/// (lowest field id) first: a fixed-width one, then text, then bytes or a nested value
+/// (a BLOB's payloads are what a count must not fetch).
 fn count_column(info: &TableInfo, schema: &iceberg::spec::Schema) -> Option<usize> {
     if let Some(i) = info.primary_key.first().and_then(|k| info.column_index(k).ok()) {
         return Some(i);
     }
+    let width = |t: &DataType| match t {
+        t if t.is_primitive() || *t == DataType::Boolean => 0,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => 1,
+        _ => 2,
+    };
     info.schema
         .fields()
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| Some((i, !f.data_type().is_primitive(), schema.field_id_by_name(f.name())?)))
-        .min_by_key(|&(_, wide, id)| (wide, id))
-        .map(|(i, _, _)| i)
+        .filter_map(|(i, f)| {
+            let field = schema.field_by_name(f.name())?;
+            Some((i, (!field.required, width(f.data_type()), field.id)))
+        })
+        .min_by_key(|&(_, rank)| rank)
+        .map(|(i, _)| i)
 }
 
 /// iceberg 0.10 would read a v3 deletion vector (a Puffin blob) as a Parquet position
@@ -561,7 +571,7 @@ impl SortedRecordReader for IcebergReader {
 
 #[cfg(test)]
 mod tests {
-    use arrow_schema::{DataType, Field, Schema};
+    use arrow_schema::{Field, Schema};
     use iceberg::spec::{NestedField, PrimitiveType, Schema as IcebergSchema, Type};
     use lake_api::TablePath;
 
@@ -587,19 +597,33 @@ mod tests {
             .build()
             .map_err(|e| Error::invalid(e.to_string()))?;
         let path = TablePath::new("db", "t");
-        // the oldest fixed-width column, not the added one (id 9) nor a wider older one
+        // a required fixed-width column: not the optional one added since (id 9), nor the
+        // wider required one
         let log = TableInfo::log_table(path.clone(), arrow.clone(), 1);
         assert_eq!(count_column(&log, &iceberg), Some(3));
         // a key column, which every file has
         let keyed = TableInfo::primary_key_table(path.clone(), arrow, vec!["name".into()], 1);
         assert_eq!(count_column(&keyed, &iceberg), Some(1));
-        // no fixed-width column: the oldest
+        // no fixed-width column: the text, never the BLOB, older as it is
         let wide = Arc::new(Schema::new(vec![
             Field::new("payload", DataType::LargeBinary, true),
             Field::new("name", DataType::Utf8, false),
         ]));
-        let wide = TableInfo::log_table(path, wide, 1);
-        assert_eq!(count_column(&wide, &iceberg), Some(0));
+        let wide = TableInfo::log_table(path.clone(), wide, 1);
+        assert_eq!(count_column(&wide, &iceberg), Some(1));
+        // all optional: the narrowest, then the oldest
+        let optional = IcebergSchema::builder()
+            .with_fields(vec![
+                NestedField::optional(1, "payload", Type::Primitive(PrimitiveType::Binary)).into(),
+                NestedField::optional(2, "name", Type::Primitive(PrimitiveType::String)).into(),
+            ])
+            .build()
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let both = Arc::new(Schema::new(vec![
+            Field::new("payload", DataType::LargeBinary, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        assert_eq!(count_column(&TableInfo::log_table(path, both, 1), &optional), Some(1));
         Ok(())
     }
 }

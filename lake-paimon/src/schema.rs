@@ -439,19 +439,22 @@ mod tests {
         // that is not a column) were an InvalidArgument, as if the caller had asked
         // wrongly; options that did not parse were Corrupt
         let log = info(false);
-        for (k, v) in [
-            (BUCKET_COUNT_OPTION, "abc"),
-            (BUCKET_COUNT_OPTION, "0"),
-            (BUCKET_OPTION, "x"),
+        for options in [
+            &[(BUCKET_COUNT_OPTION, "abc")][..],
+            &[(BUCKET_COUNT_OPTION, "0")][..],
+            &[(BUCKET_OPTION, "x")][..],
+            &[(BUCKET_OPTION, "2"), (BUCKET_KEY_OPTION, "missing")][..],
         ] {
             let mut json = serde_json::to_value(TableSchema::new(0, &paimon_schema(&log)?))
                 .map_err(|e| Error::invalid(e.to_string()))?;
-            json["options"][k] = serde_json::Value::from(v);
+            for (k, v) in options {
+                json["options"][*k] = serde_json::Value::from(*v);
+            }
             let table: TableSchema = serde_json::from_value(json).map_err(|e| Error::invalid(e.to_string()))?;
             let e = table_info(&log.path, &table)
                 .err()
-                .ok_or_else(|| Error::invalid(format!("{k}={v} accepted")))?;
-            assert_eq!(e.kind(), ErrorKind::Corrupt, "{k}={v}: {e}");
+                .ok_or_else(|| Error::invalid(format!("{options:?} accepted")))?;
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{options:?}: {e}");
             assert!(e.to_string().contains("db.t"), "{e}");
         }
         Ok(())

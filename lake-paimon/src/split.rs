@@ -145,16 +145,36 @@ impl LakeSplit for PaimonSplit {
 
     fn stats(&self) -> Option<SplitStats> {
         let files = self.split.data_files();
-        let deletion_files = self
-            .split
-            .data_deletion_files()
-            .map_or(0, |d| d.iter().filter(|f| f.is_some()).count());
         let bytes = SplitStats::sum(files.iter().map(|f| u64::try_from(f.file_size).ok()));
         let rows = (self.split.row_counts_known() && row_counts_fit(&self.split))
             .then(|| u64::try_from(self.split.row_count()).ok())
             .flatten();
-        Some(SplitStats::of(files.len() + deletion_files, bytes, rows))
+        Some(SplitStats {
+            shared: deletion_vector_stats(self.split.data_deletion_files().unwrap_or_default()),
+            ..SplitStats::of(files.len(), bytes, rows)
+        })
     }
+}
+
+/// The deletion vectors applied to a split's data files, as shared groups: Paimon keeps a
+/// bucket's vectors in one index file, each at its own offset, so the file counts once
+/// (under its path) and each vector's bytes once (under its path and offset), however many
+/// data files and splits name it.
+fn deletion_vector_stats(vectors: &[Option<paimon::DeletionFile>]) -> Vec<(String, SplitStats)> {
+    vectors
+        .iter()
+        .flatten()
+        .flat_map(|v| {
+            let length = u64::try_from(v.length()).ok();
+            [
+                (v.path().to_string(), SplitStats::of(1, Some(0), Some(0))),
+                (
+                    format!("{}@{}", v.path(), v.offset()),
+                    SplitStats::of(0, length, Some(0)),
+                ),
+            ]
+        })
+        .collect()
 }
 
 /// Whether paimon's row counts of `split` (`row_count`, `merged_row_count`) can be taken:
@@ -252,6 +272,21 @@ impl SplitSerializer for PaimonSplitSerializer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deletion_vector_index_file_counts_once() -> Result<()> {
+        // regression: each data file's deletion vector counted as a file of its own, so an
+        // index file holding a bucket's vectors counted once per data file (and per split),
+        // and none of their bytes counted
+        let dv = |offset| Some(paimon::DeletionFile::new("index/dv-0".into(), offset, 40, Some(2)));
+        let split = |vectors: &[Option<paimon::DeletionFile>]| SplitStats {
+            shared: deletion_vector_stats(vectors),
+            ..SplitStats::of(1, Some(100), Some(10))
+        };
+        let splits = [split(&[dv(0), None, dv(40)]), split(&[dv(40), dv(80)])];
+        assert_eq!(SplitStats::total(&splits), SplitStats::of(3, Some(320), Some(20)));
+        Ok(())
+    }
 
     #[test]
     fn unknown_versions_and_garbage_are_typed_errors() {

@@ -129,8 +129,8 @@ impl Query {
             },
             batch_size: rng.range(1, 64) as usize,
             as_of: if mode == ReadMode::Union { as_of } else { None },
-            // drawn last and only where there is one, so that other tables' queries draw
-            // as before; the as-of offsets, at or past the latest's, suit it too
+            // drawn only where there is one, so that other tables' queries draw as before;
+            // the as-of offsets, at or past the latest's, suit it too
             snapshot: match mode {
                 ReadMode::LogOnly => None,
                 _ if built.layout.older.is_empty() || !rng.chance(0.4) => None,

@@ -87,10 +87,12 @@ pub(crate) fn bucket_id(b: i32) -> Result<u32> {
 
 /// The offsets a coordinator's record of a lake snapshot names, as lake-api buckets of
 /// `table`, whose partitions (by id) are `partitions`. A record of a partition dropped
-/// since (expired: its log is gone too) is left out; one that names no partition of a
-/// partitioned table, or a partition of one that is not, names two buckets at once, or
-/// names a bucket past the count is the coordinator's error: taken as it came, a bucket
-/// would read its log from the start, over rows the lake holds.
+/// since (expired: its log is gone too) is left out. One that names no partition of a
+/// partitioned table (or a partition of one that is not), names a bucket twice at two
+/// offsets, or names a bucket past the count disagrees with the table
+/// ([`ErrorKind::Offsets`]): taken as it came, a bucket would read its log from the start,
+/// over rows the lake holds. A negative offset or bucket id is damage
+/// ([`ErrorKind::Corrupt`]).
 pub(crate) fn snapshot_offsets(
     info: &LakeSnapshotInfo,
     partitions: &HashMap<i64, Vec<String>>,
