@@ -187,7 +187,23 @@ impl TableLayout {
 
     /// The Fluss partition (rendered values) and bucket of a data file's partition data.
     pub fn locate(&self, data: &Struct) -> Result<(Vec<String>, Option<u32>)> {
-        let value = |i: usize| data.fields().get(i).cloned().flatten();
+        // a field past the partition data's end is the manifest's damage; a NULL one is a
+        // value (of a table written elsewhere) that no Fluss partition or bucket is named by
+        let value = |i: usize| -> Result<Option<Literal>> {
+            data.fields().get(i).cloned().ok_or_else(|| {
+                Error::corrupt(format!(
+                    "a data file's partition data has {} fields, not the {} the partition spec has",
+                    data.fields().len(),
+                    i + 1
+                ))
+            })
+        };
+        let null = |what: &str| {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!("a data file's {what} is NULL, which no Fluss partition or bucket is named by"),
+            )
+        };
         let mut partition = Vec::with_capacity(self.partitions.len());
         for key in &self.partitions {
             let Some(kind) = key.kind.as_ref().filter(|k| is_named(k)) else {
@@ -203,18 +219,8 @@ impl TableLayout {
                     ),
                 ));
             };
-            let rendered = match value(key.position) {
-                // an intact table, only not one a Fluss table tiered: no partition is
-                // named by NULL
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::Unsupported,
-                        format!(
-                            "a data file's partition value of '{}' is NULL, which no Fluss partition is named by",
-                            key.name
-                        ),
-                    ));
-                }
+            let rendered = match value(key.position)? {
+                None => return Err(null(&format!("partition value of '{}'", key.name))),
                 Some(Literal::Primitive(p)) => render(&p, kind),
                 Some(_) => None,
             }
@@ -228,16 +234,17 @@ impl TableLayout {
         }
         let bucket = match self.bucket {
             BucketField::Transform { position, .. } | BucketField::Column { position } => {
-                let number = match value(position) {
-                    Some(Literal::Primitive(PrimitiveLiteral::Int(b))) => Some(i64::from(b)),
-                    Some(Literal::Primitive(PrimitiveLiteral::Long(b))) => Some(b),
-                    _ => None,
+                let stored = value(position)?;
+                let number = match &stored {
+                    None => return Err(null("bucket partition value")),
+                    Some(Literal::Primitive(PrimitiveLiteral::Int(b))) => Some(i64::from(*b)),
+                    Some(Literal::Primitive(PrimitiveLiteral::Long(b))) => Some(*b),
+                    Some(_) => None,
                 };
                 // a number past u32 is no bucket (truncated, it would name another)
                 let bucket = number.and_then(|b| u32::try_from(b).ok()).ok_or_else(|| {
                     Error::corrupt(format!(
-                        "a data file's bucket partition value is {:?}, not a bucket number",
-                        value(position)
+                        "a data file's bucket partition value is {stored:?}, not a bucket number"
                     ))
                 })?;
                 Some(bucket)
@@ -867,6 +874,19 @@ mod tests {
             .err()
             .ok_or_else(|| Error::invalid("a string named a date"))?;
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        // so is partition data shorter than its spec; a NULL bucket is a value
+        let short = Struct::from_iter([Some(Literal::date(19_723))]);
+        let e = layout
+            .locate(&short)
+            .err()
+            .ok_or_else(|| Error::invalid("a missing bucket named"))?;
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        let no_bucket = Struct::from_iter([Some(Literal::date(19_723)), None]);
+        let e = layout
+            .locate(&no_bucket)
+            .err()
+            .ok_or_else(|| Error::invalid("a NULL bucket named"))?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         // ... but not written: a tier writes a partition key's value as a string, which
         // Iceberg's commit refuses for a DATE field (after the data files are written)
         let e = layout

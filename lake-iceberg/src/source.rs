@@ -252,10 +252,10 @@ impl LakeSource for IcebergSource {
 
 /// The column a read of no columns decodes in their stead. iceberg decodes every column of
 /// a file that has none of those asked for, so the first key column, which every file of
-/// the table has; else a required column (every file written since it was added has it,
-/// and one can be added only with a default), the narrowest kind and then the oldest
-/// (lowest field id) first: a fixed-width one, then text, then bytes or a nested value
-/// (a BLOB's payloads are what a count must not fetch).
+/// the table has; else never bytes or a nested value while another column is there (a
+/// BLOB's payloads are what a count must not fetch), then a column every file has
+/// (required, and no default for files written before it was added), then the narrowest
+/// kind (fixed-width, then text) and the oldest (lowest field id).
 fn count_column(info: &TableInfo, schema: &iceberg::spec::Schema) -> Option<usize> {
     if let Some(i) = info.primary_key.first().and_then(|k| info.column_index(k).ok()) {
         return Some(i);
@@ -271,7 +271,9 @@ fn count_column(info: &TableInfo, schema: &iceberg::spec::Schema) -> Option<usiz
         .enumerate()
         .filter_map(|(i, f)| {
             let field = schema.field_by_name(f.name())?;
-            Some((i, (!field.required, width(f.data_type()), field.id)))
+            let in_every_file = field.required && field.initial_default.is_none();
+            let width = width(f.data_type());
+            Some((i, (width == 2, !in_every_file, width, field.id)))
         })
         .min_by_key(|&(_, rank)| rank)
         .map(|(i, _)| i)
@@ -623,7 +625,28 @@ mod tests {
             Field::new("payload", DataType::LargeBinary, true),
             Field::new("name", DataType::Utf8, true),
         ]));
-        assert_eq!(count_column(&TableInfo::log_table(path, both, 1), &optional), Some(1));
+        assert_eq!(
+            count_column(&TableInfo::log_table(path.clone(), both, 1), &optional),
+            Some(1)
+        );
+        // bytes never before another column, required or not; a required column added
+        // with a default is missing from older files
+        let mixed = IcebergSchema::builder()
+            .with_fields(vec![
+                NestedField::required(1, "payload", Type::Primitive(PrimitiveType::Binary)).into(),
+                NestedField::required(3, "n", Type::Primitive(PrimitiveType::Int))
+                    .with_initial_default(iceberg::spec::Literal::int(0))
+                    .into(),
+                NestedField::required(4, "name", Type::Primitive(PrimitiveType::String)).into(),
+            ])
+            .build()
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let columns = Arc::new(Schema::new(vec![
+            Field::new("payload", DataType::LargeBinary, false),
+            Field::new("n", DataType::Int32, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        assert_eq!(count_column(&TableInfo::log_table(path, columns, 1), &mixed), Some(2));
         Ok(())
     }
 }

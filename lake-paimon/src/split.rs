@@ -161,7 +161,8 @@ impl LakeSplit for PaimonSplit {
 /// (under its path) and each vector's bytes once (under its path and offset), however many
 /// data files and splits name it.
 fn deletion_vector_stats(vectors: &[Option<paimon::DeletionFile>]) -> Vec<(String, SplitStats)> {
-    vectors
+    // one entry per key within the split too, so that its own `whole` counts each once
+    let groups: std::collections::BTreeMap<String, SplitStats> = vectors
         .iter()
         .flatten()
         .flat_map(|v| {
@@ -174,7 +175,8 @@ fn deletion_vector_stats(vectors: &[Option<paimon::DeletionFile>]) -> Vec<(Strin
                 ),
             ]
         })
-        .collect()
+        .collect();
+    groups.into_iter().collect()
 }
 
 /// Whether paimon's row counts of `split` (`row_count`, `merged_row_count`) can be taken:
@@ -285,6 +287,8 @@ mod tests {
         };
         let splits = [split(&[dv(0), None, dv(40)]), split(&[dv(40), dv(80)])];
         assert_eq!(SplitStats::total(&splits), SplitStats::of(3, Some(320), Some(20)));
+        // within one split, too
+        assert_eq!(splits[0].whole(), SplitStats::of(2, Some(180), Some(10)));
         Ok(())
     }
 
