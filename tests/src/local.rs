@@ -95,23 +95,21 @@ pub async fn build_tiered(
     let ends = workload.end_offsets();
     let path = workload.shape.info().path;
     let mut tiered: Option<BTreeMap<TableBucket, i64>> = None;
-    // every round's snapshot, with the offsets it tiered to
-    let mut rounds_tiered: Vec<(i64, BTreeMap<TableBucket, i64>)> = Vec::new();
+    // every round's snapshot, with the offsets it tiered to; the last one is the latest
+    let mut snapshot = None;
+    let mut older: Vec<(i64, BTreeMap<TableBucket, i64>)> = Vec::new();
     let rounds = *rounds.start() + rng.index(rounds.end() - rounds.start() + 1);
     for _ in 0..rounds {
         let up_to = tier_random_round(rng, &tierer, &ends, tiered.as_ref()).await?;
-        if let Some(s) = lake.latest_snapshot(&path).await? {
-            rounds_tiered.push((s.id, up_to.clone()));
+        snapshot = lake.latest_snapshot(&path).await?;
+        if let Some(s) = &snapshot {
+            older.push((s.id, up_to.clone()));
         }
         tiered = Some(up_to);
     }
-    let snapshot = lake.latest_snapshot(&path).await.ok().flatten();
     // the snapshots before the latest (a round that committed nothing new left the
     // latest's id)
-    let older = rounds_tiered
-        .into_iter()
-        .filter(|(id, _)| snapshot.as_ref().is_some_and(|s| s.id != *id))
-        .collect();
+    older.retain(|(id, _)| snapshot.as_ref().is_some_and(|s| s.id != *id));
     Ok(BuiltTable {
         info: workload.shape.info(),
         log: Arc::new(log),

@@ -98,9 +98,9 @@ pub(crate) fn snapshot_offsets(
     partitions: &HashMap<i64, Vec<String>>,
     table: &TableInfo,
 ) -> Result<BTreeMap<TableBucket, i64>> {
-    let refuse = |what: String| {
+    let refuse = |kind: ErrorKind, what: String| {
         Error::new(
-            ErrorKind::Offsets,
+            kind,
             format!(
                 "the coordinator's lake snapshot {} of table {} {what}",
                 info.snapshot_id, table.path
@@ -111,23 +111,26 @@ pub(crate) fn snapshot_offsets(
     let mut offsets = BTreeMap::new();
     for b in &info.bucket_snapshots {
         if b.partition_id.is_some() != partitioned {
-            return Err(refuse(format!(
-                "records bucket {} {}, but the table is {}partitioned",
-                b.bucket_id,
-                b.partition_id
-                    .map_or("of no partition".to_string(), |p| format!("of partition id {p}")),
-                if partitioned { "" } else { "not " }
-            )));
+            return Err(refuse(
+                ErrorKind::Offsets,
+                format!(
+                    "records bucket {} {}, but the table is {}partitioned",
+                    b.bucket_id,
+                    b.partition_id
+                        .map_or("of no partition".to_string(), |p| format!("of partition id {p}")),
+                    if partitioned { "" } else { "not " }
+                ),
+            ));
         }
         // -1: none recorded, as in the offsets JSON
         let Some(offset) = b.log_offset.filter(|&o| o != -1) else {
             continue;
         };
         if offset < 0 {
-            return Err(Error::corrupt(format!(
-                "the coordinator's lake snapshot {} of table {} records offset {offset} for bucket {}",
-                info.snapshot_id, table.path, b.bucket_id
-            )));
+            return Err(refuse(
+                ErrorKind::Corrupt,
+                format!("records offset {offset} for bucket {}", b.bucket_id),
+            ));
         }
         let partition = match b.partition_id {
             None => Vec::new(),
@@ -138,16 +141,19 @@ pub(crate) fn snapshot_offsets(
         };
         let bucket = bucket_id(b.bucket_id)?;
         if bucket >= table.bucket_count {
-            return Err(refuse(format!(
-                "names bucket {bucket} but the table has {} buckets",
-                table.bucket_count
-            )));
+            return Err(refuse(
+                ErrorKind::Offsets,
+                format!("names bucket {bucket} but the table has {} buckets", table.bucket_count),
+            ));
         }
         let at = TableBucket { partition, bucket };
         if let Some(earlier) = offsets.insert(at.clone(), offset)
             && earlier != offset
         {
-            return Err(refuse(format!("records bucket {at} twice, at {earlier} and {offset}")));
+            return Err(refuse(
+                ErrorKind::Offsets,
+                format!("records bucket {at} twice, at {earlier} and {offset}"),
+            ));
         }
     }
     Ok(offsets)
