@@ -58,12 +58,11 @@ impl OutputFile {
     /// write it through.
     pub fn create(dest: impl Into<PathBuf>) -> Result<(Self, OutputWriter)> {
         let dest = dest.into();
-        let (replaced, mut links) = match Destination::of(&dest)? {
+        let (replaced, target) = match Destination::of(&dest)? {
             Destination::Direct(file) => return Ok(Self::direct(dest, file)),
-            Destination::Replaced { meta, links } => (meta, links),
+            Destination::Replaced { meta, target } => (meta, target),
         };
         let context = |what: &str, path: &Path| format!("{what} {}", path.display());
-        let target = links.pop().unwrap_or_else(|| dest.clone());
         let name = target
             .file_name()
             .ok_or_else(|| Error::invalid(format!("output path {} has no file name", dest.display())))?
@@ -179,10 +178,11 @@ enum Destination {
     /// process holds open (reached through its descriptor's link).
     Direct(File),
     /// A regular file, or none yet: replaced. `meta` describes the file replaced, if any;
-    /// `links` are the destination and the links it leads through (see [`link_chain`]).
+    /// `target` is the path the destination's links lead to (see [`link_chain`]), which
+    /// the rename replaces so that the links stay.
     Replaced {
         meta: Option<std::fs::Metadata>,
-        links: Vec<PathBuf>,
+        target: PathBuf,
     },
 }
 
@@ -204,7 +204,7 @@ impl Destination {
             Ok(meta) => Some(meta),
             Err(_) => None,
         };
-        let links = link_chain(dest).map_err(|e| Error::from(e).context(context("resolving")))?;
+        let mut links = link_chain(dest).map_err(|e| Error::from(e).context(context("resolving")))?;
         if meta.is_some()
             && let Some(descriptor) = links.iter().find_map(|link| descriptor_of(link))
         {
@@ -219,7 +219,9 @@ impl Destination {
                 .map_err(|e| Error::from(e).context(context("opening")))?;
             return Ok(Self::Direct(file));
         }
-        Ok(Self::Replaced { meta, links })
+        // the chain starts at `dest`, so it has a last path
+        let target = links.pop().unwrap_or_else(|| dest.to_path_buf());
+        Ok(Self::Replaced { meta, target })
     }
 }
 
