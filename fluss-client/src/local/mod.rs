@@ -543,17 +543,26 @@ impl LocalLog {
         match state.buckets.get_mut(bucket) {
             Some(log) => log.refresh().map_err(|e| e.context(format!("{bucket}"))),
             // not written to when last looked: another process's first append made its
-            // files since, or not (the other buckets are left alone: a tail of an empty
-            // bucket looks every poll interval)
-            None => {
-                drop(state);
-                let found = self.refresh_partitions()?;
-                if found.buckets.contains(bucket) {
-                    let mut state = self.state()?;
-                    self.adopt(&mut state, bucket)?;
+            // directory since, or not. A tail of an empty bucket looks every poll interval,
+            // so it looks at that directory alone where it knows the partition's (a
+            // `refresh` reads the whole tree, other buckets and their checks included)
+            None => match Self::bucket_path(&self.inner.dir, &state.partitions, bucket) {
+                Ok(dir) => {
+                    if dir.is_dir() {
+                        self.adopt(&mut state, bucket)?;
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
+                Err(_) => {
+                    drop(state);
+                    let found = self.refresh_partitions()?;
+                    if found.buckets.contains(bucket) {
+                        let mut state = self.state()?;
+                        self.adopt(&mut state, bucket)?;
+                    }
+                    Ok(())
+                }
+            },
         }
     }
 
