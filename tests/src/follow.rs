@@ -4,9 +4,11 @@
 //! oracle's table after the whole workload; its first part (the bounded read) must be all
 //! inserts (`+A` for a log table), and every later change must come as the log recorded it
 //! (each key's changes in their order, kinds included). Changes past the expected count
-//! are not waited for: one more would go unseen.
+//! are not waited for: one more would go unseen. Some partitions of a partitioned table
+//! come only after the scan started: the scan must find them and tail them from their
+//! first offset.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,16 +34,35 @@ pub async fn run_follow_case(seed: u64, ops: usize, strategy: MergeStrategy) -> 
     let mut workload = Workload::random(&mut rng, ops);
     // only deduplicate tables (and log tables) can be followed
     workload.shape.engine = MergeEngine::Deduplicate;
+    // partitions created after the scan started: none of their changes is in the prefix,
+    // and the log does not know them until the rest is appended
+    let late: BTreeSet<Vec<String>> = workload
+        .changes
+        .keys()
+        .filter(|b| !b.partition.is_empty())
+        .map(|b| b.partition.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|_| rng.chance(0.3))
+        .collect();
     let cuts: BTreeMap<TableBucket, usize> = workload
         .changes
         .iter()
-        .map(|(b, c)| (b.clone(), rng.index(c.len() + 1)))
+        .map(|(b, c)| {
+            let cut = if late.contains(&b.partition) {
+                0
+            } else {
+                rng.index(c.len() + 1)
+            };
+            (b.clone(), cut)
+        })
         .collect();
     let prefix = Workload {
         shape: workload.shape.clone(),
         changes: workload
             .changes
             .iter()
+            .filter(|(b, _)| !late.contains(&b.partition))
             .map(|(b, c)| (b.clone(), c[..cuts[b]].to_vec()))
             .collect(),
     };
@@ -50,6 +71,7 @@ pub async fn run_follow_case(seed: u64, ops: usize, strategy: MergeStrategy) -> 
     if rng.chance(0.7) {
         let up_to: BTreeMap<TableBucket, i64> = cuts
             .iter()
+            .filter(|(b, _)| !late.contains(&b.partition))
             .map(|(b, &cut)| (b.clone(), rng.range(0, cut as i64 + 1)))
             .collect();
         tier(&log, lake.as_ref(), Some(&up_to))
@@ -58,7 +80,12 @@ pub async fn run_follow_case(seed: u64, ops: usize, strategy: MergeStrategy) -> 
     }
     let filter: Option<Predicate> = rng.chance(0.3).then(|| col("k").gt(rng.range(-10, 10)));
     let result = follow_and_check(&mut rng, &workload, &prefix, &cuts, log, lake, strategy, filter.clone()).await;
-    result.map_err(|e| format!("{e}\nshape: {:?}\ncuts: {cuts:?}\nfilter: {filter:?}", workload.shape))
+    result.map_err(|e| {
+        format!(
+            "{e}\nshape: {:?}\ncuts: {cuts:?}\npartitions created later: {late:?}\nfilter: {filter:?}",
+            workload.shape
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -78,6 +105,7 @@ async fn follow_and_check(
         .scan()
         .strategy(strategy)
         .batch_size(rng.range(1, 16) as usize)
+        .follow_discovery(Some(Duration::from_millis(rng.range(1, 20) as u64)))
         .blobs(BlobMode::Payloads);
     if let Some(f) = &filter {
         builder = builder.filter(f.clone());

@@ -1,17 +1,23 @@
 //! Following a table: the exact bounded union read, then every bucket's log tailed from
-//! where that read stopped, as a changelog.
+//! where that read stopped, as a changelog; the buckets of partitions created later are
+//! found by listing the log now and then, and tailed from their first offset.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use arrow_select::filter::filter_record_batch;
-use futures::{StreamExt, TryStreamExt};
+use futures::stream::{BoxStream, SelectAll};
+use futures::{Stream, StreamExt, TryStreamExt};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::error::{Error, Result};
 use crate::lake::RecordBatchStream;
-use crate::log::ChangeType;
+use crate::log::{ChangeType, LogBatch};
 use crate::predicate::selection_mask;
+use crate::table::TableBucket;
 
 use super::log_reader::read_log;
 use super::options::ReadMode;
@@ -62,11 +68,13 @@ pub(crate) fn check_followable(ctx: &ScanContext, mode: ReadMode) -> Result<()> 
     Ok(())
 }
 
-/// `bounded` (the union read up to `ends`) as inserts, then the log from `ends` on.
+/// `bounded` (the union read up to `ends`) as inserts, then each followed bucket's log
+/// from where `bounded` left it (`log_stops`), the buckets found later included.
 pub(crate) fn follow(
     ctx: &Arc<ScanContext>,
     bounded: RecordBatchStream,
-    ends: Vec<(crate::table::TableBucket, i64)>,
+    followed: Vec<TableBucket>,
+    log_stops: BTreeMap<TableBucket, i64>,
 ) -> Result<RecordBatchStream> {
     let schema = changelog_schema(&ctx.output_schema);
     let snapshot_change = if ctx.info.has_primary_key() {
@@ -82,38 +90,144 @@ pub(crate) fn follow(
             with_changes(&schema, b, std::iter::repeat_n(snapshot_change, n))
         })
     };
-    let tails = ends.into_iter().map(|(bucket, end)| {
-        let ctx = ctx.clone();
-        let schema = schema.clone();
-        read_log(ctx.log.clone(), bucket, end, None, ctx.info.schema.clone())
-            .map(move |lb| {
-                let lb = lb?;
-                // a log table's tail appends, as its bounded read does
-                if !ctx.info.has_primary_key() {
-                    super::readers::refuse_changes(&ctx.info.path, &lb)?;
-                }
-                let data = ctx.log_rows(&lb.batch)?;
-                // filters apply to each change on its own, as on any changelog stream
-                let (data, changes) = match selection_mask(&data, &ctx.filters)? {
-                    None => (data, lb.change_types),
-                    Some(mask) => {
-                        let changes = lb
-                            .change_types
-                            .iter()
-                            .zip(mask.values().iter())
-                            .filter_map(|(c, keep)| keep.then_some(*c))
-                            .collect();
-                        (filter_record_batch(&data, &mask)?, changes)
-                    }
-                };
-                let out = data.project(&ctx.output_projection)?;
-                with_changes(&schema, out, changes.into_iter())
-            })
-            .boxed()
-    });
-    let tail = futures::stream::select_all(tails);
+    let mut tails = Tails {
+        ctx: ctx.clone(),
+        schema: schema.clone(),
+        running: SelectAll::new(),
+        followed: BTreeSet::new(),
+        log_stops,
+        discovery: None,
+    };
+    for bucket in followed {
+        tails.start(bucket);
+    }
     let out = snapshot
-        .chain(tail)
+        .chain(tails.into_stream())
         .try_filter(|b| futures::future::ready(b.num_rows() > 0));
     Ok(RecordBatchStream::new(schema, out))
+}
+
+/// The tails of a followed scan: one per bucket, merged as their changes come, and more
+/// as a listing of the log every [`ScanOptions::follow_discovery`](super::ScanOptions)
+/// finds buckets of new partitions.
+struct Tails {
+    ctx: Arc<ScanContext>,
+    schema: SchemaRef,
+    running: SelectAll<BoxStream<'static, Result<RecordBatch>>>,
+    /// Every bucket a tail was started for (whether or not it still runs).
+    followed: BTreeSet<TableBucket>,
+    /// Where the bounded read left each bucket's log it planned.
+    log_stops: BTreeMap<TableBucket, i64>,
+    /// Started at the first poll (it needs the runtime's timer).
+    discovery: Option<Interval>,
+}
+
+impl Tails {
+    /// Tails `bucket` from where the bounded read left it: offset 0 for a bucket it knew
+    /// nothing of, which has no change before the scan started but what the tail reads.
+    fn start(&mut self, bucket: TableBucket) {
+        if !self.followed.insert(bucket.clone()) {
+            return;
+        }
+        let start = self.log_stops.get(&bucket).copied().unwrap_or(0);
+        let ctx = self.ctx.clone();
+        let schema = self.schema.clone();
+        let tail = read_log(ctx.log.clone(), bucket, start, None, ctx.info.schema.clone())
+            .map(move |lb| changes_of(&ctx, &schema, lb?))
+            .boxed();
+        self.running.push(tail);
+    }
+
+    /// Starts a tail for each bucket the log lists that none was started for.
+    async fn discover(&mut self) -> Result<()> {
+        let listed = self.ctx.log.offset_ranges().await?;
+        for bucket in listed.into_keys() {
+            check_bucket(&self.ctx, &bucket)?;
+            self.start(bucket);
+        }
+        Ok(())
+    }
+
+    /// The tails' changes as they come, with the discovery's errors among them; the stream
+    /// ends once every tail has ended, where nothing discovers new ones.
+    fn into_stream(self) -> impl Stream<Item = Result<RecordBatch>> + Send {
+        futures::stream::unfold(self, |mut tails| async move {
+            // tokio's interval refuses a zero period
+            let every = tails
+                .ctx
+                .options
+                .follow_discovery
+                .map(|d| d.max(Duration::from_millis(1)));
+            loop {
+                if tails.running.is_empty() && every.is_none() {
+                    return None;
+                }
+                let discovery = match every {
+                    Some(every) => Some(tails.discovery.get_or_insert_with(|| {
+                        let mut interval = tokio::time::interval_at(Instant::now() + every, every);
+                        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                        interval
+                    })),
+                    None => None,
+                };
+                let tick = async move {
+                    match discovery {
+                        Some(interval) => {
+                            interval.tick().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    next = tails.running.next(), if !tails.running.is_empty() => {
+                        if let Some(change) = next {
+                            return Some((change, tails));
+                        }
+                    }
+                    () = tick => {
+                        if let Err(e) = tails.discover().await {
+                            return Some((Err(e.context("listing the log's buckets to follow")), tails));
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Refuses a bucket the table cannot have, listed by the log.
+pub(crate) fn check_bucket(ctx: &ScanContext, bucket: &TableBucket) -> Result<()> {
+    if bucket.bucket >= ctx.info.bucket_count || bucket.partition.len() != ctx.info.partition_keys.len() {
+        return Err(Error::corrupt(format!(
+            "the log lists {bucket}, which table {} cannot have ({} buckets, {} partition key(s))",
+            ctx.info.path,
+            ctx.info.bucket_count,
+            ctx.info.partition_keys.len()
+        )));
+    }
+    Ok(())
+}
+
+/// One log batch of a tail as changes of the scan's output.
+fn changes_of(ctx: &ScanContext, schema: &SchemaRef, lb: LogBatch) -> Result<RecordBatch> {
+    // a log table's tail appends, as its bounded read does
+    if !ctx.info.has_primary_key() {
+        super::readers::refuse_changes(&ctx.info.path, &lb)?;
+    }
+    let data = ctx.log_rows(&lb.batch)?;
+    // filters apply to each change on its own, as on any changelog stream
+    let (data, changes) = match selection_mask(&data, &ctx.filters)? {
+        None => (data, lb.change_types),
+        Some(mask) => {
+            let changes = lb
+                .change_types
+                .iter()
+                .zip(mask.values().iter())
+                .filter_map(|(c, keep)| keep.then_some(*c))
+                .collect();
+            (filter_record_batch(&data, &mask)?, changes)
+        }
+    };
+    let out = data.project(&ctx.output_projection)?;
+    with_changes(schema, out, changes.into_iter())
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::blob::BlobMode;
 use crate::error::{Error, ErrorKind, Result};
@@ -123,6 +124,11 @@ pub struct ScanOptions {
     /// How BLOB columns are returned (default [`BlobMode::References`], where the lake can
     /// point at its payloads).
     pub blobs: BlobMode,
+    /// How often a followed scan ([`UnionScan::follow`](super::UnionScan::follow)) lists
+    /// the log's buckets to find the partitions created since, and tail them (default 10
+    /// s: one [`LogSource::offset_ranges`](crate::LogSource::offset_ranges) call each
+    /// time). `None` follows only the buckets there when the scan started.
+    pub follow_discovery: Option<Duration>,
 }
 
 /// What the key filter's index costs per changed key, at most (key bytes, hash-map slot,
@@ -166,6 +172,7 @@ impl Default for ScanOptions {
             read_ahead: 128 * 1024 * 1024,
             key_filter_max_log_rows: 4_000_000,
             blobs: BlobMode::References,
+            follow_discovery: Some(Duration::from_secs(10)),
         }
     }
 }

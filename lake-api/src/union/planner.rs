@@ -23,15 +23,34 @@ struct PlannedLakeSplit {
     serialized: SerializedLakeSplit,
 }
 
+/// Where a scan stops the log of each bucket.
+#[derive(Clone, Debug)]
+pub(crate) struct StopOffsets {
+    pub(crate) offsets: BTreeMap<TableBucket, i64>,
+    /// Whether `offsets` names every bucket whose log the scan reads: a followed scan's
+    /// pinned ends, from which its tails go on (a bucket created after the pin is the
+    /// tails' to read, not the bounded read's). Otherwise the buckets it does not name are
+    /// read to their current end.
+    pub(crate) exhaustive: bool,
+}
+
+/// A scan's splits, and where they leave each bucket's log.
+pub(crate) struct Plan {
+    pub(crate) splits: Vec<UnionSplit>,
+    /// The offset up to which the splits read each bucket's log (where the lake leaves it,
+    /// for a bucket whose log they do not read): where a tail of it goes on.
+    pub(crate) log_stops: BTreeMap<TableBucket, i64>,
+}
+
 /// Plans the splits of a scan of `history`'s last snapshot (older ones may record its
 /// tiered offsets), starting the log at `readable` where the log gave readable offsets.
 pub(crate) async fn plan(
     ctx: &ScanContext,
     history: &[LakeSnapshot],
     readable: Option<&BTreeMap<TableBucket, i64>>,
-    as_of: Option<&BTreeMap<TableBucket, i64>>,
+    as_of: Option<&StopOffsets>,
     mode: ReadMode,
-) -> Result<Vec<UnionSplit>> {
+) -> Result<Plan> {
     let info = &ctx.info;
     let snapshot = history.last();
     let offsets = ctx.log.offset_ranges().await?;
@@ -92,7 +111,7 @@ pub(crate) async fn plan(
         .collect();
     buckets.extend(lake_buckets.iter().cloned());
     if let Some(as_of) = as_of {
-        check_as_of(info, as_of, &buckets)?;
+        check_as_of(info, &as_of.offsets, &buckets)?;
     }
 
     let mut ranges = BTreeMap::new();
@@ -110,9 +129,10 @@ pub(crate) async fn plan(
         };
         let stop = match mode {
             ReadMode::LakeOnly => start,
-            _ => match as_of.and_then(|m| m.get(&bucket)) {
-                Some(&stop) => stop,
-                None => known.map_or(start, |o| o.end),
+            _ => match as_of.map(|a| (a.offsets.get(&bucket), a.exhaustive)) {
+                Some((Some(&stop), _)) => stop,
+                Some((None, true)) => start,
+                _ => known.map_or(start, |o| o.end),
             },
         };
         if stop < start {
@@ -145,6 +165,7 @@ pub(crate) async fn plan(
         ranges.insert(bucket.clone(), LogRange { bucket, start, stop });
     }
 
+    let log_stops = ranges.iter().map(|(b, r)| (b.clone(), r.stop)).collect();
     let snapshot_id = snapshot.map(|s| s.id);
     let mut splits = Vec::new();
 
@@ -174,7 +195,7 @@ pub(crate) async fn plan(
                 log_ranges: vec![range],
             });
         }
-        return Ok(splits);
+        return Ok(Plan { splits, log_stops });
     }
 
     // primary-key tables: one split per bucket, or per partition when the lake does not
@@ -214,7 +235,7 @@ pub(crate) async fn plan(
         split.strategy = ctx.options.resolve(ctx.options.strategy, split.log_len());
         splits.push(split);
     }
-    Ok(splits)
+    Ok(Plan { splits, log_stops })
 }
 
 /// Refuses as-of offsets for a bucket the table cannot have, or (past offset 0) one the

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -19,7 +20,7 @@ use crate::task::{ReadAheadBudget, forward_ahead, task_stream};
 use super::blobs;
 use super::in_order::InOrder;
 use super::options::{MergeStrategy, ReadMode, ScanOptions};
-use super::planner;
+use super::planner::{self, StopOffsets};
 use super::readers;
 use super::split::{UnionSplit, UnionSplitKind};
 
@@ -185,6 +186,13 @@ impl UnionScanBuilder {
         self
     }
 
+    /// How often a followed scan lists the log's buckets for new partitions (see
+    /// [`ScanOptions::follow_discovery`]); `None` follows only those there at the start.
+    pub fn follow_discovery(mut self, every: Option<Duration>) -> Self {
+        self.options.follow_discovery = every;
+        self
+    }
+
     /// All execution options at once.
     pub fn options(mut self, options: ScanOptions) -> Self {
         self.options = options;
@@ -308,7 +316,10 @@ impl UnionScanBuilder {
             ctx: Arc::new(ctx),
             history,
             readable_offsets,
-            as_of: self.as_of,
+            as_of: self.as_of.map(|offsets| StopOffsets {
+                offsets,
+                exhaustive: false,
+            }),
             mode: self.mode,
         })
     }
@@ -479,7 +490,7 @@ pub struct UnionScan {
     /// Where the log starts when its readable offsets, not the snapshot's tiered ones, pair
     /// with the snapshot ([`LogSource::readable_offsets`]).
     readable_offsets: Option<BTreeMap<TableBucket, i64>>,
-    as_of: Option<BTreeMap<TableBucket, i64>>,
+    as_of: Option<StopOffsets>,
     mode: ReadMode,
 }
 
@@ -551,6 +562,11 @@ impl UnionScan {
 
     /// Splits the scan into independent units of work.
     pub async fn plan(&self) -> Result<Vec<UnionSplit>> {
+        Ok(self.plan_with_stops().await?.splits)
+    }
+
+    /// [`plan`](Self::plan), with where the splits leave each bucket's log.
+    async fn plan_with_stops(&self) -> Result<planner::Plan> {
         planner::plan(
             &self.ctx,
             &self.history,
@@ -625,8 +641,9 @@ impl UnionScan {
     /// [`CHANGE_TYPE_COLUMN`](super::CHANGE_TYPE_COLUMN) (`+I` for the rows of the bounded
     /// read of a primary-key table, `+A` for a log table's, then each log change as
     /// recorded). Filters apply to each change on its own. Every bucket the log lists is
-    /// followed, written to yet or not ([`LogSource::offset_ranges`]); the buckets of a
-    /// partition created after the call are not. Needs a Tokio runtime.
+    /// followed, written to yet or not ([`LogSource::offset_ranges`]), and so are the
+    /// buckets of the partitions created later, from their first offset, once a listing
+    /// every [`ScanOptions::follow_discovery`] finds them. Needs a Tokio runtime.
     pub async fn follow(&self) -> Result<RecordBatchStream> {
         super::follow::check_followable(&self.ctx, self.mode)?;
         if self.ctx.blob_mode == BlobMode::References {
@@ -649,10 +666,19 @@ impl UnionScan {
             .into_iter()
             .map(|(b, r)| (b, r.end))
             .collect();
+        for bucket in ends.keys() {
+            super::follow::check_bucket(&self.ctx, bucket)?;
+        }
+        // the ends name every bucket the bounded read may read the log of: one created in
+        // between is left to the tails, as those created later are
         let mut bounded = self.clone();
-        bounded.as_of = Some(ends.clone());
-        let stream = bounded.to_stream().await?;
-        super::follow::follow(&self.ctx, stream, ends.into_iter().collect())
+        bounded.as_of = Some(StopOffsets {
+            offsets: ends.clone(),
+            exhaustive: true,
+        });
+        let plan = bounded.plan_with_stops().await?;
+        let stream = bounded.stream_splits(plan.splits, Arc::new(|| {}));
+        super::follow::follow(&self.ctx, stream, ends.into_keys().collect(), plan.log_stops)
     }
 
     /// Reads everything into memory.
@@ -817,6 +843,244 @@ mod tests {
         Ok(())
     }
 
+    /// A primary-key table of `(k, p)` partitioned by `p`, its log, and an insert of `k`
+    /// into partition `p`.
+    #[allow(clippy::type_complexity)]
+    fn partitioned_table() -> Result<(TableInfo, MemoryLog, Arc<dyn Fn(&str, i64) -> Result<()> + Send + Sync>)> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("p", DataType::Utf8, false),
+        ]));
+        let info = TableInfo::primary_key_table(
+            TablePath::new("db", "t"),
+            schema.clone(),
+            vec!["k".into(), "p".into()],
+            1,
+        )
+        .with_partition_keys(vec!["p".into()]);
+        let log = MemoryLog::new(info.clone())?;
+        let writer = log.clone();
+        let insert = move |p: &str, k: i64| -> Result<()> {
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![k])),
+                    Arc::new(arrow_array::StringArray::from(vec![p])),
+                ],
+            )?;
+            writer.append(
+                &TableBucket::partitioned(vec![p.into()], 0),
+                batch,
+                vec![ChangeType::Insert],
+            )?;
+            Ok(())
+        };
+        Ok((info, log, Arc::new(insert)))
+    }
+
+    /// The key and change type of each row of a changelog batch.
+    fn keys_and_changes(batch: &RecordBatch) -> Vec<(i64, String)> {
+        let keys = batch.column(0).as_any().downcast_ref::<Int64Array>();
+        let changes = batch
+            .column(batch.num_columns() - 1)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>();
+        match (keys, changes) {
+            (Some(k), Some(c)) => k
+                .values()
+                .iter()
+                .zip(c.iter())
+                .map(|(k, c)| (*k, c.unwrap_or("").to_string()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_followed_scan_tails_the_partitions_created_after_it_started() -> Result<()> {
+        let (info, log, insert) = partitioned_table()?;
+        insert("a", 1)?;
+        let table = UnionTable::new(info, Arc::new(log), None)?;
+        let scan = table
+            .scan()
+            .follow_discovery(Some(std::time::Duration::from_millis(10)))
+            .build()
+            .await?;
+        let mut changes = scan.follow().await?;
+        assert_eq!(
+            keys_and_changes(&next_change(&mut changes).await?),
+            vec![(1, "+I".into())]
+        );
+        insert("b", 2)?;
+        assert_eq!(
+            keys_and_changes(&next_change(&mut changes).await?),
+            vec![(2, "+I".into())]
+        );
+        insert("b", 3)?;
+        insert("a", 4)?;
+        let mut later = keys_and_changes(&next_change(&mut changes).await?);
+        later.extend(keys_and_changes(&next_change(&mut changes).await?));
+        later.sort();
+        assert_eq!(later, vec![(3, "+I".into()), (4, "+I".into())]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_partition_created_while_a_follow_pins_its_ends_is_tailed_not_read() -> Result<()> {
+        // regression: the bounded read took the buckets its ends did not name to their
+        // current end, and nothing tailed them: a partition created between the pin and
+        // the plan came as a snapshot whose later changes never came
+        for discovery in [None, Some(std::time::Duration::from_millis(10))] {
+            let (info, log, insert) = partitioned_table()?;
+            insert("a", 1)?;
+            let pinned = Arc::new(AtomicUsize::new(usize::MAX));
+            let log = Arc::new(TestLog {
+                after_ranges: Some({
+                    let pinned = pinned.clone();
+                    let insert = insert.clone();
+                    Box::new(move |n, _| {
+                        if n == pinned.load(Ordering::SeqCst) {
+                            insert("b", 2)
+                        } else {
+                            Ok(())
+                        }
+                    })
+                }),
+                ..TestLog::over(log)
+            });
+            let table = UnionTable::new(info, log.clone(), None)?;
+            let scan = table.scan().follow_discovery(discovery).build().await?;
+            // the next call is the follow's pin of its ends
+            pinned.store(log.offset_ranges.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+            let mut changes = scan.follow().await?;
+            assert_eq!(
+                keys_and_changes(&next_change(&mut changes).await?),
+                vec![(1, "+I".into())]
+            );
+            if discovery.is_none() {
+                // not followed: the bounded read leaves the partition out too
+                insert("a", 3)?;
+                assert_eq!(
+                    keys_and_changes(&next_change(&mut changes).await?),
+                    vec![(3, "+I".into())]
+                );
+            } else {
+                // followed from its first offset: the insert made in between comes once,
+                // as a change of the tail, and so do the later ones
+                assert_eq!(
+                    keys_and_changes(&next_change(&mut changes).await?),
+                    vec![(2, "+I".into())]
+                );
+                insert("b", 5)?;
+                assert_eq!(
+                    keys_and_changes(&next_change(&mut changes).await?),
+                    vec![(5, "+I".into())]
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_bucket_the_log_lists_late_is_tailed_from_where_the_lake_leaves_it() -> Result<()> {
+        // a log that lists partition b only once the scan has started, though the lake
+        // holds b's first row: the tail goes on from the lake's tiered offset, not from 0
+        let (info, log, insert) = partitioned_table()?;
+        insert("a", 1)?;
+        insert("b", 2)?;
+        let lake = Arc::new(crate::memory::MemoryLake::new());
+        crate::memory::tier(&log, lake.as_ref(), None).await?;
+        insert("b", 3)?;
+        let hidden_until = Arc::new(AtomicUsize::new(usize::MAX));
+        let log = Arc::new(TestLog {
+            after_ranges: Some({
+                let hidden_until = hidden_until.clone();
+                Box::new(move |n, ranges| {
+                    if n < hidden_until.load(Ordering::SeqCst) {
+                        ranges.retain(|b, _| b.partition != ["b"]);
+                    }
+                    Ok(())
+                })
+            }),
+            ..TestLog::over(log)
+        });
+        let table = UnionTable::new(info, log.clone(), Some(lake))?;
+        let scan = table
+            .scan()
+            .follow_discovery(Some(std::time::Duration::from_millis(10)))
+            .build()
+            .await?;
+        // the pin and the plan do not see b; the first listing of the tails does
+        hidden_until.store(log.offset_ranges.load(Ordering::SeqCst) + 3, Ordering::SeqCst);
+        let mut changes = scan.follow().await?;
+        let mut bounded = keys_and_changes(&next_change(&mut changes).await?);
+        bounded.extend(keys_and_changes(&next_change(&mut changes).await?));
+        bounded.sort();
+        assert_eq!(
+            bounded,
+            vec![(1, "+I".into()), (2, "+I".into())],
+            "a, and b's lake rows"
+        );
+        assert_eq!(
+            keys_and_changes(&next_change(&mut changes).await?),
+            vec![(3, "+I".into())]
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_bucket_the_table_cannot_have_listed_while_following_is_an_error() -> Result<()> {
+        let (info, log, insert) = partitioned_table()?;
+        insert("a", 1)?;
+        let forged_from = Arc::new(AtomicUsize::new(usize::MAX));
+        let log = Arc::new(TestLog {
+            after_ranges: Some({
+                let forged_from = forged_from.clone();
+                Box::new(move |n, ranges| {
+                    if n >= forged_from.load(Ordering::SeqCst) {
+                        let forged = TableBucket::partitioned(vec!["a".into()], 7);
+                        ranges.insert(forged, crate::log::OffsetRange { earliest: 0, end: 0 });
+                    }
+                    Ok(())
+                })
+            }),
+            ..TestLog::over(log)
+        });
+        let table = UnionTable::new(info, log.clone(), None)?;
+        let corrupt = |e: Error| {
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+            assert!(e.message().contains("partition a bucket 7"), "{e}");
+        };
+        let scan = table
+            .scan()
+            .follow_discovery(Some(std::time::Duration::from_millis(10)))
+            .build()
+            .await?;
+        // listed as the follow pins its ends
+        forged_from.store(log.offset_ranges.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+        corrupt(scan.follow().await.err().ok_or_else(|| Error::invalid("followed"))?);
+        // listed once the tails run (after the pin and the plan)
+        forged_from.store(usize::MAX, Ordering::SeqCst);
+        let scan = table
+            .scan()
+            .follow_discovery(Some(std::time::Duration::from_millis(10)))
+            .build()
+            .await?;
+        forged_from.store(log.offset_ranges.load(Ordering::SeqCst) + 3, Ordering::SeqCst);
+        let mut changes = scan.follow().await?;
+        assert_eq!(
+            keys_and_changes(&next_change(&mut changes).await?),
+            vec![(1, "+I".into())]
+        );
+        corrupt(
+            next_change(&mut changes)
+                .await
+                .err()
+                .ok_or_else(|| Error::invalid("no error"))?,
+        );
+        Ok(())
+    }
+
     /// A lake that counts the calls a scan makes of it, over a memory lake.
     #[derive(Default)]
     struct CountingLake {
@@ -887,12 +1151,18 @@ mod tests {
         }
     }
 
-    /// A memory log that counts the calls of `offset_ranges` and may name a readable lake
-    /// snapshot.
+    /// What a [`TestLog`] does with its `n`th answer (from 1) to `offset_ranges`, read from
+    /// the log, before giving it: it may change the answer, or the log.
+    type AfterRanges =
+        Box<dyn Fn(usize, &mut BTreeMap<TableBucket, crate::log::OffsetRange>) -> Result<()> + Send + Sync>;
+
+    /// A memory log that counts the calls of `offset_ranges` (and may act after reading
+    /// one's answer) and may name a readable lake snapshot.
     struct TestLog {
         inner: MemoryLog,
         snapshot: Option<i64>,
         offset_ranges: AtomicUsize,
+        after_ranges: Option<AfterRanges>,
     }
 
     impl TestLog {
@@ -901,6 +1171,7 @@ mod tests {
                 inner,
                 snapshot: None,
                 offset_ranges: AtomicUsize::new(0),
+                after_ranges: None,
             }
         }
     }
@@ -911,8 +1182,12 @@ mod tests {
             self.inner.table_info().await
         }
         async fn offset_ranges(&self) -> Result<BTreeMap<TableBucket, crate::log::OffsetRange>> {
-            self.offset_ranges.fetch_add(1, Ordering::SeqCst);
-            self.inner.offset_ranges().await
+            let n = self.offset_ranges.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut ranges = self.inner.offset_ranges().await?;
+            if let Some(after) = &self.after_ranges {
+                after(n, &mut ranges)?;
+            }
+            Ok(ranges)
         }
         async fn tiered_offsets(&self, snapshot: &LakeSnapshot) -> Result<BTreeMap<TableBucket, i64>> {
             self.inner.tiered_offsets(snapshot).await
