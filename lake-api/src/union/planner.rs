@@ -110,6 +110,17 @@ pub(crate) async fn plan(
         .filter_map(|s| s.bucket.map(|b| TableBucket::partitioned(s.partition.clone(), b)))
         .collect();
     buckets.extend(lake_buckets.iter().cloned());
+    // a bucket-unaware lake says which partitions it holds rows of, not which buckets
+    let lake_partitions: BTreeSet<&[String]> = lake_splits.iter().map(|s| s.partition.as_slice()).collect();
+    let tiered_partitions: BTreeSet<&[String]> = tiered.keys().map(|b| b.partition.as_slice()).collect();
+    let lake_holds = |bucket: &TableBucket| {
+        if bucket_aware {
+            lake_buckets.contains(bucket)
+        } else {
+            lake_partitions.contains(bucket.partition.as_slice())
+                && !tiered_partitions.contains(bucket.partition.as_slice())
+        }
+    };
     if let Some(as_of) = as_of {
         check_as_of(info, &as_of.offsets, &buckets)?;
     }
@@ -141,11 +152,19 @@ pub(crate) async fn plan(
             )));
         }
         // the log starts at its earliest offset only where the lake never saw the bucket:
-        // elsewhere it would read the lake's rows of it again (a bucket the log no longer
-        // has, such as an expired partition's, reads nothing from it and is only the lake's)
-        if mode == ReadMode::Union && stop > start && !tiered.contains_key(&bucket) && lake_buckets.contains(&bucket) {
+        // elsewhere it would read the lake's rows of it again, or merge them with a later
+        // partition of the same name (a bucket the log no longer has, such as an expired
+        // partition's, reads nothing from it and is only the lake's). A bucket-unaware
+        // lake's partition counts as seen where the offsets name none of its buckets: a
+        // bucket they leave out of a partition they name was empty when tiered.
+        if mode == ReadMode::Union && stop > start && !tiered.contains_key(&bucket) && lake_holds(&bucket) {
+            let (holds, named) = if bucket_aware {
+                ("it", "do not name it")
+            } else {
+                ("its partition", "name none of the partition's buckets")
+            };
             return Err(Error::offsets(format!(
-                "{bucket}: the lake snapshot holds rows of it, but its tiered offsets do not name it"
+                "{bucket}: the lake snapshot holds rows of {holds}, but its tiered offsets {named}"
             )));
         }
         if let Some(o) = known {

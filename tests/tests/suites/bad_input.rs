@@ -684,6 +684,63 @@ async fn a_bucket_the_lake_holds_but_its_offsets_leave_out_is_refused() -> lake_
 }
 
 #[tokio::test]
+async fn a_partition_a_bucket_unaware_lake_holds_but_its_offsets_leave_out_is_refused() -> lake_api::Result<()> {
+    // regression: the partition's log was read from its start on top of the lake's rows
+    // of it. Here the partition expired in the log (the offsets leave it out) and a new
+    // one of the same name began at offset 0: the old lake rows merged with its changes.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("p", DataType::Utf8, false),
+    ]));
+    let info = TableInfo::primary_key_table(
+        TablePath::new("bad", "parts"),
+        schema.clone(),
+        vec!["k".into(), "p".into()],
+        2,
+    )
+    .with_partition_keys(vec!["p".into()]);
+    let rows = |keys: &[i64]| -> lake_api::Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(keys.to_vec())),
+                Arc::new(StringArray::from(vec!["a"; keys.len()])),
+            ],
+        )?)
+    };
+    let (a0, a1) = (
+        TableBucket::partitioned(vec!["a".into()], 0),
+        TableBucket::partitioned(vec!["a".into()], 1),
+    );
+    let old = MemoryLog::new(info.clone())?;
+    old.append(&a0, rows(&[1, 2])?, inserts(2))?;
+    let lake = MemoryLake::with_options(lake_api::memory::MemoryLakeOptions {
+        bucket_aware: false,
+        ..Default::default()
+    });
+    let snapshot = lake_api::memory::tier(&old, &lake, None).await?;
+
+    let recreated = MemoryLog::new(info.clone())?;
+    recreated.append(&a0, rows(&[3])?, inserts(1))?;
+    recreated.record_tiered_offsets(snapshot.id, BTreeMap::new())?;
+    let table = UnionTable::new(info.clone(), Arc::new(recreated), Some(Arc::new(lake.clone())))?;
+    let e = plan_error(&table)
+        .await?
+        .ok_or_else(|| lake_api::Error::new(ErrorKind::Offsets, "planned a partition the offsets leave out"))?;
+    assert_eq!(e.kind(), ErrorKind::Offsets, "{e}");
+    assert!(e.to_string().contains("partition a bucket 0"), "{e}");
+
+    // offsets naming one of its buckets say the lake saw the partition: a bucket they
+    // leave out was empty when tiered, and its log is read from its start
+    old.record_tiered_offsets(snapshot.id, BTreeMap::from([(a0, 2)]))?;
+    old.append(&a1, rows(&[5])?, inserts(1))?;
+    let table = UnionTable::new(info, Arc::new(old), Some(Arc::new(lake)))?;
+    let read = read_all(&table.scan().build().await?).await?;
+    assert_eq!(read.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_lake_only_read_needs_no_tiered_offsets() -> lake_api::Result<()> {
     // regression: a lake snapshot no log tiered (no offsets recorded) could not be read
     // even alone
