@@ -241,6 +241,33 @@ impl Operand {
 /// decimal string, Float64 for an integer past 2^53). `Equal` where no such type is
 /// needed, or the value does not fit it (then the cast's value stands).
 fn rounding(literal: &ArrayRef, cast: &ArrayRef) -> Ordering {
+    match exact_rounding(literal, cast) {
+        // Arrow's parser drops the digits past a nanosecond without a word, so the
+        // literal lies above what it parses to (by less than a nanosecond)
+        Ordering::Equal if cast.data_type().is_temporal() && finer_than_nanoseconds(literal) => Ordering::Less,
+        other => other,
+    }
+}
+
+/// Whether a string literal has a non-zero digit past the ninth of a fraction of a second
+/// (of a date-time or time: `'2024-01-01T00:00:00.0000000001'`).
+fn finer_than_nanoseconds(literal: &ArrayRef) -> bool {
+    let Some(strings) = literal.as_any().downcast_ref::<StringArray>() else {
+        return false;
+    };
+    strings.iter().flatten().any(|s| {
+        s.split('.').skip(1).any(|fraction| {
+            fraction
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .skip(9)
+                .any(|d| d != b'0')
+        })
+    })
+}
+
+/// [`rounding`], where a type that holds both values exactly tells it.
+fn exact_rounding(literal: &ArrayRef, cast: &ArrayRef) -> Ordering {
     use arrow_schema::TimeUnit::{Microsecond, Nanosecond};
     let string = is_string(literal.data_type());
     // finest first; a coarser one where the value is past the finer one's range (a
@@ -366,6 +393,11 @@ fn operand(column: &str, dt: &DataType, lit: &Literal) -> Result<Operand> {
             "literal {lit} cannot be cast to type {target} of column '{column}'"
         ))
         .with_source(e)
+    };
+    // a decimal has no negative zero: -0.0 is its zero, as it is an integer's
+    let lit = match lit {
+        Literal::Float(f) if *f == 0.0 && decimal_scale(target).is_some() => &Literal::Float(0.0),
+        other => other,
     };
     let array = literal_array(lit);
     let widened =
@@ -951,6 +983,32 @@ mod tests {
         assert_eq!(run(col("f64").lt(TWO_53 + 1))?, vec![T, T, N]);
         assert_eq!(run(col("f64").in_list([TWO_53 + 1]))?, vec![F, F, N]);
         assert_eq!(run(col("f64").eq(TWO_53))?, vec![T, F, N]);
+        // regression: Arrow's parser drops the digits past a nanosecond, and a tenth of a
+        // nanosecond past midnight compared as midnight
+        let tenth = "2024-01-01T00:00:00.0000000001";
+        assert_eq!(run(col("ts").eq(tenth))?, vec![F, F, N]);
+        assert_eq!(run(col("ts").gt_eq(tenth))?, vec![F, T, N]);
+        assert_eq!(run(col("ts").lt(tenth))?, vec![T, F, N]);
+        assert_eq!(run(col("day").gt_eq(tenth))?, vec![F, T, N]);
+        assert_eq!(run(col("day").lt_eq(tenth))?, vec![T, F, N]);
+        // zeros past the ninth digit are the same value
+        assert_eq!(run(col("ts").eq("2024-01-01T00:00:00.0000000000"))?, vec![T, F, N]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_negative_zero_literal_is_a_decimal_columns_zero() -> TestResult {
+        // regression: the column was widened to Float64, where its 0 is +0.0, which is
+        // not equal to -0.0 and orders above it
+        let zeros = Arc::new(
+            arrow_array::Decimal128Array::from(vec![Some(0), Some(-1), None]).with_precision_and_scale(10, 2)?,
+        ) as ArrayRef;
+        let batch = RecordBatch::try_from_iter([("price", zeros)])?;
+        let run = |p: Predicate| -> Result<Vec<Option<bool>>> { Ok(p.evaluate(&batch)?.iter().collect()) };
+        assert_eq!(run(col("price").eq(-0.0))?, vec![T, F, N]);
+        assert_eq!(run(col("price").lt_eq(-0.0))?, vec![T, T, N]);
+        assert_eq!(run(col("price").gt(-0.0))?, vec![F, F, N]);
+        assert_eq!(run(col("price").lt(-0.0))?, vec![F, T, N]);
         Ok(())
     }
 
