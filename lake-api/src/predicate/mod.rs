@@ -533,6 +533,7 @@ impl fmt::Display for Literal {
             Literal::Boolean(true) => f.write_str("TRUE"),
             Literal::Boolean(false) => f.write_str("FALSE"),
             Literal::Int(v) => write!(f, "{v}"),
+            Literal::Float(v) if v.is_nan() && v.is_sign_negative() => f.write_str("-NaN"),
             Literal::Float(v) if v.is_nan() => f.write_str("NaN"),
             Literal::Float(v) if v.is_infinite() && *v > 0.0 => f.write_str("Infinity"),
             Literal::Float(v) if v.is_infinite() => f.write_str("-Infinity"),

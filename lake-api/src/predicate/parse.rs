@@ -36,7 +36,7 @@ const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "IS", "NULL", "IN", "LIKE", "TRU
 /// cmp        := '=' | '==' | '!=' | '<>' | '<' | '<=' | '>' | '>='
 /// column     := bare identifier | "double quoted" | `backticked`
 /// value      := integer | float | 'string' | X'hex' | TRUE | FALSE | NULL
-///             | NaN | [-]Infinity
+///             | [-]NaN | [-]Infinity
 /// ```
 ///
 /// Inside quotes, a doubled quote stands for one: `'it''s'`, `"a ""b"""`.
@@ -600,6 +600,8 @@ impl Parser<'_> {
                     Tok::Word(w) if w.eq_ignore_ascii_case("inf") || w.eq_ignore_ascii_case("infinity") => {
                         Literal::Float(f64::NEG_INFINITY)
                     }
+                    // the sign of a NaN orders it: below every number, where NaN is above
+                    Tok::Word(w) if w.eq_ignore_ascii_case("nan") => Literal::Float(-f64::NAN),
                     _ => return Err(self.expected("expected a number after '-'")),
                 };
                 self.bump();
@@ -889,14 +891,17 @@ mod tests {
     }
 
     #[test]
-    fn nan_reads_back_as_nan() {
-        let p = col("x").eq(f64::NAN);
-        match parse(&p.to_string()) {
-            Ok(Predicate::Compare {
-                value: Literal::Float(v),
-                ..
-            }) => assert!(v.is_nan()),
-            other => panic!("{other:?}"),
+    fn nan_reads_back_as_nan_of_the_same_sign() {
+        // regression: a negative NaN (below every number) printed as NaN (above them)
+        for nan in [f64::NAN, -f64::NAN] {
+            let p = col("x").eq(nan);
+            match parse(&p.to_string()) {
+                Ok(Predicate::Compare {
+                    value: Literal::Float(v),
+                    ..
+                }) => assert!(v.is_nan() && v.is_sign_negative() == nan.is_sign_negative(), "{p}: {v}"),
+                other => panic!("{other:?}"),
+            }
         }
     }
 }
