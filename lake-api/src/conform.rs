@@ -23,7 +23,7 @@ use arrow_array::{
     RecordBatchOptions, StructArray,
 };
 use arrow_buffer::OffsetBuffer;
-use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::types::{MAX_VECTOR_DIMENSION, is_vector_dimension};
@@ -68,6 +68,66 @@ pub fn batch_of(
 ) -> std::result::Result<RecordBatch, ArrowError> {
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+}
+
+/// `schema` with every dictionary of plain values, at any depth but inside a union,
+/// decoded to its values: what a format that holds one dictionary per column (an Arrow
+/// IPC file, where each batch a merge builds may carry its own) can keep. Arrow casts back
+/// to neither a union nor a dictionary of nested values, so those stay encoded. The same
+/// schema (`Arc`) where nothing changes.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_schema::{DataType, Field, Schema};
+/// use lake_api::conform::dictionaries_decoded;
+///
+/// let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+/// let schema = Arc::new(Schema::new(vec![Field::new("tag", dict, true)]));
+/// assert_eq!(dictionaries_decoded(&schema).field(0).data_type(), &DataType::Utf8);
+/// ```
+pub fn dictionaries_decoded(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<FieldRef> = schema.fields().iter().map(decoded_field).collect();
+    if fields.iter().zip(schema.fields()).all(|(a, b)| Arc::ptr_eq(a, b)) {
+        return schema.clone();
+    }
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `field` with its dictionaries decoded; the same field where there are none.
+fn decoded_field(field: &FieldRef) -> FieldRef {
+    let decoded = decoded_type(field.data_type());
+    if &decoded == field.data_type() {
+        return field.clone();
+    }
+    Arc::new(Field::clone(field).with_data_type(decoded))
+}
+
+fn decoded_type(dt: &DataType) -> DataType {
+    match dt {
+        DataType::Dictionary(_, values) if !values.is_nested() => values.as_ref().clone(),
+        DataType::List(f) => DataType::List(decoded_field(f)),
+        DataType::LargeList(f) => DataType::LargeList(decoded_field(f)),
+        DataType::ListView(f) => DataType::ListView(decoded_field(f)),
+        DataType::LargeListView(f) => DataType::LargeListView(decoded_field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(decoded_field(f), *n),
+        DataType::Map(f, sorted) => DataType::Map(decoded_field(f), *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(decoded_field).collect()),
+        DataType::RunEndEncoded(ends, values) => DataType::RunEndEncoded(ends.clone(), decoded_field(values)),
+        other => other.clone(),
+    }
+}
+
+/// `batch` with its columns cast, by position, to `to`'s types (strictly, as
+/// [`conform_array`] does): a batch of a schema to its [`dictionaries_decoded`] form and
+/// back.
+pub fn recast(batch: &RecordBatch, to: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(to.fields())
+        .map(|(column, field)| conform_array(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(batch_of(to, columns, batch.num_rows())?)
 }
 
 /// Whether values stored as `stored` are values of `table` in another physical form, as a

@@ -21,11 +21,13 @@
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_ipc::writer::FileWriter;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
+use lake_api::conform::{dictionaries_decoded, recast};
 
 use crate::error::{Error, Result};
 use crate::output::{OutputFile, OutputWriter};
@@ -37,20 +39,29 @@ use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, flush_buffered};
 /// [`Sink::finish`]; dropped unfinished (an error, a cancelled run) it leaves no file. An
 /// existing file at `path` is replaced on finish; a pipe or device there is written
 /// directly (see [`OutputFile`]). Field metadata (BLOB / VECTOR
-/// extension names) is kept: it is part of the IPC schema.
+/// extension names) is kept: it is part of the IPC schema. Dictionary columns are written
+/// decoded, as their value type: an IPC file holds one dictionary per column, and each
+/// batch of a merged stream may carry its own.
 pub struct IpcFileSink {
     inner: FileSink,
 }
 
-struct IpcWriter(FileWriter<BufWriter<OutputWriter>>);
+struct IpcWriter {
+    writer: FileWriter<BufWriter<OutputWriter>>,
+    /// The file's schema, where it decodes dictionaries of the sink's.
+    decoded: Option<SchemaRef>,
+}
 
 impl FormatWriter for IpcWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.0.write(batch)?)
+        match &self.decoded {
+            Some(schema) => Ok(self.writer.write(&recast(batch, schema)?)?),
+            None => Ok(self.writer.write(batch)?),
+        }
     }
 
     fn finish(self: Box<Self>) -> Result<u64> {
-        flush_buffered(self.0.into_inner()?)
+        flush_buffered(self.writer.into_inner()?)
     }
 }
 
@@ -59,11 +70,13 @@ impl IpcFileSink {
     pub fn create(path: impl Into<PathBuf>, schema: SchemaRef) -> Result<Self> {
         let path = path.into();
         let shown = path.display().to_string();
+        let file_schema = dictionaries_decoded(&schema);
+        let decoded = (!Arc::ptr_eq(&file_schema, &schema)).then(|| file_schema.clone());
         let (output, file) = OutputFile::create(path)?;
-        let writer = FileWriter::try_new(BufWriter::new(file), &schema)
+        let writer = FileWriter::try_new(BufWriter::new(file), &file_schema)
             .map_err(|e| Error::from(e).context(format!("starting Arrow IPC file {shown}")))?;
         Ok(Self {
-            inner: FileSink::new(schema, output, Box::new(IpcWriter(writer)), "arrow ipc"),
+            inner: FileSink::new(schema, output, Box::new(IpcWriter { writer, decoded }), "arrow ipc"),
         })
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
 use arrow_ipc::writer::FileWriter;
-use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use futures::StreamExt;
 
 use super::spill_file::SpillFile;
@@ -117,7 +117,7 @@ impl SpillRun {
         Self {
             path,
             schema: schema.clone(),
-            disk: disk_schema(schema),
+            disk: crate::conform::dictionaries_decoded(schema),
         }
     }
 
@@ -127,7 +127,7 @@ impl SpillRun {
         if Arc::ptr_eq(&self.schema, &self.disk) {
             return Ok(batch);
         }
-        recast(&batch, &self.disk)
+        crate::conform::recast(&batch, &self.disk)
     }
 
     /// A batch of the file as it was written.
@@ -135,7 +135,7 @@ impl SpillRun {
         if Arc::ptr_eq(&self.schema, &self.disk) {
             return Ok(batch);
         }
-        recast(&batch, &self.schema)
+        crate::conform::recast(&batch, &self.schema)
     }
 
     /// Reads the run back, one batch at a time.
@@ -232,52 +232,6 @@ impl BatchBuffer {
             }
         }
     }
-}
-
-/// `schema` as a spill file keeps it: every dictionary of plain values, at any depth but
-/// inside a union, decoded to its values (arrow casts back to neither a union nor a
-/// dictionary of nested values; those stay encoded, as before).
-fn disk_schema(schema: &SchemaRef) -> SchemaRef {
-    let fields: Vec<FieldRef> = schema.fields().iter().map(decoded_field).collect();
-    if fields.iter().zip(schema.fields()).all(|(a, b)| Arc::ptr_eq(a, b)) {
-        return schema.clone();
-    }
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-/// `field` with its dictionaries decoded; the same field where there are none.
-fn decoded_field(field: &FieldRef) -> FieldRef {
-    let decoded = decoded_type(field.data_type());
-    if &decoded == field.data_type() {
-        return field.clone();
-    }
-    Arc::new(Field::clone(field).with_data_type(decoded))
-}
-
-fn decoded_type(dt: &DataType) -> DataType {
-    match dt {
-        DataType::Dictionary(_, values) if !values.is_nested() => values.as_ref().clone(),
-        DataType::List(f) => DataType::List(decoded_field(f)),
-        DataType::LargeList(f) => DataType::LargeList(decoded_field(f)),
-        DataType::ListView(f) => DataType::ListView(decoded_field(f)),
-        DataType::LargeListView(f) => DataType::LargeListView(decoded_field(f)),
-        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(decoded_field(f), *n),
-        DataType::Map(f, sorted) => DataType::Map(decoded_field(f), *sorted),
-        DataType::Struct(fields) => DataType::Struct(fields.iter().map(decoded_field).collect()),
-        DataType::RunEndEncoded(ends, values) => DataType::RunEndEncoded(ends.clone(), decoded_field(values)),
-        other => other.clone(),
-    }
-}
-
-/// `batch` with its columns cast, in place, to `to`'s types: to the disk form and back.
-fn recast(batch: &RecordBatch, to: &SchemaRef) -> Result<RecordBatch> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(to.fields())
-        .map(|(column, field)| crate::conform::conform_array(column, field.data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(crate::conform::batch_of(to, columns, batch.num_rows())?)
 }
 
 #[cfg(test)]
