@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::output::{OutputFile, OutputWriter};
 use crate::sink::{FileSink, FormatWriter, Sink, SinkSummary, flush_buffered};
 
@@ -187,6 +187,14 @@ impl ParquetFileSink {
     ) -> Result<Self> {
         let path = path.into();
         let shown = path.display().to_string();
+        // Parquet keeps a row group's row count in its column chunks: with none, the rows
+        // of batches of no columns would be lost
+        if schema.fields().is_empty() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("Parquet file {shown}: a Parquet file cannot hold rows of no columns"),
+            ));
+        }
         let (output, file) = OutputFile::create(path)?;
         let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(properties))
             .map_err(|e| Error::from(e).context(format!("starting Parquet file {shown}")))?;

@@ -332,4 +332,65 @@ mod tests {
             .unwrap();
         assert_eq!(e.kind(), ErrorKind::NotFound);
     }
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    #[tokio::test]
+    async fn an_ipc_file_takes_a_dictionary_column_whose_dictionary_changes() -> TestResult {
+        // regression: the IPC file writer refused the second batch ("dictionary
+        // replacement"), as every batch a merge builds carries its own dictionary
+        use arrow_array::{DictionaryArray, types::Int32Type};
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let field = Field::new("tag", dict, true).with_metadata(std::collections::HashMap::from([(
+            "note".to_string(),
+            "kept".to_string(),
+        )]));
+        let schema = Arc::new(Schema::new(vec![field]));
+        let column = |values: Vec<&str>,
+                      keys: Vec<i32>|
+         -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+            let dictionary = DictionaryArray::<Int32Type>::try_new(keys.into(), Arc::new(StringArray::from(values)))?;
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(dictionary)])
+        };
+        let input = vec![column(vec!["a", "b"], vec![0, 1])?, column(vec!["c"], vec![0, 0])?];
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("tags.arrow");
+        let stream = RecordBatchStream::from_batches(schema.clone(), input);
+        let summary = drain(stream, Box::new(IpcFileSink::create(&path, schema.clone())?)).await?;
+        assert_eq!(summary.rows, 4);
+
+        let reader = arrow_ipc::reader::FileReader::try_new(fs::File::open(&path)?, None)?;
+        let read_schema = reader.schema();
+        assert_eq!(read_schema.field(0).data_type(), &DataType::Utf8, "written decoded");
+        assert_eq!(
+            read_schema.field(0).metadata().get("note").map(String::as_str),
+            Some("kept")
+        );
+        let mut tags = Vec::new();
+        for batch in reader {
+            let batch = batch?;
+            let column = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or("not strings")?;
+            tags.extend(column.iter().map(|t| t.unwrap_or("").to_string()));
+        }
+        assert_eq!(tags, ["a", "b", "c", "c"]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_parquet_file_of_no_columns_is_refused() -> TestResult {
+        // regression: Parquet keeps a row group's row count in its column chunks, so a
+        // file of no columns said 0 rows while the sink reported every row written
+        let dir = tempfile::tempdir()?;
+        let empty = Arc::new(Schema::empty());
+        let e = ParquetFileSink::create(dir.path().join("count.parquet"), empty)
+            .err()
+            .ok_or("created")?;
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(only_file(dir.path()).is_empty(), "{:?}", only_file(dir.path()));
+        Ok(())
+    }
 }
