@@ -23,6 +23,8 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -47,7 +49,9 @@ pub struct SinkSummary {
 /// Consumes record batches.
 ///
 /// A sink that is dropped without [`Sink::finish`] leaves nothing behind (file sinks
-/// remove their temp file), so a failed run never leaves a half-written output.
+/// remove their temp file), so a failed run never leaves a half-written output. A file
+/// sink's `finish` whose future is dropped (a timeout) before it renamed the file leaves
+/// none either.
 #[async_trait]
 pub trait Sink: Send {
     /// Writes one batch. Its schema must be the sink's schema.
@@ -150,18 +154,42 @@ impl FileSink {
         let rows = self.rows;
         let what = self.what;
         let output = self.output;
+        // the blocking task runs on if this future is dropped (a timeout, an interrupt):
+        // it must then not rename the file into place for a run its caller gave up on
+        let abandoned = Abandoned::default();
+        let given_up = abandoned.0.clone();
         let (path, bytes) = tokio::task::spawn_blocking(move || {
             let context = format!("{what} sink {}", output.path().display());
             let bytes = writer.finish().map_err(|e| e.context(&context))?;
+            if given_up.load(Ordering::SeqCst) {
+                // dropping the output removes its temp file
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("{context}: abandoned before it was finished"),
+                ));
+            }
             Ok::<_, Error>((output.commit()?, bytes))
         })
         .await
         .map_err(|e| Error::new(ErrorKind::External, "sink writer task failed").with_source(e))??;
+        drop(abandoned);
         Ok(SinkSummary {
             rows,
             bytes,
             path: Some(path),
         })
+    }
+}
+
+/// Set when dropped: whether the future that finishes a file sink was dropped before
+/// its blocking task committed the file. The task checks it before renaming.
+#[derive(Default)]
+struct Abandoned(Arc<AtomicBool>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        // after a finish that completed, nobody reads it any more
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -377,6 +405,36 @@ mod tests {
             tags.extend(column.iter().map(|t| t.unwrap_or("").to_string()));
         }
         assert_eq!(tags, ["a", "b", "c", "c"]);
+        Ok(())
+    }
+
+    /// A format whose footer takes a while to write.
+    struct SlowFinish;
+
+    impl FormatWriter for SlowFinish {
+        fn write(&mut self, _batch: &RecordBatch) -> Result<()> {
+            Ok(())
+        }
+
+        fn finish(self: Box<Self>) -> Result<u64> {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            Ok(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finish_given_up_on_leaves_no_file() -> TestResult {
+        // regression: the blocking task went on and renamed the file into place after its
+        // caller's timeout had reported the run as failed
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("late.arrow");
+        let (output, file) = OutputFile::create(path.clone())?;
+        drop(file);
+        let sink = FileSink::new(schema(), output, Box::new(SlowFinish), "slow");
+        let finished = tokio::time::timeout(std::time::Duration::from_millis(50), sink.finish()).await;
+        assert!(finished.is_err(), "finished within the timeout");
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        assert!(only_file(dir.path()).is_empty(), "{:?}", only_file(dir.path()));
         Ok(())
     }
 
