@@ -113,6 +113,15 @@ pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<Table
     Ok(info)
 }
 
+/// The Fluss merge engine Paimon's own options merge a key's rows as, whatever Fluss
+/// option the table carries: what a commit of folded rows meets in the lake.
+pub(crate) fn native_merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
+    let mut native = options.clone();
+    native.remove(MERGE_ENGINE_OPTION);
+    native.remove(VERSION_COLUMN_OPTION);
+    merge_engine(path, &native)
+}
+
 /// The merge engine: lakeunion's option where the table has it, else Paimon's own
 /// (`deduplicate`, with `sequence.field` as `versioned`; `first-row`).
 fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {

@@ -30,7 +30,7 @@ use paimon::table::{Table, TableWrite};
 use crate::bucketing::PaimonBucketing;
 use crate::commit_properties::{self, new_commit_user};
 use crate::error::paimon_err;
-use crate::schema::{BUCKET_OPTION, PAIMON_MERGE_ENGINE_OPTION, table_info, to_paimon};
+use crate::schema::{BUCKET_OPTION, PAIMON_MERGE_ENGINE_OPTION, native_merge_engine, table_info, to_paimon};
 use crate::source::PaimonSource;
 use crate::system_columns::{RowOrigins, SystemColumns};
 
@@ -72,6 +72,18 @@ impl PaimonLakeWriter {
             return refuse(format!(
                 "Paimon's {engine} engine would merge the round's folded rows into the lake's again"
             ));
+        }
+        // the round's rows are the log engine's winners, written to be kept as they are: a
+        // Paimon merge of its own (first-row, a sequence field) would keep the lake's row
+        // over an update, or another version than the log's engine chose
+        if info.has_primary_key() {
+            let native = native_merge_engine(&info.path, options)?;
+            if native != MergeEngine::Deduplicate && native != info.merge_engine {
+                return refuse(format!(
+                    "Paimon merges the table's rows as {native}, but the log's merge engine is {}",
+                    info.merge_engine
+                ));
+            }
         }
         if options.contains_key("rowkind.field") {
             return refuse("the table takes row kinds from a `rowkind.field` column".into());
@@ -881,6 +893,48 @@ mod tests {
             .ok_or_else(|| Error::invalid("writer accepted"))?;
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
         assert!(err.to_string().contains("partial-update"), "{err}");
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paimon_merge_other_than_the_logs_is_refused_for_tiering() -> Result<()> {
+        // regression: a round's folded rows went into a table whose own merge (first-row,
+        // a sequence field) kept the lake's row over the round's update, while the
+        // snapshot's offsets said the update was tiered
+        let dir = tempfile::tempdir().map_err(|e| Error::invalid(e.to_string()))?;
+        let lake = PaimonStorage::connect(PaimonConfig::filesystem(dir.path())).await?;
+        let bucketed = [(BUCKET_OPTION, "1"), (BUCKET_KEY_OPTION, "k")];
+        let cases = [
+            (
+                "first_row",
+                (PAIMON_MERGE_ENGINE_OPTION, "first-row"),
+                MergeEngine::FirstRow,
+            ),
+            (
+                "sequenced",
+                ("sequence.field", "b"),
+                MergeEngine::Versioned { column: "b".into() },
+            ),
+        ];
+        for (name, native, own) in cases {
+            let path = TablePath::new("fluss", name);
+            let mut options = bucketed.to_vec();
+            options.push(native);
+            kab_table(&lake, &path, &options).await?;
+            let lake_info = lake.table_info(&path).await?;
+            assert_eq!(lake_info.merge_engine, own, "{name}");
+            let deduplicate = lake_info.clone().with_merge_engine(MergeEngine::Deduplicate);
+            let err = lake
+                .create_lake_writer(&deduplicate)
+                .await
+                .err()
+                .ok_or_else(|| Error::invalid(format!("{name}: writer accepted")))?;
+            assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+            assert!(err.to_string().contains("merges the table's rows as"), "{err}");
+        }
+        // the log's own engine is Paimon's: taken
+        let path = TablePath::new("fluss", "first_row");
+        lake.create_lake_writer(&lake.table_info(&path).await?).await?;
         Ok(())
     }
 
