@@ -252,10 +252,18 @@ async fn write(args: &ScanArgs, format: Format, scan: &UnionScan, quiet: bool, b
     // a followed scan never completes: it writes in place; anything else is renamed into
     // place once whole
     let mut pending = None;
+    // a terminal acts on escape sequences in the data: stdout, or one named by -o
+    // (`/dev/tty`, `/dev/stdout`), gets them replaced or escaped
+    let mut to_terminal = std::io::stdout().is_terminal();
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) if args.follow => Box::new(BufWriter::new(Named::new(OutputFile::create_in_place(p)?, p))),
+        Some(p) if args.follow => {
+            let handle = OutputFile::create_in_place(p)?;
+            to_terminal = handle.is_terminal();
+            Box::new(BufWriter::new(Named::new(handle, p)))
+        }
         Some(p) => {
             let (file, handle) = OutputFile::create(p)?;
+            to_terminal = handle.is_terminal();
             pending = Some(file);
             Box::new(BufWriter::new(Named::new(handle, p)))
         }
@@ -263,7 +271,7 @@ async fn write(args: &ScanArgs, format: Format, scan: &UnionScan, quiet: bool, b
     };
     let layout = TableLayout {
         max_cell_width: args.max_width,
-        max_table_width: terminal_width(args.output.is_none()),
+        max_table_width: terminal_width(to_terminal),
         blob_bytes: args.blob_bytes,
     };
     let rows = write_text(stream, format, args.follow, layout, args.max_rows, &mut out, bar).await?;
@@ -280,8 +288,8 @@ async fn write(args: &ScanArgs, format: Format, scan: &UnionScan, quiet: bool, b
 }
 
 /// The terminal's width, when writing to a terminal (see [`pick_width`]).
-fn terminal_width(to_stdout: bool) -> Option<usize> {
-    if !to_stdout || !std::io::stdout().is_terminal() {
+fn terminal_width(to_terminal: bool) -> Option<usize> {
+    if !to_terminal {
         return None;
     }
     let columns = std::env::var("COLUMNS").ok();

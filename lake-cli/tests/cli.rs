@@ -1245,6 +1245,71 @@ fn follow_tails_the_buckets_nobody_had_written_to() {
     assert_eq!(signalled(&mut child, "-INT").code(), Some(130));
 }
 
+/// A pseudo-terminal: its near end (read what is written to the far end), and the far
+/// end's path.
+#[cfg(target_os = "linux")]
+fn pseudo_terminal() -> (std::fs::File, String) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: plain libc calls on a descriptor this function owns; the name buffer
+    // outlives the call that fills it and is NUL-terminated by it
+    unsafe {
+        let near = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(near >= 0, "posix_openpt");
+        let near_file = std::fs::File::from(OwnedFd::from_raw_fd(near));
+        assert_eq!(libc::grantpt(near), 0);
+        assert_eq!(libc::unlockpt(near), 0);
+        let mut name = [0 as libc::c_char; 256];
+        assert_eq!(libc::ptsname_r(near, name.as_mut_ptr(), name.len()), 0);
+        let far = std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+        (near_file, far)
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn csv_written_to_a_terminal_named_by_o_runs_no_escape_sequence() {
+    // regression: only stdout was taken for a terminal; `-o /dev/tty` (or /dev/stdout on
+    // a terminal) got the data's escape sequences as they were
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (dir, root) = demo_dir();
+    let log = LocalLog::open(
+        dir.path(),
+        &TablePath::new("demo", "orders"),
+        LocalLogOptions::default(),
+    )
+    .unwrap();
+    // a customer that would retitle the window and clear the screen
+    let hostile = "\x1b]0;pwned\x07\x1b[2J";
+    log.append(
+        &TableBucket::partitioned(vec!["us".into()], 0),
+        demo_row(15, "us", hostile, 1.0),
+        vec![ChangeType::Insert],
+    )
+    .unwrap();
+    drop(log);
+    let (mut near, far) = pseudo_terminal();
+    for format in ["csv", "jsonl", "table"] {
+        ok(&["scan", "--log", &root, "--format", format, "-o", &far]);
+        // SAFETY: a flag change on a descriptor `near` owns
+        assert_eq!(
+            unsafe { libc::fcntl(near.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) },
+            0
+        );
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = near.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.contains("pwned"), "{format}: the row reached the terminal: {text}");
+        assert!(!got.contains(&0x1b) && !got.contains(&0x07), "{format}: {text:?}");
+    }
+}
+
 /// One row of the demo table, with no photo and no embedding.
 fn demo_row(id: i64, region: &str, customer: &str, amount: f64) -> RecordBatch {
     let info = demo_info();

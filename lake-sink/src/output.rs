@@ -310,6 +310,12 @@ impl OutputWriter {
     pub fn written(&self) -> u64 {
         self.written
     }
+
+    /// Whether the bytes go to a terminal (`-o /dev/tty`), which acts on escape sequences
+    /// in them.
+    pub fn is_terminal(&self) -> bool {
+        std::io::IsTerminal::is_terminal(&self.file)
+    }
 }
 
 impl Write for OutputWriter {
