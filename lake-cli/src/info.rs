@@ -27,7 +27,9 @@ struct LakeSide {
 }
 
 impl LakeSide {
-    /// Rows stored for a bucket, when every split of it says (and the lake keeps buckets).
+    /// Rows stored for a bucket, when every split of it says (and the lake keeps buckets),
+    /// and none of them holds rows of other buckets too (a Lance fragment that keeps
+    /// several buckets' rows is shared by their splits).
     fn rows_of(&self, bucket: &TableBucket) -> Option<u64> {
         if self.per_split.iter().any(|s| s.1.is_none()) {
             return None;
@@ -36,7 +38,11 @@ impl LakeSide {
             .per_split
             .iter()
             .filter(|(p, b, _)| *p == bucket.partition && *b == Some(bucket.bucket))
-            .map(|(_, _, s)| s.as_ref().and_then(|s| s.whole().rows));
+            .map(|(_, _, s)| {
+                let s = s.as_ref()?;
+                let shared_rows = SplitStats::sum(s.shared.iter().map(|(_, group)| group.whole().rows));
+                if shared_rows == Some(0) { s.rows } else { None }
+            });
         SplitStats::sum(rows)
     }
 
@@ -357,6 +363,27 @@ mod tests {
         };
         assert_eq!(side.total(), SplitStats::of(3, Some(157), Some(8)));
         assert_eq!(side.rows_of(&TableBucket::new(1)), Some(4));
+    }
+
+    #[test]
+    fn a_bucket_whose_rows_share_files_with_other_buckets_has_no_row_figure() {
+        use lake_api::{SplitStats, TableBucket};
+        // regression: two buckets' splits of one Lance fragment of 10 rows (6 and 4 of
+        // them) each showed 10 lake rows, 20 in all
+        let split = || SplitStats {
+            shared: vec![("fragment-0".to_string(), SplitStats::of(1, Some(900), Some(10)))],
+            ..SplitStats::of(0, Some(0), Some(0))
+        };
+        let side = LakeSide {
+            per_split: vec![
+                (Vec::new(), Some(0), Some(split())),
+                (Vec::new(), Some(1), Some(split())),
+            ],
+            tiered: Default::default(),
+        };
+        assert_eq!(side.total(), SplitStats::of(1, Some(900), Some(10)));
+        assert_eq!(side.rows_of(&TableBucket::new(0)), None);
+        assert_eq!(side.rows_of(&TableBucket::new(1)), None);
     }
 
     #[test]
