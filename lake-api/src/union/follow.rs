@@ -97,6 +97,8 @@ pub(crate) fn follow(
         followed: BTreeSet::new(),
         log_stops,
         discovery: None,
+        failed_listings: 0,
+        refused: BTreeSet::new(),
     };
     for bucket in followed {
         tails.start(bucket);
@@ -120,6 +122,10 @@ struct Tails {
     log_stops: BTreeMap<TableBucket, i64>,
     /// Started at the first poll (it needs the runtime's timer).
     discovery: Option<Interval>,
+    /// Listings that failed since the last one that did not.
+    failed_listings: u32,
+    /// Buckets the log listed that the table cannot have (reported once each).
+    refused: BTreeSet<TableBucket>,
 }
 
 impl Tails {
@@ -138,26 +144,51 @@ impl Tails {
         self.running.push(tail);
     }
 
-    /// Starts a tail for each bucket the log lists that none was started for.
+    /// Starts a tail for each bucket the log lists that none was started for. A failed
+    /// listing is tried again at the next tick, and reported once it failed
+    /// [`LISTING_RETRIES`] times in a row; a bucket the table cannot have is reported the
+    /// first time it is listed, the others being started all the same.
     async fn discover(&mut self) -> Result<()> {
-        let listed = self.ctx.log.offset_ranges().await?;
+        let listed = match self.ctx.log.offset_ranges().await {
+            Ok(listed) => listed,
+            Err(e) => {
+                self.failed_listings += 1;
+                if self.failed_listings < LISTING_RETRIES {
+                    return Ok(());
+                }
+                self.failed_listings = 0;
+                return Err(e.context(format!(
+                    "listing the log's buckets failed {LISTING_RETRIES} times in a row"
+                )));
+            }
+        };
+        self.failed_listings = 0;
+        let mut refused = None;
         for bucket in listed.into_keys() {
-            check_bucket(&self.ctx, &bucket)?;
-            self.start(bucket);
+            match check_bucket(&self.ctx, &bucket) {
+                Ok(()) => self.start(bucket),
+                Err(e) => {
+                    if self.refused.insert(bucket) && refused.is_none() {
+                        refused = Some(e);
+                    }
+                }
+            }
         }
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 
     /// The tails' changes as they come, with the discovery's errors among them; the stream
     /// ends once every tail has ended, where nothing discovers new ones.
     fn into_stream(self) -> impl Stream<Item = Result<RecordBatch>> + Send {
         futures::stream::unfold(self, |mut tails| async move {
-            // tokio's interval refuses a zero period
+            // tokio's interval refuses a zero period; an unpartitioned table has all its
+            // buckets from the start, so there is nothing to discover
             let every = tails
                 .ctx
                 .options
                 .follow_discovery
-                .map(|d| d.max(Duration::from_millis(1)));
+                .filter(|_| !tails.ctx.info.partition_keys.is_empty())
+                .map(|d| d.clamp(Duration::from_millis(1), LONGEST_DISCOVERY));
             loop {
                 if tails.running.is_empty() && every.is_none() {
                     return None;
@@ -186,7 +217,7 @@ impl Tails {
                     }
                     () = tick => {
                         if let Err(e) = tails.discover().await {
-                            return Some((Err(e.context("listing the log's buckets to follow")), tails));
+                            return Some((Err(e), tails));
                         }
                     }
                 }
@@ -197,16 +228,20 @@ impl Tails {
 
 /// Refuses a bucket the table cannot have, listed by the log.
 pub(crate) fn check_bucket(ctx: &ScanContext, bucket: &TableBucket) -> Result<()> {
-    if bucket.bucket >= ctx.info.bucket_count || bucket.partition.len() != ctx.info.partition_keys.len() {
-        return Err(Error::corrupt(format!(
-            "the log lists {bucket}, which table {} cannot have ({} buckets, {} partition key(s))",
-            ctx.info.path,
-            ctx.info.bucket_count,
-            ctx.info.partition_keys.len()
-        )));
+    match super::planner::misshapen(&ctx.info, bucket) {
+        Some(why) => Err(Error::corrupt(format!("the log lists {bucket}, but {why}"))),
+        None => Ok(()),
     }
-    Ok(())
 }
+
+/// Listings of the log's buckets that may fail in a row before a followed scan reports
+/// it: a listing is several requests (partitions, then each one's offsets), and a
+/// partition dropped in between fails one now and then.
+const LISTING_RETRIES: u32 = 3;
+
+/// The longest discovery interval honoured: a longer one (`Duration::MAX` for "never")
+/// waits this long, as a timer cannot reach past it.
+const LONGEST_DISCOVERY: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// One log batch of a tail as changes of the scan's output.
 fn changes_of(ctx: &ScanContext, schema: &SchemaRef, lb: LogBatch) -> Result<RecordBatch> {

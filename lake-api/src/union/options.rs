@@ -124,10 +124,14 @@ pub struct ScanOptions {
     /// How BLOB columns are returned (default [`BlobMode::References`], where the lake can
     /// point at its payloads).
     pub blobs: BlobMode,
-    /// How often a followed scan ([`UnionScan::follow`](super::UnionScan::follow)) lists
-    /// the log's buckets to find the partitions created since, and tail them (default 10
-    /// s: one [`LogSource::offset_ranges`](crate::LogSource::offset_ranges) call each
-    /// time). `None` follows only the buckets there when the scan started.
+    /// How often a followed scan ([`UnionScan::follow`](super::UnionScan::follow)) of a
+    /// partitioned table lists the log's buckets to find the partitions created since, and
+    /// tail them (default 10 s: one
+    /// [`LogSource::offset_ranges`](crate::LogSource::offset_ranges) call each time, which
+    /// for a Fluss cluster asks each partition's offsets; the tails wait while it runs). A
+    /// listing that fails is tried again at the next tick, and reported after three
+    /// failures in a row. `None` follows only the buckets there when the scan started; an
+    /// unpartitioned table has all its buckets from the start and is never listed again.
     pub follow_discovery: Option<Duration>,
 }
 

@@ -262,21 +262,8 @@ pub(crate) async fn plan(
 /// nothing and say nothing.
 fn check_as_of(info: &TableInfo, as_of: &BTreeMap<TableBucket, i64>, buckets: &BTreeSet<TableBucket>) -> Result<()> {
     for (bucket, &stop) in as_of {
-        if bucket.bucket >= info.bucket_count {
-            return Err(Error::invalid(format!(
-                "as-of offsets name {bucket}, but table {} has {} buckets",
-                info.path, info.bucket_count
-            )));
-        }
-        if bucket.partition.len() != info.partition_keys.len() {
-            let what = match info.partition_keys.len() {
-                0 => "is not partitioned".to_string(),
-                n => format!("has {n} partition key(s)"),
-            };
-            return Err(Error::invalid(format!(
-                "as-of offsets name {bucket}, but table {} {what}",
-                info.path
-            )));
+        if let Some(why) = misshapen(info, bucket) {
+            return Err(Error::invalid(format!("as-of offsets name {bucket}, but {why}")));
         }
         if stop != 0 && !buckets.contains(bucket) {
             return Err(Error::offsets(format!(
@@ -285,6 +272,21 @@ fn check_as_of(info: &TableInfo, as_of: &BTreeMap<TableBucket, i64>, buckets: &B
         }
     }
     Ok(())
+}
+
+/// Why the table cannot have `bucket` (a bucket number past its count, partition values
+/// unlike its partition keys in number), or `None`.
+pub(crate) fn misshapen(info: &TableInfo, bucket: &TableBucket) -> Option<String> {
+    if bucket.bucket >= info.bucket_count {
+        return Some(format!("table {} has {} buckets", info.path, info.bucket_count));
+    }
+    if bucket.partition.len() != info.partition_keys.len() {
+        return Some(match info.partition_keys.len() {
+            0 => format!("table {} is not partitioned", info.path),
+            n => format!("table {} has {n} partition key(s)", info.path),
+        });
+    }
+    None
 }
 
 /// Partition values must match the table's partition keys in number.

@@ -878,6 +878,11 @@ mod tests {
         Ok((info, log, Arc::new(insert)))
     }
 
+    /// The key and change type of each row of the next batch of a followed scan.
+    async fn next_keys(changes: &mut RecordBatchStream) -> Result<Vec<(i64, String)>> {
+        Ok(keys_and_changes(&next_change(changes).await?))
+    }
+
     /// The key and change type of each row of a changelog batch.
     fn keys_and_changes(batch: &RecordBatch) -> Vec<(i64, String)> {
         let keys = batch.column(0).as_any().downcast_ref::<Int64Array>();
@@ -907,19 +912,13 @@ mod tests {
             .build()
             .await?;
         let mut changes = scan.follow().await?;
-        assert_eq!(
-            keys_and_changes(&next_change(&mut changes).await?),
-            vec![(1, "+I".into())]
-        );
+        assert_eq!(next_keys(&mut changes).await?, vec![(1, "+I".into())]);
         insert("b", 2)?;
-        assert_eq!(
-            keys_and_changes(&next_change(&mut changes).await?),
-            vec![(2, "+I".into())]
-        );
+        assert_eq!(next_keys(&mut changes).await?, vec![(2, "+I".into())]);
         insert("b", 3)?;
         insert("a", 4)?;
-        let mut later = keys_and_changes(&next_change(&mut changes).await?);
-        later.extend(keys_and_changes(&next_change(&mut changes).await?));
+        let mut later = next_keys(&mut changes).await?;
+        later.extend(next_keys(&mut changes).await?);
         later.sort();
         assert_eq!(later, vec![(3, "+I".into()), (4, "+I".into())]);
         Ok(())
@@ -953,29 +952,17 @@ mod tests {
             // the next call is the follow's pin of its ends
             pinned.store(log.offset_ranges.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
             let mut changes = scan.follow().await?;
-            assert_eq!(
-                keys_and_changes(&next_change(&mut changes).await?),
-                vec![(1, "+I".into())]
-            );
+            assert_eq!(next_keys(&mut changes).await?, vec![(1, "+I".into())]);
             if discovery.is_none() {
                 // not followed: the bounded read leaves the partition out too
                 insert("a", 3)?;
-                assert_eq!(
-                    keys_and_changes(&next_change(&mut changes).await?),
-                    vec![(3, "+I".into())]
-                );
+                assert_eq!(next_keys(&mut changes).await?, vec![(3, "+I".into())]);
             } else {
                 // followed from its first offset: the insert made in between comes once,
                 // as a change of the tail, and so do the later ones
-                assert_eq!(
-                    keys_and_changes(&next_change(&mut changes).await?),
-                    vec![(2, "+I".into())]
-                );
+                assert_eq!(next_keys(&mut changes).await?, vec![(2, "+I".into())]);
                 insert("b", 5)?;
-                assert_eq!(
-                    keys_and_changes(&next_change(&mut changes).await?),
-                    vec![(5, "+I".into())]
-                );
+                assert_eq!(next_keys(&mut changes).await?, vec![(5, "+I".into())]);
             }
         }
         Ok(())
@@ -1013,18 +1000,15 @@ mod tests {
         // the pin and the plan do not see b; the first listing of the tails does
         hidden_until.store(log.offset_ranges.load(Ordering::SeqCst) + 3, Ordering::SeqCst);
         let mut changes = scan.follow().await?;
-        let mut bounded = keys_and_changes(&next_change(&mut changes).await?);
-        bounded.extend(keys_and_changes(&next_change(&mut changes).await?));
+        let mut bounded = next_keys(&mut changes).await?;
+        bounded.extend(next_keys(&mut changes).await?);
         bounded.sort();
         assert_eq!(
             bounded,
             vec![(1, "+I".into()), (2, "+I".into())],
             "a, and b's lake rows"
         );
-        assert_eq!(
-            keys_and_changes(&next_change(&mut changes).await?),
-            vec![(3, "+I".into())]
-        );
+        assert_eq!(next_keys(&mut changes).await?, vec![(3, "+I".into())]);
         Ok(())
     }
 
@@ -1068,16 +1052,67 @@ mod tests {
             .await?;
         forged_from.store(log.offset_ranges.load(Ordering::SeqCst) + 3, Ordering::SeqCst);
         let mut changes = scan.follow().await?;
-        assert_eq!(
-            keys_and_changes(&next_change(&mut changes).await?),
-            vec![(1, "+I".into())]
-        );
+        assert_eq!(next_keys(&mut changes).await?, vec![(1, "+I".into())]);
         corrupt(
             next_change(&mut changes)
                 .await
                 .err()
                 .ok_or_else(|| Error::invalid("no error"))?,
         );
+        // reported once; the buckets it can have are still found
+        insert("c", 9)?;
+        assert_eq!(next_keys(&mut changes).await?, vec![(9, "+I".into())]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_fails_is_tried_again_and_reported_when_it_keeps_failing() -> Result<()> {
+        for (fails, reported) in [(2, false), (usize::MAX, true)] {
+            let (info, log, insert) = partitioned_table()?;
+            insert("a", 1)?;
+            // calls from `failing.0` on, `failing.1` of them, fail
+            let failing = Arc::new((AtomicUsize::new(usize::MAX), AtomicUsize::new(fails)));
+            let log = Arc::new(TestLog {
+                after_ranges: Some({
+                    let failing = failing.clone();
+                    Box::new(move |n, _| {
+                        let from = failing.0.load(Ordering::SeqCst);
+                        if n >= from && n - from < failing.1.load(Ordering::SeqCst) {
+                            return Err(Error::new(ErrorKind::NotFound, "a partition went away"));
+                        }
+                        Ok(())
+                    })
+                }),
+                ..TestLog::over(log)
+            });
+            let table = UnionTable::new(info, log.clone(), None)?;
+            let scan = table
+                .scan()
+                .follow_discovery(Some(std::time::Duration::from_millis(10)))
+                .build()
+                .await?;
+            // the listings of the tails (after the pin and the plan) fail
+            failing
+                .0
+                .store(log.offset_ranges.load(Ordering::SeqCst) + 3, Ordering::SeqCst);
+            let mut changes = scan.follow().await?;
+            assert_eq!(
+                next_keys(&mut changes).await?,
+                vec![(1, "+I".into())],
+                "the bounded read"
+            );
+            insert("b", 2)?;
+            if reported {
+                let e = next_change(&mut changes)
+                    .await
+                    .err()
+                    .ok_or_else(|| Error::invalid("no error"))?;
+                assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+                assert!(e.message().contains("3 times in a row"), "{e}");
+            } else {
+                assert_eq!(next_keys(&mut changes).await?, vec![(2, "+I".into())]);
+            }
+        }
         Ok(())
     }
 
