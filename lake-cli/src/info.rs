@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use futures::StreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lake_api::{
     LakeStorage, LogSource, MergeStrategy, ReadMode, ScanOptions, SplitStats, TableBucket, TableInfo, UnionSplit,
@@ -34,16 +34,32 @@ impl LakeSide {
         if self.per_split.iter().any(|s| s.1.is_none()) {
             return None;
         }
-        let rows = self
+        let mine = |partition: &[String], b: Option<u32>| partition == bucket.partition && b == Some(bucket.bucket);
+        // the shared groups other buckets' splits read
+        let elsewhere: BTreeSet<&str> = self
             .per_split
             .iter()
-            .filter(|(p, b, _)| *p == bucket.partition && *b == Some(bucket.bucket))
-            .map(|(_, _, s)| {
-                let s = s.as_ref()?;
-                let shared_rows = SplitStats::sum(s.shared.iter().map(|(_, group)| group.whole().rows));
-                if shared_rows == Some(0) { s.rows } else { None }
-            });
-        SplitStats::sum(rows)
+            .filter(|(p, b, _)| !mine(p, *b))
+            .filter_map(|(_, _, s)| s.as_ref())
+            .flat_map(|s| s.shared.iter().map(|(key, _)| key.as_str()))
+            .collect();
+        let mut counted = BTreeSet::new();
+        let mut figures = Vec::new();
+        for (_, _, stats) in self.per_split.iter().filter(|(p, b, _)| mine(p, *b)) {
+            let stats = stats.as_ref()?;
+            figures.push(stats.rows);
+            for (key, group) in &stats.shared {
+                let rows = group.whole().rows;
+                if rows == Some(0) || !counted.insert(key.as_str()) {
+                    continue;
+                }
+                if elsewhere.contains(key.as_str()) {
+                    return None;
+                }
+                figures.push(rows);
+            }
+        }
+        SplitStats::sum(figures)
     }
 
     /// The figures of every split, files that several splits read counted once.
@@ -384,6 +400,17 @@ mod tests {
         assert_eq!(side.total(), SplitStats::of(1, Some(900), Some(10)));
         assert_eq!(side.rows_of(&TableBucket::new(0)), None);
         assert_eq!(side.rows_of(&TableBucket::new(1)), None);
+
+        // a fragment of one bucket's rows alone counts for that bucket
+        let alone = SplitStats {
+            shared: vec![("fragment-1".to_string(), SplitStats::of(1, Some(500), Some(6)))],
+            ..SplitStats::of(0, Some(0), Some(0))
+        };
+        let side = LakeSide {
+            per_split: vec![(Vec::new(), Some(0), Some(alone))],
+            tiered: Default::default(),
+        };
+        assert_eq!(side.rows_of(&TableBucket::new(0)), Some(6));
     }
 
     #[test]
