@@ -408,8 +408,8 @@ mod tests {
         Ok(())
     }
 
-    /// A format whose footer takes a while to write.
-    struct SlowFinish;
+    /// A format whose footer takes a while to write; sets its flag once written.
+    struct SlowFinish(Arc<AtomicBool>);
 
     impl FormatWriter for SlowFinish {
         fn write(&mut self, _batch: &RecordBatch) -> Result<()> {
@@ -418,6 +418,7 @@ mod tests {
 
         fn finish(self: Box<Self>) -> Result<u64> {
             std::thread::sleep(std::time::Duration::from_millis(300));
+            self.0.store(true, Ordering::SeqCst);
             Ok(0)
         }
     }
@@ -430,10 +431,19 @@ mod tests {
         let path = dir.path().join("late.arrow");
         let (output, file) = OutputFile::create(path.clone())?;
         drop(file);
-        let sink = FileSink::new(schema(), output, Box::new(SlowFinish), "slow");
+        let footer = Arc::new(AtomicBool::new(false));
+        let sink = FileSink::new(schema(), output, Box::new(SlowFinish(footer.clone())), "slow");
         let finished = tokio::time::timeout(std::time::Duration::from_millis(50), sink.finish()).await;
         assert!(finished.is_err(), "finished within the timeout");
-        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        // the task went on: once past the footer, it decides on the file at once
+        for _ in 0..500 {
+            if footer.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(footer.load(Ordering::SeqCst), "the footer was never written");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert!(only_file(dir.path()).is_empty(), "{:?}", only_file(dir.path()));
         Ok(())
     }
