@@ -1112,12 +1112,7 @@ fn follow_prints_changes_as_they_arrive() {
     assert_eq!(json_rows(&rows), demo_expected());
 
     // the scanner reads read-only, so the test can be the appender
-    let log = LocalLog::open(
-        dir.path(),
-        &TablePath::new("demo", "orders"),
-        LocalLogOptions::default(),
-    )
-    .unwrap();
+    let log = open_demo_log(dir.path());
     log.append(
         &TableBucket::partitioned(vec!["us".into()], 1),
         demo_row(11, "us", "barbara l", 42.0),
@@ -1228,12 +1223,7 @@ fn follow_tails_the_buckets_nobody_had_written_to() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut child, rx, _) = follow_demo(&root, deadline);
-    let log = LocalLog::open(
-        dir.path(),
-        &TablePath::new("demo", "orders"),
-        LocalLogOptions::default(),
-    )
-    .unwrap();
+    let log = open_demo_log(dir.path());
     log.append(&eu0, demo_row(12, "eu", "ines", 7.0), vec![ChangeType::Insert])
         .unwrap();
     let got = recv_until(&rx, deadline, |l| l.contains("\"id\":12"));
@@ -1273,12 +1263,7 @@ fn csv_written_to_a_terminal_named_by_o_runs_no_escape_sequence() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
     let (dir, root) = demo_dir();
-    let log = LocalLog::open(
-        dir.path(),
-        &TablePath::new("demo", "orders"),
-        LocalLogOptions::default(),
-    )
-    .unwrap();
+    let log = open_demo_log(dir.path());
     // a customer that would retitle the window and clear the screen
     let hostile = "\x1b]0;pwned\x07\x1b[2J";
     log.append(
@@ -1310,6 +1295,11 @@ fn csv_written_to_a_terminal_named_by_o_runs_no_escape_sequence() {
     }
 }
 
+/// The demo log under `root`, to append to (the scanner reads read-only).
+fn open_demo_log(root: &Path) -> LocalLog {
+    LocalLog::open(root, &TablePath::new("demo", "orders"), LocalLogOptions::default()).unwrap()
+}
+
 /// One row of the demo table, with no photo and no embedding.
 fn demo_row(id: i64, region: &str, customer: &str, amount: f64) -> RecordBatch {
     let info = demo_info();
@@ -1334,12 +1324,7 @@ fn follow_tails_a_partition_created_after_it_started() {
     let (dir, root) = demo_dir();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut child, rx, _) = follow_demo(&root, deadline);
-    let log = LocalLog::open(
-        dir.path(),
-        &TablePath::new("demo", "orders"),
-        LocalLogOptions::default(),
-    )
-    .unwrap();
+    let log = open_demo_log(dir.path());
     // found by the next listing (every 10 s by default), and read from its first offset
     let apac = TableBucket::partitioned(vec!["apac".into()], 0);
     log.append(&apac, demo_row(13, "apac", "kenji", 3.0), vec![ChangeType::Insert])
