@@ -90,12 +90,20 @@ pub(crate) fn follow(
             with_changes(&schema, b, std::iter::repeat_n(snapshot_change, n))
         })
     };
+    // tokio's interval refuses a zero period; an unpartitioned table has all its buckets
+    // from the start, so there is nothing to discover
+    let every = ctx
+        .options
+        .follow_discovery
+        .filter(|_| !ctx.info.partition_keys.is_empty())
+        .map(|d| d.clamp(Duration::from_millis(1), LONGEST_DISCOVERY));
     let mut tails = Tails {
         ctx: ctx.clone(),
         schema: schema.clone(),
         running: SelectAll::new(),
         followed: BTreeSet::new(),
         log_stops,
+        every,
         discovery: None,
         failed_listings: 0,
         refused: BTreeSet::new(),
@@ -120,7 +128,9 @@ struct Tails {
     followed: BTreeSet<TableBucket>,
     /// Where the bounded read left each bucket's log it planned.
     log_stops: BTreeMap<TableBucket, i64>,
-    /// Started at the first poll (it needs the runtime's timer).
+    /// How often the log's buckets are listed; `None`: never.
+    every: Option<Duration>,
+    /// Ticks every `every`, started at the first poll (it needs the runtime's timer).
     discovery: Option<Interval>,
     /// Listings that failed since the last one that did not.
     failed_listings: u32,
@@ -181,19 +191,11 @@ impl Tails {
     /// ends once every tail has ended, where nothing discovers new ones.
     fn into_stream(self) -> impl Stream<Item = Result<RecordBatch>> + Send {
         futures::stream::unfold(self, |mut tails| async move {
-            // tokio's interval refuses a zero period; an unpartitioned table has all its
-            // buckets from the start, so there is nothing to discover
-            let every = tails
-                .ctx
-                .options
-                .follow_discovery
-                .filter(|_| !tails.ctx.info.partition_keys.is_empty())
-                .map(|d| d.clamp(Duration::from_millis(1), LONGEST_DISCOVERY));
             loop {
-                if tails.running.is_empty() && every.is_none() {
+                if tails.running.is_empty() && tails.every.is_none() {
                     return None;
                 }
-                let discovery = match every {
+                let discovery = match tails.every {
                     Some(every) => Some(tails.discovery.get_or_insert_with(|| {
                         let mut interval = tokio::time::interval_at(Instant::now() + every, every);
                         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);

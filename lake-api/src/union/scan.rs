@@ -671,14 +671,15 @@ impl UnionScan {
         }
         // the ends name every bucket the bounded read may read the log of: one created in
         // between is left to the tails, as those created later are
+        let followed = ends.keys().cloned().collect();
         let mut bounded = self.clone();
         bounded.as_of = Some(StopOffsets {
-            offsets: ends.clone(),
+            offsets: ends,
             exhaustive: true,
         });
         let plan = bounded.plan_with_stops().await?;
         let stream = bounded.stream_splits(plan.splits, Arc::new(|| {}));
-        super::follow::follow(&self.ctx, stream, ends.into_keys().collect(), plan.log_stops)
+        super::follow::follow(&self.ctx, stream, followed, plan.log_stops)
     }
 
     /// Reads everything into memory.
