@@ -24,9 +24,36 @@ struct LakeSide {
     /// Partition, bucket and figures (`None`: the backend reports none) of each split.
     per_split: Vec<(Vec<String>, Option<u32>, Option<SplitStats>)>,
     tiered: BTreeMap<TableBucket, i64>,
+    /// The shared groups holding rows that splits of several buckets read (a Lance
+    /// fragment keeping several buckets' rows): no one bucket's.
+    across_buckets: BTreeSet<String>,
 }
 
+/// Where a lake split belongs: its partition, and its bucket if the lake keeps buckets.
+type SplitPlace<'a> = (&'a [String], Option<u32>);
+
 impl LakeSide {
+    fn new(per_split: Vec<(Vec<String>, Option<u32>, Option<SplitStats>)>, tiered: BTreeMap<TableBucket, i64>) -> Self {
+        let mut readers: BTreeMap<&str, BTreeSet<SplitPlace<'_>>> = BTreeMap::new();
+        for (partition, bucket, stats) in &per_split {
+            for (key, group) in stats.iter().flat_map(|s| &s.shared) {
+                if group.whole().rows != Some(0) {
+                    readers.entry(key).or_default().insert((partition, *bucket));
+                }
+            }
+        }
+        let across_buckets = readers
+            .into_iter()
+            .filter(|(_, buckets)| buckets.len() > 1)
+            .map(|(key, _)| key.to_string())
+            .collect();
+        Self {
+            per_split,
+            tiered,
+            across_buckets,
+        }
+    }
+
     /// Rows stored for a bucket, when every split of it says (and the lake keeps buckets),
     /// and none of them holds rows of other buckets too (a Lance fragment that keeps
     /// several buckets' rows is shared by their splits).
@@ -34,18 +61,13 @@ impl LakeSide {
         if self.per_split.iter().any(|s| s.1.is_none()) {
             return None;
         }
-        let mine = |partition: &[String], b: Option<u32>| partition == bucket.partition && b == Some(bucket.bucket);
-        // the shared groups other buckets' splits read
-        let elsewhere: BTreeSet<&str> = self
-            .per_split
-            .iter()
-            .filter(|(p, b, _)| !mine(p, *b))
-            .filter_map(|(_, _, s)| s.as_ref())
-            .flat_map(|s| s.shared.iter().map(|(key, _)| key.as_str()))
-            .collect();
         let mut counted = BTreeSet::new();
         let mut figures = Vec::new();
-        for (_, _, stats) in self.per_split.iter().filter(|(p, b, _)| mine(p, *b)) {
+        let mine = self
+            .per_split
+            .iter()
+            .filter(|(p, b, _)| *p == bucket.partition && *b == Some(bucket.bucket));
+        for (_, _, stats) in mine {
             let stats = stats.as_ref()?;
             figures.push(stats.rows);
             for (key, group) in &stats.shared {
@@ -53,7 +75,7 @@ impl LakeSide {
                 if rows == Some(0) || !counted.insert(key.as_str()) {
                     continue;
                 }
-                if elsewhere.contains(key.as_str()) {
+                if self.across_buckets.contains(key) {
                     return None;
                 }
                 figures.push(rows);
@@ -89,7 +111,7 @@ async fn lake_side(
         .await?
         .map(|(_, offsets)| offsets)
         .unwrap_or_default();
-    Ok(LakeSide { per_split, tiered })
+    Ok(LakeSide::new(per_split, tiered))
 }
 
 fn list_or(items: &[String], none: &str) -> String {
@@ -370,13 +392,13 @@ mod tests {
             shared: vec![("deletes".to_string(), SplitStats::of(1, Some(7), Some(0)))],
             ..SplitStats::of(1, Some(own_bytes), Some(4))
         };
-        let side = LakeSide {
-            per_split: vec![
+        let side = LakeSide::new(
+            vec![
                 (Vec::new(), Some(0), Some(split(100))),
                 (Vec::new(), Some(1), Some(split(50))),
             ],
-            tiered: Default::default(),
-        };
+            Default::default(),
+        );
         assert_eq!(side.total(), SplitStats::of(3, Some(157), Some(8)));
         assert_eq!(side.rows_of(&TableBucket::new(1)), Some(4));
     }
@@ -390,13 +412,13 @@ mod tests {
             shared: vec![("fragment-0".to_string(), SplitStats::of(1, Some(900), Some(10)))],
             ..SplitStats::of(0, Some(0), Some(0))
         };
-        let side = LakeSide {
-            per_split: vec![
+        let side = LakeSide::new(
+            vec![
                 (Vec::new(), Some(0), Some(split())),
                 (Vec::new(), Some(1), Some(split())),
             ],
-            tiered: Default::default(),
-        };
+            Default::default(),
+        );
         assert_eq!(side.total(), SplitStats::of(1, Some(900), Some(10)));
         assert_eq!(side.rows_of(&TableBucket::new(0)), None);
         assert_eq!(side.rows_of(&TableBucket::new(1)), None);
@@ -406,10 +428,7 @@ mod tests {
             shared: vec![("fragment-1".to_string(), SplitStats::of(1, Some(500), Some(6)))],
             ..SplitStats::of(0, Some(0), Some(0))
         };
-        let side = LakeSide {
-            per_split: vec![(Vec::new(), Some(0), Some(alone))],
-            tiered: Default::default(),
-        };
+        let side = LakeSide::new(vec![(Vec::new(), Some(0), Some(alone))], Default::default());
         assert_eq!(side.rows_of(&TableBucket::new(0)), Some(6));
     }
 
