@@ -200,11 +200,8 @@ async fn open_lake_split(
     // so would one of no bucket (its partition's every row) in a bucket's split, whose other
     // buckets' rows no change of this log reaches (a plan with such lake splits groups by
     // partition)
-    let wrong_bucket = match (split.bucket(), union.bucket) {
-        (Some(a), Some(b)) => a != b,
-        (None, Some(_)) => true,
-        _ => false,
-    } || split.bucket().is_some_and(|b| b >= ctx.info.bucket_count);
+    let wrong_bucket = union.bucket.is_some_and(|b| split.bucket() != Some(b))
+        || split.bucket().is_some_and(|b| b >= ctx.info.bucket_count);
     if wrong_bucket || split.partition() != union.partition.as_slice() {
         return Err(Error::corrupt(format!(
             "union split {union} holds lake split {what} of partition {:?} bucket {:?}",
