@@ -113,21 +113,27 @@ pub(crate) fn table_info(path: &TablePath, schema: &TableSchema) -> Result<Table
     Ok(info)
 }
 
-/// The Fluss merge engine Paimon's own options merge a key's rows as, whatever Fluss
-/// option the table carries: what a commit of folded rows meets in the lake.
-pub(crate) fn native_merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
-    let mut native = options.clone();
-    native.remove(MERGE_ENGINE_OPTION);
-    native.remove(VERSION_COLUMN_OPTION);
-    merge_engine(path, &native)
-}
-
 /// The merge engine: lakeunion's option where the table has it, else Paimon's own
 /// (`deduplicate`, with `sequence.field` as `versioned`; `first-row`).
 fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
+    match options.get(MERGE_ENGINE_OPTION) {
+        Some(engine) => {
+            refuse_descending_sequence(path, options)?;
+            MergeEngine::from_option(
+                Some(engine.as_str()),
+                options.get(VERSION_COLUMN_OPTION).map(String::as_str),
+                path,
+            )
+        }
+        None => native_merge_engine(path, options),
+    }
+}
+
+/// Paimon keeps the smallest version under a descending sequence (in its writer and its
+/// reader alike), where a Fluss versioned table keeps the largest; without a sequence
+/// field the order orders nothing.
+fn refuse_descending_sequence(path: &TablePath, options: &HashMap<String, String>) -> Result<()> {
     let sequence = list(options.get("sequence.field"));
-    // Paimon then keeps the smallest version (in its writer and its reader alike), where a
-    // Fluss versioned table keeps the largest; without a sequence field it orders nothing
     if !sequence.is_empty() && !paimon::spec::CoreOptions::new(options).sequence_field_sort_order_is_ascending() {
         return Err(Error::new(
             ErrorKind::Unsupported,
@@ -136,13 +142,14 @@ fn merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<M
             ),
         ));
     }
-    if let Some(engine) = options.get(MERGE_ENGINE_OPTION) {
-        return MergeEngine::from_option(
-            Some(engine.as_str()),
-            options.get(VERSION_COLUMN_OPTION).map(String::as_str),
-            path,
-        );
-    }
+    Ok(())
+}
+
+/// The Fluss merge engine Paimon's own options merge a key's rows as, whatever Fluss
+/// option the table carries: what a commit of folded rows meets in the lake.
+pub(crate) fn native_merge_engine(path: &TablePath, options: &HashMap<String, String>) -> Result<MergeEngine> {
+    refuse_descending_sequence(path, options)?;
+    let sequence = list(options.get("sequence.field"));
     match options
         .get(PAIMON_MERGE_ENGINE_OPTION)
         .map(|s| s.trim().to_ascii_lowercase())
