@@ -24,33 +24,17 @@ struct LakeSide {
     /// Partition, bucket and figures (`None`: the backend reports none) of each split.
     per_split: Vec<(Vec<String>, Option<u32>, Option<SplitStats>)>,
     tiered: BTreeMap<TableBucket, i64>,
-    /// The shared groups holding rows that splits of several buckets read (a Lance
-    /// fragment keeping several buckets' rows): no one bucket's.
-    across_buckets: BTreeSet<String>,
+    /// Rows stored per bucket, where the lake keeps buckets (see [`LakeSide::rows_of`]).
+    rows: Option<BTreeMap<TableBucket, Option<u64>>>,
 }
-
-/// Where a lake split belongs: its partition, and its bucket if the lake keeps buckets.
-type SplitPlace<'a> = (&'a [String], Option<u32>);
 
 impl LakeSide {
     fn new(per_split: Vec<(Vec<String>, Option<u32>, Option<SplitStats>)>, tiered: BTreeMap<TableBucket, i64>) -> Self {
-        let mut readers: BTreeMap<&str, BTreeSet<SplitPlace<'_>>> = BTreeMap::new();
-        for (partition, bucket, stats) in &per_split {
-            for (key, group) in stats.iter().flat_map(|s| &s.shared) {
-                if group.whole().rows != Some(0) {
-                    readers.entry(key).or_default().insert((partition, *bucket));
-                }
-            }
-        }
-        let across_buckets = readers
-            .into_iter()
-            .filter(|(_, buckets)| buckets.len() > 1)
-            .map(|(key, _)| key.to_string())
-            .collect();
+        let rows = per_split.iter().all(|s| s.1.is_some()).then(|| bucket_rows(&per_split));
         Self {
             per_split,
             tiered,
-            across_buckets,
+            rows,
         }
     }
 
@@ -58,36 +42,47 @@ impl LakeSide {
     /// and none of them holds rows of other buckets too (a Lance fragment that keeps
     /// several buckets' rows is shared by their splits).
     fn rows_of(&self, bucket: &TableBucket) -> Option<u64> {
-        if self.per_split.iter().any(|s| s.1.is_none()) {
-            return None;
-        }
-        let mut counted = BTreeSet::new();
-        let mut figures = Vec::new();
-        let mine = self
-            .per_split
-            .iter()
-            .filter(|(p, b, _)| *p == bucket.partition && *b == Some(bucket.bucket));
-        for (_, _, stats) in mine {
-            let stats = stats.as_ref()?;
-            figures.push(stats.rows);
-            for (key, group) in &stats.shared {
-                let rows = group.whole().rows;
-                if rows == Some(0) || !counted.insert(key.as_str()) {
-                    continue;
-                }
-                if self.across_buckets.contains(key) {
-                    return None;
-                }
-                figures.push(rows);
-            }
-        }
-        SplitStats::sum(figures)
+        self.rows.as_ref()?.get(bucket).copied().unwrap_or(Some(0))
     }
 
     /// The figures of every split, files that several splits read counted once.
     fn total(&self) -> SplitStats {
         SplitStats::total(self.per_split.iter().filter_map(|s| s.2.as_ref()))
     }
+}
+
+/// [`LakeSide::rows_of`] for every bucket the splits name: each split's own rows, and
+/// the rows of each shared group it reads, counted once per bucket; unknown where a group
+/// holding rows is read by several buckets' splits.
+fn bucket_rows(per_split: &[(Vec<String>, Option<u32>, Option<SplitStats>)]) -> BTreeMap<TableBucket, Option<u64>> {
+    let mut rows: BTreeMap<TableBucket, Option<u64>> = BTreeMap::new();
+    // per bucket, the shared groups holding rows it reads; per group, the buckets reading it
+    let mut groups: BTreeMap<TableBucket, BTreeMap<&str, Option<u64>>> = BTreeMap::new();
+    let mut readers: BTreeMap<&str, BTreeSet<TableBucket>> = BTreeMap::new();
+    for (partition, bucket, stats) in per_split {
+        let Some(bucket) = bucket else { continue };
+        let bucket = TableBucket::partitioned(partition.clone(), *bucket);
+        let own = rows.entry(bucket.clone()).or_insert(Some(0));
+        *own = SplitStats::sum([*own, stats.as_ref().and_then(|s| s.rows)]);
+        for (key, group) in stats.iter().flat_map(|s| &s.shared) {
+            let group_rows = group.whole().rows;
+            if group_rows != Some(0) {
+                readers.entry(key).or_default().insert(bucket.clone());
+                groups.entry(bucket.clone()).or_default().insert(key, group_rows);
+            }
+        }
+    }
+    for (bucket, groups) in groups {
+        let shared = groups.keys().any(|key| readers.get(key).is_some_and(|r| r.len() > 1));
+        let own = rows.get(&bucket).copied().unwrap_or(Some(0));
+        let figure = if shared {
+            None
+        } else {
+            SplitStats::sum(groups.into_values().chain([own]))
+        };
+        rows.insert(bucket, figure);
+    }
+    rows
 }
 
 async fn lake_side(
