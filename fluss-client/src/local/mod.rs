@@ -549,7 +549,7 @@ impl LocalLog {
             None => match Self::bucket_path(&self.inner.dir, &state.partitions, bucket) {
                 Ok(dir) => {
                     if dir.is_dir() {
-                        self.adopt(&mut state, bucket)?;
+                        state.buckets.insert(bucket.clone(), BucketLog::open(dir, false)?);
                     }
                     Ok(())
                 }
